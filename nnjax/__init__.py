@@ -1,0 +1,62 @@
+"""nnjax: neural networks as composed pure functions, trained with jax.grad and Optax.
+
+The public API, in the order data flows:
+
+* layers: :class:`Layer` = (init, apply); :func:`Dense`, :func:`Activation`, :func:`Flatten`,
+  :func:`Dropout`, :func:`serial`; models :func:`mlp`, :func:`logistic_regression`.
+* math: :mod:`nnjax.activations`, :mod:`nnjax.losses`, :mod:`nnjax.initializers` (by name).
+* training: :func:`get_optimizer` (Optax, by name), :func:`make_loss_fn`,
+  :func:`make_train_step`, :func:`fit` (the loop fused under one jit), :func:`evaluate`.
+* data: :mod:`nnjax.data` (toy, xor, moons, spirals, digits, mnist1d; no download).
+* float64 is opt-in: :func:`enable_x64` (or ``with jax.enable_x64(True):``).
+"""
+
+import jax
+
+from nnjax import activations, data, initializers, losses
+from nnjax.activations import get_activation
+from nnjax.layers import Activation, Dense, Dropout, Flatten, Layer, serial
+from nnjax.losses import get_loss
+from nnjax.models import logistic_regression, mlp
+from nnjax.optim import get_optimizer
+from nnjax.train import (
+    FitResult,
+    NonFiniteLossError,
+    evaluate,
+    fit,
+    make_loss_fn,
+    make_train_step,
+)
+
+__version__ = "0.1.0"
+
+
+def enable_x64(enabled: bool = True) -> None:
+    """Switch JAX to float64 by default (``jax_enable_x64``); float32 is nnjax's default."""
+    jax.config.update("jax_enable_x64", bool(enabled))
+
+
+__all__ = [
+    "Activation",
+    "Dense",
+    "Dropout",
+    "FitResult",
+    "Flatten",
+    "Layer",
+    "NonFiniteLossError",
+    "activations",
+    "data",
+    "enable_x64",
+    "evaluate",
+    "fit",
+    "get_activation",
+    "get_loss",
+    "get_optimizer",
+    "initializers",
+    "logistic_regression",
+    "losses",
+    "make_loss_fn",
+    "make_train_step",
+    "mlp",
+    "serial",
+]

@@ -1,0 +1,5 @@
+import sys
+
+from nnjax.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the ``nnjax`` CLI, one module each (see :mod:`nnjax.cli`)."""

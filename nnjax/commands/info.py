@@ -1,0 +1,36 @@
+"""``nnjax info``: versions, backend and devices."""
+
+HELP = "print JAX/jaxlib versions, the backend and the devices"
+
+
+def add_arguments(parser) -> None:
+    pass
+
+
+def info() -> dict:
+    """The facts ``nnjax info`` prints, as a dict."""
+    import platform
+
+    import jax
+    import jaxlib
+    import optax
+
+    import nnjax
+
+    return {
+        "nnjax": nnjax.__version__,
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "optax": optax.__version__,
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()],
+        "device_kind": jax.devices()[0].device_kind,
+        "x64": bool(jax.config.jax_enable_x64),
+    }
+
+
+def run(args) -> int:
+    for k, v in info().items():
+        print(f"{k:12s} {', '.join(v) if isinstance(v, list) else v}")
+    return 0

@@ -1,0 +1,142 @@
+"""Built-in datasets, generated or shipped in a package: nothing is downloaded.
+
+Every loader returns a :class:`Dataset` of NumPy arrays: ``X`` float32 (n, features), ``y``
+int32 labels (n,). Splits are seeded; standardisation uses the training split's statistics.
+"""
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Dataset(NamedTuple):
+    """A train/test split. ``X_*``: (n, features) float32; ``y_*``: (n,) int32 labels."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+    name: str
+
+
+def toy() -> tuple[np.ndarray, np.ndarray]:
+    """The seed example: X = 0..5 as a column (6, 1), y = 0,0,0,1,1,1."""
+    return np.arange(6.0).reshape(6, 1), np.array([0, 0, 0, 1, 1, 1])
+
+
+def xor() -> tuple[np.ndarray, np.ndarray]:
+    """The four XOR points (4, 2) with labels x1 xor x2."""
+    X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    return X, np.array([0, 1, 1, 0])
+
+
+def two_moons(n: int = 400, noise: float = 0.1, seed: int = 0):
+    """Two interleaving half circles (scikit-learn's generator), (n, 2) and labels in {0, 1}."""
+    from sklearn.datasets import make_moons
+
+    return make_moons(n_samples=n, noise=noise, random_state=seed)
+
+
+def spirals(n: int = 600, n_classes: int = 3, noise: float = 0.2, seed: int = 0):
+    """``n_classes`` interleaved arms r = t, angle = 4t + 2 pi c / K + noise, t in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    per = n // n_classes
+    t = np.tile(np.linspace(0.0, 1.0, per), n_classes)
+    c = np.repeat(np.arange(n_classes), per)
+    angle = 4.0 * t + 2.0 * np.pi * c / n_classes + noise * rng.standard_normal(t.shape)
+    X = np.stack([t * np.sin(angle), t * np.cos(angle)], axis=1)
+    return X, c
+
+
+def digits():
+    """scikit-learn's 8x8 handwritten digits (shipped): (1797, 64) in [0, 16], 10 classes."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return d.data, d.target
+
+
+def mnist1d(n: int = 4000, seed: int = 0):
+    """MNIST-1D (40-dim signals, 10 classes), generated locally by ``mnist1d.make_dataset``.
+
+    ``make_dataset`` reseeds NumPy's global RNG; the caller's global state is restored.
+    """
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    args.num_samples, args.seed = n, seed
+    state = np.random.get_state()  # noqa: NPY002
+    try:
+        d = make_dataset(args)
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
+    X = np.concatenate([d["x"], d["x_test"]])
+    y = np.concatenate([d["y"], d["y_test"]])
+    return X, y
+
+
+def train_test_split(X, y, test_fraction: float = 0.2, seed: int = 0, stratify: bool = True):
+    """A seeded (stratified) split: returns X_train, X_test, y_train, y_test."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    from sklearn.model_selection import train_test_split as split
+
+    return split(X, y, test_size=test_fraction, random_state=seed, stratify=y if stratify else None)
+
+
+def standardize(X_train, *others):
+    """(X - mean) / std with the training split's mean and std, for every array given.
+
+    A feature that is constant on the training split (std = 0, e.g. a blank pixel of digits)
+    is only centred (std taken as 1), so test values are never blown up.
+    """
+    mean, std = X_train.mean(axis=0), X_train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return tuple((X - mean) / std for X in (X_train, *others))
+
+
+_GENERATORS: dict[str, Callable] = {
+    "toy": toy,
+    "xor": xor,
+    "moons": two_moons,
+    "spirals": spirals,
+    "digits": digits,
+    "mnist1d": mnist1d,
+}
+_NO_SPLIT = {"toy", "xor"}  # too small to split: train and test are the same points
+
+DATASETS = tuple(_GENERATORS)
+
+
+def load(name: str, *, seed: int = 0, test_fraction: float = 0.2, standardized: bool = True):
+    """Load a built-in dataset by name as a :class:`Dataset` (see :data:`DATASETS`).
+
+    ``toy`` and ``xor`` are not split (test = train) and not standardised.
+    """
+    if name not in _GENERATORS:
+        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
+    gen = _GENERATORS[name]
+    X, y = gen(seed=seed) if name in ("moons", "spirals", "mnist1d") else gen()
+    X, y = np.asarray(X, np.float32), np.asarray(y, np.int32)
+    n_classes = int(y.max()) + 1
+    if name in _NO_SPLIT:
+        return Dataset(X, y, X, y, n_classes, name)
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_fraction, seed)
+    if standardized:
+        X_tr, X_te = standardize(X_tr, X_te)
+    return Dataset(X_tr.astype(np.float32), y_tr, X_te.astype(np.float32), y_te, n_classes, name)
+
+
+def batches(X, y, batch_size: int, *, seed: int | None = None, drop_last: bool = True):
+    """Yield (x, y) mini-batches in order or, with ``seed``, in a seeded random order.
+
+    The last partial batch is dropped unless ``drop_last=False``.
+    """
+    n = len(X)
+    order = np.arange(n) if seed is None else np.random.default_rng(seed).permutation(n)
+    stop = n - n % batch_size if drop_last else n
+    for i in range(0, stop, batch_size):
+        idx = order[i : i + batch_size]
+        yield X[idx], y[idx]

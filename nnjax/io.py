@@ -1,0 +1,51 @@
+"""Params to and from ``.npz``: each leaf stored under its pytree path, e.g. ``[1]['W']``."""
+
+import os
+import tempfile
+
+import jax
+import numpy as np
+
+
+def flatten_params(params) -> dict[str, np.ndarray]:
+    """{pytree path string: NumPy array} for every leaf of ``params``."""
+    leaves = jax.tree_util.tree_flatten_with_path(params)[0]
+    return {jax.tree_util.keystr(path): np.asarray(leaf) for path, leaf in leaves}
+
+
+def save_params(path, params) -> None:
+    """Write ``params`` to ``path`` (.npz) atomically: a temporary file, fsync, then rename."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **flatten_params(params))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_params(path, like):
+    """Read params saved by :func:`save_params` into the structure of ``like``.
+
+    Raises ``ValueError`` naming the first missing leaf or mismatched shape.
+    """
+    with np.load(os.fspath(path)) as f:
+        stored = dict(f)
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(like)
+    out = []
+    for p, leaf in leaves:
+        name = jax.tree_util.keystr(p)
+        if name not in stored:
+            raise ValueError(f"{path}: no array for params{name}")
+        if stored[name].shape != np.shape(leaf):
+            raise ValueError(
+                f"{path}: params{name} has shape {stored[name].shape}, expected {np.shape(leaf)}"
+            )
+        out.append(stored[name])
+    return jax.tree_util.tree_unflatten(treedef, [leaf for leaf in out])

@@ -1,0 +1,152 @@
+"""Named optimizers, built from Optax.
+
+With gradient g_t and learning rate eta (the update equations, Optax's conventions):
+
+* ``gd`` / ``sgd``:  theta <- theta - eta g_t  (``gd`` is the name for full-batch use)
+* ``momentum``:      v <- mu v + g_t;  theta <- theta - eta v
+* ``nesterov``:      v <- mu v + g_t;  theta <- theta - eta (g_t + mu v)
+* ``adam``:          m <- b1 m + (1-b1) g;  s <- b2 s + (1-b2) g^2;
+                     theta <- theta - eta m_hat / (sqrt(s_hat) + eps), hats bias-corrected
+* ``adamw``:         adam's step plus eta * weight_decay * theta
+* ``rmsprop``:       s <- decay s + (1-decay) g^2;  theta <- theta - eta g / (sqrt(s) + eps)
+* ``adagrad``:       s <- s + g^2 (s_0 = initial_accumulator_value);
+                     theta <- theta - eta g / (sqrt(s) + eps)
+
+The learning rate may be a float or an Optax schedule (``step -> eta``). Any
+``optax.GradientTransformation`` passed to :func:`get_optimizer` is returned as is.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import optax
+
+Schedule = Callable[[Any], Any]
+
+
+def _sgd(learning_rate):
+    return optax.sgd(learning_rate)
+
+
+def _momentum(learning_rate, momentum=0.9):
+    _check_momentum(momentum)
+    return optax.sgd(learning_rate, momentum=momentum)
+
+
+def _nesterov(learning_rate, momentum=0.9):
+    _check_momentum(momentum)
+    return optax.sgd(learning_rate, momentum=momentum, nesterov=True)
+
+
+def _adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8):
+    _check_betas(b1, b2, eps)
+    return optax.adam(learning_rate, b1=b1, b2=b2, eps=eps)
+
+
+def _adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4):
+    _check_betas(b1, b2, eps)
+    if weight_decay < 0:
+        raise ValueError(f"adamw: weight_decay must be >= 0, got {weight_decay}")
+    return optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
+
+
+def _rmsprop(learning_rate, decay=0.9, eps=1e-8):
+    if not 0.0 <= decay < 1.0:
+        raise ValueError(f"rmsprop: decay must be in [0, 1), got {decay}")
+    _check_eps(eps)
+    return optax.rmsprop(learning_rate, decay=decay, eps=eps)
+
+
+def _adagrad(learning_rate, initial_accumulator_value=0.1, eps=1e-7):
+    if initial_accumulator_value < 0:
+        raise ValueError(
+            f"adagrad: initial_accumulator_value must be >= 0, got {initial_accumulator_value}"
+        )
+    _check_eps(eps)
+    return optax.adagrad(
+        learning_rate, initial_accumulator_value=initial_accumulator_value, eps=eps
+    )
+
+
+OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {
+    "gd": _sgd,
+    "sgd": _sgd,
+    "momentum": _momentum,
+    "nesterov": _nesterov,
+    "adam": _adam,
+    "adamw": _adamw,
+    "rmsprop": _rmsprop,
+    "adagrad": _adagrad,
+}
+
+
+def _check_momentum(momentum):
+    if not 0.0 <= momentum < 1.0:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+
+
+def _check_eps(eps):
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
+
+
+def _check_betas(b1, b2, eps):
+    for n, b in (("b1", b1), ("b2", b2)):
+        if not 0.0 <= b < 1.0:
+            raise ValueError(f"{n} must be in [0, 1), got {b}")
+    _check_eps(eps)
+
+
+def check_learning_rate(learning_rate: float | Schedule) -> None:
+    """A float learning rate must be finite and > 0; a schedule must be callable."""
+    if callable(learning_rate):
+        return
+    try:
+        lr = float(learning_rate)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"learning_rate must be a positive float or an optax schedule, got {learning_rate!r}"
+        ) from None
+    if not (lr > 0 and lr < float("inf")):
+        raise ValueError(f"learning_rate must be > 0 and finite, got {learning_rate}")
+
+
+def get_optimizer(
+    optimizer: str | optax.GradientTransformation,
+    learning_rate: float | Schedule | None = None,
+    **hyperparams,
+) -> optax.GradientTransformation:
+    """Build an optimizer by name (see the module docstring), or pass an Optax one through.
+
+    >>> opt = get_optimizer("adam", 1e-3)
+    >>> opt = get_optimizer("momentum", optax.cosine_decay_schedule(0.1, 1000), momentum=0.95)
+    """
+    if isinstance(optimizer, optax.GradientTransformation):
+        if learning_rate is not None or hyperparams:
+            raise ValueError("an optax.GradientTransformation takes no learning_rate/hyperparams")
+        return optimizer
+    if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
+        raise ValueError(
+            f"unknown optimizer {optimizer!r}; valid names: {', '.join(OPTIMIZERS)}"
+            " (or pass an optax.GradientTransformation)"
+        )
+    if learning_rate is None:
+        raise ValueError(f"optimizer {optimizer!r} needs a learning_rate")
+    check_learning_rate(learning_rate)
+    try:
+        return OPTIMIZERS[optimizer](learning_rate, **hyperparams)
+    except TypeError as e:
+        raise ValueError(f"optimizer {optimizer!r}: bad hyperparameters: {e}") from None
+
+
+def injectable_optimizer(name: str, learning_rate, **hyperparams) -> optax.GradientTransformation:
+    """Like :func:`get_optimizer`, but the learning rate lives in the optimizer state
+    (``optax.inject_hyperparams``), so it can be a traced value: vmap over learning rates
+    by vmapping ``init`` over an array of them. Read it back at
+    ``state.hyperparams["learning_rate"]``.
+    """
+    get_optimizer(name, 1.0, **hyperparams)  # validate name and hyperparameters
+    factory = OPTIMIZERS[name]
+    return optax.inject_hyperparams(lambda learning_rate: factory(learning_rate, **hyperparams))(
+        learning_rate=learning_rate
+    )
