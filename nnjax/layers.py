@@ -179,3 +179,12 @@ def serial(*layers: Layer) -> Layer:
         return x
 
     return Layer(init, apply, name)
+
+
+LAYERS: dict[str, Callable[..., Layer]] = {
+    "Dense": Dense,
+    "Activation": Activation,
+    "Flatten": Flatten,
+    "Dropout": Dropout,
+    "serial": serial,
+}
