@@ -1,0 +1,232 @@
+"""Activations and their derivatives, by hand, in NumPy.
+
+``ACTIVATIONS[name] = (f, df)``: ``f(z)`` is the value and ``df(z)`` the derivative
+f'(z), elementwise, with the same shape as ``z``. ``softmax`` and ``log_softmax`` are not
+elementwise (each output depends on the whole last axis), so their ``df(z)`` is the full
+Jacobian over the last axis, shape ``z.shape + (K,)`` with ``J[..., i, j] = d f_i / d z_j``;
+use :func:`vjp` to backpropagate through them without building it. :func:`vjp` works for
+every name: ``vjp(name, z, dout) = dout * f'(z)`` for the elementwise ones.
+
+The ReLU derivative
+-------------------
+ReLU is f(z) = max(0, z). Its derivative is the step function
+
+    f'(z) = 1[z > 0]  (1 for z > 0, 0 for z < 0),
+
+and at the kink z = 0, where f has no derivative, we take 0 (the subgradient end at 0):
+the same value ``jax.grad(jax.nn.relu)(0.0)`` returns, so the twin and ``jax.grad`` agree
+everywhere, z = 0 included. The formula max(0, z), sometimes written for the derivative
+(the seed article writes it so), is ReLU itself, not its derivative: it is wrong for every
+z > 0 except z = 1. :data:`relu_derivative_wrong` keeps that formula, clearly named, so a
+test can show that it fails the finite-difference check while :func:`relu_derivative` passes.
+
+Conventions at the other kinks follow the JAX functions the twin mirrors: leaky_relu'(0) =
+negative_slope and elu'(0) = alpha (their ``where(z > 0, ...)`` picks the left branch at 0).
+"""
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+LEAKY_SLOPE = 0.01
+ELU_ALPHA = 1.0
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_erfc = np.frompyfunc(math.erfc, 1, 1)
+
+
+def _arr(z) -> np.ndarray:
+    z = np.asarray(z)
+    return z if np.issubdtype(z.dtype, np.inexact) else z.astype(np.float64)
+
+
+def identity(z):
+    """f(z) = z."""
+    return _arr(z).copy()
+
+
+def identity_derivative(z):
+    """f'(z) = 1."""
+    return np.ones_like(_arr(z))
+
+
+def sigmoid(z):
+    """f(z) = 1 / (1 + e^-z), as e^z / (1 + e^z) for z < 0 so that e^-z never overflows."""
+    z = _arr(z)
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(z.dtype)
+
+
+def sigmoid_derivative(z):
+    """f'(z) = sigma(z) (1 - sigma(z))."""
+    s = sigmoid(z)
+    return s * (1.0 - s)
+
+
+def tanh(z):
+    """f(z) = tanh z."""
+    return np.tanh(_arr(z))
+
+
+def tanh_derivative(z):
+    """f'(z) = 1 - tanh(z)^2."""
+    t = np.tanh(_arr(z))
+    return 1.0 - t * t
+
+
+def relu(z):
+    """f(z) = max(0, z)."""
+    z = _arr(z)
+    return np.maximum(z, np.zeros_like(z))
+
+
+def relu_derivative(z):
+    """f'(z) = 1[z > 0]: 1 for z > 0, 0 for z <= 0 (0 at the kink, as jax.grad gives)."""
+    z = _arr(z)
+    return (z > 0).astype(z.dtype)
+
+
+relu_derivative_wrong = lambda z: np.maximum(0, _arr(z))  # noqa: E731
+"""WRONG on purpose: max(0, z) is ReLU itself, not its derivative (kept for the test)."""
+
+
+def leaky_relu(z, negative_slope: float = LEAKY_SLOPE):
+    """f(z) = z for z > 0, negative_slope * z otherwise."""
+    z = _arr(z)
+    return np.where(z > 0, z, negative_slope * z)
+
+
+def leaky_relu_derivative(z, negative_slope: float = LEAKY_SLOPE):
+    """f'(z) = 1 for z > 0, negative_slope for z <= 0."""
+    z = _arr(z)
+    return np.where(z > 0, 1.0, negative_slope).astype(z.dtype)
+
+
+def elu(z, alpha: float = ELU_ALPHA):
+    """f(z) = z for z > 0, alpha (e^z - 1) otherwise."""
+    z = _arr(z)
+    return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0.0)))
+
+
+def elu_derivative(z, alpha: float = ELU_ALPHA):
+    """f'(z) = 1 for z > 0, alpha e^z for z <= 0."""
+    z = _arr(z)
+    return np.where(z > 0, 1.0, alpha * np.exp(np.minimum(z, 0.0))).astype(z.dtype)
+
+
+def softplus(z):
+    """f(z) = log(1 + e^z) = max(z, 0) + log1p(e^-|z|) (finite for any z)."""
+    z = _arr(z)
+    return np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
+
+
+def softplus_derivative(z):
+    """f'(z) = sigma(z) (so f'(0) = 1/2)."""
+    return sigmoid(z)
+
+
+def _phi_cdf(z):
+    """Phi(z) = erfc(-z / sqrt 2) / 2 (erfc keeps the left tail accurate)."""
+    z = _arr(z)
+    return (0.5 * _erfc(-z * _SQRT_HALF)).astype(z.dtype)
+
+
+def gelu(z):
+    """Exact GELU: f(z) = z Phi(z), Phi the standard normal CDF."""
+    z = _arr(z)
+    return z * _phi_cdf(z)
+
+
+def gelu_derivative(z):
+    """f'(z) = Phi(z) + z phi(z), phi(z) = e^{-z^2/2} / sqrt(2 pi)."""
+    z = _arr(z)
+    return _phi_cdf(z) + z * _INV_SQRT_2PI * np.exp(-0.5 * z * z)
+
+
+def silu(z):
+    """f(z) = z sigma(z)."""
+    z = _arr(z)
+    return z * sigmoid(z)
+
+
+def silu_derivative(z):
+    """f'(z) = sigma(z) + z sigma(z)(1 - sigma(z)) = sigma(z) (1 + z (1 - sigma(z)))."""
+    z = _arr(z)
+    s = sigmoid(z)
+    return s * (1.0 + z * (1.0 - s))
+
+
+def softmax(z):
+    """f(z)_i = e^{z_i - m} / sum_j e^{z_j - m}, m = max_j z_j, over the last axis."""
+    z = _arr(z)
+    e = np.exp(z - np.max(z, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def softmax_jacobian(z):
+    """J_ij = d s_i / d z_j = s_i (delta_ij - s_j); shape z.shape + (K,)."""
+    s = softmax(z)
+    return s[..., :, None] * (np.eye(s.shape[-1], dtype=s.dtype) - s[..., None, :])
+
+
+def log_softmax(z):
+    """f(z)_i = z_i - m - log sum_j e^{z_j - m}, m = max_j z_j, over the last axis."""
+    z = _arr(z)
+    shifted = z - np.max(z, axis=-1, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+
+
+def log_softmax_jacobian(z):
+    """J_ij = d f_i / d z_j = delta_ij - s_j; shape z.shape + (K,)."""
+    s = softmax(z)
+    return np.eye(s.shape[-1], dtype=s.dtype) - s[..., None, :]
+
+
+ACTIVATIONS: dict[str, tuple[Callable, Callable]] = {
+    "identity": (identity, identity_derivative),
+    "sigmoid": (sigmoid, sigmoid_derivative),
+    "tanh": (tanh, tanh_derivative),
+    "relu": (relu, relu_derivative),
+    "leaky_relu": (leaky_relu, leaky_relu_derivative),
+    "elu": (elu, elu_derivative),
+    "softplus": (softplus, softplus_derivative),
+    "gelu": (gelu, gelu_derivative),
+    "silu": (silu, silu_derivative),
+    "softmax": (softmax, softmax_jacobian),
+    "log_softmax": (log_softmax, log_softmax_jacobian),
+}
+
+NOT_ELEMENTWISE = frozenset({"softmax", "log_softmax"})
+
+
+def _check_name(name: str) -> None:
+    if name not in ACTIVATIONS:
+        raise ValueError(
+            f"unknown activation {name!r}; valid names: {', '.join(sorted(ACTIVATIONS))}"
+        )
+
+
+def vjp(name: str, z, dout):
+    """Backpropagate ``dout = dJ/df(z)`` to ``dJ/dz`` (same shape as z).
+
+    elementwise f:  dz = dout * f'(z)
+    softmax:        dz = s * (dout - sum_j dout_j s_j),  s = softmax(z)
+    log_softmax:    dz = dout - s * sum_j dout_j
+    """
+    _check_name(name)
+    z, dout = _arr(z), np.asarray(dout)
+    if dout.shape != z.shape:
+        raise ValueError(f"vjp({name!r}): dout shape {dout.shape} != z shape {z.shape}")
+    if name == "softmax":
+        s = softmax(z)
+        return s * (dout - np.sum(dout * s, axis=-1, keepdims=True))
+    if name == "log_softmax":
+        return dout - softmax(z) * np.sum(dout, axis=-1, keepdims=True)
+    return dout * ACTIVATIONS[name][1](z)
+
+
+def value(name: str, z):
+    """f(z) for the activation called ``name``."""
+    _check_name(name)
+    return ACTIVATIONS[name][0](z)

@@ -1,0 +1,162 @@
+"""Losses and their gradients with respect to the prediction, by hand, in NumPy.
+
+``LOSSES[name] = (value, grad)``: ``value(pred, target, reduction="mean")`` is J and
+``grad(pred, target, reduction="mean")`` is dJ/dpred, with pred's shape. Conventions are
+those of :mod:`nnjax.losses`:
+
+* a "term" is one element for ``mse`` and the binary cross-entropies, one row of logits
+  for ``softmax_cross_entropy``; ``mean`` divides the sum of terms by their number n;
+* binary targets of shape (B,) meet predictions of shape (B, 1);
+* ``reduction="none"`` returns the terms, and ``grad`` then returns d(sum of terms)/dpred
+  (each term depends on its own elements only, so that is each term's own gradient).
+"""
+
+from collections.abc import Callable
+
+import numpy as np
+
+from nnjax.reference.activations import log_softmax, sigmoid, softmax
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _pred(pred) -> np.ndarray:
+    pred = np.asarray(pred)
+    return pred if np.issubdtype(pred.dtype, np.inexact) else pred.astype(np.float64)
+
+
+def _reduce(terms, reduction):
+    if reduction == "mean":
+        return np.mean(terms)
+    if reduction == "sum":
+        return np.sum(terms)
+    if reduction == "none":
+        return terms
+    raise ValueError(f"unknown reduction {reduction!r}; valid: {', '.join(REDUCTIONS)}")
+
+
+def _grad_scale(n_terms: int, reduction: str) -> float:
+    """d reduce / d term: 1/n for the mean, 1 for the sum and for the unreduced terms."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"unknown reduction {reduction!r}; valid: {', '.join(REDUCTIONS)}")
+    return 1.0 / n_terms if reduction == "mean" else 1.0
+
+
+def _binary_target(pred, target):
+    """Targets (B,) meet predictions (B, 1); cast to pred's dtype."""
+    target = np.asarray(target).astype(pred.dtype)
+    if target.shape == pred.shape:
+        return target
+    if pred.ndim >= 1 and pred.shape[-1] == 1 and target.shape == pred.shape[:-1]:
+        return target[..., None]
+    raise ValueError(f"targets of shape {target.shape} do not fit predictions {pred.shape}")
+
+
+def mse(pred, target, reduction="mean"):
+    """J = mean_i (p_i - t_i)^2 over every element."""
+    p = _pred(pred)
+    return _reduce(np.square(p - _binary_target(p, target)), reduction)
+
+
+def mse_grad(pred, target, reduction="mean"):
+    """dJ/dp_i = 2 (p_i - t_i) / n (mean over n elements)."""
+    p = _pred(pred)
+    return 2.0 * (p - _binary_target(p, target)) * _grad_scale(p.size, reduction)
+
+
+def _clip(p):
+    """p clipped to [eps, 1 - eps], eps = finfo(dtype).eps, and d clip / dp.
+
+    The derivative is 1 strictly inside, 0 outside, and 1/2 exactly at a bound (where
+    ``jnp.clip``'s max/min ties split the derivative in half, as jax.grad does).
+    """
+    eps = np.finfo(p.dtype).eps
+    lo, hi = p.dtype.type(eps), p.dtype.type(1.0 - eps)
+    inside = (p > lo) & (p < hi)
+    tie = (p == lo) | (p == hi)
+    dclip = np.where(inside, 1.0, np.where(tie, 0.5, 0.0)).astype(p.dtype)
+    return np.clip(p, lo, hi), dclip
+
+
+def binary_cross_entropy(prob, target, reduction="mean"):
+    """J = -mean[t log p + (1 - t) log(1 - p)], p clipped to [eps, 1 - eps]."""
+    p = _pred(prob)
+    t = _binary_target(p, target)
+    pc, _ = _clip(p)
+    return _reduce(-(t * np.log(pc) + (1.0 - t) * np.log1p(-pc)), reduction)
+
+
+def binary_cross_entropy_grad(prob, target, reduction="mean"):
+    """dJ/dp = (-t / p_c + (1 - t) / (1 - p_c)) * dp_c/dp / n, p_c = clip(p).
+
+    Strictly inside the clip range this is (p - t) / (p (1 - p)) / n; outside it is 0.
+    """
+    p = _pred(prob)
+    t = _binary_target(p, target)
+    pc, dclip = _clip(p)
+    dterm = -t / pc + (1.0 - t) / (1.0 - pc)
+    return dterm * dclip * _grad_scale(p.size, reduction)
+
+
+def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
+    """J = mean[softplus(z) - t z] = cross-entropy of sigma(z) against t, finite for any z."""
+    z = _pred(logits)
+    t = _binary_target(z, target)
+    softplus = np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
+    return _reduce(softplus - t * z, reduction)
+
+
+def binary_cross_entropy_with_logits_grad(logits, target, reduction="mean"):
+    """dJ/dz = (sigma(z) - t) / n."""
+    z = _pred(logits)
+    return (sigmoid(z) - _binary_target(z, target)) * _grad_scale(z.size, reduction)
+
+
+def _class_target(z, target, where):
+    """Integer labels (B,) become one-hot (B, K); one-hot/probabilities (B, K) pass."""
+    target = np.asarray(target)
+    if target.shape == z.shape:
+        return target.astype(z.dtype)
+    if target.shape == z.shape[:-1] and np.issubdtype(target.dtype, np.integer):
+        k = z.shape[-1]
+        if target.size and (target.min() < 0 or target.max() >= k):
+            raise ValueError(f"{where}: labels must be in [0, {k}), got {target.min()}..")
+        return np.eye(k, dtype=z.dtype)[target]
+    raise ValueError(
+        f"{where}: targets must be integer labels of shape {z.shape[:-1]} "
+        f"or one-hot of shape {z.shape}; got {target.dtype} {target.shape}"
+    )
+
+
+def softmax_cross_entropy(logits, target, reduction="mean"):
+    """J = -mean_b sum_k t_bk log softmax(z_b)_k, over the rows b of z (B, K)."""
+    z = _pred(logits)
+    t = _class_target(z, target, "softmax_cross_entropy")
+    return _reduce(-np.sum(t * log_softmax(z), axis=-1), reduction)
+
+
+def softmax_cross_entropy_grad(logits, target, reduction="mean"):
+    """dJ/dz_b = (softmax(z_b) sum_k t_bk - t_b) / B; = (softmax(z_b) - t_b) / B for one-hot."""
+    z = _pred(logits)
+    t = _class_target(z, target, "softmax_cross_entropy")
+    n_rows = z.size // z.shape[-1] if z.shape[-1] else 0
+    d = softmax(z) * np.sum(t, axis=-1, keepdims=True) - t
+    return d * _grad_scale(max(n_rows, 1), reduction)
+
+
+LOSSES: dict[str, tuple[Callable, Callable]] = {
+    "mse": (mse, mse_grad),
+    "binary_cross_entropy": (binary_cross_entropy, binary_cross_entropy_grad),
+    "binary_cross_entropy_with_logits": (
+        binary_cross_entropy_with_logits,
+        binary_cross_entropy_with_logits_grad,
+    ),
+    "softmax_cross_entropy": (softmax_cross_entropy, softmax_cross_entropy_grad),
+}
+
+
+def get(name: str) -> tuple[Callable, Callable]:
+    """``(value, grad)`` for the loss called ``name``."""
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; valid names: {', '.join(sorted(LOSSES))}")
+    return LOSSES[name]
