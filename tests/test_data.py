@@ -1,0 +1,64 @@
+"""Built-in datasets: shapes, seeds, splits and standardisation; no download."""
+
+# ruff: noqa: NPY002  (the global RNG is the point of the mnist1d test)
+
+import numpy as np
+import pytest
+
+import nnjax
+from nnjax import data
+
+
+def test_seed_toy_data():
+    X, y = data.toy()
+    np.testing.assert_array_equal(X[:, 0], np.arange(6))
+    np.testing.assert_array_equal(y, [0, 0, 0, 1, 1, 1])
+
+
+@pytest.mark.parametrize(
+    "name, n_features, n_classes",
+    [("xor", 2, 2), ("moons", 2, 2), ("spirals", 2, 3), ("digits", 64, 10), ("toy", 1, 2)],
+)
+def test_load_shapes_dtypes_and_classes(name, n_features, n_classes):
+    ds = data.load(name)
+    assert ds.X_train.dtype == np.float32 and ds.y_train.dtype == np.int32
+    assert ds.X_train.shape[1] == ds.X_test.shape[1] == n_features
+    assert ds.n_classes == n_classes
+    assert set(np.unique(ds.y_train)) == set(range(n_classes))
+
+
+def test_split_is_seeded_and_standardised_on_train_statistics():
+    a, b, c = data.load("moons", seed=0), data.load("moons", seed=0), data.load("moons", seed=1)
+    np.testing.assert_array_equal(a.X_train, b.X_train)
+    assert not np.array_equal(a.X_train, c.X_train)
+    np.testing.assert_allclose(a.X_train.mean(0), 0, atol=1e-6)
+    np.testing.assert_allclose(a.X_train.std(0), 1, atol=1e-5)
+
+
+def test_standardize_leaves_constant_features_centred_not_blown_up():
+    tr = np.array([[1.0, 5.0], [3.0, 5.0]])
+    te = np.array([[2.0, 6.0]])
+    tr_s, te_s = data.standardize(tr, te)
+    np.testing.assert_allclose(te_s, [[0.0, 1.0]])
+    np.testing.assert_allclose(tr_s[:, 1], 0.0)
+
+
+def test_mnist1d_is_generated_locally_and_restores_numpy_global_rng():
+    np.random.seed(123)
+    expected = np.random.random()
+    np.random.seed(123)
+    X, y = data.mnist1d(n=200, seed=0)
+    assert np.random.random() == expected
+    assert X.shape == (200, 40) and set(np.unique(y)) <= set(range(10))
+
+
+def test_batches_drop_the_last_partial_batch():
+    X, y = np.arange(10)[:, None], np.arange(10)
+    sizes = [len(b[0]) for b in data.batches(X, y, 4)]
+    assert sizes == [4, 4]
+    assert [len(b[0]) for b in data.batches(X, y, 4, drop_last=False)] == [4, 4, 2]
+
+
+def test_unknown_dataset_lists_valid_names():
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'.*digits"):
+        nnjax.data.load("mnist")

@@ -1,0 +1,108 @@
+"""Losses against closed forms, stability at extreme logits, gradients, and bad targets."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+from scipy.special import expit
+
+from nnjax import losses as L
+
+RNG = np.random.default_rng(1)
+
+
+def test_mse_closed_form_and_reductions():
+    p, t = RNG.normal(size=(5, 3)), RNG.normal(size=(5, 3))
+    with jax.enable_x64(True):
+        np.testing.assert_allclose(L.mse(p, t), np.mean((p - t) ** 2), rtol=1e-14)
+        np.testing.assert_allclose(L.mse(p, t, "sum"), np.sum((p - t) ** 2), rtol=1e-14)
+        np.testing.assert_allclose(L.mse(p, t, "none"), (p - t) ** 2, rtol=1e-14)
+
+
+def test_binary_cross_entropy_from_probabilities():
+    p, t = np.array([0.1, 0.7, 0.99]), np.array([0.0, 1.0, 1.0])
+    want = -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))
+    with jax.enable_x64(True):
+        np.testing.assert_allclose(L.binary_cross_entropy(p, t), want, rtol=1e-13)
+        # p in {0, 1} against the wrong label: large but finite
+        assert np.isfinite(float(L.binary_cross_entropy(jnp.array([0.0, 1.0]), jnp.array([1, 0]))))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_bce_with_logits_is_stable_to_1e4(dtype):
+    z = np.array([-1e4, -50.0, -1.0, 0.0, 1.0, 50.0, 1e4])
+    t = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0])
+    with jax.enable_x64(dtype == "float64"):
+        got = np.asarray(L.binary_cross_entropy_with_logits(jnp.asarray(z, dtype), t, "none"))
+        grad = jax.grad(lambda z: L.binary_cross_entropy_with_logits(z, t, "sum"))(
+            jnp.asarray(z, dtype)
+        )
+    want = np.logaddexp(0, z) - t * z
+    np.testing.assert_allclose(got, want, rtol=1e-6 if dtype == "float32" else 1e-14)
+    sig = expit(z)
+    np.testing.assert_allclose(grad, sig - t, atol=1e-6)
+
+
+def test_bce_with_logits_gradient_at_zero_is_sigmoid_minus_target():
+    # the max(z,0) + log1p(exp(-|z|)) form gives the wrong autodiff value at z = 0
+    g = jax.grad(lambda z: L.binary_cross_entropy_with_logits(z, jnp.array([1.0]), "sum"))(
+        jnp.array([0.0])
+    )
+    np.testing.assert_allclose(g, [-0.5])
+
+
+def test_softmax_cross_entropy_labels_and_one_hot_agree_and_are_stable():
+    z = np.array([[1e4, 0.0, -1e4], [0.1, 0.2, 0.3], [-5.0, 5.0, 0.0]])
+    y = np.array([1, 2, 1])
+    with jax.enable_x64(True):
+        a = L.softmax_cross_entropy(z, y, "none")
+        b = L.softmax_cross_entropy(z, np.eye(3)[y], "none")
+    logp = z - z.max(1, keepdims=True)
+    logp = logp - np.log(np.exp(logp).sum(1, keepdims=True))
+    want = -logp[np.arange(3), y]
+    np.testing.assert_allclose(a, want, rtol=1e-13)
+    np.testing.assert_allclose(b, want, rtol=1e-13)
+    assert np.isfinite(np.asarray(a)).all()
+
+
+@pytest.mark.parametrize("name", sorted(L.LOSSES))
+def test_loss_gradients_match_finite_differences(name):
+    pred = RNG.normal(size=(4, 3))
+    if name == "binary_cross_entropy":
+        pred, target = 1 / (1 + np.exp(-pred)), (RNG.random((4, 3)) > 0.5).astype(float)
+    elif name == "binary_cross_entropy_with_logits":
+        target = (RNG.random((4, 3)) > 0.5).astype(float)
+    elif name == "softmax_cross_entropy":
+        target = RNG.integers(0, 3, size=4)
+    else:
+        target = RNG.normal(size=(4, 3))
+    with jax.enable_x64(True):
+        check_grads(
+            lambda p: L.get_loss(name)(p, target),
+            (jnp.asarray(pred),),
+            order=1,
+            modes=["rev"],
+            eps=1e-6,
+        )
+
+
+def test_binary_targets_broadcast_against_a_single_output_column():
+    z = jnp.array([[0.3], [-1.2]])
+    y = jnp.array([1, 0])
+    np.testing.assert_allclose(
+        L.binary_cross_entropy_with_logits(z, y),
+        L.binary_cross_entropy_with_logits(z[:, 0], y),
+        rtol=1e-6,
+    )
+
+
+def test_bad_targets_and_names_raise():
+    with pytest.raises(ValueError, match="integer labels of shape \\(2,\\)"):
+        L.softmax_cross_entropy(jnp.zeros((2, 3)), jnp.zeros((2, 4)))
+    with pytest.raises(ValueError, match="do not fit predictions"):
+        L.mse(jnp.zeros((2, 3)), jnp.zeros((3,)))
+    with pytest.raises(ValueError, match="unknown reduction 'avg'"):
+        L.mse(jnp.zeros(2), jnp.zeros(2), "avg")
+    with pytest.raises(ValueError, match="unknown loss 'hinge'.*mse"):
+        L.get_loss("hinge")
