@@ -8,9 +8,10 @@ With gradient g_t and learning rate eta (the update equations, Optax's conventio
 * ``adam``:          m <- b1 m + (1-b1) g;  s <- b2 s + (1-b2) g^2;
                      theta <- theta - eta m_hat / (sqrt(s_hat) + eps), hats bias-corrected
 * ``adamw``:         adam's step plus eta * weight_decay * theta
-* ``rmsprop``:       s <- decay s + (1-decay) g^2;  theta <- theta - eta g / (sqrt(s) + eps)
+* ``rmsprop``:       s <- decay s + (1-decay) g^2 (s_0 = 0);  theta <- theta - eta g / sqrt(s + eps)
 * ``adagrad``:       s <- s + g^2 (s_0 = initial_accumulator_value);
-                     theta <- theta - eta g / (sqrt(s) + eps)
+                     theta <- theta - eta g / sqrt(s + eps)
+  (Optax puts eps inside the square root for these two, outside it for adam.)
 
 The learning rate may be a float or an Optax schedule (``step -> eta``). Any
 ``optax.GradientTransformation`` passed to :func:`get_optimizer` is returned as is.
