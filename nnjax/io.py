@@ -1,5 +1,10 @@
-"""Params to and from ``.npz``: each leaf stored under its pytree path, e.g. ``[1]['W']``."""
+"""Params to and from ``.npz``: each leaf stored under its pytree path, e.g. ``[1]['W']``.
 
+Every write is atomic (:func:`atomic_write_bytes`): a reader, or a run killed mid-write,
+sees either the old file or the complete new one, never a torn one.
+"""
+
+import io
 import os
 import tempfile
 
@@ -13,14 +18,28 @@ def flatten_params(params) -> dict[str, np.ndarray]:
     return {jax.tree_util.keystr(path): np.asarray(leaf) for path, leaf in leaves}
 
 
-def save_params(path, params) -> None:
-    """Write ``params`` to ``path`` (.npz) atomically: a temporary file, fsync, then rename."""
+def fsync_dir(folder) -> None:
+    """fsync a directory, so a rename inside it survives a power cut (a no-op where the OS
+    cannot open directories, e.g. Windows)."""
+    try:
+        fd = os.open(os.fspath(folder), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a temporary file in the same directory, fsync,
+    ``os.replace`` (atomic on POSIX), then fsync the directory so the rename is durable."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **flatten_params(params))
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -28,6 +47,19 @@ def save_params(path, params) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    fsync_dir(folder)
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """The bytes of an (uncompressed) ``.npz`` holding ``arrays``."""
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def save_params(path, params) -> None:
+    """Write ``params`` to ``path`` (.npz) atomically: a temporary file, fsync, then rename."""
+    atomic_write_bytes(path, npz_bytes(flatten_params(params)))
 
 
 def load_params(path, like):

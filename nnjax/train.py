@@ -15,6 +15,7 @@ recompiles). ``batch_size=None`` is full-batch gradient descent: one step per ep
 the data, in order.
 """
 
+import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
@@ -24,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from nnjax import checkpoint, parallel
 from nnjax.layers import Layer
 from nnjax.losses import get_loss
 from nnjax.optim import get_optimizer
@@ -133,6 +135,7 @@ def make_epochs_fn(
     batch_size: int | None,
     dropout: bool = False,
     eval_names: tuple[str, ...] = (),
+    batch_sharding: Any = None,
 ):
     """The pure training loop, for ``jit``/``vmap``:
 
@@ -141,7 +144,8 @@ def make_epochs_fn(
     ``epochs``: int array (E,) of epoch indices (each one seeds that epoch's shuffle, so a
     run split into chunks equals the run in one piece); ``evals``: tuple of (x, y) pairs
     matching ``eval_names``. ``losses`` has shape (E, steps_per_epoch); ``metrics`` maps
-    names to (E,) arrays.
+    names to (E,) arrays. ``batch_sharding`` (e.g. :func:`nnjax.parallel.batch_sharding`):
+    lay each gathered batch out with it (data parallelism; see :mod:`nnjax.parallel`).
     """
     loss_fn, eval_fn = make_loss_fn(model, loss), make_eval_fn(model, loss)
     full_batch = batch_size is None
@@ -155,6 +159,8 @@ def make_epochs_fn(
             params, opt_state = carry
             idx, step_key = xs
             batch = (X, y) if full_batch else (X[idx], y[idx])
+            if batch_sharding is not None:  # split the batch; XLA all-reduces the gradient
+                batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
             value, grads = jax.value_and_grad(loss_fn)(params, batch, step_key)
             updates, opt_state = optimizer.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), value
@@ -224,6 +230,11 @@ def fit(
     check_finite: bool = True,
     epochs_per_call: int | None = None,
     on_epochs: Callable[[int, dict], None] | None = None,
+    mesh: Any = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    keep: int | None = 3,
+    resume: bool | str | os.PathLike = False,
 ) -> FitResult:
     """Train ``params`` of ``model`` on (X, y) for ``epochs`` epochs, the loop fused in one jit.
 
@@ -244,6 +255,20 @@ def fit(
         nan/inf (checked after each compiled call).
       epochs_per_call: split the run into compiled calls of this many epochs (one compile;
         results identical); ``on_epochs(epochs_done, metrics_so_far)`` runs after each.
+      mesh: data parallelism (:mod:`nnjax.parallel`): a ``jax.sharding.Mesh`` or a device
+        count. Each batch is split across the devices (``batch_size``, or n for full batch,
+        must divide by their number), params and optimizer state are replicated and XLA
+        all-reduces the gradient. Same data order and numbers as one device up to float
+        rounding (the batch sum is taken in another order).
+      checkpoint_dir: save a checkpoint (:mod:`nnjax.checkpoint`: params, optimizer state,
+        key, epoch, loss history) there every ``checkpoint_every`` epochs (default: after
+        each call of ``epochs_per_call`` epochs, or each epoch) and at the end, keeping the
+        ``keep`` newest (None: all). A directory that already holds checkpoints needs
+        ``resume``.
+      resume: ``True``: continue from the newest checkpoint in ``checkpoint_dir`` (start
+        afresh if there is none); or the path of one checkpoint file. The resumed run ends
+        with exactly the params of an uninterrupted one; ``params`` and ``opt_state`` then
+        only give the structure, and ``key``, the data and ``batch_size`` must match.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"fit: epochs must be a positive int, got {epochs!r}")
@@ -258,9 +283,14 @@ def fit(
     if isinstance(optimizer, str) and learning_rate is None:
         learning_rate = 1e-3 if optimizer in ("adam", "adamw") else 1e-2
     opt = get_optimizer(optimizer, learning_rate)
-    chunk = epochs if epochs_per_call is None else int(epochs_per_call)
+    every = _check_checkpointing(checkpoint_dir, checkpoint_every, keep, resume)
+    if epochs_per_call is not None:
+        chunk = int(epochs_per_call)
+    else:  # with checkpoints, one compiled call per checkpoint interval
+        chunk = epochs if checkpoint_dir is None else every or 1
     if not 1 <= chunk:
         raise ValueError(f"fit: epochs_per_call must be >= 1, got {epochs_per_call!r}")
+    every = every or chunk
 
     eval_data = dict(eval_data or {})
     evals = tuple(_check_data(xe, ye, f"fit eval_data[{k!r}]") for k, (xe, ye) in eval_data.items())
@@ -270,6 +300,11 @@ def fit(
     except ValueError as e:
         raise ValueError(f"fit: model does not accept X of shape {X.shape}: {e}") from None
 
+    shard = None
+    if mesh is not None:
+        mesh = parallel.as_mesh(mesh)
+        parallel.check_batch(n if batch_size is None else batch_size, mesh, _bs_name(batch_size))
+        shard = parallel.batch_sharding(mesh)
     run, n_steps = make_epochs_fn(
         apply,
         loss,
@@ -278,39 +313,63 @@ def fit(
         batch_size=batch_size,
         dropout=dropout,
         eval_names=tuple(eval_data),
+        batch_sharding=shard,
     )
     if opt_state is None:
         opt_state = opt.init(params)
     key = _as_key(key)
 
+    ckpt = None
+    if checkpoint_dir is not None or resume:
+        config = checkpoint.fit_config(X, y, batch_size, dropout)
+        ckpt = checkpoint.FitCheckpoints(checkpoint_dir, every, keep, config)
+    start, all_losses, all_metrics = 0, [], []
+    if resume:
+        restored = ckpt.restore(resume, params, opt_state, key, epochs)
+        if restored is not None:
+            start, params, opt_state, history, metrics = restored
+            all_losses, all_metrics = [history], [metrics]
+    elif ckpt is not None:
+        ckpt.check_empty()
+
+    if mesh is not None:
+        params, opt_state, key, X, y, evals = parallel.replicate(
+            (params, opt_state, key, X, y, evals), mesh
+        )
+    jitted = jax.jit(run) if mesh is None else jax.jit(run, out_shardings=parallel.replicated(mesh))
+
     t0 = time.perf_counter()
     compiled = {}
 
     def call(params, opt_state, ep):
+        if mesh is not None:
+            ep = parallel.replicate(ep, mesh)
         size = ep.shape[0]
         if size not in compiled:
             t = time.perf_counter()
-            compiled[size] = jax.jit(run).lower(params, opt_state, key, X, y, ep, evals).compile()
+            compiled[size] = jitted.lower(params, opt_state, key, X, y, ep, evals).compile()
             compile_times.append(time.perf_counter() - t)
         return compiled[size](params, opt_state, key, X, y, ep, evals)
 
     compile_times: list[float] = []
-    all_losses, all_metrics = [], []
-    for start in range(0, epochs, chunk):
-        ep = jnp.arange(start, min(start + chunk, epochs))
-        params, opt_state, losses, metrics = call(params, opt_state, ep)
+    for begin in range(start, epochs, chunk):
+        stop = min(begin + chunk, epochs)
+        params, opt_state, losses, metrics = call(params, opt_state, jnp.arange(begin, stop))
         losses = np.asarray(losses).reshape(-1)
         all_losses.append(losses)
         all_metrics.append(jax.tree.map(np.asarray, metrics))
         if check_finite and not np.isfinite(losses).all():
-            bad = start * n_steps + int(np.flatnonzero(~np.isfinite(losses))[0])
+            i = int(np.flatnonzero(~np.isfinite(losses))[0])
+            bad = begin * n_steps + i
             raise NonFiniteLossError(
-                f"fit: the training loss became {losses[bad - start * n_steps]} at step {bad} "
+                f"fit: the training loss became {losses[i]} at step {bad} "
                 f"(epoch {bad // n_steps}, batch {bad % n_steps}); lower the learning rate or "
                 "check the data, or pass check_finite=False"
             )
+        if ckpt is not None and ckpt.due(stop, epochs):
+            ckpt.save(stop, n_steps, params, opt_state, key, all_losses, all_metrics, epochs)
         if on_epochs is not None:
-            on_epochs(int(ep[-1]) + 1, _concat(all_metrics))
+            on_epochs(stop, _concat(all_metrics))
     total = time.perf_counter() - t0
     compile_time = sum(compile_times)
     return FitResult(
@@ -321,6 +380,23 @@ def fit(
         compile_time,
         total - compile_time,
     )
+
+
+def _bs_name(batch_size) -> str:
+    return "fit: n_examples (full batch)" if batch_size is None else "fit: batch_size"
+
+
+def _check_checkpointing(checkpoint_dir, checkpoint_every, keep, resume) -> int | None:
+    for name, v, low in (("checkpoint_every", checkpoint_every, 1), ("keep", keep, 1)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < low):
+            raise ValueError(f"fit: {name} must be an int >= {low} or None, got {v!r}")
+    if checkpoint_dir is None and checkpoint_every is not None:
+        raise ValueError("fit: checkpoint_every needs a checkpoint_dir")
+    if resume is True and checkpoint_dir is None:
+        raise ValueError("fit: resume=True needs a checkpoint_dir (or pass a checkpoint path)")
+    if not isinstance(resume, bool | str | os.PathLike):
+        raise ValueError(f"fit: resume must be a bool or a checkpoint path, got {resume!r}")
+    return checkpoint_every
 
 
 def _concat(metrics: list[dict]) -> dict[str, np.ndarray]:

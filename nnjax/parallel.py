@@ -1,0 +1,97 @@
+"""Data parallelism with ``jax.sharding``: one program, the batch split across devices.
+
+On a 1-D mesh of D devices (axis ``"data"``) a mini-batch of B examples is laid out with
+``NamedSharding(mesh, P("data"))``: device d holds rows [d B/D, (d+1) B/D). Params and
+optimizer state are replicated (``P()``). The loss is the mean over the whole batch,
+
+    J(theta) = (1/B) sum_d sum_{i in shard d} l(f(theta, x_i), y_i),
+
+so its gradient is a sum of per-device partial gradients; XLA's SPMD partitioner inserts the
+all-reduce that forms it, and every device applies the same update to its replica. Nothing
+in the model or the loss changes: the same ``jit`` program runs with sharded inputs.
+
+Many hosts: call ``jax.distributed.initialize(...)`` in every process before anything else
+touches JAX; ``jax.devices()`` then lists the devices of all processes and
+:func:`make_mesh` spans them. Every process runs the same program on the same (replicated)
+inputs; see ``examples/multihost_data_parallel.py``.
+
+Several devices on one CPU (for tests): set ``XLA_FLAGS=--xla_force_host_platform_device_count=8``
+(or ``jax.config.update("jax_num_cpu_devices", 8)``) before JAX starts its backend.
+"""
+
+from collections.abc import Sequence
+
+import jax
+import numpy as np
+from jax.sharding import AxisType, Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+AXIS = "data"
+
+
+def make_mesh(n_devices: int | None = None, devices: Sequence | None = None) -> Mesh:
+    """A 1-D mesh with axis ``"data"`` over the first ``n_devices`` of ``devices``
+    (default: all of ``jax.devices()``, every process's devices when multi-host)."""
+    devices = list(jax.devices() if devices is None else devices)
+    if n_devices is None:
+        n_devices = len(devices)
+    if isinstance(n_devices, bool) or not isinstance(n_devices, int | np.integer):
+        raise ValueError(f"make_mesh: n_devices must be an int, got {n_devices!r}")
+    if not 1 <= n_devices <= len(devices):
+        raise ValueError(
+            f"make_mesh: n_devices={n_devices} but {len(devices)} device(s) are available "
+            f"({devices[0].platform}); on CPU set XLA_FLAGS="
+            f"--xla_force_host_platform_device_count={max(int(n_devices), 1)} before JAX starts"
+        )
+    # Auto axes: shardings are hints to the partitioner, not part of the array types
+    return Mesh(np.array(devices[:n_devices]), (AXIS,), axis_types=(AxisType.Auto,))
+
+
+def as_mesh(mesh: Mesh | int) -> Mesh:
+    """``mesh`` itself, or :func:`make_mesh` of that many devices when it is an int."""
+    if isinstance(mesh, Mesh):
+        return mesh
+    if isinstance(mesh, int | np.integer) and not isinstance(mesh, bool):
+        return make_mesh(int(mesh))
+    raise ValueError(f"mesh must be a jax.sharding.Mesh or a device count, got {mesh!r}")
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+    """Leading (batch) axis split over every axis of ``mesh``, the rest whole."""
+    return NamedSharding(mesh, P(mesh.axis_names))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    """A full copy on every device of ``mesh``."""
+    return NamedSharding(mesh, P())
+
+
+def check_batch(batch_size: int, mesh: Mesh, what: str = "batch_size") -> None:
+    """Raise ``ValueError`` unless ``batch_size`` splits evenly over the devices of ``mesh``.
+
+    Uneven shards are refused rather than padded: padding would change the mean loss (or
+    need per-example weights) and so silently change the numbers.
+    """
+    d = mesh.size
+    if batch_size % d:
+        lower, upper = batch_size // d * d, -(-batch_size // d) * d
+        hint = f"e.g. {lower} or {upper}" if lower else f"e.g. {upper}"
+        raise ValueError(
+            f"{what}={batch_size} does not divide across the {d} devices of the mesh; "
+            f"use a multiple of {d} ({hint})"
+        )
+
+
+def replicate(tree, mesh: Mesh):
+    """``tree`` with every leaf (arrays, PRNG keys) copied to every device of ``mesh``.
+
+    Multi-host: every process must pass the same values (JAX checks it).
+    """
+    return jax.device_put(tree, replicated(mesh))
+
+
+def shard_batch(tree, mesh: Mesh):
+    """``tree`` with every leaf's leading axis split over ``mesh`` (sizes must divide)."""
+    for leaf in jax.tree.leaves(tree):
+        check_batch(np.shape(leaf)[0], mesh, "leading axis")
+    return jax.device_put(tree, batch_sharding(mesh))
