@@ -1,0 +1,195 @@
+"""Sleep as a learning mechanism: Sleep Replay Consolidation (SRC) and synaptic downscaling.
+
+**Sleep Replay Consolidation** (Tadros, Krishnan, Ramyaa and Bazhenov, Nature Communications
+13:7742, 2022, "Sleep-like unsupervised replay reduces catastrophic forgetting in artificial
+neural networks"). After a task is learned, the bias-free ReLU network W_1..W_L (W_l of shape
+(n_{l-1}, n_l), x W_l) is run as a network of integrate-and-fire neurons for ``steps`` time
+steps with no labels, and a local STDP-like rule edits its weights:
+
+1. Layer scales (data-based normalisation, the authors' ``normalize_nn_data``): with the
+   ReLU activations a_l of the network on the inputs seen so far,
+   s_l = max(max_ij W_l, max a_l),  f_l = s_l / f_{l-1} (f_0 = 1),  alpha_l = alpha / f_l.
+2. Input: at each step a masked copy of the mean input m of the tasks seen so far (one random
+   ``patch`` x ``patch`` window kept, the rest zero) becomes Poisson spikes
+   s_0 = [u <= 2 dt r x], u ~ U[0, 1), i.e. firing probability min(1, 2 dt r x_i).
+3. Layer l, in order, within the same step: v_l <- decay v_l + alpha_l s_{l-1} W_l;
+   s_l = [v_l >= beta_l theta]; v_l <- 0 where s_l = 1 (reset).
+4. STDP on W_l, for every post-synaptic neuron j that spiked:
+   W_ij <- W_ij + inc sigma(W_ij)   if pre-synaptic i spiked in this step,
+   W_ij <- W_ij - dec sigma(W_ij)   if it did not,
+   with the authors' weight gate sigma(w) = 2 (1 - logistic(w / 0.001)) (their code's
+   ``sigmoid``): about 2 for negative weights, 1 at 0, about 0 for positive ones, so sleep
+   mostly edits the inhibitory (negative) and near-zero synapses.
+
+What we follow: steps 1-4 as in the authors' MATLAB (``sleepnn_old.m``,
+``normalize_nn_data.m``, ``create_masked_input.m`` in github.com/tmtadros/SleepReplayConsolidation),
+with threshold theta = 1, dt = 0.001, decay = 0.999, W_inh = 0, no refractory period and no
+weight renormalisation (their MNIST settings). Where we deviate: the 7 tuned numbers (input
+rate r, inc, dec, beta_1..3, alpha) were chosen by a random search on a validation split of
+digits (see ``docs/results/sleep-digits/src_search.json``), not by the authors' genetic
+algorithm on MNIST; every sleep has the same length (they lengthen it by a third per task);
+the network is trained with softmax cross-entropy (their output layer is a ReLU).
+
+**Synaptic downscaling** (the synaptic homeostasis hypothesis: sleep scales synapses down).
+A bias-free ReLU network is positively homogeneous in each layer's weights: relu(c z) =
+c relu(z) for c > 0, so f(W_1, .., c W_l, .., W_L)(x) = c f(W_1, .., W_L)(x), and scaling
+every layer by c_l scales the output by prod_l c_l. Its argmax — the prediction — is unchanged:
+uniform downscaling costs nothing, while SRC's *selective* changes are what move decisions.
+"""
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+class SRCParams(NamedTuple):
+    """The tuned numbers of SRC (arrays, so a search can ``vmap`` over them).
+
+    ``rate`` the input rate r (Hz), ``inc``/``dec`` the STDP steps, ``beta`` (L,) the layer
+    thresholds (times theta = 1), ``alpha`` the global scale of the layer scales.
+    """
+
+    rate: Array
+    inc: Array
+    dec: Array
+    beta: Array
+    alpha: Array
+
+
+class SRCConfig(NamedTuple):
+    """The fixed (static) settings of a sleep phase; the authors' values by default."""
+
+    steps: int = 2000
+    patch: int = 4
+    decay: float = 0.999
+    dt: float = 0.001
+    threshold: float = 1.0
+    gate_scale: float = 0.001
+
+
+def stdp_gate(w: Array, scale: float = 0.001) -> Array:
+    """sigma(w) = 2 (1 - logistic(w / scale)): the weight gate of the SRC updates."""
+    return 2.0 * jax.nn.sigmoid(-w / scale)
+
+
+def forward_activations(weights: Sequence[Array], X: Array) -> list[Array]:
+    """ReLU activations [relu(X W_1), relu(relu(X W_1) W_2), ...] of the bias-free net."""
+    acts, a = [], X
+    for W in weights:
+        a = jax.nn.relu(a @ W)
+        acts.append(a)
+    return acts
+
+
+def layer_scales(weights: Sequence[Array], X: Array, mask: Array) -> Array:
+    """(L,) data-based layer scales 1 / f_l with f_l = s_l / f_{l-1}, s_l = max(max W_l,
+    max over the rows of X where ``mask`` of a_l) (module docstring, step 1)."""
+    acts = forward_activations(weights, X)
+    prev, out = 1.0, []
+    for W, a in zip(weights, acts):
+        a_max = jnp.max(jnp.where(mask[:, None], a, 0.0))
+        s = jnp.maximum(jnp.max(jnp.maximum(W, 0.0)), a_max)
+        f = s / prev
+        out.append(1.0 / f)
+        prev = f
+    return jnp.stack(out)
+
+
+def masked_mean_input(key: Array, mean: Array, image_shape: tuple, patch: int) -> Array:
+    """``mean`` (d,) with all but one random ``patch``-wide window (square for 2-D images,
+    an interval for 1-D signals) set to 0 (the authors' ``create_masked_input``)."""
+    keys = jax.random.split(key, len(image_shape))
+    keep = jnp.ones(image_shape, bool)
+    for axis, (k, n) in enumerate(zip(keys, image_shape)):
+        p = min(patch, n)
+        start = jax.random.randint(k, (), 0, n - p + 1)
+        pos = jnp.arange(n)
+        inside = (pos >= start) & (pos < start + p)
+        shape = [1] * len(image_shape)
+        shape[axis] = n
+        keep = keep & inside.reshape(shape)
+    return jnp.where(keep.reshape(-1), mean, 0.0)
+
+
+def sleep(
+    weights: Sequence[Array],
+    key: Array,
+    X: Array,
+    mask: Array,
+    hp: SRCParams,
+    image_shape: tuple,
+    cfg: SRCConfig | None = None,
+) -> tuple[list[Array], Array]:
+    """One SRC sleep phase (module docstring): returns (new weights, spike counts (L+1,)).
+
+    ``weights``: [W_1 (d, n_1), ..., W_L (n_{L-1}, K)]; ``X`` (n, d) inputs in [0, 1] and
+    ``mask`` (n,) bool: the inputs seen so far (their mean drives the sleep; their activations
+    set the layer scales). The loop over time steps is a ``lax.scan``; jit/vmap-able.
+    """
+    cfg = cfg or SRCConfig()
+    weights = [jnp.asarray(W) for W in weights]
+    L = len(weights)
+    if hp.beta.shape[-1] != L:
+        raise ValueError(f"sleep: hp.beta has {hp.beta.shape[-1]} entries for {L} layers")
+    if X.shape[-1] != weights[0].shape[0]:
+        raise ValueError(f"sleep: X has {X.shape[-1]} features, W_1 expects {weights[0].shape[0]}")
+    m = mask.astype(X.dtype)
+    mean = (m @ X) / jnp.maximum(m.sum(), 1.0)
+    alphas = hp.alpha * layer_scales(weights, X, mask)
+    p_scale = 2.0 * cfg.dt * hp.rate
+
+    def step(carry, k):
+        Ws, vs, counts = carry
+        k_mask, k_spike = jax.random.split(k)
+        x = masked_mean_input(k_mask, mean, image_shape, cfg.patch)
+        s = (jax.random.uniform(k_spike, x.shape) <= p_scale * x).astype(x.dtype)
+        new_Ws, new_vs, new_counts = [], [], [counts[0] + s.sum()]
+        for l in range(L):
+            W = Ws[l]
+            v = cfg.decay * vs[l] + alphas[l] * (s @ W)
+            post = (v >= hp.beta[l] * cfg.threshold).astype(x.dtype)
+            gate = stdp_gate(W, cfg.gate_scale)
+            dW = (hp.inc * s[:, None] - hp.dec * (1.0 - s)[:, None]) * post[None, :] * gate
+            new_Ws.append(W + dW)
+            new_vs.append(jnp.where(post > 0, 0.0, v))
+            new_counts.append(counts[l + 1] + post.sum())
+            s = post
+        return (new_Ws, new_vs, jnp.stack(new_counts)), None
+
+    vs = [jnp.zeros(W.shape[1], X.dtype) for W in weights]
+    counts = jnp.zeros(L + 1, X.dtype)
+    (Ws, _, counts), _ = jax.lax.scan(step, (weights, vs, counts), jax.random.split(key, cfg.steps))
+    return Ws, counts
+
+
+def downscale(weights: Sequence[Array], factors: float | Sequence[float]) -> list[Array]:
+    """Synaptic downscaling W_l <- c_l W_l (c_l > 0; one float scales every layer).
+
+    For a bias-free ReLU net the output is scaled by prod_l c_l and the argmax is unchanged.
+    """
+    if isinstance(factors, int | float):
+        factors = [factors] * len(weights)
+    factors = list(factors)
+    if len(factors) != len(weights):
+        raise ValueError(f"downscale: {len(factors)} factors for {len(weights)} weight matrices")
+    for i, c in enumerate(factors):
+        if not c > 0:
+            raise ValueError(f"downscale: factor {i} must be > 0, got {c}")
+    return [c * W for c, W in zip(factors, weights)]
+
+
+def make_src_method(image_shape: tuple, cfg: SRCConfig | None = None):
+    """SRC as a :class:`nnjax.brain.continual.Method`: sleep after every task; ``hp`` is an
+    :class:`SRCParams` passed to the run (so studies vmap over it)."""
+    from nnjax.brain.continual import Method, weights_of, with_weights
+
+    def after_task(params, extra, key, t, task, seen, hp):
+        X, mask = seen
+        Ws, _ = sleep(weights_of(params), key, X, mask, hp, image_shape, cfg)
+        return with_weights(params, Ws), extra
+
+    return Method(after_task=after_task)
