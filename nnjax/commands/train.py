@@ -1,4 +1,10 @@
-"""``nnjax train``: train a model on a built-in dataset, with a progress bar per epoch."""
+"""``nnjax train``: train a model on a built-in dataset, with a progress bar per epoch.
+
+``--devices N`` trains data-parallel over N devices (N virtual CPU devices when JAX runs on
+the CPU); ``--checkpoint-dir D`` saves a checkpoint every ``--checkpoint-every`` epochs and
+``--resume`` continues from the newest one, so the same command line can be rerun after a
+crash and ends with the params of an uninterrupted run.
+"""
 
 import json
 import os
@@ -22,6 +28,20 @@ def add_arguments(p) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="mini-batch size; 0 means full batch")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="write params.npz, history.json, loss.png here")
+    p.add_argument(
+        "--devices", type=int, default=None, help="data-parallel over N devices (default: one)"
+    )
+    p.add_argument("--checkpoint-dir", default=None, help="save checkpoints in this directory")
+    p.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
+    p.add_argument("--keep", type=int, default=3, help="how many checkpoints to keep")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="CKPT",
+        help="continue from the newest checkpoint in --checkpoint-dir (or from CKPT)",
+    )
 
 
 def _parse_hidden(text: str) -> list[int]:
@@ -48,6 +68,28 @@ def build(args, ds):
     return nnjax.mlp([*hidden, ds.n_classes], args.activation), "softmax_cross_entropy"
 
 
+def _use_devices(n: int | None):
+    """A mesh of ``n`` devices. On the CPU, XLA is first asked for ``n`` virtual devices,
+    which only works before JAX starts its backend (so this runs before any computation);
+    afterwards, or with ``XLA_FLAGS=--xla_force_host_platform_device_count``, the devices
+    already there are used."""
+    if n is None:
+        return None
+    if n < 1:
+        raise ValueError(f"--devices must be >= 1, got {n}")
+    import jax
+
+    from nnjax.parallel import make_mesh
+
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in flags and jax.config.jax_num_cpu_devices < n:
+        try:  # sizes the CPU backend only: harmless on a GPU machine
+            jax.config.update("jax_num_cpu_devices", n)
+        except RuntimeError:  # the backend has started: make_mesh says what is missing
+            pass
+    return make_mesh(n)
+
+
 def run(args) -> int:
     import jax
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -55,8 +97,11 @@ def run(args) -> int:
     import nnjax
     from nnjax.commands.info import info
 
+    mesh = _use_devices(args.devices)
     if args.epochs < 1:
         raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
+    if args.resume is True and args.checkpoint_dir is None:
+        raise ValueError("--resume needs --checkpoint-dir (or a checkpoint path: --resume CKPT)")
     ds = nnjax.data.load(args.dataset, seed=args.seed)
     model, loss = build(args, ds)
     batch = None if args.batch_size == 0 or args.optimizer == "gd" else args.batch_size
@@ -68,7 +113,9 @@ def run(args) -> int:
     print(
         f"{args.model} on {ds.name}: {len(ds.X_train)} train / {len(ds.X_test)} test, "
         f"{args.optimizer} lr={args.lr} batch={batch or 'full'} epochs={args.epochs}"
+        + (f" devices={mesh.size}" if mesh is not None else "")
     )
+    ckpt_kw = _checkpointing(args)
 
     t0 = time.perf_counter()
     with Progress(
@@ -97,6 +144,8 @@ def run(args) -> int:
             eval_data={"train": (ds.X_train, ds.y_train), "test": (ds.X_test, ds.y_test)},
             epochs_per_call=1,
             on_epochs=on_epochs,
+            mesh=mesh,
+            **ckpt_kw,
         )
     wall = time.perf_counter() - t0
     m = res.metrics
@@ -112,6 +161,29 @@ def run(args) -> int:
         write_outputs(args.out, res, vars(args))
         print(f"wrote {args.out}/params.npz, history.json, loss.png")
     return 0
+
+
+def _checkpointing(args) -> dict:
+    """fit's checkpoint arguments from the command line, saying where a resume starts."""
+    from nnjax import checkpoint
+
+    if args.checkpoint_dir is None and args.resume is False:
+        return {}
+    if args.resume is True:
+        done = checkpoint.steps(args.checkpoint_dir)
+        print(
+            f"resuming from {args.checkpoint_dir} (newest checkpoint: epoch {done[-1]})"
+            if done
+            else f"no checkpoint in {args.checkpoint_dir} yet: starting afresh"
+        )
+    elif args.resume:
+        print(f"resuming from {args.resume}")
+    return {
+        "checkpoint_dir": args.checkpoint_dir,
+        "checkpoint_every": args.checkpoint_every if args.checkpoint_dir else None,
+        "keep": args.keep,
+        "resume": args.resume,
+    }
 
 
 def write_outputs(out: str, res, config: dict) -> None:
