@@ -1,0 +1,184 @@
+"""ANN -> SNN conversion: a trained nnjax ReLU MLP run as integrate-and-fire neurons.
+
+The identity behind it: an IF neuron with threshold theta = 1 and subtractive reset, driven
+by a constant current z, fires at rate clip(relu(z), 0, 1) per step (to within 1/T after T
+steps; :func:`nnjax.brain.neurons.integrate_and_fire`). A ReLU unit's output can therefore be
+carried by a spike rate, provided no activation exceeds 1. Layer-wise data-based
+normalisation (Diehl et al. 2015; Rueckauer et al. 2017) ensures that: with lambda_l the
+``percentile`` of the ReLU activations of layer l over calibration data (lambda_0 = 1: the
+input enters as an analog current),
+
+    W_l' = W_l lambda_{l-1} / lambda_l,     b_l' = b_l / lambda_l,
+
+so the normalised network computes a_l / lambda_l, in [0, 1] (up to the percentile), at
+every hidden layer. The output layer does not spike: its units integrate their input current
+and the decoded output is the mean current, mean_t (s_{L-1}(t) W_L' + b_L'), times lambda_L
+(in the ANN's logit units); its argmax is the prediction.
+
+API (stable; :mod:`nnjax.brain.sleep` builds on it):
+
+* :func:`dense_params` (nnjax ``mlp`` params -> list of ``{"W", "b"}``),
+* :func:`normalize` (params, X) -> :class:`Converted` (normalised layers and their scales),
+* :func:`simulate` (converted, x, n_steps) -> :class:`SimResult` (decoded output, rates,
+  optionally the spike trains),
+* :func:`ann_forward` (the ReLU MLP on dense params, for comparison).
+"""
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+class Converted(NamedTuple):
+    """A converted network: ``layers`` is a list of ``{"W": (in, out), "b": (out,)}`` with the
+    normalised weights; ``scales`` (n_layers + 1,) holds lambda_0 = 1, lambda_1, ...,
+    lambda_L, so layer l's rates times lambda_l recover the ANN activations."""
+
+    layers: list
+    scales: Array
+
+
+class SimResult(NamedTuple):
+    """:func:`simulate` output. ``output`` (B, out): mean output current times lambda_L (the
+    ANN's logits, approximately); ``rates``: per hidden layer, (B, width) spikes per step;
+    ``spikes``: per hidden layer, (T, B, width) trains when ``return_spikes`` else None."""
+
+    output: Array
+    rates: list
+    spikes: Any
+
+
+def dense_params(params) -> list:
+    """The ``{"W", "b"}`` entries of an nnjax ``mlp`` / ``serial`` params list, in order
+    (activation layers' ``{}`` dropped). Raises ValueError if there are none."""
+    if isinstance(params, dict):
+        params = [params]
+    layers = []
+    for i, p in enumerate(params):
+        if isinstance(p, dict) and "W" in p:
+            W = jnp.asarray(p["W"])
+            b = jnp.asarray(p["b"]) if "b" in p else jnp.zeros(W.shape[1], W.dtype)
+            layers.append({"W": W, "b": b})
+        elif p not in ({}, None) and not (isinstance(p, list | tuple) and len(p) == 0):
+            raise ValueError(f"dense_params: entry {i} is neither a Dense layer nor empty: {p!r}")
+    if not layers:
+        raise ValueError("dense_params: no Dense layer ({'W', 'b'}) found in params")
+    for i in range(1, len(layers)):
+        if layers[i]["W"].shape[0] != layers[i - 1]["W"].shape[1]:
+            raise ValueError(
+                f"dense_params: layer {i} takes {layers[i]['W'].shape[0]} inputs but layer "
+                f"{i - 1} has {layers[i - 1]['W'].shape[1]} outputs"
+            )
+    return layers
+
+
+def ann_forward(layers: list, x: Array, *, return_hidden: bool = False):
+    """ReLU MLP on dense params: a_l = relu(a_{l-1} W_l + b_l), logits = a_{L-1} W_L + b_L.
+
+    x (B, in) -> logits (B, out); with ``return_hidden`` also the list of hidden activations.
+    """
+    hidden = []
+    a = x
+    for p in layers[:-1]:
+        a = jax.nn.relu(a @ p["W"] + p["b"])
+        hidden.append(a)
+    out = a @ layers[-1]["W"] + layers[-1]["b"]
+    return (out, hidden) if return_hidden else out
+
+
+def normalize(params, X: Array, *, percentile: float = 99.9) -> Converted:
+    """Layer-wise normalisation of a ReLU MLP for IF neurons (module docstring).
+
+    params: nnjax ``mlp`` params (or a list of ``{"W", "b"}``); X (n, in): calibration inputs
+    (the training set). lambda_l is the ``percentile`` (in (0, 100]; 100 = max) of layer l's
+    activations over X, and of the output logits for the last layer.
+    """
+    if not 0.0 < percentile <= 100.0:
+        raise ValueError(f"normalize: percentile must be in (0, 100], got {percentile}")
+    layers = dense_params(params)
+    X = jnp.asarray(X)
+    if X.ndim != 2 or X.shape[1] != layers[0]["W"].shape[0]:
+        raise ValueError(
+            f"normalize: X must have shape (n, {layers[0]['W'].shape[0]}), got {tuple(X.shape)}"
+        )
+    out, hidden = ann_forward(layers, X, return_hidden=True)
+    lams = [jnp.ones((), X.dtype)]
+    for a in hidden + [out]:
+        lam = jnp.percentile(a.reshape(-1), percentile)
+        lams.append(jnp.where(lam > 0, lam, 1.0).astype(X.dtype))
+    new = [
+        {"W": p["W"] * lams[i] / lams[i + 1], "b": p["b"] / lams[i + 1]}
+        for i, p in enumerate(layers)
+    ]
+    return Converted(new, jnp.stack(lams))
+
+
+def simulate(
+    converted: Converted,
+    x: Array,
+    n_steps: int,
+    *,
+    reset: str = "subtract",
+    theta: float = 1.0,
+    return_spikes: bool = False,
+) -> SimResult:
+    """Run the converted network for ``n_steps`` steps on x (B, in), under ``lax.scan``.
+
+    Hidden layer l holds IF neurons (beta = 1, threshold ``theta``, reset ``"subtract"`` or
+    ``"zero"``) driven by I_l(t) = s_{l-1}(t) W_l' + b_l', with s_0(t) = x (analog input);
+    the output layer integrates I_L(t) without spiking. jit-compatible (n_steps, reset,
+    theta and return_spikes are static).
+    """
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
+        raise ValueError(f"simulate: n_steps must be a positive int, got {n_steps!r}")
+    if reset not in ("subtract", "zero"):
+        raise ValueError(f"simulate: reset must be 'subtract' or 'zero', got {reset!r}")
+    layers = converted.layers
+    x = jnp.asarray(x)
+    if x.ndim != 2 or x.shape[1] != layers[0]["W"].shape[0]:
+        raise ValueError(
+            f"simulate: x must have shape (B, {layers[0]['W'].shape[0]}), got {tuple(x.shape)}"
+        )
+    return _simulate(layers, converted.scales, x, n_steps, reset, float(theta), return_spikes)
+
+
+def _if_layer(v, current, reset, theta):
+    u = v + current
+    s = (u >= theta).astype(u.dtype)
+    return (u - theta * s if reset == "subtract" else u * (1.0 - s)), s
+
+
+def _simulate_impl(layers, scales, x, n_steps, reset, theta, return_spikes):
+    batch = x.shape[0]
+    hidden = layers[:-1]
+    v0 = [jnp.zeros((batch, p["W"].shape[1]), x.dtype) for p in hidden]
+    first = x @ layers[0]["W"] + layers[0]["b"]  # constant analog drive of layer 1
+
+    def step(vs, _):
+        new_vs, spikes = [], []
+        inp = None
+        for i, (p, v) in enumerate(zip(hidden, vs)):
+            current = first if i == 0 else inp @ p["W"] + p["b"]
+            v, s = _if_layer(v, current, reset, theta)
+            new_vs.append(v)
+            spikes.append(s)
+            inp = s
+        out_current = (inp @ layers[-1]["W"] + layers[-1]["b"]) if hidden else first
+        return new_vs, (out_current, spikes)
+
+    _, (out_currents, spikes) = jax.lax.scan(step, v0, None, length=n_steps)
+    output = out_currents.mean(axis=0) * scales[-1]
+    rates = [s.mean(axis=0) for s in spikes]
+    return SimResult(output, rates, spikes if return_spikes else None)
+
+
+_simulate = jax.jit(_simulate_impl, static_argnums=(3, 4, 5, 6))
+
+
+def accuracy(converted: Converted, X: Array, y: Array, n_steps: int, **kw) -> float:
+    """Fraction of argmax(:func:`simulate` output) equal to the integer labels y."""
+    out = simulate(converted, X, n_steps, **kw).output
+    return float(jnp.mean(jnp.argmax(out, axis=-1) == jnp.asarray(y)))

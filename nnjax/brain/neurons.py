@@ -1,0 +1,246 @@
+"""Spiking neuron models, stepped with ``lax.scan`` over a leading time axis.
+
+Every simulator takes an input array of shape (T, ...) (the ellipsis is any batch of
+neurons and trials, broadcast against the per-neuron parameters) and returns traces of shape
+(T, ...); all are pure, jit-compiled and vmappable. Times are in ms, rates in Hz.
+
+* :func:`lif`: discrete-time leaky integrate-and-fire, u_t = beta v_{t-1} + I_t,
+  s_t = H(u_t - theta), v_t = u_t - theta s_t (``reset="subtract"``) or u_t (1 - s_t)
+  (``reset="zero"``); ``beta = 1`` is the integrate-and-fire neuron (:func:`integrate_and_fire`).
+  The spike is :func:`nnjax.brain.surrogate.spike`, so gradients flow through surrogates.
+* :func:`lif_continuous`: tau dV/dt = -(V - E_L) + R I, integrated exactly between steps,
+  spike times located exactly inside a step, reset to V_r and a refractory period t_ref.
+* Hodgkin–Huxley in :mod:`nnjax.brain.hodgkin_huxley`.
+
+Closed forms used by the tests: :func:`lif_isi_discrete`, :func:`lif_rate_theory`.
+"""
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from nnjax.brain.surrogate import check_surrogate, spike
+
+Array = jax.Array
+
+RESETS = ("subtract", "zero")
+
+
+def _check_reset(reset):
+    if reset not in RESETS:
+        raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
+
+
+def _check_inputs(inputs, where):
+    inputs = jnp.asarray(inputs)
+    if inputs.ndim < 1:
+        raise ValueError(f"{where}: inputs must have a leading time axis (T, ...), got a scalar")
+    if not jnp.issubdtype(inputs.dtype, jnp.floating):
+        inputs = inputs.astype(jnp.result_type(float))
+    return inputs
+
+
+def lif_step(
+    v: Array,
+    current: Array,
+    *,
+    beta,
+    theta,
+    reset: str = "subtract",
+    surrogate: str = "fast_sigmoid",
+    slope: float | None = None,
+    detach_reset: bool = True,
+) -> tuple[Array, Array]:
+    """One discrete LIF step: ``(v_{t-1}, I_t) -> (v_t, s_t)``.
+
+    u = beta v + I;  s = H(u - theta);  v' = u - theta s  or  u (1 - s).
+    With ``detach_reset`` (the default) the reset term uses stop_gradient(s): gradients flow
+    through the spike's output but not back through the reset (Zenke & Vogels 2021).
+    """
+    u = beta * v + current
+    s = spike(u - theta, surrogate, slope)
+    r = jax.lax.stop_gradient(s) if detach_reset else s
+    v_new = u - theta * r if reset == "subtract" else u * (1.0 - r)
+    return v_new, s
+
+
+def lif(
+    inputs: Array,
+    *,
+    beta=0.9,
+    theta=1.0,
+    reset: str = "subtract",
+    v0=0.0,
+    surrogate: str = "fast_sigmoid",
+    slope: float | None = None,
+    detach_reset: bool = True,
+) -> tuple[Array, Array]:
+    """Run discrete LIF neurons over time: inputs (T, ...) -> (spikes (T, ...), v (T, ...)).
+
+    ``v`` is the membrane after the reset of each step. ``beta`` (decay, 0 < beta <= 1),
+    ``theta`` (threshold, > 0) and ``v0`` broadcast against the trailing shape.
+    """
+    inputs = _check_inputs(inputs, "lif")
+    _check_reset(reset)
+    check_surrogate(surrogate, slope)
+    if isinstance(beta, int | float) and not 0.0 < beta <= 1.0:
+        raise ValueError(f"lif: beta must be in (0, 1], got {beta}")
+    if isinstance(theta, int | float) and not theta > 0:
+        raise ValueError(f"lif: theta must be > 0, got {theta}")
+    shape = jnp.broadcast_shapes(inputs.shape[1:], jnp.shape(beta), jnp.shape(theta))
+    v = jnp.broadcast_to(jnp.asarray(v0, inputs.dtype), shape)
+    kw = dict(beta=beta, theta=theta, reset=reset, surrogate=surrogate, slope=slope)
+
+    def step(v, current):
+        v, s = lif_step(v, current, detach_reset=detach_reset, **kw)
+        return v, (s, v)
+
+    _, (spikes, vs) = jax.lax.scan(step, v, inputs)
+    return spikes, vs
+
+
+def integrate_and_fire(inputs: Array, *, theta=1.0, reset: str = "subtract", v0=0.0, **kw):
+    """The non-leaky IF neuron: :func:`lif` with beta = 1. Returns (spikes, v), each (T, ...).
+
+    With subtractive reset and a constant input x, after T steps v_T = T x - theta n_T with
+    0 <= v_T < theta, so the rate n_T / T is within 1/T of clip(relu(x) / theta, 0, 1): the
+    spike <-> ReLU identity behind ANN -> SNN conversion.
+    """
+    return lif(inputs, beta=1.0, theta=theta, reset=reset, v0=v0, **kw)
+
+
+def if_rate(x: Array, n_steps: int, *, theta=1.0) -> Array:
+    """Firing rate (spikes per step) of subtractive-reset IF neurons driven by constant x.
+
+    x: any shape -> rate, same shape, in [0, 1]; approx clip(relu(x) / theta, 0, 1).
+    """
+    if not isinstance(n_steps, int) or n_steps < 1:
+        raise ValueError(f"if_rate: n_steps must be a positive int, got {n_steps!r}")
+    x = jnp.asarray(x)
+    spikes, _ = integrate_and_fire(jnp.broadcast_to(x, (n_steps,) + x.shape), theta=theta)
+    return spikes.mean(axis=0)
+
+
+def lif_isi_discrete(current, beta, theta=1.0):
+    """Inter-spike interval (steps) of discrete LIF, reset to zero, constant input I > 0.
+
+    From v = 0: u_n = I (1 - beta^n) / (1 - beta) (= n I for beta = 1), so the first n with
+    u_n >= theta is  n* = ceil( ln(1 - theta (1 - beta) / I) / ln beta )  (ceil(theta / I) for
+    beta = 1), and every later interval repeats it. inf when I <= theta (1 - beta).
+    Python floats in, a float out (the oracle for the tests).
+    """
+    if current <= 0:
+        return math.inf
+    if beta == 1.0:
+        return float(math.ceil(theta / current))
+    arg = 1.0 - theta * (1.0 - beta) / current
+    if arg <= 0:
+        return math.inf
+    return float(math.ceil(math.log(arg) / math.log(beta)))
+
+
+class LIFTrace(NamedTuple):
+    """Output of :func:`lif_continuous`, each (T, ...): the membrane V at the end of every
+    step (mV), spikes (bool), and spike_times (ms; the exact time of the spike in that step,
+    nan where there is none)."""
+
+    v: Array
+    spikes: Array
+    spike_times: Array
+
+
+def lif_continuous(
+    current: Array,
+    *,
+    dt: float = 0.1,
+    tau=10.0,
+    R=10.0,
+    E_L=-65.0,
+    theta=-50.0,
+    V_r=-65.0,
+    t_ref=2.0,
+    V0=None,
+) -> LIFTrace:
+    """Continuous-time LIF, exact between steps: current (T, ...) (nA, constant per step).
+
+    tau dV/dt = -(V - E_L) + R I; with V_inf = E_L + R I,
+    V(t + s) = V_inf + (V(t) - V_inf) e^{-s / tau}. When V reaches theta the spike time is
+    solved exactly, s* = tau ln((V - V_inf) / (theta - V_inf)); V is then held at V_r for
+    t_ref and integrates again from there. Units: ms, mV, nA, MOhm. At most one spike per
+    step, which holds whenever dt <= t_ref (checked) or dt is below the inter-spike interval.
+    """
+    current = _check_inputs(current, "lif_continuous")
+    for name, val in (("dt", dt), ("tau", tau)):
+        if isinstance(val, int | float) and not val > 0:
+            raise ValueError(f"lif_continuous: {name} must be > 0, got {val}")
+    if isinstance(t_ref, int | float) and t_ref < 0:
+        raise ValueError(f"lif_continuous: t_ref must be >= 0, got {t_ref}")
+    dtype = current.dtype
+    shape = jnp.broadcast_shapes(
+        current.shape[1:], *(jnp.shape(p) for p in (tau, R, E_L, theta, V_r, t_ref))
+    )
+    V = jnp.broadcast_to(jnp.asarray(E_L if V0 is None else V0, dtype), shape)
+    ref = jnp.zeros(shape, dtype)
+    times = jnp.arange(current.shape[0], dtype=dtype) * dt
+
+    def step(carry, xs):
+        V, ref = carry
+        I, t0 = xs
+        V_inf = E_L + R * I
+        free = jnp.maximum(dt - ref, 0.0)  # time this step spends out of refractoriness
+        V_end = V_inf + (V - V_inf) * jnp.exp(-free / tau)
+        fired = (V_end >= theta) & (free > 0)
+        # log argument is > 1 exactly when a crossing happens; guard the other lanes
+        ratio = jnp.where(fired, (V - V_inf) / jnp.where(fired, theta - V_inf, 1.0), 1.0)
+        t_c = jnp.clip(tau * jnp.log(jnp.maximum(ratio, 1.0)), 0.0, free)
+        after = free - t_c  # time left in the step after the spike
+        left = jnp.maximum(after - t_ref, 0.0)
+        V_new = jnp.where(fired, V_inf + (V_r - V_inf) * jnp.exp(-left / tau), V_end)
+        V_new = jnp.where((~fired) & (free == 0), V, V_new)
+        ref_new = jnp.where(fired, jnp.maximum(t_ref - after, 0.0), jnp.maximum(ref - dt, 0.0))
+        t_spike = jnp.where(fired, t0 + (dt - free) + t_c, jnp.nan)
+        return (V_new, ref_new), (V_new, fired, t_spike)
+
+    _, (vs, spikes, t_sp) = jax.lax.scan(step, (V, ref), (current, times))
+    return LIFTrace(vs, spikes, t_sp)
+
+
+def rate_from_spike_times(spikes: Array, spike_times: Array) -> Array:
+    """Firing rate (Hz) from exact spike times (ms), over the time axis 0.
+
+    f = (n - 1) / (t_last - t_first) * 1000: the inverse mean inter-spike interval, free of
+    the +-1 spike counting error; 0 where fewer than two spikes. (T, ...) -> (...).
+    """
+    n = spikes.sum(axis=0)
+    t = jnp.where(spikes, spike_times, 0.0)
+    t_first = jnp.min(jnp.where(spikes, t, jnp.inf), axis=0)
+    t_last = jnp.max(jnp.where(spikes, t, -jnp.inf), axis=0)
+    span = jnp.where(n >= 2, t_last - t_first, 1.0)
+    return jnp.where(n >= 2, (n - 1) / span * 1000.0, 0.0)
+
+
+def lif_rate_theory(current, *, tau=10.0, R=10.0, E_L=-65.0, theta=-50.0, V_r=-65.0, t_ref=2.0):
+    """Closed-form f–I curve of the continuous LIF (Hz):
+
+    f = 1 / (t_ref + tau ln((R I + E_L - V_r) / (R I + E_L - theta)))  for R I + E_L > theta,
+    else 0 (times in ms, hence the factor 1000).
+    """
+    current = jnp.asarray(current)
+    V_inf = E_L + R * current
+    above = V_inf > theta
+    ratio = jnp.where(above, (V_inf - V_r) / jnp.where(above, V_inf - theta, 1.0), 1.0)
+    return jnp.where(above, 1000.0 / (t_ref + tau * jnp.log(ratio)), 0.0)
+
+
+def lif_fi_curve(currents: Array, *, duration: float = 500.0, dt: float = 0.1, **params):
+    """Simulated f–I curve of :func:`lif_continuous`: currents (n,) (nA) -> rates (n,) (Hz),
+    each current held constant for ``duration`` ms, rate from exact spike times."""
+    currents = jnp.asarray(currents)
+    n_steps = int(round(duration / dt))
+    if n_steps < 2:
+        raise ValueError(f"lif_fi_curve: duration {duration} is less than two steps of {dt}")
+    drive = jnp.broadcast_to(currents, (n_steps,) + currents.shape)
+    tr = lif_continuous(drive, dt=dt, **params)
+    return rate_from_spike_times(tr.spikes, tr.spike_times)

@@ -1,0 +1,221 @@
+"""Spiking layers that compose with nnjax layers, encoders, decoders, and a spiking MLP.
+
+A spiking network carries a leading time axis: activity has shape (T, B, features). nnjax's
+``Dense`` maps (..., in) -> (..., out), so it acts on every time step at once, and a spiking
+network is an ordinary :func:`nnjax.serial`:
+
+    serial(RateEncoder(T), Dense(128), LIF(), Dense(10), LIF(), SpikeCount())
+
+maps x (B, 64) -> Bernoulli spikes (T, B, 64) -> ... -> spike counts (B, 10), used as logits.
+Every layer follows the ``Layer = (init, apply, name)`` contract; the spiking nonlinearity is
+:func:`nnjax.brain.surrogate.spike`, so ``jax.grad`` trains the network end to end
+(backpropagation through time, through the scan).
+
+Encoders: :func:`rate_encode` (s_t ~ Bernoulli(clip(x, 0, 1)), or a deterministic regular
+train without a key), :func:`latency_encode` (one spike at t = round((1 - x)(T - 1))).
+Decoders: :class:`SpikeCount` (sum over time), :func:`MembraneReadout` (a non-spiking leaky
+integrator read as its mean, max or last value).
+"""
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+
+from nnjax.brain.neurons import RESETS, lif
+from nnjax.brain.surrogate import check_surrogate
+from nnjax.layers import Dense, Layer, serial
+
+Array = jax.Array
+
+
+def _check_steps(n_steps, where):
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
+        raise ValueError(f"{where}: n_steps must be a positive int, got {n_steps!r}")
+
+
+def _check_time_input(name, x, min_ndim=2):
+    if x.ndim < min_ndim:
+        raise ValueError(
+            f"{name}: expects activity with a leading time axis (T, B, features), "
+            f"got shape {tuple(x.shape)}"
+        )
+
+
+def rate_encode(key, x: Array, n_steps: int) -> Array:
+    """Rate code: p = clip(x, 0, 1); x (...) -> spikes (n_steps, ...) in {0, 1}.
+
+    With a key, s_t ~ Bernoulli(p) independently per step (a Poisson-like train). With
+    ``key=None``, the deterministic regular train of an IF neuron driven by p (subtractive
+    reset, threshold 1, v_0 = 0), in closed form: s_t = floor((t + 1) p) - floor(t p), so the
+    count after n steps is floor(n p).
+    """
+    _check_steps(n_steps, "rate_encode")
+    x = jnp.asarray(x)
+    p = jnp.clip(x, 0.0, 1.0)
+    if key is not None:
+        return jax.random.bernoulli(key, p, (n_steps,) + x.shape).astype(p.dtype)
+    t = jnp.arange(n_steps + 1, dtype=p.dtype).reshape((n_steps + 1,) + (1,) * p.ndim)
+    return jnp.diff(jnp.floor(t * p), axis=0)
+
+
+def latency_encode(x: Array, n_steps: int, *, threshold: float = 0.0) -> Array:
+    """Latency (time-to-first-spike) code: x in [0, 1], (...) -> (n_steps, ...).
+
+    Each input with x > threshold fires once, at t = round((1 - clip(x, 0, 1)) (n_steps - 1)):
+    the stronger the input, the earlier the spike. Inputs at or below threshold stay silent.
+    """
+    _check_steps(n_steps, "latency_encode")
+    x = jnp.clip(jnp.asarray(x), 0.0, 1.0)
+    t = jnp.round((1.0 - x) * (n_steps - 1)).astype(jnp.int32)
+    steps = jnp.arange(n_steps).reshape((n_steps,) + (1,) * x.ndim)
+    return ((steps == t) & (x > threshold)).astype(x.dtype)
+
+
+def RateEncoder(n_steps: int, *, gain: float = 1.0) -> Layer:
+    """Layer: x (B, F) -> spikes (n_steps, B, F) by :func:`rate_encode` of gain * x.
+
+    Stochastic when ``apply`` gets a key (training, e.g. ``fit(..., dropout=True)``),
+    deterministic without one (evaluation). No params.
+    """
+    _check_steps(n_steps, "RateEncoder")
+    name = f"RateEncoder({n_steps})"
+
+    def init(key, input_shape):
+        return (n_steps,) + tuple(input_shape), {}
+
+    def apply(params, x, *, key=None):
+        return rate_encode(key, gain * x, n_steps)
+
+    return Layer(init, apply, name)
+
+
+def LatencyEncoder(n_steps: int, *, threshold: float = 0.0) -> Layer:
+    """Layer: x (B, F) in [0, 1] -> one spike per input, (n_steps, B, F); no params."""
+    _check_steps(n_steps, "LatencyEncoder")
+    name = f"LatencyEncoder({n_steps})"
+
+    def init(key, input_shape):
+        return (n_steps,) + tuple(input_shape), {}
+
+    def apply(params, x, *, key=None):
+        return latency_encode(x, n_steps, threshold=threshold)
+
+    return Layer(init, apply, name)
+
+
+def LIF(
+    beta: float = 0.9,
+    theta: float = 1.0,
+    *,
+    reset: str = "subtract",
+    surrogate: str = "fast_sigmoid",
+    slope: float | None = None,
+    detach_reset: bool = True,
+) -> Layer:
+    """Layer: input currents (T, B, F) -> spikes (T, B, F) of discrete LIF neurons.
+
+    u_t = beta v_{t-1} + I_t; s_t = H(u_t - theta) with the chosen surrogate gradient;
+    v_t = u_t - theta s_t (``"subtract"``) or u_t (1 - s_t) (``"zero"``); v_0 = 0.
+    The reset is detached from the gradient unless ``detach_reset=False``. No params.
+    """
+    if not 0.0 < beta <= 1.0:
+        raise ValueError(f"LIF: beta must be in (0, 1], got {beta}")
+    if not theta > 0:
+        raise ValueError(f"LIF: theta must be > 0, got {theta}")
+    if reset not in RESETS:
+        raise ValueError(f"LIF: reset must be one of {RESETS}, got {reset!r}")
+    slope = check_surrogate(surrogate, slope)
+    name = f"LIF(beta={beta})"
+    kw = dict(beta=beta, theta=theta, reset=reset, surrogate=surrogate, slope=slope)
+
+    def init(key, input_shape):
+        if len(input_shape) < 2:
+            raise ValueError(f"{name}: needs a time axis, input_shape (T, B, F); got {input_shape}")
+        return tuple(input_shape), {}
+
+    def apply(params, x, *, key=None):
+        _check_time_input(name, x)
+        return lif(x, detach_reset=detach_reset, **kw)[0]
+
+    return Layer(init, apply, name)
+
+
+def SpikeCount() -> Layer:
+    """Decoder layer: spikes (T, B, F) -> counts (B, F) = sum_t s_t. No params."""
+    name = "SpikeCount"
+
+    def init(key, input_shape):
+        return tuple(input_shape[1:]), {}
+
+    def apply(params, x, *, key=None):
+        _check_time_input(name, x)
+        return x.sum(axis=0)
+
+    return Layer(init, apply, name)
+
+
+READOUTS = ("mean", "max", "last")
+
+
+def MembraneReadout(beta: float = 0.9, mode: str = "mean") -> Layer:
+    """Decoder layer: currents (T, B, F) -> (B, F) from a non-spiking leaky integrator.
+
+    v_t = beta v_{t-1} + I_t (no threshold, no reset); the output is mean_t v_t, max_t v_t or
+    v_T (``mode``). No params. The recursion is linear, so it is computed as one product with
+    the causal kernel L[t, s] = beta^(t - s) (s <= t) instead of a scan.
+    """
+    if not 0.0 < beta <= 1.0:
+        raise ValueError(f"MembraneReadout: beta must be in (0, 1], got {beta}")
+    if mode not in READOUTS:
+        raise ValueError(f"MembraneReadout: mode must be one of {READOUTS}, got {mode!r}")
+    name = f"MembraneReadout({mode})"
+
+    def init(key, input_shape):
+        return tuple(input_shape[1:]), {}
+
+    def apply(params, x, *, key=None):
+        _check_time_input(name, x)
+        n = x.shape[0]
+        lag = jnp.arange(n)[:, None] - jnp.arange(n)[None, :]
+        kernel = jnp.where(lag >= 0, beta ** jnp.maximum(lag, 0), 0.0).astype(x.dtype)
+        v = jnp.tensordot(kernel, x, axes=1)
+        if mode == "mean":
+            return v.mean(axis=0)
+        return v.max(axis=0) if mode == "max" else v[-1]
+
+    return Layer(init, apply, name)
+
+
+def spiking_mlp(
+    sizes: Sequence[int],
+    n_steps: int = 25,
+    *,
+    beta: float = 0.9,
+    theta: float = 1.0,
+    readout: str = "count",
+    surrogate: str = "fast_sigmoid",
+    slope: float | None = None,
+    gain: float = 1.0,
+) -> Layer:
+    """A rate-coded spiking MLP: x (B, F) in [0, 1] -> logits (B, sizes[-1]).
+
+    serial(RateEncoder(n_steps), Dense(h1), LIF, ..., Dense(out), decoder) where the decoder
+    is LIF + :class:`SpikeCount` (``readout="count"``) or :func:`MembraneReadout`
+    (``readout="membrane"``, mean membrane of non-spiking output units).
+    """
+    sizes = list(sizes)
+    if not sizes or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
+        raise ValueError(f"spiking_mlp: sizes must be positive ints, got {sizes}")
+    if readout not in ("count", "membrane"):
+        raise ValueError(f"spiking_mlp: readout must be 'count' or 'membrane', got {readout!r}")
+    neuron = dict(beta=beta, theta=theta, surrogate=surrogate, slope=slope)
+    layers = [RateEncoder(n_steps, gain=gain)]
+    for width in sizes[:-1]:
+        layers += [Dense(width), LIF(**neuron)]
+    layers.append(Dense(sizes[-1]))
+    if readout == "count":
+        layers += [LIF(**neuron), SpikeCount()]
+    else:
+        layers.append(MembraneReadout(beta))
+    return serial(*layers)

@@ -1,0 +1,112 @@
+"""Surrogate-gradient spikes: a Heaviside step forward, a smooth pseudo-derivative backward.
+
+A spiking neuron emits s = H(x), x = v - theta (membrane potential minus threshold), with
+H(x) = 1[x >= 0]. Its true derivative is zero almost everywhere, so gradient descent cannot
+see through it. :func:`spike` keeps the exact step in the forward pass and, through
+``jax.custom_vjp``, substitutes a surrogate derivative g(x) in the backward pass
+(Neftci, Mostafa & Zenke 2019). With slope k > 0 (``slope``):
+
+* ``fast_sigmoid`` (SuperSpike, Zenke & Ganguli 2018):  g(x) = 1 / (1 + k|x|)^2
+* ``arctan``:          g(x) = (k/2) / (1 + (pi k x / 2)^2)
+  (the derivative of 1/2 + arctan(pi k x / 2) / pi)
+* ``sigmoid``:         g(x) = k sigma(kx) (1 - sigma(kx)),  sigma(z) = 1 / (1 + e^-z)
+* ``triangular``:      g(x) = k max(0, 1 - k|x|)  (unit area, support |x| < 1/k)
+* ``straight_through``: g(x) = 1  (the step is treated as the identity; k is unused)
+
+Each ``g`` is available by name in :data:`SURROGATES` for plotting and testing.
+"""
+
+import functools
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+def fast_sigmoid(x: Array, slope: float) -> Array:
+    """g(x) = 1 / (1 + k|x|)^2 (SuperSpike)."""
+    return 1.0 / (1.0 + slope * jnp.abs(x)) ** 2
+
+
+def arctan(x: Array, slope: float) -> Array:
+    """g(x) = (k/2) / (1 + (pi k x / 2)^2)."""
+    return (slope / 2.0) / (1.0 + (jnp.pi * slope * x / 2.0) ** 2)
+
+
+def sigmoid(x: Array, slope: float) -> Array:
+    """g(x) = k sigma(kx) (1 - sigma(kx))."""
+    s = jax.nn.sigmoid(slope * x)
+    return slope * s * (1.0 - s)
+
+
+def triangular(x: Array, slope: float) -> Array:
+    """g(x) = k max(0, 1 - k|x|)."""
+    return slope * jnp.maximum(0.0, 1.0 - slope * jnp.abs(x))
+
+
+def straight_through(x: Array, slope: float) -> Array:
+    """g(x) = 1 (slope unused)."""
+    return jnp.ones_like(x)
+
+
+SURROGATES: dict[str, Callable[[Array, float], Array]] = {
+    "fast_sigmoid": fast_sigmoid,
+    "arctan": arctan,
+    "sigmoid": sigmoid,
+    "triangular": triangular,
+    "straight_through": straight_through,
+}
+
+DEFAULT_SLOPES: dict[str, float] = {
+    "fast_sigmoid": 25.0,
+    "arctan": 2.0,
+    "sigmoid": 4.0,
+    "triangular": 1.0,
+    "straight_through": 1.0,
+}
+
+
+def check_surrogate(surrogate: str, slope: float | None) -> float:
+    """Validate a surrogate name and slope; return the slope (its default when ``None``)."""
+    if surrogate not in SURROGATES:
+        raise ValueError(f"unknown surrogate {surrogate!r}; valid names: {', '.join(SURROGATES)}")
+    if slope is None:
+        return DEFAULT_SLOPES[surrogate]
+    try:
+        k = float(slope)
+    except (TypeError, ValueError):
+        raise ValueError(f"surrogate slope must be a positive float, got {slope!r}") from None
+    if not (k > 0 and k < float("inf")):
+        raise ValueError(f"surrogate slope must be > 0 and finite, got {slope!r}")
+    return k
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
+def _spike(x, surrogate, slope):
+    return (x >= 0).astype(x.dtype)
+
+
+def _spike_fwd(x, surrogate, slope):
+    return _spike(x, surrogate, slope), x
+
+
+def _spike_bwd(surrogate, slope, x, g):
+    return (g * SURROGATES[surrogate](x, slope).astype(g.dtype),)
+
+
+_spike.defvjp(_spike_fwd, _spike_bwd)
+
+
+def spike(x: Array, surrogate: str = "fast_sigmoid", slope: float | None = None) -> Array:
+    """s = H(x) = 1[x >= 0] forward; ds/dx := g(x) backward (see the module docstring).
+
+    Shapes: any; the output has x's shape and (floating) dtype. ``slope`` defaults to
+    :data:`DEFAULT_SLOPES` ``[surrogate]``.
+    """
+    k = check_surrogate(surrogate, slope)
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.result_type(float))
+    return _spike(x, surrogate, k)

@@ -1,0 +1,150 @@
+"""Spike-train synchrony measures (jit-, vmap- and grad-friendly) and coincidence detection.
+
+Spike trains of varying length are fixed-size arrays of spike times (..., n) with a boolean
+mask (..., n) marking the real spikes (padding is ignored), so batches vmap and shapes never
+change under jit.
+
+* :func:`van_rossum_distance` (van Rossum 2001). Each train is filtered with the causal
+  kernel e^{-t/tau} H(t), f(t) = sum_i e^{-(t - t_i)/tau} H(t - t_i), and
+
+      D^2 = (1/tau) int_0^inf (f(t) - g(t))^2 dt
+          = 1/2 [ sum_ij e^{-|a_i - a_j|/tau} + sum_ij e^{-|b_i - b_j|/tau}
+                  - 2 sum_ij e^{-|a_i - b_j|/tau} ]
+
+  (closed form, since (1/tau) int e^{-(t - a)/tau} e^{-(t - b)/tau} H H dt = e^{-|a-b|/tau}/2).
+  Under this normalisation one spike against an empty train gives D^2 = 1/2, and two single
+  spikes delta apart give D^2 = 1 - e^{-delta/tau}. Differentiable in the spike times.
+* :func:`sttc`, the spike time tiling coefficient (Cutts & Eglen 2014, J Neurosci 34:14288):
+  STTC = 1/2 [ (P_A - T_B) / (1 - P_A T_B) + (P_B - T_A) / (1 - P_B T_A) ], with T_A the
+  fraction of the recording [0, duration] within +-dt of a spike of A, P_A the fraction of
+  A's spikes within +-dt of a spike of B.
+* :func:`golomb_rinzel_chi` (Golomb & Rinzel 1993; Golomb 2007, Scholarpedia 2:1347):
+  chi^2 = Var_t(mean_i V_i(t)) / mean_i Var_t(V_i(t)); 1 for identical traces, about
+  1/sqrt(N) for N independent ones.
+* :func:`coincidence_inputs` and :func:`coincidence_response`: a leaky integrate-and-fire
+  neuron fires more for synchronous input than for the same spikes spread out in time.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from nnjax.brain.neurons import lif
+
+Array = jax.Array
+
+
+def _mask(times, mask):
+    times = jnp.asarray(times)
+    if not jnp.issubdtype(times.dtype, jnp.floating):
+        times = times.astype(jnp.result_type(float))
+    if mask is None:
+        return times, jnp.ones(times.shape, times.dtype)
+    mask = jnp.asarray(mask)
+    if mask.shape != times.shape:
+        raise ValueError(f"mask shape {mask.shape} differs from spike times shape {times.shape}")
+    return times, mask.astype(times.dtype)
+
+
+def _kernel_sum(a, ma, b, mb, tau):
+    d = a[..., :, None] - b[..., None, :]
+    w = ma[..., :, None] * mb[..., None, :]
+    # where() keeps padded pairs (weight 0) out of the gradient
+    return jnp.sum(jnp.where(w > 0, jnp.exp(-jnp.abs(d) / tau), 0.0) * w, axis=(-2, -1))
+
+
+def van_rossum_distance(a, b, tau, *, mask_a=None, mask_b=None, squared: bool = False):
+    """Van Rossum distance between spike trains a (..., n) and b (..., m) (module docstring).
+
+    Returns D (or D^2 with ``squared``), shape (...). ``tau`` > 0 in the units of the times.
+    """
+    if isinstance(tau, int | float) and not tau > 0:
+        raise ValueError(f"van_rossum_distance: tau must be > 0, got {tau}")
+    a, ma = _mask(a, mask_a)
+    b, mb = _mask(b, mask_b)
+    d2 = 0.5 * (
+        _kernel_sum(a, ma, a, ma, tau)
+        + _kernel_sum(b, mb, b, mb, tau)
+        - 2.0 * _kernel_sum(a, ma, b, mb, tau)
+    )
+    d2 = jnp.maximum(d2, 0.0)  # rounding can leave -1e-17 for equal trains
+    return d2 if squared else jnp.sqrt(d2)
+
+
+def _tiled_fraction(t, m, dt, duration):
+    """T: fraction of [0, duration] covered by the union of [t_i - dt, t_i + dt]."""
+    ts = jnp.sort(jnp.where(m > 0, t, jnp.inf), axis=-1)
+    valid = jnp.isfinite(ts)
+    lo = jnp.maximum(ts - dt, 0.0)
+    hi = jnp.minimum(ts + dt, duration)
+    prev_hi = jnp.concatenate([jnp.full(ts.shape[:-1] + (1,), -jnp.inf), hi[..., :-1]], -1)
+    start = jnp.maximum(lo, prev_hi)  # sorted, equal-width windows: only the previous overlaps
+    covered = jnp.where(valid, jnp.maximum(hi - start, 0.0), 0.0)
+    return covered.sum(-1) / duration
+
+
+def _proportion_near(a, ma, b, mb, dt):
+    """P: fraction of a's spikes with some spike of b within +-dt."""
+    near = (jnp.abs(a[..., :, None] - b[..., None, :]) <= dt) & (mb[..., None, :] > 0)
+    hit = near.any(-1) & (ma > 0)
+    return hit.sum(-1) / jnp.maximum(ma.sum(-1), 1.0)
+
+
+def sttc(a, b, dt, duration, *, mask_a=None, mask_b=None):
+    """Spike time tiling coefficient of trains a (..., n) and b (..., m) on [0, duration].
+
+    In [-1, 1]; 1 for identical trains. Returns 0 where either train is empty (undefined in
+    the original), and each term is taken as 0 where its denominator 1 - P T vanishes.
+    """
+    if isinstance(dt, int | float) and not dt > 0:
+        raise ValueError(f"sttc: dt must be > 0, got {dt}")
+    if isinstance(duration, int | float) and not duration > 0:
+        raise ValueError(f"sttc: duration must be > 0, got {duration}")
+    a, ma = _mask(a, mask_a)
+    b, mb = _mask(b, mask_b)
+    T_a, T_b = _tiled_fraction(a, ma, dt, duration), _tiled_fraction(b, mb, dt, duration)
+    P_a, P_b = _proportion_near(a, ma, b, mb, dt), _proportion_near(b, mb, a, ma, dt)
+
+    def term(p, t):
+        den = 1.0 - p * t
+        ok = jnp.abs(den) > 1e-12
+        return jnp.where(ok, (p - t) / jnp.where(ok, den, 1.0), 0.0)
+
+    value = 0.5 * (term(P_a, T_b) + term(P_b, T_a))
+    nonempty = (ma.sum(-1) > 0) & (mb.sum(-1) > 0)
+    return jnp.where(nonempty, value, 0.0)
+
+
+def golomb_rinzel_chi(traces: Array) -> Array:
+    """Synchrony chi of traces (T, N) (e.g. voltages or filtered spike trains), shape ().
+
+    chi^2 = Var_t(V_bar(t)) / ((1/N) sum_i Var_t(V_i(t))), V_bar = (1/N) sum_i V_i.
+    0 where every trace is constant. Leading batch axes: use vmap.
+    """
+    traces = jnp.asarray(traces)
+    if traces.ndim != 2:
+        raise ValueError(f"golomb_rinzel_chi: traces must be (T, N), got {traces.shape}")
+    pop = jnp.var(traces.mean(axis=1))
+    single = jnp.var(traces, axis=0).mean()
+    ok = single > 0
+    return jnp.where(ok, jnp.sqrt(pop / jnp.where(ok, single, 1.0)), 0.0)
+
+
+def coincidence_inputs(
+    key, n_inputs: int, n_steps: int, volley_times: Array, jitter: float
+) -> Array:
+    """Input raster (n_steps, n_inputs): every input fires once per volley, at the volley time
+    plus a Gaussian jitter of sd ``jitter`` steps (rounded; clipped to the run). jitter = 0 is
+    perfectly synchronous; larger jitter spreads the same number of spikes out in time."""
+    volley_times = jnp.asarray(volley_times)
+    shift = jnp.round(jitter * jax.random.normal(key, volley_times.shape + (n_inputs,)))
+    t = jnp.clip(volley_times[:, None] + shift, 0, n_steps - 1).astype(jnp.int32)
+    raster = jnp.zeros((n_steps, n_inputs))
+    return raster.at[t, jnp.arange(n_inputs)[None, :]].add(1.0)
+
+
+def coincidence_response(raster: Array, weight: float, *, beta: float = 0.8, theta=1.0):
+    """Output spike count of one discrete LIF neuron (reset to zero) driven by
+    I_t = weight * sum_j raster[t, j]; raster (T, n_inputs) -> count, shape ()."""
+    current = weight * jnp.asarray(raster).sum(axis=-1)
+    spikes, _ = lif(current, beta=beta, theta=theta, reset="zero")
+    return spikes.sum()
