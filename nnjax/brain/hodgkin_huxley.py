@@ -37,6 +37,10 @@ class HHParams(NamedTuple):
     celsius: float = 6.3
 
 
+STANDARD = HHParams()
+"""The standard squid-axon parameters at 6.3 C."""
+
+
 class HHState(NamedTuple):
     """V (mV) and the gates m, h, n; each of the batch shape (a trace adds a leading T)."""
 
@@ -73,7 +77,7 @@ def steady_state(V: Array) -> HHState:
     return HHState(V, am / (am + bm), ah / (ah + bh), an / (an + bn))
 
 
-def derivatives(state: HHState, current: Array, p: HHParams = HHParams()) -> HHState:
+def derivatives(state: HHState, current: Array, p: HHParams = STANDARD) -> HHState:
     """d(V, m, h, n)/dt of the model equations (module docstring)."""
     V, m, h, n = state
     am, bm, ah, bh, an, bn = rates(V)
@@ -87,7 +91,7 @@ def derivatives(state: HHState, current: Array, p: HHParams = HHParams()) -> HHS
     )
 
 
-def rk4_step(state: HHState, current: Array, dt: float, p: HHParams = HHParams()) -> HHState:
+def rk4_step(state: HHState, current: Array, dt: float, p: HHParams = STANDARD) -> HHState:
     """One classical Runge–Kutta step, the current held constant over the step."""
 
     def add(s, k, c):
@@ -114,7 +118,7 @@ def _check(current, dt, where):
 
 
 def simulate(
-    current: Array, *, dt: float = 0.01, params: HHParams = HHParams(), V0: float = -65.0
+    current: Array, *, dt: float = 0.01, params: HHParams = STANDARD, V0: float = -65.0
 ) -> HHState:
     """Integrate from the steady state at ``V0``: current (T, ...) uA/cm^2 -> trace, each
     field (T, ...) (the state at the end of every step)."""
@@ -133,7 +137,7 @@ def _simulate(current, dt, params, V0):
     return jax.lax.scan(step, s0, current)[1]
 
 
-def resting_potential(*, params: HHParams = HHParams(), duration: float = 200.0, dt=0.01):
+def resting_potential(*, params: HHParams = STANDARD, duration: float = 200.0, dt=0.01):
     """V (mV) after ``duration`` ms with no input, from V = -65 mV with steady-state gates."""
     n = int(round(duration / dt))
     return simulate(jnp.zeros((n,)), dt=dt, params=params).V[-1]
@@ -154,7 +158,7 @@ def fi_curve(
     duration: float = 500.0,
     discard: float = 100.0,
     dt: float = 0.01,
-    params: HHParams = HHParams(),
+    params: HHParams = STANDARD,
     threshold: float = 0.0,
 ) -> FIResult:
     """Steady firing rate for step currents switched on at t = 0 from rest (Hz).
