@@ -160,6 +160,8 @@ def _resolve(path_or_directory, step: int | None) -> tuple[str, str]:
     if step is not None:
         raise ValueError("checkpoint: pass step only with a directory")
     m = _NAME.match(os.path.basename(p))
+    if m is None and not os.path.exists(p):
+        raise FileNotFoundError(f"no checkpoint at {p}")
     if m is None:
         raise ValueError(f"checkpoint: {p} is neither a directory nor a ckpt_<step>.npz/.json")
     return _paths(os.path.dirname(p) or ".", int(m.group(1)))
@@ -343,9 +345,12 @@ class FitCheckpoints:
         for name, now in self.config.items():
             then = meta.get("config", {}).get(name)
             if then != now:
-                what = "the data (X, y)" if name == "data_sha256" else f"{name}={then!r}"
+                if name == "data_sha256":
+                    raise ValueError(
+                        f"fit: cannot resume from {ck.path}: it was written for other data (X, y)"
+                    )
                 raise ValueError(
-                    f"fit: cannot resume from {ck.path}: it was written for {what}, "
+                    f"fit: cannot resume from {ck.path}: it was written for {name}={then!r}, "
                     f"this run has {name}={now!r}"
                 )
         if not np.array_equal(ck.arrays.get("['key']"), _key_data(key)):

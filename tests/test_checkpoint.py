@@ -1,0 +1,235 @@
+"""Checkpoints: exact round trips, keep-last-K, corruption detected with the good one offered,
+fit resumed (in process and after a real SIGKILL) ends bit-identical to an uninterrupted run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import nnjax
+from nnjax import checkpoint as ck
+from nnjax.cli import main as cli_main
+
+
+def _tree_equal(a, b) -> bool:
+    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+    return len(la) == len(lb) and all(
+        np.asarray(x).dtype == np.asarray(y).dtype and np.array_equal(x, y) for x, y in zip(la, lb)
+    )
+
+
+def _state(seed=0):
+    k = jax.random.key(seed)
+    return {
+        "params": [{"W": jax.random.normal(k, (3, 2)), "b": jnp.zeros(2)}, {}],
+        "count": jnp.array(7, jnp.int32),
+        "key": jax.random.fold_in(k, 3),
+    }
+
+
+def test_round_trip_is_bit_exact_with_dtypes_and_keys(tmp_path):
+    with jax.enable_x64(True):
+        tree = _state()
+        tree["f64"] = jnp.linspace(0.0, 1.0, 5, dtype=jnp.float64) / 3.0
+        path = ck.save(tmp_path, 5, tree, metadata={"epoch": 5, "note": "x"})
+        back, meta = ck.restore(tmp_path, tree)
+    assert path.endswith("ckpt_00000005.npz") and meta == {"epoch": 5, "note": "x"}
+    assert jax.dtypes.issubdtype(back["key"].dtype, jax.dtypes.prng_key)
+    assert np.array_equal(jax.random.key_data(back["key"]), jax.random.key_data(tree["key"]))
+    del back["key"], tree["key"]
+    assert _tree_equal(back, tree)
+    assert back["f64"].dtype == np.float64
+
+
+def test_keep_last_k_and_newest_first(tmp_path):
+    for s in (1, 2, 3, 4, 5):
+        ck.save(tmp_path, s, _state(s), keep=2)
+    assert ck.steps(tmp_path) == [4, 5]
+    assert sorted(os.listdir(tmp_path)) == [
+        "ckpt_00000004.json",
+        "ckpt_00000004.npz",
+        "ckpt_00000005.json",
+        "ckpt_00000005.npz",
+    ]
+    back, _ = ck.restore(tmp_path, _state())
+    assert _tree_equal(back["params"], _state(5)["params"])
+
+
+def _flip_byte(path):
+    data = bytearray(open(path, "rb").read())
+    data[len(data) // 2] ^= 0x01
+    open(path, "wb").write(bytes(data))
+
+
+def _truncate(path):
+    data = open(path, "rb").read()
+    open(path, "wb").write(data[: len(data) // 3])
+
+
+def _edit_json(path):
+    meta = json.load(open(path))
+    meta["metadata"]["epoch"] = 99  # a plausible value, caught by meta_sha256 only
+    json.dump(meta, open(path, "w"))
+
+
+def _garbage_json(path):
+    open(path, "w").write('{"step": 2, "sha')
+
+
+@pytest.mark.parametrize(
+    "damage, suffix",
+    [(_flip_byte, "npz"), (_truncate, "npz"), (_edit_json, "json"), (_garbage_json, "json")],
+)
+def test_corruption_is_named_and_previous_checkpoint_offered(tmp_path, damage, suffix):
+    ck.save(tmp_path, 1, _state(1), metadata={"epoch": 1})
+    ck.save(tmp_path, 2, _state(2), metadata={"epoch": 2})
+    bad = tmp_path / f"ckpt_00000002.{suffix}"
+    damage(bad)
+    with pytest.raises(ck.CorruptCheckpointError) as err:
+        ck.load(tmp_path)
+    msg = str(err.value)
+    assert str(bad) in msg and "ckpt_00000001.npz" in msg
+    assert err.value.path == str(bad) and err.value.latest_valid.step == 1
+    good = ck.latest_valid(tmp_path)
+    assert good.step == 1 and good.metadata == {"epoch": 1}
+    assert _tree_equal(ck.unflatten(good, _state())["params"], _state(1)["params"])
+
+
+def test_interrupted_write_is_ignored_then_cleaned(tmp_path):
+    ck.save(tmp_path, 1, _state(1))
+    ck.save(tmp_path, 2, _state(2))
+    os.unlink(tmp_path / "ckpt_00000002.json")  # killed between the .npz and its JSON
+    assert ck.steps(tmp_path) == [1] and ck.load(tmp_path).step == 1
+    ck.save(tmp_path, 3, _state(3))
+    assert not (tmp_path / "ckpt_00000002.npz").exists()
+
+
+def test_restore_names_a_mismatched_leaf(tmp_path):
+    ck.save(tmp_path, 1, _state())
+    like = _state()
+    like["params"][0]["W"] = jnp.zeros((4, 2))
+    with pytest.raises(ValueError, match=r"\['params'\]\[0\]\['W'\] is float32\[3, 2\]"):
+        ck.restore(tmp_path, like)
+    with pytest.raises(FileNotFoundError):
+        ck.load(tmp_path / "empty")
+
+
+# ---- fit ------------------------------------------------------------------------------------
+
+
+def _problem():
+    ds = nnjax.data.load("moons")
+    model = nnjax.mlp([8, 2])
+    return model, model.init(jax.random.key(0), (-1, 2))[1], ds.X_train, ds.y_train
+
+
+FIT = dict(epochs=6, batch_size=32, key=3, optimizer="adam", learning_rate=0.01)
+
+
+def test_fit_resumed_after_a_crash_equals_the_uninterrupted_run(tmp_path):
+    model, p0, X, y = _problem()
+    full = nnjax.fit(model, p0, X, y, **FIT)
+    ckpt = nnjax.fit(model, p0, X, y, **FIT, checkpoint_dir=tmp_path, checkpoint_every=2)
+    assert ck.steps(tmp_path) == [2, 4, 6]
+    assert _tree_equal(ckpt.params, full.params)  # chunks of 2 epochs change nothing
+    for s in (4, 6):  # as if killed after epoch 2
+        os.unlink(tmp_path / f"ckpt_{s:08d}.json")
+    res = nnjax.fit(
+        model, p0, X, y, **FIT, checkpoint_dir=tmp_path, checkpoint_every=2, resume=True
+    )
+    assert _tree_equal(res.params, full.params) and _tree_equal(res.opt_state, full.opt_state)
+    np.testing.assert_array_equal(res.loss_history, full.loss_history)
+    meta = ck.load(tmp_path).metadata
+    assert (meta["epoch"], meta["step"]) == (6, 6 * (len(X) // 32))
+
+
+def test_fit_resume_checks(tmp_path):
+    model, p0, X, y = _problem()
+    nnjax.fit(model, p0, X, y, **{**FIT, "epochs": 2}, checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="already holds checkpoints"):
+        nnjax.fit(model, p0, X, y, **FIT, checkpoint_dir=tmp_path)
+    again = dict(checkpoint_dir=tmp_path, resume=True)
+    with pytest.raises(ValueError, match="batch_size=32, this run has batch_size=16"):
+        nnjax.fit(model, p0, X, y, **{**FIT, "batch_size": 16}, **again)
+    with pytest.raises(ValueError, match="another key"):
+        nnjax.fit(model, p0, X, y, **{**FIT, "key": 4}, **again)
+    with pytest.raises(ValueError, match=r"other data \(X, y\)"):
+        nnjax.fit(model, p0, X + 1, y, **FIT, **again)
+    with pytest.raises(ValueError, match="past epochs=1"):
+        nnjax.fit(model, p0, X, y, **{**FIT, "epochs": 1}, **again)
+    with pytest.raises(ValueError, match="checkpoint_every needs a checkpoint_dir"):
+        nnjax.fit(model, p0, X, y, **FIT, checkpoint_every=2)
+    _flip_byte(tmp_path / "ckpt_00000002.npz")
+    with pytest.raises(ck.CorruptCheckpointError, match="ckpt_00000001.npz"):
+        nnjax.fit(model, p0, X, y, **FIT, **again)
+    res = nnjax.fit(model, p0, X, y, **FIT, resume=tmp_path / "ckpt_00000001.npz")
+    assert _tree_equal(res.params, nnjax.fit(model, p0, X, y, **FIT).params)
+
+
+# ---- a real crash: SIGKILL a training process, resume it -------------------------------------
+
+WORKER = """
+import sys, time, jax, nnjax
+directory, out, pause = sys.argv[1], sys.argv[2], float(sys.argv[3])
+ds = nnjax.data.load("moons")
+model = nnjax.mlp([8, 2])
+p0 = model.init(jax.random.key(0), (-1, 2))[1]
+res = nnjax.fit(model, p0, ds.X_train, ds.y_train, epochs=40, batch_size=32, key=3,
+                optimizer="adam", learning_rate=0.01, checkpoint_dir=directory,
+                checkpoint_every=2, keep=2, resume=True, on_epochs=lambda e, m: time.sleep(pause))
+nnjax.io.save_params(out, res.params)
+"""
+
+
+def _worker(directory, out, pause):
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER, str(directory), str(out), str(pause)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_sigkill_mid_training_then_resume_is_bit_identical(tmp_path):
+    d, out = tmp_path / "ckpt", tmp_path / "params.npz"
+    proc = _worker(d, out, pause=0.5)  # >= 10 s of training: ample time to kill it
+    deadline = time.monotonic() + 120
+    while not ck.steps(d):
+        assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+        assert time.monotonic() < deadline, "no checkpoint within 120 s"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    killed_at = ck.steps(d)[-1]
+    assert 2 <= killed_at < 40 and not out.exists()
+
+    proc = _worker(d, out, pause=0.0)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    model, p0, X, y = _problem()
+    full = nnjax.fit(model, p0, X, y, **{**FIT, "epochs": 40})
+    resumed = nnjax.io.load_params(out, full.params)
+    assert _tree_equal(resumed, jax.tree.map(np.asarray, full.params))
+
+
+def test_cli_resume_equals_uninterrupted(tmp_path):
+    common = ["train", "--dataset", "moons", "--hidden", "8", "--batch-size", "32"]
+    d = str(tmp_path / "ckpt")
+    assert cli_main([*common, "--epochs", "2", "--checkpoint-dir", d]) == 0
+    assert ck.steps(d) == [1, 2]
+    resumed, full = str(tmp_path / "a"), str(tmp_path / "b")
+    assert (
+        cli_main([*common, "--epochs", "3", "--checkpoint-dir", d, "--resume", "--out", resumed])
+        == 0
+    )
+    assert cli_main([*common, "--epochs", "3", "--out", full]) == 0
+    a, b = np.load(f"{resumed}/params.npz"), np.load(f"{full}/params.npz")
+    assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a)
+    assert cli_main([*common, "--resume"]) == 2  # --resume without a directory: a clear error
