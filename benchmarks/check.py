@@ -1,0 +1,73 @@
+"""Correctness first: every implementation's result against the NumPy twin's.
+
+After the same N steps from the same params on the same batches, an implementation must
+match the twin on
+
+* the loss of every step: |J_k - J_k^twin| <= loss_tol * (1 + |J_k^twin|), and
+* every parameter: max |theta - theta^twin| <= param_tol * max |theta^twin - theta_0| + 1e-7
+  per leaf, i.e. relative to how far training moved it (a skipped step, a wrong learning
+  rate or a swapped batch moves it by a visible fraction of that).
+
+Float32 rounding differs between BLAS/XLA/torch kernels, so the tolerances are rounding-sized,
+not zero; float64 runs (the seed example) are held to exact equality or 1e-12.
+A mismatch raises :class:`Mismatch`, which stops the suite.
+"""
+
+import jax
+import numpy as np
+
+LOSS_TOL = 1e-4
+PARAM_TOL = 1e-2
+
+
+class Mismatch(AssertionError):
+    """An implementation disagrees with the NumPy twin."""
+
+
+def compare(
+    where: str,
+    params,
+    losses,
+    ref_params,
+    ref_losses,
+    params0,
+    *,
+    loss_tol: float = LOSS_TOL,
+    param_tol: float = PARAM_TOL,
+) -> dict:
+    """Check (see the module docstring) and return the errors found; raise on a mismatch."""
+    losses, ref_losses = np.asarray(losses, np.float64), np.asarray(ref_losses, np.float64)
+    if losses.shape != ref_losses.shape:
+        raise Mismatch(f"{where}: {losses.shape} losses, the twin has {ref_losses.shape}")
+    if not np.isfinite(losses).all():
+        raise Mismatch(
+            f"{where}: non-finite loss at step {np.flatnonzero(~np.isfinite(losses))[0]}"
+        )
+    loss_err = np.abs(losses - ref_losses) / (1.0 + np.abs(ref_losses))
+    leaves, ref, start = (jax.tree.leaves(t) for t in (params, ref_params, params0))
+    if len(leaves) != len(ref):
+        raise Mismatch(f"{where}: {len(leaves)} param arrays, the twin has {len(ref)}")
+    worst = 0.0
+    for i, (a, b, a0) in enumerate(zip(leaves, ref, start)):
+        a, b, a0 = np.asarray(a), np.asarray(b), np.asarray(a0)
+        if a.shape != b.shape:
+            raise Mismatch(f"{where}: param {i} has shape {a.shape}, the twin's {b.shape}")
+        if a.dtype != b.dtype:
+            raise Mismatch(f"{where}: param {i} is {a.dtype}, the twin's is {b.dtype}")
+        moved = float(np.abs(b.astype(np.float64) - a0).max())
+        err = float(np.abs(a.astype(np.float64) - b).max())
+        rel = err / (moved + 1e-7 / param_tol)
+        worst = max(worst, rel)
+        if err > param_tol * moved + 1e-7:
+            raise Mismatch(
+                f"{where}: param {i} {a.shape} differs from the NumPy twin by {err:.3g} after "
+                f"{len(losses)} steps (training moved it by {moved:.3g}; tolerance "
+                f"{param_tol:g} of that)"
+            )
+    if loss_err.max() > loss_tol:
+        k = int(np.argmax(loss_err))
+        raise Mismatch(
+            f"{where}: loss at step {k} is {losses[k]:.7g}, the NumPy twin's {ref_losses[k]:.7g}"
+            f" (relative error {loss_err[k]:.2g} > {loss_tol:g})"
+        )
+    return {"max_loss_rel_err": float(loss_err.max()), "max_param_err_vs_moved": worst}

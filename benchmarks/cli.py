@@ -1,0 +1,205 @@
+"""``python -m benchmarks`` / ``nnjax bench``: run the suite, check, time, report.
+
+Workloads (``--only`` picks some): ``seed`` (the seed example), ``peak`` (matmul peak),
+``mlp`` (MLP training, every implementation), ``vmap`` (vmap scaling), ``dispatch`` (the
+per-call floor), ``scaling`` (data parallelism, ``benchmarks/scaling.py`` in its own process,
+full runs only, when that file exists). ``--quick`` is the smoke test of correctness: small
+problems, one timed round, under 2 minutes on 2 cores; its timings mean little.
+"""
+
+import argparse
+import datetime
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks import harness, plots, report, targets
+from benchmarks.check import Mismatch
+
+WORKLOADS = ("seed", "peak", "mlp", "vmap", "dispatch", "scaling")
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from benchmarks.mlp import IMPLS, MODELS
+
+    p.add_argument("--quick", action="store_true", help="small smoke run (< 2 min), e.g. for CI")
+    p.add_argument("--out", type=Path, default=RESULTS, help=f"output folder (default {RESULTS})")
+    p.add_argument("--only", nargs="+", choices=WORKLOADS, default=list(WORKLOADS))
+    p.add_argument(
+        "--impls",
+        nargs="+",
+        choices=list(IMPLS),
+        default=list(IMPLS),
+        help="MLP implementations (the NumPy twin always runs: it is the oracle)",
+    )
+    p.add_argument("--models", nargs="+", choices=list(MODELS), default=None)
+    p.add_argument("--batch-sizes", nargs="+", type=int, default=None)
+    p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    p.add_argument("--repeats", type=int, default=None, help="timed rounds (default 5; quick 1)")
+    p.add_argument("--pause", type=float, default=0.15, help="seconds before each timed call")
+    p.add_argument(
+        "--memory",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="report compiled memory (default: on, off with --quick)",
+    )
+    p.add_argument("--no-plots", action="store_true")
+
+
+def _settings(args) -> dict:
+    quick = args.quick
+    return {
+        "repeats": args.repeats or (1 if quick else 5),
+        "memory": (not quick) if args.memory is None else args.memory,
+        "models": args.models
+        or (
+            ["digits 64-256-256-10"]
+            if quick
+            else ["digits 64-256-256-10", "synthetic 784-256-256-10"]
+        ),
+        "batch_sizes": args.batch_sizes or ([32, 128] if quick else [32, 128, 1024]),
+        # quick: the first 256 examples, so an epoch at batch 32 is 8 steps
+        "max_examples": 256 if quick else None,
+        "target_steps": (lambda B: 8) if quick else (lambda B: {32: 60, 128: 30}.get(B, 10)),
+        "peak_sizes": [256, 512] if quick else [512, 1024, 2048],
+        "vmap_counts": [1, 8] if quick else [1, 8, 64, 256],
+        "vmap_epochs": 1 if quick else 10,
+        "dispatch_calls": 200 if quick else 2000,
+    }
+
+
+def run(args) -> int:
+    t_start = time.perf_counter()
+    cfg = _settings(args)
+    now = datetime.datetime.now(datetime.UTC)
+    device = harness.device_label()
+    env = harness.environment()
+    cores = env["cores_available"]
+    results = {
+        "suite": "nnjax benchmarks",
+        "mode": "quick" if args.quick else "full",
+        "date": now.strftime("%Y-%m-%d %H:%M UTC"),
+        "device": device,
+        "env": env,
+        "settings": {k: v for k, v in cfg.items() if k != "target_steps"},
+        "load": {},
+        "warnings": [],
+    }
+
+    def note_load(when):
+        snap = harness.load_snapshot()
+        results["load"][when] = snap
+        w = harness.load_warning(snap, cores)
+        if w:
+            results["warnings"].append(f"{when}: {w}")
+            print(f"WARNING ({when}): {w}", file=sys.stderr)
+
+    note_load("start")
+    try:
+        _run_workloads(args, cfg, results, note_load)
+    except Mismatch as e:
+        print(f"\nBENCHMARK MISMATCH against the NumPy twin:\n  {e}\n", file=sys.stderr)
+        return 1
+    note_load("end")
+    results["targets"] = targets.evaluate(results)
+    results["total_s"] = time.perf_counter() - t_start
+    _write(args, results, now, device)
+    return 0
+
+
+def _run_workloads(args, cfg, results, note_load):
+    only, R, pause = set(args.only), cfg["repeats"], args.pause
+    if "torch" in args.impls:
+        try:
+            import torch
+
+            torch.set_num_threads(harness.n_cores())
+            results["env"]["torch_threads"] = torch.get_num_threads()
+        except ImportError:
+            pass
+    if "seed" in only:
+        from benchmarks.seed import bench_seed
+
+        print("seed example ...", flush=True)
+        results["seed"] = bench_seed(R, pause)
+    if "peak" in only:
+        from benchmarks.micro import matmul_peak
+
+        print("matmul peak ...", flush=True)
+        results["peak"] = matmul_peak(cfg["peak_sizes"], max(R, 2), pause)
+    if "mlp" in only:
+        from benchmarks import mlp
+
+        impls = ["numpy"] + [n for n in args.impls if n != "numpy"]
+        results["mlp"] = []
+        for p in mlp.problems(
+            cfg["models"],
+            cfg["batch_sizes"],
+            cfg["target_steps"],
+            args.optimizer,
+            0.01,
+            cfg["max_examples"],
+        ):
+            print(f"MLP {p.label} ({p.steps} steps) ...", flush=True)
+            results["mlp"].append(
+                mlp.bench_problem(p, impls, repeats=R, pause=pause, memory=cfg["memory"])
+            )
+        note_load("after MLP")
+    if "vmap" in only:
+        from benchmarks.micro import vmap_scaling
+
+        print("vmap scaling ...", flush=True)
+        results["vmap"] = vmap_scaling(cfg["vmap_counts"], R, pause, epochs=cfg["vmap_epochs"])
+    if "dispatch" in only:
+        from benchmarks.micro import dispatch_floor
+
+        results["dispatch"] = dispatch_floor(cfg["dispatch_calls"])
+    if "scaling" in only and not args.quick:
+        results["scaling"] = run_scaling()
+
+
+def run_scaling(timeout: float = 300.0) -> dict | None:
+    """``python -m benchmarks.scaling`` in its own process (the virtual device count must be
+    set before JAX starts), if that module exists; its printed table goes into the report."""
+    if not (Path(__file__).parent / "scaling.py").exists():
+        return None
+    print("data-parallel scaling (subprocess) ...", flush=True)
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "benchmarks.scaling"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=Path(__file__).resolve().parent.parent,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        )
+        out, rc = proc.stdout + proc.stderr[-2000:], proc.returncode
+    except subprocess.TimeoutExpired:
+        out, rc = f"timed out after {timeout:.0f} s", None
+    return {"output": out, "returncode": rc, "seconds": time.perf_counter() - t0}
+
+
+def _write(args, results, now, device):
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = f"{device}-{now.strftime('%Y-%m-%d')}" + ("-quick" if args.quick else "")
+    pngs = {}
+    if not args.no_plots:
+        for name, fn in (("throughput", plots.throughput), ("vmap", plots.vmap_scaling)):
+            path = args.out / f"{stem}-{name}.png"
+            if fn(results, path):
+                pngs[name] = path.name
+    results["files"] = {"json": f"{stem}.json", "report": f"{stem}.md", "plots": pngs}
+    report.write_json(results, args.out / f"{stem}.json")
+    (args.out / f"{stem}.md").write_text(report.markdown(results, pngs))
+    report.print_terminal(results)
+    print(f"\nwrote {args.out / stem}.json, .md and {len(pngs)} plots")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

@@ -1,0 +1,173 @@
+"""The measuring method: round-robin repetitions, medians with min-max, machine load.
+
+Every implementation is a :class:`Runner`: ``reset()`` restores its initial state (untimed),
+``run()`` trains and returns its output *after* ``block_until_ready`` (so the clock sees
+the work, not the asynchronous dispatch), ``result(out)`` turns that output into NumPy
+``(params, losses)`` for the correctness check. :func:`round_robin` times each runner once
+per round, rotating the order every round and sleeping ``pause`` seconds before each call:
+BLAS and XLA worker threads spin for ~0.1 s after a call, and would otherwise steal cores
+from the next implementation.
+"""
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+
+class Runner(NamedTuple):
+    """One implementation set up on one problem (see the module docstring)."""
+
+    reset: Callable[[], None]
+    run: Callable[[], Any]
+    result: Callable[[Any], tuple[list, np.ndarray]]
+    memory: Callable[[], dict | None] | None = None  # bytes (compiled program, tracemalloc)
+
+
+class Unavailable(RuntimeError):
+    """An implementation's framework is not installed: its row is skipped with this note."""
+
+
+def stats(times: Sequence[float]) -> dict:
+    """Median, min, max (seconds) and the raw list."""
+    return {
+        "median": statistics.median(times),
+        "min": min(times),
+        "max": max(times),
+        "times": list(times),
+    }
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def round_robin(runners: dict[str, Runner], repeats: int, pause: float) -> dict[str, list[float]]:
+    """``repeats`` rounds; in round r the runners go in the order rotated by r."""
+    names = list(runners)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(repeats):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            runner = runners[name]
+            runner.reset()
+            time.sleep(pause)
+            t, _ = timed(runner.run)
+            times[name].append(t)
+    return times
+
+
+def paired_ratios(num: Sequence[float], den: Sequence[float]) -> dict:
+    """Ratios num[r] / den[r] of the same rounds: median, min, max. A ratio taken round by
+    round cancels load that drifts slowly over the run."""
+    rs = [a / b for a, b in zip(num, den)]
+    return {"median": statistics.median(rs), "min": min(rs), "max": max(rs)}
+
+
+# --- the machine -----------------------------------------------------------------------
+
+
+def n_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def load_snapshot(interval: float = 0.5) -> dict:
+    """The load average and the CPU use of *other* processes over ``interval`` seconds
+    (psutil; in percent of one core, summed), with the busiest few named."""
+    snap = {"time": time.time(), "loadavg": list(os.getloadavg())}
+    try:
+        import psutil
+    except ImportError:
+        snap["others_cpu_percent"] = None
+        return snap
+    me = os.getpid()
+    procs = []
+    for p in psutil.process_iter(["pid", "name"]):
+        if p.info["pid"] != me:
+            try:
+                p.cpu_percent(None)
+                procs.append(p)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+    time.sleep(interval)
+    use = []
+    for p in procs:
+        try:
+            use.append((p.cpu_percent(None), p.info["name"], p.info["pid"]))
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    use.sort(reverse=True)
+    snap["others_cpu_percent"] = round(sum(u[0] for u in use), 1)
+    snap["busiest"] = [f"{name}({pid}): {c:.0f}%" for c, name, pid in use[:3] if c > 5]
+    return snap
+
+
+def load_warning(snap: dict, cores: int) -> str | None:
+    """A warning when other processes hold more than a quarter of the machine."""
+    others = snap.get("others_cpu_percent")
+    high_avg = snap["loadavg"][0] > 0.5 * cores
+    high_others = others is not None and others > 25.0 * cores
+    if high_avg or high_others:
+        return (
+            f"HIGH LOAD from other processes: load average {snap['loadavg'][0]:.2f} on "
+            f"{cores} cores, others using {others}% CPU ({', '.join(snap.get('busiest', []))});"
+            " absolute timings are unreliable, ratios within one run less so"
+        )
+    return None
+
+
+def environment() -> dict:
+    """Versions, device, and the thread counts of every library that spawns threads."""
+    import jax
+    import jaxlib
+
+    env = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cores_available": n_cores(),
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "jax_backend": jax.default_backend(),
+        "jax_devices": [str(d) for d in jax.devices()],
+        "device_kind": jax.devices()[0].device_kind,
+        # XLA's CPU client sizes its intra-op pool to the cores this process may use.
+        "jax_cpu_threads": n_cores() if jax.default_backend() == "cpu" else None,
+        "numpy": np.__version__,
+        "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
+    }
+    for mod in ("flax", "optax", "equinox", "torch"):
+        try:
+            env[mod] = __import__(mod).__version__
+        except ImportError:
+            env[mod] = None
+    try:
+        from threadpoolctl import threadpool_info
+
+        env["numpy_blas"] = [
+            {k: i.get(k) for k in ("internal_api", "num_threads", "version")}
+            for i in threadpool_info()
+        ]
+    except ImportError:
+        env["numpy_blas"] = None
+    return env
+
+
+def device_label() -> str:
+    """A file-name-safe name for the device: ``cpu-2cores`` or ``gpu-NVIDIA_H100``."""
+    import jax
+
+    backend = jax.default_backend()
+    if backend == "cpu":
+        return f"cpu-{n_cores()}cores"
+    kind = jax.devices()[0].device_kind
+    return f"{backend}-" + "".join(c if c.isalnum() else "_" for c in kind)

@@ -1,0 +1,225 @@
+"""The other implementations of the same MLP training run, each in its own idiom:
+
+* ``numpy``: the NumPy twin, ``nnjax.reference.train.train`` (the oracle; it gathers its
+  batches itself, as a NumPy loop would).
+* ``nnx_jit``: Flax NNX, a step under ``nnx.jit`` that mutates the model and an
+  ``nnx.Optimizer`` in place. ``nnx_split``: the same step as a pure function of the
+  ``nnx.split`` state, ``nnx.merge`` inside a ``jax.jit`` (Flax's advice for speed).
+* ``linen``: Flax linen, ``module.apply`` under ``jax.jit`` with Optax.
+* ``equinox``: ``eqx.filter_jit`` and ``eqx.filter_value_and_grad``, the model called per
+  example under ``jax.vmap`` (Equinox's convention).
+* ``torch``: PyTorch eager on the CPU with as many threads as JAX has cores.
+
+All start from the same params (:mod:`nnjax.interop` for Flax, :mod:`benchmarks.convert`
+for the others) and use Optax (or torch.optim) with the same hyperparameters.
+"""
+
+import tracemalloc
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from benchmarks import convert
+from benchmarks.harness import Runner, n_cores
+from benchmarks.impl_jax import _device_batches, memory_of
+from benchmarks.problem import Problem, as_jax
+from nnjax import interop
+from nnjax.reference import mlp as ref_mlp
+from nnjax.reference import train as ref_train
+
+
+def _optax(p: Problem):
+    if p.optimizer in ("sgd", "gd"):
+        return optax.sgd(p.learning_rate)
+    if p.optimizer == "adam":
+        return optax.adam(p.learning_rate, b1=0.9, b2=0.999, eps=1e-8)
+    raise ValueError(f"benchmarks: optimizer must be sgd or adam, got {p.optimizer!r}")
+
+
+def _ce(logits, y):
+    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+
+def _np_tree(tree):
+    return jax.tree.map(np.asarray, tree)
+
+
+def _stack(losses):
+    return np.asarray(jnp.stack(losses))
+
+
+def numpy_twin(p: Problem) -> Runner:
+    forward, backward = ref_mlp.mlp(p.sizes, p.activation)
+
+    def train(idx):
+        return ref_train.train(
+            forward,
+            backward,
+            p.params0,
+            p.X,
+            p.y,
+            loss="softmax_cross_entropy",
+            optimizer=p.optimizer,
+            learning_rate=p.learning_rate,
+            batch_indices=idx,
+        )
+
+    def memory():  # NumPy reports its buffers to tracemalloc; two steps show a step's peak
+        tracemalloc.start()
+        try:
+            train(p.idx[:2])
+            return {"peak": tracemalloc.get_traced_memory()[1], "source": "tracemalloc, 2 steps"}
+        finally:
+            tracemalloc.stop()
+
+    return Runner(lambda: None, lambda: train(p.idx), lambda out: out, memory)
+
+
+def nnx_jit(p: Problem) -> Runner:
+    from flax import nnx
+
+    tx, batches, live = _optax(p), _device_batches(p), {}
+
+    @nnx.jit
+    def step(model, optimizer, x, y):
+        loss, grads = nnx.value_and_grad(lambda m: _ce(m(x), y))(model)
+        optimizer.update(model, grads)
+        return loss
+
+    def reset():
+        live["model"] = model = interop.to_nnx(as_jax(p.params0), p.activation)
+        live["opt"] = nnx.Optimizer(model, tx, wrt=nnx.Param)
+
+    def run():
+        model, opt = live["model"], live["opt"]
+        losses = [step(model, opt, x, y) for x, y in batches]
+        jax.block_until_ready(nnx.state(model))
+        return model, losses
+
+    def result(out):
+        model, losses = out
+        return _np_tree(interop.from_nnx(model)), _stack(losses)
+
+    return Runner(reset, run, result, None)
+
+
+def nnx_split(p: Problem) -> Runner:
+    from flax import nnx
+
+    model = interop.to_nnx(as_jax(p.params0), p.activation)
+    graphdef, state0 = nnx.split((model, nnx.Optimizer(model, _optax(p), wrt=nnx.Param)))
+    batches = _device_batches(p)
+
+    @jax.jit
+    def step(state, x, y):
+        model, optimizer = nnx.merge(graphdef, state)
+        loss, grads = nnx.value_and_grad(lambda m: _ce(m(x), y))(model)
+        optimizer.update(model, grads)
+        return nnx.state((model, optimizer)), loss
+
+    def run():
+        state, losses = state0, []
+        for x, y in batches:
+            state, loss = step(state, x, y)
+            losses.append(loss)
+        return jax.block_until_ready(state), losses
+
+    def result(out):
+        state, losses = out
+        model, _ = nnx.merge(graphdef, state)
+        return _np_tree(interop.from_nnx(model)), _stack(losses)
+
+    return Runner(lambda: None, run, result, lambda: memory_of(step, state0, *batches[0]))
+
+
+def linen(p: Problem) -> Runner:
+    module, variables = interop.to_linen(as_jax(p.params0), p.activation)
+    tx, params0 = _optax(p), variables["params"]
+    state0, batches = tx.init(params0), _device_batches(p)
+
+    @jax.jit
+    def step(params, state, x, y):
+        loss, g = jax.value_and_grad(lambda q: _ce(module.apply({"params": q}, x), y))(params)
+        updates, state = tx.update(g, state, params)
+        return optax.apply_updates(params, updates), state, loss
+
+    def run():
+        params, state, losses = params0, state0, []
+        for x, y in batches:
+            params, state, loss = step(params, state, x, y)
+            losses.append(loss)
+        return jax.block_until_ready(params), losses
+
+    def result(out):
+        params, losses = out
+        return _np_tree(interop.from_linen(module, {"params": params})), _stack(losses)
+
+    return Runner(lambda: None, run, result, lambda: memory_of(step, params0, state0, *batches[0]))
+
+
+def equinox(p: Problem) -> Runner:
+    eqx = convert.require("equinox")
+    model0 = convert.to_equinox(as_jax(p.params0))
+    tx = _optax(p)
+    state0, batches = tx.init(eqx.filter(model0, eqx.is_array)), _device_batches(p)
+
+    @eqx.filter_jit
+    def step(model, state, x, y):
+        loss, grads = eqx.filter_value_and_grad(lambda m: _ce(jax.vmap(m)(x), y))(model)
+        updates, state = tx.update(grads, state, eqx.filter(model, eqx.is_array))
+        return eqx.apply_updates(model, updates), state, loss
+
+    def run():
+        model, state, losses = model0, state0, []
+        for x, y in batches:
+            model, state, loss = step(model, state, x, y)
+            losses.append(loss)
+        return jax.block_until_ready(model), losses
+
+    def result(out):
+        model, losses = out
+        return convert.from_equinox(model), _stack(losses)
+
+    def memory():
+        try:
+            return memory_of(step, model0, state0, *batches[0])
+        except (AttributeError, TypeError):  # an Equinox without AOT lowering
+            return None
+
+    return Runner(lambda: None, run, result, memory)
+
+
+def torch_eager(p: Problem) -> Runner:
+    torch = convert.require("torch")
+    torch.set_num_threads(n_cores())
+    model = convert.to_torch(p.params0)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    batches = [(torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))) for x, y in p.batches()]
+    loss_fn, live = torch.nn.functional.cross_entropy, {}
+
+    def reset():
+        model.load_state_dict(start)
+        params = model.parameters()
+        if p.optimizer in ("sgd", "gd"):
+            live["opt"] = torch.optim.SGD(params, lr=p.learning_rate)
+        elif p.optimizer == "adam":
+            live["opt"] = torch.optim.Adam(params, lr=p.learning_rate, betas=(0.9, 0.999), eps=1e-8)
+        else:
+            raise ValueError(f"torch: optimizer must be sgd or adam, got {p.optimizer!r}")
+
+    def run():
+        opt, losses = live["opt"], []
+        for x, y in batches:
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            opt.step()
+            losses.append(loss.detach())
+        return losses
+
+    def result(losses):
+        return convert.from_torch(model), np.array([float(v) for v in losses], np.float32)
+
+    return Runner(reset, run, result, None)

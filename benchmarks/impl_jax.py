@@ -1,0 +1,165 @@
+"""The JAX implementations of one MLP training run (softmax cross-entropy, ReLU, SGD or Adam).
+
+* ``nnjax_step``: ``nnjax.make_train_step`` called once per batch from Python.
+* ``nnjax_fused``: ``nnjax.train.make_epochs_fn`` under one ``jax.jit`` (what ``nnjax.fit``
+  runs): the shuffle-gather, every step and the loss history in one compiled call.
+* ``pure_jax``: the zero-overhead floor: plain ``jnp`` matmuls, ``jax.value_and_grad`` and a
+  hand-written SGD/Adam update, jitted; no nnjax, no Optax.
+
+Per-step loops get their batches pre-gathered on the device (a prefetching loader's job,
+outside the clock); the fused loop gathers its batches inside its compiled call, which the
+clock sees. Each runner returns only after ``block_until_ready``.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import nnjax
+from benchmarks.harness import Runner
+from benchmarks.problem import Problem, as_jax
+
+LOSS = "softmax_cross_entropy"
+
+
+def memory_of(jitted, *args) -> dict:
+    """Bytes of the compiled program (XLA's ``memory_analysis``): arguments, outputs,
+    temporaries; ``peak`` = arguments + outputs + temporaries - aliased."""
+    m = jitted.lower(*args).compile().memory_analysis()
+    if m is None:
+        return {}
+    out = {
+        k: int(getattr(m, f"{k}_size_in_bytes"))
+        for k in ("argument", "output", "temp", "alias", "generated_code")
+    }
+    out["peak"] = out["argument"] + out["output"] + out["temp"] - out["alias"]
+    return out
+
+
+def _device_batches(p: Problem):
+    return [(jnp.asarray(x), jnp.asarray(y)) for x, y in p.batches()]
+
+
+def _np_result(out):
+    params, losses = out
+    return jax.tree.map(np.asarray, params), np.asarray(jnp.stack(losses))
+
+
+def nnjax_step(p: Problem) -> Runner:
+    model = nnjax.mlp(p.sizes, p.activation)
+    opt = nnjax.get_optimizer(p.optimizer, p.learning_rate)
+    step = nnjax.make_train_step(model, LOSS, opt)
+    params0 = as_jax(p.params0)
+    state0 = opt.init(params0)
+    batches = _device_batches(p)
+
+    def run():
+        params, state, losses = params0, state0, []
+        for batch in batches:
+            params, state, loss = step(params, state, batch)
+            losses.append(loss)
+        return jax.block_until_ready(params), losses
+
+    return Runner(
+        lambda: None, run, _np_result, lambda: memory_of(step, params0, state0, batches[0])
+    )
+
+
+def nnjax_fused(p: Problem) -> Runner:
+    model = nnjax.mlp(p.sizes, p.activation)
+    opt = nnjax.get_optimizer(p.optimizer, p.learning_rate)
+    run_fn, n_steps = nnjax.train.make_epochs_fn(
+        model, LOSS, opt, n_examples=len(p.X), batch_size=p.batch_size
+    )
+    assert n_steps == p.steps_per_epoch
+    fused = jax.jit(run_fn)
+    params0 = as_jax(p.params0)
+    args = (params0, opt.init(params0), p.key, jnp.asarray(p.X), jnp.asarray(p.y))
+    epochs = jnp.arange(p.epochs)
+
+    def run():
+        return jax.block_until_ready(fused(*args, epochs))
+
+    def result(out):
+        params, _, losses, _ = out
+        return jax.tree.map(np.asarray, params), np.asarray(losses).reshape(-1)
+
+    return Runner(lambda: None, run, result, lambda: memory_of(fused, *args, epochs))
+
+
+# --- the hand-written floor ------------------------------------------------------------
+
+
+def _forward(layers, x):
+    """logits = a_L, a_l = relu(a_{l-1} W_l + b_l) for hidden layers, a_0 = x."""
+    for i, (W, b) in enumerate(layers):
+        if i:
+            x = jax.nn.relu(x)
+        x = x @ W + b
+    return x
+
+
+def _loss(layers, x, y):
+    """J = -mean_b log softmax(z_b)[y_b]."""
+    logp = jax.nn.log_softmax(_forward(layers, x))
+    return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+
+def _hand_optimizer(name: str, lr: float, b1=0.9, b2=0.999, eps=1e-8):
+    """SGD: theta -= lr g. Adam (Optax's form): m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2,
+    theta -= lr m_hat / (sqrt(v_hat) + eps) with m_hat = m / (1 - b1^t), v_hat likewise."""
+    if name in ("sgd", "gd"):
+        return (lambda layers: ()), (
+            lambda g, s, layers: (_tmap(lambda p, d: p - lr * d, layers, g), s)
+        )
+    if name != "adam":
+        raise ValueError(f"pure_jax: optimizer must be sgd or adam, got {name!r}")
+
+    def init(layers):
+        zeros = _tmap(jnp.zeros_like, layers)
+        return (zeros, zeros, jnp.zeros((), jnp.int32))
+
+    def update(g, state, layers):
+        m, v, t = state
+        t = t + 1
+        m = _tmap(lambda m, g: b1 * m + (1 - b1) * g, m, g)
+        v = _tmap(lambda v, g: b2 * v + (1 - b2) * g * g, v, g)
+        c1, c2 = 1 - b1**t, 1 - b2**t
+        new = _tmap(lambda p, m, v: p - lr * (m / c1) / (jnp.sqrt(v / c2) + eps), layers, m, v)
+        return new, (m, v, t)
+
+    return init, update
+
+
+def _tmap(f, *trees):
+    return jax.tree.map(f, *trees)
+
+
+def pure_jax(p: Problem) -> Runner:
+    init, update = _hand_optimizer(p.optimizer, p.learning_rate)
+
+    @jax.jit
+    def step(layers, state, x, y):
+        loss, g = jax.value_and_grad(_loss)(layers, x, y)
+        layers, state = update(g, state, layers)
+        return layers, state, loss
+
+    layers0 = [(jnp.asarray(d["W"]), jnp.asarray(d["b"])) for d in p.params0 if d]
+    state0 = init(layers0)
+    batches = _device_batches(p)
+
+    def run():
+        layers, state, losses = layers0, state0, []
+        for x, y in batches:
+            layers, state, loss = step(layers, state, x, y)
+            losses.append(loss)
+        return jax.block_until_ready(layers), losses
+
+    def result(out):
+        layers, losses = out
+        params = []
+        for i, (W, b) in enumerate(layers):
+            params += ([{}] if i else []) + [{"W": np.asarray(W), "b": np.asarray(b)}]
+        return params, np.asarray(jnp.stack(losses))
+
+    return Runner(lambda: None, run, result, lambda: memory_of(step, layers0, state0, *batches[0]))

@@ -1,0 +1,156 @@
+"""Machine-level workloads: the matmul peak, vmap scaling, and the cost of one dispatch.
+
+* :func:`matmul_peak`: ``jnp.dot`` under ``jax.jit`` on n x n float32 matrices; GFLOP/s =
+  2 n^3 / t. The best size's median is "this machine's peak" that MLP rows are held to.
+* :func:`vmap_scaling`: N independent small MLPs (different initial params, the same data)
+  trained by ``jax.vmap`` of nnjax's fused loop in one jit; time per model = t(N) / N.
+* :func:`dispatch_floor`: the time of one call of a trivial jitted function (and of an
+  ``nnx.jit`` one): the per-step cost no per-step loop can go under.
+"""
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import nnjax
+from benchmarks.check import Mismatch, compare
+from benchmarks.harness import Runner, round_robin, stats
+from nnjax.reference import mlp as ref_mlp
+from nnjax.reference import train as ref_train
+
+
+def matmul_peak(sizes, repeats: int, pause: float) -> dict:
+    dot = jax.jit(jnp.dot)
+    rng = np.random.default_rng(0)
+    runners, mats = {}, {}
+    for n in sizes:
+        A, B = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
+        a, b = jnp.asarray(A), jnp.asarray(B)
+        C = np.asarray(dot(a, b))
+        err = float(np.abs(C - A @ B).max())
+        if err > 1e-3 * np.sqrt(n):
+            raise Mismatch(f"matmul n={n}: jnp.dot differs from NumPy by {err:.3g}")
+        mats[n] = (a, b)
+        runners[str(n)] = Runner(lambda: None, lambda a=a, b=b: dot(a, b).block_until_ready(), None)
+    times = round_robin(runners, repeats, pause)
+    rows = {
+        n: {"time": stats(ts), "gflops": 2 * int(n) ** 3 / stats(ts)["median"] / 1e9}
+        for n, ts in times.items()
+    }
+    best = max(rows, key=lambda n: rows[n]["gflops"])
+    return {"dtype": "float32", "sizes": rows, "peak_gflops": rows[best]["gflops"], "peak_n": best}
+
+
+def vmap_scaling(
+    counts, repeats: int, pause: float, epochs: int = 10, batch_size: int = 32
+) -> dict:
+    """Train N MLPs 2-32-32-2 (ReLU) on the moons data with SGD, vmapped; check the first and
+    last model of each N against the NumPy twin trained from the same params."""
+    ds = nnjax.data.load("moons")
+    X, y = ds.X_train, ds.y_train
+    sizes = [32, 32, 2]
+    model = nnjax.mlp(sizes, "relu")
+    opt = nnjax.get_optimizer("sgd", 0.1)
+    run_fn, n_steps = nnjax.train.make_epochs_fn(
+        model, "softmax_cross_entropy", opt, n_examples=len(X), batch_size=batch_size
+    )
+    batched = jax.jit(jax.vmap(run_fn, in_axes=(0, 0, None, None, None, None)))
+    key, Xj, yj, ep = jax.random.key(1), jnp.asarray(X), jnp.asarray(y), jnp.arange(epochs)
+    order_key = jax.random.split(key)[0]
+    idx = np.concatenate(
+        [
+            np.asarray(jax.random.permutation(jax.random.fold_in(order_key, e), len(X)))[
+                : n_steps * batch_size
+            ].reshape(n_steps, batch_size)
+            for e in range(epochs)
+        ]
+    )
+    forward, backward = ref_mlp.mlp(sizes, "relu")
+    runners, first, checks = {}, {}, {}
+    for N in counts:
+        keys = jax.random.split(jax.random.key(100), N)
+        params = jax.vmap(lambda k: model.init(k, (-1, X.shape[1]))[1])(keys)
+        state = jax.vmap(opt.init)(params)
+        run = lambda params=params, state=state: jax.block_until_ready(  # noqa: E731
+            batched(params, state, key, Xj, yj, ep)
+        )
+        t0 = time.perf_counter()
+        out = run()
+        first[N] = time.perf_counter() - t0
+        checks[N] = []
+        for i in sorted({0, N - 1}):
+            p0 = jax.tree.map(lambda a, i=i: np.asarray(a[i]), params)
+            ref_p, ref_l = ref_train.train(
+                forward,
+                backward,
+                p0,
+                X,
+                y,
+                loss="softmax_cross_entropy",
+                optimizer="sgd",
+                learning_rate=0.1,
+                batch_indices=idx,
+            )
+            got = jax.tree.map(lambda a, i=i: np.asarray(a[i]), out[0])
+            checks[N].append(
+                compare(
+                    f"vmap N={N} model {i}",
+                    got,
+                    np.asarray(out[2][i]).reshape(-1),
+                    ref_p,
+                    ref_l,
+                    p0,
+                )
+            )
+        runners[str(N)] = Runner(lambda: None, run, None)
+    for r in runners.values():
+        r.run()
+    times = round_robin(runners, repeats, pause)
+    rows = {}
+    for N in counts:
+        s = stats(times[str(N)])
+        rows[str(N)] = {
+            "time": s,
+            "per_model_ms": 1e3 * s["median"] / N,
+            "compile_s": max(0.0, first[N] - s["median"]),
+            "check": checks[N],
+        }
+    return {
+        "model": "moons 2-32-32-2, SGD 0.1",
+        "steps": epochs * n_steps,
+        "batch_size": batch_size,
+        "rows": rows,
+    }
+
+
+def dispatch_floor(calls: int = 2000) -> dict:
+    """Median per-call time (microseconds) of trivial jitted functions, in chunks of 100."""
+    f = jax.jit(lambda x: x + 1.0)
+    out = {"jax.jit": _per_call(lambda x: f(x), jnp.zeros(()), calls)}
+    try:
+        from flax import nnx
+
+        class Tiny(nnx.Module):
+            def __init__(self):
+                self.w = nnx.Param(jnp.zeros(()))
+
+        g = nnx.jit(lambda m, x: m.w[...] + x)
+        m = Tiny()
+        out["nnx.jit"] = _per_call(lambda x: g(m, x), jnp.zeros(()), calls)
+    except ImportError:
+        pass
+    return out
+
+
+def _per_call(fn, x, calls):
+    jax.block_until_ready(fn(x))
+    chunks = []
+    for _ in range(max(1, calls // 100)):
+        t0 = time.perf_counter()
+        for _ in range(100):
+            y = fn(x)
+        jax.block_until_ready(y)
+        chunks.append((time.perf_counter() - t0) / 100 * 1e6)
+    return float(np.median(chunks))

@@ -1,0 +1,225 @@
+"""Output: a terminal table (rich), the JSON of the whole run, and a Markdown report."""
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+VERDICT = {True: "holds", False: "MISSED", None: "not measured"}
+
+
+def _ms(s: float) -> str:
+    return f"{1e3 * s:.2f}"
+
+
+def _mib(m) -> str:
+    if not m or "peak" not in m:
+        return "n/a"
+    return f"{m['peak'] / 2**20:.2f}"
+
+
+def mlp_rows(cfg: dict, peak: float | None) -> list[list[str]]:
+    """One line per implementation: the columns of :data:`MLP_HEADER`."""
+    rows = cfg["rows"]
+    base = rows.get("nnjax_step", {}).get("time", {}).get("median")
+    out = []
+    for r in rows.values():
+        t = r["time"]
+        out.append(
+            [
+                r["label"],
+                _ms(t["median"]),
+                f"{_ms(t['min'])}-{_ms(t['max'])}",
+                f"{r['step_ms']:.3f}",
+                f"{r['examples_per_s']:,.0f}",
+                f"{r['gflops']:.1f}",
+                f"{100 * r['gflops'] / peak:.0f}%" if peak else "n/a",
+                f"{t['median'] / base:.2f}" if base else "n/a",
+                f"{r['compile_s']:.2f}",
+                _mib(r.get("memory")),
+                f"{r['check']['max_loss_rel_err']:.1e}",
+            ]
+        )
+    return out
+
+
+MLP_HEADER = [
+    "implementation",
+    "run ms (median)",
+    "min-max ms",
+    "ms/step",
+    "examples/s",
+    "GFLOP/s",
+    "% peak",
+    "time / nnjax step",
+    "compile s",
+    "peak MiB",
+    "loss err vs twin",
+]
+
+
+def print_terminal(results: dict, console: Console | None = None) -> None:
+    console = console or Console()
+    peak = (results.get("peak") or {}).get("peak_gflops")
+    for cfg in results.get("mlp") or []:
+        t = Table(
+            title=f"{cfg['model']}, batch {cfg['batch_size']}, {cfg['steps']} steps "
+            f"({cfg['optimizer']}, {cfg['dtype']})"
+        )
+        for h in MLP_HEADER:
+            t.add_column(h, justify="left" if h == "implementation" else "right")
+        for row in mlp_rows(cfg, peak):
+            t.add_row(*row)
+        console.print(t)
+        for name, note in cfg["skipped"].items():
+            console.print(f"  skipped {name}: {note}")
+    t = Table(title="Targets")
+    for h in ("target", "measured", "verdict"):
+        t.add_column(h)
+    for tg in results.get("targets", []):
+        t.add_row(tg["target"], tg["measured"], VERDICT[tg["holds"]])
+    console.print(t)
+    for w in results.get("warnings", []):
+        console.print(f"[bold red]WARNING[/]: {w}")
+
+
+def write_json(results: dict, path: Path) -> None:
+    path.write_text(json.dumps(results, indent=1, default=str) + "\n")
+
+
+def _table(header, rows) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def markdown(results: dict, plots: dict[str, str]) -> str:
+    env, L = results["env"], []
+    L += [f"# nnjax benchmarks: {results['device']}, {results['date']} ({results['mode']} run)", ""]
+    L += [
+        f"Device: {env['device_kind']} ({env['jax_backend']}), {env['cores_available']} cores "
+        f"available; JAX {env['jax']} (XLA CPU threads: {env['jax_cpu_threads']}), "
+        f"NumPy {env['numpy']} (BLAS: {_blas(env)}), Flax {env['flax']}, Optax {env['optax']}, "
+        f"Equinox {env['equinox']}, PyTorch {env['torch']} (threads: {env.get('torch_threads')})."
+        f" Python {env['python']} on {env['platform']}. Total time {results['total_s']:.0f} s.",
+        "",
+    ]
+    L += ["## Load from other processes", ""]
+    L += _table(
+        ["when", "load average (1, 5, 15 min)", "other processes' CPU %", "busiest"],
+        [
+            [
+                k,
+                ", ".join(f"{v:.2f}" for v in s["loadavg"]),
+                s.get("others_cpu_percent"),
+                "; ".join(s.get("busiest", [])),
+            ]
+            for k, s in results["load"].items()
+        ],
+    )
+    for w in results.get("warnings", []):
+        L += [f"**Warning:** {w}", ""]
+    L += [
+        "## Targets",
+        "",
+        "Speed ratios are time(other) / time(nnjax), medians of one run; "
+        "[min-max] of the per-round ratios.",
+        "",
+    ]
+    L += _table(
+        ["target", "measured", "verdict"],
+        [[t["target"], t["measured"], f"**{VERDICT[t['holds']]}**"] for t in results["targets"]],
+    )
+    if results.get("seed"):
+        s = results["seed"]
+        L += ["## Seed example (1000 GD steps, float64)", ""]
+        L += _table(
+            ["implementation", "median ms", "min-max ms", "first call s", "theta"],
+            [
+                [
+                    n,
+                    _ms(r["time"]["median"]),
+                    f"{_ms(r['time']['min'])}-{_ms(r['time']['max'])}",
+                    f"{r['first_call_s']:.3f}",
+                    repr(r["theta"]),
+                ]
+                for n, r in s["rows"].items()
+            ],
+        )
+        L += [
+            f"NumPy twin theta {s['theta_twin']!r}. `nnjax.fit` called once end to end: "
+            f"{s['fit_call_s']:.2f} s, of which compile {s['fit_compile_s']:.2f} s and run "
+            f"{1e3 * s['fit_run_s']:.2f} ms.",
+            "",
+        ]
+    peak = results.get("peak")
+    if peak:
+        L += ["## Matmul peak (jnp.dot under jit, float32)", ""]
+        L += _table(
+            ["n", "median ms", "GFLOP/s"],
+            [[n, _ms(r["time"]["median"]), f"{r['gflops']:.1f}"] for n, r in peak["sizes"].items()],
+        )
+    L += ["## MLP training", ""]
+    p = (peak or {}).get("peak_gflops")
+    for cfg in results.get("mlp") or []:
+        L += [
+            f"### {cfg['model']}, batch {cfg['batch_size']}",
+            "",
+            f"{cfg['steps']} steps ({cfg['epochs']} epochs of {cfg['n_examples']} examples), "
+            f"{cfg['optimizer']} lr {cfg['learning_rate']}, {cfg['dtype']}, "
+            f"{cfg['flops_per_step'] / 1e6:.1f} MFLOP/step.",
+            "",
+        ]
+        L += _table(MLP_HEADER, mlp_rows(cfg, p))
+        for name, note in cfg["skipped"].items():
+            L += [f"Skipped {name}: {note}", ""]
+    v = results.get("vmap")
+    if v:
+        L += [f"## vmap scaling ({v['model']}, {v['steps']} steps, batch {v['batch_size']})", ""]
+        L += _table(
+            ["N models", "median ms", "min-max ms", "ms per model", "compile s"],
+            [
+                [
+                    n,
+                    _ms(r["time"]["median"]),
+                    f"{_ms(r['time']['min'])}-{_ms(r['time']['max'])}",
+                    f"{r['per_model_ms']:.3f}",
+                    f"{r['compile_s']:.2f}",
+                ]
+                for n, r in v["rows"].items()
+            ],
+        )
+    if results.get("dispatch"):
+        L += ["## Dispatch floor (one call of a trivial jitted function)", ""]
+        L += _table(
+            ["wrapper", "microseconds per call"],
+            [[k, f"{v:.1f}"] for k, v in results["dispatch"].items()],
+        )
+    if results.get("scaling"):
+        L += ["## Data-parallel scaling (benchmarks/scaling.py, its own process)", ""]
+        L += ["```", results["scaling"].get("output", "").rstrip(), "```", ""]
+    if plots:
+        L += ["## Plots", ""] + [f"![{k}]({v})" for k, v in plots.items()] + [""]
+    L += ["## Method", "", METHOD, ""]
+    return "\n".join(L)
+
+
+def _blas(env) -> str:
+    blas = env.get("numpy_blas") or []
+    return ", ".join(f"{b['internal_api']} {b['num_threads']} threads" for b in blas) or "n/a"
+
+
+METHOD = """\
+Every implementation trains the same initial params (nnjax's init, converted) on the same
+batches in the same order (the ones `nnjax.fit` draws) with the same optimizer, in float32,
+and is checked against the NumPy twin (`nnjax.reference`) before it is timed: the loss of
+every step to 1e-4 relative, and every parameter to 1% of how far training moved it; a
+mismatch stops the suite. Then one warm-up call each, then round-robin rounds (the order
+rotated every round, a pause before every call so BLAS/XLA threads stop spinning), medians
+with min-max. Per-step loops get their batches pre-gathered (outside the clock); the fused
+loop and the NumPy twin gather theirs inside the timed call. Compile time = first call minus
+the steady-state median; peak memory from XLA's `memory_analysis()` of the compiled step
+(arguments + outputs + temporaries - aliased) or `tracemalloc` for NumPy (n/a for nnx.jit
+and PyTorch). GFLOP/s count the matmul FLOPs a step needs (forward, weight gradients, input
+gradients of all but the first layer)."""

@@ -1,0 +1,188 @@
+"""The issue's targets, evaluated on one run's results: each a measured value and a verdict.
+
+Every ratio is a speed ratio (time of the other / time of nnjax, > 1 means nnjax is faster)
+of medians taken in the same run; the per-round (paired) min-max is in the detail. Where
+the issue says "nnjax" against a framework's per-step loop, the verdict uses nnjax's
+per-step loop (like for like); the fused loop's ratio is shown beside it.
+"""
+
+from benchmarks.harness import paired_ratios
+
+
+def _speed(cfg, other: str, mine: str):
+    rows = cfg["rows"]
+    if other not in rows or mine not in rows:
+        return None
+    a, b = rows[other]["time"], rows[mine]["time"]
+    return a["median"] / b["median"], paired_ratios(a["times"], b["times"])
+
+
+def _where(cfg) -> str:
+    return f"{cfg['model'].split()[0]} B={cfg['batch_size']}"
+
+
+def _ratio_target(mlp, text, other, mine, threshold, batch_ok=lambda B: True, side=None):
+    vals, parts = [], []
+    for cfg in mlp:
+        if not batch_ok(cfg["batch_size"]):
+            continue
+        r = _speed(cfg, other, mine)
+        if r is None:
+            continue
+        vals.append(r[0])
+        extra = ""
+        if side:
+            s = _speed(cfg, other, side)
+            extra = f", fused {s[0]:.2f}x" if s else ""
+        parts.append(f"{_where(cfg)}: {r[0]:.2f}x [{r[1]['min']:.2f}-{r[1]['max']:.2f}]{extra}")
+    if not vals:
+        return {"target": text, "measured": "not measured", "holds": None, "values": []}
+    return {
+        "target": text,
+        "measured": "; ".join(parts),
+        "worst": min(vals),
+        "values": vals,
+        "holds": min(vals) >= threshold,
+    }
+
+
+def evaluate(results: dict) -> list[dict]:
+    out = []
+    seed = results.get("seed")
+    if seed:
+        rows = seed["rows"]
+        sp = rows["numpy_loop"]["time"]["median"] / rows["nnjax_fused"]["time"]["median"]
+        step_sp = rows["numpy_loop"]["time"]["median"] / rows["nnjax_step"]["time"]["median"]
+        pr = paired_ratios(
+            rows["numpy_loop"]["time"]["times"], rows["nnjax_fused"]["time"]["times"]
+        )
+        out.append(
+            {
+                "target": "Seed example: fused fit >= 40x faster than the NumPy loop",
+                "measured": f"{sp:.1f}x [{pr['min']:.1f}-{pr['max']:.1f}] (per-step jit loop: "
+                f"{step_sp:.2f}x)",
+                "worst": sp,
+                "holds": sp >= 40,
+            }
+        )
+        same = seed["fused_theta_bit_identical"]
+        out.append(
+            {
+                "target": "Seed example: theta bit-identical to the NumPy loop",
+                "measured": "bit-identical"
+                if same
+                else f"differs by {seed['fused_vs_numpy_theta_abs_diff']:.3g} "
+                f"({seed['fused_vs_numpy_theta_ulps']} ulp); the twin agrees to 1e-12",
+                "holds": same,
+            }
+        )
+    mlp = results.get("mlp") or []
+    out.append(
+        _ratio_target(
+            mlp,
+            "nnjax MLP step >= 0.95x the hand-written JAX step, every batch size",
+            "pure_jax",
+            "nnjax_step",
+            0.95,
+        )
+    )
+    out.append(
+        _ratio_target(
+            mlp,
+            "fused fit >= 1.3x the per-step jit at batch 32",
+            "nnjax_step",
+            "nnjax_fused",
+            1.3,
+            lambda B: B == 32,
+        )
+    )
+    out.append(
+        _ratio_target(
+            mlp,
+            "fused fit never slower than the per-step jit at larger batches",
+            "nnjax_step",
+            "nnjax_fused",
+            1.0,
+            lambda B: B > 32,
+        )
+    )
+    out.append(
+        _ratio_target(
+            mlp,
+            "fused fit >= 1.1x the NumPy twin, every batch size",
+            "numpy",
+            "nnjax_fused",
+            1.1,
+        )
+    )
+    out.append(
+        _ratio_target(
+            mlp,
+            "nnjax step >= 1.5x Equinox (filter_jit), batch <= 128",
+            "equinox",
+            "nnjax_step",
+            1.5,
+            lambda B: B <= 128,
+            side="nnjax_fused",
+        )
+    )
+    out.append(
+        _ratio_target(
+            mlp,
+            "nnjax step >= 1.6x PyTorch eager, batch <= 128",
+            "torch",
+            "nnjax_step",
+            1.6,
+            lambda B: B <= 128,
+            side="nnjax_fused",
+        )
+    )
+    for mode, label in (("nnx_jit", "nnx.jit"), ("nnx_split", "split/merge + jax.jit")):
+        out.append(
+            _ratio_target(
+                mlp,
+                f"nnjax step >= Flax NNX ({label}), every batch size",
+                mode,
+                "nnjax_step",
+                1.0,
+                side="nnjax_fused",
+            )
+        )
+    out.append(_peak_target(results))
+    out.append(_vmap_target(results))
+    return out
+
+
+def _peak_target(results):
+    text = ">= 75% of the matmul peak at batch 1024 on the 784-dim input (nnjax fused)"
+    peak = (results.get("peak") or {}).get("peak_gflops")
+    cfgs = [
+        c
+        for c in results.get("mlp") or []
+        if c["model"].startswith("synthetic") and c["batch_size"] == 1024
+    ]
+    if not peak or not cfgs or "nnjax_fused" not in cfgs[0]["rows"]:
+        return {"target": text, "measured": "not measured", "holds": None}
+    rows = cfgs[0]["rows"]
+    frac = rows["nnjax_fused"]["gflops"] / peak
+    parts = [f"fused {rows['nnjax_fused']['gflops']:.1f} GFLOP/s = {100 * frac:.0f}%"]
+    for name in ("nnjax_step", "pure_jax", "torch"):
+        if name in rows:
+            parts.append(f"{name} {100 * rows[name]['gflops'] / peak:.0f}%")
+    parts.append(f"peak {peak:.1f} GFLOP/s")
+    return {"target": text, "measured": "; ".join(parts), "worst": frac, "holds": frac >= 0.75}
+
+
+def _vmap_target(results):
+    text = "vmap: time per model at N = 64 <= 0.5x that at N = 1"
+    rows = (results.get("vmap") or {}).get("rows") or {}
+    if "1" not in rows or "64" not in rows:
+        return {"target": text, "measured": "not measured", "holds": None}
+    r = rows["64"]["per_model_ms"] / rows["1"]["per_model_ms"]
+    return {
+        "target": text,
+        "measured": f"{r:.2f}x ({rows['64']['per_model_ms']:.3f} ms vs "
+        f"{rows['1']['per_model_ms']:.3f} ms per model)",
+        "worst": r,
+        "holds": r <= 0.5,
+    }
