@@ -1,0 +1,133 @@
+"""Optimizer comparison: optimizers x learning rates x seeds, each optimizer's runs vmapped
+into one compiled program (:mod:`nnjax.compare.study`), summarised over seeds with the
+learning rate chosen on a validation split (:mod:`nnjax.compare.report`) and plotted
+(:mod:`nnjax.compare.plot`).
+
+>>> from nnjax.compare import compare
+>>> c = compare("digits", out="compare-digits")          # doctest: +SKIP
+>>> c.summary["adam"]["best_lr"], c.summary["adam"]["test_accuracy"]["mean"]  # doctest: +SKIP
+"""
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+from nnjax.compare.report import best_index, summarize, write_report
+from nnjax.compare.study import (
+    DEFAULT_LEARNING_RATES,
+    DEFAULT_OPTIMIZERS,
+    PRESETS,
+    OptimizerRuns,
+    Study,
+    StudyResult,
+    make_study,
+    run_study,
+    seed_keys,
+)
+
+
+class Comparison(NamedTuple):
+    """What :func:`compare` returns: all curves, the per-optimizer summary, written paths."""
+
+    result: StudyResult
+    summary: dict[str, dict[str, Any]]
+    paths: dict[str, str]
+
+
+@contextlib.contextmanager
+def progress_bar(enabled: bool = True):
+    """A rich progress bar across the runs of a study; yields an ``on_progress`` callback
+    (or None when disabled)."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        TextColumn("runs {task.fields[runs]}"),
+        TimeElapsedColumn(),
+    ) as bar:
+        task = bar.add_task("compare", total=1, runs="")
+        epochs = {}
+
+        def on_progress(name: str, done: int, total: int, epochs_per_run: int) -> None:
+            epochs["n"] = epochs_per_run
+            runs = f"{done // epochs_per_run}/{total // epochs_per_run}"
+            bar.update(task, description=name, completed=done, total=total, runs=runs)
+
+        yield on_progress
+
+
+def compare(
+    dataset: str = "digits",
+    *,
+    optimizers: Sequence[str] | None = None,
+    learning_rates: Mapping[str, Sequence[float]] | None = None,
+    seeds: int | Sequence[int] = 5,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    hidden: Sequence[int] | None = None,
+    activation: str | None = None,
+    val_fraction: float | None = None,
+    target_loss: float | None = None,
+    select: str | None = None,
+    data_seed: int | None = None,
+    model=None,
+    out: str | None = None,
+    plots: bool = True,
+    progress: bool = False,
+) -> Comparison:
+    """Compare optimizers on a built-in dataset: every optimizer x learning rate x seed.
+
+    Defaults: ``optimizers`` gd, sgd, momentum, adam; 5 log-spaced learning rates each
+    (:data:`DEFAULT_LEARNING_RATES`); ``seeds=5`` means seeds 0..4; epochs, batch size, MLP
+    widths and target loss from the dataset's :data:`PRESETS`. ``gd`` is full batch.
+    The learning rate is chosen per optimizer by ``select`` (default: lowest mean final
+    validation loss; the validation split is ``val_fraction`` of the training split).
+    With ``out``, writes report.md, runs.csv, runs.json and the plots there.
+    """
+    if isinstance(seeds, bool):
+        raise ValueError(f"seeds must be a count or a list of ints, got {seeds!r}")
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ValueError(f"seeds must be >= 1, got {seeds}")
+        seeds = tuple(range(seeds))
+    study = make_study(
+        dataset,
+        optimizers=optimizers,
+        learning_rates=learning_rates,
+        seeds=seeds,
+        epochs=epochs,
+        batch_size=batch_size,
+        hidden=hidden,
+        activation=activation,
+        val_fraction=val_fraction,
+        target_loss=target_loss,
+        select=select,
+        data_seed=data_seed,
+    )
+    with progress_bar(progress) as on_progress:
+        result = run_study(study, model=model, on_progress=on_progress)
+    paths = write_report(result, out, plots=plots) if out is not None else {}
+    return Comparison(result, summarize(result), paths)
+
+
+__all__ = [
+    "DEFAULT_LEARNING_RATES",
+    "DEFAULT_OPTIMIZERS",
+    "PRESETS",
+    "Comparison",
+    "OptimizerRuns",
+    "Study",
+    "StudyResult",
+    "best_index",
+    "compare",
+    "make_study",
+    "progress_bar",
+    "run_study",
+    "seed_keys",
+    "summarize",
+    "write_report",
+]

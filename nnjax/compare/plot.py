@@ -1,0 +1,146 @@
+"""The three figures of a study (matplotlib, Agg backend; nothing is shown).
+
+* ``loss_curves.png``: training (mini-batch) loss per step against epochs, per optimizer at its
+  chosen learning rate: the median over seeds, a min-max band.
+* ``lr_sensitivity.png``: final training and validation loss against the learning rate (log
+  axes), median over seeds with min-max bars; the chosen rate is circled, diverged runs are
+  drawn as x at the top.
+* ``test_accuracy.png``: test accuracy after each epoch at the chosen learning rate, median
+  with a min-max band.
+"""
+
+import os
+import warnings
+
+import numpy as np
+
+from nnjax.compare.report import best_index, final
+from nnjax.compare.study import StudyResult
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _band(ax, x, a, color, label, axis=0):
+    """Median line and min-max band of ``a`` (seeds on ``axis``); nan-safe."""
+    with warnings.catch_warnings():  # an all-nan column (every seed diverged) is expected
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med, lo, hi = (np.nanmedian(a, axis), np.nanmin(a, axis), np.nanmax(a, axis))
+    ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
+    ax.plot(x, med, color=color, lw=1.2, label=label)
+
+
+def _colors(names):
+    return {n: f"C{i}" for i, n in enumerate(names)}
+
+
+def plot_loss_curves(result: StudyResult, path: str) -> None:
+    plt = _plt()
+    colors = _colors(result.runs)
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for name, runs in result.runs.items():
+        b = best_index(runs, result.study.select)
+        curves = runs.step_loss[b]  # (S, E * T)
+        x = np.arange(1, curves.shape[1] + 1) / runs.steps_per_epoch
+        lr = runs.learning_rates[b]
+        _band(ax, x, curves, colors[name], f"{name} (lr {lr:.3g})")
+    ax.set(
+        xlabel="epoch",
+        ylabel="training loss (per step)",
+        yscale="log",
+        title=f"{result.study.dataset}: loss at the chosen learning rate (median, min-max)",
+    )
+    ax.title.set_fontsize(10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_lr_sensitivity(result: StudyResult, path: str) -> None:
+    plt = _plt()
+    colors = _colors(result.runs)
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.8), sharey=True)
+    for ax, metric, title in zip(axes, ("train_loss", "val_loss"), ("training", "validation")):
+        finite_max = []
+        for name, runs in result.runs.items():
+            v = final(runs, metric)  # (L, S)
+            ok = np.isfinite(v).all(axis=1)
+            finite_max.append(np.max(v[ok]) if ok.any() else 1.0)
+            med = np.where(ok, np.median(v, axis=1), np.nan)
+            lo, hi = np.where(ok, v.min(axis=1), np.nan), np.where(ok, v.max(axis=1), np.nan)
+            lr = runs.learning_rates
+            ax.errorbar(
+                lr,
+                med,
+                yerr=[med - lo, hi - med],
+                color=colors[name],
+                marker="o",
+                ms=4,
+                capsize=2,
+                lw=1.2,
+                label=name,
+            )
+            b = best_index(runs, result.study.select)
+            ax.plot(lr[b], med[b], "o", ms=11, mfc="none", mec=colors[name], mew=1.5)
+            if (~ok).any():
+                top = max(finite_max) * 2
+                ax.plot(lr[~ok], np.full((~ok).sum(), top), "x", color=colors[name], ms=8)
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="learning rate",
+            title=f"final {title} loss (median, min-max)",
+        )
+        ax.title.set_fontsize(10)
+    axes[0].set_ylabel("loss after the last epoch")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(
+        f"{result.study.dataset}: learning-rate sensitivity (circle: chosen; x: diverged)",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_test_accuracy(result: StudyResult, path: str) -> None:
+    plt = _plt()
+    colors = _colors(result.runs)
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for name, runs in result.runs.items():
+        b = best_index(runs, result.study.select)
+        acc = runs.metrics["test_accuracy"][b]  # (S, E)
+        x = np.arange(1, acc.shape[1] + 1)
+        _band(ax, x, acc, colors[name], f"{name} (lr {runs.learning_rates[b]:.3g})")
+    ax.set(
+        xlabel="epoch",
+        ylabel="test accuracy",
+        title=f"{result.study.dataset}: test accuracy at the chosen learning rate "
+        "(median, min-max)",
+    )
+    ax.title.set_fontsize(10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_all(result: StudyResult, out: str) -> dict[str, str]:
+    """Write the three PNGs into ``out``; returns {name: path}."""
+    paths = {}
+    for name, fn in (
+        ("loss_curves", plot_loss_curves),
+        ("lr_sensitivity", plot_lr_sensitivity),
+        ("test_accuracy", plot_test_accuracy),
+    ):
+        paths[name] = os.path.join(out, f"{name}.png")
+        fn(result, paths[name])
+    return paths

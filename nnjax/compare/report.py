@@ -1,0 +1,338 @@
+"""Aggregates over seeds, the learning-rate choice, and the written outputs (Markdown, CSV, JSON).
+
+Over the S seeds of one (optimizer, learning rate): mean, standard deviation (sample, ddof=1;
+0 for a single seed) and median. A run *diverged* when its loss became nan or inf; its
+numbers are kept as nan and it never wins the learning-rate choice.
+
+The learning rate of each optimizer is chosen on the validation split, never on the test
+split (see :func:`best_index`).
+"""
+
+import csv
+import json
+import os
+from typing import Any
+
+import numpy as np
+
+from nnjax.compare.study import FULL_BATCH, OptimizerRuns, StudyResult
+
+CRITERIA = {
+    "val_loss": ("val_loss", +1, "lowest mean final validation loss"),
+    "val_accuracy": ("val_accuracy", -1, "highest mean final validation accuracy"),
+    "train_loss": ("train_loss", +1, "lowest mean final training loss"),
+}
+
+UPDATE_EQUATIONS = r"""
+With parameters $\theta$, the gradient $g_t = \nabla_\theta J(\theta_{t-1})$ of the loss
+on the batch (all of the fit set for GD, a mini-batch otherwise) and learning rate $\eta$:
+
+* **GD** (full batch) and **SGD** (mini-batch): $\theta_t = \theta_{t-1} - \eta\, g_t$
+* **SGD with momentum** ($\mu = 0.9$, Optax's form): $v_t = \mu v_{t-1} + g_t$,
+  $\theta_t = \theta_{t-1} - \eta\, v_t$
+* **Adam** ($\beta_1 = 0.9$, $\beta_2 = 0.999$, $\epsilon = 10^{-8}$):
+  $m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t$, $s_t = \beta_2 s_{t-1} + (1-\beta_2) g_t^2$,
+  $\hat m_t = m_t / (1-\beta_1^t)$, $\hat s_t = s_t / (1-\beta_2^t)$,
+  $\theta_t = \theta_{t-1} - \eta\, \hat m_t / (\sqrt{\hat s_t} + \epsilon)$
+"""
+
+
+def final(runs: OptimizerRuns, metric: str) -> np.ndarray:
+    """(L, S) value of ``metric`` after the last epoch."""
+    return runs.metrics[metric][:, :, -1]
+
+
+def steps_to_target(runs: OptimizerRuns, target: float) -> np.ndarray:
+    """(L, S) number of updates until the training loss on the whole fit set, measured after
+    each epoch, first reaches ``target`` or below (nan: never). Measured per epoch, so the
+    count is a multiple of the steps per epoch."""
+    hit = runs.metrics["train_loss"] <= target  # nan compares False
+    first = np.argmax(hit, axis=-1)
+    return np.where(hit.any(axis=-1), (first + 1.0) * runs.steps_per_epoch, np.nan)
+
+
+def seed_stats(a: np.ndarray) -> dict[str, np.ndarray]:
+    """mean, std (ddof=1; 0 for one seed), median, min, max over the last axis (the seeds)."""
+    a = np.asarray(a, dtype=float)
+    n = a.shape[-1]
+    std = np.std(a, axis=-1, ddof=1) if n > 1 else np.zeros(a.shape[:-1])
+    return {
+        "mean": np.mean(a, axis=-1),
+        "std": std,
+        "median": np.median(a, axis=-1),
+        "min": np.min(a, axis=-1),
+        "max": np.max(a, axis=-1),
+    }
+
+
+def diverged(runs: OptimizerRuns) -> np.ndarray:
+    """(L, S) bool: the run's loss became nan/inf at some step or epoch."""
+    bad = ~np.isfinite(runs.step_loss).all(axis=-1)
+    return bad | ~np.isfinite(runs.metrics["train_loss"]).all(axis=-1)
+
+
+def selection_scores(runs: OptimizerRuns, select: str) -> np.ndarray:
+    """(L,) score to minimise: the criterion's seed mean, signed; +inf if any seed diverged."""
+    metric, sign, _ = CRITERIA[select]
+    score = sign * np.mean(final(runs, metric), axis=-1)
+    return np.where(np.isfinite(score) & ~diverged(runs).any(axis=-1), score, np.inf)
+
+
+def best_index(runs: OptimizerRuns, select: str = "val_loss") -> int:
+    """Index of the chosen learning rate: the best ``select`` criterion (mean over seeds of the
+    final value on the validation split by default); ties go to the smaller rate."""
+    return int(np.argmin(selection_scores(runs, select)))
+
+
+def summarize(result: StudyResult) -> dict[str, dict[str, Any]]:
+    """Per optimizer: the chosen learning rate and the seed statistics of every final metric
+    (and of the steps to the target loss) at that rate, plus timings. Plain Python values."""
+    out = {}
+    for name, runs in result.runs.items():
+        b = best_index(runs, result.study.select)
+        entry: dict[str, Any] = {
+            "best_lr": float(runs.learning_rates[b]),
+            "best_index": b,
+            "batch_size": runs.batch_size,
+            "steps_per_epoch": runs.steps_per_epoch,
+            "updates": runs.steps_per_epoch * result.study.epochs,
+            "compile_time_s": runs.compile_time,
+            "run_time_s": runs.run_time,
+            "run_time_per_run_s": runs.run_time / runs.step_loss.shape[0] / runs.step_loss.shape[1],
+            "diverged": int(diverged(runs)[b].sum()),
+        }
+        for m in (
+            "train_loss",
+            "train_accuracy",
+            "val_loss",
+            "val_accuracy",
+            "test_loss",
+            "test_accuracy",
+        ):
+            entry[m] = {k: float(v[b]) for k, v in seed_stats(final(runs, m)).items()}
+        steps = steps_to_target(runs, result.study.target_loss)[b]
+        reached = np.isfinite(steps)
+        entry["steps_to_target"] = {
+            "median": float(np.median(steps)) if reached.all() else float("nan"),
+            "reached": int(reached.sum()),
+            "values": [None if np.isnan(s) else int(s) for s in steps],
+        }
+        out[name] = entry
+    return out
+
+
+def _f(x: float, digits: int = 4) -> str:
+    return "diverged" if not np.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _pm(stats: dict, digits: int = 4) -> str:
+    if not np.isfinite(stats["mean"]):
+        return "diverged"
+    return f"{stats['mean']:.{digits}f} ± {stats['std']:.{digits}f}"
+
+
+def _lr(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def markdown(result: StudyResult, summary: dict | None = None, plots: tuple[str, ...] = ()) -> str:
+    """The report: setup, the best-learning-rate table, every learning rate, plots, equations."""
+    st, sz = result.study, result.sizes
+    summary = summary or summarize(result)
+    _, _, crit = CRITERIA[st.select]
+    val_where = (
+        f"a held-out validation split ({sz['n_val']} examples, {st.val_fraction:.0%} of the "
+        "training split, stratified)"
+        if result.held_out_val
+        else "the fit set itself (no held-out split for this dataset)"
+    )
+    batches = ", ".join(
+        f"{n}: {'full batch' if r.batch_size is None else r.batch_size} "
+        f"({r.steps_per_epoch} update{'s' if r.steps_per_epoch > 1 else ''}/epoch)"
+        for n, r in result.runs.items()
+    )
+    lines = [
+        f"# Optimizer comparison on `{st.dataset}`",
+        "",
+        f"* Model: `{result.model_name}`, softmax cross-entropy; {sz['n_features']} features, "
+        f"{sz['n_classes']} classes.",
+        f"* Data: {sz['n_fit']} fit / {sz['n_val']} validation / {sz['n_test']} test examples "
+        f"(data seed {st.data_seed}; the validation part is split off the training split).",
+        f"* {st.epochs} epochs; batch size: {batches}.",
+        f"* Seeds {', '.join(map(str, st.seeds))} (each seed fixes the initial weights and the "
+        "shuffles; the same seeds for every learning rate and optimizer).",
+        "* Learning rates: "
+        + "; ".join(
+            f"{n}: {', '.join(_lr(x) for x in r.learning_rates)}" for n, r in result.runs.items()
+        ),
+        f"* **Learning-rate choice**: per optimizer, the rate with the {crit} (mean over seeds, "
+        f"after the last epoch) on {val_where}. The test split is never used to choose.",
+        f"* Steps to target: updates until the loss on the whole fit set (measured after each "
+        f"epoch) first reaches {st.target_loss:g} (median over seeds; `n/{len(st.seeds)}` "
+        "runs reached it).",
+        "",
+        "## Best learning rate per optimizer (mean ± std over seeds, after the last epoch)",
+        "",
+        "| optimizer | best lr | train loss | val loss | test loss | test accuracy "
+        "| test acc. median | steps to target | run time / run | compile |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, s in summary.items():
+        stt = s["steps_to_target"]
+        steps = (
+            f"{stt['median']:.0f} ({stt['reached']}/{len(st.seeds)})"
+            if np.isfinite(stt["median"])
+            else f"not all ({stt['reached']}/{len(st.seeds)})"
+        )
+        lines.append(
+            f"| {name} | {_lr(s['best_lr'])} | {_pm(s['train_loss'])} | {_pm(s['val_loss'])} "
+            f"| {_pm(s['test_loss'])} | **{_pm(s['test_accuracy'])}** "
+            f"| {_f(s['test_accuracy']['median'])} | {steps} "
+            f"| {s['run_time_per_run_s'] * 1e3:.1f} ms | {s['compile_time_s']:.1f} s |"
+        )
+    lines += [
+        "",
+        "Run time / run: the compiled run time of all runs of the optimizer (trained together, "
+        "vmapped) divided by their number; compile time apart.",
+        "",
+        "## Every learning rate (mean ± std over seeds, after the last epoch)",
+        "",
+        "| optimizer | lr | train loss | val loss | val accuracy | test accuracy | diverged |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, runs in result.runs.items():
+        b = summary[name]["best_index"]
+        div = diverged(runs).sum(axis=-1)
+        stats = {
+            m: seed_stats(final(runs, m))
+            for m in ("train_loss", "val_loss", "val_accuracy", "test_accuracy")
+        }
+        for i, lr in enumerate(runs.learning_rates):
+            row = {m: {k: v[i] for k, v in s.items()} for m, s in stats.items()}
+            mark = " (chosen)" if i == b else ""
+            lines.append(
+                f"| {name} | {_lr(lr)}{mark} | {_pm(row['train_loss'])} | {_pm(row['val_loss'])} "
+                f"| {_pm(row['val_accuracy'])} | {_pm(row['test_accuracy'])} "
+                f"| {div[i]}/{len(st.seeds)} |"
+            )
+    if plots:
+        lines += ["", "## Plots", ""]
+        lines += [f"![{p}]({p})" for p in plots]
+    lines += ["", "## Update equations", "", UPDATE_EQUATIONS.strip(), ""]
+    return "\n".join(lines)
+
+
+def run_rows(result: StudyResult) -> list[dict[str, Any]]:
+    """One flat row per run (final metrics, steps to target, timings): the CSV's rows."""
+    summary_best = {n: best_index(r, result.study.select) for n, r in result.runs.items()}
+    rows = []
+    for name, runs in result.runs.items():
+        L, S = runs.step_loss.shape[:2]
+        steps = steps_to_target(runs, result.study.target_loss)
+        div = diverged(runs)
+        for i in range(L):
+            for j in range(S):
+                row = {
+                    "optimizer": name,
+                    "learning_rate": float(runs.learning_rates[i]),
+                    "seed": int(runs.seeds[j]),
+                    "chosen_lr": i == summary_best[name],
+                    "batch_size": "full" if runs.batch_size is None else runs.batch_size,
+                    "epochs": result.study.epochs,
+                    "updates": runs.steps_per_epoch * result.study.epochs,
+                }
+                for m in (
+                    "train_loss",
+                    "train_accuracy",
+                    "val_loss",
+                    "val_accuracy",
+                    "test_loss",
+                    "test_accuracy",
+                ):
+                    row[m] = float(final(runs, m)[i, j])
+                row["steps_to_target"] = None if np.isnan(steps[i, j]) else int(steps[i, j])
+                row["diverged"] = bool(div[i, j])
+                row["run_time_s"] = runs.run_time / (L * S)
+                row["compile_time_s"] = runs.compile_time
+                rows.append(row)
+    return rows
+
+
+def _clean(x: float) -> float | None:
+    """JSON has no nan/inf: they become null."""
+    x = float(x)
+    return round(x, 7) if np.isfinite(x) else None
+
+
+def to_json(result: StudyResult, summary: dict | None = None) -> dict[str, Any]:
+    """Everything: the study, the summary, and every run with its per-step loss and per-epoch
+    metrics (nan/inf as null)."""
+    summary = summary or summarize(result)
+    runs_out = []
+    rows = iter(run_rows(result))
+    for runs in result.runs.values():
+        L, S = runs.step_loss.shape[:2]
+        for i in range(L):
+            for j in range(S):
+                row = next(rows)
+                row = {k: (_clean(v) if isinstance(v, float) else v) for k, v in row.items()}
+                row["step_loss"] = [_clean(v) for v in runs.step_loss[i, j]]
+                row["epoch_metrics"] = {
+                    k: [_clean(v) for v in a[i, j]] for k, a in runs.metrics.items()
+                }
+                runs_out.append(row)
+    st = result.study
+    study = {
+        "dataset": st.dataset,
+        "model": result.model_name,
+        "optimizers": list(st.optimizers),
+        "learning_rates": {n: r.learning_rates.tolist() for n, r in result.runs.items()},
+        "seeds": list(st.seeds),
+        "epochs": st.epochs,
+        "batch_size": st.batch_size,
+        "full_batch": [n for n in st.optimizers if n in FULL_BATCH],
+        "val_fraction": st.val_fraction,
+        "held_out_val": result.held_out_val,
+        "target_loss": st.target_loss,
+        "select": st.select,
+        "data_seed": st.data_seed,
+        **result.sizes,
+    }
+
+    def clean_tree(x):
+        if isinstance(x, dict):
+            return {k: clean_tree(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [clean_tree(v) for v in x]
+        return _clean(x) if isinstance(x, float) else x
+
+    return {"study": study, "summary": clean_tree(summary), "runs": runs_out}
+
+
+def write_csv(path: str, rows: list[dict[str, Any]]) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
+
+
+def write_report(result: StudyResult, out: str, *, plots: bool = True) -> dict[str, str]:
+    """Write report.md, runs.csv, runs.json and (``plots=True``) the PNGs into ``out``.
+    Returns {kind: path}."""
+    os.makedirs(out, exist_ok=True)
+    summary = summarize(result)
+    paths = {"csv": os.path.join(out, "runs.csv"), "json": os.path.join(out, "runs.json")}
+    write_csv(paths["csv"], run_rows(result))
+    with open(paths["json"], "w") as f:
+        json.dump(to_json(result, summary), f, separators=(",", ":"))
+    pngs: tuple[str, ...] = ()
+    if plots:
+        from nnjax.compare.plot import plot_all
+
+        written = plot_all(result, out)
+        paths.update(written)
+        pngs = tuple(os.path.basename(p) for p in written.values())
+    paths["report"] = os.path.join(out, "report.md")
+    with open(paths["report"], "w") as f:
+        f.write(markdown(result, summary, pngs))
+    return paths

@@ -1,0 +1,346 @@
+"""A study: dataset x model x optimizers x learning rates x seeds x epochs, vmapped.
+
+For one optimizer, the L learning rates and S seeds make R = L * S runs that train together:
+the pure loop of :func:`nnjax.train.make_epochs_fn` is ``vmap``-ed over a run axis of size R
+and compiled once (``jit``). Run r = l * S + s starts from
+
+    params_r    = model.init(init_key(seed_s))          (the same for every learning rate)
+    opt_state_r = optimizer(lr_l).init(params_r)         (lr_l lives in the state, traced)
+    shuffles    : train_key(seed_s)                      (the same for every learning rate)
+
+with ``init_key, train_key = jax.random.split(jax.random.key(seed))`` (:func:`seed_keys`), so
+run r equals ``nnjax.fit(model, params_r, ..., learning_rate=lr_l, key=train_key(seed_s))``.
+
+The data: the dataset's training split (``nnjax.data.load(dataset, seed=data_seed)``) is split
+once more, stratified, into a *fit* part (the runs train on it) and a *validation* part (used to
+pick the learning rate); the test split is only reported. ``toy`` and ``xor`` are too small to
+split: there fit = validation = test = all points.
+
+Per run and epoch e (after its last update): ``train_loss``/``train_accuracy`` on the whole fit
+set, ``val_*`` and ``test_*`` likewise, ``step_loss_mean`` (mean mini-batch loss of the epoch);
+per step: the mini-batch loss ``step_loss``.
+"""
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nnjax.data import DATASETS, load, train_test_split
+from nnjax.layers import Layer
+from nnjax.models import mlp
+from nnjax.optim import OPTIMIZERS, check_learning_rate, injectable_optimizer
+from nnjax.train import make_epochs_fn
+
+FULL_BATCH = ("gd",)  # optimizers that always take the whole fit set per step
+
+# 5 log-spaced learning rates (half-decade steps) around each optimizer's usual range.
+# Full-batch GD takes one step per epoch, so its useful rates are large.
+DEFAULT_LEARNING_RATES: dict[str, tuple[float, ...]] = {
+    "gd": tuple(np.logspace(-1.5, 0.5, 5)),  # 0.0316 .. 3.16
+    "sgd": tuple(np.logspace(-2.5, -0.5, 5)),  # 0.00316 .. 0.316
+    "momentum": tuple(np.logspace(-3.5, -1.5, 5)),  # 0.000316 .. 0.0316 (mu = 0.9)
+    "nesterov": tuple(np.logspace(-3.5, -1.5, 5)),
+    "adam": tuple(np.logspace(-4.0, -2.0, 5)),  # 1e-4 .. 1e-2
+    "adamw": tuple(np.logspace(-4.0, -2.0, 5)),
+    "rmsprop": tuple(np.logspace(-4.0, -2.0, 5)),
+    "adagrad": tuple(np.logspace(-3.0, -1.0, 5)),
+}
+DEFAULT_OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
+SELECT = ("val_loss", "val_accuracy", "train_loss")
+
+# Per-dataset defaults (hidden widths, epochs, batch size, target loss): sized so that the
+# default study runs in about a minute on 2 CPU cores and every default optimizer converges.
+PRESETS: dict[str, dict[str, Any]] = {
+    "toy": {"hidden": (4,), "epochs": 200, "batch_size": 2, "target_loss": 0.1},
+    "xor": {"hidden": (8,), "epochs": 300, "batch_size": 2, "target_loss": 0.1},
+    "moons": {"hidden": (32,), "epochs": 60, "batch_size": 32, "target_loss": 0.1},
+    "spirals": {"hidden": (64, 64), "epochs": 100, "batch_size": 32, "target_loss": 0.2},
+    "digits": {"hidden": (64,), "epochs": 60, "batch_size": 32, "target_loss": 0.1},
+    "mnist1d": {"hidden": (128, 128), "epochs": 60, "batch_size": 64, "target_loss": 0.5},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """What to run. ``learning_rates`` maps optimizer -> rates (default
+    :data:`DEFAULT_LEARNING_RATES`); ``seeds`` are the run seeds (init and shuffles);
+    ``batch_size`` applies to every optimizer but the full-batch ones (:data:`FULL_BATCH`);
+    ``select`` is the learning-rate criterion (see :func:`nnjax.compare.report.best_index`)."""
+
+    dataset: str = "digits"
+    optimizers: tuple[str, ...] = DEFAULT_OPTIMIZERS
+    learning_rates: Mapping[str, tuple[float, ...]] = dataclasses.field(default_factory=dict)
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    epochs: int = 60
+    batch_size: int = 32
+    hidden: tuple[int, ...] = (64,)
+    activation: str = "relu"
+    val_fraction: float = 0.2
+    target_loss: float = 0.1
+    select: str = "val_loss"
+    data_seed: int = 0
+
+    def rates(self, optimizer: str) -> tuple[float, ...]:
+        return tuple(
+            float(r)
+            for r in self.learning_rates.get(optimizer, ()) or DEFAULT_LEARNING_RATES[optimizer]
+        )
+
+
+def make_study(dataset: str = "digits", **overrides) -> Study:
+    """A validated :class:`Study` with the dataset's :data:`PRESETS`, then ``overrides``."""
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; valid names: {', '.join(DATASETS)}")
+    fields = {**PRESETS[dataset], **{k: v for k, v in overrides.items() if v is not None}}
+    unknown = set(fields) - {f.name for f in dataclasses.fields(Study)}
+    if unknown:
+        raise ValueError(f"make_study: unknown settings {sorted(unknown)}")
+    for k in ("optimizers", "seeds", "hidden"):
+        if k in fields:
+            fields[k] = tuple(fields[k])
+    if "learning_rates" in fields:
+        fields["learning_rates"] = {k: tuple(v) for k, v in dict(fields["learning_rates"]).items()}
+    study = Study(dataset=dataset, **fields)
+    validate(study)
+    return study
+
+
+def validate(study: Study) -> None:
+    """Raise a ValueError naming the first bad setting of ``study``."""
+    if study.dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {study.dataset!r}; valid names: {', '.join(DATASETS)}")
+    if not study.optimizers:
+        raise ValueError("optimizers: give at least one")
+    for name in study.optimizers:
+        if name not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {name!r}; valid names: {', '.join(OPTIMIZERS)}")
+    if len(set(study.optimizers)) != len(study.optimizers):
+        raise ValueError(f"optimizers: repeated names in {study.optimizers}")
+    for name in study.learning_rates:
+        if name not in study.optimizers:
+            raise ValueError(f"learning_rates given for {name!r}, which is not in optimizers")
+    for name in study.optimizers:
+        rates = study.rates(name)
+        for r in rates:
+            check_learning_rate(r)
+        if len(set(rates)) != len(rates):
+            raise ValueError(f"learning_rates[{name!r}]: repeated values {rates}")
+    if (
+        not study.seeds
+        or len(set(study.seeds)) != len(study.seeds)
+        or any(isinstance(s, bool) or not isinstance(s, int | np.integer) for s in study.seeds)
+        or not all(0 <= s < 2**31 for s in study.seeds)
+    ):
+        raise ValueError(f"seeds: need distinct ints in [0, 2**31), got {study.seeds}")
+    for k in ("epochs", "batch_size"):
+        v = getattr(study, k)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{k} must be a positive int, got {v!r}")
+    if not study.hidden or any(not isinstance(h, int) or h < 1 for h in study.hidden):
+        raise ValueError(f"hidden: widths must be positive ints, got {study.hidden}")
+    if not 0.0 <= study.val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {study.val_fraction}")
+    if not study.target_loss > 0:
+        raise ValueError(f"target_loss must be > 0, got {study.target_loss}")
+    if study.select not in SELECT:
+        raise ValueError(f"select must be one of {', '.join(SELECT)}, got {study.select!r}")
+
+
+class Splits(NamedTuple):
+    """Float arrays X (n, d) and int labels y (n,) of the fit, validation and test sets."""
+
+    fit: tuple[np.ndarray, np.ndarray]
+    val: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray]
+    n_classes: int
+    held_out_val: bool  # False: validation = fit (dataset too small or val_fraction = 0)
+
+
+def make_splits(dataset: str, val_fraction: float = 0.2, data_seed: int = 0) -> Splits:
+    """Load ``dataset`` and split its training part into fit / validation (stratified)."""
+    ds = load(dataset, seed=data_seed)
+    test = (ds.X_test, ds.y_test)
+    if dataset in ("toy", "xor") or val_fraction == 0.0:
+        fit = (ds.X_train, ds.y_train)
+        return Splits(fit, fit, test, ds.n_classes, False)
+    X_fit, X_val, y_fit, y_val = train_test_split(ds.X_train, ds.y_train, val_fraction, data_seed)
+    return Splits((X_fit, y_fit), (X_val, y_val), test, ds.n_classes, True)
+
+
+def seed_keys(seed: int) -> tuple[jax.Array, jax.Array]:
+    """``(init_key, train_key)`` of a run seed: the params' init and the shuffles."""
+    init_key, train_key = jax.random.split(jax.random.key(seed))
+    return init_key, train_key
+
+
+class OptimizerRuns(NamedTuple):
+    """All runs of one optimizer. L learning rates x S seeds; E epochs of T steps each.
+
+    ``step_loss``: (L, S, E * T) mini-batch losses; ``metrics``: name -> (L, S, E) (see the
+    module docstring); ``compile_time``/``run_time``: seconds for the whole batch of runs.
+    """
+
+    name: str
+    learning_rates: np.ndarray
+    seeds: np.ndarray
+    batch_size: int | None
+    steps_per_epoch: int
+    step_loss: np.ndarray
+    metrics: dict[str, np.ndarray]
+    compile_time: float
+    run_time: float
+
+
+class StudyResult(NamedTuple):
+    study: Study
+    model_name: str
+    sizes: dict[str, int]  # n_fit, n_val, n_test, n_features, n_classes
+    held_out_val: bool
+    runs: dict[str, OptimizerRuns]
+
+
+def _chunk(epochs: int, parts: int) -> int:
+    """The largest divisor of ``epochs`` not above ceil(epochs / parts): equal chunks compile
+    once, and the progress bar moves ~``parts`` times per optimizer."""
+    cap = max(1, math.ceil(epochs / parts))
+    return max(d for d in range(1, cap + 1) if epochs % d == 0)
+
+
+def train_optimizer(
+    name: str,
+    learning_rates: Sequence[float],
+    seeds: Sequence[int],
+    model: Layer,
+    splits: Splits,
+    *,
+    epochs: int,
+    batch_size: int | None,
+    loss: str = "softmax_cross_entropy",
+    chunks: int = 10,
+    on_chunk: Callable[[int], None] | None = None,
+) -> OptimizerRuns:
+    """Train the L x S runs of optimizer ``name`` together: one ``jit`` of the ``vmap``-ed loop.
+
+    ``on_chunk(epochs_done)`` is called before compiling and after each compiled call.
+    """
+    X, y = (jnp.asarray(a) for a in splits.fit)
+    evals = tuple(
+        (jnp.asarray(a), jnp.asarray(b)) for a, b in (splits.fit, splits.val, splits.test)
+    )
+    lrs = np.asarray(learning_rates, dtype=float)
+    L, S = len(lrs), len(seeds)
+    bs = None if name in FULL_BATCH or batch_size is None or batch_size >= len(X) else batch_size
+    run, n_steps = make_epochs_fn(
+        model,
+        loss,
+        injectable_optimizer(name, 1.0),  # the update reads each run's rate from its state
+        n_examples=X.shape[0],
+        batch_size=bs,
+        eval_names=("fit", "val", "test"),
+    )
+
+    in_shape = (-1, *X.shape[1:])
+
+    @jax.jit  # one small program instead of many eager ops (each of which would compile)
+    def init_runs(seeds, lrs):
+        init_keys, train_keys = jax.vmap(seed_keys)(seeds)
+        params_s = jax.vmap(lambda k: model.init(k, in_shape)[1])(init_keys)
+        # run r = l * S + s
+        params = jax.tree.map(lambda a: jnp.concatenate([a] * L), params_s)
+        run_lrs = jnp.repeat(lrs, S)
+        opt_state = jax.vmap(lambda p, lr: injectable_optimizer(name, lr).init(p))(params, run_lrs)
+        return params, opt_state, jnp.concatenate([train_keys] * L)
+
+    params, opt_state, run_keys = init_runs(jnp.asarray(seeds), jnp.asarray(lrs, dtype=X.dtype))
+
+    batched = jax.jit(jax.vmap(run, in_axes=(0, 0, 0, None, None, None, None)))
+    chunk = _chunk(epochs, chunks)
+    if on_chunk is not None:
+        on_chunk(0)
+    t0 = time.perf_counter()
+    compiled = batched.lower(params, opt_state, run_keys, X, y, jnp.arange(chunk), evals).compile()
+    compile_time = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    all_losses, all_metrics = [], []
+    for start in range(0, epochs, chunk):
+        params, opt_state, losses, metrics = compiled(
+            params, opt_state, run_keys, X, y, jnp.arange(start, start + chunk), evals
+        )
+        all_losses.append(np.asarray(losses))  # (R, chunk, T); np.asarray waits for the result
+        all_metrics.append(jax.tree.map(np.asarray, metrics))
+        if on_chunk is not None:
+            on_chunk(start + chunk)
+    run_time = time.perf_counter() - t0
+
+    step_loss = np.concatenate(all_losses, axis=1).reshape(L, S, epochs * n_steps)
+    raw = {k: np.concatenate([m[k] for m in all_metrics], axis=1) for k in all_metrics[0]}
+    names = {
+        "train_loss": "step_loss_mean",
+        "fit_loss": "train_loss",
+        "fit_accuracy": "train_accuracy",
+    }
+    metrics = {names.get(k, k): v.reshape(L, S, epochs) for k, v in raw.items()}
+    return OptimizerRuns(
+        name, lrs, np.asarray(seeds), bs, n_steps, step_loss, metrics, compile_time, run_time
+    )
+
+
+def run_study(
+    study: Study,
+    *,
+    model: Layer | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> StudyResult:
+    """Run every optimizer of ``study`` (one compile each) and return all curves.
+
+    ``model`` defaults to ``mlp([*study.hidden, n_classes], study.activation)``.
+    ``on_progress(optimizer, run_epochs_done, run_epochs_total, epochs)`` reports progress in
+    run-epochs across the whole study (before each compile, then after each compiled call).
+    """
+    validate(study)
+    splits = make_splits(study.dataset, study.val_fraction, study.data_seed)
+    if model is None:
+        model = mlp([*study.hidden, splits.n_classes], study.activation)
+    n_fit = len(splits.fit[1])
+    if study.batch_size > n_fit and any(o not in FULL_BATCH for o in study.optimizers):
+        raise ValueError(
+            f"batch_size {study.batch_size} exceeds the {n_fit} fit examples of {study.dataset}"
+        )
+    S = len(study.seeds)
+    total = sum(len(study.rates(o)) * S for o in study.optimizers) * study.epochs
+    done = 0
+    runs = {}
+    for name in study.optimizers:
+        R = len(study.rates(name)) * S
+        base = done
+
+        def on_chunk(epochs_done, name=name, base=base, R=R):
+            if on_progress is not None:
+                on_progress(name, base + R * epochs_done, total, study.epochs)
+
+        runs[name] = train_optimizer(
+            name,
+            study.rates(name),
+            study.seeds,
+            model,
+            splits,
+            epochs=study.epochs,
+            batch_size=study.batch_size,
+            on_chunk=on_chunk,
+        )
+        done += R * study.epochs
+    sizes = {
+        "n_fit": n_fit,
+        "n_val": len(splits.val[1]),
+        "n_test": len(splits.test[1]),
+        "n_features": int(np.prod(splits.fit[0].shape[1:])),
+        "n_classes": splits.n_classes,
+    }
+    return StudyResult(study, model.name, sizes, splits.held_out_val, runs)
