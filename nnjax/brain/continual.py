@@ -201,8 +201,9 @@ class Method(NamedTuple):
     * ``loss(params, extra, key, t, x, y_onehot) -> scalar``: the wake loss of task t
       (default: cross-entropy on the current batch; generative replay adds a dreamed batch);
     * ``after_task(params, extra, key, t, task, seen, hp) -> (params, extra)``: runs after
-      training task t; ``task`` = (X_t (N, d), n_t), ``seen`` = (X (T*N, d), mask (T*N,)) the
-      training inputs of tasks 0..t (SRC sleeps here; generative replay trains its generator).
+      training task t; ``task`` = (X_t (N, d), y_t (N,), n_t), ``seen`` = (X (T*N, d),
+      mask (T*N,)) the training inputs of tasks 0..t (SRC sleeps here; generative replay
+      trains its generator).
     """
 
     init: Callable | None = None
@@ -267,7 +268,7 @@ def make_run(split: SplitData, cfg: TrainConfig | None = None, method: Method | 
             if method.after_task is not None:
                 mask = (jnp.arange(T)[:, None] <= t) & (jnp.arange(N)[None, :] < n_tasks[:, None])
                 seen = (X_tasks.reshape(T * N, d), mask.reshape(-1))
-                params, extra = method.after_task(params, extra, k_after, t, (Xt, nt), seen, hp)
+                params, extra = method.after_task(params, extra, k_after, t, (Xt, yt, nt), seen, hp)
             acc_after = per_class_accuracy(apply, params, X_test, y_test, K)
             return (params, extra), (acc_wake, acc_after)
 
@@ -283,6 +284,16 @@ def run_study(run, split: SplitData, keys: Array, hp=None):
     f = jax.jit(jax.vmap(run, in_axes=(None, 0, None)))
     A_wake, A_after, final = f(task_arrays(split), keys, hp)
     return np.asarray(A_wake), np.asarray(A_after), final
+
+
+def pad_tasks(split: SplitData, N: int) -> SplitData:
+    """``split`` with every task padded (by cycling its real rows) to N >= n_t rows, so splits
+    of different class orders, and the :func:`cumulative` view, share one shape (one compile)."""
+    if N < split.X_tasks.shape[1]:
+        raise ValueError(f"pad_tasks: N={N} is below the current {split.X_tasks.shape[1]} rows")
+    X = np.stack([np.resize(x[:n], (N, x.shape[1])) for x, n in zip(split.X_tasks, split.n_tasks)])
+    y = np.stack([np.resize(t[:n], N) for t, n in zip(split.y_tasks, split.n_tasks)])
+    return split._replace(X_tasks=X, y_tasks=y)
 
 
 def class_counts(y_test: np.ndarray, n_classes: int) -> np.ndarray:

@@ -163,37 +163,33 @@ class ReplayConfig(NamedTuple):
     lr: float = 1e-3
 
 
-def make_replay_method(model, task_classes: np.ndarray, d: int, cfg: ReplayConfig | None = None):
+def make_replay_method(model, n_classes: int, d: int, cfg: ReplayConfig | None = None):
     """Generative replay as a :class:`nnjax.brain.continual.Method` for the solver ``model``
-    (module docstring). ``task_classes`` (T, c): the classes of each task, in order."""
+    (module docstring); returns (method, vae). The classes seen so far are carried in the
+    method's state, so one compiled run serves every class order."""
     from nnjax.brain.continual import Method, sgd_steps, soft_cross_entropy
 
     cfg = cfg or ReplayConfig()
     vae = make_vae(d, cfg.latent, cfg.hidden)
     opt = optax.adam(cfg.lr)
-    tc = jnp.asarray(task_classes)
-    T, c = tc.shape
-    K = int(np.max(task_classes)) + 1
-
-    def old_classes(t):
-        """(K,) bool: the classes of tasks 0..t-1."""
-        return jnp.zeros(K, bool).at[tc.reshape(-1)].set(jnp.repeat(jnp.arange(T) < t, c))
+    K = n_classes
 
     def init(key, d_):
         k1, k2 = jax.random.split(key)
-        return {"gen": vae.init(k1), "solver": model.init(k2, (-1, d))[1]}
+        gen, solver = vae.init(k1), model.init(k2, (-1, d))[1]
+        return {"gen": gen, "solver": solver, "seen": jnp.zeros(K, bool)}
 
     def loss(params, extra, key, t, x, y1h):
         w = t / (t + 1.0)
         xr = sample(vae, extra["gen"], key, x.shape[0])
-        old_logits = jnp.where(old_classes(t), model.apply(extra["solver"], xr), -jnp.inf)
+        old_logits = jnp.where(extra["seen"], model.apply(extra["solver"], xr), -jnp.inf)
         yr = jax.nn.one_hot(jnp.argmax(old_logits, axis=-1), K)
         return (1.0 - w) * soft_cross_entropy(model.apply(params, x), y1h) + (
             w * soft_cross_entropy(model.apply(params, xr), yr)
         )
 
     def after_task(params, extra, key, t, task, seen, hp):
-        Xt, nt = task
+        Xt, yt, nt = task
         gen_prev = extra["gen"]
         w = t / (t + 1.0)
 
@@ -204,6 +200,7 @@ def make_replay_method(model, task_classes: np.ndarray, d: int, cfg: ReplayConfi
             return (1.0 - w) * vae_loss(vae, g, x, k3) + w * vae_loss(vae, g, xr, k4)
 
         gen = sgd_steps(gen_loss, gen_prev, key, cfg.steps, opt)
-        return params, {"gen": gen, "solver": params}
+        seen = extra["seen"].at[yt].set(True)  # padded rows repeat real ones
+        return params, {"gen": gen, "solver": params, "seen": seen}
 
     return Method(init=init, loss=loss, after_task=after_task), vae

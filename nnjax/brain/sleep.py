@@ -60,6 +60,24 @@ class SRCParams(NamedTuple):
     alpha: Array
 
 
+PAPER = SRCParams(
+    jnp.array(240.0),
+    jnp.array(0.032),
+    jnp.array(0.0033),
+    jnp.array([14.5, 44.6, 38.0]),
+    jnp.array(55.9),
+)
+"""The authors' values for MNIST (``run_class_task_summary.m``): the search's starting point."""
+
+CHOSEN = PAPER
+"""The values chosen on the validation split (``nnjax.brain.sleep_search``)."""
+
+
+def as_dict(hp: SRCParams) -> dict:
+    """Plain floats / lists, for JSON."""
+    return {k: jnp.asarray(v).tolist() for k, v in hp._asdict().items()}
+
+
 class SRCConfig(NamedTuple):
     """The fixed (static) settings of a sleep phase; the authors' values by default."""
 
@@ -189,6 +207,7 @@ def make_src_method(image_shape: tuple, cfg: SRCConfig | None = None):
 
     def after_task(params, extra, key, t, task, seen, hp):
         X, mask = seen
+        del task, t
         Ws, _ = sleep(weights_of(params), key, X, mask, hp, image_shape, cfg)
         return with_weights(params, Ws), extra
 

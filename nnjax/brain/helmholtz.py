@@ -1,0 +1,195 @@
+"""The wake-sleep algorithm for a Helmholtz machine (Hinton, Dayan, Frey and Neal, Science 1995).
+
+The machine: binary stochastic units in three layers, top h2 (n2), middle h1 (n1), visible v
+(n0). A *generative* (top-down) model
+
+    p(h2) = prod Bern(logistic(b2)),  p(h1 | h2) = Bern(logistic(h2 G2 + b1)),
+    p(v | h1) = Bern(logistic(h1 G1 + b0))
+
+and a *recognition* (bottom-up) model q(h1 | v) = Bern(logistic(v R1 + r1)),
+q(h2 | h1) = Bern(logistic(h1 R2 + r2)). Learning alternates two local delta rules:
+
+* **wake**: v from the data, h1 ~ q(h1|v), h2 ~ q(h2|h1); the generative weights learn to
+  reproduce each layer from the one above: b2 += eps (h2 - p(h2)),
+  G2 += eps h2^T (h1 - p(h1|h2)), b1 += ..., G1 += eps h1^T (v - p(v|h1)), b0 += ...;
+* **sleep** ("dreams"): h2 ~ p(h2), h1 ~ p(h1|h2), v ~ p(v|h1); the recognition weights learn
+  to recover the causes of the dream: R1 += eps v^T (h1 - q(h1|v)), r1 += ...,
+  R2 += eps h1^T (h2 - q(h2|h1)), r2 += ....
+
+Each update is averaged over a mini-batch. The generative model's marginal
+p(v) = sum_{h2, h1} p(h2) p(h1|h2) p(v|h1) is computed *exactly* by enumerating the
+2^(n2 + n1) hidden states, hence the exact KL(p_data || p) = sum_v p_data(v) log2
+(p_data(v) / p(v)) in bits.
+
+The data: the bars problem on an n x n grid: an orientation (vertical or horizontal) is chosen
+with probability 1/2, then each of its n bars is on independently with probability ``p_bar``;
+:func:`bars_distribution` enumerates the patterns and their exact probabilities.
+"""
+
+import itertools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+
+
+def bars_distribution(n: int = 3, p_bar: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """(patterns (M, n*n) float in {0,1}, probs (M,)) of the n x n bars problem (distinct
+    patterns; the empty and full grids arise from both orientations and are merged)."""
+    if not isinstance(n, int) or n < 2 or not 0.0 < p_bar < 1.0:
+        raise ValueError(
+            f"bars_distribution: need an int n >= 2 and p_bar in (0, 1); "
+            f"got n={n!r}, p_bar={p_bar!r}"
+        )
+    probs: dict[tuple, float] = {}
+    for vertical in (True, False):
+        for on in itertools.product((0, 1), repeat=n):
+            grid = np.zeros((n, n))
+            for i, b in enumerate(on):
+                if b:
+                    if vertical:
+                        grid[:, i] = 1
+                    else:
+                        grid[i, :] = 1
+            p = 0.5 * np.prod([p_bar if b else 1 - p_bar for b in on])
+            key = tuple(grid.ravel().astype(int))
+            probs[key] = probs.get(key, 0.0) + p
+    patterns = np.array(list(probs), dtype=np.float32)
+    return patterns, np.array(list(probs.values()))
+
+
+def binary_states(n: int) -> np.ndarray:
+    """All 2^n binary vectors (2^n, n), float32."""
+    return np.array(list(itertools.product((0, 1), repeat=n)), np.float32).reshape(-1, n)
+
+
+class Helmholtz(NamedTuple):
+    """Params of a Helmholtz machine (module docstring): generative b2 (n2,), G2 (n2, n1),
+    b1 (n1,), G1 (n1, n0), b0 (n0,); recognition R1 (n0, n1), r1 (n1,), R2 (n1, n2), r2 (n2,)."""
+
+    b2: Array
+    G2: Array
+    b1: Array
+    G1: Array
+    b0: Array
+    R1: Array
+    r1: Array
+    R2: Array
+    r2: Array
+
+
+def init_helmholtz(key: Array, n0: int, n1: int, n2: int, scale: float = 0.1) -> Helmholtz:
+    """Small random weights N(0, scale^2), zero biases."""
+    k = jax.random.split(key, 4)
+    z = jnp.zeros
+    return Helmholtz(
+        z(n2), scale * jax.random.normal(k[0], (n2, n1)), z(n1),
+        scale * jax.random.normal(k[1], (n1, n0)), z(n0),
+        scale * jax.random.normal(k[2], (n0, n1)), z(n1),
+        scale * jax.random.normal(k[3], (n1, n2)), z(n2),
+    )  # fmt: skip
+
+
+def _bern_logp(x: Array, logits: Array) -> Array:
+    """sum_i log Bern(x_i; logistic(logits_i)) over the last axis."""
+    return jnp.sum(x * jax.nn.log_sigmoid(logits) + (1 - x) * jax.nn.log_sigmoid(-logits), -1)
+
+
+def log_marginal(params: Helmholtz, V: Array) -> Array:
+    """log p(v) (nats) for each row of V (M, n0), by enumerating every (h2, h1)."""
+    n1, n2 = params.b1.shape[0], params.b2.shape[0]
+    H2, H1 = jnp.asarray(binary_states(n2)), jnp.asarray(binary_states(n1))
+    lp2 = _bern_logp(H2, params.b2)  # (S2,)
+    lp1 = _bern_logp(H1[None], (H2 @ params.G2 + params.b1)[:, None])  # (S2, S1)
+    lv = _bern_logp(V[None], (H1 @ params.G1 + params.b0)[:, None])  # (S1, M)
+    joint_h = jax.nn.logsumexp(lp2[:, None] + lp1, axis=0)  # (S1,) log p(h1)
+    return jax.nn.logsumexp(joint_h[:, None] + lv, axis=0)
+
+
+def exact_kl(params: Helmholtz, patterns: Array, probs: Array) -> Array:
+    """KL(p_data || p_model) in bits, exactly (the sum runs over the data's support)."""
+    lp = log_marginal(params, patterns)
+    return jnp.sum(probs * (jnp.log(probs) - lp)) / jnp.log(2.0)
+
+
+def _bern(key, logits):
+    return jax.random.bernoulli(key, jax.nn.sigmoid(logits)).astype(logits.dtype)
+
+
+def wake_sleep_step(params: Helmholtz, key: Array, v: Array, lr: float) -> Helmholtz:
+    """One wake phase on the data batch v (B, n0) and one sleep phase on B dreams."""
+    B = v.shape[0]
+    k = jax.random.split(key, 5)
+    p = params
+    # wake: recognise, then teach the generative model to reproduce each layer
+    h1 = _bern(k[0], v @ p.R1 + p.r1)
+    h2 = _bern(k[1], h1 @ p.R2 + p.r2)
+    e2 = h2 - jax.nn.sigmoid(p.b2)
+    e1 = h1 - jax.nn.sigmoid(h2 @ p.G2 + p.b1)
+    e0 = v - jax.nn.sigmoid(h1 @ p.G1 + p.b0)
+    b2 = p.b2 + lr * e2.mean(0)
+    G2 = p.G2 + lr * h2.T @ e1 / B
+    b1 = p.b1 + lr * e1.mean(0)
+    G1 = p.G1 + lr * h1.T @ e0 / B
+    b0 = p.b0 + lr * e0.mean(0)
+    # sleep: dream from the generative model, teach recognition to recover the causes
+    d2 = _bern(k[2], jnp.broadcast_to(p.b2, (B, p.b2.shape[0])))
+    d1 = _bern(k[3], d2 @ p.G2 + p.b1)
+    d0 = _bern(k[4], d1 @ p.G1 + p.b0)
+    f1 = d1 - jax.nn.sigmoid(d0 @ p.R1 + p.r1)
+    f2 = d2 - jax.nn.sigmoid(d1 @ p.R2 + p.r2)
+    R1 = p.R1 + lr * d0.T @ f1 / B
+    r1 = p.r1 + lr * f1.mean(0)
+    R2 = p.R2 + lr * d1.T @ f2 / B
+    r2 = p.r2 + lr * f2.mean(0)
+    return Helmholtz(b2, G2, b1, G1, b0, R1, r1, R2, r2)
+
+
+def train_wake_sleep(
+    key: Array,
+    patterns: Array,
+    probs: Array,
+    *,
+    n1: int = 6,
+    n2: int = 1,
+    steps: int = 20000,
+    batch: int = 16,
+    lr: float = 0.1,
+    eval_every: int = 500,
+) -> tuple[Helmholtz, Array]:
+    """Wake-sleep from a random init; data drawn from (patterns, probs). Returns the params and
+    the exact KL (bits) at step 0 and after every ``eval_every`` steps: (steps/eval_every + 1,).
+    jit/vmap-able over ``key``."""
+    if steps % eval_every:
+        raise ValueError(
+            f"train_wake_sleep: steps ({steps}) must be a multiple of eval_every ({eval_every})"
+        )
+    k_init, k_run = jax.random.split(key)
+    params = init_helmholtz(k_init, patterns.shape[1], n1, n2)
+    logits = jnp.log(probs)
+
+    def step(p, k):
+        k_data, k_ws = jax.random.split(k)
+        v = patterns[jax.random.categorical(k_data, logits, shape=(batch,))]
+        return wake_sleep_step(p, k_ws, v, lr), None
+
+    def block(p, k):
+        p, _ = jax.lax.scan(step, p, jax.random.split(k, eval_every))
+        return p, exact_kl(p, patterns, probs)
+
+    params, kls = jax.lax.scan(block, params, jax.random.split(k_run, steps // eval_every))
+    return params, jnp.concatenate(
+        [exact_kl(init_helmholtz(k_init, patterns.shape[1], n1, n2), patterns, probs)[None], kls]
+    )
+
+
+def smooth(x: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average with the given window (the first values average what exists)."""
+    x = np.asarray(x, np.float64)
+    c = np.cumsum(np.concatenate([[0.0], x]))
+    idx = np.arange(1, len(x) + 1)
+    lo = np.maximum(idx - window, 0)
+    return (c[idx] - c[lo]) / (idx - lo)
