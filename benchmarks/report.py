@@ -60,7 +60,10 @@ MLP_HEADER = [
 
 
 def print_terminal(results: dict, console: Console | None = None) -> None:
-    console = console or Console()
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # a log file: wide enough for the tables
+            console = Console(width=200)
     peak = (results.get("peak") or {}).get("peak_gflops")
     for cfg in results.get("mlp") or []:
         t = Table(

@@ -1,0 +1,142 @@
+"""The benchmark suite as a smoke test of correctness (never of speed): the --quick run
+checks every implementation against the NumPy twin and writes its outputs; a wrong
+implementation fails loudly; a missing framework skips its row with a note."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+import nnjax
+from benchmarks import cli, convert, mlp, targets
+from benchmarks.check import Mismatch, compare
+from benchmarks.harness import Unavailable
+from benchmarks.problem import Problem, digits_data
+
+
+def _small_problem(batch_size=16, epochs=1, sizes=(8, 3)):
+    X, y = digits_data()
+    return Problem("digits-small", X[:64], y[:64] % 3, list(sizes), batch_size, epochs)
+
+
+def test_quick_run_checks_every_implementation_and_writes_outputs(tmp_path):
+    rc = cli.main(["--quick", "--out", str(tmp_path)])
+    assert rc == 0
+    (path,) = tmp_path.glob("*-quick.json")
+    res = json.loads(path.read_text())
+    assert (tmp_path / res["files"]["report"]).read_text().count("| **") >= 10  # the verdicts
+    for png in res["files"]["plots"].values():
+        assert (tmp_path / png).stat().st_size > 1000
+    assert res["seed"]["rows"]["nnjax_fused"]["theta"] == pytest.approx(res["seed"]["theta_twin"])
+    (cfg,) = res["mlp"]
+    # nnjax_fused shuffles inside its jit: its check also proves fit_batch_indices = fit's batches
+    ran = set(cfg["rows"]) | set(cfg["skipped"])
+    assert ran == set(mlp.IMPLS)
+    for name in ("numpy", "nnjax_step", "nnjax_fused", "pure_jax", "nnx_jit", "nnx_split"):
+        assert name in cfg["rows"], cfg["skipped"]
+    for row in cfg["rows"].values():
+        assert row["check"]["max_loss_rel_err"] <= 1e-4
+        assert np.isfinite(row["final_loss"]) and row["time"]["median"] > 0
+    assert cfg["rows"]["numpy"]["final_loss"] < np.log(10)  # it trained
+    assert set(res["vmap"]["rows"]) == {"1", "8"}
+    assert len(res["targets"]) == 12
+    assert {t["holds"] for t in res["targets"]} <= {True, False, None}
+
+
+def test_a_wrong_implementation_fails_loudly(monkeypatch):
+    p = _small_problem()
+
+    def wrong_lr(problem):  # the right code with a learning rate 10% off
+        q = Problem(
+            problem.name,
+            problem.X,
+            problem.y,
+            problem.sizes,
+            problem.batch_size,
+            problem.epochs,
+            learning_rate=problem.learning_rate * 1.1,
+        )
+        return mlp.IMPLS["pure_jax"][1](q)
+
+    monkeypatch.setitem(mlp.IMPLS, "wrong", ("wrong lr", wrong_lr))
+    with pytest.raises(Mismatch, match="wrong"):
+        mlp.bench_problem(p, ["numpy", "pure_jax", "wrong"], repeats=1, pause=0.0, memory=False)
+
+
+def test_compare_catches_a_swapped_batch_and_a_skipped_step():
+    p0 = [{"W": np.zeros((2, 2), np.float32), "b": np.zeros(2, np.float32)}]
+    ref = [{"W": np.full((2, 2), 1.0, np.float32), "b": np.ones(2, np.float32)}]
+    losses = np.array([1.0, 0.9, 0.8])
+    compare("same", ref, losses, ref, losses, p0)
+    with pytest.raises(Mismatch, match="loss at step"):
+        compare("swapped", ref, losses[[0, 2, 1]], ref, losses, p0)
+    short = [{"W": np.full((2, 2), 0.9, np.float32), "b": np.ones(2, np.float32)}]
+    with pytest.raises(Mismatch, match="param 0"):
+        compare("skipped", short, losses, ref, losses, p0)
+    with pytest.raises(Mismatch, match="float64"):
+        compare("dtype", jax.tree.map(lambda a: a.astype(np.float64), ref), losses, ref, losses, p0)
+
+
+def test_a_missing_framework_skips_its_row_with_a_note(monkeypatch):
+    def missing(problem):
+        raise Unavailable("torch is not installed (pip install -e '.[bench]')")
+
+    monkeypatch.setitem(mlp.IMPLS, "torch", ("PyTorch eager (CPU)", missing))
+    res = mlp.bench_problem(
+        _small_problem(), ["numpy", "torch"], repeats=1, pause=0.0, memory=False
+    )
+    assert set(res["rows"]) == {"numpy"} and "not installed" in res["skipped"]["torch"]
+    with pytest.raises(Unavailable, match="no_such_framework is not installed"):
+        convert.require("no_such_framework")
+
+
+@pytest.mark.parametrize("framework", ["torch", "equinox"])
+def test_conversions_give_the_same_function(framework):
+    pytest.importorskip(framework)
+    p = _small_problem(sizes=(8, 3))
+    x = p.X[:5]
+    want = np.asarray(nnjax.mlp(p.sizes, "relu").apply(p.params0, x))
+    if framework == "torch":
+        import torch
+
+        model = convert.to_torch(p.params0)
+        got = model(torch.from_numpy(x)).detach().numpy()
+        back = convert.from_torch(model)
+    else:
+        model = convert.to_equinox(p.params0)
+        got = np.asarray(jax.vmap(model)(x))
+        back = convert.from_equinox(model)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    for a, b in zip(jax.tree.leaves(back), jax.tree.leaves(p.params0)):
+        np.testing.assert_array_equal(a, b)
+
+
+def _cfg(batch, **medians):
+    rows = {k: {"time": {"median": v, "times": [v, v]}, "gflops": 1.0} for k, v in medians.items()}
+    return {"model": "synthetic 784", "batch_size": batch, "rows": rows}
+
+
+def test_targets_give_verdicts_from_the_ratios():
+    res = {
+        "mlp": [
+            _cfg(32, nnjax_step=1.0, nnjax_fused=0.5, pure_jax=0.96, equinox=1.4, torch=2.0),
+            _cfg(1024, nnjax_step=1.0, nnjax_fused=1.1, pure_jax=1.0, equinox=1.0, torch=1.0),
+        ],
+        "vmap": {"rows": {"1": {"per_model_ms": 1.0}, "64": {"per_model_ms": 0.4}}},
+    }
+    got = {t["target"]: t["holds"] for t in targets.evaluate(res)}
+    assert got["nnjax MLP step >= 0.95x the hand-written JAX step, every batch size"] is True
+    assert got["fused fit >= 1.3x the per-step jit at batch 32"] is True
+    assert got["fused fit never slower than the per-step jit at larger batches"] is False
+    assert got["nnjax step >= 1.5x Equinox (filter_jit), batch <= 128"] is False
+    assert got["nnjax step >= 1.6x PyTorch eager, batch <= 128"] is True
+    assert got["vmap: time per model at N = 64 <= 0.5x that at N = 1"] is True
+    assert got["fused fit >= 1.1x the NumPy twin, every batch size"] is None  # no NumPy row
+
+
+def test_nnjax_bench_is_the_same_entry_point():
+    from nnjax.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "--quick", "--only", "seed"])
+    assert args._run.__module__ == "nnjax.commands.bench" and args.quick
