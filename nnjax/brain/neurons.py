@@ -15,6 +15,7 @@ neurons and trials, broadcast against the per-neuron parameters) and returns tra
 Closed forms used by the tests: :func:`lif_isi_discrete`, :func:`lif_rate_theory`.
 """
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -89,6 +90,11 @@ def lif(
         raise ValueError(f"lif: beta must be in (0, 1], got {beta}")
     if isinstance(theta, int | float) and not theta > 0:
         raise ValueError(f"lif: theta must be > 0, got {theta}")
+    return _lif(inputs, beta, theta, v0, reset, surrogate, slope, detach_reset)
+
+
+@functools.partial(jax.jit, static_argnums=(4, 5, 6, 7))
+def _lif(inputs, beta, theta, v0, reset, surrogate, slope, detach_reset):
     shape = jnp.broadcast_shapes(inputs.shape[1:], jnp.shape(beta), jnp.shape(theta))
     v = jnp.broadcast_to(jnp.asarray(v0, inputs.dtype), shape)
     kw = dict(beta=beta, theta=theta, reset=reset, surrogate=surrogate, slope=slope)
@@ -177,11 +183,17 @@ def lif_continuous(
             raise ValueError(f"lif_continuous: {name} must be > 0, got {val}")
     if isinstance(t_ref, int | float) and t_ref < 0:
         raise ValueError(f"lif_continuous: t_ref must be >= 0, got {t_ref}")
+    V0 = E_L if V0 is None else V0
+    return _lif_continuous(current, float(dt), tau, R, E_L, theta, V_r, t_ref, V0)
+
+
+@functools.partial(jax.jit, static_argnums=(1,))
+def _lif_continuous(current, dt, tau, R, E_L, theta, V_r, t_ref, V0):
     dtype = current.dtype
     shape = jnp.broadcast_shapes(
-        current.shape[1:], *(jnp.shape(p) for p in (tau, R, E_L, theta, V_r, t_ref))
+        current.shape[1:], *(jnp.shape(p) for p in (tau, R, E_L, theta, V_r, t_ref, V0))
     )
-    V = jnp.broadcast_to(jnp.asarray(E_L if V0 is None else V0, dtype), shape)
+    V = jnp.broadcast_to(jnp.asarray(V0, dtype), shape)
     ref = jnp.zeros(shape, dtype)
     times = jnp.arange(current.shape[0], dtype=dtype) * dt
 

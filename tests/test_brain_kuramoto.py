@@ -1,0 +1,72 @@
+"""Kuramoto model: the Lorentzian self-consistency r = sqrt(1 - 2 gamma / K) and locking.
+
+Convention: dtheta_i/dt = omega_i + (K/N) sum_j sin(theta_j - theta_i); with N = 2 the phase
+difference obeys dphi/dt = delta_omega - K sin(phi), so the pair locks iff |delta_omega| <= K.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nnjax.brain import kuramoto as ku
+
+
+def test_stationary_r_matches_lorentzian_theory():
+    with jax.enable_x64(True):
+        n = 10_000
+        omega = ku.lorentzian_frequencies(n, gamma=1.0)
+        Ks = jnp.array([1.0, 3.0, 4.0, 8.0])[:, None]  # one network per K, vectorised
+        # t = 40 from phase-locked start; r averaged over t in [20, 40]
+        res = ku.simulate(jnp.zeros((4, n)), omega, Ks, dt=0.2, n_steps=200, record_every=5)
+        r = np.asarray(res.r[res.r.shape[0] // 2 :]).mean(axis=0)
+        theory = np.asarray(ku.stationary_r(Ks[:, 0], gamma=1.0))
+        np.testing.assert_allclose(r[1:], theory[1:], atol=0.01)
+        assert r[0] < 0.02  # below K_c = 2 gamma = 2: incoherent, r = O(1/sqrt(N))
+
+
+@pytest.mark.parametrize("ratio", [0.0, 0.5, 0.95, 1.05, 1.5, 3.0])
+def test_two_oscillators_lock_iff_delta_omega_le_K(ratio):
+    with jax.enable_x64(True):
+        K = 1.0
+        dw = ratio * K
+        omega = jnp.array([0.3 + dw / 2, 0.3 - dw / 2])
+        res = ku.simulate(jnp.array([0.0, 2.0]), omega, K, dt=0.01, n_steps=20_000)
+        half = ku.simulate(jnp.array([0.0, 2.0]), omega, K, dt=0.01, n_steps=10_000)
+        # observed beat frequency over the second half (t in [100, 200])
+        beat = float(((res.theta[0] - res.theta[1]) - (half.theta[0] - half.theta[1])) / 100.0)
+        if ratio <= 1.0:
+            assert abs(beat) < 1e-3
+        else:  # drifting, at the Adler beat frequency sqrt(dw^2 - K^2)
+            assert beat == pytest.approx(np.sqrt(dw**2 - K**2), rel=0.02)
+
+
+def test_coupling_matrix_agrees_with_mean_field_and_masks():
+    with jax.enable_x64(True):
+        n = 64
+        omega = ku.gaussian_frequencies(n, sigma=0.5)
+        theta0 = jax.random.uniform(jax.random.key(0), (n,), maxval=2 * jnp.pi)
+        mf = ku.simulate(theta0, omega, 2.0, n_steps=100)
+        dense = ku.simulate(theta0, omega, 2.0, n_steps=100, coupling=jnp.ones((n, n)))
+        np.testing.assert_allclose(mf.theta, dense.theta, atol=1e-10)
+        # no coupling: every oscillator runs free at omega_i
+        free = ku.simulate(theta0, omega, 2.0, n_steps=100, coupling=jnp.zeros((n, n)))
+        np.testing.assert_allclose(free.theta, theta0 + omega * 5.0, atol=1e-10)
+
+
+def test_frequencies_and_order_parameter():
+    w = ku.lorentzian_frequencies(1000, gamma=2.0)
+    assert float(jnp.median(w)) == pytest.approx(0.0, abs=1e-6)
+    assert float(jnp.percentile(w, 75)) == pytest.approx(2.0, rel=0.01)  # quartile = gamma
+    z = ku.order_parameter(jnp.zeros(10))
+    assert float(jnp.abs(z)) == pytest.approx(1.0)
+    assert float(jnp.abs(ku.order_parameter(jnp.linspace(0, 2 * jnp.pi, 8, endpoint=False)))) < 1e-6
+
+
+def test_kuramoto_errors():
+    with pytest.raises(ValueError, match="coupling"):
+        ku.simulate(jnp.zeros(3), jnp.zeros(3), 1.0, coupling=jnp.ones((2, 2)))
+    with pytest.raises(ValueError, match="record_every"):
+        ku.simulate(jnp.zeros(3), jnp.zeros(3), 1.0, n_steps=10, record_every=3)
+    with pytest.raises(ValueError, match="positive int"):
+        ku.lorentzian_frequencies(0)

@@ -1,0 +1,132 @@
+"""Synchrony measures against closed forms and brute force; coincidence detection."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+from scipy.integrate import quad
+
+from nnjax.brain import synchrony as sy
+
+
+def test_van_rossum_one_spike_against_empty_train():
+    with jax.enable_x64(True):
+        for tau in (0.5, 2.0, 10.0):
+            d2 = sy.van_rossum_distance(
+                jnp.array([3.7]), jnp.array([0.0]), tau, mask_b=jnp.array([False]), squared=True
+            )
+            assert float(d2) == 0.5  # D^2 = 1/2 under the 1/tau normalisation
+            d = sy.van_rossum_distance(jnp.array([3.7]), jnp.zeros(0), tau)
+            assert float(d) == np.sqrt(0.5)
+
+
+def test_van_rossum_two_single_spikes():
+    with jax.enable_x64(True):
+        for delta, tau in [(0.0, 1.0), (0.3, 1.0), (1.0, 2.0), (5.0, 0.7)]:
+            d2 = sy.van_rossum_distance(
+                jnp.array([1.0]), jnp.array([1.0 + delta]), tau, squared=True
+            )
+            assert float(d2) == pytest.approx(1.0 - np.exp(-delta / tau), rel=1e-15, abs=1e-15)
+
+
+def test_van_rossum_matches_numerical_integral_and_ignores_padding():
+    with jax.enable_x64(True):
+        a, b, tau = np.array([1.0, 2.5, 4.0]), np.array([1.2, 3.9]), 0.8
+
+        def filt(t, ts):
+            return sum(np.exp(-(t - s) / tau) for s in ts if t >= s)
+
+        breaks = np.sort(np.concatenate([a, b, [60.0]]))
+        ref = (
+            sum(  # piecewise smooth: integrate between consecutive spike times
+                quad(lambda t: (filt(t, a) - filt(t, b)) ** 2, lo, hi, epsabs=1e-13)[0]
+                for lo, hi in zip(breaks[:-1], breaks[1:])
+            )
+            / tau
+        )
+        d2 = sy.van_rossum_distance(jnp.array(a), jnp.array(b), tau, squared=True)
+        assert float(d2) == pytest.approx(ref, rel=1e-9)
+        padded = sy.van_rossum_distance(
+            jnp.array([1.0, 2.5, 4.0, 99.0]),
+            jnp.array([1.2, 3.9, -5.0]),
+            tau,
+            mask_a=jnp.array([1, 1, 1, 0], bool),
+            mask_b=jnp.array([1, 1, 0], bool),
+            squared=True,
+        )
+        assert float(padded) == pytest.approx(float(d2), rel=1e-14)
+
+
+def test_van_rossum_gradient_under_jit_matches_finite_differences():
+    with jax.enable_x64(True):
+        b = jnp.array([1.2, 3.9, 6.0])
+        f = jax.jit(lambda a: sy.van_rossum_distance(a, b, 1.5))
+        check_grads(f, (jnp.array([1.0, 2.5, 4.4]),), order=1, modes=("rev", "fwd"))
+        # vmap over a batch of trains
+        batch = jnp.array([[1.0, 2.5, 4.4], [1.2, 3.9, 6.0]])
+        d = jax.vmap(f)(batch)
+        assert float(d[1]) == pytest.approx(0.0, abs=1e-7)
+
+
+def _sttc_brute(a, b, dt, duration):
+    grid = np.linspace(0, duration, 100_001)
+
+    def tiled(x):
+        return np.mean(np.any(np.abs(grid[:, None] - x[None, :]) <= dt, axis=1))
+
+    def prop(x, y):
+        return np.mean(np.any(np.abs(x[:, None] - y[None, :]) <= dt, axis=1))
+
+    ta, tb, pa, pb = tiled(a), tiled(b), prop(a, b), prop(b, a)
+    return 0.5 * ((pa - tb) / (1 - pa * tb) + (pb - ta) / (1 - pb * ta))
+
+
+def test_sttc_against_brute_force_and_limits():
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(0)
+        a = np.sort(rng.uniform(0, 100, 25))
+        b = np.sort(np.concatenate([a[:12] + rng.normal(0, 0.3, 12), rng.uniform(0, 100, 8)]))
+        b = np.clip(b, 0, 100)
+        for dt in (0.5, 2.0):
+            val = sy.sttc(jnp.array(a), jnp.array(b), dt, 100.0)
+            assert float(val) == pytest.approx(_sttc_brute(a, b, dt, 100.0), abs=1e-4)
+        assert float(sy.sttc(jnp.array(a), jnp.array(a), 1.0, 100.0)) == pytest.approx(1.0)
+        far = sy.sttc(jnp.array([10.0, 30.0]), jnp.array([20.0, 40.0]), 1.0, 50.0)
+        assert float(far) < 0
+        empty = sy.sttc(jnp.array([1.0]), jnp.array([2.0]), 1.0, 10.0, mask_b=jnp.array([False]))
+        assert float(empty) == 0.0
+        g = jax.jit(jax.grad(lambda x: sy.sttc(x, jnp.array(b), 2.0, 100.0)))(jnp.array(a))
+        assert np.all(np.isfinite(g))
+
+
+def test_golomb_rinzel_chi():
+    x = jax.random.normal(jax.random.key(0), (2000, 100))
+    assert float(sy.golomb_rinzel_chi(x)) == pytest.approx(0.1, abs=0.03)  # ~ 1/sqrt(N)
+    same = jnp.tile(x[:, :1], (1, 50))
+    assert float(sy.golomb_rinzel_chi(same)) == pytest.approx(1.0, rel=1e-5)
+    assert float(sy.golomb_rinzel_chi(jnp.ones((10, 3)))) == 0.0
+    with pytest.raises(ValueError, match="traces"):
+        sy.golomb_rinzel_chi(jnp.ones(5))
+
+
+def test_coincidence_detection_synchronous_beats_spread_input():
+    key = jax.random.key(3)
+    volleys = jnp.arange(20, 400, 40)
+    counts = []
+    for jitter in (0.0, 1.0, 4.0, 8.0):
+        raster = sy.coincidence_inputs(key, 20, 400, volleys, jitter)
+        assert float(raster.sum()) == 200.0  # same spikes, only their timing differs
+        counts.append(int(sy.coincidence_response(raster, 1.0 / 15.0, beta=0.8)))
+    assert counts[0] == len(volleys)  # every synchronous volley crosses threshold
+    assert counts[-1] < counts[0] and counts[2] < counts[0]
+    assert counts == sorted(counts, reverse=True)
+
+
+def test_synchrony_errors():
+    with pytest.raises(ValueError, match="tau"):
+        sy.van_rossum_distance(jnp.ones(2), jnp.ones(2), 0.0)
+    with pytest.raises(ValueError, match="mask"):
+        sy.van_rossum_distance(jnp.ones(2), jnp.ones(2), 1.0, mask_a=jnp.ones(3, bool))
+    with pytest.raises(ValueError, match="duration"):
+        sy.sttc(jnp.ones(2), jnp.ones(2), 1.0, 0.0)
