@@ -7,9 +7,11 @@ ascent on the *input*:
 
 with ``jax.grad`` with respect to x (f_c the class-c logit). Jitter (Mordvintsev et al. 2015):
 before each step the image is rolled by a random offset of at most ``jitter`` pixels and rolled
-back after it, so the dream cannot hide in a single pixel pattern. With ``jitter=0`` and a
-small eta, J_c increases at every step (plain gradient ascent); the history of J_c at the
-un-jittered image is returned.
+back after it, so the dream cannot hide in a single pixel pattern. A ReLU network is only
+piecewise smooth, so a fixed step can cross a kink and lower J_c; each step therefore backtracks
+(eta, eta/2, ..., eta/2^backtrack: the longest step that raises J_c at the un-jittered image is
+taken, none: the image stays). So J_c never decreases, and increases at every step where the
+ascent direction is one (always, in our tests, without jitter); the history of J_c is returned.
 
 **Generative replay** (Shin, Lee, Kim and Kim 2017, "dreaming old memories"): next to the
 classifier (the solver) a small VAE (the generator, built from nnjax ``Dense`` layers) learns
@@ -65,6 +67,7 @@ def deep_dream(
     lr: float = 0.05,
     l2: float = 0.1,
     jitter: int = 1,
+    backtrack: int = 6,
 ) -> tuple[Array, Array]:
     """Gradient ascent on the input (module docstring). ``x0`` (d,) the start (e.g. the mean
     input), ``cls`` the class whose logit is maximised. Returns (x (d,), J history (steps+1,)).
@@ -80,16 +83,24 @@ def deep_dream(
             f"steps={steps}, lr={lr}, l2={l2}, jitter={jitter}"
         )
     grad = jax.grad(dream_objective, argnums=2)
+    J = lambda x: dream_objective(apply, params, x, cls, l2)  # noqa: E731
+    fractions = 2.0 ** -jnp.arange(backtrack + 1.0)
 
-    def step(x, k):
+    def step(carry, k):
+        x, Jx = carry
         shifts = jax.random.randint(k, (len(image_shape),), -jitter, jitter + 1)
         xj = _roll(x, shifts, image_shape)
-        xj = xj + lr * grad(apply, params, xj, cls, l2)
-        x = _roll(xj, -shifts, image_shape)
-        return x, dream_objective(apply, params, x, cls, l2)
+        g = grad(apply, params, xj, cls, l2)
+        cands = jax.vmap(lambda f: _roll(xj + f * lr * g, -shifts, image_shape))(fractions)
+        Jc = jax.vmap(J)(cands)
+        ok = Jc > Jx
+        first = jnp.argmax(ok)  # the longest step that raises J; none: stay
+        x, Jx = jax.lax.cond(ok.any(), lambda: (cands[first], Jc[first]), lambda: (x, Jx))
+        return (x, Jx), Jx
 
-    x, hist = jax.lax.scan(step, x0, jax.random.split(key, steps))
-    return x, jnp.concatenate([dream_objective(apply, params, x0, cls, l2)[None], hist])
+    J0 = J(x0)
+    (x, _), hist = jax.lax.scan(step, (x0, J0), jax.random.split(key, steps))
+    return x, jnp.concatenate([J0[None], hist])
 
 
 def dream_all_classes(apply, params, x0, key, n_classes: int, **kw) -> tuple[Array, Array]:

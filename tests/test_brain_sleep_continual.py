@@ -1,0 +1,83 @@
+"""The class-incremental benchmark: the splits, the metrics, and the two baselines."""
+
+import jax
+import numpy as np
+import pytest
+
+from nnjax.brain import continual as C
+
+
+def test_load_split_digits():
+    sp = C.load_split("digits", 0)
+    T, N, d = sp.X_tasks.shape
+    assert (T, d, sp.n_classes, sp.image_shape) == (5, 64, 10, (8, 8))
+    np.testing.assert_array_equal(sp.task_classes, np.arange(10).reshape(5, 2))
+    assert sp.n_tasks.sum() + len(sp.y_test) == 1797
+    assert 0.0 <= sp.X_tasks.min() and sp.X_tasks.max() <= 1.0  # firing rates need [0, 1]
+    for t in range(T):  # only the task's classes, padding included
+        assert set(np.unique(sp.y_tasks[t])) == set(sp.task_classes[t])
+    other = C.load_split("digits", 1)
+    assert sorted(other.task_classes.ravel()) == list(range(10))
+    assert not np.array_equal(other.task_classes, sp.task_classes)
+
+
+def test_validation_split_never_touches_the_test_set():
+    sp, val = C.load_split("digits", 0), C.load_split("digits", 0, validation=True)
+    assert val.n_tasks.sum() + len(val.y_test) == sp.n_tasks.sum()
+    train_rows = {r.tobytes() for t, n in zip(sp.X_tasks, sp.n_tasks) for r in t[:n]}
+    assert all(r.tobytes() in train_rows for r in val.X_test)
+
+
+def test_load_split_validates():
+    with pytest.raises(ValueError, match="unknown dataset 'cifar'"):
+        C.load_split("cifar")
+    with pytest.raises(ValueError, match="permutation"):
+        C.load_split("digits", np.array([0, 0, 1, 2, 3, 4, 5, 6, 7, 8]))
+    with pytest.raises(ValueError, match="classes_per_task must divide 10"):
+        C.load_split("digits", classes_per_task=3)
+
+
+def test_cumulative_and_padding():
+    sp = C.load_split("digits", 0)
+    cum = C.cumulative(sp)
+    np.testing.assert_array_equal(cum.n_tasks, np.cumsum(sp.n_tasks))
+    assert set(np.unique(cum.y_tasks[2])) == set(range(6))
+    padded = C.pad_tasks(sp, cum.X_tasks.shape[1])
+    assert padded.X_tasks.shape == cum.X_tasks.shape
+    np.testing.assert_array_equal(
+        padded.X_tasks[1, : sp.n_tasks[1]], sp.X_tasks[1, : sp.n_tasks[1]]
+    )
+    with pytest.raises(ValueError, match="below"):
+        C.pad_tasks(sp, 3)
+
+
+def test_metrics_on_a_hand_made_matrix():
+    task_classes = np.array([[0, 1], [2, 3]])
+    counts = np.array([10.0, 10, 20, 20])
+    A = np.array([[1.0, 1.0, 0.0, 0.0], [0.5, 0.0, 1.0, 0.5]])
+    m = C.metrics(A, task_classes, counts)
+    np.testing.assert_allclose(m["seen"], [1.0, (5 + 0 + 20 + 10) / 60])
+    np.testing.assert_allclose(m["old"], 0.25)
+    np.testing.assert_allclose(m["forgetting"], 1.0 - 0.25)
+    # leading axes are runs
+    m2 = C.metrics(np.stack([A, A]), task_classes, counts)
+    np.testing.assert_allclose(m2["final"], [m["final"]] * 2)
+
+
+def test_sequential_forgets_and_joint_does_not():
+    sp = C.load_split("digits", 0)
+    cum = C.cumulative(sp)
+    N = cum.X_tasks.shape[1]
+    cfg = C.TrainConfig(hidden=(32,), steps=60, batch_size=32, learning_rate=0.1)
+    f = jax.jit(jax.vmap(C.make_run(sp, cfg), in_axes=(None, 0, None)))  # one compile for both
+    keys = jax.random.split(jax.random.key(0), 2)
+    counts = C.class_counts(sp.y_test, 10)
+    res = {}
+    for name, s in (("seq", C.pad_tasks(sp, N)), ("joint", cum)):
+        A_wake, A_after, _ = f(C.task_arrays(s), keys, None)
+        np.testing.assert_array_equal(A_wake, A_after)  # no after-task hook
+        res[name] = C.metrics(np.asarray(A_after), sp.task_classes, counts)
+    assert np.all(res["seq"]["old"] < 0.05)  # catastrophic forgetting
+    assert np.all(res["seq"]["seen"][:, 0] > 0.9)  # but each task is learned
+    assert np.all(res["joint"]["final"] > 0.8)
+    assert np.all(res["seq"]["forgetting"] > 0.9) and np.all(res["joint"]["forgetting"] < 0.2)
