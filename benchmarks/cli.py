@@ -65,7 +65,7 @@ def _settings(args) -> dict:
         "max_examples": 256 if quick else None,
         "target_steps": (lambda B: 8) if quick else (lambda B: {32: 60, 128: 30}.get(B, 10)),
         "peak_sizes": [256, 512] if quick else [512, 1024, 2048],
-        "vmap_counts": [1, 8] if quick else [1, 8, 64, 256],
+        "vmap_counts": [4] if quick else [1, 8, 64, 256],  # quick: one compile, checked
         "vmap_epochs": 1 if quick else 10,
         "dispatch_calls": 200 if quick else 2000,
     }
@@ -112,6 +112,14 @@ def run(args) -> int:
 
 def _run_workloads(args, cfg, results, note_load):
     only, R, pause = set(args.only), cfg["repeats"], args.pause
+    spent = results["workload_s"] = {}
+    clock = {"t": time.perf_counter(), "cpu": time.process_time()}
+
+    def done(name):  # wall and CPU seconds of each workload, to keep --quick quick
+        t, c = time.perf_counter(), time.process_time()
+        spent[name] = {"wall": t - clock["t"], "cpu": c - clock["cpu"]}
+        clock.update(t=t, cpu=c)
+
     if "torch" in args.impls:
         try:
             import torch
@@ -125,11 +133,13 @@ def _run_workloads(args, cfg, results, note_load):
 
         print("seed example ...", flush=True)
         results["seed"] = bench_seed(R, pause)
+        done("seed")
     if "peak" in only:
         from benchmarks.micro import matmul_peak
 
         print("matmul peak ...", flush=True)
         results["peak"] = matmul_peak(cfg["peak_sizes"], max(R, 2), pause)
+        done("peak")
     if "mlp" in only:
         from benchmarks import mlp
 
@@ -147,18 +157,22 @@ def _run_workloads(args, cfg, results, note_load):
             results["mlp"].append(
                 mlp.bench_problem(p, impls, repeats=R, pause=pause, memory=cfg["memory"])
             )
+        done("mlp")
         note_load("after MLP")
     if "vmap" in only:
         from benchmarks.micro import vmap_scaling
 
         print("vmap scaling ...", flush=True)
         results["vmap"] = vmap_scaling(cfg["vmap_counts"], R, pause, epochs=cfg["vmap_epochs"])
+        done("vmap")
     if "dispatch" in only:
         from benchmarks.micro import dispatch_floor
 
         results["dispatch"] = dispatch_floor(cfg["dispatch_calls"])
+        done("dispatch")
     if "scaling" in only and not args.quick:
         results["scaling"] = run_scaling()
+        done("scaling")
 
 
 def run_scaling(timeout: float = 300.0) -> dict | None:
