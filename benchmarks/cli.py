@@ -2,7 +2,8 @@
 
 Workloads (``--only`` picks some): ``seed`` (the seed example), ``peak`` (matmul peak),
 ``mlp`` (MLP training, every implementation), ``vmap`` (vmap scaling), ``dispatch`` (the
-per-call floor), ``scaling`` (data parallelism, ``benchmarks/scaling.py`` in its own process,
+per-call floor), ``anatomy`` (each matmul of a step timed alone; full runs
+only), ``scaling`` (data parallelism, ``benchmarks/scaling.py`` in its own process,
 full runs only, when that file exists). ``--quick`` is the smoke test of correctness: small
 problems, one timed round, under 2 minutes on 2 cores; its timings mean little.
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 from benchmarks import harness, plots, report, targets
 from benchmarks.check import Mismatch
 
-WORKLOADS = ("seed", "peak", "mlp", "vmap", "dispatch", "scaling")
+WORKLOADS = ("seed", "peak", "mlp", "vmap", "dispatch", "anatomy", "scaling")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -170,6 +171,15 @@ def _run_workloads(args, cfg, results, note_load):
 
         results["dispatch"] = dispatch_floor(cfg["dispatch_calls"])
         done("dispatch")
+    if "anatomy" in only and not args.quick:
+        from benchmarks.micro import step_anatomy
+
+        print("step anatomy ...", flush=True)
+        results["anatomy"] = [
+            step_anatomy(widths, B, R, pause)
+            for widths, B in (([784, 256, 256, 10], 1024), ([64, 256, 256, 10], 32))
+        ]
+        done("anatomy")
     if "scaling" in only and not args.quick:
         results["scaling"] = run_scaling()
         done("scaling")

@@ -154,3 +154,56 @@ def _per_call(fn, x, calls):
         jax.block_until_ready(y)
         chunks.append((time.perf_counter() - t0) / 100 * 1e6)
     return float(np.median(chunks))
+
+
+def step_anatomy(widths, batch_size: int, repeats: int, pause: float) -> dict:
+    """Where an MLP step's time goes: each of its matmuls timed alone under jit at its own
+    shape (forward x W, weight gradient a^T delta, input gradient delta W^T), their sum, and
+    the whole nnjax step (loss, gradient, SGD update) and its forward pass, float32.
+
+    The matmuls' own GFLOP/s are the ceiling for the step at this shape; step minus their
+    sum is the elementwise work (bias, ReLU, softmax, update) and the dispatch."""
+    rng = np.random.default_rng(0)
+    B = batch_size
+    dot = jax.jit(jnp.dot)
+    shapes = []  # (name, (m, k), (k, n))
+    for i in range(len(widths) - 1):
+        n_in, n_out = widths[i], widths[i + 1]
+        shapes.append((f"fwd {i}: ({B},{n_in})x({n_in},{n_out})", (B, n_in), (n_in, n_out)))
+        shapes.append((f"dW {i}: ({n_in},{B})x({B},{n_out})", (n_in, B), (B, n_out)))
+        if i:
+            shapes.append((f"dx {i}: ({B},{n_out})x({n_out},{n_in})", (B, n_out), (n_out, n_in)))
+    runners = {}
+    for name, sa, sb in shapes:
+        a = jnp.asarray(rng.standard_normal(sa, dtype=np.float32))
+        b = jnp.asarray(rng.standard_normal(sb, dtype=np.float32))
+        dot(a, b).block_until_ready()
+        runners[name] = Runner(lambda: None, lambda a=a, b=b: dot(a, b).block_until_ready(), None)
+    model = nnjax.mlp(list(widths[1:]), "relu")
+    _, params = model.init(jax.random.key(0), (-1, widths[0]))
+    opt = nnjax.get_optimizer("sgd", 0.01)
+    step = nnjax.make_train_step(model, "softmax_cross_entropy", opt)
+    fwd = jax.jit(model.apply)
+    x = jnp.asarray(rng.standard_normal((B, widths[0]), dtype=np.float32))
+    y = jnp.asarray(rng.integers(0, widths[-1], B).astype(np.int32))
+    state = opt.init(params)
+    jax.block_until_ready(step(params, state, (x, y)))
+    fwd(params, x).block_until_ready()
+    runners["nnjax step (whole)"] = Runner(
+        lambda: None, lambda: jax.block_until_ready(step(params, state, (x, y))), None
+    )
+    runners["forward only"] = Runner(lambda: None, lambda: fwd(params, x).block_until_ready(), None)
+    times = round_robin(runners, repeats, pause)
+    rows = {}
+    for name, sa, sb in shapes:
+        t = stats(times[name])["median"]
+        rows[name] = {"ms": 1e3 * t, "gflops": 2 * sa[0] * sa[1] * sb[1] / t / 1e9}
+    mm = sum(r["ms"] for r in rows.values())
+    return {
+        "widths": list(widths),
+        "batch_size": B,
+        "matmuls": rows,
+        "matmul_sum_ms": mm,
+        "step_ms": 1e3 * stats(times["nnjax step (whole)"])["median"],
+        "forward_ms": 1e3 * stats(times["forward only"])["median"],
+    }

@@ -199,6 +199,18 @@ def markdown(results: dict, plots: dict[str, str]) -> str:
             ["wrapper", "microseconds per call"],
             [[k, f"{v:.1f}"] for k, v in results["dispatch"].items()],
         )
+    for a in results.get("anatomy") or []:
+        w = "-".join(map(str, a["widths"]))
+        L += [f"## Step anatomy: {w}, batch {a['batch_size']} (each matmul alone, float32)", ""]
+        L += _table(
+            ["part", "ms", "GFLOP/s"],
+            [[k, f"{r['ms']:.3f}", f"{r['gflops']:.1f}"] for k, r in a["matmuls"].items()]
+            + [
+                ["sum of the matmuls", f"{a['matmul_sum_ms']:.3f}", ""],
+                ["nnjax step (loss, grad, SGD), one call", f"{a['step_ms']:.3f}", ""],
+                ["forward only, one call", f"{a['forward_ms']:.3f}", ""],
+            ],
+        )
     if results.get("scaling"):
         L += ["## Data-parallel scaling (benchmarks/scaling.py, its own process)", ""]
         L += ["```", results["scaling"].get("output", "").rstrip(), "```", ""]
