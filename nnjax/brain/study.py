@@ -163,9 +163,21 @@ def jsonable(x):
     return x
 
 
+def as_arrays(x):
+    """The inverse of :func:`jsonable` for plotting: lists of numbers -> NumPy arrays."""
+    if isinstance(x, dict):
+        return {k: as_arrays(v) for k, v in x.items()}
+    if isinstance(x, list) and x and all(isinstance(v, dict) for v in x):
+        return [as_arrays(v) for v in x]
+    if isinstance(x, list) and not any(isinstance(v, str) for v in x):
+        return np.asarray(x)
+    return x
+
+
 def write_plots(res: dict, out: str) -> None:
     """accuracy.png (seen-class accuracy after each task), heatmap.png (per-class accuracy,
-    class order 0, mean over seeds), dreams.png (DeepDream per class, generator samples)."""
+    class order 0, mean over seeds), dreams.png (DeepDream per class, generator samples).
+    ``res`` from :func:`run_study`, or ``as_arrays(json.load(...))`` of its results.json."""
     import os
 
     import matplotlib
@@ -180,6 +192,7 @@ def write_plots(res: dict, out: str) -> None:
             s = 100 * m[key]["seen"]
             x = np.arange(1, s.shape[1] + 1)
             ax.errorbar(x, s.mean(0), yerr=s.std(0), marker="o", capsize=3, label=LABELS[key])
+            ax.set_xticks(x)
     ax.set(xlabel="after task", ylabel="accuracy on the classes seen so far (%)", ylim=(0, 101),
            title=f"split {res['dataset']}: class-incremental")  # fmt: skip
     ax.legend()
@@ -189,11 +202,11 @@ def write_plots(res: dict, out: str) -> None:
 
     names = [k for k in ("sequential", "src", "replay", "joint") if k in res["A"]]
     fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 2.8), squeeze=False)
-    order0 = res["task_classes"][0].ravel()
-    for ax, key in zip(axes[0], names):
+    order0 = np.asarray(res["task_classes"][0]).ravel().astype(int)
+    for i, (ax, key) in enumerate(zip(axes[0], names)):
         A = 100 * res["A"][key][0].mean(0)[:, order0]  # (T, K), columns in order-0 order
         im = ax.imshow(A, vmin=0, vmax=100, cmap="viridis", aspect="auto")
-        ax.set(title=LABELS[key], xlabel="class", ylabel="after task")
+        ax.set(title=LABELS[key], xlabel="class", ylabel="after task" if i == 0 else None)
         ax.set_xticks(range(len(order0)), [str(c) for c in order0])
         ax.set_yticks(range(A.shape[0]), [str(t + 1) for t in range(A.shape[0])])
     fig.colorbar(im, ax=axes[0].tolist(), label="test accuracy (%)")
