@@ -488,14 +488,16 @@ def _objective_grads(params):
     return jax.tree.map(lambda t: 2 * t + jnp.sin(3 * t) - 0.5, params)
 
 
-def optimizer_trajectory(name: str, steps: int = 200, learning_rate=0.01, dtype=np.float64):
+def optimizer_trajectory(
+    name: str, steps: int = 200, learning_rate=0.01, dtype=np.float64, **hyperparams
+):
     """(Optax params, twin params) after ``steps`` updates on g(theta) above, on a nested
-    dict/list tree, from the same start."""
+    dict/list/tuple tree, from the same start; ``hyperparams`` go to both optimizers."""
     rng = np.random.default_rng(1)
     start = {"w": [rng.normal(size=(3, 4)), rng.normal(size=5)], "b": (rng.normal(size=2),)}
     start = jax.tree.map(lambda a: a.astype(dtype), start)
     with jax.enable_x64(dtype == np.float64):
-        opt = O.get_optimizer(name, learning_rate)
+        opt = O.get_optimizer(name, learning_rate, **hyperparams)
 
         def body(carry, _):
             p, s = carry
@@ -504,11 +506,19 @@ def optimizer_trajectory(name: str, steps: int = 200, learning_rate=0.01, dtype=
 
         run = lambda p: jax.lax.scan(body, (p, opt.init(p)), None, length=steps)[0][0]
         jax_params = _to_numpy(compile_fast(run, start)(start))
-    init, update = RO.OPTIMIZERS[name](learning_rate)
+    ref_lr = learning_rate
+    if callable(learning_rate):
+        # Optax calls a schedule inside its compiled update with an int32 step count, and
+        # some schedules round through float32 on such a count (exponential_decay does, even
+        # with x64): evaluate it alike, compiled, so both sides get the same eta_t.
+        compiled_schedule = jax.jit(learning_rate)
+        ref_lr = lambda t: compiled_schedule(jnp.asarray(t, jnp.int32))
+    init, update = RO.OPTIMIZERS[name](ref_lr, **hyperparams)
     p, s = start, init(start)
-    for _ in range(steps):
-        g = RO.tree_map(lambda t: 2 * t + np.sin(3 * t) - 0.5, p)
-        p, s = update(g, s, p)
+    with jax.enable_x64(dtype == np.float64):  # an Optax schedule then runs in float64 too
+        for _ in range(steps):
+            g = RO.tree_map(lambda t: 2 * t + np.sin(3 * t) - 0.5, p)
+            p, s = update(g, s, p)
     return jax_params, p
 
 
