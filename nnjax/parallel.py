@@ -85,9 +85,23 @@ def check_batch(batch_size: int, mesh: Mesh, what: str = "batch_size") -> None:
 def replicate(tree, mesh: Mesh):
     """``tree`` with every leaf (arrays, PRNG keys) copied to every device of ``mesh``.
 
-    Multi-host: every process must pass the same values (JAX checks it).
+    Multi-host: every process must pass the same values; each process's copy fills its own
+    devices (no cross-process check, which would cost a collective per leaf).
     """
-    return jax.device_put(tree, replicated(mesh))
+    sharding = replicated(mesh)
+    many = jax.process_count() > 1
+
+    def put(x):
+        if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            impl = jax.random.key_impl(x)  # typed keys travel as their raw bits
+            return jax.random.wrap_key_data(put(jax.random.key_data(x)), impl=impl)
+        if isinstance(x, jax.Array) and x.sharding == sharding:
+            return x
+        if many:
+            return jax.make_array_from_process_local_data(sharding, np.asarray(x))
+        return jax.device_put(x, sharding)
+
+    return jax.tree.map(put, tree)
 
 
 def shard_batch(tree, mesh: Mesh):

@@ -1,0 +1,200 @@
+"""Data parallelism: 8 virtual CPU devices give one device's numbers; XLA all-reduces; clear
+errors for uneven batches; several processes (jax.distributed over loopback) agree too.
+
+The main pytest process has started JAX with one device, so the multi-device checks run in
+one subprocess started with ``XLA_FLAGS=--xla_force_host_platform_device_count=8`` (set before
+JAX starts its backend); it prints its measurements as JSON and the tests assert on them.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import pytest
+
+from nnjax import parallel
+
+pytestmark = pytest.mark.multidevice
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+F32_TOL = 1e-5  # documented in docs/parallel.md: float32 sums taken in another order
+
+WORKER = r"""
+import json, os, tempfile
+import jax, jax.numpy as jnp, numpy as np
+import nnjax
+from nnjax import parallel
+from nnjax.train import make_loss_fn
+
+out = {"n_devices": jax.device_count()}
+ds = nnjax.data.load("moons")
+model = nnjax.mlp([8, 2])
+FIT = dict(optimizer="adam", learning_rate=0.01, key=3)
+
+
+def maxdiff(a, b):
+    return max(float(np.max(np.abs(np.asarray(x) - np.asarray(y))))
+               for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def cast(tree, dt):
+    return jax.tree.map(lambda a: np.asarray(a, dt), tree)
+
+
+p0 = model.init(jax.random.key(0), (-1, 2))[1]
+with jax.enable_x64(True):  # mini-batches of 32 on 8 devices, checkpointed every 2 epochs
+    p64, X, Xt = cast(p0, np.float64), ds.X_train.astype(np.float64), ds.X_test.astype(np.float64)
+    kw = dict(FIT, epochs=4, batch_size=32, eval_data={"test": (Xt, ds.y_test)})
+    one = nnjax.fit(model, p64, X, ds.y_train, **kw)
+    with tempfile.TemporaryDirectory() as d:
+        kw8 = dict(kw, mesh=8, checkpoint_dir=d, checkpoint_every=2)
+        eight = nnjax.fit(model, p64, X, ds.y_train, **kw8)
+        os.unlink(os.path.join(d, "ckpt_00000004.json"))  # as if killed after epoch 2
+        resumed = nnjax.fit(model, p64, X, ds.y_train, resume=True, **kw8)
+    W = eight.params[0]["W"]
+    out["f64"] = {
+        "params": maxdiff(one.params, eight.params),
+        "opt_state": maxdiff(one.opt_state, eight.opt_state),
+        "loss": float(np.max(np.abs(one.loss_history - eight.loss_history))),
+        "test_loss": float(np.max(np.abs(one.metrics["test_loss"] - eight.metrics["test_loss"]))),
+        "dtype": str(W.dtype),
+        "replicated": bool(W.sharding.is_fully_replicated),
+        "mesh_size": W.sharding.mesh.size,
+        "resume_vs_whole": maxdiff(eight.params, resumed.params),
+    }
+
+# float32, full batch (320 examples) on a sub-mesh of 4 devices
+one = nnjax.fit(model, p0, ds.X_train, ds.y_train, epochs=5, **FIT)
+four = nnjax.fit(model, p0, ds.X_train, ds.y_train, epochs=5, mesh=parallel.make_mesh(4), **FIT)
+out["f32_full_batch_4"] = {
+    "params": maxdiff(one.params, four.params),
+    "loss": float(np.max(np.abs(one.loss_history - four.loss_history))),
+    "dtype": str(four.params[0]["W"].dtype),
+}
+
+# the compiled step splits the batch and all-reduces the gradient
+mesh = parallel.make_mesh(8)
+loss_fn = make_loss_fn(model)
+
+
+def grad(params, X, y):
+    batch = jax.lax.with_sharding_constraint((X, y), parallel.batch_sharding(mesh))
+    return jax.grad(loss_fn)(params, batch)
+
+
+args = parallel.replicate((p0, jnp.asarray(ds.X_train[:32]), jnp.asarray(ds.y_train[:32])), mesh)
+out["hlo_all_reduce"] = "all-reduce" in jax.jit(grad).lower(*args).compile().as_text()
+
+for label, call in (
+    ("batch", lambda: nnjax.fit(model, p0, ds.X_train, ds.y_train, batch_size=30, mesh=8)),
+    ("full", lambda: nnjax.fit(model, p0, ds.X_train[:318], ds.y_train[:318], mesh=8)),
+    ("too_many", lambda: parallel.make_mesh(16)),
+):
+    try:
+        call()
+        out[f"error_{label}"] = None
+    except ValueError as e:
+        out[f"error_{label}"] = str(e)
+print("RESULT" + json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def eight():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
+    env.pop("JAX_NUM_CPU_DEVICES", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", WORKER],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = [s for s in proc.stdout.splitlines() if s.startswith("RESULT")][-1]
+    return json.loads(line[len("RESULT") :])
+
+
+def test_eight_virtual_devices_are_there(eight):
+    assert eight["n_devices"] == 8
+
+
+def test_float64_equals_one_device_within_1e12(eight):
+    r = eight["f64"]
+    assert r["dtype"] == "float64"
+    assert r["params"] < 1e-12 and r["opt_state"] < 1e-12
+    assert r["loss"] < 1e-12 and r["test_loss"] < 1e-12
+
+
+def test_float32_full_batch_on_four_devices_within_documented_tolerance(eight):
+    r = eight["f32_full_batch_4"]
+    assert r["dtype"] == "float32"
+    assert r["params"] < F32_TOL and r["loss"] < F32_TOL
+
+
+def test_params_come_back_replicated_over_the_mesh(eight):
+    assert eight["f64"]["replicated"] and eight["f64"]["mesh_size"] == 8
+
+
+def test_the_compiled_step_all_reduces_the_gradient(eight):
+    assert eight["hlo_all_reduce"]
+
+
+def test_uneven_batches_are_refused_with_a_clear_error(eight):
+    assert "batch_size=30 does not divide across the 8 devices" in eight["error_batch"]
+    assert "24 or 32" in eight["error_batch"]
+    assert "n_examples (full batch)=318" in eight["error_full"]
+    assert "n_devices=16 but 8 device(s)" in eight["error_too_many"]
+
+
+def test_resume_of_a_sharded_run_is_exact(eight):
+    assert eight["f64"]["resume_vs_whole"] == 0.0
+
+
+# ---- in process (one device) ---------------------------------------------------------------
+
+
+def test_make_mesh_and_check_batch_errors():
+    n = jax.device_count()
+    mesh = parallel.make_mesh()
+    assert mesh.size == n and mesh.axis_names == ("data",)
+    with pytest.raises(ValueError, match="xla_force_host_platform_device_count"):
+        parallel.make_mesh(n + 1)
+    with pytest.raises(ValueError, match="must be a jax.sharding.Mesh or a device count"):
+        parallel.as_mesh("8")
+    with pytest.raises(ValueError, match="batch_size=10 does not divide across the 4"):
+        parallel.check_batch(10, _FakeMesh(4))
+    parallel.check_batch(12, _FakeMesh(4))
+
+
+class _FakeMesh:
+    def __init__(self, size):
+        self.size = size
+
+
+@pytest.mark.skipif(
+    os.environ.get("NNJAX_MULTIHOST_TEST") != "1",
+    reason="about 30 s of CPU (three JAX processes); set NNJAX_MULTIHOST_TEST=1 to run it",
+)
+def test_multihost_example_two_processes_agree_with_one():
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "examples/multihost_data_parallel.py",
+            "--processes",
+            "2",
+            "--devices-per-process",
+            "2",
+            "--epochs",
+            "3",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "OK" in proc.stdout, proc.stdout
