@@ -121,6 +121,14 @@ def summarize(result: StudyResult) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _device() -> str:
+    import jax
+
+    d = jax.devices()[0]
+    kind = "" if d.device_kind == d.platform else f" ({d.device_kind})"
+    return f"{d.platform.upper()}{kind}"
+
+
 def _f(x: float, digits: int = 4) -> str:
     return "diverged" if not np.isfinite(x) else f"{x:.{digits}f}"
 
@@ -190,10 +198,15 @@ def markdown(result: StudyResult, summary: dict | None = None, plots: tuple[str,
             f"| {_f(s['test_accuracy']['median'])} | {steps} "
             f"| {s['run_time_per_run_s'] * 1e3:.1f} ms | {s['compile_time_s']:.1f} s |"
         )
+    compile_s = sum(r.compile_time for r in result.runs.values())
+    run_s = sum(r.run_time for r in result.runs.values())
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     lines += [
         "",
         "Run time / run: the compiled run time of all runs of the optimizer (trained together, "
-        "vmapped) divided by their number; compile time apart.",
+        "vmapped) divided by their number; compile time apart. Whole study: compile "
+        f"{compile_s:.1f} s + run {run_s:.1f} s on {_device()} ({os.cpu_count()} cores; "
+        f"1-minute load average {load:.1f} when the report was written).",
         "",
         "## Every learning rate (mean ± std over seeds, after the last epoch)",
         "",

@@ -62,7 +62,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "moons": {"hidden": (32,), "epochs": 60, "batch_size": 32, "target_loss": 0.1},
     "spirals": {"hidden": (64, 64), "epochs": 100, "batch_size": 32, "target_loss": 0.2},
     "digits": {"hidden": (64,), "epochs": 60, "batch_size": 32, "target_loss": 0.1},
-    "mnist1d": {"hidden": (128, 128), "epochs": 60, "batch_size": 64, "target_loss": 0.5},
+    "mnist1d": {"hidden": (128,), "epochs": 40, "batch_size": 64, "target_loss": 1.0},
 }
 
 
@@ -87,10 +87,8 @@ class Study:
     data_seed: int = 0
 
     def rates(self, optimizer: str) -> tuple[float, ...]:
-        return tuple(
-            float(r)
-            for r in self.learning_rates.get(optimizer, ()) or DEFAULT_LEARNING_RATES[optimizer]
-        )
+        """The learning rates of ``optimizer``: given, or its default grid."""
+        return tuple(self.learning_rates.get(optimizer) or DEFAULT_LEARNING_RATES[optimizer])
 
 
 def make_study(dataset: str = "digits", **overrides) -> Study:
@@ -128,7 +126,12 @@ def validate(study: Study) -> None:
     for name in study.optimizers:
         rates = study.rates(name)
         for r in rates:
-            check_learning_rate(r)
+            if callable(r):
+                raise ValueError(f"learning_rates[{name!r}]: numbers only, got a schedule {r!r}")
+            try:
+                check_learning_rate(r)
+            except ValueError as e:
+                raise ValueError(f"learning_rates[{name!r}]: {e}") from None
         if len(set(rates)) != len(rates):
             raise ValueError(f"learning_rates[{name!r}]: repeated values {rates}")
     if (
@@ -179,6 +182,17 @@ def seed_keys(seed: int) -> tuple[jax.Array, jax.Array]:
     return init_key, train_key
 
 
+def seed_params(model: Layer, seeds: Sequence[int], feature_shape: tuple[int, ...]) -> Any:
+    """The initial params of every seed, ``model.init(init_key(seed))``, stacked: (S, ...).
+
+    A plain loop: after the first seed the eager ops are compiled, and the values are
+    exactly those a single run gets (``vmap`` of ``init`` would compile a larger program).
+    """
+    shape = (-1, *feature_shape)
+    params = [model.init(seed_keys(s)[0], shape)[1] for s in seeds]
+    return jax.tree.map(lambda *a: jnp.stack(a), *params)
+
+
 class OptimizerRuns(NamedTuple):
     """All runs of one optimizer. L learning rates x S seeds; E epochs of T steps each.
 
@@ -224,10 +238,13 @@ def train_optimizer(
     loss: str = "softmax_cross_entropy",
     chunks: int = 10,
     on_chunk: Callable[[int], None] | None = None,
+    init_params: Any = None,
 ) -> OptimizerRuns:
     """Train the L x S runs of optimizer ``name`` together: one ``jit`` of the ``vmap``-ed loop.
 
     ``on_chunk(epochs_done)`` is called before compiling and after each compiled call.
+    ``init_params``: the seeds' initial params stacked on a leading axis (S, ...), as
+    :func:`seed_params` makes them (pass them to share one init across optimizers).
     """
     X, y = (jnp.asarray(a) for a in splits.fit)
     evals = tuple(
@@ -245,19 +262,21 @@ def train_optimizer(
         eval_names=("fit", "val", "test"),
     )
 
-    in_shape = (-1, *X.shape[1:])
+    if init_params is None:
+        init_params = seed_params(model, seeds, X.shape[1:])
 
     @jax.jit  # one small program instead of many eager ops (each of which would compile)
-    def init_runs(seeds, lrs):
-        init_keys, train_keys = jax.vmap(seed_keys)(seeds)
-        params_s = jax.vmap(lambda k: model.init(k, in_shape)[1])(init_keys)
+    def init_runs(params_s, train_keys, lrs):
         # run r = l * S + s
         params = jax.tree.map(lambda a: jnp.concatenate([a] * L), params_s)
         run_lrs = jnp.repeat(lrs, S)
         opt_state = jax.vmap(lambda p, lr: injectable_optimizer(name, lr).init(p))(params, run_lrs)
         return params, opt_state, jnp.concatenate([train_keys] * L)
 
-    params, opt_state, run_keys = init_runs(jnp.asarray(seeds), jnp.asarray(lrs, dtype=X.dtype))
+    train_keys = jnp.stack([seed_keys(s)[1] for s in seeds])
+    params, opt_state, run_keys = init_runs(
+        init_params, train_keys, jnp.asarray(lrs, dtype=X.dtype)
+    )
 
     batched = jax.jit(jax.vmap(run, in_axes=(0, 0, 0, None, None, None, None)))
     chunk = _chunk(epochs, chunks)
@@ -317,6 +336,7 @@ def run_study(
     total = sum(len(study.rates(o)) * S for o in study.optimizers) * study.epochs
     done = 0
     runs = {}
+    params = seed_params(model, study.seeds, splits.fit[0].shape[1:])
     for name in study.optimizers:
         R = len(study.rates(name)) * S
         base = done
@@ -334,6 +354,7 @@ def run_study(
             epochs=study.epochs,
             batch_size=study.batch_size,
             on_chunk=on_chunk,
+            init_params=params,
         )
         done += R * study.epochs
     sizes = {
