@@ -177,7 +177,7 @@ def test_jax_mlp_passes_check_grads_and_matches_the_twin():
     params, X, y = V.make_problem(arch, np.random.default_rng(2))
     model, _ = V.models(arch)
     with jax.enable_x64(True):
-        f = lambda p: nnjax.losses.softmax_cross_entropy(model.apply(p, X), y)
+        f = jax.jit(lambda p: nnjax.losses.softmax_cross_entropy(model.apply(p, X), y))
         jax.test_util.check_grads(f, (params,), order=1, modes=["rev"])
     _assert_rows_pass(V.compare_mlp(arch, 2))
 

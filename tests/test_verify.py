@@ -1,11 +1,13 @@
 """nnjax.verify's comparison logic and the ``nnjax verify`` command (table, exit status)."""
 
+import argparse
+
 import jax
 import numpy as np
 import pytest
 
-from nnjax import cli
 from nnjax import verify as V
+from nnjax.commands import verify as verify_command
 
 
 def test_tree_diff_is_normwise_relative_per_leaf():
@@ -63,11 +65,17 @@ def _rows(passed: bool):
     return rows
 
 
+def _verify(argv):
+    parser = argparse.ArgumentParser()
+    verify_command.add_arguments(parser)
+    return verify_command.run(parser.parse_args(argv))
+
+
 @pytest.mark.parametrize("passed", [True, False])
 def test_verify_command_prints_the_table_and_exits_nonzero_on_failure(passed, monkeypatch, capsys):
     monkeypatch.setenv("XLA_FLAGS", "")  # the command adds its flags; restored afterwards
     monkeypatch.setattr(V, "run_all", lambda seed, architectures: _rows(passed))
-    status = cli.main(["verify", "--architectures", "0"])
+    status = _verify(["--architectures", "0"])
     out = capsys.readouterr().out
     for column in ("component", "max abs diff", "max rel diff", "verdict"):
         assert column in out
@@ -78,6 +86,12 @@ def test_verify_command_prints_the_table_and_exits_nonzero_on_failure(passed, mo
         assert status == 1 and "FAIL" in out and "1 FAILED" in out
 
 
-def test_verify_command_rejects_a_negative_architecture_count(capsys):
-    assert cli.main(["verify", "--architectures", "-1"]) == 2
-    assert "--architectures" in capsys.readouterr().err
+def test_verify_command_rejects_a_negative_architecture_count():
+    with pytest.raises(ValueError, match="--architectures"):
+        _verify(["--architectures", "-1"])
+
+
+def test_verify_is_a_registered_command():
+    from nnjax import cli
+
+    assert "verify" in cli.COMMANDS and dict(cli._available())["verify"] is verify_command

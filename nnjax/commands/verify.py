@@ -9,7 +9,7 @@ HELP = "check every activation, loss, layer and optimizer against the hand-deriv
 # (no fast-math), a fraction of the compile time, and compiling is most of this command's work.
 _FAST_XLA_FLAGS = (
     "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false "
-    "--xla_llvm_disable_expensive_passes=true"
+    "--xla_llvm_disable_expensive_passes=true --xla_cpu_parallel_codegen_split_count=1"
 )
 
 
