@@ -46,12 +46,20 @@ def test_coupling_matrix_agrees_with_mean_field_and_masks():
         n = 64
         omega = ku.gaussian_frequencies(n, sigma=0.5)
         theta0 = jax.random.uniform(jax.random.key(0), (n,), maxval=2 * jnp.pi)
-        mf = ku.simulate(theta0, omega, 2.0, n_steps=100)
-        dense = ku.simulate(theta0, omega, 2.0, n_steps=100, coupling=jnp.ones((n, n)))
+        mf = ku.simulate(theta0, omega, 2.0, n_steps=50)
+        dense = ku.simulate(theta0, omega, 2.0, n_steps=50, coupling=jnp.ones((n, n)))
         np.testing.assert_allclose(mf.theta, dense.theta, atol=1e-10)
+        np.testing.assert_allclose(mf.r, dense.r, atol=1e-10)
         # no coupling: every oscillator runs free at omega_i
-        free = ku.simulate(theta0, omega, 2.0, n_steps=100, coupling=jnp.zeros((n, n)))
-        np.testing.assert_allclose(free.theta, theta0 + omega * 5.0, atol=1e-10)
+        free = ku.velocity(theta0, omega, 2.0, jnp.zeros((n, n)))
+        np.testing.assert_allclose(free, omega, atol=1e-12)
+        # a directed edge: oscillator 0 feels oscillator 1 only
+        A = jnp.zeros((n, n)).at[0, 1].set(1.0)
+        v = ku.velocity(theta0, omega, 2.0, A)
+        assert float(v[0]) == pytest.approx(
+            float(omega[0] + 2.0 / n * jnp.sin(theta0[1] - theta0[0]))
+        )
+        np.testing.assert_allclose(v[1:], omega[1:], atol=1e-12)
 
 
 def test_frequencies_and_order_parameter():

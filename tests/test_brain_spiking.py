@@ -16,8 +16,8 @@ def digits():
 
 def test_rate_encoder_rates_and_determinism():
     x = jnp.array([[0.0, 0.25, 0.5, 1.0, 1.7, -0.3]])
-    s = spiking.rate_encode(jax.random.key(0), jnp.tile(x, (2000, 1)), 40)
-    assert s.shape == (40, 2000, 6)
+    s = spiking.rate_encode(jax.random.key(0), jnp.tile(x, (500, 1)), 40)
+    assert s.shape == (40, 500, 6)
     np.testing.assert_allclose(s.mean(axis=(0, 1)), [0, 0.25, 0.5, 1, 1, 0], atol=0.01)
     det = spiking.rate_encode(None, x, 40)  # regular train: count = floor(T p)
     np.testing.assert_array_equal(det.sum(0)[0], [0, 10, 20, 40, 40, 0])
@@ -48,13 +48,16 @@ def test_lif_layer_composes_with_dense_via_serial():
     )
     shape, params = model.init(jax.random.key(0), (-1, 4))
     assert shape == (-1, 8)
-    out = model.apply(params, jnp.ones((3, 4)))
+    x = jnp.full((3, 4), 0.7)
+
+    def total(p):
+        out = model.apply(p, x, key=jax.random.key(1))
+        return out.sum(), out
+
+    # gradients reach the Dense weights through the surrogate
+    g, out = jax.jit(jax.grad(total, has_aux=True))(params)
     assert out.shape == (3, 8)
     assert float(out.min()) >= 0 and float(out.max()) <= 5
-    # gradients reach the Dense weights through the surrogate
-    g = jax.grad(lambda p: model.apply(p, jnp.ones((3, 4)) * 0.7, key=jax.random.key(1)).sum())(
-        params
-    )
     assert float(jnp.abs(g[1]["W"]).sum()) > 0
 
 
@@ -73,10 +76,10 @@ def test_spiking_layer_errors():
 
 @pytest.fixture(scope="module")
 def trained_snn(digits):
-    """One spiking MLP per session: 64 -> 128 LIF -> 10 LIF, spike counts as logits, 25 steps
-    of Bernoulli rate code; trained with jax.grad + Adam through nnjax.fit (the ``dropout``
-    flag hands a fresh key to the encoder at every step)."""
-    model = spiking.spiking_mlp([128, 10], n_steps=25, readout="count")
+    """One spiking MLP per session: 64 -> 128 LIF -> 10 leaky readout units (mean membrane as
+    logits), 25 steps of Bernoulli rate code; trained with jax.grad + Adam through nnjax.fit
+    (the ``dropout`` flag hands a fresh key to the encoder at every step)."""
+    model = spiking.spiking_mlp([128, 10], n_steps=25, readout="membrane")
     _, params = model.init(jax.random.key(0), (-1, 64))
     res = nnjax.fit(
         model,
@@ -85,7 +88,7 @@ def trained_snn(digits):
         digits.y_train,
         optimizer="adam",
         learning_rate=2e-3,
-        epochs=20,
+        epochs=10,
         batch_size=64,
         dropout=True,
     )
@@ -95,11 +98,10 @@ def trained_snn(digits):
 def test_spiking_mlp_reaches_90_percent_on_digits(trained_snn, digits):
     model, params = trained_snn
     x = digits.X_test / 16.0
-    acc_det = nnjax.evaluate(model, params, x, digits.y_test)["accuracy"]
+    # Bernoulli rate code, as in training (a fresh key for the test set)
     logits = jax.jit(lambda p, x, k: model.apply(p, x, key=k))(params, x, jax.random.key(7))
-    acc_rand = float(jnp.mean(jnp.argmax(logits, -1) == digits.y_test))
-    assert acc_det >= 0.90, acc_det  # deterministic rate code
-    assert acc_rand >= 0.90, acc_rand  # Bernoulli rate code, as in training
+    acc = float(jnp.mean(jnp.argmax(logits, -1) == digits.y_test))
+    assert acc >= 0.90, acc
 
 
 @pytest.fixture(scope="module")
@@ -107,15 +109,17 @@ def trained_ann():
     ds = nnjax.data.load("digits")
     model = nnjax.mlp([64, 32, 10])
     _, params = model.init(jax.random.key(0), (-1, 64))
-    res = nnjax.fit(model, params, ds.X_train, ds.y_train, epochs=30, batch_size=64)
+    res = nnjax.fit(model, params, ds.X_train, ds.y_train, epochs=15, batch_size=64)
     return ds, model, res.params
 
 
 def test_converted_network_within_2_points_of_ann(trained_ann):
     ds, model, params = trained_ann
-    ann_acc = nnjax.evaluate(model, params, ds.X_test, ds.y_test)["accuracy"]
+    logits = convert.ann_forward(convert.dense_params(params), ds.X_test)
+    ann_acc = float(jnp.mean(jnp.argmax(logits, -1) == ds.y_test))
     conv = convert.normalize(params, ds.X_train, percentile=99.9)
-    snn_acc = convert.accuracy(conv, ds.X_test, ds.y_test, 200)
+    out = convert.simulate(conv, ds.X_test, 200, return_spikes=True).output
+    snn_acc = float(jnp.mean(jnp.argmax(out, -1) == ds.y_test))
     assert ann_acc > 0.9
     assert abs(ann_acc - snn_acc) <= 0.02, (ann_acc, snn_acc)
 
@@ -131,11 +135,13 @@ def test_conversion_normalisation_and_rates(trained_ann):
     _, hidden = convert.ann_forward(conv.layers, ds.X_train, return_hidden=True)
     for a in hidden:  # max normalisation puts every activation in [0, 1]
         assert float(a.max()) == pytest.approx(1.0, rel=1e-5)
-    res = convert.simulate(conv, ds.X_test[:50], 400, return_spikes=True)
-    _, target = convert.ann_forward(conv.layers, ds.X_test[:50], return_hidden=True)
+    res = convert.simulate(conv, ds.X_test, 200, return_spikes=True)
+    _, target = convert.ann_forward(conv.layers, ds.X_test, return_hidden=True)
     # first hidden layer is driven by a constant current: rate within 1/T of the ReLU
-    assert float(jnp.abs(res.rates[0] - target[0]).max()) <= 1 / 400 + 1e-6
-    assert res.spikes[0].shape == (400, 50, 64)
+    # (clipped at 1: test inputs may exceed the training maximum)
+    err = jnp.abs(res.rates[0] - jnp.clip(target[0], 0.0, 1.0))
+    assert float(err.max()) <= 1 / 200 + 1e-5
+    assert res.spikes[0].shape == (200, len(ds.X_test), 64)
 
 
 def test_convert_errors(trained_ann):
