@@ -81,3 +81,27 @@ def test_sequential_forgets_and_joint_does_not():
     assert np.all(res["seq"]["seen"][:, 0] > 0.9)  # but each task is learned
     assert np.all(res["joint"]["final"] > 0.8)
     assert np.all(res["seq"]["forgetting"] > 0.9) and np.all(res["joint"]["forgetting"] < 0.2)
+
+
+def test_cli_rejects_bad_arguments():
+    from nnjax.cli import main
+
+    assert main(["sleep", "--methods", "dream"]) == 2
+    assert main(["sleep", "--orders", "a,b"]) == 2
+    assert main(["sleep", "--seeds", "0"]) == 2
+
+
+def test_study_table_and_json_roundtrip():
+    from nnjax.brain import study
+
+    gain = np.array([0.3, 0.2, 0.25])
+    base = {"final": np.full(3, 0.2), "old": np.zeros(3), "forgetting": np.ones(3)}
+    res = {
+        "dataset": "digits", "orders": [0], "n_seeds": 3, "seconds": {"sequential": 1.0},
+        "metrics": {"sequential": base, "src": {**base, "final": 0.2 + gain}},
+    }  # fmt: skip
+    table = study.format_table(res)
+    assert "| no sleep (sequential) | 20.0 ± 0.0 | 0.0 ± 0.0 | 100.0 ± 0.0 | 1 |" in table
+    assert "+25.0 ± 4.1 points; improved 3/3 runs (min gain +20.0)" in table
+    back = study.as_arrays(study.jsonable(res))
+    np.testing.assert_allclose(back["metrics"]["src"]["final"], 0.2 + gain)

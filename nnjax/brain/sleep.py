@@ -27,8 +27,11 @@ with threshold theta = 1, dt = 0.001, decay = 0.999, W_inh = 0, no refractory pe
 weight renormalisation (their MNIST settings). Where we deviate: the 7 tuned numbers (input
 rate r, inc, dec, beta_1..3, alpha) were chosen by a random search on a validation split of
 digits (see ``docs/results/sleep-digits/src_search.json``), not by the authors' genetic
-algorithm on MNIST; every sleep has the same length (they lengthen it by a third per task);
-the network is trained with softmax cross-entropy (their output layer is a ReLU).
+algorithm on MNIST; every sleep has the same length, 1000 steps (theirs: 15000 + 5000 (t-1)
+on MNIST), and the window is 4 x 4 of the 8 x 8 digits (theirs 11 x 11 of 28 x 28); the network
+is 64-128-128-10, trained with softmax cross-entropy and no dropout (theirs 784-1200-1200-10
+with a ReLU output and dropout). The input rate r = 807 found by the search saturates the
+firing probability at 1 for x > 0.62.
 
 **Synaptic downscaling** (the synaptic homeostasis hypothesis: sleep scales synapses down).
 A bias-free ReLU network is positively homogeneous in each layer's weights: relu(c z) =
