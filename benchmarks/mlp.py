@@ -1,9 +1,9 @@
 """The MLP training workload: every implementation on every (model, batch size) problem.
 
 For each problem: set every implementation up (``Unavailable`` ones are skipped with a
-note), run each once and check it against the NumPy twin (:mod:`benchmarks.check`), run
-each once more (warm-up), then time ``repeats`` round-robin rounds. The first call's time
-minus the steady-state median is reported as tracing + compilation, apart.
+note), run each once and check it against the NumPy twin (:mod:`benchmarks.check`): that
+first call is also the warm-up (it compiles); then time ``repeats`` round-robin rounds. The
+first call's time minus the steady-state median is reported as tracing + compilation.
 """
 
 import gc
@@ -73,9 +73,6 @@ def bench_problem(
         errs = compare(f"{p.label} {name}", params, losses, *ref, p.params0)
         rows[name] = {"label": IMPLS[name][0], "first_call_s": first, "check": errs}
         rows[name]["final_loss"] = float(losses[-1])
-    for r in runners.values():  # warm-up
-        r.reset()
-        r.run()
     load_before = load_snapshot(0.3)
     times = round_robin(runners, repeats, pause)
     load_after = load_snapshot(0.3)

@@ -94,7 +94,7 @@ def digits_data() -> tuple[np.ndarray, np.ndarray]:
     return ds.X_train.astype(np.float32), ds.y_train.astype(np.int32)
 
 
-def synthetic_data(n: int = 2048, d: int = 784, k: int = 10, seed: int = 0):
+def synthetic_data(n: int = 1024, d: int = 784, k: int = 10, seed: int = 0):
     """Gaussian inputs X (n, d) float32 labelled by a random linear teacher:
     y = argmax(X T), T (d, k) ~ N(0, 1/d), so the labels are learnable."""
     rng = np.random.default_rng(seed)

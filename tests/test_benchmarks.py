@@ -36,7 +36,7 @@ def test_quick_run_checks_every_implementation_and_writes_outputs(tmp_path):
     for name in ("numpy", "nnjax_step", "nnjax_fused", "pure_jax", "nnx_jit", "nnx_split"):
         assert name in cfg["rows"], cfg["skipped"]
     for row in cfg["rows"].values():
-        assert row["check"]["max_loss_rel_err"] <= 1e-4
+        assert row["check"]["max_loss_rel_err"] <= 3e-4
         assert np.isfinite(row["final_loss"]) and row["time"]["median"] > 0
     assert cfg["rows"]["numpy"]["final_loss"] < np.log(10)  # it trained
     assert set(res["vmap"]["rows"]) == {"4"} and len(res["vmap"]["rows"]["4"]["check"]) == 2
