@@ -108,6 +108,15 @@ def markdown(results: dict, plots: dict[str, str]) -> str:
         f" Python {env['python']} on {env['platform']}. Total time {results['total_s']:.0f} s.",
         "",
     ]
+    if results.get("workload_s"):
+        L += [
+            "Wall / CPU seconds per workload: "
+            + ", ".join(
+                f"{k} {v['wall']:.0f} / {v['cpu']:.0f}" for k, v in results["workload_s"].items()
+            )
+            + " (CPU well under wall: the process waited for cores held by others).",
+            "",
+        ]
     L += ["## Load from other processes", ""]
     L += _table(
         ["when", "load average (1, 5, 15 min)", "other processes' CPU %", "busiest"],
