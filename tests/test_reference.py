@@ -313,6 +313,8 @@ def test_reference_errors_name_the_culprit():
         RL.mse(np.zeros((3, 2)), np.zeros(3))
     with pytest.raises(ValueError, match="labels"):
         RL.softmax_cross_entropy(np.zeros((3, 2)), np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):
+        RL.softmax_cross_entropy_grad(np.zeros((2, 3)), np.array([0, -1]))
     with pytest.raises(ValueError, match="unknown optimizer"):
         RO.get("lion", 0.1)
     with pytest.raises(ValueError, match="bad hyperparameters"):

@@ -120,7 +120,10 @@ def _class_target(z, target, where):
     if target.shape == z.shape[:-1] and np.issubdtype(target.dtype, np.integer):
         k = z.shape[-1]
         if target.size and (target.min() < 0 or target.max() >= k):
-            raise ValueError(f"{where}: labels must be in [0, {k}), got {target.min()}..")
+            raise ValueError(
+                f"{where}: labels must be in [0, {k}), got values from {target.min()} "
+                f"to {target.max()}"
+            )
         return np.eye(k, dtype=z.dtype)[target]
     raise ValueError(
         f"{where}: targets must be integer labels of shape {z.shape[:-1]} "
