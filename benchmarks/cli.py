@@ -176,11 +176,11 @@ def _run_workloads(args, cfg, results, note_load):
         results["dispatch"] = dispatch_floor(cfg["dispatch_calls"])
         done("dispatch")
     if "anatomy" in only and not args.quick:
-        from benchmarks.micro import step_anatomy
+        from benchmarks.micro import compiled_programs, step_anatomy
 
         print("step anatomy ...", flush=True)
         results["anatomy"] = [
-            step_anatomy(widths, B, R, pause)
+            {**step_anatomy(widths, B, R, pause), "programs": compiled_programs(widths, B)}
             for widths, B in (([784, 256, 256, 10], 1024), ([64, 256, 256, 10], 32))
         ]
         done("anatomy")

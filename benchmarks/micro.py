@@ -207,3 +207,38 @@ def step_anatomy(widths, batch_size: int, repeats: int, pause: float) -> dict:
         "step_ms": 1e3 * stats(times["nnjax step (whole)"])["median"],
         "forward_ms": 1e3 * stats(times["forward only"])["median"],
     }
+
+
+def compiled_programs(widths, batch_size: int) -> dict:
+    """The optimised XLA programs of the nnjax step and the hand-written JAX step at one
+    shape, summarised (dots, fusions, lines of HLO): equal programs mean any measured
+    difference between the two rows is the framework's Python-side dispatch, or noise."""
+    import re
+
+    from benchmarks import impl_jax
+
+    rng = np.random.default_rng(0)
+    model = nnjax.mlp(list(widths[1:]), "relu")
+    _, params = model.init(jax.random.key(0), (-1, widths[0]))
+    opt = nnjax.get_optimizer("sgd", 0.01)
+    x = jnp.asarray(rng.standard_normal((batch_size, widths[0]), dtype=np.float32))
+    y = jnp.asarray(rng.integers(0, widths[-1], batch_size).astype(np.int32))
+    step = nnjax.make_train_step(model, "softmax_cross_entropy", opt)
+    texts = {"nnjax step": step.lower(params, opt.init(params), (x, y)).compile().as_text()}
+    _, update = impl_jax._hand_optimizer("sgd", 0.01)
+
+    @jax.jit
+    def pure(layers, x, y):
+        loss, g = jax.value_and_grad(impl_jax._loss)(layers, x, y)
+        return update(g, (), layers)[0], loss
+
+    layers = [(d["W"], d["b"]) for d in params if d]
+    texts["hand-written JAX step"] = pure.lower(layers, x, y).compile().as_text()
+    return {
+        name: {
+            "dots": len(re.findall(r"\bdot\(", t)),
+            "fusions": len(re.findall(r"\bfusion\(", t)),
+            "hlo_lines": len(t.splitlines()),
+        }
+        for name, t in texts.items()
+    }

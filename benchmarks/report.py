@@ -220,6 +220,12 @@ def markdown(results: dict, plots: dict[str, str]) -> str:
                 ["forward only, one call", f"{a['forward_ms']:.3f}", ""],
             ],
         )
+        if a.get("programs"):
+            L += ["Compiled XLA programs at this shape:", ""]
+            L += _table(
+                ["step", "dot ops", "fusions", "HLO lines"],
+                [[k, v["dots"], v["fusions"], v["hlo_lines"]] for k, v in a["programs"].items()],
+            )
     if results.get("scaling"):
         sc = results["scaling"]
         L += ["## Data-parallel scaling (benchmarks/scaling.py, its own process)", ""]
