@@ -248,7 +248,7 @@ fig.tight_layout()
 #   overhead, far more than the tiny matmuls cost. Never train this way; it is for
 #   debugging.
 # * **A jitted step** is one call per step; it is already faster than the NumPy twin, which
-#   also pays Python overhead for each of its ~30 NumPy calls per step.
+#   also pays Python overhead for each of the many small NumPy calls of a step.
 # * **Scan-fusion** removes the remaining per-step Python and dispatch cost; XLA also fuses
 #   the elementwise work inside the step. The price is a compile of a second or a few, paid
 #   once per shape (that is why `nnjax.fit` drops the last partial batch: one shape, one
