@@ -113,13 +113,17 @@ def test_golomb_rinzel_chi():
 
 
 def test_coincidence_detection_synchronous_beats_spread_input():
-    key = jax.random.key(3)
     volleys = jnp.arange(20, 400, 40)
-    counts = []
-    for jitter in (0.0, 1.0, 4.0, 8.0):
-        raster = sy.coincidence_inputs(key, 20, 400, volleys, jitter)
-        assert float(raster.sum()) == 200.0  # same spikes, only their timing differs
-        counts.append(int(sy.coincidence_response(raster, 1.0 / 15.0, beta=0.8)))
+
+    @jax.jit
+    @jax.vmap
+    def run(jitter):
+        raster = sy.coincidence_inputs(jax.random.key(3), 20, 400, volleys, jitter)
+        return raster.sum(), sy.coincidence_response(raster, 1.0 / 15.0, beta=0.8)
+
+    n_in, out = run(jnp.array([0.0, 1.0, 4.0, 8.0]))
+    np.testing.assert_array_equal(n_in, 200.0)  # same spikes, only their timing differs
+    counts = [int(c) for c in out]
     assert counts[0] == len(volleys)  # every synchronous volley crosses threshold
     assert counts[-1] < counts[0] and counts[2] < counts[0]
     assert counts == sorted(counts, reverse=True)

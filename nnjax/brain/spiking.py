@@ -17,6 +17,7 @@ Decoders: :class:`SpikeCount` (sum over time), :func:`MembraneReadout` (a non-sp
 integrator read as its mean, max or last value).
 """
 
+import functools
 from collections.abc import Sequence
 
 import jax
@@ -51,7 +52,11 @@ def rate_encode(key, x: Array, n_steps: int) -> Array:
     count after n steps is floor(n p).
     """
     _check_steps(n_steps, "rate_encode")
-    x = jnp.asarray(x)
+    return _rate_encode(key, jnp.asarray(x), n_steps)
+
+
+@functools.partial(jax.jit, static_argnums=(2,))
+def _rate_encode(key, x, n_steps):
     p = jnp.clip(x, 0.0, 1.0)
     if key is not None:
         return jax.random.bernoulli(key, p, (n_steps,) + x.shape).astype(p.dtype)

@@ -25,6 +25,8 @@ change under jit.
   neuron fires more for synchronous input than for the same spikes spread out in time.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -61,6 +63,11 @@ def van_rossum_distance(a, b, tau, *, mask_a=None, mask_b=None, squared: bool = 
         raise ValueError(f"van_rossum_distance: tau must be > 0, got {tau}")
     a, ma = _mask(a, mask_a)
     b, mb = _mask(b, mask_b)
+    return _van_rossum(a, ma, b, mb, tau, bool(squared))
+
+
+@functools.partial(jax.jit, static_argnums=(5,))
+def _van_rossum(a, ma, b, mb, tau, squared):
     d2 = 0.5 * (
         _kernel_sum(a, ma, a, ma, tau)
         + _kernel_sum(b, mb, b, mb, tau)
@@ -101,6 +108,11 @@ def sttc(a, b, dt, duration, *, mask_a=None, mask_b=None):
         raise ValueError(f"sttc: duration must be > 0, got {duration}")
     a, ma = _mask(a, mask_a)
     b, mb = _mask(b, mask_b)
+    return _sttc(a, ma, b, mb, dt, duration)
+
+
+@jax.jit
+def _sttc(a, ma, b, mb, dt, duration):
     T_a, T_b = _tiled_fraction(a, ma, dt, duration), _tiled_fraction(b, mb, dt, duration)
     P_a, P_b = _proportion_near(a, ma, b, mb, dt), _proportion_near(b, mb, a, ma, dt)
 
@@ -123,6 +135,11 @@ def golomb_rinzel_chi(traces: Array) -> Array:
     traces = jnp.asarray(traces)
     if traces.ndim != 2:
         raise ValueError(f"golomb_rinzel_chi: traces must be (T, N), got {traces.shape}")
+    return _chi(traces)
+
+
+@jax.jit
+def _chi(traces):
     pop = jnp.var(traces.mean(axis=1))
     single = jnp.var(traces, axis=0).mean()
     ok = single > 0
