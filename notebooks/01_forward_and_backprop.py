@@ -235,6 +235,7 @@ for i, name in [(0, "W1"), (0, "b1"), (2, "W2"), (2, "b2")]:
     e_hand = np.max(np.abs(by_hand[i][k] - jax_grads[i][k]))
     e_twin = np.max(np.abs(twin_grads[i][k] - jax_grads[i][k]))
     print(f"{name:<10}{e_hand:>20.1e}{e_twin:>20.1e}")
+    assert max(e_hand, e_twin) < 1e-12, name
 print("loss: twin", loss_value(out, y4), " nnjax", float(loss_fn(params, (X4, y4))))
 
 # %% [markdown]

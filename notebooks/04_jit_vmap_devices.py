@@ -213,6 +213,7 @@ diffs = {
 }
 for name, d in diffs.items():
     print(f"max |loss - NumPy twin's loss|, {name:<18} {d:.1e}")
+    assert d < 1e-4, name  # float32 rounding only
 final = jax.tree.map(lambda a, b: np.max(np.abs(np.asarray(a) - b)), params_fused, params_twin)
 print("max |params difference| after 100 steps:", f"{max(jax.tree.leaves(final)):.1e}")
 print(f"loss: {losses_twin[0]:.3f} -> {losses_twin[-1]:.3f}")
@@ -357,6 +358,7 @@ norms = grad_norms(per_example(params, xb, yb))
 err = float(jnp.max(jnp.abs(norms - grad_norms(twin_per_example()))))
 print(f"per-example gradient norms: {np.round(np.asarray(norms[:5]), 3)} ...")
 print(f"max |vmap - NumPy twin| over {N_EX} norms: {err:.1e}")
+assert err < 1e-4
 jit_loop()  # compile the single-example gradient
 
 t_twin_ex = median_time(twin_per_example, repeats=3)
