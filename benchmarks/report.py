@@ -254,5 +254,5 @@ with min-max. Per-step loops get their batches pre-gathered (outside the clock);
 loop and the NumPy twin gather theirs inside the timed call. Compile time = first call minus
 the steady-state median; peak memory from XLA's `memory_analysis()` of the compiled step
 (arguments + outputs + temporaries - aliased) or `tracemalloc` for NumPy, at the largest
-batch only (n/a for nnx.jit and PyTorch). GFLOP/s count the matmul FLOPs a step needs
+batch only (n/a for nnx.jit, Equinox and PyTorch). GFLOP/s count the matmul FLOPs a step needs
 (forward, weight gradients, input gradients of all but the first layer)."""
