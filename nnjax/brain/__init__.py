@@ -1,4 +1,14 @@
 """The brain side: spiking neurons, synchrony, sleep and dreams, as differentiable JAX code.
 
-Import the submodules directly, e.g. ``from nnjax.brain import neurons``.
+Import the submodules directly, e.g. ``from nnjax.brain import neurons``:
+
+* :mod:`~nnjax.brain.neurons`: discrete and continuous (leaky) integrate-and-fire neurons,
+  f–I curves and their closed forms; :mod:`~nnjax.brain.hodgkin_huxley`: the 1952 squid axon.
+* :mod:`~nnjax.brain.surrogate`: Heaviside spikes with surrogate gradients (``custom_vjp``).
+* :mod:`~nnjax.brain.spiking`: LIF layers over a time axis that compose with nnjax layers,
+  rate and latency encoders, spike-count and membrane decoders, ``spiking_mlp``.
+* :mod:`~nnjax.brain.convert`: a trained ReLU MLP normalised and run as IF neurons.
+* :mod:`~nnjax.brain.synchrony`: van Rossum distance, STTC, Golomb–Rinzel chi, coincidence
+  detection; :mod:`~nnjax.brain.kuramoto`: coupled phase oscillators and their order parameter.
+* sleep, replay and dreams live in their own modules (:mod:`nnjax.brain.sleep`, ...).
 """
