@@ -70,9 +70,10 @@ def tanh(z):
 
 
 def tanh_derivative(z):
-    """f'(z) = 1 - tanh(z)^2."""
+    """f'(z) = 1 - tanh(z)^2, computed as (1 - t)(1 + t): no cancellation in t^2 near |t| = 1
+    (JAX's rule uses the same factored form)."""
     t = np.tanh(_arr(z))
-    return 1.0 - t * t
+    return (1.0 - t) * (1.0 + t)
 
 
 def relu(z):
