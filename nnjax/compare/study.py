@@ -57,7 +57,13 @@ SELECT = ("val_loss", "val_accuracy", "train_loss")
 # Per-dataset defaults (hidden widths, epochs, batch size, target loss): sized so that the
 # default study runs in about a minute on 2 CPU cores and every default optimizer converges.
 PRESETS: dict[str, dict[str, Any]] = {
-    "toy": {"hidden": (4,), "epochs": 200, "batch_size": 2, "target_loss": 0.1},
+    "toy": {
+        "hidden": (4,),
+        "activation": "tanh",
+        "epochs": 200,
+        "batch_size": 2,
+        "target_loss": 0.1,
+    },
     "xor": {"hidden": (8,), "epochs": 300, "batch_size": 2, "target_loss": 0.1},
     "moons": {"hidden": (32,), "epochs": 60, "batch_size": 32, "target_loss": 0.1},
     "spirals": {"hidden": (64, 64), "epochs": 100, "batch_size": 32, "target_loss": 0.2},
