@@ -50,10 +50,8 @@ def progress_bar(enabled: bool = True):
         TimeElapsedColumn(),
     ) as bar:
         task = bar.add_task("compare", total=1, runs="")
-        epochs = {}
 
         def on_progress(name: str, done: int, total: int, epochs_per_run: int) -> None:
-            epochs["n"] = epochs_per_run
             runs = f"{done // epochs_per_run}/{total // epochs_per_run}"
             bar.update(task, description=name, completed=done, total=total, runs=runs)
 
