@@ -30,10 +30,7 @@ import time
 
 import jax
 import jax.numpy as jnp
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt  # the inline backend renders with Agg
 import numpy as np
 
 import nnjax
