@@ -87,6 +87,13 @@ def softmax_cross_entropy(logits: Array, target: Array, reduction: str = "mean")
     if target.shape == z.shape:
         terms = -jnp.sum(target.astype(z.dtype) * logp, axis=-1)
     elif target.shape == z.shape[:-1] and jnp.issubdtype(target.dtype, jnp.integer):
+        if not isinstance(target, jax.core.Tracer) and target.size:  # checkable: concrete
+            lo, hi = int(target.min()), int(target.max())
+            if lo < 0 or hi >= z.shape[-1]:
+                raise ValueError(
+                    f"softmax_cross_entropy: labels must be in [0, {z.shape[-1]}) for "
+                    f"{z.shape[-1]} classes; got labels from {lo} to {hi}"
+                )
         terms = -jnp.take_along_axis(logp, target[..., None].astype(jnp.int32), axis=-1)[..., 0]
     else:
         raise ValueError(

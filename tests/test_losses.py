@@ -100,6 +100,10 @@ def test_binary_targets_broadcast_against_a_single_output_column():
 def test_bad_targets_and_names_raise():
     with pytest.raises(ValueError, match="integer labels of shape \\(2,\\)"):
         L.softmax_cross_entropy(jnp.zeros((2, 3)), jnp.zeros((2, 4)))
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\) for 3 classes; got .* 3"):
+        L.softmax_cross_entropy(jnp.zeros((2, 3)), jnp.array([0, 3]))
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\).*from -1"):
+        L.softmax_cross_entropy(jnp.zeros((2, 3)), jnp.array([-1, 2]))
     with pytest.raises(ValueError, match="do not fit predictions"):
         L.mse(jnp.zeros((2, 3)), jnp.zeros((3,)))
     with pytest.raises(ValueError, match="unknown reduction 'avg'"):
