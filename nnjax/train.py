@@ -27,7 +27,7 @@ import optax
 
 from nnjax import checkpoint, parallel
 from nnjax.layers import Layer
-from nnjax.losses import get_loss
+from nnjax.losses import get_loss, softmax_cross_entropy
 from nnjax.optim import get_optimizer
 
 Array = jax.Array
@@ -42,7 +42,8 @@ class FitResult(NamedTuple):
     """What :func:`fit` returns.
 
     ``loss_history``: (epochs * steps_per_epoch,) training loss of every step, in order.
-    ``metrics``: per-epoch arrays of shape (epochs,): ``train_loss`` (mean step loss) and,
+    ``metrics``: per-epoch arrays of shape (epochs,): ``step_loss`` (the mean of the epoch's
+    step losses, each taken before its update) and,
     for each ``eval_data`` entry ``name``, ``{name}_loss`` and ``{name}_accuracy``.
     ``compile_time``/``run_time``: seconds spent compiling and running (apart).
     """
@@ -147,6 +148,8 @@ def make_epochs_fn(
     names to (E,) arrays. ``batch_sharding`` (e.g. :func:`nnjax.parallel.batch_sharding`):
     lay each gathered batch out with it (data parallelism; see :mod:`nnjax.parallel`).
     """
+    if "step" in eval_names:
+        raise ValueError("eval_data: the name 'step' is taken (metrics 'step_loss'); rename it")
     loss_fn, eval_fn = make_loss_fn(model, loss), make_eval_fn(model, loss)
     full_batch = batch_size is None
     bs = n_examples if full_batch else batch_size
@@ -175,7 +178,7 @@ def make_epochs_fn(
                 jax.random.split(jax.random.fold_in(drop_key, e), n_steps) if dropout else None
             )
             carry, losses = jax.lax.scan(step, carry, (idx, step_keys))
-            metrics = {"train_loss": jnp.mean(losses)}
+            metrics = {"step_loss": jnp.mean(losses)}
             for name, (xe, ye) in zip(eval_names, evals):
                 metrics[f"{name}_loss"], metrics[f"{name}_accuracy"] = eval_fn(carry[0], xe, ye)
             return carry, (losses, metrics)
@@ -296,9 +299,12 @@ def fit(
     evals = tuple(_check_data(xe, ye, f"fit eval_data[{k!r}]") for k, (xe, ye) in eval_data.items())
     apply = _apply_fn(model)
     try:  # shapes are checked here, once, with a clear error, before anything compiles
-        jax.eval_shape(lambda p, x: apply(p, x), params, X[:1])
+        out = jax.eval_shape(lambda p, x: apply(p, x), params, X[:1])
     except ValueError as e:
         raise ValueError(f"fit: model does not accept X of shape {X.shape}: {e}") from None
+    _check_labels(loss, y, out.shape, "fit: y")
+    for name, (_, ye) in zip(eval_data, evals):
+        _check_labels(loss, ye, out.shape, f"fit: eval_data[{name!r}] labels")
 
     shard = None
     if mesh is not None:
@@ -380,6 +386,19 @@ def fit(
         compile_time,
         total - compile_time,
     )
+
+
+def _check_labels(loss, y, out_shape, where: str) -> None:
+    """Integer labels for the softmax cross-entropy must index the model's K outputs."""
+    if get_loss(loss) is not softmax_cross_entropy or not jnp.issubdtype(y.dtype, jnp.integer):
+        return
+    k = out_shape[-1]
+    lo, hi = int(y.min()), int(y.max())
+    if lo < 0 or hi >= k:
+        raise ValueError(
+            f"{where} holds labels from {lo} to {hi}, but the model has {k} outputs "
+            f"(labels must be in [0, {k}))"
+        )
 
 
 def _bs_name(batch_size) -> str:

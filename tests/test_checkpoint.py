@@ -198,7 +198,7 @@ def test_sigkill_mid_training_then_resume_is_bit_identical(tmp_path, full):
     # the params, optimizer state and history of the uninterrupted run, bit for bit
     assert _tree_equal(res.params, full.params) and _tree_equal(res.opt_state, full.opt_state)
     np.testing.assert_array_equal(res.loss_history, full.loss_history)
-    np.testing.assert_array_equal(res.metrics["train_loss"], full.metrics["train_loss"])
+    np.testing.assert_array_equal(res.metrics["step_loss"], full.metrics["step_loss"])
     assert ck.steps(d) == [5, 6]  # keep=2
     meta = ck.load(d).metadata
     assert (meta["epoch"], meta["step"]) == (6, 6 * (len(X) // 32))

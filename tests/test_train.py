@@ -220,6 +220,10 @@ def test_fit_argument_errors():
         nnjax.fit(model, p, X, y, optimizer="gd", batch_size=2)
     with pytest.raises(ValueError, match="unknown optimizer"):
         nnjax.fit(model, p, X, y, optimizer="lbfgs2")
+    with pytest.raises(ValueError, match=r"y holds labels from 0 to 2, but the model has 2 out"):
+        nnjax.fit(model, p, X, np.array([0, 1, 2, 0]))
+    with pytest.raises(ValueError, match="the name 'step' is taken"):
+        nnjax.fit(model, p, X, y, eval_data={"step": (X, y)})
     with pytest.raises(ValueError, match="unknown loss"):
         nnjax.fit(model, p, X, y, loss="hinge")
 

@@ -180,13 +180,10 @@ def write_plots(res: dict, out: str) -> None:
     ``res`` from :func:`run_study`, or ``as_arrays(json.load(...))`` of its results.json."""
     import os
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from nnjax.plotting import subplots
 
     m = res["metrics"]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = subplots(figsize=(6, 4))
     for key in ("sequential", "src", "replay", "joint"):
         if key in m:
             s = 100 * m[key]["seen"]
@@ -198,10 +195,9 @@ def write_plots(res: dict, out: str) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(os.path.join(out, "accuracy.png"), dpi=110)
-    plt.close(fig)
 
     names = [k for k in ("sequential", "src", "replay", "joint") if k in res["A"]]
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 2.8), squeeze=False)
+    fig, axes = subplots(1, len(names), figsize=(3.2 * len(names), 2.8), squeeze=False)
     order0 = np.asarray(res["task_classes"][0]).ravel().astype(int)
     for i, (ax, key) in enumerate(zip(axes[0], names)):
         A = 100 * res["A"][key][0].mean(0)[:, order0]  # (T, K), columns in order-0 order
@@ -211,13 +207,14 @@ def write_plots(res: dict, out: str) -> None:
         ax.set_yticks(range(A.shape[0]), [str(t + 1) for t in range(A.shape[0])])
     fig.colorbar(im, ax=axes[0].tolist(), label="test accuracy (%)")
     fig.savefig(os.path.join(out, "heatmap.png"), dpi=110, bbox_inches="tight")
-    plt.close(fig)
 
-    _plot_dreams(res, out, plt)
+    _plot_dreams(res, out)
 
 
-def _plot_dreams(res, out, plt) -> None:
+def _plot_dreams(res, out) -> None:
     import os
+
+    from nnjax.plotting import subplots
 
     imgs = res["images"]
     rows = [
@@ -226,7 +223,7 @@ def _plot_dreams(res, out, plt) -> None:
     if not rows:
         return
     shape = (8, 8) if res["dataset"] == "digits" else None
-    fig, axes = plt.subplots(len(rows), 10, figsize=(10, 1.2 * len(rows) + 0.4), squeeze=False)
+    fig, axes = subplots(len(rows), 10, figsize=(10, 1.2 * len(rows) + 0.4), squeeze=False)
     titles = {
         "deepdream_joint": "DeepDream, joint net",
         "deepdream_sequential": "DeepDream, no-sleep net",
@@ -247,4 +244,3 @@ def _plot_dreams(res, out, plt) -> None:
         axes[r, 0].set_ylabel(titles[key], fontsize=7)
     fig.tight_layout()
     fig.savefig(os.path.join(out, "dreams.png"), dpi=110)
-    plt.close(fig)

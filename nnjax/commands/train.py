@@ -188,12 +188,8 @@ def _checkpointing(args) -> dict:
 
 def write_outputs(out: str, res, config: dict) -> None:
     """params.npz, history.json (config, per-step loss, per-epoch metrics), loss.png."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from nnjax.io import save_params
+    from nnjax.plotting import subplots
 
     os.makedirs(out, exist_ok=True)
     save_params(os.path.join(out, "params.npz"), res.params)
@@ -206,7 +202,7 @@ def write_outputs(out: str, res, config: dict) -> None:
     }
     with open(os.path.join(out, "history.json"), "w") as f:
         json.dump(history, f, indent=1)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = subplots(figsize=(6, 4))
     ax.plot(res.loss_history, lw=0.8, label="step loss")
     steps = len(res.loss_history) // len(res.metrics["train_loss"])
     epochs_x = [(i + 1) * steps - 1 for i in range(len(res.metrics["train_loss"]))]
@@ -216,4 +212,3 @@ def write_outputs(out: str, res, config: dict) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(os.path.join(out, "loss.png"), dpi=120)
-    plt.close(fig)

@@ -1,4 +1,4 @@
-"""The three figures of a study (matplotlib, Agg backend; nothing is shown).
+"""The three figures of a study (stand-alone matplotlib Figures; nothing is shown).
 
 * ``loss_curves.png``: training (mini-batch) loss per step against epochs, per optimizer at its
   chosen learning rate: the median over seeds, a min-max band.
@@ -16,15 +16,7 @@ import numpy as np
 
 from nnjax.compare.report import best_index, final
 from nnjax.compare.study import StudyResult
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from nnjax.plotting import subplots
 
 
 def _band(ax, x, a, color, label, axis=0):
@@ -41,9 +33,8 @@ def _colors(names):
 
 
 def plot_loss_curves(result: StudyResult, path: str) -> None:
-    plt = _plt()
     colors = _colors(result.runs)
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = subplots(figsize=(6.4, 4.0))
     for name, runs in result.runs.items():
         b = best_index(runs, result.study.select)
         curves = runs.step_loss[b]  # (S, E * T)
@@ -60,13 +51,11 @@ def plot_loss_curves(result: StudyResult, path: str) -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def plot_lr_sensitivity(result: StudyResult, path: str) -> None:
-    plt = _plt()
     colors = _colors(result.runs)
-    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.8), sharey=True)
+    fig, axes = subplots(1, 2, figsize=(9.0, 3.8), sharey=True)
     for ax, metric, title in zip(axes, ("train_loss", "val_loss"), ("training", "validation")):
         finite_max = []
         for name, runs in result.runs.items():
@@ -107,13 +96,11 @@ def plot_lr_sensitivity(result: StudyResult, path: str) -> None:
     )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def plot_test_accuracy(result: StudyResult, path: str) -> None:
-    plt = _plt()
     colors = _colors(result.runs)
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = subplots(figsize=(6.4, 4.0))
     for name, runs in result.runs.items():
         b = best_index(runs, result.study.select)
         acc = runs.metrics["test_accuracy"][b]  # (S, E)
@@ -130,7 +117,6 @@ def plot_test_accuracy(result: StudyResult, path: str) -> None:
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def plot_all(result: StudyResult, out: str) -> dict[str, str]:

@@ -307,7 +307,7 @@ def train_optimizer(
     step_loss = np.concatenate(all_losses, axis=1).reshape(L, S, epochs * n_steps)
     raw = {k: np.concatenate([m[k] for m in all_metrics], axis=1) for k in all_metrics[0]}
     names = {
-        "train_loss": "step_loss_mean",
+        "step_loss": "step_loss_mean",
         "fit_loss": "train_loss",
         "fit_accuracy": "train_accuracy",
     }
