@@ -8,13 +8,19 @@ The public API, in the order data flows:
 * training: :func:`get_optimizer` (Optax, by name), :func:`make_loss_fn`,
   :func:`make_train_step`, :func:`fit` (the loop fused under one jit), :func:`evaluate`.
 * data: :mod:`nnjax.data` (toy, xor, moons, spirals, digits, mnist1d; no download).
+* studies: :func:`compare` (optimizers x learning rates x seeds, vmapped in one jit each).
+* scale and safety: :mod:`nnjax.parallel` (``fit(..., mesh=8)``), :mod:`nnjax.checkpoint`
+  (``fit(..., checkpoint_dir=D, resume=True)``).
+* the oracle: :mod:`nnjax.reference`, the hand-derived NumPy twin (``nnjax verify``).
+* the brain side: :mod:`nnjax.brain` (spiking neurons, synchrony, sleep and dreams).
 * float64 is opt-in: :func:`enable_x64` (or ``with jax.enable_x64(True):``).
 """
 
 import jax
 
-from nnjax import activations, data, initializers, losses
+from nnjax import activations, checkpoint, data, initializers, losses, parallel
 from nnjax.activations import get_activation
+from nnjax.compare import compare
 from nnjax.layers import Activation, Dense, Dropout, Flatten, Layer, serial
 from nnjax.losses import get_loss
 from nnjax.models import logistic_regression, mlp
@@ -45,6 +51,8 @@ __all__ = [
     "Layer",
     "NonFiniteLossError",
     "activations",
+    "checkpoint",
+    "compare",
     "data",
     "enable_x64",
     "evaluate",
@@ -58,5 +66,6 @@ __all__ = [
     "make_loss_fn",
     "make_train_step",
     "mlp",
+    "parallel",
     "serial",
 ]
