@@ -165,6 +165,14 @@ def _run_workloads(args, cfg, results, note_load):
             print(f"  {time.perf_counter() - t0:.0f} s", flush=True)
         done("mlp")
         note_load("after MLP")
+        if "peak" in only:  # again, so the MLP rows are not held to a peak taken under other load
+            from benchmarks.micro import matmul_peak
+
+            again = matmul_peak(cfg["peak_sizes"], max(R, 2), pause)
+            first = results["peak"]
+            results["peak"] = max(first, again, key=lambda m: m["peak_gflops"])
+            results["peak"]["measurements"] = [first["peak_gflops"], again["peak_gflops"]]
+            done("peak again")
     if "vmap" in only:
         from benchmarks.micro import vmap_scaling
 

@@ -1,7 +1,8 @@
 """Machine-level workloads: the matmul peak, vmap scaling, and the cost of one dispatch.
 
 * :func:`matmul_peak`: ``jnp.dot`` under ``jax.jit`` on n x n float32 matrices; GFLOP/s =
-  2 n^3 / t. The best size's median is "this machine's peak" that MLP rows are held to.
+  2 n^3 / t. The best size's median is "this machine's peak" that MLP rows are held to (the
+  full run measures it before and after the MLP workload and keeps the higher).
 * :func:`vmap_scaling`: N independent small MLPs (different initial params, the same data)
   trained by ``jax.vmap`` of nnjax's fused loop in one jit; time per model = t(N) / N.
 * :func:`dispatch_floor`: the time of one call of a trivial jitted function (and of an

@@ -168,6 +168,13 @@ def markdown(results: dict, plots: dict[str, str]) -> str:
     peak = results.get("peak")
     if peak:
         L += ["## Matmul peak (jnp.dot under jit, float32)", ""]
+        if peak.get("measurements"):
+            L += [
+                "Measured before and after the MLP workload: "
+                + ", ".join(f"{m:.1f}" for m in peak["measurements"])
+                + " GFLOP/s; the higher is the peak (its sizes below).",
+                "",
+            ]
         L += _table(
             ["n", "median ms", "GFLOP/s"],
             [[n, _ms(r["time"]["median"]), f"{r['gflops']:.1f}"] for n, r in peak["sizes"].items()],
