@@ -114,7 +114,12 @@ def markdown(results: dict, plots: dict[str, str]) -> str:
             + ", ".join(
                 f"{k} {v['wall']:.0f} / {v['cpu']:.0f}" for k, v in results["workload_s"].items()
             )
-            + " (CPU well under wall: the process waited for cores held by others).",
+            + (
+                " (CPU well under wall: the process waited for cores held by others)."
+                if sum(v["cpu"] for v in results["workload_s"].values())
+                < 0.6 * sum(v["wall"] for v in results["workload_s"].values())
+                else "."
+            ),
             "",
         ]
     L += ["## Load from other processes", ""]
