@@ -11,6 +11,7 @@ The public API, in the order data flows:
 * studies: :func:`compare` (optimizers x learning rates x seeds, vmapped in one jit each).
 * scale and safety: :mod:`nnjax.parallel` (``fit(..., mesh=8)``), :mod:`nnjax.checkpoint`
   (``fit(..., checkpoint_dir=D, resume=True)``).
+* Flax interop: :mod:`nnjax.interop` (MLP params to Flax NNX / linen and back).
 * the oracle: :mod:`nnjax.reference`, the hand-derived NumPy twin (``nnjax verify``).
 * the brain side: :mod:`nnjax.brain` (spiking neurons, synchrony, sleep and dreams).
 * float64 is opt-in: :func:`enable_x64` (or ``with jax.enable_x64(True):``).
@@ -18,7 +19,7 @@ The public API, in the order data flows:
 
 import jax
 
-from nnjax import activations, checkpoint, data, initializers, losses, parallel
+from nnjax import activations, checkpoint, data, initializers, interop, losses, parallel
 from nnjax.activations import get_activation
 from nnjax.compare import compare
 from nnjax.layers import Activation, Dense, Dropout, Flatten, Layer, serial
@@ -61,6 +62,7 @@ __all__ = [
     "get_loss",
     "get_optimizer",
     "initializers",
+    "interop",
     "logistic_regression",
     "losses",
     "make_loss_fn",
