@@ -4,7 +4,7 @@
 Three ways, timed round robin:
 
 * ``numpy_loop``: the seed's own loop, theta -= alpha (sigmoid(X theta) - y)^T X / m
-  (as ``examples/seed_logistic_regression.py``'s ``numpy_seed_loop``);
+  (``nnjax.reference.seed.numpy_seed_loop``);
 * ``nnjax_step``: ``nnjax.make_train_step`` called 1000 times from Python;
 * ``nnjax_fused``: the 1000 steps in one compiled call (``make_epochs_fn``, what ``fit`` runs).
 
@@ -22,18 +22,9 @@ from benchmarks.check import Mismatch
 from benchmarks.harness import Runner, round_robin, stats, timed
 from nnjax.reference import mlp as ref_mlp
 from nnjax.reference import train as ref_train
+from nnjax.reference.seed import numpy_seed_loop
 
 LOSS = "binary_cross_entropy_with_logits"
-
-
-def numpy_seed_loop(X, y, alpha=0.01, iterations=1000):
-    """The seed's NumPy code: theta -= alpha * (sigmoid(X theta) - y)^T X / m."""
-    theta = np.zeros(X.shape[1])
-    m = len(y)
-    for _ in range(iterations):
-        h = 1.0 / (1.0 + np.exp(-(X @ theta)))
-        theta -= alpha * ((h - y).T @ X) / m
-    return theta
 
 
 def bench_seed(repeats: int, pause: float, iterations: int = 1000, alpha: float = 0.01) -> dict:

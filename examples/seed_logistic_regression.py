@@ -17,16 +17,7 @@ import jax
 import numpy as np
 
 import nnjax
-
-
-def numpy_seed_loop(X, y, alpha=0.01, iterations=1000):
-    """The seed's NumPy code: theta -= alpha * (sigmoid(X theta) - y)^T X / m."""
-    theta = np.zeros(X.shape[1])
-    m = len(y)
-    for _ in range(iterations):
-        h = 1.0 / (1.0 + np.exp(-(X @ theta)))
-        theta -= alpha * ((h - y).T @ X) / m
-    return theta
+from nnjax.reference.seed import numpy_seed_loop
 
 
 def nnjax_seed_fit(X, y, alpha=0.01, iterations=1000, use_bias=False):

@@ -37,6 +37,17 @@ on the batch (all of the fit set for GD, a mini-batch otherwise) and learning ra
 """
 
 
+# the per-epoch metrics whose final value the summary and the per-run rows report
+FINAL_METRICS = (
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "test_loss",
+    "test_accuracy",
+)
+
+
 def final(runs: OptimizerRuns, metric: str) -> np.ndarray:
     """(L, S) value of ``metric`` after the last epoch."""
     return runs.metrics[metric][:, :, -1]
@@ -101,14 +112,7 @@ def summarize(result: StudyResult) -> dict[str, dict[str, Any]]:
             "run_time_per_run_s": runs.run_time / runs.step_loss.shape[0] / runs.step_loss.shape[1],
             "diverged": int(diverged(runs)[b].sum()),
         }
-        for m in (
-            "train_loss",
-            "train_accuracy",
-            "val_loss",
-            "val_accuracy",
-            "test_loss",
-            "test_accuracy",
-        ):
+        for m in FINAL_METRICS:
             entry[m] = {k: float(v[b]) for k, v in seed_stats(final(runs, m)).items()}
         steps = steps_to_target(runs, result.study.target_loss)[b]
         reached = np.isfinite(steps)
@@ -254,14 +258,7 @@ def run_rows(result: StudyResult) -> list[dict[str, Any]]:
                     "epochs": result.study.epochs,
                     "updates": runs.steps_per_epoch * result.study.epochs,
                 }
-                for m in (
-                    "train_loss",
-                    "train_accuracy",
-                    "val_loss",
-                    "val_accuracy",
-                    "test_loss",
-                    "test_accuracy",
-                ):
+                for m in FINAL_METRICS:
                     row[m] = float(final(runs, m)[i, j])
                 row["steps_to_target"] = None if np.isnan(steps[i, j]) else int(steps[i, j])
                 row["diverged"] = bool(div[i, j])
