@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 
 Array = jax.Array
 REDUCTIONS = ("mean", "sum", "none")
@@ -63,15 +64,45 @@ def binary_cross_entropy_with_logits(
 ) -> Array:
     """J = mean[softplus(z) - t z], the cross-entropy of sigmoid(z) against t.
 
-    softplus(z) = logaddexp(z, 0) is finite and exact for any |z| (1e4 included), and its
-    derivative is sigmoid(z) everywhere, z = 0 included (the textbook form
-    max(z, 0) + log1p(exp(-|z|)) has kinks whose autodiff value at 0 is wrong).
-    dJ/dz = (sigmoid(z) - t) / n for the mean reduction.
+    softplus(z) = logaddexp(z, 0) is finite and exact for any |z| (1e4 included). The
+    derivative is given in closed form (a ``custom_jvp``): d/dz = sigmoid(z) - t,
+    d/dt = -z, so ``jax.grad`` computes the textbook gradient, dJ/dz = (sigmoid(z) - t) / n
+    for the mean reduction, in three elementwise ops, exact at z = 0 too (autodiff of the
+    form max(z, 0) + log1p(exp(-|z|)) gets z = 0 wrong).
     """
     z = jnp.asarray(logits)
     t = _match_binary_targets(z, target)
-    terms = jnp.logaddexp(z, 0.0) - t * z
-    return _reduce(terms, reduction)
+    return _reduce(_softplus_minus_tz(z, t), reduction)
+
+
+def _softplus_parts(z: Array) -> tuple[Array, Array]:
+    """softplus(z) = max(z, 0) + log1p(e) and sigmoid(z) = (1 if z >= 0 else e) / (1 + e),
+    with e = exp(-|z|) in (0, 1]: one exp for both, no overflow for any z (+-inf included)."""
+    e = jnp.exp(-jnp.abs(z))
+    softplus = jnp.maximum(z, 0.0) + jnp.log1p(e)
+    sigmoid = jnp.where(z >= 0, 1.0, e) / (1.0 + e)
+    return softplus, sigmoid
+
+
+@jax.custom_jvp
+def _softplus_minus_tz(z: Array, t: Array) -> Array:
+    """softplus(z) - t z, elementwise."""
+    return _softplus_parts(z)[0] - t * z
+
+
+def _softplus_minus_tz_jvp(primals, tangents):
+    z, t = primals
+    dz, dt = tangents
+    softplus, sigmoid = _softplus_parts(z)
+    out = jnp.zeros_like(z)  # a zero tangent (fixed targets) costs no work
+    if not isinstance(dz, SymbolicZero):
+        out = (sigmoid - t) * dz
+    if not isinstance(dt, SymbolicZero):
+        out = out - z * dt
+    return softplus - t * z, out
+
+
+_softplus_minus_tz.defjvp(_softplus_minus_tz_jvp, symbolic_zeros=True)
 
 
 def softmax_cross_entropy(logits: Array, target: Array, reduction: str = "mean") -> Array:
