@@ -39,8 +39,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", nargs="+", choices=list(MODELS), default=None)
     p.add_argument("--batch-sizes", nargs="+", type=int, default=None)
     p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
-    p.add_argument("--repeats", type=int, default=None, help="timed rounds (default 5; quick 1)")
-    p.add_argument("--pause", type=float, default=0.15, help="seconds before each timed call")
+    p.add_argument("--repeats", type=int, default=None, help="timed rounds (default 11; quick 1)")
+    p.add_argument("--pause", type=float, default=0.15, help="seconds before each timed block")
+    p.add_argument(
+        "--min-block",
+        type=float,
+        default=None,
+        help="seconds of back-to-back calls per timed sample (default 0.25; quick 0)",
+    )
     p.add_argument(
         "--memory",
         action=argparse.BooleanOptionalAction,
@@ -53,7 +59,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _settings(args) -> dict:
     quick = args.quick
     return {
-        "repeats": args.repeats or (1 if quick else 5),
+        "repeats": args.repeats or (1 if quick else 11),
+        "min_block": args.min_block if args.min_block is not None else (0.0 if quick else 0.25),
         "memory": (not quick) if args.memory is None else args.memory,
         "models": args.models
         or (
@@ -86,7 +93,10 @@ def run(args) -> int:
         "date": now.strftime("%Y-%m-%d %H:%M UTC"),
         "device": device,
         "env": env,
-        "settings": {k: v for k, v in cfg.items() if k != "target_steps"},
+        "settings": {
+            **{k: v for k, v in cfg.items() if k != "target_steps"},
+            "pause": args.pause,
+        },
         "load": {},
         "warnings": [],
     }
@@ -113,7 +123,7 @@ def run(args) -> int:
 
 
 def _run_workloads(args, cfg, results, note_load):
-    only, R, pause = set(args.only), cfg["repeats"], args.pause
+    only, R, pause, block = set(args.only), cfg["repeats"], args.pause, cfg["min_block"]
     spent = results["workload_s"] = {}
     clock = {"t": time.perf_counter(), "cpu": time.process_time()}
 
@@ -134,13 +144,13 @@ def _run_workloads(args, cfg, results, note_load):
         from benchmarks.seed import bench_seed
 
         print("seed example ...", flush=True)
-        results["seed"] = bench_seed(R, pause)
+        results["seed"] = bench_seed(R, pause, block)
         done("seed")
     if "peak" in only:
         from benchmarks.micro import matmul_peak
 
         print("matmul peak ...", flush=True)
-        results["peak"] = matmul_peak(cfg["peak_sizes"], max(R, 2), pause)
+        results["peak"] = matmul_peak(cfg["peak_sizes"], max(R, 2), pause, block)
         done("peak")
     if "mlp" in only:
         from benchmarks import mlp
@@ -160,15 +170,20 @@ def _run_workloads(args, cfg, results, note_load):
             # XLA's memory analysis compiles once more: the largest batch only, where it matters
             memory = cfg["memory"] and p.batch_size == max(cfg["batch_sizes"])
             results["mlp"].append(
-                mlp.bench_problem(p, impls, repeats=R, pause=pause, memory=memory)
+                mlp.bench_problem(p, impls, repeats=R, pause=pause, memory=memory, min_block=block)
             )
             print(f"  {time.perf_counter() - t0:.0f} s", flush=True)
+        if not args.quick:
+            print("MLP per-step overhead (tiny model) ...", flush=True)
+            results["overhead"] = mlp.bench_problem(
+                mlp.overhead_problem(), impls, repeats=R, pause=pause, memory=False, min_block=block
+            )
         done("mlp")
         note_load("after MLP")
         if "peak" in only:  # again, so the MLP rows are not held to a peak taken under other load
             from benchmarks.micro import matmul_peak
 
-            again = matmul_peak(cfg["peak_sizes"], max(R, 2), pause)
+            again = matmul_peak(cfg["peak_sizes"], max(R, 2), pause, block)
             first = results["peak"]
             results["peak"] = max(first, again, key=lambda m: m["peak_gflops"])
             results["peak"]["measurements"] = [first["peak_gflops"], again["peak_gflops"]]
@@ -177,7 +192,9 @@ def _run_workloads(args, cfg, results, note_load):
         from benchmarks.micro import vmap_scaling
 
         print("vmap scaling ...", flush=True)
-        results["vmap"] = vmap_scaling(cfg["vmap_counts"], R, pause, epochs=cfg["vmap_epochs"])
+        results["vmap"] = vmap_scaling(
+            cfg["vmap_counts"], R, pause, epochs=cfg["vmap_epochs"], min_block=block
+        )
         done("vmap")
     if "dispatch" in only:
         from benchmarks.micro import dispatch_floor
@@ -189,7 +206,7 @@ def _run_workloads(args, cfg, results, note_load):
 
         print("step anatomy ...", flush=True)
         results["anatomy"] = [
-            {**step_anatomy(widths, B, R, pause), "programs": compiled_programs(widths, B)}
+            {**step_anatomy(widths, B, R, pause, block), "programs": compiled_programs(widths, B)}
             for widths, B in (([784, 256, 256, 10], 1024), ([64, 256, 256, 10], 32))
         ]
         done("anatomy")

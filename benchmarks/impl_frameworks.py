@@ -23,7 +23,7 @@ import optax
 
 from benchmarks import convert
 from benchmarks.harness import Runner, n_cores
-from benchmarks.impl_jax import _device_batches, memory_of
+from benchmarks.impl_jax import device_data, memory_of
 from benchmarks.problem import Problem, as_jax
 from nnjax import interop
 from nnjax.reference import mlp as ref_mlp
@@ -80,11 +80,11 @@ def numpy_twin(p: Problem) -> Runner:
 def nnx_jit(p: Problem) -> Runner:
     from flax import nnx
 
-    tx, batches, live = _optax(p), _device_batches(p), {}
+    tx, (X, Y, idx), live = _optax(p), device_data(p), {}
 
     @nnx.jit
-    def step(model, optimizer, x, y):
-        loss, grads = nnx.value_and_grad(lambda m: _ce(m(x), y))(model)
+    def step(model, optimizer, X, Y, i):
+        loss, grads = nnx.value_and_grad(lambda m: _ce(m(X[i]), Y[i]))(model)
         optimizer.update(model, grads)
         return loss
 
@@ -94,7 +94,7 @@ def nnx_jit(p: Problem) -> Runner:
 
     def run():
         model, opt = live["model"], live["opt"]
-        losses = [step(model, opt, x, y) for x, y in batches]
+        losses = [step(model, opt, X, Y, i) for i in idx]
         jax.block_until_ready(nnx.state(model))
         return model, losses
 
@@ -110,19 +110,19 @@ def nnx_split(p: Problem) -> Runner:
 
     model = interop.to_nnx(as_jax(p.params0), p.activation)
     graphdef, state0 = nnx.split((model, nnx.Optimizer(model, _optax(p), wrt=nnx.Param)))
-    batches = _device_batches(p)
+    X, Y, idx = device_data(p)
 
     @jax.jit
-    def step(state, x, y):
+    def step(state, X, Y, i):
         model, optimizer = nnx.merge(graphdef, state)
-        loss, grads = nnx.value_and_grad(lambda m: _ce(m(x), y))(model)
+        loss, grads = nnx.value_and_grad(lambda m: _ce(m(X[i]), Y[i]))(model)
         optimizer.update(model, grads)
         return nnx.state((model, optimizer)), loss
 
     def run():
         state, losses = state0, []
-        for x, y in batches:
-            state, loss = step(state, x, y)
+        for i in idx:
+            state, loss = step(state, X, Y, i)
             losses.append(loss)
         return jax.block_until_ready(state), losses
 
@@ -131,24 +131,24 @@ def nnx_split(p: Problem) -> Runner:
         model, _ = nnx.merge(graphdef, state)
         return _np_tree(interop.from_nnx(model)), _stack(losses)
 
-    return Runner(lambda: None, run, result, lambda: memory_of(step, state0, *batches[0]))
+    return Runner(lambda: None, run, result, lambda: memory_of(step, state0, X, Y, idx[0]))
 
 
 def linen(p: Problem) -> Runner:
     module, variables = interop.to_linen(as_jax(p.params0), p.activation)
     tx, params0 = _optax(p), variables["params"]
-    state0, batches = tx.init(params0), _device_batches(p)
+    state0, (X, Y, idx) = tx.init(params0), device_data(p)
 
     @jax.jit
-    def step(params, state, x, y):
-        loss, g = jax.value_and_grad(lambda q: _ce(module.apply({"params": q}, x), y))(params)
+    def step(params, state, X, Y, i):
+        loss, g = jax.value_and_grad(lambda q: _ce(module.apply({"params": q}, X[i]), Y[i]))(params)
         updates, state = tx.update(g, state, params)
         return optax.apply_updates(params, updates), state, loss
 
     def run():
         params, state, losses = params0, state0, []
-        for x, y in batches:
-            params, state, loss = step(params, state, x, y)
+        for i in idx:
+            params, state, loss = step(params, state, X, Y, i)
             losses.append(loss)
         return jax.block_until_ready(params), losses
 
@@ -156,25 +156,25 @@ def linen(p: Problem) -> Runner:
         params, losses = out
         return _np_tree(interop.from_linen(module, {"params": params})), _stack(losses)
 
-    return Runner(lambda: None, run, result, lambda: memory_of(step, params0, state0, *batches[0]))
+    return Runner(lambda: None, run, result, lambda: memory_of(step, params0, state0, X, Y, idx[0]))
 
 
 def equinox(p: Problem) -> Runner:
     eqx = convert.require("equinox")
     model0 = convert.to_equinox(as_jax(p.params0))
     tx = _optax(p)
-    state0, batches = tx.init(eqx.filter(model0, eqx.is_array)), _device_batches(p)
+    state0, (X, Y, idx) = tx.init(eqx.filter(model0, eqx.is_array)), device_data(p)
 
     @eqx.filter_jit
-    def step(model, state, x, y):
-        loss, grads = eqx.filter_value_and_grad(lambda m: _ce(jax.vmap(m)(x), y))(model)
+    def step(model, state, X, Y, i):
+        loss, grads = eqx.filter_value_and_grad(lambda m: _ce(jax.vmap(m)(X[i]), Y[i]))(model)
         updates, state = tx.update(grads, state, eqx.filter(model, eqx.is_array))
         return eqx.apply_updates(model, updates), state, loss
 
     def run():
         model, state, losses = model0, state0, []
-        for x, y in batches:
-            model, state, loss = step(model, state, x, y)
+        for i in idx:
+            model, state, loss = step(model, state, X, Y, i)
             losses.append(loss)
         return jax.block_until_ready(model), losses
 
@@ -184,7 +184,7 @@ def equinox(p: Problem) -> Runner:
 
     def memory():
         try:
-            return memory_of(step, model0, state0, *batches[0])
+            return memory_of(step, model0, state0, X, Y, idx[0])
         except (AttributeError, TypeError):  # an Equinox without AOT lowering
             return None
 
@@ -196,7 +196,8 @@ def torch_eager(p: Problem) -> Runner:
     torch.set_num_threads(n_cores())
     model = convert.to_torch(p.params0)
     start = {k: v.clone() for k, v in model.state_dict().items()}
-    batches = [(torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))) for x, y in p.batches()]
+    X, Y = torch.from_numpy(p.X), torch.from_numpy(p.y.astype(np.int64))
+    idx = [torch.from_numpy(i.astype(np.int64)) for i in p.idx]
     loss_fn, live = torch.nn.functional.cross_entropy, {}
 
     def reset():
@@ -211,9 +212,9 @@ def torch_eager(p: Problem) -> Runner:
 
     def run():
         opt, losses = live["opt"], []
-        for x, y in batches:
+        for i in idx:
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x), y)
+            loss = loss_fn(model(X[i]), Y[i])
             loss.backward()
             opt.step()
             losses.append(loss.detach())

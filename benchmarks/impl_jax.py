@@ -6,9 +6,10 @@
 * ``pure_jax``: the zero-overhead floor: plain ``jnp`` matmuls, ``jax.value_and_grad`` and a
   hand-written SGD/Adam update, jitted; no nnjax, no Optax.
 
-Per-step loops get their batches pre-gathered on the device (a prefetching loader's job,
-outside the clock); the fused loop gathers its batches inside its compiled call, which the
-clock sees. Each runner returns only after ``block_until_ready``.
+Every loop gathers its batches from the device-resident data inside the clock, as a
+training loop does: a per-step loop passes each step its batch's row indices and the
+gather ``X[idx]`` runs inside the jitted step; the fused loop draws its permutation and
+gathers inside its one compiled call. Each runner returns only after ``block_until_ready``.
 """
 
 import jax
@@ -36,8 +37,9 @@ def memory_of(jitted, *args) -> dict:
     return out
 
 
-def _device_batches(p: Problem):
-    return [(jnp.asarray(x), jnp.asarray(y)) for x, y in p.batches()]
+def device_data(p: Problem):
+    """(X, y) on the device and the row indices of every step's batch (int32 arrays)."""
+    return jnp.asarray(p.X), jnp.asarray(p.y), [jnp.asarray(i, jnp.int32) for i in p.idx]
 
 
 def _np_result(out):
@@ -48,20 +50,21 @@ def _np_result(out):
 def nnjax_step(p: Problem) -> Runner:
     model = nnjax.mlp(p.sizes, p.activation)
     opt = nnjax.get_optimizer(p.optimizer, p.learning_rate)
-    step = nnjax.make_train_step(model, LOSS, opt)
+    train_step = nnjax.make_train_step(model, LOSS, opt)
+    step = jax.jit(lambda params, state, X, y, i: train_step(params, state, (X[i], y[i])))
     params0 = as_jax(p.params0)
     state0 = opt.init(params0)
-    batches = _device_batches(p)
+    X, y, idx = device_data(p)
 
     def run():
         params, state, losses = params0, state0, []
-        for batch in batches:
-            params, state, loss = step(params, state, batch)
+        for i in idx:
+            params, state, loss = step(params, state, X, y, i)
             losses.append(loss)
         return jax.block_until_ready(params), losses
 
     return Runner(
-        lambda: None, run, _np_result, lambda: memory_of(step, params0, state0, batches[0])
+        lambda: None, run, _np_result, lambda: memory_of(step, params0, state0, X, y, idx[0])
     )
 
 
@@ -139,19 +142,19 @@ def pure_jax(p: Problem) -> Runner:
     init, update = _hand_optimizer(p.optimizer, p.learning_rate)
 
     @jax.jit
-    def step(layers, state, x, y):
-        loss, g = jax.value_and_grad(_loss)(layers, x, y)
+    def step(layers, state, X, y, i):
+        loss, g = jax.value_and_grad(_loss)(layers, X[i], y[i])
         layers, state = update(g, state, layers)
         return layers, state, loss
 
     layers0 = [(jnp.asarray(d["W"]), jnp.asarray(d["b"])) for d in p.params0 if d]
     state0 = init(layers0)
-    batches = _device_batches(p)
+    X, y, idx = device_data(p)
 
     def run():
         layers, state, losses = layers0, state0, []
-        for x, y in batches:
-            layers, state, loss = step(layers, state, x, y)
+        for i in idx:
+            layers, state, loss = step(layers, state, X, y, i)
             losses.append(loss)
         return jax.block_until_ready(layers), losses
 
@@ -162,4 +165,4 @@ def pure_jax(p: Problem) -> Runner:
             params += ([{}] if i else []) + [{"W": np.asarray(W), "b": np.asarray(b)}]
         return params, np.asarray(jnp.stack(losses))
 
-    return Runner(lambda: None, run, result, lambda: memory_of(step, layers0, state0, *batches[0]))
+    return Runner(lambda: None, run, result, lambda: memory_of(step, layers0, state0, X, y, idx[0]))

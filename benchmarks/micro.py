@@ -22,7 +22,7 @@ from nnjax.reference import mlp as ref_mlp
 from nnjax.reference import train as ref_train
 
 
-def matmul_peak(sizes, repeats: int, pause: float) -> dict:
+def matmul_peak(sizes, repeats: int, pause: float, min_block: float = 0.0) -> dict:
     dot = jax.jit(jnp.dot)
     rng = np.random.default_rng(0)
     runners, mats = {}, {}
@@ -35,7 +35,7 @@ def matmul_peak(sizes, repeats: int, pause: float) -> dict:
             raise Mismatch(f"matmul n={n}: jnp.dot differs from NumPy by {err:.3g}")
         mats[n] = (a, b)
         runners[str(n)] = Runner(lambda: None, lambda a=a, b=b: dot(a, b).block_until_ready(), None)
-    times = round_robin(runners, repeats, pause)
+    times = round_robin(runners, repeats, pause, min_block)
     rows = {
         n: {"time": stats(ts), "gflops": 2 * int(n) ** 3 / stats(ts)["median"] / 1e9}
         for n, ts in times.items()
@@ -45,7 +45,12 @@ def matmul_peak(sizes, repeats: int, pause: float) -> dict:
 
 
 def vmap_scaling(
-    counts, repeats: int, pause: float, epochs: int = 10, batch_size: int = 32
+    counts,
+    repeats: int,
+    pause: float,
+    epochs: int = 10,
+    batch_size: int = 32,
+    min_block: float = 0.0,
 ) -> dict:
     """Train N MLPs 2-32-32-2 (ReLU) on the moons data with SGD, vmapped; check the first and
     last model of each N against the NumPy twin trained from the same params."""
@@ -108,7 +113,7 @@ def vmap_scaling(
         runners[str(N)] = Runner(lambda: None, run, None)
     for r in runners.values():
         r.run()
-    times = round_robin(runners, repeats, pause)
+    times = round_robin(runners, repeats, pause, min_block)
     rows = {}
     for N in counts:
         s = stats(times[str(N)])
@@ -157,7 +162,9 @@ def _per_call(fn, x, calls):
     return float(np.median(chunks))
 
 
-def step_anatomy(widths, batch_size: int, repeats: int, pause: float) -> dict:
+def step_anatomy(
+    widths, batch_size: int, repeats: int, pause: float, min_block: float = 0.0
+) -> dict:
     """Where an MLP step's time goes: each of its matmuls timed alone under jit at its own
     shape (forward x W, weight gradient a^T delta, input gradient delta W^T), their sum, and
     the whole nnjax step (loss, gradient, SGD update) and its forward pass, float32.
@@ -194,7 +201,7 @@ def step_anatomy(widths, batch_size: int, repeats: int, pause: float) -> dict:
         lambda: None, lambda: jax.block_until_ready(step(params, state, (x, y))), None
     )
     runners["forward only"] = Runner(lambda: None, lambda: fwd(params, x).block_until_ready(), None)
-    times = round_robin(runners, repeats, pause)
+    times = round_robin(runners, repeats, pause, min_block)
     rows = {}
     for name, sa, sb in shapes:
         t = stats(times[name])["median"]

@@ -49,8 +49,22 @@ def problems(
             yield Problem(name, X, y, sizes, B, epochs, optimizer=optimizer, learning_rate=lr)
 
 
+def overhead_problem() -> Problem:
+    """A 16-32-32-4 MLP at batch 32 (0.2 MFLOP a step): each implementation's time per step
+    here is its cost per step beyond the arithmetic (dispatch, Python, framework)."""
+    X, y = synthetic_data(n=1024, d=16, k=4)
+    return Problem("tiny 16-32-32-4", X, y, [32, 32, 4], 32, 1)
+
+
 def bench_problem(
-    p: Problem, impls, *, repeats: int, pause: float, memory: bool, log=print
+    p: Problem,
+    impls,
+    *,
+    repeats: int,
+    pause: float,
+    memory: bool,
+    min_block: float = 0.0,
+    log=print,
 ) -> dict:
     """Check and time every implementation on ``p``; a dict ready for JSON."""
     runners, notes = {}, {}
@@ -74,7 +88,7 @@ def bench_problem(
         rows[name] = {"label": IMPLS[name][0], "first_call_s": first, "check": errs}
         rows[name]["final_loss"] = float(losses[-1])
     load_before = load_snapshot(0.3)
-    times = round_robin(runners, repeats, pause)
+    times = round_robin(runners, repeats, pause, min_block)
     load_after = load_snapshot(0.3)
     flops = p.flops_per_step()
     for name, ts in times.items():

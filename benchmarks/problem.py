@@ -19,8 +19,8 @@ import nnjax
 class Problem:
     """``sizes`` excludes the input width (``X.shape[1]``), as ``nnjax.mlp`` does.
 
-    ``idx`` (steps, batch_size): the rows of every batch, epoch by epoch;
-    ``batches``: the gathered (x, y) per step, prepared once, outside the clock.
+    ``idx`` (steps, batch_size): the rows of every batch, epoch by epoch (each
+    implementation gathers them itself, inside the clock).
     """
 
     name: str
@@ -59,9 +59,6 @@ class Problem:
     @property
     def label(self) -> str:
         return f"{self.name} B={self.batch_size}"
-
-    def batches(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        return [(self.X[i], self.y[i]) for i in self.idx]
 
     def flops_per_step(self) -> int:
         """The matmul FLOPs one SGD step needs: with layer widths n_0..n_L and batch B,

@@ -108,6 +108,14 @@ def markdown(results: dict, plots: dict[str, str]) -> str:
         f" Python {env['python']} on {env['platform']}. Total time {results['total_s']:.0f} s.",
         "",
     ]
+    st = results.get("settings", {})
+    if st:
+        L += [
+            f"Timing: {st.get('repeats')} round-robin rounds; a sample is a block of "
+            f"back-to-back calls of at least {st.get('min_block', 0)} s; "
+            f"{st.get('pause', 0)} s pause before each block.",
+            "",
+        ]
     if results.get("workload_s"):
         L += [
             "Wall / CPU seconds per workload: "
@@ -198,6 +206,24 @@ def markdown(results: dict, plots: dict[str, str]) -> str:
         L += _table(MLP_HEADER, mlp_rows(cfg, p))
         for name, note in cfg["skipped"].items():
             L += [f"Skipped {name}: {note}", ""]
+    ov = results.get("overhead")
+    if ov:
+        nn = ov["rows"]["nnjax_step"]["step_ms"]
+        L += [
+            f"### Cost per step beyond the arithmetic: {ov['model']}, batch {ov['batch_size']}",
+            "",
+            f"{ov['flops_per_step'] / 1e6:.2f} MFLOP/step: the time per step here is what each "
+            "implementation spends on dispatch, Python and its framework; a larger model's step "
+            "costs its matmuls plus about this much.",
+            "",
+        ]
+        L += _table(
+            ["implementation", "us/step", "beyond nnjax step, us/step"],
+            [
+                [r["label"], f"{1e3 * r['step_ms']:.0f}", f"{1e3 * (r['step_ms'] - nn):+.0f}"]
+                for r in ov["rows"].values()
+            ],
+        )
     v = results.get("vmap")
     if v:
         L += [f"## vmap scaling ({v['model']}, {v['steps']} steps, batch {v['batch_size']})", ""]
@@ -260,10 +286,13 @@ batches in the same order (the ones `nnjax.fit` draws) with the same optimizer, 
 and is checked against the NumPy twin (`nnjax.reference`) before it is timed: the loss of
 every step to 3e-4 relative, and every parameter to 5% of how far training moved it; a
 mismatch stops the suite. That checked first call is also the warm-up; then round-robin
-rounds (the order rotated every round, a pause before every call so BLAS/XLA threads stop
-spinning), medians
-with min-max. Per-step loops get their batches pre-gathered (outside the clock); the fused
-loop and the NumPy twin gather theirs inside the timed call. Compile time = first call minus
+rounds, the order rotated every round. One sample is a block of back-to-back calls lasting
+at least the block time in the header (one call when that is 0), divided by the calls; a
+pause before each block lets BLAS/XLA threads stop spinning. Medians with min-max over the
+rounds; ratios are the median of the per-round ratios. Every loop gathers its batches from
+the full data inside the clock: per-step loops pass row indices and gather inside the
+jitted step (PyTorch indexes its tensors), the fused loop also draws its permutation inside
+its one call, the NumPy twin indexes its arrays. Compile time = first call minus
 the steady-state median; peak memory from XLA's `memory_analysis()` of the compiled step
 (arguments + outputs + temporaries - aliased) or `tracemalloc` for NumPy, at the largest
 batch only (n/a for nnx.jit, Equinox and PyTorch). GFLOP/s count the matmul FLOPs a step needs

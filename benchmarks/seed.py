@@ -13,6 +13,11 @@ cross-entropy from logits, GD) to 1e-12, and theta compared bit for bit with the
 ``nnjax.fit`` is also timed once end to end (its compile included) for reference.
 """
 
+import os
+import subprocess
+import sys
+from fractions import Fraction
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -27,7 +32,9 @@ from nnjax.reference.seed import numpy_seed_loop
 LOSS = "binary_cross_entropy_with_logits"
 
 
-def bench_seed(repeats: int, pause: float, iterations: int = 1000, alpha: float = 0.01) -> dict:
+def bench_seed(
+    repeats: int, pause: float, min_block: float = 0.0, iterations: int = 1000, alpha: float = 0.01
+) -> dict:
     with jax.enable_x64(True):
         X, y = nnjax.data.toy()
         X, y = X.astype(np.float64), y.astype(np.float64)
@@ -86,7 +93,7 @@ def bench_seed(repeats: int, pause: float, iterations: int = 1000, alpha: float 
                 )
         for r in runners.values():  # warm-up
             r.run()
-        times = round_robin(runners, repeats, pause)
+        times = round_robin(runners, repeats, pause, min_block)
         fit_s, res = timed(
             lambda: nnjax.fit(
                 model,
@@ -117,11 +124,70 @@ def bench_seed(repeats: int, pause: float, iterations: int = 1000, alpha: float 
         "fused_vs_numpy_theta_abs_diff": diff,
         "fused_vs_numpy_theta_ulps": _ulps(thetas["nnjax_fused"][0], ref[0]),
         "fused_theta_bit_identical": bool(np.array_equal(thetas["nnjax_fused"], ref)),
+        # the seed's loop with the two roundings reverse mode and XLA:CPU do differently
+        "fused_theta_equals_reordered_loop": bool(
+            np.array_equal(thetas["nnjax_fused"], reordered_seed_loop(X, y, alpha, iterations))
+        ),
         "step_theta_bit_identical": bool(np.array_equal(thetas["nnjax_step"], ref)),
+        "fit_theta_without_fma": theta_without_fma(iterations, alpha),
         "fit_call_s": fit_s,
         "fit_compile_s": res.compile_time,
         "fit_run_s": res.run_time,
     }
+
+
+def fit_theta(iterations: int = 1000, alpha: float = 0.01) -> float:
+    """theta after ``nnjax.fit`` of the seed example (float64, full-batch GD)."""
+    with jax.enable_x64(True):
+        X, y = nnjax.data.toy()
+        X, y = X.astype(np.float64), y.astype(np.float64)
+        model = nnjax.logistic_regression(1, use_bias=False)
+        _, params0 = model.init(jax.random.key(0), X.shape)
+        res = nnjax.fit(
+            model, params0, X, y, optimizer="gd", learning_rate=alpha, loss=LOSS, epochs=iterations
+        )
+        return float(np.asarray(res.params["W"]).reshape(-1)[0])
+
+
+NO_FMA_FLAGS = "--xla_cpu_max_isa=AVX"  # AVX has no fused multiply-add instructions
+
+
+def theta_without_fma(iterations: int, alpha: float) -> dict | None:
+    """:func:`fit_theta` in a fresh process whose XLA:CPU may not emit FMAs (CPU only):
+    {"theta", "bit_identical"} against the seed's loop, or None on another backend."""
+    if jax.default_backend() != "cpu":
+        return None
+    env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {NO_FMA_FLAGS}"}
+    code = f"from benchmarks.seed import fit_theta; print(repr(fit_theta({iterations}, {alpha})))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    theta = float(out.stdout.strip().splitlines()[-1])
+    X, y = nnjax.data.toy()
+    seed = numpy_seed_loop(X.astype(np.float64), y.astype(np.float64), alpha, iterations)[0]
+    return {"xla_flags": NO_FMA_FLAGS, "theta": theta, "bit_identical": theta == float(seed)}
+
+
+def reordered_seed_loop(X, y, alpha: float, iterations: int) -> np.ndarray:
+    """The seed's loop with two roundings in the order the compiled nnjax step has them.
+
+    1. Reverse mode scales by 1/m *before* the sum: g = sum_i ((h_i - y_i) (1/m)) X_i
+       (the mean's cotangent 1/m reaches each term first), where the seed computes
+       (sum_i (h_i - y_i) X_i) / m.
+    2. XLA:CPU fuses Optax's update theta + (-alpha) g into one fused multiply-add: one
+       rounding (computed here exactly with fractions), where the seed rounds alpha g first.
+
+    h = sigmoid(X theta) in the loss's form, (1 if z >= 0 else e) / (1 + e), e = exp(-|z|).
+    """
+    m = len(y)
+    theta = [0.0] * X.shape[1]
+    for _ in range(iterations):
+        z = X @ np.asarray(theta)
+        e = np.exp(-np.abs(z))
+        h = np.where(z >= 0, 1.0, e) / (1.0 + e)
+        g = (((h - y) * (1.0 / m))[:, None] * X).sum(axis=0)
+        theta = [float(Fraction(-alpha) * Fraction(gj) + Fraction(t)) for gj, t in zip(g, theta)]
+    return np.asarray(theta)
 
 
 def _ulps(a: float, b: float) -> int:

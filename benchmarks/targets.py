@@ -72,7 +72,19 @@ def evaluate(results: dict) -> list[dict]:
                 "measured": "bit-identical"
                 if same
                 else f"differs by {seed['fused_vs_numpy_theta_abs_diff']:.3g} "
-                f"({seed['fused_vs_numpy_theta_ulps']} ulp); the twin agrees to 1e-12",
+                f"({seed['fused_vs_numpy_theta_ulps']} ulp); the twin agrees to 1e-12"
+                + (
+                    "; the seed's loop rounded as the compiled step rounds (1/m before the "
+                    "sum, the update as one FMA) gives nnjax's theta bit for bit"
+                    if seed.get("fused_theta_equals_reordered_loop")
+                    else ""
+                )
+                + (
+                    f"; with FMAs off (XLA_FLAGS={nofma['xla_flags']}) nnjax.fit's theta is "
+                    + ("bit-identical" if nofma["bit_identical"] else f"{nofma['theta']!r}")
+                    if (nofma := seed.get("fit_theta_without_fma"))
+                    else ""
+                ),
                 "holds": same,
             }
         )
