@@ -21,7 +21,20 @@ def _where(cfg) -> str:
     return f"{cfg['model'].split()[0]} B={cfg['batch_size']}"
 
 
-def _ratio_target(mlp, text, other, mine, threshold, batch_ok=lambda B: True, side=None):
+def _predicted(cfg, overhead, other: str, mine: str):
+    """The ratio that per-step costs alone predict: (t + o_other - o_mine) / t, with t the
+    measured ms/step of ``mine`` here and o the ms/step of each on the tiny model (its
+    cost beyond the arithmetic); None without the tiny-model run."""
+    rows = (overhead or {}).get("rows") or {}
+    if other not in rows or mine not in rows or mine not in cfg["rows"]:
+        return None
+    t = cfg["rows"][mine]["step_ms"]
+    return (t + rows[other]["step_ms"] - rows[mine]["step_ms"]) / t
+
+
+def _ratio_target(
+    mlp, text, other, mine, threshold, batch_ok=lambda B: True, side=None, overhead=None
+):
     vals, parts = [], []
     for cfg in mlp:
         if not batch_ok(cfg["batch_size"]):
@@ -34,6 +47,9 @@ def _ratio_target(mlp, text, other, mine, threshold, batch_ok=lambda B: True, si
         if side:
             s = _speed(cfg, other, side)
             extra = f", fused {s[0]:.2f}x" if s else ""
+        pred = _predicted(cfg, overhead, other, mine)
+        if pred is not None:
+            extra += f" (per-step cost predicts {pred:.2f}x)"
         parts.append(f"{_where(cfg)}: {r[0]:.2f}x [{r[1]['min']:.2f}-{r[1]['max']:.2f}]{extra}")
     if not vals:
         return {"target": text, "measured": "not measured", "holds": None, "values": []}
@@ -89,6 +105,7 @@ def evaluate(results: dict) -> list[dict]:
             }
         )
     mlp = results.get("mlp") or []
+    tiny = results.get("overhead")
     out.append(
         _ratio_target(
             mlp,
@@ -106,6 +123,7 @@ def evaluate(results: dict) -> list[dict]:
             "nnjax_fused",
             1.3,
             lambda B: B == 32,
+            overhead=tiny,
         )
     )
     out.append(
@@ -136,6 +154,7 @@ def evaluate(results: dict) -> list[dict]:
             1.5,
             lambda B: B <= 128,
             side="nnjax_fused",
+            overhead=tiny,
         )
     )
     out.append(
@@ -147,6 +166,7 @@ def evaluate(results: dict) -> list[dict]:
             1.6,
             lambda B: B <= 128,
             side="nnjax_fused",
+            overhead=tiny,
         )
     )
     for mode, label in (("nnx_jit", "nnx.jit"), ("nnx_split", "split/merge + jax.jit")):
@@ -158,6 +178,7 @@ def evaluate(results: dict) -> list[dict]:
                 "nnjax_step",
                 1.0,
                 side="nnjax_fused",
+                overhead=tiny,
             )
         )
     out.append(_peak_target(results))
