@@ -289,11 +289,11 @@ mismatch stops the suite. That checked first call is also the warm-up; then roun
 rounds, the order rotated every round. One sample is a block of back-to-back calls lasting
 at least the block time in the header (one call when that is 0), divided by the calls; a
 pause before each block lets BLAS/XLA threads stop spinning. Medians with min-max over the
-rounds; ratios are the median of the per-round ratios. Every loop gathers its batches from
-the full data inside the clock: per-step loops pass row indices and gather inside the
-jitted step (PyTorch indexes its tensors), the fused loop also draws its permutation inside
-its one call, the NumPy twin indexes its arrays. Compile time = first call minus
-the steady-state median; peak memory from XLA's `memory_analysis()` of the compiled step
-(arguments + outputs + temporaries - aliased) or `tracemalloc` for NumPy, at the largest
-batch only (n/a for nnx.jit, Equinox and PyTorch). GFLOP/s count the matmul FLOPs a step needs
-(forward, weight gradients, input gradients of all but the first layer)."""
+rounds; a ratio is of two medians, with the min-max of its per-round ratios. Every loop
+gathers its batches from the full data inside the clock: per-step loops pass row indices and
+gather inside the jitted step (PyTorch indexes its tensors), the fused loop also draws its
+permutation inside its one call, the NumPy twin indexes its arrays. Compile time = first
+call minus the steady-state median; peak memory from XLA's `memory_analysis()` of the
+compiled step (arguments + outputs + temporaries - aliased) or `tracemalloc` for NumPy, at
+the largest batch only (n/a for nnx.jit, Equinox and PyTorch). GFLOP/s count the matmul
+FLOPs a step needs (forward, weight gradients, input gradients of all but the first layer)."""
