@@ -102,7 +102,11 @@ def nnx_jit(p: Problem) -> Runner:
         model, losses = out
         return _np_tree(interop.from_nnx(model)), _stack(losses)
 
-    return Runner(reset, run, result, None)
+    def memory():
+        reset()
+        return memory_of(step, live["model"], live["opt"], X, Y, idx[0])
+
+    return Runner(reset, run, result, memory)
 
 
 def nnx_split(p: Problem) -> Runner:

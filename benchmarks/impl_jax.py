@@ -26,7 +26,9 @@ LOSS = "softmax_cross_entropy"
 def memory_of(jitted, *args) -> dict:
     """Bytes of the compiled program (XLA's ``memory_analysis``): arguments, outputs,
     temporaries; ``peak`` = arguments + outputs + temporaries - aliased."""
-    m = jitted.lower(*args).compile().memory_analysis()
+    compiled = jitted.lower(*args).compile()
+    compiled = getattr(compiled, "compiled", compiled)  # Equinox wraps JAX's Compiled
+    m = compiled.memory_analysis()
     if m is None:
         return {}
     out = {

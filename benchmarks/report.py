@@ -295,5 +295,6 @@ gather inside the jitted step (PyTorch indexes its tensors), the fused loop also
 permutation inside its one call, the NumPy twin indexes its arrays. Compile time = first
 call minus the steady-state median; peak memory from XLA's `memory_analysis()` of the
 compiled step (arguments + outputs + temporaries - aliased) or `tracemalloc` for NumPy, at
-the largest batch only (n/a for nnx.jit, Equinox and PyTorch). GFLOP/s count the matmul
-FLOPs a step needs (forward, weight gradients, input gradients of all but the first layer)."""
+the largest batch only (n/a for PyTorch, whose CPU allocator keeps no statistics). GFLOP/s
+count the matmul FLOPs a step needs (forward, weight gradients, input gradients of all but
+the first layer)."""
