@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import nnjax
-from benchmarks import cli, convert, mlp, targets
+from benchmarks import cli, convert, harness, mlp, targets
 from benchmarks.check import Mismatch, compare
-from benchmarks.harness import Unavailable
+from benchmarks.harness import Runner, Unavailable
 from benchmarks.problem import Problem, digits_data
 
 
@@ -140,3 +140,43 @@ def test_nnjax_bench_is_the_same_entry_point():
 
     args = build_parser().parse_args(["bench", "--quick", "--only", "seed"])
     assert args._run.__module__ == "nnjax.commands.bench" and args.quick
+
+
+def test_round_robin_times_blocks_of_back_to_back_calls(monkeypatch):
+    """A sample is ceil(min_block / t) calls divided by their number, the pause comes only
+    before each block, and reset once per block (a fake clock: no real timing)."""
+    clock, sleeps, calls, resets = [0.0], [], {"a": 0, "b": 0}, {"a": 0, "b": 0}
+    monkeypatch.setattr(harness.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(harness.time, "sleep", sleeps.append)
+
+    def runner(name, cost):
+        def run():
+            calls[name] += 1
+            clock[0] += cost
+
+        return Runner(lambda: resets.__setitem__(name, resets[name] + 1), run, None)
+
+    times = harness.round_robin(
+        {"a": runner("a", 0.001), "b": runner("b", 0.004)}, repeats=3, pause=0.1, min_block=0.01
+    )
+    np.testing.assert_allclose(times["a"], [0.001] * 3)
+    np.testing.assert_allclose(times["b"], [0.004] * 3)
+    assert calls == {"a": 1 + 3 * 10, "b": 1 + 3 * 3}  # one calibration call each
+    assert resets == {"a": 1 + 3, "b": 1 + 3}
+    assert sleeps == [0.1] * 6  # one pause per block
+    # min_block 0: one call per sample, as before
+    calls.update(a=0, b=0)
+    harness.round_robin({"a": runner("a", 0.001)}, repeats=2, pause=0.0)
+    assert calls["a"] == 1 + 2
+
+
+def test_framework_ratio_shows_what_the_per_step_costs_predict():
+    """predicted = (t + o_other - o_nnjax) / t, t nnjax's ms/step, o from the tiny model."""
+    cfg = _cfg(32, nnjax_step=1.0, equinox=1.4)
+    for name, ms in (("nnjax_step", 2.0), ("equinox", 2.8)):
+        cfg["rows"][name]["step_ms"] = ms
+    tiny = {"rows": {"nnjax_step": {"step_ms": 0.1}, "equinox": {"step_ms": 0.5}}}
+    got = {t["target"]: t for t in targets.evaluate({"mlp": [cfg], "overhead": tiny})}
+    eqx = got["nnjax step >= 1.5x Equinox (filter_jit), batch <= 128"]
+    assert "per-step cost predicts 1.20x" in eqx["measured"]  # (2.0 + 0.4) / 2.0
+    assert eqx["holds"] is False  # 1.4x measured
