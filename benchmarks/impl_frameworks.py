@@ -23,7 +23,7 @@ import optax
 
 from benchmarks import convert
 from benchmarks.harness import Runner, n_cores
-from benchmarks.impl_jax import device_data, memory_of
+from benchmarks.impl_jax import device_data, memory_of, step_loop
 from benchmarks.problem import Problem, as_jax
 from nnjax import interop
 from nnjax.reference import mlp as ref_mlp
@@ -124,11 +124,7 @@ def nnx_split(p: Problem) -> Runner:
         return nnx.state((model, optimizer)), loss
 
     def run():
-        state, losses = state0, []
-        for i in idx:
-            state, loss = step(state, X, Y, i)
-            losses.append(loss)
-        return jax.block_until_ready(state), losses
+        return step_loop(step, (state0,), X, Y, idx)
 
     def result(out):
         state, losses = out
@@ -150,11 +146,7 @@ def linen(p: Problem) -> Runner:
         return optax.apply_updates(params, updates), state, loss
 
     def run():
-        params, state, losses = params0, state0, []
-        for i in idx:
-            params, state, loss = step(params, state, X, Y, i)
-            losses.append(loss)
-        return jax.block_until_ready(params), losses
+        return step_loop(step, (params0, state0), X, Y, idx)
 
     def result(out):
         params, losses = out
@@ -176,11 +168,7 @@ def equinox(p: Problem) -> Runner:
         return eqx.apply_updates(model, updates), state, loss
 
     def run():
-        model, state, losses = model0, state0, []
-        for i in idx:
-            model, state, loss = step(model, state, X, Y, i)
-            losses.append(loss)
-        return jax.block_until_ready(model), losses
+        return step_loop(step, (model0, state0), X, Y, idx)
 
     def result(out):
         model, losses = out

@@ -44,6 +44,17 @@ def device_data(p: Problem):
     return jnp.asarray(p.X), jnp.asarray(p.y), [jnp.asarray(i, jnp.int32) for i in p.idx]
 
 
+def step_loop(step, carry: tuple, X, y, idx):
+    """The per-step loop every jitted implementation shares: ``*carry, loss = step(*carry,
+    X, y, i)`` for each batch's row indices ``i``. Returns the first carried value (the
+    trained params, model or state), after ``block_until_ready``, and the list of losses."""
+    losses = []
+    for i in idx:
+        *carry, loss = step(*carry, X, y, i)
+        losses.append(loss)
+    return jax.block_until_ready(carry[0]), losses
+
+
 def _np_result(out):
     params, losses = out
     return jax.tree.map(np.asarray, params), np.asarray(jnp.stack(losses))
@@ -58,15 +69,11 @@ def nnjax_step(p: Problem) -> Runner:
     state0 = opt.init(params0)
     X, y, idx = device_data(p)
 
-    def run():
-        params, state, losses = params0, state0, []
-        for i in idx:
-            params, state, loss = step(params, state, X, y, i)
-            losses.append(loss)
-        return jax.block_until_ready(params), losses
-
     return Runner(
-        lambda: None, run, _np_result, lambda: memory_of(step, params0, state0, X, y, idx[0])
+        lambda: None,
+        lambda: step_loop(step, (params0, state0), X, y, idx),
+        _np_result,
+        lambda: memory_of(step, params0, state0, X, y, idx[0]),
     )
 
 
@@ -154,11 +161,7 @@ def pure_jax(p: Problem) -> Runner:
     X, y, idx = device_data(p)
 
     def run():
-        layers, state, losses = layers0, state0, []
-        for i in idx:
-            layers, state, loss = step(layers, state, X, y, i)
-            losses.append(loss)
-        return jax.block_until_ready(layers), losses
+        return step_loop(step, (layers0, state0), X, y, idx)
 
     def result(out):
         layers, losses = out
