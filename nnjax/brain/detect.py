@@ -27,8 +27,9 @@ NumPy on the host, so the detectors themselves are neither jitted nor differenti
   ``min_up_s`` into Down. Default thresholds 0.5 and 0.25 times the 95th percentile of the
   smoothed rate: they assume near-silent Down states (as in slow-wave sleep) and Up states
   over >= 5 % of the time; for a membrane potential pass both thresholds. A stationary
-  Poisson rate then shows no alternation if a smoothing window holds >= ~10 expected spikes
-  (e.g. 100 neurons at >= 5 Hz over 20 ms); with fewer, its Poisson dips pass for Down states.
+  Poisson rate then shows no alternation if a smoothing window holds >= ~20 expected spikes
+  (e.g. 100 neurons at >= 10 Hz over 20 ms); with fewer, its Poisson dips can pass for Down
+  states (100 neurons at 5 Hz: one 64 ms "Down state" in a minute, in the tests' seed).
 * :func:`match_events`: precision and recall of detected intervals against true ones; a
   detection matches a true event if their intervals overlap, each used at most once.
 """

@@ -2,7 +2,9 @@
 :mod:`~nnjax.brain.detect`.
 
 Units: time in s, frequency in Hz, EEG-like signals in µV, rates in Hz (spikes per second per
-neuron). Every generator takes an explicit ``jax.random`` key and returns NumPy arrays: the
+neuron). Every generator takes an explicit ``jax.random`` key, draws from a NumPy generator
+seeded by it (same key, same signal; NumPy's Poisson sampler compiles nothing), and returns
+NumPy arrays: the
 signal (n,) and the planted events as intervals (k, 2) of [start, end] in s, sorted and
 separated by random gaps drawn uniformly from ``gap_s``.
 
@@ -16,6 +18,7 @@ separated by random gaps drawn uniformly from ``gap_s``.
 """
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from nnjax.brain.rhythms import check_fs
@@ -37,6 +40,11 @@ def _check_range(r, who: str, name: str) -> tuple[float, float]:
     return lo, hi
 
 
+def _rng(key) -> np.random.Generator:
+    """A NumPy generator seeded by 128 bits drawn from the JAX key."""
+    return np.random.default_rng(np.asarray(jax.random.bits(key, (4,), dtype=jnp.uint32)))
+
+
 def pink_noise(key, n: int, *, exponent: float = 1.0) -> np.ndarray:
     """(n,) noise with power spectral density proportional to 1/f^exponent, unit variance.
 
@@ -44,7 +52,7 @@ def pink_noise(key, n: int, *, exponent: float = 1.0) -> np.ndarray:
     then scaled to standard deviation 1. exponent 0 is white, 1 pink, 2 brown.
     """
     n = _check_n(n, "pink_noise")
-    white = np.asarray(jax.random.normal(key, (n,)), dtype=np.float64)
+    white = _rng(key).standard_normal(n)
     f = np.fft.rfftfreq(n)
     gain = np.zeros_like(f)
     gain[1:] = f[1:] ** (-exponent / 2.0)
@@ -52,19 +60,13 @@ def pink_noise(key, n: int, *, exponent: float = 1.0) -> np.ndarray:
     return x / x.std()
 
 
-def _place(key, n: int, fs: float, durations: np.ndarray, gap_s) -> np.ndarray:
+def _place(rng, n: int, fs: float, durations: np.ndarray, gap_s) -> np.ndarray:
     """Starts (k,) in s of events with these durations, one after another with random gaps."""
-    gaps = np.asarray(jax.random.uniform(key, durations.shape), dtype=np.float64)
-    gaps = gap_s[0] + (gap_s[1] - gap_s[0]) * gaps
+    gaps = rng.uniform(gap_s[0], gap_s[1], durations.shape)
     ends = np.cumsum(gaps + durations)
     starts = ends - durations
     keep = ends <= (n - 1) / fs
     return starts[keep]
-
-
-def _uniform(key, k: int, lo_hi) -> np.ndarray:
-    u = np.asarray(jax.random.uniform(key, (k,)), dtype=np.float64)
-    return lo_hi[0] + (lo_hi[1] - lo_hi[0]) * u
 
 
 def plant_slow_waves(
@@ -89,9 +91,9 @@ def plant_slow_waves(
     names = ["depth_uv", "pos_ratio", "neg_duration_s", "pos_duration_s", "gap_s"]
     ranges = [_check_range(r, "plant_slow_waves", m) for r, m in zip(ranges, names)]
     k = int(n / fs / (ranges[2][0] + ranges[3][0] + ranges[4][0])) + 1
-    keys = jax.random.split(key, 5)
-    depth, ratio, d1, d2 = (_uniform(kk, k, r) for kk, r in zip(keys[:4], ranges[:4]))
-    starts = _place(keys[4], n, fs, d1 + d2, ranges[4])
+    rng = _rng(key)
+    depth, ratio, d1, d2 = (rng.uniform(lo, hi, k) for lo, hi in ranges[:4])
+    starts = _place(rng, n, fs, d1 + d2, ranges[4])
     t = np.arange(n) / fs
     x = np.zeros(n)
     for i, s in enumerate(starts):
@@ -125,10 +127,10 @@ def plant_spindles(
     names = ["amplitude_uv", "freq_hz", "duration_s", "gap_s"]
     ranges = [_check_range(r, "plant_spindles", m) for r, m in zip(ranges, names)]
     k = int(n / fs / (ranges[2][0] + ranges[3][0])) + 1
-    keys = jax.random.split(key, 5)
-    amp, freq, dur = (_uniform(kk, k, r) for kk, r in zip(keys[:3], ranges[:3]))
-    phase = _uniform(keys[3], k, (0.0, 2.0 * np.pi))
-    starts = _place(keys[4], n, fs, dur, ranges[3])
+    rng = _rng(key)
+    amp, freq, dur = (rng.uniform(lo, hi, k) for lo, hi in ranges[:3])
+    phase = rng.uniform(0.0, 2.0 * np.pi, k)
+    starts = _place(rng, n, fs, dur, ranges[3])
     t = np.arange(n) / fs
     x = np.zeros(n)
     for i, s in enumerate(starts):
@@ -168,12 +170,12 @@ def two_state_rate(
             f"two_state_rate: need 0 <= down_rate_hz < up_rate_hz, got {down_rate_hz}, {up_rate_hz}"
         )
     k = int(n / fs / (up_d[0] + down_d[0])) + 1
-    keys = jax.random.split(key, 3)
-    dur = _uniform(keys[0], k, up_d)
-    starts = _place(keys[1], n, fs, dur, down_d)
+    rng = _rng(key)
+    dur = rng.uniform(up_d[0], up_d[1], k)
+    starts = _place(rng, n, fs, dur, down_d)
     t = np.arange(n) / fs
     r = np.full(n, float(down_rate_hz))
     for s, d in zip(starts, dur):
         r[(t >= s) & (t < s + d)] = up_rate_hz
-    counts = np.asarray(jax.random.poisson(keys[2], n_neurons * r / fs), dtype=np.float64)
+    counts = rng.poisson(n_neurons * r / fs).astype(np.float64)
     return counts * fs / n_neurons, np.stack([starts, starts + dur[: len(starts)]], axis=1)

@@ -27,6 +27,7 @@ function works over the last axis of ``x`` (..., n), so channels ride along as l
   centred sliding windows.
 """
 
+import functools
 import math
 
 import jax
@@ -85,6 +86,7 @@ def _segment_plan(n: int, fs: float, nperseg, noverlap, who: str) -> tuple[int, 
     return int(nperseg), int(noverlap)
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
 def _periodograms(x: Array, fs: float, nperseg: int, noverlap: int) -> Array:
     """One-sided density periodograms of the Hann-windowed, demeaned segments: (..., s, f)."""
     step = nperseg - noverlap
@@ -211,14 +213,14 @@ def _sos_padlen(sos: np.ndarray) -> int:
     return 3 * (2 * len(sos) + 1 - trailing_zeros)
 
 
-def _sosfilt(sos: np.ndarray, zi: np.ndarray, x: Array) -> Array:
+def _sosfilt(coef: tuple, zi: tuple, x: Array) -> Array:
     """Cascaded direct-form-II-transposed sections along the last axis, state zi * x[..., 0].
 
     Per section (a0 = 1): y_t = b0 u_t + z0, z0 <- b1 u_t - a1 y_t + z1, z1 <- b2 u_t - a2 y_t.
     """
     xt = jnp.moveaxis(x, -1, 0)
+    zi = np.asarray(zi)
     z0 = jnp.asarray(zi, x.dtype).reshape(zi.shape + (1,) * (x.ndim - 1)) * xt[0]
-    coef = [tuple(float(c) for c in row) for row in sos]
 
     def step(z, u):
         new = []
@@ -232,6 +234,16 @@ def _sosfilt(sos: np.ndarray, zi: np.ndarray, x: Array) -> Array:
     return jnp.moveaxis(yt, 0, -1)
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _filtfilt(coef: tuple, zi: tuple, pad: int, x: Array) -> Array:
+    """Odd extension by pad, forward pass, backward pass, trim (compiled once per filter)."""
+    head = 2.0 * x[..., :1] - x[..., pad:0:-1]
+    tail = 2.0 * x[..., -1:] - x[..., -2 : -pad - 2 : -1]
+    y = _sosfilt(coef, zi, jnp.concatenate([head, x, tail], axis=-1))
+    y = _sosfilt(coef, zi, y[..., ::-1])[..., ::-1]
+    return y[..., pad:-pad]
+
+
 def sosfiltfilt(sos, x) -> Array:
     """Zero-phase filtering of x (..., n) by second-order sections ``sos`` (n_sections, 6).
 
@@ -239,8 +251,8 @@ def sosfiltfilt(sos, x) -> Array:
     each end by the odd reflection 2 x_0 - x_{p..1} (p = 3 (2 n_sections + 1) minus trailing
     zero coefficients), filtered forward from the steady-state initial conditions
     (scipy.signal.sosfilt_zi) scaled by the first sample, then backward the same way, and
-    trimmed. The gain is |H(f)|^2 with no phase shift. A ``lax.scan`` over time: one compile
-    per filter, differentiable in x.
+    trimmed. The gain is |H(f)|^2 with no phase shift. A ``lax.scan`` over time, compiled
+    once per filter, shape and dtype; differentiable in x.
     """
     from scipy.signal import sosfilt_zi
 
@@ -256,13 +268,9 @@ def sosfiltfilt(sos, x) -> Array:
             f"sosfiltfilt: the signal has {x.shape[-1]} samples; this filter needs more than "
             f"{pad} (its edge padding)"
         )
-    head = 2.0 * x[..., :1] - x[..., pad:0:-1]
-    tail = 2.0 * x[..., -1:] - x[..., -2 : -pad - 2 : -1]
-    ext = jnp.concatenate([head, x, tail], axis=-1)
-    zi = sosfilt_zi(sos)
-    y = _sosfilt(sos, zi, ext)
-    y = _sosfilt(sos, zi, y[..., ::-1])[..., ::-1]
-    return y[..., pad:-pad]
+    coef = tuple(tuple(float(c) for c in row) for row in sos)
+    zi = tuple(tuple(float(c) for c in row) for row in sosfilt_zi(sos))
+    return _filtfilt(coef, zi, pad, x)
 
 
 def butter_bandpass(fs, band, order: int = 4, who: str = "bandpass") -> np.ndarray:
@@ -307,16 +315,18 @@ def moving_average(x, fs, window_s: float) -> Array:
     are means over the shorter windows that fit (no zero padding bias).
     """
     x = as_signal(x, "moving_average")
-    w = _window_samples(fs, window_s, "moving_average")
+    return _moving_average(x, _window_samples(fs, window_s, "moving_average"))
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _moving_average(x: Array, w: int) -> Array:
     kernel = jnp.ones(w, x.dtype)
 
     def one(row):
         return jnp.convolve(row, kernel, mode="same")
 
-    flat = x.reshape(-1, x.shape[-1])
-    sums = jax.vmap(one)(flat).reshape(x.shape)
-    counts = one(jnp.ones(x.shape[-1], x.dtype))
-    return sums / counts
+    sums = jax.vmap(one)(x.reshape(-1, x.shape[-1])).reshape(x.shape)
+    return sums / one(jnp.ones(x.shape[-1], x.dtype))
 
 
 def moving_rms(x, fs, window_s: float = 0.3) -> Array:
