@@ -364,6 +364,47 @@ def test_detectors_reject_bad_input():
         dt.detect_spindles(x[0], 20.0)
 
 
+def test_planted_generators_put_the_events_where_they_say():
+    key = jax.random.key(5)
+    t = np.arange(N) / FS
+    for planter, peak in [(pl.plant_slow_waves, 200.0), (pl.plant_spindles, 20.0)]:
+        x, iv = planter(key, N, FS)
+        assert np.all(iv[1:, 0] > iv[:-1, 1]) and iv[0, 0] > 0 and iv[-1, 1] < N / FS
+        inside = np.zeros(N, bool)
+        for s, e in iv:
+            inside |= (t >= s) & (t < e)
+        assert np.all(x[~inside] == 0.0) and np.abs(x).max() <= peak
+        np.testing.assert_array_equal(planter(key, N, FS)[0], x)  # same key, same signal
+    x, iv = pl.plant_slow_waves(key, N, FS)
+    depths = [-x[(t >= s) & (t < e)].min() for s, e in iv]
+    assert 130.0 <= min(depths) and max(depths) <= 200.0
+    noise = pl.pink_noise(key, 2**16)
+    f, p = rh.welch(noise, 100.0)
+    band = (f >= 1.0) & (f <= 40.0)
+    slope = np.polyfit(np.log(f[band]), np.log(np.asarray(p)[band]), 1)[0]
+    assert noise.std() == pytest.approx(1.0) and slope == pytest.approx(-1.0, abs=0.1)
+    rate, up = pl.two_state_rate(key, 120_000, 1000.0, n_neurons=500)
+    tt = np.arange(120_000) / 1000.0
+    in_up = np.zeros(tt.size, bool)
+    for s, e in up:
+        in_up |= (tt >= s) & (tt < e)
+    assert rate[in_up].mean() == pytest.approx(20.0, rel=0.02)
+    assert rate[~in_up].mean() == pytest.approx(0.5, rel=0.1)
+
+
+def test_planted_and_updown_reject_bad_input():
+    with pytest.raises(ValueError, match="shortest event plus the shortest gap must be > 0"):
+        pl.plant_spindles(jax.random.key(0), 1000, FS, duration_s=(0.0, 1.0), gap_s=(0.0, 1.0))
+    with pytest.raises(ValueError, match="gap_s must satisfy 0 <= low <= high"):
+        pl.plant_slow_waves(jax.random.key(0), 1000, FS, gap_s=(2.0, 1.0))
+    with pytest.raises(ValueError, match="n must be an int >= 2"):
+        pl.pink_noise(jax.random.key(0), 1)
+    with pytest.raises(ValueError, match="defaults need a rate with a positive 95th percentile"):
+        dt.detect_updown(np.zeros(1000), 1000.0)
+    with pytest.raises(ValueError, match="min_up_s and min_down_s must be >= 0"):
+        dt.detect_updown(np.ones(1000), 1000.0, min_up_s=-1.0)
+
+
 # --- hypnograms ------------------------------------------------------------------------------
 
 HYPNO = np.array([0, 0, 1, 2, 2, 3, 3, 3, 2, 4, 4, 0])
@@ -416,3 +457,5 @@ def test_plots_are_standalone_figures(tmp_path):
     assert plt.get_fignums() == []  # no pyplot state touched
     with pytest.raises(ValueError, match=r"sxx must have shape"):
         hy.plot_spectrogram(t, f, np.asarray(s).T)
+    with pytest.raises(ValueError, match=r"plot_hypnogram: time_unit must be one of"):
+        hy.plot_hypnogram(HYPNO, time_unit="hours")

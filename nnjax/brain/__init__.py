@@ -15,8 +15,5 @@ Import the submodules directly, e.g. ``from nnjax.brain import neurons``:
   synaptic downscaling; :mod:`~nnjax.brain.dreams`: DeepDream and generative replay (a VAE);
   :mod:`~nnjax.brain.helmholtz`: wake–sleep for a Helmholtz machine with the exact KL;
   :mod:`~nnjax.brain.study`: the ``nnjax sleep`` study.
-* :mod:`~nnjax.brain.rhythms`: Welch spectra, spectrograms, band powers, zero-phase band-pass;
-  :mod:`~nnjax.brain.detect`: slow-wave, spindle and Up/Down detectors;
-  :mod:`~nnjax.brain.hypnogram`: stages, hypnogram and spectrogram plots;
-  :mod:`~nnjax.brain.planted`: synthetic signals with planted events.
+* :mod:`~nnjax.brain.rhythms`: spectra, band powers; ``detect``, ``hypnogram``, ``planted``: events.
 """

@@ -275,9 +275,11 @@ def detect_updown(
     up = 0.5 * scale if up_threshold is None else float(up_threshold)
     down = 0.25 * scale if down_threshold is None else float(down_threshold)
     if not down < up:
+        hint = "; the defaults need a rate with a positive 95th percentile" if scale <= 0 else ""
+        raise ValueError(f"{who}: need down_threshold < up_threshold, got {down:g} >= {up:g}{hint}")
+    if not (min_up_s >= 0 and min_down_s >= 0):
         raise ValueError(
-            f"{who}: need down_threshold < up_threshold, got {down:g} >= {up:g}"
-            + (" (a rate that is never above 0?)" if scale <= 0 else "")
+            f"{who}: min_up_s and min_down_s must be >= 0 s, got {min_up_s}, {min_down_s}"
         )
     state = np.asarray(_hysteresis(r, up, down), dtype=np.int8)
     state = _drop_short(state, 0, int(round(min_down_s * fs)))

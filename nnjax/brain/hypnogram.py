@@ -63,12 +63,12 @@ def stage_at(hypno, times, epoch_s: float = 30.0, names=STAGES) -> np.ndarray:
     return np.where(inside, h[np.clip(idx, 0, h.size - 1)], -1)
 
 
-def _time_unit(total_s: float, unit):
+def _time_unit(total_s: float, unit, who: str):
     if unit is None:
         unit = "h" if total_s >= 2 * 3600 else "min" if total_s >= 120 else "s"
     scale = {"s": 1.0, "min": 60.0, "h": 3600.0}
     if unit not in scale:
-        raise ValueError(f"time_unit must be one of {sorted(scale)} or None, got {unit!r}")
+        raise ValueError(f"{who}: time_unit must be one of {sorted(scale)} or None, got {unit!r}")
     return unit, scale[unit]
 
 
@@ -97,7 +97,7 @@ def plot_hypnogram(hypno, epoch_s: float = 30.0, names=STAGES, *, time_unit=None
 
     epoch_s = _check_epoch(epoch_s, "plot_hypnogram")
     h = check_hypnogram(hypno, names)
-    unit, scale = _time_unit(h.size * epoch_s, time_unit)
+    unit, scale = _time_unit(h.size * epoch_s, time_unit, "plot_hypnogram")
     fig, ax = subplots(figsize=(8, 2.5), layout="constrained")
     _draw_hypnogram(ax, h, epoch_s, tuple(names), unit, scale, highlight)
     ax.set_title("hypnogram")
@@ -131,7 +131,7 @@ def plot_spectrogram(
         )
     keep = f <= fmax if fmax is not None else np.ones(f.size, bool)
     total = t[-1] if hypno is None else max(t[-1], len(hypno) * epoch_s)
-    unit, scale = _time_unit(total, time_unit)
+    unit, scale = _time_unit(total, time_unit, "plot_spectrogram")
     rows = 1 if hypno is None else 2
     ratios = [1] if hypno is None else [1, 3]
     fig, axes = subplots(

@@ -60,6 +60,13 @@ def pink_noise(key, n: int, *, exponent: float = 1.0) -> np.ndarray:
     return x / x.std()
 
 
+def _n_slots(n: int, fs: float, min_cycle_s: float, who: str) -> int:
+    """How many events to draw: enough to fill n / fs seconds at the shortest cycle."""
+    if not min_cycle_s > 0:
+        raise ValueError(f"{who}: the shortest event plus the shortest gap must be > 0 s")
+    return int(n / fs / min_cycle_s) + 1
+
+
 def _place(rng, n: int, fs: float, durations: np.ndarray, gap_s) -> np.ndarray:
     """Starts (k,) in s of events with these durations, one after another with random gaps."""
     gaps = rng.uniform(gap_s[0], gap_s[1], durations.shape)
@@ -90,7 +97,7 @@ def plant_slow_waves(
     ranges = [depth_uv, pos_ratio, neg_duration_s, pos_duration_s, gap_s]
     names = ["depth_uv", "pos_ratio", "neg_duration_s", "pos_duration_s", "gap_s"]
     ranges = [_check_range(r, "plant_slow_waves", m) for r, m in zip(ranges, names)]
-    k = int(n / fs / (ranges[2][0] + ranges[3][0] + ranges[4][0])) + 1
+    k = _n_slots(n, fs, ranges[2][0] + ranges[3][0] + ranges[4][0], "plant_slow_waves")
     rng = _rng(key)
     depth, ratio, d1, d2 = (rng.uniform(lo, hi, k) for lo, hi in ranges[:4])
     starts = _place(rng, n, fs, d1 + d2, ranges[4])
@@ -126,7 +133,7 @@ def plant_spindles(
     ranges = [amplitude_uv, freq_hz, duration_s, gap_s]
     names = ["amplitude_uv", "freq_hz", "duration_s", "gap_s"]
     ranges = [_check_range(r, "plant_spindles", m) for r, m in zip(ranges, names)]
-    k = int(n / fs / (ranges[2][0] + ranges[3][0])) + 1
+    k = _n_slots(n, fs, ranges[2][0] + ranges[3][0], "plant_spindles")
     rng = _rng(key)
     amp, freq, dur = (rng.uniform(lo, hi, k) for lo, hi in ranges[:3])
     phase = rng.uniform(0.0, 2.0 * np.pi, k)
@@ -169,7 +176,7 @@ def two_state_rate(
         raise ValueError(
             f"two_state_rate: need 0 <= down_rate_hz < up_rate_hz, got {down_rate_hz}, {up_rate_hz}"
         )
-    k = int(n / fs / (up_d[0] + down_d[0])) + 1
+    k = _n_slots(n, fs, up_d[0] + down_d[0], "two_state_rate")
     rng = _rng(key)
     dur = rng.uniform(up_d[0], up_d[1], k)
     starts = _place(rng, n, fs, dur, down_d)

@@ -197,7 +197,7 @@ def band_powers(freqs, psd, bands=None, *, relative: bool = False, axis: int = -
             raise ValueError(f"band_powers: unknown bands {unknown}; known: {sorted(BANDS)}")
         bands = {b: BANDS[b] for b in bands}
     if not bands:
-        raise ValueError(f"band_powers: no band fits below {top:g} Hz")
+        raise ValueError(f"band_powers: no bands given, or none of them fits below {top:g} Hz")
     out = {name: band_power(freqs, psd, band, axis=axis) for name, band in bands.items()}
     if relative:
         lo = min(b[0] for b in bands.values())
