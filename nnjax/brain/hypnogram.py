@@ -118,8 +118,8 @@ def plot_spectrogram(
     """log10 power (dB) over time (s) and frequency (Hz), from :func:`rhythms.spectrogram`.
 
     ``sxx`` (n_freq, n_times) in u^2/Hz is drawn as 10 log10(sxx) up to ``fmax`` Hz (None:
-    all). With ``hypno``, the hypnogram is drawn above on the same time axis. Returns a
-    Figure.
+    all), colours spanning its 2nd to 98th percentile. With ``hypno``, the hypnogram is
+    drawn above on the same time axis. Returns a Figure.
     """
     from nnjax.plotting import subplots
 
@@ -145,7 +145,10 @@ def plot_spectrogram(
     )
     ax = axes[-1, 0]
     db = 10.0 * np.log10(np.maximum(s[keep], np.finfo(np.float64).tiny))
-    mesh = ax.pcolormesh(t / scale, f[keep], db, shading="nearest", cmap="magma")
+    vmin, vmax = np.percentile(db, [2, 98])  # a few extreme bins do not set the colour scale
+    mesh = ax.pcolormesh(
+        t / scale, f[keep], db, shading="nearest", cmap="magma", vmin=vmin, vmax=vmax
+    )
     fig.colorbar(mesh, ax=list(axes[:, 0]), label="power (dB)")  # both rows keep one width
     ax.set_ylabel("frequency (Hz)")
     ax.set_xlabel(f"time ({unit})")
