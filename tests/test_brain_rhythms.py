@@ -326,6 +326,21 @@ def test_updown_stationary_rate_has_no_alternation(n_neurons, rate_hz):
     assert len(ud.down) == 0 and len(ud.up) == 1 and np.isnan(ud.frequency)
 
 
+def test_updown_on_a_membrane_potential_proxy_with_explicit_thresholds():
+    """Vm -70 mV (Down) / -55 mV (Up) plus 2 mV noise: thresholds in mV find the same Up
+    states as the rate (P = R = 1.00 for this seed)."""
+    fs, n = 1000.0, 60_000
+    rate, truth = pl.two_state_rate(jax.random.key(7), n, fs)
+    t = np.arange(n) / fs
+    vm = np.full(n, -70.0) + 2.0 * np.random.default_rng(7).standard_normal(n)
+    for s, e in truth:
+        vm[(t >= s) & (t < e)] += 15.0
+    ud = dt.detect_updown(vm, fs, up_threshold=-60.0, down_threshold=-65.0)
+    assert dt.match_events(ud.up, truth) == (1.0, 1.0)
+    with pytest.raises(ValueError, match="down_threshold < up_threshold"):
+        dt.detect_updown(vm, fs)  # the rate defaults make no sense for a negative signal
+
+
 def test_updown_hysteresis_and_minimum_durations_by_hand():
     fs = 100.0
     r = np.array([0.0] * 10 + [10.0] * 10 + [4.0] * 3 + [10.0] * 10 + [0.0] * 2 + [10.0] * 2
