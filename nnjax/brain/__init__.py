@@ -15,4 +15,5 @@ Import the submodules directly, e.g. ``from nnjax.brain import neurons``:
   synaptic downscaling; :mod:`~nnjax.brain.dreams`: DeepDream and generative replay (a VAE);
   :mod:`~nnjax.brain.helmholtz`: wake–sleep for a Helmholtz machine with the exact KL;
   :mod:`~nnjax.brain.study`: the ``nnjax sleep`` study.
+* :mod:`~nnjax.brain.rhythms`: spectra, band powers; ``detect``, ``hypnogram``, ``planted``: events.
 """

@@ -1,0 +1,160 @@
+"""Hypnograms (sleep stage per epoch) and the night's figures: hypnogram and spectrogram.
+
+A hypnogram is an integer array (n_epochs,) of stage codes, one per epoch of ``epoch_s``
+seconds (30 s in clinical scoring), with ``names[code]`` the stage's name. The default
+:data:`STAGES` = ("W", "N1", "N2", "N3", "REM") gives W=0, N1=1, N2=2, N3=3, REM=4 (YASA's
+codes); a simulated night may use e.g. ``names=("wake", "NREM", "REM")``. Times in s.
+
+The plots return a stand-alone :class:`matplotlib.figure.Figure` (no pyplot state; see
+:mod:`nnjax.plotting`); matplotlib is imported inside them only.
+"""
+
+import numpy as np
+
+STAGES: tuple[str, ...] = ("W", "N1", "N2", "N3", "REM")
+
+
+def check_hypnogram(hypno, names=STAGES) -> np.ndarray:
+    """The hypnogram as int64 (n_epochs,), or a ValueError naming the bad codes or shape."""
+    h = np.asarray(hypno)
+    if h.ndim != 1 or h.size == 0:
+        raise ValueError(f"hypnogram: must be a non-empty 1-D array of codes, got {h.shape}")
+    if not (np.issubdtype(h.dtype, np.integer) or np.all(np.mod(h, 1) == 0)):
+        raise ValueError(f"hypnogram: codes must be integers, got dtype {h.dtype}")
+    h = h.astype(np.int64)
+    bad = np.unique(h[(h < 0) | (h >= len(names))])
+    if bad.size:
+        raise ValueError(
+            f"hypnogram: codes {bad.tolist()} are not in 0..{len(names) - 1} (names={tuple(names)})"
+        )
+    return h
+
+
+def _check_epoch(epoch_s, who: str) -> float:
+    if isinstance(epoch_s, bool) or not isinstance(epoch_s, int | float) or not epoch_s > 0:
+        raise ValueError(f"{who}: epoch_s must be a number > 0 (s), got {epoch_s!r}")
+    return float(epoch_s)
+
+
+def stage_durations(hypno, epoch_s: float = 30.0, names=STAGES) -> dict[str, float]:
+    """``{name: seconds spent in that stage}`` for every name (0.0 for absent stages)."""
+    epoch_s = _check_epoch(epoch_s, "stage_durations")
+    h = check_hypnogram(hypno, names)
+    counts = np.bincount(h, minlength=len(names))
+    return {name: float(c * epoch_s) for name, c in zip(names, counts)}
+
+
+def stage_intervals(hypno, epoch_s: float = 30.0, names=STAGES):
+    """Runs of one stage: ``(codes (k,), intervals (k, 2) [start, end) in s)``."""
+    epoch_s = _check_epoch(epoch_s, "stage_intervals")
+    h = check_hypnogram(hypno, names)
+    starts = np.flatnonzero(np.concatenate([[True], h[1:] != h[:-1]]))
+    ends = np.concatenate([starts[1:], [h.size]])
+    return h[starts], np.stack([starts, ends], axis=1) * epoch_s
+
+
+def stage_at(hypno, times, epoch_s: float = 30.0, names=STAGES) -> np.ndarray:
+    """Stage code at each time (s) (e.g. of detected events); -1 outside the hypnogram."""
+    epoch_s = _check_epoch(epoch_s, "stage_at")
+    h = check_hypnogram(hypno, names)
+    t = np.asarray(times, dtype=np.float64)
+    idx = np.floor(t / epoch_s).astype(np.int64)
+    inside = (t >= 0) & (idx < h.size)
+    return np.where(inside, h[np.clip(idx, 0, h.size - 1)], -1)
+
+
+def _time_unit(total_s: float, unit, who: str):
+    if unit is None:
+        unit = "h" if total_s >= 2 * 3600 else "min" if total_s >= 120 else "s"
+    scale = {"s": 1.0, "min": 60.0, "h": 3600.0}
+    if unit not in scale:
+        raise ValueError(f"{who}: time_unit must be one of {sorted(scale)} or None, got {unit!r}")
+    return unit, scale[unit]
+
+
+def _draw_hypnogram(ax, h, epoch_s, names, unit, scale, highlight):
+    t = np.arange(h.size + 1) * epoch_s / scale
+    level = -np.concatenate([h, h[-1:]])  # first stage on top, later (deeper) stages below
+    ax.step(t, level, where="post", color="k", lw=1.2)
+    if highlight in names:
+        code = names.index(highlight)
+        on = np.where(np.concatenate([h, h[-1:]]) == code, level, np.nan)
+        ax.step(t, on, where="post", color="tab:red", lw=3)
+    ax.set_yticks(-np.arange(len(names)), list(names))
+    ax.set_ylim(-len(names) + 0.5, 0.5)
+    ax.set_xlim(0, t[-1])
+    ax.set_ylabel("stage")
+    ax.set_xlabel(f"time ({unit})")
+
+
+def plot_hypnogram(hypno, epoch_s: float = 30.0, names=STAGES, *, time_unit=None, highlight="REM"):
+    """A step plot of the stages over time: names[0] on top, names[-1] at the bottom.
+
+    ``time_unit``: "s", "min" or "h" (None picks from the length); the ``highlight`` stage
+    (REM by default, if among the names) is drawn thick and red. Returns a Figure.
+    """
+    from nnjax.plotting import subplots
+
+    epoch_s = _check_epoch(epoch_s, "plot_hypnogram")
+    h = check_hypnogram(hypno, names)
+    unit, scale = _time_unit(h.size * epoch_s, time_unit, "plot_hypnogram")
+    fig, ax = subplots(figsize=(8, 2.5), layout="constrained")
+    _draw_hypnogram(ax, h, epoch_s, tuple(names), unit, scale, highlight)
+    ax.set_title("hypnogram")
+    return fig
+
+
+def plot_spectrogram(
+    times,
+    freqs,
+    sxx,
+    *,
+    fmax: float | None = 30.0,
+    hypno=None,
+    epoch_s: float = 30.0,
+    names=STAGES,
+    time_unit=None,
+):
+    """log10 power (dB) over time (s) and frequency (Hz), from :func:`rhythms.spectrogram`.
+
+    ``sxx`` (n_freq, n_times) in u^2/Hz is drawn as 10 log10(sxx) up to ``fmax`` Hz (None:
+    all), colours spanning its 2nd to 98th percentile. With ``hypno``, the hypnogram is
+    drawn above on the same time axis. Returns a Figure.
+    """
+    from nnjax.plotting import subplots
+
+    t, f, s = (np.asarray(a, dtype=np.float64) for a in (times, freqs, sxx))
+    if t.ndim != 1 or f.ndim != 1 or s.shape != (f.size, t.size):
+        raise ValueError(
+            f"plot_spectrogram: sxx must have shape (len(freqs), len(times)) = "
+            f"({f.size}, {t.size}), got {s.shape}"
+        )
+    keep = f <= fmax if fmax is not None else np.ones(f.size, bool)
+    total = t[-1] if hypno is None else max(t[-1], len(hypno) * epoch_s)
+    unit, scale = _time_unit(total, time_unit, "plot_spectrogram")
+    rows = 1 if hypno is None else 2
+    ratios = [1] if hypno is None else [1, 3]
+    fig, axes = subplots(
+        rows,
+        1,
+        figsize=(8, 2 + 1.5 * rows),
+        sharex=True,
+        squeeze=False,
+        height_ratios=ratios,
+        layout="constrained",
+    )
+    ax = axes[-1, 0]
+    db = 10.0 * np.log10(np.maximum(s[keep], np.finfo(np.float64).tiny))
+    vmin, vmax = np.percentile(db, [2, 98])  # a few extreme bins do not set the colour scale
+    mesh = ax.pcolormesh(
+        t / scale, f[keep], db, shading="nearest", cmap="magma", vmin=vmin, vmax=vmax
+    )
+    fig.colorbar(mesh, ax=list(axes[:, 0]), label="power (dB)")  # both rows keep one width
+    ax.set_ylabel("frequency (Hz)")
+    ax.set_xlabel(f"time ({unit})")
+    if hypno is not None:
+        h = check_hypnogram(hypno, names)
+        epoch_s = _check_epoch(epoch_s, "plot_spectrogram")
+        _draw_hypnogram(axes[0, 0], h, epoch_s, tuple(names), unit, scale, "REM")
+        axes[0, 0].set_xlabel("")
+    return fig
