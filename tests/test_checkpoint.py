@@ -339,3 +339,40 @@ def test_fit_recovery_with_keep_1_from_the_offered_checkpoint(tmp_path, full):
     assert _tree_equal(res.params, full.params)
     assert ck.steps(d) == [6] and ck.load(d).metadata["epoch"] == 6
     assert ck.steps(d / ck.ABANDONED) == [5]  # the corrupt one, kept for inspection
+
+
+SAVER = """
+import sys, numpy as np
+from nnjax import checkpoint as ck
+lock = ck.lock(sys.argv[1])
+tree = {"W": np.random.default_rng(0).standard_normal((500, 1000)).astype(np.float32)}
+for s in range(1, 100000):
+    tree["W"][0, 0] = s
+    ck.save(sys.argv[1], s, tree, keep=2)
+    if s == 3:
+        print("saved 3", flush=True)
+"""
+
+
+def test_sigkill_of_a_locked_writer_then_the_next_run_takes_over_and_cleans(tmp_path):
+    d = tmp_path / "ckpt"
+    proc = subprocess.Popen([sys.executable, "-c", SAVER, str(d)], stdout=subprocess.PIPE)
+    assert proc.stdout.readline() == b"saved 3\n"
+    time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    assert (d / "nnjax.lock").exists()
+    with pytest.warns(ck.StaleLockWarning, match=f"process {proc.pid} is gone"):
+        lock = ck.lock(d)
+    try:
+        assert not [n for n in os.listdir(d) if n.endswith(".tmp")]  # none left after lock()
+        newest = ck.load(d)  # the newest committed checkpoint verifies
+        assert newest.arrays["['W']"][0, 0] == newest.step >= 3
+        ck.save(d, newest.step + 1, {"W": newest.arrays["['W']"]}, keep=2)
+        assert sorted(os.listdir(d)) == sorted(
+            ["nnjax.lock"] + [f"ckpt_{s:08d}.{e}" for s in ck.steps(d) for e in ("json", "npz")]
+        )
+    finally:
+        lock.release()
+    assert "nnjax.lock" not in os.listdir(d)
