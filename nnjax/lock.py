@@ -170,10 +170,15 @@ class DirectoryLock:
                     None,
                 )
             for _ in range(20):  # each retry follows a concurrent change of the lock file
-                fd = self._create()
-                if fd is None:
-                    self._judge_existing()
-                    continue
+                try:
+                    fd = self._create()
+                    if fd is None:
+                        self._judge_existing()
+                        continue
+                except DirectoryLockedError:
+                    raise
+                except OSError as e:  # e.g. a read-only directory: name the lock, not a temp
+                    raise OSError(e.errno, e.strerror or str(e), self.path) from e
                 self._fd = fd
                 _HELD.add(key)
                 break

@@ -195,3 +195,15 @@ def test_racing_newcomers_for_one_stale_lock_yield_one_winner(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the winner released it: no stale lock left
         DirectoryLock(tmp_path).acquire().release()
+
+
+def test_an_unwritable_directory_is_named(tmp_path, monkeypatch):
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(os, "open", read_only)
+    with pytest.raises(OSError) as err:
+        DirectoryLock(tmp_path).acquire()
+    monkeypatch.undo()
+    assert err.value.errno == 30 and err.value.filename == str(tmp_path / LOCK_NAME)
+    assert os.listdir(tmp_path) == []
