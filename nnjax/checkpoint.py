@@ -6,6 +6,7 @@ A checkpoint of step ``s`` in ``directory`` is two files:
   (``jax.tree_util.keystr``, e.g. ``['params'][0]['W']``); PRNG key leaves are stored as
   their raw ``key_data`` (uint32) and re-wrapped on restore;
 * ``ckpt_{s:08d}.json``: ``{"step", "sha256", "size", "prng_keys", "metadata", "meta_sha256"}``
+  (and ``"dtypes"`` for leaves such as bfloat16, stored as unsigned integers of their width)
   where ``sha256`` is the digest of the ``.npz`` bytes and ``meta_sha256`` the digest of the
   JSON's own content (without that field), so a flipped bit in either file is detected.
 
@@ -15,6 +16,13 @@ mark. A process killed at any instant leaves either a complete checkpoint or an 
 without its JSON, which is ignored (and removed by the next :func:`save`). A checkpoint whose
 bytes do not match its digests raises :class:`CorruptCheckpointError` naming the file; the
 older checkpoints stay usable and :func:`latest_valid` finds the newest good one.
+
+One writer per directory: :func:`lock` takes its exclusive lock (:mod:`nnjax.lock`) and
+removes the temporary files of killed writers. :func:`save` refuses non-finite float leaves
+(:class:`NonFiniteCheckpointError`). Saving step ``s`` first moves committed checkpoints of
+step >= s (the abandoned future of a run resumed from an older one) into ``abandoned/``;
+pruning to ``keep`` counts only checkpoints that verify, moves corrupt ones into
+``corrupt/``, and so never deletes the newest valid checkpoint.
 
 Restoring is exact: arrays come back bit for bit with their dtypes, so a run resumed from a
 checkpoint continues exactly where it stopped (see ``fit(..., checkpoint_dir=...)``).
@@ -30,10 +38,14 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from nnjax.io import atomic_write_bytes, npz_bytes
+from nnjax.io import atomic_write_bytes, clean_temp_files, npz_bytes
+from nnjax.lock import DirectoryLock
+from nnjax.lock import DirectoryLockedError as DirectoryLockedError
+from nnjax.lock import StaleLockWarning as StaleLockWarning
 
 _NAME = re.compile(r"^ckpt_(\d{8,})\.(npz|json)$")
 FORMAT = 1
+ABANDONED, CORRUPT = "abandoned", "corrupt"  # sub-folders for checkpoints set aside
 
 
 class CorruptCheckpointError(ValueError):
@@ -47,6 +59,16 @@ class CorruptCheckpointError(ValueError):
         super().__init__(message)
         self.path = path
         self.latest_valid = latest_valid
+
+
+class NonFiniteCheckpointError(FloatingPointError):
+    """:func:`save` refused a tree with a nan or inf in a float leaf. ``leaf``: the first such
+    leaf's path string (e.g. ``['params'][0]['W']``); ``step``: the step it was to be."""
+
+    def __init__(self, message: str, leaf: str, step: int):
+        super().__init__(message)
+        self.leaf = leaf
+        self.step = step
 
 
 class Checkpoint(NamedTuple):
@@ -84,6 +106,16 @@ def _flatten(tree) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     return arrays, keys
 
 
+def _storable(arrays: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Arrays whose dtype the ``.npy`` header cannot name (bfloat16, float8: ml_dtypes) are
+    stored as unsigned integers of their width, with their dtype names kept aside."""
+    stored, dtypes = dict(arrays), {}
+    for name, a in arrays.items():
+        if np.dtype(a.dtype.str) != a.dtype:
+            stored[name], dtypes[name] = a.view(f"u{a.dtype.itemsize}"), a.dtype.name
+    return stored, dtypes
+
+
 def steps(directory) -> list[int]:
     """Steps of the committed checkpoints in ``directory`` (those with a JSON), ascending."""
     if not os.path.isdir(directory):
@@ -96,75 +128,174 @@ def steps(directory) -> list[int]:
     return sorted(found)
 
 
-def save(directory, step: int, tree, *, metadata: dict | None = None, keep: int | None = None):
+def lock(directory, *, stale_after: float | None = None, heartbeat=60.0) -> DirectoryLock:
+    """Take the exclusive lock of checkpoint ``directory`` for a run's lifetime and remove
+    the temporary files killed writers left there; return the held :class:`DirectoryLock`
+    (a context manager: ``with checkpoint.lock(D): ...``; ``.cleaned`` lists what went).
+
+    Raises :class:`DirectoryLockedError` (an ``OSError``) at once when another run holds it;
+    a dead run's lock is taken over with a :class:`StaleLockWarning`. See :mod:`nnjax.lock`
+    for ``stale_after`` and ``heartbeat`` and for what is guaranteed across hosts.
+    """
+    held = DirectoryLock(directory, stale_after=stale_after, heartbeat=heartbeat).acquire()
+    try:
+        held.cleaned = clean_temp_files(directory, exclusive=True)
+    except BaseException:
+        held.release()
+        raise
+    return held
+
+
+def _check_finite(arrays: dict[str, np.ndarray], step: int) -> None:
+    for name, a in arrays.items():
+        if not jax.dtypes.issubdtype(a.dtype, np.inexact) or np.isfinite(a).all():
+            continue
+        n_nan = int(np.isnan(a).sum())
+        raise NonFiniteCheckpointError(
+            f"checkpoint.save: refusing to write step {step}: {name} holds {n_nan} nan and "
+            f"{int((~np.isfinite(a)).sum()) - n_nan} inf of its {a.size} values (a checkpoint "
+            "is never written from non-finite state; pass allow_nonfinite=True to force it)",
+            name,
+            step,
+        )
+
+
+def save(
+    directory,
+    step: int,
+    tree,
+    *,
+    metadata: dict | None = None,
+    keep: int | None = None,
+    allow_nonfinite: bool = False,
+):
     """Write ``tree`` (a pytree of arrays, PRNG keys allowed) as checkpoint ``step``.
 
-    ``metadata``: a JSON-serialisable dict stored alongside. ``keep``: afterwards, delete all
-    but the ``keep`` newest checkpoints (None keeps all). Returns the ``.npz`` path.
+    ``metadata``: a JSON-serialisable dict stored alongside. ``keep``: afterwards, keep the
+    ``keep`` newest checkpoints that verify (None keeps all; see :func:`_prune`). A float
+    leaf holding nan or inf raises :class:`NonFiniteCheckpointError` before anything is
+    written, unless ``allow_nonfinite``. Committed checkpoints of step >= ``step`` are moved
+    into ``abandoned/`` first (a resumed run's abandoned future). The caller should hold
+    :func:`lock`. Returns the ``.npz`` path.
     """
     if isinstance(step, bool) or not isinstance(step, int | np.integer) or step < 0:
         raise ValueError(f"checkpoint.save: step must be an int >= 0, got {step!r}")
     if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
         raise ValueError(f"checkpoint.save: keep must be an int >= 1 or None, got {keep!r}")
-    directory = os.fspath(directory)
-    os.makedirs(directory, exist_ok=True)
+    step = int(step)
     arrays, keys = _flatten(tree)
-    data = npz_bytes(arrays)
-    npz, js = _paths(directory, int(step))
+    if not allow_nonfinite:
+        _check_finite(arrays, step)
+    stored, dtypes = _storable(arrays)
+    data = npz_bytes(stored)
+    directory = os.fspath(directory)
+    npz, js = _paths(directory, step)
     meta = {
         "format": FORMAT,
-        "step": int(step),
+        "step": step,
         "file": os.path.basename(npz),
         "size": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
         "prng_keys": keys,
         "metadata": dict(metadata or {}),
     }
+    if dtypes:
+        meta["dtypes"] = dtypes
     try:
         meta["meta_sha256"] = _digest(meta)
         text = json.dumps(meta, indent=1, sort_keys=True).encode()
     except TypeError as e:
         raise ValueError(f"checkpoint.save: metadata must be JSON-serialisable: {e}") from None
+    os.makedirs(directory, exist_ok=True)
+    _retire(directory, step)
     atomic_write_bytes(npz, data)
     atomic_write_bytes(js, text)  # last: the JSON commits the checkpoint
-    _prune(directory, keep)
+    _prune(directory, step, keep)
     return npz
 
 
-def _prune(directory: str, keep: int | None) -> None:
-    done = steps(directory)
-    doomed = set(done[:-keep]) if keep is not None else set()
+def _set_aside(directory: str, step: int, sub: str) -> None:
+    """Move checkpoint ``step`` into ``directory/sub/``, its JSON first (which uncommits it)."""
+    os.makedirs(os.path.join(directory, sub), exist_ok=True)
+    for path in reversed(_paths(directory, step)):
+        if os.path.exists(path):
+            os.replace(path, os.path.join(directory, sub, os.path.basename(path)))
+
+
+def _remove(directory: str, step: int) -> None:
+    for path in reversed(_paths(directory, step)):  # the JSON first: uncommitted at once
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def _retire(directory: str, step: int) -> None:
+    """Before writing ``step``: set aside the committed checkpoints of step >= ``step`` and
+    delete every uncommitted ``.npz`` (a write cut short)."""
+    for s in steps(directory):
+        if s >= step:
+            _set_aside(directory, s, ABANDONED)
     for name in os.listdir(directory):
         m = _NAME.match(name)
-        if m is None:
+        if m and m.group(2) == "npz" and not os.path.exists(_paths(directory, int(m[1]))[1]):
+            _remove(directory, int(m[1]))
+
+
+def _prune(directory: str, step: int, keep: int | None) -> None:
+    """After committing ``step``: walk the older checkpoints newest first; the first
+    ``keep - 1`` that verify are kept, a corrupt one met on the way is moved into
+    ``corrupt/`` (never counted), and all older ones are deleted. ``step`` itself counts as
+    valid: its digests were computed from the bytes just written and fsync-ed."""
+    if keep is None:
+        return
+    kept = 1
+    for s in reversed([s for s in steps(directory) if s < step]):
+        if kept >= keep:
+            _remove(directory, s)
             continue
-        s = int(m.group(1))
-        # an .npz with no JSON is a write that a crash interrupted, unless it is the newest
-        orphan = m.group(2) == "npz" and s not in done and (not done or s < done[-1])
-        if s in doomed or orphan:
-            try:
-                os.unlink(os.path.join(directory, name))
-            except FileNotFoundError:
-                pass
+        try:
+            _verify(*_paths(directory, s))
+            kept += 1
+        except (_Bad, FileNotFoundError):
+            _set_aside(directory, s, CORRUPT)
+
+
+def _listing(folder: str) -> str:
+    done = steps(folder)
+    if not done:
+        return f"; there is no committed checkpoint in {folder}"
+    return f"; the checkpoints in {folder} are of steps {', '.join(map(str, done))}"
 
 
 def _resolve(path_or_directory, step: int | None) -> tuple[str, str]:
+    """The (.npz, .json) paths of a committed checkpoint; FileNotFoundError names the path
+    the caller gave."""
     p = os.fspath(path_or_directory)
     if os.path.isdir(p):
-        if step is None:
-            done = steps(p)
-            if not done:
-                raise FileNotFoundError(f"no checkpoint in {p}")
-            step = done[-1]
-        return _paths(p, step)
+        done = steps(p)
+        if step is None and not done:
+            raise FileNotFoundError(f"no checkpoint in {p}")
+        if step is not None and step not in done:
+            raise FileNotFoundError(f"no checkpoint of step {step} in {p}{_listing(p)}")
+        return _paths(p, done[-1] if step is None else step)
     if step is not None:
         raise ValueError("checkpoint: pass step only with a directory")
     m = _NAME.match(os.path.basename(p))
     if m is None and not os.path.exists(p):
-        raise FileNotFoundError(f"no checkpoint at {p}")
+        raise FileNotFoundError(f"no checkpoint at {p}: no such file or directory")
     if m is None:
         raise ValueError(f"checkpoint: {p} is neither a directory nor a ckpt_<step>.npz/.json")
-    return _paths(os.path.dirname(p) or ".", int(m.group(1)))
+    folder = os.path.dirname(p) or "."
+    npz, js = _paths(folder, int(m.group(1)))
+    if not os.path.exists(js):
+        why = (
+            f"its metadata {js} is missing (a write cut short)"
+            if os.path.exists(npz)
+            else "no such file"
+        )
+        raise FileNotFoundError(f"no checkpoint at {p}: {why}{_listing(folder)}")
+    return npz, js
 
 
 class _Bad(Exception):
@@ -173,7 +304,8 @@ class _Bad(Exception):
         self.path = path
 
 
-def _read(npz: str, js: str) -> Checkpoint:
+def _verify(npz: str, js: str) -> tuple[dict, bytes]:
+    """(metadata record, .npz bytes) of a checkpoint whose digests match; else raise _Bad."""
     try:
         with open(js, "rb") as f:
             meta = json.loads(f.read())
@@ -193,8 +325,15 @@ def _read(npz: str, js: str) -> Checkpoint:
         raise _Bad(npz, f"checkpoint {npz} is truncated: {len(data)} bytes, not {meta['size']}")
     if hashlib.sha256(data).hexdigest() != meta["sha256"]:
         raise _Bad(npz, f"checkpoint {npz} is corrupt: its sha256 does not match {js}")
+    return meta, data
+
+
+def _read(npz: str, js: str) -> Checkpoint:
+    meta, data = _verify(npz, js)
     with np.load(io.BytesIO(data)) as f:
         arrays = dict(f)
+    for name, dtype in meta.get("dtypes", {}).items():
+        arrays[name] = arrays[name].view(jax.numpy.dtype(dtype))
     return Checkpoint(npz, meta["step"], arrays, meta["metadata"], meta["prng_keys"])
 
 
@@ -203,7 +342,8 @@ def load(path_or_directory, step: int | None = None) -> Checkpoint:
 
     Raises :class:`CorruptCheckpointError` naming the file when the JSON is unreadable or a
     digest or size does not match (``err.latest_valid`` offers the newest good checkpoint,
-    also named in the message), ``FileNotFoundError`` when there is none.
+    also named in the message), ``FileNotFoundError`` naming the path given when there is
+    none (with the steps that do exist).
     """
     npz, js = _resolve(path_or_directory, step)
     try:

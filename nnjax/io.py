@@ -1,57 +1,186 @@
-"""Params to and from ``.npz``: each leaf stored under its pytree path, e.g. ``[1]['W']``.
+"""Files written atomically, and params to and from ``.npz``.
 
-Every write is atomic (:func:`atomic_write_bytes`): a reader, or a run killed mid-write,
-sees either the old file or the complete new one, never a torn one.
+Every write goes through :func:`atomic_write_bytes`: a reader, or a run killed mid-write, sees
+either the old file or the complete new one, never a torn one. The new file gets the mode
+``0o666 & ~umask`` (like ``open(path, "w")``), and an ``OSError`` names the target path.
+
+A write in progress is a temporary file next to its target, named
+``.{target}.{host}.{pid}.{token}.tmp``, so a writer killed mid-write leaves a file that says
+whose it was; :func:`clean_temp_files` removes those whose writer is gone.
+
+Params are stored with each leaf under its pytree path, e.g. ``[1]['W']``.
 """
 
+from __future__ import annotations
+
+import errno
 import io
+import json
 import os
-import tempfile
+import re
+import secrets
+from typing import TYPE_CHECKING
 
-import jax
-import numpy as np
+from nnjax import _host
+
+if TYPE_CHECKING:  # NumPy and JAX are imported where used: the atomic writes need neither
+    import numpy as np
+
+_TMP = re.compile(r"^\.(?P<target>.+)\.(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>\d+)\.[0-9a-f]+\.tmp$")
+_LEGACY_TMP = re.compile(r"^\.[a-z0-9_]{8}\.tmp$")  # tempfile.mkstemp(prefix=".", suffix=".tmp")
+_O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
-def flatten_params(params) -> dict[str, np.ndarray]:
-    """{pytree path string: NumPy array} for every leaf of ``params``."""
-    leaves = jax.tree_util.tree_flatten_with_path(params)[0]
-    return {jax.tree_util.keystr(path): np.asarray(leaf) for path, leaf in leaves}
+def temp_path(path) -> str:
+    """A fresh temporary name for a write of ``path``, in its directory:
+    ``.{name}.{host}.{pid}.{8 hex}.tmp`` (the name cut to 100 characters)."""
+    path = os.fspath(path)
+    folder, name = os.path.split(os.path.abspath(path))
+    token = secrets.token_hex(4)
+    return os.path.join(folder, f".{name[:100]}.{_host.host_tag()}.{os.getpid()}.{token}.tmp")
 
 
 def fsync_dir(folder) -> None:
     """fsync a directory, so a rename inside it survives a power cut (a no-op where the OS
-    cannot open directories, e.g. Windows)."""
+    cannot open directories, e.g. Windows, or cannot fsync them, e.g. some network FS)."""
     try:
         fd = os.open(os.fspath(folder), os.O_RDONLY)
     except OSError:
         return
     try:
         os.fsync(fd)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
     finally:
         os.close(fd)
 
 
+def _named(e: OSError, path: str) -> OSError:
+    """``e`` as an OSError of the same errno (and so the same subclass) naming ``path``."""
+    if e.errno is None:
+        return OSError(f"{path}: {e}")
+    return OSError(e.errno, e.strerror or os.strerror(e.errno), path)
+
+
+def _create_temp(path: str) -> tuple[int, str]:
+    for _ in range(100):
+        tmp = temp_path(path)
+        try:  # mode 0o666: the kernel applies the umask (mkstemp would force 0o600)
+            return os.open(tmp, _O_NEW, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", path)
+
+
+def _write_all(fd: int, data) -> None:
+    view = memoryview(data).cast("B")
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: a temporary file in the same directory, fsync,
-    ``os.replace`` (atomic on POSIX), then fsync the directory so the rename is durable."""
+    """Write ``data`` to ``path`` atomically: a temporary file in the same directory
+    (:func:`temp_path`), fsync, ``os.replace`` (atomic on POSIX), fsync of the directory.
+
+    On any failure (a full disk, a read-only directory, an interrupt) the temporary file is
+    removed and an existing ``path`` is left as it was; an ``OSError`` is re-raised with the
+    same errno (so ``PermissionError`` stays one) and ``filename=path``.
+    """
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
+    tmp = None
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        fd, tmp = _create_temp(path)
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    fsync_dir(folder)
+        tmp = None
+        fsync_dir(os.path.dirname(os.path.abspath(path)))
+    except OSError as e:
+        if e.filename == path:
+            raise
+        raise _named(e, path) from e
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def atomic_write_text(path, text: str, encoding: str = "utf-8") -> None:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
+    atomic_write_bytes(path, text.encode(encoding))
+
+
+def atomic_write_json(path, obj, *, indent: int | None = 1, **dumps_kwargs) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically. ``json.dumps`` runs first, so an object
+    that is not JSON-serialisable raises ``TypeError`` before the disk is touched."""
+    atomic_write_text(path, json.dumps(obj, indent=indent, **dumps_kwargs) + "\n")
+
+
+def atomic_save_figure(fig, path, *, format: str | None = None, **savefig_kwargs) -> None:
+    """Save a matplotlib figure to ``path`` atomically: rendered to bytes in memory
+    (``fig.savefig(BytesIO, format=...)``), then :func:`atomic_write_bytes`. ``format``
+    defaults to the extension of ``path`` (``png`` without one)."""
+    path = os.fspath(path)
+    fmt = format or os.path.splitext(path)[1][1:].lower() or "png"
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, **savefig_kwargs)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def clean_temp_files(directory, *, exclusive: bool = False) -> list[str]:
+    """Remove the temporary files that killed writers left in ``directory``; return their
+    paths. Only files named like :func:`temp_path` are candidates, and one is removed when
+
+    * its writer ran on this host and that process is dead (and is not this process), or
+    * ``exclusive`` (the caller holds the directory's lock, so no live writer of another
+      host can be using it): also the files of other hosts and the ``.xxxxxxxx.tmp`` files of
+      nnjax <= 0.1 (``tempfile.mkstemp`` names, which carry no owner).
+
+    A live writer's file is never removed; nor is a file this process cannot remove.
+    """
+    try:
+        names = os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    me, removed = _host.host_tag(), []
+    for name in names:
+        m = _TMP.match(name)
+        if m is not None and m["host"] == me:
+            pid = int(m["pid"])
+            stale = pid != os.getpid() and not _host.pid_alive(pid)
+        elif m is not None or _LEGACY_TMP.match(name):
+            stale = exclusive
+        else:
+            continue
+        path = os.path.join(os.fspath(directory), name)
+        if stale and os.path.isfile(path):
+            try:
+                os.unlink(path)
+            except OSError:
+                continue
+            removed.append(path)
+    return removed
+
+
+def flatten_params(params) -> dict[str, np.ndarray]:
+    """{pytree path string: NumPy array} for every leaf of ``params``."""
+    import jax
+    import numpy as np
+
+    leaves = jax.tree_util.tree_flatten_with_path(params)[0]
+    return {jax.tree_util.keystr(path): np.asarray(leaf) for path, leaf in leaves}
 
 
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     """The bytes of an (uncompressed) ``.npz`` holding ``arrays``."""
+    import numpy as np
+
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     return buf.getvalue()
@@ -67,6 +196,9 @@ def load_params(path, like):
 
     Raises ``ValueError`` naming the first missing leaf or mismatched shape.
     """
+    import jax
+    import numpy as np
+
     with np.load(os.fspath(path)) as f:
         stored = dict(f)
     leaves, treedef = jax.tree_util.tree_flatten_with_path(like)

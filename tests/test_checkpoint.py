@@ -217,3 +217,162 @@ def test_cli_checkpoints_and_resume(tmp_path, capsys):
     np.testing.assert_array_equal(last.arrays["['loss_history']"][: len(first)], first)
     assert cli_main([*common, "--resume"]) == 2  # --resume without a directory: a clear error
     assert "--resume needs --checkpoint-dir" in capsys.readouterr().err
+
+
+# ---- refusals, pruning, recovery ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_save_refuses_non_finite_state_naming_the_first_bad_leaf(tmp_path, dtype):
+    tree = _state()
+    tree["params"][0]["b"] = jnp.array([0.0, jnp.inf], dtype)
+    tree["params"].append({"W": jnp.full((2, 2), jnp.nan)})
+    with pytest.raises(ck.NonFiniteCheckpointError) as err:
+        ck.save(tmp_path / "d", 3, tree)
+    assert isinstance(err.value, FloatingPointError) and err.value.step == 3
+    assert err.value.leaf == "['params'][0]['b']"
+    assert "['params'][0]['b'] holds 0 nan and 1 inf of its 2 values" in str(err.value)
+    assert not (tmp_path / "d").exists()  # nothing written, not even the folder
+    ck.save(tmp_path / "d", 3, tree, allow_nonfinite=True)  # the explicit escape hatch
+    back, _ = ck.restore(tmp_path / "d", tree)
+    assert np.isnan(back["params"][2]["W"]).all() and back["count"] == 7
+    assert back["params"][0]["b"].dtype == dtype and np.isinf(back["params"][0]["b"][1])
+
+
+def _always_valid(monkeypatch, d, check):
+    """Run ``check(d)`` after every os.replace / os.unlink / os.rename anywhere."""
+    for name in ("replace", "unlink", "rename"):
+        real = getattr(os, name)
+
+        def spy(*args, _real=real, **kwargs):
+            out = _real(*args, **kwargs)
+            check(d)
+            return out
+
+        monkeypatch.setattr(os, name, spy)
+
+
+def test_recovery_with_keep_1_keeps_a_valid_checkpoint_at_every_instant(tmp_path, monkeypatch):
+    d = tmp_path / "run"
+    for s in (1, 2, 3, 4, 5):
+        ck.save(d, s, _state(s), metadata={"run": "first"})
+    _flip_byte(d / "ckpt_00000005.npz")
+    with pytest.raises(ck.CorruptCheckpointError) as err:
+        ck.load(d)
+    offered = err.value.latest_valid
+    assert offered.step == 4
+
+    seen = []
+
+    def check(d):
+        good = ck.latest_valid(d)
+        assert good is not None, sorted(os.listdir(d))
+        newest = ck.load(d) if seen else None  # what resume=True would pick from now on
+        seen.append((good.step, good.metadata["run"], newest and newest.metadata["run"]))
+
+    _always_valid(monkeypatch, d, check)
+    ck.save(d, 5, _state(55), metadata={"run": "resumed"}, keep=1)
+    monkeypatch.undo()
+    assert len(seen) >= 4 and seen[-1] == (5, "resumed", "resumed")
+    assert all(new in ("first", "resumed") for _, _, new in seen[1:])  # never the corrupt one
+    assert ck.steps(d) == [5] and ck.load(d).metadata == {"run": "resumed"}
+    # the corrupt checkpoint was not counted and not lost: set aside for inspection
+    assert sorted(os.listdir(d / ck.ABANDONED)) == ["ckpt_00000005.json", "ckpt_00000005.npz"]
+
+
+def test_resume_from_an_older_checkpoint_sets_the_abandoned_future_aside(tmp_path):
+    d = tmp_path / "run"
+    for s in (1, 2, 3, 4, 5):
+        ck.save(d, s, _state(s), keep=3)
+    _flip_byte(d / "ckpt_00000005.npz")
+    # the user goes back further than offered: 4 and the corrupt 5 are the abandoned future
+    ck.save(d, 4, _state(44), metadata={"run": "resumed"}, keep=1)
+    assert ck.steps(d) == [4] and ck.load(d).metadata == {"run": "resumed"}
+    assert ck.steps(d / ck.ABANDONED) == [4, 5]
+    old = ck.unflatten(ck.load(d / ck.ABANDONED, 4), _state())
+    assert _tree_equal(old["params"], _state(4)["params"])
+
+
+def test_a_corrupt_checkpoint_is_not_counted_and_is_set_aside(tmp_path):
+    d = tmp_path / "run"
+    for s in (1, 2, 3, 4):
+        ck.save(d, s, _state(s))
+    _truncate(d / "ckpt_00000004.npz")
+    ck.save(d, 5, _state(5), keep=2)  # keeps 5 and 3, the two newest that verify
+    assert ck.steps(d) == [3, 5] and ck.steps(d / ck.CORRUPT) == [4]
+    assert ck.latest_valid(d).step == 5 and ck.load(d, 3).step == 3
+
+
+def test_missing_checkpoint_paths_are_named_as_given(tmp_path):
+    d = tmp_path / "run"
+    ck.save(d, 1, _state(1))
+    ck.save(d, 2, _state(2))
+    given = d / "ckpt_00000009.npz"
+    with pytest.raises(FileNotFoundError, match=rf"no checkpoint at {given}: no such file; "):
+        ck.load(given)
+    with pytest.raises(FileNotFoundError, match="are of steps 1, 2"):
+        ck.load(given)
+    with pytest.raises(FileNotFoundError, match=rf"no checkpoint of step 7 in {d}"):
+        ck.load(d, 7)
+    os.unlink(d / "ckpt_00000002.json")
+    with pytest.raises(FileNotFoundError, match=r"ckpt_00000002.json is missing \(a write cut"):
+        ck.load(d / "ckpt_00000002.npz")
+    with pytest.raises(FileNotFoundError, match=rf"no checkpoint at {tmp_path / 'nope'}: no such"):
+        ck.load(tmp_path / "nope")
+
+
+def test_fit_recovery_with_keep_1_from_the_offered_checkpoint(tmp_path, full):
+    """The documented recovery: the newest checkpoint is corrupt, resume from the one the
+    error offers with keep=1; the run ends bit-identical and the offered one's successor
+    is on disk."""
+    model, p0, X, y = _problem()
+    d = tmp_path / "ckpt"
+    nnjax.fit(model, p0, X, y, **{**FIT, "epochs": 5}, checkpoint_dir=d, checkpoint_every=1)
+    assert ck.steps(d) == [3, 4, 5]  # keep=3 by default
+    _flip_byte(d / "ckpt_00000005.npz")
+    with pytest.raises(ck.CorruptCheckpointError) as err:
+        ck.load(d)
+    offered = err.value.latest_valid.path
+    res = nnjax.fit(
+        model, p0, X, y, **FIT, checkpoint_dir=d, checkpoint_every=1, keep=1, resume=offered
+    )
+    assert _tree_equal(res.params, full.params)
+    assert ck.steps(d) == [6] and ck.load(d).metadata["epoch"] == 6
+    assert ck.steps(d / ck.ABANDONED) == [5]  # the corrupt one, kept for inspection
+
+
+SAVER = """
+import sys, numpy as np
+from nnjax import checkpoint as ck
+lock = ck.lock(sys.argv[1])
+tree = {"W": np.random.default_rng(0).standard_normal((500, 1000)).astype(np.float32)}
+for s in range(1, 100000):
+    tree["W"][0, 0] = s
+    ck.save(sys.argv[1], s, tree, keep=2)
+    if s == 3:
+        print("saved 3", flush=True)
+"""
+
+
+def test_sigkill_of_a_locked_writer_then_the_next_run_takes_over_and_cleans(tmp_path):
+    d = tmp_path / "ckpt"
+    proc = subprocess.Popen([sys.executable, "-c", SAVER, str(d)], stdout=subprocess.PIPE)
+    assert proc.stdout.readline() == b"saved 3\n"
+    time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    assert (d / "nnjax.lock").exists()
+    with pytest.warns(ck.StaleLockWarning, match=f"process {proc.pid} is gone"):
+        lock = ck.lock(d)
+    try:
+        assert not [n for n in os.listdir(d) if n.endswith(".tmp")]  # none left after lock()
+        newest = ck.load(d)  # the newest committed checkpoint verifies
+        assert newest.arrays["['W']"][0, 0] == newest.step >= 3
+        ck.save(d, newest.step + 1, {"W": newest.arrays["['W']"]}, keep=2)
+        assert sorted(os.listdir(d)) == sorted(
+            ["nnjax.lock"] + [f"ckpt_{s:08d}.{e}" for s in ck.steps(d) for e in ("json", "npz")]
+        )
+    finally:
+        lock.release()
+    assert "nnjax.lock" not in os.listdir(d)

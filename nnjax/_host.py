@@ -1,0 +1,81 @@
+"""Who is writing: this host's name and whether a process of this host is still alive.
+
+Used by the directory lock (:mod:`nnjax.lock`) and the temp-file cleanup
+(:func:`nnjax.io.clean_temp_files`). Standard library only, so it is cheap to import.
+
+A process is identified across PID reuse by ``boot_id:starttime`` (Linux: the kernel's boot
+id and the process start time in clock ticks since boot, ``/proc/<pid>/stat`` field 22).
+Where ``/proc`` is missing the identity is None and liveness falls back to ``kill(pid, 0)``.
+"""
+
+import os
+import re
+import socket
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9-]")
+
+
+def hostname() -> str:
+    """This host's name, as ``socket.gethostname()`` reports it."""
+    return socket.gethostname()
+
+
+def host_tag(host: str | None = None) -> str:
+    """``host`` (default: this host) reduced to ``[A-Za-z0-9-_]``, at most 32 characters: a
+    form that fits in a file name and contains no dot."""
+    return _UNSAFE.sub("_", hostname() if host is None else host)[:32] or "_"
+
+
+def _boot_id() -> str | None:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _stat(pid: int) -> tuple[str, str] | None:
+    """(state letter, start time in ticks since boot) of ``pid`` from /proc, or None."""
+    try:
+        with open(f"/proc/{int(pid)}/stat") as f:
+            text = f.read()
+    except OSError:
+        return None
+    fields = text[text.rfind(")") + 2 :].split()  # the command name may hold spaces
+    return (fields[0], fields[19]) if len(fields) > 19 else None
+
+
+def process_identity(pid: int) -> str | None:
+    """``"boot_id:starttime"`` of a live process of this host, or None where /proc cannot
+    tell (no /proc, no such process)."""
+    boot, st = _boot_id(), _stat(pid)
+    return None if boot is None or st is None else f"{boot}:{st[1]}"
+
+
+def pid_alive(pid: int, identity: str | None = None) -> bool:
+    """Whether process ``pid`` of THIS host is alive (a zombie counts as dead).
+
+    ``identity``: the :func:`process_identity` recorded when that process was alive; when it
+    is given and /proc reports another one, ``pid`` now belongs to another process (PID reuse
+    or a reboot) and the recorded process is dead. Processes of another PID namespace (another
+    container with the same host name) are invisible here; callers must not rely on this
+    alone (the lock also uses ``flock``).
+    """
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by another user
+    except OSError:
+        return True  # cannot tell: assume alive, the safe answer
+    st = _stat(pid)
+    if st is not None and st[0] in ("Z", "X"):
+        return False
+    if identity is not None:
+        now = process_identity(pid)
+        if now is not None and now != identity:
+            return False
+    return True
