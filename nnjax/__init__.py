@@ -88,9 +88,12 @@ def __getattr__(name: str):
     """Load a public name (or any submodule, e.g. ``nnjax.brain``) on first access."""
     module_name = _LAZY.get(name)
     if module_name is None:
-        if name.startswith("_") or importlib.util.find_spec(f"{__name__}.{name}") is None:
+        full = f"{__name__}.{name}"
+        if full in sys.modules:
+            return sys.modules[full]
+        if name.startswith("_") or importlib.util.find_spec(full) is None:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        return importlib.import_module(f"{__name__}.{name}")  # the import binds it here
+        return importlib.import_module(full)  # the import binds it here
     module = importlib.import_module(module_name)
     value = module if module_name == f"{__name__}.{name}" else getattr(module, name)
     globals()[name] = value  # later accesses skip __getattr__
