@@ -148,6 +148,9 @@ def _run(args) -> int:
             check(args)
         _compilation_cache(args, getattr(module, "COMPILATION_CACHE", True))
         return int(args._run(args) or 0)
+    except BrokenPipeError:  # the reader of stdout left (`nnjax verify | head`): quietly
+        _detach_stdout()
+        return 128 + 13  # as if killed by SIGPIPE, like other Unix tools
     except (Exception, KeyboardInterrupt) as exc:
         code = errors.exit_code(exc)
         if code is None:  # not an expected failure: a bug, shown with its traceback
@@ -159,6 +162,16 @@ def _run(args) -> int:
         else:
             print(f"nnjax {args.command}: error: {errors.describe(exc)}", file=sys.stderr)
         return code
+
+
+def _detach_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush raises nothing more."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (captured in tests)
+        pass
 
 
 def _compilation_cache(args, allowed: bool) -> None:
