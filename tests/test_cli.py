@@ -23,6 +23,7 @@ def test_info(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "jax" in out and "backend" in out and "cpu" in out
+    assert "jax_cache    off" in out  # tests/conftest.py: NNJAX_CACHE_DIR=off
 
 
 def test_train_writes_params_history_and_plot(tmp_path, capsys):
