@@ -17,8 +17,12 @@ Where the cache lives, first rule that applies:
 Every program is cached, however small or quick to compile (JAX's defaults keep only
 programs that took over a second to compile); ``JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS``
 and ``JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES`` still override that. The folder grows
-without bound (JAX's default); deleting it is always safe. JAX reads and writes it; an entry it
-cannot read (say, cut short by a kill) is reported by JAX as a warning and compiled afresh.
+without bound (JAX's default: a size cap, ``jax_compilation_cache_max_size``, needs the
+``filelock`` package); an entry of a small program is tens of kilobytes, and deleting the
+folder is always safe. JAX reads and writes the entries itself, in place: an entry cut short
+(a run killed while JAX wrote it) is reported by JAX as a ``UserWarning`` "Error reading
+persistent compilation cache entry" on every later run and compiled afresh each time, until
+the folder (or that file) is deleted.
 
 This module imports JAX only inside :func:`enable_compilation_cache`.
 """

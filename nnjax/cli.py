@@ -103,7 +103,7 @@ def build_parser(argv=None) -> Parser:
     parser = Parser(
         prog="nnjax",
         description="Pure-functional neural networks in JAX.",
-        epilog="Run 'nnjax COMMAND --help' for a command's options. Exit status: 0 success, "
+        epilog="Run 'nnjax COMMAND --help' for a command's options.\nExit status: 0 success, "
         "2 usage error, 3 I/O error, 4 divergence, 128+N stopped by signal N.",
         formatter_class=HelpFormatter,
         allow_abbrev=False,  # the command is found in argv before parsing: no abbreviations

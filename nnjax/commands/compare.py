@@ -33,7 +33,7 @@ def add_arguments(p) -> None:
         "default: 5 log-spaced rates per optimizer)",
     )
     p.add_argument("--seeds", type=o.positive_int, default=5, metavar="N", help="seeds 0..N-1")
-    presets = "default: the dataset's preset (nnjax.compare.PRESETS)"
+    presets = "default: the dataset's preset, nnjax.compare.PRESETS"
     p.add_argument("--epochs", type=o.positive_int, default=None, metavar="N", help=presets)
     p.add_argument(
         "--batch-size",
@@ -55,12 +55,14 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--val-fraction",
         type=o.fraction,
+        metavar="F",
         default=None,
         help="part of the training split held out to choose the learning rate (default: 0.2)",
     )
     p.add_argument(
         "--target-loss",
         type=o.finite_float,
+        metavar="LOSS",
         default=None,
         help=f"report the updates needed to reach this training loss ({presets})",
     )
