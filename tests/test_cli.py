@@ -43,6 +43,7 @@ def test_train_logreg_full_batch_gd(capsys):
     argv = ["train", "--dataset", "moons", "--model", "logreg", "--optimizer", "gd"]
     assert main([*argv, "--lr", "0.5", "--epochs", "20"]) == 0
     assert "gd lr=0.5 batch=full" in capsys.readouterr().out
+    # logreg takes no --hidden and no --activation: their defaults are not filled in either
 
 
 # each bad value is refused by argparse: exit 2, one line naming the option
@@ -86,7 +87,8 @@ def test_bad_argument_is_one_line_and_exit_2(argv, option, reason, capsys):
 
 # checks across options: refused by the command's check() before its run starts
 BAD_COMBINATIONS = [
-    (["train", "--model", "logreg", "--hidden", "8"], "--hidden applies to --model mlp only"),
+    (["train", "--model", "logreg", "--hidden", "8"], "--hidden: for --model mlp only"),
+    (["train", "--model", "logreg", "--activation", "tanh"], "--activation: for --model mlp"),
     (["train", "--optimizer", "gd", "--batch-size", "8"], "gd is full-batch"),
     (["train", "--resume"], "--resume needs --checkpoint-dir"),
     (["compare", "--lr", "sgd=0.1", "--optimizers", "adam"], "--lr given for sgd"),
@@ -178,7 +180,7 @@ def test_help_lists_valid_names_and_defaults(command, names, capsys):
 def test_train_help_shows_the_values_of_its_defaults(capsys):
     assert main(["train", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    for text in ("(default: digits)", "(default: adam)", "(default: 20)", "(default: relu)",
+    for text in ("(default: digits)", "(default: adam)", "(default: 20)", "(default: relu;",
                  "(default: 64,64;", "(default: 32;", "(default: 0)", "(default: 3)"):  # fmt: skip
         assert text in out, text
 

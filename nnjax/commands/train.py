@@ -16,91 +16,19 @@ DEFAULT_HIDDEN = "64,64"
 DEFAULT_BATCH_SIZE = 32
 
 
-def add_arguments(p) -> None:
-    """Options by group; a new option goes into its group here and, when it depends on
-    others, into :func:`check`."""
-    from nnjax.commands import options as o
-    from nnjax.data import DATASETS
+DEFAULT_ACTIVATION = "relu"
 
-    names, rates, _ = o.optimizers()
-    lr_help = (
-        "the optimizer's own: " + ", ".join(f"{k} {v:g}" for k, v in rates.items())
-        if rates
-        else "the optimizer's own default"
-    )
-    data = p.add_argument_group("data")
-    data.add_argument("--dataset", default="digits", choices=DATASETS, help="built-in dataset")
-    data.add_argument(
-        "--seed",
-        type=o.seed,
-        metavar="N",
-        default=0,
-        help="seed of the split, the init and the order",
-    )
-    model = p.add_argument_group("model")
-    model.add_argument("--model", default="mlp", choices=MODELS, help="mlp or logreg")
-    model.add_argument(
-        "--hidden",
-        type=o.widths,
-        default=None,
-        metavar="W,W,...",
-        help=f"hidden widths of the MLP (default: {DEFAULT_HIDDEN}; mlp only)",
-    )
-    model.add_argument(
-        "--activation",
-        type=o.hidden_activation,
-        default="relu",
-        metavar="NAME",
-        help=o.choices_help("hidden activation of the MLP", o.HIDDEN_ACTIVATIONS),
-    )
-    opt = p.add_argument_group("optimization")
-    opt.add_argument("--optimizer", default="adam", choices=names, help="optimizer")
-    opt.add_argument(
-        "--lr", type=o.learning_rate, default=None, help=f"learning rate (default: {lr_help})"
-    )
-    opt.add_argument("--epochs", type=o.positive_int, metavar="N", default=20, help="epochs")
-    opt.add_argument(
-        "--batch-size",
-        type=o.batch_size,
-        metavar="N",
-        default=None,
-        help=f"mini-batch size; 0 = full batch (default: {DEFAULT_BATCH_SIZE}; full batch, "
-        "always, for gd)",
-    )
-    out = p.add_argument_group("outputs and checkpoints")
-    out.add_argument(
-        "--out",
-        metavar="DIR",
-        default=None,
-        help="write params.npz, history.json, loss.png here (default: none)",
-    )
-    out.add_argument(
-        "--checkpoint-dir",
-        metavar="DIR",
-        default=None,
-        help="save checkpoints in this directory (default: none)",
-    )
-    out.add_argument(
-        "--checkpoint-every",
-        type=o.positive_int,
-        metavar="N",
-        default=1,
-        help="epochs between checkpoints",
-    )
-    out.add_argument(
-        "--keep", type=o.positive_int, metavar="N", default=3, help="checkpoints to keep"
-    )
-    out.add_argument(
-        "--resume",
-        nargs="?",
-        const=True,
-        default=False,
-        metavar="CKPT",
-        help="continue from the newest checkpoint in --checkpoint-dir (or from CKPT) "
-        "(default: start afresh)",
-    )
-    dev = p.add_argument_group("devices")
-    dev.add_argument(
+
+def add_arguments(p) -> None:
+    """The options, one group each; a new option goes into its group's function and, when it
+    depends on other options, into :func:`check` too."""
+    from nnjax.commands import options as o
+
+    _data_options(p.add_argument_group("data"), o)
+    _model_options(p.add_argument_group("model"), o)
+    _optimization_options(p.add_argument_group("optimization"), o)
+    _output_options(p.add_argument_group("outputs and checkpoints"), o)
+    p.add_argument_group("devices").add_argument(
         "--devices",
         type=o.positive_int,
         metavar="N",
@@ -109,13 +37,95 @@ def add_arguments(p) -> None:
     )
 
 
+def _data_options(g, o) -> None:
+    from nnjax.data import DATASETS
+
+    g.add_argument("--dataset", default="digits", choices=DATASETS, help="built-in dataset")
+    g.add_argument(
+        "--seed",
+        type=o.seed,
+        metavar="N",
+        default=0,
+        help="seed of the split, the init and the batch order",
+    )
+
+
+def _model_options(g, o) -> None:
+    g.add_argument("--model", default="mlp", choices=MODELS, help="mlp or logreg")
+    g.add_argument(
+        "--hidden",
+        type=o.widths,
+        default=None,
+        metavar="W,W,...",
+        help=f"hidden widths of the MLP (default: {DEFAULT_HIDDEN}; mlp only)",
+    )
+    g.add_argument(
+        "--activation",
+        type=o.hidden_activation,
+        default=None,
+        metavar="NAME",
+        help=o.choices_help(
+            f"hidden activation (default: {DEFAULT_ACTIVATION}; mlp only)", o.HIDDEN_ACTIVATIONS
+        ),
+    )
+
+
+def _optimization_options(g, o) -> None:
+    names, rates, _ = o.optimizers()
+    own = ": " + ", ".join(f"{k} {v:g}" for k, v in rates.items()) if rates else ""
+    g.add_argument("--optimizer", default="adam", choices=names, help="optimizer")
+    g.add_argument(
+        "--lr",
+        type=o.learning_rate,
+        default=None,
+        help=f"learning rate (default: the optimizer's own{own})",
+    )
+    g.add_argument("--epochs", type=o.positive_int, metavar="N", default=20, help="epochs")
+    g.add_argument(
+        "--batch-size",
+        type=o.batch_size,
+        metavar="N",
+        default=None,
+        help=f"mini-batch size; 0 = full batch (default: {DEFAULT_BATCH_SIZE}; full batch, "
+        "always, for gd)",
+    )
+
+
+def _output_options(g, o) -> None:
+    g.add_argument(
+        "--out", metavar="DIR", help="write params.npz, history.json, loss.png here (default: none)"
+    )
+    g.add_argument(
+        "--checkpoint-dir", metavar="DIR", help="save checkpoints in this directory (default: none)"
+    )
+    g.add_argument(
+        "--checkpoint-every",
+        type=o.positive_int,
+        metavar="N",
+        default=1,
+        help="epochs between checkpoints",
+    )
+    g.add_argument("--keep", type=o.positive_int, metavar="N", default=3, help="checkpoints kept")
+    g.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="CKPT",
+        help="continue from the newest checkpoint in --checkpoint-dir (or from CKPT) "
+        "(default: start afresh)",
+    )
+
+
 def check(args) -> None:
     """Checks across options, before JAX starts; fills in the defaults that depend on others."""
     from nnjax.commands import options as o
 
     _, _, full_batch = o.optimizers()
-    if args.model == "logreg" and args.hidden is not None:
-        raise ValueError("--hidden applies to --model mlp only; logreg has no hidden layer")
+    if args.model == "logreg":
+        given = [f for f, v in (("--hidden", args.hidden), ("--activation", args.activation)) if v]
+        if given:
+            raise ValueError(f"{' and '.join(given)}: for --model mlp only; logreg is linear")
     if args.resume is True and args.checkpoint_dir is None:
         raise ValueError("--resume needs --checkpoint-dir (or a checkpoint path: --resume CKPT)")
     if args.optimizer in full_batch and args.batch_size not in (None, 0):
@@ -123,8 +133,9 @@ def check(args) -> None:
             f"--batch-size {args.batch_size}: {args.optimizer} is full-batch gradient descent; "
             "use --optimizer sgd for mini-batches"
         )
-    if args.hidden is None:
-        args.hidden = [int(w) for w in DEFAULT_HIDDEN.split(",")]
+    if args.model == "mlp":
+        args.hidden = args.hidden or [int(w) for w in DEFAULT_HIDDEN.split(",")]
+        args.activation = args.activation or DEFAULT_ACTIVATION
     if args.batch_size is None:
         args.batch_size = 0 if args.optimizer in full_batch else DEFAULT_BATCH_SIZE
 
