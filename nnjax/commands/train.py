@@ -186,14 +186,10 @@ def _use_devices(n: int | None):
 
 def _prepare(args):
     """The dataset, the model, its loss, its initial params and fit's batch size (None: full
-    batch); the checks that need the data come before any JAX work."""
+    batch); the checks that need the data come before the model is built."""
     import nnjax
 
     ds = nnjax.data.load(args.dataset, seed=args.seed)
-    if args.model == "logreg" and ds.n_classes != 2:
-        raise ValueError(
-            f"--model logreg needs a binary dataset; {ds.name} has {ds.n_classes} classes"
-        )
     batch = args.batch_size or None
     if batch is not None and batch > len(ds.X_train):
         raise ValueError(
