@@ -310,3 +310,14 @@ def test_an_unusable_cache_folder_is_a_warning(capsys, monkeypatch):
     assert capsys.readouterr().err == (
         "nnjax info: warning: compilation cache off: /cache: Permission denied (errno 13, EACCES)\n"
     )
+
+
+def test_exit_code_table_lists_subclasses_before_their_bases():
+    import importlib
+
+    classes = [getattr(importlib.import_module(m), c) for m, c, _ in errors.EXIT_CODES]
+    for i, earlier in enumerate(classes):
+        for later in classes[i + 1 :]:
+            assert not issubclass(later, earlier), f"{later} is never reached after {earlier}"
+    codes = {c: s for (_, c, s) in errors.EXIT_CODES}
+    assert codes["OSError"] == 3 and codes["ValueError"] == 2 and codes["DivergenceError"] == 4
