@@ -15,33 +15,114 @@ The public API, in the order data flows:
 * the oracle: :mod:`nnjax.reference`, the hand-derived NumPy twin (``nnjax verify``).
 * the brain side: :mod:`nnjax.brain` (spiking neurons, synchrony, sleep and dreams).
 * float64 is opt-in: :func:`enable_x64` (or ``with jax.enable_x64(True):``).
+
+Importing ``nnjax`` is lazy (PEP 562): it imports neither JAX nor Flax, matplotlib or rich.
+Each public name loads its module on first use, so ``nnjax --help`` and ``nnjax.__version__``
+cost no JAX start-up (about 2 s on 2 cores) and ``nnjax.interop`` alone brings in Flax.
 """
 
-import jax
-
-from nnjax import activations, checkpoint, data, initializers, interop, losses, parallel
-from nnjax.activations import get_activation
-from nnjax.compare import compare
-from nnjax.layers import Activation, Dense, Dropout, Flatten, Layer, serial
-from nnjax.losses import get_loss
-from nnjax.models import logistic_regression, mlp
-from nnjax.optim import get_optimizer
-from nnjax.train import (
-    FitResult,
-    NonFiniteLossError,
-    evaluate,
-    fit,
-    make_loss_fn,
-    make_train_step,
-)
+import importlib
+import importlib.util
+import sys
+import types
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+
+# public name -> the module that defines it (a name equal to its module's last part is the
+# module itself: ``nnjax.data`` is the module nnjax.data)
+_LAZY = {
+    "Activation": "nnjax.layers",
+    "Dense": "nnjax.layers",
+    "Dropout": "nnjax.layers",
+    "Flatten": "nnjax.layers",
+    "Layer": "nnjax.layers",
+    "serial": "nnjax.layers",
+    "mlp": "nnjax.models",
+    "logistic_regression": "nnjax.models",
+    "get_activation": "nnjax.activations",
+    "get_loss": "nnjax.losses",
+    "get_optimizer": "nnjax.optim",
+    "FitResult": "nnjax.train",
+    "NonFiniteLossError": "nnjax.train",
+    "evaluate": "nnjax.train",
+    "fit": "nnjax.train",
+    "make_loss_fn": "nnjax.train",
+    "make_train_step": "nnjax.train",
+    "compare": "nnjax.compare",
+    "activations": "nnjax.activations",
+    "checkpoint": "nnjax.checkpoint",
+    "data": "nnjax.data",
+    "initializers": "nnjax.initializers",
+    "interop": "nnjax.interop",
+    "losses": "nnjax.losses",
+    "parallel": "nnjax.parallel",
+}
+
+if TYPE_CHECKING:  # for type checkers and IDEs only; never executed
+    from nnjax import activations, checkpoint, data, initializers, interop, losses, parallel
+    from nnjax.activations import get_activation
+    from nnjax.compare import compare
+    from nnjax.layers import Activation, Dense, Dropout, Flatten, Layer, serial
+    from nnjax.losses import get_loss
+    from nnjax.models import logistic_regression, mlp
+    from nnjax.optim import get_optimizer
+    from nnjax.train import (
+        FitResult,
+        NonFiniteLossError,
+        evaluate,
+        fit,
+        make_loss_fn,
+        make_train_step,
+    )
 
 
 def enable_x64(enabled: bool = True) -> None:
     """Switch JAX to float64 by default (``jax_enable_x64``); float32 is nnjax's default."""
+    import jax
+
     jax.config.update("jax_enable_x64", bool(enabled))
 
+
+def __getattr__(name: str):
+    """Load a public name (or any submodule, e.g. ``nnjax.brain``) on first access."""
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        full = f"{__name__}.{name}"
+        if full in sys.modules:
+            return sys.modules[full]
+        if name.startswith("_") or importlib.util.find_spec(full) is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        return importlib.import_module(full)  # the import binds it here
+    module = importlib.import_module(module_name)
+    value = module if module_name == f"{__name__}.{name}" else getattr(module, name)
+    globals()[name] = value  # later accesses skip __getattr__
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """The nnjax module, keeping ``nnjax.compare`` the function.
+
+    Importing the subpackage ``nnjax.compare`` makes Python bind the *module* as the attribute
+    ``compare`` of this package; here the function of the same name is bound instead, as the
+    eager ``from nnjax.compare import compare`` did before start-up became lazy.
+    """
+
+    def __setattr__(self, name, value):
+        if (
+            name == "compare"
+            and isinstance(value, types.ModuleType)
+            and value.__name__ == f"{__name__}.compare"
+        ):
+            value = value.compare
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "Activation",

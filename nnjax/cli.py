@@ -1,42 +1,192 @@
-"""The ``nnjax`` command: ``nnjax <command> [options]``; ``nnjax <command> -h`` for each.
+"""The ``nnjax`` command: ``nnjax [global options] <command> [options]``.
 
 Each command lives in ``nnjax/commands/<name>.py`` and defines ``HELP``,
-``add_arguments(parser)`` and ``run(args) -> int`` (the exit status).
+``add_arguments(parser)`` and ``run(args) -> int`` (the exit status); optionally
+``check(args)``, the checks across options that run before JAX starts (raise ``ValueError``),
+and ``COMPILATION_CACHE = False`` to run without the persistent compilation cache. A command
+module imports only the standard library and light nnjax modules at the top and in
+``add_arguments``: JAX, Optax, Flax, matplotlib and rich are imported inside ``run``, so that
+``nnjax --help``, ``nnjax <command> --help`` and every usage error answer at once.
+
+Only the chosen command's arguments are built. Every expected failure is reported by
+:func:`main` as one line ``nnjax <command>: error: ...`` with the exit status of
+:mod:`nnjax.errors` (2 usage, 3 I/O, 4 divergence, 128 + N on signal N); ``--debug`` shows
+the traceback instead.
 """
 
 import argparse
 import importlib
-import importlib.util
 import sys
 
+from nnjax.commands.options import HelpFormatter
+
 COMMANDS = ("train", "info", "verify", "compare", "bench", "sleep")
+_GLOBAL_WITH_VALUE = ("--cache-dir",)
 
 
-def _available():
-    for name in COMMANDS:
-        if importlib.util.find_spec(f"nnjax.commands.{name}") is not None:
-            yield name, importlib.import_module(f"nnjax.commands.{name}")
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line, ``<prog>: error: ...``, exit 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="nnjax", description="Pure-functional neural networks in JAX."
+class _Version(argparse.Action):
+    """``--version``: nnjax's version and, read from the installed metadata, JAX's."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, **kw):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib import metadata
+
+        import nnjax
+
+        parts = []
+        for dist in ("jax", "jaxlib", "optax"):
+            try:
+                parts.append(f"{dist} {metadata.version(dist)}")
+            except metadata.PackageNotFoundError:
+                parts.append(f"{dist} not installed")
+        py = ".".join(map(str, sys.version_info[:3]))
+        print(f"nnjax {nnjax.__version__} ({', '.join(parts)}, python {py})")
+        parser.exit(0)
+
+
+def _add_global_options(p: argparse.ArgumentParser, *, top: bool) -> None:
+    """The options of every command. Given after the command they override those before it;
+    there their defaults are suppressed so they do not hide the values given before."""
+    group = p.add_argument_group("global options")
+
+    def default(value):
+        return value if top else argparse.SUPPRESS
+
+    if top:
+        group.add_argument("--version", action=_Version, help="print the versions and exit")
+    group.add_argument(
+        "--debug",
+        action="store_true",
+        default=default(False),
+        help="show the traceback of a failure instead of one line",
     )
+    group.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        default=default(None),
+        help="JAX's persistent compilation cache folder (default: $NNJAX_CACHE_DIR, or "
+        "$XDG_CACHE_HOME/nnjax/jax-cache, ~/.cache/nnjax/jax-cache)",
+    )
+    group.add_argument(
+        "--no-cache",
+        action="store_true",
+        default=default(False),
+        help="compile afresh, without the persistent compilation cache (NNJAX_CACHE_DIR=off)",
+    )
+
+
+def _command_in(argv) -> str | None:
+    """The command named in ``argv`` (the first word that is not a global option)."""
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token in _GLOBAL_WITH_VALUE:
+            skip = True
+        elif not token.startswith("-"):
+            return token if token in COMMANDS else None
+    return None
+
+
+def build_parser(argv=None) -> Parser:
+    """The parser; with ``argv``, only the command named there gets its arguments (so that
+    ``nnjax --help`` imports no command's dependencies). Without, every command does."""
+    parser = Parser(
+        prog="nnjax",
+        description="Pure-functional neural networks in JAX.",
+        epilog="Run 'nnjax COMMAND --help' for a command's options.\nExit status: 0 success, "
+        "2 usage error, 3 I/O error, 4 divergence, 128+N stopped by signal N.",
+        formatter_class=HelpFormatter,
+        allow_abbrev=False,  # the command is found in argv before parsing: no abbreviations
+    )
+    _add_global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module in _available():
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+    chosen = _command_in(argv) if argv is not None else None
+    for name in COMMANDS:
+        module = importlib.import_module(f"nnjax.commands.{name}")
+        p = sub.add_parser(
+            name, help=module.HELP, description=module.HELP, formatter_class=HelpFormatter
+        )
+        if argv is None or name == chosen:
+            module.add_arguments(p)
+            _add_global_options(p, top=False)
+            p.set_defaults(_run=module.run)
     return parser
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run ``nnjax`` on ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    parser = build_parser(argv)
+    if not argv:  # a bare `nnjax` asks what there is: the help, as `nnjax --help` does
+        parser.print_help()
+        return 0
     try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, a usage error: argparse has printed it
+        return 0 if e.code is None else e.code if isinstance(e.code, int) else 2
+    return _run(args)
+
+
+def _run(args) -> int:
+    """The command's checks, the compilation cache, then its run; failures become one line."""
+    from nnjax import errors
+
+    module = importlib.import_module(f"nnjax.commands.{args.command}")
+    try:
+        check = getattr(module, "check", None)
+        if check is not None:
+            check(args)
+        _compilation_cache(args, getattr(module, "COMPILATION_CACHE", True))
         return int(args._run(args) or 0)
-    except ValueError as e:  # bad input: a clear message, not a traceback
-        print(f"nnjax {args.command}: error: {e}", file=sys.stderr)
-        return 2
+    except BrokenPipeError:  # the reader of stdout left (`nnjax verify | head`): quietly
+        _detach_stdout()
+        return 128 + 13  # as if killed by SIGPIPE, like other Unix tools
+    except (Exception, KeyboardInterrupt) as exc:
+        code = errors.exit_code(exc)
+        if code is None:  # not an expected failure: a bug, shown with its traceback
+            raise
+        if args.debug:
+            import traceback
+
+            traceback.print_exc()
+        else:
+            print(f"nnjax {args.command}: error: {errors.describe(exc)}", file=sys.stderr)
+        return code
+
+
+def _detach_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush raises nothing more."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (captured in tests)
+        pass
+
+
+def _compilation_cache(args, allowed: bool) -> None:
+    """Turn JAX's persistent compilation cache on, or off (``--no-cache``, or a command that
+    must compile afresh); a folder that cannot be made is a warning, and the run goes on."""
+    from nnjax import errors
+    from nnjax.cache import enable_compilation_cache
+
+    try:
+        enable_compilation_cache(args.cache_dir, no_cache=args.no_cache or not allowed)
+    except OSError as e:
+        print(
+            f"nnjax {args.command}: warning: compilation cache off: {errors.describe(e)}",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":

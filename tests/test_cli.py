@@ -1,80 +1,323 @@
-"""The nnjax command: train writes its outputs; info; clear errors for bad options."""
+"""The nnjax command: train writes its outputs; every bad argument is one line and exit 2
+before any work; --version, a bare nnjax and --help; the error boundary's exit statuses."""
 
+import errno
 import json
 
 import pytest
 
-from nnjax.cli import main
+from nnjax import errors
+from nnjax.cli import COMMANDS, build_parser, main
+from nnjax.commands import info as info_command
+from nnjax.commands import options
+
+
+def _one_error_line(err: str, command: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"nnjax {command}: error: "), lines[0]
+    return lines[0]
 
 
 def test_info(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "jax" in out and "backend" in out and "cpu" in out
+    assert "jax_cache    off" in out  # tests/conftest.py: NNJAX_CACHE_DIR=off
 
 
 def test_train_writes_params_history_and_plot(tmp_path, capsys):
     out = tmp_path / "run"
-    rc = main(
-        [
-            "train",
-            "--dataset",
-            "moons",
-            "--hidden",
-            "16",
-            "--epochs",
-            "3",
-            "--batch-size",
-            "64",
-            "--out",
-            str(out),
-        ]
-    )
-    assert rc == 0
+    argv = ["train", "--dataset", "moons", "--hidden", "16", "--epochs", "3"]
+    assert main([*argv, "--batch-size", "64", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "test loss" in text and "compile" in text
     hist = json.loads((out / "history.json").read_text())
     assert len(hist["epochs"]["test_accuracy"]) == 3
+    assert hist["config"]["hidden"] == [16] and hist["config"]["batch_size"] == 64
     assert (out / "params.npz").stat().st_size > 0
     assert (out / "loss.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_train_logreg_on_a_binary_dataset(capsys):
-    assert (
-        main(
-            [
-                "train",
-                "--dataset",
-                "moons",
-                "--model",
-                "logreg",
-                "--optimizer",
-                "gd",
-                "--lr",
-                "0.5",
-                "--epochs",
-                "20",
-            ]
-        )
-        == 0
-    )
+def test_train_logreg_full_batch_gd(capsys):
+    argv = ["train", "--dataset", "moons", "--model", "logreg", "--optimizer", "gd"]
+    assert main([*argv, "--lr", "0.5", "--epochs", "20"]) == 0
+    assert "gd lr=0.5 batch=full" in capsys.readouterr().out
+    # logreg takes no --hidden and no --activation: their defaults are not filled in either
+
+
+# each bad value is refused by argparse: exit 2, one line naming the option
+BAD_ARGUMENTS = [
+    (["train", "--batch-size", "-3"], "--batch-size", "0 for full batch"),
+    (["train", "--lr", "0"], "--lr", "finite number > 0"),
+    (["train", "--lr", "nan"], "--lr", "finite number > 0"),
+    (["train", "--lr", "-1"], "--lr", "finite number > 0"),
+    (["train", "--lr", "1e39"], "--lr", "infinite in float32"),
+    (["train", "--keep", "0"], "--keep", "integer >= 1"),
+    (["train", "--epochs", "0"], "--epochs", "integer >= 1"),
+    (["train", "--checkpoint-every", "0"], "--checkpoint-every", "integer >= 1"),
+    (["train", "--devices", "0"], "--devices", "integer >= 1"),
+    (["train", "--hidden", "64,"], "--hidden", "no empty entry"),
+    (["train", "--hidden", "64,x"], "--hidden", "comma-separated integers"),
+    (["train", "--hidden", "0"], "--hidden", ">= 1"),
+    (["train", "--seed", "-1"], "--seed", "non-negative integer"),
+    (["train", "--activation", "swish"], "--activation", "unknown activation 'swish'; valid:"),
+    (["train", "--activation", "softmax"], "--activation", "not a hidden activation"),
+    (["train", "--optimizer", "adamm"], "--optimizer", "invalid choice"),
+    (["train", "--dataset", "cifar"], "--dataset", "invalid choice"),
+    (["compare", "--seeds", "0"], "--seeds", "integer >= 1"),
+    (["compare", "--val-fraction", "1"], "--val-fraction", "between 0 and 1"),
+    (["compare", "--optimizers", "adam,adam"], "--optimizers", "repeated"),
+    (["compare", "--optimizers", "adam,"], "--optimizers", "unknown optimizer ['']"),
+    (["compare", "--lr", "adam=1e-3,nan"], "--lr", "finite number > 0"),
+    (["compare", "--target-loss", "inf"], "--target-loss", "finite number"),
+    (["sleep", "--orders", "0,,1"], "--orders", "no empty entry"),
+    (["sleep", "--methods", "dream"], "--methods", "unknown method ['dream']"),
+    (["verify", "--architectures", "-1"], "--architectures", "integer >= 0"),
+    (["verify", "--seed", "-2"], "--seed", "non-negative integer"),
+]
+
+
+@pytest.mark.parametrize("argv, option, reason", BAD_ARGUMENTS)
+def test_bad_argument_is_one_line_and_exit_2(argv, option, reason, capsys):
+    assert main(argv) == 2
+    line = _one_error_line(capsys.readouterr().err, argv[0])
+    assert f"argument {option}: " in line and reason in line
+
+
+# checks across options: refused by the command's check() before its run starts
+BAD_COMBINATIONS = [
+    (["train", "--model", "logreg", "--hidden", "8"], "--hidden: for --model mlp only"),
+    (["train", "--model", "logreg", "--activation", "tanh"], "--activation: for --model mlp"),
+    (["train", "--optimizer", "gd", "--batch-size", "8"], "gd is full-batch"),
+    (["train", "--resume"], "--resume needs --checkpoint-dir"),
+    (["compare", "--lr", "sgd=0.1", "--optimizers", "adam"], "--lr given for sgd"),
+]
+
+
+@pytest.mark.parametrize("argv, reason", BAD_COMBINATIONS)
+def test_bad_combination_is_refused_before_the_run(argv, reason, capsys, monkeypatch):
+    module = __import__(f"nnjax.commands.{argv[0]}", fromlist=["run"])
+    monkeypatch.setattr(module, "run", lambda args: pytest.fail("the run started"))
+    assert main(argv) == 2
+    assert reason in _one_error_line(capsys.readouterr().err, argv[0])
 
 
 @pytest.mark.parametrize(
-    "argv, match",
+    "argv, reason",
     [
-        (["train", "--hidden", "64,x"], "--hidden takes comma-separated ints"),
-        (["train", "--epochs", "0"], "--epochs must be >= 1"),
-        (["train", "--lr", "-1"], "learning_rate must be > 0"),
-        (["train", "--model", "logreg"], "needs a binary dataset"),
+        (["train", "--model", "logreg"], "needs a binary dataset; digits has 10 classes"),
+        (["train", "--dataset", "xor", "--batch-size", "8"], "exceeds the 4 training examples"),
     ],
 )
-def test_bad_options_give_a_clear_error(argv, match, capsys):
+def test_checks_that_need_the_data(argv, reason, capsys):
     assert main(argv) == 2
-    assert match in capsys.readouterr().err
+    assert reason in _one_error_line(capsys.readouterr().err, "train")
 
 
-def test_unknown_choice_is_rejected_by_argparse(capsys):
-    with pytest.raises(SystemExit):
-        main(["train", "--optimizer", "adamm"])
-    assert "invalid choice" in capsys.readouterr().err
+def test_too_many_devices_fail_before_the_data_is_loaded(capsys, monkeypatch):
+    import jax
+
+    import nnjax.data
+
+    n = len(jax.devices()) + 1  # the backend has started: no more devices can appear
+    monkeypatch.setattr(nnjax.data, "load", lambda *a, **k: pytest.fail("data loaded"))
+    assert main(["train", "--devices", str(n)]) == 2
+    line = _one_error_line(capsys.readouterr().err, "train")
+    assert f"--devices {n}: only {n - 1} cpu device(s) available" in line
+
+
+def test_version(capsys):
+    import nnjax
+
+    assert main(["--version"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"nnjax {nnjax.__version__} (jax ") and "python" in out
+
+
+def test_bare_nnjax_prints_the_help(capsys):
+    """A bare ``nnjax`` asks what there is: the help on stdout, exit 0, as ``--help``."""
+    assert main([]) == 0
+    bare = capsys.readouterr()
+    assert main(["--help"]) == 0
+    assert bare.out == capsys.readouterr().out and bare.err == ""
+    assert bare.out.startswith("usage: nnjax") and all(c in bare.out for c in COMMANDS)
+
+
+def test_help_states_every_default():
+    """Every option with a value says its default (store_true flags are off by default).
+    ``bench`` is left out: its options are defined in benchmarks/cli.py."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    missing = []
+    for name, p in sub.choices.items():
+        if name == "bench":
+            continue
+        formatter = p.formatter_class(prog=p.prog)
+        for action in p._actions:
+            if not action.option_strings or action.nargs == 0:  # flags, -h
+                continue
+            if "default" not in formatter._get_help_string(action):
+                missing.append(f"{name} {action.option_strings[0]}")
+    assert missing == []
+
+
+@pytest.mark.parametrize(
+    "command, names",
+    [
+        ("train", ["digits", "mnist1d", "logreg", "adamw", "rmsprop", "gelu", "leaky_relu"]),
+        ("compare", ["spirals", "nesterov", "val_accuracy", "silu"]),
+        ("sleep", ["mnist1d", "sequential", "replay"]),
+    ],
+)
+def test_help_lists_valid_names_and_defaults(command, names, capsys):
+    assert main([command, "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # undo the line wrapping
+    assert all(n in out for n in names), [n for n in names if n not in out]
+    assert "(default: " in out
+
+
+def test_train_help_shows_the_values_of_its_defaults(capsys):
+    assert main(["train", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for text in ("(default: digits)", "(default: adam)", "(default: 20)", "(default: relu;",
+                 "(default: 64,64;", "(default: 32;", "(default: 0)", "(default: 3)"):  # fmt: skip
+        assert text in out, text
+
+
+def test_activation_names_are_the_activation_table():
+    from nnjax.activations import ACTIVATIONS
+
+    assert options.ACTIVATION_NAMES == tuple(ACTIVATIONS)
+    assert set(options.OUTPUT_ONLY_ACTIVATIONS) < set(ACTIVATIONS)
+
+
+def test_light_copies_equal_their_sources():
+    from nnjax.brain.continual import SPLIT_DATASETS
+    from nnjax.commands import compare, sleep
+    from nnjax.compare import study
+
+    assert compare.DEFAULT_OPTIMIZERS == study.DEFAULT_OPTIMIZERS
+    assert compare.SELECT == study.SELECT
+    assert sleep.SPLIT_DATASETS == SPLIT_DATASETS
+
+
+def test_global_options_before_or_after_the_command():
+    p = build_parser(["info"])
+    args = p.parse_args(["--no-cache", "--cache-dir", "a", "info"])
+    assert args.no_cache and args.cache_dir == "a" and not args.debug
+    args = p.parse_args(["--cache-dir", "a", "info", "--cache-dir", "b", "--debug"])
+    assert args.cache_dir == "b" and args.debug and not args.no_cache
+
+
+# the error boundary: an expected failure is one line and an exit status by its kind
+def _raise(exc):
+    def run(args):
+        raise exc
+
+    return run
+
+
+def _enospc():
+    with errors.naming_path("/x/y", "write"):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _nonfinite():
+    from nnjax.train import NonFiniteLossError
+
+    return NonFiniteLossError("fit: the training loss became nan at step 7")
+
+
+@pytest.mark.parametrize(
+    "make, status, line",
+    [
+        (
+            lambda: OSError(errno.ENOSPC, "No space left on device", "/x/y"),
+            3,
+            "/x/y: No space left on device (errno 28, ENOSPC)",
+        ),
+        (
+            lambda: PermissionError(errno.EACCES, "Permission denied", "/ro/params.npz"),
+            3,
+            "/ro/params.npz: Permission denied (errno 13, EACCES)",
+        ),
+        (
+            lambda: OSError(errno.EROFS, "Read-only file system", "/ro"),
+            3,
+            "/ro: Read-only file system (errno 30, EROFS)",
+        ),
+        (
+            lambda: FileNotFoundError(errno.ENOENT, "No such file or directory", "ckpt/7"),
+            3,
+            "ckpt/7: No such file or directory (errno 2, ENOENT)",
+        ),
+        (
+            lambda: NotADirectoryError(errno.ENOTDIR, "Not a directory", "file/ckpt"),
+            3,
+            "file/ckpt: Not a directory (errno 20, ENOTDIR)",
+        ),
+        (_nonfinite, 4, "fit: the training loss became nan at step 7"),
+        (
+            lambda: errors.DivergenceError("loss 1e22 > 10x its start"),
+            4,
+            "loss 1e22 > 10x its start",
+        ),
+        (lambda: ValueError("bad\nvalue"), 2, "bad value"),
+        (lambda: KeyboardInterrupt(), 130, "interrupted by SIGINT"),
+        (lambda: errors.Interrupted(15), 143, "interrupted by SIGTERM"),
+    ],
+)
+def test_error_boundary(make, status, line, capsys, monkeypatch):
+    monkeypatch.setattr(info_command, "run", _raise(make()))
+    assert main(["info"]) == status
+    assert _one_error_line(capsys.readouterr().err, "info") == f"nnjax info: error: {line}"
+
+
+def test_an_unnamed_write_error_names_its_path(capsys, monkeypatch):
+    def run(args):
+        _enospc()
+
+    monkeypatch.setattr(info_command, "run", run)
+    assert main(["info"]) == 3
+    assert _one_error_line(capsys.readouterr().err, "info") == (
+        "nnjax info: error: cannot write /x/y: No space left on device (errno 28, ENOSPC)"
+    )
+
+
+def test_debug_shows_the_traceback(capsys, monkeypatch):
+    monkeypatch.setattr(info_command, "run", _raise(PermissionError(13, "Permission denied", "/r")))
+    assert main(["--debug", "info"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):") and "PermissionError" in err
+
+
+def test_an_unexpected_error_keeps_its_traceback(monkeypatch):
+    monkeypatch.setattr(info_command, "run", _raise(RuntimeError("a bug")))
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["info"])
+
+
+def test_an_unusable_cache_folder_is_a_warning(capsys, monkeypatch):
+    import nnjax.cache
+
+    def fail(*a, **k):
+        raise PermissionError(errno.EACCES, "Permission denied", "/cache")
+
+    monkeypatch.setattr(nnjax.cache, "enable_compilation_cache", fail)
+    monkeypatch.setattr(info_command, "run", lambda args: 0)
+    assert main(["info"]) == 0
+    assert capsys.readouterr().err == (
+        "nnjax info: warning: compilation cache off: /cache: Permission denied (errno 13, EACCES)\n"
+    )
+
+
+def test_exit_code_table_lists_subclasses_before_their_bases():
+    import importlib
+
+    classes = [getattr(importlib.import_module(m), c) for m, c, _ in errors.EXIT_CODES]
+    for i, earlier in enumerate(classes):
+        for later in classes[i + 1 :]:
+            assert not issubclass(later, earlier), f"{later} is never reached after {earlier}"
+    codes = {c: s for (_, c, s) in errors.EXIT_CODES}
+    assert codes["OSError"] == 3 and codes["ValueError"] == 2 and codes["DivergenceError"] == 4

@@ -260,4 +260,4 @@ def test_cli_compare_end_to_end(tmp_path, capsys):
 
 def test_cli_bad_lr_flag(capsys):
     assert main(["compare", "--lr", "adam:0.1"]) == 2
-    assert "--lr takes OPT=LR" in capsys.readouterr().err
+    assert "argument --lr: takes OPT=LR" in capsys.readouterr().err

@@ -86,12 +86,15 @@ def test_verify_command_prints_the_table_and_exits_nonzero_on_failure(passed, mo
         assert status == 1 and "FAIL" in out and "1 FAILED" in out
 
 
-def test_verify_command_rejects_a_negative_architecture_count():
-    with pytest.raises(ValueError, match="--architectures"):
-        _verify(["--architectures", "-1"])
+def test_verify_command_rejects_a_negative_architecture_count(capsys):
+    from nnjax.cli import main
+
+    assert main(["verify", "--architectures", "-1"]) == 2  # refused while parsing
+    assert "argument --architectures: must be an integer >= 0" in capsys.readouterr().err
 
 
 def test_verify_is_a_registered_command():
     from nnjax import cli
 
-    assert "verify" in cli.COMMANDS and dict(cli._available())["verify"] is verify_command
+    args = cli.build_parser(["verify"]).parse_args(["verify"])
+    assert "verify" in cli.COMMANDS and args._run is verify_command.run

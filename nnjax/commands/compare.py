@@ -4,90 +4,121 @@ program per optimizer; writes a Markdown report, CSV/JSON of every run and plots
 import time
 
 HELP = "compare optimizers across learning rates and seeds (report, CSV/JSON, plots)"
+# nnjax.compare.study's DEFAULT_OPTIMIZERS and SELECT (a test keeps them equal): here so that
+# `--help` needs no JAX
+DEFAULT_OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
+SELECT = ("val_loss", "val_accuracy", "train_loss")
 
 
 def add_arguments(p) -> None:
-    from nnjax.compare.study import DEFAULT_OPTIMIZERS, SELECT
+    from nnjax.commands import options as o
     from nnjax.data import DATASETS
 
-    p.add_argument("--dataset", default="digits", choices=DATASETS)
+    names = o.optimizers()[0]
+    p.add_argument("--dataset", default="digits", choices=DATASETS, help="built-in dataset")
     p.add_argument(
         "--optimizers",
+        type=o.name_list(names, "optimizer"),
         default=",".join(DEFAULT_OPTIMIZERS),
-        help="comma-separated optimizer names (default: %(default)s); gd is full batch",
+        metavar="NAME,...",
+        help=o.choices_help("comma-separated optimizers (gd is full batch)", names),
     )
     p.add_argument(
         "--lr",
+        type=_lr_item(names),
         action="append",
         default=[],
         metavar="OPT=LR,LR,...",
         help="learning rates of one optimizer, e.g. --lr adam=1e-4,1e-3,1e-2 (repeatable; "
         "default: 5 log-spaced rates per optimizer)",
     )
-    p.add_argument("--seeds", type=int, default=5, help="number of seeds (0..N-1)")
-    p.add_argument("--epochs", type=int, default=None, help="default: the dataset's preset")
-    p.add_argument("--batch-size", type=int, default=None, help="mini-batch size (not for gd)")
-    p.add_argument("--hidden", default=None, help="hidden widths of the MLP, e.g. 64,64")
-    p.add_argument("--activation", default=None, help="hidden activation (default relu)")
+    p.add_argument("--seeds", type=o.positive_int, default=5, metavar="N", help="seeds 0..N-1")
+    presets = "default: the dataset's preset, nnjax.compare.PRESETS"
+    p.add_argument("--epochs", type=o.positive_int, default=None, metavar="N", help=presets)
+    p.add_argument(
+        "--batch-size",
+        type=o.positive_int,
+        default=None,
+        metavar="N",
+        help=f"mini-batch size, not for gd ({presets})",
+    )
+    p.add_argument(
+        "--hidden", type=o.widths, default=None, metavar="W,W,...", help=f"MLP widths ({presets})"
+    )
+    p.add_argument(
+        "--activation",
+        type=o.hidden_activation,
+        default=None,
+        metavar="NAME",
+        help=o.choices_help("hidden activation (default: relu)", o.HIDDEN_ACTIVATIONS),
+    )
     p.add_argument(
         "--val-fraction",
-        type=float,
+        type=o.fraction,
+        metavar="F",
         default=None,
-        help="part of the training split held out to choose the learning rate (0.2)",
+        help="part of the training split held out to choose the learning rate (default: 0.2)",
     )
     p.add_argument(
         "--target-loss",
-        type=float,
+        type=o.finite_float,
+        metavar="LOSS",
         default=None,
-        help="report the updates needed to reach this training loss",
+        help=f"report the updates needed to reach this training loss ({presets})",
     )
     p.add_argument(
-        "--select", default=None, choices=SELECT, help="learning-rate criterion (default val_loss)"
+        "--select", default=None, choices=SELECT, help="learning-rate criterion (default: val_loss)"
     )
-    p.add_argument("--out", default=None, help="output folder (default: compare-<dataset>)")
+    p.add_argument(
+        "--out", default=None, metavar="DIR", help="output folder (default: compare-<dataset>)"
+    )
     p.add_argument("--no-plots", action="store_true", help="skip the PNGs")
 
 
-def _ints(text: str, flag: str) -> list[int]:
-    try:
-        return [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise ValueError(f"{flag} takes comma-separated ints, got {text!r}") from None
+def _lr_item(names):
+    """A type: ``OPT=LR,LR,...`` -> ``(OPT, [LR, ...])``, each rate a valid learning rate."""
+    import argparse
+
+    from nnjax.commands.options import learning_rate
+
+    def parse(text: str):
+        name, sep, values = text.partition("=")
+        name = name.strip()
+        if not sep or name not in names:
+            raise argparse.ArgumentTypeError(
+                f"takes OPT=LR,LR,... with OPT one of {', '.join(names)}, got {text!r}"
+            )
+        return name, [learning_rate(v.strip()) for v in values.split(",")]
+
+    parse.__name__ = "OPT=LR,..."
+    return parse
 
 
-def parse_lrs(items: list[str]) -> dict[str, list[float]]:
-    """``["adam=1e-3,1e-2", ...]`` -> ``{"adam": [1e-3, 1e-2]}``."""
-    out = {}
-    for item in items:
-        name, sep, values = item.partition("=")
-        if not sep or not name.strip():
-            raise ValueError(f"--lr takes OPT=LR,LR,..., got {item!r}")
-        try:
-            out[name.strip()] = [float(v) for v in values.split(",") if v.strip()]
-        except ValueError:
-            raise ValueError(f"--lr {item!r}: learning rates must be numbers") from None
-        if not out[name.strip()]:
-            raise ValueError(f"--lr {item!r}: give at least one learning rate")
-    return out
+def check(args) -> None:
+    """Learning rates are given only for optimizers in the study."""
+    extra = sorted({name for name, _ in args.lr} - set(args.optimizers))
+    if extra:
+        raise ValueError(
+            f"--lr given for {', '.join(extra)}, not in --optimizers {','.join(args.optimizers)}"
+        )
 
 
 def run(args) -> int:
     from nnjax.commands.info import info
     from nnjax.compare import compare
 
-    optimizers = [s.strip() for s in args.optimizers.split(",") if s.strip()]
     out = args.out or f"compare-{args.dataset}"
     dev = info()
     print(f"nnjax {dev['nnjax']} | jax {dev['jax']} | {dev['backend']}: {dev['devices'][0]}")
     t0 = time.perf_counter()
     c = compare(
         args.dataset,
-        optimizers=optimizers,
-        learning_rates=parse_lrs(args.lr) or None,
+        optimizers=args.optimizers,
+        learning_rates=dict(args.lr) or None,
         seeds=args.seeds,
         epochs=args.epochs,
         batch_size=args.batch_size,
-        hidden=_ints(args.hidden, "--hidden") if args.hidden else None,
+        hidden=args.hidden,
         activation=args.activation,
         val_fraction=args.val_fraction,
         target_loss=args.target_loss,

@@ -1,6 +1,6 @@
 """``nnjax info``: versions, backend and devices."""
 
-HELP = "print JAX/jaxlib versions, the backend and the devices"
+HELP = "print JAX/jaxlib versions, the backend, the devices and the compilation cache folder"
 
 
 def add_arguments(parser) -> None:
@@ -27,6 +27,11 @@ def info() -> dict:
         "devices": [str(d) for d in jax.devices()],
         "device_kind": jax.devices()[0].device_kind,
         "x64": bool(jax.config.jax_enable_x64),
+        "jax_cache": (
+            jax.config.jax_compilation_cache_dir
+            if jax.config.jax_enable_compilation_cache and jax.config.jax_compilation_cache_dir
+            else "off"
+        ),
     }
 
 

@@ -12,46 +12,132 @@ import time
 
 HELP = "train a model on a built-in dataset (default: an MLP on digits with Adam)"
 MODELS = ("mlp", "logreg")
+DEFAULT_HIDDEN = "64,64"
+DEFAULT_BATCH_SIZE = 32
+
+
+DEFAULT_ACTIVATION = "relu"
 
 
 def add_arguments(p) -> None:
-    from nnjax.data import DATASETS
-    from nnjax.optim import OPTIMIZERS
+    """The options, one group each; a new option goes into its group's function and, when it
+    depends on other options, into :func:`check` too."""
+    from nnjax.commands import options as o
 
-    p.add_argument("--dataset", default="digits", choices=DATASETS)
-    p.add_argument("--model", default="mlp", choices=MODELS)
-    p.add_argument("--hidden", default="64,64", help="hidden widths of the MLP, e.g. 64,64")
-    p.add_argument("--activation", default="relu")
-    p.add_argument("--optimizer", default="adam", choices=tuple(OPTIMIZERS))
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=32, help="mini-batch size; 0 means full batch")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="write params.npz, history.json, loss.png here")
-    p.add_argument(
-        "--devices", type=int, default=None, help="data-parallel over N devices (default: one)"
+    _data_options(p.add_argument_group("data"), o)
+    _model_options(p.add_argument_group("model"), o)
+    _optimization_options(p.add_argument_group("optimization"), o)
+    _output_options(p.add_argument_group("outputs and checkpoints"), o)
+    p.add_argument_group("devices").add_argument(
+        "--devices",
+        type=o.positive_int,
+        metavar="N",
+        default=None,
+        help="data-parallel over N devices (default: one device, no mesh)",
     )
-    p.add_argument("--checkpoint-dir", default=None, help="save checkpoints in this directory")
-    p.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
-    p.add_argument("--keep", type=int, default=3, help="how many checkpoints to keep")
-    p.add_argument(
+
+
+def _data_options(g, o) -> None:
+    from nnjax.data import DATASETS
+
+    g.add_argument("--dataset", default="digits", choices=DATASETS, help="built-in dataset")
+    g.add_argument(
+        "--seed",
+        type=o.seed,
+        metavar="N",
+        default=0,
+        help="seed of the split, the init and the batch order",
+    )
+
+
+def _model_options(g, o) -> None:
+    g.add_argument("--model", default="mlp", choices=MODELS, help="mlp or logreg")
+    g.add_argument(
+        "--hidden",
+        type=o.widths,
+        default=None,
+        metavar="W,W,...",
+        help=f"hidden widths of the MLP (default: {DEFAULT_HIDDEN}; mlp only)",
+    )
+    g.add_argument(
+        "--activation",
+        type=o.hidden_activation,
+        default=None,
+        metavar="NAME",
+        help=o.choices_help(
+            f"hidden activation (default: {DEFAULT_ACTIVATION}; mlp only)", o.HIDDEN_ACTIVATIONS
+        ),
+    )
+
+
+def _optimization_options(g, o) -> None:
+    names, rates, _ = o.optimizers()
+    own = ": " + ", ".join(f"{k} {v:g}" for k, v in rates.items()) if rates else ""
+    g.add_argument("--optimizer", default="adam", choices=names, help="optimizer")
+    g.add_argument(
+        "--lr",
+        type=o.learning_rate,
+        default=None,
+        help=f"learning rate (default: the optimizer's own{own})",
+    )
+    g.add_argument("--epochs", type=o.positive_int, metavar="N", default=20, help="epochs")
+    g.add_argument(
+        "--batch-size",
+        type=o.batch_size,
+        metavar="N",
+        default=None,
+        help=f"mini-batch size; 0 = full batch (default: {DEFAULT_BATCH_SIZE}; full batch, "
+        "always, for gd)",
+    )
+
+
+def _output_options(g, o) -> None:
+    g.add_argument(
+        "--out", metavar="DIR", help="write params.npz, history.json, loss.png here (default: none)"
+    )
+    g.add_argument(
+        "--checkpoint-dir", metavar="DIR", help="save checkpoints in this directory (default: none)"
+    )
+    g.add_argument(
+        "--checkpoint-every",
+        type=o.positive_int,
+        metavar="N",
+        default=1,
+        help="epochs between checkpoints",
+    )
+    g.add_argument("--keep", type=o.positive_int, metavar="N", default=3, help="checkpoints kept")
+    g.add_argument(
         "--resume",
         nargs="?",
         const=True,
         default=False,
         metavar="CKPT",
-        help="continue from the newest checkpoint in --checkpoint-dir (or from CKPT)",
+        help="continue from the newest checkpoint in --checkpoint-dir (or from CKPT) "
+        "(default: start afresh)",
     )
 
 
-def _parse_hidden(text: str) -> list[int]:
-    try:
-        sizes = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise ValueError(f"--hidden takes comma-separated ints like 64,64, got {text!r}") from None
-    if any(s < 1 for s in sizes):
-        raise ValueError(f"--hidden widths must be >= 1, got {text!r}")
-    return sizes
+def check(args) -> None:
+    """Checks across options, before JAX starts; fills in the defaults that depend on others."""
+    from nnjax.commands import options as o
+
+    _, _, full_batch = o.optimizers()
+    if args.model == "logreg":
+        given = [f for f, v in (("--hidden", args.hidden), ("--activation", args.activation)) if v]
+        if given:
+            raise ValueError(f"{' and '.join(given)}: for --model mlp only; logreg is linear")
+    if args.resume is True and args.checkpoint_dir is None:
+        raise ValueError("--resume needs --checkpoint-dir (or a checkpoint path: --resume CKPT)")
+    if args.optimizer in full_batch and args.batch_size not in (None, 0):
+        raise ValueError(
+            f"--batch-size {args.batch_size}: {args.optimizer} is full-batch gradient descent; "
+            "use --optimizer sgd for mini-batches"
+        )
+    if args.model == "mlp":
+        args.hidden = args.hidden or [int(w) for w in DEFAULT_HIDDEN.split(",")]
+        args.activation = args.activation or DEFAULT_ACTIVATION
+    if args.batch_size is None:
+        args.batch_size = 0 if args.optimizer in full_batch else DEFAULT_BATCH_SIZE
 
 
 def build(args, ds):
@@ -64,19 +150,17 @@ def build(args, ds):
                 f"--model logreg needs a binary dataset; {ds.name} has {ds.n_classes} classes"
             )
         return nnjax.logistic_regression(ds.X_train.shape[1]), "binary_cross_entropy_with_logits"
-    hidden = _parse_hidden(args.hidden)
-    return nnjax.mlp([*hidden, ds.n_classes], args.activation), "softmax_cross_entropy"
+    return nnjax.mlp([*args.hidden, ds.n_classes], args.activation), "softmax_cross_entropy"
 
 
 def _use_devices(n: int | None):
-    """A mesh of ``n`` devices. On the CPU, XLA is first asked for ``n`` virtual devices,
-    which only works before JAX starts its backend (so this runs before any computation);
-    afterwards, or with ``XLA_FLAGS=--xla_force_host_platform_device_count``, the devices
-    already there are used."""
+    """A mesh of ``n`` devices, or None; refused at once when fewer devices exist.
+
+    On the CPU, XLA is first asked for ``n`` virtual devices, which only works before JAX
+    starts its backend (so this runs before any computation); afterwards, or with
+    ``XLA_FLAGS=--xla_force_host_platform_device_count``, the devices already there are used."""
     if n is None:
         return None
-    if n < 1:
-        raise ValueError(f"--devices must be >= 1, got {n}")
     import jax
 
     from nnjax.parallel import make_mesh
@@ -85,68 +169,74 @@ def _use_devices(n: int | None):
     if "xla_force_host_platform_device_count" not in flags and jax.config.jax_num_cpu_devices < n:
         try:  # sizes the CPU backend only: harmless on a GPU machine
             jax.config.update("jax_num_cpu_devices", n)
-        except RuntimeError:  # the backend has started: make_mesh says what is missing
+        except RuntimeError:  # the backend has started: the count below says what is missing
             pass
+    devices = jax.devices()
+    if n > len(devices):
+        raise ValueError(
+            f"--devices {n}: only {len(devices)} {devices[0].platform} device(s) available"
+            + (
+                f" (XLA_FLAGS={flags!r} fixes the CPU count)"
+                if "xla_force_host_platform_device_count" in flags
+                else ""
+            )
+        )
     return make_mesh(n)
 
 
-def run(args) -> int:
-    import jax
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
+def _prepare(args):
+    """The dataset, the model, its loss, its initial params and fit's batch size (None: full
+    batch); the checks that need the data come before the model is built."""
     import nnjax
+
+    ds = nnjax.data.load(args.dataset, seed=args.seed)
+    batch = args.batch_size or None
+    if batch is not None and batch > len(ds.X_train):
+        raise ValueError(
+            f"--batch-size {batch} exceeds the {len(ds.X_train)} training examples of {ds.name}"
+            " (0 = full batch)"
+        )
+    import jax
+
+    model, loss = build(args, ds)
+    _, params = model.init(jax.random.key(args.seed), (-1, ds.X_train.shape[1]))
+    return ds, model, loss, params, batch
+
+
+def _lr_label(args) -> str:
+    if args.lr is not None:
+        return f"{args.lr:g}"
+    from nnjax.commands.options import optimizers
+
+    rates = optimizers()[1]
+    return f"{rates[args.optimizer]:g}" if rates and args.optimizer in rates else "default"
+
+
+def run(args) -> int:
     from nnjax.commands.info import info
 
-    mesh = _use_devices(args.devices)
-    if args.epochs < 1:
-        raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
-    if args.resume is True and args.checkpoint_dir is None:
-        raise ValueError("--resume needs --checkpoint-dir (or a checkpoint path: --resume CKPT)")
-    ds = nnjax.data.load(args.dataset, seed=args.seed)
-    model, loss = build(args, ds)
-    batch = None if args.batch_size == 0 or args.optimizer == "gd" else args.batch_size
-    if batch is not None and batch > len(ds.X_train):
-        raise ValueError(f"--batch-size {batch} exceeds the {len(ds.X_train)} training examples")
-    _, params = model.init(jax.random.key(args.seed), (-1, ds.X_train.shape[1]))
+    mesh = _use_devices(args.devices)  # first: a missing device fails within seconds
+    ds, model, loss, params, batch = _prepare(args)
     dev = info()
     print(f"nnjax {dev['nnjax']} | jax {dev['jax']} | {dev['backend']}: {dev['devices'][0]}")
     print(
         f"{args.model} on {ds.name}: {len(ds.X_train)} train / {len(ds.X_test)} test, "
-        f"{args.optimizer} lr={args.lr} batch={batch or 'full'} epochs={args.epochs}"
+        f"{args.optimizer} lr={_lr_label(args)} batch={batch or 'full'} epochs={args.epochs}"
         + (f" devices={mesh.size}" if mesh is not None else "")
     )
-    ckpt_kw = _checkpointing(args)
-
+    fit_kw = dict(
+        optimizer=args.optimizer,
+        learning_rate=args.lr,
+        loss=loss,
+        epochs=args.epochs,
+        batch_size=batch,
+        key=args.seed,
+        eval_data={"train": (ds.X_train, ds.y_train), "test": (ds.X_test, ds.y_test)},
+        mesh=mesh,
+        **_checkpointing(args),
+    )
     t0 = time.perf_counter()
-    with Progress(
-        TextColumn("epoch"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[status]}")
-    ) as bar:
-        task = bar.add_task("train", total=args.epochs, status="compiling")
-
-        def on_epochs(done, m):
-            bar.update(
-                task,
-                completed=done,
-                status=(f"loss {m['train_loss'][-1]:.4f}  test acc {m['test_accuracy'][-1]:.4f}"),
-            )
-
-        res = nnjax.fit(
-            model,
-            params,
-            ds.X_train,
-            ds.y_train,
-            optimizer=args.optimizer,
-            learning_rate=args.lr,
-            loss=loss,
-            epochs=args.epochs,
-            batch_size=batch,
-            key=args.seed,
-            eval_data={"train": (ds.X_train, ds.y_train), "test": (ds.X_test, ds.y_test)},
-            epochs_per_call=1,
-            on_epochs=on_epochs,
-            mesh=mesh,
-            **ckpt_kw,
-        )
+    res = _fit_with_progress(model, params, ds.X_train, ds.y_train, args.epochs, fit_kw)
     wall = time.perf_counter() - t0
     m = res.metrics
     print(
@@ -161,6 +251,27 @@ def run(args) -> int:
         write_outputs(args.out, res, vars(args))
         print(f"wrote {args.out}/params.npz, history.json, loss.png")
     return 0
+
+
+def _fit_with_progress(model, params, X, y, epochs: int, fit_kw: dict):
+    """``nnjax.fit`` one epoch per compiled call, with a rich progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    import nnjax
+
+    with Progress(
+        TextColumn("epoch"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[status]}")
+    ) as bar:
+        task = bar.add_task("train", total=epochs, status="compiling")
+
+        def on_epochs(done, m):
+            bar.update(
+                task,
+                completed=done,
+                status=(f"loss {m['train_loss'][-1]:.4f}  test acc {m['test_accuracy'][-1]:.4f}"),
+            )
+
+        return nnjax.fit(model, params, X, y, epochs_per_call=1, on_epochs=on_epochs, **fit_kw)
 
 
 def _checkpointing(args) -> dict:

@@ -14,12 +14,17 @@ _FAST_XLA_FLAGS = (
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random problems")
+    from nnjax.commands.options import non_negative_int, seed
+
+    parser.add_argument(
+        "--seed", type=seed, default=0, metavar="N", help="seed of the random problems"
+    )
     parser.add_argument(
         "--architectures",
-        type=int,
+        type=non_negative_int,
         default=8,
-        help="random MLP architectures to compare (default 8; the tests run 200)",
+        metavar="N",
+        help="random MLP architectures to compare (default: 8; the tests run 200)",
     )
     parser.add_argument(
         "--failures-only", action="store_true", help="print only the rows that fail"
@@ -44,8 +49,6 @@ def _table(rows, failures_only: bool):
 
 
 def run(args) -> int:
-    if args.architectures < 0:
-        raise ValueError(f"--architectures must be >= 0, got {args.architectures}")
     if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
         # read when JAX starts its backend, which nothing has done yet in this command
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _FAST_XLA_FLAGS).strip()

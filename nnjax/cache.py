@@ -1,0 +1,89 @@
+"""JAX's persistent compilation cache for the ``nnjax`` command.
+
+Compiled XLA programs are written to a folder and reused by the next process that compiles
+the same program (same shapes, dtypes, flags, jax/jaxlib version and device), so a repeated
+``nnjax train`` loads its executables instead of compiling them. The CLI turns it on for every
+command (``nnjax bench`` excepted: it times compilation); library users opt in with
+:func:`enable_compilation_cache`.
+
+Where the cache lives, first rule that applies:
+
+1. ``--no-cache`` turns it off; ``--cache-dir DIR`` puts it in DIR;
+2. the environment variable ``NNJAX_CACHE_DIR``: a folder, or ``off`` to turn it off;
+3. JAX's own settings, when the user made them: ``JAX_COMPILATION_CACHE_DIR`` is kept, and
+   ``JAX_ENABLE_COMPILATION_CACHE=false`` keeps the cache off;
+4. ``$XDG_CACHE_HOME/nnjax/jax-cache``, ``~/.cache/nnjax/jax-cache`` without XDG_CACHE_HOME.
+
+Every program is cached, however small or quick to compile (JAX's defaults keep only
+programs that took over a second to compile); ``JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS``
+and ``JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES`` still override that. The folder grows
+without bound (JAX's default: a size cap, ``jax_compilation_cache_max_size``, needs the
+``filelock`` package); an entry of a small program is tens of kilobytes, and deleting the
+folder is always safe. JAX reads and writes the entries itself, in place: an entry cut short
+(a run killed while JAX wrote it) is reported by JAX as a ``UserWarning`` "Error reading
+persistent compilation cache entry" on every later run and compiled afresh each time, until
+the folder (or that file) is deleted.
+
+This module imports JAX only inside :func:`enable_compilation_cache`.
+"""
+
+import os
+
+ENV_VAR = "NNJAX_CACHE_DIR"
+OFF = "off"
+
+
+def default_cache_dir() -> str:
+    """``$XDG_CACHE_HOME/nnjax/jax-cache``, or ``~/.cache/nnjax/jax-cache``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "nnjax", "jax-cache")
+
+
+def resolve_cache_dir(cache_dir: str | None = None, *, no_cache: bool = False) -> str | None:
+    """The folder the cache will use (rules 1, 2 and 4 above), or None when it is off.
+
+    Returns ``""`` when JAX's own settings decide (rule 3); :func:`enable_compilation_cache`
+    then reads them. Reads only the environment: no JAX."""
+    if no_cache:
+        return None
+    if cache_dir:
+        return os.path.abspath(os.path.expanduser(cache_dir))
+    env = os.environ.get(ENV_VAR, "").strip()
+    if env.lower() == OFF:
+        return None
+    if env:
+        return os.path.abspath(os.path.expanduser(env))
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR") or _jax_cache_turned_off_by_env():
+        return ""
+    return default_cache_dir()
+
+
+def _jax_cache_turned_off_by_env() -> bool:
+    return os.environ.get("JAX_ENABLE_COMPILATION_CACHE", "").strip().lower() in ("0", "false")
+
+
+def enable_compilation_cache(cache_dir: str | None = None, *, no_cache: bool = False):
+    """Turn JAX's persistent compilation cache on (in ``cache_dir``, see the rules above) or
+    off (``no_cache=True``) for this process; returns the folder in use, or None when off.
+
+    Call it before the first compilation: JAX opens the cache once per process. The folder is
+    created here, so an unwritable location fails now with an ``OSError`` naming it."""
+    import jax
+
+    path = resolve_cache_dir(cache_dir, no_cache=no_cache)
+    if path is None:
+        jax.config.update("jax_enable_compilation_cache", False)
+        return None
+    if path == "":  # the user's JAX settings decide
+        if not jax.config.jax_enable_compilation_cache:
+            return None
+        path = jax.config.jax_compilation_cache_dir
+    os.makedirs(path, exist_ok=True)
+    jax.config.update("jax_enable_compilation_cache", True)
+    jax.config.update("jax_compilation_cache_dir", path)
+    # cache every program: a small CLI run compiles many programs of well under a second
+    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    if "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES" not in os.environ:
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)  # -1: no minimum
+    return path

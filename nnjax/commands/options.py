@@ -1,0 +1,176 @@
+"""Argument types and help formatting shared by the commands. Imports nothing heavy.
+
+Every type raises ``argparse.ArgumentTypeError`` with a message that says what is valid, so a
+bad value ends at parse time, before JAX starts, as one line:
+``nnjax train: error: argument --lr: must be a finite number > 0, got 'nan'``.
+"""
+
+import argparse
+import math
+
+# nnjax.activations.ACTIVATIONS by name (a test keeps the two equal): listed here so that
+# `--help` and the checks need no JAX
+ACTIVATION_NAMES = (
+    "identity",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "elu",
+    "softplus",
+    "gelu",
+    "silu",
+    "softmax",
+    "log_softmax",
+)
+# normalise across the features: output layers only, never a hidden layer's activation
+OUTPUT_ONLY_ACTIVATIONS = ("softmax", "log_softmax")
+HIDDEN_ACTIVATIONS = tuple(a for a in ACTIVATION_NAMES if a not in OUTPUT_ONLY_ACTIVATIONS)
+
+FLOAT32_MAX = 3.4028234663852886e38  # numpy.finfo(numpy.float32).max: training is float32
+
+
+def optimizers():
+    """``(names, default learning rates or None, full-batch names)`` from :mod:`nnjax.optim`,
+    the one place these facts live (importable without JAX)."""
+    from nnjax import optim
+
+    # TODO(merge): nnjax.optim gains DEFAULT_LEARNING_RATE and FULL_BATCH (engine branch);
+    # the fallbacks serve only until then
+    rates = getattr(optim, "DEFAULT_LEARNING_RATE", None)
+    full_batch = getattr(optim, "FULL_BATCH", frozenset({"gd"}))
+    return tuple(optim.OPTIMIZERS), rates, full_batch
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Appends ``(default: X)`` to each option whose help does not state its default."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (
+            "default" in text
+            or not action.option_strings
+            or any(action.default is v for v in (None, False, argparse.SUPPRESS))
+        ):
+            return text
+        return f"{text} (default: %(default)s)" if text else "default: %(default)s"
+
+
+def int_at_least(low: int, rule: str | None = None):
+    """A type: an int ``>= low``; ``rule`` words the requirement in the error message."""
+    rule = rule or f"must be an integer >= {low}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"{rule}, got {text!r}")
+        return value
+
+    parse.__name__ = f"int >= {low}"
+    return parse
+
+
+positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)
+seed = int_at_least(0, "must be a non-negative integer (seeds start at 0)")
+batch_size = int_at_least(0, "must be an integer >= 1, or 0 for full batch")
+
+
+def learning_rate(text: str) -> float:
+    """A type: a float > 0 that is finite in float32 (1e39 is inf there)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    if value > FLOAT32_MAX:
+        raise argparse.ArgumentTypeError(
+            f"{text} is infinite in float32 (largest {FLOAT32_MAX:.4g}); give a smaller rate"
+        )
+    return value
+
+
+def fraction(text: str) -> float:
+    """A type: a float strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {text!r}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """A type: a finite float."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def int_list(low: int, example: str):
+    """A type: comma-separated ints ``>= low``, at least one, no empty entry (``64,``)."""
+
+    def parse(text: str) -> list[int]:
+        items = [s.strip() for s in text.split(",")]
+        try:
+            values = [int(s) for s in items]
+        except ValueError:
+            values = None
+        if values is None or any(v < low for v in values):
+            raise argparse.ArgumentTypeError(
+                f"takes comma-separated integers >= {low} like {example} "
+                f"(no empty entry), got {text!r}"
+            )
+        return values
+
+    parse.__name__ = "int list"
+    return parse
+
+
+widths = int_list(1, "64,64")
+
+
+def name_list(valid, what: str):
+    """A type: comma-separated names from ``valid``, at least one, no repeats."""
+    valid = tuple(valid)
+
+    def parse(text: str) -> list[str]:
+        names = [s.strip() for s in text.split(",")]
+        bad = [n for n in names if n not in valid]
+        if bad or len(set(names)) != len(names):
+            problem = f"unknown {what} {bad}" if bad else "a name is repeated"
+            raise argparse.ArgumentTypeError(
+                f"{problem} in {text!r}; valid: {', '.join(valid)} (comma-separated)"
+            )
+        return names
+
+    parse.__name__ = f"{what} list"
+    return parse
+
+
+def hidden_activation(text: str) -> str:
+    """A type: the name of an activation for hidden layers (not softmax/log_softmax)."""
+    if text in OUTPUT_ONLY_ACTIVATIONS:
+        raise argparse.ArgumentTypeError(
+            f"{text} normalises across the features and is an output function, not a hidden "
+            f"activation; valid: {', '.join(HIDDEN_ACTIVATIONS)}"
+        )
+    if text not in HIDDEN_ACTIVATIONS:
+        raise argparse.ArgumentTypeError(
+            f"unknown activation {text!r}; valid: {', '.join(HIDDEN_ACTIVATIONS)}"
+        )
+    return text
+
+
+def choices_help(text: str, names) -> str:
+    """``text`` followed by the valid names, for options with a metavar instead of choices."""
+    return f"{text}; one of: {', '.join(names)}"

@@ -1,0 +1,118 @@
+"""nnjax's error classes and how the ``nnjax`` command reports each kind of failure.
+
+This module imports nothing heavy (no JAX), so the CLI's error boundary can use it at any
+time. Every expected failure of a command becomes one line ``nnjax <cmd>: error: ...`` on
+stderr and an exit status that says its kind:
+
+======  ===============================================================================
+status  failure
+======  ===============================================================================
+0       success
+1       an unexpected error (a bug: the traceback is shown), or ``nnjax verify`` failing
+2       usage: a bad argument or option value (argparse, or a ``ValueError`` from checks)
+3       I/O: an ``OSError`` (disk full, read-only, permission, missing path), path named
+4       divergence: :class:`DivergenceError` and its subclasses (non-finite loss, guard)
+130     interrupted (Ctrl-C); 128 + N for a stop on signal N (:class:`Interrupted`)
+======  ===============================================================================
+
+Classes are matched by name through :data:`EXIT_CODES`, first match wins, and only among
+modules already imported: an exception cannot be an instance of a class whose module was
+never loaded, so reporting a failure never imports JAX.
+"""
+
+import contextlib
+import errno as _errno
+import os
+import signal
+import sys
+
+EXIT_UNEXPECTED, EXIT_USAGE, EXIT_IO, EXIT_DIVERGENCE = 1, 2, 3, 4
+
+
+class DivergenceError(ArithmeticError):
+    """Training left the finite numbers or blew up (non-finite loss or params, a loss far
+    above its start). The CLI exits with status 4."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run stopped on signal ``signum`` (SIGINT, SIGTERM, SIGUSR1, ...): exit 128 + signum."""
+
+    def __init__(self, signum: int, message: str = ""):
+        super().__init__(message)
+        self.signum = int(signum)
+
+
+# (module, class name, exit status): the first class the exception is an instance of wins,
+# so subclasses come before their bases. Add a row to give a new error class its status.
+# NonFiniteLossError is defined in nnjax.train (it may move here; nnjax.train re-exports it).
+EXIT_CODES: list[tuple[str, str, int]] = [
+    ("nnjax.errors", "DivergenceError", EXIT_DIVERGENCE),
+    ("nnjax.train", "NonFiniteLossError", EXIT_DIVERGENCE),
+    ("builtins", "OSError", EXIT_IO),
+    ("builtins", "ValueError", EXIT_USAGE),
+]
+
+
+def exit_code(exc: BaseException) -> int | None:
+    """The exit status of an expected failure, or None for an unexpected one (a bug).
+
+    ``KeyboardInterrupt`` gives 128 + its ``signum`` (SIGINT = 2 when it has none)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return 128 + getattr(exc, "signum", signal.SIGINT)
+    for module_name, class_name, status in EXIT_CODES:
+        cls = getattr(sys.modules.get(module_name), class_name, None)
+        if isinstance(cls, type) and isinstance(exc, cls):
+            return status
+    return None
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an expected failure: the path and the reason for an ``OSError``."""
+    if isinstance(exc, KeyboardInterrupt):
+        signum = getattr(exc, "signum", signal.SIGINT)
+        detail = str(exc)
+        return f"interrupted by {signal.Signals(signum).name}" + (f": {detail}" if detail else "")
+    if isinstance(exc, OSError):
+        return describe_os_error(exc)
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``cannot write /x/y: No space left on device (errno 28, ENOSPC)``.
+
+    The path is the exception's ``filename`` and the verb comes from :func:`naming_path`;
+    without a verb it reads ``/x/y: No such file or directory (errno 2, ENOENT)``. An error
+    without a number (``OSError("text")``) is its text."""
+    if exc.errno is None:
+        return " ".join(str(exc).split()) or type(exc).__name__
+    reason = exc.strerror or os.strerror(exc.errno)
+    code = f"errno {exc.errno}" + (
+        f", {_errno.errorcode[exc.errno]}" if exc.errno in _errno.errorcode else ""
+    )
+    if exc.filename is None:
+        return f"{reason} ({code})"
+    paths = _path(exc.filename) + (
+        f" -> {_path(exc.filename2)}" if exc.filename2 is not None else ""
+    )
+    action = getattr(exc, "nnjax_action", None)
+    return f"{f'cannot {action} ' if action else ''}{paths}: {reason} ({code})"
+
+
+def _path(name) -> str:
+    return os.fsdecode(name) if isinstance(name, str | bytes | os.PathLike) else str(name)
+
+
+@contextlib.contextmanager
+def naming_path(path, action: str = "write"):
+    """Make an ``OSError`` raised inside name ``path`` and what was done to it.
+
+    A failed ``f.write`` or ``os.fsync`` reports ``[Errno 28] No space left on device`` with
+    no file name; inside ``with naming_path(p, "write"):`` it reads ``cannot write p: ...``."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None and e.errno is not None:
+            e.filename = os.fspath(path)
+        if not hasattr(e, "nnjax_action"):
+            e.nnjax_action = action
+        raise

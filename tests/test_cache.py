@@ -1,0 +1,87 @@
+"""The CLI's persistent compilation cache: where it lives (options, environment, JAX's own
+settings), and that a second identical run compiles nothing (in a temporary folder, in
+subprocesses: a process opens JAX's cache once, and the user's cache is never touched)."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nnjax.cache import ENV_VAR, default_cache_dir, resolve_cache_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+JAX_ENV = ("JAX_COMPILATION_CACHE_DIR", "JAX_ENABLE_COMPILATION_CACHE")
+
+
+@pytest.fixture
+def env(monkeypatch):
+    for name in (ENV_VAR, "XDG_CACHE_HOME", *JAX_ENV):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_default_folder_follows_xdg(env, tmp_path):
+    env.setenv("HOME", str(tmp_path))
+    assert default_cache_dir() == str(tmp_path / ".cache" / "nnjax" / "jax-cache")
+    assert resolve_cache_dir() == default_cache_dir()
+    env.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert resolve_cache_dir() == str(tmp_path / "xdg" / "nnjax" / "jax-cache")
+
+
+def test_precedence_of_the_settings(env, tmp_path):
+    env.setenv(ENV_VAR, str(tmp_path / "env"))
+    assert resolve_cache_dir() == str(tmp_path / "env")
+    assert resolve_cache_dir(str(tmp_path / "opt")) == str(tmp_path / "opt")  # --cache-dir
+    assert resolve_cache_dir(str(tmp_path / "opt"), no_cache=True) is None  # --no-cache
+    env.setenv(ENV_VAR, "off")
+    assert resolve_cache_dir() is None
+    assert resolve_cache_dir("rel") == os.path.abspath("rel")
+
+
+def test_the_users_jax_settings_are_kept(env, tmp_path):
+    env.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path))
+    assert resolve_cache_dir() == ""  # JAX's own setting decides
+    env.delenv("JAX_COMPILATION_CACHE_DIR")
+    env.setenv("JAX_ENABLE_COMPILATION_CACHE", "false")
+    assert resolve_cache_dir() == ""
+    env.setenv(ENV_VAR, str(tmp_path))  # an explicit nnjax setting wins
+    assert resolve_cache_dir() == str(tmp_path)
+
+
+def _train(cache: Path) -> tuple[float, set[str]]:
+    """``nnjax train`` on xor in a fresh process; its reported compile time, the cache's files."""
+    env = {k: v for k, v in os.environ.items() if k not in JAX_ENV}
+    env.update({ENV_VAR: str(cache), "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"})
+    argv = ["train", "--dataset", "xor", "--hidden", "4", "--epochs", "2", "--batch-size", "0"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "nnjax.cli", *argv],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    compile_s = float(re.search(r"compile ([0-9.]+) s", proc.stdout).group(1))
+    return compile_s, set(os.listdir(cache)) if cache.exists() else set()
+
+
+def test_second_identical_run_compiles_nothing(tmp_path):
+    cache = tmp_path / "cache"
+    first_compile, first = _train(cache)
+    assert any(name.startswith("jit_run-") for name in first)  # fit's fused loop is cached
+    second_compile, second = _train(cache)
+    assert second == first  # every program of the second run came from the cache
+    assert second_compile < first_compile
+
+
+def test_no_cache_turns_jax_cache_off(env):
+    import jax
+
+    from nnjax.cache import enable_compilation_cache
+
+    assert enable_compilation_cache("/never/made", no_cache=True) is None
+    assert not jax.config.jax_enable_compilation_cache and not os.path.exists("/never/made")

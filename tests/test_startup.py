@@ -1,0 +1,127 @@
+"""Lean start-up: ``import nnjax`` and the CLI's help, version and usage errors load no JAX;
+Flax, matplotlib, rich and the benchmarks load only where used; the lazy package still
+offers every public name. Properties of ``sys.modules`` in fresh subprocesses, not timings."""
+
+import functools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import nnjax
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("jax", "jaxlib", "optax", "flax", "matplotlib", "rich", "benchmarks", "sklearn", "scipy")
+
+
+def _python(code: str, timeout: float = 120) -> str:
+    """Run ``code`` in a fresh interpreter from the repository root; its last stdout line."""
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def _loaded_after(code: str) -> list[str]:
+    out = _python(f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))")
+    return sorted({m.split(".")[0] for m in json.loads(out)} & set(HEAVY))
+
+
+def test_import_nnjax_loads_nothing_heavy():
+    code = "import nnjax\nassert nnjax.__version__ and 'fit' in dir(nnjax)"
+    assert _loaded_after(code) == []
+    assert "numpy" not in _python("import nnjax, sys; print(sorted(sys.modules))")
+
+
+@functools.cache
+def _optim_is_light() -> bool:
+    return "jax" not in _loaded_after("import nnjax.optim")
+
+
+# argv -> whether its parse needs nnjax.optim (the optimizer names and default rates)
+CLI_CASES = [
+    ([], False),
+    (["--help"], False),
+    (["--version"], False),
+    (["trian"], False),
+    (["info", "--help"], False),
+    (["verify", "--help"], False),
+    (["verify", "--architectures", "-1"], False),
+    (["sleep", "--help"], False),
+    (["sleep", "--orders", "0,,1"], False),
+    (["train", "--help"], True),
+    (["compare", "--help"], True),
+    (["train", "--lr", "0"], True),
+    (["train", "--resume"], True),
+]
+
+
+@pytest.mark.parametrize("argv, needs_optim", CLI_CASES, ids=[" ".join(a) for a, _ in CLI_CASES])
+def test_cli_help_version_and_usage_errors_load_no_jax(argv, needs_optim):
+    if needs_optim and not _optim_is_light():
+        pytest.xfail("nnjax.optim still imports Optax at module level (made light by the engine)")
+    code = (
+        "import contextlib, io\nfrom nnjax.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):"
+        f"\n    assert main({argv!r}) in (0, 2)"
+    )
+    assert _loaded_after(code) == []
+
+
+def test_modules_load_flax_matplotlib_rich_only_where_used():
+    """Every nnjax module but ``interop`` imports without Flax, matplotlib, rich or the
+    benchmarks; importing the subpackage ``nnjax.compare`` keeps ``nnjax.compare`` the
+    function; every public name is what its module defines."""
+    code = """
+import importlib, pkgutil, sys
+import nnjax
+import nnjax.compare.study
+assert callable(nnjax.compare), nnjax.compare
+for m in pkgutil.walk_packages(nnjax.__path__, "nnjax."):
+    if m.name not in ("nnjax.interop", "nnjax.__main__"):
+        importlib.import_module(m.name)
+heavy = [k for k in ("flax", "matplotlib", "rich", "benchmarks") if k in sys.modules]
+assert heavy == [], heavy
+from nnjax import fit, serial
+assert fit is importlib.import_module("nnjax.train").fit and serial is nnjax.layers.serial
+assert all(getattr(nnjax, n) is not None for n in nnjax.__all__)
+import nnjax.interop
+assert "flax" in sys.modules
+print("ok")
+"""
+    assert _python(code, timeout=300) == "ok"
+
+
+def test_lazy_names_are_the_modules_objects():
+    import nnjax.data
+    import nnjax.models
+    import nnjax.train
+
+    assert nnjax.fit is nnjax.train.fit and nnjax.mlp is nnjax.models.mlp
+    assert nnjax.data is sys.modules["nnjax.data"]
+    assert nnjax.NonFiniteLossError is nnjax.train.NonFiniteLossError
+    assert set(nnjax.__all__) <= set(dir(nnjax))
+    with pytest.raises(AttributeError, match="no attribute 'fitt'"):
+        nnjax.fitt  # noqa: B018
+
+
+def test_enable_x64():
+    import jax
+
+    before = jax.config.jax_enable_x64
+    try:
+        nnjax.enable_x64(True)
+        assert jax.numpy.zeros(1).dtype == jax.numpy.float64
+        nnjax.enable_x64(False)
+        assert jax.numpy.zeros(1).dtype == jax.numpy.float32
+    finally:
+        jax.config.update("jax_enable_x64", before)
