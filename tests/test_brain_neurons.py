@@ -71,6 +71,28 @@ def test_continuous_lif_refractory_and_reset():
     assert float(tr.v.max()) < -50.0
 
 
+def test_continuous_lif_several_spikes_per_step_stay_exact():
+    """Issue 17: with dt > t_ref the rate used to saturate at 1/dt. Now a step holds as many
+    spikes as the exact solution has, so the f–I curve matches the closed form at any dt."""
+    with jax.enable_x64(True):
+        currents = jnp.array([2.0, 6.0, 20.0, 50.0, 200.0])  # nA
+        for dt, t_ref in [(1.0, 0.5), (1.0, 0.0), (2.5, 2.0)]:
+            f = neurons.lif_fi_curve(currents, duration=300.0, dt=dt, t_ref=t_ref)
+            theory = neurons.lif_rate_theory(currents, t_ref=t_ref)
+            np.testing.assert_allclose(f, theory, rtol=1e-12)
+        # 50 nA, t_ref = 0.5 ms: 1243 Hz, above the old ceiling 1/dt = 1000 Hz
+        f50 = neurons.lif_fi_curve(jnp.array([50.0]), duration=300.0, dt=1.0, t_ref=0.5)
+        assert float(f50[0]) == pytest.approx(1242.866, abs=1e-3)
+        tr = neurons.lif_continuous(jnp.full((100,), 50.0), dt=1.0, t_ref=0.5)
+        counts = np.asarray(tr.n_spikes)
+        assert counts.max() == 2 and set(np.unique(counts)) <= {1, 2}
+        assert counts.sum() > 100  # more spikes than steps
+        both = counts == 2
+        assert np.all(np.asarray(tr.last_spike_times)[both] > np.asarray(tr.spike_times)[both])
+        with pytest.raises(ValueError, match="V_r"):
+            neurons.lif_continuous(jnp.ones((3,)), theta=-50.0, V_r=-40.0)
+
+
 def test_neuron_input_errors():
     with pytest.raises(ValueError, match="reset"):
         neurons.lif(jnp.ones((3,)), reset="soft")
