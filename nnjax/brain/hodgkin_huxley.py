@@ -121,10 +121,11 @@ def step(state: HHState, current: Array, params: HHParams = STANDARD, dt: float 
     return rk4_step(state, current, dt, params)
 
 
-def init_state(shape=(), *, V0=-65.0, dtype=None) -> HHState:
-    """A batch of neurons at V0 (mV) with the gates at their steady state, each field
-    ``shape``; V0 may be an array that broadcasts to ``shape``."""
+def init_state(shape=(), params: HHParams = STANDARD, *, V0=-65.0, dtype=None) -> HHState:
+    """A batch of neurons at V0 (mV) with the gates at their steady state; each field of
+    ``shape`` broadcast with the parameters' shapes (V0 may be an array too)."""
     dtype = jnp.result_type(float) if dtype is None else dtype
+    shape = _batch_shape(tuple(shape), (*params, V0))
     return steady_state(jnp.broadcast_to(jnp.asarray(V0, dtype), shape))
 
 
@@ -157,7 +158,7 @@ def simulate(
 
 @functools.partial(jax.jit, static_argnums=(1,))
 def _simulate(current, dt, params, V0):
-    s0 = init_state(_batch_shape(current.shape[1:], params), V0=V0, dtype=current.dtype)
+    s0 = init_state(current.shape[1:], params, V0=V0, dtype=current.dtype)
 
     def body(s, i_t):
         s = rk4_step(s, i_t, dt, params)
@@ -227,7 +228,7 @@ def _peak(v0, v1, v2, k, dt):
 @functools.partial(jax.jit, static_argnums=(2, 3, 4))
 def _fi_curve(currents, params, duration, discard, dt, prominence):
     n_steps = int(round(duration / dt))
-    s0 = init_state(_batch_shape(currents.shape, params), dtype=currents.dtype)
+    s0 = init_state(currents.shape, params, dtype=currents.dtype)
     zeros = jnp.zeros(s0.V.shape, currents.dtype)
 
     def body(carry, k):
