@@ -8,7 +8,9 @@ Import the submodules directly, e.g. ``from nnjax.brain import neurons``:
   (``step(state, inputs, params, dt) -> state``, params a traced pytree) and its scan;
   :mod:`~nnjax.brain.adex`: adaptive exponential IF (Brette & Gerstner 2005, Naud et al.
   2008 patterns); :mod:`~nnjax.brain.izhikevich`: Izhikevich 2003;
-  :mod:`~nnjax.brain.adaptive_lif`: adaptive LIF with exact, differentiable spike times.
+  :mod:`~nnjax.brain.adaptive_lif`: adaptive LIF with exact, differentiable spike times;
+  :mod:`~nnjax.brain.synapses`: exponential current- and conductance-based synapses with
+  delay lines.
 * :mod:`~nnjax.brain.surrogate`: Heaviside spikes with surrogate gradients (``custom_vjp``).
 * :mod:`~nnjax.brain.spiking`: LIF layers over a time axis that compose with nnjax layers,
   rate and latency encoders, spike-count and membrane decoders, ``spiking_mlp``.
