@@ -175,3 +175,21 @@ def test_neuron_model_errors():
         adex.simulate(jnp.ones((3,)), adex.AdExParams(Delta_T=0.0))
     with pytest.raises(ValueError, match="n_isi"):
         alif.fi_curves(jnp.ones(2), n_isi=0)
+
+
+def test_reset_is_exact_after_a_huge_overshoot():
+    """One Euler step from just below the peak takes V to ~1e9 mV; the reset must land on
+    V_r exactly (the form V1 + (V_r - V1) s cancels catastrophically in float32, which left
+    V at 0 mV = V_peak and the neuron firing every step)."""
+    p = adex.NAUD_2008["tonic"][0]
+    near_peak = adex.AdExState(jnp.float32(-1.0), jnp.float32(0.0), jnp.float32(0.0))
+    out = adex.step(near_peak, jnp.float32(0.0), p, 0.5)
+    assert float(out.spike) == 1.0 and float(out.V) == p.V_r
+    pz = iz.IZHIKEVICH_2003["FS"]
+    outz = iz.step(
+        iz.IzhikevichState(jnp.float32(29.0), jnp.float32(0.0), jnp.float32(0.0)),
+        jnp.float32(1e6),
+        pz,
+        0.5,
+    )
+    assert float(outz.spike) == 1.0 and float(outz.v) == pz.c

@@ -10,7 +10,8 @@ Import the submodules directly, e.g. ``from nnjax.brain import neurons``:
   2008 patterns); :mod:`~nnjax.brain.izhikevich`: Izhikevich 2003;
   :mod:`~nnjax.brain.adaptive_lif`: adaptive LIF with exact, differentiable spike times;
   :mod:`~nnjax.brain.synapses`: exponential current- and conductance-based synapses with
-  delay lines.
+  delay lines; :mod:`~nnjax.brain.plasticity`: pair and triplet STDP (all-to-all and
+  nearest-spike) and homeostatic synaptic scaling.
 * :mod:`~nnjax.brain.surrogate`: Heaviside spikes with surrogate gradients (``custom_vjp``).
 * :mod:`~nnjax.brain.spiking`: LIF layers over a time axis that compose with nnjax layers,
   rate and latency encoders, spike-count and membrane decoders, ``spiking_mlp``.

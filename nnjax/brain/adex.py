@@ -114,7 +114,8 @@ def step(
     w1 = w + dt * dw
     s = spike(V1 - p.V_peak, surrogate, slope)
     r = jax.lax.stop_gradient(s) if detach_reset else s
-    return AdExState(V1 + (p.V_r - V1) * r, w1 + p.b * s, s)
+    # (1 - r) V1 + r V_r, not V1 + (V_r - V1) r: V1 can be ~1e10 one step past the peak
+    return AdExState(V1 * (1.0 - r) + p.V_r * r, w1 + p.b * s, s)
 
 
 def simulate(

@@ -87,7 +87,7 @@ def step(
     u1 = u + dt * p.a * (p.b * vc - u)
     s = spike(v1 - p.v_peak, surrogate, slope)
     r = jax.lax.stop_gradient(s) if detach_reset else s
-    return IzhikevichState(v1 + (p.c - v1) * r, u1 + p.d * s, s)
+    return IzhikevichState(v1 * (1.0 - r) + p.c * r, u1 + p.d * s, s)
 
 
 class _Stepper(NamedTuple):
