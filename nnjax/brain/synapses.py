@@ -26,6 +26,13 @@ spikes are read and the synapse steps. A spike of step t with delay d therefore 
 the end of step t + d and acts on the membrane from step t + d + 1: the effective latency is
 (d + 1) dt, and d = 0 is the shortest (one step).
 
+Spikes timed inside a step (:mod:`~nnjax.brain.adaptive_lif`'s ``t_spike``) go through a
+:class:`TimedProjection` instead: each spike arrives at its own offset d steps later
+(latency exactly d dt, d >= 1), x at step ends is the exact continuous-time value, and the
+neuron receives the mean of x over its step. Postsynaptic spike times are then continuous,
+piecewise-smooth functions of presynaptic parameters, so gradients through a network of
+such neurons match finite differences (the 0/1 grid form makes them jump instead).
+
 Parameters are pytrees (arrays per postsynaptic neuron allowed), and the weights are plain
 arrays, so ``jax.grad`` reaches tau, E_rev and W; delays are integer arguments, not params.
 """
@@ -104,18 +111,20 @@ def delay_steps(delay_ms, dt: float) -> Array:
     return steps
 
 
-def delay_init(n_pre: int, max_delay: int, *, dtype=None) -> DelayLine:
-    """An empty ring buffer for ``n_pre`` neurons and delays of 0..max_delay steps."""
+def delay_init(n_pre: int, max_delay: int, *, channels: int | None = None, dtype=None):
+    """An empty ring buffer for ``n_pre`` neurons and delays of 0..max_delay steps; with
+    ``channels`` every spike carries that many numbers (buffer (D, n_pre, channels))."""
     if not isinstance(max_delay, int) or max_delay < 0:
         raise ValueError(f"delay_init: max_delay must be an int >= 0 steps, got {max_delay!r}")
     if not isinstance(n_pre, int) or n_pre < 1:
         raise ValueError(f"delay_init: n_pre must be a positive int, got {n_pre!r}")
     dtype = jnp.result_type(float) if dtype is None else dtype
-    return DelayLine(jnp.zeros((max_delay + 1, n_pre), dtype), jnp.zeros((), jnp.int32))
+    extra = () if channels is None else (channels,)
+    return DelayLine(jnp.zeros((max_delay + 1, n_pre) + extra, dtype), jnp.zeros((), jnp.int32))
 
 
 def delay_push(line: DelayLine, spikes: Array) -> DelayLine:
-    """Store this step's spikes (n_pre,) in the slot after the head."""
+    """Store this step's spikes (n_pre,) (or (n_pre, channels)) in the slot after the head."""
     head = (line.head + 1) % line.buffer.shape[0]
     return DelayLine(line.buffer.at[head].set(spikes.astype(line.buffer.dtype)), head)
 
@@ -123,20 +132,26 @@ def delay_push(line: DelayLine, spikes: Array) -> DelayLine:
 def delay_read(line: DelayLine, delays: Array) -> Array:
     """Spikes of ``delays`` steps ago (0 = the latest push).
 
-    delays (n_pre,) or a scalar -> (n_pre,); delays (n_post, n_pre) -> (n_post, n_pre).
-    Delays must lie in 0..max_delay (not checked under jit: they wrap around the ring).
+    delays (n_pre,) or a scalar -> (n_pre,); delays (n_post, n_pre) -> (n_post, n_pre)
+    (each with the channel axis appended, if the line has one). Delays must lie in
+    0..max_delay (not checked under jit: they wrap around the ring).
     """
-    D, n_pre = line.buffer.shape
+    D, n_pre = line.buffer.shape[:2]
     delays = jnp.asarray(delays, jnp.int32)
     slot = (line.head - delays) % D
     cols = jnp.arange(n_pre)
     return line.buffer[slot, jnp.broadcast_to(cols, slot.shape) if slot.ndim else cols]
 
 
-def synaptic_drive(W: Array, delayed: Array) -> Array:
+def synaptic_drive(W: Array, delayed: Array, per_synapse: bool | None = None) -> Array:
     """Summed weight arriving at each postsynaptic neuron: W (n_post, n_pre) with delayed
-    spikes (n_pre,) -> W @ s, or (n_post, n_pre) per synapse -> sum_j W_ij s_ij."""
-    return W @ delayed if delayed.ndim == 1 else jnp.sum(W * delayed, axis=-1)
+    spikes (n_pre, *c) -> W @ s, or per synapse (n_post, n_pre, *c) -> sum_j W_ij s_ij;
+    -> (n_post, *c). ``per_synapse`` defaults to ``delayed.ndim == 2`` (no channel axis)."""
+    per_synapse = delayed.ndim == 2 if per_synapse is None else per_synapse
+    if not per_synapse:
+        return jnp.tensordot(W, delayed, axes=1)
+    w = W.reshape(W.shape + (1,) * (delayed.ndim - 2))
+    return jnp.sum(w * delayed, axis=1)
 
 
 class Projection(NamedTuple):
@@ -169,3 +184,56 @@ def check_weights(W, n_pre: int, n_post: int, where: str = "synapses"):
         raise ValueError(
             f"{where}: W must be (n_post, n_pre) = ({n_post}, {n_pre}), got {jnp.shape(W)}"
         )
+
+
+# Spikes timed inside a step (adaptive_lif): exact arrival, smooth in the spike time.
+
+
+class TimedProjection(NamedTuple):
+    """A projection for spikes with sub-step times. Its delay line carries, per spike, the
+    two numbers :func:`arrival_weights` gives; x is the synaptic variable at step ends."""
+
+    line: DelayLine
+    syn: SynapseState
+
+
+def arrival_weights(spike: Array, t_spike: Array, dt: float, params: SynapseParams) -> Array:
+    """(n,) spikes at t_spike ms into their step -> (n, 2): [e^{-(dt - t_s)/tau},
+    tau (1 - e^{-(dt - t_s)/tau}) / dt], a spike's share of x at the step's end and of the
+    mean of x over the step, when it arrives t_s into a step. 0 where there is no spike; a
+    spike at the step's end (t_s = dt, e.g. a grid model's) gives [1, 0]."""
+    has = spike > 0
+    lag = jnp.where(has, dt - jnp.where(has, t_spike, dt), 0.0)
+    decay = jnp.exp(-lag / params.tau)
+    out = jnp.stack([decay, params.tau * (1.0 - decay) / dt], axis=-1)
+    return jnp.where(has[..., None], spike[..., None] * out, 0.0)
+
+
+def timed_projection_init(n_pre: int, n_post: int, max_delay: int, params=AMPA, dtype=None):
+    """An empty :class:`TimedProjection`; delays are 1..max_delay steps (max_delay >= 1)."""
+    if not isinstance(max_delay, int) or max_delay < 1:
+        raise ValueError(f"timed projection: max_delay must be an int >= 1, got {max_delay!r}")
+    line = delay_init(n_pre, max_delay - 1, channels=2, dtype=dtype)
+    return TimedProjection(line, init_state((n_post,), params, dtype=dtype))
+
+
+def timed_projection_input(
+    state: TimedProjection, W: Array, delays: Array, params: SynapseParams, dt: float
+) -> tuple[Array, Array]:
+    """What arrives this step: (the mean of x over the step, x's jump by the step's end),
+    each (n_post,). Spikes from d >= 1 steps ago arrive at their own offset in this step:
+    the latency is exactly d dt. Feed the mean to the neuron (as its current, pA or nA, or
+    as the conductance), then :func:`timed_projection_update`."""
+    arrived = delay_read(state.line, jnp.asarray(delays) - 1)
+    drive = synaptic_drive(W, arrived, per_synapse=jnp.ndim(delays) == 2)
+    decay = jnp.exp(-dt / params.tau)
+    mean = state.syn.x * params.tau * (1.0 - decay) / dt + drive[..., 1]
+    return mean, drive[..., 0]
+
+
+def timed_projection_update(
+    state: TimedProjection, jump: Array, spike: Array, t_spike: Array, params, dt: float
+) -> TimedProjection:
+    """x at the step's end, and this step's presynaptic spikes (with their times) pushed."""
+    line = delay_push(state.line, arrival_weights(spike, t_spike, dt, params))
+    return TimedProjection(line, step(state.syn, jump, params, dt))
