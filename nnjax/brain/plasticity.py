@@ -13,10 +13,12 @@ nearest-spike, each spike pairs with the latest spike of the other side only). W
 updates read the traces before this step's spikes enter, so a pre and a post spike in the
 same step (|Delta t| < dt) do not pair. One pair at Delta t = t_post - t_pre gives
 a_plus e^{-Delta t / tau_plus} for Delta t > 0 and -a_minus e^{Delta t / tau_minus} for
-Delta t < 0: the window of Bi & Poo 1998, with the time constants of the exponential fit in
-Bi & Poo 2001 (Annu Rev Neurosci 24:139), tau_plus = 16.8 ms and tau_minus = 33.7 ms (the
-values Pfister & Gerstner 2006 fix). Default amplitudes a_plus = 0.005, a_minus = 1.05 a_plus
-are Song, Miller & Abbott 2000's (a slight dominance of depression).
+Delta t < 0: the window of Bi & Poo 1998, with tau_plus = 16.8 ms and tau_minus = 33.7 ms,
+the exponential fits to their data that Pfister & Gerstner 2006 take from Bi & Poo 2001
+(Annu Rev Neurosci 24:139) and fix in every triplet model (quoted here from the NEST/NESTML
+triplet-synapse documentation, not read from the papers). Default amplitudes a_plus = 0.005,
+a_minus = 1.05 a_plus follow Song, Miller & Abbott 2000 (a slight dominance of depression);
+they are per-pair learning rates, not a fit to Bi & Poo's percentages.
 
 Triplet rule (Pfister & Gerstner 2006, J Neurosci 26:9673). Two presynaptic traces r1
 (tau_plus), r2 (tau_x) and two postsynaptic ones o1 (tau_minus), o2 (tau_y):
