@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.test_util import check_grads
 from scipy.optimize import brentq
 
 from nnjax.brain import hodgkin_huxley as hh
@@ -69,6 +70,28 @@ def test_continuous_lif_refractory_and_reset():
     t = np.asarray(tr.spike_times)[np.asarray(tr.spikes)]
     assert np.all(np.diff(t) > 5.0)
     assert float(tr.v.max()) < -50.0
+
+
+def test_continuous_lif_several_spikes_per_step_stay_exact():
+    """Issue 17: with dt > t_ref the rate used to saturate at 1/dt. Now a step holds as many
+    spikes as the exact solution has, so the f–I curve matches the closed form at any dt."""
+    with jax.enable_x64(True):
+        currents = jnp.array([2.0, 6.0, 20.0, 50.0, 200.0])  # nA
+        for dt, t_ref in [(1.0, 0.5), (1.0, 0.0), (2.5, 2.0)]:
+            f = neurons.lif_fi_curve(currents, duration=300.0, dt=dt, t_ref=t_ref)
+            theory = neurons.lif_rate_theory(currents, t_ref=t_ref)
+            np.testing.assert_allclose(f, theory, rtol=1e-12)
+        # 50 nA, t_ref = 0.5 ms: 1243 Hz, above the old ceiling 1/dt = 1000 Hz
+        f50 = neurons.lif_fi_curve(jnp.array([50.0]), duration=300.0, dt=1.0, t_ref=0.5)
+        assert float(f50[0]) == pytest.approx(1242.866, abs=1e-3)
+        tr = neurons.lif_continuous(jnp.full((100,), 50.0), dt=1.0, t_ref=0.5)
+        counts = np.asarray(tr.n_spikes)
+        assert counts.max() == 2 and set(np.unique(counts)) <= {1, 2}
+        assert counts.sum() > 100  # more spikes than steps
+        both = counts == 2
+        assert np.all(np.asarray(tr.last_spike_times)[both] > np.asarray(tr.spike_times)[both])
+        with pytest.raises(ValueError, match="V_r"):
+            neurons.lif_continuous(jnp.ones((3,)), theta=-50.0, V_r=-40.0)
 
 
 def test_neuron_input_errors():
@@ -146,3 +169,53 @@ def test_hh_trace_shape_and_spike():
     assert float(tr.V.max()) > 20.0  # an action potential overshoots 0 mV
     with pytest.raises(ValueError, match="discard"):
         hh.fi_curve(jnp.array([1.0]), duration=10.0, discard=20.0)
+
+
+def test_hh_upper_hopf_point_matches_published_I2():
+    with jax.enable_x64(True):
+        # Rinzel & Miller 1980: rest regains stability at the (supercritical) Hopf point
+        # I_2 ~= 154.5 uA/cm^2; ours 154.52; tolerance +-0.1
+        assert _max_real_eigenvalue(154.4) > 0.0 > _max_real_eigenvalue(154.6)
+
+
+def test_hh_fi_curve_peak_detection_and_depolarisation_block():
+    """Issue 17: a 0 mV threshold read 0 Hz from ~65 uA/cm^2 (at 100 the spikes peak near
+    -20 mV). Peak detection with a 2 mV prominence follows the small spikes up to the Hopf
+    point and reads depolarisation block above it."""
+    with jax.enable_x64(True):
+        I = jnp.array([65.0, 100.0, 140.0, 153.0, 156.0, 200.0, 300.0])
+        res = hh.fi_curve(I, duration=500.0, discard=100.0, dt=0.025)
+        top = hh.simulate(jnp.full((8000,), 100.0), dt=0.025).V[4000:].max()
+    assert float(top) < -15.0  # the spikes at 100 never reach 0 mV
+    sustained, rate = np.asarray(res.sustained), np.asarray(res.rate)
+    np.testing.assert_array_equal(sustained, [True, True, True, True, False, False, False])
+    # measured 127.9, 147.3, 164.4, 168.8 Hz: the rate keeps rising up to the block
+    np.testing.assert_allclose(rate[:4], [127.9, 147.3, 164.4, 168.8], atol=0.5)
+    np.testing.assert_array_equal(rate[4:], 0.0)
+    # 200 and 300: not a single peak of 2 mV after 100 ms (156 decays: a few early ones)
+    np.testing.assert_array_equal(np.asarray(res.n_spikes)[5:], 0)
+    with pytest.raises(ValueError, match="prominence"):
+        hh.fi_curve(jnp.array([1.0]), prominence=0.0)
+
+
+def test_hh_params_are_a_traced_pytree():
+    """Issue 18: HHParams was a static argument; now a heterogeneous population runs in one
+    call, new values reuse the compiled program, and jax.grad reaches the conductances."""
+    with jax.enable_x64(True):
+        I = jnp.full((800,), 10.0)  # 20 ms at dt = 0.025: one action potential
+        gna = jnp.array([100.0, 120.0, 140.0])
+        pop = hh.simulate(I, dt=0.025, params=hh.HHParams(gNa=gna))
+        assert pop.V.shape == (800, 3)
+        assert float(pop.V[:400].min(axis=0).max()) < -60 < 20 < float(pop.V[:400].max())
+        for j, g in enumerate([100.0, 120.0, 140.0]):
+            one = hh.simulate(I, dt=0.025, params=hh.HHParams(gNa=g))
+            np.testing.assert_allclose(pop.V[:, j], one.V, rtol=1e-12, atol=1e-12)
+        size = hh._simulate._cache_size()
+        hh.simulate(I, dt=0.025, params=hh.HHParams(gNa=110.0, gK=30.0))
+        assert hh._simulate._cache_size() == size
+
+        def mean_v(p):
+            return hh.simulate(I[:400], dt=0.025, params=p).V.mean()  # 10 ms, the upstroke
+
+        # every field at once (check_grads probes a random direction of the whole pytree)
+        check_grads(mean_v, (hh.STANDARD,), order=1, modes=("rev",))

@@ -136,3 +136,34 @@ def test_synchrony_errors():
         sy.van_rossum_distance(jnp.ones(2), jnp.ones(2), 1.0, mask_a=jnp.ones(3, bool))
     with pytest.raises(ValueError, match="duration"):
         sy.sttc(jnp.ones(2), jnp.ones(2), 1.0, 0.0)
+
+
+def test_sttc_identical_trains_covering_the_record_is_one():
+    """Issue 17: with windows of +-dt covering all of [0, duration], T_A = T_B = 1 and
+    P_A = P_B = 1, each term 0/0. Cutts & Eglen's definition takes the limit: for P = 1 and
+    any T < 1 the term (P - T) / (1 - P T) is exactly 1, so STTC = +1 (it returned 0)."""
+    with jax.enable_x64(True):
+        a = jnp.array([1.0, 3.0, 5.0, 7.0, 9.0])
+        # dt = 1 on [0, 10]: the windows [t - 1, t + 1] tile the whole record
+        assert float(sy.sttc(a, a, 1.0, 10.0)) == 1.0
+        assert float(sy.sttc(a, a, 5.0, 10.0)) == 1.0
+        # the limit is continuous: shrink the windows a little and the value stays 1
+        assert float(sy.sttc(a, a, 0.999, 10.0)) == pytest.approx(1.0, abs=1e-12)
+        # only A covers the record: B = [5] has P_B = 1, T_A = 1 (the 0/0 term, 1), while
+        # P_A = 1/5 = T_B gives the other term 0: STTC = (0 + 1) / 2
+        b = jnp.array([5.0])
+        assert float(sy.sttc(a, b, 1.0, 10.0)) == pytest.approx(0.5, abs=1e-12)
+
+
+def test_van_rossum_gradient_finite_for_identical_trains():
+    """Issue 17: d sqrt(D^2) / da was inf * 0 = nan at D = 0. The safe sqrt gives the
+    subgradient 0 there, and the usual 1 / (2D) d(D^2) elsewhere (finite differences)."""
+    with jax.enable_x64(True):
+        a = jnp.array([1.0, 2.5, 4.0])
+        grad = jax.grad(lambda x: sy.van_rossum_distance(x, a, 1.5))
+        for fn in (grad, jax.jit(grad)):
+            np.testing.assert_array_equal(fn(a), 0.0)
+        g_b = jax.grad(lambda y: sy.van_rossum_distance(a, y, 1.5))(a)
+        np.testing.assert_array_equal(g_b, 0.0)
+        # away from D = 0 the gradient is unchanged and matches finite differences
+        check_grads(lambda x: sy.van_rossum_distance(x, a, 1.5), (a + 0.3,), order=1)

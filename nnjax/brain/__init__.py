@@ -4,6 +4,14 @@ Import the submodules directly, e.g. ``from nnjax.brain import neurons``:
 
 * :mod:`~nnjax.brain.neurons`: discrete and continuous (leaky) integrate-and-fire neurons,
   f–I curves and their closed forms; :mod:`~nnjax.brain.hodgkin_huxley`: the 1952 squid axon.
+* :mod:`~nnjax.brain.dynamics`: the step protocol every model below follows
+  (``step(state, inputs, params, dt) -> state``, params a traced pytree) and its scan;
+  :mod:`~nnjax.brain.adex`: adaptive exponential IF (Brette & Gerstner 2005, Naud et al.
+  2008 patterns); :mod:`~nnjax.brain.izhikevich`: Izhikevich 2003;
+  :mod:`~nnjax.brain.adaptive_lif`: adaptive LIF with exact, differentiable spike times;
+  :mod:`~nnjax.brain.synapses`: exponential current- and conductance-based synapses with
+  delay lines; :mod:`~nnjax.brain.plasticity`: pair and triplet STDP (all-to-all and
+  nearest-spike) and homeostatic synaptic scaling.
 * :mod:`~nnjax.brain.surrogate`: Heaviside spikes with surrogate gradients (``custom_vjp``).
 * :mod:`~nnjax.brain.spiking`: LIF layers over a time axis that compose with nnjax layers,
   rate and latency encoders, spike-count and membrane decoders, ``spiking_mlp``.

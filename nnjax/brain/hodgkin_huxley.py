@@ -12,11 +12,14 @@ alpha_m = 0.1 (V + 40) / (1 - e^{-(V + 40)/10}),   beta_m = 4 e^{-(V + 65)/18}
 alpha_h = 0.07 e^{-(V + 65)/20},                    beta_h = 1 / (1 + e^{-(V + 35)/10})
 alpha_n = 0.01 (V + 55) / (1 - e^{-(V + 55)/10}),  beta_n = 0.125 e^{-(V + 65)/80}
 
-Units: ms, mV, uA/cm^2; rates in Hz. Inputs (T, ...) broadcast over any batch of neurons.
+Units: ms, mV, uA/cm^2, mS/cm^2, uF/cm^2; rates in Hz. Inputs (T, ...) broadcast over any
+batch of neurons. :class:`HHParams` is a pytree (fields may be per-neuron arrays) passed as a
+traced argument, so populations can be heterogeneous and ``jax.grad`` reaches every
+conductance. The network-facing form is ``step(state, current, params, dt) -> state``.
 """
 
 import functools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -25,16 +28,22 @@ Array = jax.Array
 
 
 class HHParams(NamedTuple):
-    """Membrane constants (the standard squid-axon values by default)."""
+    """Membrane constants (the standard squid-axon values by default).
 
-    C: float = 1.0
-    gNa: float = 120.0
-    gK: float = 36.0
-    gL: float = 0.3
-    ENa: float = 50.0
-    EK: float = -77.0
-    EL: float = -54.387
-    celsius: float = 6.3
+    A pytree, traced rather than static: any field may be an array that broadcasts against
+    the batch of neurons (a heterogeneous population, e.g. ``HHParams(gNa=jnp.array([100.,
+    120.]))``), and ``jax.grad`` reaches every field. Units: C uF/cm^2; gNa, gK, gL mS/cm^2;
+    ENa, EK, EL mV; celsius degrees C.
+    """
+
+    C: Any = 1.0
+    gNa: Any = 120.0
+    gK: Any = 36.0
+    gL: Any = 0.3
+    ENa: Any = 50.0
+    EK: Any = -77.0
+    EL: Any = -54.387
+    celsius: Any = 6.3
 
 
 STANDARD = HHParams()
@@ -106,6 +115,20 @@ def rk4_step(state: HHState, current: Array, dt: float, p: HHParams = STANDARD) 
     )
 
 
+def step(state: HHState, current: Array, params: HHParams = STANDARD, dt: float = 0.01):
+    """The network-facing step, ``(state, current, params, dt) -> state``: one RK4 step of
+    every neuron in the batch (current uA/cm^2 broadcast against the state; dt ms)."""
+    return rk4_step(state, current, dt, params)
+
+
+def init_state(shape=(), params: HHParams = STANDARD, *, V0=-65.0, dtype=None) -> HHState:
+    """A batch of neurons at V0 (mV) with the gates at their steady state; each field of
+    ``shape`` broadcast with the parameters' shapes (V0 may be an array too)."""
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    shape = _batch_shape(tuple(shape), (*params, V0))
+    return steady_state(jnp.broadcast_to(jnp.asarray(V0, dtype), shape))
+
+
 def _check(current, dt, where):
     current = jnp.asarray(current)
     if current.ndim < 1:
@@ -117,24 +140,31 @@ def _check(current, dt, where):
     return current
 
 
+def _batch_shape(shape, params):
+    """The batch shape: the input's trailing shape broadcast with every parameter's."""
+    return jnp.broadcast_shapes(shape, *(jnp.shape(p) for p in params))
+
+
 def simulate(
     current: Array, *, dt: float = 0.01, params: HHParams = STANDARD, V0: float = -65.0
 ) -> HHState:
     """Integrate from the steady state at ``V0``: current (T, ...) uA/cm^2 -> trace, each
-    field (T, ...) (the state at the end of every step)."""
+    field (T, ...) (the state at the end of every step). The batch shape is the current's
+    trailing shape broadcast with the parameters' shapes; params are traced, so ``jax.grad``
+    reaches them and new values do not recompile."""
     current = _check(current, dt, "hodgkin_huxley.simulate")
-    return _simulate(current, dt, params, V0)
+    return _simulate(current, float(dt), params, V0)
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2))
+@functools.partial(jax.jit, static_argnums=(1,))
 def _simulate(current, dt, params, V0):
-    s0 = steady_state(jnp.full(current.shape[1:], V0, current.dtype))
+    s0 = init_state(current.shape[1:], params, V0=V0, dtype=current.dtype)
 
-    def step(s, i_t):
+    def body(s, i_t):
         s = rk4_step(s, i_t, dt, params)
         return s, s
 
-    return jax.lax.scan(step, s0, current)[1]
+    return jax.lax.scan(body, s0, current)[1]
 
 
 def resting_potential(*, params: HHParams = STANDARD, duration: float = 200.0, dt=0.01):
@@ -159,45 +189,64 @@ def fi_curve(
     discard: float = 100.0,
     dt: float = 0.01,
     params: HHParams = STANDARD,
-    threshold: float = 0.0,
+    prominence: float = 2.0,
 ) -> FIResult:
     """Steady firing rate for step currents switched on at t = 0 from rest (Hz).
 
-    Spikes are upward crossings of ``threshold`` mV, timed by linear interpolation within a
-    step. Over the window [discard, duration] ms the rate is (n - 1) / (t_last - t_first);
-    firing counts as sustained when n >= 2 and the last spike is no more than two mean
-    inter-spike intervals before the end (so a transient burst that dies out reads 0).
-    Only the running statistics are kept, not the traces: memory is O(n_currents).
+    A spike is a local maximum of V that rises at least ``prominence`` mV above the lowest V
+    since the previous spike (peak detection with a prominence criterion, no fixed voltage
+    threshold: near the upper Hopf point, I ~= 154.5 uA/cm^2, the oscillation is a few mV
+    wide and never crosses 0 mV). Its time is the vertex of the parabola through the three
+    samples around the peak. Over the window [discard, duration] ms the rate is
+    (n - 1) / (t_last - t_first); firing counts as sustained when n >= 2 and the last spike
+    is no more than two mean inter-spike intervals before the end, so a transient burst, or
+    an oscillation that decays into depolarisation block, reads 0. Only running statistics
+    are kept, not the traces: memory is O(n_currents). (``params`` are traced, but the
+    parabolic peak times jitter by O(dt^3) as a peak moves from one sample to the next, so a
+    gradient of the rate is only approximate; differentiate :func:`simulate` instead.)
     """
     currents = jnp.atleast_1d(jnp.asarray(currents, jnp.result_type(float)))
     if not 0 <= discard < duration:
         raise ValueError(f"fi_curve: need 0 <= discard < duration, got {discard}, {duration}")
     if not dt > 0:
         raise ValueError(f"fi_curve: dt must be > 0, got {dt}")
-    return _fi_curve(currents, float(duration), float(discard), float(dt), params, threshold)
+    if not prominence > 0:
+        raise ValueError(f"fi_curve: prominence must be > 0 mV, got {prominence}")
+    return _fi_curve(currents, params, float(duration), float(discard), float(dt), prominence)
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5))
-def _fi_curve(currents, duration, discard, dt, params, threshold):
+def _peak(v0, v1, v2, k, dt):
+    """Is the middle sample v1 (time k dt) a local maximum; if so, the parabola's vertex
+    time. v0, v1, v2 are V at steps k - 1, k, k + 1."""
+    is_max = (v1 > v0) & (v1 >= v2)
+    curv = v0 - 2.0 * v1 + v2  # < 0 at a strict maximum
+    safe = jnp.where(is_max & (curv < 0), curv, -1.0)
+    offset = jnp.where(is_max & (curv < 0), 0.5 * (v0 - v2) / safe, 0.0)
+    return is_max, (k + offset) * dt
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+def _fi_curve(currents, params, duration, discard, dt, prominence):
     n_steps = int(round(duration / dt))
-    dtype = currents.dtype
-    s0 = steady_state(jnp.full(currents.shape, -65.0, dtype))
-    zeros = jnp.zeros(currents.shape, dtype)
+    s0 = init_state(currents.shape, params, dtype=currents.dtype)
+    zeros = jnp.zeros(s0.V.shape, currents.dtype)
 
-    def step(carry, k):
-        s, n, t_first, t_last = carry
+    def body(carry, k):
+        s, v_prev, trough, n, t_first, t_last = carry
         s_new = rk4_step(s, currents, dt, params)
-        up = (s.V < threshold) & (s_new.V >= threshold)
-        frac = (threshold - s.V) / jnp.where(up, s_new.V - s.V, 1.0)
-        t_cross = (k + frac) * dt
-        counted = up & (t_cross >= discard)
+        # v_prev, s.V, s_new.V are V at times (k - 1) dt, k dt, (k + 1) dt
+        is_max, t_peak = _peak(v_prev, s.V, s_new.V, k, dt)
+        spike = is_max & (s.V - trough >= prominence)
+        counted = spike & (t_peak >= discard)
         n = n + counted
-        t_first = jnp.where(counted & (n == 1), t_cross, t_first)
-        t_last = jnp.where(counted, t_cross, t_last)
-        return (s_new, n, t_first, t_last), None
+        t_first = jnp.where(counted & (n == 1), t_peak, t_first)
+        t_last = jnp.where(counted, t_peak, t_last)
+        trough = jnp.where(spike, s.V, jnp.minimum(trough, s_new.V))
+        return (s_new, s.V, trough, n, t_first, t_last), None
 
-    init = (s0, zeros, zeros, zeros)
-    (_, n, t_first, t_last), _ = jax.lax.scan(step, init, jnp.arange(n_steps, dtype=dtype))
+    init = (s0, s0.V, s0.V, zeros, zeros, zeros)
+    ks = jnp.arange(n_steps, dtype=currents.dtype)
+    (_, _, _, n, t_first, t_last), _ = jax.lax.scan(body, init, ks)
     isi = jnp.where(n >= 2, (t_last - t_first) / jnp.maximum(n - 1, 1), jnp.inf)
     sustained = (n >= 2) & (duration - t_last <= 2.0 * isi)
     rate = jnp.where(sustained, 1000.0 / jnp.where(sustained, isi, 1.0), 0.0)

@@ -9,7 +9,8 @@ neurons and trials, broadcast against the per-neuron parameters) and returns tra
   (``reset="zero"``); ``beta = 1`` is the integrate-and-fire neuron (:func:`integrate_and_fire`).
   The spike is :func:`nnjax.brain.surrogate.spike`, so gradients flow through surrogates.
 * :func:`lif_continuous`: tau dV/dt = -(V - E_L) + R I, integrated exactly between steps,
-  spike times located exactly inside a step, reset to V_r and a refractory period t_ref.
+  spike times located exactly inside a step, reset to V_r and a refractory period t_ref;
+  a step may hold several spikes, so the rate never saturates at 1/dt.
 * Hodgkin–Huxley in :mod:`nnjax.brain.hodgkin_huxley`.
 
 Closed forms used by the tests: :func:`lif_isi_discrete`, :func:`lif_rate_theory`.
@@ -149,12 +150,15 @@ def lif_isi_discrete(current, beta, theta=1.0):
 
 class LIFTrace(NamedTuple):
     """Output of :func:`lif_continuous`, each (T, ...): the membrane V at the end of every
-    step (mV), spikes (bool), and spike_times (ms; the exact time of the spike in that step,
-    nan where there is none)."""
+    step (mV); spikes (bool, at least one spike in the step); n_spikes (int32, how many);
+    spike_times and last_spike_times (ms; the exact times of the first and the last spike of
+    the step, nan where there is none; equal when the step holds one spike)."""
 
     v: Array
     spikes: Array
     spike_times: Array
+    n_spikes: Array
+    last_spike_times: Array
 
 
 def lif_continuous(
@@ -174,8 +178,13 @@ def lif_continuous(
     tau dV/dt = -(V - E_L) + R I; with V_inf = E_L + R I,
     V(t + s) = V_inf + (V(t) - V_inf) e^{-s / tau}. When V reaches theta the spike time is
     solved exactly, s* = tau ln((V - V_inf) / (theta - V_inf)); V is then held at V_r for
-    t_ref and integrates again from there. Units: ms, mV, nA, MOhm. At most one spike per
-    step, which holds whenever dt <= t_ref (checked) or dt is below the inter-spike interval.
+    t_ref and integrates again from there. Units: ms, mV, nA, MOhm.
+
+    A step may hold several spikes (dt > t_ref, or a drive so strong that the inter-spike
+    interval is below dt): under a constant current every spike after the first in a step
+    follows the previous one by the period P = t_ref + tau ln((V_inf - V_r)/(V_inf - theta)),
+    so the step holds 1 + floor(r / P) spikes, r the time left after the first, and the rate
+    stays exact instead of saturating at 1/dt. Parameters broadcast against the batch shape.
     """
     current = _check_inputs(current, "lif_continuous")
     for name, val in (("dt", dt), ("tau", tau)):
@@ -183,8 +192,24 @@ def lif_continuous(
             raise ValueError(f"lif_continuous: {name} must be > 0, got {val}")
     if isinstance(t_ref, int | float) and t_ref < 0:
         raise ValueError(f"lif_continuous: t_ref must be >= 0, got {t_ref}")
+    if isinstance(theta, int | float) and isinstance(V_r, int | float) and not V_r < theta:
+        raise ValueError(f"lif_continuous: V_r must be below theta, got {V_r} >= {theta}")
     V0 = E_L if V0 is None else V0
     return _lif_continuous(current, float(dt), tau, R, E_L, theta, V_r, t_ref, V0)
+
+
+def _extra_spikes(after, V_inf, tau, theta, V_r, t_ref):
+    """Spikes after the first in a step, and the time from the last one to the step's end.
+
+    ``after`` is the time left in the step after the first spike; under the constant drive
+    the later spikes come every P = t_ref + tau ln((V_inf - V_r) / (V_inf - theta)) ms.
+    """
+    above = V_inf > theta
+    ratio = jnp.where(above, (V_inf - V_r) / jnp.where(above, V_inf - theta, 1.0), 1.0)
+    period = t_ref + tau * jnp.log(jnp.maximum(ratio, 1.0))
+    safe = jnp.where(above & (period > 0), period, 1.0)
+    extra = jnp.where(above & (period > 0), jnp.floor(after / safe), 0.0)
+    return extra, after - extra * safe, safe
 
 
 @functools.partial(jax.jit, static_argnums=(1,))
@@ -207,28 +232,34 @@ def _lif_continuous(current, dt, tau, R, E_L, theta, V_r, t_ref, V0):
         # log argument is > 1 exactly when a crossing happens; guard the other lanes
         ratio = jnp.where(fired, (V - V_inf) / jnp.where(fired, theta - V_inf, 1.0), 1.0)
         t_c = jnp.clip(tau * jnp.log(jnp.maximum(ratio, 1.0)), 0.0, free)
-        after = free - t_c  # time left in the step after the spike
-        left = jnp.maximum(after - t_ref, 0.0)
+        extra, since, period = _extra_spikes(free - t_c, V_inf, tau, theta, V_r, t_ref)
+        left = jnp.maximum(since - t_ref, 0.0)  # free time after the last spike's refractoriness
         V_new = jnp.where(fired, V_inf + (V_r - V_inf) * jnp.exp(-left / tau), V_end)
         V_new = jnp.where((~fired) & (free == 0), V, V_new)
-        ref_new = jnp.where(fired, jnp.maximum(t_ref - after, 0.0), jnp.maximum(ref - dt, 0.0))
-        t_spike = jnp.where(fired, t0 + (dt - free) + t_c, jnp.nan)
-        return (V_new, ref_new), (V_new, fired, t_spike)
+        ref_new = jnp.where(fired, jnp.maximum(t_ref - since, 0.0), jnp.maximum(ref - dt, 0.0))
+        t_first = t0 + (dt - free) + t_c
+        t_spike = jnp.where(fired, t_first, jnp.nan)
+        t_last = jnp.where(fired, t_first + extra * period, jnp.nan)
+        n = jnp.where(fired, 1 + extra, 0).astype(jnp.int32)
+        return (V_new, ref_new), (V_new, fired, t_spike, n, t_last)
 
-    _, (vs, spikes, t_sp) = jax.lax.scan(step, (V, ref), (current, times))
-    return LIFTrace(vs, spikes, t_sp)
+    _, (vs, spikes, t_sp, n, t_last) = jax.lax.scan(step, (V, ref), (current, times))
+    return LIFTrace(vs, spikes, t_sp, n, t_last)
 
 
-def rate_from_spike_times(spikes: Array, spike_times: Array) -> Array:
+def rate_from_spike_times(spikes: Array, spike_times: Array, last_spike_times=None, n_spikes=None):
     """Firing rate (Hz) from exact spike times (ms), over the time axis 0.
 
     f = (n - 1) / (t_last - t_first) * 1000: the inverse mean inter-spike interval, free of
     the +-1 spike counting error; 0 where fewer than two spikes. (T, ...) -> (...).
+    ``spikes`` (bool) and ``spike_times`` mark one spike per step; pass ``n_spikes`` and
+    ``last_spike_times`` of a :class:`LIFTrace` too when a step can hold several.
     """
-    n = spikes.sum(axis=0)
-    t = jnp.where(spikes, spike_times, 0.0)
-    t_first = jnp.min(jnp.where(spikes, t, jnp.inf), axis=0)
-    t_last = jnp.max(jnp.where(spikes, t, -jnp.inf), axis=0)
+    n_steps = spikes if n_spikes is None else n_spikes
+    last = spike_times if last_spike_times is None else last_spike_times
+    n = n_steps.sum(axis=0)
+    t_first = jnp.min(jnp.where(spikes, spike_times, jnp.inf), axis=0)
+    t_last = jnp.max(jnp.where(spikes, last, -jnp.inf), axis=0)
     span = jnp.where(n >= 2, t_last - t_first, 1.0)
     return jnp.where(n >= 2, (n - 1) / span * 1000.0, 0.0)
 
@@ -255,4 +286,4 @@ def lif_fi_curve(currents: Array, *, duration: float = 500.0, dt: float = 0.1, *
         raise ValueError(f"lif_fi_curve: duration {duration} is less than two steps of {dt}")
     drive = jnp.broadcast_to(currents, (n_steps,) + currents.shape)
     tr = lif_continuous(drive, dt=dt, **params)
-    return rate_from_spike_times(tr.spikes, tr.spike_times)
+    return rate_from_spike_times(tr.spikes, tr.spike_times, tr.last_spike_times, tr.n_spikes)

@@ -13,7 +13,8 @@ change under jit.
 
   (closed form, since (1/tau) int e^{-(t - a)/tau} e^{-(t - b)/tau} H H dt = e^{-|a-b|/tau}/2).
   Under this normalisation one spike against an empty train gives D^2 = 1/2, and two single
-  spikes delta apart give D^2 = 1 - e^{-delta/tau}. Differentiable in the spike times.
+  spikes delta apart give D^2 = 1 - e^{-delta/tau}. Differentiable in the spike times; at
+  D = 0 (identical trains) the gradient of D is taken as 0, not nan.
 * :func:`sttc`, the spike time tiling coefficient (Cutts & Eglen 2014, J Neurosci 34:14288):
   STTC = 1/2 [ (P_A - T_B) / (1 - P_A T_B) + (P_B - T_A) / (1 - P_B T_A) ], with T_A the
   fraction of the recording [0, duration] within +-dt of a spike of A, P_A the fraction of
@@ -74,7 +75,14 @@ def _van_rossum(a, ma, b, mb, tau, squared):
         - 2.0 * _kernel_sum(a, ma, b, mb, tau)
     )
     d2 = jnp.maximum(d2, 0.0)  # rounding can leave -1e-17 for equal trains
-    return d2 if squared else jnp.sqrt(d2)
+    return d2 if squared else _safe_sqrt(d2)
+
+
+def _safe_sqrt(x):
+    """sqrt(x) for x >= 0 whose gradient at x = 0 is 0 (the subgradient of D = |...| at its
+    minimum) instead of inf * 0 = nan; elsewhere it is 1 / (2 sqrt(x)) as usual."""
+    pos = x > 0
+    return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)
 
 
 def _tiled_fraction(t, m, dt, duration):
@@ -100,7 +108,8 @@ def sttc(a, b, dt, duration, *, mask_a=None, mask_b=None):
     """Spike time tiling coefficient of trains a (..., n) and b (..., m) on [0, duration].
 
     In [-1, 1]; 1 for identical trains. Returns 0 where either train is empty (undefined in
-    the original), and each term is taken as 0 where its denominator 1 - P T vanishes.
+    the original). Where a term's denominator 1 - P T vanishes (P = T = 1: the other train's
+    windows cover the whole record and every spike lies in them) the term is its limit, 1.
     """
     if isinstance(dt, int | float) and not dt > 0:
         raise ValueError(f"sttc: dt must be > 0, got {dt}")
@@ -117,9 +126,12 @@ def _sttc(a, ma, b, mb, dt, duration):
     P_a, P_b = _proportion_near(a, ma, b, mb, dt), _proportion_near(b, mb, a, ma, dt)
 
     def term(p, t):
+        # P, T <= 1, so 1 - P T = 0 only at P = T = 1: every spike is near the other train and
+        # its windows tile the whole record. The term is then 0/0; its limit is 1, since
+        # (P - T) / (1 - P T) = 1 for P = 1 and any T < 1 (Elephant gives +1 here as well).
         den = 1.0 - p * t
         ok = jnp.abs(den) > 1e-12
-        return jnp.where(ok, (p - t) / jnp.where(ok, den, 1.0), 0.0)
+        return jnp.where(ok, (p - t) / jnp.where(ok, den, 1.0), 1.0)
 
     value = 0.5 * (term(P_a, T_b) + term(P_b, T_a))
     nonempty = (ma.sum(-1) > 0) & (mb.sum(-1) > 0)

@@ -1,0 +1,195 @@
+"""Adaptive leaky integrate-and-fire neurons, exact between steps, with exact spike times.
+
+Units: ms, mV, nA, MOhm (as in :mod:`nnjax.brain.neurons`).
+
+    tau_m dV/dt = -(V - E_L) + R (I - w),    tau_w dw/dt = -w
+    when V reaches theta:  V -> V_r held for t_ref,  w -> w + b
+
+With I constant over a step and w decaying, the membrane has the closed form (u = V - V_inf,
+V_inf = E_L + R I, tau_m != tau_w)
+
+    u(s) = (u0 - K) e^{-s/tau_m} + K e^{-s/tau_w},   K = -R w0 tau_w / (tau_w - tau_m),
+
+so every step is integrated exactly. A threshold crossing inside a step is located by
+Newton's method on that closed form, and its time t* enters the state (the refractory time
+left), so the spike time is a smooth function of every parameter. Newton runs under
+stop_gradient and one last Newton step is taken outside it, which gives the implicit-
+function derivative dt*/dp = -(dV/dp) / (dV/dt) at t*: gradients of spike times, and of
+anything computed from them (rates, inter-spike intervals), are exact, not surrogates.
+This is the "exact gradient through a reset" (as in event-based methods, e.g. Wunderlich &
+Pehle 2021) rather than a surrogate; ``state.spike`` is the 0/1 event itself (no gradient;
+use the spike times).
+
+At most one spike per step, which requires dt <= t_ref (checked): after a spike the neuron is
+refractory past the step's end. :func:`fi_curves` gives the rates of the first inter-spike
+intervals at each step current: the adaptation f–I curves (f_1 is the onset curve, the last
+approaches the steady-state one; Benda & Herz 2003).
+"""
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from nnjax.brain import dynamics
+
+Array = jax.Array
+
+NEWTON_STEPS = 4
+
+
+class ALIFParams(NamedTuple):
+    """tau_m (ms), R (MOhm), E_L (mV), theta (mV), V_r (mV), t_ref (ms), tau_w (ms),
+    b (nA): a pytree, each field a float or a per-neuron array."""
+
+    tau_m: Any = 10.0
+    R: Any = 10.0
+    E_L: Any = -65.0
+    theta: Any = -50.0
+    V_r: Any = -65.0
+    t_ref: Any = 2.0
+    tau_w: Any = 100.0
+    b: Any = 0.2
+
+
+DEFAULT = ALIFParams()
+"""10 ms, 10 MOhm (rheobase 1.5 nA), threshold 15 mV above rest, 2 ms refractory,
+adaptation b = 0.2 nA decaying with 100 ms."""
+
+
+class ALIFState(NamedTuple):
+    """V (mV), w (nA), ref (ms of refractoriness left), spike (0/1 this step), t_spike (ms
+    from the step's start to its spike, nan where none); each population-shaped."""
+
+    V: Array
+    w: Array
+    ref: Array
+    spike: Array
+    t_spike: Array
+
+
+def init_state(shape=(), params: ALIFParams = DEFAULT, *, dtype=None) -> ALIFState:
+    """Rest: V = E_L, w = 0, not refractory; fields of ``shape`` broadcast with params."""
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    shape = dynamics.batch_shape(shape, params)
+    z = jnp.zeros(shape, dtype)
+    V = jnp.broadcast_to(jnp.asarray(params.E_L, dtype), shape)
+    return ALIFState(V, z, z, z, jnp.full(shape, jnp.nan, dtype))
+
+
+def _trajectory(s, V0, w0, V_inf, p):
+    """V(s) and dV/ds (mV, mV/ms) from V0, w0 after s ms of constant drive."""
+    K = -p.R * w0 * p.tau_w / (p.tau_w - p.tau_m)
+    em, ew = jnp.exp(-s / p.tau_m), jnp.exp(-s / p.tau_w)
+    u0 = V0 - V_inf
+    return V_inf + (u0 - K) * em + K * ew, -(u0 - K) * em / p.tau_m - K * ew / p.tau_w
+
+
+def _crossing(V0, w0, V_inf, V_end, free, p):
+    """Time in [0, free] at which V first reaches theta (where it does by ``free``)."""
+
+    def newton(t):
+        V, dV = _trajectory(t, V0, w0, V_inf, p)
+        ok = dV > 1e-12
+        return jnp.clip(t - jnp.where(ok, (V - p.theta) / jnp.where(ok, dV, 1.0), 0.0), 0, free)
+
+    rise = V_end - V0
+    guess = free * (p.theta - V0) / jnp.where(rise > 0, rise, 1.0)  # the secant's root
+    t = jax.lax.stop_gradient(jnp.clip(guess, 0.0, free))
+    for _ in range(NEWTON_STEPS):
+        t = jax.lax.stop_gradient(newton(t))
+    return newton(t)  # one differentiable step: the implicit-function gradient
+
+
+def step(state: ALIFState, current: Array, params: ALIFParams, dt: float) -> ALIFState:
+    """One exact step of the population (current nA, constant over the step)."""
+    p = params
+    V_inf = p.E_L + p.R * current
+    free = jnp.maximum(dt - state.ref, 0.0)  # time out of refractoriness, at the step's end
+    w_free = state.w * jnp.exp(-(dt - free) / p.tau_w)  # w when the free part begins
+    V_end, _ = _trajectory(free, state.V, w_free, V_inf, p)
+    fired = (V_end >= p.theta) & (free > 0)
+    t_c = _crossing(state.V, w_free, V_inf, V_end, free, p)
+    after = free - t_c  # < dt <= t_ref: the neuron stays refractory to the step's end
+    w_spike = w_free * jnp.exp(-t_c / p.tau_w) + p.b
+    w_new = jnp.where(fired, w_spike * jnp.exp(-after / p.tau_w), state.w * jnp.exp(-dt / p.tau_w))
+    V_new = jnp.where(fired, p.V_r, jnp.where(free > 0, V_end, state.V))
+    ref_new = jnp.where(fired, p.t_ref - after, jnp.maximum(state.ref - dt, 0.0))
+    t_spike = jnp.where(fired, dt - free + t_c, jnp.nan)
+    return ALIFState(V_new, w_new, ref_new, fired.astype(V_new.dtype), t_spike)
+
+
+def check_params(p: ALIFParams, dt: float, where: str = "adaptive_lif"):
+    """ValueErrors for parameters given as Python numbers that break the model."""
+    for name in ("tau_m", "tau_w", "R"):
+        v = getattr(p, name)
+        if isinstance(v, int | float) and not v > 0:
+            raise ValueError(f"{where}: {name} must be > 0, got {v}")
+    if isinstance(p.t_ref, int | float) and not dt <= p.t_ref:
+        raise ValueError(
+            f"{where}: needs dt <= t_ref (one spike per step at most), got dt={dt}, t_ref={p.t_ref}"
+        )
+    if all(isinstance(v, int | float) for v in (p.tau_m, p.tau_w)) and p.tau_m == p.tau_w:
+        raise ValueError(f"{where}: tau_w must differ from tau_m (both {p.tau_m})")
+    if all(isinstance(v, int | float) for v in (p.V_r, p.theta)) and not p.V_r < p.theta:
+        raise ValueError(f"{where}: V_r must be below theta, got {p.V_r} >= {p.theta}")
+
+
+def simulate(
+    current: Array, params: ALIFParams = DEFAULT, *, dt: float = 0.1, state=None
+) -> ALIFState:
+    """Run the population over current (T, ...) nA from ``state`` (rest by default).
+
+    Returns the trace, each field (T, *population shape); absolute spike times are
+    ``k * dt + t_spike`` at step k (see :func:`spike_time_array`).
+    """
+    current = dynamics.check_time_input(current, "adaptive_lif.simulate")
+    dt = dynamics.check_dt(dt, "adaptive_lif.simulate")
+    check_params(params, dt)
+    if state is None:
+        state = init_state(current.shape[1:], params, dtype=dynamics.state_dtype(current, params))
+    return dynamics.run(step, state, current, params, dt)
+
+
+def spike_time_array(trace: ALIFState, dt: float, n_spikes: int) -> tuple[Array, Array]:
+    """The first ``n_spikes`` spike times (ms) of every neuron of a trace (T, ...).
+
+    Returns (times (..., n_spikes), valid (..., n_spikes)); times are differentiable in the
+    parameters; missing spikes are nan with valid False.
+    """
+    T = trace.spike.shape[0]
+    flat_s = trace.spike.reshape(T, -1).T
+    flat_t = trace.t_spike + dt * jnp.arange(T).reshape((T,) + (1,) * (trace.spike.ndim - 1))
+    flat_t = flat_t.reshape(T, -1).T
+
+    def first(s, t):
+        (idx,) = jnp.nonzero(s > 0, size=n_spikes, fill_value=0)
+        valid = jnp.arange(n_spikes) < jnp.sum(s > 0)
+        return jnp.where(valid, t[idx], jnp.nan), valid
+
+    times, valid = jax.vmap(first)(flat_s, flat_t)
+    shape = trace.spike.shape[1:] + (n_spikes,)
+    return times.reshape(shape), valid.reshape(shape)
+
+
+def fi_curves(
+    currents: Array, params: ALIFParams = DEFAULT, *, n_isi: int = 8, duration=500.0, dt=0.1
+) -> tuple[Array, Array]:
+    """Rates (Hz) of the first ``n_isi`` inter-spike intervals for step currents (nA).
+
+    currents (n,) -> (rates (n, n_isi), valid (n, n_isi)): rates[:, k] = 1000 / ISI_{k+1}
+    with the current switched on at t = 0 from rest; valid is False where the neuron fired
+    fewer than k + 2 spikes within ``duration`` ms. Differentiable in ``params``.
+    """
+    currents = jnp.asarray(currents)
+    if currents.ndim != 1:
+        raise ValueError(f"fi_curves: currents must be (n,), got shape {currents.shape}")
+    if not isinstance(n_isi, int) or n_isi < 1:
+        raise ValueError(f"fi_curves: n_isi must be a positive int, got {n_isi!r}")
+    n_steps = int(round(duration / dt))
+    drive = jnp.broadcast_to(currents, (n_steps,) + currents.shape)
+    tr = simulate(drive, params, dt=dt)
+    times, valid = spike_time_array(tr, dt, n_isi + 1)
+    isi = jnp.diff(times, axis=-1)
+    ok = valid[..., 1:]
+    return jnp.where(ok, 1000.0 / jnp.where(ok, isi, 1.0), 0.0), ok

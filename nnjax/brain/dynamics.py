@@ -1,0 +1,84 @@
+"""The step protocol shared by the brain side's neuron and synapse models, and its scan.
+
+Every model ``m`` (:mod:`~nnjax.brain.adex`, :mod:`~nnjax.brain.izhikevich`,
+:mod:`~nnjax.brain.adaptive_lif`, :mod:`~nnjax.brain.hodgkin_huxley`,
+:mod:`~nnjax.brain.synapses`) has
+
+* ``m.Params``-like NamedTuple of parameters: a pytree, every field a float or an array that
+  broadcasts against the population axis, passed traced (never static), so a population can
+  be heterogeneous, new values reuse the compiled program, and ``jax.grad`` reaches them;
+* a State NamedTuple, each field of the population's shape (e.g. ``(n,)``);
+* ``m.init_state(shape, params) -> State`` and the pure step
+  ``m.step(state, inputs, params, dt) -> State`` (dt in ms), with the spikes of the step,
+  where the model has them, in ``state.spike`` (float 0/1, differentiable through a
+  surrogate where the model says so).
+
+A network composes these steps inside one ``jax.lax.scan``; :func:`run` is that scan for a
+single model driven by an input array (T, ...).
+"""
+
+import functools
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+def check_time_input(inputs, where: str) -> Array:
+    """The input as a floating array with a leading time axis (T, ...), or a ValueError."""
+    inputs = jnp.asarray(inputs)
+    if inputs.ndim < 1:
+        raise ValueError(f"{where}: inputs must have a leading time axis (T, ...), got a scalar")
+    if not jnp.issubdtype(inputs.dtype, jnp.floating):
+        inputs = inputs.astype(jnp.result_type(float))
+    return inputs
+
+
+def check_dt(dt, where: str) -> float:
+    """dt as a positive Python float (ms), or a ValueError."""
+    try:
+        dt = float(dt)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: dt must be a positive float (ms), got {dt!r}") from None
+    if not (dt > 0 and dt < float("inf")):
+        raise ValueError(f"{where}: dt must be > 0 and finite (ms), got {dt}")
+    return dt
+
+
+def batch_shape(shape, params) -> tuple[int, ...]:
+    """The population shape: ``shape`` broadcast with the shape of every parameter leaf."""
+    return jnp.broadcast_shapes(tuple(shape), *(jnp.shape(p) for p in jax.tree.leaves(params)))
+
+
+def state_dtype(inputs: Array, params):
+    """The dtype of a state driven by ``inputs`` under ``params``: their common float type
+    (Python-number parameters are weakly typed and follow the input)."""
+    return jnp.result_type(inputs.dtype, *jax.tree.leaves(params))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def run(step: Callable, state, inputs: Array, params, dt: float):
+    """Scan ``step`` over the time axis of ``inputs`` (T, ...) from ``state``.
+
+    Returns the trace: the State after every step, each field (T, *population shape).
+    ``step`` and ``dt`` are static; the parameters and the state are traced.
+    """
+
+    def body(s, x):
+        s = step(s, x, params, dt)
+        return s, s
+
+    return jax.lax.scan(body, state, inputs)[1]
+
+
+def spike_times(spikes, dt: float):
+    """Spike times (ms) of one neuron's spike trace (T,): the end of each step that holds a
+    spike, t = (k + 1) dt. NumPy in, NumPy out (for analysis, not for jit)."""
+    import numpy as np
+
+    spikes = np.asarray(spikes)
+    if spikes.ndim != 1:
+        raise ValueError(f"spike_times: expected one neuron's trace (T,), got {spikes.shape}")
+    return (np.flatnonzero(spikes > 0) + 1) * dt

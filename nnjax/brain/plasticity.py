@@ -1,0 +1,214 @@
+"""Synaptic plasticity with traces: pair STDP, the triplet rule, homeostatic scaling.
+
+Units: ms for times, Hz for rates; weights in the units of the synapse they scale (nS or pA,
+:mod:`nnjax.brain.synapses`), or dimensionless; every update is in weight units.
+Weights are W (n_post, n_pre), spikes 0/1 arrays (n_pre,) and (n_post,) per step.
+
+Pair STDP (trace form; Morrison, Diesmann & Gerstner 2008, Biol Cybern 98:459). Presynaptic
+trace x (tau_plus), postsynaptic trace y (tau_minus). Each step: the traces decay by
+e^{-dt/tau}; a postsynaptic spike potentiates every synapse by a_plus x_j, a presynaptic
+spike depresses it by a_minus y_i; then the traces take this step's spikes: x += 1
+(``interaction="all_to_all"``: every pair counts) or x = 1 (``"nearest"``: symmetric
+nearest-spike, each spike pairs with the latest spike of the other side only). Weight
+updates read the traces before this step's spikes enter, so a pre and a post spike in the
+same step (|Delta t| < dt) do not pair. One pair at Delta t = t_post - t_pre gives
+a_plus e^{-Delta t / tau_plus} for Delta t > 0 and -a_minus e^{Delta t / tau_minus} for
+Delta t < 0: the window of Bi & Poo 1998, with tau_plus = 16.8 ms and tau_minus = 33.7 ms,
+the exponential fits to their data that Pfister & Gerstner 2006 take from Bi & Poo 2001
+(Annu Rev Neurosci 24:139) and fix in every triplet model (quoted here from the NEST/NESTML
+triplet-synapse documentation, not read from the papers). Default amplitudes a_plus = 0.005,
+a_minus = 1.05 a_plus follow Song, Miller & Abbott 2000 (a slight dominance of depression);
+they are per-pair learning rates, not a fit to Bi & Poo's percentages.
+
+Triplet rule (Pfister & Gerstner 2006, J Neurosci 26:9673). Two presynaptic traces r1
+(tau_plus), r2 (tau_x) and two postsynaptic ones o1 (tau_minus), o2 (tau_y):
+
+    post spike:  W_ij += r1_j (A2+ + A3+ o2_i)      pre spike:  W_ij -= o1_i (A2- + A3- r2_j)
+
+with o2 and r2 read before the current spike enters them, and the same all-to-all (+= 1) or
+nearest-spike (= 1) trace updates. :data:`PFISTER_GERSTNER_2006` holds the published fits to
+the visual-cortex data of Sjöström, Turrigiano & Nelson 2001 (the paper's Table 3; values as
+quoted from the open-access text by the NEST documentation and other implementations, not
+read from the paper here). Weight changes are in units of the initial weight (w0 = 1).
+
+Homeostatic synaptic scaling (Turrigiano et al. 1998; the multiplicative form of van Rossum,
+Bi & Turrigiano 2000). Each postsynaptic neuron estimates its rate, r_i (Hz) =
+(1000 / tau_rate) sum_k e^{-(t - t_k)/tau_rate}, and scales all its incoming weights by the
+same factor, tau_scaling dW_ij/dt = W_ij (1 - r_i / target_rate), applied exactly for the
+step (W_ij <- W_ij e^{(dt / tau_scaling)(1 - r_i / target_rate)}): the ratios between a
+neuron's synapses never change, only their common scale, with time constant tau_scaling.
+
+All parameters are pytrees (arrays per synapse or neuron allowed) and every step is
+differentiable (with surrogate spikes from the neurons, gradients reach through the rule).
+"""
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+INTERACTIONS = ("all_to_all", "nearest")
+INF = float("inf")
+
+
+def _check_interaction(interaction: str):
+    if interaction not in INTERACTIONS:
+        raise ValueError(f"interaction must be one of {INTERACTIONS}, got {interaction!r}")
+
+
+def _take(trace, spikes, interaction):
+    """Decayed trace with this step's spikes: + s (all-to-all) or set to 1 (nearest)."""
+    if interaction == "all_to_all":
+        return trace + spikes
+    return spikes + (1.0 - spikes) * trace
+
+
+def _apply(W, dW, params, mask):
+    """W + dW (only where ``mask``), clipped to [w_min, w_max]."""
+    dW = dW if mask is None else dW * mask
+    return jnp.clip(W + dW, params.w_min, params.w_max)
+
+
+class PairSTDPParams(NamedTuple):
+    """tau_plus, tau_minus (ms); a_plus, a_minus (weight units per pair); w_min, w_max."""
+
+    tau_plus: Any = 16.8
+    tau_minus: Any = 33.7
+    a_plus: Any = 0.005
+    a_minus: Any = 0.00525
+    w_min: Any = 0.0
+    w_max: Any = INF
+
+
+class PairTraces(NamedTuple):
+    """x: presynaptic trace (n_pre,); y: postsynaptic trace (n_post,)."""
+
+    x: Array
+    y: Array
+
+
+def pair_init(n_pre: int, n_post: int, *, dtype=None) -> PairTraces:
+    """Zero traces."""
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    return PairTraces(jnp.zeros((n_pre,), dtype), jnp.zeros((n_post,), dtype))
+
+
+def pair_stdp_step(
+    traces: PairTraces,
+    W: Array,
+    pre: Array,
+    post: Array,
+    params: PairSTDPParams,
+    dt: float,
+    *,
+    interaction: str = "all_to_all",
+    mask: Array | None = None,
+) -> tuple[PairTraces, Array]:
+    """One step of pair STDP: (traces, W (n_post, n_pre)) -> (traces, W) given this step's
+    spikes pre (n_pre,) and post (n_post,). ``mask`` (n_post, n_pre) keeps absent synapses
+    at their value (sparse connectivity)."""
+    _check_interaction(interaction)
+    x = traces.x * jnp.exp(-dt / params.tau_plus)
+    y = traces.y * jnp.exp(-dt / params.tau_minus)
+    dW = params.a_plus * post[:, None] * x[None, :] - params.a_minus * y[:, None] * pre[None, :]
+    W = _apply(W, dW, params, mask)
+    return PairTraces(_take(x, pre, interaction), _take(y, post, interaction)), W
+
+
+class TripletParams(NamedTuple):
+    """tau_plus, tau_minus, tau_x, tau_y (ms); a2_plus, a3_plus, a2_minus, a3_minus (weight
+    units); w_min, w_max. Default: visual cortex, minimal all-to-all model."""
+
+    tau_plus: Any = 16.8
+    tau_minus: Any = 33.7
+    tau_x: Any = 101.0
+    tau_y: Any = 114.0
+    a2_plus: Any = 0.0
+    a3_plus: Any = 6.5e-3
+    a2_minus: Any = 7.1e-3
+    a3_minus: Any = 0.0
+    w_min: Any = -INF
+    w_max: Any = INF
+
+
+class TripletTraces(NamedTuple):
+    """r1, r2: presynaptic traces (n_pre,); o1, o2: postsynaptic traces (n_post,)."""
+
+    r1: Array
+    r2: Array
+    o1: Array
+    o2: Array
+
+
+PFISTER_GERSTNER_2006: dict[str, TripletParams] = {
+    "visual_cortex_all_to_all_minimal": TripletParams(),
+    "visual_cortex_nearest_minimal": TripletParams(
+        tau_y=40.0, a2_plus=0.0, a3_plus=5e-2, a2_minus=8e-3, a3_minus=0.0
+    ),
+    "visual_cortex_all_to_all_full": TripletParams(
+        tau_x=101.0, tau_y=125.0, a2_plus=5e-10, a3_plus=6.2e-3, a2_minus=7e-3, a3_minus=2.3e-4
+    ),
+}
+"""Pfister & Gerstner 2006, Table 3 (visual cortex): the minimal all-to-all model (A2+ = 0,
+A3+ = 6.5e-3, A2- = 7.1e-3, A3- = 0, tau_y = 114 ms), the minimal nearest-spike model
+(A3+ = 5e-2, A2- = 8e-3, tau_y = 40 ms) and the full all-to-all one; tau_plus = 16.8 ms and
+tau_minus = 33.7 ms in all. tau_x is unused where A3- = 0 (101 ms is the full model's)."""
+
+
+def triplet_init(n_pre: int, n_post: int, *, dtype=None) -> TripletTraces:
+    """Zero traces."""
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    zp, zq = jnp.zeros((n_pre,), dtype), jnp.zeros((n_post,), dtype)
+    return TripletTraces(zp, zp, zq, zq)
+
+
+def triplet_stdp_step(
+    traces: TripletTraces,
+    W: Array,
+    pre: Array,
+    post: Array,
+    params: TripletParams,
+    dt: float,
+    *,
+    interaction: str = "all_to_all",
+    mask: Array | None = None,
+) -> tuple[TripletTraces, Array]:
+    """One step of the triplet rule (module docstring); shapes as :func:`pair_stdp_step`."""
+    _check_interaction(interaction)
+    p = params
+    r1 = traces.r1 * jnp.exp(-dt / p.tau_plus)
+    r2 = traces.r2 * jnp.exp(-dt / p.tau_x)
+    o1 = traces.o1 * jnp.exp(-dt / p.tau_minus)
+    o2 = traces.o2 * jnp.exp(-dt / p.tau_y)
+    ltp = post[:, None] * r1[None, :] * (p.a2_plus + p.a3_plus * o2[:, None])
+    ltd = o1[:, None] * pre[None, :] * (p.a2_minus + p.a3_minus * r2[None, :])
+    W = _apply(W, ltp - ltd, p, mask)
+    take = lambda tr, s: _take(tr, s, interaction)
+    return TripletTraces(take(r1, pre), take(r2, pre), take(o1, post), take(o2, post)), W
+
+
+class ScalingParams(NamedTuple):
+    """target_rate (Hz); tau_rate: the rate estimator's time constant (ms); tau_scaling:
+    the scaling's time constant (ms; hours in cortex, seconds in simulations)."""
+
+    target_rate: Any = 5.0
+    tau_rate: Any = 1000.0
+    tau_scaling: Any = 10000.0
+
+
+def scaling_init(n_post: int, *, rate0=0.0, dtype=None) -> Array:
+    """The rate estimates (Hz), (n_post,), starting at ``rate0``."""
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    return jnp.full((n_post,), rate0, dtype)
+
+
+def scaling_step(
+    rate: Array, W: Array, post: Array, params: ScalingParams, dt: float
+) -> tuple[Array, Array]:
+    """One step of synaptic scaling: (rate (n_post,) Hz, W (n_post, n_pre)) -> (rate, W)."""
+    p = params
+    rate = rate * jnp.exp(-dt / p.tau_rate) + post * (1000.0 / p.tau_rate)
+    factor = jnp.exp((dt / p.tau_scaling) * (1.0 - rate / p.target_rate))
+    return rate, W * factor[:, None]

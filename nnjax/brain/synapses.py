@@ -1,0 +1,239 @@
+"""Exponential synapses, current- or conductance-based, with transmission delays.
+
+Units: ms, mV, nS (conductances and conductance weights), pA (currents and current weights),
+so nS * mV = pA, the current unit of :mod:`nnjax.brain.adex`. (For the nA-based
+:mod:`~nnjax.brain.neurons` and :mod:`~nnjax.brain.adaptive_lif`, divide by 1000.)
+
+Weights are W (n_post, n_pre): row i holds the synapses onto postsynaptic neuron i. Since
+exponential synapses are linear, all synapses of one type onto a neuron share one variable
+x_i, which decays with tau and jumps by the weights of the spikes that arrive:
+
+    x_i <- x_i e^{-dt/tau} + sum_j W_ij s_j(t - d_ij)          (exact for the decay)
+
+current-based:      I_i = x_i  (pA)
+conductance-based:  g_i = x_i  (nS),  I_i = g_i (E_rev - V_i)  (pA)
+
+so a single spike through weight w gives x = w e^{-k dt / tau} at the end of the k-th step
+after its arrival. Several receptor types (AMPA, GABA_A) are separate states, or one state
+with a leading receptor axis and tau, E_rev shaped (n_types, 1).
+
+Delays are integers in steps (:func:`delay_steps` converts ms). A :class:`DelayLine` is a ring
+buffer of the last D steps of presynaptic spikes (D = max delay + 1); :func:`delay_read`
+returns the spikes of d steps ago, with d per presynaptic neuron (axonal, shape (n_pre,):
+cheap, then W @ s) or per synapse (shape (n_post, n_pre): a gather of that size every step).
+Within a step of a network: neurons update and spike; their spikes are pushed; the delayed
+spikes are read and the synapse steps. A spike of step t with delay d therefore enters x at
+the end of step t + d and acts on the membrane from step t + d + 1: the effective latency is
+(d + 1) dt, and d = 0 is the shortest (one step).
+
+Spikes timed inside a step (:mod:`~nnjax.brain.adaptive_lif`'s ``t_spike``) go through a
+:class:`TimedProjection` instead: each spike arrives at its own offset d steps later
+(latency exactly d dt, d >= 1), x at step ends is the exact continuous-time value, and the
+neuron receives the mean of x over its step. Postsynaptic spike times are then continuous,
+piecewise-smooth functions of presynaptic parameters, so gradients through a network of
+such neurons match finite differences (the 0/1 grid form makes them jump instead).
+
+Parameters are pytrees (arrays per postsynaptic neuron allowed), and the weights are plain
+arrays, so ``jax.grad`` reaches tau, E_rev and W; delays are integer arguments, not params.
+"""
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from nnjax.brain import dynamics
+
+Array = jax.Array
+
+KINDS = ("current", "conductance")
+
+
+class SynapseParams(NamedTuple):
+    """tau: decay time constant (ms); E_rev: reversal potential (mV), used by
+    conductance-based synapses only (0 mV excitatory, about -80 mV GABA_A)."""
+
+    tau: Any = 5.0
+    E_rev: Any = 0.0
+
+
+AMPA = SynapseParams(tau=5.0, E_rev=0.0)
+"""A fast excitatory synapse: 5 ms decay, reversal 0 mV (the default; the values of the COBA
+benchmark network, Vogels & Abbott 2005, Brette et al. 2007)."""
+
+GABA_A = SynapseParams(tau=10.0, E_rev=-80.0)
+"""A fast inhibitory synapse: 10 ms decay, reversal -80 mV (the COBA benchmark's)."""
+
+
+class SynapseState(NamedTuple):
+    """x: the summed synaptic variable per postsynaptic neuron, a current (pA) for
+    current-based synapses, a conductance (nS) for conductance-based ones."""
+
+    x: Array
+
+
+class DelayLine(NamedTuple):
+    """Ring buffer of presynaptic spikes: buffer (D, n_pre), head = the slot of the latest
+    step (int32 scalar)."""
+
+    buffer: Array
+    head: Array
+
+
+def init_state(shape, params: SynapseParams = AMPA, *, dtype=None) -> SynapseState:
+    """x = 0 of ``shape`` (e.g. (n_post,)) broadcast with the parameters."""
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    return SynapseState(jnp.zeros(dynamics.batch_shape(shape, params), dtype))
+
+
+def step(state: SynapseState, drive: Array, params: SynapseParams, dt: float) -> SynapseState:
+    """x <- x e^{-dt/tau} + drive; drive (pA or nS) is the summed weight arriving now."""
+    return SynapseState(state.x * jnp.exp(-dt / params.tau) + drive)
+
+
+def current(state: SynapseState, V: Array, params: SynapseParams, kind: str) -> Array:
+    """The synaptic current (pA): x itself ("current") or x (E_rev - V) ("conductance")."""
+    if kind not in KINDS:
+        raise ValueError(f"synapse kind must be one of {KINDS}, got {kind!r}")
+    return state.x if kind == "current" else state.x * (params.E_rev - V)
+
+
+def delay_steps(delay_ms, dt: float) -> Array:
+    """Delays in ms -> whole steps, round(delay / dt), int32; ValueError if negative."""
+    d = jnp.asarray(delay_ms)
+    steps = jnp.round(d / dynamics.check_dt(dt, "delay_steps")).astype(jnp.int32)
+    try:
+        negative = bool(jnp.any(steps < 0))
+    except jax.errors.ConcretizationTypeError:  # traced: not checked
+        negative = False
+    if negative:
+        raise ValueError(f"delay_steps: delays must be >= 0 ms, got min {float(d.min())}")
+    return steps
+
+
+def delay_init(n_pre: int, max_delay: int, *, channels: int | None = None, dtype=None):
+    """An empty ring buffer for ``n_pre`` neurons and delays of 0..max_delay steps; with
+    ``channels`` every spike carries that many numbers (buffer (D, n_pre, channels))."""
+    if not isinstance(max_delay, int) or max_delay < 0:
+        raise ValueError(f"delay_init: max_delay must be an int >= 0 steps, got {max_delay!r}")
+    if not isinstance(n_pre, int) or n_pre < 1:
+        raise ValueError(f"delay_init: n_pre must be a positive int, got {n_pre!r}")
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    extra = () if channels is None else (channels,)
+    return DelayLine(jnp.zeros((max_delay + 1, n_pre) + extra, dtype), jnp.zeros((), jnp.int32))
+
+
+def delay_push(line: DelayLine, spikes: Array) -> DelayLine:
+    """Store this step's spikes (n_pre,) (or (n_pre, channels)) in the slot after the head."""
+    head = (line.head + 1) % line.buffer.shape[0]
+    return DelayLine(line.buffer.at[head].set(spikes.astype(line.buffer.dtype)), head)
+
+
+def delay_read(line: DelayLine, delays: Array) -> Array:
+    """Spikes of ``delays`` steps ago (0 = the latest push).
+
+    delays (n_pre,) or a scalar -> (n_pre,); delays (n_post, n_pre) -> (n_post, n_pre)
+    (each with the channel axis appended, if the line has one). Delays must lie in
+    0..max_delay (not checked under jit: they wrap around the ring).
+    """
+    D, n_pre = line.buffer.shape[:2]
+    delays = jnp.asarray(delays, jnp.int32)
+    slot = (line.head - delays) % D
+    cols = jnp.arange(n_pre)
+    return line.buffer[slot, jnp.broadcast_to(cols, slot.shape) if slot.ndim else cols]
+
+
+def synaptic_drive(W: Array, delayed: Array, per_synapse: bool | None = None) -> Array:
+    """Summed weight arriving at each postsynaptic neuron: W (n_post, n_pre) with delayed
+    spikes (n_pre, *c) -> W @ s, or per synapse (n_post, n_pre, *c) -> sum_j W_ij s_ij;
+    -> (n_post, *c). ``per_synapse`` defaults to ``delayed.ndim == 2`` (no channel axis)."""
+    per_synapse = delayed.ndim == 2 if per_synapse is None else per_synapse
+    if not per_synapse:
+        return jnp.tensordot(W, delayed, axes=1)
+    w = W.reshape(W.shape + (1,) * (delayed.ndim - 2))
+    return jnp.sum(w * delayed, axis=1)
+
+
+class Projection(NamedTuple):
+    """State of one projection (a pre population onto a post population, one synapse
+    type): its delay line and its synaptic variable."""
+
+    line: DelayLine
+    syn: SynapseState
+
+
+def projection_init(n_pre: int, n_post: int, max_delay: int, params=AMPA, dtype=None):
+    """An empty :class:`Projection` (no spikes in flight, x = 0)."""
+    return Projection(
+        delay_init(n_pre, max_delay, dtype=dtype), init_state((n_post,), params, dtype=dtype)
+    )
+
+
+def projection_step(
+    state: Projection, pre_spikes: Array, W: Array, delays: Array, params: SynapseParams, dt
+) -> Projection:
+    """Push this step's presynaptic spikes, read the delayed ones, and step the synapse."""
+    line = delay_push(state.line, pre_spikes)
+    drive = synaptic_drive(W, delay_read(line, delays))
+    return Projection(line, step(state.syn, drive, params, dt))
+
+
+def check_weights(W, n_pre: int, n_post: int, where: str = "synapses"):
+    """ValueError unless W has shape (n_post, n_pre)."""
+    if jnp.shape(W) != (n_post, n_pre):
+        raise ValueError(
+            f"{where}: W must be (n_post, n_pre) = ({n_post}, {n_pre}), got {jnp.shape(W)}"
+        )
+
+
+# Spikes timed inside a step (adaptive_lif): exact arrival, smooth in the spike time.
+
+
+class TimedProjection(NamedTuple):
+    """A projection for spikes with sub-step times. Its delay line carries, per spike, the
+    two numbers :func:`arrival_weights` gives; x is the synaptic variable at step ends."""
+
+    line: DelayLine
+    syn: SynapseState
+
+
+def arrival_weights(spike: Array, t_spike: Array, dt: float, params: SynapseParams) -> Array:
+    """(n,) spikes at t_spike ms into their step -> (n, 2): [e^{-(dt - t_s)/tau},
+    tau (1 - e^{-(dt - t_s)/tau}) / dt], a spike's share of x at the step's end and of the
+    mean of x over the step, when it arrives t_s into a step. 0 where there is no spike; a
+    spike at the step's end (t_s = dt, e.g. a grid model's) gives [1, 0]."""
+    has = spike > 0
+    lag = jnp.where(has, dt - jnp.where(has, t_spike, dt), 0.0)
+    decay = jnp.exp(-lag / params.tau)
+    out = jnp.stack([decay, params.tau * (1.0 - decay) / dt], axis=-1)
+    return jnp.where(has[..., None], spike[..., None] * out, 0.0)
+
+
+def timed_projection_init(n_pre: int, n_post: int, max_delay: int, params=AMPA, dtype=None):
+    """An empty :class:`TimedProjection`; delays are 1..max_delay steps (max_delay >= 1)."""
+    if not isinstance(max_delay, int) or max_delay < 1:
+        raise ValueError(f"timed projection: max_delay must be an int >= 1, got {max_delay!r}")
+    line = delay_init(n_pre, max_delay - 1, channels=2, dtype=dtype)
+    return TimedProjection(line, init_state((n_post,), params, dtype=dtype))
+
+
+def timed_projection_input(
+    state: TimedProjection, W: Array, delays: Array, params: SynapseParams, dt: float
+) -> tuple[Array, Array]:
+    """What arrives this step: (the mean of x over the step, x's jump by the step's end),
+    each (n_post,). Spikes from d >= 1 steps ago arrive at their own offset in this step:
+    the latency is exactly d dt. Feed the mean to the neuron (as its current, pA or nA, or
+    as the conductance), then :func:`timed_projection_update`."""
+    arrived = delay_read(state.line, jnp.asarray(delays) - 1)
+    drive = synaptic_drive(W, arrived, per_synapse=jnp.ndim(delays) == 2)
+    decay = jnp.exp(-dt / params.tau)
+    mean = state.syn.x * params.tau * (1.0 - decay) / dt + drive[..., 1]
+    return mean, drive[..., 0]
+
+
+def timed_projection_update(
+    state: TimedProjection, jump: Array, spike: Array, t_spike: Array, params, dt: float
+) -> TimedProjection:
+    """x at the step's end, and this step's presynaptic spikes (with their times) pushed."""
+    line = delay_push(state.line, arrival_weights(spike, t_spike, dt, params))
+    return TimedProjection(line, step(state.syn, jump, params, dt))
