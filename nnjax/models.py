@@ -1,16 +1,50 @@
-"""Models: compositions of layers.
+"""Models: compositions of layers, each describable as data (``model.spec``).
 
-``mlp([h1, ..., hk, out])`` is serial(Dense(h1), f, ..., Dense(hk), f, Dense(out)[, g]):
-a^l = f(a^{l-1} W^l + b^l) for hidden layers, logits = a^{k} W + b at the output.
-The input width is inferred at ``init`` from ``input_shape``.
+* ``mlp([h1, ..., hk, out])`` is serial(Dense(h1), f, ..., Dense(hk), f, Dense(out)[, g]):
+  a^l = f(a^{l-1} W^l + b^l) for hidden layers, logits = a^{k} W + b at the output.
+* ``logistic_regression(n)``: the logit x theta + b.
+* ``cnn``, ``gru``, ``resmlp``: the CNN, GRU and MLP of the MNIST-1D paper (Greydanus &
+  Kobak, "Scaling down deep learning with MNIST-1D", and ``notebooks/models.py`` of
+  github.com/greydanus/mnist1d: ``ConvBase``, ``GRUBase``, ``MLPBase``), built only from
+  :mod:`nnjax.layers`.
+
+Every builder returns a :class:`~nnjax.layers.Layer` whose ``spec`` is ``(builder name,
+kwargs)``; ``nnjax.layers.from_spec`` rebuilds it through :data:`MODELS`. Input widths are
+inferred at ``init``.
 """
 
 from collections.abc import Callable, Sequence
 
-from nnjax.activations import get_activation
-from nnjax.layers import Activation, Dense, Layer, serial
+from nnjax.activations import ACTIVATIONS, get_activation
+from nnjax.layers import (
+    Activation,
+    Bidirectional,
+    Conv,
+    Dense,
+    Flatten,
+    GRUCell,
+    Layer,
+    Reshape,
+    residual,
+    serial,
+)
 
 _RELU_LIKE = {"relu", "leaky_relu", "elu", "gelu", "silu", "softplus"}
+
+
+def _named(*maybe_callables) -> bool:
+    return all(c is None or (isinstance(c, str) and c in ACTIVATIONS) for c in maybe_callables)
+
+
+def _with_spec(layer: Layer, name: str, kwargs: dict, describable: bool = True) -> Layer:
+    return layer._replace(spec=(name, kwargs) if describable else None)
+
+
+def _positive_ints(who: str, what: str, values) -> list[int]:
+    values = list(values)
+    if not values or any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in values):
+        raise ValueError(f"{who}: {what} must be a non-empty list of positive ints, got {values}")
+    return values
 
 
 def mlp(
@@ -34,16 +68,25 @@ def mlp(
     get_activation(activation)  # validate the name early
     if output_activation is not None:
         get_activation(output_activation)
-    if W_init is None:
-        W_init = "he_normal" if activation in _RELU_LIKE else "glorot_normal"
+    w_init = W_init
+    if w_init is None:
+        w_init = "he_normal" if activation in _RELU_LIKE else "glorot_normal"
     layers = []
     for i, width in enumerate(sizes):
-        layers.append(Dense(width, use_bias=use_bias, W_init=W_init))
+        layers.append(Dense(width, use_bias=use_bias, W_init=w_init))
         if i < len(sizes) - 1:
             layers.append(Activation(activation))
     if output_activation is not None:
         layers.append(Activation(output_activation))
-    return serial(*layers)
+    kwargs = {
+        "sizes": sizes,
+        "activation": activation,
+        "output_activation": output_activation,
+        "use_bias": bool(use_bias),
+        "W_init": W_init,
+    }
+    describable = _named(activation, output_activation) and not callable(W_init)
+    return _with_spec(serial(*layers), "mlp", kwargs, describable)
 
 
 def logistic_regression(n_features: int, use_bias: bool = True) -> Layer:
@@ -63,4 +106,92 @@ def logistic_regression(n_features: int, use_bias: bool = True) -> Layer:
             )
         return dense.init(key, input_shape)
 
-    return Layer(init, dense.apply, f"logistic_regression({n_features})")
+    spec = ("logistic_regression", {"n_features": n_features, "use_bias": bool(use_bias)})
+    return Layer(init, dense.apply, f"logistic_regression({n_features})", False, spec)
+
+
+def cnn(
+    n_classes: int = 10,
+    *,
+    input_shape: Sequence[int] = (40, 1),
+    channels: int = 25,
+    kernel_sizes: Sequence[int] = (5, 3, 3),
+    strides: int = 2,
+    padding: int = 1,
+) -> Layer:
+    """The MNIST-1D paper's CNN (``ConvBase``): the flat input is reshaped to ``input_shape``,
+    then three convolutions with ``channels`` channels, kernels 5, 3, 3, stride 2, padding 1,
+    each followed by ReLU, then Flatten and a linear read-out to ``n_classes`` logits.
+
+    ``input_shape=(40, 1)`` (default, MNIST-1D): 1-D convolutions, lengths 40 -> 19 -> 10 -> 5,
+    125 features into the read-out, as the paper's. ``input_shape=(8, 8, 1)`` (scikit-learn's
+    digits as images): the same recipe with square 2-D kernels, 8x8 -> 3x3 -> 2x2 -> 1x1.
+    Convolution weights are ``he_normal`` (ReLU), the read-out ``glorot_normal``; the paper's
+    PyTorch layers flatten channels-first, a permutation of the read-out's weights.
+    """
+    shape = _positive_ints("cnn", "input_shape", input_shape)
+    if len(shape) not in (2, 3):
+        raise ValueError(
+            f"cnn: input_shape must be (length, channels) or (height, width, "
+            f"channels), got {tuple(shape)}"
+        )
+    kernels = _positive_ints("cnn", "kernel_sizes", kernel_sizes)
+    layers = [Reshape(shape)]
+    for k in kernels:
+        layers += [
+            Conv(channels, k, strides=strides, padding=padding, W_init="he_normal"),
+            Activation("relu"),
+        ]
+    layers += [Flatten(), Dense(n_classes)]
+    kwargs = {
+        "n_classes": n_classes,
+        "input_shape": shape,
+        "channels": channels,
+        "kernel_sizes": kernels,
+        "strides": strides,
+        "padding": padding,
+    }
+    return _with_spec(serial(*layers), "cnn", kwargs)
+
+
+def gru(n_classes: int = 10, *, hidden: int = 6, input_shape: Sequence[int] = (40, 1)) -> Layer:
+    """The MNIST-1D paper's GRU (``GRUBase``): the flat input is reshaped to a sequence
+    ``input_shape`` = (T, F) (40 steps of 1 value), a bidirectional GRU with ``hidden`` units
+    per direction (PyTorch's reset-after GRU, :mod:`nnjax.layers.recurrent`) returns every
+    step's output, (B, T, 2 hidden) [forward, backward], and a linear read-out maps all of
+    them, flattened (T * 2 hidden = 480 features by default), to ``n_classes`` logits.
+    """
+    shape = _positive_ints("gru", "input_shape", input_shape)
+    if len(shape) != 2:
+        raise ValueError(f"gru: input_shape must be (time steps, features), got {tuple(shape)}")
+    layers = [
+        Reshape(shape),
+        Bidirectional(GRUCell(hidden), return_sequences=True),
+        Flatten(),
+        Dense(n_classes),
+    ]
+    kwargs = {"n_classes": n_classes, "hidden": hidden, "input_shape": shape}
+    return _with_spec(serial(*layers), "gru", kwargs)
+
+
+def resmlp(n_classes: int = 10, *, hidden: int = 100) -> Layer:
+    """The MNIST-1D paper's MLP (``MLPBase``, hidden 100) with its residual middle layer:
+    h = relu(x W1 + b1); h = h + relu(h W2 + b2); logits = h W3 + b3. ReLU layers start
+    ``he_normal``, the read-out ``glorot_normal``. Params: [W1 dict, {}, [W2 dict, {}], W3 dict].
+    """
+    layers = [
+        Dense(hidden, W_init="he_normal"),
+        Activation("relu"),
+        residual(serial(Dense(hidden, W_init="he_normal"), Activation("relu"))),
+        Dense(n_classes),
+    ]
+    return _with_spec(serial(*layers), "resmlp", {"n_classes": n_classes, "hidden": hidden})
+
+
+MODELS: dict[str, Callable[..., Layer]] = {
+    "mlp": mlp,
+    "logistic_regression": logistic_regression,
+    "cnn": cnn,
+    "gru": gru,
+    "resmlp": resmlp,
+}

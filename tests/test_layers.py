@@ -99,7 +99,14 @@ def test_bad_layer_arguments_raise():
 
 
 def test_layers_registry_lists_the_public_layers():
-    assert set(LAYERS) == {"Dense", "Activation", "Flatten", "Dropout", "serial"}
+    assert set(LAYERS) == {
+        *("Dense", "Activation", "Flatten", "Reshape", "Identity", "Dropout", "serial"),
+        *("Conv", "ConvTranspose", "MaxPool", "AvgPool", "GlobalAvgPool"),
+        *("LayerNorm", "BatchNorm", "Embedding"),
+        *("parallel", "FanOut", "FanInSum", "FanInConcat", "residual"),
+        *("SimpleRNNCell", "GRUCell", "LSTMCell", "RNN", "Bidirectional"),
+    }
+    assert all(getattr(nnjax.layers, name) is make for name, make in LAYERS.items())
 
 
 @pytest.mark.parametrize(
