@@ -36,8 +36,9 @@ def _named(*maybe_callables) -> bool:
     return all(c is None or (isinstance(c, str) and c in ACTIVATIONS) for c in maybe_callables)
 
 
-def _with_spec(layer: Layer, name: str, kwargs: dict, describable: bool = True) -> Layer:
-    return layer._replace(spec=(name, kwargs) if describable else None)
+def _model(name: str, kwargs: dict, describable: bool = True) -> Layer:
+    """The model ``name`` built from its layers, with the spec ``(name, kwargs)``."""
+    return _LAYERS_OF[name](**kwargs)._replace(spec=(name, kwargs) if describable else None)
 
 
 def _positive_ints(who: str, what: str, values) -> list[int]:
@@ -68,6 +69,18 @@ def mlp(
     get_activation(activation)  # validate the name early
     if output_activation is not None:
         get_activation(output_activation)
+    kwargs = {
+        "sizes": sizes,
+        "activation": activation,
+        "output_activation": output_activation,
+        "use_bias": bool(use_bias),
+        "W_init": W_init,
+    }
+    describable = _named(activation, output_activation) and not callable(W_init)
+    return _model("mlp", kwargs, describable)
+
+
+def _mlp_layers(sizes, activation, output_activation, use_bias, W_init) -> Layer:
     w_init = W_init
     if w_init is None:
         w_init = "he_normal" if activation in _RELU_LIKE else "glorot_normal"
@@ -78,15 +91,7 @@ def mlp(
             layers.append(Activation(activation))
     if output_activation is not None:
         layers.append(Activation(output_activation))
-    kwargs = {
-        "sizes": sizes,
-        "activation": activation,
-        "output_activation": output_activation,
-        "use_bias": bool(use_bias),
-        "W_init": W_init,
-    }
-    describable = _named(activation, output_activation) and not callable(W_init)
-    return _with_spec(serial(*layers), "mlp", kwargs, describable)
+    return serial(*layers)
 
 
 def logistic_regression(n_features: int, use_bias: bool = True) -> Layer:
@@ -96,7 +101,7 @@ def logistic_regression(n_features: int, use_bias: bool = True) -> Layer:
     """
     if not isinstance(n_features, int) or n_features < 1:
         raise ValueError(f"logistic_regression: n_features must be >= 1, got {n_features!r}")
-    dense = Dense(1, use_bias=use_bias, W_init="zeros")
+    dense = _logistic_layers(n_features, use_bias)
 
     def init(key, input_shape):
         if input_shape[-1] != n_features:
@@ -129,6 +134,9 @@ def cnn(
     Convolution weights are ``he_normal`` (ReLU), the read-out ``glorot_normal``; the paper's
     PyTorch layers flatten channels-first, a permutation of the read-out's weights.
     """
+    _positive_ints("cnn", "n_classes, channels, strides", [n_classes, channels, strides])
+    if not isinstance(padding, int) or isinstance(padding, bool) or padding < 0:
+        raise ValueError(f"cnn: padding must be an int >= 0, got {padding!r}")
     shape = _positive_ints("cnn", "input_shape", input_shape)
     if len(shape) not in (2, 3):
         raise ValueError(
@@ -136,13 +144,6 @@ def cnn(
             f"channels), got {tuple(shape)}"
         )
     kernels = _positive_ints("cnn", "kernel_sizes", kernel_sizes)
-    layers = [Reshape(shape)]
-    for k in kernels:
-        layers += [
-            Conv(channels, k, strides=strides, padding=padding, W_init="he_normal"),
-            Activation("relu"),
-        ]
-    layers += [Flatten(), Dense(n_classes)]
     kwargs = {
         "n_classes": n_classes,
         "input_shape": shape,
@@ -151,7 +152,17 @@ def cnn(
         "strides": strides,
         "padding": padding,
     }
-    return _with_spec(serial(*layers), "cnn", kwargs)
+    return _model("cnn", kwargs)
+
+
+def _cnn_layers(n_classes, input_shape, channels, kernel_sizes, strides, padding) -> Layer:
+    layers = [Reshape(input_shape)]
+    for k in kernel_sizes:
+        layers += [
+            Conv(channels, k, strides=strides, padding=padding, W_init="he_normal"),
+            Activation("relu"),
+        ]
+    return serial(*layers, Flatten(), Dense(n_classes))
 
 
 def gru(n_classes: int = 10, *, hidden: int = 6, input_shape: Sequence[int] = (40, 1)) -> Layer:
@@ -161,17 +172,16 @@ def gru(n_classes: int = 10, *, hidden: int = 6, input_shape: Sequence[int] = (4
     step's output, (B, T, 2 hidden) [forward, backward], and a linear read-out maps all of
     them, flattened (T * 2 hidden = 480 features by default), to ``n_classes`` logits.
     """
+    _positive_ints("gru", "n_classes and hidden", [n_classes, hidden])
     shape = _positive_ints("gru", "input_shape", input_shape)
     if len(shape) != 2:
         raise ValueError(f"gru: input_shape must be (time steps, features), got {tuple(shape)}")
-    layers = [
-        Reshape(shape),
-        Bidirectional(GRUCell(hidden), return_sequences=True),
-        Flatten(),
-        Dense(n_classes),
-    ]
-    kwargs = {"n_classes": n_classes, "hidden": hidden, "input_shape": shape}
-    return _with_spec(serial(*layers), "gru", kwargs)
+    return _model("gru", {"n_classes": n_classes, "hidden": hidden, "input_shape": shape})
+
+
+def _gru_layers(n_classes, hidden, input_shape) -> Layer:
+    bigru = Bidirectional(GRUCell(hidden), return_sequences=True)
+    return serial(Reshape(input_shape), bigru, Flatten(), Dense(n_classes))
 
 
 def resmlp(n_classes: int = 10, *, hidden: int = 100) -> Layer:
@@ -179,13 +189,35 @@ def resmlp(n_classes: int = 10, *, hidden: int = 100) -> Layer:
     h = relu(x W1 + b1); h = h + relu(h W2 + b2); logits = h W3 + b3. ReLU layers start
     ``he_normal``, the read-out ``glorot_normal``. Params: [W1 dict, {}, [W2 dict, {}], W3 dict].
     """
-    layers = [
-        Dense(hidden, W_init="he_normal"),
-        Activation("relu"),
-        residual(serial(Dense(hidden, W_init="he_normal"), Activation("relu"))),
-        Dense(n_classes),
-    ]
-    return _with_spec(serial(*layers), "resmlp", {"n_classes": n_classes, "hidden": hidden})
+    _positive_ints("resmlp", "n_classes and hidden", [n_classes, hidden])
+    return _model("resmlp", {"n_classes": n_classes, "hidden": hidden})
+
+
+def _resmlp_layers(n_classes, hidden) -> Layer:
+    block = residual(serial(Dense(hidden, W_init="he_normal"), Activation("relu")))
+    return serial(Dense(hidden, W_init="he_normal"), Activation("relu"), block, Dense(n_classes))
+
+
+def _logistic_layers(n_features, use_bias) -> Layer:
+    return Dense(1, use_bias=use_bias, W_init="zeros")
+
+
+_LAYERS_OF: dict[str, Callable[..., Layer]] = {
+    "mlp": _mlp_layers,
+    "logistic_regression": _logistic_layers,
+    "cnn": _cnn_layers,
+    "gru": _gru_layers,
+    "resmlp": _resmlp_layers,
+}
+
+
+def layer_spec(spec):
+    """The layer-level spec of a model spec (``("cnn", {...})`` -> ``("serial", {...})``), or
+    ``spec`` itself when it names a layer; None when the model is not describable."""
+    name, kwargs = spec
+    if name not in _LAYERS_OF:
+        return spec
+    return _LAYERS_OF[name](**kwargs).spec
 
 
 MODELS: dict[str, Callable[..., Layer]] = {

@@ -65,10 +65,11 @@ def _pool(kind: str, window, strides, padding) -> Layer:
         k, s, pads, _ = geometry(tuple(x.shape))
         dims, steps, full = (1, *k, 1), (1, *s, 1), [(0, 0), *pads, (0, 0)]
         if kind == "MaxPool":
-            return lax.reduce_window(x, jnp.array(-jnp.inf, x.dtype), lax.max, dims, steps, full)
-        sums = lax.reduce_window(x, jnp.array(0, x.dtype), lax.add, dims, steps, full)
+            return lax.reduce_window(x, -jnp.inf, lax.max, dims, steps, full)
+        # Python-scalar init values: JAX then knows the reduction (max/add) and its gradient.
+        sums = lax.reduce_window(x, 0.0, lax.add, dims, steps, full)
         ones = jnp.ones((1, *x.shape[1:-1], 1), x.dtype)
-        counts = lax.reduce_window(ones, jnp.array(0, x.dtype), lax.add, dims, steps, full)
+        counts = lax.reduce_window(ones, 0.0, lax.add, dims, steps, full)
         return sums / counts
 
     def listed(v):

@@ -1,0 +1,471 @@
+"""The layers beyond Dense (convolution, pooling, normalisation, combinators, recurrent,
+embedding, and the models built from them) held against their NumPy twins.
+
+A network is described by its spec (``nnjax.layers.Layer.spec``); :func:`twin_of` builds the
+twin from the same spec, so one description drives both sides. :func:`compare_network`
+compares the output, dJ/dparams and dJ/dx of J = sum(dout * y) for a random cotangent dout
+(``jax.vjp`` against the twin's backward) in float64; :func:`network_spec` draws a random
+architecture from a chooser (a NumPy generator here, hypothesis in the tests).
+"""
+
+import jax
+import numpy as np
+
+from nnjax.layers import apply_model as jax_apply_model
+from nnjax.layers import from_spec, init_model
+from nnjax.reference import combinators as RC
+from nnjax.reference import layers as RLay
+from nnjax.reference import norm as RN
+from nnjax.reference import recurrent as RR
+from nnjax.verify.core import RTOL64, Check, _to_numpy, compile_fast
+
+INIT_ONLY = frozenset({"W_init", "b_init", "W_i_init", "W_h_init", "dtype"})
+
+
+def twin_of(spec) -> RLay.Pair:
+    """The NumPy twin of the layer or model ``spec`` describes (training mode for
+    BatchNorm; Dropout without a mask, i.e. the identity, as JAX's without a key)."""
+    from nnjax.models import MODELS, layer_spec
+
+    name, kw = spec
+    if name in MODELS:
+        return twin_of(layer_spec(spec))
+    kw = {k: v for k, v in kw.items() if k not in INIT_ONLY}
+    if name in ("serial", "parallel"):
+        return RLay.LAYERS[name](*[twin_of(s) for s in kw["layers"]])
+    if name == "residual":
+        return RC.residual(twin_of(kw["layer"]))
+    if name == "RNN":
+        cell = RR.CELLS[kw.pop("cell")[0]]()
+        return RR.rnn(cell, **kw)
+    if name == "Bidirectional":
+        cell, back = kw.pop("cell"), kw.pop("backward_cell")
+        back = None if back is None else RR.CELLS[back[0]]()
+        return RR.bidirectional(RR.CELLS[cell[0]](), back, **kw)
+    if name == "Activation":
+        return RLay.activation(kw["activation"])
+    if name == "BatchNorm":
+        kw.pop("momentum", None)
+        return RN.batch_norm(**kw, train=True)
+    return RLay.LAYERS[name](**kw)
+
+
+def _jax_vjp(model, state, train: bool):
+    """(params, x, dout) -> (y, dJ/dparams, dJ/dx), J = sum(dout * y)."""
+
+    def run(params, x, dout):
+        f = lambda p, x: jax_apply_model(model, p, state, x, train=train)[0]
+        y, vjp_fn = jax.vjp(f, params, x)
+        dp, dx = vjp_fn(dout)
+        return y, dp, dx
+
+    return run
+
+
+def init_shapes(model, input_shape):
+    """(output_shape, params, state) of ``init_model`` with ShapeDtypeStructs for arrays: the
+    init is traced, not run (running it eagerly compiles every initializer op anew)."""
+    box = []
+
+    def init():
+        out, params, state = init_model(model, jax.random.key(0), tuple(input_shape))
+        box.append(out)
+        return params, state
+
+    params, state = jax.eval_shape(init)
+    return box[0], params, state
+
+
+def random_params(tree, rng: np.random.Generator, std: float = 0.5):
+    """Every array of a ShapeDtypeStruct tree drawn from N(0, std^2), float64 NumPy."""
+    return jax.tree.map(lambda s: rng.normal(0.0, std, s.shape), tree)
+
+
+def check_tree(component: str, actual, expected, tol: float = RTOL64) -> Check:
+    """Like :func:`nnjax.verify.core.check`, normwise per leaf, but each leaf's scale is
+    floored at 1e-4 of the largest leaf in ``expected``: a leaf whose exact value is 0 (a
+    scale that a later normalisation cancels, say) holds rounding noise on both sides and is
+    judged against the tree's scale, not against its own noise."""
+    a_leaves = jax.tree.leaves(_to_numpy(actual))
+    e_leaves = jax.tree.leaves(_to_numpy(expected))
+    if len(a_leaves) != len(e_leaves):
+        return Check(
+            f"{component} ({len(a_leaves)} vs {len(e_leaves)} leaves)", *(float("inf"),) * 2, tol
+        )
+    top = max((float(np.max(np.abs(e))) for e in e_leaves if np.size(e)), default=0.0)
+    max_abs = max_rel = 0.0
+    for a, e in zip(a_leaves, e_leaves):
+        a, e = np.asarray(a, np.float64), np.asarray(e, np.float64)
+        if a.shape != e.shape:
+            return Check(f"{component} (shapes {a.shape} vs {e.shape})", *(float("inf"),) * 2, tol)
+        if a.size == 0:
+            continue
+        d = float(np.max(np.abs(a - e)))
+        scale = max(float(np.max(np.abs(e))), 1e-4 * top)
+        rel = d / scale if scale > 0 else (0.0 if d == 0 else float("inf"))
+        max_abs = max(max_abs, d) if np.isfinite(d) else float("inf")
+        max_rel = max(max_rel, rel) if np.isfinite(rel) else float("inf")
+    return Check(component, max_abs, max_rel, tol)
+
+
+def compare_network(spec, input_shape, seed: int, label: str | None = None) -> list[Check]:
+    """Output, dJ/dparams and dJ/dx of ``from_spec(spec)`` (JAX, float64, training mode) vs
+    :func:`twin_of`, on x, params ~ N(0, 0.5^2) of the shapes ``init`` gives, J = sum(dout *
+    y) for dout ~ N(0, 1); and the shape ``init`` returns vs the one ``apply`` makes."""
+    label = label or spec[0]
+    rng = np.random.default_rng(seed)
+    with jax.enable_x64(True):
+        model = from_spec(spec)
+        out_shape, params, state = init_shapes(model, input_shape)
+        params = random_params(params, rng)
+        state = jax.tree.map(lambda s: np.ones(s.shape), state)
+        x = rng.normal(size=input_shape)
+        dout = jax.tree.map(lambda s: rng.normal(size=s), out_shape, is_leaf=_is_shape)
+        run = _jax_vjp(model, state, train=True)
+        y, dp, dx = _to_numpy(compile_fast(run, params, x, dout)(params, x, dout))
+    same = jax.tree.map(np.shape, y) == jax.tree.map(tuple, out_shape, is_leaf=_is_shape)
+    pair = twin_of(model.spec or spec)
+    ty, cache = pair.forward(params, x)
+    tdx, tdp = pair.backward(dout, cache)
+    return [
+        Check(f"{label}: init shape == apply shape", 1 - same, 1 - same, 0.0, "abs"),
+        check_tree(f"{label}: output", y, ty),
+        check_tree(f"{label}: dJ/dparams", dp, tdp),
+        check_tree(f"{label}: dJ/dx", dx, tdx),
+    ]
+
+
+def _is_shape(s) -> bool:
+    return isinstance(s, tuple) and all(isinstance(d, int) for d in s)
+
+
+# --- the rows of ``nnjax verify`` -----------------------------------------------------------
+
+
+def _conv(kind="Conv", **kw):
+    return (kind, kw)
+
+
+def _seq(*layers):
+    return ("serial", {"layers": list(layers)})
+
+
+def _cell(kind, hidden):
+    return (kind, {"hidden": hidden})
+
+
+_TANH = ("Activation", {"activation": "tanh"})
+_BRANCHES = ("parallel", {"layers": [("Dense", {"features": 4}), _TANH]})
+_THREE = (
+    "parallel",
+    {
+        "layers": [
+            ("Dense", {"features": 4}),
+            _seq(("Dense", {"features": 2}), _TANH),
+            ("Identity", {}),
+        ]
+    },
+)
+_SAME3 = _conv(features=3, kernel_size=3, padding="SAME")
+
+# (label, spec, input_shape): every layer beyond Dense with the options that change its
+# arithmetic (stride, padding, dilation, groups, windows, directions), and the models.
+LAYER_CASES = [
+    ("Conv 1-D VALID", _conv(features=5, kernel_size=3), (3, 11, 4)),
+    (
+        "Conv 1-D stride 2 SAME dilation 2 groups 2",
+        _conv(features=4, kernel_size=3, strides=2, padding="SAME", dilation=2, groups=2),
+        (3, 11, 4),
+    ),
+    (
+        "Conv 1-D depthwise pads (2, 1) no bias",
+        _conv(features=4, kernel_size=2, padding=[[2, 1]], groups=4, use_bias=False),
+        (3, 11, 4),
+    ),
+    (
+        "Conv 2-D (3, 2) strides (2, 1) SAME",
+        _conv(features=4, kernel_size=[3, 2], strides=[2, 1], padding="SAME"),
+        (2, 7, 6, 3),
+    ),
+    (
+        "Conv 2-D padding 1 dilation (1, 2) groups 3",
+        _conv(features=6, kernel_size=3, padding=1, dilation=[1, 2], groups=3),
+        (2, 7, 6, 3),
+    ),
+    (
+        "ConvTranspose 2-D stride 2 SAME",
+        _conv("ConvTranspose", features=3, kernel_size=3, strides=2, padding="SAME"),
+        (2, 4, 5, 3),
+    ),
+    (
+        "ConvTranspose 1-D stride 3 VALID dilation 2",
+        _conv("ConvTranspose", features=2, kernel_size=2, strides=3, dilation=2),
+        (3, 5, 2),
+    ),
+    (
+        "ConvTranspose 2-D pads ((1, 2), (0, 1))",
+        _conv(
+            "ConvTranspose",
+            features=2,
+            kernel_size=[2, 3],
+            strides=[1, 2],
+            padding=[[1, 2], [0, 1]],
+        ),
+        (2, 4, 3, 2),
+    ),
+    (
+        "MaxPool 1-D 3 stride 2 SAME",
+        ("MaxPool", {"window": 3, "strides": 2, "padding": "SAME"}),
+        (3, 10, 2),
+    ),
+    ("MaxPool 2-D 2x2", ("MaxPool", {"window": 2}), (2, 6, 5, 3)),
+    (
+        "AvgPool 2-D 3 stride 2 SAME (real-element counts)",
+        ("AvgPool", {"window": 3, "strides": 2, "padding": "SAME"}),
+        (2, 6, 5, 3),
+    ),
+    (
+        "AvgPool 1-D 2 stride 1 pads (1, 1)",
+        ("AvgPool", {"window": 2, "strides": 1, "padding": [[1, 1]]}),
+        (3, 7, 2),
+    ),
+    ("GlobalAvgPool 2-D", ("GlobalAvgPool", {}), (2, 4, 5, 3)),
+    ("LayerNorm", ("LayerNorm", {}), (4, 5, 6)),
+    ("LayerNorm without scale", ("LayerNorm", {"use_scale": False}), (7, 3)),
+    ("BatchNorm (train) (B, F)", ("BatchNorm", {}), (8, 5)),
+    (
+        "BatchNorm (train) (B, H, W, C) no offset",
+        ("BatchNorm", {"use_offset": False}),
+        (3, 4, 4, 2),
+    ),
+    (
+        "FanOut(3), parallel, FanInConcat",
+        _seq(("FanOut", {"n": 3}), _THREE, ("FanInConcat", {"axis": -1})),
+        (5, 4),
+    ),
+    (
+        "FanOut(2), parallel, FanInSum",
+        _seq(("FanOut", {"n": 2}), _BRANCHES, ("FanInSum", {})),
+        (5, 4),
+    ),
+    ("residual(Conv SAME, tanh)", ("residual", {"layer": _seq(_SAME3, _TANH)}), (2, 6, 3)),
+    ("SimpleRNNCell (one step)", _cell("SimpleRNNCell", 4), (5, 3)),
+    ("GRUCell (one step)", _cell("GRUCell", 4), (5, 3)),
+    ("LSTMCell (one step)", _cell("LSTMCell", 4), (5, 3)),
+    ("RNN(SimpleRNNCell) last output", ("RNN", {"cell": _cell("SimpleRNNCell", 3)}), (3, 6, 2)),
+    (
+        "RNN(GRUCell) sequences",
+        ("RNN", {"cell": _cell("GRUCell", 4), "return_sequences": True}),
+        (3, 6, 2),
+    ),
+    ("RNN(GRUCell) reverse", ("RNN", {"cell": _cell("GRUCell", 4), "reverse": True}), (3, 6, 2)),
+    (
+        "RNN(LSTMCell) reverse sequences",
+        ("RNN", {"cell": _cell("LSTMCell", 3), "reverse": True, "return_sequences": True}),
+        (3, 6, 2),
+    ),
+    (
+        "Bidirectional(GRUCell) concat sequences",
+        ("Bidirectional", {"cell": _cell("GRUCell", 3), "return_sequences": True}),
+        (2, 5, 2),
+    ),
+    (
+        "Bidirectional(LSTMCell, SimpleRNNCell) sum",
+        (
+            "Bidirectional",
+            {
+                "cell": _cell("LSTMCell", 3),
+                "backward_cell": _cell("SimpleRNNCell", 3),
+                "merge": "sum",
+            },
+        ),
+        (2, 5, 2),
+    ),
+    ("model cnn (MNIST-1D)", ("cnn", {}), (3, 40)),
+    ("model cnn (digits, 8x8x1)", ("cnn", {"input_shape": [8, 8, 1]}), (3, 64)),
+    ("model gru (MNIST-1D)", ("gru", {}), (2, 40)),
+    ("model resmlp", ("resmlp", {"hidden": 16}), (4, 40)),
+]
+
+
+def _case_inputs(cases, rng):
+    models, params, states, xs, douts = [], [], [], [], []
+    for _, spec, shape in cases:
+        model = from_spec(spec)
+        out_shape, p, st = init_shapes(model, shape)
+        models.append(model)
+        params.append(random_params(p, rng))
+        states.append(jax.tree.map(lambda s: np.ones(s.shape), st))
+        xs.append(rng.normal(size=shape))
+        douts.append(jax.tree.map(lambda s: rng.normal(size=s), out_shape, is_leaf=_is_shape))
+    return models, params, states, xs, douts
+
+
+def check_layer_twins(rng: np.random.Generator, cases=None) -> list[Check]:
+    """One row per case of :data:`LAYER_CASES`: output, dJ/dx and dJ/dparams, JAX (one
+    compiled program for all cases, float64, training mode) vs the twin."""
+    cases = LAYER_CASES if cases is None else cases
+    with jax.enable_x64(True):
+        models, params, states, xs, douts = _case_inputs(cases, rng)
+
+        def jax_side(params, xs, douts):
+            return [
+                _jax_vjp(m, st, True)(p, x, d)
+                for m, st, p, x, d in zip(models, states, params, xs, douts)
+            ]
+
+        res = _to_numpy(compile_fast(jax_side, params, xs, douts)(params, xs, douts))
+    rows = []
+    for (label, _, _), model, p, x, d, (y, dp, dx) in zip(cases, models, params, xs, douts, res):
+        pair = twin_of(model.spec)
+        ty, cache = pair.forward(p, x)
+        tdx, tdp = pair.backward(d, cache)
+        rows.append(check_tree(f"layer {label}", (y, dx, dp), (ty, tdx, tdp)))
+    return rows
+
+
+def _vjp_row(label, f, pair, params, x, dout) -> Check:
+    """One row: f(params, x) (JAX, float64, compiled) vs ``pair``: output, dJ/dx, dJ/dparams."""
+    with jax.enable_x64(True):
+
+        def run(p, x, d):
+            y, vjp_fn = jax.vjp(f, p, x)
+            dp, dx = vjp_fn(d)
+            return y, dx, dp
+
+        res = _to_numpy(compile_fast(run, params, x, dout)(params, x, dout))
+    y, cache = pair.forward(params, x)
+    return check_tree(label, res, (y, *pair.backward(dout, cache)))
+
+
+def check_max_pool_ties(rng: np.random.Generator) -> list[Check]:
+    """Max pooling on inputs full of ties (values in {0, 1, 2}), overlapping windows: the
+    twin's first-maximum routing vs JAX's gradient."""
+    from nnjax.layers import MaxPool
+    from nnjax.reference.pool import max_pool
+
+    rows = []
+    for label, kw, shape in (
+        (
+            "MaxPool 2-D 3x3 stride 1 SAME, ties",
+            {"window": 3, "strides": 1, "padding": "SAME"},
+            (2, 5, 6, 2),
+        ),
+        ("MaxPool 1-D 2 stride 1, ties", {"window": 2, "strides": 1}, (3, 9, 2)),
+    ):
+        x = rng.integers(0, 3, shape).astype(np.float64)
+        d = rng.normal(size=MaxPool(**kw).init(None, shape)[0])
+        layer = MaxPool(**kw)
+        rows.append(_vjp_row(label, lambda p, x, l=layer: l.apply(p, x), max_pool(**kw), {}, x, d))
+    return rows
+
+
+def check_recurrent_initial_state(rng: np.random.Generator) -> list[Check]:
+    """RNN(GRUCell), RNN(LSTMCell) and Bidirectional from a nonzero initial carry."""
+    from nnjax.layers import RNN, Bidirectional, GRUCell, LSTMCell
+
+    B, T, F, H = 3, 5, 2, 4
+    x = rng.normal(size=(B, T, F))
+    h0, c0, h1 = (rng.normal(size=(B, H)) for _ in range(3))
+    rows = []
+    for label, layer, pair, carry in (
+        ("RNN(GRUCell) from h0", RNN(GRUCell(H)), RR.rnn(RR.gru(), initial_state=h0), h0),
+        (
+            "RNN(LSTMCell) reverse from (h0, c0)",
+            RNN(LSTMCell(H), reverse=True, return_sequences=True),
+            RR.rnn(RR.lstm(), reverse=True, return_sequences=True, initial_state=(h0, c0)),
+            (h0, c0),
+        ),
+        (
+            "Bidirectional(GRUCell) from (h0, h1)",
+            Bidirectional(GRUCell(H)),
+            RR.bidirectional(RR.gru(), initial_state=(h0, h1)),
+            (h0, h1),
+        ),
+    ):
+        with jax.enable_x64(True):
+            out_shape, p, _ = init_shapes(layer, x.shape)
+        params = random_params(p, rng)
+        f = lambda p, x, l=layer, c=carry: l.apply(p, x, initial_state=c)
+        rows.append(_vjp_row(label, f, pair, params, x, rng.normal(size=out_shape)))
+    return rows
+
+
+def check_embedding(rng: np.random.Generator) -> list[Check]:
+    """Embedding: output and dJ/dW (ids repeat, so rows of W collect several gradients)."""
+    from nnjax.layers import Embedding
+
+    ids = rng.integers(0, 5, (4, 6)).astype(np.int32)
+    W = rng.normal(size=(5, 3))
+    d = rng.normal(size=(4, 6, 3))
+    layer = Embedding(5, 3)
+    with jax.enable_x64(True):
+
+        def run(W, d):
+            y, vjp_fn = jax.vjp(lambda W: layer.apply({"W": W}, ids), W)
+            return y, vjp_fn(d)[0]
+
+        y, dW = _to_numpy(compile_fast(run, W, d)(W, d))
+    pair = RLay.embedding(5, 3)
+    ty, cache = pair.forward({"W": W}, ids)
+    return [
+        check_tree("layer Embedding: output, dJ/dW", (y, dW), (ty, pair.backward(d, cache)[1]["W"]))
+    ]
+
+
+def batch_norm_steps(x_steps, momentum: float = 0.1, eps: float = 1e-5):
+    """JAX's BatchNorm over the batches ``x_steps`` (S, B, ..., C) in training mode, float64:
+    (outputs (S, B, ..., C), running state after each step {"mean", "var"}: (S, C))."""
+    from nnjax.layers import BatchNorm
+
+    layer = BatchNorm(momentum=momentum, eps=eps)
+    with jax.enable_x64(True):
+        _, params, state = layer.init(jax.random.key(0), x_steps.shape[1:])
+
+        def run(state, xs):
+            def step(state, x):
+                y, state = layer.apply(params, x, state=state, train=True)
+                return state, (y, state)
+
+            return jax.lax.scan(step, state, xs)[1]
+
+        return _to_numpy(compile_fast(run, state, x_steps)(state, x_steps))
+
+
+def check_batch_norm_state(rng: np.random.Generator, steps: int = 10) -> list[Check]:
+    """BatchNorm's running statistics over ``steps`` training batches (JAX vs the twin's
+    PyTorch rule), then evaluation mode (the running statistics): output, dJ/dx, dJ/dparams."""
+    from nnjax.layers import BatchNorm
+
+    xs = rng.normal(1.5, 2.0, (steps, 6, 3, 4))
+    _, states = batch_norm_steps(xs, momentum=0.3)
+    ref = {"mean": np.zeros(4), "var": np.ones(4)}
+    ref_states = []
+    for x in xs:
+        ref = RN.batch_norm_update(ref, x, momentum=0.3)
+        ref_states.append(ref)
+    ref_stack = {k: np.stack([s[k] for s in ref_states]) for k in ("mean", "var")}
+    rows = [check_tree(f"BatchNorm running statistics, {steps} steps", states, ref_stack)]
+    final = {k: v[-1] for k, v in states.items()}
+    params = {"scale": rng.normal(size=4), "offset": rng.normal(size=4)}
+    layer = BatchNorm(momentum=0.3)
+    f = lambda p, x: layer.apply(p, x, state=final, train=False)[0]
+    pair = RN.batch_norm(train=False, state={k: v[-1] for k, v in ref_stack.items()})
+    x, d = rng.normal(size=(5, 3, 4)), rng.normal(size=(5, 3, 4))
+    rows.append(
+        _vjp_row(
+            "BatchNorm (eval, running statistics): output, dJ/dx, dJ/dparams", f, pair, params, x, d
+        )
+    )
+    return rows
+
+
+def check_more_layers(rng: np.random.Generator) -> list[Check]:
+    """Every row above: :func:`check_layer_twins` and the special cases."""
+    return (
+        check_layer_twins(rng)
+        + check_max_pool_ties(rng)
+        + check_embedding(rng)
+        + check_recurrent_initial_state(rng)
+        + check_batch_norm_state(rng)
+    )
