@@ -46,6 +46,12 @@ def _unpad(dxp, pads, shape):
     return dxp[:, t : t + shape[1], l : l + shape[2], :]
 
 
+def window_argmax(flat):
+    """The index of the FIRST maximum of each window: flat (B, Ho, Wo, kh kw, C), the taps in
+    row-major window order -> (B, Ho, Wo, C) (``np.argmax`` returns the first occurrence)."""
+    return np.argmax(flat, axis=3)
+
+
 def _pool_pair(kind, window, strides, padding):
     name = f"{kind}({window})"
 
@@ -61,7 +67,7 @@ def _pool_pair(kind, window, strides, padding):
         B, Ho, Wo, kh, kw, C = cols.shape
         flat = cols.reshape(B, Ho, Wo, kh * kw, C)
         if kind == "MaxPool":
-            first = np.argmax(flat, axis=3)  # the first maximum in row-major window order
+            first = window_argmax(flat)
             y = np.take_along_axis(flat, first[:, :, :, None], axis=3)[:, :, :, 0]
             extra = first
         else:
