@@ -11,9 +11,9 @@ which JAX's expm1 rule rounds to 0) or a saturated tanh' is rounding noise in bo
 Tolerances (float64 unless said):
 
 * values and gradients, twin vs ``jax.grad``: relative <= 1e-10 (``RTOL64``); for the layers
-  beyond Dense (:mod:`nnjax.verify.layers`) a leaf's scale is floored at 1e-4 of the largest
-  leaf of its tree (``check_tree``), so that an exactly-zero gradient is judged in absolute
-  terms;
+  beyond Dense (:mod:`nnjax.verify.layers`) a leaf's scale is floored at 1% of the largest
+  leaf of its tree (``check_tree``), so that a gradient that is exactly 0 (rounding noise on
+  both sides) is judged against the tree's scale;
 * gradients vs central finite differences (h = 1e-6): relative <= 1e-6 (``FD_RTOL``);
 * 200-step optimizer trajectories, twin vs Optax: absolute <= 1e-9 (``TRAJ_ATOL``);
 * ``nnjax.fit`` vs ``reference.train`` step by step: absolute <= 1e-9 on params and losses;

@@ -17,27 +17,24 @@ from nnjax.verify.layers import compare_network, init_shapes
 Choose = Callable[[list], object]  # choose(options) -> one of them
 
 
-def _conv_block(choose, shape):
+def _conv_block(choose, shape, kind):
     C = shape[-1]
-    features = choose([1, 2, 3, 4])
-    groups = choose([g for g in (1, 2, 3) if C % g == 0 and features % g == 0])
+    groups = choose([g for g in (1, 2, 3) if C % g == 0]) if kind == "Conv" else 1
+    features = groups * choose([1, 2])
     kw = {
         "features": features,
         "kernel_size": choose([1, 2, 3]),
-        "strides": choose([1, 1, 2]),
+        "strides": choose([1, 2]),
         "padding": choose(["VALID", "SAME", 1, [[1, 0]] * (len(shape) - 2)]),
-        "dilation": choose([1, 1, 2]),
-        "groups": groups,
+        "dilation": choose([1, 2]),
         "use_bias": choose([True, False]),
     }
-    if choose([False, False, False, True]):  # now and then a transposed convolution
-        del kw["groups"]
-        return ("ConvTranspose", kw)
-    return ("Conv", kw)
+    if kind == "Conv":
+        kw["groups"] = groups
+    return (kind, kw)
 
 
-def _pool_block(choose, shape):
-    kind = choose(["MaxPool", "AvgPool", "GlobalAvgPool"])
+def _pool_block(choose, kind):
     if kind == "GlobalAvgPool":
         return (kind, {})
     kw = {
@@ -48,84 +45,86 @@ def _pool_block(choose, shape):
     return (kind, kw)
 
 
-def _recurrent_block(choose, shape):
-    cell = (choose(["SimpleRNNCell", "GRUCell", "LSTMCell"]), {"hidden": choose([1, 2, 3])})
+def _recurrent_block(choose, cell_kind):
+    cell = (cell_kind, {"hidden": choose([1, 2, 3])})
     seqs = choose([True, False])
     if choose([True, False]):
         return ("RNN", {"cell": cell, "return_sequences": seqs, "reverse": choose([True, False])})
-    return (
-        "Bidirectional",
-        {
-            "cell": cell,
-            "backward_cell": None,
-            "return_sequences": seqs,
-            "merge": choose(["concat", "sum"]),
-        },
-    )
+    merge = choose(["concat", "sum"])
+    kw = {"cell": cell, "backward_cell": None, "return_sequences": seqs, "merge": merge}
+    return ("Bidirectional", kw)
 
 
-def _branch_block(choose, shape):
+def _branch_block(choose, shape, kind):
     act = ("Activation", {"activation": choose(["tanh", "relu", "gelu"])})
     if len(shape) == 2:
         inner = ("serial", {"layers": [("Dense", {"features": shape[-1]}), act]})
     else:
         conv = ("Conv", {"features": shape[-1], "kernel_size": 3, "padding": "SAME"})
         inner = ("serial", {"layers": [conv, act]})
-    if choose([True, False]):
+    if kind == "residual":
         return ("residual", {"layer": inner})
     merge = choose([("FanInSum", {}), ("FanInConcat", {"axis": -1})])
-    return (
-        "serial",
-        {
-            "layers": [
-                ("FanOut", {"n": 2}),
-                ("parallel", {"layers": [inner, ("Identity", {})]}),
-                merge,
-            ]
-        },
-    )
+    branches = ("parallel", {"layers": [inner, ("Identity", {})]})
+    return ("serial", {"layers": [("FanOut", {"n": 2}), branches, merge]})
 
 
-def _block(choose, shape):
-    """One block that fits ``shape`` (without the batch-size caveats handled by the caller)."""
-    kinds = ["norm", "activation", "branch"]
-    kinds += ["conv", "conv", "pool"] if len(shape) in (3, 4) else ["dense"]
-    kinds += ["recurrent", "recurrent"] if len(shape) == 3 else []
-    kind = choose(kinds)
-    if kind == "conv":
-        return _conv_block(choose, shape)
-    if kind == "pool":
-        return _pool_block(choose, shape)
-    if kind == "recurrent":
-        return _recurrent_block(choose, shape)
-    if kind == "branch":
-        return _branch_block(choose, shape)
-    if kind == "dense":
+SPATIAL = ("Conv", "ConvTranspose", "MaxPool", "AvgPool", "GlobalAvgPool")
+CELLS = ("SimpleRNNCell", "GRUCell", "LSTMCell")
+ANYWHERE = ("Dense", "LayerNorm", "BatchNorm", "residual", "branches", "activation")
+KINDS = SPATIAL + CELLS + ANYWHERE
+"""The kinds of block :func:`network_spec` draws (a cell kind stands for an RNN or a
+bidirectional layer of that cell)."""
+
+
+def kinds_for(shape) -> tuple[str, ...]:
+    """The block kinds that take an input of ``shape``."""
+    return ANYWHERE + (SPATIAL if len(shape) in (3, 4) else ()) + (CELLS if len(shape) == 3 else ())
+
+
+def _block(choose, shape, kind):
+    """One block of ``kind`` for an input of ``shape``."""
+    if kind in ("Conv", "ConvTranspose"):
+        return _conv_block(choose, shape, kind)
+    if kind in SPATIAL:
+        return _pool_block(choose, kind)
+    if kind in CELLS:
+        return _recurrent_block(choose, kind)
+    if kind in ("residual", "branches"):
+        return _branch_block(choose, shape, kind)
+    if kind == "Dense":
         return ("Dense", {"features": choose([1, 2, 3, 5]), "use_bias": choose([True, False])})
-    if kind == "norm":
-        if shape[-1] >= 2 and choose([True, False]):
-            return ("LayerNorm", {"use_scale": choose([True, False]), "use_offset": True})
+    if kind == "LayerNorm":
+        return ("LayerNorm", {"use_scale": choose([True, False]), "use_offset": True})
+    if kind == "BatchNorm":
         return ("BatchNorm", {"use_scale": True, "use_offset": choose([True, False])})
     return ("Activation", {"activation": choose(["tanh", "relu", "gelu", "sigmoid", "elu"])})
 
 
-def network_spec(choose: Choose, n_blocks: int = 3) -> tuple[tuple, tuple]:
-    """(spec, input_shape): a random small network of up to ``n_blocks`` blocks (convolutions
-    with random stride, padding, dilation and groups; pools; norms; residual and fan-out
-    branches; RNN/GRU/LSTM, bidirectional or not) on a random (B, F), (B, T, C) or
-    (B, H, W, C) input, with a Dense read-out. A block that does not fit the shape it meets
-    (a window larger than the input, a norm with one value) is replaced by a tanh."""
+def _input_shape(choose, featured):
     B = choose([2, 3, 4])
-    input_shape = choose(
-        [
-            (B, choose([1, 3, 6])),
-            (B, choose([3, 5, 8]), choose([1, 2, 3])),
-            (B, choose([3, 4, 6]), choose([3, 5]), choose([1, 2])),
-        ]
-    )
+    ranks = [3] if featured in CELLS else [3, 4] if featured in SPATIAL else [2, 3, 4]
+    rank = choose(ranks)
+    if rank == 2:
+        return (B, choose([2, 3, 6]))
+    if rank == 3:
+        return (B, choose([5, 6, 8]), choose([1, 2, 3]))
+    return (B, choose([5, 6]), choose([5, 7]), choose([1, 2]))
+
+
+def network_spec(choose: Choose, n_blocks: int = 3) -> tuple[tuple, tuple]:
+    """(spec, input_shape): a random small network on a random (B, F), (B, T, C) or
+    (B, H, W, C) input. Its first block is of a kind drawn from :data:`KINDS` (so every
+    kind is drawn about equally often), up to ``n_blocks - 1`` more follow, of any kind that
+    fits the shape they meet (convolutions with random stride, padding, dilation and
+    groups; pools; norms; residual and fan-out branches; RNN/GRU/LSTM, bidirectional or
+    not), then Flatten and a Dense read-out. A block that does not fit (a window larger than
+    its input, say) becomes a tanh."""
+    featured = choose(list(KINDS))
+    input_shape = _input_shape(choose, featured)
     layers, shape = [], input_shape
-    for _ in range(choose(list(range(1, n_blocks + 1)))):
-        block = _block(choose, shape)
+    for i in range(choose(list(range(1, n_blocks + 1)))):
+        block = _block(choose, shape, featured if i == 0 else choose(list(kinds_for(shape))))
         try:
             new_shape = _shape_after(block, shape)
         except ValueError:
