@@ -2,8 +2,11 @@
 
 The public API, in the order data flows:
 
-* layers: :class:`Layer` = (init, apply); :func:`Dense`, :func:`Activation`, :func:`Flatten`,
-  :func:`Dropout`, :func:`serial`; models :func:`mlp`, :func:`logistic_regression`.
+* layers: :class:`Layer` = (init, apply[, state]); :func:`Dense`, :func:`Activation`,
+  :func:`Flatten`, :func:`Dropout`, :func:`serial` here, and every other layer (convolution,
+  pooling, normalisation, combinators, recurrent) in :mod:`nnjax.layers`, with
+  :func:`init_model`, :func:`apply_model` and :func:`from_spec`; models :func:`mlp`,
+  :func:`logistic_regression`, :func:`cnn`, :func:`gru`, :func:`resmlp`.
 * math: :mod:`nnjax.activations`, :mod:`nnjax.losses`, :mod:`nnjax.initializers` (by name).
 * training: :func:`get_optimizer` (Optax, by name), :func:`make_loss_fn`,
   :func:`make_train_step`, :func:`fit` (the loop fused under one jit), :func:`evaluate`.
@@ -22,9 +25,19 @@ import jax
 from nnjax import activations, checkpoint, data, initializers, interop, losses, parallel
 from nnjax.activations import get_activation
 from nnjax.compare import compare
-from nnjax.layers import Activation, Dense, Dropout, Flatten, Layer, serial
+from nnjax.layers import (
+    Activation,
+    Dense,
+    Dropout,
+    Flatten,
+    Layer,
+    apply_model,
+    from_spec,
+    init_model,
+    serial,
+)
 from nnjax.losses import get_loss
-from nnjax.models import logistic_regression, mlp
+from nnjax.models import cnn, gru, logistic_regression, mlp, resmlp
 from nnjax.optim import get_optimizer
 from nnjax.train import (
     FitResult,
@@ -52,15 +65,20 @@ __all__ = [
     "Layer",
     "NonFiniteLossError",
     "activations",
+    "apply_model",
     "checkpoint",
+    "cnn",
     "compare",
     "data",
     "enable_x64",
     "evaluate",
     "fit",
+    "from_spec",
     "get_activation",
     "get_loss",
     "get_optimizer",
+    "gru",
+    "init_model",
     "initializers",
     "interop",
     "logistic_regression",
@@ -69,5 +87,6 @@ __all__ = [
     "make_train_step",
     "mlp",
     "parallel",
+    "resmlp",
     "serial",
 ]
