@@ -51,7 +51,7 @@ from nnjax.verify.core import (
     compile_fast,
     tree_diff,
 )
-from nnjax.verify.layers import (
+from nnjax.verify.layer_rows import (
     LAYER_CASES,
     batch_norm_steps,
     check_batch_norm_state,
@@ -60,10 +60,8 @@ from nnjax.verify.layers import (
     check_max_pool_ties,
     check_more_layers,
     check_recurrent_initial_state,
-    check_tree,
-    compare_network,
-    twin_of,
 )
+from nnjax.verify.layers import check_tree, compare_network, twin_of
 from nnjax.verify.networks import check_network_twins, network_spec
 from nnjax.verify.problems import (
     Arch,
