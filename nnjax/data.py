@@ -4,6 +4,7 @@ Every loader returns a :class:`Dataset` of NumPy arrays: ``X`` float32 (n, featu
 int32 labels (n,). Splits are seeded; standardisation uses the training split's statistics.
 """
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -58,23 +59,50 @@ def digits():
     return d.data, d.target
 
 
-def mnist1d(n: int = 4000, seed: int = 0):
-    """MNIST-1D (40-dim signals, 10 classes), generated locally by ``mnist1d.make_dataset``.
+def _make_mnist1d(args) -> dict:
+    """``mnist1d.make_dataset(args)``; it reseeds NumPy's global RNG, whose state is restored."""
+    from mnist1d.data import make_dataset
 
-    ``make_dataset`` reseeds NumPy's global RNG; the caller's global state is restored.
+    state = np.random.get_state()  # noqa: NPY002
+    try:
+        return make_dataset(args)
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
+
+
+def mnist1d(n: int = 4000, seed: int = 0):
+    """MNIST-1D (40-dim signals, 10 classes), ``n`` examples generated locally by
+    ``mnist1d.make_dataset`` with ``seed``, train and test parts joined: (X (n, 40), y (n,)).
+    For the paper's split use :func:`mnist1d_canonical`. NumPy's global RNG is left alone.
     """
-    from mnist1d.data import get_dataset_args, make_dataset
+    from mnist1d.data import get_dataset_args
 
     args = get_dataset_args()
     args.num_samples, args.seed = n, seed
-    state = np.random.get_state()  # noqa: NPY002
-    try:
-        d = make_dataset(args)
-    finally:
-        np.random.set_state(state)  # noqa: NPY002
+    d = _make_mnist1d(args)
     X = np.concatenate([d["x"], d["x_test"]])
     y = np.concatenate([d["y"], d["y_test"]])
     return X, y
+
+
+@functools.cache
+def _mnist1d_canonical() -> tuple[np.ndarray, ...]:
+    from mnist1d.data import get_dataset_args
+
+    d = _make_mnist1d(get_dataset_args())
+    return tuple(np.asarray(d[k]) for k in ("x", "y", "x_test", "y_test"))
+
+
+def mnist1d_canonical() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The canonical MNIST-1D split: (X_train (4000, 40), y_train, X_test (1000, 40), y_test).
+
+    ``mnist1d.make_dataset`` with the package's default arguments (5000 examples, seed 42,
+    ``train_split`` 0.8, the whole set centred and scaled to std 1), and the package's own
+    x / x_test split. It equals the published ``mnist1d_data.pkl`` of
+    github.com/greydanus/mnist1d (the data of the paper's table) to 1e-15, checked once by
+    hand; nothing is downloaded. Generated once per process (a few seconds), then copied out.
+    """
+    return tuple(a.copy() for a in _mnist1d_canonical())
 
 
 def train_test_split(X, y, test_fraction: float = 0.2, seed: int = 0, stratify: bool = True):
@@ -110,13 +138,35 @@ _NO_SPLIT = {"toy", "xor"}  # too small to split: train and test are the same po
 DATASETS = tuple(_GENERATORS)
 
 
-def load(name: str, *, seed: int = 0, test_fraction: float = 0.2, standardized: bool = True):
+def load(
+    name: str,
+    *,
+    seed: int = 0,
+    test_fraction: float | None = None,
+    standardized: bool = True,
+    canonical: bool = True,
+):
     """Load a built-in dataset by name as a :class:`Dataset` (see :data:`DATASETS`).
 
-    ``toy`` and ``xor`` are not split (test = train) and not standardised.
+    The split is stratified, seeded by ``seed``, with ``test_fraction`` (default 0.2) of the
+    examples in the test part, except: ``toy`` and ``xor`` are not split (test = train) and
+    not standardised; ``mnist1d`` is by default (``canonical=True``) the canonical 4000 / 1000
+    split of :func:`mnist1d_canonical`, which ``seed`` does not change and which takes no
+    ``test_fraction``; ``canonical=False`` gives the former behaviour: 4000 examples from
+    :func:`mnist1d` split 3200 / 800 by ``seed``. ``standardized``: (X - mean) / std per
+    feature with the training part's statistics (:func:`standardize`).
     """
     if name not in _GENERATORS:
         raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
+    if name == "mnist1d" and canonical:
+        if test_fraction is not None:
+            raise ValueError(
+                "mnist1d's canonical split is fixed (4000 train / 1000 test) and takes no "
+                f"test_fraction (got {test_fraction}); pass canonical=False to split it yourself"
+            )
+        X_tr, y_tr, X_te, y_te = mnist1d_canonical()
+        return _finish(name, X_tr, y_tr.astype(np.int32), X_te, y_te.astype(np.int32), standardized)
+    test_fraction = 0.2 if test_fraction is None else test_fraction
     gen = _GENERATORS[name]
     X, y = gen(seed=seed) if name in ("moons", "spirals", "mnist1d") else gen()
     X, y = np.asarray(X, np.float32), np.asarray(y, np.int32)
@@ -124,8 +174,13 @@ def load(name: str, *, seed: int = 0, test_fraction: float = 0.2, standardized: 
     if name in _NO_SPLIT:
         return Dataset(X, y, X, y, n_classes, name)
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_fraction, seed)
+    return _finish(name, X_tr, y_tr, X_te, y_te, standardized)
+
+
+def _finish(name, X_tr, y_tr, X_te, y_te, standardized) -> Dataset:
     if standardized:
         X_tr, X_te = standardize(X_tr, X_te)
+    n_classes = int(max(y_tr.max(), y_te.max())) + 1
     return Dataset(X_tr.astype(np.float32), y_tr, X_te.astype(np.float32), y_te, n_classes, name)
 
 
