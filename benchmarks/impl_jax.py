@@ -86,17 +86,18 @@ def nnjax_fused(p: Problem) -> Runner:
     assert n_steps == p.steps_per_epoch
     fused = jax.jit(run_fn)
     params0 = as_jax(p.params0)
-    args = (params0, opt.init(params0), p.key, jnp.asarray(p.X), jnp.asarray(p.y))
+    carry = nnjax.train.Carry(params0, opt.init(params0))
     epochs = jnp.arange(p.epochs)
+    args = (carry, epochs, p.key, jnp.asarray(p.X), jnp.asarray(p.y))
 
     def run():
-        return jax.block_until_ready(fused(*args, epochs))
+        return jax.block_until_ready(fused(*args))
 
     def result(out):
-        params, _, losses, _ = out
-        return jax.tree.map(np.asarray, params), np.asarray(losses).reshape(-1)
+        carry, outputs = out
+        return jax.tree.map(np.asarray, carry.params), np.asarray(outputs.step_loss).reshape(-1)
 
-    return Runner(lambda: None, run, result, lambda: memory_of(fused, *args, epochs))
+    return Runner(lambda: None, run, result, lambda: memory_of(fused, *args))
 
 
 # --- the hand-written floor ------------------------------------------------------------

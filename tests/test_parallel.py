@@ -57,7 +57,7 @@ with jax.enable_x64(True):  # mini-batches of 32 on 8 devices, checkpointed ever
     out["f64"] = {
         "params": maxdiff(one.params, eight.params),
         "opt_state": maxdiff(one.opt_state, eight.opt_state),
-        "loss": float(np.max(np.abs(one.loss_history - eight.loss_history))),
+        "loss": float(np.max(np.abs(one.step_loss - eight.step_loss))),
         "test_loss": float(np.max(np.abs(one.metrics["test_loss"] - eight.metrics["test_loss"]))),
         "dtype": str(W.dtype),
         "replicated": bool(W.sharding.is_fully_replicated),
@@ -70,7 +70,7 @@ one = nnjax.fit(model, p0, ds.X_train, ds.y_train, epochs=5, **FIT)
 four = nnjax.fit(model, p0, ds.X_train, ds.y_train, epochs=5, mesh=parallel.make_mesh(4), **FIT)
 out["f32_full_batch_4"] = {
     "params": maxdiff(one.params, four.params),
-    "loss": float(np.max(np.abs(one.loss_history - four.loss_history))),
+    "loss": float(np.max(np.abs(one.step_loss - four.step_loss))),
     "dtype": str(four.params[0]["W"].dtype),
 }
 
