@@ -208,4 +208,4 @@ def compare_fit(
         forward, backward, p64, X.astype(np.float64), y, loss=arch.loss,
         optimizer=optimizer, learning_rate=lr, batch_indices=idx,
     )  # fmt: skip
-    return _to_numpy(res.params), ref_params, res.loss_history, ref_losses
+    return _to_numpy(res.params), ref_params, res.step_loss, ref_losses
