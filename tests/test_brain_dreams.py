@@ -85,7 +85,7 @@ def test_vae_loss_is_the_negative_elbo():
     rec = -(xn * np.log(p) + (1 - xn) * np.log(1 - p)).sum(1)
     kl = 0.5 * (mu**2 + np.exp(logvar) - logvar - 1).sum(1)
     np.testing.assert_allclose(got, (rec + kl).mean(), rtol=1e-4)
-    s = D.sample(vae, params, key, 7)
+    s = D.sample_dreams(vae, params, key, 7)
     assert s.shape == (7, 6) and float(s.min()) >= 0 and float(s.max()) <= 1
     with pytest.raises(ValueError, match="latent must be a positive int"):
         D.make_vae(6, latent=0)

@@ -44,7 +44,7 @@ def run(args) -> int:
     if args.seeds < 1 or args.steps < 1:
         raise ValueError(f"--seeds and --steps must be >= 1, got {args.seeds}, {args.steps}")
     t0 = time.perf_counter()
-    res = study.run_study(
+    res = study.run_sleep_study(
         args.dataset, orders, args.seeds, methods, steps=args.steps, sleep_steps=args.sleep_steps
     )
     res["wall_s"] = time.perf_counter() - t0

@@ -130,6 +130,33 @@ class BoundedChunks:
         return self.size
 
 
+class Program:
+    """A driver program jitted once and compiled once per chunk length (``compile_time``: the
+    seconds spent compiling, summed). Pass one to several :func:`drive` calls with the same
+    shapes to compile it only once."""
+
+    def __init__(
+        self,
+        program: Callable,
+        placement: Placement | None = None,
+        donate: bool = False,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
+        placement = placement or Placement()
+        self.jitted = placement.jit(program, donate_argnums=(0,) if donate else ())
+        self.by_length: dict[int, Any] = {}
+        self.clock, self.compile_time = clock, 0.0
+
+    def compiled(self, carry, indices, args):
+        """The executable for chunks of ``len(indices)``, compiled on first use."""
+        n = int(indices.shape[0])
+        if n not in self.by_length:
+            t0 = self.clock()
+            self.by_length[n] = self.jitted.lower(carry, indices, *args).compile()
+            self.compile_time += self.clock() - t0
+        return self.by_length[n]
+
+
 def concat(history: Sequence, axis: int = 0):
     """The chunks' output pytrees joined along ``axis`` (None for no chunks)."""
     if not history:
@@ -138,7 +165,7 @@ def concat(history: Sequence, axis: int = 0):
 
 
 def drive(
-    program: Callable,
+    program: Callable | Program,
     carry: Any,
     args: tuple = (),
     *,
@@ -158,12 +185,14 @@ def drive(
     ``chunks(done, last_chunk_seconds) -> size`` (default: one chunk); ``placement`` puts
     the indices where the program reads them and compiles (default: one device);
     ``history``: outputs of earlier chunks (a resumed run's), kept first; ``donate``: let the
-    program reuse the carry's buffers (the ``carry`` passed in is consumed).
+    program reuse the carry's buffers (the ``carry`` passed in is consumed). ``program`` may
+    be a :class:`Program` (then ``placement`` and ``donate`` are its own).
     """
     placement = placement or Placement()
     chunks = chunks or FixedChunks(max(total - start, 1))
     stop = stop or StopFlag()
-    run = _Compiled(program, placement, donate, clock)
+    run = program if isinstance(program, Program) else Program(program, placement, donate, clock)
+    compiled_before = run.compile_time
     history, done, last, run_time = list(history), start, None, 0.0
     while done < total and not stop.requested:
         end = min(done + chunks(done, last), total)
@@ -178,7 +207,8 @@ def drive(
         report = ChunkReport(done, end, total, carry, outputs, history, last, stop.reason, axis)
         _call_hooks(hooks, report, stop)
         done = end
-    return Driven(carry, concat(history, axis), run.compile_time, run_time, done, stop.reason)
+    compile_time = run.compile_time - compiled_before
+    return Driven(carry, concat(history, axis), compile_time, run_time, done, stop.reason)
 
 
 def _call_hooks(hooks, report: ChunkReport, stop: StopFlag) -> None:
@@ -188,20 +218,3 @@ def _call_hooks(hooks, report: ChunkReport, stop: StopFlag) -> None:
         report = report._replace(stopping=stop.reason)
         for hook in hooks:
             hook(report)
-
-
-class _Compiled:
-    """``program`` jitted once, compiled once per chunk length (the time summed apart)."""
-
-    def __init__(self, program, placement: Placement, donate: bool, clock):
-        self.jitted = placement.jit(program, donate_argnums=(0,) if donate else ())
-        self.by_length: dict[int, Any] = {}
-        self.clock, self.compile_time = clock, 0.0
-
-    def compiled(self, carry, indices, args):
-        n = int(indices.shape[0])
-        if n not in self.by_length:
-            t0 = self.clock()
-            self.by_length[n] = self.jitted.lower(carry, indices, *args).compile()
-            self.compile_time += self.clock() - t0
-        return self.by_length[n]
