@@ -6,7 +6,8 @@ used by the reported study (test split, class orders 0, 1, 2, seeds 0, 1, 2, ...
 
 The search: random search, log-uniform within a factor ``spread`` of a centre (first the
 authors' MNIST values r = 240, inc = 0.032, dec = 0.0033, beta = (14.5, 44.6, 38.0),
-alpha = 55.9, then the best of round 1), all candidates of a round in one ``jit(vmap)``.
+alpha = 55.9, then the best of round 1), all candidates of a round in one vmapped program
+run by fit's driver (:func:`score_candidates`).
 Score: mean over the validation runs of the final 10-class validation accuracy. Run
 ``python -m nnjax.brain.sleep_search OUT.json``.
 """
