@@ -17,7 +17,7 @@ import numpy as np
 import optax
 
 from nnjax.train.checkpoints import FitCheckpoints, fit_config
-from nnjax.train.driver import ChunkReport, FixedChunks, StopFlag, drive
+from nnjax.train.driver import ChunkReport, Driven, FixedChunks, StopFlag, drive
 from nnjax.train.loop import EpochOutputs, make_epochs_fn
 from nnjax.train.plan import Plan, make_plan
 
@@ -127,8 +127,27 @@ def fit(
         handler) the run ends after the running compiled call, writes a checkpoint if
         ``checkpoint_dir`` is set, and raises :class:`TrainingStopped`.
     """
-    plan = make_plan(**locals())
-    checkpoints, carry, start, history = _start(plan)
+    plan = make_plan(**locals())  # every argument validated and interpreted, once
+    checkpoints, carry, start, history = _start(plan)  # afresh, or from a checkpoint
+    placement = plan.placement  # one device, or replicated over a mesh
+    carry, data = placement.put(carry), placement.put((plan.key, plan.X, plan.y, plan.evals))
+    driven = drive(
+        _loop(plan),  # the pure scan over epochs of steps
+        carry,
+        data,
+        start=start,
+        total=plan.epochs,
+        chunks=FixedChunks(plan.epochs_per_call),
+        hooks=_hooks(plan, checkpoints),
+        stop=plan.stop,
+        placement=placement,
+        history=history,
+    )
+    return _result(driven)  # or raise TrainingStopped after a stop request
+
+
+def _loop(plan: Plan):
+    """fit's loop: ``run(carry, epochs, key, X, y, evals) -> (carry, EpochOutputs)``."""
     run, _ = make_epochs_fn(
         plan.model,
         plan.loss,
@@ -139,22 +158,7 @@ def fit(
         eval_names=plan.eval_names,
         batch_sharding=plan.placement.batch_sharding,
     )
-    driven = drive(
-        run,
-        plan.placement.put(carry),
-        plan.placement.put((plan.key, plan.X, plan.y, plan.evals)),
-        start=start,
-        total=plan.epochs,
-        chunks=FixedChunks(plan.epochs_per_call),
-        hooks=_hooks(plan, checkpoints),
-        stop=plan.stop,
-        placement=plan.placement,
-        history=history,
-    )
-    result = _result(driven)
-    if driven.stopped is not None:
-        raise TrainingStopped(driven.stopped, result, driven.done)
-    return result
+    return run
 
 
 def _start(plan: Plan):
@@ -238,10 +242,10 @@ def _report_epochs(on_epochs: Callable[[int, dict], None]):
     return hook
 
 
-def _result(driven) -> FitResult:
+def _result(driven: Driven) -> FitResult:
     outputs: EpochOutputs = driven.outputs
     carry = driven.carry
-    return FitResult(
+    result = FitResult(
         carry.params,
         carry.opt_state,
         carry.state,
@@ -250,3 +254,6 @@ def _result(driven) -> FitResult:
         driven.compile_time,
         driven.run_time,
     )
+    if driven.stopped is not None:
+        raise TrainingStopped(driven.stopped, result, driven.done)
+    return result
