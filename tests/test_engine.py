@@ -170,6 +170,9 @@ def test_a_stateful_model_needs_its_state_and_a_stateless_one_takes_none():
         nnjax.fit(model, params, X, y)
     with pytest.raises(ValueError, match="evaluate: RunningMeanDense is stateful"):
         nnjax.evaluate(model, params, X, y)
+    step = make_train_step(model, "softmax_cross_entropy", nnjax.get_optimizer("sgd", 0.1))
+    with pytest.raises(ValueError, match="step: RunningMeanDense is stateful"):
+        step(params, (), (X[:4], y[:4]))
     mlp = nnjax.mlp([3])
     with pytest.raises(ValueError, match="the model is stateless"):
         nnjax.fit(mlp, mlp.init(jax.random.key(0), (-1, 2))[1], X, y, state=state)

@@ -46,8 +46,14 @@ from nnjax.brain.tasks import (
     task_arrays,
 )
 from nnjax.models import mlp
-from nnjax.train import Carry, FixedChunks, NonFiniteLossError, Program, drive
-from nnjax.train.step import make_optimizer_step
+from nnjax.train import (
+    Carry,
+    FixedChunks,
+    NonFiniteLossError,
+    Program,
+    drive,
+    make_optimizer_step,
+)
 
 Array = jax.Array
 __all__ = [  # the splits (nnjax.brain.tasks) are re-exported: one import for a study

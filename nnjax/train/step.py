@@ -115,6 +115,8 @@ def make_train_step(model, loss: str | Callable, optimizer: optax.GradientTransf
 
     @jax.jit
     def step(params, opt_state, batch, key=None, *, state=()):
+        if stateful and isinstance(state, tuple) and not state:
+            check_state(model, None, "make_train_step: step")  # raises: the state is missing
         carry, value = update(Carry(params, opt_state, state), batch, key)
         if stateful:
             return carry.params, carry.opt_state, value, carry.state
