@@ -27,6 +27,14 @@ Seams for stopping early (signals, a divergence guard):
   :class:`BoundedChunks` schedule keeps chunks under a wall-time bound, so a stop request is
   served within that bound (plus the hooks' time).
 
+How ``fit`` uses them: ``fit(..., stop=flag)`` hands its flag to the driver; its hooks are,
+in order, the loss check (raises ``NonFiniteLossError``), the params check before a due
+checkpoint, the checkpoint (saves when due or ``report.final``) and ``on_epochs``; after a
+stop it raises ``TrainingStopped`` carrying the result so far. A signal handler is one line,
+``signal.signal(signal.SIGTERM, lambda *_: flag.request("SIGTERM"))``; a divergence guard is
+one more hook (request a stop, or raise). Chunks are ``FixedChunks(epochs_per_call)`` today;
+a time bound is ``BoundedChunks(epochs_per_call, max_seconds)`` in their place.
+
 Every training loop in nnjax runs through :func:`drive`: ``fit`` (its loop from
 :func:`nnjax.train.make_epochs_fn`), ``compare`` (that loop ``vmap``-ed over runs) and the
 continual-learning runs of :mod:`nnjax.brain` (``vmap``-ed over seeds).
