@@ -63,9 +63,10 @@ counts = C.class_counts(split.y_test, 10)
 no_plasticity = S.CHOSEN._replace(inc=jnp.array(0.0), dec=jnp.array(0.0))
 hps = jax.tree.map(lambda a, b: jnp.stack([a, b]), no_plasticity, S.CHOSEN)
 run = C.make_run(split, cfg, S.make_src_method(split.image_shape))
-study = jax.jit(jax.vmap(jax.vmap(run, in_axes=(None, 0, None)), in_axes=(None, None, 0)))
-_, A_after, (params, _) = study(C.task_arrays(split), keys, hps)
-seq_A, src_A = np.asarray(A_after[0]), np.asarray(A_after[1])
+# both arms x both seeds, vmapped and run by fit's driver (one compiled program, one task per call)
+runs = C.run_seeds(run, C.task_arrays(split), keys, hps, over="hp")
+params = runs.final[0]
+seq_A, src_A = runs.A_after[0], runs.A_after[1]
 seq = C.metrics(seq_A, split.task_classes, counts)
 print(
     "no sleep, accuracy on the classes seen so far after each task:", seq["seen"].mean(0).round(3)

@@ -71,21 +71,34 @@ def test_deep_dream_validates():
 
 def test_vae_loss_is_the_negative_elbo():
     vae = D.make_vae(6, latent=2, hidden=5)
-    params = vae.init(jax.random.key(0))
-    x = jax.random.uniform(jax.random.key(1), (3, 6))
-    key = jax.random.key(2)
-    got = D.vae_loss(vae, params, x, key)
+
+    @jax.jit  # one program: op by op, every eager op would compile on its own (~11 s in all)
+    def run(k_init, k_x, key):
+        params = vae.init(k_init)
+        x = jax.random.uniform(k_x, (3, 6))
+        h = vae.encoder.apply(params["enc"], x)
+        noise = jax.random.normal(key, (3, 2))
+        return (
+            params,
+            x,
+            h,
+            noise,
+            D.vae_loss(vae, params, x, key),
+            D.sample_dreams(vae, params, key, 7),
+        )
+
+    params, x, h, noise, got, s = run(jax.random.key(0), jax.random.key(1), jax.random.key(2))
     # the same computation by hand, from the layers' outputs
-    h = np.asarray(vae.encoder.apply(params["enc"], x), np.float64)
+    h = np.asarray(h, np.float64)
     mu, logvar = h[:, :2], h[:, 2:]
-    z = mu + np.exp(0.5 * logvar) * np.asarray(jax.random.normal(key, mu.shape))
-    logits = np.asarray(vae.decoder.apply(params["dec"], jnp.asarray(z, jnp.float32)), np.float64)
+    z = mu + np.exp(0.5 * logvar) * np.asarray(noise)
+    logits = jax.jit(vae.decoder.apply)(params["dec"], jnp.asarray(z, jnp.float32))
+    logits = np.asarray(logits, np.float64)
     p = 1 / (1 + np.exp(-logits))
     xn = np.asarray(x, np.float64)
     rec = -(xn * np.log(p) + (1 - xn) * np.log(1 - p)).sum(1)
     kl = 0.5 * (mu**2 + np.exp(logvar) - logvar - 1).sum(1)
     np.testing.assert_allclose(got, (rec + kl).mean(), rtol=1e-4)
-    s = D.sample(vae, params, key, 7)
     assert s.shape == (7, 6) and float(s.min()) >= 0 and float(s.max()) <= 1
     with pytest.raises(ValueError, match="latent must be a positive int"):
         D.make_vae(6, latent=0)

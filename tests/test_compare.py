@@ -10,7 +10,7 @@ import pytest
 
 import nnjax
 from nnjax.cli import main
-from nnjax.compare import compare, make_study, run_study, seed_keys
+from nnjax.compare import compare, make_study, run_optimizer_study, seed_keys
 from nnjax.compare.report import (
     best_index,
     seed_stats,
@@ -67,7 +67,7 @@ def test_vmapped_study_equals_each_run_alone_float64(name):
         # run (lr 1, seed 0) alone: a mix-up of the rate and seed axes would give run (0, 1)
         # (the per-epoch evaluations are the same code for every optimizer: checked once)
         ref = _alone(model, splits, name, lrs[1], seeds[0], epochs, bs, evals=name == "adam")
-        np.testing.assert_allclose(runs.step_loss[1, 0], ref.loss_history, rtol=1e-10)
+        np.testing.assert_allclose(runs.step_loss[1, 0], ref.step_loss, rtol=1e-10)
         for k in EVALS if name == "adam" else ():
             for m in ("loss", "accuracy"):
                 ours = runs.metrics[f"{k}_{m}"][1, 0]
@@ -75,12 +75,12 @@ def test_vmapped_study_equals_each_run_alone_float64(name):
                 np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(
             runs.metrics["step_loss_mean"][1, 0],
-            ref.loss_history.reshape(epochs, -1).mean(axis=1),
+            ref.step_loss.reshape(epochs, -1).mean(axis=1),
             rtol=1e-10,
         )
         # the other runs differ from it: rates and seeds really vary
         for i, j in ((0, 0), (1, 1), (0, 1)):
-            assert not np.allclose(runs.step_loss[i, j], ref.loss_history)
+            assert not np.allclose(runs.step_loss[i, j], ref.step_loss)
         # the seed's params are the same for every rate: the first losses agree (gd: the
         # first step's loss is on the whole fit set; adam: on the seed's first mini-batch)
         np.testing.assert_allclose(runs.step_loss[0, :, 0], runs.step_loss[1, :, 0])
@@ -100,7 +100,7 @@ def tiny():
         hidden=(8,),
     )
     calls = []
-    result = run_study(study, on_progress=lambda *a: calls.append(a))
+    result = run_optimizer_study(study, on_progress=lambda *a: calls.append(a))
     return result, calls
 
 
@@ -229,7 +229,7 @@ def test_bad_dataset_and_batch_size():
     with pytest.raises(ValueError, match="unknown dataset 'cifar'"):
         compare("cifar")
     with pytest.raises(ValueError, match="batch_size 64 exceeds the 4 fit examples of xor"):
-        run_study(make_study("xor", optimizers=("sgd",), batch_size=64))
+        run_optimizer_study(make_study("xor", optimizers=("sgd",), batch_size=64))
 
 
 def test_cli_compare_end_to_end(tmp_path, capsys):

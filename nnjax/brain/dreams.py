@@ -154,7 +154,7 @@ def decode_logits(vae: VAE, params, z: Array) -> Array:
     return vae.decoder.apply(params["dec"], z)
 
 
-def sample(vae: VAE, params, key: Array, n: int) -> Array:
+def sample_dreams(vae: VAE, params, key: Array, n: int) -> Array:
     """n dreams (n, d): the decoder's mean logistic(g(z)) at z ~ N(0, I)."""
     z = jax.random.normal(key, (n, vae.latent))
     return jax.nn.sigmoid(decode_logits(vae, params, z))
@@ -192,7 +192,7 @@ def make_replay_method(model, n_classes: int, d: int, cfg: ReplayConfig | None =
 
     def loss(params, extra, key, t, x, y1h):
         w = t / (t + 1.0)
-        xr = sample(vae, extra["gen"], key, x.shape[0])
+        xr = sample_dreams(vae, extra["gen"], key, x.shape[0])
         old_logits = jnp.where(extra["seen"], model.apply(extra["solver"], xr), -jnp.inf)
         yr = jax.nn.one_hot(jnp.argmax(old_logits, axis=-1), K)
         return (1.0 - w) * soft_cross_entropy(model.apply(params, x), y1h) + (
@@ -207,10 +207,10 @@ def make_replay_method(model, n_classes: int, d: int, cfg: ReplayConfig | None =
         def gen_loss(g, k):
             k1, k2, k3, k4 = jax.random.split(k, 4)
             x = Xt[jax.random.randint(k1, (cfg.batch,), 0, nt)]
-            xr = sample(vae, gen_prev, k2, cfg.batch)
+            xr = sample_dreams(vae, gen_prev, k2, cfg.batch)
             return (1.0 - w) * vae_loss(vae, g, x, k3) + w * vae_loss(vae, g, xr, k4)
 
-        gen = sgd_steps(gen_loss, gen_prev, key, cfg.steps, opt)
+        gen, _ = sgd_steps(gen_loss, gen_prev, key, cfg.steps, opt)
         seen = extra["seen"].at[yt].set(True)  # padded rows repeat real ones
         return params, {"gen": gen, "solver": params, "seen": seen}
 

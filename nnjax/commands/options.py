@@ -35,11 +35,7 @@ def optimizers():
     the one place these facts live (importable without JAX)."""
     from nnjax import optim
 
-    # TODO(merge): nnjax.optim gains DEFAULT_LEARNING_RATE and FULL_BATCH (engine branch);
-    # the fallbacks serve only until then
-    rates = getattr(optim, "DEFAULT_LEARNING_RATE", None)
-    full_batch = getattr(optim, "FULL_BATCH", frozenset({"gd"}))
-    return tuple(optim.OPTIMIZERS), rates, full_batch
+    return tuple(optim.OPTIMIZERS), dict(optim.DEFAULT_LEARNING_RATE), optim.FULL_BATCH
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):

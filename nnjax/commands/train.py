@@ -306,7 +306,7 @@ def write_outputs(out: str, res, config: dict) -> None:
     save_params(os.path.join(out, "params.npz"), res.params)
     history = {
         "config": {k: v for k, v in config.items() if not k.startswith("_")},
-        "step_loss": res.loss_history.tolist(),
+        "step_loss": res.step_loss.tolist(),
         "epochs": {k: v.tolist() for k, v in res.metrics.items()},
         "compile_time_s": res.compile_time,
         "run_time_s": res.run_time,
@@ -314,8 +314,8 @@ def write_outputs(out: str, res, config: dict) -> None:
     with open(os.path.join(out, "history.json"), "w") as f:
         json.dump(history, f, indent=1)
     fig, ax = subplots(figsize=(6, 4))
-    ax.plot(res.loss_history, lw=0.8, label="step loss")
-    steps = len(res.loss_history) // len(res.metrics["train_loss"])
+    ax.plot(res.step_loss, lw=0.8, label="step loss")
+    steps = len(res.step_loss) // len(res.metrics["train_loss"])
     epochs_x = [(i + 1) * steps - 1 for i in range(len(res.metrics["train_loss"]))]
     if "test_loss" in res.metrics:
         ax.plot(epochs_x, res.metrics["test_loss"], "o-", ms=3, label="test loss (epoch end)")

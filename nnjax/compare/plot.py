@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from nnjax.compare.report import best_index, final
+from nnjax.compare.select import best_index, final
 from nnjax.compare.study import StudyResult
 from nnjax.plotting import subplots
 

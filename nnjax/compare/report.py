@@ -15,13 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from nnjax.compare.study import FULL_BATCH, OptimizerRuns, StudyResult
-
-CRITERIA = {
-    "val_loss": ("val_loss", +1, "lowest mean final validation loss"),
-    "val_accuracy": ("val_accuracy", -1, "highest mean final validation accuracy"),
-    "train_loss": ("train_loss", +1, "lowest mean final training loss"),
-}
+from nnjax.compare.select import CRITERIA, best_index, diverged, final
+from nnjax.compare.study import OptimizerRuns, StudyResult
+from nnjax.optim import FULL_BATCH
 
 UPDATE_EQUATIONS = r"""
 With parameters $\theta$, the gradient $g_t = \nabla_\theta J(\theta_{t-1})$ of the loss
@@ -48,11 +44,6 @@ FINAL_METRICS = (
 )
 
 
-def final(runs: OptimizerRuns, metric: str) -> np.ndarray:
-    """(L, S) value of ``metric`` after the last epoch."""
-    return runs.metrics[metric][:, :, -1]
-
-
 def steps_to_target(runs: OptimizerRuns, target: float) -> np.ndarray:
     """(L, S) number of updates until the training loss on the whole fit set, measured after
     each epoch, first reaches ``target`` or below (nan: never). Measured per epoch, so the
@@ -74,25 +65,6 @@ def seed_stats(a: np.ndarray) -> dict[str, np.ndarray]:
         "min": np.min(a, axis=-1),
         "max": np.max(a, axis=-1),
     }
-
-
-def diverged(runs: OptimizerRuns) -> np.ndarray:
-    """(L, S) bool: the run's loss became nan/inf at some step or epoch."""
-    bad = ~np.isfinite(runs.step_loss).all(axis=-1)
-    return bad | ~np.isfinite(runs.metrics["train_loss"]).all(axis=-1)
-
-
-def selection_scores(runs: OptimizerRuns, select: str) -> np.ndarray:
-    """(L,) score to minimise: the criterion's seed mean, signed; +inf if any seed diverged."""
-    metric, sign, _ = CRITERIA[select]
-    score = sign * np.mean(final(runs, metric), axis=-1)
-    return np.where(np.isfinite(score) & ~diverged(runs).any(axis=-1), score, np.inf)
-
-
-def best_index(runs: OptimizerRuns, select: str = "val_loss") -> int:
-    """Index of the chosen learning rate: the best ``select`` criterion (mean over seeds of the
-    final value on the validation split by default); ties go to the smaller rate."""
-    return int(np.argmin(selection_scores(runs, select)))
 
 
 def summarize(result: StudyResult) -> dict[str, dict[str, Any]]:
