@@ -97,11 +97,12 @@ def init_model(model: Layer, key, input_shape) -> tuple[Shape, Any, Any]:
 
 
 def apply_model(model, params, state, x, *, key=None, train: bool = False):
-    """``(y, new_state)`` for any layer, or for a plain callable ``apply(params, x, *, key)``
-    (taken as stateless). Stateless: ``(model.apply(params, x, key=key), state)``."""
-    if not isinstance(model, Layer):
+    """``(y, new_state)`` for any layer (anything with ``init`` and ``apply``; stateful when
+    its ``stateful`` is true), or for a plain callable ``apply(params, x, *, key)`` (taken as
+    stateless). Stateless: ``(model.apply(params, x, key=key), state)``."""
+    if not (hasattr(model, "init") and hasattr(model, "apply")):
         return model(params, x, key=key), state
-    if model.stateful:
+    if getattr(model, "stateful", False):
         return model.apply(params, x, key=key, state=state, train=train)
     return model.apply(params, x, key=key), state
 
