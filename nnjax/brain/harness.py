@@ -155,7 +155,7 @@ def candidates(name: str, n: int, seed: int = SEARCH_SEED):
     leaves_lo, tree = jax.tree.flatten(lo)
     leaves_hi = jax.tree.leaves(hi)
     width = sum(int(np.size(x)) for x in leaves_lo)
-    u = np.random.default_rng(seed).random((n, width))
+    u = np.random.default_rng(seed).random((width, n)).T  # column j: the same n numbers for all
     u[0] = 0.5
     out, col = [], 0
     for a, b in zip(leaves_lo, leaves_hi):

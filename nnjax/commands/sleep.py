@@ -78,6 +78,8 @@ def check(args) -> None:
     if args.out is not None:
         from nnjax.preflight import check_writable
 
+        if os.path.exists(args.out) and not os.path.isdir(args.out):
+            raise ValueError(f"--out {args.out} is a file, not a directory")
         check_writable(args.out, "--out")
 
 
