@@ -200,7 +200,7 @@ def score_runs(runs: C.SeedRuns, splits) -> dict:
     return {k: np.concatenate([m[k] for m in per], axis=1) for k in per[0]}
 
 
-def run_candidates(name, dataset, hps, orders, keys, *, validation, group=8, hooks=()) -> Runs:
+def run_candidates(name, dataset, hps, orders, keys, *, validation, group=16, hooks=()) -> Runs:
     """Every candidate of ``hps`` (stacked; None for no hyperparameters) x order x seed, run
     ``group`` candidates at a time through one compiled program (the last group padded)."""
     cfg, src_cfg = configs(dataset)
@@ -224,7 +224,7 @@ def run_candidates(name, dataset, hps, orders, keys, *, validation, group=8, hoo
     return Runs(merged, np.concatenate(div), time.perf_counter() - t0)
 
 
-def validate(name: str, dataset: str, n: int, *, group: int = 8, hooks=()) -> tuple:
+def validate(name: str, dataset: str, n: int, *, group: int = 16, hooks=()) -> tuple:
     """(candidates, :class:`Runs`) of method ``name`` on the validation protocol."""
     keys = jax.random.split(jax.random.key(1000), VALIDATION_SEEDS)
     hps = candidates(name, n) if name in BOX else None

@@ -13,6 +13,8 @@ import pprint
 import sys
 import time
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from nnjax.brain import harness as H
@@ -25,9 +27,25 @@ def _summary(x: np.ndarray) -> dict:
     return {"mean": x.mean(1).tolist(), "std": x.std(1, ddof=1).tolist()}
 
 
-def tune_method(name: str, dataset: str, n: int, group: int = 8) -> dict:
-    """One method's search: its candidates, their validation scores, the two winners."""
-    hps, runs = H.validate(name, dataset, n, group=group)
+def tune_methods(names, dataset: str, n: int, group: int = 16) -> dict:
+    """The search of ``names``, methods that share one program (the replay buffers: M is a
+    hyperparameter), run together: {name: record} (:func:`_record`)."""
+    keys = jax.random.split(jax.random.key(1000), H.VALIDATION_SEEDS)
+    hps = [H.candidates(name, n) if name in H.BOX else None for name in names]
+    stacked = None if hps[0] is None else jax.tree.map(lambda *x: jnp.concatenate(x), *hps)
+    runs = H.run_candidates(names[0], dataset, stacked, H.VALIDATION_ORDERS, keys,
+                            validation=True, group=group)  # fmt: skip
+    out = {}
+    for i, (name, hp) in enumerate(zip(names, hps)):
+        part = slice(i * n, (i + 1) * n) if hp is not None else slice(0, 1)
+        sub = H.Runs({k: v[part] for k, v in runs.metrics.items()}, runs.diverged[part],
+                     runs.seconds / len(names))  # fmt: skip
+        out[name] = _record(sub, hp, n)
+    return out
+
+
+def _record(runs: H.Runs, hps, n: int) -> dict:
+    """One method's candidates, their validation scores and the two winners, as JSON data."""
     record = {
         "seconds": runs.seconds,
         "validation_runs": int(runs.diverged.shape[1]),
@@ -47,8 +65,23 @@ def tune_method(name: str, dataset: str, n: int, group: int = 8) -> dict:
     return record
 
 
-def tune(dataset: str, out: str, n: int = 16, methods=H.METHODS, group: int = 8) -> dict:
-    """Every method's search (:func:`tune_method`), written to ``out`` as it goes."""
+SHARED = (("replay1", "replay5", "replay20"),)  # methods that share one compiled program
+
+
+def _batches(methods) -> list:
+    out, done = [], set()
+    for name in methods:
+        if name in done:
+            continue
+        group = next((g for g in SHARED if name in g), (name,))
+        batch = tuple(m for m in group if m in methods)
+        out.append(batch)
+        done.update(batch)
+    return out
+
+
+def tune(dataset: str, out: str, n: int = 16, methods=H.METHODS, group: int = 16) -> dict:
+    """Every method's search (:func:`tune_methods`), written to ``out`` as it goes."""
     res = {
         "dataset": dataset, "n_candidates": n, "search_seed": H.SEARCH_SEED,
         "validation_orders": list(H.VALIDATION_ORDERS), "validation_seeds":
@@ -59,13 +92,15 @@ def tune(dataset: str, out: str, n: int = 16, methods=H.METHODS, group: int = 8)
         "methods": {},
     }  # fmt: skip
     t0 = time.perf_counter()
-    for name in methods:
+    for batch in _batches(methods):
         t1 = time.perf_counter()
-        res["methods"][name] = rec = tune_method(name, dataset, n, group)
-        best = rec.get("winners", {}).get("final", 0)
-        acc = rec["final_accuracy"]["mean"][best]
-        print(f"{name}: {time.perf_counter() - t1:.0f} s, best validation final accuracy "
-              f"{acc:.3f} (candidate {best})", flush=True)  # fmt: skip
+        res["methods"].update(tune_methods(batch, dataset, n, group))
+        for name in batch:
+            rec = res["methods"][name]
+            best = rec.get("winners", {}).get("final", 0)
+            acc = rec["final_accuracy"]["mean"][best]
+            print(f"{name}: {time.perf_counter() - t1:.0f} s, best validation final accuracy "
+                  f"{acc:.3f} (candidate {best})", flush=True)  # fmt: skip
         res["seconds"] = time.perf_counter() - t0
         res["load_average_end"] = os.getloadavg()
         atomic_write_text(out, json.dumps(res, indent=1))
@@ -74,8 +109,6 @@ def tune(dataset: str, out: str, n: int = 16, methods=H.METHODS, group: int = 8)
 
 
 def _one(tree):
-    import jax
-
     return jax.tree.map(lambda x: np.asarray(x)[None], tree)
 
 
