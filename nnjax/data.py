@@ -259,7 +259,7 @@ def load_splits(
             identity,
         )  # fmt: skip
     n_total = len(ds.y_train) + len(ds.y_test)
-    parts = _hold_out_validation(ds.X_train, ds.y_train, n_total, val_fraction, seed, names)
+    parts = _hold_out_validation(ds.X_train, ds.y_train, n_total, val_fraction, seed, names, name)
     return _standardized(*parts, ds.X_test, ds.y_test, name=name, label_names=names)
 
 
@@ -289,15 +289,15 @@ def split_own(
     from sklearn.model_selection import train_test_split as split
 
     n_test = _ceil(test_fraction * len(y))
-    _check_stratifiable(y, n_test, f"the test split ({test_fraction:g})", label_names)
+    _check_stratifiable(y, n_test, f"{name}: the test split ({test_fraction:g})", label_names)
     X_tr, X_te, y_tr, y_te = split(X, y, test_size=n_test, random_state=seed, stratify=y)
-    parts = _hold_out_validation(X_tr, y_tr, len(y), val_fraction, seed, label_names)
+    parts = _hold_out_validation(X_tr, y_tr, len(y), val_fraction, seed, label_names, name)
     return _standardized(
         *parts, X_te, y_te, name=name, label_names=label_names, feature_names=feature_names
     )
 
 
-def _hold_out_validation(X, y, n_total: int, val_fraction: float, seed: int, names):
+def _hold_out_validation(X, y, n_total: int, val_fraction: float, seed: int, names, name: str):
     """(X_train, y_train, X_val, y_val): ceil(val_fraction * n_total) examples of (X, y)
     held out, stratified; (X, y, None, None) for val_fraction 0."""
     if not 0.0 <= val_fraction < 1.0:
@@ -307,7 +307,7 @@ def _hold_out_validation(X, y, n_total: int, val_fraction: float, seed: int, nam
     from sklearn.model_selection import train_test_split as split
 
     n_val = _ceil(val_fraction * n_total)
-    _check_stratifiable(y, n_val, f"the validation split ({val_fraction:g})", names)
+    _check_stratifiable(y, n_val, f"{name}: the validation split ({val_fraction:g})", names)
     X_tr, X_val, y_tr, y_val = split(X, y, test_size=n_val, random_state=seed, stratify=y)
     return X_tr, y_tr, X_val, y_val
 
