@@ -226,3 +226,27 @@ def test_a_small_file_trains_full_batch_by_default(tmp_path, capsys):
     argv = ["train", "--data", str(path), "--target", "kind", "--batch-size", "17"]
     assert main(argv) == 2
     assert "--batch-size 17 exceeds the 16 training examples of pets.csv" in capsys.readouterr().err
+
+
+def test_bad_data_fails_before_jax_starts(tmp_path):
+    """The file is read and split with NumPy and scikit-learn only, before JAX is imported."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    light = "import sys, nnjax.optim; print('jax' in sys.modules)"
+    if subprocess.run([sys.executable, "-c", light], env=env, capture_output=True, text=True,
+                      timeout=120).stdout.strip() != "False":  # fmt: skip
+        pytest.xfail("nnjax.optim still imports Optax at module level (made light by the engine)")
+    path = _write(tmp_path / "bad.csv", "a,target\n1,x\n,y\n")
+    code = (
+        "import sys\nfrom nnjax.cli import main\n"
+        f"rc = main(['train', '--data', {str(path)!r}])\nprint(rc, 'jax' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.stdout.split() == ["2", "False"], proc.stdout + proc.stderr
+    assert "bad.csv: column 'a', line 3: missing value" in proc.stderr
