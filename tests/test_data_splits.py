@@ -145,3 +145,11 @@ def test_the_data_seed_and_the_training_seed_are_separate():
     assert not np.array_equal(ds0.X_train, ds1.X_train) and _same_params(p0, p1)
     assert ds0.X_train.tobytes() == ds2.X_train.tobytes() and not _same_params(p0, p2)
     assert ds0.y_test.tobytes() == ds2.y_test.tobytes()
+
+
+def test_mnist1d_refuses_a_test_split_naming_the_option(capsys):
+    from nnjax.cli import main
+
+    assert main(["train", "--dataset", "mnist1d", "--test-split", "0.3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--test-split" in err[0] and "canonical" in err[0]

@@ -94,9 +94,11 @@ def check_data(args) -> None:
         args.dataset = args.dataset or DEFAULT_DATASET
         splits = (("--test-split", args.test_split), ("--val-split", args.val_split))
         given = [f for f, v in splits if v is not None]
-        # TODO(merge): the layers branch makes mnist1d's default split the fixed canonical
-        # one; refuse --test-split for it here with the option's name (load's own message
-        # says canonical=False)
+        if args.dataset == "mnist1d" and args.test_split is not None:
+            raise ValueError(
+                "--test-split: mnist1d uses its canonical split (4000 train / 1000 test, the "
+                "mnist1d package's own); --val-split takes a validation set from the 4000"
+            )
         if args.dataset in UNSPLIT and given:
             raise ValueError(
                 f"{' and '.join(given)}: {args.dataset} is too small to split (test = train)"
