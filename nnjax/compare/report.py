@@ -1,8 +1,10 @@
 """Aggregates over seeds, the learning-rate choice, and the written outputs (Markdown, CSV, JSON).
 
 Over the S seeds of one (optimizer, learning rate): mean, standard deviation (sample, ddof=1;
-0 for a single seed) and median. A run *diverged* when its loss became nan or inf; its
-numbers are kept as nan and it never wins the learning-rate choice.
+0 for a single seed) and median. A run *diverged* when its loss became nan or inf, or its
+fit-set training loss after some epoch rose above k = 10 times its initial loss
+(:func:`nnjax.compare.select.diverged`, where k is justified); it never wins the
+learning-rate choice, and the report states the rule and counts such runs.
 
 The learning rate of each optimizer is chosen on the validation split, never on the test
 split (see :func:`best_index`).
@@ -15,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from nnjax.compare.select import CRITERIA, best_index, diverged, final
+from nnjax.compare.select import CRITERIA, DIVERGENCE_FACTOR, best_index, diverged, final
 from nnjax.compare.study import OptimizerRuns, StudyResult
 from nnjax.optim import FULL_BATCH
 
@@ -151,6 +153,11 @@ def markdown(result: StudyResult, summary: dict | None = None, plots: tuple[str,
         ),
         f"* **Learning-rate choice**: per optimizer, the rate with the {crit} (mean over seeds, "
         f"after the last epoch) on {val_where}. The test split is never used to choose.",
+        f"* **Diverged**: a run whose loss became nan/inf, or whose training loss on the fit "
+        f"set after some epoch exceeded {DIVERGENCE_FACTOR:g}x its initial loss (the loss of "
+        "its first batch at the initial weights, about log K for K classes: ten times the loss "
+        "of a uniform guess is a blown-up run, not a slow one). A diverged run never wins the "
+        "learning-rate choice; the last table counts them.",
         f"* Steps to target: updates until the loss on the whole fit set (measured after each "
         f"epoch) first reaches {st.target_loss:g} (median over seeds; `n/{len(st.seeds)}` "
         "runs reached it).",
