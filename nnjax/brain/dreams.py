@@ -305,14 +305,26 @@ def sample_dreams(vae: VAE, params, key: Array, n: int) -> Array:
 
 class ReplayConfig(NamedTuple):
     """The generator: a VAE (``latent``, ``hidden``) trained ``steps`` Adam steps (``lr``) on
-    batches of ``batch`` real and ``batch`` dreamed inputs after each task."""
+    batches of ``batch`` real and ``batch`` dreamed inputs after each task, with the KL term
+    weighted by ``kl_weight``.
+
+    Why ``kl_weight = 0.5``: with the full ELBO (1.0) the generator, trained task after task on
+    its own dreams, collapses towards one average digit: at the end of split digits a trained
+    classifier reads 77% of its dreams as an 8, the class histogram has 1.2 bits (of 3.32) and
+    covers 5 of 10 classes, and the dreams' mean pairwise distance is 21% of the real digits'
+    (class order 0, seed 0). Halving the KL weight lets the code keep more of each input.
+    Chosen on the validation protocol (training split cut 80/20, class orders 100-102, seeds
+    ``split(key(1000), 3)``: 9 runs): final accuracy 88.5 +- 1.5% (1.0), 90.6 +- 1.4% (0.5),
+    90.8 +- 1.3% (0.25); histogram entropy 1.87, 3.12, 3.20 bits; all 10 classes covered at
+    0.5 and 0.25 in every run. 0.5 is the smaller departure from the ELBO for the same gain
+    (0.25's edge is within the noise)."""
 
     latent: int = 8
     hidden: int = 128
     steps: int = 600
     batch: int = 64
     lr: float = 1e-3
-    kl_weight: float = 1.0
+    kl_weight: float = 0.5
 
 
 def make_replay_method(model, n_classes: int, d: int, cfg: ReplayConfig | None = None):
