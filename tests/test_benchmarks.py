@@ -2,7 +2,11 @@
 checks every implementation against the NumPy twin and writes its outputs; a wrong
 implementation fails loudly; a missing framework skips its row with a note."""
 
+import argparse
 import json
+import sys
+import tempfile
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -176,6 +180,60 @@ def test_nnjax_bench_is_the_same_entry_point():
 
     args = build_parser().parse_args(["bench", "--quick", "--only", "seed"])
     assert args._run.__module__ == "nnjax.commands.bench" and args.quick
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_results_go_to_a_temporary_folder_unless_asked():
+    """Nothing is written into the source tree by default; --out benchmarks/results asks."""
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    assert parser.parse_args([]).out is None
+    out = cli.out_dir(None)
+    try:
+        assert out.is_dir() and not any(out.iterdir())
+        assert out.resolve().is_relative_to(Path(tempfile.gettempdir()).resolve())
+        assert not out.resolve().is_relative_to(ROOT)
+    finally:
+        out.rmdir()
+    assert cli.out_dir(ROOT / "benchmarks" / "results") == cli.RESULTS
+
+
+def test_the_benchmarks_are_not_installed_as_a_top_level_package():
+    """The wheel holds nnjax* only: setuptools' package search with pyproject's settings."""
+    import tomllib
+
+    from setuptools import find_packages
+
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = find_packages(where=str(ROOT), **cfg["packages"]["find"])
+    assert "nnjax" in found and "nnjax.commands" in found
+    assert all(p == "nnjax" or p.startswith("nnjax.") for p in found), found
+
+
+def test_nnjax_bench_without_a_checkout_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    from nnjax.cli import main
+    from nnjax.commands import bench
+
+    monkeypatch.setattr(bench, "checkout_root", lambda: tmp_path)  # as from a wheel
+    for argv in (["bench", "--quick"], ["bench"], ["bench", "--only", "seed", "--out", "x"]):
+        assert main(argv) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("nnjax bench: error: "), lines
+        assert "benchmark suite is not installed" in lines[0] and str(tmp_path) in lines[0]
+
+
+def test_another_benchmarks_package_is_not_taken_for_the_suite(tmp_path, monkeypatch):
+    from nnjax.commands import bench
+
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "cli.py").write_text("")
+    (tmp_path / "pyproject.toml").write_text("")
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    with pytest.raises(ValueError, match="not nnjax's suite in"):
+        bench.suite(tmp_path)  # `benchmarks` is already the checkout's: refused
+    assert bench.suite() is cli
 
 
 def test_round_robin_times_blocks_of_back_to_back_calls(monkeypatch):
