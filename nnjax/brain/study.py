@@ -195,7 +195,8 @@ def _dream_images(finals, split, cfg) -> dict:
 
 
 def _images(finals, vae, model, split, cfg) -> dict:
-    """DeepDream images of the last network of each method (order 0, seed 0) and dreams of the
+    """Activation maximisation (class-logit ascent, :func:`nnjax.brain.dreams.dream_all_classes`)
+    images of the last network of each method (order 0, seed 0) and dreams of the
     generative-replay VAE."""
     out = {}
     x0 = np.concatenate([x[:n] for x, n in zip(split.X_tasks, split.n_tasks)]).mean(0)
@@ -204,8 +205,8 @@ def _images(finals, vae, model, split, cfg) -> dict:
             model.apply, params, x0, jax.random.key(1), split.n_classes,
             image_shape=split.image_shape, steps=100, lr=0.05, l2=0.1, jitter=1,
         )  # fmt: skip
-        out[f"deepdream_{name}"] = np.asarray(imgs)
-        out[f"deepdream_{name}_objective"] = np.asarray(hist)
+        out[f"actmax_{name}"] = np.asarray(imgs)
+        out[f"actmax_{name}_objective"] = np.asarray(hist)
         if name == "replay":
             out["generator_samples"] = np.asarray(
                 D.sample_dreams(vae, extra["gen"], jax.random.key(2), 20)
@@ -279,19 +280,18 @@ def write_plots(res: dict, out: str) -> None:
 def _plot_dreams(res, out) -> None:
     import os
 
+    from nnjax.io import atomic_save_figure
     from nnjax.plotting import subplots
 
     imgs = res["images"]
-    rows = [
-        k for k in ("deepdream_joint", "deepdream_sequential", "generator_samples") if k in imgs
-    ]
+    rows = [k for k in ("actmax_joint", "actmax_sequential", "generator_samples") if k in imgs]
     if not rows:
         return
     shape = (8, 8) if res["dataset"] == "digits" else None
     fig, axes = subplots(len(rows), 10, figsize=(10, 1.2 * len(rows) + 0.4), squeeze=False)
     titles = {
-        "deepdream_joint": "DeepDream, joint net",
-        "deepdream_sequential": "DeepDream, no-sleep net",
+        "actmax_joint": "activation max., joint net",
+        "actmax_sequential": "activation max., no-sleep",
         "generator_samples": "VAE dreams (replay)",
     }
     for r, key in enumerate(rows):
@@ -304,8 +304,8 @@ def _plot_dreams(res, out) -> None:
                 ax.plot(x)
             ax.set_xticks([])
             ax.set_yticks([])
-            if key.startswith("deepdream"):
+            if key.startswith("actmax"):
                 ax.set_title(str(c), fontsize=8)
         axes[r, 0].set_ylabel(titles[key], fontsize=7)
     fig.tight_layout()
-    fig.savefig(os.path.join(out, "dreams.png"), dpi=110)
+    atomic_save_figure(fig, os.path.join(out, "dreams.png"), dpi=110)
