@@ -107,6 +107,7 @@ def test_study_table_and_json_roundtrip():
         "dataset": "digits", "orders": [0, 1], "n_seeds": 2, "rows": ["sequential", "src"],
         "scenario": "class", "metrics": metrics, "hp": {"sequential": None, "src": {"inc": 0.5}},
         "hp_source": {"sequential": "no hyperparameters", "src": "tuned"},
+        "diverged": {"src": 1},
     }  # fmt: skip
     res["stats"] = study.summarise(res)
     table = format_table(res)
@@ -116,6 +117,9 @@ def test_study_table_and_json_roundtrip():
     diff = res["stats"]["src"]["vs_sequential"]["diff"]
     assert f"{100 * diff['mean']:+.1f}" in table and "4/0" in table
     assert "inc=0.5 (tuned)" in table
+    src_row = next(x for x in table.splitlines() if x.startswith("| SRC (sleep) |"))
+    seq_row = next(x for x in table.splitlines() if x.startswith("| sequential"))
+    assert src_row.endswith("| 1/4 |") and seq_row.endswith("| 0/4 |")  # diverged runs
     back = study.as_arrays(study.jsonable(res))
     np.testing.assert_allclose(back["metrics"]["src"]["final"], metrics["src"]["final"], atol=1e-4)
 

@@ -83,7 +83,9 @@ def _group_splits(names, dataset, orders):
 
 def run_group(names, dataset, orders, keys, cfg=None, src_cfg=None, hooks=()) -> dict:
     """Run the rows ``names`` of one group on the test protocol: {row: {"metrics", "A",
-    "final" (params, extra) of order 0 / seed 0, "hp", "hp_source"}} and the seconds."""
+    "final" (params, extra) of order 0 / seed 0, "hp", "hp_source", "diverged"}} and the
+    seconds. A run whose wake loss became nan/inf is not stopped: it is scored as it ends
+    (its accuracies count in every statistic) and counted in "diverged"."""
     d_cfg, d_src = H.configs(dataset)
     cfg, src_cfg = cfg or d_cfg, src_cfg or d_src
     splits, where = _group_splits(names, dataset, orders)
@@ -96,7 +98,8 @@ def run_group(names, dataset, orders, keys, cfg=None, src_cfg=None, hooks=()) ->
     t0 = time.perf_counter()
     program = C.seed_program(C.make_run(splits[0], cfg, method), over="hp+arrays")
     runs = C.run_seeds(program, H.stack_arrays(splits), keys, hps, over="hp+arrays",
-                       hooks=hooks)  # fmt: skip
+                       check_finite=False, hooks=hooks)  # fmt: skip
+    bad = ~np.isfinite(runs.wake_loss).all(axis=(-1, -2))  # (C, O, S): a diverged run
     out = {}
     for r, (i, sl) in where.items():
         part = runs._replace(
@@ -109,6 +112,7 @@ def run_group(names, dataset, orders, keys, cfg=None, src_cfg=None, hooks=()) ->
             "final": jax.tree.map(lambda a, i=i, o=sl.start: a[i, o, 0], runs.final),
             "hp": None if chosen[r][0] is None else H.hp_at(_one(chosen[r][0]), 0),
             "hp_source": chosen[r][1],
+            "diverged": int(bad[i, sl].sum()),
         }
     return out, time.perf_counter() - t0
 
@@ -141,7 +145,7 @@ def run_study(
     res = {
         "dataset": dataset, "orders": list(orders), "n_seeds": n_seeds, "rows": [],
         "wake": cfg._asdict(), "sleep": src_cfg._asdict(), "metrics": {}, "A": {}, "hp": {},
-        "hp_source": {}, "seconds": {}, "task_groups": [], "scenario": "",
+        "hp_source": {}, "seconds": {}, "task_groups": [], "scenario": "", "diverged": {},
     }  # fmt: skip
     finals = {}
     for names, _ in plan(dataset, rows, len(orders) * n_seeds):
@@ -154,6 +158,7 @@ def run_study(
             res["metrics"][r], res["A"][r] = out[r]["metrics"], out[r]["A"]
             res["hp"][r], res["hp_source"][r] = out[r]["hp"], out[r]["hp_source"]
             res["seconds"][r] = seconds / len(names)
+            res["diverged"][r] = out[r]["diverged"]
             finals[r] = out[r]["final"]
         if progress is not None:
             progress.end(names, seconds)

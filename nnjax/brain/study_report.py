@@ -68,7 +68,8 @@ def _p(p: float) -> str:
 
 def format_table(res: dict) -> str:
     """The results table (Markdown): per row the final accuracy (mean ± sample std, 95% t
-    interval), BWT, FWT, forgetting and just-learned accuracy (mean ± std); then the paired
+    interval), BWT, FWT, forgetting and just-learned accuracy (mean ± std), the runs whose
+    wake loss became nan/inf (scored as they ended, counted in every statistic); then the paired
     comparisons with sequential and SRC; then the hyperparameters used."""
     st, rows = res["stats"], list(res["rows"])
     n = len(res["orders"]) * res["n_seeds"]
@@ -76,17 +77,20 @@ def format_table(res: dict) -> str:
     lines = [
         f"{res['dataset']} ({scen}, 5 tasks): test split, class orders "
         f"{','.join(map(str, res['orders']))} x {res['n_seeds']} seeds = {n} paired runs. "
-        "Accuracies in %: mean ± sample std (ddof 1), 95% CI of the mean (Student's t).",
+        "Accuracies in %: mean ± sample std (ddof 1), 95% CI of the mean (Student's t). "
+        "Diverged: runs whose wake loss became nan/inf, scored as they ended.",
         "",
-        "| method | final accuracy | 95% CI | BWT | FWT | forgetting | just-learned |",
-        "|---|---|---|---|---|---|---|",
+        "| method | final accuracy | 95% CI | BWT | FWT | forgetting | just-learned | diverged |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+    diverged = res.get("diverged", {})
     for r in rows:
         s = st[r]
         fwt = _pm(s["fwt"]) if "fwt" in s else "-"
         lines.append(
             f"| {LABELS.get(r, r)} | {_pm(s['final'])} | {_ci(s['final'])} | {_pm(s['bwt'])} | "
-            f"{fwt} | {_pm(s['forgetting'])} | {_pm(s['just_learned'])} |"
+            f"{fwt} | {_pm(s['forgetting'])} | {_pm(s['just_learned'])} | "
+            f"{diverged.get(r, 0)}/{n} |"
         )
     lines += _paired_lines(st, rows)
     lines += ["", "Hyperparameters:"]
