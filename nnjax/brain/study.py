@@ -257,7 +257,8 @@ def write_plots(res: dict, out: str) -> None:
         mean = 100 * np.array([s["mean"] for s in st[r]["seen"]])
         ci = 100 * np.array([s["ci"] for s in st[r]["seen"]])
         x = np.arange(1, len(mean) + 1) + 0.03 * (i - len(rows) / 2)
-        ax.errorbar(x, mean, yerr=ci, marker="o", ms=3, capsize=2, label=LABELS.get(r, r))
+        ax.errorbar(x, mean, yerr=ci, marker="o", ms=3, capsize=2, label=LABELS.get(r, r),
+                    color=f"C{i % 10}", ls="-" if i < 10 else "--")  # fmt: skip
     n = len(res["orders"]) * res["n_seeds"]
     ax.set(xlabel="after task", ylabel="accuracy on the tasks seen so far (%)", ylim=(0, 101),
            title=f"{res['dataset']}: mean and 95% CI over {n} runs")  # fmt: skip
@@ -295,8 +296,8 @@ def _plot_dreams(res, out) -> None:
     shape = (8, 8) if res["dataset"] == "digits" else None
     fig, axes = subplots(len(rows), 10, figsize=(10, 1.2 * len(rows) + 0.4), squeeze=False)
     titles = {
-        "actmax_joint": "activation max., joint net",
-        "actmax_sequential": "activation max., no-sleep",
+        "actmax_joint": "act. max., joint",
+        "actmax_sequential": "act. max., no sleep",
         "generator_samples": "VAE dreams (replay)",
     }
     for r, key in enumerate(rows):
