@@ -146,7 +146,7 @@ def test_fit_resume_checks(tmp_path, full):
     with pytest.raises(ValueError, match="already holds checkpoints"):
         nnjax.fit(model, p0, X, y, **FIT, checkpoint_dir=tmp_path)
     again = dict(checkpoint_dir=tmp_path, resume=True)
-    with pytest.raises(ValueError, match="batch_size=32, this run has batch_size=16"):
+    with pytest.raises(ValueError, match="batch_size: 32 -> 16. batch_size cannot change on a resume"):
         nnjax.fit(model, p0, X, y, **{**FIT, "batch_size": 16}, **again)
     with pytest.raises(ValueError, match="another key"):
         nnjax.fit(model, p0, X, y, **{**FIT, "key": 4}, **again)
