@@ -142,7 +142,7 @@ class FitCheckpoints:
             ck = checkpoint.load(resume)
         changes = self._check_compatible(ck)
         epoch = ck.metadata["epoch"]
-        fresh_opt = any(c["field"] == "optimizer.name" for c in changes)
+        fresh_opt = any(c["field"] == "optimizer" for c in changes)  # another optimizer
         parts = {}
         for name, part in zip(Carry._fields, like):
             if name == "opt_state" and fresh_opt:
@@ -199,7 +199,9 @@ class FitCheckpoints:
 
 
 def _warn_fresh_optimizer(path: str, changes: list[dict]) -> None:
-    old, new = next((c["old"], c["new"]) for c in changes if c["field"] == "optimizer.name")
+    old, new = next(
+        (c["old"]["name"], c["new"]["name"]) for c in changes if c["field"] == "optimizer"
+    )
     warnings.warn(
         f"fit: resuming {path} with optimizer {new} instead of {old} (overridden): the {old} "
         f"state is dropped; {new} starts afresh from the checkpoint's params",

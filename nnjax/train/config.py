@@ -174,7 +174,8 @@ def check_resume(saved: Mapping, current: Mapping, override=None, source=None) -
     """Refuse a resume whose configuration differs from the checkpoint's ``saved`` one
     (:class:`~nnjax.runconfig.ConfigMismatchError` naming each field, old and new), except
     the overridden fields. Returns ``[{"field", "old", "new"}, ...]``: the overridden fields
-    that do differ (to record). Fields this run has and the checkpoint lacks at the top level
+    that do differ (to record; another optimizer as one record ``"optimizer"``, its whole
+    description old and new). Fields this run has and the checkpoint lacks at the top level
     (one written by an older nnjax) are not compared."""
     wanted = as_override(override)
     for name, value in wanted.items():
@@ -187,11 +188,17 @@ def check_resume(saved: Mapping, current: Mapping, override=None, source=None) -
     if diffs:
         raise _mismatch(diffs, source)
     changed = runconfig.config_diff(saved, current, ignore=older)
-    return [
+    records = [
         {"field": f, "old": _jsonable(old), "new": _jsonable(new)}
         for f, old, new in changed
         if any(f == a or f.startswith(a + ".") for a in allowed)
     ]
+    if "optimizer" in allowed:  # another optimizer: recorded whole, old and new
+        records = [r for r in records if not r["field"].startswith("optimizer.")]
+        records.append(
+            {"field": "optimizer", "old": saved["optimizer"], "new": current["optimizer"]}
+        )
+    return records
 
 
 def _mismatch(diffs: list, source) -> runconfig.ConfigMismatchError:

@@ -269,14 +269,16 @@ def _report_epochs(on_epochs: Callable[[int, dict], None]):
 
 
 def _result(driven: Driven, checkpoints: FitCheckpoints | None) -> FitResult:
-    outputs: EpochOutputs = driven.outputs
+    """The :class:`FitResult`; after a stop request, :class:`TrainingStopped` carrying it (a
+    stop before the first epoch ran has no losses yet: empty arrays)."""
+    outputs: EpochOutputs | None = driven.outputs
     carry = driven.carry
     result = FitResult(
         carry.params,
         carry.opt_state,
         carry.state,
-        outputs.step_loss.reshape(-1),
-        dict(outputs.metrics),
+        np.zeros(0, np.float32) if outputs is None else outputs.step_loss.reshape(-1),
+        {} if outputs is None else dict(outputs.metrics),
         driven.compile_time,
         driven.run_time,
     )

@@ -182,7 +182,7 @@ def _max_chunk_seconds(seconds, checkpoint_dir, stop) -> float | None:
 
 def _chunking(epochs, epochs_per_call, checkpoint_dir, checkpoint_every, keep, resume, stop):
     """``(checkpoint_every, epochs_per_call)``: by default one compiled call for the whole run,
-    one per checkpoint interval (default 1 epoch) when checkpointing, or one per epoch when
+    one per checkpoint interval (default 1 epoch) when checkpointing, and one per epoch when
     a ``stop`` flag may end the run early (a stop is served at the end of a call)."""
     _check_int("checkpoint_every", checkpoint_every, 1)
     _check_int("keep", keep, 1)
@@ -195,10 +195,12 @@ def _chunking(epochs, epochs_per_call, checkpoint_dir, checkpoint_every, keep, r
         raise ValueError("fit: resume=True needs a checkpoint_dir (or pass a checkpoint path)")
     if epochs_per_call is not None:
         chunk = int(epochs_per_call)
+    elif stop is not None:
+        chunk = 1
     elif checkpoint_dir is not None:
         chunk = checkpoint_every or 1
     else:
-        chunk = 1 if stop is not None else epochs
+        chunk = epochs
     return checkpoint_every or chunk, chunk
 
 
