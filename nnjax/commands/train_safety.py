@@ -88,7 +88,9 @@ def check_resume_options(args) -> None:
     if args.override and args.resume is False:
         raise ValueError("--override changes a resumed run: give it with --resume")
     if isinstance(args.resume, str) and not os.path.exists(args.resume):
-        raise FileNotFoundError(errno.ENOENT, "no such checkpoint", args.resume)
+        missing = FileNotFoundError(errno.ENOENT, "no such checkpoint", args.resume)
+        missing.nnjax_action = "resume from"  # nnjax.errors.describe_os_error's verb
+        raise missing
     for key, text in runconfig.parse_overrides(args.override).items():
         name = BY_FIELD.get(key, key)
         if name not in OVERRIDES:
