@@ -159,7 +159,7 @@ def stoppable(args, fit_kw: dict, lr_label: str):
     reworded for the command line: a stop -> :class:`nnjax.errors.Interrupted` (exit
     128 + N) naming the checkpoint and the command that resumes; a divergence -> what to
     change; a configuration mismatch -> the options and the ``--override`` to give."""
-    from nnjax.errors import DivergenceError, Interrupted
+    from nnjax.errors import DivergenceError, Interrupted, NonFiniteLossError
     from nnjax.runconfig import ConfigMismatchError
     from nnjax.train import TrainingStopped, stop_on_signals
 
@@ -170,7 +170,8 @@ def stoppable(args, fit_kw: dict, lr_label: str):
         except TrainingStopped as e:
             raise Interrupted(stop.signum or 2, _stopped(args, e)) from None
         except DivergenceError as e:
-            raise type(e)(_diverged(e, lr_label), last_checkpoint=e.last_checkpoint) from None
+            cls = NonFiniteLossError if isinstance(e, FloatingPointError) else DivergenceError
+            raise cls(_diverged(e, lr_label), last_checkpoint=e.last_checkpoint) from None
         except ConfigMismatchError as e:
             raise ValueError(_mismatch(e)) from None
 
@@ -184,9 +185,7 @@ def _stopped(args, e) -> str:
 
 
 def _diverged(e, lr_label: str) -> str:
-    from nnjax.errors import NonFiniteLossError
-
-    off = "" if isinstance(e, NonFiniteLossError) else " (--no-divergence-guard lets it run on)"
+    off = "" if isinstance(e, FloatingPointError) else " (--no-divergence-guard lets it run on)"
     text = f"{e.detail}; lower --lr (now {lr_label}) or check the data{off}"
     if e.last_checkpoint:
         text += (
