@@ -64,9 +64,10 @@ def _holder(d):
     return proc
 
 
-def test_a_second_writer_is_refused_naming_the_holder(tmp_path, capsys):
+def test_a_second_writer_is_refused_naming_the_holder(tmp_path, capsys, monkeypatch):
     d = tmp_path / "ckpt"
     holder = _holder(d)
+    _not_started(monkeypatch)  # refused before the data is read or JAX starts
     try:
         assert main([*RUN, "--epochs", "1", "--checkpoint-dir", str(d)]) == 3
     finally:

@@ -118,13 +118,18 @@ def _parse(name: str, text: str, kind: str | None, o):
 
 
 def check_paths(args) -> None:
-    """``--out`` and ``--checkpoint-dir`` can be written (created if needed), before the data
-    is read or anything compiles: :class:`nnjax.preflight.NotWritableError` (exit 3)."""
+    """``--out`` and ``--checkpoint-dir`` can be written (created if needed), and no other run
+    holds the checkpoint directory, before JAX starts or the data is read:
+    :class:`nnjax.preflight.NotWritableError` or ``DirectoryLockedError`` (exit 3). ``fit``
+    takes the lock for the run itself, later; this is the early answer."""
     from nnjax import preflight
+    from nnjax.lock import DirectoryLock
 
     for path, what in ((args.out, "--out"), (args.checkpoint_dir, "--checkpoint-dir")):
         if path is not None:
             preflight.check_writable(path, what)
+    if args.checkpoint_dir is not None:
+        DirectoryLock(args.checkpoint_dir, heartbeat=None).acquire().release()
 
 
 def fit_options(args) -> dict:
