@@ -138,7 +138,7 @@ def fit_options(args) -> dict:
 
     guard = DivergenceGuard(args.divergence_factor, args.divergence_epochs)
     return {
-        "override": args._override or None,
+        "override": getattr(args, "_override", None) or None,  # set by check_resume_options
         "divergence_guard": guard if args.divergence_guard else None,
     }
 
