@@ -34,7 +34,7 @@ class DivergenceError(ArithmeticError):
     above its start). The CLI exits with status 4.
 
     ``detail``: what happened, without advice (e.g. ``the training loss became nan at step
-    7 (epoch 0, batch 7)``), so that a front end can give its own; ``last_checkpoint``: the
+    7 (batch 7 of epoch 1)``), so that a front end can give its own; ``last_checkpoint``: the
     path of the newest checkpoint written or resumed from before it happened (the state to
     go back to), or None.
     """
