@@ -135,8 +135,21 @@ def _check_betas(b1, b2, eps):
     _check_eps(eps)
 
 
-def check_learning_rate(learning_rate: float | Schedule) -> None:
-    """A float learning rate must be finite and > 0; a schedule must be callable."""
+LARGEST_FINITE: dict[str, float] = {
+    "float16": 65504.0,
+    "bfloat16": 3.3895313892515355e38,
+    "float32": 3.4028234663852886e38,
+    "float64": 1.7976931348623157e308,
+}
+"""The largest finite value of each float dtype (``numpy.finfo(dtype).max``): a learning
+rate above it is infinite once it meets the params (Optax scales the updates in their
+dtype), so every update would be inf or nan."""
+
+
+def check_learning_rate(learning_rate: float | Schedule, dtype: str | None = None) -> None:
+    """A float learning rate must be > 0 and finite, in Python and, given ``dtype`` (the name
+    of the params' float dtype, e.g. ``"float32"``), in that dtype (1e39 is inf in float32);
+    a schedule must be callable. The one rule ``fit`` and ``nnjax train --lr`` apply."""
     if callable(learning_rate):
         return
     try:
@@ -147,6 +160,12 @@ def check_learning_rate(learning_rate: float | Schedule) -> None:
         ) from None
     if not (lr > 0 and lr < float("inf")):
         raise ValueError(f"learning_rate must be > 0 and finite, got {learning_rate}")
+    largest = LARGEST_FINITE.get(str(dtype)) if dtype is not None else None
+    if largest is not None and lr > largest:
+        raise ValueError(
+            f"learning_rate {learning_rate:g} is infinite in {dtype} (largest finite "
+            f"{largest:.4g}), the dtype of the params; give a smaller rate"
+        )
 
 
 def get_optimizer(

@@ -13,7 +13,6 @@ the CPU); ``--checkpoint-dir D`` saves a checkpoint every ``--checkpoint-every``
 crash and ends with the params of an uninterrupted run.
 """
 
-import json
 import os
 import time
 
@@ -26,7 +25,7 @@ def add_arguments(p) -> None:
     depends on other options, into :func:`check` too."""
     from nnjax import presets
     from nnjax.commands import options as o
-    from nnjax.commands import train_data
+    from nnjax.commands import train_data, train_safety
 
     p.epilog = presets.help_text()
     train_data.data_options(p.add_argument_group("data"), o)
@@ -34,6 +33,7 @@ def add_arguments(p) -> None:
     _model_options(p.add_argument_group("model"), o)
     _optimization_options(p.add_argument_group("optimization"), o)
     _output_options(p.add_argument_group("outputs and checkpoints"), o)
+    train_safety.add_guard_options(p.add_argument_group("divergence guard"), o)
     p.add_argument_group("devices").add_argument(
         "--devices",
         type=o.positive_int,
@@ -113,12 +113,17 @@ def _output_options(g, o) -> None:
         help="continue from the newest checkpoint in --checkpoint-dir (or from CKPT) "
         "(default: start afresh)",
     )
+    from nnjax.commands import train_safety
+
+    train_safety.add_options(g, o)
 
 
 def check(args) -> None:
     """Checks across options, before JAX starts; fills in the defaults that depend on others."""
     from nnjax.commands import options as o
+    from nnjax.commands import train_safety
 
+    train_safety.check_resume_options(args)  # first: an --override sets the option it names
     _, _, full_batch = o.optimizers()
     if args.model == "logreg":
         given = [f for f, v in (("--hidden", args.hidden), ("--activation", args.activation)) if v]
@@ -212,9 +217,11 @@ def _lr_label(args) -> str:
 
 
 def run(args) -> int:
+    from nnjax.commands import train_safety
     from nnjax.commands.info import info
     from nnjax.commands.train_data import data_record, describe_data, final_test
 
+    train_safety.check_paths(args)  # before the data and JAX: a read-only --out fails now
     mesh = _use_devices(args.devices)  # first: a missing device fails within seconds
     ds, model, loss, params, batch = _prepare(args)
     dev = info()
@@ -240,7 +247,8 @@ def run(args) -> int:
         **_checkpointing(args),
     )
     t0 = time.perf_counter()
-    res = _fit_with_progress(model, params, ds.X_train, ds.y_train, args.epochs, fit_kw, watch)
+    with train_safety.stoppable(args, fit_kw, _lr_label(args)):  # signals, one-line failures
+        res = _fit_with_progress(model, params, ds.X_train, ds.y_train, args.epochs, fit_kw, watch)
     wall = time.perf_counter() - t0
     m = res.metrics
     test = final_test(model, res.params, ds, loss, m)
@@ -283,11 +291,14 @@ def _fit_with_progress(model, params, X, y, epochs: int, fit_kw: dict, watch: st
 
 
 def _checkpointing(args) -> dict:
-    """fit's checkpoint arguments from the command line, saying where a resume starts."""
+    """fit's checkpoint arguments from the command line, saying where a resume starts, and
+    its divergence guard and overrides."""
     from nnjax import checkpoint
+    from nnjax.commands import train_safety
 
+    safety = train_safety.fit_options(args)
     if args.checkpoint_dir is None and args.resume is False:
-        return {}
+        return safety
     if args.resume is True:
         done = checkpoint.steps(args.checkpoint_dir)
         print(
@@ -302,13 +313,15 @@ def _checkpointing(args) -> dict:
         "checkpoint_every": args.checkpoint_every if args.checkpoint_dir else None,
         "keep": args.keep,
         "resume": args.resume,
+        **safety,
     }
 
 
 def write_outputs(out: str, res, config: dict, data: dict | None = None) -> None:
     """params.npz, history.json (config, per-step loss, per-epoch metrics, the data record
-    of :func:`nnjax.commands.train_data.data_record`), loss.png."""
-    from nnjax.io import save_params
+    of :func:`nnjax.commands.train_data.data_record`), loss.png; each written atomically (a
+    temporary file, fsync, rename): a failure leaves the old file."""
+    from nnjax.io import atomic_save_figure, atomic_write_json, save_params
     from nnjax.plotting import subplots
 
     os.makedirs(out, exist_ok=True)
@@ -321,8 +334,7 @@ def write_outputs(out: str, res, config: dict, data: dict | None = None) -> None
         "run_time_s": res.run_time,
         "data": data,
     }
-    with open(os.path.join(out, "history.json"), "w") as f:
-        json.dump(history, f, indent=1)
+    atomic_write_json(os.path.join(out, "history.json"), history)
     fig, ax = subplots(figsize=(6, 4))
     ax.plot(res.step_loss, lw=0.8, label="step loss")
     steps = len(res.step_loss) // len(res.metrics["train_loss"])
@@ -335,4 +347,4 @@ def write_outputs(out: str, res, config: dict, data: dict | None = None) -> None
     ax.set(xlabel="step", ylabel="loss", yscale="log", title="training loss")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(os.path.join(out, "loss.png"), dpi=120)
+    atomic_save_figure(fig, os.path.join(out, "loss.png"), dpi=120)

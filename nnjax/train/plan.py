@@ -14,11 +14,15 @@ import jax
 import numpy as np
 import optax
 
-from nnjax.optim import DEFAULT_LEARNING_RATE, FULL_BATCH, get_optimizer
+from nnjax.optim import DEFAULT_LEARNING_RATE, FULL_BATCH, check_learning_rate, get_optimizer
+from nnjax.train.config import float_dtypes, run_config
+from nnjax.train.guards import DivergenceGuard, as_guard
 from nnjax.train.loop import check_eval_names
 from nnjax.train.model import as_apply, check_state
 from nnjax.train.placement import Placement
 from nnjax.train.step import Carry, check_data, check_labels
+
+STOP_LATENCY_SECONDS = 5.0  # fit's default bound of a chunk's wall time (a stop's latency)
 
 
 class Plan(NamedTuple):
@@ -54,6 +58,10 @@ class Plan(NamedTuple):
     resume: bool | str | os.PathLike
     on_epochs: Callable[[int, dict], None] | None
     stop: Any
+    max_chunk_seconds: float | None
+    config: dict | None
+    override: Any
+    guard: DivergenceGuard | None
 
     @property
     def n_examples(self) -> int:
@@ -63,7 +71,8 @@ class Plan(NamedTuple):
 def make_plan(
     model, params, X, y, *, state, optimizer, learning_rate, loss, epochs, batch_size, key,
     eval_data, opt_state, dropout, check_finite, epochs_per_call, on_epochs, mesh,
-    checkpoint_dir, checkpoint_every, keep, resume, stop,
+    checkpoint_dir, checkpoint_every, keep, resume, stop, override, divergence_guard,
+    max_chunk_seconds,
 ) -> Plan:  # fmt: skip
     """The :class:`Plan` of ``fit(model, params, X, y, ...)`` (see ``fit`` for the arguments);
     a ``ValueError`` names the first bad one."""
@@ -71,10 +80,14 @@ def make_plan(
     X, y = check_data(X, y, "fit")
     n = int(X.shape[0])
     batch_size = _batch_size(batch_size, n, optimizer)
-    opt = _optimizer(optimizer, learning_rate)
+    if isinstance(optimizer, str) and learning_rate is None:
+        learning_rate = DEFAULT_LEARNING_RATE.get(optimizer)
+    opt = _optimizer(optimizer, learning_rate, params)
     every, chunk = _chunking(
-        epochs, epochs_per_call, checkpoint_dir, checkpoint_every, keep, resume
+        epochs, epochs_per_call, checkpoint_dir, checkpoint_every, keep, resume, stop
     )
+    if override is not None and not resume:
+        raise ValueError("fit: override is for a resume (resume=True or a checkpoint path)")
     names = check_eval_names(dict(eval_data or {}))
     evals = tuple(
         check_data(a, b, f"fit eval_data[{k!r}]") for k, (a, b) in (eval_data or {}).items()
@@ -86,6 +99,13 @@ def make_plan(
         n if batch_size is None else batch_size,
         "fit: n_examples (full batch)" if batch_size is None else "fit: batch_size",
     )
+    config = None
+    if checkpoint_dir is not None or resume:
+        config = run_config(
+            model=model, loss=loss, optimizer=optimizer, learning_rate=learning_rate,
+            params=params, devices=placement.size, X=X, y=y, batch_size=batch_size,
+            dropout=dropout,
+        )  # fmt: skip
     return Plan(
         model=model,
         loss=loss,
@@ -109,6 +129,10 @@ def make_plan(
         resume=resume,
         on_epochs=on_epochs,
         stop=stop,
+        max_chunk_seconds=_max_chunk_seconds(max_chunk_seconds, checkpoint_dir, stop),
+        config=config,
+        override=override,
+        guard=as_guard(divergence_guard),
     )
 
 
@@ -134,17 +158,32 @@ def _batch_size(batch_size, n: int, optimizer) -> int | None:
     return batch_size
 
 
-def _optimizer(optimizer, learning_rate) -> optax.GradientTransformation:
-    """A named optimizer with its rate (default :data:`nnjax.optim.DEFAULT_LEARNING_RATE`),
-    or an Optax transformation as is."""
-    if isinstance(optimizer, str) and learning_rate is None:
-        learning_rate = DEFAULT_LEARNING_RATE.get(optimizer)
+def _optimizer(optimizer, learning_rate, params) -> optax.GradientTransformation:
+    """A named optimizer with its rate, or an Optax transformation as is. A float rate must
+    be finite in every float dtype of the params (1e39 is inf in float32)."""
+    if isinstance(optimizer, str) and learning_rate is not None:
+        for dtype in float_dtypes(params).split(","):
+            try:
+                check_learning_rate(learning_rate, dtype)
+            except ValueError as e:
+                raise ValueError(f"fit: {e}") from None
     return get_optimizer(optimizer, learning_rate)
 
 
-def _chunking(epochs, epochs_per_call, checkpoint_dir, checkpoint_every, keep, resume):
+def _max_chunk_seconds(seconds, checkpoint_dir, stop) -> float | None:
+    """The bound of a chunk's wall time: ``seconds`` as given; by default
+    :data:`STOP_LATENCY_SECONDS` when a checkpoint or a stop request can end a chunk."""
+    if seconds is None:
+        return STOP_LATENCY_SECONDS if checkpoint_dir is not None or stop is not None else None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
+        raise ValueError(f"fit: max_chunk_seconds must be a number > 0 or None, got {seconds!r}")
+    return float(seconds)
+
+
+def _chunking(epochs, epochs_per_call, checkpoint_dir, checkpoint_every, keep, resume, stop):
     """``(checkpoint_every, epochs_per_call)``: by default one compiled call for the whole run,
-    or one per checkpoint interval (default 1 epoch) when checkpointing."""
+    one per checkpoint interval (default 1 epoch) when checkpointing, and one per epoch when
+    a ``stop`` flag may end the run early (a stop is served at the end of a call)."""
     _check_int("checkpoint_every", checkpoint_every, 1)
     _check_int("keep", keep, 1)
     _check_int("epochs_per_call", epochs_per_call, 1)
@@ -156,8 +195,12 @@ def _chunking(epochs, epochs_per_call, checkpoint_dir, checkpoint_every, keep, r
         raise ValueError("fit: resume=True needs a checkpoint_dir (or pass a checkpoint path)")
     if epochs_per_call is not None:
         chunk = int(epochs_per_call)
+    elif stop is not None:
+        chunk = 1
+    elif checkpoint_dir is not None:
+        chunk = checkpoint_every or 1
     else:
-        chunk = epochs if checkpoint_dir is None else checkpoint_every or 1
+        chunk = epochs
     return checkpoint_every or chunk, chunk
 
 
