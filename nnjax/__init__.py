@@ -53,6 +53,7 @@ _LAZY = {
     "get_loss": "nnjax.losses",
     "get_optimizer": "nnjax.optim",
     "FitResult": "nnjax.train",
+    "EarlyStopping": "nnjax.train",
     "NonFiniteLossError": "nnjax.train",
     "evaluate": "nnjax.train",
     "fit": "nnjax.train",
@@ -87,6 +88,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs only; never executed
     from nnjax.models import cnn, gru, logistic_regression, mlp, resmlp
     from nnjax.optim import get_optimizer
     from nnjax.train import (
+        EarlyStopping,
         FitResult,
         NonFiniteLossError,
         evaluate,
@@ -147,6 +149,7 @@ __all__ = [
     "Activation",
     "Dense",
     "Dropout",
+    "EarlyStopping",
     "FitResult",
     "Flatten",
     "Layer",

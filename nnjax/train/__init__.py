@@ -10,6 +10,7 @@ The pieces, in the order ``fit`` composes them:
 * :mod:`~nnjax.train.placement`: one device or a data-parallel mesh (:class:`Placement`);
 * :mod:`~nnjax.train.driver`: compile once, run in chunks, hooks between (:func:`drive`);
 * :mod:`~nnjax.train.checkpoints`: the checkpoints of a ``fit`` run;
+* :mod:`~nnjax.train.early`: early stopping, a hook on the driver's stop seam;
 * :mod:`~nnjax.train.fitting`: :func:`fit` itself.
 """
 
@@ -24,6 +25,7 @@ from nnjax.train.driver import (
     concat,
     drive,
 )
+from nnjax.train.early import EarlyStopping, EarlyStoppingMonitor
 from nnjax.train.fitting import FitResult, NonFiniteLossError, TrainingStopped, fit
 from nnjax.train.loop import EpochOutputs, make_epochs_fn
 from nnjax.train.model import apply_model, is_stateful
@@ -46,6 +48,8 @@ __all__ = [
     "Carry",
     "ChunkReport",
     "Driven",
+    "EarlyStopping",
+    "EarlyStoppingMonitor",
     "EpochOutputs",
     "FitCheckpoints",
     "FitResult",

@@ -18,6 +18,7 @@ import optax
 
 from nnjax.train.checkpoints import FitCheckpoints, fit_config
 from nnjax.train.driver import ChunkReport, Driven, FixedChunks, StopFlag, drive
+from nnjax.train.early import EarlyStopping, EarlyStoppingMonitor
 from nnjax.train.loop import EpochOutputs, make_epochs_fn
 from nnjax.train.plan import Plan, make_plan
 
@@ -35,6 +36,8 @@ class FitResult(NamedTuple):
     of shape (epochs,): ``step_loss_mean`` (the mean of the epoch's step losses) and, for
     each ``eval_data`` entry ``name``, ``{name}_loss`` and ``{name}_accuracy`` after the
     epoch. ``compile_time``/``run_time``: seconds spent compiling and running (apart).
+    ``best_epoch``: with ``early_stopping``, the epoch (1-based) whose carry this is; else
+    None. Its repr is one line of shapes and final metrics, never the arrays.
     """
 
     params: Any
@@ -44,6 +47,30 @@ class FitResult(NamedTuple):
     metrics: dict[str, np.ndarray]
     compile_time: float
     run_time: float
+    best_epoch: int | None = None
+
+    def __repr__(self) -> str:
+        return _describe(self)
+
+
+def _describe(r: FitResult) -> str:
+    """``FitResult(params 3 arrays / 4,810 values, epochs 10 x 12 steps, final
+    step_loss_mean 0.12, test_accuracy 0.97, compile 1.2 s, run 0.3 s)``."""
+    leaves = jax.tree.leaves(r.params)
+    size = sum(int(np.size(a)) for a in leaves)
+    parts = [f"params {len(leaves)} arrays / {size:,} values"]
+    if jax.tree.leaves(r.state):
+        parts.append(f"state {len(jax.tree.leaves(r.state))} arrays")
+    epochs = len(next(iter(r.metrics.values()), ()))
+    steps = len(r.step_loss) // epochs if epochs else 0
+    parts.append(f"epochs {epochs} x {steps} steps")
+    final = [f"{k} {float(v[-1]):.4g}" for k, v in r.metrics.items() if len(v)]
+    if final:
+        parts.append("final " + ", ".join(final))
+    if r.best_epoch is not None:
+        parts.append(f"best_epoch {r.best_epoch}")
+    parts.append(f"compile {r.compile_time:.2f} s, run {r.run_time:.2f} s")
+    return f"FitResult({', '.join(parts)})"
 
 
 class TrainingStopped(Exception):
@@ -84,6 +111,7 @@ def fit(
     keep: int | None = 3,
     resume: bool | str | os.PathLike = False,
     stop: StopFlag | None = None,
+    early_stopping: EarlyStopping | None = None,
 ) -> FitResult:
     """Train ``params`` of ``model`` on (X, y) for ``epochs`` epochs, the loop fused in one jit.
 
@@ -126,11 +154,17 @@ def fit(
       stop: a :class:`~nnjax.train.driver.StopFlag`; when it is set (e.g. by a signal
         handler) the run ends after the running compiled call, writes a checkpoint if
         ``checkpoint_dir`` is set, and raises :class:`TrainingStopped`.
+      early_stopping: an :class:`~nnjax.train.early.EarlyStopping` rule, e.g.
+        ``EarlyStopping(patience=5, metric="val_loss")`` (the metric of an ``eval_data``
+        set): the run stops once the metric has not improved for ``patience`` epochs, and
+        the result holds the carry of the best epoch (``result.best_epoch``, 1-based), also
+        when the run went to the end. One epoch per compiled call; no ``resume``.
     """
     plan = make_plan(**locals())  # every argument validated and interpreted, once
     checkpoints, carry, start, history = _start(plan)  # afresh, or from a checkpoint
     placement = plan.placement  # one device, or replicated over a mesh
     carry, data = placement.put(carry), placement.put((plan.key, plan.X, plan.y, plan.evals))
+    stop, early = _early_stopping(plan)
     driven = drive(
         _loop(plan),  # the pure scan over epochs of steps
         carry,
@@ -138,12 +172,23 @@ def fit(
         start=start,
         total=plan.epochs,
         chunks=FixedChunks(plan.epochs_per_call),
-        hooks=_hooks(plan, checkpoints),
-        stop=plan.stop,
+        hooks=_hooks(plan, checkpoints, early),
+        stop=stop,
         placement=placement,
         history=history,
     )
-    return _result(driven)  # or raise TrainingStopped after a stop request
+    if early is None:
+        return _result(driven)  # or raise TrainingStopped after a stop request
+    return _result(early.finish(driven))._replace(best_epoch=early.best_epoch)
+
+
+def _early_stopping(plan: Plan):
+    """``(stop flag, monitor or None)``: early stopping requests its stop on the run's flag
+    (a new one when ``fit`` got none)."""
+    if plan.early_stopping is None:
+        return plan.stop, None
+    stop = plan.stop if plan.stop is not None else StopFlag()
+    return stop, EarlyStoppingMonitor(plan.early_stopping, stop)
 
 
 def _loop(plan: Plan):
@@ -184,11 +229,14 @@ def _start(plan: Plan):
     return checkpoints, carry, epoch, [outputs]
 
 
-def _hooks(plan: Plan, checkpoints: FitCheckpoints | None) -> list:
-    """After each chunk, in order: the loss check, the checkpoint, the user's callback."""
+def _hooks(plan: Plan, checkpoints: FitCheckpoints | None, early=None) -> list:
+    """After each chunk, in order: the loss check, early stopping, the checkpoint, the
+    user's callback."""
     hooks = []
     if plan.check_finite:
         hooks.append(_check_losses(plan.steps_per_epoch))
+    if early is not None:
+        hooks.append(early.hook)
     if checkpoints is not None:
         if plan.check_finite:
             hooks.append(_check_params_before(checkpoints))
