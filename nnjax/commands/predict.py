@@ -19,20 +19,25 @@ HELP = "predict with a saved model (nnjax train --out DIR) on a data file; accur
 
 
 def add_arguments(p) -> None:
-    p.add_argument("model", metavar="MODEL", help="the saved model's folder (nnjax train --out)")
+    p.add_argument(
+        "model", metavar="MODEL", help="the saved model's folder (nnjax train --out DIR)"
+    )
     p.add_argument(
         "--data",
         metavar="FILE",
         required=True,
         help="the inputs: a .csv file with the training columns (the label column optional), "
-        "an .npz file holding X (and y), or an .npy file of features (with --labels)",
+        "an .npz file holding X (and y), or an .npy file of features (with --labels) "
+        "(required: no default)",
     )
     p.add_argument(
         "--target",
         metavar="COLUMN",
         help="the label column of a .csv file (default: the training one, when present)",
     )
-    p.add_argument("--labels", metavar="FILE", help="labels (n,) of an .npy --data file")
+    p.add_argument(
+        "--labels", metavar="FILE", help="labels (n,) of an .npy --data file (default: none)"
+    )
     p.add_argument(
         "--out", metavar="FILE", help="write the predictions as CSV here (default: stdout)"
     )
