@@ -203,7 +203,26 @@ def test_train_shows_progress_at_once_with_an_eta(run, capsys):
     argv = ["train", "--data", d / "my.csv", "--target", "y", "--epochs", "3"]
     assert main(argv) == 0
     err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"preparing mlp on {d / 'my.csv'} (starting JAX)..."
+    err = err[1:]
     assert err[0].startswith("epoch 0/3") and err[0].endswith(
         "compiling (the first epoch includes it)..."
     )
     assert err[-1].startswith("epoch 3/3 [####################] 100%  done in")
+
+
+def test_predict_checks_model_and_columns_before_jax(run, tmp_path):
+    """A column error is found by reading model.json and the file with NumPy alone."""
+    import subprocess
+    import sys
+
+    d = run[0]
+    _write_csv(tmp_path / "bad.csv", np.ones((2, 3)), columns=["x1", "x2", "x3"])
+    code = (
+        "import sys; from nnjax.cli import main; "
+        f"rc = main(['predict', {str(d / 'run')!r}, '--data', {str(tmp_path / 'bad.csv')!r}]); "
+        "print('jax loaded' if 'jax' in sys.modules else 'no jax'); sys.exit(rc)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stdout.strip() == "no jax", (r.stdout, r.stderr)
+    assert "missing column(s) 'x4'" in r.stderr

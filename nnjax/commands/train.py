@@ -15,6 +15,7 @@ crash and ends with the params of an uninterrupted run.
 
 import json
 import os
+import sys
 import time
 
 HELP = "train a model on a built-in dataset or your own data file (default: an MLP on digits)"
@@ -226,6 +227,8 @@ def run(args) -> int:
     from nnjax.commands.info import info
     from nnjax.commands.train_data import data_record, describe_data, final_test
 
+    what = args.data or args.dataset
+    print(f"preparing {args.model} on {what} (starting JAX)...", file=sys.stderr, flush=True)
     mesh = _use_devices(args.devices)  # first: a missing device fails within seconds
     ds, model, loss, params, batch = _prepare(args)
     dev = info()
