@@ -1,9 +1,10 @@
 """``python -m benchmarks`` / ``nnjax bench``: run the suite, check, time, report.
 
-Workloads (``--only`` picks some): ``seed`` (the seed example), ``peak`` (matmul peak),
-``mlp`` (MLP training, every implementation), ``vmap`` (vmap scaling), ``dispatch`` (the
-per-call floor), ``anatomy`` (each matmul of a step timed alone; full runs
-only), ``scaling`` (data parallelism, ``benchmarks/scaling.py`` in its own process,
+Workloads (``--only`` picks some): ``startup`` (the CLI's and the import's start-up, the
+compilation cache; the train pairs in full runs only), ``seed`` (the seed example),
+``peak`` (matmul peak), ``mlp`` (MLP training, every implementation), ``vmap`` (vmap
+scaling), ``dispatch`` (the per-call floor), ``anatomy`` (each matmul of a step timed
+alone; full runs only), ``scaling`` (data parallelism, ``benchmarks/scaling.py`` in its own process,
 full runs only, when that file exists). ``--quick`` is the smoke test of correctness: small
 problems, one timed round, under 2 minutes on 2 cores; its timings mean little.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 from benchmarks import harness, plots, report, targets
 from benchmarks.check import Mismatch
 
-WORKLOADS = ("seed", "peak", "mlp", "vmap", "dispatch", "anatomy", "scaling")
+WORKLOADS = ("startup", "seed", "peak", "mlp", "vmap", "dispatch", "anatomy", "scaling")
 # the committed results: written here only when asked, `--out benchmarks/results`
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -158,6 +159,13 @@ def _run_workloads(args, cfg, results, note_load):
             results["env"]["torch_threads"] = torch.get_num_threads()
         except ImportError:
             pass
+    if "startup" in only:  # first, in fresh processes, before this one has warmed anything
+        from benchmarks.startup import bench_startup
+
+        print("start-up (fresh processes) ...", flush=True)
+        quick = args.quick
+        results["startup"] = bench_startup(repeats=2 if quick else 5, pairs=0 if quick else 3)
+        done("startup")
     if "seed" in only:
         from benchmarks.seed import bench_seed
 
