@@ -195,6 +195,11 @@ def test_startup_targets_read_medians_and_the_cache_pairs():
     assert len(targets.evaluate(res)) == len(targets.evaluate({})) + 2
 
 
+def test_the_cli_names_every_implementation_and_model_of_the_suite():
+    assert cli.IMPL_NAMES == tuple(mlp.IMPLS)
+    assert cli.MODEL_NAMES == tuple(mlp.MODELS)
+
+
 def test_nnjax_bench_is_the_same_entry_point():
     from nnjax.cli import build_parser
 
