@@ -29,8 +29,9 @@ runs per candidate, none of which shares a class order or a seed with the test r
   destroys the task it follows is refused. (None qualifies: the most plastic candidate.)
 
 A candidate with a non-finite wake loss in any validation run (a diverged run) is never
-chosen. ``python -m nnjax.brain.harness DATASET OUT.json [N]`` runs the search
-(:func:`tune`) and writes the winners to :mod:`nnjax.brain.tuned`.
+chosen. ``python -m nnjax.brain.tuning DATASET OUT.json [N] [METHOD,...]`` runs the search
+(:func:`nnjax.brain.tuning.tune`) and writes the winners to :mod:`nnjax.brain.tuned`; digits
+was searched with N = 8 (``docs/results/sleep-digits/search.json``), MNIST-1D not yet.
 """
 
 import time
