@@ -98,3 +98,17 @@ def test_sleep_refuses_an_out_that_is_a_file(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(sleep, "run", lambda args: pytest.fail("the run started"))
     assert main(["sleep", "--out", str(f)]) == 2
     assert f"--out {f} is a file, not a directory" in capsys.readouterr().err
+
+
+def test_the_committed_digits_search_covers_every_method_inside_its_box():
+    from nnjax.brain import tuned
+
+    assert set(tuned.CHOSEN["digits"]) == set(H.BOX)  # every method with hyperparameters
+    assert tuned.SEARCH["digits"]["validation_runs"] >= 10
+    for name, (lo, hi) in H.BOX.items():
+        for objective in H.OBJECTIVES:
+            hp = H.as_hp(name, tuned.CHOSEN["digits"][name][objective])
+            for x, a, b in zip(jax.tree.leaves(hp), jax.tree.leaves(lo), jax.tree.leaves(hi)):
+                x, a, b = np.asarray(x), np.asarray(a), np.asarray(b)
+                assert x.shape == a.shape, name
+                assert np.all(x >= a * (1 - 1e-6)) and np.all(x <= b * (1 + 1e-6)), name
