@@ -20,7 +20,7 @@ import sys
 
 from nnjax.commands.options import HelpFormatter
 
-COMMANDS = ("train", "info", "verify", "compare", "bench", "sleep")
+COMMANDS = ("train", "info", "verify", "compare", "bench", "sleep", "night")
 _GLOBAL_WITH_VALUE = ("--cache-dir",)
 
 
