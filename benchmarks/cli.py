@@ -4,8 +4,10 @@ Workloads (``--only`` picks some): ``seed`` (the seed example), ``peak`` (matmul
 ``mlp`` (MLP training, every implementation), ``vmap`` (vmap scaling), ``dispatch`` (the
 per-call floor), ``anatomy`` (each matmul of a step timed alone; full runs
 only), ``scaling`` (data parallelism, ``benchmarks/scaling.py`` in its own process,
-full runs only, when that file exists). ``--quick`` is the smoke test of correctness: small
-problems, one timed round, under 2 minutes on 2 cores; its timings mean little.
+full runs only, when that file exists), ``network`` (a 1000-neuron spiking E/I network,
+10 s of biological time, against Brian2's numpy runtime when Brian2 imports; full runs only).
+``--quick`` is the smoke test of correctness: small problems, one timed round, under 2
+minutes on 2 cores; its timings mean little.
 """
 
 import argparse
@@ -19,7 +21,7 @@ from pathlib import Path
 from benchmarks import harness, plots, report, targets
 from benchmarks.check import Mismatch
 
-WORKLOADS = ("seed", "peak", "mlp", "vmap", "dispatch", "anatomy", "scaling")
+WORKLOADS = ("seed", "peak", "mlp", "vmap", "dispatch", "anatomy", "scaling", "network")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -210,6 +212,12 @@ def _run_workloads(args, cfg, results, note_load):
             for widths, B in (([784, 256, 256, 10], 1024), ([64, 256, 256, 10], 32))
         ]
         done("anatomy")
+    if "network" in only and not args.quick:
+        from benchmarks.network import bench_network
+
+        print("spiking network (1000 AdEx neurons) ...", flush=True)
+        results["network"] = bench_network(args.quick)
+        done("network")
     if "scaling" in only and not args.quick:
         stem = _stem(args, results)
         args.out.mkdir(parents=True, exist_ok=True)
