@@ -15,7 +15,7 @@ import time
 
 HELP = (
     "a spiking E/I network through wake, NREM and REM (hypnogram, spectrogram, rasters), and "
-    "a sequence memory consolidated in NREM sleep vs quiet wake (recall, 95% CIs over seeds)"
+    "a sequence memory consolidated in NREM sleep vs quiet wake (recall, CIs over seeds)"
 )
 PARTS = ("night", "consolidation")
 # nnjax.brain.night.DEFAULT_NIGHT and consolidation.Protocol's phase lengths (a test keeps
