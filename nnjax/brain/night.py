@@ -306,12 +306,21 @@ def _consolidation_section(c: dict) -> list[str]:
     tau = st["replay_order_sleep"]["mean"]
     L += [f"Replay: in the first {p['raster_s']} s of NREM, Kendall's tau between a group's "
           f"place in S1 and its first spike after each Up-state onset, averaged: {tau:.2f} "
-          "(+1: every Up state runs G0 -> G4; 0: no order).", ""]  # fmt: skip
+          "(+1: every Up state runs G0 -> G4; 0: no order; -1: G4 -> G0)"
+          + (": the Up states ran through the groups mostly in reverse order, and pair STDP "
+             "depresses a forward link G_k -> G_{k+1} when G_{k+1} fires first."
+             if tau < -0.1 else "."), ""]  # fmt: skip
+    rec, tr = st["recall"], st["trace"]
     L += [
         "**Did sleep help?** S1 recall after the consolidation period: "
-        + verdict(st["recall"]["after_consolidation"]["S1"])
-        + ". S1 recall after the "
-        "interfering sequence: " + verdict(st["recall"]["after_interference"]["S1"]) + ".",
+        + verdict(rec["after_consolidation"]["S1"])
+        + ". S1 recall after the interfering sequence: "
+        + verdict(rec["after_interference"]["S1"])
+        + ". The synaptic trace of S1 (nS) after the consolidation period: "
+        + verdict(tr["after_consolidation"]["S1"])
+        + "; after the interfering sequence: "
+        + verdict(tr["after_interference"]["S1"])
+        + ".",
         "",
     ]
     L += ["![recall](recall.png)", "", "![replay](replay.png)", ""]
