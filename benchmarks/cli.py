@@ -15,6 +15,7 @@ import datetime
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from benchmarks import harness, plots, report, targets
 from benchmarks.check import Mismatch
 
 WORKLOADS = ("seed", "peak", "mlp", "vmap", "dispatch", "anatomy", "scaling", "network")
+# the committed results: written here only when asked, `--out benchmarks/results`
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -29,7 +31,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from benchmarks.mlp import IMPLS, MODELS
 
     p.add_argument("--quick", action="store_true", help="small smoke run (< 2 min), e.g. for CI")
-    p.add_argument("--out", type=Path, default=RESULTS, help=f"output folder (default {RESULTS})")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: a new temporary folder, printed; "
+        "--out benchmarks/results writes the results that are committed)",
+    )
     p.add_argument("--only", nargs="+", choices=WORKLOADS, default=list(WORKLOADS))
     p.add_argument(
         "--impls",
@@ -82,8 +90,18 @@ def _settings(args) -> dict:
     }
 
 
+def out_dir(out: Path | None) -> Path:
+    """``out``, or a new temporary folder: nothing is written into the source tree unless
+    asked for (``--out benchmarks/results``)."""
+    if out is not None:
+        return out
+    return Path(tempfile.mkdtemp(prefix="nnjax-bench-"))
+
+
 def run(args) -> int:
     t_start = time.perf_counter()
+    args.out = out_dir(args.out)
+    print(f"writing results to {args.out}", flush=True)
     cfg = _settings(args)
     now = datetime.datetime.now(datetime.UTC)
     device = harness.device_label()

@@ -5,6 +5,9 @@
   runs): the shuffle-gather, every step and the loss history in one compiled call.
 * ``pure_jax``: the zero-overhead floor: plain ``jnp`` matmuls, ``jax.value_and_grad`` and a
   hand-written SGD/Adam update, jitted; no nnjax, no Optax.
+* ``pure_jax_scan``: that hand-written step under one ``lax.scan`` over pre-batched data (the
+  batches gathered before the clock starts): the reference for the fused loop, which
+  shuffles and gathers inside its clock.
 
 Every loop gathers its batches from the device-resident data inside the clock, as a
 training loop does: a per-step loop passes each step its batch's row indices and the
@@ -86,17 +89,18 @@ def nnjax_fused(p: Problem) -> Runner:
     assert n_steps == p.steps_per_epoch
     fused = jax.jit(run_fn)
     params0 = as_jax(p.params0)
-    args = (params0, opt.init(params0), p.key, jnp.asarray(p.X), jnp.asarray(p.y))
+    carry = nnjax.train.Carry(params0, opt.init(params0))
     epochs = jnp.arange(p.epochs)
+    args = (carry, epochs, p.key, jnp.asarray(p.X), jnp.asarray(p.y))
 
     def run():
-        return jax.block_until_ready(fused(*args, epochs))
+        return jax.block_until_ready(fused(*args))
 
     def result(out):
-        params, _, losses, _ = out
-        return jax.tree.map(np.asarray, params), np.asarray(losses).reshape(-1)
+        carry, outputs = out
+        return jax.tree.map(np.asarray, carry.params), np.asarray(outputs.step_loss).reshape(-1)
 
-    return Runner(lambda: None, run, result, lambda: memory_of(fused, *args, epochs))
+    return Runner(lambda: None, run, result, lambda: memory_of(fused, *args))
 
 
 # --- the hand-written floor ------------------------------------------------------------
@@ -171,3 +175,34 @@ def pure_jax(p: Problem) -> Runner:
         return params, np.asarray(jnp.stack(losses))
 
     return Runner(lambda: None, run, result, lambda: memory_of(step, layers0, state0, X, y, idx[0]))
+
+
+def pure_jax_scan(p: Problem) -> Runner:
+    init, update = _hand_optimizer(p.optimizer, p.learning_rate)
+
+    def step(carry, batch):
+        layers, state = carry
+        loss, g = jax.value_and_grad(_loss)(layers, *batch)
+        return update(g, state, layers), loss
+
+    @jax.jit
+    def run_all(layers, state, Xb, yb):
+        (layers, _), losses = jax.lax.scan(step, (layers, state), (Xb, yb))
+        return layers, losses
+
+    layers0 = [(jnp.asarray(d["W"]), jnp.asarray(d["b"])) for d in p.params0 if d]
+    state0 = init(layers0)
+    rows = jnp.asarray(p.idx, jnp.int32)  # (steps, batch): every batch, gathered once, here
+    Xb, yb = jnp.asarray(p.X)[rows], jnp.asarray(p.y)[rows]
+
+    def run():
+        return jax.block_until_ready(run_all(layers0, state0, Xb, yb))
+
+    def result(out):
+        layers, losses = out
+        params = []
+        for i, (W, b) in enumerate(layers):
+            params += ([{}] if i else []) + [{"W": np.asarray(W), "b": np.asarray(b)}]
+        return params, np.asarray(losses)
+
+    return Runner(lambda: None, run, result, lambda: memory_of(run_all, layers0, state0, Xb, yb))

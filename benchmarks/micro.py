@@ -62,26 +62,16 @@ def vmap_scaling(
     run_fn, n_steps = nnjax.train.make_epochs_fn(
         model, "softmax_cross_entropy", opt, n_examples=len(X), batch_size=batch_size
     )
-    batched = jax.jit(jax.vmap(run_fn, in_axes=(0, 0, None, None, None, None)))
+    batched = jax.jit(jax.vmap(run_fn, in_axes=(0, None, None, None, None)))
     key, Xj, yj, ep = jax.random.key(1), jnp.asarray(X), jnp.asarray(y), jnp.arange(epochs)
-    order_key = jax.random.split(key)[0]
-    idx = np.concatenate(
-        [
-            np.asarray(jax.random.permutation(jax.random.fold_in(order_key, e), len(X)))[
-                : n_steps * batch_size
-            ].reshape(n_steps, batch_size)
-            for e in range(epochs)
-        ]
-    )
+    idx = nnjax.train.run_batch_indices(key, epochs, len(X), batch_size)
     forward, backward = ref_mlp.mlp(sizes, "relu")
     runners, first, checks = {}, {}, {}
     for N in counts:
         keys = jax.random.split(jax.random.key(100), N)
         params = jax.vmap(lambda k: model.init(k, (-1, X.shape[1]))[1])(keys)
-        state = jax.vmap(opt.init)(params)
-        run = lambda params=params, state=state: jax.block_until_ready(  # noqa: E731
-            batched(params, state, key, Xj, yj, ep)
-        )
+        carry = nnjax.train.Carry(params, jax.vmap(opt.init)(params))
+        run = lambda carry=carry: jax.block_until_ready(batched(carry, ep, key, Xj, yj))  # noqa: E731
         t0 = time.perf_counter()
         out = run()
         first[N] = time.perf_counter() - t0
@@ -99,12 +89,12 @@ def vmap_scaling(
                 learning_rate=0.1,
                 batch_indices=idx,
             )
-            got = jax.tree.map(lambda a, i=i: np.asarray(a[i]), out[0])
+            got = jax.tree.map(lambda a, i=i: np.asarray(a[i]), out[0].params)
             checks[N].append(
                 compare(
                     f"vmap N={N} model {i}",
                     got,
-                    np.asarray(out[2][i]).reshape(-1),
+                    np.asarray(out[1].step_loss[i]).reshape(-1),
                     ref_p,
                     ref_l,
                     p0,

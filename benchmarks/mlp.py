@@ -21,6 +21,7 @@ IMPLS: dict[str, tuple[str, Callable]] = {
     "nnjax_step": ("nnjax step (jit per step)", jx.nnjax_step),
     "nnjax_fused": ("nnjax fused (fit's loop)", jx.nnjax_fused),
     "pure_jax": ("hand-written JAX step", jx.pure_jax),
+    "pure_jax_scan": ("hand-written JAX scan, pre-batched", jx.pure_jax_scan),
     "nnx_jit": ("Flax NNX (nnx.jit)", fw.nnx_jit),
     "nnx_split": ("Flax NNX (split/merge + jax.jit)", fw.nnx_split),
     "linen": ("Flax linen", fw.linen),

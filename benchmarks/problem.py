@@ -72,17 +72,9 @@ class Problem:
 
 
 def fit_batch_indices(key, n: int, batch_size: int, epochs: int) -> np.ndarray:
-    """The rows ``nnjax.train.make_epochs_fn`` trains on, step by step: epoch e takes the
-    permutation ``permutation(fold_in(order_key, e), n)`` with ``order_key`` the first half
-    of ``split(key)``, cut into ``n // batch_size`` batches (the remainder dropped).
-    Shape (epochs * (n // batch_size), batch_size)."""
-    order_key, _ = jax.random.split(key)
-    n_steps = n // batch_size
-    perms = [
-        np.asarray(jax.random.permutation(jax.random.fold_in(order_key, e), n))
-        for e in range(epochs)
-    ]
-    return np.concatenate([p[: n_steps * batch_size].reshape(n_steps, batch_size) for p in perms])
+    """The rows ``nnjax.fit`` trains on, step by step (:func:`nnjax.train.run_batch_indices`):
+    shape (epochs * (n // batch_size), batch_size)."""
+    return nnjax.train.run_batch_indices(key, epochs, n, batch_size)
 
 
 def digits_data() -> tuple[np.ndarray, np.ndarray]:

@@ -31,6 +31,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def worker(n: int, n_examples: int, batch: int, epochs: int, repeats: int) -> di
     import nnjax
     from nnjax import parallel
     from nnjax.optim import get_optimizer
-    from nnjax.train import make_epochs_fn
+    from nnjax.train import Carry, make_epochs_fn
 
     devices = jax.devices()
     base = {"devices": n, "backend": jax.default_backend(), "device_kind": devices[0].device_kind}
@@ -77,21 +78,21 @@ def worker(n: int, n_examples: int, batch: int, epochs: int, repeats: int) -> di
         batch_size=batch,
         batch_sharding=parallel.batch_sharding(mesh),
     )
+    carry = Carry(params, opt.init(params))
     args = parallel.replicate(
-        (params, opt.init(params), jax.random.key(0), jnp.asarray(X), jnp.asarray(y)), mesh
+        (carry, jnp.arange(epochs), jax.random.key(0), jnp.asarray(X), jnp.asarray(y)), mesh
     )
-    ep = parallel.replicate(jnp.arange(epochs), mesh)
     jitted = jax.jit(run, out_shardings=parallel.replicated(mesh))
     t0 = time.perf_counter()
-    compiled = jitted.lower(*args, ep).compile()
+    compiled = jitted.lower(*args).compile()
     compile_s = time.perf_counter() - t0
-    out = jax.block_until_ready(compiled(*args, ep))  # warm-up, and the checked result
-    final_loss = float(np.asarray(out[2])[-1].mean())
+    out = jax.block_until_ready(compiled(*args))  # warm-up, and the checked result
+    final_loss = float(np.asarray(out[1].step_loss)[-1].mean())
     times = []
     for _ in range(repeats):
         time.sleep(0.1)  # let spinning worker threads settle
         t0 = time.perf_counter()
-        jax.block_until_ready(compiled(*args, ep))
+        jax.block_until_ready(compiled(*args))
         times.append(time.perf_counter() - t0)
     med = statistics.median(times)
     examples = epochs * steps * batch
@@ -155,7 +156,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.scaling", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="small problem, strong scaling only")
     ap.add_argument("--devices", default="1,2,4,8", help="device counts, e.g. 1,2,4,8")
-    ap.add_argument("--out", type=Path, default=None, help="JSON path (default under results/)")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="JSON path (default: in a new temporary folder; benchmarks/results/... to commit)",
+    )
     ap.add_argument("--timeout", type=float, default=240.0, help="seconds per device count")
     ap.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, default=None, help=argparse.SUPPRESS)
@@ -210,7 +216,7 @@ def main(argv=None) -> int:
     results["machine"]["load_avg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     results["seconds"] = time.perf_counter() - t0
     print("\n\n".join(text))
-    out = args.out or ROOT / "benchmarks" / "results" / (
+    out = args.out or Path(tempfile.mkdtemp(prefix="nnjax-scaling-")) / (
         f"scaling-{backend}" + ("-quick" if args.quick else "") + ".json"
     )
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -59,7 +59,8 @@ def bench_seed(
             return jax.block_until_ready(params)
 
         def fused_run():
-            return jax.block_until_ready(fused(params0, state0, key, Xj, yj, epochs)[0])
+            carry = nnjax.train.Carry(params0, state0)
+            return jax.block_until_ready(fused(carry, epochs, key, Xj, yj)[0].params)
 
         runners = {
             "numpy_loop": Runner(

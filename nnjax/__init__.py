@@ -2,8 +2,11 @@
 
 The public API, in the order data flows:
 
-* layers: :class:`Layer` = (init, apply); :func:`Dense`, :func:`Activation`, :func:`Flatten`,
-  :func:`Dropout`, :func:`serial`; models :func:`mlp`, :func:`logistic_regression`.
+* layers: :class:`Layer` = (init, apply[, state]); :func:`Dense`, :func:`Activation`,
+  :func:`Flatten`, :func:`Dropout`, :func:`serial` here, and every other layer (convolution,
+  pooling, normalisation, combinators, recurrent) in :mod:`nnjax.layers`, with
+  :func:`init_model`, :func:`apply_model` and :func:`from_spec`; models :func:`mlp`,
+  :func:`logistic_regression`, :func:`cnn`, :func:`gru`, :func:`resmlp`.
 * math: :mod:`nnjax.activations`, :mod:`nnjax.losses`, :mod:`nnjax.initializers` (by name).
 * training: :func:`get_optimizer` (Optax, by name), :func:`make_loss_fn`,
   :func:`make_train_step`, :func:`fit` (the loop fused under one jit), :func:`evaluate`.
@@ -38,8 +41,14 @@ _LAZY = {
     "Flatten": "nnjax.layers",
     "Layer": "nnjax.layers",
     "serial": "nnjax.layers",
+    "init_model": "nnjax.layers",
+    "apply_model": "nnjax.layers",
+    "from_spec": "nnjax.layers",
     "mlp": "nnjax.models",
     "logistic_regression": "nnjax.models",
+    "cnn": "nnjax.models",
+    "gru": "nnjax.models",
+    "resmlp": "nnjax.models",
     "get_activation": "nnjax.activations",
     "get_loss": "nnjax.losses",
     "get_optimizer": "nnjax.optim",
@@ -63,9 +72,19 @@ if TYPE_CHECKING:  # for type checkers and IDEs only; never executed
     from nnjax import activations, checkpoint, data, initializers, interop, losses, parallel
     from nnjax.activations import get_activation
     from nnjax.compare import compare
-    from nnjax.layers import Activation, Dense, Dropout, Flatten, Layer, serial
+    from nnjax.layers import (
+        Activation,
+        Dense,
+        Dropout,
+        Flatten,
+        Layer,
+        apply_model,
+        from_spec,
+        init_model,
+        serial,
+    )
     from nnjax.losses import get_loss
-    from nnjax.models import logistic_regression, mlp
+    from nnjax.models import cnn, gru, logistic_regression, mlp, resmlp
     from nnjax.optim import get_optimizer
     from nnjax.train import (
         FitResult,
@@ -133,15 +152,20 @@ __all__ = [
     "Layer",
     "NonFiniteLossError",
     "activations",
+    "apply_model",
     "checkpoint",
+    "cnn",
     "compare",
     "data",
     "enable_x64",
     "evaluate",
     "fit",
+    "from_spec",
     "get_activation",
     "get_loss",
     "get_optimizer",
+    "gru",
+    "init_model",
     "initializers",
     "interop",
     "logistic_regression",
@@ -150,5 +174,6 @@ __all__ = [
     "make_train_step",
     "mlp",
     "parallel",
+    "resmlp",
     "serial",
 ]

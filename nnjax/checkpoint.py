@@ -25,7 +25,8 @@ pruning to ``keep`` counts only checkpoints that verify, moves corrupt ones into
 ``corrupt/``, and so never deletes the newest valid checkpoint.
 
 Restoring is exact: arrays come back bit for bit with their dtypes, so a run resumed from a
-checkpoint continues exactly where it stopped (see ``fit(..., checkpoint_dir=...)``).
+checkpoint continues exactly where it stopped (see ``fit(..., checkpoint_dir=...)``; what a
+``fit`` run saves and how it resumes is :mod:`nnjax.train.checkpoints`).
 """
 
 import hashlib
@@ -38,6 +39,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from nnjax.errors import DivergenceError
 from nnjax.io import atomic_write_bytes, clean_temp_files, npz_bytes
 from nnjax.lock import DirectoryLock
 from nnjax.lock import DirectoryLockedError as DirectoryLockedError
@@ -61,9 +63,10 @@ class CorruptCheckpointError(ValueError):
         self.latest_valid = latest_valid
 
 
-class NonFiniteCheckpointError(FloatingPointError):
+class NonFiniteCheckpointError(DivergenceError, FloatingPointError):
     """:func:`save` refused a tree with a nan or inf in a float leaf. ``leaf``: the first such
-    leaf's path string (e.g. ``['params'][0]['W']``); ``step``: the step it was to be."""
+    leaf's path string (e.g. ``['params'][0]['W']``); ``step``: the step it was to be. A
+    ``FloatingPointError`` and a :class:`nnjax.errors.DivergenceError` (CLI exit status 4)."""
 
     def __init__(self, message: str, leaf: str, step: int):
         super().__init__(message)
@@ -85,6 +88,12 @@ class Checkpoint(NamedTuple):
 def _paths(directory, step: int) -> tuple[str, str]:
     base = os.path.join(os.fspath(directory), f"ckpt_{step:08d}")
     return base + ".npz", base + ".json"
+
+
+def npz_path(directory, step: int) -> str:
+    """The path of checkpoint ``step``'s ``.npz`` in ``directory`` (what :func:`save`
+    returns and :func:`load` takes)."""
+    return _paths(directory, step)[0]
 
 
 def _is_key(x) -> bool:
@@ -404,105 +413,3 @@ def restore(path_or_directory, like, step: int | None = None):
     structure of ``like``; see :func:`load` and :func:`unflatten`."""
     ckpt = load(path_or_directory, step)
     return unflatten(ckpt, like), ckpt.metadata
-
-
-def fit_config(X, y, batch_size: int | None, dropout: bool) -> dict[str, Any]:
-    """What a resumed :func:`nnjax.fit` must share with the run that wrote the checkpoint:
-    the sizes, the data itself (a sha256 of X and y) and the batching that fixes the order."""
-    h = hashlib.sha256()
-    for a in (np.asarray(X), np.asarray(y)):
-        h.update(f"{a.dtype}{a.shape}".encode())
-        h.update(np.ascontiguousarray(a).tobytes())
-    return {
-        "n_examples": int(np.shape(X)[0]),
-        "batch_size": batch_size,
-        "dropout": bool(dropout),
-        "data_sha256": h.hexdigest(),
-    }
-
-
-def _key_data(key) -> np.ndarray:
-    return np.asarray(jax.random.key_data(key) if _is_key(key) else key)
-
-
-class FitCheckpoints:
-    """The checkpoints of one :func:`nnjax.fit` run: when to save, what, and how to resume.
-
-    A checkpoint after ``e`` epochs holds ``params``, ``opt_state``, ``key`` (the data order
-    of epoch e is ``fold_in(order_key, e)``, so key + e is the whole data-order state), the
-    loss history and per-epoch metrics so far; its metadata holds ``epoch``, ``step``
-    (optimizer steps done) and :func:`fit_config`. Multi-host: process 0 writes.
-    """
-
-    def __init__(self, directory, every: int, keep: int | None, config: dict):
-        self.directory = None if directory is None else os.fspath(directory)
-        self.every, self.keep, self.config = every, keep, config
-        self.last = 0
-
-    def check_empty(self) -> None:
-        done = steps(self.directory) if self.directory else []
-        if done:
-            raise ValueError(
-                f"fit: {self.directory} already holds checkpoints (newest: epoch {done[-1]}); "
-                "pass resume=True to continue that run, or use another checkpoint_dir"
-            )
-
-    def due(self, done: int, epochs: int) -> bool:
-        return self.directory is not None and (done - self.last >= self.every or done == epochs)
-
-    def save(self, done, n_steps, params, opt_state, key, losses, metrics, epochs) -> None:
-        self.last = done
-        if jax.process_index() != 0:
-            return
-        names = list(metrics[0])
-        tree = {
-            "params": params,
-            "opt_state": opt_state,
-            "key": key,
-            "loss_history": np.concatenate(losses),
-            "metrics": {k: np.concatenate([m[k] for m in metrics]) for k in names},
-        }
-        meta = {
-            "epoch": done,
-            "step": done * n_steps,
-            "epochs": epochs,
-            "metric_names": names,
-            "config": self.config,
-            "jax": jax.__version__,
-        }
-        save(self.directory, done, tree, metadata=meta, keep=self.keep)
-
-    def restore(self, resume, params, opt_state, key, epochs: int):
-        """``(epoch, params, opt_state, loss_history, metrics)`` from the checkpoint that
-        ``resume`` names (True: the newest in the directory), or None when there is none."""
-        if resume is True:
-            if not steps(self.directory):
-                return None
-            ck = load(self.directory)
-        else:
-            ck = load(resume)
-        meta = ck.metadata
-        for name, now in self.config.items():
-            then = meta.get("config", {}).get(name)
-            if then != now:
-                if name == "data_sha256":
-                    raise ValueError(
-                        f"fit: cannot resume from {ck.path}: it was written for other data (X, y)"
-                    )
-                raise ValueError(
-                    f"fit: cannot resume from {ck.path}: it was written for {name}={then!r}, "
-                    f"this run has {name}={now!r}"
-                )
-        if not np.array_equal(ck.arrays.get("['key']"), _key_data(key)):
-            raise ValueError(f"fit: cannot resume from {ck.path}: it was written with another key")
-        if meta["epoch"] > epochs:
-            raise ValueError(
-                f"fit: {ck.path} is at epoch {meta['epoch']}, past epochs={epochs}; "
-                "ask for at least as many epochs"
-            )
-        params = jax.tree.map(jax.numpy.asarray, unflatten(ck, params, "['params']"))
-        opt_state = jax.tree.map(jax.numpy.asarray, unflatten(ck, opt_state, "['opt_state']"))
-        history = ck.arrays["['loss_history']"]
-        metrics = {k: ck.arrays[f"['metrics']['{k}']"] for k in meta["metric_names"]}
-        self.last = meta["epoch"]
-        return meta["epoch"], params, opt_state, history, metrics

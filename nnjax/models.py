@@ -1,16 +1,51 @@
-"""Models: compositions of layers.
+"""Models: compositions of layers, each describable as data (``model.spec``).
 
-``mlp([h1, ..., hk, out])`` is serial(Dense(h1), f, ..., Dense(hk), f, Dense(out)[, g]):
-a^l = f(a^{l-1} W^l + b^l) for hidden layers, logits = a^{k} W + b at the output.
-The input width is inferred at ``init`` from ``input_shape``.
+* ``mlp([h1, ..., hk, out])`` is serial(Dense(h1), f, ..., Dense(hk), f, Dense(out)[, g]):
+  a^l = f(a^{l-1} W^l + b^l) for hidden layers, logits = a^{k} W + b at the output.
+* ``logistic_regression(n)``: the logit x theta + b.
+* ``cnn``, ``gru``, ``resmlp``: the CNN, GRU and MLP of the MNIST-1D paper (Greydanus &
+  Kobak, "Scaling down deep learning with MNIST-1D", and ``notebooks/models.py`` of
+  github.com/greydanus/mnist1d: ``ConvBase``, ``GRUBase``, ``MLPBase``), built only from
+  :mod:`nnjax.layers`.
+
+Every builder returns a :class:`~nnjax.layers.Layer` whose ``spec`` is ``(builder name,
+kwargs)``; ``nnjax.layers.from_spec`` rebuilds it through :data:`MODELS`. Input widths are
+inferred at ``init``.
 """
 
 from collections.abc import Callable, Sequence
 
-from nnjax.activations import get_activation
-from nnjax.layers import Activation, Dense, Layer, serial
+from nnjax.activations import ACTIVATIONS, get_activation
+from nnjax.layers import (
+    Activation,
+    Bidirectional,
+    Conv,
+    Dense,
+    Flatten,
+    GRUCell,
+    Layer,
+    Reshape,
+    residual,
+    serial,
+)
 
 _RELU_LIKE = {"relu", "leaky_relu", "elu", "gelu", "silu", "softplus"}
+
+
+def _named(*maybe_callables) -> bool:
+    return all(c is None or (isinstance(c, str) and c in ACTIVATIONS) for c in maybe_callables)
+
+
+def _model(name: str, kwargs: dict, describable: bool = True) -> Layer:
+    """The model ``name`` built from its layers, with the spec ``(name, kwargs)``."""
+    return _LAYERS_OF[name](**kwargs)._replace(spec=(name, kwargs) if describable else None)
+
+
+def _positive_ints(who: str, what: str, values) -> list[int]:
+    values = list(values)
+    if not values or any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in values):
+        raise ValueError(f"{who}: {what} must be a non-empty list of positive ints, got {values}")
+    return values
 
 
 def mlp(
@@ -34,11 +69,24 @@ def mlp(
     get_activation(activation)  # validate the name early
     if output_activation is not None:
         get_activation(output_activation)
-    if W_init is None:
-        W_init = "he_normal" if activation in _RELU_LIKE else "glorot_normal"
+    kwargs = {
+        "sizes": sizes,
+        "activation": activation,
+        "output_activation": output_activation,
+        "use_bias": bool(use_bias),
+        "W_init": W_init,
+    }
+    describable = _named(activation, output_activation) and not callable(W_init)
+    return _model("mlp", kwargs, describable)
+
+
+def _mlp_layers(sizes, activation, output_activation, use_bias, W_init) -> Layer:
+    w_init = W_init
+    if w_init is None:
+        w_init = "he_normal" if activation in _RELU_LIKE else "glorot_normal"
     layers = []
     for i, width in enumerate(sizes):
-        layers.append(Dense(width, use_bias=use_bias, W_init=W_init))
+        layers.append(Dense(width, use_bias=use_bias, W_init=w_init))
         if i < len(sizes) - 1:
             layers.append(Activation(activation))
     if output_activation is not None:
@@ -53,7 +101,7 @@ def logistic_regression(n_features: int, use_bias: bool = True) -> Layer:
     """
     if not isinstance(n_features, int) or n_features < 1:
         raise ValueError(f"logistic_regression: n_features must be >= 1, got {n_features!r}")
-    dense = Dense(1, use_bias=use_bias, W_init="zeros")
+    dense = _logistic_layers(n_features, use_bias)
 
     def init(key, input_shape):
         if input_shape[-1] != n_features:
@@ -63,4 +111,119 @@ def logistic_regression(n_features: int, use_bias: bool = True) -> Layer:
             )
         return dense.init(key, input_shape)
 
-    return Layer(init, dense.apply, f"logistic_regression({n_features})")
+    spec = ("logistic_regression", {"n_features": n_features, "use_bias": bool(use_bias)})
+    return Layer(init, dense.apply, f"logistic_regression({n_features})", False, spec)
+
+
+def cnn(
+    n_classes: int = 10,
+    *,
+    input_shape: Sequence[int] = (40, 1),
+    channels: int = 25,
+    kernel_sizes: Sequence[int] = (5, 3, 3),
+    strides: int = 2,
+    padding: int = 1,
+) -> Layer:
+    """The MNIST-1D paper's CNN (``ConvBase``): the flat input is reshaped to ``input_shape``,
+    then three convolutions with ``channels`` channels, kernels 5, 3, 3, stride 2, padding 1,
+    each followed by ReLU, then Flatten and a linear read-out to ``n_classes`` logits.
+
+    ``input_shape=(40, 1)`` (default, MNIST-1D): 1-D convolutions, lengths 40 -> 19 -> 10 -> 5,
+    125 features into the read-out, as the paper's. ``input_shape=(8, 8, 1)`` (scikit-learn's
+    digits as images): the same recipe with square 2-D kernels, 8x8 -> 3x3 -> 2x2 -> 1x1.
+    Convolution weights are ``he_normal`` (ReLU), the read-out ``glorot_normal``; the paper's
+    PyTorch layers flatten channels-first, a permutation of the read-out's weights.
+    """
+    _positive_ints("cnn", "n_classes, channels, strides", [n_classes, channels, strides])
+    if not isinstance(padding, int) or isinstance(padding, bool) or padding < 0:
+        raise ValueError(f"cnn: padding must be an int >= 0, got {padding!r}")
+    shape = _positive_ints("cnn", "input_shape", input_shape)
+    if len(shape) not in (2, 3):
+        raise ValueError(
+            f"cnn: input_shape must be (length, channels) or (height, width, "
+            f"channels), got {tuple(shape)}"
+        )
+    kernels = _positive_ints("cnn", "kernel_sizes", kernel_sizes)
+    kwargs = {
+        "n_classes": n_classes,
+        "input_shape": shape,
+        "channels": channels,
+        "kernel_sizes": kernels,
+        "strides": strides,
+        "padding": padding,
+    }
+    return _model("cnn", kwargs)
+
+
+def _cnn_layers(n_classes, input_shape, channels, kernel_sizes, strides, padding) -> Layer:
+    layers = [Reshape(input_shape)]
+    for k in kernel_sizes:
+        layers += [
+            Conv(channels, k, strides=strides, padding=padding, W_init="he_normal"),
+            Activation("relu"),
+        ]
+    return serial(*layers, Flatten(), Dense(n_classes))
+
+
+def gru(n_classes: int = 10, *, hidden: int = 6, input_shape: Sequence[int] = (40, 1)) -> Layer:
+    """The MNIST-1D paper's GRU (``GRUBase``): the flat input is reshaped to a sequence
+    ``input_shape`` = (T, F) (40 steps of 1 value), a bidirectional GRU with ``hidden`` units
+    per direction (PyTorch's reset-after GRU, :mod:`nnjax.layers.recurrent`) returns every
+    step's output, (B, T, 2 hidden) [forward, backward], and a linear read-out maps all of
+    them, flattened (T * 2 hidden = 480 features by default), to ``n_classes`` logits.
+    """
+    _positive_ints("gru", "n_classes and hidden", [n_classes, hidden])
+    shape = _positive_ints("gru", "input_shape", input_shape)
+    if len(shape) != 2:
+        raise ValueError(f"gru: input_shape must be (time steps, features), got {tuple(shape)}")
+    return _model("gru", {"n_classes": n_classes, "hidden": hidden, "input_shape": shape})
+
+
+def _gru_layers(n_classes, hidden, input_shape) -> Layer:
+    bigru = Bidirectional(GRUCell(hidden), return_sequences=True)
+    return serial(Reshape(input_shape), bigru, Flatten(), Dense(n_classes))
+
+
+def resmlp(n_classes: int = 10, *, hidden: int = 100) -> Layer:
+    """The MNIST-1D paper's MLP (``MLPBase``, hidden 100) with its residual middle layer:
+    h = relu(x W1 + b1); h = h + relu(h W2 + b2); logits = h W3 + b3. ReLU layers start
+    ``he_normal``, the read-out ``glorot_normal``. Params: [W1 dict, {}, [W2 dict, {}], W3 dict].
+    """
+    _positive_ints("resmlp", "n_classes and hidden", [n_classes, hidden])
+    return _model("resmlp", {"n_classes": n_classes, "hidden": hidden})
+
+
+def _resmlp_layers(n_classes, hidden) -> Layer:
+    block = residual(serial(Dense(hidden, W_init="he_normal"), Activation("relu")))
+    return serial(Dense(hidden, W_init="he_normal"), Activation("relu"), block, Dense(n_classes))
+
+
+def _logistic_layers(n_features, use_bias) -> Layer:
+    return Dense(1, use_bias=use_bias, W_init="zeros")
+
+
+_LAYERS_OF: dict[str, Callable[..., Layer]] = {
+    "mlp": _mlp_layers,
+    "logistic_regression": _logistic_layers,
+    "cnn": _cnn_layers,
+    "gru": _gru_layers,
+    "resmlp": _resmlp_layers,
+}
+
+
+def layer_spec(spec):
+    """The layer-level spec of a model spec (``("cnn", {...})`` -> ``("serial", {...})``), or
+    ``spec`` itself when it names a layer; None when the model is not describable."""
+    name, kwargs = spec
+    if name not in _LAYERS_OF:
+        return spec
+    return _LAYERS_OF[name](**kwargs).spec
+
+
+MODELS: dict[str, Callable[..., Layer]] = {
+    "mlp": mlp,
+    "logistic_regression": logistic_regression,
+    "cnn": cnn,
+    "gru": gru,
+    "resmlp": resmlp,
+}

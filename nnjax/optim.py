@@ -15,36 +15,54 @@ With gradient g_t and learning rate eta (the update equations, Optax's conventio
 
 The learning rate may be a float or an Optax schedule (``step -> eta``). Any
 ``optax.GradientTransformation`` passed to :func:`get_optimizer` is returned as is.
+
+Two facts about the names live here and nowhere else: :data:`DEFAULT_LEARNING_RATE` (the
+rate ``fit`` and the CLI use when none is given) and :data:`FULL_BATCH` (the optimizers that
+take the whole training set at every step). This module imports Optax only inside its
+functions, so the names and defaults can be listed (``nnjax train --help``) without JAX.
 """
 
-from collections.abc import Callable
-from typing import Any
+from __future__ import annotations
 
-import optax
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import optax
 
 Schedule = Callable[[Any], Any]
 
 
 def _sgd(learning_rate):
+    import optax
+
     return optax.sgd(learning_rate)
 
 
 def _momentum(learning_rate, momentum=0.9):
+    import optax
+
     _check_momentum(momentum)
     return optax.sgd(learning_rate, momentum=momentum)
 
 
 def _nesterov(learning_rate, momentum=0.9):
+    import optax
+
     _check_momentum(momentum)
     return optax.sgd(learning_rate, momentum=momentum, nesterov=True)
 
 
 def _adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8):
+    import optax
+
     _check_betas(b1, b2, eps)
     return optax.adam(learning_rate, b1=b1, b2=b2, eps=eps)
 
 
 def _adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4):
+    import optax
+
     _check_betas(b1, b2, eps)
     if weight_decay < 0:
         raise ValueError(f"adamw: weight_decay must be >= 0, got {weight_decay}")
@@ -52,6 +70,8 @@ def _adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4):
 
 
 def _rmsprop(learning_rate, decay=0.9, eps=1e-8):
+    import optax
+
     if not 0.0 <= decay < 1.0:
         raise ValueError(f"rmsprop: decay must be in [0, 1), got {decay}")
     _check_eps(eps)
@@ -59,6 +79,8 @@ def _rmsprop(learning_rate, decay=0.9, eps=1e-8):
 
 
 def _adagrad(learning_rate, initial_accumulator_value=0.1, eps=1e-7):
+    import optax
+
     if initial_accumulator_value < 0:
         raise ValueError(
             f"adagrad: initial_accumulator_value must be >= 0, got {initial_accumulator_value}"
@@ -80,6 +102,21 @@ OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {
     "adagrad": _adagrad,
 }
 
+DEFAULT_LEARNING_RATE: dict[str, float] = {
+    "gd": 1e-2,
+    "sgd": 1e-2,
+    "momentum": 1e-2,
+    "nesterov": 1e-2,
+    "adam": 1e-3,
+    "adamw": 1e-3,
+    "rmsprop": 1e-2,
+    "adagrad": 1e-2,
+}
+"""The learning rate each optimizer gets when none is given (``fit``, the CLI)."""
+
+FULL_BATCH: frozenset[str] = frozenset({"gd"})
+"""Optimizers that always step on the whole training set: ``batch_size`` must be None."""
+
 
 def _check_momentum(momentum):
     if not 0.0 <= momentum < 1.0:
@@ -98,8 +135,21 @@ def _check_betas(b1, b2, eps):
     _check_eps(eps)
 
 
-def check_learning_rate(learning_rate: float | Schedule) -> None:
-    """A float learning rate must be finite and > 0; a schedule must be callable."""
+LARGEST_FINITE: dict[str, float] = {
+    "float16": 65504.0,
+    "bfloat16": 3.3895313892515355e38,
+    "float32": 3.4028234663852886e38,
+    "float64": 1.7976931348623157e308,
+}
+"""The largest finite value of each float dtype (``numpy.finfo(dtype).max``): a learning
+rate above it is infinite once it meets the params (Optax scales the updates in their
+dtype), so every update would be inf or nan."""
+
+
+def check_learning_rate(learning_rate: float | Schedule, dtype: str | None = None) -> None:
+    """A float learning rate must be > 0 and finite, in Python and, given ``dtype`` (the name
+    of the params' float dtype, e.g. ``"float32"``), in that dtype (1e39 is inf in float32);
+    a schedule must be callable. The one rule ``fit`` and ``nnjax train --lr`` apply."""
     if callable(learning_rate):
         return
     try:
@@ -110,6 +160,12 @@ def check_learning_rate(learning_rate: float | Schedule) -> None:
         ) from None
     if not (lr > 0 and lr < float("inf")):
         raise ValueError(f"learning_rate must be > 0 and finite, got {learning_rate}")
+    largest = LARGEST_FINITE.get(str(dtype)) if dtype is not None else None
+    if largest is not None and lr > largest:
+        raise ValueError(
+            f"learning_rate {learning_rate:g} is infinite in {dtype} (largest finite "
+            f"{largest:.4g}), the dtype of the params; give a smaller rate"
+        )
 
 
 def get_optimizer(
@@ -122,6 +178,8 @@ def get_optimizer(
     >>> opt = get_optimizer("adam", 1e-3)
     >>> opt = get_optimizer("momentum", optax.cosine_decay_schedule(0.1, 1000), momentum=0.95)
     """
+    import optax
+
     if isinstance(optimizer, optax.GradientTransformation):
         if learning_rate is not None or hyperparams:
             raise ValueError("an optax.GradientTransformation takes no learning_rate/hyperparams")
@@ -146,6 +204,8 @@ def injectable_optimizer(name: str, learning_rate, **hyperparams) -> optax.Gradi
     by vmapping ``init`` over an array of them. Read it back at
     ``state.hyperparams["learning_rate"]``.
     """
+    import optax
+
     get_optimizer(name, 1.0, **hyperparams)  # validate name and hyperparameters
     factory = OPTIMIZERS[name]
     return optax.inject_hyperparams(lambda learning_rate: factory(learning_rate, **hyperparams))(

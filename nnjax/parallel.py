@@ -102,10 +102,3 @@ def replicate(tree, mesh: Mesh):
         return jax.device_put(x, sharding)
 
     return jax.tree.map(put, tree)
-
-
-def shard_batch(tree, mesh: Mesh):
-    """``tree`` with every leaf's leading axis split over ``mesh`` (sizes must divide)."""
-    for leaf in jax.tree.leaves(tree):
-        check_batch(np.shape(leaf)[0], mesh, "leading axis")
-    return jax.device_put(tree, batch_sharding(mesh))

@@ -69,14 +69,16 @@ def test_sequential_forgets_and_joint_does_not():
     cum = C.cumulative(sp)
     N = cum.X_tasks.shape[1]
     cfg = C.TrainConfig(hidden=(32,), steps=60, batch_size=32, learning_rate=0.1)
-    f = jax.jit(jax.vmap(C.make_run(sp, cfg), in_axes=(None, 0, None)))  # one compile for both
+    program = C.seed_program(C.make_run(sp, cfg))  # one compile for both
     keys = jax.random.split(jax.random.key(0), 2)
     counts = C.class_counts(sp.y_test, 10)
     res = {}
     for name, s in (("seq", C.pad_tasks(sp, N)), ("joint", cum)):
-        A_wake, A_after, _ = f(C.task_arrays(s), keys, None)
-        np.testing.assert_array_equal(A_wake, A_after)  # no after-task hook
-        res[name] = C.metrics(np.asarray(A_after), sp.task_classes, counts)
+        runs = C.run_seeds(program, C.task_arrays(s), keys)
+        np.testing.assert_array_equal(runs.A_wake, runs.A_after)  # no after-task hook
+        assert runs.wake_loss.shape == (2, 5, 60) and np.isfinite(runs.wake_loss).all()
+        res[name] = C.metrics(runs.A_after, sp.task_classes, counts)
+    assert program.tasks.compile_time > 0 and len(program.tasks.by_length) == 1
     assert np.all(res["seq"]["old"] < 0.05)  # catastrophic forgetting
     assert np.all(res["seq"]["seen"][:, 0] > 0.9)  # but each task is learned
     assert np.all(res["joint"]["final"] > 0.8)

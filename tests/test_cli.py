@@ -180,8 +180,9 @@ def test_help_lists_valid_names_and_defaults(command, names, capsys):
 def test_train_help_shows_the_values_of_its_defaults(capsys):
     assert main(["train", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    for text in ("(default: digits)", "(default: adam)", "(default: 20)", "(default: relu;",
-                 "(default: 64,64;", "(default: 32;", "(default: 0)", "(default: 3)"):  # fmt: skip
+    for text in ("(default: digits, unless --data", "(default: adam)", "(default: the preset's",
+                 "(default: 0.2;", "(default: 0)", "(default: 3)", "(default: target)",
+                 "digits --hidden 128,128 --activation relu --epochs 20"):  # fmt: skip
         assert text in out, text
 
 

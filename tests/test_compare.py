@@ -10,9 +10,11 @@ import pytest
 
 import nnjax
 from nnjax.cli import main
-from nnjax.compare import compare, make_study, run_study, seed_keys
+from nnjax.compare import compare, make_study, run_optimizer_study, seed_keys
 from nnjax.compare.report import (
+    DIVERGENCE_FACTOR,
     best_index,
+    diverged,
     seed_stats,
     steps_to_target,
     summarize,
@@ -67,7 +69,7 @@ def test_vmapped_study_equals_each_run_alone_float64(name):
         # run (lr 1, seed 0) alone: a mix-up of the rate and seed axes would give run (0, 1)
         # (the per-epoch evaluations are the same code for every optimizer: checked once)
         ref = _alone(model, splits, name, lrs[1], seeds[0], epochs, bs, evals=name == "adam")
-        np.testing.assert_allclose(runs.step_loss[1, 0], ref.loss_history, rtol=1e-10)
+        np.testing.assert_allclose(runs.step_loss[1, 0], ref.step_loss, rtol=1e-10)
         for k in EVALS if name == "adam" else ():
             for m in ("loss", "accuracy"):
                 ours = runs.metrics[f"{k}_{m}"][1, 0]
@@ -75,12 +77,12 @@ def test_vmapped_study_equals_each_run_alone_float64(name):
                 np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(
             runs.metrics["step_loss_mean"][1, 0],
-            ref.loss_history.reshape(epochs, -1).mean(axis=1),
+            ref.step_loss.reshape(epochs, -1).mean(axis=1),
             rtol=1e-10,
         )
         # the other runs differ from it: rates and seeds really vary
         for i, j in ((0, 0), (1, 1), (0, 1)):
-            assert not np.allclose(runs.step_loss[i, j], ref.loss_history)
+            assert not np.allclose(runs.step_loss[i, j], ref.step_loss)
         # the seed's params are the same for every rate: the first losses agree (gd: the
         # first step's loss is on the whole fit set; adam: on the seed's first mini-batch)
         np.testing.assert_allclose(runs.step_loss[0, :, 0], runs.step_loss[1, :, 0])
@@ -100,7 +102,7 @@ def tiny():
         hidden=(8,),
     )
     calls = []
-    result = run_study(study, on_progress=lambda *a: calls.append(a))
+    result = run_optimizer_study(study, on_progress=lambda *a: calls.append(a))
     return result, calls
 
 
@@ -150,6 +152,44 @@ def test_best_index_never_looks_at_test_accuracy():
     assert best_index(runs, "train_loss") == 0
 
 
+def test_divergence_rule_non_finite_or_above_k_times_initial_loss():
+    # 5 runs of one rate, 3 epochs, initial (first-batch) loss 2.3 each: k = 10 -> bound 23
+    train = np.array(
+        [
+            [2.0, 1.0, 0.5],  # learns
+            [2.0, 20.0, 22.9],  # bad but under 10x: not diverged
+            [2.0, 30.0, 1.0],  # above 10x after epoch 2, then back: ended converged, not diverged
+            [50.0, 900.0, 5994.0],  # finite but blown up (the GD run of issue 17): diverged
+            [2.0, np.nan, np.nan],  # nan: diverged
+        ]
+    )[None]
+    runs = _fake(np.ones((1, 5)), np.ones((1, 5)))
+    step = np.full((1, 5, 3), 2.3)
+    runs = runs._replace(step_loss=step, metrics={**runs.metrics, "train_loss": train})
+    np.testing.assert_array_equal(diverged(runs), [[False, False, False, True, True]])
+    assert DIVERGENCE_FACTOR == 10.0
+    np.testing.assert_array_equal(diverged(runs, factor=1e4), [[False] * 4 + [True]])
+    # 22.9 vs 23.0 is the edge: 9.96x is kept, 10.04x is not
+    runs2 = runs._replace(metrics={**runs.metrics, "train_loss": train[:, :2] * [[[1], [1.0044]]]})
+    runs2 = runs2._replace(step_loss=step[:, :2])
+    np.testing.assert_array_equal(diverged(runs2), [[False, True]])
+    # a non-finite step loss alone (epoch losses finite) also counts
+    step2 = step.copy()
+    step2[0, 0, 1] = np.inf
+    np.testing.assert_array_equal(diverged(runs._replace(step_loss=step2))[0, 0], True)
+
+
+def test_a_blown_up_finite_run_never_wins_and_is_counted():
+    # rate 0 has the lower validation loss but one seed's training loss is 5994 (> 10 x 2.3)
+    runs = _fake([[0.1, 0.1], [0.5, 0.5]], [[0.16, 0.9], [0.8, 0.8]])
+    train = np.array([[[5994.0], [0.2]], [[0.3], [0.3]]])
+    runs = runs._replace(
+        step_loss=np.full((2, 2, 3), 2.3), metrics={**runs.metrics, "train_loss": train}
+    )
+    assert best_index(runs, "val_loss") == 1
+    assert diverged(runs).sum() == 1
+
+
 def test_steps_to_target_counts_updates_per_epoch():
     runs = _fake([[1.0]], [[0.5]])
     runs = runs._replace(
@@ -195,6 +235,7 @@ def test_write_report_files(tiny, tmp_path):
     text = open(paths["report"]).read()
     assert "| adam | 0.01 |" in text and "validation" in text and "lr_sensitivity.png" in text
     assert "diverged" in text and r"\hat m_t" in text
+    assert "exceeds 10x its initial loss" in text  # the divergence rule is stated
 
 
 def test_default_grids_are_five_log_spaced_rates():
@@ -229,7 +270,7 @@ def test_bad_dataset_and_batch_size():
     with pytest.raises(ValueError, match="unknown dataset 'cifar'"):
         compare("cifar")
     with pytest.raises(ValueError, match="batch_size 64 exceeds the 4 fit examples of xor"):
-        run_study(make_study("xor", optimizers=("sgd",), batch_size=64))
+        run_optimizer_study(make_study("xor", optimizers=("sgd",), batch_size=64))
 
 
 def test_cli_compare_end_to_end(tmp_path, capsys):
@@ -261,3 +302,22 @@ def test_cli_compare_end_to_end(tmp_path, capsys):
 def test_cli_bad_lr_flag(capsys):
     assert main(["compare", "--lr", "adam:0.1"]) == 2
     assert "argument --lr: takes OPT=LR" in capsys.readouterr().err
+
+
+def test_mnist1d_report_cites_the_published_mlp_figure():
+    from nnjax.compare.report import LITERATURE, _literature
+    from nnjax.compare.study import StudyResult
+
+    study = make_study("mnist1d")
+    summary = {
+        "sgd": {"test_accuracy": {"mean": 0.5147}},
+        "adam": {"test_accuracy": {"mean": 0.6012}},
+        "gd": {"test_accuracy": {"mean": float("nan")}},  # all diverged: never the best
+    }
+    result = StudyResult(study, "mlp", {}, True, {})
+    text = "\n".join(_literature(result, summary))
+    assert LITERATURE["mnist1d"][1] == 0.68
+    assert "**68%**" in text and "Greydanus & Kobak" in text
+    assert "**60.1%** (adam at its chosen rate" in text and "sgd 51.5%" in text
+    assert "residual" in text  # the sentence on the differences
+    assert _literature(result._replace(study=make_study("digits")), summary) == []

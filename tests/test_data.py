@@ -62,3 +62,35 @@ def test_batches_drop_the_last_partial_batch():
 def test_unknown_dataset_lists_valid_names():
     with pytest.raises(ValueError, match="unknown dataset 'mnist'.*digits"):
         nnjax.data.load("mnist")
+
+
+def test_mnist1d_canonical_split_is_the_packages_4000_1000_with_its_published_numbers():
+    # The numbers below were read from the published mnist1d_data.pkl of
+    # github.com/greydanus/mnist1d (the data of the paper's table), which
+    # make_dataset(get_dataset_args()) reproduces to 1e-15.
+    ds = data.load("mnist1d", standardized=False)
+    assert ds.X_train.shape == (4000, 40) and ds.X_test.shape == (1000, 40)
+    assert ds.X_train.dtype == np.float32 and ds.y_train.dtype == np.int32 and ds.n_classes == 10
+    np.testing.assert_allclose(
+        ds.X_train[0, :4], [-0.33200567, -0.47191037, -0.77869708, -1.00974083], rtol=1e-6
+    )
+    np.testing.assert_array_equal(ds.y_train[:10], [2, 6, 4, 5, 6, 6, 6, 0, 3, 1])
+    np.testing.assert_array_equal(ds.y_test[:10], [2, 6, 3, 9, 4, 3, 1, 9, 5, 2])
+    np.testing.assert_array_equal(
+        np.bincount(ds.y_train), [398, 396, 411, 394, 394, 402, 401, 404, 402, 398]
+    )
+    X_tr, y_tr, X_te, y_te = data.mnist1d_canonical()
+    np.testing.assert_array_equal(X_tr.astype(np.float32), ds.X_train)
+    assert data.load("mnist1d", seed=5, standardized=False).y_train.tolist() == y_tr.tolist()
+    X_tr[:] = 0.0  # a copy: the cached arrays are not touched
+    assert data.mnist1d_canonical()[0].any()
+
+
+def test_mnist1d_canonical_standardises_on_train_and_refuses_a_test_fraction():
+    ds = data.load("mnist1d")
+    np.testing.assert_allclose(ds.X_train.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(ds.X_train.std(0), 1, atol=1e-4)
+    with pytest.raises(ValueError, match="canonical split is fixed .* canonical=False"):
+        data.load("mnist1d", test_fraction=0.3)
+    old = data.load("mnist1d", canonical=False, test_fraction=0.25)
+    assert old.X_train.shape == (3000, 40) and old.X_test.shape == (1000, 40)

@@ -99,7 +99,14 @@ def test_bad_layer_arguments_raise():
 
 
 def test_layers_registry_lists_the_public_layers():
-    assert set(LAYERS) == {"Dense", "Activation", "Flatten", "Dropout", "serial"}
+    assert set(LAYERS) == {
+        *("Dense", "Activation", "Flatten", "Reshape", "Identity", "Dropout", "serial"),
+        *("Conv", "ConvTranspose", "MaxPool", "AvgPool", "GlobalAvgPool"),
+        *("LayerNorm", "BatchNorm", "Embedding"),
+        *("parallel", "FanOut", "FanInSum", "FanInConcat", "residual"),
+        *("SimpleRNNCell", "GRUCell", "LSTMCell", "RNN", "Bidirectional"),
+    }
+    assert all(getattr(nnjax.layers, name) is make for name, make in LAYERS.items())
 
 
 @pytest.mark.parametrize(
@@ -122,3 +129,106 @@ def test_zeros_and_normal_initializers():
     assert abs(float(jnp.std(w)) - 0.5) < 0.01
     with pytest.raises(ValueError, match="std must be > 0"):
         nnjax.initializers.normal(0.0)
+
+
+def test_combinators_fan_out_branch_and_merge():
+    from nnjax.layers import FanInConcat, FanInSum, FanOut, Identity, parallel, residual
+
+    net = serial(FanOut(2), parallel(Dense(3), Identity()), FanInConcat())
+    out_shape, params = net.init(KEY, (4, 5))
+    assert out_shape == (4, 8) and params[1][1] == {}
+    x = jax.random.normal(KEY, (4, 5))
+    y = net.apply(params, x)
+    np.testing.assert_allclose(y[:, :3], Dense(3).apply(params[1][0], x), rtol=1e-6)
+    np.testing.assert_array_equal(y[:, 3:], x)
+    block = residual(Dense(5))
+    _, p = block.init(KEY, (4, 5))
+    np.testing.assert_allclose(block.apply(p, x), x + Dense(5).apply(p, x), rtol=1e-6)
+    summed = serial(FanOut(3), FanInSum())
+    np.testing.assert_allclose(summed.apply(summed.init(KEY, (4, 5))[1], x), 3 * x, rtol=1e-6)
+
+
+def test_parallel_gives_each_branch_its_own_dropout_key():
+    from nnjax.layers import FanOut, parallel
+
+    net = serial(FanOut(2), parallel(Dropout(0.5), Dropout(0.5)))
+    _, params = net.init(KEY, (50, 40))
+    a, b = net.apply(params, jnp.ones((50, 40)), key=jax.random.key(3))
+    assert not np.array_equal(a != 0, b != 0)
+    a, b = net.apply(params, jnp.ones((50, 40)))
+    assert (a == 1).all() and (b == 1).all()
+
+
+def test_combinator_errors_name_the_culprit_and_both_shapes():
+    from nnjax.layers import FanInConcat, FanInSum, FanOut, parallel, residual
+
+    with pytest.raises(
+        ValueError,
+        match=r"residual\(Dense\(3\)\): f\(x\) has shape \(4, 3\) "
+        r"but x has shape \(4, 5\)",
+    ):
+        residual(Dense(3)).init(KEY, (4, 5))
+    net = serial(Dense(5), residual(Dense(5)))
+    _, params = net.init(KEY, (4, 2))
+    params[1]["W"] = jnp.ones((5, 6))
+    params[1]["b"] = jnp.ones(6)
+    with pytest.raises(
+        ValueError,
+        match=r"layer 1 \(residual\(Dense\(5\)\)\): .*\(4, 6\) but x "
+        r"has shape \(4, 5\)",
+    ):
+        net.apply(params, jnp.ones((4, 2)))
+    with pytest.raises(ValueError, match=r"FanInSum: branch shapes differ: \(\(4, 2\), \(4, 3\)\)"):
+        FanInSum().init(KEY, ((4, 2), (4, 3)))
+    with pytest.raises(
+        ValueError,
+        match=r"layer 2 \(FanInConcat\(-1\)\): .*cannot concatenate "
+        r"shapes \[\(4, 2, 3\), \(4, 10\)\] along axis -1",
+    ):
+        serial(FanOut(2), parallel(Dense(3), Flatten()), FanInConcat()).init(KEY, (4, 2, 5))
+    with pytest.raises(ValueError, match=r"shapes \[\(4, 2, 3\), \(4, 5, 3\)\] differ off axis -1"):
+        FanInConcat().init(KEY, ((4, 2, 3), (4, 5, 3)))
+    with pytest.raises(ValueError, match=r"expected a tuple of 2 input shapes, got \(4, 3\)"):
+        parallel(Dense(2), Dense(3)).init(KEY, (4, 3))
+    with pytest.raises(
+        ValueError,
+        match=r"branch 1 \(Dense\(3\)\): Dense\(3\): expected input of "
+        r"shape \(\.\.\., 2\), got \(4, 7\)",
+    ):
+        two = parallel(Dense(2), Dense(3))
+        _, p = two.init(KEY, ((4, 2), (4, 2)))
+        two.apply(p, (jnp.ones((4, 2)), jnp.ones((4, 7))))
+    with pytest.raises(ValueError, match="expected a tuple of arrays, got an array"):
+        FanInSum().apply({}, jnp.ones(3))
+
+
+def test_params_follow_x64_for_every_layer_family():
+    from nnjax.layers import BatchNorm, Conv, Embedding, GRUCell, LayerNorm
+
+    layers = [
+        (Conv(2, 3), (2, 5, 1)),
+        (GRUCell(2), (2, 3)),
+        (LayerNorm(), (2, 3)),
+        (BatchNorm(), (2, 3)),
+        (Embedding(4, 2), (2,)),
+    ]
+    for layer, shape in layers:
+        _, p, *state = layer.init(KEY, shape)
+        assert {leaf.dtype for leaf in jax.tree.leaves((p, state))} == {jnp.dtype("float32")}
+        with jax.enable_x64(True):
+            _, p, *state = layer.init(KEY, shape)
+        assert {leaf.dtype for leaf in jax.tree.leaves((p, state))} == {jnp.dtype("float64")}
+
+
+def test_embedding_looks_up_rows_and_checks_ids():
+    from nnjax.layers import Embedding
+
+    layer = Embedding(5, 3)
+    _, p = layer.init(KEY, (2, 4))
+    ids = jnp.array([[0, 4, 4, 1], [2, 2, 3, 0]])
+    np.testing.assert_array_equal(layer.apply(p, ids), np.asarray(p["W"])[np.asarray(ids)])
+    with pytest.raises(ValueError, match=r"ids must be in \[0, 5\), got 0\.\.5"):
+        layer.apply(p, jnp.array([0, 5]))
+    with pytest.raises(ValueError, match="expected integer ids, got dtype float32"):
+        layer.apply(p, jnp.ones(3))
+    assert jax.jit(layer.apply)(p, jnp.array([7]))[0].tolist() == p["W"][4].tolist()  # clamped

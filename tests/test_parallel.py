@@ -23,6 +23,7 @@ F32_TOL = 1e-5  # documented in docs/parallel.md: float32 sums taken in another 
 
 WORKER = r"""
 import json, os, tempfile
+from typing import Any, NamedTuple
 import jax, jax.numpy as jnp, numpy as np
 import nnjax
 from nnjax import parallel
@@ -57,7 +58,7 @@ with jax.enable_x64(True):  # mini-batches of 32 on 8 devices, checkpointed ever
     out["f64"] = {
         "params": maxdiff(one.params, eight.params),
         "opt_state": maxdiff(one.opt_state, eight.opt_state),
-        "loss": float(np.max(np.abs(one.loss_history - eight.loss_history))),
+        "loss": float(np.max(np.abs(one.step_loss - eight.step_loss))),
         "test_loss": float(np.max(np.abs(one.metrics["test_loss"] - eight.metrics["test_loss"]))),
         "dtype": str(W.dtype),
         "replicated": bool(W.sharding.is_fully_replicated),
@@ -65,12 +66,45 @@ with jax.enable_x64(True):  # mini-batches of 32 on 8 devices, checkpointed ever
         "resume_vs_whole": maxdiff(eight.params, resumed.params),
     }
 
+# a stateful model (a running mean of the input, updated in train mode): the model state is
+# threaded through the sharded loop (its batch mean taken across devices) and replicated
+class Stateful(NamedTuple):
+    init: Any
+    apply: Any
+    name: str = "running mean"
+    stateful: bool = True
+
+
+def _init(key, shape):
+    params = {"W": 0.3 * jax.random.normal(key, (shape[-1], 2), jnp.float64)}
+    return (*shape[:-1], 2), params, {"mean": jnp.zeros(shape[-1], jnp.float64)}
+
+
+def _apply(params, x, *, key=None, state, train=False):
+    if train:
+        state = {"mean": 0.5 * state["mean"] + 0.5 * jnp.mean(x, axis=0)}
+    return (x - state["mean"]) @ params["W"], state
+
+
+with jax.enable_x64(True):
+    sm = Stateful(_init, _apply)
+    _, sp, ss = sm.init(jax.random.key(1), (-1, 2))
+    X = ds.X_train.astype(np.float64)
+    kw = dict(FIT, epochs=3, batch_size=32, state=ss)
+    one, eight = (nnjax.fit(sm, sp, X, ds.y_train, mesh=m, **kw) for m in (None, 8))
+    out["state"] = {
+        "params": maxdiff(one.params, eight.params),
+        "state": maxdiff(one.state, eight.state),
+        "moved": maxdiff(one.state, ss),
+        "replicated": bool(eight.state["mean"].sharding.is_fully_replicated),
+    }
+
 # float32, full batch (320 examples) on a sub-mesh of 4 devices
 one = nnjax.fit(model, p0, ds.X_train, ds.y_train, epochs=5, **FIT)
 four = nnjax.fit(model, p0, ds.X_train, ds.y_train, epochs=5, mesh=parallel.make_mesh(4), **FIT)
 out["f32_full_batch_4"] = {
     "params": maxdiff(one.params, four.params),
-    "loss": float(np.max(np.abs(one.loss_history - four.loss_history))),
+    "loss": float(np.max(np.abs(one.step_loss - four.step_loss))),
     "dtype": str(four.params[0]["W"].dtype),
 }
 
@@ -148,6 +182,12 @@ def test_uneven_batches_are_refused_with_a_clear_error(eight):
     assert "24 or 32" in eight["error_batch"]
     assert "n_examples (full batch)=318" in eight["error_full"]
     assert "n_devices=16 but 8 device(s)" in eight["error_too_many"]
+
+
+def test_model_state_is_threaded_and_replicated_over_the_mesh(eight):
+    r = eight["state"]
+    assert r["params"] < 1e-12 and r["state"] < 1e-12 and r["moved"] > 0.01  # it moved
+    assert r["replicated"]
 
 
 def test_resume_of_a_sharded_run_is_exact(eight):

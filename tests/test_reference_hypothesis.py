@@ -1,6 +1,7 @@
-"""The NumPy twin vs jax.grad on random MLPs drawn by hypothesis (float64, rel <= 1e-10).
+"""The NumPy twin vs jax.grad on random MLPs and on random networks mixing every layer,
+drawn by hypothesis (float64, rel <= 1e-10).
 
-Depth 1-5, widths 1-128, batch 1-256, every activation (hidden and output), every loss and
+MLPs: depth 1-5, widths 1-128, batch 1-256, every activation (hidden and output), every loss and
 target form, with and without biases, and output layers scaled up to 1e4 (extreme logits).
 Each example costs one small XLA compile (at a fast optimisation level), no more.
 """
@@ -10,7 +11,14 @@ from hypothesis import strategies as st
 
 from nnjax.activations import ACTIVATIONS
 from nnjax.losses import LOSSES
-from nnjax.verify import RTOL64, Arch, compare_mlp, output_activation_for
+from nnjax.verify import (
+    RTOL64,
+    Arch,
+    compare_mlp,
+    compare_network,
+    network_spec,
+    output_activation_for,
+)
 
 NAMES = sorted(ACTIVATIONS)
 
@@ -67,3 +75,38 @@ def test_twin_matches_jax_grad_on_random_mlps_first_half(arch, seed):
 @given(arch=architectures(), seed=st.integers(0, 2**32 - 1))
 def test_twin_matches_jax_grad_on_random_mlps_second_half(arch, seed):
     _assert_twin_matches_jax(arch, seed)
+
+
+# --- random architectures mixing every layer ----------------------------------------------
+#
+# 1-D and 2-D convolutions (random stride, padding, dilation, groups; sometimes transposed),
+# max/average/global pools, layer and batch norm, residual and fan-out/parallel/fan-in
+# branches, SimpleRNN/GRU/LSTM (one direction or both, last output or every step) and a dense
+# read-out, on small random inputs (nnjax.verify.network_spec). Every draw goes through
+# hypothesis, so a failure shrinks to a small network. Each example costs one fast compile.
+
+
+@st.composite
+def networks(draw):
+    choose = lambda options: draw(st.sampled_from(options))
+    return network_spec(choose)
+
+
+def _assert_network_twin_matches_jax(net, seed):
+    spec, shape = net
+    rows = compare_network(spec, shape, seed)
+    assert len(rows) == 4  # init shape == apply shape, output, dJ/dparams, dJ/dx
+    bad = [f"{r.component}: rel {r.max_rel:.2e}" for r in rows if not r.passed]
+    assert not bad, f"{spec} on {shape}: " + "; ".join(bad)
+
+
+@HALF
+@given(net=networks(), seed=st.integers(0, 2**31 - 1))
+def test_twin_matches_jax_on_random_networks_first_half(net, seed):
+    _assert_network_twin_matches_jax(net, seed)
+
+
+@HALF
+@given(net=networks(), seed=st.integers(0, 2**31 - 1))
+def test_twin_matches_jax_on_random_networks_second_half(net, seed):
+    _assert_network_twin_matches_jax(net, seed)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import nnjax
-from nnjax.train import NonFiniteLossError, make_train_step
+from nnjax.train import NonFiniteLossError, make_train_step, run_batch_indices
 
 KEY = jax.random.key(0)
 
@@ -29,7 +29,7 @@ def test_xor_reaches_full_train_accuracy():
         eval_data={"train": (X, y)},
     )
     assert res.metrics["train_accuracy"][-1] >= 0.99
-    assert res.loss_history.shape == (300,)
+    assert res.step_loss.shape == (300,)
 
 
 def test_two_moons_reaches_099_train_accuracy():
@@ -70,16 +70,11 @@ def test_digits_mlp_adam_reaches_095_test_accuracy():
 
 
 def _manual_loop(step, params, opt_state, X, y, key, epochs, batch_size):
-    """The same steps as fit, driven from Python: fit's documented shuffle order."""
-    order_key = jax.random.split(key)[0]
-    n = len(X)
+    """The same steps as fit, driven from Python, in fit's order (nnjax.train.batch_indices)."""
     losses = []
-    for e in range(epochs):
-        perm = jax.random.permutation(jax.random.fold_in(order_key, e), n)
-        for b in range(n // batch_size):
-            idx = perm[b * batch_size : (b + 1) * batch_size]
-            params, opt_state, loss = step(params, opt_state, (X[idx], y[idx]))
-            losses.append(float(loss))
+    for idx in run_batch_indices(key, epochs, len(X), batch_size):
+        params, opt_state, loss = step(params, opt_state, (X[idx], y[idx]))
+        losses.append(float(loss))
     return params, np.array(losses)
 
 
@@ -99,8 +94,8 @@ def test_fused_fit_equals_per_step_jit_and_no_jit(optimizer):
             p_eager, l_eager = _manual_loop(
                 step, params, opt.init(params), X, y, jax.random.key(7), 3, 32
             )
-    assert res.loss_history.shape == (9,)
-    np.testing.assert_allclose(res.loss_history, l_jit, rtol=1e-12)
+    assert res.step_loss.shape == (9,)
+    np.testing.assert_allclose(res.step_loss, l_jit, rtol=1e-12)
     np.testing.assert_allclose(l_eager, l_jit, rtol=1e-12)
     for a, b, c in zip(
         jax.tree.leaves(res.params), jax.tree.leaves(p_jit), jax.tree.leaves(p_eager)
@@ -116,7 +111,7 @@ def test_split_run_equals_one_piece():
     kw = dict(optimizer="adam", learning_rate=1e-2, epochs=4, batch_size=50, key=3)
     a = nnjax.fit(model, p, ds.X_train, ds.y_train, **kw)
     b = nnjax.fit(model, p, ds.X_train, ds.y_train, epochs_per_call=1, **kw)
-    np.testing.assert_array_equal(a.loss_history, b.loss_history)
+    np.testing.assert_array_equal(a.step_loss, b.step_loss)
     for x, z in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
         np.testing.assert_array_equal(x, z)
 
@@ -179,7 +174,7 @@ def test_nan_data_raises_naming_rows():
 def test_divergence_raises_naming_the_step():
     X, y = nnjax.data.toy()
     model = nnjax.mlp([4, 1], output_activation=None)
-    with pytest.raises(NonFiniteLossError, match=r"at step \d+ \(epoch \d+, batch 0\)"):
+    with pytest.raises(NonFiniteLossError, match=r"at step (\d+) \(batch 0 of epoch \d+\)"):
         nnjax.fit(
             model,
             _init(model, 1),
@@ -201,7 +196,7 @@ def test_divergence_raises_naming_the_step():
         epochs=50,
         check_finite=False,
     )
-    assert not np.isfinite(res.loss_history).all()
+    assert not np.isfinite(res.step_loss).all()
 
 
 def test_fit_argument_errors():
@@ -236,6 +231,6 @@ def test_dropout_training_uses_keys_and_evaluation_does_not():
     p = _init(model, 2)
     a = nnjax.fit(model, p, ds.X_train, ds.y_train, epochs=2, batch_size=40, dropout=True)
     b = nnjax.fit(model, p, ds.X_train, ds.y_train, epochs=2, batch_size=40, dropout=False)
-    assert not np.allclose(a.loss_history, b.loss_history)
+    assert not np.allclose(a.step_loss, b.step_loss)
     ev = nnjax.evaluate(model, a.params, ds.X_test, ds.y_test)
     assert ev == nnjax.evaluate(model, a.params, ds.X_test, ds.y_test)  # deterministic

@@ -178,7 +178,7 @@ def _simulate_impl(layers, scales, x, n_steps, reset, theta, return_spikes):
 _simulate = jax.jit(_simulate_impl, static_argnums=(3, 4, 5, 6))
 
 
-def accuracy(converted: Converted, X: Array, y: Array, n_steps: int, **kw) -> float:
+def spiking_accuracy(converted: Converted, X: Array, y: Array, n_steps: int, **kw) -> float:
     """Fraction of argmax(:func:`simulate` output) equal to the integer labels y."""
     out = simulate(converted, X, n_steps, **kw).output
     return float(jnp.mean(jnp.argmax(out, axis=-1) == jnp.asarray(y)))

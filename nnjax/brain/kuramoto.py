@@ -45,11 +45,6 @@ def gaussian_frequencies(n: int, sigma: float = 1.0, omega0: float = 0.0, dtype=
     return omega0 + sigma * ndtri(q)
 
 
-def critical_coupling(gamma: float = 1.0) -> float:
-    """K_c = 2 gamma for Lorentzian frequencies (= 2 / (pi g(0)))."""
-    return 2.0 * gamma
-
-
 def stationary_r(K, gamma: float = 1.0):
     """Theory for Lorentzian frequencies: r = sqrt(1 - 2 gamma / K) for K > 2 gamma, else 0."""
     K = jnp.asarray(K, jnp.result_type(float))

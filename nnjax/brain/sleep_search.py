@@ -6,7 +6,8 @@ used by the reported study (test split, class orders 0, 1, 2, seeds 0, 1, 2, ...
 
 The search: random search, log-uniform within a factor ``spread`` of a centre (first the
 authors' MNIST values r = 240, inc = 0.032, dec = 0.0033, beta = (14.5, 44.6, 38.0),
-alpha = 55.9, then the best of round 1), all candidates of a round in one ``jit(vmap)``.
+alpha = 55.9, then the best of round 1), all candidates of a round in one vmapped program
+run by fit's driver (:func:`score_candidates`).
 Score: mean over the validation runs of the final 10-class validation accuracy. Run
 ``python -m nnjax.brain.sleep_search OUT.json``.
 """
@@ -22,16 +23,8 @@ import numpy as np
 from nnjax.brain import continual as C
 from nnjax.brain import sleep as S
 
-PAPER = S.SRCParams(
-    jnp.array(240.0),
-    jnp.array(0.032),
-    jnp.array(0.0033),
-    jnp.array([14.5, 44.6, 38.0]),
-    jnp.array(55.9),
-)
 
-
-def sample(key, centre: S.SRCParams, n: int, spread: float) -> S.SRCParams:
+def sample_candidates(key, centre: S.SRCParams, n: int, spread: float) -> S.SRCParams:
     """n candidates: each number times exp(U(-log spread, log spread)); candidate 0 = centre."""
     leaves, tree = jax.tree.flatten(centre)
     keys = jax.random.split(key, len(leaves))
@@ -43,13 +36,14 @@ def sample(key, centre: S.SRCParams, n: int, spread: float) -> S.SRCParams:
     return jax.tree.unflatten(tree, out)
 
 
-def evaluate(split, cfg, src_cfg, hps: S.SRCParams, keys) -> np.ndarray:
-    """(n_candidates, n_runs) final validation accuracies, one jit(vmap(vmap))."""
+def score_candidates(split, cfg, src_cfg, hps: S.SRCParams, keys) -> np.ndarray:
+    """(n_candidates, n_runs) final validation accuracies: every candidate x run, vmapped,
+    through fit's driver (:func:`nnjax.brain.continual.run_seeds`). A candidate whose sleep
+    drives the weights to nan is scored, not raised: a search explores such corners."""
     run = C.make_run(split, cfg, S.make_src_method(split.image_shape, src_cfg))
-    f = jax.jit(jax.vmap(jax.vmap(run, in_axes=(None, 0, None)), in_axes=(None, None, 0)))
-    _, A_after, _ = f(C.task_arrays(split), keys, hps)
+    runs = C.run_seeds(run, C.task_arrays(split), keys, hps, over="hp", check_finite=False)
     counts = C.class_counts(split.y_test, split.n_classes)
-    return C.metrics(np.asarray(A_after), split.task_classes, counts)["final"]
+    return C.metrics(runs.A_after, split.task_classes, counts)["final"]
 
 
 def search(
@@ -58,14 +52,14 @@ def search(
     split = C.load_split("digits", C.VALIDATION_ORDER, validation=True)
     cfg, src_cfg = C.TrainConfig(), S.SRCConfig(steps=steps)
     keys = jax.random.split(jax.random.key(1000), n_runs)
-    seq = C.run_study(C.make_run(split, cfg), split, keys)[0]
+    seq = C.run_seeds(C.make_run(split, cfg), C.task_arrays(split), keys).A_after
     counts = C.class_counts(split.y_test, split.n_classes)
     seq_final = C.metrics(seq, split.task_classes, counts)["final"]
-    centre, log = PAPER, []
+    centre, log = S.PAPER, []
     for r in range(rounds):
         t0 = time.perf_counter()
-        hps = sample(jax.random.key(r), centre, n, spread if r == 0 else np.sqrt(spread))
-        final = evaluate(split, cfg, src_cfg, hps, keys)
+        hps = sample_candidates(jax.random.key(r), centre, n, spread if r == 0 else np.sqrt(spread))
+        final = score_candidates(split, cfg, src_cfg, hps, keys)
         best = int(np.argmax(final.mean(1)))
         centre = jax.tree.map(lambda x, b=best: x[b], hps)
         log.append(

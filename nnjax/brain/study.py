@@ -1,7 +1,9 @@
 """The continual-learning study behind ``nnjax sleep``: every method, class order and seed.
 
-For each method one compiled function runs all (class order, seed) pairs:
-``jit(vmap_orders(vmap_seeds(run)))``. Runs are *paired*: the same (order, seed) gives every
+For each method one compiled program runs all (class order, seed) pairs,
+``vmap_orders(vmap_seeds(run))``, through fit's driver
+(:func:`nnjax.brain.continual.run_seeds`: one task per chunk, the wake losses checked,
+compile and run timed apart). Runs are *paired*: the same (order, seed) gives every
 method the same initial weights and the same mini-batch stream for task 0, so "SRC improves
 every run" compares like with like. ``sequential`` and ``joint`` share one compiled program
 (the task arrays of both are padded to one shape).
@@ -29,7 +31,7 @@ def _stack(splits):
     return jax.tree.map(lambda *a: np.stack(a), *arrays)
 
 
-def run_study(
+def run_sleep_study(
     dataset: str = "digits",
     orders=(0, 1, 2),
     n_seeds: int = 5,
@@ -57,17 +59,16 @@ def run_study(
     keys = jax.random.split(jax.random.key(0), n_seeds)
     model = C.make_model(cfg, K)
 
-    def compiled(method):
-        run = C.make_run(template, cfg, method)
-        return jax.jit(jax.vmap(jax.vmap(run, in_axes=(None, 0, None)), in_axes=(0, None, None)))
+    def program(method):
+        return C.seed_program(C.make_run(template, cfg, method), over="arrays")
 
-    plain = compiled(None)
+    plain = program(None)  # sequential and joint share it: one compile
     replay_method, vae = D.make_replay_method(model, K, d)
     fns = {
         "sequential": (plain, seq, None),
         "joint": (plain, cums, None),
-        "src": (compiled(S.make_src_method(template.image_shape, src_cfg)), seq, hp),
-        "replay": (compiled(replay_method), seq, None),
+        "src": (program(S.make_src_method(template.image_shape, src_cfg)), seq, hp),
+        "replay": (program(replay_method), seq, None),
     }
     counts = C.class_counts(template.y_test, K)
     res = {
@@ -79,15 +80,18 @@ def run_study(
     for name in methods:
         f, data, h = fns[name]
         t0 = time.perf_counter()
-        A_wake, A_after, final = f(_stack(data), keys, h)
-        A_wake, A_after = np.asarray(A_wake), np.asarray(A_after)
+        runs = C.run_seeds(f, _stack(data), keys, h, over="arrays")
         res["seconds"][name] = time.perf_counter() - t0
-        res["A"][name], res["A_wake"][name] = A_after, A_wake
-        res["metrics"][name] = _metrics(A_after, splits, counts)
+        res["A"][name], res["A_wake"][name] = runs.A_after, runs.A_wake
+        res["metrics"][name] = _metrics(runs.A_after, splits, counts)
         if name == "src":
-            res["metrics"]["src_wake"] = _metrics(A_wake, splits, counts)
-        finals[name] = jax.tree.map(lambda a: a[0, 0], final)  # order 0, seed 0
-        print(f"{name}: {res['seconds'][name]:.1f} s (compile + run)", flush=True)
+            res["metrics"]["src_wake"] = _metrics(runs.A_wake, splits, counts)
+        finals[name] = jax.tree.map(lambda a: a[0, 0], runs.final)  # order 0, seed 0
+        print(
+            f"{name}: {res['seconds'][name]:.1f} s (compile {runs.compile_time:.1f} s "
+            f"+ run {runs.run_time:.1f} s)",
+            flush=True,
+        )
     res["images"] = _images(finals, vae, model, template, cfg)
     return res
 
@@ -111,7 +115,7 @@ def _images(finals, vae, model, split, cfg) -> dict:
         out[f"deepdream_{name}_objective"] = np.asarray(hist)
         if name == "replay":
             out["generator_samples"] = np.asarray(
-                D.sample(vae, extra["gen"], jax.random.key(2), 20)
+                D.sample_dreams(vae, extra["gen"], jax.random.key(2), 20)
             )
     return out
 
@@ -177,7 +181,7 @@ def as_arrays(x):
 def write_plots(res: dict, out: str) -> None:
     """accuracy.png (seen-class accuracy after each task), heatmap.png (per-class accuracy,
     class order 0, mean over seeds), dreams.png (DeepDream per class, generator samples).
-    ``res`` from :func:`run_study`, or ``as_arrays(json.load(...))`` of its results.json."""
+    ``res`` from :func:`run_sleep_study`, or ``as_arrays(json.load(...))`` of its results.json."""
     import os
 
     from nnjax.plotting import subplots

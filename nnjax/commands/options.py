@@ -27,7 +27,7 @@ ACTIVATION_NAMES = (
 OUTPUT_ONLY_ACTIVATIONS = ("softmax", "log_softmax")
 HIDDEN_ACTIVATIONS = tuple(a for a in ACTIVATION_NAMES if a not in OUTPUT_ONLY_ACTIVATIONS)
 
-FLOAT32_MAX = 3.4028234663852886e38  # numpy.finfo(numpy.float32).max: training is float32
+TRAINING_DTYPE = "float32"  # the CLI's params; --lr must be finite in it (nnjax.optim's rule)
 
 
 def optimizers():
@@ -35,11 +35,7 @@ def optimizers():
     the one place these facts live (importable without JAX)."""
     from nnjax import optim
 
-    # TODO(merge): nnjax.optim gains DEFAULT_LEARNING_RATE and FULL_BATCH (engine branch);
-    # the fallbacks serve only until then
-    rates = getattr(optim, "DEFAULT_LEARNING_RATE", None)
-    full_batch = getattr(optim, "FULL_BATCH", frozenset({"gd"}))
-    return tuple(optim.OPTIMIZERS), rates, full_batch
+    return tuple(optim.OPTIMIZERS), dict(optim.DEFAULT_LEARNING_RATE), optim.FULL_BATCH
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -80,17 +76,20 @@ batch_size = int_at_least(0, "must be an integer >= 1, or 0 for full batch")
 
 
 def learning_rate(text: str) -> float:
-    """A type: a float > 0 that is finite in float32 (1e39 is inf there)."""
+    """A type: a float > 0 that is finite in float32 (1e39 is inf there), by the rule of
+    :func:`nnjax.optim.check_learning_rate`."""
+    from nnjax import optim
+
     try:
         value = float(text)
     except ValueError:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
-    if value > FLOAT32_MAX:
-        raise argparse.ArgumentTypeError(
-            f"{text} is infinite in float32 (largest {FLOAT32_MAX:.4g}); give a smaller rate"
-        )
+    try:
+        optim.check_learning_rate(value, TRAINING_DTYPE)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("learning_rate ")) from None
     return value
 
 

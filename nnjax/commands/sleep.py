@@ -55,7 +55,7 @@ def run(args) -> int:
     from nnjax.brain import study
 
     t0 = time.perf_counter()
-    res = study.run_study(
+    res = study.run_sleep_study(
         args.dataset,
         args.orders,
         args.seeds,

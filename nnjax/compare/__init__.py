@@ -21,7 +21,7 @@ from nnjax.compare.study import (
     Study,
     StudyResult,
     make_study,
-    run_study,
+    run_optimizer_study,
     seed_keys,
 )
 
@@ -107,7 +107,7 @@ def compare(
         data_seed=data_seed,
     )
     with progress_bar(progress) as on_progress:
-        result = run_study(study, model=model, on_progress=on_progress)
+        result = run_optimizer_study(study, model=model, on_progress=on_progress)
     paths = write_report(result, out, plots=plots) if out is not None else {}
     return Comparison(result, summarize(result), paths)
 
@@ -124,7 +124,7 @@ __all__ = [
     "compare",
     "make_study",
     "progress_bar",
-    "run_study",
+    "run_optimizer_study",
     "seed_keys",
     "summarize",
     "write_report",

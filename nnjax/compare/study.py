@@ -2,7 +2,8 @@
 
 For one optimizer, the L learning rates and S seeds make R = L * S runs that train together:
 the pure loop of :func:`nnjax.train.make_epochs_fn` is ``vmap``-ed over a run axis of size R
-and compiled once (``jit``). Run r = l * S + s starts from
+and run by fit's driver (:func:`nnjax.train.drive`: compiled once, in chunks). Run
+r = l * S + s starts from
 
     params_r    = model.init(init_key(seed_s))          (the same for every learning rate)
     opt_state_r = optimizer(lr_l).init(params_r)         (lr_l lives in the state, traced)
@@ -23,7 +24,6 @@ per step: the mini-batch loss ``step_loss``.
 
 import dataclasses
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -34,10 +34,8 @@ import numpy as np
 from nnjax.data import DATASETS, load, train_test_split
 from nnjax.layers import Layer
 from nnjax.models import mlp
-from nnjax.optim import OPTIMIZERS, check_learning_rate, injectable_optimizer
-from nnjax.train import make_epochs_fn
-
-FULL_BATCH = ("gd",)  # optimizers that always take the whole fit set per step
+from nnjax.optim import FULL_BATCH, OPTIMIZERS, check_learning_rate, injectable_optimizer
+from nnjax.train import Carry, FixedChunks, drive, is_stateful, make_epochs_fn
 
 # 5 log-spaced learning rates (half-decade steps) around each optimizer's usual range.
 # Full-batch GD takes one step per epoch, so its useful rates are large.
@@ -76,7 +74,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 class Study:
     """What to run. ``learning_rates`` maps optimizer -> rates (default
     :data:`DEFAULT_LEARNING_RATES`); ``seeds`` are the run seeds (init and shuffles);
-    ``batch_size`` applies to every optimizer but the full-batch ones (:data:`FULL_BATCH`);
+    ``batch_size`` applies to every optimizer but the full-batch ones
+    (:data:`nnjax.optim.FULL_BATCH`);
     ``select`` is the learning-rate criterion (see :func:`nnjax.compare.report.best_index`)."""
 
     dataset: str = "digits"
@@ -189,14 +188,18 @@ def seed_keys(seed: int) -> tuple[jax.Array, jax.Array]:
 
 
 def seed_params(model: Layer, seeds: Sequence[int], feature_shape: tuple[int, ...]) -> Any:
-    """The initial params of every seed, ``model.init(init_key(seed))``, stacked: (S, ...).
+    """The initial (params, model state) of every seed, ``model.init(init_key(seed))``,
+    stacked: (S, ...) each (the state is ``()`` for a stateless model).
 
     A plain loop: after the first seed the eager ops are compiled, and the values are
     exactly those a single run gets (``vmap`` of ``init`` would compile a larger program).
     """
     shape = (-1, *feature_shape)
-    params = [model.init(seed_keys(s)[0], shape)[1] for s in seeds]
-    return jax.tree.map(lambda *a: jnp.stack(a), *params)
+    inits = [model.init(seed_keys(s)[0], shape) for s in seeds]
+    params = [i[1] for i in inits]
+    states = [i[2] if is_stateful(model) else () for i in inits]
+    stack = lambda trees: jax.tree.map(lambda *a: jnp.stack(a), *trees)  # noqa: E731
+    return stack(params), stack(states)
 
 
 class OptimizerRuns(NamedTuple):
@@ -232,6 +235,23 @@ def _chunk(epochs: int, parts: int) -> int:
     return max(d for d in range(1, cap + 1) if epochs % d == 0)
 
 
+def _init_runs(name: str, params_s, states_s, train_keys, lrs, L: int) -> tuple[Carry, Any]:
+    """The carry and keys of the L x S runs, run r = l * S + s (one small jitted program
+    instead of many eager ops, each of which would compile)."""
+
+    @jax.jit
+    def init(params_s, states_s, train_keys, lrs):
+        S = train_keys.shape[0]
+        params, states = (
+            jax.tree.map(lambda a: jnp.concatenate([a] * L), t) for t in (params_s, states_s)
+        )
+        run_lrs = jnp.repeat(lrs, S)
+        opt_state = jax.vmap(lambda p, lr: injectable_optimizer(name, lr).init(p))(params, run_lrs)
+        return Carry(params, opt_state, states), jnp.concatenate([train_keys] * L)
+
+    return init(params_s, states_s, train_keys, lrs)
+
+
 def train_optimizer(
     name: str,
     learning_rates: Sequence[float],
@@ -246,11 +266,14 @@ def train_optimizer(
     on_chunk: Callable[[int], None] | None = None,
     init_params: Any = None,
 ) -> OptimizerRuns:
-    """Train the L x S runs of optimizer ``name`` together: one ``jit`` of the ``vmap``-ed loop.
+    """Train the L x S runs of optimizer ``name`` together: fit's loop
+    (:func:`nnjax.train.make_epochs_fn`) ``vmap``-ed over the runs, compiled once and run in
+    chunks by :func:`nnjax.train.drive`.
 
     ``on_chunk(epochs_done)`` is called before compiling and after each compiled call.
-    ``init_params``: the seeds' initial params stacked on a leading axis (S, ...), as
-    :func:`seed_params` makes them (pass them to share one init across optimizers).
+    ``init_params``: the seeds' initial (params, model state) stacked on a leading axis
+    (S, ...), as :func:`seed_params` makes them (pass them to share one init across
+    optimizers). Runs whose loss becomes nan/inf are kept (a study reports them as diverged).
     """
     X, y = (jnp.asarray(a) for a in splits.fit)
     evals = tuple(
@@ -267,57 +290,39 @@ def train_optimizer(
         batch_size=bs,
         eval_names=("fit", "val", "test"),
     )
-
     if init_params is None:
         init_params = seed_params(model, seeds, X.shape[1:])
-
-    @jax.jit  # one small program instead of many eager ops (each of which would compile)
-    def init_runs(params_s, train_keys, lrs):
-        # run r = l * S + s
-        params = jax.tree.map(lambda a: jnp.concatenate([a] * L), params_s)
-        run_lrs = jnp.repeat(lrs, S)
-        opt_state = jax.vmap(lambda p, lr: injectable_optimizer(name, lr).init(p))(params, run_lrs)
-        return params, opt_state, jnp.concatenate([train_keys] * L)
-
+    params_s, states_s = init_params
     train_keys = jnp.stack([seed_keys(s)[1] for s in seeds])
-    params, opt_state, run_keys = init_runs(
-        init_params, train_keys, jnp.asarray(lrs, dtype=X.dtype)
-    )
-
-    batched = jax.jit(jax.vmap(run, in_axes=(0, 0, 0, None, None, None, None)))
-    chunk = _chunk(epochs, chunks)
+    carry, keys = _init_runs(name, params_s, states_s, train_keys, jnp.asarray(lrs, X.dtype), L)
     if on_chunk is not None:
         on_chunk(0)
-    t0 = time.perf_counter()
-    compiled = batched.lower(params, opt_state, run_keys, X, y, jnp.arange(chunk), evals).compile()
-    compile_time = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    all_losses, all_metrics = [], []
-    for start in range(0, epochs, chunk):
-        params, opt_state, losses, metrics = compiled(
-            params, opt_state, run_keys, X, y, jnp.arange(start, start + chunk), evals
-        )
-        all_losses.append(np.asarray(losses))  # (R, chunk, T); np.asarray waits for the result
-        all_metrics.append(jax.tree.map(np.asarray, metrics))
-        if on_chunk is not None:
-            on_chunk(start + chunk)
-    run_time = time.perf_counter() - t0
-
-    step_loss = np.concatenate(all_losses, axis=1).reshape(L, S, epochs * n_steps)
-    raw = {k: np.concatenate([m[k] for m in all_metrics], axis=1) for k in all_metrics[0]}
-    names = {
-        "step_loss": "step_loss_mean",
-        "fit_loss": "train_loss",
-        "fit_accuracy": "train_accuracy",
-    }
-    metrics = {names.get(k, k): v.reshape(L, S, epochs) for k, v in raw.items()}
+    driven = drive(
+        jax.vmap(run, in_axes=(0, None, 0, None, None, None)),
+        carry,
+        (keys, X, y, evals),
+        total=epochs,
+        chunks=FixedChunks(_chunk(epochs, chunks)),
+        hooks=() if on_chunk is None else (lambda report: on_chunk(report.end),),
+        axis=1,  # outputs (R, epochs, ...)
+    )
+    step_loss = driven.outputs.step_loss.reshape(L, S, epochs * n_steps)
+    names = {"fit_loss": "train_loss", "fit_accuracy": "train_accuracy"}
+    metrics = {names.get(k, k): v.reshape(L, S, epochs) for k, v in driven.outputs.metrics.items()}
     return OptimizerRuns(
-        name, lrs, np.asarray(seeds), bs, n_steps, step_loss, metrics, compile_time, run_time
+        name,
+        lrs,
+        np.asarray(seeds),
+        bs,
+        n_steps,
+        step_loss,
+        metrics,
+        driven.compile_time,
+        driven.run_time,
     )
 
 
-def run_study(
+def run_optimizer_study(
     study: Study,
     *,
     model: Layer | None = None,
@@ -342,7 +347,7 @@ def run_study(
     total = sum(len(study.rates(o)) * S for o in study.optimizers) * study.epochs
     done = 0
     runs = {}
-    params = seed_params(model, study.seeds, splits.fit[0].shape[1:])
+    inits = seed_params(model, study.seeds, splits.fit[0].shape[1:])
     for name in study.optimizers:
         R = len(study.rates(name)) * S
         base = done
@@ -360,7 +365,7 @@ def run_study(
             epochs=study.epochs,
             batch_size=study.batch_size,
             on_chunk=on_chunk,
-            init_params=params,
+            init_params=inits,
         )
         done += R * study.epochs
     sizes = {

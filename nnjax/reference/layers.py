@@ -6,25 +6,23 @@ A :class:`Pair` mirrors one :class:`nnjax.layers.Layer` with the contract of ``j
 * ``backward(dout, cache) -> (dx, grads)``: ``dout = dJ/dout`` (out's shape) in,
   ``dx = dJ/dx`` (x's shape) and ``grads = dJ/dparams`` (params' structure) out.
 
+The other twins live in :mod:`~nnjax.reference.conv`, :mod:`~nnjax.reference.pool`,
+:mod:`~nnjax.reference.norm`, :mod:`~nnjax.reference.combinators` and
+:mod:`~nnjax.reference.recurrent`; :data:`LAYERS` lists them all.
+
 Params have exactly the structure of the JAX layer's params (``{"W": (in, out), "b": (out,)}``
 for Dense, ``{}`` for the others, a list for ``serial``), so one params tree feeds both.
 Batches are rows: x has shape (..., in), every leading axis is a batch axis.
 """
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
 
 import numpy as np
 
+from nnjax.reference import combinators as C
+from nnjax.reference import conv, norm, pool, recurrent
 from nnjax.reference.activations import ACTIVATIONS, vjp
-
-
-class Pair(NamedTuple):
-    """``forward(params, x) -> (out, cache)``, ``backward(dout, cache) -> (dx, grads)``."""
-
-    forward: Callable[[Any, np.ndarray], tuple[np.ndarray, Any]]
-    backward: Callable[[np.ndarray, Any], tuple[np.ndarray, Any]]
-    name: str = "layer"
+from nnjax.reference.pair import Pair
 
 
 def dense_forward(params, x):
@@ -164,10 +162,76 @@ def serial(*pairs: Pair) -> Pair:
     return Pair(forward, backward, name)
 
 
+def reshape(shape) -> Pair:
+    """The twin of ``nnjax.layers.Reshape``: (B, ...) -> (B, *shape); dx is dout reshaped back."""
+    target = tuple(int(d) for d in shape)
+
+    def forward(params, x):
+        x = np.asarray(x)
+        if x.ndim < 2 or int(np.prod(x.shape[1:])) != int(np.prod(target)):
+            raise ValueError(f"Reshape({target}): input shape {x.shape} does not fit")
+        return x.reshape(x.shape[0], *target), x.shape
+
+    def backward(dout, shape):
+        return np.asarray(dout).reshape(shape), {}
+
+    return Pair(forward, backward, f"Reshape({target})")
+
+
+def identity() -> Pair:
+    """The twin of ``nnjax.layers.Identity``: y = x, dJ/dx = dJ/dy (arrays or tuples)."""
+    return Pair(lambda params, x: (x, None), lambda dout, cache: (dout, {}), "Identity")
+
+
+def embedding(num_embeddings=None, features=None) -> Pair:
+    """The twin of ``nnjax.layers.Embedding``: y[...] = W[ids[...]]; dJ/dW[v] = the sum of
+    dJ/dy over the positions with id v (``np.add.at``); the integer ids get a zero gradient."""
+
+    def forward(params, x):
+        ids = np.asarray(x)
+        W = np.asarray(params["W"])
+        if not np.issubdtype(ids.dtype, np.integer) or (
+            ids.size and not 0 <= ids.min() <= ids.max() < len(W)
+        ):
+            raise ValueError(f"Embedding: ids must be integers in [0, {len(W)}), got {ids}")
+        return W[ids], (ids, W.shape)
+
+    def backward(dout, cache):
+        ids, shape = cache
+        dW = np.zeros(shape)
+        np.add.at(dW, ids, np.asarray(dout))
+        return np.zeros(ids.shape), {"W": dW}
+
+    return Pair(forward, backward, f"Embedding({num_embeddings}, {features})")
+
+
 LAYERS: dict[str, Callable[..., Pair]] = {
     "Dense": dense,
     "Activation": activation,
     "Flatten": flatten,
+    "Reshape": reshape,
+    "Identity": identity,
     "Dropout": dropout,
     "serial": serial,
+    "Conv": conv.conv,
+    "ConvTranspose": conv.conv_transpose,
+    "MaxPool": pool.max_pool,
+    "AvgPool": pool.avg_pool,
+    "GlobalAvgPool": pool.global_avg_pool,
+    "LayerNorm": norm.layer_norm,
+    "BatchNorm": norm.batch_norm,
+    "parallel": C.parallel,
+    "FanOut": C.fan_out,
+    "FanInSum": C.fan_in_sum,
+    "FanInConcat": C.fan_in_concat,
+    "residual": C.residual,
+    "SimpleRNNCell": recurrent.simple_rnn_cell,
+    "GRUCell": recurrent.gru_cell,
+    "LSTMCell": recurrent.lstm_cell,
+    "RNN": recurrent.rnn,
+    "Bidirectional": recurrent.bidirectional,
+    "Embedding": embedding,
 }
+"""The twin of every name in ``nnjax.layers.LAYERS``; the recurrent layers take the twin's
+:class:`nnjax.reference.recurrent.Cell` (``CELLS[name]()``) where the JAX side takes a cell
+layer."""

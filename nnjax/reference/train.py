@@ -38,7 +38,7 @@ def train(
 
     ``batch_indices``: index arrays into the rows of X and y, one per step, in order
     (``None`` for a full-batch step on all rows in order). ``losses[k]`` is the loss at
-    step k before its update (as ``fit``'s ``loss_history``).
+    step k before its update (as ``fit``'s ``step_loss``).
     """
     X, y = np.asarray(X), np.asarray(y)
     if X.shape[:1] != y.shape[:1]:

@@ -10,7 +10,10 @@ which JAX's expm1 rule rounds to 0) or a saturated tanh' is rounding noise in bo
 
 Tolerances (float64 unless said):
 
-* values and gradients, twin vs ``jax.grad``: relative <= 1e-10 (``RTOL64``);
+* values and gradients, twin vs ``jax.grad``: relative <= 1e-10 (``RTOL64``); for the layers
+  beyond Dense (:mod:`nnjax.verify.layers`) a leaf's scale is floored at 1% of the largest
+  leaf of its tree (``check_tree``), so that a gradient that is exactly 0 (rounding noise on
+  both sides) is judged against the tree's scale;
 * gradients vs central finite differences (h = 1e-6): relative <= 1e-6 (``FD_RTOL``);
 * 200-step optimizer trajectories, twin vs Optax: absolute <= 1e-9 (``TRAJ_ATOL``);
 * ``nnjax.fit`` vs ``reference.train`` step by step: absolute <= 1e-9 on params and losses;
@@ -48,6 +51,18 @@ from nnjax.verify.core import (
     compile_fast,
     tree_diff,
 )
+from nnjax.verify.layer_rows import (
+    LAYER_CASES,
+    batch_norm_steps,
+    check_batch_norm_state,
+    check_embedding,
+    check_layer_twins,
+    check_max_pool_ties,
+    check_more_layers,
+    check_recurrent_initial_state,
+)
+from nnjax.verify.layers import check_tree, compare_network, twin_of
+from nnjax.verify.networks import check_network_twins, network_spec
 from nnjax.verify.problems import (
     Arch,
     compare_fit,
@@ -67,34 +82,47 @@ def run_all(seed: int = 0, architectures: int = 8) -> list[Check]:
     rng = np.random.default_rng(seed)
     rows = check_registries()
     rows += check_activations(rng) + check_losses(rng) + check_layers(rng)
+    rows += check_more_layers(rng)
     for i in range(architectures):
         rows += compare_mlp(random_arch(rng), seed + i)
+    rows += check_network_twins(rng, architectures)
     rows += check_finite_differences(rng) + check_relu_derivative(rng)
     rows += check_optimizers() + check_fit() + check_float32(rng)
     return rows
 
 
 __all__ = [
-    "Arch",
-    "Check",
     "FD_RTOL",
     "FD_STEP",
+    "LAYER_CASES",
     "RTOL32",
     "RTOL64",
     "TRAJ32_ATOL",
     "TRAJ_ATOL",
+    "Arch",
+    "Check",
+    "batch_norm_steps",
     "check",
     "check_activations",
+    "check_batch_norm_state",
+    "check_embedding",
     "check_finite_differences",
     "check_fit",
     "check_float32",
+    "check_layer_twins",
     "check_layers",
     "check_losses",
+    "check_max_pool_ties",
+    "check_more_layers",
+    "check_network_twins",
     "check_optimizers",
+    "check_recurrent_initial_state",
     "check_registries",
     "check_relu_derivative",
+    "check_tree",
     "compare_fit",
     "compare_mlp",
+    "compare_network",
     "compile_fast",
     "finite_difference_check",
     "finite_difference_grad",
@@ -103,10 +131,12 @@ __all__ = [
     "loss_cases",
     "make_problem",
     "models",
+    "network_spec",
     "optimizer_trajectory",
     "output_activation_for",
     "random_arch",
     "ref_loss_and_grads",
     "run_all",
     "tree_diff",
+    "twin_of",
 ]

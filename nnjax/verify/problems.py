@@ -4,7 +4,6 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.extend
-import jax.numpy as jnp
 import numpy as np
 
 from nnjax import activations as A
@@ -158,21 +157,13 @@ def compare_mlp(arch: Arch, seed: int = 0) -> list[Check]:
 
 
 def fit_batch_indices(key, n: int, batch_size: int | None, epochs: int) -> list:
-    """The index arrays ``nnjax.fit`` uses, step by step (``None`` = full batch, in order).
+    """The index arrays ``nnjax.fit`` uses, step by step (``None`` = full batch, in order):
+    :func:`nnjax.train.run_batch_indices`, as one entry per step."""
+    from nnjax.train import run_batch_indices
 
-    fit draws epoch e's order from permutation(fold_in(order_key, e), n), order_key =
-    split(key)[0], keeps the first n // b * b and reshapes them to (n // b, b).
-    """
-    key = jax.random.key(int(key)) if isinstance(key, int | np.integer) else key
     if batch_size is None:
         return [None] * epochs
-    order_key = jax.random.split(key)[0]
-    steps = n // batch_size
-    perms = jax.jit(
-        jax.vmap(lambda e: jax.random.permutation(jax.random.fold_in(order_key, e), n))
-    )(jnp.arange(epochs))
-    perms = np.asarray(perms)[:, : steps * batch_size]
-    return list(perms.reshape(epochs * steps, batch_size))
+    return list(run_batch_indices(key, epochs, n, batch_size))
 
 
 def _fit_problem(dtype):
@@ -217,4 +208,4 @@ def compare_fit(
         forward, backward, p64, X.astype(np.float64), y, loss=arch.loss,
         optimizer=optimizer, learning_rate=lr, batch_indices=idx,
     )  # fmt: skip
-    return _to_numpy(res.params), ref_params, res.loss_history, ref_losses
+    return _to_numpy(res.params), ref_params, res.step_loss, ref_losses

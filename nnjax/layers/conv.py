@@ -1,0 +1,236 @@
+"""Convolutions over 1 or 2 spatial axes, channels-last (NWC / NHWC), by
+``lax.conv_general_dilated``.
+
+``Conv``: with kernel W (*k, C_in / G, F), stride s, dilation d, padding (lo, hi) and G groups,
+for output position o, output channel f in group g = f // (F / G):
+
+    y[b, o, f] = b_f + sum_{t, c} x_pad[b, o s + t d, g (C_in / G) + c] W[t, c, f]
+
+(t over the kernel positions, c over the group's input channels; 2-D has a pair o = (i, j),
+t = (u, v)). Depthwise convolution is G = C_in. ``ConvTranspose``: the same sum over the input
+dilated by the stride (s - 1 zeros between neighbours) and then padded, with stride 1; this is
+``lax.conv_transpose(..., transpose_kernel=False)`` and Flax's ``ConvTranspose`` (PyTorch's
+``ConvTranspose`` is this with the kernel flipped in space and its channel axes swapped).
+
+An int ``kernel_size``/``strides``/``dilation`` applies to every spatial axis, so the same layer
+works on (B, W, C) and (B, H, W, C); a tuple fixes the number of spatial axes.
+"""
+
+from typing import Any
+
+import jax
+from jax import lax
+
+from nnjax.initializers import get_initializer
+from nnjax.layers.core import Layer, check_shape, dtype_name, make_spec, param_dtype, positive_int
+from nnjax.layers.spatial import (
+    explicit_pads,
+    int_tuple,
+    normalize_padding,
+    output_sizes,
+    spatial_rank,
+)
+
+_DIMENSIONS = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC")}
+
+
+def _fixed_rank(name: str, **values) -> int | None:
+    """The number of spatial axes the tuple arguments imply (None when all are ints)."""
+    ranks = {k: len(v) for k, v in values.items() if isinstance(v, tuple | list)}
+    if len(set(ranks.values())) > 1:
+        raise ValueError(f"{name}: tuple arguments disagree on the number of spatial axes: {ranks}")
+    rank = next(iter(ranks.values()), None)
+    if rank is not None and rank not in (1, 2):
+        raise ValueError(f"{name}: 1 or 2 spatial axes are supported, got {ranks}")
+    return rank
+
+
+def _per_axis(name, rank, kernel_size, strides, dilation):
+    k = int_tuple(name, "kernel_size", kernel_size, rank)
+    s = int_tuple(name, "strides", strides, rank)
+    d = int_tuple(name, "dilation", dilation, rank)
+    return k, s, d, tuple((ki - 1) * di + 1 for ki, di in zip(k, d))
+
+
+def _transpose_pads(padding, k_eff, strides):
+    """lax.conv_transpose's padding of the dilated input for "SAME"/"VALID"; explicit
+    pairs are used as given."""
+    if padding not in ("SAME", "VALID"):
+        return None
+    pads = []
+    for k, s in zip(k_eff, strides):
+        if padding == "SAME":
+            total = k + s - 2
+            lo = k - 1 if s > k - 1 else -(-total // 2)
+        else:
+            total = k + s - 2 + max(k - s, 0)
+            lo = k - 1
+        pads.append((lo, total - lo))
+    return pads
+
+
+def _conv(
+    kind: str,
+    features,
+    kernel_size,
+    strides,
+    padding,
+    dilation,
+    groups,
+    use_bias,
+    W_init,
+    b_init,
+    dtype,
+) -> Layer:
+    name = f"{kind}({features}, {kernel_size})"
+    positive_int(name, "features", features)
+    positive_int(name, "groups", groups)
+    for what, v in (("kernel_size", kernel_size), ("strides", strides), ("dilation", dilation)):
+        int_tuple(name, what, v, None)
+    padding = normalize_padding(name, padding)
+    pad_pairs = padding if isinstance(padding, list) else None
+    fixed = _fixed_rank(
+        name, kernel_size=kernel_size, strides=strides, dilation=dilation, padding=pad_pairs
+    )
+    if features % groups:
+        raise ValueError(f"{name}: features {features} is not divisible by groups {groups}")
+    w_init, bias_init = get_initializer(W_init), get_initializer(b_init)
+    transpose = kind == "ConvTranspose"
+
+    def geometry(in_shape):
+        """(kernel, strides, dilation, pads, output spatial sizes) for a (B, *spatial, C) input."""
+        rank = spatial_rank(name, in_shape, fixed)
+        k, s, d, k_eff = _per_axis(name, rank, kernel_size, strides, dilation)
+        sizes = in_shape[1:-1]
+        if transpose:
+            pads = _transpose_pads(padding, k_eff, s) or explicit_pads(
+                name, padding, sizes, k_eff, s
+            )
+            dilated = [(n - 1) * si + 1 for n, si in zip(sizes, s)]
+            out = output_sizes(name, dilated, k_eff, (1,) * rank, pads)
+        else:
+            pads = explicit_pads(name, padding, sizes, k_eff, s)
+            out = output_sizes(name, sizes, k_eff, s, pads)
+        return k, s, d, pads, out
+
+    def init(key, input_shape):
+        shape = check_shape(name, input_shape, 3)
+        k, _, _, _, out = geometry(shape)
+        if shape[-1] % groups:
+            raise ValueError(
+                f"{name}: input channels {shape[-1]} (input shape {shape}) are "
+                f"not divisible by groups {groups}"
+            )
+        dt = param_dtype(dtype)
+        k_w, k_b = jax.random.split(key)
+        params = {"W": w_init(k_w, (*k, shape[-1] // groups, features), dt)}
+        if use_bias:
+            params["b"] = bias_init(k_b, (features,), dt)
+        return (shape[0], *out, features), params
+
+    def apply(params, x, *, key=None):
+        W = params["W"]
+        c_in, rank = W.shape[-2] * groups, W.ndim - 2
+        if x.ndim != rank + 2 or x.shape[-1] != c_in:
+            want = "(B, W, " if rank == 1 else "(B, H, W, "
+            raise ValueError(f"{name}: expected input of shape {want}{c_in}), got {tuple(x.shape)}")
+        _, s, d, pads, _ = geometry(tuple(x.shape))
+        conv_strides, lhs_dilation = ((1,) * rank, s) if transpose else (s, None)
+        y = lax.conv_general_dilated(
+            x,
+            W,
+            conv_strides,
+            pads,
+            lhs_dilation=lhs_dilation,
+            rhs_dilation=d,
+            dimension_numbers=_DIMENSIONS[rank],
+            feature_group_count=groups,
+        )
+        return y + params["b"] if use_bias else y
+
+    def listed(v):
+        return list(v) if isinstance(v, tuple | list) else v
+
+    kw = dict(
+        features=features,
+        kernel_size=listed(kernel_size),
+        strides=listed(strides),
+        padding=padding,
+        dilation=listed(dilation),
+    )
+    if not transpose:
+        kw["groups"] = groups
+    spec = make_spec(
+        kind, **kw, use_bias=bool(use_bias), W_init=W_init, b_init=b_init, dtype=dtype_name(dtype)
+    )
+    return Layer(init, apply, name, False, spec)
+
+
+def Conv(
+    features: int,
+    kernel_size: int | tuple[int, ...],
+    *,
+    strides: int | tuple[int, ...] = 1,
+    padding: str | int | list = "VALID",
+    dilation: int | tuple[int, ...] = 1,
+    groups: int = 1,
+    use_bias: bool = True,
+    W_init: Any = "glorot_normal",
+    b_init: Any = "zeros",
+    dtype: Any = None,
+) -> Layer:
+    """Convolution, channels-last: (B, W, C) -> (B, W', F) or (B, H, W, C) -> (B, H', W', F).
+
+    ``padding``: "VALID" (none; the default, as PyTorch's and stax's), "SAME" (XLA's,
+    :mod:`nnjax.layers.spatial`), an int p (p on both sides of every axis, like PyTorch's
+    ``padding=p``) or (lo, hi) pairs per axis. ``dilation`` spaces the kernel taps
+    (``rhs_dilation``); ``groups`` splits the channels into G independent convolutions
+    (``feature_group_count``; C and F divisible by G). Params ``{"W": (*k, C / G, F),
+    "b": (F,)}`` (no ``"b"`` when ``use_bias=False``); sizes as in the module docstring.
+    """
+    return _conv(
+        "Conv",
+        features,
+        kernel_size,
+        strides,
+        padding,
+        dilation,
+        groups,
+        use_bias,
+        W_init,
+        b_init,
+        dtype,
+    )
+
+
+def ConvTranspose(
+    features: int,
+    kernel_size: int | tuple[int, ...],
+    *,
+    strides: int | tuple[int, ...] = 1,
+    padding: str | int | list = "VALID",
+    dilation: int | tuple[int, ...] = 1,
+    use_bias: bool = True,
+    W_init: Any = "glorot_normal",
+    b_init: Any = "zeros",
+    dtype: Any = None,
+) -> Layer:
+    """Transposed convolution (``lax.conv_transpose``, ``transpose_kernel=False``): a stride-1
+    convolution of the input dilated by ``strides``, padded as lax pads it: "SAME" gives
+    W' = W s, "VALID" W' = W s + max(k_eff - s, 0) (k_eff the dilated kernel size); explicit
+    (lo, hi) pairs pad the dilated input directly, W' = (W - 1) s + 1 + lo + hi - k_eff + 1.
+    Params ``{"W": (*k, C, F), "b": (F,)}``.
+    """
+    return _conv(
+        "ConvTranspose",
+        features,
+        kernel_size,
+        strides,
+        padding,
+        dilation,
+        1,
+        use_bias,
+        W_init,
+        b_init,
+        dtype,
+    )

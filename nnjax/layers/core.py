@@ -1,0 +1,328 @@
+"""The layer protocol, its helpers, and the basic layers (Dense, Activation, Flatten, Reshape,
+Identity, Dropout) with :func:`serial`.
+
+See :mod:`nnjax.layers` for the protocol (stateless and stateful layers, specs).
+"""
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from nnjax.activations import ACTIVATIONS, get_activation
+from nnjax.initializers import get_initializer
+
+Array = jax.Array
+Shape = tuple[int, ...]
+
+
+class Layer(NamedTuple):
+    """A layer as pure functions (the full protocol is in :mod:`nnjax.layers`).
+
+    Stateless (``stateful=False``): ``init(key, input_shape) -> (output_shape, params)`` and
+    ``apply(params, x, *, key=None) -> y``.
+    Stateful (``stateful=True``): ``init(key, input_shape) -> (output_shape, params, state)``
+    and ``apply(params, x, *, key=None, state, train=False) -> (y, new_state)``.
+    ``name`` is used in error messages; ``spec`` is ``(constructor_name, kwargs)`` with
+    JSON-able kwargs, or None when the layer holds an arbitrary Python callable.
+    """
+
+    init: Callable
+    apply: Callable
+    name: str = "layer"
+    stateful: bool = False
+    spec: Any = None
+
+
+def default_float() -> jnp.dtype:
+    """float32, or float64 when ``jax_enable_x64`` is on."""
+    return jnp.dtype(jax.dtypes.canonicalize_dtype(jnp.float64))
+
+
+def param_dtype(dtype) -> jnp.dtype:
+    """``dtype`` as a NumPy dtype, or :func:`default_float` when it is None."""
+    return jnp.dtype(dtype) if dtype is not None else default_float()
+
+
+def dtype_name(dtype) -> str | None:
+    """A dtype as its JSON-able name ("float64"), None stays None."""
+    return None if dtype is None else jnp.dtype(dtype).name
+
+
+def check_shape(name: str, input_shape: Sequence[int], min_ndim: int = 1) -> Shape:
+    """``input_shape`` as a tuple of ints with at least ``min_ndim`` dims, or a ValueError."""
+    try:
+        shape = tuple(int(d) for d in input_shape)
+    except TypeError:
+        raise ValueError(f"{name}: input_shape must be ints, got {input_shape!r}") from None
+    if len(shape) < min_ndim:
+        raise ValueError(f"{name}: needs an input of at least {min_ndim} dims, got {shape}")
+    return shape
+
+
+def positive_int(name: str, what: str, value) -> int:
+    """``value`` if it is an int >= 1 (not a bool), else a ValueError naming it."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name}: {what} must be a positive int, got {value!r}")
+    return value
+
+
+def make_spec(constructor: str, /, **kwargs) -> tuple[str, dict] | None:
+    """``(constructor, kwargs)``, or None when a kwarg is a callable or a None spec is nested
+    (the caller passes nested specs as values; ``_NO_SPEC`` marks a missing one)."""
+    for value in kwargs.values():
+        if value is _NO_SPEC or callable(value):
+            return None
+        if isinstance(value, list) and any(v is _NO_SPEC for v in value):
+            return None
+    return (constructor, kwargs)
+
+
+_NO_SPEC = object()
+
+
+def spec_of(layer: Layer):
+    """A child's spec for :func:`make_spec`: its spec, or a marker that makes the parent's None."""
+    return _NO_SPEC if layer.spec is None else layer.spec
+
+
+def init_model(model: Layer, key, input_shape) -> tuple[Shape, Any, Any]:
+    """``(output_shape, params, state)`` for any layer; ``state`` is ``()`` when stateless."""
+    if model.stateful:
+        return model.init(key, input_shape)
+    out_shape, params = model.init(key, input_shape)
+    return out_shape, params, ()
+
+
+def apply_model(model, params, state, x, *, key=None, train: bool = False):
+    """``(y, new_state)`` for any layer (anything with ``init`` and ``apply``; stateful when
+    its ``stateful`` is true), or for a plain callable ``apply(params, x, *, key)`` (taken as
+    stateless). Stateless: ``(model.apply(params, x, key=key), state)``."""
+    if not (hasattr(model, "init") and hasattr(model, "apply")):
+        return model(params, x, key=key), state
+    if getattr(model, "stateful", False):
+        return model.apply(params, x, key=key, state=state, train=train)
+    return model.apply(params, x, key=key), state
+
+
+def located(where: str, fn: Callable, *args, **kwargs):
+    """``fn(*args, **kwargs)``, a ValueError re-raised with ``where: `` in front."""
+    try:
+        return fn(*args, **kwargs)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+
+
+def split_keys(key, n: int) -> list:
+    """``n`` keys from ``key``, or ``n`` Nones when ``key`` is None."""
+    return list(jax.random.split(key, n)) if key is not None else [None] * n
+
+
+def Dense(
+    features: int,
+    *,
+    use_bias: bool = True,
+    W_init: str | Callable = "glorot_normal",
+    b_init: str | Callable = "zeros",
+    dtype: Any = None,
+) -> Layer:
+    """Affine map y = x W + b.
+
+    Shapes: x (..., in) -> y (..., features); params ``{"W": (in, features), "b": (features,)}``
+    (no ``"b"`` when ``use_bias=False``). ``dtype`` defaults to :func:`default_float`.
+    """
+    positive_int("Dense", "features", features)
+    w_init, bias_init = get_initializer(W_init), get_initializer(b_init)
+    name = f"Dense({features})"
+
+    def init(key, input_shape):
+        shape = check_shape(name, input_shape)
+        if shape[-1] < 1:
+            raise ValueError(f"{name}: input features must be >= 1, got shape {shape}")
+        dt = param_dtype(dtype)
+        k_w, k_b = jax.random.split(key)
+        params = {"W": w_init(k_w, (shape[-1], features), dt)}
+        if use_bias:
+            params["b"] = bias_init(k_b, (features,), dt)
+        return shape[:-1] + (features,), params
+
+    def apply(params, x, *, key=None):
+        n_in = params["W"].shape[0]
+        if x.ndim < 1 or x.shape[-1] != n_in:
+            raise ValueError(f"{name}: expected input of shape (..., {n_in}), got {tuple(x.shape)}")
+        y = x @ params["W"]
+        return y + params["b"] if use_bias else y
+
+    spec = make_spec(
+        "Dense",
+        features=features,
+        use_bias=bool(use_bias),
+        W_init=W_init,
+        b_init=b_init,
+        dtype=dtype_name(dtype),
+    )
+    return Layer(init, apply, name, False, spec)
+
+
+def Activation(activation: str | Callable) -> Layer:
+    """Elementwise y = f(x) (softmax/log_softmax act on the last axis); no params."""
+    fn = get_activation(activation)
+    name = f"Activation({activation if isinstance(activation, str) else fn.__name__})"
+
+    def init(key, input_shape):
+        return check_shape(name, input_shape, 0), {}
+
+    def apply(params, x, *, key=None):
+        return fn(x)
+
+    named = isinstance(activation, str) and activation in ACTIVATIONS
+    spec = make_spec("Activation", activation=activation) if named else None
+    return Layer(init, apply, name, False, spec)
+
+
+def Flatten() -> Layer:
+    """Keep the leading (batch) axis, flatten the rest: (B, d1, d2, ...) -> (B, d1*d2*...)."""
+    name = "Flatten"
+
+    def init(key, input_shape):
+        shape = check_shape(name, input_shape, 2)
+        return (shape[0], math.prod(shape[1:])), {}
+
+    def apply(params, x, *, key=None):
+        if x.ndim < 2:
+            raise ValueError(f"{name}: expected a batch of at least 2 dims, got {tuple(x.shape)}")
+        return x.reshape(x.shape[0], -1)
+
+    return Layer(init, apply, name, False, make_spec("Flatten"))
+
+
+def Reshape(shape: Sequence[int]) -> Layer:
+    """Keep the leading (batch) axis, reshape the rest: (B, ...) -> (B, *shape).
+
+    ``shape`` holds positive ints; the per-example sizes must agree (checked at init and
+    apply). E.g. ``Reshape((40, 1))`` turns MNIST-1D's (B, 40) into a (B, 40, 1) sequence.
+    """
+    try:
+        target = tuple(positive_int("Reshape", "each size in shape", d) for d in shape)
+    except TypeError:
+        raise ValueError(f"Reshape: shape must be a sequence of ints, got {shape!r}") from None
+    name = f"Reshape({target})"
+    size = math.prod(target)
+
+    def check(in_shape):
+        if len(in_shape) < 2 or math.prod(in_shape[1:]) != size:
+            raise ValueError(
+                f"{name}: input shape {in_shape} has per-example shape {in_shape[1:]} "
+                f"of size {math.prod(in_shape[1:])}, but {target} needs size {size}"
+            )
+
+    def init(key, input_shape):
+        in_shape = check_shape(name, input_shape, 2)
+        check(in_shape)
+        return (in_shape[0], *target), {}
+
+    def apply(params, x, *, key=None):
+        check(tuple(x.shape))
+        return x.reshape(x.shape[0], *target)
+
+    return Layer(init, apply, name, False, make_spec("Reshape", shape=list(target)))
+
+
+def Identity() -> Layer:
+    """y = x, for any input (an array or a tuple of arrays); no params. The skip branch of
+    ``serial(FanOut(2), parallel(f, Identity()), FanInSum())``."""
+
+    def init(key, input_shape):
+        return input_shape, {}
+
+    def apply(params, x, *, key=None):
+        return x
+
+    return Layer(init, apply, "Identity", False, make_spec("Identity"))
+
+
+def Dropout(rate: float) -> Layer:
+    """Inverted dropout: y = x * m / (1 - rate), m ~ Bernoulli(1 - rate) per element.
+
+    Active only when a ``key`` is passed to ``apply``; without one it is the identity
+    (evaluation mode). No params.
+    """
+    if not isinstance(rate, int | float) or not 0.0 <= rate < 1.0:
+        raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
+    name = f"Dropout({rate})"
+
+    def init(key, input_shape):
+        return check_shape(name, input_shape, 0), {}
+
+    def apply(params, x, *, key=None):
+        if key is None or rate == 0.0:
+            return x
+        keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+        return jnp.where(keep, x / (1.0 - rate), jnp.zeros_like(x))
+
+    return Layer(init, apply, name, False, make_spec("Dropout", rate=float(rate)))
+
+
+def check_layers(who: str, layers: Sequence) -> None:
+    """A ValueError unless ``layers`` is a non-empty sequence of :class:`Layer`."""
+    if not layers:
+        raise ValueError(f"{who}: needs at least one layer")
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, Layer):
+            raise ValueError(f"{who}: argument {i} is not a Layer but {type(layer).__name__}")
+
+
+def check_state(who: str, state, n: int) -> None:
+    """A ValueError unless ``state`` is a list/tuple with one entry per child."""
+    if not isinstance(state, list | tuple) or len(state) != n:
+        got = f"{len(state)} entries" if isinstance(state, list | tuple) else repr(state)
+        raise ValueError(f"{who}: state must be a list with {n} entries (from init), got {got}")
+
+
+def serial(*layers: Layer) -> Layer:
+    """Compose layers in order: apply(params, x) = f_n(... f_2(f_1(x))).
+
+    Params are a list with one entry per layer; so is the state when a child is stateful
+    (``()`` for each stateless child), and then ``serial`` is stateful too. A key passed to
+    ``apply`` is split into one key per layer. Errors from a sublayer are re-raised naming
+    its position: ``layer i (name): ...``.
+    """
+    check_layers("serial", layers)
+    name = "serial(" + ", ".join(layer.name for layer in layers) + ")"
+    stateful = any(layer.stateful for layer in layers)
+    where = [f"layer {i} ({layer.name})" for i, layer in enumerate(layers)]
+
+    def init(key, input_shape):
+        params, states, shape = [], [], input_shape
+        for i, (layer, k) in enumerate(zip(layers, jax.random.split(key, len(layers)))):
+            shape, p, s = located(where[i], init_model, layer, k, shape)
+            params.append(p)
+            states.append(s)
+        return (shape, params, states) if stateful else (shape, params)
+
+    def run(params, x, key, state, train):
+        if not isinstance(params, list | tuple) or len(params) != len(layers):
+            n = len(params) if isinstance(params, list | tuple) else type(params).__name__
+            raise ValueError(f"serial: {len(layers)} layers but params for {n}")
+        new_state = []
+        for i, (layer, p, s, k) in enumerate(
+            zip(layers, params, state, split_keys(key, len(layers)))
+        ):
+            x, s = located(where[i], apply_model, layer, p, s, x, key=k, train=train)
+            new_state.append(s)
+        return x, new_state
+
+    if stateful:
+
+        def apply(params, x, *, key=None, state=None, train=False):
+            check_state(name, state, len(layers))
+            return run(params, x, key, state, train)
+    else:
+
+        def apply(params, x, *, key=None):
+            return run(params, x, key, [()] * len(layers), False)[0]
+
+    spec = make_spec("serial", layers=[spec_of(layer) for layer in layers])
+    return Layer(init, apply, name, stateful, spec)

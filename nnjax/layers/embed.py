@@ -1,0 +1,49 @@
+"""Embedding: integer ids -> rows of a learned table."""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nnjax.initializers import get_initializer
+from nnjax.layers.core import Layer, check_shape, dtype_name, make_spec, param_dtype, positive_int
+
+
+def Embedding(
+    num_embeddings: int, features: int, *, W_init: Any = "glorot_normal", dtype: Any = None
+) -> Layer:
+    """y[..., :] = W[x[...], :]: integer ids x (...) in [0, num_embeddings) -> y (..., features).
+
+    Params ``{"W": (num_embeddings, features)}``. dJ/dW[v] sums dJ/dy over every position
+    whose id is v; the ids get no gradient. Ids outside the range are an error when ``x`` is
+    concrete (outside jit); under jit they are clamped, as ``jnp.take`` does.
+    """
+    positive_int("Embedding", "num_embeddings", num_embeddings)
+    positive_int("Embedding", "features", features)
+    init_w = get_initializer(W_init)
+    name = f"Embedding({num_embeddings}, {features})"
+
+    def init(key, input_shape):
+        shape = check_shape(name, input_shape, 0)
+        return shape + (features,), {
+            "W": init_w(key, (num_embeddings, features), param_dtype(dtype))
+        }
+
+    def apply(params, x, *, key=None):
+        if not jnp.issubdtype(jnp.result_type(x), jnp.integer):
+            raise ValueError(f"{name}: expected integer ids, got dtype {jnp.result_type(x)}")
+        if not isinstance(x, jax.core.Tracer) and np.size(x):
+            lo, hi = int(np.min(x)), int(np.max(x))
+            if lo < 0 or hi >= num_embeddings:
+                raise ValueError(f"{name}: ids must be in [0, {num_embeddings}), got {lo}..{hi}")
+        return jnp.take(params["W"], x, axis=0, mode="clip")
+
+    spec = make_spec(
+        "Embedding",
+        num_embeddings=num_embeddings,
+        features=features,
+        W_init=W_init,
+        dtype=dtype_name(dtype),
+    )
+    return Layer(init, apply, name, False, spec)

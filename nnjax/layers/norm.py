@@ -1,0 +1,158 @@
+"""Normalisation layers, channels-last: the last axis holds the C features/channels.
+
+``LayerNorm`` normalises each example over its last axis; ``BatchNorm`` normalises each
+channel over every other axis (the batch and the spatial axes):
+
+    mu = mean(x),  var = mean((x - mu)^2)       (biased, over the normalised axes)
+    y  = (x - mu) / sqrt(var + eps) * scale + offset
+
+Params ``{"scale": (C,), "offset": (C,)}`` start at 1 and 0 (either left out with
+``use_scale=False`` / ``use_offset=False``).
+
+``BatchNorm`` is stateful (the protocol in :mod:`nnjax.layers`): state
+``{"mean": (C,), "var": (C,)}`` starts at 0 and 1. Its convention is PyTorch's, so its
+numbers equal ``torch.nn.BatchNorm1d/2d`` with the same ``momentum`` and ``eps``:
+
+* ``train=True``: normalise with the batch statistics (biased variance, as above) and
+  update the running statistics with the UNBIASED batch variance, n the number of
+  values per channel (n >= 2):
+
+      running_mean <- (1 - momentum) * running_mean + momentum * mu
+      running_var  <- (1 - momentum) * running_var  + momentum * var * n / (n - 1)
+
+* ``train=False``: normalise with the running statistics; the state comes back unchanged.
+
+Flax's ``BatchNorm(momentum=m)`` weighs the running value by m, i.e. ours with
+momentum = 1 - m, and updates with the biased variance. The running statistics are not
+differentiated (``lax.stop_gradient``).
+"""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from nnjax.layers.core import Layer, check_shape, dtype_name, make_spec, param_dtype
+
+
+def _check_eps(name, eps):
+    if not isinstance(eps, int | float) or isinstance(eps, bool) or not eps > 0:
+        raise ValueError(f"{name}: eps must be a number > 0, got {eps!r}")
+    return float(eps)
+
+
+def _affine_params(shape, use_scale, use_offset, dtype):
+    dt, C = param_dtype(dtype), shape[-1]
+    params = {}
+    if use_scale:
+        params["scale"] = jnp.ones((C,), dt)
+    if use_offset:
+        params["offset"] = jnp.zeros((C,), dt)
+    return params
+
+
+def _normalize(params, x, mean, var, eps):
+    y = (x - mean) * lax.rsqrt(var + eps)
+    if "scale" in params:
+        y = y * params["scale"]
+    if "offset" in params:
+        y = y + params["offset"]
+    return y
+
+
+def _check_channels(name, params, state, x):
+    leaves = {**params, **(state or {})}
+    C = next(iter(leaves.values())).shape[0] if leaves else None
+    if x.ndim < 1 or (C is not None and x.shape[-1] != C):
+        raise ValueError(f"{name}: expected input of shape (..., {C}), got {tuple(x.shape)}")
+
+
+def LayerNorm(
+    *, eps: float = 1e-5, use_scale: bool = True, use_offset: bool = True, dtype: Any = None
+) -> Layer:
+    """Per-example normalisation over the last axis (module docstring): (..., C) -> (..., C)."""
+    name = "LayerNorm"
+    eps = _check_eps(name, eps)
+
+    def init(key, input_shape):
+        shape = check_shape(name, input_shape, 1)
+        return shape, _affine_params(shape, use_scale, use_offset, dtype)
+
+    def apply(params, x, *, key=None):
+        _check_channels(name, params, None, x)
+        mean = jnp.mean(x, axis=-1, keepdims=True)
+        var = jnp.mean(jnp.square(x - mean), axis=-1, keepdims=True)
+        return _normalize(params, x, mean, var, eps)
+
+    spec = make_spec(
+        "LayerNorm",
+        eps=eps,
+        use_scale=bool(use_scale),
+        use_offset=bool(use_offset),
+        dtype=dtype_name(dtype),
+    )
+    return Layer(init, apply, name, False, spec)
+
+
+def BatchNorm(
+    *,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+    use_scale: bool = True,
+    use_offset: bool = True,
+    dtype: Any = None,
+) -> Layer:
+    """Per-channel normalisation over all axes but the last, with running statistics as
+    state (module docstring; PyTorch's momentum convention): (B, ..., C) -> (B, ..., C)."""
+    name = "BatchNorm"
+    eps = _check_eps(name, eps)
+    if (
+        not isinstance(momentum, int | float)
+        or isinstance(momentum, bool)
+        or not 0 <= momentum <= 1
+    ):
+        raise ValueError(f"{name}: momentum must be in [0, 1], got {momentum!r}")
+    momentum = float(momentum)
+
+    def init(key, input_shape):
+        shape = check_shape(name, input_shape, 2)
+        dt = param_dtype(dtype)
+        state = {"mean": jnp.zeros((shape[-1],), dt), "var": jnp.ones((shape[-1],), dt)}
+        return shape, _affine_params(shape, use_scale, use_offset, dtype), state
+
+    def apply(params, x, *, key=None, state=None, train=False):
+        if not isinstance(state, dict) or set(state) != {"mean", "var"}:
+            raise ValueError(
+                f"{name}: state must be the {{'mean', 'var'}} dict from init, "
+                f"got {jax.tree.map(jnp.shape, state)!r}"
+            )
+        _check_channels(name, params, state, x)
+        if x.ndim < 2:
+            raise ValueError(f"{name}: expected input (B, ..., C), got {tuple(x.shape)}")
+        if not train:
+            return _normalize(params, x, state["mean"], state["var"], eps), state
+        n = x.size // x.shape[-1]
+        if n < 2:
+            raise ValueError(
+                f"{name}: training needs more than 1 value per channel, got input {tuple(x.shape)}"
+            )
+        axes = tuple(range(x.ndim - 1))
+        mean = jnp.mean(x, axis=axes)
+        var = jnp.mean(jnp.square(x - mean), axis=axes)
+        y = _normalize(params, x, mean, var, eps)
+        new = {
+            "mean": (1 - momentum) * state["mean"] + momentum * mean,
+            "var": (1 - momentum) * state["var"] + momentum * var * (n / (n - 1)),
+        }
+        return y, lax.stop_gradient(new)
+
+    spec = make_spec(
+        "BatchNorm",
+        momentum=momentum,
+        eps=eps,
+        use_scale=bool(use_scale),
+        use_offset=bool(use_offset),
+        dtype=dtype_name(dtype),
+    )
+    return Layer(init, apply, name, True, spec)

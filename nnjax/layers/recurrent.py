@@ -1,0 +1,270 @@
+"""Recurrent cells and the layers that run them over time with ``lax.scan``.
+
+A cell is a stateless :class:`Layer` for ONE time step, x_t (..., F) -> h_t (..., H), whose
+``apply(params, x, *, key=None, initial_state=None, return_carry=False)`` starts from the
+carry ``initial_state`` (zeros by default) and, with ``return_carry=True``, returns
+``(h_t, new_carry)``. The carry is h (..., H), or (h, c) for the LSTM. Weights multiply from
+the right (x W), the gates of one matrix side by side along its last axis, in PyTorch's
+order, so ``W_i = torch_weight_ih.T`` and ``W_h = torch_weight_hh.T``; sigma is the logistic
+sigmoid, * the elementwise product.
+
+``SimpleRNNCell``: params W_i (F, H), W_h (H, H), b (H,)  [b = torch's b_ih + b_hh]
+
+    h' = tanh(x W_i + h W_h + b)
+
+``GRUCell``: params W_i (F, 3H), W_h (H, 3H), b_i (3H,), b_h (3H,), gates (r, z, n); the
+reset-after form of PyTorch's ``torch.nn.GRU`` (and of cuDNN), r applied after the matmul:
+
+    r  = sigma(x W_ir + b_ir + h W_hr + b_hr)
+    z  = sigma(x W_iz + b_iz + h W_hz + b_hz)
+    n  = tanh(x W_in + b_in + r * (h W_hn + b_hn))
+    h' = (1 - z) * n + z * h
+
+``LSTMCell``: params W_i (F, 4H), W_h (H, 4H), b (4H,), gates (i, f, g, o) as PyTorch
+[b = torch's b_ih + b_hh]; carry (h, c):
+
+    i, f, o = sigma(x W_. + h W_. + b_.),   g = tanh(x W_g + h W_g + b_g)
+    c' = f * c + i * g,   h' = o * tanh(c')
+
+``RNN(cell)`` maps (B, T, F) to the last output (B, H), or to every output (B, T, H) with
+``return_sequences=True``; ``reverse=True`` runs from t = T - 1 down to 0 (outputs stay
+aligned with their inputs, so the last output is the one at t = 0). ``Bidirectional`` runs a
+forward and a reverse RNN and concatenates (or sums) their outputs.
+"""
+
+import inspect
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from nnjax.initializers import get_initializer
+from nnjax.layers.core import (
+    Layer,
+    check_layers,
+    check_shape,
+    dtype_name,
+    located,
+    make_spec,
+    param_dtype,
+    positive_int,
+    spec_of,
+)
+
+_GATES = {"SimpleRNNCell": 1, "GRUCell": 3, "LSTMCell": 4}
+
+
+def _simple_step(params, x, h):
+    h = jnp.tanh(x @ params["W_i"] + h @ params["W_h"] + params["b"])
+    return h, h
+
+
+def _gru_step(params, x, h):
+    a_r, a_z, a_n = jnp.split(x @ params["W_i"] + params["b_i"], 3, axis=-1)
+    h_r, h_z, h_n = jnp.split(h @ params["W_h"] + params["b_h"], 3, axis=-1)
+    r, z = jax.nn.sigmoid(a_r + h_r), jax.nn.sigmoid(a_z + h_z)
+    n = jnp.tanh(a_n + r * h_n)
+    h = (1 - z) * n + z * h
+    return h, h
+
+
+def _lstm_step(params, x, carry):
+    h, c = carry
+    a = x @ params["W_i"] + h @ params["W_h"] + params["b"]
+    a_i, a_f, a_g, a_o = jnp.split(a, 4, axis=-1)
+    c = jax.nn.sigmoid(a_f) * c + jax.nn.sigmoid(a_i) * jnp.tanh(a_g)
+    h = jax.nn.sigmoid(a_o) * jnp.tanh(c)
+    return h, (h, c)
+
+
+_STEPS = {"SimpleRNNCell": _simple_step, "GRUCell": _gru_step, "LSTMCell": _lstm_step}
+
+
+def _cell(kind: str, hidden: int, W_i_init, W_h_init, b_init, dtype) -> Layer:
+    name = f"{kind}({hidden})"
+    positive_int(name, "hidden", hidden)
+    G, step = _GATES[kind], _STEPS[kind]
+    wi, wh, bi = (get_initializer(i) for i in (W_i_init, W_h_init, b_init))
+    biases = ("b_i", "b_h") if kind == "GRUCell" else ("b",)
+
+    def init(key, input_shape):
+        shape = check_shape(name, input_shape, 1)
+        dt = param_dtype(dtype)
+        k_i, k_h, *k_b = jax.random.split(key, 2 + len(biases))
+        params = {
+            "W_i": wi(k_i, (shape[-1], G * hidden), dt),
+            "W_h": wh(k_h, (hidden, G * hidden), dt),
+        }
+        params.update({b: bi(k, (G * hidden,), dt) for b, k in zip(biases, k_b)})
+        return shape[:-1] + (hidden,), params
+
+    def apply(params, x, *, key=None, initial_state=None, return_carry=False):
+        n_in = params["W_i"].shape[0]
+        if x.ndim < 1 or x.shape[-1] != n_in:
+            raise ValueError(f"{name}: expected input of shape (..., {n_in}), got {tuple(x.shape)}")
+        h_shape = x.shape[:-1] + (hidden,)
+        carry = initial_state
+        if carry is None:
+            zeros = jnp.zeros(h_shape, jnp.result_type(x, params["W_i"]))
+            carry = (zeros, zeros) if kind == "LSTMCell" else zeros
+        shapes = [tuple(jnp.shape(c)) for c in jax.tree.leaves(carry)]
+        if shapes != [h_shape] * (2 if kind == "LSTMCell" else 1):
+            want = "(h, c), each" if kind == "LSTMCell" else "h of shape"
+            raise ValueError(f"{name}: initial_state must be {want} {h_shape}, got {shapes}")
+        y, carry = step(params, x, carry)
+        return (y, carry) if return_carry else y
+
+    spec = make_spec(
+        kind,
+        hidden=hidden,
+        W_i_init=W_i_init,
+        W_h_init=W_h_init,
+        b_init=b_init,
+        dtype=dtype_name(dtype),
+    )
+    return Layer(init, apply, name, False, spec)
+
+
+def SimpleRNNCell(
+    hidden: int,
+    *,
+    W_i_init: Any = "lecun_normal",
+    W_h_init: Any = "lecun_normal",
+    b_init: Any = "zeros",
+    dtype: Any = None,
+) -> Layer:
+    """Elman cell h' = tanh(x W_i + h W_h + b) (module docstring)."""
+    return _cell("SimpleRNNCell", hidden, W_i_init, W_h_init, b_init, dtype)
+
+
+def GRUCell(
+    hidden: int,
+    *,
+    W_i_init: Any = "lecun_normal",
+    W_h_init: Any = "lecun_normal",
+    b_init: Any = "zeros",
+    dtype: Any = None,
+) -> Layer:
+    """Gated recurrent unit, PyTorch's reset-after form (module docstring)."""
+    return _cell("GRUCell", hidden, W_i_init, W_h_init, b_init, dtype)
+
+
+def LSTMCell(
+    hidden: int,
+    *,
+    W_i_init: Any = "lecun_normal",
+    W_h_init: Any = "lecun_normal",
+    b_init: Any = "zeros",
+    dtype: Any = None,
+) -> Layer:
+    """Long short-term memory cell, PyTorch's gate order (i, f, g, o) (module docstring)."""
+    return _cell("LSTMCell", hidden, W_i_init, W_h_init, b_init, dtype)
+
+
+def _check_cell(who: str, cell) -> None:
+    check_layers(who, [cell])
+    if cell.stateful or "return_carry" not in inspect.signature(cell.apply).parameters:
+        raise ValueError(
+            f"{who}: {cell.name} is not a recurrent cell (SimpleRNNCell, GRUCell, LSTMCell)"
+        )
+
+
+def _check_sequence(name: str, shape) -> None:
+    if len(shape) != 3 or shape[1] < 1:
+        raise ValueError(f"{name}: expected input (B, T, F) with T >= 1, got {tuple(shape)}")
+
+
+def RNN(cell: Layer, *, return_sequences: bool = False, reverse: bool = False) -> Layer:
+    """Run ``cell`` over the time axis of x (B, T, F) with ``lax.scan`` (module docstring).
+
+    ``apply(params, x, *, key=None, initial_state=None)``: the carry at the first step run
+    (t = 0, or t = T - 1 when ``reverse``), zeros by default. Params are the cell's.
+    """
+    _check_cell("RNN", cell)
+    name = f"RNN({cell.name}{', reverse' if reverse else ''})"
+
+    def init(key, input_shape):
+        shape = check_shape(name, input_shape, 3)
+        _check_sequence(name, shape)
+        (_, H), params = located(name, cell.init, key, (shape[0], shape[2]))
+        return ((shape[0], shape[1], H) if return_sequences else (shape[0], H)), params
+
+    def apply(params, x, *, key=None, initial_state=None):
+        _check_sequence(name, x.shape)
+        xs = jnp.swapaxes(x, 0, 1)  # (T, B, F): scan runs over the leading axis
+        y0, carry0 = located(
+            name,
+            jax.eval_shape,
+            lambda: cell.apply(params, xs[0], initial_state=initial_state, return_carry=True),
+        )
+        zeros = lambda s: jnp.zeros(s.shape, s.dtype)
+        carry0 = jax.tree.map(zeros, carry0) if initial_state is None else initial_state
+
+        def body(carry, x_t):
+            y, carry = cell.apply(params, x_t, initial_state=carry, return_carry=True)
+            return carry, y
+
+        if return_sequences:
+            _, ys = lax.scan(body, carry0, xs, reverse=reverse)
+            return jnp.swapaxes(ys, 0, 1)
+
+        def last(carry_y, x_t):  # keeps only the latest output: no (T, B, H) stack
+            carry, y = body(carry_y[0], x_t)
+            return (carry, y), None
+
+        return lax.scan(last, (carry0, zeros(y0)), xs, reverse=reverse)[0][1]
+
+    spec = make_spec(
+        "RNN", cell=spec_of(cell), return_sequences=bool(return_sequences), reverse=bool(reverse)
+    )
+    return Layer(init, apply, name, False, spec)
+
+
+def Bidirectional(
+    cell: Layer,
+    backward_cell: Layer | None = None,
+    *,
+    return_sequences: bool = False,
+    merge: str = "concat",
+) -> Layer:
+    """A forward ``RNN(cell)`` and a reverse ``RNN(backward_cell)`` (a second copy of ``cell``,
+    with its own params, by default) over the same (B, T, F) input, merged on the last axis:
+    ``merge="concat"`` -> (..., 2H) [forward, backward], ``"sum"`` -> (..., H). Without
+    ``return_sequences`` the outputs are the forward one at t = T - 1 and the backward one at
+    t = 0. Params ``{"forward": ..., "backward": ...}``; ``apply(..., initial_state=None)``
+    takes None or a pair (forward carry, backward carry).
+    """
+    _check_cell("Bidirectional", cell)
+    if backward_cell is not None:
+        _check_cell("Bidirectional", backward_cell)
+    if merge not in ("concat", "sum"):
+        raise ValueError(f"Bidirectional: merge must be 'concat' or 'sum', got {merge!r}")
+    fwd = RNN(cell, return_sequences=return_sequences)
+    bwd = RNN(backward_cell or cell, return_sequences=return_sequences, reverse=True)
+    name = f"Bidirectional({cell.name})"
+
+    def init(key, input_shape):
+        k_f, k_b = jax.random.split(key)
+        shape, p_f = located(name, fwd.init, k_f, input_shape)
+        shape_b, p_b = located(name, bwd.init, k_b, input_shape)
+        if shape != shape_b:
+            raise ValueError(f"{name}: forward output {shape} and backward output {shape_b} differ")
+        out = shape[:-1] + ((2 * shape[-1],) if merge == "concat" else (shape[-1],))
+        return out, {"forward": p_f, "backward": p_b}
+
+    def apply(params, x, *, key=None, initial_state=None):
+        h_f, h_b = (None, None) if initial_state is None else initial_state
+        y_f = located(name, fwd.apply, params["forward"], x, initial_state=h_f)
+        y_b = located(name, bwd.apply, params["backward"], x, initial_state=h_b)
+        return jnp.concatenate([y_f, y_b], axis=-1) if merge == "concat" else y_f + y_b
+
+    b_spec = None if backward_cell is None else spec_of(backward_cell)
+    spec = make_spec(
+        "Bidirectional",
+        cell=spec_of(cell),
+        backward_cell=b_spec,
+        return_sequences=bool(return_sequences),
+        merge=merge,
+    )
+    return Layer(init, apply, name, False, spec)

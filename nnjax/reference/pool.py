@@ -1,0 +1,123 @@
+"""Pooling, forward and backward by hand, in NumPy: the twins of ``nnjax.layers.MaxPool``,
+``AvgPool`` and ``GlobalAvgPool`` (no params; a 1-D input runs as 2-D with height 1).
+
+The windows are gathered as in :mod:`nnjax.reference.conv` (im2col, no dilation):
+cols[b, i, j, u, v, c] = xp[b, i sh + u, j sw + v, c], with xp the padded input.
+
+* Max: xp is padded with -inf; y[b, i, j, c] = max_{u, v} cols[b, i, j, u, v, c]. The
+  gradient goes, whole, to ONE tap per window: the first maximum in row-major (u, v) order,
+  which is how JAX's ``reduce_window`` max differentiates (``select_and_scatter_add`` with
+  ``>=``: a later tap replaces the chosen one only when strictly greater). dJ/dx adds up the
+  routed gradients of every window a position belongs to.
+* Average: xp is padded with zeros; y = (sum_{u, v} cols) / n(i, j), n(i, j) the number of
+  real (non-padding) positions in the window. dJ/dx[p] = sum over the windows w holding p of
+  dJ/dy[w] / n(w).
+* Global average: y[b, c] = mean over the spatial positions; dJ/dx = dJ/dy / (number of
+  positions), broadcast.
+"""
+
+import numpy as np
+
+from nnjax.reference.conv import col2im, conv_pads, im2col, out_size, per_axis
+from nnjax.reference.pair import Pair
+
+
+def _geometry(x, window, strides, padding):
+    rank = x.ndim - 2
+    if rank not in (1, 2):
+        raise ValueError(f"expected input (B, W, C) or (B, H, W, C), got {x.shape}")
+    k = per_axis(window, rank)
+    s = k if strides is None else per_axis(strides, rank)
+    pads = conv_pads(padding, x.shape[1:-1], k, s)
+    if rank == 1:
+        k, s, pads = (1, *k), (1, *s), [(0, 0), *pads]
+    return k, s, pads
+
+
+def _windows(x4, k, s, pads, fill):
+    xp = np.pad(x4, ((0, 0), pads[0], pads[1], (0, 0)), constant_values=fill)
+    Ho = out_size(xp.shape[1], k[0], s[0], 0, 0)
+    Wo = out_size(xp.shape[2], k[1], s[1], 0, 0)
+    return xp.shape, im2col(xp, k[0], k[1], Ho, Wo, s, (1, 1))
+
+
+def _unpad(dxp, pads, shape):
+    (t, _), (l, _) = pads
+    return dxp[:, t : t + shape[1], l : l + shape[2], :]
+
+
+def window_argmax(flat):
+    """The index of the FIRST maximum of each window: flat (B, Ho, Wo, kh kw, C), the taps in
+    row-major window order -> (B, Ho, Wo, C) (``np.argmax`` returns the first occurrence)."""
+    return np.argmax(flat, axis=3)
+
+
+def _pool_pair(kind, window, strides, padding):
+    name = f"{kind}({window})"
+
+    def forward(params, x):
+        x = np.asarray(x)
+        try:
+            k, s, pads = _geometry(x, window, strides, padding)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
+        x4 = x[:, None] if x.ndim == 3 else x
+        fill = -np.inf if kind == "MaxPool" else 0.0
+        xp_shape, cols = _windows(x4, k, s, pads, fill)
+        B, Ho, Wo, kh, kw, C = cols.shape
+        flat = cols.reshape(B, Ho, Wo, kh * kw, C)
+        if kind == "MaxPool":
+            first = window_argmax(flat)
+            y = np.take_along_axis(flat, first[:, :, :, None], axis=3)[:, :, :, 0]
+            extra = first
+        else:
+            ones = np.ones((1, *x4.shape[1:3], 1))
+            _, count_cols = _windows(ones, k, s, pads, 0.0)
+            extra = count_cols.sum(axis=(3, 4))  # n(i, j): real positions per window
+            y = flat.sum(axis=3) / extra
+        cache = (x.ndim, x4.shape, xp_shape, cols.shape, k, s, pads, extra)
+        return (y[:, 0] if x.ndim == 3 else y), cache
+
+    def backward(dout, cache):
+        ndim, x4_shape, xp_shape, cols_shape, k, s, pads, extra = cache
+        dy = np.asarray(dout)
+        dy = dy[:, None] if ndim == 3 else dy
+        B, Ho, Wo, kh, kw, C = cols_shape
+        dflat = np.zeros((B, Ho, Wo, kh * kw, C), dy.dtype)
+        if kind == "MaxPool":
+            np.put_along_axis(dflat, extra[:, :, :, None], dy[:, :, :, None], axis=3)
+        else:
+            dflat += (dy / extra)[:, :, :, None]
+        dxp = col2im(dflat.reshape(cols_shape), xp_shape, s, (1, 1))
+        dx = _unpad(dxp, pads, x4_shape)
+        return (dx[:, 0] if ndim == 3 else dx), {}
+
+    return Pair(forward, backward, name)
+
+
+def max_pool(window, *, strides=None, padding="VALID") -> Pair:
+    """The twin of ``nnjax.layers.MaxPool`` (module docstring: the first maximum wins)."""
+    return _pool_pair("MaxPool", window, strides, padding)
+
+
+def avg_pool(window, *, strides=None, padding="VALID") -> Pair:
+    """The twin of ``nnjax.layers.AvgPool`` (the mean over each window's real positions)."""
+    return _pool_pair("AvgPool", window, strides, padding)
+
+
+def global_avg_pool() -> Pair:
+    """The twin of ``nnjax.layers.GlobalAvgPool``: (B, *spatial, C) -> (B, C)."""
+
+    def forward(params, x):
+        x = np.asarray(x)
+        if x.ndim < 3:
+            raise ValueError(f"GlobalAvgPool: expected input (B, *spatial, C), got {x.shape}")
+        return x.mean(axis=tuple(range(1, x.ndim - 1))), x.shape
+
+    def backward(dout, shape):
+        n = int(np.prod(shape[1:-1]))
+        dout = np.asarray(dout)
+        expand = dout.reshape(shape[0], *([1] * (len(shape) - 2)), shape[-1])
+        return np.broadcast_to(expand / n, shape).copy(), {}
+
+    return Pair(forward, backward, "GlobalAvgPool")

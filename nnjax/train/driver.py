@@ -1,0 +1,228 @@
+"""The driver: compile a pure chunked program once, run it chunk by chunk, run hooks between.
+
+A *program* is a pure function ``program(carry, indices, *args) -> (carry, outputs)`` that
+advances ``carry`` over the int array ``indices`` (epochs for ``fit`` and ``compare``, tasks
+for the continual-learning runs); ``outputs`` is a pytree whose ``axis`` runs over
+``indices``. :func:`drive` runs ``indices = start .. total - 1`` in chunks:
+
+1. it compiles the program once per chunk size (``jit(...).lower(...).compile()``, timed
+   apart from running; equal chunks compile once);
+2. it runs a chunk, waits for its outputs and copies them to the host (NumPy), timed;
+3. it calls each hook ``hook(report)`` with a :class:`ChunkReport` (the chunk's range, the
+   carry after it, its outputs, all outputs so far): the finiteness check, checkpoints,
+   progress and user callbacks are hooks. A hook stops the run by raising (e.g.
+   ``NonFiniteLossError``) or by requesting a stop (below);
+4. it asks the chunk schedule for the next chunk's size (:class:`FixedChunks`, or
+   :class:`BoundedChunks` to bound a chunk's wall time).
+
+Seams for stopping early (signals, a divergence guard):
+
+* ``stop``: a :class:`StopFlag`. Anyone (a signal handler, a hook) calls
+  ``stop.request(reason)``; the chunk running then finishes, the hooks see
+  ``report.stopping == reason`` (``report.final`` is true: a checkpoint hook saves), and
+  :func:`drive` returns with ``Driven.stopped == reason`` instead of running the next chunk.
+  A request that arrives while the hooks run re-runs them once with ``stopping`` set, so
+  hooks must tolerate the same report twice (save only once, report once).
+* chunk length: a stop takes effect at the end of the running chunk; a
+  :class:`BoundedChunks` schedule keeps chunks under a wall-time bound, so a stop request is
+  served within that bound (plus the hooks' time).
+
+How ``fit`` uses them: ``fit(..., stop=flag)`` hands its flag to the driver; its hooks are,
+in order, the loss check (raises ``NonFiniteLossError``), the params check before a due
+checkpoint, the checkpoint (saves when due or ``report.final``) and ``on_epochs``; after a
+stop it raises ``TrainingStopped`` carrying the result so far. A signal handler is one line,
+``signal.signal(signal.SIGTERM, lambda *_: flag.request("SIGTERM"))``; a divergence guard is
+one more hook (request a stop, or raise). Chunks are ``FixedChunks(epochs_per_call)`` today;
+a time bound is ``BoundedChunks(epochs_per_call, max_seconds)`` in their place.
+
+Every training loop in nnjax runs through :func:`drive`: ``fit`` (its loop from
+:func:`nnjax.train.make_epochs_fn`), ``compare`` (that loop ``vmap``-ed over runs) and the
+continual-learning runs of :mod:`nnjax.brain` (``vmap``-ed over seeds).
+"""
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nnjax.train.placement import Placement
+
+
+class StopFlag:
+    """A request to stop a run between chunks; ``reason`` is None until :meth:`request`.
+
+    Setting it is one attribute assignment, safe from a signal handler.
+    """
+
+    def __init__(self):
+        self.reason: str | None = None
+
+    def request(self, reason: str = "stop requested") -> None:
+        """Stop after the running chunk (the first reason given is kept)."""
+        if self.reason is None:
+            self.reason = reason
+
+    @property
+    def requested(self) -> bool:
+        return self.reason is not None
+
+
+class ChunkReport(NamedTuple):
+    """What a hook sees after a chunk: indices ``begin .. end - 1`` of a run to ``total``;
+    ``carry`` after the chunk (device arrays); ``outputs`` this chunk's outputs and
+    ``history`` every chunk's so far (a list, resumed prefix first), as NumPy; ``seconds``
+    its run time; ``stopping`` the stop reason when the run ends after this chunk early."""
+
+    begin: int
+    end: int
+    total: int
+    carry: Any
+    outputs: Any
+    history: list
+    seconds: float
+    stopping: str | None
+    axis: int
+
+    @property
+    def final(self) -> bool:
+        """True after the last chunk the run will execute (the end, or a stop)."""
+        return self.end >= self.total or self.stopping is not None
+
+    def outputs_so_far(self):
+        """Every chunk's outputs concatenated along ``axis``."""
+        return concat(self.history, self.axis)
+
+
+class Driven(NamedTuple):
+    """What :func:`drive` returns: the final ``carry``, all ``outputs`` (concatenated, None if
+    nothing ran or was given), ``compile_time`` and ``run_time`` in seconds (apart), ``done``
+    the index the run reached and ``stopped`` the stop reason (None when it ran to the end)."""
+
+    carry: Any
+    outputs: Any
+    compile_time: float
+    run_time: float
+    done: int
+    stopped: str | None
+
+
+class FixedChunks:
+    """Every chunk ``size`` indices long (the last one shorter): one compile, or two."""
+
+    def __init__(self, size: int):
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"chunk size must be a positive int, got {size!r}")
+        self.size = size
+
+    def __call__(self, done: int, last_seconds: float | None) -> int:
+        return self.size
+
+
+class BoundedChunks:
+    """Chunks of at most ``size`` indices that take at most ``max_seconds`` each: a chunk that
+    ran longer halves the size (down to 1), so sizes are ``size / 2^k`` and each compiles once.
+    Bounds the latency of a stop request (a signal is served after the running chunk)."""
+
+    def __init__(self, size: int, max_seconds: float):
+        if not max_seconds > 0:
+            raise ValueError(f"max_seconds must be > 0, got {max_seconds!r}")
+        self.size, self.max_seconds = FixedChunks(size).size, float(max_seconds)
+
+    def __call__(self, done: int, last_seconds: float | None) -> int:
+        while last_seconds is not None and last_seconds > self.max_seconds and self.size > 1:
+            self.size //= 2
+            last_seconds /= 2
+        return self.size
+
+
+class Program:
+    """A driver program jitted once and compiled once per chunk length (``compile_time``: the
+    seconds spent compiling, summed). Pass one to several :func:`drive` calls with the same
+    shapes to compile it only once."""
+
+    def __init__(
+        self,
+        program: Callable,
+        placement: Placement | None = None,
+        donate: bool = False,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
+        placement = placement or Placement()
+        self.jitted = placement.jit(program, donate_argnums=(0,) if donate else ())
+        self.by_length: dict[int, Any] = {}
+        self.clock, self.compile_time = clock, 0.0
+
+    def compiled(self, carry, indices, args):
+        """The executable for chunks of ``len(indices)``, compiled on first use."""
+        n = int(indices.shape[0])
+        if n not in self.by_length:
+            t0 = self.clock()
+            self.by_length[n] = self.jitted.lower(carry, indices, *args).compile()
+            self.compile_time += self.clock() - t0
+        return self.by_length[n]
+
+
+def concat(history: Sequence, axis: int = 0):
+    """The chunks' output pytrees joined along ``axis`` (None for no chunks)."""
+    if not history:
+        return None
+    return jax.tree.map(lambda *a: np.concatenate(a, axis=axis), *history)
+
+
+def drive(
+    program: Callable | Program,
+    carry: Any,
+    args: tuple = (),
+    *,
+    total: int,
+    start: int = 0,
+    chunks: Callable[[int, float | None], int] | None = None,
+    hooks: Sequence[Callable[[ChunkReport], None]] = (),
+    stop: StopFlag | None = None,
+    placement: Placement | None = None,
+    history: Sequence = (),
+    axis: int = 0,
+    donate: bool = False,
+    clock: Callable[[], float] = time.perf_counter,
+) -> Driven:
+    """Run ``program(carry, indices, *args)`` over ``start .. total - 1`` (module docstring).
+
+    ``chunks(done, last_chunk_seconds) -> size`` (default: one chunk); ``placement`` puts
+    the indices where the program reads them and compiles (default: one device);
+    ``history``: outputs of earlier chunks (a resumed run's), kept first; ``donate``: let the
+    program reuse the carry's buffers (the ``carry`` passed in is consumed). ``program`` may
+    be a :class:`Program` (then ``placement`` and ``donate`` are its own).
+    """
+    placement = placement or Placement()
+    chunks = chunks or FixedChunks(max(total - start, 1))
+    stop = stop or StopFlag()
+    run = program if isinstance(program, Program) else Program(program, placement, donate, clock)
+    compiled_before = run.compile_time
+    history, done, last, run_time = list(history), start, None, 0.0
+    while done < total and not stop.requested:
+        end = min(done + chunks(done, last), total)
+        indices = placement.put(jnp.arange(done, end))
+        compiled = run.compiled(carry, indices, args)
+        t0 = clock()
+        carry, outputs = compiled(carry, indices, *args)
+        outputs = jax.tree.map(np.asarray, outputs)  # waits for the chunk
+        last = clock() - t0
+        run_time += last
+        history.append(outputs)
+        report = ChunkReport(done, end, total, carry, outputs, history, last, stop.reason, axis)
+        _call_hooks(hooks, report, stop)
+        done = end
+    compile_time = run.compile_time - compiled_before
+    return Driven(carry, concat(history, axis), compile_time, run_time, done, stop.reason)
+
+
+def _call_hooks(hooks, report: ChunkReport, stop: StopFlag) -> None:
+    for hook in hooks:
+        hook(report)
+    if stop.requested and report.stopping is None:  # requested while the hooks ran
+        report = report._replace(stopping=stop.reason)
+        for hook in hooks:
+            hook(report)

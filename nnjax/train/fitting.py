@@ -1,0 +1,288 @@
+"""``fit``: plan -> placement -> loop -> driver, and what it returns.
+
+``fit`` runs E epochs as ``lax.scan`` over epochs of ``lax.scan`` over mini-batches (the loop
+of :mod:`nnjax.train.loop`): the shuffling, the batching and every update happen inside one
+compiled program, called once per chunk of epochs by the driver (:mod:`nnjax.train.driver`),
+which checks the losses, writes checkpoints and reports progress between chunks. The data
+order is :mod:`nnjax.train.order`'s: epoch e shuffles with ``fold_in(order_key, e)``, the
+last partial batch is dropped, ``batch_size=None`` is full batch in order.
+"""
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+import optax
+
+from nnjax.errors import NonFiniteLossError as NonFiniteLossError
+from nnjax.preflight import estimate_checkpoint_bytes
+from nnjax.train import guards
+from nnjax.train.checkpoints import FitCheckpoints, locked_directory
+from nnjax.train.driver import BoundedChunks, ChunkReport, Driven, FixedChunks, StopFlag, drive
+from nnjax.train.loop import EpochOutputs, make_epochs_fn
+from nnjax.train.plan import Plan, make_plan
+
+
+class FitResult(NamedTuple):
+    """What :func:`fit` returns.
+
+    ``params``, ``opt_state``, ``state`` (the model state, ``()`` for a stateless model):
+    the carry after the last epoch. ``step_loss``: (epochs * steps_per_epoch,) the training
+    loss of every step, each taken before its update, in order. ``metrics``: per-epoch arrays
+    of shape (epochs,): ``step_loss_mean`` (the mean of the epoch's step losses) and, for
+    each ``eval_data`` entry ``name``, ``{name}_loss`` and ``{name}_accuracy`` after the
+    epoch. ``compile_time``/``run_time``: seconds spent compiling and running (apart).
+    """
+
+    params: Any
+    opt_state: Any
+    state: Any
+    step_loss: np.ndarray
+    metrics: dict[str, np.ndarray]
+    compile_time: float
+    run_time: float
+
+
+class TrainingStopped(Exception):
+    """A stop was requested (``fit(..., stop=flag)``): the run ended after a compiled chunk.
+
+    ``reason``: the flag's reason; ``result``: the :class:`FitResult` so far (its
+    ``step_loss`` and metrics cover the ``epochs_done`` epochs run); ``checkpoint``: the path
+    of the checkpoint written at the stop (``checkpoint_dir`` set), else None.
+    """
+
+    def __init__(self, reason: str, result: FitResult, epochs_done: int, checkpoint=None):
+        saved = f"; checkpoint {checkpoint}" if checkpoint else ""
+        super().__init__(f"fit: stopped after epoch {epochs_done}: {reason}{saved}")
+        self.reason, self.result, self.epochs_done = reason, result, epochs_done
+        self.checkpoint = checkpoint
+
+
+def fit(
+    model,
+    params: Any,
+    X,
+    y,
+    *,
+    optimizer: str | optax.GradientTransformation = "adam",
+    learning_rate: float | Callable | None = None,
+    loss: str | Callable = "softmax_cross_entropy",
+    epochs: int = 10,
+    batch_size: int | None = None,
+    key: Any = 0,
+    eval_data: Mapping[str, tuple] | None = None,
+    opt_state: Any = None,
+    state: Any = None,
+    dropout: bool = False,
+    check_finite: bool = True,
+    epochs_per_call: int | None = None,
+    on_epochs: Callable[[int, dict], None] | None = None,
+    mesh: Any = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    keep: int | None = 3,
+    resume: bool | str | os.PathLike = False,
+    stop: StopFlag | None = None,
+    override: Mapping[str, Any] | list[str] | None = None,
+    divergence_guard: Any = None,
+    max_chunk_seconds: float | None = None,
+) -> FitResult:
+    """Train ``params`` of ``model`` on (X, y) for ``epochs`` epochs, the loop fused in one jit.
+
+    Args:
+      model: an nnjax ``Layer`` (or an ``apply(params, x, *, key=None)`` function).
+      params: the initial params pytree.
+      X, y: arrays (n, ...) and (n,) or (n, K).
+      optimizer: a name from :data:`nnjax.optim.OPTIMIZERS` (with ``learning_rate``; default
+        :data:`nnjax.optim.DEFAULT_LEARNING_RATE`) or an ``optax.GradientTransformation``.
+      loss: a name from :data:`nnjax.losses.LOSSES` or ``loss(pred, y) -> scalar``.
+      batch_size: mini-batch size (last partial batch dropped each epoch), or ``None`` for
+        full-batch gradient descent. The optimizers of :data:`nnjax.optim.FULL_BATCH`
+        (``"gd"``) require ``None``.
+      key: an int seed or a PRNG key; it seeds the shuffles (and dropout).
+      eval_data: ``{"test": (X_test, y_test), ...}``; loss and accuracy after every epoch.
+      opt_state: resume from this optimizer state (default ``optimizer.init(params)``).
+      state: the model state of a stateful model (from ``model.init``), required for one;
+        training updates it (train mode), evaluations use it; returned as ``result.state``.
+      dropout: pass a fresh key to ``apply`` at every step (for ``Dropout`` layers).
+      check_finite: raise :class:`NonFiniteLossError` naming the first step whose loss, or
+        the first evaluation metric, is nan/inf (checked after each compiled call), or the
+        first leaf of params, optimizer or model state that is, before a checkpoint and at
+        the end; no checkpoint is written from non-finite state (:mod:`nnjax.train.guards`).
+      epochs_per_call: split the run into compiled calls of this many epochs (one compile;
+        results identical); ``on_epochs(epochs_done, metrics_so_far)`` runs after each.
+      mesh: data parallelism (:mod:`nnjax.parallel`): a ``jax.sharding.Mesh`` or a device
+        count. Each batch is split across the devices (``batch_size``, or n for full batch,
+        must divide by their number), params, optimizer and model state are replicated and
+        XLA all-reduces the gradient. Same data order and numbers as one device up to float
+        rounding (the batch sum is taken in another order).
+      checkpoint_dir: save a checkpoint (params, optimizer and model state, key, epoch, loss
+        history, the run's configuration; :mod:`nnjax.train.checkpoints`) there every
+        ``checkpoint_every`` epochs (default: after each call of ``epochs_per_call`` epochs,
+        or each epoch) and at the end, keeping the ``keep`` newest (None: all). A directory
+        that already holds checkpoints needs ``resume``. Before compiling, the directory is
+        checked for writability and free space (a ``FreeSpaceWarning`` below ``keep + 1``
+        checkpoints' worth) and its lock (:func:`nnjax.checkpoint.lock`) is taken for the
+        run's lifetime: a second run on it fails at once with ``DirectoryLockedError``.
+      resume: ``True``: continue from the newest checkpoint in ``checkpoint_dir`` (start
+        afresh if there is none); or the path of one checkpoint file. The resumed run ends
+        with exactly the params of an uninterrupted one; ``params``, ``opt_state`` and
+        ``state`` then only give the structure. ``key`` and the data must match, and so
+        must the configuration (model, loss, optimizer and learning rate, dtype, devices,
+        batch size, dropout: :mod:`nnjax.train.config`), or a ``ConfigMismatchError``
+        names each differing field, old and new.
+      stop: a :class:`~nnjax.train.driver.StopFlag`; when it is set (e.g. by a signal
+        handler, :func:`nnjax.train.stop_on_signals`) the run ends after the running compiled
+        call, writes a checkpoint if ``checkpoint_dir`` is set, and raises
+        :class:`TrainingStopped`. Without ``epochs_per_call``, a call is then one epoch.
+      override: on resume, the configuration fields deliberately changed: ``{field: value}``
+        (the value this run has, e.g. ``{"optimizer.learning_rate": 1e-4}``) or a list of
+        field names. They are recorded in the next checkpoint's ``overrides``. Another
+        optimizer (``optimizer.name``) starts its state afresh, with a warning.
+      divergence_guard: stop with :class:`nnjax.errors.DivergenceError` when the epoch-mean
+        training loss stays above ``factor`` x the first step's loss for ``epochs`` epochs:
+        True (factor 10, 3 epochs), a :class:`~nnjax.train.guards.DivergenceGuard`, or a
+        ``(factor, epochs)`` pair. Off by default.
+      max_chunk_seconds: halve a compiled call's epochs when one takes longer
+        (:class:`~nnjax.train.driver.BoundedChunks`), which bounds how long a stop or a
+        checkpoint waits; by default 5 s with ``checkpoint_dir`` or ``stop``, else unbounded.
+    """
+    plan = make_plan(**locals())  # every argument validated and interpreted, once
+    with _directory(plan):  # checked, locked for the run's lifetime (one writer)
+        checkpoints, carry, start, history = _start(plan)  # afresh, or from a checkpoint
+        placement = plan.placement  # one device, or replicated over a mesh
+        carry, data = placement.put(carry), placement.put((plan.key, plan.X, plan.y, plan.evals))
+        driven = drive(
+            _loop(plan),  # the pure scan over epochs of steps
+            carry,
+            data,
+            start=start,
+            total=plan.epochs,
+            chunks=_chunks(plan),
+            hooks=_hooks(plan, checkpoints),
+            stop=plan.stop,
+            placement=placement,
+            history=history,
+        )
+    return _result(driven, checkpoints)  # or raise TrainingStopped after a stop request
+
+
+def _directory(plan: Plan):
+    """The checkpoint directory's checks and lock (:func:`locked_directory`), with the free
+    space needed estimated from the shapes: ``keep`` (or every) checkpoint(s) of the whole
+    carry, key and the full loss history."""
+    if plan.checkpoint_dir is None:
+        return locked_directory(None, 0, 0)
+    steps, n_metrics = plan.epochs * plan.steps_per_epoch, 1 + 2 * len(plan.eval_names)
+    per_epoch = jax.ShapeDtypeStruct((plan.epochs,), "float32")
+    tree = (
+        plan.carry,
+        plan.key,
+        jax.ShapeDtypeStruct((steps,), "float32"),
+        [per_epoch] * n_metrics,
+    )
+    n_saves = -(-plan.epochs // plan.checkpoint_every)
+    kept = n_saves if plan.keep is None else min(plan.keep, n_saves)
+    return locked_directory(plan.checkpoint_dir, estimate_checkpoint_bytes(tree), kept)
+
+
+def _chunks(plan: Plan):
+    """Fixed chunks, or chunks halved while one runs longer than ``max_chunk_seconds``."""
+    if plan.max_chunk_seconds is None:
+        return FixedChunks(plan.epochs_per_call)
+    return BoundedChunks(plan.epochs_per_call, plan.max_chunk_seconds)
+
+
+def _loop(plan: Plan):
+    """fit's loop: ``run(carry, epochs, key, X, y, evals) -> (carry, EpochOutputs)``."""
+    run, _ = make_epochs_fn(
+        plan.model,
+        plan.loss,
+        plan.optimizer,
+        n_examples=plan.n_examples,
+        batch_size=plan.batch_size,
+        dropout=plan.dropout,
+        eval_names=plan.eval_names,
+        batch_sharding=plan.placement.batch_sharding,
+    )
+    return run
+
+
+def _start(plan: Plan):
+    """``(checkpoints or None, carry, first epoch, outputs so far)``: afresh, or resumed."""
+    if plan.checkpoint_dir is None and not plan.resume:
+        return None, plan.carry, 0, []
+    checkpoints = FitCheckpoints(
+        plan.checkpoint_dir,
+        plan.checkpoint_every,
+        plan.keep,
+        plan.config,
+        key=plan.key,
+        epochs=plan.epochs,
+        steps_per_epoch=plan.steps_per_epoch,
+        override=plan.override,
+        init_opt_state=plan.optimizer.init,
+    )
+    if not plan.resume:
+        checkpoints.check_empty()
+        return checkpoints, plan.carry, 0, []
+    restored = checkpoints.restore(plan.resume, plan.carry)
+    if restored is None:
+        return checkpoints, plan.carry, 0, []
+    epoch, carry, outputs = restored
+    return checkpoints, carry, epoch, [outputs]
+
+
+def _hooks(plan: Plan, checkpoints: FitCheckpoints | None) -> list:
+    """After each chunk, in order: the finiteness checks (losses, metrics, the carry before a
+    checkpoint and at the end), the divergence guard, the checkpoint, the user's callback.
+    Every check comes before the checkpoint: nothing is saved from a run gone wrong."""
+    last = (lambda: checkpoints.last_path) if checkpoints is not None else (lambda: None)
+    due = checkpoints.due if checkpoints is not None else (lambda done, final: False)
+    hooks = []
+    if plan.check_finite:
+        hooks.append(guards.check_losses(plan.steps_per_epoch, last))
+        hooks.append(guards.check_metrics(last))
+        hooks.append(guards.check_carry(due, last))
+    if plan.guard is not None:
+        before = checkpoints.newest_before if checkpoints is not None else (lambda e: None)
+        hooks.append(plan.guard.hook(before))
+    if checkpoints is not None:
+        hooks.append(checkpoints.hook)
+    if plan.on_epochs is not None:
+        hooks.append(_report_epochs(plan.on_epochs))
+    return hooks
+
+
+def _report_epochs(on_epochs: Callable[[int, dict], None]):
+    """``on_epochs(epochs_done, metrics so far)``, once per chunk."""
+    reported = [-1]
+
+    def hook(report: ChunkReport) -> None:
+        if report.end != reported[0]:
+            reported[0] = report.end
+            on_epochs(report.end, report.outputs_so_far().metrics)
+
+    return hook
+
+
+def _result(driven: Driven, checkpoints: FitCheckpoints | None) -> FitResult:
+    """The :class:`FitResult`; after a stop request, :class:`TrainingStopped` carrying it (a
+    stop before the first epoch ran has no losses yet: empty arrays)."""
+    outputs: EpochOutputs | None = driven.outputs
+    carry = driven.carry
+    result = FitResult(
+        carry.params,
+        carry.opt_state,
+        carry.state,
+        np.zeros(0, np.float32) if outputs is None else outputs.step_loss.reshape(-1),
+        {} if outputs is None else dict(outputs.metrics),
+        driven.compile_time,
+        driven.run_time,
+    )
+    if driven.stopped is not None:
+        path = checkpoints.last_path if checkpoints is not None else None
+        raise TrainingStopped(driven.stopped, result, driven.done, path)
+    return result

@@ -1,0 +1,170 @@
+"""One optimisation step, the loss and the evaluation: the pieces every training loop shares.
+
+With model f, loss l, params theta, model state s (``()`` for a stateless model) and a batch
+(x, y):
+
+    (J, s') = (l(f(theta, s, x; train)), s'(theta, s, x))      the objective (train mode)
+    g = dJ/dtheta                                              jax.value_and_grad, has_aux
+    theta, opt_state = optax update(g, opt_state, theta)
+    s = s'                                                     the new model state
+
+:func:`make_optimizer_step` is that update for any objective ``(params, state, *args) ->
+(J, new_state)``; ``fit``'s loop, :func:`make_train_step` and the brain side's custom losses
+all step through it.
+"""
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from nnjax.losses import get_loss, softmax_cross_entropy
+from nnjax.train.model import as_apply, check_state, is_stateful
+
+Array = jax.Array
+Batch = tuple[Array, Array]
+
+
+class Carry(NamedTuple):
+    """What a training loop carries from step to step: ``params``, ``opt_state`` and the
+    model ``state`` (``()`` for a stateless model)."""
+
+    params: Any
+    opt_state: Any
+    state: Any = ()
+
+
+def make_objective(model, loss: str | Callable = "softmax_cross_entropy") -> Callable:
+    """``objective(params, state, batch, key=None) -> (J, new_state)``, in training mode:
+    J = loss(apply(params, x), y) (dropout active when ``key`` is given)."""
+    apply, loss_f = as_apply(model), get_loss(loss)
+
+    def objective(params, state, batch: Batch, key=None):
+        x, y = batch
+        pred, state = apply(params, state, x, key, True)
+        return loss_f(pred, y), state
+
+    return objective
+
+
+def make_optimizer_step(objective: Callable, optimizer: optax.GradientTransformation):
+    """``step(carry, *args) -> (carry, J)``: one update of ``carry = Carry(params, opt_state,
+    state)`` on ``objective(params, state, *args) -> (J, new_state)`` (J taken before it)."""
+
+    def step(carry: Carry, *args):
+        params, opt_state, state = carry
+        (value, state), grads = jax.value_and_grad(objective, has_aux=True)(params, state, *args)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return Carry(optax.apply_updates(params, updates), opt_state, state), value
+
+    return step
+
+
+def make_loss_fn(model, loss: str | Callable = "softmax_cross_entropy"):
+    """Return ``loss_fn(params, batch, key=None, *, state=()) -> scalar`` = loss(apply(params,
+    x), y) in training mode (a stateful model's new state is dropped; pass its ``state``)."""
+    objective = make_objective(model, loss)
+
+    def loss_fn(params, batch: Batch, key=None, *, state=()):
+        return objective(params, state, batch, key)[0]
+
+    return loss_fn
+
+
+def classification_accuracy(pred: Array, y: Array, threshold: float = 0.0) -> Array:
+    """Fraction of correct predictions.
+
+    pred (B, K>1): argmax against integer labels (B,) or one-hot (B, K).
+    pred (B, 1) or (B,): pred > threshold against binary labels (0.0 for logits,
+    0.5 for probabilities).
+    """
+    if pred.ndim >= 2 and pred.shape[-1] > 1:
+        labels = jnp.argmax(y, axis=-1) if y.shape == pred.shape else y
+        return jnp.mean(jnp.argmax(pred, axis=-1) == labels)
+    p = pred.reshape(pred.shape[0], -1)[:, 0] if pred.ndim >= 2 else pred
+    return jnp.mean((p > threshold) == (y.reshape(p.shape) > 0.5))
+
+
+def _threshold(loss) -> float:
+    return 0.5 if loss in ("binary_cross_entropy", "mse") else 0.0
+
+
+def make_eval_fn(model, loss: str | Callable = "softmax_cross_entropy"):
+    """Return ``eval_fn(params, x, y, state=()) -> (loss, accuracy)`` in evaluation mode (no
+    dropout key; a stateful model uses its state, e.g. BatchNorm's running statistics)."""
+    apply, loss_f, thr = as_apply(model), get_loss(loss), _threshold(loss)
+
+    def eval_fn(params, x, y, state=()):
+        pred, _ = apply(params, state, x, None, False)
+        return loss_f(pred, y), classification_accuracy(pred, y, thr)
+
+    return eval_fn
+
+
+def make_train_step(model, loss: str | Callable, optimizer: optax.GradientTransformation):
+    """A jitted ``step(params, opt_state, batch, key=None) -> (params, opt_state, loss)``.
+
+    A stateful model's step takes its state and returns the new one as well:
+    ``step(params, opt_state, batch, key=None, *, state) -> (params, opt_state, loss, state)``.
+    """
+    update = make_optimizer_step(make_objective(model, loss), optimizer)
+    stateful = is_stateful(model)
+
+    @jax.jit
+    def step(params, opt_state, batch, key=None, *, state=()):
+        if stateful and isinstance(state, tuple) and not state:
+            check_state(model, None, "make_train_step: step")  # raises: the state is missing
+        carry, value = update(Carry(params, opt_state, state), batch, key)
+        if stateful:
+            return carry.params, carry.opt_state, value, carry.state
+        return carry.params, carry.opt_state, value
+
+    return step
+
+
+def evaluate(
+    model, params, X, y, loss: str | Callable = "softmax_cross_entropy", *, state=None
+) -> dict:
+    """Loss and accuracy of ``params`` on (X, y), as Python floats (evaluation mode; a
+    stateful model needs its ``state``)."""
+    X, y = check_data(X, y, "evaluate")
+    state = check_state(model, state, "evaluate")
+    loss_v, acc = jax.jit(make_eval_fn(model, loss))(params, X, y, state)
+    return {"loss": float(loss_v), "accuracy": float(acc)}
+
+
+def check_data(X, y, where: str) -> tuple[Array, Array]:
+    """(X, y) as arrays: X (n, ...) with n >= 1 rows, y (n, ...), no nan/inf in either."""
+    X, y = jnp.asarray(X), jnp.asarray(y)
+    if X.ndim < 2:
+        raise ValueError(f"{where}: X must have shape (n_examples, features...), got {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{where}: X has no examples (shape {X.shape}); the dataset is empty")
+    if y.shape[:1] != X.shape[:1]:
+        raise ValueError(f"{where}: X has {X.shape[0]} examples but y has shape {y.shape}")
+    for name, a in (("X", X), ("y", y)):
+        if jnp.issubdtype(a.dtype, jnp.inexact):
+            bad = ~jnp.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)
+            if bool(bad.any()):
+                rows = np.flatnonzero(np.asarray(bad))
+                raise ValueError(
+                    f"{where}: {name} has nan/inf in {rows.size} example(s), first rows "
+                    f"{rows[:5].tolist()}"
+                )
+    return X, y
+
+
+def check_labels(loss, y, out_shape, where: str) -> None:
+    """Integer labels for the softmax cross-entropy must index the model's K outputs."""
+    if get_loss(loss) is not softmax_cross_entropy or not jnp.issubdtype(y.dtype, jnp.integer):
+        return
+    k = out_shape[-1]
+    lo, hi = int(y.min()), int(y.max())
+    if lo < 0 or hi >= k:
+        raise ValueError(
+            f"{where} holds labels from {lo} to {hi}, but the model has {k} outputs "
+            f"(labels must be in [0, {k}))"
+        )
