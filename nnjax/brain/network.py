@@ -50,11 +50,18 @@ import jax.numpy as jnp
 
 from nnjax.brain import adaptive_lif, adex, dynamics, plasticity
 from nnjax.brain import synapses as syn
+from nnjax.brain.monitors import (  # noqa: F401 (Monitor and its checks are part of this API)
+    SPIKE_MONITORS,
+    Monitor,
+    _bin_record,
+    _sample,
+    bin_times,
+    check_monitor,
+)
 
 Array = jax.Array
 
 MODELS = ("adex", "alif")
-SPIKE_MONITORS = (None, "raster", "indices")
 BLOCKS = ("ee", "ei", "ie", "ii")
 
 
@@ -115,25 +122,6 @@ class Modulation(NamedTuple):
     gain_ie: Any = 1.0
     gain_ii: Any = 1.0
     ext_scale: Any = 1.0
-
-
-class Monitor(NamedTuple):
-    """What :func:`simulate` records, one sample per ``every`` steps (a bin).
-
-    spikes: "raster" (uint8 spike counts per bin, (n_bins, N)), "indices" (the ids of the
-    neurons that spiked in each bin, (n_bins, max_spikes) int32 padded with -1, and the count
-    that did not fit, (n_bins,)), or None. rate: population rates (n_bins, 2) Hz, E and I.
-    lfp: the LFP proxy averaged over the bin, (n_bins,) pA. variables: neuron-state fields
-    (e.g. "V", "w"; "g_exc", "g_inh" for the conductances) of ``neurons``, sampled at the
-    bin's end, each (n_bins, len(neurons))."""
-
-    every: int = 1
-    spikes: str | None = "raster"
-    max_spikes: int = 64
-    rate: bool = True
-    lfp: bool = True
-    neurons: tuple = ()
-    variables: tuple = ("V",)
 
 
 class NetworkState(NamedTuple):
@@ -337,36 +325,6 @@ class Run(NamedTuple):
     W_ee: Array | None
 
 
-def _sample(monitor: Monitor, state: NetworkState, g_exc, g_inh) -> dict:
-    idx = jnp.asarray(monitor.neurons, jnp.int32)
-    out = {}
-    for name in monitor.variables:
-        if name in ("syn_exc", "syn_inh"):
-            v = g_exc if name == "syn_exc" else g_inh
-        else:
-            v = getattr(state.neurons, name)
-        out[name] = v[idx]
-    return out
-
-
-def _bin_record(monitor: Monitor, spec: NetworkSpec, counts: Array, lfp_sum, sample) -> dict:
-    rec = dict(sample)
-    if monitor.spikes == "raster":
-        rec["spikes"] = counts.astype(jnp.uint8)
-    elif monitor.spikes == "indices":
-        fired = counts > 0
-        (ids,) = jnp.nonzero(fired, size=monitor.max_spikes, fill_value=-1)
-        rec["spike_ids"] = ids.astype(jnp.int32)
-        rec["spike_overflow"] = jnp.maximum(jnp.sum(fired) - monitor.max_spikes, 0)
-    if monitor.rate:
-        seconds = monitor.every * spec.dt / 1000.0
-        c_e, c_i = _split(counts.astype(lfp_sum.dtype), spec)
-        rec["rate"] = jnp.stack([c_e.sum() / spec.n_exc, c_i.sum() / spec.n_inh]) / seconds
-    if monitor.lfp:
-        rec["lfp"] = lfp_sum / monitor.every
-    return rec
-
-
 @functools.partial(jax.jit, static_argnames=("spec", "monitor", "plastic"))
 def _simulate(key, params, state, mods, stims, stdp, spec, monitor, plastic):
     step = _adex_step if spec.model == "adex" else _alif_step
@@ -412,25 +370,6 @@ def _series(value, n_steps: int, name: str, dtype) -> Array:
     return v
 
 
-def check_monitor(monitor: Monitor, spec: NetworkSpec, n_steps: int):
-    """ValueError for a monitor that does not fit the network or the run's length."""
-    every = monitor.every
-    if not isinstance(every, int) or every < 1 or n_steps % every:
-        raise ValueError(
-            f"network: Monitor.every must be a positive int dividing n_steps={n_steps}, "
-            f"got {every!r}"
-        )
-    if monitor.spikes not in SPIKE_MONITORS:
-        raise ValueError(f"network: Monitor.spikes must be one of {SPIKE_MONITORS}")
-    if any(not 0 <= int(i) < spec.n for i in monitor.neurons):
-        raise ValueError(f"network: Monitor.neurons must lie in 0..{spec.n - 1}")
-    state_type = adex.AdExState if spec.model == "adex" else adaptive_lif.ALIFState
-    valid = set(state_type._fields) | {"syn_exc", "syn_inh"}
-    bad = [v for v in monitor.variables if v not in valid]
-    if bad:
-        raise ValueError(f"network: unknown Monitor.variables {bad}; valid: {sorted(valid)}")
-
-
 def simulate(
     key,
     params: NetworkParams,
@@ -473,10 +412,3 @@ def simulate(
     split = lambda a: a.reshape((n_bins, monitor.every) + a.shape[1:])
     xs = jax.tree.map(split, (mods, stims))
     return _simulate(key, params, state, *xs, stdp, spec, monitor, stdp is not None)
-
-
-def bin_times(n_bins: int, every: int, dt: float):
-    """End times (ms) of the recording's bins, NumPy (n_bins,)."""
-    import numpy as np
-
-    return (np.arange(n_bins) + 1) * every * dt
