@@ -96,3 +96,31 @@ def test_bad_arguments_are_one_line_and_exit_2(argv, text, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and text in err, err
     assert not (tmp_path / "x").exists()
+
+
+def test_the_experiment_runs_both_conditions_from_the_same_learned_state():
+    """Two tiny networks (100 E + 25 I, CORTEX's in-degrees), short phases: learning S1 makes
+    its forward links stronger than its backward ones (the trace grows from that of the
+    random initial weights), both conditions share the after-learning scores, S1 and S2
+    traces are opposite, and the replay rasters cover the first raster_s of the
+    consolidation period."""
+    import jax
+
+    from nnjax.brain import circuits
+
+    cfg = cons.SMALL_CORTEX._replace(n_exc=100, n_inh=25, p=0.8)
+    proto = cons.Protocol(train_s=1.0, consolidation_s=0.3, interference_s=0.1, n_cues=1,
+                          settle_s=0.1, raster_s=0.2)  # fmt: skip
+    out = cons.run_experiment(2, proto, cfg, seed=3)
+    learned = out["trace"]["sleep"]["after_learning"]
+    keys = jax.random.split(jax.random.key(3), 2)  # run_experiment's networks
+    before = [cons.synaptic_trace(circuits.init_params(k, cfg).W_ee, proto, range(5)) for k in keys]
+    assert (learned["S1"] > np.array(before) + 0.1).all(), (learned, before)
+    np.testing.assert_allclose(learned["S2"], -learned["S1"], rtol=1e-6)
+    for measure in ("recall", "trace"):
+        a, b = (out[measure][c]["after_learning"]["S1"] for c in cons.CONDITIONS)
+        np.testing.assert_array_equal(a, b)
+        for cond in cons.CONDITIONS:
+            for stage in cons.STAGES:
+                assert out[measure][cond][stage]["S1"].shape == (2,)
+    assert out["raster"]["sleep"].shape == (200, 125)  # 0.2 s in 1 ms bins, all neurons
