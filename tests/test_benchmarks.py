@@ -175,6 +175,31 @@ def test_targets_give_verdicts_from_the_ratios():
     )
 
 
+def test_startup_targets_read_medians_and_the_cache_pairs():
+    def row(t):
+        return {"median": t, "min": t, "max": t}
+
+    rows = {"import nnjax": row(1.3), "nnjax --help": row(0.2)}
+    pair = {"first_compile": 3.0, "first_wall": 9.0}
+    train = [
+        {**pair, "second_compile": c, "second_wall": w, "speedup": 9.0 / w}
+        for c, w in ((0.1, 3.0), (0.3, 4.0), (0.15, 8.0))
+    ]
+    res = {"startup": {"repeats": 5, "rows": rows, "train": train, "cli": "nnjax"}}
+    got = {t["target"]: t["holds"] for t in targets.evaluate(res)}
+    assert got["nnjax --help under 0.5 s"] is True
+    assert got['python -c "import nnjax" under 1.2 s'] is False
+    assert got["second identical nnjax train: compile under 0.2 s"] is True  # median 0.15
+    assert got["second identical nnjax train: >= 1.5x faster end to end"] is True  # 9 / 4
+    res["startup"]["train"] = []  # a quick run: no training timed, no verdict on it
+    assert len(targets.evaluate(res)) == len(targets.evaluate({})) + 2
+
+
+def test_the_cli_names_every_implementation_and_model_of_the_suite():
+    assert cli.IMPL_NAMES == tuple(mlp.IMPLS)
+    assert cli.MODEL_NAMES == tuple(mlp.MODELS)
+
+
 def test_nnjax_bench_is_the_same_entry_point():
     from nnjax.cli import build_parser
 

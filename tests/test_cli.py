@@ -13,10 +13,14 @@ from nnjax.commands import options
 
 
 def _one_error_line(err: str, command: str) -> str:
+    """The one error line, last on stderr; before it only the status line of a run that had
+    started ("preparing ... (starting JAX)...") and its progress lines may stand."""
     lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith(f"nnjax {command}: error: "), lines[0]
-    return lines[0]
+    errors = [line for line in lines if line.startswith("nnjax ") or "Traceback" in line]
+    assert len(errors) == 1 and errors[0] == lines[-1], err
+    assert all(x.startswith(("preparing ", "epoch ")) for x in lines[:-1]), err
+    assert lines[-1].startswith(f"nnjax {command}: error: "), lines[-1]
+    return lines[-1]
 
 
 def test_info(capsys):

@@ -34,10 +34,13 @@ RUN = [
 
 
 def _one_error_line(err: str) -> str:
+    """The one error line, last on stderr; before it only warnings, the run's status line
+    ("preparing ... (starting JAX)...") and progress lines ("epoch ...") may stand."""
     lines = [line for line in err.strip().splitlines() if "warning:" not in line]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert lines[0].startswith("nnjax train: error: "), lines[0]
-    return lines[0]
+    assert "Traceback" not in err and lines, err
+    assert all(x.startswith(("preparing ", "epoch ", "resuming ")) for x in lines[:-1]), err
+    assert lines[-1].startswith("nnjax train: error: "), lines[-1]
+    return lines[-1]
 
 
 def _arrays(path) -> dict:

@@ -104,6 +104,31 @@ def fraction(text: str) -> float:
     return value
 
 
+def _float_in(text: str, ok, rule: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and ok(value)):
+        raise argparse.ArgumentTypeError(f"{rule}, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A type: a finite float >= 0."""
+    return _float_in(text, lambda v: v >= 0, "must be a finite number >= 0")
+
+
+def fraction_or_one(text: str) -> float:
+    """A type: a float in (0, 1]."""
+    return _float_in(text, lambda v: 0 < v <= 1, "must be a number in (0, 1]")
+
+
+def dropout_rate(text: str) -> float:
+    """A type: a float in [0, 1) (the fraction of units dropped)."""
+    return _float_in(text, lambda v: 0 <= v < 1, "must be a rate in [0, 1)")
+
+
 def finite_float(text: str) -> float:
     """A type: a finite float."""
     try:

@@ -14,6 +14,7 @@ crash and ends with the params of an uninterrupted run.
 """
 
 import os
+import sys
 import time
 
 HELP = "train a model on a built-in dataset or your own data file (default: an MLP on digits)"
@@ -25,15 +26,17 @@ def add_arguments(p) -> None:
     depends on other options, into :func:`check` too."""
     from nnjax import presets
     from nnjax.commands import options as o
-    from nnjax.commands import train_data, train_safety
+    from nnjax.commands import train_data, train_options, train_outputs, train_safety
 
     p.epilog = presets.help_text()
     train_data.data_options(p.add_argument_group("data"), o)
     train_data.seed_options(p.add_argument_group("seeds"), o)
     _model_options(p.add_argument_group("model"), o)
     _optimization_options(p.add_argument_group("optimization"), o)
+    train_options.training_options(p.add_argument_group("training"), o)
     _output_options(p.add_argument_group("outputs and checkpoints"), o)
     train_safety.add_guard_options(p.add_argument_group("divergence guard"), o)
+    train_outputs.log_options(p.add_argument_group("logs"), o)
     p.add_argument_group("devices").add_argument(
         "--devices",
         type=o.positive_int,
@@ -91,7 +94,10 @@ def _optimization_options(g, o) -> None:
 
 def _output_options(g, o) -> None:
     g.add_argument(
-        "--out", metavar="DIR", help="write params.npz, history.json, loss.png here (default: none)"
+        "--out",
+        metavar="DIR",
+        help="write the saved model (model.json, params.npz; nnjax predict DIR reads it), "
+        "history.json, metrics.csv, loss.png, accuracy.png here (default: none)",
     )
     g.add_argument(
         "--checkpoint-dir", metavar="DIR", help="save checkpoints in this directory (default: none)"
@@ -140,6 +146,10 @@ def check(args) -> None:
 
     train_data.check_data(args)
     train_data.apply_preset(args, full_batch)
+    from nnjax.commands import train_options, train_outputs
+
+    train_options.check_training(args)
+    train_outputs.check_logs(args)
 
 
 def build(args, ds):
@@ -152,7 +162,8 @@ def build(args, ds):
                 f"--model logreg needs a binary dataset; {ds.name} has {ds.n_classes} classes"
             )
         return nnjax.logistic_regression(ds.X_train.shape[1]), "binary_cross_entropy_with_logits"
-    return nnjax.mlp([*args.hidden, ds.n_classes], args.activation), "softmax_cross_entropy"
+    model = nnjax.mlp([*args.hidden, ds.n_classes], args.activation, dropout=args.dropout)
+    return model, "softmax_cross_entropy"
 
 
 def _use_devices(n: int | None):
@@ -217,11 +228,13 @@ def _lr_label(args) -> str:
 
 
 def run(args) -> int:
-    from nnjax.commands import train_safety
+    from nnjax.commands import train_options, train_outputs, train_safety
     from nnjax.commands.info import info
     from nnjax.commands.train_data import data_record, describe_data, final_test
 
     train_safety.check_paths(args)  # before the data and JAX: a read-only --out fails now
+    what = args.data or args.dataset
+    print(f"preparing {args.model} on {what} (starting JAX)...", file=sys.stderr, flush=True)
     mesh = _use_devices(args.devices)  # first: a missing device fails within seconds
     ds, model, loss, params, batch = _prepare(args)
     dev = info()
@@ -229,12 +242,12 @@ def run(args) -> int:
     print(
         f"{args.model} on {describe_data(ds)} | {args.optimizer} lr={_lr_label(args)} "
         f"batch={batch or 'full'} epochs={args.epochs}"
+        + train_options.describe(args)
         + (f" devices={mesh.size}" if mesh is not None else "")
     )
     watch = "val" if ds.y_val is not None else "test"  # the per-epoch metrics besides train
     fit_kw = dict(
-        optimizer=args.optimizer,
-        learning_rate=args.lr,
+        **train_options.fit_options(args, len(ds.X_train), batch),
         loss=loss,
         epochs=args.epochs,
         batch_size=batch,
@@ -246,48 +259,71 @@ def run(args) -> int:
         mesh=mesh,
         **_checkpointing(args),
     )
+    log = train_outputs.EpochLog(args.tensorboard)
+    log.learning_rates = train_options.learning_rates_per_epoch(
+        args, len(ds.X_train), batch, args.epochs
+    )
     t0 = time.perf_counter()
-    with train_safety.stoppable(args, fit_kw, _lr_label(args)):  # signals, one-line failures
-        res = _fit_with_progress(model, params, ds.X_train, ds.y_train, args.epochs, fit_kw, watch)
+    try:
+        with train_safety.stoppable(args, fit_kw, _lr_label(args)):  # signals, one-line failures
+            res = _fit_with_progress(
+                model, params, ds.X_train, ds.y_train, args.epochs, fit_kw, watch, log
+            )
+    except BaseException:
+        log.close()
+        raise
+    log.close(res.step_loss)  # TensorBoard: the step losses, then the file is complete
     wall = time.perf_counter() - t0
     m = res.metrics
     test = final_test(model, res.params, ds, loss, m)
+    e = -1 if res.best_epoch is None else res.best_epoch - 1  # the epoch of the params kept
     val = (
-        f"val loss {m['val_loss'][-1]:.4f} acc {m['val_accuracy'][-1]:.4f} | "
+        f"val loss {m['val_loss'][e]:.4f} acc {m['val_accuracy'][e]:.4f} | "
         if watch == "val"
         else ""
     )
     print(
-        f"train loss {m['train_loss'][-1]:.4f} acc {m['train_accuracy'][-1]:.4f} | {val}"
+        f"train loss {m['train_loss'][e]:.4f} acc {m['train_accuracy'][e]:.4f} | {val}"
         f"test loss {test['loss']:.4f} acc {test['accuracy']:.4f}"
     )
     print(
         f"wall {wall:.2f} s = compile {res.compile_time:.2f} s + run {res.run_time:.2f} s "
         f"+ host {wall - res.compile_time - res.run_time:.2f} s"
     )
+    if res.best_epoch is not None:
+        n = len(m["val_loss"])
+        print(
+            f"early stopping: kept the params of epoch {res.best_epoch} of the {n} run (best "
+            f"val loss); the metrics above are theirs"
+        )
     if args.out:
         write_outputs(args.out, res, vars(args), data=data_record(ds, test))
-        print(f"wrote {args.out}/params.npz, history.json, loss.png")
+        more = train_outputs.write_more(args.out, model, loss, res, ds, vars(args), log)
+        print(f"wrote {args.out}/: params.npz, history.json, loss.png, {', '.join(more)}")
     return 0
 
 
-def _fit_with_progress(model, params, X, y, epochs: int, fit_kw: dict, watch: str = "test"):
-    """``nnjax.fit`` one epoch per compiled call, with a rich progress bar."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
+def _fit_with_progress(
+    model, params, X, y, epochs: int, fit_kw: dict, watch: str = "test", log=None
+):
+    """``nnjax.fit`` one epoch per compiled call, with a progress line and an ETA
+    (:class:`nnjax.progress.Progress`: "compiling..." at once, then after every epoch)."""
     import nnjax
+    from nnjax.progress import Progress
 
-    with Progress(
-        TextColumn("epoch"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[status]}")
-    ) as bar:
-        task = bar.add_task("train", total=epochs, status="compiling")
+    with Progress(epochs, "epoch", unit="epoch") as bar:
+        bar.start("compiling (the first epoch includes it)...")
 
         def on_epochs(done, m):
+            if log is not None:
+                log.epochs_done(done, m)
             acc = m[f"{watch}_accuracy"][-1]
-            status = f"loss {m['train_loss'][-1]:.4f}  {watch} acc {acc:.4f}"
-            bar.update(task, completed=done, status=status)
+            bar.update(done, f"loss {m['train_loss'][-1]:.4f}  {watch} acc {acc:.4f}")
 
-        return nnjax.fit(model, params, X, y, epochs_per_call=1, on_epochs=on_epochs, **fit_kw)
+        per_call = None if "early_stopping" in fit_kw else 1  # early stopping: 1 already
+        return nnjax.fit(
+            model, params, X, y, epochs_per_call=per_call, on_epochs=on_epochs, **fit_kw
+        )
 
 
 def _checkpointing(args) -> dict:

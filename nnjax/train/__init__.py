@@ -13,6 +13,7 @@ The pieces, in the order ``fit`` composes them:
   :mod:`~nnjax.train.config`: the configuration they record and a resume checks;
 * :mod:`~nnjax.train.guards`: the finiteness checks and the divergence guard (hooks);
 * :mod:`~nnjax.train.signals`: stop on SIGTERM/SIGINT/SIGUSR1 (:func:`stop_on_signals`);
+* :mod:`~nnjax.train.early`: early stopping, a hook on the driver's stop seam;
 * :mod:`~nnjax.train.fitting`: :func:`fit` itself.
 """
 
@@ -28,6 +29,7 @@ from nnjax.train.driver import (
     concat,
     drive,
 )
+from nnjax.train.early import EarlyStopping, EarlyStoppingMonitor
 from nnjax.train.fitting import FitResult, NonFiniteLossError, TrainingStopped, fit
 from nnjax.train.guards import DivergenceGuard
 from nnjax.train.loop import EpochOutputs, make_epochs_fn
@@ -53,6 +55,8 @@ __all__ = [
     "ChunkReport",
     "DivergenceGuard",
     "Driven",
+    "EarlyStopping",
+    "EarlyStoppingMonitor",
     "EpochOutputs",
     "FitCheckpoints",
     "FitResult",

@@ -7,15 +7,17 @@ the checkpoint interval decided, the placement (one device or a mesh) chosen.
 """
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 import optax
 
+from nnjax.layers import init_model
 from nnjax.optim import DEFAULT_LEARNING_RATE, FULL_BATCH, check_learning_rate, get_optimizer
 from nnjax.train.config import float_dtypes, run_config
+from nnjax.train.early import EarlyStopping, check_early_stopping
 from nnjax.train.guards import DivergenceGuard, as_guard
 from nnjax.train.loop import check_eval_names
 from nnjax.train.model import as_apply, check_state
@@ -62,6 +64,7 @@ class Plan(NamedTuple):
     config: dict | None
     override: Any
     guard: DivergenceGuard | None
+    early_stopping: EarlyStopping | None = None
 
     @property
     def n_examples(self) -> int:
@@ -72,7 +75,7 @@ def make_plan(
     model, params, X, y, *, state, optimizer, learning_rate, loss, epochs, batch_size, key,
     eval_data, opt_state, dropout, check_finite, epochs_per_call, on_epochs, mesh,
     checkpoint_dir, checkpoint_every, keep, resume, stop, override, divergence_guard,
-    max_chunk_seconds,
+    max_chunk_seconds, early_stopping=None,
 ) -> Plan:  # fmt: skip
     """The :class:`Plan` of ``fit(model, params, X, y, ...)`` (see ``fit`` for the arguments);
     a ``ValueError`` names the first bad one."""
@@ -88,11 +91,18 @@ def make_plan(
     )
     if override is not None and not resume:
         raise ValueError("fit: override is for a resume (resume=True or a checkpoint path)")
-    names = check_eval_names(dict(eval_data or {}))
-    evals = tuple(
-        check_data(a, b, f"fit eval_data[{k!r}]") for k, (a, b) in (eval_data or {}).items()
-    )
+    eval_data = check_eval_data(eval_data)
+    names = check_eval_names(eval_data)
+    evals = tuple(check_data(a, b, f"fit eval_data[{k!r}]") for k, (a, b) in eval_data.items())
     state = check_state(model, state, "fit")
+    early_stopping = check_early_stopping(early_stopping, names)
+    if early_stopping is not None:
+        chunk = _one_epoch_chunks(epochs_per_call, resume)
+    try:
+        check_params(model, params, state, X.shape[1:], "fit")
+    except ShapeMismatch:  # X may be the culprit (another width than the params'): say so first
+        _check_shapes(model, loss, params, state, X, y, names, evals)
+        raise
     _check_shapes(model, loss, params, state, X, y, names, evals)
     placement = Placement(mesh)
     placement.check_batch(
@@ -133,6 +143,7 @@ def make_plan(
         config=config,
         override=override,
         guard=as_guard(divergence_guard),
+        early_stopping=early_stopping,
     )
 
 
@@ -214,6 +225,96 @@ def _check_shapes(model, loss, params, state, X, y, eval_names, evals) -> None:
     check_labels(loss, y, out.shape, "fit: y")
     for name, (_, ye) in zip(eval_names, evals):
         check_labels(loss, ye, out.shape, f"fit: eval_data[{name!r}] labels")
+
+
+def _one_epoch_chunks(epochs_per_call, resume) -> int:
+    """Early stopping decides after every epoch, so a compiled chunk is one epoch; a resumed
+    run would have lost the best params of its first part, so it is refused."""
+    if epochs_per_call not in (None, 1):
+        raise ValueError(
+            f"fit: early_stopping runs one epoch per compiled call; epochs_per_call="
+            f"{epochs_per_call} does not fit with it (leave it out)"
+        )
+    if resume:
+        raise ValueError(
+            "fit: early_stopping cannot resume a run: the best params of the interrupted part "
+            "are not in its checkpoint (start afresh, or resume without early_stopping)"
+        )
+    return 1
+
+
+def check_eval_data(eval_data) -> dict:
+    """``eval_data`` as a dict ``{name: (X, y)}``; anything else is a ``ValueError`` that says
+    what to pass (a bare ``(X, y)`` pair is the usual slip)."""
+    if eval_data is None:
+        return {}
+    how = "pass a dict of named (X, y) pairs, e.g. eval_data={'test': (X_test, y_test)}"
+    if not isinstance(eval_data, Mapping):
+        kind = type(eval_data).__name__
+        pair = isinstance(eval_data, tuple | list) and len(eval_data) == 2
+        what = f"a {kind} of 2 (an (X, y) pair?)" if pair else f"a {kind}"
+        raise ValueError(f"fit: eval_data must be a dict, got {what}; {how}")
+    for name, value in eval_data.items():
+        if not isinstance(name, str):
+            raise ValueError(f"fit: eval_data's names must be strings, got {name!r}; {how}")
+        if not isinstance(value, tuple | list) or len(value) != 2:
+            kind = type(value).__name__
+            raise ValueError(f"fit: eval_data[{name!r}] must be an (X, y) pair, got a {kind}")
+    return dict(eval_data)
+
+
+def check_params(model, params, state, example_shape, where: str = "fit") -> None:
+    """``params`` (and a stateful model's ``state``) have the structure and the leaf shapes
+    of ``model.init`` for inputs of shape ``(batch, *example_shape)``: abstractly evaluated
+    (``jax.eval_shape``, nothing computed). A ``ValueError`` names the first leaf that
+    differs, by its pytree path, with both shapes. A plain apply function has no ``init``:
+    nothing to compare."""
+    if not (hasattr(model, "init") and hasattr(model, "apply")):
+        return
+    shape = (-1, *map(int, example_shape))
+    try:
+        _, want_params, want_state = jax.eval_shape(
+            lambda k: init_model(model, k, shape), jax.random.key(0)
+        )
+    except ValueError as e:
+        raise ValueError(f"{where}: model does not accept inputs of shape {shape}: {e}") from None
+    _compare_tree("params", params, want_params, f"{where}: params do not match the model")
+    if getattr(model, "stateful", False):
+        try:
+            _compare_tree("state", state, want_state, f"{where}: state does not match the model")
+        except ShapeMismatch as e:  # the params fit X: the state is the culprit
+            raise ValueError(str(e)) from None
+
+
+class ShapeMismatch(ValueError):
+    """Params with the model's leaves, one of another shape (:func:`check_params`)."""
+
+
+def _compare_tree(what: str, given, expected, where: str) -> None:
+    """The first leaf path where ``given`` and ``expected`` differ: a missing or an extra
+    leaf first, then the first leaf of another shape (:class:`ShapeMismatch`)."""
+    got = {jax.tree_util.keystr(p): np.shape(a) for p, a in _leaves(given)}
+    want = {jax.tree_util.keystr(p): tuple(a.shape) for p, a in _leaves(expected)}
+    for path, shape in want.items():
+        if path not in got:
+            raise ValueError(f"{where}: {what}{path} is missing (the model's has shape {shape})")
+    extra = [p for p in got if p not in want]
+    if extra:
+        raise ValueError(f"{where}: {what}{extra[0]} is not in the model's {what}")
+    for path, shape in want.items():
+        if got[path] != shape:
+            raise ShapeMismatch(
+                f"{where}: {what}{path} has shape {got[path]}, the model's has shape {shape}"
+            )
+    if jax.tree.structure(given) != jax.tree.structure(expected):
+        raise ValueError(
+            f"{where}: {what} has the model's leaves but another structure: "
+            f"{jax.tree.structure(given)} vs {jax.tree.structure(expected)}"
+        )
+
+
+def _leaves(tree):
+    return jax.tree_util.tree_flatten_with_path(tree)[0]
 
 
 def _as_key(key) -> jax.Array:
