@@ -5,7 +5,9 @@ compilation cache; the train pairs in full runs only), ``seed`` (the seed exampl
 ``peak`` (matmul peak), ``mlp`` (MLP training, every implementation), ``vmap`` (vmap
 scaling), ``dispatch`` (the per-call floor), ``anatomy`` (each matmul of a step timed
 alone; full runs only), ``scaling`` (data parallelism, ``benchmarks/scaling.py`` in its own process,
-full runs only, when that file exists). ``--quick`` is the smoke test of correctness: small
+full runs only, when that file exists), ``network`` (a 1000-neuron spiking E/I network, 10 s
+of biological time, against Brian2's numpy runtime when Brian2 imports; full runs only).
+``--quick`` is the smoke test of correctness: small
 problems, one timed round, under 2 minutes on 2 cores; its timings mean little.
 """
 
@@ -33,7 +35,7 @@ IMPL_NAMES = (
     "torch",
 )
 MODEL_NAMES = ("digits 64-256-256-10", "synthetic 784-256-256-10")
-WORKLOADS = ("startup", "seed", "peak", "mlp", "vmap", "dispatch", "anatomy", "scaling")
+WORKLOADS = ("startup", "seed", "peak", "mlp", "vmap", "dispatch", "anatomy", "scaling", "network")
 # the committed results: written here only when asked, `--out benchmarks/results`
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -251,6 +253,12 @@ def _run_workloads(args, cfg, results, note_load):
             for widths, B in (([784, 256, 256, 10], 1024), ([64, 256, 256, 10], 32))
         ]
         done("anatomy")
+    if "network" in only and not args.quick:
+        from benchmarks.network import bench_network
+
+        print("spiking network (1000 AdEx neurons) ...", flush=True)
+        results["network"] = bench_network(args.quick)
+        done("network")
     if "scaling" in only and not args.quick:
         stem = _stem(args, results)
         args.out.mkdir(parents=True, exist_ok=True)

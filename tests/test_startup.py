@@ -55,6 +55,7 @@ CLI_CASES = [
     ["train", "--help"],
     ["compare", "--help"],
     ["predict", "--help"],
+    ["night", "--help"],
     ["bench", "--help"],
     ["train", "--lr", "0"],
     ["train", "--resume"],
