@@ -91,7 +91,7 @@ print("no sleep, final 10-class accuracy:", seq["final"], " old-task accuracy:",
 # (thresholds `beta`, layer scales from its max weights and activations), driven by Poisson
 # spikes from masked patches of the mean input seen so far, and an STDP-like rule potentiates
 # synapses whose presynaptic neuron fired just before a postsynaptic spike and depresses the
-# others. The hyperparameters were chosen on a validation split (`nnjax.brain.sleep_search`),
+# others. The hyperparameters were chosen on a validation split (an earlier SRC-only search),
 # never on the test set. (The second arm of the run above.)
 #
 # **What sleep uses.** No labels: neither the sleep input nor the STDP rule sees one. But not

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from nnjax.brain import continual as C
+from nnjax.brain import tasks
 
 
 def test_load_split_digits():
@@ -51,7 +52,7 @@ def test_cumulative_and_padding():
         C.pad_tasks(sp, 3)
 
 
-def test_metrics_on_a_hand_made_matrix():
+def test_metrics_on_a_hand_made_matrix():  # more in test_brain_scores
     task_classes = np.array([[0, 1], [2, 3]])
     counts = np.array([10.0, 10, 20, 20])
     A = np.array([[1.0, 1.0, 0.0, 0.0], [0.5, 0.0, 1.0, 0.5]])
@@ -95,15 +96,59 @@ def test_cli_rejects_bad_arguments():
 
 def test_study_table_and_json_roundtrip():
     from nnjax.brain import study
+    from nnjax.brain.study_report import format_table
 
-    gain = np.array([0.3, 0.2, 0.25])
-    base = {"final": np.full(3, 0.2), "old": np.zeros(3), "forgetting": np.ones(3)}
+    rng = np.random.default_rng(0)
+    metrics = {}
+    for r, level in (("sequential", 0.2), ("src", 0.45)):
+        final = level + 0.01 * rng.standard_normal(4)
+        metrics[r] = {k: final for k in study.METRICS} | {"seen": np.tile(final[:, None], 5)}
     res = {
-        "dataset": "digits", "orders": [0], "n_seeds": 3, "seconds": {"sequential": 1.0},
-        "metrics": {"sequential": base, "src": {**base, "final": 0.2 + gain}},
+        "dataset": "digits", "orders": [0, 1], "n_seeds": 2, "rows": ["sequential", "src"],
+        "scenario": "class", "metrics": metrics, "hp": {"sequential": None, "src": {"inc": 0.5}},
+        "hp_source": {"sequential": "no hyperparameters", "src": "tuned"},
+        "diverged": {"src": 1},
     }  # fmt: skip
-    table = study.format_table(res)
-    assert "| no sleep (sequential) | 20.0 ± 0.0 | 0.0 ± 0.0 | 100.0 ± 0.0 | 1 |" in table
-    assert "+25.0 ± 4.1 points; improved 3/3 runs (min gain +20.0)" in table
+    res["stats"] = study.summarise(res)
+    table = format_table(res)
+    s = res["stats"]["sequential"]["final"]
+    assert f"| {100 * s['mean']:.1f} ± {100 * s['std']:.1f} |" in table
+    assert f"[{100 * s['lo']:.1f}, {100 * s['hi']:.1f}]" in table
+    diff = res["stats"]["src"]["vs_sequential"]["diff"]
+    assert f"{100 * diff['mean']:+.1f}" in table and "4/0" in table
+    assert "inc=0.5 (tuned)" in table
+    src_row = next(x for x in table.splitlines() if x.startswith("| SRC (sleep) |"))
+    seq_row = next(x for x in table.splitlines() if x.startswith("| sequential"))
+    assert src_row.endswith("| 1/4 |") and seq_row.endswith("| 0/4 |")  # diverged runs
     back = study.as_arrays(study.jsonable(res))
-    np.testing.assert_allclose(back["metrics"]["src"]["final"], 0.2 + gain)
+    np.testing.assert_allclose(back["metrics"]["src"]["final"], metrics["src"]["final"], atol=1e-4)
+
+
+def test_permuted_split_is_domain_incremental():
+    sp = C.load_split("permuted-digits", 3)
+    T, N, d = sp.X_tasks.shape
+    assert (T, sp.scenario, sp.n_groups) == (5, "domain", 5)
+    np.testing.assert_array_equal(sp.task_groups.ravel(), np.arange(5))
+    perms = tasks.task_permutations(3, d)
+    np.testing.assert_array_equal(perms[0], np.arange(d))  # task 0: the original inputs
+    for t in range(T):
+        np.testing.assert_array_equal(sp.X_tasks[t], sp.X_tasks[0][:, perms[t]])
+        np.testing.assert_array_equal(sp.y_tasks[t], sp.y_tasks[0])
+        rows = sp.g_test == t
+        np.testing.assert_array_equal(sp.X_test[rows], sp.X_test[sp.g_test == 0][:, perms[t]])
+    assert len(np.unique(perms[1:], axis=0)) == 4
+    with pytest.raises(ValueError, match="takes an int order"):
+        C.load_split("permuted-digits", np.arange(10))
+
+
+def test_mnist1d_is_the_canonical_split_as_on_off_channels():
+    from nnjax import data
+
+    sp = C.load_split("mnist1d", 0)
+    X_tr, y_tr, X_te, y_te = data.mnist1d_canonical()
+    assert sp.n_tasks.sum() == 4000 and len(sp.y_test) == 1000 and sp.image_shape == (2, 40)
+    np.testing.assert_array_equal(sp.y_test, y_te)
+    scale = np.abs(X_tr).max()
+    np.testing.assert_allclose(sp.X_test[:, :40] - sp.X_test[:, 40:], np.clip(X_te / scale, -1, 1),
+                               atol=1e-6)  # fmt: skip
+    assert sp.X_tasks.min() == 0.0 and sp.X_tasks.max() == 1.0

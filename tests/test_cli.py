@@ -198,6 +198,8 @@ def test_activation_names_are_the_activation_table():
 
 
 def test_light_copies_equal_their_sources():
+    from nnjax.brain import harness
+    from nnjax.brain import study as sleep_study
     from nnjax.brain.continual import SPLIT_DATASETS
     from nnjax.commands import compare, sleep
     from nnjax.compare import study
@@ -205,6 +207,9 @@ def test_light_copies_equal_their_sources():
     assert compare.DEFAULT_OPTIMIZERS == study.DEFAULT_OPTIMIZERS
     assert compare.SELECT == study.SELECT
     assert sleep.SPLIT_DATASETS == SPLIT_DATASETS
+    assert sleep.METHODS == harness.METHODS
+    assert sleep.TEST_ORDERS == ",".join(map(str, sleep_study.TEST_ORDERS))
+    assert sleep.TEST_SEEDS == sleep_study.TEST_SEEDS
 
 
 def test_global_options_before_or_after_the_command():

@@ -1,27 +1,23 @@
-"""Class-incremental continual learning: split digits / split MNIST-1D, metrics, baselines.
+"""Continual learning: one network learns tasks one after the other, every run pure.
 
-The benchmark. The 10 classes are cut, in a given class order, into T = 5 tasks of 2 classes.
-One network with a shared 10-way head learns the tasks one after the other and sees only the
-current task's data (class-incremental: no task label at test time). After task t it is scored
-on the test examples of every class, giving a per-class accuracy matrix ``A`` of shape (T, K).
-From ``A``:
+The benchmark (:mod:`nnjax.brain.tasks`): class-incremental split digits / MNIST-1D (the 10
+classes cut, in a given class order, into T = 5 tasks of 2 classes, one shared 10-way head,
+no task label at test time) and domain-incremental permuted digits / MNIST-1D. After task t
+the network is scored on every test *group* (a class, or a permuted task), giving a
+per-group accuracy matrix ``A`` of shape (T, G); :mod:`nnjax.brain.scores` turns it into
+average accuracy, backward / forward transfer and forgetting.
 
-* seen accuracy   a_t = accuracy on the test examples of the classes of tasks 0..t;
-* final accuracy  a_{T-1}: the 10-class accuracy at the end;
-* old-task accuracy: at the end, accuracy on the classes of tasks 0..T-2;
-* forgetting (Chaudhry et al. 2018): mean over tasks j < T-1 of
-  max_{t<T-1} acc_j(t) - acc_j(T-1), with acc_j the accuracy on task j's classes.
+A method (:class:`Method`) is a handful of pure hooks around plain sequential training:
+EWC, SI, LwF and replay buffers (:mod:`nnjax.brain.baselines`), Sleep Replay Consolidation
+(:mod:`nnjax.brain.sleep`), generative replay (:mod:`nnjax.brain.dreams`). ``sequential``
+(no hooks) is the lower bound; ``joint`` (plain training on the union of tasks 0..t, the
+:func:`cumulative` view) the upper bound.
 
-Baselines: ``sequential`` (plain SGD task after task: the lower bound, old classes drop to
-about 0) and ``joint`` (after task t, train on the union of tasks 0..t: the upper bound).
-The splits (tasks padded to one length, inputs in [0, 1]) are :mod:`nnjax.brain.tasks`'s,
-re-exported here.
-
-Everything for one run — training every task, the optional consolidation between tasks, the
-scoring — is pure (:func:`make_run`): its runs over seeds are ``vmap``-ed and run by fit's
-driver, one task per compiled chunk (:func:`run_seeds`). Wake training steps through fit's
-update (:func:`sgd_steps`); its mini-batches are drawn uniformly from a task's ``n_t`` real
-rows.
+Everything for one run — training every task, the method's hooks, the scoring — is pure
+(:func:`make_run`): its runs over seeds (and class orders, and hyperparameter candidates) are
+``vmap``-ed and run by fit's driver, one task per compiled chunk (:func:`run_seeds`). Wake
+training steps through fit's update (:func:`sgd_steps`); its mini-batches are drawn uniformly
+from a task's ``n_t`` real rows.
 """
 
 import time
@@ -33,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from nnjax.brain.scores import metrics
 from nnjax.brain.tasks import (
     SPLIT_DATASETS,
     VALIDATION_ORDER,
@@ -41,6 +38,7 @@ from nnjax.brain.tasks import (
     class_counts,
     class_order,
     cumulative,
+    group_counts,
     load_split,
     pad_tasks,
     task_arrays,
@@ -58,9 +56,10 @@ from nnjax.train import (
 Array = jax.Array
 __all__ = [  # the splits (nnjax.brain.tasks) are re-exported: one import for a study
     "SPLIT_DATASETS", "VALIDATION_ORDER", "SplitData", "TaskArrays", "class_counts",
-    "class_order", "cumulative", "load_split", "pad_tasks", "task_arrays", "ContinualRun",
-    "Method", "RunCarry", "SeedProgram", "SeedRuns", "TaskOutputs", "TrainConfig", "make_model",
-    "make_run", "metrics", "per_class_accuracy", "run_seeds", "seed_program", "sgd_steps",
+    "class_order", "cumulative", "group_counts", "load_split", "pad_tasks", "task_arrays",
+    "ContinualRun", "Method", "RunCarry", "SeedProgram", "SeedRuns", "TaskOutputs",
+    "TrainConfig", "make_model", "make_run", "metrics", "per_class_accuracy",
+    "per_group_accuracy", "run_seeds", "seed_program", "sgd_carry", "sgd_steps",
     "soft_cross_entropy", "weights_of", "with_weights",
 ]  # fmt: skip
 
@@ -98,38 +97,58 @@ def soft_cross_entropy(logits: Array, target: Array) -> Array:
     return -jnp.mean(jnp.sum(target * jax.nn.log_softmax(logits, axis=-1), axis=-1))
 
 
-def sgd_steps(loss_fn: Callable, params, key: Array, steps: int, opt) -> tuple[Any, Array]:
+def sgd_carry(loss_fn: Callable, params, key: Array, steps: int, opt) -> tuple[Carry, Array]:
     """``steps`` optimizer steps on ``loss_fn(params, key)`` (a fresh key each) from a fresh
     optimizer state, under scan: fit's update (:func:`nnjax.train.make_optimizer_step`).
-    Returns (params, losses (steps,)), each loss taken before its update."""
+    Returns (the final :class:`~nnjax.train.Carry`, losses (steps,)), each loss taken before
+    its update."""
     step = make_optimizer_step(lambda p, state, k: (loss_fn(p, k), state), opt)
     keys = jax.random.split(key, steps)
-    carry, losses = jax.lax.scan(step, Carry(params, opt.init(params)), keys)
+    return jax.lax.scan(step, Carry(params, opt.init(params)), keys)
+
+
+def sgd_steps(loss_fn: Callable, params, key: Array, steps: int, opt) -> tuple[Any, Array]:
+    """:func:`sgd_carry`, returning (params, losses (steps,))."""
+    carry, losses = sgd_carry(loss_fn, params, key, steps, opt)
     return carry.params, losses
+
+
+def per_group_accuracy(apply: Callable, params, X: Array, y: Array, g: Array, G: int) -> Array:
+    """(G,) accuracy on the test examples of each group: mean_{i: g_i = j} [argmax f(x_i) = y_i].
+    (A group is a class in class-incremental splits, a task in permuted ones.)"""
+    correct = (jnp.argmax(apply(params, X), axis=-1) == y).astype(jnp.float32)
+    onehot = jax.nn.one_hot(g, G)
+    return (correct @ onehot) / jnp.maximum(onehot.sum(0), 1.0)
 
 
 def per_class_accuracy(apply: Callable, params, X: Array, y: Array, n_classes: int) -> Array:
     """(K,) accuracy on the test examples of each class: mean_{i: y_i = k} [argmax f(x_i) = k]."""
-    correct = (jnp.argmax(apply(params, X), axis=-1) == y).astype(jnp.float32)
-    onehot = jax.nn.one_hot(y, n_classes)
-    return (correct @ onehot) / jnp.maximum(onehot.sum(0), 1.0)
+    return per_group_accuracy(apply, params, X, y, y, n_classes)
 
 
 class Method(NamedTuple):
-    """Hooks that turn plain sequential training into a continual-learning method (all pure).
+    """Hooks that turn plain sequential training into a continual-learning method (all pure;
+    ``hp`` is the method's hyperparameter pytree, so a study can ``vmap`` over candidates):
 
-    * ``init(key, d) -> extra``: extra state carried across tasks (e.g. a generator);
-    * ``loss(params, extra, key, t, x, y_onehot) -> scalar``: the wake loss of task t
-      (default: cross-entropy on the current batch; generative replay adds a dreamed batch);
+    * ``init(key, params, hp) -> extra``: state carried across tasks (``params``: the
+      initial network), e.g. a generator, a replay buffer, an importance estimate;
+    * ``loss(params, extra, key, t, x, y_onehot, hp) -> scalar``: the wake loss of task t on
+      the batch ``x`` (B, d) (default: cross-entropy; EWC adds its penalty, replay a batch);
+    * ``optimizer(opt, params, extra, t, hp) -> opt``: wraps task t's optimizer (optax), e.g.
+      SI's path integral, which needs every step's gradient and update;
+    * ``after_wake(params, extra, opt_state, t, hp) -> extra``: after task t's wake training,
+      with the final optimizer state (SI reads its path integral there);
     * ``after_task(params, extra, key, t, task, seen, hp) -> (params, extra)``: runs after
-      training task t; ``task`` = (X_t (N, d), y_t (N,), n_t), ``seen`` = (X (T*N, d),
-      mask (T*N,)) the training inputs of tasks 0..t (SRC sleeps here; generative replay
-      trains its generator).
+      wake training; ``task`` = (X_t (N, d), y_t (N,), n_t), ``seen`` = (X (T*N, d), mask
+      (T*N,)) the training inputs of tasks 0..t (SRC sleeps here; EWC takes its Fisher,
+      replay fills its buffer, generative replay trains its generator).
     """
 
     init: Callable | None = None
     loss: Callable | None = None
     after_task: Callable | None = None
+    optimizer: Callable | None = None
+    after_wake: Callable | None = None
 
 
 class RunCarry(NamedTuple):
@@ -142,12 +161,14 @@ class RunCarry(NamedTuple):
 
 
 class TaskOutputs(NamedTuple):
-    """Per task: ``acc_wake`` (K,) per-class test accuracy after wake training, ``acc_after``
-    (K,) after ``method.after_task``, ``wake_loss`` (steps,) the wake training losses."""
+    """Per task: ``acc_wake`` (G,) per-group test accuracy after wake training, ``acc_after``
+    (G,) after ``method.after_task``, ``wake_loss`` (steps,) the wake training losses,
+    ``acc_start`` (G,) before the task's training (task 0: the untrained network)."""
 
     acc_wake: Array
     acc_after: Array
     wake_loss: Array
+    acc_start: Array
 
 
 class ContinualRun(NamedTuple):
@@ -157,7 +178,7 @@ class ContinualRun(NamedTuple):
     * ``tasks(carry, ts, arrays, hp=None) -> (carry, TaskOutputs)``: train the tasks ``ts``
       (an int array) in order, outputs stacked over ``ts``: a driver program
       (:func:`nnjax.train.drive`);
-    * calling it, ``run(arrays, key, hp=None) -> (A_wake (T, K), A_after (T, K), (params,
+    * calling it, ``run(arrays, key, hp=None) -> (A_wake (T, G), A_after (T, G), (params,
       extra))``, runs all ``n_tasks`` tasks in one piece.
     """
 
@@ -184,10 +205,10 @@ def make_run(
     def init(arrays: TaskArrays, key, hp=None) -> RunCarry:
         k_init, k_tasks = jax.random.split(key)
         _, params = model.init(k_init, (-1, d))
-        extra = method.init(jax.random.fold_in(k_init, 1), d) if method.init else ()
+        extra = method.init(jax.random.fold_in(k_init, 1), params, hp) if method.init else ()
         return RunCarry(params, extra, k_tasks)
 
-    task = _make_task(model, cfg, method, split.n_classes, (T, N, d))
+    task = _make_task(model, cfg, method, (split.n_classes, split.n_groups), (T, N, d))
 
     def tasks(carry: RunCarry, ts, arrays: TaskArrays, hp=None):
         return jax.lax.scan(lambda c, t: task(c, t, arrays, hp), carry, ts)
@@ -195,47 +216,54 @@ def make_run(
     return ContinualRun(init, tasks, T)
 
 
-def _make_task(model, cfg: TrainConfig, method: Method, K: int, shape: tuple):
+def _make_task(model, cfg: TrainConfig, method: Method, sizes: tuple, shape: tuple):
     """``task(carry, t, arrays, hp) -> (carry, TaskOutputs)``: wake training on task t (SGD
-    with momentum on mini-batches drawn uniformly from its ``n_t`` real rows), then the
-    method's ``after_task``; per-class test accuracy after each."""
-    T, N, d = shape
+    with momentum on mini-batches drawn uniformly from its ``n_t`` real rows, through the
+    method's loss and optimizer), then ``after_wake`` and ``after_task``; per-group test
+    accuracy before, after the wake and after the hooks."""
+    (K, G), (T, N, d) = sizes, shape
     apply, opt = model.apply, optax.sgd(cfg.learning_rate, momentum=cfg.momentum)
 
-    def plain_loss(params, extra, key, t, x, y1h):
+    def plain_loss(params, extra, key, t, x, y1h, hp):
         return soft_cross_entropy(apply(params, x), y1h)
 
     loss_of = method.loss or plain_loss
 
     def task(carry: RunCarry, t, arrays: TaskArrays, hp):
-        X_tasks, y_tasks, n_tasks, X_test, y_test = arrays
+        X_tasks, y_tasks, n_tasks, X_test, y_test, g_test = arrays
         params, extra, key = carry
         k_train, k_after = jax.random.split(jax.random.fold_in(key, t))
         Xt, yt, nt = X_tasks[t], y_tasks[t], n_tasks[t]
+        score = lambda p: per_group_accuracy(apply, p, X_test, y_test, g_test, G)  # noqa: E731
+        acc_start = score(params)
 
         def loss(p, k):
             k_b, k_l = jax.random.split(k)
             i = jax.random.randint(k_b, (cfg.batch_size,), 0, nt)
-            return loss_of(p, extra, k_l, t, Xt[i], jax.nn.one_hot(yt[i], K))
+            return loss_of(p, extra, k_l, t, Xt[i], jax.nn.one_hot(yt[i], K), hp)
 
-        params, wake_loss = sgd_steps(loss, params, k_train, cfg.steps, opt)
-        acc_wake = per_class_accuracy(apply, params, X_test, y_test, K)
+        opt_t = method.optimizer(opt, params, extra, t, hp) if method.optimizer else opt
+        wake, wake_loss = sgd_carry(loss, params, k_train, cfg.steps, opt_t)
+        params = wake.params
+        if method.after_wake is not None:
+            extra = method.after_wake(params, extra, wake.opt_state, t, hp)
+        acc_wake = score(params)
         if method.after_task is not None:
             mask = (jnp.arange(T)[:, None] <= t) & (jnp.arange(N)[None, :] < n_tasks[:, None])
             seen = (X_tasks.reshape(T * N, d), mask.reshape(-1))
             params, extra = method.after_task(params, extra, k_after, t, (Xt, yt, nt), seen, hp)
-        acc_after = per_class_accuracy(apply, params, X_test, y_test, K)
-        return RunCarry(params, extra, key), TaskOutputs(acc_wake, acc_after, wake_loss)
+        out = TaskOutputs(acc_wake, score(params), wake_loss, acc_start)
+        return RunCarry(params, extra, key), out
 
     return task
 
 
 class SeedRuns(NamedTuple):
     """What :func:`run_seeds` returns, NumPy arrays with the runs' leading axes (``lead``:
-    (S,) seeds, or (O, S) / (C, S) with an outer axis): ``A_wake``, ``A_after`` (*lead, T, K),
-    ``wake_loss`` (*lead, T, steps); ``final`` = (params, extra) at the end (device arrays);
-    ``compile_time`` (with the first call of the small init program) and ``run_time`` in
-    seconds."""
+    (S,) seeds, or (O, S) / (C, S) / (C, O, S) with outer axes): ``A_wake``, ``A_after``,
+    ``A_start`` (*lead, T, G) (:class:`TaskOutputs`), ``wake_loss`` (*lead, T, steps);
+    ``final`` = (params, extra) at the end (device arrays); ``compile_time`` (with the first
+    call of the small init program) and ``run_time`` in seconds."""
 
     A_wake: np.ndarray
     A_after: np.ndarray
@@ -243,6 +271,7 @@ class SeedRuns(NamedTuple):
     final: Any
     compile_time: float
     run_time: float
+    A_start: np.ndarray
 
 
 class SeedProgram(NamedTuple):
@@ -254,19 +283,23 @@ class SeedProgram(NamedTuple):
     n_tasks: int
 
 
+OVER = (None, "arrays", "hp", "hp+arrays")
+
+
 def seed_program(run: ContinualRun, over: str | None = None) -> SeedProgram:
     """The driver program of :func:`run_seeds`: ``run.tasks`` vmapped over the seeds (and the
-    ``over`` axis), with its ``init`` likewise; reusable across calls of the same shapes."""
+    ``over`` axes: ``"hp+arrays"`` is hp outermost, then arrays), with its ``init``
+    likewise; reusable across calls of the same shapes."""
+    if over not in OVER:
+        raise ValueError(f"run_seeds: over must be one of {OVER}, got {over!r}")
     init = jax.vmap(run.init, in_axes=(None, 0, None))
     tasks = jax.vmap(run.tasks, in_axes=(0, None, None, None))
-    if over == "arrays":
+    if over in ("arrays", "hp+arrays"):
         init = jax.vmap(init, in_axes=(0, None, None))
         tasks = jax.vmap(tasks, in_axes=(0, None, 0, None))
-    elif over == "hp":
+    if over in ("hp", "hp+arrays"):
         init = jax.vmap(init, in_axes=(None, None, 0))
         tasks = jax.vmap(tasks, in_axes=(0, None, None, 0))
-    elif over is not None:
-        raise ValueError(f"run_seeds: over must be None, 'arrays' or 'hp', got {over!r}")
     return SeedProgram(jax.jit(init), Program(tasks), run.n_tasks)
 
 
@@ -284,15 +317,16 @@ def run_seeds(
     compiled once, one task per chunk, the wake losses checked for nan/inf after each task
     (:class:`~nnjax.train.NonFiniteLossError`), then ``hooks`` (driver hooks: progress).
 
-    ``over``: an outer vmapped axis, ``"arrays"`` (``arrays`` stacked, e.g. over class
-    orders) or ``"hp"`` (``hp`` stacked, e.g. over candidates). ``run``: a
-    :class:`ContinualRun`, or the :func:`seed_program` of one (to share its compiles).
+    ``over``: outer vmapped axes, ``"arrays"`` (``arrays`` stacked, e.g. over class
+    orders), ``"hp"`` (``hp`` stacked, e.g. over candidates) or ``"hp+arrays"`` (both; leading
+    axes (C, O, S)). ``run``: a :class:`ContinualRun`, or the :func:`seed_program` of one (to
+    share its compiles; then ``over`` must be the one it was built with).
     """
     program = run if isinstance(run, SeedProgram) else seed_program(run, over)
     t0 = time.perf_counter()  # the init program: its first call is nearly all compilation
     carry = jax.block_until_ready(program.init(arrays, keys, hp))
     init_time = time.perf_counter() - t0
-    axis = 1 if over is None else 2
+    axis = 1 + (over is not None) + (over == "hp+arrays")
     checks = (_check_wake_losses(axis),) if check_finite else ()
     driven = drive(
         program.tasks,
@@ -305,7 +339,10 @@ def run_seeds(
     )
     out: TaskOutputs = driven.outputs
     final = (driven.carry.params, driven.carry.extra)
-    return SeedRuns(*out, final, init_time + driven.compile_time, driven.run_time)
+    return SeedRuns(
+        out.acc_wake, out.acc_after, out.wake_loss, final,
+        init_time + driven.compile_time, driven.run_time, out.acc_start,
+    )  # fmt: skip
 
 
 def _check_wake_losses(axis: int):
@@ -321,28 +358,3 @@ def _check_wake_losses(axis: int):
             )
 
     return hook
-
-
-def metrics(A: np.ndarray, task_classes: np.ndarray, counts: np.ndarray) -> dict:
-    """Continual metrics from per-class accuracies ``A`` (..., T, K) (leading axes = runs).
-
-    Returns arrays over the leading axes: ``seen`` (..., T) accuracy on classes seen so far
-    after each task, ``final`` (...,) the 10-class accuracy at the end, ``old`` (...,) the
-    final accuracy on the classes of tasks 0..T-2, ``forgetting`` (...,) (module docstring).
-    Class accuracies are weighted by the class's test count, so these are example accuracies.
-    """
-    A = np.asarray(A, np.float64)
-    T = task_classes.shape[0]
-    correct = A * counts  # (..., T, K) correct examples per class
-
-    def acc_on(classes, row):
-        return correct[..., row, classes].sum(-1) / counts[classes].sum()
-
-    seen = np.stack([acc_on(task_classes[: t + 1].ravel(), t) for t in range(T)], axis=-1)
-    old = acc_on(task_classes[:-1].ravel(), T - 1)
-    per_task = np.stack(
-        [np.stack([acc_on(task_classes[j], t) for j in range(T)], -1) for t in range(T)], -2
-    )  # (..., T rows, T tasks)
-    best = np.stack([per_task[..., : T - 1, j].max(-1) for j in range(T - 1)], -1)
-    forgetting = (best - per_task[..., T - 1, : T - 1]).mean(-1)
-    return {"seen": seen, "final": seen[..., -1], "old": old, "forgetting": forgetting}

@@ -338,13 +338,14 @@ def make_replay_method(model, n_classes: int, d: int, cfg: ReplayConfig | None =
     opt = optax.adam(cfg.lr)
     K = n_classes
 
-    def init(key, d_):
+    def init(key, params, hp=None):
         k1, k2 = jax.random.split(key)
         gen, solver = vae.init(k1), model.init(k2, (-1, d))[1]
         return {"gen": gen, "solver": solver, "seen": jnp.zeros(K, bool)}
 
-    def loss(params, extra, key, t, x, y1h):
-        w = t / (t + 1.0)
+    def loss(params, extra, key, t, x, y1h, hp=None):
+        rho = 1.0 if hp is None else hp["rho"]  # the dreams' weight, as the replay buffer's
+        w = rho * t / (1.0 + rho * t)
         xr = sample_dreams(vae, extra["gen"], key, x.shape[0])
         old_logits = jnp.where(extra["seen"], model.apply(extra["solver"], xr), -jnp.inf)
         yr = jax.nn.one_hot(jnp.argmax(old_logits, axis=-1), K)

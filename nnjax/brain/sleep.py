@@ -88,9 +88,11 @@ CHOSEN = SRCParams(
     jnp.array([58.392891, 152.58865, 199.85628]),
     jnp.array(171.95349),
 )
-"""The values chosen on the validation split by ``nnjax.brain.sleep_search`` (2 rounds of 48
+"""The values chosen on the validation split by the earlier SRC-only search (2 rounds of 48
 candidates, 3 validation runs each; mean final validation accuracy 56.1% against 19.7% for
-no sleep; ``docs/results/sleep-digits/src_search.json``). Used with ``SRCConfig()``."""
+no sleep; ``docs/results/sleep-digits/src_search.json``). Used with ``SRCConfig()``.
+The study behind ``nnjax sleep`` uses the fair harness's choices instead
+(:mod:`nnjax.brain.harness`, :mod:`nnjax.brain.tuned`)."""
 
 
 def as_dict(hp: SRCParams) -> dict:

@@ -1,108 +1,207 @@
-"""The continual-learning study behind ``nnjax sleep``: every method, class order and seed.
+"""The continual-learning study behind ``nnjax sleep``: every method on the test protocol.
 
-For each method one compiled program runs all (class order, seed) pairs,
-``vmap_orders(vmap_seeds(run))``, through fit's driver
-(:func:`nnjax.brain.continual.run_seeds`: one task per chunk, the wake losses checked,
-compile and run timed apart). Runs are *paired*: the same (order, seed) gives every
-method the same initial weights and the same mini-batch stream for task 0, so "SRC improves
-every run" compares like with like. ``sequential`` and ``joint`` share one compiled program
-(the task arrays of both are padded to one shape).
+The test protocol: the dataset's test split, class orders ``orders`` (default 0-4) x seeds
+``split(key(0), n_seeds)`` (default 2): 10 runs, none of which the hyperparameter search saw
+(:mod:`nnjax.brain.harness`). Runs are *paired*: the same (order, seed) gives every method the
+same initial network and the same first-task batches, so differences are compared run by
+run (:func:`nnjax.brain.scores.paired`).
+
+Every method runs with the hyperparameters the search chose on the validation runs for the
+final-accuracy objective (:mod:`nnjax.brain.tuned`); SRC runs a second time as
+``src:plastic`` with those chosen for the plasticity-constrained objective. Methods that share
+a program run in one compiled call: sequential with joint (their tasks padded to one shape),
+the three replay buffers (M is a hyperparameter), SRC's two choices. Every call is driven by
+fit's driver, one task per chunk; its hooks report progress.
 """
 
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from nnjax.brain import continual as C
 from nnjax.brain import dreams as D
-from nnjax.brain import sleep as S
+from nnjax.brain import harness as H
+from nnjax.brain import scores
 
-LABELS = {
-    "sequential": "no sleep (sequential)",
-    "src": "SRC (sleep)",
-    "replay": "generative replay",
-    "joint": "joint (upper bound)",
-}
+TEST_ORDERS = (0, 1, 2, 3, 4)
+TEST_SEEDS = 2
+ROWS = (*H.METHODS[:-2], "src:plastic", *H.METHODS[-2:])  # src:plastic right after src
+LABELS = {**H.LABELS, "src:plastic": "SRC, plasticity-constrained choice"}
+GROUPS = (("sequential", "joint"), ("ewc",), ("si",), ("lwf",),
+          ("replay1", "replay5", "replay20"), ("genreplay",), ("src", "src:plastic"),
+          ("src+replay1",))  # fmt: skip
+COST = {"sequential": 1, "joint": 1.5, "ewc": 2, "si": 2, "lwf": 1.5, "replay1": 2,
+        "replay5": 2, "replay20": 2, "genreplay": 9, "src": 1.5, "src:plastic": 1.5,
+        "src+replay1": 3}  # fmt: skip
+COMPILE_COST = 40  # one program's compile, in the units of COST x runs: only for the ETA
+METRICS = ("final", "bwt", "fwt", "forgetting", "just_learned", "first_task", "old")
 
 
-def _stack(splits):
-    arrays = [C.task_arrays(s) for s in splits]
-    return jax.tree.map(lambda *a: np.stack(a), *arrays)
+def chosen_hp(dataset: str, row: str):
+    """(hyperparameters, where they come from) of ``row`` on ``dataset``: the search's winner
+    (:mod:`nnjax.brain.tuned`; a permuted dataset without its own search takes its base's),
+    else the box's centre, candidate 0."""
+    from nnjax.brain import tuned
+
+    name, objective = (row.split(":") + ["final"])[:2]
+    if name not in H.BOX:
+        return None, "no hyperparameters"
+    objective = "plastic" if objective == "plastic" else "final"
+    for ds in (dataset, H.base_dataset(dataset)):
+        plain = tuned.CHOSEN.get(ds, {}).get(name, {}).get(objective)
+        if plain is not None:
+            return H.as_hp(name, plain), f"tuned on {ds} validation runs ({objective} objective)"
+    hp = jax.tree.map(lambda x: x[0], H.candidates(name, 1))
+    return hp, "untuned: the search box's centre"
 
 
-def run_sleep_study(
+def plan(dataset: str, rows, n_runs: int) -> list:
+    """The groups of ``rows`` to run, in order, with their rows and relative costs (ETA)."""
+    out = []
+    for group in GROUPS:
+        names = tuple(r for r in group if r in rows)
+        if names:
+            out.append((names, COMPILE_COST + n_runs * sum(COST[r] for r in names)))
+    return out
+
+
+def _group_splits(names, dataset, orders):
+    """(splits, {row: (hp index, slice of splits)}): sequential and joint stack their arrays
+    (one program), every other group stacks its hyperparameters."""
+    seq = H.splits_for(dataset, orders, validation=False)
+    O = len(orders)
+    if names[0] in ("sequential", "joint"):
+        cum = H.splits_for(dataset, orders, validation=False, joint=True)
+        N = max(cum[0].X_tasks.shape[1], seq[0].X_tasks.shape[1])
+        splits = [C.pad_tasks(s, N) for s in (seq + cum)]
+        where = {"sequential": (0, slice(0, O)), "joint": (0, slice(O, 2 * O))}
+        return splits, {r: where[r] for r in names}
+    return seq, {r: (i, slice(0, O)) for i, r in enumerate(names)}
+
+
+def run_group(names, dataset, orders, keys, cfg=None, src_cfg=None, hooks=()) -> dict:
+    """Run the rows ``names`` of one group on the test protocol: {row: {"metrics", "A",
+    "final" (params, extra) of order 0 / seed 0, "hp", "hp_source", "diverged"}} and the
+    seconds. A run whose wake loss became nan/inf is not stopped: it is scored as it ends
+    (its accuracies count in every statistic) and counted in "diverged"."""
+    d_cfg, d_src = H.configs(dataset)
+    cfg, src_cfg = cfg or d_cfg, src_cfg or d_src
+    splits, where = _group_splits(names, dataset, orders)
+    method = H.build(names[0].split(":")[0], splits[0], cfg, src_cfg)
+    chosen = {r: chosen_hp(dataset, r) for r in names}
+    if chosen[names[0]][0] is None:
+        hps = jnp.zeros(1)  # a dummy candidate axis
+    else:
+        hps = jax.tree.map(lambda *x: jnp.stack(x), *(chosen[r][0] for r in names))
+    t0 = time.perf_counter()
+    program = C.seed_program(C.make_run(splits[0], cfg, method), over="hp+arrays")
+    runs = C.run_seeds(program, H.stack_arrays(splits), keys, hps, over="hp+arrays",
+                       check_finite=False, hooks=hooks)  # fmt: skip
+    bad = ~np.isfinite(runs.wake_loss).all(axis=(-1, -2))  # (C, O, S): a diverged run
+    out = {}
+    for r, (i, sl) in where.items():
+        part = runs._replace(
+            A_after=runs.A_after[i : i + 1, sl], A_start=runs.A_start[i : i + 1, sl]
+        )
+        m = H.score_runs(part, splits[sl])
+        out[r] = {
+            "metrics": {k: v[0] for k, v in m.items()},
+            "A": runs.A_after[i, sl],
+            "final": jax.tree.map(lambda a, i=i, o=sl.start: a[i, o, 0], runs.final),
+            "hp": None if chosen[r][0] is None else H.hp_at(_one(chosen[r][0]), 0),
+            "hp_source": chosen[r][1],
+            "diverged": int(bad[i, sl].sum()),
+        }
+    return out, time.perf_counter() - t0
+
+
+def _one(tree):
+    return jax.tree.map(lambda x: jnp.asarray(x)[None], tree)
+
+
+def run_study(
     dataset: str = "digits",
-    orders=(0, 1, 2),
-    n_seeds: int = 5,
-    methods=("sequential", "src", "replay", "joint"),
+    orders=TEST_ORDERS,
+    n_seeds: int = TEST_SEEDS,
+    rows=ROWS,
     *,
-    steps: int = 300,
-    sleep_steps: int | None = None,
-    src_params: S.SRCParams | None = None,
+    cfg: C.TrainConfig | None = None,
+    src_cfg=None,
+    progress=None,
+    images: bool = True,
 ) -> dict:
-    """Run the study; returns a dict of NumPy arrays and floats (see :func:`format_table`).
+    """Run every row of ``rows`` on the test protocol; returns a dict of NumPy arrays, floats
+    and strings (see :func:`summarise`, :func:`nnjax.brain.study_report.format_table`).
 
-    ``A[method]`` (O, S, T, K) per-class test accuracy after each task (after sleep for SRC;
-    ``A_wake["src"]`` before it), ``metrics[method]`` runs-flattened (O*S,) arrays.
+    ``cfg``/``src_cfg`` override the dataset's wake / sleep settings (the tuned
+    hyperparameters were chosen for the defaults). ``progress``: a
+    :class:`nnjax.brain.study_report.Progress` (its hooks go to the driver).
     """
-    cfg = C.TrainConfig(steps=steps)
-    src_cfg = S.SRCConfig() if sleep_steps is None else S.SRCConfig(steps=sleep_steps)
-    hp = src_params if src_params is not None else S.CHOSEN
-    splits = [C.load_split(dataset, o) for o in orders]
-    cums = [C.cumulative(s) for s in splits]
-    N = max(s.X_tasks.shape[1] for s in cums)
-    seq = [C.pad_tasks(s, N) for s in splits]
-    cums = [C.pad_tasks(s, N) for s in cums]
-    template = seq[0]
-    d, K = template.X_tasks.shape[2], template.n_classes
+    d_cfg, d_src = H.configs(dataset)
+    cfg, src_cfg = cfg or d_cfg, src_cfg or d_src
     keys = jax.random.split(jax.random.key(0), n_seeds)
-    model = C.make_model(cfg, K)
-
-    def program(method):
-        return C.seed_program(C.make_run(template, cfg, method), over="arrays")
-
-    plain = program(None)  # sequential and joint share it: one compile
-    replay_method, vae = D.make_replay_method(model, K, d)
-    fns = {
-        "sequential": (plain, seq, None),
-        "joint": (plain, cums, None),
-        "src": (program(S.make_src_method(template.image_shape, src_cfg)), seq, hp),
-        "replay": (program(replay_method), seq, None),
-    }
-    counts = C.class_counts(template.y_test, K)
     res = {
-        "dataset": dataset, "orders": list(orders), "n_seeds": n_seeds, "steps": steps,
-        "sleep_steps": src_cfg.steps, "src_params": S.as_dict(hp), "A": {}, "A_wake": {},
-        "metrics": {}, "seconds": {}, "task_classes": [s.task_classes for s in splits],
+        "dataset": dataset, "orders": list(orders), "n_seeds": n_seeds, "rows": [],
+        "wake": cfg._asdict(), "sleep": src_cfg._asdict(), "metrics": {}, "A": {}, "hp": {},
+        "hp_source": {}, "seconds": {}, "task_groups": [], "scenario": "", "diverged": {},
     }  # fmt: skip
     finals = {}
-    for name in methods:
-        f, data, h = fns[name]
-        t0 = time.perf_counter()
-        runs = C.run_seeds(f, _stack(data), keys, h, over="arrays")
-        res["seconds"][name] = time.perf_counter() - t0
-        res["A"][name], res["A_wake"][name] = runs.A_after, runs.A_wake
-        res["metrics"][name] = _metrics(runs.A_after, splits, counts)
-        if name == "src":
-            res["metrics"]["src_wake"] = _metrics(runs.A_wake, splits, counts)
-        finals[name] = jax.tree.map(lambda a: a[0, 0], runs.final)  # order 0, seed 0
-        print(
-            f"{name}: {res['seconds'][name]:.1f} s (compile {runs.compile_time:.1f} s "
-            f"+ run {runs.run_time:.1f} s)",
-            flush=True,
-        )
-    res["images"] = _images(finals, vae, model, template, cfg)
+    for names, _ in plan(dataset, rows, len(orders) * n_seeds):
+        if progress is not None:
+            progress.begin(names)
+        hooks = () if progress is None else (progress.hook,)
+        out, seconds = run_group(names, dataset, orders, keys, cfg, src_cfg, hooks)
+        for r in names:
+            res["rows"].append(r)
+            res["metrics"][r], res["A"][r] = out[r]["metrics"], out[r]["A"]
+            res["hp"][r], res["hp_source"][r] = out[r]["hp"], out[r]["hp_source"]
+            res["seconds"][r] = seconds / len(names)
+            res["diverged"][r] = out[r]["diverged"]
+            finals[r] = out[r]["final"]
+        if progress is not None:
+            progress.end(names, seconds)
+    splits = [C.load_split(dataset, o) for o in orders]
+    res["task_groups"] = [s.task_groups for s in splits]
+    res["scenario"] = splits[0].scenario
+    res["stats"] = summarise(res)
+    if images:
+        res["images"] = _dream_images(finals, splits[0], cfg)
     return res
 
 
-def _metrics(A, splits, counts) -> dict:
-    per = [C.metrics(A[o], s.task_classes, counts) for o, s in enumerate(splits)]
-    return {k: np.concatenate([m[k] for m in per]) for k in per[0]}
+def summarise(res: dict) -> dict:
+    """Per row: :func:`nnjax.brain.scores.summary` of each metric and of the seen-accuracy
+    curve after each task; the paired comparison of its final accuracy with sequential's and
+    with SRC's (:func:`nnjax.brain.scores.paired`)."""
+    m, out = res["metrics"], {}
+    for r in res["rows"]:
+        row = {k: scores.summary(m[r][k]) for k in METRICS if k in m[r]}
+        seen = np.asarray(m[r]["seen"])
+        row["seen"] = [scores.summary(seen[:, t]) for t in range(seen.shape[1])]
+        for ref in ("sequential", "src"):
+            if ref in m and ref != r:
+                row[f"vs_{ref}"] = scores.paired(m[r]["final"], m[ref]["final"])
+        out[r] = row
+    return out
+
+
+def _dream_images(finals, split, cfg) -> dict:
+    """The images of :func:`_images` for the networks of sequential, SRC, generative replay
+    and joint (order 0, seed 0)."""
+    keep = {"sequential": "sequential", "src": "src", "genreplay": "replay", "joint": "joint"}
+    nets = {keep[k]: v for k, v in finals.items() if k in keep}
+    if not nets:
+        return {}
+    model = C.make_model(cfg, split.n_classes)
+    vae = D.make_replay_method(model, split.n_classes, split.X_tasks.shape[2])[1]
+    return _images(nets, vae, model, split, cfg)
 
 
 def _images(finals, vae, model, split, cfg) -> dict:
-    """DeepDream images of the last network of each method (order 0, seed 0) and dreams of the
+    """Activation maximisation (class-logit ascent, :func:`nnjax.brain.dreams.dream_all_classes`)
+    images of the last network of each method (order 0, seed 0) and dreams of the
     generative-replay VAE."""
     out = {}
     x0 = np.concatenate([x[:n] for x, n in zip(split.X_tasks, split.n_tasks)]).mean(0)
@@ -111,49 +210,13 @@ def _images(finals, vae, model, split, cfg) -> dict:
             model.apply, params, x0, jax.random.key(1), split.n_classes,
             image_shape=split.image_shape, steps=100, lr=0.05, l2=0.1, jitter=1,
         )  # fmt: skip
-        out[f"deepdream_{name}"] = np.asarray(imgs)
-        out[f"deepdream_{name}_objective"] = np.asarray(hist)
+        out[f"actmax_{name}"] = np.asarray(imgs)
+        out[f"actmax_{name}_objective"] = np.asarray(hist)
         if name == "replay":
             out["generator_samples"] = np.asarray(
                 D.sample_dreams(vae, extra["gen"], jax.random.key(2), 20)
             )
     return out
-
-
-def format_table(res: dict) -> str:
-    """A Markdown table of mean ± std over the runs (orders x seeds)."""
-    runs = len(res["orders"]) * res["n_seeds"]
-    lines = [
-        f"{res['dataset']}: 5 tasks of 2 classes, {len(res['orders'])} class orders x "
-        f"{res['n_seeds']} seeds = {runs} runs (mean ± std over runs; accuracies in %)",
-        "",
-        "| method | final 10-class acc | old-task acc | forgetting | seconds |",
-        "|---|---|---|---|---|",
-    ]
-    m = res["metrics"]
-    rows = [(k, LABELS.get(k, k)) for k in ("sequential", "src_wake", "src", "replay", "joint")]
-    for key, label in rows:
-        if key not in m:
-            continue
-        if key == "src_wake":
-            label = "SRC, before the last sleep"
-        f, o, g = (100 * m[key][x] for x in ("final", "old", "forgetting"))
-        sec = res["seconds"].get(key)
-        lines.append(
-            f"| {label} | {f.mean():.1f} ± {f.std():.1f} | {o.mean():.1f} ± {o.std():.1f} | "
-            f"{g.mean():.1f} ± {g.std():.1f} | {'' if sec is None else f'{sec:.0f}'} |"
-        )
-    if "sequential" in m:
-        base = m["sequential"]["final"]
-        for key in ("src", "replay"):
-            if key in m:
-                gain = 100 * (m[key]["final"] - base)
-                lines.append(
-                    f"\n{LABELS[key]} - sequential, final accuracy: {gain.mean():+.1f} ± "
-                    f"{gain.std():.1f} points; improved {int((gain > 0).sum())}/{len(gain)} runs"
-                    f" (min gain {gain.min():+.1f})"
-                )
-    return "\n".join(lines)
 
 
 def jsonable(x):
@@ -179,38 +242,43 @@ def as_arrays(x):
 
 
 def write_plots(res: dict, out: str) -> None:
-    """accuracy.png (seen-class accuracy after each task), heatmap.png (per-class accuracy,
-    class order 0, mean over seeds), dreams.png (DeepDream per class, generator samples).
-    ``res`` from :func:`run_sleep_study`, or ``as_arrays(json.load(...))`` of its results.json."""
+    """accuracy.png (accuracy on the groups seen so far after each task, mean and 95% CI over
+    runs, every row), heatmap.png (per-group accuracy after each task, class order 0, mean over
+    seeds), dreams.png (:func:`_plot_dreams`). ``res`` from :func:`run_study`, or
+    ``as_arrays(json.load(...))`` of its results.json."""
     import os
 
+    from nnjax.io import atomic_save_figure
     from nnjax.plotting import subplots
 
-    m = res["metrics"]
-    fig, ax = subplots(figsize=(6, 4))
-    for key in ("sequential", "src", "replay", "joint"):
-        if key in m:
-            s = 100 * m[key]["seen"]
-            x = np.arange(1, s.shape[1] + 1)
-            ax.errorbar(x, s.mean(0), yerr=s.std(0), marker="o", capsize=3, label=LABELS[key])
-            ax.set_xticks(x)
-    ax.set(xlabel="after task", ylabel="accuracy on the classes seen so far (%)", ylim=(0, 101),
-           title=f"split {res['dataset']}: class-incremental")  # fmt: skip
-    ax.legend()
+    st, rows = res["stats"], list(res["rows"])
+    fig, ax = subplots(figsize=(7.5, 4.5))
+    for i, r in enumerate(rows):
+        mean = 100 * np.array([s["mean"] for s in st[r]["seen"]])
+        ci = 100 * np.array([s["ci"] for s in st[r]["seen"]])
+        x = np.arange(1, len(mean) + 1) + 0.03 * (i - len(rows) / 2)
+        ax.errorbar(x, mean, yerr=ci, marker="o", ms=3, capsize=2, label=LABELS.get(r, r),
+                    color=f"C{i % 10}", ls="-" if i < 10 else "--")  # fmt: skip
+    n = len(res["orders"]) * res["n_seeds"]
+    ax.set(xlabel="after task", ylabel="accuracy on the tasks seen so far (%)", ylim=(0, 101),
+           title=f"{res['dataset']}: mean and 95% CI over {n} runs")  # fmt: skip
+    ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
-    fig.savefig(os.path.join(out, "accuracy.png"), dpi=110)
+    atomic_save_figure(fig, os.path.join(out, "accuracy.png"), dpi=110)
 
-    names = [k for k in ("sequential", "src", "replay", "joint") if k in res["A"]]
-    fig, axes = subplots(1, len(names), figsize=(3.2 * len(names), 2.8), squeeze=False)
-    order0 = np.asarray(res["task_classes"][0]).ravel().astype(int)
-    for i, (ax, key) in enumerate(zip(axes[0], names)):
-        A = 100 * res["A"][key][0].mean(0)[:, order0]  # (T, K), columns in order-0 order
+    names = [r for r in ("sequential", "ewc", "replay1", "genreplay", "src", "joint") if r in rows]
+    fig, axes = subplots(1, len(names), figsize=(2.9 * len(names), 2.8), squeeze=False)
+    groups = np.asarray(res["task_groups"][0]).ravel().astype(int)
+    for i, (ax, r) in enumerate(zip(axes[0], names)):
+        A = 100 * np.asarray(res["A"][r])[0].mean(0)[:, groups]  # (T, G), order 0's columns
         im = ax.imshow(A, vmin=0, vmax=100, cmap="viridis", aspect="auto")
-        ax.set(title=LABELS[key], xlabel="class", ylabel="after task" if i == 0 else None)
-        ax.set_xticks(range(len(order0)), [str(c) for c in order0])
+        ax.set_title(LABELS.get(r, r), fontsize=8)
+        ax.set(xlabel="class" if res["scenario"] == "class" else "task",
+               ylabel="after task" if i == 0 else None)  # fmt: skip
+        ax.set_xticks(range(len(groups)), [str(c) for c in groups])
         ax.set_yticks(range(A.shape[0]), [str(t + 1) for t in range(A.shape[0])])
     fig.colorbar(im, ax=axes[0].tolist(), label="test accuracy (%)")
-    fig.savefig(os.path.join(out, "heatmap.png"), dpi=110, bbox_inches="tight")
+    atomic_save_figure(fig, os.path.join(out, "heatmap.png"), dpi=110, bbox_inches="tight")
 
     _plot_dreams(res, out)
 
@@ -218,19 +286,18 @@ def write_plots(res: dict, out: str) -> None:
 def _plot_dreams(res, out) -> None:
     import os
 
+    from nnjax.io import atomic_save_figure
     from nnjax.plotting import subplots
 
     imgs = res["images"]
-    rows = [
-        k for k in ("deepdream_joint", "deepdream_sequential", "generator_samples") if k in imgs
-    ]
+    rows = [k for k in ("actmax_joint", "actmax_sequential", "generator_samples") if k in imgs]
     if not rows:
         return
     shape = (8, 8) if res["dataset"] == "digits" else None
     fig, axes = subplots(len(rows), 10, figsize=(10, 1.2 * len(rows) + 0.4), squeeze=False)
     titles = {
-        "deepdream_joint": "DeepDream, joint net",
-        "deepdream_sequential": "DeepDream, no-sleep net",
+        "actmax_joint": "act. max., joint",
+        "actmax_sequential": "act. max., no sleep",
         "generator_samples": "VAE dreams (replay)",
     }
     for r, key in enumerate(rows):
@@ -243,8 +310,8 @@ def _plot_dreams(res, out) -> None:
                 ax.plot(x)
             ax.set_xticks([])
             ax.set_yticks([])
-            if key.startswith("deepdream"):
+            if key.startswith("actmax"):
                 ax.set_title(str(c), fontsize=8)
         axes[r, 0].set_ylabel(titles[key], fontsize=7)
     fig.tight_layout()
-    fig.savefig(os.path.join(out, "dreams.png"), dpi=110)
+    atomic_save_figure(fig, os.path.join(out, "dreams.png"), dpi=110)

@@ -1,11 +1,34 @@
-"""Class-incremental splits: a dataset's classes cut into tasks, as arrays a run takes.
+"""Continual-learning splits: a dataset cut into tasks, as arrays a run takes.
 
-The 10 classes are cut, in a given class order, into T tasks of ``classes_per_task`` classes;
-a task holds only its classes' training examples. Tasks have slightly different sizes, so each
-task's examples are padded to a common length ``N`` (by cycling its real rows); only the
-first ``n_t`` rows are real and a run draws its mini-batches from those. Inputs are scaled
-to [0, 1] (digits / 16; MNIST-1D min-max on the training split) because Sleep Replay
-Consolidation turns them into firing rates. Used by :mod:`nnjax.brain.continual`.
+Two scenarios (van de Ven & Tolias 2019):
+
+* **class-incremental** (``digits``, ``mnist1d``): the 10 classes are cut, in a given class
+  order, into T tasks of ``classes_per_task`` classes; a task holds only its classes'
+  training examples; one shared 10-way head, no task label at test time. A test example's
+  *group* is its class.
+* **domain-incremental, permuted** (``permuted-digits``, ``permuted-mnist1d``): T = 5 tasks,
+  each the whole 10-class training set with its input features permuted by a fixed
+  permutation (task 0: the identity; tasks 1..4: permutations drawn with
+  ``default_rng([order, t])``); the same 10 labels in every task, one shared head, no task
+  label at test time. The test set is the test split once per task, under that task's
+  permutation; a test example's *group* is its task.
+
+Data: ``digits`` is scikit-learn's 8x8 digits / 16 with the stratified 80/20 train/test split
+(seed 0); ``mnist1d`` is the canonical MNIST-1D split (:func:`nnjax.data.mnist1d_canonical`:
+4000 train / 1000 test, the ``mnist1d`` package's defaults, centred signals of 40 samples)
+as ON/OFF channels, x = [max(z, 0), max(-z, 0)] / max |z_train| clipped to [0, 1] (80
+features, ``image_shape`` (2, 40): channel x position), like the ON and OFF cells of a
+retina. Inputs lie in [0, 1] because Sleep Replay Consolidation turns them into firing
+rates; a bias-free network cannot centre a signal that is all positive, so the signed signal
+is split into two non-negative ones (joint training on the validation split, class order
+100, 2 seeds: min-max scaling to [0, 1] reached 30% with digits' wake settings and 10% with
+MNIST-1D's, ON/OFF 37% and 59%). ``validation=True`` never touches the test
+split: the training split is cut again 80/20 (stratified, seed 1) and its held-out fifth
+plays the test set.
+
+Tasks have slightly different sizes, so each task's examples are padded to a common length
+``N`` (by cycling its real rows); only the first ``n_t`` rows are real and a run draws its
+mini-batches from those. Used by :mod:`nnjax.brain.continual`.
 """
 
 from typing import NamedTuple
@@ -18,17 +41,21 @@ from nnjax import data as nndata
 
 Array = jax.Array
 
-SPLIT_DATASETS = ("digits", "mnist1d")
-VALIDATION_ORDER = 100  # the class order used only for choosing hyperparameters
+SPLIT_DATASETS = ("digits", "mnist1d", "permuted-digits", "permuted-mnist1d")
+VALIDATION_ORDER = 100  # the first class order used only for choosing hyperparameters
+PERMUTED_TASKS = 5
 
 
 class SplitData(NamedTuple):
-    """A class-incremental split.
+    """A continual-learning split (module docstring).
 
     ``X_tasks`` (T, N, d) float32 and ``y_tasks`` (T, N) int32: each task's training examples,
     padded to N rows (only the first ``n_tasks[t]`` rows are real); ``X_test`` (M, d),
-    ``y_test`` (M,); ``task_classes`` (T, c) the classes of each task; ``image_shape`` the
-    shape of one input (``(8, 8)`` for digits, ``(40,)`` for MNIST-1D).
+    ``y_test`` (M,) the test examples and labels, ``g_test`` (M,) their groups (class for
+    class-incremental, task for permuted); ``task_classes`` (T, c) the classes of each task;
+    ``task_groups`` (T, g) the groups scored as task t's (= ``task_classes`` for
+    class-incremental, ``[[t]]`` for permuted); ``n_groups`` G; ``image_shape`` the shape of
+    one input (``(8, 8)`` digits, ``(40,)`` MNIST-1D); ``scenario`` ``"class"``/``"domain"``.
     """
 
     X_tasks: np.ndarray
@@ -40,6 +67,10 @@ class SplitData(NamedTuple):
     n_classes: int
     image_shape: tuple
     name: str
+    g_test: np.ndarray
+    task_groups: np.ndarray
+    n_groups: int
+    scenario: str
 
 
 def class_order(k: int, n_classes: int = 10) -> np.ndarray:
@@ -49,12 +80,29 @@ def class_order(k: int, n_classes: int = 10) -> np.ndarray:
     return np.random.default_rng(k).permutation(n_classes)
 
 
-def _raw(name: str):
+def _raw(name: str, validation: bool):
+    """(X_train, y_train, X_test, y_test, image_shape), inputs in [0, 1] (module docstring)."""
     if name == "digits":
         X, y = nndata.digits()
-        return np.asarray(X, np.float32) / 16.0, np.asarray(y, np.int32), (8, 8)
-    X, y = nndata.mnist1d()
-    return np.asarray(X, np.float32), np.asarray(y, np.int32), (X.shape[1],)
+        X_tr, X_te, y_tr, y_te = nndata.train_test_split(X / 16.0, y, 0.2, seed=0)
+        shape = (8, 8)
+    else:
+        X_tr, y_tr, X_te, y_te = nndata.mnist1d_canonical()
+        shape = (X_tr.shape[1],)
+    if validation:
+        X_tr, X_te, y_tr, y_te = nndata.train_test_split(X_tr, y_tr, 0.2, seed=1)
+    if name == "mnist1d":  # ON/OFF channels scaled by the training split's max |z|
+        s = np.abs(X_tr).max()
+        X_tr, X_te = (on_off(X, s) for X in (X_tr, X_te))
+        shape = (2, shape[0])
+    f32, i32 = np.float32, np.int32
+    return X_tr.astype(f32), np.asarray(y_tr, i32), X_te.astype(f32), np.asarray(y_te, i32), shape
+
+
+def on_off(X: np.ndarray, scale: float) -> np.ndarray:
+    """(n, 2 d) ON/OFF channels of signed signals X (n, d): [max(X, 0), max(-X, 0)] / scale,
+    clipped to [0, 1]."""
+    return np.clip(np.concatenate([X, -X], axis=1) / scale, 0.0, 1.0)
 
 
 def load_split(
@@ -64,43 +112,62 @@ def load_split(
     classes_per_task: int = 2,
     validation: bool = False,
 ) -> SplitData:
-    """Split ``name`` (digits or mnist1d) into tasks of ``classes_per_task`` classes.
+    """Split ``name`` (one of :data:`SPLIT_DATASETS`) into tasks (module docstring).
 
-    Train/test is the stratified 80/20 split with seed 0. With ``validation=True`` the test
-    set is not used at all: the training split is split again (80/20, seed 1) and the held-out
-    part plays the test set — this is what hyperparameters are chosen on.
-    ``order``: an int for :func:`class_order` or an explicit permutation of the classes.
+    ``order``: class-incremental, an int for :func:`class_order` or an explicit permutation of
+    the classes; permuted, an int seeding the tasks' permutations. ``classes_per_task``:
+    class-incremental only. ``validation``: the held-out part of the training split as the
+    test set (what hyperparameters are chosen on).
     """
     if name not in SPLIT_DATASETS:
         raise ValueError(f"load_split: unknown dataset {name!r}; valid: {SPLIT_DATASETS}")
-    X, y, shape = _raw(name)
-    K = int(y.max()) + 1
+    if name.startswith("permuted-"):
+        if not isinstance(order, int | np.integer) or order < 0:
+            raise ValueError(f"load_split: {name} takes an int order >= 0, got {order!r}")
+        return _permuted(name, int(order), validation)
+    X_tr, y_tr, X_te, y_te, shape = _raw(name, validation)
+    K = int(y_tr.max()) + 1
     perm = class_order(order, K) if isinstance(order, int | np.integer) else np.asarray(order)
     if sorted(perm.tolist()) != list(range(K)):
         raise ValueError(f"load_split: order must be a permutation of 0..{K - 1}, got {perm}")
     if not isinstance(classes_per_task, int) or classes_per_task < 1 or K % classes_per_task:
         raise ValueError(f"load_split: classes_per_task must divide {K}, got {classes_per_task!r}")
-    X_tr, X_te, y_tr, y_te = nndata.train_test_split(X, y, 0.2, seed=0)
-    if validation:
-        X_tr, X_te, y_tr, y_te = nndata.train_test_split(X_tr, y_tr, 0.2, seed=1)
-    if name == "mnist1d":  # min-max of the training split, so firing rates live in [0, 1]
-        lo, hi = X_tr.min(), X_tr.max()
-        X_tr, X_te = (X_tr - lo) / (hi - lo), np.clip((X_te - lo) / (hi - lo), 0.0, 1.0)
-    task_classes = perm.reshape(-1, classes_per_task)
+    task_classes = perm.reshape(-1, classes_per_task).astype(np.int32)
     idx = [np.flatnonzero(np.isin(y_tr, c)) for c in task_classes]
     N = max(len(i) for i in idx)
     padded = np.stack([np.resize(i, N) for i in idx])  # cycles the real rows; never sampled
+    n = np.array([len(i) for i in idx], np.int32)
     return SplitData(
-        X_tr[padded].astype(np.float32),
-        y_tr[padded].astype(np.int32),
-        np.array([len(i) for i in idx], np.int32),
-        X_te.astype(np.float32),
-        y_te.astype(np.int32),
-        task_classes.astype(np.int32),
-        K,
-        shape,
-        name,
-    )
+        X_tr[padded], y_tr[padded], n, X_te, y_te, task_classes, K, shape, name,
+        y_te.copy(), task_classes, K, "class",
+    )  # fmt: skip
+
+
+def task_permutations(order: int, d: int, n_tasks: int = PERMUTED_TASKS) -> np.ndarray:
+    """(T, d) feature permutations of the permuted tasks: row 0 the identity, row t > 0
+    ``default_rng([order, t]).permutation(d)``."""
+    rows = [np.arange(d)] + [np.random.default_rng([order, t]).permutation(d)
+                             for t in range(1, n_tasks)]  # fmt: skip
+    return np.stack(rows)
+
+
+def _permuted(name: str, order: int, validation: bool) -> SplitData:
+    X_tr, y_tr, X_te, y_te, shape = _raw(name.removeprefix("permuted-"), validation)
+    K, (n, d), M = int(y_tr.max()) + 1, X_tr.shape, len(y_te)
+    perms = task_permutations(order, d)
+    T = len(perms)
+    return SplitData(
+        np.stack([X_tr[:, p] for p in perms]),
+        np.tile(y_tr, (T, 1)),
+        np.full(T, n, np.int32),
+        np.concatenate([X_te[:, p] for p in perms]),
+        np.tile(y_te, T),
+        np.tile(np.arange(K, dtype=np.int32), (T, 1)),
+        K, shape, name,
+        np.repeat(np.arange(T, dtype=np.int32), M),
+        np.arange(T, dtype=np.int32)[:, None],
+        T, "domain",
+    )  # fmt: skip
 
 
 def cumulative(split: SplitData) -> SplitData:
@@ -133,10 +200,11 @@ class TaskArrays(NamedTuple):
     n_tasks: Array
     X_test: Array
     y_test: Array
+    g_test: Array
 
 
 def task_arrays(split: SplitData) -> TaskArrays:
-    return TaskArrays(*(jnp.asarray(a) for a in split[:5]))
+    return TaskArrays(*(jnp.asarray(a) for a in (*split[:5], split.g_test)))
 
 
 def pad_tasks(split: SplitData, N: int) -> SplitData:
@@ -150,4 +218,10 @@ def pad_tasks(split: SplitData, N: int) -> SplitData:
 
 
 def class_counts(y_test: np.ndarray, n_classes: int) -> np.ndarray:
+    """(K,) the number of test examples of each class (float64)."""
     return np.bincount(np.asarray(y_test), minlength=n_classes).astype(np.float64)
+
+
+def group_counts(split: SplitData) -> np.ndarray:
+    """(G,) the number of test examples of each group (float64): the weights of the metrics."""
+    return class_counts(split.g_test, split.n_groups)

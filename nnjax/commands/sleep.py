@@ -1,23 +1,28 @@
-"""``nnjax sleep``: the continual-learning study — no sleep / SRC / generative replay / joint."""
+"""``nnjax sleep``: the continual-learning study — every baseline, SRC and generative replay,
+with the hyperparameters chosen on validation runs, on the paired test runs."""
 
-import json
 import os
+import sys
 import time
 
 HELP = (
-    "class-incremental split digits / MNIST-1D: sequential (no sleep), Sleep Replay "
-    "Consolidation, generative replay and joint training, mean ± std over class orders x seeds"
+    "continual learning on split / permuted digits and MNIST-1D: sequential, EWC, SI, LwF, "
+    "replay buffers, generative replay, Sleep Replay Consolidation and joint training; mean, "
+    "sample std, confidence intervals, BWT, FWT, forgetting and paired tests over class "
+    "orders x seeds"
 )
-METHODS = ("sequential", "src", "replay", "joint")
-# nnjax.brain.continual.SPLIT_DATASETS (a test keeps them equal): here so that `--help` needs
-# no JAX
-SPLIT_DATASETS = ("digits", "mnist1d")
+# nnjax.brain.tasks.SPLIT_DATASETS and nnjax.brain.harness.METHODS (a test keeps them equal):
+# here so that `--help` needs no JAX
+SPLIT_DATASETS = ("digits", "mnist1d", "permuted-digits", "permuted-mnist1d")
+METHODS = ("sequential", "ewc", "si", "lwf", "replay1", "replay5", "replay20", "genreplay",
+           "src", "src+replay1", "joint")  # fmt: skip
+TEST_ORDERS, TEST_SEEDS = "0,1,2,3,4", 2  # nnjax.brain.study's TEST_ORDERS and TEST_SEEDS
 
 
 def add_arguments(p) -> None:
     from nnjax.commands import options as o
 
-    p.add_argument("--dataset", default="digits", choices=SPLIT_DATASETS, help="dataset to split")
+    p.add_argument("--dataset", default="digits", choices=SPLIT_DATASETS, help="dataset")
     p.add_argument(
         "--out",
         default=None,
@@ -25,54 +30,99 @@ def add_arguments(p) -> None:
         help="write results.json, table.md and plots here (default: print only)",
     )
     p.add_argument(
-        "--seeds", type=o.positive_int, default=5, metavar="N", help="seeds per class order"
+        "--seeds", type=o.positive_int, default=TEST_SEEDS, metavar="N", help="seeds per order"
     )
     p.add_argument(
         "--orders",
-        type=o.int_list(0, "0,1,2"),
-        default="0,1,2",
+        type=o.int_list(0, TEST_ORDERS),
+        default=TEST_ORDERS,
         metavar="K,K,...",
-        help="class orders (0 = 0..9)",
-    )
-    p.add_argument("--steps", type=o.positive_int, default=300, metavar="N", help="SGD steps/task")
-    p.add_argument(
-        "--sleep-steps",
-        type=o.positive_int,
-        default=None,
-        metavar="N",
-        help="SRC time steps per sleep (default: the study's own, SRCConfig.steps)",
+        help="class orders (0 = 0..9; permuted datasets: the permutations' seed)",
     )
     p.add_argument(
         "--methods",
         type=o.name_list(METHODS, "method"),
         default=",".join(METHODS),
         metavar="NAME,...",
-        help=o.choices_help("comma-separated methods", METHODS),
+        help=o.choices_help(
+            "comma-separated methods (src also runs its plasticity-constrained choice)", METHODS
+        ),  # fmt: skip
     )
+    p.add_argument(
+        "--steps",
+        type=o.positive_int,
+        default=None,
+        metavar="N",
+        help="SGD steps per task (default: the dataset's, nnjax.brain.harness.WAKE; the "
+        "hyperparameters were tuned for it)",
+    )
+    p.add_argument(
+        "--sleep-steps",
+        type=o.positive_int,
+        default=None,
+        metavar="N",
+        help="SRC time steps per sleep (default: the dataset's, nnjax.brain.harness.SLEEP)",
+    )
+    p.add_argument("--no-images", action="store_true", help="skip the dream images")
+
+
+def check(args) -> None:
+    """Checks across options, before JAX starts: distinct orders, at least 2 runs (the
+    statistics need a sample), a writable ``--out``."""
+    if len(set(args.orders)) != len(args.orders):
+        raise ValueError(f"--orders {','.join(map(str, args.orders))}: an order is repeated")
+    if len(args.orders) * args.seeds < 2:
+        raise ValueError(
+            "--orders x --seeds gives 1 run; the std, CI and paired tests need at least 2"
+        )
+    if args.out is not None:
+        from nnjax.preflight import check_writable
+
+        if os.path.exists(args.out) and not os.path.isdir(args.out):
+            raise ValueError(f"--out {args.out} is a file, not a directory")
+        check_writable(args.out, "--out")
 
 
 def run(args) -> int:
-    from nnjax.brain import study
+    n = len(args.orders) * args.seeds
+    rows = [*args.methods] + (["src:plastic"] if "src" in args.methods else [])
+    print(f"nnjax sleep: {args.dataset}, {len(rows)} rows x {n} runs; loading JAX and the data",
+          file=sys.stderr, flush=True)  # fmt: skip
+    from nnjax.brain import harness, study
+    from nnjax.brain import study_report as report
 
+    rows = [r for r in study.ROWS if r in rows]
+    cfg, src_cfg = harness.configs(args.dataset)
+    cfg = cfg if args.steps is None else cfg._replace(steps=args.steps)
+    src_cfg = src_cfg if args.sleep_steps is None else src_cfg._replace(steps=args.sleep_steps)
+    progress = report.Progress(study.plan(args.dataset, rows, n))
+    progress.start(f"nnjax sleep: {len(progress.plan)} compiled programs")
     t0 = time.perf_counter()
-    res = study.run_sleep_study(
-        args.dataset,
-        args.orders,
-        args.seeds,
-        args.methods,
-        steps=args.steps,
-        sleep_steps=args.sleep_steps,
-    )
+    res = study.run_study(
+        args.dataset, args.orders, args.seeds, rows, cfg=cfg, src_cfg=src_cfg,
+        progress=progress, images=not args.no_images,
+    )  # fmt: skip
     res["wall_s"] = time.perf_counter() - t0
     res["load_average"] = os.getloadavg()
-    print(study.format_table(res))
-    print(f"wall {res['wall_s']:.1f} s, load average {res['load_average'][0]:.1f} (1 min)")
+    res["cpu_count"] = os.cpu_count()
+    table = report.format_table(res)
+    timing = (f"wall {res['wall_s']:.1f} s, load average {res['load_average'][0]:.1f} "
+              f"(1 min) on {res['cpu_count']} cores")  # fmt: skip
+    print(table)
+    print(timing)
     if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        study.write_plots(res, args.out)
-        with open(os.path.join(args.out, "table.md"), "w") as f:
-            f.write(study.format_table(res) + "\n")
-        with open(os.path.join(args.out, "results.json"), "w") as f:
-            json.dump(study.jsonable(res), f, indent=1)
-        print(f"wrote {args.out}/results.json, table.md, accuracy.png, heatmap.png, dreams.png")
+        _write(args.out, res, table, timing)
     return 0
+
+
+def _write(out: str, res: dict, table: str, timing: str) -> None:
+    from nnjax.brain import study
+    from nnjax.io import atomic_write_json, atomic_write_text
+
+    study.write_plots(res, out)
+    atomic_write_text(os.path.join(out, "table.md"), f"{table}\n\n{timing}\n")
+    atomic_write_json(os.path.join(out, "results.json"), study.jsonable(res))
+    names = "results.json, table.md, accuracy.png, heatmap.png" + (
+        ", dreams.png" if res.get("images") else ""
+    )
+    print(f"wrote {out}/{{{names}}}")

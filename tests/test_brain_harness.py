@@ -1,0 +1,114 @@
+"""The fair harness: the same search for every method, selection, the command's checks."""
+
+import jax
+import numpy as np
+import pytest
+
+from nnjax.brain import harness as H
+
+
+def test_every_method_gets_the_same_search():
+    n = 16
+    for name, (lo, hi) in H.BOX.items():
+        c = H.candidates(name, n)
+        for x, a, b in zip(jax.tree.leaves(c), jax.tree.leaves(lo), jax.tree.leaves(hi)):
+            x, a, b = np.asarray(x), np.asarray(a), np.asarray(b)
+            assert x.shape == (n, *a.shape), name
+            assert np.all(x >= a * (1 - 1e-6)) and np.all(x <= b * (1 + 1e-6)), name
+            np.testing.assert_allclose(x[0], np.sqrt(a * b), rtol=1e-5)  # candidate 0: centre
+
+    # the same random numbers: the first hyperparameter of two methods sits at the same
+    # log-position in its box, candidate by candidate
+    def position(name):
+        lo, hi = (np.asarray(jax.tree.leaves(b)[0]) for b in H.BOX[name])
+        x = np.asarray(jax.tree.leaves(H.candidates(name, n))[0])
+        return np.log(x / lo) / np.log(hi / lo)
+
+    np.testing.assert_allclose(position("ewc"), position("genreplay"), atol=1e-5)
+    np.testing.assert_allclose(position("si"), position("lwf"), atol=1e-5)
+    assert len(np.unique(position("ewc").round(6))) == n
+    # a fixed number stays fixed: the buffer size of replay5
+    np.testing.assert_array_equal(np.asarray(H.candidates("replay5", n)["m"]), 5.0)
+    # SRC's box: a factor 4 around the authors' values, as its earlier search
+    src = H.candidates("src", n)
+    np.testing.assert_allclose(src.rate[0], 240.0, rtol=1e-5)
+    assert np.all(np.asarray(src.rate) <= 960.0 * (1 + 1e-6))
+
+
+def test_select_refuses_diverged_candidates_and_applies_the_plasticity_floor():
+    final = np.array([[0.5, 0.5], [0.9, 0.9], [0.6, 0.6], [0.4, 0.4]])
+    just = np.array([[0.95, 0.95], [0.99, 0.99], [0.5, 0.7], [0.96, 0.98]])
+    diverged = np.array([[False, False], [False, True], [False, False], [False, False]])
+    runs = H.Runs({"final": final, "just_learned": just}, diverged, 0.0)
+    pick = H.select(runs, floor=0.9)
+    assert pick["final"] == 2  # candidate 1 is best but diverged once
+    assert pick["plastic"] == 0 and pick["plastic_met_floor"]  # candidate 2 is below 0.9
+    none = H.select(runs, floor=0.999)  # nobody meets it: the most plastic finite candidate
+    assert none["plastic"] == 3 and not none["plastic_met_floor"]
+    all_bad = H.select(runs._replace(diverged=np.ones_like(diverged)))
+    assert all_bad["final"] == -1
+
+
+def test_hyperparameters_round_trip_through_plain_data():
+    c = H.candidates("src+replay1", 3)
+    plain = H.hp_at(c, 2)
+    back = H.as_hp("src+replay1", plain)
+    np.testing.assert_allclose(back[1].beta, np.asarray(c[1].beta[2]), rtol=1e-6)
+    np.testing.assert_allclose(back[0]["rho"], np.asarray(c[0]["rho"][2]), rtol=1e-6)
+    assert H.as_hp("sequential", None) is None
+
+
+def test_chosen_hyperparameters_fall_back_to_the_box_centre(monkeypatch):
+    from nnjax.brain import study, tuned
+
+    monkeypatch.setattr(tuned, "CHOSEN", {"digits": {"ewc": {"final": {"lam": 3.0, "gamma": 0.9}}}})
+    hp, source = study.chosen_hp("digits", "ewc")
+    assert float(hp["lam"]) == 3.0 and "tuned on digits" in source
+    hp, source = study.chosen_hp("permuted-digits", "ewc")  # no own search: its base's
+    assert float(hp["lam"]) == 3.0 and "tuned on digits" in source
+    hp, source = study.chosen_hp("digits", "si")
+    np.testing.assert_allclose(float(hp["c"]), np.sqrt(1e-3 * 1e2), rtol=1e-5)
+    assert source.startswith("untuned")
+    assert study.chosen_hp("digits", "joint") == (None, "no hyperparameters")
+
+
+@pytest.mark.parametrize(
+    "argv, reason",
+    [
+        (["sleep", "--orders", "1,1"], "--orders 1,1: an order is repeated"),
+        (["sleep", "--orders", "0", "--seeds", "1"], "need at least 2"),
+    ],
+)
+def test_sleep_checks_before_the_run(argv, reason, capsys, monkeypatch):
+    from nnjax.cli import main
+    from nnjax.commands import sleep
+
+    monkeypatch.setattr(sleep, "run", lambda args: pytest.fail("the run started"))
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("nnjax sleep: error:") and reason in err[0]
+
+
+def test_sleep_refuses_an_out_that_is_a_file(tmp_path, capsys, monkeypatch):
+    from nnjax.cli import main
+    from nnjax.commands import sleep
+
+    f = tmp_path / "taken"
+    f.write_text("x")
+    monkeypatch.setattr(sleep, "run", lambda args: pytest.fail("the run started"))
+    assert main(["sleep", "--out", str(f)]) == 2
+    assert f"--out {f} is a file, not a directory" in capsys.readouterr().err
+
+
+def test_the_committed_digits_search_covers_every_method_inside_its_box():
+    from nnjax.brain import tuned
+
+    assert set(tuned.CHOSEN["digits"]) == set(H.BOX)  # every method with hyperparameters
+    assert tuned.SEARCH["digits"]["validation_runs"] >= 10
+    for name, (lo, hi) in H.BOX.items():
+        for objective in H.OBJECTIVES:
+            hp = H.as_hp(name, tuned.CHOSEN["digits"][name][objective])
+            for x, a, b in zip(jax.tree.leaves(hp), jax.tree.leaves(lo), jax.tree.leaves(hi)):
+                x, a, b = np.asarray(x), np.asarray(a), np.asarray(b)
+                assert x.shape == a.shape, name
+                assert np.all(x >= a * (1 - 1e-6)) and np.all(x <= b * (1 + 1e-6)), name
