@@ -3,7 +3,9 @@
 ``fit`` runs E epochs as ``lax.scan`` over epochs of ``lax.scan`` over mini-batches (the loop
 of :mod:`nnjax.train.loop`): the shuffling, the batching and every update happen inside one
 compiled program, called once per chunk of epochs by the driver (:mod:`nnjax.train.driver`),
-which checks the losses, writes checkpoints and reports progress between chunks. The data
+which checks the losses, writes checkpoints and reports progress between chunks. A model with
+convolutions on the CPU runs the same loop from the host instead, a few compiled steps per
+call (:mod:`nnjax.train.execution` says why; :mod:`nnjax.train.stepped`). The data
 order is :mod:`nnjax.train.order`'s: epoch e shuffles with ``fold_in(order_key, e)``, the
 last partial batch is dropped, ``batch_size=None`` is full batch in order.
 """
@@ -20,6 +22,7 @@ from nnjax.train.checkpoints import FitCheckpoints, fit_config
 from nnjax.train.driver import ChunkReport, Driven, FixedChunks, StopFlag, drive
 from nnjax.train.loop import EpochOutputs, make_epochs_fn
 from nnjax.train.plan import Plan, make_plan
+from nnjax.train.stepped import SteppedLoop
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -84,6 +87,7 @@ def fit(
     keep: int | None = 3,
     resume: bool | str | os.PathLike = False,
     stop: StopFlag | None = None,
+    execution: str = "auto",
 ) -> FitResult:
     """Train ``params`` of ``model`` on (X, y) for ``epochs`` epochs, the loop fused in one jit.
 
@@ -126,6 +130,12 @@ def fit(
       stop: a :class:`~nnjax.train.driver.StopFlag`; when it is set (e.g. by a signal
         handler) the run ends after the running compiled call, writes a checkpoint if
         ``checkpoint_dir`` is set, and raises :class:`TrainingStopped`.
+      execution: how the loop over steps runs (:mod:`nnjax.train.execution`): ``"fused"``
+        (all steps of ``epochs_per_call`` epochs in one compiled program), ``"chunked"``
+        (a host loop over compiled calls of 8 straight-line steps; ``"chunked:K"`` for K),
+        ``"per_step"`` (one compiled call per step), or ``"auto"``: chunked for a model with
+        convolutions on the CPU (XLA:CPU runs a convolution's gradient slowly inside a
+        compiled loop), fused otherwise. The same results up to float rounding.
     """
     plan = make_plan(**locals())  # every argument validated and interpreted, once
     checkpoints, carry, start, history = _start(plan)  # afresh, or from a checkpoint
@@ -147,7 +157,20 @@ def fit(
 
 
 def _loop(plan: Plan):
-    """fit's loop: ``run(carry, epochs, key, X, y, evals) -> (carry, EpochOutputs)``."""
+    """fit's loop: ``run(carry, epochs, key, X, y, evals) -> (carry, EpochOutputs)``, fused
+    in one program or driven step by step from the host (``plan.execution``)."""
+    if plan.execution.mode != "fused":
+        return SteppedLoop(
+            plan.model,
+            plan.loss,
+            plan.optimizer,
+            n_examples=plan.n_examples,
+            batch_size=plan.batch_size,
+            steps_per_call=plan.execution.steps_per_call,
+            dropout=plan.dropout,
+            eval_names=plan.eval_names,
+            placement=plan.placement,
+        )
     run, _ = make_epochs_fn(
         plan.model,
         plan.loss,

@@ -15,6 +15,7 @@ import numpy as np
 import optax
 
 from nnjax.optim import DEFAULT_LEARNING_RATE, FULL_BATCH, get_optimizer
+from nnjax.train.execution import Execution, choose_execution, parse_execution
 from nnjax.train.loop import check_eval_names
 from nnjax.train.model import as_apply, check_state
 from nnjax.train.placement import Placement
@@ -27,7 +28,8 @@ class Plan(NamedTuple):
     ``carry``: the initial (params, opt_state, model state); ``X``, ``y`` and ``evals`` (a
     tuple of (x, y) in the order of ``eval_names``) as arrays; ``batch_size``: an int, or None
     for full batch; ``steps_per_epoch`` = n // batch_size (1 for full batch);
-    ``epochs_per_call``: the epochs of one compiled call; ``checkpoint_every``: epochs between
+    ``epochs_per_call``: the epochs of one compiled call; ``execution``: how the loop runs
+    (:mod:`nnjax.train.execution`: fused, chunked or per step); ``checkpoint_every``: epochs between
     checkpoints (used with ``checkpoint_dir``); ``on_epochs(epochs_done, metrics_so_far)``
     and ``stop`` (a :class:`~nnjax.train.driver.StopFlag`) as given to ``fit``.
     """
@@ -45,6 +47,7 @@ class Plan(NamedTuple):
     steps_per_epoch: int
     epochs: int
     epochs_per_call: int
+    execution: Execution
     dropout: bool
     check_finite: bool
     placement: Placement
@@ -63,11 +66,12 @@ class Plan(NamedTuple):
 def make_plan(
     model, params, X, y, *, state, optimizer, learning_rate, loss, epochs, batch_size, key,
     eval_data, opt_state, dropout, check_finite, epochs_per_call, on_epochs, mesh,
-    checkpoint_dir, checkpoint_every, keep, resume, stop,
+    checkpoint_dir, checkpoint_every, keep, resume, stop, execution,
 ) -> Plan:  # fmt: skip
     """The :class:`Plan` of ``fit(model, params, X, y, ...)`` (see ``fit`` for the arguments);
     a ``ValueError`` names the first bad one."""
     _check_int("epochs", epochs, 1, none_ok=False)
+    parse_execution(execution)
     X, y = check_data(X, y, "fit")
     n = int(X.shape[0])
     batch_size = _batch_size(batch_size, n, optimizer)
@@ -86,6 +90,7 @@ def make_plan(
         n if batch_size is None else batch_size,
         "fit: n_examples (full batch)" if batch_size is None else "fit: batch_size",
     )
+    how = choose_execution(execution, as_apply(model), params, state, X[:1], placement.platform)
     return Plan(
         model=model,
         loss=loss,
@@ -100,6 +105,7 @@ def make_plan(
         steps_per_epoch=1 if batch_size is None else n // batch_size,
         epochs=epochs,
         epochs_per_call=chunk,
+        execution=how,
         dropout=bool(dropout),
         check_finite=bool(check_finite),
         placement=placement,
