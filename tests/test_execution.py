@@ -57,14 +57,15 @@ def _fit(execution, batch_size=20, epochs=3, **kw):
 
 
 @pytest.mark.parametrize(
-    "batch_size, modes", [(20, ("per_step", "chunked:2")), (None, ("per_step",))]
+    "batch_size, modes", [(18, ("per_step", "chunked:4")), (None, ("per_step",))]
 )
 def test_fused_chunked_and_per_step_runs_are_equal(batch_size, modes):
-    """5 steps an epoch: per step, and chunks of 2 (calls of 2 + 2 + 1 steps); full batch."""
+    """6 steps an epoch: per step, and chunks of 3 (the largest divisor of 6 up to 4); full
+    batch."""
     with jax.enable_x64(True):
         runs = {ex: _fit(ex, batch_size) for ex in ("fused", *modes)}
     ref = runs["fused"]
-    steps = 3 * (110 // 20 if batch_size else 1)
+    steps = 3 * (110 // 18 if batch_size else 1)
     for name, res in runs.items():
         assert res.step_loss.shape == (steps,), name
         np.testing.assert_allclose(res.step_loss, ref.step_loss, rtol=1e-10, err_msg=name)
@@ -102,6 +103,12 @@ def test_a_bad_execution_is_refused_with_the_valid_values(bad):
     with pytest.raises(ValueError, match="execution must be one of"):
         nnjax.fit(nnjax.mlp([10]), nnjax.mlp([10]).init(jax.random.key(0), (-1, 64))[1], X, y,
                   execution=bad)  # fmt: skip
+
+
+def test_a_chunk_is_the_largest_divisor_of_the_epochs_steps():
+    loop = lambda k, n: SteppedLoop(nnjax.mlp([2]), "mse", None, n_examples=n, batch_size=10,  # noqa: E731
+                                    steps_per_call=k).k  # fmt: skip
+    assert (loop(8, 400), loop(8, 440), loop(8, 430), loop(8, 30), loop(1, 400)) == (8, 4, 1, 3, 1)
 
 
 def test_the_host_loop_compiles_straight_line_steps():

@@ -1,8 +1,8 @@
 """The loop driven from the host: k optimizer steps per compiled call (``"chunked"``), or one
 (``"per_step"``): the same run as the fused loop of :mod:`nnjax.train.loop`, another program.
 
-Epoch e of a run with key ``key``, T = n // b steps of k-step calls (the last call shorter
-when k does not divide T):
+Epoch e of a run with key ``key``: T = n // b steps in T / k calls of k steps (k is the
+largest divisor of T up to the ``steps_per_call`` asked for, so one program compiles):
 
     idx, keys = batch_indices(order_key, e, n, b), step_keys(dropout_key, e, T)   one call
     for t in 0, k, 2k, ...:                                                      T/k calls
@@ -40,7 +40,8 @@ class SteppedLoop(HostProgram):
     """fit's loop, k steps per compiled call: a driver host program with the signature of
     :func:`~nnjax.train.loop.make_epochs_fn`'s ``run(carry, epochs, key, X, y, evals)``.
 
-    ``steps_per_call`` = k >= 1; the other arguments are ``make_epochs_fn``'s, and
+    ``steps_per_call`` >= 1: k is its largest divisor of T = steps per epoch (a prime T runs
+    per step); the other arguments are ``make_epochs_fn``'s, and
     ``placement`` compiles every piece (one device, or the data-parallel mesh).
     """
 
@@ -64,7 +65,8 @@ class SteppedLoop(HostProgram):
         self.full = batch_size is None
         self.b = n_examples if self.full else batch_size
         self.n, self.T = n_examples, n_examples // self.b
-        self.k = min(steps_per_call, self.T)
+        # the largest divisor of T up to k: every call has k steps, one program compiles
+        self.k = max(d for d in range(1, min(steps_per_call, self.T) + 1) if self.T % d == 0)
         self.dropout, self.eval_names = dropout, check_eval_names(eval_names)
         self.placement = placement or Placement()
         self.step = make_optimizer_step(make_objective(model, loss), optimizer)
@@ -126,24 +128,19 @@ class SteppedLoop(HostProgram):
         e0 = np.int32(np.asarray(indices)[0])
         order = jit(self._order).lower(key, e0).compile()
         idx, keys = order(key, e0)
-        starts = list(range(0, self.T, self.k))
-        lengths = sorted({min(self.k, self.T - t) for t in starts})
-        offsets = [put(jnp.int32(t)) for t in starts]
-        lowered = {
-            m: jit(self._steps(m)).lower(carry, idx, keys, offsets[0], X, y) for m in lengths
-        }
-        steps = {m: low.compile() for m, low in lowered.items()}
-        losses = [lowered[min(self.k, self.T - t)].out_info[1] for t in starts]
+        offsets = [put(jnp.int32(t)) for t in range(0, self.T, self.k)]
+        lowered = jit(self._steps(self.k)).lower(carry, idx, keys, offsets[0], X, y)
+        steps = lowered.compile()
+        losses = [lowered.out_info[1]] * len(offsets)
         epoch_end = jit(self._epoch_end).lower(carry, losses, evals).compile()
-        plan = [(steps[min(self.k, self.T - t)], off) for t, off in zip(starts, offsets)]
 
         def run(carry, epochs, key, X, y, evals=()):
             per_epoch = []
             for e in np.asarray(epochs):
                 idx, keys = order(key, np.int32(e))
                 losses = []
-                for call, off in plan:
-                    carry, value = call(carry, idx, keys, off, X, y)
+                for off in offsets:
+                    carry, value = steps(carry, idx, keys, off, X, y)
                     losses.append(value)
                 per_epoch.append(epoch_end(carry, losses, evals))
             jax.block_until_ready(carry)
