@@ -57,6 +57,7 @@ class SteppedLoop(HostProgram):
         dropout: bool = False,
         eval_names: tuple[str, ...] = (),
         placement: Placement | None = None,
+        shuffle: bool = True,
     ):
         if isinstance(steps_per_call, bool) or not isinstance(steps_per_call, int):
             raise ValueError(f"steps_per_call must be a positive int, got {steps_per_call!r}")
@@ -68,6 +69,7 @@ class SteppedLoop(HostProgram):
         # the largest divisor of T up to k: every call has k steps, one program compiles
         self.k = max(d for d in range(1, min(steps_per_call, self.T) + 1) if self.T % d == 0)
         self.dropout, self.eval_names = dropout, check_eval_names(eval_names)
+        self.shuffle = shuffle
         self.placement = placement or Placement()
         self.step = make_optimizer_step(make_objective(model, loss), optimizer)
         self.eval_fn = make_eval_fn(model, loss)
@@ -78,7 +80,7 @@ class SteppedLoop(HostProgram):
     def _order(self, key, e):
         """The rows (T, b) (None for full batch) and dropout keys (T,) (None) of epoch e."""
         order_key, dropout_key = run_keys(key)
-        idx = None if self.full else batch_indices(order_key, e, self.n, self.b)
+        idx = None if self.full else batch_indices(order_key, e, self.n, self.b, self.shuffle)
         keys = step_keys(dropout_key, e, self.T) if self.dropout else None
         return idx, keys
 
