@@ -29,7 +29,7 @@ from nnjax.train.driver import (
     drive,
 )
 from nnjax.train.execution import EXECUTIONS, Execution, choose_execution
-from nnjax.train.fitting import FitResult, NonFiniteLossError, TrainingStopped, fit
+from nnjax.train.fitting import FitResult, NonFiniteLossError, TrainingStopped, fit, fit_loop
 from nnjax.train.loop import EpochOutputs, make_epochs_fn
 from nnjax.train.model import apply_model, is_stateful
 from nnjax.train.order import batch_indices, run_batch_indices, run_keys, step_keys
@@ -75,6 +75,7 @@ __all__ = [
     "evaluate",
     "fit",
     "fit_config",
+    "fit_loop",
     "is_stateful",
     "make_epochs_fn",
     "make_eval_fn",

@@ -142,7 +142,7 @@ def fit(
     placement = plan.placement  # one device, or replicated over a mesh
     carry, data = placement.put(carry), placement.put((plan.key, plan.X, plan.y, plan.evals))
     driven = drive(
-        _loop(plan),  # the pure scan over epochs of steps
+        fit_loop(plan),  # the loop over epochs of steps, fused or from the host
         carry,
         data,
         start=start,
@@ -156,7 +156,7 @@ def fit(
     return _result(driven)  # or raise TrainingStopped after a stop request
 
 
-def _loop(plan: Plan):
+def fit_loop(plan: Plan):
     """fit's loop: ``run(carry, epochs, key, X, y, evals) -> (carry, EpochOutputs)``, fused
     in one program or driven step by step from the host (``plan.execution``)."""
     if plan.execution.mode != "fused":
