@@ -76,7 +76,11 @@ shown for comparison only: picking it would select on the test set.
 
 {env["cpu"]}, {env["cores"]} cores, JAX {env["jax"]} ({env["backend"]}), Python {env["python"]},
 {env["date"]}. Load average (1, 5, 15 min) at the start {_load(load)}, at the end
-{_load(load_end)}: the machine was shared, so the wall times are upper bounds.
+{_load(load_end)}: the machine was shared, so the wall times are upper bounds. The seeds'
+vmapped loop is the fused one (one `lax.scan` over steps), where on a CPU XLA runs the CNN's
+convolution gradients several times slower than in straight-line programs
+(`nnjax.train.execution`); `fit(execution="auto")` runs a single CNN chunked instead
+(`python -m benchmarks --only cnn gru` times both).
 
 Reproduce: `{results["command"]}`
 """

@@ -13,7 +13,9 @@ Implementations (each from the same initial params, nnjax's init, converted):
   ``lax.scan`` over time, ``jax.value_and_grad``, a hand-written Adam) jitted and called once
   per step, gathering its batch inside; ``pure_jax_scan``: that step under one ``lax.scan``
   over pre-batched data.
-* ``torch``: PyTorch eager (``nn.Conv1d`` / ``nn.GRU``, ``torch.optim.Adam``) on the CPU.
+* ``torch``: PyTorch eager (``nn.Conv1d`` / ``nn.GRU``, ``torch.optim.Adam``) on the CPU,
+  with as many threads as cores (the suite's rule, the row of the targets);
+  ``torch_1thread``: the same with one thread (on a loaded machine the fairer row).
 * ``equinox`` (``eqx.nn.Conv1d`` / ``eqx.nn.GRUCell``), ``linen`` (``nn.Conv`` /
   ``nn.GRUCell``): in :mod:`benchmarks.nets_frameworks`.
 
@@ -262,6 +264,7 @@ def impls() -> dict:
         pure_jax=("hand-written JAX step (jit per step)", pure_jax),
         pure_jax_scan=("hand-written JAX scan, pre-batched", pure_jax_scan),
         torch=("PyTorch eager (CPU)", fw.torch_eager),
+        torch_1thread=("PyTorch eager (CPU), 1 thread", lambda p: fw.torch_eager(p, 1)),
         equinox=("Equinox (filter_jit)", fw.equinox),
         linen=("Flax linen (jit per step)", fw.linen),
     )

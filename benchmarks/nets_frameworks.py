@@ -102,9 +102,13 @@ def _from_torch(p, module) -> list:
             {"W": t(lin.weight).T, "b": t(lin.bias)}]  # fmt: skip
 
 
-def torch_eager(p) -> Runner:
+def torch_eager(p, threads: int | None = None) -> Runner:
+    """PyTorch eager on the CPU with ``threads`` intra-op threads (default: the cores, the
+    suite's rule). One thread is the fair row on a loaded machine: a 2-thread OpenMP team
+    whose threads wait for each other's cores slowed the CNN's step from ~5 to 30-700 ms
+    at load 11 on 2 cores (measured)."""
     torch = convert.require("torch")
-    torch.set_num_threads(n_cores())
+    threads = threads or n_cores()
     module, forward = _torch_model(p, torch)
     start = {k: v.clone() for k, v in module.state_dict().items()}
     X, Y = _tensor(torch, p.X), torch.from_numpy(p.y.astype(np.int64))
@@ -116,13 +120,17 @@ def torch_eager(p) -> Runner:
         live["opt"] = torch.optim.Adam(module.parameters(), lr=p.learning_rate, eps=1e-8)
 
     def run():
-        opt, losses = live["opt"], []
-        for i in idx:
-            opt.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.cross_entropy(forward(X[i]), Y[i])
-            loss.backward()
-            opt.step()
-            losses.append(loss.detach())
+        opt, losses, before = live["opt"], [], torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            for i in idx:
+                opt.zero_grad(set_to_none=True)
+                loss = torch.nn.functional.cross_entropy(forward(X[i]), Y[i])
+                loss.backward()
+                opt.step()
+                losses.append(loss.detach())
+        finally:
+            torch.set_num_threads(before)
         return losses
 
     def result(losses):

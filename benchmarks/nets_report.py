@@ -39,16 +39,18 @@ def _ratio(cfg, others: list[str]):
     return best / rows[mine]["time"]["median"], paired_ratios(rounds, rows[mine]["time"]["times"])
 
 
-def _target(nets, text, others, threshold):
+def _target(nets, text, others, threshold, side=None):
     vals, parts = [], []
     for cfg in nets:
         r = _ratio(cfg, others)
         if r is None:
             continue
         vals.append(r[0])
+        s = _ratio(cfg, [side]) if side else None
         parts.append(
             f"{cfg['model']} B={cfg['batch_size']} (fit runs it {cfg['auto']}): "
             f"{r[0]:.2f}x [{r[1]['min']:.2f}-{r[1]['max']:.2f}]"
+            + (f" (PyTorch with 1 thread: {s[0]:.2f}x)" if s else "")
         )
     if not vals:
         return {"target": text, "measured": "not measured", "holds": None, "values": []}
@@ -66,7 +68,13 @@ def targets(results: dict) -> list[dict]:
     if not nets:
         return []
     return [
-        _target(nets, "CNN/GRU: nnjax fit >= 1.5x PyTorch eager, batch 100", ["torch"], 1.5),
+        _target(
+            nets,
+            "CNN/GRU: nnjax fit >= 1.5x PyTorch eager, batch 100",
+            ["torch"],
+            1.5,
+            side="torch_1thread",
+        ),
         _target(
             nets,
             "CNN/GRU: nnjax fit >= 0.95x the faster of the hand-written per-step jit and scan",
