@@ -270,8 +270,8 @@ def _linen_model(p):
             h = rnn(x[..., None])
             return nn.Dense(dense["W"].shape[1])(h.reshape(h.shape[0], -1))
 
-    params = {"Bidirectional_0": {}, "Dense_0": {"kernel": dense["W"], "bias": dense["b"]}}
-    for rnn, name in (("forward_rnn", "forward"), ("backward_rnn", "backward")):
+    params = {"Dense_0": {"kernel": dense["W"], "bias": dense["b"]}}
+    for cell, name in (("GRUCell_0", "forward"), ("GRUCell_1", "backward")):
         d = cells[name]
         bias, bias_n = _merged_gru_biases(d)
         gates = {}
@@ -280,7 +280,7 @@ def _linen_model(p):
             gates[f"i{g}"] = {"kernel": d["W_i"][:, cols], "bias": bias[cols]}
             gates[f"h{g}"] = {"kernel": d["W_h"][:, cols]}
         gates["hn"]["bias"] = bias_n
-        params["Bidirectional_0"][rnn] = {"cell": gates}
+        params[cell] = gates  # the compact module's cells, in the order they were built
     return GRU(), jax_tree(params, jnp.asarray)
 
 
