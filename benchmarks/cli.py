@@ -1,12 +1,14 @@
 """``python -m benchmarks`` / ``nnjax bench``: run the suite, check, time, report.
 
-Workloads (``--only`` picks some): ``seed`` (the seed example), ``peak`` (matmul peak),
-``mlp`` (MLP training, every implementation), ``cnn`` and ``gru`` (the MNIST-1D paper's
-CNN and GRU, Adam 1e-2 at batch 100: :mod:`benchmarks.nets`), ``vmap`` (vmap scaling),
-``dispatch`` (the per-call floor), ``anatomy`` (each matmul of a step timed alone; full runs
-only), ``scaling`` (data parallelism, ``benchmarks/scaling.py`` in its own process,
-full runs only, when that file exists). ``--quick`` is the smoke test of correctness: small
-problems, one timed round, under 2 minutes on 2 cores; its timings mean little.
+Workloads (``--only`` picks some): ``startup`` (the CLI's and the import's start-up, the
+compilation cache; the train pairs in full runs only), ``seed`` (the seed example),
+``peak`` (matmul peak), ``mlp`` (MLP training, every implementation), ``cnn`` and ``gru``
+(the MNIST-1D paper's CNN and GRU, Adam 1e-2 at batch 100: :mod:`benchmarks.nets`),
+``vmap`` (vmap scaling), ``dispatch`` (the per-call floor), ``anatomy`` (each matmul of a
+step timed alone; full runs only), ``scaling`` (data parallelism, ``benchmarks/scaling.py``
+in its own process, full runs only, when that file exists). ``--quick`` is the smoke test
+of correctness: small problems, one timed round, under 2 minutes on 2 cores; its timings
+mean little.
 """
 
 import argparse
@@ -14,13 +16,26 @@ import datetime
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from benchmarks import harness, plots, report, targets
 from benchmarks.check import Mismatch
 
-WORKLOADS = ("seed", "peak", "mlp", "cnn", "gru", "vmap", "dispatch", "anatomy", "scaling")
+WORKLOADS = (
+    "startup",
+    "seed",
+    "peak",
+    "mlp",
+    "cnn",
+    "gru",
+    "vmap",
+    "dispatch",
+    "anatomy",
+    "scaling",
+)
+# the committed results: written here only when asked, `--out benchmarks/results`
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -28,7 +43,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from benchmarks.mlp import IMPLS, MODELS
 
     p.add_argument("--quick", action="store_true", help="small smoke run (< 2 min), e.g. for CI")
-    p.add_argument("--out", type=Path, default=RESULTS, help=f"output folder (default {RESULTS})")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: a new temporary folder, printed; "
+        "--out benchmarks/results writes the results that are committed)",
+    )
     p.add_argument("--only", nargs="+", choices=WORKLOADS, default=list(WORKLOADS))
     p.add_argument(
         "--impls",
@@ -83,8 +104,18 @@ def _settings(args) -> dict:
     }
 
 
+def out_dir(out: Path | None) -> Path:
+    """``out``, or a new temporary folder: nothing is written into the source tree unless
+    asked for (``--out benchmarks/results``)."""
+    if out is not None:
+        return out
+    return Path(tempfile.mkdtemp(prefix="nnjax-bench-"))
+
+
 def run(args) -> int:
     t_start = time.perf_counter()
+    args.out = out_dir(args.out)
+    print(f"writing results to {args.out}", flush=True)
     cfg = _settings(args)
     now = datetime.datetime.now(datetime.UTC)
     device = harness.device_label()
@@ -143,6 +174,13 @@ def _run_workloads(args, cfg, results, note_load):
             results["env"]["torch_threads"] = torch.get_num_threads()
         except ImportError:
             pass
+    if "startup" in only:  # first, in fresh processes, before this one has warmed anything
+        from benchmarks.startup import bench_startup
+
+        print("start-up (fresh processes) ...", flush=True)
+        quick = args.quick
+        results["startup"] = bench_startup(repeats=2 if quick else 5, pairs=0 if quick else 3)
+        done("startup")
     if "seed" in only:
         from benchmarks.seed import bench_seed
 
@@ -225,7 +263,7 @@ def _run_workloads(args, cfg, results, note_load):
 
 def _run_nets(args, cfg, R, pause, block) -> list[dict]:
     """The CNN and GRU workloads (:mod:`benchmarks.nets`): quick runs check and time fit's
-    auto mode, the hand-written step and PyTorch only."""
+    auto mode and PyTorch only (about 1 minute of the quick run on 2 loaded cores)."""
     from benchmarks import nets
 
     names = list(nets.QUICK_IMPLS if args.quick else nets.impls())

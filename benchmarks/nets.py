@@ -96,6 +96,7 @@ def _plan(p: NetProblem, execution: str):
         batch_size=p.batch_size, key=p.key, eval_data=None, opt_state=None, dropout=False,
         check_finite=True, epochs_per_call=None, on_epochs=None, mesh=None,
         checkpoint_dir=None, checkpoint_every=None, keep=None, resume=False, stop=None,
+        override=None, divergence_guard=None, max_chunk_seconds=None, early_stopping=None,
         execution=execution,
     )  # fmt: skip
 
@@ -279,7 +280,7 @@ FIRST_STEP_TOL = 1e-5  # float32: |J_0 - J_0(nnjax)| <= tol (1 + |J_0|), every r
 # it has no more); fit's loops are held to the whole check against the hand-written JAX step.
 CHECK_STEPS = 8
 
-QUICK_IMPLS = ("numpy", "auto", "pure_jax", "torch")  # "auto": the mode fit picks
+QUICK_IMPLS = ("numpy", "auto", "torch")  # "auto": the mode fit picks; one compile each
 
 
 def _check(p: NetProblem, name: str, out, twin, hand) -> dict:

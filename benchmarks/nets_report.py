@@ -157,11 +157,12 @@ def markdown(results: dict, table) -> list[str]:
 
 METHOD = """\
 Every row trains the same initial params (nnjax's init, converted exactly) on the batches
-`nnjax.fit` draws, and is checked before it is timed: against the NumPy twin at every step
-(loss to 3e-4 relative, params to 5% of their movement), and its first loss against nnjax's
-to 1e-5 relative. Adam at lr 1e-2 amplifies float32 rounding ~10x every 3-4 steps (the
-hand-written JAX CNN step vs the twin: 6e-8 at step 0, 3e-5 at step 8, 6e-3 at step 32), so
-a longer run is checked against the twin on the losses of its first 8 steps, and fit's
+`nnjax.fit` draws, and is checked before it is timed: its first loss against nnjax's to 1e-5
+relative, its losses against the NumPy twin's to 3e-4 relative and, in a run of at most 8
+steps, its params to 5% of their movement. Adam at lr 1e-2 amplifies float32 rounding ~10x
+every 3-4 steps (the hand-written JAX CNN step vs the twin: 6e-8 at step 0, 3e-5 at step 8,
+6e-3 at step 32), so a longer run is checked against the twin on the losses of its first 8
+steps, and fit's
 loops on the whole run (loss, params relative to their movement) against the hand-written
 JAX step, which rounds like them. Equinox's and Flax's GRU cells merge the r/z biases
 (b_i + b_h), so their GRU runs leave the others' after the first Adam update: checked on the

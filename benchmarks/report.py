@@ -6,6 +6,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks import startup
+
 VERDICT = {True: "holds", False: "MISSED", None: "not measured"}
 
 
@@ -159,6 +161,7 @@ def markdown(results: dict, plots: dict[str, str]) -> str:
         ["target", "measured", "verdict"],
         [[t["target"], t["measured"], f"**{VERDICT[t['holds']]}**"] for t in results["targets"]],
     )
+    L += startup.markdown(results)
     if results.get("seed"):
         s = results["seed"]
         L += ["## Seed example (1000 GD steps, float64)", ""]

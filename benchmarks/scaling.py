@@ -31,6 +31,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -155,7 +156,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.scaling", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="small problem, strong scaling only")
     ap.add_argument("--devices", default="1,2,4,8", help="device counts, e.g. 1,2,4,8")
-    ap.add_argument("--out", type=Path, default=None, help="JSON path (default under results/)")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="JSON path (default: in a new temporary folder; benchmarks/results/... to commit)",
+    )
     ap.add_argument("--timeout", type=float, default=240.0, help="seconds per device count")
     ap.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, default=None, help=argparse.SUPPRESS)
@@ -210,7 +216,7 @@ def main(argv=None) -> int:
     results["machine"]["load_avg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     results["seconds"] = time.perf_counter() - t0
     print("\n\n".join(text))
-    out = args.out or ROOT / "benchmarks" / "results" / (
+    out = args.out or Path(tempfile.mkdtemp(prefix="nnjax-scaling-")) / (
         f"scaling-{backend}" + ("-quick" if args.quick else "") + ".json"
     )
     out.parent.mkdir(parents=True, exist_ok=True)

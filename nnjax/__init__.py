@@ -11,6 +11,8 @@ The public API, in the order data flows:
 * training: :func:`get_optimizer` (Optax, by name), :func:`make_loss_fn`,
   :func:`make_train_step`, :func:`fit` (the loop fused under one jit), :func:`evaluate`.
 * data: :mod:`nnjax.data` (toy, xor, moons, spirals, digits, mnist1d; no download).
+* saved models: :func:`save` (a folder describing itself: architecture, params, standardisation,
+  label names, configuration) and :func:`load` (a :class:`Predictor` for raw inputs).
 * studies: :func:`compare` (optimizers x learning rates x seeds, vmapped in one jit each).
 * scale and safety: :mod:`nnjax.parallel` (``fit(..., mesh=8)``), :mod:`nnjax.checkpoint`
   (``fit(..., checkpoint_dir=D, resume=True)``).
@@ -53,12 +55,16 @@ _LAZY = {
     "get_loss": "nnjax.losses",
     "get_optimizer": "nnjax.optim",
     "FitResult": "nnjax.train",
+    "EarlyStopping": "nnjax.train",
     "NonFiniteLossError": "nnjax.train",
     "evaluate": "nnjax.train",
     "fit": "nnjax.train",
     "make_loss_fn": "nnjax.train",
     "make_train_step": "nnjax.train",
     "compare": "nnjax.compare",
+    "save": "nnjax.saved",
+    "load": "nnjax.saved",
+    "Predictor": "nnjax.predictor",
     "activations": "nnjax.activations",
     "checkpoint": "nnjax.checkpoint",
     "data": "nnjax.data",
@@ -86,7 +92,10 @@ if TYPE_CHECKING:  # for type checkers and IDEs only; never executed
     from nnjax.losses import get_loss
     from nnjax.models import cnn, gru, logistic_regression, mlp, resmlp
     from nnjax.optim import get_optimizer
+    from nnjax.predictor import Predictor
+    from nnjax.saved import load, save
     from nnjax.train import (
+        EarlyStopping,
         FitResult,
         NonFiniteLossError,
         evaluate,
@@ -147,10 +156,12 @@ __all__ = [
     "Activation",
     "Dense",
     "Dropout",
+    "EarlyStopping",
     "FitResult",
     "Flatten",
     "Layer",
     "NonFiniteLossError",
+    "Predictor",
     "activations",
     "apply_model",
     "checkpoint",
@@ -168,6 +179,7 @@ __all__ = [
     "init_model",
     "initializers",
     "interop",
+    "load",
     "logistic_regression",
     "losses",
     "make_loss_fn",
@@ -175,5 +187,6 @@ __all__ = [
     "mlp",
     "parallel",
     "resmlp",
+    "save",
     "serial",
 ]

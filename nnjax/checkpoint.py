@@ -39,6 +39,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from nnjax.errors import DivergenceError
 from nnjax.io import atomic_write_bytes, clean_temp_files, npz_bytes
 from nnjax.lock import DirectoryLock
 from nnjax.lock import DirectoryLockedError as DirectoryLockedError
@@ -62,9 +63,10 @@ class CorruptCheckpointError(ValueError):
         self.latest_valid = latest_valid
 
 
-class NonFiniteCheckpointError(FloatingPointError):
+class NonFiniteCheckpointError(DivergenceError, FloatingPointError):
     """:func:`save` refused a tree with a nan or inf in a float leaf. ``leaf``: the first such
-    leaf's path string (e.g. ``['params'][0]['W']``); ``step``: the step it was to be."""
+    leaf's path string (e.g. ``['params'][0]['W']``); ``step``: the step it was to be. A
+    ``FloatingPointError`` and a :class:`nnjax.errors.DivergenceError` (CLI exit status 4)."""
 
     def __init__(self, message: str, leaf: str, step: int):
         super().__init__(message)
@@ -86,6 +88,12 @@ class Checkpoint(NamedTuple):
 def _paths(directory, step: int) -> tuple[str, str]:
     base = os.path.join(os.fspath(directory), f"ckpt_{step:08d}")
     return base + ".npz", base + ".json"
+
+
+def npz_path(directory, step: int) -> str:
+    """The path of checkpoint ``step``'s ``.npz`` in ``directory`` (what :func:`save`
+    returns and :func:`load` takes)."""
+    return _paths(directory, step)[0]
 
 
 def _is_key(x) -> bool:

@@ -17,10 +17,11 @@ the traceback instead.
 import argparse
 import importlib
 import sys
+import warnings
 
 from nnjax.commands.options import HelpFormatter
 
-COMMANDS = ("train", "info", "verify", "compare", "bench", "sleep")
+COMMANDS = ("train", "predict", "info", "verify", "compare", "bench", "sleep")
 _GLOBAL_WITH_VALUE = ("--cache-dir",)
 
 
@@ -134,14 +135,33 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help, --version, a usage error: argparse has printed it
         return 0 if e.code is None else e.code if isinstance(e.code, int) else 2
+    args._argv = argv  # the command line as given, e.g. for the command that resumes a run
     return _run(args)
 
 
 def _run(args) -> int:
-    """The command's checks, the compilation cache, then its run; failures become one line."""
+    """The command's checks, the compilation cache, then its run; failures become one line,
+    and so do warnings (``--debug``: Python's format)."""
+    module = importlib.import_module(f"nnjax.commands.{args.command}")
+    with warnings.catch_warnings():
+        if not args.debug:
+            warnings.showwarning = _warning_line(args.command)
+        return _checked_run(module, args)
+
+
+def _warning_line(command: str):
+    """``warnings.showwarning`` as one line ``nnjax <command>: warning: ...`` on stderr."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        print(f"nnjax {command}: warning: {text}", file=sys.stderr if file is None else file)
+
+    return show
+
+
+def _checked_run(module, args) -> int:
     from nnjax import errors
 
-    module = importlib.import_module(f"nnjax.commands.{args.command}")
     try:
         check = getattr(module, "check", None)
         if check is not None:

@@ -1,7 +1,10 @@
 """Built-in datasets, generated or shipped in a package: nothing is downloaded.
 
 Every loader returns a :class:`Dataset` of NumPy arrays: ``X`` float32 (n, features), ``y``
-int32 labels (n,). Splits are seeded; standardisation uses the training split's statistics.
+int32 labels (n,). Splits are seeded; standardisation uses the training split's statistics,
+held as data by a :class:`Standardizer` (JSON-able, so a saved model can re-apply it).
+:func:`load_splits` adds a stratified validation split; the user's own files (CSV, ``.npz``,
+``.npy``) are read by :mod:`nnjax.datafile` and split the same way by :func:`split_own`.
 """
 
 import functools
@@ -114,15 +117,80 @@ def train_test_split(X, y, test_fraction: float = 0.2, seed: int = 0, stratify: 
     return split(X, y, test_size=test_fraction, random_state=seed, stratify=y if stratify else None)
 
 
+class Standardizer(NamedTuple):
+    """Per-feature standardisation x' = (x - mean) / std, its statistics held as data.
+
+    ``mean`` and ``std`` are (features,) arrays fitted on the training split only; ``std`` is
+    the divisor: the split's standard deviation (ddof 0), or 1 for a feature that is constant
+    there, which is then only centred. :meth:`transform` maps (..., features) to the same
+    shape (float32 statistics keep float32 inputs float32; JAX arrays work too).
+    :meth:`to_dict` and :meth:`from_dict` round-trip exactly through JSON (float32 -> Python
+    float -> float32 is exact), so a saved model can re-apply the statistics to raw inputs.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, X) -> "Standardizer":
+        """The statistics of ``X`` (n, features), n >= 1."""
+        X = np.asarray(X)
+        if X.ndim != 2 or len(X) == 0:
+            raise ValueError(f"Standardizer.fit: X must be (n >= 1, features); got {X.shape}")
+        mean, std = X.mean(axis=0), X.std(axis=0)
+        return cls(mean, np.where(std > 0, std, 1.0))
+
+    @classmethod
+    def identity(cls, n_features: int, dtype=np.float32) -> "Standardizer":
+        """mean 0, std 1: x' = x exactly (toy and xor are used raw)."""
+        return cls(np.zeros(n_features, dtype), np.ones(n_features, dtype))
+
+    def transform(self, X):
+        """(X - mean) / std over the last axis; X is (..., features)."""
+        X = X if hasattr(X, "shape") else np.asarray(X)
+        if X.ndim == 0 or X.shape[-1] != len(self.mean):
+            raise ValueError(
+                f"Standardizer: fitted on {len(self.mean)} features; got an input of shape "
+                f"{X.shape}"
+            )
+        return (X - self.mean) / self.std
+
+    def to_dict(self) -> dict:
+        """``{"mean": [...], "std": [...], "dtype": "float32"}``: JSON-able."""
+        mean, std = np.asarray(self.mean), np.asarray(self.std)
+        return {"mean": mean.tolist(), "std": std.tolist(), "dtype": str(mean.dtype)}
+
+    @classmethod
+    def from_dict(cls, d) -> "Standardizer":
+        """The inverse of :meth:`to_dict`; a ValueError names what is wrong with ``d``."""
+        if not isinstance(d, dict) or not {"mean", "std"} <= set(d):
+            raise ValueError(f"Standardizer.from_dict: needs keys 'mean' and 'std'; got {d!r}")
+        dtype = d.get("dtype", "float32")
+        if dtype not in ("float16", "float32", "float64"):
+            raise ValueError(f"Standardizer.from_dict: dtype {dtype!r} is not a float dtype")
+        try:
+            mean, std = np.asarray(d["mean"], dtype), np.asarray(d["std"], dtype)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"Standardizer.from_dict: mean and std must be numbers ({e})") from e
+        if mean.ndim != 1 or mean.shape != std.shape or not len(mean):
+            raise ValueError(
+                f"Standardizer.from_dict: mean and std must be lists of the same length >= 1; "
+                f"got shapes {mean.shape} and {std.shape}"
+            )
+        if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+            raise ValueError("Standardizer.from_dict: mean must be finite and std finite > 0")
+        return cls(mean, std)
+
+
 def standardize(X_train, *others):
     """(X - mean) / std with the training split's mean and std, for every array given.
 
     A feature that is constant on the training split (std = 0, e.g. a blank pixel of digits)
-    is only centred (std taken as 1), so test values are never blown up.
+    is only centred (std taken as 1), so test values are never blown up. The statistics as
+    data: :class:`Standardizer`.
     """
-    mean, std = X_train.mean(axis=0), X_train.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    return tuple((X - mean) / std for X in (X_train, *others))
+    s = Standardizer.fit(X_train)
+    return tuple(s.transform(X) for X in (X_train, *others))
 
 
 _GENERATORS: dict[str, Callable] = {
@@ -195,3 +263,143 @@ def batches(X, y, batch_size: int, *, seed: int | None = None, drop_last: bool =
     for i in range(0, stop, batch_size):
         idx = order[i : i + batch_size]
         yield X[idx], y[idx]
+
+
+class DataSplits(NamedTuple):
+    """Train / validation / test splits, standardised with the training split's statistics.
+
+    ``X_*``: (n_*, features) float32; ``y_*``: (n_*,) int32 class indices in
+    [0, n_classes); ``X_val`` and ``y_val`` are None without a validation split.
+    ``label_names[k]`` is class k's original label (an int or a str);
+    ``standardizer`` holds the statistics applied (the identity for toy and xor, used raw);
+    ``feature_names`` are a CSV file's column names, or None.
+    """
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray | None
+    y_val: np.ndarray | None
+    X_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+    name: str
+    label_names: tuple
+    standardizer: Standardizer
+    feature_names: tuple[str, ...] | None = None
+
+
+def load_splits(
+    name: str, *, seed: int = 0, test_fraction: float | None = None, val_fraction: float = 0.0
+) -> DataSplits:
+    """A built-in dataset as :class:`DataSplits`, stratified, seeded by ``seed`` only.
+
+    The test split is :func:`load`'s (``test_fraction`` None: load's default, 0.2), and
+    without a validation split the arrays are exactly load's. ``val_fraction`` (a fraction
+    of the whole dataset, taken from load's training split) holds a stratified validation
+    split out before the statistics are fitted. ``toy`` and ``xor`` are neither split
+    (test = train) nor standardised.
+    """
+    given = {} if test_fraction is None else {"test_fraction": test_fraction}
+    ds = load(name, seed=seed, standardized=False, **given)
+    names = tuple(range(ds.n_classes))
+    if name in _NO_SPLIT:
+        if val_fraction:
+            raise ValueError(
+                f"{name} has {len(ds.y_train)} examples and is not split (test = train): "
+                "no validation split"
+            )
+        identity = Standardizer.identity(ds.X_train.shape[1])
+        return DataSplits(
+            ds.X_train, ds.y_train, None, None, ds.X_test, ds.y_test, ds.n_classes, name, names,
+            identity,
+        )  # fmt: skip
+    n_total = len(ds.y_train) + len(ds.y_test)
+    parts = _hold_out_validation(ds.X_train, ds.y_train, n_total, val_fraction, seed, names, name)
+    return _standardized(*parts, ds.X_test, ds.y_test, name=name, label_names=names)
+
+
+def split_own(
+    X: np.ndarray,
+    y: np.ndarray,
+    label_names: tuple,
+    *,
+    name: str,
+    seed: int = 0,
+    test_fraction: float = 0.2,
+    val_fraction: float = 0.0,
+    feature_names: tuple[str, ...] | None = None,
+) -> DataSplits:
+    """The user's data X (n, features), y (n,) class indices as :class:`DataSplits`.
+
+    Stratified splits, seeded by ``seed``: ``ceil(test_fraction * n)`` test examples, then
+    ``ceil(val_fraction * n)`` validation examples from the rest; the standardisation
+    statistics come from the training split alone.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    if not 0.0 <= val_fraction < 1.0 - test_fraction:
+        raise ValueError(
+            f"val_fraction {val_fraction} + test_fraction {test_fraction} must be below 1"
+        )
+    from sklearn.model_selection import train_test_split as split
+
+    n_test = _ceil(test_fraction * len(y))
+    _check_stratifiable(y, n_test, f"{name}: the test split ({test_fraction:g})", label_names)
+    X_tr, X_te, y_tr, y_te = split(X, y, test_size=n_test, random_state=seed, stratify=y)
+    parts = _hold_out_validation(X_tr, y_tr, len(y), val_fraction, seed, label_names, name)
+    return _standardized(
+        *parts, X_te, y_te, name=name, label_names=label_names, feature_names=feature_names
+    )
+
+
+def _hold_out_validation(X, y, n_total: int, val_fraction: float, seed: int, names, name: str):
+    """(X_train, y_train, X_val, y_val): ceil(val_fraction * n_total) examples of (X, y)
+    held out, stratified; (X, y, None, None) for val_fraction 0."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    if not val_fraction:
+        return X, y, None, None
+    from sklearn.model_selection import train_test_split as split
+
+    n_val = _ceil(val_fraction * n_total)
+    _check_stratifiable(y, n_val, f"{name}: the validation split ({val_fraction:g})", names)
+    X_tr, X_val, y_tr, y_val = split(X, y, test_size=n_val, random_state=seed, stratify=y)
+    return X_tr, y_tr, X_val, y_val
+
+
+def _check_stratifiable(y: np.ndarray, n_held: int, what: str, names) -> None:
+    """A stratified split of y that holds out n_held examples is possible: every class has
+    2 examples or more, and both parts can hold one of each class."""
+    counts = np.bincount(y, minlength=len(names))
+    present = np.flatnonzero(counts)
+    single = present[counts[present] < 2]
+    n, k = len(y), len(present)
+    if len(single):
+        raise ValueError(
+            f"{what}: class {names[single[0]]!r} has only 1 of the {n} examples left to split; "
+            "a stratified split needs at least 2 of each class"
+        )
+    if n_held < k or n - n_held < k:
+        part, size = ("holds out", n_held) if n_held < k else ("leaves", n - n_held)
+        raise ValueError(
+            f"{what} {part} {size} of {n} examples, fewer than the {k} classes: a stratified "
+            f"split needs one of each; give a {'larger' if n_held < k else 'smaller'} fraction"
+        )
+
+
+def _standardized(X_tr, y_tr, X_val, y_val, X_te, y_te, *, name, label_names, feature_names=None):
+    """DataSplits with every X standardised by the training split's statistics."""
+    s = Standardizer.fit(X_tr)
+
+    def f(X):
+        return None if X is None else s.transform(X).astype(np.float32)
+
+    return DataSplits(
+        f(X_tr), y_tr, f(X_val), y_val, f(X_te), y_te, len(label_names), name,
+        tuple(label_names), s, feature_names,
+    )  # fmt: skip
+
+
+def _ceil(x: float) -> int:
+    """ceil(x), as scikit-learn rounds a fractional test size."""
+    return int(np.ceil(x))

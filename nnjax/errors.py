@@ -31,7 +31,23 @@ EXIT_UNEXPECTED, EXIT_USAGE, EXIT_IO, EXIT_DIVERGENCE = 1, 2, 3, 4
 
 class DivergenceError(ArithmeticError):
     """Training left the finite numbers or blew up (non-finite loss or params, a loss far
-    above its start). The CLI exits with status 4."""
+    above its start). The CLI exits with status 4.
+
+    ``detail``: what happened, without advice (e.g. ``the training loss became nan at step
+    7 (batch 7 of epoch 1)``), so that a front end can give its own; ``last_checkpoint``: the
+    path of the newest checkpoint written or resumed from before it happened (the state to
+    go back to), or None.
+    """
+
+    def __init__(self, message: str = "", *, detail: str | None = None, last_checkpoint=None):
+        super().__init__(message)
+        self.detail = detail if detail is not None else message
+        self.last_checkpoint = last_checkpoint
+
+
+class NonFiniteLossError(DivergenceError, FloatingPointError):
+    """The training loss, the params or an evaluation metric became nan or inf
+    (``nnjax.NonFiniteLossError``; a ``FloatingPointError`` too)."""
 
 
 class Interrupted(KeyboardInterrupt):
@@ -44,10 +60,10 @@ class Interrupted(KeyboardInterrupt):
 
 # (module, class name, exit status): the first class the exception is an instance of wins,
 # so subclasses come before their bases. Add a row to give a new error class its status.
-# NonFiniteLossError is defined in nnjax.train (it may move here; nnjax.train re-exports it).
+# NonFiniteLossError (nnjax.train re-exports it) and nnjax.checkpoint's
+# NonFiniteCheckpointError are DivergenceErrors.
 EXIT_CODES: list[tuple[str, str, int]] = [
     ("nnjax.errors", "DivergenceError", EXIT_DIVERGENCE),
-    ("nnjax.train", "NonFiniteLossError", EXIT_DIVERGENCE),
     ("builtins", "OSError", EXIT_IO),
     ("builtins", "ValueError", EXIT_USAGE),
 ]
@@ -82,13 +98,17 @@ def describe_os_error(exc: OSError) -> str:
 
     The path is the exception's ``filename`` and the verb comes from :func:`naming_path`;
     without a verb it reads ``/x/y: No such file or directory (errno 2, ENOENT)``. An error
-    without a number (``OSError("text")``) is its text."""
+    without a number (``OSError("text")``) is its text; one built from a message whose
+    ``errno`` was set afterwards (``DirectoryLockedError``, ``NotWritableError``) is its
+    text and the code."""
     if exc.errno is None:
         return " ".join(str(exc).split()) or type(exc).__name__
-    reason = exc.strerror or os.strerror(exc.errno)
     code = f"errno {exc.errno}" + (
         f", {_errno.errorcode[exc.errno]}" if exc.errno in _errno.errorcode else ""
     )
+    if exc.strerror is None and exc.filename is None and str(exc):  # a message of its own
+        return f"{' '.join(str(exc).split())} ({code})"
+    reason = exc.strerror or os.strerror(exc.errno)
     if exc.filename is None:
         return f"{reason} ({code})"
     paths = _path(exc.filename) + (

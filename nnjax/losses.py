@@ -47,16 +47,61 @@ def mse(pred: Array, target: Array, reduction: str = "mean") -> Array:
 
 
 def binary_cross_entropy(prob: Array, target: Array, reduction: str = "mean") -> Array:
-    """J = -mean[t log p + (1 - t) log(1 - p)] from probabilities p.
+    """J = -mean[t log p + (1 - t) log(1 - p)] from probabilities p (any shape; targets of
+    shape (B,) meet p of shape (B, 1)). Prefer :func:`binary_cross_entropy_with_logits`.
 
-    p is clipped to [eps, 1 - eps], eps = finfo(dtype).eps, so p in {0, 1} gives a
-    large finite loss instead of inf. Prefer :func:`binary_cross_entropy_with_logits`.
+    The value is taken at p_c = clip(p, eps, 1 - eps), eps = finfo(dtype).eps, so p in
+    {0, 1} gives a large finite loss, -log(eps) (15.9 in float32, 36.0 in float64), not inf.
+    The gradient (a ``custom_jvp``) is the exact one at p_c, passed straight through the
+    clip: dJ/dp = (-t / p_c + (1 - t) / (1 - p_c)) / n (n terms for the mean), and
+    dJ/dt = (log(1 - p_c) - log p_c) / n. So:
+
+    * for eps <= p <= 1 - eps it is the exact gradient of the unclipped loss, the bounds
+      included (autodiff of ``jnp.clip`` would halve it there: p = 1 - eps is what a sigmoid
+      returns for logits from 15.5 to 16.6 in float32, from 35.6 to 36.7 in float64);
+    * beyond the clip it is the gradient at the bound (about 1/eps against the wrong target),
+      not 0, so a confidently wrong output keeps learning. The exact one there, 1 / (1 - p),
+      is inf at p = 1. A sigmoid saturated to exactly 1.0 still passes 0 back (its own
+      derivative p (1 - p) is 0): only the logits form is exact for any logit.
+
+    PyTorch's ``torch.nn.functional.binary_cross_entropy`` agrees inside the clip in float32.
+    At the ends it differs: its value is min(-log p, 100) (100 for p = 0 against t = 1, here
+    -log(eps)), its gradient (p - t) / max(p (1 - p), 1e-12) (1e12 for p in {0, 1} against
+    the wrong target, here 1/eps; and in float64 capped wherever p (1 - p) < 1e-12, where this
+    one stays exact down to eps). The NumPy twin :mod:`nnjax.reference.losses` writes the
+    same gradient out by hand.
     """
     prob = jnp.asarray(prob)
     t = _match_binary_targets(prob, target)
-    eps = jnp.finfo(prob.dtype).eps
-    p = jnp.clip(prob, eps, 1.0 - eps)
-    return _reduce(-(t * jnp.log(p) + (1.0 - t) * jnp.log1p(-p)), reduction)
+    return _reduce(_bce_terms(prob, t), reduction)
+
+
+def _clip_probability(p: Array) -> Array:
+    eps = jnp.finfo(p.dtype).eps
+    return jnp.clip(p, eps, 1.0 - eps)
+
+
+@jax.custom_jvp
+def _bce_terms(p: Array, t: Array) -> Array:
+    """-(t log p_c + (1 - t) log(1 - p_c)), elementwise, p_c = clip(p, eps, 1 - eps)."""
+    pc = _clip_probability(p)
+    return -(t * jnp.log(pc) + (1.0 - t) * jnp.log1p(-pc))
+
+
+def _bce_terms_jvp(primals, tangents):
+    p, t = primals
+    dp, dt = tangents
+    pc = _clip_probability(p)
+    log_p, log_1mp = jnp.log(pc), jnp.log1p(-pc)
+    out = jnp.zeros_like(pc)  # a zero tangent (fixed targets) costs no work
+    if not isinstance(dp, SymbolicZero):
+        out = (-t / pc + (1.0 - t) / (1.0 - pc)) * dp
+    if not isinstance(dt, SymbolicZero):
+        out = out + (log_1mp - log_p) * dt
+    return -(t * log_p + (1.0 - t) * log_1mp), out
+
+
+_bce_terms.defjvp(_bce_terms_jvp, symbolic_zeros=True)
 
 
 def binary_cross_entropy_with_logits(
@@ -111,6 +156,14 @@ def softmax_cross_entropy(logits: Array, target: Array, reduction: str = "mean")
     ``target`` is either integer labels of shape (B,) or one-hot / probability
     targets of shape (B, K). Uses log_softmax, so it is stable for any logits.
     dJ/dz_b = (softmax(z_b) - t_b) / B for the mean reduction.
+
+    Integer labels must lie in [0, K). Where they are concrete (NumPy arrays, or JAX arrays
+    outside ``jit``/``vmap``/``grad``) they are checked here: a ``ValueError`` gives the
+    range found. Inside a trace they cannot be checked without a host round trip: an
+    out-of-range label (negative ones included, which indexing would otherwise wrap to the
+    last classes) makes its term NaN, so the loss is NaN (``fit``'s finite-loss check then
+    stops the run) and its row gets no gradient. ``nnjax.fit`` checks its concrete labels
+    before it compiles; check your own before calling a jitted loss or train step.
     """
     z = jnp.asarray(logits)
     logp = jax.nn.log_softmax(z, axis=-1)
@@ -125,7 +178,9 @@ def softmax_cross_entropy(logits: Array, target: Array, reduction: str = "mean")
                     f"softmax_cross_entropy: labels must be in [0, {z.shape[-1]}) for "
                     f"{z.shape[-1]} classes; got labels from {lo} to {hi}"
                 )
-        terms = -jnp.take_along_axis(logp, target[..., None].astype(jnp.int32), axis=-1)[..., 0]
+        picked = jnp.take_along_axis(logp, target[..., None].astype(jnp.int32), axis=-1)[..., 0]
+        in_range = (target >= 0) & (target < z.shape[-1])  # traced labels: NaN, not a wrap
+        terms = jnp.where(in_range, -picked, jnp.nan)
     else:
         raise ValueError(
             f"softmax_cross_entropy: targets must be integer labels of shape {z.shape[:-1]} "

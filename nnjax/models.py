@@ -21,6 +21,7 @@ from nnjax.layers import (
     Bidirectional,
     Conv,
     Dense,
+    Dropout,
     Flatten,
     GRUCell,
     Layer,
@@ -55,13 +56,16 @@ def mlp(
     *,
     use_bias: bool = True,
     W_init: str | Callable | None = None,
+    dropout: float = 0.0,
 ) -> Layer:
     """A multi-layer perceptron with layer widths ``sizes`` (the last is the output width).
 
     ``output_activation=None`` leaves logits (pair them with a ``*_with_logits`` or
     softmax cross-entropy loss). ``W_init`` defaults to ``he_normal`` for ReLU-like
     activations and ``glorot_normal`` otherwise. Params: a list of ``{"W", "b"}`` dicts
-    (and ``{}`` for each activation layer).
+    (and ``{}`` for each activation layer). ``dropout`` > 0 puts a ``Dropout(dropout)`` after
+    each hidden activation (active when training with ``fit(..., dropout=True)``; its
+    params are ``{}`` entries too).
     """
     sizes = list(sizes)
     if not sizes or any(not isinstance(s, int) or s < 1 for s in sizes):
@@ -76,11 +80,19 @@ def mlp(
         "use_bias": bool(use_bias),
         "W_init": W_init,
     }
+    if _dropout_rate("mlp", dropout):  # only when on: specs without dropout stay as they were
+        kwargs["dropout"] = float(dropout)
     describable = _named(activation, output_activation) and not callable(W_init)
     return _model("mlp", kwargs, describable)
 
 
-def _mlp_layers(sizes, activation, output_activation, use_bias, W_init) -> Layer:
+def _dropout_rate(who: str, rate) -> float:
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate < 1.0:
+        raise ValueError(f"{who}: dropout must be a rate in [0, 1), got {rate!r}")
+    return float(rate)
+
+
+def _mlp_layers(sizes, activation, output_activation, use_bias, W_init, dropout=0.0) -> Layer:
     w_init = W_init
     if w_init is None:
         w_init = "he_normal" if activation in _RELU_LIKE else "glorot_normal"
@@ -89,6 +101,8 @@ def _mlp_layers(sizes, activation, output_activation, use_bias, W_init) -> Layer
         layers.append(Dense(width, use_bias=use_bias, W_init=w_init))
         if i < len(sizes) - 1:
             layers.append(Activation(activation))
+            if dropout:
+                layers.append(Dropout(dropout))
     if output_activation is not None:
         layers.append(Activation(output_activation))
     return serial(*layers)
@@ -184,18 +198,25 @@ def _gru_layers(n_classes, hidden, input_shape) -> Layer:
     return serial(Reshape(input_shape), bigru, Flatten(), Dense(n_classes))
 
 
-def resmlp(n_classes: int = 10, *, hidden: int = 100) -> Layer:
+def resmlp(n_classes: int = 10, *, hidden: int = 100, dropout: float = 0.0) -> Layer:
     """The MNIST-1D paper's MLP (``MLPBase``, hidden 100) with its residual middle layer:
     h = relu(x W1 + b1); h = h + relu(h W2 + b2); logits = h W3 + b3. ReLU layers start
     ``he_normal``, the read-out ``glorot_normal``. Params: [W1 dict, {}, [W2 dict, {}], W3 dict].
+    ``dropout`` > 0 (not in the paper) puts a ``Dropout(dropout)`` after each of the two
+    hidden layers (``{}`` params each).
     """
     _positive_ints("resmlp", "n_classes and hidden", [n_classes, hidden])
-    return _model("resmlp", {"n_classes": n_classes, "hidden": hidden})
+    kwargs = {"n_classes": n_classes, "hidden": hidden}
+    if _dropout_rate("resmlp", dropout):
+        kwargs["dropout"] = float(dropout)
+    return _model("resmlp", kwargs)
 
 
-def _resmlp_layers(n_classes, hidden) -> Layer:
+def _resmlp_layers(n_classes, hidden, dropout=0.0) -> Layer:
     block = residual(serial(Dense(hidden, W_init="he_normal"), Activation("relu")))
-    return serial(Dense(hidden, W_init="he_normal"), Activation("relu"), block, Dense(n_classes))
+    drop = [Dropout(dropout)] if dropout else []
+    first = [Dense(hidden, W_init="he_normal"), Activation("relu")]
+    return serial(*first, *drop, block, *drop, Dense(n_classes))
 
 
 def _logistic_layers(n_features, use_bias) -> Layer:

@@ -135,8 +135,21 @@ def _check_betas(b1, b2, eps):
     _check_eps(eps)
 
 
-def check_learning_rate(learning_rate: float | Schedule) -> None:
-    """A float learning rate must be finite and > 0; a schedule must be callable."""
+LARGEST_FINITE: dict[str, float] = {
+    "float16": 65504.0,
+    "bfloat16": 3.3895313892515355e38,
+    "float32": 3.4028234663852886e38,
+    "float64": 1.7976931348623157e308,
+}
+"""The largest finite value of each float dtype (``numpy.finfo(dtype).max``): a learning
+rate above it is infinite once it meets the params (Optax scales the updates in their
+dtype), so every update would be inf or nan."""
+
+
+def check_learning_rate(learning_rate: float | Schedule, dtype: str | None = None) -> None:
+    """A float learning rate must be > 0 and finite, in Python and, given ``dtype`` (the name
+    of the params' float dtype, e.g. ``"float32"``), in that dtype (1e39 is inf in float32);
+    a schedule must be callable. The one rule ``fit`` and ``nnjax train --lr`` apply."""
     if callable(learning_rate):
         return
     try:
@@ -147,6 +160,12 @@ def check_learning_rate(learning_rate: float | Schedule) -> None:
         ) from None
     if not (lr > 0 and lr < float("inf")):
         raise ValueError(f"learning_rate must be > 0 and finite, got {learning_rate}")
+    largest = LARGEST_FINITE.get(str(dtype)) if dtype is not None else None
+    if largest is not None and lr > largest:
+        raise ValueError(
+            f"learning_rate {learning_rate:g} is infinite in {dtype} (largest finite "
+            f"{largest:.4g}), the dtype of the params; give a smaller rate"
+        )
 
 
 def get_optimizer(
@@ -191,4 +210,92 @@ def injectable_optimizer(name: str, learning_rate, **hyperparams) -> optax.Gradi
     factory = OPTIMIZERS[name]
     return optax.inject_hyperparams(lambda learning_rate: factory(learning_rate, **hyperparams))(
         learning_rate=learning_rate
+    )
+
+
+# --- weight decay and learning-rate schedules ------------------------------------------
+
+WEIGHT_DECAY: dict[str, str] = {
+    "gd": "L2: lambda * theta added to the gradient (for plain gradient descent the same "
+    "as decoupled decay: theta <- theta - eta (g + lambda theta))",
+    "sgd": "L2, as gd",
+    "momentum": "L2: lambda * theta added to the gradient before the momentum trace "
+    "(coupled; PyTorch's SGD weight_decay)",
+    "nesterov": "L2, as momentum",
+    "adam": "decoupled: Optax's adamw, theta <- theta - eta (adam step + lambda theta)",
+    "adamw": "decoupled: adamw's own weight_decay set to lambda",
+    "rmsprop": "L2: lambda * theta added to the gradient before the scaling (coupled; "
+    "PyTorch's RMSprop weight_decay)",
+    "adagrad": "L2, as rmsprop (PyTorch's Adagrad weight_decay)",
+}
+"""How ``weight_decay`` (lambda) acts with each optimizer (:func:`with_weight_decay`). It
+applies to every params leaf (biases and normalisation scales included), like Optax's
+defaults; eta is the learning rate of the step (scheduled or not)."""
+
+SCHEDULES = ("constant", "cosine", "warmup-cosine", "exponential")
+DEFAULT_WARMUP = 0.05
+"""warmup-cosine's warmup, as a fraction of the run's steps."""
+DEFAULT_DECAY_RATE = 0.95
+"""exponential's factor per epoch."""
+
+
+def with_weight_decay(name: str, learning_rate, weight_decay: float | None, **hyperparams):
+    """The optimizer ``name`` with weight decay ``weight_decay`` (lambda >= 0), acting as
+    :data:`WEIGHT_DECAY` says: adam becomes adamw, adamw takes it as its own, the others get
+    ``optax.add_decayed_weights(lambda)`` chained in front (L2 on the gradient). 0 or None:
+    :func:`get_optimizer` unchanged."""
+    import optax
+
+    if weight_decay is not None and not 0.0 <= weight_decay < float("inf"):
+        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay}")
+    if not weight_decay:
+        return get_optimizer(name, learning_rate, **hyperparams)
+    if name in ("adam", "adamw"):
+        return get_optimizer("adamw", learning_rate, weight_decay=weight_decay, **hyperparams)
+    base = get_optimizer(name, learning_rate, **hyperparams)
+    return optax.chain(optax.add_decayed_weights(weight_decay), base)
+
+
+def make_schedule(
+    name: str,
+    learning_rate: float,
+    *,
+    total_steps: int,
+    steps_per_epoch: int = 1,
+    warmup: float = DEFAULT_WARMUP,
+    decay_rate: float = DEFAULT_DECAY_RATE,
+):
+    """The learning rate eta_t of step t (t = 0 .. T - 1, T = ``total_steps``) from the peak
+    rate eta_0 = ``learning_rate``, as Optax schedules (a float for ``constant``):
+
+    * ``constant``:      eta_t = eta_0
+    * ``cosine``:        eta_t = eta_0 (1 + cos(pi t / T)) / 2           (optax.cosine_decay_schedule)
+    * ``warmup-cosine``: eta_t = eta_0 t / W for t < W, then
+                         eta_0 (1 + cos(pi (t - W) / (T - W))) / 2,
+                         W = round(``warmup`` T), at least 1 and below T (optax.warmup_cosine_decay_schedule)
+    * ``exponential``:   eta_t = eta_0 r^(t / S), r = ``decay_rate`` per epoch of S =
+                         ``steps_per_epoch`` steps (optax.exponential_decay, continuous)
+    """  # noqa: E501
+    import optax
+
+    if name not in SCHEDULES:
+        raise ValueError(f"unknown schedule {name!r}; valid: {', '.join(SCHEDULES)}")
+    if not isinstance(total_steps, int) or total_steps < 1:
+        raise ValueError(f"schedule: total_steps must be an int >= 1, got {total_steps!r}")
+    check_learning_rate(learning_rate)
+    if name == "constant":
+        return learning_rate
+    if name == "cosine":
+        return optax.cosine_decay_schedule(learning_rate, decay_steps=total_steps, alpha=0.0)
+    if name == "warmup-cosine":
+        if not 0.0 < warmup < 1.0:
+            raise ValueError(f"schedule warmup-cosine: warmup must be in (0, 1), got {warmup}")
+        w = min(max(round(warmup * total_steps), 1), max(total_steps - 1, 1))
+        return optax.warmup_cosine_decay_schedule(
+            0.0, learning_rate, warmup_steps=w, decay_steps=total_steps, end_value=0.0
+        )
+    if not 0.0 < decay_rate <= 1.0:
+        raise ValueError(f"schedule exponential: decay_rate must be in (0, 1], got {decay_rate}")
+    return optax.exponential_decay(
+        learning_rate, transition_steps=max(int(steps_per_epoch), 1), decay_rate=decay_rate
     )

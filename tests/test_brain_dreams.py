@@ -1,4 +1,5 @@
-"""DeepDream (gradient ascent on the input) and the VAE of generative replay."""
+"""Activation maximisation and DeepDream (gradient ascent on the input), the VAE of generative
+replay."""
 
 import jax
 import jax.numpy as jnp
@@ -17,22 +18,23 @@ def _net(activation="relu", d=16, seed=0):
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
-def test_input_gradient_matches_finite_differences(activation):
+def test_class_objective_gradient_matches_finite_differences(activation):
     with jax.enable_x64(True):
         model, params = _net(activation)
         params = jax.tree.map(lambda a: a.astype(jnp.float64), params)
         x = jax.random.uniform(jax.random.key(1), (16,), jnp.float64)
-        f = lambda x: D.dream_objective(model.apply, params, x, 2, 0.1)  # noqa: E731
+        f = lambda x: D.class_objective(model.apply, params, x, 2, 0.1)  # noqa: E731
         check_grads(f, (x,), order=1, modes=("rev",), eps=1e-6, atol=1e-6, rtol=1e-6)
 
 
-def test_objective_increases_at_every_step_without_jitter():
+def test_class_objective_increases_at_every_step_without_jitter():
     model, params = _net("relu")
     x0 = jnp.full((16,), 0.5)
     f = jax.jit(
         jax.vmap(
-            lambda c: D.deep_dream(model.apply, params, x0, c, jax.random.key(0),
-                                   image_shape=(4, 4), steps=60, lr=0.05, l2=0.1, jitter=0)
+            lambda c: D.activation_maximisation(model.apply, params, x0, c, jax.random.key(0),
+                                                image_shape=(4, 4), steps=60, lr=0.05, l2=0.1,
+                                                jitter=0)
         )
     )  # fmt: skip
     xs, hist = f(jnp.arange(4))
@@ -44,10 +46,11 @@ def test_objective_increases_at_every_step_without_jitter():
     assert np.all(np.diagonal(logits) > start)
 
 
-def test_objective_never_decreases_with_jitter():
+def test_class_objective_never_decreases_with_jitter():
     model, params = _net("relu", seed=3)
-    _, hist = D.deep_dream(model.apply, params, jnp.full((16,), 0.5), 1, jax.random.key(0),
-                           image_shape=(4, 4), steps=30, lr=0.05, l2=0.1, jitter=1)  # fmt: skip
+    x0, k = jnp.full((16,), 0.5), jax.random.key(0)
+    _, hist = D.activation_maximisation(model.apply, params, x0, 1, k, image_shape=(4, 4),
+                                        steps=30, lr=0.05, l2=0.1, jitter=1)  # fmt: skip
     hist = np.asarray(hist)
     assert np.all(np.diff(hist) >= 0) and hist[-1] > hist[0]
 
@@ -60,13 +63,14 @@ def test_jitter_roll_is_undone():
     assert not np.array_equal(D._roll(x, shifts, (4, 4)), x)
 
 
-def test_deep_dream_validates():
+def test_activation_maximisation_validates():
     model, params = _net()
+    k = jax.random.key(0)
     with pytest.raises(ValueError, match="x0 must have shape"):
-        D.deep_dream(model.apply, params, jnp.zeros(15), 0, jax.random.key(0), image_shape=(4, 4))
+        D.activation_maximisation(model.apply, params, jnp.zeros(15), 0, k, image_shape=(4, 4))
     with pytest.raises(ValueError, match="lr > 0"):
-        D.deep_dream(model.apply, params, jnp.zeros(16), 0, jax.random.key(0), image_shape=(4, 4),
-                     lr=0.0)  # fmt: skip
+        D.activation_maximisation(model.apply, params, jnp.zeros(16), 0, k, image_shape=(4, 4),
+                                  lr=0.0)  # fmt: skip
 
 
 def test_vae_loss_is_the_negative_elbo():
@@ -84,10 +88,13 @@ def test_vae_loss_is_the_negative_elbo():
             h,
             noise,
             D.vae_loss(vae, params, x, key),
+            D.vae_loss(vae, params, x, key, kl_weight=0.25),
             D.sample_dreams(vae, params, key, 7),
         )
 
-    params, x, h, noise, got, s = run(jax.random.key(0), jax.random.key(1), jax.random.key(2))
+    params, x, h, noise, got, got_beta, s = run(
+        jax.random.key(0), jax.random.key(1), jax.random.key(2)
+    )
     # the same computation by hand, from the layers' outputs
     h = np.asarray(h, np.float64)
     mu, logvar = h[:, :2], h[:, 2:]
@@ -99,6 +106,7 @@ def test_vae_loss_is_the_negative_elbo():
     rec = -(xn * np.log(p) + (1 - xn) * np.log(1 - p)).sum(1)
     kl = 0.5 * (mu**2 + np.exp(logvar) - logvar - 1).sum(1)
     np.testing.assert_allclose(got, (rec + kl).mean(), rtol=1e-4)
+    np.testing.assert_allclose(got_beta, (rec + 0.25 * kl).mean(), rtol=1e-4)
     assert s.shape == (7, 6) and float(s.min()) >= 0 and float(s.max()) <= 1
     with pytest.raises(ValueError, match="latent must be a positive int"):
         D.make_vae(6, latent=0)

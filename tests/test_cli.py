@@ -14,10 +14,14 @@ from nnjax.commands import options
 
 
 def _one_error_line(err: str, command: str) -> str:
+    """The one error line, last on stderr; before it only the status line of a run that had
+    started ("preparing ... (starting JAX)...") and its progress lines may stand."""
     lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith(f"nnjax {command}: error: "), lines[0]
-    return lines[0]
+    errors = [line for line in lines if line.startswith("nnjax ") or "Traceback" in line]
+    assert len(errors) == 1 and errors[0] == lines[-1], err
+    assert all(x.startswith(("preparing ", "epoch ")) for x in lines[:-1]), err
+    assert lines[-1].startswith(f"nnjax {command}: error: "), lines[-1]
+    return lines[-1]
 
 
 def test_info(capsys):
@@ -217,8 +221,9 @@ def test_help_lists_valid_names_and_defaults(command, names, capsys):
 def test_train_help_shows_the_values_of_its_defaults(capsys):
     assert main(["train", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    for text in ("(default: digits)", "(default: adam)", "(default: 20)", "(default: relu;",
-                 "(default: 64,64;", "(default: 32;", "(default: 0)", "(default: 3)"):  # fmt: skip
+    for text in ("(default: digits, unless --data", "(default: adam)", "(default: the preset's",
+                 "(default: 0.2;", "(default: 0)", "(default: 3)", "(default: target)",
+                 "digits --hidden 128,128 --activation relu --epochs 20"):  # fmt: skip
         assert text in out, text
 
 

@@ -12,7 +12,9 @@ import nnjax
 from nnjax.cli import main
 from nnjax.compare import compare, make_study, run_optimizer_study, seed_keys
 from nnjax.compare.report import (
+    DIVERGENCE_FACTOR,
     best_index,
+    diverged,
     seed_stats,
     steps_to_target,
     summarize,
@@ -150,6 +152,44 @@ def test_best_index_never_looks_at_test_accuracy():
     assert best_index(runs, "train_loss") == 0
 
 
+def test_divergence_rule_non_finite_or_above_k_times_initial_loss():
+    # 5 runs of one rate, 3 epochs, initial (first-batch) loss 2.3 each: k = 10 -> bound 23
+    train = np.array(
+        [
+            [2.0, 1.0, 0.5],  # learns
+            [2.0, 20.0, 22.9],  # bad but under 10x: not diverged
+            [2.0, 30.0, 1.0],  # above 10x after epoch 2, then back: ended converged, not diverged
+            [50.0, 900.0, 5994.0],  # finite but blown up (the GD run of issue 17): diverged
+            [2.0, np.nan, np.nan],  # nan: diverged
+        ]
+    )[None]
+    runs = _fake(np.ones((1, 5)), np.ones((1, 5)))
+    step = np.full((1, 5, 3), 2.3)
+    runs = runs._replace(step_loss=step, metrics={**runs.metrics, "train_loss": train})
+    np.testing.assert_array_equal(diverged(runs), [[False, False, False, True, True]])
+    assert DIVERGENCE_FACTOR == 10.0
+    np.testing.assert_array_equal(diverged(runs, factor=1e4), [[False] * 4 + [True]])
+    # 22.9 vs 23.0 is the edge: 9.96x is kept, 10.04x is not
+    runs2 = runs._replace(metrics={**runs.metrics, "train_loss": train[:, :2] * [[[1], [1.0044]]]})
+    runs2 = runs2._replace(step_loss=step[:, :2])
+    np.testing.assert_array_equal(diverged(runs2), [[False, True]])
+    # a non-finite step loss alone (epoch losses finite) also counts
+    step2 = step.copy()
+    step2[0, 0, 1] = np.inf
+    np.testing.assert_array_equal(diverged(runs._replace(step_loss=step2))[0, 0], True)
+
+
+def test_a_blown_up_finite_run_never_wins_and_is_counted():
+    # rate 0 has the lower validation loss but one seed's training loss is 5994 (> 10 x 2.3)
+    runs = _fake([[0.1, 0.1], [0.5, 0.5]], [[0.16, 0.9], [0.8, 0.8]])
+    train = np.array([[[5994.0], [0.2]], [[0.3], [0.3]]])
+    runs = runs._replace(
+        step_loss=np.full((2, 2, 3), 2.3), metrics={**runs.metrics, "train_loss": train}
+    )
+    assert best_index(runs, "val_loss") == 1
+    assert diverged(runs).sum() == 1
+
+
 def test_steps_to_target_counts_updates_per_epoch():
     runs = _fake([[1.0]], [[0.5]])
     runs = runs._replace(
@@ -195,6 +235,7 @@ def test_write_report_files(tiny, tmp_path):
     text = open(paths["report"]).read()
     assert "| adam | 0.01 |" in text and "validation" in text and "lr_sensitivity.png" in text
     assert "diverged" in text and r"\hat m_t" in text
+    assert "exceeds 10x its initial loss" in text  # the divergence rule is stated
 
 
 def test_default_grids_are_five_log_spaced_rates():
@@ -261,3 +302,22 @@ def test_cli_compare_end_to_end(tmp_path, capsys):
 def test_cli_bad_lr_flag(capsys):
     assert main(["compare", "--lr", "adam:0.1"]) == 2
     assert "argument --lr: takes OPT=LR" in capsys.readouterr().err
+
+
+def test_mnist1d_report_cites_the_published_mlp_figure():
+    from nnjax.compare.report import LITERATURE, _literature
+    from nnjax.compare.study import StudyResult
+
+    study = make_study("mnist1d")
+    summary = {
+        "sgd": {"test_accuracy": {"mean": 0.5147}},
+        "adam": {"test_accuracy": {"mean": 0.6012}},
+        "gd": {"test_accuracy": {"mean": float("nan")}},  # all diverged: never the best
+    }
+    result = StudyResult(study, "mlp", {}, True, {})
+    text = "\n".join(_literature(result, summary))
+    assert LITERATURE["mnist1d"][1] == 0.68
+    assert "**68%**" in text and "Greydanus & Kobak" in text
+    assert "**60.1%** (adam at its chosen rate" in text and "sgd 51.5%" in text
+    assert "residual" in text  # the sentence on the differences
+    assert _literature(result._replace(study=make_study("digits")), summary) == []

@@ -29,6 +29,60 @@ def test_binary_cross_entropy_from_probabilities():
         assert np.isfinite(float(L.binary_cross_entropy(jnp.array([0.0, 1.0]), jnp.array([1, 0]))))
 
 
+def _exact_bce_grad(p, t):
+    """d/dp of -(t log p + (1 - t) log(1 - p)), the unclipped loss."""
+    return -t / p + (1.0 - t) / (1.0 - p)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("t", [0.0, 1.0, 0.3])
+def test_bce_gradient_is_exact_at_the_clip_bounds_and_not_zero_beyond(dtype, t):
+    eps = np.finfo(dtype).eps
+    inside = np.array([eps, 0.25, 0.5, 1 - eps], dtype)  # the bounds included
+    beyond = np.array([0.0, eps / 4, 1.0], dtype)
+    rtol = 1e-6 if dtype == "float32" else 1e-14
+    grad = jax.grad(lambda p, t: L.binary_cross_entropy(p, t, "sum"))
+    with jax.enable_x64(dtype == "float64"):
+        g_in = np.asarray(grad(jnp.asarray(inside), jnp.full(4, t, dtype)))
+        g_out = np.asarray(grad(jnp.asarray(beyond), jnp.full(3, t, dtype)))
+    np.testing.assert_allclose(g_in, _exact_bce_grad(inside.astype(np.float64), t), rtol=rtol)
+    # beyond the clip: the exact gradient at the bound, passed straight through
+    np.testing.assert_allclose(g_out, _exact_bce_grad(np.array([eps, eps, 1 - eps]), t), rtol=rtol)
+    if t == 0.0:  # p = 1 against t = 0, confidently wrong: pushed down with about 1/eps
+        assert g_out[2] == pytest.approx(1 / eps, rel=rtol)
+
+
+def test_bce_gradient_with_respect_to_soft_targets():
+    p, t = np.array([0.2, 0.7, 1.0]), np.array([0.1, 0.9, 0.5])
+    with jax.enable_x64(True):
+        g = jax.grad(lambda t: L.binary_cross_entropy(p, t, "sum"))(t)
+        pc = np.clip(p, np.finfo(float).eps, 1 - np.finfo(float).eps)
+        np.testing.assert_allclose(g, np.log1p(-pc) - np.log(pc), rtol=1e-14)
+        check_grads(lambda t: L.binary_cross_entropy(p[:2], t), (t[:2],), order=2, eps=1e-6)
+
+
+def test_bce_agrees_with_torch_inside_the_clip_and_differs_as_documented_at_the_ends():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    eps = float(np.finfo(np.float32).eps)
+    p = np.array([eps, 1e-3, 0.3, 0.5, 0.9, 1 - eps], np.float32)
+    for t in (np.zeros(6, np.float32), np.ones(6, np.float32), np.full(6, 0.3, np.float32)):
+        pt = torch.tensor(p, requires_grad=True)
+        want = F.binary_cross_entropy(pt, torch.tensor(t), reduction="sum")
+        want.backward()
+        value, grad = jax.value_and_grad(lambda q, t=t: L.binary_cross_entropy(q, t, "sum"))(p)
+        np.testing.assert_allclose(value, want.item(), rtol=1e-6)
+        np.testing.assert_allclose(grad, pt.grad.numpy(), rtol=1e-5)
+    # p = 1 against t = 0: torch's log clamp at -100 and its 1e-12 floor; here -log(eps), 1/eps
+    pt = torch.tensor([1.0], requires_grad=True)
+    F.binary_cross_entropy(pt, torch.tensor([0.0]), reduction="sum").backward()
+    assert pt.grad.item() == pytest.approx(1e12)
+    value, grad = jax.value_and_grad(lambda q: L.binary_cross_entropy(q, jnp.zeros(1), "sum"))(
+        jnp.ones(1)
+    )
+    assert float(value) == pytest.approx(-np.log(eps)) and float(grad[0]) == pytest.approx(1 / eps)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_bce_with_logits_is_stable_to_1e4(dtype):
     z = np.array([-1e4, -50.0, -1.0, 0.0, 1.0, 50.0, 1e4])
@@ -110,6 +164,20 @@ def test_bad_targets_and_names_raise():
         L.mse(jnp.zeros(2), jnp.zeros(2), "avg")
     with pytest.raises(ValueError, match="unknown loss 'hinge'.*mse"):
         L.get_loss("hinge")
+
+
+def test_out_of_range_labels_under_jit_give_nan_not_a_wrapped_class():
+    """Traced labels cannot be checked: -1 and K both make their term NaN (indexing alone
+    would wrap -1 to the last class and train on it silently), and their row no gradient."""
+    z = jnp.array([[1.0, 2.0, 3.0], [0.5, 0.1, 0.2], [0.0, 0.0, 1.0]])
+    loss = jax.jit(lambda z, y: L.softmax_cross_entropy(z, y, "none"))
+    good = np.asarray(L.softmax_cross_entropy(z, jnp.array([2, 1, 0]), "none"))
+    for bad in (-1, 3, -4):
+        got = np.asarray(loss(z, jnp.array([bad, 1, 0])))
+        assert np.isnan(got[0]) and np.array_equal(got[1:], good[1:]), (bad, got)
+        g = jax.jit(jax.grad(L.softmax_cross_entropy))(z, jnp.array([bad, 1, 0]))
+        assert np.all(np.asarray(g[0]) == 0.0) and np.all(np.isfinite(g))
+    assert np.isnan(float(jax.jit(L.softmax_cross_entropy)(z, jnp.array([-1, 1, 0]))))
 
 
 def test_bce_with_logits_derivatives_match_finite_differences_and_hessian():

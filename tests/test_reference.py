@@ -141,11 +141,15 @@ def test_loss_gradient_vs_finite_differences(loss, reduction):
 
 
 def test_binary_cross_entropy_clips_probabilities_like_nnjax():
-    p = np.array([[0.0], [1.0], [0.3]])
-    t = np.array([0.0, 1.0, 1.0])
+    eps = np.finfo(np.float64).eps
+    p = np.array([[0.0], [1.0], [0.3], [1.0], [1.0 - eps]])
+    t = np.array([0.0, 1.0, 1.0, 0.0, 0.0])
     value, grad = RL.LOSSES["binary_cross_entropy"]
     assert np.isfinite(value(p, t))
-    np.testing.assert_array_equal(grad(p, t)[:2], 0.0)  # outside [eps, 1 - eps]: flat
+    # beyond the clip: the gradient at the bound (the right target: about -+1; the wrong
+    # one: 1/eps), never 0; at the bound 1 - eps itself: the exact 1 / (1 - p)
+    want = [1 / (1 - eps), -1 / (1 - eps), -1 / 0.3, 1 / eps, 1 / eps]
+    np.testing.assert_allclose(grad(p, t, "sum")[:, 0], want, rtol=1e-15)
 
 
 # --- twin vs JAX, component by component --------------------------------------------------

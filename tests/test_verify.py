@@ -74,7 +74,7 @@ def _verify(argv):
 @pytest.mark.parametrize("passed", [True, False])
 def test_verify_command_prints_the_table_and_exits_nonzero_on_failure(passed, monkeypatch, capsys):
     monkeypatch.setenv("XLA_FLAGS", "")  # the command adds its flags; restored afterwards
-    monkeypatch.setattr(V, "run_all", lambda seed, architectures: _rows(passed))
+    monkeypatch.setattr(V, "run_all", lambda seed, architectures, **kw: _rows(passed))
     status = _verify(["--architectures", "0"])
     out = capsys.readouterr().out
     for column in ("component", "max abs diff", "max rel diff", "verdict"):

@@ -21,7 +21,10 @@ Import the submodules directly, e.g. ``from nnjax.brain import neurons``:
 * :mod:`~nnjax.brain.continual`: class-incremental split digits / MNIST-1D (the splits in
   :mod:`~nnjax.brain.tasks`), forgetting metrics, sequential and joint baselines, every run
   through fit's driver; :mod:`~nnjax.brain.sleep`: Sleep Replay Consolidation and
-  synaptic downscaling; :mod:`~nnjax.brain.dreams`: DeepDream and generative replay (a VAE);
+  synaptic downscaling; :mod:`~nnjax.brain.homeostasis`: downscaling and pruning in a spiking
+  network with fixed thresholds; :mod:`~nnjax.brain.dreams`: activation maximisation,
+  DeepDream and generative replay (a VAE); :mod:`~nnjax.brain.diversity`: how varied
+  generated samples are;
   :mod:`~nnjax.brain.helmholtz`: wake–sleep for a Helmholtz machine with the exact KL;
   :mod:`~nnjax.brain.study`: the ``nnjax sleep`` study.
 * :mod:`~nnjax.brain.rhythms`: spectra, band powers; ``detect``, ``hypnogram``, ``planted``: events.

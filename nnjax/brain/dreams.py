@@ -1,17 +1,37 @@
-"""Dreams as learning mechanisms: activation maximisation (DeepDream) and generative replay.
+"""Dreams: activation maximisation, DeepDream, and generative replay.
 
-**Activation maximisation / DeepDream** — what does the network "dream" for class c? Gradient
-ascent on the *input*:
+**Activation maximisation** (Erhan, Bengio, Courville and Vincent 2009; Simonyan, Vedaldi and
+Zisserman 2014, "class model visualisation") — what input does the network take for the
+ideal class c? Gradient ascent on the *input* of the class-c logit f_c:
 
     J_c(x) = f_c(x) - (lambda / 2) ||x||^2,      x <- x + eta grad_x J_c(x)
 
-with ``jax.grad`` with respect to x (f_c the class-c logit). Jitter (Mordvintsev et al. 2015):
-before each step the image is rolled by a random offset of at most ``jitter`` pixels and rolled
-back after it, so the dream cannot hide in a single pixel pattern. A ReLU network is only
-piecewise smooth, so a fixed step can cross a kink and lower J_c; each step therefore backtracks
-(eta, eta/2, ..., eta/2^backtrack: the longest step that raises J_c at the un-jittered image is
-taken, none: the image stays). So J_c never decreases, and increases at every step where the
-ascent direction is one (always, in our tests, without jitter); the history of J_c is returned.
+with ``jax.grad`` with respect to x. Jitter: before each step the image is rolled by a random
+offset of at most ``jitter`` pixels and rolled back after it, so the result cannot hide in a
+single pixel pattern. A ReLU network is only piecewise smooth, so a fixed step can cross a
+kink and lower J_c; each step therefore backtracks (eta, eta/2, ..., eta/2^backtrack: the
+longest step that raises J_c at the un-jittered image is taken, none: the image stays). So J_c
+never decreases; the history of J_c is returned. Started from the mean input, the result is
+the network's picture of class c, not a picture of any input.
+
+**DeepDream** (Mordvintsev, Olah and Tyka 2015) — what does a layer see *in this input*?
+Gradient ascent, from a real input x_0, on the size of layer l's activation a_l(x) (n_l units):
+
+    J(x) = (1 / 2 n_l) ||a_l(x)||^2 - (s / 2) sum_{i~j} (x_i - x_j)^2,
+    x <- x + eta g / mean|g|,    g = grad_x J (at a jittered copy of x, rolled back),
+
+whatever the layer already responds to in x is amplified; no class is chosen. The gradient is
+normalised by its mean absolute value (so eta is a step per pixel, as in the original), the
+optional smoothness prior (weight ``smooth``, sum over horizontally and vertically adjacent
+pixels i~j) keeps the changes spatially coherent, and ``clip`` projects back into the input
+range. Octaves: the original runs the network on the image at a few scales, coarse first;
+a dense network takes only its own input size, so for 8 x 8 digits an octave here is a scale
+s of the *change*: x <- x + eta up_s(P_s g) / mean|P_s g|, with P_s the sum over s x s blocks
+(the gradient of J with respect to a coarse image upsampled by block repetition, up_s) —
+coarse structure first, detail last. At 8 x 8 this is only a 2 x coarser pass (s = 2; s = 4
+leaves 2 x 2 blocks): cheap, and meaningful only to that extent. Without jitter or clipping,
+every step is an ascent direction (g . up_s(P_s g) = ||P_s g||^2 >= 0), so for small eta J
+increases at every step.
 
 **Generative replay** (Shin, Lee, Kim and Kim 2017, "dreaming old memories"): next to the
 classifier (the solver) a small VAE (the generator, built from nnjax ``Dense`` layers) learns
@@ -24,10 +44,12 @@ the real inputs of task t plus its own dreams of tasks 0..t-1.
 The VAE (Kingma and Welling 2014): q(z|x) = N(mu(x), diag sigma^2(x)), p(z) = N(0, I),
 p(x|z) = Bernoulli(logistic(g(z))) on inputs in [0, 1]; its loss is the negative ELBO
   -E_q[log p(x|z)] + KL(q(z|x) || p(z)),  KL = 1/2 sum(mu^2 + sigma^2 - log sigma^2 - 1),
-with the reparameterisation z = mu + sigma eps.
+with the reparameterisation z = mu + sigma eps; ``kl_weight`` (beta) scales the KL term
+(beta = 1: the ELBO; beta < 1 lets the code carry more of each input). How varied its dreams
+are is measured by :func:`nnjax.brain.diversity.diversity`.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import jax
@@ -40,10 +62,10 @@ from nnjax.layers import Activation, Dense, serial
 Array = jax.Array
 
 
-# --------------------------------------------------------------------------- DeepDream
+# ----------------------------------------------------------------- activation maximisation
 
 
-def dream_objective(apply: Callable, params, x: Array, cls: int | Array, l2: float) -> Array:
+def class_objective(apply: Callable, params, x: Array, cls: int | Array, l2: float) -> Array:
     """J_c(x) = f_c(x) - (l2 / 2) ||x||^2 for one flat input x (d,)."""
     return apply(params, x[None])[0, cls] - 0.5 * l2 * jnp.sum(x * x)
 
@@ -55,7 +77,15 @@ def _roll(x: Array, shifts: Array, image_shape: tuple) -> Array:
     return img.reshape(-1)
 
 
-def deep_dream(
+def _check_image(where: str, x0: Array, image_shape: tuple) -> None:
+    if x0.ndim != 1 or x0.shape[0] != int(np.prod(image_shape)):
+        raise ValueError(
+            f"{where}: x0 must have shape ({int(np.prod(image_shape))},), "
+            f"got {x0.shape} for image_shape {image_shape}"
+        )
+
+
+def activation_maximisation(
     apply: Callable,
     params,
     x0: Array,
@@ -69,21 +99,17 @@ def deep_dream(
     jitter: int = 1,
     backtrack: int = 6,
 ) -> tuple[Array, Array]:
-    """Gradient ascent on the input (module docstring). ``x0`` (d,) the start (e.g. the mean
-    input), ``cls`` the class whose logit is maximised. Returns (x (d,), J history (steps+1,)).
-    jit/vmap-able (``cls`` and ``key`` may be traced)."""
-    if x0.ndim != 1 or x0.shape[0] != int(np.prod(image_shape)):
-        raise ValueError(
-            f"deep_dream: x0 must have shape ({int(np.prod(image_shape))},), "
-            f"got {x0.shape} for image_shape {image_shape}"
-        )
+    """Class-logit activation maximisation (module docstring). ``x0`` (d,) the start (e.g.
+    the mean input), ``cls`` the class whose logit is maximised. Returns (x (d,), J_c history
+    (steps+1,)). jit/vmap-able (``cls`` and ``key`` may be traced)."""
+    _check_image("activation_maximisation", x0, image_shape)
     if steps < 1 or lr <= 0 or l2 < 0 or jitter < 0:
         raise ValueError(
-            f"deep_dream: need steps >= 1, lr > 0, l2 >= 0, jitter >= 0; got "
+            f"activation_maximisation: need steps >= 1, lr > 0, l2 >= 0, jitter >= 0; got "
             f"steps={steps}, lr={lr}, l2={l2}, jitter={jitter}"
         )
-    grad = jax.grad(dream_objective, argnums=2)
-    J = lambda x: dream_objective(apply, params, x, cls, l2)  # noqa: E731
+    grad = jax.grad(class_objective, argnums=2)
+    J = lambda x: class_objective(apply, params, x, cls, l2)  # noqa: E731
     fractions = 2.0 ** -jnp.arange(backtrack + 1.0)
 
     def step(carry, k):
@@ -104,10 +130,119 @@ def deep_dream(
 
 
 def dream_all_classes(apply, params, x0, key, n_classes: int, **kw) -> tuple[Array, Array]:
-    """:func:`deep_dream` for every class at once (vmap): (K, d) images, (K, steps+1) J."""
+    """:func:`activation_maximisation` for every class at once (vmap): (K, d) images,
+    (K, steps+1) J_c."""
     keys = jax.random.split(key, n_classes)
-    f = jax.vmap(lambda c, k: deep_dream(apply, params, x0, c, k, **kw))
+    f = jax.vmap(lambda c, k: activation_maximisation(apply, params, x0, c, k, **kw))
     return f(jnp.arange(n_classes), keys)
+
+
+# --------------------------------------------------------------------------- DeepDream
+
+
+def relu_mlp_layer(layer: int) -> Callable:
+    """``features(params, x) -> a_l`` (B, n_l): hidden layer ``layer`` (0-based) of a ReLU MLP
+    (:func:`nnjax.mlp` params, biases or not), a_l = relu(a_{l-1} W_l + b_l)."""
+    from nnjax.brain.convert import ann_forward, dense_params
+
+    def features(params, x):
+        layers = dense_params(params)
+        if not 0 <= layer < len(layers) - 1:
+            raise ValueError(
+                f"relu_mlp_layer: layer must be in [0, {len(layers) - 1}) (the hidden layers), "
+                f"got {layer}"
+            )
+        return ann_forward(layers, x, return_hidden=True)[1][layer]
+
+    return features
+
+
+def _smoothness(x: Array, image_shape: tuple) -> Array:
+    """sum over adjacent pixel pairs (along every axis) of (x_i - x_j)^2."""
+    img = x.reshape(image_shape)
+    return sum(jnp.sum(jnp.diff(img, axis=a) ** 2) for a in range(len(image_shape)))
+
+
+def dream_layer_objective(
+    features: Callable, params, x: Array, image_shape: tuple, smooth: float = 0.0
+) -> Array:
+    """DeepDream's J(x) = (1 / 2 n_l) ||a_l(x)||^2 - (smooth / 2) sum_{i~j} (x_i - x_j)^2 for
+    one flat input x (d,), a_l = ``features(params, x[None])[0]``."""
+    a = features(params, x[None])[0]
+    return 0.5 * jnp.mean(a * a) - 0.5 * smooth * _smoothness(x, image_shape)
+
+
+def _coarse(g: Array, image_shape: tuple, s: int) -> Array:
+    """up_s(P_s g): the gradient summed over s x s blocks, repeated back over each block."""
+    img = g.reshape(image_shape)
+    shape = [n for n in image_shape for _ in (0, 1)]
+    shape[1::2] = [s] * len(image_shape)
+    shape[0::2] = [n // s for n in image_shape]
+    axes = tuple(range(1, 2 * len(image_shape), 2))
+    blocks = img.reshape(shape).sum(axis=axes, keepdims=True)
+    return jnp.broadcast_to(blocks, shape).reshape(-1)
+
+
+def _check_deep_dream(x0, image_shape, steps, lr, octaves, jitter, smooth) -> None:
+    _check_image("deep_dream", x0, image_shape)
+    if steps < 1 or not lr > 0 or jitter < 0 or smooth < 0:
+        raise ValueError(
+            f"deep_dream: need steps >= 1, lr > 0, jitter >= 0, smooth >= 0; got "
+            f"steps={steps}, lr={lr}, jitter={jitter}, smooth={smooth}"
+        )
+    for s in octaves:
+        if isinstance(s, bool) or not isinstance(s, int) or s < 1:
+            raise ValueError(f"deep_dream: octaves must be positive ints, got {octaves}")
+        if any(n % s for n in image_shape):
+            raise ValueError(
+                f"deep_dream: octave scale {s} must divide every side of image_shape {image_shape}"
+            )
+
+
+def deep_dream(
+    features: Callable,
+    params,
+    x0: Array,
+    key: Array,
+    *,
+    image_shape: tuple,
+    steps: int = 20,
+    lr: float = 0.02,
+    octaves: Sequence[int] = (1,),
+    jitter: int = 1,
+    smooth: float = 0.0,
+    clip: tuple[float, float] | None = None,
+) -> tuple[Array, Array]:
+    """DeepDream (module docstring) from a real input ``x0`` (d,) on the layer that
+    ``features(params, x (B, d)) -> a (B, n_l)`` returns (e.g. :func:`relu_mlp_layer`).
+
+    ``steps`` normalised ascent steps per octave, octaves in the order given (scales s, e.g.
+    ``(2, 1)``: a 2 x coarser pass, then full resolution); ``jitter`` the largest roll in
+    pixels; ``smooth`` the weight of the smoothness prior; ``clip`` (lo, hi) the input range
+    or None. Returns (x (d,), J history (len(octaves) * steps + 1,)), J at the un-jittered
+    image before the first step and after each. jit-able (``key`` may be traced).
+    """
+    octaves = tuple(octaves)
+    _check_deep_dream(x0, image_shape, steps, lr, octaves, jitter, smooth)
+    J = lambda x: dream_layer_objective(features, params, x, image_shape, smooth)  # noqa: E731
+    grad = jax.grad(J)
+
+    def make_step(s):
+        def step(x, k):
+            shifts = jax.random.randint(k, (len(image_shape),), -jitter, jitter + 1)
+            g = _roll(grad(_roll(x, shifts, image_shape)), -shifts, image_shape)
+            g = g if s == 1 else _coarse(g, image_shape, s)
+            x = x + lr * g / (jnp.mean(jnp.abs(g)) + 1e-12)
+            x = x if clip is None else jnp.clip(x, *clip)
+            return x, J(x)
+
+        return step
+
+    x, hist = x0, [J(x0)[None]]
+    for s, k in zip(octaves, jax.random.split(key, len(octaves))):
+        x, h = jax.lax.scan(make_step(s), x, jax.random.split(k, steps))
+        hist.append(h)
+    return x, jnp.concatenate(hist)
 
 
 # --------------------------------------------------------------------------- VAE
@@ -139,15 +274,20 @@ def make_vae(d: int, latent: int = 8, hidden: int = 128) -> VAE:
     return VAE(enc, dec, d, latent)
 
 
-def vae_loss(vae: VAE, params, x: Array, key: Array) -> Array:
-    """Mean over the batch of the negative ELBO (module docstring), x (B, d) in [0, 1]."""
+def _posterior(vae: VAE, params, x: Array) -> tuple[Array, Array]:
     h = vae.encoder.apply(params["enc"], x)
-    mu, logvar = h[:, : vae.latent], h[:, vae.latent :]
+    return h[:, : vae.latent], h[:, vae.latent :]
+
+
+def vae_loss(vae: VAE, params, x: Array, key: Array, kl_weight: float = 1.0) -> Array:
+    """Mean over the batch of the negative ELBO (module docstring), x (B, d) in [0, 1];
+    ``kl_weight`` beta scales the KL term (1: the ELBO)."""
+    mu, logvar = _posterior(vae, params, x)
     z = mu + jnp.exp(0.5 * logvar) * jax.random.normal(key, mu.shape)
     logits = decode_logits(vae, params, z)
     rec = jnp.sum(optax.sigmoid_binary_cross_entropy(logits, x), axis=-1)
     kl = 0.5 * jnp.sum(mu**2 + jnp.exp(logvar) - logvar - 1.0, axis=-1)
-    return jnp.mean(rec + kl)
+    return jnp.mean(rec + kl_weight * kl)
 
 
 def decode_logits(vae: VAE, params, z: Array) -> Array:
@@ -165,13 +305,26 @@ def sample_dreams(vae: VAE, params, key: Array, n: int) -> Array:
 
 class ReplayConfig(NamedTuple):
     """The generator: a VAE (``latent``, ``hidden``) trained ``steps`` Adam steps (``lr``) on
-    batches of ``batch`` real and ``batch`` dreamed inputs after each task."""
+    batches of ``batch`` real and ``batch`` dreamed inputs after each task, with the KL term
+    weighted by ``kl_weight``.
+
+    Why ``kl_weight = 0.5``: with the full ELBO (1.0) the generator, trained task after task on
+    its own dreams, collapses towards one average digit: at the end of split digits a trained
+    classifier reads 77% of its dreams as an 8, the class histogram has 1.2 bits (of 3.32) and
+    covers 5 of 10 classes, and the dreams' mean pairwise distance is 21% of the real digits'
+    (class order 0, seed 0). Halving the KL weight lets the code keep more of each input.
+    Chosen on the validation protocol (training split cut 80/20, class orders 100-102, seeds
+    ``split(key(1000), 3)``: 9 runs): final accuracy 88.5 +- 1.5% (1.0), 90.6 +- 1.4% (0.5),
+    90.8 +- 1.3% (0.25); histogram entropy 1.87, 3.12, 3.20 bits; all 10 classes covered at
+    0.5 and 0.25 in every run. 0.5 is the smaller departure from the ELBO for the same gain
+    (0.25's edge is within the noise)."""
 
     latent: int = 8
     hidden: int = 128
     steps: int = 600
     batch: int = 64
     lr: float = 1e-3
+    kl_weight: float = 0.5
 
 
 def make_replay_method(model, n_classes: int, d: int, cfg: ReplayConfig | None = None):
@@ -208,7 +361,8 @@ def make_replay_method(model, n_classes: int, d: int, cfg: ReplayConfig | None =
             k1, k2, k3, k4 = jax.random.split(k, 4)
             x = Xt[jax.random.randint(k1, (cfg.batch,), 0, nt)]
             xr = sample_dreams(vae, gen_prev, k2, cfg.batch)
-            return (1.0 - w) * vae_loss(vae, g, x, k3) + w * vae_loss(vae, g, xr, k4)
+            b = cfg.kl_weight
+            return (1.0 - w) * vae_loss(vae, g, x, k3, b) + w * vae_loss(vae, g, xr, k4, b)
 
         gen, _ = sgd_steps(gen_loss, gen_prev, key, cfg.steps, opt)
         seen = extra["seen"].at[yt].set(True)  # padded rows repeat real ones

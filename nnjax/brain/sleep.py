@@ -4,12 +4,19 @@
 13:7742, 2022, "Sleep-like unsupervised replay reduces catastrophic forgetting in artificial
 neural networks"). After a task is learned, the bias-free ReLU network W_1..W_L (W_l of shape
 (n_{l-1}, n_l), x W_l) is run as a network of integrate-and-fire neurons for ``steps`` time
-steps with no labels, and a local STDP-like rule edits its weights:
+steps, and a local STDP-like rule edits its weights. Sleep uses no labels. It does use the
+training *inputs* of every task seen so far (the rows of ``X`` where ``mask``; in a continual
+run, all stored training inputs of tasks 0..t, :mod:`nnjax.brain.continual`), through two
+statistics: their pixel-wise mean m (d numbers: the only input sleep is driven by) and, per
+layer, the largest ReLU activation the *current* network produces on any of them (L numbers:
+the layer scales). The mean could be kept as a running sum, but the maxima are recomputed
+with the current weights, so as implemented sleep reads the stored inputs of the old tasks
+(not their labels):
 
 1. Layer scales (data-based normalisation, the authors' ``normalize_nn_data``): with the
-   ReLU activations a_l of the network on the inputs seen so far,
+   ReLU activations a_l of the network on the training inputs of every task seen so far,
    s_l = max(max_ij W_l, max a_l),  f_l = s_l / f_{l-1} (f_0 = 1),  alpha_l = alpha / f_l.
-2. Input: at each step a masked copy of the mean input m of the tasks seen so far (one random
+2. Input: at each step a masked copy of the mean input m of those inputs (one random
    ``patch`` x ``patch`` window kept, the rest zero) becomes Poisson spikes
    s_0 = [u <= 2 dt r x], u ~ U[0, 1), i.e. firing probability min(1, 2 dt r x_i).
 3. Layer l, in order, within the same step: v_l <- decay v_l + alpha_l s_{l-1} W_l;
@@ -34,10 +41,12 @@ with a ReLU output and dropout). The input rate r = 807 found by the search satu
 firing probability at 1 for x > 0.62.
 
 **Synaptic downscaling** (the synaptic homeostasis hypothesis: sleep scales synapses down).
-A bias-free ReLU network is positively homogeneous in each layer's weights: relu(c z) =
-c relu(z) for c > 0, so f(W_1, .., c W_l, .., W_L)(x) = c f(W_1, .., W_L)(x), and scaling
-every layer by c_l scales the output by prod_l c_l. Its argmax — the prediction — is unchanged:
-uniform downscaling costs nothing, while SRC's *selective* changes are what move decisions.
+In a bias-free ReLU network it is the contrast case: the network is positively homogeneous in
+each layer's weights, relu(c z) = c relu(z) for c > 0, so f(W_1, .., c W_l, .., W_L)(x) =
+c f(W_1, .., W_L)(x), scaling every layer by c_l scales the output by prod_l c_l, and the
+argmax (the prediction) is unchanged. The hypothesis is about synapses relative to a neuron's
+fixed firing threshold, and about pruning the weakest synapses; both are measured in the
+spiking network, where they change firing and accuracy, in :mod:`nnjax.brain.homeostasis`.
 """
 
 from collections.abc import Sequence

@@ -27,7 +27,7 @@ ACTIVATION_NAMES = (
 OUTPUT_ONLY_ACTIVATIONS = ("softmax", "log_softmax")
 HIDDEN_ACTIVATIONS = tuple(a for a in ACTIVATION_NAMES if a not in OUTPUT_ONLY_ACTIVATIONS)
 
-FLOAT32_MAX = 3.4028234663852886e38  # numpy.finfo(numpy.float32).max: training is float32
+TRAINING_DTYPE = "float32"  # the CLI's params; --lr must be finite in it (nnjax.optim's rule)
 
 
 def optimizers():
@@ -76,17 +76,20 @@ batch_size = int_at_least(0, "must be an integer >= 1, or 0 for full batch")
 
 
 def learning_rate(text: str) -> float:
-    """A type: a float > 0 that is finite in float32 (1e39 is inf there)."""
+    """A type: a float > 0 that is finite in float32 (1e39 is inf there), by the rule of
+    :func:`nnjax.optim.check_learning_rate`."""
+    from nnjax import optim
+
     try:
         value = float(text)
     except ValueError:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
-    if value > FLOAT32_MAX:
-        raise argparse.ArgumentTypeError(
-            f"{text} is infinite in float32 (largest {FLOAT32_MAX:.4g}); give a smaller rate"
-        )
+    try:
+        optim.check_learning_rate(value, TRAINING_DTYPE)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("learning_rate ")) from None
     return value
 
 
@@ -99,6 +102,31 @@ def fraction(text: str) -> float:
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {text!r}")
     return value
+
+
+def _float_in(text: str, ok, rule: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and ok(value)):
+        raise argparse.ArgumentTypeError(f"{rule}, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A type: a finite float >= 0."""
+    return _float_in(text, lambda v: v >= 0, "must be a finite number >= 0")
+
+
+def fraction_or_one(text: str) -> float:
+    """A type: a float in (0, 1]."""
+    return _float_in(text, lambda v: 0 < v <= 1, "must be a number in (0, 1]")
+
+
+def dropout_rate(text: str) -> float:
+    """A type: a float in [0, 1) (the fraction of units dropped)."""
+    return _float_in(text, lambda v: 0 <= v < 1, "must be a rate in [0, 1)")
 
 
 def finite_float(text: str) -> float:

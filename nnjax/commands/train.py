@@ -1,4 +1,11 @@
-"""``nnjax train``: train a model on a built-in dataset, with a progress bar per epoch.
+"""``nnjax train``: train a model on a built-in dataset or your own file, with a progress bar.
+
+The data step (options, checks, presets, loading) is :mod:`nnjax.commands.train_data`: a
+built-in ``--dataset`` or ``--data FILE``, split by ``--data-seed``, standardised with the
+training split's statistics; ``--seed`` seeds the init, the batch order and dropout only.
+With a validation split (``--val-split``) the per-epoch metrics are the validation set's
+and the test set is evaluated once, at the end. Options left out come from the dataset's
+preset (:mod:`nnjax.presets`).
 
 ``--devices N`` trains data-parallel over N devices (N virtual CPU devices when JAX runs on
 the CPU); ``--checkpoint-dir D`` saves a checkpoint every ``--checkpoint-every`` epochs and
@@ -6,14 +13,12 @@ the CPU); ``--checkpoint-dir D`` saves a checkpoint every ``--checkpoint-every``
 crash and ends with the params of an uninterrupted run.
 """
 
-import json
 import os
+import sys
 import time
 
-HELP = "train a model on a built-in dataset (default: an MLP on digits with Adam)"
+HELP = "train a model on a built-in dataset or your own data file (default: an MLP on digits)"
 MODELS = ("mlp", "logreg", "cnn", "gru", "resmlp")
-DEFAULT_HIDDEN = "64,64"
-DEFAULT_BATCH_SIZE = 32
 # --hidden of the one-width models: resmlp's hidden width, gru's units per direction (the
 # MNIST-1D paper's); --channels of the cnn
 ONE_WIDTH = {"resmlp": 100, "gru": 6}
@@ -26,37 +31,28 @@ MODEL_OPTIONS = {
 }
 
 
-DEFAULT_ACTIVATION = "relu"
-
-
 def add_arguments(p) -> None:
     """The options, one group each; a new option goes into its group's function and, when it
     depends on other options, into :func:`check` too."""
+    from nnjax import presets
     from nnjax.commands import options as o
+    from nnjax.commands import train_data, train_options, train_outputs, train_safety
 
-    _data_options(p.add_argument_group("data"), o)
+    p.epilog = presets.help_text()
+    train_data.data_options(p.add_argument_group("data"), o)
+    train_data.seed_options(p.add_argument_group("seeds"), o)
     _model_options(p.add_argument_group("model"), o)
     _optimization_options(p.add_argument_group("optimization"), o)
+    train_options.training_options(p.add_argument_group("training"), o)
     _output_options(p.add_argument_group("outputs and checkpoints"), o)
+    train_safety.add_guard_options(p.add_argument_group("divergence guard"), o)
+    train_outputs.log_options(p.add_argument_group("logs"), o)
     p.add_argument_group("devices").add_argument(
         "--devices",
         type=o.positive_int,
         metavar="N",
         default=None,
         help="data-parallel over N devices (default: one device, no mesh)",
-    )
-
-
-def _data_options(g, o) -> None:
-    from nnjax.data import DATASETS
-
-    g.add_argument("--dataset", default="digits", choices=DATASETS, help="built-in dataset")
-    g.add_argument(
-        "--seed",
-        type=o.seed,
-        metavar="N",
-        default=0,
-        help="seed of the split, the init and the batch order",
     )
 
 
@@ -73,8 +69,8 @@ def _model_options(g, o) -> None:
         type=o.widths,
         default=None,
         metavar="W,W,...",
-        help=f"hidden widths (default: {DEFAULT_HIDDEN}; mlp: W,W,...; one width for resmlp "
-        f"(default {ONE_WIDTH['resmlp']}) and gru (units per direction, default "
+        help="hidden widths (mlp: W,W,..., default: the dataset's preset, below; one width "
+        f"for resmlp (default {ONE_WIDTH['resmlp']}) and gru (units per direction, default "
         f"{ONE_WIDTH['gru']}))",
     )
     g.add_argument(
@@ -90,7 +86,7 @@ def _model_options(g, o) -> None:
         default=None,
         metavar="NAME",
         help=o.choices_help(
-            f"hidden activation (default: {DEFAULT_ACTIVATION}; mlp only)", o.HIDDEN_ACTIVATIONS
+            "hidden activation (default: the preset's; mlp only)", o.HIDDEN_ACTIVATIONS
         ),
     )
 
@@ -103,22 +99,30 @@ def _optimization_options(g, o) -> None:
         "--lr",
         type=o.learning_rate,
         default=None,
-        help=f"learning rate (default: the optimizer's own{own})",
+        help=f"learning rate (default: the preset's for adam, else the optimizer's own{own})",
     )
-    g.add_argument("--epochs", type=o.positive_int, metavar="N", default=20, help="epochs")
+    g.add_argument(
+        "--epochs",
+        type=o.positive_int,
+        metavar="N",
+        default=None,
+        help="epochs (default: the preset's)",
+    )
     g.add_argument(
         "--batch-size",
         type=o.batch_size,
         metavar="N",
         default=None,
-        help=f"mini-batch size; 0 = full batch (default: {DEFAULT_BATCH_SIZE}; full batch, "
-        "always, for gd)",
+        help="mini-batch size; 0 = full batch (default: the preset's; full batch, always, for gd)",
     )
 
 
 def _output_options(g, o) -> None:
     g.add_argument(
-        "--out", metavar="DIR", help="write params.npz, history.json, loss.png here (default: none)"
+        "--out",
+        metavar="DIR",
+        help="write the saved model (model.json, params.npz; nnjax predict DIR reads it), "
+        "history.json, metrics.csv, loss.png, accuracy.png here (default: none)",
     )
     g.add_argument(
         "--checkpoint-dir", metavar="DIR", help="save checkpoints in this directory (default: none)"
@@ -140,12 +144,17 @@ def _output_options(g, o) -> None:
         help="continue from the newest checkpoint in --checkpoint-dir (or from CKPT) "
         "(default: start afresh)",
     )
+    from nnjax.commands import train_safety
+
+    train_safety.add_options(g, o)
 
 
 def check(args) -> None:
     """Checks across options, before JAX starts; fills in the defaults that depend on others."""
     from nnjax.commands import options as o
+    from nnjax.commands import train_safety
 
+    train_safety.check_resume_options(args)  # first: an --override sets the option it names
     _, _, full_batch = o.optimizers()
     _check_model_options(args)
     if args.resume is True and args.checkpoint_dir is None:
@@ -155,15 +164,18 @@ def check(args) -> None:
             f"--batch-size {args.batch_size}: {args.optimizer} is full-batch gradient descent; "
             "use --optimizer sgd for mini-batches"
         )
-    if args.model == "mlp":
-        args.hidden = args.hidden or [int(w) for w in DEFAULT_HIDDEN.split(",")]
-        args.activation = args.activation or DEFAULT_ACTIVATION
-    elif args.model in ONE_WIDTH:
+    from nnjax.commands import train_data
+
+    train_data.check_data(args)
+    train_data.apply_preset(args, full_batch)
+    from nnjax.commands import train_options, train_outputs
+
+    train_options.check_training(args)
+    train_outputs.check_logs(args)
+    if args.model in ONE_WIDTH:
         args.hidden = args.hidden or [ONE_WIDTH[args.model]]
     elif args.model == "cnn":
         args.channels = args.channels or DEFAULT_CHANNELS
-    if args.batch_size is None:
-        args.batch_size = 0 if args.optimizer in full_batch else DEFAULT_BATCH_SIZE
 
 
 def _check_model_options(args) -> None:
@@ -208,9 +220,9 @@ def build(args, ds):
     elif args.model == "gru":
         model = nnjax.gru(k, hidden=args.hidden[0], input_shape=example_shape(ds, "gru"))
     elif args.model == "resmlp":
-        model = nnjax.resmlp(k, hidden=args.hidden[0])
+        model = nnjax.resmlp(k, hidden=args.hidden[0], dropout=args.dropout)
     else:
-        model = nnjax.mlp([*args.hidden, k], args.activation)
+        model = nnjax.mlp([*args.hidden, k], args.activation, dropout=args.dropout)
     return model, "softmax_cross_entropy"
 
 
@@ -246,17 +258,19 @@ def _use_devices(n: int | None):
 
 
 def _prepare(args):
-    """The dataset, the model, its loss, its initial params and fit's batch size (None: full
+    """The data, the model, its loss, its initial params and fit's batch size (None: full
     batch); the checks that need the data come before the model is built."""
-    import nnjax
+    from nnjax.commands.train_data import load_data
 
-    ds = nnjax.data.load(args.dataset, seed=args.seed)
+    ds = load_data(args)
     batch = args.batch_size or None
     if batch is not None and batch > len(ds.X_train):
-        raise ValueError(
-            f"--batch-size {batch} exceeds the {len(ds.X_train)} training examples of {ds.name}"
-            " (0 = full batch)"
-        )
+        if not getattr(args, "_batch_from_preset", False):
+            raise ValueError(
+                f"--batch-size {batch} exceeds the {len(ds.X_train)} training examples of "
+                f"{ds.name} (0 = full batch)"
+            )
+        batch = args.batch_size = None  # a default larger than the data: full batch
     import jax
 
     model, loss = build(args, ds)
@@ -274,73 +288,113 @@ def _lr_label(args) -> str:
 
 
 def run(args) -> int:
+    from nnjax.commands import train_options, train_outputs, train_safety
     from nnjax.commands.info import info
+    from nnjax.commands.train_data import data_record, describe_data, final_test
 
+    train_safety.check_paths(args)  # before the data and JAX: a read-only --out fails now
+    what = args.data or args.dataset
+    print(f"preparing {args.model} on {what} (starting JAX)...", file=sys.stderr, flush=True)
     mesh = _use_devices(args.devices)  # first: a missing device fails within seconds
     ds, model, loss, params, batch = _prepare(args)
     dev = info()
     print(f"nnjax {dev['nnjax']} | jax {dev['jax']} | {dev['backend']}: {dev['devices'][0]}")
     print(
-        f"{args.model} on {ds.name}: {len(ds.X_train)} train / {len(ds.X_test)} test, "
-        f"{args.optimizer} lr={_lr_label(args)} batch={batch or 'full'} epochs={args.epochs}"
+        f"{args.model} on {describe_data(ds)} | {args.optimizer} lr={_lr_label(args)} "
+        f"batch={batch or 'full'} epochs={args.epochs}"
+        + train_options.describe(args)
         + (f" devices={mesh.size}" if mesh is not None else "")
     )
+    watch = "val" if ds.y_val is not None else "test"  # the per-epoch metrics besides train
     fit_kw = dict(
-        optimizer=args.optimizer,
-        learning_rate=args.lr,
+        **train_options.fit_options(args, len(ds.X_train), batch),
         loss=loss,
         epochs=args.epochs,
         batch_size=batch,
         key=args.seed,
-        eval_data={"train": (ds.X_train, ds.y_train), "test": (ds.X_test, ds.y_test)},
+        eval_data={
+            "train": (ds.X_train, ds.y_train),
+            watch: (ds.X_val, ds.y_val) if watch == "val" else (ds.X_test, ds.y_test),
+        },
         mesh=mesh,
         **_checkpointing(args),
     )
+    log = train_outputs.EpochLog(args.tensorboard)
+    log.learning_rates = train_options.learning_rates_per_epoch(
+        args, len(ds.X_train), batch, args.epochs
+    )
     t0 = time.perf_counter()
-    res = _fit_with_progress(model, params, ds.X_train, ds.y_train, args.epochs, fit_kw)
+    try:
+        with train_safety.stoppable(args, fit_kw, _lr_label(args)):  # signals, one-line failures
+            res = _fit_with_progress(
+                model, params, ds.X_train, ds.y_train, args.epochs, fit_kw, watch, log
+            )
+    except BaseException:
+        log.close()
+        raise
+    log.close(res.step_loss)  # TensorBoard: the step losses, then the file is complete
     wall = time.perf_counter() - t0
     m = res.metrics
+    test = final_test(model, res.params, ds, loss, m)
+    e = -1 if res.best_epoch is None else res.best_epoch - 1  # the epoch of the params kept
+    val = (
+        f"val loss {m['val_loss'][e]:.4f} acc {m['val_accuracy'][e]:.4f} | "
+        if watch == "val"
+        else ""
+    )
     print(
-        f"train loss {m['train_loss'][-1]:.4f} acc {m['train_accuracy'][-1]:.4f} | "
-        f"test loss {m['test_loss'][-1]:.4f} acc {m['test_accuracy'][-1]:.4f}"
+        f"train loss {m['train_loss'][e]:.4f} acc {m['train_accuracy'][e]:.4f} | {val}"
+        f"test loss {test['loss']:.4f} acc {test['accuracy']:.4f}"
     )
     print(
         f"wall {wall:.2f} s = compile {res.compile_time:.2f} s + run {res.run_time:.2f} s "
         f"+ host {wall - res.compile_time - res.run_time:.2f} s"
     )
+    if res.best_epoch is not None:
+        n = len(m["val_loss"])
+        print(
+            f"early stopping: kept the params of epoch {res.best_epoch} of the {n} run (best "
+            f"val loss); the metrics above are theirs"
+        )
     if args.out:
-        write_outputs(args.out, res, vars(args))
-        print(f"wrote {args.out}/params.npz, history.json, loss.png")
+        write_outputs(args.out, res, vars(args), data=data_record(ds, test))
+        more = train_outputs.write_more(args.out, model, loss, res, ds, vars(args), log)
+        print(f"wrote {args.out}/: params.npz, history.json, loss.png, {', '.join(more)}")
     return 0
 
 
-def _fit_with_progress(model, params, X, y, epochs: int, fit_kw: dict):
-    """``nnjax.fit`` one epoch per compiled call, with a rich progress bar."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
+def _fit_with_progress(
+    model, params, X, y, epochs: int, fit_kw: dict, watch: str = "test", log=None
+):
+    """``nnjax.fit`` one epoch per compiled call, with a progress line and an ETA
+    (:class:`nnjax.progress.Progress`: "compiling..." at once, then after every epoch)."""
     import nnjax
+    from nnjax.progress import Progress
 
-    with Progress(
-        TextColumn("epoch"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[status]}")
-    ) as bar:
-        task = bar.add_task("train", total=epochs, status="compiling")
+    with Progress(epochs, "epoch", unit="epoch") as bar:
+        bar.start("compiling (the first epoch includes it)...")
 
         def on_epochs(done, m):
-            bar.update(
-                task,
-                completed=done,
-                status=(f"loss {m['train_loss'][-1]:.4f}  test acc {m['test_accuracy'][-1]:.4f}"),
-            )
+            if log is not None:
+                log.epochs_done(done, m)
+            acc = m[f"{watch}_accuracy"][-1]
+            bar.update(done, f"loss {m['train_loss'][-1]:.4f}  {watch} acc {acc:.4f}")
 
-        return nnjax.fit(model, params, X, y, epochs_per_call=1, on_epochs=on_epochs, **fit_kw)
+        per_call = None if "early_stopping" in fit_kw else 1  # early stopping: 1 already
+        return nnjax.fit(
+            model, params, X, y, epochs_per_call=per_call, on_epochs=on_epochs, **fit_kw
+        )
 
 
 def _checkpointing(args) -> dict:
-    """fit's checkpoint arguments from the command line, saying where a resume starts."""
+    """fit's checkpoint arguments from the command line, saying where a resume starts, and
+    its divergence guard and overrides."""
     from nnjax import checkpoint
+    from nnjax.commands import train_safety
 
+    safety = train_safety.fit_options(args)
     if args.checkpoint_dir is None and args.resume is False:
-        return {}
+        return safety
     if args.resume is True:
         done = checkpoint.steps(args.checkpoint_dir)
         print(
@@ -355,12 +409,15 @@ def _checkpointing(args) -> dict:
         "checkpoint_every": args.checkpoint_every if args.checkpoint_dir else None,
         "keep": args.keep,
         "resume": args.resume,
+        **safety,
     }
 
 
-def write_outputs(out: str, res, config: dict) -> None:
-    """params.npz, history.json (config, per-step loss, per-epoch metrics), loss.png."""
-    from nnjax.io import save_params
+def write_outputs(out: str, res, config: dict, data: dict | None = None) -> None:
+    """params.npz, history.json (config, per-step loss, per-epoch metrics, the data record
+    of :func:`nnjax.commands.train_data.data_record`), loss.png; each written atomically (a
+    temporary file, fsync, rename): a failure leaves the old file."""
+    from nnjax.io import atomic_save_figure, atomic_write_json, save_params
     from nnjax.plotting import subplots
 
     os.makedirs(out, exist_ok=True)
@@ -371,16 +428,19 @@ def write_outputs(out: str, res, config: dict) -> None:
         "epochs": {k: v.tolist() for k, v in res.metrics.items()},
         "compile_time_s": res.compile_time,
         "run_time_s": res.run_time,
+        "data": data,
     }
-    with open(os.path.join(out, "history.json"), "w") as f:
-        json.dump(history, f, indent=1)
+    atomic_write_json(os.path.join(out, "history.json"), history)
     fig, ax = subplots(figsize=(6, 4))
     ax.plot(res.step_loss, lw=0.8, label="step loss")
     steps = len(res.step_loss) // len(res.metrics["train_loss"])
     epochs_x = [(i + 1) * steps - 1 for i in range(len(res.metrics["train_loss"]))]
-    if "test_loss" in res.metrics:
-        ax.plot(epochs_x, res.metrics["test_loss"], "o-", ms=3, label="test loss (epoch end)")
+    for name in ("val", "test"):
+        if f"{name}_loss" in res.metrics:
+            ax.plot(
+                epochs_x, res.metrics[f"{name}_loss"], "o-", ms=3, label=f"{name} loss (epoch end)"
+            )
     ax.set(xlabel="step", ylabel="loss", yscale="log", title="training loss")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(os.path.join(out, "loss.png"), dpi=120)
+    atomic_save_figure(fig, os.path.join(out, "loss.png"), dpi=120)

@@ -1,4 +1,5 @@
-"""``nnjax verify``: the NumPy twin against jax.grad and Optax, as a table."""
+"""``nnjax verify``: the NumPy twin against jax.grad and Optax, as a table; a progress line
+with an ETA (stderr) while the steps run."""
 
 import os
 import time
@@ -52,12 +53,20 @@ def run(args) -> int:
     if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
         # read when JAX starts its backend, which nothing has done yet in this command
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _FAST_XLA_FLAGS).strip()
-    from rich.console import Console
-
-    from nnjax.verify import run_all
+    from nnjax.progress import Progress
 
     t0 = time.perf_counter()
-    rows = run_all(seed=args.seed, architectures=args.architectures)
+    with Progress(1, "verify", unit="step") as bar:
+        bar.start("importing JAX...")  # at once: the first step needs JAX, a few seconds in
+        from rich.console import Console
+
+        from nnjax import verify
+
+        def on_step(done: int, total: int, name: str) -> None:
+            bar.total = total
+            bar.update(done, name if done == total else f"{name}...")
+
+        rows = verify.run_all(seed=args.seed, architectures=args.architectures, on_step=on_step)
     elapsed = time.perf_counter() - t0
     console = Console()
     console.print(_table(rows, args.failures_only))

@@ -35,25 +35,22 @@ class Comparison(NamedTuple):
 
 
 @contextlib.contextmanager
-def progress_bar(enabled: bool = True):
-    """A rich progress bar across the runs of a study; yields an ``on_progress`` callback
-    (or None when disabled)."""
+def progress_bar(enabled: bool = True, **progress_kw):
+    """A progress line with an ETA across the runs of a study (:class:`nnjax.progress.Progress`,
+    to stderr, shown at once); yields an ``on_progress`` callback (or None when disabled).
+    The unit is a run-epoch; the rate includes each optimizer's compile."""
     if not enabled:
         yield None
         return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from nnjax.progress import Progress
 
-    with Progress(
-        TextColumn("{task.description:<10}"),
-        BarColumn(),
-        TextColumn("runs {task.fields[runs]}"),
-        TimeElapsedColumn(),
-    ) as bar:
-        task = bar.add_task("compare", total=1, runs="")
+    with Progress(1, "compare", unit="run-epoch", **progress_kw) as bar:
+        bar.start("preparing the data and the first compile...")
 
         def on_progress(name: str, done: int, total: int, epochs_per_run: int) -> None:
+            bar.total = max(total, 1)
             runs = f"{done // epochs_per_run}/{total // epochs_per_run}"
-            bar.update(task, description=name, completed=done, total=total, runs=runs)
+            bar.update(done, f"{name} runs {runs}")
 
         yield on_progress
 

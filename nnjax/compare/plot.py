@@ -3,8 +3,8 @@
 * ``loss_curves.png``: training (mini-batch) loss per step against epochs, per optimizer at its
   chosen learning rate: the median over seeds, a min-max band.
 * ``lr_sensitivity.png``: final training and validation loss against the learning rate (log
-  axes), median over seeds with min-max bars; the chosen rate is circled, diverged runs are
-  drawn as x at the top.
+  axes), median over seeds with min-max bars; the chosen rate is circled; a rate with a
+  diverged run (:func:`nnjax.compare.select.diverged`) is drawn as x at the top.
 * ``test_accuracy.png``: test accuracy after each epoch at the chosen learning rate, median
   with a min-max band.
 """
@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from nnjax.compare.select import best_index, final
+from nnjax.compare.select import best_index, diverged, final
 from nnjax.compare.study import StudyResult
 from nnjax.plotting import subplots
 
@@ -60,7 +60,7 @@ def plot_lr_sensitivity(result: StudyResult, path: str) -> None:
         finite_max = []
         for name, runs in result.runs.items():
             v = final(runs, metric)  # (L, S)
-            ok = np.isfinite(v).all(axis=1)
+            ok = np.isfinite(v).all(axis=1) & ~diverged(runs).any(axis=1)
             finite_max.append(np.max(v[ok]) if ok.any() else 1.0)
             med = np.where(ok, np.median(v, axis=1), np.nan)
             lo, hi = np.where(ok, v.min(axis=1), np.nan), np.where(ok, v.max(axis=1), np.nan)

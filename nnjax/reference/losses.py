@@ -65,37 +65,31 @@ def mse_grad(pred, target, reduction="mean"):
 
 
 def _clip(p):
-    """p clipped to [eps, 1 - eps], eps = finfo(dtype).eps, and d clip / dp.
-
-    The derivative is 1 strictly inside, 0 outside, and 1/2 exactly at a bound (where
-    ``jnp.clip``'s max/min ties split the derivative in half, as jax.grad does).
-    """
+    """p clipped to [eps, 1 - eps], eps = finfo(dtype).eps."""
     eps = np.finfo(p.dtype).eps
-    lo, hi = p.dtype.type(eps), p.dtype.type(1.0 - eps)
-    inside = (p > lo) & (p < hi)
-    tie = (p == lo) | (p == hi)
-    dclip = np.where(inside, 1.0, np.where(tie, 0.5, 0.0)).astype(p.dtype)
-    return np.clip(p, lo, hi), dclip
+    return np.clip(p, p.dtype.type(eps), p.dtype.type(1.0 - eps))
 
 
 def binary_cross_entropy(prob, target, reduction="mean"):
-    """J = -mean[t log p + (1 - t) log(1 - p)], p clipped to [eps, 1 - eps]."""
+    """J = -mean[t log p_c + (1 - t) log(1 - p_c)], p_c = clip(p, eps, 1 - eps)."""
     p = _pred(prob)
     t = _binary_target(p, target)
-    pc, _ = _clip(p)
+    pc = _clip(p)
     return _reduce(-(t * np.log(pc) + (1.0 - t) * np.log1p(-pc)), reduction)
 
 
 def binary_cross_entropy_grad(prob, target, reduction="mean"):
-    """dJ/dp = (-t / p_c + (1 - t) / (1 - p_c)) * dp_c/dp / n, p_c = clip(p).
+    """dJ/dp = (-t / p_c + (1 - t) / (1 - p_c)) / n, p_c = clip(p, eps, 1 - eps).
 
-    Strictly inside the clip range this is (p - t) / (p (1 - p)) / n; outside it is 0.
+    The exact gradient at p_c, passed straight through the clip (as nnjax's ``custom_jvp``):
+    for eps <= p <= 1 - eps, the bounds included, it is the exact gradient
+    (p - t) / (p (1 - p)) / n; beyond the clip it is the gradient at the bound, not 0.
     """
     p = _pred(prob)
     t = _binary_target(p, target)
-    pc, dclip = _clip(p)
+    pc = _clip(p)
     dterm = -t / pc + (1.0 - t) / (1.0 - pc)
-    return dterm * dclip * _grad_scale(p.size, reduction)
+    return dterm * _grad_scale(p.size, reduction)
 
 
 def binary_cross_entropy_with_logits(logits, target, reduction="mean"):

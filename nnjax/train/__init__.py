@@ -12,11 +12,16 @@ The pieces, in the order ``fit`` composes them:
   (``execution="auto"|"fused"|"chunked"|"per_step"``, :func:`choose_execution`);
 * :mod:`~nnjax.train.placement`: one device or a data-parallel mesh (:class:`Placement`);
 * :mod:`~nnjax.train.driver`: compile once, run in chunks, hooks between (:func:`drive`);
-* :mod:`~nnjax.train.checkpoints`: the checkpoints of a ``fit`` run;
+* :mod:`~nnjax.train.checkpoints`: the checkpoints of a ``fit`` run, and
+  :mod:`~nnjax.train.config`: the configuration they record and a resume checks;
+* :mod:`~nnjax.train.guards`: the finiteness checks and the divergence guard (hooks);
+* :mod:`~nnjax.train.signals`: stop on SIGTERM/SIGINT/SIGUSR1 (:func:`stop_on_signals`);
+* :mod:`~nnjax.train.early`: early stopping, a hook on the driver's stop seam;
 * :mod:`~nnjax.train.fitting`: :func:`fit` itself.
 """
 
-from nnjax.train.checkpoints import FitCheckpoints, fit_config
+from nnjax.train.checkpoints import FitCheckpoints, FreeSpaceWarning
+from nnjax.train.config import fit_config, run_config
 from nnjax.train.driver import (
     BoundedChunks,
     ChunkReport,
@@ -28,13 +33,16 @@ from nnjax.train.driver import (
     concat,
     drive,
 )
+from nnjax.train.early import EarlyStopping, EarlyStoppingMonitor
 from nnjax.train.execution import EXECUTIONS, Execution, choose_execution
 from nnjax.train.fitting import FitResult, NonFiniteLossError, TrainingStopped, fit, fit_loop
+from nnjax.train.guards import DivergenceGuard
 from nnjax.train.loop import EpochOutputs, make_epochs_fn
 from nnjax.train.model import apply_model, is_stateful
 from nnjax.train.order import batch_indices, run_batch_indices, run_keys, step_keys
 from nnjax.train.placement import Placement
 from nnjax.train.plan import Plan, make_plan
+from nnjax.train.signals import SignalStop, stop_on_signals
 from nnjax.train.step import (
     Carry,
     classification_accuracy,
@@ -51,18 +59,23 @@ __all__ = [
     "BoundedChunks",
     "Carry",
     "ChunkReport",
+    "DivergenceGuard",
     "Driven",
     "EXECUTIONS",
+    "EarlyStopping",
+    "EarlyStoppingMonitor",
     "EpochOutputs",
     "Execution",
     "FitCheckpoints",
     "FitResult",
     "FixedChunks",
+    "FreeSpaceWarning",
     "HostProgram",
     "NonFiniteLossError",
     "Placement",
     "Plan",
     "Program",
+    "SignalStop",
     "SteppedLoop",
     "StopFlag",
     "TrainingStopped",
@@ -85,6 +98,8 @@ __all__ = [
     "make_plan",
     "make_train_step",
     "run_batch_indices",
+    "run_config",
     "run_keys",
     "step_keys",
+    "stop_on_signals",
 ]

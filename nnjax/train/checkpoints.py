@@ -7,20 +7,24 @@ checkpoint after ``e`` epochs holds
     step_loss (e * T,) and metrics name -> (e,)
 
 under those names (``['params']...``, ``['state']...``); its metadata holds ``epoch``,
-``step`` (optimizer steps done), ``epochs``, ``metric_names`` and :func:`fit_config`.
+``step`` (optimizer steps done), ``epochs``, ``metric_names``, the run's whole
+configuration (:func:`nnjax.train.config.run_config`) and ``overrides``, the fields changed
+deliberately on a resume (``[{"epoch", "field", "old", "new"}]``, oldest first).
 The data order of epoch e is a function of (key, e) (:mod:`nnjax.train.order`), so key and
 epoch are the whole data-order state and a resumed run ends bit-identical to an
-uninterrupted one. Multi-host: process 0 writes.
+uninterrupted one. Multi-host: process 0 takes the directory's lock and writes.
 """
 
-import hashlib
+import contextlib
 import os
-from typing import Any
+import warnings
 
 import jax
 import numpy as np
 
-from nnjax import checkpoint
+from nnjax import checkpoint, preflight
+from nnjax.train.config import check_resume
+from nnjax.train.config import fit_config as fit_config
 from nnjax.train.driver import ChunkReport
 from nnjax.train.loop import EpochOutputs
 from nnjax.train.step import Carry
@@ -29,19 +33,29 @@ from nnjax.train.step import Carry
 _OLD_STEP_LOSS, _OLD_METRICS = "['loss_history']", {"step_loss": "step_loss_mean"}
 
 
-def fit_config(X, y, batch_size: int | None, dropout: bool) -> dict[str, Any]:
-    """What a resumed ``fit`` must share with the run that wrote the checkpoint: the sizes,
-    the data itself (a sha256 of X and y) and the batching that fixes the order."""
-    h = hashlib.sha256()
-    for a in (np.asarray(X), np.asarray(y)):
-        h.update(f"{a.dtype}{a.shape}".encode())
-        h.update(np.ascontiguousarray(a).tobytes())
-    return {
-        "n_examples": int(np.shape(X)[0]),
-        "batch_size": batch_size,
-        "dropout": bool(dropout),
-        "data_sha256": h.hexdigest(),
-    }
+class FreeSpaceWarning(UserWarning):
+    """The checkpoint directory's file system has less free space than the run needs."""
+
+
+@contextlib.contextmanager
+def locked_directory(directory, estimate: int, n_kept: int):
+    """For a run's lifetime: ``directory`` checked for writability, a warning when it has
+    less than ``(n_kept + 1) * estimate`` bytes free, and its lock held
+    (:func:`nnjax.checkpoint.lock`, which also removes the temporary files of dead writers).
+    Only process 0 does this (the only writer); a ``directory`` of None does nothing."""
+    if directory is None or jax.process_index() != 0:
+        yield None
+        return
+    preflight.check_writable(directory, "fit: checkpoint_dir")
+    short = preflight.check_free_space(directory, (n_kept + 1) * estimate, "fit: checkpoint_dir")
+    if short is not None:
+        warnings.warn(
+            f"{short} ({n_kept} checkpoints kept, one more while saving)",
+            FreeSpaceWarning,
+            stacklevel=4,
+        )
+    with checkpoint.lock(directory) as held:
+        yield held
 
 
 def _key_data(key) -> np.ndarray:
@@ -55,14 +69,23 @@ class FitCheckpoints:
 
     ``directory``: where (None: only restoring from an explicit path); ``every``: epochs
     between saves; the run's ``key``, ``epochs`` and ``steps_per_epoch``; ``config`` from
-    :func:`fit_config`. Use :meth:`hook` as a driver hook.
+    :func:`nnjax.train.config.run_config`; ``override``: the fields a resume may change
+    (:func:`nnjax.train.config.check_resume`); ``init_opt_state(params)``: a fresh optimizer
+    state, for a resume whose optimizer is overridden. Use :meth:`hook` as a driver hook.
+    ``last_path``: the newest checkpoint written or resumed from (None before).
     """
 
-    def __init__(self, directory, every, keep, config, *, key, epochs, steps_per_epoch):
+    def __init__(
+        self, directory, every, keep, config, *, key, epochs, steps_per_epoch,
+        override=None, init_opt_state=None,
+    ):  # fmt: skip
         self.directory = None if directory is None else os.fspath(directory)
         self.every, self.keep, self.config = every, keep, config
         self.key, self.epochs, self.steps_per_epoch = key, epochs, steps_per_epoch
-        self.last = 0
+        self.override, self.init_opt_state = override, init_opt_state
+        self.last, self.last_path = 0, None
+        self.resumed: tuple[int, str] | None = None  # (epoch, path) of the checkpoint resumed
+        self.overrides: list[dict] = []  # the record of deliberate changes, kept in metadata
 
     def check_empty(self) -> None:
         """A fresh run refuses a directory that already holds checkpoints."""
@@ -102,43 +125,69 @@ class FitCheckpoints:
             "epochs": self.epochs,
             "metric_names": list(outputs.metrics),
             "config": self.config,
+            "overrides": self.overrides,
             "jax": jax.__version__,
         }
-        checkpoint.save(self.directory, done, tree, metadata=meta, keep=self.keep)
+        self.last_path = checkpoint.save(self.directory, done, tree, metadata=meta, keep=self.keep)
 
     def restore(self, resume, like: Carry) -> tuple[int, Carry, EpochOutputs] | None:
         """``(epoch, carry, outputs so far)`` from the checkpoint ``resume`` names (True: the
-        newest in the directory), in the structure of ``like``; None when there is none."""
+        newest in the directory), in the structure of ``like``; None when there is none.
+        An overridden optimizer (another name) starts from a fresh state, with a warning."""
         if resume is True:
             if not checkpoint.steps(self.directory):
                 return None
             ck = checkpoint.load(self.directory)
         else:
             ck = checkpoint.load(resume)
-        self._check_compatible(ck)
-        carry = Carry(
-            *(
-                jax.tree.map(jax.numpy.asarray, checkpoint.unflatten(ck, part, f"['{name}']"))
-                for name, part in zip(Carry._fields, like)
-            )
-        )
+        changes = self._check_compatible(ck)
         epoch = ck.metadata["epoch"]
-        self.last = epoch
-        return epoch, carry, _outputs(ck, self.steps_per_epoch)
-
-    def _check_compatible(self, ck: checkpoint.Checkpoint) -> None:
-        meta = ck.metadata
-        for name, now in self.config.items():
-            then = meta.get("config", {}).get(name)
-            if then != now:
-                if name == "data_sha256":
-                    raise ValueError(
-                        f"fit: cannot resume from {ck.path}: it was written for other data (X, y)"
-                    )
+        fresh_opt = any(c["field"] == "optimizer" for c in changes)  # another optimizer
+        parts = {}
+        for name, part in zip(Carry._fields, like):
+            if name == "opt_state" and fresh_opt:
+                continue
+            try:
+                tree = checkpoint.unflatten(ck, part, f"['{name}']")
+            except ValueError as e:
+                if name != "opt_state":
+                    raise
                 raise ValueError(
-                    f"fit: cannot resume from {ck.path}: it was written for {name}={then!r}, "
-                    f"this run has {name}={now!r}"
-                )
+                    f"{e}: the checkpoint's optimizer state does not fit this run's optimizer "
+                    f"({self.config['optimizer']['name']}); resume with the checkpoint's "
+                    "optimizer, or override optimizer.name to start its state afresh"
+                ) from None
+            parts[name] = jax.tree.map(jax.numpy.asarray, tree)
+        if fresh_opt:
+            parts["opt_state"] = self.init_opt_state(parts["params"])
+            _warn_fresh_optimizer(ck.path, changes)
+        self.last, self.last_path, self.resumed = epoch, ck.path, (epoch, ck.path)
+        self.overrides = [
+            *ck.metadata.get("overrides", []),
+            *({"epoch": epoch, **c} for c in changes),
+        ]
+        return epoch, Carry(**parts), _outputs(ck, self.steps_per_epoch)
+
+    def newest_before(self, epoch: int) -> str | None:
+        """The newest checkpoint of this run at epoch <= ``epoch`` (in the directory, or the
+        one resumed from), or None: where to go back to when epoch ``epoch + 1`` went wrong."""
+        found = [self.resumed] if self.resumed and self.resumed[0] <= epoch else []
+        if self.directory is not None:
+            done = [s for s in checkpoint.steps(self.directory) if s <= epoch]
+            if done:
+                found.append((done[-1], checkpoint.npz_path(self.directory, done[-1])))
+        return max(found)[1] if found else None
+
+    def _check_compatible(self, ck: checkpoint.Checkpoint) -> list[dict]:
+        """Raise unless the checkpoint belongs to this run (its data, key, configuration up
+        to the overridden fields, and epochs); return the overridden changes."""
+        meta = ck.metadata
+        saved = meta.get("config", {})
+        if saved.get("data_sha256", self.config["data_sha256"]) != self.config["data_sha256"]:
+            raise ValueError(
+                f"fit: cannot resume from {ck.path}: it was written for other data (X, y)"
+            )
+        changes = check_resume(saved, self.config, self.override, source=ck.path)
         if not np.array_equal(ck.arrays.get("['key']"), _key_data(self.key)):
             raise ValueError(f"fit: cannot resume from {ck.path}: it was written with another key")
         if meta["epoch"] > self.epochs:
@@ -146,6 +195,18 @@ class FitCheckpoints:
                 f"fit: {ck.path} is at epoch {meta['epoch']}, past epochs={self.epochs}; "
                 "ask for at least as many epochs"
             )
+        return changes
+
+
+def _warn_fresh_optimizer(path: str, changes: list[dict]) -> None:
+    old, new = next(
+        (c["old"]["name"], c["new"]["name"]) for c in changes if c["field"] == "optimizer"
+    )
+    warnings.warn(
+        f"fit: resuming {path} with optimizer {new} instead of {old} (overridden): the {old} "
+        f"state is dropped; {new} starts afresh from the checkpoint's params",
+        stacklevel=5,
+    )
 
 
 def _outputs(ck: checkpoint.Checkpoint, steps_per_epoch: int) -> EpochOutputs:

@@ -74,16 +74,21 @@ def _contains(jaxpr, primitive: str) -> bool:
     return False
 
 
-def choose_execution(execution, apply, params, state, x, platform: str) -> Execution:
+def choose_execution(execution, apply, params, state, x, platform: str, *, jaxpr=None):
     """The :class:`Execution` of ``fit(..., execution=execution)`` for a model ``apply``
     (``apply(params, state, x, key, train) -> (y, state)``) on batches like ``x``, its loop
-    running on ``platform`` ("cpu", "gpu", ...): the module's rule for ``"auto"``."""
+    running on ``platform`` ("cpu", "gpu", ...): the module's rule for ``"auto"``. ``jaxpr``:
+    the forward pass already traced (``jax.make_jaxpr``), read instead of tracing again."""
     mode, k = parse_execution(execution)
     if mode != "auto":
         return Execution(mode, k, "asked")
     if platform != "cpu":
         return Execution("fused", None, f"auto: fused on {platform}")
-    if has_convolution(apply, params, state, x):
+    if (
+        _contains(jaxpr.jaxpr, "conv_general_dilated")
+        if jaxpr is not None
+        else has_convolution(apply, params, state, x)
+    ):
         return Execution(
             "chunked",
             CHUNK_STEPS,

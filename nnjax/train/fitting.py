@@ -18,15 +18,15 @@ import jax
 import numpy as np
 import optax
 
-from nnjax.train.checkpoints import FitCheckpoints, fit_config
-from nnjax.train.driver import ChunkReport, Driven, FixedChunks, StopFlag, drive
+from nnjax.errors import NonFiniteLossError as NonFiniteLossError
+from nnjax.preflight import estimate_checkpoint_bytes
+from nnjax.train import guards
+from nnjax.train.checkpoints import FitCheckpoints, locked_directory
+from nnjax.train.driver import BoundedChunks, ChunkReport, Driven, FixedChunks, StopFlag, drive
+from nnjax.train.early import EarlyStopping, EarlyStoppingMonitor
 from nnjax.train.loop import EpochOutputs, make_epochs_fn
 from nnjax.train.plan import Plan, make_plan
 from nnjax.train.stepped import SteppedLoop
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became nan or inf."""
 
 
 class FitResult(NamedTuple):
@@ -38,6 +38,8 @@ class FitResult(NamedTuple):
     of shape (epochs,): ``step_loss_mean`` (the mean of the epoch's step losses) and, for
     each ``eval_data`` entry ``name``, ``{name}_loss`` and ``{name}_accuracy`` after the
     epoch. ``compile_time``/``run_time``: seconds spent compiling and running (apart).
+    ``best_epoch``: with ``early_stopping``, the epoch (1-based) whose carry this is; else
+    None. Its repr is one line of shapes and final metrics, never the arrays.
     """
 
     params: Any
@@ -47,19 +49,45 @@ class FitResult(NamedTuple):
     metrics: dict[str, np.ndarray]
     compile_time: float
     run_time: float
+    best_epoch: int | None = None
+
+    def __repr__(self) -> str:
+        return _describe(self)
+
+
+def _describe(r: FitResult) -> str:
+    """``FitResult(params 3 arrays / 4,810 values, epochs 10 x 12 steps, final
+    step_loss_mean 0.12, test_accuracy 0.97, compile 1.2 s, run 0.3 s)``."""
+    leaves = jax.tree.leaves(r.params)
+    size = sum(int(np.size(a)) for a in leaves)
+    parts = [f"params {len(leaves)} arrays / {size:,} values"]
+    if jax.tree.leaves(r.state):
+        parts.append(f"state {len(jax.tree.leaves(r.state))} arrays")
+    epochs = len(next(iter(r.metrics.values()), ()))
+    steps = len(r.step_loss) // epochs if epochs else 0
+    parts.append(f"epochs {epochs} x {steps} steps")
+    final = [f"{k} {float(v[-1]):.4g}" for k, v in r.metrics.items() if len(v)]
+    if final:
+        parts.append("final " + ", ".join(final))
+    if r.best_epoch is not None:
+        parts.append(f"best_epoch {r.best_epoch}")
+    parts.append(f"compile {r.compile_time:.2f} s, run {r.run_time:.2f} s")
+    return f"FitResult({', '.join(parts)})"
 
 
 class TrainingStopped(Exception):
     """A stop was requested (``fit(..., stop=flag)``): the run ended after a compiled chunk.
 
     ``reason``: the flag's reason; ``result``: the :class:`FitResult` so far (its
-    ``step_loss`` and metrics cover the ``epochs_done`` epochs run); a checkpoint was written
-    when ``checkpoint_dir`` is set.
+    ``step_loss`` and metrics cover the ``epochs_done`` epochs run); ``checkpoint``: the path
+    of the checkpoint written at the stop (``checkpoint_dir`` set), else None.
     """
 
-    def __init__(self, reason: str, result: FitResult, epochs_done: int):
-        super().__init__(f"fit: stopped after epoch {epochs_done}: {reason}")
+    def __init__(self, reason: str, result: FitResult, epochs_done: int, checkpoint=None):
+        saved = f"; checkpoint {checkpoint}" if checkpoint else ""
+        super().__init__(f"fit: stopped after epoch {epochs_done}: {reason}{saved}")
         self.reason, self.result, self.epochs_done = reason, result, epochs_done
+        self.checkpoint = checkpoint
 
 
 def fit(
@@ -87,6 +115,10 @@ def fit(
     keep: int | None = 3,
     resume: bool | str | os.PathLike = False,
     stop: StopFlag | None = None,
+    override: Mapping[str, Any] | list[str] | None = None,
+    divergence_guard: Any = None,
+    max_chunk_seconds: float | None = None,
+    early_stopping: EarlyStopping | None = None,
     execution: str = "auto",
 ) -> FitResult:
     """Train ``params`` of ``model`` on (X, y) for ``epochs`` epochs, the loop fused in one jit.
@@ -107,9 +139,10 @@ def fit(
       state: the model state of a stateful model (from ``model.init``), required for one;
         training updates it (train mode), evaluations use it; returned as ``result.state``.
       dropout: pass a fresh key to ``apply`` at every step (for ``Dropout`` layers).
-      check_finite: raise :class:`NonFiniteLossError` naming the first step whose loss is
-        nan/inf (checked after each compiled call), and refuse to checkpoint non-finite
-        params.
+      check_finite: raise :class:`NonFiniteLossError` naming the first step whose loss, or
+        the first evaluation metric, is nan/inf (checked after each compiled call), or the
+        first leaf of params, optimizer or model state that is, before a checkpoint and at
+        the end; no checkpoint is written from non-finite state (:mod:`nnjax.train.guards`).
       epochs_per_call: split the run into compiled calls of this many epochs (one compile;
         results identical); ``on_epochs(epochs_done, metrics_so_far)`` runs after each.
       mesh: data parallelism (:mod:`nnjax.parallel`): a ``jax.sharding.Mesh`` or a device
@@ -118,18 +151,40 @@ def fit(
         XLA all-reduces the gradient. Same data order and numbers as one device up to float
         rounding (the batch sum is taken in another order).
       checkpoint_dir: save a checkpoint (params, optimizer and model state, key, epoch, loss
-        history; :mod:`nnjax.train.checkpoints`) there every ``checkpoint_every`` epochs
-        (default: after each call of ``epochs_per_call`` epochs, or each epoch) and at the
-        end, keeping the ``keep`` newest (None: all). A directory that already holds
-        checkpoints needs ``resume``.
+        history, the run's configuration; :mod:`nnjax.train.checkpoints`) there every
+        ``checkpoint_every`` epochs (default: after each call of ``epochs_per_call`` epochs,
+        or each epoch) and at the end, keeping the ``keep`` newest (None: all). A directory
+        that already holds checkpoints needs ``resume``. Before compiling, the directory is
+        checked for writability and free space (a ``FreeSpaceWarning`` below ``keep + 1``
+        checkpoints' worth) and its lock (:func:`nnjax.checkpoint.lock`) is taken for the
+        run's lifetime: a second run on it fails at once with ``DirectoryLockedError``.
       resume: ``True``: continue from the newest checkpoint in ``checkpoint_dir`` (start
         afresh if there is none); or the path of one checkpoint file. The resumed run ends
         with exactly the params of an uninterrupted one; ``params``, ``opt_state`` and
-        ``state`` then only give the structure, and ``key``, the data and ``batch_size``
-        must match.
+        ``state`` then only give the structure. ``key`` and the data must match, and so
+        must the configuration (model, loss, optimizer and learning rate, dtype, devices,
+        batch size, dropout: :mod:`nnjax.train.config`), or a ``ConfigMismatchError``
+        names each differing field, old and new.
       stop: a :class:`~nnjax.train.driver.StopFlag`; when it is set (e.g. by a signal
-        handler) the run ends after the running compiled call, writes a checkpoint if
-        ``checkpoint_dir`` is set, and raises :class:`TrainingStopped`.
+        handler, :func:`nnjax.train.stop_on_signals`) the run ends after the running compiled
+        call, writes a checkpoint if ``checkpoint_dir`` is set, and raises
+        :class:`TrainingStopped`. Without ``epochs_per_call``, a call is then one epoch.
+      early_stopping: an :class:`~nnjax.train.early.EarlyStopping` rule, e.g.
+        ``EarlyStopping(patience=5, metric="val_loss")`` (the metric of an ``eval_data``
+        set): the run stops once the metric has not improved for ``patience`` epochs, and
+        the result holds the carry of the best epoch (``result.best_epoch``, 1-based), also
+        when the run went to the end. One epoch per compiled call; no ``resume``.
+      override: on resume, the configuration fields deliberately changed: ``{field: value}``
+        (the value this run has, e.g. ``{"optimizer.learning_rate": 1e-4}``) or a list of
+        field names. They are recorded in the next checkpoint's ``overrides``. Another
+        optimizer (``optimizer.name``) starts its state afresh, with a warning.
+      divergence_guard: stop with :class:`nnjax.errors.DivergenceError` when the epoch-mean
+        training loss stays above ``factor`` x the first step's loss for ``epochs`` epochs:
+        True (factor 10, 3 epochs), a :class:`~nnjax.train.guards.DivergenceGuard`, or a
+        ``(factor, epochs)`` pair. Off by default.
+      max_chunk_seconds: halve a compiled call's epochs when one takes longer
+        (:class:`~nnjax.train.driver.BoundedChunks`), which bounds how long a stop or a
+        checkpoint waits; by default 5 s with ``checkpoint_dir`` or ``stop``, else unbounded.
       execution: how the loop over steps runs (:mod:`nnjax.train.execution`): ``"fused"``
         (all steps of ``epochs_per_call`` epochs in one compiled program), ``"chunked"``
         (a host loop over compiled calls of 8 straight-line steps; ``"chunked:K"`` for K),
@@ -138,22 +193,62 @@ def fit(
         compiled loop), fused otherwise. The same results up to float rounding.
     """
     plan = make_plan(**locals())  # every argument validated and interpreted, once
-    checkpoints, carry, start, history = _start(plan)  # afresh, or from a checkpoint
-    placement = plan.placement  # one device, or replicated over a mesh
-    carry, data = placement.put(carry), placement.put((plan.key, plan.X, plan.y, plan.evals))
-    driven = drive(
-        fit_loop(plan),  # the loop over epochs of steps, fused or from the host
-        carry,
-        data,
-        start=start,
-        total=plan.epochs,
-        chunks=FixedChunks(plan.epochs_per_call),
-        hooks=_hooks(plan, checkpoints),
-        stop=plan.stop,
-        placement=placement,
-        history=history,
+    stop, early = _early_stopping(plan)  # early stopping asks for its stop on the run's flag
+    with _directory(plan):  # checked, locked for the run's lifetime (one writer)
+        checkpoints, carry, start, history = _start(plan)  # afresh, or from a checkpoint
+        placement = plan.placement  # one device, or replicated over a mesh
+        carry, data = placement.put(carry), placement.put((plan.key, plan.X, plan.y, plan.evals))
+        driven = drive(
+            fit_loop(plan),  # the loop over epochs of steps, fused or from the host
+            carry,
+            data,
+            start=start,
+            total=plan.epochs,
+            chunks=_chunks(plan),
+            hooks=_hooks(plan, checkpoints, early),
+            stop=stop,
+            placement=placement,
+            history=history,
+        )
+    if early is None:
+        return _result(driven, checkpoints)  # or raise TrainingStopped after a stop request
+    best = _result(early.finish(driven), checkpoints)
+    return best._replace(best_epoch=early.best_epoch)
+
+
+def _directory(plan: Plan):
+    """The checkpoint directory's checks and lock (:func:`locked_directory`), with the free
+    space needed estimated from the shapes: ``keep`` (or every) checkpoint(s) of the whole
+    carry, key and the full loss history."""
+    if plan.checkpoint_dir is None:
+        return locked_directory(None, 0, 0)
+    steps, n_metrics = plan.epochs * plan.steps_per_epoch, 1 + 2 * len(plan.eval_names)
+    per_epoch = jax.ShapeDtypeStruct((plan.epochs,), "float32")
+    tree = (
+        plan.carry,
+        plan.key,
+        jax.ShapeDtypeStruct((steps,), "float32"),
+        [per_epoch] * n_metrics,
     )
-    return _result(driven)  # or raise TrainingStopped after a stop request
+    n_saves = -(-plan.epochs // plan.checkpoint_every)
+    kept = n_saves if plan.keep is None else min(plan.keep, n_saves)
+    return locked_directory(plan.checkpoint_dir, estimate_checkpoint_bytes(tree), kept)
+
+
+def _chunks(plan: Plan):
+    """Fixed chunks, or chunks halved while one runs longer than ``max_chunk_seconds``."""
+    if plan.max_chunk_seconds is None:
+        return FixedChunks(plan.epochs_per_call)
+    return BoundedChunks(plan.epochs_per_call, plan.max_chunk_seconds)
+
+
+def _early_stopping(plan: Plan):
+    """``(stop flag, monitor or None)``: early stopping requests its stop on the run's flag
+    (a new one when ``fit`` got none)."""
+    if plan.early_stopping is None:
+        return plan.stop, None
+    stop = plan.stop if plan.stop is not None else StopFlag()
+    return stop, EarlyStoppingMonitor(plan.early_stopping, stop)
 
 
 def fit_loop(plan: Plan):
@@ -192,10 +287,12 @@ def _start(plan: Plan):
         plan.checkpoint_dir,
         plan.checkpoint_every,
         plan.keep,
-        fit_config(plan.X, plan.y, plan.batch_size, plan.dropout),
+        plan.config,
         key=plan.key,
         epochs=plan.epochs,
         steps_per_epoch=plan.steps_per_epoch,
+        override=plan.override,
+        init_opt_state=plan.optimizer.init,
     )
     if not plan.resume:
         checkpoints.check_empty()
@@ -207,50 +304,28 @@ def _start(plan: Plan):
     return checkpoints, carry, epoch, [outputs]
 
 
-def _hooks(plan: Plan, checkpoints: FitCheckpoints | None) -> list:
-    """After each chunk, in order: the loss check, the checkpoint, the user's callback."""
+def _hooks(plan: Plan, checkpoints: FitCheckpoints | None, early=None) -> list:
+    """After each chunk, in order: the finiteness checks (losses, metrics, the carry before a
+    checkpoint and at the end), the divergence guard, early stopping, the checkpoint, the
+    user's callback.
+    Every check comes before the checkpoint: nothing is saved from a run gone wrong."""
+    last = (lambda: checkpoints.last_path) if checkpoints is not None else (lambda: None)
+    due = checkpoints.due if checkpoints is not None else (lambda done, final: False)
     hooks = []
     if plan.check_finite:
-        hooks.append(_check_losses(plan.steps_per_epoch))
+        hooks.append(guards.check_losses(plan.steps_per_epoch, last))
+        hooks.append(guards.check_metrics(last))
+        hooks.append(guards.check_carry(due, last))
+    if plan.guard is not None:
+        before = checkpoints.newest_before if checkpoints is not None else (lambda e: None)
+        hooks.append(plan.guard.hook(before))
+    if early is not None:
+        hooks.append(early.hook)
     if checkpoints is not None:
-        if plan.check_finite:
-            hooks.append(_check_params_before(checkpoints))
         hooks.append(checkpoints.hook)
     if plan.on_epochs is not None:
         hooks.append(_report_epochs(plan.on_epochs))
     return hooks
-
-
-def _check_losses(steps_per_epoch: int):
-    def hook(report: ChunkReport) -> None:
-        losses = report.outputs.step_loss.reshape(-1)
-        if np.isfinite(losses).all():
-            return
-        i = int(np.flatnonzero(~np.isfinite(losses))[0])
-        bad = report.begin * steps_per_epoch + i
-        raise NonFiniteLossError(
-            f"fit: the training loss became {losses[i]} at step {bad} "
-            f"(epoch {bad // steps_per_epoch}, batch {bad % steps_per_epoch}); lower the "
-            "learning rate or check the data, or pass check_finite=False"
-        )
-
-    return hook
-
-
-def _check_params_before(checkpoints: FitCheckpoints):
-    """No checkpoint is written from non-finite params (only checked when one is due)."""
-
-    def hook(report: ChunkReport) -> None:
-        if not checkpoints.due(report.end, report.final):
-            return
-        leaves = jax.tree.leaves(report.carry.params)
-        if not all(bool(np.isfinite(np.asarray(a)).all()) for a in leaves):
-            raise NonFiniteLossError(
-                f"fit: the params hold nan/inf after epoch {report.end}; no checkpoint "
-                "written (lower the learning rate, or pass check_finite=False)"
-            )
-
-    return hook
 
 
 def _report_epochs(on_epochs: Callable[[int, dict], None]):
@@ -265,18 +340,21 @@ def _report_epochs(on_epochs: Callable[[int, dict], None]):
     return hook
 
 
-def _result(driven: Driven) -> FitResult:
-    outputs: EpochOutputs = driven.outputs
+def _result(driven: Driven, checkpoints: FitCheckpoints | None) -> FitResult:
+    """The :class:`FitResult`; after a stop request, :class:`TrainingStopped` carrying it (a
+    stop before the first epoch ran has no losses yet: empty arrays)."""
+    outputs: EpochOutputs | None = driven.outputs
     carry = driven.carry
     result = FitResult(
         carry.params,
         carry.opt_state,
         carry.state,
-        outputs.step_loss.reshape(-1),
-        dict(outputs.metrics),
+        np.zeros(0, np.float32) if outputs is None else outputs.step_loss.reshape(-1),
+        {} if outputs is None else dict(outputs.metrics),
         driven.compile_time,
         driven.run_time,
     )
     if driven.stopped is not None:
-        raise TrainingStopped(driven.stopped, result, driven.done)
+        path = checkpoints.last_path if checkpoints is not None else None
+        raise TrainingStopped(driven.stopped, result, driven.done, path)
     return result

@@ -109,6 +109,12 @@ def make_train_step(model, loss: str | Callable, optimizer: optax.GradientTransf
 
     A stateful model's step takes its state and returns the new one as well:
     ``step(params, opt_state, batch, key=None, *, state) -> (params, opt_state, loss, state)``.
+
+    Labels are not checked here: under ``jit`` they are traced, and an integer label outside
+    [0, K) for the softmax cross-entropy gives a NaN loss (and NaN gradients, so NaN params
+    after the update) instead of an error. ``fit`` and ``evaluate`` check the labels where
+    they are concrete, before compiling; check your own batches the same way
+    (``0 <= y.min()`` and ``y.max() < K``) when you drive this step yourself.
     """
     update = make_optimizer_step(make_objective(model, loss), optimizer)
     stateful = is_stateful(model)
@@ -129,9 +135,13 @@ def evaluate(
     model, params, X, y, loss: str | Callable = "softmax_cross_entropy", *, state=None
 ) -> dict:
     """Loss and accuracy of ``params`` on (X, y), as Python floats (evaluation mode; a
-    stateful model needs its ``state``)."""
+    stateful model needs its ``state``). Integer labels outside the model's K outputs are a
+    ``ValueError`` (checked here, where they are concrete)."""
     X, y = check_data(X, y, "evaluate")
     state = check_state(model, state, "evaluate")
+    apply = as_apply(model)
+    out = jax.eval_shape(lambda p, s, x: apply(p, s, x)[0], params, state, X[:1])
+    check_labels(loss, y, out.shape, "evaluate: y")
     loss_v, acc = jax.jit(make_eval_fn(model, loss))(params, X, y, state)
     return {"loss": float(loss_v), "accuracy": float(acc)}
 

@@ -22,6 +22,8 @@ Tolerances (float64 unless said):
   five layers stay well inside 1e-4), and 100 fit steps within 1e-4 absolute (``TRAJ32_ATOL``).
 """
 
+from collections.abc import Callable
+
 import numpy as np
 
 from nnjax.verify.checks import (
@@ -77,17 +79,45 @@ from nnjax.verify.problems import (
 )
 
 
-def run_all(seed: int = 0, architectures: int = 8) -> list[Check]:
-    """Every check, in the order of the table."""
+def verify_steps(seed: int = 0, architectures: int = 8) -> list[tuple[str, Callable]]:
+    """The checks as ``(name, run)`` steps, ``run() -> list[Check]``, in the order of the
+    table; they share one random generator, so they must run in this order."""
     rng = np.random.default_rng(seed)
-    rows = check_registries()
-    rows += check_activations(rng) + check_losses(rng) + check_layers(rng)
-    rows += check_more_layers(rng)
+    steps = [
+        ("registries", check_registries),
+        ("activations", lambda: check_activations(rng)),
+        ("losses", lambda: check_losses(rng)),
+        ("layers", lambda: check_layers(rng)),
+        ("more layers", lambda: check_more_layers(rng)),
+    ]
     for i in range(architectures):
-        rows += compare_mlp(random_arch(rng), seed + i)
-    rows += check_network_twins(rng, architectures)
-    rows += check_finite_differences(rng) + check_relu_derivative(rng)
-    rows += check_optimizers() + check_fit() + check_float32(rng)
+        steps.append(
+            (f"MLP {i + 1}/{architectures}", lambda i=i: compare_mlp(random_arch(rng), seed + i))
+        )
+    steps += [
+        ("network twins", lambda: check_network_twins(rng, architectures)),
+        ("finite differences", lambda: check_finite_differences(rng)),
+        ("relu derivative", lambda: check_relu_derivative(rng)),
+        ("optimizers", check_optimizers),
+        ("fit", check_fit),
+        ("float32", lambda: check_float32(rng)),
+    ]
+    return steps
+
+
+def run_all(
+    seed: int = 0, architectures: int = 8, on_step: Callable[[int, int, str], None] | None = None
+) -> list[Check]:
+    """Every check, in the order of the table. ``on_step(done, total, name)`` is called
+    before each step (``name`` the one starting) and once at the end (``name`` "done")."""
+    steps = verify_steps(seed, architectures)
+    rows = []
+    for i, (name, run) in enumerate(steps):
+        if on_step is not None:
+            on_step(i, len(steps), name)
+        rows += run()
+    if on_step is not None:
+        on_step(len(steps), len(steps), "done")
     return rows
 
 
@@ -139,4 +169,5 @@ __all__ = [
     "run_all",
     "tree_diff",
     "twin_of",
+    "verify_steps",
 ]

@@ -1,0 +1,75 @@
+"""How varied a set of generated samples is, against real data.
+
+Two figures, each computed for the samples and for real inputs alike, so they can be read
+side by side (e.g. a VAE's dreams in :mod:`nnjax.brain.dreams`):
+
+* **class histogram**: a classifier trained on the real data assigns each sample a class,
+  h_k = #{i : argmax f(x_i) = k} (K,). From it: the *entropy* H = -sum_k p_k log2 p_k in bits
+  (p = h / n; 0 log 0 = 0; log2 K for a uniform histogram, 0 when every sample gets one
+  class), the *effective number of classes* 2^H, and the *classes covered*, #{k : h_k > 0}.
+* **mean pairwise distance**: D = 2 / (n (n - 1)) sum_{i<j} ||x_i - x_j||_2 over the n
+  samples (n >= 2), in input units; samples that are all one average input have D near 0,
+  while real data have the spread of their classes and styles.
+
+The samples' D divided by the real data's D is the *distance ratio*: 1 when the samples spread
+as far as the data, well under 1 for a collapsed generator.
+"""
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Diversity(NamedTuple):
+    """:func:`diversity` of one set of samples: ``histogram`` (K,) int counts, ``entropy_bits``
+    H, ``effective_classes`` 2^H, ``classes_covered``, ``mean_distance`` D."""
+
+    histogram: np.ndarray
+    entropy_bits: float
+    effective_classes: float
+    classes_covered: int
+    mean_distance: float
+
+
+def class_histogram(labels, n_classes: int) -> np.ndarray:
+    """h_k = #{i : labels_i = k}, (K,) int; labels (n,) ints in [0, K)."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or (labels.size and (labels.min() < 0 or labels.max() >= n_classes)):
+        raise ValueError(
+            f"class_histogram: labels must be a 1-D array of ints in [0, {n_classes}), "
+            f"got shape {labels.shape}"
+        )
+    return np.bincount(labels, minlength=n_classes)
+
+
+def entropy_bits(histogram) -> float:
+    """H = -sum_k p_k log2 p_k of a histogram of counts (p = h / sum h; 0 log 0 = 0)."""
+    h = np.asarray(histogram, np.float64)
+    if h.ndim != 1 or h.sum() <= 0 or (h < 0).any():
+        raise ValueError("entropy_bits: need a 1-D histogram of non-negative counts, not all 0")
+    p = h[h > 0] / h.sum()
+    return float(-(p * np.log2(p)).sum() + 0.0)
+
+
+def mean_pairwise_distance(X) -> float:
+    """D = 2 / (n (n - 1)) sum_{i<j} ||x_i - x_j||_2 for X (n, d), n >= 2 (in float64;
+    through the Gram matrix, ||x_i - x_j||^2 = |x_i|^2 + |x_j|^2 - 2 x_i . x_j)."""
+    X = np.asarray(X, np.float64)
+    if X.ndim != 2 or X.shape[0] < 2:
+        raise ValueError(f"mean_pairwise_distance: need X of shape (n >= 2, d), got {X.shape}")
+    sq = (X * X).sum(1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * X @ X.T, 0.0)
+    n = X.shape[0]
+    iu = np.triu_indices(n, k=1)
+    return float(np.sqrt(d2[iu]).mean())
+
+
+def diversity(X, classify: Callable, n_classes: int) -> Diversity:
+    """The figures of the module docstring for samples X (n, d); ``classify(X) -> (n, K)``
+    scores (e.g. a trained classifier's logits), argmax taken as the class."""
+    X = np.asarray(X)
+    labels = np.asarray(classify(X)).argmax(-1)
+    h = class_histogram(labels, n_classes)
+    H = entropy_bits(h)
+    return Diversity(h, H, float(2.0**H), int((h > 0).sum()), mean_pairwise_distance(X))

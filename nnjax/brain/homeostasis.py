@@ -1,0 +1,123 @@
+"""Synaptic homeostasis where it matters: downscaling and pruning in a spiking network with
+fixed thresholds.
+
+The synaptic homeostasis hypothesis (Tononi and Cirelli 2003, 2014) says sleep scales the
+synapses potentiated during waking down, and lets the weakest ones go. In a bias-free ReLU
+network a uniform downscaling W_l <- c W_l (c > 0) changes nothing the network decides: the
+output is multiplied by c^L (:func:`nnjax.brain.sleep.downscale`). A spiking neuron has a
+threshold that does not scale with its synapses, and there it matters. Here the network is the
+trained ReLU MLP converted into integrate-and-fire neurons (:mod:`nnjax.brain.convert`:
+threshold theta = 1, subtractive reset, no leak, layer-wise normalised weights W_l', analog
+input), run for T steps; hidden neuron j of layer l fires at rate
+
+    r_lj = (number of spikes in T steps) / T  ~  clip(sum_i r_{l-1,i} W'_lij, 0, 1),
+
+to within 1/T. Downscaling every layer by c divides the drive relative to the threshold by 1/c
+at every layer, so the rates of layer l fall roughly as c^l, and a neuron whose drive over the
+T steps stays under the threshold falls silent: information is lost once the deepest hidden
+layer's few spikes no longer carry it. Pruning (:func:`prune`) sets the fraction p of each
+layer's weights with the smallest |w| to 0.
+
+:func:`sweep` measures both on data: per downscaling factor c and per pruning fraction p, the
+mean firing rate of each hidden layer (spikes per step, over neurons, inputs and steps), the
+fraction of silent hidden neurons, and the spiking network's accuracy (argmax of the decoded
+output). Measured in ``tests/test_brain_homeostasis.py`` and notebook 06.
+"""
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nnjax.brain.convert import Converted, ann_forward, simulate
+from nnjax.brain.sleep import downscale
+
+Array = jax.Array
+
+
+def prune(weights: Sequence[Array], fraction: float) -> list[Array]:
+    """Each W_l with its floor(fraction * size) entries of smallest |w| set to 0 (ties broken
+    by position); ``fraction`` in [0, 1)."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"prune: fraction must be in [0, 1), got {fraction}")
+    out = []
+    for W in weights:
+        W = jnp.asarray(W)
+        k = int(fraction * W.size)
+        order = jnp.argsort(jnp.abs(W).reshape(-1), stable=True)
+        keep = jnp.ones(W.size, bool).at[order[:k]].set(False)
+        out.append(jnp.where(keep.reshape(W.shape), W, 0.0))
+    return out
+
+
+def with_layer_weights(converted: Converted, weights: Sequence[Array]) -> Converted:
+    """``converted`` with its layers' W replaced by ``weights`` (biases and scales kept)."""
+    layers = [{**p, "W": W} for p, W in zip(converted.layers, weights, strict=True)]
+    return Converted(layers, converted.scales)
+
+
+class Firing(NamedTuple):
+    """What a spiking run gives: ``rates`` (L-1,) the mean rate of each hidden layer (spikes
+    per step), ``silent`` (L-1,) the fraction of its neurons that never fired on any input,
+    ``accuracy`` the fraction of argmax(output) equal to the labels, ``ann_accuracy`` the same
+    for the ReLU network with the same weights (no spikes, no threshold)."""
+
+    rates: np.ndarray
+    silent: np.ndarray
+    accuracy: float
+    ann_accuracy: float
+
+
+def firing(converted: Converted, X: Array, y: Array, n_steps: int) -> Firing:
+    """Run ``converted`` (:func:`nnjax.brain.convert.simulate`) on X (n, d) for ``n_steps``
+    steps and summarise it (:class:`Firing`)."""
+    out = simulate(converted, X, n_steps)
+    rates = np.array([float(r.mean()) for r in out.rates])
+    silent = np.array([float((r.max(axis=0) == 0).mean()) for r in out.rates])
+    acc = float(np.mean(np.asarray(out.output).argmax(-1) == np.asarray(y)))
+    ann = np.asarray(ann_forward(converted.layers, jnp.asarray(X))).argmax(-1)
+    return Firing(rates, silent, acc, float(np.mean(ann == np.asarray(y))))
+
+
+class Sweep(NamedTuple):
+    """:func:`sweep`'s result: ``factors`` (F,) and ``fractions`` (P,), with per entry the
+    hidden layers' mean ``rates`` (F or P, L-1), ``silent`` fractions (F or P, L-1), the
+    spiking ``accuracy`` and the ReLU network's ``ann_accuracy`` (F or P,), after downscaling
+    (``down_*``) or pruning (``pruned_*``)."""
+
+    factors: np.ndarray
+    down_rates: np.ndarray
+    down_silent: np.ndarray
+    down_accuracy: np.ndarray
+    down_ann_accuracy: np.ndarray
+    fractions: np.ndarray
+    pruned_rates: np.ndarray
+    pruned_silent: np.ndarray
+    pruned_accuracy: np.ndarray
+    pruned_ann_accuracy: np.ndarray
+
+
+def sweep(
+    converted: Converted,
+    X: Array,
+    y: Array,
+    n_steps: int,
+    factors: Sequence[float] = (1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1),
+    fractions: Sequence[float] = (0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+) -> Sweep:
+    """Uniform downscaling of every layer by each c in ``factors``, and pruning of each
+    fraction p in ``fractions`` (:func:`prune`, per layer), each from ``converted``, the
+    thresholds fixed at 1: firing and accuracy on X (n, d), y (n,) (:func:`firing`).
+    One compiled simulation serves every entry (the shapes do not change)."""
+    Ws = [p["W"] for p in converted.layers]
+    down = [firing(with_layer_weights(converted, downscale(Ws, c)), X, y, n_steps)
+            for c in factors]  # fmt: skip
+    pruned = [firing(with_layer_weights(converted, prune(Ws, p)), X, y, n_steps)
+              for p in fractions]  # fmt: skip
+
+    def stack(runs: list[Firing]) -> tuple:
+        return tuple(np.stack([np.asarray(getattr(r, f)) for r in runs]) for f in Firing._fields)
+
+    return Sweep(np.asarray(factors), *stack(down), np.asarray(fractions), *stack(pruned))

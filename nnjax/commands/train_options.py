@@ -1,0 +1,155 @@
+"""The training options of ``nnjax train``: weight decay, a learning-rate schedule, early
+stopping and dropout. Their checks run before JAX starts; :func:`fit_options` turns them
+into ``nnjax.fit``'s arguments once the data are known.
+
+* ``--weight-decay L``: lambda, applied as :data:`nnjax.optim.WEIGHT_DECAY` says per
+  optimizer (adam becomes adamw, decoupled; gd/sgd/momentum/nesterov/rmsprop/adagrad get
+  L2 on the gradient, Optax's ``add_decayed_weights`` chained in front).
+* ``--schedule NAME`` over the run's T = epochs x steps-per-epoch steps, peak rate ``--lr``
+  (formulas at :func:`nnjax.optim.make_schedule`); ``--warmup F`` (warmup-cosine) and
+  ``--decay-rate R`` (exponential, per epoch) go with them.
+* ``--early-stopping P``: stop when the validation loss has not improved for P epochs and
+  keep the best epoch's params (:mod:`nnjax.train.early`); needs ``--val-split``.
+* ``--dropout RATE``: a Dropout layer after each hidden layer of the MLPs (mlp, resmlp).
+
+Imports nothing heavy at the top.
+"""
+
+DROPOUT_MODELS = ("mlp", "resmlp")
+
+
+def training_options(g, o) -> None:
+    """The "training" group."""
+    from nnjax import optim
+
+    g.add_argument(
+        "--weight-decay",
+        type=o.non_negative_float,
+        metavar="L",
+        default=0.0,
+        help="weight decay lambda: decoupled for adam (adamw) and adamw, L2 on the gradient "
+        "for the others (nnjax.optim.WEIGHT_DECAY)",
+    )
+    g.add_argument(
+        "--schedule",
+        default="constant",
+        choices=optim.SCHEDULES,
+        help="learning-rate schedule over the run's steps, peak --lr: cosine "
+        "lr (1 + cos(pi t/T))/2; warmup-cosine: linear from 0 for --warmup of the steps, then "
+        "cosine; exponential: lr R^(epoch) with R = --decay-rate",
+    )
+    g.add_argument(
+        "--warmup",
+        type=o.fraction,
+        metavar="F",
+        default=None,
+        help=f"warmup-cosine's warmup, a fraction of the steps (default: {optim.DEFAULT_WARMUP})",
+    )
+    g.add_argument(
+        "--decay-rate",
+        type=o.fraction_or_one,
+        metavar="R",
+        default=None,
+        help=f"exponential's factor per epoch, in (0, 1] (default: {optim.DEFAULT_DECAY_RATE})",
+    )
+    g.add_argument(
+        "--early-stopping",
+        type=o.positive_int,
+        metavar="PATIENCE",
+        default=None,
+        help="stop when the validation loss has not improved for PATIENCE epochs and keep "
+        "the best epoch's params; needs --val-split (default: off)",
+    )
+    g.add_argument(
+        "--dropout",
+        type=o.dropout_rate,
+        metavar="RATE",
+        default=0.0,
+        help=f"dropout after each hidden layer, in [0, 1); {', '.join(DROPOUT_MODELS)} only",
+    )
+
+
+def check_training(args) -> None:
+    """The training options agree with each other and with the model and data options."""
+    if args.warmup is not None and args.schedule != "warmup-cosine":
+        raise ValueError(f"--warmup is for --schedule warmup-cosine, not {args.schedule}")
+    if args.decay_rate is not None and args.schedule != "exponential":
+        raise ValueError(f"--decay-rate is for --schedule exponential, not {args.schedule}")
+    if args.dropout and args.model not in DROPOUT_MODELS:
+        raise ValueError(
+            f"--dropout: for --model {', '.join(DROPOUT_MODELS)} only; {args.model} has no "
+            "hidden layer to drop"
+        )
+    if args.early_stopping is not None:
+        if args.val_split is None:
+            raise ValueError(
+                "--early-stopping watches the validation loss: give a validation split "
+                "(--val-split F, e.g. 0.2)"
+            )
+        if args.resume:
+            raise ValueError(
+                "--early-stopping cannot resume a run (the best params of its first part are "
+                "not in the checkpoint); start afresh"
+            )
+
+
+def total_steps(args, n_train: int, batch: int | None) -> tuple[int, int]:
+    """``(T, steps per epoch)`` of the run (full batch: one step per epoch)."""
+    per_epoch = 1 if batch is None else n_train // batch
+    return args.epochs * per_epoch, per_epoch
+
+
+def learning_rate(args, n_train: int, batch: int | None):
+    """The run's learning rate: a float, or an Optax schedule (``step -> rate``)."""
+    from nnjax import optim
+
+    lr = args.lr if args.lr is not None else optim.DEFAULT_LEARNING_RATE[args.optimizer]
+    T, per_epoch = total_steps(args, n_train, batch)
+    return optim.make_schedule(
+        args.schedule,
+        lr,
+        total_steps=T,
+        steps_per_epoch=per_epoch,
+        warmup=optim.DEFAULT_WARMUP if args.warmup is None else args.warmup,
+        decay_rate=optim.DEFAULT_DECAY_RATE if args.decay_rate is None else args.decay_rate,
+    )
+
+
+def fit_options(args, n_train: int, batch: int | None) -> dict:
+    """``nnjax.fit``'s optimizer, learning rate, dropout and early stopping from the options:
+    the plain optimizer name and rate when no training option is on (as before)."""
+    from nnjax import optim
+
+    kw: dict = {"dropout": bool(args.dropout)}
+    if args.early_stopping is not None:
+        from nnjax.train.early import EarlyStopping
+
+        kw["early_stopping"] = EarlyStopping(args.early_stopping, metric="val_loss")
+    if args.schedule == "constant" and not args.weight_decay:
+        return {**kw, "optimizer": args.optimizer, "learning_rate": args.lr}
+    lr = learning_rate(args, n_train, batch)
+    opt = optim.with_weight_decay(args.optimizer, lr, args.weight_decay)
+    return {**kw, "optimizer": opt, "learning_rate": None}
+
+
+def learning_rates_per_epoch(args, n_train: int, batch: int | None, epochs: int):
+    """The rate of each epoch's last step (a schedule's), or None without a schedule."""
+    if args.schedule == "constant":
+        return None
+    lr = learning_rate(args, n_train, batch)
+    _, per_epoch = total_steps(args, n_train, batch)
+    return [float(lr((e + 1) * per_epoch - 1)) for e in range(epochs)]
+
+
+def describe(args) -> str:
+    """`` wd=1e-4 schedule=cosine dropout=0.2 early-stopping=5`` (what is on), or ``""``."""
+    parts = []
+    if args.weight_decay:
+        parts.append(f"wd={args.weight_decay:g}")
+    if args.schedule != "constant":
+        parts.append(f"schedule={args.schedule}")
+    if args.dropout:
+        parts.append(f"dropout={args.dropout:g}")
+    if args.early_stopping is not None:
+        parts.append(f"early-stopping={args.early_stopping}")
+    return "".join(" " + p for p in parts)

@@ -1,0 +1,217 @@
+"""``nnjax train``'s safety: overrides on resume, paths checked before the run, signals, and
+the one-line messages of a stopped, diverged or mismatched run.
+
+* ``--override FIELD=VALUE`` (with ``--resume``): the deliberate change of a field the
+  checkpoint recorded. ``lr``, ``optimizer``, ``activation`` and ``devices`` (or their
+  configuration names ``optimizer.learning_rate``, ``optimizer.name``, ``model.activation``)
+  set the option and let ``fit`` accept the change (:mod:`nnjax.train.config`).
+* :func:`check_paths`: ``--out`` and ``--checkpoint-dir`` writable, before JAX starts.
+* :func:`stoppable`: SIGTERM, SIGINT and SIGUSR1 finish the running epoch, write a checkpoint
+  (with ``--checkpoint-dir``) and exit 128 + N with the command that resumes; divergence
+  and configuration errors are reworded in terms of the command's options.
+
+Imports nothing heavy at the top.
+"""
+
+import argparse
+import contextlib
+import errno
+import os
+import shlex
+
+# --override name -> (configuration field, the option it sets, its argparse type's name)
+OVERRIDES = {
+    "lr": ("optimizer.learning_rate", "lr", "learning_rate"),
+    "optimizer": ("optimizer.name", "optimizer", None),
+    "activation": ("model.activation", "activation", "hidden_activation"),
+    "devices": ("devices", "devices", "positive_int"),
+}
+BY_FIELD = {field: name for name, (field, _, _) in OVERRIDES.items()}
+GUARD_FACTOR, GUARD_EPOCHS = 10.0, 3  # nnjax.train.DivergenceGuard's measured defaults
+
+
+def add_options(g, o) -> None:
+    """``--override`` (in the outputs and checkpoints group)."""
+    g.add_argument(
+        "--override",
+        action="append",
+        metavar="FIELD=VALUE",
+        default=[],
+        help="with --resume: change a setting the checkpoint recorded, deliberately; FIELD is "
+        f"one of {', '.join(OVERRIDES)} (e.g. --override lr=1e-4; another optimizer starts "
+        "its state afresh); repeatable",
+    )
+
+
+def add_guard_options(g, o) -> None:
+    """The divergence guard's options."""
+    g.add_argument(
+        "--no-divergence-guard",
+        dest="divergence_guard",
+        action="store_false",
+        help="let a run go on whose training loss stays above --divergence-factor x its "
+        "first step's loss for --divergence-epochs epochs (default: stop it, exit 4)",
+    )
+    g.add_argument(
+        "--divergence-factor",
+        type=_factor,
+        metavar="K",
+        default=GUARD_FACTOR,
+        help="the guard's factor over the first step's loss",
+    )
+    g.add_argument(
+        "--divergence-epochs",
+        type=o.positive_int,
+        metavar="M",
+        default=GUARD_EPOCHS,
+        help="the guard's consecutive epochs",
+    )
+
+
+def _factor(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (1.0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 1, got {text!r}")
+    return value
+
+
+def check_resume_options(args) -> None:
+    """Before JAX: ``--override`` parsed and applied to the options it names (an option
+    given with another value is refused), and a ``--resume CKPT`` that does not exist."""
+    from nnjax import runconfig
+    from nnjax.commands import options as o
+
+    args._override = {}
+    if args.override and args.resume is False:
+        raise ValueError("--override changes a resumed run: give it with --resume")
+    if isinstance(args.resume, str) and not os.path.exists(args.resume):
+        missing = FileNotFoundError(errno.ENOENT, "no such checkpoint", args.resume)
+        missing.nnjax_action = "resume from"  # nnjax.errors.describe_os_error's verb
+        raise missing
+    for key, text in runconfig.parse_overrides(args.override).items():
+        name = BY_FIELD.get(key, key)
+        if name not in OVERRIDES:
+            valid = ", ".join(f"{n} ({f})" for n, (f, _, _) in OVERRIDES.items())
+            raise ValueError(f"--override {key}: no such field here; valid: {valid}")
+        field, dest, kind = OVERRIDES[name]
+        value = _parse(name, str(text), kind, o)
+        given = getattr(args, dest)  # --optimizer has a default: the override wins over it
+        if given is not None and given != value and dest != "optimizer":
+            raise ValueError(f"--{dest} {given} and --override {name}={text} disagree: give one")
+        setattr(args, dest, value)
+        args._override[field] = value
+
+
+def _parse(name: str, text: str, kind: str | None, o):
+    if kind is None:  # the optimizer: one of the names
+        names = o.optimizers()[0]
+        if text not in names:
+            raise ValueError(f"--override optimizer={text}: valid: {', '.join(names)}")
+        return text
+    try:
+        return getattr(o, kind)(text)
+    except argparse.ArgumentTypeError as e:
+        raise ValueError(f"--override {name}={text}: {e}") from None
+
+
+def check_paths(args) -> None:
+    """``--out`` and ``--checkpoint-dir`` can be written (created if needed), and no other run
+    holds the checkpoint directory, before JAX starts or the data is read:
+    :class:`nnjax.preflight.NotWritableError` or ``DirectoryLockedError`` (exit 3). ``fit``
+    takes the lock for the run itself, later; this is the early answer."""
+    from nnjax import preflight
+    from nnjax.lock import DirectoryLock
+
+    for path, what in ((args.out, "--out"), (args.checkpoint_dir, "--checkpoint-dir")):
+        if path is not None:
+            preflight.check_writable(path, what)
+    if args.checkpoint_dir is not None:
+        DirectoryLock(args.checkpoint_dir, heartbeat=None).acquire().release()
+
+
+def fit_options(args) -> dict:
+    """``fit``'s override and divergence guard."""
+    from nnjax.train import DivergenceGuard
+
+    guard = DivergenceGuard(args.divergence_factor, args.divergence_epochs)
+    return {
+        "override": getattr(args, "_override", None) or None,  # set by check_resume_options
+        "divergence_guard": guard if args.divergence_guard else None,
+    }
+
+
+def resume_command(args) -> str:
+    """The command line that continues this run from its checkpoint directory: the one given,
+    its ``--resume`` (and value) replaced by a bare ``--resume``."""
+    argv, out, skip = list(getattr(args, "_argv", None) or []), [], False
+    for i, token in enumerate(argv):
+        if skip:
+            skip = False
+        elif token == "--resume":
+            nxt = argv[i + 1] if i + 1 < len(argv) else None
+            skip = nxt is not None and not nxt.startswith("-")
+        elif not token.startswith("--resume="):
+            out.append(token)
+    return shlex.join(["nnjax", *out, "--resume"])
+
+
+@contextlib.contextmanager
+def stoppable(args, fit_kw: dict, lr_label: str):
+    """Around ``fit``: the stop signals handled (``fit_kw["stop"]``), and the failures
+    reworded for the command line: a stop -> :class:`nnjax.errors.Interrupted` (exit
+    128 + N) naming the checkpoint and the command that resumes; a divergence -> what to
+    change; a configuration mismatch -> the options and the ``--override`` to give."""
+    from nnjax.errors import DivergenceError, Interrupted, NonFiniteLossError
+    from nnjax.runconfig import ConfigMismatchError
+    from nnjax.train import TrainingStopped, stop_on_signals
+
+    with stop_on_signals() as stop:
+        fit_kw["stop"] = stop
+        try:
+            yield
+        except TrainingStopped as e:
+            raise Interrupted(stop.signum or 2, _stopped(args, e)) from None
+        except DivergenceError as e:
+            cls = NonFiniteLossError if isinstance(e, FloatingPointError) else DivergenceError
+            raise cls(_diverged(e, lr_label), last_checkpoint=e.last_checkpoint) from None
+        except ConfigMismatchError as e:
+            raise ValueError(_mismatch(e)) from None
+
+
+def _stopped(args, e) -> str:
+    done = f"stopped after epoch {e.epochs_done} of {args.epochs}"
+    if args.checkpoint_dir is None:
+        return f"{done}; nothing saved (no --checkpoint-dir): give one to make a run resumable"
+    saved = f"checkpoint {e.checkpoint}" if e.checkpoint else "no checkpoint yet"
+    return f"{done}; {saved}; resume with: {resume_command(args)}"
+
+
+def _diverged(e, lr_label: str) -> str:
+    off = "" if isinstance(e, FloatingPointError) else " (--no-divergence-guard lets it run on)"
+    text = f"{e.detail}; lower --lr (now {lr_label}) or check the data{off}"
+    if e.last_checkpoint:
+        text += (
+            f"; the newest checkpoint from before it is {e.last_checkpoint}: continue from it "
+            f"with --resume {e.last_checkpoint} and --override lr=SMALLER in place of --lr"
+        )
+    return text
+
+
+def _mismatch(e) -> str:
+    """The fields that differ, the ``--override`` for those an option sets, and the others
+    named as unchangeable."""
+    shown = "; ".join(f"{f}: {old!r} -> {new!r}" for f, old, new in e.diffs)
+    wanted = [f"--override {BY_FIELD[f]}={new}" for f, _, new in e.diffs if f in BY_FIELD]
+    fixed = [f for f, _, _ in e.diffs if f not in BY_FIELD]
+    where = f" from {e.source}" if e.source else ""
+    text = f"cannot resume{where}: the configuration differs (checkpoint -> this command): {shown}"
+    if wanted:
+        text += ". Rerun with the checkpoint's values, or change them deliberately: " + " ".join(
+            wanted
+        )
+    if fixed:
+        text += f". {', '.join(fixed)}: cannot change on a resume (start a new run)"
+    return text

@@ -1,0 +1,326 @@
+"""The user's own data: a CSV file, an ``.npz`` archive or a pair of ``.npy`` files.
+
+:func:`read` returns :class:`OwnData`: features ``X`` (n, d) float32 and class indices ``y``
+(n,) int32 in [0, K), with ``label_names`` (K,) the original labels, sorted. The formats:
+
+* ``.csv``: a header row, then one example per row, comma-separated (UTF-8, a BOM is
+  skipped, blank lines are skipped). The column named ``target`` (default ``"target"``)
+  holds the labels; every other column is a numeric feature.
+* ``.npz``: an archive (``numpy.savez``) holding two arrays named exactly ``X`` (n, d) or
+  (n,) and ``y`` (n,); other arrays in it are ignored.
+* ``.npy``: the features alone (n, d) or (n,); the labels come from a second ``.npy`` file,
+  ``labels`` (n,) (on the command line: ``--data X.npy --labels y.npy``).
+
+Labels: integer labels keep their values as names (``{3, 7}`` become classes 0, 1 named 3
+and 7); numbers with no fractional part (``1.0``) count as integers; any other text makes
+every label a string name, sorted as strings (``"10" < "2"``). Labels with a fractional part
+are refused (nnjax trains classifiers), as are fewer than 2 classes.
+
+Every bad input is a ``ValueError`` naming the file, the column (or array) and the first bad
+row: a missing value (an empty cell, ``NA``, ``NaN``, ``null``, ``None``, ``?``), a
+non-numeric or infinite feature, a missing target column (the columns are listed), ragged
+rows, a file that cannot be parsed. CSV rows are named by their line in the file (the
+header is line 1); array rows by their 0-based index. A missing file is refused by
+:func:`check_paths` before anything is read. Nothing here imports JAX.
+"""
+
+import csv
+import os
+import zipfile
+from typing import NamedTuple
+
+import numpy as np
+
+FORMATS = (".csv", ".npz", ".npy")
+DEFAULT_TARGET = "target"
+NPZ_KEYS = ("X", "y")  # the array names an .npz file must hold
+MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})  # compared lower-cased
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+class OwnData(NamedTuple):
+    """``X`` (n, d) float32, ``y`` (n,) int32 class indices, ``label_names[k]`` the label of
+    class k (int or str), ``feature_names`` the CSV columns (None for arrays), ``name`` the
+    file's base name."""
+
+    X: np.ndarray
+    y: np.ndarray
+    label_names: tuple
+    feature_names: tuple[str, ...] | None
+    name: str
+
+
+def data_format(path) -> str:
+    """The format of ``path`` by its extension, one of :data:`FORMATS`."""
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    if ext not in FORMATS:
+        raise ValueError(
+            f"{os.fspath(path)}: unknown data format {ext or '(no extension)'!r}; "
+            f"valid: {', '.join(FORMATS)}"
+        )
+    return ext
+
+
+def check_paths(path, *, target: str | None = None, labels=None) -> None:
+    """Refuse, before anything is read, a missing file or options that do not fit the
+    format: ``target`` is for CSV files only, ``labels`` for (and needed by) ``.npy``."""
+    ext = data_format(path)
+    for p in (path, labels):
+        if p is not None and not os.path.isfile(p):
+            what = "a directory, not a file" if os.path.isdir(p) else "no such file"
+            raise ValueError(f"{os.fspath(p)}: {what}")
+    if target is not None and ext != ".csv":
+        raise ValueError(
+            f"--target names a CSV column; {os.fspath(path)} is {ext} (its labels are "
+            + ("the array 'y')" if ext == ".npz" else "the --labels file)")
+        )
+    if ext == ".npy" and labels is None:
+        raise ValueError(
+            f"{os.fspath(path)} holds the features only: give the labels file too (--labels y.npy)"
+        )
+    if labels is not None and ext != ".npy":
+        raise ValueError(f"--labels is for .npy features; {os.fspath(path)} holds its labels")
+    if labels is not None and data_format(labels) != ".npy":
+        raise ValueError(f"--labels {os.fspath(labels)}: must be a .npy file")
+
+
+def read(path, *, target: str | None = None, labels=None) -> OwnData:
+    """Read the user's data file (see the module docstring for the formats)."""
+    check_paths(path, target=target, labels=labels)
+    ext = data_format(path)
+    if ext == ".csv":
+        return read_csv(path, target=target or DEFAULT_TARGET)
+    if ext == ".npz":
+        X, y = _read_npz(path)
+        return _from_arrays(X, y, os.fspath(path), os.fspath(path))
+    X, y = _read_npy(path), _read_npy(labels)
+    return _from_arrays(X, y, os.fspath(path), os.fspath(labels))
+
+
+# --- CSV ---------------------------------------------------------------------------------
+
+
+def read_csv(path, target: str = DEFAULT_TARGET) -> OwnData:
+    """A CSV file with a header row; the column ``target`` holds the labels."""
+    where = os.fspath(path)
+    header, rows, lines = _csv_rows(where)
+    if target not in header:
+        shown = _first(header)
+        raise ValueError(
+            f"{where}: no column {target!r} (give the label column with --target); columns: {shown}"
+        )
+    t = header.index(target)
+    features = [i for i in range(len(header)) if i != t]
+    if not features:
+        raise ValueError(f"{where}: no feature column besides the target {target!r}")
+    X = np.empty((len(rows), len(features)), np.float64)
+    for j, i in enumerate(features):
+        X[:, j] = _numeric_column([r[i] for r in rows], lines, f"{where}: column {header[i]!r}")
+    X = _to_float32(X, lambda r, c: f"{where}: column {header[features[c]]!r}, line {lines[r]}")
+    column = [r[t].strip() for r in rows]
+    for v, line in zip(column, lines):
+        if v.lower() in MISSING:
+            raise ValueError(f"{where}: column {target!r}, line {line}: missing label {v!r}")
+    y, names = _encode_text_labels(column, lines, f"{where}: column {target!r}")
+    feature_names = tuple(header[i] for i in features)
+    return OwnData(X, y, names, feature_names, os.path.basename(where))
+
+
+def _csv_rows(where: str) -> tuple[list[str], list[list[str]], list[int]]:
+    """(header, data rows, the file line of each row); blank lines skipped."""
+    rows, lines = [], []
+    with open(where, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        try:
+            for row in reader:
+                if row and any(v.strip() for v in row):
+                    rows.append(row)
+                    lines.append(reader.line_num)
+        except csv.Error as e:
+            raise ValueError(f"{where}, line {reader.line_num}: cannot parse as CSV: {e}") from e
+        except UnicodeDecodeError as e:
+            raise ValueError(
+                f"{where}: not a UTF-8 text file ({e.reason} at byte {e.start})"
+            ) from e
+    if not rows:
+        raise ValueError(f"{where}: empty file (a CSV file needs a header row)")
+    header = [h.strip() for h in rows[0]]
+    for i, h in enumerate(header):
+        if not h:
+            raise ValueError(
+                f"{where}: column {i + 1} has no name in the header (an index column? drop it)"
+            )
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        raise ValueError(f"{where}: the header repeats column names {repeated}")
+    for row, line in zip(rows[1:], lines[1:]):
+        if len(row) != len(header):
+            raise ValueError(
+                f"{where}, line {line}: {len(row)} fields, but the header has {len(header)}"
+            )
+    if len(rows) == 1:
+        raise ValueError(f"{where}: a header and no data rows")
+    return header, rows[1:], lines[1:]
+
+
+def _numeric_column(values: list[str], lines: list[int], where: str) -> list[float]:
+    """The column as floats; the first missing or non-numeric cell raises, with its line."""
+    out = []
+    for v, line in zip(values, lines):
+        s = v.strip()
+        if s.lower() in MISSING:
+            raise ValueError(f"{where}, line {line}: missing value {v!r}")
+        try:
+            x = float(s)
+        except ValueError:
+            raise ValueError(
+                f"{where}, line {line}: {v!r} is not a number; features must be numeric "
+                "(drop the column, or make it the --target)"
+            ) from None
+        out.append(x)
+    return out
+
+
+def _encode_text_labels(values: list[str], lines: list[int], where: str):
+    """(y, names): integers (or integral numbers) keep their values; otherwise strings."""
+    try:
+        numbers = [float(v) for v in values]
+    except ValueError:
+        return _encode(values, where)
+    for x, v, line in zip(numbers, values, lines):
+        if not np.isfinite(x) or x != int(x):
+            raise ValueError(
+                f"{where}, line {line}: label {v!r} is not a class (labels are integers or "
+                "names; nnjax trains classifiers)"
+            )
+    return _encode([int(x) for x in numbers], where)
+
+
+def _encode(labels: list, where: str):
+    """Classes 0..K-1 in sorted order of the labels; the labels themselves are the names."""
+    names = tuple(sorted(set(labels)))
+    if len(names) < 2:
+        raise ValueError(
+            f"{where}: a single class ({names[0]!r}) in all {len(labels)} examples; "
+            "a classifier needs at least 2"
+        )
+    index = {name: k for k, name in enumerate(names)}
+    return np.array([index[v] for v in labels], np.int32), names
+
+
+# --- arrays --------------------------------------------------------------------------------
+
+
+def _magic(where: str) -> bytes:
+    with open(where, "rb") as f:
+        return f.read(6)
+
+
+def _read_npz(path) -> tuple[np.ndarray, np.ndarray]:
+    where = os.fspath(path)
+    magic = _magic(where)
+    if not magic.startswith(b"PK"):
+        kind = "a single .npy array" if magic == b"\x93NUMPY" else "not a zip archive"
+        raise ValueError(f"{where}: not an .npz archive ({kind})")
+    try:
+        with np.load(where, allow_pickle=False) as archive:
+            keys = archive.files
+            if all(k in keys for k in NPZ_KEYS):
+                return archive["X"], archive["y"]
+    except (ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{where}: not a readable .npz archive ({e})") from e
+    shown = ", ".join(repr(k) for k in keys[:20]) + (
+        f" and {len(keys) - 20} more" * (len(keys) > 20)
+    )
+    raise ValueError(
+        f"{where}: an .npz file must hold arrays named 'X' and 'y'; it holds {shown or 'nothing'}"
+    )
+
+
+def _read_npy(path) -> np.ndarray:
+    where = os.fspath(path)
+    if _magic(where) != b"\x93NUMPY":
+        raise ValueError(f"{where}: not a .npy file (no NumPy header)")
+    try:
+        return np.load(where, allow_pickle=False)
+    except (ValueError, EOFError) as e:
+        raise ValueError(f"{where}: not a readable .npy file ({e})") from e
+
+
+def _from_arrays(X: np.ndarray, y: np.ndarray, x_where: str, y_where: str) -> OwnData:
+    """Check and convert arrays read from .npz/.npy files (``*_where`` names them)."""
+    x_name = f"{x_where}: X" if x_where == y_where else x_where
+    y_name = f"{y_where}: y" if x_where == y_where else y_where
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2:
+        raise ValueError(
+            f"{x_name} has shape {X.shape}: nnjax train takes (examples, features); reshape "
+            f"it to ({X.shape[0]}, {int(np.prod(X.shape[1:]))})"
+        )
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"{x_name} has dtype {X.dtype}: features must be numbers")
+    if len(X) == 0 or X.shape[1] == 0:
+        raise ValueError(f"{x_name} has shape {X.shape}: no examples or no features")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(
+            f"{y_name} has shape {y.shape}: labels must be (examples,) class labels "
+            "(one-hot rows: y.argmax(1))"
+        )
+    if len(y) != len(X):
+        raise ValueError(f"{y_name} has {len(y)} labels for the {len(X)} examples of {x_name}")
+    X = X.astype(np.float64)
+    bad = np.argwhere(np.isnan(X))
+    if len(bad):
+        r, c = bad[0]
+        raise ValueError(f"{x_name}: missing value (NaN) at row {r}, column {c}")
+    X = _to_float32(X, lambda r, c: f"{x_name}: row {r}, column {c}")
+    y_codes, names = _encode_array_labels(y, y_name)
+    return OwnData(X, y_codes, names, None, os.path.basename(x_where))
+
+
+def _to_float32(X: np.ndarray, where) -> np.ndarray:
+    """X as float32; ``where(row, col)`` names the first infinite or too-large value."""
+    with np.errstate(over="ignore"):
+        X32 = X.astype(np.float32)
+    bad = np.argwhere(~np.isfinite(X32))
+    if len(bad):
+        r, c = bad[0]
+        v = X[r, c]
+        why = "is infinite" if not np.isfinite(v) else f"exceeds float32's {_FLOAT32_MAX:.4g}"
+        raise ValueError(f"{where(r, c)}: the value {v:g} {why}; features must be finite")
+    return X32
+
+
+def _encode_array_labels(y: np.ndarray, where: str):
+    if y.dtype.kind == "b":
+        y = y.astype(np.int64)
+    if y.dtype.kind in "iu":
+        return _encode([int(v) for v in y], where)
+    if y.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))
+        if len(bad):
+            i = bad[0]
+            if np.isnan(y[i]):
+                raise ValueError(f"{where}: label at row {i} is missing (NaN)")
+            raise ValueError(
+                f"{where}: label at row {i} is {y[i]:g}, not a class (labels are integers or "
+                "names; nnjax trains classifiers)"
+            )
+        return _encode([int(v) for v in y], where)
+    if y.dtype.kind in "US":
+        text = [v.decode() if isinstance(v, bytes) else str(v) for v in y.tolist()]
+        for i, v in enumerate(text):
+            if v.strip().lower() in MISSING:
+                raise ValueError(f"{where}: label at row {i} is missing ({v!r})")
+        return _encode(text, where)
+    raise ValueError(f"{where} has dtype {y.dtype}: labels must be integers or strings")
+
+
+def _first(names, n: int = 20) -> str:
+    """The first ``n`` names, comma-separated, and how many more."""
+    names = list(names)
+    more = f" and {len(names) - n} more" if len(names) > n else ""
+    return ", ".join(names[:n]) + more

@@ -1,0 +1,151 @@
+"""A data file read for a trained model (``nnjax predict``): the features in the model's order,
+and the labels when the file has them.
+
+The formats are :mod:`nnjax.datafile`'s. A CSV file's columns are matched by name against the
+columns the model was trained on (``feature_names`` of the saved model; any order, the
+training order is restored); the label column (``target``: the one named on the command
+line, else the training one when the file has it) is optional. A column the model does not
+know, or one it needs that is missing, is a ``ValueError`` naming them. A model trained on
+arrays (no column names) takes a CSV file whose non-label columns are as many as its
+features. ``.npz`` files hold ``X`` and optionally ``y``; ``.npy`` files hold X, with the
+labels in ``labels``. Labels are the names the model was trained with (``3``, ``"cat"``),
+mapped to its classes; an unknown one is an error naming the row. Imports NumPy only.
+"""
+
+import os
+from typing import NamedTuple
+
+import numpy as np
+
+from nnjax import datafile
+
+
+class Inputs(NamedTuple):
+    """``X`` (n, features) float32 in the model's feature order; ``y`` (n,) class indices of
+    the labels, or None; ``rows``: how each example is named in errors and output (CSV
+    lines, or 0-based indices)."""
+
+    X: np.ndarray
+    y: np.ndarray | None
+    rows: list
+
+
+def read_inputs(
+    path, *, n_features: int, feature_names=None, label_names=(), target=None,
+    trained_target=None, labels=None,
+) -> Inputs:  # fmt: skip
+    """Read ``path`` for a model of ``n_features`` inputs (see the module docstring)."""
+    ext = datafile.data_format(path)
+    for p in (path, labels):
+        if p is not None and not os.path.isfile(p):
+            raise ValueError(f"{os.fspath(p)}: no such file")
+    if target is not None and ext != ".csv":
+        raise ValueError(f"--target names a CSV column; {os.fspath(path)} is {ext}")
+    if labels is not None and ext != ".npy":
+        raise ValueError(f"--labels is for .npy features; {os.fspath(path)} is {ext}")
+    if ext == ".csv":
+        return _csv(os.fspath(path), n_features, feature_names, label_names, target, trained_target)
+    return _arrays(path, ext, labels, n_features, label_names)
+
+
+def _csv(where, n_features, feature_names, label_names, target, trained_target) -> Inputs:
+    header, rows, lines = datafile._csv_rows(where)
+    if target is not None and target not in header:
+        raise ValueError(f"{where}: no column {target!r} (--target); columns: {', '.join(header)}")
+    if target is None and trained_target in header:
+        target = trained_target
+    given = [h for h in header if h != target]
+    if feature_names is not None:
+        _same_columns(where, given, list(feature_names))
+        order = list(feature_names)
+    else:
+        if len(given) != n_features:
+            raise ValueError(
+                f"{where}: {len(given)} feature columns ({datafile._first(given)}), but the "
+                f"model takes {n_features} features"
+            )
+        order = given
+    X = np.empty((len(rows), len(order)), np.float64)
+    for j, name in enumerate(order):
+        i = header.index(name)
+        X[:, j] = datafile._numeric_column([r[i] for r in rows], lines, f"{where}: column {name!r}")
+    X = datafile._to_float32(X, lambda r, c: f"{where}: column {order[c]!r}, line {lines[r]}")
+    y = None
+    if target is not None:
+        t = header.index(target)
+        where_t = f"{where}: column {target!r}"
+        y = _classes([r[t].strip() for r in rows], lines, label_names, where_t, "line")
+    return Inputs(X, y, lines)
+
+
+def _same_columns(where: str, given: list, trained: list) -> None:
+    missing = [c for c in trained if c not in given]
+    extra = [c for c in given if c not in trained]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing column(s) {', '.join(map(repr, missing))}")
+        if extra:
+            parts.append(f"unknown column(s) {', '.join(map(repr, extra))}")
+        raise ValueError(
+            f"{where}: columns differ from the model's training data: {'; '.join(parts)} "
+            f"(it was trained on {datafile._first(trained)})"
+        )
+
+
+def _arrays(path, ext, labels, n_features, label_names) -> Inputs:
+    where = os.fspath(path)
+    if ext == ".npz":
+        import zipfile
+
+        try:
+            with np.load(where, allow_pickle=False) as archive:
+                if "X" not in archive.files:
+                    raise ValueError(f"{where}: an .npz file for a model must hold an array 'X'")
+                X = archive["X"]
+                y = archive["y"] if "y" in archive.files else None
+        except (OSError, EOFError, zipfile.BadZipFile) as e:
+            raise ValueError(f"{where}: not a readable .npz archive ({e})") from e
+    else:
+        X, y = datafile._read_npy(where), None
+        if labels is not None:
+            y = datafile._read_npy(labels)
+    X = X[:, None] if X.ndim == 1 else X
+    if X.ndim != 2 or X.shape[1] != n_features or X.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{where}: X has shape {X.shape} and dtype {X.dtype}; the model takes numbers of "
+            f"shape (n, {n_features})"
+        )
+    X = datafile._to_float32(X.astype(np.float64), lambda r, c: f"{where}: X row {r}, column {c}")
+    rows = list(range(len(X)))
+    if y is not None:
+        if y.shape[:1] != X.shape[:1] or y.ndim != 1:
+            raise ValueError(f"{where}: {y.shape} labels for {len(X)} examples")
+        text = [v.decode() if isinstance(v, bytes) else v for v in y.tolist()]
+        y = _classes(text, rows, label_names, f"{where}: y", "row")
+    return Inputs(X, y, rows)
+
+
+def _classes(values, rows, label_names, where: str, row_word: str) -> np.ndarray:
+    """The class index of each label value, by the model's label names."""
+    names = list(label_names)
+    numeric = all(isinstance(n, int) for n in names)
+    index = {n: k for k, n in enumerate(names)}
+    out = np.empty(len(values), np.int32)
+    for i, (v, row) in enumerate(zip(values, rows)):
+        key = _as_int(v) if numeric else str(v).strip()
+        if key not in index:
+            raise ValueError(
+                f"{where}, {row_word} {row}: label {v!r} is not one of the model's classes "
+                f"({datafile._first(map(str, names))})"
+            )
+        out[i] = index[key]
+    return out
+
+
+def _as_int(v):
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return int(x) if np.isfinite(x) and x == int(x) else None

@@ -1,0 +1,113 @@
+"""A loaded model, callable on raw inputs: :class:`Predictor` (what ``nnjax.load`` returns).
+
+With raw inputs X (n, *input_shape[1:]) (e.g. (n, features), as read from a data file):
+
+    X' = (X - mean) / std              the saved standardisation statistics (if any), float32
+    z  = f(params, state, X')          the model in evaluation mode (no dropout; BatchNorm's
+                                       running statistics), jit-compiled once per input shape
+
+``predictor(X)`` returns z, the model's outputs: logits (n, K) for the softmax
+cross-entropy, one logit (n, 1) for ``binary_cross_entropy_with_logits``, a probability
+(n, 1) for ``binary_cross_entropy``. ``predict_proba(X)`` returns class probabilities
+(n, K): softmax(z), or [1 - p, p] with p = sigmoid(z) (or z itself for
+``binary_cross_entropy``). ``predict(X)`` returns the label names (n,) of the most probable
+classes: argmax_k z for K > 1 outputs, else class 1 where z > 0 (logit) or p > 0.5.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Predictor:
+    """A saved model with its params, state, standardisation and label names.
+
+    Attributes: ``model`` (the rebuilt :class:`~nnjax.layers.Layer`), ``params``, ``state``
+    (``()`` when stateless), ``standardizer`` (or None), ``label_names`` (list, class k's
+    name), ``feature_names`` (a CSV file's columns, or None), ``target`` (the label column it
+    was trained with, or None), ``loss``, ``input_shape`` ((-1, ...)), ``config`` (the
+    training configuration, or None), ``meta`` (``model.json`` whole), ``path``.
+    """
+
+    def __init__(self, model, params, state, standardizer, meta: dict, path: str | None = None):
+        import jax
+        import jax.numpy as jnp
+
+        from nnjax.layers import apply_model
+
+        self.model, self.standardizer, self.meta, self.path = model, standardizer, meta, path
+        self.params = jax.tree.map(jnp.asarray, params)
+        self.state = jax.tree.map(jnp.asarray, state)
+        self.label_names = list(meta["label_names"])
+        self.feature_names = meta.get("feature_names")
+        self.target = meta.get("target")
+        self.loss = meta["loss"]
+        self.input_shape = tuple(meta["model"]["input_shape"])
+        self.config = meta.get("config")
+        self._forward = jax.jit(lambda p, s, x: apply_model(model, p, s, x, train=False)[0])
+
+    def transform(self, X) -> np.ndarray:
+        """Raw inputs standardised with the saved statistics, float32, shapes checked."""
+        X = np.asarray(X)
+        if X.dtype.kind in "biu":
+            X = X.astype(np.float32 if self.standardizer is None else self.standardizer.mean.dtype)
+        if X.dtype.kind != "f":
+            raise ValueError(f"{self._name()}: inputs must be numbers, got dtype {X.dtype}")
+        want = self.input_shape[1:]
+        if X.ndim != len(want) + 1 or tuple(X.shape[1:]) != want:
+            raise ValueError(
+                f"{self._name()}: expects inputs of shape (n, {', '.join(map(str, want))}), "
+                f"got {X.shape}"
+            )
+        if self.standardizer is not None:
+            X = self.standardizer.transform(X)
+        return np.asarray(X, np.float32)
+
+    def __call__(self, X) -> np.ndarray:
+        """The model's outputs on raw inputs X: logits, or probabilities for a model trained
+        with ``binary_cross_entropy`` (module docstring)."""
+        return np.asarray(self._forward(self.params, self.state, self.transform(X)))
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities (n, K), columns in the order of :attr:`label_names`."""
+        return self.proba_of(self(X))
+
+    def predict(self, X) -> np.ndarray:
+        """The label names (n,) of the predicted classes."""
+        return self.names_of(self.classes_of(self(X)))
+
+    def proba_of(self, z: np.ndarray) -> np.ndarray:
+        """Probabilities (n, K) from the model's outputs ``z``."""
+        z = np.asarray(z, np.float64)
+        if self.loss == "mse":
+            raise ValueError(f"{self._name()}: trained with mse, its outputs are no probabilities")
+        if z.ndim == 2 and z.shape[1] > 1:
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
+        z = z.reshape(len(z))
+        p = z if self.loss == "binary_cross_entropy" else 1.0 / (1.0 + np.exp(-z))
+        return np.stack([1.0 - p, p], axis=1)
+
+    def classes_of(self, z: np.ndarray) -> np.ndarray:
+        """Class indices (n,) from the model's outputs ``z`` (the rule of
+        :func:`nnjax.train.classification_accuracy`)."""
+        z = np.asarray(z)
+        if z.ndim == 2 and z.shape[1] > 1:
+            return np.argmax(z, axis=1)
+        threshold = 0.5 if self.loss in ("binary_cross_entropy", "mse") else 0.0
+        return (z.reshape(len(z)) > threshold).astype(np.int64)
+
+    def names_of(self, classes: np.ndarray) -> np.ndarray:
+        """Label names of class indices, as an array (ints stay ints, names stay strings)."""
+        return np.asarray([self.label_names[int(k)] for k in classes])
+
+    def _name(self) -> str:
+        return f"saved model {self.path}" if self.path else "saved model"
+
+    def __repr__(self) -> str:
+        n = len(self.label_names)
+        shown = ", ".join(map(str, self.label_names[:5])) + (", ..." if n > 5 else "")
+        return (
+            f"Predictor({self.meta['model']['spec'][0]}, input {self.input_shape}, {n} classes "
+            f"({shown}), loss {self.loss}" + (f", from {self.path}" if self.path else "") + ")"
+        )

@@ -1,0 +1,230 @@
+"""The configuration of a ``fit`` run, as its checkpoints record it, and the check a resume makes.
+
+:func:`run_config` describes a run as JSON-able data (dotted field names in messages):
+
+=================  =========================================================================
+field              value
+=================  =========================================================================
+``model``          ``{"kind": constructor, **kwargs}`` from the model's ``spec`` (e.g.
+                   ``model.activation``), or ``{"name": ...}`` when it has none
+``loss``           the loss's name, or ``"<function qualname>"`` for a callable
+``optimizer``      ``{"name", "learning_rate", hyperparameters...}`` (the defaults of
+                   :data:`nnjax.optim.OPTIMIZERS` included); a schedule is
+                   ``{"schedule": qualname, "values": eta(t) at t = 0, 1, 10, ..., 10^5}``;
+                   an ``optax.GradientTransformation`` passed directly cannot be described:
+                   ``{"name": "optax", "describable": False}``
+``dtype``          the float dtypes of the params, e.g. ``"float32"``
+``devices``        the number of devices a batch is split over
+``n_examples``,    the data: its size, a sha256 of X and y (:func:`fit_config`), and the
+``data_sha256``,   batching that fixes the order
+``batch_size``,
+``dropout``
+=================  =========================================================================
+
+:func:`check_resume` refuses a resume whose configuration differs
+(:class:`nnjax.runconfig.ConfigMismatchError` naming each field, old and new) unless the
+field is overridden: ``fit(..., resume=..., override={"optimizer.learning_rate": 1e-4})`` (or
+a list of field names). An override of ``optimizer.name`` covers the whole optimizer group
+(another optimizer has other hyperparameters) and starts the optimizer state afresh. The
+fields of :data:`FIXED` cannot be overridden: the checkpoint would not fit the run.
+"""
+
+import hashlib
+import inspect
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import jax
+import numpy as np
+
+from nnjax import runconfig
+from nnjax.optim import OPTIMIZERS
+
+FIXED = {
+    "n_examples": "the checkpoint's step losses and data order are for its own data",
+    "data_sha256": "the checkpoint was written for other data",
+    "batch_size": "the steps per epoch and the data order follow from it",
+    "dtype": "the checkpoint's arrays have their own dtype",
+}
+SCHEDULE_STEPS = (0, 1, 10, 100, 1000, 10000, 100000)
+
+
+def fit_config(X, y, batch_size: int | None, dropout: bool) -> dict[str, Any]:
+    """The data part of the configuration: the sizes, the data itself (a sha256 of X and y)
+    and the batching that fixes the order."""
+    h = hashlib.sha256()
+    for a in (np.asarray(X), np.asarray(y)):
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return {
+        "n_examples": int(np.shape(X)[0]),
+        "batch_size": batch_size,
+        "dropout": bool(dropout),
+        "data_sha256": h.hexdigest(),
+    }
+
+
+def _qualname(f) -> str:
+    return f"<function {getattr(f, '__qualname__', None) or type(f).__name__}>"
+
+
+def describe_model(model) -> dict[str, Any]:
+    """``{"kind": name, **kwargs}`` from ``model.spec``; ``{"name": ...}`` without one."""
+    spec = getattr(model, "spec", None)
+    if spec is not None:
+        kind, kwargs = spec
+        body = json.loads(json.dumps(kwargs, default=repr))  # as it reads back from JSON
+        return {"kind": kind, **body} if "kind" not in body else {"kind": kind, "kwargs": body}
+    if hasattr(model, "init") and hasattr(model, "apply"):
+        return {"name": str(getattr(model, "name", type(model).__name__))}
+    return {"name": _qualname(model)}
+
+
+def describe_learning_rate(learning_rate: float | Callable) -> float | dict:
+    """A float as is; a schedule as its name and its values at :data:`SCHEDULE_STEPS`."""
+    if not callable(learning_rate):
+        return float(learning_rate)
+    try:
+        values = [float(learning_rate(t)) for t in SCHEDULE_STEPS]
+    except Exception:  # a schedule that takes something else: its name only
+        values = None
+    return {"schedule": _qualname(learning_rate), "values": values}
+
+
+def describe_optimizer(optimizer, learning_rate) -> dict[str, Any]:
+    """``{"name", "learning_rate", hyperparameters}`` of a named optimizer; a marker for an
+    optax transformation (its hyperparameters live in closures nnjax cannot read)."""
+    if not isinstance(optimizer, str):
+        return {"name": "optax", "describable": False}
+    params = inspect.signature(OPTIMIZERS[optimizer]).parameters.values()
+    hyper = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+    return {"name": optimizer, "learning_rate": describe_learning_rate(learning_rate), **hyper}
+
+
+def float_dtypes(params) -> str:
+    """The float dtypes of the leaves of ``params``, e.g. ``"float32"`` or
+    ``"bfloat16,float32"`` (``"none"`` without float leaves)."""
+    names = {
+        np.dtype(leaf.dtype).name
+        for leaf in jax.tree.leaves(params)
+        if hasattr(leaf, "dtype") and jax.dtypes.issubdtype(leaf.dtype, np.inexact)
+    }
+    return ",".join(sorted(names)) or "none"
+
+
+def run_config(
+    *, model, loss, optimizer, learning_rate, params, devices, X, y, batch_size, dropout
+) -> dict[str, Any]:
+    """The whole configuration of a ``fit`` run (module docstring)."""
+    return {
+        "model": describe_model(model),
+        "loss": loss if isinstance(loss, str) else _qualname(loss),
+        "optimizer": describe_optimizer(optimizer, learning_rate),
+        "dtype": float_dtypes(params),
+        "devices": int(devices),
+        **fit_config(X, y, batch_size, dropout),
+    }
+
+
+def _get(config: Mapping, dotted: str):
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return runconfig.MISSING
+        node = node[part]
+    return node
+
+
+ANY = object()  # an override given by name only: this run's value, whatever it is
+
+
+def as_override(override) -> dict[str, Any]:
+    """``{field: value}`` from a mapping, or ``{field: ANY}`` from an iterable of names."""
+    if override is None:
+        return {}
+    if isinstance(override, Mapping):
+        return {str(k): v for k, v in override.items()}
+    if isinstance(override, str) or not isinstance(override, Iterable):
+        raise ValueError(
+            f"fit: override must be a mapping {{field: value}} or a list of field names, "
+            f"got {override!r}"
+        )
+    return {str(k): ANY for k in override}
+
+
+def _check_override(name: str, value, saved: Mapping, current: Mapping) -> None:
+    known = {*runconfig.flatten_config(saved), *runconfig.flatten_config(current)}
+    prefixes = {k.rsplit(".", i)[0] for k in known for i in range(1, k.count(".") + 1)}
+    if name in FIXED:
+        raise ValueError(f"fit: override {name}: it cannot be changed on resume ({FIXED[name]})")
+    if name not in known | prefixes:
+        raise ValueError(
+            f"fit: override {name}: no such field; valid fields: {', '.join(sorted(known))}"
+        )
+    now = _get(current, name)
+    if value is not ANY and runconfig.config_diff({"v": value}, {"v": now}):
+        raise ValueError(
+            f"fit: override {name}={value!r}, but this run has {name}={now!r}: give the run "
+            "that value (an override allows a change, it does not make one)"
+        )
+
+
+def check_resume(saved: Mapping, current: Mapping, override=None, source=None) -> list[dict]:
+    """Refuse a resume whose configuration differs from the checkpoint's ``saved`` one
+    (:class:`~nnjax.runconfig.ConfigMismatchError` naming each field, old and new), except
+    the overridden fields. Returns ``[{"field", "old", "new"}, ...]``: the overridden fields
+    that do differ (to record; another optimizer as one record ``"optimizer"``, its whole
+    description old and new). Fields this run has and the checkpoint lacks at the top level
+    (one written by an older nnjax) are not compared."""
+    wanted = as_override(override)
+    for name, value in wanted.items():
+        _check_override(name, value, saved, current)
+    allowed = list(wanted)
+    if "optimizer.name" in wanted and optimizer_changed(saved, current):
+        allowed.append("optimizer")  # another optimizer: other hyperparameters, fresh state
+    older = [k for k in current if k not in saved]
+    diffs = runconfig.config_diff(saved, current, ignore=[*allowed, *older])
+    if diffs:
+        raise _mismatch(diffs, source)
+    changed = runconfig.config_diff(saved, current, ignore=older)
+    records = [
+        {"field": f, "old": _jsonable(old), "new": _jsonable(new)}
+        for f, old, new in changed
+        if any(f == a or f.startswith(a + ".") for a in allowed)
+    ]
+    if "optimizer" in allowed:  # another optimizer: recorded whole, old and new
+        records = [r for r in records if not r["field"].startswith("optimizer.")]
+        records.append(
+            {"field": "optimizer", "old": saved["optimizer"], "new": current["optimizer"]}
+        )
+    return records
+
+
+def _mismatch(diffs: list, source) -> runconfig.ConfigMismatchError:
+    """The error naming each differing field; the fields of :data:`FIXED` are said to be
+    unchangeable instead of offered as overrides. Another optimizer is named with its
+    learning rate, not with every hyperparameter that comes with it."""
+    if any(name == "optimizer.name" for name, _, _ in diffs):  # its hyperparameters follow
+        keep = ("optimizer.name", "optimizer.learning_rate")
+        diffs = [d for d in diffs if not d[0].startswith("optimizer.") or d[0] in keep]
+    err = runconfig.ConfigMismatchError(diffs, source)
+    fixed = [name for name, _, _ in diffs if name in FIXED]
+    if fixed:
+        fields = "; ".join(f"{name}: {old!r} -> {new!r}" for name, old, new in diffs)
+        why = "; ".join(f"{name} cannot change on a resume ({FIXED[name]})" for name in fixed)
+        where = f" from {source}" if source else ""
+        err.args = (
+            f"cannot resume{where}: the configuration differs (checkpoint -> this run): "
+            f"{fields}. {why}: resume with the checkpoint's values, or start a new run",
+        )
+    return err
+
+
+def optimizer_changed(saved: Mapping, current: Mapping) -> bool:
+    """Another optimizer (by name) than the checkpoint's: its state cannot be reused."""
+    return _get(saved, "optimizer.name") != _get(current, "optimizer.name")
+
+
+def _jsonable(value):
+    return None if value is runconfig.MISSING else value

@@ -1,0 +1,49 @@
+"""The diversity figures of generated samples (nnjax.brain.diversity) on hand-made samples."""
+
+import numpy as np
+import pytest
+
+from nnjax.brain import diversity as V
+
+
+def test_histogram_entropy_and_coverage_by_hand():
+    h = V.class_histogram([0, 0, 1, 3, 3, 3, 3, 3], 5)
+    np.testing.assert_array_equal(h, [2, 1, 0, 5, 0])
+    # p = (2, 1, 5) / 8: H = -(1/4 log2 1/4 + 1/8 log2 1/8 + 5/8 log2 5/8) bits
+    want = 0.25 * 2 + 0.125 * 3 + 0.625 * np.log2(8 / 5)
+    assert V.entropy_bits(h) == pytest.approx(want, rel=1e-12)
+    assert V.entropy_bits([7, 7, 7, 7]) == pytest.approx(2.0)  # uniform over 4: log2 4
+    assert V.entropy_bits([0, 9, 0]) == 0.0  # one class
+    with pytest.raises(ValueError, match="labels must be"):
+        V.class_histogram([0, 5], 5)
+    with pytest.raises(ValueError, match="not all 0"):
+        V.entropy_bits([0, 0])
+
+
+def test_mean_pairwise_distance_by_hand():
+    # the corners (0,0), (3,0), (0,4): distances 3, 4, 5 -> mean 4
+    X = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0]])
+    assert V.mean_pairwise_distance(X) == pytest.approx(4.0, rel=1e-12)
+    assert V.mean_pairwise_distance(np.ones((5, 3))) == 0.0  # one repeated sample
+    rng = np.random.default_rng(0)
+    Y = rng.normal(size=(30, 7))
+    loops = [np.linalg.norm(Y[i] - Y[j]) for i in range(30) for j in range(i + 1, 30)]
+    assert V.mean_pairwise_distance(Y) == pytest.approx(np.mean(loops), rel=1e-9)
+    with pytest.raises(ValueError, match="n >= 2"):
+        V.mean_pairwise_distance(np.ones((1, 3)))
+
+
+def test_diversity_of_collapsed_and_varied_samples():
+    """A classifier that reads the class off the first 4 coordinates (argmax): samples that are
+    all one average input get one class, 0 bits and distance 0; the 4 one-hot samples, twice
+    each, get 2 bits, 4 classes and mean distance sqrt(2) * 24 / 28."""
+    classify = lambda X: X[:, :4]  # noqa: E731
+    collapsed = V.diversity(np.tile([0.3, 0.2, 0.25, 0.25], (8, 1)), classify, 4)
+    assert (collapsed.entropy_bits, collapsed.classes_covered) == (0.0, 1)
+    assert collapsed.effective_classes == 1.0 and collapsed.mean_distance == 0.0
+    np.testing.assert_array_equal(collapsed.histogram, [8, 0, 0, 0])
+    varied = V.diversity(np.tile(np.eye(4), (2, 1)), classify, 4)
+    assert varied.entropy_bits == pytest.approx(2.0) and varied.classes_covered == 4
+    assert varied.effective_classes == pytest.approx(4.0)
+    # 28 pairs: 4 identical (distance 0), 24 between different one-hots (sqrt 2)
+    assert varied.mean_distance == pytest.approx(np.sqrt(2) * 24 / 28, rel=1e-12)

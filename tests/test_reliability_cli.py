@@ -1,0 +1,318 @@
+"""``nnjax train``'s safety at the command line (issue 15): a second writer refused and a stale
+lock taken over; a changed setting refused naming it, an --override recorded; full disk,
+read-only, file-as-directory and missing paths as one line, exit 3; history.json never torn;
+dead writers' temporary files gone; the keep=1 recovery; SIGTERM ends in a checkpoint whose
+--resume is bit-identical; divergence stops with exit 4."""
+
+import errno
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from nnjax import checkpoint as ck
+from nnjax import io as nio
+from nnjax.cli import main
+from nnjax.commands import train as train_command
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUN = [
+    "train",
+    "--dataset",
+    "moons",
+    "--hidden",
+    "8",
+    "--batch-size",
+    "32",
+]  # moons preset: lr 0.01
+
+
+def _one_error_line(err: str) -> str:
+    """The one error line, last on stderr; before it only warnings, the run's status line
+    ("preparing ... (starting JAX)...") and progress lines ("epoch ...") may stand."""
+    lines = [line for line in err.strip().splitlines() if "warning:" not in line]
+    assert "Traceback" not in err and lines, err
+    assert all(x.startswith(("preparing ", "epoch ", "resuming ")) for x in lines[:-1]), err
+    assert lines[-1].startswith("nnjax train: error: "), lines[-1]
+    return lines[-1]
+
+
+def _arrays(path) -> dict:
+    with np.load(path) as f:
+        return dict(f)
+
+
+def _same_arrays(a, b) -> bool:
+    a, b = _arrays(a), _arrays(b)
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def _no_temp_files(folder) -> bool:
+    return not [n for _, _, names in os.walk(folder) for n in names if n.endswith(".tmp")]
+
+
+# ---- one writer -------------------------------------------------------------------------------
+
+HOLDER = """
+import sys, time
+from nnjax import checkpoint
+lock = checkpoint.lock(sys.argv[1])
+print("locked", flush=True)
+time.sleep(120)
+"""
+
+
+def _holder(d):
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(d)], stdout=subprocess.PIPE)
+    assert proc.stdout.readline() == b"locked\n"
+    proc.stdout.close()
+    return proc
+
+
+def test_a_second_writer_is_refused_naming_the_holder(tmp_path, capsys, monkeypatch):
+    d = tmp_path / "ckpt"
+    holder = _holder(d)
+    _not_started(monkeypatch)  # refused before the data is read or JAX starts
+    try:
+        assert main([*RUN, "--epochs", "1", "--checkpoint-dir", str(d)]) == 3
+    finally:
+        holder.kill()
+        holder.wait()
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"is in use by another run: process {holder.pid} on host {socket.gethostname()}" in line
+    assert line.endswith("(errno 16, EBUSY)") and ck.steps(d) == []
+
+
+def test_a_stale_lock_is_taken_over_and_dead_writers_temp_files_removed(tmp_path, capsys):
+    d = tmp_path / "ckpt"
+    holder = _holder(d)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    dead = os.path.basename(nio.temp_path(d / "ckpt_00000001.npz")).split(".")
+    dead[-3] = str(holder.pid)  # .{target}.{host}.{pid}.{token}.tmp of the killed writer
+    for name in (".".join(dead), ".abcd1234.tmp"):  # and one of nnjax <= 0.1
+        (d / name).write_bytes(b"half a checkpoint")
+    assert main([*RUN, "--epochs", "1", "--checkpoint-dir", str(d)]) == 0
+    err = capsys.readouterr().err
+    assert f"nnjax train: warning: {d}: taking over the stale lock of process {holder.pid}" in err
+    assert sorted(os.listdir(d)) == ["ckpt_00000001.json", "ckpt_00000001.npz"]
+
+
+# ---- resume -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_epochs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli") / "ckpt"
+    assert main([*RUN, "--epochs", "2", "--checkpoint-dir", str(d)]) == 0
+    return d
+
+
+@pytest.mark.parametrize(
+    "change, shown, advice",
+    [
+        (["--lr", "0.02"], "optimizer.learning_rate: 0.01 -> 0.02", "--override lr=0.02"),
+        (["--optimizer", "momentum"], "optimizer.name: 'adam' -> 'momentum'", "optimizer=momentum"),
+        (["--activation", "tanh"], "model.activation: 'relu' -> 'tanh'", "activation=tanh"),
+        (["--hidden", "4"], "model.sizes: [8, 2] -> [4, 2]", "model.sizes: cannot change"),
+    ],
+)
+def test_resume_with_a_changed_setting_is_refused_naming_it(
+    two_epochs, change, shown, advice, capsys
+):
+    argv = [*RUN, "--epochs", "3", "--checkpoint-dir", str(two_epochs), "--resume"]
+    capsys.readouterr()
+    assert main([*argv, *change]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"cannot resume from {two_epochs}/ckpt_00000002.npz" in line
+    assert shown in line and advice in line and "no array for" not in line
+    assert ck.steps(two_epochs) == [1, 2]
+
+
+def test_an_override_on_resume_is_applied_and_recorded(two_epochs, tmp_path, capsys):
+    import shutil
+
+    d = shutil.copytree(two_epochs, tmp_path / "ckpt")
+    argv = [*RUN, "--epochs", "3", "--checkpoint-dir", str(d), "--resume"]
+    assert main([*argv, "--lr", "0.002", "--override", "lr=0.01"]) == 2
+    assert "--lr 0.002 and --override lr=0.01 disagree" in capsys.readouterr().err
+    assert main([*argv, "--override", "lr=0.01", "--override", "optimizer=momentum"]) == 0
+    assert "warning: fit: resuming" in capsys.readouterr().err  # momentum starts afresh
+    meta = ck.load(d).metadata
+    assert meta["config"]["optimizer"] == {
+        "name": "momentum",
+        "learning_rate": 0.01,
+        "momentum": 0.9,
+    }
+    assert [(r["epoch"], r["field"]) for r in meta["overrides"]] == [(2, "optimizer")]
+    assert main([*argv[:-3], "--override", "lr=0.01"]) == 2  # an override needs --resume
+    assert "--override changes a resumed run" in capsys.readouterr().err
+
+
+# ---- I/O failures -----------------------------------------------------------------------------
+
+
+def _fail_open_under(monkeypatch, folder, code):
+    real = os.open
+
+    def fake(path, *a, **k):
+        if os.fspath(path).startswith(os.fspath(folder)):
+            raise OSError(code, os.strerror(code), path)
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(os, "open", fake)
+
+
+def _not_started(monkeypatch):
+    def boom(args):
+        raise AssertionError("the run started")
+
+    monkeypatch.setattr(train_command, "_prepare", boom)
+
+
+def test_a_read_only_out_fails_before_training_starts(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "ro"
+    _fail_open_under(monkeypatch, out, errno.EROFS)
+    _not_started(monkeypatch)
+    assert main([*RUN, "--out", str(out)]) == 3
+    line = _one_error_line(capsys.readouterr().err)
+    assert line.endswith(
+        f"error: --out {out} is not writable: read-only file system (errno 30, EROFS)"
+    )
+
+
+@pytest.mark.parametrize("where", ["checkpoint-dir", "out"])
+def test_a_file_where_a_directory_should_be_is_one_line(tmp_path, capsys, monkeypatch, where):
+    f = tmp_path / "a-file"
+    f.write_text("not a directory")
+    _not_started(monkeypatch)
+    assert main([*RUN, f"--{where}", str(f)]) == 3
+    assert _one_error_line(capsys.readouterr().err).endswith(
+        f"--{where} {f} is a file, not a directory (errno 20, ENOTDIR)"
+    )
+    assert main([*RUN, f"--{where}", str(f / "sub")]) == 3
+    assert "a component of the path is a file" in _one_error_line(capsys.readouterr().err)
+
+
+def test_a_missing_resume_path_is_named_as_given(tmp_path, capsys, monkeypatch):
+    _not_started(monkeypatch)
+    given = tmp_path / "runs" / "ckpt_00000009.npz"
+    assert main([*RUN, "--resume", str(given)]) == 3
+    line = _one_error_line(capsys.readouterr().err)
+    assert (
+        line
+        == f"nnjax train: error: cannot resume from {given}: no such checkpoint (errno 2, ENOENT)"
+    )
+
+
+def _enospc_when_writing(monkeypatch, name: str):
+    """Every atomic write of a file called ``name`` writes half its bytes, then ENOSPC."""
+    real_create, real_write, current = nio._create_temp, nio._write_all, {}
+
+    def create(path):
+        current["path"] = path
+        return real_create(path)
+
+    def write(fd, data):
+        if os.path.basename(current["path"]).startswith(name):
+            os.write(fd, bytes(data)[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(fd, data)
+
+    monkeypatch.setattr(nio, "_create_temp", create)
+    monkeypatch.setattr(nio, "_write_all", write)
+
+
+def test_a_full_disk_while_checkpointing_is_one_line(tmp_path, capsys, monkeypatch):
+    d = tmp_path / "ckpt"
+    _enospc_when_writing(monkeypatch, "ckpt_")
+    assert main([*RUN, "--epochs", "2", "--checkpoint-dir", str(d)]) == 3
+    line = _one_error_line(capsys.readouterr().err)
+    assert line.endswith(f"{d}/ckpt_00000001.npz: No space left on device (errno 28, ENOSPC)")
+    assert sorted(os.listdir(d)) == []  # no temporary file, no lock left
+
+
+def test_history_json_is_never_half_written(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+    assert main([*RUN, "--epochs", "1", "--out", str(out)]) == 0
+    before = (out / "history.json").read_bytes()
+    _enospc_when_writing(monkeypatch, "history.json")
+    assert main([*RUN, "--epochs", "2", "--out", str(out)]) == 3
+    line = _one_error_line(capsys.readouterr().err)
+    assert line.endswith(f"{out}/history.json: No space left on device (errno 28, ENOSPC)")
+    assert (out / "history.json").read_bytes() == before and _no_temp_files(out)
+
+
+# ---- recovery, signals, divergence ------------------------------------------------------------
+
+
+def test_recovery_with_keep_1_keeps_the_offered_checkpoint(tmp_path, capsys):
+    d, out, full = tmp_path / "ckpt", tmp_path / "out", tmp_path / "full"
+    assert main([*RUN, "--epochs", "4", "--out", str(full)]) == 0
+    assert main([*RUN, "--epochs", "3", "--checkpoint-dir", str(d)]) == 0
+    npz = d / "ckpt_00000003.npz"
+    data = bytearray(npz.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    npz.write_bytes(bytes(data))
+    capsys.readouterr()
+    argv = [*RUN, "--epochs", "4", "--checkpoint-dir", str(d)]
+    assert main([*argv, "--resume"]) == 2
+    offered = f"{d}/ckpt_00000002.npz"
+    assert f"the newest valid checkpoint is {offered}" in _one_error_line(capsys.readouterr().err)
+    assert main([*argv, "--resume", offered, "--keep", "1", "--out", str(out)]) == 0
+    assert ck.steps(d) == [4] and ck.steps(d / ck.ABANDONED) == [3]
+    assert _same_arrays(out / "params.npz", full / "params.npz")
+
+
+SLOW = """
+import sys, time
+import nnjax.train.driver as driver
+hooks = driver._call_hooks
+def slow(*a):  # 0.3 s per epoch: time to signal a run of tiny epochs mid-way
+    time.sleep(0.3)
+    hooks(*a)
+driver._call_hooks = slow
+from nnjax.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_leaves_a_checkpoint_whose_resume_is_bit_identical(tmp_path, capsys):
+    d, out, full = tmp_path / "ckpt", tmp_path / "out", tmp_path / "full"
+    argv = [*RUN, "--epochs", "8", "--checkpoint-dir", str(d), "--out", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW, *argv], cwd=ROOT, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not ck.steps(d):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1]
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=60)[1].decode()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    line = _one_error_line(err)
+    done = ck.steps(d)[-1]
+    assert 1 <= done < 8 and f"interrupted by SIGTERM: stopped after epoch {done} of 8" in line
+    assert f"checkpoint {d}/ckpt_{done:08d}.npz; resume with: nnjax train " in line
+    assert "nnjax.lock" not in os.listdir(d) and _no_temp_files(d)
+    assert os.listdir(out) == []  # checked writable at the start, no outputs from a stopped run
+    command = shlex.split(line.split("resume with: ")[1])
+    assert command[:2] == ["nnjax", "train"] and command[-1] == "--resume"
+    assert main(command[1:]) == 0  # the printed command, run as it is
+    assert main([*RUN, "--epochs", "8", "--out", str(full)]) == 0
+    assert _same_arrays(out / "params.npz", full / "params.npz")
+
+
+@pytest.mark.parametrize("lr, optimizer", [("1e6", "adam"), ("1e9", "sgd")])
+def test_a_diverging_run_stops_with_exit_4(lr, optimizer, capsys):
+    assert main([*RUN, "--epochs", "6", "--lr", lr, "--optimizer", optimizer]) == 4
+    line = _one_error_line(capsys.readouterr().err)
+    assert "the training loss diverged" in line or "the training loss became nan" in line, line
+    assert f"lower --lr (now {float(lr):g})" in line and "check_finite" not in line

@@ -1,0 +1,171 @@
+"""Saved models: nnjax.save -> nnjax.load round trips (mlp, logreg, a CNN with BatchNorm state,
+the GRU); every damaged file and another format version is one line naming the file."""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import nnjax
+from nnjax import saved
+from nnjax.data import Standardizer
+from nnjax.layers import BatchNorm, Conv, Reshape, apply_model
+
+
+def _X(n=12, d=8, seed=0):
+    return np.random.default_rng(seed).normal(2.0, 3.0, size=(n, d)).astype(np.float32)
+
+
+def _outputs(model, params, state, X, std):
+    x = std.transform(X).astype(np.float32)
+    f = jax.jit(lambda p, s, x: apply_model(model, p, s, x, train=False)[0])
+    return np.asarray(f(params, state, x))
+
+
+def _roundtrip(tmp_path, model, params, state=None, loss="softmax_cross_entropy", names=None):
+    X = _X()
+    std = Standardizer.fit(X)
+    path = tmp_path / "m"
+    nnjax.save(path, model, params, state=state, standardizer=std, label_names=names, loss=loss)
+    pred = nnjax.load(path)
+    want = _outputs(model, params, () if state is None else state, X, std)
+    np.testing.assert_array_equal(pred(X), want)  # bit for bit: the same program
+    return pred, X, want
+
+
+def test_mlp_roundtrip_predicts_label_names(tmp_path):
+    model = nnjax.mlp([16, 16, 3], "tanh")
+    _, params = model.init(jax.random.key(1), (-1, 8))
+    pred, X, z = _roundtrip(tmp_path, model, params, names=["cat", "dog", "eel"])
+    assert pred.predict(X).tolist() == [["cat", "dog", "eel"][k] for k in z.argmax(1)]
+    p = pred.predict_proba(X)
+    e = np.exp(z.astype(np.float64) - z.max(1, keepdims=True))
+    np.testing.assert_allclose(p, e / e.sum(1, keepdims=True), rtol=1e-12)
+    assert pred.model.spec == model.spec and "3 classes (cat, dog, eel)" in repr(pred)
+    jax.tree.map(np.testing.assert_array_equal, pred.params, params)
+
+
+def test_logreg_roundtrip_sigmoid_probabilities(tmp_path):
+    model = nnjax.logistic_regression(8)
+    params = {"W": jnp.arange(8.0)[:, None] / 10, "b": jnp.array([0.3])}
+    loss = "binary_cross_entropy_with_logits"
+    pred, X, z = _roundtrip(tmp_path, model, params, loss=loss, names=[3, 7])
+    p1 = 1 / (1 + np.exp(-z[:, 0].astype(np.float64)))
+    np.testing.assert_allclose(pred.predict_proba(X), np.stack([1 - p1, p1], 1), rtol=1e-12)
+    assert pred.predict(X).tolist() == [7 if v > 0 else 3 for v in z[:, 0]]
+
+
+def test_cnn_with_batchnorm_state_roundtrip(tmp_path):
+    model = nnjax.serial(
+        Reshape((8, 1)), Conv(4, 3), BatchNorm(), nnjax.Activation("relu"), nnjax.Flatten(),
+        nnjax.Dense(3),
+    )  # fmt: skip
+    _, params, state = model.init(jax.random.key(2), (-1, 8))
+    X = _X(n=40, seed=3)
+    res = nnjax.fit(model, params, X, (X[:, 0] > 2).astype(np.int32), state=state, epochs=2)
+    assert not np.allclose(res.state[2]["mean"], 0)  # running statistics moved
+    pred, _, _ = _roundtrip(tmp_path, model, res.params, state=res.state)
+    assert os.path.isfile(tmp_path / "m" / "state.npz")
+    jax.tree.map(np.testing.assert_array_equal, pred.state, res.state)
+
+
+def test_gru_roundtrip(tmp_path):
+    model = nnjax.gru(4, hidden=3, input_shape=(8, 1))
+    _, params = model.init(jax.random.key(3), (-1, 8))
+    _roundtrip(tmp_path, model, params)
+
+
+def test_a_model_from_a_python_function_cannot_be_saved(tmp_path):
+    model = nnjax.serial(nnjax.Dense(4), nnjax.Activation(jnp.tanh), nnjax.Dense(2))
+    _, params = model.init(jax.random.key(0), (-1, 8))
+    with pytest.raises(ValueError, match=r"Activation\(tanh\) \(in serial.*cannot be saved"):
+        nnjax.save(tmp_path / "m", model, params, input_shape=(-1, 8))
+    with pytest.raises(ValueError, match="plain function"):
+        nnjax.save(tmp_path / "m", lambda p, x, key=None: x, {}, input_shape=(-1, 8))
+
+
+def test_save_refuses_params_of_another_model(tmp_path):
+    _, params = nnjax.mlp([4, 2]).init(jax.random.key(0), (-1, 8))
+    with pytest.raises(ValueError, match=r"params\[0\]\['W'\] has shape \(8, 4\).*\(8, 5\)"):
+        nnjax.save(tmp_path / "m", nnjax.mlp([5, 2]), params, input_shape=(-1, 8))
+
+
+@pytest.fixture
+def saved_mlp(tmp_path):
+    model = nnjax.mlp([5, 3])
+    _, params = model.init(jax.random.key(0), (-1, 8))
+    path = tmp_path / "m"
+    nnjax.save(path, model, params, standardizer=Standardizer.fit(_X()))
+    return path
+
+
+def _one_line(path, match):
+    with pytest.raises(saved.SavedModelError) as e:
+        nnjax.load(path)
+    msg = str(e.value)
+    assert "\n" not in msg and match in msg, msg
+    return msg
+
+
+def _reseal(path, edit):
+    """Edit model.json and recompute its checksum, as a writer of another version would."""
+    meta = json.loads((path / "model.json").read_text())
+    edit(meta)
+    meta["checksum"] = saved._body_checksum(meta)
+    (path / "model.json").write_text(json.dumps(meta))
+
+
+def test_truncated_params(saved_mlp):
+    data = (saved_mlp / "params.npz").read_bytes()
+    (saved_mlp / "params.npz").write_bytes(data[: len(data) // 2])
+    _one_line(saved_mlp, f"params.npz: truncated ({len(data) // 2} bytes, {len(data)} written)")
+
+
+def test_params_replaced_by_another_file_of_the_same_size(saved_mlp):
+    data = bytearray((saved_mlp / "params.npz").read_bytes())
+    data[-100] ^= 1
+    (saved_mlp / "params.npz").write_bytes(bytes(data))
+    _one_line(saved_mlp, "params.npz: checksum mismatch")
+
+
+def test_edited_json(saved_mlp):
+    text = (saved_mlp / "model.json").read_text()
+    (saved_mlp / "model.json").write_text(text.replace('"relu"', '"tanh"'))
+    _one_line(saved_mlp, "model.json: checksum mismatch: the file was edited")
+    (saved_mlp / "model.json").write_text(text[:-40])
+    _one_line(saved_mlp, "model.json: not valid JSON")
+
+
+def test_another_format_version(saved_mlp):
+    _reseal(saved_mlp, lambda m: m.update(format_version=2, nnjax_version="9.0"))
+    msg = _one_line(saved_mlp, "model.json: format version 2 (written by nnjax 9.0)")
+    assert "reads version 1 only" in msg
+    _reseal(saved_mlp, lambda m: m.update(format="something-else"))
+    _one_line(saved_mlp, "not an nnjax saved model (format 'something-else')")
+
+
+def test_missing_leaf_and_shape_mismatch(saved_mlp):
+    def widen(meta):  # the spec says 6 hidden units, the params hold 5
+        meta["model"]["spec"][1]["sizes"] = [6, 3]
+
+    _reseal(saved_mlp, widen)
+    _one_line(saved_mlp, "params.npz: params[0]['W'] has shape (8, 5), the model needs (8, 6)")
+    _reseal(saved_mlp, lambda m: m["model"]["spec"][1].update(sizes=[5, 5, 3]))
+    _one_line(saved_mlp, "params.npz: no array for params[4]['W'] (the model needs shape (5, 3))")
+
+
+def test_missing_files(saved_mlp, tmp_path):
+    os.remove(saved_mlp / "params.npz")
+    _one_line(saved_mlp, "params.npz: missing")
+    _one_line(tmp_path / "nothing", "no such saved model")
+    (tmp_path / "empty").mkdir()
+    _one_line(tmp_path / "empty", "not a saved nnjax model (no model.json)")
+
+
+def test_predictor_refuses_inputs_of_another_shape(saved_mlp):
+    pred = nnjax.load(saved_mlp)
+    with pytest.raises(ValueError, match=r"expects inputs of shape \(n, 8\), got \(3, 7\)"):
+        pred(np.zeros((3, 7), np.float32))
