@@ -6,9 +6,10 @@ compilation cache; the train pairs in full runs only), ``seed`` (the seed exampl
 (the MNIST-1D paper's CNN and GRU, Adam 1e-2 at batch 100: :mod:`benchmarks.nets`),
 ``vmap`` (vmap scaling), ``dispatch`` (the per-call floor), ``anatomy`` (each matmul of a
 step timed alone; full runs only), ``scaling`` (data parallelism, ``benchmarks/scaling.py``
-in its own process, full runs only, when that file exists). ``--quick`` is the smoke test
-of correctness: small problems, one timed round, under 2 minutes on 2 cores; its timings
-mean little.
+in its own process, full runs only, when that file exists), ``network`` (a 1000-neuron
+spiking E/I network, 10 s of biological time, against Brian2's numpy runtime when Brian2
+imports; full runs only). ``--quick`` is the smoke test of correctness: small problems, one
+timed round, under 2 minutes on 2 cores; its timings mean little.
 """
 
 import argparse
@@ -20,9 +21,21 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import harness, plots, report, targets
-from benchmarks.check import Mismatch
-
+# the implementations and models of the MLP workload (benchmarks.mlp.IMPLS and MODELS, which
+# import JAX and every framework): named here so that --help starts none of them
+IMPL_NAMES = (
+    "numpy",
+    "nnjax_step",
+    "nnjax_fused",
+    "pure_jax",
+    "pure_jax_scan",
+    "nnx_jit",
+    "nnx_split",
+    "linen",
+    "equinox",
+    "torch",
+)
+MODEL_NAMES = ("digits 64-256-256-10", "synthetic 784-256-256-10")
 WORKLOADS = (
     "startup",
     "seed",
@@ -34,14 +47,13 @@ WORKLOADS = (
     "dispatch",
     "anatomy",
     "scaling",
+    "network",
 )
 # the committed results: written here only when asked, `--out benchmarks/results`
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from benchmarks.mlp import IMPLS, MODELS
-
     p.add_argument("--quick", action="store_true", help="small smoke run (< 2 min), e.g. for CI")
     p.add_argument(
         "--out",
@@ -54,11 +66,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--impls",
         nargs="+",
-        choices=list(IMPLS),
-        default=list(IMPLS),
+        choices=IMPL_NAMES,
+        default=list(IMPL_NAMES),
         help="MLP implementations (the NumPy twin always runs: it is the oracle)",
     )
-    p.add_argument("--models", nargs="+", choices=list(MODELS), default=None)
+    p.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=None)
     p.add_argument("--batch-sizes", nargs="+", type=int, default=None)
     p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
     p.add_argument("--repeats", type=int, default=None, help="timed rounds (default 11; quick 1)")
@@ -113,6 +125,9 @@ def out_dir(out: Path | None) -> Path:
 
 
 def run(args) -> int:
+    from benchmarks import harness, targets
+    from benchmarks.check import Mismatch
+
     t_start = time.perf_counter()
     args.out = out_dir(args.out)
     print(f"writing results to {args.out}", flush=True)
@@ -157,6 +172,8 @@ def run(args) -> int:
 
 
 def _run_workloads(args, cfg, results, note_load):
+    from benchmarks import harness
+
     only, R, pause, block = set(args.only), cfg["repeats"], args.pause, cfg["min_block"]
     spent = results["workload_s"] = {}
     clock = {"t": time.perf_counter(), "cpu": time.process_time()}
@@ -254,6 +271,12 @@ def _run_workloads(args, cfg, results, note_load):
             for widths, B in (([784, 256, 256, 10], 1024), ([64, 256, 256, 10], 32))
         ]
         done("anatomy")
+    if "network" in only and not args.quick:
+        from benchmarks.network import bench_network
+
+        print("spiking network (1000 AdEx neurons) ...", flush=True)
+        results["network"] = bench_network(args.quick)
+        done("network")
     if "scaling" in only and not args.quick:
         stem = _stem(args, results)
         args.out.mkdir(parents=True, exist_ok=True)
@@ -318,6 +341,8 @@ def _stem(args, results) -> str:
 
 
 def _write(args, results):
+    from benchmarks import plots, report
+
     args.out.mkdir(parents=True, exist_ok=True)
     stem = _stem(args, results)
     pngs = {}

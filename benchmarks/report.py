@@ -273,6 +273,8 @@ def markdown(results: dict, plots: dict[str, str]) -> str:
                 ["step", "dot ops", "fusions", "HLO lines"],
                 [[k, v["dots"], v["fusions"], v["hlo_lines"]] for k, v in a["programs"].items()],
             )
+    if results.get("network"):
+        L += _network_section(results["network"])
     if results.get("scaling"):
         sc = results["scaling"]
         L += ["## Data-parallel scaling (benchmarks/scaling.py, its own process)", ""]
@@ -307,3 +309,21 @@ compiled step (arguments + outputs + temporaries - aliased) or `tracemalloc` for
 the largest batch only (n/a for PyTorch, whose CPU allocator keeps no statistics). GFLOP/s
 count the matmul FLOPs a step needs (forward, weight gradients, input gradients of all but
 the first layer)."""
+
+
+def _network_section(net: dict) -> list[str]:
+    """The spiking-network workload's table (benchmarks/network.py)."""
+    rows = []
+    for name, bio in (("nnjax", net["bio_seconds"]), ("brian2", net.get("brian2_bio_seconds"))):
+        r = net.get(name)
+        if r is None:
+            why = net.get("brian2_unavailable") or "not installed"
+            rows.append([name, f"not run ({why})", "-", "-", "-"])
+            continue
+        t = r["time"]["median"]
+        rows.append([name, f"{bio:g}", f"{t:.2f}", f"{t / bio:.2f}",
+                     f"{r['rate_exc_hz']:.2f} / {r['rate_inh_hz']:.2f}"])  # fmt: skip
+    L = ["## Spiking network (benchmarks/network.py)", ""]
+    L += ["1000 AdEx neurons (800 E, 200 I, 80 E + 20 I inputs each), wake state, dt 0.1 ms.", ""]
+    L += _table(["simulator", "bio s", "wall s", "wall s per bio s", "E / I rate (Hz)"], rows)
+    return L + [""]

@@ -24,6 +24,9 @@ folder is always safe. JAX reads and writes the entries itself, in place: an ent
 persistent compilation cache entry" on every later run and compiled afresh each time, until
 the folder (or that file) is deleted.
 
+``fit`` also keeps its compiled loop, whole, in the cache's ``nnjax-programs`` subfolder,
+so that a repeated run skips tracing and lowering too (:mod:`nnjax.train.executables`).
+
 This module imports JAX only inside :func:`enable_compilation_cache`.
 """
 
@@ -31,6 +34,7 @@ import os
 
 ENV_VAR = "NNJAX_CACHE_DIR"
 OFF = "off"
+_active: str | None = None  # the folder enable_compilation_cache turned on, in this process
 
 
 def default_cache_dir() -> str:
@@ -70,6 +74,8 @@ def enable_compilation_cache(cache_dir: str | None = None, *, no_cache: bool = F
     created here, so an unwritable location fails now with an ``OSError`` naming it."""
     import jax
 
+    global _active
+    _active = None
     path = resolve_cache_dir(cache_dir, no_cache=no_cache)
     if path is None:
         jax.config.update("jax_enable_compilation_cache", False)
@@ -86,4 +92,12 @@ def enable_compilation_cache(cache_dir: str | None = None, *, no_cache: bool = F
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     if "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES" not in os.environ:
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)  # -1: no minimum
+    _active = path
     return path
+
+
+def active_dir() -> str | None:
+    """The folder :func:`enable_compilation_cache` turned on in this process, or None. ``fit``
+    keeps its compiled loops in its ``nnjax-programs`` subfolder
+    (:mod:`nnjax.train.executables`), which skips tracing as well."""
+    return _active

@@ -21,7 +21,7 @@ import warnings
 
 from nnjax.commands.options import HelpFormatter
 
-COMMANDS = ("train", "predict", "info", "verify", "compare", "bench", "sleep")
+COMMANDS = ("train", "predict", "info", "verify", "compare", "bench", "sleep", "night")
 _GLOBAL_WITH_VALUE = ("--cache-dir",)
 
 

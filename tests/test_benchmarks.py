@@ -199,6 +199,11 @@ def test_startup_targets_read_medians_and_the_cache_pairs():
     assert len(targets.evaluate(res)) == len(targets.evaluate({})) + 2
 
 
+def test_the_cli_names_every_implementation_and_model_of_the_suite():
+    assert cli.IMPL_NAMES == tuple(mlp.IMPLS)
+    assert cli.MODEL_NAMES == tuple(mlp.MODELS)
+
+
 def test_nnjax_bench_is_the_same_entry_point():
     from nnjax.cli import build_parser
 
@@ -298,3 +303,22 @@ def test_framework_ratio_shows_what_the_per_step_costs_predict():
     eqx = got["nnjax step >= 1.5x Equinox (filter_jit), batch <= 128"]
     assert "per-step cost predicts 1.20x" in eqx["measured"]  # (2.0 + 0.4) / 2.0
     assert eqx["holds"] is False  # 1.4x measured
+
+
+def test_network_target_and_report_from_a_result():
+    from benchmarks import report
+
+    net = {
+        "bio_seconds": 10.0,
+        "brian2_bio_seconds": 10.0,
+        "wall_per_bio_second": 2.5,
+        "nnjax": {"time": {"median": 25.0}, "compile_s": 1.0, "rate_exc_hz": 5.0,
+                  "rate_inh_hz": 9.0},
+        "brian2": None,
+        "brian2_unavailable": "AttributeError: np.ndarray.ptp",
+    }  # fmt: skip
+    (tg,) = [t for t in targets.evaluate({"network": net}) if "Spiking" in t["target"]]
+    assert tg["holds"] is True and tg["measured"].startswith("25.0 s")
+    assert targets.evaluate({"network": {**net, "wall_per_bio_second": 7.0}})[0]["holds"] is False
+    text = "\n".join(report._network_section(net))
+    assert "| nnjax | 10 | 25.00 | 2.50 | 5.00 / 9.00 |" in text and "ptp" in text

@@ -66,6 +66,8 @@ def _train(cache: Path) -> tuple[float, set[str]]:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     compile_s = float(re.search(r"compile ([0-9.]+) s", proc.stdout).group(1))
+    results = [line for line in proc.stdout.splitlines() if line.startswith("train loss")]
+    _train.results = results  # the metrics printed, to compare the runs
     return compile_s, set(os.listdir(cache)) if cache.exists() else set()
 
 
@@ -73,9 +75,14 @@ def test_second_identical_run_compiles_nothing(tmp_path):
     cache = tmp_path / "cache"
     first_compile, first = _train(cache)
     assert any(name.startswith("jit_run-") for name in first)  # fit's fused loop is cached
+    stored = os.listdir(cache / "nnjax-programs")  # and kept whole (nnjax.train.executables)
+    assert len(stored) == 1 and stored[0].endswith(".xla")
+    results = _train.results
     second_compile, second = _train(cache)
     assert second == first  # every program of the second run came from the cache
+    assert os.listdir(cache / "nnjax-programs") == stored
     assert second_compile < first_compile
+    assert _train.results == results and len(results) == 1  # the same run, to the digit
 
 
 def test_no_cache_turns_jax_cache_off(env):

@@ -28,4 +28,9 @@ Import the submodules directly, e.g. ``from nnjax.brain import neurons``:
   :mod:`~nnjax.brain.helmholtz`: wake–sleep for a Helmholtz machine with the exact KL;
   :mod:`~nnjax.brain.study`: the ``nnjax sleep`` study.
 * :mod:`~nnjax.brain.rhythms`: spectra, band powers; ``detect``, ``hypnogram``, ``planted``: events.
+* :mod:`~nnjax.brain.network`: recurrent E/I spiking networks in one scan (``circuits`` builds
+  them); :mod:`~nnjax.brain.sleep_states`: wake, NREM and REM as neuromodulation, the
+  hypnogram scheduler; ``activity``: ISI CV, correlations, rasters;
+  :mod:`~nnjax.brain.consolidation`: sequence memory, replay and recall; ``night``: the
+  ``nnjax night`` command's simulations, figures and report.
 """

@@ -48,8 +48,7 @@ def suite(root: Path | None = None):
 
 
 def add_arguments(parser) -> None:
-    # TODO: benchmarks.cli imports the suite (and JAX) at module level, so `nnjax bench --help`
-    # still starts JAX
+    # benchmarks.cli names its choices without importing the suite: --help starts no JAX
     try:
         cli = suite()
     except ValueError as e:

@@ -160,6 +160,7 @@ class Program:
         placement: Placement | None = None,
         donate: bool = False,
         clock: Callable[[], float] = time.perf_counter,
+        store=None,
     ):
         placement = placement or Placement()
         if isinstance(program, HostProgram):
@@ -169,16 +170,26 @@ class Program:
             self.jitted = placement.jit(program, donate_argnums=(0,) if donate else ())
         self.by_length: dict[int, Any] = {}
         self.clock, self.compile_time = clock, 0.0
+        self.store, self.donate = store, donate
 
     def compiled(self, carry, indices, args):
-        """The executable for chunks of ``len(indices)``, compiled on first use."""
+        """The executable for chunks of ``len(indices)``, compiled on first use, or loaded
+        from ``store`` (an :class:`~nnjax.train.executables.ExecutableStore`) when given."""
         n = int(indices.shape[0])
         if n not in self.by_length:
             t0 = self.clock()
-            if self.host is not None:
+            if self.host is not None:  # compiles its own pieces, never stored
                 self.by_length[n] = self.host.compile(carry, indices, args)
-            else:
-                self.by_length[n] = self.jitted.lower(carry, indices, *args).compile()
+                self.compile_time += self.clock() - t0
+                return self.by_length[n]
+            call = (carry, indices, *args)
+            tag = f"donate={self.donate}"
+            found = None if self.store is None else self.store.load(call, tag)
+            if found is None:
+                found = self.jitted.lower(*call).compile()
+                if self.store is not None:
+                    self.store.save(found, call, tag)
+            self.by_length[n] = found
             self.compile_time += self.clock() - t0
         return self.by_length[n]
 
@@ -205,6 +216,7 @@ def drive(
     axis: int = 0,
     donate: bool = False,
     clock: Callable[[], float] = time.perf_counter,
+    store=None,
 ) -> Driven:
     """Run ``program(carry, indices, *args)`` over ``start .. total - 1`` (module docstring).
 
@@ -212,12 +224,16 @@ def drive(
     the indices where the program reads them and compiles (default: one device);
     ``history``: outputs of earlier chunks (a resumed run's), kept first; ``donate``: let the
     program reuse the carry's buffers (the ``carry`` passed in is consumed). ``program`` may
-    be a :class:`Program` (then ``placement`` and ``donate`` are its own).
+    be a :class:`Program` (then ``placement``, ``donate`` and ``store`` are its own);
+    ``store``: compiled programs kept on disk (:mod:`nnjax.train.executables`).
     """
     placement = placement or Placement()
     chunks = chunks or FixedChunks(max(total - start, 1))
     stop = stop or StopFlag()
-    run = program if isinstance(program, Program) else Program(program, placement, donate, clock)
+    if isinstance(program, Program):
+        run = program
+    else:
+        run = Program(program, placement, donate, clock, store)
     compiled_before = run.compile_time
     history, done, last, run_time = list(history), start, None, 0.0
     while done < total and not stop.requested:

@@ -24,6 +24,7 @@ from nnjax.train import guards
 from nnjax.train.checkpoints import FitCheckpoints, locked_directory
 from nnjax.train.driver import BoundedChunks, ChunkReport, Driven, FixedChunks, StopFlag, drive
 from nnjax.train.early import EarlyStopping, EarlyStoppingMonitor
+from nnjax.train.executables import store_for_fit
 from nnjax.train.loop import EpochOutputs, make_epochs_fn
 from nnjax.train.plan import Plan, make_plan
 from nnjax.train.stepped import SteppedLoop
@@ -209,6 +210,7 @@ def fit(
             stop=stop,
             placement=placement,
             history=history,
+            store=store_for_fit(plan, optimizer, learning_rate, loss),  # compiled runs on disk
         )
     if early is None:
         return _result(driven, checkpoints)  # or raise TrainingStopped after a stop request

@@ -102,12 +102,7 @@ def make_plan(
     early_stopping = check_early_stopping(early_stopping, names)
     if early_stopping is not None:
         chunk = _one_epoch_chunks(epochs_per_call, resume)
-    try:
-        check_params(model, params, state, X.shape[1:], "fit")
-    except ShapeMismatch:  # X may be the culprit (another width than the params'): say so first
-        _check_shapes(model, loss, params, state, X, y, names, evals)
-        raise
-    forward = _check_shapes(model, loss, params, state, X, y, names, evals)
+    forward = _check_model(model, loss, params, state, X, y, names, evals)
     placement = Placement(mesh)
     placement.check_batch(
         n if batch_size is None else batch_size,
@@ -153,6 +148,17 @@ def make_plan(
         guard=as_guard(divergence_guard),
         early_stopping=early_stopping,
     )
+
+
+def _check_model(model, loss, params, state, X, y, names, evals):
+    """The params against ``model.init``'s shapes, then the model on X and each eval set;
+    the forward pass's jaxpr at one example (:func:`_check_shapes`)."""
+    try:
+        check_params(model, params, state, X.shape[1:], "fit")
+    except ShapeMismatch:  # X may be the culprit (another width than the params'): say so first
+        _check_shapes(model, loss, params, state, X, y, names, evals)
+        raise
+    return _check_shapes(model, loss, params, state, X, y, names, evals)
 
 
 def _check_int(name: str, v, low: int, none_ok: bool = True) -> None:

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 07 — Convolutions and recurrences
+# # 08 — Convolutions and recurrences
 #
 # Beyond the MLP: a convolutional network on images, one with BatchNorm (a layer that
 # carries state), and a recurrent network on sequences, each in a few lines. Every layer is

@@ -1,0 +1,117 @@
+"""Reading a network's spikes: irregularity, synchrony, rasters (NumPy, on the host).
+
+Units: ms for times and bins, Hz for rates. A raster is a spike-count array (n_bins, N) with
+bins of ``bin_ms`` (a :class:`~nnjax.brain.network.Monitor` with ``spikes="raster"`` and
+``every`` steps gives bin_ms = every dt); a spike is placed at its bin's centre.
+
+* :func:`isi_cv`: the coefficient of variation of each neuron's inter-spike intervals,
+  CV = std(ISI) / mean(ISI) (ddof = 0): 1 for a Poisson train, 0 for a clock. Asynchronous
+  irregular (AI) activity has CV near 1 (Brunel 2000; Destexhe 2009 use CV > 0.8).
+* :func:`pairwise_correlation`: the mean Pearson correlation of the spike counts of random
+  pairs of neurons in windows of ``window_ms`` (5 ms here by default): near 0 in the AI
+  state, large when neurons fire together (Up states, oscillations).
+* :func:`population_synchrony`: Golomb–Rinzel chi of the counts of a set of neurons
+  (:func:`nnjax.brain.synchrony.golomb_rinzel_chi`) in the same windows.
+* :func:`raster_points`, :func:`plot_raster`: (time, neuron) pairs and their dot plot.
+"""
+
+import numpy as np
+
+from nnjax.brain.synchrony import golomb_rinzel_chi
+
+
+def _raster(raster, who: str) -> np.ndarray:
+    r = np.asarray(raster)
+    if r.ndim != 2:
+        raise ValueError(f"{who}: raster must be spike counts (n_bins, N), got shape {r.shape}")
+    return r
+
+
+def _check_bin(bin_ms, who: str) -> float:
+    if isinstance(bin_ms, bool) or not isinstance(bin_ms, int | float) or not bin_ms > 0:
+        raise ValueError(f"{who}: bin_ms must be a number > 0 (ms), got {bin_ms!r}")
+    return float(bin_ms)
+
+
+def isi_cv(raster, bin_ms: float, *, min_spikes: int = 5) -> np.ndarray:
+    """CV of the inter-spike intervals of each neuron, (N,); NaN for neurons with fewer than
+    ``min_spikes`` spikes. Several spikes in one bin count as intervals of 0 ms (choose bins
+    shorter than the refractory period to avoid that)."""
+    r = _raster(raster, "isi_cv")
+    bin_ms = _check_bin(bin_ms, "isi_cv")
+    out = np.full(r.shape[1], np.nan)
+    for i in range(r.shape[1]):
+        counts = r[:, i].astype(np.int64)
+        if counts.sum() < max(min_spikes, 3):
+            continue
+        times = (np.repeat(np.flatnonzero(counts), counts[counts > 0]) + 0.5) * bin_ms
+        isi = np.diff(times)
+        out[i] = isi.std() / isi.mean() if isi.mean() > 0 else np.nan
+    return out
+
+
+def _windows(r: np.ndarray, bin_ms: float, window_ms: float, who: str) -> np.ndarray:
+    """Counts summed over windows of window_ms (a whole number of bins): (n_windows, N)."""
+    per = int(round(_check_bin(window_ms, who) / bin_ms))
+    if per < 1 or abs(per * bin_ms - window_ms) > 1e-6 * window_ms:
+        raise ValueError(f"{who}: window_ms={window_ms} must be a multiple of bin_ms={bin_ms}")
+    n = r.shape[0] // per
+    if n < 2:
+        raise ValueError(f"{who}: the raster holds fewer than 2 windows of {window_ms} ms")
+    return r[: n * per].reshape(n, per, -1).sum(axis=1).astype(np.float64)
+
+
+def pairwise_correlation(
+    raster, bin_ms: float, *, window_ms: float = 5.0, n_pairs: int = 2000, seed: int = 0
+) -> float:
+    """Mean Pearson correlation of the window counts of ``n_pairs`` random distinct pairs
+    among the neurons that fire at all; NaN if fewer than two do."""
+    c = _windows(_raster(raster, "pairwise_correlation"), bin_ms, window_ms, "pairwise")
+    active = np.flatnonzero(c.std(axis=0) > 0)
+    if active.size < 2:
+        return float("nan")
+    rng = np.random.default_rng(seed)
+    i = rng.choice(active, n_pairs)
+    j = rng.choice(active, n_pairs)
+    keep = i != j
+    z = (c - c.mean(0)) / np.where(c.std(0) > 0, c.std(0), 1.0)
+    return float(np.mean((z[:, i[keep]] * z[:, j[keep]]).mean(axis=0)))
+
+
+def population_synchrony(raster, bin_ms: float, *, window_ms: float = 5.0) -> float:
+    """Golomb–Rinzel chi of the neurons' window counts: about 1/sqrt(N) for independent
+    neurons, 1 for identical ones."""
+    c = _windows(_raster(raster, "population_synchrony"), bin_ms, window_ms, "synchrony")
+    return float(golomb_rinzel_chi(c))
+
+
+def raster_points(raster, bin_ms: float, *, t0_ms: float = 0.0):
+    """(times ms, neuron ids) of every spike of a raster, times at the bin centres."""
+    r = _raster(raster, "raster_points")
+    bin_ms = _check_bin(bin_ms, "raster_points")
+    b, n = np.nonzero(r)
+    reps = r[b, n].astype(np.int64)
+    return t0_ms + (np.repeat(b, reps) + 0.5) * bin_ms, np.repeat(n, reps)
+
+
+def plot_raster(raster, bin_ms: float, *, n_exc=None, t0_ms=0.0, ax=None, groups=None, title=""):
+    """A dot raster (time in s); E cells blue and I cells red when ``n_exc`` is given,
+    ``groups`` (a list of id arrays) coloured one by one on top. Returns the Figure."""
+    from nnjax.plotting import subplots
+
+    t, i = raster_points(raster, bin_ms, t0_ms=t0_ms)
+    if ax is None:
+        fig, ax = subplots(figsize=(8, 3), layout="constrained")
+    else:
+        fig = ax.figure
+    colour = np.where(i < (n_exc if n_exc is not None else np.inf), "tab:blue", "tab:red")
+    ax.scatter(t / 1000.0, i, s=0.5, c=colour, marker=".", linewidths=0)
+    for k, ids in enumerate(groups or ()):
+        sel = np.isin(i, np.asarray(ids))
+        ax.scatter(t[sel] / 1000.0, i[sel], s=2, color=f"C{(k + 1) % 10}", marker=".")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("neuron")
+    ax.set_ylim(-0.5, np.asarray(raster).shape[1] - 0.5)
+    if title:
+        ax.set_title(title)
+    return fig

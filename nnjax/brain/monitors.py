@@ -1,0 +1,100 @@
+"""What a network simulation records (:func:`nnjax.brain.network.simulate`): the monitors.
+
+A :class:`Monitor` is static (part of the compiled program): one record row per bin of
+``every`` steps, with the spikes of the bin (a uint8 raster or the ids of the neurons that
+fired), the E and I population rates (Hz), the LFP proxy's mean over the bin (pA) and chosen
+state variables of chosen neurons at the bin's end. Units and shapes as
+:mod:`~nnjax.brain.network`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from nnjax.brain import adaptive_lif, adex
+
+if TYPE_CHECKING:  # network imports this module
+    from nnjax.brain.network import NetworkSpec, NetworkState
+
+Array = jax.Array
+
+SPIKE_MONITORS = (None, "raster", "indices")
+
+
+class Monitor(NamedTuple):
+    """What :func:`simulate` records, one sample per ``every`` steps (a bin).
+
+    spikes: "raster" (uint8 spike counts per bin, (n_bins, N)), "indices" (the ids of the
+    neurons that spiked in each bin, (n_bins, max_spikes) int32 padded with -1, and the count
+    that did not fit, (n_bins,)), or None. rate: population rates (n_bins, 2) Hz, E and I.
+    lfp: the LFP proxy averaged over the bin, (n_bins,) pA. variables: neuron-state fields
+    (e.g. "V", "w"; "syn_exc", "syn_inh" for the synaptic input) of ``neurons``, sampled at the
+    bin's end, each (n_bins, len(neurons))."""
+
+    every: int = 1
+    spikes: str | None = "raster"
+    max_spikes: int = 64
+    rate: bool = True
+    lfp: bool = True
+    neurons: tuple = ()
+    variables: tuple = ("V",)
+
+
+def _sample(monitor: Monitor, state: NetworkState, g_exc, g_inh) -> dict:
+    idx = jnp.asarray(monitor.neurons, jnp.int32)
+    out = {}
+    for name in monitor.variables:
+        if name in ("syn_exc", "syn_inh"):
+            v = g_exc if name == "syn_exc" else g_inh
+        else:
+            v = getattr(state.neurons, name)
+        out[name] = v[idx]
+    return out
+
+
+def _bin_record(monitor: Monitor, spec: NetworkSpec, counts: Array, lfp_sum, sample) -> dict:
+    rec = dict(sample)
+    if monitor.spikes == "raster":
+        rec["spikes"] = counts.astype(jnp.uint8)
+    elif monitor.spikes == "indices":
+        fired = counts > 0
+        (ids,) = jnp.nonzero(fired, size=monitor.max_spikes, fill_value=-1)
+        rec["spike_ids"] = ids.astype(jnp.int32)
+        rec["spike_overflow"] = jnp.maximum(jnp.sum(fired) - monitor.max_spikes, 0)
+    if monitor.rate:
+        seconds = monitor.every * spec.dt / 1000.0
+        c = counts.astype(lfp_sum.dtype)
+        c_e, c_i = c[: spec.n_exc], c[spec.n_exc :]
+        rec["rate"] = jnp.stack([c_e.sum() / spec.n_exc, c_i.sum() / spec.n_inh]) / seconds
+    if monitor.lfp:
+        rec["lfp"] = lfp_sum / monitor.every
+    return rec
+
+
+def check_monitor(monitor: Monitor, spec: NetworkSpec, n_steps: int):
+    """ValueError for a monitor that does not fit the network or the run's length."""
+    every = monitor.every
+    if not isinstance(every, int) or every < 1 or n_steps % every:
+        raise ValueError(
+            f"network: Monitor.every must be a positive int dividing n_steps={n_steps}, "
+            f"got {every!r}"
+        )
+    if monitor.spikes not in SPIKE_MONITORS:
+        raise ValueError(f"network: Monitor.spikes must be one of {SPIKE_MONITORS}")
+    if any(not 0 <= int(i) < spec.n for i in monitor.neurons):
+        raise ValueError(f"network: Monitor.neurons must lie in 0..{spec.n - 1}")
+    state_type = adex.AdExState if spec.model == "adex" else adaptive_lif.ALIFState
+    valid = set(state_type._fields) | {"syn_exc", "syn_inh"}
+    bad = [v for v in monitor.variables if v not in valid]
+    if bad:
+        raise ValueError(f"network: unknown Monitor.variables {bad}; valid: {sorted(valid)}")
+
+
+def bin_times(n_bins: int, every: int, dt: float):
+    """End times (ms) of the recording's bins, NumPy (n_bins,)."""
+    import numpy as np
+
+    return (np.arange(n_bins) + 1) * every * dt

@@ -1,0 +1,342 @@
+"""A night of a spiking network: the hypnogram, its rhythms, and the consolidation report.
+
+Units: s for the night's times, ms for bins, Hz, pA for the LFP proxy (as
+:mod:`~nnjax.brain.network`). :func:`simulate_night` runs :data:`~nnjax.brain.circuits.CORTEX`
+through a hypnogram (:func:`~nnjax.brain.sleep_states.run_night`) and describes each stage;
+the figure functions return stand-alone matplotlib Figures; :func:`report_markdown` writes
+the report of ``nnjax night`` from its results. Used by :mod:`nnjax.commands.night`.
+"""
+
+import numpy as np
+
+from nnjax.brain import activity, circuits, consolidation, sleep_states
+
+DEFAULT_NIGHT = "W,W,N,N,N,R,W,N,N,N,R"
+"""Two cycles of wake -> NREM -> REM (W = wake, N = NREM, R = REM), one letter per epoch."""
+
+LETTERS = {"W": 0, "N": 1, "R": 2}
+
+
+def parse_hypnogram(text: str) -> np.ndarray:
+    """ "W,N,R,..." -> codes (wake 0, NREM 1, REM 2); ValueError naming a bad letter."""
+    letters = [t.strip().upper() for t in str(text).split(",")]
+    bad = [t for t in letters if t not in LETTERS]
+    if bad or not letters:
+        raise ValueError(f"hypnogram: letters must be W, N or R separated by commas, got {bad}")
+    return np.array([LETTERS[t] for t in letters], np.int64)
+
+
+def night_network(n_exc: int = 800) -> circuits.NetworkConfig:
+    """CORTEX with ``n_exc`` E cells, n_exc / 4 I cells and CORTEX's in-degrees (80 E and 20
+    I inputs per cell: p = 80 / n_exc)."""
+    if n_exc == circuits.CORTEX.n_exc:
+        return circuits.CORTEX
+    return circuits.CORTEX._replace(n_exc=n_exc, n_inh=n_exc // 4, p=80.0 / n_exc)
+
+
+def simulate_night(hypno, epoch_s: float, *, seed: int = 0, cfg=circuits.CORTEX, settle_s=1.0):
+    """Run ``cfg`` through the hypnogram (1 ms bins). Returns a dict: record (NumPy arrays),
+    bin_ms, hypno, epoch_s and ``stages``: :func:`sleep_states.describe` of each stage over
+    its epochs, pooled over its runs, ``settle_s`` after each transition left out."""
+    import jax
+
+    params = circuits.init_params(jax.random.key(seed), cfg)
+    monitor = sleep_states.network.Monitor(every=10, spikes="raster")
+    run = sleep_states.run_night(
+        jax.random.key(seed + 1), params, cfg.spec, hypno, epoch_s, monitor=monitor
+    )
+    record = {k: np.asarray(v) for k, v in run.record.items()}
+    bin_ms = monitor.every * cfg.dt
+    return {
+        "record": record,
+        "bin_ms": bin_ms,
+        "hypno": np.asarray(hypno),
+        "epoch_s": epoch_s,
+        "n_exc": cfg.n_exc,
+        "stages": describe_stages(record, hypno, epoch_s, bin_ms, cfg.n_exc, settle_s),
+    }
+
+
+def describe_stages(record, hypno, epoch_s, bin_ms, n_exc, settle_s=1.0) -> dict:
+    """{stage name: describe(...) of the stage's longest run, without its first settle_s}."""
+    from nnjax.brain import hypnogram
+
+    codes, spans = hypnogram.stage_intervals(hypno, epoch_s, sleep_states.STAGE_NAMES)
+    per_s = 1000.0 / bin_ms
+    out = {}
+    for code, name in enumerate(sleep_states.STAGE_NAMES):
+        runs = [s for c, s in zip(codes, spans) if c == code]
+        if not runs:
+            continue
+        start, end = max(runs, key=lambda s: s[1] - s[0])
+        a, b = int((start + settle_s) * per_s), int(end * per_s)
+        if b - a < 2 * per_s:
+            continue
+        seg = {k: v[a:b] for k, v in record.items()}
+        out[name] = sleep_states.describe(seg, bin_ms, n_exc, nperseg=min(int(4 * per_s), b - a))
+        out[name]["seconds"] = (b - a) / per_s
+    return out
+
+
+def figure_night(night: dict):
+    """The hypnogram over the LFP proxy's spectrogram (0-30 Hz)."""
+    from nnjax.brain import hypnogram, rhythms
+
+    fs = 1000.0 / night["bin_ms"]
+    t, f, sxx = rhythms.spectrogram(
+        night["record"]["lfp"].astype(np.float64), fs, nperseg=int(2 * fs)
+    )
+    return hypnogram.plot_spectrogram(
+        t, f, np.asarray(sxx), fmax=30.0, hypno=night["hypno"], epoch_s=night["epoch_s"],
+        names=sleep_states.STAGE_NAMES,
+    )  # fmt: skip
+
+
+def figure_stages(night: dict, seconds: float = 3.0):
+    """One raster and E rate per stage: ``seconds`` from the middle of each stage's longest
+    run."""
+    from nnjax.brain import hypnogram
+    from nnjax.plotting import subplots
+
+    codes, spans = hypnogram.stage_intervals(
+        night["hypno"], night["epoch_s"], sleep_states.STAGE_NAMES
+    )
+    names = [n for n in sleep_states.STAGE_NAMES if n in night["stages"]]
+    fig, axes = subplots(2, len(names), figsize=(4 * len(names), 5), squeeze=False,
+                         height_ratios=[3, 1], layout="constrained")  # fmt: skip
+    per_s = 1000.0 / night["bin_ms"]
+    for j, name in enumerate(names):
+        code = sleep_states.STAGE_NAMES.index(name)
+        start, end = max((s for c, s in zip(codes, spans) if c == code), key=lambda s: s[1] - s[0])
+        a = int(((start + end) / 2 - seconds / 2) * per_s)
+        b = a + int(seconds * per_s)
+        raster = night["record"]["spikes"][a:b]
+        activity.plot_raster(raster, night["bin_ms"], n_exc=night["n_exc"],
+                             t0_ms=a * night["bin_ms"], ax=axes[0, j], title=name)  # fmt: skip
+        t = (np.arange(a, b) + 0.5) / per_s
+        axes[1, j].plot(t, night["record"]["rate"][a:b, 0], lw=0.6)
+        axes[1, j].set_xlabel("time (s)")
+        axes[0, j].set_xlabel("")
+    axes[1, 0].set_ylabel("E rate (Hz)")
+    return fig
+
+
+def figure_replay(results: dict, protocol: consolidation.Protocol, bin_ms: float):
+    """The first seconds of NREM sleep and of quiet wake after learning (seed 0): E cells of
+    the sequence's groups coloured in order."""
+    from nnjax.plotting import subplots
+
+    fig, axes = subplots(2, 1, figsize=(9, 5.5), sharex=True, layout="constrained")
+    shown = protocol.n_groups * protocol.group_size * 2
+    for ax, cond in zip(axes, consolidation.CONDITIONS):
+        raster = results["raster"][cond][:, :shown]
+        activity.plot_raster(raster, bin_ms, ax=ax, groups=list(consolidation.groups(protocol)),
+                             title=f"{cond.replace('_', ' ')}: groups G0..G{protocol.n_groups - 1}"
+                             " in colour, other E cells blue")  # fmt: skip
+    axes[0].set_xlabel("")
+    return fig
+
+
+def figure_recall(stats: dict):
+    """Recall of S1 and S2 after each stage, sleep vs quiet wake: mean and 95 % CI."""
+    from nnjax.plotting import subplots
+
+    fig, axes = subplots(1, 2, figsize=(9, 3.5), sharey=True, layout="constrained")
+    x = np.arange(len(consolidation.STAGES))
+    for ax, seq in zip(axes, ("S1", "S2")):
+        for k, cond in enumerate(consolidation.CONDITIONS):
+            m = [stats[st][seq]["a" if cond == "sleep" else "b"] for st in consolidation.STAGES]
+            mean = np.array([v["mean"] for v in m])
+            lo, hi = np.array([v["ci95"] for v in m]).T
+            ax.errorbar(x + 0.08 * (2 * k - 1), mean, yerr=[mean - lo, hi - mean], marker="o",
+                        capsize=3, label=cond.replace("_", " "))  # fmt: skip
+        ax.set_xticks(x, [s.replace("_", "\n") for s in consolidation.STAGES])
+        ax.set_title(f"recall of {seq}" + (" (the memory)" if seq == "S1" else " (interference)"))
+        ax.axhline(0.0, color="grey", lw=0.5)
+    axes[0].set_ylabel("recall (evoked fraction)")
+    axes[0].legend()
+    return fig
+
+
+def run_night_part(args, results: dict) -> list[str]:
+    """The night of ``nnjax night``: simulate, describe, draw. Returns the files written."""
+    from nnjax import io
+
+    hypno = parse_hypnogram(args.hypnogram)
+    t0 = __import__("time").perf_counter()
+    night = simulate_night(hypno, args.epoch_s, seed=args.seed, cfg=night_network(args.n_exc))
+    results["night"] = {
+        "hypnogram": args.hypnogram,
+        "epoch_s": args.epoch_s,
+        "stages": night["stages"],
+        "wall_s": __import__("time").perf_counter() - t0,
+        "network": f"CORTEX: {args.n_exc} E + {args.n_exc // 4} I AdEx cells, 80 E + 20 I "
+        "inputs each, dt 0.1 ms",
+    }
+    files = {"night.png": figure_night(night), "stages.png": figure_stages(night)}
+    for name, fig in files.items():
+        io.atomic_save_figure(fig, f"{args.out}/{name}", dpi=120)
+    return list(files)
+
+
+def run_consolidation_part(args, results: dict) -> list[str]:
+    """The consolidation experiment of ``nnjax night``; returns the files written."""
+    import time
+
+    from nnjax import io
+
+    protocol = consolidation.Protocol(
+        train_s=args.train_s, consolidation_s=args.consolidation_s,
+        interference_s=args.interference_s,
+    )  # fmt: skip
+    t0 = time.perf_counter()
+    raw = consolidation.run_experiment(args.seeds, protocol, seed=args.seed, log=print)
+    results["consolidation"] = {
+        "protocol": protocol._asdict(),
+        "network": "CORTEX cells and in-degrees at 200 E + 50 I",
+        "stats": experiment_stats(raw),
+        "raw": {k: raw[k] for k in ("recall", "trace", "replay_order")},
+        "wall_s": time.perf_counter() - t0,
+    }
+    bin_ms = 1.0
+    files = {
+        "recall.png": figure_recall(results["consolidation"]["stats"]["recall"]),
+        "replay.png": figure_replay(raw, protocol, bin_ms),
+    }
+    for name, fig in files.items():
+        io.atomic_save_figure(fig, f"{args.out}/{name}", dpi=120)
+    return list(files)
+
+
+def experiment_stats(raw: dict) -> dict:
+    """Sleep (a) against quiet wake (b) for every stage and sequence, recall and trace."""
+    out = {}
+    for measure in ("recall", "trace"):
+        out[measure] = {
+            st: {
+                seq: consolidation.paired_stats(
+                    raw[measure]["sleep"][st][seq], raw[measure]["quiet_wake"][st][seq]
+                )
+                for seq in ("S1", "S2")
+            }
+            for st in consolidation.STAGES
+        }
+    tau = np.asarray(raw["replay_order"]["sleep"], np.float64)
+    out["replay_order_sleep"] = {"values": tau, "mean": float(np.nanmean(tau))}
+    return out
+
+
+def verdict(s: dict) -> str:
+    """One sentence on a paired comparison (sleep minus quiet wake)."""
+    d, p = s["difference"], s["t_test_p"]
+    lo, hi = d["ci95"]
+    if np.isfinite(p) and p < 0.05 and lo > 0:
+        return f"sleep helped: +{d['mean']:.3f} [{lo:.3f}, {hi:.3f}], paired t p = {p:.2g}"
+    if np.isfinite(p) and p < 0.05 and hi < 0:
+        return f"sleep hurt: {d['mean']:.3f} [{lo:.3f}, {hi:.3f}], paired t p = {p:.2g}"
+    return f"no significant difference: {d['mean']:+.3f} [{lo:.3f}, {hi:.3f}], paired t p = {p:.2g}"
+
+
+def jsonable(obj):
+    """NumPy arrays and scalars -> lists and floats (NaN stays NaN), recursively."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if hasattr(obj, "_asdict"):
+        return jsonable(obj._asdict())
+    return obj
+
+
+def _fmt(s: dict) -> str:
+    lo, hi = s["ci95"]
+    return f"{s['mean']:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def _night_section(n: dict) -> list[str]:
+    L = ["## The night", ""]
+    L += [f"Hypnogram `{n['hypnogram']}`, epochs of {n['epoch_s']} s; {n['network']}. Each "
+          "stage is described over its longest run, the first second after a transition left "
+          "out. Slow fraction: the LFP proxy's power in 0.5-2 Hz over 0.25-100 Hz (Welch, 4 s "
+          "segments); Up/Down: `detect_updown` on the E rate; CV: median over E cells of the "
+          "ISI coefficient of variation; correlation: mean Pearson correlation of spike counts "
+          "in 5 ms windows over 2000 random pairs.", ""]  # fmt: skip
+    head = ["stage", "s", "E rate (Hz)", "slow fraction", "peak < 4 Hz", "Up/Down (Hz)",
+            "time Up", "CV ISI", "correlation"]  # fmt: skip
+    L += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, d in n["stages"].items():
+        row = [name, f"{d['seconds']:.0f}", f"{d['rate_exc_hz']:.2f}",
+               f"{d['slow_power_fraction']:.3f}", f"{d['peak_hz_below_4']:.2f}",
+               f"{d['updown_hz']:.2f}", f"{d['up_fraction']:.2f}",
+               f"{d['cv_isi_median']:.2f}", f"{d['pairwise_correlation']:.3f}"]  # fmt: skip
+        L.append("| " + " | ".join(row) + " |")
+    L += ["", "![hypnogram and spectrogram](night.png)", "", "![rasters](stages.png)", ""]
+    return L
+
+
+def _consolidation_section(c: dict) -> list[str]:
+    p, st = c["protocol"], c["stats"]
+    L = ["## Consolidation: NREM sleep against quiet wake", ""]
+    L += [f"{c['network']}; {st['recall']['after_learning']['S1']['n']} seeds (vmapped). "
+          f"S1 = groups G0 -> ... -> G{p['n_groups'] - 1} of {p['group_size']} E cells, driven "
+          f"{p['step_ms']:.0f} ms apart ({p['width_ms']:.0f} ms each, every {p['period_ms']:.0f} "
+          f"ms) for {p['train_s']} s with pair STDP on the E->E weights; then "
+          f"{p['consolidation_s']} s of NREM or of quiet wake (STDP on, no input); then S2 "
+          f"(the reverse order) for "
+          f"{p['interference_s']} s. Recall of a sequence: after a {p['cue_ms']:.0f} ms cue of "
+          f"its first group, the fraction of the cells of each later group that fire within "
+          f"{p['window_ms']:.0f} ms, minus that fraction in the {p['window_ms']:.0f} ms before "
+          f"the cue, averaged over groups and {p['n_cues']} cues; tests in the wake state with "
+          f"STDP off, after {p['settle_s']} s without input. Synaptic trace: mean forward minus "
+          "mean backward weight between successive groups (nS). Means with 95 % CIs (t, "
+          "ddof = 1); p: paired t-test (Wilcoxon signed-rank in results.json).", ""]  # fmt: skip
+    for measure, unit in (("recall", ""), ("trace", " (nS)")):
+        head = ["stage", "sequence", "sleep", "quiet wake", "sleep - wake", "p"]
+        L += [f"**{measure}{unit}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * 6]
+        for stage, seqs in st[measure].items():
+            for seq, s in seqs.items():
+                row = [stage.replace("_", " "), seq, _fmt(s["a"]), _fmt(s["b"]),
+                       _fmt(s["difference"]), f"{s['t_test_p']:.2g}"]  # fmt: skip
+                L.append("| " + " | ".join(row) + " |")
+        L.append("")
+    tau = st["replay_order_sleep"]["mean"]
+    L += [f"Replay: in the first {p['raster_s']} s of NREM, Kendall's tau between a group's "
+          f"place in S1 and its first spike after each Up-state onset, averaged: {tau:.2f} "
+          "(+1: every Up state runs G0 -> G4; 0: no order; -1: G4 -> G0)"
+          + (": the Up states ran through the groups mostly in reverse order, and pair STDP "
+             "depresses a forward link G_k -> G_{k+1} when G_{k+1} fires first."
+             if tau < -0.1 else "."), ""]  # fmt: skip
+    rec, tr = st["recall"], st["trace"]
+    L += [
+        "**Did sleep help?** S1 recall after the consolidation period: "
+        + verdict(rec["after_consolidation"]["S1"])
+        + ". S1 recall after the interfering sequence: "
+        + verdict(rec["after_interference"]["S1"])
+        + ". The synaptic trace of S1 (nS) after the consolidation period: "
+        + verdict(tr["after_consolidation"]["S1"])
+        + "; after the interfering sequence: "
+        + verdict(tr["after_interference"]["S1"])
+        + ".",
+        "",
+    ]
+    L += ["![recall](recall.png)", "", "![replay](replay.png)", ""]
+    return L
+
+
+def report_markdown(results: dict) -> str:
+    """The README of ``nnjax night --out DIR``."""
+    a = results["args"]
+    L = ["# A network that sleeps", ""]
+    L += [f"Generated by `nnjax night --out DIR --seeds {a['seeds']} --seed {a['seed']}` "
+          f"(parts {','.join(a['parts'])}); wall time {results.get('wall_s', 0):.0f} s, load "
+          f"average {results.get('load_average', [0])[0]:.1f} at the end: the times are those "
+          "of a shared machine under load.", ""]  # fmt: skip
+    if "night" in results:
+        L += _night_section(results["night"])
+    if "consolidation" in results:
+        L += _consolidation_section(results["consolidation"])
+    return "\n".join(L) + "\n"

@@ -1,0 +1,193 @@
+"""Sleep states as neuromodulation of an E/I network, and the hypnogram that schedules them.
+
+Units: ms, mV, nS, pA, Hz (as :mod:`~nnjax.brain.network`); times of a hypnogram in s.
+
+Two levels, each in [0, 1], stand for the neuromodulators: ``ach`` (acetylcholine, from the
+basal forebrain and the brainstem) and ``mono`` (the monoamines: noradrenaline, serotonin,
+histamine). Wake: both high; NREM: both low; REM: acetylcholine as high as in wake,
+monoamines near silent (Krishnan et al. 2016, eLife 5:e18607, who follow these levels
+through a thalamocortical model). :class:`StateMap` turns levels into the network's
+:class:`~nnjax.brain.network.Modulation`, each effect one documented action:
+
+    g_K       = g_K_max (1 - (ach + mono) / 2)     K+ leak, closed by ACh and monoamines
+    b_scale   = 1 - b_block ach                     spike-triggered adaptation (the slow
+                                                    AHP / M-current), blocked by ACh
+    gain_ee   = 1 + (gain_ee_max - 1) (1 - ach)     intracortical excitation, presynaptically
+                                                    suppressed by ACh
+    ext_scale = ext_min + (1 - ext_min) mono        the drive from outside the cortex
+                                                    (arousal systems, sensory input)
+
+Krishnan et al. model the first and third (ACh reduces the K+ leak of cortical and thalamic
+cells and the AMPA strength between cortical pyramids; monoamines reduce the K+ leak too);
+the second is the switch between asynchronous firing and slow waves in the AdEx networks of
+Nghiem et al. 2020 (Cereb Cortex 30:3451), where a cholinergic agonist reduces adaptation;
+Compte et al. 2003 and Bazhenov et al. 2002 generate the slow oscillation by such
+activity-dependent K+ currents. What is left out: the thalamus (so no spindles), GABA-level
+changes, NMDA, short-term depression, synaptic and intrinsic heterogeneity beyond the random
+connectivity. The NREM Up/Down states here come from adaptation: an Up state ends when the
+adaptation current w built up by its spikes silences the E cells; w decays over tau_w in
+the Down state until the external input ignites the next Up state.
+
+:data:`STATES` holds the levels of wake, NREM and REM; :func:`schedule` turns a hypnogram
+(one stage code per epoch) into per-step levels, with linear ramps at the transitions, so
+that :func:`run_night` drives a network through the night inside one scan.
+"""
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nnjax.brain import network
+from nnjax.brain.hypnogram import check_hypnogram
+
+Array = jax.Array
+
+STAGE_NAMES: tuple[str, ...] = ("wake", "NREM", "REM")
+"""Hypnogram codes of a simulated night: wake = 0, NREM = 1, REM = 2."""
+
+
+class Levels(NamedTuple):
+    """Neuromodulator levels in [0, 1] (scalars or series): acetylcholine and monoamines."""
+
+    ach: Any = 1.0
+    mono: Any = 1.0
+
+
+STATES: dict[str, Levels] = {
+    "wake": Levels(ach=1.0, mono=1.0),
+    "NREM": Levels(ach=0.0, mono=0.0),
+    "REM": Levels(ach=1.0, mono=0.0),
+}
+"""Levels of each stage, in the order of :data:`STAGE_NAMES` (Krishnan et al. 2016's
+qualitative scheme with the levels at their extremes)."""
+
+
+class StateMap(NamedTuple):
+    """How levels act (module docstring): g_K_max (nS), b_block, gain_ee_max, ext_min."""
+
+    g_K_max: Any = 1.5
+    b_block: Any = 1.0
+    gain_ee_max: Any = 1.8
+    ext_min: Any = 0.35
+
+
+def modulation(levels: Levels, smap: StateMap | None = None) -> network.Modulation:
+    """The network modulation of ``levels`` (formulas: module docstring); differentiable and
+    elementwise, so series of levels give series of modulation; ``smap`` defaults to
+    StateMap()."""
+    smap = StateMap() if smap is None else smap
+    ach, mono = jnp.broadcast_arrays(
+        jnp.asarray(levels.ach, jnp.result_type(float)),
+        jnp.asarray(levels.mono, jnp.result_type(float)),
+    )
+    one = jnp.ones_like(ach)
+    return network.Modulation(
+        g_K=smap.g_K_max * (1.0 - 0.5 * (ach + mono)),
+        b_scale=1.0 - smap.b_block * ach,
+        gain_ee=1.0 + (smap.gain_ee_max - 1.0) * (1.0 - ach),
+        gain_ei=one,
+        gain_ie=one,
+        gain_ii=one,
+        ext_scale=smap.ext_min + (1.0 - smap.ext_min) * mono,
+    )
+
+
+def _ramp(x: np.ndarray, width: int) -> np.ndarray:
+    """x (n,) convolved with a centred box of ``width`` samples, edges held: steps become
+    linear ramps of that width."""
+    if width <= 1:
+        return x
+    pad = np.concatenate([np.full(width, x[0]), x, np.full(width, x[-1])])
+    y = np.convolve(pad, np.ones(width) / width, mode="same")
+    return y[width:-width]
+
+
+def schedule(hypno, epoch_s: float, dt: float, *, states=None, ramp_s: float = 0.0) -> Levels:
+    """Per-step levels (n_steps,) float32 for a hypnogram (codes of :data:`STAGE_NAMES`).
+
+    Each epoch of ``epoch_s`` seconds holds its stage's levels (``states``: a dict name ->
+    Levels, default :data:`STATES`); a transition is a linear ramp of ``ramp_s`` s centred on
+    the boundary. n_steps = len(hypno) * round(epoch_s * 1000 / dt).
+    """
+    h = check_hypnogram(hypno, STAGE_NAMES)
+    states = STATES if states is None else states
+    missing = [s for s in STAGE_NAMES if s not in states]
+    if missing:
+        raise ValueError(f"schedule: states has no levels for {missing}")
+    if not (isinstance(epoch_s, int | float) and epoch_s > 0):
+        raise ValueError(f"schedule: epoch_s must be > 0 (s), got {epoch_s!r}")
+    per = int(round(epoch_s * 1000.0 / network.dynamics.check_dt(dt, "schedule")))
+    if not ramp_s >= 0:
+        raise ValueError(f"schedule: ramp_s must be >= 0 (s), got {ramp_s!r}")
+    width = int(round(ramp_s * 1000.0 / dt))
+    out = []
+    for field in Levels._fields:
+        per_stage = np.array([float(getattr(states[s], field)) for s in STAGE_NAMES])
+        out.append(_ramp(np.repeat(per_stage[h], per), width).astype(np.float32))
+    return Levels(*out)
+
+
+def run_night(
+    key,
+    params: network.NetworkParams,
+    spec: network.NetworkSpec,
+    hypno,
+    epoch_s: float,
+    *,
+    smap: StateMap | None = None,
+    ramp_s: float = 0.0,
+    monitor: network.Monitor | None = None,
+    state=None,
+    stdp=None,
+) -> network.Run:
+    """Simulate the night of ``hypno``: the levels of :func:`schedule` as the modulation
+    series of one :func:`network.simulate` (one compile, one scan); the monitor defaults to
+    1 ms bins at dt = 0.1 ms (Monitor(every=10))."""
+    monitor = network.Monitor(every=10) if monitor is None else monitor
+    levels = schedule(hypno, epoch_s, spec.dt, ramp_s=ramp_s)
+    n_steps = int(levels.ach.shape[0])
+    mod = modulation(Levels(jnp.asarray(levels.ach), jnp.asarray(levels.mono)), smap)
+    return network.simulate(
+        key, params, spec, n_steps, state=state, modulation=mod, monitor=monitor, stdp=stdp
+    )
+
+
+SLOW_BAND: tuple[float, float] = (0.5, 2.0)
+"""The band of the slow oscillation's spectral peak (Hz)."""
+
+
+def describe(record: dict, bin_ms: float, n_exc: int, *, nperseg: int | None = None) -> dict:
+    """What a stage looks like, from a recording with ``rate``, ``lfp`` and a ``spikes``
+    raster in bins of ``bin_ms``: the E rate (Hz); the LFP's relative power in
+    :data:`SLOW_BAND` and its spectral peak below 4 Hz (Welch, 4 s segments unless
+    ``nperseg``); Up/Down states of the E rate (detect_updown: frequency in Hz, the fraction
+    of time Up, the number of Up states); the median CV of the E cells' ISIs (cells with >= 5
+    spikes) and their mean pairwise count correlation in 5 ms windows."""
+    from nnjax.brain import activity, detect, rhythms
+
+    fs = 1000.0 / bin_ms
+    rate = np.asarray(record["rate"])[:, 0]
+    lfp = np.asarray(record["lfp"], dtype=np.float64)
+    nperseg = nperseg or min(int(4 * fs), lfp.size)
+    freqs, psd = rhythms.welch(lfp, fs, nperseg=nperseg)
+    psd = np.asarray(psd)
+    slow = float(rhythms.band_power(freqs, psd, SLOW_BAND))
+    total = float(rhythms.band_power(freqs, psd, (freqs[1], min(freqs[-1], 100.0))))
+    low = (freqs > 0) & (freqs <= 4.0)
+    out = {
+        "rate_exc_hz": float(rate.mean()),
+        "slow_power_fraction": slow / total,
+        "peak_hz_below_4": float(freqs[low][np.argmax(psd[low])]),
+    }
+    try:
+        ud = detect.detect_updown(rate, fs)
+        out.update(updown_hz=ud.frequency, up_fraction=float(ud.state.mean()), n_up=len(ud.up))
+    except ValueError:  # a silent population: no Up state at all
+        out.update(updown_hz=float("nan"), up_fraction=0.0, n_up=0)
+    raster = np.asarray(record["spikes"])[:, :n_exc]
+    cv = activity.isi_cv(raster, bin_ms)
+    out["cv_isi_median"] = float(np.nanmedian(cv)) if np.isfinite(cv).any() else float("nan")
+    out["pairwise_correlation"] = activity.pairwise_correlation(raster, bin_ms)
+    return out

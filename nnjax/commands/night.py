@@ -1,0 +1,101 @@
+"""``nnjax night``: a spiking network goes through a night, and sleeps on a memory.
+
+Two parts (``--parts``): ``night`` runs the 1000-neuron CORTEX network through a hypnogram
+of wake, NREM and REM (neuromodulation inside one scan) and draws the hypnogram over the
+LFP's spectrogram and a raster per stage; ``consolidation`` imprints a sequence by STDP in
+``--seeds`` networks (vmapped), then gives each NREM sleep or an equal time of quiet wake,
+then an interfering sequence, and reports recall with 95 % CIs and paired tests. Writes
+``results.json``, ``README.md`` and the figures into ``--out``.
+"""
+
+import argparse
+import math
+import os
+import time
+
+HELP = (
+    "a spiking E/I network through wake, NREM and REM (hypnogram, spectrogram, rasters), and "
+    "a sequence memory consolidated in NREM sleep vs quiet wake (recall, CIs over seeds)"
+)
+PARTS = ("night", "consolidation")
+# nnjax.brain.night.DEFAULT_NIGHT and consolidation.Protocol's phase lengths (a test keeps
+# them equal): here so that `--help` needs no JAX
+DEFAULT_NIGHT = "W,W,N,N,N,R,W,N,N,N,R"
+TRAIN_S, CONSOLIDATION_S, INTERFERENCE_S = 4.0, 6.0, 3.0
+
+
+def seconds(text: str) -> float:
+    """A type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
+def add_arguments(p) -> None:
+    from nnjax.commands import options as o
+
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="write results.json, README.md and the figures here (required, no "
+                   "default)")  # fmt: skip
+    p.add_argument("--parts", type=o.name_list(PARTS, "part"), default=",".join(PARTS),
+                   metavar="NAME,...", help=o.choices_help("what to run", PARTS))  # fmt: skip
+    p.add_argument("--seeds", type=o.int_at_least(2, "must be an integer >= 2 (a CI needs two)"),
+                   default=10, metavar="N",
+                   help="networks in the consolidation experiment")  # fmt: skip
+    p.add_argument("--seed", type=o.seed, default=0, help="the first random seed")
+    p.add_argument("--hypnogram", default=DEFAULT_NIGHT, metavar="W,N,R,...",
+                   help="the night, one letter per epoch: W wake, N NREM, R REM")  # fmt: skip
+    p.add_argument("--n-exc", type=o.int_at_least(100), default=800, metavar="N",
+                   help="E cells of the night's network (N/4 I cells, 80 E + 20 I inputs "
+                   "each)")  # fmt: skip
+    p.add_argument("--epoch-s", type=seconds, default=5.0, metavar="S",
+                   help="seconds of one hypnogram epoch")  # fmt: skip
+    p.add_argument("--train-s", type=seconds, default=TRAIN_S, metavar="S",
+                   help="seconds of learning the sequence")  # fmt: skip
+    p.add_argument("--consolidation-s", type=seconds, default=CONSOLIDATION_S, metavar="S",
+                   help="seconds of NREM sleep, and of quiet wake")  # fmt: skip
+    p.add_argument("--interference-s", type=seconds, default=INTERFERENCE_S, metavar="S",
+                   help="seconds of learning the interfering sequence")  # fmt: skip
+
+
+def check(args) -> None:
+    """Checks before JAX starts: the hypnogram's letters, the output folder."""
+    letters = [t.strip().upper() for t in args.hypnogram.split(",")]
+    bad = sorted({t for t in letters if t not in ("W", "N", "R")})
+    if bad:
+        raise ValueError(f"--hypnogram: letters must be W, N or R separated by commas, got {bad}")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out: {args.out} exists and is not a folder")
+    if args.n_exc % 4:
+        raise ValueError(f"--n-exc must be a multiple of 4 (N/4 I cells), got {args.n_exc}")
+
+
+def run(args) -> int:
+    from nnjax import io
+    from nnjax.brain import night
+
+    os.makedirs(args.out, exist_ok=True)
+    t0 = time.perf_counter()
+    results = {"command": "nnjax night", "args": _args_dict(args)}
+    files = []
+    if "night" in args.parts:
+        files += night.run_night_part(args, results)
+    if "consolidation" in args.parts:
+        files += night.run_consolidation_part(args, results)
+    results["wall_s"] = time.perf_counter() - t0
+    results["load_average"] = list(os.getloadavg())
+    io.atomic_write_json(os.path.join(args.out, "results.json"), night.jsonable(results))
+    io.atomic_write_text(os.path.join(args.out, "README.md"), night.report_markdown(results))
+    print(night.report_markdown(results).split("\n## ")[0])
+    print(f"wrote {args.out}/results.json, README.md, " + ", ".join(files))
+    return 0
+
+
+def _args_dict(args) -> dict:
+    keep = ("parts", "seeds", "seed", "hypnogram", "n_exc", "epoch_s", "train_s", "consolidation_s",
+            "interference_s")  # fmt: skip
+    return {k: getattr(args, k) for k in keep}

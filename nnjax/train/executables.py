@@ -1,0 +1,150 @@
+"""Compiled training programs kept on disk, so that a repeated run skips tracing as well.
+
+JAX's persistent compilation cache (:mod:`nnjax.cache`) saves the XLA compile, but a new
+process must still trace and lower the program to find its entry: about 0.2-0.4 s for the
+CLI's default MLP on 2 cores, most of the second run's "compile". This store skips that too:
+``fit`` saves its compiled loop (``jax.experimental.serialize_executable``) under a key made
+before any tracing, and a later process with the same key loads it in milliseconds.
+
+The key (sha256) covers everything the program is a function of:
+
+* the program's code: a digest of every ``.py`` file of the installed ``nnjax`` package, and
+  the jax and jaxlib versions;
+* the machine: the backend, each device's kind and the device count, ``jax_enable_x64``,
+  the default matmul precision and ``XLA_FLAGS``;
+* the run: the model's spec, the loss's and optimizer's names with every hyperparameter
+  (:mod:`nnjax.train.config`), the batch size, steps per epoch, dropout, the finiteness
+  check, the evaluation sets' names, the execution mode and buffer donation;
+* the call: the tree structure, shape, dtype and sharding of every argument.
+
+A run is stored only when all of it can be described: a model with a ``spec`` (built from
+nnjax's layers), a loss and an optimizer given by name, a constant learning rate. Anything
+else (a Python function as the loss, an ``optax`` object, a schedule) compiles as usual. The
+store is on only while the compilation cache is (:func:`nnjax.cache.active_dir`: the CLI
+by default, library users through :func:`nnjax.cache.enable_compilation_cache`), in its
+``nnjax-programs`` subfolder. Entries are written atomically; one that cannot be read (cut
+short, another format) is compiled afresh and replaced. Failing to save never fails a run.
+"""
+
+import functools
+import hashlib
+import json
+import os
+import pickle
+import warnings
+from pathlib import Path
+from typing import Any
+
+import jax
+
+SUBDIR = "nnjax-programs"
+FORMAT = 1
+
+
+@functools.cache
+def source_digest() -> str:
+    """sha256 of the relative paths and bytes of every ``.py`` file of the ``nnjax`` package."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def machine() -> dict[str, Any]:
+    """What, besides the program, decides the executable: versions, devices, global flags."""
+    import jaxlib
+
+    devices = jax.devices()
+    return {
+        "format": FORMAT,
+        "nnjax_sources": source_digest(),
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "backend": jax.default_backend(),
+        "devices": [d.device_kind for d in devices],
+        "x64": bool(jax.config.jax_enable_x64),
+        "matmul_precision": str(jax.config.jax_default_matmul_precision),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+    }
+
+
+def signature(args: tuple) -> str:
+    """The call's abstract signature: tree structure, then each leaf's type and sharding."""
+    leaves, tree = jax.tree.flatten(args)
+    parts = [str(tree)]
+    for x in leaves:
+        parts.append(f"{jax.typeof(x)}|{getattr(x, 'sharding', None)}")
+    return "\n".join(parts)
+
+
+class ExecutableStore:
+    """Compiled programs of one described run in ``directory`` (module docstring)."""
+
+    def __init__(self, directory: str | os.PathLike, run: dict[str, Any]):
+        self.directory = Path(directory)
+        self.prefix = json.dumps({"machine": machine(), "run": run}, sort_keys=True, default=str)
+
+    def path(self, args: tuple, tag: str = "") -> Path:
+        """The entry of a call with ``args``; ``tag``: what else the caller varies (donation)."""
+        text = f"{self.prefix}\n{tag}\n{signature(args)}"
+        return self.directory / f"{hashlib.sha256(text.encode()).hexdigest()}.xla"
+
+    def load(self, args: tuple, tag: str = ""):
+        """The stored executable for a call with ``args``, or None (absent or unreadable)."""
+        from jax.experimental import serialize_executable
+
+        path = self.path(args, tag)
+        try:
+            blob = path.read_bytes()
+        except OSError:
+            return None
+        try:
+            return serialize_executable.deserialize_and_load(*pickle.loads(blob))
+        except Exception as e:  # cut short, or written by another build: compile afresh
+            msg = f"{path}: unreadable stored program, compiling afresh ({e})"
+            warnings.warn(msg, stacklevel=3)
+            return None
+
+    def save(self, compiled, args: tuple, tag: str = "") -> None:
+        """Store ``compiled`` for calls with ``args``; best effort, never raises."""
+        from jax.experimental import serialize_executable
+
+        from nnjax.io import atomic_write_bytes
+
+        try:
+            blob = pickle.dumps(serialize_executable.serialize(compiled))
+            self.directory.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(self.path(args, tag), blob)
+        except Exception as e:  # a full disk, an unpicklable tree: the run goes on
+            msg = f"could not store the compiled program in {self.directory}: {e}"
+            warnings.warn(msg, stacklevel=3)
+
+
+def store_for_fit(plan, optimizer, learning_rate, loss) -> ExecutableStore | None:
+    """The store for ``fit``'s plan, or None: the cache is off, or the run is not fully
+    described (a model without spec, a loss or optimizer not given by name, a schedule)."""
+    from nnjax import cache
+    from nnjax.optim import DEFAULT_LEARNING_RATE, OPTIMIZERS
+    from nnjax.train.config import describe_model, describe_optimizer
+
+    root = cache.active_dir()
+    spec = getattr(plan.model, "spec", None)
+    named = isinstance(loss, str) and isinstance(optimizer, str) and optimizer in OPTIMIZERS
+    if root is None or spec is None or not named or callable(learning_rate):
+        return None
+    run = {
+        "model": describe_model(plan.model),
+        "loss": loss,
+        "optimizer": describe_optimizer(
+            optimizer, DEFAULT_LEARNING_RATE[optimizer] if learning_rate is None else learning_rate
+        ),
+        "batch_size": plan.batch_size,
+        "steps_per_epoch": plan.steps_per_epoch,
+        "dropout": plan.dropout,
+        "check_finite": plan.check_finite,
+        "eval_names": list(plan.eval_names),
+        "execution": str(getattr(plan, "execution", "fused")),
+    }
+    return ExecutableStore(Path(root) / SUBDIR, run)

@@ -1,0 +1,126 @@
+"""``nnjax night`` and the consolidation experiment's pieces: recall and synaptic-trace
+scores on hand-made rasters and weights, the paired statistics, the stimuli, and a small
+night that writes its figures."""
+
+import json
+
+import numpy as np
+import pytest
+
+from nnjax.brain import consolidation as cons
+from nnjax.brain import night
+from nnjax.cli import main
+from nnjax.commands import night as night_command
+
+PROTO = cons.Protocol(n_groups=3, group_size=4, window_ms=20.0)
+
+
+def test_light_copies_equal_their_sources():
+    p = cons.Protocol()
+    assert night_command.DEFAULT_NIGHT == night.DEFAULT_NIGHT
+    assert night_command.TRAIN_S == p.train_s
+    assert night_command.CONSOLIDATION_S == p.consolidation_s
+    assert night_command.INTERFERENCE_S == p.interference_s
+
+
+def test_recall_counts_later_groups_answering_the_cue_minus_background():
+    """Groups G0 = 0-3, G1 = 4-7, G2 = 8-11 in 1 ms bins; a cue at 100 ms."""
+    r = np.zeros((200, 12), np.uint8)
+    r[105, 4:8] = 1  # all of G1 answers
+    r[110, 8:10] = 1  # half of G2
+    r[90, 8] = 1  # one G2 cell fired in the 20 ms before the cue (background)
+    score = cons.recall(r, 1.0, [100.0], PROTO, [0, 1, 2])
+    assert score == pytest.approx(np.mean([1.0 - 0.0, 0.5 - 0.25]))
+    assert cons.recall(r, 1.0, [100.0], PROTO, [0, 2, 1]) == score  # same later groups
+    assert cons.recall(np.zeros_like(r), 1.0, [100.0], PROTO, [0, 1, 2]) == 0.0
+
+
+def test_synaptic_trace_is_forward_minus_backward_per_synapse():
+    W = np.zeros((12, 12))
+    W[4:8, 0:4] = 3.0  # G0 -> G1
+    W[8:12, 4:8] = 3.0  # G1 -> G2
+    W[0:4, 4:8] = 1.0  # G1 -> G0 (backward)
+    # per link: forward sums 48 and 48 nS, backward 16 and 0 nS; existing synapses per link
+    # (forward + backward) / 2: (32 / 2 + 16 / 2) / 2 = 12
+    assert cons.synaptic_trace(W, PROTO, [0, 1, 2]) == pytest.approx((48 - 8) / 12)
+    assert cons.synaptic_trace(W, PROTO, [2, 1, 0]) == pytest.approx((8 - 48) / 12)
+
+
+def test_sequence_and_cue_stimuli():
+    stim = cons.sequence_stimulus(PROTO, 3000, 0.1, [2, 0, 1])  # 300 ms: one trial and a bit
+    on = [np.flatnonzero(stim[:, k])[0] * 0.1 for k in range(3)]
+    assert on == pytest.approx([15.0, 30.0, 0.0])  # group 2 first, 15 ms steps
+    assert stim[:, 0].sum() == 150 + 150  # 15 ms in each of the two trials begun
+    cue, onsets = cons.cue_stimulus(PROTO._replace(n_cues=2, settle_s=0.1), 0.1, [0, 2])
+    assert len(onsets) == 4 and onsets[0] == pytest.approx(100.0 + 20.0)
+    assert np.diff(onsets) == pytest.approx([250.0] * 3)
+    assert cue[:, 0].sum() == 2 * 100 and cue[:, 2].sum() == 2 * 100 and cue[:, 1].sum() == 0
+
+
+def test_paired_stats_and_verdict():
+    a, b = np.array([0.5, 0.6, 0.7, 0.55, 0.65]), np.array([0.4, 0.45, 0.5, 0.42, 0.48])
+    s = cons.paired_stats(a, b)
+    d = a - b
+    half = 2.776 * d.std(ddof=1) / np.sqrt(5)  # t_{0.975, 4} = 2.776
+    assert s["difference"]["mean"] == pytest.approx(d.mean())
+    assert s["difference"]["ci95"] == pytest.approx([d.mean() - half, d.mean() + half], rel=1e-3)
+    assert night.verdict(s).startswith("sleep helped")
+    assert night.verdict(cons.paired_stats(b, a)).startswith("sleep hurt")
+    assert night.verdict(cons.paired_stats(a, a)).startswith("no significant difference")
+
+
+def test_night_writes_its_figures_and_report(tmp_path, capsys):
+    out = tmp_path / "night"
+    argv = ["night", "--out", str(out), "--parts", "night", "--n-exc", "100"]
+    assert main([*argv, "--hypnogram", "W,N,R", "--epoch-s", "3"]) == 0
+    for name in ("night.png", "stages.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+    res = json.loads((out / "results.json").read_text())
+    assert set(res["night"]["stages"]) == {"wake", "NREM", "REM"}
+    assert "## The night" in (out / "README.md").read_text()
+    assert "wrote" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, text",
+    [
+        (["--hypnogram", "W,X"], "--hypnogram: letters must be W, N or R"),
+        (["--n-exc", "150"], "--n-exc must be a multiple of 4"),
+        (["--n-exc", "50"], "--n-exc: must be an integer >= 100"),
+        (["--epoch-s", "0"], "--epoch-s: must be a number of seconds > 0"),
+        (["--seeds", "1"], "--seeds: must be an integer >= 2"),
+    ],
+)
+def test_bad_arguments_are_one_line_and_exit_2(argv, text, tmp_path, capsys):
+    assert main(["night", "--out", str(tmp_path / "x"), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and text in err, err
+    assert not (tmp_path / "x").exists()
+
+
+def test_the_experiment_runs_both_conditions_from_the_same_learned_state():
+    """Two tiny networks (100 E + 25 I, CORTEX's in-degrees), short phases: learning S1 makes
+    its forward links stronger than its backward ones (the trace grows from that of the
+    random initial weights), both conditions share the after-learning scores, S1 and S2
+    traces are opposite, and the replay rasters cover the first raster_s of the
+    consolidation period."""
+    import jax
+
+    from nnjax.brain import circuits
+
+    cfg = cons.SMALL_CORTEX._replace(n_exc=100, n_inh=25, p=0.8)
+    proto = cons.Protocol(train_s=1.0, consolidation_s=0.3, interference_s=0.1, n_cues=1,
+                          settle_s=0.1, raster_s=0.2)  # fmt: skip
+    out = cons.run_experiment(2, proto, cfg, seed=3)
+    learned = out["trace"]["sleep"]["after_learning"]
+    keys = jax.random.split(jax.random.key(3), 2)  # run_experiment's networks
+    before = [cons.synaptic_trace(circuits.init_params(k, cfg).W_ee, proto, range(5)) for k in keys]
+    assert (learned["S1"] > np.array(before) + 0.1).all(), (learned, before)
+    np.testing.assert_allclose(learned["S2"], -learned["S1"], rtol=1e-6)
+    for measure in ("recall", "trace"):
+        a, b = (out[measure][c]["after_learning"]["S1"] for c in cons.CONDITIONS)
+        np.testing.assert_array_equal(a, b)
+        for cond in cons.CONDITIONS:
+            for stage in cons.STAGES:
+                assert out[measure][cond][stage]["S1"].shape == (2,)
+    assert out["raster"]["sleep"].shape == (200, 125)  # 0.2 s in 1 ms bins, all neurons
