@@ -2,13 +2,14 @@
 
 Workloads (``--only`` picks some): ``startup`` (the CLI's and the import's start-up, the
 compilation cache; the train pairs in full runs only), ``seed`` (the seed example),
-``peak`` (matmul peak), ``mlp`` (MLP training, every implementation), ``vmap`` (vmap
-scaling), ``dispatch`` (the per-call floor), ``anatomy`` (each matmul of a step timed
-alone; full runs only), ``scaling`` (data parallelism, ``benchmarks/scaling.py`` in its own process,
-full runs only, when that file exists), ``network`` (a 1000-neuron spiking E/I network, 10 s
-of biological time, against Brian2's numpy runtime when Brian2 imports; full runs only).
-``--quick`` is the smoke test of correctness: small
-problems, one timed round, under 2 minutes on 2 cores; its timings mean little.
+``peak`` (matmul peak), ``mlp`` (MLP training, every implementation), ``cnn`` and ``gru``
+(the MNIST-1D paper's CNN and GRU, Adam 1e-2 at batch 100: :mod:`benchmarks.nets`),
+``vmap`` (vmap scaling), ``dispatch`` (the per-call floor), ``anatomy`` (each matmul of a
+step timed alone; full runs only), ``scaling`` (data parallelism, ``benchmarks/scaling.py``
+in its own process, full runs only, when that file exists), ``network`` (a 1000-neuron
+spiking E/I network, 10 s of biological time, against Brian2's numpy runtime when Brian2
+imports; full runs only). ``--quick`` is the smoke test of correctness: small problems, one
+timed round, under 2 minutes on 2 cores; its timings mean little.
 """
 
 import argparse
@@ -35,7 +36,19 @@ IMPL_NAMES = (
     "torch",
 )
 MODEL_NAMES = ("digits 64-256-256-10", "synthetic 784-256-256-10")
-WORKLOADS = ("startup", "seed", "peak", "mlp", "vmap", "dispatch", "anatomy", "scaling", "network")
+WORKLOADS = (
+    "startup",
+    "seed",
+    "peak",
+    "mlp",
+    "cnn",
+    "gru",
+    "vmap",
+    "dispatch",
+    "anatomy",
+    "scaling",
+    "network",
+)
 # the committed results: written here only when asked, `--out benchmarks/results`
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -98,6 +111,8 @@ def _settings(args) -> dict:
         "vmap_counts": [4] if quick else [1, 8, 64, 256],  # quick: one compile, checked
         "vmap_epochs": 1 if quick else 5,
         "dispatch_calls": 200 if quick else 2000,
+        # CNN/GRU: one epoch of MNIST-1D at batch 100 (quick: 800 examples, 8 steps)
+        "nets_examples": 800 if quick else 4000,
     }
 
 
@@ -231,6 +246,9 @@ def _run_workloads(args, cfg, results, note_load):
             results["peak"] = max(first, again, key=lambda m: m["peak_gflops"])
             results["peak"]["measurements"] = [first["peak_gflops"], again["peak_gflops"]]
             done("peak again")
+    if only & {"cnn", "gru"}:
+        results["nets"] = _run_nets(args, cfg, R, pause, block)
+        done("cnn/gru")
     if "vmap" in only:
         from benchmarks.micro import vmap_scaling
 
@@ -266,6 +284,22 @@ def _run_workloads(args, cfg, results, note_load):
         done("scaling")
 
 
+def _run_nets(args, cfg, R, pause, block) -> list[dict]:
+    """The CNN and GRU workloads (:mod:`benchmarks.nets`): quick runs check and time fit's
+    auto mode and PyTorch only (about 1 minute of the quick run on 2 loaded cores)."""
+    from benchmarks import nets
+
+    names = list(nets.QUICK_IMPLS if args.quick else nets.impls())
+    out = []
+    for model in [m for m in ("cnn", "gru") if m in args.only]:
+        p = nets.problem(model, batch_size=100, epochs=1, max_examples=cfg["nets_examples"])
+        print(f"{p.label} ({p.steps} steps) ...", flush=True)
+        t0 = time.perf_counter()
+        out.append(nets.bench_net(p, names, repeats=R, pause=pause, min_block=block))
+        print(f"  {time.perf_counter() - t0:.0f} s", flush=True)
+    return out
+
+
 def run_scaling(out_json: Path, timeout: float = 360.0) -> dict | None:
     """``python -m benchmarks.scaling --quick`` in its own process (the virtual device count
     must be set before JAX starts), if that module exists; its printed table goes into the
@@ -299,7 +333,11 @@ def run_scaling(out_json: Path, timeout: float = 360.0) -> dict | None:
 
 
 def _stem(args, results) -> str:
-    return f"{results['device']}-{results['date'][:10]}" + ("-quick" if args.quick else "")
+    """``<device>-<date>[-quick]``, plus the workloads when ``--only`` picked some (a partial
+    run does not overwrite the full run's report of the same day)."""
+    only = [w for w in WORKLOADS if w in args.only]
+    part = "" if len(only) == len(WORKLOADS) else "-" + "-".join(only)
+    return f"{results['device']}-{results['date'][:10]}{part}" + ("-quick" if args.quick else "")
 
 
 def _write(args, results):

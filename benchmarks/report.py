@@ -79,6 +79,9 @@ def print_terminal(results: dict, console: Console | None = None) -> None:
         console.print(t)
         for name, note in cfg["skipped"].items():
             console.print(f"  skipped {name}: {note}")
+    from benchmarks import nets_report
+
+    nets_report.print_terminal(results, console)
     t = Table(title="Targets")
     for h in ("target", "measured", "verdict"):
         t.add_column(h)
@@ -227,6 +230,9 @@ def markdown(results: dict, plots: dict[str, str]) -> str:
                 for r in ov["rows"].values()
             ],
         )
+    from benchmarks import nets_report
+
+    L += nets_report.markdown(results, _table)
     v = results.get("vmap")
     if v:
         L += [f"## vmap scaling ({v['model']}, {v['steps']} steps, batch {v['batch_size']})", ""]

@@ -195,7 +195,9 @@ def evaluate(results: dict) -> list[dict]:
         )
     out.append(_peak_target(results))
     out.append(_vmap_target(results))
-    return out
+    from benchmarks import nets_report
+
+    return out + nets_report.targets(results)
 
 
 def _peak_target(results):

@@ -53,7 +53,11 @@ def test_quick_run_checks_every_implementation_and_writes_outputs(tmp_path):
         assert np.isfinite(row["final_loss"]) and row["time"]["median"] > 0
     assert cfg["rows"]["numpy"]["final_loss"] < np.log(10)  # it trained
     assert set(res["vmap"]["rows"]) == {"4"} and len(res["vmap"]["rows"]["4"]["check"]) == 2
-    assert len(res["targets"]) == 13
+    from benchmarks import nets_report, startup
+
+    # 13 of the seed, the MLP, peak and vmap; then the start-up's and the CNN/GRU's
+    assert len(res["targets"]) == 13 + len(startup.targets(res)) + len(nets_report.targets(res))
+    assert {c["model"] for c in res["nets"]} == {"cnn", "gru"}
     # each written verdict is the one its written measurements give, and the quick run's
     # measurements (the seed, the MLP at batch 32) are judged, not left "not measured"
     again = targets.evaluate({k: v for k, v in res.items() if k != "targets"})

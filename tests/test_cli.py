@@ -4,6 +4,7 @@ before any work; --version, a bare nnjax and --help; the error boundary's exit s
 import errno
 import json
 
+import numpy as np
 import pytest
 
 from nnjax import errors
@@ -41,6 +42,37 @@ def test_train_writes_params_history_and_plot(tmp_path, capsys):
     assert hist["config"]["hidden"] == [16] and hist["config"]["batch_size"] == 64
     assert (out / "params.npz").stat().st_size > 0
     assert (out / "loss.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--model", "cnn", "--channels", "4"],  # digits as 8x8 images
+        ["--model", "gru", "--dataset", "mnist1d", "--hidden", "3"],
+        ["--model", "resmlp", "--dataset", "mnist1d", "--hidden", "16"],
+    ],
+)
+def test_train_the_mnist1d_papers_models(argv, tmp_path):
+    out = tmp_path / "run"
+    argv = [*argv, "--epochs", "1", "--batch-size", "128", "--lr", "0.01"]
+    assert main(["train", *argv, "--out", str(out)]) == 0
+    hist = json.loads((out / "history.json").read_text())
+    assert hist["config"]["model"] == argv[1] and len(hist["epochs"]["test_accuracy"]) == 1
+    assert hist["epochs"]["test_accuracy"][0] > 0.2  # above chance (0.1) after one epoch
+
+
+def test_cnn_and_gru_read_digits_as_images_and_other_data_as_signals():
+    from types import SimpleNamespace
+
+    from nnjax.commands.train import example_shape
+
+    def shape(name, features, model):
+        return example_shape(SimpleNamespace(name=name, X_train=np.zeros((1, features))), model)
+
+    assert shape("digits", 64, "cnn") == (8, 8, 1) and shape("digits", 64, "gru") == (8, 8)
+    assert shape("mnist1d", 40, "cnn") == (40, 1) == shape("mnist1d", 40, "gru")
+    with pytest.raises(ValueError, match="--model cnn needs signals of at least 3 values"):
+        shape("xor", 2, "cnn")
 
 
 def test_train_logreg_full_batch_gd(capsys):
@@ -91,8 +123,12 @@ def test_bad_argument_is_one_line_and_exit_2(argv, option, reason, capsys):
 
 # checks across options: refused by the command's check() before its run starts
 BAD_COMBINATIONS = [
-    (["train", "--model", "logreg", "--hidden", "8"], "--hidden: for --model mlp only"),
-    (["train", "--model", "logreg", "--activation", "tanh"], "--activation: for --model mlp"),
+    (["train", "--model", "logreg", "--hidden", "8"], "--hidden: not for --model logreg"),
+    (["train", "--model", "logreg", "--activation", "tanh"], "--activation is for --model mlp)"),
+    (["train", "--model", "cnn", "--hidden", "8"], "--hidden is for --model mlp, resmlp, gru"),
+    (["train", "--model", "gru", "--channels", "8"], "--channels is for --model cnn"),
+    (["train", "--model", "resmlp", "--activation", "tanh"], "not for --model resmlp"),
+    (["train", "--model", "gru", "--hidden", "8,8"], "--model gru takes one width"),
     (["train", "--optimizer", "gd", "--batch-size", "8"], "gd is full-batch"),
     (["train", "--resume"], "--resume needs --checkpoint-dir"),
     (["compare", "--lr", "sgd=0.1", "--optimizers", "adam"], "--lr given for sgd"),
@@ -112,6 +148,7 @@ def test_bad_combination_is_refused_before_the_run(argv, reason, capsys, monkeyp
     [
         (["train", "--model", "logreg"], "needs a binary dataset; digits has 10 classes"),
         (["train", "--dataset", "xor", "--batch-size", "8"], "exceeds the 4 training examples"),
+        (["train", "--model", "cnn", "--dataset", "moons"], "moons has 2 feature(s)"),
     ],
 )
 def test_checks_that_need_the_data(argv, reason, capsys):

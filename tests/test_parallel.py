@@ -99,6 +99,26 @@ with jax.enable_x64(True):
         "replicated": bool(eight.state["mean"].sharding.is_fully_replicated),
     }
 
+# a CNN with BatchNorm on digits as 8x8 images: the batch statistics are taken over the
+# whole batch split across the devices; fit runs it chunked on the CPU (it has convolutions)
+with jax.enable_x64(True):
+    from nnjax.layers import (Activation, BatchNorm, Conv, Dense, Flatten, Reshape,
+                              init_model, serial)
+    digits = nnjax.data.load("digits")
+    Xd, yd = digits.X_train[:128].astype(np.float64), digits.y_train[:128]
+    net = serial(Reshape((8, 8, 1)), Conv(4, 3, strides=2, use_bias=False), BatchNorm(),
+                 Activation("relu"), Flatten(), Dense(10))
+    _, bp, bs = init_model(net, jax.random.key(2), (-1, 64))
+    bp, bs = cast(bp, np.float64), cast(bs, np.float64)
+    kw = dict(FIT, epochs=2, batch_size=32, state=bs)
+    one, eight = (nnjax.fit(net, bp, Xd, yd, mesh=m, **kw) for m in (None, 8))
+    out["batch_norm"] = {
+        "params": maxdiff(one.params, eight.params),
+        "state": maxdiff(one.state, eight.state),
+        "moved": maxdiff(one.state, bs),
+        "replicated": bool(eight.state[2]["var"].sharding.is_fully_replicated),
+    }
+
 # float32, full batch (320 examples) on a sub-mesh of 4 devices
 one = nnjax.fit(model, p0, ds.X_train, ds.y_train, epochs=5, **FIT)
 four = nnjax.fit(model, p0, ds.X_train, ds.y_train, epochs=5, mesh=parallel.make_mesh(4), **FIT)
@@ -187,6 +207,12 @@ def test_uneven_batches_are_refused_with_a_clear_error(eight):
 def test_model_state_is_threaded_and_replicated_over_the_mesh(eight):
     r = eight["state"]
     assert r["params"] < 1e-12 and r["state"] < 1e-12 and r["moved"] > 0.01  # it moved
+    assert r["replicated"]
+
+
+def test_batch_norm_statistics_are_taken_over_the_whole_sharded_batch(eight):
+    r = eight["batch_norm"]  # float64: 8 devices give one device's numbers
+    assert r["params"] < 1e-12 and r["state"] < 1e-12 and r["moved"] > 0.01
     assert r["replicated"]
 
 

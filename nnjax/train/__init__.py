@@ -7,6 +7,9 @@ The pieces, in the order ``fit`` composes them:
 * :mod:`~nnjax.train.step`: the objective, one optimizer step, the evaluation;
 * :mod:`~nnjax.train.loop`: the pure scan over epochs and steps (:func:`make_epochs_fn`), for
   anyone to ``jit`` or ``vmap``;
+* :mod:`~nnjax.train.stepped`: the same loop driven from the host, k compiled steps per call
+  (:class:`SteppedLoop`); :mod:`~nnjax.train.execution`: which of the two ``fit`` runs
+  (``execution="auto"|"fused"|"chunked"|"per_step"``, :func:`choose_execution`);
 * :mod:`~nnjax.train.placement`: one device or a data-parallel mesh (:class:`Placement`);
 * :mod:`~nnjax.train.driver`: compile once, run in chunks, hooks between (:func:`drive`);
 * :mod:`~nnjax.train.checkpoints`: the checkpoints of a ``fit`` run, and
@@ -24,13 +27,15 @@ from nnjax.train.driver import (
     ChunkReport,
     Driven,
     FixedChunks,
+    HostProgram,
     Program,
     StopFlag,
     concat,
     drive,
 )
 from nnjax.train.early import EarlyStopping, EarlyStoppingMonitor
-from nnjax.train.fitting import FitResult, NonFiniteLossError, TrainingStopped, fit
+from nnjax.train.execution import EXECUTIONS, Execution, choose_execution
+from nnjax.train.fitting import FitResult, NonFiniteLossError, TrainingStopped, fit, fit_loop
 from nnjax.train.guards import DivergenceGuard
 from nnjax.train.loop import EpochOutputs, make_epochs_fn
 from nnjax.train.model import apply_model, is_stateful
@@ -48,6 +53,7 @@ from nnjax.train.step import (
     make_optimizer_step,
     make_train_step,
 )
+from nnjax.train.stepped import SteppedLoop
 
 __all__ = [
     "BoundedChunks",
@@ -55,28 +61,34 @@ __all__ = [
     "ChunkReport",
     "DivergenceGuard",
     "Driven",
+    "EXECUTIONS",
     "EarlyStopping",
     "EarlyStoppingMonitor",
     "EpochOutputs",
+    "Execution",
     "FitCheckpoints",
     "FitResult",
     "FixedChunks",
     "FreeSpaceWarning",
+    "HostProgram",
     "NonFiniteLossError",
     "Placement",
     "Plan",
     "Program",
     "SignalStop",
+    "SteppedLoop",
     "StopFlag",
     "TrainingStopped",
     "apply_model",
     "batch_indices",
+    "choose_execution",
     "classification_accuracy",
     "concat",
     "drive",
     "evaluate",
     "fit",
     "fit_config",
+    "fit_loop",
     "is_stateful",
     "make_epochs_fn",
     "make_eval_fn",

@@ -6,7 +6,8 @@ for the continual-learning runs); ``outputs`` is a pytree whose ``axis`` runs ov
 ``indices``. :func:`drive` runs ``indices = start .. total - 1`` in chunks:
 
 1. it compiles the program once per chunk size (``jit(...).lower(...).compile()``, timed
-   apart from running; equal chunks compile once);
+   apart from running; equal chunks compile once), or lets a :class:`HostProgram` (a loop
+   on the host over compiled pieces, e.g. one optimizer step per call) compile its pieces;
 2. it runs a chunk, waits for its outputs and copies them to the host (NumPy), timed;
 3. it calls each hook ``hook(report)`` with a :class:`ChunkReport` (the chunk's range, the
    carry after it, its outputs, all outputs so far): the finiteness check, checkpoints,
@@ -138,21 +139,35 @@ class BoundedChunks:
         return self.size
 
 
+class HostProgram:
+    """A program whose loop runs on the host, calling compiled pieces (e.g. one optimizer step
+    per call: :class:`nnjax.train.stepped.SteppedLoop`), instead of one pure function that
+    :class:`Program` jits whole. ``compile(carry, indices, args)`` compiles the pieces (timed
+    as compile time) and returns ``run(carry, indices, *args) -> (carry, outputs)``."""
+
+    def compile(self, carry, indices, args) -> Callable:
+        raise NotImplementedError
+
+
 class Program:
     """A driver program jitted once and compiled once per chunk length (``compile_time``: the
     seconds spent compiling, summed). Pass one to several :func:`drive` calls with the same
-    shapes to compile it only once."""
+    shapes to compile it only once. A :class:`HostProgram` compiles its own pieces."""
 
     def __init__(
         self,
-        program: Callable,
+        program: Callable | HostProgram,
         placement: Placement | None = None,
         donate: bool = False,
         clock: Callable[[], float] = time.perf_counter,
         store=None,
     ):
         placement = placement or Placement()
-        self.jitted = placement.jit(program, donate_argnums=(0,) if donate else ())
+        if isinstance(program, HostProgram):
+            self.host, self.jitted = program, None
+        else:
+            self.host = None
+            self.jitted = placement.jit(program, donate_argnums=(0,) if donate else ())
         self.by_length: dict[int, Any] = {}
         self.clock, self.compile_time = clock, 0.0
         self.store, self.donate = store, donate
@@ -163,6 +178,10 @@ class Program:
         n = int(indices.shape[0])
         if n not in self.by_length:
             t0 = self.clock()
+            if self.host is not None:  # compiles its own pieces, never stored
+                self.by_length[n] = self.host.compile(carry, indices, args)
+                self.compile_time += self.clock() - t0
+                return self.by_length[n]
             call = (carry, indices, *args)
             tag = f"donate={self.donate}"
             found = None if self.store is None else self.store.load(call, tag)
@@ -183,7 +202,7 @@ def concat(history: Sequence, axis: int = 0):
 
 
 def drive(
-    program: Callable | Program,
+    program: Callable | HostProgram | Program,
     carry: Any,
     args: tuple = (),
     *,

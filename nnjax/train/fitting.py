@@ -3,7 +3,9 @@
 ``fit`` runs E epochs as ``lax.scan`` over epochs of ``lax.scan`` over mini-batches (the loop
 of :mod:`nnjax.train.loop`): the shuffling, the batching and every update happen inside one
 compiled program, called once per chunk of epochs by the driver (:mod:`nnjax.train.driver`),
-which checks the losses, writes checkpoints and reports progress between chunks. The data
+which checks the losses, writes checkpoints and reports progress between chunks. A model with
+convolutions on the CPU runs the same loop from the host instead, a few compiled steps per
+call (:mod:`nnjax.train.execution` says why; :mod:`nnjax.train.stepped`). The data
 order is :mod:`nnjax.train.order`'s: epoch e shuffles with ``fold_in(order_key, e)``, the
 last partial batch is dropped, ``batch_size=None`` is full batch in order.
 """
@@ -25,6 +27,7 @@ from nnjax.train.early import EarlyStopping, EarlyStoppingMonitor
 from nnjax.train.executables import store_for_fit
 from nnjax.train.loop import EpochOutputs, make_epochs_fn
 from nnjax.train.plan import Plan, make_plan
+from nnjax.train.stepped import SteppedLoop
 
 
 class FitResult(NamedTuple):
@@ -117,6 +120,7 @@ def fit(
     divergence_guard: Any = None,
     max_chunk_seconds: float | None = None,
     early_stopping: EarlyStopping | None = None,
+    execution: str = "auto",
 ) -> FitResult:
     """Train ``params`` of ``model`` on (X, y) for ``epochs`` epochs, the loop fused in one jit.
 
@@ -182,6 +186,12 @@ def fit(
       max_chunk_seconds: halve a compiled call's epochs when one takes longer
         (:class:`~nnjax.train.driver.BoundedChunks`), which bounds how long a stop or a
         checkpoint waits; by default 5 s with ``checkpoint_dir`` or ``stop``, else unbounded.
+      execution: how the loop over steps runs (:mod:`nnjax.train.execution`): ``"fused"``
+        (all steps of ``epochs_per_call`` epochs in one compiled program), ``"chunked"``
+        (a host loop over compiled calls of 8 straight-line steps; ``"chunked:K"`` for K),
+        ``"per_step"`` (one compiled call per step), or ``"auto"``: chunked for a model with
+        convolutions on the CPU (XLA:CPU runs a convolution's gradient slowly inside a
+        compiled loop), fused otherwise. The same results up to float rounding.
     """
     plan = make_plan(**locals())  # every argument validated and interpreted, once
     stop, early = _early_stopping(plan)  # early stopping asks for its stop on the run's flag
@@ -190,7 +200,7 @@ def fit(
         placement = plan.placement  # one device, or replicated over a mesh
         carry, data = placement.put(carry), placement.put((plan.key, plan.X, plan.y, plan.evals))
         driven = drive(
-            _loop(plan),  # the pure scan over epochs of steps
+            fit_loop(plan),  # the loop over epochs of steps, fused or from the host
             carry,
             data,
             start=start,
@@ -243,8 +253,21 @@ def _early_stopping(plan: Plan):
     return stop, EarlyStoppingMonitor(plan.early_stopping, stop)
 
 
-def _loop(plan: Plan):
-    """fit's loop: ``run(carry, epochs, key, X, y, evals) -> (carry, EpochOutputs)``."""
+def fit_loop(plan: Plan):
+    """fit's loop: ``run(carry, epochs, key, X, y, evals) -> (carry, EpochOutputs)``, fused
+    in one program or driven step by step from the host (``plan.execution``)."""
+    if plan.execution.mode != "fused":
+        return SteppedLoop(
+            plan.model,
+            plan.loss,
+            plan.optimizer,
+            n_examples=plan.n_examples,
+            batch_size=plan.batch_size,
+            steps_per_call=plan.execution.steps_per_call,
+            dropout=plan.dropout,
+            eval_names=plan.eval_names,
+            placement=plan.placement,
+        )
     run, _ = make_epochs_fn(
         plan.model,
         plan.loss,

@@ -59,6 +59,7 @@ def make_epochs_fn(
     eval_names: tuple[str, ...] = (),
     batch_sharding: Any = None,
     unroll: int = 1,
+    shuffle: bool = True,
 ):
     """The pure training loop, for ``jit``/``vmap``; returns ``(run, steps_per_epoch)``:
 
@@ -70,6 +71,8 @@ def make_epochs_fn(
     (x, y) pairs matching ``eval_names``. ``batch_size=None``: full batch (one step per epoch
     on X in order). ``batch_sharding`` (e.g. :func:`nnjax.parallel.batch_sharding`): lay each
     batch out with it (data parallelism). ``unroll``: steps per iteration of the step scan.
+    ``shuffle=False``: every epoch takes the batches in the stored order
+    (:func:`~nnjax.train.order.batch_indices`).
     """
     eval_names = check_eval_names(eval_names)
     step = make_optimizer_step(make_objective(model, loss), optimizer)
@@ -79,7 +82,8 @@ def make_epochs_fn(
     n_steps = n_examples // b
 
     def epoch(carry, e, order_key, dropout_key, X, y, evals):
-        batches = None if full else _gather(batch_indices(order_key, e, n_examples, b), X, y)
+        idx = None if full else batch_indices(order_key, e, n_examples, b, shuffle)
+        batches = None if full else _gather(idx, X, y)
         keys = step_keys(dropout_key, e, n_steps) if dropout else None
 
         def one_step(carry, xs):

@@ -31,13 +31,19 @@ def run_keys(key: Array) -> tuple[Array, Array]:
     return order_key, dropout_key
 
 
-def batch_indices(order_key: Array, epoch, n_examples: int, batch_size: int) -> Array:
+def batch_indices(
+    order_key: Array, epoch, n_examples: int, batch_size: int, shuffle: bool = True
+) -> Array:
     """The rows of every batch of epoch ``epoch``: int32 (n_examples // batch_size, batch_size).
 
     Row t is batch t: ``permutation(fold_in(order_key, epoch), n)[t b : (t + 1) b]``.
     ``epoch`` may be traced (jit/vmap); ``n_examples`` and ``batch_size`` are static ints.
+    ``shuffle=False``: rows t b .. (t + 1) b - 1 in their stored order, every epoch (the
+    MNIST-1D paper's training script draws its batches so; ``fit`` always shuffles).
     """
     steps = n_examples // batch_size
+    if not shuffle:
+        return jnp.arange(steps * batch_size, dtype=jnp.int32).reshape(steps, batch_size)
     perm = jax.random.permutation(jax.random.fold_in(order_key, epoch), n_examples)
     return perm[: steps * batch_size].reshape(steps, batch_size).astype(jnp.int32)
 

@@ -32,6 +32,13 @@ class Placement:
         return 1 if self.mesh is None else self.mesh.size
 
     @property
+    def platform(self) -> str:
+        """Where the loop runs: "cpu", "gpu", "tpu" (the mesh's devices, or JAX's default)."""
+        if self.mesh is None:
+            return jax.default_backend()
+        return self.mesh.devices.flat[0].platform
+
+    @property
     def batch_sharding(self):
         """The sharding of a batch (leading axis split), or None on one device."""
         return None if self.mesh is None else parallel.batch_sharding(self.mesh)

@@ -18,6 +18,7 @@ from nnjax.layers import init_model
 from nnjax.optim import DEFAULT_LEARNING_RATE, FULL_BATCH, check_learning_rate, get_optimizer
 from nnjax.train.config import float_dtypes, run_config
 from nnjax.train.early import EarlyStopping, check_early_stopping
+from nnjax.train.execution import Execution, choose_execution, parse_execution
 from nnjax.train.guards import DivergenceGuard, as_guard
 from nnjax.train.loop import check_eval_names
 from nnjax.train.model import as_apply, check_state
@@ -33,8 +34,9 @@ class Plan(NamedTuple):
     ``carry``: the initial (params, opt_state, model state); ``X``, ``y`` and ``evals`` (a
     tuple of (x, y) in the order of ``eval_names``) as arrays; ``batch_size``: an int, or None
     for full batch; ``steps_per_epoch`` = n // batch_size (1 for full batch);
-    ``epochs_per_call``: the epochs of one compiled call; ``checkpoint_every``: epochs between
-    checkpoints (used with ``checkpoint_dir``); ``on_epochs(epochs_done, metrics_so_far)``
+    ``epochs_per_call``: the epochs of one compiled call; ``execution``: how the loop runs
+    (:mod:`nnjax.train.execution`: fused, chunked or per step); ``checkpoint_every``: epochs
+    between checkpoints (used with ``checkpoint_dir``); ``on_epochs(epochs_done, metrics_so_far)``
     and ``stop`` (a :class:`~nnjax.train.driver.StopFlag`) as given to ``fit``.
     """
 
@@ -51,6 +53,7 @@ class Plan(NamedTuple):
     steps_per_epoch: int
     epochs: int
     epochs_per_call: int
+    execution: Execution
     dropout: bool
     check_finite: bool
     placement: Placement
@@ -75,11 +78,12 @@ def make_plan(
     model, params, X, y, *, state, optimizer, learning_rate, loss, epochs, batch_size, key,
     eval_data, opt_state, dropout, check_finite, epochs_per_call, on_epochs, mesh,
     checkpoint_dir, checkpoint_every, keep, resume, stop, override, divergence_guard,
-    max_chunk_seconds, early_stopping=None,
+    max_chunk_seconds, early_stopping=None, execution="auto",
 ) -> Plan:  # fmt: skip
     """The :class:`Plan` of ``fit(model, params, X, y, ...)`` (see ``fit`` for the arguments);
     a ``ValueError`` names the first bad one."""
     _check_int("epochs", epochs, 1, none_ok=False)
+    parse_execution(execution)
     X, y = check_data(X, y, "fit")
     n = int(X.shape[0])
     batch_size = _batch_size(batch_size, n, optimizer)
@@ -98,11 +102,14 @@ def make_plan(
     early_stopping = check_early_stopping(early_stopping, names)
     if early_stopping is not None:
         chunk = _one_epoch_chunks(epochs_per_call, resume)
-    _check_model(model, loss, params, state, X, y, names, evals)
+    forward = _check_model(model, loss, params, state, X, y, names, evals)
     placement = Placement(mesh)
     placement.check_batch(
         n if batch_size is None else batch_size,
         "fit: n_examples (full batch)" if batch_size is None else "fit: batch_size",
+    )
+    how = choose_execution(
+        execution, as_apply(model), params, state, X[:1], placement.platform, jaxpr=forward
     )
     config = None
     if checkpoint_dir is not None or resume:
@@ -125,6 +132,7 @@ def make_plan(
         steps_per_epoch=1 if batch_size is None else n // batch_size,
         epochs=epochs,
         epochs_per_call=chunk,
+        execution=how,
         dropout=bool(dropout),
         check_finite=bool(check_finite),
         placement=placement,
@@ -142,14 +150,15 @@ def make_plan(
     )
 
 
-def _check_model(model, loss, params, state, X, y, names, evals) -> None:
-    """The params against ``model.init``'s shapes, then the model on X and each eval set."""
+def _check_model(model, loss, params, state, X, y, names, evals):
+    """The params against ``model.init``'s shapes, then the model on X and each eval set;
+    the forward pass's jaxpr at one example (:func:`_check_shapes`)."""
     try:
         check_params(model, params, state, X.shape[1:], "fit")
     except ShapeMismatch:  # X may be the culprit (another width than the params'): say so first
         _check_shapes(model, loss, params, state, X, y, names, evals)
         raise
-    _check_shapes(model, loss, params, state, X, y, names, evals)
+    return _check_shapes(model, loss, params, state, X, y, names, evals)
 
 
 def _check_int(name: str, v, low: int, none_ok: bool = True) -> None:
@@ -220,16 +229,20 @@ def _chunking(epochs, epochs_per_call, checkpoint_dir, checkpoint_every, keep, r
     return checkpoint_every or chunk, chunk
 
 
-def _check_shapes(model, loss, params, state, X, y, eval_names, evals) -> None:
-    """The model accepts X and the labels index its outputs: checked once, before compiling."""
+def _check_shapes(model, loss, params, state, X, y, eval_names, evals):
+    """The model accepts X and the labels index its outputs: checked once, before compiling.
+    Returns the forward pass's jaxpr at one example (traced, nothing computed), which
+    :func:`~nnjax.train.execution.choose_execution` reads too (one trace, not two)."""
     apply = as_apply(model)
     try:
-        out = jax.eval_shape(lambda p, s, x: apply(p, s, x)[0], params, state, X[:1])
+        jaxpr = jax.make_jaxpr(lambda p, s, x: apply(p, s, x)[0])(params, state, X[:1])
     except ValueError as e:
         raise ValueError(f"fit: model does not accept X of shape {X.shape}: {e}") from None
-    check_labels(loss, y, out.shape, "fit: y")
+    shape = jaxpr.out_avals[0].shape
+    check_labels(loss, y, shape, "fit: y")
     for name, (_, ye) in zip(eval_names, evals):
-        check_labels(loss, ye, out.shape, f"fit: eval_data[{name!r}] labels")
+        check_labels(loss, ye, shape, f"fit: eval_data[{name!r}] labels")
+    return jaxpr
 
 
 def _one_epoch_chunks(epochs_per_call, resume) -> int:
