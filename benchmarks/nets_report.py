@@ -11,6 +11,7 @@ min-max of the per-round (paired) ratios:
 """
 
 from benchmarks.harness import paired_ratios
+from benchmarks.targets import verdict
 
 HEADER = [
     "implementation",
@@ -53,15 +54,7 @@ def _target(nets, text, others, threshold, side=None):
             f"{r[0]:.2f}x [{r[1]['min']:.2f}-{r[1]['max']:.2f}]"
             + (f" (PyTorch with 1 thread: {s[0]:.2f}x)" if s else "")
         )
-    if not vals:
-        return {"target": text, "measured": "not measured", "holds": None, "values": []}
-    return {
-        "target": text,
-        "measured": "; ".join(parts),
-        "worst": min(vals),
-        "values": vals,
-        "holds": min(vals) >= threshold,
-    }
+    return verdict(text, parts, vals, threshold)
 
 
 def targets(results: dict) -> list[dict]:

@@ -51,6 +51,11 @@ def _ratio_target(
         if pred is not None:
             extra += f" (per-step cost predicts {pred:.2f}x)"
         parts.append(f"{_where(cfg)}: {r[0]:.2f}x [{r[1]['min']:.2f}-{r[1]['max']:.2f}]{extra}")
+    return verdict(text, parts, vals, threshold)
+
+
+def verdict(text: str, parts: list[str], vals: list[float], threshold: float) -> dict:
+    """A ratio target's row: it holds when the worst of ``vals`` reaches ``threshold``."""
     if not vals:
         return {"target": text, "measured": "not measured", "holds": None, "values": []}
     return {

@@ -194,9 +194,11 @@ def test_train_on_a_csv_records_label_names_and_statistics(tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["train", "--data", str(path), "--target", "kind", "--val-split", "0.25"]
     assert main([*argv, "--epochs", "2", "--out", str(out)]) == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
     assert "pets.csv: 22 train / 10 val / 8 test, 2 features, 3 classes (cat, dog, emu)" in text
-    assert "val acc" in text and "test loss" in text
+    assert "| val loss" in text and "test loss" in text  # the final line
+    assert "val acc" in captured.err  # the progress line watches the validation set
     hist = json.loads((out / "history.json").read_text())
     rec = hist["data"]
     assert rec["label_names"] == ["cat", "dog", "emu"] and rec["feature_names"] == ["x1", "x2"]
