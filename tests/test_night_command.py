@@ -2,6 +2,7 @@
 scores on hand-made rasters and weights, the paired statistics, the stimuli, and a small
 night that writes its figures."""
 
+import inspect
 import json
 
 import numpy as np
@@ -21,6 +22,8 @@ def test_light_copies_equal_their_sources():
     assert night_command.TRAIN_S == p.train_s
     assert night_command.CONSOLIDATION_S == p.consolidation_s
     assert night_command.INTERFERENCE_S == p.interference_s
+    settle = inspect.signature(night.simulate_night).parameters["settle_s"].default
+    assert (night_command.SETTLE_S, night_command.DESCRIBED_S) == (settle, night.DESCRIBED_S)
 
 
 def test_recall_counts_later_groups_answering_the_cue_minus_background():
@@ -89,6 +92,8 @@ def test_night_writes_its_figures_and_report(tmp_path, capsys):
         (["--n-exc", "50"], "--n-exc: must be an integer >= 100"),
         (["--epoch-s", "0"], "--epoch-s: must be a number of seconds > 0"),
         (["--seeds", "1"], "--seeds: must be an integer >= 2"),
+        (["--hypnogram", "W,N,R", "--epoch-s", "2"], "the longest run of W is 1 epoch(s) of 2 s"),
+        (["--hypnogram", "W,W,N,R,R", "--epoch-s", "1.5"], "the longest run of N is 1 epoch(s)"),
     ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(argv, text, tmp_path, capsys):

@@ -22,6 +22,9 @@ PARTS = ("night", "consolidation")
 # them equal): here so that `--help` needs no JAX
 DEFAULT_NIGHT = "W,W,N,N,N,R,W,N,N,N,R"
 TRAIN_S, CONSOLIDATION_S, INTERFERENCE_S = 4.0, 6.0, 3.0
+# nnjax.brain.night.describe_stages' rule: a stage is described over its longest run, its
+# first SETTLE_S left out, when at least DESCRIBED_S remain
+SETTLE_S, DESCRIBED_S = 1.0, 2.0
 
 
 def seconds(text: str) -> float:
@@ -72,6 +75,27 @@ def check(args) -> None:
         raise ValueError(f"--out: {args.out} exists and is not a folder")
     if args.n_exc % 4:
         raise ValueError(f"--n-exc must be a multiple of 4 (N/4 I cells), got {args.n_exc}")
+    if "night" in args.parts:
+        _check_stage_runs(letters, args.epoch_s)
+
+
+def _check_stage_runs(letters: list[str], epoch_s: float) -> None:
+    """Every stage of the hypnogram needs a run long enough to be described and drawn."""
+    longest: dict[str, int] = {}
+    run = 0
+    for i, t in enumerate(letters):
+        run = run + 1 if i and letters[i - 1] == t else 1
+        longest[t] = max(longest.get(t, 0), run)
+    need = SETTLE_S + DESCRIBED_S
+    short = {t: n for t, n in longest.items() if n * epoch_s < need}
+    if short:
+        t, n = next(iter(short.items()))
+        raise ValueError(
+            f"--hypnogram/--epoch-s: the longest run of {t} is {n} epoch(s) of {epoch_s:g} s = "
+            f"{n * epoch_s:g} s; every stage needs a run of at least {need:g} s ({SETTLE_S:g} s "
+            f"to settle after a transition, then {DESCRIBED_S:g} s described): lengthen "
+            f"--epoch-s or repeat the letter"
+        )
 
 
 def run(args) -> int:
