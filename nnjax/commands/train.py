@@ -334,30 +334,10 @@ def run(args) -> int:
         raise
     log.close(res.step_loss)  # TensorBoard: the step losses, then the file is complete
     wall = time.perf_counter() - t0
-    m = res.metrics
-    test = final_test(model, res.params, ds, loss, m)
-    e = -1 if res.best_epoch is None else res.best_epoch - 1  # the epoch of the params kept
-    val = (
-        f"val loss {m['val_loss'][e]:.4f} acc {m['val_accuracy'][e]:.4f} | "
-        if watch == "val"
-        else ""
-    )
-    print(
-        f"train loss {m['train_loss'][e]:.4f} acc {m['train_accuracy'][e]:.4f} | {val}"
-        f"test loss {test['loss']:.4f} acc {test['accuracy']:.4f}"
-    )
-    print(
-        f"wall {wall:.2f} s = compile {res.compile_time:.2f} s + run {res.run_time:.2f} s "
-        f"+ host {wall - res.compile_time - res.run_time:.2f} s"
-    )
-    if res.best_epoch is not None:
-        n = len(m["val_loss"])
-        print(
-            f"early stopping: kept the params of epoch {res.best_epoch} of the {n} run (best "
-            f"val loss); the metrics above are theirs"
-        )
+    test = final_test(model, res.params, ds, loss, res.metrics)
+    train_outputs.print_results(res, test, watch, wall)
     if args.out:
-        write_outputs(args.out, res, vars(args), data=data_record(ds, test))
+        train_outputs.write_outputs(args.out, res, vars(args), data=data_record(ds, test))
         more = train_outputs.write_more(args.out, model, loss, res, ds, vars(args), log)
         print(f"wrote {args.out}/: params.npz, history.json, loss.png, {', '.join(more)}")
     return 0
@@ -411,36 +391,3 @@ def _checkpointing(args) -> dict:
         "resume": args.resume,
         **safety,
     }
-
-
-def write_outputs(out: str, res, config: dict, data: dict | None = None) -> None:
-    """params.npz, history.json (config, per-step loss, per-epoch metrics, the data record
-    of :func:`nnjax.commands.train_data.data_record`), loss.png; each written atomically (a
-    temporary file, fsync, rename): a failure leaves the old file."""
-    from nnjax.io import atomic_save_figure, atomic_write_json, save_params
-    from nnjax.plotting import subplots
-
-    os.makedirs(out, exist_ok=True)
-    save_params(os.path.join(out, "params.npz"), res.params)
-    history = {
-        "config": {k: v for k, v in config.items() if not k.startswith("_")},
-        "step_loss": res.step_loss.tolist(),
-        "epochs": {k: v.tolist() for k, v in res.metrics.items()},
-        "compile_time_s": res.compile_time,
-        "run_time_s": res.run_time,
-        "data": data,
-    }
-    atomic_write_json(os.path.join(out, "history.json"), history)
-    fig, ax = subplots(figsize=(6, 4))
-    ax.plot(res.step_loss, lw=0.8, label="step loss")
-    steps = len(res.step_loss) // len(res.metrics["train_loss"])
-    epochs_x = [(i + 1) * steps - 1 for i in range(len(res.metrics["train_loss"]))]
-    for name in ("val", "test"):
-        if f"{name}_loss" in res.metrics:
-            ax.plot(
-                epochs_x, res.metrics[f"{name}_loss"], "o-", ms=3, label=f"{name} loss (epoch end)"
-            )
-    ax.set(xlabel="step", ylabel="loss", yscale="log", title="training loss")
-    ax.legend()
-    fig.tight_layout()
-    atomic_save_figure(fig, os.path.join(out, "loss.png"), dpi=120)

@@ -1,7 +1,8 @@
-"""What ``nnjax train`` logs and writes besides ``params.npz``, ``history.json`` and
-``loss.png``: the progress line, ``metrics.csv``, ``accuracy.png``, the saved model
-(``model.json``; ``nnjax predict DIR`` and ``nnjax.load(DIR)`` read it) and, with
-``--tensorboard DIR``, TensorBoard event files.
+"""What ``nnjax train`` prints at the end and writes: ``params.npz``, ``history.json`` and
+``loss.png`` (:func:`write_outputs`), the progress line, ``metrics.csv``, ``accuracy.png``,
+the saved model (``model.json``;
+``nnjax predict DIR`` and ``nnjax.load(DIR)`` read it) and, with ``--tensorboard DIR``,
+TensorBoard event files.
 
 ``metrics.csv`` has one row per epoch run: ``epoch`` (1-based), ``step_loss_mean``, each
 evaluation set's ``{name}_loss`` and ``{name}_accuracy`` (train, and val or test), the
@@ -153,3 +154,62 @@ def write_more(out: str, model, loss: str, res, ds, config: dict, log: EpochLog)
         target=config.get("target") or ("target" if ds.feature_names is not None else None),
     )
     return ["metrics.csv", "accuracy.png", "model.json"] + ["state.npz"] * stateful
+
+
+def print_results(res, test: dict, watch: str, wall: float) -> None:
+    """The final lines: train, validation (when watched) and test metrics of the params kept
+    (the best epoch's with early stopping), and the wall time with compile time apart."""
+    m = res.metrics
+    e = -1 if res.best_epoch is None else res.best_epoch - 1  # the epoch of the params kept
+    val = (
+        f"val loss {m['val_loss'][e]:.4f} acc {m['val_accuracy'][e]:.4f} | "
+        if watch == "val"
+        else ""
+    )
+    print(
+        f"train loss {m['train_loss'][e]:.4f} acc {m['train_accuracy'][e]:.4f} | {val}"
+        f"test loss {test['loss']:.4f} acc {test['accuracy']:.4f}"
+    )
+    print(
+        f"wall {wall:.2f} s = compile {res.compile_time:.2f} s + run {res.run_time:.2f} s "
+        f"+ host {wall - res.compile_time - res.run_time:.2f} s"
+    )
+    if res.best_epoch is not None:
+        n = len(m["val_loss"])
+        print(
+            f"early stopping: kept the params of epoch {res.best_epoch} of the {n} run (best "
+            f"val loss); the metrics above are theirs"
+        )
+
+
+def write_outputs(out: str, res, config: dict, data: dict | None = None) -> None:
+    """params.npz, history.json (config, per-step loss, per-epoch metrics, the data record
+    of :func:`nnjax.commands.train_data.data_record`), loss.png; each written atomically (a
+    temporary file, fsync, rename): a failure leaves the old file."""
+    from nnjax.io import atomic_save_figure, atomic_write_json, save_params
+    from nnjax.plotting import subplots
+
+    os.makedirs(out, exist_ok=True)
+    save_params(os.path.join(out, "params.npz"), res.params)
+    history = {
+        "config": {k: v for k, v in config.items() if not k.startswith("_")},
+        "step_loss": res.step_loss.tolist(),
+        "epochs": {k: v.tolist() for k, v in res.metrics.items()},
+        "compile_time_s": res.compile_time,
+        "run_time_s": res.run_time,
+        "data": data,
+    }
+    atomic_write_json(os.path.join(out, "history.json"), history)
+    fig, ax = subplots(figsize=(6, 4))
+    ax.plot(res.step_loss, lw=0.8, label="step loss")
+    steps = len(res.step_loss) // len(res.metrics["train_loss"])
+    epochs_x = [(i + 1) * steps - 1 for i in range(len(res.metrics["train_loss"]))]
+    for name in ("val", "test"):
+        if f"{name}_loss" in res.metrics:
+            ax.plot(
+                epochs_x, res.metrics[f"{name}_loss"], "o-", ms=3, label=f"{name} loss (epoch end)"
+            )
+    ax.set(xlabel="step", ylabel="loss", yscale="log", title="training loss")
+    ax.legend()
+    fig.tight_layout()
+    atomic_save_figure(fig, os.path.join(out, "loss.png"), dpi=120)
