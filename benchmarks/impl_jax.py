@@ -177,23 +177,37 @@ def pure_jax(p: Problem) -> Runner:
     return Runner(lambda: None, run, result, lambda: memory_of(step, layers0, state0, X, y, idx[0]))
 
 
-def pure_jax_scan(p: Problem) -> Runner:
-    init, update = _hand_optimizer(p.optimizer, p.learning_rate)
+def scan_over_batches(loss, optimizer: str, learning_rate: float):
+    """The hand-written reference of a fused loop: ``lax.scan`` of one step (``value_and_grad``
+    of ``loss(layers, X, y)``, then the hand-written update) over pre-batched data, jitted.
+    Returns ``(init, run_all)``: ``run_all(layers, state, Xb, yb) -> (layers, losses)``."""
+    init, update = _hand_optimizer(optimizer, learning_rate)
 
     def step(carry, batch):
         layers, state = carry
-        loss, g = jax.value_and_grad(_loss)(layers, *batch)
-        return update(g, state, layers), loss
+        value, g = jax.value_and_grad(loss)(layers, *batch)
+        return update(g, state, layers), value
 
     @jax.jit
     def run_all(layers, state, Xb, yb):
         (layers, _), losses = jax.lax.scan(step, (layers, state), (Xb, yb))
         return layers, losses
 
+    return init, run_all
+
+
+def prebatched(p):
+    """``(Xb, yb)``: every batch of the problem's order (``p.idx``, (steps, batch)) gathered
+    once, outside the clock."""
+    rows = jnp.asarray(p.idx, jnp.int32)
+    return jnp.asarray(p.X)[rows], jnp.asarray(p.y)[rows]
+
+
+def pure_jax_scan(p: Problem) -> Runner:
+    init, run_all = scan_over_batches(_loss, p.optimizer, p.learning_rate)
     layers0 = [(jnp.asarray(d["W"]), jnp.asarray(d["b"])) for d in p.params0 if d]
     state0 = init(layers0)
-    rows = jnp.asarray(p.idx, jnp.int32)  # (steps, batch): every batch, gathered once, here
-    Xb, yb = jnp.asarray(p.X)[rows], jnp.asarray(p.y)[rows]
+    Xb, yb = prebatched(p)
 
     def run():
         return jax.block_until_ready(run_all(layers0, state0, Xb, yb))

@@ -31,7 +31,13 @@ import numpy as np
 
 import nnjax
 from benchmarks.harness import Runner
-from benchmarks.impl_jax import _hand_optimizer, device_data, step_loop
+from benchmarks.impl_jax import (
+    _hand_optimizer,
+    device_data,
+    prebatched,
+    scan_over_batches,
+    step_loop,
+)
 from nnjax.train import Program, drive, fit_loop, make_plan
 
 LOSS = "softmax_cross_entropy"
@@ -211,22 +217,10 @@ def pure_jax(p: NetProblem) -> Runner:
 
 def pure_jax_scan(p: NetProblem) -> Runner:
     loss = _hand_loss(cnn_logits if p.name == "cnn" else gru_logits)
-    init, update = _hand_optimizer(p.optimizer, p.learning_rate)
-
-    def step(carry, batch):
-        layers, state = carry
-        value, g = jax.value_and_grad(loss)(layers, *batch)
-        return update(g, state, layers), value
-
-    @jax.jit
-    def run_all(layers, state, Xb, yb):
-        (layers, _), losses = jax.lax.scan(step, (layers, state), (Xb, yb))
-        return layers, losses
-
+    init, run_all = scan_over_batches(loss, p.optimizer, p.learning_rate)
     layers0 = hand_layers(p)
     state0 = init(layers0)
-    rows = jnp.asarray(p.idx, jnp.int32)
-    Xb, yb = jnp.asarray(p.X)[rows], jnp.asarray(p.y)[rows]
+    Xb, yb = prebatched(p)
 
     def result(out):
         layers, losses = out
