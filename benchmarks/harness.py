@@ -5,9 +5,9 @@ Every implementation is a :class:`Runner`: ``reset()`` restores its initial stat
 the work, not the asynchronous dispatch), ``result(out)`` turns that output into NumPy
 ``(params, losses)`` for the correctness check. :func:`round_robin` times each runner once
 per round (a block of back-to-back calls, at least ``min_block`` seconds), rotating the
-order every round and sleeping ``pause`` seconds before each block: BLAS and XLA worker
-threads spin for ~0.1 s after a call, and would otherwise steal cores from the next
-implementation.
+order every round and sleeping ``pause`` seconds before each block (then one untimed call
+wakes the cores, see :func:`round_robin`): BLAS and XLA worker threads spin for ~0.1 s after
+a call, and would otherwise steal cores from the next implementation.
 """
 
 import math
@@ -59,7 +59,10 @@ def round_robin(
     once per runner (from an untimed calibration call) so that a block lasts at least
     ``min_block`` seconds. The pause comes before each block, not between its calls: a call
     that follows a sleep pays for waking idle cores and cold caches (0.4 ms on a 0.35 ms
-    call, measured), which a training loop running back to back does not.
+    call, measured), which a training loop running back to back does not. For the same
+    reason one untimed call follows the pause: on the 2-core machine a 64-step MLP run
+    right after a 0.15 s sleep took 0.8-1.2 ms a step, back to back 0.59-0.66 ms (measured
+    2026-12-02, 40 calls each), and blocks of a few calls inherited that slow first call.
     """
     names = list(runners)
     times: dict[str, list[float]] = {n: [] for n in names}
@@ -72,8 +75,10 @@ def round_robin(
         k = r % len(names)
         for name in names[k:] + names[:k]:
             runner, n = runners[name], calls[name]
-            runner.reset()
             time.sleep(pause)
+            runner.reset()
+            runner.run()  # untimed: wakes the worker threads the pause put to sleep
+            runner.reset()
             t0 = time.perf_counter()
             for _ in range(n):
                 runner.run()

@@ -267,7 +267,8 @@ def test_another_benchmarks_package_is_not_taken_for_the_suite(tmp_path, monkeyp
 
 def test_round_robin_times_blocks_of_back_to_back_calls(monkeypatch):
     """A sample is ceil(min_block / t) calls divided by their number, the pause comes only
-    before each block, and reset once per block (a fake clock: no real timing)."""
+    before each block, then one untimed warm-up call, and a reset before the warm-up and
+    before the block (a fake clock: no real timing)."""
     clock, sleeps, calls, resets = [0.0], [], {"a": 0, "b": 0}, {"a": 0, "b": 0}
     monkeypatch.setattr(harness.time, "perf_counter", lambda: clock[0])
     monkeypatch.setattr(harness.time, "sleep", sleeps.append)
@@ -284,13 +285,14 @@ def test_round_robin_times_blocks_of_back_to_back_calls(monkeypatch):
     )
     np.testing.assert_allclose(times["a"], [0.001] * 3)
     np.testing.assert_allclose(times["b"], [0.004] * 3)
-    assert calls == {"a": 1 + 3 * 10, "b": 1 + 3 * 3}  # one calibration call each
-    assert resets == {"a": 1 + 3, "b": 1 + 3}
+    # one calibration call each, then per round one warm-up call and the block
+    assert calls == {"a": 1 + 3 * (1 + 10), "b": 1 + 3 * (1 + 3)}
+    assert resets == {"a": 1 + 3 * 2, "b": 1 + 3 * 2}
     assert sleeps == [0.1] * 6  # one pause per block
     # min_block 0: one call per sample, as before
     calls.update(a=0, b=0)
     harness.round_robin({"a": runner("a", 0.001)}, repeats=2, pause=0.0)
-    assert calls["a"] == 1 + 2
+    assert calls["a"] == 1 + 2 * 2
 
 
 def test_framework_ratio_shows_what_the_per_step_costs_predict():

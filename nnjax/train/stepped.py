@@ -30,7 +30,7 @@ import numpy as np
 import optax
 
 from nnjax.train.driver import HostProgram
-from nnjax.train.loop import EpochOutputs, check_eval_names
+from nnjax.train.loop import EpochOutputs, check_eval_names, gather_rows
 from nnjax.train.order import batch_indices, run_keys, step_keys
 from nnjax.train.placement import Placement
 from nnjax.train.step import Carry, make_eval_fn, make_objective, make_optimizer_step
@@ -91,7 +91,7 @@ class SteppedLoop(HostProgram):
 
         def one(carry, xs, X, y):
             rows, key = xs
-            batch = (X, y) if rows is None else (X[rows], y[rows])
+            batch = (X, y) if rows is None else gather_rows(rows, X, y)
             if sharding is not None:  # split the batch; XLA all-reduces the gradient
                 batch = jax.lax.with_sharding_constraint(batch, sharding)
             return self.step(carry, batch, key)

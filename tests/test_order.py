@@ -1,0 +1,60 @@
+"""fit's order: ``permutation`` gives exactly ``jax.random.permutation``'s integers (any n, key
+kind, under jit and vmap), and ``stable_argsort_u32`` is a stable argsort, ties included."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nnjax.train.loop import gather_rows
+from nnjax.train.order import permutation, stable_argsort_u32
+
+# 1, 2 and 1625 keep one round, 1626 and above take two; 65536 is the last packed size and
+# 65537 goes to jax.random.permutation itself.
+SIZES = [1, 2, 3, 10, 1000, 1024, 1437, 1625, 1626, 4000, 65536, 65537]
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_permutation_equals_jax_random_permutation(n):
+    f = jax.jit(permutation, static_argnums=1)
+    for seed in range(6 if n > 5000 else 25):
+        key = jax.random.key(seed)
+        got = np.asarray(f(key, n))
+        assert got.dtype == np.int32 and got.shape == (n,)
+        np.testing.assert_array_equal(got, np.asarray(jax.random.permutation(key, n)))
+
+
+def test_permutation_with_raw_keys_and_under_vmap():
+    n = 300
+    raw = jax.random.PRNGKey(7)  # the legacy uint32[2] key
+    np.testing.assert_array_equal(permutation(raw, n), jax.random.permutation(raw, n))
+    keys = jax.random.split(jax.random.key(3), 5)
+    many = jax.vmap(lambda k: permutation(k, n))(keys)
+    for k, row in zip(keys, many):
+        np.testing.assert_array_equal(row, jax.random.permutation(k, n))
+
+
+def test_stable_argsort_keeps_ties_in_order_as_the_two_operand_sort():
+    rng = np.random.default_rng(0)
+    for n, distinct in [(1000, 3), (1000, 700), (65536, 5000), (17, 1)]:
+        # few distinct values spread over the whole 32-bit range: ties in high and low bits
+        values = rng.integers(0, 2**32, distinct, dtype=np.uint64).astype(np.uint32)
+        u = jnp.asarray(values[rng.integers(0, distinct, n)])
+        ref = jax.lax.sort_key_val(u, jnp.arange(n, dtype=jnp.int32))[1]
+        np.testing.assert_array_equal(stable_argsort_u32(u), ref)
+    edge = jnp.asarray([2**32 - 1, 0, 2**31, 2**31 - 1, 0, 2**32 - 1], jnp.uint32)
+    np.testing.assert_array_equal(stable_argsort_u32(edge), [1, 4, 3, 2, 0, 5])
+
+
+def test_stable_argsort_refuses_more_keys_than_it_can_pack():
+    with pytest.raises(ValueError, match="at most 65536 keys, got 65537"):
+        stable_argsort_u32(jnp.zeros(65537, jnp.uint32))
+
+
+def test_gather_rows_takes_the_rows_of_x_and_y():
+    X = jnp.arange(24.0).reshape(6, 4)
+    y = jnp.arange(6) * 10
+    idx = jnp.asarray([[5, 0], [2, 3]], jnp.int32)
+    xb, yb = gather_rows(idx, X, y)
+    np.testing.assert_array_equal(xb, np.asarray(X)[np.asarray(idx)])
+    np.testing.assert_array_equal(yb, [[50, 0], [20, 30]])
