@@ -1,13 +1,16 @@
 """fit's order: ``permutation`` gives exactly ``jax.random.permutation``'s integers (any n, key
-kind, under jit and vmap), and ``stable_argsort_u32`` is a stable argsort, ties included."""
+kind, under jit and vmap), ``stable_argsort_u32`` is a stable argsort, ties included, and a
+batch of every example is the full batch."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import nnjax
 from nnjax.train.loop import gather_rows
-from nnjax.train.order import permutation, stable_argsort_u32
+from nnjax.train.order import batch_indices, permutation, stable_argsort_u32
 
 # 1, 2 and 1625 keep one round, 1626 and above take two; 65536 is the last packed size and
 # 65537 goes to jax.random.permutation itself.
@@ -58,3 +61,24 @@ def test_gather_rows_takes_the_rows_of_x_and_y():
     xb, yb = gather_rows(idx, X, y)
     np.testing.assert_array_equal(xb, np.asarray(X)[np.asarray(idx)])
     np.testing.assert_array_equal(yb, [[50, 0], [20, 30]])
+
+
+def test_a_batch_of_every_example_is_taken_in_stored_order():
+    order_key = jax.random.key(4)
+    np.testing.assert_array_equal(batch_indices(order_key, 3, 12, 12), [np.arange(12)])
+    assert not np.array_equal(batch_indices(order_key, 3, 12, 6).reshape(-1), np.arange(12))
+
+
+@pytest.mark.parametrize("execution", ["fused", "per_step"])
+def test_fit_with_batch_size_n_is_full_batch_bit_for_bit(execution):
+    """batch_size = n and batch_size = None run the same steps: params and losses agree
+    exactly, in the fused loop and driven step by step."""
+    ds = nnjax.data.load("digits")
+    X, y = ds.X_train[:96], ds.y_train[:96]
+    model = nnjax.mlp([16, 10])
+    _, p0 = model.init(jax.random.key(0), (-1, X.shape[1]))
+    kw = dict(optimizer="sgd", learning_rate=0.1, epochs=3, key=7, execution=execution)
+    full = nnjax.fit(model, p0, X, y, batch_size=None, **kw)
+    every = nnjax.fit(model, p0, X, y, batch_size=96, **kw)
+    chex.assert_trees_all_equal(full.params, every.params)
+    np.testing.assert_array_equal(full.step_loss, every.step_loss)

@@ -68,16 +68,16 @@ def make_epochs_fn(
     ``carry``: :class:`~nnjax.train.step.Carry` (params, opt_state, model state; ``()`` for a
     stateless model). ``epochs``: int array (E,) of epoch indices (each seeds that epoch's
     shuffle, so a run split into chunks equals the run in one piece). ``evals``: a tuple of
-    (x, y) pairs matching ``eval_names``. ``batch_size=None``: full batch (one step per epoch
-    on X in order). ``batch_sharding`` (e.g. :func:`nnjax.parallel.batch_sharding`): lay each
-    batch out with it (data parallelism). ``unroll``: steps per iteration of the step scan.
-    ``shuffle=False``: every epoch takes the batches in the stored order
-    (:func:`~nnjax.train.order.batch_indices`).
+    (x, y) pairs matching ``eval_names``. ``batch_size=None`` or ``n_examples``: full batch
+    (one step per epoch on X in order). ``batch_sharding`` (e.g.
+    :func:`nnjax.parallel.batch_sharding`): lay each batch out with it (data parallelism).
+    ``unroll``: steps per iteration of the step scan. ``shuffle=False``: every epoch takes
+    the batches in the stored order (:func:`~nnjax.train.order.batch_indices`).
     """
     eval_names = check_eval_names(eval_names)
     step = make_optimizer_step(make_objective(model, loss), optimizer)
     eval_fn = make_eval_fn(model, loss)
-    full = batch_size is None
+    full = batch_size in (None, n_examples)  # every row in stored order (see order.py)
     b = n_examples if full else batch_size
     n_steps = n_examples // b
 

@@ -10,7 +10,9 @@ by that epoch's permutation are dropped, so every step has one shape):
 batch t of epoch e is the rows pi_e[t b : (t + 1) b] (:func:`batch_indices`). Dropout, when
 on, gets the key ``split(fold_in(dropout_key, e), T)[t]`` at step t of epoch e
 (:func:`step_keys`). Full batch (``batch_size=None``) is one step per epoch on all n rows in
-their stored order, and draws no permutation.
+their stored order, and draws no permutation; so is ``batch_size = n``: a batch of every
+example is the same set in any order, and a permutation would change only the order of the
+sums over it (their rounding), at the price of a sort and a copy of X every epoch.
 
 Since the order of epoch e depends only on (key, e), a run cut into chunks of epochs visits
 the data exactly as the run in one piece, and a resumed run needs only the key and the epoch.
@@ -98,9 +100,10 @@ def batch_indices(
     ``epoch`` may be traced (jit/vmap); ``n_examples`` and ``batch_size`` are static ints.
     ``shuffle=False``: rows t b .. (t + 1) b - 1 in their stored order, every epoch (the
     MNIST-1D paper's training script draws its batches so; ``fit`` always shuffles).
+    ``batch_size == n_examples``: the one batch is every row in stored order (see above).
     """
     steps = n_examples // batch_size
-    if not shuffle:
+    if not shuffle or batch_size == n_examples:
         return jnp.arange(steps * batch_size, dtype=jnp.int32).reshape(steps, batch_size)
     perm = permutation(jax.random.fold_in(order_key, epoch), n_examples)
     return perm[: steps * batch_size].reshape(steps, batch_size)

@@ -63,7 +63,7 @@ class SteppedLoop(HostProgram):
             raise ValueError(f"steps_per_call must be a positive int, got {steps_per_call!r}")
         if steps_per_call < 1:
             raise ValueError(f"steps_per_call must be a positive int, got {steps_per_call!r}")
-        self.full = batch_size is None
+        self.full = batch_size in (None, n_examples)  # every row in stored order (order.py)
         self.b = n_examples if self.full else batch_size
         self.n, self.T = n_examples, n_examples // self.b
         # the largest divisor of T up to k: every call has k steps, one program compiles
