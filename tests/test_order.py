@@ -82,3 +82,32 @@ def test_fit_with_batch_size_n_is_full_batch_bit_for_bit(execution):
     every = nnjax.fit(model, p0, X, y, batch_size=96, **kw)
     chex.assert_trees_all_equal(full.params, every.params)
     np.testing.assert_array_equal(full.step_loss, every.step_loss)
+
+
+def test_rows_drawn_for_every_epoch_at_once_equal_rows_drawn_epoch_by_epoch(monkeypatch):
+    """The loop draws a call's rows up front when they fit HOIST_MAX_INDICES, else epoch by
+    epoch; both give the same run, bit for bit (and the per-step driver's)."""
+    import nnjax.train.loop as loop
+
+    ds = nnjax.data.load("digits")
+    X, y = ds.X_train[:200], ds.y_train[:200]
+    model = nnjax.mlp([16, 10])
+    _, p0 = model.init(jax.random.key(0), (-1, X.shape[1]))
+    kw = dict(optimizer="adam", learning_rate=0.01, epochs=4, batch_size=32, key=3)
+    traced = []  # the tracer type of the epoch each call of batch_indices sees
+
+    def spy(order_key, e, *args):
+        traced.append(type(e).__name__)
+        return batch_indices(order_key, e, *args)
+
+    monkeypatch.setattr(loop, "batch_indices", spy)
+    hoisted = nnjax.fit(model, p0, X, y, execution="fused", **kw)
+    assert traced == ["BatchTracer"]  # drawn under vmap over the epochs, before the scan
+    stepped = nnjax.fit(model, p0, X, y, execution="per_step", **kw)
+    monkeypatch.setattr(loop, "HOIST_MAX_INDICES", 0)
+    traced.clear()
+    each = nnjax.fit(model, p0, X, y, execution="fused", **kw)
+    assert traced and "BatchTracer" not in traced  # drawn inside the epoch scan
+    for other in (stepped, each):
+        chex.assert_trees_all_equal(hoisted.params, other.params)
+        np.testing.assert_array_equal(hoisted.step_loss, other.step_loss)
