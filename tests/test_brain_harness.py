@@ -100,14 +100,16 @@ def test_sleep_refuses_an_out_that_is_a_file(tmp_path, capsys, monkeypatch):
     assert f"--out {f} is a file, not a directory" in capsys.readouterr().err
 
 
-def test_the_committed_digits_search_covers_every_method_inside_its_box():
+@pytest.mark.parametrize("dataset", ["digits", "mnist1d"])
+def test_the_committed_search_covers_every_method_inside_its_box(dataset):
     from nnjax.brain import tuned
 
-    assert set(tuned.CHOSEN["digits"]) == set(H.BOX)  # every method with hyperparameters
-    assert tuned.SEARCH["digits"]["validation_runs"] >= 10
+    assert set(tuned.CHOSEN[dataset]) == set(H.BOX)  # every method with hyperparameters
+    assert tuned.SEARCH[dataset]["validation_runs"] >= 10
+    assert tuned.SEARCH[dataset]["n_candidates"] == 8  # the same budget on both
     for name, (lo, hi) in H.BOX.items():
         for objective in H.OBJECTIVES:
-            hp = H.as_hp(name, tuned.CHOSEN["digits"][name][objective])
+            hp = H.as_hp(name, tuned.CHOSEN[dataset][name][objective])
             for x, a, b in zip(jax.tree.leaves(hp), jax.tree.leaves(lo), jax.tree.leaves(hi)):
                 x, a, b = np.asarray(x), np.asarray(a), np.asarray(b)
                 assert x.shape == a.shape, name
