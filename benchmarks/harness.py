@@ -61,8 +61,9 @@ def round_robin(
     that follows a sleep pays for waking idle cores and cold caches (0.4 ms on a 0.35 ms
     call, measured), which a training loop running back to back does not. For the same
     reason one untimed call follows the pause: on the 2-core machine a 64-step MLP run
-    right after a 0.15 s sleep took 0.8-1.2 ms a step, back to back 0.59-0.66 ms (measured
-    2026-12-02, 40 calls each), and blocks of a few calls inherited that slow first call.
+    right after a 0.15 s sleep took 0.62-1.08 ms a step (median 0.92), back to back
+    0.58-0.67 ms (2026-12-02, 40 calls each), and blocks of a few calls inherited that slow
+    first call.
     """
     names = list(runners)
     times: dict[str, list[float]] = {n: [] for n in names}

@@ -45,12 +45,13 @@ def permutation(key: Array, n: int) -> Array:
         key, sub = split(key);  u = bits(sub, (n,), uint32);  x = x[argsort(u)]
 
     with a *stable* argsort (ties keep their order), which it runs as a two-operand sort; on
-    the CPU that sort calls a compiled comparator per comparison (135 us at n = 1024,
-    measured). Here the argsort is :func:`stable_argsort_u32`: two sorts of single uint32
-    words, which XLA runs natively (66 us for the whole permutation at n = 1024). The
-    integers are the same; ``tests/test_order.py`` checks that against
-    ``jax.random.permutation`` for many n and keys, so a change in JAX's algorithm fails
-    there, not silently. For n > 2^16 it calls ``jax.random.permutation`` itself.
+    the CPU that sort calls a compiled comparator per comparison. Here the argsort is
+    :func:`stable_argsort_u32`: two sorts of single uint32 words, which XLA runs natively.
+    Measured on the 2-core CPU (minimum of 300 calls), jax's against this one: n = 1024
+    118-135 us against 48-66 us; n = 4000 (two rounds) 1135 against 361 us; n = 60000
+    22.3 against 5.0 ms. The integers are the same; ``tests/test_order.py`` checks that
+    against ``jax.random.permutation`` for many n and keys, so a change in JAX's algorithm
+    fails there, not silently. For n > 2^16 it calls ``jax.random.permutation`` itself.
     """
     if n > _PACKED_MAX_N:
         return jax.random.permutation(key, n).astype(jnp.int32)
