@@ -7,7 +7,7 @@ which checks the losses, writes checkpoints and reports progress between chunks.
 convolutions on the CPU runs the same loop from the host instead, a few compiled steps per
 call (:mod:`nnjax.train.execution` says why; :mod:`nnjax.train.stepped`). The data
 order is :mod:`nnjax.train.order`'s: epoch e shuffles with ``fold_in(order_key, e)``, the
-last partial batch is dropped, ``batch_size=None`` is full batch in order.
+last partial batch is dropped, ``batch_size=None`` (or n) is full batch in order.
 """
 
 import os
@@ -132,8 +132,9 @@ def fit(
         :data:`nnjax.optim.DEFAULT_LEARNING_RATE`) or an ``optax.GradientTransformation``.
       loss: a name from :data:`nnjax.losses.LOSSES` or ``loss(pred, y) -> scalar``.
       batch_size: mini-batch size (last partial batch dropped each epoch), or ``None`` for
-        full-batch gradient descent. The optimizers of :data:`nnjax.optim.FULL_BATCH`
-        (``"gd"``) require ``None``.
+        full-batch gradient descent; n (the number of examples) runs the same full batch,
+        in stored order, with no shuffle drawn. The optimizers of
+        :data:`nnjax.optim.FULL_BATCH` (``"gd"``) require ``None``.
       key: an int seed or a PRNG key; it seeds the shuffles (and dropout).
       eval_data: ``{"test": (X_test, y_test), ...}``; loss and accuracy after every epoch.
       opt_state: resume from this optimizer state (default ``optimizer.init(params)``).
