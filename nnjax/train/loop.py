@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from nnjax.train.order import batch_indices, run_keys, step_keys
+from nnjax.train.order import batch_indices, is_full_batch, run_keys, step_keys
 from nnjax.train.step import Carry, make_eval_fn, make_objective, make_optimizer_step
 
 Array = jax.Array
@@ -86,7 +86,7 @@ def make_epochs_fn(
     eval_names = check_eval_names(eval_names)
     step = make_optimizer_step(make_objective(model, loss), optimizer)
     eval_fn = make_eval_fn(model, loss)
-    full = batch_size in (None, n_examples)  # every row in stored order (see order.py)
+    full = is_full_batch(n_examples, batch_size)
     b = n_examples if full else batch_size
     n_steps = n_examples // b
 

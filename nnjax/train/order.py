@@ -86,6 +86,11 @@ def stable_argsort_u32(u: Array) -> Array:
     return p[q].astype(jnp.int32)
 
 
+def is_full_batch(n_examples: int, batch_size: int | None) -> bool:
+    """Whether every step takes all n rows in stored order: ``batch_size`` None or n."""
+    return batch_size is None or batch_size == n_examples
+
+
 def run_keys(key: Array) -> tuple[Array, Array]:
     """``(order_key, dropout_key) = jax.random.split(key)``: the shuffles and the dropout masks."""
     order_key, dropout_key = jax.random.split(key)
@@ -104,7 +109,7 @@ def batch_indices(
     ``batch_size == n_examples``: the one batch is every row in stored order (see above).
     """
     steps = n_examples // batch_size
-    if not shuffle or batch_size == n_examples:
+    if not shuffle or is_full_batch(n_examples, batch_size):
         return jnp.arange(steps * batch_size, dtype=jnp.int32).reshape(steps, batch_size)
     perm = permutation(jax.random.fold_in(order_key, epoch), n_examples)
     return perm[: steps * batch_size].reshape(steps, batch_size)

@@ -31,7 +31,7 @@ import optax
 
 from nnjax.train.driver import HostProgram
 from nnjax.train.loop import EpochOutputs, check_eval_names, gather_rows
-from nnjax.train.order import batch_indices, run_keys, step_keys
+from nnjax.train.order import batch_indices, is_full_batch, run_keys, step_keys
 from nnjax.train.placement import Placement
 from nnjax.train.step import Carry, make_eval_fn, make_objective, make_optimizer_step
 
@@ -63,7 +63,7 @@ class SteppedLoop(HostProgram):
             raise ValueError(f"steps_per_call must be a positive int, got {steps_per_call!r}")
         if steps_per_call < 1:
             raise ValueError(f"steps_per_call must be a positive int, got {steps_per_call!r}")
-        self.full = batch_size in (None, n_examples)  # every row in stored order (order.py)
+        self.full = is_full_batch(n_examples, batch_size)
         self.b = n_examples if self.full else batch_size
         self.n, self.T = n_examples, n_examples // self.b
         # the largest divisor of T up to k: every call has k steps, one program compiles
