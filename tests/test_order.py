@@ -1,6 +1,7 @@
 """fit's order: ``permutation`` gives exactly ``jax.random.permutation``'s integers (any n, key
-kind, under jit and vmap), ``stable_argsort_u32`` is a stable argsort, ties included, and a
-batch of every example is the full batch."""
+kind, under jit and vmap), the unrolled threefry gives JAX's key words and bits, with JAX's
+own functions taking over for other PRNGs and settings, ``stable_argsort_u32`` is a stable
+argsort, ties included, and a batch of every example is the full batch."""
 
 import chex
 import jax
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 import nnjax
+from nnjax.train import threefry
 from nnjax.train.loop import gather_rows
 from nnjax.train.order import batch_indices, permutation, stable_argsort_u32
 
@@ -35,6 +37,44 @@ def test_permutation_with_raw_keys_and_under_vmap():
     many = jax.vmap(lambda k: permutation(k, n))(keys)
     for k, row in zip(keys, many):
         np.testing.assert_array_equal(row, jax.random.permutation(k, n))
+
+
+def test_threefry_words_are_jax_random_bits_fold_in_and_split():
+    data = jnp.asarray([0, 1, 2, 7, 2**31 - 1], jnp.int32)
+    for seed in range(8):
+        key = jax.random.fold_in(jax.random.key(seed), 11)
+        words = threefry.key_words(key)
+        for n in (1, 2, 5, 1024, 4001):
+            got = jax.jit(threefry.bits, static_argnums=1)(words, n)
+            np.testing.assert_array_equal(got, jax.random.bits(key, (n,), jnp.uint32))
+        folded = jax.vmap(threefry.fold_in, in_axes=(None, 0))(words, data)
+        want = jax.vmap(lambda k, d: jax.random.key_data(jax.random.fold_in(k, d)), (None, 0))(
+            key, data
+        )
+        np.testing.assert_array_equal(folded, want)
+        halves = [threefry.fold_in(words, c) for c in (0, 1)]
+        np.testing.assert_array_equal(jnp.stack(halves), jax.random.key_data(jax.random.split(key)))
+
+
+def test_other_prngs_and_settings_use_jax_random_itself():
+    n, epoch = 1000, 3
+    with jax.threefry_partitionable(False):  # JAX's other threefry scheme: other words
+        key = jax.random.key(5)
+        assert threefry.key_words(key) is None
+        np.testing.assert_array_equal(permutation(key, n), jax.random.permutation(key, n))
+    for impl in ("rbg", "unsafe_rbg"):
+        key = jax.random.key(5, impl=impl)
+        assert threefry.key_words(key) is None
+        want = jax.random.permutation(jax.random.fold_in(key, epoch), n).reshape(100, 10)
+        np.testing.assert_array_equal(batch_indices(key, epoch, n, 10), want)
+
+
+def test_batch_indices_is_the_permutation_of_the_folded_key():
+    key = jax.random.key(9)
+    for e in (0, 1, 41):
+        want = jax.random.permutation(jax.random.fold_in(key, e), 1797)[: 56 * 32]
+        got = jax.jit(batch_indices, static_argnums=(2, 3))(key, e, 1797, 32)
+        np.testing.assert_array_equal(got, want.reshape(56, 32))
 
 
 def test_stable_argsort_keeps_ties_in_order_as_the_two_operand_sort():
