@@ -69,20 +69,9 @@ def _transpose_pads(padding, k_eff, strides):
     return pads
 
 
-def _conv(
-    kind: str,
-    features,
-    kernel_size,
-    strides,
-    padding,
-    dilation,
-    groups,
-    use_bias,
-    W_init,
-    b_init,
-    dtype,
-) -> Layer:
-    name = f"{kind}({features}, {kernel_size})"
+def _checked(name, features, kernel_size, strides, padding, dilation, groups):
+    """Validate the layer's arguments once: (normalized padding, fixed number of spatial axes
+    or None)."""
     positive_int(name, "features", features)
     positive_int(name, "groups", groups)
     for what, v in (("kernel_size", kernel_size), ("strides", strides), ("dilation", dilation)):
@@ -94,24 +83,50 @@ def _conv(
     )
     if features % groups:
         raise ValueError(f"{name}: features {features} is not divisible by groups {groups}")
+    return padding, fixed
+
+
+def _geometry(name, in_shape, fixed, kernel_size, strides, dilation, padding, transpose):
+    """(kernel, strides, dilation, pads, output spatial sizes) for a (B, *spatial, C) input."""
+    rank = spatial_rank(name, in_shape, fixed)
+    k, s, d, k_eff = _per_axis(name, rank, kernel_size, strides, dilation)
+    sizes = in_shape[1:-1]
+    if transpose:
+        pads = _transpose_pads(padding, k_eff, s) or explicit_pads(name, padding, sizes, k_eff, s)
+        dilated = [(n - 1) * si + 1 for n, si in zip(sizes, s)]
+        out = output_sizes(name, dilated, k_eff, (1,) * rank, pads)
+    else:
+        pads = explicit_pads(name, padding, sizes, k_eff, s)
+        out = output_sizes(name, sizes, k_eff, s, pads)
+    return k, s, d, pads, out
+
+
+def _conv_spec(kind, features, kernel_size, strides, padding, dilation, groups, use_bias,
+               W_init, b_init, dtype):  # fmt: skip
+    listed = lambda v: list(v) if isinstance(v, tuple | list) else v  # noqa: E731
+    kw = dict(
+        features=features,
+        kernel_size=listed(kernel_size),
+        strides=listed(strides),
+        padding=padding,
+        dilation=listed(dilation),
+    )
+    if kind != "ConvTranspose":
+        kw["groups"] = groups
+    return make_spec(
+        kind, **kw, use_bias=bool(use_bias), W_init=W_init, b_init=b_init, dtype=dtype_name(dtype)
+    )
+
+
+def _conv(kind: str, features, kernel_size, strides, padding, dilation, groups, use_bias,
+          W_init, b_init, dtype) -> Layer:  # fmt: skip
+    name = f"{kind}({features}, {kernel_size})"
+    padding, fixed = _checked(name, features, kernel_size, strides, padding, dilation, groups)
     w_init, bias_init = get_initializer(W_init), get_initializer(b_init)
     transpose = kind == "ConvTranspose"
 
     def geometry(in_shape):
-        """(kernel, strides, dilation, pads, output spatial sizes) for a (B, *spatial, C) input."""
-        rank = spatial_rank(name, in_shape, fixed)
-        k, s, d, k_eff = _per_axis(name, rank, kernel_size, strides, dilation)
-        sizes = in_shape[1:-1]
-        if transpose:
-            pads = _transpose_pads(padding, k_eff, s) or explicit_pads(
-                name, padding, sizes, k_eff, s
-            )
-            dilated = [(n - 1) * si + 1 for n, si in zip(sizes, s)]
-            out = output_sizes(name, dilated, k_eff, (1,) * rank, pads)
-        else:
-            pads = explicit_pads(name, padding, sizes, k_eff, s)
-            out = output_sizes(name, sizes, k_eff, s, pads)
-        return k, s, d, pads, out
+        return _geometry(name, in_shape, fixed, kernel_size, strides, dilation, padding, transpose)
 
     def init(key, input_shape):
         shape = check_shape(name, input_shape, 3)
@@ -137,32 +152,13 @@ def _conv(
         _, s, d, pads, _ = geometry(tuple(x.shape))
         conv_strides, lhs_dilation = ((1,) * rank, s) if transpose else (s, None)
         y = lax.conv_general_dilated(
-            x,
-            W,
-            conv_strides,
-            pads,
-            lhs_dilation=lhs_dilation,
-            rhs_dilation=d,
-            dimension_numbers=_DIMENSIONS[rank],
-            feature_group_count=groups,
-        )
+            x, W, conv_strides, pads, lhs_dilation=lhs_dilation, rhs_dilation=d,
+            dimension_numbers=_DIMENSIONS[rank], feature_group_count=groups,
+        )  # fmt: skip
         return y + params["b"] if use_bias else y
 
-    def listed(v):
-        return list(v) if isinstance(v, tuple | list) else v
-
-    kw = dict(
-        features=features,
-        kernel_size=listed(kernel_size),
-        strides=listed(strides),
-        padding=padding,
-        dilation=listed(dilation),
-    )
-    if not transpose:
-        kw["groups"] = groups
-    spec = make_spec(
-        kind, **kw, use_bias=bool(use_bias), W_init=W_init, b_init=b_init, dtype=dtype_name(dtype)
-    )
+    spec = _conv_spec(kind, features, kernel_size, strides, padding, dilation, groups, use_bias,
+                      W_init, b_init, dtype)  # fmt: skip
     return Layer(init, apply, name, False, spec)
 
 
