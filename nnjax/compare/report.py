@@ -143,8 +143,20 @@ def _lr(x: float) -> str:
 
 def markdown(result: StudyResult, summary: dict | None = None, plots: tuple[str, ...] = ()) -> str:
     """The report: setup, the best-learning-rate table, every learning rate, plots, equations."""
-    st, sz = result.study, result.sizes
     summary = summary or summarize(result)
+    lines = [f"# Optimizer comparison on `{result.study.dataset}`", "", *_setup(result)]
+    lines += _best_table(result, summary) + _timing(result) + _every_rate_table(result, summary)
+    lines += _literature(result, summary)
+    if plots:
+        lines += ["", "## Plots", ""]
+        lines += [f"![{p}]({p})" for p in plots]
+    lines += ["", "## Update equations", "", UPDATE_EQUATIONS.strip(), ""]
+    return "\n".join(lines)
+
+
+def _setup(result: StudyResult) -> list[str]:
+    """The bullet list: model, data, epochs and batches, seeds, rates, how a rate is chosen."""
+    st, sz = result.study, result.sizes
     _, _, crit = CRITERIA[st.select]
     val_where = (
         f"a held-out validation split ({sz['n_val']} examples, {st.val_fraction:.0%} of the "
@@ -157,9 +169,10 @@ def markdown(result: StudyResult, summary: dict | None = None, plots: tuple[str,
         f"({r.steps_per_epoch} update{'s' if r.steps_per_epoch > 1 else ''}/epoch)"
         for n, r in result.runs.items()
     )
-    lines = [
-        f"# Optimizer comparison on `{st.dataset}`",
-        "",
+    rates = "; ".join(
+        f"{n}: {', '.join(_lr(x) for x in r.learning_rates)}" for n, r in result.runs.items()
+    )
+    return [
         f"* Model: `{result.model_name}`, softmax cross-entropy; {sz['n_features']} features, "
         f"{sz['n_classes']} classes.",
         f"* Data: {sz['n_fit']} fit / {sz['n_val']} validation / {sz['n_test']} test examples "
@@ -167,10 +180,7 @@ def markdown(result: StudyResult, summary: dict | None = None, plots: tuple[str,
         f"* {st.epochs} epochs; batch size: {batches}.",
         f"* Seeds {', '.join(map(str, st.seeds))} (each seed fixes the initial weights and the "
         "shuffles; the same seeds for every learning rate and optimizer).",
-        "* Learning rates: "
-        + "; ".join(
-            f"{n}: {', '.join(_lr(x) for x in r.learning_rates)}" for n, r in result.runs.items()
-        ),
+        f"* Learning rates: {rates}",
         f"* **Learning-rate choice**: per optimizer, the rate with the {crit} (mean over seeds, "
         f"after the last epoch) on {val_where}. The test split is never used to choose.",
         f"* **Diverged**: a run whose loss became nan/inf, or whose final training loss on the "
@@ -181,6 +191,13 @@ def markdown(result: StudyResult, summary: dict | None = None, plots: tuple[str,
         f"* Steps to target: updates until the loss on the whole fit set (measured after each "
         f"epoch) first reaches {st.target_loss:g} (median over seeds; `n/{len(st.seeds)}` "
         "runs reached it).",
+    ]
+
+
+def _best_table(result: StudyResult, summary: dict) -> list[str]:
+    """Each optimizer at its chosen rate: losses, accuracy, steps to target, time."""
+    n_seeds = len(result.study.seeds)
+    lines = [
         "",
         "## Best learning rate per optimizer (mean ± std over seeds, after the last epoch)",
         "",
@@ -191,9 +208,9 @@ def markdown(result: StudyResult, summary: dict | None = None, plots: tuple[str,
     for name, s in summary.items():
         stt = s["steps_to_target"]
         steps = (
-            f"{stt['median']:.0f} ({stt['reached']}/{len(st.seeds)})"
+            f"{stt['median']:.0f} ({stt['reached']}/{n_seeds})"
             if np.isfinite(stt["median"])
-            else f"not all ({stt['reached']}/{len(st.seeds)})"
+            else f"not all ({stt['reached']}/{n_seeds})"
         )
         lines.append(
             f"| {name} | {_lr(s['best_lr'])} | {_pm(s['train_loss'])} | {_pm(s['val_loss'])} "
@@ -201,42 +218,46 @@ def markdown(result: StudyResult, summary: dict | None = None, plots: tuple[str,
             f"| {_f(s['test_accuracy']['median'])} | {steps} "
             f"| {s['run_time_per_run_s'] * 1e3:.1f} ms | {s['compile_time_s']:.1f} s |"
         )
+    return lines
+
+
+def _timing(result: StudyResult) -> list[str]:
+    """What the time columns mean, and the whole study's compile and run time."""
     compile_s = sum(r.compile_time for r in result.runs.values())
     run_s = sum(r.run_time for r in result.runs.values())
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    lines += [
+    return [
         "",
         "Run time / run: the compiled run time of all runs of the optimizer (trained together, "
         "vmapped) divided by their number; compile time apart. Whole study: compile "
         f"{compile_s:.1f} s + run {run_s:.1f} s on {_device()} ({os.cpu_count()} cores; "
         f"1-minute load average {load:.1f} when the report was written).",
+    ]
+
+
+def _every_rate_table(result: StudyResult, summary: dict) -> list[str]:
+    """Every learning rate of every optimizer, the chosen one marked, diverged runs counted."""
+    lines = [
         "",
         "## Every learning rate (mean ± std over seeds, after the last epoch)",
         "",
         "| optimizer | lr | train loss | val loss | val accuracy | test accuracy | diverged |",
         "|---|---|---|---|---|---|---|",
     ]
+    metrics = ("train_loss", "val_loss", "val_accuracy", "test_accuracy")
     for name, runs in result.runs.items():
         b = summary[name]["best_index"]
         div = diverged(runs).sum(axis=-1)
-        stats = {
-            m: seed_stats(final(runs, m))
-            for m in ("train_loss", "val_loss", "val_accuracy", "test_accuracy")
-        }
+        stats = {m: seed_stats(final(runs, m)) for m in metrics}
         for i, lr in enumerate(runs.learning_rates):
             row = {m: {k: v[i] for k, v in s.items()} for m, s in stats.items()}
             mark = " (chosen)" if i == b else ""
             lines.append(
                 f"| {name} | {_lr(lr)}{mark} | {_pm(row['train_loss'])} | {_pm(row['val_loss'])} "
                 f"| {_pm(row['val_accuracy'])} | {_pm(row['test_accuracy'])} "
-                f"| {div[i]}/{len(st.seeds)} |"
+                f"| {div[i]}/{len(result.study.seeds)} |"
             )
-    lines += _literature(result, summary)
-    if plots:
-        lines += ["", "## Plots", ""]
-        lines += [f"![{p}]({p})" for p in plots]
-    lines += ["", "## Update equations", "", UPDATE_EQUATIONS.strip(), ""]
-    return "\n".join(lines)
+    return lines
 
 
 def _literature(result: StudyResult, summary: dict) -> list[str]:
