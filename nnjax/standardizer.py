@@ -1,0 +1,83 @@
+"""Per-feature standardisation with its statistics held as data (JSON-able): a saved model
+re-applies the statistics of its training split to raw inputs. ``nnjax.data`` re-exports
+:class:`Standardizer` and :func:`standardize`."""
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Standardizer(NamedTuple):
+    """Per-feature standardisation x' = (x - mean) / std, its statistics held as data.
+
+    ``mean`` and ``std`` are (features,) arrays fitted on the training split only; ``std`` is
+    the divisor: the split's standard deviation (ddof 0), or 1 for a feature that is constant
+    there, which is then only centred. :meth:`transform` maps (..., features) to the same
+    shape (float32 statistics keep float32 inputs float32; JAX arrays work too).
+    :meth:`to_dict` and :meth:`from_dict` round-trip exactly through JSON (float32 -> Python
+    float -> float32 is exact), so a saved model can re-apply the statistics to raw inputs.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, X) -> "Standardizer":
+        """The statistics of ``X`` (n, features), n >= 1."""
+        X = np.asarray(X)
+        if X.ndim != 2 or len(X) == 0:
+            raise ValueError(f"Standardizer.fit: X must be (n >= 1, features); got {X.shape}")
+        mean, std = X.mean(axis=0), X.std(axis=0)
+        return cls(mean, np.where(std > 0, std, 1.0))
+
+    @classmethod
+    def identity(cls, n_features: int, dtype=np.float32) -> "Standardizer":
+        """mean 0, std 1: x' = x exactly (toy and xor are used raw)."""
+        return cls(np.zeros(n_features, dtype), np.ones(n_features, dtype))
+
+    def transform(self, X):
+        """(X - mean) / std over the last axis; X is (..., features)."""
+        X = X if hasattr(X, "shape") else np.asarray(X)
+        if X.ndim == 0 or X.shape[-1] != len(self.mean):
+            raise ValueError(
+                f"Standardizer: fitted on {len(self.mean)} features; got an input of shape "
+                f"{X.shape}"
+            )
+        return (X - self.mean) / self.std
+
+    def to_dict(self) -> dict:
+        """``{"mean": [...], "std": [...], "dtype": "float32"}``: JSON-able."""
+        mean, std = np.asarray(self.mean), np.asarray(self.std)
+        return {"mean": mean.tolist(), "std": std.tolist(), "dtype": str(mean.dtype)}
+
+    @classmethod
+    def from_dict(cls, d) -> "Standardizer":
+        """The inverse of :meth:`to_dict`; a ValueError names what is wrong with ``d``."""
+        if not isinstance(d, dict) or not {"mean", "std"} <= set(d):
+            raise ValueError(f"Standardizer.from_dict: needs keys 'mean' and 'std'; got {d!r}")
+        dtype = d.get("dtype", "float32")
+        if dtype not in ("float16", "float32", "float64"):
+            raise ValueError(f"Standardizer.from_dict: dtype {dtype!r} is not a float dtype")
+        try:
+            mean, std = np.asarray(d["mean"], dtype), np.asarray(d["std"], dtype)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"Standardizer.from_dict: mean and std must be numbers ({e})") from e
+        if mean.ndim != 1 or mean.shape != std.shape or not len(mean):
+            raise ValueError(
+                f"Standardizer.from_dict: mean and std must be lists of the same length >= 1; "
+                f"got shapes {mean.shape} and {std.shape}"
+            )
+        if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+            raise ValueError("Standardizer.from_dict: mean must be finite and std finite > 0")
+        return cls(mean, std)
+
+
+def standardize(X_train, *others):
+    """(X - mean) / std with the training split's mean and std, for every array given.
+
+    A feature that is constant on the training split (std = 0, e.g. a blank pixel of digits)
+    is only centred (std taken as 1), so test values are never blown up. The statistics as
+    data: :class:`Standardizer`.
+    """
+    s = Standardizer.fit(X_train)
+    return tuple(s.transform(X) for X in (X_train, *others))
