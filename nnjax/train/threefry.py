@@ -37,8 +37,8 @@ def _rotate_left(x: Array, d: int) -> Array:
 
 
 def hash_counter(words: Array, counter: Array) -> tuple[Array, Array]:
-    """H(k, c) = threefry2x32((k1, k2), (0, c)) for keys ``words`` (..., 2) and counters ``c``
-    (uint32, broadcast against the keys' leading shape): the pair (h1, h2)."""
+    """H(k, c) = threefry2x32((k1, k2), (0, c)) for keys ``words`` (..., 2) and uint32
+    counters ``c`` (broadcast against the keys' leading shape): the pair (h1, h2)."""
     k1, k2 = words[..., 0], words[..., 1]
     ks = (k1, k2, k1 ^ k2 ^ _PARITY)
     x1, x2 = jnp.zeros_like(counter) + ks[0], counter + ks[1]
@@ -58,5 +58,5 @@ def fold_in(words: Array, c) -> Array:
 
 def bits(words: Array, n: int) -> Array:
     """``jax.random.bits(key, (n,), jnp.uint32)`` for one key's words (2,): uint32 (n,)."""
-    h1, h2 = hash_counter(words[None, :], jnp.arange(n, dtype=jnp.uint32))
+    h1, h2 = hash_counter(words, jnp.arange(n, dtype=jnp.uint32))
     return h1 ^ h2
