@@ -188,3 +188,41 @@ print("loaded" if found[0] is not None else "compiled")
         outs.append((proc.stdout.split()[-1], np.load(path)))
     assert [o[0] for o in outs] == ["compiled", "loaded"]
     np.testing.assert_array_equal(outs[0][1], outs[1][1])
+
+
+def test_a_program_served_by_jax_cache_is_not_stored(tmp_path):
+    """With the store's entry gone and JAX's persistent cache still holding the program (a new
+    nnjax version, or a cleaned store), the executable JAX's cache serves is not stored:
+    serialised again it lacked kernels, and the next process failed with "NOT_FOUND:
+    Function ... not found". Three processes: store; serve from JAX's cache; run again."""
+    code = f"""
+import sys, numpy as np, jax
+sys.path.insert(0, {str(ROOT / "tests")!r})
+from nnjax import cache
+cache.enable_compilation_cache({str(tmp_path / "cache")!r})
+from test_executables import _data, _fit
+res = _fit(*_data())
+np.save(sys.argv[1], np.concatenate([np.ravel(x) for x in jax.tree.leaves(res.params)]))
+"""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    programs = tmp_path / "cache" / executables.SUBDIR
+    params, entries = [], []
+    for i in range(3):
+        path = tmp_path / f"params{i}.npy"
+        proc = subprocess.run(
+            [sys.executable, "-c", code, str(path)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        params.append(np.load(path))
+        entries.append(sorted(os.listdir(programs)))
+        if i == 0:
+            for name in entries[0]:
+                os.remove(programs / name)
+    assert len(entries[0]) == 1 and entries[1] == entries[2] == []
+    np.testing.assert_array_equal(params[0], params[1])
+    np.testing.assert_array_equal(params[0], params[2])

@@ -186,9 +186,9 @@ class Program:
             tag = f"donate={self.donate}"
             found = None if self.store is None else self.store.load(call, tag)
             if found is None:
-                found = self.jitted.lower(*call).compile()
-                if self.store is not None:
-                    self.store.save(found, call, tag)
+                lowered = self.jitted.lower(*call)
+                store = self.store
+                found = lowered.compile() if store is None else store.compile(lowered, call, tag)
             self.by_length[n] = found
             self.compile_time += self.clock() - t0
         return self.by_length[n]

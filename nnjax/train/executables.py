@@ -25,6 +25,12 @@ store is on only while the compilation cache is (:func:`nnjax.cache.active_dir`:
 by default, library users through :func:`nnjax.cache.enable_compilation_cache`), in its
 ``nnjax-programs`` subfolder. Entries are written atomically; one that cannot be read (cut
 short, another format) is compiled afresh and replaced. Failing to save never fails a run.
+
+Only a program XLA compiled in this process is stored. One that JAX's persistent cache
+served (the store's entry gone, or a new nnjax version, while JAX's cache still holds the
+program) is run but not stored: serialised again, such an executable lacks some of its
+kernels, and the next process to load it failed with ``NOT_FOUND: Function ... not found``
+(jax 0.10.2, CPU).
 """
 
 import functools
@@ -32,6 +38,7 @@ import hashlib
 import json
 import os
 import pickle
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -40,6 +47,27 @@ import jax
 
 SUBDIR = "nnjax-programs"
 FORMAT = 1
+_CACHE_HIT = "/jax/compilation_cache/cache_hits"  # recorded by JAX, in the compiling thread
+_hits = threading.local()
+
+
+def _count_hit(event: str, **_) -> None:
+    if event == _CACHE_HIT:
+        _hits.n = getattr(_hits, "n", 0) + 1
+
+
+@functools.cache
+def _listen() -> None:
+    jax.monitoring.register_event_listener(_count_hit)
+
+
+def compile_counting_hits(lowered):
+    """``(lowered.compile(), served)``: ``served`` is True when JAX's persistent compilation
+    cache returned the executable instead of XLA compiling it."""
+    _listen()
+    before = getattr(_hits, "n", 0)
+    compiled = lowered.compile()
+    return compiled, getattr(_hits, "n", 0) > before
 
 
 @functools.cache
@@ -107,6 +135,14 @@ class ExecutableStore:
             msg = f"{path}: unreadable stored program, compiling afresh ({e})"
             warnings.warn(msg, stacklevel=3)
             return None
+
+    def compile(self, lowered, args: tuple, tag: str = ""):
+        """Compile ``lowered`` (for calls with ``args``) and store it, unless JAX's persistent
+        cache served it (module docstring); returns the executable."""
+        compiled, served = compile_counting_hits(lowered)
+        if not served:
+            self.save(compiled, args, tag)
+        return compiled
 
     def save(self, compiled, args: tuple, tag: str = "") -> None:
         """Store ``compiled`` for calls with ``args``; best effort, never raises."""
