@@ -89,6 +89,34 @@ def test_a_second_writer_is_refused_naming_the_holder(tmp_path, capsys, monkeypa
     assert line.endswith("(errno 16, EBUSY)") and ck.steps(d) == []
 
 
+def test_a_second_run_into_the_same_out_folder_is_refused(tmp_path, capsys, monkeypatch):
+    """--out is locked for the whole run: a second run into the folder fails at once (it
+    would mix its params.npz with the first run's model.json); the folder and its saved
+    model stay the first run's."""
+    out = tmp_path / "out"
+    assert main([*RUN, "--epochs", "1", "--out", str(out)]) == 0
+    saved = {n: (out / n).read_bytes() for n in ("model.json", "params.npz")}
+    capsys.readouterr()
+    holder = _holder(out)  # a run writing there now
+    _not_started(monkeypatch)
+    try:
+        assert main([*RUN, "--epochs", "2", "--out", str(out)]) == 3
+    finally:
+        holder.kill()
+        holder.wait()
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"{out} is in use by another run: process {holder.pid}" in line
+    assert {n: (out / n).read_bytes() for n in saved} == saved
+
+
+def test_out_and_checkpoint_dir_may_be_one_folder(tmp_path, capsys):
+    """fit locks the folder for the training, the command for the writing after it."""
+    d = tmp_path / "run"
+    assert main([*RUN, "--epochs", "2", "--out", str(d), "--checkpoint-dir", str(d)]) == 0
+    assert ck.steps(d)[-1] == 2 and (d / "model.json").exists()
+    assert not (d / "nnjax.lock").exists()
+
+
 def test_a_stale_lock_is_taken_over_and_dead_writers_temp_files_removed(tmp_path, capsys):
     d = tmp_path / "ckpt"
     holder = _holder(d)

@@ -288,11 +288,18 @@ def _lr_label(args) -> str:
 
 
 def run(args) -> int:
+    from nnjax.commands import train_safety
+
+    train_safety.check_paths(args)  # before the data and JAX: a read-only --out fails now
+    with train_safety.out_lock(args) as out:  # one run writes a --out folder at a time
+        return _run(args, out)
+
+
+def _run(args, out_lock) -> int:
     from nnjax.commands import train_options, train_outputs, train_safety
     from nnjax.commands.info import info
     from nnjax.commands.train_data import data_record, describe_data, final_test
 
-    train_safety.check_paths(args)  # before the data and JAX: a read-only --out fails now
     what = args.data or args.dataset
     print(f"preparing {args.model} on {what} (starting JAX)...", file=sys.stderr, flush=True)
     mesh = _use_devices(args.devices)  # first: a missing device fails within seconds
@@ -337,6 +344,7 @@ def run(args) -> int:
     test = final_test(model, res.params, ds, loss, res.metrics)
     train_outputs.print_results(res, test, watch, wall)
     if args.out:
+        out_lock.acquire()  # held since the start, or taken now from fit (--out = checkpoint dir)
         train_outputs.write_outputs(args.out, res, vars(args), data=data_record(ds, test))
         more = train_outputs.write_more(args.out, model, loss, res, ds, vars(args), log)
         print(f"wrote {args.out}/: params.npz, history.json, loss.png, {', '.join(more)}")

@@ -6,6 +6,7 @@ the one-line messages of a stopped, diverged or mismatched run.
   configuration names ``optimizer.learning_rate``, ``optimizer.name``, ``model.activation``)
   set the option and let ``fit`` accept the change (:mod:`nnjax.train.config`).
 * :func:`check_paths`: ``--out`` and ``--checkpoint-dir`` writable, before JAX starts.
+* :func:`out_lock`: one run at a time writes a ``--out`` folder; a second fails at once.
 * :func:`stoppable`: SIGTERM, SIGINT and SIGUSR1 finish the running epoch, write a checkpoint
   (with ``--checkpoint-dir``) and exit 128 + N with the command that resumes; divergence
   and configuration errors are reworded in terms of the command's options.
@@ -130,6 +131,31 @@ def check_paths(args) -> None:
             preflight.check_writable(path, what)
     if args.checkpoint_dir is not None:
         DirectoryLock(args.checkpoint_dir, heartbeat=None).acquire().release()
+
+
+@contextlib.contextmanager
+def out_lock(args):
+    """Hold ``--out``'s lock (:class:`nnjax.lock.DirectoryLock`) for the whole run, so that a
+    second run into the same folder fails at once (``DirectoryLockedError``, exit 3) instead
+    of mixing its files with this run's. A ``--out`` that is the ``--checkpoint-dir`` is
+    locked by ``fit`` for the training and here for the writing after it."""
+    from nnjax.lock import DirectoryLock
+
+    if args.out is None:
+        yield
+        return
+    shared = args.checkpoint_dir is not None and _same_dir(args.out, args.checkpoint_dir)
+    lock = DirectoryLock(args.out)
+    if not shared:
+        lock.acquire()
+    try:
+        yield lock  # a shared folder: ``lock.acquire()`` once fit has released it
+    finally:
+        lock.release()
+
+
+def _same_dir(a, b) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def fit_options(args) -> dict:
