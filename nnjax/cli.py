@@ -3,7 +3,9 @@
 Each command lives in ``nnjax/commands/<name>.py`` and defines ``HELP``,
 ``add_arguments(parser)`` and ``run(args) -> int`` (the exit status); optionally
 ``check(args)``, the checks across options that run before JAX starts (raise ``ValueError``),
-and ``COMPILATION_CACHE = False`` to run without the persistent compilation cache. A command
+``output_folder(args)``, the folder the run writes (locked for the run: a second run into it
+fails at once, exit 3, instead of mixing its files with this one's), and
+``COMPILATION_CACHE = False`` to run without the persistent compilation cache. A command
 module imports only the standard library and light nnjax modules at the top and in
 ``add_arguments``: JAX, Optax, Flax, matplotlib and rich are imported inside ``run``, so that
 ``nnjax --help``, ``nnjax <command> --help`` and every usage error answer at once.
@@ -167,7 +169,8 @@ def _checked_run(module, args) -> int:
         if check is not None:
             check(args)
         _compilation_cache(args, getattr(module, "COMPILATION_CACHE", True))
-        return int(args._run(args) or 0)
+        with _folder_lock(module, args):
+            return int(args._run(args) or 0)
     except BrokenPipeError:  # the reader of stdout left (`nnjax verify | head`): quietly
         _detach_stdout()
         return 128 + 13  # as if killed by SIGPIPE, like other Unix tools
@@ -182,6 +185,20 @@ def _checked_run(module, args) -> int:
         else:
             print(f"nnjax {args.command}: error: {errors.describe(exc)}", file=sys.stderr)
         return code
+
+
+def _folder_lock(module, args):
+    """The lock of the command's output folder (:class:`nnjax.lock.DirectoryLock`), or a
+    no-op for a command that writes none."""
+    import contextlib
+
+    folder = getattr(module, "output_folder", None)
+    path = folder(args) if folder is not None else None
+    if path is None:
+        return contextlib.nullcontext()
+    from nnjax.lock import DirectoryLock
+
+    return DirectoryLock(path)
 
 
 def _detach_stdout() -> None:

@@ -109,6 +109,30 @@ def test_a_second_run_into_the_same_out_folder_is_refused(tmp_path, capsys, monk
     assert {n: (out / n).read_bytes() for n in saved} == saved
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["compare", "--dataset", "xor", "--epochs", "1"],
+        ["sleep", "--dataset", "digits"],
+        ["night", "--parts", "consolidation"],
+    ],
+    ids=lambda a: a[0],
+)
+def test_report_commands_refuse_an_out_folder_in_use(tmp_path, capsys, argv):
+    """compare, sleep and night lock their --out folder for the run: a second run into it
+    fails at once, before any work, naming the holder."""
+    out = tmp_path / "report"
+    holder = _holder(out)
+    try:
+        assert main([*argv, "--out", str(out)]) == 3
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"nnjax {argv[0]}: error: {out} is in use by another run: "), err
+    assert f"process {holder.pid}" in err[-1] and os.listdir(out) == ["nnjax.lock"]  # the holder's
+
+
 def test_out_and_checkpoint_dir_may_be_one_folder(tmp_path, capsys):
     """fit locks the folder for the training, the command for the writing after it."""
     d = tmp_path / "run"

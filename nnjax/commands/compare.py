@@ -103,11 +103,15 @@ def check(args) -> None:
         )
 
 
+def output_folder(args) -> str:
+    return args.out or f"compare-{args.dataset}"
+
+
 def run(args) -> int:
     from nnjax.commands.info import info
     from nnjax.compare import compare
 
-    out = args.out or f"compare-{args.dataset}"
+    out = output_folder(args)
     dev = info()
     print(f"nnjax {dev['nnjax']} | jax {dev['jax']} | {dev['backend']}: {dev['devices'][0]}")
     t0 = time.perf_counter()

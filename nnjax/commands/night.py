@@ -98,6 +98,10 @@ def _check_stage_runs(letters: list[str], epoch_s: float) -> None:
         )
 
 
+def output_folder(args) -> str:
+    return args.out
+
+
 def run(args) -> int:
     from nnjax import io
     from nnjax.brain import night

@@ -83,6 +83,10 @@ def check(args) -> None:
         check_writable(args.out, "--out")
 
 
+def output_folder(args) -> str | None:
+    return args.out
+
+
 def run(args) -> int:
     n = len(args.orders) * args.seeds
     rows = [*args.methods] + (["src:plastic"] if "src" in args.methods else [])
