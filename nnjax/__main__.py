@@ -1,5 +1,3 @@
-import sys
+from nnjax.cli import entry
 
-from nnjax.cli import main
-
-sys.exit(main())
+entry()

@@ -17,7 +17,9 @@ the traceback instead.
 """
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 import warnings
 
@@ -169,7 +171,7 @@ def _checked_run(module, args) -> int:
         if check is not None:
             check(args)
         _compilation_cache(args, getattr(module, "COMPILATION_CACHE", True))
-        with _folder_lock(module, args):
+        with _sigterm_unwinds(), _folder_lock(module, args):
             return int(args._run(args) or 0)
     except BrokenPipeError:  # the reader of stdout left (`nnjax verify | head`): quietly
         _detach_stdout()
@@ -187,11 +189,47 @@ def _checked_run(module, args) -> int:
         return code
 
 
+@contextlib.contextmanager
+def _sigterm_unwinds():
+    """SIGTERM raises :class:`nnjax.errors.Interrupted` (exit 143) in the main thread, as
+    Ctrl-C raises KeyboardInterrupt, so that a terminated command releases its locks and
+    leaves no temporary files; ``nnjax train`` handles its stop signals itself during
+    training (:func:`nnjax.train.stop_on_signals`). Python ignores an exception raised in a
+    garbage-collection callback ("Exception ignored in ..."; JAX installs one), so a SIGTERM
+    landing there would be lost: the handler also arms a 2 s alarm that, unless the
+    exception has come out by then, ends the process as SIGTERM's default does."""
+    import signal
+    import threading
+
+    from nnjax.errors import Interrupted
+
+    alarm = getattr(signal, "SIGALRM", None)
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(*_):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def raise_interrupted(signum, frame):
+        if alarm is not None:
+            signal.signal(alarm, terminate)
+            signal.alarm(2)
+        raise Interrupted(signum)
+
+    previous = signal.signal(signal.SIGTERM, raise_interrupted)
+    try:
+        yield
+    finally:
+        if alarm is not None:
+            signal.alarm(0)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
 def _folder_lock(module, args):
     """The lock of the command's output folder (:class:`nnjax.lock.DirectoryLock`), or a
     no-op for a command that writes none."""
-    import contextlib
-
     folder = getattr(module, "output_folder", None)
     path = folder(args) if folder is not None else None
     if path is None:
@@ -226,5 +264,21 @@ def _compilation_cache(args, allowed: bool) -> None:
         )
 
 
+def entry() -> None:
+    """The ``nnjax`` executable: :func:`main`, then exit with its status. A run stopped by a
+    signal (status 128 + N) has released its locks and finished its files while the
+    exception unwound; it then leaves with ``os._exit``, skipping the interpreter's teardown,
+    which crashed (SIGSEGV, status 139) when the signal had cut into JAX's tracing."""
+    code = main()
+    if code >= 128:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -360,6 +361,33 @@ def test_sigterm_leaves_a_checkpoint_whose_resume_is_bit_identical(tmp_path, cap
     assert main(command[1:]) == 0  # the printed command, run as it is
     assert main([*RUN, "--epochs", "8", "--out", str(full)]) == 0
     assert _same_arrays(out / "params.npz", full / "params.npz")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_a_report_command_with_its_status_and_its_folder_unlocked(tmp_path, sig):
+    """The nnjax executable stopped by Ctrl-C or SIGTERM mid-run: one line, exit 128 + N
+    (it crashed with SIGSEGV, 139, when the signal cut into JAX's tracing), no lock left."""
+    out = tmp_path / "cmp"
+    argv = ["--no-cache", "compare", "--dataset", "digits", "--epochs", "30", "--out", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nnjax", *argv], cwd=ROOT, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    chunks = []  # stderr, read as it comes: the signal goes once the first runs are done
+    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: proc.stderr.read1(), b"")))
+    reader.start()
+    deadline = time.monotonic() + 120
+    while b"runs " not in b"".join(chunks):  # "gd runs 1/100": training, tracing the next
+        assert proc.poll() is None and time.monotonic() < deadline, b"".join(chunks)
+        time.sleep(0.01)
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    reader.join(timeout=60)
+    err = b"".join(chunks).decode()
+    assert proc.returncode == 128 + sig, err
+    last = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert last == f"nnjax compare: error: interrupted by {signal.Signals(sig).name}", err
+    assert os.listdir(out) == []
 
 
 @pytest.mark.parametrize("lr, optimizer", [("1e6", "adam"), ("1e9", "sgd")])
