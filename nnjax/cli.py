@@ -171,7 +171,7 @@ def _checked_run(module, args) -> int:
         if check is not None:
             check(args)
         _compilation_cache(args, getattr(module, "COMPILATION_CACHE", True))
-        with _sigterm_unwinds(), _folder_lock(module, args):
+        with _signals_unwind(), _folder_lock(module, args):
             return int(args._run(args) or 0)
     except BrokenPipeError:  # the reader of stdout left (`nnjax verify | head`): quietly
         _detach_stdout()
@@ -190,14 +190,16 @@ def _checked_run(module, args) -> int:
 
 
 @contextlib.contextmanager
-def _sigterm_unwinds():
+def _signals_unwind():
     """SIGTERM raises :class:`nnjax.errors.Interrupted` (exit 143) in the main thread, as
-    Ctrl-C raises KeyboardInterrupt, so that a terminated command releases its locks and
-    leaves no temporary files; ``nnjax train`` handles its stop signals itself during
-    training (:func:`nnjax.train.stop_on_signals`). Python ignores an exception raised in a
-    garbage-collection callback ("Exception ignored in ..."; JAX installs one), so a SIGTERM
-    landing there would be lost: the handler also arms a 2 s alarm that, unless the
-    exception has come out by then, ends the process as SIGTERM's default does."""
+    Ctrl-C (SIGINT) raises KeyboardInterrupt (exit 130), so that a stopped command releases
+    its locks and leaves no temporary files; ``nnjax train`` handles its stop signals itself
+    during training (:func:`nnjax.train.stop_on_signals`). Python ignores an exception
+    raised in a garbage-collection callback ("Exception ignored in ..."; JAX installs one),
+    so a signal landing there would be lost and the run would go on: the handler also arms
+    a 2 s alarm that, unless the exception has come out by then, ends the process as the
+    signal's default action does. A signal that was ignored (SIG_IGN, as for a background
+    job) stays ignored."""
     import signal
     import threading
 
@@ -208,23 +210,33 @@ def _sigterm_unwinds():
         yield
         return
 
-    def terminate(*_):
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    def raise_interrupted(signum, frame):
+    def unwind(signum, frame):
         if alarm is not None:
-            signal.signal(alarm, terminate)
+            signal.signal(alarm, lambda *_: _die_by(signum))
             signal.alarm(2)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
         raise Interrupted(signum)
 
-    previous = signal.signal(signal.SIGTERM, raise_interrupted)
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, unwind)
     try:
         yield
     finally:
         if alarm is not None:
             signal.alarm(0)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+
+def _die_by(signum: int) -> None:
+    """End the process as signal ``signum``'s default action does (status 128 + N)."""
+    import signal
+
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 def _folder_lock(module, args):

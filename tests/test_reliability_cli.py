@@ -396,3 +396,29 @@ def test_a_diverging_run_stops_with_exit_4(lr, optimizer, capsys):
     line = _one_error_line(capsys.readouterr().err)
     assert "the training loss diverged" in line or "the training loss became nan" in line, line
     assert f"lower --lr (now {float(lr):g})" in line and "check_finite" not in line
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_swallowed_in_a_gc_callback_still_ends_the_command(sig):
+    """Python ignores an exception raised in a gc callback (JAX installs one); a signal
+    landing there must still end the command, as its default action does, within seconds."""
+    code = f"""
+import gc, os, time
+from nnjax import cli
+def callback(phase, info):
+    if phase == "start" and not fired:
+        fired.append(1)
+        os.kill(os.getpid(), {int(sig)})
+        sum(range(1000))  # the handler runs here, in the callback; its exception is dropped
+fired = []
+with cli._signals_unwind():
+    gc.callbacks.append(callback)
+    gc.collect()
+    time.sleep(30)
+    print("still running")
+"""
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == -sig and "still running" not in proc.stdout, proc.stderr
+    assert "Exception ignored" in proc.stderr  # it was swallowed: the alarm ended the run
+    assert time.monotonic() - start < 20
