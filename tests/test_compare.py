@@ -2,13 +2,16 @@
 on validation data; statistics, outputs and the CLI."""
 
 import csv
+import errno
 import json
+import os
 
 import jax
 import numpy as np
 import pytest
 
 import nnjax
+import nnjax.io as nio
 from nnjax.cli import main
 from nnjax.compare import compare, make_study, run_optimizer_study, seed_keys
 from nnjax.compare.report import (
@@ -236,6 +239,25 @@ def test_write_report_files(tiny, tmp_path):
     assert "| adam | 0.01 |" in text and "validation" in text and "lr_sensitivity.png" in text
     assert "diverged" in text and r"\hat m_t" in text
     assert "exceeds 10x its initial loss" in text  # the divergence rule is stated
+
+
+def test_a_full_disk_leaves_every_report_file_whole(tiny, tmp_path, monkeypatch):
+    """ENOSPC half-way through a file: the error names it, and the files of the run before
+    are still there whole (each write is atomic); no temporary file is left."""
+    tiny, _ = tiny
+    paths = write_report(tiny, str(tmp_path), plots=False)
+    before = {p: open(p, "rb").read() for p in paths.values()}
+
+    def half_then_enospc(fd, data):
+        os.write(fd, bytes(data)[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(nio, "_write_all", half_then_enospc)
+    with pytest.raises(OSError) as err:
+        write_report(tiny, str(tmp_path), plots=False)
+    assert err.value.errno == errno.ENOSPC and err.value.filename == paths["csv"]
+    assert {p: open(p, "rb").read() for p in paths.values()} == before
+    assert sorted(os.listdir(tmp_path)) == sorted(os.path.basename(p) for p in paths.values())
 
 
 def test_default_grids_are_five_log_spaced_rates():

@@ -16,6 +16,7 @@ import numpy as np
 
 from nnjax.compare.select import best_index, diverged, final
 from nnjax.compare.study import StudyResult
+from nnjax.io import atomic_save_figure
 from nnjax.plotting import subplots
 
 
@@ -50,7 +51,7 @@ def plot_loss_curves(result: StudyResult, path: str) -> None:
     ax.title.set_fontsize(10)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_save_figure(fig, path, dpi=100)
 
 
 def plot_lr_sensitivity(result: StudyResult, path: str) -> None:
@@ -95,7 +96,7 @@ def plot_lr_sensitivity(result: StudyResult, path: str) -> None:
         fontsize=10,
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_save_figure(fig, path, dpi=100)
 
 
 def plot_test_accuracy(result: StudyResult, path: str) -> None:
@@ -116,7 +117,7 @@ def plot_test_accuracy(result: StudyResult, path: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_save_figure(fig, path, dpi=100)
 
 
 def plot_all(result: StudyResult, out: str) -> dict[str, str]:

@@ -11,6 +11,7 @@ split (see :func:`best_index`).
 """
 
 import csv
+import io
 import json
 import os
 from typing import Any
@@ -19,6 +20,7 @@ import numpy as np
 
 from nnjax.compare.select import CRITERIA, DIVERGENCE_FACTOR, best_index, diverged, final
 from nnjax.compare.study import OptimizerRuns, StudyResult
+from nnjax.io import atomic_write_text
 from nnjax.optim import FULL_BATCH
 
 UPDATE_EQUATIONS = r"""
@@ -361,21 +363,22 @@ def to_json(result: StudyResult, summary: dict | None = None) -> dict[str, Any]:
 
 
 def write_csv(path: str, rows: list[dict[str, Any]]) -> None:
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
+    """``rows`` as CSV, written atomically (:func:`nnjax.io.atomic_write_text`)."""
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
+    atomic_write_text(path, buf.getvalue())
 
 
 def write_report(result: StudyResult, out: str, *, plots: bool = True) -> dict[str, str]:
-    """Write report.md, runs.csv, runs.json and (``plots=True``) the PNGs into ``out``.
-    Returns {kind: path}."""
+    """Write report.md, runs.csv, runs.json and (``plots=True``) the PNGs into ``out``, each
+    atomically, so a full disk or a kill leaves whole files or none. Returns {kind: path}."""
     os.makedirs(out, exist_ok=True)
     summary = summarize(result)
     paths = {"csv": os.path.join(out, "runs.csv"), "json": os.path.join(out, "runs.json")}
     write_csv(paths["csv"], run_rows(result))
-    with open(paths["json"], "w") as f:
-        json.dump(to_json(result, summary), f, separators=(",", ":"))
+    atomic_write_text(paths["json"], json.dumps(to_json(result, summary), separators=(",", ":")))
     pngs: tuple[str, ...] = ()
     if plots:
         from nnjax.compare.plot import plot_all
@@ -384,6 +387,5 @@ def write_report(result: StudyResult, out: str, *, plots: bool = True) -> dict[s
         paths.update(written)
         pngs = tuple(os.path.basename(p) for p in written.values())
     paths["report"] = os.path.join(out, "report.md")
-    with open(paths["report"], "w") as f:
-        f.write(markdown(result, summary, pngs))
+    atomic_write_text(paths["report"], markdown(result, summary, pngs))
     return paths
