@@ -30,6 +30,7 @@ so that a repeated run skips tracing and lowering too (:mod:`nnjax.train.executa
 This module imports JAX only inside :func:`enable_compilation_cache`.
 """
 
+import errno
 import os
 
 ENV_VAR = "NNJAX_CACHE_DIR"
@@ -84,6 +85,8 @@ def enable_compilation_cache(cache_dir: str | None = None, *, no_cache: bool = F
         if not jax.config.jax_enable_compilation_cache:
             return None
         path = jax.config.jax_compilation_cache_dir
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise NotADirectoryError(errno.ENOTDIR, "a file, not a directory", path)
     os.makedirs(path, exist_ok=True)
     jax.config.update("jax_enable_compilation_cache", True)
     jax.config.update("jax_compilation_cache_dir", path)

@@ -92,3 +92,16 @@ def test_no_cache_turns_jax_cache_off(env):
 
     assert enable_compilation_cache("/never/made", no_cache=True) is None
     assert not jax.config.jax_enable_compilation_cache and not os.path.exists("/never/made")
+
+
+def test_a_file_given_as_the_cache_folder_is_named(env, tmp_path):
+    import jax
+
+    from nnjax.cache import enable_compilation_cache
+
+    path = tmp_path / "a-file"
+    path.write_text("mine")
+    with pytest.raises(NotADirectoryError, match="a file, not a directory") as err:
+        enable_compilation_cache(str(path))
+    assert err.value.filename == str(path) and path.read_text() == "mine"
+    assert not jax.config.jax_enable_compilation_cache
