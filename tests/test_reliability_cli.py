@@ -253,6 +253,19 @@ def test_a_file_where_a_directory_should_be_is_one_line(tmp_path, capsys, monkey
     assert "a component of the path is a file" in _one_error_line(capsys.readouterr().err)
 
 
+def test_a_second_fresh_run_into_a_checkpoint_dir_is_told_of_resume(tmp_path, capsys):
+    d = tmp_path / "ckpt"
+    assert main([*RUN, "--epochs", "1", "--checkpoint-dir", str(d)]) == 0
+    before = {p.name: p.read_bytes() for p in d.iterdir()}
+    assert main([*RUN, "--epochs", "2", "--checkpoint-dir", str(d)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert line == (
+        f"nnjax train: error: --checkpoint-dir {d} already holds the checkpoints of a run "
+        "(newest: epoch 1): add --resume to continue it, or choose another --checkpoint-dir"
+    )
+    assert {p.name: p.read_bytes() for p in d.iterdir()} == before
+
+
 def test_a_missing_resume_path_is_named_as_given(tmp_path, capsys, monkeypatch):
     _not_started(monkeypatch)
     given = tmp_path / "runs" / "ckpt_00000009.npz"

@@ -392,6 +392,12 @@ def _checkpointing(args) -> dict:
         )
     elif args.resume:
         print(f"resuming from {args.resume}")
+    elif done := checkpoint.steps(args.checkpoint_dir):
+        raise ValueError(
+            f"--checkpoint-dir {args.checkpoint_dir} already holds the checkpoints of a run "
+            f"(newest: epoch {done[-1]}): add --resume to continue it, or choose another "
+            "--checkpoint-dir"
+        )
     return {
         "checkpoint_dir": args.checkpoint_dir,
         "checkpoint_every": args.checkpoint_every if args.checkpoint_dir else None,
