@@ -174,7 +174,9 @@ def _checked_run(module, args) -> int:
         with _signals_unwind(), _folder_lock(module, args):
             return int(args._run(args) or 0)
     except BrokenPipeError:  # the reader of stdout left (`nnjax verify | head`): quietly
-        _detach_stdout()
+        from nnjax.terminal import detach_stdout
+
+        detach_stdout()
         return 128 + 13  # as if killed by SIGPIPE, like other Unix tools
     except (Exception, KeyboardInterrupt) as exc:
         code = errors.exit_code(exc)
@@ -191,26 +193,31 @@ def _checked_run(module, args) -> int:
 
 @contextlib.contextmanager
 def _signals_unwind():
-    """SIGTERM raises :class:`nnjax.errors.Interrupted` (exit 143) in the main thread, as
-    Ctrl-C (SIGINT) raises KeyboardInterrupt (exit 130), so that a stopped command releases
-    its locks and leaves no temporary files; ``nnjax train`` handles its stop signals itself
-    during training (:func:`nnjax.train.stop_on_signals`). Python ignores an exception
-    raised in a garbage-collection callback ("Exception ignored in ..."; JAX installs one),
-    so a signal landing there would be lost and the run would go on: the handler also arms
-    a 2 s alarm that, unless the exception has come out by then, ends the process as the
-    signal's default action does. A signal that was ignored (SIG_IGN, as for a background
-    job) stays ignored."""
+    """SIGTERM and SIGHUP raise :class:`nnjax.errors.Interrupted` (exit 143, 129) in the main
+    thread, as Ctrl-C (SIGINT) raises KeyboardInterrupt (exit 130), so that a stopped command
+    releases its locks and leaves no temporary files (after SIGHUP, a terminal's output goes
+    to /dev/null: :func:`nnjax.terminal.detach_terminal`); ``nnjax train`` handles its stop
+    signals itself during training (:func:`nnjax.train.stop_on_signals`). Python ignores an
+    exception raised in a garbage-collection callback ("Exception ignored in ..."; JAX
+    installs one), so a signal landing there would be lost and the run would go on: the
+    handler also arms a 2 s alarm that, unless the exception has come out by then, ends the
+    process as the signal's default action does. A signal that was ignored (SIG_IGN, as for
+    a background job, or SIGHUP under nohup) stays ignored."""
     import signal
     import threading
 
     from nnjax.errors import Interrupted
 
-    alarm = getattr(signal, "SIGALRM", None)
+    alarm, hangup = getattr(signal, "SIGALRM", None), getattr(signal, "SIGHUP", None)
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def unwind(signum, frame):
+        if signum == hangup:
+            from nnjax.terminal import detach_terminal
+
+            detach_terminal()
         if alarm is not None:
             signal.signal(alarm, lambda *_: _die_by(signum))
             signal.alarm(2)
@@ -219,8 +226,8 @@ def _signals_unwind():
         raise Interrupted(signum)
 
     previous = {}
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        if signal.getsignal(signum) is not signal.SIG_IGN:
+    for signum in (signal.SIGINT, signal.SIGTERM, hangup):
+        if signum is not None and signal.getsignal(signum) is not signal.SIG_IGN:
             previous[signum] = signal.signal(signum, unwind)
     try:
         yield
@@ -249,16 +256,6 @@ def _folder_lock(module, args):
     from nnjax.lock import DirectoryLock
 
     return DirectoryLock(path)
-
-
-def _detach_stdout() -> None:
-    """Point stdout at /dev/null so the interpreter's final flush raises nothing more."""
-    import os
-
-    try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except (OSError, ValueError):  # no real file descriptor (captured in tests)
-        pass
 
 
 def _compilation_cache(args, allowed: bool) -> None:

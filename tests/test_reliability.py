@@ -329,6 +329,19 @@ def test_stop_on_signals_installs_and_restores_its_handlers():
     assert signal.getsignal(signal.SIGUSR1) == before
 
 
+def test_stop_on_signals_leaves_an_ignored_signal_ignored():
+    """nohup's SIGHUP, a background job's SIGINT: SIG_IGN stays, no stop is requested."""
+    before = signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    try:
+        with stop_on_signals() as stop:
+            assert signal.getsignal(signal.SIGUSR1) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGUSR1)
+            assert not stop.requested
+        assert signal.getsignal(signal.SIGUSR1) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGUSR1, before)
+
+
 def test_a_signal_mid_run_ends_in_a_checkpoint_and_the_resume_is_bit_identical(tmp_path):
     model, p0, X, y = _problem()
     full = nnjax.fit(model, p0, X, y, epochs=4, **FIT)

@@ -376,6 +376,33 @@ def test_sigterm_leaves_a_checkpoint_whose_resume_is_bit_identical(tmp_path, cap
     assert _same_arrays(out / "params.npz", full / "params.npz")
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on this platform")
+def test_a_hung_up_terminal_ends_training_in_a_checkpoint(tmp_path):
+    """The terminal closes (SIGHUP; writing to it now fails with EIO): the run stops after
+    its chunk with a checkpoint, exit 129, its lock gone, nothing written half (it was killed
+    outright, its last epochs lost)."""
+    pty = pytest.importorskip("pty")
+    d = tmp_path / "ckpt"
+    master, slave = pty.openpty()
+    argv = [*RUN, "--epochs", "8", "--checkpoint-dir", str(d), "--checkpoint-every", "100"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW, *argv], cwd=ROOT, stdout=slave, stderr=slave
+    )
+    os.close(slave)
+    seen, deadline = b"", time.monotonic() + 120
+    while b"epoch 2/8" not in seen:
+        assert proc.poll() is None and time.monotonic() < deadline, seen
+        seen += os.read(master, 4096)
+    os.close(master)  # the terminal is gone: the run's writes to it fail
+    proc.send_signal(signal.SIGHUP)
+    proc.wait(timeout=60)
+    assert proc.returncode == 128 + signal.SIGHUP
+    done = ck.steps(d)
+    assert len(done) == 1 and 2 <= done[0] < 8  # --checkpoint-every 100: the stop's own
+    assert ck.load(ck.npz_path(d, done[0])) is not None
+    assert "nnjax.lock" not in os.listdir(d) and _no_temp_files(d)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_stops_a_report_command_with_its_status_and_its_folder_unlocked(tmp_path, sig):
     """The nnjax executable stopped by Ctrl-C or SIGTERM mid-run: one line, exit 128 + N

@@ -7,9 +7,9 @@ the one-line messages of a stopped, diverged or mismatched run.
   set the option and let ``fit`` accept the change (:mod:`nnjax.train.config`).
 * :func:`check_paths`: ``--out`` and ``--checkpoint-dir`` writable, before JAX starts.
 * :func:`out_lock`: one run at a time writes a ``--out`` folder; a second fails at once.
-* :func:`stoppable`: SIGTERM, SIGINT and SIGUSR1 finish the running epoch, write a checkpoint
-  (with ``--checkpoint-dir``) and exit 128 + N with the command that resumes; divergence
-  and configuration errors are reworded in terms of the command's options.
+* :func:`stoppable`: SIGTERM, SIGINT, SIGHUP and SIGUSR1 finish the running epoch, write a
+  checkpoint (with ``--checkpoint-dir``) and exit 128 + N with the command that resumes;
+  divergence and configuration errors are reworded in terms of the command's options.
 
 Imports nothing heavy at the top.
 """

@@ -15,7 +15,7 @@ The pieces, in the order ``fit`` composes them:
 * :mod:`~nnjax.train.checkpoints`: the checkpoints of a ``fit`` run, and
   :mod:`~nnjax.train.config`: the configuration they record and a resume checks;
 * :mod:`~nnjax.train.guards`: the finiteness checks and the divergence guard (hooks);
-* :mod:`~nnjax.train.signals`: stop on SIGTERM/SIGINT/SIGUSR1 (:func:`stop_on_signals`);
+* :mod:`~nnjax.train.signals`: stop on SIGTERM/SIGINT/SIGHUP/SIGUSR1 (:func:`stop_on_signals`);
 * :mod:`~nnjax.train.early`: early stopping, a hook on the driver's stop seam;
 * :mod:`~nnjax.train.fitting`: :func:`fit` itself.
 """

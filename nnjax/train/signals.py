@@ -1,4 +1,5 @@
-"""Stop a run cleanly on SIGTERM, SIGINT or SIGUSR1: finish the chunk, checkpoint, return.
+"""Stop a run cleanly on SIGTERM, SIGINT, SIGHUP or SIGUSR1: finish the chunk, checkpoint,
+return.
 
 A library should not take a process's signals behind its caller's back, so ``fit`` never
 installs handlers by itself: the caller asks for them, for the duration of a ``with``::
@@ -17,7 +18,13 @@ with ``report.stopping`` set (a checkpoint is written when ``checkpoint_dir`` is
 :class:`nnjax.errors.Interrupted` at once (no final checkpoint: the committed ones stay).
 Python runs a handler between bytecodes of the main thread, so a stop is served at the end
 of the running chunk (``BoundedChunks`` bounds its length) and a second signal as soon as
-the compiled chunk returns. Handlers are only installed from the main thread.
+the compiled chunk returns. Handlers are only installed from the main thread, and a signal
+the process ignores (SIG_IGN: ``nohup`` for SIGHUP, a background job's SIGINT) stays ignored.
+
+SIGHUP means the terminal has gone (a closed window, a dropped ssh session): writing to it
+would fail (EIO), so the handler first points stdout and stderr, where they are a terminal,
+at /dev/null (:func:`nnjax.terminal.detach_terminal`); output redirected to a file or a
+pipe is kept.
 """
 
 import contextlib
@@ -26,9 +33,10 @@ import threading
 from collections.abc import Iterator, Sequence
 
 from nnjax.errors import Interrupted
+from nnjax.terminal import detach_terminal
 from nnjax.train.driver import StopFlag
 
-STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGUSR1")
+STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGUSR1")
 
 
 class SignalStop(StopFlag):
@@ -45,6 +53,8 @@ class SignalStop(StopFlag):
             raise Interrupted(
                 signum, "a second signal while stopping: stopped at once, without a checkpoint"
             )
+        if signum == getattr(signal, "SIGHUP", None):
+            detach_terminal()
         self.signum = int(signum)
         self.request(signal.Signals(signum).name)
 
@@ -62,7 +72,7 @@ def stop_on_signals(
     if threading.current_thread() is threading.main_thread():
         for s in signals:
             num = getattr(signal, s, None) if isinstance(s, str) else s
-            if num is not None:
+            if num is not None and signal.getsignal(num) is not signal.SIG_IGN:
                 previous[num] = signal.signal(num, flag.handler)
     try:
         yield flag
