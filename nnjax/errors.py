@@ -10,7 +10,8 @@ status  failure
 0       success
 1       an unexpected error (a bug: the traceback is shown), or ``nnjax verify`` failing
 2       usage: a bad argument or option value (argparse, or a ``ValueError`` from checks)
-3       I/O: an ``OSError`` (disk full, read-only, permission, missing path), path named
+3       I/O: an ``OSError`` (disk full, read-only, permission, missing path), path named;
+        or a ``MemoryError`` (the machine's memory is too small for the run)
 4       divergence: :class:`DivergenceError` and its subclasses (non-finite loss, guard)
 130     interrupted (Ctrl-C); 128 + N for a stop on signal N (:class:`Interrupted`)
 ======  ===============================================================================
@@ -65,6 +66,7 @@ class Interrupted(KeyboardInterrupt):
 EXIT_CODES: list[tuple[str, str, int]] = [
     ("nnjax.errors", "DivergenceError", EXIT_DIVERGENCE),
     ("builtins", "OSError", EXIT_IO),
+    ("builtins", "MemoryError", EXIT_IO),
     ("builtins", "ValueError", EXIT_USAGE),
 ]
 
@@ -90,6 +92,8 @@ def describe(exc: BaseException) -> str:
         return f"interrupted by {signal.Signals(signum).name}" + (f": {detail}" if detail else "")
     if isinstance(exc, OSError):
         return describe_os_error(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory" + (f": {' '.join(str(exc).split())}" if str(exc) else "")
     return " ".join(str(exc).split()) or type(exc).__name__
 
 

@@ -311,6 +311,11 @@ def _nonfinite():
             "loss 1e22 > 10x its start",
         ),
         (lambda: ValueError("bad\nvalue"), 2, "bad value"),
+        (
+            lambda: MemoryError("Unable to allocate 800. TiB for an array with shape (1,)"),
+            3,
+            "out of memory: Unable to allocate 800. TiB for an array with shape (1,)",
+        ),
         (lambda: KeyboardInterrupt(), 130, "interrupted by SIGINT"),
         (lambda: errors.Interrupted(15), 143, "interrupted by SIGTERM"),
     ],

@@ -94,6 +94,10 @@ def test_night_writes_its_figures_and_report(tmp_path, capsys):
         (["--seeds", "1"], "--seeds: must be an integer >= 2"),
         (["--hypnogram", "W,N,R", "--epoch-s", "2"], "the longest run of W is 1 epoch(s) of 2 s"),
         (["--hypnogram", "W,W,N,R,R", "--epoch-s", "1.5"], "the longest run of N is 1 epoch(s)"),
+        (["--epoch-s", "3.0001"], "--epoch-s: must be a whole number of 10 ms"),
+        (["--train-s", "4.005"], "--train-s: must be a whole number of 10 ms"),
+        (["--epoch-s", "1e9"], "11 epochs of 1e+09 s = 1.1e+10 s of 1000 cells need about 60"),
+        (["--parts", "consolidation", "--interference-s", "1e9"], "--interference-s 1e+09: "),
     ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(argv, text, tmp_path, capsys):

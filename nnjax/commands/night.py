@@ -27,14 +27,30 @@ TRAIN_S, CONSOLIDATION_S, INTERFERENCE_S = 4.0, 6.0, 3.0
 SETTLE_S, DESCRIBED_S = 1.0, 2.0
 
 
+# the networks record in 1 ms and 10 ms bins (Monitor.every at dt 0.1 ms): every duration is a
+# whole number of the coarser one
+GRID_S = 0.01
+# memory, measured (peak RSS, 2 cores): the night part grew by 340 MB for 55 more simulated
+# seconds at 1000 cells and by 269 MB at 500 cells (its recordings and schedules): 3.6 MB
+# plus 2.6 kB per cell per simulated second; the consolidation part by 23 MB for 26 more
+# seconds of each phase (its input arrays)
+NIGHT_BYTES_PER_S, NIGHT_BYTES_PER_CELL_S = 3.6e6, 2.6e3
+PHASE_BYTES_PER_S = 1.0e6
+
+
 def seconds(text: str) -> float:
-    """A type: a finite number of seconds > 0."""
+    """A type: a finite number of seconds > 0, a whole number of 10 ms (:data:`GRID_S`)."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    if abs(value / GRID_S - round(value / GRID_S)) > 1e-6:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number of 10 ms (0.01 s: the networks record in 10 ms bins), "
+            f"got {text!r}"
+        )
     return value
 
 
@@ -77,6 +93,7 @@ def check(args) -> None:
         raise ValueError(f"--n-exc must be a multiple of 4 (N/4 I cells), got {args.n_exc}")
     if "night" in args.parts:
         _check_stage_runs(letters, args.epoch_s)
+    _check_memory(args, len(letters))
 
 
 def _check_stage_runs(letters: list[str], epoch_s: float) -> None:
@@ -96,6 +113,41 @@ def _check_stage_runs(letters: list[str], epoch_s: float) -> None:
             f"to settle after a transition, then {DESCRIBED_S:g} s described): lengthen "
             f"--epoch-s or repeat the letter"
         )
+
+
+def _check_memory(args, n_epochs: int) -> None:
+    """A run whose recordings or inputs would not fit in this machine's memory is refused
+    before it starts (the measured estimates above)."""
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not known here: no check
+        return
+    if "night" in args.parts:
+        night_s, cells = n_epochs * args.epoch_s, args.n_exc + args.n_exc // 4
+        need = (NIGHT_BYTES_PER_S + NIGHT_BYTES_PER_CELL_S * cells) * night_s
+        if need > have:
+            raise ValueError(
+                f"--hypnogram/--epoch-s/--n-exc: {n_epochs} epochs of {args.epoch_s:g} s = "
+                f"{night_s:g} s of {cells} cells need about {_size(need)} of memory for their "
+                f"recordings; this machine has {_size(have)}: shorten --epoch-s or the "
+                "hypnogram, or lower --n-exc"
+            )
+    if "consolidation" in args.parts:
+        for option in ("--train-s", "--consolidation-s", "--interference-s"):
+            phase_s = getattr(args, option[2:].replace("-", "_"))
+            if PHASE_BYTES_PER_S * phase_s > have:
+                raise ValueError(
+                    f"{option} {phase_s:g}: {phase_s:g} s of simulation need about "
+                    f"{_size(PHASE_BYTES_PER_S * phase_s)} of memory for their input; this "
+                    f"machine has {_size(have)}"
+                )
+
+
+def _size(n_bytes: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n_bytes < 1024 or unit == "PiB":
+            return f"{n_bytes:.3g} {unit}"
+        n_bytes /= 1024
 
 
 def output_folder(args) -> str:
