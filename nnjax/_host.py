@@ -79,3 +79,20 @@ def pid_alive(pid: int, identity: str | None = None) -> bool:
         if now is not None and now != identity:
             return False
     return True
+
+
+def physical_memory() -> int | None:
+    """This machine's memory in bytes (``sysconf``), or None where it is not known."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def size_text(n_bytes: float) -> str:
+    """``n_bytes`` in binary units, 3 significant digits: ``'23.5 GiB'``."""
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n_bytes < 1024:
+            return f"{n_bytes:.3g} {unit}"
+        n_bytes /= 1024
+    return f"{n_bytes:.3g} PiB"

@@ -171,7 +171,9 @@ def _checked_run(module, args) -> int:
         if check is not None:
             check(args)
         _compilation_cache(args, getattr(module, "COMPILATION_CACHE", True))
-        with _signals_unwind(), _folder_lock(module, args):
+        from nnjax.cli_signals import signals_unwind
+
+        with signals_unwind(args.command), _folder_lock(module, args):
             return int(args._run(args) or 0)
     except BrokenPipeError:  # the reader of stdout left (`nnjax verify | head`): quietly
         from nnjax.terminal import detach_stdout
@@ -189,61 +191,6 @@ def _checked_run(module, args) -> int:
         else:
             print(f"nnjax {args.command}: error: {errors.describe(exc)}", file=sys.stderr)
         return code
-
-
-@contextlib.contextmanager
-def _signals_unwind():
-    """SIGTERM and SIGHUP raise :class:`nnjax.errors.Interrupted` (exit 143, 129) in the main
-    thread, as Ctrl-C (SIGINT) raises KeyboardInterrupt (exit 130), so that a stopped command
-    releases its locks and leaves no temporary files (after SIGHUP, a terminal's output goes
-    to /dev/null: :func:`nnjax.terminal.detach_terminal`); ``nnjax train`` handles its stop
-    signals itself during training (:func:`nnjax.train.stop_on_signals`). Python ignores an
-    exception raised in a garbage-collection callback ("Exception ignored in ..."; JAX
-    installs one), so a signal landing there would be lost and the run would go on: the
-    handler also arms a 2 s alarm that, unless the exception has come out by then, ends the
-    process as the signal's default action does. A signal that was ignored (SIG_IGN, as for
-    a background job, or SIGHUP under nohup) stays ignored."""
-    import signal
-    import threading
-
-    from nnjax.errors import Interrupted
-
-    alarm, hangup = getattr(signal, "SIGALRM", None), getattr(signal, "SIGHUP", None)
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def unwind(signum, frame):
-        if signum == hangup:
-            from nnjax.terminal import detach_terminal
-
-            detach_terminal()
-        if alarm is not None:
-            signal.signal(alarm, lambda *_: _die_by(signum))
-            signal.alarm(2)
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise Interrupted(signum)
-
-    previous = {}
-    for signum in (signal.SIGINT, signal.SIGTERM, hangup):
-        if signum is not None and signal.getsignal(signum) is not signal.SIG_IGN:
-            previous[signum] = signal.signal(signum, unwind)
-    try:
-        yield
-    finally:
-        if alarm is not None:
-            signal.alarm(0)
-        for signum, handler in previous.items():
-            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
-
-
-def _die_by(signum: int) -> None:
-    """End the process as signal ``signum``'s default action does (status 128 + N)."""
-    import signal
-
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
 
 
 def _folder_lock(module, args):

@@ -11,7 +11,7 @@ status  failure
 1       an unexpected error (a bug: the traceback is shown), or ``nnjax verify`` failing
 2       usage: a bad argument or option value (argparse, or a ``ValueError`` from checks)
 3       I/O: an ``OSError`` (disk full, read-only, permission, missing path), path named;
-        or a ``MemoryError`` (the machine's memory is too small for the run)
+        or out of memory (``MemoryError``, XLA's ``RESOURCE_EXHAUSTED``)
 4       divergence: :class:`DivergenceError` and its subclasses (non-finite loss, guard)
 130     interrupted (Ctrl-C); 128 + N for a stop on signal N (:class:`Interrupted`)
 ======  ===============================================================================
@@ -66,7 +66,6 @@ class Interrupted(KeyboardInterrupt):
 EXIT_CODES: list[tuple[str, str, int]] = [
     ("nnjax.errors", "DivergenceError", EXIT_DIVERGENCE),
     ("builtins", "OSError", EXIT_IO),
-    ("builtins", "MemoryError", EXIT_IO),
     ("builtins", "ValueError", EXIT_USAGE),
 ]
 
@@ -77,11 +76,21 @@ def exit_code(exc: BaseException) -> int | None:
     ``KeyboardInterrupt`` gives 128 + its ``signum`` (SIGINT = 2 when it has none)."""
     if isinstance(exc, KeyboardInterrupt):
         return 128 + getattr(exc, "signum", signal.SIGINT)
+    if _out_of_memory(exc):
+        return EXIT_IO
     for module_name, class_name, status in EXIT_CODES:
         cls = getattr(sys.modules.get(module_name), class_name, None)
         if isinstance(cls, type) and isinstance(exc, cls):
             return status
     return None
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """A ``MemoryError`` (NumPy, Python) or XLA's RESOURCE_EXHAUSTED (a JAX runtime error)."""
+    if isinstance(exc, MemoryError):
+        return True
+    xla = type(exc).__name__ in ("JaxRuntimeError", "XlaRuntimeError")
+    return xla and str(exc).startswith("RESOURCE_EXHAUSTED")
 
 
 def describe(exc: BaseException) -> str:
@@ -92,8 +101,9 @@ def describe(exc: BaseException) -> str:
         return f"interrupted by {signal.Signals(signum).name}" + (f": {detail}" if detail else "")
     if isinstance(exc, OSError):
         return describe_os_error(exc)
-    if isinstance(exc, MemoryError):
-        return "out of memory" + (f": {' '.join(str(exc).split())}" if str(exc) else "")
+    if _out_of_memory(exc):
+        text = " ".join(str(exc).split()).removeprefix("RESOURCE_EXHAUSTED: ")
+        return "out of memory" + (f": {text}" if text else "")
     return " ".join(str(exc).split()) or type(exc).__name__
 
 

@@ -44,6 +44,7 @@ import sys
 import threading
 import time
 import warnings
+import weakref
 
 from nnjax import _host
 from nnjax.io import temp_path
@@ -55,6 +56,7 @@ except ImportError:  # Windows: no flock; the record and the PID check remain
 
 LOCK_NAME = "nnjax.lock"
 _HELD: set[str] = set()  # real paths of the lock files this process holds
+_HOLDERS: "weakref.WeakSet[DirectoryLock]" = weakref.WeakSet()  # the locks holding them
 _HELD_MUTEX = threading.Lock()
 
 
@@ -181,6 +183,7 @@ class DirectoryLock:
                     raise OSError(e.errno, e.strerror or str(e), self.path) from e
                 self._fd = fd
                 _HELD.add(key)
+                _HOLDERS.add(self)
                 break
             else:
                 raise DirectoryLockedError(
@@ -338,6 +341,17 @@ class DirectoryLock:
             self._fd = None
             with _HELD_MUTEX:
                 _HELD.discard(os.path.realpath(self.path))
+                _HOLDERS.discard(self)
+
+    def remove_file(self) -> None:
+        """Remove the lock file if it is still ours, keeping the flock: for a process about to
+        end at once (``os._exit``), whose flocks the kernel drops. Errors are ignored."""
+        fd = self._fd
+        try:
+            if fd is not None and _same_file(fd, self.path):
+                os.unlink(self.path)
+        except OSError:
+            pass
 
     def __enter__(self) -> "DirectoryLock":
         return self.acquire()
@@ -347,3 +361,10 @@ class DirectoryLock:
 
     def __repr__(self) -> str:
         return f"DirectoryLock({self.directory!r}, held={self.held})"
+
+
+def remove_held_lock_files() -> None:
+    """Remove the lock files of every lock this process holds (:meth:`DirectoryLock.remove_file`),
+    before it ends at once; safe from any thread."""
+    for holder in list(_HOLDERS):
+        holder.remove_file()

@@ -316,6 +316,13 @@ def _nonfinite():
             3,
             "out of memory: Unable to allocate 800. TiB for an array with shape (1,)",
         ),
+        (
+            lambda: type("JaxRuntimeError", (RuntimeError,), {})(
+                "RESOURCE_EXHAUSTED: Out of memory allocating 64001191784 bytes."
+            ),
+            3,
+            "out of memory: Out of memory allocating 64001191784 bytes.",
+        ),
         (lambda: KeyboardInterrupt(), 130, "interrupted by SIGINT"),
         (lambda: errors.Interrupted(15), 143, "interrupted by SIGTERM"),
     ],

@@ -260,6 +260,16 @@ def test_a_full_disk_leaves_every_report_file_whole(tiny, tmp_path, monkeypatch)
     assert sorted(os.listdir(tmp_path)) == sorted(os.path.basename(p) for p in paths.values())
 
 
+def test_a_study_too_big_for_memory_is_refused_before_it_compiles(monkeypatch):
+    import nnjax._host
+
+    monkeypatch.setattr(nnjax._host, "physical_memory", lambda: 2**30)  # a 1 GiB machine
+    study = make_study("digits", optimizers=("sgd",), seeds=(0, 1), epochs=10**6, batch_size=32)
+    # 5 rates x 2 seeds x 10^6 epochs x (35 steps + 8 metrics) x 4 bytes, twice: 3.2 GiB
+    with pytest.raises(ValueError, match=r"need about 3.2 GiB of memory; this machine has 1 GiB"):
+        run_optimizer_study(study)
+
+
 def test_default_grids_are_five_log_spaced_rates():
     for name in DEFAULT_OPTIMIZERS:
         lrs = np.asarray(DEFAULT_LEARNING_RATES[name])

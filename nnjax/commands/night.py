@@ -118,9 +118,10 @@ def _check_stage_runs(letters: list[str], epoch_s: float) -> None:
 def _check_memory(args, n_epochs: int) -> None:
     """A run whose recordings or inputs would not fit in this machine's memory is refused
     before it starts (the measured estimates above)."""
-    try:
-        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # not known here: no check
+    from nnjax._host import physical_memory, size_text
+
+    have = physical_memory()
+    if have is None:  # not known here: no check
         return
     if "night" in args.parts:
         night_s, cells = n_epochs * args.epoch_s, args.n_exc + args.n_exc // 4
@@ -128,8 +129,8 @@ def _check_memory(args, n_epochs: int) -> None:
         if need > have:
             raise ValueError(
                 f"--hypnogram/--epoch-s/--n-exc: {n_epochs} epochs of {args.epoch_s:g} s = "
-                f"{night_s:g} s of {cells} cells need about {_size(need)} of memory for their "
-                f"recordings; this machine has {_size(have)}: shorten --epoch-s or the "
+                f"{night_s:g} s of {cells} cells need about {size_text(need)} of memory for their "
+                f"recordings; this machine has {size_text(have)}: shorten --epoch-s or the "
                 "hypnogram, or lower --n-exc"
             )
     if "consolidation" in args.parts:
@@ -138,16 +139,9 @@ def _check_memory(args, n_epochs: int) -> None:
             if PHASE_BYTES_PER_S * phase_s > have:
                 raise ValueError(
                     f"{option} {phase_s:g}: {phase_s:g} s of simulation need about "
-                    f"{_size(PHASE_BYTES_PER_S * phase_s)} of memory for their input; this "
-                    f"machine has {_size(have)}"
+                    f"{size_text(PHASE_BYTES_PER_S * phase_s)} of memory for their input; this "
+                    f"machine has {size_text(have)}"
                 )
-
-
-def _size(n_bytes: float) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if n_bytes < 1024 or unit == "PiB":
-            return f"{n_bytes:.3g} {unit}"
-        n_bytes /= 1024
 
 
 def output_folder(args) -> str:

@@ -322,6 +322,30 @@ def train_optimizer(
     )
 
 
+def _check_memory(study: Study, n_fit: int, itemsize: int) -> None:
+    """Refuse a study whose curves cannot fit in this machine's memory: every run keeps its
+    loss per step and its metrics per epoch, and each optimizer's are concatenated once from
+    the chunks (twice the bytes while that happens)."""
+    from nnjax._host import physical_memory, size_text
+
+    have = physical_memory()
+    if have is None:
+        return
+    values = 0
+    for name in study.optimizers:
+        full = name in FULL_BATCH or study.batch_size >= n_fit
+        steps = 1 if full else n_fit // study.batch_size
+        values += len(study.rates(name)) * len(study.seeds) * study.epochs * (steps + 8)
+    need = 2 * values * itemsize
+    if need > have:
+        raise ValueError(
+            f"compare: the curves of {len(study.optimizers)} optimizer(s) x their learning rates "
+            f"x {len(study.seeds)} seeds x {study.epochs} epochs need about {size_text(need)} "
+            f"of memory; this machine has {size_text(have)}: fewer epochs, seeds or learning "
+            "rates"
+        )
+
+
 def run_optimizer_study(
     study: Study,
     *,
@@ -344,6 +368,7 @@ def run_optimizer_study(
             f"batch_size {study.batch_size} exceeds the {n_fit} fit examples of {study.dataset}"
         )
     S = len(study.seeds)
+    _check_memory(study, n_fit, splits.fit[0].dtype.itemsize)
     total = sum(len(study.rates(o)) * S for o in study.optimizers) * study.epochs
     done = 0
     runs = {}
