@@ -40,8 +40,8 @@ import jax
 import numpy as np
 
 from nnjax.errors import DivergenceError
-from nnjax.io import atomic_write_bytes, clean_temp_files, npz_bytes
-from nnjax.lock import DirectoryLock
+from nnjax.io import atomic_write_bytes, npz_bytes
+from nnjax.lock import DirectoryLock, lock_folder
 from nnjax.lock import DirectoryLockedError as DirectoryLockedError
 from nnjax.lock import StaleLockWarning as StaleLockWarning
 
@@ -146,13 +146,7 @@ def lock(directory, *, stale_after: float | None = None, heartbeat=60.0) -> Dire
     a dead run's lock is taken over with a :class:`StaleLockWarning`. See :mod:`nnjax.lock`
     for ``stale_after`` and ``heartbeat`` and for what is guaranteed across hosts.
     """
-    held = DirectoryLock(directory, stale_after=stale_after, heartbeat=heartbeat).acquire()
-    try:
-        held.cleaned = clean_temp_files(directory, exclusive=True)
-    except BaseException:
-        held.release()
-        raise
-    return held
+    return lock_folder(directory, stale_after=stale_after, heartbeat=heartbeat)
 
 
 def _check_finite(arrays: dict[str, np.ndarray], step: int) -> None:

@@ -194,15 +194,15 @@ def _checked_run(module, args) -> int:
 
 
 def _folder_lock(module, args):
-    """The lock of the command's output folder (:class:`nnjax.lock.DirectoryLock`), or a
-    no-op for a command that writes none."""
+    """The lock of the command's output folder, taken (:func:`nnjax.lock.lock_folder`: the
+    temporary files of killed writers go), or a no-op for a command that writes none."""
     folder = getattr(module, "output_folder", None)
     path = folder(args) if folder is not None else None
     if path is None:
         return contextlib.nullcontext()
-    from nnjax.lock import DirectoryLock
+    from nnjax.lock import lock_folder
 
-    return DirectoryLock(path)
+    return lock_folder(path)
 
 
 def _compilation_cache(args, allowed: bool) -> None:

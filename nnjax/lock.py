@@ -47,7 +47,7 @@ import warnings
 import weakref
 
 from nnjax import _host
-from nnjax.io import temp_path
+from nnjax.io import clean_temp_files, temp_path
 
 try:
     import fcntl
@@ -149,7 +149,7 @@ class DirectoryLock:
         self.path = os.path.join(self.directory, LOCK_NAME)
         self.stale_after, self.heartbeat_every = stale_after, heartbeat
         self.taken_over: dict | None = None
-        self.cleaned: list[str] = []  # temporary files removed by nnjax.checkpoint.lock
+        self.cleaned: list[str] = []  # temporary files removed by lock_folder
         self._fd: int | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -361,6 +361,19 @@ class DirectoryLock:
 
     def __repr__(self) -> str:
         return f"DirectoryLock({self.directory!r}, held={self.held})"
+
+
+def lock_folder(directory, **kwargs) -> DirectoryLock:
+    """Take ``directory``'s lock for a run that writes there (``kwargs``: those of
+    :class:`DirectoryLock`), then remove the temporary files killed writers left in it
+    (:func:`nnjax.io.clean_temp_files`, listed in ``.cleaned``); returns the held lock."""
+    held = DirectoryLock(directory, **kwargs).acquire()
+    try:
+        held.cleaned = clean_temp_files(directory, exclusive=True)
+    except BaseException:
+        held.release()
+        raise
+    return held
 
 
 def remove_held_lock_files() -> None:

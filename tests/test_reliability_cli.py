@@ -157,6 +157,20 @@ def test_a_stale_lock_is_taken_over_and_dead_writers_temp_files_removed(tmp_path
     assert sorted(os.listdir(d)) == ["ckpt_00000001.json", "ckpt_00000001.npz"]
 
 
+def test_a_killed_writers_temp_file_in_out_is_removed_by_the_next_run(tmp_path):
+    """The watchdog's exit or a kill -9 can leave a temporary file in --out (a folder, not a
+    checkpoint directory); the next run that takes the folder's lock removes it."""
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    name = os.path.basename(nio.temp_path(out / "params.npz")).split(".")
+    name[-3] = dead
+    (out / ".".join(name)).write_bytes(b"half a model")
+    assert main([*RUN, "--epochs", "1", "--out", str(out)]) == 0
+    assert not any(n.endswith(".tmp") for n in os.listdir(out)) and (out / "params.npz").exists()
+
+
 # ---- resume -----------------------------------------------------------------------------------
 
 

@@ -135,19 +135,17 @@ def check_paths(args) -> None:
 
 @contextlib.contextmanager
 def out_lock(args):
-    """Hold ``--out``'s lock (:class:`nnjax.lock.DirectoryLock`) for the whole run, so that a
+    """Hold ``--out``'s lock (:func:`nnjax.lock.lock_folder`) for the whole run, so that a
     second run into the same folder fails at once (``DirectoryLockedError``, exit 3) instead
     of mixing its files with this run's. A ``--out`` that is the ``--checkpoint-dir`` is
     locked by ``fit`` for the training and here for the writing after it."""
-    from nnjax.lock import DirectoryLock
+    from nnjax.lock import DirectoryLock, lock_folder
 
     if args.out is None:
         yield
         return
     shared = args.checkpoint_dir is not None and _same_dir(args.out, args.checkpoint_dir)
-    lock = DirectoryLock(args.out)
-    if not shared:
-        lock.acquire()
+    lock = DirectoryLock(args.out) if shared else lock_folder(args.out)
     try:
         yield lock  # a shared folder: ``lock.acquire()`` once fit has released it
     finally:
