@@ -64,11 +64,17 @@ def data_format(path) -> str:
 def check_paths(path, *, target: str | None = None, labels=None) -> None:
     """Refuse, before anything is read, a missing file or options that do not fit the
     format: ``target`` is for CSV files only, ``labels`` for (and needed by) ``.npy``."""
-    ext = data_format(path)
     for p in (path, labels):
         if p is not None and not os.path.isfile(p):
-            what = "a directory, not a file" if os.path.isdir(p) else "no such file"
+            what = (
+                "a directory, not a file"
+                if os.path.isdir(p)
+                else "not a regular file (a device or a pipe)"
+                if os.path.exists(p)
+                else "no such file"
+            )
             raise ValueError(f"{os.fspath(p)}: {what}")
+    ext = data_format(path)
     if target is not None and ext != ".csv":
         raise ValueError(
             f"--target names a CSV column; {os.fspath(path)} is {ext} (its labels are "

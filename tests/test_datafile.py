@@ -3,6 +3,7 @@ one line and exit 2 naming the file and the column (and the first bad row); `nnj
 --data` trains on it and records the names and the standardisation statistics."""
 
 import json
+import re
 from argparse import Namespace
 
 import numpy as np
@@ -146,6 +147,17 @@ def test_bad_data_is_one_line_naming_the_file_and_exit_2(
     assert main(["train", "--data", str(path), "--epochs", "1", *extra]) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert reason in line and name in line, line
+
+
+def test_a_path_that_is_not_a_regular_file_is_named_for_what_it_is(tmp_path):
+    (tmp_path / "runs").mkdir()
+    for path, what in [
+        (tmp_path / "runs", "a directory, not a file"),  # no extension: not 'unknown format'
+        ("/dev/null", "not a regular file (a device or a pipe)"),
+        (tmp_path / "gone", "no such file"),
+    ]:
+        with pytest.raises(ValueError, match=rf"^{path}: {re.escape(what)}$"):
+            datafile.check_paths(path)
 
 
 def test_npy_labels_must_match_and_be_labels(tmp_path, capsys):
