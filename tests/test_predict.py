@@ -5,6 +5,7 @@ one-line errors for columns that differ from training's."""
 
 import csv
 import importlib.util
+import os
 import struct
 
 import jax
@@ -142,6 +143,28 @@ def test_predict_reads_npz_and_refuses_the_wrong_width(run, tmp_path, capsys):
 def test_predict_on_a_folder_that_is_no_model(tmp_path, capsys):
     assert main(["predict", tmp_path, "--data", tmp_path / "x.csv"]) == 2
     assert "not a saved nnjax model (no model.json)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("target", ["run/params.npz", "run/model.json", "run/../run/state.npz",
+                                    "new.csv"])  # fmt: skip
+def test_predict_never_writes_over_the_model_or_the_data(run, capsys, target):
+    d = run[0]
+    before = {p: p.read_bytes() for p in [*(d / "run").iterdir(), d / "new.csv"]}
+    assert main(["predict", d / "run", "--data", d / "new.csv", "--out", d / target]) == 2
+    assert "would destroy it: give another file name" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_train_never_writes_over_its_own_data(run, capsys, tmp_path):
+    """A --data file named like one of the run's outputs, in --out: refused before reading."""
+    from nnjax.commands.train_safety import OUT_FILES
+
+    assert sorted(os.listdir(run[0] / "run")) == sorted(set(OUT_FILES) - {"state.npz"})
+    data = tmp_path / "metrics.csv"
+    data.write_bytes((run[0] / "my.csv").read_bytes())
+    assert main(["train", "--data", data, "--target", "y", "--out", tmp_path]) == 2
+    assert "nnjax train writes metrics.csv into --out" in capsys.readouterr().err
+    assert data.read_bytes() == (run[0] / "my.csv").read_bytes()
 
 
 def test_metrics_csv_accuracy_plot_and_early_stopping(run):

@@ -56,8 +56,8 @@ def check(args) -> None:
             f"{args.model}: the model takes inputs of shape {tuple(shape)}; nnjax predict reads "
             "flat feature rows (use nnjax.load in Python)"
         )
-    if args.out is not None and os.path.isdir(args.out):
-        raise ValueError(f"--out {args.out}: is a folder; give a file name (e.g. preds.csv)")
+    if args.out is not None:
+        _check_out(args)
     if args.proba and meta["loss"] == "mse":
         raise ValueError(f"--proba: {args.model} was trained with mse; it gives no probabilities")
     args._inputs = read_inputs(
@@ -69,6 +69,30 @@ def check(args) -> None:
         trained_target=meta.get("target"),
         labels=args.labels,
     )
+
+
+def _check_out(args) -> None:
+    """``--out`` is a file name, and not one of the files read: the saved model's own files
+    or the data (writing there would destroy them)."""
+    from nnjax import saved
+
+    if os.path.isdir(args.out):
+        raise ValueError(f"--out {args.out}: is a folder; give a file name (e.g. preds.csv)")
+    out = os.path.realpath(args.out)
+    model_files = (saved.MODEL_FILE, saved.PARAMS_FILE, saved.STATE_FILE)
+    if os.path.dirname(out) == os.path.realpath(args.model) and os.path.basename(out) in (
+        model_files
+    ):
+        raise ValueError(
+            f"--out {args.out}: is a file of the saved model {args.model}; writing the "
+            "predictions there would destroy it: give another file name (e.g. preds.csv)"
+        )
+    for option, path in (("--data", args.data), ("--labels", args.labels)):
+        if path is not None and os.path.realpath(path) == out:
+            raise ValueError(
+                f"--out {args.out}: is the {option} file; writing the predictions there "
+                "would destroy it: give another file name (e.g. preds.csv)"
+            )
 
 
 def predictions_csv(pred, inputs, z, proba: bool) -> str:

@@ -129,8 +129,31 @@ def check_paths(args) -> None:
     for path, what in ((args.out, "--out"), (args.checkpoint_dir, "--checkpoint-dir")):
         if path is not None:
             preflight.check_writable(path, what)
+    _check_inputs_outside_out(args)
     if args.checkpoint_dir is not None:
         DirectoryLock(args.checkpoint_dir, heartbeat=None).acquire().release()
+
+
+# every file nnjax train writes into --out (a test keeps the list whole)
+OUT_FILES = ("params.npz", "state.npz", "model.json", "history.json", "metrics.csv", "loss.png",
+             "accuracy.png")  # fmt: skip
+
+
+def _check_inputs_outside_out(args) -> None:
+    """The run's --data and --labels files are not among the files it writes into --out."""
+    if args.out is None:
+        return
+    out = os.path.realpath(args.out)
+    for option in ("--data", "--labels"):
+        path = getattr(args, option[2:], None)
+        if path is None:
+            continue
+        real = os.path.realpath(path)
+        if os.path.dirname(real) == out and os.path.basename(real) in OUT_FILES:
+            raise ValueError(
+                f"{option} {path}: nnjax train writes {os.path.basename(real)} into --out "
+                f"{args.out}; it would overwrite the data: choose another --out"
+            )
 
 
 @contextlib.contextmanager
