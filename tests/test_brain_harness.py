@@ -77,6 +77,12 @@ def test_chosen_hyperparameters_fall_back_to_the_box_centre(monkeypatch):
     [
         (["sleep", "--orders", "1,1"], "--orders 1,1: an order is repeated"),
         (["sleep", "--orders", "0", "--seeds", "1"], "need at least 2"),
+        (
+            ["sleep", "--steps", "10000000000"],
+            "--steps 10000000000: 10 runs of 10000000000 "
+            "steps need at least 2.91 TiB of memory; this machine has",
+        ),
+        (["sleep", "--sleep-steps", "10000000000", "--seeds", "3"], "--sleep-steps 10000000000"),
     ],
 )
 def test_sleep_checks_before_the_run(argv, reason, capsys, monkeypatch):

@@ -75,12 +75,33 @@ def check(args) -> None:
         raise ValueError(
             "--orders x --seeds gives 1 run; the std, CI and paired tests need at least 2"
         )
+    _check_memory(args)
     if args.out is not None:
         from nnjax.preflight import check_writable
 
         if os.path.exists(args.out) and not os.path.isdir(args.out):
             raise ValueError(f"--out {args.out} is a file, not a directory")
         check_writable(args.out, "--out")
+
+
+# measured: at 10^9 steps of 2 runs, XLA asked for one buffer of 64.0 GB, for --steps as for
+# --sleep-steps (digits, one method): 32 bytes per step and run
+BYTES_PER_STEP_AND_RUN = 32
+
+
+def _check_memory(args) -> None:
+    """A run whose per-step buffers cannot fit in this machine's memory is refused at once,
+    naming the option (it was XLA's out-of-memory error after loading JAX and the data)."""
+    from nnjax._host import physical_memory, size_text
+
+    have, runs = physical_memory(), len(args.orders) * args.seeds
+    for option, steps in (("--steps", args.steps), ("--sleep-steps", args.sleep_steps)):
+        need = BYTES_PER_STEP_AND_RUN * (steps or 0) * runs
+        if have is not None and need > have:
+            raise ValueError(
+                f"{option} {steps}: {runs} runs of {steps} steps need at least "
+                f"{size_text(need)} of memory; this machine has {size_text(have)}"
+            )
 
 
 def output_folder(args) -> str | None:
