@@ -6,8 +6,12 @@ Used by the directory lock (:mod:`nnjax.lock`) and the temp-file cleanup
 A process is identified across PID reuse by ``boot_id:starttime`` (Linux: the kernel's boot
 id and the process start time in clock ticks since boot, ``/proc/<pid>/stat`` field 22).
 Where ``/proc`` is missing the identity is None and liveness falls back to ``kill(pid, 0)``.
+
+It also names this machine's processor (:func:`cpu_signature`, :func:`cpu_tag`): compiled
+programs are only valid on the processor they were compiled for.
 """
 
+import functools
 import os
 import re
 import socket
@@ -96,3 +100,59 @@ def size_text(n_bytes: float) -> str:
             return f"{n_bytes:.3g} {unit}"
         n_bytes /= 1024
     return f"{n_bytes:.3g} PiB"
+
+
+# the /proc/cpuinfo fields that name the processor and its instruction set (x86: model name
+# and flags; ARM: implementer, part and Features; others: model or cpu)
+_CPU_FIELDS = ("model name", "flags", "cpu implementer", "cpu part", "features", "cpu", "model")
+
+
+@functools.cache
+def cpu_signature() -> str:
+    """This machine's processor: its architecture, model and instruction-set extensions.
+
+    Linux: the distinct model and flag lines of ``/proc/cpuinfo`` (x86's ``model name`` and
+    ``flags``, ARM's ``CPU implementer``, ``CPU part`` and ``Features``), flags sorted. macOS:
+    ``sysctl machdep.cpu.brand_string``. Elsewhere: ``platform.processor()``. Two machines
+    with the same signature run the same compiled code; XLA compiles for the host's own
+    extensions (AVX-512 where present), which another processor may lack (SIGILL)."""
+    import platform
+
+    parts = {platform.machine()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, sep, value = line.partition(":")
+                key = key.strip().lower()
+                if sep and key in _CPU_FIELDS:
+                    words = value.split()
+                    if key in ("flags", "features"):
+                        words = sorted(words)
+                    parts.add(f"{key}: {' '.join(words)}")
+    except OSError:
+        pass
+    if len(parts) == 1 and platform.system() == "Darwin":
+        import subprocess
+
+        try:
+            out = subprocess.run(
+                ["sysctl", "-n", "machdep.cpu.brand_string"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+            )
+            parts.add(out.stdout.strip())
+        except (OSError, subprocess.SubprocessError):
+            pass
+    if len(parts) == 1:
+        parts.add(platform.processor())
+    return "\n".join(sorted(p for p in parts if p))
+
+
+def cpu_tag() -> str:
+    """A short folder-safe name of :func:`cpu_signature`: ``'<arch>-<12 hex digits>'``."""
+    import hashlib
+    import platform
+
+    digest = hashlib.sha256(cpu_signature().encode()).hexdigest()[:12]
+    return f"{_UNSAFE.sub('_', platform.machine()) or 'cpu'}-{digest}"

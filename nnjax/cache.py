@@ -14,6 +14,15 @@ Where the cache lives, first rule that applies:
    ``JAX_ENABLE_COMPILATION_CACHE=false`` keeps the cache off;
 4. ``$XDG_CACHE_HOME/nnjax/jax-cache``, ``~/.cache/nnjax/jax-cache`` without XDG_CACHE_HOME.
 
+In a folder nnjax chose (rules 1, 2 and 4) the programs go in a subfolder named for this
+machine's processor (``x86_64-d4e990987989``: :func:`nnjax._host.cpu_tag`). XLA compiles for
+the instruction set of the processor it runs on, and JAX's cache key does not say which one:
+a cache shared by two machines (a home folder mounted on a cluster's nodes) would hand an
+AVX-512 program to a processor without AVX-512, which JAX loads with only a logged error
+("Target machine feature ... is not supported on the host machine") and runs into SIGILL
+(jax 0.10.2). Each processor has its own subfolder, so such machines can share the folder.
+A folder set through JAX's own settings (rule 3) is used as JAX uses it.
+
 Every program is cached, however small or quick to compile (JAX's defaults keep only
 programs that took over a second to compile); ``JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS``
 and ``JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES`` still override that. The folder grows
@@ -32,6 +41,8 @@ This module imports JAX only inside :func:`enable_compilation_cache`.
 
 import errno
 import os
+
+from nnjax import _host
 
 ENV_VAR = "NNJAX_CACHE_DIR"
 OFF = "off"
@@ -69,7 +80,8 @@ def _jax_cache_turned_off_by_env() -> bool:
 
 def enable_compilation_cache(cache_dir: str | None = None, *, no_cache: bool = False):
     """Turn JAX's persistent compilation cache on (in ``cache_dir``, see the rules above) or
-    off (``no_cache=True``) for this process; returns the folder in use, or None when off.
+    off (``no_cache=True``) for this process; returns the folder in use (this processor's
+    subfolder of the one chosen), or None when off.
 
     Call it before the first compilation: JAX opens the cache once per process. The folder is
     created here, so an unwritable location fails now with an ``OSError`` naming it."""
@@ -85,8 +97,10 @@ def enable_compilation_cache(cache_dir: str | None = None, *, no_cache: bool = F
         if not jax.config.jax_enable_compilation_cache:
             return None
         path = jax.config.jax_compilation_cache_dir
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise NotADirectoryError(errno.ENOTDIR, "a file, not a directory", path)
+    else:  # a folder nnjax chose: one subfolder per processor (module docstring)
+        _check_folder(path)
+        path = os.path.join(path, _host.cpu_tag())
+    _check_folder(path)
     os.makedirs(path, exist_ok=True)
     jax.config.update("jax_enable_compilation_cache", True)
     jax.config.update("jax_compilation_cache_dir", path)
@@ -97,6 +111,11 @@ def enable_compilation_cache(cache_dir: str | None = None, *, no_cache: bool = F
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)  # -1: no minimum
     _active = path
     return path
+
+
+def _check_folder(path: str) -> None:
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise NotADirectoryError(errno.ENOTDIR, "a file, not a directory", path)
 
 
 def active_dir() -> str | None:

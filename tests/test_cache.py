@@ -51,13 +51,18 @@ def test_the_users_jax_settings_are_kept(env, tmp_path):
     assert resolve_cache_dir() == str(tmp_path)
 
 
-def _train(cache: Path) -> tuple[float, set[str]]:
-    """``nnjax train`` on xor in a fresh process; its reported compile time, the cache's files."""
+def _train(cache: Path, cpu: str | None = None) -> tuple[float, set[str]]:
+    """``nnjax train`` on xor in a fresh process; its reported compile time, the files of this
+    processor's subfolder of the cache. ``cpu``: the processor the process sees, in place of
+    this machine's (:func:`nnjax._host.cpu_signature`)."""
     env = {k: v for k, v in os.environ.items() if k not in JAX_ENV}
     env.update({ENV_VAR: str(cache), "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"})
     argv = ["train", "--dataset", "xor", "--hidden", "4", "--epochs", "2", "--batch-size", "0"]
+    code = "import sys, nnjax.cli; sys.argv[0] = 'nnjax'; nnjax.cli.entry()"
+    if cpu is not None:
+        code = f"import nnjax._host as h; h.cpu_signature = lambda: {cpu!r}; {code}"
     proc = subprocess.run(
-        [sys.executable, "-m", "nnjax.cli", *argv],
+        [sys.executable, "-c", code, *argv],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -68,21 +73,46 @@ def _train(cache: Path) -> tuple[float, set[str]]:
     compile_s = float(re.search(r"compile ([0-9.]+) s", proc.stdout).group(1))
     results = [line for line in proc.stdout.splitlines() if line.startswith("train loss")]
     _train.results = results  # the metrics printed, to compare the runs
-    return compile_s, set(os.listdir(cache)) if cache.exists() else set()
+    return compile_s, set(os.listdir(cache / _tag(cpu)))
+
+
+def _tag(cpu: str | None) -> str:
+    import nnjax._host as h
+
+    if cpu is None:
+        return h.cpu_tag()
+    real = h.cpu_signature
+    h.cpu_signature = lambda: cpu
+    try:
+        return h.cpu_tag()
+    finally:
+        h.cpu_signature = real
 
 
 def test_second_identical_run_compiles_nothing(tmp_path):
     cache = tmp_path / "cache"
     first_compile, first = _train(cache)
     assert any(name.startswith("jit_run-") for name in first)  # fit's fused loop is cached
-    stored = os.listdir(cache / "nnjax-programs")  # and kept whole (nnjax.train.executables)
+    assert os.listdir(cache) == [_tag(None)]  # in this processor's subfolder
+    programs = cache / _tag(None) / "nnjax-programs"
+    stored = os.listdir(programs)  # and kept whole (nnjax.train.executables)
     assert len(stored) == 1 and stored[0].endswith(".xla")
     results = _train.results
     second_compile, second = _train(cache)
     assert second == first  # every program of the second run came from the cache
-    assert os.listdir(cache / "nnjax-programs") == stored
+    assert os.listdir(programs) == stored
     assert second_compile < first_compile
     assert _train.results == results and len(results) == 1  # the same run, to the digit
+    # another processor sharing the folder (a home folder mounted on a cluster's nodes)
+    # neither loads these programs (compiled for this processor's instruction set: SIGILL
+    # where it lacks one) nor replaces them: it compiles into its own subfolder
+    before = {p: p.stat().st_mtime_ns for p in (cache / _tag(None)).rglob("*")}
+    _, other = _train(cache, cpu="another processor")
+    assert sorted(os.listdir(cache)) == sorted([_tag(None), _tag("another processor")])
+    # the same programs (JAX's key differs with the folder: compare the names without it)
+    assert sorted(n.split("-")[0] for n in other) == sorted(n.split("-")[0] for n in first)
+    assert _train.results == results
+    assert {p: p.stat().st_mtime_ns for p in (cache / _tag(None)).rglob("*")} == before
 
 
 def test_no_cache_turns_jax_cache_off(env):
@@ -105,3 +135,16 @@ def test_a_file_given_as_the_cache_folder_is_named(env, tmp_path):
         enable_compilation_cache(str(path))
     assert err.value.filename == str(path) and path.read_text() == "mine"
     assert not jax.config.jax_enable_compilation_cache
+
+
+def test_the_processor_is_named_by_its_instruction_set():
+    import platform
+
+    import nnjax._host as h
+
+    sig = h.cpu_signature()
+    assert platform.machine() in sig.splitlines()
+    if os.path.exists("/proc/cpuinfo") and platform.machine() in ("x86_64", "AMD64"):
+        (flags,) = [line for line in sig.splitlines() if line.startswith("flags: ")]
+        assert "sse2" in flags.split()  # every x86-64 processor has it
+    assert re.fullmatch(r"[A-Za-z0-9_-]+-[0-9a-f]{12}", h.cpu_tag())

@@ -13,7 +13,7 @@ import optax
 import pytest
 
 import nnjax
-from nnjax import cache
+from nnjax import _host, cache
 from nnjax.train import executables
 from nnjax.train.driver import Program
 
@@ -153,6 +153,9 @@ def test_the_key_covers_the_signature_and_the_code(tmp_path):
     assert store.path(a) == store.path((np.zeros((2, 3), np.float64),))
     assert store.path(a) != store.path(a, "donate=True")
     assert store.path(a) != executables.ExecutableStore(tmp_path, {"run": 2}).path(a)
+    with pytest.MonkeyPatch.context() as mp:  # another processor: another instruction set
+        mp.setattr(_host, "cpu_signature", lambda: "another processor")
+        assert store.path(a) != executables.ExecutableStore(tmp_path, {"run": 1}).path(a)
     assert len(executables.source_digest()) == 64
 
 
@@ -161,7 +164,7 @@ def test_a_program_stored_by_one_process_runs_in_another(tmp_path):
     code = f"""
 import sys, numpy as np, jax
 sys.path.insert(0, {str(ROOT / "tests")!r})
-from nnjax import cache
+from nnjax import _host, cache
 from nnjax.train import executables
 cache._active = {str(tmp_path)!r}
 load = executables.ExecutableStore.load
@@ -198,14 +201,14 @@ def test_a_program_served_by_jax_cache_is_not_stored(tmp_path):
     code = f"""
 import sys, numpy as np, jax
 sys.path.insert(0, {str(ROOT / "tests")!r})
-from nnjax import cache
+from nnjax import _host, cache
 cache.enable_compilation_cache({str(tmp_path / "cache")!r})
 from test_executables import _data, _fit
 res = _fit(*_data())
 np.save(sys.argv[1], np.concatenate([np.ravel(x) for x in jax.tree.leaves(res.params)]))
 """
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    programs = tmp_path / "cache" / executables.SUBDIR
+    programs = tmp_path / "cache" / _host.cpu_tag() / executables.SUBDIR
     params, entries = [], []
     for i in range(3):
         path = tmp_path / f"params{i}.npy"

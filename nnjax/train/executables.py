@@ -11,8 +11,10 @@ The key (sha256) covers everything the program is a function of:
 
 * the program's code: a digest of every ``.py`` file of the installed ``nnjax`` package, and
   the jax and jaxlib versions;
-* the machine: the backend, each device's kind and the device count, ``jax_enable_x64``,
-  the default matmul precision and ``XLA_FLAGS``;
+* the machine: the processor and its instruction set (:func:`nnjax._host.cpu_signature`:
+  XLA compiles for the host's extensions, and a program loaded on a processor without them
+  dies of SIGILL), the backend, each device's kind and the device count,
+  ``jax_enable_x64``, the default matmul precision and ``XLA_FLAGS``;
 * the run: the model's spec, the loss's and optimizer's names with every hyperparameter
   (:mod:`nnjax.train.config`), the batch size, steps per epoch, dropout, the finiteness
   check, the evaluation sets' names, the execution mode and buffer donation;
@@ -44,6 +46,8 @@ from pathlib import Path
 from typing import Any
 
 import jax
+
+from nnjax import _host
 
 SUBDIR = "nnjax-programs"
 FORMAT = 1
@@ -91,6 +95,7 @@ def machine() -> dict[str, Any]:
         "nnjax_sources": source_digest(),
         "jax": jax.__version__,
         "jaxlib": jaxlib.__version__,
+        "cpu": _host.cpu_signature(),
         "backend": jax.default_backend(),
         "devices": [d.device_kind for d in devices],
         "x64": bool(jax.config.jax_enable_x64),
