@@ -5,6 +5,7 @@ dead writers' temporary files gone; the keep=1 recovery; SIGTERM ends in a check
 --resume is bit-identical; divergence stops with exit 4."""
 
 import errno
+import json
 import os
 import shlex
 import signal
@@ -101,13 +102,34 @@ def test_a_second_run_into_the_same_out_folder_is_refused(tmp_path, capsys, monk
     holder = _holder(out)  # a run writing there now
     _not_started(monkeypatch)
     try:
-        assert main([*RUN, "--epochs", "2", "--out", str(out)]) == 3
+        assert main([*RUN, "--epochs", "2", "--out", str(out), "--overwrite"]) == 3
     finally:
         holder.kill()
         holder.wait()
     line = _one_error_line(capsys.readouterr().err)
     assert f"{out} is in use by another run: process {holder.pid}" in line
     assert {n: (out / n).read_bytes() for n in saved} == saved
+
+
+def test_a_new_run_keeps_the_saved_model_in_out_unless_told(tmp_path, capsys, monkeypatch):
+    """A finished run's saved model in --out is not replaced by a new run (a re-run of the
+    same command replaced a 20-epoch model with a 3-epoch one, silently): refused before
+    JAX starts, exit 2, unless --overwrite; --resume continues the same run into it."""
+    out = tmp_path / "out"
+    assert main([*RUN, "--epochs", "1", "--out", str(out)]) == 0
+    saved = {n: (out / n).read_bytes() for n in os.listdir(out)}
+    capsys.readouterr()
+    with monkeypatch.context() as m:
+        _not_started(m)
+        assert main([*RUN, "--epochs", "2", "--out", str(out)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"error: --out {out} already holds a saved model (model.json, params.npz of " in line
+    assert line.endswith("add --overwrite to replace it, or choose another --out")
+    assert {n: (out / n).read_bytes() for n in os.listdir(out)} == saved
+    assert main([*RUN, "--epochs", "2", "--out", str(out), "--overwrite"]) == 0
+    assert (out / "params.npz").read_bytes() != saved["params.npz"]
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["epochs"]["train_loss"]) == 2
 
 
 @pytest.mark.parametrize(
@@ -140,6 +162,11 @@ def test_out_and_checkpoint_dir_may_be_one_folder(tmp_path, capsys):
     assert main([*RUN, "--epochs", "2", "--out", str(d), "--checkpoint-dir", str(d)]) == 0
     assert ck.steps(d)[-1] == 2 and (d / "model.json").exists()
     assert not (d / "nnjax.lock").exists()
+    # --resume goes on with the same run: its saved model is replaced by the longer run's
+    assert (
+        main([*RUN, "--epochs", "3", "--out", str(d), "--checkpoint-dir", str(d), "--resume"]) == 0
+    )
+    assert ck.steps(d)[-1] == 3
 
 
 def test_a_stale_lock_is_taken_over_and_dead_writers_temp_files_removed(tmp_path, capsys):
@@ -323,7 +350,7 @@ def test_history_json_is_never_half_written(tmp_path, capsys, monkeypatch):
     assert main([*RUN, "--epochs", "1", "--out", str(out)]) == 0
     before = (out / "history.json").read_bytes()
     _enospc_when_writing(monkeypatch, "history.json")
-    assert main([*RUN, "--epochs", "2", "--out", str(out)]) == 3
+    assert main([*RUN, "--epochs", "2", "--out", str(out), "--overwrite"]) == 3
     line = _one_error_line(capsys.readouterr().err)
     assert line.endswith(f"{out}/history.json: No space left on device (errno 28, ENOSPC)")
     assert (out / "history.json").read_bytes() == before and _no_temp_files(out)

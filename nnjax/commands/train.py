@@ -122,7 +122,13 @@ def _output_options(g, o) -> None:
         "--out",
         metavar="DIR",
         help="write the saved model (model.json, params.npz; nnjax predict DIR reads it), "
-        "history.json, metrics.csv, loss.png, accuracy.png here (default: none)",
+        "history.json, metrics.csv, loss.png, accuracy.png here (default: none); a folder "
+        "that already holds a saved model is refused unless --overwrite or --resume",
+    )
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let a new run replace the saved model already in --out",
     )
     g.add_argument(
         "--checkpoint-dir", metavar="DIR", help="save checkpoints in this directory (default: none)"

@@ -5,7 +5,8 @@ the one-line messages of a stopped, diverged or mismatched run.
   checkpoint recorded. ``lr``, ``optimizer``, ``activation`` and ``devices`` (or their
   configuration names ``optimizer.learning_rate``, ``optimizer.name``, ``model.activation``)
   set the option and let ``fit`` accept the change (:mod:`nnjax.train.config`).
-* :func:`check_paths`: ``--out`` and ``--checkpoint-dir`` writable, before JAX starts.
+* :func:`check_paths`: ``--out`` and ``--checkpoint-dir`` writable, before JAX starts, and
+  a saved model in ``--out`` kept unless ``--overwrite`` (or ``--resume``) says otherwise.
 * :func:`out_lock`: one run at a time writes a ``--out`` folder; a second fails at once.
 * :func:`stoppable`: SIGTERM, SIGINT, SIGHUP and SIGUSR1 finish the running epoch, write a
   checkpoint (with ``--checkpoint-dir``) and exit 128 + N with the command that resumes;
@@ -130,6 +131,7 @@ def check_paths(args) -> None:
         if path is not None:
             preflight.check_writable(path, what)
     _check_inputs_outside_out(args)
+    _check_saved_model_kept(args)
     if args.checkpoint_dir is not None:
         DirectoryLock(args.checkpoint_dir, heartbeat=None).acquire().release()
 
@@ -154,6 +156,26 @@ def _check_inputs_outside_out(args) -> None:
                 f"{option} {path}: nnjax train writes {os.path.basename(real)} into --out "
                 f"{args.out}; it would overwrite the data: choose another --out"
             )
+
+
+MODEL_FILES = ("model.json", "params.npz")  # what nnjax predict reads: the saved model
+
+
+def _check_saved_model_kept(args) -> None:
+    """A new run does not replace the saved model a finished run left in ``--out``: refused
+    unless ``--overwrite`` (say so) or ``--resume`` (the same run, going on)."""
+    if args.out is None or args.resume is not False or getattr(args, "overwrite", False):
+        return
+    import time
+
+    found = [f for f in MODEL_FILES if os.path.isfile(os.path.join(args.out, f))]
+    if found:
+        mtime = max(os.path.getmtime(os.path.join(args.out, f)) for f in found)
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(mtime))
+        raise ValueError(
+            f"--out {args.out} already holds a saved model ({', '.join(found)} of {when}): "
+            "add --overwrite to replace it, or choose another --out"
+        )
 
 
 @contextlib.contextmanager
