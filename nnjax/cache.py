@@ -28,10 +28,16 @@ programs that took over a second to compile); ``JAX_PERSISTENT_CACHE_MIN_COMPILE
 and ``JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES`` still override that. The folder grows
 without bound (JAX's default: a size cap, ``jax_compilation_cache_max_size``, needs the
 ``filelock`` package); an entry of a small program is tens of kilobytes, and deleting the
-folder is always safe. JAX reads and writes the entries itself, in place: an entry cut short
-(a run killed while JAX wrote it) is reported by JAX as a ``UserWarning`` "Error reading
-persistent compilation cache entry" on every later run and compiled afresh each time, until
-the folder (or that file) is deleted.
+folder is always safe.
+
+JAX reads and writes the entries itself, in place, and never replaces one that exists: an
+entry cut short (a full disk, a run killed while JAX wrote it) made JAX warn "Error reading
+persistent compilation cache entry" and compile afresh on every later run, for good. nnjax
+repairs that: turning the cache on removes the entries of zero bytes a full disk leaves
+(:func:`remove_empty_entries`), and :func:`cache_warning` (the CLI passes every warning
+through it) removes an entry JAX could not read, so the next run writes it whole, and says
+a failing write once per process instead of once per program (a full disk: 17 lines for
+one default ``nnjax train``).
 
 ``fit`` also keeps its compiled loop, whole, in the cache's ``nnjax-programs`` subfolder,
 so that a repeated run skips tracing and lowering too (:mod:`nnjax.train.executables`).
@@ -41,6 +47,7 @@ This module imports JAX only inside :func:`enable_compilation_cache`.
 
 import errno
 import os
+import re
 
 from nnjax import _host
 
@@ -110,6 +117,8 @@ def enable_compilation_cache(cache_dir: str | None = None, *, no_cache: bool = F
     if "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES" not in os.environ:
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)  # -1: no minimum
     _active = path
+    _reported.clear()
+    remove_empty_entries(path)
     return path
 
 
@@ -123,3 +132,105 @@ def active_dir() -> str | None:
     keeps its compiled loops in its ``nnjax-programs`` subfolder
     (:mod:`nnjax.train.executables`), which skips tracing as well."""
     return _active
+
+
+# JAX's entries: <module name>-<64 hex digits>-cache, zlib (or zstd) compressed
+_ENTRY = re.compile(r"(?P<module>.+)-[0-9a-f]{64}-cache")
+_READ_ERROR = re.compile(
+    r"Error reading persistent compilation cache entry for '(?P<module>[^']+)'"
+)
+_WRITE_ERROR = "Error writing persistent compilation cache entry"
+_reported: set[str] = set()  # the kinds of cache failure said once in this process
+
+
+def remove_empty_entries(folder: str) -> list[str]:
+    """Remove JAX's entries of zero bytes in ``folder`` (a write a full disk refused leaves
+    the file empty, and JAX never writes over an entry that exists); returns their names."""
+    removed = []
+    try:
+        with os.scandir(folder) as it:
+            for e in it:
+                if _ENTRY.fullmatch(e.name) and e.is_file() and e.stat().st_size == 0:
+                    removed.append(e.name)
+                    _remove(e.path)
+    except OSError:
+        pass
+    return removed
+
+
+def remove_unreadable_entries(module: str, folder: str | None = None) -> list[str]:
+    """Remove the entries of the program ``module`` (``jit_run``) in ``folder`` (default: the
+    active one) that do not decompress (cut short); returns their names."""
+    folder = folder or _active
+    if not folder:
+        return []
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    for name in names:
+        m = _ENTRY.fullmatch(name)
+        if m and m["module"] == module and not _decompresses(os.path.join(folder, name)):
+            removed.append(name)
+            _remove(os.path.join(folder, name))
+    return removed
+
+
+def _decompresses(path: str) -> bool:
+    import zlib
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return True  # gone or unreadable here: not ours to judge
+    try:
+        zlib.decompress(data)
+        return True
+    except zlib.error:
+        pass
+    try:
+        import zstandard
+    except ImportError:
+        return False
+    try:
+        zstandard.ZstdDecompressor().decompress(data)
+        return True
+    except zstandard.ZstdError:
+        return False
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def cache_warning(text: str) -> str | None:
+    """What to say for the warning ``text``: itself, unless it is one of JAX's cache warnings.
+
+    * "Error reading ... entry for 'M'": the entries of ``M`` that are cut short are removed
+      (the next run writes them whole); the line says so.
+    * "Error writing ... entry": said once per process (a full disk fails every program's
+      write), with the folder; later ones return None (say nothing)."""
+    m = _READ_ERROR.search(text)
+    if m:
+        removed = remove_unreadable_entries(m["module"])
+        if removed:
+            return (
+                f"compilation cache: {', '.join(removed)} in {_active} was cut short (a full "
+                "disk, or a run killed while writing it): removed, compiled afresh"
+            )
+        return text
+    if _WRITE_ERROR in text:
+        if "write" in _reported:
+            return None
+        _reported.add("write")
+        reason = text.split(": ", 1)[-1]
+        return (
+            f"compilation cache: could not save compiled programs in {_active} ({reason}); the "
+            "run goes on (further failures of this kind are not repeated)"
+        )
+    return text

@@ -157,8 +157,11 @@ def _warning_line(command: str):
     """``warnings.showwarning`` as one line ``nnjax <command>: warning: ...`` on stderr."""
 
     def show(message, category, filename, lineno, file=None, line=None):
-        text = " ".join(str(message).split())
-        print(f"nnjax {command}: warning: {text}", file=sys.stderr if file is None else file)
+        from nnjax.cache import cache_warning
+
+        text = cache_warning(" ".join(str(message).split()))
+        if text is not None:
+            print(f"nnjax {command}: warning: {text}", file=sys.stderr if file is None else file)
 
     return show
 

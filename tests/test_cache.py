@@ -4,6 +4,7 @@ subprocesses: a process opens JAX's cache once, and the user's cache is never to
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -73,6 +74,7 @@ def _train(cache: Path, cpu: str | None = None) -> tuple[float, set[str]]:
     compile_s = float(re.search(r"compile ([0-9.]+) s", proc.stdout).group(1))
     results = [line for line in proc.stdout.splitlines() if line.startswith("train loss")]
     _train.results = results  # the metrics printed, to compare the runs
+    _train.stderr = proc.stderr
     return compile_s, set(os.listdir(cache / _tag(cpu)))
 
 
@@ -148,3 +150,59 @@ def test_the_processor_is_named_by_its_instruction_set():
         (flags,) = [line for line in sig.splitlines() if line.startswith("flags: ")]
         assert "sse2" in flags.split()  # every x86-64 processor has it
     assert re.fullmatch(r"[A-Za-z0-9_-]+-[0-9a-f]{12}", h.cpu_tag())
+
+
+def _entry(folder: Path, module: str, data: bytes, n: int = 0) -> Path:
+    path = folder / f"{module}-{n:064x}-cache"
+    path.write_bytes(data)
+    return path
+
+
+def test_broken_entries_are_removed_and_write_failures_said_once(tmp_path, monkeypatch):
+    """JAX never writes over an entry that exists: one cut short (a full disk, a kill) made
+    every later run warn and compile afresh. Empty ones go when the cache is turned on, and
+    one JAX could not read goes when JAX says so; a failing write is said once."""
+    import zlib
+
+    from nnjax import cache
+
+    whole = zlib.compress(b"a compiled program" * 100)
+    good = _entry(tmp_path, "jit_run", whole, 1)
+    cut = _entry(tmp_path, "jit_run", whole[: len(whole) // 2], 2)
+    other = _entry(tmp_path, "jit_add", whole[:10], 3)  # another program's: not touched
+    empty = _entry(tmp_path, "jit_iota", b"", 4)
+    (tmp_path / "notes.txt").write_bytes(b"")  # not an entry
+    assert cache.remove_empty_entries(str(tmp_path)) == [empty.name]
+    monkeypatch.setattr(cache, "_active", str(tmp_path))
+    monkeypatch.setattr(cache, "_reported", set())
+    read = "Error reading persistent compilation cache entry for 'jit_run': error: Error -5"
+    line = cache.cache_warning(read)
+    assert line.startswith(f"compilation cache: {cut.name} in {tmp_path} was cut short")
+    assert good.exists() and not cut.exists() and other.exists()
+    assert sorted(os.listdir(tmp_path)) == sorted([good.name, other.name, "notes.txt"])
+    assert cache.cache_warning(read) == read  # nothing left to remove: JAX's own words
+    write = "Error writing persistent compilation cache entry for 'jit_add': OSError: [Errno 28] No space left on device"  # noqa: E501
+    first = cache.cache_warning(write)
+    assert first.startswith(f"compilation cache: could not save compiled programs in {tmp_path}")
+    assert "[Errno 28] No space left on device" in first
+    assert cache.cache_warning(write.replace("jit_add", "jit_run")) is None
+    assert cache.cache_warning("something else") == "something else"
+
+
+def test_an_entry_cut_short_is_said_once_and_healed(tmp_path):
+    """Three processes: fill the cache; cut fit's entry in half (its stored program gone, so
+    JAX's cache is asked): one line naming it, compiled afresh, written whole; then served."""
+    cache = tmp_path / "cache"
+    _train(cache)
+    folder = cache / _tag(None)
+    shutil.rmtree(folder / "nnjax-programs")
+    (entry,) = folder.glob("jit_run-*-cache")
+    data = entry.read_bytes()
+    entry.write_bytes(data[: len(data) // 2])
+    _train(cache)
+    warnings = [line for line in _train.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and f"{entry.name} in {folder} was cut short" in warnings[0]
+    assert entry.read_bytes() != data[: len(data) // 2]  # written afresh, whole
+    shutil.rmtree(folder / "nnjax-programs")
+    _train(cache)
+    assert "warning" not in _train.stderr
