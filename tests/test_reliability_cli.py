@@ -128,6 +128,9 @@ def test_a_new_run_keeps_the_saved_model_in_out_unless_told(tmp_path, capsys, mo
     assert {n: (out / n).read_bytes() for n in os.listdir(out)} == saved
     assert main([*RUN, "--epochs", "2", "--out", str(out), "--overwrite"]) == 0
     assert (out / "params.npz").read_bytes() != saved["params.npz"]
+    capsys.readouterr()
+    assert main([*RUN, "--overwrite"]) == 2  # nothing to overwrite: said, not ignored
+    assert _one_error_line(capsys.readouterr().err).endswith("give it with --out")
     history = json.loads((out / "history.json").read_text())
     assert len(history["epochs"]["train_loss"]) == 2
 

@@ -164,6 +164,8 @@ MODEL_FILES = ("model.json", "params.npz")  # what nnjax predict reads: the save
 def _check_saved_model_kept(args) -> None:
     """A new run does not replace the saved model a finished run left in ``--out``: refused
     unless ``--overwrite`` (say so) or ``--resume`` (the same run, going on)."""
+    if args.out is None and getattr(args, "overwrite", False):
+        raise ValueError("--overwrite replaces the saved model in --out: give it with --out")
     if args.out is None or args.resume is not False or getattr(args, "overwrite", False):
         return
     import time
