@@ -163,6 +163,30 @@ def test_fit_resume_checks(tmp_path, full):
     assert _tree_equal(res.params, full.params)
 
 
+def test_resuming_on_another_machine_warns_naming_the_change(tmp_path, full, monkeypatch):
+    """A checkpoint records its machine; resumed on the same one it is silent and ends bit-
+    identical; on another processor (simulated) it goes on, with a warning naming it."""
+    import warnings
+
+    from nnjax.train import checkpoints
+
+    model, p0, X, y = _problem()
+    nnjax.fit(model, p0, X, y, **{**FIT, "epochs": 2}, checkpoint_dir=tmp_path)
+    meta = json.loads((tmp_path / "ckpt_00000002.json").read_text())
+    assert meta["metadata"]["machine"] == checkpoints.machine()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same machine: no warning
+        res = nnjax.fit(
+            model, p0, X, y, **{**FIT, "epochs": 3}, checkpoint_dir=tmp_path, resume=True
+        )
+    here = checkpoints.machine()
+    monkeypatch.setattr(checkpoints, "machine", lambda: {**here, "cpu": "x86_64-another"})
+    with pytest.warns(UserWarning, match="was written on another machine") as got:
+        res = nnjax.fit(model, p0, X, y, **FIT, checkpoint_dir=tmp_path, resume=True)
+    assert f"cpu {here['cpu']!r} -> 'x86_64-another'" in str(got[0].message)
+    assert _tree_equal(res.params, full.params)  # it went on (here: truly the same machine)
+
+
 # ---- a real crash: SIGKILL a training process, resume it -------------------------------------
 
 WORKER = """

@@ -9,10 +9,14 @@ checkpoint after ``e`` epochs holds
 under those names (``['params']...``, ``['state']...``); its metadata holds ``epoch``,
 ``step`` (optimizer steps done), ``epochs``, ``metric_names``, the run's whole
 configuration (:func:`nnjax.train.config.run_config`) and ``overrides``, the fields changed
-deliberately on a resume (``[{"epoch", "field", "old", "new"}]``, oldest first).
+deliberately on a resume (``[{"epoch", "field", "old", "new"}]``, oldest first), and
+``machine`` (:func:`machine`: processor, versions, devices, ``XLA_FLAGS``).
 The data order of epoch e is a function of (key, e) (:mod:`nnjax.train.order`), so key and
 epoch are the whole data-order state and a resumed run ends bit-identical to an
-uninterrupted one. Multi-host: process 0 takes the directory's lock and writes.
+uninterrupted one on the same machine. Resumed on another (XLA compiles for each
+processor's instruction set, and its kernels round differently) it goes on with a warning
+naming what changed, and equals an uninterrupted run only to float rounding.
+Multi-host: process 0 takes the directory's lock and writes.
 """
 
 import contextlib
@@ -127,6 +131,7 @@ class FitCheckpoints:
             "config": self.config,
             "overrides": self.overrides,
             "jax": jax.__version__,
+            "machine": machine(),
         }
         self.last_path = checkpoint.save(self.directory, done, tree, metadata=meta, keep=self.keep)
 
@@ -161,6 +166,7 @@ class FitCheckpoints:
         if fresh_opt:
             parts["opt_state"] = self.init_opt_state(parts["params"])
             _warn_fresh_optimizer(ck.path, changes)
+        _warn_other_machine(ck.path, ck.metadata.get("machine"))
         self.last, self.last_path, self.resumed = epoch, ck.path, (epoch, ck.path)
         self.overrides = [
             *ck.metadata.get("overrides", []),
@@ -207,6 +213,39 @@ def _warn_fresh_optimizer(path: str, changes: list[dict]) -> None:
         f"state is dropped; {new} starts afresh from the checkpoint's params",
         stacklevel=5,
     )
+
+
+def machine() -> dict:
+    """What, besides the checkpoint, decides the numbers a run computes: the processor
+    (:func:`nnjax._host.cpu_tag`), jax and jaxlib versions, the devices and ``XLA_FLAGS``."""
+    import jaxlib
+
+    from nnjax import _host
+
+    flags = os.environ.get("XLA_FLAGS", "").split()
+    return {
+        "cpu": _host.cpu_tag(),
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        # the kinds; their number is the run's own setting (fit's devices, --override)
+        "devices": sorted({d.device_kind for d in jax.devices()}),
+        "xla_flags": " ".join(f for f in flags if "host_platform_device_count" not in f),
+    }
+
+
+def _warn_other_machine(path: str, saved: dict | None) -> None:
+    """A checkpoint written on another machine resumes, with a warning naming the change:
+    the run is then the uninterrupted one's only to float rounding."""
+    if saved is None:  # written before nnjax recorded the machine
+        return
+    now = machine()
+    changed = [f"{k} {saved.get(k)!r} -> {now[k]!r}" for k in now if saved.get(k) != now[k]]
+    if changed:
+        warnings.warn(
+            f"fit: {path} was written on another machine ({'; '.join(changed)}): the run goes "
+            "on from it, but equals an uninterrupted run only to float rounding",
+            stacklevel=5,
+        )
 
 
 def _outputs(ck: checkpoint.Checkpoint, steps_per_epoch: int) -> EpochOutputs:
