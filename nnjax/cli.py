@@ -78,8 +78,9 @@ def _add_global_options(p: argparse.ArgumentParser, *, top: bool) -> None:
         "--cache-dir",
         metavar="DIR",
         default=default(None),
-        help="JAX's persistent compilation cache folder (default: $NNJAX_CACHE_DIR, or "
-        "$XDG_CACHE_HOME/nnjax/jax-cache, ~/.cache/nnjax/jax-cache)",
+        help="JAX's persistent compilation cache folder, with one subfolder per processor "
+        "(default: $NNJAX_CACHE_DIR, or $XDG_CACHE_HOME/nnjax/jax-cache, "
+        "~/.cache/nnjax/jax-cache)",
     )
     group.add_argument(
         "--no-cache",

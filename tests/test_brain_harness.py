@@ -106,6 +106,26 @@ def test_sleep_refuses_an_out_that_is_a_file(tmp_path, capsys, monkeypatch):
     assert f"--out {f} is a file, not a directory" in capsys.readouterr().err
 
 
+def test_sleep_keeps_its_numbers_when_the_disk_fills_at_the_plots(tmp_path, capsys, monkeypatch):
+    import errno
+    import json
+
+    from nnjax import io
+    from nnjax.cli import main
+
+    def full(fig, path, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(io, "atomic_save_figure", full)
+    out = tmp_path / "s"
+    argv = ["sleep", "--methods", "sequential,joint", "--orders", "0", "--steps", "50"]
+    assert main([*argv, "--no-images", "--out", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert f"{out}/accuracy.png: No space left on device (errno 28, ENOSPC)" in err
+    assert "sequential" in json.loads((out / "results.json").read_text())["rows"]
+    assert "sequential" in (out / "table.md").read_text()
+
+
 @pytest.mark.parametrize("dataset", ["digits", "mnist1d"])
 def test_the_committed_search_covers_every_method_inside_its_box(dataset):
     from nnjax.brain import tuned

@@ -84,6 +84,35 @@ def test_night_writes_its_figures_and_report(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
+def _disk_full_at_figures(monkeypatch):
+    """Every figure write fails as a full disk does; the other files are written."""
+    import errno
+
+    from nnjax import io
+
+    def full(fig, path, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(io, "atomic_save_figure", full)
+
+
+def test_a_disk_full_at_the_figures_keeps_the_numbers(tmp_path, capsys, monkeypatch):
+    """results.json and README.md are written before the figures: a minutes-long night is
+    not lost to a disk that fills up at its PNGs (they were written first)."""
+    out = tmp_path / "night"
+    _disk_full_at_figures(monkeypatch)
+    argv = ["night", "--out", str(out), "--parts", "night", "--n-exc", "100"]
+    assert main([*argv, "--hypnogram", "W,N,R", "--epoch-s", "3"]) == 3
+    err = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert err == [
+        f"nnjax night: error: {out}/night.png: No space left on device (errno 28, ENOSPC)"
+    ]
+    assert set(json.loads((out / "results.json").read_text())["night"]["stages"]) == {
+        "wake", "NREM", "REM"
+    }  # fmt: skip
+    assert "## The night" in (out / "README.md").read_text()
+
+
 @pytest.mark.parametrize(
     "argv, text",
     [

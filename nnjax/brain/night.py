@@ -164,10 +164,9 @@ def figure_recall(stats: dict):
     return fig
 
 
-def run_night_part(args, results: dict) -> list[str]:
-    """The night of ``nnjax night``: simulate, describe, draw. Returns the files written."""
-    from nnjax import io
-
+def run_night_part(args, results: dict) -> dict:
+    """The night of ``nnjax night``: simulate, describe (into ``results``), draw. Returns the
+    figures to write, by file name."""
     hypno = parse_hypnogram(args.hypnogram)
     t0 = __import__("time").perf_counter()
     night = simulate_night(hypno, args.epoch_s, seed=args.seed, cfg=night_network(args.n_exc))
@@ -179,17 +178,13 @@ def run_night_part(args, results: dict) -> list[str]:
         "network": f"CORTEX: {args.n_exc} E + {args.n_exc // 4} I AdEx cells, 80 E + 20 I "
         "inputs each, dt 0.1 ms",
     }
-    files = {"night.png": figure_night(night), "stages.png": figure_stages(night)}
-    for name, fig in files.items():
-        io.atomic_save_figure(fig, f"{args.out}/{name}", dpi=120)
-    return list(files)
+    return {"night.png": figure_night(night), "stages.png": figure_stages(night)}
 
 
-def run_consolidation_part(args, results: dict) -> list[str]:
-    """The consolidation experiment of ``nnjax night``; returns the files written."""
+def run_consolidation_part(args, results: dict) -> dict:
+    """The consolidation experiment of ``nnjax night`` (described into ``results``); returns
+    the figures to write, by file name."""
     import time
-
-    from nnjax import io
 
     protocol = consolidation.Protocol(
         train_s=args.train_s, consolidation_s=args.consolidation_s,
@@ -205,13 +200,10 @@ def run_consolidation_part(args, results: dict) -> list[str]:
         "wall_s": time.perf_counter() - t0,
     }
     bin_ms = 1.0
-    files = {
+    return {
         "recall.png": figure_recall(results["consolidation"]["stats"]["recall"]),
         "replay.png": figure_replay(raw, protocol, bin_ms),
     }
-    for name, fig in files.items():
-        io.atomic_save_figure(fig, f"{args.out}/{name}", dpi=120)
-    return list(files)
 
 
 def experiment_stats(raw: dict) -> dict:

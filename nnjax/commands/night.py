@@ -155,17 +155,20 @@ def run(args) -> int:
     os.makedirs(args.out, exist_ok=True)
     t0 = time.perf_counter()
     results = {"command": "nnjax night", "args": _args_dict(args)}
-    files = []
+    figures = {}
     if "night" in args.parts:
-        files += night.run_night_part(args, results)
+        figures.update(night.run_night_part(args, results))
     if "consolidation" in args.parts:
-        files += night.run_consolidation_part(args, results)
+        figures.update(night.run_consolidation_part(args, results))
     results["wall_s"] = time.perf_counter() - t0
     results["load_average"] = list(os.getloadavg())
+    # the numbers first: a disk that fills up at the figures keeps them
     io.atomic_write_json(os.path.join(args.out, "results.json"), night.jsonable(results))
     io.atomic_write_text(os.path.join(args.out, "README.md"), night.report_markdown(results))
     print(night.report_markdown(results).split("\n## ")[0])
-    print(f"wrote {args.out}/results.json, README.md, " + ", ".join(files))
+    for name, fig in figures.items():
+        io.atomic_save_figure(fig, os.path.join(args.out, name), dpi=120)
+    print(f"wrote {args.out}/results.json, README.md, " + ", ".join(figures))
     return 0
 
 

@@ -144,9 +144,10 @@ def _write(out: str, res: dict, table: str, timing: str) -> None:
     from nnjax.brain import study
     from nnjax.io import atomic_write_json, atomic_write_text
 
-    study.write_plots(res, out)
-    atomic_write_text(os.path.join(out, "table.md"), f"{table}\n\n{timing}\n")
+    # the numbers first: a disk that fills up at the plots keeps them
     atomic_write_json(os.path.join(out, "results.json"), study.jsonable(res))
+    atomic_write_text(os.path.join(out, "table.md"), f"{table}\n\n{timing}\n")
+    study.write_plots(res, out)
     names = "results.json, table.md, accuracy.png, heatmap.png" + (
         ", dreams.png" if res.get("images") else ""
     )
