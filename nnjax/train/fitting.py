@@ -162,7 +162,8 @@ def fit(
         run's lifetime: a second run on it fails at once with ``DirectoryLockedError``.
       resume: ``True``: continue from the newest checkpoint in ``checkpoint_dir`` (start
         afresh if there is none); or the path of one checkpoint file. The resumed run ends
-        with exactly the params of an uninterrupted one; ``params``, ``opt_state`` and
+        with exactly the params of an uninterrupted one on the same machine (on another: a
+        warning naming the change, and equal to float rounding); ``params``, ``opt_state`` and
         ``state`` then only give the structure. ``key`` and the data must match, and so
         must the configuration (model, loss, optimizer and learning rate, dtype, devices,
         batch size, dropout: :mod:`nnjax.train.config`), or a ``ConfigMismatchError``
