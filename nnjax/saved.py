@@ -22,6 +22,7 @@ A model that holds an arbitrary Python function (``spec`` None) cannot be saved.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -155,7 +156,17 @@ def save(
         entries[name] = _array_entry(arrays, data)
     meta = _meta(spec, shape, out_shape, loss, names, feature_names, target, std, config, entries)
     atomic_write_json(os.path.join(path, MODEL_FILE), meta)
+    _remove_stale(path, files)
     return path
+
+
+def _remove_stale(path: str, written) -> None:
+    """A stateless model saved over a stateful one: remove the old ``state.npz`` (after the
+    new ``model.json``, which no longer lists it), so the folder holds one model only."""
+    for name in (STATE_FILE,):
+        if name not in written:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(path, name))
 
 
 def _meta(spec, shape, out_shape, loss, names, feature_names, target, std, config, files):

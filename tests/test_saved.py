@@ -72,6 +72,18 @@ def test_cnn_with_batchnorm_state_roundtrip(tmp_path):
     jax.tree.map(np.testing.assert_array_equal, pred.state, res.state)
 
 
+def test_stateless_model_saved_over_a_stateful_one_leaves_no_old_state(tmp_path):
+    bn = nnjax.serial(nnjax.Dense(4), BatchNorm(), nnjax.Dense(3))
+    _, params, state = bn.init(jax.random.key(4), (-1, 8))
+    nnjax.save(tmp_path, bn, params, state=state, input_shape=(-1, 8))
+    assert os.path.isfile(tmp_path / "state.npz")
+    model = nnjax.mlp([5, 3])
+    _, params = model.init(jax.random.key(5), (-1, 8))
+    nnjax.save(tmp_path, model, params, input_shape=(-1, 8))
+    assert sorted(os.listdir(tmp_path)) == ["model.json", "params.npz"]
+    jax.tree.map(np.testing.assert_array_equal, nnjax.load(tmp_path).params, params)
+
+
 def test_gru_roundtrip(tmp_path):
     model = nnjax.gru(4, hidden=3, input_shape=(8, 1))
     _, params = model.init(jax.random.key(3), (-1, 8))
