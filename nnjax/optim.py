@@ -153,6 +153,8 @@ def check_learning_rate(learning_rate: float | Schedule, dtype: str | None = Non
     if callable(learning_rate):
         return
     try:
+        if isinstance(learning_rate, str | bytes | bool):  # float("0.1") and float(True) work
+            raise TypeError
         lr = float(learning_rate)
     except (TypeError, ValueError):
         raise ValueError(

@@ -71,6 +71,42 @@ def test_evaluate_refuses_out_of_range_labels():
         nnjax.evaluate(model, p, X, np.where(y == 2, 3, y))
 
 
+def test_targets_that_do_not_fit_the_loss_are_refused_before_compiling():
+    X, y = _data()
+    model = nnjax.mlp([3])
+    _, p = model.init(jax.random.key(0), (-1, 6))
+    with pytest.raises(ValueError, match=r"fit: y \(64,\) does not fit loss 'mse' .* \(64, 3\)"):
+        nnjax.fit(model, p, X, y, epochs=1, loss="mse")
+    with pytest.raises(ValueError, match=r"fit: y \(64,\) does not fit .*'softmax_cross_entropy'"):
+        nnjax.fit(model, p, X, y.astype(np.float32), epochs=1)
+    ev = {"val": (X, np.zeros((64, 2), np.float32))}
+    with pytest.raises(ValueError, match=r"eval_data\['val'\] labels \(64, 2\) does not fit"):
+        nnjax.fit(model, p, X, y, epochs=1, eval_data=ev)
+    with pytest.raises(ValueError, match="evaluate: y .* does not fit loss 'mse'"):
+        nnjax.evaluate(model, p, X, y, loss="mse")
+
+
+def test_eval_inputs_another_model_cannot_take_name_the_set():
+    X, y = _data()
+    model = nnjax.mlp([3])
+    _, p = model.init(jax.random.key(0), (-1, 6))
+    with pytest.raises(
+        ValueError, match=r"fit: eval_data\['t'\]: model does not accept X .*\(64, 4\)"
+    ):
+        nnjax.fit(model, p, X, y, epochs=1, eval_data={"t": (X[:, :4], y)})
+    with pytest.raises(ValueError, match=r"evaluate: model does not accept X of shape \(64, 4\)"):
+        nnjax.evaluate(model, p, X[:, :4], y)
+
+
+@pytest.mark.parametrize("lr", ["0.1", True])
+def test_a_learning_rate_that_is_not_a_number_is_refused(lr):
+    X, y = _data()
+    model = nnjax.mlp([3])
+    _, p = model.init(jax.random.key(0), (-1, 6))
+    with pytest.raises(ValueError, match="fit: learning_rate must be a positive float"):
+        nnjax.fit(model, p, X, y, epochs=1, optimizer="sgd", learning_rate=lr)
+
+
 def _report(begin, value, carry, total=20, stopping=None):
     out = EpochOutputs(np.zeros((1, 2)), {"val_loss": np.array([value])})
     return ChunkReport(begin, begin + 1, total, carry, out, [out], 0.1, stopping, 0)

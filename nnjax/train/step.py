@@ -140,7 +140,10 @@ def evaluate(
     X, y = check_data(X, y, "evaluate")
     state = check_state(model, state, "evaluate")
     apply = as_apply(model)
-    out = jax.eval_shape(lambda p, s, x: apply(p, s, x)[0], params, state, X[:1])
+    try:
+        out = jax.eval_shape(lambda p, s, x: apply(p, s, x)[0], params, state, X[:1])
+    except ValueError as e:
+        raise ValueError(f"evaluate: model does not accept X of shape {X.shape}: {e}") from None
     check_labels(loss, y, out.shape, "evaluate: y")
     loss_v, acc = jax.jit(make_eval_fn(model, loss))(params, X, y, state)
     return {"loss": float(loss_v), "accuracy": float(acc)}
@@ -168,8 +171,19 @@ def check_data(X, y, where: str) -> tuple[Array, Array]:
 
 
 def check_labels(loss, y, out_shape, where: str) -> None:
-    """Integer labels for the softmax cross-entropy must index the model's K outputs."""
-    if get_loss(loss) is not softmax_cross_entropy or not jnp.issubdtype(y.dtype, jnp.integer):
+    """The loss takes the model's outputs (len(y), *out_shape[1:]) with targets y (traced,
+    nothing computed); integer labels for the softmax cross-entropy must index its K
+    outputs."""
+    loss_fn = get_loss(loss)
+    pred = jax.ShapeDtypeStruct((len(y), *out_shape[1:]), jnp.float32)
+    try:
+        jax.eval_shape(loss_fn, pred, jax.ShapeDtypeStruct(y.shape, y.dtype))
+    except (TypeError, ValueError) as e:
+        name = getattr(loss_fn, "__name__", "the loss")
+        raise ValueError(
+            f"{where} {y.shape} does not fit loss {name!r} on the model's outputs {pred.shape}: {e}"
+        ) from None
+    if loss_fn is not softmax_cross_entropy or not jnp.issubdtype(y.dtype, jnp.integer):
         return
     k = out_shape[-1]
     lo, hi = int(y.min()), int(y.max())
