@@ -151,6 +151,12 @@ def _csv_rows(where: str) -> tuple[list[str], list[list[str]], list[int]]:
     if not rows:
         raise ValueError(f"{where}: empty file (a CSV file needs a header row)")
     header = [h.strip() for h in rows[0]]
+    seps = [c for c in ";\t|" if len(header) == 1 and c in header[0]]
+    if seps:
+        raise ValueError(
+            f"{where}: the header {header[0]!r} is one column: nnjax reads comma-separated "
+            f"values and this file looks separated by {seps[0]!r}; save it with commas"
+        )
     for i, h in enumerate(header):
         if not h:
             raise ValueError(

@@ -82,6 +82,7 @@ BAD_INPUTS = [
     ("header.csv", CSV, [], "a header and no data rows"),
     ("noname.csv", ",a,target\n0,1,x\n", [], "column 1 has no name"),
     ("twice.csv", "a,a,target\n0,1,x\n", [], "repeats column names ['a']"),
+    ("semi.csv", "a;b;target\n1;2;x\n", [], "looks separated by ';'"),
     ("frac.csv", CSV + "1,2,0.5\n3,4,1\n", [], "column 'target', line 2: label '0.5' is not a"),
     ("binary.csv", b"\xff\xfe\x00a,b\n", [], "not a UTF-8 text file"),
     ("lonely.csv", CSV + "1,2,x\n3,4,x\n5,6,y\n", [], "class 'y' has only 1 of the 3 examples"),
