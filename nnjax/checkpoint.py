@@ -84,6 +84,14 @@ class Checkpoint(NamedTuple):
     metadata: dict[str, Any]
     prng_keys: dict[str, str]
 
+    def __repr__(self) -> str:  # one line: the arrays' values would fill a screen
+        values = sum(int(np.size(a)) for a in self.arrays.values())
+        keys = ", ".join(map(str, self.metadata)) or "none"
+        return (
+            f"Checkpoint({self.path!r}, step {self.step}, {len(self.arrays)} arrays / "
+            f"{values:,} values, metadata keys: {keys})"
+        )
+
 
 def _paths(directory, step: int) -> tuple[str, str]:
     base = os.path.join(os.fspath(directory), f"ckpt_{step:08d}")

@@ -99,6 +99,11 @@ def test_corruption_is_named_and_previous_checkpoint_offered(tmp_path, damage, s
     assert err.value.path == str(bad) and err.value.latest_valid.step == 1
     good = ck.latest_valid(tmp_path)
     assert good.step == 1 and good.metadata == {"epoch": 1}
+    n = sum(a.size for a in good.arrays.values())
+    assert repr(good) == (
+        f"Checkpoint({good.path!r}, step 1, {len(good.arrays)} arrays / {n:,} values, "
+        "metadata keys: epoch)"
+    )  # one line, not every array's values
     assert _tree_equal(ck.unflatten(good, _state())["params"], _state(1)["params"])
 
 

@@ -181,3 +181,18 @@ def test_predictor_refuses_inputs_of_another_shape(saved_mlp):
     pred = nnjax.load(saved_mlp)
     with pytest.raises(ValueError, match=r"expects inputs of shape \(n, 8\), got \(3, 7\)"):
         pred(np.zeros((3, 7), np.float32))
+
+
+def test_the_docs_example_runs_and_predicts_named_labels(tmp_path, monkeypatch):
+    """docs/saved-models.md's example, as written (it once used attributes a Dataset lacks)."""
+    import re
+
+    doc = os.path.join(os.path.dirname(__file__), "..", "docs", "saved-models.md")
+    (block,) = re.findall(r"```python\n(.*?)```", open(doc).read(), re.S)
+    monkeypatch.chdir(tmp_path)
+    ns = {}
+    exec(compile(block, "docs/saved-models.md", "exec"), ns)
+    labels = ns["p"].predict(ns["X_raw"])
+    accuracy = np.mean(labels == np.asarray(ns["names"])[ns["y"]])
+    assert accuracy > 0.9, accuracy
+    assert (tmp_path / "run" / "model.json").is_file()
