@@ -56,7 +56,7 @@ def _csv(where, n_features, feature_names, label_names, target, trained_target) 
         target = trained_target
     given = [h for h in header if h != target]
     if feature_names is not None:
-        _same_columns(where, given, list(feature_names))
+        check_same_columns(where, given, list(feature_names))
         order = list(feature_names)
     else:
         if len(given) != n_features:
@@ -78,7 +78,9 @@ def _csv(where, n_features, feature_names, label_names, target, trained_target) 
     return Inputs(X, y, lines)
 
 
-def _same_columns(where: str, given: list, trained: list) -> None:
+def check_same_columns(where: str, given: list, trained: list) -> None:
+    """The columns ``given`` are the model's ``trained`` ones, in any order, or a
+    ``ValueError`` naming the missing and the unknown ones."""
     missing = [c for c in trained if c not in given]
     extra = [c for c in given if c not in trained]
     if missing or extra:

@@ -47,7 +47,11 @@ class Predictor:
         self._forward = jax.jit(lambda p, s, x: apply_model(model, p, s, x, train=False)[0])
 
     def transform(self, X) -> np.ndarray:
-        """Raw inputs standardised with the saved statistics, float32, shapes checked."""
+        """Raw inputs standardised with the saved statistics, float32, shapes checked. A
+        table with named columns (a pandas or polars DataFrame) is matched by name to the
+        model's :attr:`feature_names`, in any order; a column named :attr:`target` is left
+        out."""
+        X = self._by_name(X)
         X = np.asarray(X)
         if X.dtype.kind in "biu":
             X = X.astype(np.float32 if self.standardizer is None else self.standardizer.mean.dtype)
@@ -62,6 +66,19 @@ class Predictor:
         if self.standardizer is not None:
             X = self.standardizer.transform(X)
         return np.asarray(X, np.float32)
+
+    def _by_name(self, X):
+        """A DataFrame's columns, put in the training order: np.asarray would take them in
+        the frame's order, and a reordered frame would give wrong outputs silently."""
+        columns = getattr(X, "columns", None)
+        if columns is None or self.feature_names is None or isinstance(X, np.ndarray):
+            return X
+        from nnjax.inputs import check_same_columns
+
+        names = [str(c) for c in columns]
+        given = [c for c in names if c != self.target]
+        check_same_columns(f"{self._name()}: the table", given, list(self.feature_names))
+        return np.asarray(X)[:, [names.index(f) for f in self.feature_names]]
 
     def __call__(self, X) -> np.ndarray:
         """The model's outputs on raw inputs X: logits, or probabilities for a model trained

@@ -99,6 +99,29 @@ def test_predict_with_labels_prints_accuracy_and_reorders_columns(run, capsys, t
     assert [r["prediction"] for r in rows] == unlabelled  # columns matched by name
 
 
+class _Frame:
+    """What Predictor reads of a pandas or polars DataFrame: ``columns`` and ``__array__``."""
+
+    def __init__(self, columns, values):
+        self.columns, self.values = list(columns), np.asarray(values)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.values if dtype is None else self.values.astype(dtype)
+
+
+def test_a_dataframe_is_matched_by_column_name_not_position(run):
+    d, mem, X_new, y_new = run
+    pred = nnjax.load(d / "run")
+    want = pred(X_new.astype(np.float32))
+    order = [2, 0, 3, 1]
+    shuffled = _Frame([COLUMNS[i] for i in order], X_new[:, order].astype(np.float32))
+    np.testing.assert_array_equal(pred(shuffled), want)  # np.asarray alone would misplace them
+    labelled = _Frame([*COLUMNS, "y"], np.c_[X_new, np.zeros(50)].astype(np.float32))
+    np.testing.assert_array_equal(pred(labelled), want)  # the target column is left out
+    with pytest.raises(ValueError, match=r"the table: columns differ .* missing column\(s\) 'x4'"):
+        pred(_Frame(COLUMNS[:3], X_new[:, :3]))
+
+
 @pytest.mark.parametrize(
     "columns, message",
     [
