@@ -171,6 +171,20 @@ def test_hh_trace_shape_and_spike():
         hh.fi_curve(jnp.array([1.0]), duration=10.0, discard=20.0)
 
 
+def test_hh_divergence_at_a_large_dt_is_an_error_not_a_silent_zero_rate():
+    """RK4 diverges on HH at dt = 0.1 ms once the neuron spikes: fi_curve read 0 Hz at
+    10 uA/cm^2 (68 Hz at dt = 0.025) and simulate returned V of 1e6 mV, then nan."""
+    with pytest.raises(ValueError, match=r"fi_curve: V became inf/nan after .* current 10 "):
+        hh.fi_curve(jnp.array([0.0, 10.0]), duration=200.0, discard=50.0, dt=0.1)
+    with pytest.raises(ValueError, match=r"simulate: V became inf/nan .* at dt = 0.1 ms"):
+        hh.simulate(jnp.full((2000,), 10.0), dt=0.1)
+    traced = jax.jit(lambda c: hh.fi_curve(c, duration=200.0, discard=50.0, dt=0.1).rate)
+    rate = np.asarray(traced(jnp.array([0.0, 10.0])))  # under jit it cannot raise: nan
+    assert rate[0] == 0.0 and np.isnan(rate[1])
+    fine = hh.fi_curve(jnp.array([10.0]), duration=200.0, discard=50.0, dt=0.05).rate
+    assert 60.0 < float(fine[0]) < 75.0
+
+
 def test_hh_upper_hopf_point_matches_published_I2():
     with jax.enable_x64(True):
         # Rinzel & Miller 1980: rest regains stability at the (supercritical) Hopf point

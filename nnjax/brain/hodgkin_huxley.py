@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 
@@ -153,7 +154,23 @@ def simulate(
     trailing shape broadcast with the parameters' shapes; params are traced, so ``jax.grad``
     reaches them and new values do not recompile."""
     current = _check(current, dt, "hodgkin_huxley.simulate")
-    return _simulate(current, float(dt), params, V0)
+    trace = _simulate(current, float(dt), params, V0)
+    if not isinstance(trace.V, jax.core.Tracer):
+        finite = np.isfinite(np.asarray(trace.V)).reshape(len(current), -1).all(axis=1)
+        if not finite.all():
+            _diverged("hodgkin_huxley.simulate", int(np.argmin(finite)) + 1, dt)
+    return trace
+
+
+def _diverged(where: str, step: int, dt: float, what: str = ""):  # step: 1 = the first
+    """RK4 is explicit: on the HH equations it diverges (V to 1e6 mV, then inf and nan) once
+    dt passes a limit set by the fastest gate. Measured with the standard parameters and
+    currents 0-200 uA/cm^2: finite up to dt = 0.08 ms, divergent from 0.09 ms."""
+    raise ValueError(
+        f"{where}: V became inf/nan after {step} steps (t = {step * dt:g} ms){what}: RK4 "
+        f"diverges on these dynamics at dt = {dt:g} ms; use a smaller dt (the standard "
+        "neuron stays finite up to 0.08 ms; 0.01-0.025 ms is usual)"
+    )
 
 
 @functools.partial(jax.jit, static_argnums=(1,))
@@ -212,7 +229,12 @@ def fi_curve(
         raise ValueError(f"fi_curve: dt must be > 0, got {dt}")
     if not prominence > 0:
         raise ValueError(f"fi_curve: prominence must be > 0 mV, got {prominence}")
-    return _fi_curve(currents, params, float(duration), float(discard), float(dt), prominence)
+    res, bad = _fi_curve(currents, params, float(duration), float(discard), float(dt), prominence)
+    if not isinstance(bad, jax.core.Tracer) and (np.asarray(bad) >= 0).any():
+        i = int(np.argmax(np.asarray(bad) >= 0))
+        at = f" for the current {float(currents.reshape(-1)[i]):g} uA/cm^2"
+        _diverged("hodgkin_huxley.fi_curve", int(np.asarray(bad).reshape(-1)[i]) + 1, dt, at)
+    return res
 
 
 def _peak(v0, v1, v2, k, dt):
@@ -232,8 +254,9 @@ def _fi_curve(currents, params, duration, discard, dt, prominence):
     zeros = jnp.zeros(s0.V.shape, currents.dtype)
 
     def body(carry, k):
-        s, v_prev, trough, n, t_first, t_last = carry
+        (s, v_prev, trough, n, t_first, t_last), bad = carry
         s_new = rk4_step(s, currents, dt, params)
+        bad = jnp.where((bad < 0) & ~jnp.isfinite(s_new.V), k.astype(jnp.int32), bad)
         # v_prev, s.V, s_new.V are V at times (k - 1) dt, k dt, (k + 1) dt
         is_max, t_peak = _peak(v_prev, s.V, s_new.V, k, dt)
         spike = is_max & (s.V - trough >= prominence)
@@ -242,12 +265,13 @@ def _fi_curve(currents, params, duration, discard, dt, prominence):
         t_first = jnp.where(counted & (n == 1), t_peak, t_first)
         t_last = jnp.where(counted, t_peak, t_last)
         trough = jnp.where(spike, s.V, jnp.minimum(trough, s_new.V))
-        return (s_new, s.V, trough, n, t_first, t_last), None
+        return ((s_new, s.V, trough, n, t_first, t_last), bad), None
 
-    init = (s0, s0.V, s0.V, zeros, zeros, zeros)
+    init = ((s0, s0.V, s0.V, zeros, zeros, zeros), jnp.full(s0.V.shape, -1, jnp.int32))
     ks = jnp.arange(n_steps, dtype=currents.dtype)
-    (_, _, _, n, t_first, t_last), _ = jax.lax.scan(body, init, ks)
+    ((_, _, _, n, t_first, t_last), bad), _ = jax.lax.scan(body, init, ks)
     isi = jnp.where(n >= 2, (t_last - t_first) / jnp.maximum(n - 1, 1), jnp.inf)
     sustained = (n >= 2) & (duration - t_last <= 2.0 * isi)
     rate = jnp.where(sustained, 1000.0 / jnp.where(sustained, isi, 1.0), 0.0)
-    return FIResult(rate, n, sustained)
+    rate = jnp.where(bad >= 0, jnp.nan, rate)  # diverged: nan (traced), else fi_curve raises
+    return FIResult(rate, n, sustained), bad
