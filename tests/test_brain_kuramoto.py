@@ -86,3 +86,5 @@ def test_kuramoto_errors():
         ku.simulate(jnp.zeros(3), jnp.zeros(3), 1.0, n_steps=10, record_every=3)
     with pytest.raises(ValueError, match="positive int"):
         ku.lorentzian_frequencies(0)
+    with pytest.raises(ValueError, match=r"simulate: theta0 \(10,\) and omega \(9,\) must be"):
+        ku.simulate(jnp.zeros(10), jnp.ones(9), 1.0)  # was JAX's own broadcasting error

@@ -105,7 +105,11 @@ def simulate(
     theta0, omega = jnp.asarray(theta0), jnp.asarray(omega)
     if not jnp.issubdtype(theta0.dtype, jnp.floating):
         theta0 = theta0.astype(jnp.result_type(float))
-    if theta0.ndim < 1 or jnp.broadcast_shapes(theta0.shape, omega.shape) != theta0.shape:
+    try:
+        fits = theta0.ndim >= 1 and jnp.broadcast_shapes(theta0.shape, omega.shape) == theta0.shape
+    except ValueError:  # not broadcastable at all
+        fits = False
+    if not fits:
         raise ValueError(
             f"simulate: theta0 {theta0.shape} and omega {omega.shape} must be (..., N), "
             "omega broadcastable to theta0"
