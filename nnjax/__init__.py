@@ -74,6 +74,10 @@ _LAZY = {
     "parallel": "nnjax.parallel",
 }
 
+# public names that are a function of the subpackage of the same name (``nnjax.compare`` is
+# nnjax.compare.compare, the study), not the subpackage itself
+_FUNCTIONS_OVER_MODULES = frozenset({"compare"})
+
 if TYPE_CHECKING:  # for type checkers and IDEs only; never executed
     from nnjax import activations, checkpoint, data, initializers, interop, losses, parallel
     from nnjax.activations import get_activation
@@ -123,7 +127,8 @@ def __getattr__(name: str):
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
         return importlib.import_module(full)  # the import binds it here
     module = importlib.import_module(module_name)
-    value = module if module_name == f"{__name__}.{name}" else getattr(module, name)
+    itself = module_name == f"{__name__}.{name}" and name not in _FUNCTIONS_OVER_MODULES
+    value = module if itself else getattr(module, name)
     globals()[name] = value  # later accesses skip __getattr__
     return value
 
@@ -142,11 +147,11 @@ class _Package(types.ModuleType):
 
     def __setattr__(self, name, value):
         if (
-            name == "compare"
+            name in _FUNCTIONS_OVER_MODULES
             and isinstance(value, types.ModuleType)
-            and value.__name__ == f"{__name__}.compare"
+            and value.__name__ == f"{__name__}.{name}"
         ):
-            value = value.compare
+            value = getattr(value, name)
         super().__setattr__(name, value)
 
 

@@ -74,6 +74,28 @@ def test_cli_help_version_and_usage_errors_load_no_jax(argv):
     assert _loaded_after(code) == allowed
 
 
+@pytest.mark.parametrize(
+    "first", ["nnjax.compare", "from nnjax import compare", "import nnjax.compare.study"]
+)
+def test_nnjax_compare_is_the_study_function_however_it_is_reached_first(first):
+    """README: ``nnjax.compare(...)``. Reached first as an attribute it was the subpackage
+    (``TypeError: 'module' object is not callable``); every way in gives the function."""
+    setup = f"import nnjax\n{first if 'import' in first else 'nnjax.compare'}\n"
+    code = (
+        setup
+        + """
+from nnjax import compare
+from nnjax.compare import make_study
+import sys
+assert nnjax.compare is compare and callable(compare), compare
+assert compare.__module__.startswith("nnjax.compare"), compare.__module__
+assert sys.modules["nnjax.compare"].make_study is make_study  # from-imports still work
+print("ok")
+"""
+    )
+    assert _python(code) == "ok"
+
+
 def test_modules_load_flax_matplotlib_rich_only_where_used():
     """Every nnjax module but ``interop`` imports without Flax, matplotlib, rich or the
     benchmarks; importing the subpackage ``nnjax.compare`` keeps ``nnjax.compare`` the
