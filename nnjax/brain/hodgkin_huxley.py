@@ -155,10 +155,9 @@ def simulate(
     reaches them and new values do not recompile."""
     current = _check(current, dt, "hodgkin_huxley.simulate")
     trace = _simulate(current, float(dt), params, V0)
-    if not isinstance(trace.V, jax.core.Tracer):
-        finite = np.isfinite(np.asarray(trace.V)).reshape(len(current), -1).all(axis=1)
-        if not finite.all():
-            _diverged("hodgkin_huxley.simulate", int(np.argmin(finite)) + 1, dt)
+    if not isinstance(trace.V, jax.core.Tracer) and not bool(jnp.isfinite(trace.V).all()):
+        finite = jnp.isfinite(trace.V).reshape(len(current), -1).all(axis=1)  # on the device
+        _diverged("hodgkin_huxley.simulate", int(jnp.argmin(finite)) + 1, dt)
     return trace
 
 
