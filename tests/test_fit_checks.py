@@ -98,6 +98,20 @@ def test_eval_inputs_another_model_cannot_take_name_the_set():
         nnjax.evaluate(model, p, X[:, :4], y)
 
 
+def test_eval_sets_of_other_lengths_are_each_checked_against_their_own_outputs():
+    """A convolution takes any length: an eval set of length 12 before one of the training
+    length 16 must not make the second be checked against outputs of length 12."""
+    model = nnjax.serial(nnjax.layers.Conv(2, 3, padding="SAME"))
+    _, p = model.init(jax.random.key(0), (-1, 16, 1))
+    rng = np.random.default_rng(0)
+    X, Xs = rng.normal(size=(32, 16, 1)), rng.normal(size=(8, 12, 1))
+    X, Xs = X.astype(np.float32), Xs.astype(np.float32)
+    Y, Ys = np.repeat(X, 2, axis=2), np.repeat(Xs, 2, axis=2)
+    ev = {"short": (Xs, Ys), "same": (X[:8], Y[:8])}
+    res = nnjax.fit(model, p, X, Y, loss="mse", epochs=1, batch_size=8, eval_data=ev)
+    assert np.isfinite(res.metrics["short_loss"][-1]) and np.isfinite(res.metrics["same_loss"][-1])
+
+
 @pytest.mark.parametrize("lr", ["0.1", True])
 def test_a_learning_rate_that_is_not_a_number_is_refused(lr):
     X, y = _data()

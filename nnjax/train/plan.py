@@ -242,6 +242,7 @@ def _check_shapes(model, loss, params, state, X, y, eval_names, evals):
     check_labels(loss, y, shape, "fit: y")
     for name, (Xe, ye) in zip(eval_names, evals):
         where = f"fit: eval_data[{name!r}]"
+        out = shape
         if Xe.shape[1:] != X.shape[1:]:  # a model may take other lengths (pooling): try it
             try:
                 f = jax.eval_shape(lambda p, s, x: apply(p, s, x)[0], params, state, Xe[:1])
@@ -249,8 +250,8 @@ def _check_shapes(model, loss, params, state, X, y, eval_names, evals):
                 raise ValueError(
                     f"{where}: model does not accept X of shape {Xe.shape}: {e}"
                 ) from None
-            shape = f.shape
-        check_labels(loss, ye, shape, f"{where} labels")
+            out = f.shape
+        check_labels(loss, ye, out, f"{where} labels")
     return jaxpr
 
 
