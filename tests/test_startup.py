@@ -80,7 +80,7 @@ def test_cli_help_version_and_usage_errors_load_no_jax(argv):
 def test_nnjax_compare_is_the_study_function_however_it_is_reached_first(first):
     """README: ``nnjax.compare(...)``. Reached first as an attribute it was the subpackage
     (``TypeError: 'module' object is not callable``); every way in gives the function."""
-    setup = f"import nnjax\n{first if 'import' in first else 'nnjax.compare'}\n"
+    setup = f"import nnjax\n{first}\n"
     code = (
         setup
         + """
