@@ -71,7 +71,7 @@ class Predictor:
         """A DataFrame's columns, put in the training order: np.asarray would take them in
         the frame's order, and a reordered frame would give wrong outputs silently."""
         columns = getattr(X, "columns", None)
-        if columns is None or self.feature_names is None or isinstance(X, np.ndarray):
+        if columns is None or self.feature_names is None:
             return X
         from nnjax.inputs import check_same_columns
 

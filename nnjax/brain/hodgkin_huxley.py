@@ -229,10 +229,12 @@ def fi_curve(
     if not prominence > 0:
         raise ValueError(f"fi_curve: prominence must be > 0 mV, got {prominence}")
     res, bad = _fi_curve(currents, params, float(duration), float(discard), float(dt), prominence)
-    if not isinstance(bad, jax.core.Tracer) and (np.asarray(bad) >= 0).any():
-        i = int(np.argmax(np.asarray(bad) >= 0))
-        at = f" for the current {float(currents.reshape(-1)[i]):g} uA/cm^2"
-        _diverged("hodgkin_huxley.fi_curve", int(np.asarray(bad).reshape(-1)[i]) + 1, dt, at)
+    if not isinstance(bad, jax.core.Tracer):
+        bad = np.asarray(bad).reshape(-1)  # per current: the step V became inf/nan, or -1
+        if (bad >= 0).any():
+            i = int(np.argmax(bad >= 0))
+            at = f" for the current {float(currents.reshape(-1)[i]):g} uA/cm^2"
+            _diverged("hodgkin_huxley.fi_curve", int(bad[i]) + 1, dt, at)
     return res
 
 
