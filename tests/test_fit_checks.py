@@ -121,6 +121,38 @@ def test_a_learning_rate_that_is_not_a_number_is_refused(lr):
         nnjax.fit(model, p, X, y, epochs=1, optimizer="sgd", learning_rate=lr)
 
 
+_SPLIT = jax.random.split(jax.random.key(0), 2)
+
+
+@pytest.mark.parametrize(
+    "key, got",
+    [
+        (_SPLIT, r"key<fry> of shape \(2,\)"),
+        (np.zeros((2, 2), np.uint32), r"uint32 of shape \(2, 2\)"),
+        (1.5, "float 1.5"),
+        (True, "bool True"),
+    ],
+)
+def test_a_key_that_is_not_one_key_is_refused_before_compiling(key, got):
+    X, y = _data()
+    model = nnjax.mlp([3])
+    _, p = model.init(jax.random.key(0), (-1, 6))
+    with pytest.raises(ValueError, match=f"fit: key must be an int seed or one PRNG.*got {got}"):
+        nnjax.fit(model, p, X, y, epochs=1, key=key)
+
+
+def test_an_int_seed_a_typed_key_and_a_raw_key_give_the_same_run():
+    X, y = _data()
+    model = nnjax.mlp([3])
+    _, p = model.init(jax.random.key(0), (-1, 6))
+    runs = [
+        nnjax.fit(model, p, X, y, epochs=2, batch_size=8, key=k).params
+        for k in (5, np.int64(5), jax.random.key(5), jax.random.PRNGKey(5), jax.numpy.asarray(5))
+    ]
+    for other in runs[1:]:
+        jax.tree.map(np.testing.assert_array_equal, runs[0], other)
+
+
 def _report(begin, value, carry, total=20, stopping=None):
     out = EpochOutputs(np.zeros((1, 2)), {"val_loss": np.array([value])})
     return ChunkReport(begin, begin + 1, total, carry, out, [out], 0.1, stopping, 0)

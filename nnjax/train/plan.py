@@ -346,8 +346,24 @@ def _leaves(tree):
 
 
 def _as_key(key) -> jax.Array:
+    """``key`` as fit's one PRNG key: None is seed 0, an int (or an integer scalar array) a
+    seed; a typed key of shape () or one raw ``uint32`` key passes as given."""
     if key is None:
         key = 0
-    if isinstance(key, int | np.integer):
+    if isinstance(key, int | np.integer) and not isinstance(key, bool):
         return jax.random.key(int(key))
+    dtype = getattr(key, "dtype", None)
+    typed = dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+    if not typed and np.shape(key) == () and jax.dtypes.issubdtype(dtype, np.integer):
+        return jax.random.key(int(key))
+    try:
+        one = (key if typed else jax.random.wrap_key_data(key)).shape == ()
+    except (TypeError, ValueError):
+        one = False
+    if not one:
+        got = f"{dtype} of shape {np.shape(key)}" if dtype else f"{type(key).__name__} {key!r}"
+        raise ValueError(
+            "fit: key must be an int seed or one PRNG key (jax.random.key(seed) or "
+            f"jax.random.PRNGKey(seed)), got {got}; for several runs, vmap over keys"
+        )
     return key
