@@ -109,6 +109,31 @@ def test_neuron_input_errors():
         neurons.lif_continuous(jnp.ones((3,)), dt=0.0)
 
 
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: neurons.lif_fi_curve([1.0], dt=0.0), "lif_fi_curve: dt must be .* > 0"),
+        (lambda: neurons.lif_fi_curve([1.0], dt=-0.1), "lif_fi_curve: dt must be .* > 0"),
+        (lambda: neurons.lif_fi_curve([1.0], duration=float("nan")), "duration must be"),
+        (lambda: neurons.lif_rate_theory(2.0, tau=0.0), "lif_rate_theory: tau must be"),
+        (lambda: neurons.lif_rate_theory(2.0, t_ref=-1.0), "lif_rate_theory: t_ref"),
+        (lambda: neurons.lif_rate_theory(2.0, V_r=-40.0), "lif_rate_theory: V_r"),
+        (lambda: neurons.lif_isi_discrete(0.5, 1.5), r"beta must be in \(0, 1\]"),
+        (lambda: neurons.lif_isi_discrete(2.0, 0.0), r"beta must be in \(0, 1\]"),
+        (lambda: neurons.lif_isi_discrete(2.0, 0.5, theta=0.0), "theta must be > 0"),
+    ],
+)
+def test_lif_oracles_refuse_parameters_out_of_range(call, message):
+    """dt = 0 was a ZeroDivisionError, tau = 0 a rate of 1/t_ref, beta = 1.5 an interval."""
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_lif_rate_theory_of_a_nan_current_is_nan_not_zero():
+    rate = np.asarray(neurons.lif_rate_theory(jnp.array([np.nan, 0.5, 2.0])))
+    assert np.isnan(rate[0]) and rate[1] == 0.0 and rate[2] > 0
+
+
 # Hodgkin–Huxley, standard squid-axon parameters at 6.3 C.
 # Published values: Rinzel (1978) Fed. Proc. 37:2793 and Rinzel & Miller (1980) Math. Biosci.
 # 49:27 find stable periodic firing for I_nu < I < I_2 with I_nu ~= 6.26 uA/cm^2 (saddle-node of

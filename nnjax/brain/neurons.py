@@ -138,6 +138,10 @@ def lif_isi_discrete(current, beta, theta=1.0):
     beta = 1), and every later interval repeats it. inf when I <= theta (1 - beta).
     Python floats in, a float out (the oracle for the tests).
     """
+    if not 0.0 < beta <= 1.0:
+        raise ValueError(f"lif_isi_discrete: beta must be in (0, 1], got {beta}")
+    if not theta > 0:
+        raise ValueError(f"lif_isi_discrete: theta must be > 0, got {theta}")
     if current <= 0:
         return math.inf
     if beta == 1.0:
@@ -187,15 +191,21 @@ def lif_continuous(
     stays exact instead of saturating at 1/dt. Parameters broadcast against the batch shape.
     """
     current = _check_inputs(current, "lif_continuous")
-    for name, val in (("dt", dt), ("tau", tau)):
-        if isinstance(val, int | float) and not val > 0:
-            raise ValueError(f"lif_continuous: {name} must be > 0, got {val}")
-    if isinstance(t_ref, int | float) and t_ref < 0:
-        raise ValueError(f"lif_continuous: t_ref must be >= 0, got {t_ref}")
-    if isinstance(theta, int | float) and isinstance(V_r, int | float) and not V_r < theta:
-        raise ValueError(f"lif_continuous: V_r must be below theta, got {V_r} >= {theta}")
+    _check_lif("lif_continuous", dt=dt, tau=tau, t_ref=t_ref, theta=theta, V_r=V_r)
     V0 = E_L if V0 is None else V0
     return _lif_continuous(current, float(dt), tau, R, E_L, theta, V_r, t_ref, V0)
+
+
+def _check_lif(who: str, *, tau, t_ref, theta, V_r, dt=1.0) -> None:
+    """A ValueError naming the first concrete (Python number) parameter out of range:
+    dt, tau > 0 and finite, t_ref >= 0, V_r < theta."""
+    for name, val in (("dt", dt), ("tau", tau)):
+        if isinstance(val, int | float) and not 0 < val < math.inf:
+            raise ValueError(f"{who}: {name} must be a finite number > 0, got {val}")
+    if isinstance(t_ref, int | float) and not t_ref >= 0:
+        raise ValueError(f"{who}: t_ref must be >= 0, got {t_ref}")
+    if isinstance(theta, int | float) and isinstance(V_r, int | float) and not V_r < theta:
+        raise ValueError(f"{who}: V_r must be below theta, got {V_r} >= {theta}")
 
 
 def _extra_spikes(after, V_inf, tau, theta, V_r, t_ref):
@@ -268,18 +278,23 @@ def lif_rate_theory(current, *, tau=10.0, R=10.0, E_L=-65.0, theta=-50.0, V_r=-6
     """Closed-form f–I curve of the continuous LIF (Hz):
 
     f = 1 / (t_ref + tau ln((R I + E_L - V_r) / (R I + E_L - theta)))  for R I + E_L > theta,
-    else 0 (times in ms, hence the factor 1000).
+    else 0 (times in ms, hence the factor 1000); nan where the current is nan.
     """
+    _check_lif("lif_rate_theory", tau=tau, t_ref=t_ref, theta=theta, V_r=V_r)
     current = jnp.asarray(current)
     V_inf = E_L + R * current
     above = V_inf > theta
     ratio = jnp.where(above, (V_inf - V_r) / jnp.where(above, V_inf - theta, 1.0), 1.0)
-    return jnp.where(above, 1000.0 / (t_ref + tau * jnp.log(ratio)), 0.0)
+    rate = jnp.where(above, 1000.0 / (t_ref + tau * jnp.log(ratio)), 0.0)
+    return jnp.where(jnp.isnan(V_inf), jnp.nan, rate)
 
 
 def lif_fi_curve(currents: Array, *, duration: float = 500.0, dt: float = 0.1, **params):
     """Simulated f–I curve of :func:`lif_continuous`: currents (n,) (nA) -> rates (n,) (Hz),
     each current held constant for ``duration`` ms, rate from exact spike times."""
+    for name, val in (("dt", dt), ("duration", duration)):
+        if not 0 < val < math.inf:
+            raise ValueError(f"lif_fi_curve: {name} must be a finite number > 0 (ms), got {val}")
     currents = jnp.asarray(currents)
     n_steps = int(round(duration / dt))
     if n_steps < 2:
