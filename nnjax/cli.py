@@ -186,6 +186,8 @@ def _checked_run(module, args) -> int:
         return 128 + 13  # as if killed by SIGPIPE, like other Unix tools
     except (Exception, KeyboardInterrupt) as exc:
         code = errors.exit_code(exc)
+        if code is None and (platforms := _platforms_error()) is not None:
+            exc, code = platforms, errors.EXIT_USAGE
         if code is None:  # not an expected failure: a bug, shown with its traceback
             raise
         if args.debug:
@@ -222,6 +224,27 @@ def _compilation_cache(args, allowed: bool) -> None:
             f"nnjax {args.command}: warning: compilation cache off: {errors.describe(e)}",
             file=sys.stderr,
         )
+
+
+def _platforms_error() -> ValueError | None:
+    """After an unexpected failure with ``JAX_PLATFORMS`` set: whether JAX's backends start.
+    One naming a backend this install lacks fails in JAX's own words (a bare
+    ``AssertionError`` for ``cuda`` without the CUDA plugin) at the first array made; that
+    becomes one line naming the variable. None when it is unset or JAX starts."""
+    wanted = os.environ.get("JAX_PLATFORMS", "").strip()
+    if not wanted or "jax" not in sys.modules:
+        return None
+    import jax
+
+    try:
+        jax.devices()
+    except Exception as e:
+        why = " ".join(str(e).split()) or type(e).__name__
+        return ValueError(
+            f"JAX_PLATFORMS={wanted!r}: JAX cannot start it ({why}); unset JAX_PLATFORMS to "
+            "let JAX choose, or install JAX for that backend (e.g. pip install 'jax[cuda12]')"
+        )
+    return None
 
 
 def entry() -> None:

@@ -3,6 +3,9 @@ before any work; --version, a bare nnjax and --help; the error boundary's exit s
 
 import errno
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -352,6 +355,26 @@ def test_debug_shows_the_traceback(capsys, monkeypatch):
 
 
 def test_an_unexpected_error_keeps_its_traceback(monkeypatch):
+    monkeypatch.setattr(info_command, "run", _raise(RuntimeError("a bug")))
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["info"])
+
+
+def test_a_jax_platform_this_install_lacks_is_one_line_naming_the_variable(tmp_path):
+    """JAX_PLATFORMS=cuda without the CUDA plugin failed in a bare AssertionError, deep in
+    the first array made; 'bogus' stands for it on any machine."""
+    env = {**os.environ, "JAX_PLATFORMS": "bogus", "NNJAX_CACHE_DIR": "off"}
+    for argv in (["info"], ["train", "--epochs", "1"]):
+        cmd = [sys.executable, "-m", "nnjax", *argv]
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)
+        assert r.returncode == 2, r.stderr
+        assert _one_error_line(r.stderr, argv[0]).startswith(
+            f"nnjax {argv[0]}: error: JAX_PLATFORMS='bogus': JAX cannot start it ("
+        ), r.stderr
+
+
+def test_an_unexpected_error_keeps_its_traceback_when_the_platform_starts(monkeypatch):
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
     monkeypatch.setattr(info_command, "run", _raise(RuntimeError("a bug")))
     with pytest.raises(RuntimeError, match="a bug"):
         main(["info"])
