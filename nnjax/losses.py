@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
 Array = jax.Array
@@ -27,14 +28,43 @@ def _reduce(terms: Array, reduction: str) -> Array:
     raise ValueError(f"unknown reduction {reduction!r}; valid: {', '.join(REDUCTIONS)}")
 
 
+def _float(x) -> Array:
+    """``x`` as a float array: its own dtype if floating, else the default float (an integer
+    prediction or target is never truncated by the other's dtype)."""
+    x = jnp.asarray(x)
+    return x if jnp.issubdtype(x.dtype, jnp.inexact) else x.astype(jnp.result_type(float))
+
+
 def _match_binary_targets(pred: Array, target: Array) -> Array:
-    """Let targets of shape (B,) meet predictions of shape (B, 1)."""
-    target = jnp.asarray(target, dtype=pred.dtype)
+    """Let targets of shape (B,) meet predictions of shape (B, 1); the targets in the
+    predictions' float dtype."""
+    target = jnp.asarray(target)
+    target = target.astype(pred.dtype) if jnp.issubdtype(pred.dtype, jnp.inexact) else target
     if target.shape == pred.shape:
-        return target
+        return _float(target)
     if pred.ndim >= 1 and pred.shape[-1] == 1 and target.shape == pred.shape[:-1]:
-        return target[..., None]
+        return _float(target[..., None])
     raise ValueError(f"targets of shape {target.shape} do not fit predictions {pred.shape}")
+
+
+def _concrete_range(x) -> tuple[float, float] | None:
+    """(min, max) of a concrete, non-empty array (NaN counts as out of any range), else None."""
+    if isinstance(x, jax.core.Tracer) or not np.size(x):
+        return None
+    v = np.asarray(x, dtype=np.float64)
+    if np.isnan(v).any():
+        return float("nan"), float("nan")
+    return float(v.min()), float(v.max())
+
+
+def check_unit_interval(x, who: str, what: str, advice: str = "") -> None:
+    """A ValueError when concrete ``x`` holds a value outside [0, 1] (or NaN), naming
+    ``who`` and the range found; a traced ``x`` passes (the loss makes such terms NaN)."""
+    r = _concrete_range(x)
+    if r is not None and not (0.0 <= r[0] and r[1] <= 1.0):
+        raise ValueError(
+            f"{who}: {what} must be in [0, 1]; got values from {r[0]:g} to {r[1]:g}{advice}"
+        )
 
 
 def mse(pred: Array, target: Array, reduction: str = "mean") -> Array:
@@ -42,7 +72,7 @@ def mse(pred: Array, target: Array, reduction: str = "mean") -> Array:
 
     Targets of shape (B,) are accepted for predictions of shape (B, 1).
     """
-    pred = jnp.asarray(pred)
+    pred = _float(pred)
     return _reduce(jnp.square(pred - _match_binary_targets(pred, target)), reduction)
 
 
@@ -70,10 +100,20 @@ def binary_cross_entropy(prob: Array, target: Array, reduction: str = "mean") ->
     the wrong target, here 1/eps; and in float64 capped wherever p (1 - p) < 1e-12, where this
     one stays exact down to eps). The NumPy twin :mod:`nnjax.reference.losses` writes the
     same gradient out by hand.
+
+    p must lie in [0, 1]: concrete p outside (logits passed by mistake) raise a
+    ``ValueError``; traced ones make their term NaN, so the loss is NaN and ``fit``'s
+    finite-loss check stops the run (the clip would hide them). Targets belong in [0, 1]
+    too; ``fit`` and ``evaluate`` check theirs (the formula itself is linear in t).
     """
-    prob = jnp.asarray(prob)
+    check_unit_interval(
+        prob, "binary_cross_entropy", "probabilities p",
+        " (for logits use binary_cross_entropy_with_logits)",
+    )  # fmt: skip
+    prob = _float(prob)
     t = _match_binary_targets(prob, target)
-    return _reduce(_bce_terms(prob, t), reduction)
+    inside = (prob >= 0) & (prob <= 1)
+    return _reduce(jnp.where(inside, _bce_terms(prob, t), jnp.nan), reduction)
 
 
 def _clip_probability(p: Array) -> Array:
@@ -113,9 +153,13 @@ def binary_cross_entropy_with_logits(
     derivative is given in closed form (a ``custom_jvp``): d/dz = sigmoid(z) - t,
     d/dt = -z, so ``jax.grad`` computes the textbook gradient, dJ/dz = (sigmoid(z) - t) / n
     for the mean reduction, in three elementwise ops, exact at z = 0 too (autodiff of the
-    form max(z, 0) + log1p(exp(-|z|)) gets z = 0 wrong).
+    form max(z, 0) + log1p(exp(-|z|)) gets z = 0 wrong). At z = +-inf the value is the
+    limit: 0 against the right target, inf against the wrong one.
+
+    Targets belong in [0, 1] (labels {1, 2} or {-1, 1} would train to a negative
+    "cross-entropy"); ``fit`` and ``evaluate`` check theirs (the formula is linear in t).
     """
-    z = jnp.asarray(logits)
+    z = _float(logits)
     t = _match_binary_targets(z, target)
     return _reduce(_softplus_minus_tz(z, t), reduction)
 
@@ -129,22 +173,29 @@ def _softplus_parts(z: Array) -> tuple[Array, Array]:
     return softplus, sigmoid
 
 
+def _times(a: Array, z: Array) -> Array:
+    """a z, with 0 where a is 0 (also for z = +-inf, the limit the loss needs)."""
+    return jnp.where(a == 0, 0.0, a * z)
+
+
 @jax.custom_jvp
 def _softplus_minus_tz(z: Array, t: Array) -> Array:
-    """softplus(z) - t z, elementwise."""
-    return _softplus_parts(z)[0] - t * z
+    """softplus(z) - t z = (1 - t) z + log1p(e^{-z}) for z >= 0, -t z + log1p(e^{z}) below,
+    elementwise: finite terms never subtract infinities, so z = +-inf gives the limit."""
+    tail = jnp.log1p(jnp.exp(-jnp.abs(z)))
+    return jnp.where(z >= 0, _times(1.0 - t, z), _times(-t, z)) + tail
 
 
 def _softplus_minus_tz_jvp(primals, tangents):
     z, t = primals
     dz, dt = tangents
-    softplus, sigmoid = _softplus_parts(z)
+    _, sigmoid = _softplus_parts(z)
     out = jnp.zeros_like(z)  # a zero tangent (fixed targets) costs no work
     if not isinstance(dz, SymbolicZero):
         out = (sigmoid - t) * dz
     if not isinstance(dt, SymbolicZero):
         out = out - z * dt
-    return softplus - t * z, out
+    return _softplus_minus_tz(z, t), out
 
 
 _softplus_minus_tz.defjvp(_softplus_minus_tz_jvp, symbolic_zeros=True)
@@ -165,19 +216,13 @@ def softmax_cross_entropy(logits: Array, target: Array, reduction: str = "mean")
     stops the run) and its row gets no gradient. ``nnjax.fit`` checks its concrete labels
     before it compiles; check your own before calling a jitted loss or train step.
     """
-    z = jnp.asarray(logits)
+    z = _float(logits)
     logp = jax.nn.log_softmax(z, axis=-1)
+    _check_concrete_targets(target, z.shape)  # before jnp.asarray, which wraps 2**32 to 0
     target = jnp.asarray(target)
     if target.shape == z.shape:
         terms = -jnp.sum(target.astype(z.dtype) * logp, axis=-1)
     elif target.shape == z.shape[:-1] and jnp.issubdtype(target.dtype, jnp.integer):
-        if not isinstance(target, jax.core.Tracer) and target.size:  # checkable: concrete
-            lo, hi = int(target.min()), int(target.max())
-            if lo < 0 or hi >= z.shape[-1]:
-                raise ValueError(
-                    f"softmax_cross_entropy: labels must be in [0, {z.shape[-1]}) for "
-                    f"{z.shape[-1]} classes; got labels from {lo} to {hi}"
-                )
         picked = jnp.take_along_axis(logp, target[..., None].astype(jnp.int32), axis=-1)[..., 0]
         in_range = (target >= 0) & (target < z.shape[-1])  # traced labels: NaN, not a wrap
         terms = jnp.where(in_range, -picked, jnp.nan)
@@ -187,6 +232,28 @@ def softmax_cross_entropy(logits: Array, target: Array, reduction: str = "mean")
             f"or one-hot of shape {z.shape}; got {target.dtype} {target.shape}"
         )
     return _reduce(terms, reduction)
+
+
+def _check_concrete_targets(target, z_shape) -> None:
+    """Concrete integer targets: labels (shape z_shape[:-1]) in [0, K), or one-hot (the
+    logits' shape) of 0s and 1s; a ValueError naming the range found otherwise."""
+    if isinstance(target, jax.core.Tracer) or not np.size(target):
+        return
+    t = np.asarray(target)
+    if t.dtype.kind not in "iub":
+        return
+    lo, hi, k = int(t.min()), int(t.max()), z_shape[-1]
+    if t.shape == tuple(z_shape) and (lo < 0 or hi > 1):
+        raise ValueError(
+            f"softmax_cross_entropy: integer targets of the logits' shape {tuple(z_shape)} "
+            f"are one-hot and must be 0 or 1; got values from {lo} to {hi} (labels have "
+            f"shape {tuple(z_shape[:-1])})"
+        )
+    if t.shape == tuple(z_shape[:-1]) and (lo < 0 or hi >= k):
+        raise ValueError(
+            f"softmax_cross_entropy: labels must be in [0, {k}) for {k} classes; got "
+            f"labels from {lo} to {hi}"
+        )
 
 
 LOSSES: dict[str, Callable[..., Array]] = {

@@ -7,6 +7,7 @@ import pytest
 from jax.test_util import check_grads
 from scipy.special import expit
 
+import nnjax
 from nnjax import losses as L
 
 RNG = np.random.default_rng(1)
@@ -92,7 +93,9 @@ def test_bce_with_logits_is_stable_to_1e4(dtype):
         grad = jax.grad(lambda z: L.binary_cross_entropy_with_logits(z, t, "sum"))(
             jnp.asarray(z, dtype)
         )
-    want = np.logaddexp(0, z) - t * z
+    # softplus(z) - t z without cancelling: at z = 50, t = 1 it is log1p(e^-50) = 1.9e-22,
+    # where logaddexp(0, z) - t z rounds to 0
+    want = np.where(z >= 0, (1 - t) * z, -t * z) + np.log1p(np.exp(-np.abs(z)))
     np.testing.assert_allclose(got, want, rtol=1e-6 if dtype == "float32" else 1e-14)
     sig = expit(z)
     np.testing.assert_allclose(grad, sig - t, atol=1e-6)
@@ -197,3 +200,62 @@ def test_bce_with_logits_derivatives_match_finite_differences_and_hessian():
         np.testing.assert_allclose(jax.hessian(f)(z, t), np.diag(s * (1 - s)), atol=1e-15)
         # forward mode and reverse mode agree
         np.testing.assert_allclose(jax.jacfwd(f)(z, t), gz, rtol=1e-15)
+
+
+def test_integer_predictions_do_not_truncate_float_targets():
+    """mse([[1], [0], [1]], [.7, .2, .9]) was 0.667: the targets were cast to int32."""
+    got = L.mse(jnp.array([[1], [0], [1]]), jnp.array([0.7, 0.2, 0.9]))
+    np.testing.assert_allclose(got, np.mean(np.square([0.3, -0.2, 0.1])), rtol=1e-6)
+
+
+def test_bce_on_logits_is_refused_eagerly_and_nan_under_jit():
+    """Logits passed to the probability form were clipped to a loss of 1.2e-7."""
+    z, t = jnp.array([[3.0], [-2.0], [5.0]]), jnp.array([1, 0, 1])
+    with pytest.raises(
+        ValueError,
+        match=r"probabilities p must be in \[0, 1\]; got values "
+        r"from -2 to 5 \(for logits use binary_cross_entropy_with_logits\)",
+    ):
+        L.binary_cross_entropy(z, t)
+    assert np.isnan(jax.jit(L.binary_cross_entropy)(z, t))
+    p = jnp.array([[0.25], [0.5], [1.0]])
+    np.testing.assert_allclose(
+        jax.jit(L.binary_cross_entropy)(p, t), L.binary_cross_entropy(p, t), rtol=1e-6
+    )
+
+
+def test_bce_with_logits_at_infinite_logits_is_its_limit():
+    z = jnp.array([jnp.inf, jnp.inf, -jnp.inf, -jnp.inf, jnp.inf])
+    t = jnp.array([1.0, 0.0, 0.0, 1.0, 0.5])
+    got = np.asarray(L.binary_cross_entropy_with_logits(z, t, "none"))
+    np.testing.assert_array_equal(got, [0.0, np.inf, 0.0, np.inf, np.inf])
+
+
+def test_softmax_labels_are_checked_before_they_can_wrap():
+    """Without x64, jnp.asarray turned the label 2**32 into 0, a valid class."""
+    with pytest.raises(ValueError, match="labels from 0 to 4294967296"):
+        L.softmax_cross_entropy(jnp.zeros((2, 3)), np.array([2**32, 0]))
+
+
+def test_integer_targets_of_the_logits_shape_must_be_one_hot():
+    """Labels [2, 0, 1] for one example of 3 logits were read as one-hot weights."""
+    with pytest.raises(ValueError, match="one-hot and must be 0 or 1; got values from 0 to 2"):
+        L.softmax_cross_entropy(jnp.zeros(3), jnp.array([2, 0, 1]))
+    one_hot = jnp.array([[0, 1, 0], [1, 0, 0]])
+    np.testing.assert_allclose(L.softmax_cross_entropy(jnp.zeros((2, 3)), one_hot), np.log(3))
+
+
+@pytest.mark.parametrize("loss", ["binary_cross_entropy", "binary_cross_entropy_with_logits"])
+@pytest.mark.parametrize("shift", [1, -1])
+def test_fit_refuses_binary_targets_outside_0_1(loss, shift):
+    """Labels {1, 2} or {-1, 1} trained to a negative cross-entropy (-3.4, -6.5)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(32, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int32)
+    y = y + 1 if shift == 1 else 2 * y - 1
+    model = nnjax.serial(nnjax.Dense(1), nnjax.Activation("sigmoid"))
+    if loss.endswith("logits"):
+        model = nnjax.Dense(1)
+    _, p = model.init(jax.random.key(0), (-1, 3))
+    with pytest.raises(ValueError, match=rf"fit: y: targets of loss '{loss}' must be in \[0, 1\]"):
+        nnjax.fit(model, p, X, y, loss=loss, epochs=1)

@@ -21,7 +21,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from nnjax.losses import get_loss, softmax_cross_entropy
+from nnjax.losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    check_unit_interval,
+    get_loss,
+    softmax_cross_entropy,
+)
 from nnjax.train.model import as_apply, check_state, is_stateful
 
 Array = jax.Array
@@ -183,6 +189,8 @@ def check_labels(loss, y, out_shape, where: str) -> None:
         raise ValueError(
             f"{where} {y.shape} does not fit loss {name!r} on the model's outputs {pred.shape}: {e}"
         ) from None
+    if loss_fn in (binary_cross_entropy, binary_cross_entropy_with_logits):
+        check_unit_interval(y, where, f"targets of loss {loss_fn.__name__!r}", " (0/1 labels)")
     if loss_fn is not softmax_cross_entropy or not jnp.issubdtype(y.dtype, jnp.integer):
         return
     k = out_shape[-1]
