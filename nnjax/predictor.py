@@ -47,10 +47,10 @@ class Predictor:
         self._forward = jax.jit(lambda p, s, x: apply_model(model, p, s, x, train=False)[0])
 
     def transform(self, X) -> np.ndarray:
-        """Raw inputs standardised with the saved statistics, float32, shapes checked. A
-        table with named columns (a pandas or polars DataFrame) is matched by name to the
-        model's :attr:`feature_names`, in any order; a column named :attr:`target` is left
-        out."""
+        """Raw inputs standardised with the saved statistics, float32, shapes checked, every
+        value finite (a row with nan/inf is a ValueError naming it). A table with named
+        columns (a pandas or polars DataFrame) is matched by name to the model's
+        :attr:`feature_names`, in any order; a column named :attr:`target` is left out."""
         X = self._by_name(X)
         X = np.asarray(X)
         if X.dtype.kind in "biu":
@@ -62,6 +62,12 @@ class Predictor:
             raise ValueError(
                 f"{self._name()}: expects inputs of shape (n, {', '.join(map(str, want))}), "
                 f"got {X.shape}"
+            )
+        bad = np.flatnonzero(~np.isfinite(X.reshape(len(X), -1)).all(axis=1))
+        if bad.size:  # the model would still name a class for them
+            raise ValueError(
+                f"{self._name()}: inputs have nan/inf in {bad.size} row(s), first rows "
+                f"{bad[:5].tolist()}"
             )
         if self.standardizer is not None:
             X = self.standardizer.transform(X)

@@ -122,6 +122,17 @@ def test_a_dataframe_is_matched_by_column_name_not_position(run):
         pred(_Frame(COLUMNS[:3], X_new[:, :3]))
 
 
+def test_a_row_with_nan_or_inf_is_refused_not_given_a_class(run):
+    """predict named class 'a' for a row holding nan, and for a row of inf."""
+    d, _, X_new, _ = run
+    pred = nnjax.load(d / "run")
+    X = X_new[:6].astype(np.float32)
+    X[1, 2], X[4] = np.nan, np.inf
+    for call in (pred.predict, pred.predict_proba, pred):
+        with pytest.raises(ValueError, match=r"nan/inf in 2 row\(s\), first rows \[1, 4\]"):
+            call(X)
+
+
 @pytest.mark.parametrize(
     "columns, message",
     [
