@@ -88,3 +88,39 @@ def test_kuramoto_errors():
         ku.lorentzian_frequencies(0)
     with pytest.raises(ValueError, match=r"simulate: theta0 \(10,\) and omega \(9,\) must be"):
         ku.simulate(jnp.zeros(10), jnp.ones(9), 1.0)  # was JAX's own broadcasting error
+
+
+def test_stationary_r_zero_below_threshold_and_for_negative_K():
+    """Review: stationary_r(-1) gave sqrt(1 + 2) = 1.732 > 1, and gamma = -1 was accepted."""
+    K = np.array([-4.0, -1.0, 0.0, 1.0, 2.0, 3.0, 8.0, np.inf, np.nan])
+    with jax.enable_x64(True):
+        r = np.asarray(ku.stationary_r(jnp.array(K), gamma=1.0))
+    with np.errstate(divide="ignore"):
+        expected = np.where(K > 2.0, np.sqrt(np.clip(1.0 - 2.0 / K, 0.0, None)), 0.0)
+    expected[-1] = np.nan
+    np.testing.assert_allclose(r, expected, rtol=1e-15)
+    assert float(ku.stationary_r(-1.0)) == 0.0
+    for gamma in (-1.0, 0.0, np.inf, np.nan, np.float32(-1.0), jnp.array(-2.0)):
+        with pytest.raises(ValueError, match="stationary_r: gamma must be a finite number > 0"):
+            ku.stationary_r(1.0, gamma=gamma)
+    assert np.isnan(float(jax.jit(ku.stationary_r)(3.0, jnp.nan)))  # traced: nan, not 0
+
+
+def test_simulate_step_arguments_numpy_and_0d_accepted_bad_refused():
+    """Review: a 0-d array dt hit jit's non-hashable static argument, np.int64 n_steps was
+    refused, dt = None raised a bare TypeError and dt = inf ran to r = nan."""
+    theta0, omega = jnp.array([0.0, 1.0, 2.0]), jnp.array([0.3, 0.0, -0.2])
+    ref = ku.simulate(theta0, omega, 1.5, dt=0.25, n_steps=8, record_every=2)
+    for kw in (
+        dict(dt=jnp.array(0.25), n_steps=np.int64(8), record_every=np.int32(2)),
+        dict(dt=np.float64(0.25), n_steps=jnp.array(8), record_every=np.array(2)),
+    ):
+        out = ku.simulate(theta0, omega, 1.5, **kw)
+        np.testing.assert_array_equal(out.theta, ref.theta)
+        np.testing.assert_array_equal(out.r, ref.r)
+    for dt in (None, np.inf, np.nan, -0.1, 0.0, True, jnp.array([0.1]), "0.1"):
+        with pytest.raises(ValueError, match="simulate: dt must be a finite number > 0"):
+            ku.simulate(theta0, omega, 1.0, dt=dt, n_steps=4)
+    for n in (0, 4.0, True, None, np.array([4])):
+        with pytest.raises(ValueError, match="simulate: n_steps must be an int >= 1"):
+            ku.simulate(theta0, omega, 1.0, n_steps=n)

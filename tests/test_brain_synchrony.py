@@ -167,3 +167,90 @@ def test_van_rossum_gradient_finite_for_identical_trains():
         np.testing.assert_array_equal(g_b, 0.0)
         # away from D = 0 the gradient is unchanged and matches finite differences
         check_grads(lambda x: sy.van_rossum_distance(x, a, 1.5), (a + 0.3,), order=1)
+
+
+def test_van_rossum_nan_or_inf_spike_times_refused_or_nan():
+    """Review: a nan spike time gave D = 0 (the safe sqrt sent nan to 0), [inf] vs [inf] too.
+    Concrete non-finite kept spike times are refused; under jit they give nan."""
+    nan, inf = jnp.nan, jnp.inf
+    for a, b in [([nan], [0.5]), ([0.1, nan], [0.12, 0.31]), ([inf], [inf]), ([0.1], [-inf])]:
+        with pytest.raises(ValueError, match="van_rossum_distance: [ab] must hold finite spike"):
+            sy.van_rossum_distance(jnp.array(a), jnp.array(b), 0.01)
+        for squared in (False, True):
+            f = jax.jit(lambda x, y, s=squared: sy.van_rossum_distance(x, y, 0.01, squared=s))
+            assert np.isnan(float(f(jnp.array(a), jnp.array(b))))
+    # masked-out padding may be non-finite: it changes neither D nor its gradient
+    with jax.enable_x64(True):
+        a, m = jnp.array([1.0, inf, nan]), jnp.array([True, False, False])
+        d2 = sy.van_rossum_distance(a, jnp.array([1.3]), 2.0, mask_a=m, squared=True)
+        assert float(d2) == pytest.approx(1.0 - np.exp(-0.3 / 2.0), rel=1e-14)
+        g = jax.grad(lambda x: sy.van_rossum_distance(x, jnp.array([1.3]), 2.0, mask_a=m))(a)
+        # D = sqrt(1 - e^{-(1.3 - a)/tau}): dD/da = -e^{-0.3/tau} / (2 tau D)
+        d = np.sqrt(1.0 - np.exp(-0.15))
+        np.testing.assert_allclose(g, [-np.exp(-0.15) / (4.0 * d), 0.0, 0.0], rtol=1e-12)
+
+
+def test_van_rossum_tau_checked_for_numpy_and_jax_scalars():
+    one, two = jnp.array([1.0]), jnp.array([1.5])
+    for tau in (np.float32(-1.0), jnp.array(-1.0), np.float64(0.0), np.inf, np.nan, None):
+        with pytest.raises(ValueError, match="van_rossum_distance: tau must be a finite number"):
+            sy.van_rossum_distance(one, two, tau)
+    with jax.enable_x64(True):
+        a, b = jnp.array([1.0]), jnp.array([1.5])  # float64 here
+        d2 = sy.van_rossum_distance(a, b, np.float32(2.0), squared=True)
+        assert float(d2) == pytest.approx(1.0 - np.exp(-0.25), rel=1e-12)
+    # a traced tau cannot be refused: <= 0 or nan gives nan, not a number
+    f = jax.jit(lambda t: sy.van_rossum_distance(one, two, t))
+    assert np.isnan(float(f(-1.0))) and np.isnan(float(f(jnp.nan)))
+
+
+def test_sttc_refuses_spikes_outside_record_and_non_finite_dt_duration():
+    """Review: a spike at 5.0 (or -3.0) on [0, 1] gave STTC = 1; duration = inf gave 0.417,
+    dt = inf 1.0, and a 0-d array dt = -1 slipped past the check (0.0)."""
+    a = jnp.array([0.5])
+    for bad in ([5.0], [-3.0], [jnp.nan], [jnp.inf]):
+        with pytest.raises(ValueError, match=r"sttc: a must hold finite spike times in \[0, "):
+            sy.sttc(jnp.array(bad), a, 0.01, 1.0)
+        with pytest.raises(ValueError, match="sttc: b must hold"):
+            sy.sttc(a, jnp.array(bad), 0.01, 1.0)
+        # under jit: nan, not a plausible coefficient
+        assert np.isnan(float(jax.jit(sy.sttc)(jnp.array(bad), a, 0.01, 1.0)))
+    for dt in (np.inf, jnp.array(-1.0), np.float32(0.0), np.nan, None):
+        with pytest.raises(ValueError, match="sttc: dt must be a finite number > 0"):
+            sy.sttc(a, a, dt, 1.0)
+    for duration in (np.inf, np.float32(-1.0), jnp.array(0.0)):
+        with pytest.raises(ValueError, match="sttc: duration must be a finite number > 0"):
+            sy.sttc(a, a, 0.01, duration)
+    g = jax.jit(sy.sttc)
+    assert np.isnan(float(g(a, a, 0.01, jnp.inf))) and np.isnan(float(g(a, a, jnp.nan, 1.0)))
+    # a masked-out spike may lie anywhere; identical kept trains give exactly 1
+    two = jnp.array([0.5, 7.0])
+    assert float(sy.sttc(two, a, 0.01, 1.0, mask_a=jnp.array([True, False]))) == 1.0
+    assert float(sy.sttc(jnp.array([0.0, 1.0]), jnp.array([0.0, 1.0]), 0.1, 1.0)) == 1.0
+
+
+def test_golomb_rinzel_chi_nan_inf_and_empty_traces():
+    """Review: a nan or inf in the traces gave chi = 0, and empty T or N gave 0."""
+    for bad in (jnp.nan, jnp.inf):
+        x = jnp.ones((10, 3)).at[0, 0].set(bad)
+        assert np.isnan(float(sy.golomb_rinzel_chi(x)))
+        assert np.isnan(float(jax.jit(sy.golomb_rinzel_chi)(x)))
+    for shape in ((0, 3), (10, 0)):
+        with pytest.raises(ValueError, match=r"golomb_rinzel_chi: traces must be \(T, N\) with"):
+            sy.golomb_rinzel_chi(jnp.ones(shape))
+    # two opposite square waves: the mean is constant, chi = 0; identical ones give 1
+    s = jnp.array([1.0, -1.0, 1.0, -1.0])
+    assert float(sy.golomb_rinzel_chi(jnp.stack([s, -s], 1))) == 0.0
+    assert float(sy.golomb_rinzel_chi(jnp.stack([s, s], 1))) == 1.0
+
+
+def test_coincidence_response_nan_input_gives_nan():
+    """Review: a nan raster gave a count of 0. It gives nan (also under jit and vmap)."""
+    ones = jnp.ones((5, 2))  # I = 2 > theta every step, reset to 0: one spike per step
+    assert float(sy.coincidence_response(ones, 1.0)) == 5.0
+    for raster, w in [(ones.at[2, 1].set(jnp.nan), 1.0), (ones.at[0, 0].set(jnp.inf), 1.0)]:
+        assert np.isnan(float(sy.coincidence_response(raster, w)))
+    assert np.isnan(float(sy.coincidence_response(ones, jnp.nan)))
+    batch = jnp.stack([ones, ones.at[4, 0].set(jnp.nan)])
+    out = jax.jit(jax.vmap(lambda r: sy.coincidence_response(r, 1.0)))(batch)
+    assert float(out[0]) == 5.0 and np.isnan(float(out[1]))

@@ -13,10 +13,14 @@ bins of ``bin_ms`` (a :class:`~nnjax.brain.network.Monitor` with ``spikes="raste
 * :func:`population_synchrony`: Golomb–Rinzel chi of the counts of a set of neurons
   (:func:`nnjax.brain.synchrony.golomb_rinzel_chi`) in the same windows.
 * :func:`raster_points`, :func:`plot_raster`: (time, neuron) pairs and their dot plot.
+
+``bin_ms`` and ``window_ms`` must be finite numbers > 0 (Python or NumPy scalars), else a
+ValueError naming the function.
 """
 
 import numpy as np
 
+from nnjax.brain.dynamics import check_positive, concrete
 from nnjax.brain.synchrony import golomb_rinzel_chi
 
 
@@ -27,20 +31,26 @@ def _raster(raster, who: str) -> np.ndarray:
     return r
 
 
-def _check_bin(bin_ms, who: str) -> float:
-    if isinstance(bin_ms, bool) or not isinstance(bin_ms, int | float) or not bin_ms > 0:
-        raise ValueError(f"{who}: bin_ms must be a number > 0 (ms), got {bin_ms!r}")
-    return float(bin_ms)
+def _check_ms(value, who: str, name: str = "bin_ms") -> float:
+    """A duration in ms (a Python or NumPy number or 0-d array, not a bool) as a float; a
+    ValueError naming ``who: name`` unless it is a finite number > 0."""
+    v = concrete(value)
+    if v is None or v.ndim != 0 or v.dtype.kind == "b":
+        raise ValueError(f"{who}: {name} must be a finite number > 0, got {value!r}")
+    check_positive(v, name, who)
+    return float(v)
 
 
 def isi_cv(raster, bin_ms: float, *, min_spikes: int = 5) -> np.ndarray:
     """CV of the inter-spike intervals of each neuron, (N,); NaN for neurons with fewer than
-    ``min_spikes`` spikes. Several spikes in one bin count as intervals of 0 ms (choose bins
-    shorter than the refractory period to avoid that)."""
+    ``min_spikes`` spikes or with a nan or inf count. Several spikes in one bin count as
+    intervals of 0 ms (choose bins shorter than the refractory period to avoid that)."""
     r = _raster(raster, "isi_cv")
-    bin_ms = _check_bin(bin_ms, "isi_cv")
+    bin_ms = _check_ms(bin_ms, "isi_cv")
     out = np.full(r.shape[1], np.nan)
     for i in range(r.shape[1]):
+        if not np.isfinite(r[:, i]).all():
+            continue  # a nan count has no intervals: nan, not a cast of nan to an int
         counts = r[:, i].astype(np.int64)
         if counts.sum() < max(min_spikes, 3):
             continue
@@ -52,7 +62,9 @@ def isi_cv(raster, bin_ms: float, *, min_spikes: int = 5) -> np.ndarray:
 
 def _windows(r: np.ndarray, bin_ms: float, window_ms: float, who: str) -> np.ndarray:
     """Counts summed over windows of window_ms (a whole number of bins): (n_windows, N)."""
-    per = int(round(_check_bin(window_ms, who) / bin_ms))
+    bin_ms = _check_ms(bin_ms, who)
+    window_ms = _check_ms(window_ms, who, "window_ms")
+    per = int(round(window_ms / bin_ms))
     if per < 1 or abs(per * bin_ms - window_ms) > 1e-6 * window_ms:
         raise ValueError(f"{who}: window_ms={window_ms} must be a multiple of bin_ms={bin_ms}")
     n = r.shape[0] // per
@@ -65,8 +77,10 @@ def pairwise_correlation(
     raster, bin_ms: float, *, window_ms: float = 5.0, n_pairs: int = 2000, seed: int = 0
 ) -> float:
     """Mean Pearson correlation of the window counts of ``n_pairs`` random distinct pairs
-    among the neurons that fire at all; NaN if fewer than two do."""
-    c = _windows(_raster(raster, "pairwise_correlation"), bin_ms, window_ms, "pairwise")
+    among the neurons that fire at all; NaN if fewer than two do or a count is nan or inf."""
+    c = _windows(_raster(raster, "pairwise_correlation"), bin_ms, window_ms, "pairwise_correlation")
+    if not np.isfinite(c).all():
+        return float("nan")
     active = np.flatnonzero(c.std(axis=0) > 0)
     if active.size < 2:
         return float("nan")
@@ -80,15 +94,15 @@ def pairwise_correlation(
 
 def population_synchrony(raster, bin_ms: float, *, window_ms: float = 5.0) -> float:
     """Golomb–Rinzel chi of the neurons' window counts: about 1/sqrt(N) for independent
-    neurons, 1 for identical ones."""
-    c = _windows(_raster(raster, "population_synchrony"), bin_ms, window_ms, "synchrony")
+    neurons, 1 for identical ones; NaN if a count is nan or inf."""
+    c = _windows(_raster(raster, "population_synchrony"), bin_ms, window_ms, "population_synchrony")
     return float(golomb_rinzel_chi(c))
 
 
 def raster_points(raster, bin_ms: float, *, t0_ms: float = 0.0):
     """(times ms, neuron ids) of every spike of a raster, times at the bin centres."""
     r = _raster(raster, "raster_points")
-    bin_ms = _check_bin(bin_ms, "raster_points")
+    bin_ms = _check_ms(bin_ms, "raster_points")
     b, n = np.nonzero(r)
     reps = r[b, n].astype(np.int64)
     return t0_ms + (np.repeat(b, reps) + 0.5) * bin_ms, np.repeat(n, reps)

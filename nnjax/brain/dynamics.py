@@ -18,10 +18,12 @@ single model driven by an input array (T, ...).
 """
 
 import functools
+import numbers
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 
@@ -45,6 +47,41 @@ def check_dt(dt, where: str) -> float:
     if not (dt > 0 and dt < float("inf")):
         raise ValueError(f"{where}: dt must be > 0 and finite (ms), got {dt}")
     return dt
+
+
+def concrete(value) -> np.ndarray | None:
+    """``value`` as a NumPy array when it is known now (a Python or NumPy number or array, a
+    JAX array outside a trace), so that a check covers NumPy scalars and 0-d arrays as well
+    as Python floats; None for a tracer or an object that is not numeric."""
+    if isinstance(value, jax.core.Tracer):
+        return None
+    try:
+        out = np.asarray(value)
+    except (TypeError, ValueError):
+        return None
+    return out if out.dtype.kind in "biuf" else None
+
+
+def check_positive(value, name: str, where: str, *, allow_zero: bool = False) -> None:
+    """A ValueError naming ``where: name`` when a concrete ``value`` (any element of it) is
+    not a finite number > 0 (>= 0 with ``allow_zero``, for a time constant that may vanish);
+    traced values pass unchecked."""
+    v = concrete(value)
+    if v is None:
+        return
+    ok = np.isfinite(v) & ((v >= 0) if allow_zero else (v > 0))
+    if not np.all(ok):
+        bound = ">= 0" if allow_zero else "> 0"
+        shown = v.item() if v.ndim == 0 else f"{v[~ok].ravel()[0]} (among {v.shape})"
+        raise ValueError(f"{where}: {name} must be a finite number {bound}, got {shown}")
+
+
+def check_count(value, name: str, where: str, minimum: int = 1) -> int:
+    """``value`` as a Python int when it is an integer (Python or NumPy, not a bool) >=
+    ``minimum``, else a ValueError naming ``where: name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{where}: {name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
 
 
 def batch_shape(shape, params) -> tuple[int, ...]:

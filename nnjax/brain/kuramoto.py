@@ -27,6 +27,8 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import ndtri
 
+from nnjax.brain.dynamics import check_count, check_positive, concrete
+
 Array = jax.Array
 
 
@@ -46,9 +48,14 @@ def gaussian_frequencies(n: int, sigma: float = 1.0, omega0: float = 0.0, dtype=
 
 
 def stationary_r(K, gamma: float = 1.0):
-    """Theory for Lorentzian frequencies: r = sqrt(1 - 2 gamma / K) for K > 2 gamma, else 0."""
+    """Theory for Lorentzian frequencies of half-width gamma > 0: r = sqrt(1 - 2 gamma / K)
+    for K > 2 gamma, else 0 (negative K included), so 0 <= r < 1; nan where K or gamma is nan.
+    A concrete gamma that is not a finite number > 0 is a ValueError."""
+    check_positive(gamma, "gamma", "stationary_r")
     K = jnp.asarray(K, jnp.result_type(float))
-    return jnp.sqrt(jnp.clip(1.0 - 2.0 * gamma / K, 0.0, None))
+    above = K > 2.0 * gamma
+    r = jnp.where(above, jnp.sqrt(jnp.where(above, 1.0 - 2.0 * gamma / K, 0.0)), 0.0)
+    return jnp.where(jnp.isnan(K) | jnp.isnan(gamma), jnp.nan, r)
 
 
 def _check_n(n):
@@ -100,7 +107,9 @@ def simulate(
 
     theta0, omega (..., N); K a scalar (or broadcastable to the batch, shape (..., 1));
     coupling (N, N) or None (all-to-all). Phases are not wrapped, so (theta(t1) - theta(t0))
-    / (t1 - t0) is each oscillator's observed mean frequency.
+    / (t1 - t0) is each oscillator's observed mean frequency. ``dt`` (a finite number > 0),
+    ``n_steps`` and ``record_every`` (ints >= 1) fix the compiled loop, so they are concrete:
+    Python or NumPy scalars or 0-d arrays; anything else is a ValueError.
     """
     theta0, omega = jnp.asarray(theta0), jnp.asarray(omega)
     if not jnp.issubdtype(theta0.dtype, jnp.floating):
@@ -119,16 +128,32 @@ def simulate(
         coupling = jnp.asarray(coupling)
         if coupling.shape != (n, n):
             raise ValueError(f"simulate: coupling must have shape ({n}, {n}), got {coupling.shape}")
-    if not dt > 0:
-        raise ValueError(f"simulate: dt must be > 0, got {dt}")
-    for name, v in (("n_steps", n_steps), ("record_every", record_every)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"simulate: {name} must be a positive int, got {v!r}")
+    dt = _static_float(dt, "dt", "simulate")
+    n_steps = _static_int(n_steps, "n_steps", "simulate")
+    record_every = _static_int(record_every, "record_every", "simulate")
     if n_steps % record_every:
         raise ValueError(
             f"simulate: n_steps ({n_steps}) must be a multiple of record_every ({record_every})"
         )
     return _simulate(theta0, omega, K, coupling, dt, n_steps, record_every, return_phases)
+
+
+def _static_float(value, name: str, where: str) -> float:
+    """A concrete scalar (Python or NumPy number, 0-d array) as a Python float, refused
+    with a ValueError unless it is a finite number > 0 (it is a static argument of jit)."""
+    v = concrete(value)
+    if v is None or v.ndim != 0 or v.dtype.kind == "b":
+        raise ValueError(f"{where}: {name} must be a finite number > 0, got {value!r}")
+    check_positive(v, name, where)
+    return float(v)
+
+
+def _static_int(value, name: str, where: str) -> int:
+    """check_count, also accepting a 0-d integer array, as a Python int."""
+    v = concrete(value)
+    if v is not None and v.ndim == 0 and v.dtype.kind in "iu":
+        value = v.item()
+    return check_count(value, name, where)
 
 
 @functools.partial(jax.jit, static_argnums=(4, 5, 6, 7))

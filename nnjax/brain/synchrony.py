@@ -24,13 +24,19 @@ change under jit.
   1/sqrt(N) for N independent ones.
 * :func:`coincidence_inputs` and :func:`coincidence_response`: a leaky integrate-and-fire
   neuron fires more for synchronous input than for the same spikes spread out in time.
+
+Validation: concrete arguments (Python and NumPy numbers and arrays, JAX arrays outside a
+trace) are checked and refused with a ValueError; traced ones cannot be, and a nan or an
+invalid value among them gives nan, never a plausible number.
 """
 
 import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from nnjax.brain.dynamics import check_positive, concrete
 from nnjax.brain.neurons import lif
 
 Array = jax.Array
@@ -48,6 +54,35 @@ def _mask(times, mask):
     return times, mask.astype(times.dtype)
 
 
+def _train(times, mask, name: str, where: str, duration=None):
+    """(times, mask) as float arrays of one shape. A concrete spike time that the mask keeps
+    (mask > 0) must be finite, and in [0, duration] when ``duration`` is given, else a
+    ValueError; masked-out times are set to 0 so that padding (even inf or nan) never reaches
+    the value or its gradient."""
+    times, mask = _mask(times, mask)
+    t, m = concrete(times), concrete(mask)
+    if t is not None and m is not None:
+        bad = (m > 0) & ~np.isfinite(t)
+        span = ""
+        d = concrete(duration)
+        if d is not None:
+            bad |= (m > 0) & ((t < 0) | (t > d))
+            span = f" in [0, duration] = [0, {d.item() if d.ndim == 0 else d}]"
+        if bad.any():
+            raise ValueError(
+                f"{where}: {name} must hold finite spike times{span} (where mask_{name} is "
+                f"true), got {t[bad].ravel()[0]}"
+            )
+    return jnp.where(mask > 0, times, 0.0), mask
+
+
+def _check_number(value, name: str, where: str) -> None:
+    """check_positive, and a ValueError for a concrete value that is not a number (None)."""
+    if not isinstance(value, jax.core.Tracer) and concrete(value) is None:
+        raise ValueError(f"{where}: {name} must be a finite number > 0, got {value!r}")
+    check_positive(value, name, where)
+
+
 def _kernel_sum(a, ma, b, mb, tau):
     d = a[..., :, None] - b[..., None, :]
     w = ma[..., :, None] * mb[..., None, :]
@@ -59,11 +94,13 @@ def van_rossum_distance(a, b, tau, *, mask_a=None, mask_b=None, squared: bool = 
     """Van Rossum distance between spike trains a (..., n) and b (..., m) (module docstring).
 
     Returns D (or D^2 with ``squared``), shape (...). ``tau`` > 0 in the units of the times.
+    Spike times that the masks keep must be finite (a ValueError when concrete); a nan or
+    inf one under a trace gives D = nan (its kernel term e^{-|inf - inf|/tau} is nan), as
+    does a traced tau <= 0 or nan.
     """
-    if isinstance(tau, int | float) and not tau > 0:
-        raise ValueError(f"van_rossum_distance: tau must be > 0, got {tau}")
-    a, ma = _mask(a, mask_a)
-    b, mb = _mask(b, mask_b)
+    _check_number(tau, "tau", "van_rossum_distance")
+    a, ma = _train(a, mask_a, "a", "van_rossum_distance")
+    b, mb = _train(b, mask_b, "b", "van_rossum_distance")
     return _van_rossum(a, ma, b, mb, tau, bool(squared))
 
 
@@ -74,15 +111,17 @@ def _van_rossum(a, ma, b, mb, tau, squared):
         + _kernel_sum(b, mb, b, mb, tau)
         - 2.0 * _kernel_sum(a, ma, b, mb, tau)
     )
-    d2 = jnp.maximum(d2, 0.0)  # rounding can leave -1e-17 for equal trains
+    d2 = jnp.maximum(d2, 0.0)  # rounding can leave -1e-17 for equal trains; nan stays nan
+    d2 = jnp.where(tau > 0, d2, jnp.nan)  # a traced tau <= 0 or nan
     return d2 if squared else _safe_sqrt(d2)
 
 
 def _safe_sqrt(x):
     """sqrt(x) for x >= 0 whose gradient at x = 0 is 0 (the subgradient of D = |...| at its
-    minimum) instead of inf * 0 = nan; elsewhere it is 1 / (2 sqrt(x)) as usual."""
+    minimum) instead of inf * 0 = nan; elsewhere it is 1 / (2 sqrt(x)) as usual. nan stays
+    nan (x * 0 is 0 at x = 0 and nan at nan, with gradient 0)."""
     pos = x > 0
-    return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)
+    return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), x * 0.0)
 
 
 def _tiled_fraction(t, m, dt, duration):
@@ -110,14 +149,25 @@ def sttc(a, b, dt, duration, *, mask_a=None, mask_b=None):
     In [-1, 1]; 1 for identical trains. Returns 0 where either train is empty (undefined in
     the original). Where a term's denominator 1 - P T vanishes (P = T = 1: the other train's
     windows cover the whole record and every spike lies in them) the term is its limit, 1.
+    ``dt`` and ``duration`` are finite and > 0; the spike times that the masks keep lie in
+    [0, duration]. Concrete values breaking this are a ValueError; under a trace they give nan
+    (as does a nan dt or duration).
     """
-    if isinstance(dt, int | float) and not dt > 0:
-        raise ValueError(f"sttc: dt must be > 0, got {dt}")
-    if isinstance(duration, int | float) and not duration > 0:
-        raise ValueError(f"sttc: duration must be > 0, got {duration}")
-    a, ma = _mask(a, mask_a)
-    b, mb = _mask(b, mask_b)
+    _check_number(dt, "dt", "sttc")
+    _check_number(duration, "duration", "sttc")
+    a, ma = _train(a, mask_a, "a", "sttc", duration)
+    b, mb = _train(b, mask_b, "b", "sttc", duration)
     return _sttc(a, ma, b, mb, dt, duration)
+
+
+def _invalid(x):
+    """Whether x is not a finite number > 0 (a traced dt or duration)."""
+    return ~(jnp.isfinite(x) & (x > 0))
+
+
+def _outside(t, m, duration):
+    """Whether some kept spike time of a train (..., n) is not in [0, duration] (or is nan)."""
+    return jnp.any((m > 0) & ~((t >= 0) & (t <= duration)), axis=-1)
 
 
 @jax.jit
@@ -135,27 +185,33 @@ def _sttc(a, ma, b, mb, dt, duration):
 
     value = 0.5 * (term(P_a, T_b) + term(P_b, T_a))
     nonempty = (ma.sum(-1) > 0) & (mb.sum(-1) > 0)
-    return jnp.where(nonempty, value, 0.0)
+    invalid = (
+        _outside(a, ma, duration) | _outside(b, mb, duration) | _invalid(dt) | _invalid(duration)
+    )
+    return jnp.where(invalid, jnp.nan, jnp.where(nonempty, value, 0.0))
 
 
 def golomb_rinzel_chi(traces: Array) -> Array:
     """Synchrony chi of traces (T, N) (e.g. voltages or filtered spike trains), shape ().
 
     chi^2 = Var_t(V_bar(t)) / ((1/N) sum_i Var_t(V_i(t))), V_bar = (1/N) sum_i V_i.
-    0 where every trace is constant. Leading batch axes: use vmap.
+    0 where every trace is constant; nan where a trace holds a nan or an inf. T, N >= 1 (an
+    empty axis is a ValueError). Leading batch axes: use vmap.
     """
     traces = jnp.asarray(traces)
-    if traces.ndim != 2:
-        raise ValueError(f"golomb_rinzel_chi: traces must be (T, N), got {traces.shape}")
+    if traces.ndim != 2 or 0 in traces.shape:
+        raise ValueError(
+            f"golomb_rinzel_chi: traces must be (T, N) with T >= 1 and N >= 1, got {traces.shape}"
+        )
     return _chi(traces)
 
 
 @jax.jit
 def _chi(traces):
     pop = jnp.var(traces.mean(axis=1))
-    single = jnp.var(traces, axis=0).mean()
+    single = jnp.var(traces, axis=0).mean()  # nan when a trace holds nan or inf
     ok = single > 0
-    return jnp.where(ok, jnp.sqrt(pop / jnp.where(ok, single, 1.0)), 0.0)
+    return jnp.where(ok, jnp.sqrt(pop / jnp.where(ok, single, 1.0)), single * 0.0)
 
 
 def coincidence_inputs(
@@ -173,7 +229,10 @@ def coincidence_inputs(
 
 def coincidence_response(raster: Array, weight: float, *, beta: float = 0.8, theta=1.0):
     """Output spike count of one discrete LIF neuron (reset to zero) driven by
-    I_t = weight * sum_j raster[t, j]; raster (T, n_inputs) -> count, shape ()."""
+    I_t = weight * sum_j raster[t, j]; raster (T, n_inputs) -> count, shape (). nan (not a
+    count) when the current holds a nan or an inf (a nan or inf raster entry or weight), or
+    beta or theta is nan: such input has no spike count, and this also holds under jit."""
     current = weight * jnp.asarray(raster).sum(axis=-1)
     spikes, _ = lif(current, beta=beta, theta=theta, reset="zero")
-    return spikes.sum()
+    bad = ~jnp.all(jnp.isfinite(current)) | jnp.any(jnp.isnan(beta)) | jnp.any(jnp.isnan(theta))
+    return jnp.where(bad, jnp.nan, spikes.sum())
