@@ -64,8 +64,8 @@ def _adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4):
     import optax
 
     _check_betas(b1, b2, eps)
-    if weight_decay < 0:
-        raise ValueError(f"adamw: weight_decay must be >= 0, got {weight_decay}")
+    if not 0.0 <= weight_decay < float("inf"):
+        raise ValueError(f"adamw: weight_decay must be a finite number >= 0, got {weight_decay}")
     return optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
 
 
@@ -81,9 +81,10 @@ def _rmsprop(learning_rate, decay=0.9, eps=1e-8):
 def _adagrad(learning_rate, initial_accumulator_value=0.1, eps=1e-7):
     import optax
 
-    if initial_accumulator_value < 0:
+    if not 0.0 <= initial_accumulator_value < float("inf"):
         raise ValueError(
-            f"adagrad: initial_accumulator_value must be >= 0, got {initial_accumulator_value}"
+            "adagrad: initial_accumulator_value must be a finite number >= 0, got "
+            f"{initial_accumulator_value}"
         )
     _check_eps(eps)
     return optax.adagrad(
@@ -124,8 +125,9 @@ def _check_momentum(momentum):
 
 
 def _check_eps(eps):
-    if not eps > 0:
-        raise ValueError(f"eps must be > 0, got {eps}")
+    """eps > 0 and finite: an infinite eps makes every update 0 (nothing trains)."""
+    if not 0.0 < eps < float("inf"):
+        raise ValueError(f"eps must be a finite number > 0, got {eps}")
 
 
 def _check_betas(b1, b2, eps):
@@ -198,6 +200,9 @@ def get_optimizer(
         return OPTIMIZERS[optimizer](learning_rate, **hyperparams)
     except TypeError as e:
         raise ValueError(f"optimizer {optimizer!r}: bad hyperparameters: {e}") from None
+    except ValueError as e:
+        text = str(e)
+        raise ValueError(text if ":" in text else f"{optimizer}: {text}") from None
 
 
 def injectable_optimizer(name: str, learning_rate, **hyperparams) -> optax.GradientTransformation:

@@ -57,7 +57,17 @@ def test_injectable_learning_rate_matches_plain():
         (("momentum", 0.1), {"momentum": 1.0}, "momentum must be in \\[0, 1\\)"),
         (("nesterov", 0.1), {"momentum": -0.1}, "momentum must be in \\[0, 1\\)"),
         (("adam", 0.1), {"b2": 1.5}, "b2 must be in"),
-        (("adamw", 0.1), {"weight_decay": -1}, "weight_decay must be >= 0"),
+        (("adamw", 0.1), {"weight_decay": -1}, "adamw: weight_decay must be a finite number >= 0"),
+        (("adamw", 0.1), {"weight_decay": float("nan")}, "weight_decay must be a finite number"),
+        (("adamw", 0.1), {"weight_decay": float("inf")}, "weight_decay must be a finite number"),
+        # an infinite eps made every update 0: nothing trained, silently
+        (("adam", 0.1), {"eps": float("inf")}, "adam: eps must be a finite number > 0, got inf"),
+        (("rmsprop", 0.1), {"eps": 0.0}, "rmsprop: eps must be a finite number > 0"),
+        (
+            ("adagrad", 0.1),
+            {"initial_accumulator_value": float("nan")},
+            "adagrad: initial_accumulator_value must be a finite number >= 0, got nan",
+        ),
         (("rmsprop", 0.1), {"decay": 1.0}, "decay must be in"),
         (("adam", 0.1), {"beta": 0.9}, "bad hyperparameters"),
         (("adamm", 0.1), {}, "unknown optimizer 'adamm'.*gd, sgd, momentum"),
