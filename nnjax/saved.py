@@ -196,17 +196,31 @@ def _standardizer_dict(standardizer) -> dict | None:
 
 
 def _input_shape(input_shape, std, feature_names) -> tuple[int, ...]:
+    """The model's input shape (-1, ...): ``input_shape``, else the standardizer's or the
+    feature names' length; the three must agree (the standardizer acts on the last axis, the
+    names are the columns of a table (n, F)), else no later prediction could run."""
     if input_shape is not None:
-        shape = tuple(int(d) for d in input_shape)
-        return (-1, *shape[1:])
-    if std is not None:
-        return (-1, len(std["mean"]))
-    if feature_names is not None:
-        return (-1, len(feature_names))
-    raise ValueError(
-        "nnjax.save: give input_shape (e.g. (-1, 64)), or a standardizer or feature_names "
-        "from which the number of features is read"
-    )
+        shape = (-1, *tuple(int(d) for d in input_shape)[1:])
+    elif std is not None:
+        shape = (-1, len(std["mean"]))
+    elif feature_names is not None:
+        shape = (-1, len(feature_names))
+    else:
+        raise ValueError(
+            "nnjax.save: give input_shape (e.g. (-1, 64)), or a standardizer or feature_names "
+            "from which the number of features is read"
+        )
+    if std is not None and (len(shape) < 2 or len(std["mean"]) != shape[-1]):
+        raise ValueError(
+            f"nnjax.save: the standardizer has {len(std['mean'])} features, but the model's "
+            f"input shape {shape} has {shape[-1]} on its last axis"
+        )
+    if feature_names is not None and (len(shape) != 2 or len(feature_names) != shape[1]):
+        raise ValueError(
+            f"nnjax.save: {len(feature_names)} feature names for the model's input shape "
+            f"{shape}; they name the columns of a table of shape (n, {len(feature_names)})"
+        )
+    return shape
 
 
 def _check(model, params, state, shape):
@@ -258,7 +272,43 @@ def read_meta(path) -> dict:
         raise SavedModelError(
             f"{where}: checksum mismatch: the file was edited or damaged after it was written"
         )
+    _check_fields(meta, where)
     return meta
+
+
+LOSS_NAMES = (
+    "mse",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "softmax_cross_entropy",
+)
+"""The names of :data:`nnjax.losses.LOSSES`, here without importing JAX (``nnjax predict``
+reads a model.json before JAX starts)."""
+
+
+def _check_fields(meta: dict, where: str) -> None:
+    """Every field a reader uses is there with its type (a checksum only says the file is
+    as written, and another program may have written it)."""
+    model, files = meta.get("model"), meta.get("files")
+    problems = {
+        "model": not (isinstance(model, dict) and "spec" in model and "input_shape" in model),
+        "files": not (
+            isinstance(files, dict)
+            and PARAMS_FILE in files
+            and all(isinstance(e, dict) and {"bytes", "sha256"} <= set(e) for e in files.values())
+        ),
+        "label_names": not isinstance(meta.get("label_names"), list),
+        "loss": meta.get("loss") not in LOSS_NAMES,
+        "standardizer": not isinstance(meta.get("standardizer", {}), dict | None),
+        "feature_names": not isinstance(meta.get("feature_names"), list | None),
+    }
+    bad = [name for name, wrong in problems.items() if wrong]
+    if bad:
+        valid = f" (loss: one of {', '.join(LOSS_NAMES)})" if "loss" in bad else ""
+        raise SavedModelError(
+            f"{where}: field(s) {', '.join(bad)} missing or invalid{valid}: written by another "
+            "program or edited"
+        )
 
 
 def _check_format(meta, where: str) -> None:

@@ -169,6 +169,40 @@ def test_missing_leaf_and_shape_mismatch(saved_mlp):
     _one_line(saved_mlp, "params.npz: no array for params[4]['W'] (the model needs shape (5, 3))")
 
 
+@pytest.mark.parametrize(
+    "edit, names",
+    [
+        (lambda m: m.pop("files"), "files"),
+        (lambda m: m["files"]["params.npz"].pop("bytes"), "files"),
+        (lambda m: m.pop("label_names"), "label_names"),
+        (lambda m: m.update(loss="hinge"), "loss missing or invalid (loss: one of mse, "),
+        (lambda m: m.update(feature_names="x1"), "feature_names"),
+    ],
+)
+def test_a_resealed_json_missing_a_field_is_one_line_not_a_key_error(saved_mlp, edit, names):
+    """A model.json with a valid checksum but no 'files' raised a bare KeyError."""
+    _reseal(saved_mlp, edit)
+    _one_line(saved_mlp, f"model.json: field(s) {names}")
+
+
+def test_the_light_loss_names_are_the_loss_table():
+    from nnjax.losses import LOSSES
+
+    assert saved.LOSS_NAMES == tuple(LOSSES)
+
+
+def test_save_refuses_a_standardizer_or_names_the_model_cannot_take(tmp_path):
+    """Both were saved, and every later prediction failed."""
+    model = nnjax.mlp([5, 3])
+    _, params = model.init(jax.random.key(0), (-1, 4))
+    std = Standardizer.fit(_X(d=3))
+    with pytest.raises(ValueError, match=r"standardizer has 3 features, but the model's input"):
+        nnjax.save(tmp_path / "a", model, params, standardizer=std, input_shape=(-1, 4))
+    with pytest.raises(ValueError, match=r"2 feature names for the model's input shape \(-1, 4\)"):
+        nnjax.save(tmp_path / "b", model, params, feature_names=["x", "y"], input_shape=(-1, 4))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
 def test_missing_files(saved_mlp, tmp_path):
     os.remove(saved_mlp / "params.npz")
     _one_line(saved_mlp, "params.npz: missing")
