@@ -13,7 +13,10 @@ kwargs)``; ``nnjax.layers.from_spec`` rebuilds it through :data:`MODELS`. Input 
 inferred at ``init``.
 """
 
+import operator
 from collections.abc import Callable, Sequence
+
+import numpy as np
 
 from nnjax.activations import ACTIVATIONS, get_activation
 from nnjax.layers import (
@@ -29,6 +32,7 @@ from nnjax.layers import (
     residual,
     serial,
 )
+from nnjax.layers.core import as_real, positive_int
 
 _RELU_LIKE = {"relu", "leaky_relu", "elu", "gelu", "silu", "softplus"}
 
@@ -42,11 +46,25 @@ def _model(name: str, kwargs: dict, describable: bool = True) -> Layer:
     return _LAYERS_OF[name](**kwargs)._replace(spec=(name, kwargs) if describable else None)
 
 
+def _as_int(v) -> int | None:
+    """``v`` as an int when it is a Python or NumPy integer (not a bool), else None."""
+    if isinstance(v, bool | np.bool_):
+        return None
+    try:
+        return operator.index(v)
+    except TypeError:
+        return None
+
+
 def _positive_ints(who: str, what: str, values) -> list[int]:
-    values = list(values)
-    if not values or any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in values):
-        raise ValueError(f"{who}: {what} must be a non-empty list of positive ints, got {values}")
-    return values
+    """``values`` (a sequence, not a string) as a non-empty list of ints >= 1, or a
+    ValueError naming ``who`` and ``what``."""
+    ints = None
+    if isinstance(values, Sequence | np.ndarray) and not isinstance(values, str):
+        ints = [_as_int(v) for v in values]
+    if not ints or any(v is None or v < 1 for v in ints):
+        raise ValueError(f"{who}: {what} must be a non-empty list of positive ints, got {values!r}")
+    return ints
 
 
 def mlp(
@@ -67,9 +85,7 @@ def mlp(
     each hidden activation (active when training with ``fit(..., dropout=True)``; its
     params are ``{}`` entries too).
     """
-    sizes = list(sizes)
-    if not sizes or any(not isinstance(s, int) or s < 1 for s in sizes):
-        raise ValueError(f"mlp: sizes must be a non-empty list of positive ints, got {sizes}")
+    sizes = _positive_ints("mlp", "sizes", sizes)
     get_activation(activation)  # validate the name early
     if output_activation is not None:
         get_activation(output_activation)
@@ -80,16 +96,18 @@ def mlp(
         "use_bias": bool(use_bias),
         "W_init": W_init,
     }
-    if _dropout_rate("mlp", dropout):  # only when on: specs without dropout stay as they were
-        kwargs["dropout"] = float(dropout)
+    if rate := _dropout_rate("mlp", dropout):  # only when on: specs without it stay the same
+        kwargs["dropout"] = rate
     describable = _named(activation, output_activation) and not callable(W_init)
     return _model("mlp", kwargs, describable)
 
 
 def _dropout_rate(who: str, rate) -> float:
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate < 1.0:
+    """``rate`` as a float in [0, 1) (a Python or NumPy real, not a bool), or a ValueError."""
+    value = as_real(rate)
+    if value is None or not 0.0 <= value < 1.0:
         raise ValueError(f"{who}: dropout must be a rate in [0, 1), got {rate!r}")
-    return float(rate)
+    return value
 
 
 def _mlp_layers(sizes, activation, output_activation, use_bias, W_init, dropout=0.0) -> Layer:
@@ -113,8 +131,7 @@ def logistic_regression(n_features: int, use_bias: bool = True) -> Layer:
 
     Weights start at zero (the problem is convex). ``n_features`` is checked at ``init``.
     """
-    if not isinstance(n_features, int) or n_features < 1:
-        raise ValueError(f"logistic_regression: n_features must be >= 1, got {n_features!r}")
+    positive_int("logistic_regression", "n_features", n_features)  # bools refused
     dense = _logistic_layers(n_features, use_bias)
 
     def init(key, input_shape):
@@ -148,7 +165,9 @@ def cnn(
     Convolution weights are ``he_normal`` (ReLU), the read-out ``glorot_normal``; the paper's
     PyTorch layers flatten channels-first, a permutation of the read-out's weights.
     """
-    _positive_ints("cnn", "n_classes, channels, strides", [n_classes, channels, strides])
+    n_classes, channels, strides = _positive_ints(
+        "cnn", "n_classes, channels, strides", [n_classes, channels, strides]
+    )
     if not isinstance(padding, int) or isinstance(padding, bool) or padding < 0:
         raise ValueError(f"cnn: padding must be an int >= 0, got {padding!r}")
     shape = _positive_ints("cnn", "input_shape", input_shape)
@@ -186,7 +205,7 @@ def gru(n_classes: int = 10, *, hidden: int = 6, input_shape: Sequence[int] = (4
     step's output, (B, T, 2 hidden) [forward, backward], and a linear read-out maps all of
     them, flattened (T * 2 hidden = 480 features by default), to ``n_classes`` logits.
     """
-    _positive_ints("gru", "n_classes and hidden", [n_classes, hidden])
+    n_classes, hidden = _positive_ints("gru", "n_classes and hidden", [n_classes, hidden])
     shape = _positive_ints("gru", "input_shape", input_shape)
     if len(shape) != 2:
         raise ValueError(f"gru: input_shape must be (time steps, features), got {tuple(shape)}")
@@ -205,10 +224,10 @@ def resmlp(n_classes: int = 10, *, hidden: int = 100, dropout: float = 0.0) -> L
     ``dropout`` > 0 (not in the paper) puts a ``Dropout(dropout)`` after each of the two
     hidden layers (``{}`` params each).
     """
-    _positive_ints("resmlp", "n_classes and hidden", [n_classes, hidden])
+    n_classes, hidden = _positive_ints("resmlp", "n_classes and hidden", [n_classes, hidden])
     kwargs = {"n_classes": n_classes, "hidden": hidden}
-    if _dropout_rate("resmlp", dropout):
-        kwargs["dropout"] = float(dropout)
+    if rate := _dropout_rate("resmlp", dropout):
+        kwargs["dropout"] = rate
     return _model("resmlp", kwargs)
 
 

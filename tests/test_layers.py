@@ -232,3 +232,82 @@ def test_embedding_looks_up_rows_and_checks_ids():
     with pytest.raises(ValueError, match="expected integer ids, got dtype float32"):
         layer.apply(p, jnp.ones(3))
     assert jax.jit(layer.apply)(p, jnp.array([7]))[0].tolist() == p["W"][4].tolist()  # clamped
+
+
+def test_fan_in_concat_keeps_the_batch_placeholder_on_its_axis():
+    from nnjax.layers import FanInConcat, FanOut
+
+    net = serial(FanOut(2), FanInConcat(0))
+    assert net.init(KEY, (-1, 5))[0] == (-1, 5)  # was (-2, 5)
+    assert net.init(KEY, (3, 5))[0] == (6, 5)
+    x = jax.random.normal(KEY, (3, 5))
+    np.testing.assert_array_equal(net.apply([{}, {}], x), np.concatenate([x, x], axis=0))
+    assert serial(FanOut(3), FanInConcat(-1)).init(KEY, (-1, 2))[0] == (-1, 6)
+    with pytest.raises(ValueError, match=r"^FanInConcat\(0\): input_shape must be ints"):
+        FanInConcat(0).init(KEY, ((-1, 5.5), (-1, 5)))
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: Dense(4, dtype="int32"), "Dense(4): dtype must be float16, bfloat16, float32 or "
+         "float64 (None: float32, float64 under x64), got int32"),
+        (lambda: Dense(4, dtype="int32", W_init="zeros"), "Dense(4): dtype must be float16, "
+         "bfloat16, float32 or float64 (None: float32, float64 under x64), got int32"),
+        (lambda: Dense(4, dtype="foo"), "Dense(4): dtype must be float16, bfloat16, float32 or "
+         "float64 (None: float32, float64 under x64), got 'foo'"),
+        (lambda: Dense(4, dtype=jnp.complex64), "Dense(4): dtype must be float16, bfloat16, "
+         "float32 or float64 (None: float32, float64 under x64), got complex64"),
+        (lambda: Dense(4, b_init="glorot_normal"), "Dense(4): b_init 'glorot_normal' needs a "
+         "weight matrix's fan-in and fan-out and cannot initialise a 1-D bias; use 'zeros', "
+         "'ones' or normal(std)"),
+    ],
+)  # fmt: skip
+def test_dense_dtype_and_bias_initializer_errors_name_the_layer(make, message):
+    with pytest.raises(ValueError) as err:
+        make()
+    assert str(err.value) == message
+
+
+def test_dense_float_dtypes_and_a_callable_fan_based_bias_initializer():
+    _, p = Dense(3, dtype="bfloat16").init(KEY, (2, 4))
+    assert p["W"].dtype == p["b"].dtype == jnp.bfloat16
+    layer = Dense(3, b_init=jax.nn.initializers.glorot_normal())
+    with pytest.raises(ValueError, match=r"^Dense\(3\): Can't compute input and output sizes"):
+        layer.init(KEY, (2, 4))
+
+
+def test_input_shape_dims_must_be_ints_not_truncated_floats():
+    with pytest.raises(
+        ValueError,
+        match=r"^Dense\(4\): input_shape must be ints \(-1 for the batch\), got \(-1, 5\.7\)$",
+    ):
+        Dense(4).init(KEY, (-1, 5.7))  # was W (5, 4)
+    with pytest.raises(ValueError, match=r"input_shape must be ints .*got \(True, 3\)"):
+        Dense(4).init(KEY, (True, 3))
+    out, p = Dense(4).init(KEY, np.array([-1, 5]))  # NumPy integers are ints
+    assert out == (-1, 4) and p["W"].shape == (5, 4) and type(out[0]) is int
+
+
+def test_dropout_takes_numpy_real_rates_and_refuses_bools():
+    layer = Dropout(np.float32(0.5))
+    assert layer.name == "Dropout(0.5)" and layer.spec == ("Dropout", {"rate": 0.5})
+    y = layer.apply({}, jnp.ones((100, 100)), key=KEY)
+    np.testing.assert_allclose(y[y != 0], 2.0)
+    assert Dropout(np.int64(0)).apply({}, jnp.ones(3), key=KEY).tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match=r"^Dropout: rate must be in \[0, 1\), got True$"):
+        Dropout(True)
+    with pytest.raises(
+        ValueError, match=r"^Dropout: rate must be in \[0, 1\), got np\.float64\(1\.5\)$"
+    ):
+        Dropout(np.float64(1.5))
+    assert Dropout(np.float32(0.1)).name == "Dropout(0.1)"  # as written, not 0.10000000149...
+
+
+def test_embedding_dtype_is_checked_at_construction_naming_it():
+    from nnjax.layers import Embedding
+
+    for dtype in ("foo", "int32"):
+        with pytest.raises(ValueError, match=r"^Embedding\(5, 3\): dtype must be float16, "):
+            Embedding(5, 3, dtype=dtype)
+    assert Embedding(5, 3, dtype="float16").init(KEY, (2,))[1]["W"].dtype == jnp.float16

@@ -185,3 +185,77 @@ def test_a_cnn_with_batch_norm_learns_digits():
     logits, _ = apply_model(net, params, state, ds.X_test)  # evaluation: running statistics
     accuracy = float((logits.argmax(-1) == ds.y_test).mean())
     assert float(losses[-1]) < 0.2 and accuracy > 0.9, (float(losses[-1]), accuracy)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (
+            lambda: BatchNorm().init(KEY, (4, 0)),
+            "BatchNorm: channels C must be >= 1, got shape (4, 0)",
+        ),
+        (
+            lambda: LayerNorm().init(KEY, (4, 0)),
+            "LayerNorm: channels C must be >= 1, got shape (4, 0)",
+        ),
+        (
+            lambda: LayerNorm(use_scale=False, use_offset=False).apply({}, jnp.ones((4, 0))),
+            "LayerNorm: expected input of shape (..., C >= 1), got (4, 0)",
+        ),
+        (
+            lambda: BatchNorm(eps=float("inf")),
+            "BatchNorm: eps must be a number > 0 and finite, got inf",
+        ),
+        (lambda: LayerNorm(eps=np.nan), "LayerNorm: eps must be a number > 0 and finite, got nan"),
+        (lambda: BatchNorm(momentum=True), "BatchNorm: momentum must be in [0, 1], got True"),
+        (
+            lambda: LayerNorm(dtype="int8"),
+            "LayerNorm: dtype must be float16, bfloat16, float32 or float64 (None: float32, "
+            "float64 under x64), got int8",
+        ),
+        (
+            lambda: BatchNorm(dtype="int32"),
+            "BatchNorm: dtype must be float16, bfloat16, float32 or float64 (None: float32, "
+            "float64 under x64), got int32",
+        ),
+    ],
+)
+def test_norm_options_and_empty_channels_are_named_errors(make, message):
+    with pytest.raises(ValueError) as err:
+        make()
+    assert str(err.value) == message
+
+
+def test_norm_options_take_numpy_real_scalars():
+    x = np.random.default_rng(0).normal(2.0, 3.0, (8, 3))
+    bn = BatchNorm(momentum=np.float32(0.25), eps=np.float64(1e-3))
+    assert bn.spec[1]["momentum"] == 0.25 and type(bn.spec[1]["eps"]) is float
+    _, p, state = bn.init(KEY, x.shape)
+    y, new = bn.apply(p, jnp.asarray(x), state=state, train=True)
+    np.testing.assert_allclose(y, (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-3), atol=1e-5)
+    np.testing.assert_allclose(new["mean"], 0.25 * x.mean(0), rtol=1e-5)
+    ln = LayerNorm(eps=np.float32(0.5))
+    _, p = ln.init(KEY, x.shape)
+    want = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 0.5)
+    np.testing.assert_allclose(ln.apply(p, jnp.asarray(x)), want, atol=1e-5)
+
+
+@pytest.mark.parametrize("size", [1, 4])
+@pytest.mark.parametrize("train", [False, True])
+def test_batch_norm_state_must_have_one_entry_per_channel(size, train):
+    # (1,) used to broadcast silently (train=True even returned a (5,) state), (4,) failed deep
+    bn = BatchNorm()
+    _, p, _ = bn.init(KEY, (4, 5))
+    state = {"mean": jnp.zeros(size), "var": jnp.ones(size)}
+    with pytest.raises(ValueError) as err:
+        bn.apply(p, jnp.ones((4, 5)), state=state, train=train)
+    assert str(err.value) == (
+        f"BatchNorm: state 'mean' must have shape (5,), one entry per channel of the input "
+        f"(4, 5), got ({size},)"
+    )
+    no_params = BatchNorm(use_scale=False, use_offset=False)
+    state = {"mean": jnp.zeros(5), "var": jnp.ones(size)}
+    with pytest.raises(
+        ValueError, match=rf"state 'var' must have shape \(5,\), .* got \({size},\)"
+    ):
+        no_params.apply({}, jnp.ones((4, 5)), state=state, train=train)

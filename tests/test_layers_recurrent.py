@@ -130,3 +130,82 @@ def test_recurrent_errors_name_layer_and_shapes():
         Bidirectional(GRUCell(3), merge="mean")
     with pytest.raises(ValueError, match="hidden must be a positive int"):
         GRUCell(0)
+
+
+@pytest.mark.parametrize("cell", [SimpleRNNCell, GRUCell, LSTMCell])
+def test_cells_refuse_zero_input_features(cell):
+    with pytest.raises(ValueError) as err:
+        RNN(cell(3)).init(KEY, (-1, 4, 0))  # was a bare ZeroDivisionError
+    n = cell.__name__
+    assert str(err.value) == f"RNN({n}(3)): {n}(3): input features must be >= 1, got shape (-1, 0)"
+
+
+@pytest.mark.parametrize("dtype", [jnp.int32, jnp.float16, jnp.float32])
+@pytest.mark.parametrize("jit", [False, True])
+def test_rnn_initial_state_is_cast_to_the_carry_dtype(dtype, jit):
+    # h_t = tanh(x_t W_i + h_{t-1} W_h + b) in NumPy, from h_0 = 1 given as int32/float16
+    layer = RNN(SimpleRNNCell(H), return_sequences=True)
+    _, p = layer.init(KEY, (B, T, F))
+    x = np.asarray(jax.random.normal(KEY, (B, T, F)))
+    apply = jax.jit(layer.apply) if jit else layer.apply
+    y = apply(p, x, initial_state=jnp.ones((B, H), dtype))
+    W_i, W_h, b = (np.asarray(p[k], np.float64) for k in ("W_i", "W_h", "b"))
+    h, want = np.ones((B, H)), []
+    for t in range(T):
+        h = np.tanh(x[:, t] @ W_i + h @ W_h + b)
+        want.append(h)
+    assert y.dtype == jnp.float32
+    np.testing.assert_allclose(y, np.stack(want, 1), rtol=1e-5, atol=1e-6)
+
+
+def test_lstm_initial_state_as_a_list_and_wrong_counts_are_named():
+    cell = LSTMCell(H)
+    layer = RNN(cell)
+    _, p = layer.init(KEY, (B, T, F))
+    x = jax.random.normal(KEY, (B, T, F))
+    h0, c0 = jax.random.normal(jax.random.key(1), (2, B, H))
+    carry, want = (h0, c0), None
+    for t in range(T):  # the cell one step at a time (the cell equals torch's)
+        want, carry = cell.apply(p, x[:, t], initial_state=carry, return_carry=True)
+    np.testing.assert_allclose(layer.apply(p, x, initial_state=[h0, c0]), want, rtol=1e-5)
+    np.testing.assert_allclose(
+        layer.apply(p, x, initial_state=[h0.astype(jnp.float16), c0]), want, rtol=1e-2, atol=1e-3
+    )
+    with pytest.raises(ValueError) as err:
+        layer.apply(p, x, initial_state=[h0])
+    assert str(err.value) == (
+        "RNN(LSTMCell(4)): LSTMCell(4): initial_state must be (h, c), each (3, 4), "
+        "got a list of [(3, 4)]"
+    )
+    with pytest.raises(ValueError, match=r"\(h, c\), each \(3, 4\), got \(3, 4\)$"):
+        layer.apply(p, x, initial_state=h0)
+    simple = RNN(SimpleRNNCell(H))
+    with pytest.raises(
+        ValueError, match=r"must be h of shape \(3, 4\), got a tuple of \[\(3, 4\)\]"
+    ):
+        simple.apply(simple.init(KEY, (B, T, F))[1], x, initial_state=(h0,))
+
+
+def test_bidirectional_initial_state_must_be_a_pair():
+    layer = Bidirectional(SimpleRNNCell(H))
+    _, p = layer.init(KEY, (B, T, F))
+    x = jnp.ones((B, T, F))
+    h = jnp.zeros((B, H))
+    with pytest.raises(ValueError) as err:
+        layer.apply(p, x, initial_state=[h, h, h])
+    assert str(err.value) == (
+        "Bidirectional(SimpleRNNCell(4)): initial_state must be None or a pair (forward carry, "
+        "backward carry), got 3 entries"
+    )
+    with pytest.raises(ValueError, match=r"a pair .*, got an array of shape \(2, 3, 4\)"):
+        layer.apply(p, x, initial_state=jnp.zeros((2, B, H)))
+    np.testing.assert_allclose(
+        layer.apply(p, x, initial_state=[h, h.astype(jnp.int32)]), layer.apply(p, x), rtol=1e-6
+    )
+
+
+def test_cell_dtype_and_bias_initializer_are_checked():
+    with pytest.raises(ValueError, match=r"^GRUCell\(3\): dtype must be float16, .*got int32$"):
+        GRUCell(3, dtype="int32")
+    with pytest.raises(ValueError, match=r"^LSTMCell\(3\): b_init 'lecun_normal' needs a weight"):
+        LSTMCell(3, b_init="lecun_normal")

@@ -154,3 +154,105 @@ def test_conv_and_pool_errors_at_init_name_layer_position_and_shapes():
         MaxPool(2, padding=2).init(KEY, (2, 8, 1))
     with pytest.raises(ValueError, match="disagree on the number of spatial axes"):
         Conv(3, (3, 3), strides=(1, 1, 1))
+
+
+@pytest.mark.parametrize("kind", ["Conv", "ConvTranspose"])
+@pytest.mark.parametrize("x_dtype", ["float32", "int32"])
+def test_conv_promotes_input_and_params_as_dense_does(kind, x_dtype):
+    # under x64 the params are float64: a float32 or int32 batch computes in float64
+    layer = {"Conv": Conv, "ConvTranspose": ConvTranspose}[kind](3, 3, strides=2, padding="SAME")
+    x = np.arange(2 * 7 * 2).reshape(2, 7, 2) % 5 - 2
+    with jax.enable_x64(True):
+        _, p = layer.init(KEY, x.shape)
+        y = layer.apply(p, jnp.asarray(x, x_dtype))
+        conv = lax.conv_transpose if kind == "ConvTranspose" else lax.conv_general_dilated
+        want = (
+            conv(
+                jnp.asarray(x, jnp.float64),
+                p["W"],
+                (2,),
+                "SAME",
+                dimension_numbers=("NWC", "WIO", "NWC"),
+            )
+            + p["b"]
+        )
+    assert p["W"].dtype == y.dtype == jnp.float64
+    np.testing.assert_allclose(y, want, rtol=1e-12)
+    # float32 params, int32 batch: float32, as Dense's x @ W
+    _, p32 = layer.init(KEY, x.shape)
+    y32 = layer.apply(p32, jnp.asarray(x, jnp.int32))
+    assert y32.dtype == jnp.float32
+    np.testing.assert_allclose(y32, layer.apply(p32, jnp.asarray(x, jnp.float32)), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "layer, shape, message",
+    [
+        (
+            Conv(4, 3),
+            (-1, 7, 0),
+            r"Conv\(4, 3\): input channels must be >= 1, got shape \(-1, 7, 0\)",
+        ),
+        (
+            ConvTranspose(4, (3,)),
+            (-1, 7, 0),
+            r"ConvTranspose\(4, \(3,\)\): input channels must be >= 1, got shape \(-1, 7, 0\)",
+        ),
+        (
+            ConvTranspose(4, 2, strides=2),
+            (-1, 0, 2),
+            r"ConvTranspose\(4, 2\): spatial sizes must be >= 1, got input shape \(-1, 0, 2\)",
+        ),
+        (
+            ConvTranspose(4, 2, strides=2, padding="SAME"),
+            (-1, 3, 0, 2),
+            r"ConvTranspose\(4, 2\): spatial sizes must be >= 1, got input shape \(-1, 3, 0, 2\)",
+        ),
+        (
+            Conv(4, 1, padding="SAME"),
+            (-1, 0, 2),
+            r"Conv\(4, 1\): spatial sizes must be >= 1, got input shape \(-1, 0, 2\)",
+        ),
+        (
+            MaxPool(1, padding="SAME"),
+            (-1, 0, 2),
+            r"MaxPool\(1\): spatial sizes must be >= 1, got input shape \(-1, 0, 2\)",
+        ),
+        (
+            GlobalAvgPool(),
+            (-1, 4, 0, 2),
+            r"GlobalAvgPool: spatial sizes must be >= 1, got input shape \(-1, 4, 0, 2\)",
+        ),
+    ],
+)
+def test_empty_channels_and_spatial_sizes_are_named_errors_at_init(layer, shape, message):
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        layer.init(KEY, shape)
+
+
+def test_empty_spatial_sizes_are_named_errors_at_apply():
+    # init on (-1, 0, 2) used to say (-1, 1, 4) while apply made (2, 2, 4)
+    layer = ConvTranspose(4, 2, strides=2)
+    _, p = layer.init(KEY, (-1, 3, 2))
+    with pytest.raises(
+        ValueError, match=r"spatial sizes must be >= 1, got input shape \(2, 0, 2\)"
+    ):
+        layer.apply(p, jnp.ones((2, 0, 2)))
+    with pytest.raises(
+        ValueError,
+        match=r"^GlobalAvgPool: spatial sizes must be >= 1, got input shape \(2, 0, 3\)$",
+    ):
+        GlobalAvgPool().apply({}, jnp.ones((2, 0, 3)))  # used to be nan
+    with pytest.raises(ValueError, match=r"AvgPool\(2\): spatial sizes must be >= 1"):
+        AvgPool(2, padding="SAME").apply({}, jnp.ones((2, 0, 3)))
+
+
+def test_conv_dtype_and_bias_initializer_are_checked_at_construction():
+    with pytest.raises(
+        ValueError, match=r"^Conv\(4, \(3,\)\): dtype must be float16, bfloat16, float32 or float64"
+    ):
+        Conv(4, (3,), dtype="int32")
+    with pytest.raises(
+        ValueError, match=r"ConvTranspose\(2, 3\): b_init 'he_normal' needs a weight"
+    ):
+        ConvTranspose(2, 3, b_init="he_normal")

@@ -148,3 +148,63 @@ def test_paper_model_errors():
         nnjax.models.gru(hidden=0)
     with pytest.raises(ValueError, match=r"Reshape\(\(40, 1\)\): input shape \(3, 64\)"):
         nnjax.models.cnn().init(jax.random.key(0), (3, 64))
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: nnjax.mlp(32), "mlp: sizes must be a non-empty list of positive ints, got 32"),
+        (
+            lambda: nnjax.mlp([True, 2]),
+            "mlp: sizes must be a non-empty list of positive ints, got [True, 2]",
+        ),
+        (
+            lambda: nnjax.mlp("32"),
+            "mlp: sizes must be a non-empty list of positive ints, got '32'",
+        ),
+        (
+            lambda: nnjax.logistic_regression(True),
+            "logistic_regression: n_features must be a positive int, got True",
+        ),
+        (
+            lambda: nnjax.mlp([3, 2], dropout=True),
+            "mlp: dropout must be a rate in [0, 1), got True",
+        ),
+        (
+            lambda: nnjax.models.cnn(kernel_sizes=5),
+            "cnn: kernel_sizes must be a non-empty list of positive ints, got 5",
+        ),
+    ],
+)
+def test_model_argument_errors_are_named(make, message):
+    with pytest.raises(ValueError) as err:
+        make()
+    assert str(err.value) == message
+
+
+def test_models_take_numpy_scalars():
+    net = nnjax.mlp(np.array([4, 3]), dropout=np.float32(0.5))
+    assert net.spec[1]["sizes"] == [4, 3] and net.spec[1]["dropout"] == 0.5
+    _, params = net.init(jax.random.key(0), (-1, 5))
+    x = jnp.ones((2, 5))
+    h = jax.nn.relu(x @ params[0]["W"] + params[0]["b"])
+    keep = jax.random.bernoulli(jax.random.split(jax.random.key(1), 4)[2], 0.5, h.shape)
+    want = jnp.where(keep, 2 * h, 0) @ params[3]["W"] + params[3]["b"]
+    np.testing.assert_allclose(net.apply(params, x, key=jax.random.key(1)), want, rtol=1e-6)
+    assert nnjax.models.resmlp(dropout=np.float64(0.25)).spec[1]["dropout"] == 0.25
+    assert nnjax.models.cnn(n_classes=np.int64(4)).spec[1]["n_classes"] == 4
+
+
+def test_cnn_under_x64_takes_a_float32_or_int_batch():
+    # float64 params (x64) with a float32 batch used to raise lax's dtype TypeError
+    x = np.random.default_rng(0).normal(size=(3, 40))
+    with jax.enable_x64(True):
+        model = nnjax.models.cnn()
+        _, params = model.init(jax.random.key(0), (-1, 40))
+        want = model.apply(params, x)
+        y = model.apply(params, x.astype(np.float32))
+        y_int = model.apply(params, np.round(x).astype(np.int32))
+        want_int = model.apply(params, np.round(x))
+    assert want.dtype == y.dtype == y_int.dtype == jnp.float64
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(y_int, want_int, rtol=1e-12)

@@ -19,6 +19,7 @@ from nnjax.layers.core import (
     Layer,
     apply_model,
     check_layers,
+    check_shape,
     check_state,
     init_model,
     located,
@@ -39,7 +40,7 @@ def _branch_shapes(name: str, input_shape) -> tuple:
             f"{name}: expected a tuple of input shapes (from FanOut or parallel), "
             f"got {input_shape!r}"
         )
-    return tuple(tuple(int(d) for d in s) for s in input_shape)
+    return tuple(check_shape(name, s, 0) for s in input_shape)
 
 
 def _branches(name: str, x, n: int | None = None) -> tuple:
@@ -85,7 +86,8 @@ def FanInSum() -> Layer:
 
 def FanInConcat(axis: int = -1) -> Layer:
     """(x_1, ..., x_n) -> concatenate(x_i, axis): sizes along ``axis`` add up, every other
-    axis must agree; no params."""
+    axis must agree; no params. At init a size -1 (the batch placeholder) along ``axis``
+    makes the concatenated size -1: (-1, 5) and (-1, 5) along axis 0 give (-1, 5)."""
     if not isinstance(axis, int) or isinstance(axis, bool):
         raise ValueError(f"FanInConcat: axis must be an int, got {axis!r}")
     name = f"FanInConcat({axis})"
@@ -98,7 +100,9 @@ def FanInConcat(axis: int = -1) -> Layer:
         rest = {s[:ax] + s[ax + 1 :] for s in shapes}
         if len(rest) > 1:
             raise ValueError(f"{name}: shapes {list(shapes)} differ off axis {axis}")
-        return shapes[0][:ax] + (sum(s[ax] for s in shapes),) + shapes[0][ax + 1 :]
+        sizes = [s[ax] for s in shapes]
+        size = -1 if -1 in sizes else sum(sizes)
+        return shapes[0][:ax] + (size,) + shapes[0][ax + 1 :]
 
     def init(key, input_shape):
         return concat_shape(_branch_shapes(name, input_shape)), {}

@@ -13,16 +13,32 @@ dilated by the stride (s - 1 zeros between neighbours) and then padded, with str
 ``ConvTranspose`` is this with the kernel flipped in space and its channel axes swapped).
 
 An int ``kernel_size``/``strides``/``dilation`` applies to every spatial axis, so the same layer
-works on (B, W, C) and (B, H, W, C); a tuple fixes the number of spatial axes.
+works on (B, W, C) and (B, H, W, C); a tuple fixes the number of spatial axes. Every spatial
+size and C must be >= 1. As Dense's x @ W, x and W are promoted to ``jnp.result_type(x, W)``
+(int32 x with float32 W: float32; float32 x with float64 params under x64: float64).
 """
 
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 from jax import lax
 
 from nnjax.initializers import get_initializer
-from nnjax.layers.core import Layer, check_shape, dtype_name, make_spec, param_dtype, positive_int
+from nnjax.layers.core import (
+    Layer,
+    bias_initializer,
+    check_dtype,
+    check_features,
+    check_shape,
+    check_spatial,
+    dtype_name,
+    float_result_type,
+    init_bias,
+    make_spec,
+    param_dtype,
+    positive_int,
+)
 from nnjax.layers.spatial import (
     explicit_pads,
     int_tuple,
@@ -87,8 +103,10 @@ def _checked(name, features, kernel_size, strides, padding, dilation, groups):
 
 
 def _geometry(name, in_shape, fixed, kernel_size, strides, dilation, padding, transpose):
-    """(kernel, strides, dilation, pads, output spatial sizes) for a (B, *spatial, C) input."""
+    """(kernel, strides, dilation, pads, output spatial sizes) for a (B, *spatial, C) input;
+    a ValueError for a spatial size < 1 (before the transpose dilates it to (n - 1) s + 1)."""
     rank = spatial_rank(name, in_shape, fixed)
+    check_spatial(name, in_shape)
     k, s, d, k_eff = _per_axis(name, rank, kernel_size, strides, dilation)
     sizes = in_shape[1:-1]
     if transpose:
@@ -122,7 +140,8 @@ def _conv(kind: str, features, kernel_size, strides, padding, dilation, groups, 
           W_init, b_init, dtype) -> Layer:  # fmt: skip
     name = f"{kind}({features}, {kernel_size})"
     padding, fixed = _checked(name, features, kernel_size, strides, padding, dilation, groups)
-    w_init, bias_init = get_initializer(W_init), get_initializer(b_init)
+    check_dtype(name, dtype)
+    w_init, bias_init = get_initializer(W_init), bias_initializer(name, b_init)
     transpose = kind == "ConvTranspose"
 
     def geometry(in_shape):
@@ -131,16 +150,17 @@ def _conv(kind: str, features, kernel_size, strides, padding, dilation, groups, 
     def init(key, input_shape):
         shape = check_shape(name, input_shape, 3)
         k, _, _, _, out = geometry(shape)
+        check_features(name, shape, "input channels")
         if shape[-1] % groups:
             raise ValueError(
                 f"{name}: input channels {shape[-1]} (input shape {shape}) are "
                 f"not divisible by groups {groups}"
             )
-        dt = param_dtype(dtype)
+        dt = param_dtype(dtype, name)
         k_w, k_b = jax.random.split(key)
         params = {"W": w_init(k_w, (*k, shape[-1] // groups, features), dt)}
         if use_bias:
-            params["b"] = bias_init(k_b, (features,), dt)
+            params["b"] = init_bias(name, bias_init, k_b, features, dt)
         return (shape[0], *out, features), params
 
     def apply(params, x, *, key=None):
@@ -151,8 +171,10 @@ def _conv(kind: str, features, kernel_size, strides, padding, dilation, groups, 
             raise ValueError(f"{name}: expected input of shape {want}{c_in}), got {tuple(x.shape)}")
         _, s, d, pads, _ = geometry(tuple(x.shape))
         conv_strides, lhs_dilation = ((1,) * rank, s) if transpose else (s, None)
+        dt = float_result_type(x, W)  # as Dense's x @ W: float32 x, float64 W -> float64
         y = lax.conv_general_dilated(
-            x, W, conv_strides, pads, lhs_dilation=lhs_dilation, rhs_dilation=d,
+            jnp.asarray(x, dt), jnp.asarray(W, dt), conv_strides, pads,
+            lhs_dilation=lhs_dilation, rhs_dilation=d,
             dimension_numbers=_DIMENSIONS[rank], feature_group_count=groups,
         )  # fmt: skip
         return y + params["b"] if use_bias else y

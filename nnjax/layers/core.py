@@ -5,14 +5,17 @@ See :mod:`nnjax.layers` for the protocol (stateless and stateful layers, specs).
 """
 
 import math
+import numbers
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from nnjax.activations import ACTIVATIONS, get_activation
-from nnjax.initializers import get_initializer
+from nnjax.initializers import INITIALIZERS, get_initializer
 
 Array = jax.Array
 Shape = tuple[int, ...]
@@ -41,9 +44,65 @@ def default_float() -> jnp.dtype:
     return jnp.dtype(jax.dtypes.canonicalize_dtype(jnp.float64))
 
 
-def param_dtype(dtype) -> jnp.dtype:
-    """``dtype`` as a NumPy dtype, or :func:`default_float` when it is None."""
-    return jnp.dtype(dtype) if dtype is not None else default_float()
+_FLOATS = "float16, bfloat16, float32 or float64 (None: float32, float64 under x64)"
+
+
+def check_dtype(name: str, dtype):
+    """``dtype`` as a NumPy dtype (None stays None), or a ValueError naming the layer unless it
+    is a real floating dtype (float16, bfloat16, float32, float64)."""
+    if dtype is None:
+        return None
+    try:
+        dt = jnp.dtype(dtype)
+    except TypeError:
+        raise ValueError(f"{name}: dtype must be {_FLOATS}, got {dtype!r}") from None
+    if not jnp.issubdtype(dt, jnp.floating):
+        raise ValueError(f"{name}: dtype must be {_FLOATS}, got {dt.name}")
+    return dt
+
+
+def param_dtype(dtype, name: str = "layer") -> jnp.dtype:
+    """``dtype`` as a NumPy dtype, or :func:`default_float` when it is None; a ValueError
+    (:func:`check_dtype`) unless it is a floating dtype."""
+    dt = check_dtype(name, dtype)
+    return dt if dt is not None else default_float()
+
+
+def float_result_type(*arrays) -> jnp.dtype:
+    """The dtype to compute in: ``jnp.result_type(*arrays)`` when it is inexact, else
+    :func:`default_float` (integer or bool inputs)."""
+    dt = jnp.result_type(*arrays)
+    return dt if jnp.issubdtype(dt, jnp.inexact) else default_float()
+
+
+def as_real(value) -> float | None:
+    """``value`` as a Python float when it is a real number (int, float or a NumPy real
+    scalar, not a bool), else None. A NumPy float is read as it prints (np.float32(0.1) is
+    0.1, not 0.10000000149011612), the value its writer meant."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        return None
+    return float(str(value)) if isinstance(value, np.floating) else float(value)
+
+
+# Initializers that need a weight matrix's fan-in and fan-out: not for a 1-D bias.
+_FAN_BASED = sorted(n for n in INITIALIZERS if n.split("_")[0] in ("glorot", "he", "lecun"))
+
+
+def bias_initializer(name: str, b_init):
+    """The initializer for a 1-D bias; a ValueError naming the layer for a fan-based name
+    (glorot/he/lecun need a matrix's fan-in and fan-out)."""
+    if isinstance(b_init, str) and b_init in _FAN_BASED:
+        raise ValueError(
+            f"{name}: b_init {b_init!r} needs a weight matrix's fan-in and fan-out and cannot "
+            f"initialise a 1-D bias; use 'zeros', 'ones' or normal(std)"
+        )
+    return get_initializer(b_init)
+
+
+def init_bias(name: str, b_init: Callable, key, size: int, dtype):
+    """``b_init(key, (size,), dtype)``, its ValueError (a callable fan-based initializer)
+    re-raised naming the layer."""
+    return located(name, b_init, key, (size,), dtype)
 
 
 def dtype_name(dtype) -> str | None:
@@ -51,15 +110,37 @@ def dtype_name(dtype) -> str | None:
     return None if dtype is None else jnp.dtype(dtype).name
 
 
+def _dim(d) -> int:
+    """An int dim (a Python or NumPy integer, not a bool or a float), else a TypeError."""
+    if isinstance(d, bool | np.bool_):
+        raise TypeError(d)
+    return operator.index(d)
+
+
 def check_shape(name: str, input_shape: Sequence[int], min_ndim: int = 1) -> Shape:
-    """``input_shape`` as a tuple of ints with at least ``min_ndim`` dims, or a ValueError."""
+    """``input_shape`` as a tuple of ints with at least ``min_ndim`` dims, or a ValueError
+    (floats such as 5.7 and bools are refused, not truncated)."""
     try:
-        shape = tuple(int(d) for d in input_shape)
+        shape = tuple(_dim(d) for d in input_shape)
     except TypeError:
-        raise ValueError(f"{name}: input_shape must be ints, got {input_shape!r}") from None
+        raise ValueError(
+            f"{name}: input_shape must be ints (-1 for the batch), got {input_shape!r}"
+        ) from None
     if len(shape) < min_ndim:
         raise ValueError(f"{name}: needs an input of at least {min_ndim} dims, got {shape}")
     return shape
+
+
+def check_features(name: str, shape: Shape, what: str = "input features") -> None:
+    """A ValueError unless the last axis of ``shape`` holds at least one feature/channel."""
+    if shape[-1] < 1:
+        raise ValueError(f"{name}: {what} must be >= 1, got shape {shape}")
+
+
+def check_spatial(name: str, shape: Shape) -> None:
+    """A ValueError unless every spatial size of a (B, *spatial, C) shape is >= 1."""
+    if any(n < 1 for n in shape[1:-1]):
+        raise ValueError(f"{name}: spatial sizes must be >= 1, got input shape {tuple(shape)}")
 
 
 def positive_int(name: str, what: str, value) -> int:
@@ -131,21 +212,22 @@ def Dense(
     """Affine map y = x W + b.
 
     Shapes: x (..., in) -> y (..., features); params ``{"W": (in, features), "b": (features,)}``
-    (no ``"b"`` when ``use_bias=False``). ``dtype`` defaults to :func:`default_float`.
+    (no ``"b"`` when ``use_bias=False``). ``dtype``: a floating dtype, default
+    :func:`default_float`; ``b_init`` must not be fan-based (glorot/he/lecun).
     """
     positive_int("Dense", "features", features)
-    w_init, bias_init = get_initializer(W_init), get_initializer(b_init)
     name = f"Dense({features})"
+    check_dtype(name, dtype)
+    w_init, bias_init = get_initializer(W_init), bias_initializer(name, b_init)
 
     def init(key, input_shape):
         shape = check_shape(name, input_shape)
-        if shape[-1] < 1:
-            raise ValueError(f"{name}: input features must be >= 1, got shape {shape}")
-        dt = param_dtype(dtype)
+        check_features(name, shape)
+        dt = param_dtype(dtype, name)
         k_w, k_b = jax.random.split(key)
         params = {"W": w_init(k_w, (shape[-1], features), dt)}
         if use_bias:
-            params["b"] = bias_init(k_b, (features,), dt)
+            params["b"] = init_bias(name, bias_init, k_b, features, dt)
         return shape[:-1] + (features,), params
 
     def apply(params, x, *, key=None):
@@ -247,10 +329,12 @@ def Dropout(rate: float) -> Layer:
     """Inverted dropout: y = x * m / (1 - rate), m ~ Bernoulli(1 - rate) per element.
 
     Active only when a ``key`` is passed to ``apply``; without one it is the identity
-    (evaluation mode). No params.
+    (evaluation mode). No params. ``rate``: a real number (Python or NumPy) in [0, 1).
     """
-    if not isinstance(rate, int | float) or not 0.0 <= rate < 1.0:
-        raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
+    value = as_real(rate)
+    if value is None or not 0.0 <= value < 1.0:
+        raise ValueError(f"Dropout: rate must be in [0, 1), got {rate!r}")
+    rate = value
     name = f"Dropout({rate})"
 
     def init(key, input_shape):

@@ -7,7 +7,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from nnjax.initializers import get_initializer
-from nnjax.layers.core import Layer, check_shape, dtype_name, make_spec, param_dtype, positive_int
+from nnjax.layers.core import (
+    Layer,
+    check_dtype,
+    check_shape,
+    dtype_name,
+    make_spec,
+    param_dtype,
+    positive_int,
+)
 
 
 def Embedding(
@@ -23,11 +31,12 @@ def Embedding(
     positive_int("Embedding", "features", features)
     init_w = get_initializer(W_init)
     name = f"Embedding({num_embeddings}, {features})"
+    check_dtype(name, dtype)
 
     def init(key, input_shape):
         shape = check_shape(name, input_shape, 0)
         return shape + (features,), {
-            "W": init_w(key, (num_embeddings, features), param_dtype(dtype))
+            "W": init_w(key, (num_embeddings, features), param_dtype(dtype, name))
         }
 
     def apply(params, x, *, key=None):

@@ -7,7 +7,8 @@ channel over every other axis (the batch and the spatial axes):
     y  = (x - mu) / sqrt(var + eps) * scale + offset
 
 Params ``{"scale": (C,), "offset": (C,)}`` start at 1 and 0 (either left out with
-``use_scale=False`` / ``use_offset=False``).
+``use_scale=False`` / ``use_offset=False``). C must be >= 1, ``eps`` finite and > 0, ``dtype``
+a floating dtype; ``apply`` checks that every param and state leaf has shape (C,).
 
 ``BatchNorm`` is stateful (the protocol in :mod:`nnjax.layers`): state
 ``{"mean": (C,), "var": (C,)}`` starts at 0 and 1. Its convention is PyTorch's, so its
@@ -27,23 +28,44 @@ momentum = 1 - m, and updates with the biased variance. The running statistics a
 differentiated (``lax.stop_gradient``).
 """
 
+import math
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-from nnjax.layers.core import Layer, check_shape, dtype_name, make_spec, param_dtype
+from nnjax.layers.core import (
+    Layer,
+    as_real,
+    check_dtype,
+    check_features,
+    check_shape,
+    dtype_name,
+    make_spec,
+    param_dtype,
+)
 
 
-def _check_eps(name, eps):
-    if not isinstance(eps, int | float) or isinstance(eps, bool) or not eps > 0:
-        raise ValueError(f"{name}: eps must be a number > 0, got {eps!r}")
-    return float(eps)
+def _check_eps(name, eps) -> float:
+    """``eps`` as a float: a finite real number > 0 (Python or NumPy), else a ValueError."""
+    value = as_real(eps)
+    if value is None or not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name}: eps must be a number > 0 and finite, got {eps!r}")
+    return value
 
 
-def _affine_params(shape, use_scale, use_offset, dtype):
-    dt, C = param_dtype(dtype), shape[-1]
+def _check_momentum(name, momentum) -> float:
+    """``momentum`` as a float: a real number in [0, 1] (Python or NumPy), else a ValueError."""
+    value = as_real(momentum)
+    if value is None or not 0 <= value <= 1:
+        raise ValueError(f"{name}: momentum must be in [0, 1], got {momentum!r}")
+    return value
+
+
+def _affine_params(name, shape, use_scale, use_offset, dtype):
+    check_features(name, shape, "channels C")
+    dt, C = param_dtype(dtype, name), shape[-1]
     params = {}
     if use_scale:
         params["scale"] = jnp.ones((C,), dt)
@@ -62,10 +84,20 @@ def _normalize(params, x, mean, var, eps):
 
 
 def _check_channels(name, params, state, x):
-    leaves = {**params, **(state or {})}
-    C = next(iter(leaves.values())).shape[0] if leaves else None
-    if x.ndim < 1 or (C is not None and x.shape[-1] != C):
+    """A ValueError unless x is (..., C) with C >= 1 (C the params' size, when there are
+    params) and every param and state leaf has shape (C,)."""
+    sizes = [jnp.shape(v) for v in params.values()]
+    C = sizes[0][0] if sizes and len(sizes[0]) == 1 else "C >= 1"
+    if x.ndim < 1 or x.shape[-1] < 1 or (C != "C >= 1" and x.shape[-1] != C):
         raise ValueError(f"{name}: expected input of shape (..., {C}), got {tuple(x.shape)}")
+    C = x.shape[-1]
+    for what, leaves in (("params", params), ("state", state or {})):
+        for key, leaf in leaves.items():
+            if jnp.shape(leaf) != (C,):
+                raise ValueError(
+                    f"{name}: {what} {key!r} must have shape ({C},), one entry per channel of "
+                    f"the input {tuple(x.shape)}, got {jnp.shape(leaf)}"
+                )
 
 
 def LayerNorm(
@@ -74,10 +106,11 @@ def LayerNorm(
     """Per-example normalisation over the last axis (module docstring): (..., C) -> (..., C)."""
     name = "LayerNorm"
     eps = _check_eps(name, eps)
+    check_dtype(name, dtype)
 
     def init(key, input_shape):
         shape = check_shape(name, input_shape, 1)
-        return shape, _affine_params(shape, use_scale, use_offset, dtype)
+        return shape, _affine_params(name, shape, use_scale, use_offset, dtype)
 
     def apply(params, x, *, key=None):
         _check_channels(name, params, None, x)
@@ -107,19 +140,15 @@ def BatchNorm(
     state (module docstring; PyTorch's momentum convention): (B, ..., C) -> (B, ..., C)."""
     name = "BatchNorm"
     eps = _check_eps(name, eps)
-    if (
-        not isinstance(momentum, int | float)
-        or isinstance(momentum, bool)
-        or not 0 <= momentum <= 1
-    ):
-        raise ValueError(f"{name}: momentum must be in [0, 1], got {momentum!r}")
-    momentum = float(momentum)
+    momentum = _check_momentum(name, momentum)
+    check_dtype(name, dtype)
 
     def init(key, input_shape):
         shape = check_shape(name, input_shape, 2)
-        dt = param_dtype(dtype)
+        params = _affine_params(name, shape, use_scale, use_offset, dtype)
+        dt = param_dtype(dtype, name)
         state = {"mean": jnp.zeros((shape[-1],), dt), "var": jnp.ones((shape[-1],), dt)}
-        return shape, _affine_params(shape, use_scale, use_offset, dtype), state
+        return shape, params, state
 
     def apply(params, x, *, key=None, state=None, train=False):
         if not isinstance(state, dict) or set(state) != {"mean", "var"}:

@@ -17,12 +17,10 @@ Explicit padding must be smaller than the window on each side, so that every win
 at least one real position.
 """
 
-import math
-
 import jax.numpy as jnp
 from jax import lax
 
-from nnjax.layers.core import Layer, check_shape, make_spec
+from nnjax.layers.core import Layer, check_shape, check_spatial, make_spec
 from nnjax.layers.spatial import (
     explicit_pads,
     int_tuple,
@@ -49,6 +47,7 @@ def _pool(kind: str, window, strides, padding) -> Layer:
 
     def geometry(in_shape):
         rank = spatial_rank(name, in_shape, fixed)
+        check_spatial(name, in_shape)
         k = int_tuple(name, "window", window, rank)
         s = k if strides is None else int_tuple(name, "strides", strides, rank)
         pads = explicit_pads(name, padding, in_shape[1:-1], k, s)
@@ -93,18 +92,19 @@ def AvgPool(window, *, strides=None, padding="VALID") -> Layer:
 
 
 def GlobalAvgPool() -> Layer:
-    """y[b, c] = mean of x[b, ..., c] over the spatial axes: (B, *spatial, C) -> (B, C)."""
+    """y[b, c] = mean of x[b, ..., c] over the spatial axes: (B, *spatial, C) -> (B, C).
+    Every spatial size must be >= 1 (checked at init and at apply: no mean of nothing)."""
     name = "GlobalAvgPool"
 
     def init(key, input_shape):
         shape = check_shape(name, input_shape, 3)
-        if math.prod(shape[1:-1]) < 1:
-            raise ValueError(f"{name}: needs at least one spatial position, got {shape}")
+        check_spatial(name, shape)
         return (shape[0], shape[-1]), {}
 
     def apply(params, x, *, key=None):
         if x.ndim < 3:
             raise ValueError(f"{name}: expected input (B, *spatial, C), got {tuple(x.shape)}")
+        check_spatial(name, tuple(x.shape))
         return jnp.mean(x, axis=tuple(range(1, x.ndim - 1)))
 
     return Layer(init, apply, name, False, make_spec("GlobalAvgPool"))

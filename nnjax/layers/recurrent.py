@@ -42,9 +42,14 @@ from jax import lax
 from nnjax.initializers import get_initializer
 from nnjax.layers.core import (
     Layer,
+    bias_initializer,
+    check_dtype,
+    check_features,
     check_layers,
     check_shape,
     dtype_name,
+    float_result_type,
+    init_bias,
     located,
     make_spec,
     param_dtype,
@@ -81,22 +86,43 @@ def _lstm_step(params, x, carry):
 _STEPS = {"SimpleRNNCell": _simple_step, "GRUCell": _gru_step, "LSTMCell": _lstm_step}
 
 
+def _initial_carry(name: str, lstm: bool, state, h_shape: tuple, dtype):
+    """The carry a step starts from: zeros when ``state`` is None, else ``state`` (h, or for
+    the LSTM a pair (h, c) as a tuple or a list) cast to ``dtype``, each part of shape
+    ``h_shape``; a ValueError naming the cell otherwise."""
+    n = 2 if lstm else 1
+    if state is None:
+        return (jnp.zeros(h_shape, dtype),) * 2 if lstm else jnp.zeros(h_shape, dtype)
+    listed = isinstance(state, tuple | list)
+    parts = tuple(state) if listed else (state,)
+    shapes = [tuple(p.shape) if hasattr(p, "shape") else type(p).__name__ for p in parts]
+    if shapes != [h_shape] * n or listed != lstm:
+        want = "(h, c), each" if lstm else "h of shape"
+        got = f"a {type(state).__name__} of {shapes}" if listed else shapes[0]
+        raise ValueError(f"{name}: initial_state must be {want} {h_shape}, got {got}")
+    parts = tuple(jnp.asarray(part, dtype) for part in parts)
+    return parts if lstm else parts[0]
+
+
 def _cell(kind: str, hidden: int, W_i_init, W_h_init, b_init, dtype) -> Layer:
     name = f"{kind}({hidden})"
     positive_int(name, "hidden", hidden)
+    check_dtype(name, dtype)
     G, step = _GATES[kind], _STEPS[kind]
-    wi, wh, bi = (get_initializer(i) for i in (W_i_init, W_h_init, b_init))
+    wi, wh = get_initializer(W_i_init), get_initializer(W_h_init)
+    bi = bias_initializer(name, b_init)
     biases = ("b_i", "b_h") if kind == "GRUCell" else ("b",)
 
     def init(key, input_shape):
         shape = check_shape(name, input_shape, 1)
-        dt = param_dtype(dtype)
+        check_features(name, shape)
+        dt = param_dtype(dtype, name)
         k_i, k_h, *k_b = jax.random.split(key, 2 + len(biases))
         params = {
             "W_i": wi(k_i, (shape[-1], G * hidden), dt),
             "W_h": wh(k_h, (hidden, G * hidden), dt),
         }
-        params.update({b: bi(k, (G * hidden,), dt) for b, k in zip(biases, k_b)})
+        params.update({b: init_bias(name, bi, k, G * hidden, dt) for b, k in zip(biases, k_b)})
         return shape[:-1] + (hidden,), params
 
     def apply(params, x, *, key=None, initial_state=None, return_carry=False):
@@ -104,14 +130,8 @@ def _cell(kind: str, hidden: int, W_i_init, W_h_init, b_init, dtype) -> Layer:
         if x.ndim < 1 or x.shape[-1] != n_in:
             raise ValueError(f"{name}: expected input of shape (..., {n_in}), got {tuple(x.shape)}")
         h_shape = x.shape[:-1] + (hidden,)
-        carry = initial_state
-        if carry is None:
-            zeros = jnp.zeros(h_shape, jnp.result_type(x, params["W_i"]))
-            carry = (zeros, zeros) if kind == "LSTMCell" else zeros
-        shapes = [tuple(jnp.shape(c)) for c in jax.tree.leaves(carry)]
-        if shapes != [h_shape] * (2 if kind == "LSTMCell" else 1):
-            want = "(h, c), each" if kind == "LSTMCell" else "h of shape"
-            raise ValueError(f"{name}: initial_state must be {want} {h_shape}, got {shapes}")
+        dt = float_result_type(x, *jax.tree.leaves(params))  # the dtype step computes in
+        carry = _initial_carry(name, kind == "LSTMCell", initial_state, h_shape, dt)
         y, carry = step(params, x, carry)
         return (y, carry) if return_carry else y
 
@@ -175,11 +195,28 @@ def _check_sequence(name: str, shape) -> None:
         raise ValueError(f"{name}: expected input (B, T, F) with T >= 1, got {tuple(shape)}")
 
 
+def _start_carry(name: str, carry_struct, initial_state):
+    """The scan's first carry, in the structure, shapes and dtypes of ``carry_struct`` (the
+    carry one step makes): zeros when ``initial_state`` is None, else its arrays cast (an
+    LSTM's [h, c] list becomes the pair (h, c)); a ValueError when they do not fit."""
+    leaves, tree = jax.tree.flatten(carry_struct)
+    if initial_state is None:
+        return jax.tree.unflatten(tree, [jnp.zeros(s.shape, s.dtype) for s in leaves])
+    given = jax.tree.leaves(initial_state)
+    shapes = [tuple(jnp.shape(g)) for g in given]
+    if shapes != [tuple(s.shape) for s in leaves]:
+        want = [tuple(s.shape) for s in leaves]
+        raise ValueError(f"{name}: initial_state must be arrays of shapes {want}, got {shapes}")
+    return jax.tree.unflatten(tree, [jnp.asarray(g, s.dtype) for g, s in zip(given, leaves)])
+
+
 def RNN(cell: Layer, *, return_sequences: bool = False, reverse: bool = False) -> Layer:
     """Run ``cell`` over the time axis of x (B, T, F) with ``lax.scan`` (module docstring).
 
     ``apply(params, x, *, key=None, initial_state=None)``: the carry at the first step run
-    (t = 0, or t = T - 1 when ``reverse``), zeros by default. Params are the cell's.
+    (t = 0, or t = T - 1 when ``reverse``), zeros by default: h (B, H), or (h, c) for the
+    LSTM (a list [h, c] is taken as the pair), cast to the dtype the cell computes in.
+    Params are the cell's.
     """
     _check_cell("RNN", cell)
     name = f"RNN({cell.name}{', reverse' if reverse else ''})"
@@ -199,7 +236,7 @@ def RNN(cell: Layer, *, return_sequences: bool = False, reverse: bool = False) -
             lambda: cell.apply(params, xs[0], initial_state=initial_state, return_carry=True),
         )
         zeros = lambda s: jnp.zeros(s.shape, s.dtype)
-        carry0 = jax.tree.map(zeros, carry0) if initial_state is None else initial_state
+        carry0 = _start_carry(name, carry0, initial_state)
 
         def body(carry, x_t):
             y, carry = cell.apply(params, x_t, initial_state=carry, return_carry=True)
@@ -219,6 +256,23 @@ def RNN(cell: Layer, *, return_sequences: bool = False, reverse: bool = False) -
         "RNN", cell=spec_of(cell), return_sequences=bool(return_sequences), reverse=bool(reverse)
     )
     return Layer(init, apply, name, False, spec)
+
+
+def _pair(name: str, initial_state) -> tuple:
+    """(forward carry, backward carry) from None or a pair (tuple or list of 2 entries)."""
+    if initial_state is None:
+        return None, None
+    if not isinstance(initial_state, tuple | list) or len(initial_state) != 2:
+        got = (
+            f"{len(initial_state)} entries"
+            if isinstance(initial_state, tuple | list)
+            else f"an array of shape {tuple(jnp.shape(initial_state))}"
+        )
+        raise ValueError(
+            f"{name}: initial_state must be None or a pair (forward carry, backward carry), "
+            f"got {got}"
+        )
+    return tuple(initial_state)
 
 
 def Bidirectional(
@@ -254,7 +308,7 @@ def Bidirectional(
         return out, {"forward": p_f, "backward": p_b}
 
     def apply(params, x, *, key=None, initial_state=None):
-        h_f, h_b = (None, None) if initial_state is None else initial_state
+        h_f, h_b = _pair(name, initial_state)
         y_f = located(name, fwd.apply, params["forward"], x, initial_state=h_f)
         y_b = located(name, bwd.apply, params["backward"], x, initial_state=h_b)
         return jnp.concatenate([y_f, y_b], axis=-1) if merge == "concat" else y_f + y_b
