@@ -73,3 +73,27 @@ def test_pruning_the_weakest_synapses_holds_then_drops(swept):
     assert acc[5] < acc[0] - 0.1 and acc[6] < acc[0] - 0.3  # p = 0.7, 0.8: drops
     np.testing.assert_allclose(acc, s.pruned_ann_accuracy, atol=0.05)
     assert s.pruned_rates[-1, 1] < 0.6 * s.pruned_rates[0, 1]
+
+
+def test_prune_of_one_matrix_prunes_it_whole_and_returns_a_matrix():
+    W = jnp.array([[0.5, -0.1, 0.3], [-0.7, 0.2, -0.05]])
+    P = H.prune(W, 0.5)  # floor(0.5 * 6) = 3 over the whole matrix, not 1 per row
+    assert isinstance(P, jnp.ndarray) and P.shape == (2, 3)
+    np.testing.assert_array_equal(P, jnp.array([[0.5, 0.0, 0.3], [-0.7, 0.0, 0.0]]))
+    np.testing.assert_array_equal(H.prune(np.asarray(W), 0.5), P)
+    np.testing.assert_array_equal(H.prune([W], 0.5)[0], P)  # the list form agrees
+
+
+def test_sweep_refuses_empty_factors_or_fractions():
+    layers = [{"W": jnp.eye(2), "b": jnp.zeros(2)}, {"W": jnp.eye(2), "b": jnp.zeros(2)}]
+    conv = V.normalize(layers, jnp.array([[1.0, 0.0], [0.0, 1.0]]))
+    X, y = jnp.array([[1.0, 0.0], [0.0, 1.0]]), jnp.array([0, 1])
+    with pytest.raises(ValueError, match=r"sweep: factors must hold at least one value, got none"):
+        H.sweep(conv, X, y, 5, factors=())
+    with pytest.raises(
+        ValueError, match=r"sweep: fractions must hold at least one value, got none"
+    ):
+        H.sweep(conv, X, y, 5, fractions=[])
+    s = H.sweep(conv, X, y, 5, factors=[np.float32(1.0)], fractions=[0.0])
+    np.testing.assert_array_equal(s.down_accuracy, [1.0])  # x = e_i: rate 1 on unit i
+    np.testing.assert_array_equal(s.down_rates, [[0.5]])

@@ -189,8 +189,60 @@ def test_moving_average_and_rms():
     brute = np.stack([[r[max(0, i - 2) : i + 3].mean() for i in range(50)] for r in x])
     np.testing.assert_allclose(m, brute, rtol=0, atol=1e-6)
     t = np.arange(2000) / 100.0
-    rms = np.asarray(rh.moving_rms(3.0 * np.sin(2 * np.pi * 10 * t), 100.0, 0.3))
+    # 0.25 s = 25 samples = 5 whole periods of 20 Hz: the window's mean of sin^2 is exactly 1/2
+    rms = np.asarray(rh.moving_rms(3.0 * np.sin(2 * np.pi * 20 * t), 100.0, 0.25))
     np.testing.assert_allclose(rms[50:-50], 3.0 / np.sqrt(2), rtol=1e-3)
+    # 0.3 s at 100 Hz: w = 30 -> 31 samples centred (3.1 periods of 10 Hz), so the power
+    # ripples around A^2/2 by at most 1/31 of it (a 30-sample window held exactly 3 periods)
+    x10 = 3.0 * np.sin(2 * np.pi * 10 * t)
+    rms10 = np.asarray(rh.moving_rms(x10, 100.0, 0.3))[50:-50]
+    brute10 = np.sqrt([np.mean(x10[i - 15 : i + 16] ** 2) for i in range(50, 1950)])
+    np.testing.assert_allclose(rms10, brute10, rtol=1e-5)
+    assert np.abs(rms10**2 / 4.5 - 1.0).max() == pytest.approx(1 / 31, rel=1e-3)
+
+
+def test_moving_average_even_window_is_the_centred_odd_one():
+    # w = round(2 s * 1 Hz) = 2: |j| <= 1, three samples centred on t (not (x_{t-1} + x_t) / 2)
+    spike = np.array([0.0, 0.0, 1.0, 0.0, 0.0])
+    np.testing.assert_allclose(rh.moving_average(spike, 1.0, 2.0), [0, 1 / 3, 1 / 3, 1 / 3, 0])
+    x = np.random.default_rng(3).standard_normal(300)
+    m = np.asarray(rh.moving_average(x, 1000.0, 0.02))  # w = 20: 21 samples, |j| <= 10
+    brute = [x[max(0, i - 10) : i + 11].mean() for i in range(300)]
+    np.testing.assert_allclose(m, brute, rtol=0, atol=1e-6)
+
+
+def test_moving_windows_longer_than_the_signal():
+    x = np.arange(5.0)
+    # h = 3 (w = 7) on 5 samples: the part of [t - 3, t + 3] inside the signal
+    np.testing.assert_allclose(rh.moving_average(x, 1.0, 7.0), [1.5, 2.0, 2.0, 2.0, 2.5])
+    # h >= n - 1: every window is the whole signal
+    np.testing.assert_allclose(rh.moving_average(x, 100.0, 100.0), np.full(5, 2.0))
+    np.testing.assert_allclose(rh.moving_rms(x, 100.0, 100.0), np.full(5, np.sqrt(6.0)))
+    one = np.asarray(rh.moving_average(np.array([[4.0], [-1.0]]), 10.0, 1.0))
+    np.testing.assert_array_equal(one, [[4.0], [-1.0]])
+    # a 2 s envelope window on a 1 s recording: a constant envelope, no spindle
+    noise = np.random.default_rng(0).standard_normal(100)
+    assert len(dt.detect_spindles(noise, 100.0, window_s=2.0).start) == 0
+
+
+def test_moving_windows_and_orders_take_numpy_numbers_and_refuse_bad_ones():
+    x = np.random.default_rng(1).standard_normal(200)
+    np.testing.assert_array_equal(
+        rh.moving_average(x, 100.0, np.float32(0.05)), rh.moving_average(x, 100.0, 0.05)
+    )
+    np.testing.assert_array_equal(
+        rh.bandpass(x, 100.0, (1.0, 4.0), order=np.int64(2)),
+        rh.bandpass(x, 100.0, (1.0, 4.0), order=2),
+    )
+    for bad in (float("inf"), float("nan"), -0.1, True, "0.3"):
+        with pytest.raises(
+            ValueError, match=r"moving_rms: window_s must be a number > 0 \(s\) and finite"
+        ):
+            rh.moving_rms(x, 100.0, bad)
+    with pytest.raises(
+        ValueError, match=r"moving_average: x must have at least one sample, got shape \(0,\)"
+    ):
+        rh.moving_average(np.zeros(0), 100.0, 0.1)
 
 
 def test_filters_reject_bad_input():
@@ -361,6 +413,25 @@ def test_match_events_by_hand():
     assert dt.match_events(det, true) == (0.5, 2 / 3)  # one detection per true event
     assert dt.match_events([], true)[1] == 0.0 and np.isnan(dt.match_events([], true)[0])
     assert dt.match_events([[1.0, 2.0]], [[2.0, 3.0]]) == (0.0, 0.0)  # touching is no overlap
+
+
+def test_detectors_refuse_a_signal_with_nan_or_inf():
+    x = np.random.default_rng(2).standard_normal(3000)
+    x[[10, 20]], x[30] = np.nan, np.inf
+    detectors = [(dt.detect_spindles, "x"), (dt.detect_slow_waves, "x"), (dt.detect_updown, "rate")]
+    for detector, name in detectors:
+        msg = rf"{detector.__name__}: {name} must be finite, got 3 nan/inf of 3000 samples"
+        with pytest.raises(ValueError, match=msg):
+            detector(x, FS)
+
+
+def test_match_events_refuses_non_finite_and_reversed_intervals():
+    msg = r"detected intervals must be finite with start <= end, got detected\[0\] = \[0.0, nan\]"
+    with pytest.raises(ValueError, match=msg):
+        dt.match_events([[0.0, np.nan]], [[0.0, 1.0]])
+    with pytest.raises(ValueError, match=r"got true\[1\] = \[3.0, 2.0\] \(1 of 2 such\)"):
+        dt.match_events([[0.0, 1.0]], [[0.0, 1.0], [3.0, 2.0]])
+    assert dt.match_events([[1.0, 1.0]], [[0.0, 2.0]]) == (1.0, 1.0)  # zero length is an interval
 
 
 def test_detectors_reject_bad_input():

@@ -154,3 +154,88 @@ def test_convert_errors(trained_ann):
         convert.simulate(conv, ds.X_test, 0)
     with pytest.raises(ValueError, match="no Dense"):
         convert.dense_params([{}, {}])
+
+
+def test_encoders_refuse_non_finite_input_and_give_nan_under_jit():
+    msg = r"rate_encode: x must be finite, got 1 nan/inf of 2 entries"
+    for key in (jax.random.key(0), None):
+        with pytest.raises(ValueError, match=msg):
+            spiking.rate_encode(key, jnp.array([jnp.nan, 0.5]), 10)
+    with pytest.raises(ValueError, match=r"latency_encode: x must be finite, got 2 nan/inf of 3"):
+        spiking.latency_encode(np.array([np.nan, 0.5, np.inf]), 5)
+    x = jnp.array([jnp.nan, 0.5, 1.0])  # traced: nan at every step, the rest unchanged
+    keyed = jax.jit(lambda x: spiking.rate_encode(jax.random.key(0), x, 4))(x)
+    regular = jax.jit(lambda x: spiking.rate_encode(None, x, 4))(x)
+    latency = jax.jit(lambda x: spiking.latency_encode(x, 4))(x)
+    for s in (keyed, regular, latency):
+        assert s.shape == (4, 3) and bool(jnp.isnan(s[:, 0]).all())
+    np.testing.assert_array_equal(keyed[:, 2], [1, 1, 1, 1])
+    np.testing.assert_array_equal(regular[:, 1:], [[0, 1], [1, 1], [0, 1], [1, 1]])
+    np.testing.assert_array_equal(latency[:, 1:], [[0, 1], [0, 0], [1, 0], [0, 0]])
+
+
+def test_encoders_and_spiking_mlp_take_numpy_ints():
+    np.testing.assert_array_equal(
+        spiking.rate_encode(None, jnp.array([0.5]), np.int64(4))[:, 0], [0, 1, 0, 1]
+    )
+    np.testing.assert_array_equal(
+        spiking.latency_encode(jnp.array([0.5]), np.int32(9)),
+        spiking.latency_encode(jnp.array([0.5]), 9),
+    )
+    assert spiking.RateEncoder(np.int64(5)).name == "RateEncoder(5)"
+    model = spiking.spiking_mlp([np.int64(8), np.int64(3)], n_steps=np.int64(5))
+    shape, params = model.init(jax.random.key(0), (-1, 4))
+    assert shape == (-1, 3) and params[1]["W"].shape == (4, 8)
+    with pytest.raises(ValueError, match=r"spiking_mlp: sizes must be ints >= 1 .*got \[4, True\]"):
+        spiking.spiking_mlp([4, True])
+
+
+def _tiny_net():
+    """2 -> 2 (identity, ReLU) -> 1 (sum): hidden a = relu(x), output = a_1 + a_2."""
+    return [
+        {"W": jnp.eye(2), "b": jnp.zeros(2)},
+        {"W": jnp.ones((2, 1)), "b": jnp.zeros(1)},
+    ]
+
+
+def test_normalize_computes_in_float_and_refuses_non_finite_or_empty_data():
+    X = np.array([[1, 2], [3, 4]])  # integer: hidden values 1..4, outputs 3 and 7
+    conv = convert.normalize(_tiny_net(), X, percentile=50.0)
+    np.testing.assert_allclose(conv.scales, [1.0, 2.5, 5.0])  # medians; int truncated 2.5 to 2
+    np.testing.assert_allclose(conv.layers[1]["W"], [[0.5], [0.5]])  # 2.5 / 5
+    Xf = jnp.asarray(X, jnp.float32)
+    with pytest.raises(ValueError, match=r"normalize: X must be finite, got 1 nan/inf of 4"):
+        convert.normalize(_tiny_net(), Xf.at[0, 0].set(jnp.nan))
+    bad = _tiny_net()
+    bad[1]["W"] = bad[1]["W"].at[0, 0].set(jnp.nan)
+    with pytest.raises(ValueError, match=r"normalize: layer 1 W must be finite, got 1 nan/inf"):
+        convert.normalize(bad, Xf)
+    with pytest.raises(
+        ValueError, match=r"normalize: X must have shape \(n >= 1, 2\), got \(0, 2\)"
+    ):
+        convert.normalize(_tiny_net(), np.zeros((0, 2), np.float32))
+    scales = jax.jit(lambda x: convert.normalize(_tiny_net(), x).scales)(Xf.at[0, 0].set(jnp.nan))
+    assert float(scales[0]) == 1.0 and bool(jnp.isnan(scales[1:]).all())  # traced: nan, not 1
+
+
+def test_simulate_refuses_non_finite_input_and_bad_theta_and_takes_ints():
+    conv = convert.normalize(_tiny_net(), np.array([[1.0, 2.0], [3.0, 4.0]]), percentile=100.0)
+    # lambda = 1, 4, 7: currents 2/4 and 4/4 fire at rates 1/2 and 1, output (1/2 + 1) 4 = 6
+    x = jnp.array([[2.0, 4.0], [0.0, 0.0]])
+    ref = convert.simulate(conv, x, 10)
+    np.testing.assert_allclose(ref.output, [[6.0], [0.0]])
+    np.testing.assert_allclose(ref.rates[0], [[0.5, 1.0], [0.0, 0.0]])
+    np.testing.assert_array_equal(
+        convert.simulate(conv, np.array([[2, 4], [0, 0]]), 10).output, ref.output
+    )
+    np.testing.assert_array_equal(convert.simulate(conv, x, np.int64(10)).output, ref.output)
+    with pytest.raises(ValueError, match=r"simulate: x must be finite, got 1 nan/inf of 4"):
+        convert.simulate(conv, x.at[0, 0].set(jnp.nan), 10)
+    for theta in (float("nan"), 0.0, -1.0):
+        with pytest.raises(ValueError, match=r"simulate: theta must be a finite number > 0, got"):
+            convert.simulate(conv, x, 10, theta=theta)
+    with pytest.raises(ValueError, match=r"simulate: n_steps must be an int >= 1, got True"):
+        convert.simulate(conv, x, True)
+    traced = jax.jit(lambda x: convert.simulate(conv, x, 10))(x.at[0, 0].set(jnp.nan))
+    assert bool(jnp.isnan(traced.output[0]).all()) and bool(jnp.isnan(traced.rates[0][0]).all())
+    np.testing.assert_allclose(traced.output[1], [0.0])  # the other row is untouched

@@ -28,8 +28,29 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from nnjax.brain.dynamics import check_count, check_positive, concrete
 
 Array = jax.Array
+
+
+def _as_float(x) -> Array:
+    """``x`` as a JAX array of a floating dtype (integers become the default float)."""
+    x = jnp.asarray(x)
+    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.result_type(float))
+
+
+def _check_finite(value, name: str, where: str) -> None:
+    """A ValueError naming ``where: name`` when a concrete ``value`` holds nan or inf (a NaN
+    would otherwise pass as a plausible number: no spike, or a scale of 1); traced values
+    pass unchecked."""
+    v = concrete(value)
+    if v is not None and not np.all(np.isfinite(v)):
+        bad = int(np.size(v) - np.count_nonzero(np.isfinite(v)))
+        raise ValueError(
+            f"{where}: {name} must be finite, got {bad} nan/inf of {np.size(v)} entries"
+        )
 
 
 class Converted(NamedTuple):
@@ -93,22 +114,30 @@ def normalize(params, X: Array, *, percentile: float = 99.9) -> Converted:
     """Layer-wise normalisation of a ReLU MLP for IF neurons (module docstring).
 
     params: nnjax ``mlp`` params (or a list of ``{"W", "b"}``); X (n, in): calibration inputs
-    (the training set). lambda_l is the ``percentile`` (in (0, 100]; 100 = max) of layer l's
-    activations over X, and of the output logits for the last layer.
+    (the training set, n >= 1). lambda_l is the ``percentile`` (in (0, 100]; 100 = max) of
+    layer l's activations over X, and of the output logits for the last layer; a lambda_l <= 0
+    (a layer silent on X) is replaced by 1. Computed in floating point (integer X is cast).
+    A concrete X, W or b holding nan/inf is refused (ValueError); under a trace a nan
+    lambda_l stays nan, and so do the layers it scales.
     """
     if not 0.0 < percentile <= 100.0:
         raise ValueError(f"normalize: percentile must be in (0, 100], got {percentile}")
     layers = dense_params(params)
-    X = jnp.asarray(X)
-    if X.ndim != 2 or X.shape[1] != layers[0]["W"].shape[0]:
+    for i, p in enumerate(layers):
+        _check_finite(p["W"], f"layer {i} W", "normalize")
+        _check_finite(p["b"], f"layer {i} b", "normalize")
+    X = _as_float(X)
+    if X.ndim != 2 or X.shape[1] != layers[0]["W"].shape[0] or X.shape[0] == 0:
         raise ValueError(
-            f"normalize: X must have shape (n, {layers[0]['W'].shape[0]}), got {tuple(X.shape)}"
+            f"normalize: X must have shape (n >= 1, {layers[0]['W'].shape[0]}), "
+            f"got {tuple(X.shape)}"
         )
+    _check_finite(X, "X", "normalize")
     out, hidden = ann_forward(layers, X, return_hidden=True)
     lams = [jnp.ones((), X.dtype)]
     for a in hidden + [out]:
         lam = jnp.percentile(a.reshape(-1), percentile)
-        lams.append(jnp.where(lam > 0, lam, 1.0).astype(X.dtype))
+        lams.append(jnp.where(lam <= 0, 1.0, lam).astype(X.dtype))  # nan <= 0 is False
     new = [
         {"W": p["W"] * lams[i] / lams[i + 1], "b": p["b"] / lams[i + 1]}
         for i, p in enumerate(layers)
@@ -130,24 +159,30 @@ def simulate(
     Hidden layer l holds IF neurons (beta = 1, threshold ``theta``, reset ``"subtract"`` or
     ``"zero"``) driven by I_l(t) = s_{l-1}(t) W_l' + b_l', with s_0(t) = x (analog input);
     the output layer integrates I_L(t) without spiking. jit-compatible (n_steps, reset,
-    theta and return_spikes are static).
+    theta and return_spikes are static). n_steps is an int >= 1 (Python or NumPy), theta a
+    finite number > 0; integer x is cast to float. A concrete x holding nan/inf is refused
+    (ValueError); under a trace a nan membrane potential u gives a nan "spike"
+    (s = 1 if u >= theta, 0 if u < theta, nan otherwise), so nan reaches the rates and the
+    output instead of silence.
     """
-    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-        raise ValueError(f"simulate: n_steps must be a positive int, got {n_steps!r}")
+    n_steps = check_count(n_steps, "n_steps", "simulate")
     if reset not in ("subtract", "zero"):
         raise ValueError(f"simulate: reset must be 'subtract' or 'zero', got {reset!r}")
+    check_positive(theta, "theta", "simulate")
     layers = converted.layers
-    x = jnp.asarray(x)
+    x = _as_float(x)
     if x.ndim != 2 or x.shape[1] != layers[0]["W"].shape[0]:
         raise ValueError(
             f"simulate: x must have shape (B, {layers[0]['W'].shape[0]}), got {tuple(x.shape)}"
         )
+    _check_finite(x, "x", "simulate")
     return _simulate(layers, converted.scales, x, n_steps, reset, float(theta), return_spikes)
 
 
 def _if_layer(v, current, reset, theta):
+    """u = v + I; s = H(u - theta), nan where u is nan; v' = u - theta s or u (1 - s)."""
     u = v + current
-    s = (u >= theta).astype(u.dtype)
+    s = jnp.where(u >= theta, 1.0, jnp.where(u < theta, 0.0, jnp.nan)).astype(u.dtype)
     return (u - theta * s if reset == "subtract" else u * (1.0 - s)), s
 
 

@@ -2,9 +2,11 @@
 
 Units: time in s, frequency in Hz, the signal in u (µV for EEG: the slow-wave defaults are
 µV; a simulated LFP proxy in other units needs its own thresholds), rates in Hz. Detectors take
-one channel, a 1-D array (n,) sampled at ``fs`` Hz. JAX computes the filters and envelopes
-(:mod:`~nnjax.brain.rhythms`); the events, whose number depends on the data, are then found in
-NumPy on the host, so the detectors themselves are neither jitted nor differentiated.
+one channel, a finite 1-D array (n,) sampled at ``fs`` Hz (a nan or inf sample is refused
+with a ValueError: the zero-phase filter would spread it over the whole signal). JAX computes
+the filters and envelopes (:mod:`~nnjax.brain.rhythms`); the events, whose number depends on
+the data, are then found in NumPy on the host, so the detectors themselves are neither jitted
+nor differentiated.
 
 * :func:`detect_slow_waves` (Massimini et al. 2004, J Neurosci 24:6862): band-pass
   :data:`~nnjax.brain.rhythms.SLOW_WAVE_BAND` = 0.3–1.5 Hz (Butterworth order 2, zero phase;
@@ -41,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nnjax.brain import rhythms as rh
+from nnjax.brain.dynamics import concrete
 
 
 def _check_pair(p, who: str, name: str) -> tuple[float, float]:
@@ -53,12 +56,21 @@ def _check_pair(p, who: str, name: str) -> tuple[float, float]:
     return lo, hi
 
 
-def _one_channel(x, who: str) -> np.ndarray:
+def _one_channel(x, who: str, name: str = "x") -> np.ndarray:
+    """x as one floating channel (n,), refused if it holds nan or inf: the band-pass filter
+    and the moving windows would spread one nan over the whole signal and hide every event."""
     x = rh.as_signal(x, who)
     if x.ndim != 1:
         raise ValueError(
-            f"{who}: x must be one channel of shape (n,), got {x.shape}; loop or "
+            f"{who}: {name} must be one channel of shape (n,), got {x.shape}; loop or "
             "use a list comprehension over channels"
+        )
+    v = concrete(x)
+    if v is not None and not np.all(np.isfinite(v)):
+        bad = int(v.size - np.count_nonzero(np.isfinite(v)))
+        raise ValueError(
+            f"{who}: {name} must be finite, got {bad} nan/inf of {v.size} samples; "
+            "drop or interpolate them first"
         )
     return x
 
@@ -267,7 +279,7 @@ def detect_updown(
     """
     who = "detect_updown"
     fs = rh.check_fs(fs, who)
-    r = _one_channel(rate, who)
+    r = _one_channel(rate, who, "rate")
     if smooth_s:
         r = rh.moving_average(r, fs, smooth_s)
     r_np = np.asarray(r, dtype=np.float64)
@@ -287,15 +299,29 @@ def detect_updown(
     return UpDown(state, runs(state == 1) / fs, runs(state == 0) / fs, up, down)
 
 
+def _intervals(a, name: str) -> np.ndarray:
+    """``a`` as (k, 2) float intervals [start, end], each finite with start <= end."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 2)
+    bad = np.flatnonzero(~(np.isfinite(a).all(axis=1) & (a[:, 0] <= a[:, 1])))
+    if len(bad):
+        i = int(bad[0])
+        raise ValueError(
+            f"match_events: {name} intervals must be finite with start <= end, got "
+            f"{name}[{i}] = {a[i].tolist()} ({len(bad)} of {len(a)} such)"
+        )
+    return a
+
+
 def match_events(detected, true) -> tuple[float, float]:
     """(precision, recall) of detected intervals (k, 2) against true intervals (m, 2), in s.
 
     Greedy in time order: each true event is matched to the first unmatched detection whose
     interval overlaps it (a_start < b_end and b_start < a_end). precision = matched / k
-    (NaN if k = 0), recall = matched / m (NaN if m = 0).
+    (NaN if k = 0), recall = matched / m (NaN if m = 0). Every interval must be finite with
+    start <= end (ValueError otherwise).
     """
-    d = np.asarray(detected, dtype=np.float64).reshape(-1, 2)
-    t = np.asarray(true, dtype=np.float64).reshape(-1, 2)
+    d = _intervals(detected, "detected")
+    t = _intervals(true, "true")
     d = d[np.argsort(d[:, 0], kind="stable")]
     used = np.zeros(len(d), dtype=bool)
     hits = 0

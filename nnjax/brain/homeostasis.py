@@ -37,19 +37,27 @@ from nnjax.brain.sleep import downscale
 Array = jax.Array
 
 
-def prune(weights: Sequence[Array], fraction: float) -> list[Array]:
+def prune(weights: Sequence[Array] | Array, fraction: float) -> list[Array] | Array:
     """Each W_l with its floor(fraction * size) entries of smallest |w| set to 0 (ties broken
-    by position); ``fraction`` in [0, 1)."""
+    by position); ``fraction`` in [0, 1).
+
+    ``weights`` is a list of weight matrices, each pruned on its own (returns a list), or a
+    single array (a NumPy or JAX array), pruned as one matrix over all its entries (returns
+    an array); a bare array is never split into rows.
+    """
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"prune: fraction must be in [0, 1), got {fraction}")
-    out = []
-    for W in weights:
-        W = jnp.asarray(W)
-        k = int(fraction * W.size)
-        order = jnp.argsort(jnp.abs(W).reshape(-1), stable=True)
-        keep = jnp.ones(W.size, bool).at[order[:k]].set(False)
-        out.append(jnp.where(keep.reshape(W.shape), W, 0.0))
-    return out
+    if isinstance(weights, np.ndarray | jax.Array):
+        return _prune_one(weights, fraction)
+    return [_prune_one(W, fraction) for W in weights]
+
+
+def _prune_one(W, fraction: float) -> Array:
+    W = jnp.asarray(W)
+    k = int(fraction * W.size)
+    order = jnp.argsort(jnp.abs(W).reshape(-1), stable=True)
+    keep = jnp.ones(W.size, bool).at[order[:k]].set(False)
+    return jnp.where(keep.reshape(W.shape), W, 0.0)
 
 
 def with_layer_weights(converted: Converted, weights: Sequence[Array]) -> Converted:
@@ -110,11 +118,17 @@ def sweep(
     """Uniform downscaling of every layer by each c in ``factors``, and pruning of each
     fraction p in ``fractions`` (:func:`prune`, per layer), each from ``converted``, the
     thresholds fixed at 1: firing and accuracy on X (n, d), y (n,) (:func:`firing`).
-    One compiled simulation serves every entry (the shapes do not change)."""
+    One compiled simulation serves every entry (the shapes do not change). ``factors`` and
+    ``fractions`` must each hold at least one value (ValueError otherwise).
+    """
+    factors, fractions = list(factors), list(fractions)
+    for name, values in (("factors", factors), ("fractions", fractions)):
+        if not values:
+            raise ValueError(f"sweep: {name} must hold at least one value, got none")
     Ws = [p["W"] for p in converted.layers]
-    down = [firing(with_layer_weights(converted, downscale(Ws, c)), X, y, n_steps)
+    down = [firing(with_layer_weights(converted, downscale(Ws, float(c))), X, y, n_steps)
             for c in factors]  # fmt: skip
-    pruned = [firing(with_layer_weights(converted, prune(Ws, p)), X, y, n_steps)
+    pruned = [firing(with_layer_weights(converted, prune(Ws, float(p))), X, y, n_steps)
               for p in fractions]  # fmt: skip
 
     def stack(runs: list[Firing]) -> tuple:

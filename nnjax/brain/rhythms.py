@@ -24,11 +24,12 @@ function works over the last axis of ``x`` (..., n), so channels ride along as l
   odd extension at the ends, steady-state initial conditions), a JAX twin of
   scipy.signal.sosfiltfilt's defaults; :func:`bandpass` designs a Butterworth band-pass with
   scipy.signal.butter and applies it. :func:`moving_rms` and :func:`moving_average` are
-  centred sliding windows.
+  centred sliding windows of an odd number of samples.
 """
 
 import functools
 import math
+import numbers
 
 import jax
 import jax.numpy as jnp
@@ -286,7 +287,7 @@ def butter_bandpass(fs, band, order: int = 4, who: str = "bandpass") -> np.ndarr
         raise ValueError(
             f"{who}: band ({lo:g}, {hi:g}) Hz must satisfy 0 < low < high < fs/2 = {fs / 2:g}"
         )
-    if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order <= 10:
+    if isinstance(order, bool) or not isinstance(order, numbers.Integral) or not 1 <= order <= 10:
         raise ValueError(f"{who}: order must be an int in 1..10, got {order!r}")
     return butter(order, (lo, hi), btype="bandpass", fs=fs, output="sos")
 
@@ -301,35 +302,56 @@ def bandpass(x, fs, band, *, order: int = 4) -> Array:
     return sosfiltfilt(butter_bandpass(fs, band, order), x)
 
 
-def _window_samples(fs, window_s, who: str) -> int:
+def _window_half(fs, window_s, who: str) -> int:
+    """The half-width h = floor(w / 2) of the centred window, w = max(1, round(window_s fs))."""
     fs = check_fs(fs, who)
-    if not isinstance(window_s, int | float) or not window_s > 0:
-        raise ValueError(f"{who}: window_s must be a number > 0 (s), got {window_s!r}")
-    return max(1, int(round(window_s * fs)))
+    ok = isinstance(window_s, numbers.Real) and not isinstance(window_s, bool)
+    if not (ok and math.isfinite(window_s) and window_s > 0):
+        raise ValueError(f"{who}: window_s must be a number > 0 (s) and finite, got {window_s!r}")
+    return max(1, int(round(float(window_s) * fs))) // 2
 
 
 def moving_average(x, fs, window_s: float) -> Array:
     """Centred sliding mean of x (..., n) over ``window_s`` seconds: shape (..., n).
 
-    m_t = sum_{|j| <= w/2} x_{t+j} / (number of such samples inside the signal), so the ends
-    are means over the shorter windows that fit (no zero padding bias).
+    With w = max(1, round(window_s fs)) samples and h = floor(w / 2),
+
+        m_t = sum_{|j| <= h, 0 <= t + j < n} x_{t+j} / #{j : |j| <= h, 0 <= t + j < n},
+
+    a window of 2 h + 1 samples centred on t (w itself when w is odd, w + 1 when it is even).
+    Near the ends the mean is over the part of the window inside the signal (no zero padding
+    bias); a window as long as the signal or longer is valid, and once h >= n - 1 every
+    window covers the whole signal, m_t = mean(x). ``window_s`` is a finite number > 0;
+    x needs at least one sample. A nan in x makes nan every m_t whose window holds it.
     """
-    x = as_signal(x, "moving_average")
-    return _moving_average(x, _window_samples(fs, window_s, "moving_average"))
+    return _centred_mean(x, fs, window_s, "moving_average")
+
+
+def _centred_mean(x, fs, window_s, who: str) -> Array:
+    x = as_signal(x, who)
+    h = _window_half(fs, window_s, who)
+    n = x.shape[-1]
+    if n == 0:
+        raise ValueError(f"{who}: x must have at least one sample, got shape {x.shape}")
+    return _moving_average(x, min(h, n - 1))  # h >= n - 1: every window is the whole signal
 
 
 @functools.partial(jax.jit, static_argnums=1)
-def _moving_average(x: Array, w: int) -> Array:
-    kernel = jnp.ones(w, x.dtype)
+def _moving_average(x: Array, h: int) -> Array:
+    n = x.shape[-1]
+    kernel = jnp.ones(2 * h + 1, x.dtype)
 
-    def one(row):
-        return jnp.convolve(row, kernel, mode="same")
+    def one(row):  # full convolution; entry t + h is the sum over |j| <= h around t
+        return jnp.convolve(row, kernel, mode="full")[h : h + n]
 
-    sums = jax.vmap(one)(x.reshape(-1, x.shape[-1])).reshape(x.shape)
-    return sums / one(jnp.ones(x.shape[-1], x.dtype))
+    sums = jax.vmap(one)(x.reshape(-1, n)).reshape(x.shape)
+    t = np.arange(n)
+    counts = np.minimum(t + h, n - 1) - np.maximum(t - h, 0) + 1
+    return sums / jnp.asarray(counts, x.dtype)
 
 
 def moving_rms(x, fs, window_s: float = 0.3) -> Array:
-    """Centred sliding root mean square sqrt(mean x^2) over ``window_s`` s: shape (..., n)."""
+    """Centred sliding root mean square sqrt(:func:`moving_average` of x^2) over ``window_s``
+    s (the same window and edges): shape (..., n)."""
     x = as_signal(x, "moving_rms")
-    return jnp.sqrt(moving_average(x * x, fs, window_s))
+    return jnp.sqrt(_centred_mean(x * x, fs, window_s, "moving_rms"))

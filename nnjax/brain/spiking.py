@@ -18,11 +18,14 @@ integrator read as its mean, max or last value).
 """
 
 import functools
+import numbers
 from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from nnjax.brain.dynamics import check_count, concrete
 from nnjax.brain.neurons import RESETS, lif
 from nnjax.brain.surrogate import check_surrogate
 from nnjax.layers import Dense, Layer, serial
@@ -30,9 +33,18 @@ from nnjax.layers import Dense, Layer, serial
 Array = jax.Array
 
 
-def _check_steps(n_steps, where):
-    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-        raise ValueError(f"{where}: n_steps must be a positive int, got {n_steps!r}")
+def _check_steps(n_steps, where) -> int:
+    """n_steps as a Python int >= 1 (Python or NumPy int), else a ValueError."""
+    return check_count(n_steps, "n_steps", where)
+
+
+def _check_finite_input(x, where: str) -> None:
+    """A ValueError naming ``where`` when a concrete x holds nan or inf (clipping would turn
+    them into a plausible 0 or 1); traced x passes unchecked."""
+    v = concrete(x)
+    if v is not None and not np.all(np.isfinite(v)):
+        bad = int(v.size - np.count_nonzero(np.isfinite(v)))
+        raise ValueError(f"{where}: x must be finite, got {bad} nan/inf of {v.size} entries")
 
 
 def _check_time_input(name, x, min_ndim=2):
@@ -43,6 +55,13 @@ def _check_time_input(name, x, min_ndim=2):
         )
 
 
+def _nan_where_nan(x, spikes):
+    """``spikes`` (T, ...) with nan at every step of each entry where x (...) is nan."""
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        return spikes
+    return jnp.where(jnp.isnan(x), jnp.nan, spikes)
+
+
 def rate_encode(key, x: Array, n_steps: int) -> Array:
     """Rate code: p = clip(x, 0, 1); x (...) -> spikes (n_steps, ...) in {0, 1}.
 
@@ -50,8 +69,12 @@ def rate_encode(key, x: Array, n_steps: int) -> Array:
     ``key=None``, the deterministic regular train of an IF neuron driven by p (subtractive
     reset, threshold 1, v_0 = 0), in closed form: s_t = floor((t + 1) p) - floor(t p), so the
     count after n steps is floor(n p).
+
+    A concrete x holding nan or inf is refused (ValueError); under a trace an entry x = nan
+    gives nan at every step (both paths), never a plausible spike train.
     """
-    _check_steps(n_steps, "rate_encode")
+    n_steps = _check_steps(n_steps, "rate_encode")
+    _check_finite_input(x, "rate_encode")
     return _rate_encode(key, jnp.asarray(x), n_steps)
 
 
@@ -59,7 +82,8 @@ def rate_encode(key, x: Array, n_steps: int) -> Array:
 def _rate_encode(key, x, n_steps):
     p = jnp.clip(x, 0.0, 1.0)
     if key is not None:
-        return jax.random.bernoulli(key, p, (n_steps,) + x.shape).astype(p.dtype)
+        s = jax.random.bernoulli(key, p, (n_steps,) + x.shape).astype(p.dtype)
+        return _nan_where_nan(p, s)  # Bernoulli(nan) would be silence
     t = jnp.arange(n_steps + 1, dtype=p.dtype).reshape((n_steps + 1,) + (1,) * p.ndim)
     return jnp.diff(jnp.floor(t * p), axis=0)
 
@@ -69,12 +93,15 @@ def latency_encode(x: Array, n_steps: int, *, threshold: float = 0.0) -> Array:
 
     Each input with x > threshold fires once, at t = round((1 - clip(x, 0, 1)) (n_steps - 1)):
     the stronger the input, the earlier the spike. Inputs at or below threshold stay silent.
+    A concrete x holding nan or inf is refused (ValueError); under a trace an entry x = nan
+    gives nan at every step instead of silence.
     """
-    _check_steps(n_steps, "latency_encode")
+    n_steps = _check_steps(n_steps, "latency_encode")
+    _check_finite_input(x, "latency_encode")
     x = jnp.clip(jnp.asarray(x), 0.0, 1.0)
     t = jnp.round((1.0 - x) * (n_steps - 1)).astype(jnp.int32)
     steps = jnp.arange(n_steps).reshape((n_steps,) + (1,) * x.ndim)
-    return ((steps == t) & (x > threshold)).astype(x.dtype)
+    return _nan_where_nan(x, ((steps == t) & (x > threshold)).astype(x.dtype))
 
 
 def RateEncoder(n_steps: int, *, gain: float = 1.0) -> Layer:
@@ -83,7 +110,7 @@ def RateEncoder(n_steps: int, *, gain: float = 1.0) -> Layer:
     Stochastic when ``apply`` gets a key (training, e.g. ``fit(..., dropout=True)``),
     deterministic without one (evaluation). No params.
     """
-    _check_steps(n_steps, "RateEncoder")
+    n_steps = _check_steps(n_steps, "RateEncoder")
     name = f"RateEncoder({n_steps})"
 
     def init(key, input_shape):
@@ -97,7 +124,7 @@ def RateEncoder(n_steps: int, *, gain: float = 1.0) -> Layer:
 
 def LatencyEncoder(n_steps: int, *, threshold: float = 0.0) -> Layer:
     """Layer: x (B, F) in [0, 1] -> one spike per input, (n_steps, B, F); no params."""
-    _check_steps(n_steps, "LatencyEncoder")
+    n_steps = _check_steps(n_steps, "LatencyEncoder")
     name = f"LatencyEncoder({n_steps})"
 
     def init(key, input_shape):
@@ -210,8 +237,11 @@ def spiking_mlp(
     (``readout="membrane"``, mean membrane of non-spiking output units).
     """
     sizes = list(sizes)
-    if not sizes or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
-        raise ValueError(f"spiking_mlp: sizes must be positive ints, got {sizes}")
+    if not sizes or any(
+        isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1 for s in sizes
+    ):
+        raise ValueError(f"spiking_mlp: sizes must be ints >= 1 (Python or NumPy), got {sizes}")
+    sizes = [int(s) for s in sizes]
     if readout not in ("count", "membrane"):
         raise ValueError(f"spiking_mlp: readout must be 'count' or 'membrane', got {readout!r}")
     neuron = dict(beta=beta, theta=theta, surrogate=surrogate, slope=slope)
