@@ -165,8 +165,6 @@ def test_adaptive_lif_is_exact_at_any_dt_and_its_gradient_is_exact():
 def test_neuron_model_errors():
     with pytest.raises(ValueError, match="t_ref"):
         alif.simulate(jnp.ones((3,)), alif.ALIFParams(t_ref=0.5), dt=1.0)
-    with pytest.raises(ValueError, match="tau_w"):
-        alif.simulate(jnp.ones((3,)), alif.ALIFParams(tau_w=10.0, tau_m=10.0))
     with pytest.raises(ValueError, match="dt"):
         adex.simulate(jnp.ones((3,)), dt=0.0)
     with pytest.raises(ValueError, match="time axis"):
@@ -193,3 +191,111 @@ def test_reset_is_exact_after_a_huge_overshoot():
         0.5,
     )
     assert float(outz.spike) == 1.0 and float(outz.v) == pz.c
+
+
+def test_parameter_checks_cover_numpy_scalars_and_arrays():
+    """NumPy float32 scalars, 0-d and per-neuron arrays are checked like Python floats (they
+    skipped the checks: C = -1 pF ran to V = -2e31 mV); traced parameters still run."""
+    I = jnp.full((50,), 500.0)
+    with pytest.raises(ValueError, match=r"adex.simulate: C must be a finite number > 0, got -1.0"):
+        adex.simulate(I, adex.AdExParams(C=np.float32(-1.0)))
+    with pytest.raises(ValueError, match=r"adex.simulate: tau_w .* got -5.0 \(among \(2,\)\)"):
+        adex.simulate(I, adex.AdExParams(tau_w=jnp.array([144.0, -5.0])))
+    with pytest.raises(ValueError, match="adex.simulate: V_r must be finite and below V_peak"):
+        adex.simulate(I, adex.AdExParams(V_r=jnp.array(5.0)))
+    with pytest.raises(ValueError, match="adex.simulate: g_L must be a finite number > 0, got nan"):
+        adex.simulate(I, adex.AdExParams(g_L=np.float64("nan")))
+    J = jnp.full((50,), 2.0)
+    with pytest.raises(ValueError, match="adaptive_lif.simulate: tau_m must be .* got -10.0"):
+        alif.simulate(J, alif.ALIFParams(tau_m=np.float32(-10.0)))
+    with pytest.raises(ValueError, match="adaptive_lif.simulate: R must be"):
+        alif.simulate(J, alif.ALIFParams(R=jnp.array([10.0, 0.0])))
+    with pytest.raises(ValueError, match="adaptive_lif.simulate: V_r must be finite and below"):
+        alif.simulate(J, alif.ALIFParams(V_r=np.float32(-40.0)))
+    with pytest.raises(ValueError, match="needs dt <= t_ref"):
+        alif.simulate(J, alif.ALIFParams(t_ref=np.array([2.0, 0.05])), dt=0.1)
+    # traced parameters are not checked, and give the eager result
+    V = jax.jit(lambda C: adex.simulate(I, adex.AdExParams(C=C)).V)(281.0)
+    np.testing.assert_array_equal(V, adex.simulate(I).V)
+
+
+def test_izhikevich_checks_its_reset_and_recovery_rate():
+    """c = 40 mV (reset above v_peak = 30) re-fired 60 times in 100 ms at I = 10; a < 0 made u
+    diverge. Both are refused; b and d may be negative (Izhikevich 2004's class-1 cell)."""
+    I = jnp.full((1000,), 10.0)
+    with pytest.raises(ValueError, match="izhikevich.simulate: c must be finite and below v_peak"):
+        iz.simulate(I, iz.IzhikevichParams(c=40.0))
+    with pytest.raises(ValueError, match="izhikevich.simulate: c must .* got c=-65.0, v_peak=nan"):
+        iz.simulate(I, iz.IzhikevichParams(v_peak=np.float32("nan")))
+    with pytest.raises(ValueError, match="izhikevich.simulate: a must be a finite number > 0"):
+        iz.simulate(I, iz.IzhikevichParams(a=-0.02))
+    with pytest.raises(ValueError, match="izhikevich.simulate: a must be .* got 0.0"):
+        iz.simulate(I, iz.IzhikevichParams(a=jnp.array([0.02, 0.0])))
+    with pytest.raises(ValueError, match="izhikevich.simulate: dt must be > 0"):
+        iz.simulate(I, dt=-0.1)
+    tr = iz.simulate(jnp.full((2000,), 30.0), iz.IzhikevichParams(0.02, -0.1, -55.0, 6.0))
+    assert np.isfinite(np.asarray(tr.v)).all() and 0 < float(tr.spike.sum()) < 100
+
+
+def test_adaptive_lif_with_tau_w_equal_to_tau_m_takes_the_limit():
+    """tau_w = tau_m is the limit of the closed form, u(s) = u0 e^{-s/tau} - R w0 (s/tau)
+    e^{-s/tau}, not an error; in float32, tau_w = 10 + 1e-7 (== tau_m once rounded) gave
+    V = nan from the first step (K = 0 * inf)."""
+    with jax.enable_x64(True):
+        p = alif.ALIFParams(tau_w=10.0)
+        nan = jnp.array(jnp.nan)
+        st = alif.ALIFState(jnp.array(-60.0), jnp.array(0.5), jnp.array(0.0), jnp.array(0.0), nan)
+        out = alif.step(st, jnp.array(1.0), p, 0.5)  # V_inf = -55 mV: no spike
+        e = np.exp(-0.05)
+        assert float(out.V) == pytest.approx(-55.0 - 5.0 * e - 10.0 * 0.5 * 0.05 * e, rel=1e-14)
+        assert float(out.w) == pytest.approx(0.5 * e, rel=1e-14)
+        # continuous (and smooth) across tau_w = tau_m: +-1e-6 ms moves the rates ~1e-8
+        I = jnp.array([2.0, 3.0, 5.0])
+        at, _ = alif.fi_curves(I, p, n_isi=4, dt=0.5)
+        for tau_w in (10.0 - 1e-6, 10.0 + 1e-6):
+            near, _ = alif.fi_curves(I, p._replace(tau_w=tau_w), n_isi=4, dt=0.5)
+            np.testing.assert_allclose(near, at, rtol=1e-7)
+        total = lambda tau_w: alif.fi_curves(I, p._replace(tau_w=tau_w), n_isi=4, dt=0.5)[0].sum()
+        check_grads(total, (10.0,), order=1, modes=("rev",), eps=1e-5)
+    J = jnp.full((300,), 2.0)
+    got = alif.simulate(J, alif.ALIFParams(tau_w=10.0 + 1e-7))
+    assert np.isfinite(np.asarray(got.V)).all() and float(got.spike.sum()) == 1.0
+    np.testing.assert_array_equal(got.V, alif.simulate(J, alif.ALIFParams(tau_w=10.0)).V)
+
+
+def test_fi_curves_checks_dt_and_duration_and_keeps_nan():
+    """duration < dt, dt = 0, dt = nan and duration < 0 failed deep inside (modulo by zero, a
+    NaN-to-int conversion, a broadcast TypeError); a nan current read 0 Hz."""
+    I = jnp.array([3.0])
+    with pytest.raises(ValueError, match="fi_curves: duration must be at least dt = 0.1 ms"):
+        alif.fi_curves(I, duration=0.05)
+    with pytest.raises(ValueError, match="fi_curves: dt must be > 0 and finite .* got 0.0"):
+        alif.fi_curves(I, dt=0.0)
+    with pytest.raises(ValueError, match="fi_curves: dt must be > 0 and finite .* got nan"):
+        alif.fi_curves(I, dt=float("nan"))
+    with pytest.raises(ValueError, match=r"fi_curves: duration \(ms\) must be .* got -1.0"):
+        alif.fi_curves(I, duration=-1.0)
+    with pytest.raises(ValueError, match="fi_curves: needs dt <= t_ref"):
+        alif.fi_curves(I, alif.ALIFParams(t_ref=1.0), dt=2.0)
+    rates, valid = alif.fi_curves(jnp.array([jnp.nan, 3.0]), n_isi=np.int64(2))
+    assert np.isnan(np.asarray(rates[0])).all() and not bool(valid[0].any())
+    alone, _ = alif.fi_curves(I, n_isi=2)
+    np.testing.assert_array_equal(rates[1], alone[0])
+    assert 90.0 < float(alone[0, 0]) < 110.0
+
+
+def test_simulate_names_shapes_that_do_not_broadcast():
+    """A state, input or parameter shape that cannot be the scanned population's was a bare
+    JAX TypeError from inside the scan."""
+    with pytest.raises(ValueError, match=r"adex.simulate: the input's trailing shape \(3,\)"):
+        adex.simulate(jnp.ones((5, 3)), state=adex.init_state((4,)))
+    with pytest.raises(
+        ValueError, match=r"izhikevich.simulate: .* parameters' shapes \[\(\), \(4,\)"
+    ):
+        iz.simulate(jnp.ones((5, 3)), iz.IzhikevichParams(a=jnp.full((4,), 0.02)))
+    with pytest.raises(ValueError, match=r"adaptive_lif.simulate: .* state's fields \[\(2,\)"):
+        alif.simulate(jnp.ones((5, 3)), state=alif.init_state((2,)))
+    # a state wider than the input is a valid population: every neuron gets the same input
+    tr = adex.simulate(jnp.full((5,), 500.0), state=adex.init_state((4,)))
+    assert tr.V.shape == (5, 4)
+    np.testing.assert_array_equal(tr.V[:, 3], adex.simulate(jnp.full((5,), 500.0)).V)

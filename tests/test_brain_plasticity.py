@@ -267,3 +267,97 @@ def test_plasticity_errors():
             0.1,
             interaction="all",
         )
+
+
+def _pair_once(params, dt, W=None, pre=(1.0,), post=(1.0,), traces=None):
+    W = jnp.full((len(post), len(pre)), 0.5) if W is None else W
+    traces = pl.PairTraces(jnp.ones(len(pre)), jnp.ones(len(post))) if traces is None else traces
+    return pl.pair_stdp_step(traces, W, jnp.array(pre), jnp.array(post), params, dt)
+
+
+def _triplet_once(params, dt=0.1):
+    ones = jnp.ones(1)
+    tr = pl.TripletTraces(ones, ones, ones, ones)
+    return pl.triplet_stdp_step(tr, jnp.full((1, 1), 0.5), ones, ones, params, dt)
+
+
+def test_plasticity_time_constants_and_dt_are_checked():
+    """tau = 0 was a ZeroDivisionError, tau < 0 or dt < 0 grew the traces; the triplet rule
+    refused even tau_x = 0 that no term reads (a3_minus = 0)."""
+    for params, dt, msg in (
+        (pl.PairSTDPParams(tau_plus=0.0), 0.1, r"tau_plus \(ms\) must be .* > 0, got 0.0"),
+        (pl.PairSTDPParams(tau_minus=np.float32(-5.0)), 0.1, r"tau_minus \(ms\) .* got -5.0"),
+        (pl.PairSTDPParams(), -0.1, r"dt \(ms\) must be a finite number >= 0, got -0.1"),
+    ):
+        with pytest.raises(ValueError, match="pair_stdp_step: " + msg):
+            _pair_once(params, dt)
+    with pytest.raises(ValueError, match=r"triplet_stdp_step: tau_y \(ms\) .* > 0, got 0.0"):
+        _triplet_once(pl.TripletParams(tau_y=0.0))  # read by a3_plus = 6.5e-3
+    with pytest.raises(ValueError, match=r"triplet_stdp_step: tau_x \(ms\) .* > 0, got 0.0"):
+        _triplet_once(pl.TripletParams(tau_x=0.0, a3_minus=1e-3))
+    with pytest.raises(ValueError, match=r"triplet_stdp_step: tau_x \(ms\) .* >= 0, got -1.0"):
+        _triplet_once(pl.TripletParams(tau_x=-1.0))
+    # unused tau_x = 0: the same weights as any other tau_x, and r2 holds only the spikes
+    tr0, W0 = _triplet_once(pl.TripletParams(tau_x=0.0))
+    tr1, W1 = _triplet_once(pl.TripletParams(tau_x=101.0))
+    np.testing.assert_array_equal(W0, W1)
+    np.testing.assert_allclose(
+        W0,
+        [
+            [
+                0.5
+                + np.exp(-0.1 / 16.8) * (6.5e-3 * np.exp(-0.1 / 114.0))
+                - np.exp(-0.1 / 33.7) * 7.1e-3
+            ]
+        ],
+        rtol=1e-6,
+    )
+    assert float(tr0.r2[0]) == 1.0 and float(tr1.r2[0]) == pytest.approx(1 + np.exp(-0.1 / 101))
+    # dt = 0 (two events at one time, stepping event to event): no decay, no pairing change
+    traces, W = _pair_once(pl.PairSTDPParams(), 0.0)
+    np.testing.assert_allclose(W, [[0.5 + 0.005 - 0.00525]], rtol=1e-6)
+    np.testing.assert_array_equal(traces.x, [2.0])
+    for params, msg in (
+        (pl.ScalingParams(tau_rate=0.0), "tau_rate must be a finite number > 0, got 0.0"),
+        (pl.ScalingParams(tau_scaling=-1.0), "tau_scaling must be a finite number > 0"),
+    ):
+        with pytest.raises(ValueError, match="scaling_step: " + msg):
+            pl.scaling_step(jnp.zeros(1), jnp.ones((1, 1)), jnp.zeros(1), params, 1.0)
+    # traced parameters (jit) are not checked
+    W = jax.jit(lambda p: _pair_once(p, 0.1)[1])(pl.PairSTDPParams())
+    np.testing.assert_allclose(W, _pair_once(pl.PairSTDPParams(), 0.1)[1], rtol=1e-6)
+
+
+def test_scaling_needs_a_positive_target_and_stdp_ordered_bounds():
+    """target_rate = 0 gave W = nan at rate 0 and W = 0 above; w_min = 1 > w_max = 0 set every
+    weight to 0."""
+    rate, W0, post = jnp.array([0.0, 5.0]), jnp.ones((2, 1)), jnp.zeros(2)
+    for target in (0.0, -5.0, np.float32(np.nan)):
+        with pytest.raises(ValueError, match="scaling_step: target_rate must be a finite number"):
+            pl.scaling_step(rate, W0, post, pl.ScalingParams(target_rate=target), 0.1)
+    _, W = pl.scaling_step(rate, W0, post, pl.ScalingParams(target_rate=5.0), 0.1)
+    np.testing.assert_allclose(W[:, 0], [np.exp(0.1 / 10000.0), 1.0], rtol=1e-6)
+    with pytest.raises(ValueError, match="pair_stdp_step: w_min must be <= w_max, got w_min=1.0"):
+        _pair_once(pl.PairSTDPParams(w_min=1.0, w_max=0.0), 0.1)
+    with pytest.raises(ValueError, match="triplet_stdp_step: w_min must be <= w_max"):
+        _triplet_once(pl.TripletParams(w_min=jnp.array([[0.0, 2.0]]), w_max=1.0))
+    _, W = _pair_once(pl.PairSTDPParams(w_min=0.25, w_max=0.25), 0.1)  # pinned weights
+    np.testing.assert_array_equal(W, [[0.25]])
+
+
+def test_stdp_names_mismatched_shapes():
+    """W (n_post, n_pre) against the spikes (n_pre,), (n_post,) and the traces: a bare JAX
+    broadcast TypeError before."""
+    p = pl.PairSTDPParams()
+    ok, W = _pair_once(p, 0.1, W=jnp.full((3, 2), 0.5), pre=(1.0, 0.0), post=(0.0, 1.0, 0.0))
+    assert W.shape == (3, 2) and ok.x.shape == (2,) and ok.y.shape == (3,)
+    with pytest.raises(ValueError, match=r"pair_stdp_step: needs W \(n_post, n_pre\).* W \(2, 3\)"):
+        _pair_once(p, 0.1, W=jnp.ones((2, 3)), pre=(1.0, 0.0), post=(0.0, 1.0, 0.0))
+    with pytest.raises(ValueError, match=r"pair_stdp_step: .* presynaptic traces \[\(3,\)\]"):
+        _pair_once(
+            p, 0.1, W=jnp.ones((1, 2)), pre=(1.0, 0.0), post=(1.0,), traces=pl.pair_init(3, 1)
+        )
+    with pytest.raises(ValueError, match=r"triplet_stdp_step: needs W .* got W \(1, 2\)"):
+        ones = jnp.ones(1)
+        tr = pl.TripletTraces(ones, ones, ones, ones)
+        pl.triplet_stdp_step(tr, jnp.ones((1, 2)), ones, ones, pl.TripletParams(), 0.1)

@@ -215,3 +215,85 @@ def test_gradients_through_a_two_neuron_network_match_finite_differences():
             assert float(grads[i]) == pytest.approx(float(fd), rel=0.05), (i, grads, fd)
         # a larger R_a or weight makes B fire earlier
         assert float(grads[0]) < 0 and float(grads[1]) < 0
+
+
+def test_delay_steps_refuses_non_finite_and_overflowing_delays():
+    """nan ms became 0 steps, inf and 1e10 ms INT32_MAX: all refused, naming the delay."""
+    with pytest.raises(ValueError, match="delay_steps: delays must be finite .* got nan"):
+        syn.delay_steps(jnp.array([1.0, jnp.nan]), 0.1)
+    with pytest.raises(ValueError, match="delay_steps: delays must be finite .* got inf"):
+        syn.delay_steps(np.float32(np.inf), 0.1)
+    with pytest.raises(ValueError, match=r"delay_steps: delays must be at most 2147483647 steps"):
+        syn.delay_steps(jnp.array([1.0, 1e10]), 0.1)
+    with pytest.raises(ValueError, match="delay_steps: dt must be > 0"):
+        syn.delay_steps(1.0, 0.0)
+    np.testing.assert_array_equal(syn.delay_steps(np.array([0.3, 2e8]), 0.1), [3, 2_000_000_000])
+    # traced delays are converted, not checked
+    traced = jax.jit(lambda d: syn.delay_steps(d, 0.1))(jnp.array([1.0, 2.0]))
+    np.testing.assert_array_equal(traced, [10, 20])
+
+
+def test_concrete_delays_outside_the_ring_are_refused():
+    """A delay of 0.7 steps read as 0, 4 on a ring of max_delay 3 wrapped to 0, and a timed
+    projection's delay 0 arrived max_delay steps late: concrete delays are checked."""
+    line = syn.delay_init(2, 3)
+    for k in range(3):
+        line = syn.delay_push(line, jnp.array([float(k), 10.0 + k]))  # latest: [2, 12]
+    np.testing.assert_array_equal(syn.delay_read(line, jnp.array([0, 2])), [2.0, 10.0])
+    np.testing.assert_array_equal(syn.delay_read(line, np.array([1.0, 0.0])), [1.0, 12.0])
+    for bad, shown in ((jnp.array([0.7, 1.0]), "0.7"), (4, "4"), (np.array([[0, -1]]), "-1")):
+        with pytest.raises(ValueError, match=rf"delay_read: .* \[0, max_delay=3\], got {shown}"):
+            syn.delay_read(line, bad)
+    # traced delays are not checked: they wrap around the ring (documented)
+    wrapped = jax.jit(syn.delay_read)(line, jnp.array([4, 4]))
+    np.testing.assert_array_equal(wrapped, syn.delay_read(line, jnp.array([0, 0])))
+    q = syn.SynapseParams(tau=5.0)
+    tp = syn.timed_projection_init(1, 1, 3, q)
+    W = jnp.array([[1.0]])
+    for bad in (jnp.array([0]), jnp.array([4]), jnp.array([1.5])):
+        with pytest.raises(ValueError, match=r"timed_projection_input: .* \[1, max_delay=3\]"):
+            syn.timed_projection_input(tp, W, bad, q, 0.1)
+    with pytest.raises(ValueError, match=r"timed_projection_input: tau \(ms\) must be .* got 0.0"):
+        syn.timed_projection_input(tp, W, jnp.array([3]), syn.SynapseParams(tau=0.0), 0.1)
+
+
+def test_synapse_step_checks_tau_and_dt():
+    """tau = 0 was a ZeroDivisionError and tau < 0 or dt < 0 grew x (x = 1 -> 1.02)."""
+    x1 = syn.SynapseState(jnp.ones(2))
+    for params, dt, msg in (
+        (syn.SynapseParams(tau=-5.0), 0.1, r"tau \(ms\) must be a finite number > 0, got -5.0"),
+        (syn.SynapseParams(tau=0.0), 0.1, r"tau \(ms\) must be a finite number > 0, got 0.0"),
+        (syn.SynapseParams(tau=np.array([5.0, np.nan])), 0.1, r"tau \(ms\) .* got nan"),
+        (syn.AMPA, -0.1, r"dt \(ms\) must be a finite number > 0, got -0.1"),
+    ):
+        with pytest.raises(ValueError, match="synapses.step: " + msg):
+            syn.step(x1, 0.0, params, dt)
+    # traced tau (inside jit, as every network passes it) runs unchecked and exactly
+    x = jax.jit(lambda tau: syn.step(x1, 0.5, syn.SynapseParams(tau), 0.1).x)(5.0)
+    np.testing.assert_allclose(x, np.exp(-0.1 / 5.0) + 0.5, rtol=1e-6)
+
+
+def test_delay_lines_accept_numpy_integer_sizes():
+    line = syn.delay_init(np.int64(10), np.int32(3))
+    assert line.buffer.shape == (4, 10)
+    assert syn.timed_projection_init(np.int64(2), 2, np.int64(3)).line.buffer.shape == (3, 2, 2)
+    assert syn.delay_init(2, 0, channels=np.int64(2)).buffer.shape == (1, 2, 2)
+    with pytest.raises(ValueError, match="delay_init: n_pre must be an int >= 1, got True"):
+        syn.delay_init(True, 3)
+    with pytest.raises(ValueError, match=r"delay_init: max_delay \(steps\) must be an int >= 0"):
+        syn.delay_init(2, 1.0)
+    with pytest.raises(ValueError, match=r"timed_projection_init: max_delay \(steps\) .* >= 1"):
+        syn.timed_projection_init(2, 2, np.int64(0))
+
+
+def test_synaptic_drive_names_mismatched_shapes():
+    W = jnp.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    s = jnp.array([1.0, 0.0, 1.0])
+    np.testing.assert_array_equal(syn.synaptic_drive(W, s), [4.0, 10.0])
+    np.testing.assert_array_equal(syn.synaptic_drive(W, jnp.stack([s, 1 - s])), [4.0, 5.0])
+    with pytest.raises(ValueError, match=r"synaptic_drive: .* got W \(2, 3\) and spikes \(4,\)"):
+        syn.synaptic_drive(W, jnp.ones(4))
+    with pytest.raises(ValueError, match=r"synaptic_drive: .* \(n_post, n_pre, \.\.\.\), got W"):
+        syn.synaptic_drive(W, jnp.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"synaptic_drive: .* got W \(3,\)"):
+        syn.synaptic_drive(jnp.ones(3), s)

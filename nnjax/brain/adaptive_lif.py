@@ -6,19 +6,25 @@ Units: ms, mV, nA, MOhm (as in :mod:`nnjax.brain.neurons`).
     when V reaches theta:  V -> V_r held for t_ref,  w -> w + b
 
 With I constant over a step and w decaying, the membrane has the closed form (u = V - V_inf,
-V_inf = E_L + R I, tau_m != tau_w)
+V_inf = E_L + R I)
 
     u(s) = (u0 - K) e^{-s/tau_m} + K e^{-s/tau_w},   K = -R w0 tau_w / (tau_w - tau_m),
 
-so every step is integrated exactly. A threshold crossing inside a step is located by
-Newton's method on that closed form, and its time t* enters the state (the refractory time
-left), so the spike time is a smooth function of every parameter. Newton runs under
-stop_gradient and one last Newton step is taken outside it, which gives the implicit-
-function derivative dt*/dp = -(dV/dp) / (dV/dt) at t*: gradients of spike times, and of
-anything computed from them (rates, inter-spike intervals), are exact, not surrogates.
-This is the "exact gradient through a reset" (as in event-based methods, e.g. Wunderlich &
-Pehle 2021) rather than a surrogate; ``state.spike`` is the 0/1 event itself (no gradient;
-use the spike times).
+computed in the equivalent form
+
+    u(s) = u0 e^{-s/tau_m} - R w0 (s/tau_m) e^{-s/max(tau_m, tau_w)} psi(s |1/tau_m - 1/tau_w|),
+    psi(y) = (1 - e^{-y}) / y,   psi(0) = 1,
+
+which has no cancellation between the two terms of K when tau_w is close to tau_m and holds
+at tau_w = tau_m too (the limit, u0 e^{-s/tau_m} - R w0 (s/tau_m) e^{-s/tau_m}); so every
+step is integrated exactly. A threshold crossing inside a step is located by Newton's method
+on that closed form, and its time t* enters the state (the refractory time left), so the
+spike time is a smooth function of every parameter. Newton runs under stop_gradient and one
+last Newton step is taken outside it, which gives the implicit-function derivative dt*/dp =
+-(dV/dp) / (dV/dt) at t*: gradients of spike times, and of anything computed from them
+(rates, inter-spike intervals), are exact, not surrogates. This is the "exact gradient
+through a reset" (as in event-based methods, e.g. Wunderlich & Pehle 2021) rather than a
+surrogate; ``state.spike`` is the 0/1 event itself (no gradient; use the spike times).
 
 At most one spike per step, which requires dt <= t_ref (checked): after a spike the neuron is
 refractory past the step's end. :func:`fi_curves` gives the rates of the first inter-spike
@@ -30,8 +36,9 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from nnjax.brain import dynamics
+from nnjax.brain import adex, dynamics
 
 Array = jax.Array
 
@@ -78,11 +85,14 @@ def init_state(shape=(), params: ALIFParams = DEFAULT, *, dtype=None) -> ALIFSta
 
 
 def _trajectory(s, V0, w0, V_inf, p):
-    """V(s) and dV/ds (mV, mV/ms) from V0, w0 after s ms of constant drive."""
-    K = -p.R * w0 * p.tau_w / (p.tau_w - p.tau_m)
-    em, ew = jnp.exp(-s / p.tau_m), jnp.exp(-s / p.tau_w)
-    u0 = V0 - V_inf
-    return V_inf + (u0 - K) * em + K * ew, -(u0 - K) * em / p.tau_m - K * ew / p.tau_w
+    """V(s) and dV/ds (mV, mV/ms) from V0, w0 after s ms of constant drive (module
+    docstring's form of u(s); dV/ds = -(u + R w) / tau_m, the ODE itself)."""
+    y = s * jnp.abs(1.0 / p.tau_m - 1.0 / p.tau_w)
+    y_safe = jnp.where(y > 0, y, 1.0)
+    psi = jnp.where(y > 0, -jnp.expm1(-y_safe) / y_safe, 1.0)
+    slow = jnp.exp(-s / jnp.maximum(p.tau_m, p.tau_w))
+    u = (V0 - V_inf) * jnp.exp(-s / p.tau_m) - p.R * w0 * (s / p.tau_m) * slow * psi
+    return V_inf + u, -(u + p.R * w0 * jnp.exp(-s / p.tau_w)) / p.tau_m
 
 
 def _crossing(V0, w0, V_inf, V_end, free, p):
@@ -120,19 +130,17 @@ def step(state: ALIFState, current: Array, params: ALIFParams, dt: float) -> ALI
 
 
 def check_params(p: ALIFParams, dt: float, where: str = "adaptive_lif"):
-    """ValueErrors for parameters given as Python numbers that break the model."""
+    """ValueErrors for concrete parameters (any element of an array) that break the model:
+    tau_m, tau_w, R finite and > 0, t_ref >= dt (one spike per step at most), V_r below theta
+    (both finite). Traced parameters pass unchecked."""
     for name in ("tau_m", "tau_w", "R"):
-        v = getattr(p, name)
-        if isinstance(v, int | float) and not v > 0:
-            raise ValueError(f"{where}: {name} must be > 0, got {v}")
-    if isinstance(p.t_ref, int | float) and not dt <= p.t_ref:
+        dynamics.check_positive(getattr(p, name), name, where)
+    t_ref = dynamics.concrete(p.t_ref)
+    if t_ref is not None and not np.all(dt <= t_ref):
         raise ValueError(
             f"{where}: needs dt <= t_ref (one spike per step at most), got dt={dt}, t_ref={p.t_ref}"
         )
-    if all(isinstance(v, int | float) for v in (p.tau_m, p.tau_w)) and p.tau_m == p.tau_w:
-        raise ValueError(f"{where}: tau_w must differ from tau_m (both {p.tau_m})")
-    if all(isinstance(v, int | float) for v in (p.V_r, p.theta)) and not p.V_r < p.theta:
-        raise ValueError(f"{where}: V_r must be below theta, got {p.V_r} >= {p.theta}")
+    adex.check_below(p.V_r, p.theta, ("V_r", "theta"), where)
 
 
 def simulate(
@@ -141,11 +149,15 @@ def simulate(
     """Run the population over current (T, ...) nA from ``state`` (rest by default).
 
     Returns the trace, each field (T, *population shape); absolute spike times are
-    ``k * dt + t_spike`` at step k (see :func:`spike_time_array`).
+    ``k * dt + t_spike`` at step k (see :func:`spike_time_array`). A ValueError names
+    concrete parameters out of range (:func:`check_params`) and shapes that do not broadcast
+    (:func:`~nnjax.brain.adex.check_population`).
     """
-    current = dynamics.check_time_input(current, "adaptive_lif.simulate")
-    dt = dynamics.check_dt(dt, "adaptive_lif.simulate")
-    check_params(params, dt)
+    where = "adaptive_lif.simulate"
+    current = dynamics.check_time_input(current, where)
+    dt = dynamics.check_dt(dt, where)
+    check_params(params, dt, where)
+    adex.check_population(current, params, state, where)
     if state is None:
         state = init_state(current.shape[1:], params, dtype=dynamics.state_dtype(current, params))
     return dynamics.run(step, state, current, params, dt)
@@ -179,17 +191,24 @@ def fi_curves(
 
     currents (n,) -> (rates (n, n_isi), valid (n, n_isi)): rates[:, k] = 1000 / ISI_{k+1}
     with the current switched on at t = 0 from rest; valid is False where the neuron fired
-    fewer than k + 2 spikes within ``duration`` ms. Differentiable in ``params``.
+    fewer than k + 2 spikes within ``duration`` ms (rate 0 there, nan for a nan current).
+    Differentiable in ``params``. ValueError unless dt > 0 and duration >= dt (ms), finite.
     """
+    where = "adaptive_lif.fi_curves"
     currents = jnp.asarray(currents)
     if currents.ndim != 1:
-        raise ValueError(f"fi_curves: currents must be (n,), got shape {currents.shape}")
-    if not isinstance(n_isi, int) or n_isi < 1:
-        raise ValueError(f"fi_curves: n_isi must be a positive int, got {n_isi!r}")
-    n_steps = int(round(duration / dt))
+        raise ValueError(f"{where}: currents must be (n,), got shape {currents.shape}")
+    n_isi = dynamics.check_count(n_isi, "n_isi", where)
+    dt = dynamics.check_dt(dt, where)
+    dynamics.check_positive(duration, "duration (ms)", where)
+    n_steps = int(round(float(duration) / dt))
+    if n_steps < 1:
+        raise ValueError(f"{where}: duration must be at least dt = {dt} ms, got {duration}")
+    check_params(params, dt, where)
     drive = jnp.broadcast_to(currents, (n_steps,) + currents.shape)
     tr = simulate(drive, params, dt=dt)
     times, valid = spike_time_array(tr, dt, n_isi + 1)
     isi = jnp.diff(times, axis=-1)
     ok = valid[..., 1:]
-    return jnp.where(ok, 1000.0 / jnp.where(ok, isi, 1.0), 0.0), ok
+    rates = jnp.where(ok, 1000.0 / jnp.where(ok, isi, 1.0), 0.0)
+    return jnp.where(jnp.isnan(currents)[:, None], jnp.nan, rates), ok

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from nnjax.brain import dynamics
+from nnjax.brain import adex, dynamics
 from nnjax.brain.surrogate import check_surrogate, spike
 
 Array = jax.Array
@@ -108,10 +108,18 @@ def simulate(
     slope: float | None = 1.0,
 ) -> IzhikevichState:
     """Run the population over current (T, ...) from ``state`` (v = -65, u = b v by
-    default). Returns the trace, each field (T, *population shape)."""
-    current = dynamics.check_time_input(current, "izhikevich.simulate")
-    dt = dynamics.check_dt(dt, "izhikevich.simulate")
+    default). Returns the trace, each field (T, *population shape).
+
+    ValueError for concrete parameters outside the model's range: a (the recovery rate,
+    1/ms) finite and > 0, the reset c finite and below v_peak (else a reset neuron is already
+    past the peak and fires again on the next step); b and d may have either sign."""
+    where = "izhikevich.simulate"
+    current = dynamics.check_time_input(current, where)
+    dt = dynamics.check_dt(dt, where)
     k = check_surrogate(surrogate, slope)
+    dynamics.check_positive(params.a, "a", where)
+    adex.check_below(params.c, params.v_peak, ("c", "v_peak"), where)
+    adex.check_population(current, params, state, where)
     if state is None:
         state = init_state(current.shape[1:], params, dtype=dynamics.state_dtype(current, params))
     return dynamics.run(_Stepper(surrogate, k), state, current, params, dt)

@@ -40,12 +40,19 @@ neuron's synapses never change, only their common scale, with time constant tau_
 
 All parameters are pytrees (arrays per synapse or neuron allowed) and every step is
 differentiable (with surrogate spikes from the neurons, gradients reach through the rule).
+Each step refuses concrete parameters outside their range (a ValueError naming the step and
+the parameter): time constants and target_rate finite and > 0, w_min <= w_max, dt >= 0 (0 for
+events at the same time when stepping from event to event), and shapes that do not match;
+traced parameters pass unchecked, so the checks cost nothing per step inside a scan.
 """
 
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from nnjax.brain import dynamics
 
 Array = jax.Array
 
@@ -56,6 +63,31 @@ INF = float("inf")
 def _check_interaction(interaction: str):
     if interaction not in INTERACTIONS:
         raise ValueError(f"interaction must be one of {INTERACTIONS}, got {interaction!r}")
+
+
+def _check_rule(params, dt, taus: tuple[str, ...], where: str):
+    """Concrete taus finite and > 0, dt finite and >= 0, w_min <= w_max (tracers pass)."""
+    for name in taus:
+        dynamics.check_positive(getattr(params, name), f"{name} (ms)", where)
+    dynamics.check_positive(dt, "dt (ms)", where, allow_zero=True)
+    lo, hi = dynamics.concrete(params.w_min), dynamics.concrete(params.w_max)
+    if lo is not None and hi is not None and not np.all(lo <= hi):
+        raise ValueError(
+            f"{where}: w_min must be <= w_max, got w_min={params.w_min}, w_max={params.w_max}"
+        )
+
+
+def _check_shapes(W, pre, post, pre_traces, post_traces, where: str):
+    """W (n_post, n_pre) for spikes pre (n_pre,), post (n_post,) and traces of those shapes."""
+    n_pre, n_post = jnp.shape(pre), jnp.shape(post)
+    got_pre, got_post = [jnp.shape(t) for t in pre_traces], [jnp.shape(t) for t in post_traces]
+    ok = len(n_pre) == 1 and len(n_post) == 1 and jnp.shape(W) == n_post + n_pre
+    if not (ok and set(got_pre) <= {n_pre} and set(got_post) <= {n_post}):
+        raise ValueError(
+            f"{where}: needs W (n_post, n_pre), pre (n_pre,), post (n_post,) and traces of "
+            f"those shapes; got W {jnp.shape(W)}, pre {n_pre}, post {n_post}, presynaptic "
+            f"traces {got_pre}, postsynaptic {got_post}"
+        )
 
 
 def _take(trace, spikes, interaction):
@@ -109,7 +141,10 @@ def pair_stdp_step(
     """One step of pair STDP: (traces, W (n_post, n_pre)) -> (traces, W) given this step's
     spikes pre (n_pre,) and post (n_post,). ``mask`` (n_post, n_pre) keeps absent synapses
     at their value (sparse connectivity)."""
+    where = "pair_stdp_step"
     _check_interaction(interaction)
+    _check_rule(params, dt, ("tau_plus", "tau_minus"), where)
+    _check_shapes(W, pre, post, (traces.x,), (traces.y,), where)
     x = traces.x * jnp.exp(-dt / params.tau_plus)
     y = traces.y * jnp.exp(-dt / params.tau_minus)
     dW = params.a_plus * post[:, None] * x[None, :] - params.a_minus * y[:, None] * pre[None, :]
@@ -175,18 +210,40 @@ def triplet_stdp_step(
     interaction: str = "all_to_all",
     mask: Array | None = None,
 ) -> tuple[TripletTraces, Array]:
-    """One step of the triplet rule (module docstring); shapes as :func:`pair_stdp_step`."""
+    """One step of the triplet rule (module docstring); shapes as :func:`pair_stdp_step`.
+    tau_x (tau_y) enters only through a3_minus (a3_plus): where that amplitude is concretely
+    0, tau_x (tau_y) may be 0, and its trace then holds only the latest step's spikes."""
+    where = "triplet_stdp_step"
     _check_interaction(interaction)
     p = params
+    _check_triplet(p, dt, where)
+    _check_shapes(W, pre, post, (traces.r1, traces.r2), (traces.o1, traces.o2), where)
     r1 = traces.r1 * jnp.exp(-dt / p.tau_plus)
-    r2 = traces.r2 * jnp.exp(-dt / p.tau_x)
+    r2 = traces.r2 * _decay(dt, p.tau_x)
     o1 = traces.o1 * jnp.exp(-dt / p.tau_minus)
-    o2 = traces.o2 * jnp.exp(-dt / p.tau_y)
+    o2 = traces.o2 * _decay(dt, p.tau_y)
     ltp = post[:, None] * r1[None, :] * (p.a2_plus + p.a3_plus * o2[:, None])
     ltd = o1[:, None] * pre[None, :] * (p.a2_minus + p.a3_minus * r2[None, :])
     W = _apply(W, ltp - ltd, p, mask)
     take = lambda tr, s: _take(tr, s, interaction)
     return TripletTraces(take(r1, pre), take(r2, pre), take(o1, post), take(o2, post)), W
+
+
+def _check_triplet(p: TripletParams, dt, where: str):
+    """As :func:`_check_rule`, with tau_x (tau_y) allowed to be 0 where a3_minus (a3_plus),
+    the only amplitude that reads its trace, is concretely 0."""
+    _check_rule(p, dt, ("tau_plus", "tau_minus"), where)
+    for tau, amplitude in (("tau_x", p.a3_minus), ("tau_y", p.a3_plus)):
+        a = dynamics.concrete(amplitude)
+        unused = a is not None and not np.any(a)
+        dynamics.check_positive(getattr(p, tau), f"{tau} (ms)", where, allow_zero=unused)
+
+
+def _decay(dt, tau):
+    """e^{-dt/tau}, and 0 where tau = 0 (the limit; no ZeroDivisionError for floats)."""
+    tau = jnp.asarray(tau)
+    positive = tau > 0
+    return jnp.where(positive, jnp.exp(-dt / jnp.where(positive, tau, 1.0)), 0.0)
 
 
 class ScalingParams(NamedTuple):
@@ -207,8 +264,12 @@ def scaling_init(n_post: int, *, rate0=0.0, dtype=None) -> Array:
 def scaling_step(
     rate: Array, W: Array, post: Array, params: ScalingParams, dt: float
 ) -> tuple[Array, Array]:
-    """One step of synaptic scaling: (rate (n_post,) Hz, W (n_post, n_pre)) -> (rate, W)."""
+    """One step of synaptic scaling: (rate (n_post,) Hz, W (n_post, n_pre)) -> (rate, W).
+    target_rate, tau_rate and tau_scaling must be finite and > 0 (checked where concrete)."""
     p = params
+    for name in ("target_rate", "tau_rate", "tau_scaling"):
+        dynamics.check_positive(getattr(p, name), name, "scaling_step")
+    dynamics.check_positive(dt, "dt (ms)", "scaling_step", allow_zero=True)
     rate = rate * jnp.exp(-dt / p.tau_rate) + post * (1000.0 / p.tau_rate)
     factor = jnp.exp((dt / p.tau_scaling) * (1.0 - rate / p.target_rate))
     return rate, W * factor[:, None]

@@ -41,6 +41,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from nnjax.brain import dynamics
 
@@ -87,8 +88,17 @@ def init_state(shape, params: SynapseParams = AMPA, *, dtype=None) -> SynapseSta
 
 
 def step(state: SynapseState, drive: Array, params: SynapseParams, dt: float) -> SynapseState:
-    """x <- x e^{-dt/tau} + drive; drive (pA or nS) is the summed weight arriving now."""
+    """x <- x e^{-dt/tau} + drive; drive (pA or nS) is the summed weight arriving now.
+    ValueError for a concrete tau or dt that is not finite and > 0 (tracers pass)."""
+    _check_decay(params, dt, "synapses.step")
     return SynapseState(state.x * jnp.exp(-dt / params.tau) + drive)
+
+
+def _check_decay(params: SynapseParams, dt, where: str):
+    """tau and dt finite and > 0 where concrete: cheap (skipped for tracers), so step
+    functions run it once per trace."""
+    dynamics.check_positive(params.tau, "tau (ms)", where)
+    dynamics.check_positive(dt, "dt (ms)", where)
 
 
 def current(state: SynapseState, V: Array, params: SynapseParams, kind: str) -> Array:
@@ -98,28 +108,36 @@ def current(state: SynapseState, V: Array, params: SynapseParams, kind: str) -> 
     return state.x if kind == "current" else state.x * (params.E_rev - V)
 
 
+INT32_MAX = 2**31 - 1
+
+
 def delay_steps(delay_ms, dt: float) -> Array:
-    """Delays in ms -> whole steps, round(delay / dt), int32; ValueError if negative."""
+    """Delays in ms -> whole steps, round(delay / dt), int32. ValueError for a concrete delay
+    that is not finite, negative, or of more than INT32_MAX steps (traced ones pass)."""
     d = jnp.asarray(delay_ms)
-    steps = jnp.round(d / dynamics.check_dt(dt, "delay_steps")).astype(jnp.int32)
-    try:
-        negative = bool(jnp.any(steps < 0))
-    except jax.errors.ConcretizationTypeError:  # traced: not checked
-        negative = False
-    if negative:
-        raise ValueError(f"delay_steps: delays must be >= 0 ms, got min {float(d.min())}")
-    return steps
+    steps = jnp.round(d / dynamics.check_dt(dt, "delay_steps"))
+    ms, n = dynamics.concrete(d), dynamics.concrete(steps)
+    if ms is not None and not np.all(np.isfinite(ms)):
+        raise ValueError(
+            f"delay_steps: delays must be finite (ms), got {ms[~np.isfinite(ms)][0]!s}"
+        )
+    if n is not None and np.any(n < 0):
+        raise ValueError(f"delay_steps: delays must be >= 0 ms, got min {ms.min()!s}")
+    if n is not None and np.any(n > INT32_MAX):
+        raise ValueError(
+            f"delay_steps: delays must be at most {INT32_MAX} steps of dt={dt} ms, got "
+            f"{ms.max()!s} ms"
+        )
+    return steps.astype(jnp.int32)
 
 
 def delay_init(n_pre: int, max_delay: int, *, channels: int | None = None, dtype=None):
     """An empty ring buffer for ``n_pre`` neurons and delays of 0..max_delay steps; with
     ``channels`` every spike carries that many numbers (buffer (D, n_pre, channels))."""
-    if not isinstance(max_delay, int) or max_delay < 0:
-        raise ValueError(f"delay_init: max_delay must be an int >= 0 steps, got {max_delay!r}")
-    if not isinstance(n_pre, int) or n_pre < 1:
-        raise ValueError(f"delay_init: n_pre must be a positive int, got {n_pre!r}")
+    max_delay = dynamics.check_count(max_delay, "max_delay (steps)", "delay_init", minimum=0)
+    n_pre = dynamics.check_count(n_pre, "n_pre", "delay_init")
     dtype = jnp.result_type(float) if dtype is None else dtype
-    extra = () if channels is None else (channels,)
+    extra = () if channels is None else (dynamics.check_count(channels, "channels", "delay_init"),)
     return DelayLine(jnp.zeros((max_delay + 1, n_pre) + extra, dtype), jnp.zeros((), jnp.int32))
 
 
@@ -133,14 +151,30 @@ def delay_read(line: DelayLine, delays: Array) -> Array:
     """Spikes of ``delays`` steps ago (0 = the latest push).
 
     delays (n_pre,) or a scalar -> (n_pre,); delays (n_post, n_pre) -> (n_post, n_pre)
-    (each with the channel axis appended, if the line has one). Delays must lie in
-    0..max_delay (not checked under jit: they wrap around the ring).
+    (each with the channel axis appended, if the line has one). Delays must be whole steps
+    in 0..max_delay: ValueError for concrete ones outside; traced ones (under jit, as
+    arguments) are not checked and wrap around the ring.
     """
     D, n_pre = line.buffer.shape[:2]
+    _check_delays(delays, 0, D - 1, "delay_read")
     delays = jnp.asarray(delays, jnp.int32)
     slot = (line.head - delays) % D
     cols = jnp.arange(n_pre)
     return line.buffer[slot, jnp.broadcast_to(cols, slot.shape) if slot.ndim else cols]
+
+
+def _check_delays(delays, low: int, high: int, where: str):
+    """A ValueError unless concrete ``delays`` are whole numbers in [low, high] (tracers
+    pass; a Python int or a small array costs microseconds, once per trace)."""
+    d = dynamics.concrete(delays)
+    if d is None:
+        return
+    bad = (d != np.round(d)) | (d < low) | (d > high)
+    if np.any(bad):
+        raise ValueError(
+            f"{where}: delays must be whole steps in [{low}, max_delay={high}], got "
+            f"{d[bad].ravel()[0]!s}"
+        )
 
 
 def synaptic_drive(W: Array, delayed: Array, per_synapse: bool | None = None) -> Array:
@@ -148,6 +182,13 @@ def synaptic_drive(W: Array, delayed: Array, per_synapse: bool | None = None) ->
     spikes (n_pre, *c) -> W @ s, or per synapse (n_post, n_pre, *c) -> sum_j W_ij s_ij;
     -> (n_post, *c). ``per_synapse`` defaults to ``delayed.ndim == 2`` (no channel axis)."""
     per_synapse = delayed.ndim == 2 if per_synapse is None else per_synapse
+    n = jnp.shape(W)[:2] if per_synapse else jnp.shape(W)[1:2]
+    if jnp.ndim(W) != 2 or delayed.shape[: len(n)] != n:
+        want = "(n_post, n_pre, ...)" if per_synapse else "(n_pre, ...)"
+        raise ValueError(
+            f"synaptic_drive: W must be (n_post, n_pre) and the delayed spikes {want}, got W "
+            f"{jnp.shape(W)} and spikes {delayed.shape}"
+        )
     if not per_synapse:
         return jnp.tensordot(W, delayed, axes=1)
     w = W.reshape(W.shape + (1,) * (delayed.ndim - 2))
@@ -211,8 +252,7 @@ def arrival_weights(spike: Array, t_spike: Array, dt: float, params: SynapsePara
 
 def timed_projection_init(n_pre: int, n_post: int, max_delay: int, params=AMPA, dtype=None):
     """An empty :class:`TimedProjection`; delays are 1..max_delay steps (max_delay >= 1)."""
-    if not isinstance(max_delay, int) or max_delay < 1:
-        raise ValueError(f"timed projection: max_delay must be an int >= 1, got {max_delay!r}")
+    max_delay = dynamics.check_count(max_delay, "max_delay (steps)", "timed_projection_init")
     line = delay_init(n_pre, max_delay - 1, channels=2, dtype=dtype)
     return TimedProjection(line, init_state((n_post,), params, dtype=dtype))
 
@@ -223,7 +263,10 @@ def timed_projection_input(
     """What arrives this step: (the mean of x over the step, x's jump by the step's end),
     each (n_post,). Spikes from d >= 1 steps ago arrive at their own offset in this step:
     the latency is exactly d dt. Feed the mean to the neuron (as its current, pA or nA, or
-    as the conductance), then :func:`timed_projection_update`."""
+    as the conductance), then :func:`timed_projection_update`. ValueError for concrete
+    delays that are not whole steps in [1, max_delay], or tau, dt not finite and > 0."""
+    _check_delays(delays, 1, state.line.buffer.shape[0], "timed_projection_input")
+    _check_decay(params, dt, "timed_projection_input")
     arrived = delay_read(state.line, jnp.asarray(delays) - 1)
     drive = synaptic_drive(W, arrived, per_synapse=jnp.ndim(delays) == 2)
     decay = jnp.exp(-dt / params.tau)
