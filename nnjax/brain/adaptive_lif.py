@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nnjax.brain import adex, dynamics
+from nnjax.brain import dynamics
 
 Array = jax.Array
 
@@ -140,7 +140,7 @@ def check_params(p: ALIFParams, dt: float, where: str = "adaptive_lif"):
         raise ValueError(
             f"{where}: needs dt <= t_ref (one spike per step at most), got dt={dt}, t_ref={p.t_ref}"
         )
-    adex.check_below(p.V_r, p.theta, ("V_r", "theta"), where)
+    dynamics.check_below(p.V_r, p.theta, ("V_r", "theta"), where)
 
 
 def simulate(
@@ -151,13 +151,13 @@ def simulate(
     Returns the trace, each field (T, *population shape); absolute spike times are
     ``k * dt + t_spike`` at step k (see :func:`spike_time_array`). A ValueError names
     concrete parameters out of range (:func:`check_params`) and shapes that do not broadcast
-    (:func:`~nnjax.brain.adex.check_population`).
+    (:func:`~nnjax.brain.dynamics.check_population`).
     """
     where = "adaptive_lif.simulate"
     current = dynamics.check_time_input(current, where)
     dt = dynamics.check_dt(dt, where)
     check_params(params, dt, where)
-    adex.check_population(current, params, state, where)
+    dynamics.check_population(current, params, state, where)
     if state is None:
         state = init_state(current.shape[1:], params, dtype=dynamics.state_dtype(current, params))
     return dynamics.run(step, state, current, params, dt)

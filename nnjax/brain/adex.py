@@ -24,7 +24,6 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from nnjax.brain import dynamics
 from nnjax.brain.surrogate import check_surrogate, spike
@@ -133,13 +132,13 @@ def simulate(
     Returns the trace, each field (T, *population shape), the population shape being the
     input's trailing shape broadcast with the parameters' (and equal to ``state``'s). A
     ValueError names concrete parameters out of range (:func:`_check_params`) and shapes that
-    do not broadcast (:func:`check_population`).
+    do not broadcast (:func:`~nnjax.brain.dynamics.check_population`).
     """
     current = dynamics.check_time_input(current, "adex.simulate")
     dt = dynamics.check_dt(dt, "adex.simulate")
     k = check_surrogate(surrogate, slope)
     _check_params(params, "adex.simulate")
-    check_population(current, params, state, "adex.simulate")
+    dynamics.check_population(current, params, state, "adex.simulate")
     if state is None:
         state = init_state(current.shape[1:], params, dtype=dynamics.state_dtype(current, params))
     return dynamics.run(_Stepper(surrogate, k), state, current, params, dt)
@@ -160,36 +159,4 @@ def _check_params(p: AdExParams, where: str):
     C, g_L, Delta_T, tau_w finite and > 0; V_r < V_peak, both finite. Traced ones pass."""
     for name in ("C", "g_L", "Delta_T", "tau_w"):
         dynamics.check_positive(getattr(p, name), name, where)
-    check_below(p.V_r, p.V_peak, ("V_r", "V_peak"), where)
-
-
-def check_below(low, high, names: tuple[str, str], where: str):
-    """A ValueError naming ``where`` unless concrete ``low`` < ``high`` everywhere, both finite
-    (a reset below the spike cut-off); skipped when either is traced."""
-    lo, hi = dynamics.concrete(low), dynamics.concrete(high)
-    if lo is None or hi is None:
-        return
-    if not np.all(np.isfinite(lo) & np.isfinite(hi) & (lo < hi)):
-        raise ValueError(
-            f"{where}: {names[0]} must be finite and below {names[1]}, got {names[0]}={low}, "
-            f"{names[1]}={high}"
-        )
-
-
-def check_population(current: Array, params, state, where: str):
-    """A ValueError naming ``where`` unless the input's trailing shape, every parameter's shape
-    and every field of ``state`` (if given) broadcast to one shape, the state's own: the shape
-    the scan carries. Shapes are static, so this runs under jit too."""
-    params_shapes = [jnp.shape(v) for v in jax.tree.leaves(params)]
-    fields = [] if state is None else [jnp.shape(f) for f in state]
-    try:
-        shape = jnp.broadcast_shapes(current.shape[1:], *params_shapes, *fields)
-    except ValueError:
-        shape = None
-    if shape is None or any(f != shape for f in fields):
-        state_part = "" if state is None else f" and the state's fields {fields}"
-        raise ValueError(
-            f"{where}: the input's trailing shape {current.shape[1:]} (input (T, ...)), the "
-            f"parameters' shapes {sorted(set(params_shapes))}{state_part} must broadcast to one "
-            "population shape (the state's)"
-        )
+    dynamics.check_below(p.V_r, p.V_peak, ("V_r", "V_peak"), where)

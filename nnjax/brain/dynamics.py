@@ -84,6 +84,38 @@ def check_count(value, name: str, where: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_below(low, high, names: tuple[str, str], where: str):
+    """A ValueError naming ``where`` unless concrete ``low`` < ``high`` everywhere, both finite
+    (a reset below the spike cut-off); skipped when either is traced."""
+    lo, hi = concrete(low), concrete(high)
+    if lo is None or hi is None:
+        return
+    if not np.all(np.isfinite(lo) & np.isfinite(hi) & (lo < hi)):
+        raise ValueError(
+            f"{where}: {names[0]} must be finite and below {names[1]}, got {names[0]}={low}, "
+            f"{names[1]}={high}"
+        )
+
+
+def check_population(current: Array, params, state, where: str):
+    """A ValueError naming ``where`` unless the input's trailing shape, every parameter's shape
+    and every field of ``state`` (if given) broadcast to one shape, the state's own: the shape
+    the scan carries. Shapes are static, so this runs under jit too."""
+    params_shapes = [jnp.shape(v) for v in jax.tree.leaves(params)]
+    fields = [] if state is None else [jnp.shape(f) for f in state]
+    try:
+        shape = jnp.broadcast_shapes(current.shape[1:], *params_shapes, *fields)
+    except ValueError:
+        shape = None
+    if shape is None or any(f != shape for f in fields):
+        state_part = "" if state is None else f" and the state's fields {fields}"
+        raise ValueError(
+            f"{where}: the input's trailing shape {current.shape[1:]} (input (T, ...)), the "
+            f"parameters' shapes {sorted(set(params_shapes))}{state_part} must broadcast to one "
+            "population shape (the state's)"
+        )
+
+
 def batch_shape(shape, params) -> tuple[int, ...]:
     """The population shape: ``shape`` broadcast with the shape of every parameter leaf."""
     return jnp.broadcast_shapes(tuple(shape), *(jnp.shape(p) for p in jax.tree.leaves(params)))

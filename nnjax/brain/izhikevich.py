@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from nnjax.brain import adex, dynamics
+from nnjax.brain import dynamics
 from nnjax.brain.surrogate import check_surrogate, spike
 
 Array = jax.Array
@@ -118,8 +118,8 @@ def simulate(
     dt = dynamics.check_dt(dt, where)
     k = check_surrogate(surrogate, slope)
     dynamics.check_positive(params.a, "a", where)
-    adex.check_below(params.c, params.v_peak, ("c", "v_peak"), where)
-    adex.check_population(current, params, state, where)
+    dynamics.check_below(params.c, params.v_peak, ("c", "v_peak"), where)
+    dynamics.check_population(current, params, state, where)
     if state is None:
         state = init_state(current.shape[1:], params, dtype=dynamics.state_dtype(current, params))
     return dynamics.run(_Stepper(surrogate, k), state, current, params, dt)
