@@ -23,10 +23,17 @@ class Standardizer(NamedTuple):
 
     @classmethod
     def fit(cls, X) -> "Standardizer":
-        """The statistics of ``X`` (n, features), n >= 1."""
+        """The statistics of ``X`` (n, features), n >= 1, every value finite (a nan would
+        make its feature's mean nan, and every standardised value of it)."""
         X = np.asarray(X)
         if X.ndim != 2 or len(X) == 0:
             raise ValueError(f"Standardizer.fit: X must be (n >= 1, features); got {X.shape}")
+        if X.dtype.kind in "fc" and not np.isfinite(X).all():
+            bad = np.flatnonzero(~np.isfinite(X).all(axis=0))
+            raise ValueError(
+                f"Standardizer.fit: X has nan/inf in {bad.size} feature(s), first columns "
+                f"{bad[:5].tolist()}"
+            )
         mean, std = X.mean(axis=0), X.std(axis=0)
         return cls(mean, np.where(std > 0, std, 1.0))
 

@@ -28,6 +28,14 @@ def test_standardizer_is_the_formula_and_standardize_is_unchanged():
         assert a.tobytes() == b.tobytes()
 
 
+def test_standardizer_refuses_nan_or_inf_naming_the_columns():
+    """A nan made its column's mean nan, and every standardised value of it."""
+    X = RNG.normal(size=(6, 4))
+    X[2, 1], X[0, 3] = np.nan, np.inf
+    with pytest.raises(ValueError, match=r"nan/inf in 2 feature\(s\), first columns \[1, 3\]"):
+        data.Standardizer.fit(X)
+
+
 def test_standardizer_round_trips_exactly_through_json():
     s = data.Standardizer.fit(RNG.normal(size=(20, 5)).astype(np.float32) * 1e-3 + 1e4)
     back = data.Standardizer.from_dict(json.loads(json.dumps(s.to_dict())))
