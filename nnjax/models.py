@@ -32,7 +32,7 @@ from nnjax.layers import (
     residual,
     serial,
 )
-from nnjax.layers.core import as_real, positive_int
+from nnjax.layers.checks import as_real, positive_int
 
 _RELU_LIKE = {"relu", "leaky_relu", "elu", "gelu", "silu", "softplus"}
 

@@ -39,6 +39,7 @@ serial), :mod:`~nnjax.layers.conv`, :mod:`~nnjax.layers.pool`, :mod:`~nnjax.laye
 :data:`LAYERS` lists every constructor; each has a twin in :mod:`nnjax.reference`.
 """
 
+from nnjax.layers.checks import default_float
 from nnjax.layers.combinators import FanInConcat, FanInSum, FanOut, parallel, residual
 from nnjax.layers.conv import Conv, ConvTranspose
 from nnjax.layers.core import (
@@ -51,7 +52,6 @@ from nnjax.layers.core import (
     Reshape,
     Shape,
     apply_model,
-    default_float,
     init_model,
     serial,
 )

@@ -15,16 +15,14 @@ child's state for ``residual``); ``parallel`` splits a key into one per branch.
 
 import jax.numpy as jnp
 
+from nnjax.layers.checks import check_shape, located, positive_int
 from nnjax.layers.core import (
     Layer,
     apply_model,
     check_layers,
-    check_shape,
     check_state,
     init_model,
-    located,
     make_spec,
-    positive_int,
     spec_of,
     split_keys,
 )

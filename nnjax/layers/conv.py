@@ -25,8 +25,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from nnjax.initializers import get_initializer
-from nnjax.layers.core import (
-    Layer,
+from nnjax.layers.checks import (
     bias_initializer,
     check_dtype,
     check_features,
@@ -35,10 +34,10 @@ from nnjax.layers.core import (
     dtype_name,
     float_result_type,
     init_bias,
-    make_spec,
     param_dtype,
     positive_int,
 )
+from nnjax.layers.core import Layer, make_spec
 from nnjax.layers.spatial import (
     explicit_pads,
     int_tuple,

@@ -7,15 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from nnjax.initializers import get_initializer
-from nnjax.layers.core import (
-    Layer,
-    check_dtype,
-    check_shape,
-    dtype_name,
-    make_spec,
-    param_dtype,
-    positive_int,
-)
+from nnjax.layers.checks import check_dtype, check_shape, dtype_name, param_dtype, positive_int
+from nnjax.layers.core import Layer, make_spec
 
 
 def Embedding(

@@ -35,16 +35,15 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from nnjax.layers.core import (
-    Layer,
+from nnjax.layers.checks import (
     as_real,
     check_dtype,
     check_features,
     check_shape,
     dtype_name,
-    make_spec,
     param_dtype,
 )
+from nnjax.layers.core import Layer, make_spec
 
 
 def _check_eps(name, eps) -> float:

@@ -20,7 +20,8 @@ at least one real position.
 import jax.numpy as jnp
 from jax import lax
 
-from nnjax.layers.core import Layer, check_shape, check_spatial, make_spec
+from nnjax.layers.checks import check_shape, check_spatial
+from nnjax.layers.core import Layer, make_spec
 from nnjax.layers.spatial import (
     explicit_pads,
     int_tuple,

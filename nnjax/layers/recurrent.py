@@ -40,22 +40,19 @@ import jax.numpy as jnp
 from jax import lax
 
 from nnjax.initializers import get_initializer
-from nnjax.layers.core import (
-    Layer,
+from nnjax.layers.checks import (
     bias_initializer,
     check_dtype,
     check_features,
-    check_layers,
     check_shape,
     dtype_name,
     float_result_type,
     init_bias,
     located,
-    make_spec,
     param_dtype,
     positive_int,
-    spec_of,
 )
+from nnjax.layers.core import Layer, check_layers, make_spec, spec_of
 
 _GATES = {"SimpleRNNCell": 1, "GRUCell": 3, "LSTMCell": 4}
 

@@ -1,0 +1,143 @@
+"""Checks and dtype rules shared by the layers: a ValueError names the layer (its ``name``),
+the shape or option, and the valid values.
+
+* dtypes: :func:`default_float` (float32, float64 under x64), :func:`check_dtype` and
+  :func:`param_dtype` (floating dtypes only), :func:`float_result_type` (the dtype a layer
+  computes in), :func:`dtype_name` (JSON-able);
+* options: :func:`as_real` (Python or NumPy reals, not bools), :func:`positive_int`,
+  :func:`bias_initializer` / :func:`init_bias` (no fan-based initializer for a 1-D bias);
+* shapes: :func:`check_shape` (ints only, -1 for the batch), :func:`check_features`,
+  :func:`check_spatial`;
+* :func:`located`: a ValueError re-raised with the layer's name in front.
+"""
+
+import numbers
+import operator
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nnjax.initializers import INITIALIZERS, get_initializer
+
+Shape = tuple[int, ...]
+
+
+def default_float() -> jnp.dtype:
+    """float32, or float64 when ``jax_enable_x64`` is on."""
+    return jnp.dtype(jax.dtypes.canonicalize_dtype(jnp.float64))
+
+
+_FLOATS = "float16, bfloat16, float32 or float64 (None: float32, float64 under x64)"
+
+
+def check_dtype(name: str, dtype):
+    """``dtype`` as a NumPy dtype (None stays None), or a ValueError naming the layer unless it
+    is a real floating dtype (float16, bfloat16, float32, float64)."""
+    if dtype is None:
+        return None
+    try:
+        dt = jnp.dtype(dtype)
+    except TypeError:
+        raise ValueError(f"{name}: dtype must be {_FLOATS}, got {dtype!r}") from None
+    if not jnp.issubdtype(dt, jnp.floating):
+        raise ValueError(f"{name}: dtype must be {_FLOATS}, got {dt.name}")
+    return dt
+
+
+def param_dtype(dtype, name: str = "layer") -> jnp.dtype:
+    """``dtype`` as a NumPy dtype, or :func:`default_float` when it is None; a ValueError
+    (:func:`check_dtype`) unless it is a floating dtype."""
+    dt = check_dtype(name, dtype)
+    return dt if dt is not None else default_float()
+
+
+def float_result_type(*arrays) -> jnp.dtype:
+    """The dtype to compute in: ``jnp.result_type(*arrays)`` when it is inexact, else
+    :func:`default_float` (integer or bool inputs)."""
+    dt = jnp.result_type(*arrays)
+    return dt if jnp.issubdtype(dt, jnp.inexact) else default_float()
+
+
+def as_real(value) -> float | None:
+    """``value`` as a Python float when it is a real number (int, float or a NumPy real
+    scalar, not a bool), else None. A NumPy float is read as it prints (np.float32(0.1) is
+    0.1, not 0.10000000149011612), the value its writer meant."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        return None
+    return float(str(value)) if isinstance(value, np.floating) else float(value)
+
+
+# Initializers that need a weight matrix's fan-in and fan-out: not for a 1-D bias.
+_FAN_BASED = sorted(n for n in INITIALIZERS if n.split("_")[0] in ("glorot", "he", "lecun"))
+
+
+def bias_initializer(name: str, b_init):
+    """The initializer for a 1-D bias; a ValueError naming the layer for a fan-based name
+    (glorot/he/lecun need a matrix's fan-in and fan-out)."""
+    if isinstance(b_init, str) and b_init in _FAN_BASED:
+        raise ValueError(
+            f"{name}: b_init {b_init!r} needs a weight matrix's fan-in and fan-out and cannot "
+            f"initialise a 1-D bias; use 'zeros', 'ones' or normal(std)"
+        )
+    return get_initializer(b_init)
+
+
+def init_bias(name: str, b_init: Callable, key, size: int, dtype):
+    """``b_init(key, (size,), dtype)``, its ValueError (a callable fan-based initializer)
+    re-raised naming the layer."""
+    return located(name, b_init, key, (size,), dtype)
+
+
+def dtype_name(dtype) -> str | None:
+    """A dtype as its JSON-able name ("float64"), None stays None."""
+    return None if dtype is None else jnp.dtype(dtype).name
+
+
+def _dim(d) -> int:
+    """An int dim (a Python or NumPy integer, not a bool or a float), else a TypeError."""
+    if isinstance(d, bool | np.bool_):
+        raise TypeError(d)
+    return operator.index(d)
+
+
+def check_shape(name: str, input_shape: Sequence[int], min_ndim: int = 1) -> Shape:
+    """``input_shape`` as a tuple of ints with at least ``min_ndim`` dims, or a ValueError
+    (floats such as 5.7 and bools are refused, not truncated)."""
+    try:
+        shape = tuple(_dim(d) for d in input_shape)
+    except TypeError:
+        raise ValueError(
+            f"{name}: input_shape must be ints (-1 for the batch), got {input_shape!r}"
+        ) from None
+    if len(shape) < min_ndim:
+        raise ValueError(f"{name}: needs an input of at least {min_ndim} dims, got {shape}")
+    return shape
+
+
+def check_features(name: str, shape: Shape, what: str = "input features") -> None:
+    """A ValueError unless the last axis of ``shape`` holds at least one feature/channel."""
+    if shape[-1] < 1:
+        raise ValueError(f"{name}: {what} must be >= 1, got shape {shape}")
+
+
+def check_spatial(name: str, shape: Shape) -> None:
+    """A ValueError unless every spatial size of a (B, *spatial, C) shape is >= 1."""
+    if any(n < 1 for n in shape[1:-1]):
+        raise ValueError(f"{name}: spatial sizes must be >= 1, got input shape {tuple(shape)}")
+
+
+def positive_int(name: str, what: str, value) -> int:
+    """``value`` if it is an int >= 1 (not a bool), else a ValueError naming it."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name}: {what} must be a positive int, got {value!r}")
+    return value
+
+
+def located(where: str, fn: Callable, *args, **kwargs):
+    """``fn(*args, **kwargs)``, a ValueError re-raised with ``where: `` in front."""
+    try:
+        return fn(*args, **kwargs)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
