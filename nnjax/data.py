@@ -8,6 +8,7 @@ held as data by a :class:`Standardizer` (JSON-able, so a saved model can re-appl
 """
 
 import functools
+import numbers
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -46,12 +47,16 @@ def two_moons(n: int = 400, noise: float = 0.1, seed: int = 0):
 
 
 def spirals(n: int = 600, n_classes: int = 3, noise: float = 0.2, seed: int = 0):
-    """``n_classes`` interleaved arms r = t, angle = 4t + 2 pi c / K + noise, t in [0, 1]."""
-    rng = np.random.default_rng(seed)
-    per = n // n_classes
-    t = np.tile(np.linspace(0.0, 1.0, per), n_classes)
-    c = np.repeat(np.arange(n_classes), per)
-    angle = 4.0 * t + 2.0 * np.pi * c / n_classes + noise * rng.standard_normal(t.shape)
+    """``n_classes`` interleaved arms r = t, angle = 4t + 2 pi c / K + noise, t in [0, 1]:
+    exactly ``n`` points (n >= K), arm c holding n // K of them, one more for the first
+    n mod K arms."""
+    k = _count("spirals", "n_classes", n_classes)
+    n = _count("spirals", "n", n, k)
+    rng = np.random.default_rng(_seed("spirals", seed))
+    sizes = [n // k + (c < n % k) for c in range(k)]
+    t = np.concatenate([np.linspace(0.0, 1.0, m) for m in sizes])
+    c = np.repeat(np.arange(k), sizes)
+    angle = 4.0 * t + 2.0 * np.pi * c / k + noise * rng.standard_normal(t.shape)
     X = np.stack([t * np.sin(angle), t * np.cos(angle)], axis=1)
     return X, c
 
@@ -79,11 +84,15 @@ def mnist1d(n: int = 4000, seed: int = 0):
     """MNIST-1D (40-dim signals, 10 classes), ``n`` examples generated locally by
     ``mnist1d.make_dataset`` with ``seed``, train and test parts joined: (X (n, 40), y (n,)).
     For the paper's split use :func:`mnist1d_canonical`. NumPy's global RNG is left alone.
+    ``n`` is a multiple of 10 (the generator makes whole rounds of the 10 classes).
     """
     from mnist1d.data import get_dataset_args
 
+    n = _count("mnist1d", "n", n, 10)
+    if n % 10:
+        raise ValueError(f"mnist1d: n must be a multiple of 10 (one per class), got {n}")
     args = get_dataset_args()
-    args.num_samples, args.seed = n, seed
+    args.num_samples, args.seed = n, _seed("mnist1d", seed)
     d = _make_mnist1d(args)
     X = np.concatenate([d["x"], d["x_test"]])
     y = np.concatenate([d["y"], d["y_test"]])
@@ -119,6 +128,20 @@ def train_test_split(X, y, test_fraction: float = 0.2, seed: int = 0, stratify: 
     return split(X, y, test_size=test_fraction, random_state=seed, stratify=y if stratify else None)
 
 
+def _count(who: str, name: str, value, minimum: int = 1) -> int:
+    """``value`` as an int >= ``minimum`` (Python or NumPy, not a bool), else a ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{who}: {name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _seed(who: str, seed) -> int:
+    """A data seed: an int in [0, 2**32) (what NumPy and scikit-learn take), else a ValueError."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
+        raise ValueError(f"{who}: seed must be an int in [0, 2**32), got {seed!r}")
+    return int(seed)
+
+
 _GENERATORS: dict[str, Callable] = {
     "toy": toy,
     "xor": xor,
@@ -152,6 +175,9 @@ def load(
     """
     if name not in _GENERATORS:
         raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
+    seed = _seed("load", seed)
+    if test_fraction is not None and not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"load: test_fraction must be in (0, 1), got {test_fraction}")
     if name == "mnist1d" and canonical:
         if test_fraction is not None:
             raise ValueError(
@@ -167,6 +193,10 @@ def load(
     n_classes = int(y.max()) + 1
     if name in _NO_SPLIT:
         return Dataset(X, y, X, y, n_classes, name)
+    n_test = _ceil(test_fraction * len(y))
+    _check_stratifiable(
+        y, n_test, f"load({name!r}): the test split ({test_fraction:g})", range(n_classes)
+    )
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_fraction, seed)
     return _finish(name, X_tr, y_tr, X_te, y_te, standardized)
 
@@ -181,9 +211,15 @@ def _finish(name, X_tr, y_tr, X_te, y_te, standardized) -> Dataset:
 def batches(X, y, batch_size: int, *, seed: int | None = None, drop_last: bool = True):
     """Yield (x, y) mini-batches in order or, with ``seed``, in a seeded random order.
 
-    The last partial batch is dropped unless ``drop_last=False``.
+    The last partial batch is dropped unless ``drop_last=False``. ``batch_size`` is an int
+    in [1, len(X)] (a larger one would yield nothing with ``drop_last``).
     """
     n = len(X)
+    batch_size = _count("batches", "batch_size", batch_size)
+    if batch_size > n:
+        raise ValueError(
+            f"batches: batch_size must be in [1, {n}] for {n} examples, got {batch_size}"
+        )
     order = np.arange(n) if seed is None else np.random.default_rng(seed).permutation(n)
     stop = n - n % batch_size if drop_last else n
     for i in range(0, stop, batch_size):
@@ -263,6 +299,12 @@ def split_own(
     """
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    y = np.asarray(y)
+    if y.size and (y.min() < 0 or y.max() >= len(label_names)):
+        raise ValueError(
+            f"{name}: class indices must be in [0, {len(label_names)}) for "
+            f"{len(label_names)} label names, got {int(y.min())} to {int(y.max())}"
+        )
     if not 0.0 <= val_fraction < 1.0 - test_fraction:
         raise ValueError(
             f"val_fraction {val_fraction} + test_fraction {test_fraction} must be below 1"

@@ -34,7 +34,13 @@ class Standardizer(NamedTuple):
                 f"Standardizer.fit: X has nan/inf in {bad.size} feature(s), first columns "
                 f"{bad[:5].tolist()}"
             )
-        mean, std = X.mean(axis=0), X.std(axis=0)
+        with np.errstate(over="ignore"):
+            mean, std = X.mean(axis=0), X.std(axis=0)
+        if not (np.isfinite(mean).all() and np.isfinite(std).all()):  # float32 overflowed
+            wide = X.astype(np.float64)  # (1e30 squared): the statistics in float64, then
+            mean, std = wide.mean(axis=0), wide.std(axis=0)  # back in X's dtype
+            mean, std = mean.astype(X.dtype), np.minimum(std, np.finfo(X.dtype).max)
+            std = std.astype(X.dtype)
         return cls(mean, np.where(std > 0, std, 1.0))
 
     @classmethod

@@ -94,3 +94,55 @@ def test_mnist1d_canonical_standardises_on_train_and_refuses_a_test_fraction():
         data.load("mnist1d", test_fraction=0.3)
     old = data.load("mnist1d", canonical=False, test_fraction=0.25)
     assert old.X_train.shape == (3000, 40) and old.X_test.shape == (1000, 40)
+
+
+def test_spirals_make_exactly_n_points():
+    """spirals(n=10) made 9 points and spirals(n=2) none."""
+    X, y = data.spirals(n=10)
+    assert X.shape == (10, 2) and np.bincount(y).tolist() == [4, 3, 3]
+    X600, y600 = data.spirals()
+    assert np.bincount(y600).tolist() == [200, 200, 200]
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: data.spirals(n=2), "spirals: n must be an int >= 3, got 2"),
+        (lambda: data.spirals(n_classes=0), "spirals: n_classes must be an int >= 1, got 0"),
+        (lambda: data.mnist1d(n=12), "mnist1d: n must be a multiple of 10"),
+        (lambda: data.load("spirals", seed=-1), r"load: seed must be an int in \[0, 2\*\*32\)"),
+        (lambda: data.load("moons", seed=0.5), r"load: seed must be an int"),
+        (lambda: data.load("xor", test_fraction=-1.0), r"test_fraction must be in \(0, 1\)"),
+        (
+            lambda: data.load("moons", test_fraction=0.001),
+            r"load\('moons'\): the test split \(0.001\) holds out 1 of 400 examples",
+        ),
+        (lambda: data.load("moons", test_fraction=0.999), "leaves 0 of 400 examples"),
+        (
+            lambda: list(data.batches(np.zeros((5, 2)), np.zeros(5), 7)),
+            r"batch_size must be in \[1, 5\] for 5 examples, got 7",
+        ),
+        (
+            lambda: list(data.batches(np.zeros((5, 2)), np.zeros(5), 0)),
+            "batches: batch_size must be an int >= 1, got 0",
+        ),
+        (
+            lambda: data.split_own(
+                np.zeros((6, 2)), np.array([0, 0, 0, 2, 2, 2]), ("a", "b"), name="own"
+            ),
+            r"own: class indices must be in \[0, 2\) for 2 label names, got 0 to 2",
+        ),
+    ],
+)
+def test_data_arguments_out_of_range_are_named(call, message):
+    """Each gave fewer points, nothing, sklearn's or NumPy's message, or was taken silently."""
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_standardize_of_huge_float32_values_is_finite_and_exact():
+    """The float32 variance of +-1e30 overflowed: the values came out [0, -0] (or nan)."""
+    X = np.array([[1e30], [-1e30]], np.float32)
+    np.testing.assert_array_equal(data.standardize(X)[0].ravel(), [1.0, -1.0])
+    same = np.array([[3e38], [3e38]], np.float32)
+    np.testing.assert_array_equal(data.standardize(same)[0].ravel(), [0.0, 0.0])
