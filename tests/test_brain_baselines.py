@@ -201,3 +201,61 @@ def test_baselines_run_in_a_vmapped_study():
         else:
             np.testing.assert_array_equal(runs.A_wake, runs.A_after)
         assert np.all(m["seen"][:, 0] > 0.9), (name, m["seen"])  # task 1 is learned
+
+
+def test_an_empty_buffer_gives_zeros_and_replays_nothing():
+    # every slot holds a stale input (ones) but none is valid: zeros labelled 0, as documented
+    X = jnp.ones((2, 3, 4, 2))
+    x, lab = B.sample_buffer(jax.random.key(0), X, jnp.zeros((2, 3, 4), bool), 8)
+    np.testing.assert_array_equal(x, 0.0)
+    np.testing.assert_array_equal(lab, 0)
+    # M = 0: after task 0 the buffer's slots hold real inputs, none valid; task 1's loss is the
+    # current batch's alone (it trained on a real input labelled class 0 at weight 1/2)
+    K, W = 3, jnp.array([[1.0, -2.0, 0.5], [0.3, 0.2, -1.0]])
+    m = B.replay_method(lambda p, x: x @ p, n_tasks=2, n_classes=K, d=2, capacity=4)
+    hp = {"rho": jnp.array(1.0), "m": jnp.array(0.0)}
+    Xt = jnp.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 2.0]])
+    _, extra = m.after_task(W, m.init(None, W, hp), jax.random.key(0), 0,
+                            (Xt, jnp.array([0, 1, 2, 1]), jnp.array(4)), None, hp)  # fmt: skip
+    assert not extra["valid"].any() and extra["X"].any()
+    x, y1h = Xt[:2], jnp.eye(K)[:2]
+    loss = m.loss(W, extra, jax.random.key(1), 1, x, y1h, hp)
+    np.testing.assert_allclose(loss, C.soft_cross_entropy(x @ W, y1h), rtol=1e-6)
+
+
+@pytest.mark.parametrize("m", [21.0, 2.5, -1.0, np.nan])
+def test_replay_refuses_a_buffer_size_it_cannot_hold(m):
+    method = B.replay_method(linear, n_tasks=2, n_classes=2, d=1, capacity=20)
+    with pytest.raises(ValueError, match="replay_method: m .* whole number in 0..20"):
+        method.check({"rho": jnp.array(1.0), "m": jnp.array(m)})
+    with pytest.raises(ValueError, match="select_per_class: m"):
+        B.select_per_class(jax.random.key(0), jnp.array([0, 1]), 2, 2, capacity=20, m=m)
+    stacked = {"rho": jnp.ones(3), "m": jnp.array([1.0, 5.0, m])}  # candidates: each checked
+    with pytest.raises(ValueError, match="replay_method: m"):
+        method.check(stacked)
+    method.check({"rho": jnp.ones(3), "m": jnp.array([0.0, 5.0, 20.0])})  # 0..capacity pass
+
+
+def test_run_seeds_checks_the_hyperparameters_before_training():
+    sp = C.load_split("digits", 0)
+    cfg = C.TrainConfig(hidden=(4,), steps=1)
+    run = C.make_run(sp, cfg, B.replay_method(C.make_model(cfg).apply, 5, 10, 64))
+    keys = jax.random.split(jax.random.key(0), 2)
+    with pytest.raises(ValueError, match="replay_method: m .* got 25"):
+        C.run_seeds(run, C.task_arrays(sp), keys, {"rho": jnp.array(1.0), "m": jnp.array(25.0)})
+    lwf = C.make_run(sp, cfg, B.lwf_method(C.make_model(cfg).apply, 10))
+    hp = {"temperature": jnp.array(0.0), "lam": jnp.array(1.0)}
+    with pytest.raises(ValueError, match="lwf_method: temperature must be finite and > 0"):
+        lwf(C.task_arrays(sp), keys[0], hp)
+
+
+def test_fisher_chunk_and_distillation_temperature_are_checked():
+    params, X = {"W": jnp.zeros((1, 2))}, jnp.ones((3, 1))
+    with pytest.raises(ValueError, match="fisher_diagonal: chunk must be an int >= 1, got 0"):
+        B.fisher_diagonal(linear, params, X, jnp.ones(3), chunk=0)
+    z, mask = jnp.zeros((1, 3)), jnp.array([True, True, False])
+    for T in (0.0, -1.0, np.inf, np.nan):
+        with pytest.raises(ValueError, match="distillation: temperature must be finite and > 0"):
+            B.distillation(z, z, mask, T)
+    with pytest.raises(ValueError, match="ewc_method: lam must be finite and >= 0"):
+        B.ewc_method(linear).check({"lam": jnp.array(-1.0), "gamma": jnp.array(1.0)})

@@ -49,6 +49,38 @@ def test_select_refuses_diverged_candidates_and_applies_the_plasticity_floor():
     assert all_bad["final"] == -1
 
 
+def test_select_never_picks_a_candidate_whose_mean_is_nan():
+    final = np.array([[0.5, 0.5], [0.9, np.nan], [0.6, 0.6]])  # candidate 1: a nan run
+    just = np.array([[0.95, 0.95], [0.99, 0.99], [np.nan, 0.99]])
+    runs = H.Runs({"final": final, "just_learned": just}, np.zeros((3, 2), bool), 0.0)
+    pick = H.select(runs, floor=0.9)
+    assert pick["final"] == 2  # argmax alone returned 1 (the nan's index)
+    assert pick["plastic"] == 0 and pick["plastic_met_floor"]  # 2's plasticity is nan
+    none = H.select(runs, floor=0.999)  # nobody meets it: the most plastic with a number
+    assert none["plastic"] == 0 and not none["plastic_met_floor"]
+    all_nan = H.select(
+        runs._replace(metrics={"final": np.full((3, 2), np.nan), "just_learned": just})
+    )
+    assert all_nan == {"final": -1, "plastic": -1, "plastic_met_floor": False}
+
+
+def test_candidates_hp_at_and_configs_refuse_bad_arguments():
+    c = H.candidates("ewc", 2)
+    with pytest.raises(
+        ValueError, match=r"hp_at: i must be an int in 0..1 \(2 candidates\), got 5"
+    ):
+        H.hp_at(c, 5)  # JAX clamps x[5] to the last candidate
+    with pytest.raises(ValueError, match="hp_at: i must be"):
+        H.hp_at(c, -1)
+    with pytest.raises(ValueError, match="candidates: 'sequential' has no hyperparameters.*'ewc'"):
+        H.candidates("sequential", 4)
+    with pytest.raises(ValueError, match="candidates: n must be an int >= 1, got 0"):
+        H.candidates("ewc", 0)
+    with pytest.raises(ValueError, match="configs: unknown dataset 'digit'; valid:"):
+        H.configs("digit")
+    assert H.hp_at(c, np.int64(1)) == H.hp_at(c, 1)
+
+
 def test_hyperparameters_round_trip_through_plain_data():
     c = H.candidates("src+replay1", 3)
     plain = H.hp_at(c, 2)

@@ -75,3 +75,56 @@ def test_paired_tests_on_a_known_sample():
     assert same["p_t"] == 1.0 and same["p_wilcoxon"] == 1.0 and same["wins"] == 0
     with pytest.raises(ValueError, match="pair up"):
         scores.paired(a, a[:3])
+
+
+def _three_tasks():
+    A = np.array([[0.5, 0.1, 0.2], [0.9, 0.8, 0.3], [0.4, 0.6, 0.7]])
+    return A, np.array([[0], [1], [2]]), np.ones(3)
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda A, g, c: (A, np.array([[-1], [1], [2]]), c), "group ids in 0..2"),  # no wrap
+        (lambda A, g, c: (A, np.array([[0], [1], [3]]), c), "group ids in 0..2"),
+        (lambda A, g, c: (np.vstack([A, A]), g, c), r"A must be \(..., T=3, G\)"),  # 6 rows
+        (lambda A, g, c: (A, g, np.ones(4)), r"counts must be \(3,\)"),
+        (lambda A, g, c: (A, g, np.array([1.0, 0.0, 1.0])), "task 1 has no test examples"),
+        (lambda A, g, c: (A, g, np.array([1.0, -1.0, 1.0])), "counts must be finite and >= 0"),
+        (lambda A, g, c: (A, g.astype(float), c), "task_groups must be a 2-D integer"),
+        (lambda A, g, c: (A, g.ravel(), c), "task_groups must be a 2-D integer"),
+    ],
+    ids=["negative", "too-large", "rows", "counts", "empty", "negative-count", "float", "1-d"],
+)
+def test_metrics_refuses_groups_rows_and_counts_that_do_not_fit(change, match):
+    A, groups, counts = change(*_three_tasks())
+    with pytest.raises(ValueError, match=f"metrics: .*{match}"):
+        scores.metrics(A, groups, counts)
+
+
+def test_metrics_checks_the_length_of_a_init():
+    A, groups, counts = _three_tasks()
+    with pytest.raises(ValueError, match=r"metrics: A_init must be \(..., G=3\)"):
+        scores.metrics(A, groups, counts, np.zeros(4))
+    with pytest.raises(ValueError, match="A_init"):  # 2 runs' A_init for 1 run
+        scores.metrics(A, groups, counts, np.zeros((2, 3)))
+
+
+def test_one_task_has_no_backward_transfer_or_forgetting():
+    # T = 1: BWT, FWT, forgetting and old-task accuracy are means over j < T-1 = 0: nan
+    m = scores.metrics(np.array([[0.8, 0.6]]), np.array([[0, 1]]), np.array([1.0, 3.0]),
+                       np.zeros(2))  # fmt: skip
+    np.testing.assert_allclose([m["final"], m["just_learned"], m["first_task"]], 0.65)
+    for k in ("bwt", "fwt", "forgetting", "old"):
+        assert np.isnan(m[k]), k
+    runs = scores.metrics(np.full((4, 1, 2), 0.5), np.array([[0, 1]]), np.ones(2))
+    assert runs["bwt"].shape == (4,) and np.isnan(runs["forgetting"]).all()
+    assert np.isnan(scores.forgetting(np.ones((1, 1))))
+
+
+def test_paired_checks_shapes_before_flattening():
+    a, b = np.arange(6.0), np.arange(6.0)[::-1] + 0.5
+    with pytest.raises(ValueError, match=r"paired: a has shape \(2, 3\) and b \(3, 2\)"):
+        scores.paired(a.reshape(2, 3), b.reshape(3, 2))
+    same = scores.paired(a.reshape(2, 3), b.reshape(2, 3))  # the same runs in the same layout
+    assert same["diff"]["n"] == 6

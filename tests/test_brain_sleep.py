@@ -127,3 +127,76 @@ def test_sleep_is_jittable_and_validates():
         S.sleep(Ws, jax.random.key(1), X, jnp.ones(10, bool), bad, (2, 2), cfg)
     with pytest.raises(ValueError, match="X has 3 features"):
         S.sleep(Ws, jax.random.key(1), X[:, :3], jnp.ones(10, bool), hp, (2, 2), cfg)
+
+
+def _small_sleep_case():
+    Ws = [
+        jnp.array([[0.5, -0.2], [-0.5, 0.3], [0.1, 0.2], [0.0, -0.1]]),
+        jnp.array([[1.0], [-1.0]]),
+    ]
+    X = jnp.array([[1.0, 0.0, 0.5, 0.2], [0.3, 0.9, 0.1, 0.0]])
+    hp = S.SRCParams(jnp.array(500.0), jnp.array(0.1), jnp.array(0.01), jnp.array([0.4, 0.4]),
+                     jnp.array(1.0))  # fmt: skip
+    return Ws, X, jnp.ones(2, bool), hp
+
+
+@pytest.mark.parametrize(
+    "cfg, match",
+    [
+        (S.SRCConfig(patch=0), "SRCConfig.patch must be an int >= 1, got 0"),
+        (S.SRCConfig(patch=-2), "SRCConfig.patch must be an int >= 1"),
+        (S.SRCConfig(steps=-1), "SRCConfig.steps must be an int >= 1, got -1"),
+        (S.SRCConfig(steps=2.5), "SRCConfig.steps must be an int"),
+        (S.SRCConfig(decay=1.5), r"SRCConfig.decay must be finite and in \[0, 1\]"),
+        (S.SRCConfig(dt=float("nan")), "SRCConfig.dt must be finite and > 0"),
+    ],
+)
+def test_sleep_refuses_a_config_that_would_not_sleep(cfg, match):
+    Ws, X, mask, hp = _small_sleep_case()
+    with pytest.raises(ValueError, match=f"sleep: {match}"):
+        S.sleep(Ws, jax.random.key(0), X, mask, hp, (2, 2), cfg)
+    with pytest.raises(ValueError, match=f"make_src_method: {match}"):
+        S.make_src_method((2, 2), cfg)
+
+
+def test_sleep_checks_shapes_and_parameters_up_front():
+    Ws, X, mask, hp = _small_sleep_case()
+    cfg, key = S.SRCConfig(steps=3, patch=2), jax.random.key(0)
+    cases = [
+        ((Ws, X, mask, hp, (3, 3)), "image_shape must be a tuple of ints >= 1 with 4 pixels"),
+        ((Ws, X, mask, hp._replace(beta=jnp.array(0.4)), (4,)), "hp.beta is a scalar for 2 layers"),
+        ((Ws, X, mask[:1], hp, (4,)), r"mask must be \(2,\)"),
+        ((Ws[:1] + [jnp.ones((3, 1))], X, mask, hp, (4,)), r"W_2 is \(3, 1\) after \(4, 2\)"),
+        ((Ws, X, mask, hp._replace(rate=jnp.array(np.nan)), (4,)), "hp.rate must be finite"),
+        ((Ws, X, mask, hp._replace(alpha=-1.0), (4,)), "hp.alpha must be finite and > 0"),
+    ]
+    for (W, x, m, h, shape), match in cases:
+        with pytest.raises(ValueError, match=f"sleep: .*{match}"):
+            S.sleep(W, key, x, m, h, shape, cfg)
+    listed = hp._replace(beta=[0.4, 0.4], rate=500.0)  # a list and a float are arrays too
+    a, _ = S.sleep(Ws, key, X, mask, listed, (4,), cfg)
+    b, _ = S.sleep(Ws, key, X, mask, hp, (4,), cfg)
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+
+
+def test_sleep_returns_nan_for_nan_inputs_or_parameters():
+    Ws, X, mask, hp = _small_sleep_case()
+    cfg, key = S.SRCConfig(steps=3, patch=2), jax.random.key(0)
+    new, counts = S.sleep(Ws, key, X.at[0, 1].set(np.nan), mask, hp, (2, 2), cfg)
+    assert all(np.isnan(W).all() for W in new) and np.isnan(counts).all()
+    f = jax.jit(lambda h: S.sleep(Ws, key, X, mask, h, (2, 2), cfg))  # traced: no check
+    new, _ = f(hp._replace(rate=jnp.array(np.nan)))
+    assert all(np.isnan(W).all() for W in new)
+    new, _ = f(hp)
+    assert all(np.isfinite(W).all() for W in new)
+
+
+def test_downscale_takes_numpy_and_0d_scalars_and_refuses_inf():
+    Ws = [jnp.ones((2, 3)), 2.0 * jnp.ones((3, 1))]
+    for c in (np.float32(0.5), jnp.array(0.5), np.array(0.5), 0.5):
+        out = S.downscale(Ws, c)
+        np.testing.assert_allclose(out[1], 1.0)
+    for c in (np.inf, np.float32(np.nan), jnp.array(-1.0)):
+        with pytest.raises(ValueError, match="downscale: factor 0 must be > 0 and finite"):
+            S.downscale(Ws, c)

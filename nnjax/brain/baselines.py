@@ -52,9 +52,11 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from nnjax.brain.continual import Method, soft_cross_entropy
+from nnjax.brain.dynamics import check_count, concrete
 
 Array = jax.Array
 _MASKED = -1e9  # a logit that takes no part in a softmax (finite, so an empty mask gives no nan)
@@ -64,6 +66,25 @@ def _sq_distance(weights, params, anchor) -> Array:
     """sum_i w_i (theta_i - anchor_i)^2 over a pytree."""
     terms = jax.tree.map(lambda w, p, a: jnp.sum(w * (p - a) ** 2), weights, params, anchor)
     return sum(jax.tree.leaves(terms))
+
+
+def _check_hp(hp: dict, bounds: dict, where: str) -> None:
+    """A ValueError naming ``where`` unless each concrete ``hp[name]`` is finite and above its
+    bound ``bounds[name] = (low, inclusive)`` (a nan would be a silent wrong number)."""
+    for name, (low, inclusive) in bounds.items():
+        v = concrete(hp[name])
+        if v is None:
+            continue
+        ok = np.isfinite(v) & ((v >= low) if inclusive else (v > low))
+        if not np.all(ok):
+            bad = v[~ok].ravel()[0] if v.ndim else v.item()
+            bound = f">= {low:g}" if inclusive else f"> {low:g}"
+            raise ValueError(f"{where}: {name} must be finite and {bound}, got {bad}")
+
+
+def _checker(bounds: dict, where: str):
+    """A ``Method.check`` of hyperparameters with the bounds of :func:`_check_hp`."""
+    return lambda hp: _check_hp(hp, bounds, where)
 
 
 # --------------------------------------------------------------------------- EWC
@@ -86,7 +107,8 @@ def example_fisher(apply, params, x: Array):
 def fisher_diagonal(apply, params, X: Array, weights: Array, chunk: int = 32):
     """The diagonal true Fisher (module docstring) on the rows of ``X`` (n, d) weighted by
     ``weights`` (n,) (0 drops a row): sum_n w_n F(x_n) / sum_n w_n. Rows run ``chunk`` at a
-    time (a scan), so memory holds ``chunk`` per-example gradients, not n."""
+    time (a scan), so memory holds ``chunk`` per-example gradients, not n (an int >= 1)."""
+    chunk = check_count(chunk, "chunk", "fisher_diagonal")
     n = X.shape[0]
     pad = (-n) % chunk
     Xc = jnp.pad(X, ((0, pad), (0, 0))).reshape(-1, chunk, X.shape[1])
@@ -117,7 +139,8 @@ def ewc_method(apply) -> Method:
         F = jax.tree.map(lambda old, new: hp["gamma"] * old + new, extra["fisher"], F)
         return params, {"fisher": F, "anchor": params}
 
-    return Method(init=init, loss=loss, after_task=after_task)
+    check = _checker({"lam": (0.0, True), "gamma": (0.0, True)}, "ewc_method")
+    return Method(init=init, loss=loss, after_task=after_task, check=check)
 
 
 # --------------------------------------------------------------------------- SI
@@ -179,7 +202,8 @@ def si_method(apply) -> Method:
         inc = si_importance(opt_state.omega, opt_state.start, params, hp["xi"])
         return {"omega": jax.tree.map(jnp.add, extra["omega"], inc), "anchor": params}
 
-    return Method(init=init, loss=loss, optimizer=optimizer, after_wake=after_wake)
+    check = _checker({"c": (0.0, True), "xi": (0.0, False)}, "si_method")
+    return Method(init=init, loss=loss, optimizer=optimizer, after_wake=after_wake, check=check)
 
 
 # --------------------------------------------------------------------------- LwF
@@ -187,7 +211,9 @@ def si_method(apply) -> Method:
 
 def distillation(logits: Array, old_logits: Array, mask: Array, temperature) -> Array:
     """KD = -mean_b sum_{k in mask} softmax(old/T)_k log softmax(logits/T)_k (softmaxes over
-    the ``mask`` (K,) classes only)."""
+    the ``mask`` (K,) classes only); the temperature T must be finite and > 0 (checked when
+    concrete)."""
+    _check_hp({"temperature": temperature}, {"temperature": (0.0, False)}, "distillation")
     q = jax.nn.softmax(jnp.where(mask, old_logits / temperature, _MASKED), axis=-1)
     logp = jax.nn.log_softmax(jnp.where(mask, logits / temperature, _MASKED), axis=-1)
     return -jnp.mean(jnp.sum(jnp.where(mask, q * logp, 0.0), axis=-1))
@@ -209,7 +235,8 @@ def lwf_method(apply, n_classes: int) -> Method:
         _, yt, _ = task  # padded rows repeat real ones
         return params, {"old": params, "seen": extra["seen"].at[yt].set(True)}
 
-    return Method(init=init, loss=loss, after_task=after_task)
+    check = _checker({"temperature": (0.0, False), "lam": (0.0, True)}, "lwf_method")
+    return Method(init=init, loss=loss, after_task=after_task, check=check)
 
 
 # --------------------------------------------------------------------------- replay buffer
@@ -218,7 +245,9 @@ def lwf_method(apply, n_classes: int) -> Method:
 def select_per_class(key, y: Array, n: Array, n_classes: int, capacity: int, m) -> tuple:
     """For each class k: up to ``capacity`` row indices of class k among the first ``n`` rows
     of ``y`` (N,), in a uniformly random order, and a mask of the first min(m, n_k) of them.
-    Returns (idx (K, capacity) int, valid (K, capacity) bool)."""
+    Returns (idx (K, capacity) int, valid (K, capacity) bool). ``m``: a whole number in
+    0..capacity (checked when concrete, :func:`check_buffer_size`)."""
+    check_buffer_size(m, capacity, "select_per_class")
     u = jax.random.uniform(key, y.shape)
     real = jnp.arange(y.shape[0]) < n
 
@@ -231,11 +260,26 @@ def select_per_class(key, y: Array, n: Array, n_classes: int, capacity: int, m) 
     return jax.vmap(one)(jnp.arange(n_classes))
 
 
+def check_buffer_size(m, capacity: int, where: str) -> None:
+    """A ValueError naming ``where`` unless every concrete ``m`` (examples per class and task)
+    is a whole number in 0..``capacity`` (a larger m would be clipped, a fraction rounded up)."""
+    v = concrete(m)
+    if v is None:
+        return
+    ok = np.isfinite(v) & (v >= 0) & (v <= capacity)
+    ok &= np.where(np.isfinite(v), v, 0) == np.round(np.where(np.isfinite(v), v, 0))
+    if not np.all(ok):
+        bad = v[~ok].ravel()[0] if v.ndim else v.item()
+        raise ValueError(f"{where}: m (examples per class) must be a whole number in "
+                         f"0..{capacity} (the buffer's capacity), got {bad}")  # fmt: skip
+
+
 def sample_buffer(key, X: Array, valid: Array, n: int) -> tuple[Array, Array]:
     """``n`` examples drawn uniformly, with replacement, from the valid slots of a buffer ``X``
     (T, K, capacity, d) / ``valid`` (T, K, capacity) whose (task, class) cells hold their
     valid examples first: a cell is drawn in proportion to its count, then a slot uniformly
-    in it. Returns (x (n, d), class labels (n,)). An empty buffer gives zeros (weight them 0)."""
+    in it. Returns (x (n, d), class labels (n,)). An empty buffer (no valid slot) gives zero
+    inputs labelled 0, whatever its slots hold: weight them 0."""
     T, K, cap, d = X.shape
     count = valid.reshape(T * K, cap).sum(-1)
     k_cell, k_slot = jax.random.split(key)
@@ -243,14 +287,18 @@ def sample_buffer(key, X: Array, valid: Array, n: int) -> tuple[Array, Array]:
     cell = jax.random.categorical(k_cell, logits, shape=(n,))
     i = jnp.floor(jax.random.uniform(k_slot, (n,)) * count[cell]).astype(jnp.int32)
     i = jnp.clip(i, 0, cap - 1)
-    return X.reshape(T * K, cap, d)[cell, i], cell % K
+    full = count.sum() > 0
+    x = jnp.where(full, X.reshape(T * K, cap, d)[cell, i], 0.0)
+    return x, jnp.where(full, cell % K, 0)
 
 
 def replay_method(apply, n_tasks: int, n_classes: int, d: int, capacity: int = 20) -> Method:
     """Experience replay with a buffer of ``hp["m"]`` <= ``capacity`` examples per class and
     task (module docstring). The buffer is ``{"X": (T, K, capacity, d), "valid": (T, K,
     capacity)}`` in the method's state; unused slots are masked, so every M in
-    1..capacity shares one compiled program."""
+    1..capacity shares one compiled program. While the buffer is empty (M = 0) the replayed
+    term has weight 0: plain sequential training. ``hp``: ``m`` a whole number in
+    0..capacity, ``rho`` finite >= 0 (checked before training, ``Method.check``)."""
     T, K = n_tasks, n_classes
 
     def init(key, params, hp):
@@ -258,6 +306,7 @@ def replay_method(apply, n_tasks: int, n_classes: int, d: int, capacity: int = 2
 
     def loss(params, extra, key, t, x, y1h, hp):
         B, w = x.shape[0], hp["rho"] * t / (1.0 + hp["rho"] * t)
+        w = jnp.where(extra["valid"].any(), w, 0.0)  # an empty buffer replays nothing
         xr, yr = sample_buffer(key, extra["X"], extra["valid"], B)
         cur = soft_cross_entropy(apply(params, x), y1h)
         return (1.0 - w) * cur + w * soft_cross_entropy(apply(params, xr), jax.nn.one_hot(yr, K))
@@ -270,7 +319,11 @@ def replay_method(apply, n_tasks: int, n_classes: int, d: int, capacity: int = 2
             "valid": extra["valid"].at[t].set(valid),
         }
 
-    return Method(init=init, loss=loss, after_task=after_task)
+    def check(hp):
+        check_buffer_size(hp["m"], capacity, "replay_method")
+        _check_hp(hp, {"rho": (0.0, True)}, "replay_method")
+
+    return Method(init=init, loss=loss, after_task=after_task, check=check)
 
 
 # --------------------------------------------------------------------------- combining
@@ -279,7 +332,8 @@ def replay_method(apply, n_tasks: int, n_classes: int, d: int, capacity: int = 2
 def combine(first: Method, second: Method) -> Method:
     """Both methods at once: ``hp`` = (hp_first, hp_second), state = (extra_first,
     extra_second); ``after_task`` runs first's then second's (the params threaded through);
-    the wake loss, optimizer and ``after_wake`` may come from one of them only."""
+    ``check`` runs both; the wake loss, optimizer and ``after_wake`` may come from one of them
+    only."""
     for hook in ("loss", "optimizer", "after_wake"):
         if getattr(first, hook) is not None and getattr(second, hook) is not None:
             raise ValueError(f"combine: both methods define {hook!r}; only one may")
@@ -307,12 +361,18 @@ def combine(first: Method, second: Method) -> Method:
             params, eb = b.after_task(params, eb, kb, t, task, seen, hp[1])
         return params, (ea, eb)
 
+    def check(hp):
+        for i, m in enumerate((a, b)):
+            if m.check is not None:
+                m.check(hp[i])
+
     return Method(
         init=init,
         loss=loss if pick("loss") else None,
         after_task=after_task,
         optimizer=_combined_optimizer(pick("optimizer")),
         after_wake=_combined_after_wake(pick("after_wake")),
+        check=check,
     )
 
 

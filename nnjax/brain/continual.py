@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from nnjax.brain.dynamics import check_count, concrete
 from nnjax.brain.scores import metrics
 from nnjax.brain.tasks import (
     SPLIT_DATASETS,
@@ -115,10 +116,23 @@ def sgd_steps(loss_fn: Callable, params, key: Array, steps: int, opt) -> tuple[A
 
 def per_group_accuracy(apply: Callable, params, X: Array, y: Array, g: Array, G: int) -> Array:
     """(G,) accuracy on the test examples of each group: mean_{i: g_i = j} [argmax f(x_i) = y_i].
-    (A group is a class in class-incremental splits, a task in permuted ones.)"""
+    (A group is a class in class-incremental splits, a task in permuted ones.) A group with no
+    test example is a mean over an empty set: nan. Group ids ``g`` must lie in 0..G-1
+    (checked when ``g`` is concrete; a traced id outside would be dropped)."""
+    _check_groups(g, G, "per_group_accuracy")
     correct = (jnp.argmax(apply(params, X), axis=-1) == y).astype(jnp.float32)
     onehot = jax.nn.one_hot(g, G)
-    return (correct @ onehot) / jnp.maximum(onehot.sum(0), 1.0)
+    return (correct @ onehot) / onehot.sum(0)
+
+
+def _check_groups(g, G, where: str) -> None:
+    """A ValueError naming ``where`` unless G is an int >= 1 and concrete ids ``g`` lie in
+    0..G-1 (one_hot would drop the others silently)."""
+    check_count(G, "G", where)
+    ids = concrete(g)
+    if ids is not None and ids.size and (ids.min() < 0 or ids.max() >= G):
+        bad = ids[(ids < 0) | (ids >= G)].ravel()[0]
+        raise ValueError(f"{where}: group ids must lie in 0..{G - 1}, got {bad}")
 
 
 def per_class_accuracy(apply: Callable, params, X: Array, y: Array, n_classes: int) -> Array:
@@ -141,7 +155,9 @@ class Method(NamedTuple):
     * ``after_task(params, extra, key, t, task, seen, hp) -> (params, extra)``: runs after
       wake training; ``task`` = (X_t (N, d), y_t (N,), n_t), ``seen`` = (X (T*N, d), mask
       (T*N,)) the training inputs of tasks 0..t (SRC sleeps here; EWC takes its Fisher,
-      replay fills its buffer, generative replay trains its generator).
+      replay fills its buffer, generative replay trains its generator);
+    * ``check(hp)``: a ValueError for hyperparameters the method cannot use, called on the
+      concrete ``hp`` (any leading candidate axes) before any training (:func:`run_seeds`).
     """
 
     init: Callable | None = None
@@ -149,6 +165,7 @@ class Method(NamedTuple):
     after_task: Callable | None = None
     optimizer: Callable | None = None
     after_wake: Callable | None = None
+    check: Callable | None = None
 
 
 class RunCarry(NamedTuple):
@@ -179,14 +196,17 @@ class ContinualRun(NamedTuple):
       (an int array) in order, outputs stacked over ``ts``: a driver program
       (:func:`nnjax.train.drive`);
     * calling it, ``run(arrays, key, hp=None) -> (A_wake (T, G), A_after (T, G), (params,
-      extra))``, runs all ``n_tasks`` tasks in one piece.
+      extra))``, runs all ``n_tasks`` tasks in one piece;
+    * ``check_hp(hp)``: the method's check of concrete hyperparameters (:class:`Method`).
     """
 
     init: Callable
     tasks: Callable
     n_tasks: int
+    check_hp: Callable = lambda hp: None
 
     def __call__(self, arrays, key, hp=None):
+        _check_concrete_hp(self.check_hp, hp)
         carry, out = self.tasks(self.init(arrays, key, hp), jnp.arange(self.n_tasks), arrays, hp)
         return out.acc_wake, out.acc_after, (carry.params, carry.extra)
 
@@ -213,7 +233,14 @@ def make_run(
     def tasks(carry: RunCarry, ts, arrays: TaskArrays, hp=None):
         return jax.lax.scan(lambda c, t: task(c, t, arrays, hp), carry, ts)
 
-    return ContinualRun(init, tasks, T)
+    return ContinualRun(init, tasks, T, method.check or (lambda hp: None))
+
+
+def _check_concrete_hp(check: Callable, hp) -> None:
+    """``check(hp)`` when every leaf of ``hp`` is concrete (not inside a trace)."""
+    leaves = jax.tree.leaves(hp)
+    if leaves and not any(isinstance(x, jax.core.Tracer) for x in leaves):
+        check(hp)
 
 
 def _make_task(model, cfg: TrainConfig, method: Method, sizes: tuple, shape: tuple):
@@ -276,11 +303,14 @@ class SeedRuns(NamedTuple):
 
 class SeedProgram(NamedTuple):
     """A :class:`ContinualRun` vmapped for :func:`run_seeds`: ``init`` (jitted), ``tasks`` (a
-    :class:`nnjax.train.Program`, compiled once per shape) and ``n_tasks``."""
+    :class:`nnjax.train.Program`, compiled once per shape), ``n_tasks``, the outer axes
+    ``over`` it was vmapped over (:func:`seed_program`) and the method's ``check_hp``."""
 
     init: Callable
     tasks: Program
     n_tasks: int
+    over: str | None = None
+    check_hp: Callable = lambda hp: None
 
 
 OVER = (None, "arrays", "hp", "hp+arrays")
@@ -291,7 +321,7 @@ def seed_program(run: ContinualRun, over: str | None = None) -> SeedProgram:
     ``over`` axes: ``"hp+arrays"`` is hp outermost, then arrays), with its ``init``
     likewise; reusable across calls of the same shapes."""
     if over not in OVER:
-        raise ValueError(f"run_seeds: over must be one of {OVER}, got {over!r}")
+        raise ValueError(f"seed_program: over must be one of {OVER}, got {over!r}")
     init = jax.vmap(run.init, in_axes=(None, 0, None))
     tasks = jax.vmap(run.tasks, in_axes=(0, None, None, None))
     if over in ("arrays", "hp+arrays"):
@@ -300,7 +330,7 @@ def seed_program(run: ContinualRun, over: str | None = None) -> SeedProgram:
     if over in ("hp", "hp+arrays"):
         init = jax.vmap(init, in_axes=(None, None, 0))
         tasks = jax.vmap(tasks, in_axes=(0, None, None, 0))
-    return SeedProgram(jax.jit(init), Program(tasks), run.n_tasks)
+    return SeedProgram(jax.jit(init), Program(tasks), run.n_tasks, over, run.check_hp)
 
 
 def run_seeds(
@@ -320,9 +350,19 @@ def run_seeds(
     ``over``: outer vmapped axes, ``"arrays"`` (``arrays`` stacked, e.g. over class
     orders), ``"hp"`` (``hp`` stacked, e.g. over candidates) or ``"hp+arrays"`` (both; leading
     axes (C, O, S)). ``run``: a :class:`ContinualRun`, or the :func:`seed_program` of one (to
-    share its compiles; then ``over`` must be the one it was built with).
+    share its compiles): then ``over`` is the program's own (None reads it; another value is
+    refused). ``keys``: (S,) split keys, S >= 1; ``arrays.X_tasks`` must have the outer
+    axes of ``over`` before (T, N, d); the method's ``check`` sees ``hp`` first. All checked
+    before anything runs.
     """
-    program = run if isinstance(run, SeedProgram) else seed_program(run, over)
+    if isinstance(run, SeedProgram):
+        if over is not None and over != run.over:
+            raise ValueError(f"run_seeds: over={over!r}, but the program was built with "
+                             f"over={run.over!r} (seed_program); pass that, or None")  # fmt: skip
+        program, over = run, run.over
+    else:
+        program = seed_program(run, over)
+    _check_run_inputs(program, arrays, keys, hp)
     t0 = time.perf_counter()  # the init program: its first call is nearly all compilation
     carry = jax.block_until_ready(program.init(arrays, keys, hp))
     init_time = time.perf_counter() - t0
@@ -343,6 +383,30 @@ def run_seeds(
         out.acc_wake, out.acc_after, out.wake_loss, final,
         init_time + driven.compile_time, driven.run_time, out.acc_start,
     )  # fmt: skip
+
+
+def _check_run_inputs(program: SeedProgram, arrays, keys, hp) -> None:
+    """A ValueError naming :func:`run_seeds` for keys that are not a 1-D batch of split keys,
+    task arrays without the outer axes ``program.over`` vmaps (e.g. orders stacked but a plain
+    program: the orders would land on the seed axis) and hyperparameters the method refuses."""
+    typed = jax.dtypes.issubdtype(jnp.asarray(keys).dtype, jax.dtypes.prng_key)
+    seeds = jnp.shape(keys) if typed else jnp.shape(keys)[:-1]
+    if len(seeds) != 1 or seeds[0] < 1:
+        raise ValueError(f"run_seeds: keys must be (S,) keys, S >= 1 (jax.random.split(key, "
+                         f"S)), got shape {jnp.shape(keys)}")  # fmt: skip
+    outer = int(program.over in ("arrays", "hp+arrays"))
+    X = jnp.shape(arrays.X_tasks)
+    if len(X) != 3 + outer or X[-3] != program.n_tasks:
+        want = "(O, T, N, d), orders stacked" if outer else "(T, N, d), unstacked"
+        raise ValueError(f"run_seeds: with over={program.over!r}, arrays.X_tasks must be {want} "
+                         f"with T={program.n_tasks}, got shape {X}")  # fmt: skip
+    if program.over in ("hp", "hp+arrays"):
+        sizes = {jnp.shape(x)[0] if jnp.ndim(x) else 0 for x in jax.tree.leaves(hp)}
+        if len(sizes) != 1 or 0 in sizes:
+            raise ValueError(f"run_seeds: with over={program.over!r}, every leaf of hp must "
+                             f"stack the candidates on one leading axis, got leading sizes "
+                             f"{sorted(sizes)}")  # fmt: skip
+    _check_concrete_hp(program.check_hp, hp)
 
 
 def _check_wake_losses(axis: int):

@@ -28,10 +28,11 @@ runs per candidate, none of which shares a class order or a seed with the test r
   :mod:`nnjax.brain.scores`) is at least :data:`PLASTICITY_FLOOR` — a consolidation that
   destroys the task it follows is refused. (None qualifies: the most plastic candidate.)
 
-A candidate with a non-finite wake loss in any validation run (a diverged run) is never
-chosen. ``python -m nnjax.brain.tuning DATASET OUT.json [N] [METHOD,...]`` runs the search
-(:func:`nnjax.brain.tuning.tune`) and writes the winners to :mod:`nnjax.brain.tuned`; digits
-was searched with N = 8 (``docs/results/sleep-digits/search.json``), MNIST-1D not yet.
+A candidate with a non-finite wake loss in any validation run (a diverged run), or whose
+mean final accuracy is nan, is never chosen. ``python -m nnjax.brain.tuning DATASET OUT.json
+[N] [METHOD,...]`` runs the search (:func:`nnjax.brain.tuning.tune`) and writes the winners
+to :mod:`nnjax.brain.tuned`; digits was searched with N = 8
+(``docs/results/sleep-digits/search.json``), MNIST-1D not yet.
 """
 
 import time
@@ -45,6 +46,7 @@ from nnjax.brain import baselines as B
 from nnjax.brain import continual as C
 from nnjax.brain import scores
 from nnjax.brain import sleep as S
+from nnjax.brain.dynamics import check_count
 
 VALIDATION_ORDERS = (C.VALIDATION_ORDER, C.VALIDATION_ORDER + 1)
 VALIDATION_SEEDS = 5
@@ -117,7 +119,9 @@ def base_dataset(dataset: str) -> str:
 
 
 def configs(dataset: str) -> tuple[C.TrainConfig, S.SRCConfig]:
-    """(wake training, SRC settings) of ``dataset``."""
+    """(wake training, SRC settings) of ``dataset`` (one of :data:`C.SPLIT_DATASETS`)."""
+    if dataset not in C.SPLIT_DATASETS:
+        raise ValueError(f"configs: unknown dataset {dataset!r}; valid: {C.SPLIT_DATASETS}")
     return WAKE[base_dataset(dataset)], SLEEP[base_dataset(dataset)]
 
 
@@ -151,7 +155,13 @@ def build(name: str, split: C.SplitData, cfg: C.TrainConfig, src_cfg: S.SRCConfi
 
 def candidates(name: str, n: int, seed: int = SEARCH_SEED):
     """``n`` candidates of method ``name`` stacked on a leading axis (module docstring):
-    x = lo (hi / lo)^u, u ~ U[0, 1) from ``default_rng(seed)``, candidate 0 at u = 1/2."""
+    x = lo (hi / lo)^u, u ~ U[0, 1) from ``default_rng(seed)``, candidate 0 at u = 1/2.
+    ``name``: a method with hyperparameters (a key of :data:`BOX`); ``n`` >= 1."""
+    if name not in BOX:
+        raise ValueError(f"candidates: {name!r} has no hyperparameters to search; valid: "
+                         f"{tuple(BOX)}")  # fmt: skip
+    check_count(n, "n", "candidates")
+    n = int(n)
     lo, hi = BOX[name]
     leaves_lo, tree = jax.tree.flatten(lo)
     leaves_hi = jax.tree.leaves(hi)
@@ -235,24 +245,37 @@ def validate(name: str, dataset: str, n: int, *, group: int = 16, hooks=()) -> t
 
 
 def select(runs: Runs, floor: float = PLASTICITY_FLOOR) -> dict:
-    """The winners' indices under both objectives (module docstring); -1 when every
-    candidate diverged."""
-    ok = ~runs.diverged.any(axis=1)
+    """The winners' indices under both objectives (module docstring). A candidate competes
+    only when none of its runs diverged and its mean final accuracy is a number (a nan mean
+    never wins: argmax alone would pick it); for ``plastic`` its mean just-learned accuracy
+    must be a number too. -1 when no candidate competes."""
     final = runs.metrics["final"].mean(axis=1)
     plastic = runs.metrics["just_learned"].mean(axis=1)
-    if not ok.any():
-        return {"final": -1, "plastic": -1, "plastic_met_floor": False}
-    best = int(np.argmax(np.where(ok, final, -np.inf)))
-    meets = ok & (plastic >= floor)
+    ok = ~runs.diverged.any(axis=1) & ~np.isnan(final)
+    meets = ok & (plastic >= floor)  # nan >= floor is False
     if meets.any():
-        best_plastic = int(np.argmax(np.where(meets, final, -np.inf)))
+        best_plastic = _argmax(final, meets)
     else:
-        best_plastic = int(np.argmax(np.where(ok, plastic, -np.inf)))
-    return {"final": best, "plastic": best_plastic, "plastic_met_floor": bool(meets.any())}
+        best_plastic = _argmax(plastic, ok & ~np.isnan(plastic))
+    return {"final": _argmax(final, ok), "plastic": best_plastic,
+            "plastic_met_floor": bool(meets.any())}  # fmt: skip
+
+
+def _argmax(x: np.ndarray, allowed: np.ndarray) -> int:
+    """The index of the largest ``x`` where ``allowed`` (the first on a tie); -1 if none."""
+    return int(np.argmax(np.where(allowed, x, -np.inf))) if allowed.any() else -1
 
 
 def hp_at(hps, i: int):
-    """Candidate ``i`` of stacked ``hps`` as nested plain floats / lists (JSON)."""
+    """Candidate ``i`` (0 <= i < n) of stacked ``hps`` (n candidates) as nested plain floats /
+    lists (JSON)."""
+    n = {int(np.shape(x)[0]) if np.ndim(x) else 0 for x in jax.tree.leaves(hps)}
+    if len(n) != 1 or 0 in n:
+        raise ValueError(f"hp_at: hps must stack its candidates on a leading axis of one size, "
+                         f"got leading sizes {sorted(n)}")  # fmt: skip
+    (n,) = n
+    if isinstance(i, bool) or not isinstance(i, int | np.integer) or not 0 <= i < n:
+        raise ValueError(f"hp_at: i must be an int in 0..{n - 1} ({n} candidates), got {i!r}")
     return jax.tree.map(lambda x: np.asarray(x[i]).tolist(), _plain(hps))
 
 

@@ -36,18 +36,26 @@ import numpy as np
 def task_matrix(A: np.ndarray, task_groups: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """R (..., T, T): R[..., i, j] = example accuracy on task j's groups in row i of ``A``
     (..., T, G) (module docstring); ``counts`` (G,) weights the groups."""
-    A, counts = np.asarray(A, np.float64), np.asarray(counts, np.float64)
-    cols = [(A[..., task_groups[j]] * counts[task_groups[j]]).sum(-1) / counts[task_groups[j]].sum()
-            for j in range(len(task_groups))]  # fmt: skip
+    A, task_groups, counts = _check("task_matrix", A, task_groups, counts)
+    return _task_means(A, task_groups, counts)
+
+
+def _task_means(A, task_groups, counts) -> np.ndarray:
+    """(..., rows, T): column j the ``counts``-weighted mean of A[..., groups of task j]."""
+    cols = [(A[..., g] * counts[g]).sum(-1) / counts[g].sum() for g in task_groups]
     return np.stack(cols, axis=-1)
 
 
 def seen_accuracy(A: np.ndarray, task_groups: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """(..., T): after task t, the accuracy on the test examples of tasks 0..t."""
-    A, counts = np.asarray(A, np.float64), np.asarray(counts, np.float64)
+    A, task_groups, counts = _check("seen_accuracy", A, task_groups, counts)
+    return _seen(A, task_groups, counts)
+
+
+def _seen(A, task_groups, counts) -> np.ndarray:
     out = []
     for t in range(len(task_groups)):
-        g = np.asarray(task_groups[: t + 1]).ravel()
+        g = task_groups[: t + 1].ravel()
         out.append((A[..., t, g] * counts[g]).sum(-1) / counts[g].sum())
     return np.stack(out, axis=-1)
 
@@ -57,42 +65,95 @@ def metrics(
 ) -> dict:
     """The scores of the module docstring from ``A`` (..., T, G) (leading axes = runs).
 
+    ``task_groups`` (T, g) integer group ids in 0..G-1, ``counts`` (G,) finite and >= 0 with
+    every task's total > 0 (a task without test examples has no accuracy: refused).
     ``A_init`` (..., G): the per-group accuracy of each run's untrained network (needed for
     ``fwt``; without it ``fwt`` is left out). Returns arrays over the leading axes: ``seen``
     (..., T), ``final``, ``old``, ``bwt``, ``fwt``, ``forgetting``, ``just_learned``,
-    ``first_task`` (R_{0,0}) (...,).
+    ``first_task`` (R_{0,0}) (...,). With T = 1 there is no old task: ``old``, ``bwt``,
+    ``fwt`` and ``forgetting`` (means over j < T-1, an empty set) are nan.
     """
-    task_groups = np.asarray(task_groups)
-    T = task_groups.shape[0]
-    R = task_matrix(A, task_groups, counts)
-    seen = seen_accuracy(A, task_groups, counts)
+    A, task_groups, counts = _check("metrics", A, task_groups, counts)
+    T, lead = task_groups.shape[0], A.shape[:-2]
+    R = _task_means(A, task_groups, counts)
+    seen = _seen(A, task_groups, counts)
     diag = np.diagonal(R, axis1=-2, axis2=-1)  # (..., T) R_jj
+    undefined = np.full(lead, np.nan)  # T = 1: a mean over no old task
     out = {
         "seen": seen,
         "final": seen[..., -1],
-        "old": _old(A, task_groups, counts),
-        "bwt": (R[..., -1, : T - 1] - diag[..., : T - 1]).mean(-1),
+        "old": _old(A, task_groups, counts) if T > 1 else undefined,
+        "bwt": (R[..., -1, : T - 1] - diag[..., : T - 1]).mean(-1) if T > 1 else undefined,
         "forgetting": forgetting(R),
         "just_learned": diag.mean(-1),
         "first_task": diag[..., 0],
     }
     if A_init is not None:
-        b = task_matrix(np.asarray(A_init)[..., None, :], task_groups, counts)[..., 0, :]
-        before = np.stack([R[..., j - 1, j] for j in range(1, T)], -1)
-        out["fwt"] = (before - b[..., 1:]).mean(-1)
+        A_init = _check_init("metrics", A_init, A.shape)
+        b = _task_means(A_init[..., None, :], task_groups, counts)[..., 0, :]
+        before = R[..., np.arange(T - 1), np.arange(1, T)]  # R_{j-1, j}, j = 1..T-1
+        out["fwt"] = (before - b[..., 1:]).mean(-1) if T > 1 else undefined
     return out
 
 
+def _check(fn: str, A, task_groups, counts) -> tuple:
+    """(A float64 (..., T, G), task_groups int (T, g), counts float64 (G,)), or a ValueError
+    naming ``fn`` and the argument: shapes that disagree, group ids outside 0..G-1, counts
+    that are negative or not finite, a task whose groups hold no test example."""
+    A, tg = np.asarray(A, np.float64), np.asarray(task_groups)
+    if tg.ndim != 2 or tg.shape[0] < 1 or tg.shape[1] < 1 or tg.dtype.kind not in "iu":
+        raise ValueError(
+            f"{fn}: task_groups must be a 2-D integer array (T tasks, g groups each), T, g >= 1; "
+            f"got shape {tg.shape} of {tg.dtype}"
+        )
+    T = tg.shape[0]
+    if A.ndim < 2 or A.shape[-2] != T:
+        raise ValueError(f"{fn}: A must be (..., T={T}, G): one row per task, got shape {A.shape}")
+    G = A.shape[-1]
+    if tg.min() < 0 or tg.max() >= G:
+        raise ValueError(f"{fn}: task_groups must hold group ids in 0..{G - 1} (A has {G} "
+                         f"groups), got values {tg.min()}..{tg.max()}")  # fmt: skip
+    counts = np.asarray(counts, np.float64)
+    if counts.shape != (G,):
+        raise ValueError(f"{fn}: counts must be ({G},), one per group of A, got {counts.shape}")
+    if not np.all(np.isfinite(counts) & (counts >= 0)):
+        raise ValueError(f"{fn}: counts must be finite and >= 0, got {counts}")
+    empty = [j for j, g in enumerate(tg) if counts[g].sum() == 0]
+    if empty:
+        raise ValueError(f"{fn}: task {empty[0]} has no test examples (counts of its groups "
+                         f"{tg[empty[0]].tolist()} are 0); its accuracy is undefined")  # fmt: skip
+    return A, tg, counts
+
+
+def _check_init(fn: str, A_init, shape: tuple) -> np.ndarray:
+    """``A_init`` as float64 (..., G) whose leading axes broadcast to the runs' ``shape[:-2]``."""
+    A_init = np.asarray(A_init, np.float64)
+    lead, G = shape[:-2], shape[-1]
+    ok = A_init.ndim >= 1 and A_init.shape[-1] == G
+    try:
+        ok = ok and np.broadcast_shapes(A_init.shape[:-1], lead) == lead
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{fn}: A_init must be (..., G={G}) with the runs' leading axes "
+                         f"{lead}, got shape {A_init.shape}")  # fmt: skip
+    return A_init
+
+
 def _old(A, task_groups, counts) -> np.ndarray:
-    g = np.asarray(task_groups[:-1]).ravel()
-    A, counts = np.asarray(A, np.float64), np.asarray(counts, np.float64)
+    g = task_groups[:-1].ravel()
     return (A[..., -1, g] * counts[g]).sum(-1) / counts[g].sum()
 
 
 def forgetting(R: np.ndarray) -> np.ndarray:
     """Chaudhry et al. 2018 from R (..., T, T): mean over j < T-1 of max_{l in [j, T-2]} R_lj
-    - R_{T-1,j}."""
+    - R_{T-1,j}; nan when T = 1 (no old task)."""
+    R = np.asarray(R, np.float64)
+    if R.ndim < 2 or R.shape[-1] != R.shape[-2] or R.shape[-1] < 1:
+        raise ValueError(f"forgetting: R must be (..., T, T) with T >= 1, got shape {R.shape}")
     T = R.shape[-1]
+    if T == 1:
+        return np.full(R.shape[:-2], np.nan)
     f = [R[..., j : T - 1, j].max(-1) - R[..., T - 1, j] for j in range(T - 1)]
     return np.stack(f, -1).mean(-1)
 
@@ -123,20 +184,24 @@ def summary(x) -> dict:
 
 
 def paired(a, b) -> dict:
-    """a - b over runs paired by (class order, seed): :func:`summary` of the differences
-    (``diff``), the two-sided paired t-test p-value ``p_t`` (``scipy.stats.ttest_rel``), the
-    two-sided Wilcoxon signed-rank p-value ``p_wilcoxon`` (1.0 when every difference is 0),
-    and ``wins``/``losses``: runs where a > b / a < b."""
+    """a - b over runs paired by (class order, seed), ``a`` and ``b`` of one shape (compared
+    before flattening): :func:`summary` of the differences (``diff``), the two-sided paired
+    t-test p-value ``p_t`` (``scipy.stats.ttest_rel``; nan for a single pair), the two-sided
+    Wilcoxon signed-rank p-value ``p_wilcoxon`` (1.0 when every difference is 0), and
+    ``wins``/``losses``: runs where a > b / a < b."""
     from scipy import stats
 
-    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-    if a.shape != b.shape:
-        raise ValueError(f"paired: samples of {a.size} and {b.size} runs; they must pair up")
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape:  # before ravel: (2, 3) and (3, 2) hold 6 runs each, not the same 6
+        raise ValueError(
+            f"paired: a has shape {a.shape} and b {b.shape}; they must pair up run by run"
+        )
+    a, b = a.ravel(), b.ravel()
     d = a - b
     if np.all(d == 0):
         p_t = p_w = 1.0
-    else:
-        p_t = float(stats.ttest_rel(a, b).pvalue)
+    else:  # one pair: no spread, the t-test is undefined (nan, not a warning from scipy)
+        p_t = float(stats.ttest_rel(a, b).pvalue) if d.size > 1 else float("nan")
         p_w = float(stats.wilcoxon(a, b).pvalue) if np.count_nonzero(d) > 0 else 1.0
     return {
         "diff": summary(d),

@@ -49,11 +49,15 @@ fixed firing threshold, and about pruning the weakest synapses; both are measure
 spiking network, where they change firing and accuracy, in :mod:`nnjax.brain.homeostasis`.
 """
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from nnjax.brain.dynamics import check_count, concrete
 
 Array = jax.Array
 
@@ -101,7 +105,9 @@ def as_dict(hp: SRCParams) -> dict:
 
 
 class SRCConfig(NamedTuple):
-    """The fixed (static) settings of a sleep phase; the authors' values by default."""
+    """The fixed (static) settings of a sleep phase; the authors' values by default: ``steps``
+    >= 1 time steps, a ``patch`` >= 1 wide window, membrane ``decay`` in [0, 1], time step
+    ``dt`` > 0, ``threshold`` theta > 0, ``gate_scale`` > 0 (:func:`check_config`)."""
 
     steps: int = 1000
     patch: int = 4
@@ -109,6 +115,71 @@ class SRCConfig(NamedTuple):
     dt: float = 0.001
     threshold: float = 1.0
     gate_scale: float = 0.001
+
+
+def check_config(cfg: SRCConfig, where: str = "sleep") -> SRCConfig:
+    """``cfg`` when it is a valid :class:`SRCConfig`, else a ValueError naming ``where`` and the
+    field (patch 0 kept no pixel and steps -1 failed deep in XLA: no sleep, silently or not)."""
+    if not isinstance(cfg, SRCConfig):
+        raise ValueError(f"{where}: cfg must be an SRCConfig, got {cfg!r}")
+    check_count(cfg.steps, "SRCConfig.steps", where)
+    check_count(cfg.patch, "SRCConfig.patch", where)
+    for name, ok in (("decay", lambda v: 0 <= v <= 1), ("dt", lambda v: v > 0),
+                     ("threshold", lambda v: v > 0), ("gate_scale", lambda v: v > 0)):  # fmt: skip
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, int | float | np.number):
+            raise ValueError(f"{where}: SRCConfig.{name} must be a number, got {v!r}")
+        if not (math.isfinite(v) and ok(v)):
+            bound = "in [0, 1]" if name == "decay" else "> 0"
+            raise ValueError(f"{where}: SRCConfig.{name} must be finite and {bound}, got {v}")
+    return cfg
+
+
+def check_params(hp: SRCParams, where: str = "sleep") -> SRCParams:
+    """``hp`` with array fields when its concrete values are finite, ``rate``, ``inc`` and
+    ``dec`` >= 0, ``beta`` and ``alpha`` > 0, else a ValueError naming ``where`` and the field
+    (a nan rate made no spike: a silent no-op). Traced fields pass unchecked."""
+    if not isinstance(hp, SRCParams):
+        raise ValueError(f"{where}: hp must be an SRCParams, got {type(hp).__name__}")
+    hp = SRCParams(*(jnp.asarray(v) for v in hp))
+    for name in SRCParams._fields:
+        v = concrete(getattr(hp, name))
+        if v is None:
+            continue
+        positive = name in ("beta", "alpha")
+        ok = np.isfinite(v) & ((v > 0) if positive else (v >= 0))
+        if not np.all(ok):
+            bad = v[~ok].ravel()[0] if v.ndim else v.item()
+            bound = "> 0" if positive else ">= 0"
+            raise ValueError(f"{where}: hp.{name} must be finite and {bound}, got {bad}")
+    return hp
+
+
+def _check_shapes(weights, X, mask, beta, image_shape) -> tuple:
+    """The weight chain, ``X`` (n, d), ``mask`` (n,), ``beta`` (L,) and ``image_shape`` (d
+    pixels in all) agree, else a ValueError naming :func:`sleep`. Returns image_shape."""
+    if not weights:
+        raise ValueError("sleep: weights is empty; give [W_1 (d, n_1), ..., W_L]")
+    for l, W in enumerate(weights):
+        if W.ndim != 2 or (l and W.shape[0] != weights[l - 1].shape[1]):
+            after = f" after {weights[l - 1].shape}" if l else ""
+            raise ValueError(f"sleep: weights must be 2-D and chain (d, n_1), (n_1, n_2), ...; "
+                             f"W_{l + 1} is {W.shape}{after}")  # fmt: skip
+    L, d = len(weights), weights[0].shape[0]
+    if beta.shape != (L,):
+        got = f"has {beta.shape[-1]} entries" if beta.ndim else "is a scalar"
+        raise ValueError(f"sleep: hp.beta {got} for {L} layers; it must be ({L},), one per layer")
+    if X.ndim != 2 or X.shape[-1] != d:
+        raise ValueError(f"sleep: X has {X.shape[-1] if X.ndim else 0} features, W_1 expects "
+                         f"{d}; X must be (n, {d})")  # fmt: skip
+    if mask.shape != X.shape[:1]:
+        raise ValueError(f"sleep: mask must be ({X.shape[0]},), one per row of X, got {mask.shape}")
+    shape = tuple(image_shape) if isinstance(image_shape, tuple | list) else None
+    if not shape or any(isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1
+                        for n in shape) or math.prod(shape) != d:  # fmt: skip
+        raise ValueError(f"sleep: image_shape must be a tuple of ints >= 1 with {d} pixels "
+                         f"in all (X's features), got {image_shape!r}")  # fmt: skip
+    return tuple(int(n) for n in shape)
 
 
 def stdp_gate(w: Array, scale: float = 0.001) -> Array:
@@ -168,15 +239,18 @@ def sleep(
 
     ``weights``: [W_1 (d, n_1), ..., W_L (n_{L-1}, K)]; ``X`` (n, d) inputs in [0, 1] and
     ``mask`` (n,) bool: the inputs seen so far (their mean drives the sleep; their activations
-    set the layer scales). The loop over time steps is a ``lax.scan``; jit/vmap-able.
+    set the layer scales); ``image_shape`` d pixels in all; ``hp.beta`` (L,). Shapes, ``cfg``
+    (:func:`check_config`) and concrete ``hp`` (:func:`check_params`) are checked first. A
+    nan/inf in the mean input (any row of X: it is m @ X) or in ``hp`` makes every returned
+    weight and count nan (it drove no spike: the weights came back unchanged). The loop over
+    time steps is a ``lax.scan``; jit/vmap-able.
     """
-    cfg = cfg or SRCConfig()
+    cfg = check_config(SRCConfig() if cfg is None else cfg)
+    hp = check_params(hp)
     weights = [jnp.asarray(W) for W in weights]
+    X, mask = jnp.asarray(X), jnp.asarray(mask)
+    image_shape = _check_shapes(weights, X, mask, hp.beta, image_shape)
     L = len(weights)
-    if hp.beta.shape[-1] != L:
-        raise ValueError(f"sleep: hp.beta has {hp.beta.shape[-1]} entries for {L} layers")
-    if X.shape[-1] != weights[0].shape[0]:
-        raise ValueError(f"sleep: X has {X.shape[-1]} features, W_1 expects {weights[0].shape[0]}")
     m = mask.astype(X.dtype)
     mean = (m @ X) / jnp.maximum(m.sum(), 1.0)
     alphas = hp.alpha * layer_scales(weights, X, mask)
@@ -203,22 +277,30 @@ def sleep(
     vs = [jnp.zeros(W.shape[1], X.dtype) for W in weights]
     counts = jnp.zeros(L + 1, X.dtype)
     (Ws, _, counts), _ = jax.lax.scan(step, (weights, vs, counts), jax.random.split(key, cfg.steps))
-    return Ws, counts
+    bad = ~jnp.isfinite(mean).all()
+    for v in hp:
+        bad = bad | ~jnp.isfinite(v).all()
+    return [jnp.where(bad, jnp.nan, W) for W in Ws], jnp.where(bad, jnp.nan, counts)
 
 
 def downscale(weights: Sequence[Array], factors: float | Sequence[float]) -> list[Array]:
-    """Synaptic downscaling W_l <- c_l W_l (c_l > 0; one float scales every layer).
+    """Synaptic downscaling W_l <- c_l W_l (c_l finite and > 0; one number, Python, NumPy or
+    a 0-d array, scales every layer). Concrete factors are checked; traced ones pass.
 
     For a bias-free ReLU net the output is scaled by prod_l c_l and the argmax is unchanged.
     """
-    if isinstance(factors, int | float):
+    weights = list(weights)
+    if not isinstance(factors, list | tuple) and jnp.ndim(factors) == 0:
         factors = [factors] * len(weights)
     factors = list(factors)
     if len(factors) != len(weights):
         raise ValueError(f"downscale: {len(factors)} factors for {len(weights)} weight matrices")
     for i, c in enumerate(factors):
-        if not c > 0:
-            raise ValueError(f"downscale: factor {i} must be > 0, got {c}")
+        v = concrete(c)
+        if jnp.ndim(c) != 0 or (v is None and not isinstance(c, jax.core.Tracer)):
+            raise ValueError(f"downscale: factor {i} must be a number, got {c!r}")
+        if v is not None and not (np.isfinite(v) and v > 0):
+            raise ValueError(f"downscale: factor {i} must be > 0 and finite, got {c}")
     return [c * W for c, W in zip(factors, weights)]
 
 
@@ -233,4 +315,5 @@ def make_src_method(image_shape: tuple, cfg: SRCConfig | None = None):
         Ws, _ = sleep(weights_of(params), key, X, mask, hp, image_shape, cfg)
         return with_weights(params, Ws), extra
 
-    return Method(after_task=after_task)
+    check_config(SRCConfig() if cfg is None else cfg, "make_src_method")
+    return Method(after_task=after_task, check=lambda hp: check_params(hp, "make_src_method"))

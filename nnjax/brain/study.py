@@ -135,10 +135,14 @@ def run_study(
     """Run every row of ``rows`` on the test protocol; returns a dict of NumPy arrays, floats
     and strings (see :func:`summarise`, :func:`nnjax.brain.study_report.format_table`).
 
-    ``cfg``/``src_cfg`` override the dataset's wake / sleep settings (the tuned
-    hyperparameters were chosen for the defaults). ``progress``: a
-    :class:`nnjax.brain.study_report.Progress` (its hooks go to the driver).
+    ``dataset``: one of :data:`nnjax.brain.tasks.SPLIT_DATASETS`; ``orders``: distinct class
+    orders (ints >= 0, or permutations for a class-incremental dataset), at least one;
+    ``n_seeds`` >= 1; ``rows``: distinct names of :data:`ROWS`, at least one (all checked
+    before anything runs, :func:`check_study`). ``cfg``/``src_cfg`` override the dataset's
+    wake / sleep settings (the tuned hyperparameters were chosen for the defaults).
+    ``progress``: a :class:`nnjax.brain.study_report.Progress` (its hooks go to the driver).
     """
+    orders, rows = check_study(dataset, orders, n_seeds, rows, cfg, src_cfg)
     d_cfg, d_src = H.configs(dataset)
     cfg, src_cfg = cfg or d_cfg, src_cfg or d_src
     keys = jax.random.split(jax.random.key(0), n_seeds)
@@ -169,6 +173,54 @@ def run_study(
     if images:
         res["images"] = _dream_images(finals, splits[0], cfg)
     return res
+
+
+def check_study(dataset, orders, n_seeds, rows, cfg=None, src_cfg=None) -> tuple:
+    """(orders, rows) as lists when the arguments of :func:`run_study` are valid, else a
+    ValueError naming the argument and its valid values: a repeated order would count its runs
+    twice (a smaller spread, a narrower interval: false certainty), an unknown row would be
+    left out silently."""
+    from nnjax.brain import sleep as S
+    from nnjax.brain.dynamics import check_count
+
+    if dataset not in C.SPLIT_DATASETS:
+        raise ValueError(f"run_study: unknown dataset {dataset!r}; valid: {C.SPLIT_DATASETS}")
+    check_count(n_seeds, "n_seeds", "run_study")
+    orders = _names(orders, "orders")
+    keys = [_order_key(o) for o in orders]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"run_study: orders must be distinct (a repeat counts its runs twice), "
+                         f"got {orders}")  # fmt: skip
+    rows = _names(rows, "rows")
+    unknown = [r for r in rows if r not in ROWS]
+    if unknown or len(set(rows)) != len(rows):
+        what = f"unknown {unknown}" if unknown else f"a repeated row in {list(rows)}"
+        raise ValueError(f"run_study: rows must be distinct names of {ROWS}; got {what}")
+    if cfg is not None and not isinstance(cfg, C.TrainConfig):
+        raise ValueError(f"run_study: cfg must be a TrainConfig or None, got {cfg!r}")
+    if src_cfg is not None:
+        S.check_config(src_cfg, "run_study")
+    return orders, rows
+
+
+def _names(seq, name: str) -> list:
+    """``seq`` as a non-empty list (a str is one name, not a sequence of them)."""
+    if isinstance(seq, str) or not hasattr(seq, "__iter__"):
+        raise ValueError(f"run_study: {name} must be a sequence, got {seq!r}")
+    out = list(seq)
+    if not out:
+        raise ValueError(f"run_study: {name} is empty; give at least one")
+    return out
+
+
+def _order_key(order):
+    """A hashable form of a class order: the int (>= 0), or the permutation as a tuple."""
+    if isinstance(order, int | np.integer) and not isinstance(order, bool) and order >= 0:
+        return int(order)
+    if np.ndim(order) == 1 and np.asarray(order).dtype.kind in "iu":
+        return tuple(np.asarray(order).tolist())
+    raise ValueError(f"run_study: an order must be an int >= 0 or a permutation of the classes, "
+                     f"got {order!r}")  # fmt: skip
 
 
 def summarise(res: dict) -> dict:

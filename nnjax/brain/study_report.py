@@ -63,6 +63,10 @@ def _ci(s: dict, scale: float = 100.0) -> str:
 
 
 def _p(p: float) -> str:
+    """A p-value in the table: 2 significant digits, "<1e-4" below 1e-4, "n/a" when it is nan
+    (the test is undefined, e.g. for 1 run: it is not significant)."""
+    if np.isnan(p):
+        return "n/a"
     return f"{p:.2g}" if p >= 1e-4 else "<1e-4"
 
 

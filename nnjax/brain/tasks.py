@@ -31,6 +31,7 @@ Tasks have slightly different sizes, so each task's examples are padded to a com
 mini-batches from those. Used by :mod:`nnjax.brain.continual`.
 """
 
+import numbers
 from typing import NamedTuple
 
 import jax
@@ -74,10 +75,25 @@ class SplitData(NamedTuple):
 
 
 def class_order(k: int, n_classes: int = 10) -> np.ndarray:
-    """Class order number ``k``: 0 is 0, 1, ..., K-1; k > 0 a permutation seeded by k."""
+    """Class order number ``k`` (an int >= 0, NumPy ints too): 0 is 0, 1, ..., K-1; k > 0 a
+    permutation seeded by k. ``n_classes`` K an int >= 1."""
+    k = _int(k, "k", "class_order", 0)
+    n_classes = _int(n_classes, "n_classes", "class_order", 1)
     if k == 0:
         return np.arange(n_classes)
     return np.random.default_rng(k).permutation(n_classes)
+
+
+def _int(value, name: str, where: str, minimum: int) -> int:
+    """``value`` as an int when it is a Python or NumPy integer (not a bool) >= ``minimum``,
+    else a ValueError naming ``where: name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{where}: {name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _raw(name: str, validation: bool):
@@ -114,24 +130,32 @@ def load_split(
 ) -> SplitData:
     """Split ``name`` (one of :data:`SPLIT_DATASETS`) into tasks (module docstring).
 
-    ``order``: class-incremental, an int for :func:`class_order` or an explicit permutation of
-    the classes; permuted, an int seeding the tasks' permutations. ``classes_per_task``:
-    class-incremental only. ``validation``: the held-out part of the training split as the
-    test set (what hyperparameters are chosen on).
+    ``order``: class-incremental, an int >= 0 for :func:`class_order` or an explicit
+    permutation of the classes (an integer array); permuted, an int >= 0 seeding the tasks'
+    permutations (NumPy ints too). ``classes_per_task``: class-incremental only, an int that
+    divides the number of classes. ``validation``: the held-out part of the training split as
+    the test set (what hyperparameters are chosen on).
     """
     if name not in SPLIT_DATASETS:
         raise ValueError(f"load_split: unknown dataset {name!r}; valid: {SPLIT_DATASETS}")
     if name.startswith("permuted-"):
-        if not isinstance(order, int | np.integer) or order < 0:
+        if not _is_int(order) or order < 0:
             raise ValueError(f"load_split: {name} takes an int order >= 0, got {order!r}")
         return _permuted(name, int(order), validation)
+    if _is_int(order):
+        _int(order, "order", "load_split", 0)
+    elif np.ndim(order) != 1 or np.asarray(order).dtype.kind not in "iu":
+        raise ValueError(f"load_split: order must be an int >= 0 (a class order number) or an "
+                         f"integer permutation of the classes, got {order!r}")  # fmt: skip
     X_tr, y_tr, X_te, y_te, shape = _raw(name, validation)
     K = int(y_tr.max()) + 1
-    perm = class_order(order, K) if isinstance(order, int | np.integer) else np.asarray(order)
+    perm = class_order(order, K) if _is_int(order) else np.asarray(order)
     if sorted(perm.tolist()) != list(range(K)):
         raise ValueError(f"load_split: order must be a permutation of 0..{K - 1}, got {perm}")
-    if not isinstance(classes_per_task, int) or classes_per_task < 1 or K % classes_per_task:
-        raise ValueError(f"load_split: classes_per_task must divide {K}, got {classes_per_task!r}")
+    if not _is_int(classes_per_task) or classes_per_task < 1 or K % classes_per_task:
+        raise ValueError(f"load_split: classes_per_task must divide {K} (an int >= 1), got "
+                         f"{classes_per_task!r}")  # fmt: skip
+    classes_per_task = int(classes_per_task)
     task_classes = perm.reshape(-1, classes_per_task).astype(np.int32)
     idx = [np.flatnonzero(np.isin(y_tr, c)) for c in task_classes]
     N = max(len(i) for i in idx)
@@ -218,8 +242,17 @@ def pad_tasks(split: SplitData, N: int) -> SplitData:
 
 
 def class_counts(y_test: np.ndarray, n_classes: int) -> np.ndarray:
-    """(K,) the number of test examples of each class (float64)."""
-    return np.bincount(np.asarray(y_test), minlength=n_classes).astype(np.float64)
+    """(K,) the number of test examples of each class (float64): ``y_test`` integer labels in
+    0..K-1 (a label outside would add a class or fail), ``n_classes`` K an int >= 1."""
+    K = _int(n_classes, "n_classes", "class_counts", 1)
+    y = np.asarray(y_test)
+    if y.size and (y.dtype.kind not in "iu" or y.ndim != 1):
+        raise ValueError(f"class_counts: y_test must be 1-D integer labels, got {y.dtype} of "
+                         f"shape {y.shape}")  # fmt: skip
+    if y.size and (y.min() < 0 or y.max() >= K):
+        bad = y[(y < 0) | (y >= K)][0]
+        raise ValueError(f"class_counts: y_test holds {bad}, outside the classes 0..{K - 1}")
+    return np.bincount(y.astype(np.int64).ravel(), minlength=K).astype(np.float64)
 
 
 def group_counts(split: SplitData) -> np.ndarray:
