@@ -72,8 +72,14 @@ def test_deep_dream_validates():
         D.deep_dream(feats, params, jnp.zeros(15), k, image_shape=(4, 4))
     with pytest.raises(ValueError, match="octave scale 3 must divide"):
         D.deep_dream(feats, params, jnp.zeros(16), k, image_shape=(4, 4), octaves=(3, 1))
-    with pytest.raises(ValueError, match="smooth >= 0"):
+    with pytest.raises(ValueError, match="smooth must be a finite number >= 0"):
         D.deep_dream(feats, params, jnp.zeros(16), k, image_shape=(4, 4), smooth=-1.0)
+    # finding: clip=(1, 0) returned all zeros (jnp.clip with low > high)
+    for clip in ((1.0, 0.0), (0.5, 0.5), (0.0, np.nan)):
+        with pytest.raises(ValueError, match="deep_dream: clip low must be finite and below"):
+            D.deep_dream(feats, params, jnp.zeros(16), k, image_shape=(4, 4), clip=clip)
+    with pytest.raises(ValueError, match="deep_dream: steps must be an int >= 1"):
+        D.deep_dream(feats, params, jnp.zeros(16), k, image_shape=(4, 4), steps=2.5)
     with pytest.raises(ValueError, match="hidden layers"):
         D.relu_mlp_layer(2)(params, jnp.zeros((1, 16)))  # layer 2 is the read-out
 

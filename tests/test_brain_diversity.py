@@ -47,3 +47,22 @@ def test_diversity_of_collapsed_and_varied_samples():
     assert varied.effective_classes == pytest.approx(4.0)
     # 28 pairs: 4 identical (distance 0), 24 between different one-hots (sqrt 2)
     assert varied.mean_distance == pytest.approx(np.sqrt(2) * 24 / 28, rel=1e-12)
+
+
+def test_mean_pairwise_distance_survives_a_large_common_offset():
+    """Finding: [[1e8], [1e8 + 1]] gave 0.0 (the Gram matrix form cancels); centring first
+    gives 1.0, and leaves small inputs as they were."""
+    assert V.mean_pairwise_distance([[1e8], [1e8 + 1]]) == 1.0
+    X = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0]]) + 1e9
+    assert V.mean_pairwise_distance(X) == pytest.approx(4.0, rel=1e-6)
+    assert np.isnan(V.mean_pairwise_distance([[0.0], [np.nan], [1.0]]))
+
+
+def test_diversity_refuses_nan_scores():
+    """Finding: NaN logits made every sample class 0 (argmax of NaN): entropy 0, one class."""
+    X = np.tile(np.eye(4), (2, 1))
+    X[3, 0] = np.nan
+    with pytest.raises(ValueError, match="diversity: classify.X. gave NaN scores for 1 of 8"):
+        V.diversity(X, lambda x: x, 4)
+    with pytest.raises(ValueError, match=r"diversity: classify\(X\) must return scores"):
+        V.diversity(np.eye(4), lambda x: x[:, :3], 4)

@@ -68,9 +68,32 @@ def test_activation_maximisation_validates():
     k = jax.random.key(0)
     with pytest.raises(ValueError, match="x0 must have shape"):
         D.activation_maximisation(model.apply, params, jnp.zeros(15), 0, k, image_shape=(4, 4))
-    with pytest.raises(ValueError, match="lr > 0"):
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
         D.activation_maximisation(model.apply, params, jnp.zeros(16), 0, k, image_shape=(4, 4),
                                   lr=0.0)  # fmt: skip
+
+
+def test_activation_maximisation_refuses_bad_classes_and_settings():
+    """Finding: cls=4 (or -1) with 4 logits silently maximised class 3 (JAX clamps the index);
+    lr=nan returned x0 with a finite J history; backtrack=-1 failed in argmax of an empty
+    sequence; steps=2.5 raised TypeError."""
+    model, params = _net()
+    x0, k = jnp.zeros(16), jax.random.key(0)
+    run = lambda c, **kw: D.activation_maximisation(  # noqa: E731
+        model.apply, params, x0, c, k, image_shape=(4, 4), **{"steps": 2, **kw}
+    )
+    for cls in (4, -1, 1.5, np.array([0, 1])):
+        with pytest.raises(ValueError, match=r"cls must be an int class in \[0, 4\)"):
+            run(cls)
+    for kw, text in (({"lr": np.nan}, "lr must be a finite number > 0"),
+                     ({"backtrack": -1}, "backtrack must be an int >= 0"),
+                     ({"steps": 2.5}, "steps must be an int >= 1"),
+                     ({"l2": np.nan}, "l2 must be a finite number >= 0"),
+                     ({"jitter": -1}, "jitter must be an int >= 0")):  # fmt: skip
+        with pytest.raises(ValueError, match=f"activation_maximisation: {text}"):
+            run(0, **kw)
+    x, hist = run(np.int64(3))  # NumPy ints are classes too
+    assert hist.shape == (3,) and np.isfinite(np.asarray(hist)).all()
 
 
 def test_vae_loss_is_the_negative_elbo():

@@ -73,3 +73,41 @@ def test_wake_sleep_lowers_the_exact_kl_monotonically_when_smoothed():
 
 def test_smooth_is_a_trailing_mean():
     np.testing.assert_allclose(H.smooth(np.array([4.0, 2, 0, 2]), 2), [4, 3, 1, 1])
+
+
+def test_exact_kl_sums_over_the_support_and_refuses_unnormalised_probs():
+    """Finding: a pattern of probability 0 gave nan (0 log 0), and unnormalised probabilities
+    a 'KL' of 5.48."""
+    with jax.enable_x64(True):
+        p = H.init_helmholtz(jax.random.key(1), 4, 2, 1, scale=1.0)
+        pat, pr = H.bars_distribution(2, 0.3)
+        pat = jnp.asarray(pat, jnp.float64)
+        kl = float(H.exact_kl(p, pat, jnp.asarray(pr)))
+        padded = jnp.concatenate([pat, jnp.array([[1.0, 0, 0, 1]])])  # a diagonal: p = 0
+        assert float(H.exact_kl(p, padded, jnp.append(pr, 0.0))) == pytest.approx(kl, rel=1e-12)
+        with pytest.raises(ValueError, match="exact_kl: probs must be >= 0 and sum to 1"):
+            H.exact_kl(p, pat, jnp.asarray(pr) * 3)
+        with pytest.raises(ValueError, match=r"exact_kl: need patterns \(M, n0\) and probs"):
+            H.exact_kl(p, pat, jnp.asarray(pr[:-1]))
+        assert np.isnan(float(H.exact_kl(p, pat, jnp.asarray(pr).at[0].set(np.nan))))
+
+
+def test_train_wake_sleep_takes_numpy_data_and_checks_its_counts():
+    """Finding: bars_distribution's own NumPy output raised TracerArrayConversionError;
+    eval_every=0 ZeroDivisionError; smooth(x, 0) gave all nan and smooth(x, -1) IndexError."""
+    pat, pr = H.bars_distribution(2, 0.3)
+    kw = dict(n1=2, steps=4, eval_every=2, batch=2)
+    _, kl = H.train_wake_sleep(jax.random.key(0), pat, pr, **kw)
+    _, ref = H.train_wake_sleep(jax.random.key(0), jnp.asarray(pat), jnp.asarray(pr), **kw)
+    assert kl.shape == (3,) and np.isfinite(kl).all()
+    np.testing.assert_array_equal(kl, ref)
+    for bad, text in (({"eval_every": 0}, "eval_every must be an int >= 1"),
+                      ({"steps": 2.5}, "steps must be an int >= 1"),
+                      ({"lr": np.nan}, "lr must be a finite number > 0")):  # fmt: skip
+        with pytest.raises(ValueError, match=f"train_wake_sleep: {text}"):
+            H.train_wake_sleep(jax.random.key(0), pat, pr, **{**kw, **bad})
+    with pytest.raises(ValueError, match="train_wake_sleep: probs must be >= 0 and sum to 1"):
+        H.train_wake_sleep(jax.random.key(0), pat, pr / 2, **kw)
+    for window in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="smooth: window must be an int >= 1"):
+            H.smooth(np.ones(3), window)

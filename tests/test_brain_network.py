@@ -214,7 +214,7 @@ def test_network_errors():
     spec = cfg.spec
     with pytest.raises(ValueError, match="model must be one of"):
         nw.simulate(jax.random.key(0), params, spec._replace(model="hh"), 10)
-    with pytest.raises(ValueError, match="n_exc must be a positive int"):
+    with pytest.raises(ValueError, match="n_exc must be an int >= 1"):
         nw.check_spec(spec._replace(n_exc=0))
     with pytest.raises(ValueError, match="delay_ms"):
         nw.check_spec(spec._replace(model="alif", delay_ms=0.0))

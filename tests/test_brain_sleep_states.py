@@ -94,3 +94,50 @@ def test_wake_is_asynchronous_nrem_oscillates_slowly_rem_is_desynchronised():
     # REM: desynchronised as in wake, at a lower rate
     assert abs(rem["pairwise_correlation"]) < 0.02 and rem["slow_power_fraction"] < 0.2
     assert rem["rate_exc_hz"] < wake["rate_exc_hz"]
+
+
+def test_levels_outside_0_1_are_refused():
+    """Finding: modulation(Levels(2, 1)) gave b_scale = -1 (a negative adaptation increment)
+    and schedule took any levels."""
+    with pytest.raises(ValueError, match=r"modulation: levels.ach must lie in \[0, 1\], got 2"):
+        ss.modulation(ss.Levels(2.0, 1.0))
+    with pytest.raises(ValueError, match="levels.mono must lie in"):
+        ss.modulation(ss.Levels(jnp.array([0.0, 0.5]), np.array([0.2, -0.1])))
+    with pytest.raises(ValueError, match="smap.b_block must lie in"):
+        ss.modulation(ss.Levels(), ss.StateMap(b_block=1.5))
+    states = dict(ss.STATES, REM=ss.Levels(ach=1.5, mono=0.0))
+    with pytest.raises(ValueError, match=r"schedule: states\['REM'\]: levels.ach must lie in"):
+        ss.schedule([0, 2], 0.01, 0.1, states=states)
+    assert np.isnan(float(ss.modulation(ss.Levels(np.nan, 0.0)).b_scale))  # nan in, nan out
+
+
+def _record(n_bins=3000, n=10, lfp=None):
+    return {
+        "rate": np.zeros((n_bins, 2)),
+        "lfp": np.zeros(n_bins) if lfp is None else lfp,
+        "spikes": np.zeros((n_bins, n), np.uint8),
+    }
+
+
+def test_describe_a_silent_network_and_an_indices_record():
+    """Finding: a silent network (zero LFP) raised ZeroDivisionError; a record of
+    Monitor(spikes="indices") raised KeyError 'spikes'."""
+    d = ss.describe(_record(), 1.0, 8)
+    assert np.isnan(d["slow_power_fraction"]) and np.isnan(d["peak_hz_below_4"])
+    assert d["rate_exc_hz"] == 0.0 and d["n_up"] == 0
+    lfp = np.sin(2 * np.pi * 1.0 * np.arange(3000) / 1000.0)  # 1 Hz in 1 ms bins
+    d = ss.describe(_record(lfp=lfp), 1.0, 8, nperseg=2000)
+    assert d["peak_hz_below_4"] == 1.0 and d["slow_power_fraction"] > 0.9
+    rec = _record()
+    del rec["spikes"]
+    with pytest.raises(ValueError, match=r"describe: record lacks \['spikes'\]"):
+        ss.describe(rec, 1.0, 8)
+
+
+def test_check_hypnogram_names_stage_names_given_as_codes():
+    """Finding: check_hypnogram(["W", "N2"]) raised a NumPy ufunc TypeError."""
+    from nnjax.brain import hypnogram
+
+    with pytest.raises(ValueError, match=r"codes must be integers 0..4 .*'N2'.*got \['N2', 'W'\]"):
+        hypnogram.check_hypnogram(["W", "N2"])
+    np.testing.assert_array_equal(hypnogram.check_hypnogram([0, 2.0]), [0, 2])

@@ -43,10 +43,81 @@ def test_synaptic_trace_is_forward_minus_backward_per_synapse():
     W[4:8, 0:4] = 3.0  # G0 -> G1
     W[8:12, 4:8] = 3.0  # G1 -> G2
     W[0:4, 4:8] = 1.0  # G1 -> G0 (backward)
-    # per link: forward sums 48 and 48 nS, backward 16 and 0 nS; existing synapses per link
-    # (forward + backward) / 2: (32 / 2 + 16 / 2) / 2 = 12
-    assert cons.synaptic_trace(W, PROTO, [0, 1, 2]) == pytest.approx((48 - 8) / 12)
-    assert cons.synaptic_trace(W, PROTO, [2, 1, 0]) == pytest.approx((8 - 48) / 12)
+    # existing synapses (W > 0): 32 forward at 3 nS, 16 backward at 1 nS (G2 -> G1 has none).
+    # (This assertion expected (48 - 8) / 12 = 3.33: sums divided by a mean count, not means.)
+    assert cons.synaptic_trace(W, PROTO, [0, 1, 2]) == pytest.approx(3.0 - 1.0)
+    assert cons.synaptic_trace(W, PROTO, [2, 1, 0]) == pytest.approx(1.0 - 3.0)
+    # with the mask of every off-diagonal synapse, G2 -> G1's 16 synapses count at 0 nS
+    mask = 1.0 - np.eye(12)
+    assert cons.synaptic_trace(W, PROTO, range(3), mask) == pytest.approx(3.0 - 16 / 32)
+
+
+def test_synaptic_trace_takes_means_not_sums_over_a_mean_count():
+    """Finding: 3 forward synapses at 6 nS and 1 backward at 2 nS gave 8.0 (the sums'
+    difference over the mean count), not 6 - 2 = 4; with the backward one depressed to 0
+    it gave 12 (not 6), and an all-zero W raised ZeroDivisionError."""
+    p = cons.Protocol(n_groups=2, group_size=2)
+    W = np.zeros((4, 4))
+    W[2, 0] = W[2, 1] = W[3, 0] = 6.0  # G0 -> G1: 3 synapses (W is (post, pre))
+    W[0, 2] = 2.0  # G1 -> G0: 1 synapse
+    assert cons.synaptic_trace(W, p, [0, 1]) == 4.0
+    assert cons.synaptic_trace(W, p, [1, 0]) == -4.0
+    mask = W > 0
+    W[0, 2] = 0.0  # STDP depressed it to 0: still a synapse, of 0 nS
+    assert cons.synaptic_trace(W, p, [0, 1], mask) == 6.0
+    assert np.isnan(cons.synaptic_trace(W, p, [0, 1]))  # no mask: no backward synapse left
+    assert np.isnan(cons.synaptic_trace(np.zeros((4, 4)), p, [0, 1]))
+    W[2, 0] = np.nan
+    assert np.isnan(cons.synaptic_trace(W, p, [0, 1], mask))
+    for args, text in (
+        ((np.zeros((3, 3)), p, [0, 1]), "W_ee must cover"),
+        ((np.zeros((4, 5)), p, [0, 1]), "W_ee must be a square"),
+        ((np.zeros((4, 4)), p, [0, 2]), "order must be"),
+        ((np.zeros((4, 4)), p, [0, 0]), "order must be"),
+        ((np.zeros((4, 4)), p, [0, 1], np.ones((3, 3))), "mask must have"),
+    ):
+        with pytest.raises(ValueError, match=f"synaptic_trace: {text}"):
+            cons.synaptic_trace(*args)
+
+
+def test_recall_refuses_windows_outside_the_raster():
+    """Finding: a cue at 5 ms with 20 ms windows sliced r[-15:5] (empty): background 0, recall
+    1.0 from a network that fires all the time."""
+    r = np.ones((200, 12), np.uint8)
+    assert cons.recall(r, 1.0, [100.0], PROTO, [0, 1, 2]) == 0.0  # always on: no recall
+    for onset in (5.0, 190.0, np.nan):
+        with pytest.raises(ValueError, match="recall: .*onset"):
+            cons.recall(r, 1.0, [onset], PROTO, [0, 1, 2])
+    with pytest.raises(ValueError, match="recall: raster must cover"):
+        cons.recall(r[:, :10], 1.0, [100.0], PROTO, [0, 1, 2])
+    with pytest.raises(ValueError, match="recall: bin_ms"):
+        cons.recall(r, 0.0, [100.0], PROTO, [0, 1, 2])
+
+
+def test_run_experiment_refuses_groups_beyond_the_e_cells():
+    """Finding: 5 groups of 45 cells on SMALL_CORTEX's 200 E cells drove 25 inhibitory cells."""
+    with pytest.raises(ValueError, match="group_size = 225 must be <= n_exc = 200"):
+        cons.run_experiment(2, cons.Protocol(group_size=45))
+    with pytest.raises(ValueError, match="n_groups must be an int >= 2"):
+        cons.run_experiment(2, cons.Protocol(n_groups=1))
+    with pytest.raises(ValueError, match="n_seeds must be an int >= 1"):
+        cons.run_experiment(0)
+
+
+def test_paired_stats_tests_a_tiny_consistent_difference_and_checks_shapes():
+    """Finding: a - b = 1e-9 on every seed gave p = nan (np.allclose called it no difference)."""
+    b = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    s = cons.paired_stats(b + 1e-9, b)
+    assert s["t_test_p"] < 1e-6 and s["wilcoxon_p"] == pytest.approx(1 / 32)
+    same = cons.paired_stats(b, b)  # no difference at all: no test statistic
+    assert np.isnan(same["t_test_p"]) and np.isnan(same["wilcoxon_p"])
+    a = b.copy()
+    a[0] = np.nan
+    s = cons.paired_stats(a, b)
+    assert np.isnan(s["t_test_p"]) and np.isnan(s["difference"]["mean"])
+    for a, b in (([1.0, 2.0, 3.0], [1.0, 2.0]), ([1.0], [2.0]), (np.ones((2, 2)), np.ones((2, 2)))):
+        with pytest.raises(ValueError, match="paired_stats: a and b must be 1-D"):
+            cons.paired_stats(a, b)
 
 
 def test_sequence_and_cue_stimuli():

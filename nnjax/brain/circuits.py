@@ -36,7 +36,7 @@ import jax.numpy as jnp
 
 from nnjax.brain import adaptive_lif, adex
 from nnjax.brain import synapses as syn
-from nnjax.brain.network import NetworkParams, NetworkSpec
+from nnjax.brain.network import NetworkParams, NetworkSpec, check_spec
 
 Array = jax.Array
 
@@ -154,8 +154,8 @@ def init_params(key, cfg: NetworkConfig | None = None) -> NetworkParams:
     """Draw the connectivity from ``key`` and assemble the parameters (vmappable over keys);
     ``cfg`` defaults to :data:`CORTEX`."""
     cfg = NetworkConfig() if cfg is None else cfg
-    nE, nI = cfg.n_exc, cfg.n_inh
-    cfg.spec  # noqa: B018 (builds the spec; simulate checks it)
+    spec = check_spec(cfg.spec)  # sizes >= 1 named here, before a mask is drawn
+    nE, nI = spec.n_exc, spec.n_inh
     k_ee, k_ei, k_ie, k_ii = jax.random.split(key, 4)
     mask = lambda k, n_post, n_pre, square: random_mask(
         k, n_post, n_pre, cfg.p, cfg.connectivity, no_self=square

@@ -16,8 +16,8 @@ Recall of a sequence (NumPy, on the host). A cue drives the sequence's first gro
 (t_cue, t_cue + window_ms] minus the fraction that fire in the window_ms before the cue (the
 background); recall is the mean over the later groups and over ``n_cues`` cues. 0: the cue
 spreads no further than chance; 1: every cell of every later group answers. The synaptic
-trace of a sequence is the mean weight of its forward links G_k -> G_{k+1} minus that of the
-backward links (nS).
+trace of a sequence is the mean weight of the synapses of its forward links G_k -> G_{k+1}
+minus that of the synapses of its backward links (nS), over the synapses that exist (mask_ee).
 
 Protocol per seed (one network; both conditions start from the same state after learning):
 
@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nnjax.brain import circuits, network, plasticity, sleep_states
+from nnjax.brain import circuits, dynamics, network, plasticity, sleep_states
 
 Array = jax.Array
 
@@ -70,6 +70,20 @@ amplitudes of :class:`Protocol` (a_plus = 0.3 nS per pair, a_minus = 0.525 a_plu
 a_minus tau_minus > a_plus tau_plus as in Song et al. 2000) imprint a sequence within 4 s of
 training: in a trial run (seed 0) the forward links G_k -> G_{k+1} grew from 4 to 8.6 nS,
 the backward ones fell to 1.0 nS; a_plus = 0.08 gave 4.9 and 3.3 nS and no recall."""
+
+
+def check_protocol(protocol: Protocol, n_exc: int, where: str) -> None:
+    """A ValueError naming ``where`` unless there are >= 2 groups of >= 1 cell and the groups
+    fit among the n_exc E cells (n_groups * group_size <= n_exc): a group reaching past them
+    would drive and score inhibitory cells."""
+    dynamics.check_count(protocol.n_groups, "protocol.n_groups", where, minimum=2)
+    dynamics.check_count(protocol.group_size, "protocol.group_size", where)
+    if protocol.n_groups * protocol.group_size > n_exc:
+        raise ValueError(
+            f"{where}: protocol.n_groups * protocol.group_size = "
+            f"{protocol.n_groups * protocol.group_size} must be <= n_exc = {n_exc} (the groups "
+            "are E cells)"
+        )
 
 
 def groups(protocol: Protocol) -> np.ndarray:
@@ -116,31 +130,96 @@ def cue_stimulus(protocol: Protocol, dt: float, cued) -> tuple[np.ndarray, np.nd
     return out, np.array(onsets)
 
 
+def _check_order(order, protocol: Protocol, where: str) -> np.ndarray:
+    """``order`` as an int array of >= 2 distinct group ids in [0, n_groups), or a ValueError."""
+    o = np.asarray(list(order) if isinstance(order, range) else order)
+    n = protocol.n_groups
+    ok = o.ndim == 1 and o.size >= 2 and o.dtype.kind in "iu" and len(set(o.tolist())) == o.size
+    if not ok or o.min() < 0 or o.max() >= n:
+        raise ValueError(
+            f"{where}: order must be >= 2 distinct group ids (ints) in [0, {n}), got {order!r}"
+        )
+    return o
+
+
+def _check_cells(shape: tuple, protocol: Protocol, name: str, where: str) -> None:
+    need = protocol.n_groups * protocol.group_size
+    if shape[-1] < need:
+        raise ValueError(
+            f"{where}: {name} must cover the n_groups * group_size = {need} cells of the "
+            f"groups, got shape {shape}"
+        )
+
+
 def recall(raster, bin_ms: float, onsets, protocol: Protocol, order) -> float:
     """The recall score of the sequence ``order`` (module docstring) from a raster (n_bins, N)
-    whose cues of order[0] started at ``onsets`` (ms)."""
+    whose cues of order[0] started at ``onsets`` (ms): with b = round(onset / bin_ms) and
+    w = round(window_ms / bin_ms), the mean over cues and later groups G of
+
+        frac(G fires in bins [b, b + w)) - frac(G fires in bins [b - w, b)).
+
+    Each onset needs both windows inside the raster (w <= b <= n_bins - w), else a
+    ValueError: a window cut short would compare unequal times."""
+    where = "recall"
     r = np.asarray(raster) > 0
-    g = groups(protocol)[np.asarray(order)[1:]]
+    if r.ndim != 2:
+        raise ValueError(f"{where}: raster must be (n_bins, N), got shape {r.shape}")
+    _check_cells(r.shape, protocol, "raster", where)
+    dynamics.check_positive(bin_ms, "bin_ms", where)
+    dynamics.check_positive(protocol.window_ms, "protocol.window_ms", where)
+    t = np.asarray(onsets, np.float64)
+    if t.ndim != 1 or t.size == 0 or not np.isfinite(t).all():
+        raise ValueError(f"{where}: onsets must be a non-empty 1-D array of finite ms, got {t}")
+    g = groups(protocol)[_check_order(order, protocol, where)[1:]]
     w = int(round(protocol.window_ms / bin_ms))
+    b = np.round(t / bin_ms).astype(np.int64)
+    if w < 1 or (b < w).any() or (b > r.shape[0] - w).any():
+        raise ValueError(
+            f"{where}: every onset needs window_ms={protocol.window_ms} before and after it "
+            f"inside the raster ([{w * bin_ms}, {(r.shape[0] - w) * bin_ms}] ms at "
+            f"bin_ms={bin_ms}), got onsets {t.tolist()}"
+        )
     scores = []
-    for t in onsets:
-        b = int(round(t / bin_ms))
-        after = r[b : b + w][:, g].any(axis=0).mean(axis=1)
-        before = r[b - w : b][:, g].any(axis=0).mean(axis=1)
+    for k in b:
+        after = r[k : k + w][:, g].any(axis=0).mean(axis=1)
+        before = r[k - w : k][:, g].any(axis=0).mean(axis=1)
         scores.append(np.mean(after - before))
     return float(np.mean(scores))
 
 
-def synaptic_trace(W_ee, protocol: Protocol, order) -> float:
-    """Mean forward weight G_k -> G_{k+1} minus mean backward weight (nS), existing synapses
-    (W > 0 or masked) only in the means."""
-    W = np.asarray(W_ee)
-    g = groups(protocol)[np.asarray(order)]
-    fwd = [W[np.ix_(g[k + 1], g[k])] for k in range(len(g) - 1)]
-    bwd = [W[np.ix_(g[k], g[k + 1])] for k in range(len(g) - 1)]
-    return float(np.mean([f.sum() for f in fwd]) - np.mean([b.sum() for b in bwd])) / float(
-        np.mean([(f > 0).sum() + (b > 0).sum() for f, b in zip(fwd, bwd)]) / 2
+def _mean_weight(blocks: np.ndarray, exists: np.ndarray) -> float:
+    """sum of the existing synapses' weights / their number; NaN for none (nan in W stays)."""
+    n = int(exists.sum())
+    return float((blocks * exists).sum() / n) if n else float("nan")
+
+
+def synaptic_trace(W_ee, protocol: Protocol, order, mask=None) -> float:
+    """The mean weight of the existing forward synapses minus that of the existing backward
+    ones (nS), pooled over the links k = 0..n-2 of ``order`` (g_k = its k-th group):
+
+        trace = sum_{F} W / |F| - sum_{B} W / |B|,
+        F = {(i, j): i in g_{k+1}, j in g_k, exists},  B = {(i, j): i in g_k, j in g_{k+1}},
+
+    W (n_post, n_pre). A synapse exists where ``mask`` > 0 (the network's mask_ee: a synapse
+    that STDP depressed to 0 counts, at 0 nS) or, without a mask, where W > 0. NaN when F or
+    B is empty (the mean of no synapse) or a weight in them is NaN."""
+    where = "synaptic_trace"
+    W = np.asarray(W_ee, np.float64)
+    if W.ndim != 2 or W.shape[0] != W.shape[1]:
+        raise ValueError(f"{where}: W_ee must be a square (n_exc, n_exc) array, got {W.shape}")
+    _check_cells(W.shape, protocol, "W_ee", where)
+    if mask is not None and np.shape(mask) != W.shape:
+        raise ValueError(f"{where}: mask must have W_ee's shape {W.shape}, got {np.shape(mask)}")
+    g = groups(protocol)[_check_order(order, protocol, where)]
+    M = ~(W <= 0) if mask is None else np.asarray(mask) > 0  # ~(W <= 0): NaN weights count
+    fwd, bwd = [], []
+    for k in range(len(g) - 1):
+        fwd.append(np.ix_(g[k + 1], g[k]))
+        bwd.append(np.ix_(g[k], g[k + 1]))
+    mean = lambda links: _mean_weight(  # noqa: E731
+        np.stack([W[i] for i in links]), np.stack([M[i] for i in links])
     )
+    return mean(fwd) - mean(bwd)
 
 
 def replay_order(raster, bin_ms: float, protocol: Protocol, order, *, lead_ms=150.0) -> float:
@@ -212,9 +291,9 @@ def _test(keys, params, state, wake, protocol, cfg, tag: int) -> tuple:
     bin_ms = _RASTER.every * cfg.dt
     r1 = [recall(r, bin_ms, onsets[0::2], protocol, s1) for r in raster]
     r2 = [recall(r, bin_ms, onsets[1::2], protocol, s2) for r in raster]
-    W = np.asarray(params.W_ee)
-    t1 = [synaptic_trace(w, protocol, s1) for w in W]
-    t2 = [synaptic_trace(w, protocol, s2) for w in W]
+    W, M = np.asarray(params.W_ee), np.asarray(params.mask_ee)
+    t1 = [synaptic_trace(w, protocol, s1, m) for w, m in zip(W, M)]
+    t2 = [synaptic_trace(w, protocol, s2, m) for w, m in zip(W, M)]
     return state, np.array(r1), np.array(r2), np.array(t1), np.array(t2)
 
 
@@ -262,6 +341,8 @@ def run_experiment(
     """
     log = log or (lambda msg: None)
     protocol = Protocol() if protocol is None else protocol
+    n_seeds = dynamics.check_count(n_seeds, "n_seeds", "run_experiment")
+    check_protocol(protocol, cfg.n_exc, "run_experiment")
     smap = sleep_states.StateMap() if smap is None else smap
     keys = jax.random.split(jax.random.key(seed), n_seeds)
     P = jnp.asarray(pattern(protocol, cfg.n_exc + cfg.n_inh))
@@ -301,11 +382,18 @@ def run_experiment(
 
 
 def paired_stats(a, b) -> dict:
-    """Mean and 95 % CI (t distribution, ddof = 1) of a, b and a - b over seeds, the paired
-    t-test and the Wilcoxon signed-rank test of a against b (scipy.stats)."""
+    """Mean and 95 % CI (t distribution, ddof = 1) of a, b and d = a - b over seeds, the paired
+    t-test and the Wilcoxon signed-rank test of a against b (scipy.stats). a, b: (n,) paired,
+    n >= 2. The p values are NaN only when every d is exactly 0 (no test has a statistic) or
+    a value is NaN; a consistent difference, however small, is tested."""
     from scipy import stats
 
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.ndim != 1 or a.shape != b.shape or a.size < 2:
+        raise ValueError(
+            f"paired_stats: a and b must be 1-D of one length n >= 2 (paired seeds), got "
+            f"shapes {a.shape} and {b.shape}"
+        )
 
     def ci(x):
         m, se = float(np.mean(x)), float(np.std(x, ddof=1) / np.sqrt(x.size))
@@ -313,12 +401,12 @@ def paired_stats(a, b) -> dict:
         return {"mean": m, "ci95": [m - h, m + h]}
 
     d = a - b
-    same = np.allclose(d, 0)
+    untestable = bool(np.all(d == 0) or np.isnan(d).any())
     return {
         "a": ci(a),
         "b": ci(b),
         "difference": ci(d),
-        "t_test_p": float("nan") if same else float(stats.ttest_rel(a, b).pvalue),
-        "wilcoxon_p": float("nan") if same else float(stats.wilcoxon(a, b).pvalue),
+        "t_test_p": float("nan") if untestable else float(stats.ttest_rel(a, b).pvalue),
+        "wilcoxon_p": float("nan") if untestable else float(stats.wilcoxon(a, b).pvalue),
         "n": int(a.size),
     }

@@ -20,6 +20,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from nnjax.brain.dynamics import check_count
+
 
 class Diversity(NamedTuple):
     """:func:`diversity` of one set of samples: ``histogram`` (K,) int counts, ``entropy_bits``
@@ -54,12 +56,15 @@ def entropy_bits(histogram) -> float:
 
 def mean_pairwise_distance(X) -> float:
     """D = 2 / (n (n - 1)) sum_{i<j} ||x_i - x_j||_2 for X (n, d), n >= 2 (in float64;
-    through the Gram matrix, ||x_i - x_j||^2 = |x_i|^2 + |x_j|^2 - 2 x_i . x_j)."""
+    through the Gram matrix of the centred rows y_i = x_i - mean_k x_k, ||x_i - x_j||^2 =
+    |y_i|^2 + |y_j|^2 - 2 y_i . y_j: centring leaves every difference as it is and keeps a
+    large common offset from cancelling them). NaN in X gives NaN."""
     X = np.asarray(X, np.float64)
     if X.ndim != 2 or X.shape[0] < 2:
         raise ValueError(f"mean_pairwise_distance: need X of shape (n >= 2, d), got {X.shape}")
-    sq = (X * X).sum(1)
-    d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * X @ X.T, 0.0)
+    Y = X - X.mean(axis=0)
+    sq = (Y * Y).sum(1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * Y @ Y.T, 0.0)
     n = X.shape[0]
     iu = np.triu_indices(n, k=1)
     return float(np.sqrt(d2[iu]).mean())
@@ -67,9 +72,24 @@ def mean_pairwise_distance(X) -> float:
 
 def diversity(X, classify: Callable, n_classes: int) -> Diversity:
     """The figures of the module docstring for samples X (n, d); ``classify(X) -> (n, K)``
-    scores (e.g. a trained classifier's logits), argmax taken as the class."""
+    scores (e.g. a trained classifier's logits), argmax taken as the class. A ValueError when
+    the scores are not (n, n_classes) or a sample's scores hold NaN (no class can be read off
+    it; argmax would call it class 0)."""
+    n_classes = check_count(n_classes, "n_classes", "diversity")
     X = np.asarray(X)
-    labels = np.asarray(classify(X)).argmax(-1)
+    scores = np.asarray(classify(X))
+    if scores.shape != (X.shape[0], n_classes):
+        raise ValueError(
+            f"diversity: classify(X) must return scores (n={X.shape[0]}, n_classes={n_classes}), "
+            f"got shape {scores.shape}"
+        )
+    bad = np.flatnonzero(np.isnan(scores).any(axis=1))
+    if bad.size:
+        raise ValueError(
+            f"diversity: classify(X) gave NaN scores for {bad.size} of {X.shape[0]} samples "
+            f"(first: sample {bad[0]}); no class can be assigned to them"
+        )
+    labels = scores.argmax(-1)
     h = class_histogram(labels, n_classes)
     H = entropy_bits(h)
     return Diversity(h, H, float(2.0**H), int((h > 0).sum()), mean_pairwise_distance(X))

@@ -57,6 +57,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from nnjax.brain import dynamics
 from nnjax.layers import Activation, Dense, serial
 
 Array = jax.Array
@@ -85,6 +86,30 @@ def _check_image(where: str, x0: Array, image_shape: tuple) -> None:
         )
 
 
+def _check_ascent(x0, image_shape, steps, lr, l2, jitter, backtrack) -> None:
+    where = "activation_maximisation"
+    _check_image(where, x0, image_shape)
+    dynamics.check_count(steps, "steps", where)
+    dynamics.check_positive(lr, "lr", where)
+    dynamics.check_positive(l2, "l2", where, allow_zero=True)
+    dynamics.check_count(jitter, "jitter", where, minimum=0)
+    dynamics.check_count(backtrack, "backtrack", where, minimum=0)
+
+
+def _check_class(apply: Callable, params, x0: Array, cls) -> None:
+    """A ValueError unless a concrete ``cls`` is an integer in [0, K), K the number of logits
+    ``apply`` gives (a traced class, as under vmap over classes, passes)."""
+    c = dynamics.concrete(cls)
+    if c is None:
+        return
+    K = jax.eval_shape(apply, params, x0[None]).shape[-1]
+    if c.ndim != 0 or c.dtype.kind not in "iu" or not 0 <= c < K:
+        raise ValueError(
+            f"activation_maximisation: cls must be an int class in [0, {K}) (the network has "
+            f"{K} logits), got {cls!r}"
+        )
+
+
 def activation_maximisation(
     apply: Callable,
     params,
@@ -100,14 +125,11 @@ def activation_maximisation(
     backtrack: int = 6,
 ) -> tuple[Array, Array]:
     """Class-logit activation maximisation (module docstring). ``x0`` (d,) the start (e.g.
-    the mean input), ``cls`` the class whose logit is maximised. Returns (x (d,), J_c history
+    the mean input), ``cls`` the class whose logit is maximised (an int in [0, K), K the
+    network's logits; a concrete one is checked). Returns (x (d,), J_c history
     (steps+1,)). jit/vmap-able (``cls`` and ``key`` may be traced)."""
-    _check_image("activation_maximisation", x0, image_shape)
-    if steps < 1 or lr <= 0 or l2 < 0 or jitter < 0:
-        raise ValueError(
-            f"activation_maximisation: need steps >= 1, lr > 0, l2 >= 0, jitter >= 0; got "
-            f"steps={steps}, lr={lr}, l2={l2}, jitter={jitter}"
-        )
+    _check_ascent(x0, image_shape, steps, lr, l2, jitter, backtrack)
+    _check_class(apply, params, x0, cls)
     grad = jax.grad(class_objective, argnums=2)
     J = lambda x: class_objective(apply, params, x, cls, l2)  # noqa: E731
     fractions = 2.0 ** -jnp.arange(backtrack + 1.0)
@@ -183,13 +205,13 @@ def _coarse(g: Array, image_shape: tuple, s: int) -> Array:
     return jnp.broadcast_to(blocks, shape).reshape(-1)
 
 
-def _check_deep_dream(x0, image_shape, steps, lr, octaves, jitter, smooth) -> None:
-    _check_image("deep_dream", x0, image_shape)
-    if steps < 1 or not lr > 0 or jitter < 0 or smooth < 0:
-        raise ValueError(
-            f"deep_dream: need steps >= 1, lr > 0, jitter >= 0, smooth >= 0; got "
-            f"steps={steps}, lr={lr}, jitter={jitter}, smooth={smooth}"
-        )
+def _check_deep_dream(x0, image_shape, steps, lr, octaves, jitter, smooth, clip) -> None:
+    where = "deep_dream"
+    _check_image(where, x0, image_shape)
+    dynamics.check_count(steps, "steps", where)
+    dynamics.check_positive(lr, "lr", where)
+    dynamics.check_count(jitter, "jitter", where, minimum=0)
+    dynamics.check_positive(smooth, "smooth", where, allow_zero=True)
     for s in octaves:
         if isinstance(s, bool) or not isinstance(s, int) or s < 1:
             raise ValueError(f"deep_dream: octaves must be positive ints, got {octaves}")
@@ -197,6 +219,10 @@ def _check_deep_dream(x0, image_shape, steps, lr, octaves, jitter, smooth) -> No
             raise ValueError(
                 f"deep_dream: octave scale {s} must divide every side of image_shape {image_shape}"
             )
+    if clip is not None:
+        if len(clip) != 2:
+            raise ValueError(f"deep_dream: clip must be (low, high) or None, got {clip!r}")
+        dynamics.check_below(clip[0], clip[1], ("clip low", "clip high"), where)
 
 
 def deep_dream(
@@ -218,12 +244,12 @@ def deep_dream(
 
     ``steps`` normalised ascent steps per octave, octaves in the order given (scales s, e.g.
     ``(2, 1)``: a 2 x coarser pass, then full resolution); ``jitter`` the largest roll in
-    pixels; ``smooth`` the weight of the smoothness prior; ``clip`` (lo, hi) the input range
-    or None. Returns (x (d,), J history (len(octaves) * steps + 1,)), J at the un-jittered
-    image before the first step and after each. jit-able (``key`` may be traced).
+    pixels; ``smooth`` the weight of the smoothness prior; ``clip`` (lo, hi), lo < hi, the
+    input range, or None. Returns (x (d,), J history (len(octaves) * steps + 1,)), J at the
+    un-jittered image before the first step and after each. jit-able (``key`` may be traced).
     """
     octaves = tuple(octaves)
-    _check_deep_dream(x0, image_shape, steps, lr, octaves, jitter, smooth)
+    _check_deep_dream(x0, image_shape, steps, lr, octaves, jitter, smooth, clip)
     J = lambda x: dream_layer_objective(features, params, x, image_shape, smooth)  # noqa: E731
     grad = jax.grad(J)
 

@@ -33,6 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nnjax.brain import dynamics
+
 Array = jax.Array
 
 
@@ -109,10 +111,32 @@ def log_marginal(params: Helmholtz, V: Array) -> Array:
     return jax.nn.logsumexp(joint_h[:, None] + lv, axis=0)
 
 
+def check_distribution(patterns, probs, where: str) -> tuple[Array, Array]:
+    """(patterns (M, n0), probs (M,)) as JAX arrays, or a ValueError naming ``where``: the
+    shapes must match and concrete probabilities must be >= 0 and sum to 1 (to 1e-5); traced
+    ones pass unchecked, NaN passes (and gives NaN)."""
+    pat, pr = jnp.asarray(patterns), jnp.asarray(probs)
+    if pat.ndim != 2 or pr.shape != pat.shape[:1]:
+        raise ValueError(
+            f"{where}: need patterns (M, n0) and probs (M,), got {pat.shape} and {pr.shape}"
+        )
+    v = dynamics.concrete(probs)
+    if v is not None and ((v < 0).any() or abs(v.sum(dtype=np.float64) - 1.0) > 1e-5):
+        raise ValueError(
+            f"{where}: probs must be >= 0 and sum to 1 (a distribution over the patterns), got "
+            f"sum {v.sum(dtype=np.float64)!r}, min {v.min()!r}"
+        )
+    return pat, pr
+
+
 def exact_kl(params: Helmholtz, patterns: Array, probs: Array) -> Array:
-    """KL(p_data || p_model) in bits, exactly (the sum runs over the data's support)."""
+    """KL(p_data || p_model) = sum_{v: p_data(v) > 0} p_data(v) log2 (p_data(v) / p(v)) in
+    bits, exactly: a pattern of probability 0 adds 0 (0 log 0 = 0). ``probs`` must sum to 1
+    (:func:`check_distribution`)."""
+    patterns, probs = check_distribution(patterns, probs, "exact_kl")
     lp = log_marginal(params, patterns)
-    return jnp.sum(probs * (jnp.log(probs) - lp)) / jnp.log(2.0)
+    terms = jax.scipy.special.xlogy(probs, probs) - jnp.where(probs > 0, probs * lp, 0.0)
+    return jnp.sum(terms) / jnp.log(2.0)
 
 
 def _bern(key, logits):
@@ -160,9 +184,16 @@ def train_wake_sleep(
     lr: float = 0.1,
     eval_every: int = 500,
 ) -> tuple[Helmholtz, Array]:
-    """Wake-sleep from a random init; data drawn from (patterns, probs). Returns the params and
-    the exact KL (bits) at step 0 and after every ``eval_every`` steps: (steps/eval_every + 1,).
-    jit/vmap-able over ``key``."""
+    """Wake-sleep from a random init; data drawn from (patterns, probs) (NumPy or JAX, as
+    :func:`bars_distribution` gives them). Returns the params and the exact KL (bits) at step
+    0 and after every ``eval_every`` steps: (steps/eval_every + 1,). jit/vmap-able over
+    ``key``."""
+    where = "train_wake_sleep"
+    patterns, probs = check_distribution(patterns, probs, where)
+    for name, v in (("n1", n1), ("n2", n2), ("steps", steps), ("batch", batch)):
+        dynamics.check_count(v, name, where)
+    eval_every = dynamics.check_count(eval_every, "eval_every", where)
+    dynamics.check_positive(lr, "lr", where)
     if steps % eval_every:
         raise ValueError(
             f"train_wake_sleep: steps ({steps}) must be a multiple of eval_every ({eval_every})"
@@ -187,7 +218,9 @@ def train_wake_sleep(
 
 
 def smooth(x: np.ndarray, window: int) -> np.ndarray:
-    """Trailing moving average with the given window (the first values average what exists)."""
+    """Trailing moving average, y_i = mean(x_{max(0, i - window + 1)} .. x_i) for an int
+    window >= 1 (the first values average what exists)."""
+    window = dynamics.check_count(window, "window", "smooth")
     x = np.asarray(x, np.float64)
     c = np.cumsum(np.concatenate([[0.0], x]))
     idx = np.arange(1, len(x) + 1)

@@ -15,10 +15,17 @@ STAGES: tuple[str, ...] = ("W", "N1", "N2", "N3", "REM")
 
 
 def check_hypnogram(hypno, names=STAGES) -> np.ndarray:
-    """The hypnogram as int64 (n_epochs,), or a ValueError naming the bad codes or shape."""
+    """The hypnogram as int64 (n_epochs,), or a ValueError naming the bad codes or shape:
+    codes are integers (or whole floats) in 0..len(names)-1, not stage names."""
     h = np.asarray(hypno)
     if h.ndim != 1 or h.size == 0:
         raise ValueError(f"hypnogram: must be a non-empty 1-D array of codes, got {h.shape}")
+    if h.dtype.kind not in "iuf":
+        bad = sorted({str(c) for c in h.tolist()})[:5]
+        raise ValueError(
+            f"hypnogram: codes must be integers 0..{len(names) - 1} standing for the stages "
+            f"{dict(enumerate(names))}, got {bad} (dtype {h.dtype})"
+        )
     if not (np.issubdtype(h.dtype, np.integer) or np.all(np.mod(h, 1) == 0)):
         raise ValueError(f"hypnogram: codes must be integers, got dtype {h.dtype}")
     h = h.astype(np.int64)

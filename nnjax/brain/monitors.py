@@ -1,7 +1,7 @@
 """What a network simulation records (:func:`nnjax.brain.network.simulate`): the monitors.
 
 A :class:`Monitor` is static (part of the compiled program): one record row per bin of
-``every`` steps, with the spikes of the bin (a uint8 raster or the ids of the neurons that
+``every`` steps, with the spikes of the bin (a raster of counts or the ids of the neurons that
 fired), the E and I population rates (Hz), the LFP proxy's mean over the bin (pA) and chosen
 state variables of chosen neurons at the bin's end. Units and shapes as
 :mod:`~nnjax.brain.network`.
@@ -9,12 +9,13 @@ state variables of chosen neurons at the bin's end. Units and shapes as
 
 from __future__ import annotations
 
+import numbers
 from typing import TYPE_CHECKING, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from nnjax.brain import adaptive_lif, adex
+from nnjax.brain import adaptive_lif, adex, dynamics
 
 if TYPE_CHECKING:  # network imports this module
     from nnjax.brain.network import NetworkSpec, NetworkState
@@ -27,7 +28,8 @@ SPIKE_MONITORS = (None, "raster", "indices")
 class Monitor(NamedTuple):
     """What :func:`simulate` records, one sample per ``every`` steps (a bin).
 
-    spikes: "raster" (uint8 spike counts per bin, (n_bins, N)), "indices" (the ids of the
+    spikes: "raster" (spike counts per bin, (n_bins, N), uint8 for bins of up to 255 steps,
+    wider for longer ones: :func:`raster_dtype`), "indices" (the ids of the
     neurons that spiked in each bin, (n_bins, max_spikes) int32 padded with -1, and the count
     that did not fit, (n_bins,)), or None. rate: population rates (n_bins, 2) Hz, E and I.
     lfp: the LFP proxy averaged over the bin, (n_bins,) pA. variables: neuron-state fields
@@ -41,6 +43,13 @@ class Monitor(NamedTuple):
     lfp: bool = True
     neurons: tuple = ()
     variables: tuple = ("V",)
+
+
+def raster_dtype(every: int):
+    """The narrowest unsigned int that holds a bin's count: a neuron spikes at most once a
+    step, so at most ``every`` per bin: uint8 up to 255 steps per bin, uint16 up to 65535,
+    uint32 beyond."""
+    return jnp.uint8 if every <= 255 else jnp.uint16 if every <= 65535 else jnp.uint32
 
 
 def _sample(monitor: Monitor, state: NetworkState, g_exc, g_inh) -> dict:
@@ -58,7 +67,7 @@ def _sample(monitor: Monitor, state: NetworkState, g_exc, g_inh) -> dict:
 def _bin_record(monitor: Monitor, spec: NetworkSpec, counts: Array, lfp_sum, sample) -> dict:
     rec = dict(sample)
     if monitor.spikes == "raster":
-        rec["spikes"] = counts.astype(jnp.uint8)
+        rec["spikes"] = counts.astype(raster_dtype(monitor.every))
     elif monitor.spikes == "indices":
         fired = counts > 0
         (ids,) = jnp.nonzero(fired, size=monitor.max_spikes, fill_value=-1)
@@ -74,23 +83,32 @@ def _bin_record(monitor: Monitor, spec: NetworkSpec, counts: Array, lfp_sum, sam
     return rec
 
 
-def check_monitor(monitor: Monitor, spec: NetworkSpec, n_steps: int):
-    """ValueError for a monitor that does not fit the network or the run's length."""
-    every = monitor.every
-    if not isinstance(every, int) or every < 1 or n_steps % every:
+def check_monitor(monitor: Monitor, spec: NetworkSpec, n_steps: int) -> Monitor:
+    """ValueError for a monitor that does not fit the network or the run's length; returns it
+    with Python ints (NumPy ints are accepted; a non-integer neuron id is refused, not
+    truncated)."""
+    every = dynamics.check_count(monitor.every, "Monitor.every", "network")
+    if n_steps % every:
         raise ValueError(
             f"network: Monitor.every must be a positive int dividing n_steps={n_steps}, "
             f"got {every!r}"
         )
     if monitor.spikes not in SPIKE_MONITORS:
         raise ValueError(f"network: Monitor.spikes must be one of {SPIKE_MONITORS}")
-    if any(not 0 <= int(i) < spec.n for i in monitor.neurons):
-        raise ValueError(f"network: Monitor.neurons must lie in 0..{spec.n - 1}")
+    max_spikes = dynamics.check_count(monitor.max_spikes, "Monitor.max_spikes", "network")
+    neurons = tuple(_neuron_id(i, spec.n) for i in monitor.neurons)
     state_type = adex.AdExState if spec.model == "adex" else adaptive_lif.ALIFState
     valid = set(state_type._fields) | {"syn_exc", "syn_inh"}
     bad = [v for v in monitor.variables if v not in valid]
     if bad:
         raise ValueError(f"network: unknown Monitor.variables {bad}; valid: {sorted(valid)}")
+    return monitor._replace(every=every, max_spikes=max_spikes, neurons=neurons)
+
+
+def _neuron_id(i, n: int) -> int:
+    if isinstance(i, bool) or not isinstance(i, numbers.Integral) or not 0 <= i < n:
+        raise ValueError(f"network: Monitor.neurons must be ints in 0..{n - 1}, got {i!r}")
+    return int(i)
 
 
 def bin_times(n_bins: int, every: int, dt: float):

@@ -149,7 +149,7 @@ def _block_shapes(spec: NetworkSpec):
 
 def init_state(params: NetworkParams, spec: NetworkSpec, *, dtype=None) -> NetworkState:
     """Every neuron at rest (V = E_L), no spike in flight, all conductances 0."""
-    check_spec(spec)
+    spec = check_spec(spec)
     dtype = jnp.result_type(float) if dtype is None else dtype
     neurons = _model(spec).init_state((spec.n,), params.neuron, dtype=dtype)
     blocks = []
@@ -164,13 +164,13 @@ def init_state(params: NetworkParams, spec: NetworkSpec, *, dtype=None) -> Netwo
     return NetworkState(neurons, tuple(blocks), ext, ref, jnp.zeros((), jnp.int32))
 
 
-def check_spec(spec: NetworkSpec):
-    """ValueError for a network shape that cannot be simulated."""
+def check_spec(spec: NetworkSpec) -> NetworkSpec:
+    """ValueError for a network shape that cannot be simulated (a model not in MODELS, fewer
+    than 1 E or 1 I cell, a bad dt or delay); returns the spec with Python ints for the
+    sizes (NumPy ints are accepted)."""
     _model(spec)
-    for name in ("n_exc", "n_inh"):
-        v = getattr(spec, name)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"network: {name} must be a positive int, got {v!r}")
+    n_exc = dynamics.check_count(spec.n_exc, "n_exc", "network")
+    n_inh = dynamics.check_count(spec.n_inh, "n_inh", "network")
     dynamics.check_dt(spec.dt, "network")
     low = 1 if spec.model == "alif" else 0
     if not spec.delay_ms >= 0 or spec.delay_steps < low:
@@ -178,15 +178,72 @@ def check_spec(spec: NetworkSpec):
             f"network: delay_ms must give >= {low} step(s) of dt={spec.dt} for {spec.model!r}, "
             f"got {spec.delay_ms}"
         )
+    return spec._replace(n_exc=n_exc, n_inh=n_inh)
+
+
+def _check_per_neuron(value, name: str, n: int) -> None:
+    """A ValueError unless ``value`` is a scalar (or (1,)) or (n,): one value per neuron."""
+    shape = jnp.shape(value)
+    if shape not in ((), (1,), (n,)):
+        raise ValueError(f"network: {name} must be a scalar or (N={n},), got shape {shape}")
+
+
+def _check_neuron_params(params: NetworkParams, spec: NetworkSpec) -> None:
+    """The neuron parameters are the model's NamedTuple; they and the other per-neuron
+    parameters are scalars or (N,); the synapse parameters are scalars."""
+    kind = adex.AdExParams if spec.model == "adex" else adaptive_lif.ALIFParams
+    if not isinstance(params.neuron, kind):
+        raise ValueError(
+            f"network: params.neuron must be {kind.__name__} for model {spec.model!r}, got "
+            f"{type(params.neuron).__name__}"
+        )
+    for field, v in zip(kind._fields, params.neuron):
+        _check_per_neuron(v, f"neuron.{field}", spec.n)
+    for name in ("w_ext", "rate_ext", "I_bias", "E_K", "t_ref"):
+        _check_per_neuron(getattr(params, name), name, spec.n)
+    for name in ("exc_syn", "inh_syn"):
+        for field, v in zip(syn.SynapseParams._fields, getattr(params, name)):
+            if jnp.size(v) != 1:
+                raise ValueError(
+                    f"network: {name}.{field} must be a scalar (one synapse type per block), "
+                    f"got shape {jnp.shape(v)}"
+                )
 
 
 def check_params(params: NetworkParams, spec: NetworkSpec):
-    """ValueError naming the first weight block or pattern of the wrong shape."""
+    """ValueError naming the first weight block, pattern, mask or per-neuron parameter of the
+    wrong shape, or neuron parameters of another model. Shapes are static: runs under vmap."""
     for name, shape in _block_shapes(spec).items():
         syn.check_weights(getattr(params, "W_" + name), shape[1], shape[0], f"network W_{name}")
     P = params.stim_pattern
     if P is not None and (jnp.ndim(P) != 2 or jnp.shape(P)[0] != spec.n):
         raise ValueError(f"network: stim_pattern must be (N={spec.n}, k), got {jnp.shape(P)}")
+    M = params.mask_ee
+    if M is not None and jnp.shape(M) != (spec.n_exc, spec.n_exc):
+        raise ValueError(
+            f"network: mask_ee must be W_ee's shape ({spec.n_exc}, {spec.n_exc}), got "
+            f"{jnp.shape(M)}"
+        )
+    _check_neuron_params(params, spec)
+
+
+def check_state(state: NetworkState, params: NetworkParams, spec: NetworkSpec):
+    """ValueError unless ``state`` has the structure and shapes of init_state(params, spec):
+    a state from a network of other sizes, model or delay is named, not broadcast."""
+    want = jax.eval_shape(lambda p: init_state(p, spec), params)
+    fields, tree = jax.tree_util.tree_flatten_with_path(want)
+    leaves = jax.tree.leaves(state)
+    bad = "its structure differs" if jax.tree.structure(state) != tree else None
+    for (path, w), a in zip(fields, leaves if bad is None else []):
+        if jnp.shape(a) != w.shape:
+            bad = f"its {jax.tree_util.keystr(path)} has shape {jnp.shape(a)}, not {w.shape}"
+            break
+    if bad is not None:
+        raise ValueError(
+            f"network: state must come from this network ({spec.n_exc} E + {spec.n_inh} I "
+            f"{spec.model!r} cells, delay {spec.delay_steps} steps: init_state(params, spec) or "
+            f"a run of it); {bad}"
+        )
 
 
 def _exc_mask(spec: NetworkSpec, dtype) -> Array:
@@ -390,15 +447,15 @@ def simulate(
     stdp: pair STDP on W_ee (masked by ``params.mask_ee``) during the run; the new W_ee is
     returned in ``Run.W_ee``. One compile per (spec, monitor, n_steps, plasticity on/off).
     """
-    check_spec(spec)
+    spec = check_spec(spec)
     check_params(params, spec)
     monitor = Monitor() if monitor is None else monitor
-    if not isinstance(n_steps, int) or n_steps < 1:
-        raise ValueError(f"network: n_steps must be a positive int, got {n_steps!r}")
-    check_monitor(monitor, spec, n_steps)
+    n_steps = dynamics.check_count(n_steps, "n_steps", "network")
+    monitor = check_monitor(monitor, spec, n_steps)
     dtype = jnp.result_type(float)
     if state is None:
         state = init_state(params, spec, dtype=dtype)
+    check_state(state, params, spec)
     dtype = state.ext.x.dtype
     mod = Modulation() if modulation is None else modulation
     mods = Modulation(*(_series(v, n_steps, n, dtype) for n, v in zip(Modulation._fields, mod)))

@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nnjax.brain import network
+from nnjax.brain import dynamics, network
 from nnjax.brain.hypnogram import check_hypnogram
 
 Array = jax.Array
@@ -73,11 +73,29 @@ class StateMap(NamedTuple):
     ext_min: Any = 0.35
 
 
+def _check_unit(value, name: str, where: str) -> None:
+    """A ValueError naming ``where: name`` when a concrete value (any element) lies outside
+    [0, 1]; traced values and NaN pass (NaN gives NaN)."""
+    v = dynamics.concrete(value)
+    if v is not None and ((v < 0) | (v > 1)).any():
+        raise ValueError(f"{where}: {name} must lie in [0, 1], got {v[(v < 0) | (v > 1)][0]}")
+
+
+def check_levels(levels: Levels, where: str) -> None:
+    """ValueError unless concrete levels lie in [0, 1] (ach 2 would make b_scale negative)."""
+    for field, v in zip(Levels._fields, levels):
+        _check_unit(v, f"levels.{field}", where)
+
+
 def modulation(levels: Levels, smap: StateMap | None = None) -> network.Modulation:
     """The network modulation of ``levels`` (formulas: module docstring); differentiable and
     elementwise, so series of levels give series of modulation; ``smap`` defaults to
-    StateMap()."""
+    StateMap(). Concrete levels, b_block and ext_min must lie in [0, 1] (so that b_scale and
+    ext_scale do too)."""
     smap = StateMap() if smap is None else smap
+    check_levels(levels, "modulation")
+    _check_unit(smap.b_block, "smap.b_block", "modulation")
+    _check_unit(smap.ext_min, "smap.ext_min", "modulation")
     ach, mono = jnp.broadcast_arrays(
         jnp.asarray(levels.ach, jnp.result_type(float)),
         jnp.asarray(levels.mono, jnp.result_type(float)),
@@ -116,6 +134,8 @@ def schedule(hypno, epoch_s: float, dt: float, *, states=None, ramp_s: float = 0
     missing = [s for s in STAGE_NAMES if s not in states]
     if missing:
         raise ValueError(f"schedule: states has no levels for {missing}")
+    for name in STAGE_NAMES:
+        check_levels(states[name], f"schedule: states[{name!r}]")
     if not (isinstance(epoch_s, int | float) and epoch_s > 0):
         raise ValueError(f"schedule: epoch_s must be > 0 (s), got {epoch_s!r}")
     per = int(round(epoch_s * 1000.0 / network.dynamics.check_dt(dt, "schedule")))
@@ -158,29 +178,50 @@ SLOW_BAND: tuple[float, float] = (0.5, 2.0)
 """The band of the slow oscillation's spectral peak (Hz)."""
 
 
-def describe(record: dict, bin_ms: float, n_exc: int, *, nperseg: int | None = None) -> dict:
-    """What a stage looks like, from a recording with ``rate``, ``lfp`` and a ``spikes``
-    raster in bins of ``bin_ms``: the E rate (Hz); the LFP's relative power in
-    :data:`SLOW_BAND` and its spectral peak below 4 Hz (Welch, 4 s segments unless
-    ``nperseg``); Up/Down states of the E rate (detect_updown: frequency in Hz, the fraction
-    of time Up, the number of Up states); the median CV of the E cells' ISIs (cells with >= 5
-    spikes) and their mean pairwise count correlation in 5 ms windows."""
-    from nnjax.brain import activity, detect, rhythms
+_DESCRIBED = ("rate", "lfp", "spikes")
 
-    fs = 1000.0 / bin_ms
-    rate = np.asarray(record["rate"])[:, 0]
-    lfp = np.asarray(record["lfp"], dtype=np.float64)
-    nperseg = nperseg or min(int(4 * fs), lfp.size)
+
+def _spectrum(lfp: np.ndarray, fs: float, nperseg: int) -> dict:
+    """The LFP's slow-band fraction, slow / total with total the power in 0.25 (the first
+    non-zero frequency) to 100 Hz, and its spectral peak in (0, 4] Hz; NaN for both when the
+    LFP carries no power (a silent network) or holds NaN."""
+    from nnjax.brain import rhythms
+
     freqs, psd = rhythms.welch(lfp, fs, nperseg=nperseg)
     psd = np.asarray(psd)
     slow = float(rhythms.band_power(freqs, psd, SLOW_BAND))
     total = float(rhythms.band_power(freqs, psd, (freqs[1], min(freqs[-1], 100.0))))
     low = (freqs > 0) & (freqs <= 4.0)
-    out = {
-        "rate_exc_hz": float(rate.mean()),
+    if not (total > 0 and np.isfinite(psd[low]).all() and psd[low].max() > 0):
+        return {"slow_power_fraction": float("nan"), "peak_hz_below_4": float("nan")}
+    return {
         "slow_power_fraction": slow / total,
         "peak_hz_below_4": float(freqs[low][np.argmax(psd[low])]),
     }
+
+
+def describe(record: dict, bin_ms: float, n_exc: int, *, nperseg: int | None = None) -> dict:
+    """What a stage looks like, from a recording with ``rate``, ``lfp`` and a ``spikes``
+    raster in bins of ``bin_ms`` (Monitor(spikes="raster"), the defaults otherwise): the E
+    rate (Hz); the LFP's relative power in :data:`SLOW_BAND` and its spectral peak below 4 Hz
+    (Welch, 4 s segments unless ``nperseg``; NaN for an LFP without power, e.g. a silent
+    network); Up/Down states of the E rate (detect_updown: frequency in Hz, the fraction of
+    time Up, the number of Up states); the median CV of the E cells' ISIs (cells with >= 5
+    spikes) and their mean pairwise count correlation in 5 ms windows."""
+    from nnjax.brain import activity, detect
+
+    missing = [k for k in _DESCRIBED if k not in record]
+    if missing:
+        raise ValueError(
+            f"describe: record lacks {missing}; record with Monitor(spikes='raster', rate=True, "
+            f"lfp=True), got keys {sorted(record)}"
+        )
+    dynamics.check_positive(bin_ms, "bin_ms", "describe")
+    fs = 1000.0 / bin_ms
+    rate = np.asarray(record["rate"])[:, 0]
+    lfp = np.asarray(record["lfp"], dtype=np.float64)
+    nperseg = nperseg or min(int(4 * fs), lfp.size)
+    out = {"rate_exc_hz": float(rate.mean()), **_spectrum(lfp, fs, nperseg)}
     try:
         ud = detect.detect_updown(rate, fs)
         out.update(updown_hz=ud.frequency, up_fraction=float(ud.state.mean()), n_up=len(ud.up))
