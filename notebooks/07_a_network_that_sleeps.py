@@ -219,7 +219,7 @@ display(activity.plot_raster(raster[:, :200], bin_ms, groups=groups, title=title
 # learned groups fire together as blocks inside the Up states, with no input at all: the
 # sequence's cells are **reactivated**, as place cells reactivate in the rat hippocampus
 # during slow-wave sleep (Wilson & McNaughton 1994). Whether the *order* comes back is the
-# sign of tau: in the 10-seed run of `nnjax night` it averaged -0.37, mostly *reverse*
+# sign of tau: in the 10-seed run of `nnjax night` it averaged -0.41, mostly *reverse*
 # order.
 #
 # *Analogy*: humming a tune you practised today while falling asleep. *Where it breaks down*:
