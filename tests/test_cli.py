@@ -242,10 +242,10 @@ def test_light_copies_equal_their_sources():
     from nnjax.brain import study as sleep_study
     from nnjax.brain.continual import SPLIT_DATASETS
     from nnjax.commands import compare, sleep
-    from nnjax.compare import study
+    from nnjax.compare import settings
 
-    assert compare.DEFAULT_OPTIMIZERS == study.DEFAULT_OPTIMIZERS
-    assert compare.SELECT == study.SELECT
+    assert compare.DEFAULT_OPTIMIZERS == settings.DEFAULT_OPTIMIZERS
+    assert compare.SELECT == settings.SELECT
     assert sleep.SPLIT_DATASETS == SPLIT_DATASETS
     assert sleep.METHODS == harness.METHODS
     assert sleep.TEST_ORDERS == ",".join(map(str, sleep_study.TEST_ORDERS))

@@ -4,7 +4,7 @@ program per optimizer; writes a Markdown report, CSV/JSON of every run and plots
 import time
 
 HELP = "compare optimizers across learning rates and seeds (report, CSV/JSON, plots)"
-# nnjax.compare.study's DEFAULT_OPTIMIZERS and SELECT (a test keeps them equal): here so that
+# nnjax.compare.settings' DEFAULT_OPTIMIZERS and SELECT (a test keeps them equal): here so that
 # `--help` needs no JAX
 DEFAULT_OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
 SELECT = ("val_loss", "val_accuracy", "train_loss")
@@ -95,12 +95,28 @@ def _lr_item(names):
 
 
 def check(args) -> None:
-    """Learning rates are given only for optimizers in the study."""
+    """Learning rates are given only for optimizers in the study, once each; the output
+    folder is not an existing file (checked before JAX starts and the study trains)."""
+    import os
+
     extra = sorted({name for name, _ in args.lr} - set(args.optimizers))
     if extra:
         raise ValueError(
             f"--lr given for {', '.join(extra)}, not in --optimizers {','.join(args.optimizers)}"
         )
+    names = [name for name, _ in args.lr]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"--lr given twice for {', '.join(repeated)}: give all its rates at once")
+    out = output_folder(args)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ValueError(f"--out {out}: an existing file, not a folder; give a folder")
+
+
+def _pm(stats: dict) -> str:
+    """``mean ± std`` in 16 + 9 columns; the std of a single seed is undefined: ``n/a``."""
+    std = "n/a" if stats["std"] != stats["std"] else f"{stats['std']:.4f}"  # nan != nan
+    return f"{stats['mean']:>8.4f} ± {std:<6}"
 
 
 def output_folder(args) -> str:
@@ -140,11 +156,13 @@ def run(args) -> int:
         f"{'compile':>8} {'run':>8}"
     )
     for name, s in c.summary.items():
+        times = f"{s['compile_time_s']:>7.1f}s {s['run_time_s']:>7.1f}s"
+        if s["best_lr"] is None:  # every rate diverged: no numbers to show
+            print(f"{name:<10} {s['status']:<45} {times}")
+            continue
         print(
-            f"{name:<10} {s['best_lr']:>9.3g} "
-            f"{s['val_loss']['mean']:>8.4f} ± {s['val_loss']['std']:.4f} "
-            f"{s['test_accuracy']['mean']:>8.4f} ± {s['test_accuracy']['std']:.4f} "
-            f"{s['compile_time_s']:>7.1f}s {s['run_time_s']:>7.1f}s"
+            f"{name:<10} {s['best_lr']:>9.3g} {_pm(s['val_loss'])} {_pm(s['test_accuracy'])} "
+            + times
         )
     compile_s = sum(r.compile_time for r in runs.values())
     run_s = sum(r.run_time for r in runs.values())

@@ -12,10 +12,10 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from nnjax.compare.report import best_index, summarize, write_report
+from nnjax.compare.files import check_out, write_report
+from nnjax.compare.report import best_index, summarize
+from nnjax.compare.settings import DEFAULT_LEARNING_RATES, DEFAULT_OPTIMIZERS
 from nnjax.compare.study import (
-    DEFAULT_LEARNING_RATES,
-    DEFAULT_OPTIMIZERS,
     PRESETS,
     OptimizerRuns,
     Study,
@@ -58,7 +58,7 @@ def progress_bar(enabled: bool = True, **progress_kw):
 def compare(
     dataset: str = "digits",
     *,
-    optimizers: Sequence[str] | None = None,
+    optimizers: str | Sequence[str] | None = None,
     learning_rates: Mapping[str, Sequence[float]] | None = None,
     seeds: int | Sequence[int] = 5,
     epochs: int | None = None,
@@ -81,14 +81,11 @@ def compare(
     widths and target loss from the dataset's :data:`PRESETS`. ``gd`` is full batch.
     The learning rate is chosen per optimizer by ``select`` (default: lowest mean final
     validation loss; the validation split is ``val_fraction`` of the training split).
-    With ``out``, writes report.md, runs.csv, runs.json and the plots there.
+    With ``out``, writes report.md, runs.csv, runs.json and the plots there
+    (:func:`write_report`). Every setting, and ``out``, is checked before anything trains.
+    An optimizer whose every rate diverged has no chosen rate (``best_lr`` None, "no rate
+    converged"); with one seed the spread over seeds is undefined (``std`` nan, "n/a").
     """
-    if isinstance(seeds, bool):
-        raise ValueError(f"seeds must be a count or a list of ints, got {seeds!r}")
-    if isinstance(seeds, int):
-        if seeds < 1:
-            raise ValueError(f"seeds must be >= 1, got {seeds}")
-        seeds = tuple(range(seeds))
     study = make_study(
         dataset,
         optimizers=optimizers,
@@ -103,6 +100,8 @@ def compare(
         select=select,
         data_seed=data_seed,
     )
+    if out is not None:
+        check_out(out)
     with progress_bar(progress) as on_progress:
         result = run_optimizer_study(study, model=model, on_progress=on_progress)
     paths = write_report(result, out, plots=plots) if out is not None else {}
@@ -118,6 +117,7 @@ __all__ = [
     "Study",
     "StudyResult",
     "best_index",
+    "check_out",
     "compare",
     "make_study",
     "progress_bar",

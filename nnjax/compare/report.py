@@ -1,27 +1,32 @@
-"""Aggregates over seeds, the learning-rate choice, and the written outputs (Markdown, CSV, JSON).
+"""Aggregates over seeds, the learning-rate choice, and the Markdown report (the files, CSV,
+JSON and plots, are rendered and written by :mod:`nnjax.compare.files`).
 
-Over the S seeds of one (optimizer, learning rate): mean, standard deviation (sample, ddof=1;
-0 for a single seed) and median. A run *diverged* when its loss became nan or inf, or its
+Over the S seeds of one (optimizer, learning rate): mean, standard deviation (sample, ddof=1:
+sqrt(sum_s (a_s - mean)^2 / (S - 1)); undefined for a single seed, so nan there, shown "n/a"
+and null in the JSON) and median. A run *diverged* when its loss became nan or inf, or its
 final fit-set training loss is above k = 10 times its initial loss
 (:func:`nnjax.compare.select.diverged`, where k is justified); it never wins the
-learning-rate choice, and the report states the rule and counts such runs.
+learning-rate choice, and the report states the rule and counts such runs. An optimizer whose
+every rate has a diverged run has no chosen rate: "no rate converged", no numbers.
 
 The learning rate of each optimizer is chosen on the validation split, never on the test
 split (see :func:`best_index`).
 """
 
-import csv
-import io
-import json
 import os
 from typing import Any
 
 import numpy as np
 
-from nnjax.compare.select import CRITERIA, DIVERGENCE_FACTOR, best_index, diverged, final
+from nnjax.compare.select import (
+    CRITERIA,
+    DIVERGENCE_FACTOR,
+    NO_RATE,
+    best_index,
+    diverged,
+    final,
+)
 from nnjax.compare.study import OptimizerRuns, StudyResult
-from nnjax.io import atomic_write_text
-from nnjax.optim import FULL_BATCH
 
 UPDATE_EQUATIONS = r"""
 With parameters $\theta$, the gradient $g_t = \nabla_\theta J(\theta_{t-1})$ of the loss
@@ -78,10 +83,12 @@ def steps_to_target(runs: OptimizerRuns, target: float) -> np.ndarray:
 
 
 def seed_stats(a: np.ndarray) -> dict[str, np.ndarray]:
-    """mean, std (ddof=1; 0 for one seed), median, min, max over the last axis (the seeds)."""
+    """mean, std, median, min, max over the last axis (the S seeds). std is the sample
+    standard deviation sqrt(sum_s (a_s - mean)^2 / (S - 1)); for S = 1 it is undefined: nan
+    (a spread of 0 would claim a precision one seed cannot show)."""
     a = np.asarray(a, dtype=float)
     n = a.shape[-1]
-    std = np.std(a, axis=-1, ddof=1) if n > 1 else np.zeros(a.shape[:-1])
+    std = np.std(a, axis=-1, ddof=1) if n > 1 else np.full(a.shape[:-1], np.nan)
     return {
         "mean": np.mean(a, axis=-1),
         "std": std,
@@ -93,32 +100,47 @@ def seed_stats(a: np.ndarray) -> dict[str, np.ndarray]:
 
 def summarize(result: StudyResult) -> dict[str, dict[str, Any]]:
     """Per optimizer: the chosen learning rate and the seed statistics of every final metric
-    (and of the steps to the target loss) at that rate, plus timings. Plain Python values."""
-    out = {}
-    for name, runs in result.runs.items():
-        b = best_index(runs, result.study.select)
-        entry: dict[str, Any] = {
-            "best_lr": float(runs.learning_rates[b]),
-            "best_index": b,
-            "batch_size": runs.batch_size,
-            "steps_per_epoch": runs.steps_per_epoch,
-            "updates": runs.steps_per_epoch * result.study.epochs,
-            "compile_time_s": runs.compile_time,
-            "run_time_s": runs.run_time,
-            "run_time_per_run_s": runs.run_time / runs.step_loss.shape[0] / runs.step_loss.shape[1],
-            "diverged": int(diverged(runs)[b].sum()),
-        }
-        for m in FINAL_METRICS:
-            entry[m] = {k: float(v[b]) for k, v in seed_stats(final(runs, m)).items()}
-        steps = steps_to_target(runs, result.study.target_loss)[b]
-        reached = np.isfinite(steps)
-        entry["steps_to_target"] = {
-            "median": float(np.median(steps)) if reached.all() else float("nan"),
-            "reached": int(reached.sum()),
-            "values": [None if np.isnan(s) else int(s) for s in steps],
-        }
-        out[name] = entry
-    return out
+    (and of the steps to the target loss) at that rate, plus timings. Plain Python values.
+
+    ``status`` is "chosen", or :data:`~nnjax.compare.select.NO_RATE` when every rate diverged
+    (:func:`best_index` is None): then ``best_lr`` and ``best_index`` are None, every
+    statistic is nan (null in the JSON) and ``diverged`` counts the diverged runs of all
+    rates; otherwise ``diverged`` counts those of the chosen rate."""
+    return {
+        name: _summary_entry(runs, best_index(runs, result.study.select), result)
+        for name, runs in result.runs.items()
+    }
+
+
+def _summary_entry(runs: OptimizerRuns, b: int | None, result: StudyResult) -> dict[str, Any]:
+    """One optimizer's summary at chosen rate index ``b`` (None: no rate converged)."""
+    L, S = runs.step_loss.shape[:2]
+    entry: dict[str, Any] = {
+        "best_lr": None if b is None else float(runs.learning_rates[b]),
+        "best_index": b,
+        "status": NO_RATE if b is None else "chosen",
+        "batch_size": runs.batch_size,
+        "steps_per_epoch": runs.steps_per_epoch,
+        "updates": runs.steps_per_epoch * result.study.epochs,
+        "compile_time_s": runs.compile_time,
+        "run_time_s": runs.run_time,
+        "run_time_per_run_s": runs.run_time / L / S,
+        "diverged": int(diverged(runs).sum() if b is None else diverged(runs)[b].sum()),
+    }
+    for m in FINAL_METRICS:
+        stats = seed_stats(final(runs, m)).items()
+        entry[m] = {k: float("nan") if b is None else float(v[b]) for k, v in stats}
+    if b is None:
+        entry["steps_to_target"] = {"median": float("nan"), "reached": 0, "values": [None] * S}
+        return entry
+    steps = steps_to_target(runs, result.study.target_loss)[b]
+    reached = np.isfinite(steps)
+    entry["steps_to_target"] = {
+        "median": float(np.median(steps)) if reached.all() else float("nan"),
+        "reached": int(reached.sum()),
+        "values": [None if np.isnan(s) else int(s) for s in steps],
+    }
+    return entry
 
 
 def _device() -> str:
@@ -134,9 +156,11 @@ def _f(x: float, digits: int = 4) -> str:
 
 
 def _pm(stats: dict, digits: int = 4) -> str:
+    """``mean ± std``; the std of a single seed is undefined: ``± n/a``."""
     if not np.isfinite(stats["mean"]):
         return "diverged"
-    return f"{stats['mean']:.{digits}f} ± {stats['std']:.{digits}f}"
+    std = "n/a" if np.isnan(stats["std"]) else f"{stats['std']:.{digits}f}"
+    return f"{stats['mean']:.{digits}f} ± {std}"
 
 
 def _lr(x: float) -> str:
@@ -181,7 +205,12 @@ def _setup(result: StudyResult) -> list[str]:
         f"(data seed {st.data_seed}; the validation part is split off the training split).",
         f"* {st.epochs} epochs; batch size: {batches}.",
         f"* Seeds {', '.join(map(str, st.seeds))} (each seed fixes the initial weights and the "
-        "shuffles; the same seeds for every learning rate and optimizer).",
+        "shuffles; the same seeds for every learning rate and optimizer)."
+        + (
+            " 1 seed: no spread (a standard deviation needs 2 seeds; the ± columns read n/a)."
+            if len(st.seeds) == 1
+            else ""
+        ),
         f"* Learning rates: {rates}",
         f"* **Learning-rate choice**: per optimizer, the rate with the {crit} (mean over seeds, "
         f"after the last epoch) on {val_where}. The test split is never used to choose.",
@@ -189,7 +218,8 @@ def _setup(result: StudyResult) -> list[str]:
         f"fit set exceeds {DIVERGENCE_FACTOR:g}x its initial loss (the loss of "
         "its first batch at the initial weights, about log K for K classes: ten times the loss "
         "of a uniform guess is a blown-up run, not a slow one). A diverged run never wins the "
-        "learning-rate choice; the last table counts them.",
+        "learning-rate choice; the last table counts them. An optimizer whose every rate has a "
+        f'diverged run has no chosen rate, and the tables say "{NO_RATE}".',
         f"* Steps to target: updates until the loss on the whole fit set (measured after each "
         f"epoch) first reaches {st.target_loss:g} (median over seeds; `n/{len(st.seeds)}` "
         "runs reached it).",
@@ -208,6 +238,10 @@ def _best_table(result: StudyResult, summary: dict) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, s in summary.items():
+        times = f"| {s['run_time_per_run_s'] * 1e3:.1f} ms | {s['compile_time_s']:.1f} s |"
+        if s["best_lr"] is None:
+            lines.append(f"| {name} | {NO_RATE} " + "| - " * 6 + times)
+            continue
         stt = s["steps_to_target"]
         steps = (
             f"{stt['median']:.0f} ({stt['reached']}/{n_seeds})"
@@ -217,8 +251,7 @@ def _best_table(result: StudyResult, summary: dict) -> list[str]:
         lines.append(
             f"| {name} | {_lr(s['best_lr'])} | {_pm(s['train_loss'])} | {_pm(s['val_loss'])} "
             f"| {_pm(s['test_loss'])} | **{_pm(s['test_accuracy'])}** "
-            f"| {_f(s['test_accuracy']['median'])} | {steps} "
-            f"| {s['run_time_per_run_s'] * 1e3:.1f} ms | {s['compile_time_s']:.1f} s |"
+            f"| {_f(s['test_accuracy']['median'])} | {steps} " + times
         )
     return lines
 
@@ -253,7 +286,7 @@ def _every_rate_table(result: StudyResult, summary: dict) -> list[str]:
         stats = {m: seed_stats(final(runs, m)) for m in metrics}
         for i, lr in enumerate(runs.learning_rates):
             row = {m: {k: v[i] for k, v in s.items()} for m, s in stats.items()}
-            mark = " (chosen)" if i == b else ""
+            mark = " (chosen)" if b is not None and i == b else ""
             lines.append(
                 f"| {name} | {_lr(lr)}{mark} | {_pm(row['train_loss'])} | {_pm(row['val_loss'])} "
                 f"| {_pm(row['val_accuracy'])} | {_pm(row['test_accuracy'])} "
@@ -268,124 +301,19 @@ def _literature(result: StudyResult, summary: dict) -> list[str]:
         return []
     cite, figure, differences = LITERATURE[result.study.dataset]
     acc = {n: s["test_accuracy"]["mean"] for n, s in summary.items()}
-    best = max(acc, key=lambda n: -np.inf if np.isnan(acc[n]) else acc[n])
+    ok = {n: a for n, a in acc.items() if np.isfinite(a) and summary[n].get("status") != NO_RATE}
+    each = ", ".join(f"{n} {a:.1%}" if n in ok else f"{n}: {NO_RATE}" for n, a in acc.items())
+    if not ok:
+        here = f"here: none, {NO_RATE} for any optimizer ({each})."
+    else:
+        best = max(ok, key=ok.get)
+        here = f"here, **{ok[best]:.1%}** ({best} at its chosen rate; {each})."
     return [
         "",
         "## Against the literature",
         "",
         f"Published: {cite}. The MLP's **{figure:.0%}** against nnjax's best mean test accuracy "
-        f"here, **{acc[best]:.1%}** ({best} at its chosen rate; "
-        + ", ".join(f"{n} {a:.1%}" for n, a in acc.items())
-        + ").",
+        + here,
         "",
         differences,
     ]
-
-
-def run_rows(result: StudyResult) -> list[dict[str, Any]]:
-    """One flat row per run (final metrics, steps to target, timings): the CSV's rows."""
-    summary_best = {n: best_index(r, result.study.select) for n, r in result.runs.items()}
-    rows = []
-    for name, runs in result.runs.items():
-        L, S = runs.step_loss.shape[:2]
-        steps = steps_to_target(runs, result.study.target_loss)
-        div = diverged(runs)
-        for i in range(L):
-            for j in range(S):
-                row = {
-                    "optimizer": name,
-                    "learning_rate": float(runs.learning_rates[i]),
-                    "seed": int(runs.seeds[j]),
-                    "chosen_lr": i == summary_best[name],
-                    "batch_size": "full" if runs.batch_size is None else runs.batch_size,
-                    "epochs": result.study.epochs,
-                    "updates": runs.steps_per_epoch * result.study.epochs,
-                }
-                for m in FINAL_METRICS:
-                    row[m] = float(final(runs, m)[i, j])
-                row["steps_to_target"] = None if np.isnan(steps[i, j]) else int(steps[i, j])
-                row["diverged"] = bool(div[i, j])
-                row["run_time_s"] = runs.run_time / (L * S)
-                row["compile_time_s"] = runs.compile_time
-                rows.append(row)
-    return rows
-
-
-def _clean(x: float) -> float | None:
-    """JSON has no nan/inf: they become null."""
-    x = float(x)
-    return round(x, 7) if np.isfinite(x) else None
-
-
-def to_json(result: StudyResult, summary: dict | None = None) -> dict[str, Any]:
-    """Everything: the study, the summary, and every run with its per-step loss and per-epoch
-    metrics (nan/inf as null)."""
-    summary = summary or summarize(result)
-    runs_out = []
-    rows = iter(run_rows(result))
-    for runs in result.runs.values():
-        L, S = runs.step_loss.shape[:2]
-        for i in range(L):
-            for j in range(S):
-                row = next(rows)
-                row = {k: (_clean(v) if isinstance(v, float) else v) for k, v in row.items()}
-                row["step_loss"] = [_clean(v) for v in runs.step_loss[i, j]]
-                row["epoch_metrics"] = {
-                    k: [_clean(v) for v in a[i, j]] for k, a in runs.metrics.items()
-                }
-                runs_out.append(row)
-    st = result.study
-    study = {
-        "dataset": st.dataset,
-        "model": result.model_name,
-        "optimizers": list(st.optimizers),
-        "learning_rates": {n: r.learning_rates.tolist() for n, r in result.runs.items()},
-        "seeds": list(st.seeds),
-        "epochs": st.epochs,
-        "batch_size": st.batch_size,
-        "full_batch": [n for n in st.optimizers if n in FULL_BATCH],
-        "val_fraction": st.val_fraction,
-        "held_out_val": result.held_out_val,
-        "target_loss": st.target_loss,
-        "select": st.select,
-        "data_seed": st.data_seed,
-        **result.sizes,
-    }
-
-    def clean_tree(x):
-        if isinstance(x, dict):
-            return {k: clean_tree(v) for k, v in x.items()}
-        if isinstance(x, list):
-            return [clean_tree(v) for v in x]
-        return _clean(x) if isinstance(x, float) else x
-
-    return {"study": study, "summary": clean_tree(summary), "runs": runs_out}
-
-
-def write_csv(path: str, rows: list[dict[str, Any]]) -> None:
-    """``rows`` as CSV, written atomically (:func:`nnjax.io.atomic_write_text`)."""
-    buf = io.StringIO(newline="")
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    w.writeheader()
-    w.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
-    atomic_write_text(path, buf.getvalue())
-
-
-def write_report(result: StudyResult, out: str, *, plots: bool = True) -> dict[str, str]:
-    """Write report.md, runs.csv, runs.json and (``plots=True``) the PNGs into ``out``, each
-    atomically, so a full disk or a kill leaves whole files or none. Returns {kind: path}."""
-    os.makedirs(out, exist_ok=True)
-    summary = summarize(result)
-    paths = {"csv": os.path.join(out, "runs.csv"), "json": os.path.join(out, "runs.json")}
-    write_csv(paths["csv"], run_rows(result))
-    atomic_write_text(paths["json"], json.dumps(to_json(result, summary), separators=(",", ":")))
-    pngs: tuple[str, ...] = ()
-    if plots:
-        from nnjax.compare.plot import plot_all
-
-        written = plot_all(result, out)
-        paths.update(written)
-        pngs = tuple(os.path.basename(p) for p in written.values())
-    paths["report"] = os.path.join(out, "report.md")
-    atomic_write_text(paths["report"], markdown(result, summary, pngs))
-    return paths

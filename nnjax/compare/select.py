@@ -16,6 +16,10 @@ as converged would let it into the averages. The rule reads the *final* loss: a 
 spiked above k x its initial loss mid-way and came back down (full-batch GD at 3.16 on digits
 reaches 60-150x its initial loss in the first 25 epochs and ends at 0.004, 95% test accuracy)
 ended converged, and is counted so; its instability shows in the loss curves.
+
+When every learning rate of an optimizer has a run that diverged (or a non-finite criterion),
+no rate is chosen: :func:`best_index` returns None, and the report, the JSON and the plots say
+"no rate converged" instead of showing the numbers of a diverged run as the optimizer's best.
 """
 
 import numpy as np
@@ -61,7 +65,22 @@ def selection_scores(runs: OptimizerRuns, select: str) -> np.ndarray:
     return np.where(np.isfinite(score) & ~diverged(runs).any(axis=-1), score, np.inf)
 
 
-def best_index(runs: OptimizerRuns, select: str = "val_loss") -> int:
-    """Index of the chosen learning rate: the best ``select`` criterion (mean over seeds of the
-    final value on the validation split by default); ties go to the smaller rate."""
-    return int(np.argmin(selection_scores(runs, select)))
+NO_RATE = "no rate converged"
+"""What the report, the JSON summary and the plots say of an optimizer without a chosen rate."""
+
+
+def best_index(runs: OptimizerRuns, select: str = "val_loss") -> int | None:
+    """Index of the chosen learning rate, or None when no rate converged.
+
+    With the scores s_l of :func:`selection_scores` (the ``select`` criterion's seed mean,
+    signed to be minimised; +inf for a rate with a diverged run), the choice is
+    ``argmin_l s_l`` over the rates with a finite s_l; equal scores (ties) go to the smallest
+    learning rate, whatever the order of the rates in the list. None when every s_l is +inf
+    (:data:`NO_RATE`): a diverged run never wins, not even by default.
+    """
+    scores = selection_scores(runs, select)
+    finite = np.isfinite(scores)
+    if not finite.any():
+        return None
+    tied = np.flatnonzero(scores == scores[finite].min())
+    return int(tied[np.argmin(np.asarray(runs.learning_rates)[tied])])

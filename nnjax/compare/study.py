@@ -31,26 +31,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nnjax.compare.settings import DEFAULT_LEARNING_RATES, DEFAULT_OPTIMIZERS, NO_SPLIT, validate
 from nnjax.data import DATASETS, load, train_test_split
 from nnjax.layers import Layer
 from nnjax.models import mlp
-from nnjax.optim import FULL_BATCH, OPTIMIZERS, check_learning_rate, injectable_optimizer
+from nnjax.optim import FULL_BATCH, injectable_optimizer
 from nnjax.train import Carry, FixedChunks, drive, is_stateful, make_epochs_fn
-
-# 5 log-spaced learning rates (half-decade steps) around each optimizer's usual range.
-# Full-batch GD takes one step per epoch, so its useful rates are large.
-DEFAULT_LEARNING_RATES: dict[str, tuple[float, ...]] = {
-    "gd": tuple(np.logspace(-1.5, 0.5, 5)),  # 0.0316 .. 3.16
-    "sgd": tuple(np.logspace(-2.5, -0.5, 5)),  # 0.00316 .. 0.316
-    "momentum": tuple(np.logspace(-3.5, -1.5, 5)),  # 0.000316 .. 0.0316 (mu = 0.9)
-    "nesterov": tuple(np.logspace(-3.5, -1.5, 5)),
-    "adam": tuple(np.logspace(-4.0, -2.0, 5)),  # 1e-4 .. 1e-2
-    "adamw": tuple(np.logspace(-4.0, -2.0, 5)),
-    "rmsprop": tuple(np.logspace(-4.0, -2.0, 5)),
-    "adagrad": tuple(np.logspace(-3.0, -1.0, 5)),
-}
-DEFAULT_OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
-SELECT = ("val_loss", "val_accuracy", "train_loss")
+from nnjax.train.model import as_apply
+from nnjax.train.step import check_labels
 
 # Per-dataset defaults (hidden widths, epochs, batch size, target loss): sized so that the
 # default study runs in about a minute on 2 CPU cores and every default optimizer converges.
@@ -92,72 +80,25 @@ class Study:
     data_seed: int = 0
 
     def rates(self, optimizer: str) -> tuple[float, ...]:
-        """The learning rates of ``optimizer``: given, or its default grid."""
-        return tuple(self.learning_rates.get(optimizer) or DEFAULT_LEARNING_RATES[optimizer])
+        """The learning rates of ``optimizer``: given (an empty list is refused by
+        :func:`validate`, never replaced by the default), or its default grid."""
+        if optimizer in self.learning_rates:
+            return tuple(self.learning_rates[optimizer])
+        return tuple(DEFAULT_LEARNING_RATES[optimizer])
 
 
 def make_study(dataset: str = "digits", **overrides) -> Study:
-    """A validated :class:`Study` with the dataset's :data:`PRESETS`, then ``overrides``."""
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; valid names: {', '.join(DATASETS)}")
+    """A validated :class:`Study` with the dataset's :data:`PRESETS`, then ``overrides``
+    (None means the preset or default); see :func:`validate` for the settings it takes."""
+    if not isinstance(dataset, str) or dataset not in DATASETS:
+        raise ValueError(
+            f"compare: unknown dataset {dataset!r}; valid names: {', '.join(DATASETS)}"
+        )
     fields = {**PRESETS[dataset], **{k: v for k, v in overrides.items() if v is not None}}
     unknown = set(fields) - {f.name for f in dataclasses.fields(Study)}
     if unknown:
         raise ValueError(f"make_study: unknown settings {sorted(unknown)}")
-    for k in ("optimizers", "seeds", "hidden"):
-        if k in fields:
-            fields[k] = tuple(fields[k])
-    if "learning_rates" in fields:
-        fields["learning_rates"] = {k: tuple(v) for k, v in dict(fields["learning_rates"]).items()}
-    study = Study(dataset=dataset, **fields)
-    validate(study)
-    return study
-
-
-def validate(study: Study) -> None:
-    """Raise a ValueError naming the first bad setting of ``study``."""
-    if study.dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {study.dataset!r}; valid names: {', '.join(DATASETS)}")
-    if not study.optimizers:
-        raise ValueError("optimizers: give at least one")
-    for name in study.optimizers:
-        if name not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {name!r}; valid names: {', '.join(OPTIMIZERS)}")
-    if len(set(study.optimizers)) != len(study.optimizers):
-        raise ValueError(f"optimizers: repeated names in {study.optimizers}")
-    for name in study.learning_rates:
-        if name not in study.optimizers:
-            raise ValueError(f"learning_rates given for {name!r}, which is not in optimizers")
-    for name in study.optimizers:
-        rates = study.rates(name)
-        for r in rates:
-            if callable(r):
-                raise ValueError(f"learning_rates[{name!r}]: numbers only, got a schedule {r!r}")
-            try:
-                check_learning_rate(r)
-            except ValueError as e:
-                raise ValueError(f"learning_rates[{name!r}]: {e}") from None
-        if len(set(rates)) != len(rates):
-            raise ValueError(f"learning_rates[{name!r}]: repeated values {rates}")
-    if (
-        not study.seeds
-        or len(set(study.seeds)) != len(study.seeds)
-        or any(isinstance(s, bool) or not isinstance(s, int | np.integer) for s in study.seeds)
-        or not all(0 <= s < 2**31 for s in study.seeds)
-    ):
-        raise ValueError(f"seeds: need distinct ints in [0, 2**31), got {study.seeds}")
-    for k in ("epochs", "batch_size"):
-        v = getattr(study, k)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{k} must be a positive int, got {v!r}")
-    if not study.hidden or any(not isinstance(h, int) or h < 1 for h in study.hidden):
-        raise ValueError(f"hidden: widths must be positive ints, got {study.hidden}")
-    if not 0.0 <= study.val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {study.val_fraction}")
-    if not study.target_loss > 0:
-        raise ValueError(f"target_loss must be > 0, got {study.target_loss}")
-    if study.select not in SELECT:
-        raise ValueError(f"select must be one of {', '.join(SELECT)}, got {study.select!r}")
+    return validate(Study(dataset=dataset, **fields))
 
 
 class Splits(NamedTuple):
@@ -174,7 +115,7 @@ def make_splits(dataset: str, val_fraction: float = 0.2, data_seed: int = 0) -> 
     """Load ``dataset`` and split its training part into fit / validation (stratified)."""
     ds = load(dataset, seed=data_seed)
     test = (ds.X_test, ds.y_test)
-    if dataset in ("toy", "xor") or val_fraction == 0.0:
+    if dataset in NO_SPLIT or val_fraction == 0.0:
         fit = (ds.X_train, ds.y_train)
         return Splits(fit, fit, test, ds.n_classes, False)
     X_fit, X_val, y_fit, y_val = train_test_split(ds.X_train, ds.y_train, val_fraction, data_seed)
@@ -346,6 +287,31 @@ def _check_memory(study: Study, n_fit: int, itemsize: int) -> None:
         )
 
 
+def check_model(model: Layer, init_params: Any, splits: Splits, dataset: str) -> None:
+    """The model takes the features and its outputs fit the labels of the fit, validation and
+    test sets: the checks ``fit`` makes (:func:`nnjax.train.step.check_labels`: the loss
+    traced on the output shape, and every integer label y in [0, K) for K outputs), done on
+    the first seed's initial params with ``jax.eval_shape`` (nothing computed), before any
+    compile. A model with too few outputs would train on nan losses and report accuracies."""
+    params, state = jax.tree.map(lambda a: a[0], init_params)
+    apply = as_apply(model)
+    X = splits.fit[0]
+    name = getattr(model, "name", "model")
+    try:
+        out = jax.eval_shape(lambda p, s, x: apply(p, s, x)[0], params, state, X[:1])
+    except ValueError as e:
+        msg = f"compare: model {name} does not accept X of shape {X.shape}: {e}"
+        raise ValueError(msg) from None
+    for part, (_, y) in zip(("fit", "validation", "test"), splits[:3]):
+        try:
+            check_labels("softmax_cross_entropy", y, out.shape, f"the {part} labels y")
+        except ValueError as e:
+            raise ValueError(
+                f"compare: model {name} does not fit {dataset} ({splits.n_classes} classes; "
+                f"give a model with {splits.n_classes} outputs): {e}"
+            ) from None
+
+
 def run_optimizer_study(
     study: Study,
     *,
@@ -358,21 +324,18 @@ def run_optimizer_study(
     ``on_progress(optimizer, run_epochs_done, run_epochs_total, epochs)`` reports progress in
     run-epochs across the whole study (before each compile, then after each compiled call).
     """
-    validate(study)
+    study = validate(study)
     splits = make_splits(study.dataset, study.val_fraction, study.data_seed)
     if model is None:
         model = mlp([*study.hidden, splits.n_classes], study.activation)
     n_fit = len(splits.fit[1])
-    if study.batch_size > n_fit and any(o not in FULL_BATCH for o in study.optimizers):
-        raise ValueError(
-            f"batch_size {study.batch_size} exceeds the {n_fit} fit examples of {study.dataset}"
-        )
     S = len(study.seeds)
     _check_memory(study, n_fit, splits.fit[0].dtype.itemsize)
     total = sum(len(study.rates(o)) * S for o in study.optimizers) * study.epochs
     done = 0
     runs = {}
     inits = seed_params(model, study.seeds, splits.fit[0].shape[1:])
+    check_model(model, inits, splits, study.dataset)
     for name in study.optimizers:
         R = len(study.rates(name)) * S
         base = done
