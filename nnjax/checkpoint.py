@@ -19,10 +19,13 @@ older checkpoints stay usable and :func:`latest_valid` finds the newest good one
 
 One writer per directory: :func:`lock` takes its exclusive lock (:mod:`nnjax.lock`) and
 removes the temporary files of killed writers. :func:`save` refuses non-finite float leaves
-(:class:`NonFiniteCheckpointError`). Saving step ``s`` first moves committed checkpoints of
-step >= s (the abandoned future of a run resumed from an older one) into ``abandoned/``;
-pruning to ``keep`` counts only checkpoints that verify, moves corrupt ones into
-``corrupt/``, and so never deletes the newest valid checkpoint.
+(:class:`NonFiniteCheckpointError`) and non-finite floats in the metadata (JSON has no nan).
+Saving step ``s`` first moves committed checkpoints of step >= s (the abandoned future of a
+run resumed from an older one) into a fresh folder ``abandoned/NNNN/``; pruning to ``keep``
+counts only checkpoints that verify, moves corrupt ones into a fresh ``corrupt/NNNN/``, and
+so never deletes the newest valid checkpoint. Each set-aside event gets its own numbered
+folder (0001, 0002, ...): nothing set aside is ever overwritten, and one folder holds one
+timeline.
 
 Restoring is exact: arrays come back bit for bit with their dtypes, so a run resumed from a
 checkpoint continues exactly where it stopped (see ``fit(..., checkpoint_dir=...)``; what a
@@ -182,18 +185,23 @@ def save(
 ):
     """Write ``tree`` (a pytree of arrays, PRNG keys allowed) as checkpoint ``step``.
 
-    ``metadata``: a JSON-serialisable dict stored alongside. ``keep``: afterwards, keep the
-    ``keep`` newest checkpoints that verify (None keeps all; see :func:`_prune`). A float
-    leaf holding nan or inf raises :class:`NonFiniteCheckpointError` before anything is
-    written, unless ``allow_nonfinite``. Committed checkpoints of step >= ``step`` are moved
-    into ``abandoned/`` first (a resumed run's abandoned future). The caller should hold
-    :func:`lock`. Returns the ``.npz`` path.
+    ``metadata``: a JSON-serialisable dict stored alongside; a nan or inf float in it is a
+    ``ValueError`` naming it (:func:`check_metadata`: JSON has no nan; store such a value as
+    a string or None). ``keep``: an int (NumPy ints too); afterwards, keep the ``keep``
+    newest checkpoints that verify (None keeps all; see :func:`_prune`). A float leaf
+    holding nan or inf raises :class:`NonFiniteCheckpointError` before anything is written,
+    unless ``allow_nonfinite``. Committed checkpoints of step >= ``step`` are moved into a
+    fresh ``abandoned/NNNN/`` first (a resumed run's abandoned future; :func:`_set_aside`).
+    The caller should hold :func:`lock`. Returns the ``.npz`` path.
     """
     if isinstance(step, bool) or not isinstance(step, int | np.integer) or step < 0:
         raise ValueError(f"checkpoint.save: step must be an int >= 0, got {step!r}")
-    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
+    if keep is not None and (
+        isinstance(keep, bool) or not isinstance(keep, int | np.integer) or keep < 1
+    ):
         raise ValueError(f"checkpoint.save: keep must be an int >= 1 or None, got {keep!r}")
-    step = int(step)
+    step, keep = int(step), None if keep is None else int(keep)
+    check_metadata(metadata, "checkpoint.save: metadata")
     arrays, keys = _flatten(tree)
     if not allow_nonfinite:
         _check_finite(arrays, step)
@@ -214,7 +222,7 @@ def save(
         meta["dtypes"] = dtypes
     try:
         meta["meta_sha256"] = _digest(meta)
-        text = json.dumps(meta, indent=1, sort_keys=True).encode()
+        text = json.dumps(meta, indent=1, sort_keys=True, allow_nan=False).encode()
     except TypeError as e:
         raise ValueError(f"checkpoint.save: metadata must be JSON-serialisable: {e}") from None
     os.makedirs(directory, exist_ok=True)
@@ -225,12 +233,50 @@ def save(
     return npz
 
 
-def _set_aside(directory: str, step: int, sub: str) -> None:
-    """Move checkpoint ``step`` into ``directory/sub/``, its JSON first (which uncommits it)."""
-    os.makedirs(os.path.join(directory, sub), exist_ok=True)
-    for path in reversed(_paths(directory, step)):
-        if os.path.exists(path):
-            os.replace(path, os.path.join(directory, sub, os.path.basename(path)))
+def check_metadata(value, where: str = "metadata") -> None:
+    """Refuse a float that JSON cannot hold (nan, inf) anywhere in ``value`` (dicts, lists,
+    tuples): a ``ValueError`` naming it as ``where['key'][0]``. Python's ``json`` would write
+    the non-standard ``NaN``, which other readers reject; store such a value as a string
+    (``"nan"``) or None instead."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            check_metadata(v, f"{where}[{k!r}]")
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            check_metadata(v, f"{where}[{i}]")
+    elif isinstance(value, float | np.floating) and not np.isfinite(value):
+        raise ValueError(
+            f"{where} is {float(value)!r}: JSON has no nan or inf; store it as a string "
+            f"({str(float(value))!r}) or None"
+        )
+
+
+def _fresh_folder(parent: str) -> str:
+    """A new, empty, numbered folder ``parent/NNNN`` (one more than the highest there)."""
+    os.makedirs(parent, exist_ok=True)
+    taken = [int(n) for n in os.listdir(parent) if n.isdigit()]
+    n = max(taken, default=0) + 1
+    while True:
+        folder = os.path.join(parent, f"{n:04d}")
+        try:
+            os.mkdir(folder)
+            return folder
+        except FileExistsError:  # made meanwhile: the next number
+            n += 1
+
+
+def _set_aside(directory: str, set_steps: list[int], sub: str) -> str | None:
+    """Move checkpoints ``set_steps`` into a fresh folder ``directory/sub/NNNN/`` (one per
+    event: nothing set aside before is overwritten, and one folder is one timeline), each
+    JSON first (which uncommits it). Returns the folder (None when there is nothing)."""
+    if not set_steps:
+        return None
+    folder = _fresh_folder(os.path.join(directory, sub))
+    for step in set_steps:
+        for path in reversed(_paths(directory, step)):
+            if os.path.exists(path):
+                os.replace(path, os.path.join(folder, os.path.basename(path)))
+    return folder
 
 
 def _remove(directory: str, step: int) -> None:
@@ -244,9 +290,7 @@ def _remove(directory: str, step: int) -> None:
 def _retire(directory: str, step: int) -> None:
     """Before writing ``step``: set aside the committed checkpoints of step >= ``step`` and
     delete every uncommitted ``.npz`` (a write cut short)."""
-    for s in steps(directory):
-        if s >= step:
-            _set_aside(directory, s, ABANDONED)
+    _set_aside(directory, [s for s in steps(directory) if s >= step], ABANDONED)
     for name in os.listdir(directory):
         m = _NAME.match(name)
         if m and m.group(2) == "npz" and not os.path.exists(_paths(directory, int(m[1]))[1]):
@@ -255,12 +299,12 @@ def _retire(directory: str, step: int) -> None:
 
 def _prune(directory: str, step: int, keep: int | None) -> None:
     """After committing ``step``: walk the older checkpoints newest first; the first
-    ``keep - 1`` that verify are kept, a corrupt one met on the way is moved into
-    ``corrupt/`` (never counted), and all older ones are deleted. ``step`` itself counts as
-    valid: its digests were computed from the bytes just written and fsync-ed."""
+    ``keep - 1`` that verify are kept, the corrupt ones met on the way are moved into a
+    fresh ``corrupt/NNNN/`` (never counted), and all older ones are deleted. ``step`` itself
+    counts as valid: its digests were computed from the bytes just written and fsync-ed."""
     if keep is None:
         return
-    kept = 1
+    kept, bad = 1, []
     for s in reversed([s for s in steps(directory) if s < step]):
         if kept >= keep:
             _remove(directory, s)
@@ -269,7 +313,8 @@ def _prune(directory: str, step: int, keep: int | None) -> None:
             _verify(*_paths(directory, s))
             kept += 1
         except (_Bad, FileNotFoundError):
-            _set_aside(directory, s, CORRUPT)
+            bad.append(s)
+    _set_aside(directory, bad, CORRUPT)
 
 
 def _listing(folder: str) -> str:
@@ -383,22 +428,49 @@ def latest_valid(directory, before: int | None = None) -> Checkpoint | None:
     return None
 
 
-def unflatten(ckpt: Checkpoint, like, prefix: str = ""):
+def _under(name: str, prefix: str) -> bool:
+    """Is the leaf path ``name`` inside the subtree ``prefix`` (``''`` is the whole tree)?"""
+    return name.startswith(prefix) and (len(name) == len(prefix) or name[len(prefix)] == "[")
+
+
+def _as_key(ckpt: Checkpoint, name: str, a: np.ndarray, leaf):
+    """The raw key data ``a`` re-wrapped as a PRNG key like ``leaf``; a ``ValueError`` names
+    the leaf when the stored array is not such a key's data."""
+    impl = ckpt.prng_keys.get(name, str(jax.random.key_impl(leaf)))
+    try:
+        key = jax.random.wrap_key_data(a, impl=impl)
+    except (TypeError, ValueError) as e:
+        key, why = None, str(e).splitlines()[0]
+    else:
+        why = f"a key of shape {list(key.shape)}"
+    if key is None or key.shape != leaf.shape:
+        raise ValueError(
+            f"{ckpt.path}: {name} is {a.dtype}{list(a.shape)}, not the data of a {impl} PRNG "
+            f"key of shape {list(leaf.shape)} as in like ({why})"
+        )
+    return key
+
+
+def unflatten(ckpt: Checkpoint, like, prefix: str = "", *, partial: bool = False):
     """The arrays of ``ckpt`` under ``prefix`` in the structure of the pytree ``like``.
 
     Each leaf must exist with ``like``'s shape and dtype (a ``ValueError`` names the first
-    that does not); PRNG key leaves of ``like`` are re-wrapped with their implementation.
+    that does not); PRNG key leaves of ``like`` are re-wrapped with their implementation (a
+    stored array that is no such key's data is named). An array of the checkpoint under
+    ``prefix`` that ``like`` has no place for is a ``ValueError`` naming it (a 3-layer
+    checkpoint does not restore into a 2-layer ``like``), unless ``partial=True``: then
+    only the arrays ``like`` names are read.
     """
     leaves, treedef = jax.tree_util.tree_flatten_with_path(like)
-    out = []
+    out, names = [], set()
     for path, leaf in leaves:
         name = prefix + jax.tree_util.keystr(path)
+        names.add(name)
         if name not in ckpt.arrays:
             raise ValueError(f"{ckpt.path}: no array for {name}")
         a = ckpt.arrays[name]
         if _is_key(leaf):
-            impl = ckpt.prng_keys.get(name, str(jax.random.key_impl(leaf)))
-            a = jax.random.wrap_key_data(a, impl=impl)
+            a = _as_key(ckpt, name, a, leaf)
         else:
             dtype = np.dtype(leaf.dtype if hasattr(leaf, "dtype") else np.result_type(leaf))
             if a.shape != np.shape(leaf) or a.dtype != dtype:
@@ -407,11 +479,19 @@ def unflatten(ckpt: Checkpoint, like, prefix: str = ""):
                     f"{dtype}{list(np.shape(leaf))}"
                 )
         out.append(a)
+    extra = sorted(n for n in ckpt.arrays if _under(n, prefix) and n not in names)
+    if extra and not partial:
+        raise ValueError(
+            f"{ckpt.path}: {extra[0]} is not in like ({len(extra)} of the checkpoint's arrays "
+            "are not: another model or structure?); pass partial=True to read only the "
+            "arrays like names"
+        )
     return jax.tree_util.tree_unflatten(treedef, out)
 
 
-def restore(path_or_directory, like, step: int | None = None):
+def restore(path_or_directory, like, step: int | None = None, *, partial: bool = False):
     """``(tree, metadata)`` of a checkpoint (a directory's newest, or ``step``), in the
-    structure of ``like``; see :func:`load` and :func:`unflatten`."""
+    structure of ``like``; every array of the checkpoint must have its place in ``like``
+    unless ``partial``. See :func:`load` and :func:`unflatten`."""
     ckpt = load(path_or_directory, step)
-    return unflatten(ckpt, like), ckpt.metadata
+    return unflatten(ckpt, like, partial=partial), ckpt.metadata

@@ -306,8 +306,13 @@ def test_recovery_with_keep_1_keeps_a_valid_checkpoint_at_every_instant(tmp_path
     assert len(seen) >= 4 and seen[-1] == (5, "resumed", "resumed")
     assert all(new in ("first", "resumed") for _, _, new in seen[1:])  # never the corrupt one
     assert ck.steps(d) == [5] and ck.load(d).metadata == {"run": "resumed"}
-    # the corrupt checkpoint was not counted and not lost: set aside for inspection
-    assert sorted(os.listdir(d / ck.ABANDONED)) == ["ckpt_00000005.json", "ckpt_00000005.npz"]
+    # the corrupt checkpoint was not counted and not lost: set aside for inspection, in the
+    # folder of this set-aside event
+    assert os.listdir(d / ck.ABANDONED) == ["0001"]
+    assert sorted(os.listdir(d / ck.ABANDONED / "0001")) == [
+        "ckpt_00000005.json",
+        "ckpt_00000005.npz",
+    ]
 
 
 def test_resume_from_an_older_checkpoint_sets_the_abandoned_future_aside(tmp_path):
@@ -318,8 +323,8 @@ def test_resume_from_an_older_checkpoint_sets_the_abandoned_future_aside(tmp_pat
     # the user goes back further than offered: 4 and the corrupt 5 are the abandoned future
     ck.save(d, 4, _state(44), metadata={"run": "resumed"}, keep=1)
     assert ck.steps(d) == [4] and ck.load(d).metadata == {"run": "resumed"}
-    assert ck.steps(d / ck.ABANDONED) == [4, 5]
-    old = ck.unflatten(ck.load(d / ck.ABANDONED, 4), _state())
+    assert ck.steps(d / ck.ABANDONED / "0001") == [4, 5]  # one event: one folder
+    old = ck.unflatten(ck.load(d / ck.ABANDONED / "0001", 4), _state())
     assert _tree_equal(old["params"], _state(4)["params"])
 
 
@@ -329,7 +334,7 @@ def test_a_corrupt_checkpoint_is_not_counted_and_is_set_aside(tmp_path):
         ck.save(d, s, _state(s))
     _truncate(d / "ckpt_00000004.npz")
     ck.save(d, 5, _state(5), keep=2)  # keeps 5 and 3, the two newest that verify
-    assert ck.steps(d) == [3, 5] and ck.steps(d / ck.CORRUPT) == [4]
+    assert ck.steps(d) == [3, 5] and ck.steps(d / ck.CORRUPT / "0001") == [4]
     assert ck.latest_valid(d).step == 5 and ck.load(d, 3).step == 3
 
 
@@ -368,7 +373,7 @@ def test_fit_recovery_with_keep_1_from_the_offered_checkpoint(tmp_path, full):
     )
     assert _tree_equal(res.params, full.params)
     assert ck.steps(d) == [6] and ck.load(d).metadata["epoch"] == 6
-    assert ck.steps(d / ck.ABANDONED) == [5]  # the corrupt one, kept for inspection
+    assert ck.steps(d / ck.ABANDONED / "0001") == [5]  # the corrupt one, kept for inspection
 
 
 SAVER = """

@@ -8,15 +8,19 @@ checkpoint after ``e`` epochs holds
 
 under those names (``['params']...``, ``['state']...``); its metadata holds ``epoch``,
 ``step`` (optimizer steps done), ``epochs``, ``metric_names``, the run's whole
-configuration (:func:`nnjax.train.config.run_config`) and ``overrides``, the fields changed
-deliberately on a resume (``[{"epoch", "field", "old", "new"}]``, oldest first), and
-``machine`` (:func:`machine`: processor, versions, devices, ``XLA_FLAGS``).
+configuration (:func:`nnjax.train.config.run_config`, with its evaluation sets:
+:func:`nnjax.train.config.eval_config`) and ``overrides``, the fields changed deliberately
+on a resume (``[{"epoch", "field", "old", "new"}]``, oldest first), and ``machine``
+(:func:`machine`: processor, versions, devices, ``XLA_FLAGS``, JAX's PRNG settings).
 The data order of epoch e is a function of (key, e) (:mod:`nnjax.train.order`), so key and
 epoch are the whole data-order state and a resumed run ends bit-identical to an
 uninterrupted one on the same machine. Resumed on another (XLA compiles for each
 processor's instruction set, and its kernels round differently) it goes on with a warning
-naming what changed, and equals an uninterrupted run only to float rounding.
-Multi-host: process 0 takes the directory's lock and writes.
+naming what changed, and equals an uninterrupted run only to float rounding. Under another
+PRNG setting (:data:`PRNG_FIELDS`: the same key gives other shuffles) a resume is refused.
+A run writes only into an empty ``checkpoint_dir`` or into the folder of the checkpoint it
+resumes (:meth:`FitCheckpoints.check_target`): another run's checkpoints are never set
+aside or pruned by it. Multi-host: process 0 takes the directory's lock and writes.
 """
 
 import contextlib
@@ -35,6 +39,17 @@ from nnjax.train.step import Carry
 
 # names of checkpoints written before the one-meaning-per-name rename (array, metric)
 _OLD_STEP_LOSS, _OLD_METRICS = "['loss_history']", {"step_loss": "step_loss_mean"}
+# JAX's settings that decide the random bits of a key (machine()): a resume must share them
+PRNG_FIELDS = {
+    "threefry_partitionable": "jax_threefry_partitionable",
+    "prng_impl": "jax_default_prng_impl",
+}
+
+
+def _leaf(*names: str) -> str:
+    """The checkpoint's name of the leaf at ``tree[names[0]][names[1]]...``, spelled as
+    :func:`nnjax.checkpoint.save` spells it (``jax.tree_util.keystr``: any name, quotes too)."""
+    return jax.tree_util.keystr(tuple(jax.tree_util.DictKey(n) for n in names))
 
 
 class FreeSpaceWarning(UserWarning):
@@ -76,7 +91,9 @@ class FitCheckpoints:
     :func:`nnjax.train.config.run_config`; ``override``: the fields a resume may change
     (:func:`nnjax.train.config.check_resume`); ``init_opt_state(params)``: a fresh optimizer
     state, for a resume whose optimizer is overridden. Use :meth:`hook` as a driver hook.
-    ``last_path``: the newest checkpoint written or resumed from (None before).
+    ``last_path``: the newest checkpoint written or resumed from (None before). ``every``,
+    ``keep`` and ``epochs`` may be NumPy ints; ``config`` is checked to be storable (no nan,
+    :func:`nnjax.checkpoint.check_metadata`) here, before the run.
     """
 
     def __init__(
@@ -84,8 +101,9 @@ class FitCheckpoints:
         override=None, init_opt_state=None,
     ):  # fmt: skip
         self.directory = None if directory is None else os.fspath(directory)
-        self.every, self.keep, self.config = every, keep, config
-        self.key, self.epochs, self.steps_per_epoch = key, epochs, steps_per_epoch
+        checkpoint.check_metadata(config, "fit: the run's configuration")
+        self.every, self.keep, self.config = int(every), _int_or_none(keep), config
+        self.key, self.epochs, self.steps_per_epoch = key, int(epochs), int(steps_per_epoch)
         self.override, self.init_opt_state = override, init_opt_state
         self.last, self.last_path = 0, None
         self.resumed: tuple[int, str] | None = None  # (epoch, path) of the checkpoint resumed
@@ -93,11 +111,33 @@ class FitCheckpoints:
 
     def check_empty(self) -> None:
         """A fresh run refuses a directory that already holds checkpoints."""
+        self.check_target(False)
+
+    def check_target(self, resume=False) -> None:
+        """Refuse, before the run, to write where the checkpoints of another run are: a fresh
+        run (``resume`` False) needs a ``directory`` without checkpoints, and a resume from a
+        checkpoint outside ``directory`` too (its saves would set aside, and its ``keep``
+        delete, the checkpoints there). A resume from ``directory``'s own checkpoints
+        (``True``, or a path in it) is checked against the one it loads (:meth:`restore`)."""
         done = checkpoint.steps(self.directory) if self.directory else []
-        if done:
+        if not done:
+            return
+        if not resume:
             raise ValueError(
                 f"fit: {self.directory} already holds checkpoints (newest: epoch {done[-1]}); "
                 "pass resume=True to continue that run, or use another checkpoint_dir"
+            )
+        if resume is True:
+            return
+        source = os.fspath(resume)
+        folder = source if os.path.isdir(source) else os.path.dirname(source) or "."
+        if os.path.realpath(folder) != os.path.realpath(self.directory):
+            raise ValueError(
+                f"fit: resume={source} is a checkpoint of {folder}, but checkpoint_dir "
+                f"{self.directory} holds the checkpoints of another run (epochs "
+                f"{', '.join(map(str, done))}), which this run would set aside or delete; "
+                f"give an empty checkpoint_dir to continue {source} there, or resume from "
+                f"{self.directory}'s own checkpoints (resume=True)"
             )
 
     def due(self, done: int, final: bool) -> bool:
@@ -153,7 +193,7 @@ class FitCheckpoints:
             if name == "opt_state" and fresh_opt:
                 continue
             try:
-                tree = checkpoint.unflatten(ck, part, f"['{name}']")
+                tree = checkpoint.unflatten(ck, part, _leaf(name))
             except ValueError as e:
                 if name != "opt_state":
                     raise
@@ -193,7 +233,9 @@ class FitCheckpoints:
             raise ValueError(
                 f"fit: cannot resume from {ck.path}: it was written for other data (X, y)"
             )
+        _check_prng(ck.path, meta.get("machine"))  # before the key: rbg keys have other data
         changes = check_resume(saved, self.config, self.override, source=ck.path)
+        self._check_metric_names(ck)
         if not np.array_equal(ck.arrays.get("['key']"), _key_data(self.key)):
             raise ValueError(f"fit: cannot resume from {ck.path}: it was written with another key")
         if meta["epoch"] > self.epochs:
@@ -202,6 +244,23 @@ class FitCheckpoints:
                 "ask for at least as many epochs"
             )
         return changes
+
+    def _check_metric_names(self, ck: checkpoint.Checkpoint) -> None:
+        """The checkpoint's per-epoch metrics are this run's (the same evaluation sets): a
+        checkpoint written before the configuration recorded ``eval_names`` is checked here."""
+        names = self.config.get("eval_names", [])
+        want = {"step_loss_mean", *(f"{n}_{m}" for n in names for m in ("loss", "accuracy"))}
+        have = {_OLD_METRICS.get(k, k) for k in ck.metadata["metric_names"]}
+        if have != want:
+            raise ValueError(
+                f"fit: cannot resume from {ck.path}: its metrics are {sorted(have)}, this "
+                f"run's are {sorted(want)}: eval_data differs (names {names}); resume with "
+                "the checkpoint's eval_data, or start a new run"
+            )
+
+
+def _int_or_none(n) -> int | None:
+    return None if n is None else int(n)
 
 
 def _warn_fresh_optimizer(path: str, changes: list[dict]) -> None:
@@ -217,7 +276,9 @@ def _warn_fresh_optimizer(path: str, changes: list[dict]) -> None:
 
 def machine() -> dict:
     """What, besides the checkpoint, decides the numbers a run computes: the processor
-    (:func:`nnjax._host.cpu_tag`), jax and jaxlib versions, the devices and ``XLA_FLAGS``."""
+    (:func:`nnjax._host.cpu_tag`), jax and jaxlib versions, the devices, ``XLA_FLAGS`` and
+    JAX's PRNG settings (:data:`PRNG_FIELDS`: ``jax_threefry_partitionable``,
+    ``jax_default_prng_impl``)."""
     import jaxlib
 
     from nnjax import _host
@@ -230,7 +291,25 @@ def machine() -> dict:
         # the kinds; their number is the run's own setting (fit's devices, --override)
         "devices": sorted({d.device_kind for d in jax.devices()}),
         "xla_flags": " ".join(f for f in flags if "host_platform_device_count" not in f),
+        "threefry_partitionable": bool(jax.config.jax_threefry_partitionable),
+        "prng_impl": str(jax.config.jax_default_prng_impl),
     }
+
+
+def _check_prng(path: str, saved: dict | None) -> None:
+    """Refuse a resume under other PRNG settings than the checkpoint's (the same key would
+    draw other shuffles and dropout masks: the run would not be a continuation). A
+    checkpoint that did not record them is not checked."""
+    now = machine()
+    for field, flag in PRNG_FIELDS.items():
+        old = (saved or {}).get(field)
+        if old is not None and old != now[field]:
+            raise ValueError(
+                f"fit: cannot resume from {path}: it was written with {flag}={old!r}, this "
+                f"process has {now[field]!r}, under which the same key draws other shuffles; "
+                f"set jax.config.update({flag!r}, {old!r}) (or the environment variable "
+                f"{flag.upper()}) before training to resume it"
+            )
 
 
 def _warn_other_machine(path: str, saved: dict | None) -> None:
@@ -238,7 +317,7 @@ def _warn_other_machine(path: str, saved: dict | None) -> None:
     the run is then the uninterrupted one's only to float rounding."""
     if saved is None:  # written before nnjax recorded the machine
         return
-    now = machine()
+    now = {k: v for k, v in machine().items() if k not in PRNG_FIELDS}  # _check_prng's
     changed = [f"{k} {saved.get(k)!r} -> {now[k]!r}" for k in now if saved.get(k) != now[k]]
     if changed:
         warnings.warn(
@@ -250,9 +329,8 @@ def _warn_other_machine(path: str, saved: dict | None) -> None:
 
 def _outputs(ck: checkpoint.Checkpoint, steps_per_epoch: int) -> EpochOutputs:
     """The loss history and metrics of a checkpoint, as the loop's per-epoch outputs."""
-    losses = ck.arrays.get("['step_loss']", ck.arrays.get(_OLD_STEP_LOSS))
+    losses = ck.arrays.get(_leaf("step_loss"), ck.arrays.get(_OLD_STEP_LOSS))
     metrics = {
-        _OLD_METRICS.get(k, k): ck.arrays[f"['metrics']['{k}']"]
-        for k in ck.metadata["metric_names"]
+        _OLD_METRICS.get(k, k): ck.arrays[_leaf("metrics", k)] for k in ck.metadata["metric_names"]
     }
     return EpochOutputs(losses.reshape(-1, steps_per_epoch), metrics)

@@ -19,6 +19,9 @@ field              value
 ``data_sha256``,   batching that fixes the order
 ``batch_size``,
 ``dropout``
+``eval_names``,    the ``eval_data`` sets, in order, and each one's fingerprint
+``eval_data``      ``{name: "X float32[80, 2], y int32[80], sha256 <16 hex digits>"}``
+                   (:func:`eval_config`; ``eval_data`` absent without sets): added by ``fit``
 =================  =========================================================================
 
 :func:`check_resume` refuses a resume whose configuration differs
@@ -26,7 +29,8 @@ field              value
 field is overridden: ``fit(..., resume=..., override={"optimizer.learning_rate": 1e-4})`` (or
 a list of field names). An override of ``optimizer.name`` covers the whole optimizer group
 (another optimizer has other hyperparameters) and starts the optimizer state afresh. The
-fields of :data:`FIXED` cannot be overridden: the checkpoint would not fit the run.
+fields of :data:`FIXED` (and the fields under them, e.g. ``eval_data.test``) cannot be
+overridden: the checkpoint would not fit the run.
 """
 
 import hashlib
@@ -46,6 +50,8 @@ FIXED = {
     "data_sha256": "the checkpoint was written for other data",
     "batch_size": "the steps per epoch and the data order follow from it",
     "dtype": "the checkpoint's arrays have their own dtype",
+    "eval_names": "the checkpoint's metrics history is of its own evaluation sets",
+    "eval_data": "the checkpoint's metrics history was computed on its own evaluation data",
 }
 SCHEDULE_STEPS = (0, 1, 10, 100, 1000, 10000, 100000)
 
@@ -65,6 +71,28 @@ def fit_config(X, y, batch_size: int | None, dropout: bool) -> dict[str, Any]:
     }
 
 
+def fingerprint(X, y) -> str:
+    """``"X float32[80, 2], y int32[80], sha256 1a2b..."``: the shapes, dtypes and a sha256
+    (first 16 hex digits) of the dtypes, shapes and bytes of X and y."""
+    h, parts = hashlib.sha256(), []
+    for name, a in (("X", np.asarray(X)), ("y", np.asarray(y))):
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+        parts.append(f"{name} {a.dtype}{list(a.shape)}")
+    return f"{', '.join(parts)}, sha256 {h.hexdigest()[:16]}"
+
+
+def eval_config(names, evals) -> dict[str, Any]:
+    """The evaluation part of the configuration: ``eval_names`` (in order) and, when there
+    are sets, ``eval_data`` ``{name: fingerprint(X, y)}`` (:func:`fingerprint`). A resume
+    with other sets, or other data under a name, is refused: the checkpoint's metrics
+    history is of its own sets (:data:`FIXED`)."""
+    out: dict[str, Any] = {"eval_names": [str(n) for n in names]}
+    if out["eval_names"]:
+        out["eval_data"] = {str(n): fingerprint(X, y) for n, (X, y) in zip(names, evals)}
+    return out
+
+
 def _qualname(f) -> str:
     return f"<function {getattr(f, '__qualname__', None) or type(f).__name__}>"
 
@@ -74,7 +102,7 @@ def describe_model(model) -> dict[str, Any]:
     spec = getattr(model, "spec", None)
     if spec is not None:
         kind, kwargs = spec
-        body = json.loads(json.dumps(kwargs, default=repr))  # as it reads back from JSON
+        body = _storable(json.loads(json.dumps(kwargs, default=repr)))  # as read from JSON
         return {"kind": kind, **body} if "kind" not in body else {"kind": kind, "kwargs": body}
     if hasattr(model, "init") and hasattr(model, "apply"):
         return {"name": str(getattr(model, "name", type(model).__name__))}
@@ -82,14 +110,28 @@ def describe_model(model) -> dict[str, Any]:
 
 
 def describe_learning_rate(learning_rate: float | Callable) -> float | dict:
-    """A float as is; a schedule as its name and its values at :data:`SCHEDULE_STEPS`."""
+    """A float as is; a schedule as its name and its values at :data:`SCHEDULE_STEPS` (a nan
+    or inf among them as the string ``"nan"``/``"inf"``: JSON has no such float)."""
     if not callable(learning_rate):
         return float(learning_rate)
     try:
-        values = [float(learning_rate(t)) for t in SCHEDULE_STEPS]
+        values = [_storable(float(learning_rate(t))) for t in SCHEDULE_STEPS]
     except Exception:  # a schedule that takes something else: its name only
         values = None
     return {"schedule": _qualname(learning_rate), "values": values}
+
+
+def _storable(value):
+    """``value`` with each nan or inf float (nested in dicts and lists too) as the string
+    ``"nan"``, ``"inf"`` or ``"-inf"``: JSON has no such float (checkpoint metadata is
+    standard JSON, :func:`nnjax.checkpoint.check_metadata`)."""
+    if isinstance(value, dict):
+        return {k: _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
+    return value
 
 
 def describe_optimizer(optimizer, learning_rate) -> dict[str, Any]:
@@ -99,7 +141,8 @@ def describe_optimizer(optimizer, learning_rate) -> dict[str, Any]:
         return {"name": "optax", "describable": False}
     params = inspect.signature(OPTIMIZERS[optimizer]).parameters.values()
     hyper = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
-    return {"name": optimizer, "learning_rate": describe_learning_rate(learning_rate), **hyper}
+    described = {"name": optimizer, "learning_rate": describe_learning_rate(learning_rate)}
+    return _storable({**described, **hyper})
 
 
 def float_dtypes(params) -> str:
@@ -156,8 +199,10 @@ def as_override(override) -> dict[str, Any]:
 def _check_override(name: str, value, saved: Mapping, current: Mapping) -> None:
     known = {*runconfig.flatten_config(saved), *runconfig.flatten_config(current)}
     prefixes = {k.rsplit(".", i)[0] for k in known for i in range(1, k.count(".") + 1)}
-    if name in FIXED:
-        raise ValueError(f"fit: override {name}: it cannot be changed on resume ({FIXED[name]})")
+    if fixed_reason(name) is not None:
+        raise ValueError(
+            f"fit: override {name}: it cannot be changed on resume ({fixed_reason(name)})"
+        )
     if name not in known | prefixes:
         raise ValueError(
             f"fit: override {name}: no such field; valid fields: {', '.join(sorted(known))}"
@@ -209,16 +254,24 @@ def _mismatch(diffs: list, source) -> runconfig.ConfigMismatchError:
         keep = ("optimizer.name", "optimizer.learning_rate")
         diffs = [d for d in diffs if not d[0].startswith("optimizer.") or d[0] in keep]
     err = runconfig.ConfigMismatchError(diffs, source)
-    fixed = [name for name, _, _ in diffs if name in FIXED]
+    fixed = [name for name, _, _ in diffs if fixed_reason(name) is not None]
     if fixed:
         fields = "; ".join(f"{name}: {old!r} -> {new!r}" for name, old, new in diffs)
-        why = "; ".join(f"{name} cannot change on a resume ({FIXED[name]})" for name in fixed)
+        why = "; ".join(f"{n} cannot change on a resume ({fixed_reason(n)})" for n in fixed)
         where = f" from {source}" if source else ""
         err.args = (
             f"cannot resume{where}: the configuration differs (checkpoint -> this run): "
             f"{fields}. {why}: resume with the checkpoint's values, or start a new run",
         )
     return err
+
+
+def fixed_reason(name: str) -> str | None:
+    """Why the field ``name`` (or the group it is in) cannot be overridden; None if it can."""
+    for field, why in FIXED.items():
+        if name == field or name.startswith(field + "."):
+            return why
+    return None
 
 
 def optimizer_changed(saved: Mapping, current: Mapping) -> bool:

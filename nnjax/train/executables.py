@@ -14,7 +14,9 @@ The key (sha256) covers everything the program is a function of:
 * the machine: the processor and its instruction set (:func:`nnjax._host.cpu_signature`:
   XLA compiles for the host's extensions, and a program loaded on a processor without them
   dies of SIGILL), the backend, each device's kind and the device count,
-  ``jax_enable_x64``, the default matmul precision and ``XLA_FLAGS``;
+  ``jax_enable_x64``, the default matmul precision, ``XLA_FLAGS`` and JAX's PRNG settings
+  (``jax_threefry_partitionable``, ``jax_default_prng_impl``: the traced shuffle depends on
+  them, :mod:`nnjax.train.threefry`, so a program traced under one is wrong under another);
 * the run: the model's spec, the loss's and optimizer's names with every hyperparameter
   (:mod:`nnjax.train.config`), the batch size, steps per epoch, dropout, the finiteness
   check, the evaluation sets' names, the execution mode and buffer donation;
@@ -86,7 +88,8 @@ def source_digest() -> str:
 
 
 def machine() -> dict[str, Any]:
-    """What, besides the program, decides the executable: versions, devices, global flags."""
+    """What, besides the program, decides the executable: versions, devices, global flags
+    (the PRNG settings included: the same key draws other bits under another one)."""
     import jaxlib
 
     devices = jax.devices()
@@ -101,6 +104,8 @@ def machine() -> dict[str, Any]:
         "x64": bool(jax.config.jax_enable_x64),
         "matmul_precision": str(jax.config.jax_default_matmul_precision),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "threefry_partitionable": bool(jax.config.jax_threefry_partitionable),
+        "prng_impl": str(jax.config.jax_default_prng_impl),
     }
 
 

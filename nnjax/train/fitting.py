@@ -22,6 +22,7 @@ from nnjax.errors import NonFiniteLossError as NonFiniteLossError
 from nnjax.preflight import estimate_checkpoint_bytes
 from nnjax.train import guards
 from nnjax.train.checkpoints import FitCheckpoints, locked_directory
+from nnjax.train.config import eval_config
 from nnjax.train.driver import BoundedChunks, ChunkReport, Driven, FixedChunks, StopFlag, drive
 from nnjax.train.early import EarlyStopping, EarlyStoppingMonitor
 from nnjax.train.executables import store_for_fit
@@ -166,8 +167,10 @@ def fit(
         warning naming the change, and equal to float rounding); ``params``, ``opt_state`` and
         ``state`` then only give the structure. ``key`` and the data must match, and so
         must the configuration (model, loss, optimizer and learning rate, dtype, devices,
-        batch size, dropout: :mod:`nnjax.train.config`), or a ``ConfigMismatchError``
-        names each differing field, old and new.
+        batch size, dropout, the ``eval_data`` sets and their data:
+        :mod:`nnjax.train.config`), or a ``ConfigMismatchError`` names each differing field,
+        old and new; and JAX's PRNG settings. A checkpoint path outside a ``checkpoint_dir``
+        that holds checkpoints is refused (they would be set aside). All before training.
       stop: a :class:`~nnjax.train.driver.StopFlag`; when it is set (e.g. by a signal
         handler, :func:`nnjax.train.stop_on_signals`) the run ends after the running compiled
         call, writes a checkpoint if ``checkpoint_dir`` is set, and raises
@@ -240,10 +243,11 @@ def _directory(plan: Plan):
 
 
 def _chunks(plan: Plan):
-    """Fixed chunks, or chunks halved while one runs longer than ``max_chunk_seconds``."""
+    """Fixed chunks, or chunks halved while one runs longer than ``max_chunk_seconds``
+    (``epochs_per_call``, or ``checkpoint_every``, may be a NumPy int)."""
     if plan.max_chunk_seconds is None:
-        return FixedChunks(plan.epochs_per_call)
-    return BoundedChunks(plan.epochs_per_call, plan.max_chunk_seconds)
+        return FixedChunks(int(plan.epochs_per_call))
+    return BoundedChunks(int(plan.epochs_per_call), plan.max_chunk_seconds)
 
 
 def _early_stopping(plan: Plan):
@@ -284,22 +288,25 @@ def fit_loop(plan: Plan):
 
 
 def _start(plan: Plan):
-    """``(checkpoints or None, carry, first epoch, outputs so far)``: afresh, or resumed."""
+    """``(checkpoints or None, carry, first epoch, outputs so far)``: afresh, or resumed.
+    Before anything trains: the target directory is refused when it holds another run's
+    checkpoints (:meth:`FitCheckpoints.check_target`), and a resume is checked against its
+    checkpoint, evaluation sets included (:func:`nnjax.train.config.eval_config`)."""
     if plan.checkpoint_dir is None and not plan.resume:
         return None, plan.carry, 0, []
     checkpoints = FitCheckpoints(
         plan.checkpoint_dir,
         plan.checkpoint_every,
         plan.keep,
-        plan.config,
+        {**plan.config, **eval_config(plan.eval_names, plan.evals)},
         key=plan.key,
         epochs=plan.epochs,
         steps_per_epoch=plan.steps_per_epoch,
         override=plan.override,
         init_opt_state=plan.optimizer.init,
     )
+    checkpoints.check_target(plan.resume)
     if not plan.resume:
-        checkpoints.check_empty()
         return checkpoints, plan.carry, 0, []
     restored = checkpoints.restore(plan.resume, plan.carry)
     if restored is None:
