@@ -104,7 +104,8 @@ def test_a_bad_execution_is_refused_with_the_valid_values(bad):
 
 
 def test_a_chunk_is_the_largest_divisor_of_the_epochs_steps():
-    loop = lambda k, n: SteppedLoop(nnjax.mlp([2]), "mse", None, n_examples=n, batch_size=10,  # noqa: E731
+    sgd = nnjax.get_optimizer("sgd", 0.1)  # a SteppedLoop checks its optimizer: a real one
+    loop = lambda k, n: SteppedLoop(nnjax.mlp([2]), "mse", sgd, n_examples=n, batch_size=10,  # noqa: E731
                                     steps_per_call=k).k  # fmt: skip
     assert (loop(8, 400), loop(8, 440), loop(8, 430), loop(8, 30), loop(1, 400)) == (8, 4, 1, 3, 1)
 

@@ -55,21 +55,29 @@ def check_early_stopping(rule, eval_names, where: str = "fit") -> EarlyStopping 
             f"{where}: early_stopping must be an EarlyStopping(patience, metric='val_loss'), "
             f"got {type(rule).__name__}"
         )
-    p = rule.patience
-    if isinstance(p, bool) or not isinstance(p, int | np.integer) or p < 1:
+    p, delta = rule.patience, rule.min_delta
+    if isinstance(p, bool | np.bool_) or not isinstance(p, int | np.integer) or p < 1:
         raise ValueError(f"{where}: early_stopping patience must be an int >= 1, got {p!r}")
-    if not (isinstance(rule.min_delta, int | float) and 0 <= rule.min_delta < float("inf")):
-        raise ValueError(f"{where}: early_stopping min_delta must be >= 0, got {rule.min_delta!r}")
+    real = isinstance(delta, int | float | np.integer | np.floating)
+    if isinstance(delta, bool | np.bool_) or not (real and 0 <= delta < float("inf")):
+        raise ValueError(
+            f"{where}: early_stopping min_delta must be a finite number >= 0, got {delta!r}"
+        )
     if rule.mode not in (None, "min", "max"):
         raise ValueError(f"{where}: early_stopping mode must be 'min', 'max' or None")
     metrics = ["step_loss_mean"] + [f"{n}_{m}" for n in eval_names for m in ("loss", "accuracy")]
+    if not isinstance(rule.metric, str):
+        raise ValueError(
+            f"{where}: early_stopping metric must be a metric's name (one of "
+            f"{', '.join(metrics)}), got {rule.metric!r}"
+        )
     if rule.metric not in metrics:
         name = rule.metric.rsplit("_", 1)[0]
         raise ValueError(
             f"{where}: early_stopping watches {rule.metric!r}, which this run does not compute "
             f"(its metrics: {', '.join(metrics)}); pass eval_data={{{name!r}: (X, y)}}"
         )
-    return rule
+    return rule._replace(patience=int(p), min_delta=float(delta))
 
 
 class EarlyStoppingMonitor:

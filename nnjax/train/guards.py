@@ -117,14 +117,19 @@ class DivergenceGuard(NamedTuple):
     factor: float = 10.0
     epochs: int = 3
 
-    def check(self) -> "DivergenceGuard":
-        if not (self.factor > 1.0 and np.isfinite(self.factor)):
-            raise ValueError(
-                f"divergence guard: factor must be a finite number > 1, got {self.factor!r}"
-            )
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ValueError(f"divergence guard: epochs must be an int >= 1, got {self.epochs!r}")
-        return self
+    def check(self, where: str = "DivergenceGuard") -> "DivergenceGuard":
+        """The guard with ``factor`` a float > 1 and ``epochs`` an int >= 1 (NumPy numbers
+        accepted and made Python's); anything else is a ``ValueError`` naming ``where`` and
+        the field."""
+        f, e = self.factor, self.epochs
+        real = isinstance(f, int | float | np.integer | np.floating) and not isinstance(
+            f, bool | np.bool_
+        )
+        if not (real and f > 1.0 and np.isfinite(f)):
+            raise ValueError(f"{where}: factor must be a finite number > 1, got {f!r}")
+        if isinstance(e, bool | np.bool_) or not isinstance(e, int | np.integer) or e < 1:
+            raise ValueError(f"{where}: epochs must be an int >= 1, got {e!r}")
+        return DivergenceGuard(float(f), int(e))
 
     def hook(self, before: Callable[[int], str | None]):
         """The driver hook (raises :class:`~nnjax.errors.DivergenceError`); ``before(e)``
@@ -155,15 +160,16 @@ class DivergenceGuard(NamedTuple):
 
 def as_guard(divergence_guard) -> DivergenceGuard | None:
     """``fit``'s ``divergence_guard``: None/False (off), True (defaults), a
-    :class:`DivergenceGuard`, or a ``(factor, epochs)`` pair."""
+    :class:`DivergenceGuard`, or a ``(factor, epochs)`` pair (checked by
+    :meth:`DivergenceGuard.check`; a ``ValueError`` says ``fit: divergence_guard``)."""
     if divergence_guard is None or divergence_guard is False:
         return None
     if divergence_guard is True:
         return DivergenceGuard()
-    if isinstance(divergence_guard, DivergenceGuard):
-        return divergence_guard.check()
     if isinstance(divergence_guard, tuple | list) and len(divergence_guard) == 2:
-        return DivergenceGuard(float(divergence_guard[0]), divergence_guard[1]).check()
+        divergence_guard = DivergenceGuard(*divergence_guard)
+    if isinstance(divergence_guard, DivergenceGuard):
+        return divergence_guard.check("fit: divergence_guard")
     raise ValueError(
         "fit: divergence_guard must be True, False, a DivergenceGuard or (factor, epochs), "
         f"got {divergence_guard!r}"

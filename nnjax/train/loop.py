@@ -23,10 +23,24 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-from nnjax.train.order import batch_indices, is_full_batch, run_keys, step_keys
-from nnjax.train.step import Carry, make_eval_fn, make_objective, make_optimizer_step
+from nnjax.train.order import (
+    as_key,
+    batch_indices,
+    check_order,
+    is_full_batch,
+    run_keys,
+    step_keys,
+)
+from nnjax.train.step import (
+    Carry,
+    check_optimizer,
+    make_eval_fn,
+    make_objective,
+    make_optimizer_step,
+)
 
 Array = jax.Array
 
@@ -44,15 +58,53 @@ class EpochOutputs(NamedTuple):
     metrics: dict[str, Array]
 
 
-def check_eval_names(eval_names) -> tuple[str, ...]:
-    """Evaluation set names become metric names ``{name}_loss`` and ``{name}_accuracy``."""
+def check_eval_names(eval_names, where: str = "make_epochs_fn", arg: str = "eval_names"):
+    """Evaluation set names become metric names ``{name}_loss`` and ``{name}_accuracy``: a
+    tuple (or list, or a dict's keys) of strings, not one string (``"val"`` would be the
+    names ``v``, ``a``, ``l``), and not ``"step"``. Returns them as a tuple."""
+    if isinstance(eval_names, str | bytes):
+        raise ValueError(
+            f"{where}: {arg} must be a tuple of names, got the string {eval_names!r} (for one "
+            f"set write ({eval_names!r},))"
+        )
     names = tuple(eval_names)
+    bad = [v for v in names if not isinstance(v, str)]
+    if bad:
+        raise ValueError(f"{where}: {arg}'s names must be strings, got {bad[0]!r}")
     if "step" in names:
         raise ValueError(
-            "eval_data: the name 'step' is taken (step_loss is the per-step training loss); "
-            "rename it"
+            f"{where}: {arg}: the name 'step' is taken (step_loss is the per-step training "
+            "loss); rename it"
         )
     return names
+
+
+def check_run_data(where: str, n_examples: int, eval_names, X, y, evals) -> None:
+    """The data a built loop is called with, on static shapes (at trace time, nothing added
+    to the program): X and y hold the ``n_examples`` rows the batch indices were drawn for
+    (a gather clamps an index past the end to the last row, and rows past n would never be
+    visited), and ``evals`` is one (x, y) pair per evaluation name, in order."""
+    for name, a in (("X", X), ("y", y)):
+        rows = np.shape(a)[0] if np.ndim(a) else None
+        if rows != n_examples:
+            raise ValueError(
+                f"{where}: run got {name} with {rows} rows, but the loop was built for "
+                f"n_examples={n_examples} (build it with n_examples={rows})"
+            )
+    count = len(evals) if isinstance(evals, tuple | list) else None
+    if count != len(eval_names):
+        raise ValueError(
+            f"{where}: run got {count if count is not None else type(evals).__name__} "
+            f"evaluation sets, but eval_names={eval_names} names {len(eval_names)}: pass "
+            "evals as a tuple of one (x, y) pair per name, in order"
+        )
+
+
+def check_flag(value, where: str, name: str) -> bool:
+    """``value`` a bool (NumPy's too), as a Python bool: 0.5 or 'no' is refused, not truthy."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{where}: {name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def make_epochs_fn(
@@ -74,21 +126,52 @@ def make_epochs_fn(
 
     ``carry``: :class:`~nnjax.train.step.Carry` (params, opt_state, model state; ``()`` for a
     stateless model). ``epochs``: int array (E,) of epoch indices (each seeds that epoch's
-    shuffle, so a run split into chunks equals the run in one piece). ``evals``: a tuple of
-    (x, y) pairs matching ``eval_names``. ``batch_size=None`` or ``n_examples``: full batch
-    (one step per epoch on X in order). ``batch_sharding`` (e.g.
+    shuffle, so a run split into chunks equals the run in one piece). ``key``: a PRNG key (or
+    an int seed). X and y must have ``n_examples`` rows; ``evals``: a tuple of (x, y) pairs
+    matching ``eval_names`` (both checked when ``run`` is traced). ``optimizer``: an Optax
+    transformation (:func:`nnjax.optim.get_optimizer`). ``batch_size``: an int in [1, n];
+    None or n: full batch (one step per epoch on X in order). ``batch_sharding`` (e.g.
     :func:`nnjax.parallel.batch_sharding`): lay each batch out with it (data parallelism).
     ``unroll``: steps per iteration of the step scan; 2 by default (on the 2-core CPU it ran
     the MLP benchmark's batch-32 and batch-128 loops 5-13% faster than 1, and the default
     ``nnjax train`` compiled in 0.97 s instead of 0.85 s). ``shuffle=False``: every epoch
-    takes the batches in the stored order (:func:`~nnjax.train.order.batch_indices`).
+    takes the batches in the stored order (:func:`~nnjax.train.order.batch_indices`), and
+    ``batch_size`` must divide ``n_examples`` (else the last n % b rows would never be used).
     """
-    eval_names = check_eval_names(eval_names)
-    step = make_optimizer_step(make_objective(model, loss), optimizer)
-    eval_fn = make_eval_fn(model, loss)
+    where = "make_epochs_fn"
+    n_examples, batch_size = check_order(where, n_examples, batch_size, shuffle)
+    eval_names = check_eval_names(eval_names, where)
+    step = make_optimizer_step(make_objective(model, loss), check_optimizer(optimizer, where))
     full = is_full_batch(n_examples, batch_size)
     b = n_examples if full else batch_size
     n_steps = n_examples // b
+    epoch = _epoch_fn(
+        step, make_eval_fn(model, loss), full, n_steps, check_flag(dropout, where, "dropout"),
+        eval_names, batch_sharding, unroll,
+    )  # fmt: skip
+
+    def run(carry, epochs, key, X, y, evals=()):
+        check_run_data(where, n_examples, eval_names, X, y, evals)
+        order_key, dropout_key = run_keys(as_key(key, f"{where}: run"))
+
+        def rows(e):
+            return None if full else batch_indices(order_key, e, n_examples, b, shuffle)
+
+        hoist = not full and epochs.shape[0] * n_examples <= HOIST_MAX_INDICES
+        idx = jax.vmap(rows)(epochs) if hoist else None  # every epoch's rows in one go
+
+        def body(c, xs):
+            e, rows_e = xs
+            return epoch(c, e, rows_e if hoist else rows(e), dropout_key, X, y, evals)
+
+        return jax.lax.scan(body, Carry(*carry), (epochs, idx))
+
+    return run, n_steps
+
+
+def _epoch_fn(step, eval_fn, full, n_steps, dropout, eval_names, batch_sharding, unroll):
+    """``epoch(carry, e, idx, dropout_key, X, y, evals) -> (carry, EpochOutputs)``: the T
+    steps of epoch e on rows ``idx`` (T, b) (X and y whole for full batch), then its metrics."""
 
     def epoch(carry, e, idx, dropout_key, X, y, evals):
         batches = None if full else gather_rows(idx, X, y)
@@ -111,22 +194,7 @@ def make_epochs_fn(
             )
         return carry, EpochOutputs(losses, metrics)
 
-    def run(carry, epochs, key, X, y, evals=()):
-        order_key, dropout_key = run_keys(key)
-
-        def rows(e):
-            return None if full else batch_indices(order_key, e, n_examples, b, shuffle)
-
-        hoist = not full and epochs.shape[0] * n_examples <= HOIST_MAX_INDICES
-        idx = jax.vmap(rows)(epochs) if hoist else None  # every epoch's rows in one go
-
-        def body(c, xs):
-            e, rows_e = xs
-            return epoch(c, e, rows_e if hoist else rows(e), dropout_key, X, y, evals)
-
-        return jax.lax.scan(body, Carry(*carry), (epochs, idx))
-
-    return run, n_steps
+    return epoch
 
 
 def gather_rows(idx: Array, X: Array, y: Array) -> tuple[Array, Array]:

@@ -13,8 +13,9 @@ makes at its boundary.
 from collections.abc import Callable
 
 import jax
+import numpy as np
 
-from nnjax.layers import apply_model
+from nnjax.layers import apply_model, init_model
 
 
 def is_stateful(model) -> bool:
@@ -53,3 +54,102 @@ def check_state(model, state, where: str):
     if state is None or not jax.tree.leaves(state):
         return ()
     raise ValueError(f"{where}: state= was given but the model is stateless (its state is ())")
+
+
+def check_params(model, params, state, example_shape, where: str = "fit") -> None:
+    """``params`` (and a stateful model's ``state``) have the structure and the leaf shapes
+    of ``model.init`` for inputs of shape ``(batch, *example_shape)``: abstractly evaluated
+    (``jax.eval_shape``, nothing computed). A ``ValueError`` names the first leaf that
+    differs, by its pytree path, with both shapes. A plain apply function has no ``init``:
+    nothing to compare."""
+    if not (hasattr(model, "init") and hasattr(model, "apply")):
+        return
+    shape = (-1, *map(int, example_shape))
+    try:
+        _, want_params, want_state = jax.eval_shape(
+            lambda k: init_model(model, k, shape), jax.random.key(0)
+        )
+    except ValueError as e:
+        raise ValueError(f"{where}: model does not accept inputs of shape {shape}: {e}") from None
+    compare_tree("params", params, want_params, f"{where}: params do not match the model")
+    if getattr(model, "stateful", False):
+        try:
+            compare_tree("state", state, want_state, f"{where}: state does not match the model")
+        except ShapeMismatch as e:  # the params fit X: the state is the culprit
+            raise ValueError(str(e)) from None
+
+
+class ShapeMismatch(ValueError):
+    """Params with the model's leaves, one of another shape (:func:`check_params`)."""
+
+
+def compare_tree(
+    what: str, given, expected, where: str, owner: str = "the model's", dtypes: bool = False
+) -> None:
+    """The first leaf path where ``given`` and ``expected`` (abstract arrays) differ: a
+    missing or an extra leaf first, then the first leaf of another shape
+    (:class:`ShapeMismatch`), then (``dtypes``) of another dtype, as JAX would hold it (a
+    NumPy int64 is int32 without x64), then another tree structure."""
+    got = {jax.tree_util.keystr(p): a for p, a in _leaves(given)}
+    want = {jax.tree_util.keystr(p): a for p, a in _leaves(expected)}
+    for path, a in want.items():
+        if path not in got:
+            raise ValueError(f"{where}: {what}{path} is missing ({owner} has shape {a.shape})")
+    extra = [p for p in got if p not in want]
+    if extra:
+        raise ValueError(f"{where}: {what}{extra[0]} is not in {owner} {what}")
+    for path, a in want.items():
+        if np.shape(got[path]) != tuple(a.shape):
+            raise ShapeMismatch(
+                f"{where}: {what}{path} has shape {np.shape(got[path])}, {owner} has shape "
+                f"{tuple(a.shape)}"
+            )
+    for path, a in want.items() if dtypes else ():
+        have, need = _canonical(got[path]), _canonical(a)
+        if have != need:
+            raise ValueError(f"{where}: {what}{path} has dtype {have}, {owner} has dtype {need}")
+    if jax.tree.structure(given) != jax.tree.structure(expected):
+        raise ValueError(
+            f"{where}: {what} has {owner} leaves but another structure: "
+            f"{jax.tree.structure(given)} vs {jax.tree.structure(expected)}"
+        )
+
+
+def _canonical(a) -> np.dtype:
+    """The dtype JAX holds ``a`` in (Python and NumPy 64-bit values are 32-bit without x64)."""
+    return jax.dtypes.canonicalize_dtype(getattr(a, "dtype", None) or np.result_type(a))
+
+
+def _leaves(tree):
+    return jax.tree_util.tree_flatten_with_path(tree)[0]
+
+
+def has_dropout(model) -> bool | None:
+    """Whether ``model`` holds a ``Dropout`` layer, read from its spec (``Layer.spec``): a
+    ``("Dropout", ...)`` spec anywhere in it, or a model of :data:`nnjax.models.MODELS` built
+    with ``dropout`` > 0 (mlp, resmlp: the only ones that put Dropout layers in). None when
+    it cannot be told: a plain function, a layer without a spec (it holds a Python callable)
+    or a constructor outside the registry."""
+    spec = getattr(model, "spec", None)
+    if not (hasattr(model, "init") and hasattr(model, "apply")) or spec is None:
+        return None
+    from nnjax.layers.registry import constructors
+
+    return _spec_has_dropout(spec, constructors())
+
+
+def _spec_has_dropout(spec, known) -> bool | None:
+    if not (isinstance(spec, tuple | list) and len(spec) == 2 and isinstance(spec[1], dict)):
+        return None
+    name, kwargs = spec
+    if name == "Dropout" or kwargs.get("dropout"):
+        return True
+    if name not in known:
+        return None
+    for value in kwargs.values():
+        for child in value if isinstance(value, list) else [value]:
+            if isinstance(child, tuple | list) and len(child) == 2 and isinstance(child[1], dict):
+                sub = _spec_has_dropout(child, known)
+                if sub is None or sub:
+                    return sub
+    return False

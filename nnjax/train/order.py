@@ -102,9 +102,45 @@ def is_full_batch(n_examples: int, batch_size: int | None) -> bool:
 
 
 def run_keys(key: Array) -> tuple[Array, Array]:
-    """``(order_key, dropout_key) = jax.random.split(key)``: the shuffles and the dropout masks."""
-    order_key, dropout_key = jax.random.split(key)
+    """``(order_key, dropout_key) = jax.random.split(key)``: the shuffles and the dropout masks.
+    ``key``: a PRNG key, or an int seed (as ``fit``'s ``key``; :func:`as_key`)."""
+    order_key, dropout_key = jax.random.split(as_key(key, "run_keys"))
     return order_key, dropout_key
+
+
+def as_key(key, where: str = "fit", name: str = "key") -> Array:
+    """``key`` as one PRNG key: None is seed 0, an int (or an integer scalar array, traced
+    too) a seed; a typed key of shape () or one raw ``uint32`` key passes as given (so a
+    traced key adds nothing to a compiled program). Anything else is a ``ValueError`` naming
+    ``where`` and ``name``."""
+    if key is None:
+        key = 0
+    if isinstance(key, int | np.integer) and not isinstance(key, bool):
+        return jax.random.key(int(key))
+    dtype = getattr(key, "dtype", None)
+    typed = dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+    shape = np.shape(key) if dtype is not None else None
+    if typed and shape == ():
+        return key
+    if not typed and shape == () and jax.dtypes.issubdtype(dtype, np.integer):
+        return jax.random.key(key if isinstance(key, jax.core.Tracer) else int(key))
+    if not typed and dtype is not None and _is_raw_key(shape, dtype):
+        return key
+    got = f"{dtype} of shape {shape}" if dtype is not None else f"{type(key).__name__} {key!r}"
+    raise ValueError(
+        f"{where}: {name} must be an int seed or one PRNG key (jax.random.key(seed) or "
+        f"jax.random.PRNGKey(seed)), got {got}; for several runs, vmap over keys"
+    )
+
+
+def _is_raw_key(shape, dtype) -> bool:
+    """Whether an array of this shape and dtype is one raw key of the default PRNG (checked
+    abstractly: nothing is computed or traced)."""
+    try:
+        wrapped = jax.eval_shape(jax.random.wrap_key_data, jax.ShapeDtypeStruct(shape, dtype))
+    except (TypeError, ValueError):
+        return False
+    return wrapped.shape == ()
 
 
 def batch_indices(
@@ -113,16 +149,61 @@ def batch_indices(
     """The rows of every batch of epoch ``epoch``: int32 (n_examples // batch_size, batch_size).
 
     Row t is batch t: ``permutation(fold_in(order_key, epoch), n)[t b : (t + 1) b]``.
-    ``epoch`` may be traced (jit/vmap); ``n_examples`` and ``batch_size`` are static ints.
+    ``epoch`` may be traced (jit/vmap); ``n_examples`` and ``batch_size`` are static ints,
+    1 <= b <= n; ``order_key`` a PRNG key (or an int seed, as ``fit``'s ``key``).
     ``shuffle=False``: rows t b .. (t + 1) b - 1 in their stored order, every epoch (the
-    MNIST-1D paper's training script draws its batches so; ``fit`` always shuffles).
-    ``batch_size == n_examples``: the one batch is every row in stored order (see above).
+    MNIST-1D paper's training script draws its batches so; ``fit`` always shuffles). Unshuffled,
+    the rows T b .. n - 1 would never be visited in any epoch, so n must then divide by b (a
+    ``ValueError`` names the rows otherwise). ``batch_size == n_examples``: the one batch is
+    every row in stored order (see above).
     """
-    steps = n_examples // batch_size
-    if not shuffle or is_full_batch(n_examples, batch_size):
-        return jnp.arange(steps * batch_size, dtype=jnp.int32).reshape(steps, batch_size)
-    perm = permutation(_fold_in(order_key, epoch), n_examples)
-    return perm[: steps * batch_size].reshape(steps, batch_size)
+    n, b = check_order("batch_indices", n_examples, batch_size, shuffle, none_ok=False)
+    steps = n // b
+    if not shuffle or is_full_batch(n, b):
+        return jnp.arange(steps * b, dtype=jnp.int32).reshape(steps, b)
+    perm = permutation(_fold_in(as_key(order_key, "batch_indices", "order_key"), epoch), n)
+    return perm[: steps * b].reshape(steps, b)
+
+
+def check_order(where: str, n_examples, batch_size, shuffle=True, none_ok=True):
+    """``(n, b)``: ``n_examples`` an int >= 1 and ``batch_size`` an int in [1, n] (NumPy ints
+    too; None, full batch, where ``none_ok``), as Python ints; ``shuffle`` a bool, and
+    ``shuffle=False`` only with n divisible by b (else rows T b .. n - 1, T = n // b, would
+    never be trained on). A ``ValueError`` names ``where`` and the argument."""
+    n = as_int(n_examples)
+    if n is None or n < 1:
+        raise ValueError(f"{where}: n_examples must be a positive int, got {n_examples!r}")
+    b = check_batch_size(batch_size, n, where, none_ok)
+    if not isinstance(shuffle, bool | np.bool_):
+        raise ValueError(f"{where}: shuffle must be True or False, got {shuffle!r}")
+    if not shuffle and b is not None and n % b:
+        raise ValueError(
+            f"{where}: shuffle=False with n_examples={n} and batch_size={b} would never train "
+            f"on rows {n - n % b}..{n - 1} (every epoch takes the same first {n - n % b} rows); "
+            f"use a batch_size that divides {n}, or shuffle=True"
+        )
+    return n, b
+
+
+def check_batch_size(batch_size, n: int, where: str, none_ok: bool = True) -> int | None:
+    """``batch_size`` as a Python int in [1, n] (a NumPy int accepted), or None (full batch)
+    where ``none_ok``; anything else is a ``ValueError`` naming ``where``."""
+    if batch_size is None and none_ok:
+        return None
+    b = as_int(batch_size)
+    if b is None or not 1 <= b <= n:
+        also = " or None (full batch)" if none_ok else ""
+        raise ValueError(
+            f"{where}: batch_size must be an int in [1, {n}]{also}, got {batch_size!r}"
+        )
+    return b
+
+
+def as_int(v) -> int | None:
+    """``v`` as a Python int when it is an int or a NumPy integer (not a bool), else None."""
+    if isinstance(v, bool | np.bool_) or not isinstance(v, int | np.integer):
+        return None
+    return int(v)
 
 
 def _fold_in(key: Array, data) -> Array:
@@ -139,17 +220,21 @@ def step_keys(dropout_key: Array, epoch, n_steps: int) -> Array:
 
 
 def run_batch_indices(key, epochs: int, n_examples: int, batch_size: int | None) -> np.ndarray:
-    """Every batch of a ``fit`` run with run key ``key`` (a PRNG key or an int seed), step by
-    step, on the host: int32 (epochs * (n // b), b), or ``None`` for full batch.
+    """Every batch of a ``fit`` run with run key ``key`` (a PRNG key, an int seed or None,
+    as ``fit`` takes it), step by step, on the host: int32 (epochs * (n // b), b), or ``None``
+    for full batch (``batch_size`` None).
 
     The same numbers as :func:`batch_indices` (one compiled ``vmap`` over the epochs).
     """
-    if batch_size is None:
+    where = "run_batch_indices"
+    n, b = check_order(where, n_examples, batch_size)
+    e = as_int(epochs)
+    if e is None or e < 1:
+        raise ValueError(f"{where}: epochs must be a positive int, got {epochs!r}")
+    if b is None:
         return None
-    if isinstance(key, int | np.integer):
-        key = jax.random.key(int(key))
-    order_key, _ = run_keys(key)
+    order_key, _ = run_keys(as_key(key, where))
     each = jax.jit(
-        jax.vmap(lambda e: batch_indices(order_key, e, n_examples, batch_size)),
-    )(jnp.arange(epochs))
-    return np.asarray(each).reshape(-1, batch_size)
+        jax.vmap(lambda e: batch_indices(order_key, e, n, b)),
+    )(jnp.arange(e))
+    return np.asarray(each).reshape(-1, b)

@@ -6,22 +6,32 @@ key, the data arrays with their evaluation sets, the initial carry built, the ch
 the checkpoint interval decided, the placement (one device or a mesh) chosen.
 """
 
+import inspect
 import os
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 
-from nnjax.layers import init_model
 from nnjax.optim import DEFAULT_LEARNING_RATE, FULL_BATCH, check_learning_rate, get_optimizer
 from nnjax.train.config import float_dtypes, run_config
+from nnjax.train.driver import StopFlag
 from nnjax.train.early import EarlyStopping, check_early_stopping
 from nnjax.train.execution import Execution, choose_execution, parse_execution
 from nnjax.train.guards import DivergenceGuard, as_guard
 from nnjax.train.loop import check_eval_names
-from nnjax.train.model import as_apply, check_state
+from nnjax.train.model import (
+    ShapeMismatch,
+    as_apply,
+    check_params,
+    check_state,
+    compare_tree,
+    has_dropout,
+)
+from nnjax.train.order import as_key, check_batch_size
 from nnjax.train.placement import Placement
 from nnjax.train.step import Carry, check_data, check_labels
 
@@ -82,26 +92,27 @@ def make_plan(
 ) -> Plan:  # fmt: skip
     """The :class:`Plan` of ``fit(model, params, X, y, ...)`` (see ``fit`` for the arguments);
     a ``ValueError`` names the first bad one."""
-    _check_int("epochs", epochs, 1, none_ok=False)
+    epochs = _check_int("epochs", epochs, 1, none_ok=False)
     parse_execution(execution)
     X, y = check_data(X, y, "fit")
     n = int(X.shape[0])
     batch_size = _batch_size(batch_size, n, optimizer)
+    steps = 1 if batch_size is None else n // batch_size
     if isinstance(optimizer, str) and learning_rate is None:
         learning_rate = DEFAULT_LEARNING_RATE.get(optimizer)
-    opt = _optimizer(optimizer, learning_rate, params)
-    every, chunk = _chunking(
-        epochs, epochs_per_call, checkpoint_dir, checkpoint_every, keep, resume, stop
-    )
-    if override is not None and not resume:
-        raise ValueError("fit: override is for a resume (resume=True or a checkpoint path)")
+    opt = _optimizer(optimizer, learning_rate, params, epochs * steps)
+    run = _run_control(
+        epochs, epochs_per_call, checkpoint_dir, checkpoint_every, keep, resume, stop,
+        on_epochs, override, divergence_guard, max_chunk_seconds,
+    )  # fmt: skip
     eval_data = check_eval_data(eval_data)
-    names = check_eval_names(eval_data)
+    names = check_eval_names(eval_data, "fit")
     evals = tuple(check_data(a, b, f"fit eval_data[{k!r}]") for k, (a, b) in eval_data.items())
     state = check_state(model, state, "fit")
+    dropout = _check_dropout(model, dropout)
     early_stopping = check_early_stopping(early_stopping, names)
     if early_stopping is not None:
-        chunk = _one_epoch_chunks(epochs_per_call, resume)
+        run["epochs_per_call"] = _one_epoch_chunks(epochs_per_call, resume)
     forward = _check_model(model, loss, params, state, X, y, names, evals)
     placement = Placement(mesh)
     placement.check_batch(
@@ -119,23 +130,28 @@ def make_plan(
             dropout=dropout,
         )  # fmt: skip
     return Plan(
-        model=model,
-        loss=loss,
-        optimizer=opt,
-        carry=Carry(params, opt.init(params) if opt_state is None else opt_state, state),
-        key=_as_key(key),
-        X=X,
-        y=y,
-        evals=evals,
-        eval_names=names,
-        batch_size=batch_size,
-        steps_per_epoch=1 if batch_size is None else n // batch_size,
-        epochs=epochs,
+        model=model, loss=loss, optimizer=opt,
+        carry=Carry(params, _opt_state(opt, params, opt_state), state), key=as_key(key),
+        X=X, y=y, evals=evals, eval_names=names, batch_size=batch_size, steps_per_epoch=steps,
+        epochs=epochs, execution=how, dropout=dropout, check_finite=bool(check_finite),
+        placement=placement, config=config, early_stopping=early_stopping, **run,
+    )  # fmt: skip
+
+
+def _run_control(
+    epochs, epochs_per_call, checkpoint_dir, checkpoint_every, keep, resume, stop, on_epochs,
+    override, divergence_guard, max_chunk_seconds,
+) -> dict:  # fmt: skip
+    """The :class:`Plan` fields that say how the run is cut into calls, saved, watched and
+    stopped, each checked (:func:`_chunking`, :func:`_check_callbacks`)."""
+    every, chunk, keep = _chunking(
+        epochs, epochs_per_call, checkpoint_dir, checkpoint_every, keep, resume, stop
+    )
+    if override is not None and not resume:
+        raise ValueError("fit: override is for a resume (resume=True or a checkpoint path)")
+    _check_callbacks(on_epochs, stop)
+    return dict(
         epochs_per_call=chunk,
-        execution=how,
-        dropout=bool(dropout),
-        check_finite=bool(check_finite),
-        placement=placement,
         checkpoint_dir=None if checkpoint_dir is None else os.fspath(checkpoint_dir),
         checkpoint_every=every,
         keep=keep,
@@ -143,11 +159,68 @@ def make_plan(
         on_epochs=on_epochs,
         stop=stop,
         max_chunk_seconds=_max_chunk_seconds(max_chunk_seconds, checkpoint_dir, stop),
-        config=config,
         override=override,
         guard=as_guard(divergence_guard),
-        early_stopping=early_stopping,
     )
+
+
+def _check_callbacks(on_epochs, stop) -> None:
+    """``on_epochs`` a function that takes ``(epochs_done, metrics)`` (its signature bound,
+    nothing called), ``stop`` a :class:`~nnjax.train.driver.StopFlag`: checked before the
+    run, not after its first chunk."""
+    if on_epochs is not None:
+        if not callable(on_epochs):
+            raise ValueError(
+                f"fit: on_epochs must be a function on_epochs(epochs_done, metrics), got "
+                f"{on_epochs!r}"
+            )
+        try:
+            signature = inspect.signature(on_epochs)
+        except (TypeError, ValueError):  # no signature to read (some builtins): called as is
+            signature = None
+        try:
+            if signature is not None:
+                signature.bind(0, {})
+        except TypeError as e:
+            raise ValueError(
+                f"fit: on_epochs is called as on_epochs(epochs_done, metrics), but it takes "
+                f"{signature}: {e}"
+            ) from None
+    if stop is not None and not isinstance(stop, StopFlag):
+        raise ValueError(
+            "fit: stop must be a StopFlag (nnjax.train.StopFlag(), or stop_on_signals()'s) or "
+            f"None, got {stop!r}"
+        )
+
+
+def _check_dropout(model, dropout) -> bool:
+    """``dropout`` a bool; True only for a model with a ``Dropout`` layer where its spec
+    tells (:func:`~nnjax.train.model.has_dropout`; a plain function or a layer without a
+    spec may use the key its own way, and is taken at its word)."""
+    if not isinstance(dropout, bool | np.bool_):
+        raise ValueError(
+            "fit: dropout must be True or False (it switches the model's Dropout layers on "
+            "while training; their rate is the layer's, e.g. Dropout(0.5) or "
+            f"mlp(..., dropout=0.5)), got {dropout!r}"
+        )
+    if dropout and has_dropout(model) is False:
+        raise ValueError(
+            "fit: dropout=True, but the model has no Dropout layer: nothing to switch on "
+            "(add one, e.g. mlp(..., dropout=0.5), or leave dropout out)"
+        )
+    return bool(dropout)
+
+
+def _opt_state(opt, params, opt_state):
+    """``opt.init(params)``, or ``opt_state`` checked against it abstractly (``jax.eval_shape``,
+    nothing computed): the same tree, leaf shapes and dtypes; a ``ValueError`` names the
+    first leaf that differs (another optimizer's state, or another model's)."""
+    if opt_state is None:
+        return opt.init(params)
+    want = jax.eval_shape(opt.init, params)
+    where = "fit: opt_state does not match the optimizer's state for these params (opt.init)"
+    compare_tree("opt_state", opt_state, want, where, "the optimizer's", dtypes=True)
+    return opt_state
 
 
 def _check_model(model, loss, params, state, X, y, names, evals):
@@ -161,20 +234,20 @@ def _check_model(model, loss, params, state, X, y, names, evals):
     return _check_shapes(model, loss, params, state, X, y, names, evals)
 
 
-def _check_int(name: str, v, low: int, none_ok: bool = True) -> None:
+def _check_int(name: str, v, low: int, none_ok: bool = True) -> int | None:
+    """``v`` as a Python int >= ``low`` (a NumPy int accepted), or None where ``none_ok``."""
     if v is None and none_ok:
-        return
-    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < low:
+        return None
+    if isinstance(v, bool | np.bool_) or not isinstance(v, int | np.integer) or v < low:
         kind = "a positive int" if low == 1 else f"an int >= {low}"
         raise ValueError(f"fit: {name} must be {kind}{' or None' if none_ok else ''}, got {v!r}")
+    return int(v)
 
 
 def _batch_size(batch_size, n: int, optimizer) -> int | None:
-    """An int in [1, n], or None (full batch); a full-batch optimizer takes only None (or n)."""
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= n
-    ):
-        raise ValueError(f"fit: batch_size must be an int in [1, {n}] or None, got {batch_size!r}")
+    """An int in [1, n] (a NumPy int accepted), or None (full batch); a full-batch optimizer
+    takes only None (or n)."""
+    batch_size = check_batch_size(batch_size, n, "fit")
     if isinstance(optimizer, str) and optimizer in FULL_BATCH and batch_size not in (None, n):
         raise ValueError(
             f"fit: optimizer {optimizer!r} is full-batch (batch_size=None); use 'sgd' for "
@@ -183,16 +256,49 @@ def _batch_size(batch_size, n: int, optimizer) -> int | None:
     return batch_size
 
 
-def _optimizer(optimizer, learning_rate, params) -> optax.GradientTransformation:
-    """A named optimizer with its rate, or an Optax transformation as is. A float rate must
-    be finite in every float dtype of the params (1e39 is inf in float32)."""
+def _optimizer(optimizer, learning_rate, params, total_steps: int) -> optax.GradientTransformation:
+    """A named optimizer with its rate, or an Optax transformation as is (it carries its own
+    rate: a ``learning_rate`` beside it is refused). A float rate must be finite in every
+    float dtype of the params (1e39 is inf in float32); a schedule is checked at the first
+    and the last of the run's ``total_steps`` steps (:func:`_check_schedule`)."""
+    if isinstance(optimizer, optax.GradientTransformation) and learning_rate is not None:
+        raise ValueError(
+            f"fit: learning_rate={learning_rate!r} is for a named optimizer; an "
+            "optax.GradientTransformation carries its own rate (leave learning_rate out, or "
+            "pass a name such as optimizer='adam')"
+        )
     if isinstance(optimizer, str) and learning_rate is not None:
         for dtype in float_dtypes(params).split(","):
             try:
                 check_learning_rate(learning_rate, dtype)
             except ValueError as e:
                 raise ValueError(f"fit: {e}") from None
-    return get_optimizer(optimizer, learning_rate)
+        if callable(learning_rate):
+            _check_schedule(learning_rate, total_steps)
+    try:
+        return get_optimizer(optimizer, learning_rate)
+    except ValueError as e:
+        raise ValueError(f"fit: optimizer: {e}") from None
+
+
+def _check_schedule(schedule, total_steps: int) -> None:
+    """A learning-rate schedule eta_t = schedule(t) of the optimizer's step count t (an int32
+    scalar, as Optax calls it), called here at t = 0 and t = T - 1 (T = ``total_steps``):
+    each must be one finite number >= 0 (eta < 0 steps up the gradient: the loss grows)."""
+    for t in sorted({0, total_steps - 1}):
+        try:
+            value = np.asarray(schedule(jnp.asarray(t, jnp.int32)))
+        except Exception as e:  # any error of the user's schedule, named here
+            raise ValueError(
+                f"fit: learning_rate is a schedule, called as schedule(step) -> rate, but "
+                f"schedule({t}) raised {type(e).__name__}: {e}"
+            ) from None
+        number = np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)
+        if value.shape != () or not number or not (np.isfinite(value) and value >= 0):
+            raise ValueError(
+                f"fit: learning_rate schedule must give one finite rate >= 0 at every step, "
+                f"got schedule({t}) = {value!r} (steps 0..{total_steps - 1})"
+            )
 
 
 def _max_chunk_seconds(seconds, checkpoint_dir, stop) -> float | None:
@@ -206,12 +312,14 @@ def _max_chunk_seconds(seconds, checkpoint_dir, stop) -> float | None:
 
 
 def _chunking(epochs, epochs_per_call, checkpoint_dir, checkpoint_every, keep, resume, stop):
-    """``(checkpoint_every, epochs_per_call)``: by default one compiled call for the whole run,
-    one per checkpoint interval (default 1 epoch) when checkpointing, and one per epoch when
-    a ``stop`` flag may end the run early (a stop is served at the end of a call)."""
-    _check_int("checkpoint_every", checkpoint_every, 1)
-    _check_int("keep", keep, 1)
-    _check_int("epochs_per_call", epochs_per_call, 1)
+    """``(checkpoint_every, epochs_per_call, keep)``: by default one compiled call for the whole
+    run, one per checkpoint interval (default 1 epoch) when checkpointing, and one per epoch
+    when a ``stop`` flag may end the run early (a stop is served at the end of a call). A
+    checkpoint is written between calls, so ``checkpoint_every`` must be a multiple of
+    ``epochs_per_call`` (:func:`_check_aligned`)."""
+    checkpoint_every = _check_int("checkpoint_every", checkpoint_every, 1)
+    keep = _check_int("keep", keep, 1)
+    epochs_per_call = _check_int("epochs_per_call", epochs_per_call, 1)
     if checkpoint_dir is None and checkpoint_every is not None:
         raise ValueError("fit: checkpoint_every needs a checkpoint_dir")
     if not isinstance(resume, bool | str | os.PathLike):
@@ -219,14 +327,30 @@ def _chunking(epochs, epochs_per_call, checkpoint_dir, checkpoint_every, keep, r
     if resume is True and checkpoint_dir is None:
         raise ValueError("fit: resume=True needs a checkpoint_dir (or pass a checkpoint path)")
     if epochs_per_call is not None:
-        chunk = int(epochs_per_call)
+        chunk = epochs_per_call
+        _check_aligned(checkpoint_every, chunk)
     elif stop is not None:
         chunk = 1
     elif checkpoint_dir is not None:
         chunk = checkpoint_every or 1
     else:
         chunk = epochs
-    return checkpoint_every or chunk, chunk
+    return checkpoint_every or chunk, chunk, keep
+
+
+def _check_aligned(checkpoint_every: int | None, epochs_per_call: int) -> None:
+    """Calls end after epochs c, 2c, ... (c = ``epochs_per_call``) and a checkpoint is
+    written at the end of a call, so checkpoints every k epochs need k = m c."""
+    k, c = checkpoint_every, epochs_per_call
+    if k is None or k % c == 0:
+        return
+    divisors = ", ".join(str(d) for d in range(1, k + 1) if k % d == 0)
+    raise ValueError(
+        f"fit: checkpoint_every={k} does not line up with epochs_per_call={c}: checkpoints "
+        f"are written between compiled calls, which end every {c} epochs; use a "
+        f"checkpoint_every that is a multiple of {c} ({c}, {2 * c}, ...) or an "
+        f"epochs_per_call that divides {k} ({divisors})"
+    )
 
 
 def _check_shapes(model, loss, params, state, X, y, eval_names, evals):
@@ -289,81 +413,3 @@ def check_eval_data(eval_data) -> dict:
             kind = type(value).__name__
             raise ValueError(f"fit: eval_data[{name!r}] must be an (X, y) pair, got a {kind}")
     return dict(eval_data)
-
-
-def check_params(model, params, state, example_shape, where: str = "fit") -> None:
-    """``params`` (and a stateful model's ``state``) have the structure and the leaf shapes
-    of ``model.init`` for inputs of shape ``(batch, *example_shape)``: abstractly evaluated
-    (``jax.eval_shape``, nothing computed). A ``ValueError`` names the first leaf that
-    differs, by its pytree path, with both shapes. A plain apply function has no ``init``:
-    nothing to compare."""
-    if not (hasattr(model, "init") and hasattr(model, "apply")):
-        return
-    shape = (-1, *map(int, example_shape))
-    try:
-        _, want_params, want_state = jax.eval_shape(
-            lambda k: init_model(model, k, shape), jax.random.key(0)
-        )
-    except ValueError as e:
-        raise ValueError(f"{where}: model does not accept inputs of shape {shape}: {e}") from None
-    _compare_tree("params", params, want_params, f"{where}: params do not match the model")
-    if getattr(model, "stateful", False):
-        try:
-            _compare_tree("state", state, want_state, f"{where}: state does not match the model")
-        except ShapeMismatch as e:  # the params fit X: the state is the culprit
-            raise ValueError(str(e)) from None
-
-
-class ShapeMismatch(ValueError):
-    """Params with the model's leaves, one of another shape (:func:`check_params`)."""
-
-
-def _compare_tree(what: str, given, expected, where: str) -> None:
-    """The first leaf path where ``given`` and ``expected`` differ: a missing or an extra
-    leaf first, then the first leaf of another shape (:class:`ShapeMismatch`)."""
-    got = {jax.tree_util.keystr(p): np.shape(a) for p, a in _leaves(given)}
-    want = {jax.tree_util.keystr(p): tuple(a.shape) for p, a in _leaves(expected)}
-    for path, shape in want.items():
-        if path not in got:
-            raise ValueError(f"{where}: {what}{path} is missing (the model's has shape {shape})")
-    extra = [p for p in got if p not in want]
-    if extra:
-        raise ValueError(f"{where}: {what}{extra[0]} is not in the model's {what}")
-    for path, shape in want.items():
-        if got[path] != shape:
-            raise ShapeMismatch(
-                f"{where}: {what}{path} has shape {got[path]}, the model's has shape {shape}"
-            )
-    if jax.tree.structure(given) != jax.tree.structure(expected):
-        raise ValueError(
-            f"{where}: {what} has the model's leaves but another structure: "
-            f"{jax.tree.structure(given)} vs {jax.tree.structure(expected)}"
-        )
-
-
-def _leaves(tree):
-    return jax.tree_util.tree_flatten_with_path(tree)[0]
-
-
-def _as_key(key) -> jax.Array:
-    """``key`` as fit's one PRNG key: None is seed 0, an int (or an integer scalar array) a
-    seed; a typed key of shape () or one raw ``uint32`` key passes as given."""
-    if key is None:
-        key = 0
-    if isinstance(key, int | np.integer) and not isinstance(key, bool):
-        return jax.random.key(int(key))
-    dtype = getattr(key, "dtype", None)
-    typed = dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
-    if not typed and np.shape(key) == () and jax.dtypes.issubdtype(dtype, np.integer):
-        return jax.random.key(int(key))
-    try:
-        one = (key if typed else jax.random.wrap_key_data(key)).shape == ()
-    except (TypeError, ValueError):
-        one = False
-    if not one:
-        got = f"{dtype} of shape {np.shape(key)}" if dtype else f"{type(key).__name__} {key!r}"
-        raise ValueError(
-            "fit: key must be an int seed or one PRNG key (jax.random.key(seed) or "
-            f"jax.random.PRNGKey(seed)), got {got}; for several runs, vmap over keys"
-        )
-    return key

@@ -26,9 +26,10 @@ from nnjax.losses import (
     binary_cross_entropy_with_logits,
     check_unit_interval,
     get_loss,
+    mse,
     softmax_cross_entropy,
 )
-from nnjax.train.model import as_apply, check_state, is_stateful
+from nnjax.train.model import ShapeMismatch, as_apply, check_params, check_state, is_stateful
 
 Array = jax.Array
 Batch = tuple[Array, Array]
@@ -54,6 +55,20 @@ def make_objective(model, loss: str | Callable = "softmax_cross_entropy") -> Cal
         return loss_f(pred, y), state
 
     return objective
+
+
+def check_optimizer(optimizer, where: str) -> optax.GradientTransformation:
+    """``optimizer`` as given when it is an Optax transformation (``init`` and ``update``); a
+    name or anything else is a ``ValueError`` naming ``where`` (build one with
+    :func:`nnjax.optim.get_optimizer`: a name needs its learning rate)."""
+    if callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None)):
+        return optimizer
+    name = optimizer if isinstance(optimizer, str) else "adam"
+    hint = f"nnjax.get_optimizer({name!r}, learning_rate)"
+    raise ValueError(
+        f"{where}: optimizer must be an optax.GradientTransformation (e.g. {hint}), got "
+        f"{optimizer!r}"
+    )
 
 
 def make_optimizer_step(objective: Callable, optimizer: optax.GradientTransformation):
@@ -95,7 +110,11 @@ def classification_accuracy(pred: Array, y: Array, threshold: float = 0.0) -> Ar
 
 
 def _threshold(loss) -> float:
-    return 0.5 if loss in ("binary_cross_entropy", "mse") else 0.0
+    """The accuracy's threshold on a one-output prediction: 0.5 for the losses that take
+    probabilities or values in [0, 1] (``binary_cross_entropy``, ``mse``), by name or as the
+    function itself; 0.0 (logits) otherwise."""
+    loss_f = get_loss(loss)
+    return 0.5 if loss_f is binary_cross_entropy or loss_f is mse else 0.0
 
 
 def make_eval_fn(model, loss: str | Callable = "softmax_cross_entropy"):
@@ -122,6 +141,7 @@ def make_train_step(model, loss: str | Callable, optimizer: optax.GradientTransf
     they are concrete, before compiling; check your own batches the same way
     (``0 <= y.min()`` and ``y.max() < K``) when you drive this step yourself.
     """
+    optimizer = check_optimizer(optimizer, "make_train_step")
     update = make_optimizer_step(make_objective(model, loss), optimizer)
     stateful = is_stateful(model)
 
@@ -141,18 +161,29 @@ def evaluate(
     model, params, X, y, loss: str | Callable = "softmax_cross_entropy", *, state=None
 ) -> dict:
     """Loss and accuracy of ``params`` on (X, y), as Python floats (evaluation mode; a
-    stateful model needs its ``state``). Integer labels outside the model's K outputs are a
-    ``ValueError`` (checked here, where they are concrete)."""
+    stateful model needs its ``state``). Checked here, where they are concrete: the params
+    (and state) against the model's (:func:`~nnjax.train.model.check_params`), X against the
+    model, and integer labels outside the model's K outputs (each a ``ValueError``)."""
     X, y = check_data(X, y, "evaluate")
     state = check_state(model, state, "evaluate")
+    try:
+        check_params(model, params, state, X.shape[1:], "evaluate")
+    except ShapeMismatch:  # X may be the culprit (another width than the params'): say so first
+        _output_shape(model, params, state, X, "evaluate")
+        raise
+    check_labels(loss, y, _output_shape(model, params, state, X, "evaluate"), "evaluate: y")
+    loss_v, acc = jax.jit(make_eval_fn(model, loss))(params, X, y, state)
+    return {"loss": float(loss_v), "accuracy": float(acc)}
+
+
+def _output_shape(model, params, state, X, where: str) -> tuple:
+    """The model's output shape on one example of X (traced, nothing computed)."""
     apply = as_apply(model)
     try:
         out = jax.eval_shape(lambda p, s, x: apply(p, s, x)[0], params, state, X[:1])
     except ValueError as e:
-        raise ValueError(f"evaluate: model does not accept X of shape {X.shape}: {e}") from None
-    check_labels(loss, y, out.shape, "evaluate: y")
-    loss_v, acc = jax.jit(make_eval_fn(model, loss))(params, X, y, state)
-    return {"loss": float(loss_v), "accuracy": float(acc)}
+        raise ValueError(f"{where}: model does not accept X of shape {X.shape}: {e}") from None
+    return out.shape
 
 
 def check_data(X, y, where: str) -> tuple[Array, Array]:
@@ -177,18 +208,25 @@ def check_data(X, y, where: str) -> tuple[Array, Array]:
 
 
 def check_labels(loss, y, out_shape, where: str) -> None:
-    """The loss takes the model's outputs (len(y), *out_shape[1:]) with targets y (traced,
-    nothing computed); integer labels for the softmax cross-entropy must index its K
-    outputs."""
+    """The loss takes the model's outputs (len(y), *out_shape[1:]) with targets y and returns
+    a float scalar J (traced, nothing computed: a gradient needs one number); integer labels
+    for the softmax cross-entropy must index its K outputs."""
     loss_fn = get_loss(loss)
+    name = getattr(loss_fn, "__name__", "the loss")
     pred = jax.ShapeDtypeStruct((len(y), *out_shape[1:]), jnp.float32)
     try:
-        jax.eval_shape(loss_fn, pred, jax.ShapeDtypeStruct(y.shape, y.dtype))
+        out = jax.eval_shape(loss_fn, pred, jax.ShapeDtypeStruct(y.shape, y.dtype))
     except (TypeError, ValueError) as e:
-        name = getattr(loss_fn, "__name__", "the loss")
         raise ValueError(
             f"{where} {y.shape} does not fit loss {name!r} on the model's outputs {pred.shape}: {e}"
         ) from None
+    shape, dtype = getattr(out, "shape", None), getattr(out, "dtype", None)
+    if shape != () or not jnp.issubdtype(dtype, jnp.floating):
+        got = f"shape {shape} and dtype {dtype}" if shape is not None else type(out).__name__
+        raise ValueError(
+            f"{where.split(':')[0]}: loss {name!r} must return a float scalar (the mean over the "
+            f"batch: a gradient needs one number), got {got} for predictions {pred.shape}"
+        )
     if loss_fn in (binary_cross_entropy, binary_cross_entropy_with_logits):
         check_unit_interval(y, where, f"targets of loss {loss_fn.__name__!r}", " (0/1 labels)")
     if loss_fn is not softmax_cross_entropy or not jnp.issubdtype(y.dtype, jnp.integer):

@@ -30,10 +30,29 @@ import numpy as np
 import optax
 
 from nnjax.train.driver import HostProgram
-from nnjax.train.loop import EpochOutputs, check_eval_names, gather_rows
-from nnjax.train.order import batch_indices, is_full_batch, run_keys, step_keys
+from nnjax.train.loop import (
+    EpochOutputs,
+    check_eval_names,
+    check_flag,
+    check_run_data,
+    gather_rows,
+)
+from nnjax.train.order import (
+    as_int,
+    batch_indices,
+    check_order,
+    is_full_batch,
+    run_keys,
+    step_keys,
+)
 from nnjax.train.placement import Placement
-from nnjax.train.step import Carry, make_eval_fn, make_objective, make_optimizer_step
+from nnjax.train.step import (
+    Carry,
+    check_optimizer,
+    make_eval_fn,
+    make_objective,
+    make_optimizer_step,
+)
 
 
 class SteppedLoop(HostProgram):
@@ -41,8 +60,10 @@ class SteppedLoop(HostProgram):
     :func:`~nnjax.train.loop.make_epochs_fn`'s ``run(carry, epochs, key, X, y, evals)``.
 
     ``steps_per_call`` >= 1: k is its largest divisor of T = steps per epoch (a prime T runs
-    per step); the other arguments are ``make_epochs_fn``'s, and
-    ``placement`` compiles every piece (one device, or the data-parallel mesh).
+    per step); the other arguments are ``make_epochs_fn``'s, checked as it checks them (a
+    ``ValueError`` naming ``SteppedLoop``: ``batch_size`` in [1, n] or None, X and y of
+    ``n_examples`` rows, one eval pair per name), and ``placement`` compiles every piece
+    (one device, or the data-parallel mesh).
     """
 
     def __init__(
@@ -59,18 +80,23 @@ class SteppedLoop(HostProgram):
         placement: Placement | None = None,
         shuffle: bool = True,
     ):
-        if isinstance(steps_per_call, bool) or not isinstance(steps_per_call, int):
-            raise ValueError(f"steps_per_call must be a positive int, got {steps_per_call!r}")
-        if steps_per_call < 1:
-            raise ValueError(f"steps_per_call must be a positive int, got {steps_per_call!r}")
+        where = "SteppedLoop"
+        k = as_int(steps_per_call)
+        if k is None or k < 1:
+            raise ValueError(
+                f"{where}: steps_per_call must be a positive int, got {steps_per_call!r}"
+            )
+        n_examples, batch_size = check_order(where, n_examples, batch_size, shuffle)
         self.full = is_full_batch(n_examples, batch_size)
         self.b = n_examples if self.full else batch_size
         self.n, self.T = n_examples, n_examples // self.b
         # the largest divisor of T up to k: every call has k steps, one program compiles
-        self.k = max(d for d in range(1, min(steps_per_call, self.T) + 1) if self.T % d == 0)
-        self.dropout, self.eval_names = dropout, check_eval_names(eval_names)
+        self.k = max(d for d in range(1, min(k, self.T) + 1) if self.T % d == 0)
+        self.dropout = check_flag(dropout, where, "dropout")
+        self.eval_names = check_eval_names(eval_names, where)
         self.shuffle = shuffle
         self.placement = placement or Placement()
+        optimizer = check_optimizer(optimizer, where)
         self.step = make_optimizer_step(make_objective(model, loss), optimizer)
         self.eval_fn = make_eval_fn(model, loss)
         self._run = None
@@ -126,6 +152,7 @@ class SteppedLoop(HostProgram):
         if self._run is not None:
             return self._run
         key, X, y, evals = args
+        check_run_data("SteppedLoop", self.n, self.eval_names, X, y, evals)
         put, jit = self.placement.put, self.placement.jit
         e0 = np.int32(np.asarray(indices)[0])
         order = jit(self._order).lower(key, e0).compile()
@@ -137,6 +164,7 @@ class SteppedLoop(HostProgram):
         epoch_end = jit(self._epoch_end).lower(carry, losses, evals).compile()
 
         def run(carry, epochs, key, X, y, evals=()):
+            check_run_data("SteppedLoop", self.n, self.eval_names, X, y, evals)
             per_epoch = []
             for e in np.asarray(epochs):
                 idx, keys = order(key, np.int32(e))
