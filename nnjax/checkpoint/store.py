@@ -1,0 +1,175 @@
+"""Saving, loading and restoring checkpoints (see :mod:`nnjax.checkpoint`)."""
+
+import hashlib
+import json
+import os
+
+import jax
+import numpy as np
+
+from nnjax import tree_arrays
+from nnjax.checkpoint.folders import _prune, _retire
+from nnjax.checkpoint.record import (
+    _NAME,
+    FORMAT,
+    Checkpoint,
+    CorruptCheckpointError,
+    NonFiniteCheckpointError,
+    _Bad,
+    _digest,
+    _paths,
+    _read,
+    _resolve,
+    check_metadata,
+    steps,
+)
+from nnjax.io import atomic_write_bytes, npz_bytes
+from nnjax.lock import DirectoryLock, lock_folder
+
+
+def lock(directory, *, stale_after: float | None = None, heartbeat=60.0) -> DirectoryLock:
+    """Take the exclusive lock of checkpoint ``directory`` for a run's lifetime and remove
+    the temporary files killed writers left there; return the held :class:`DirectoryLock`
+    (a context manager: ``with checkpoint.lock(D): ...``; ``.cleaned`` lists what went).
+
+    Raises :class:`DirectoryLockedError` (an ``OSError``) at once when another run holds it;
+    a dead run's lock is taken over with a :class:`StaleLockWarning`. See :mod:`nnjax.lock`
+    for ``stale_after`` and ``heartbeat`` and for what is guaranteed across hosts.
+    """
+    return lock_folder(directory, stale_after=stale_after, heartbeat=heartbeat)
+
+
+def _check_finite(arrays: dict[str, np.ndarray], step: int) -> None:
+    for name, a in arrays.items():
+        if not jax.dtypes.issubdtype(a.dtype, np.inexact) or np.isfinite(a).all():
+            continue
+        n_nan = int(np.isnan(a).sum())
+        raise NonFiniteCheckpointError(
+            f"checkpoint.save: refusing to write step {step}: {name} holds {n_nan} nan and "
+            f"{int((~np.isfinite(a)).sum()) - n_nan} inf of its {a.size} values (a checkpoint "
+            "is never written from non-finite state; pass allow_nonfinite=True to force it)",
+            name,
+            step,
+        )
+
+
+def save(
+    directory,
+    step: int,
+    tree,
+    *,
+    metadata: dict | None = None,
+    keep: int | None = None,
+    allow_nonfinite: bool = False,
+):
+    """Write ``tree`` (a pytree of arrays, PRNG keys allowed) as checkpoint ``step``.
+
+    ``metadata``: a JSON-serialisable dict stored alongside; a nan or inf float in it is a
+    ``ValueError`` naming it (:func:`check_metadata`: JSON has no nan; store such a value as
+    a string or None). ``keep``: an int (NumPy ints too); afterwards, keep the ``keep``
+    newest checkpoints that verify (None keeps all; see :func:`_prune`). A float leaf
+    holding nan or inf raises :class:`NonFiniteCheckpointError` before anything is written,
+    unless ``allow_nonfinite``. Committed checkpoints of step >= ``step`` are moved into a
+    fresh ``abandoned/NNNN/`` first (a resumed run's abandoned future; :func:`_set_aside`).
+    The caller should hold :func:`lock`. Returns the ``.npz`` path.
+    """
+    if isinstance(step, bool) or not isinstance(step, int | np.integer) or step < 0:
+        raise ValueError(f"checkpoint.save: step must be an int >= 0, got {step!r}")
+    if keep is not None and (
+        isinstance(keep, bool) or not isinstance(keep, int | np.integer) or keep < 1
+    ):
+        raise ValueError(f"checkpoint.save: keep must be an int >= 1 or None, got {keep!r}")
+    step, keep = int(step), None if keep is None else int(keep)
+    check_metadata(metadata, "checkpoint.save: metadata")
+    arrays, keys = tree_arrays.flatten(tree)
+    if not allow_nonfinite:
+        _check_finite(arrays, step)
+    stored, dtypes = tree_arrays.storable(arrays)
+    data = npz_bytes(stored)
+    directory = os.fspath(directory)
+    npz, js = _paths(directory, step)
+    meta = {
+        "format": FORMAT,
+        "step": step,
+        "file": os.path.basename(npz),
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "prng_keys": keys,
+        "metadata": dict(metadata or {}),
+    }
+    if dtypes:
+        meta["dtypes"] = dtypes
+    try:
+        meta["meta_sha256"] = _digest(meta)
+        text = json.dumps(meta, indent=1, sort_keys=True, allow_nan=False).encode()
+    except TypeError as e:
+        raise ValueError(f"checkpoint.save: metadata must be JSON-serialisable: {e}") from None
+    os.makedirs(directory, exist_ok=True)
+    _retire(directory, step)
+    atomic_write_bytes(npz, data)
+    atomic_write_bytes(js, text)  # last: the JSON commits the checkpoint
+    _prune(directory, step, keep)
+    return npz
+
+
+def load(path_or_directory, step: int | None = None) -> Checkpoint:
+    """Read and verify a checkpoint: a directory (its newest, or ``step``) or a file path.
+
+    Raises :class:`CorruptCheckpointError` naming the file when the JSON is unreadable or a
+    digest or size does not match (``err.latest_valid`` offers the newest good checkpoint,
+    also named in the message), ``FileNotFoundError`` naming the path given when there is
+    none (with the steps that do exist).
+    """
+    npz, js = _resolve(path_or_directory, step)
+    try:
+        return _read(npz, js)
+    except _Bad as bad:
+        m = _NAME.match(os.path.basename(npz))
+        good = latest_valid(os.path.dirname(npz), before=int(m.group(1)))
+        hint = (
+            f"; the newest valid checkpoint is {good.path} (step {good.step})"
+            if good
+            else "; there is no older valid checkpoint"
+        )
+        raise CorruptCheckpointError(str(bad) + hint, bad.path, good) from None
+
+
+def latest_valid(directory, before: int | None = None) -> Checkpoint | None:
+    """The newest checkpoint in ``directory`` that verifies (with step < ``before`` if
+    given), skipping corrupt ones; None if there is none."""
+    for s in reversed(steps(directory)):
+        if before is not None and s >= before:
+            continue
+        try:
+            return _read(*_paths(directory, s))
+        except (_Bad, FileNotFoundError):
+            continue
+    return None
+
+
+def unflatten(ckpt: Checkpoint, like, prefix: str = "", *, partial: bool = False):
+    """The arrays of ``ckpt`` under ``prefix`` in the structure of the pytree ``like``.
+
+    Each leaf must exist with ``like``'s shape and dtype (a ``ValueError`` names the first
+    that does not); PRNG key leaves of ``like`` are re-wrapped with their implementation (a
+    stored array that is no such key's data is named). An array of the checkpoint under
+    ``prefix`` that ``like`` has no place for is a ``ValueError`` naming it (a 3-layer
+    checkpoint does not restore into a 2-layer ``like``), unless ``partial=True``: then
+    only the arrays ``like`` names are read. See :func:`nnjax.tree_arrays.unflatten`.
+    """
+    return tree_arrays.unflatten(
+        ckpt.arrays,
+        like,
+        prng_keys=ckpt.prng_keys,
+        where=ckpt.path,
+        prefix=prefix,
+        partial=partial,
+    )
+
+
+def restore(path_or_directory, like, step: int | None = None, *, partial: bool = False):
+    """``(tree, metadata)`` of a checkpoint (a directory's newest, or ``step``), in the
+    structure of ``like``; every array of the checkpoint must have its place in ``like``
+    unless ``partial``. See :func:`load` and :func:`unflatten`."""
+    ckpt = load(path_or_directory, step)
+    return unflatten(ckpt, like, partial=partial), ckpt.metadata
