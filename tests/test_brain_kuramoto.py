@@ -84,10 +84,20 @@ def test_kuramoto_errors():
         ku.simulate(jnp.zeros(3), jnp.zeros(3), 1.0, coupling=jnp.ones((2, 2)))
     with pytest.raises(ValueError, match="record_every"):
         ku.simulate(jnp.zeros(3), jnp.zeros(3), 1.0, n_steps=10, record_every=3)
-    with pytest.raises(ValueError, match="positive int"):
+    with pytest.raises(ValueError, match=r"lorentzian_frequencies: n must be an int >= 1"):
         ku.lorentzian_frequencies(0)
+    with pytest.raises(ValueError, match=r"gaussian_frequencies: n must be an int >= 1, got True"):
+        ku.gaussian_frequencies(True)
     with pytest.raises(ValueError, match=r"simulate: theta0 \(10,\) and omega \(9,\) must be"):
         ku.simulate(jnp.zeros(10), jnp.ones(9), 1.0)  # was JAX's own broadcasting error
+
+
+def test_frequencies_take_numpy_counts():
+    """Review: np.int64(5) (a count from a NumPy computation) was refused as not an int."""
+    np.testing.assert_array_equal(
+        ku.lorentzian_frequencies(np.int64(5)), ku.lorentzian_frequencies(5)
+    )
+    np.testing.assert_array_equal(ku.gaussian_frequencies(np.int32(4)), ku.gaussian_frequencies(4))
 
 
 def test_stationary_r_zero_below_threshold_and_for_negative_K():

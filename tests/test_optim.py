@@ -77,3 +77,25 @@ def test_injectable_learning_rate_matches_plain():
 def test_bad_hyperparameters_raise(args, kwargs, match):
     with pytest.raises(ValueError, match=match):
         get_optimizer(*args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("adam", {"eps": float("inf")}),
+        ("rmsprop", {"eps": float("nan")}),
+        ("adamw", {"weight_decay": float("inf")}),
+        ("adamw", {"weight_decay": float("nan")}),
+        ("adagrad", {"initial_accumulator_value": float("inf")}),
+        ("adagrad", {"initial_accumulator_value": float("nan")}),
+    ],
+)
+def test_numpy_twin_refuses_what_nnjax_refuses(name, kwargs):
+    """Review: the NumPy twins took an infinite eps (every update 0), a nan or infinite
+    weight decay and accumulator that nnjax.optim refuses; both now refuse them."""
+    from nnjax.reference import optim as RO
+
+    with pytest.raises(ValueError, match="must be a finite number"):
+        get_optimizer(name, 0.1, **kwargs)
+    with pytest.raises(ValueError, match="must be a finite number"):
+        RO.get(name, 0.1, **kwargs)

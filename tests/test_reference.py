@@ -208,6 +208,21 @@ def test_logistic_regression_twin_matches_jax():
     _assert_rows_pass([V.check("logistic regression grads", g, g_ref, V.RTOL64)])
 
 
+def test_twin_sizes_refuse_bools_and_take_numpy_ints():
+    """Review: logistic_regression(True) built a 1-feature twin and mlp([4, True]) a 1-unit
+    layer; NumPy ints (sizes from a computation) were refused."""
+    with pytest.raises(ValueError, match=r"logistic_regression: n_features must be an int >= 1"):
+        logistic_regression(True)
+    with pytest.raises(ValueError, match=r"mlp: sizes must be a non-empty list of positive ints"):
+        mlp([4, True])
+    forward, _ = logistic_regression(np.int64(3))
+    out, _ = forward({"W": np.ones((3, 1)), "b": np.zeros(1)}, np.ones((2, 3)))
+    np.testing.assert_array_equal(out, np.full((2, 1), 3.0))
+    forward, _ = mlp([np.int64(2)], "relu")
+    out, _ = forward([{"W": np.ones((3, 2)), "b": np.zeros(2)}], np.ones((1, 3)))
+    np.testing.assert_array_equal(out, np.full((1, 2), 3.0))
+
+
 @pytest.mark.parametrize("use_bias", [True, False])
 def test_mlp_params_structure_is_nnjax_mlp(use_bias):
     sizes, act, out_act = [7, 3], "tanh", "softmax"

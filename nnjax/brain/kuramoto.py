@@ -35,14 +35,14 @@ Array = jax.Array
 def lorentzian_frequencies(n: int, gamma: float = 1.0, omega0: float = 0.0, dtype=None):
     """n deterministic, quantile-spaced draws of a Lorentzian (Cauchy) of half-width gamma:
     omega_i = omega0 + gamma tan(pi ((i + 1/2) / n - 1/2)), i = 0..n-1. Shape (n,)."""
-    _check_n(n)
+    n = check_count(n, "n", "lorentzian_frequencies")
     q = (jnp.arange(n, dtype=dtype or jnp.result_type(float)) + 0.5) / n
     return omega0 + gamma * jnp.tan(jnp.pi * (q - 0.5))
 
 
 def gaussian_frequencies(n: int, sigma: float = 1.0, omega0: float = 0.0, dtype=None):
     """n quantile-spaced Gaussian frequencies omega0 + sigma Phi^{-1}((i + 1/2) / n). (n,)"""
-    _check_n(n)
+    n = check_count(n, "n", "gaussian_frequencies")
     q = (jnp.arange(n, dtype=dtype or jnp.result_type(float)) + 0.5) / n
     return omega0 + sigma * ndtri(q)
 
@@ -56,11 +56,6 @@ def stationary_r(K, gamma: float = 1.0):
     above = K > 2.0 * gamma
     r = jnp.where(above, jnp.sqrt(jnp.where(above, 1.0 - 2.0 * gamma / K, 0.0)), 0.0)
     return jnp.where(jnp.isnan(K) | jnp.isnan(gamma), jnp.nan, r)
-
-
-def _check_n(n):
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
 
 
 def order_parameter(theta: Array) -> Array:

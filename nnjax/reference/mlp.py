@@ -24,6 +24,7 @@ Params have exactly the structure ``nnjax.mlp`` produces: a list with ``{"W", "b
 ``"b"`` when ``use_bias=False``) for each Dense layer and ``{}`` for each activation layer.
 """
 
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -45,6 +46,11 @@ def _backprop_activation(name, z, delta_a):
     return delta_a * ACTIVATIONS[name][1](z)
 
 
+def _is_count(n) -> bool:
+    """An int >= 1: Python or NumPy, never a bool (True is no size)."""
+    return isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1
+
+
 def mlp(
     sizes: Sequence[int],
     activation: str = "relu",
@@ -58,8 +64,9 @@ def mlp(
     ``backward(dout, cache) -> (dX, grads)`` with grads shaped like params (module docstring).
     """
     sizes = list(sizes)
-    if not sizes or any(not isinstance(s, int) or s < 1 for s in sizes):
+    if not sizes or not all(_is_count(s) for s in sizes):
         raise ValueError(f"mlp: sizes must be a non-empty list of positive ints, got {sizes}")
+    sizes = [int(s) for s in sizes]
     _check_activation(activation, "activation")
     if output_activation is not None:
         _check_activation(output_activation, "output_activation")
@@ -124,8 +131,9 @@ def logistic_regression(n_features: int, use_bias: bool = True):
     ``{"W": (n_features, 1), "b": (1,)}``. With delta = dJ/dz (B, 1):
     dJ/dtheta = X^T delta, dJ/db = sum_b delta, dJ/dX = delta theta^T.
     """
-    if not isinstance(n_features, int) or n_features < 1:
-        raise ValueError(f"logistic_regression: n_features must be >= 1, got {n_features!r}")
+    if not _is_count(n_features):
+        raise ValueError(f"logistic_regression: n_features must be an int >= 1, got {n_features!r}")
+    n_features = int(n_features)
 
     def forward(params, X):
         X = np.asarray(X)

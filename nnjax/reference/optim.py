@@ -152,8 +152,8 @@ def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8):
 def adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4):
     """theta <- theta - eta (m_hat / (sqrt(s_hat) + eps) + weight_decay theta)."""
     _check_betas(b1, b2, eps)
-    if weight_decay < 0:
-        raise ValueError(f"adamw: weight_decay must be >= 0, got {weight_decay}")
+    if not 0.0 <= weight_decay < float("inf"):
+        raise ValueError(f"adamw: weight_decay must be a finite number >= 0, got {weight_decay}")
 
     def update(grads, state, params):
         grads, params = _asarrays(grads), _asarrays(params)
@@ -188,9 +188,10 @@ def rmsprop(learning_rate, decay=0.9, eps=1e-8):
 def adagrad(learning_rate, initial_accumulator_value=0.1, eps=1e-7):
     """s <- s + g^2 (s_0 = initial_accumulator_value); theta <- theta - eta g / sqrt(s + eps)
     where s > 0 (0 where s = 0)."""
-    if initial_accumulator_value < 0:
+    if not 0.0 <= initial_accumulator_value < float("inf"):
         raise ValueError(
-            f"adagrad: initial_accumulator_value must be >= 0, got {initial_accumulator_value}"
+            "adagrad: initial_accumulator_value must be a finite number >= 0, got "
+            f"{initial_accumulator_value}"
         )
     _check_eps(eps)
 
@@ -241,8 +242,9 @@ def _check_unit(name, value):
 
 
 def _check_eps(eps):
-    if not eps > 0:
-        raise ValueError(f"eps must be > 0, got {eps}")
+    """As nnjax.optim: an infinite eps would make every update 0."""
+    if not 0.0 < eps < float("inf"):
+        raise ValueError(f"eps must be a finite number > 0, got {eps}")
 
 
 def _check_betas(b1, b2, eps):
