@@ -5,7 +5,8 @@ built-in ``--dataset`` or ``--data FILE``, split by ``--data-seed``, standardise
 training split's statistics; ``--seed`` seeds the init, the batch order and dropout only.
 With a validation split (``--val-split``) the per-epoch metrics are the validation set's
 and the test set is evaluated once, at the end. Options left out come from the dataset's
-preset (:mod:`nnjax.presets`).
+preset (:mod:`nnjax.presets`). The model options and the model they build are
+:mod:`nnjax.commands.train_model`.
 
 ``--devices N`` trains data-parallel over N devices (N virtual CPU devices when JAX runs on
 the CPU); ``--checkpoint-dir D`` saves a checkpoint every ``--checkpoint-every`` epochs and
@@ -17,18 +18,18 @@ import os
 import sys
 import time
 
+from nnjax.commands.train_model import (
+    DEFAULT_CHANNELS,
+    ONE_WIDTH,
+    _check_model_options,
+    _model_options,
+    build,
+)
+from nnjax.commands.train_model import MODEL_OPTIONS as MODEL_OPTIONS
+from nnjax.commands.train_model import MODELS as MODELS
+from nnjax.commands.train_model import example_shape as example_shape
+
 HELP = "train a model on a built-in dataset or your own data file (default: an MLP on digits)"
-MODELS = ("mlp", "logreg", "cnn", "gru", "resmlp")
-# --hidden of the one-width models: resmlp's hidden width, gru's units per direction (the
-# MNIST-1D paper's); --channels of the cnn
-ONE_WIDTH = {"resmlp": 100, "gru": 6}
-DEFAULT_CHANNELS = 25
-# the model options and the models they apply to (any other model refuses them)
-MODEL_OPTIONS = {
-    "--hidden": ("mlp", "resmlp", "gru"),
-    "--activation": ("mlp",),
-    "--channels": ("cnn",),
-}
 
 
 def add_arguments(p) -> None:
@@ -53,41 +54,6 @@ def add_arguments(p) -> None:
         metavar="N",
         default=None,
         help="data-parallel over N devices (default: one device, no mesh)",
-    )
-
-
-def _model_options(g, o) -> None:
-    g.add_argument(
-        "--model",
-        default="mlp",
-        choices=MODELS,
-        help="mlp, logreg, or the MNIST-1D paper's cnn, gru, resmlp; cnn and gru read digits "
-        "as 8x8 images (gru: 8 rows as time steps), other data as a 1-D signal",
-    )
-    g.add_argument(
-        "--hidden",
-        type=o.widths,
-        default=None,
-        metavar="W,W,...",
-        help="hidden widths (mlp: W,W,..., default: the dataset's preset, below; one width "
-        f"for resmlp (default {ONE_WIDTH['resmlp']}) and gru (units per direction, default "
-        f"{ONE_WIDTH['gru']}))",
-    )
-    g.add_argument(
-        "--channels",
-        type=o.positive_int,
-        default=None,
-        metavar="N",
-        help=f"channels of each convolution (default: {DEFAULT_CHANNELS}; cnn only)",
-    )
-    g.add_argument(
-        "--activation",
-        type=o.hidden_activation,
-        default=None,
-        metavar="NAME",
-        help=o.choices_help(
-            "hidden activation (default: the preset's; mlp only)", o.HIDDEN_ACTIVATIONS
-        ),
     )
 
 
@@ -182,54 +148,6 @@ def check(args) -> None:
         args.hidden = args.hidden or [ONE_WIDTH[args.model]]
     elif args.model == "cnn":
         args.channels = args.channels or DEFAULT_CHANNELS
-
-
-def _check_model_options(args) -> None:
-    """A model option given to a model it does not apply to is refused, in one line."""
-    values = {"--hidden": args.hidden, "--activation": args.activation}
-    values["--channels"] = args.channels
-    given = [f for f, v in values.items() if v and args.model not in MODEL_OPTIONS[f]]
-    if given:
-        takes = "; ".join(f"{f} is for --model {', '.join(MODEL_OPTIONS[f])}" for f in given)
-        raise ValueError(f"{' and '.join(given)}: not for --model {args.model} ({takes})")
-    if args.model in ONE_WIDTH and args.hidden and len(args.hidden) != 1:
-        widths = ",".join(map(str, args.hidden))
-        raise ValueError(f"--hidden {widths}: --model {args.model} takes one width, e.g. 32")
-
-
-def example_shape(ds, model: str) -> tuple[int, ...]:
-    """How ``--model cnn``/``gru`` read one example of ``ds`` (the data arrive flat, (n, F);
-    the model reshapes them inside): digits as an 8x8 image, (8, 8, 1) for the cnn and 8 rows
-    of 8 pixels as time steps, (8, 8), for the gru; anything else as a 1-D signal (F, 1)."""
-    n_features = int(ds.X_train.shape[1])
-    if ds.name == "digits" and n_features == 64:
-        return (8, 8, 1) if model == "cnn" else (8, 8)
-    if model == "cnn" and n_features < 3:
-        raise ValueError(
-            f"--model cnn needs signals of at least 3 values; {ds.name} has {n_features} "
-            "feature(s) (use --model mlp)"
-        )
-    return (n_features, 1)
-
-
-def build(args, ds):
-    """The model and its loss for ``args.model`` on dataset ``ds``."""
-    import nnjax
-
-    k = ds.n_classes
-    if args.model == "logreg":
-        if k != 2:
-            raise ValueError(f"--model logreg needs a binary dataset; {ds.name} has {k} classes")
-        return nnjax.logistic_regression(ds.X_train.shape[1]), "binary_cross_entropy_with_logits"
-    if args.model == "cnn":
-        model = nnjax.cnn(k, input_shape=example_shape(ds, "cnn"), channels=args.channels)
-    elif args.model == "gru":
-        model = nnjax.gru(k, hidden=args.hidden[0], input_shape=example_shape(ds, "gru"))
-    elif args.model == "resmlp":
-        model = nnjax.resmlp(k, hidden=args.hidden[0], dropout=args.dropout)
-    else:
-        model = nnjax.mlp([*args.hidden, k], args.activation, dropout=args.dropout)
-    return model, "softmax_cross_entropy"
 
 
 def _use_devices(n: int | None):

@@ -1,0 +1,158 @@
+"""The saved-model format (``docs/saved-models.md``): its name, version and file names, the
+checksums, and reading the files back with every check (``model.json``'s format, checksum
+and fields; each array file's size and SHA-256; every leaf's place and shape). A damaged or
+foreign file is a :class:`SavedModelError` whose one line names it.
+
+Light: ``nnjax predict`` reads a ``model.json`` here before JAX starts, so JAX and NumPy are
+imported inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Any
+
+FORMAT = "nnjax-saved-model"
+FORMAT_VERSION = 1
+MODEL_FILE, PARAMS_FILE, STATE_FILE = "model.json", "params.npz", "state.npz"
+
+
+class SavedModelError(ValueError):
+    """A saved model that cannot be read: the message names the file and the problem."""
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _body_checksum(meta: dict) -> str:
+    """The SHA-256 of ``meta`` without its ``checksum``, as canonical JSON."""
+    body = {k: v for k, v in meta.items() if k != "checksum"}
+    return _sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
+
+
+def read_meta(path) -> dict:
+    """``model.json`` of the saved model at ``path``, its format, version and checksum checked."""
+    folder = os.fspath(path)
+    where = os.path.join(folder, MODEL_FILE)
+    if not os.path.isdir(folder):
+        raise SavedModelError(f"{folder}: no such saved model (not a folder)")
+    if not os.path.isfile(where):
+        raise SavedModelError(f"{folder}: not a saved nnjax model (no {MODEL_FILE})")
+    try:
+        with open(where, encoding="utf-8") as f:
+            meta = json.load(f)
+    except json.JSONDecodeError as e:
+        raise SavedModelError(
+            f"{where}: not valid JSON ({e.msg}, line {e.lineno}): damaged or edited"
+        ) from None
+    except UnicodeDecodeError:
+        raise SavedModelError(f"{where}: not a text file: damaged") from None
+    _check_format(meta, where)
+    if meta.get("checksum") != _body_checksum(meta):
+        raise SavedModelError(
+            f"{where}: checksum mismatch: the file was edited or damaged after it was written"
+        )
+    _check_fields(meta, where)
+    return meta
+
+
+LOSS_NAMES = (
+    "mse",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "softmax_cross_entropy",
+)
+"""The names of :data:`nnjax.losses.LOSSES`, here without importing JAX (``nnjax predict``
+reads a model.json before JAX starts)."""
+
+
+def _check_fields(meta: dict, where: str) -> None:
+    """Every field a reader uses is there with its type (a checksum only says the file is
+    as written, and another program may have written it)."""
+    model, files = meta.get("model"), meta.get("files")
+    problems = {
+        "model": not (isinstance(model, dict) and "spec" in model and "input_shape" in model),
+        "files": not (
+            isinstance(files, dict)
+            and PARAMS_FILE in files
+            and all(isinstance(e, dict) and {"bytes", "sha256"} <= set(e) for e in files.values())
+        ),
+        "label_names": not isinstance(meta.get("label_names"), list),
+        "loss": meta.get("loss") not in LOSS_NAMES,
+        "standardizer": not isinstance(meta.get("standardizer", {}), dict | None),
+        "feature_names": not isinstance(meta.get("feature_names"), list | None),
+    }
+    bad = [name for name, wrong in problems.items() if wrong]
+    if bad:
+        valid = f" (loss: one of {', '.join(LOSS_NAMES)})" if "loss" in bad else ""
+        raise SavedModelError(
+            f"{where}: field(s) {', '.join(bad)} missing or invalid{valid}: written by another "
+            "program or edited"
+        )
+
+
+def _check_format(meta, where: str) -> None:
+    import nnjax
+
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise SavedModelError(f"{where}: not an nnjax saved model (format {got!r})")
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise SavedModelError(
+            f"{where}: format version {version!r} (written by nnjax "
+            f"{meta.get('nnjax_version', '?')}); nnjax {nnjax.__version__} reads version "
+            f"{FORMAT_VERSION} only"
+        )
+
+
+def read_arrays(folder: str, name: str, entry: dict) -> dict[str, Any]:
+    """The arrays of ``name`` (an .npz file of the saved model), its size and SHA-256 checked
+    against ``entry`` (model.json's record)."""
+    import zipfile
+
+    import numpy as np
+
+    where = os.path.join(folder, name)
+    if not os.path.isfile(where):
+        raise SavedModelError(f"{where}: missing (model.json lists it)")
+    with open(where, "rb") as f:
+        data = f.read()
+    if len(data) != entry["bytes"]:
+        what = "truncated" if len(data) < entry["bytes"] else "longer than written"
+        raise SavedModelError(f"{where}: {what} ({len(data)} bytes, {entry['bytes']} written)")
+    if _sha256(data) != entry["sha256"]:
+        raise SavedModelError(f"{where}: checksum mismatch: damaged or replaced after saving")
+    import io
+
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            return {k: archive[k] for k in archive.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise SavedModelError(f"{where}: not a readable .npz archive ({e})") from None
+
+
+def unflatten(arrays: dict, like, where: str, what: str):
+    """``arrays`` (path -> array) in the structure of ``like`` (abstract leaves), every leaf
+    present with its shape; an array ``like`` has no place for is an error too."""
+    import jax
+
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(like)
+    want = {jax.tree_util.keystr(p): tuple(leaf.shape) for p, leaf in leaves}
+    for key, shape in want.items():
+        if key not in arrays:
+            raise SavedModelError(
+                f"{where}: no array for {what}{key} (the model needs shape {shape})"
+            )
+    extra = sorted(set(arrays) - set(want))
+    if extra:
+        raise SavedModelError(f"{where}: {what}{extra[0]} is not part of the model")
+    for key, shape in want.items():
+        if arrays[key].shape != shape:
+            raise SavedModelError(
+                f"{where}: {what}{key} has shape {arrays[key].shape}, the model needs {shape}"
+            )
+    return jax.tree_util.tree_unflatten(treedef, [arrays[k] for k in want])

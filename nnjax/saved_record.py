@@ -1,0 +1,131 @@
+"""``model.json``'s record of a model, built from ``nnjax.save``'s arguments and checked
+before anything is written: the model as data (its spec), the input shape, the label names,
+the standardiser, the training configuration and each array file's entry.
+"""
+
+from __future__ import annotations
+
+import json
+
+from nnjax.saved_format import FORMAT, FORMAT_VERSION, _body_checksum, _sha256
+
+
+def _spec_or_refuse(model) -> list:
+    """``model.spec`` as JSON data; a model without one is refused, naming it."""
+    if not (hasattr(model, "init") and hasattr(model, "apply")):
+        raise ValueError(
+            f"nnjax.save: {getattr(model, '__name__', type(model).__name__)} is a plain "
+            "function, not an nnjax Layer: it cannot be saved (build the model from layers)"
+        )
+    if getattr(model, "spec", None) is None:
+        culprit = _without_spec(model)
+        inside = f" (in {model.name})" if culprit is not model else ""
+        raise ValueError(
+            f"nnjax.save: {culprit.name}{inside} cannot be saved: it is built from a Python "
+            "function (an activation or initializer given as a callable), which has no "
+            "description as data; build it from names (e.g. Activation('relu'), "
+            "W_init='he_normal')"
+        )
+    return json.loads(json.dumps(model.spec))
+
+
+def _without_spec(layer, depth: int = 0):
+    """The innermost layer without a spec inside ``layer``: the children a combinator holds
+    in its ``init`` closure are searched (the layer itself when none is found)."""
+    from nnjax.layers import Layer
+
+    if depth > 20:
+        return layer
+    for cell in getattr(layer.init, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        is_group = isinstance(value, tuple | list) and not isinstance(value, Layer)
+        children = value if is_group else (value,)
+        for child in children:
+            if isinstance(child, Layer) and child.spec is None:
+                return _without_spec(child, depth + 1)
+    return layer
+
+
+def _array_entry(arrays: dict, data: bytes) -> dict:
+    return {
+        "bytes": len(data),
+        "sha256": _sha256(data),
+        "leaves": {k: {"shape": list(a.shape), "dtype": str(a.dtype)} for k, a in arrays.items()},
+    }
+
+
+def _json_config(config) -> dict | None:
+    """The training configuration as JSON (private ``_`` keys dropped)."""
+    if config is None:
+        return None
+    config = {k: v for k, v in dict(config).items() if not str(k).startswith("_")}
+    try:
+        return json.loads(json.dumps(config))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"nnjax.save: config must be JSON data: {e}") from None
+
+
+def _meta(spec, shape, out_shape, loss, names, feature_names, target, std, config, files):
+    import nnjax
+
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "nnjax_version": nnjax.__version__,
+        "model": {"spec": spec, "input_shape": list(shape), "output_shape": list(out_shape)},
+        "loss": loss,
+        "label_names": names,
+        "feature_names": None if feature_names is None else [str(f) for f in feature_names],
+        "target": target,
+        "standardizer": std,
+        "config": _json_config(config),
+        "files": files,
+    }
+    meta["checksum"] = _body_checksum(meta)
+    return meta
+
+
+def _standardizer_dict(standardizer) -> dict | None:
+    if standardizer is None or isinstance(standardizer, dict):
+        return standardizer
+    return standardizer.to_dict()
+
+
+def _input_shape(input_shape, std, feature_names) -> tuple[int, ...]:
+    """The model's input shape (-1, ...): ``input_shape``, else the standardizer's or the
+    feature names' length; the three must agree (the standardizer acts on the last axis, the
+    names are the columns of a table (n, F)), else no later prediction could run."""
+    if input_shape is not None:
+        shape = (-1, *tuple(int(d) for d in input_shape)[1:])
+    elif std is not None:
+        shape = (-1, len(std["mean"]))
+    elif feature_names is not None:
+        shape = (-1, len(feature_names))
+    else:
+        raise ValueError(
+            "nnjax.save: give input_shape (e.g. (-1, 64)), or a standardizer or feature_names "
+            "from which the number of features is read"
+        )
+    if std is not None and (len(shape) < 2 or len(std["mean"]) != shape[-1]):
+        raise ValueError(
+            f"nnjax.save: the standardizer has {len(std['mean'])} features, but the model's "
+            f"input shape {shape} has {shape[-1]} on its last axis"
+        )
+    if feature_names is not None and (len(shape) != 2 or len(feature_names) != shape[1]):
+        raise ValueError(
+            f"nnjax.save: {len(feature_names)} feature names for the model's input shape "
+            f"{shape}; they name the columns of a table of shape (n, {len(feature_names)})"
+        )
+    return shape
+
+
+def _label_names(label_names, out_shape) -> list:
+    k = out_shape[-1] if len(out_shape) > 1 else 1
+    n = 2 if k == 1 else k
+    names = list(range(n)) if label_names is None else list(label_names)
+    if len(names) != n:
+        raise ValueError(f"nnjax.save: {len(names)} label names for a model with {n} classes")
+    return [n.item() if hasattr(n, "item") else n for n in names]
