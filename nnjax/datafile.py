@@ -5,7 +5,9 @@
 
 * ``.csv``: a header row, then one example per row, comma-separated (UTF-8, a BOM is
   skipped, blank lines are skipped). The column named ``target`` (default ``"target"``)
-  holds the labels; every other column is a numeric feature.
+  holds the labels; every other column is a numeric feature. A header of numbers only
+  (other than pandas' default names 0..d-1) is warned of: it may be the first example of a
+  file that has no header row.
 * ``.npz``: an archive (``numpy.savez``) holding two arrays named exactly ``X`` (n, d) or
   (n,) and ``y`` (n,); other arrays in it are ignored.
 * ``.npy``: the features alone (n, d) or (n,); the labels come from a second ``.npy`` file,
@@ -113,8 +115,10 @@ def read_csv(path, target: str = DEFAULT_TARGET) -> OwnData:
     if target not in header:
         shown = _first(header)
         raise ValueError(
-            f"{where}: no column {target!r} (give the label column with --target); columns: {shown}"
+            f"{where}: no column {target!r} (give the label column with --target); columns: "
+            f"{shown}{no_header(header)}"
         )
+    warn_numeric_header(where, header)
     t = header.index(target)
     features = [i for i in range(len(header)) if i != t]
     if not features:
@@ -130,6 +134,39 @@ def read_csv(path, target: str = DEFAULT_TARGET) -> OwnData:
     y, names = _encode_text_labels(column, lines, f"{where}: column {target!r}")
     feature_names = tuple(header[i] for i in features)
     return OwnData(X, y, names, feature_names, os.path.basename(where))
+
+
+def _all_numbers(header: list[str]) -> bool:
+    try:
+        [float(h) for h in header]
+    except ValueError:
+        return False
+    return True
+
+
+def no_header(header: list[str]) -> str:
+    """A hint for an error about ``header`` when its every cell is a number: the file's
+    first row is likely data, its header row missing ('' otherwise)."""
+    if not _all_numbers(header):
+        return ""
+    return (
+        "; line 1 is all numbers: is the header row missing? (a CSV file needs one naming "
+        "its columns)"
+    )
+
+
+def warn_numeric_header(where: str, header: list[str]) -> None:
+    """Warn when the header row is all numbers other than pandas' default names 0..d-1
+    (``DataFrame(X).to_csv(index=False)``): it may be an example read as the header, and
+    so left out."""
+    if _all_numbers(header) and header != [str(i) for i in range(len(header))]:
+        import warnings
+
+        warnings.warn(
+            f"{where}: line 1 ({_first(header, 4)}) is all numbers and is read as the header, "
+            "not as an example; if it is data, add a header row naming the columns",
+            stacklevel=3,
+        )
 
 
 def _csv_rows(where: str) -> tuple[list[str], list[list[str]], list[int]]:
@@ -164,7 +201,7 @@ def _csv_rows(where: str) -> tuple[list[str], list[list[str]], list[int]]:
             )
     repeated = sorted({h for h in header if header.count(h) > 1})
     if repeated:
-        raise ValueError(f"{where}: the header repeats column names {repeated}")
+        raise ValueError(f"{where}: the header repeats column names {repeated}{no_header(header)}")
     for row, line in zip(rows[1:], lines[1:]):
         if len(row) != len(header):
             raise ValueError(

@@ -59,6 +59,7 @@ def _csv(where, n_features, feature_names, label_names, target, trained_target) 
         check_same_columns(where, given, list(feature_names))
         order = list(feature_names)
     else:
+        datafile.warn_numeric_header(where, header)
         if len(given) != n_features:
             raise ValueError(
                 f"{where}: {len(given)} feature columns ({datafile._first(given)}), but the "

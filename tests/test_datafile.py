@@ -4,6 +4,7 @@ one line and exit 2 naming the file and the column (and the first bad row); `nnj
 
 import json
 import re
+import warnings
 from argparse import Namespace
 
 import numpy as np
@@ -261,3 +262,36 @@ def test_bad_data_fails_before_jax_starts(tmp_path):
                           timeout=120)  # fmt: skip
     assert proc.stdout.split() == ["2", "False"], proc.stdout + proc.stderr
     assert "bad.csv: column 'a', line 3: missing value" in proc.stderr
+
+
+def test_a_csv_without_its_header_row_says_so(tmp_path):
+    """Review: a headerless file's first example was read as the header, and the error
+    spoke of repeated or missing column names only."""
+    f = tmp_path / "noheader.csv"
+    f.write_text("0.5,1.5,0\n2.5,3.5,1\n4.5,5.5,0\n")
+    with pytest.raises(ValueError, match=r"no column 'target'.*line 1 is all numbers: is the "
+                       r"header row missing\?"):  # fmt: skip
+        datafile.read_csv(f)
+    f.write_text("0,0,1\n2,3,1\n")
+    with pytest.raises(ValueError, match=r"repeats column names \['0'\]; line 1 is all numbers"):
+        datafile.read_csv(f)
+    f.write_text("x,x,target\n1,2,0\n")  # a real header: no hint
+    with pytest.raises(ValueError, match=r"repeats column names \['x'\]$"):
+        datafile.read_csv(f)
+
+
+def test_predicting_on_a_numeric_first_row_warns_it_is_read_as_the_header(tmp_path):
+    """A model without feature names takes any header of the right width: a headerless file
+    lost its first example silently. pandas' default names 0..d-1 do not warn."""
+    from nnjax.inputs import read_inputs
+
+    f = tmp_path / "x.csv"
+    f.write_text("0.25,1.5,2.75\n3.5,4.25,5.5\n6.75,7.5,8.25\n")
+    with pytest.warns(UserWarning, match=r"x.csv: line 1 \(0.25, 1.5, 2.75\) is all numbers "
+                      "and is read as the header, not as an example"):  # fmt: skip
+        got = read_inputs(f, n_features=3)
+    assert got.X.shape == (2, 3)
+    f.write_text("0,1,2\n3.5,4.25,5.5\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_inputs(f, n_features=3).X.shape == (1, 3)
