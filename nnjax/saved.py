@@ -86,7 +86,10 @@ def save(
         )
     std = _standardizer_dict(standardizer)
     shape = _input_shape(input_shape, std, feature_names)
-    state, out_shape = _check(model, params, state, shape)
+    try:
+        state, out_shape = _check(model, params, state, shape)
+    except ValueError as e:
+        raise ValueError(f"{e}{_batch_axis_hint(model, params, state, input_shape)}") from None
     names = _label_names(label_names, out_shape)
     files = {PARAMS_FILE: flatten_params(params)}
     if getattr(model, "stateful", False):
@@ -113,6 +116,18 @@ def _remove_stale(path: str, written) -> None:
         if name not in written:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(path, name))
+
+
+def _batch_axis_hint(model, params, state, input_shape) -> str:
+    """When the model takes ``(-1, *input_shape)``: a hint that ``input_shape`` lacks its
+    batch axis (``nnjax.gru(..., input_shape=(T, F))`` names the shape without one)."""
+    if input_shape is None:
+        return ""
+    try:
+        _check(model, params, state, (-1, *input_shape))
+    except (ValueError, TypeError):
+        return ""
+    return f" (input_shape {tuple(input_shape)} has no batch axis: give {(-1, *input_shape)})"
 
 
 def _check(model, params, state, shape):

@@ -6,6 +6,7 @@ the standardiser, the training configuration and each array file's entry.
 from __future__ import annotations
 
 import json
+import numbers
 
 from nnjax.saved_format import FORMAT, FORMAT_VERSION, _body_checksum, _sha256
 
@@ -99,7 +100,7 @@ def _input_shape(input_shape, std, feature_names) -> tuple[int, ...]:
     feature names' length; the three must agree (the standardizer acts on the last axis, the
     names are the columns of a table (n, F)), else no later prediction could run."""
     if input_shape is not None:
-        shape = (-1, *tuple(int(d) for d in input_shape)[1:])
+        shape = _batched(input_shape)
     elif std is not None:
         shape = (-1, len(std["mean"]))
     elif feature_names is not None:
@@ -120,6 +121,28 @@ def _input_shape(input_shape, std, feature_names) -> tuple[int, ...]:
             f"{shape}; they name the columns of a table of shape (n, {len(feature_names)})"
         )
     return shape
+
+
+def _batched(input_shape) -> tuple[int, ...]:
+    """``input_shape`` (batch axis first: -1, None or a size) as ``(-1, ...)``; anything
+    else (no batch axis, a float or bool size, a size < 1) is a ValueError naming it."""
+    dims = tuple(input_shape) if isinstance(input_shape, tuple | list) else ()
+    sizes_ok = all(
+        isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 1 for d in dims[1:]
+    )
+    batch = dims[0] if dims else None
+    batch_ok = len(dims) > 1 and (
+        batch is None
+        or isinstance(batch, numbers.Integral)
+        and not isinstance(batch, bool)
+        and (batch == -1 or batch >= 1)
+    )
+    if not (sizes_ok and batch_ok):
+        raise ValueError(
+            "nnjax.save: input_shape must be the model's input with the batch axis first, "
+            f"e.g. (-1, 64) for 64 features or (-1, 8, 8, 1) for 8x8 images; got {input_shape!r}"
+        )
+    return (-1, *(int(d) for d in dims[1:]))
 
 
 def _label_names(label_names, out_shape) -> list:

@@ -105,6 +105,30 @@ def test_save_refuses_params_of_another_model(tmp_path):
         nnjax.save(tmp_path / "m", nnjax.mlp([5, 2]), params, input_shape=(-1, 8))
 
 
+@pytest.mark.parametrize("shape", [(8,), (-1, 8.5), (True, 8), "8", (-1, 0), (0, 8), ()])
+def test_save_refuses_an_input_shape_without_its_batch_axis_or_of_bad_sizes(tmp_path, shape):
+    """Review: (8,) became (-1,) and failed deep in the model's check; (-1, 8.5) was saved
+    as (-1, 8)."""
+    model = nnjax.mlp([4, 2])
+    _, params = model.init(jax.random.key(0), (-1, 8))
+    with pytest.raises(ValueError, match=r"nnjax.save: input_shape must be the model's input "
+                       r"with the batch axis first, e.g. \(-1, 64\)"):  # fmt: skip
+        nnjax.save(tmp_path / "m", model, params, input_shape=shape)
+    assert not (tmp_path / "m").exists()
+
+
+def test_save_names_a_missing_batch_axis_when_the_model_takes_it(tmp_path):
+    """nnjax.gru(..., input_shape=(T, F)) names its shape without a batch axis; the same
+    tuple given to save is one axis short, and the error says what to give."""
+    model = nnjax.gru(4, hidden=3, input_shape=(8, 1))
+    _, params = model.init(jax.random.key(3), (-1, 8, 1))
+    with pytest.raises(ValueError, match=r"input_shape \(8, 1\) has no batch axis: give "
+                       r"\(-1, 8, 1\)\)$"):  # fmt: skip
+        nnjax.save(tmp_path / "m", model, params, input_shape=(8, 1))
+    nnjax.save(tmp_path / "m", model, params, input_shape=(None, 8, 1))
+    assert nnjax.load(tmp_path / "m").meta["model"]["input_shape"] == [-1, 8, 1]
+
+
 @pytest.fixture
 def saved_mlp(tmp_path):
     model = nnjax.mlp([5, 3])
