@@ -63,7 +63,7 @@ class Predictor:
                 f"{self._name()}: expects inputs of shape (n, {', '.join(map(str, want))}), "
                 f"got {X.shape}"
             )
-        bad = np.flatnonzero(~np.isfinite(X.reshape(len(X), -1)).all(axis=1))
+        bad = np.flatnonzero(~np.isfinite(X.reshape(len(X), int(np.prod(want)))).all(axis=1))
         if bad.size:  # the model would still name a class for them
             raise ValueError(
                 f"{self._name()}: inputs have nan/inf in {bad.size} row(s), first rows "
@@ -122,7 +122,7 @@ class Predictor:
 
     def names_of(self, classes: np.ndarray) -> np.ndarray:
         """Label names of class indices, as an array (ints stay ints, names stay strings)."""
-        return np.asarray([self.label_names[int(k)] for k in classes])
+        return np.asarray(self.label_names)[np.asarray(classes, np.int64)]
 
     def _name(self) -> str:
         return f"saved model {self.path}" if self.path else "saved model"

@@ -241,6 +241,21 @@ def test_predictor_refuses_inputs_of_another_shape(saved_mlp):
         pred(np.zeros((3, 7), np.float32))
 
 
+def test_predictor_on_no_rows_gives_empty_predictions_of_the_label_type(tmp_path):
+    """Review: predict on a (0, 8) batch raised NumPy's "cannot reshape array of size 0"."""
+    model = nnjax.mlp([5, 3])
+    _, params = model.init(jax.random.key(0), (-1, 8))
+    nnjax.save(tmp_path / "m", model, params, input_shape=(-1, 8), label_names=[3, 5, 7])
+    pred = nnjax.load(tmp_path / "m")
+    empty = np.zeros((0, 8), np.float32)
+    got = pred.predict(empty)
+    assert got.shape == (0,) and got.dtype == np.asarray([3]).dtype
+    assert pred.predict_proba(empty).shape == (0, 3)
+    X = np.random.default_rng(0).normal(size=(6, 8))
+    expected = np.asarray([3, 5, 7])[np.argmax(pred(X), axis=1)]
+    np.testing.assert_array_equal(pred.predict(X), expected)
+
+
 def test_the_docs_example_runs_and_predicts_named_labels(tmp_path, monkeypatch):
     """docs/saved-models.md's example, as written (it once used attributes a Dataset lacks)."""
     import re
