@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from nnjax.commands import options
+
 # the implementations and models of the MLP workload (benchmarks.mlp.IMPLS and MODELS, which
 # import JAX and every framework): named here so that --help starts none of them
 IMPL_NAMES = (
@@ -49,6 +51,8 @@ WORKLOADS = (
     "scaling",
     "network",
 )
+# the MLP workload trains on the first rows of its data: a batch holds at most these
+MAX_EXAMPLES = {"quick": 256, "full": 1024}
 # the committed results: written here only when asked, `--out benchmarks/results`
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -71,13 +75,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="MLP implementations (the NumPy twin always runs: it is the oracle)",
     )
     p.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=None)
-    p.add_argument("--batch-sizes", nargs="+", type=int, default=None)
+    p.add_argument(
+        "--batch-sizes",
+        nargs="+",
+        type=options.positive_int,
+        default=None,
+        help=f"MLP batch sizes, each at most the examples trained on ({MAX_EXAMPLES['full']}; "
+        f"quick {MAX_EXAMPLES['quick']}) (default 32 128 1024; quick 32)",
+    )
     p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
-    p.add_argument("--repeats", type=int, default=None, help="timed rounds (default 11; quick 1)")
-    p.add_argument("--pause", type=float, default=0.15, help="seconds before each timed block")
+    p.add_argument(
+        "--repeats",
+        type=options.positive_int,
+        default=None,
+        help="timed rounds (default 11; quick 1)",
+    )
+    p.add_argument(
+        "--pause",
+        type=options.non_negative_float,
+        default=0.15,
+        help="seconds before each timed block (default 0.15)",
+    )
     p.add_argument(
         "--min-block",
-        type=float,
+        type=options.non_negative_float,
         default=None,
         help="seconds of back-to-back calls per timed sample (default 0.25; quick 0)",
     )
@@ -88,6 +109,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="report compiled memory (default: on, off with --quick)",
     )
     p.add_argument("--no-plots", action="store_true")
+
+
+def check(args) -> None:
+    """Refuse, before anything runs, a batch larger than the MLP workload's examples (it had
+    no step: a ZeroDivisionError) and an --out that is a file."""
+    most = MAX_EXAMPLES["quick" if args.quick else "full"]
+    big = [b for b in args.batch_sizes or () if b > most]
+    if big:
+        raise ValueError(
+            f"--batch-sizes {' '.join(map(str, big))}: the MLP workload trains on the first "
+            f"{most} examples{' (--quick)' if args.quick else ''}; give sizes in [1, {most}]"
+        )
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {args.out} is a file, not a folder")
 
 
 def _settings(args) -> dict:
@@ -105,7 +140,7 @@ def _settings(args) -> dict:
         "batch_sizes": args.batch_sizes or ([32] if quick else [32, 128, 1024]),
         # the first rows only (quick: an epoch at batch 32 is 8 steps); the steps per timed
         # call keep the full run under 15 minutes on 2 shared cores
-        "max_examples": 256 if quick else 1024,
+        "max_examples": MAX_EXAMPLES["quick" if quick else "full"],
         "target_steps": (lambda B: 8) if quick else (lambda B: {32: 32, 128: 16}.get(B, 6)),
         "peak_sizes": [256, 512] if quick else [512, 1024, 2048],
         "vmap_counts": [4] if quick else [1, 8, 64, 256],  # quick: one compile, checked
@@ -361,4 +396,9 @@ def _write(args, results):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    try:
+        check(args)
+    except ValueError as e:
+        parser.error(str(e))
+    return run(args)

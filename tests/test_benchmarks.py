@@ -253,6 +253,34 @@ def test_nnjax_bench_without_a_checkout_is_one_line_exit_2(tmp_path, capsys, mon
         assert "benchmark suite is not installed" in lines[0] and str(tmp_path) in lines[0]
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        # each ran workloads first, then ended in a ZeroDivisionError traceback, "no median
+        # for empty data", a negative sleep, or (--repeats 0) a full run of 11 rounds
+        (["--batch-sizes", "0"], "argument --batch-sizes: must be an integer >= 1, got '0'"),
+        (["--batch-sizes", "32", "2000"], "--batch-sizes 2000: the MLP workload trains on the "
+                                          "first 1024 examples; give sizes in [1, 1024]"),
+        (["--quick", "--batch-sizes", "300"], "first 256 examples (--quick)"),
+        (["--repeats", "0"], "argument --repeats: must be an integer >= 1, got '0'"),
+        (["--pause", "nan"], "argument --pause: must be a finite number >= 0, got 'nan'"),
+        (["--min-block", "-1"], "argument --min-block: must be a finite number >= 0"),
+        (["--out", "FILE"], "is a file, not a folder"),
+    ],
+)  # fmt: skip
+def test_bad_bench_options_are_one_line_before_anything_runs(argv, message, tmp_path, capsys):
+    from nnjax.cli import main
+
+    (tmp_path / "f").write_text("")
+    argv = [str(tmp_path / "f") if a == "FILE" else a for a in argv]
+    assert main(["bench", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("nnjax bench: error: ") and message in err, err
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
 def test_another_benchmarks_package_is_not_taken_for_the_suite(tmp_path, monkeypatch):
     from nnjax.commands import bench
 

@@ -77,6 +77,7 @@ def _accept_anything(parser, message: str) -> None:
 def check(args) -> None:
     if getattr(args, "_unavailable", None):
         raise ValueError(args._unavailable)
+    suite().check(args)
 
 
 def run(args) -> int:
