@@ -114,6 +114,9 @@ BAD_ARGUMENTS = [
     (["sleep", "--methods", "dream"], "--methods", "unknown method ['dream']"),
     (["verify", "--architectures", "-1"], "--architectures", "integer >= 0"),
     (["verify", "--seed", "-2"], "--seed", "non-negative integer"),
+    # JAX keeps a seed's low 32 bits: 2**32 was the run of seed 0 (night, verify alike)
+    (["train", "--seed", "4294967296"], "--seed", "at most 2**32 - 1 = 4294967295 (JAX keeps"),
+    (["night", "--seed", "4294967301"], "--seed", "it would be seed 5), got '4294967301'"),
 ]
 
 

@@ -346,3 +346,28 @@ def test_the_order_functions_take_the_keys_fit_takes():
     jax.eval_shape(run, carry, jnp.arange(1), 7, X, y)  # an int seed, as fit takes it
     with pytest.raises(ValueError, match=r"run_batch_indices: key must be an int seed or one PRNG"):
         run_batch_indices(1.5, 2, 10, 5)
+
+
+@pytest.mark.parametrize(
+    "seed, alias",
+    [(2**32 + 5, 5), (-1, 2**32 - 1), (np.uint64(2**40), 0), (np.int64(2**32), 0)],
+)
+def test_a_seed_outside_32_bits_is_refused_not_aliased(seed, alias):
+    """Review: without x64 JAX keeps a seed's low 32 bits, so fit(key=2**32 + 5) was the run
+    of seed 5 (and key=-1 that of 4294967295): two seeds of a sweep, one run."""
+    assert not jax.config.jax_enable_x64  # the hazard guarded against: JAX aliases the seed
+    assert jax.random.key_data(jax.random.key(int(seed))).tolist() == (
+        jax.random.key_data(jax.random.key(alias)).tolist()
+    )
+    want = (
+        rf"fit: key as a seed must be an int in \[0, 2\*\*32\), got {int(seed)} \(JAX keeps its "
+        rf"low 32 bits: it would be seed {alias}\)"
+    )
+    with pytest.raises(ValueError, match=want):
+        nnjax.fit(*_net(), *_data(), epochs=1, key=seed)
+    with pytest.raises(
+        ValueError, match=r"run_keys: key as a seed must be an int in \[0, 2\*\*32\)"
+    ):
+        run_keys(seed)
+    top, zero = run_keys(2**32 - 1)[0], run_keys(0)[0]  # the largest seed is taken
+    assert jax.random.key_data(top).tolist() != jax.random.key_data(zero).tolist()

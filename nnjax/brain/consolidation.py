@@ -58,6 +58,7 @@ from nnjax.brain.consolidation_scores import (  # noqa: F401 (the scores, re-exp
     replay_order,
     synaptic_trace,
 )
+from nnjax.train.order import check_seed
 
 Array = jax.Array
 
@@ -154,7 +155,7 @@ def run_experiment(
     n_seeds = dynamics.check_count(n_seeds, "n_seeds", "run_experiment")
     check_protocol(protocol, cfg.n_exc, "run_experiment")
     smap = sleep_states.StateMap() if smap is None else smap
-    keys = jax.random.split(jax.random.key(seed), n_seeds)
+    keys = jax.random.split(jax.random.key(check_seed(seed, "run_experiment")), n_seeds)
     P = jnp.asarray(pattern(protocol, cfg.n_exc + cfg.n_inh))
     params = jax.vmap(lambda k: circuits.init_params(k, cfg))(keys)
     params = params._replace(stim_pattern=jnp.broadcast_to(P, (n_seeds,) + P.shape))

@@ -42,10 +42,13 @@ def simulate_night(hypno, epoch_s: float, *, seed: int = 0, cfg=circuits.CORTEX,
     its epochs, pooled over its runs, ``settle_s`` after each transition left out."""
     import jax
 
+    from nnjax.train.order import SEEDS, check_seed
+
+    seed = check_seed(seed, "simulate_night")
     params = circuits.init_params(jax.random.key(seed), cfg)
     monitor = sleep_states.network.Monitor(every=10, spikes="raster")
     run = sleep_states.run_night(
-        jax.random.key(seed + 1), params, cfg.spec, hypno, epoch_s, monitor=monitor
+        jax.random.key((seed + 1) % SEEDS), params, cfg.spec, hypno, epoch_s, monitor=monitor
     )
     record = {k: np.asarray(v) for k, v in run.record.items()}
     bin_ms = monitor.every * cfg.dt

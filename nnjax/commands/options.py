@@ -71,7 +71,21 @@ def int_at_least(low: int, rule: str | None = None):
 
 positive_int = int_at_least(1)
 non_negative_int = int_at_least(0)
-seed = int_at_least(0, "must be a non-negative integer (seeds start at 0)")
+SEED_LIMIT = 2**32 - 1  # nnjax.train.order.check_seed's: JAX keeps a seed's low 32 bits
+
+
+def seed(text: str) -> int:
+    """A type: a seed, an int in [0, 2**32 - 1] (JAX keeps a seed's low 32 bits without
+    x64: 2**32 + 5 would be the run of seed 5)."""
+    value = int_at_least(0, "must be a non-negative integer (seeds start at 0)")(text)
+    if value > SEED_LIMIT:
+        raise argparse.ArgumentTypeError(
+            f"must be at most 2**32 - 1 = {SEED_LIMIT} (JAX keeps a seed's low 32 bits: "
+            f"it would be seed {value % 2**32}), got {text!r}"
+        )
+    return value
+
+
 batch_size = int_at_least(0, "must be an integer >= 1, or 0 for full batch")
 
 

@@ -38,6 +38,7 @@ from nnjax.models import mlp
 from nnjax.optim import FULL_BATCH, injectable_optimizer
 from nnjax.train import Carry, FixedChunks, drive, is_stateful, make_epochs_fn
 from nnjax.train.model import as_apply
+from nnjax.train.order import check_seed
 from nnjax.train.step import check_labels
 
 # Per-dataset defaults (hidden widths, epochs, batch size, target loss): sized so that the
@@ -124,7 +125,7 @@ def make_splits(dataset: str, val_fraction: float = 0.2, data_seed: int = 0) -> 
 
 def seed_keys(seed: int) -> tuple[jax.Array, jax.Array]:
     """``(init_key, train_key)`` of a run seed: the params' init and the shuffles."""
-    init_key, train_key = jax.random.split(jax.random.key(seed))
+    init_key, train_key = jax.random.split(jax.random.key(check_seed(seed, "seed_keys")))
     return init_key, train_key
 
 

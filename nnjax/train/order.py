@@ -108,22 +108,41 @@ def run_keys(key: Array) -> tuple[Array, Array]:
     return order_key, dropout_key
 
 
+SEEDS = 2**32  # seeds are ints in [0, SEEDS): the bits a key keeps of a seed without x64
+
+
+def check_seed(seed, where: str, name: str = "seed") -> int:
+    """``seed`` as a Python int when it is in [0, 2**32), else a ``ValueError`` naming
+    ``where`` and ``name``: without x64 JAX keeps a seed's low 32 bits, so seed 2**32 + 5
+    (or -1) would silently be the run of seed 5 (or 4294967295); in [0, 2**32) a seed
+    gives the same key with and without x64."""
+    seed = int(seed)
+    if not 0 <= seed < SEEDS:
+        raise ValueError(
+            f"{where}: {name} as a seed must be an int in [0, 2**32), got {seed} (JAX keeps "
+            f"its low 32 bits: it would be seed {seed % SEEDS})"
+        )
+    return seed
+
+
 def as_key(key, where: str = "fit", name: str = "key") -> Array:
     """``key`` as one PRNG key: None is seed 0, an int (or an integer scalar array, traced
-    too) a seed; a typed key of shape () or one raw ``uint32`` key passes as given (so a
-    traced key adds nothing to a compiled program). Anything else is a ``ValueError`` naming
-    ``where`` and ``name``."""
+    too) a seed in [0, 2**32) (:func:`check_seed`); a typed key of shape () or one raw
+    ``uint32`` key passes as given (so a traced key adds nothing to a compiled program).
+    Anything else is a ``ValueError`` naming ``where`` and ``name``."""
     if key is None:
         key = 0
     if isinstance(key, int | np.integer) and not isinstance(key, bool):
-        return jax.random.key(int(key))
+        return jax.random.key(check_seed(key, where, name))
     dtype = getattr(key, "dtype", None)
     typed = dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
     shape = np.shape(key) if dtype is not None else None
     if typed and shape == ():
         return key
     if not typed and shape == () and jax.dtypes.issubdtype(dtype, np.integer):
-        return jax.random.key(key if isinstance(key, jax.core.Tracer) else int(key))
+        if isinstance(key, jax.core.Tracer):
+            return jax.random.key(key)
+        return jax.random.key(check_seed(int(key), where, name))
     if not typed and dtype is not None and _is_raw_key(shape, dtype):
         return key
     got = f"{dtype} of shape {shape}" if dtype is not None else f"{type(key).__name__} {key!r}"
