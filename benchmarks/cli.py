@@ -377,6 +377,7 @@ def _stem(args, results) -> str:
 
 def _write(args, results):
     from benchmarks import plots, report
+    from nnjax.io import atomic_write_text
 
     args.out.mkdir(parents=True, exist_ok=True)
     stem = _stem(args, results)
@@ -388,7 +389,7 @@ def _write(args, results):
                 pngs[name] = path.name
     results["files"] = {"json": f"{stem}.json", "report": f"{stem}.md", "plots": pngs}
     report.write_json(results, args.out / f"{stem}.json")
-    (args.out / f"{stem}.md").write_text(report.markdown(results, pngs))
+    atomic_write_text(args.out / f"{stem}.md", report.markdown(results, pngs))
     report.print_terminal(results)
     print(f"\nwrote {args.out / stem}.json, .md and {len(pngs)} plots")
 
@@ -401,4 +402,15 @@ def main(argv=None) -> int:
         check(args)
     except ValueError as e:
         parser.error(str(e))
-    return run(args)
+    if args.out is None:
+        return run(args)
+    from nnjax import errors
+    from nnjax.lock import lock_folder
+
+    try:
+        lock = lock_folder(args.out)  # one run writes a folder at a time (nnjax bench: the CLI's)
+    except OSError as e:
+        print(f"{parser.prog}: error: {errors.describe(e)}", file=sys.stderr)
+        return errors.exit_code(e)
+    with lock:
+        return run(args)

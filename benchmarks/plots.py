@@ -7,6 +7,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from nnjax.io import atomic_save_figure  # noqa: E402
+
 
 def throughput(results: dict, path: Path) -> bool:
     """examples/s vs batch size (log-log), one panel per model, one line per implementation."""
@@ -30,7 +32,7 @@ def throughput(results: dict, path: Path) -> bool:
     axes[0][-1].legend(fontsize=8, loc="best")
     fig.suptitle(f"MLP training throughput, {results['device']}, {results['date']}")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_save_figure(fig, path, dpi=110)
     plt.close(fig)
     return True
 
@@ -52,6 +54,6 @@ def vmap_scaling(results: dict, path: Path) -> bool:
     ax.set_title(f"vmap scaling: {results['vmap']['model']}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_save_figure(fig, path, dpi=110)
     plt.close(fig)
     return True

@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks import startup
+from nnjax.io import atomic_write_text
 
 VERDICT = {True: "holds", False: "MISSED", None: "not measured"}
 
@@ -93,7 +94,7 @@ def print_terminal(results: dict, console: Console | None = None) -> None:
 
 
 def write_json(results: dict, path: Path) -> None:
-    path.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    atomic_write_text(path, json.dumps(results, indent=1, default=str) + "\n")
 
 
 def _table(header, rows) -> list[str]:

@@ -141,12 +141,14 @@ def test_a_new_run_keeps_the_saved_model_in_out_unless_told(tmp_path, capsys, mo
         ["compare", "--dataset", "xor", "--epochs", "1"],
         ["sleep", "--dataset", "digits"],
         ["night", "--parts", "consolidation"],
+        ["bench", "--quick", "--only", "seed"],
     ],
     ids=lambda a: a[0],
 )
 def test_report_commands_refuse_an_out_folder_in_use(tmp_path, capsys, argv):
-    """compare, sleep and night lock their --out folder for the run: a second run into it
-    fails at once, before any work, naming the holder."""
+    """compare, sleep, night and bench lock their --out folder for the run: a second run
+    into it fails at once, before any work, naming the holder (bench took no lock: two runs
+    wrote one report)."""
     out = tmp_path / "report"
     holder = _holder(out)
     try:
@@ -157,6 +159,22 @@ def test_report_commands_refuse_an_out_folder_in_use(tmp_path, capsys, argv):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith(f"nnjax {argv[0]}: error: {out} is in use by another run: "), err
     assert f"process {holder.pid}" in err[-1] and os.listdir(out) == ["nnjax.lock"]  # the holder's
+
+
+def test_python_m_benchmarks_refuses_an_out_folder_in_use(tmp_path, capsys):
+    from benchmarks import cli as bench_cli
+
+    out = tmp_path / "report"
+    holder = _holder(out)
+    try:
+        assert bench_cli.main(["--quick", "--only", "seed", "--out", str(out)]) == 3
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err.strip().splitlines()
+    want = f"python -m benchmarks: error: {out} is in use by another run: process {holder.pid}"
+    assert len(err) == 1 and err[0].startswith(want), err
+    assert os.listdir(out) == ["nnjax.lock"]
 
 
 def test_out_and_checkpoint_dir_may_be_one_folder(tmp_path, capsys):

@@ -80,5 +80,10 @@ def check(args) -> None:
     suite().check(args)
 
 
+def output_folder(args):
+    """``--out``, locked for the run by the CLI (a temporary folder when not given)."""
+    return args.out
+
+
 def run(args) -> int:
     return suite().run(args)
