@@ -14,8 +14,6 @@ timed round, under 2 minutes on 2 cores; its timings mean little.
 
 import argparse
 import datetime
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -162,6 +160,7 @@ def out_dir(out: Path | None) -> Path:
 def run(args) -> int:
     from benchmarks import harness, targets
     from benchmarks.check import Mismatch
+    from benchmarks.workloads import run_workloads
 
     t_start = time.perf_counter()
     args.out = out_dir(args.out)
@@ -195,7 +194,7 @@ def run(args) -> int:
 
     note_load("start")
     try:
-        _run_workloads(args, cfg, results, note_load)
+        run_workloads(args, cfg, results, note_load, _stem(args, results))
     except Mismatch as e:
         print(f"\nBENCHMARK MISMATCH against the NumPy twin:\n  {e}\n", file=sys.stderr)
         return 1
@@ -204,167 +203,6 @@ def run(args) -> int:
     results["total_s"] = time.perf_counter() - t_start
     _write(args, results)
     return 0
-
-
-def _run_workloads(args, cfg, results, note_load):
-    from benchmarks import harness
-
-    only, R, pause, block = set(args.only), cfg["repeats"], args.pause, cfg["min_block"]
-    spent = results["workload_s"] = {}
-    clock = {"t": time.perf_counter(), "cpu": time.process_time()}
-
-    def done(name):  # wall and CPU seconds of each workload, to keep --quick quick
-        t, c = time.perf_counter(), time.process_time()
-        spent[name] = {"wall": t - clock["t"], "cpu": c - clock["cpu"]}
-        clock.update(t=t, cpu=c)
-
-    if "torch" in args.impls:
-        try:
-            import torch
-
-            torch.set_num_threads(harness.n_cores())
-            results["env"]["torch_threads"] = torch.get_num_threads()
-        except ImportError:
-            pass
-    if "startup" in only:  # first, in fresh processes, before this one has warmed anything
-        from benchmarks.startup import bench_startup
-
-        print("start-up (fresh processes) ...", flush=True)
-        quick = args.quick
-        results["startup"] = bench_startup(repeats=2 if quick else 5, pairs=0 if quick else 3)
-        done("startup")
-    if "seed" in only:
-        from benchmarks.seed import bench_seed
-
-        print("seed example ...", flush=True)
-        results["seed"] = bench_seed(R, pause, block)
-        done("seed")
-    if "peak" in only:
-        from benchmarks.micro import matmul_peak
-
-        print("matmul peak ...", flush=True)
-        results["peak"] = matmul_peak(cfg["peak_sizes"], max(R, 2), pause, block)
-        done("peak")
-    if "mlp" in only:
-        from benchmarks import mlp
-
-        impls = ["numpy"] + [n for n in args.impls if n != "numpy"]
-        results["mlp"] = []
-        for p in mlp.problems(
-            cfg["models"],
-            cfg["batch_sizes"],
-            cfg["target_steps"],
-            args.optimizer,
-            0.01,
-            cfg["max_examples"],
-        ):
-            print(f"MLP {p.label} ({p.steps} steps) ...", flush=True)
-            t0 = time.perf_counter()
-            # XLA's memory analysis compiles once more: the largest batch only, where it matters
-            memory = cfg["memory"] and p.batch_size == max(cfg["batch_sizes"])
-            results["mlp"].append(
-                mlp.bench_problem(p, impls, repeats=R, pause=pause, memory=memory, min_block=block)
-            )
-            print(f"  {time.perf_counter() - t0:.0f} s", flush=True)
-        if not args.quick:
-            print("MLP per-step overhead (tiny model) ...", flush=True)
-            results["overhead"] = mlp.bench_problem(
-                mlp.overhead_problem(), impls, repeats=R, pause=pause, memory=False, min_block=block
-            )
-        done("mlp")
-        note_load("after MLP")
-        if "peak" in only:  # again, so the MLP rows are not held to a peak taken under other load
-            from benchmarks.micro import matmul_peak
-
-            again = matmul_peak(cfg["peak_sizes"], max(R, 2), pause, block)
-            first = results["peak"]
-            results["peak"] = max(first, again, key=lambda m: m["peak_gflops"])
-            results["peak"]["measurements"] = [first["peak_gflops"], again["peak_gflops"]]
-            done("peak again")
-    if only & {"cnn", "gru"}:
-        results["nets"] = _run_nets(args, cfg, R, pause, block)
-        done("cnn/gru")
-    if "vmap" in only:
-        from benchmarks.micro import vmap_scaling
-
-        print("vmap scaling ...", flush=True)
-        results["vmap"] = vmap_scaling(
-            cfg["vmap_counts"], R, pause, epochs=cfg["vmap_epochs"], min_block=block
-        )
-        done("vmap")
-    if "dispatch" in only:
-        from benchmarks.micro import dispatch_floor
-
-        results["dispatch"] = dispatch_floor(cfg["dispatch_calls"])
-        done("dispatch")
-    if "anatomy" in only and not args.quick:
-        from benchmarks.micro import compiled_programs, step_anatomy
-
-        print("step anatomy ...", flush=True)
-        results["anatomy"] = [
-            {**step_anatomy(widths, B, R, pause, block), "programs": compiled_programs(widths, B)}
-            for widths, B in (([784, 256, 256, 10], 1024), ([64, 256, 256, 10], 32))
-        ]
-        done("anatomy")
-    if "network" in only and not args.quick:
-        from benchmarks.network import bench_network
-
-        print("spiking network (1000 AdEx neurons) ...", flush=True)
-        results["network"] = bench_network(args.quick)
-        done("network")
-    if "scaling" in only and not args.quick:
-        stem = _stem(args, results)
-        args.out.mkdir(parents=True, exist_ok=True)
-        results["scaling"] = run_scaling(args.out / f"{stem}-scaling.json")
-        done("scaling")
-
-
-def _run_nets(args, cfg, R, pause, block) -> list[dict]:
-    """The CNN and GRU workloads (:mod:`benchmarks.nets`): quick runs check and time fit's
-    auto mode and PyTorch only (about 1 minute of the quick run on 2 loaded cores)."""
-    from benchmarks import nets
-
-    names = list(nets.QUICK_IMPLS if args.quick else nets.impls())
-    out = []
-    for model in [m for m in ("cnn", "gru") if m in args.only]:
-        p = nets.problem(model, batch_size=100, epochs=1, max_examples=cfg["nets_examples"])
-        print(f"{p.label} ({p.steps} steps) ...", flush=True)
-        t0 = time.perf_counter()
-        out.append(nets.bench_net(p, names, repeats=R, pause=pause, min_block=block))
-        print(f"  {time.perf_counter() - t0:.0f} s", flush=True)
-    return out
-
-
-def run_scaling(out_json: Path, timeout: float = 360.0) -> dict | None:
-    """``python -m benchmarks.scaling --quick`` in its own process (the virtual device count
-    must be set before JAX starts), if that module exists; its printed table goes into the
-    report and its JSON to ``out_json``. Its quick mode (strong scaling on 1/2/4/8 devices)
-    keeps the full suite under 15 minutes; ``python -m benchmarks.scaling`` adds weak scaling.
-    """
-    if not (Path(__file__).parent / "scaling.py").exists():
-        return None
-    print("data-parallel scaling (subprocess) ...", flush=True)
-    root = Path(__file__).resolve().parent.parent
-    cmd = [sys.executable, "-m", "benchmarks.scaling", "--quick", "--out", str(out_json)]
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=root,
-            env={**os.environ, "PYTHONPATH": str(root)},
-        )
-        out, rc = proc.stdout + proc.stderr[-2000:], proc.returncode
-    except subprocess.TimeoutExpired:
-        out, rc = f"timed out after {timeout:.0f} s", None
-    return {
-        "command": " ".join(["python"] + cmd[1:]),
-        "output": out,
-        "returncode": rc,
-        "seconds": time.perf_counter() - t0,
-    }
 
 
 def _stem(args, results) -> str:
