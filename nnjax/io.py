@@ -111,6 +111,49 @@ def atomic_write_bytes(path, data: bytes) -> None:
                 pass
 
 
+def atomic_write_files(files) -> None:
+    """Write several files so that a failure while writing leaves every one as it was:
+    ``files`` is a sequence of ``(path, bytes)``. Each is first written in full to a
+    temporary file next to its target and fsync-ed; only when all are on disk are they
+    renamed over their targets, in the order given (put the file that commits the others
+    last), and their folders fsync-ed. A full disk, a read-only folder or an interrupt during
+    the writing removes the temporary files and replaces nothing; only a crash between two
+    renames (no disk space is needed there) can leave some replaced and some not. An
+    ``OSError`` names the file it concerns.
+    """
+    files = [(os.fspath(path), data) for path, data in files]
+    staged = []  # (temporary, target)
+    try:
+        for path, data in files:
+            try:
+                fd, tmp = _create_temp(path)
+                staged.append((tmp, path))
+                try:
+                    _write_all(fd, data)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError as e:
+                if e.filename == path:
+                    raise
+                raise _named(e, path) from e
+        while staged:
+            tmp, path = staged[0]
+            try:
+                os.replace(tmp, path)
+            except OSError as e:
+                raise _named(e, path) from e
+            staged.pop(0)
+        for folder in dict.fromkeys(os.path.dirname(os.path.abspath(p)) for p, _ in files):
+            fsync_dir(folder)
+    finally:
+        for tmp, _ in staged:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
 def atomic_write_text(path, text: str, encoding: str = "utf-8") -> None:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
     atomic_write_bytes(path, text.encode(encoding))

@@ -13,7 +13,9 @@
 * ``params.npz``: the params, one array per leaf, named by its pytree path (``[0]['W']``);
 * ``state.npz``: a stateful model's state (BatchNorm's running statistics), likewise.
 
-Every file is written atomically (:mod:`nnjax.io`), the arrays before ``model.json``.
+The files are written together (:func:`nnjax.io.atomic_write_files`): each in full to a
+temporary file first, then renamed, the arrays before ``model.json``, so a failed save (a
+full disk) leaves a model saved before in the folder as it was.
 ``nnjax.load(path)`` checks everything before it returns a
 :class:`~nnjax.predictor.Predictor`; a file of another format version, or a damaged one, is
 a :class:`SavedModelError` (a ``ValueError``) whose one line names the file and the problem.
@@ -26,6 +28,7 @@ The format, and reading its files back with every check, is :mod:`nnjax.saved_fo
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 
 from nnjax.saved_format import FORMAT as FORMAT
@@ -76,7 +79,7 @@ def save(
     and ``target`` (its label column) let ``nnjax predict`` match a data file's columns.
     Params and state are checked against the model first.
     """
-    from nnjax.io import atomic_write_bytes, atomic_write_json, flatten_params, npz_bytes
+    from nnjax.io import atomic_write_files, flatten_params, npz_bytes
     from nnjax.losses import LOSSES
 
     spec = _spec_or_refuse(model)
@@ -98,13 +101,16 @@ def save(
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError(f"nnjax.save: {path} exists and is not a folder")
     os.makedirs(path, exist_ok=True)
-    entries = {}
-    for name, arrays in files.items():
-        data = npz_bytes(arrays)
-        atomic_write_bytes(os.path.join(path, name), data)
-        entries[name] = _array_entry(arrays, data)
+    blobs = {name: npz_bytes(arrays) for name, arrays in files.items()}
+    entries = {name: _array_entry(files[name], data) for name, data in blobs.items()}
     meta = _meta(spec, shape, out_shape, loss, names, feature_names, target, std, config, entries)
-    atomic_write_json(os.path.join(path, MODEL_FILE), meta)
+    text = json.dumps(meta, indent=1) + "\n"  # before the disk is touched: a TypeError first
+    # every file on disk before any replaces its old self, model.json (the commit) last: a
+    # full disk leaves a model saved before in this folder as it was
+    atomic_write_files(
+        [*((os.path.join(path, n), data) for n, data in blobs.items())]
+        + [(os.path.join(path, MODEL_FILE), text.encode())]
+    )
     _remove_stale(path, files)
     return path
 

@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -83,6 +84,39 @@ def test_full_disk_mid_write_keeps_old_file_and_names_the_path(tmp_path, monkeyp
     assert str(target) in str(err.value) and "No space left" in str(err.value)
     assert json.loads(target.read_text()) == {"old": True}
     assert _no_temp(tmp_path), os.listdir(tmp_path)
+
+
+def _full_after(n_files: int):
+    """os.fsync that finds the disk full at the file after the first ``n_files``."""
+    real, calls = os.fsync, []
+
+    def fsync(fd):
+        if not stat.S_ISDIR(os.fstat(fd).st_mode):  # a file, not a folder being fsync-ed
+            calls.append(fd)
+            if len(calls) > n_files:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd)
+
+    return fsync
+
+
+@pytest.mark.parametrize("fails_at", [0, 1, 2])
+def test_write_files_replaces_none_when_one_cannot_be_written(tmp_path, monkeypatch, fails_at):
+    """A saved model's files: the arrays replaced, then the disk full at model.json, left
+    the old model.json over the new arrays (the old model unreadable, the new unwritten)."""
+    names = ["params.npz", "state.npz", "model.json"]
+    for n in names:
+        (tmp_path / n).write_text(f"old {n}")
+    monkeypatch.setattr(os, "fsync", _full_after(fails_at))
+    with pytest.raises(OSError) as err:
+        nio.atomic_write_files([(tmp_path / n, f"new {n}".encode()) for n in names])
+    monkeypatch.undo()
+    assert err.value.errno == errno.ENOSPC and err.value.filename == str(tmp_path / names[fails_at])
+    assert [(tmp_path / n).read_text() for n in names] == [f"old {n}" for n in names]
+    assert _no_temp(tmp_path), os.listdir(tmp_path)
+    nio.atomic_write_files([(tmp_path / n, f"new {n}".encode()) for n in names])
+    assert [(tmp_path / n).read_text() for n in names] == [f"new {n}" for n in names]
+    assert _no_temp(tmp_path)
 
 
 def test_errno_subclass_is_kept_and_interrupt_leaves_no_temp(tmp_path, monkeypatch):

@@ -129,6 +129,35 @@ def test_save_names_a_missing_batch_axis_when_the_model_takes_it(tmp_path):
     assert nnjax.load(tmp_path / "m").meta["model"]["input_shape"] == [-1, 8, 1]
 
 
+def test_a_save_that_fails_leaves_the_model_saved_before(tmp_path, monkeypatch):
+    """Review: nnjax.save replaced params.npz, then the disk was full at model.json: the old
+    model.json no longer matched (checksum mismatch), so the old model was lost and the new
+    one not written. Now every file is on disk before any is replaced."""
+    import errno
+
+    from nnjax import io as nio
+
+    model = nnjax.mlp([5, 3])
+    _, old = model.init(jax.random.key(0), (-1, 8))
+    _, new = model.init(jax.random.key(1), (-1, 8))
+    nnjax.save(tmp_path / "m", model, old, input_shape=(-1, 8))
+    X = np.random.default_rng(0).normal(size=(4, 8))
+    before = nnjax.load(tmp_path / "m")(X)
+    real = nio._write_all
+
+    def full_at_model_json(fd, data):
+        if bytes(data[:1]) == b"{":  # model.json's text; the arrays are zip archives
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, data)
+
+    monkeypatch.setattr(nio, "_write_all", full_at_model_json)
+    with pytest.raises(OSError, match="No space left on device"):
+        nnjax.save(tmp_path / "m", model, new, input_shape=(-1, 8))
+    monkeypatch.undo()
+    np.testing.assert_array_equal(nnjax.load(tmp_path / "m")(X), before)
+    assert sorted(os.listdir(tmp_path / "m")) == ["model.json", "params.npz"]
+
+
 @pytest.fixture
 def saved_mlp(tmp_path):
     model = nnjax.mlp([5, 3])

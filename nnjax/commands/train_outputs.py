@@ -1,8 +1,7 @@
-"""What ``nnjax train`` prints at the end and writes: ``params.npz``, ``history.json`` and
-``loss.png`` (:func:`write_outputs`), the progress line, ``metrics.csv``, ``accuracy.png``,
-the saved model (``model.json``;
-``nnjax predict DIR`` and ``nnjax.load(DIR)`` read it) and, with ``--tensorboard DIR``,
-TensorBoard event files.
+"""What ``nnjax train`` prints at the end and writes: ``history.json`` and ``loss.png``
+(:func:`write_outputs`), the progress line, ``metrics.csv``, ``accuracy.png``, the saved
+model (``model.json``, ``params.npz``; ``nnjax predict DIR`` and ``nnjax.load(DIR)`` read
+it) and, with ``--tensorboard DIR``, TensorBoard event files.
 
 ``metrics.csv`` has one row per epoch run: ``epoch`` (1-based), ``step_loss_mean``, each
 evaluation set's ``{name}_loss`` and ``{name}_accuracy`` (train, and val or test), the
@@ -131,8 +130,8 @@ def write_accuracy_plot(path, metrics: dict, best_epoch=None) -> None:
 
 def write_more(out: str, model, loss: str, res, ds, config: dict, log: EpochLog) -> list[str]:
     """metrics.csv, accuracy.png and the saved model (model.json, params.npz, state.npz for a
-    stateful model) in ``out``; returns the names written. Called after ``write_outputs``,
-    so the saved model's params.npz is the one its model.json records."""
+    stateful model: :func:`nnjax.save`, which replaces a model saved before only once all
+    its files are on disk) in ``out``; returns the names written."""
     import nnjax
 
     os.makedirs(out, exist_ok=True)
@@ -183,14 +182,14 @@ def print_results(res, test: dict, watch: str, wall: float) -> None:
 
 
 def write_outputs(out: str, res, config: dict, data: dict | None = None) -> None:
-    """params.npz, history.json (config, per-step loss, per-epoch metrics, the data record
-    of :func:`nnjax.commands.train_data.data_record`), loss.png; each written atomically (a
-    temporary file, fsync, rename): a failure leaves the old file."""
-    from nnjax.io import atomic_save_figure, atomic_write_json, save_params
+    """history.json (config, per-step loss, per-epoch metrics, the data record of
+    :func:`nnjax.commands.train_data.data_record`), loss.png; each written atomically (a
+    temporary file, fsync, rename): a failure leaves the old file. The params are written
+    by :func:`write_more` with the model that records them."""
+    from nnjax.io import atomic_save_figure, atomic_write_json
     from nnjax.plotting import subplots
 
     os.makedirs(out, exist_ok=True)
-    save_params(os.path.join(out, "params.npz"), res.params)
     history = {
         "config": {k: v for k, v in config.items() if not k.startswith("_")},
         "step_loss": res.step_loss.tolist(),
