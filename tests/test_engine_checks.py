@@ -371,3 +371,21 @@ def test_a_seed_outside_32_bits_is_refused_not_aliased(seed, alias):
         run_keys(seed)
     top, zero = run_keys(2**32 - 1)[0], run_keys(0)[0]  # the largest seed is taken
     assert jax.random.key_data(top).tolist() != jax.random.key_data(zero).tolist()
+
+
+def test_seeds_given_to_the_study_functions_are_ints_in_32_bits():
+    """compare's seed_keys and the night's simulate_night took a seed as given: 2**32 was
+    the run of seed 0; a float is no seed."""
+    from nnjax.brain.night import simulate_night
+    from nnjax.compare.study import seed_keys
+
+    with pytest.raises(
+        ValueError, match=r"seed_keys: seed as a seed must be an int in \[0, 2\*\*32"
+    ):
+        seed_keys(2**32)
+    with pytest.raises(ValueError, match=r"seed_keys: seed must be an int seed .*got 2.5"):
+        seed_keys(2.5)
+    with pytest.raises(ValueError, match=r"simulate_night: seed must be an int seed .*got True"):
+        simulate_night(None, 1.0, seed=True)
+    init, _ = seed_keys(np.int64(3))
+    assert jax.random.key_data(init).tolist() == jax.random.key_data(seed_keys(3)[0]).tolist()

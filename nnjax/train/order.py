@@ -24,6 +24,7 @@ computes the same integers with cheaper sorts (see there).
 """
 
 import math
+import numbers
 
 import jax
 import jax.numpy as jnp
@@ -116,6 +117,8 @@ def check_seed(seed, where: str, name: str = "seed") -> int:
     ``where`` and ``name``: without x64 JAX keeps a seed's low 32 bits, so seed 2**32 + 5
     (or -1) would silently be the run of seed 5 (or 4294967295); in [0, 2**32) a seed
     gives the same key with and without x64."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ValueError(f"{where}: {name} must be an int seed in [0, 2**32), got {seed!r}")
     seed = int(seed)
     if not 0 <= seed < SEEDS:
         raise ValueError(
