@@ -120,14 +120,19 @@ def _parse(name: str, text: str, kind: str | None, o):
 
 
 def check_paths(args) -> None:
-    """``--out`` and ``--checkpoint-dir`` can be written (created if needed), and no other run
-    holds the checkpoint directory, before JAX starts or the data is read:
-    :class:`nnjax.preflight.NotWritableError` or ``DirectoryLockedError`` (exit 3). ``fit``
-    takes the lock for the run itself, later; this is the early answer."""
+    """``--out``, ``--checkpoint-dir`` and ``--tensorboard`` can be written (created if
+    needed), and no other run holds the checkpoint directory, before JAX starts or the data
+    is read: :class:`nnjax.preflight.NotWritableError` or ``DirectoryLockedError`` (exit 3).
+    ``fit`` takes the lock for the run itself, later; this is the early answer."""
     from nnjax import preflight
     from nnjax.lock import DirectoryLock
 
-    for path, what in ((args.out, "--out"), (args.checkpoint_dir, "--checkpoint-dir")):
+    folders = (
+        (args.out, "--out"),
+        (args.checkpoint_dir, "--checkpoint-dir"),
+        (getattr(args, "tensorboard", None), "--tensorboard"),
+    )
+    for path, what in folders:
         if path is not None:
             preflight.check_writable(path, what)
     _check_inputs_outside_out(args)
