@@ -121,11 +121,12 @@ def _arrays(path, ext, labels, n_features, label_names) -> Inputs:
         )
     X = datafile._to_float32(X.astype(np.float64), lambda r, c: f"{where}: X row {r}, column {c}")
     rows = list(range(len(X)))
-    if y is not None:
+    if y is not None:  # named where they come from: the .npz's y, or the --labels file
+        where_y = f"{where}: y" if labels is None else os.fspath(labels)
         if y.shape[:1] != X.shape[:1] or y.ndim != 1:
-            raise ValueError(f"{where}: {y.shape} labels for {len(X)} examples")
+            raise ValueError(f"{where_y}: {y.shape} labels for the {len(X)} examples of {where}")
         text = [v.decode() if isinstance(v, bytes) else v for v in y.tolist()]
-        y = _classes(text, rows, label_names, f"{where}: y", "row")
+        y = _classes(text, rows, label_names, where_y, "row")
     return Inputs(X, y, rows)
 
 

@@ -174,6 +174,22 @@ def test_predict_reads_npz_and_refuses_the_wrong_width(run, tmp_path, capsys):
     assert "the model takes numbers of shape (n, 4)" in capsys.readouterr().err
 
 
+def test_bad_labels_of_an_npy_pair_name_the_labels_file(run, tmp_path, capsys):
+    """Review: a bad --labels file was reported under the features' name ("X.npy: y, row 0")."""
+    d, _, X_new, _ = run
+    np.save(tmp_path / "X.npy", X_new)
+    np.save(tmp_path / "short.npy", np.array(["alpha"] * 49))
+    np.save(tmp_path / "odd.npy", np.array(["alpha"] * 49 + ["delta"]))
+    for labels, after in [
+        ("short.npy", f": (49,) labels for the 50 examples of {tmp_path / 'X.npy'}"),
+        ("odd.npy", ", row 49: label 'delta' is not one of the model's classes"),
+    ]:
+        argv = ["predict", d / "run", "--data", tmp_path / "X.npy", "--labels", tmp_path / labels]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"nnjax predict: error: {tmp_path / labels}{after}" in err, err
+
+
 def test_predict_on_a_folder_that_is_no_model(tmp_path, capsys):
     assert main(["predict", tmp_path, "--data", tmp_path / "x.csv"]) == 2
     assert "not a saved nnjax model (no model.json)" in capsys.readouterr().err
