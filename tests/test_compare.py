@@ -261,6 +261,30 @@ def test_a_full_disk_leaves_every_report_file_whole(tiny, tmp_path, monkeypatch)
     assert sorted(os.listdir(tmp_path)) == sorted(os.path.basename(p) for p in paths.values())
 
 
+def test_a_full_disk_at_the_last_file_leaves_the_earlier_comparison_whole(
+    tiny, tmp_path, monkeypatch
+):
+    """Review: the files were replaced one by one, so a disk full at the last one left the
+    new CSV beside the old report and JSON: two comparisons mixed in one folder."""
+    tiny, _ = tiny
+    paths = write_report(tiny, str(tmp_path), plots=False)
+    before = {p: open(p, "rb").read() for p in paths.values()}
+    real, calls = nio._write_all, []
+
+    def full_at_the_last(fd, data):
+        calls.append(1)
+        if len(calls) == len(paths):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, data)
+
+    monkeypatch.setattr(nio, "_write_all", full_at_the_last)
+    with pytest.raises(OSError, match="No space left on device"):
+        slower = {n: r._replace(run_time=r.run_time + 1.0) for n, r in tiny.runs.items()}
+        write_report(tiny._replace(runs=slower), str(tmp_path), plots=False)  # another CSV
+    assert {p: open(p, "rb").read() for p in paths.values()} == before
+    assert sorted(os.listdir(tmp_path)) == sorted(os.path.basename(p) for p in paths.values())
+
+
 def test_a_study_too_big_for_memory_is_refused_before_it_compiles(monkeypatch):
     import nnjax._host
 

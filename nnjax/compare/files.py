@@ -14,7 +14,7 @@ from nnjax.compare.plot import PLOTS
 from nnjax.compare.report import FINAL_METRICS, markdown, steps_to_target, summarize
 from nnjax.compare.select import best_index, diverged, final
 from nnjax.compare.study import StudyResult
-from nnjax.io import atomic_write_bytes
+from nnjax.io import atomic_write_bytes, atomic_write_files
 from nnjax.optim import FULL_BATCH
 
 
@@ -158,19 +158,18 @@ def render(result: StudyResult, *, plots: bool = True) -> dict[str, tuple[str, b
 def write_report(result: StudyResult, out: str, *, plots: bool = True) -> dict[str, str]:
     """Write report.md, runs.csv, runs.json and (``plots=True``) the PNGs into ``out``.
 
-    All contents are made first (:func:`render`); then each file is written atomically (a
-    temporary file in ``out``, then ``os.replace``: :func:`nnjax.io.atomic_write_bytes`), so
-    a full disk or a kill leaves whole files or none. Files of an earlier comparison in
+    All contents are made first (:func:`render`); then all files are written in full to
+    temporary files in ``out`` and only then renamed over the old ones
+    (:func:`nnjax.io.atomic_write_files`), so a full disk or a kill while writing leaves the
+    earlier comparison's files as they were. Files of an earlier comparison in
     ``out`` are replaced; with ``plots=False`` its PNGs (only compare's own names,
     :data:`nnjax.compare.plot.PLOTS`) are removed, so no stale figure sits beside the new
     report. No other file in ``out`` is touched. Returns {kind: path}."""
     out = check_out(out)
     files = render(result, plots=plots)
     os.makedirs(out, exist_ok=True)
-    paths = {}
-    for kind, (name, data) in files.items():
-        paths[kind] = os.path.join(out, name)
-        atomic_write_bytes(paths[kind], data)
+    paths = {kind: os.path.join(out, name) for kind, (name, _) in files.items()}
+    atomic_write_files([(paths[kind], data) for kind, (_, data) in files.items()])
     if not plots:
         for name in PLOTS:
             stale = os.path.join(out, f"{name}.png")
