@@ -158,6 +158,32 @@ def test_sleep_keeps_its_numbers_when_the_disk_fills_at_the_plots(tmp_path, caps
     assert "sequential" in (out / "table.md").read_text()
 
 
+def test_sleep_replaces_its_numbers_and_table_together(tmp_path, capsys, monkeypatch):
+    """Review: results.json was replaced, then a disk full at table.md left the new numbers
+    beside the old table (two studies in one folder). Both are now on disk before either
+    replaces the earlier study's."""
+    import errno
+
+    from nnjax import io
+    from nnjax.cli import main
+
+    out = tmp_path / "s"
+    argv = ["sleep", "--methods", "sequential,joint", "--orders", "0", "--no-images"]
+    assert main([*argv, "--steps", "50", "--out", str(out)]) == 0
+    before = {n: (out / n).read_bytes() for n in ("results.json", "table.md")}
+    real = io._write_all
+
+    def full_at_the_table(fd, data):
+        if bytes(data[:1]) != b"{":  # results.json goes through; table.md finds the disk full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, data)
+
+    monkeypatch.setattr(io, "_write_all", full_at_the_table)
+    assert main([*argv, "--steps", "60", "--out", str(out)]) == 3
+    assert "table.md: No space left on device (errno 28, ENOSPC)" in capsys.readouterr().err
+    assert {n: (out / n).read_bytes() for n in before} == before
+
+
 @pytest.mark.parametrize("dataset", ["digits", "mnist1d"])
 def test_the_committed_search_covers_every_method_inside_its_box(dataset):
     from nnjax.brain import tuned

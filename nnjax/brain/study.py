@@ -341,7 +341,7 @@ def _plot_dreams(res, out) -> None:
     from nnjax.io import atomic_save_figure
     from nnjax.plotting import subplots
 
-    imgs = res["images"]
+    imgs = res.get("images") or {}  # none with --no-images
     rows = [k for k in ("actmax_joint", "actmax_sequential", "generator_samples") if k in imgs]
     if not rows:
         return

@@ -9,6 +9,7 @@ then an interfering sequence, and reports recall with 95 % CIs and paired tests.
 """
 
 import argparse
+import json
 import math
 import os
 import time
@@ -162,9 +163,15 @@ def run(args) -> int:
         figures.update(night.run_consolidation_part(args, results))
     results["wall_s"] = time.perf_counter() - t0
     results["load_average"] = list(os.getloadavg())
-    # the numbers first: a disk that fills up at the figures keeps them
-    io.atomic_write_json(os.path.join(args.out, "results.json"), night.jsonable(results))
-    io.atomic_write_text(os.path.join(args.out, "README.md"), night.report_markdown(results))
+    # the numbers and their report first, together (both on disk before either replaces an
+    # earlier run's): a disk that fills up at the figures keeps them
+    numbers = json.dumps(night.jsonable(results), indent=1) + "\n"
+    io.atomic_write_files(
+        [
+            (os.path.join(args.out, "results.json"), numbers.encode()),
+            (os.path.join(args.out, "README.md"), night.report_markdown(results).encode()),
+        ]
+    )
     print(night.report_markdown(results).split("\n## ")[0])
     for name, fig in figures.items():
         io.atomic_save_figure(fig, os.path.join(args.out, name), dpi=120)

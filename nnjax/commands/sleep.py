@@ -141,12 +141,20 @@ def run(args) -> int:
 
 
 def _write(out: str, res: dict, table: str, timing: str) -> None:
-    from nnjax.brain import study
-    from nnjax.io import atomic_write_json, atomic_write_text
+    import json
 
-    # the numbers first: a disk that fills up at the plots keeps them
-    atomic_write_json(os.path.join(out, "results.json"), study.jsonable(res))
-    atomic_write_text(os.path.join(out, "table.md"), f"{table}\n\n{timing}\n")
+    from nnjax.brain import study
+    from nnjax.io import atomic_write_files
+
+    # the numbers and their table first, together (both on disk before either replaces an
+    # earlier study's): a disk that fills up at the plots keeps them
+    numbers = json.dumps(study.jsonable(res), indent=1) + "\n"
+    atomic_write_files(
+        [
+            (os.path.join(out, "results.json"), numbers.encode()),
+            (os.path.join(out, "table.md"), f"{table}\n\n{timing}\n".encode()),
+        ]
+    )
     study.write_plots(res, out)
     names = "results.json, table.md, accuracy.png, heatmap.png" + (
         ", dreams.png" if res.get("images") else ""
