@@ -14,7 +14,8 @@
   ``labels`` (n,) (on the command line: ``--data X.npy --labels y.npy``).
 
 Labels: integer labels keep their values as names (``{3, 7}`` become classes 0, 1 named 3
-and 7); numbers with no fractional part (``1.0``) count as integers; any other text makes
+and 7), exactly at any size; numbers with no fractional part (``1.0``, within +-2**53,
+where floats are exact) count as integers; any other text makes
 every label a string name, sorted as strings (``"10" < "2"``). Labels with a fractional part
 are refused (nnjax trains classifiers), as are fewer than 2 classes.
 
@@ -36,7 +37,8 @@ import numpy as np
 FORMATS = (".csv", ".npz", ".npy")
 DEFAULT_TARGET = "target"
 NPZ_KEYS = ("X", "y")  # the array names an .npz file must hold
-MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})  # compared lower-cased
+MISSING = frozenset({"", "na", "n/a", "nan", "-nan", "+nan", "null", "none", "?"})  # lower-cased
+EXACT_INT = 2**53  # beyond it a float is no exact integer: 9007199254740993.0 reads ...992
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -66,16 +68,7 @@ def data_format(path) -> str:
 def check_paths(path, *, target: str | None = None, labels=None) -> None:
     """Refuse, before anything is read, a missing file or options that do not fit the
     format: ``target`` is for CSV files only, ``labels`` for (and needed by) ``.npy``."""
-    for p in (path, labels):
-        if p is not None and not os.path.isfile(p):
-            what = (
-                "a directory, not a file"
-                if os.path.isdir(p)
-                else "not a regular file (a device or a pipe)"
-                if os.path.exists(p)
-                else "no such file"
-            )
-            raise ValueError(f"{os.fspath(p)}: {what}")
+    check_files(path, labels)
     ext = data_format(path)
     if target is not None and ext != ".csv":
         raise ValueError(
@@ -90,6 +83,21 @@ def check_paths(path, *, target: str | None = None, labels=None) -> None:
         raise ValueError(f"--labels is for .npy features; {os.fspath(path)} holds its labels")
     if labels is not None and data_format(labels) != ".npy":
         raise ValueError(f"--labels {os.fspath(labels)}: must be a .npy file")
+
+
+def check_files(*paths) -> None:
+    """Each of ``paths`` (None skipped) is a regular file, or a ``ValueError`` saying what it
+    is: a directory, a device or a pipe, or missing."""
+    for p in paths:
+        if p is not None and not os.path.isfile(p):
+            what = (
+                "a directory, not a file"
+                if os.path.isdir(p)
+                else "not a regular file (a device or a pipe)"
+                if os.path.exists(p)
+                else "no such file"
+            )
+            raise ValueError(f"{os.fspath(p)}: {what}")
 
 
 def read(path, *, target: str | None = None, labels=None) -> OwnData:
@@ -226,6 +234,8 @@ def _numeric_column(values: list[str], lines: list[int], where: str) -> list[flo
                 f"{where}, line {line}: {v!r} is not a number; features must be numeric "
                 "(drop the column, or make it the --target)"
             ) from None
+        if np.isnan(x):  # 'NaN' is in MISSING; ' -NaN ', '+nan' parse too
+            raise ValueError(f"{where}, line {line}: missing value {v!r}")
         out.append(x)
     return out
 
@@ -233,16 +243,44 @@ def _numeric_column(values: list[str], lines: list[int], where: str) -> list[flo
 def _encode_text_labels(values: list[str], lines: list[int], where: str):
     """(y, names): integers (or integral numbers) keep their values; otherwise strings."""
     try:
-        numbers = [float(v) for v in values]
+        [float(v) for v in values]
     except ValueError:
         return _encode(values, where)
-    for x, v, line in zip(numbers, values, lines):
-        if not np.isfinite(x) or x != int(x):
-            raise ValueError(
-                f"{where}, line {line}: label {v!r} is not a class (labels are integers or "
-                "names; nnjax trains classifiers)"
-            )
-    return _encode([int(x) for x in numbers], where)
+    labels = []
+    for v, line in zip(values, lines):
+        k = integer_label(v)
+        if k is None:
+            raise ValueError(f"{where}, line {line}: label {v!r} {_no_class(float(v))}")
+        labels.append(k)
+    return _encode(labels, where)
+
+
+def integer_label(v) -> int | None:
+    """The label ``v`` (a number, or its text) as an int: exactly when written as an integer
+    (``"9007199254740993"``, ``" -3 "``), else a float with no fractional part within
+    +-2**53 (``"1.0"``, ``2e3``); None for anything else."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return int(v)
+    if isinstance(v, str):
+        try:
+            return int(v.strip())
+        except ValueError:
+            pass
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return int(x) if np.isfinite(x) and x == int(x) and abs(x) <= EXACT_INT else None
+
+
+def _no_class(x: float) -> str:
+    """Why the number ``x`` is no class label (for a label that is not an integer)."""
+    if np.isfinite(x) and x == int(x):
+        return (
+            "is not an exact integer (beyond 2**53 a float is rounded); write the labels as "
+            "integers or as names"
+        )
+    return "is not a class (labels are integers or names; nnjax trains classifiers)"
 
 
 def _encode(labels: list, where: str):
@@ -265,7 +303,8 @@ def _magic(where: str) -> bytes:
         return f.read(6)
 
 
-def _read_npz(path) -> tuple[np.ndarray, np.ndarray]:
+def _read_npz(path, need_y: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """The arrays X and y of an .npz archive (y None when absent and not ``need_y``)."""
     where = os.fspath(path)
     magic = _magic(where)
     if not magic.startswith(b"PK"):
@@ -276,14 +315,15 @@ def _read_npz(path) -> tuple[np.ndarray, np.ndarray]:
             keys = archive.files
             if all(k in keys for k in NPZ_KEYS):
                 return archive["X"], archive["y"]
-    except (ValueError, EOFError, zipfile.BadZipFile) as e:
+            if not need_y and "X" in keys:
+                return archive["X"], None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f"{where}: not a readable .npz archive ({e})") from e
     shown = ", ".join(repr(k) for k in keys[:20]) + (
         f" and {len(keys) - 20} more" * (len(keys) > 20)
     )
-    raise ValueError(
-        f"{where}: an .npz file must hold arrays named 'X' and 'y'; it holds {shown or 'nothing'}"
-    )
+    wanted = "arrays named 'X' and 'y'" if need_y else "an array named 'X' (and 'y', the labels)"
+    raise ValueError(f"{where}: an .npz file must hold {wanted}; it holds {shown or 'nothing'}")
 
 
 def _read_npy(path) -> np.ndarray:
@@ -302,6 +342,8 @@ def _from_arrays(X: np.ndarray, y: np.ndarray, x_where: str, y_where: str) -> Ow
     y_name = f"{y_where}: y" if x_where == y_where else y_where
     if X.ndim == 1:
         X = X[:, None]
+    if X.ndim == 0:
+        raise ValueError(f"{x_name} is a single number: nnjax train takes (examples, features)")
     if X.ndim != 2:
         raise ValueError(
             f"{x_name} has shape {X.shape}: nnjax train takes (examples, features); reshape "
@@ -338,6 +380,8 @@ def _to_float32(X: np.ndarray, where) -> np.ndarray:
     if len(bad):
         r, c = bad[0]
         v = X[r, c]
+        if np.isnan(v):
+            raise ValueError(f"{where(r, c)}: missing value (NaN); features must be finite")
         why = "is infinite" if not np.isfinite(v) else f"exceeds float32's {_FLOAT32_MAX:.4g}"
         raise ValueError(f"{where(r, c)}: the value {v:g} {why}; features must be finite")
     return X32
@@ -349,15 +393,13 @@ def _encode_array_labels(y: np.ndarray, where: str):
     if y.dtype.kind in "iu":
         return _encode([int(v) for v in y], where)
     if y.dtype.kind == "f":
-        bad = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))
+        with np.errstate(invalid="ignore"):
+            bad = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)) | (np.abs(y) > EXACT_INT))
         if len(bad):
             i = bad[0]
             if np.isnan(y[i]):
                 raise ValueError(f"{where}: label at row {i} is missing (NaN)")
-            raise ValueError(
-                f"{where}: label at row {i} is {y[i]:g}, not a class (labels are integers or "
-                "names; nnjax trains classifiers)"
-            )
+            raise ValueError(f"{where}: label at row {i} is {y[i]:g}, which {_no_class(y[i])}")
         return _encode([int(v) for v in y], where)
     if y.dtype.kind in "US":
         text = [v.decode() if isinstance(v, bytes) else str(v) for v in y.tolist()]

@@ -36,9 +36,7 @@ def read_inputs(
 ) -> Inputs:  # fmt: skip
     """Read ``path`` for a model of ``n_features`` inputs (see the module docstring)."""
     ext = datafile.data_format(path)
-    for p in (path, labels):
-        if p is not None and not os.path.isfile(p):
-            raise ValueError(f"{os.fspath(p)}: no such file")
+    datafile.check_files(path, labels)
     if target is not None and ext != ".csv":
         raise ValueError(f"--target names a CSV column; {os.fspath(path)} is {ext}")
     if labels is not None and ext != ".npy":
@@ -99,16 +97,7 @@ def check_same_columns(where: str, given: list, trained: list) -> None:
 def _arrays(path, ext, labels, n_features, label_names) -> Inputs:
     where = os.fspath(path)
     if ext == ".npz":
-        import zipfile
-
-        try:
-            with np.load(where, allow_pickle=False) as archive:
-                if "X" not in archive.files:
-                    raise ValueError(f"{where}: an .npz file for a model must hold an array 'X'")
-                X = archive["X"]
-                y = archive["y"] if "y" in archive.files else None
-        except (OSError, EOFError, zipfile.BadZipFile) as e:
-            raise ValueError(f"{where}: not a readable .npz archive ({e})") from e
+        X, y = datafile._read_npz(where, need_y=False)
     else:
         X, y = datafile._read_npy(where), None
         if labels is not None:
@@ -123,8 +112,14 @@ def _arrays(path, ext, labels, n_features, label_names) -> Inputs:
     rows = list(range(len(X)))
     if y is not None:  # named where they come from: the .npz's y, or the --labels file
         where_y = f"{where}: y" if labels is None else os.fspath(labels)
-        if y.shape[:1] != X.shape[:1] or y.ndim != 1:
-            raise ValueError(f"{where_y}: {y.shape} labels for the {len(X)} examples of {where}")
+        if y.ndim == 2 and y.shape[1] == 1:  # (n, 1), as nnjax train takes it
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise ValueError(
+                f"{where_y} has shape {y.shape}: labels must be (examples,) class labels"
+            )
+        if len(y) != len(X):
+            raise ValueError(f"{where_y}: {len(y)} labels for the {len(X)} examples of {where}")
         text = [v.decode() if isinstance(v, bytes) else v for v in y.tolist()]
         y = _classes(text, rows, label_names, where_y, "row")
     return Inputs(X, y, rows)
@@ -137,7 +132,7 @@ def _classes(values, rows, label_names, where: str, row_word: str) -> np.ndarray
     index = {n: k for k, n in enumerate(names)}
     out = np.empty(len(values), np.int32)
     for i, (v, row) in enumerate(zip(values, rows)):
-        key = _as_int(v) if numeric else str(v).strip()
+        key = datafile.integer_label(v) if numeric else str(v).strip()
         if key not in index:
             raise ValueError(
                 f"{where}, {row_word} {row}: label {v!r} is not one of the model's classes "
@@ -145,11 +140,3 @@ def _classes(values, rows, label_names, where: str, row_word: str) -> np.ndarray
             )
         out[i] = index[key]
     return out
-
-
-def _as_int(v):
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return None
-    return int(x) if np.isfinite(x) and x == int(x) else None

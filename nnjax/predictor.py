@@ -18,6 +18,17 @@ from __future__ import annotations
 
 import numpy as np
 
+_FAR = " (inputs far outside the training data?)"
+
+
+class NonFiniteRows(ValueError):
+    """Rows whose inputs or outputs are nan or inf: ``rows`` their 0-based indices, ``what``
+    is wrong with them, ``hint`` a likely cause ('' or a parenthesis)."""
+
+    def __init__(self, name: str, what: str, rows: list, hint: str = ""):
+        self.what, self.rows, self.hint = what, rows, hint
+        super().__init__(f"{name}: {what} in {len(rows)} row(s), first rows {rows[:5]}{hint}")
+
 
 class Predictor:
     """A saved model with its params, state, standardisation and label names.
@@ -63,33 +74,46 @@ class Predictor:
                 f"{self._name()}: expects inputs of shape (n, {', '.join(map(str, want))}), "
                 f"got {X.shape}"
             )
-        bad = np.flatnonzero(~np.isfinite(X.reshape(len(X), int(np.prod(want)))).all(axis=1))
-        if bad.size:  # the model would still name a class for them
-            raise ValueError(
-                f"{self._name()}: inputs have nan/inf in {bad.size} row(s), first rows "
-                f"{bad[:5].tolist()}"
-            )
+        self._check_finite(X, "inputs have nan/inf")  # the model would still name a class
         if self.standardizer is not None:
             X = self.standardizer.transform(X)
-        return np.asarray(X, np.float32)
+        with np.errstate(over="ignore"):
+            X = np.asarray(X, np.float32)
+        self._check_finite(X, "standardised, inputs exceed float32's range", _FAR)
+        return X
+
+    def _check_finite(self, a: np.ndarray, what: str, hint: str = "") -> None:
+        """A ValueError naming the rows of ``a`` (n, ...) with a nan or inf: ``what``."""
+        bad = np.flatnonzero(~np.isfinite(a.reshape(len(a), -1)).all(axis=1)) if a.size else []
+        if len(bad):
+            raise NonFiniteRows(self._name(), what, bad.tolist(), hint)
 
     def _by_name(self, X):
         """A DataFrame's columns, put in the training order: np.asarray would take them in
-        the frame's order, and a reordered frame would give wrong outputs silently."""
+        the frame's order, and a reordered frame would give wrong outputs silently. The
+        feature columns are selected before any conversion, so other columns (a text label
+        column) may be of any type; a name given twice is refused."""
         columns = getattr(X, "columns", None)
         if columns is None or self.feature_names is None:
             return X
         from nnjax.inputs import check_same_columns
 
+        columns = list(columns)
         names = [str(c) for c in columns]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"{self._name()}: the table repeats column names {repeated}")
         given = [c for c in names if c != self.target]
         check_same_columns(f"{self._name()}: the table", given, list(self.feature_names))
-        return np.asarray(X)[:, [names.index(f) for f in self.feature_names]]
+        return np.asarray(X[[columns[names.index(f)] for f in self.feature_names]])
 
     def __call__(self, X) -> np.ndarray:
         """The model's outputs on raw inputs X: logits, or probabilities for a model trained
-        with ``binary_cross_entropy`` (module docstring)."""
-        return np.asarray(self._forward(self.params, self.state, self.transform(X)))
+        with ``binary_cross_entropy`` (module docstring). Rows whose inputs or outputs are
+        nan or inf (finite inputs can overflow) are a :class:`NonFiniteRows` naming them."""
+        z = np.asarray(self._forward(self.params, self.state, self.transform(X)))
+        self._check_finite(z, "the model's outputs are nan or inf", _FAR)  # argmax: a class
+        return z
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities (n, K), columns in the order of :attr:`label_names`."""

@@ -45,6 +45,19 @@ def test_integer_labels_keep_their_values_as_names(tmp_path):
     assert datafile.read(tmp_path / "d.npz").label_names == (-1, 10)
 
 
+def test_integer_labels_beyond_2_53_stay_exact_and_distinct(tmp_path):
+    """Review: the labels were read through float, so 2**53 + 1 and 2**53 + 3 became one
+    class with another's name (three labels, two classes)."""
+    ids = [2**53 + 1, 2**53, 2**53 + 3, -(2**63)]
+    rows = "".join(f"{i % 2},{ids[i % 4]}\n" for i in range(16))
+    d = datafile.read(_write(tmp_path / "ids.csv", "x,target\n" + rows))
+    assert d.label_names == tuple(sorted(ids))
+    assert [d.label_names[k] for k in d.y] == [ids[i % 4] for i in range(16)]
+    for v, want in [("7", 7), (" -3 ", -3), ("2.0", 2), ("2e3", 2000), (str(2**70), 2**70),
+                    ("1e30", None), ("0.5", None), ("inf", None), ("x", None)]:  # fmt: skip
+        assert datafile.integer_label(v) == want, v
+
+
 def test_npz_and_npy_pair_read_the_same_data(tmp_path):
     X = np.random.default_rng(0).normal(size=(6, 3))
     y = np.array(["b", "a", "b", "a", "a", "b"])
@@ -70,6 +83,10 @@ BAD_INPUTS = [
     ("text.csv", "a,color,target\n1,2,x\n3,red,y\n", [], "column 'color', line 3: 'red' is not"),
     ("inf.csv", CSV + "1,inf,x\n3,4,y\n", [], "column 'b', line 2: the value inf is infinite"),
     ("big.csv", CSV + "1,1e39,x\n3,4,y\n", [], "column 'b', line 2: the value 1e+39 exceeds"),
+    # review: '-nan' was read as a number and reported as "the value nan is infinite"
+    ("minusnan.csv", CSV + "1,2,x\n-nan,4,y\n", [], "column 'a', line 3: missing value '-nan'"),
+    # review: 1e30 became the class named 1000000000000000019884624838656
+    ("hugelabel.csv", CSV + "1,2,1e30\n3,4,1\n", [], "label '1e30' is not an exact integer"),
     (
         "notarget.csv",
         "a,b,label\n1,2,x\n",
@@ -110,6 +127,14 @@ BAD_INPUTS = [
     ),  # fmt: skip
     ("onehot.npz", {"X": np.zeros((2, 2)), "y": np.eye(2)}, [], "y.argmax(1)"),
     ("img.npz", {"X": np.zeros((2, 3, 3)), "y": np.array([0, 1])}, [], "reshape it to (2, 9)"),
+    # review: X of shape () ended in an IndexError traceback
+    ("scalar.npz", {"X": np.array(5.0), "y": np.array([0, 1])}, [], "X is a single number"),
+    (
+        "hugey.npz",
+        {"X": np.zeros((2, 1)), "y": np.array([0.0, 2.0**60])},
+        [],
+        "label at row 1 is 1.15292e+18, which is not an exact integer",
+    ),  # fmt: skip
     (
         "strX.npz",
         {"X": np.array([["a"], ["b"]]), "y": np.array([0, 1])},

@@ -100,13 +100,20 @@ def test_predict_with_labels_prints_accuracy_and_reorders_columns(run, capsys, t
 
 
 class _Frame:
-    """What Predictor reads of a pandas or polars DataFrame: ``columns`` and ``__array__``."""
+    """What Predictor reads of a pandas or polars DataFrame: ``columns``, ``frame[names]``
+    (a frame of those columns) and ``__array__`` (object dtype when the columns mix types,
+    as pandas gives for a frame with a text column)."""
 
     def __init__(self, columns, values):
-        self.columns, self.values = list(columns), np.asarray(values)
+        self.columns, self.values = list(columns), list(map(np.asarray, values))
+
+    def __getitem__(self, names):
+        return _Frame(names, [self.values[self.columns.index(n)] for n in names])
 
     def __array__(self, dtype=None, copy=None):
-        return self.values if dtype is None else self.values.astype(dtype)
+        mixed = len({v.dtype.kind for v in self.values}) > 1
+        a = np.stack(self.values, axis=1).astype(object if mixed else self.values[0].dtype)
+        return a if dtype is None else a.astype(dtype)
 
 
 def test_a_dataframe_is_matched_by_column_name_not_position(run):
@@ -114,12 +121,42 @@ def test_a_dataframe_is_matched_by_column_name_not_position(run):
     pred = nnjax.load(d / "run")
     want = pred(X_new.astype(np.float32))
     order = [2, 0, 3, 1]
-    shuffled = _Frame([COLUMNS[i] for i in order], X_new[:, order].astype(np.float32))
+    shuffled = _Frame([COLUMNS[i] for i in order], X_new.T[order].astype(np.float32))
     np.testing.assert_array_equal(pred(shuffled), want)  # np.asarray alone would misplace them
-    labelled = _Frame([*COLUMNS, "y"], np.c_[X_new, np.zeros(50)].astype(np.float32))
+    labelled = _Frame([*COLUMNS, "y"], [*X_new.T.astype(np.float32), np.zeros(50)])
     np.testing.assert_array_equal(pred(labelled), want)  # the target column is left out
     with pytest.raises(ValueError, match=r"the table: columns differ .* missing column\(s\) 'x4'"):
-        pred(_Frame(COLUMNS[:3], X_new[:, :3]))
+        pred(_Frame(COLUMNS[:3], X_new.T[:3]))
+
+
+def test_a_dataframe_with_its_text_labels_or_a_name_twice(run):
+    """Review: a frame holding its text label column was refused ("inputs must be numbers,
+    got dtype object": the whole frame was converted before the features were picked); a
+    frame naming a column twice was read by its first column silently."""
+    d, _, X_new, y_new = run
+    pred = nnjax.load(d / "run")
+    labelled = _Frame(["y", *COLUMNS], [np.array(y_new, object), *X_new.T])
+    assert np.asarray(labelled).dtype == object
+    np.testing.assert_array_equal(pred.predict(labelled), pred.predict(X_new))
+    with pytest.raises(ValueError, match=r"the table repeats column names \['x1'\]"):
+        pred(_Frame([*COLUMNS, "x1"], [*X_new.T, -X_new[:, 0]]))
+
+
+def test_outputs_that_overflow_are_refused_naming_the_row(run, tmp_path, capsys):
+    """Review: 3e38 (finite) gave nan outputs, and argmax named class 0 for them."""
+    d, _, X_new, _ = run
+    pred = nnjax.load(d / "run")
+    X = X_new[:4].astype(np.float32)
+    X[2, 0] = 3e38
+    for call in (pred.predict, pred.predict_proba, pred):
+        with pytest.raises(ValueError, match=r"in 1 row\(s\), first rows \[2\] \(inputs far"):
+            call(X)
+    with pytest.raises(ValueError, match=r"standardised, inputs exceed float32's range in 1 row"):
+        pred(X.astype(np.float64) * np.array([1e10, 1, 1, 1]))  # 3e48: finite in float64
+    _write_csv(tmp_path / "far.csv", X)
+    assert main(["predict", d / "run", "--data", tmp_path / "far.csv"]) == 2
+    err = capsys.readouterr().err
+    assert "far.csv: the model's outputs are nan or inf in 1 row(s), first at line 4 (" in err
 
 
 def test_a_row_with_nan_or_inf_is_refused_not_given_a_class(run):
@@ -181,7 +218,7 @@ def test_bad_labels_of_an_npy_pair_name_the_labels_file(run, tmp_path, capsys):
     np.save(tmp_path / "short.npy", np.array(["alpha"] * 49))
     np.save(tmp_path / "odd.npy", np.array(["alpha"] * 49 + ["delta"]))
     for labels, after in [
-        ("short.npy", f": (49,) labels for the 50 examples of {tmp_path / 'X.npy'}"),
+        ("short.npy", f": 49 labels for the 50 examples of {tmp_path / 'X.npy'}"),
         ("odd.npy", ", row 49: label 'delta' is not one of the model's classes"),
     ]:
         argv = ["predict", d / "run", "--data", tmp_path / "X.npy", "--labels", tmp_path / labels]
@@ -190,13 +227,41 @@ def test_bad_labels_of_an_npy_pair_name_the_labels_file(run, tmp_path, capsys):
         assert f"nnjax predict: error: {tmp_path / labels}{after}" in err, err
 
 
+def test_npz_inputs_as_train_reads_them(run, tmp_path, capsys):
+    """Review: labels (n, 1), which nnjax train takes, were refused; a file that is no
+    archive got NumPy's advice on pickles; zero rows ended in a ZeroDivisionError; a folder
+    was 'no such file'."""
+    d, _, X_new, y_new = run
+    run_dir = d / "run"
+    np.savez(tmp_path / "col.npz", X=X_new, y=np.array(y_new)[:, None])
+    assert main(["predict", run_dir, "--data", tmp_path / "col.npz"]) == 0
+    out = capsys.readouterr()
+    want = nnjax.load(run_dir).predict(X_new.astype(np.float32)).tolist()
+    assert [line.split(",")[2] for line in out.out.splitlines()[1:]] == list(y_new)
+    assert [line.split(",")[1] for line in out.out.splitlines()[1:]] == want
+    np.savez(tmp_path / "none.npz", X=np.zeros((0, 4)), y=np.array([], "<U5"))
+    assert main(["predict", run_dir, "--data", tmp_path / "none.npz"]) == 0
+    assert capsys.readouterr().err.strip() == "0 predictions"
+    (tmp_path / "fake.npz").write_text("hello")
+    np.savez(tmp_path / "obj.npz", X=X_new.astype(object))
+    (tmp_path / "dir.csv").mkdir()
+    for name, message in [
+        ("fake.npz", "fake.npz: not an .npz archive (not a zip archive)"),
+        ("obj.npz", "obj.npz: not a readable .npz archive (Object arrays cannot be loaded"),
+        ("dir.csv", "dir.csv: a directory, not a file"),
+    ]:
+        assert main(["predict", run_dir, "--data", tmp_path / name]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"nnjax predict: error: {tmp_path}/{message}"), err
+
+
 def test_predict_on_a_folder_that_is_no_model(tmp_path, capsys):
     assert main(["predict", tmp_path, "--data", tmp_path / "x.csv"]) == 2
     assert "not a saved nnjax model (no model.json)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("target", ["run/params.npz", "run/model.json", "run/../run/state.npz",
-                                    "new.csv"])  # fmt: skip
+                                    "run/history.json", "run/metrics.csv", "new.csv"])  # fmt: skip
 def test_predict_never_writes_over_the_model_or_the_data(run, capsys, target):
     d = run[0]
     before = {p: p.read_bytes() for p in [*(d / "run").iterdir(), d / "new.csv"]}

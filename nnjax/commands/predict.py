@@ -72,19 +72,21 @@ def check(args) -> None:
 
 
 def _check_out(args) -> None:
-    """``--out`` is a file name, and not one of the files read: the saved model's own files
-    or the data (writing there would destroy them)."""
+    """``--out`` is a file name, and not one of the files read or kept: the saved model's own
+    files, those ``nnjax train`` wrote beside them (history.json, metrics.csv, the plots) or
+    the data (writing there would destroy them)."""
     from nnjax import saved
+    from nnjax.commands.train_safety import OUT_FILES
 
     if os.path.isdir(args.out):
         raise ValueError(f"--out {args.out}: is a folder; give a file name (e.g. preds.csv)")
     out = os.path.realpath(args.out)
-    model_files = (saved.MODEL_FILE, saved.PARAMS_FILE, saved.STATE_FILE)
+    run_files = {saved.MODEL_FILE, saved.PARAMS_FILE, saved.STATE_FILE, *OUT_FILES}
     if os.path.dirname(out) == os.path.realpath(args.model) and os.path.basename(out) in (
-        model_files
+        run_files
     ):
         raise ValueError(
-            f"--out {args.out}: is a file of the saved model {args.model}; writing the "
+            f"--out {args.out}: is a file of the saved run {args.model}; writing the "
             "predictions there would destroy it: give another file name (e.g. preds.csv)"
         )
     for option, path in (("--data", args.data), ("--labels", args.labels)):
@@ -124,10 +126,18 @@ def run(args) -> int:
 
     import nnjax
     from nnjax.io import atomic_write_text
+    from nnjax.predictor import NonFiniteRows
 
     inputs = args._inputs
     pred = nnjax.load(args.model)
-    z = pred(inputs.X)
+    try:
+        z = pred(inputs.X)
+    except NonFiniteRows as e:  # named as the output names rows: CSV lines or indices
+        word = "line" if args.data.lower().endswith(".csv") else "row"
+        first = ", ".join(str(inputs.rows[i]) for i in e.rows[:5])
+        raise ValueError(
+            f"{args.data}: {e.what} in {len(e.rows)} row(s), first at {word} {first}{e.hint}"
+        ) from None
     text = predictions_csv(pred, inputs, z, args.proba)
     if args.out is None:
         sys.stdout.write(text)
@@ -137,7 +147,7 @@ def run(args) -> int:
     report = sys.stderr if args.out is None else sys.stdout
     n = len(inputs.X)
     done = f"{n} predictions" + (f" written to {args.out}" if args.out else "")
-    if inputs.y is not None:
+    if inputs.y is not None and n:
         right = int(np.sum(pred.classes_of(z) == inputs.y))
         done += f"; accuracy {right / n:.4f} ({right}/{n})"
     print(done, file=report)
