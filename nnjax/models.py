@@ -131,7 +131,7 @@ def logistic_regression(n_features: int, use_bias: bool = True) -> Layer:
 
     Weights start at zero (the problem is convex). ``n_features`` is checked at ``init``.
     """
-    positive_int("logistic_regression", "n_features", n_features)  # bools refused
+    n_features = positive_int("logistic_regression", "n_features", n_features)  # bools refused
     dense = _logistic_layers(n_features, use_bias)
 
     def init(key, input_shape):

@@ -93,7 +93,7 @@ def save(
         state, out_shape = _check(model, params, state, shape)
     except ValueError as e:
         raise ValueError(f"{e}{_batch_axis_hint(model, params, state, input_shape)}") from None
-    names = _label_names(label_names, out_shape)
+    names = _label_names(label_names, out_shape, loss)
     files = {PARAMS_FILE: flatten_params(params)}
     if getattr(model, "stateful", False):
         files[STATE_FILE] = flatten_params(state)

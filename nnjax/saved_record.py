@@ -145,8 +145,14 @@ def _batched(input_shape) -> tuple[int, ...]:
     return (-1, *(int(d) for d in dims[1:]))
 
 
-def _label_names(label_names, out_shape) -> list:
+def _label_names(label_names, out_shape, loss: str) -> list:
     k = out_shape[-1] if len(out_shape) > 1 else 1
+    if loss.startswith("binary_") and k != 1:  # predict_proba would softmax probabilities
+        raise ValueError(
+            f"nnjax.save: loss {loss} takes one output per example (class 1's "
+            f"{'probability' if loss == 'binary_cross_entropy' else 'logit'}); the model "
+            f"gives {k} (for {k} classes: softmax_cross_entropy)"
+        )
     n = 2 if k == 1 else k
     names = list(range(n)) if label_names is None else list(label_names)
     if len(names) != n:

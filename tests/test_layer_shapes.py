@@ -199,3 +199,19 @@ def test_from_spec_errors_name_the_problem():
         from_spec(("Dense", {"features": 0}))
     with pytest.raises(ValueError, match="serial needs 'layers'"):
         from_spec(("serial", {}))
+
+
+def _batch_of_0(s):
+    return tuple(_batch_of_0(t) for t in s) if isinstance(s[0], tuple) else (0, *s[1:])
+
+
+@pytest.mark.parametrize("name, layer, shape", ALL, ids=IDS)
+def test_a_batch_of_0_gives_0_rows(name, layer, shape):
+    """Review: Flatten reshaped to (0, -1), a ZeroDivisionError in JAX (and so cnn, gru and
+    a loaded Predictor failed on an empty input)."""
+    out_shape, params, state = _traced_init(layer, shape)
+    x = _input(_batch_of_0(shape), layer)
+    y = jax.eval_shape(
+        lambda p, s, x: apply_model(layer, p, s, x, train=False)[0], params, state, x
+    )
+    assert jax.tree.map(lambda s: tuple(s.shape), y) == _batch_of_0(_as_tuples(out_shape)), name

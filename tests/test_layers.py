@@ -311,3 +311,20 @@ def test_embedding_dtype_is_checked_at_construction_naming_it():
         with pytest.raises(ValueError, match=r"^Embedding\(5, 3\): dtype must be float16, "):
             Embedding(5, 3, dtype=dtype)
     assert Embedding(5, 3, dtype="float16").init(KEY, (2,))[1]["W"].dtype == jnp.float16
+
+
+def test_numpy_ints_are_taken_as_python_ints():
+    """Review: Dense(np.int64(3)) (e.g. y.max() + 1 classes) was refused as not an int."""
+    import json
+
+    from nnjax.layers import Conv, Embedding, GRUCell, MaxPool
+
+    i = np.int64
+    layers = [Dense(i(3)), Conv(i(4), (i(3), 3), padding=[(i(1), 1), (0, 0)]), MaxPool(i(2)),
+              GRUCell(np.int32(5)), Embedding(i(10), i(3))]  # fmt: skip
+    for layer in layers:
+        json.dumps(layer.spec)  # plain ints: the spec is JSON
+        assert "int64" not in layer.name and "int32" not in layer.name, layer.name
+    assert Dense(i(3)).spec == Dense(3).spec and Conv(4, (3, 3)).name == "Conv(4, (3, 3))"
+    with pytest.raises(ValueError, match=r"features must be a positive int, got np.True_"):
+        Dense(np.bool_(True))

@@ -259,3 +259,16 @@ def test_fit_refuses_binary_targets_outside_0_1(loss, shift):
     _, p = model.init(jax.random.key(0), (-1, 3))
     with pytest.raises(ValueError, match=rf"fit: y: targets of loss '{loss}' must be in \[0, 1\]"):
         nnjax.fit(model, p, X, y, loss=loss, epochs=1)
+
+
+def test_an_out_of_range_label_in_a_traced_step_shows_in_the_loss_only():
+    """What the README and make_train_step's docstring say (they once said the params turn
+    NaN too): the loss is NaN, the bad row gets no gradient, the params stay finite."""
+    model = nnjax.mlp([4, 3])
+    _, params = model.init(jax.random.key(0), (-1, 2))
+    opt = nnjax.get_optimizer("sgd", 0.1)
+    step = nnjax.make_train_step(model, "softmax_cross_entropy", opt)
+    x = jnp.ones((4, 2))
+    new, _, loss = step(params, opt.init(params), (x, jnp.array([0, 1, 2, 7])))
+    assert np.isnan(float(loss))
+    assert all(bool(jnp.isfinite(leaf).all()) for leaf in jax.tree.leaves(new))

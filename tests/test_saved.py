@@ -256,6 +256,17 @@ def test_save_refuses_a_standardizer_or_names_the_model_cannot_take(tmp_path):
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
+@pytest.mark.parametrize("loss", ["binary_cross_entropy", "binary_cross_entropy_with_logits"])
+def test_save_refuses_a_binary_loss_for_several_outputs(tmp_path, loss):
+    """Review: saved, and predict_proba then took the softmax of three probabilities."""
+    model = nnjax.mlp([4, 3], output_activation="sigmoid")
+    _, params = model.init(jax.random.key(0), (-1, 2))
+    with pytest.raises(ValueError, match=rf"loss {loss} takes one output per example .*"
+                       r"the model gives 3 \(for 3 classes: softmax_cross_entropy\)"):  # fmt: skip
+        nnjax.save(tmp_path / "m", model, params, input_shape=(-1, 2), loss=loss)
+    assert not (tmp_path / "m").exists()
+
+
 def test_missing_files(saved_mlp, tmp_path):
     os.remove(saved_mlp / "params.npz")
     _one_line(saved_mlp, "params.npz: missing")

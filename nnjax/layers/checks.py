@@ -129,10 +129,11 @@ def check_spatial(name: str, shape: Shape) -> None:
 
 
 def positive_int(name: str, what: str, value) -> int:
-    """``value`` if it is an int >= 1 (not a bool), else a ValueError naming it."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    """``value`` as a Python int if it is an int >= 1 (Python or NumPy, not a bool), else a
+    ValueError naming it."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool | np.bool_) or value < 1:
         raise ValueError(f"{name}: {what} must be a positive int, got {value!r}")
-    return value
+    return int(value)
 
 
 def located(where: str, fn: Callable, *args, **kwargs):

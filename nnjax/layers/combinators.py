@@ -51,7 +51,7 @@ def _branches(name: str, x, n: int | None = None) -> tuple:
 
 def FanOut(n: int) -> Layer:
     """x -> (x,) * n, shapes s -> (s,) * n; no params. Gradients of the copies add up."""
-    positive_int("FanOut", "n", n)
+    n = positive_int("FanOut", "n", n)
     name = f"FanOut({n})"
 
     def init(key, input_shape):

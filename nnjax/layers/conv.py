@@ -85,12 +85,8 @@ def _transpose_pads(padding, k_eff, strides):
 
 
 def _checked(name, features, kernel_size, strides, padding, dilation, groups):
-    """Validate the layer's arguments once: (normalized padding, fixed number of spatial axes
-    or None)."""
-    positive_int(name, "features", features)
-    positive_int(name, "groups", groups)
-    for what, v in (("kernel_size", kernel_size), ("strides", strides), ("dilation", dilation)):
-        int_tuple(name, what, v, None)
+    """Validate the layer's arguments once (the ints already checked by :func:`_conv`):
+    (normalized padding, fixed number of spatial axes or None)."""
     padding = normalize_padding(name, padding)
     pad_pairs = padding if isinstance(padding, list) else None
     fixed = _fixed_rank(
@@ -137,6 +133,14 @@ def _conv_spec(kind, features, kernel_size, strides, padding, dilation, groups, 
 
 def _conv(kind: str, features, kernel_size, strides, padding, dilation, groups, use_bias,
           W_init, b_init, dtype) -> Layer:  # fmt: skip
+    name = f"{kind}({features}, {kernel_size})"
+    # Python ints from here on (NumPy ints are taken): the spec is JSON
+    features = positive_int(name, "features", features)
+    groups = positive_int(name, "groups", groups)
+    kernel_size, strides, dilation = (
+        int_tuple(name, what, v, None)
+        for what, v in (("kernel_size", kernel_size), ("strides", strides), ("dilation", dilation))
+    )
     name = f"{kind}({features}, {kernel_size})"
     padding, fixed = _checked(name, features, kernel_size, strides, padding, dilation, groups)
     check_dtype(name, dtype)

@@ -106,7 +106,7 @@ def Dense(
     (no ``"b"`` when ``use_bias=False``). ``dtype``: a floating dtype, default
     :func:`default_float`; ``b_init`` must not be fan-based (glorot/he/lecun).
     """
-    positive_int("Dense", "features", features)
+    features = positive_int("Dense", "features", features)
     name = f"Dense({features})"
     check_dtype(name, dtype)
     w_init, bias_init = get_initializer(W_init), bias_initializer(name, b_init)
@@ -166,7 +166,7 @@ def Flatten() -> Layer:
     def apply(params, x, *, key=None):
         if x.ndim < 2:
             raise ValueError(f"{name}: expected a batch of at least 2 dims, got {tuple(x.shape)}")
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]))  # -1 fails on a batch of 0
 
     return Layer(init, apply, name, False, make_spec("Flatten"))
 

@@ -20,8 +20,8 @@ def Embedding(
     whose id is v; the ids get no gradient. Ids outside the range are an error when ``x`` is
     concrete (outside jit); under jit they are clamped, as ``jnp.take`` does.
     """
-    positive_int("Embedding", "num_embeddings", num_embeddings)
-    positive_int("Embedding", "features", features)
+    num_embeddings = positive_int("Embedding", "num_embeddings", num_embeddings)
+    features = positive_int("Embedding", "features", features)
     init_w = get_initializer(W_init)
     name = f"Embedding({num_embeddings}, {features})"
     check_dtype(name, dtype)

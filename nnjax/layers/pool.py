@@ -33,9 +33,10 @@ from nnjax.layers.spatial import (
 
 def _pool(kind: str, window, strides, padding) -> Layer:
     name = f"{kind}({window})"
-    int_tuple(name, "window", window, None)
+    window = int_tuple(name, "window", window, None)  # Python ints: the spec is JSON
     if strides is not None:
-        int_tuple(name, "strides", strides, None)
+        strides = int_tuple(name, "strides", strides, None)
+    name = f"{kind}({window})"
     padding = normalize_padding(name, padding)
     lists = {
         k: len(v)

@@ -103,7 +103,7 @@ def _initial_carry(name: str, lstm: bool, state, h_shape: tuple, dtype):
 
 def _cell(kind: str, hidden: int, W_i_init, W_h_init, b_init, dtype) -> Layer:
     name = f"{kind}({hidden})"
-    positive_int(name, "hidden", hidden)
+    hidden = positive_int(name, "hidden", hidden)
     check_dtype(name, dtype)
     G, step = _GATES[kind], _STEPS[kind]
     wi, wh = get_initializer(W_i_init), get_initializer(W_h_init)

@@ -10,28 +10,35 @@ padding (lo, hi) and stride s an axis of size n gives
 total = max((out - 1) s + k_eff - n, 0), lo = floor(total / 2), hi = total - lo.
 """
 
+import numbers
 from collections.abc import Sequence
+
+import numpy as np
 
 SPATIAL_RANKS = (1, 2)
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool | np.bool_)
+
+
 def int_tuple(name: str, what: str, value, rank: int | None, minimum: int = 1):
-    """``value`` (an int, or a sequence of ints) as a tuple of ``rank`` ints >= ``minimum``;
-    ``rank=None`` keeps an int as an int (its rank is fixed later by the input)."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    """``value`` (an int, or a sequence of ints; Python or NumPy, not bools) as a tuple of
+    ``rank`` Python ints >= ``minimum``; ``rank=None`` keeps an int as an int (its rank is
+    fixed later by the input)."""
+    if _is_int(value):
         if value < minimum:
             raise ValueError(f"{name}: {what} must be >= {minimum}, got {value}")
-        return value if rank is None else (value,) * rank
+        return int(value) if rank is None else (int(value),) * rank
     try:
         items = tuple(value)
     except TypeError:
         raise ValueError(
             f"{name}: {what} must be an int or a tuple of ints, got {value!r}"
         ) from None
-    if not items or any(
-        not isinstance(v, int) or isinstance(v, bool) or v < minimum for v in items
-    ):
+    if not items or any(not _is_int(v) or v < minimum for v in items):
         raise ValueError(f"{name}: {what} must be ints >= {minimum}, got {value!r}")
+    items = tuple(int(v) for v in items)
     if rank is not None and len(items) != rank:
         raise ValueError(f"{name}: {what} {items} has {len(items)} entries for {rank} spatial axes")
     return items
@@ -47,10 +54,10 @@ def normalize_padding(name: str, padding):
                 f"pairs, got {padding!r}"
             )
         return padding.upper()
-    if isinstance(padding, int) and not isinstance(padding, bool):
+    if _is_int(padding):
         if padding < 0:
             raise ValueError(f"{name}: padding must be >= 0, got {padding}")
-        return padding
+        return int(padding)
     try:
         pairs = [list(p) for p in padding]
     except TypeError:
@@ -58,13 +65,13 @@ def normalize_padding(name: str, padding):
             f"{name}: padding must be 'SAME', 'VALID', an int or (lo, hi) pairs, got {padding!r}"
         ) from None
     for p in pairs:
-        if len(p) != 2 or any(not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in p):
+        if len(p) != 2 or any(not _is_int(v) or v < 0 for v in p):
             raise ValueError(
                 f"{name}: padding pairs must be (lo, hi) with ints >= 0, got {padding!r}"
             )
     if not pairs:
         raise ValueError(f"{name}: padding needs one (lo, hi) pair per spatial axis, got []")
-    return pairs
+    return [[int(v) for v in p] for p in pairs]
 
 
 def spatial_rank(name: str, in_shape: tuple, fixed: int | None) -> int:

@@ -136,10 +136,11 @@ def make_train_step(model, loss: str | Callable, optimizer: optax.GradientTransf
     ``step(params, opt_state, batch, key=None, *, state) -> (params, opt_state, loss, state)``.
 
     Labels are not checked here: under ``jit`` they are traced, and an integer label outside
-    [0, K) for the softmax cross-entropy gives a NaN loss (and NaN gradients, so NaN params
-    after the update) instead of an error. ``fit`` and ``evaluate`` check the labels where
-    they are concrete, before compiling; check your own batches the same way
-    (``0 <= y.min()`` and ``y.max() < K``) when you drive this step yourself.
+    [0, K) for the softmax cross-entropy gives a NaN loss instead of an error; its row gets
+    no gradient, so the params stay finite and only the loss shows it. ``fit`` and
+    ``evaluate`` check the labels where they are concrete, before compiling; check your own
+    batches the same way (``0 <= y.min()`` and ``y.max() < K``) when you drive this step
+    yourself.
     """
     optimizer = check_optimizer(optimizer, "make_train_step")
     update = make_optimizer_step(make_objective(model, loss), optimizer)
