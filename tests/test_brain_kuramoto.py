@@ -134,3 +134,16 @@ def test_simulate_step_arguments_numpy_and_0d_accepted_bad_refused():
     for n in (0, 4.0, True, None, np.array([4])):
         with pytest.raises(ValueError, match="simulate: n_steps must be an int >= 1"):
             ku.simulate(theta0, omega, 1.0, n_steps=n)
+
+
+def test_K_of_one_strength_per_oscillator_is_refused():
+    """Review: K of shape (N,) with B == N broadcast over the oscillator axis, coupling each
+    oscillator with its own strength, silently (B != N: a bare broadcasting error)."""
+    th = jnp.tile(jnp.linspace(0, 1, 3), (3, 1))
+    om = jnp.linspace(-1, 1, 3)
+    for K in (jnp.array([0.0, 0, 100.0]), jnp.ones((3, 2))):
+        with pytest.raises(ValueError, match=r"K must be a scalar or of shape \(\.\.\., 1\) .*"
+                           r"batch \(3,\) .*got shape"):  # fmt: skip
+            ku.simulate(th, om, K, dt=0.1, n_steps=10)
+    per_network = ku.simulate(th, om, jnp.array([[0.0], [0.0], [100.0]]), dt=0.1, n_steps=10).r
+    assert per_network[-1, 2] != per_network[-1, 0]  # one K per network, as documented

@@ -299,3 +299,37 @@ def test_simulate_names_shapes_that_do_not_broadcast():
     tr = adex.simulate(jnp.full((5,), 500.0), state=adex.init_state((4,)))
     assert tr.V.shape == (5, 4)
     np.testing.assert_array_equal(tr.V[:, 3], adex.simulate(jnp.full((5,), 500.0)).V)
+
+
+@pytest.mark.parametrize(
+    "where, run, level",
+    [
+        ("adex.simulate", adex.simulate, 600.0),
+        ("adaptive_lif.simulate", alif.simulate, 2.0),
+        ("izhikevich.simulate", lambda I: iz.simulate(I, dt=0.1), 10.0),
+        ("lif_continuous", neurons.lif_continuous, 2.0),
+    ],
+)
+def test_a_nan_or_inf_input_is_refused_not_read_as_silence(where, run, level):
+    """Review: a nan at step 5 made V nan for the rest of the run, which never crosses the
+    threshold: 0 spikes and no error (7 spikes without it). Refused naming the step, also
+    when the input is a constant inside a jit; a traced input is not checked."""
+    I = jnp.full((2000,), level)
+    out = run(I)
+    assert float(out.spike.sum() if hasattr(out, "spike") else out.n_spikes.sum()) > 0
+    for bad in (jnp.nan, jnp.inf):
+        J = I.at[5].set(bad)
+        with pytest.raises(ValueError, match=rf"^{where}: the input holds nan or inf \(first at "
+                           r"step 5\)$"):  # fmt: skip
+            run(J)
+        with pytest.raises(ValueError, match=r"the input holds nan or inf"):
+            jax.jit(lambda J=J: jax.tree.leaves(run(J))[0])()  # a constant of the traced fn
+    jax.jit(lambda I: jax.tree.leaves(run(I))[0])(I.at[5].set(jnp.nan))  # traced: unchecked
+
+
+def test_f_i_curves_read_a_nan_current_as_nan():
+    """Review: lif_fi_curve gave 0 Hz for a nan current, where lif_rate_theory gives nan."""
+    rates = neurons.lif_fi_curve(jnp.array([jnp.nan, 3.0]))
+    assert np.isnan(float(rates[0])) and float(rates[1]) == float(neurons.lif_fi_curve(3.0))
+    assert np.isnan(float(neurons.lif_rate_theory(jnp.array([jnp.nan]))[0]))
+    np.testing.assert_allclose(rates[1], neurons.lif_rate_theory(3.0), rtol=1e-3)

@@ -258,3 +258,32 @@ def test_hh_params_are_a_traced_pytree():
 
         # every field at once (check_grads probes a random direction of the whole pytree)
         check_grads(mean_v, (hh.STANDARD,), order=1, modes=("rev",))
+
+
+def test_hodgkin_huxley_names_a_bad_input_or_parameter_not_dt():
+    """Review: a nan in the current was reported as 'RK4 diverges ... use a smaller dt', and
+    a negative capacitance ran."""
+    I = jnp.full((100,), 10.0)
+    with pytest.raises(ValueError, match=r"simulate: the input holds nan or inf \(first at step 5"):
+        hh.simulate(I.at[5].set(jnp.nan), dt=0.01)
+    with pytest.raises(ValueError, match=r"fi_curve: the input holds nan or inf \(first at step 1"):
+        hh.fi_curve(jnp.array([5.0, jnp.nan]), duration=20.0, discard=5.0)
+    for params, name in [(hh.HHParams(C=-1.0), "C"), (hh.HHParams(gK=np.float32(-1)), "gK")]:
+        with pytest.raises(ValueError, match=rf"hodgkin_huxley.simulate: {name} \(.*\) must be a "):
+            hh.simulate(I, dt=0.01, params=params)
+    blocked = hh.simulate(I, dt=0.01, params=hh.HHParams(gNa=0.0))  # TTX: no spike, no error
+    assert float(blocked.V.max()) < -40.0
+
+
+def test_lif_parameter_checks_cover_numpy_scalars():
+    """Review: beta=np.float32(1.5) and tau=np.float32(-1) ran (only Python numbers were
+    checked)."""
+    x = jnp.ones((3, 2))
+    with pytest.raises(ValueError, match=r"lif: beta must be in \(0, 1\], got 1.5"):
+        neurons.lif(x, beta=np.float32(1.5))
+    with pytest.raises(ValueError, match=r"lif: theta must be a finite number > 0"):
+        neurons.lif(x, theta=np.array([1.0, -1.0]))
+    with pytest.raises(ValueError, match=r"lif_continuous: tau must be a finite number > 0"):
+        neurons.lif_continuous(x, tau=np.float32(-1))
+    with pytest.raises(ValueError, match=r"lif_continuous: V_r must be finite and below theta"):
+        neurons.lif_continuous(x, V_r=np.float64(-40.0))

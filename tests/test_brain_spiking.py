@@ -42,6 +42,14 @@ def test_membrane_readout_equals_recursion():
     np.testing.assert_allclose(last, vs[-1], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [jnp.int32, jnp.bool_])
+def test_membrane_readout_of_integer_spikes_keeps_the_leak(dtype):
+    """Review: the kernel beta^k was cast to the input's int dtype (0 for k >= 1), so the
+    readout of int spikes was the last input, not sum_k beta^k x_{T-k} = 1.875 here."""
+    x = jnp.ones((4, 1, 1), dtype)
+    assert spiking.MembraneReadout(0.5, "last").apply({}, x)[0, 0] == 1.875
+
+
 def test_lif_layer_composes_with_dense_via_serial():
     model = nnjax.serial(
         spiking.RateEncoder(5), nnjax.Dense(8), spiking.LIF(0.9), spiking.SpikeCount()

@@ -205,10 +205,11 @@ def fi_curves(
     if n_steps < 1:
         raise ValueError(f"{where}: duration must be at least dt = {dt} ms, got {duration}")
     check_params(params, dt, where)
-    drive = jnp.broadcast_to(currents, (n_steps,) + currents.shape)
+    nan = jnp.isnan(currents)  # simulated at 0, read as nan
+    drive = jnp.broadcast_to(jnp.where(nan, 0.0, currents), (n_steps,) + currents.shape)
     tr = simulate(drive, params, dt=dt)
     times, valid = spike_time_array(tr, dt, n_isi + 1)
     isi = jnp.diff(times, axis=-1)
     ok = valid[..., 1:]
     rates = jnp.where(ok, 1000.0 / jnp.where(ok, isi, 1.0), 0.0)
-    return jnp.where(jnp.isnan(currents)[:, None], jnp.nan, rates), ok
+    return jnp.where(nan[:, None], jnp.nan, rates), ok & ~nan[:, None]

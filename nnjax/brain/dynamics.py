@@ -28,13 +28,22 @@ import numpy as np
 Array = jax.Array
 
 
-def check_time_input(inputs, where: str) -> Array:
-    """The input as a floating array with a leading time axis (T, ...), or a ValueError."""
+def check_time_input(inputs, where: str, *, finite: bool = True) -> Array:
+    """The input as a floating array with a leading time axis (T, ...), or a ValueError; with
+    ``finite``, a concrete input (not traced) holding nan or inf is refused naming its first
+    step: a nan makes the membrane nan for the rest of the run, which never crosses a
+    threshold, so a simulated neuron would fall silent (0 Hz) with no error."""
     inputs = jnp.asarray(inputs)
     if inputs.ndim < 1:
         raise ValueError(f"{where}: inputs must have a leading time axis (T, ...), got a scalar")
     if not jnp.issubdtype(inputs.dtype, jnp.floating):
         inputs = inputs.astype(jnp.result_type(float))
+    if finite and not isinstance(inputs, jax.core.Tracer) and inputs.size:
+        with jax.ensure_compile_time_eval():  # concrete, also when captured inside a jit
+            finite = jnp.isfinite(inputs).reshape(len(inputs), -1).all(axis=1)  # on the device
+            if not bool(finite.all()):
+                step = int(jnp.argmin(finite))
+                raise ValueError(f"{where}: the input holds nan or inf (first at step {step})")
     return inputs
 
 

@@ -25,6 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nnjax.brain import dynamics
+
 Array = jax.Array
 
 
@@ -130,15 +132,20 @@ def init_state(shape=(), params: HHParams = STANDARD, *, V0=-65.0, dtype=None) -
     return steady_state(jnp.broadcast_to(jnp.asarray(V0, dtype), shape))
 
 
-def _check(current, dt, where):
-    current = jnp.asarray(current)
-    if current.ndim < 1:
-        raise ValueError(f"{where}: current must have a leading time axis (T, ...)")
-    if not jnp.issubdtype(current.dtype, jnp.floating):
-        current = current.astype(jnp.result_type(float))
-    if not dt > 0:
-        raise ValueError(f"{where}: dt must be > 0, got {dt}")
+def _check(current, dt, params, where):
+    """The current as a floating (T, ...) array with no nan or inf (when concrete), dt > 0
+    and finite, and the concrete params in range: C > 0, every conductance >= 0 (0 blocks
+    the channel, as TTX blocks gNa)."""
+    current = dynamics.check_time_input(current, where)
+    dynamics.check_dt(dt, where)
+    _check_params(params, where)
     return current
+
+
+def _check_params(params: HHParams, where: str) -> None:
+    dynamics.check_positive(params.C, "C (uF/cm^2)", where)
+    for name in ("gNa", "gK", "gL"):
+        dynamics.check_positive(getattr(params, name), f"{name} (mS/cm^2)", where, allow_zero=True)
 
 
 def _batch_shape(shape, params):
@@ -153,7 +160,7 @@ def simulate(
     field (T, ...) (the state at the end of every step). The batch shape is the current's
     trailing shape broadcast with the parameters' shapes; params are traced, so ``jax.grad``
     reaches them and new values do not recompile."""
-    current = _check(current, dt, "hodgkin_huxley.simulate")
+    current = _check(current, dt, params, "hodgkin_huxley.simulate")
     trace = _simulate(current, float(dt), params, V0)
     if not isinstance(trace.V, jax.core.Tracer) and not bool(jnp.isfinite(trace.V).all()):
         finite = jnp.isfinite(trace.V).reshape(len(current), -1).all(axis=1)  # on the device
@@ -222,6 +229,8 @@ def fi_curve(
     gradient of the rate is only approximate; differentiate :func:`simulate` instead.)
     """
     currents = jnp.atleast_1d(jnp.asarray(currents, jnp.result_type(float)))
+    dynamics.check_time_input(currents, "hodgkin_huxley.fi_curve")  # nan or inf refused
+    _check_params(params, "hodgkin_huxley.fi_curve")
     if not 0 <= discard < duration:
         raise ValueError(f"fi_curve: need 0 <= discard < duration, got {discard}, {duration}")
     if not dt > 0:

@@ -87,6 +87,21 @@ class KuramotoResult(NamedTuple):
     phases: Array | None
 
 
+def _check_K(K, shape: tuple) -> None:
+    """K is a scalar or (..., 1), broadcastable against theta0's batch: a K of shape (N,)
+    broadcast over the oscillator axis, giving each oscillator its own coupling silently."""
+    k = jnp.shape(K)
+    try:
+        ok = len(k) == 0 or (k[-1] == 1 and bool(jnp.broadcast_shapes(k, shape)))
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"simulate: K must be a scalar or of shape (..., 1) broadcastable to theta0's batch "
+            f"{shape[:-1]} (one coupling strength per network), got shape {k}"
+        )
+
+
 def simulate(
     theta0: Array,
     omega: Array,
@@ -123,6 +138,7 @@ def simulate(
         coupling = jnp.asarray(coupling)
         if coupling.shape != (n, n):
             raise ValueError(f"simulate: coupling must have shape ({n}, {n}), got {coupling.shape}")
+    _check_K(K, theta0.shape)
     dt = _static_float(dt, "dt", "simulate")
     n_steps = _static_int(n_steps, "n_steps", "simulate")
     record_every = _static_int(record_every, "record_every", "simulate")

@@ -22,7 +22,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from nnjax.brain import dynamics
 from nnjax.brain.surrogate import check_surrogate, spike
 
 Array = jax.Array
@@ -33,15 +35,6 @@ RESETS = ("subtract", "zero")
 def _check_reset(reset):
     if reset not in RESETS:
         raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
-
-
-def _check_inputs(inputs, where):
-    inputs = jnp.asarray(inputs)
-    if inputs.ndim < 1:
-        raise ValueError(f"{where}: inputs must have a leading time axis (T, ...), got a scalar")
-    if not jnp.issubdtype(inputs.dtype, jnp.floating):
-        inputs = inputs.astype(jnp.result_type(float))
-    return inputs
 
 
 def lif_step(
@@ -84,13 +77,14 @@ def lif(
     ``v`` is the membrane after the reset of each step. ``beta`` (decay, 0 < beta <= 1),
     ``theta`` (threshold, > 0) and ``v0`` broadcast against the trailing shape.
     """
-    inputs = _check_inputs(inputs, "lif")
+    # a layer's primitive: nan passes through (coincidence_response reads it as nan)
+    inputs = dynamics.check_time_input(inputs, "lif", finite=False)
     _check_reset(reset)
     check_surrogate(surrogate, slope)
-    if isinstance(beta, int | float) and not 0.0 < beta <= 1.0:
+    b = dynamics.concrete(beta)  # Python or NumPy numbers, arrays; a traced one passes
+    if b is not None and not np.all((b > 0) & (b <= 1)):
         raise ValueError(f"lif: beta must be in (0, 1], got {beta}")
-    if isinstance(theta, int | float) and not theta > 0:
-        raise ValueError(f"lif: theta must be > 0, got {theta}")
+    dynamics.check_positive(theta, "theta", "lif")
     return _lif(inputs, beta, theta, v0, reset, surrogate, slope, detach_reset)
 
 
@@ -190,22 +184,20 @@ def lif_continuous(
     so the step holds 1 + floor(r / P) spikes, r the time left after the first, and the rate
     stays exact instead of saturating at 1/dt. Parameters broadcast against the batch shape.
     """
-    current = _check_inputs(current, "lif_continuous")
+    current = dynamics.check_time_input(current, "lif_continuous")
     _check_lif("lif_continuous", dt=dt, tau=tau, t_ref=t_ref, theta=theta, V_r=V_r)
     V0 = E_L if V0 is None else V0
     return _lif_continuous(current, float(dt), tau, R, E_L, theta, V_r, t_ref, V0)
 
 
 def _check_lif(who: str, *, tau, t_ref, theta, V_r, dt=1.0) -> None:
-    """A ValueError naming the first concrete (Python number) parameter out of range:
-    dt, tau > 0 and finite, t_ref >= 0, V_r < theta."""
+    """A ValueError naming the first concrete parameter out of range (Python or NumPy numbers
+    and arrays, any element; traced ones pass): dt, tau > 0 and finite, t_ref >= 0, V_r <
+    theta."""
     for name, val in (("dt", dt), ("tau", tau)):
-        if isinstance(val, int | float) and not 0 < val < math.inf:
-            raise ValueError(f"{who}: {name} must be a finite number > 0, got {val}")
-    if isinstance(t_ref, int | float) and not t_ref >= 0:
-        raise ValueError(f"{who}: t_ref must be >= 0, got {t_ref}")
-    if isinstance(theta, int | float) and isinstance(V_r, int | float) and not V_r < theta:
-        raise ValueError(f"{who}: V_r must be below theta, got {V_r} >= {theta}")
+        dynamics.check_positive(val, name, who)
+    dynamics.check_positive(t_ref, "t_ref", who, allow_zero=True)
+    dynamics.check_below(V_r, theta, ("V_r", "theta"), who)
 
 
 def _extra_spikes(after, V_inf, tau, theta, V_r, t_ref):
@@ -291,7 +283,8 @@ def lif_rate_theory(current, *, tau=10.0, R=10.0, E_L=-65.0, theta=-50.0, V_r=-6
 
 def lif_fi_curve(currents: Array, *, duration: float = 500.0, dt: float = 0.1, **params):
     """Simulated f–I curve of :func:`lif_continuous`: currents (n,) (nA) -> rates (n,) (Hz),
-    each current held constant for ``duration`` ms, rate from exact spike times."""
+    each current held constant for ``duration`` ms, rate from exact spike times; nan for a
+    nan current."""
     for name, val in (("dt", dt), ("duration", duration)):
         if not 0 < val < math.inf:
             raise ValueError(f"lif_fi_curve: {name} must be a finite number > 0 (ms), got {val}")
@@ -299,6 +292,8 @@ def lif_fi_curve(currents: Array, *, duration: float = 500.0, dt: float = 0.1, *
     n_steps = int(round(duration / dt))
     if n_steps < 2:
         raise ValueError(f"lif_fi_curve: duration {duration} is less than two steps of {dt}")
-    drive = jnp.broadcast_to(currents, (n_steps,) + currents.shape)
+    nan = jnp.isnan(currents)  # simulated at 0, read as nan (as lif_rate_theory gives)
+    drive = jnp.broadcast_to(jnp.where(nan, 0.0, currents), (n_steps,) + currents.shape)
     tr = lif_continuous(drive, dt=dt, **params)
-    return rate_from_spike_times(tr.spikes, tr.spike_times, tr.last_spike_times, tr.n_spikes)
+    rates = rate_from_spike_times(tr.spikes, tr.spike_times, tr.last_spike_times, tr.n_spikes)
+    return jnp.where(nan, jnp.nan, rates)

@@ -208,6 +208,8 @@ def MembraneReadout(beta: float = 0.9, mode: str = "mean") -> Layer:
 
     def apply(params, x, *, key=None):
         _check_time_input(name, x)
+        if not jnp.issubdtype(x.dtype, jnp.floating):  # spikes as int or bool: sums in float
+            x = x.astype(jnp.float32)
         n = x.shape[0]
         lag = jnp.arange(n)[:, None] - jnp.arange(n)[None, :]
         kernel = jnp.where(lag >= 0, beta ** jnp.maximum(lag, 0), 0.0).astype(x.dtype)
