@@ -198,3 +198,13 @@ def test_the_committed_search_covers_every_method_inside_its_box(dataset):
                 x, a, b = np.asarray(x), np.asarray(a), np.asarray(b)
                 assert x.shape == a.shape, name
                 assert np.all(x >= a * (1 - 1e-6)) and np.all(x <= b * (1 + 1e-6)), name
+
+
+def test_a_study_without_images_leaves_no_earlier_dreams_figure(tmp_path):
+    """Review: nnjax sleep --no-images into a folder of a study made with images left its
+    dreams.png beside the new results (the 'wrote' line did not name it)."""
+    from nnjax.brain import study
+
+    (tmp_path / "dreams.png").write_bytes(b"an earlier study's figure")
+    study._plot_dreams({"images": None, "dataset": "digits"}, str(tmp_path))
+    assert not (tmp_path / "dreams.png").exists()

@@ -343,7 +343,10 @@ def _plot_dreams(res, out) -> None:
 
     imgs = res.get("images") or {}  # none with --no-images
     rows = [k for k in ("actmax_joint", "actmax_sequential", "generator_samples") if k in imgs]
-    if not rows:
+    if not rows:  # an earlier study's dreams would sit beside these results
+        stale = os.path.join(out, "dreams.png")
+        if os.path.isfile(stale) or os.path.islink(stale):
+            os.remove(stale)
         return
     shape = (8, 8) if res["dataset"] == "digits" else None
     fig, axes = subplots(len(rows), 10, figsize=(10, 1.2 * len(rows) + 0.4), squeeze=False)
