@@ -24,6 +24,7 @@ functions, so the names and defaults can be listed (``nnjax train --help``) with
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -250,17 +251,42 @@ def with_weight_decay(name: str, learning_rate, weight_decay: float | None, **hy
     """The optimizer ``name`` with weight decay ``weight_decay`` (lambda >= 0), acting as
     :data:`WEIGHT_DECAY` says: adam becomes adamw, adamw takes it as its own, the others get
     ``optax.add_decayed_weights(lambda)`` chained in front (L2 on the gradient). 0 or None:
-    :func:`get_optimizer` unchanged."""
+    :func:`get_optimizer`'s transformation. Either way it carries its ``recipe`` (name,
+    learning rate or schedule, weight decay, hyperparameters), so that ``fit``'s checkpoints
+    record it and a resume with other settings is refused (an Optax transformation alone
+    cannot be described: its hyperparameters live in closures)."""
     import optax
 
     if weight_decay is not None and not 0.0 <= weight_decay < float("inf"):
         raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay}")
     if not weight_decay:
-        return get_optimizer(name, learning_rate, **hyperparams)
-    if name in ("adam", "adamw"):
-        return get_optimizer("adamw", learning_rate, weight_decay=weight_decay, **hyperparams)
-    base = get_optimizer(name, learning_rate, **hyperparams)
-    return optax.chain(optax.add_decayed_weights(weight_decay), base)
+        opt = get_optimizer(name, learning_rate, **hyperparams)
+    elif name in ("adam", "adamw"):
+        opt = get_optimizer("adamw", learning_rate, weight_decay=weight_decay, **hyperparams)
+    else:
+        base = get_optimizer(name, learning_rate, **hyperparams)
+        opt = optax.chain(optax.add_decayed_weights(weight_decay), base)
+    recipe = {"name": name, "learning_rate": learning_rate, **hyperparams}
+    return _with_recipe(opt, {**recipe, "weight_decay": float(weight_decay or 0.0)})
+
+
+@functools.cache
+def _described_type():
+    import optax
+
+    class Described(optax.GradientTransformationExtraArgs):
+        """An Optax transformation with the ``recipe`` it was built from (a dict)."""
+
+    return Described
+
+
+def _with_recipe(opt, recipe: dict):
+    import optax
+
+    t = optax.with_extra_args_support(opt)
+    out = _described_type()(t.init, t.update)
+    out.recipe = recipe
+    return out
 
 
 def make_schedule(

@@ -91,6 +91,12 @@ def check_training(args) -> None:
                 "--early-stopping cannot resume a run (the best params of its first part are "
                 "not in the checkpoint); start afresh"
             )
+        if args.checkpoint_dir is not None:  # a stopped run would offer a resume it refuses
+            raise ValueError(
+                "--early-stopping with --checkpoint-dir: a run with early stopping cannot be "
+                "resumed (the best params so far are not in the checkpoint), so a stopped run "
+                "could not go on; drop one of them"
+            )
 
 
 def total_steps(args, n_train: int, batch: int | None) -> tuple[int, int]:

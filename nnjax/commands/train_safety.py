@@ -136,7 +136,7 @@ def check_paths(args) -> None:
         if path is not None:
             preflight.check_writable(path, what)
     _check_inputs_outside_out(args)
-    _check_saved_model_kept(args)
+    check_saved_model_kept(args)
     if args.checkpoint_dir is not None:
         DirectoryLock(args.checkpoint_dir, heartbeat=None).acquire().release()
 
@@ -166,12 +166,15 @@ def _check_inputs_outside_out(args) -> None:
 MODEL_FILES = ("model.json", "params.npz")  # what nnjax predict reads: the saved model
 
 
-def _check_saved_model_kept(args) -> None:
+def check_saved_model_kept(args, resuming: bool | None = None) -> None:
     """A new run does not replace the saved model a finished run left in ``--out``: refused
-    unless ``--overwrite`` (say so) or ``--resume`` (the same run, going on)."""
+    unless ``--overwrite`` (say so) or ``resuming`` (the same run, going on; default: when
+    ``--resume`` is given; a ``--resume`` that finds no checkpoint starts a new run, and the
+    caller says so once it knows)."""
     if args.out is None and getattr(args, "overwrite", False):
         raise ValueError("--overwrite replaces the saved model in --out: give it with --out")
-    if args.out is None or args.resume is not False or getattr(args, "overwrite", False):
+    resuming = args.resume is not False if resuming is None else resuming
+    if args.out is None or resuming or getattr(args, "overwrite", False):
         return
     import time
 

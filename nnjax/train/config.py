@@ -135,8 +135,15 @@ def _storable(value):
 
 
 def describe_optimizer(optimizer, learning_rate) -> dict[str, Any]:
-    """``{"name", "learning_rate", hyperparameters}`` of a named optimizer; a marker for an
-    optax transformation (its hyperparameters live in closures nnjax cannot read)."""
+    """``{"name", "learning_rate", hyperparameters}`` of a named optimizer, or of one built by
+    :func:`nnjax.optim.with_weight_decay` (its ``recipe``: weight decay included); a marker
+    for another optax transformation (its hyperparameters live in closures nnjax cannot
+    read)."""
+    recipe = getattr(optimizer, "recipe", None)
+    if isinstance(recipe, dict):
+        name, lr = recipe["name"], recipe["learning_rate"]
+        extra = {k: v for k, v in recipe.items() if k not in ("name", "learning_rate")}
+        return _storable({**describe_optimizer(name, lr), **extra})
     if not isinstance(optimizer, str):
         return {"name": "optax", "describable": False}
     params = inspect.signature(OPTIMIZERS[optimizer]).parameters.values()
@@ -229,6 +236,8 @@ def check_resume(saved: Mapping, current: Mapping, override=None, source=None) -
     if "optimizer.name" in wanted and optimizer_changed(saved, current):
         allowed.append("optimizer")  # another optimizer: other hyperparameters, fresh state
     older = [k for k in current if k not in saved]
+    if _get(saved, "optimizer.describable") is False:  # nothing to compare it with
+        older.append("optimizer")
     diffs = runconfig.config_diff(saved, current, ignore=[*allowed, *older])
     if diffs:
         raise _mismatch(diffs, source)
