@@ -56,6 +56,12 @@ def check_writable(directory, what: str = "directory") -> str:
     path = os.fspath(directory)
     if os.path.exists(path) and not os.path.isdir(path):
         raise NotWritableError(f"{what} {path} is a file, not a directory", path, errno.ENOTDIR)
+    if os.path.islink(path) and not os.path.exists(path):  # makedirs: "File exists"
+        raise NotWritableError(
+            f"{what} {path} is a symbolic link to {os.readlink(path)}, which does not exist",
+            path,
+            errno.ENOENT,
+        )
     probe = None
     try:
         os.makedirs(path, exist_ok=True)

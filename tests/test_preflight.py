@@ -38,6 +38,20 @@ def test_a_file_where_the_directory_should_be(tmp_path):
         pf.check_writable(f / "sub", "--out")
 
 
+def test_a_dangling_symbolic_link_is_named_as_one(tmp_path):
+    """Review: the message was 'is not writable: File exists (errno 17)'."""
+    link = tmp_path / "out"
+    link.symlink_to(tmp_path / "gone")
+    with pytest.raises(pf.NotWritableError) as err:
+        pf.check_writable(link, "--out")
+    assert (
+        str(err.value)
+        == f"--out {link} is a symbolic link to {tmp_path / 'gone'}, which does not exist"
+    )
+    (tmp_path / "gone").mkdir()
+    assert pf.check_writable(link, "--out") == str(link)  # a link to a folder is fine
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
 def test_read_only_directory_by_chmod(tmp_path):
     d = tmp_path / "ro"
