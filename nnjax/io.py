@@ -13,6 +13,7 @@ Params are stored with each leaf under its pytree path, e.g. ``[1]['W']``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import json
@@ -117,9 +118,10 @@ def atomic_write_files(files) -> None:
     temporary file next to its target and fsync-ed; only when all are on disk are they
     renamed over their targets, in the order given (put the file that commits the others
     last), and their folders fsync-ed. A full disk, a read-only folder or an interrupt during
-    the writing removes the temporary files and replaces nothing; only a crash between two
-    renames (no disk space is needed there) can leave some replaced and some not. An
-    ``OSError`` names the file it concerns.
+    the writing removes the temporary files and replaces nothing. A stop signal during the
+    renames is served after the last (:func:`signals_deferred`); only a crash or SIGKILL
+    between two renames (no disk space is needed there) can leave some replaced and some
+    not. An ``OSError`` names the file it concerns.
     """
     files = [(os.fspath(path), data) for path, data in files]
     staged = []  # (temporary, target)
@@ -137,13 +139,14 @@ def atomic_write_files(files) -> None:
                 if e.filename == path:
                     raise
                 raise _named(e, path) from e
-        while staged:
-            tmp, path = staged[0]
-            try:
-                os.replace(tmp, path)
-            except OSError as e:
-                raise _named(e, path) from e
-            staged.pop(0)
+        with signals_deferred():  # a Ctrl-C or a kill cannot split the group between renames
+            while staged:
+                tmp, path = staged[0]
+                try:
+                    os.replace(tmp, path)
+                except OSError as e:
+                    raise _named(e, path) from e
+                staged.pop(0)
         for folder in dict.fromkeys(os.path.dirname(os.path.abspath(p)) for p, _ in files):
             fsync_dir(folder)
     finally:
@@ -152,6 +155,55 @@ def atomic_write_files(files) -> None:
                 os.unlink(tmp)
             except OSError:
                 pass
+
+
+DEFERRED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1")  # those nnjax stops on
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """Within the block, SIGINT, SIGTERM, SIGHUP and SIGUSR1 are only recorded; on leaving,
+    the previous handlers are put back and each signal received is raised again
+    (:func:`signal.raise_signal`), so its handler runs then, or the default action ends the
+    process then. For a few quick steps that belong together, e.g. renames.
+
+    Why handlers and not ``signal.pthread_sigmask``: Python runs its handlers in the main
+    thread whichever thread the kernel delivers a signal to, and a process with other
+    threads (JAX starts several) gets a signal the main thread blocks delivered to one of
+    them. Only in the main thread (elsewhere Python sets no handlers): in other threads a
+    no-op. A signal ignored (SIG_IGN) or whose handler was not set from Python is left alone.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def record(signum, frame) -> None:
+        if signum not in received:  # like a blocked signal: several deliveries, one pending
+            received.append(signum)
+
+    previous = {}
+    try:
+        for signum in _deferrable(signal):
+            previous[signum] = signal.signal(signum, record)
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in received:
+            signal.raise_signal(signum)
+
+
+def _deferrable(signal) -> list[int]:
+    """The :data:`DEFERRED_SIGNALS` this platform has whose handler Python set, not SIG_IGN
+    (``signal.getsignal`` gives None for one set from C: it could not be put back)."""
+    numbers = (getattr(signal, name, None) for name in DEFERRED_SIGNALS)
+    return [
+        s for s in numbers if s is not None and signal.getsignal(s) not in (None, signal.SIG_IGN)
+    ]
 
 
 def atomic_write_text(path, text: str, encoding: str = "utf-8") -> None:

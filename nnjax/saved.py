@@ -79,7 +79,50 @@ def save(
     and ``target`` (its label column) let ``nnjax predict`` match a data file's columns.
     Params and state are checked against the model first.
     """
-    from nnjax.io import atomic_write_files, flatten_params, npz_bytes
+    from nnjax.io import atomic_write_files
+
+    files = model_files(
+        model,
+        params,
+        state=state,
+        standardizer=standardizer,
+        label_names=label_names,
+        config=config,
+        loss=loss,
+        input_shape=input_shape,
+        feature_names=feature_names,
+        target=target,
+    )
+    path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"nnjax.save: {path} exists and is not a folder")
+    os.makedirs(path, exist_ok=True)
+    # every file on disk before any replaces its old self, model.json (the commit) last: a
+    # full disk leaves a model saved before in this folder as it was
+    atomic_write_files([(os.path.join(path, name), data) for name, data in files])
+    _remove_stale(path, [name for name, _ in files])
+    return path
+
+
+def model_files(
+    model,
+    params,
+    *,
+    state=None,
+    standardizer=None,
+    label_names=None,
+    config: dict | None = None,
+    loss: str = "softmax_cross_entropy",
+    input_shape=None,
+    feature_names=None,
+    target: str | None = None,
+) -> list[tuple[str, bytes]]:
+    """The files :func:`save` writes, as ``(name, bytes)`` pairs in the order to write them
+    (the arrays, then ``model.json``, which commits them); the arguments are :func:`save`'s
+    and are checked as it checks them. Nothing is written: a caller can add the files to a
+    larger group written at once (``nnjax train --out`` writes its history and plots with
+    them), then remove a stale ``state.npz`` as :func:`save` does."""
+    from nnjax.io import flatten_params, npz_bytes
     from nnjax.losses import LOSSES
 
     spec = _spec_or_refuse(model)
@@ -94,25 +137,14 @@ def save(
     except ValueError as e:
         raise ValueError(f"{e}{_batch_axis_hint(model, params, state, input_shape)}") from None
     names = _label_names(label_names, out_shape, loss)
-    files = {PARAMS_FILE: flatten_params(params)}
+    arrays = {PARAMS_FILE: flatten_params(params)}
     if getattr(model, "stateful", False):
-        files[STATE_FILE] = flatten_params(state)
-    path = os.fspath(path)
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise ValueError(f"nnjax.save: {path} exists and is not a folder")
-    os.makedirs(path, exist_ok=True)
-    blobs = {name: npz_bytes(arrays) for name, arrays in files.items()}
-    entries = {name: _array_entry(files[name], data) for name, data in blobs.items()}
+        arrays[STATE_FILE] = flatten_params(state)
+    blobs = {name: npz_bytes(leaves) for name, leaves in arrays.items()}
+    entries = {name: _array_entry(arrays[name], data) for name, data in blobs.items()}
     meta = _meta(spec, shape, out_shape, loss, names, feature_names, target, std, config, entries)
-    text = json.dumps(meta, indent=1) + "\n"  # before the disk is touched: a TypeError first
-    # every file on disk before any replaces its old self, model.json (the commit) last: a
-    # full disk leaves a model saved before in this folder as it was
-    atomic_write_files(
-        [*((os.path.join(path, n), data) for n, data in blobs.items())]
-        + [(os.path.join(path, MODEL_FILE), text.encode())]
-    )
-    _remove_stale(path, files)
-    return path
+    text = json.dumps(meta, indent=1) + "\n"
+    return [*blobs.items(), (MODEL_FILE, text.encode())]
 
 
 def _remove_stale(path: str, written) -> None:

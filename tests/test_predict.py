@@ -50,9 +50,9 @@ def run(tmp_path_factory):
     captured = {}
     real = train_outputs.write_more
 
-    def spy(out, model, loss, res, ds, config, log):
+    def spy(out, model, loss, res, ds, config, log, data=None):
         captured.update(model=model, res=res, ds=ds)
-        return real(out, model, loss, res, ds, config, log)
+        return real(out, model, loss, res, ds, config, log, data)
 
     argv = ["train", "--data", d / "my.csv", "--target", "y", "--out", d / "run"]
     argv += ["--val-split", "0.2", "--epochs", "40", "--early-stopping", "3", "--lr", "0.05"]

@@ -39,6 +39,10 @@ BAD = [
         ["--early-stopping", "3", "--val-split", "0.2", "--checkpoint-dir", "/tmp/x", "--resume"],
         "--early-stopping cannot resume a run",
     ),
+    (  # review: a stopped run printed a command to resume it that was then refused
+        ["--early-stopping", "3", "--val-split", "0.2", "--checkpoint-dir", "/tmp/x"],
+        "--early-stopping with --checkpoint-dir: a run with early stopping cannot be resumed",
+    ),
 ]
 
 
@@ -159,3 +163,48 @@ def test_dropout_puts_dropout_layers_in_the_mlp():
     _, p = model.init(jax.random.key(0), (-1, 2))
     x = jnp.ones((4, 2))
     assert not np.array_equal(model.apply(p, x, key=jax.random.key(1)), model.apply(p, x))
+
+
+RESUMED = ["train", "--dataset", "moons", "--hidden", "8", "--batch-size", "32"]
+
+
+@pytest.mark.parametrize(
+    "first, then, field",
+    [
+        (["--schedule", "cosine"], ["--schedule", "exponential"], "optimizer.learning_rate"),
+        (["--weight-decay", "0.01"], ["--weight-decay", "0.5"], "optimizer.weight_decay: 0.01"),
+        (
+            ["--weight-decay", "0.01"],
+            ["--weight-decay", "0.01", "--lr", "0.5"],
+            "optimizer.learning_rate: 0.01 -> 0.5",
+        ),  # fmt: skip
+    ],
+)
+def test_a_resume_with_another_schedule_or_weight_decay_is_refused(
+    first, then, field, tmp_path, capsys
+):
+    """Review: with --schedule or --weight-decay the checkpoint recorded the optimizer as an
+    undescribable Optax transformation, so any other schedule, rate or decay resumed."""
+    d = str(tmp_path / "ck")
+    assert main([*RESUMED, "--epochs", "2", *first, "--checkpoint-dir", d]) == 0
+    capsys.readouterr()
+    assert main([*RESUMED, "--epochs", "2", *then, "--checkpoint-dir", d, "--resume"]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress line
+    assert line.startswith("nnjax train: error: cannot resume from "), line
+    assert "the configuration differs" in line and field in line, line
+    assert main([*RESUMED, "--epochs", "2", *first, "--checkpoint-dir", d, "--resume"]) == 0
+
+
+def test_a_resume_that_finds_no_checkpoint_keeps_a_saved_model(tmp_path, capsys):
+    """Review: --resume with an empty --checkpoint-dir started a new run and replaced the
+    model saved in --out without --overwrite."""
+    out, d = tmp_path / "keep", str(tmp_path / "ck")
+    assert main([*RESUMED, "--epochs", "1", "--out", str(out)]) == 0
+    before = (out / "params.npz").read_bytes()
+    capsys.readouterr()
+    argv = [*RESUMED, "--epochs", "2", "--seed", "5", "--out", str(out), "--checkpoint-dir", d]
+    assert main([*argv, "--resume"]) == 2
+    assert "already holds a saved model" in capsys.readouterr().err
+    assert (out / "params.npz").read_bytes() == before
+    assert main([*argv, "--resume", "--overwrite"]) == 0
+    assert (out / "params.npz").read_bytes() != before

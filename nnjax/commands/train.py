@@ -269,9 +269,9 @@ def _run(args, out_lock) -> int:
     train_outputs.print_results(res, test, watch, wall)
     if args.out:
         out_lock.acquire()  # held since the start, or taken now from fit (--out = checkpoint dir)
-        train_outputs.write_outputs(args.out, res, vars(args), data=data_record(ds, test))
-        more = train_outputs.write_more(args.out, model, loss, res, ds, vars(args), log)
-        print(f"wrote {args.out}/: params.npz, history.json, loss.png, {', '.join(more)}")
+        record = data_record(ds, test)
+        written = train_outputs.write_more(args.out, model, loss, res, ds, vars(args), log, record)
+        print(f"wrote {args.out}/: {', '.join(written)}")  # all at once: never a mix of two runs
     return 0
 
 
@@ -309,6 +309,8 @@ def _checkpointing(args) -> dict:
         return safety
     if args.resume is True:
         done = checkpoint.steps(args.checkpoint_dir)
+        if not done:  # a new run after all: a model saved in --out is kept unless --overwrite
+            train_safety.check_saved_model_kept(args, resuming=False)
         print(
             f"resuming from {args.checkpoint_dir} (newest checkpoint: epoch {done[-1]})"
             if done

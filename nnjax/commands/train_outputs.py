@@ -1,13 +1,17 @@
-"""What ``nnjax train`` prints at the end and writes: ``history.json`` and ``loss.png``
-(:func:`write_outputs`), the progress line, ``metrics.csv``, ``accuracy.png``, the saved
-model (``model.json``, ``params.npz``; ``nnjax predict DIR`` and ``nnjax.load(DIR)`` read
-it) and, with ``--tensorboard DIR``, TensorBoard event files.
+"""What ``nnjax train`` prints at the end and writes into ``--out``: ``history.json``,
+``loss.png``, ``metrics.csv``, ``accuracy.png`` and the saved model (``model.json``,
+``params.npz``, ``state.npz`` for a stateful model; ``nnjax predict DIR`` and
+``nnjax.load(DIR)`` read it), all by :func:`write_more`; the progress line; and, with
+``--tensorboard DIR``, TensorBoard event files.
 
 ``metrics.csv`` has one row per epoch run: ``epoch`` (1-based), ``step_loss_mean``, each
 evaluation set's ``{name}_loss`` and ``{name}_accuracy`` (train, and val or test), the
-``wall_time_s`` since training started (the first epoch includes compiling) and, with a
-``--schedule``, the ``learning_rate`` of the epoch's last step. Every file is written
-atomically (:mod:`nnjax.io`), except the event files, which tensorboardX appends to while
+``wall_time_s`` since this process's start of training (the first epoch includes compiling;
+nan for epochs run before a resume: the checkpoint does not record their times) and, with a
+``--schedule``, the ``learning_rate`` of the epoch's last step. The files in ``--out`` are
+rendered in memory, then written as one group (:func:`nnjax.io.atomic_write_files`): a run
+that fails or is stopped while writing them leaves the files of a run written there before
+all as they were. The event files are not in the group: tensorboardX appends to them while
 the run goes (TensorBoard reads them as they grow). Imports nothing heavy at the top.
 """
 
@@ -52,9 +56,12 @@ class EpochLog:
         self.learning_rates = None  # set by the caller when a schedule is on
 
     def epochs_done(self, done: int, metrics: dict) -> None:
+        """``fit``'s ``on_epochs``: ``done`` epochs in all, a resumed run's included.
+        ``nnjax train`` runs one epoch per compiled call, so at the first call every epoch
+        before the last ran in an earlier process (a resume): its time is unknown, nan."""
         now = self.clock() - self.t0
         first = len(self.times)
-        self.times += [now] * (done - first)
+        self.times += _times(first, done, now)
         if self.writer is None:
             return
         for e in range(first, done):
@@ -72,6 +79,15 @@ class EpochLog:
                 self.writer.add_scalar("step_loss", float(v), i)
         self.writer.close()
         self.writer = None
+
+
+def _times(first: int, done: int, now: float) -> list[float]:
+    """The wall times of epochs ``first .. done - 1``, reported at ``now``: all ``now``, but
+    at the first report (``first`` 0) only the last epoch ran in this process; the earlier
+    ones (a resumed run's) are nan."""
+    if first == 0 and done > 1:
+        return [float("nan")] * (done - 1) + [now]
+    return [now] * (done - first)
 
 
 def _tag(key: str) -> str:
@@ -97,22 +113,21 @@ def metrics_rows(metrics: dict, times, learning_rates=None) -> list[dict]:
     return rows
 
 
-def write_metrics_csv(path, rows: list[dict]) -> None:
+def metrics_csv(rows: list[dict]) -> bytes:
+    """metrics.csv's bytes: a header, then one line per row (floats as ``repr``, exact)."""
     import csv
     import io
-
-    from nnjax.io import atomic_write_text
 
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["epoch"])
     writer.writeheader()
     for row in rows:
         writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
-    atomic_write_text(path, buf.getvalue())
+    return buf.getvalue().encode()
 
 
-def write_accuracy_plot(path, metrics: dict, best_epoch=None) -> None:
-    from nnjax.io import atomic_save_figure
+def accuracy_png(metrics: dict, best_epoch=None) -> bytes:
+    """accuracy.png's bytes: each set's accuracy after each epoch, the best epoch marked."""
     from nnjax.plotting import subplots
 
     fig, ax = subplots(figsize=(6, 4))
@@ -125,22 +140,65 @@ def write_accuracy_plot(path, metrics: dict, best_epoch=None) -> None:
     ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy after each epoch")
     ax.legend()
     fig.tight_layout()
-    atomic_save_figure(fig, path, dpi=120)
+    return _png(fig)
 
 
-def write_more(out: str, model, loss: str, res, ds, config: dict, log: EpochLog) -> list[str]:
-    """metrics.csv, accuracy.png and the saved model (model.json, params.npz, state.npz for a
-    stateful model: :func:`nnjax.save`, which replaces a model saved before only once all
-    its files are on disk) in ``out``; returns the names written."""
-    import nnjax
+def history_json(res, config: dict, data: dict | None = None) -> bytes:
+    """history.json's bytes: the config (private ``_`` keys dropped), per-step loss,
+    per-epoch metrics, the compile and run times, and the data record of
+    :func:`nnjax.commands.train_data.data_record`."""
+    import json
 
-    os.makedirs(out, exist_ok=True)
-    rows = metrics_rows(res.metrics, log.times, log.learning_rates)
-    write_metrics_csv(os.path.join(out, "metrics.csv"), rows)
-    write_accuracy_plot(os.path.join(out, "accuracy.png"), res.metrics, res.best_epoch)
+    history = {
+        "config": {k: v for k, v in config.items() if not k.startswith("_")},
+        "step_loss": res.step_loss.tolist(),
+        "epochs": {k: v.tolist() for k, v in res.metrics.items()},
+        "compile_time_s": res.compile_time,
+        "run_time_s": res.run_time,
+        "data": data,
+    }
+    return (json.dumps(history, indent=1) + "\n").encode()
+
+
+def loss_png(res) -> bytes:
+    """loss.png's bytes: the step losses, and the val or test loss at each epoch's end."""
+    from nnjax.plotting import subplots
+
+    fig, ax = subplots(figsize=(6, 4))
+    ax.plot(res.step_loss, lw=0.8, label="step loss")
+    steps = len(res.step_loss) // len(res.metrics["train_loss"])
+    epochs_x = [(i + 1) * steps - 1 for i in range(len(res.metrics["train_loss"]))]
+    for name in ("val", "test"):
+        if f"{name}_loss" in res.metrics:
+            ax.plot(
+                epochs_x, res.metrics[f"{name}_loss"], "o-", ms=3, label=f"{name} loss (epoch end)"
+            )
+    ax.set(xlabel="step", ylabel="loss", yscale="log", title="training loss")
+    ax.legend()
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _png(fig) -> bytes:
+    """A figure rendered as PNG in memory (nothing is written until the whole group is)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    return buf.getvalue()
+
+
+def run_files(
+    model, loss: str, res, ds, config: dict, log: EpochLog, data: dict | None = None
+) -> list[tuple[str, bytes]]:
+    """Every file of the run as ``(name, bytes)``, in the order to write them: history.json,
+    loss.png, metrics.csv, accuracy.png, then the saved model's (:func:`nnjax.saved.
+    model_files`: params.npz, state.npz for a stateful model, model.json last, the commit).
+    ``data``: the data record for history.json. The model is checked first."""
+    from nnjax.saved import model_files
+
     stateful = bool(getattr(model, "stateful", False))
-    nnjax.save(
-        out,
+    saved = model_files(
         model,
         res.params,
         state=res.state if stateful else None,
@@ -152,7 +210,34 @@ def write_more(out: str, model, loss: str, res, ds, config: dict, log: EpochLog)
         feature_names=ds.feature_names,
         target=config.get("target") or ("target" if ds.feature_names is not None else None),
     )
-    return ["metrics.csv", "accuracy.png", "model.json"] + ["state.npz"] * stateful
+    rows = metrics_rows(res.metrics, log.times, log.learning_rates)
+    return [
+        ("history.json", history_json(res, config, data)),
+        ("loss.png", loss_png(res)),
+        ("metrics.csv", metrics_csv(rows)),
+        ("accuracy.png", accuracy_png(res.metrics, res.best_epoch)),
+        *saved,
+    ]
+
+
+def write_more(
+    out: str, model, loss: str, res, ds, config: dict, log: EpochLog, data: dict | None = None
+) -> list[str]:
+    """Write every file of the run (:func:`run_files`) into ``out`` as one group
+    (:func:`nnjax.io.atomic_write_files`): each in full to a temporary file first, then all
+    renamed, model.json last. A full disk, an error or a signal before the renames leaves
+    the files of a run written there before all as they were, never a mix of two runs.
+    A stateless model written over a stateful one removes the old state.npz after the
+    commit. Returns the names written, params.npz first (the order ``nnjax train`` prints)."""
+    from nnjax.io import atomic_write_files
+    from nnjax.saved import _remove_stale
+
+    files = run_files(model, loss, res, ds, config, log, data)
+    os.makedirs(out, exist_ok=True)
+    atomic_write_files([(os.path.join(out, name), data) for name, data in files])
+    names = [name for name, _ in files]
+    _remove_stale(out, names)
+    return ["params.npz", *(n for n in names if n != "params.npz")]
 
 
 def print_results(res, test: dict, watch: str, wall: float) -> None:
@@ -179,36 +264,3 @@ def print_results(res, test: dict, watch: str, wall: float) -> None:
             f"early stopping: kept the params of epoch {res.best_epoch} of the {n} run (best "
             f"val loss); the metrics above are theirs"
         )
-
-
-def write_outputs(out: str, res, config: dict, data: dict | None = None) -> None:
-    """history.json (config, per-step loss, per-epoch metrics, the data record of
-    :func:`nnjax.commands.train_data.data_record`), loss.png; each written atomically (a
-    temporary file, fsync, rename): a failure leaves the old file. The params are written
-    by :func:`write_more` with the model that records them."""
-    from nnjax.io import atomic_save_figure, atomic_write_json
-    from nnjax.plotting import subplots
-
-    os.makedirs(out, exist_ok=True)
-    history = {
-        "config": {k: v for k, v in config.items() if not k.startswith("_")},
-        "step_loss": res.step_loss.tolist(),
-        "epochs": {k: v.tolist() for k, v in res.metrics.items()},
-        "compile_time_s": res.compile_time,
-        "run_time_s": res.run_time,
-        "data": data,
-    }
-    atomic_write_json(os.path.join(out, "history.json"), history)
-    fig, ax = subplots(figsize=(6, 4))
-    ax.plot(res.step_loss, lw=0.8, label="step loss")
-    steps = len(res.step_loss) // len(res.metrics["train_loss"])
-    epochs_x = [(i + 1) * steps - 1 for i in range(len(res.metrics["train_loss"]))]
-    for name in ("val", "test"):
-        if f"{name}_loss" in res.metrics:
-            ax.plot(
-                epochs_x, res.metrics[f"{name}_loss"], "o-", ms=3, label=f"{name} loss (epoch end)"
-            )
-    ax.set(xlabel="step", ylabel="loss", yscale="log", title="training loss")
-    ax.legend()
-    fig.tight_layout()
-    atomic_save_figure(fig, os.path.join(out, "loss.png"), dpi=120)
