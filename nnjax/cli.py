@@ -251,16 +251,47 @@ def entry() -> None:
     """The ``nnjax`` executable: :func:`main`, then exit with its status. A run stopped by a
     signal (status 128 + N) has released its locks and finished its files while the
     exception unwound; it then leaves with ``os._exit``, skipping the interpreter's teardown,
-    which crashed (SIGSEGV, status 139) when the signal had cut into JAX's tracing."""
+    which crashed (SIGSEGV, status 139) when the signal had cut into JAX's tracing. A signal
+    that comes after :func:`main` has returned ends the process at once with the command's
+    status (:func:`_leave_on_signals`)."""
     code = main()
+    _leave_on_signals(code)
     if code >= 128:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
+        _flush_output()
         os._exit(code)
     sys.exit(code)
+
+
+def _leave_on_signals(code: int) -> None:
+    """From now on SIGINT, SIGTERM, SIGHUP and SIGUSR1 flush the output and end the process
+    at once with status ``code``. The command's work is done; without this, Ctrl-C during the
+    interpreter's teardown raised KeyboardInterrupt inside JAX's atexit callback (a
+    traceback) and the others killed the process with no status of its own. Signals the
+    process ignores stay ignored (:func:`nnjax.cli_signals.served_signals`)."""
+    import signal
+    import threading
+
+    from nnjax.cli_signals import served_signals
+
+    if threading.current_thread() is not threading.main_thread():
+        return  # Python allows handlers only in the main thread
+
+    def leave(signum, frame):
+        _flush_output()
+        os._exit(code)
+
+    for signum in served_signals():
+        signal.signal(signum, leave)
+
+
+def _flush_output() -> None:
+    """Flush stdout and stderr before ``os._exit``, which skips Python's own flushing; a
+    stream that is closed, gone (EIO after SIGHUP) or being written at that moment is left."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, RuntimeError):
+            pass
 
 
 if __name__ == "__main__":
