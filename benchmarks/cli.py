@@ -120,7 +120,9 @@ def check(args) -> None:
             f"{most} examples{' (--quick)' if args.quick else ''}; give sizes in [1, {most}]"
         )
     if args.out is not None and args.out.exists() and not args.out.is_dir():
-        raise ValueError(f"--out {args.out} is a file, not a folder")
+        from nnjax.errors import not_a_folder
+
+        raise not_a_folder(args.out, "--out")
 
 
 def _settings(args) -> dict:
@@ -236,13 +238,17 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     add_arguments(parser)
     args = parser.parse_args(argv)
+    from nnjax import errors
+
     try:
         check(args)
     except ValueError as e:
         parser.error(str(e))
+    except OSError as e:  # a path: exit 3, as nnjax bench
+        print(f"{parser.prog}: error: {errors.describe(e)}", file=sys.stderr)
+        return errors.exit_code(e)
     if args.out is None:
         return run(args)
-    from nnjax import errors
     from nnjax.lock import lock_folder
 
     try:

@@ -23,8 +23,9 @@ Every bad input is a ``ValueError`` naming the file, the column (or array) and t
 row: a missing value (an empty cell, ``NA``, ``NaN``, ``null``, ``None``, ``?``), a
 non-numeric or infinite feature, a missing target column (the columns are listed), ragged
 rows, a file that cannot be parsed. CSV rows are named by their line in the file (the
-header is line 1); array rows by their 0-based index. A missing file is refused by
-:func:`check_paths` before anything is read. Nothing here imports JAX.
+header is line 1); array rows by their 0-based index. A path that is missing, a folder or a
+device is refused by :func:`check_paths` before anything is read, as a
+:class:`nnjax.errors.PathError` (an ``OSError``: the CLI exits 3). Nothing here imports JAX.
 """
 
 import csv
@@ -86,18 +87,14 @@ def check_paths(path, *, target: str | None = None, labels=None) -> None:
 
 
 def check_files(*paths) -> None:
-    """Each of ``paths`` (None skipped) is a regular file, or a ``ValueError`` saying what it
-    is: a directory, a device or a pipe, or missing."""
+    """Each of ``paths`` (None skipped) is a regular file, or a
+    :class:`nnjax.errors.PathError` (an ``OSError``: exit 3) saying what it is: a directory, a
+    device or a pipe, or missing."""
+    from nnjax.errors import not_a_file
+
     for p in paths:
-        if p is not None and not os.path.isfile(p):
-            what = (
-                "a directory, not a file"
-                if os.path.isdir(p)
-                else "not a regular file (a device or a pipe)"
-                if os.path.exists(p)
-                else "no such file"
-            )
-            raise ValueError(f"{os.fspath(p)}: {what}")
+        if p is not None and (error := not_a_file(p)) is not None:
+            raise error
 
 
 def read(path, *, target: str | None = None, labels=None) -> OwnData:

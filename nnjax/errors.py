@@ -10,7 +10,8 @@ status  failure
 0       success
 1       an unexpected error (a bug: the traceback is shown), or ``nnjax verify`` failing
 2       usage: a bad argument or option value (argparse, or a ``ValueError`` from checks)
-3       I/O: an ``OSError`` (disk full, read-only, permission, missing path), path named;
+3       I/O: an ``OSError`` (disk full, read-only, permission, a path missing or of the
+        wrong kind: :class:`PathError`), path named;
         or out of memory (``MemoryError``, XLA's ``RESOURCE_EXHAUSTED``)
 4       divergence: :class:`DivergenceError` and its subclasses (non-finite loss, guard)
 130     interrupted (Ctrl-C); 128 + N for a stop on signal N (:class:`Interrupted`)
@@ -49,6 +50,38 @@ class DivergenceError(ArithmeticError):
 class NonFiniteLossError(DivergenceError, FloatingPointError):
     """The training loss, the params or an evaluation metric became nan or inf
     (``nnjax.NonFiniteLossError``; a ``FloatingPointError`` too)."""
+
+
+class PathError(OSError):
+    """A path the user named that is missing or of the wrong kind: a file where a folder is
+    wanted, or a folder or a device where a file is. An ``OSError``, so the CLI exits 3 as
+    for any failure of a path. ``str(err)`` is the one line naming it; ``errno`` the kind
+    (ENOENT, ENOTDIR, EISDIR) or None; ``path`` the path."""
+
+    def __init__(self, message: str, path, err: int | None = None):
+        super().__init__(message)
+        self.errno, self.path = err, os.fspath(path)
+
+
+def not_a_file(path) -> PathError | None:
+    """None when ``path`` is a regular file, else the :class:`PathError` saying what it is:
+    a directory, a device or a pipe, or missing."""
+    if os.path.isfile(path):
+        return None
+    where = os.fspath(path)
+    if os.path.isdir(path):
+        return PathError(f"{where}: a directory, not a file", path, _errno.EISDIR)
+    if os.path.exists(path):
+        return PathError(f"{where}: not a regular file (a device or a pipe)", path)
+    return PathError(f"{where}: no such file", path, _errno.ENOENT)
+
+
+def not_a_folder(path, option: str) -> PathError | None:
+    """None unless ``path`` exists and is not a folder: then the :class:`PathError` naming
+    ``option`` (e.g. ``--out``)."""
+    if not os.path.exists(path) or os.path.isdir(path):
+        return None
+    return PathError(f"{option} {os.fspath(path)} is a file, not a folder", path, _errno.ENOTDIR)
 
 
 class Interrupted(KeyboardInterrupt):

@@ -37,8 +37,14 @@ def read_meta(path) -> dict:
     """``model.json`` of the saved model at ``path``, its format, version and checksum checked."""
     folder = os.fspath(path)
     where = os.path.join(folder, MODEL_FILE)
-    if not os.path.isdir(folder):
-        raise SavedModelError(f"{folder}: no such saved model (not a folder)")
+    if not os.path.isdir(folder):  # a path problem, as a missing data file is (exit 3)
+        import errno
+
+        from nnjax.errors import PathError
+
+        what = "is a file, not a folder" if os.path.exists(folder) else "no such folder"
+        code = errno.ENOTDIR if os.path.exists(folder) else errno.ENOENT
+        raise PathError(f"{folder}: no saved model there ({what})", folder, code)
     if not os.path.isfile(where):
         raise SavedModelError(f"{folder}: not a saved nnjax model (no {MODEL_FILE})")
     try:

@@ -265,7 +265,6 @@ def test_nnjax_bench_without_a_checkout_is_one_line_exit_2(tmp_path, capsys, mon
         (["--repeats", "0"], "argument --repeats: must be an integer >= 1, got '0'"),
         (["--pause", "nan"], "argument --pause: must be a finite number >= 0, got 'nan'"),
         (["--min-block", "-1"], "argument --min-block: must be a finite number >= 0"),
-        (["--out", "FILE"], "is a file, not a folder"),
     ],
 )  # fmt: skip
 def test_bad_bench_options_are_one_line_before_anything_runs(argv, message, tmp_path, capsys):
@@ -279,6 +278,18 @@ def test_bad_bench_options_are_one_line_before_anything_runs(argv, message, tmp_
     with pytest.raises(SystemExit) as exit_:
         cli.main(argv)
     assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_an_out_that_is_a_file_is_refused_as_a_path(tmp_path, capsys):
+    """An --out that is a file: exit 3 before anything runs, as for every command's --out."""
+    from nnjax.cli import main
+
+    f = tmp_path / "f"
+    f.write_text("")
+    assert main(["bench", "--out", str(f)]) == 3
+    assert f"nnjax bench: error: --out {f} is a file, not a folder" in capsys.readouterr().err
+    assert cli.main(["--out", str(f)]) == 3
+    assert f"--out {f} is a file, not a folder (errno 20, ENOTDIR)" in capsys.readouterr().err
 
 
 def test_another_benchmarks_package_is_not_taken_for_the_suite(tmp_path, monkeypatch):

@@ -134,8 +134,8 @@ def test_sleep_refuses_an_out_that_is_a_file(tmp_path, capsys, monkeypatch):
     f = tmp_path / "taken"
     f.write_text("x")
     monkeypatch.setattr(sleep, "run", lambda args: pytest.fail("the run started"))
-    assert main(["sleep", "--out", str(f)]) == 2
-    assert f"--out {f} is a file, not a directory" in capsys.readouterr().err
+    assert main(["sleep", "--out", str(f)]) == 3
+    assert f"--out {f} is a file, not a folder" in capsys.readouterr().err
 
 
 def test_sleep_keeps_its_numbers_when_the_disk_fills_at_the_plots(tmp_path, capsys, monkeypatch):

@@ -232,14 +232,14 @@ def test_out_an_existing_file_is_refused_before_training(tmp_path, no_training):
     assert f.read_text() == "mine"
 
 
-def test_cli_out_an_existing_file_is_a_usage_error(tmp_path, capsys, monkeypatch):
+def test_cli_out_an_existing_file_is_refused_before_the_run(tmp_path, capsys, monkeypatch):
     import nnjax.commands.compare as command
 
     monkeypatch.setattr(command, "run", lambda args: pytest.fail("the run started"))
     f = tmp_path / "results"
     f.write_text("mine")
-    assert main(["compare", "--dataset", "xor", "--out", str(f)]) == 2
-    assert "an existing file, not a folder" in capsys.readouterr().err
+    assert main(["compare", "--dataset", "xor", "--out", str(f)]) == 3  # a path: as train's
+    assert f"--out {f} is a file, not a folder (errno 20, ENOTDIR)" in capsys.readouterr().err
     assert main(["compare", "--lr", "sgd=0.1", "--lr", "sgd=0.2", "--optimizers", "sgd"]) == 2
     assert "--lr given twice for sgd" in capsys.readouterr().err
 

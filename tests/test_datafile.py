@@ -104,7 +104,6 @@ BAD_INPUTS = [
     ("frac.csv", CSV + "1,2,0.5\n3,4,1\n", [], "column 'target', line 2: label '0.5' is not a"),
     ("binary.csv", b"\xff\xfe\x00a,b\n", [], "not a UTF-8 text file"),
     ("lonely.csv", CSV + "1,2,x\n3,4,x\n5,6,y\n", [], "class 'y' has only 1 of the 3 examples"),
-    ("nothere.csv", None, [], "nothere.csv: no such file"),
     ("data.txt", "a,target\n1,x\n", [], "unknown data format '.txt'; valid: .csv, .npz, .npy"),
     ("fake.npz", "a,b\n1,2\n", [], "fake.npz: not an .npz archive (not a zip archive)"),
     (
@@ -183,8 +182,9 @@ def test_a_path_that_is_not_a_regular_file_is_named_for_what_it_is(tmp_path):
         ("/dev/null", "not a regular file (a device or a pipe)"),
         (tmp_path / "gone", "no such file"),
     ]:
-        with pytest.raises(ValueError, match=rf"^{path}: {re.escape(what)}$"):
-            datafile.check_paths(path)
+        with pytest.raises(OSError, match=rf"^{path}: {re.escape(what)}$"):
+            datafile.check_paths(path)  # an OSError (a PathError): the CLI exits 3
+    assert main(["train", "--data", str(tmp_path / "gone.csv")]) == 3
 
 
 def test_npy_labels_must_match_and_be_labels(tmp_path, capsys):

@@ -250,7 +250,7 @@ def test_npz_inputs_as_train_reads_them(run, tmp_path, capsys):
         ("obj.npz", "obj.npz: not a readable .npz archive (Object arrays cannot be loaded"),
         ("dir.csv", "dir.csv: a directory, not a file"),
     ]:
-        assert main(["predict", run_dir, "--data", tmp_path / name]) == 2
+        assert main(["predict", run_dir, "--data", tmp_path / name]) == (3 if "dir" in name else 2)
         err = capsys.readouterr().err
         assert err.startswith(f"nnjax predict: error: {tmp_path}/{message}"), err
 

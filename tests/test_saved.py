@@ -270,7 +270,8 @@ def test_save_refuses_a_binary_loss_for_several_outputs(tmp_path, loss):
 def test_missing_files(saved_mlp, tmp_path):
     os.remove(saved_mlp / "params.npz")
     _one_line(saved_mlp, "params.npz: missing")
-    _one_line(tmp_path / "nothing", "no such saved model")
+    with pytest.raises(OSError, match=rf"^{tmp_path / 'nothing'}: no saved model there \(no such"):
+        nnjax.load(tmp_path / "nothing")  # a path problem (a PathError): the CLI exits 3
     (tmp_path / "empty").mkdir()
     _one_line(tmp_path / "empty", "not a saved nnjax model (no model.json)")
 

@@ -97,7 +97,6 @@ def _lr_item(names):
 def check(args) -> None:
     """Learning rates are given only for optimizers in the study, once each; the output
     folder is not an existing file (checked before JAX starts and the study trains)."""
-    import os
 
     extra = sorted({name for name, _ in args.lr} - set(args.optimizers))
     if extra:
@@ -108,9 +107,10 @@ def check(args) -> None:
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ValueError(f"--lr given twice for {', '.join(repeated)}: give all its rates at once")
-    out = output_folder(args)
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise ValueError(f"--out {out}: an existing file, not a folder; give a folder")
+    from nnjax.errors import not_a_folder
+
+    if (error := not_a_folder(output_folder(args), "--out")) is not None:
+        raise error
 
 
 def _pm(stats: dict) -> str:

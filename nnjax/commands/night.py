@@ -89,7 +89,9 @@ def check(args) -> None:
     if bad:
         raise ValueError(f"--hypnogram: letters must be W, N or R separated by commas, got {bad}")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise ValueError(f"--out: {args.out} exists and is not a folder")
+        from nnjax.errors import not_a_folder
+
+        raise not_a_folder(args.out, "--out")
     if args.n_exc % 4:
         raise ValueError(f"--n-exc must be a multiple of 4 (N/4 I cells), got {args.n_exc}")
     if "night" in args.parts:

@@ -77,10 +77,11 @@ def check(args) -> None:
         )
     _check_memory(args)
     if args.out is not None:
+        from nnjax.errors import not_a_folder
         from nnjax.preflight import check_writable
 
         if os.path.exists(args.out) and not os.path.isdir(args.out):
-            raise ValueError(f"--out {args.out} is a file, not a directory")
+            raise not_a_folder(args.out, "--out")
         check_writable(args.out, "--out")
 
 
