@@ -64,7 +64,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="output folder (default: a new temporary folder, printed; "
         "--out benchmarks/results writes the results that are committed)",
     )
-    p.add_argument("--only", nargs="+", choices=WORKLOADS, default=list(WORKLOADS))
+    p.add_argument(
+        "--only",
+        nargs="+",
+        choices=WORKLOADS,
+        default=list(WORKLOADS),
+        help="the workloads to run (default: all of them)",
+    )
     p.add_argument(
         "--impls",
         nargs="+",
@@ -72,7 +78,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=list(IMPL_NAMES),
         help="MLP implementations (the NumPy twin always runs: it is the oracle)",
     )
-    p.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=None)
+    p.add_argument(
+        "--models",
+        nargs="+",
+        choices=MODEL_NAMES,
+        default=None,
+        metavar="MODEL",
+        help=f"the MLP workload's models, each quoted (choices: {', '.join(map(repr, MODEL_NAMES))}"
+        "; default: both, the first alone with --quick)",
+    )
     p.add_argument(
         "--batch-sizes",
         nargs="+",
@@ -81,7 +95,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help=f"MLP batch sizes, each at most the examples trained on ({MAX_EXAMPLES['full']}; "
         f"quick {MAX_EXAMPLES['quick']}) (default 32 128 1024; quick 32)",
     )
-    p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    p.add_argument(
+        "--optimizer",
+        choices=("sgd", "adam"),
+        default="sgd",
+        help="the MLP workload's optimizer (default: sgd)",
+    )
     p.add_argument(
         "--repeats",
         type=options.positive_int,
@@ -106,7 +125,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="report compiled memory (default: on, off with --quick)",
     )
-    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
 
 
 def check(args) -> None:

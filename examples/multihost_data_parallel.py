@@ -70,7 +70,7 @@ def worker(args) -> None:
         flush=True,
     )
     res = train(mesh, args.epochs)
-    if jax.process_index() == 0:  # replicated result: one process writes it
+    if jax.process_index() == 0 and args.out:  # replicated result: one process writes it
         io.save_params(args.out, res.params)
     jax.distributed.shutdown()
 
@@ -132,11 +132,17 @@ def main(argv=None) -> int:
     ap.add_argument("--devices-per-process", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for workers")
-    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--process-id", type=int, default=0, help=argparse.SUPPRESS)
-    ap.add_argument("--coordinator", default=None, help=argparse.SUPPRESS)
-    ap.add_argument("--out", default=None, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--worker", action="store_true", help="run one process of the job (on each host)"
+    )
+    ap.add_argument("--process-id", type=int, default=0, help="this worker's index (default 0)")
+    ap.add_argument("--coordinator", default=None, help="host:port of process 0 (with --worker)")
+    ap.add_argument(
+        "--out", default=None, help="process 0 saves the params here (.npz; default: not saved)"
+    )
     args = ap.parse_args(argv)
+    if args.worker and not args.coordinator:
+        ap.error("--worker needs --coordinator host:port (process 0's address, reachable)")
     if args.worker:
         worker(args)
         return 0

@@ -33,7 +33,7 @@ def add_arguments(p) -> None:
         "default: 5 log-spaced rates per optimizer)",
     )
     p.add_argument("--seeds", type=o.positive_int, default=5, metavar="N", help="seeds 0..N-1")
-    presets = "default: the dataset's preset, nnjax.compare.PRESETS"
+    presets = "default: the dataset's preset (from nnjax.compare import PRESETS)"
     p.add_argument("--epochs", type=o.positive_int, default=None, metavar="N", help=presets)
     p.add_argument(
         "--batch-size",
