@@ -324,11 +324,29 @@ def make_schedule(
         if not 0.0 < warmup < 1.0:
             raise ValueError(f"schedule warmup-cosine: warmup must be in (0, 1), got {warmup}")
         w = min(max(round(warmup * total_steps), 1), max(total_steps - 1, 1))
-        return optax.warmup_cosine_decay_schedule(
-            0.0, learning_rate, warmup_steps=w, decay_steps=total_steps, end_value=0.0
+        return _float_count(
+            optax.warmup_cosine_decay_schedule(
+                0.0, learning_rate, warmup_steps=w, decay_steps=total_steps, end_value=0.0
+            )
         )
     if not 0.0 < decay_rate <= 1.0:
         raise ValueError(f"schedule exponential: decay_rate must be in (0, 1], got {decay_rate}")
-    return optax.exponential_decay(
-        learning_rate, transition_steps=max(int(steps_per_epoch), 1), decay_rate=decay_rate
+    return _float_count(
+        optax.exponential_decay(
+            learning_rate, transition_steps=max(int(steps_per_epoch), 1), decay_rate=decay_rate
+        )
     )
+
+
+def _float_count(schedule):
+    """``schedule`` called with its step count as a float of the default float type. Optax
+    passes an int32 count, and these two schedules then compute in float32 even under x64
+    (the rate 1e-9 from its float64 value, the params of a float64 run 1e-8 from the NumPy
+    twin's after 30 steps); in float32 the rates are bit for bit the same as before."""
+    import jax.numpy as jnp
+
+    @functools.wraps(schedule)
+    def at(count):
+        return schedule(jnp.asarray(count, jnp.result_type(float)))
+
+    return at

@@ -358,3 +358,30 @@ def test_dropout_twin_is_inverted_dropout_with_the_fixed_mask():
     np.testing.assert_allclose(dx, keep / 0.75)
     assert grads == {}
     np.testing.assert_array_equal(RLay.dropout(0.25).forward({}, np.asarray(x))[0], x)
+
+
+@pytest.mark.parametrize("name", ["cosine", "warmup-cosine", "exponential"])
+def test_nnjax_schedules_match_the_twin_exactly_in_float64(name):
+    """Review: Optax calls a schedule with an int32 count, and its exponential and
+    warmup-cosine schedules then computed in float32 even under x64: sgd's params were
+    1.4e-8 from the twin's after 30 steps. nnjax.optim.make_schedule's run in float64."""
+    from nnjax.reference import optim as R
+
+    with jax.enable_x64(True):
+        sched = nnjax.optim.make_schedule(name, 0.05, total_steps=30, steps_per_epoch=7)
+        opt, (init, update) = optax.sgd(sched), R.sgd(sched)
+        P, RP = {"w": jnp.array([1.0, -2.0])}, {"w": np.array([1.0, -2.0])}
+        state, rstate = opt.init(P), init(RP)
+        for t in range(30):
+            g = np.array([0.3, -0.1]) * (t + 1)
+            u, state = opt.update({"w": jnp.asarray(g)}, state, P)
+            P = optax.apply_updates(P, u)
+            RP, rstate = update({"w": g}, rstate, RP)
+        assert P["w"].dtype == jnp.float64
+        np.testing.assert_array_equal(np.asarray(P["w"]), RP["w"])
+    for t in (0, 3, 29):  # float32: the rates of Optax's own schedule, bit for bit
+        raw = {"cosine": optax.cosine_decay_schedule(0.05, 30),
+               "warmup-cosine": optax.warmup_cosine_decay_schedule(0.0, 0.05, 2, 30, 0.0),
+               "exponential": optax.exponential_decay(0.05, 7, 0.95)}[name]  # fmt: skip
+        got = nnjax.optim.make_schedule(name, 0.05, total_steps=30, steps_per_epoch=7)
+        assert got(jnp.int32(t)) == raw(jnp.int32(t)) and got(jnp.int32(t)).dtype == jnp.float32
