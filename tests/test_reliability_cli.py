@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 import pytest
+from disk_faults import enospc_when_writing
 
 from nnjax import checkpoint as ck
 from nnjax import io as nio
@@ -343,27 +344,9 @@ def test_a_missing_resume_path_is_named_as_given(tmp_path, capsys, monkeypatch):
     )
 
 
-def _enospc_when_writing(monkeypatch, name: str):
-    """Every atomic write of a file called ``name`` writes half its bytes, then ENOSPC."""
-    real_create, real_write, current = nio._create_temp, nio._write_all, {}
-
-    def create(path):
-        current["path"] = path
-        return real_create(path)
-
-    def write(fd, data):
-        if os.path.basename(current["path"]).startswith(name):
-            os.write(fd, bytes(data)[: len(data) // 2])
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real_write(fd, data)
-
-    monkeypatch.setattr(nio, "_create_temp", create)
-    monkeypatch.setattr(nio, "_write_all", write)
-
-
 def test_a_full_disk_while_checkpointing_is_one_line(tmp_path, capsys, monkeypatch):
     d = tmp_path / "ckpt"
-    _enospc_when_writing(monkeypatch, "ckpt_")
+    enospc_when_writing(monkeypatch, "ckpt_")
     assert main([*RUN, "--epochs", "2", "--checkpoint-dir", str(d)]) == 3
     line = _one_error_line(capsys.readouterr().err)
     assert line.endswith(f"{d}/ckpt_00000001.npz: No space left on device (errno 28, ENOSPC)")
@@ -374,7 +357,7 @@ def test_history_json_is_never_half_written(tmp_path, capsys, monkeypatch):
     out = tmp_path / "out"
     assert main([*RUN, "--epochs", "1", "--out", str(out)]) == 0
     before = (out / "history.json").read_bytes()
-    _enospc_when_writing(monkeypatch, "history.json")
+    enospc_when_writing(monkeypatch, "history.json")
     assert main([*RUN, "--epochs", "2", "--out", str(out), "--overwrite"]) == 3
     line = _one_error_line(capsys.readouterr().err)
     assert line.endswith(f"{out}/history.json: No space left on device (errno 28, ENOSPC)")

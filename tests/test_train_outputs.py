@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import jax
 import numpy as np
 import pytest
+from disk_faults import enospc_when_writing
 
 import nnjax
 from nnjax import io as nio
@@ -44,24 +45,6 @@ def _one_error_line(err: str) -> str:
     return lines[-1]
 
 
-def _enospc_when_writing(monkeypatch, name: str):
-    """Every atomic write of a file called ``name`` writes half its bytes, then ENOSPC."""
-    real_create, real_write, current = nio._create_temp, nio._write_all, {}
-
-    def create(path):
-        current["path"] = path
-        return real_create(path)
-
-    def write(fd, data):
-        if os.path.basename(current["path"]) == name:
-            os.write(fd, bytes(data)[: len(data) // 2])
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real_write(fd, data)
-
-    monkeypatch.setattr(nio, "_create_temp", create)
-    monkeypatch.setattr(nio, "_write_all", write)
-
-
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory) -> dict:
     """The files of a first run (3 epochs, seed 0), to copy into a test's --out."""
@@ -88,7 +71,7 @@ def test_a_full_disk_at_any_file_leaves_the_first_run_whole(
     the old model; at model.json, the new history, plots and metrics beside the old model."""
     assert sorted(first_run) == sorted(WRITTEN)
     out = _copy(first_run, tmp_path / "out")
-    _enospc_when_writing(monkeypatch, name)
+    enospc_when_writing(monkeypatch, name)
     argv = [*RUN, "--epochs", "2", "--seed", "3", "--out", str(out), "--overwrite"]
     assert main(argv) == 3
     line = _one_error_line(capsys.readouterr().err)
@@ -178,7 +161,7 @@ def test_a_stateful_model_s_files_are_written_in_the_group(
     written = _write(out, model, first, ds, 0)
     assert sorted(written) == sorted([*WRITTEN, "state.npz"]) and written[0] == "params.npz"
     before = _files(out)
-    _enospc_when_writing(monkeypatch, name)
+    enospc_when_writing(monkeypatch, name)
     with pytest.raises(OSError) as err:
         _write(out, model, second, ds, 1)
     assert err.value.errno == errno.ENOSPC and err.value.filename == str(out / name)
