@@ -1,0 +1,89 @@
+"""Class labels as a data file gives them (:mod:`nnjax.datafile`): ``(y, names)``, classes
+0..K-1 in sorted order of the labels, the labels themselves the names. Integers keep their
+values exactly at any size; numbers with no fractional part (``1.0``) count as integers
+within +-2**53, where floats are exact; any other text makes every label a string name. A
+missing label (:data:`MISSING`), one with a fractional part, or a single class is a
+``ValueError`` naming the file, column and row. Imports NumPy only."""
+
+import numpy as np
+
+MISSING = frozenset({"", "na", "n/a", "nan", "-nan", "+nan", "null", "none", "?"})  # lower-cased
+EXACT_INT = 2**53  # beyond it a float is no exact integer: 9007199254740993.0 reads ...992
+
+
+def encode_text_labels(values: list[str], lines: list[int], where: str):
+    """(y, names): integers (or integral numbers) keep their values; otherwise strings."""
+    try:
+        [float(v) for v in values]
+    except ValueError:
+        return _encode(values, where)
+    labels = []
+    for v, line in zip(values, lines):
+        k = integer_label(v)
+        if k is None:
+            raise ValueError(f"{where}, line {line}: label {v!r} {_no_class(float(v))}")
+        labels.append(k)
+    return _encode(labels, where)
+
+
+def integer_label(v) -> int | None:
+    """The label ``v`` (a number, or its text) as an int: exactly when written as an integer
+    (``"9007199254740993"``, ``" -3 "``), else a float with no fractional part within
+    +-2**53 (``"1.0"``, ``2e3``); None for anything else."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return int(v)
+    if isinstance(v, str):
+        try:
+            return int(v.strip())
+        except ValueError:
+            pass
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return int(x) if np.isfinite(x) and x == int(x) and abs(x) <= EXACT_INT else None
+
+
+def _no_class(x: float) -> str:
+    """Why the number ``x`` is no class label (for a label that is not an integer)."""
+    if np.isfinite(x) and x == int(x):
+        return (
+            "is not an exact integer (beyond 2**53 a float is rounded); write the labels as "
+            "integers or as names"
+        )
+    return "is not a class (labels are integers or names; nnjax trains classifiers)"
+
+
+def _encode(labels: list, where: str):
+    """Classes 0..K-1 in sorted order of the labels; the labels themselves are the names."""
+    names = tuple(sorted(set(labels)))
+    if len(names) < 2:
+        raise ValueError(
+            f"{where}: a single class ({names[0]!r}) in all {len(labels)} examples; "
+            "a classifier needs at least 2"
+        )
+    index = {name: k for k, name in enumerate(names)}
+    return np.array([index[v] for v in labels], np.int32), names
+
+
+def encode_array_labels(y: np.ndarray, where: str):
+    if y.dtype.kind == "b":
+        y = y.astype(np.int64)
+    if y.dtype.kind in "iu":
+        return _encode([int(v) for v in y], where)
+    if y.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)) | (np.abs(y) > EXACT_INT))
+        if len(bad):
+            i = bad[0]
+            if np.isnan(y[i]):
+                raise ValueError(f"{where}: label at row {i} is missing (NaN)")
+            raise ValueError(f"{where}: label at row {i} is {y[i]:g}, which {_no_class(y[i])}")
+        return _encode([int(v) for v in y], where)
+    if y.dtype.kind in "US":
+        text = [v.decode() if isinstance(v, bytes) else str(v) for v in y.tolist()]
+        for i, v in enumerate(text):
+            if v.strip().lower() in MISSING:
+                raise ValueError(f"{where}: label at row {i} is missing ({v!r})")
+        return _encode(text, where)
+    raise ValueError(f"{where} has dtype {y.dtype}: labels must be integers or strings")
