@@ -40,9 +40,9 @@ def check_time_input(inputs, where: str, *, finite: bool = True) -> Array:
         inputs = inputs.astype(jnp.result_type(float))
     if finite and not isinstance(inputs, jax.core.Tracer) and inputs.size:
         with jax.ensure_compile_time_eval():  # concrete, also when captured inside a jit
-            finite = jnp.isfinite(inputs).reshape(len(inputs), -1).all(axis=1)  # on the device
-            if not bool(finite.all()):
-                step = int(jnp.argmin(finite))
+            steps_ok = jnp.isfinite(inputs).reshape(len(inputs), -1).all(axis=1)  # on device
+            if not bool(steps_ok.all()):
+                step = int(jnp.argmin(steps_ok))
                 raise ValueError(f"{where}: the input holds nan or inf (first at step {step})")
     return inputs
 

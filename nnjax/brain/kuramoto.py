@@ -92,7 +92,8 @@ def _check_K(K, shape: tuple) -> None:
     broadcast over the oscillator axis, giving each oscillator its own coupling silently."""
     k = jnp.shape(K)
     try:
-        ok = len(k) == 0 or (k[-1] == 1 and bool(jnp.broadcast_shapes(k, shape)))
+        jnp.broadcast_shapes(k, shape)
+        ok = len(k) == 0 or k[-1] == 1
     except ValueError:
         ok = False
     if not ok:
