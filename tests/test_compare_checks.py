@@ -153,6 +153,9 @@ BAD = [
     ({"target_loss": float("inf")}, "target_loss must be a finite number > 0, got inf"),
     ({"target_loss": 0.0}, "target_loss must be a finite number > 0"),
     ({"optimizers": []}, "optimizers: give at least one of"),
+    # review: softmax trained as a hidden activation; an unknown name failed after loading
+    ({"activation": "softmax"}, r"activation must be a hidden-layer activation, one of identity, .*got .softmax."),
+    ({"activation": "nope"}, r"activation must be a hidden-layer .* got 'nope'"),
     ({"batch_size": 300}, r"batch_size 300 exceeds the 256 fit examples of moons; valid: 1..256"),
 ]
 
@@ -221,6 +224,17 @@ def test_nothing_is_written_when_an_output_cannot_be_made(xor_sgd, tmp_path, mon
 
 
 # 7. the output folder
+
+
+def test_runs_json_keeps_every_digit_of_small_rates(tmp_path):
+    """Review: runs.json rounded to 7 decimals: rates of 1e-8 and 2e-8 were written as 0.0,
+    and the chosen rate 0.31622776601683794 as 0.3162278, equal to none of the study's."""
+    out = tmp_path / "r"
+    compare("xor", optimizers="sgd", learning_rates={"sgd": [1e-8, 2e-8]}, seeds=1, epochs=2,
+            out=out, plots=False)  # fmt: skip
+    data = json.loads((out / "runs.json").read_text())
+    assert data["summary"]["sgd"]["best_lr"] in (1e-8, 2e-8)
+    assert sorted({r["learning_rate"] for r in data["runs"]}) == [1e-8, 2e-8]
 
 
 def test_out_an_existing_file_is_refused_before_training(tmp_path, no_training):

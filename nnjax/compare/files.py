@@ -48,9 +48,11 @@ def run_rows(result: StudyResult) -> list[dict[str, Any]]:
 
 
 def _clean(x: float) -> float | None:
-    """JSON has no nan/inf: they become null."""
+    """JSON has no nan/inf: they become null. Finite values keep every digit, as runs.csv
+    does (rounding to 7 decimals wrote a learning rate of 1e-8 as 0.0, and a chosen rate no
+    longer equal to any of the study's)."""
     x = float(x)
-    return round(x, 7) if np.isfinite(x) else None
+    return x if np.isfinite(x) else None
 
 
 def to_json(result: StudyResult, summary: dict | None = None) -> dict[str, Any]:

@@ -58,6 +58,7 @@ def validate(study: Study) -> Study:
         target_loss=_number("target_loss", study.target_loss, 0.0, None, "> 0"),
         select=_select(study.select),
         data_seed=_data_seed(study.data_seed),
+        activation=_activation(study.activation),
     )
     _check_split(study)
     return study
@@ -65,6 +66,19 @@ def validate(study: Study) -> Study:
 
 NO_SPLIT = ("toy", "xor")  # too small to split: fit = validation = test = all points
 RUN_DTYPE = np.float32  # the dtype of the data, the params and each run's learning rate
+
+
+def _activation(name) -> str:
+    """A hidden-layer activation's name (softmax and log_softmax normalise across the
+    features: output functions, refused as the CLI refuses them)."""
+    from nnjax.commands.options import HIDDEN_ACTIVATIONS
+
+    if not isinstance(name, str) or name not in HIDDEN_ACTIVATIONS:
+        raise ValueError(
+            f"compare: activation must be a hidden-layer activation, one of "
+            f"{', '.join(HIDDEN_ACTIVATIONS)}; got {name!r}"
+        )
+    return name
 
 
 def _is_int(v) -> bool:
