@@ -24,6 +24,15 @@ def test_tree_diff_is_normwise_relative_per_leaf():
         V.tree_diff([np.zeros(2)], [np.zeros(2), np.zeros(2)])
 
 
+def test_a_twin_of_another_shape_is_a_failing_row_not_an_error():
+    """Review: a twin returning one row fewer stopped nnjax verify with 'error: tree_diff:
+    shapes (64, 9) vs (63, 9)', exit 2 and no table, instead of a FAIL row and exit 1."""
+    row = V.check("tanh", np.zeros((64, 9)), np.zeros((63, 9)), 1e-10)
+    assert not row.passed and row.component == "tanh (differ: shapes (64, 9) vs (63, 9))"
+    row = V.check("dense", [np.zeros(2)], [np.zeros(2), np.zeros(2)], 1e-10)
+    assert not row.passed and "differ: 1 leaves vs 2" in row.component
+
+
 def test_check_passes_only_within_its_bound():
     assert V.check("a", np.array([1.0 + 1e-12]), np.array([1.0]), 1e-10).passed
     assert not V.check("a", np.array([1.0 + 1e-8]), np.array([1.0]), 1e-10).passed

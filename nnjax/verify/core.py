@@ -54,8 +54,13 @@ def tree_diff(actual, expected) -> tuple[float, float]:
 
 
 def check(component: str, actual, expected, tol: float, bound: str = "rel") -> Check:
-    """Compare two trees and make a :class:`Check` row."""
-    return Check(component, *tree_diff(actual, expected), tol, bound)
+    """Compare two trees and make a :class:`Check` row; trees of other leaves or shapes are
+    a failing row (infinite differences) that says so, not an error that stops the table."""
+    try:
+        return Check(component, *tree_diff(actual, expected), tol, bound)
+    except ValueError as e:
+        why = str(e).removeprefix("tree_diff: ")
+        return Check(f"{component} (differ: {why})", float("inf"), float("inf"), tol, bound)
 
 
 def _to_numpy(tree):
