@@ -37,11 +37,21 @@ def make_mesh(n_devices: int | None = None, devices: Sequence | None = None) -> 
         n_devices = len(devices)
     if isinstance(n_devices, bool) or not isinstance(n_devices, int | np.integer):
         raise ValueError(f"make_mesh: n_devices must be an int, got {n_devices!r}")
-    if not 1 <= n_devices <= len(devices):
+    if not devices:
+        raise ValueError("make_mesh: devices is empty; give at least one device")
+    if n_devices < 1:
+        raise ValueError(f"make_mesh: n_devices must be >= 1, got {n_devices}")
+    if n_devices > len(devices):
+        platform = devices[0].platform
+        hint = (
+            f"; on CPU set XLA_FLAGS=--xla_force_host_platform_device_count={int(n_devices)} "
+            "before JAX starts"
+            if platform == "cpu"
+            else ""
+        )
         raise ValueError(
             f"make_mesh: n_devices={n_devices} but {len(devices)} device(s) are available "
-            f"({devices[0].platform}); on CPU set XLA_FLAGS="
-            f"--xla_force_host_platform_device_count={max(int(n_devices), 1)} before JAX starts"
+            f"({platform}){hint}"
         )
     # Auto axes: shardings are hints to the partitioner, not part of the array types
     return Mesh(np.array(devices[:n_devices]), (AXIS,), axis_types=(AxisType.Auto,))

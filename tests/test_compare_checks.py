@@ -154,7 +154,7 @@ BAD = [
     ({"target_loss": 0.0}, "target_loss must be a finite number > 0"),
     ({"optimizers": []}, "optimizers: give at least one of"),
     # review: softmax trained as a hidden activation; an unknown name failed after loading
-    ({"activation": "softmax"}, r"activation must be a hidden-layer activation, one of identity, .*got .softmax."),
+    ({"activation": "softmax"}, r"a hidden-layer activation, one of identity, .*got .softmax."),
     ({"activation": "nope"}, r"activation must be a hidden-layer .* got 'nope'"),
     ({"batch_size": 300}, r"batch_size 300 exceeds the 256 fit examples of moons; valid: 1..256"),
 ]

@@ -229,6 +229,11 @@ def test_make_mesh_and_check_batch_errors():
     assert mesh.size == n and mesh.axis_names == ("data",)
     with pytest.raises(ValueError, match="xla_force_host_platform_device_count"):
         parallel.make_mesh(n + 1)
+    # review: devices=[] ended in an IndexError; 0 was told to set the device count to 1
+    with pytest.raises(ValueError, match="make_mesh: devices is empty"):
+        parallel.make_mesh(1, devices=[])
+    with pytest.raises(ValueError, match=r"make_mesh: n_devices must be >= 1, got 0$"):
+        parallel.make_mesh(0)
     with pytest.raises(ValueError, match="must be a jax.sharding.Mesh or a device count"):
         parallel.as_mesh("8")
     with pytest.raises(ValueError, match="batch_size=10 does not divide across the 4"):
