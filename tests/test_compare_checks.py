@@ -226,6 +226,20 @@ def test_nothing_is_written_when_an_output_cannot_be_made(xor_sgd, tmp_path, mon
 # 7. the output folder
 
 
+def test_the_report_says_why_there_is_no_held_out_split(xor_sgd):
+    """Review: xor's report said the validation part is split off the training split, and a
+    study with val_fraction 0 on moons blamed the dataset."""
+    from nnjax.compare.report import markdown
+
+    text = markdown(xor_sgd)
+    assert "no held-out split: this dataset is too small to split" in text
+    assert "split off the training split" not in text
+    st = make_study("moons", optimizers="sgd", learning_rates={"sgd": [0.1]}, seeds=1, epochs=1,
+                    val_fraction=0.0)  # fmt: skip
+    text = markdown(run_optimizer_study(st))
+    assert "no held-out split: val_fraction 0" in text and "split off" not in text
+
+
 def test_runs_json_keeps_every_digit_of_small_rates(tmp_path):
     """Review: runs.json rounded to 7 decimals: rates of 1e-8 and 2e-8 were written as 0.0,
     and the chosen rate 0.31622776601683794 as 0.3162278, equal to none of the study's."""

@@ -50,7 +50,7 @@ def add_arguments(p) -> None:
         type=o.hidden_activation,
         default=None,
         metavar="NAME",
-        help=o.choices_help("hidden activation (default: relu)", o.HIDDEN_ACTIVATIONS),
+        help=o.choices_help(f"hidden activation ({presets})", o.HIDDEN_ACTIVATIONS),
     )
     p.add_argument(
         "--val-fraction",

@@ -26,6 +26,7 @@ from nnjax.compare.select import (
     diverged,
     final,
 )
+from nnjax.compare.settings import NO_SPLIT
 from nnjax.compare.study import OptimizerRuns, StudyResult
 
 UPDATE_EQUATIONS = r"""
@@ -188,8 +189,11 @@ def _setup(result: StudyResult) -> list[str]:
         f"a held-out validation split ({sz['n_val']} examples, {st.val_fraction:.0%} of the "
         "training split, stratified)"
         if result.held_out_val
-        else "the fit set itself (no held-out split for this dataset)"
+        else "the fit set itself (no held-out split: "
+        + ("this dataset is too small to split)" if st.dataset in NO_SPLIT else "val_fraction 0)")
     )
+    split_off = "; the validation part is split off the training split"
+    split_off = split_off if result.held_out_val else ""
     batches = ", ".join(
         f"{n}: {'full batch' if r.batch_size is None else r.batch_size} "
         f"({r.steps_per_epoch} update{'s' if r.steps_per_epoch > 1 else ''}/epoch)"
@@ -202,7 +206,7 @@ def _setup(result: StudyResult) -> list[str]:
         f"* Model: `{result.model_name}`, softmax cross-entropy; {sz['n_features']} features, "
         f"{sz['n_classes']} classes.",
         f"* Data: {sz['n_fit']} fit / {sz['n_val']} validation / {sz['n_test']} test examples "
-        f"(data seed {st.data_seed}; the validation part is split off the training split).",
+        f"(data seed {st.data_seed}{split_off}).",
         f"* {st.epochs} epochs; batch size: {batches}.",
         f"* Seeds {', '.join(map(str, st.seeds))} (each seed fixes the initial weights and the "
         "shuffles; the same seeds for every learning rate and optimizer)."

@@ -317,7 +317,7 @@ def run_optimizer_study(
     study: Study,
     *,
     model: Layer | None = None,
-    on_progress: Callable[[str, int, int], None] | None = None,
+    on_progress: Callable[[str, int, int, int], None] | None = None,
 ) -> StudyResult:
     """Run every optimizer of ``study`` (one compile each) and return all curves.
 
