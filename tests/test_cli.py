@@ -105,7 +105,7 @@ BAD_ARGUMENTS = [
     (["train", "--optimizer", "adamm"], "--optimizer", "invalid choice"),
     (["train", "--dataset", "cifar"], "--dataset", "invalid choice"),
     (["compare", "--seeds", "0"], "--seeds", "integer >= 1"),
-    (["compare", "--val-fraction", "1"], "--val-fraction", "between 0 and 1"),
+    (["compare", "--val-fraction", "1"], "--val-fraction", "must be a number in [0, 1)"),
     (["compare", "--optimizers", "adam,adam"], "--optimizers", "repeated"),
     (["compare", "--optimizers", "adam,"], "--optimizers", "unknown optimizer ['']"),
     (["compare", "--lr", "adam=1e-3,nan"], "--lr", "finite number > 0"),

@@ -361,6 +361,19 @@ def test_cli_bad_lr_flag(capsys):
     assert "argument --lr: takes OPT=LR" in capsys.readouterr().err
 
 
+def test_cli_target_loss_and_val_fraction_take_what_the_study_takes(capsys, tmp_path):
+    """Review: --target-loss -1 passed the parser and failed after JAX started; the study's
+    own message offered --val-fraction 0 (no held-out split), which the parser refused."""
+    assert main(["compare", "--target-loss", "-1"]) == 2
+    assert "argument --target-loss: must be a finite number > 0, got '-1'" in (
+        capsys.readouterr().err
+    )
+    argv = ["compare", "--dataset", "moons", "--optimizers", "sgd", "--lr", "sgd=0.1"]
+    argv += ["--seeds", "1", "--epochs", "1", "--no-plots", "--out", str(tmp_path / "c")]
+    assert main([*argv, "--val-fraction", "0"]) == 0
+    assert "no held-out split: val_fraction 0" in (tmp_path / "c" / "report.md").read_text()
+
+
 def test_mnist1d_report_cites_the_published_mlp_figure():
     from nnjax.compare.report import LITERATURE, _literature
     from nnjax.compare.study import StudyResult

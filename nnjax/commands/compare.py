@@ -54,14 +54,15 @@ def add_arguments(p) -> None:
     )
     p.add_argument(
         "--val-fraction",
-        type=o.fraction,
+        type=o.fraction_or_zero,
         metavar="F",
         default=None,
-        help="part of the training split held out to choose the learning rate (default: 0.2)",
+        help="part of the training split held out to choose the learning rate, in [0, 1) (0: "
+        "none, the rate is chosen on the fit set; default: 0.2)",
     )
     p.add_argument(
         "--target-loss",
-        type=o.finite_float,
+        type=o.positive_float,
         metavar="LOSS",
         default=None,
         help=f"report the updates needed to reach this training loss ({presets})",

@@ -133,6 +133,16 @@ def non_negative_float(text: str) -> float:
     return _float_in(text, lambda v: v >= 0, "must be a finite number >= 0")
 
 
+def positive_float(text: str) -> float:
+    """A type: a finite float > 0."""
+    return _float_in(text, lambda v: v > 0, "must be a finite number > 0")
+
+
+def fraction_or_zero(text: str) -> float:
+    """A type: a float in [0, 1) (0: nothing held out)."""
+    return _float_in(text, lambda v: 0 <= v < 1, "must be a number in [0, 1)")
+
+
 def fraction_or_one(text: str) -> float:
     """A type: a float in (0, 1]."""
     return _float_in(text, lambda v: 0 < v <= 1, "must be a number in (0, 1]")
