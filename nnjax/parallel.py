@@ -86,9 +86,11 @@ def check_batch(batch_size: int, mesh: Mesh, what: str = "batch_size") -> None:
     if batch_size % d:
         lower, upper = batch_size // d * d, -(-batch_size // d) * d
         hint = f"e.g. {lower} or {upper}" if lower else f"e.g. {upper}"
+        counts = [k for k in range(2, 2 * d + 1) if batch_size % k == 0]  # a full batch's n
+        other = f", or a device count that divides it ({', '.join(map(str, counts))})"
         raise ValueError(
             f"{what}={batch_size} does not divide across the {d} devices of the mesh; "
-            f"use a multiple of {d} ({hint})"
+            f"use a multiple of {d} ({hint}){other if counts else ''}"
         )
 
 

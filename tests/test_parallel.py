@@ -238,6 +238,10 @@ def test_make_mesh_and_check_batch_errors():
         parallel.as_mesh("8")
     with pytest.raises(ValueError, match="batch_size=10 does not divide across the 4"):
         parallel.check_batch(10, _FakeMesh(4))
+    # review: a full batch of 320 on 3 devices was only told to change its number of examples
+    with pytest.raises(ValueError, match=r"\(e.g. 318 or 321\), or a device count that divides "
+                       r"it \(2, 4, 5\)$"):  # fmt: skip
+        parallel.check_batch(320, _FakeMesh(3), "n_examples (full batch)")
     parallel.check_batch(12, _FakeMesh(4))
 
 
