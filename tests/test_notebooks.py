@@ -19,3 +19,18 @@ def test_notebook_runs(path, tmp_path):
         nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     )
     client.execute()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_matches_its_script(path):
+    """The committed .ipynb holds the cells of its jupytext .py twin, the file that is edited
+    (an edit to the .py alone left the executed notebook showing the old text)."""
+    jupytext = pytest.importorskip("jupytext")
+
+    def cells(p):
+        return [(c.cell_type, c.source.strip()) for c in jupytext.read(p).cells]
+
+    script = path.with_suffix(".py")
+    assert script.exists(), f"{path.name} has no {script.name}"
+    fix = f"jupytext --update --to ipynb notebooks/{script.name}"
+    assert cells(path) == cells(script), f"{path.name} differs from {script.name}: run `{fix}`"
