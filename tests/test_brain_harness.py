@@ -108,6 +108,7 @@ def test_chosen_hyperparameters_fall_back_to_the_box_centre(monkeypatch):
     "argv, reason",
     [
         (["sleep", "--orders", "1,1"], "--orders 1,1: an order is repeated"),
+        (["sleep", "--orders", "3,101"], "--orders 3,101: order 101 is one the hyperparameter"),
         (["sleep", "--orders", "0", "--seeds", "1"], "need at least 2"),
         (
             ["sleep", "--steps", "10000000000"],
@@ -125,6 +126,14 @@ def test_sleep_checks_before_the_run(argv, reason, capsys, monkeypatch):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("nnjax sleep: error:") and reason in err[0]
+
+
+def test_the_light_copy_of_the_validation_orders_equals_the_harness():
+    """Review: nnjax sleep --orders 100 ran the test protocol on a class order the search had
+    chosen the hyperparameters on (the harness promises none is shared); it is refused."""
+    from nnjax.commands import sleep
+
+    assert sleep.VALIDATION_ORDERS == H.VALIDATION_ORDERS
 
 
 def test_sleep_refuses_an_out_that_is_a_file(tmp_path, capsys, monkeypatch):
@@ -208,3 +217,39 @@ def test_a_study_without_images_leaves_no_earlier_dreams_figure(tmp_path):
     (tmp_path / "dreams.png").write_bytes(b"an earlier study's figure")
     study._plot_dreams({"images": None, "dataset": "digits"}, str(tmp_path))
     assert not (tmp_path / "dreams.png").exists()
+
+
+def _fake_study(rows, images=None):
+    """A run_study result of ``rows`` on random accuracies (2 orders x 2 seeds), no JAX."""
+    from nnjax.brain import scores, study
+
+    tg, rng = np.arange(10).reshape(5, 2), np.random.default_rng(0)
+    A = {r: rng.random((2, 2, 5, 10)) for r in rows}
+    metrics = {r: scores.metrics(A[r].reshape(4, 5, 10), tg, np.ones(10)) for r in rows}
+    res = {"dataset": "digits", "orders": [0, 1], "n_seeds": 2, "rows": list(rows),
+           "metrics": metrics, "A": A, "task_groups": [tg, tg], "scenario": "class",
+           "images": images}  # fmt: skip
+    res["stats"] = study.summarise(res)
+    return res
+
+
+def test_plots_of_a_study_without_a_heatmap_method_are_written(tmp_path):
+    """Review: nnjax sleep --methods si --out D ran the whole study, then failed (exit 2,
+    'Number of columns must be a positive integer, not 0'): heatmap.png drew only sequential,
+    EWC, replay1, genreplay, SRC and joint, and none had run."""
+    from nnjax.brain import study
+
+    written = study.write_plots(_fake_study(["si", "lwf"]), str(tmp_path))
+    assert written == ["accuracy.png", "heatmap.png"]
+    assert {p.name for p in tmp_path.iterdir()} == {"accuracy.png", "heatmap.png"}
+
+
+def test_the_wrote_line_names_only_the_figures_written(tmp_path):
+    """Review: nnjax sleep --methods src printed 'wrote D/{..., dreams.png}' though no
+    dreams.png was drawn (SRC's activation maximisation images are not in it)."""
+    from nnjax.brain import study
+
+    images = {"actmax_src": np.zeros((10, 64)), "actmax_src_objective": np.zeros((10, 100))}
+    (tmp_path / "dreams.png").write_bytes(b"an earlier study's figure")
+    written = study.write_plots(_fake_study(["src"], images), str(tmp_path))
+    assert "dreams.png" not in written and not (tmp_path / "dreams.png").exists()

@@ -4,12 +4,14 @@ night that writes its figures."""
 
 import inspect
 import json
+import re
 
 import numpy as np
 import pytest
 
 from nnjax.brain import consolidation as cons
 from nnjax.brain import night
+from nnjax.brain.plasticity import PairSTDPParams
 from nnjax.cli import main
 from nnjax.commands import night as night_command
 
@@ -102,6 +104,30 @@ def test_run_experiment_refuses_groups_beyond_the_e_cells():
         cons.run_experiment(2, cons.Protocol(n_groups=1))
     with pytest.raises(ValueError, match="n_seeds must be an int >= 1"):
         cons.run_experiment(0)
+
+
+@pytest.mark.parametrize(
+    "field, text",
+    [
+        ({"period_ms": 0.0}, "protocol.period_ms must be a finite number > 0, got 0.0"),
+        ({"stim_pA": float("nan")}, "protocol.stim_pA must be a finite number > 0, got nan"),
+        ({"cue_ms": 0.0}, "protocol.cue_ms must be a finite number > 0"),
+        ({"step_ms": -15.0}, "protocol.step_ms must be a finite number > 0"),
+        ({"train_s": -1.0}, "protocol.train_s must be a finite number > 0"),
+        ({"consolidation_s": 1e-6}, "protocol.consolidation_s = 1e-06 s is under one time step"),
+        ({"n_cues": 0}, "protocol.n_cues must be an int >= 1"),
+        ({"period_ms": 70.0}, "period_ms = 70.0 must hold a whole trial"),
+        ({"cue_period_ms": 100.0}, "cue_period_ms = 100.0 must be >= 2 window_ms = 160.0"),
+        ({"stdp": PairSTDPParams(tau_plus=-1.0)}, "protocol.stdp: tau_plus"),
+    ],
+)
+def test_run_experiment_refuses_a_protocol_that_cannot_run_or_be_scored(field, text):
+    """Review: only the groups were checked. A period of 0 ms or a nan current ran for
+    minutes and reported a recall of 0 (a plausible 'nothing learned'); a negative phase
+    failed in NumPy ('negative dimensions'), too short a cue period after the learning."""
+    with pytest.raises(ValueError, match=re.escape("run_experiment: ") + ".*" + re.escape(text)):
+        cons.run_experiment(2, cons.Protocol(**field))
+    cons.check_protocol(cons.Protocol(), cons.SMALL_CORTEX.n_exc, "ok", cons.SMALL_CORTEX.dt)
 
 
 def test_paired_stats_tests_a_tiny_consistent_difference_and_checks_shapes():
@@ -233,3 +259,46 @@ def test_the_experiment_runs_both_conditions_from_the_same_learned_state():
             for stage in cons.STAGES:
                 assert out[measure][cond][stage]["S1"].shape == (2,)
     assert out["raster"]["sleep"].shape == (200, 125)  # 0.2 s in 1 ms bins, all neurons
+
+
+def test_a_run_of_one_part_removes_the_other_parts_earlier_figures(tmp_path, monkeypatch):
+    """Review: nnjax night --parts consolidation into the folder of an earlier full run left
+    its night.png and stages.png beside a README without the night (taken for this run's)."""
+    from nnjax.plotting import subplots
+
+    def part(names):
+        return lambda args, results: {n: subplots()[0] for n in names}
+
+    monkeypatch.setattr(night, "run_night_part", part(night_command.FIGURES["night"]))
+    monkeypatch.setattr(night, "run_consolidation_part", part(("recall.png", "replay.png")))
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in ("night.png", "stages.png", "recall.png", "replay.png"):
+        (out / name).write_bytes(b"an earlier run's figure")
+    assert main(["night", "--out", str(out), "--parts", "consolidation"]) == 0
+    assert {p.name for p in out.iterdir()} == {"results.json", "README.md", "recall.png",
+                                               "replay.png"}  # fmt: skip
+    assert (out / "recall.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_describe_stages_refuses_a_negative_settle_time():
+    """Review: settle_s=-2 started the stage's stretch at a negative bin, and Python's
+    negative index described the last 2 s of the night as that stage (or failed in welch)."""
+    rng = np.random.default_rng(0)
+    n = 6000  # 6 s in 1 ms bins, one NREM run
+    rec = {"rate": rng.random((n, 2)) * 5, "lfp": rng.standard_normal(n),
+           "spikes": (rng.random((n, 120)) < 0.005).astype(np.uint8)}  # fmt: skip
+    for bad in (-2.0, float("nan")):
+        with pytest.raises(ValueError, match=r"describe_stages: settle_s \(s\) must be a finite"):
+            night.describe_stages(rec, np.array([1, 1]), 3.0, 1.0, 100, settle_s=bad)
+    assert night.describe_stages(rec, np.array([1, 1]), 3.0, 1.0, 100)["NREM"]["seconds"] == 5.0
+
+
+def test_night_network_refuses_too_few_cells_naming_n_exc():
+    """Review: night_network(0) divided by zero and night_network(50) failed in connectivity
+    ('p must lie in [0, 1], got 1.6'), naming neither n_exc nor its bound."""
+    for bad in (0, 50, 100.0):
+        with pytest.raises(ValueError, match="night_network: n_exc must be an int >= 80"):
+            night.night_network(bad)
+    cfg = night.night_network(200)
+    assert (cfg.n_exc, cfg.n_inh, cfg.p * 200, cfg.p * 50) == (200, 50, 80.0, 20.0)

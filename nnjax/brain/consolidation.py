@@ -153,7 +153,7 @@ def run_experiment(
     log = log or (lambda msg: None)
     protocol = Protocol() if protocol is None else protocol
     n_seeds = dynamics.check_count(n_seeds, "n_seeds", "run_experiment")
-    check_protocol(protocol, cfg.n_exc, "run_experiment")
+    check_protocol(protocol, cfg.n_exc, "run_experiment", cfg.dt)
     smap = sleep_states.StateMap() if smap is None else smap
     keys = jax.random.split(jax.random.key(check_seed(seed, "run_experiment")), n_seeds)
     P = jnp.asarray(pattern(protocol, cfg.n_exc + cfg.n_inh))

@@ -45,18 +45,67 @@ training: in a trial run (seed 0) the forward links G_k -> G_{k+1} grew from 4 t
 the backward ones fell to 1.0 nS; a_plus = 0.08 gave 4.9 and 3.3 nS and no recall."""
 
 
-def check_protocol(protocol: Protocol, n_exc: int, where: str) -> None:
-    """A ValueError naming ``where`` unless there are >= 2 groups of >= 1 cell and the groups
-    fit among the n_exc E cells (n_groups * group_size <= n_exc): a group reaching past them
-    would drive and score inhibitory cells."""
-    dynamics.check_count(protocol.n_groups, "protocol.n_groups", where, minimum=2)
-    dynamics.check_count(protocol.group_size, "protocol.group_size", where)
-    if protocol.n_groups * protocol.group_size > n_exc:
+_POSITIVE_MS = ("step_ms", "width_ms", "period_ms", "cue_ms", "cue_period_ms", "window_ms")
+_POSITIVE_S = ("train_s", "interference_s", "consolidation_s", "raster_s")
+
+
+def check_protocol(protocol: Protocol, n_exc: int, where: str, dt: float | None = None) -> None:
+    """A ValueError naming ``where`` and the field unless the protocol can run and be scored:
+
+    * >= 2 groups of >= 1 cell that fit among the n_exc E cells (n_groups * group_size <=
+      n_exc): a group reaching past them would drive and score inhibitory cells;
+    * the times (``step_ms``, ``width_ms``, ``period_ms``, ``cue_ms``, ``cue_period_ms``,
+      ``window_ms``, the phases ``train_s``, ``interference_s``, ``consolidation_s``,
+      ``raster_s``) finite and > 0, ``settle_s`` finite and >= 0, ``stim_pA`` finite and > 0,
+      ``n_cues`` an int >= 1; with ``dt`` (ms), each phase at least one step;
+    * a trial that drives every group: (n_groups - 1) step_ms + width_ms <= period_ms (a
+      group starting after the period is never driven);
+    * cue_period_ms >= 2 window_ms (recall compares a window before and after each cue);
+    * the STDP rule's time constants finite and > 0, amplitudes finite and >= 0.
+
+    (Unchecked, a period of 0 or a nan current ran for minutes and reported recall 0; a
+    negative phase failed deep in NumPy.)"""
+    from nnjax.brain.plasticity import _check_rule
+
+    p = protocol
+    dynamics.check_count(p.n_groups, "protocol.n_groups", where, minimum=2)
+    dynamics.check_count(p.group_size, "protocol.group_size", where)
+    if p.n_groups * p.group_size > n_exc:
         raise ValueError(
             f"{where}: protocol.n_groups * protocol.group_size = "
-            f"{protocol.n_groups * protocol.group_size} must be <= n_exc = {n_exc} (the groups "
+            f"{p.n_groups * p.group_size} must be <= n_exc = {n_exc} (the groups "
             "are E cells)"
         )
+    dynamics.check_count(p.n_cues, "protocol.n_cues", where)
+    for name in (*_POSITIVE_MS, *_POSITIVE_S, "stim_pA", "settle_s"):
+        _check_number(getattr(p, name), f"protocol.{name}", where, name == "settle_s")
+    if (p.n_groups - 1) * p.step_ms + p.width_ms > p.period_ms:
+        raise ValueError(
+            f"{where}: protocol.period_ms = {p.period_ms} must hold a whole trial, (n_groups - "
+            f"1) step_ms + width_ms = {(p.n_groups - 1) * p.step_ms + p.width_ms} ms"
+        )
+    if p.cue_period_ms < 2 * p.window_ms:
+        raise ValueError(
+            f"{where}: protocol.cue_period_ms = {p.cue_period_ms} must be >= 2 window_ms = "
+            f"{2 * p.window_ms} (a window before and one after each cue)"
+        )
+    if dt is not None:
+        for name in _POSITIVE_S:
+            if _steps(getattr(p, name) * 1000.0, dt) < 1:
+                raise ValueError(f"{where}: protocol.{name} = {getattr(p, name)} s is under "
+                                 f"one time step of {dt} ms")  # fmt: skip
+    if not isinstance(p.stdp, plasticity.PairSTDPParams):
+        raise ValueError(f"{where}: protocol.stdp must be a PairSTDPParams, got {p.stdp!r}")
+    _check_rule(p.stdp, 0.0, ("tau_plus", "tau_minus"), f"{where}: protocol.stdp")
+    for name in ("a_plus", "a_minus"):
+        _check_number(getattr(p.stdp, name), f"protocol.stdp.{name}", where, True)
+
+
+def _check_number(value, name: str, where: str, allow_zero: bool = False) -> None:
+    """A ValueError naming ``where: name`` unless ``value`` is a finite number > 0 (>= 0)."""
+    if isinstance(value, bool) or dynamics.concrete(value) is None:
+        raise ValueError(f"{where}: {name} must be a number, got {value!r}")
+    dynamics.check_positive(value, name, where, allow_zero=allow_zero)
 
 
 def groups(protocol: Protocol) -> np.ndarray:

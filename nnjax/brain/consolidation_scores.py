@@ -105,11 +105,12 @@ def synaptic_trace(W_ee, protocol: Protocol, order, mask=None) -> float:
 
 
 def replay_order(raster, bin_ms: float, protocol: Protocol, order, *, lead_ms=150.0) -> float:
-    """How much the Up states replay ``order``: for each Up state of the E rate
-    (detect_updown), the first-spike time of each group within lead_ms of its onset, and
-    Kendall's tau between the groups' positions in ``order`` and those times (groups that
-    stay silent are left out; an Up state needs 3 active groups); the mean over Up states,
-    NaN without any. +1: every Up state runs through the groups in order; 0: no order."""
+    """How much the Up states replay ``order``: for each Up state of the mean rate of the
+    cells 0..max id of the groups (detect_updown; the groups' cells, not every E cell), the
+    first-spike time of each group within lead_ms of its onset, and Kendall's tau between
+    the groups' positions in ``order`` and those times (groups that stay silent are left out;
+    an Up state needs 3 active groups); the mean over Up states, NaN without any. +1: every
+    Up state runs through the groups in order; 0: no order."""
     from scipy.stats import kendalltau
 
     from nnjax.brain import detect

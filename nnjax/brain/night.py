@@ -30,7 +30,10 @@ def parse_hypnogram(text: str) -> np.ndarray:
 
 def night_network(n_exc: int = 800) -> circuits.NetworkConfig:
     """CORTEX with ``n_exc`` E cells, n_exc / 4 I cells and CORTEX's in-degrees (80 E and 20
-    I inputs per cell: p = 80 / n_exc)."""
+    I inputs per cell: p = 80 / n_exc); ``n_exc`` an int >= 80 (p <= 1)."""
+    from nnjax.brain.dynamics import check_count
+
+    n_exc = check_count(n_exc, "n_exc", "night_network", minimum=80)  # 0 divided by zero
     if n_exc == circuits.CORTEX.n_exc:
         return circuits.CORTEX
     return circuits.CORTEX._replace(n_exc=n_exc, n_inh=n_exc // 4, p=80.0 / n_exc)
@@ -67,8 +70,15 @@ DESCRIBED_S = 2.0  # the shortest stretch of a stage that is described (after se
 
 def describe_stages(record, hypno, epoch_s, bin_ms, n_exc, settle_s=1.0) -> dict:
     """{stage name: describe(...) of the stage's longest run, without its first settle_s},
-    for each stage with at least DESCRIBED_S seconds left."""
+    for each stage with at least DESCRIBED_S seconds left. ``settle_s`` finite and >= 0 (a
+    negative one started the stretch before the recording: Python's negative index took the
+    end of the night instead)."""
     from nnjax.brain import hypnogram
+    from nnjax.brain.dynamics import check_positive
+
+    if isinstance(settle_s, bool) or not isinstance(settle_s, int | float | np.number):
+        raise ValueError(f"describe_stages: settle_s (s) must be a number, got {settle_s!r}")
+    check_positive(settle_s, "settle_s (s)", "describe_stages", allow_zero=True)
 
     codes, spans = hypnogram.stage_intervals(hypno, epoch_s, sleep_states.STAGE_NAMES)
     per_s = 1000.0 / bin_ms

@@ -293,11 +293,17 @@ def as_arrays(x):
     return x
 
 
-def write_plots(res: dict, out: str) -> None:
+HEATMAP_ROWS = ("sequential", "ewc", "replay1", "genreplay", "src", "joint")
+"""The rows heatmap.png shows when the study ran any of them (else its first six rows)."""
+
+
+def write_plots(res: dict, out: str) -> list[str]:
     """accuracy.png (accuracy on the groups seen so far after each task, mean and 95% CI over
-    runs, every row), heatmap.png (per-group accuracy after each task, class order 0, mean over
-    seeds), dreams.png (:func:`_plot_dreams`). ``res`` from :func:`run_study`, or
-    ``as_arrays(json.load(...))`` of its results.json."""
+    runs, every row), heatmap.png (per-group accuracy after each task, the first of the
+    study's class orders, mean over seeds; the rows of :data:`HEATMAP_ROWS` that ran, else
+    the first six), dreams.png (:func:`_plot_dreams`). ``res`` from :func:`run_study`, or
+    ``as_arrays(json.load(...))`` of its results.json. Returns the names of the files
+    written."""
     import os
 
     from nnjax.io import atomic_save_figure
@@ -318,11 +324,11 @@ def write_plots(res: dict, out: str) -> None:
     fig.tight_layout()
     atomic_save_figure(fig, os.path.join(out, "accuracy.png"), dpi=110)
 
-    names = [r for r in ("sequential", "ewc", "replay1", "genreplay", "src", "joint") if r in rows]
+    names = [r for r in HEATMAP_ROWS if r in rows] or rows[:6]  # --methods si: no empty figure
     fig, axes = subplots(1, len(names), figsize=(2.9 * len(names), 2.8), squeeze=False)
     groups = np.asarray(res["task_groups"][0]).ravel().astype(int)
     for i, (ax, r) in enumerate(zip(axes[0], names)):
-        A = 100 * np.asarray(res["A"][r])[0].mean(0)[:, groups]  # (T, G), order 0's columns
+        A = 100 * np.asarray(res["A"][r])[0].mean(0)[:, groups]  # (T, G), the first order's columns
         im = ax.imshow(A, vmin=0, vmax=100, cmap="viridis", aspect="auto")
         ax.set_title(LABELS.get(r, r), fontsize=8)
         ax.set(xlabel="class" if res["scenario"] == "class" else "task",
@@ -332,10 +338,12 @@ def write_plots(res: dict, out: str) -> None:
     fig.colorbar(im, ax=axes[0].tolist(), label="test accuracy (%)")
     atomic_save_figure(fig, os.path.join(out, "heatmap.png"), dpi=110, bbox_inches="tight")
 
-    _plot_dreams(res, out)
+    return ["accuracy.png", "heatmap.png"] + (["dreams.png"] if _plot_dreams(res, out) else [])
 
 
-def _plot_dreams(res, out) -> None:
+def _plot_dreams(res, out) -> bool:
+    """dreams.png: activation maximisation of joint and sequential, the VAE's dreams; whether
+    it was written (none of them ran, or ``--no-images``: an earlier study's is removed)."""
     import os
 
     from nnjax.io import atomic_save_figure
@@ -347,7 +355,7 @@ def _plot_dreams(res, out) -> None:
         stale = os.path.join(out, "dreams.png")
         if os.path.isfile(stale) or os.path.islink(stale):
             os.remove(stale)
-        return
+        return False
     shape = (8, 8) if res["dataset"] == "digits" else None
     fig, axes = subplots(len(rows), 10, figsize=(10, 1.2 * len(rows) + 0.4), squeeze=False)
     titles = {
@@ -370,3 +378,4 @@ def _plot_dreams(res, out) -> None:
         axes[r, 0].set_ylabel(titles[key], fontsize=7)
     fig.tight_layout()
     atomic_save_figure(fig, os.path.join(out, "dreams.png"), dpi=110)
+    return True

@@ -19,6 +19,9 @@ HELP = (
     "a sequence memory consolidated in NREM sleep vs quiet wake (recall, CIs over seeds)"
 )
 PARTS = ("night", "consolidation")
+# the figures of each part (nnjax.brain.night.run_night_part, run_consolidation_part): a run
+# without a part removes that part's figures of an earlier run from --out
+FIGURES = {"night": ("night.png", "stages.png"), "consolidation": ("recall.png", "replay.png")}
 # nnjax.brain.night.DEFAULT_NIGHT and consolidation.Protocol's phase lengths (a test keeps
 # them equal): here so that `--help` needs no JAX
 DEFAULT_NIGHT = "W,W,N,N,N,R,W,N,N,N,R"
@@ -175,10 +178,23 @@ def run(args) -> int:
         ]
     )
     print(night.report_markdown(results).split("\n## ")[0])
+    _remove_stale_figures(args.out, args.parts)
     for name, fig in figures.items():
         io.atomic_save_figure(fig, os.path.join(args.out, name), dpi=120)
     print(f"wrote {args.out}/results.json, README.md, " + ", ".join(figures))
     return 0
+
+
+def _remove_stale_figures(out: str, parts) -> None:
+    """Remove from ``out`` the figures of the parts not run now: an earlier run's night.png
+    beside a README that describes only the consolidation would pass for this run's."""
+    for part, names in FIGURES.items():
+        if part in parts:
+            continue
+        for name in names:
+            path = os.path.join(out, name)
+            if os.path.isfile(path) or os.path.islink(path):
+                os.remove(path)
 
 
 def _args_dict(args) -> dict:

@@ -17,6 +17,7 @@ SPLIT_DATASETS = ("digits", "mnist1d", "permuted-digits", "permuted-mnist1d")
 METHODS = ("sequential", "ewc", "si", "lwf", "replay1", "replay5", "replay20", "genreplay",
            "src", "src+replay1", "joint")  # fmt: skip
 TEST_ORDERS, TEST_SEEDS = "0,1,2,3,4", 2  # nnjax.brain.study's TEST_ORDERS and TEST_SEEDS
+VALIDATION_ORDERS = (100, 101)  # nnjax.brain.harness.VALIDATION_ORDERS (a test keeps them equal)
 
 
 def add_arguments(p) -> None:
@@ -37,7 +38,8 @@ def add_arguments(p) -> None:
         type=o.int_list(0, TEST_ORDERS),
         default=TEST_ORDERS,
         metavar="K,K,...",
-        help="class orders (0 = 0..9; permuted datasets: the permutations' seed)",
+        help="class orders (0 = 0..9; permuted datasets: the permutations' seed); not 100, "
+        "101: the hyperparameter search's",
     )
     p.add_argument(
         "--methods",
@@ -67,10 +69,18 @@ def add_arguments(p) -> None:
 
 
 def check(args) -> None:
-    """Checks across options, before JAX starts: distinct orders, at least 2 runs (the
-    statistics need a sample), a writable ``--out``."""
+    """Checks across options, before JAX starts: distinct orders, none of the search's
+    validation orders, at least 2 runs (the statistics need a sample), a writable ``--out``."""
+    orders = ",".join(map(str, args.orders))
     if len(set(args.orders)) != len(args.orders):
-        raise ValueError(f"--orders {','.join(map(str, args.orders))}: an order is repeated")
+        raise ValueError(f"--orders {orders}: an order is repeated")
+    searched = sorted(set(args.orders) & set(VALIDATION_ORDERS))
+    if searched:  # the tuned hyperparameters were chosen on these class orders' runs
+        raise ValueError(
+            f"--orders {orders}: order {searched[0]} is one the hyperparameter search chose on "
+            f"({','.join(map(str, VALIDATION_ORDERS))}, nnjax.brain.harness); test runs must "
+            "not share a class order with it"
+        )
     if len(args.orders) * args.seeds < 2:
         raise ValueError(
             "--orders x --seeds gives 1 run; the std, CI and paired tests need at least 2"
@@ -156,8 +166,5 @@ def _write(out: str, res: dict, table: str, timing: str) -> None:
             (os.path.join(out, "table.md"), f"{table}\n\n{timing}\n".encode()),
         ]
     )
-    study.write_plots(res, out)
-    names = "results.json, table.md, accuracy.png, heatmap.png" + (
-        ", dreams.png" if res.get("images") else ""
-    )
+    names = ", ".join(["results.json", "table.md", *study.write_plots(res, out)])
     print(f"wrote {out}/{{{names}}}")
