@@ -2,7 +2,9 @@
 
 Every function maps an array of any shape to an array of the same shape
 (``softmax``/``log_softmax`` normalise over the last axis). Each one has a
-hand-derived NumPy twin in :mod:`nnjax.reference.activations`.
+hand-derived NumPy twin in :mod:`nnjax.reference.activations`. Integer and bool inputs are
+computed in the default float (float32, float64 under x64), as the twin does; ``identity``
+returns its input as it is.
 """
 
 from collections.abc import Callable
@@ -13,6 +15,17 @@ import jax.numpy as jnp
 Array = jax.Array
 
 
+def _float(z) -> Array:
+    """``z`` as an array of its own floating dtype, or of the default float when it is an
+    integer or bool array (``jax.nn.sigmoid`` refuses those, ``jax.nn.relu`` keeps ints).
+    A list or tuple of numbers is an array; one of arrays is refused, not stacked: it is most
+    likely several branches' outputs."""
+    if isinstance(z, list | tuple) and any(hasattr(e, "shape") for e in z):
+        raise TypeError(f"an activation takes one array, got a {type(z).__name__} of arrays")
+    z = jnp.asarray(z)
+    return z if jnp.issubdtype(z.dtype, jnp.inexact) else z.astype(jnp.result_type(float))
+
+
 def identity(z: Array) -> Array:
     """f(z) = z."""
     return jnp.asarray(z)
@@ -20,52 +33,63 @@ def identity(z: Array) -> Array:
 
 def sigmoid(z: Array) -> Array:
     """f(z) = 1 / (1 + exp(-z)), computed without overflow for large |z|."""
-    return jax.nn.sigmoid(z)
+    return jax.nn.sigmoid(_float(z))
 
 
 def tanh(z: Array) -> Array:
     """f(z) = (e^z - e^-z) / (e^z + e^-z)."""
-    return jnp.tanh(z)
+    return jnp.tanh(_float(z))
 
 
 def relu(z: Array) -> Array:
     """f(z) = max(0, z). Its derivative is the step 1[z > 0] (0 at z = 0), not max(0, z)."""
-    return jax.nn.relu(z)
+    return jax.nn.relu(_float(z))
 
 
 def leaky_relu(z: Array, negative_slope: float = 0.01) -> Array:
     """f(z) = z if z > 0 else negative_slope * z."""
+    z = _float(z)
     return jnp.where(z > 0, z, negative_slope * z)
 
 
 def elu(z: Array, alpha: float = 1.0) -> Array:
     """f(z) = z if z > 0 else alpha * (exp(z) - 1)."""
-    return jax.nn.elu(z, alpha)
+    return jax.nn.elu(_float(z), alpha)
 
 
 def softplus(z: Array) -> Array:
     """f(z) = log(1 + exp(z)), stable: max(z, 0) + log1p(exp(-|z|))."""
-    return jnp.logaddexp(z, 0.0)
+    return jnp.logaddexp(_float(z), 0.0)
+
+
+def _limit_at_infinities(f: Callable[[Array], Array], z: Array) -> Array:
+    """f(z) for finite z, and max(z, 0) (slope 1 at +inf, 0 at -inf) at z = +-inf, where
+    the product z * g(z) of GELU and SiLU is inf * 0 = NaN. f only sees finite values, so
+    no NaN reaches the gradient through the branch ``where`` drops."""
+    inf = jnp.isinf(z)
+    return jnp.where(inf, jnp.maximum(z, 0.0), f(jnp.where(inf, 0.0, z)))
 
 
 def gelu(z: Array) -> Array:
-    """Exact GELU: f(z) = z * Phi(z) = z/2 * (1 + erf(z / sqrt(2)))."""
-    return jax.nn.gelu(z, approximate=False)
+    """Exact GELU: f(z) = z * Phi(z) = z/2 * (1 + erf(z / sqrt(2))); its limits at +-inf
+    (inf and 0, slopes 1 and 0), not NaN."""
+    return _limit_at_infinities(lambda v: jax.nn.gelu(v, approximate=False), _float(z))
 
 
 def silu(z: Array) -> Array:
-    """SiLU (swish): f(z) = z * sigmoid(z)."""
-    return jax.nn.silu(z)
+    """SiLU (swish): f(z) = z * sigmoid(z); its limits at +-inf (inf and 0, slopes 1 and 0),
+    not NaN."""
+    return _limit_at_infinities(jax.nn.silu, _float(z))
 
 
 def softmax(z: Array) -> Array:
     """f(z)_i = exp(z_i - max z) / sum_j exp(z_j - max z), over the last axis."""
-    return jax.nn.softmax(z, axis=-1)
+    return jax.nn.softmax(_float(z), axis=-1)
 
 
 def log_softmax(z: Array) -> Array:
     """f(z)_i = z_i - logsumexp(z), over the last axis."""
-    return jax.nn.log_softmax(z, axis=-1)
+    return jax.nn.log_softmax(_float(z), axis=-1)
 
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {

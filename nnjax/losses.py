@@ -35,16 +35,16 @@ def _float(x) -> Array:
     return x if jnp.issubdtype(x.dtype, jnp.inexact) else x.astype(jnp.result_type(float))
 
 
-def _match_binary_targets(pred: Array, target: Array) -> Array:
+def _match_binary_targets(pred: Array, target: Array, who: str) -> Array:
     """Let targets of shape (B,) meet predictions of shape (B, 1); the targets in the
-    predictions' float dtype."""
+    predictions' float dtype. A ValueError naming the loss ``who`` when they do not fit."""
     target = jnp.asarray(target)
     target = target.astype(pred.dtype) if jnp.issubdtype(pred.dtype, jnp.inexact) else target
     if target.shape == pred.shape:
         return _float(target)
     if pred.ndim >= 1 and pred.shape[-1] == 1 and target.shape == pred.shape[:-1]:
         return _float(target[..., None])
-    raise ValueError(f"targets of shape {target.shape} do not fit predictions {pred.shape}")
+    raise ValueError(f"{who}: targets of shape {target.shape} do not fit predictions {pred.shape}")
 
 
 def _concrete_range(x) -> tuple[float, float] | None:
@@ -73,7 +73,7 @@ def mse(pred: Array, target: Array, reduction: str = "mean") -> Array:
     Targets of shape (B,) are accepted for predictions of shape (B, 1).
     """
     pred = _float(pred)
-    return _reduce(jnp.square(pred - _match_binary_targets(pred, target)), reduction)
+    return _reduce(jnp.square(pred - _match_binary_targets(pred, target, "mse")), reduction)
 
 
 def binary_cross_entropy(prob: Array, target: Array, reduction: str = "mean") -> Array:
@@ -111,7 +111,7 @@ def binary_cross_entropy(prob: Array, target: Array, reduction: str = "mean") ->
         " (for logits use binary_cross_entropy_with_logits)",
     )  # fmt: skip
     prob = _float(prob)
-    t = _match_binary_targets(prob, target)
+    t = _match_binary_targets(prob, target, "binary_cross_entropy")
     inside = (prob >= 0) & (prob <= 1)
     return _reduce(jnp.where(inside, _bce_terms(prob, t), jnp.nan), reduction)
 
@@ -160,7 +160,7 @@ def binary_cross_entropy_with_logits(
     "cross-entropy"); ``fit`` and ``evaluate`` check theirs (the formula is linear in t).
     """
     z = _float(logits)
-    t = _match_binary_targets(z, target)
+    t = _match_binary_targets(z, target, "binary_cross_entropy_with_logits")
     return _reduce(_softplus_minus_tz(z, t), reduction)
 
 
@@ -205,8 +205,10 @@ def softmax_cross_entropy(logits: Array, target: Array, reduction: str = "mean")
     """J = -mean_b sum_k t_bk log softmax(z_b)_k, from logits of shape (B, K).
 
     ``target`` is either integer labels of shape (B,) or one-hot / probability
-    targets of shape (B, K). Uses log_softmax, so it is stable for any logits.
-    dJ/dz_b = (softmax(z_b) - t_b) / B for the mean reduction.
+    targets of shape (B, K). Uses log_softmax, so it is stable for any finite logits; a
+    class masked by a logit of -inf adds 0 where its target is 0 (the limit of t log p, in
+    both target forms; dJ/dt there is taken as 0, not the exact +inf) and makes the loss inf
+    where its target is > 0. dJ/dz_b = (softmax(z_b) - t_b) / B for the mean reduction.
 
     Integer labels must lie in [0, K). Where they are concrete (NumPy arrays, or JAX arrays
     outside ``jit``/``vmap``/``grad``) they are checked here: a ``ValueError`` gives the
@@ -221,7 +223,10 @@ def softmax_cross_entropy(logits: Array, target: Array, reduction: str = "mean")
     _check_concrete_targets(target, z.shape)  # before jnp.asarray, which wraps 2**32 to 0
     target = jnp.asarray(target)
     if target.shape == z.shape:
-        terms = -jnp.sum(target.astype(z.dtype) * logp, axis=-1)
+        t = target.astype(z.dtype)
+        # t log p -> 0 as t -> 0: a masked class (logit -inf) with target 0 adds 0, not NaN
+        logp = jnp.where((t == 0) & jnp.isneginf(logp), 0.0, logp)
+        terms = -jnp.sum(t * logp, axis=-1)
     elif target.shape == z.shape[:-1] and jnp.issubdtype(target.dtype, jnp.integer):
         picked = jnp.take_along_axis(logp, target[..., None].astype(jnp.int32), axis=-1)[..., 0]
         in_range = (target >= 0) & (target < z.shape[-1])  # traced labels: NaN, not a wrap

@@ -32,7 +32,7 @@ from nnjax.layers import (
     residual,
     serial,
 )
-from nnjax.layers.checks import as_real, positive_int
+from nnjax.layers.checks import as_real, check_shape, flag, positive_int
 
 _RELU_LIKE = {"relu", "leaky_relu", "elu", "gelu", "silu", "softplus"}
 
@@ -86,6 +86,7 @@ def mlp(
     params are ``{}`` entries too).
     """
     sizes = _positive_ints("mlp", "sizes", sizes)
+    use_bias = flag("mlp", "use_bias", use_bias)
     get_activation(activation)  # validate the name early
     if output_activation is not None:
         get_activation(output_activation)
@@ -132,9 +133,11 @@ def logistic_regression(n_features: int, use_bias: bool = True) -> Layer:
     Weights start at zero (the problem is convex). ``n_features`` is checked at ``init``.
     """
     n_features = positive_int("logistic_regression", "n_features", n_features)  # bools refused
+    use_bias = flag("logistic_regression", "use_bias", use_bias)
     dense = _logistic_layers(n_features, use_bias)
 
     def init(key, input_shape):
+        input_shape = check_shape("logistic_regression", input_shape)
         if input_shape[-1] != n_features:
             raise ValueError(
                 f"logistic_regression: built for {n_features} features, "
@@ -165,11 +168,13 @@ def cnn(
     Convolution weights are ``he_normal`` (ReLU), the read-out ``glorot_normal``; the paper's
     PyTorch layers flatten channels-first, a permutation of the read-out's weights.
     """
-    n_classes, channels, strides = _positive_ints(
-        "cnn", "n_classes, channels, strides", [n_classes, channels, strides]
+    n_classes, channels, strides = (
+        positive_int("cnn", what, v)
+        for what, v in (("n_classes", n_classes), ("channels", channels), ("strides", strides))
     )
-    if not isinstance(padding, int) or isinstance(padding, bool) or padding < 0:
+    if (pad := _as_int(padding)) is None or pad < 0:
         raise ValueError(f"cnn: padding must be an int >= 0, got {padding!r}")
+    padding = pad  # a Python int: the spec is JSON
     shape = _positive_ints("cnn", "input_shape", input_shape)
     if len(shape) not in (2, 3):
         raise ValueError(
@@ -205,7 +210,10 @@ def gru(n_classes: int = 10, *, hidden: int = 6, input_shape: Sequence[int] = (4
     step's output, (B, T, 2 hidden) [forward, backward], and a linear read-out maps all of
     them, flattened (T * 2 hidden = 480 features by default), to ``n_classes`` logits.
     """
-    n_classes, hidden = _positive_ints("gru", "n_classes and hidden", [n_classes, hidden])
+    n_classes, hidden = (
+        positive_int("gru", "n_classes", n_classes),
+        positive_int("gru", "hidden", hidden),
+    )
     shape = _positive_ints("gru", "input_shape", input_shape)
     if len(shape) != 2:
         raise ValueError(f"gru: input_shape must be (time steps, features), got {tuple(shape)}")
@@ -224,7 +232,10 @@ def resmlp(n_classes: int = 10, *, hidden: int = 100, dropout: float = 0.0) -> L
     ``dropout`` > 0 (not in the paper) puts a ``Dropout(dropout)`` after each of the two
     hidden layers (``{}`` params each).
     """
-    n_classes, hidden = _positive_ints("resmlp", "n_classes and hidden", [n_classes, hidden])
+    n_classes, hidden = (
+        positive_int("resmlp", "n_classes", n_classes),
+        positive_int("resmlp", "hidden", hidden),
+    )
     kwargs = {"n_classes": n_classes, "hidden": hidden}
     if rate := _dropout_rate("resmlp", dropout):
         kwargs["dropout"] = rate

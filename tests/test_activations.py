@@ -92,3 +92,57 @@ def test_lookup_by_name_and_callable():
 def test_unknown_name_lists_valid_names():
     with pytest.raises(ValueError, match="unknown activation 'rellu'.*relu.*sigmoid"):
         A.get_activation("rellu")
+
+
+@pytest.mark.parametrize("name", sorted(set(A.ACTIVATIONS) - {"identity"}))
+@pytest.mark.parametrize("x64", [False, True])
+def test_integer_and_bool_inputs_compute_in_the_default_float(name, x64):
+    # sigmoid/silu raised a TypeError from deep in jax.nn on ints, softmax on bools, and
+    # relu kept ints: all now compute in float32 (float64 under x64), as the NumPy twin does
+    from nnjax.reference.activations import value
+
+    z = np.array([[-3, -1, 0, 2, 5]])
+    with jax.enable_x64(x64):
+        want = "float64" if x64 else "float32"
+        for x in (z, z.astype(np.int8), z > 0):
+            y = A.ACTIVATIONS[name](jnp.asarray(x))
+            assert y.dtype.name == want
+            np.testing.assert_allclose(y, value(name, x), rtol=1e-6 if not x64 else 1e-12)
+        np.testing.assert_array_equal(A.ACTIVATIONS["identity"](jnp.asarray(z)), z)
+        with pytest.raises(TypeError, match="takes one array, got a tuple"):  # not stacked
+            A.ACTIVATIONS[name]((jnp.asarray(z), jnp.asarray(z)))
+        # a list of numbers is an array, as in NumPy
+        np.testing.assert_allclose(A.ACTIVATIONS[name]([[-3.0, 2.0]]), value(name, [[-3.0, 2.0]]),
+                                   rtol=1e-6 if not x64 else 1e-12)  # fmt: skip
+
+
+LIMITS = {  # f(-inf), f(+inf), f'(-inf), f'(+inf)
+    "identity": (-np.inf, np.inf, 1.0, 1.0),
+    "sigmoid": (0.0, 1.0, 0.0, 0.0),
+    "tanh": (-1.0, 1.0, 0.0, 0.0),
+    "relu": (0.0, np.inf, 0.0, 1.0),
+    "leaky_relu": (-np.inf, np.inf, 0.01, 1.0),
+    "elu": (-1.0, np.inf, 0.0, 1.0),
+    "softplus": (0.0, np.inf, 0.0, 1.0),
+    "gelu": (0.0, np.inf, 0.0, 1.0),
+    "silu": (0.0, np.inf, 0.0, 1.0),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", sorted(LIMITS))
+def test_elementwise_activations_at_infinities_are_their_limits(name, dtype):
+    # gelu and silu gave NaN at -inf (z * g(z) = -inf * 0) and NaN slopes at both ends,
+    # in JAX and in the twin alike
+    from nnjax.reference.activations import ACTIVATIONS as TWIN
+
+    z = np.array([-np.inf, np.inf], dtype)
+    lo, hi, d_lo, d_hi = LIMITS[name]
+    with jax.enable_x64(dtype == "float64"):
+        f = A.ACTIVATIONS[name]
+        np.testing.assert_array_equal(f(jnp.asarray(z)), [lo, hi])
+        np.testing.assert_allclose(jax.vmap(jax.grad(f))(jnp.asarray(z)), [d_lo, d_hi], rtol=1e-7)
+        x = jnp.asarray(np.array([-np.inf, -3.0, 0.5, np.inf], dtype))
+        np.testing.assert_array_equal(jax.jit(f)(x)[1:3], f(x[1:3]))  # finite z untouched
+    np.testing.assert_array_equal(TWIN[name][0](z), [lo, hi])
+    np.testing.assert_allclose(TWIN[name][1](z), [d_lo, d_hi], rtol=1e-7)

@@ -328,3 +328,72 @@ def test_numpy_ints_are_taken_as_python_ints():
     assert Dense(i(3)).spec == Dense(3).spec and Conv(4, (3, 3)).name == "Conv(4, (3, 3))"
     with pytest.raises(ValueError, match=r"features must be a positive int, got np.True_"):
         Dense(np.bool_(True))
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (
+            lambda: Dense(3, use_bias="false"),
+            "Dense(3): use_bias must be True or False, got 'false'",
+        ),
+        (
+            lambda: nnjax.layers.Conv(2, 3, use_bias=0),
+            "Conv(2, 3): use_bias must be True or False, got 0",
+        ),
+        (
+            lambda: nnjax.layers.ConvTranspose(2, 3, use_bias=None),
+            "ConvTranspose(2, 3): use_bias must be True or False, got None",
+        ),
+        (
+            lambda: nnjax.layers.LayerNorm(use_scale="no"),
+            "LayerNorm: use_scale must be True or False, got 'no'",
+        ),
+        (
+            lambda: nnjax.layers.BatchNorm(use_offset=1),
+            "BatchNorm: use_offset must be True or False, got 1",
+        ),
+        (
+            lambda: nnjax.layers.RNN(nnjax.layers.GRUCell(2), reverse="True"),
+            "RNN: reverse must be True or False, got 'True'",
+        ),
+        (
+            lambda: nnjax.layers.Bidirectional(nnjax.layers.GRUCell(2), return_sequences=[]),
+            "Bidirectional: return_sequences must be True or False, got []",
+        ),
+        (lambda: nnjax.mlp([3], use_bias="no"), "mlp: use_bias must be True or False, got 'no'"),
+        (
+            lambda: nnjax.logistic_regression(3, use_bias="False"),
+            "logistic_regression: use_bias must be True or False, got 'False'",
+        ),
+    ],
+)
+def test_switches_must_be_bools_not_truthy_values(make, message):
+    # a string (a hand-edited JSON spec's "false") used to switch the option ON silently
+    with pytest.raises(ValueError) as err:
+        make()
+    assert str(err.value) == message
+
+
+def test_switches_take_numpy_bools_and_specs_rebuild_them():
+    layer = Dense(3, use_bias=np.bool_(False))
+    assert layer.spec[1]["use_bias"] is False and set(layer.init(KEY, (-1, 2))[1]) == {"W"}
+    spec = ("Dense", {"features": 3, "use_bias": "false"})  # as a hand-edited model.json
+    with pytest.raises(ValueError, match="use_bias must be True or False, got 'false'"):
+        nnjax.layers.from_spec(spec)
+
+
+def test_embedding_takes_ids_as_a_list_and_fan_in_concat_a_numpy_axis():
+    from nnjax.layers import Embedding, FanInConcat, FanOut
+
+    layer = Embedding(5, 3)
+    _, p = layer.init(KEY, (-1,))
+    W = np.asarray(p["W"])
+    np.testing.assert_array_equal(layer.apply(p, [4, 0, 4]), W[[4, 0, 4]])  # a TypeError
+    np.testing.assert_array_equal(layer.apply(p, 2), W[2])
+    with pytest.raises(ValueError, match=r"expected integer ids, got dtype float64"):
+        layer.apply(p, np.array([1.0]))  # the input's own dtype is named, not float32
+    net = serial(FanOut(2), FanInConcat(np.int64(0)))  # refused: "axis must be an int"
+    assert net.spec[1]["layers"][1] == ("FanInConcat", {"axis": 0})
+    x = jnp.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(net.apply(net.init(KEY, (2, 3))[1], x), np.concatenate([x, x]))

@@ -259,3 +259,50 @@ def test_batch_norm_state_must_have_one_entry_per_channel(size, train):
         ValueError, match=rf"state 'var' must have shape \(5,\), .* got \({size},\)"
     ):
         no_params.apply({}, jnp.ones((4, 5)), state=state, train=train)
+
+
+def _running_stats(xs, momentum):
+    """NumPy oracle: PyTorch's running mean and unbiased variance after each batch of xs."""
+    mean, var, out = np.zeros(xs.shape[-1]), np.ones(xs.shape[-1]), []
+    for x in xs:
+        flat = x.reshape(-1, x.shape[-1])
+        mean = (1 - momentum) * mean + momentum * flat.mean(0)
+        var = (1 - momentum) * var + momentum * flat.var(0, ddof=1)
+        out.append((mean, var))
+    return out
+
+
+@pytest.mark.parametrize(
+    "state_dtype, x_dtype, x64, rtol",
+    [("bfloat16", "float32", False, 2e-2), ("float32", "float64", True, 1e-6)],
+)
+def test_batch_norm_state_keeps_its_dtype_as_a_scan_carry(state_dtype, x_dtype, x64, rtol):
+    # the update used to promote the state to the input's dtype: a scan (fit's loop) refused
+    # the carry, "carry input and carry output must have equal types"
+    xs = np.random.default_rng(0).normal(size=(3, 6, 2)) * 2 + 1
+    with jax.enable_x64(x64):
+        bn = BatchNorm(momentum=0.3, dtype=state_dtype)
+        _, p, state = bn.init(KEY, (-1, 2))
+
+        def step(state, x):
+            y, state = bn.apply(p, x, state=state, train=True)
+            return state, state
+
+        final, states = jax.lax.scan(step, state, jnp.asarray(xs, x_dtype))
+        assert {v.dtype.name for v in jax.tree.leaves(final)} == {state_dtype}
+        for i, (mean, var) in enumerate(_running_stats(xs, 0.3)):
+            np.testing.assert_allclose(np.float64(states["mean"][i]), mean, rtol=rtol, atol=rtol)
+            np.testing.assert_allclose(np.float64(states["var"][i]), var, rtol=rtol)
+
+
+def test_fit_trains_a_model_with_bfloat16_batch_norm_statistics():
+    model = serial(Dense(4), BatchNorm(dtype="bfloat16"), Dense(2))
+    _, params, state = init_model(model, KEY, (-1, 3))
+    X = np.random.default_rng(1).normal(size=(32, 3)).astype(np.float32)
+    res = nnjax.fit(model, params, X, (X[:, 0] > 0).astype(np.int32), optimizer="sgd",
+                    learning_rate=0.1, loss="softmax_cross_entropy", epochs=2, batch_size=8,
+                    state=state)  # fmt: skip
+    assert jax.tree.map(lambda v: v.dtype.name, res.state[1]) == {
+        "mean": "bfloat16",
+        "var": "bfloat16",
+    }

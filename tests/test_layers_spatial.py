@@ -105,6 +105,29 @@ def test_avg_pool_divides_by_the_real_elements_of_each_window():
     np.testing.assert_allclose(twin_y, y)
 
 
+@pytest.mark.parametrize("x64", [False, True])
+@pytest.mark.parametrize(
+    "pool, twin",
+    [
+        (AvgPool(3, strides=2, padding="SAME"), avg_pool(3, strides=2, padding="SAME")),
+        (AvgPool(2, strides=1), avg_pool(2, strides=1)),
+        (GlobalAvgPool(), None),
+    ],
+    ids=["avg-same", "avg-valid", "global"],
+)
+def test_averages_of_int_and_bool_inputs_are_in_the_default_float(pool, twin, x64):
+    # bools raised reduce_window's TypeError; int32 under x64 averaged in float32
+    x = np.random.default_rng(0).integers(-4, 5, size=(2, 7, 5, 2))
+    with jax.enable_x64(x64):
+        want = "float64" if x64 else "float32"
+        for xi in (x.astype(np.int32), x > 0):
+            y = pool.apply({}, jnp.asarray(xi))
+            assert y.dtype.name == want
+            expected = twin.forward({}, xi.astype(np.float64))[0] if twin else xi.mean((1, 2))
+            np.testing.assert_allclose(y, expected, rtol=1e-6)
+        assert MaxPool(2).apply({}, jnp.asarray(x, jnp.int32)).dtype == jnp.int32
+
+
 def test_global_avg_pool_is_the_spatial_mean():
     x = jax.random.normal(KEY, (2, 3, 4, 5))
     np.testing.assert_allclose(GlobalAvgPool().apply({}, x), x.mean(axis=(1, 2)), rtol=1e-6)

@@ -272,3 +272,36 @@ def test_an_out_of_range_label_in_a_traced_step_shows_in_the_loss_only():
     new, _, loss = step(params, opt.init(params), (x, jnp.array([0, 1, 2, 7])))
     assert np.isnan(float(loss))
     assert all(bool(jnp.isfinite(leaf).all()) for leaf in jax.tree.leaves(new))
+
+
+def test_softmax_cross_entropy_with_masked_classes_is_the_limit_in_both_target_forms():
+    # a logit of -inf masks a class: one-hot targets (and the twin, for labels too) gave
+    # 0 * -inf = NaN there, while JAX's labels gave the finite loss
+    from nnjax.reference import losses as R
+
+    z = np.array([[0.0, -np.inf, 1.0], [2.0, 0.0, -np.inf], [0.5, -np.inf, -np.inf]])
+    labels = np.array([0, 1, 0])
+    onehot, soft = np.eye(3)[labels], np.array([[0.2, 0, 0.8], [0.5, 0.5, 0], [1, 0, 0]])
+    finite = z.copy()
+    finite[np.isinf(z)] = -1e300  # the masked classes' probabilities underflow to 0 exactly
+    with jax.enable_x64(True):
+        for t in (labels, onehot, soft):
+            y = L.softmax_cross_entropy(jnp.asarray(z), t, "none")
+            np.testing.assert_allclose(y, L.softmax_cross_entropy(finite, t, "none"), rtol=1e-14)
+            np.testing.assert_allclose(y, R.softmax_cross_entropy(z, t, "none"), rtol=1e-14)
+            g = jax.grad(L.softmax_cross_entropy)(jnp.asarray(z), t)
+            np.testing.assert_allclose(g, R.softmax_cross_entropy_grad(z, t), rtol=1e-14)
+            assert np.isfinite(g).all()
+        wrong = L.softmax_cross_entropy(jnp.asarray(z), np.array([1, 1, 0]), "none")
+        assert np.isposinf(wrong[0]) and np.isfinite(wrong[1:]).all()  # target on a masked class
+
+
+@pytest.mark.parametrize(
+    "name", ["mse", "binary_cross_entropy", "binary_cross_entropy_with_logits"]
+)
+def test_a_target_shape_that_does_not_fit_names_the_loss(name):
+    with pytest.raises(ValueError) as err:
+        L.LOSSES[name](jnp.full((3, 2), 0.5), jnp.ones((3,)))
+    assert str(err.value) == (
+        f"{name}: targets of shape (3,) do not fit predictions (3, 2)"
+    )  # the message did not name the loss

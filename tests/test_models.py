@@ -144,7 +144,7 @@ def test_model_specs_rebuild_the_same_model():
 def test_paper_model_errors():
     with pytest.raises(ValueError, match="cnn: input_shape must be"):
         nnjax.models.cnn(input_shape=(40,))
-    with pytest.raises(ValueError, match="gru: n_classes and hidden must be"):
+    with pytest.raises(ValueError, match="gru: hidden must be a positive int, got 0"):
         nnjax.models.gru(hidden=0)
     with pytest.raises(ValueError, match=r"Reshape\(\(40, 1\)\): input shape \(3, 64\)"):
         nnjax.models.cnn().init(jax.random.key(0), (3, 64))
@@ -174,6 +174,21 @@ def test_paper_model_errors():
             lambda: nnjax.models.cnn(kernel_sizes=5),
             "cnn: kernel_sizes must be a non-empty list of positive ints, got 5",
         ),
+        # each option is named alone, not "n_classes, channels, strides must be ..."
+        (lambda: nnjax.models.cnn(channels=0), "cnn: channels must be a positive int, got 0"),
+        (lambda: nnjax.models.cnn(strides=-2), "cnn: strides must be a positive int, got -2"),
+        (lambda: nnjax.models.gru(3.0), "gru: n_classes must be a positive int, got 3.0"),
+        (lambda: nnjax.models.resmlp(hidden=0), "resmlp: hidden must be a positive int, got 0"),
+        (lambda: nnjax.models.cnn(padding=True), "cnn: padding must be an int >= 0, got True"),
+        # used to be an IndexError (and for floats, an error naming Dense(1))
+        (
+            lambda: nnjax.logistic_regression(3).init(jax.random.key(0), ()),
+            "logistic_regression: needs an input of at least 1 dims, got ()",
+        ),
+        (
+            lambda: nnjax.logistic_regression(3).init(jax.random.key(0), (-1, 3.0)),
+            "logistic_regression: input_shape must be ints (-1 for the batch), got (-1, 3.0)",
+        ),
     ],
 )
 def test_model_argument_errors_are_named(make, message):
@@ -193,6 +208,11 @@ def test_models_take_numpy_scalars():
     np.testing.assert_allclose(net.apply(params, x, key=jax.random.key(1)), want, rtol=1e-6)
     assert nnjax.models.resmlp(dropout=np.float64(0.25)).spec[1]["dropout"] == 0.25
     assert nnjax.models.cnn(n_classes=np.int64(4)).spec[1]["n_classes"] == 4
+    # a NumPy padding was refused with "padding must be an int >= 0, got np.int64(1)"
+    model = nnjax.models.cnn(padding=np.int64(0), input_shape=np.array([20, 1]))
+    assert model.spec[1]["padding"] == 0 and type(model.spec[1]["padding"]) is int
+    _, params = model.init(jax.random.key(0), (-1, 20))
+    assert params[-1]["W"].shape == (1 * 25, 10)  # lengths 20 -> 8 -> 3 -> 1 unpadded
 
 
 def test_cnn_under_x64_takes_a_float32_or_int_batch():

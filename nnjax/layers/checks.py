@@ -5,6 +5,7 @@ the shape or option, and the valid values.
   :func:`param_dtype` (floating dtypes only), :func:`float_result_type` (the dtype a layer
   computes in), :func:`dtype_name` (JSON-able);
 * options: :func:`as_real` (Python or NumPy reals, not bools), :func:`positive_int`,
+  :func:`flag` (bools only),
   :func:`bias_initializer` / :func:`init_bias` (no fan-based initializer for a 1-D bias);
 * shapes: :func:`check_shape` (ints only, -1 for the batch), :func:`check_features`,
   :func:`check_spatial`;
@@ -134,6 +135,14 @@ def positive_int(name: str, what: str, value) -> int:
     if not isinstance(value, numbers.Integral) or isinstance(value, bool | np.bool_) or value < 1:
         raise ValueError(f"{name}: {what} must be a positive int, got {value!r}")
     return int(value)
+
+
+def flag(name: str, what: str, value) -> bool:
+    """``value`` as a Python bool if it is one (Python or NumPy), else a ValueError naming it:
+    a string such as "false" (a hand-edited JSON spec) would otherwise count as True."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name}: {what} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def located(where: str, fn: Callable, *args, **kwargs):

@@ -13,7 +13,10 @@ In the backward pass a fan-out sums the gradients of its copies. ``parallel`` an
 child's state for ``residual``); ``parallel`` splits a key into one per branch.
 """
 
+import numbers
+
 import jax.numpy as jnp
+import numpy as np
 
 from nnjax.layers.checks import check_shape, located, positive_int
 from nnjax.layers.core import (
@@ -86,8 +89,9 @@ def FanInConcat(axis: int = -1) -> Layer:
     """(x_1, ..., x_n) -> concatenate(x_i, axis): sizes along ``axis`` add up, every other
     axis must agree; no params. At init a size -1 (the batch placeholder) along ``axis``
     makes the concatenated size -1: (-1, 5) and (-1, 5) along axis 0 give (-1, 5)."""
-    if not isinstance(axis, int) or isinstance(axis, bool):
+    if not isinstance(axis, numbers.Integral) or isinstance(axis, bool | np.bool_):
         raise ValueError(f"FanInConcat: axis must be an int, got {axis!r}")
+    axis = int(axis)  # a NumPy int too: the spec is JSON
     name = f"FanInConcat({axis})"
 
     def concat_shape(shapes):

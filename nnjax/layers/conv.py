@@ -32,6 +32,7 @@ from nnjax.layers.checks import (
     check_shape,
     check_spatial,
     dtype_name,
+    flag,
     float_result_type,
     init_bias,
     param_dtype,
@@ -142,6 +143,7 @@ def _conv(kind: str, features, kernel_size, strides, padding, dilation, groups, 
         for what, v in (("kernel_size", kernel_size), ("strides", strides), ("dilation", dilation))
     )
     name = f"{kind}({features}, {kernel_size})"
+    use_bias = flag(name, "use_bias", use_bias)
     padding, fixed = _checked(name, features, kernel_size, strides, padding, dilation, groups)
     check_dtype(name, dtype)
     w_init, bias_init = get_initializer(W_init), bias_initializer(name, b_init)

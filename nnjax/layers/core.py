@@ -21,6 +21,7 @@ from nnjax.layers.checks import (
     check_features,
     check_shape,
     dtype_name,
+    flag,
     init_bias,
     located,
     param_dtype,
@@ -108,6 +109,7 @@ def Dense(
     """
     features = positive_int("Dense", "features", features)
     name = f"Dense({features})"
+    use_bias = flag(name, "use_bias", use_bias)
     check_dtype(name, dtype)
     w_init, bias_init = get_initializer(W_init), bias_initializer(name, b_init)
 

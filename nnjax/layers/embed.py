@@ -33,8 +33,10 @@ def Embedding(
         }
 
     def apply(params, x, *, key=None):
-        if not jnp.issubdtype(jnp.result_type(x), jnp.integer):
-            raise ValueError(f"{name}: expected integer ids, got dtype {jnp.result_type(x)}")
+        if not hasattr(x, "dtype"):  # a list or a Python int: ids as NumPy gives them
+            x = np.asarray(x)
+        if not jnp.issubdtype(x.dtype, jnp.integer):
+            raise ValueError(f"{name}: expected integer ids, got dtype {jnp.dtype(x.dtype)}")
         if not isinstance(x, jax.core.Tracer) and np.size(x):
             lo, hi = int(np.min(x)), int(np.max(x))
             if lo < 0 or hi >= num_embeddings:

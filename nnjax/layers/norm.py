@@ -23,6 +23,9 @@ numbers equal ``torch.nn.BatchNorm1d/2d`` with the same ``momentum`` and ``eps``
 
 * ``train=False``: normalise with the running statistics; the state comes back unchanged.
 
+The new statistics keep the dtypes of the state (bfloat16 statistics stay bfloat16 for a
+float32 input), so the state can be a ``lax.scan`` carry, as ``fit`` makes it.
+
 Flax's ``BatchNorm(momentum=m)`` weighs the running value by m, i.e. ours with
 momentum = 1 - m, and updates with the biased variance. The running statistics are not
 differentiated (``lax.stop_gradient``).
@@ -41,6 +44,7 @@ from nnjax.layers.checks import (
     check_features,
     check_shape,
     dtype_name,
+    flag,
     param_dtype,
 )
 from nnjax.layers.core import Layer, make_spec
@@ -105,6 +109,7 @@ def LayerNorm(
     """Per-example normalisation over the last axis (module docstring): (..., C) -> (..., C)."""
     name = "LayerNorm"
     eps = _check_eps(name, eps)
+    use_scale, use_offset = flag(name, "use_scale", use_scale), flag(name, "use_offset", use_offset)
     check_dtype(name, dtype)
 
     def init(key, input_shape):
@@ -139,6 +144,7 @@ def BatchNorm(
     state (module docstring; PyTorch's momentum convention): (B, ..., C) -> (B, ..., C)."""
     name = "BatchNorm"
     eps = _check_eps(name, eps)
+    use_scale, use_offset = flag(name, "use_scale", use_scale), flag(name, "use_offset", use_offset)
     momentum = _check_momentum(name, momentum)
     check_dtype(name, dtype)
 
@@ -173,6 +179,9 @@ def BatchNorm(
             "mean": (1 - momentum) * state["mean"] + momentum * mean,
             "var": (1 - momentum) * state["var"] + momentum * var * (n / (n - 1)),
         }
+        # The state keeps its dtypes (a scan carry must): float32 x into bfloat16 statistics,
+        # or float64 x (x64) into float32 ones, would otherwise promote them.
+        new = {k: v.astype(jnp.result_type(state[k])) for k, v in new.items()}
         return y, lax.stop_gradient(new)
 
     spec = make_spec(

@@ -13,6 +13,10 @@ position o:
   at the borders). With "VALID" padding every window has n(o) = prod(k).
 * ``GlobalAvgPool``: y[b, c] = mean over every spatial position of x[b, ..., c].
 
+``MaxPool`` keeps the input's dtype (a max of ints is an int); the averages are taken in the
+input's floating dtype, or in the default float (float32, float64 under x64) for an integer
+or bool input, as Dense and Conv compute.
+
 Explicit padding must be smaller than the window on each side, so that every window holds
 at least one real position.
 """
@@ -20,7 +24,7 @@ at least one real position.
 import jax.numpy as jnp
 from jax import lax
 
-from nnjax.layers.checks import check_shape, check_spatial
+from nnjax.layers.checks import check_shape, check_spatial, float_result_type
 from nnjax.layers.core import Layer, make_spec
 from nnjax.layers.spatial import (
     explicit_pads,
@@ -67,6 +71,7 @@ def _pool(kind: str, window, strides, padding) -> Layer:
         dims, steps, full = (1, *k, 1), (1, *s, 1), [(0, 0), *pads, (0, 0)]
         if kind == "MaxPool":
             return lax.reduce_window(x, -jnp.inf, lax.max, dims, steps, full)
+        x = jnp.asarray(x, float_result_type(x))  # bools: reduce_window cannot add them
         # Python-scalar init values: JAX then knows the reduction (max/add) and its gradient.
         sums = lax.reduce_window(x, 0.0, lax.add, dims, steps, full)
         ones = jnp.ones((1, *x.shape[1:-1], 1), x.dtype)
@@ -107,6 +112,7 @@ def GlobalAvgPool() -> Layer:
         if x.ndim < 3:
             raise ValueError(f"{name}: expected input (B, *spatial, C), got {tuple(x.shape)}")
         check_spatial(name, tuple(x.shape))
+        x = jnp.asarray(x, float_result_type(x))  # jnp.mean: int32 -> float32 under x64
         return jnp.mean(x, axis=tuple(range(1, x.ndim - 1)))
 
     return Layer(init, apply, name, False, make_spec("GlobalAvgPool"))

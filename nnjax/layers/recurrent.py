@@ -46,6 +46,7 @@ from nnjax.layers.checks import (
     check_features,
     check_shape,
     dtype_name,
+    flag,
     float_result_type,
     init_bias,
     located,
@@ -216,6 +217,8 @@ def RNN(cell: Layer, *, return_sequences: bool = False, reverse: bool = False) -
     Params are the cell's.
     """
     _check_cell("RNN", cell)
+    return_sequences = flag("RNN", "return_sequences", return_sequences)
+    reverse = flag("RNN", "reverse", reverse)
     name = f"RNN({cell.name}{', reverse' if reverse else ''})"
 
     def init(key, input_shape):
@@ -289,6 +292,7 @@ def Bidirectional(
     _check_cell("Bidirectional", cell)
     if backward_cell is not None:
         _check_cell("Bidirectional", backward_cell)
+    return_sequences = flag("Bidirectional", "return_sequences", return_sequences)
     if merge not in ("concat", "sum"):
         raise ValueError(f"Bidirectional: merge must be 'concat' or 'sum', got {merge!r}")
     fwd = RNN(cell, return_sequences=return_sequences)

@@ -133,29 +133,45 @@ def _phi_cdf(z):
     return (0.5 * _erfc(-z * _SQRT_HALF)).astype(z.dtype)
 
 
+def _at_infinities(z, finite, value_at_inf):
+    """``finite`` (computed at 0 in place of +-inf, so inf * 0 never runs) where z is finite,
+    ``value_at_inf`` at z = +-inf."""
+    inf = np.isinf(z)
+    return np.where(inf, value_at_inf, finite(np.where(inf, 0.0, z))).astype(z.dtype)
+
+
 def gelu(z):
-    """Exact GELU: f(z) = z Phi(z), Phi the standard normal CDF."""
+    """Exact GELU: f(z) = z Phi(z), Phi the standard normal CDF; the limits max(z, 0) at
+    z = +-inf (inf and 0), where z Phi(z) would be inf * 0."""
     z = _arr(z)
-    return z * _phi_cdf(z)
+    return _at_infinities(z, lambda v: v * _phi_cdf(v), np.maximum(z, 0.0))
 
 
 def gelu_derivative(z):
-    """f'(z) = Phi(z) + z phi(z), phi(z) = e^{-z^2/2} / sqrt(2 pi)."""
+    """f'(z) = Phi(z) + z phi(z), phi(z) = e^{-z^2/2} / sqrt(2 pi); the limits 1 and 0 at
+    z = +inf and -inf."""
     z = _arr(z)
-    return _phi_cdf(z) + z * _INV_SQRT_2PI * np.exp(-0.5 * z * z)
+    return _at_infinities(
+        z, lambda v: _phi_cdf(v) + v * _INV_SQRT_2PI * np.exp(-0.5 * v * v), z > 0
+    )
 
 
 def silu(z):
-    """f(z) = z sigma(z)."""
+    """f(z) = z sigma(z); the limits max(z, 0) at z = +-inf (inf and 0)."""
     z = _arr(z)
-    return z * sigmoid(z)
+    return _at_infinities(z, lambda v: v * sigmoid(v), np.maximum(z, 0.0))
 
 
 def silu_derivative(z):
-    """f'(z) = sigma(z) + z sigma(z)(1 - sigma(z)) = sigma(z) (1 + z (1 - sigma(z)))."""
+    """f'(z) = sigma(z) + z sigma(z)(1 - sigma(z)) = sigma(z) (1 + z (1 - sigma(z))); the
+    limits 1 and 0 at z = +inf and -inf."""
     z = _arr(z)
-    s = sigmoid(z)
-    return s * (1.0 + z * (1.0 - s))
+
+    def finite(v):
+        s = sigmoid(v)
+        return s * (1.0 + v * (1.0 - s))
+
+    return _at_infinities(z, finite, z > 0)
 
 
 def softmax(z):

@@ -126,10 +126,15 @@ def _class_target(z, target, where):
 
 
 def softmax_cross_entropy(logits, target, reduction="mean"):
-    """J = -mean_b sum_k t_bk log softmax(z_b)_k, over the rows b of z (B, K)."""
+    """J = -mean_b sum_k t_bk log softmax(z_b)_k, over the rows b of z (B, K).
+
+    A class with t_bk = 0 adds 0 (the limit of t log p), also where its logit is -inf
+    (log p = -inf: a masked class), as JAX's label form picks only the labelled class."""
     z = _pred(logits)
     t = _class_target(z, target, "softmax_cross_entropy")
-    return _reduce(-np.sum(t * log_softmax(z), axis=-1), reduction)
+    logp = log_softmax(z)
+    logp = np.where((t == 0) & np.isneginf(logp), 0.0, logp)
+    return _reduce(-np.sum(t * logp, axis=-1), reduction)
 
 
 def softmax_cross_entropy_grad(logits, target, reduction="mean"):
