@@ -121,11 +121,19 @@ def mnist1d_canonical() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 def train_test_split(X, y, test_fraction: float = 0.2, seed: int = 0, stratify: bool = True):
     """A seeded (stratified) split: returns X_train, X_test, y_train, y_test."""
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    test_fraction = _fraction("train_test_split", "test_fraction", test_fraction)
     from sklearn.model_selection import train_test_split as split
 
     return split(X, y, test_size=test_fraction, random_state=seed, stratify=y if stratify else None)
+
+
+def _fraction(who: str, name: str, value) -> float:
+    """``value`` as a Python float in (0, 1) (a NumPy float too, which scikit-learn's
+    ``test_size`` refuses), else a ``ValueError`` naming ``who`` and ``name``."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (real and 0.0 < value < 1.0):
+        raise ValueError(f"{who}: {name} must be in (0, 1), got {value!r}")
+    return float(value)
 
 
 def _count(who: str, name: str, value, minimum: int = 1) -> int:
@@ -173,11 +181,11 @@ def load(
     :func:`mnist1d` split 3200 / 800 by ``seed``. ``standardized``: (X - mean) / std per
     feature with the training part's statistics (:func:`standardize`).
     """
-    if name not in _GENERATORS:
+    if not isinstance(name, str) or name not in _GENERATORS:
         raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
     seed = _seed("load", seed)
-    if test_fraction is not None and not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"load: test_fraction must be in (0, 1), got {test_fraction}")
+    if test_fraction is not None:
+        test_fraction = _fraction("load", "test_fraction", test_fraction)
     if name == "mnist1d" and canonical:
         if test_fraction is not None:
             raise ValueError(
@@ -212,14 +220,33 @@ def batches(X, y, batch_size: int, *, seed: int | None = None, drop_last: bool =
     """Yield (x, y) mini-batches in order or, with ``seed``, in a seeded random order.
 
     The last partial batch is dropped unless ``drop_last=False``. ``batch_size`` is an int
-    in [1, len(X)] (a larger one would yield nothing with ``drop_last``).
+    in [1, len(X)] (a larger one would yield nothing with ``drop_last``); X and y (arrays,
+    or lists: taken as arrays) must have the same number of rows; ``seed`` an int in
+    [0, 2**32) or None. A ``ValueError`` names a bad argument, before the first batch.
     """
+    X, y, batch_size, seed = _check_batches(X, y, batch_size, seed, drop_last)
+    return _batches(X, y, batch_size, seed, drop_last)
+
+
+def _check_batches(X, y, batch_size, seed, drop_last):
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim < 1 or y.ndim < 1 or len(X) != len(y):
+        raise ValueError(
+            f"batches: X and y must have one row per example, got shapes {X.shape} and {y.shape}"
+        )
     n = len(X)
     batch_size = _count("batches", "batch_size", batch_size)
     if batch_size > n:
         raise ValueError(
             f"batches: batch_size must be in [1, {n}] for {n} examples, got {batch_size}"
         )
+    if not isinstance(drop_last, bool | np.bool_):
+        raise ValueError(f"batches: drop_last must be True or False, got {drop_last!r}")
+    return X, y, batch_size, None if seed is None else _seed("batches", seed)
+
+
+def _batches(X, y, batch_size: int, seed: int | None, drop_last: bool):
+    n = len(X)
     order = np.arange(n) if seed is None else np.random.default_rng(seed).permutation(n)
     stop = n - n % batch_size if drop_last else n
     for i in range(0, stop, batch_size):

@@ -25,6 +25,7 @@ functions, so the names and defaults can be listed (``nnjax train --help``) with
 from __future__ import annotations
 
 import functools
+import numbers
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -240,6 +241,26 @@ WEIGHT_DECAY: dict[str, str] = {
 applies to every params leaf (biases and normalisation scales included), like Optax's
 defaults; eta is the learning rate of the step (scheduled or not)."""
 
+
+def _check_weight_decay(weight_decay) -> None:
+    """None, or a real number lambda >= 0 and finite (a NumPy one too; NumPy's bool is no
+    ``numbers.Real``); a bool or a string is refused (``True`` would be lambda = 1, and
+    ``"0.1"`` a TypeError deep in a comparison)."""
+    if weight_decay is None:
+        return
+    real = isinstance(weight_decay, numbers.Real) and not isinstance(weight_decay, bool)
+    if not (real and 0.0 <= weight_decay < float("inf")):
+        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+
+
+def _check_steps(name: str, value) -> int:
+    """``value`` as a Python int >= 1 (a NumPy int too; not a bool), else a ``ValueError``
+    naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"schedule: {name} must be an int >= 1, got {value!r}")
+    return int(value)
+
+
 SCHEDULES = ("constant", "cosine", "warmup-cosine", "exponential")
 DEFAULT_WARMUP = 0.05
 """warmup-cosine's warmup, as a fraction of the run's steps."""
@@ -257,8 +278,7 @@ def with_weight_decay(name: str, learning_rate, weight_decay: float | None, **hy
     cannot be described: its hyperparameters live in closures)."""
     import optax
 
-    if weight_decay is not None and not 0.0 <= weight_decay < float("inf"):
-        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay}")
+    _check_weight_decay(weight_decay)
     if not weight_decay:
         opt = get_optimizer(name, learning_rate, **hyperparams)
     elif name in ("adam", "adamw"):
@@ -306,15 +326,19 @@ def make_schedule(
     * ``warmup-cosine``: eta_t = eta_0 t / W for t < W, then
                          eta_0 (1 + cos(pi (t - W) / (T - W))) / 2,
                          W = round(``warmup`` T), at least 1 and below T (optax.warmup_cosine_decay_schedule)
+                         (so T >= 2: a one-step run has no room for a warmup and a decay)
     * ``exponential``:   eta_t = eta_0 r^(t / S), r = ``decay_rate`` per epoch of S =
                          ``steps_per_epoch`` steps (optax.exponential_decay, continuous)
+
+    ``total_steps`` and ``steps_per_epoch``: ints >= 1 (NumPy ints too); a ``ValueError``
+    names a bad argument.
     """  # noqa: E501
     import optax
 
     if name not in SCHEDULES:
         raise ValueError(f"unknown schedule {name!r}; valid: {', '.join(SCHEDULES)}")
-    if not isinstance(total_steps, int) or total_steps < 1:
-        raise ValueError(f"schedule: total_steps must be an int >= 1, got {total_steps!r}")
+    total_steps = _check_steps("total_steps", total_steps)
+    steps_per_epoch = _check_steps("steps_per_epoch", steps_per_epoch)
     check_learning_rate(learning_rate)
     if name == "constant":
         return learning_rate
@@ -323,7 +347,13 @@ def make_schedule(
     if name == "warmup-cosine":
         if not 0.0 < warmup < 1.0:
             raise ValueError(f"schedule warmup-cosine: warmup must be in (0, 1), got {warmup}")
-        w = min(max(round(warmup * total_steps), 1), max(total_steps - 1, 1))
+        if total_steps < 2:
+            raise ValueError(
+                "schedule warmup-cosine: the run has 1 step, and a warmup then a decay need "
+                "at least 2 (train for more steps: more epochs or a smaller batch size, or "
+                "use another schedule)"
+            )
+        w = min(max(round(warmup * total_steps), 1), total_steps - 1)
         return _float_count(
             optax.warmup_cosine_decay_schedule(
                 0.0, learning_rate, warmup_steps=w, decay_steps=total_steps, end_value=0.0
@@ -333,7 +363,7 @@ def make_schedule(
         raise ValueError(f"schedule exponential: decay_rate must be in (0, 1], got {decay_rate}")
     return _float_count(
         optax.exponential_decay(
-            learning_rate, transition_steps=max(int(steps_per_epoch), 1), decay_rate=decay_rate
+            learning_rate, transition_steps=steps_per_epoch, decay_rate=decay_rate
         )
     )
 

@@ -58,22 +58,35 @@ def make_mesh(n_devices: int | None = None, devices: Sequence | None = None) -> 
 
 
 def as_mesh(mesh: Mesh | int) -> Mesh:
-    """``mesh`` itself, or :func:`make_mesh` of that many devices when it is an int."""
+    """``mesh`` (its axes made ``Auto``, :func:`auto_axes`), or :func:`make_mesh` of that many
+    devices when it is an int."""
     if isinstance(mesh, Mesh):
-        return mesh
+        return auto_axes(mesh)
     if isinstance(mesh, int | np.integer) and not isinstance(mesh, bool):
         return make_mesh(int(mesh))
     raise ValueError(f"mesh must be a jax.sharding.Mesh or a device count, got {mesh!r}")
 
 
+def auto_axes(mesh: Mesh) -> Mesh:
+    """``mesh`` with every axis of type ``Auto``: the same devices, in the same layout, under
+    the same names. The data-parallel program lays its batches out with
+    ``with_sharding_constraint``, which takes only ``Auto`` axes, while ``jax.make_mesh``
+    makes ``Explicit`` ones by default (sharding in types), which it would refuse."""
+    if all(t == AxisType.Auto for t in mesh.axis_types):
+        return mesh
+    return Mesh(mesh.devices, mesh.axis_names, axis_types=(AxisType.Auto,) * mesh.devices.ndim)
+
+
 def batch_sharding(mesh: Mesh) -> NamedSharding:
-    """Leading (batch) axis split over every axis of ``mesh``, the rest whole."""
+    """Leading (batch) axis split over every axis of ``mesh`` (made ``Auto``:
+    :func:`auto_axes`), the rest whole."""
+    mesh = auto_axes(mesh)
     return NamedSharding(mesh, P(mesh.axis_names))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
-    """A full copy on every device of ``mesh``."""
-    return NamedSharding(mesh, P())
+    """A full copy on every device of ``mesh`` (made ``Auto``: :func:`auto_axes`)."""
+    return NamedSharding(auto_axes(mesh), P())
 
 
 def check_batch(batch_size: int, mesh: Mesh, what: str = "batch_size") -> None:

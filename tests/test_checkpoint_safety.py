@@ -275,3 +275,17 @@ def test_the_eval_fingerprint_covers_shape_dtype_and_bytes():
     assert train_config.fingerprint(X + 1, y) != base
     assert train_config.fingerprint(X.astype(np.float64), y) != base
     assert train_config.fingerprint(X.reshape(2, 4), y) != base
+
+
+def test_a_checkpoint_fit_did_not_write_is_refused_naming_the_file(tmp_path, monkeypatch):
+    """review: resuming from a checkpoint of nnjax.checkpoint.save (the same file names, no
+    fit record) ended in KeyError: 'metric_names'."""
+    model, p0, X, y, _ = _problem()
+    ck.save(tmp_path, 2, {"params": p0}, metadata={"note": "mine"})
+    _no_training(monkeypatch)
+    path = ck.npz_path(tmp_path, 2)
+    for resume in (True, path):
+        with pytest.raises(ValueError, match="not a checkpoint of a fit run") as e:
+            nnjax.fit(model, p0, X, y, epochs=3, checkpoint_dir=tmp_path, resume=resume, **FIT)
+        assert path in str(e.value) and "epoch, metric_names" in str(e.value)
+    assert ck.steps(tmp_path) == [2]  # left as it was

@@ -146,3 +146,32 @@ def test_standardize_of_huge_float32_values_is_finite_and_exact():
     np.testing.assert_array_equal(data.standardize(X)[0].ravel(), [1.0, -1.0])
     same = np.array([[3e38], [3e38]], np.float32)
     np.testing.assert_array_equal(data.standardize(same)[0].ravel(), [0.0, 0.0])
+
+
+def test_numpy_fractions_and_batches_arguments_are_checked_by_name():
+    """review: load(test_fraction=np.float32(0.25)) ended in scikit-learn's
+    InvalidParameterError; batches(X, y[:5], 2) raised IndexError midway, after yielding
+    batches, and a seed of -1 NumPy's 'expected non-negative integer'."""
+    from nnjax import data
+
+    a = data.load("moons", test_fraction=np.float32(0.25), seed=np.int64(3))
+    b = data.load("moons", test_fraction=0.25, seed=3)
+    assert a.X_test.shape == (100, 2)  # ceil(0.25 * 400)
+    np.testing.assert_array_equal(a.X_test, b.X_test)
+    with pytest.raises(ValueError, match=r"load: test_fraction must be in \(0, 1\), got '0.2'"):
+        data.load("moons", test_fraction="0.2")
+    with pytest.raises(ValueError, match=r"unknown dataset \['moons'\]; valid names: toy, xor"):
+        data.load(["moons"])
+    X, y = np.arange(20.0).reshape(10, 2), np.arange(10)
+    with pytest.raises(ValueError, match=r"shapes \(10, 2\) and \(5,\)"):
+        data.batches(X, y[:5], 2)  # refused at the call, before any batch
+    with pytest.raises(ValueError, match=r"batches: seed must be an int in \[0, 2\*\*32\)"):
+        data.batches(X, y, 2, seed=-1)
+    with pytest.raises(ValueError, match="batches: drop_last must be True or False"):
+        data.batches(X, y, 3, drop_last="no")
+    got = list(data.batches(X.tolist(), y.tolist(), 4, seed=np.int64(1)))  # lists as arrays
+    order = np.random.default_rng(1).permutation(10)
+    assert len(got) == 2
+    for i, (xb, yb) in enumerate(got):
+        np.testing.assert_array_equal(yb, order[4 * i : 4 * i + 4])
+        np.testing.assert_array_equal(xb, X[order[4 * i : 4 * i + 4]])

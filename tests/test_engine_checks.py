@@ -79,6 +79,24 @@ def test_evals_must_match_eval_names_and_names_must_not_be_one_string():
     assert sorted(out[1].metrics) == ["step_loss_mean", "val_accuracy", "val_loss"]
 
 
+def test_the_loop_takes_epochs_as_a_list_or_array_and_refuses_other_shapes():
+    """review: epochs=[0, 1, 2] (or a range) ended in "'list' object has no attribute
+    'shape'", a scalar in an IndexError, a (1, 3) array in a broadcasting error; a float
+    array ran, each epoch's shuffle keyed by a truncated float."""
+    X, y = _data()
+    run, carry = _loop()
+    want = run(carry, jnp.arange(3), 0, X, y)[1].step_loss
+    for epochs in ([0, 1, 2], range(3), np.arange(3)):
+        np.testing.assert_array_equal(run(carry, epochs, 0, X, y)[1].step_loss, want)
+    np.testing.assert_array_equal(jax.jit(run)(carry, [0, 1, 2], 0, X, y)[1].step_loss, want)
+    for bad, got in [(jnp.int32(2), r"int32\[\]"), (jnp.arange(3)[None], r"int32\[1, 3\]"),
+                     (jnp.arange(3.0), r"float32\[3\]")]:  # fmt: skip
+        with pytest.raises(
+            ValueError, match=r"run: epochs must be an int array \(E,\) .*got " + got
+        ):
+            jax.eval_shape(run, carry, bad, 0, X, y)
+
+
 # ---- 2, 7, 13: batch sizes and orders ---------------------------------------------------------
 
 

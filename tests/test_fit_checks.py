@@ -231,3 +231,59 @@ def test_fit_result_repr_is_short():
     assert text.startswith("FitResult(params 4 arrays / 163 values, epochs 3 x 4 steps")
     acc = res.metrics["test_accuracy"][-1]
     assert f"test_accuracy {acc:.4g}" in text and "Array" not in text
+
+
+def test_data_that_is_not_numbers_or_that_jax_would_change_is_refused_naming_it():
+    """review: y of strings ended in JAX's 'Error interpreting argument to stage'; an int64
+    X beyond int32 (x64 off) silently wrapped around (2**40 became 0) and trained; a float64
+    X beyond float32's range was reported as nan/inf the data did not hold."""
+    X, y = _data()
+    model = nnjax.mlp([8, 3])
+    _, p = model.init(jax.random.key(0), (-1, X.shape[1]))
+    wrap = X.astype(np.int64)
+    wrap[5, 2] = 2**40
+    wide = X.astype(np.float64)
+    wide[7, 0] = 1e39
+    cases = [
+        (
+            X,
+            y.astype(str),
+            r"fit: y must hold numbers \(bool, int or float\), got dtype <U\d+ \(text",
+        ),
+        (X.astype(complex), y, "fit: X must hold numbers .* got dtype complex128"),
+        (wrap, y, r"fit: X holds integers from -?\d+ to 1099511627776, beyond int32"),
+        (wide, y, r"fit: X holds values beyond float32's range .* would become inf"),
+    ]
+    for Xb, yb, match in cases:
+        with pytest.raises(ValueError, match=match):
+            nnjax.fit(model, p, Xb, yb, epochs=1)
+    with pytest.raises(ValueError, match=r"fit eval_data\['val'\]: X holds integers"):
+        nnjax.fit(model, p, X, y, epochs=1, eval_data={"val": (wrap, y)})
+    with pytest.raises(ValueError, match="evaluate: y must hold numbers"):
+        nnjax.evaluate(model, p, X, y.astype(object))
+    small = nnjax.fit(model, p, np.round(X * 4).astype(np.int64), y, epochs=2, key=1)
+    same = nnjax.fit(model, p, np.round(X * 4).astype(np.float32), y, epochs=2, key=1)
+    np.testing.assert_allclose(small.step_loss, same.step_loss, rtol=1e-6)  # ints in range
+
+
+def test_float64_jax_arrays_made_under_x64_train_in_float32_once_x64_is_off(tmp_path):
+    """review: params created inside ``jax.enable_x64(True)`` and given to fit outside it
+    (x64 off) ended in lax.scan's "carry input and carry output must have equal types"; a
+    float64 X too, in a custom_jvp error. They now train as their NumPy float64 twins do
+    (float32, as JAX converts NumPy arrays), and the checkpoint records float32."""
+    X, y = _data()
+    model = nnjax.mlp([8, 3])
+    assert not jax.config.jax_enable_x64
+    with jax.enable_x64(True):
+        _, p64 = model.init(jax.random.key(0), (-1, X.shape[1]))
+        X64 = jax.numpy.asarray(X, jax.numpy.float64)
+    assert {a.dtype for a in jax.tree.leaves(p64)} == {np.dtype("float64")}
+    host = jax.tree.map(np.asarray, p64)  # NumPy float64: JAX makes it float32
+    kw = dict(epochs=2, batch_size=16, key=1)
+    want = nnjax.fit(model, host, X, y, **kw)
+    got = nnjax.fit(model, p64, X64, y, checkpoint_dir=tmp_path, **kw)
+    assert {a.dtype for a in jax.tree.leaves(got.params)} == {np.dtype("float32")}
+    np.testing.assert_array_equal(got.step_loss, want.step_loss)
+    for a, b in zip(jax.tree.leaves(got.params), jax.tree.leaves(want.params)):
+        np.testing.assert_array_equal(a, b)
+    assert nnjax.checkpoint.load(tmp_path).metadata["config"]["dtype"] == "float32"

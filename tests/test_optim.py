@@ -99,3 +99,36 @@ def test_numpy_twin_refuses_what_nnjax_refuses(name, kwargs):
         get_optimizer(name, 0.1, **kwargs)
     with pytest.raises(ValueError, match="must be a finite number"):
         RO.get(name, 0.1, **kwargs)
+
+
+def test_schedule_step_counts_are_ints_and_warmup_cosine_needs_two_steps():
+    """review: total_steps=np.int64(10) was refused and True taken as 1; steps_per_epoch 0
+    or -3 ran as 1; warmup-cosine over a one-step run (``nnjax train --epochs 1 --schedule
+    warmup-cosine`` on a full-batch set) ended in Optax's 'requires positive decay_steps'."""
+    from nnjax.optim import make_schedule
+
+    cos = make_schedule("cosine", 0.1, total_steps=np.int64(10))
+    np.testing.assert_allclose(float(cos(5)), 0.1 * (1 + np.cos(np.pi * 5 / 10)) / 2, rtol=1e-6)
+    for kw, name in [
+        (dict(total_steps=True), "total_steps"),
+        (dict(total_steps=10, steps_per_epoch=0), "steps_per_epoch"),
+        (dict(total_steps=10, steps_per_epoch=-3), "steps_per_epoch"),
+        (dict(total_steps=10, steps_per_epoch=2.0), "steps_per_epoch"),
+    ]:
+        with pytest.raises(ValueError, match=f"schedule: {name} must be an int >= 1, got"):
+            make_schedule("exponential", 0.1, **kw)
+    with pytest.raises(ValueError, match="warmup-cosine: the run has 1 step.*at least 2"):
+        make_schedule("warmup-cosine", 0.1, total_steps=1)
+    two = make_schedule("warmup-cosine", 0.1, total_steps=2)  # W = 1: eta_0 = 0, eta_1 = peak
+    np.testing.assert_allclose([float(two(0)), float(two(1))], [0.0, 0.1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [True, "0.1", float("nan"), -1.0, [0.1]])
+def test_weight_decay_must_be_a_finite_number(bad):
+    """review: "0.1" ended in a TypeError from a comparison, True became lambda = 1."""
+    from nnjax.optim import with_weight_decay
+
+    with pytest.raises(ValueError, match="weight_decay must be a finite number >= 0, got"):
+        with_weight_decay("sgd", 0.1, bad)
+    opt = with_weight_decay("sgd", 0.1, np.float32(0.5))  # NumPy numbers are numbers
+    assert opt.recipe["weight_decay"] == 0.5

@@ -128,6 +128,7 @@ def test_rows_drawn_for_every_epoch_at_once_equal_rows_drawn_epoch_by_epoch(monk
     """The loop draws a call's rows up front when they fit HOIST_MAX_INDICES, else epoch by
     epoch; both give the same run, bit for bit (and the per-step driver's)."""
     import nnjax.train.loop as loop
+    import nnjax.train.order as order
 
     ds = nnjax.data.load("digits")
     X, y = ds.X_train[:200], ds.y_train[:200]
@@ -140,7 +141,8 @@ def test_rows_drawn_for_every_epoch_at_once_equal_rows_drawn_epoch_by_epoch(monk
         traced.append(type(e).__name__)
         return batch_indices(order_key, e, *args)
 
-    monkeypatch.setattr(loop, "batch_indices", spy)
+    monkeypatch.setattr(loop, "batch_indices", spy)  # drawn epoch by epoch
+    monkeypatch.setattr(order, "batch_indices", spy)  # drawn for every epoch at once
     hoisted = nnjax.fit(model, p0, X, y, execution="fused", **kw)
     assert traced == ["BatchTracer"]  # drawn under vmap over the epochs, before the scan
     stepped = nnjax.fit(model, p0, X, y, execution="per_step", **kw)
@@ -151,3 +153,29 @@ def test_rows_drawn_for_every_epoch_at_once_equal_rows_drawn_epoch_by_epoch(monk
     for other in (stepped, each):
         chex.assert_trees_all_equal(hoisted.params, other.params)
         np.testing.assert_array_equal(hoisted.step_loss, other.step_loss)
+
+
+@pytest.mark.parametrize("impl", ["rbg", "unsafe_rbg"])
+def test_rng_bit_generator_keys_give_one_order_however_the_run_is_cut(impl):
+    """Keys of XLA's RngBitGenerator draw other bits under vmap than one call at a time
+    (JAX's own caveat); the rows of every epoch drawn at once are still the rows of
+    batch_indices epoch by epoch, so a run's order and numbers do not depend on how many
+    epochs a compiled call holds (a resume stays bit-identical)."""
+    from nnjax.train.order import epochs_batch_indices, run_batch_indices, run_keys
+
+    key = jax.random.key(3, impl=impl)
+    order_key, _ = run_keys(key)
+    one_by_one = np.stack([batch_indices(order_key, e, 50, 8) for e in range(4)])
+    at_once = jax.jit(lambda es: epochs_batch_indices(order_key, es, 50, 8))(jnp.arange(4))
+    np.testing.assert_array_equal(at_once, one_by_one)
+    np.testing.assert_array_equal(run_batch_indices(key, 4, 50, 8), one_by_one.reshape(-1, 8))
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(50, 2)).astype(np.float32), rng.integers(0, 3, 50)
+    model = nnjax.mlp([2, 4, 3])
+    _, p0 = model.init(jax.random.key(0), (-1, 2))
+    kw = dict(optimizer="sgd", learning_rate=0.1, epochs=4, batch_size=8, key=key)
+    whole = nnjax.fit(model, p0, X, y, **kw)
+    for other in (dict(epochs_per_call=1), dict(execution="per_step")):
+        cut = nnjax.fit(model, p0, X, y, **kw, **other)
+        np.testing.assert_array_equal(cut.step_loss, whole.step_loss)
+        chex.assert_trees_all_equal(cut.params, whole.params)

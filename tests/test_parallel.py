@@ -151,6 +151,19 @@ for label, call in (
         out[f"error_{label}"] = None
     except ValueError as e:
         out[f"error_{label}"] = str(e)
+
+# review: a mesh from jax.make_mesh (Explicit axes by default) ended in with_sharding_constraint's
+# "can only refer to Auto axes" error instead of training
+explicit = jax.make_mesh((4,), ("data",))
+kw = dict(FIT, epochs=2, batch_size=32)
+auto = nnjax.fit(model, p0, ds.X_train, ds.y_train, mesh=4, **kw)
+out["explicit_mesh"] = {
+    "axis_types": [t.name for t in explicit.axis_types],
+    "fused": maxdiff(auto.params, nnjax.fit(model, p0, ds.X_train, ds.y_train, mesh=explicit,
+                                            **kw).params),
+    "per_step": maxdiff(auto.params, nnjax.fit(model, p0, ds.X_train, ds.y_train, mesh=explicit,
+                                               execution="per_step", **kw).params),
+}
 print("RESULT" + json.dumps(out))
 """
 
@@ -218,6 +231,12 @@ def test_batch_norm_statistics_are_taken_over_the_whole_sharded_batch(eight):
 
 def test_resume_of_a_sharded_run_is_exact(eight):
     assert eight["f64"]["resume_vs_whole"] == 0.0
+
+
+def test_a_mesh_with_explicit_axes_trains_as_the_device_count_does(eight):
+    r = eight["explicit_mesh"]
+    assert r["axis_types"] == ["Explicit"]  # jax.make_mesh's default, which fit must take
+    assert r["fused"] < F32_TOL and r["per_step"] < F32_TOL
 
 
 # ---- in process (one device) ---------------------------------------------------------------

@@ -219,8 +219,14 @@ def test_fit_argument_errors():
         nnjax.fit(model, p, X, np.array([0, 1, 2, 0]))
     with pytest.raises(ValueError, match="the name 'step' is taken"):
         nnjax.fit(model, p, X, y, eval_data={"step": (X, y)})
-    with pytest.raises(ValueError, match="unknown loss"):
+    # review: the loss was named without "fit:", and only once the data were converted
+    with pytest.raises(ValueError, match=r"^fit: loss: unknown loss 'hinge'; valid names: .*mse"):
         nnjax.fit(model, p, X, y, loss="hinge")
+    # review: a NumPy float32 bound was refused as "not a number" (a float64 passed)
+    for bad in (0.0, float("nan"), True, "1"):
+        with pytest.raises(ValueError, match=r"max_chunk_seconds must be a number > 0 or None"):
+            nnjax.fit(model, p, X, y, max_chunk_seconds=bad)
+    nnjax.fit(model, p, X, y, epochs=1, max_chunk_seconds=np.float32(30.0))
 
 
 def test_dropout_training_uses_keys_and_evaluation_does_not():

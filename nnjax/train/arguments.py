@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from nnjax.losses import get_loss
 from nnjax.optim import FULL_BATCH, check_learning_rate, get_optimizer
 from nnjax.train.config import float_dtypes
 from nnjax.train.model import has_dropout
@@ -80,6 +81,17 @@ def _check_schedule(schedule, total_steps: int) -> None:
                 f"fit: learning_rate schedule must give one finite rate >= 0 at every step, "
                 f"got schedule({t}) = {value!r} (steps 0..{total_steps - 1})"
             )
+
+
+def _check_loss(loss):
+    """``loss`` a name from :data:`nnjax.losses.LOSSES` or a function ``loss(pred, y)``,
+    checked before anything is traced; a ``ValueError`` says ``fit: loss`` and lists the
+    valid names."""
+    try:
+        get_loss(loss)
+    except ValueError as e:
+        raise ValueError(f"fit: loss: {e} (or pass a function loss(pred, y) -> scalar)") from None
+    return loss
 
 
 def _check_dropout(model, dropout) -> bool:

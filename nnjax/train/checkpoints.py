@@ -228,6 +228,7 @@ class FitCheckpoints:
         """Raise unless the checkpoint belongs to this run (its data, key, configuration up
         to the overridden fields, and epochs); return the overridden changes."""
         meta = ck.metadata
+        _check_fit_record(ck)
         saved = meta.get("config", {})
         if saved.get("data_sha256", self.config["data_sha256"]) != self.config["data_sha256"]:
             raise ValueError(
@@ -257,6 +258,25 @@ class FitCheckpoints:
                 f"run's are {sorted(want)}: eval_data differs (names {names}); resume with "
                 "the checkpoint's eval_data, or start a new run"
             )
+
+
+FIT_RECORD = ("epoch", "metric_names")  # what every checkpoint fit writes holds in its metadata
+
+
+def _check_fit_record(ck: checkpoint.Checkpoint) -> None:
+    """Refuse, naming the file, a checkpoint that ``fit`` did not write (one of
+    :func:`nnjax.checkpoint.save` called directly, or of another tool): its metadata lacks
+    the fields of :data:`FIT_RECORD` or its array ``['step_loss']`` (the loss history)."""
+    missing = [k for k in FIT_RECORD if k not in ck.metadata]
+    names = (_leaf("step_loss"), _OLD_STEP_LOSS)
+    if not any(k in ck.arrays for k in names):
+        missing.append("the array ['step_loss']")
+    if missing:
+        raise ValueError(
+            f"fit: cannot resume from {ck.path}: it is not a checkpoint of a fit run (it lacks "
+            f"{', '.join(map(str, missing))}); resume from a checkpoint that fit wrote, or "
+            "load this one with nnjax.checkpoint.restore"
+        )
 
 
 def _int_or_none(n) -> int | None:

@@ -30,6 +30,7 @@ from nnjax.train.order import (
     as_key,
     batch_indices,
     check_order,
+    epochs_batch_indices,
     is_full_batch,
     run_keys,
     step_keys,
@@ -100,6 +101,25 @@ def check_run_data(where: str, n_examples: int, eval_names, X, y, evals) -> None
         )
 
 
+def check_epochs(epochs, where: str):
+    """``epochs`` as an int array (E,) of epoch indices (a list, a range or a NumPy array
+    accepted, traced arrays too); a scalar, a 2-D array or floats are a ``ValueError`` naming
+    ``where`` (a float index would be truncated into another epoch's shuffle)."""
+    if not hasattr(epochs, "shape") or not hasattr(epochs, "dtype"):
+        try:
+            epochs = jnp.asarray(epochs)  # a list of tracers too (a list under jit)
+        except (TypeError, ValueError):
+            epochs = None
+    shape, dtype = getattr(epochs, "shape", None), getattr(epochs, "dtype", None)
+    if shape is None or len(shape) != 1 or not jnp.issubdtype(dtype, jnp.integer):
+        got = f"{dtype}{list(shape)}" if shape is not None else type(epochs).__name__
+        raise ValueError(
+            f"{where}: epochs must be an int array (E,) of epoch indices, e.g. jnp.arange(E), "
+            f"got {got}"
+        )
+    return epochs
+
+
 def check_flag(value, where: str, name: str) -> bool:
     """``value`` a bool (NumPy's too), as a Python bool: 0.5 or 'no' is refused, not truthy."""
     if not isinstance(value, bool | np.bool_):
@@ -152,13 +172,14 @@ def make_epochs_fn(
 
     def run(carry, epochs, key, X, y, evals=()):
         check_run_data(where, n_examples, eval_names, X, y, evals)
+        epochs = check_epochs(epochs, f"{where}: run")
         order_key, dropout_key = run_keys(as_key(key, f"{where}: run"))
 
         def rows(e):
             return None if full else batch_indices(order_key, e, n_examples, b, shuffle)
 
         hoist = not full and epochs.shape[0] * n_examples <= HOIST_MAX_INDICES
-        idx = jax.vmap(rows)(epochs) if hoist else None  # every epoch's rows in one go
+        idx = epochs_batch_indices(order_key, epochs, n_examples, b, shuffle) if hoist else None
 
         def body(c, xs):
             e, rows_e = xs

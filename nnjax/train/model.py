@@ -40,6 +40,28 @@ def as_apply(model) -> Callable:
     return apply
 
 
+def canonical_arrays(tree):
+    """``tree`` with every array leaf in the dtype JAX computes in: without x64, a float64
+    (int64, ...) leaf becomes float32 (int32, ...), as JAX itself converts a NumPy array;
+    leaves already in their canonical dtype (and PRNG keys) are kept as they are.
+
+    A JAX array of float64 made under ``jax.enable_x64(True)`` keeps its dtype once x64 is
+    off, and a compiled loop whose carry goes in float64 and comes out float32 fails deep in
+    ``lax.scan``; converted here, it trains as its NumPy twin does (float32, rounded to
+    nearest). ``None`` (no tree) stays ``None``."""
+
+    def canonical(leaf):
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is None or jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+            return leaf
+        want = jax.dtypes.canonicalize_dtype(dtype)
+        if want == dtype:
+            return leaf
+        return jax.numpy.asarray(np.asarray(leaf).astype(want))
+
+    return None if tree is None else jax.tree.map(canonical, tree)
+
+
 def check_state(model, state, where: str):
     """The state to thread: ``()`` for a stateless model, ``state`` for a stateful one, where
     it is required (a ``ValueError`` says where to get it)."""

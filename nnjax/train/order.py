@@ -187,6 +187,23 @@ def batch_indices(
     return perm[: steps * b].reshape(steps, b)
 
 
+def epochs_batch_indices(
+    order_key: Array, epochs: Array, n_examples: int, batch_size: int, shuffle: bool = True
+) -> Array:
+    """:func:`batch_indices` of every epoch in ``epochs`` (E,): int32 (E, T, b), row e the
+    rows of epoch ``epochs[e]``, the same integers as calling it once per epoch.
+
+    With threefry keys one ``vmap`` over the epochs (a hash: batched, its bits are the
+    same). Keys of another PRNG (``"rbg"``, ``"unsafe_rbg"``: XLA's RngBitGenerator) draw
+    *other* bits under ``vmap`` than one call at a time, so a run's order would depend on
+    how many epochs a compiled call holds; for them the epochs go one by one (``lax.map``).
+    """
+    one = lambda e: batch_indices(order_key, e, n_examples, batch_size, shuffle)  # noqa: E731
+    if str(jax.random.key_impl(order_key)) == "threefry2x32":
+        return jax.vmap(one)(epochs)
+    return jax.lax.map(one, epochs)
+
+
 def check_order(where: str, n_examples, batch_size, shuffle=True, none_ok=True):
     """``(n, b)``: ``n_examples`` an int >= 1 and ``batch_size`` an int in [1, n] (NumPy ints
     too; None, full batch, where ``none_ok``), as Python ints; ``shuffle`` a bool, and
@@ -246,7 +263,8 @@ def run_batch_indices(key, epochs: int, n_examples: int, batch_size: int | None)
     as ``fit`` takes it), step by step, on the host: int32 (epochs * (n // b), b), or ``None``
     for full batch (``batch_size`` None).
 
-    The same numbers as :func:`batch_indices` (one compiled ``vmap`` over the epochs).
+    The same numbers as :func:`batch_indices` (one compiled call,
+    :func:`epochs_batch_indices`), for every PRNG.
     """
     where = "run_batch_indices"
     n, b = check_order(where, n_examples, batch_size)
@@ -256,7 +274,5 @@ def run_batch_indices(key, epochs: int, n_examples: int, batch_size: int | None)
     if b is None:
         return None
     order_key, _ = run_keys(as_key(key, where))
-    each = jax.jit(
-        jax.vmap(lambda e: batch_indices(order_key, e, n, b)),
-    )(jnp.arange(e))
+    each = jax.jit(lambda es: epochs_batch_indices(order_key, es, n, b))(jnp.arange(e))
     return np.asarray(each).reshape(-1, b)

@@ -14,14 +14,21 @@ import jax
 import optax
 
 from nnjax.optim import DEFAULT_LEARNING_RATE
-from nnjax.train.arguments import _batch_size, _check_dropout, _check_int, _optimizer
+from nnjax.train.arguments import _batch_size, _check_dropout, _check_int, _check_loss, _optimizer
 from nnjax.train.arguments import check_eval_data as check_eval_data
 from nnjax.train.config import run_config
 from nnjax.train.early import EarlyStopping, check_early_stopping
 from nnjax.train.execution import Execution, choose_execution, parse_execution
 from nnjax.train.guards import DivergenceGuard
 from nnjax.train.loop import check_eval_names
-from nnjax.train.model import ShapeMismatch, as_apply, check_params, check_state, compare_tree
+from nnjax.train.model import (
+    ShapeMismatch,
+    as_apply,
+    canonical_arrays,
+    check_params,
+    check_state,
+    compare_tree,
+)
 from nnjax.train.order import as_key
 from nnjax.train.placement import Placement
 from nnjax.train.run_control import STOP_LATENCY_SECONDS as STOP_LATENCY_SECONDS
@@ -84,6 +91,9 @@ def make_plan(
     """The :class:`Plan` of ``fit(model, params, X, y, ...)`` (see ``fit`` for the arguments);
     a ``ValueError`` names the first bad one."""
     epochs = _check_int("epochs", epochs, 1, none_ok=False)
+    loss = _check_loss(loss)
+    # the dtypes JAX computes in (float64 leaves are float32 without x64), recorded as such
+    params, opt_state, state = map(canonical_arrays, (params, opt_state, state))
     parse_execution(execution)
     X, y = check_data(X, y, "fit")
     n = int(X.shape[0])

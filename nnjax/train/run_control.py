@@ -4,7 +4,10 @@ chunk's wall time, the callbacks), as :class:`~nnjax.train.plan.Plan` fields.
 """
 
 import inspect
+import numbers
 import os
+
+import numpy as np
 
 from nnjax.train.arguments import _check_int
 from nnjax.train.driver import StopFlag
@@ -73,7 +76,8 @@ def _max_chunk_seconds(seconds, checkpoint_dir, stop) -> float | None:
     :data:`STOP_LATENCY_SECONDS` when a checkpoint or a stop request can end a chunk."""
     if seconds is None:
         return STOP_LATENCY_SECONDS if checkpoint_dir is not None or stop is not None else None
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
+    real = isinstance(seconds, numbers.Real) and not isinstance(seconds, bool | np.bool_)
+    if not real or not seconds > 0:  # NumPy numbers too; nan is not > 0
         raise ValueError(f"fit: max_chunk_seconds must be a number > 0 or None, got {seconds!r}")
     return float(seconds)
 

@@ -187,9 +187,56 @@ def _output_shape(model, params, state, X, where: str) -> tuple:
     return out.shape
 
 
+def as_data_array(a, name: str, where: str) -> Array:
+    """``a`` as a JAX array of numbers (bool, int or float), refused with a ``ValueError``
+    naming ``where`` and ``name`` when it holds anything else (text, objects, complex
+    numbers) or when JAX would change its values: without x64 an int64 array becomes int32
+    and a float64 one float32, so an integer beyond int32's range would silently wrap
+    around (2**31 -> -2**31) and a float beyond float32's range become inf. A JAX array of
+    float64 made under ``jax.enable_x64(True)`` is converted the same way."""
+    if isinstance(a, jax.Array) and jax.dtypes.canonicalize_dtype(a.dtype) == a.dtype:
+        return a  # already JAX's, in a dtype it computes in (not float64 made under x64)
+    try:
+        host = np.asarray(a)
+    except (TypeError, ValueError) as e:  # a ragged list
+        raise ValueError(f"{where}: {name} must be an array of numbers: {e}") from None
+    dtype = host.dtype
+    if not (dtype == np.bool_ or jnp.issubdtype(dtype, jnp.integer)
+            or jnp.issubdtype(dtype, jnp.floating)):  # fmt: skip
+        raise ValueError(
+            f"{where}: {name} must hold numbers (bool, int or float), got dtype {dtype}"
+            + (
+                " (text: convert it to numbers or class indices first)"
+                if dtype.kind in "USO"
+                else ""
+            )
+        )
+    with np.errstate(over="ignore"):  # a float64 beyond float32's range: named below
+        out = jnp.asarray(host)
+    if jnp.issubdtype(dtype, jnp.integer) and out.dtype.itemsize < dtype.itemsize and host.size:
+        info = np.iinfo(out.dtype)
+        lo, hi = host.min(), host.max()
+        if lo < info.min or hi > info.max:
+            raise ValueError(
+                f"{where}: {name} holds integers from {lo} to {hi}, beyond {out.dtype} "
+                f"([{info.min}, {info.max}]), to which JAX converts {dtype} without x64: they "
+                "would wrap around; convert them to float, or enable x64 (nnjax.enable_x64())"
+            )
+    narrowed = jnp.issubdtype(dtype, jnp.floating) and out.dtype.itemsize < dtype.itemsize
+    if narrowed and not bool(jnp.isfinite(out).all()):  # inf in the data itself is not ours
+        if not bool(jnp.isfinite(out)[np.isfinite(host)].all()):
+            raise ValueError(
+                f"{where}: {name} holds values beyond {out.dtype}'s range (largest "
+                f"{float(jnp.finfo(out.dtype).max):.4g}), to which JAX converts {dtype} without "
+                "x64: they would become inf; rescale them, or enable x64 (nnjax.enable_x64())"
+            )
+    return out
+
+
 def check_data(X, y, where: str) -> tuple[Array, Array]:
-    """(X, y) as arrays: X (n, ...) with n >= 1 rows, y (n, ...), no nan/inf in either."""
-    X, y = jnp.asarray(X), jnp.asarray(y)
+    """(X, y) as arrays of numbers (:func:`as_data_array`): X (n, ...) with n >= 1 rows,
+    y (n, ...), no nan/inf in either."""
+    X, y = as_data_array(X, "X", where), as_data_array(y, "y", where)
     if X.ndim < 2:
         raise ValueError(f"{where}: X must have shape (n_examples, features...), got {X.shape}")
     if X.shape[0] == 0:
