@@ -59,7 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="small smoke run (< 2 min), e.g. for CI")
     p.add_argument(
         "--out",
-        type=Path,
+        type=_folder,
         default=None,
         help="output folder (default: a new temporary folder, printed; "
         "--out benchmarks/results writes the results that are committed)",
@@ -128,9 +128,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
 
 
+def _folder(text: str) -> Path:
+    """A type: a folder path; an empty one is refused (``Path("")`` is the current folder,
+    which would get the results unasked)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"takes a folder path, got {text!r}")
+    return Path(text)
+
+
 def check(args) -> None:
     """Refuse, before anything runs, a batch larger than the MLP workload's examples (it had
-    no step: a ZeroDivisionError) and an --out that is a file."""
+    no step: a ZeroDivisionError), a batch size, implementation or model named twice (it
+    would be run and reported twice) and an --out that is a file."""
+    for option, values in (
+        ("--batch-sizes", args.batch_sizes),
+        ("--impls", args.impls),
+        ("--models", args.models),
+    ):
+        repeated = sorted({str(v) for v in values or () if list(values).count(v) > 1})
+        if repeated:
+            raise ValueError(f"{option}: {', '.join(repeated)} given twice; give each once")
     most = MAX_EXAMPLES["quick" if args.quick else "full"]
     big = [b for b in args.batch_sizes or () if b > most]
     if big:
@@ -254,26 +271,49 @@ def _write(args, results):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    from nnjax import errors
+    """``python -m benchmarks``: an expected failure is one line and an exit status, as
+    ``nnjax bench``'s (a path or a full disk, standard output included: 3)."""
+    from nnjax.cli import Parser, stdout_named  # usage errors in one line, as nnjax bench's
 
-    try:
-        check(args)
-    except ValueError as e:
-        parser.error(str(e))
-    except OSError as e:  # a path: exit 3, as nnjax bench
-        print(f"{parser.prog}: error: {errors.describe(e)}", file=sys.stderr)
-        return errors.exit_code(e)
+    parser = Parser(prog="python -m benchmarks", description=__doc__)
+    add_arguments(parser)
+    with stdout_named():
+        try:
+            try:
+                args = parser.parse_args(argv)
+            except SystemExit:  # --help: its text may still be buffered (a full disk: below)
+                sys.stdout.flush()
+                raise
+            try:
+                check(args)
+            except ValueError as e:
+                parser.error(str(e))
+            code = _locked_run(args)
+            sys.stdout.flush()  # output still buffered fails here, as one line
+            return code
+        except OSError as e:  # a path (--out a file: exit 3, as nnjax bench), a full disk
+            return _failed(parser.prog, e)
+
+
+def _locked_run(args) -> int:
     if args.out is None:
         return run(args)
     from nnjax.lock import lock_folder
 
-    try:
-        lock = lock_folder(args.out)  # one run writes a folder at a time (nnjax bench: the CLI's)
-    except OSError as e:
-        print(f"{parser.prog}: error: {errors.describe(e)}", file=sys.stderr)
-        return errors.exit_code(e)
-    with lock:
+    with lock_folder(args.out):  # one run writes a folder at a time (nnjax bench: the CLI's)
         return run(args)
+
+
+def _failed(prog: str, e: OSError) -> int:
+    """A failed path, disk or standard output: one line, exit 3; a reader of stdout that left
+    (``| head``): quietly, 141, as the ``nnjax`` command."""
+    from nnjax import errors
+    from nnjax.cli import STDOUT
+    from nnjax.terminal import detach_stdout
+
+    if isinstance(e, BrokenPipeError) or getattr(e, "filename", None) == STDOUT:
+        detach_stdout()  # what is still buffered must not fail again at exit
+    if isinstance(e, BrokenPipeError):
+        return 128 + 13
+    print(f"{prog}: error: {errors.describe(e)}", file=sys.stderr)
+    return errors.exit_code(e)

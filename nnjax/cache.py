@@ -54,6 +54,7 @@ from nnjax import _host
 ENV_VAR = "NNJAX_CACHE_DIR"
 OFF = "off"
 _active: str | None = None  # the folder enable_compilation_cache turned on, in this process
+_unusable: str | None = None  # why the last enable_compilation_cache turned the cache off
 
 
 def default_cache_dir() -> str:
@@ -91,11 +92,28 @@ def enable_compilation_cache(cache_dir: str | None = None, *, no_cache: bool = F
     subfolder of the one chosen), or None when off.
 
     Call it before the first compilation: JAX opens the cache once per process. The folder is
-    created here, so an unwritable location fails now with an ``OSError`` naming it."""
+    created here, so an unwritable location fails now with an ``OSError`` naming it; the
+    cache is then off (JAX's own setting too: it would try the folder at each compile), and
+    :func:`state` says why."""
+    import jax
+
+    global _active, _unusable
+    _active, _unusable = None, None
+    try:
+        return _enable(cache_dir, no_cache)
+    except OSError as e:
+        from nnjax.errors import describe
+
+        jax.config.update("jax_enable_compilation_cache", False)
+        _unusable = describe(e)
+        raise
+
+
+def _enable(cache_dir: str | None, no_cache: bool) -> str | None:
+    """:func:`enable_compilation_cache`'s work: the folder found, checked, made and set."""
     import jax
 
     global _active
-    _active = None
     path = resolve_cache_dir(cache_dir, no_cache=no_cache)
     if path is None:
         jax.config.update("jax_enable_compilation_cache", False)
@@ -125,6 +143,17 @@ def enable_compilation_cache(cache_dir: str | None = None, *, no_cache: bool = F
 def _check_folder(path: str) -> None:
     if os.path.exists(path) and not os.path.isdir(path):
         raise NotADirectoryError(errno.ENOTDIR, "a file, not a directory", path)
+
+
+def state() -> str:
+    """The cache as ``nnjax info`` shows it: the folder JAX uses, or ``off``, with the reason
+    when :func:`enable_compilation_cache` could not use the folder it was given."""
+    import jax
+
+    if _unusable is not None:
+        return f"off (unusable: {_unusable})"
+    on = jax.config.jax_enable_compilation_cache and jax.config.jax_compilation_cache_dir
+    return jax.config.jax_compilation_cache_dir if on else OFF
 
 
 def active_dir() -> str | None:

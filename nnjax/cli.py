@@ -35,6 +35,78 @@ class Parser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    def _print_message(self, message, file=None):
+        """argparse's, which drops every ``OSError``: ``--help`` into a full disk exited 0
+        having written nothing. A failed write to stdout is raised (:func:`main` reports it);
+        one to stderr, or a reader that left, stays quiet as before."""
+        if not message:
+            return
+        file = file or sys.stderr
+        try:
+            file.write(message)
+        except (AttributeError, BrokenPipeError):
+            pass
+        except OSError:
+            if file is sys.stdout:
+                raise
+
+
+STDOUT = "standard output"  # how a failed write to stdout names it
+
+
+class _NamedStdout:
+    """``sys.stdout`` whose failed writes name it (``cannot write standard output: No space
+    left on device``, for ``nnjax train > log`` on a full disk) instead of a bare errno.
+    Everything but ``write``, ``writelines`` and ``flush`` is the stream's own. ``failed``:
+    a write failed (said once: the output it kept is not flushed again)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.failed = False
+
+    def write(self, text):
+        return self._naming(self._stream.write, text)
+
+    def writelines(self, lines):
+        return self._naming(self._stream.writelines, lines)
+
+    def flush(self):
+        return self._naming(self._stream.flush)
+
+    def _naming(self, call, *args):
+        try:
+            return call(*args)
+        except BrokenPipeError:  # the reader left: quiet (_checked_run), nothing to name
+            raise
+        except OSError as e:
+            self.failed = True
+            if e.filename is None and e.errno is not None:
+                e.filename, e.nnjax_action = STDOUT, "write"
+            raise
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def stdout_named():
+    """``sys.stdout`` as a :class:`_NamedStdout` for the command's lifetime (``python -m
+    benchmarks`` uses it too)."""
+    stream = sys.stdout
+    if stream is None or isinstance(stream, _NamedStdout):
+        yield
+        return
+    sys.stdout = named = _NamedStdout(stream)
+    try:
+        yield
+    finally:
+        if sys.stdout is named:
+            sys.stdout = stream
+
+
+def _is_stdout_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and getattr(exc, "filename", None) == STDOUT
+
 
 class _Version(argparse.Action):
     """``--version``: nnjax's version and, read from the installed metadata, JAX's."""
@@ -77,6 +149,7 @@ def _add_global_options(p: argparse.ArgumentParser, *, top: bool) -> None:
     group.add_argument(
         "--cache-dir",
         metavar="DIR",
+        type=_folder_path,
         default=default(None),
         help="JAX's persistent compilation cache folder, with one subfolder per processor "
         "(default: $NNJAX_CACHE_DIR, or $XDG_CACHE_HOME/nnjax/jax-cache, "
@@ -88,6 +161,13 @@ def _add_global_options(p: argparse.ArgumentParser, *, top: bool) -> None:
         default=default(False),
         help="compile afresh, without the persistent compilation cache (NNJAX_CACHE_DIR=off)",
     )
+
+
+def _folder_path(text: str) -> str:
+    """A type: a folder path, not empty (``--cache-dir ''`` used the default folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"takes a folder path, got {text!r}")
+    return text
 
 
 def _command_in(argv) -> str | None:
@@ -130,7 +210,31 @@ def build_parser(argv=None) -> Parser:
 
 
 def main(argv=None) -> int:
-    """Run ``nnjax`` on ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    """Run ``nnjax`` on ``argv`` (default ``sys.argv[1:]``); returns the exit status.
+
+    Standard output is flushed before it returns, so output that cannot be written (a full
+    disk) fails here, as one line naming standard output (exit 3), and not in the
+    interpreter's teardown; a command reports it as its own error (:func:`_checked_run`)."""
+    with stdout_named():
+        try:
+            code = _parse_and_run(argv)
+            if not getattr(sys.stdout, "failed", False):  # else the command has said it
+                sys.stdout.flush()
+            return code
+        except BrokenPipeError:  # `nnjax --help | true`: quietly, as a command's output
+            return _stdout_gone()
+        except OSError as e:
+            if not _is_stdout_error(e):
+                raise
+            from nnjax import errors
+            from nnjax.terminal import detach_stdout
+
+            detach_stdout()  # what is still buffered must not fail again at exit
+            print(f"nnjax: error: {errors.describe(e)}", file=sys.stderr)
+            return errors.EXIT_IO
+
+
+def _parse_and_run(argv) -> int:
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     parser = build_parser(argv)
     if not argv:  # a bare `nnjax` asks what there is: the help, as `nnjax --help` does
@@ -142,6 +246,13 @@ def main(argv=None) -> int:
         return 0 if e.code is None else e.code if isinstance(e.code, int) else 2
     args._argv = argv  # the command line as given, e.g. for the command that resumes a run
     return _run(args)
+
+
+def _stdout_gone() -> int:
+    from nnjax.terminal import detach_stdout
+
+    detach_stdout()
+    return 128 + 13  # as if killed by SIGPIPE, like other Unix tools
 
 
 def _run(args) -> int:
@@ -178,15 +289,18 @@ def _checked_run(module, args) -> int:
         from nnjax.cli_signals import signals_unwind
 
         with signals_unwind(args.command), _folder_lock(module, args):
-            return int(args._run(args) or 0)
+            code = int(args._run(args) or 0)
+        sys.stdout.flush()  # output still buffered fails here, as this command's error
+        return code
     except BrokenPipeError:  # the reader of stdout left (`nnjax verify | head`): quietly
-        from nnjax.terminal import detach_stdout
-
-        detach_stdout()
-        return 128 + 13  # as if killed by SIGPIPE, like other Unix tools
+        return _stdout_gone()
     except (Exception, KeyboardInterrupt) as exc:
+        if _is_stdout_error(exc):  # what is still buffered must not fail again at exit
+            from nnjax.terminal import detach_stdout
+
+            detach_stdout()
         code = errors.exit_code(exc)
-        if code is None and (platforms := _platforms_error()) is not None:
+        if code is None and (platforms := _platforms_error(exc)) is not None:
             exc, code = platforms, errors.EXIT_USAGE
         if code is None:  # not an expected failure: a bug, shown with its traceback
             raise
@@ -199,16 +313,40 @@ def _checked_run(module, args) -> int:
         return code
 
 
+@contextlib.contextmanager
 def _folder_lock(module, args):
-    """The lock of the command's output folder, taken (:func:`nnjax.lock.lock_folder`: the
-    temporary files of killed writers go), or a no-op for a command that writes none."""
+    """The lock of the command's output folder, held for the run
+    (:func:`nnjax.lock.lock_folder`: the temporary files of killed writers go), or nothing for
+    a command that writes none. A run that fails leaves no folder it made that is still
+    empty (out of memory before its first file); one stopped by a signal keeps it, as a
+    stopped run keeps what it wrote, for the command that continues it."""
     folder = getattr(module, "output_folder", None)
     path = folder(args) if folder is not None else None
     if path is None:
-        return contextlib.nullcontext()
+        yield
+        return
     from nnjax.lock import lock_folder
 
-    return lock_folder(path)
+    made = _missing_folders(path)
+    try:
+        with lock_folder(path):
+            yield
+    except Exception:
+        for p in made:  # the deepest first; one holding anything stays, and so its parents
+            try:
+                os.rmdir(p)
+            except OSError:
+                break
+        raise
+
+
+def _missing_folders(path) -> list[str]:
+    """``path`` and those of its parents that do not exist yet, the deepest first."""
+    missing, p = [], os.path.abspath(os.fspath(path))
+    while not os.path.lexists(p) and os.path.dirname(p) != p:
+        missing.append(p)
+        p = os.path.dirname(p)
+    return missing
 
 
 def _compilation_cache(args, allowed: bool) -> None:
@@ -226,25 +364,33 @@ def _compilation_cache(args, allowed: bool) -> None:
         )
 
 
-def _platforms_error() -> ValueError | None:
-    """After an unexpected failure with ``JAX_PLATFORMS`` set: whether JAX's backends start.
-    One naming a backend this install lacks fails in JAX's own words (a bare
+def _platforms_error(exc: BaseException) -> ValueError | None:
+    """After an unexpected failure ``exc`` with ``JAX_PLATFORMS`` set: whether JAX's backends
+    start. One naming a backend this install lacks fails in JAX's own words (a bare
     ``AssertionError`` for ``cuda`` without the CUDA plugin) at the first array made; that
-    becomes one line naming the variable. None when it is unset or JAX starts."""
-    wanted = os.environ.get("JAX_PLATFORMS", "").strip()
+    becomes one line naming the variable. None when it is unset or JAX starts. ``exc`` from
+    JAX's backend start (``cpu,gpu``: once it has failed, JAX starts the CPU alone and a
+    second try succeeds) or a failing retry is the reason."""
+    wanted = os.environ.get("JAX_PLATFORMS", "")  # " " is not unset: JAX looks for ' '
     if not wanted or "jax" not in sys.modules:
         return None
-    import jax
+    if _BACKEND_FAILED in str(exc):
+        why = " ".join(str(exc).split())
+    else:
+        import jax
 
-    try:
-        jax.devices()
-    except Exception as e:
-        why = " ".join(str(e).split()) or type(e).__name__
-        return ValueError(
-            f"JAX_PLATFORMS={wanted!r}: JAX cannot start it ({why}); unset JAX_PLATFORMS to "
-            "let JAX choose, or install JAX for that backend (e.g. pip install 'jax[cuda12]')"
-        )
-    return None
+        try:
+            jax.devices()
+            return None
+        except Exception as e:
+            why = " ".join(str(e).split()) or type(e).__name__
+    return ValueError(
+        f"JAX_PLATFORMS={wanted!r}: JAX cannot start it ({why}); unset JAX_PLATFORMS to "
+        "let JAX choose, or install JAX for that backend (e.g. pip install 'jax[cuda12]')"
+    )
+
+
+_BACKEND_FAILED = "Unable to initialize backend"  # jax._src.xla_bridge's words
 
 
 def entry() -> None:

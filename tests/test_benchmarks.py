@@ -265,6 +265,11 @@ def test_nnjax_bench_without_a_checkout_is_one_line_exit_2(tmp_path, capsys, mon
         (["--repeats", "0"], "argument --repeats: must be an integer >= 1, got '0'"),
         (["--pause", "nan"], "argument --pause: must be a finite number >= 0, got 'nan'"),
         (["--min-block", "-1"], "argument --min-block: must be a finite number >= 0"),
+        # review: Path("") is the current folder, which got the results; a size or an
+        # implementation named twice ran and was reported twice
+        (["--out", ""], "argument --out: takes a folder path, got ''"),
+        (["--batch-sizes", "32", "64", "32"], "--batch-sizes: 32 given twice; give each once"),
+        (["--impls", "numpy", "torch", "numpy"], "--impls: numpy given twice; give each once"),
     ],
 )  # fmt: skip
 def test_bad_bench_options_are_one_line_before_anything_runs(argv, message, tmp_path, capsys):
@@ -277,7 +282,9 @@ def test_bad_bench_options_are_one_line_before_anything_runs(argv, message, tmp_
     assert "\n" not in err and err.startswith("nnjax bench: error: ") and message in err, err
     with pytest.raises(SystemExit) as exit_:
         cli.main(argv)
-    assert exit_.value.code == 2 and message in capsys.readouterr().err
+    err = capsys.readouterr().err.strip()  # one line too, not argparse's usage block first
+    assert exit_.value.code == 2 and "\n" not in err and message in err, err
+    assert err.startswith("python -m benchmarks: error: "), err
 
 
 def test_an_out_that_is_a_file_is_refused_as_a_path(tmp_path, capsys):
@@ -373,3 +380,34 @@ def test_network_target_and_report_from_a_result():
     assert targets.evaluate({"network": {**net, "wall_per_bio_second": 7.0}})[0]["holds"] is False
     text = "\n".join(report._network_section(net))
     assert "| nnjax | 10 | 25.00 | 2.50 | 5.00 / 9.00 |" in text and "ptp" in text
+
+
+def test_help_into_a_full_disk_is_one_line_naming_standard_output(capsys, monkeypatch):
+    """review: `python -m benchmarks > /dev/full` ended in a traceback, and --help there
+    exited 0 having written nothing (argparse drops the error)."""
+    import errno
+    import io
+
+    class FullDisk(io.RawIOBase):
+        full = True
+
+        def writable(self):
+            return True
+
+        def write(self, data):
+            if self.full:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return len(data)
+
+    raw = FullDisk()
+    stream = io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", stream)
+    try:
+        assert cli.main(["--help"]) == 3
+    finally:
+        raw.full = False
+        stream.close()
+    assert capsys.readouterr().err == (
+        "python -m benchmarks: error: cannot write standard output: No space left on device "
+        "(errno 28, ENOSPC)\n"
+    )

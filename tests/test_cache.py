@@ -206,3 +206,28 @@ def test_an_entry_cut_short_is_said_once_and_healed(tmp_path):
     shutil.rmtree(folder / "nnjax-programs")
     _train(cache)
     assert "warning" not in _train.stderr
+
+
+def test_info_says_an_unusable_jax_cache_folder_is_off_and_why(env, tmp_path, capsys):
+    """review: JAX_COMPILATION_CACHE_DIR under a file: a warning, then ``nnjax info`` showed
+    that path as the cache in use (and JAX kept it on, to try it at every compile)."""
+    import jax
+
+    from nnjax.cli import main
+
+    (tmp_path / "a-file").write_text("mine")
+    bad = str(tmp_path / "a-file" / "cache")
+    env.setenv("JAX_COMPILATION_CACHE_DIR", bad)  # read by JAX at import: set it as JAX does
+    saved = jax.config.jax_enable_compilation_cache, jax.config.jax_compilation_cache_dir
+    jax.config.update("jax_enable_compilation_cache", True)
+    jax.config.update("jax_compilation_cache_dir", bad)
+    try:
+        assert main(["info"]) == 0
+        assert not jax.config.jax_enable_compilation_cache
+    finally:
+        jax.config.update("jax_enable_compilation_cache", saved[0])
+        jax.config.update("jax_compilation_cache_dir", saved[1])
+    out, err = capsys.readouterr()
+    assert f"warning: compilation cache off: {bad}: Not a directory" in err
+    line = next(x for x in out.splitlines() if x.startswith("jax_cache"))
+    assert line == f"jax_cache    off (unusable: {bad}: Not a directory (errno 20, ENOTDIR))"

@@ -263,6 +263,15 @@ def test_global_options_before_or_after_the_command():
     assert args.cache_dir == "b" and args.debug and not args.no_cache
 
 
+@pytest.mark.parametrize("argv", [["--cache-dir", "", "info"], ["info", "--cache-dir", " "]])
+def test_an_empty_cache_folder_is_refused(argv, capsys, monkeypatch):
+    """review: --cache-dir '' put the cache in the default folder, silently."""
+    monkeypatch.setattr(info_command, "run", lambda args: pytest.fail("it ran"))
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "error: argument --cache-dir: takes a folder path, got " in err and err.count("\n") == 1
+
+
 # the error boundary: an expected failure is one line and an exit status by its kind
 def _raise(exc):
     def run(args):
@@ -406,3 +415,90 @@ def test_exit_code_table_lists_subclasses_before_their_bases():
             assert not issubclass(later, earlier), f"{later} is never reached after {earlier}"
     codes = {c: s for (_, c, s) in errors.EXIT_CODES}
     assert codes["OSError"] == 3 and codes["ValueError"] == 2 and codes["DivergenceError"] == 4
+
+
+class _FullDisk(__import__("io").RawIOBase):
+    """A file on a full disk: every write fails with ENOSPC while ``full``."""
+
+    full = True
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        if self.full:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return len(data)
+
+
+@pytest.fixture
+def full_stream():
+    """A text stream, buffered as a file's is, on a full disk (to put in place of stdout in
+    the test itself: capsys puts its own back before the test runs)."""
+    import io
+
+    raw = _FullDisk()
+    stream = io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8")
+    yield stream
+    raw.full = False
+    stream.close()
+
+
+@pytest.mark.parametrize(
+    ("argv", "prog"),
+    [(["info"], "nnjax info"), (["--version"], "nnjax"), (["--help"], "nnjax"), ([], "nnjax")],
+)
+def test_output_a_full_disk_refuses_names_standard_output(
+    argv, prog, full_stream, capsys, monkeypatch
+):
+    """review: `nnjax train > /dev/full` said "No space left on device" without naming what;
+    output still buffered when the command returned was lost with exit 0 (or 120), and
+    --help into a full disk exited 0 having written nothing (argparse drops the error)."""
+    monkeypatch.setattr(info_command, "run", lambda args: print("a short line") or 0)
+    monkeypatch.setattr(sys, "stdout", full_stream)
+    assert main(argv) == errors.EXIT_IO
+    assert sys.stdout is full_stream  # given back as it was
+    assert capsys.readouterr().err == (
+        f"{prog}: error: cannot write standard output: No space left on device (errno 28, ENOSPC)\n"
+    )
+
+
+def test_other_failures_do_not_name_standard_output(capsys, monkeypatch):
+    monkeypatch.setattr(info_command, "run", _raise(OSError(errno.ENOSPC, "No space left")))
+    assert main(["info"]) == errors.EXIT_IO
+    assert "standard output" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("platforms", ["cpu,gpu", " "])
+def test_a_platform_list_jax_half_starts_is_one_line(platforms, capsys, monkeypatch):
+    """review: JAX_PLATFORMS=cpu,gpu on a CPU machine was a traceback: JAX's backend start
+    failed, and the retry that tells such a failure from a bug found the CPU started; a
+    blank JAX_PLATFORMS, which JAX takes for a platform ' ', counted as unset."""
+    why = f"Unable to initialize backend {platforms.split(',')[-1]!r}: not in the known backends"
+    monkeypatch.setenv("JAX_PLATFORMS", platforms)
+    monkeypatch.setattr(info_command, "run", _raise(RuntimeError(why)))
+    assert main(["info"]) == errors.EXIT_USAGE
+    assert _one_error_line(capsys.readouterr().err, "info") == (
+        f"nnjax info: error: JAX_PLATFORMS={platforms!r}: JAX cannot start it ({why}); unset "
+        "JAX_PLATFORMS to let JAX choose, or install JAX for that backend (e.g. pip install "
+        "'jax[cuda12]')"
+    )
+
+
+def test_a_failed_run_leaves_no_empty_folder_it_made(tmp_path, capsys, monkeypatch):
+    """review: `nnjax compare --hidden 1000000000 --out big` ran out of memory (exit 3) and
+    left big/, empty, made by the lock of the output folder."""
+    from nnjax.commands import compare as command
+
+    def out_of_memory(args):
+        assert os.path.isdir(args.out)  # made, and locked, for the run
+        raise MemoryError("Unable to allocate 4 GiB")
+
+    monkeypatch.setattr(command, "check", lambda args: None)
+    monkeypatch.setattr(command, "run", out_of_memory)
+    (tmp_path / "mine").mkdir()
+    for out in (tmp_path / "new" / "deeper", tmp_path / "mine"):
+        assert main(["compare", "--dataset", "xor", "--out", str(out)]) == 3
+    assert sorted(os.listdir(tmp_path)) == ["mine"]  # the user's own folder stays
+    assert os.listdir(tmp_path / "mine") == []
+    assert "error: out of memory: Unable to allocate 4 GiB" in capsys.readouterr().err

@@ -289,9 +289,15 @@ def test_a_study_too_big_for_memory_is_refused_before_it_compiles(monkeypatch):
     import nnjax._host
 
     monkeypatch.setattr(nnjax._host, "physical_memory", lambda: 2**30)  # a 1 GiB machine
-    study = make_study("digits", optimizers=("sgd",), seeds=(0, 1), epochs=10**6, batch_size=32)
-    # 5 rates x 2 seeds x 10^6 epochs x (35 steps + 8 metrics) x 4 bytes, twice: 3.2 GiB
+    kw = dict(optimizers=("sgd",), seeds=(0, 1), epochs=10**6, batch_size=32)
+    # 5 rates x 2 seeds x 10^6 epochs x (35 steps + 8 metrics) x 4 bytes, twice: 3.2 GiB;
+    # refused with the other settings, before the CLI makes its output folder
     with pytest.raises(ValueError, match=r"need about 3.2 GiB of memory; this machine has 1 GiB"):
+        make_study("digits", **kw)
+    monkeypatch.setattr(nnjax._host, "physical_memory", lambda: 2**40)
+    study = make_study("digits", **kw)
+    monkeypatch.setattr(nnjax._host, "physical_memory", lambda: 2**30)  # then run elsewhere
+    with pytest.raises(ValueError, match=r"need about 3.2 GiB .* \(epochs, seeds, learning_"):
         run_optimizer_study(study)
 
 

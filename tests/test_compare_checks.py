@@ -270,6 +270,8 @@ def test_cli_out_an_existing_file_is_refused_before_the_run(tmp_path, capsys, mo
     assert f"--out {f} is a file, not a folder (errno 20, ENOTDIR)" in capsys.readouterr().err
     assert main(["compare", "--lr", "sgd=0.1", "--lr", "sgd=0.2", "--optimizers", "sgd"]) == 2
     assert "--lr given twice for sgd" in capsys.readouterr().err
+    assert main(["compare", "--dataset", "xor", "--out", ""]) == 2  # not compare-xor/
+    assert "error: --out takes a folder path, got ''" in capsys.readouterr().err
 
 
 def test_without_plots_stale_figures_go_and_other_files_stay(xor_sgd, tmp_path):
@@ -292,3 +294,46 @@ def test_cli_prints_no_rate_and_no_spread(tmp_path, capsys):
     assert "no rate converged" in next(line for line in lines if line.startswith("gd "))
     sgd = next(line for line in lines if line.startswith("sgd "))
     assert "± n/a" in sgd and "nan" not in sgd
+
+
+# review: the CLI's messages named the Python parameters (batch_size 1000 exceeds ...), were
+# given only after JAX had started, and left the empty --out folder behind
+
+
+CLI_BAD = [
+    (["--batch-size", "300"], "--batch-size 300 exceeds the 256 fit examples of moons; valid"),
+    (["--val-fraction", "0.999"], r"--val-fraction=0.999 holds out .* --val-fraction must be 0"),
+    (["--lr", "sgd=0.1,0.10000000001"], r"--lr sgd: repeated values \(0.1, 0.10000000001\)"),
+    (["--lr", "sgd=1e-50"], "--lr sgd: 1e-50 is 0 in float32"),
+    (["--seeds", "3000000000"], "--seeds must be a count n >= 1"),
+    (
+        ["--seeds", "10000000"],
+        r"10000000 seeds .* need about .* of memory; .*\(--epochs, --seeds, --lr\)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("extra", "match"), CLI_BAD, ids=[" ".join(a) for a, _ in CLI_BAD])
+def test_cli_settings_errors_name_the_options_and_make_no_folder(
+    extra, match, tmp_path, capsys, monkeypatch
+):
+    import re
+
+    import nnjax._host
+    import nnjax.commands.compare as command
+
+    monkeypatch.setattr(command, "run", lambda args: pytest.fail("the run started"))
+    monkeypatch.setattr(nnjax._host, "physical_memory", lambda: 2**30)  # a 1 GiB machine
+    out = tmp_path / "study"
+    argv = ["compare", "--dataset", "moons", "--optimizers", "sgd", "--out", str(out), *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("nnjax compare: error: ")
+    assert re.search(match, err), err
+    assert not re.search(r"batch_size|val_fraction|learning_rates|compare: compare:", err)
+    assert not out.exists()  # checked before the lock makes the folder
+
+
+def test_api_settings_errors_keep_the_parameter_names(no_training):
+    with pytest.raises(ValueError, match=r"learning_rates\['sgd'\]: repeated values"):
+        make_study("moons", optimizers="sgd", learning_rates={"sgd": [0.1, 0.10000000001]})

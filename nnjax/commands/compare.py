@@ -97,7 +97,9 @@ def _lr_item(names):
 
 def check(args) -> None:
     """Learning rates are given only for optimizers in the study, once each; the output
-    folder is not an existing file (checked before JAX starts and the study trains)."""
+    folder is not an existing file; then every setting as the study checks it (the batch
+    fits the fit set, the split leaves every class in both parts, the curves fit in memory),
+    its messages naming the options. All before the output folder is made and JAX runs."""
 
     extra = sorted({name for name, _ in args.lr} - set(args.optimizers))
     if extra:
@@ -108,10 +110,49 @@ def check(args) -> None:
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ValueError(f"--lr given twice for {', '.join(repeated)}: give all its rates at once")
+    if args.out is not None and not args.out.strip():  # not the default folder, silently
+        raise ValueError(f"--out takes a folder path, got {args.out!r}")
     from nnjax.errors import not_a_folder
 
     if (error := not_a_folder(output_folder(args), "--out")) is not None:
         raise error
+    from nnjax.compare import make_study
+
+    try:
+        make_study(args.dataset, label=option_label, **_settings(args))
+    except ValueError as e:  # "compare: " repeats what the CLI's line starts with
+        raise ValueError(str(e).removeprefix("compare: ")) from None
+
+
+# the study's settings (nnjax.compare.Study) that the options set, by option
+_SETTINGS = ("dataset", "optimizers", "seeds", "epochs", "batch_size", "hidden", "activation")
+_SETTINGS += ("val_fraction", "target_loss", "select")
+OPTION_OF = {"learning_rates": "--lr", **{s: "--" + s.replace("_", "-") for s in _SETTINGS}}
+
+
+def _settings(args) -> dict:
+    """The study's settings from the options (None: the dataset's preset, or the default)."""
+    return {
+        "optimizers": args.optimizers,
+        "learning_rates": dict(args.lr) or None,
+        "seeds": args.seeds,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "hidden": args.hidden,
+        "activation": args.activation,
+        "val_fraction": args.val_fraction,
+        "target_loss": args.target_loss,
+        "select": args.select,
+    }
+
+
+def option_label(setting: str, optimizer: str | None = None) -> str:
+    """How the study's messages name a setting here: by the option that sets it (``--lr
+    adam`` for one optimizer's rates), given or not (it is the one to change)."""
+    option = OPTION_OF.get(setting)
+    if option is None:  # not an option of the command (data_seed)
+        return setting
+    return option if optimizer is None else f"{option} {optimizer}"
 
 
 def _pm(stats: dict) -> str:
@@ -134,16 +175,7 @@ def run(args) -> int:
     t0 = time.perf_counter()
     c = compare(
         args.dataset,
-        optimizers=args.optimizers,
-        learning_rates=dict(args.lr) or None,
-        seeds=args.seeds,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        hidden=args.hidden,
-        activation=args.activation,
-        val_fraction=args.val_fraction,
-        target_loss=args.target_loss,
-        select=args.select,
+        **_settings(args),
         out=out,
         plots=not args.no_plots,
         progress=True,

@@ -16,6 +16,7 @@ def info() -> dict:
     import optax
 
     import nnjax
+    from nnjax import cache
 
     return {
         "nnjax": nnjax.__version__,
@@ -27,11 +28,7 @@ def info() -> dict:
         "devices": [str(d) for d in jax.devices()],
         "device_kind": jax.devices()[0].device_kind,
         "x64": bool(jax.config.jax_enable_x64),
-        "jax_cache": (
-            jax.config.jax_compilation_cache_dir
-            if jax.config.jax_enable_compilation_cache and jax.config.jax_compilation_cache_dir
-            else "off"
-        ),
+        "jax_cache": cache.state(),
     }
 
 

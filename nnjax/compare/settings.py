@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,49 +33,63 @@ DEFAULT_LEARNING_RATES: dict[str, tuple[float, ...]] = {
 DEFAULT_OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
 SELECT = ("val_loss", "val_accuracy", "train_loss")
 
+# label(setting, optimizer=None) -> how error messages name a setting (one optimizer's rates
+# when ``optimizer`` is given); the CLI names its options instead (``--batch-size``)
+Label = Callable[..., str]
 
-def validate(study: Study) -> Study:
+
+def parameter_label(setting: str, optimizer: str | None = None) -> str:
+    """The Python parameter: ``batch_size``, ``learning_rates['adam']``."""
+    return setting if optimizer is None else f"{setting}[{optimizer!r}]"
+
+
+def validate(study: Study, label: Label = parameter_label) -> Study:
     """Check every setting of ``study`` and return it with each normalised to plain Python
     values (NumPy ints and floats taken; a seed count n becomes seeds 0..n-1, a single
     optimizer name a one-name tuple), so the outputs serialise. Raises a ValueError naming
     the first bad setting and its valid values, before anything is trained. The checks that
     need the data (the validation split leaves every class in both parts, the batch fits the
-    fit set) load the dataset, which the study loads anyway."""
+    fit set, the curves fit in memory) load the dataset, which the study loads anyway.
+    ``label(setting)`` names a setting in the messages (default: the parameter's name)."""
     if not isinstance(study.dataset, str) or study.dataset not in DATASETS:
         raise ValueError(
-            f"compare: unknown dataset {study.dataset!r}; valid names: {', '.join(DATASETS)}"
+            f"compare: unknown {label('dataset')} {study.dataset!r}; valid names: "
+            f"{', '.join(DATASETS)}"
         )
-    optimizers = _optimizers(study.optimizers)
+    optimizers = _optimizers(study.optimizers, label)
     study = dataclasses.replace(
         study,
         optimizers=optimizers,
-        learning_rates=_learning_rates(study.learning_rates, optimizers),
-        seeds=_seeds(study.seeds),
-        epochs=_positive_int("epochs", study.epochs),
-        batch_size=_positive_int("batch_size", study.batch_size),
-        hidden=_hidden(study.hidden),
-        val_fraction=_number("val_fraction", study.val_fraction, 0.0, 1.0, "in [0, 1)"),
-        target_loss=_number("target_loss", study.target_loss, 0.0, None, "> 0"),
-        select=_select(study.select),
-        data_seed=_data_seed(study.data_seed),
-        activation=_activation(study.activation),
+        learning_rates=_learning_rates(study.learning_rates, optimizers, label),
+        seeds=_seeds(study.seeds, label),
+        epochs=_positive_int(label("epochs"), study.epochs),
+        batch_size=_positive_int(label("batch_size"), study.batch_size),
+        hidden=_hidden(study.hidden, label),
+        val_fraction=_number(label("val_fraction"), study.val_fraction, 0.0, 1.0, "in [0, 1)"),
+        target_loss=_number(label("target_loss"), study.target_loss, 0.0, None, "> 0"),
+        select=_select(study.select, label),
+        data_seed=_data_seed(study.data_seed, label),
+        activation=_activation(study.activation, label),
     )
-    _check_split(study)
-    return study
+    n_fit = _check_split(study, label)
+    check_memory(study, n_fit, np.dtype(RUN_DTYPE).itemsize, label)
+    # a seed count stays a range until the memory check has passed: 10**9 seeds are refused
+    # there, not built here
+    return dataclasses.replace(study, seeds=tuple(study.seeds))
 
 
 NO_SPLIT = ("toy", "xor")  # too small to split: fit = validation = test = all points
 RUN_DTYPE = np.float32  # the dtype of the data, the params and each run's learning rate
 
 
-def _activation(name) -> str:
+def _activation(name, label: Label) -> str:
     """A hidden-layer activation's name (softmax and log_softmax normalise across the
     features: output functions, refused as the CLI refuses them)."""
     from nnjax.commands.options import HIDDEN_ACTIVATIONS
 
     if not isinstance(name, str) or name not in HIDDEN_ACTIVATIONS:
         raise ValueError(
-            f"compare: activation must be a hidden-layer activation, one of "
+            f"compare: {label('activation')} must be a hidden-layer activation, one of "
             f"{', '.join(HIDDEN_ACTIVATIONS)}; got {name!r}"
         )
     return name
@@ -115,45 +129,47 @@ def _number(name: str, v, low: float, high: float | None, valid: str) -> float:
     return float(v)
 
 
-def _optimizers(v) -> tuple[str, ...]:
-    names = (v,) if isinstance(v, str) else _items(v, "optimizers", "a name or a list of names")
+def _optimizers(v, label: Label) -> tuple[str, ...]:
+    what = label("optimizers")
+    names = (v,) if isinstance(v, str) else _items(v, what, "a name or a list of names")
     if not names:
-        raise ValueError(f"compare: optimizers: give at least one of {', '.join(OPTIMIZERS)}")
+        raise ValueError(f"compare: {what}: give at least one of {', '.join(OPTIMIZERS)}")
     for name in names:
         if not isinstance(name, str) or name not in OPTIMIZERS:
             raise ValueError(
-                f"compare: unknown optimizer {name!r} in optimizers; valid names: "
+                f"compare: unknown optimizer {name!r} in {what}; valid names: "
                 f"{', '.join(OPTIMIZERS)}"
             )
     if len(set(names)) != len(names):
-        raise ValueError(f"compare: optimizers: repeated names in {names}")
+        raise ValueError(f"compare: {what}: repeated names in {names}")
     return names
 
 
-def _learning_rates(v, optimizers: tuple[str, ...]) -> dict[str, tuple[float, ...]]:
+def _learning_rates(v, optimizers: tuple[str, ...], label: Label) -> dict[str, tuple[float, ...]]:
     if not isinstance(v, Mapping):
         raise ValueError(
-            "compare: learning_rates must be a dict {optimizer: [rate, ...]}, e.g. "
-            f"{{'sgd': [0.01, 0.1]}}, got {v!r}"
+            f"compare: {label('learning_rates')} must be a dict {{optimizer: [rate, ...]}}, "
+            f"e.g. {{'sgd': [0.01, 0.1]}}, got {v!r}"
         )
     for name in v:
         if name not in optimizers:
             raise ValueError(
-                f"compare: learning_rates given for {name!r}, which is not in optimizers "
-                f"{optimizers}"
+                f"compare: {label('learning_rates')} given for {name!r}, which is not in "
+                f"{label('optimizers')} {optimizers}"
             )
-    return {name: _rates(name, rates) for name, rates in v.items()}
+    return {name: _rates(name, rates, label) for name, rates in v.items()}
 
 
-def _rates(name: str, rates) -> tuple[float, ...]:
+def _rates(name: str, rates, label: Label) -> tuple[float, ...]:
     """One optimizer's rates as Python floats: each > 0 and finite in the runs' float32, and
     no two equal in float32 (they would be the same runs)."""
-    where = f"compare: learning_rates[{name!r}]"
-    rates = _items(rates, f"learning_rates[{name!r}]", "a list of learning rates (floats > 0)")
+    where = f"compare: {label('learning_rates', name)}"
+    valid = "a list of learning rates (floats > 0)"
+    rates = _items(rates, label("learning_rates", name), valid)
     if not rates:
         raise ValueError(
-            f"{where} is empty: give at least one rate, or leave {name!r} out of learning_rates "
-            f"for its default grid ({', '.join(f'{r:.3g}' for r in DEFAULT_LEARNING_RATES[name])})"
+            f"{where} is empty: give at least one rate, or leave {name!r} out of "
+            f"{label('learning_rates')} for its default grid ({_grid(name)})"
         )
     for r in rates:
         if callable(r):
@@ -173,41 +189,54 @@ def _rates(name: str, rates) -> tuple[float, ...]:
     return values
 
 
-def _seeds(v) -> tuple[int, ...]:
+SEED_LIMIT = 2**31  # seeds are ints in [0, 2**31)
+
+
+def _grid(name: str) -> str:
+    return ", ".join(f"{r:.3g}" for r in DEFAULT_LEARNING_RATES[name])
+
+
+def _seeds(v, label: Label) -> Sequence[int]:
+    """A list of seeds as a tuple of ints, or a count n as ``range(n)``: :func:`validate`
+    makes it a tuple once the memory check has passed."""
+    what = label("seeds")
     valid = "a count n >= 1 (seeds 0..n-1) or a list of distinct ints in [0, 2**31)"
     if _is_int(v):
-        if v < 1:
-            raise ValueError(f"compare: seeds must be {valid}, got {v!r}")
-        return tuple(range(int(v)))
-    seeds = _items(v, "seeds", valid)
+        if not 1 <= v <= SEED_LIMIT:
+            raise ValueError(f"compare: {what} must be {valid}, got {v!r}")
+        return range(int(v))
+    seeds = _items(v, what, valid)
     if (
         not seeds
-        or not all(_is_int(s) and 0 <= s < 2**31 for s in seeds)
+        or not all(_is_int(s) and 0 <= s < SEED_LIMIT for s in seeds)
         or len(set(seeds)) != len(seeds)
     ):
-        raise ValueError(f"compare: seeds must be {valid}, got {v!r}")
+        raise ValueError(f"compare: {what} must be {valid}, got {v!r}")
     return tuple(int(s) for s in seeds)
 
 
-def _hidden(v) -> tuple[int, ...]:
+def _hidden(v, label: Label) -> tuple[int, ...]:
+    what = label("hidden")
     valid = "a list of positive int widths, e.g. (64,) or [64, 64]"
-    widths = _items(v, "hidden", valid)
+    widths = _items(v, what, valid)
     if not widths or not all(_is_int(h) and h >= 1 for h in widths):
-        raise ValueError(f"compare: hidden must be {valid}, got {v!r}")
+        raise ValueError(f"compare: {what} must be {valid}, got {v!r}")
     return tuple(int(h) for h in widths)
 
 
-def _select(v) -> str:
+def _select(v, label: Label) -> str:
     if not isinstance(v, str) or v not in SELECT:
-        raise ValueError(f"compare: select must be one of {', '.join(SELECT)}, got {v!r}")
+        raise ValueError(
+            f"compare: {label('select')} must be one of {', '.join(SELECT)}, got {v!r}"
+        )
     return v
 
 
-def _data_seed(v) -> int:
+def _data_seed(v, label: Label) -> int:
     if not _is_int(v) or not 0 <= v < 2**32:
         raise ValueError(
-            f"compare: data_seed must be an int in [0, 2**32) (it seeds the data and its "
-            f"split), got {v!r}"
+            f"compare: {label('data_seed')} must be an int in [0, 2**32) (it seeds the data "
+            f"and its split), got {v!r}"
         )
     return int(v)
 
@@ -218,10 +247,10 @@ def _class_counts(dataset: str, data_seed: int) -> tuple[int, ...]:
     return tuple(int(c) for c in np.bincount(load(dataset, seed=data_seed).y_train))
 
 
-def _check_split(study: Study) -> None:
+def _check_split(study: Study, label: Label) -> int:
     """The stratified validation split leaves at least one example of each of the K classes
     in both parts, ``n_val = ceil(val_fraction * n)`` and ``n_fit = n - n_val`` (sklearn's
-    rule), and the batch fits the fit set."""
+    rule), and the batch fits the fit set; returns ``n_fit``."""
     counts = _class_counts(study.dataset, study.data_seed)
     n, K = sum(counts), len(counts)
     n_val = 0 if study.dataset in NO_SPLIT else math.ceil(study.val_fraction * n)
@@ -231,14 +260,40 @@ def _check_split(study: Study) -> None:
         low = math.floor((K - 1) / n * 1e6 + 1) / 1e6
         high = math.floor((n - K) / n * 1e6) / 1e6
         raise ValueError(
-            f"compare: val_fraction={study.val_fraction:g} holds out {n_val} of the {n} "
+            f"compare: {label('val_fraction')}={study.val_fraction:g} holds out {n_val} of the {n} "
             f"training examples of {study.dataset} ({n_val / K:.3g} per class) and leaves "
             f"{n_fit} to fit ({n_fit / K:.3g} per class) for its {K} classes; both parts need "
-            f"at least one example of each class: val_fraction must be 0 (no held-out "
+            f"at least one example of each class: {label('val_fraction')} must be 0 (no held-out "
             f"split) or in [{low:g}, {high:g}]"
         )
     if study.batch_size > n_fit and any(o not in FULL_BATCH for o in study.optimizers):
         raise ValueError(
-            f"compare: batch_size {study.batch_size} exceeds the {n_fit} fit examples of "
-            f"{study.dataset}; valid: 1..{n_fit}"
+            f"compare: {label('batch_size')} {study.batch_size} exceeds the {n_fit} fit "
+            f"examples of {study.dataset}; valid: 1..{n_fit}"
+        )
+    return n_fit
+
+
+def check_memory(study: Study, n_fit: int, itemsize: int, label: Label = parameter_label) -> None:
+    """Refuse a study whose curves cannot fit in this machine's memory: every run keeps its
+    loss per step and its metrics per epoch, and each optimizer's are concatenated once from
+    the chunks (twice the bytes while that happens). It counts, allocating nothing (a count
+    of 10**9 seeds is still a ``range`` here)."""
+    from nnjax._host import physical_memory, size_text
+
+    have = physical_memory()
+    if have is None:
+        return
+    values = 0
+    for name in study.optimizers:
+        full = name in FULL_BATCH or study.batch_size >= n_fit
+        steps = 1 if full else n_fit // study.batch_size
+        values += len(study.rates(name)) * len(study.seeds) * study.epochs * (steps + 8)
+    need = 2 * values * itemsize
+    if need > have:
+        raise ValueError(
+            f"compare: the curves of {len(study.optimizers)} optimizer(s) x their learning rates "
+            f"x {len(study.seeds)} seeds x {study.epochs} epochs need about {size_text(need)} "
+            f"of memory; this machine has {size_text(have)}: fewer epochs, seeds or learning "
+            f"rates ({label('epochs')}, {label('seeds')}, {label('learning_rates')})"
         )

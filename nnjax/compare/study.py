@@ -31,7 +31,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nnjax.compare.settings import DEFAULT_LEARNING_RATES, DEFAULT_OPTIMIZERS, NO_SPLIT, validate
+from nnjax.compare.settings import (
+    DEFAULT_LEARNING_RATES,
+    DEFAULT_OPTIMIZERS,
+    NO_SPLIT,
+    Label,
+    parameter_label,
+    validate,
+)
 from nnjax.data import DATASETS, load, train_test_split
 from nnjax.layers import Layer
 from nnjax.models import mlp
@@ -88,18 +95,19 @@ class Study:
         return tuple(DEFAULT_LEARNING_RATES[optimizer])
 
 
-def make_study(dataset: str = "digits", **overrides) -> Study:
+def make_study(dataset: str = "digits", *, label: Label = parameter_label, **overrides) -> Study:
     """A validated :class:`Study` with the dataset's :data:`PRESETS`, then ``overrides``
-    (None means the preset or default); see :func:`validate` for the settings it takes."""
+    (None means the preset or default); see :func:`validate` for the settings it takes and
+    ``label``, how its messages name them (the CLI: by its options)."""
     if not isinstance(dataset, str) or dataset not in DATASETS:
         raise ValueError(
-            f"compare: unknown dataset {dataset!r}; valid names: {', '.join(DATASETS)}"
+            f"compare: unknown {label('dataset')} {dataset!r}; valid names: {', '.join(DATASETS)}"
         )
     fields = {**PRESETS[dataset], **{k: v for k, v in overrides.items() if v is not None}}
     unknown = set(fields) - {f.name for f in dataclasses.fields(Study)}
     if unknown:
         raise ValueError(f"make_study: unknown settings {sorted(unknown)}")
-    return validate(Study(dataset=dataset, **fields))
+    return validate(Study(dataset=dataset, **fields), label)
 
 
 class Splits(NamedTuple):
@@ -264,30 +272,6 @@ def train_optimizer(
     )
 
 
-def _check_memory(study: Study, n_fit: int, itemsize: int) -> None:
-    """Refuse a study whose curves cannot fit in this machine's memory: every run keeps its
-    loss per step and its metrics per epoch, and each optimizer's are concatenated once from
-    the chunks (twice the bytes while that happens)."""
-    from nnjax._host import physical_memory, size_text
-
-    have = physical_memory()
-    if have is None:
-        return
-    values = 0
-    for name in study.optimizers:
-        full = name in FULL_BATCH or study.batch_size >= n_fit
-        steps = 1 if full else n_fit // study.batch_size
-        values += len(study.rates(name)) * len(study.seeds) * study.epochs * (steps + 8)
-    need = 2 * values * itemsize
-    if need > have:
-        raise ValueError(
-            f"compare: the curves of {len(study.optimizers)} optimizer(s) x their learning rates "
-            f"x {len(study.seeds)} seeds x {study.epochs} epochs need about {size_text(need)} "
-            f"of memory; this machine has {size_text(have)}: fewer epochs, seeds or learning "
-            "rates"
-        )
-
-
 def check_model(model: Layer, init_params: Any, splits: Splits, dataset: str) -> None:
     """The model takes the features and its outputs fit the labels of the fit, validation and
     test sets: the checks ``fit`` makes (:func:`nnjax.train.step.check_labels`: the loss
@@ -331,7 +315,6 @@ def run_optimizer_study(
         model = mlp([*study.hidden, splits.n_classes], study.activation)
     n_fit = len(splits.fit[1])
     S = len(study.seeds)
-    _check_memory(study, n_fit, splits.fit[0].dtype.itemsize)
     total = sum(len(study.rates(o)) * S for o in study.optimizers) * study.epochs
     done = 0
     runs = {}
