@@ -109,13 +109,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--pause",
-        type=options.non_negative_float,
+        type=_seconds,
         default=0.15,
         help="seconds before each timed block (default 0.15)",
     )
     p.add_argument(
         "--min-block",
-        type=options.non_negative_float,
+        type=_seconds,
         default=None,
         help="seconds of back-to-back calls per timed sample (default 0.25; quick 0)",
     )
@@ -155,10 +155,22 @@ def check(args) -> None:
             f"--batch-sizes {' '.join(map(str, big))}: the MLP workload trains on the first "
             f"{most} examples{' (--quick)' if args.quick else ''}; give sizes in [1, {most}]"
         )
-    if args.out is not None and args.out.exists() and not args.out.is_dir():
-        from nnjax.errors import not_a_folder
+    from nnjax.errors import not_a_folder
 
-        raise not_a_folder(args.out, "--out")
+    if args.out is not None and (error := not_a_folder(args.out, "--out")) is not None:
+        raise error
+
+
+MAX_SECONDS = 60.0  # --pause and --min-block: more would only make a run that never ends
+
+
+def _seconds(text: str) -> float:
+    """A type: seconds in [0, 60] (1e308 overflowed time.sleep, or never finished a block)."""
+    return options._float_in(
+        text,
+        lambda v: 0 <= v <= MAX_SECONDS,
+        f"must be a number of seconds in [0, {MAX_SECONDS:g}]",
+    )
 
 
 def _settings(args) -> dict:

@@ -77,8 +77,16 @@ def not_a_file(path) -> PathError | None:
 
 
 def not_a_folder(path, option: str) -> PathError | None:
-    """None unless ``path`` exists and is not a folder: then the :class:`PathError` naming
-    ``option`` (e.g. ``--out``)."""
+    """None unless ``path`` exists and is not a folder, or is a symbolic link to a path that
+    does not exist (making the folder would fail with "File exists"): then the
+    :class:`PathError` naming ``option`` (e.g. ``--out``)."""
+    if os.path.islink(path) and not os.path.exists(path):
+        return PathError(
+            f"{option} {os.fspath(path)} is a symbolic link to {os.readlink(path)}, which does "
+            "not exist",
+            path,
+            _errno.ENOENT,
+        )
     if not os.path.exists(path) or os.path.isdir(path):
         return None
     return PathError(f"{option} {os.fspath(path)} is a file, not a folder", path, _errno.ENOTDIR)

@@ -263,8 +263,11 @@ def test_nnjax_bench_without_a_checkout_is_one_line_exit_2(tmp_path, capsys, mon
                                           "first 1024 examples; give sizes in [1, 1024]"),
         (["--quick", "--batch-sizes", "300"], "first 256 examples (--quick)"),
         (["--repeats", "0"], "argument --repeats: must be an integer >= 1, got '0'"),
-        (["--pause", "nan"], "argument --pause: must be a finite number >= 0, got 'nan'"),
-        (["--min-block", "-1"], "argument --min-block: must be a finite number >= 0"),
+        (["--pause", "nan"], "argument --pause: must be a number of seconds in [0, 60], got 'nan'"),
+        (["--min-block", "-1"], "argument --min-block: must be a number of seconds in [0, 60]"),
+        # review: --pause 1e308 overflowed time.sleep (a traceback); --min-block 1e308 never ended
+        (["--pause", "1e308"], "argument --pause: must be a number of seconds in [0, 60]"),
+        (["--min-block", "61"], "argument --min-block: must be a number of seconds in [0, 60]"),
         # review: Path("") is the current folder, which got the results; a size or an
         # implementation named twice ran and was reported twice
         (["--out", ""], "argument --out: takes a folder path, got ''"),

@@ -502,3 +502,20 @@ def test_a_failed_run_leaves_no_empty_folder_it_made(tmp_path, capsys, monkeypat
     assert sorted(os.listdir(tmp_path)) == ["mine"]  # the user's own folder stays
     assert os.listdir(tmp_path / "mine") == []
     assert "error: out of memory: Unable to allocate 4 GiB" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["compare", "sleep", "night", "bench"])
+def test_an_out_that_is_a_dangling_link_is_named_as_one(command, tmp_path, capsys, monkeypatch):
+    """review: `nnjax compare --out L`, L a link to a missing path, said `L: File exists`
+    (the folder cannot be made where the link is); now every command's --out names the link,
+    exit 3, before the run."""
+    import importlib
+
+    module = importlib.import_module(f"nnjax.commands.{command}")
+    monkeypatch.setattr(module, "run", lambda args: pytest.fail("the run started"))
+    link = tmp_path / "out"
+    link.symlink_to(tmp_path / "gone")
+    assert main([command, "--out", str(link)]) == 3
+    err = capsys.readouterr().err
+    assert f"--out {link} is a symbolic link to {tmp_path / 'gone'}, which does not exist" in err
+    assert not (tmp_path / "gone").exists()

@@ -91,10 +91,10 @@ def check(args) -> None:
     bad = sorted({t for t in letters if t not in ("W", "N", "R")})
     if bad:
         raise ValueError(f"--hypnogram: letters must be W, N or R separated by commas, got {bad}")
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        from nnjax.errors import not_a_folder
+    from nnjax.errors import not_a_folder
 
-        raise not_a_folder(args.out, "--out")
+    if (error := not_a_folder(args.out, "--out")) is not None:
+        raise error
     if args.n_exc % 4:
         raise ValueError(f"--n-exc must be a multiple of 4 (N/4 I cells), got {args.n_exc}")
     if "night" in args.parts:

@@ -90,8 +90,8 @@ def check(args) -> None:
         from nnjax.errors import not_a_folder
         from nnjax.preflight import check_writable
 
-        if os.path.exists(args.out) and not os.path.isdir(args.out):
-            raise not_a_folder(args.out, "--out")
+        if (error := not_a_folder(args.out, "--out")) is not None:
+            raise error
         check_writable(args.out, "--out")
 
 
