@@ -388,28 +388,11 @@ def test_network_target_and_report_from_a_result():
 def test_help_into_a_full_disk_is_one_line_naming_standard_output(capsys, monkeypatch):
     """review: `python -m benchmarks > /dev/full` ended in a traceback, and --help there
     exited 0 having written nothing (argparse drops the error)."""
-    import errno
-    import io
+    from disk_faults import full_text_stream
 
-    class FullDisk(io.RawIOBase):
-        full = True
-
-        def writable(self):
-            return True
-
-        def write(self, data):
-            if self.full:
-                raise OSError(errno.ENOSPC, "No space left on device")
-            return len(data)
-
-    raw = FullDisk()
-    stream = io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8")
-    monkeypatch.setattr(sys, "stdout", stream)
-    try:
+    with full_text_stream() as stream:
+        monkeypatch.setattr(sys, "stdout", stream)
         assert cli.main(["--help"]) == 3
-    finally:
-        raw.full = False
-        stream.close()
     assert capsys.readouterr().err == (
         "python -m benchmarks: error: cannot write standard output: No space left on device "
         "(errno 28, ENOSPC)\n"

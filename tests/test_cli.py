@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from disk_faults import full_text_stream
 
 from nnjax import errors
 from nnjax.cli import COMMANDS, build_parser, main
@@ -417,31 +418,12 @@ def test_exit_code_table_lists_subclasses_before_their_bases():
     assert codes["OSError"] == 3 and codes["ValueError"] == 2 and codes["DivergenceError"] == 4
 
 
-class _FullDisk(__import__("io").RawIOBase):
-    """A file on a full disk: every write fails with ENOSPC while ``full``."""
-
-    full = True
-
-    def writable(self):
-        return True
-
-    def write(self, data):
-        if self.full:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return len(data)
-
-
 @pytest.fixture
 def full_stream():
     """A text stream, buffered as a file's is, on a full disk (to put in place of stdout in
     the test itself: capsys puts its own back before the test runs)."""
-    import io
-
-    raw = _FullDisk()
-    stream = io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8")
-    yield stream
-    raw.full = False
-    stream.close()
+    with full_text_stream() as stream:
+        yield stream
 
 
 @pytest.mark.parametrize(
