@@ -285,7 +285,8 @@ def _write(args, results):
 def main(argv=None) -> int:
     """``python -m benchmarks``: an expected failure is one line and an exit status, as
     ``nnjax bench``'s (a path or a full disk, standard output included: 3)."""
-    from nnjax.cli import Parser, stdout_named  # usage errors in one line, as nnjax bench's
+    from nnjax.cli import Parser  # usage errors in one line, as nnjax bench's
+    from nnjax.cli_stdout import stdout_named
 
     parser = Parser(prog="python -m benchmarks", description=__doc__)
     add_arguments(parser)
@@ -320,7 +321,7 @@ def _failed(prog: str, e: OSError) -> int:
     """A failed path, disk or standard output: one line, exit 3; a reader of stdout that left
     (``| head``): quietly, 141, as the ``nnjax`` command."""
     from nnjax import errors
-    from nnjax.cli import STDOUT
+    from nnjax.cli_stdout import STDOUT
     from nnjax.terminal import detach_stdout
 
     if isinstance(e, BrokenPipeError) or getattr(e, "filename", None) == STDOUT:

@@ -152,6 +152,36 @@ def load_warning(snap: dict, cores: int) -> str | None:
     return None
 
 
+VECTOR_ISAS = ("avx512f", "avx2", "avx", "sse4_2", "neon", "asimd")
+"""The vector extensions that set the matmul peak, widest first (x86 and Arm names)."""
+
+
+def cpu_description(cpuinfo: str | None = None) -> str:
+    """The CPU a report's figures come from: its model name, family/model numbers and the
+    widest vector extension of :data:`VECTOR_ISAS` it has, e.g. ``AMD EPYC (family 25 model
+    1), AVX2``, from ``/proc/cpuinfo`` (or ``cpuinfo``, its text). The same machine type can
+    be lent with another CPU on another day (AVX2 one day, AVX-512 the next: a 3x different
+    peak), so timings are compared only within one report. ``platform.processor()`` where
+    there is no /proc/cpuinfo."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpuinfo = f.read()
+        except OSError:
+            return platform.processor() or platform.machine()
+    fields = {}
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() not in fields:  # the first processor's
+            fields[key.strip()] = value.strip()
+    name = fields.get("model name") or fields.get("Processor") or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']} model {fields['model']})"
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())
+    isa = next((i for i in VECTOR_ISAS if i in flags), None)
+    return f"{name}, {isa.upper().replace('AVX512F', 'AVX-512')}" if isa else name
+
+
 def environment() -> dict:
     """Versions, device, and the thread counts of every library that spawns threads."""
     import jax
@@ -161,6 +191,7 @@ def environment() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu": cpu_description(),
         "cores_available": n_cores(),
         "jax": jax.__version__,
         "jaxlib": jaxlib.__version__,

@@ -103,12 +103,17 @@ def _table(header, rows) -> list[str]:
     return lines + [""]
 
 
+def _cpu(env: dict) -> str:
+    """`` of CPU: <model, ISA>`` (older results, without it: nothing)."""
+    return f" of CPU: {env['cpu']}" if env.get("cpu") else ""
+
+
 def markdown(results: dict, plots: dict[str, str]) -> str:
     env, L = results["env"], []
     L += [f"# nnjax benchmarks: {results['device']}, {results['date']} ({results['mode']} run)", ""]
     L += [
         f"Device: {env['device_kind']} ({env['jax_backend']}), {env['cores_available']} cores "
-        f"available; JAX {env['jax']} (XLA CPU threads: {env['jax_cpu_threads']}), "
+        f"available{_cpu(env)}; JAX {env['jax']} (XLA CPU threads: {env['jax_cpu_threads']}), "
         f"NumPy {env['numpy']} (BLAS: {_blas(env)}), Flax {env['flax']}, Optax {env['optax']}, "
         f"Equinox {env['equinox']}, PyTorch {env['torch']} (threads: {env.get('torch_threads')})."
         f" Python {env['python']} on {env['platform']}. Total time {results['total_s']:.0f} s.",

@@ -23,6 +23,7 @@ import os
 import sys
 import warnings
 
+from nnjax.cli_stdout import is_stdout_error, stdout_gone, stdout_named
 from nnjax.commands.options import HelpFormatter
 
 COMMANDS = ("train", "predict", "info", "verify", "compare", "bench", "sleep", "night")
@@ -49,63 +50,6 @@ class Parser(argparse.ArgumentParser):
         except OSError:
             if file is sys.stdout:
                 raise
-
-
-STDOUT = "standard output"  # how a failed write to stdout names it
-
-
-class _NamedStdout:
-    """``sys.stdout`` whose failed writes name it (``cannot write standard output: No space
-    left on device``, for ``nnjax train > log`` on a full disk) instead of a bare errno.
-    Everything but ``write``, ``writelines`` and ``flush`` is the stream's own. ``failed``:
-    a write failed (said once: the output it kept is not flushed again)."""
-
-    def __init__(self, stream):
-        self._stream = stream
-        self.failed = False
-
-    def write(self, text):
-        return self._naming(self._stream.write, text)
-
-    def writelines(self, lines):
-        return self._naming(self._stream.writelines, lines)
-
-    def flush(self):
-        return self._naming(self._stream.flush)
-
-    def _naming(self, call, *args):
-        try:
-            return call(*args)
-        except BrokenPipeError:  # the reader left: quiet (_checked_run), nothing to name
-            raise
-        except OSError as e:
-            self.failed = True
-            if e.filename is None and e.errno is not None:
-                e.filename, e.nnjax_action = STDOUT, "write"
-            raise
-
-    def __getattr__(self, name):
-        return getattr(self._stream, name)
-
-
-@contextlib.contextmanager
-def stdout_named():
-    """``sys.stdout`` as a :class:`_NamedStdout` for the command's lifetime (``python -m
-    benchmarks`` uses it too)."""
-    stream = sys.stdout
-    if stream is None or isinstance(stream, _NamedStdout):
-        yield
-        return
-    sys.stdout = named = _NamedStdout(stream)
-    try:
-        yield
-    finally:
-        if sys.stdout is named:
-            sys.stdout = stream
-
-
-def _is_stdout_error(exc: BaseException) -> bool:
-    return isinstance(exc, OSError) and getattr(exc, "filename", None) == STDOUT
 
 
 class _Version(argparse.Action):
@@ -222,9 +166,9 @@ def main(argv=None) -> int:
                 sys.stdout.flush()
             return code
         except BrokenPipeError:  # `nnjax --help | true`: quietly, as a command's output
-            return _stdout_gone()
+            return stdout_gone()
         except OSError as e:
-            if not _is_stdout_error(e):
+            if not is_stdout_error(e):
                 raise
             from nnjax import errors
             from nnjax.terminal import detach_stdout
@@ -246,13 +190,6 @@ def _parse_and_run(argv) -> int:
         return 0 if e.code is None else e.code if isinstance(e.code, int) else 2
     args._argv = argv  # the command line as given, e.g. for the command that resumes a run
     return _run(args)
-
-
-def _stdout_gone() -> int:
-    from nnjax.terminal import detach_stdout
-
-    detach_stdout()
-    return 128 + 13  # as if killed by SIGPIPE, like other Unix tools
 
 
 def _run(args) -> int:
@@ -293,9 +230,9 @@ def _checked_run(module, args) -> int:
         sys.stdout.flush()  # output still buffered fails here, as this command's error
         return code
     except BrokenPipeError:  # the reader of stdout left (`nnjax verify | head`): quietly
-        return _stdout_gone()
+        return stdout_gone()
     except (Exception, KeyboardInterrupt) as exc:
-        if _is_stdout_error(exc):  # what is still buffered must not fail again at exit
+        if is_stdout_error(exc):  # what is still buffered must not fail again at exit
             from nnjax.terminal import detach_stdout
 
             detach_stdout()

@@ -397,3 +397,27 @@ def test_help_into_a_full_disk_is_one_line_naming_standard_output(capsys, monkey
         "python -m benchmarks: error: cannot write standard output: No space left on device "
         "(errno 28, ENOSPC)\n"
     )
+
+
+def test_a_report_names_its_cpu_and_vector_extension():
+    """Reports of one machine type came from CPUs 3x apart in peak (AVX2 one day, AVX-512
+    the next) and named neither: the environment records the model and the widest vector
+    extension, and the report's header says them."""
+    from benchmarks import report
+
+    avx512 = (
+        "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n"
+        "model name\t: AMD EPYC 9B14\nflags\t\t: fpu sse4_2 avx avx2 avx512f\n\n"
+        "processor\t: 1\nmodel name\t: other\n"
+    )
+    assert harness.cpu_description(avx512) == "AMD EPYC 9B14 (family 25 model 17), AVX-512"
+    avx2 = avx512.replace(" avx512f", "").replace("model\t\t: 17", "model\t\t: 1")
+    assert harness.cpu_description(avx2) == "AMD EPYC 9B14 (family 25 model 1), AVX2"
+    arm = "processor\t: 0\nFeatures\t: fp asimd evtstrm\nCPU implementer\t: 0x41\n"
+    assert harness.cpu_description(arm).endswith(", ASIMD")
+    # the header's device line (older results, without "cpu", say nothing of it)
+    assert report._cpu({"cpu": harness.cpu_description(avx2)}) == (
+        " of CPU: AMD EPYC 9B14 (family 25 model 1), AVX2"
+    )
+    assert report._cpu({}) == ""
+    assert harness.environment()["cpu"] == harness.cpu_description()
