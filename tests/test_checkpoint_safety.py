@@ -289,3 +289,16 @@ def test_a_checkpoint_fit_did_not_write_is_refused_naming_the_file(tmp_path, mon
             nnjax.fit(model, p0, X, y, epochs=3, checkpoint_dir=tmp_path, resume=resume, **FIT)
         assert path in str(e.value) and "epoch, metric_names" in str(e.value)
     assert ck.steps(tmp_path) == [2]  # left as it was
+
+
+def test_a_float64_checkpoint_resumed_without_x64_names_the_way_to_resume_it(tmp_path, monkeypatch):
+    model, p0, X, y, _ = _problem()
+    d = tmp_path / "ckpt"
+    with jax.enable_x64(True):
+        p64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), p0)
+        nnjax.fit(model, p64, X, y, epochs=1, **FIT, checkpoint_dir=d)
+    assert ck.load(d).metadata["config"]["dtype"] == "float64"
+    _no_training(monkeypatch)
+    hint = r"dtype: 'float64' -> 'float32'.*JAX's x64 is off.*jax_enable_x64.*JAX_ENABLE_X64=1"
+    with pytest.raises(ConfigMismatchError, match=hint):
+        nnjax.fit(model, p0, X, y, epochs=2, **FIT, checkpoint_dir=d, resume=True)

@@ -270,9 +270,22 @@ def _mismatch(diffs: list, source) -> runconfig.ConfigMismatchError:
         where = f" from {source}" if source else ""
         err.args = (
             f"cannot resume{where}: the configuration differs (checkpoint -> this run): "
-            f"{fields}. {why}: resume with the checkpoint's values, or start a new run",
+            f"{fields}. {why}: resume with the checkpoint's values, or start a new run"
+            f"{_x64_hint(diffs)}",
         )
     return err
+
+
+def _x64_hint(diffs: list) -> str:
+    """How to get the checkpoint's 64-bit dtype back when this process computes in 32 bits
+    only because JAX's x64 is off (it cannot be asked for any other way)."""
+    wide = [old for name, old, _ in diffs if name == "dtype" and str(old).endswith("64")]
+    if not wide or jax.config.jax_enable_x64:
+        return ""
+    return (
+        f" (this process computes in 32 bits because JAX's x64 is off: to resume in {wide[0]}, "
+        'run jax.config.update("jax_enable_x64", True) first, or set JAX_ENABLE_X64=1)'
+    )
 
 
 def fixed_reason(name: str) -> str | None:
