@@ -11,7 +11,8 @@ The pieces, in the order ``fit`` composes them:
   (:class:`SteppedLoop`); :mod:`~nnjax.train.execution`: which of the two ``fit`` runs
   (``execution="auto"|"fused"|"chunked"|"per_step"``, :func:`choose_execution`);
 * :mod:`~nnjax.train.placement`: one device or a data-parallel mesh (:class:`Placement`);
-* :mod:`~nnjax.train.driver`: compile once, run in chunks, hooks between (:func:`drive`);
+* :mod:`~nnjax.train.driver`: compile once, run in chunks, hooks between (:func:`drive`),
+  the outputs so far joined as they come (:class:`~nnjax.train.history.History`);
 * :mod:`~nnjax.train.checkpoints`: the checkpoints of a ``fit`` run, and
   :mod:`~nnjax.train.config`: the configuration they record and a resume checks;
 * :mod:`~nnjax.train.guards`: the finiteness checks and the divergence guard (hooks);
@@ -37,6 +38,7 @@ from nnjax.train.early import EarlyStopping, EarlyStoppingMonitor
 from nnjax.train.execution import EXECUTIONS, Execution, choose_execution
 from nnjax.train.fitting import FitResult, NonFiniteLossError, TrainingStopped, fit, fit_loop
 from nnjax.train.guards import DivergenceGuard
+from nnjax.train.history import History
 from nnjax.train.loop import EpochOutputs, make_epochs_fn
 from nnjax.train.model import apply_model, is_stateful
 from nnjax.train.order import batch_indices, run_batch_indices, run_keys, step_keys
@@ -70,6 +72,7 @@ __all__ = [
     "FitResult",
     "FixedChunks",
     "FreeSpaceWarning",
+    "History",
     "HostProgram",
     "NonFiniteLossError",
     "Placement",

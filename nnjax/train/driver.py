@@ -49,6 +49,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nnjax.train.history import History
 from nnjax.train.placement import Placement
 
 
@@ -74,7 +75,8 @@ class StopFlag:
 class ChunkReport(NamedTuple):
     """What a hook sees after a chunk: indices ``begin .. end - 1`` of a run to ``total``;
     ``carry`` after the chunk (device arrays); ``outputs`` this chunk's outputs and
-    ``history`` every chunk's so far (a list, resumed prefix first), as NumPy; ``seconds``
+    ``history`` every chunk's so far (a :class:`~nnjax.train.history.History`, resumed
+    prefix first), as NumPy; ``seconds``
     its run time; ``stopping`` the stop reason when the run ends after this chunk early."""
 
     begin: int
@@ -82,7 +84,7 @@ class ChunkReport(NamedTuple):
     total: int
     carry: Any
     outputs: Any
-    history: list
+    history: History | Sequence
     seconds: float
     stopping: str | None
     axis: int
@@ -93,7 +95,11 @@ class ChunkReport(NamedTuple):
         return self.end >= self.total or self.stopping is not None
 
     def outputs_so_far(self):
-        """Every chunk's outputs concatenated along ``axis``."""
+        """Every chunk's outputs concatenated along ``axis`` (read-only NumPy views, joined as
+        the chunks came: reading them after every chunk costs no more than the chunk); a
+        report built by hand may hold a plain list of chunks, joined here."""
+        if isinstance(self.history, History):
+            return self.history.joined()
         return concat(self.history, self.axis)
 
 
@@ -196,9 +202,7 @@ class Program:
 
 def concat(history: Sequence, axis: int = 0):
     """The chunks' output pytrees joined along ``axis`` (None for no chunks)."""
-    if not history:
-        return None
-    return jax.tree.map(lambda *a: np.concatenate(a, axis=axis), *history)
+    return History(axis, history).copy()
 
 
 def drive(
@@ -235,7 +239,7 @@ def drive(
     else:
         run = Program(program, placement, donate, clock, store)
     compiled_before = run.compile_time
-    history, done, last, run_time = list(history), start, None, 0.0
+    history, done, last, run_time = History(axis, history), start, None, 0.0
     while done < total and not stop.requested:
         end = min(done + chunks(done, last), total)
         indices = placement.put(jnp.arange(done, end))
@@ -250,7 +254,7 @@ def drive(
         _call_hooks(hooks, report, stop)
         done = end
     compile_time = run.compile_time - compiled_before
-    return Driven(carry, concat(history, axis), compile_time, run_time, done, stop.reason)
+    return Driven(carry, history.copy(), compile_time, run_time, done, stop.reason)
 
 
 def _call_hooks(hooks, report: ChunkReport, stop: StopFlag) -> None:

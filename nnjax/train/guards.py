@@ -142,18 +142,22 @@ class DivergenceGuard(NamedTuple):
             if not first > 0:
                 return
             above = ~(means <= self.factor * first)
-            run = 0
-            for e, high in enumerate(above):
-                run = run + 1 if high else 0
-                if run >= self.epochs:
-                    a = e - self.epochs + 1
-                    shown = ", ".join(f"{v:.4g}" for v in means[a : e + 1])
-                    detail = (
-                        f"the training loss diverged: its epoch mean was above {self.factor:g} "
-                        f"x its initial value {first:.4g} for {self.epochs} epochs in a row "
-                        f"(epochs {a + 1}-{e + 1}: {shown})"
-                    )
-                    _raise(DivergenceError, detail, ADVICE, before(a))
+            if above.size < self.epochs:
+                return
+            # the first window of `epochs` consecutive epochs all above (vectorised: the hook
+            # runs after every chunk, over every epoch so far)
+            window = np.convolve(above.astype(np.int64), np.ones(self.epochs, np.int64), "valid")
+            starts = np.flatnonzero(window == self.epochs)
+            if starts.size:
+                a = int(starts[0])
+                e = a + self.epochs - 1
+                shown = ", ".join(f"{v:.4g}" for v in means[a : e + 1])
+                detail = (
+                    f"the training loss diverged: its epoch mean was above {self.factor:g} "
+                    f"x its initial value {first:.4g} for {self.epochs} epochs in a row "
+                    f"(epochs {a + 1}-{e + 1}: {shown})"
+                )
+                _raise(DivergenceError, detail, ADVICE, before(a))
 
         return hook
 
