@@ -138,6 +138,9 @@ BAD_COMBINATIONS = [
     (["train", "--model", "gru", "--hidden", "8,8"], "--model gru takes one width"),
     (["train", "--optimizer", "gd", "--batch-size", "8"], "gd is full-batch"),
     (["train", "--resume"], "--resume needs --checkpoint-dir"),
+    # without a folder nothing would be saved: once silently ignored
+    (["train", "--checkpoint-every", "5"], "--checkpoint-every needs --checkpoint-dir DIR"),
+    (["train", "--keep", "1"], "--keep needs --checkpoint-dir DIR"),
     (["compare", "--lr", "sgd=0.1", "--optimizers", "adam"], "--lr given for sgd"),
 ]
 

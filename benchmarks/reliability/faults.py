@@ -36,7 +36,7 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RUN = ["train", "--dataset", "digits", "--epochs", "40", "--checkpoint-every", "1"]
+RUN = ["train", "--dataset", "digits", "--epochs", "40"]  # a checkpoint every epoch, the default
 ENV = {**os.environ, "NNJAX_CACHE_DIR": "off", "PYTHONPATH": ROOT}
 
 

@@ -103,10 +103,16 @@ def _output_options(g, o) -> None:
         "--checkpoint-every",
         type=o.positive_int,
         metavar="N",
-        default=1,
-        help="epochs between checkpoints",
+        default=None,
+        help="epochs between checkpoints; needs --checkpoint-dir (default: 1)",
     )
-    g.add_argument("--keep", type=o.positive_int, metavar="N", default=3, help="checkpoints kept")
+    g.add_argument(
+        "--keep",
+        type=o.positive_int,
+        metavar="N",
+        default=None,
+        help="checkpoints kept; needs --checkpoint-dir (default: 3)",
+    )
     g.add_argument(
         "--resume",
         nargs="?",
@@ -131,6 +137,11 @@ def check(args) -> None:
     _check_model_options(args)
     if args.resume is True and args.checkpoint_dir is None:
         raise ValueError("--resume needs --checkpoint-dir (or a checkpoint path: --resume CKPT)")
+    for name, value in (("--checkpoint-every", args.checkpoint_every), ("--keep", args.keep)):
+        if value is not None and args.checkpoint_dir is None:  # else nothing would be saved
+            raise ValueError(f"{name} needs --checkpoint-dir DIR (where the checkpoints go)")
+    args.checkpoint_every = 1 if args.checkpoint_every is None else args.checkpoint_every
+    args.keep = 3 if args.keep is None else args.keep
     if args.optimizer in full_batch and args.batch_size not in (None, 0):
         raise ValueError(
             f"--batch-size {args.batch_size}: {args.optimizer} is full-batch gradient descent; "
