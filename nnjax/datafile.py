@@ -103,7 +103,7 @@ def read(path, *, target: str | None = None, labels=None) -> OwnData:
     check_paths(path, target=target, labels=labels)
     ext = data_format(path)
     if ext == ".csv":
-        return read_csv(path, target=target or DEFAULT_TARGET)
+        return read_csv(path, target=DEFAULT_TARGET if target is None else target)
     if ext == ".npz":
         X, y = _read_npz(path)
         return _from_arrays(X, y, os.fspath(path), os.fspath(path))
@@ -175,8 +175,9 @@ def warn_numeric_header(where: str, header: list[str]) -> None:
         )
 
 
-def _csv_rows(where: str) -> tuple[list[str], list[list[str]], list[int]]:
-    """(header, data rows, the file line of each row); blank lines skipped."""
+def _csv_rows(where: str, rows_needed: bool = True) -> tuple[list, list, list[int]]:
+    """(header, data rows, the file line of each row); blank lines skipped. A header with no
+    rows is refused when ``rows_needed`` (training), else read as no examples (predict)."""
     rows, lines = [], []
     with open(where, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
@@ -213,7 +214,7 @@ def _csv_rows(where: str) -> tuple[list[str], list[list[str]], list[int]]:
             raise ValueError(
                 f"{where}, line {line}: {len(row)} fields, but the header has {len(header)}"
             )
-    if len(rows) == 1:
+    if len(rows) == 1 and rows_needed:
         raise ValueError(f"{where}: a header and no data rows")
     return header, rows[1:], lines[1:]
 

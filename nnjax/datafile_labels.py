@@ -5,6 +5,8 @@ within +-2**53, where floats are exact; any other text makes every label a strin
 missing label (:data:`MISSING`), one with a fractional part, or a single class is a
 ``ValueError`` naming the file, column and row. Imports NumPy only."""
 
+import decimal
+
 import numpy as np
 
 MISSING = frozenset({"", "na", "n/a", "nan", "-nan", "+nan", "null", "none", "?"})  # lower-cased
@@ -28,8 +30,9 @@ def encode_text_labels(values: list[str], lines: list[int], where: str):
 
 def integer_label(v) -> int | None:
     """The label ``v`` (a number, or its text) as an int: exactly when written as an integer
-    (``"9007199254740993"``, ``" -3 "``), else a float with no fractional part within
-    +-2**53 (``"1.0"``, ``2e3``); None for anything else."""
+    (``"9007199254740993"``, ``" -3 "``), else a number with no fractional part within
+    +-2**53 (``"1.0"``, ``2e3``; text is compared exactly, not as the float it rounds to:
+    ``"9007199254740993.0"`` is beyond); None for anything else."""
     if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
         return int(v)
     if isinstance(v, str):
@@ -37,6 +40,13 @@ def integer_label(v) -> int | None:
             return int(v.strip())
         except ValueError:
             pass
+        try:  # exactly: float("9007199254740993.0") rounds to 2**53, which would pass
+            d = decimal.Decimal(v.strip())
+        except decimal.InvalidOperation:
+            d = None
+        if d is not None:
+            exact = d.is_finite() and d.copy_abs() <= EXACT_INT and d == d.to_integral_value()
+            return int(d) if exact else None
     try:
         x = float(v)
     except (TypeError, ValueError):
@@ -46,7 +56,7 @@ def integer_label(v) -> int | None:
 
 def _no_class(x: float) -> str:
     """Why the number ``x`` is no class label (for a label that is not an integer)."""
-    if np.isfinite(x) and x == int(x):
+    if np.isfinite(x) and abs(x) >= EXACT_INT:  # where floats are integers, if rounded
         return (
             "is not an exact integer (beyond 2**53 a float is rounded); write the labels as "
             "integers or as names"

@@ -47,7 +47,7 @@ def read_inputs(
 
 
 def _csv(where, n_features, feature_names, label_names, target, trained_target) -> Inputs:
-    header, rows, lines = datafile._csv_rows(where)
+    header, rows, lines = datafile._csv_rows(where, rows_needed=False)  # 0 rows: as .npz
     if target is not None and target not in header:
         raise ValueError(f"{where}: no column {target!r} (--target); columns: {', '.join(header)}")
     if target is None and trained_target in header:
@@ -128,8 +128,9 @@ def _arrays(path, ext, labels, n_features, label_names) -> Inputs:
 def _classes(values, rows, label_names, where: str, row_word: str) -> np.ndarray:
     """The class index of each label value, by the model's label names."""
     names = list(label_names)
-    numeric = all(isinstance(n, int) for n in names)
-    index = {n: k for k, n in enumerate(names)}
+    numeric = all(isinstance(n, int) and not isinstance(n, bool) for n in names)
+    # other names (strings; floats or bools a Python caller saved) are matched as text
+    index = {(n if numeric else str(n)): k for k, n in enumerate(names)}
     out = np.empty(len(values), np.int32)
     for i, (v, row) in enumerate(zip(values, rows)):
         key = datafile.integer_label(v) if numeric else str(v).strip()

@@ -34,11 +34,13 @@ _O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 def temp_path(path) -> str:
     """A fresh temporary name for a write of ``path``, in its directory:
-    ``.{name}.{host}.{pid}.{8 hex}.tmp`` (the name cut to 100 characters)."""
+    ``.{name}.{host}.{pid}.{8 hex}.tmp`` (the name cut to 100 bytes: a file system takes
+    names of 255 bytes, and 100 characters of CJK text are 300)."""
     path = os.fspath(path)
     folder, name = os.path.split(os.path.abspath(path))
+    name = os.fsdecode(os.fsencode(name)[:100])  # a character cut in two: surrogate escapes
     token = secrets.token_hex(4)
-    return os.path.join(folder, f".{name[:100]}.{_host.host_tag()}.{os.getpid()}.{token}.tmp")
+    return os.path.join(folder, f".{name}.{_host.host_tag()}.{os.getpid()}.{token}.tmp")
 
 
 def fsync_dir(folder) -> None:

@@ -79,17 +79,25 @@ def _check_fields(meta: dict, where: str) -> None:
     """Every field a reader uses is there with its type (a checksum only says the file is
     as written, and another program may have written it)."""
     model, files = meta.get("model"), meta.get("files")
+    shape = model.get("input_shape") if isinstance(model, dict) else None
+    shape_ok = _ints(shape) and len(shape) >= 2
+    features = meta.get("feature_names")
     problems = {
-        "model": not (isinstance(model, dict) and "spec" in model and "input_shape" in model),
+        "model": not (isinstance(model, dict) and "spec" in model and shape_ok),
         "files": not (
             isinstance(files, dict)
             and PARAMS_FILE in files
-            and all(isinstance(e, dict) and {"bytes", "sha256"} <= set(e) for e in files.values())
+            and all(
+                isinstance(e, dict) and _ints([e.get("bytes")]) and isinstance(e.get("sha256"), str)
+                for e in files.values()
+            )
         ),
-        "label_names": not isinstance(meta.get("label_names"), list),
+        "label_names": not _names(meta.get("label_names"), LABEL_TYPES, _n_classes(model)),
         "loss": meta.get("loss") not in LOSS_NAMES,
         "standardizer": not isinstance(meta.get("standardizer", {}), dict | None),
-        "feature_names": not isinstance(meta.get("feature_names"), list | None),
+        "feature_names": features is not None
+        and not _names(features, (str,), shape[1] if shape_ok and len(shape) == 2 else None),
+        "target": not isinstance(meta.get("target"), str | None),
     }
     bad = [name for name, wrong in problems.items() if wrong]
     if bad:
@@ -98,6 +106,33 @@ def _check_fields(meta: dict, where: str) -> None:
             f"{where}: field(s) {', '.join(bad)} missing or invalid{valid}: written by another "
             "program or edited"
         )
+
+
+LABEL_TYPES = (str, int, float, bool)  # what a label name may be: a JSON scalar
+
+
+def _ints(values) -> bool:
+    return isinstance(values, list) and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in values
+    )
+
+
+def _n_classes(model) -> int | None:
+    """The number of classes the recorded output shape gives (one output: 2), or None."""
+    out = model.get("output_shape") if isinstance(model, dict) else None
+    if not (_ints(out) and len(out) >= 2):
+        return None
+    return 2 if out[-1] == 1 else out[-1]
+
+
+def _names(names, types, n: int | None) -> bool:
+    """``names`` is a list of ``n`` (when known) distinct values of ``types`` (names that
+    repeat, or one class too few, would name predictions wrongly or fail on them)."""
+    if not isinstance(names, list) or (n is not None and len(names) != n):
+        return False
+    if not all(isinstance(v, types) and (bool in types or not isinstance(v, bool)) for v in names):
+        return False
+    return len(set(names)) == len(names)
 
 
 def _check_format(meta, where: str) -> None:
@@ -136,9 +171,31 @@ def read_arrays(folder: str, name: str, entry: dict) -> dict[str, Any]:
 
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            return {k: archive[k] for k in archive.files}
+            arrays = {k: archive[k] for k in archive.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
         raise SavedModelError(f"{where}: not a readable .npz archive ({e})") from None
+    return {k: _typed(a, entry.get("leaves"), k, where) for k, a in arrays.items()}
+
+
+def _typed(a, leaves, key: str, where: str):
+    """``a`` in the dtype model.json records for it: ``.npz`` stores bfloat16 (and the other
+    ml_dtypes types) as raw bytes (``V2``), which JAX cannot take."""
+    if a.dtype.kind != "V":
+        return a
+    import numpy as np
+
+    want = leaves.get(key, {}).get("dtype") if isinstance(leaves, dict) else None
+    dtype = None
+    if isinstance(want, str):
+        try:
+            import ml_dtypes
+
+            dtype = np.dtype(getattr(ml_dtypes, want, want))
+        except (ImportError, TypeError):
+            pass
+    if dtype is None or dtype.itemsize != a.dtype.itemsize:
+        raise SavedModelError(f"{where}: {key} holds raw bytes of an unknown dtype ({want!r})")
+    return a.view(dtype)
 
 
 def unflatten(arrays: dict, like, where: str, what: str):

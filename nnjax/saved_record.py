@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import numbers
 
-from nnjax.saved_format import FORMAT, FORMAT_VERSION, _body_checksum, _sha256
+from nnjax.saved_format import FORMAT, FORMAT_VERSION, LABEL_TYPES, _body_checksum, _sha256
 
 
 def _spec_or_refuse(model) -> list:
@@ -157,4 +157,14 @@ def _label_names(label_names, out_shape, loss: str) -> list:
     names = list(range(n)) if label_names is None else list(label_names)
     if len(names) != n:
         raise ValueError(f"nnjax.save: {len(names)} label names for a model with {n} classes")
-    return [n.item() if hasattr(n, "item") else n for n in names]
+    names = [n.item() if hasattr(n, "item") else n for n in names]
+    odd = [v for v in names if not isinstance(v, LABEL_TYPES)]
+    if odd:
+        raise ValueError(
+            f"nnjax.save: label names must be strings or numbers; got {odd[0]!r} "
+            f"({type(odd[0]).__name__})"
+        )
+    repeated = sorted({repr(v) for v in names if names.count(v) > 1})
+    if repeated:  # predict could not tell those classes apart by their labels
+        raise ValueError(f"nnjax.save: label names repeat: {', '.join(repeated)}")
+    return names

@@ -12,7 +12,8 @@ class Standardizer(NamedTuple):
 
     ``mean`` and ``std`` are (features,) arrays fitted on the training split only; ``std`` is
     the divisor: the split's standard deviation (ddof 0), or 1 for a feature that is constant
-    there, which is then only centred. :meth:`transform` maps (..., features) to the same
+    there (all its values equal: a float32 std of rounding noise does not count), which is
+    then only centred on that value. :meth:`transform` maps (..., features) to the same
     shape (float32 statistics keep float32 inputs float32; JAX arrays work too).
     :meth:`to_dict` and :meth:`from_dict` round-trip exactly through JSON (float32 -> Python
     float -> float32 is exact), so a saved model can re-apply the statistics to raw inputs.
@@ -41,7 +42,12 @@ class Standardizer(NamedTuple):
             mean, std = wide.mean(axis=0), wide.std(axis=0)  # back in X's dtype
             mean, std = mean.astype(X.dtype), np.minimum(std, np.finfo(X.dtype).max)
             std = std.astype(X.dtype)
-        return cls(mean, np.where(std > 0, std, 1.0))
+        # a constant feature is told by its values, not by its std: float32 sums round, so
+        # 1000 copies of 0.1 have mean 0.10000002 and std 1.5e-8, which would blow a value
+        # of 0.101 up to 67108; it is centred on its one value and divided by 1
+        constant = (X == X[:1]).all(axis=0)
+        mean = np.where(constant, X[0], mean).astype(mean.dtype)
+        return cls(mean, np.where(constant | ~(std > 0), 1.0, std).astype(std.dtype))
 
     @classmethod
     def identity(cls, n_features: int, dtype=np.float32) -> "Standardizer":

@@ -58,6 +58,26 @@ def test_integer_labels_beyond_2_53_stay_exact_and_distinct(tmp_path):
         assert datafile.integer_label(v) == want, v
 
 
+def test_a_label_written_with_a_fraction_beyond_2_53_is_not_rounded_into_a_class(tmp_path):
+    """Review: "9007199254740993.0" was read through float, which rounds it to 2**53, inside
+    the bound: the example got the label 9007199254740992, silently."""
+    rows = "0,9007199254740993.0\n1,0\n"
+    with pytest.raises(ValueError, match=r"line 2: label '9007199254740993.0' is not an exact"):
+        datafile.read(_write(tmp_path / "big.csv", "x,target\n" + rows))
+    for v, want in [("9007199254740992.0", 2**53), ("-9007199254740993e0", None),
+                    ("1e999999999", None), ("1e-999999999", None), ("0.1e1", 1)]:  # fmt: skip
+        assert datafile.integer_label(v) == want, v
+    with pytest.raises(ValueError, match=r"label '1e-999' is not a class \(labels are"):
+        datafile.read(_write(tmp_path / "tiny.csv", "x,target\n0,1e-999\n1,0\n"))
+
+
+def test_an_empty_target_is_refused_not_read_as_the_default_column(tmp_path):
+    """Review: --target '' trained on the column 'target', silently."""
+    f = _write(tmp_path / "d.csv", "a,target\n1,0\n2,1\n")
+    with pytest.raises(ValueError, match=r"d.csv: no column '' \(give the label column"):
+        datafile.read(f, target="")
+
+
 def test_npz_and_npy_pair_read_the_same_data(tmp_path):
     X = np.random.default_rng(0).normal(size=(6, 3))
     y = np.array(["b", "a", "b", "a", "a", "b"])

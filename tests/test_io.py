@@ -238,3 +238,16 @@ def test_sigkill_mid_write_leaves_a_named_temp_file_that_cleanup_removes(tmp_pat
     t0 = time.monotonic()
     assert nio.clean_temp_files(tmp_path) == [str(tmp_path / left[0])]
     assert time.monotonic() - t0 < 1.0 and sorted(os.listdir(tmp_path)) == ["params.npz"]
+
+
+def test_a_long_non_ascii_file_name_can_be_written(tmp_path):
+    """Review: the temporary name kept 100 characters of the target's: 80 CJK characters
+    (244 bytes, a valid name) made a 300-byte one, and the write failed (ENAMETOOLONG)."""
+    name = "預" * 80 + ".csv"
+    path = tmp_path / name
+    assert len(os.fsencode(os.path.basename(nio.temp_path(path)))) <= 255
+    nio.atomic_write_text(path, "row,prediction\n")
+    assert path.read_text() == "row,prediction\n"
+    assert os.listdir(tmp_path) == [name]
+    cut = os.path.basename(nio.temp_path(tmp_path / ("a" + "é" * 120)))  # a character cut in two
+    assert nio._TMP.match(cut) and len(os.fsencode(cut)) <= 160

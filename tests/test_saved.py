@@ -238,6 +238,57 @@ def test_a_resealed_json_missing_a_field_is_one_line_not_a_key_error(saved_mlp, 
     _one_line(saved_mlp, f"model.json: field(s) {names}")
 
 
+@pytest.mark.parametrize(
+    "edit, names",
+    [  # review: each was loaded, then predict raised a traceback or named classes wrongly
+        (lambda m: m.update(label_names=[0, 1]), "label_names"),  # 3 outputs: IndexError
+        (lambda m: m.update(label_names=[0, 1, 2, 3]), "label_names"),  # p_ columns ragged
+        (lambda m: m.update(label_names=[0, 1, 1]), "label_names"),  # two classes named 1
+        (lambda m: m.update(label_names=[[0], 1, 2]), "label_names"),  # unhashable
+        (lambda m: m.update(feature_names=[f"x{i}" for i in range(7)]), "feature_names"),
+        (lambda m: m.update(feature_names=list(range(8))), "feature_names"),
+        (lambda m: m.update(target=5), "target"),
+        (lambda m: m["model"].update(input_shape="abc"), "model"),
+        (lambda m: m["files"]["params.npz"].update(bytes="12"), "files"),
+    ],
+)
+def test_a_resealed_json_with_fields_that_do_not_fit_is_one_line(saved_mlp, edit, names):
+    _reseal(saved_mlp, edit)
+    _one_line(saved_mlp, f"model.json: field(s) {names} missing or invalid")
+
+
+def test_save_refuses_label_names_that_repeat_or_are_no_scalars(tmp_path):
+    """Review: saved, then predict mapped both classes' labels to the last of them."""
+    model = nnjax.mlp([5, 2])
+    _, params = model.init(jax.random.key(0), (-1, 8))
+    odd = r"must be strings or numbers; got \(0,\) \(tuple\)"
+    for names, match in [([1, 1], "label names repeat: 1"), ([(0,), 1], odd)]:
+        with pytest.raises(ValueError, match=match):
+            nnjax.save(tmp_path / "m", model, params, input_shape=(-1, 8), label_names=names)
+    assert not (tmp_path / "m").exists()
+    nnjax.save(tmp_path / "m", model, params, input_shape=(-1, 8), label_names=[False, 1.5])
+    assert nnjax.load(tmp_path / "m").label_names == [False, 1.5]
+
+
+def test_bfloat16_params_load_in_their_dtype(tmp_path):
+    """Review: saved, but .npz keeps bfloat16 as raw bytes (V2): load raised a TypeError
+    traceback ("Error interpreting argument to stage as a JAX value")."""
+    import jax.numpy as jnp
+
+    model = nnjax.mlp([5, 3])
+    _, params = model.init(jax.random.key(0), (-1, 8))
+    params = jax.tree.map(lambda a: a.astype(jnp.bfloat16), params)
+    nnjax.save(tmp_path / "m", model, params, input_shape=(-1, 8))
+    pred = nnjax.load(tmp_path / "m")
+    chex_equal = jax.tree.map(lambda a, b: bool((np.asarray(a) == np.asarray(b)).all()),
+                              pred.params, params)  # fmt: skip
+    assert all(jax.tree.leaves(chex_equal))
+    assert {str(a.dtype) for a in jax.tree.leaves(pred.params)} == {"bfloat16"}
+    X = np.random.default_rng(0).normal(size=(4, 8)).astype(np.float32)
+    want = np.asarray(model.apply(params, jnp.asarray(X)))
+    np.testing.assert_allclose(pred(X), want, atol=1e-6)
+
+
 def test_the_light_loss_names_are_the_loss_table():
     from nnjax.losses import LOSSES
 

@@ -6,8 +6,11 @@ optional) and standardised with the saved statistics; the predictions are the la
 of ``nnjax.load(MODEL).predict(X)``, exactly. Output: CSV, one row per example, columns
 ``row`` (the CSV line, or the 0-based index for arrays), ``prediction``, ``label`` when the
 file has labels, and with ``--proba`` one ``p_<label>`` column per class (probabilities as
-Python's shortest round-trip repr). To ``--out FILE`` (atomically), else to stdout. When
-the labels are present the accuracy is printed (to stderr when the CSV goes to stdout).
+Python's shortest round-trip repr). To ``--out FILE`` (atomically; into a device or a
+pipe such as /dev/stdout directly, never replacing it), else to stdout. An existing
+``--out`` file is replaced only when it is empty or holds earlier predictions (its first
+line ``row,prediction...``), else with ``--overwrite``; its folder must exist. When the
+labels are present the accuracy is printed (to stderr when the CSV may go to stdout).
 
 The saved model's description and the data file are read and checked before JAX starts.
 """
@@ -39,7 +42,15 @@ def add_arguments(p) -> None:
         "--labels", metavar="FILE", help="labels (n,) of an .npy --data file (default: none)"
     )
     p.add_argument(
-        "--out", metavar="FILE", help="write the predictions as CSV here (default: stdout)"
+        "--out",
+        metavar="FILE",
+        help="write the predictions as CSV here (default: stdout); an existing file is "
+        "replaced only when it holds earlier predictions (or is empty), else give --overwrite",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --out replace an existing file that holds something other than predictions",
     )
     p.add_argument("--proba", action="store_true", help="add a probability column per class")
 
@@ -58,6 +69,8 @@ def check(args) -> None:
         )
     if args.out is not None:
         _check_out(args)
+    elif getattr(args, "overwrite", False):
+        raise ValueError("--overwrite lets --out replace a file: give it with --out")
     if args.proba and meta["loss"] == "mse":
         raise ValueError(f"--proba: {args.model} was trained with mse; it gives no probabilities")
     args._inputs = read_inputs(
@@ -80,6 +93,9 @@ def _check_out(args) -> None:
 
     if os.path.isdir(args.out):
         raise ValueError(f"--out {args.out}: is a folder; give a file name (e.g. preds.csv)")
+    args._out_stream = _is_stream(args.out)
+    if args._out_stream:  # /dev/stdout, a pipe: written into, never replaced by a file
+        return
     out = os.path.realpath(args.out)
     run_files = {saved.MODEL_FILE, saved.PARAMS_FILE, saved.STATE_FILE, *OUT_FILES}
     if os.path.dirname(out) == os.path.realpath(args.model) and os.path.basename(out) in (
@@ -95,6 +111,71 @@ def _check_out(args) -> None:
                 f"--out {args.out}: is the {option} file; writing the predictions there "
                 "would destroy it: give another file name (e.g. preds.csv)"
             )
+    _check_out_folder(args.out, out)
+    if not getattr(args, "overwrite", False) and not _replaceable(out):
+        raise ValueError(
+            f"--out {args.out}: exists and holds something other than nnjax predictions; "
+            "add --overwrite to replace it, or give another file name"
+        )
+
+
+PREDICTIONS_HEADER = "row,prediction"  # how a file of predictions starts
+
+
+def _is_stream(path) -> bool:
+    """``path`` (followed through symbolic links) exists and is no regular file: a device
+    (/dev/stdout, /dev/null), a pipe or a socket. Replacing it atomically would put a
+    regular file in its place (root's /dev/full became one) and the reader of a pipe
+    would wait forever."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _check_out_folder(given: str, out: str) -> None:
+    """The folder ``--out`` goes into exists and takes files, checked before JAX starts (a
+    typo would otherwise fail after the predictions are computed)."""
+    import errno
+
+    from nnjax import preflight
+    from nnjax.errors import PathError
+
+    folder = os.path.dirname(out)
+    if not os.path.isdir(folder):
+        raise PathError(f"--out {given}: no folder {folder} to write it in", given, errno.ENOENT)
+    preflight.check_writable(folder, f"--out {given}: the folder")
+
+
+def _replaceable(out: str) -> bool:
+    """``out`` is missing, empty, or a file of predictions (written by an earlier
+    ``nnjax predict``): replacing it loses nothing the user made."""
+    try:
+        with open(out, "rb") as f:
+            head = f.read(len(PREDICTIONS_HEADER) + 3)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return not head or head.removeprefix(b"\xef\xbb\xbf").startswith(PREDICTIONS_HEADER.encode())
+
+
+def _write_out(args, text: str) -> None:
+    """The predictions into ``--out``: atomically for a regular file (the target of a
+    symbolic link replaced, the link kept), straight into a device or a pipe."""
+    from nnjax.io import atomic_write_text
+
+    if not getattr(args, "_out_stream", False):
+        atomic_write_text(os.path.realpath(args.out), text)
+        return
+    try:
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:  # /dev/full: ENOSPC at the flush
+        raise OSError(e.errno, e.strerror, args.out) from None
 
 
 def predictions_csv(pred, inputs, z, proba: bool) -> str:
@@ -125,7 +206,6 @@ def run(args) -> int:
     import numpy as np
 
     import nnjax
-    from nnjax.io import atomic_write_text
     from nnjax.predictor import NonFiniteRows
 
     inputs = args._inputs
@@ -143,8 +223,9 @@ def run(args) -> int:
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        atomic_write_text(args.out, text)
-    report = sys.stderr if args.out is None else sys.stdout
+        _write_out(args, text)
+    streamed = args.out is None or getattr(args, "_out_stream", False)  # maybe stdout
+    report = sys.stderr if streamed else sys.stdout
     n = len(inputs.X)
     done = f"{n} predictions" + (f" written to {args.out}" if args.out else "")
     if inputs.y is not None and n:

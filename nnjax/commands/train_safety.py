@@ -167,7 +167,8 @@ MODEL_FILES = ("model.json", "params.npz")  # what nnjax predict reads: the save
 
 
 def check_saved_model_kept(args, resuming: bool | None = None) -> None:
-    """A new run does not replace the saved model a finished run left in ``--out``: refused
+    """A new run does not replace the saved model a finished run left in ``--out``, nor files
+    of the names it writes (:data:`OUT_FILES`) that are the user's own: refused
     unless ``--overwrite`` (say so) or ``resuming`` (the same run, going on; default: when
     ``--resume`` is given; a ``--resume`` that finds no checkpoint starts a new run, and the
     caller says so once it knows)."""
@@ -185,6 +186,14 @@ def check_saved_model_kept(args, resuming: bool | None = None) -> None:
         raise ValueError(
             f"--out {args.out} already holds a saved model ({', '.join(found)} of {when}): "
             "add --overwrite to replace it, or choose another --out"
+        )
+    # no saved model, yet files of the names a run writes: not a run's (it writes them all
+    # with its model), so the user's own (--out . in a project folder), which would be lost
+    theirs = [f for f in OUT_FILES if os.path.lexists(os.path.join(args.out, f))]
+    if theirs:
+        raise ValueError(
+            f"--out {args.out} already holds {', '.join(theirs)}, which nnjax train would "
+            "replace with its own: add --overwrite to replace them, or choose another --out"
         )
 
 
