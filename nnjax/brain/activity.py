@@ -15,12 +15,13 @@ bins of ``bin_ms`` (a :class:`~nnjax.brain.network.Monitor` with ``spikes="raste
 * :func:`raster_points`, :func:`plot_raster`: (time, neuron) pairs and their dot plot.
 
 ``bin_ms`` and ``window_ms`` must be finite numbers > 0 (Python or NumPy scalars), else a
-ValueError naming the function.
+ValueError naming the function; so must a raster's finite entries be whole counts >= 0 where
+they are read as spikes (:func:`isi_cv`, :func:`raster_points`).
 """
 
 import numpy as np
 
-from nnjax.brain.dynamics import check_positive, concrete
+from nnjax.brain.dynamics import check_count, check_positive, concrete
 from nnjax.brain.synchrony import golomb_rinzel_chi
 
 
@@ -28,6 +29,20 @@ def _raster(raster, who: str) -> np.ndarray:
     r = np.asarray(raster)
     if r.ndim != 2:
         raise ValueError(f"{who}: raster must be spike counts (n_bins, N), got shape {r.shape}")
+    return r
+
+
+def _counts(raster, who: str) -> np.ndarray:
+    """The raster, refused with a ValueError when a finite entry is not a whole number >= 0:
+    spike times are read by repeating a bin's count, which would truncate 0.5 to 0 spikes
+    and fail (or, in isi_cv, read nan) on -1. nan and inf pass (read as nan)."""
+    r = _raster(raster, who)
+    finite = r[np.isfinite(r)] if r.dtype.kind == "f" else r
+    bad = (finite < 0) | (finite != np.round(finite))
+    if np.any(bad):
+        raise ValueError(
+            f"{who}: raster must hold spike counts (whole numbers >= 0), got {finite[bad][0]}"
+        )
     return r
 
 
@@ -45,7 +60,7 @@ def isi_cv(raster, bin_ms: float, *, min_spikes: int = 5) -> np.ndarray:
     """CV of the inter-spike intervals of each neuron, (N,); NaN for neurons with fewer than
     ``min_spikes`` spikes or with a nan or inf count. Several spikes in one bin count as
     intervals of 0 ms (choose bins shorter than the refractory period to avoid that)."""
-    r = _raster(raster, "isi_cv")
+    r = _counts(raster, "isi_cv")
     bin_ms = _check_ms(bin_ms, "isi_cv")
     out = np.full(r.shape[1], np.nan)
     for i in range(r.shape[1]):
@@ -78,6 +93,7 @@ def pairwise_correlation(
 ) -> float:
     """Mean Pearson correlation of the window counts of ``n_pairs`` random distinct pairs
     among the neurons that fire at all; NaN if fewer than two do or a count is nan or inf."""
+    n_pairs = check_count(n_pairs, "n_pairs", "pairwise_correlation")
     c = _windows(_raster(raster, "pairwise_correlation"), bin_ms, window_ms, "pairwise_correlation")
     if not np.isfinite(c).all():
         return float("nan")
@@ -101,7 +117,7 @@ def population_synchrony(raster, bin_ms: float, *, window_ms: float = 5.0) -> fl
 
 def raster_points(raster, bin_ms: float, *, t0_ms: float = 0.0):
     """(times ms, neuron ids) of every spike of a raster, times at the bin centres."""
-    r = _raster(raster, "raster_points")
+    r = _counts(raster, "raster_points")
     bin_ms = _check_ms(bin_ms, "raster_points")
     b, n = np.nonzero(r)
     reps = r[b, n].astype(np.int64)

@@ -132,7 +132,7 @@ def step(state: ALIFState, current: Array, params: ALIFParams, dt: float) -> ALI
 def check_params(p: ALIFParams, dt: float, where: str = "adaptive_lif"):
     """ValueErrors for concrete parameters (any element of an array) that break the model:
     tau_m, tau_w, R finite and > 0, t_ref >= dt (one spike per step at most), V_r below theta
-    (both finite). Traced parameters pass unchecked."""
+    (both finite), E_L and b finite. Traced parameters pass unchecked."""
     for name in ("tau_m", "tau_w", "R"):
         dynamics.check_positive(getattr(p, name), name, where)
     t_ref = dynamics.concrete(p.t_ref)
@@ -141,6 +141,8 @@ def check_params(p: ALIFParams, dt: float, where: str = "adaptive_lif"):
             f"{where}: needs dt <= t_ref (one spike per step at most), got dt={dt}, t_ref={p.t_ref}"
         )
     dynamics.check_below(p.V_r, p.theta, ("V_r", "theta"), where)
+    for name in ("E_L", "b"):  # a nan one makes V or w nan: a silent neuron
+        dynamics.check_finite(getattr(p, name), name, where)
 
 
 def simulate(

@@ -199,6 +199,10 @@ def detect_spindles(
         raise ValueError(
             f"{who}: need 0 < thresh_low <= thresh_high, got {thresh_low}, {thresh_high}"
         )
+    if not 0 <= min_distance_s < np.inf:
+        raise ValueError(
+            f"{who}: min_distance_s must be a finite number >= 0 (s), got {min_distance_s}"
+        )
     xs = rh.bandpass(_one_channel(x, who), fs, band, order=order)
     env = np.asarray(rh.moving_rms(xs, fs, window_s), dtype=np.float64)
     xs = np.asarray(xs, dtype=np.float64)
@@ -280,6 +284,13 @@ def detect_updown(
     who = "detect_updown"
     fs = rh.check_fs(fs, who)
     r = _one_channel(rate, who, "rate")
+    if not 0 <= smooth_s < np.inf:  # else named by moving_average, or nan read as "smooth"
+        raise ValueError(f"{who}: smooth_s must be a finite number >= 0 (s), got {smooth_s}")
+    if not (0 <= min_up_s < np.inf and 0 <= min_down_s < np.inf):  # inf: OverflowError
+        raise ValueError(
+            f"{who}: min_up_s and min_down_s must be >= 0 s and finite, got {min_up_s}, "
+            f"{min_down_s}"
+        )
     if smooth_s:
         r = rh.moving_average(r, fs, smooth_s)
     r_np = np.asarray(r, dtype=np.float64)
@@ -289,10 +300,6 @@ def detect_updown(
     if not down < up:
         hint = "; the defaults need a rate with a positive 95th percentile" if scale <= 0 else ""
         raise ValueError(f"{who}: need down_threshold < up_threshold, got {down:g} >= {up:g}{hint}")
-    if not (min_up_s >= 0 and min_down_s >= 0):
-        raise ValueError(
-            f"{who}: min_up_s and min_down_s must be >= 0 s, got {min_up_s}, {min_down_s}"
-        )
     state = np.asarray(_hysteresis(r, up, down), dtype=np.int8)
     state = _drop_short(state, 0, int(round(min_down_s * fs)))
     state = _drop_short(state, 1, int(round(min_up_s * fs)))
@@ -301,7 +308,11 @@ def detect_updown(
 
 def _intervals(a, name: str) -> np.ndarray:
     """``a`` as (k, 2) float intervals [start, end], each finite with start <= end."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 2)
+    a = np.asarray(a, dtype=np.float64)
+    if a.size == 0 or a.shape == (2,):  # none, or one interval [start, end]
+        a = a.reshape(-1, 2)
+    if a.ndim != 2 or a.shape[1] != 2:
+        raise ValueError(f"match_events: {name} must be intervals (k, 2), got shape {a.shape}")
     bad = np.flatnonzero(~(np.isfinite(a).all(axis=1) & (a[:, 0] <= a[:, 1])))
     if len(bad):
         i = int(bad[0])

@@ -85,6 +85,16 @@ def check_positive(value, name: str, where: str, *, allow_zero: bool = False) ->
         raise ValueError(f"{where}: {name} must be a finite number {bound}, got {shown}")
 
 
+def check_finite(value, name: str, where: str) -> None:
+    """A ValueError naming ``where: name`` when a concrete ``value`` (any element of it) is
+    nan or inf: such a parameter makes the state nan, which never crosses a threshold, so
+    the neuron falls silent with no error. Traced values pass unchecked."""
+    v = concrete(value)
+    if v is not None and not np.all(np.isfinite(v)):
+        shown = v.item() if v.ndim == 0 else f"{v[~np.isfinite(v)].ravel()[0]} (among {v.shape})"
+        raise ValueError(f"{where}: {name} must be a finite number, got {shown}")
+
+
 def check_count(value, name: str, where: str, minimum: int = 1) -> int:
     """``value`` as a Python int when it is an integer (Python or NumPy, not a bool) >=
     ``minimum``, else a ValueError naming ``where: name``."""

@@ -19,6 +19,7 @@ conductance. The network-facing form is ``step(state, current, params, dt) -> st
 """
 
 import functools
+import math
 from typing import Any, NamedTuple
 
 import jax
@@ -84,7 +85,9 @@ def rates(V: Array) -> tuple[Array, Array, Array, Array, Array, Array]:
 
 def steady_state(V: Array) -> HHState:
     """Gates at their steady state x_inf = alpha / (alpha + beta) for a clamped V."""
-    V = jnp.asarray(V, jnp.result_type(float))
+    V = jnp.asarray(V)
+    if not jnp.issubdtype(V.dtype, jnp.floating):  # a float32 V stays float32 under x64
+        V = V.astype(jnp.result_type(float))
     am, bm, ah, bh, an, bn = rates(V)
     return HHState(V, am / (am + bm), ah / (ah + bh), an / (an + bn))
 
@@ -143,9 +146,13 @@ def _check(current, dt, params, where):
 
 
 def _check_params(params: HHParams, where: str) -> None:
+    """C > 0, conductances >= 0, reversal potentials and temperature finite (a nan one would
+    make V nan at the first step, which :func:`_diverged` would blame on dt)."""
     dynamics.check_positive(params.C, "C (uF/cm^2)", where)
     for name in ("gNa", "gK", "gL"):
         dynamics.check_positive(getattr(params, name), f"{name} (mS/cm^2)", where, allow_zero=True)
+    for name, unit in (("ENa", "mV"), ("EK", "mV"), ("EL", "mV"), ("celsius", "C")):
+        dynamics.check_finite(getattr(params, name), f"{name} ({unit})", where)
 
 
 def _batch_shape(shape, params):
@@ -161,6 +168,7 @@ def simulate(
     trailing shape broadcast with the parameters' shapes; params are traced, so ``jax.grad``
     reaches them and new values do not recompile."""
     current = _check(current, dt, params, "hodgkin_huxley.simulate")
+    dynamics.check_finite(V0, "V0 (mV)", "hodgkin_huxley.simulate")
     trace = _simulate(current, float(dt), params, V0)
     if not isinstance(trace.V, jax.core.Tracer) and not bool(jnp.isfinite(trace.V).all()):
         finite = jnp.isfinite(trace.V).reshape(len(current), -1).all(axis=1)  # on the device
@@ -191,8 +199,14 @@ def _simulate(current, dt, params, V0):
 
 
 def resting_potential(*, params: HHParams = STANDARD, duration: float = 200.0, dt=0.01):
-    """V (mV) after ``duration`` ms with no input, from V = -65 mV with steady-state gates."""
+    """V (mV) after ``duration`` ms with no input, from V = -65 mV with steady-state gates.
+    ValueError unless dt and duration are finite and > 0 with duration >= dt (ms)."""
+    where = "hodgkin_huxley.resting_potential"
+    dt = dynamics.check_dt(dt, where)
+    dynamics.check_positive(duration, "duration (ms)", where)
     n = int(round(duration / dt))
+    if n < 1:
+        raise ValueError(f"{where}: duration must be at least dt = {dt} ms, got {duration}")
     return simulate(jnp.zeros((n,)), dt=dt, params=params).V[-1]
 
 
@@ -231,10 +245,16 @@ def fi_curve(
     currents = jnp.atleast_1d(jnp.asarray(currents, jnp.result_type(float)))
     dynamics.check_time_input(currents, "hodgkin_huxley.fi_curve")  # nan or inf refused
     _check_params(params, "hodgkin_huxley.fi_curve")
-    if not 0 <= discard < duration:
-        raise ValueError(f"fi_curve: need 0 <= discard < duration, got {discard}, {duration}")
-    if not dt > 0:
-        raise ValueError(f"fi_curve: dt must be > 0, got {dt}")
+    if not 0 <= discard < duration < math.inf:
+        raise ValueError(
+            f"hodgkin_huxley.fi_curve: need 0 <= discard < duration, duration finite (ms), "
+            f"got discard={discard}, duration={duration}"
+        )
+    dt = dynamics.check_dt(dt, "hodgkin_huxley.fi_curve")
+    if int(round(duration / dt)) < 1:
+        raise ValueError(
+            f"hodgkin_huxley.fi_curve: duration must be at least dt = {dt} ms, got {duration}"
+        )
     if not prominence > 0:
         raise ValueError(f"fi_curve: prominence must be > 0 mV, got {prominence}")
     res, bad = _fi_curve(currents, params, float(duration), float(discard), float(dt), prominence)

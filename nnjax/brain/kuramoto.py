@@ -27,22 +27,28 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import ndtri
 
-from nnjax.brain.dynamics import check_count, check_positive, concrete
+from nnjax.brain.dynamics import check_count, check_finite, check_positive, concrete
 
 Array = jax.Array
 
 
 def lorentzian_frequencies(n: int, gamma: float = 1.0, omega0: float = 0.0, dtype=None):
     """n deterministic, quantile-spaced draws of a Lorentzian (Cauchy) of half-width gamma:
-    omega_i = omega0 + gamma tan(pi ((i + 1/2) / n - 1/2)), i = 0..n-1. Shape (n,)."""
+    omega_i = omega0 + gamma tan(pi ((i + 1/2) / n - 1/2)), i = 0..n-1. Shape (n,).
+    ValueError unless gamma is a finite number > 0 and omega0 finite."""
     n = check_count(n, "n", "lorentzian_frequencies")
+    check_positive(gamma, "gamma", "lorentzian_frequencies")
+    check_finite(omega0, "omega0", "lorentzian_frequencies")
     q = (jnp.arange(n, dtype=dtype or jnp.result_type(float)) + 0.5) / n
     return omega0 + gamma * jnp.tan(jnp.pi * (q - 0.5))
 
 
 def gaussian_frequencies(n: int, sigma: float = 1.0, omega0: float = 0.0, dtype=None):
-    """n quantile-spaced Gaussian frequencies omega0 + sigma Phi^{-1}((i + 1/2) / n). (n,)"""
+    """n quantile-spaced Gaussian frequencies omega0 + sigma Phi^{-1}((i + 1/2) / n). (n,)
+    ValueError unless sigma is a finite number > 0 and omega0 finite."""
     n = check_count(n, "n", "gaussian_frequencies")
+    check_positive(sigma, "sigma", "gaussian_frequencies")
+    check_finite(omega0, "omega0", "gaussian_frequencies")
     q = (jnp.arange(n, dtype=dtype or jnp.result_type(float)) + 0.5) / n
     return omega0 + sigma * ndtri(q)
 
@@ -120,7 +126,9 @@ def simulate(
     coupling (N, N) or None (all-to-all). Phases are not wrapped, so (theta(t1) - theta(t0))
     / (t1 - t0) is each oscillator's observed mean frequency. ``dt`` (a finite number > 0),
     ``n_steps`` and ``record_every`` (ints >= 1) fix the compiled loop, so they are concrete:
-    Python or NumPy scalars or 0-d arrays; anything else is a ValueError.
+    Python or NumPy scalars or 0-d arrays; anything else is a ValueError. N >= 1, and
+    concrete theta0, omega, K and coupling must be finite (a ValueError naming the first that
+    is not: one nan turns every phase and r into nan); traced ones pass unchecked.
     """
     theta0, omega = jnp.asarray(theta0), jnp.asarray(omega)
     if not jnp.issubdtype(theta0.dtype, jnp.floating):
@@ -135,11 +143,20 @@ def simulate(
             "omega broadcastable to theta0"
         )
     n = theta0.shape[-1]
+    if n == 0:  # the order parameter, a mean over no oscillator, would be nan
+        raise ValueError(
+            f"simulate: theta0 must hold N >= 1 oscillators (..., N), got {theta0.shape}"
+        )
     if coupling is not None:
         coupling = jnp.asarray(coupling)
         if coupling.shape != (n, n):
             raise ValueError(f"simulate: coupling must have shape ({n}, {n}), got {coupling.shape}")
+    if not isinstance(K, jax.core.Tracer) and concrete(K) is None:
+        raise ValueError(f"simulate: K must be a number or an array of numbers, got {K!r}")
     _check_K(K, theta0.shape)
+    for name, value in (("theta0", theta0), ("omega", omega), ("K", K), ("coupling", coupling)):
+        if value is not None:  # a nan spreads to every phase through the mean field
+            check_finite(value, name, "simulate")
     dt = _static_float(dt, "dt", "simulate")
     n_steps = _static_int(n_steps, "n_steps", "simulate")
     record_every = _static_int(record_every, "record_every", "simulate")

@@ -122,14 +122,14 @@ def init_state(params: NetworkParams, spec: NetworkSpec, *, dtype=None) -> Netwo
 
 def check_spec(spec: NetworkSpec) -> NetworkSpec:
     """ValueError for a network shape that cannot be simulated (a model not in MODELS, fewer
-    than 1 E or 1 I cell, a bad dt or delay); returns the spec with Python ints for the
-    sizes (NumPy ints are accepted)."""
+    than 1 E or 1 I cell, a bad dt, a delay that is negative, nan or inf); returns the spec
+    with Python ints for the sizes (NumPy ints are accepted)."""
     _model(spec)
     n_exc = dynamics.check_count(spec.n_exc, "n_exc", "network")
     n_inh = dynamics.check_count(spec.n_inh, "n_inh", "network")
     dynamics.check_dt(spec.dt, "network")
     low = 1 if spec.model == "alif" else 0
-    if not spec.delay_ms >= 0 or spec.delay_steps < low:
+    if not 0 <= spec.delay_ms < float("inf") or spec.delay_steps < low:
         raise ValueError(
             f"network: delay_ms must give >= {low} step(s) of dt={spec.dt} for {spec.model!r}, "
             f"got {spec.delay_ms}"
@@ -166,9 +166,33 @@ def _check_neuron_params(params: NetworkParams, spec: NetworkSpec) -> None:
                 )
 
 
+def _check_values(params: NetworkParams, spec: NetworkSpec) -> None:
+    """ValueErrors for concrete parameter values out of range (traced ones pass, so this
+    costs nothing under vmap or jit): the neuron model's own checks (AdEx: C, g_L, Delta_T,
+    tau_w > 0, V_r < V_peak, dt below C / g_L and tau_w; adaptive LIF: tau_m, tau_w, R > 0,
+    dt <= t_ref, V_r < theta), synaptic tau > 0 and E_rev finite, rate_ext and t_ref >= 0,
+    w_ext, I_bias, E_K finite. Inside the step these would run silently: a negative C or
+    tau flips the sign of the dynamics, a negative rate draws no external spike, a nan
+    freezes a neuron."""
+    if spec.model == "adex":
+        adex._check_params(params.neuron, "network: neuron")
+        adex.check_euler_dt(params.neuron, float(spec.dt), "network: neuron")
+    else:
+        adaptive_lif.check_params(params.neuron, float(spec.dt), "network: neuron")
+    for name in ("exc_syn", "inh_syn"):
+        p = getattr(params, name)
+        dynamics.check_positive(p.tau, f"{name}.tau (ms)", "network")
+        dynamics.check_finite(p.E_rev, f"{name}.E_rev (mV)", "network")
+    for name in ("rate_ext", "t_ref"):
+        dynamics.check_positive(getattr(params, name), name, "network", allow_zero=True)
+    for name in ("w_ext", "I_bias", "E_K"):
+        dynamics.check_finite(getattr(params, name), name, "network")
+
+
 def check_params(params: NetworkParams, spec: NetworkSpec):
     """ValueError naming the first weight block, pattern, mask or per-neuron parameter of the
-    wrong shape, or neuron parameters of another model. Shapes are static: runs under vmap."""
+    wrong shape, or neuron parameters of another model; then concrete values out of range
+    (:func:`_check_values`). Shapes are static: runs under vmap."""
     for name, shape in _block_shapes(spec).items():
         syn.check_weights(getattr(params, "W_" + name), shape[1], shape[0], f"network W_{name}")
     P = params.stim_pattern
@@ -181,6 +205,7 @@ def check_params(params: NetworkParams, spec: NetworkSpec):
             f"{jnp.shape(M)}"
         )
     _check_neuron_params(params, spec)
+    _check_values(params, spec)
 
 
 def check_state(state: NetworkState, params: NetworkParams, spec: NetworkSpec):

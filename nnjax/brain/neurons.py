@@ -85,6 +85,17 @@ def lif(
     if b is not None and not np.all((b > 0) & (b <= 1)):
         raise ValueError(f"lif: beta must be in (0, 1], got {beta}")
     dynamics.check_positive(theta, "theta", "lif")
+    try:
+        shape = jnp.broadcast_shapes(inputs.shape[1:], jnp.shape(beta), jnp.shape(theta))
+        fits = jnp.broadcast_shapes(jnp.shape(v0), shape) == shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"lif: the input's trailing shape {inputs.shape[1:]} (input (T, ...)) and the "
+            f"shapes of beta {jnp.shape(beta)}, theta {jnp.shape(theta)} and v0 "
+            f"{jnp.shape(v0)} must broadcast to one population shape, v0 not widening it"
+        )
     return _lif(inputs, beta, theta, v0, reset, surrogate, slope, detach_reset)
 
 
@@ -117,8 +128,7 @@ def if_rate(x: Array, n_steps: int, *, theta=1.0) -> Array:
 
     x: any shape -> rate, same shape, in [0, 1]; approx clip(relu(x) / theta, 0, 1).
     """
-    if not isinstance(n_steps, int) or n_steps < 1:
-        raise ValueError(f"if_rate: n_steps must be a positive int, got {n_steps!r}")
+    n_steps = dynamics.check_count(n_steps, "n_steps", "if_rate")
     x = jnp.asarray(x)
     spikes, _ = integrate_and_fire(jnp.broadcast_to(x, (n_steps,) + x.shape), theta=theta)
     return spikes.mean(axis=0)
@@ -185,17 +195,19 @@ def lif_continuous(
     stays exact instead of saturating at 1/dt. Parameters broadcast against the batch shape.
     """
     current = dynamics.check_time_input(current, "lif_continuous")
-    _check_lif("lif_continuous", dt=dt, tau=tau, t_ref=t_ref, theta=theta, V_r=V_r)
+    _check_lif("lif_continuous", dt=dt, tau=tau, t_ref=t_ref, theta=theta, V_r=V_r, R=R, E_L=E_L)
     V0 = E_L if V0 is None else V0
+    dynamics.check_finite(V0, "V0", "lif_continuous")
     return _lif_continuous(current, float(dt), tau, R, E_L, theta, V_r, t_ref, V0)
 
 
-def _check_lif(who: str, *, tau, t_ref, theta, V_r, dt=1.0) -> None:
+def _check_lif(who: str, *, tau, t_ref, theta, V_r, dt=1.0, R=1.0, E_L=0.0) -> None:
     """A ValueError naming the first concrete parameter out of range (Python or NumPy numbers
-    and arrays, any element; traced ones pass): dt, tau > 0 and finite, t_ref >= 0, V_r <
-    theta."""
-    for name, val in (("dt", dt), ("tau", tau)):
+    and arrays, any element; traced ones pass): dt, tau, R > 0 and finite, t_ref >= 0, V_r <
+    theta, E_L finite (a nan E_L or R makes V nan: a silent neuron with no error)."""
+    for name, val in (("dt", dt), ("tau", tau), ("R", R)):
         dynamics.check_positive(val, name, who)
+    dynamics.check_finite(E_L, "E_L", who)
     dynamics.check_positive(t_ref, "t_ref", who, allow_zero=True)
     dynamics.check_below(V_r, theta, ("V_r", "theta"), who)
 
@@ -272,7 +284,7 @@ def lif_rate_theory(current, *, tau=10.0, R=10.0, E_L=-65.0, theta=-50.0, V_r=-6
     f = 1 / (t_ref + tau ln((R I + E_L - V_r) / (R I + E_L - theta)))  for R I + E_L > theta,
     else 0 (times in ms, hence the factor 1000); nan where the current is nan.
     """
-    _check_lif("lif_rate_theory", tau=tau, t_ref=t_ref, theta=theta, V_r=V_r)
+    _check_lif("lif_rate_theory", tau=tau, t_ref=t_ref, theta=theta, V_r=V_r, R=R, E_L=E_L)
     current = jnp.asarray(current)
     V_inf = E_L + R * current
     above = V_inf > theta

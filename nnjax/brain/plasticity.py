@@ -97,6 +97,22 @@ def _take(trace, spikes, interaction):
     return spikes + (1.0 - spikes) * trace
 
 
+def _check_mask(mask, W, where: str) -> None:
+    """A ValueError unless ``mask`` is None or broadcasts to W's shape without changing it: a
+    mask (n_pre,) or (k, n_post, n_pre) would otherwise reshape W silently."""
+    if mask is None:
+        return
+    try:
+        ok = jnp.broadcast_shapes(jnp.shape(mask), jnp.shape(W)) == jnp.shape(W)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{where}: mask must have W's shape (n_post, n_pre) = {jnp.shape(W)}, got "
+            f"{jnp.shape(mask)}"
+        )
+
+
 def _apply(W, dW, params, mask):
     """W + dW (only where ``mask``), clipped to [w_min, w_max]."""
     dW = dW if mask is None else dW * mask
@@ -123,6 +139,8 @@ class PairTraces(NamedTuple):
 
 def pair_init(n_pre: int, n_post: int, *, dtype=None) -> PairTraces:
     """Zero traces."""
+    n_pre = dynamics.check_count(n_pre, "n_pre", "pair_init", minimum=0)
+    n_post = dynamics.check_count(n_post, "n_post", "pair_init", minimum=0)
     dtype = jnp.result_type(float) if dtype is None else dtype
     return PairTraces(jnp.zeros((n_pre,), dtype), jnp.zeros((n_post,), dtype))
 
@@ -145,6 +163,7 @@ def pair_stdp_step(
     _check_interaction(interaction)
     _check_rule(params, dt, ("tau_plus", "tau_minus"), where)
     _check_shapes(W, pre, post, (traces.x,), (traces.y,), where)
+    _check_mask(mask, W, where)
     x = traces.x * jnp.exp(-dt / params.tau_plus)
     y = traces.y * jnp.exp(-dt / params.tau_minus)
     dW = params.a_plus * post[:, None] * x[None, :] - params.a_minus * y[:, None] * pre[None, :]
@@ -194,6 +213,8 @@ tau_minus = 33.7 ms in all. tau_x is unused where A3- = 0 (101 ms is the full mo
 
 def triplet_init(n_pre: int, n_post: int, *, dtype=None) -> TripletTraces:
     """Zero traces."""
+    n_pre = dynamics.check_count(n_pre, "n_pre", "triplet_init", minimum=0)
+    n_post = dynamics.check_count(n_post, "n_post", "triplet_init", minimum=0)
     dtype = jnp.result_type(float) if dtype is None else dtype
     zp, zq = jnp.zeros((n_pre,), dtype), jnp.zeros((n_post,), dtype)
     return TripletTraces(zp, zp, zq, zq)
@@ -218,6 +239,7 @@ def triplet_stdp_step(
     p = params
     _check_triplet(p, dt, where)
     _check_shapes(W, pre, post, (traces.r1, traces.r2), (traces.o1, traces.o2), where)
+    _check_mask(mask, W, where)
     r1 = traces.r1 * jnp.exp(-dt / p.tau_plus)
     r2 = traces.r2 * _decay(dt, p.tau_x)
     o1 = traces.o1 * jnp.exp(-dt / p.tau_minus)
@@ -257,6 +279,7 @@ class ScalingParams(NamedTuple):
 
 def scaling_init(n_post: int, *, rate0=0.0, dtype=None) -> Array:
     """The rate estimates (Hz), (n_post,), starting at ``rate0``."""
+    n_post = dynamics.check_count(n_post, "n_post", "scaling_init", minimum=0)
     dtype = jnp.result_type(float) if dtype is None else dtype
     return jnp.full((n_post,), rate0, dtype)
 
@@ -270,6 +293,12 @@ def scaling_step(
     for name in ("target_rate", "tau_rate", "tau_scaling"):
         dynamics.check_positive(getattr(p, name), name, "scaling_step")
     dynamics.check_positive(dt, "dt (ms)", "scaling_step", allow_zero=True)
+    n_post = jnp.shape(W)[:1]
+    if jnp.ndim(W) != 2 or jnp.shape(rate) != n_post or jnp.shape(post) not in ((), n_post):
+        raise ValueError(
+            f"scaling_step: needs W (n_post, n_pre), rate (n_post,) and post (n_post,) (or a "
+            f"scalar); got W {jnp.shape(W)}, rate {jnp.shape(rate)}, post {jnp.shape(post)}"
+        )
     rate = rate * jnp.exp(-dt / p.tau_rate) + post * (1000.0 / p.tau_rate)
     factor = jnp.exp((dt / p.tau_scaling) * (1.0 - rate / p.target_rate))
     return rate, W * factor[:, None]

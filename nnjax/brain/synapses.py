@@ -91,6 +91,16 @@ def step(state: SynapseState, drive: Array, params: SynapseParams, dt: float) ->
     """x <- x e^{-dt/tau} + drive; drive (pA or nS) is the summed weight arriving now.
     ValueError for a concrete tau or dt that is not finite and > 0 (tracers pass)."""
     _check_decay(params, dt, "synapses.step")
+    shape = jnp.shape(state.x)
+    try:
+        ok = jnp.broadcast_shapes(jnp.shape(drive), shape) == shape
+    except ValueError:
+        ok = False
+    if not ok:  # a wider drive would broadcast x into a new shape, silently
+        raise ValueError(
+            f"synapses.step: drive must broadcast to the state's shape {shape} without "
+            f"changing it, got {jnp.shape(drive)}"
+        )
     return SynapseState(state.x * jnp.exp(-dt / params.tau) + drive)
 
 
@@ -142,7 +152,13 @@ def delay_init(n_pre: int, max_delay: int, *, channels: int | None = None, dtype
 
 
 def delay_push(line: DelayLine, spikes: Array) -> DelayLine:
-    """Store this step's spikes (n_pre,) (or (n_pre, channels)) in the slot after the head."""
+    """Store this step's spikes (n_pre,) (or (n_pre, channels)) in the slot after the head.
+    A ValueError for spikes of another shape (a (1,) array would fill every slot's row)."""
+    if jnp.shape(spikes) != line.buffer.shape[1:]:
+        raise ValueError(
+            f"delay_push: spikes must have shape {line.buffer.shape[1:]} (n_pre[, channels]), "
+            f"got {jnp.shape(spikes)}"
+        )
     head = (line.head + 1) % line.buffer.shape[0]
     return DelayLine(line.buffer.at[head].set(spikes.astype(line.buffer.dtype)), head)
 
@@ -242,7 +258,9 @@ def arrival_weights(spike: Array, t_spike: Array, dt: float, params: SynapsePara
     """(n,) spikes at t_spike ms into their step -> (n, 2): [e^{-(dt - t_s)/tau},
     tau (1 - e^{-(dt - t_s)/tau}) / dt], a spike's share of x at the step's end and of the
     mean of x over the step, when it arrives t_s into a step. 0 where there is no spike; a
-    spike at the step's end (t_s = dt, e.g. a grid model's) gives [1, 0]."""
+    spike at the step's end (t_s = dt, e.g. a grid model's) gives [1, 0]. ValueError for a
+    concrete tau or dt that is not finite and > 0 (dt = 0 gave nan: tau (1 - 1) / 0)."""
+    _check_decay(params, dt, "arrival_weights")
     has = spike > 0
     lag = jnp.where(has, dt - jnp.where(has, t_spike, dt), 0.0)
     decay = jnp.exp(-lag / params.tau)

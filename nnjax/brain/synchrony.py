@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nnjax.brain.dynamics import check_positive, concrete
+from nnjax.brain.dynamics import check_count, check_positive, concrete
 from nnjax.brain.neurons import lif
 
 Array = jax.Array
@@ -76,6 +76,20 @@ def _train(times, mask, name: str, where: str, duration=None):
     return jnp.where(mask > 0, times, 0.0), mask
 
 
+def _check_batches(a, b, where: str) -> None:
+    """A ValueError unless the batch shapes of trains a (..., n) and b (..., m) broadcast."""
+    try:
+        ok = a.ndim >= 1 and b.ndim >= 1
+        jnp.broadcast_shapes(a.shape[:-1], b.shape[:-1])
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{where}: trains a (..., n) and b (..., m) need batch shapes that broadcast, got "
+            f"a {a.shape} and b {b.shape}"
+        )
+
+
 def _check_number(value, name: str, where: str) -> None:
     """check_positive, and a ValueError for a concrete value that is not a number (None)."""
     if not isinstance(value, jax.core.Tracer) and concrete(value) is None:
@@ -101,6 +115,7 @@ def van_rossum_distance(a, b, tau, *, mask_a=None, mask_b=None, squared: bool = 
     _check_number(tau, "tau", "van_rossum_distance")
     a, ma = _train(a, mask_a, "a", "van_rossum_distance")
     b, mb = _train(b, mask_b, "b", "van_rossum_distance")
+    _check_batches(a, b, "van_rossum_distance")
     return _van_rossum(a, ma, b, mb, tau, bool(squared))
 
 
@@ -157,6 +172,7 @@ def sttc(a, b, dt, duration, *, mask_a=None, mask_b=None):
     _check_number(duration, "duration", "sttc")
     a, ma = _train(a, mask_a, "a", "sttc", duration)
     b, mb = _train(b, mask_b, "b", "sttc", duration)
+    _check_batches(a, b, "sttc")
     return _sttc(a, ma, b, mb, dt, duration)
 
 
@@ -219,7 +235,23 @@ def coincidence_inputs(
 ) -> Array:
     """Input raster (n_steps, n_inputs): every input fires once per volley, at the volley time
     plus a Gaussian jitter of sd ``jitter`` steps (rounded; clipped to the run). jitter = 0 is
-    perfectly synchronous; larger jitter spreads the same number of spikes out in time."""
+    perfectly synchronous; larger jitter spreads the same number of spikes out in time.
+    n_inputs, n_steps: ints >= 1; jitter: a finite number >= 0 (steps); volley_times (k,):
+    finite steps in [0, n_steps - 1]. Concrete values breaking this are a ValueError (a nan
+    jitter or volley time would be cast to an arbitrary step, a volley past the run piled
+    onto its last step)."""
+    where = "coincidence_inputs"
+    n_inputs = check_count(n_inputs, "n_inputs", where)
+    n_steps = check_count(n_steps, "n_steps", where)
+    check_positive(jitter, "jitter (steps)", where, allow_zero=True)
+    v = concrete(volley_times)
+    if v is not None and (
+        v.ndim != 1 or not np.all(np.isfinite(v) & (v >= 0) & (v <= n_steps - 1))
+    ):
+        raise ValueError(
+            f"{where}: volley_times must be (k,) finite steps in [0, n_steps - 1 = "
+            f"{n_steps - 1}], got {v if v.size <= 8 else v.shape}"
+        )
     volley_times = jnp.asarray(volley_times)
     shift = jnp.round(jitter * jax.random.normal(key, volley_times.shape + (n_inputs,)))
     t = jnp.clip(volley_times[:, None] + shift, 0, n_steps - 1).astype(jnp.int32)
