@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 Array = jax.Array
 
@@ -82,14 +83,45 @@ def silu(z: Array) -> Array:
     return _limit_at_infinities(jax.nn.silu, _float(z))
 
 
+@jax.custom_jvp
+def _tie(z: Array, m: Array) -> Array:
+    """s = z - m, m the row's max; where m = +inf, the limit with the row's +inf logits
+    tied (all going to infinity together): s = 0 on them, not the NaN of inf - inf, and
+    -inf elsewhere (NaN stays NaN). ds = dz."""
+    return jnp.where(jnp.isposinf(m), jnp.where(z == m, 0.0, -jnp.inf), z - m)
+
+
+# ds = dz, not the select's zero: a row with a +inf keeps the derivative's formula (finite),
+# and the backward pass needs no select over the whole array.
+_tie.defjvp(lambda primals, tangents: (_tie(*primals), tangents[0]))
+
+
+def _shifted(z: Array) -> Array:
+    """s_i = z_i - max_j z_j over the last axis (the max not differentiated, as in
+    ``jax.nn``), the +inf logits of a row tied (:func:`_tie`)."""
+    m = lax.stop_gradient(jnp.max(z, axis=-1, keepdims=True, initial=-jnp.inf))  # K = 0
+    return _tie(z, m)
+
+
 def softmax(z: Array) -> Array:
-    """f(z)_i = exp(z_i - max z) / sum_j exp(z_j - max z), over the last axis."""
-    return jax.nn.softmax(_float(z), axis=-1)
+    """f(z)_i = exp(s_i) / sum_j exp(s_j), s = z - max z, over the last axis;
+    df_i/dz_j = f_i (delta_ij - f_j).
+
+    A row with m logits of +inf is its limit with them tied: 1/m on them, 0 elsewhere (not
+    NaN). A row of -inf only, or with a NaN, gives NaN."""
+    e = jnp.exp(_shifted(_float(z)))
+    return e / jnp.sum(e, axis=-1, keepdims=True)
 
 
 def log_softmax(z: Array) -> Array:
-    """f(z)_i = z_i - logsumexp(z), over the last axis."""
-    return jax.nn.log_softmax(_float(z), axis=-1)
+    """f(z)_i = s_i - log sum_j exp(s_j) = z_i - logsumexp(z), s = z - max z, over the last
+    axis; df_i/dz_j = delta_ij - softmax(z)_j.
+
+    A row with m logits of +inf is its limit with them tied: -log m on them, -inf
+    elsewhere (not NaN); the derivative keeps its formula there. A row of -inf only (no
+    class possible), or with a NaN, gives NaN."""
+    s = _shifted(_float(z))
+    return s - jnp.log(jnp.sum(jnp.exp(s), axis=-1, keepdims=True))
 
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {

@@ -14,6 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
+from nnjax.activations import log_softmax
+
 Array = jax.Array
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -208,7 +210,15 @@ def softmax_cross_entropy(logits: Array, target: Array, reduction: str = "mean")
     targets of shape (B, K). Uses log_softmax, so it is stable for any finite logits; a
     class masked by a logit of -inf adds 0 where its target is 0 (the limit of t log p, in
     both target forms; dJ/dt there is taken as 0, not the exact +inf) and makes the loss inf
-    where its target is > 0. dJ/dz_b = (softmax(z_b) - t_b) / B for the mean reduction.
+    where its target is > 0. dJ/dz_b = (softmax(z_b) sum_k t_bk - t_b) / B for the mean
+    reduction, (softmax(z_b) - t_b) / B for one-hot targets.
+
+    A row with m >= 1 logits of +inf is taken at its limit with those logits tied (all
+    going to infinity together): softmax is 1/m on them and 0 elsewhere, so the term is
+    sum_{k: z_k = +inf} t_bk log m (0 for a label or one-hot target on a +inf class) plus
+    +inf if any class with a finite logit has t_bk > 0; the gradient keeps the formula
+    above, finite (0 for a one-hot target on the one +inf class). A NaN logit, or a row
+    whose logits are all -inf (no class is possible), gives NaN.
 
     Integer labels must lie in [0, K). Where they are concrete (NumPy arrays, or JAX arrays
     outside ``jit``/``vmap``/``grad``) they are checked here: a ``ValueError`` gives the
@@ -219,7 +229,7 @@ def softmax_cross_entropy(logits: Array, target: Array, reduction: str = "mean")
     before it compiles; check your own before calling a jitted loss or train step.
     """
     z = _float(logits)
-    logp = jax.nn.log_softmax(z, axis=-1)
+    logp = log_softmax(z)  # +inf logits: their tied limit, not NaN
     _check_concrete_targets(target, z.shape)  # before jnp.asarray, which wraps 2**32 to 0
     target = jnp.asarray(target)
     if target.shape == z.shape:

@@ -31,7 +31,9 @@ Equinox's ``State``, so that a layer without state pays nothing for it):
 * Errors: a ValueError names the layer, its position in the model (``layer i (name)``,
   ``branch i (name)``) and both shapes.
 * Arrays are channels-last ((B, W, C), (B, H, W, C)); params default to float32, float64
-  when ``jax_enable_x64`` is on (:func:`default_float`), or a layer's ``dtype``.
+  when ``jax_enable_x64`` is on (:func:`default_float`), or a layer's ``dtype``. A layer
+  built with ``dtype=float64`` refuses to ``init`` while x64 is off (a ValueError naming the
+  layer and the fix), rather than make float32 params.
 
 Modules: :mod:`~nnjax.layers.core` (Dense, Activation, Flatten, Reshape, Identity, Dropout,
 serial), :mod:`~nnjax.layers.conv`, :mod:`~nnjax.layers.pool`, :mod:`~nnjax.layers.norm`,

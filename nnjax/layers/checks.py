@@ -2,7 +2,8 @@
 the shape or option, and the valid values.
 
 * dtypes: :func:`default_float` (float32, float64 under x64), :func:`check_dtype` and
-  :func:`param_dtype` (floating dtypes only), :func:`float_result_type` (the dtype a layer
+  :func:`param_dtype` (floating dtypes only; float64 only under x64, checked at init by
+  :func:`check_available`), :func:`float_result_type` (the dtype a layer
   computes in), :func:`dtype_name` (JSON-able);
 * options: :func:`as_real` (Python or NumPy reals, not bools), :func:`positive_int`,
   :func:`flag` (bools only),
@@ -47,10 +48,25 @@ def check_dtype(name: str, dtype):
     return dt
 
 
+def check_available(name: str, dt) -> None:
+    """A ValueError naming the layer when ``dt`` (a floating dtype) is float64 while JAX's x64
+    is off: JAX would silently make float32 arrays instead (with a UserWarning per array).
+    Called at init time, not at construction: x64 may be switched on in between."""
+    if dt is not None and jnp.dtype(dt) == np.float64 and default_float() != np.float64:
+        raise ValueError(
+            f"{name}: dtype float64 needs JAX's 64-bit mode, which is off (JAX would make "
+            "float32 params); enable it first with nnjax.enable_x64(), "
+            'jax.config.update("jax_enable_x64", True) or JAX_ENABLE_X64=1, or leave '
+            "dtype=None (float32)"
+        )
+
+
 def param_dtype(dtype, name: str = "layer") -> jnp.dtype:
     """``dtype`` as a NumPy dtype, or :func:`default_float` when it is None; a ValueError
-    (:func:`check_dtype`) unless it is a floating dtype."""
+    (:func:`check_dtype`) unless it is a floating dtype, and (:func:`check_available`) for
+    float64 while x64 is off. Layers call it in ``init``."""
     dt = check_dtype(name, dtype)
+    check_available(name, dt)
     return dt if dt is not None else default_float()
 
 

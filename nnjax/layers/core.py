@@ -22,6 +22,7 @@ from nnjax.layers.checks import (
     check_shape,
     dtype_name,
     flag,
+    float_result_type,
     init_bias,
     located,
     param_dtype,
@@ -223,6 +224,8 @@ def Dropout(rate: float) -> Layer:
 
     Active only when a ``key`` is passed to ``apply``; without one it is the identity
     (evaluation mode). No params. ``rate``: a real number (Python or NumPy) in [0, 1).
+    An integer or bool input is computed in the default float (:func:`float_result_type`,
+    as the activations and AvgPool), with or without a key: never rounded back to ints.
     """
     value = as_real(rate)
     if value is None or not 0.0 <= value < 1.0:
@@ -234,6 +237,8 @@ def Dropout(rate: float) -> Layer:
         return check_shape(name, input_shape, 0), {}
 
     def apply(params, x, *, key=None):
+        if not jnp.issubdtype(jnp.result_type(x), jnp.inexact):
+            x = jnp.asarray(x, float_result_type(x))
         if key is None or rate == 0.0:
             return x
         keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)

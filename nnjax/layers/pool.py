@@ -6,7 +6,11 @@ position o:
 
 * ``MaxPool``: y[b, o, c] = max_{p in W(o)} x_pad[b, p, c] with -inf padding. Its gradient
   (JAX's, ``select_and_scatter_add``) sends dJ/dy[o] to one position per window: the FIRST
-  maximum in row-major order over the window. Ties are not split.
+  maximum in row-major order over the window. Ties are not split. It is a scan in which a
+  later position replaces the chosen one unless the chosen one is >= it, so with a NaN in
+  the window (y is NaN) the gradient goes to the first maximum after the window's last NaN,
+  or to that NaN when it is the last position (measured on XLA:CPU;
+  :func:`nnjax.reference.pool.window_argmax` writes the rule out).
 * ``AvgPool``: y[b, o, c] = (1 / n(o)) sum_{p in W(o), p real} x[b, p, c], where n(o) counts
   only the real (non-padding) positions of the window (as TensorFlow/Keras "SAME" pooling and
   Flax's ``count_include_pad=False``; PyTorch's default ``count_include_pad=True`` differs

@@ -174,10 +174,21 @@ def silu_derivative(z):
     return _at_infinities(z, finite, z > 0)
 
 
+def _shifted(z):
+    """s = z - m, m = max_j z_j over the last axis. A row whose max is +inf is taken at its
+    limit with its m logits of +inf tied (going to infinity together): s = 0 on them and
+    -inf elsewhere, where z - m would give NaN (inf - inf). NaN stays NaN."""
+    m = np.max(z, axis=-1, keepdims=True, initial=-np.inf)
+    with np.errstate(invalid="ignore"):  # inf - inf in the rows replaced below
+        s = z - m
+    tied = np.where(z == m, 0.0, -np.inf).astype(z.dtype)
+    return np.where(np.isposinf(m), tied, s)
+
+
 def softmax(z):
-    """f(z)_i = e^{z_i - m} / sum_j e^{z_j - m}, m = max_j z_j, over the last axis."""
-    z = _arr(z)
-    e = np.exp(z - np.max(z, axis=-1, keepdims=True))
+    """f(z)_i = e^{s_i} / sum_j e^{s_j}, s = z - max_j z_j, over the last axis. A row with m
+    logits of +inf: 1/m on them, 0 elsewhere (the limit, :func:`_shifted`)."""
+    e = np.exp(_shifted(_arr(z)))
     return e / np.sum(e, axis=-1, keepdims=True)
 
 
@@ -188,10 +199,10 @@ def softmax_jacobian(z):
 
 
 def log_softmax(z):
-    """f(z)_i = z_i - m - log sum_j e^{z_j - m}, m = max_j z_j, over the last axis."""
-    z = _arr(z)
-    shifted = z - np.max(z, axis=-1, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+    """f(z)_i = s_i - log sum_j e^{s_j}, s = z - max_j z_j, over the last axis. A row with m
+    logits of +inf: -log m on them, -inf elsewhere (the limit, :func:`_shifted`)."""
+    s = _shifted(_arr(z))
+    return s - np.log(np.sum(np.exp(s), axis=-1, keepdims=True))
 
 
 def log_softmax_jacobian(z):

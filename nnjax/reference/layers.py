@@ -107,7 +107,8 @@ def dropout(rate: float, mask=None) -> Pair:
 
     y = m * x / (1 - rate),   dJ/dx = m * dJ/dy / (1 - rate).
 
-    ``mask=None`` is evaluation mode (the identity), as the JAX layer without a key.
+    ``mask=None`` is evaluation mode (the identity), as the JAX layer without a key. An
+    integer or bool x is computed in float64 in every mode (never rounded back to ints).
     """
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
@@ -115,6 +116,7 @@ def dropout(rate: float, mask=None) -> Pair:
 
     def forward(params, x):
         x = np.asarray(x)
+        x = x if np.issubdtype(x.dtype, np.inexact) else x.astype(np.float64)
         if keep is None or rate == 0.0:
             return x, None
         if keep.shape != x.shape:

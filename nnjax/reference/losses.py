@@ -129,7 +129,11 @@ def softmax_cross_entropy(logits, target, reduction="mean"):
     """J = -mean_b sum_k t_bk log softmax(z_b)_k, over the rows b of z (B, K).
 
     A class with t_bk = 0 adds 0 (the limit of t log p), also where its logit is -inf
-    (log p = -inf: a masked class), as JAX's label form picks only the labelled class."""
+    (log p = -inf: a masked class), as JAX's label form picks only the labelled class.
+    A row with m logits of +inf is taken at its limit, those logits tied (as
+    :func:`~nnjax.reference.activations.log_softmax`): log softmax is -log m on them and
+    -inf elsewhere, so the term is log m times the target's weight on them, plus +inf if a
+    finite class has t_bk > 0."""
     z = _pred(logits)
     t = _class_target(z, target, "softmax_cross_entropy")
     logp = log_softmax(z)
@@ -138,7 +142,10 @@ def softmax_cross_entropy(logits, target, reduction="mean"):
 
 
 def softmax_cross_entropy_grad(logits, target, reduction="mean"):
-    """dJ/dz_b = (softmax(z_b) sum_k t_bk - t_b) / B; = (softmax(z_b) - t_b) / B for one-hot."""
+    """dJ/dz_b = (softmax(z_b) sum_k t_bk - t_b) / B; = (softmax(z_b) - t_b) / B for one-hot.
+
+    A row with +inf logits keeps this formula at its limit (softmax 1/m on its m infinite
+    logits, 0 elsewhere): finite, 0 for a one-hot target on the one +inf class."""
     z = _pred(logits)
     t = _class_target(z, target, "softmax_cross_entropy")
     n_rows = z.size // z.shape[-1] if z.shape[-1] else 0

@@ -4,11 +4,13 @@
 The windows are gathered as in :mod:`nnjax.reference.conv` (im2col, no dilation):
 cols[b, i, j, u, v, c] = xp[b, i sh + u, j sw + v, c], with xp the padded input.
 
-* Max: xp is padded with -inf; y[b, i, j, c] = max_{u, v} cols[b, i, j, u, v, c]. The
-  gradient goes, whole, to ONE tap per window: the first maximum in row-major (u, v) order,
-  which is how JAX's ``reduce_window`` max differentiates (``select_and_scatter_add`` with
-  ``>=``: a later tap replaces the chosen one only when strictly greater). dJ/dx adds up the
-  routed gradients of every window a position belongs to.
+* Max: xp is padded with -inf; y[b, i, j, c] = max_{u, v} cols[b, i, j, u, v, c] (NaN if
+  the window holds a NaN). The gradient goes, whole, to ONE tap per window: the first
+  maximum in row-major (u, v) order, which is how JAX's ``reduce_window`` max
+  differentiates (a scan with ``>=``: a later tap replaces the chosen one unless the chosen
+  one is >= it). With a NaN in the window the scan's rule still holds, and it is not the
+  first maximum (:func:`window_argmax`). dJ/dx adds up the routed gradients of every
+  window a position belongs to.
 * Average: xp is padded with zeros; y = (sum_{u, v} cols) / n(i, j), n(i, j) the number of
   real (non-padding) positions in the window. dJ/dx[p] = sum over the windows w holding p of
   dJ/dy[w] / n(w).
@@ -47,9 +49,23 @@ def _unpad(dxp, pads, shape):
 
 
 def window_argmax(flat):
-    """The index of the FIRST maximum of each window: flat (B, Ho, Wo, kh kw, C), the taps in
-    row-major window order -> (B, Ho, Wo, C) (``np.argmax`` returns the first occurrence)."""
-    return np.argmax(flat, axis=3)
+    """The tap each window's gradient goes to: flat (B, Ho, Wo, kh kw, C), the taps in
+    row-major window order -> (B, Ho, Wo, C).
+
+    JAX's rule, a scan over the taps: start at tap 0; tap t replaces the chosen tap c unless
+    x_c >= x_t. Without NaN that is the FIRST maximum. A NaN compares false both ways, so
+    a NaN replaces the chosen tap and is replaced by the next tap: the gradient goes to the
+    first maximum of the taps after the window's last NaN, or to that NaN when it is the
+    last tap (e.g. [1, NaN, 0, 5] -> tap 3, [1, NaN, 0] -> tap 2, [1, NaN] -> tap 1),
+    while y is NaN."""
+    chosen = np.zeros(flat.shape[:3] + flat.shape[4:], dtype=np.intp)
+    best = flat[:, :, :, 0]
+    for t in range(1, flat.shape[3]):
+        tap = flat[:, :, :, t]
+        take = ~(best >= tap)
+        chosen = np.where(take, t, chosen)
+        best = np.where(take, tap, best)
+    return chosen
 
 
 def _pool_pair(kind, window, strides, padding):
@@ -67,9 +83,8 @@ def _pool_pair(kind, window, strides, padding):
         B, Ho, Wo, kh, kw, C = cols.shape
         flat = cols.reshape(B, Ho, Wo, kh * kw, C)
         if kind == "MaxPool":
-            first = window_argmax(flat)
-            y = np.take_along_axis(flat, first[:, :, :, None], axis=3)[:, :, :, 0]
-            extra = first
+            extra = window_argmax(flat)
+            y = flat.max(axis=3)  # NaN if the window holds one, as lax.max
         else:
             ones = np.ones((1, *x4.shape[1:3], 1))
             _, count_cols = _windows(ones, k, s, pads, 0.0)
