@@ -1,7 +1,6 @@
 """``python -m benchmarks``: see :mod:`benchmarks.cli`."""
 
-import sys
-
 from benchmarks.cli import main
+from nnjax.cli import exit_with
 
-sys.exit(main())
+exit_with(main())  # as the nnjax command: after a signal, no interpreter teardown

@@ -14,6 +14,7 @@ timed round, under 2 minutes on 2 cores; its timings mean little.
 
 import argparse
 import datetime
+import shutil
 import sys
 import tempfile
 import time
@@ -208,12 +209,27 @@ def out_dir(out: Path | None) -> Path:
 
 
 def run(args) -> int:
+    """Run the suite into ``args.out``. Without ``--out`` into a new temporary folder, which
+    a run that fails (a mismatch, an error, a signal) removes: it holds no report."""
+    if args.out is not None:
+        return _run(args)
+    args.out = out_dir(None)
+    try:
+        code = _run(args)
+    except BaseException:
+        shutil.rmtree(args.out, ignore_errors=True)
+        raise
+    if code != 0:
+        shutil.rmtree(args.out, ignore_errors=True)
+    return code
+
+
+def _run(args) -> int:
     from benchmarks import harness, targets
     from benchmarks.check import Mismatch
     from benchmarks.workloads import run_workloads
 
     t_start = time.perf_counter()
-    args.out = out_dir(args.out)
     print(f"writing results to {args.out}", flush=True)
     cfg = _settings(args)
     now = datetime.datetime.now(datetime.UTC)
@@ -284,9 +300,11 @@ def _write(args, results):
 
 def main(argv=None) -> int:
     """``python -m benchmarks``: an expected failure is one line and an exit status, as
-    ``nnjax bench``'s (a path or a full disk, standard output included: 3)."""
+    ``nnjax bench``'s (a path or a full disk, standard output included: 3; SIGINT, SIGTERM,
+    SIGHUP: 128 + N, the lock of --out released and no temporary folder left)."""
     from nnjax.cli import Parser  # usage errors in one line, as nnjax bench's
-    from nnjax.cli_stdout import stdout_named
+    from nnjax.cli_signals import signals_unwind
+    from nnjax.cli_stdout import reader_left, stdout_named
 
     parser = Parser(prog="python -m benchmarks", description=__doc__)
     add_arguments(parser)
@@ -301,11 +319,26 @@ def main(argv=None) -> int:
                 check(args)
             except ValueError as e:
                 parser.error(str(e))
-            code = _locked_run(args)
+            with signals_unwind("bench", prog=parser.prog):  # the nnjax command's handlers
+                code = _locked_run(args)
             sys.stdout.flush()  # output still buffered fails here, as one line
             return code
         except OSError as e:  # a path (--out a file: exit 3, as nnjax bench), a full disk
             return _failed(parser.prog, e)
+        except KeyboardInterrupt as e:  # a signal (nnjax.cli_signals): its lock is released
+            return _interrupted(parser.prog, e)
+        except SystemExit as e:  # rich's exit when the reader of stdout left: as SIGPIPE
+            if not reader_left(e):
+                raise
+            return _failed(parser.prog, BrokenPipeError())
+
+
+def _interrupted(prog: str, e: KeyboardInterrupt) -> int:
+    """``<prog>: error: interrupted by SIGTERM``, and its status 128 + N."""
+    from nnjax import errors
+
+    print(f"{prog}: error: {errors.describe(e)}", file=sys.stderr)
+    return errors.exit_code(e)
 
 
 def _locked_run(args) -> int:

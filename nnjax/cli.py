@@ -23,7 +23,7 @@ import os
 import sys
 import warnings
 
-from nnjax.cli_stdout import is_stdout_error, stdout_gone, stdout_named
+from nnjax.cli_stdout import is_stdout_error, reader_left, stdout_gone, stdout_named
 from nnjax.commands.options import HelpFormatter
 
 COMMANDS = ("train", "predict", "info", "verify", "compare", "bench", "sleep", "night")
@@ -158,7 +158,9 @@ def main(argv=None) -> int:
 
     Standard output is flushed before it returns, so output that cannot be written (a full
     disk) fails here, as one line naming standard output (exit 3), and not in the
-    interpreter's teardown; a command reports it as its own error (:func:`_checked_run`)."""
+    interpreter's teardown; a command reports it as its own error (:func:`_checked_run`),
+    and so does its ``--help`` (``nnjax info: error: ...``, as argparse's usage errors)."""
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     with stdout_named():
         try:
             code = _parse_and_run(argv)
@@ -174,12 +176,13 @@ def main(argv=None) -> int:
             from nnjax.terminal import detach_stdout
 
             detach_stdout()  # what is still buffered must not fail again at exit
-            print(f"nnjax: error: {errors.describe(e)}", file=sys.stderr)
+            command = _command_in(argv)
+            prog = f"nnjax {command}" if command else "nnjax"
+            print(f"{prog}: error: {errors.describe(e)}", file=sys.stderr)
             return errors.EXIT_IO
 
 
-def _parse_and_run(argv) -> int:
-    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+def _parse_and_run(argv: list[str]) -> int:
     parser = build_parser(argv)
     if not argv:  # a bare `nnjax` asks what there is: the help, as `nnjax --help` does
         parser.print_help()
@@ -229,7 +232,9 @@ def _checked_run(module, args) -> int:
             code = int(args._run(args) or 0)
         sys.stdout.flush()  # output still buffered fails here, as this command's error
         return code
-    except BrokenPipeError:  # the reader of stdout left (`nnjax verify | head`): quietly
+    except (BrokenPipeError, SystemExit) as exc:  # `nnjax verify | head`: quietly, 141
+        if not reader_left(exc):  # SystemExit: only the one a library raised for that
+            raise
         return stdout_gone()
     except (Exception, KeyboardInterrupt) as exc:
         if is_stdout_error(exc):  # what is still buffered must not fail again at exit
@@ -331,13 +336,17 @@ _BACKEND_FAILED = "Unable to initialize backend"  # jax._src.xla_bridge's words
 
 
 def entry() -> None:
-    """The ``nnjax`` executable: :func:`main`, then exit with its status. A run stopped by a
-    signal (status 128 + N) has released its locks and finished its files while the
-    exception unwound; it then leaves with ``os._exit``, skipping the interpreter's teardown,
-    which crashed (SIGSEGV, status 139) when the signal had cut into JAX's tracing. A signal
-    that comes after :func:`main` has returned ends the process at once with the command's
-    status (:func:`_leave_on_signals`)."""
-    code = main()
+    """The ``nnjax`` executable: :func:`main`, then :func:`exit_with` its status."""
+    exit_with(main())
+
+
+def exit_with(code: int) -> None:
+    """End the process with status ``code`` (``nnjax`` and ``python -m benchmarks``). A run
+    stopped by a signal (status 128 + N) has released its locks and finished its files while
+    the exception unwound; it then leaves with ``os._exit``, skipping the interpreter's
+    teardown, which crashed (SIGSEGV, status 139) when the signal had cut into JAX's
+    tracing. A signal that comes after the command has returned ends the process at once
+    with the command's status (:func:`_leave_on_signals`)."""
     _leave_on_signals(code)
     if code >= 128:
         _flush_output()

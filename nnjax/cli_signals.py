@@ -52,10 +52,12 @@ SERVED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1")  # those this platform lacks
 
 
 @contextlib.contextmanager
-def signals_unwind(command: str, grace_s: float = GRACE_S):
+def signals_unwind(command: str, grace_s: float = GRACE_S, *, prog: str | None = None):
     """Within the block, SIGINT, SIGTERM, SIGHUP and SIGUSR1 unwind the command (module
     docstring); the previous handlers, wakeup fd and unraisable hook are restored on leaving.
-    Only in the main thread (elsewhere Python allows no handlers): in other threads, a no-op."""
+    Only in the main thread (elsewhere Python allows no handlers): in other threads, a no-op.
+    ``prog``: what the watchdog's line starts with (default ``nnjax <command>``; ``python -m
+    benchmarks`` gives its own)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -64,7 +66,7 @@ def signals_unwind(command: str, grace_s: float = GRACE_S):
     hook = served.unraisable_hook(sys.unraisablehook)
     sys.unraisablehook = hook
     done = threading.Event()
-    watchdog = _Watchdog(command, served.handler, done, grace_s)
+    watchdog = _Watchdog(prog or f"nnjax {command}", served.handler, done, grace_s)
     try:
         yield
     finally:
@@ -286,8 +288,8 @@ class _Watchdog:
     """The thread that ends the process when a served signal has not unwound the command
     within ``grace_s`` seconds. Not started where the wakeup fd is taken (asyncio)."""
 
-    def __init__(self, command: str, handler, done: threading.Event, grace_s: float):
-        self.command, self.handler, self.done, self.grace_s = command, handler, done, grace_s
+    def __init__(self, prog: str, handler, done: threading.Event, grace_s: float):
+        self.prog, self.handler, self.done, self.grace_s = prog, handler, done, grace_s
         self.read_fd, self.write_fd = os.pipe()
         os.set_blocking(self.write_fd, False)
         self.previous_fd = signal.set_wakeup_fd(self.write_fd, warn_on_full_buffer=False)
@@ -314,7 +316,7 @@ class _Watchdog:
             detach_terminal()
         name = signal.Signals(signum).name
         line = (
-            f"nnjax {self.command}: error: interrupted by {name} (the running computation "
+            f"{self.prog}: error: interrupted by {name} (the running computation "
             f"did not return within {self.grace_s:g} s: ended at once)\n"
         )
         try:

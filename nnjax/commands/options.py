@@ -164,18 +164,20 @@ def finite_float(text: str) -> float:
     return value
 
 
-def int_list(low: int, example: str):
-    """A type: comma-separated ints ``>= low``, at least one, no empty entry (``64,``)."""
+def int_list(low: int, example: str, high: int | None = None, why: str = ""):
+    """A type: comma-separated ints in [``low``, ``high``] (``high`` None: no upper bound; ``why``
+    says where it comes from), at least one, no empty entry (``64,``)."""
+    valid = f">= {low}" if high is None else f"in [{low}, {high}]{why}"
 
     def parse(text: str) -> list[int]:
         items = [s.strip() for s in text.split(",")]
         try:
             values = [int(s) for s in items]
-        except ValueError:
+        except ValueError:  # not an int, or one of more than 4300 digits
             values = None
-        if values is None or any(v < low for v in values):
+        if values is None or any(v < low or (high is not None and v > high) for v in values):
             raise argparse.ArgumentTypeError(
-                f"takes comma-separated integers >= {low} like {example} "
+                f"takes comma-separated integers {valid} like {example} "
                 f"(no empty entry), got {text!r}"
             )
         return values

@@ -18,6 +18,10 @@ METHODS = ("sequential", "ewc", "si", "lwf", "replay1", "replay5", "replay20", "
            "src", "src+replay1", "joint")  # fmt: skip
 TEST_ORDERS, TEST_SEEDS = "0,1,2,3,4", 2  # nnjax.brain.study's TEST_ORDERS and TEST_SEEDS
 VALIDATION_ORDERS = (100, 101)  # nnjax.brain.harness.VALIDATION_ORDERS (a test keeps them equal)
+# An order k > 0 seeds NumPy's permutation of the classes, which takes any int; above 2**32 - 1
+# (--seed's range) none is new (10! = 3628800 orders of 10 classes), and results.json's
+# orders would no longer be read back exactly by readers whose numbers are float64 or int64.
+ORDER_LIMIT = 2**32 - 1
 
 
 def add_arguments(p) -> None:
@@ -35,10 +39,11 @@ def add_arguments(p) -> None:
     )
     p.add_argument(
         "--orders",
-        type=o.int_list(0, TEST_ORDERS),
+        type=o.int_list(0, TEST_ORDERS, ORDER_LIMIT, " (each seeds a class order, as --seed)"),
         default=TEST_ORDERS,
         metavar="K,K,...",
-        help="class orders (0 = 0..9; permuted datasets: the permutations' seed); not 100, "
+        help="class orders, each in [0, 2**32 - 1] (0 = 0..9; permuted datasets: the "
+        "permutations' seed); not 100, "
         "101: the hyperparameter search's",
     )
     p.add_argument(
@@ -100,18 +105,35 @@ def check(args) -> None:
 BYTES_PER_STEP_AND_RUN = 32
 
 
+# the steps when --steps / --sleep-steps are not given: nnjax.brain.harness.WAKE's and SLEEP's
+# (every dataset's; a test keeps them equal), here so that the check needs no JAX
+DEFAULT_STEPS, DEFAULT_SLEEP_STEPS = 300, 1000
+
+
 def _check_memory(args) -> None:
     """A run whose per-step buffers cannot fit in this machine's memory is refused at once,
-    naming the option (it was XLA's out-of-memory error after loading JAX and the data)."""
+    naming the option (it was XLA's out-of-memory error after loading JAX and the data):
+    --steps or --sleep-steps, or, at their defaults, --seeds and --orders (--seeds 10**12
+    was a traceback from XLA)."""
     from nnjax._host import physical_memory, size_text
 
     have, runs = physical_memory(), len(args.orders) * args.seeds
-    for option, steps in (("--steps", args.steps), ("--sleep-steps", args.sleep_steps)):
-        need = BYTES_PER_STEP_AND_RUN * (steps or 0) * runs
+    for option, given, default in (
+        ("--steps", args.steps, DEFAULT_STEPS),
+        ("--sleep-steps", args.sleep_steps, DEFAULT_SLEEP_STEPS),
+    ):
+        steps = given or default
+        need = BYTES_PER_STEP_AND_RUN * steps * runs
         if have is not None and need > have:
+            # the culprit: the factor furthest above its default (the default study: 10 runs)
+            if given and given / default >= runs / (len(TEST_ORDERS.split(",")) * TEST_SEEDS):
+                culprit = f"{option} {steps}"
+            else:
+                culprit = f"--seeds {args.seeds} x {len(args.orders)} --orders"
+            runs_of = f"{runs} runs of {steps} steps" + ("" if given else f" ({option}'s default)")
             raise ValueError(
-                f"{option} {steps}: {runs} runs of {steps} steps need at least "
-                f"{size_text(need)} of memory; this machine has {size_text(have)}"
+                f"{culprit}: {runs_of} need at least {size_text(need)} of memory; this "
+                f"machine has {size_text(have)}"
             )
 
 
