@@ -254,14 +254,17 @@ def _read_npz(path, need_y: bool = True) -> tuple[np.ndarray, np.ndarray | None]
     if not magic.startswith(b"PK"):
         kind = "a single .npy array" if magic == b"\x93NUMPY" else "not a zip archive"
         raise ValueError(f"{where}: not an .npz archive ({kind})")
+    name = "X"
     try:
         with np.load(where, allow_pickle=False) as archive:
             keys = archive.files
-            if all(k in keys for k in NPZ_KEYS):
-                return archive["X"], archive["y"]
-            if not need_y and "X" in keys:
-                return archive["X"], None
+            if "X" in keys and ("y" in keys or not need_y):
+                X = archive["X"]
+                name = "y"
+                return X, (archive["y"] if "y" in keys else None)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        if _is_object_array_error(e):
+            raise ValueError(_object_array_message(f"{where}: array {name}", name)) from e
         raise ValueError(f"{where}: not a readable .npz archive ({e})") from e
     shown = ", ".join(repr(k) for k in keys[:20]) + (
         f" and {len(keys) - 20} more" * (len(keys) > 20)
@@ -277,7 +280,23 @@ def _read_npy(path) -> np.ndarray:
     try:
         return np.load(where, allow_pickle=False)
     except (ValueError, EOFError) as e:
+        if _is_object_array_error(e):
+            raise ValueError(_object_array_message(where, "a")) from e
         raise ValueError(f"{where}: not a readable .npy file ({e})") from e
+
+
+def _is_object_array_error(e: BaseException) -> bool:
+    """NumPy's refusal of a pickled (dtype object) array under ``allow_pickle=False``."""
+    return isinstance(e, ValueError) and "Object arrays cannot be loaded" in str(e)
+
+
+def _object_array_message(what: str, name: str) -> str:
+    """One line for an array of Python objects: what it is, why it is not read, the fix."""
+    return (
+        f"{what} holds Python objects (dtype object), which nnjax does not load (reading "
+        f"them would run pickled code): save it as numbers or strings, e.g. "
+        f"{name}.astype(float) or {name}.astype(str)"
+    )
 
 
 def _from_arrays(X: np.ndarray, y: np.ndarray, x_where: str, y_where: str) -> OwnData:

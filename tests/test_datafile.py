@@ -161,6 +161,25 @@ BAD_INPUTS = [
         "X has dtype <U1: features must be numbers",
     ),  # fmt: skip
     ("X.npy", np.zeros((3, 2)), [], "X.npy holds the features only: give the labels file"),
+    # review: an object array got NumPy's "Object arrays cannot be loaded when allow_pickle=False"
+    (
+        "objX.npz",
+        {"X": np.zeros((2, 1)).astype(object), "y": np.array([0, 1])},
+        [],
+        "objX.npz: array X holds Python objects (dtype object), which nnjax does not load",
+    ),  # fmt: skip
+    (
+        "objy.npz",
+        {"X": np.zeros((2, 1)), "y": np.array(["a", 1], dtype=object)},
+        [],
+        "objy.npz: array y holds Python objects (dtype object), which nnjax does not load",
+    ),  # fmt: skip
+    (
+        "objX.npy",
+        np.zeros((2, 1)).astype(object),
+        ["--labels", "objX.npy"],
+        "objX.npy holds Python objects (dtype object)",
+    ),  # fmt: skip
     (
         "t.npz",
         {"X": np.zeros((2, 1)), "y": np.array([0, 1])},
@@ -189,7 +208,7 @@ def test_bad_data_is_one_line_naming_the_file_and_exit_2(
     tmp_path, capsys, name, content, extra, reason
 ):
     path = _make(tmp_path, name, content)
-    extra = [str(tmp_path / e) if e.endswith(".csv") else e for e in extra]
+    extra = [str(tmp_path / e) if e.endswith((".csv", ".npy")) else e for e in extra]
     assert main(["train", "--data", str(path), "--epochs", "1", *extra]) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert reason in line and name in line, line

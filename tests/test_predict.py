@@ -247,7 +247,7 @@ def test_npz_inputs_as_train_reads_them(run, tmp_path, capsys):
     (tmp_path / "dir.csv").mkdir()
     for name, message in [
         ("fake.npz", "fake.npz: not an .npz archive (not a zip archive)"),
-        ("obj.npz", "obj.npz: not a readable .npz archive (Object arrays cannot be loaded"),
+        ("obj.npz", "obj.npz: array X holds Python objects (dtype object), which nnjax does not"),
         ("dir.csv", "dir.csv: a directory, not a file"),
     ]:
         assert main(["predict", run_dir, "--data", tmp_path / name]) == (3 if "dir" in name else 2)
