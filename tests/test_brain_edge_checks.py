@@ -12,6 +12,7 @@ from nnjax.brain import detect as de
 from nnjax.brain import hodgkin_huxley as hh
 from nnjax.brain import network as nw
 from nnjax.brain import plasticity as pl
+from nnjax.brain import spiking as sp
 from nnjax.brain import synapses as syn
 from nnjax.brain import synchrony as sy
 
@@ -346,3 +347,27 @@ def test_synchrony_names_train_batches_that_do_not_broadcast():
         sy.sttc(a, b, 1.0, 10.0)
     # trains of different lengths, and batches that broadcast, still work
     assert sy.van_rossum_distance(jnp.zeros((1, 3)), jnp.zeros((3, 2)), 1.0).shape == (3,)
+
+
+def test_membrane_readout_refuses_zero_time_steps():
+    """Finding: T = 0 gave a NaN mean (mode 'mean') or an IndexError (mode 'last')."""
+    for mode in ("mean", "max", "last"):
+        layer = sp.MembraneReadout(0.9, mode)
+        with pytest.raises(ValueError, match=r"MembraneReadout\(\w+\): needs at least one"):
+            layer.init(jax.random.key(0), (0, 4, 3))
+        with pytest.raises(ValueError, match=r"T >= 1\), got T = 0"):
+            layer.apply({}, jnp.ones((0, 4, 3)))
+    # one step: v_1 = I_1, whatever the mode
+    x = jnp.arange(12.0).reshape(1, 4, 3)
+    for mode in ("mean", "max", "last"):
+        np.testing.assert_allclose(sp.MembraneReadout(0.9, mode).apply({}, x), x[0])
+
+
+def test_coincidence_response_names_itself_for_a_raster_not_2d():
+    """Finding: a 3-D raster gave a silent count of 6 over a flattened axis; a 1-D one
+    blamed ``lif``."""
+    for shape in ((5,), (2, 3, 4)):
+        with pytest.raises(ValueError, match=r"coincidence_response: raster must have shape"):
+            sy.coincidence_response(jnp.ones(shape), 1.0)
+    # (T, n) still counts: 3 inputs at weight 0.5 give 1.5 > theta = 1 every step, reset to 0
+    assert float(sy.coincidence_response(jnp.ones((4, 3)), 0.5)) == 4.0

@@ -203,11 +203,17 @@ def MembraneReadout(beta: float = 0.9, mode: str = "mean") -> Layer:
         raise ValueError(f"MembraneReadout: mode must be one of {READOUTS}, got {mode!r}")
     name = f"MembraneReadout({mode})"
 
+    def no_steps(n_steps) -> None:
+        if n_steps == 0:  # mean_t and max_t of no steps are undefined, v_T does not exist
+            raise ValueError(f"{name}: needs at least one time step (T >= 1), got T = 0")
+
     def init(key, input_shape):
+        no_steps(input_shape[0])
         return tuple(input_shape[1:]), {}
 
     def apply(params, x, *, key=None):
         _check_time_input(name, x)
+        no_steps(x.shape[0])
         if not jnp.issubdtype(x.dtype, jnp.floating):  # spikes as int or bool: sums in float
             x = x.astype(jnp.float32)
         n = x.shape[0]

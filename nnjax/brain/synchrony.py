@@ -264,7 +264,13 @@ def coincidence_response(raster: Array, weight: float, *, beta: float = 0.8, the
     I_t = weight * sum_j raster[t, j]; raster (T, n_inputs) -> count, shape (). nan (not a
     count) when the current holds a nan or an inf (a nan or inf raster entry or weight), or
     beta or theta is nan: such input has no spike count, and this also holds under jit."""
-    current = weight * jnp.asarray(raster).sum(axis=-1)
+    raster = jnp.asarray(raster)
+    if raster.ndim != 2:
+        raise ValueError(
+            f"coincidence_response: raster must have shape (T, n_inputs), got shape "
+            f"{tuple(raster.shape)}"
+        )
+    current = weight * raster.sum(axis=-1)
     spikes, _ = lif(current, beta=beta, theta=theta, reset="zero")
     bad = ~jnp.all(jnp.isfinite(current)) | jnp.any(jnp.isnan(beta)) | jnp.any(jnp.isnan(theta))
     return jnp.where(bad, jnp.nan, spikes.sum())
