@@ -87,11 +87,18 @@ def silu(z: Array) -> Array:
 def _tie(z: Array, m: Array) -> Array:
     """s = z - m, m the row's max; where m = +inf, the limit with the row's +inf logits
     tied (all going to infinity together): s = 0 on them, not the NaN of inf - inf, and
-    -inf elsewhere (NaN stays NaN). ds = dz."""
-    return jnp.where(jnp.isposinf(m), jnp.where(z == m, 0.0, -jnp.inf), z - m)
+    -inf elsewhere (NaN stays NaN). ds = dz.
+
+    Computed as s = (min(z, F) - min(m, F)) * k, F the dtype's largest finite number and k
+    one per row (1, or F in a row with m = +inf): no select over the whole array. In a +inf
+    row, (z - F) * F overflows to -inf for every finite z below F; a logit of exactly F
+    beside +inf counts as tied with it."""
+    big = jnp.finfo(z.dtype).max
+    k = jnp.where(jnp.isposinf(m), big, jnp.ones((), z.dtype))  # (..., 1): one per row
+    return (jnp.minimum(z, big) - jnp.minimum(m, big)) * k
 
 
-# ds = dz, not the select's zero: a row with a +inf keeps the derivative's formula (finite),
+# ds = dz, not the product's: a row with a +inf keeps the derivative's formula (finite),
 # and the backward pass needs no select over the whole array.
 _tie.defjvp(lambda primals, tangents: (_tie(*primals), tangents[0]))
 

@@ -119,3 +119,31 @@ def test_softmax_rows_without_plus_inf_are_unchanged_and_k0_is_empty():
         np.testing.assert_allclose(A.log_softmax(z), jax.nn.log_softmax(z), rtol=1e-14)
         assert A.softmax(jnp.zeros((2, 0))).shape == (2, 0)
         assert np.isnan(A.softmax(jnp.array([-INF, -INF]))).all()  # no class: NaN, as before
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_largest_finite_logit_below_the_max_ties_only_when_it_equals_it(dtype):
+    """The shift is (min(z, F) - min(m, F)) * k with k = F in +inf rows: every finite logit
+    below F goes to -inf there, one of exactly F counts as tied with the +inf."""
+    with jax.enable_x64(dtype == "float64"):
+        big = np.finfo(dtype).max
+        below = np.nextafter(big, 0, dtype=dtype)
+        z = jnp.asarray([[INF, below, big / 2, -big], [INF, big, 0.0, -INF]], dtype)
+        logp = np.asarray(A.log_softmax(z))
+        np.testing.assert_array_equal(logp[0], [0.0, -INF, -INF, -INF])
+        np.testing.assert_allclose(logp[1], [-LOG2, -LOG2, -INF, -INF], rtol=1e-6)
+        np.testing.assert_allclose(np.asarray(A.softmax(z))[1], [0.5, 0.5, 0.0, 0.0], rtol=1e-6)
+
+
+def test_second_derivatives_through_the_shift_match_the_closed_form():
+    """d2 log_softmax_y / dz2 = -(diag(p) - p p^T); the shift's custom jvp (ds = dz) must
+    carry through forward-over-reverse, at finite logits and in a +inf row alike."""
+    with jax.enable_x64(True):
+        for z in (jnp.asarray([0.3, -1.0, 2.0, 0.5]), jnp.asarray([INF, 1.0, INF, 0.0])):
+            hess = np.asarray(jax.hessian(lambda v: A.log_softmax(v)[1])(z))
+            p = np.asarray(A.softmax(z))
+            np.testing.assert_allclose(hess, -(np.diag(p) - np.outer(p, p)), atol=1e-15)
+            # jvp of softmax along a direction u: p * (u - p.u)
+            u = jnp.asarray([1.0, -2.0, 0.5, 3.0])
+            _, tangent = jax.jvp(A.softmax, (z,), (u,))
+            np.testing.assert_allclose(tangent, p * (u - p @ u), atol=1e-15)
