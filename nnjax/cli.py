@@ -140,6 +140,7 @@ def build_parser(argv=None) -> Parser:
     )
     _add_global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.commands = sub.choices  # name -> the command's parser
     chosen = _command_in(argv) if argv is not None else None
     for name in COMMANDS:
         module = importlib.import_module(f"nnjax.commands.{name}")
@@ -151,6 +152,26 @@ def build_parser(argv=None) -> Parser:
             _add_global_options(p, top=False)
             p.set_defaults(_run=module.run)
     return parser
+
+
+def unrecognized(parser: argparse.ArgumentParser, extra: list[str]) -> str:
+    """argparse's "unrecognized arguments: ..." and, for each unknown option, the one of
+    ``parser`` it most likely means: a close spelling (``--batchsize``: ``--batch-size``) or
+    the option named by its words' initials (``--learning-rate``: ``--lr``)."""
+    import difflib
+
+    known = [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+    hints = []
+    for token in extra:
+        name = token.split("=", 1)[0]
+        if not name.startswith("--") or name in known:
+            continue
+        initials = "--" + "".join(w[:1] for w in name[2:].replace("_", "-").split("-"))
+        close = difflib.get_close_matches(name.replace("_", "-"), known, n=1, cutoff=0.75)
+        meant = close or [o for o in known if o == initials and len(initials) > 3]
+        if meant:
+            hints.append(f"{name}: did you mean {meant[0]}?")
+    return f"unrecognized arguments: {' '.join(extra)}" + "".join(f"; {h}" for h in hints)
 
 
 def main(argv=None) -> int:
@@ -188,7 +209,9 @@ def _parse_and_run(argv: list[str]) -> int:
         parser.print_help()
         return 0
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # the command's own parser says it, with the option meant where it is clear
+            parser.commands[args.command].error(unrecognized(parser.commands[args.command], extra))
     except SystemExit as e:  # --help, --version, a usage error: argparse has printed it
         return 0 if e.code is None else e.code if isinstance(e.code, int) else 2
     args._argv = argv  # the command line as given, e.g. for the command that resumes a run

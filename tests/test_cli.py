@@ -156,6 +156,24 @@ def test_bad_combination_is_refused_before_the_run(argv, reason, capsys, monkeyp
 @pytest.mark.parametrize(
     "argv, reason",
     [
+        (["train", "--learning-rate", "0.1"], "0.1; --learning-rate: did you mean --lr?"),
+        (["train", "--batchsize=3"], "--batchsize=3; --batchsize: did you mean --batch-size?"),
+        (["train", "--data_seed", "3", "x"], "3 x; --data_seed: did you mean --data-seed?"),
+        (["predict", "m", "--data", "d", "--ovewrite"], "--ovewrite: did you mean --overwrite?"),
+        (["verify", "--zzz"], "unrecognized arguments: --zzz (see nnjax verify --help)"),
+    ],
+)  # fmt: skip
+def test_an_unknown_option_is_named_by_its_command_with_the_option_meant(argv, reason, capsys):
+    """Review: "nnjax: error: unrecognized arguments: --learning-rate 0.1 (see nnjax --help)"
+    named neither the command whose options to read nor the option meant (--lr)."""
+    assert main(argv) == 2
+    line = _one_error_line(capsys.readouterr().err, argv[0])
+    assert line.endswith(reason + ("" if "(see" in reason else f" (see nnjax {argv[0]} --help)"))
+
+
+@pytest.mark.parametrize(
+    "argv, reason",
+    [
         (["train", "--model", "logreg"], "needs a binary dataset; digits has 10 classes"),
         (["train", "--dataset", "xor", "--batch-size", "8"], "exceeds the 4 training examples"),
         (["train", "--model", "cnn", "--dataset", "moons"], "moons has 2 feature(s)"),
