@@ -290,28 +290,10 @@ def _folder_lock(module, args):
     if path is None:
         yield
         return
-    from nnjax.lock import lock_folder
+    from nnjax.lock import lock_folder, removing_new_folders
 
-    made = _missing_folders(path)
-    try:
-        with lock_folder(path):
-            yield
-    except Exception:
-        for p in made:  # the deepest first; one holding anything stays, and so its parents
-            try:
-                os.rmdir(p)
-            except OSError:
-                break
-        raise
-
-
-def _missing_folders(path) -> list[str]:
-    """``path`` and those of its parents that do not exist yet, the deepest first."""
-    missing, p = [], os.path.abspath(os.fspath(path))
-    while not os.path.lexists(p) and os.path.dirname(p) != p:
-        missing.append(p)
-        p = os.path.dirname(p)
-    return missing
+    with removing_new_folders(path), lock_folder(path):  # the lock released before rmdir
+        yield
 
 
 def _compilation_cache(args, allowed: bool) -> None:

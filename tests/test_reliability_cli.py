@@ -350,7 +350,25 @@ def test_a_full_disk_while_checkpointing_is_one_line(tmp_path, capsys, monkeypat
     assert main([*RUN, "--epochs", "2", "--checkpoint-dir", str(d)]) == 3
     line = _one_error_line(capsys.readouterr().err)
     assert line.endswith(f"{d}/ckpt_00000001.npz: No space left on device (errno 28, ENOSPC)")
-    assert sorted(os.listdir(d)) == []  # no temporary file, no lock left
+    assert not d.exists()  # the folder the run made goes: no temporary file, no lock left
+    d.mkdir()  # the user's own folder stays, empty
+    assert main([*RUN, "--epochs", "2", "--checkpoint-dir", str(d)]) == 3
+    assert sorted(os.listdir(d)) == []
+
+
+def test_a_full_disk_leaves_no_empty_output_folder_the_run_made(tmp_path, capsys, monkeypatch):
+    """Review: `nnjax train --out new/run` onto a full disk trained, failed writing its
+    outputs (exit 3) and left new/run/ behind, empty."""
+    enospc_when_writing(monkeypatch, "accuracy.png")
+    out = tmp_path / "new" / "run"
+    assert main([*RUN, "--epochs", "1", "--out", str(out)]) == 3
+    assert _one_error_line(capsys.readouterr().err).endswith(
+        f"{out}/accuracy.png: No space left on device (errno 28, ENOSPC)"
+    )
+    assert os.listdir(tmp_path) == []  # new/ and new/run/ both made by the run, both gone
+    (tmp_path / "mine").mkdir()
+    assert main([*RUN, "--epochs", "1", "--out", str(tmp_path / "mine")]) == 3
+    assert os.listdir(tmp_path / "mine") == []  # the user's own folder stays
 
 
 def test_history_json_is_never_half_written(tmp_path, capsys, monkeypatch):

@@ -223,11 +223,17 @@ def _lr_label(args) -> str:
 
 
 def run(args) -> int:
-    from nnjax.commands import train_safety
+    from contextlib import ExitStack
 
-    train_safety.check_paths(args)  # before the data and JAX: a read-only --out fails now
-    with train_safety.out_lock(args) as out:  # one run writes a --out folder at a time
-        return _run(args, out)
+    from nnjax.commands import train_safety
+    from nnjax.lock import removing_new_folders
+
+    with ExitStack() as folders:  # a failed run (a full disk) leaves no empty folder it made
+        for path in {args.out, args.checkpoint_dir} - {None}:
+            folders.enter_context(removing_new_folders(path))
+        train_safety.check_paths(args)  # before the data and JAX: a read-only --out fails now
+        with train_safety.out_lock(args) as out:  # one run writes a --out folder at a time
+            return _run(args, out)
 
 
 def _run(args, out_lock) -> int:
