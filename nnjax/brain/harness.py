@@ -18,7 +18,7 @@ box's geometric centre. SRC's box is a factor of 4 either side of the authors' M
 validation=True)`` (the training split cut 80/20; the test split is never read), class
 orders :data:`VALIDATION_ORDERS` and seeds ``split(key(1000), VALIDATION_SEEDS)``: 2 x 5 = 10
 runs per candidate, none of which shares a class order or a seed with the test runs (orders
-0, 1, 2; seeds ``split(key(0), S)``).
+0, 1, 2, 3, 4, :data:`nnjax.brain.study.TEST_ORDERS`; seeds ``split(key(0), S)``).
 
 **Selection** (:func:`select`), two objectives, both reported:
 

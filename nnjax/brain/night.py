@@ -66,6 +66,14 @@ def simulate_night(hypno, epoch_s: float, *, seed: int = 0, cfg=circuits.CORTEX,
 
 
 DESCRIBED_S = 2.0  # the shortest stretch of a stage that is described (after settle_s)
+SPECTRUM_S = 4.0  # Welch segments of a stage's LFP, or the whole stretch when shorter
+
+
+def stage_bins(seconds: float, bin_ms: float) -> int:
+    """The number of ``bin_ms`` bins in ``seconds``, rounded to the nearest: the times are
+    whole numbers of bins, and truncating lost one (``int``): three epochs of 0.35 s end at
+    1.0499999999999998 s, bin 1049 instead of 1050."""
+    return int(round(seconds * 1000.0 / bin_ms))
 
 
 def describe_stages(record, hypno, epoch_s, bin_ms, n_exc, settle_s=1.0) -> dict:
@@ -81,19 +89,19 @@ def describe_stages(record, hypno, epoch_s, bin_ms, n_exc, settle_s=1.0) -> dict
     check_positive(settle_s, "settle_s (s)", "describe_stages", allow_zero=True)
 
     codes, spans = hypnogram.stage_intervals(hypno, epoch_s, sleep_states.STAGE_NAMES)
-    per_s = 1000.0 / bin_ms
     out = {}
     for code, name in enumerate(sleep_states.STAGE_NAMES):
         runs = [s for c, s in zip(codes, spans) if c == code]
         if not runs:
             continue
         start, end = max(runs, key=lambda s: s[1] - s[0])
-        a, b = int((start + settle_s) * per_s), int(end * per_s)
-        if b - a < DESCRIBED_S * per_s:
+        a, b = stage_bins(start + settle_s, bin_ms), stage_bins(end, bin_ms)
+        if b - a < stage_bins(DESCRIBED_S, bin_ms):
             continue
         seg = {k: v[a:b] for k, v in record.items()}
-        out[name] = sleep_states.describe(seg, bin_ms, n_exc, nperseg=min(int(4 * per_s), b - a))
-        out[name]["seconds"] = (b - a) / per_s
+        nperseg = min(stage_bins(SPECTRUM_S, bin_ms), b - a)
+        out[name] = sleep_states.describe(seg, bin_ms, n_exc, nperseg=nperseg)
+        out[name]["seconds"] = (b - a) * bin_ms / 1000.0
     return out
 
 
@@ -103,7 +111,7 @@ def figure_night(night: dict):
 
     fs = 1000.0 / night["bin_ms"]
     t, f, sxx = rhythms.spectrogram(
-        night["record"]["lfp"].astype(np.float64), fs, nperseg=int(2 * fs)
+        night["record"]["lfp"].astype(np.float64), fs, nperseg=stage_bins(2.0, night["bin_ms"])
     )
     return hypnogram.plot_spectrogram(
         t, f, np.asarray(sxx), fmax=30.0, hypno=night["hypno"], epoch_s=night["epoch_s"],
@@ -127,8 +135,8 @@ def figure_stages(night: dict, seconds: float = 3.0):
     for j, name in enumerate(names):
         code = sleep_states.STAGE_NAMES.index(name)
         start, end = max((s for c, s in zip(codes, spans) if c == code), key=lambda s: s[1] - s[0])
-        a = int(((start + end) / 2 - seconds / 2) * per_s)
-        b = a + int(seconds * per_s)
+        a = stage_bins((start + end) / 2 - seconds / 2, night["bin_ms"])
+        b = a + stage_bins(seconds, night["bin_ms"])
         raster = night["record"]["spikes"][a:b]
         activity.plot_raster(raster, night["bin_ms"], n_exc=night["n_exc"],
                              t0_ms=a * night["bin_ms"], ax=axes[0, j], title=name)  # fmt: skip
@@ -270,17 +278,18 @@ def _fmt(s: dict) -> str:
 
 def _night_section(n: dict) -> list[str]:
     L = ["## The night", ""]
-    L += [f"Hypnogram `{n['hypnogram']}`, epochs of {n['epoch_s']} s; {n['network']}. Each "
+    L += [f"Hypnogram `{n['hypnogram']}`, epochs of {n['epoch_s']:g} s; {n['network']}. Each "
           "stage is described over its longest run, the first second after a transition left "
-          "out. Slow fraction: the LFP proxy's power in 0.5-2 Hz over 0.25-100 Hz (Welch, 4 s "
-          "segments); Up/Down: `detect_updown` on the E rate; CV: median over E cells of the "
+          "out. Slow fraction: the LFP proxy's power in 0.5-2 Hz over 0.25-100 Hz (Welch, "
+          f"{SPECTRUM_S:g} s segments, or the whole stretch when shorter); Up/Down: "
+          "`detect_updown` on the E rate; CV: median over E cells of the "
           "ISI coefficient of variation; correlation: mean Pearson correlation of spike counts "
           "in 5 ms windows over 2000 random pairs.", ""]  # fmt: skip
     head = ["stage", "s", "E rate (Hz)", "slow fraction", "peak < 4 Hz", "Up/Down (Hz)",
             "time Up", "CV ISI", "correlation"]  # fmt: skip
     L += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, d in n["stages"].items():
-        row = [name, f"{d['seconds']:.0f}", f"{d['rate_exc_hz']:.2f}",
+        row = [name, f"{d['seconds']:g}", f"{d['rate_exc_hz']:.2f}",
                f"{d['slow_power_fraction']:.3f}", f"{d['peak_hz_below_4']:.2f}",
                f"{d['updown_hz']:.2f}", f"{d['up_fraction']:.2f}",
                f"{d['cv_isi_median']:.2f}", f"{d['pairwise_correlation']:.3f}"]  # fmt: skip
@@ -289,20 +298,26 @@ def _night_section(n: dict) -> list[str]:
     return L
 
 
+def replay_s(protocol: dict) -> float:
+    """The seconds of NREM whose raster the replay is scored on: the first ``raster_s`` of
+    the consolidation period, all of it when shorter (:mod:`nnjax.brain.consolidation`)."""
+    return min(protocol["raster_s"], protocol["consolidation_s"])
+
+
 def _consolidation_section(c: dict) -> list[str]:
     p, st = c["protocol"], c["stats"]
     L = ["## Consolidation: NREM sleep against quiet wake", ""]
     L += [f"{c['network']}; {st['recall']['after_learning']['S1']['n']} seeds (vmapped). "
           f"S1 = groups G0 -> ... -> G{p['n_groups'] - 1} of {p['group_size']} E cells, driven "
           f"{p['step_ms']:.0f} ms apart ({p['width_ms']:.0f} ms each, every {p['period_ms']:.0f} "
-          f"ms) for {p['train_s']} s with pair STDP on the E->E weights; then "
-          f"{p['consolidation_s']} s of NREM or of quiet wake (STDP on, no input); then S2 "
+          f"ms) for {p['train_s']:g} s with pair STDP on the E->E weights; then "
+          f"{p['consolidation_s']:g} s of NREM or of quiet wake (STDP on, no input); then S2 "
           f"(the reverse order) for "
-          f"{p['interference_s']} s. Recall of a sequence: after a {p['cue_ms']:.0f} ms cue of "
+          f"{p['interference_s']:g} s. Recall of a sequence: after a {p['cue_ms']:.0f} ms cue of "
           f"its first group, the fraction of the cells of each later group that fire within "
           f"{p['window_ms']:.0f} ms, minus that fraction in the {p['window_ms']:.0f} ms before "
           f"the cue, averaged over groups and {p['n_cues']} cues; tests in the wake state with "
-          f"STDP off, after {p['settle_s']} s without input. Synaptic trace: mean forward minus "
+          f"STDP off, after {p['settle_s']:g} s without input. Synaptic trace: mean forward minus "
           "mean backward weight between successive groups (nS). Means with 95 % CIs (t, "
           "ddof = 1); p: paired t-test (Wilcoxon signed-rank in results.json).", ""]  # fmt: skip
     for measure, unit in (("recall", ""), ("trace", " (nS)")):
@@ -314,10 +329,10 @@ def _consolidation_section(c: dict) -> list[str]:
                        _fmt(s["difference"]), f"{s['t_test_p']:.2g}"]  # fmt: skip
                 L.append("| " + " | ".join(row) + " |")
         L.append("")
-    tau = st["replay_order_sleep"]["mean"]
-    L += [f"Replay: in the first {p['raster_s']} s of NREM, Kendall's tau between a group's "
+    tau, last = st["replay_order_sleep"]["mean"], f"G{p['n_groups'] - 1}"
+    L += [f"Replay: in the first {replay_s(p):g} s of NREM, Kendall's tau between a group's "
           f"place in S1 and its first spike after each Up-state onset, averaged: {tau:.2f} "
-          "(+1: every Up state runs G0 -> G4; 0: no order; -1: G4 -> G0)"
+          f"(+1: every Up state runs G0 -> {last}; 0: no order; -1: {last} -> G0)"
           + (": the Up states ran through the groups mostly in reverse order, and pair STDP "
              "depresses a forward link G_k -> G_{k+1} when G_{k+1} fires first."
              if tau < -0.1 else "."), ""]  # fmt: skip

@@ -8,6 +8,7 @@ HELP = "compare optimizers across learning rates and seeds (report, CSV/JSON, pl
 # `--help` needs no JAX
 DEFAULT_OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
 SELECT = ("val_loss", "val_accuracy", "train_loss")
+NO_SPLIT = ("toy", "xor")  # nnjax.compare.settings.NO_SPLIT: too small to split
 
 
 def add_arguments(p) -> None:
@@ -96,10 +97,12 @@ def _lr_item(names):
 
 
 def check(args) -> None:
-    """Learning rates are given only for optimizers in the study, once each; the output
-    folder is not an existing file; then every setting as the study checks it (the batch
-    fits the fit set, the split leaves every class in both parts, the curves fit in memory),
-    its messages naming the options. All before the output folder is made and JAX runs."""
+    """Learning rates are given only for optimizers in the study, once each; options that
+    would be ignored are refused (:func:`_check_ignored`); the output folder is not blank,
+    not an existing file, and its parent is a folder; then every setting as the study checks
+    it (the batch fits the fit set, the split leaves every class in both parts, the model
+    and the curves fit in memory), its messages naming the options. All before the output
+    folder is made and JAX runs."""
 
     extra = sorted({name for name, _ in args.lr} - set(args.optimizers))
     if extra:
@@ -110,18 +113,40 @@ def check(args) -> None:
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ValueError(f"--lr given twice for {', '.join(repeated)}: give all its rates at once")
-    if args.out is not None and not args.out.strip():  # not the default folder, silently
-        raise ValueError(f"--out takes a folder path, got {args.out!r}")
-    from nnjax.errors import not_a_folder
+    _check_ignored(args)
+    from nnjax.commands.options import blank_out_error, out_parent_error
 
-    if (error := not_a_folder(output_folder(args), "--out")) is not None:
-        raise error
+    # a blank --out is not the default folder, silently
+    for error in (blank_out_error(args.out), out_parent_error(output_folder(args))):
+        if error is not None:
+            raise error
     from nnjax.compare import make_study
 
     try:
         make_study(args.dataset, label=option_label, **_settings(args))
     except ValueError as e:  # "compare: " repeats what the CLI's line starts with
         raise ValueError(str(e).removeprefix("compare: ")) from None
+
+
+def _check_ignored(args) -> None:
+    """An option the study would silently ignore is refused, naming it and why:
+    ``--batch-size`` when every optimizer is full batch (gd), ``--val-fraction`` on a
+    dataset too small to split (:data:`NO_SPLIT`)."""
+    from nnjax.commands.options import optimizers
+
+    full_batch = optimizers()[2]
+    if args.batch_size is not None and all(n in full_batch for n in args.optimizers):
+        raise ValueError(
+            f"--batch-size {args.batch_size}: --optimizers {','.join(args.optimizers)} "
+            "train on the whole fit set at every step (full batch), so a batch size would be "
+            "ignored; leave --batch-size out, or add a mini-batch optimizer (sgd, adam, ...)"
+        )
+    if args.val_fraction is not None and args.dataset in NO_SPLIT:
+        raise ValueError(
+            f"--val-fraction {args.val_fraction:g}: --dataset {args.dataset} is too small to "
+            "split (fit = validation = test = all its points), so it has no validation split "
+            "to size; leave --val-fraction out"
+        )
 
 
 # the study's settings (nnjax.compare.Study) that the options set, by option

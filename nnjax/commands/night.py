@@ -40,6 +40,11 @@ GRID_S = 0.01
 # seconds of each phase (its input arrays)
 NIGHT_BYTES_PER_S, NIGHT_BYTES_PER_CELL_S = 3.6e6, 2.6e3
 PHASE_BYTES_PER_S = 1.0e6
+# and by 163 MB for 40 more --seeds at phases of 0.1 s (each seed's network, its state and
+# its tests' recordings): 4.1 MB per seed, plus its two 1 ms rasters of the first seconds of
+# consolidation (250 cells, uint8): 0.5 MB per seed per second recorded
+SEED_BYTES, SEED_RASTER_BYTES_PER_S = 4.1e6, 5.0e5
+RASTER_S = 4.0  # nnjax.brain.consolidation.Protocol.raster_s (a test keeps them equal)
 
 
 def seconds(text: str) -> float:
@@ -66,40 +71,65 @@ def add_arguments(p) -> None:
                    "default)")  # fmt: skip
     p.add_argument("--parts", type=o.name_list(PARTS, "part"), default=",".join(PARTS),
                    metavar="NAME,...", help=o.choices_help("what to run", PARTS))  # fmt: skip
+    given = o.StoreGiven  # an option of a part that does not run is refused (check)
     p.add_argument("--seeds", type=o.int_at_least(2, "must be an integer >= 2 (a CI needs two)"),
-                   default=10, metavar="N",
+                   default=10, metavar="N", action=given,
                    help="networks in the consolidation experiment")  # fmt: skip
     p.add_argument("--seed", type=o.seed, default=0, help="the first random seed")
-    p.add_argument("--hypnogram", default=DEFAULT_NIGHT, metavar="W,N,R,...",
+    p.add_argument("--hypnogram", default=DEFAULT_NIGHT, metavar="W,N,R,...", action=given,
                    help="the night, one letter per epoch: W wake, N NREM, R REM")  # fmt: skip
-    p.add_argument("--n-exc", type=o.int_at_least(100), default=800, metavar="N",
+    p.add_argument("--n-exc", type=o.int_at_least(100), default=800, metavar="N", action=given,
                    help="E cells of the night's network (N/4 I cells, 80 E + 20 I inputs "
                    "each)")  # fmt: skip
-    p.add_argument("--epoch-s", type=seconds, default=5.0, metavar="S",
+    p.add_argument("--epoch-s", type=seconds, default=5.0, metavar="S", action=given,
                    help="seconds of one hypnogram epoch")  # fmt: skip
-    p.add_argument("--train-s", type=seconds, default=TRAIN_S, metavar="S",
+    p.add_argument("--train-s", type=seconds, default=TRAIN_S, metavar="S", action=given,
                    help="seconds of learning the sequence")  # fmt: skip
     p.add_argument("--consolidation-s", type=seconds, default=CONSOLIDATION_S, metavar="S",
-                   help="seconds of NREM sleep, and of quiet wake")  # fmt: skip
+                   action=given, help="seconds of NREM sleep, and of quiet wake")  # fmt: skip
     p.add_argument("--interference-s", type=seconds, default=INTERFERENCE_S, metavar="S",
-                   help="seconds of learning the interfering sequence")  # fmt: skip
+                   action=given, help="seconds of learning the interfering sequence")  # fmt: skip
+
+
+# the options each part reads (by dest); --out, --parts and --seed are both parts'
+PART_OPTIONS = {
+    "night": ("hypnogram", "n_exc", "epoch_s"),
+    "consolidation": ("seeds", "train_s", "consolidation_s", "interference_s"),
+}
 
 
 def check(args) -> None:
-    """Checks before JAX starts: the hypnogram's letters, the output folder."""
+    """Checks before JAX starts: no option of a part left out of --parts, the hypnogram's
+    letters, the output folder (not blank, not a file, in an existing folder), the stage
+    runs and the memory."""
+    _check_parts_options(args)
     letters = [t.strip().upper() for t in args.hypnogram.split(",")]
     bad = sorted({t for t in letters if t not in ("W", "N", "R")})
     if bad:
         raise ValueError(f"--hypnogram: letters must be W, N or R separated by commas, got {bad}")
-    from nnjax.errors import not_a_folder
+    from nnjax.commands.options import blank_out_error, out_parent_error
 
-    if (error := not_a_folder(args.out, "--out")) is not None:
-        raise error
+    for error in (blank_out_error(args.out), out_parent_error(args.out)):
+        if error is not None:
+            raise error
     if args.n_exc % 4:
         raise ValueError(f"--n-exc must be a multiple of 4 (N/4 I cells), got {args.n_exc}")
     if "night" in args.parts:
         _check_stage_runs(letters, args.epoch_s)
     _check_memory(args, len(letters))
+
+
+def _check_parts_options(args) -> None:
+    """An option given for a part that --parts leaves out would be ignored: refused."""
+    given = getattr(args, "given", frozenset())
+    for part, dests in PART_OPTIONS.items():
+        ignored = [d for d in dests if d in given and part not in args.parts]
+        if ignored:
+            option = "--" + ignored[0].replace("_", "-")
+            raise ValueError(
+                f"{option}: only the {part} part reads it, and --parts {','.join(args.parts)} "
+                f"leaves that part out; add {part} to --parts, or leave {option} out"
+            )
 
 
 def _check_stage_runs(letters: list[str], epoch_s: float) -> None:
@@ -140,6 +170,7 @@ def _check_memory(args, n_epochs: int) -> None:
                 "hypnogram, or lower --n-exc"
             )
     if "consolidation" in args.parts:
+        _check_seeds_memory(args, have)
         for option in ("--train-s", "--consolidation-s", "--interference-s"):
             phase_s = getattr(args, option[2:].replace("-", "_"))
             if PHASE_BYTES_PER_S * phase_s > have:
@@ -148,6 +179,20 @@ def _check_memory(args, n_epochs: int) -> None:
                     f"{size_text(PHASE_BYTES_PER_S * phase_s)} of memory for their input; this "
                     f"machine has {size_text(have)}"
                 )
+
+
+def _check_seeds_memory(args, have: int) -> None:
+    """The consolidation's --seeds networks run together (vmapped): too many for this
+    machine's memory are refused at once (they failed as out of memory after a minute)."""
+    from nnjax._host import size_text
+
+    recorded_s = min(RASTER_S, args.consolidation_s)
+    need = args.seeds * (SEED_BYTES + SEED_RASTER_BYTES_PER_S * recorded_s)
+    if need > have:
+        raise ValueError(
+            f"--seeds {args.seeds}: {args.seeds} networks simulated together need about "
+            f"{size_text(need)} of memory; this machine has {size_text(have)}: fewer --seeds"
+        )
 
 
 def output_folder(args) -> str:
@@ -198,6 +243,7 @@ def _remove_stale_figures(out: str, parts) -> None:
 
 
 def _args_dict(args) -> dict:
-    keep = ("parts", "seeds", "seed", "hypnogram", "n_exc", "epoch_s", "train_s", "consolidation_s",
-            "interference_s")  # fmt: skip
+    """The settings of the run: --parts, --seed and the options of the parts it ran (the
+    README's command line repeats them; the others did nothing)."""
+    keep = ("parts", "seed", *(d for p in args.parts for d in PART_OPTIONS[p]))
     return {k: getattr(args, k) for k in keep}

@@ -6,7 +6,9 @@ bad value ends at parse time, before JAX starts, as one line:
 """
 
 import argparse
+import errno
 import math
+import os
 
 # nnjax.activations.ACTIVATIONS by name (a test keeps the two equal): listed here so that
 # `--help` and the checks need no JAX
@@ -50,6 +52,16 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         ):
             return text
         return f"{text} (default: %(default)s)" if text else "default: %(default)s"
+
+
+class StoreGiven(argparse.Action):
+    """``store``, and the option's dest added to ``namespace.given``: a check can tell an
+    option given on the command line from its default (to refuse one the run would
+    ignore)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.given = getattr(namespace, "given", frozenset()) | {self.dest}
 
 
 def int_at_least(low: int, rule: str | None = None):
@@ -224,3 +236,44 @@ def hidden_activation(text: str) -> str:
 def choices_help(text: str, names) -> str:
     """``text`` followed by the valid names, for options with a metavar instead of choices."""
     return f"{text}; one of: {', '.join(names)}"
+
+
+def blank_out_error(path, option: str = "--out") -> ValueError | None:
+    """None unless ``path`` was given blank (``--out ""`` or spaces): then the ValueError
+    saying so. Blank, it wrote into a folder named by spaces, or failed on the empty path."""
+    if path is None or path.strip():
+        return None
+    return ValueError(f"{option} takes a folder path, got {path!r}")
+
+
+def out_parent_error(path, option: str = "--out"):
+    """None when ``path`` is an existing folder or names a new one inside an existing
+    folder; else the :class:`nnjax.errors.PathError` naming ``option``, the path and what is
+    wrong: it is a file, a link to nothing, or its parent folder is missing or a file. (A
+    file parent failed only when the output folder was made, in the system's words, without
+    the option; a missing one was made, typo and all.)"""
+    from nnjax.errors import PathError, not_a_folder
+
+    if (error := not_a_folder(path, option)) is not None or os.path.isdir(path):
+        return error
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(parent):
+        return None
+    what = "is a file, not a folder" if os.path.exists(parent) else "does not exist"
+    return PathError(
+        f"{option} {path}: its parent folder {parent} {what}; give a folder inside an existing one",
+        path,
+        errno.ENOTDIR if os.path.exists(parent) else errno.ENOENT,
+    )
+
+
+def probe_writable(path, option: str = "--out") -> None:
+    """:func:`nnjax.preflight.check_writable` on ``path`` (raises ``NotWritableError``), then
+    remove the folders the probe made (``path`` and its missing parents, deepest first),
+    whether it failed or not: the run makes them again when it writes, and a run refused
+    or failing before that leaves no empty folder behind."""
+    from nnjax.lock import removing_new_folders
+    from nnjax.preflight import check_writable
+
+    with removing_new_folders(path, keep=False):
+        check_writable(path, option)

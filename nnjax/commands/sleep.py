@@ -75,7 +75,8 @@ def add_arguments(p) -> None:
 
 def check(args) -> None:
     """Checks across options, before JAX starts: distinct orders, none of the search's
-    validation orders, at least 2 runs (the statistics need a sample), a writable ``--out``."""
+    validation orders, at least 2 runs (the statistics need a sample), the memory, and a
+    ``--out`` that is not blank and can be written (the probe's folders removed again)."""
     orders = ",".join(map(str, args.orders))
     if len(set(args.orders)) != len(args.orders):
         raise ValueError(f"--orders {orders}: an order is repeated")
@@ -90,14 +91,21 @@ def check(args) -> None:
         raise ValueError(
             "--orders x --seeds gives 1 run; the std, CI and paired tests need at least 2"
         )
+    if args.sleep_steps is not None and not _sleeps(args):
+        raise ValueError(
+            f"--sleep-steps {args.sleep_steps}: only SRC sleeps ({', '.join(SLEEPING)}), and "
+            f"--methods {','.join(args.methods)} has none of them; add one, or leave "
+            "--sleep-steps out"
+        )
     _check_memory(args)
     if args.out is not None:
+        from nnjax.commands.options import blank_out_error, probe_writable
         from nnjax.errors import not_a_folder
-        from nnjax.preflight import check_writable
 
-        if (error := not_a_folder(args.out, "--out")) is not None:
-            raise error
-        check_writable(args.out, "--out")
+        for error in (blank_out_error(args.out), not_a_folder(args.out, "--out")):
+            if error is not None:
+                raise error
+        probe_writable(args.out, "--out")  # leaves no folder: the run's lock makes it
 
 
 # measured: at 10^9 steps of 2 runs, XLA asked for one buffer of 64.0 GB, for --steps as for
@@ -113,15 +121,15 @@ DEFAULT_STEPS, DEFAULT_SLEEP_STEPS = 300, 1000
 def _check_memory(args) -> None:
     """A run whose per-step buffers cannot fit in this machine's memory is refused at once,
     naming the option (it was XLA's out-of-memory error after loading JAX and the data):
-    --steps or --sleep-steps, or, at their defaults, --seeds and --orders (--seeds 10**12
-    was a traceback from XLA)."""
+    --steps or --sleep-steps (when a method sleeps), or, at their defaults, --seeds and
+    --orders (--seeds 10**12 was a traceback from XLA)."""
     from nnjax._host import physical_memory, size_text
 
     have, runs = physical_memory(), len(args.orders) * args.seeds
-    for option, given, default in (
-        ("--steps", args.steps, DEFAULT_STEPS),
-        ("--sleep-steps", args.sleep_steps, DEFAULT_SLEEP_STEPS),
-    ):
+    options = [("--steps", args.steps, DEFAULT_STEPS)]
+    if _sleeps(args):  # no sleep, no buffer of sleep steps
+        options.append(("--sleep-steps", args.sleep_steps, DEFAULT_SLEEP_STEPS))
+    for option, given, default in options:
         steps = given or default
         need = BYTES_PER_STEP_AND_RUN * steps * runs
         if have is not None and need > have:
@@ -135,6 +143,14 @@ def _check_memory(args) -> None:
                 f"{culprit}: {runs_of} need at least {size_text(need)} of memory; this "
                 f"machine has {size_text(have)}"
             )
+
+
+SLEEPING = ("src", "src+replay1")  # the methods that run SRC's sleep (--sleep-steps)
+
+
+def _sleeps(args) -> bool:
+    """Whether a method of the study runs SRC's sleep."""
+    return any(m in SLEEPING for m in args.methods)
 
 
 def output_folder(args) -> str | None:

@@ -15,7 +15,6 @@ from nnjax.compare.report import FINAL_METRICS, markdown, steps_to_target, summa
 from nnjax.compare.select import best_index, diverged, final
 from nnjax.compare.study import StudyResult
 from nnjax.io import atomic_write_bytes, atomic_write_files
-from nnjax.optim import FULL_BATCH
 
 
 def run_rows(result: StudyResult) -> list[dict[str, Any]]:
@@ -81,7 +80,8 @@ def to_json(result: StudyResult, summary: dict | None = None) -> dict[str, Any]:
         "seeds": [int(s) for s in st.seeds],
         "epochs": int(st.epochs),
         "batch_size": int(st.batch_size),
-        "full_batch": [n for n in st.optimizers if n in FULL_BATCH],
+        # as run: gd, and any optimizer whose batch held the whole fit set
+        "full_batch": [n for n, r in result.runs.items() if r.batch_size is None],
         "val_fraction": float(st.val_fraction),
         "held_out_val": result.held_out_val,
         "target_loss": float(st.target_loss),

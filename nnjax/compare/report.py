@@ -29,18 +29,31 @@ from nnjax.compare.select import (
 from nnjax.compare.settings import NO_SPLIT
 from nnjax.compare.study import OptimizerRuns, StudyResult
 
-UPDATE_EQUATIONS = r"""
-With parameters $\theta$, the gradient $g_t = \nabla_\theta J(\theta_{t-1})$ of the loss
-on the batch (all of the fit set for GD, a mini-batch otherwise) and learning rate $\eta$:
+_MOMENTS = (
+    r"$m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t$, $s_t = \beta_2 s_{t-1} + (1-\beta_2) g_t^2$, "
+    r"$\hat m_t = m_t / (1-\beta_1^t)$, $\hat s_t = s_t / (1-\beta_2^t)$"
+)
+_ADAM = r"($\beta_1 = 0.9$, $\beta_2 = 0.999$, $\epsilon = 10^{-8}$ outside the root)"
+# each optimizer's update with nnjax.optim's defaults, in Optax's conventions
+EQUATIONS: dict[str, str] = {
+    "gd": r"**GD**: $\theta_t = \theta_{t-1} - \eta\, g_t$",
+    "sgd": r"**SGD**: $\theta_t = \theta_{t-1} - \eta\, g_t$",
+    "momentum": r"**SGD with momentum** ($\mu = 0.9$, Optax's form): "
+    r"$v_t = \mu v_{t-1} + g_t$, $\theta_t = \theta_{t-1} - \eta\, v_t$",
+    "nesterov": r"**Nesterov momentum** ($\mu = 0.9$, Optax's form): "
+    r"$v_t = \mu v_{t-1} + g_t$, $\theta_t = \theta_{t-1} - \eta\, (g_t + \mu v_t)$",
+    "adam": rf"**Adam** {_ADAM}: {_MOMENTS}, "
+    r"$\theta_t = \theta_{t-1} - \eta\, \hat m_t / (\sqrt{\hat s_t} + \epsilon)$",
+    "adamw": rf"**AdamW** {_ADAM[:-1]}, decoupled weight decay $\lambda = 10^{{-4}}$): "
+    rf"{_MOMENTS}, $\theta_t = \theta_{{t-1}} - \eta\, (\hat m_t / (\sqrt{{\hat s_t}} + "
+    r"\epsilon) + \lambda \theta_{t-1})$",
+    "rmsprop": r"**RMSProp** ($\rho = 0.9$, $s_0 = 0$, $\epsilon = 10^{-8}$ inside the root): "
+    r"$s_t = \rho s_{t-1} + (1-\rho) g_t^2$, $\theta_t = \theta_{t-1} - \eta\, g_t / "
+    r"\sqrt{s_t + \epsilon}$",
+    "adagrad": r"**Adagrad** ($s_0 = 0.1$, $\epsilon = 10^{-7}$ inside the root): "
+    r"$s_t = s_{t-1} + g_t^2$, $\theta_t = \theta_{t-1} - \eta\, g_t / \sqrt{s_t + \epsilon}$",
+}
 
-* **GD** (full batch) and **SGD** (mini-batch): $\theta_t = \theta_{t-1} - \eta\, g_t$
-* **SGD with momentum** ($\mu = 0.9$, Optax's form): $v_t = \mu v_{t-1} + g_t$,
-  $\theta_t = \theta_{t-1} - \eta\, v_t$
-* **Adam** ($\beta_1 = 0.9$, $\beta_2 = 0.999$, $\epsilon = 10^{-8}$):
-  $m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t$, $s_t = \beta_2 s_{t-1} + (1-\beta_2) g_t^2$,
-  $\hat m_t = m_t / (1-\beta_1^t)$, $\hat s_t = s_t / (1-\beta_2^t)$,
-  $\theta_t = \theta_{t-1} - \eta\, \hat m_t / (\sqrt{\hat s_t} + \epsilon)$
-"""
 
 # Published figures a dataset's report sets nnjax's numbers against: (citation, figure,
 # the differences in one paragraph).
@@ -61,6 +74,22 @@ LITERATURE: dict[str, tuple[str, float, str]] = {
         "defect of the optimizers.",
     ),
 }
+
+
+def update_equations(names, full_batch=()) -> str:
+    """The update equations of the optimizers ``names`` (those the study ran), in their
+    order, after what ``g_t`` is for them: the gradient on all of the fit set for those in
+    ``full_batch`` (gd, and any whose batch held the whole fit set), on a mini-batch for
+    the others."""
+    full = [n for n in names if n in full_batch]
+    mini = [n for n in names if n not in full_batch]
+    parts = [f"all of the fit set for {', '.join(full)}"] if full else []
+    parts += [f"a mini-batch for {', '.join(mini)}"] if mini else []
+    head = (
+        r"With parameters $\theta$, the gradient $g_t = \nabla_\theta J(\theta_{t-1})$ of the "
+        rf"loss on the batch ({'; '.join(parts)}) and learning rate $\eta$:"
+    )
+    return "\n".join([head, "", *(f"* {EQUATIONS[n]}" for n in names)])
 
 
 # the per-epoch metrics whose final value the summary and the per-run rows report
@@ -177,8 +206,14 @@ def markdown(result: StudyResult, summary: dict | None = None, plots: tuple[str,
     if plots:
         lines += ["", "## Plots", ""]
         lines += [f"![{p}]({p})" for p in plots]
-    lines += ["", "## Update equations", "", UPDATE_EQUATIONS.strip(), ""]
+    lines += ["", "## Update equations", "", _equations(result), ""]
     return "\n".join(lines)
+
+
+def _equations(result: StudyResult) -> str:
+    """:func:`update_equations` of the optimizers run, each batch as it was run."""
+    full = [n for n, r in result.runs.items() if r.batch_size is None]
+    return update_equations(list(result.runs), full)
 
 
 def _setup(result: StudyResult) -> list[str]:

@@ -49,7 +49,8 @@ def validate(study: Study, label: Label = parameter_label) -> Study:
     optimizer name a one-name tuple), so the outputs serialise. Raises a ValueError naming
     the first bad setting and its valid values, before anything is trained. The checks that
     need the data (the validation split leaves every class in both parts, the batch fits the
-    fit set, the curves fit in memory) load the dataset, which the study loads anyway.
+    fit set, the default model and the curves fit in memory) load the dataset, which the
+    study loads anyway.
     ``label(setting)`` names a setting in the messages (default: the parameter's name)."""
     if not isinstance(study.dataset, str) or study.dataset not in DATASETS:
         raise ValueError(
@@ -73,6 +74,7 @@ def validate(study: Study, label: Label = parameter_label) -> Study:
     )
     n_fit = _check_split(study, label)
     check_memory(study, n_fit, np.dtype(RUN_DTYPE).itemsize, label)
+    check_model_memory(study, np.dtype(RUN_DTYPE).itemsize, label)
     # a seed count stays a range until the memory check has passed: 10**9 seeds are refused
     # there, not built here
     return dataclasses.replace(study, seeds=tuple(study.seeds))
@@ -247,6 +249,13 @@ def _class_counts(dataset: str, data_seed: int) -> tuple[int, ...]:
     return tuple(int(c) for c in np.bincount(load(dataset, seed=data_seed).y_train))
 
 
+@functools.lru_cache(maxsize=32)
+def _features_and_test(dataset: str, data_seed: int) -> tuple[int, int]:
+    """``(features per example, test examples)`` of ``dataset``."""
+    ds = load(dataset, seed=data_seed)
+    return int(np.prod(ds.X_train.shape[1:])), len(ds.y_test)
+
+
 def _check_split(study: Study, label: Label) -> int:
     """The stratified validation split leaves at least one example of each of the K classes
     in both parts, ``n_val = ceil(val_fraction * n)`` and ``n_fit = n - n_val`` (sklearn's
@@ -296,4 +305,47 @@ def check_memory(study: Study, n_fit: int, itemsize: int, label: Label = paramet
             f"x {len(study.seeds)} seeds x {study.epochs} epochs need about {size_text(need)} "
             f"of memory; this machine has {size_text(have)}: fewer epochs, seeds or learning "
             f"rates ({label('epochs')}, {label('seeds')}, {label('learning_rates')})"
+        )
+
+
+# A run holds its params, their gradients and, with Adam, two moments (momentum: one): at
+# most PARAM_COPIES copies. An example in a forward and backward pass holds each unit's
+# pre-activation, activation and gradient: ACTIVATION_COPIES values per unit.
+PARAM_COPIES, ACTIVATION_COPIES = 4, 3
+
+
+def mlp_parameters(n_features: int, hidden: Sequence[int], n_classes: int) -> int:
+    """The weights and biases of ``mlp([*hidden, n_classes])`` on ``n_features`` inputs:
+    sum over layers of (inputs + 1) * outputs."""
+    widths = [n_features, *hidden, n_classes]
+    return sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:]))
+
+
+def check_model_memory(study: Study, itemsize: int, label: Label = parameter_label) -> None:
+    """Refuse a study whose default model (``mlp([*hidden, K])``) cannot fit in this
+    machine's memory: one optimizer's R runs train together, each holding
+    :data:`PARAM_COPIES` copies of the params and :data:`ACTIVATION_COPIES` values per unit
+    for each example of the largest set it evaluates (fit, validation or test). Counted,
+    allocating nothing: a huge ``hidden`` was XLA's out-of-memory error after the compile."""
+    from nnjax._host import physical_memory, size_text
+
+    have = physical_memory()
+    if have is None:
+        return
+    counts = _class_counts(study.dataset, study.data_seed)
+    n_features, n_test = _features_and_test(study.dataset, study.data_seed)
+    params = mlp_parameters(n_features, study.hidden, len(counts))
+    rows = max(sum(counts), n_test)  # the training split bounds its fit and validation parts
+    units = sum(study.hidden) + len(counts)
+    runs = max(len(study.rates(name)) for name in study.optimizers) * len(study.seeds)
+    need = runs * (PARAM_COPIES * params + ACTIVATION_COPIES * rows * units) * itemsize
+    if need > have:
+        widths = "-".join(map(str, (n_features, *study.hidden, len(counts))))
+        raise ValueError(
+            f"compare: the MLP {widths} of {label('hidden')} has {params:,} parameters; "
+            f"{runs} runs trained together (learning rates x {len(study.seeds)} seeds) need "
+            f"about {size_text(need)} of memory for its params, gradients, optimizer state and "
+            f"activations on {rows} examples; this machine has {size_text(have)}: narrower "
+            f"{label('hidden')}, or fewer seeds or learning rates ({label('seeds')}, "
+            f"{label('learning_rates')})"
         )
