@@ -1,6 +1,6 @@
 """An audit of the everyday paths of ``nnjax compare``, ``nnjax sleep`` and ``nnjax night``:
-the night's bins and README, ``--out`` checked before any JAX work (blank, a missing or file
-parent, the write probe's folders), options the run would ignore refused, compare's
+the night's bins and README, ``--out`` checked before any JAX work (blank, a file on its
+way, the write probe's folders), options the run would ignore refused, compare's
 runs.json, memory check and update equations, the harness docstring."""
 
 import errno
@@ -112,13 +112,14 @@ def test_raster_s_copy_equals_the_protocols():
     assert night_command.RASTER_S == consolidation.Protocol().raster_s
 
 
-# 3. --out whose parent is missing or a file: one line naming it, before any JAX work
+# 3. --out with a file on its way: one line naming it, before any JAX work; a missing
+# parent is made, as nnjax train makes it
 
 
 @pytest.mark.parametrize("command", ["compare", "night"])
-@pytest.mark.parametrize("parent_kind", ["missing", "file"])
-def test_an_out_whose_parent_is_not_a_folder_is_refused_first(
-    command, parent_kind, tmp_path, capsys, monkeypatch
+@pytest.mark.parametrize("depth", [1, 2])
+def test_an_out_with_a_file_on_its_way_is_refused_first(
+    command, depth, tmp_path, capsys, monkeypatch
 ):
     import importlib
 
@@ -127,18 +128,15 @@ def test_an_out_whose_parent_is_not_a_folder_is_refused_first(
     study = importlib.import_module("nnjax.compare")  # the package: nnjax.compare is compare()
     monkeypatch.setattr(study, "make_study", lambda *a, **k: pytest.fail("set up"))
     parent = tmp_path / "parent"
-    if parent_kind == "file":
-        parent.write_text("mine")
-    out = parent / "out"
+    parent.write_text("mine")
+    out = parent / "out" if depth == 1 else parent / "deeper" / "out"
     extra = ["--dataset", "xor"] if command == "compare" else ["--parts", "consolidation"]
     assert main([command, *extra, "--out", str(out)]) == 3
-    what = "is a file, not a folder" if parent_kind == "file" else "does not exist"
     assert _error_line(capsys, command) == (
-        f"nnjax {command}: error: --out {out}: its parent folder {parent} {what}; give a "
-        f"folder inside an existing one (errno {errno.ENOTDIR if parent_kind == 'file' else 2}"
-        f", {'ENOTDIR' if parent_kind == 'file' else 'ENOENT'})"
+        f"nnjax {command}: error: --out {out}: {parent} on its way is a file, not a folder; "
+        "give a folder path (errno 20, ENOTDIR)"
     )
-    assert sorted(os.listdir(tmp_path)) == (["parent"] if parent_kind == "file" else [])
+    assert sorted(os.listdir(tmp_path)) == ["parent"] and parent.read_text() == "mine"
 
 
 def test_out_parent_error_takes_folders_and_new_folders_in_them(tmp_path):
@@ -146,8 +144,11 @@ def test_out_parent_error_takes_folders_and_new_folders_in_them(tmp_path):
     assert options.out_parent_error(str(tmp_path)) is None
     assert options.out_parent_error(str(tmp_path / "new")) is None
     assert options.out_parent_error(str(tmp_path / "new") + "/") is None
+    assert options.out_parent_error(str(tmp_path / "new" / "deeper" / "out")) is None
     assert "is a file, not a folder" in str(options.out_parent_error(str(tmp_path / "f")))
-    assert "its parent folder" in str(options.out_parent_error(str(tmp_path / "f" / "x")))
+    error = options.out_parent_error(str(tmp_path / "f" / "x" / "y"))
+    assert f"{tmp_path / 'f'} on its way is a file" in str(error)
+    assert not (tmp_path / "new").exists()  # a check: it makes nothing
 
 
 # 4. a blank --out is refused (night, sleep; compare already did)

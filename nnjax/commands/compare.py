@@ -99,7 +99,7 @@ def _lr_item(names):
 def check(args) -> None:
     """Learning rates are given only for optimizers in the study, once each; options that
     would be ignored are refused (:func:`_check_ignored`); the output folder is not blank,
-    not an existing file, and its parent is a folder; then every setting as the study checks
+    not an existing file, and no file on its way; then every setting as the study checks
     it (the batch fits the fit set, the split leaves every class in both parts, the model
     and the curves fit in memory), its messages naming the options. All before the output
     folder is made and JAX runs."""

@@ -100,7 +100,7 @@ PART_OPTIONS = {
 
 def check(args) -> None:
     """Checks before JAX starts: no option of a part left out of --parts, the hypnogram's
-    letters, the output folder (not blank, not a file, in an existing folder), the stage
+    letters, the output folder (not blank, not a file, no file on its way), the stage
     runs and the memory."""
     _check_parts_options(args)
     letters = [t.strip().upper() for t in args.hypnogram.split(",")]

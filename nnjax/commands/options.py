@@ -247,23 +247,25 @@ def blank_out_error(path, option: str = "--out") -> ValueError | None:
 
 
 def out_parent_error(path, option: str = "--out"):
-    """None when ``path`` is an existing folder or names a new one inside an existing
-    folder; else the :class:`nnjax.errors.PathError` naming ``option``, the path and what is
-    wrong: it is a file, a link to nothing, or its parent folder is missing or a file. (A
-    file parent failed only when the output folder was made, in the system's words, without
-    the option; a missing one was made, typo and all.)"""
+    """None when ``path`` is an existing folder or can be made as one: its missing parents
+    are made with it (as ``nnjax train --out`` makes them). Else the
+    :class:`nnjax.errors.PathError` naming ``option``, the path and what is wrong: it is a
+    file or a link to nothing, or the nearest existing folder on its way is a file (it
+    failed only when the output folder was made, in the system's words, without the
+    option)."""
     from nnjax.errors import PathError, not_a_folder
 
     if (error := not_a_folder(path, option)) is not None or os.path.isdir(path):
         return error
-    parent = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(parent):
+    above = os.path.dirname(os.path.abspath(path))
+    while not os.path.lexists(above) and os.path.dirname(above) != above:
+        above = os.path.dirname(above)
+    if os.path.isdir(above):
         return None
-    what = "is a file, not a folder" if os.path.exists(parent) else "does not exist"
     return PathError(
-        f"{option} {path}: its parent folder {parent} {what}; give a folder inside an existing one",
+        f"{option} {path}: {above} on its way is a file, not a folder; give a folder path",
         path,
-        errno.ENOTDIR if os.path.exists(parent) else errno.ENOENT,
+        errno.ENOTDIR,
     )
 
 
