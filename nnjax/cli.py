@@ -110,7 +110,9 @@ def _add_global_options(p: argparse.ArgumentParser, *, top: bool) -> None:
 def _folder_path(text: str) -> str:
     """A type: a folder path, not empty (``--cache-dir ''`` used the default folder)."""
     if not text.strip():
-        raise argparse.ArgumentTypeError(f"takes a folder path, got {text!r}")
+        from nnjax.commands.options import blank_text
+
+        raise argparse.ArgumentTypeError(f"takes a folder path, got {blank_text(text)}")
     return text
 
 

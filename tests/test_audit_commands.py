@@ -155,14 +155,20 @@ def test_out_parent_error_takes_folders_and_new_folders_in_them(tmp_path):
 
 
 @pytest.mark.parametrize("command", ["night", "sleep", "compare"])
-@pytest.mark.parametrize("blank", ["", " "])
-def test_a_blank_out_is_refused(command, blank, capsys, monkeypatch, tmp_path):
+@pytest.mark.parametrize(
+    "blank, shown",
+    [("", "an empty value ('')"), (" ", "only whitespace (1 character)"),
+     ("  \t", "only whitespace (3 characters)")],
+)  # fmt: skip
+def test_a_blank_out_is_refused(command, blank, shown, capsys, monkeypatch, tmp_path):
+    """The value is described in words: the one-line error squeezes whitespace, and showed
+    '   ' as ' '."""
     monkeypatch.chdir(tmp_path)
     module = {"night": night_command, "sleep": sleep_command, "compare": compare_command}
     _no_run(monkeypatch, module[command])
     assert main([command, "--out", blank]) == 2
     line = _error_line(capsys, command)
-    assert line == f"nnjax {command}: error: --out takes a folder path, got {blank!r}"
+    assert line == f"nnjax {command}: error: --out takes a folder path, got {shown}"
     assert os.listdir(tmp_path) == []
 
 

@@ -271,7 +271,7 @@ def test_cli_out_an_existing_file_is_refused_before_the_run(tmp_path, capsys, mo
     assert main(["compare", "--lr", "sgd=0.1", "--lr", "sgd=0.2", "--optimizers", "sgd"]) == 2
     assert "--lr given twice for sgd" in capsys.readouterr().err
     assert main(["compare", "--dataset", "xor", "--out", ""]) == 2  # not compare-xor/
-    assert "error: --out takes a folder path, got ''" in capsys.readouterr().err
+    assert "error: --out takes a folder path, got an empty value ('')" in capsys.readouterr().err
 
 
 def test_without_plots_stale_figures_go_and_other_files_stay(xor_sgd, tmp_path):

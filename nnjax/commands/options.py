@@ -243,7 +243,15 @@ def blank_out_error(path, option: str = "--out") -> ValueError | None:
     saying so. Blank, it wrote into a folder named by spaces, or failed on the empty path."""
     if path is None or path.strip():
         return None
-    return ValueError(f"{option} takes a folder path, got {path!r}")
+    return ValueError(f"{option} takes a folder path, got {blank_text(path)}")
+
+
+def blank_text(text: str) -> str:
+    """Words for an empty or all-whitespace value, which survive the one-line error's
+    squeezing of whitespace (``'   '`` was shown as ``' '``)."""
+    if not text:
+        return "an empty value ('')"
+    return f"only whitespace ({len(text)} character{'s' * (len(text) > 1)})"
 
 
 def out_parent_error(path, option: str = "--out"):
