@@ -292,7 +292,8 @@ def _folder_lock(module, args):
     if path is None:
         yield
         return
-    from nnjax.lock import lock_folder, removing_new_folders
+    from nnjax.lock import lock_folder
+    from nnjax.preflight import removing_new_folders
 
     with removing_new_folders(path), lock_folder(path):  # the lock released before rmdir
         yield

@@ -36,7 +36,6 @@ flock until it exits; a holder frozen (SIGSTOP, a suspended VM) longer than ``st
 looks dead to other hosts.
 """
 
-import contextlib
 import datetime
 import errno
 import json
@@ -362,35 +361,6 @@ class DirectoryLock:
 
     def __repr__(self) -> str:
         return f"DirectoryLock({self.directory!r}, held={self.held})"
-
-
-@contextlib.contextmanager
-def removing_new_folders(path, *, keep: bool = True):
-    """A block that creates ``path`` (e.g. a run's output folder): if it raises, ``path`` and
-    the parents that did not exist before it are removed again, the deepest first, while
-    still empty; one holding anything stays, and so do its parents. A block that ends
-    normally (a run stopped by a signal included) keeps them, unless ``keep`` is False (a
-    probe that only tries the folder: it leaves none it made)."""
-    made, p = [], os.path.abspath(os.fspath(path))
-    while not os.path.lexists(p) and os.path.dirname(p) != p:
-        made.append(p)
-        p = os.path.dirname(p)
-    try:
-        yield
-    except Exception:
-        _remove_empty(made)
-        raise
-    if not keep:
-        _remove_empty(made)
-
-
-def _remove_empty(folders) -> None:
-    """``os.rmdir`` each of ``folders`` (deepest first) until one is not empty or gone."""
-    for p in folders:
-        try:
-            os.rmdir(p)
-        except OSError:
-            break
 
 
 def lock_folder(directory, **kwargs) -> DirectoryLock:

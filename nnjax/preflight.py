@@ -3,6 +3,7 @@
 * :func:`check_writable`: can files be created in this directory (``--out``,
   ``--checkpoint-dir``)? Creates it if needed and writes, fsyncs and removes a probe file.
 * :func:`check_free_space`: a warning when the file system has less free space than needed.
+* :func:`removing_new_folders`: a run (or a probe) that fails leaves no empty folder it made.
 * :func:`estimate_checkpoint_bytes`: the size of one checkpoint of a pytree, from shapes and
   dtypes only (arrays or ``jax.ShapeDtypeStruct`` from ``jax.eval_shape``).
 
@@ -11,6 +12,7 @@ the new checkpoint is written before the oldest is pruned. Standard library only
 (JAX is imported by :func:`estimate_checkpoint_bytes` when it is called).
 """
 
+import contextlib
 import errno
 import os
 import shutil
@@ -78,6 +80,35 @@ def check_writable(directory, what: str = "directory") -> str:
         if probe is not None and os.path.exists(probe):
             os.unlink(probe)
     return os.path.abspath(path)
+
+
+@contextlib.contextmanager
+def removing_new_folders(path, *, keep: bool = True):
+    """A block that creates ``path`` (e.g. a run's output folder): if it raises, ``path`` and
+    the parents that did not exist before it are removed again, the deepest first, while
+    still empty; one holding anything stays, and so do its parents. A block that ends
+    normally (a run stopped by a signal included) keeps them, unless ``keep`` is False (a
+    probe that only tries the folder: it leaves none it made)."""
+    made, p = [], os.path.abspath(os.fspath(path))
+    while not os.path.lexists(p) and os.path.dirname(p) != p:
+        made.append(p)
+        p = os.path.dirname(p)
+    try:
+        yield
+    except Exception:
+        _remove_empty(made)
+        raise
+    if not keep:
+        _remove_empty(made)
+
+
+def _remove_empty(folders) -> None:
+    """``os.rmdir`` each of ``folders`` (deepest first) until one is not empty or gone."""
+    for p in folders:
+        try:
+            os.rmdir(p)
+        except OSError:
+            break
 
 
 def _existing(path: str) -> str:

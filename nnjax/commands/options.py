@@ -282,8 +282,7 @@ def probe_writable(path, option: str = "--out") -> None:
     remove the folders the probe made (``path`` and its missing parents, deepest first),
     whether it failed or not: the run makes them again when it writes, and a run refused
     or failing before that leaves no empty folder behind."""
-    from nnjax.lock import removing_new_folders
-    from nnjax.preflight import check_writable
+    from nnjax.preflight import check_writable, removing_new_folders
 
     with removing_new_folders(path, keep=False):
         check_writable(path, option)

@@ -226,7 +226,7 @@ def run(args) -> int:
     from contextlib import ExitStack
 
     from nnjax.commands import train_safety
-    from nnjax.lock import removing_new_folders
+    from nnjax.preflight import removing_new_folders
 
     with ExitStack() as folders:  # a failed run (a full disk) leaves no empty folder it made
         for path in {args.out, args.checkpoint_dir} - {None}:
