@@ -245,11 +245,38 @@ def test_plots_of_a_study_without_a_heatmap_method_are_written(tmp_path):
 
 
 def test_the_wrote_line_names_only_the_figures_written(tmp_path):
-    """Review: nnjax sleep --methods src printed 'wrote D/{..., dreams.png}' though no
-    dreams.png was drawn (SRC's activation maximisation images are not in it)."""
+    """Review: nnjax sleep --methods si printed 'wrote D/{..., dreams.png}' though no
+    dreams.png was drawn (no method with activation maximisation images ran); an earlier
+    study's dreams.png is removed rather than left beside these results."""
     from nnjax.brain import study
 
-    images = {"actmax_src": np.zeros((10, 64)), "actmax_src_objective": np.zeros((10, 100))}
     (tmp_path / "dreams.png").write_bytes(b"an earlier study's figure")
-    written = study.write_plots(_fake_study(["src"], images), str(tmp_path))
+    written = study.write_plots(_fake_study(["si"], {}), str(tmp_path))
     assert "dreams.png" not in written and not (tmp_path / "dreams.png").exists()
+
+
+def test_dreams_png_shows_every_image_set_the_study_computed(tmp_path, monkeypatch):
+    """Review: the study computed activation maximisation images of SRC and of generative
+    replay's classifier (results.json holds them) but dreams.png drew only joint, sequential
+    and the VAE's samples. Now one row per set, in DREAM_ROWS order; fewer than 10 classes
+    leave the row's last axes blank."""
+    from nnjax.brain import study
+    from nnjax import plotting
+
+    images = {"actmax_src": np.zeros((10, 64)), "actmax_src_objective": np.zeros((10, 100)),
+              "actmax_replay": np.ones((6, 64)), "generator_samples": np.ones((20, 64))}
+    drawn = {}
+    real = plotting.subplots
+
+    def spy(*a, **k):
+        fig, axes = real(*a, **k)
+        drawn["axes"] = axes
+        return fig, axes
+
+    monkeypatch.setattr(plotting, "subplots", spy)
+    written = study.write_plots(_fake_study(["src", "genreplay"], images), str(tmp_path))
+    assert written[-1] == "dreams.png" and (tmp_path / "dreams.png").stat().st_size > 0
+    axes = drawn["axes"]  # dreams.png is drawn last
+    labels = [axes[r, 0].get_ylabel() for r in range(axes.shape[0])]
+    assert labels == ["act. max., SRC", "act. max., gen. replay", "VAE dreams (replay)"]
+    assert [ax.axison for ax in axes[1]] == [True] * 6 + [False] * 4

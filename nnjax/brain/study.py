@@ -341,16 +341,28 @@ def write_plots(res: dict, out: str) -> list[str]:
     return ["accuracy.png", "heatmap.png"] + (["dreams.png"] if _plot_dreams(res, out) else [])
 
 
+DREAM_ROWS = {
+    "actmax_joint": "act. max., joint",
+    "actmax_sequential": "act. max., no sleep",
+    "actmax_src": "act. max., SRC",
+    "actmax_replay": "act. max., gen. replay",
+    "generator_samples": "VAE dreams (replay)",
+}
+"""dreams.png's rows (the keys of :func:`_images`' images) and their labels, top to bottom."""
+
+
 def _plot_dreams(res, out) -> bool:
-    """dreams.png: activation maximisation of joint and sequential, the VAE's dreams; whether
-    it was written (none of them ran, or ``--no-images``: an earlier study's is removed)."""
+    """dreams.png: one row per image set :func:`_images` made, in the order of
+    :data:`DREAM_ROWS` (activation maximisation of joint, sequential, SRC and generative
+    replay's classifier, then the VAE's dreams), up to 10 images a row; whether it was
+    written (none of those methods ran, or ``--no-images``: an earlier study's is removed)."""
     import os
 
     from nnjax.io import atomic_save_figure
     from nnjax.plotting import subplots
 
     imgs = res.get("images") or {}  # none with --no-images
-    rows = [k for k in ("actmax_joint", "actmax_sequential", "generator_samples") if k in imgs]
+    rows = [k for k in DREAM_ROWS if k in imgs]
     if not rows:  # an earlier study's dreams would sit beside these results
         stale = os.path.join(out, "dreams.png")
         if os.path.isfile(stale) or os.path.islink(stale):
@@ -358,14 +370,12 @@ def _plot_dreams(res, out) -> bool:
         return False
     shape = (8, 8) if res["dataset"] == "digits" else None
     fig, axes = subplots(len(rows), 10, figsize=(10, 1.2 * len(rows) + 0.4), squeeze=False)
-    titles = {
-        "actmax_joint": "act. max., joint",
-        "actmax_sequential": "act. max., no sleep",
-        "generator_samples": "VAE dreams (replay)",
-    }
     for r, key in enumerate(rows):
         for c in range(10):
             ax = axes[r, c]
+            if c >= len(imgs[key]):  # fewer than 10 classes
+                ax.axis("off")
+                continue
             x = imgs[key][c]
             if shape:
                 ax.imshow(x.reshape(shape), cmap="gray_r")
@@ -375,7 +385,7 @@ def _plot_dreams(res, out) -> bool:
             ax.set_yticks([])
             if key.startswith("actmax"):
                 ax.set_title(str(c), fontsize=8)
-        axes[r, 0].set_ylabel(titles[key], fontsize=7)
+        axes[r, 0].set_ylabel(DREAM_ROWS[key], fontsize=7)
     fig.tight_layout()
     atomic_save_figure(fig, os.path.join(out, "dreams.png"), dpi=110)
     return True
