@@ -158,7 +158,8 @@ _GENERATORS: dict[str, Callable] = {
     "digits": digits,
     "mnist1d": mnist1d,
 }
-_NO_SPLIT = {"toy", "xor"}  # too small to split: train and test are the same points
+NO_SPLIT = frozenset({"toy", "xor"})
+"""Datasets too small to split: train, validation and test are the same points."""
 
 DATASETS = tuple(_GENERATORS)
 
@@ -199,7 +200,7 @@ def load(
     X, y = gen(seed=seed) if name in ("moons", "spirals", "mnist1d") else gen()
     X, y = np.asarray(X, np.float32), np.asarray(y, np.int32)
     n_classes = int(y.max()) + 1
-    if name in _NO_SPLIT:
+    if name in NO_SPLIT:
         return Dataset(X, y, X, y, n_classes, name)
     n_test = _ceil(test_fraction * len(y))
     _check_stratifiable(
@@ -291,7 +292,7 @@ def load_splits(
     given = {} if test_fraction is None else {"test_fraction": test_fraction}
     ds = load(name, seed=seed, standardized=False, **given)
     names = tuple(range(ds.n_classes))
-    if name in _NO_SPLIT:
+    if name in NO_SPLIT:
         if val_fraction:
             raise ValueError(
                 f"{name} has {len(ds.y_train)} examples and is not split (test = train): "

@@ -255,9 +255,20 @@ def test_compare_takes_a_batch_size_beside_gd_and_a_split_where_there_is_one(tmp
     compare_command.check(_args("compare", "--optimizers", "gd,sgd", "--batch-size", "8",
                                 "--dataset", "moons", "--out", out))  # fmt: skip
     compare_command.check(_args("compare", "--dataset", "moons", "--val-fraction", "0.1"))
-    from nnjax.compare import settings
 
-    assert compare_command.NO_SPLIT == settings.NO_SPLIT
+
+def test_no_split_names_exactly_the_datasets_load_does_not_split():
+    """NO_SPLIT is defined once (nnjax.data); compare's option check and its study read it."""
+    from nnjax.data import DATASETS, NO_SPLIT, load
+
+    unsplit = set()
+    for name in DATASETS:
+        ds = load(name)
+        if ds.X_test is ds.X_train:  # test = train: the same points, not a copy
+            unsplit.add(name)
+        else:
+            assert ds.X_test.shape[0] > 0 and ds.X_train.shape[0] > 0, name
+    assert unsplit == set(NO_SPLIT)
 
 
 # 8. compare's memory check counts the model's parameters and activations

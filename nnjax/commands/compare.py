@@ -8,7 +8,6 @@ HELP = "compare optimizers across learning rates and seeds (report, CSV/JSON, pl
 # `--help` needs no JAX
 DEFAULT_OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
 SELECT = ("val_loss", "val_accuracy", "train_loss")
-NO_SPLIT = ("toy", "xor")  # nnjax.compare.settings.NO_SPLIT: too small to split
 
 
 def add_arguments(p) -> None:
@@ -131,8 +130,9 @@ def check(args) -> None:
 def _check_ignored(args) -> None:
     """An option the study would silently ignore is refused, naming it and why:
     ``--batch-size`` when every optimizer is full batch (gd), ``--val-fraction`` on a
-    dataset too small to split (:data:`NO_SPLIT`)."""
+    dataset too small to split (:data:`nnjax.data.NO_SPLIT`)."""
     from nnjax.commands.options import optimizers
+    from nnjax.data import NO_SPLIT
 
     full_batch = optimizers()[2]
     if args.batch_size is not None and all(n in full_batch for n in args.optimizers):

@@ -26,7 +26,7 @@ from nnjax.compare.select import (
     diverged,
     final,
 )
-from nnjax.compare.settings import NO_SPLIT
+from nnjax.data import NO_SPLIT
 from nnjax.compare.study import OptimizerRuns, StudyResult
 
 _MOMENTS = (

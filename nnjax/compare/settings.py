@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nnjax.data import DATASETS, load
+from nnjax.data import DATASETS, NO_SPLIT, load
 from nnjax.optim import FULL_BATCH, OPTIMIZERS, check_learning_rate
 
 if TYPE_CHECKING:
@@ -80,7 +80,6 @@ def validate(study: Study, label: Label = parameter_label) -> Study:
     return dataclasses.replace(study, seeds=tuple(study.seeds))
 
 
-NO_SPLIT = ("toy", "xor")  # too small to split: fit = validation = test = all points
 RUN_DTYPE = np.float32  # the dtype of the data, the params and each run's learning rate
 
 

@@ -34,12 +34,11 @@ import numpy as np
 from nnjax.compare.settings import (
     DEFAULT_LEARNING_RATES,
     DEFAULT_OPTIMIZERS,
-    NO_SPLIT,
     Label,
     parameter_label,
     validate,
 )
-from nnjax.data import DATASETS, load, train_test_split
+from nnjax.data import DATASETS, NO_SPLIT, load, train_test_split
 from nnjax.layers import Layer
 from nnjax.models import mlp
 from nnjax.optim import FULL_BATCH, injectable_optimizer
