@@ -260,11 +260,15 @@ def test_dreams_png_shows_every_image_set_the_study_computed(tmp_path, monkeypat
     replay's classifier (results.json holds them) but dreams.png drew only joint, sequential
     and the VAE's samples. Now one row per set, in DREAM_ROWS order; fewer than 10 classes
     leave the row's last axes blank."""
-    from nnjax.brain import study
     from nnjax import plotting
+    from nnjax.brain import study
 
-    images = {"actmax_src": np.zeros((10, 64)), "actmax_src_objective": np.zeros((10, 100)),
-              "actmax_replay": np.ones((6, 64)), "generator_samples": np.ones((20, 64))}
+    images = {
+        "actmax_src": np.zeros((10, 64)),
+        "actmax_src_objective": np.zeros((10, 100)),
+        "actmax_replay": np.ones((6, 64)),
+        "generator_samples": np.ones((20, 64)),
+    }
     drawn = {}
     real = plotting.subplots
 

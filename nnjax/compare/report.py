@@ -26,8 +26,8 @@ from nnjax.compare.select import (
     diverged,
     final,
 )
-from nnjax.data import NO_SPLIT
 from nnjax.compare.study import OptimizerRuns, StudyResult
+from nnjax.data import NO_SPLIT
 
 _MOMENTS = (
     r"$m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t$, $s_t = \beta_2 s_{t-1} + (1-\beta_2) g_t^2$, "
