@@ -140,7 +140,7 @@ def _folder(text: str) -> Path:
 def check(args) -> None:
     """Refuse, before anything runs, a batch larger than the MLP workload's examples (it had
     no step: a ZeroDivisionError), a batch size, implementation or model named twice (it
-    would be run and reported twice) and an --out that is a file."""
+    would be run and reported twice) and an --out that is a file or has a file on its way."""
     for option, values in (
         ("--batch-sizes", args.batch_sizes),
         ("--impls", args.impls),
@@ -156,9 +156,7 @@ def check(args) -> None:
             f"--batch-sizes {' '.join(map(str, big))}: the MLP workload trains on the first "
             f"{most} examples{' (--quick)' if args.quick else ''}; give sizes in [1, {most}]"
         )
-    from nnjax.errors import not_a_folder
-
-    if args.out is not None and (error := not_a_folder(args.out, "--out")) is not None:
+    if args.out is not None and (error := options.out_parent_error(args.out)) is not None:
         raise error
 
 

@@ -421,3 +421,17 @@ def test_a_report_names_its_cpu_and_vector_extension():
     )
     assert report._cpu({}) == ""
     assert harness.environment()["cpu"] == harness.cpu_description()
+
+
+def test_an_out_below_a_file_is_refused_naming_the_file(tmp_path, capsys):
+    """Review: `nnjax bench --out f/a/b`, f a file, was the system's 'f/a/b: Not a directory'
+    without the option or the culprit; now as compare's and night's --out: the file on the
+    way is named, exit 3 before anything runs, nothing made."""
+    from nnjax.cli import main
+
+    f = tmp_path / "f"
+    f.write_text("")
+    assert main(["bench", "--out", str(f / "a" / "b")]) == 3
+    err = capsys.readouterr().err
+    assert f"--out {f / 'a' / 'b'}: {f} on its way is a file, not a folder" in err, err
+    assert f.read_text() == "" and sorted(p.name for p in tmp_path.iterdir()) == ["f"]
