@@ -62,6 +62,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--out",
         type=_folder,
         default=None,
+        metavar="DIR",
         help="output folder (default: a new temporary folder, printed; "
         "--out benchmarks/results writes the results that are committed)",
     )
@@ -70,14 +71,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         nargs="+",
         choices=WORKLOADS,
         default=list(WORKLOADS),
-        help="the workloads to run (default: all of them)",
+        metavar="NAME",
+        help=f"the workloads to run, of {', '.join(WORKLOADS)} (default: all of them)",
     )
     p.add_argument(
         "--impls",
         nargs="+",
         choices=IMPL_NAMES,
         default=list(IMPL_NAMES),
-        help="MLP implementations (the NumPy twin always runs: it is the oracle)",
+        metavar="IMPL",
+        help=f"MLP implementations, of {', '.join(IMPL_NAMES)} (default: all of them; the "
+        "NumPy twin always runs: it is the oracle)",
     )
     p.add_argument(
         "--models",
@@ -93,6 +97,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         nargs="+",
         type=options.positive_int,
         default=None,
+        metavar="B",
         help=f"MLP batch sizes, each at most the examples trained on ({MAX_EXAMPLES['full']}; "
         f"quick {MAX_EXAMPLES['quick']}) (default 32 128 1024; quick 32)",
     )
@@ -106,18 +111,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--repeats",
         type=options.positive_int,
         default=None,
+        metavar="N",
         help="timed rounds (default 11; quick 1)",
     )
     p.add_argument(
         "--pause",
         type=_seconds,
         default=0.15,
+        metavar="S",
         help="seconds before each timed block (default 0.15)",
     )
     p.add_argument(
         "--min-block",
         type=_seconds,
         default=None,
+        metavar="S",
         help="seconds of back-to-back calls per timed sample (default 0.25; quick 0)",
     )
     p.add_argument(
