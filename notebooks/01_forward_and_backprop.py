@@ -178,6 +178,10 @@ print(
     "predictions without a bias:",
     np.round(np.asarray(jax.nn.sigmoid(res.params["W"][0, 0] * X_toy[:, 0])), 3),
 )
+print(
+    "predictions with a bias:   ",
+    np.round(np.asarray(jax.nn.sigmoid(logreg_b.apply(res_b.params, X_toy)[:, 0])), 3),
+)
 
 # %% [markdown]
 # ## Backpropagation by hand, next to `jax.grad`
@@ -267,7 +271,8 @@ for zi, fd, step, g, wrong in zip(
     print(f"{zi:>6}{fd:>13.6f}{step:>10}{float(g):>10}{wrong:>11}{flag}")
 
 # %% [markdown]
-# $\max(0, z)$ happens to be right for $z < 0$ and at $z = 1$, and wrong everywhere else.
+# $\max(0, z)$ agrees with the derivative only for $z \le 0$ (0, with the convention at the
+# kink) and at $z = 1$; for every other $z > 0$ it is wrong.
 # What does it do to a gradient? Backpropagate through a ReLU network once with the right
 # derivative and once with the wrong one, and compare with `jax.grad`:
 

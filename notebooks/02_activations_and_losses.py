@@ -39,9 +39,9 @@ print("jax", jax.__version__, "| nnjax", nnjax.__version__)
 # %% [markdown]
 # ## Every elementwise activation, and its derivative by `jax.grad`
 #
-# `jax.grad(f)` differentiates a scalar function; `jax.vmap` maps that derivative over a grid of
-# points, one scalar at a time. (`softmax` and `log_softmax` act on a whole vector; they get
-# their own section below.)
+# `jax.grad(f)` differentiates a scalar function; `jax.vmap` turns that scalar derivative into
+# a function of the whole grid of points at once. (`softmax` and `log_softmax` act on a whole
+# vector; softmax gets its own section below.)
 
 # %%
 ELEMENTWISE = [n for n in act.ACTIVATIONS if n not in ("softmax", "log_softmax")]
@@ -114,7 +114,8 @@ for name in ELEMENTWISE:
 #
 # * **sigmoid and tanh saturate**: for $|z| \gtrsim 4$ their derivative is close to 0, so a
 #   gradient passing back through a saturated unit nearly vanishes. Sigmoid's derivative is
-#   never above 1/4, so a stack of sigmoids shrinks the gradient at every layer.
+#   never above 1/4, so every sigmoid layer multiplies the backpropagated signal by at most
+#   1/4 (the weights then scale it again).
 # * **ReLU does not saturate for $z > 0$**: its derivative is exactly 1 there and exactly 0
 #   for $z < 0$ (a "dead" unit passes no gradient).
 
@@ -236,9 +237,11 @@ ax.legend()
 fig.tight_layout()
 
 # %% [markdown]
-# With MSE the neuron barely moves for hundreds of steps (at $w = -6$ its gradient is
+# With MSE the neuron barely moves for about 200 steps (at $w = -6$ its gradient is
 # $2(p-1)p(1-p) \approx -0.005$, about 1/200 of cross-entropy's $p - 1 \approx -1$) and only
-# escapes once $p$ leaves the flat tail. With cross-entropy the
-# first steps are the largest. This is why nnjax pairs a sigmoid (or softmax) output with
-# cross-entropy computed **from logits** (`binary_cross_entropy_with_logits`,
-# `softmax_cross_entropy`): the gradient is simply $p - t$, and it is stable for any $z$.
+# escapes once $p$ leaves the flat tail. With cross-entropy the logit's first steps are the
+# largest (each adds $0.5\,(1-p)$ to both $w$ and $b$: $z$ rises by about 1 per step while
+# $p \approx 0$), and $p$ passes 0.5 after 7 steps. This is why nnjax pairs a sigmoid (or
+# softmax) output with cross-entropy computed **from logits**
+# (`binary_cross_entropy_with_logits`, `softmax_cross_entropy`): the gradient is simply
+# $p - t$, and it is stable for any $z$.

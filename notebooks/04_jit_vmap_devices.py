@@ -106,7 +106,7 @@ twin_forward, twin_backward = twin_mlp(SIZES, "relu")
 params_np = jax.tree.map(np.asarray, params)
 
 
-def run_numpy():
+def run_numpy(indices=batch_idx):
     return twin_train(
         twin_forward,
         twin_backward,
@@ -116,7 +116,7 @@ def run_numpy():
         loss="softmax_cross_entropy",
         optimizer="sgd",
         learning_rate=LR,
-        batch_indices=batch_idx,
+        batch_indices=indices,
     )
 
 
@@ -251,14 +251,30 @@ fig.tight_layout()
 # * **A jitted step** is one call per step; it is already faster than the NumPy twin, which
 #   also pays Python overhead for each of the many small NumPy calls of a step.
 # * **Scan-fusion** removes the remaining per-step Python and dispatch cost; XLA also fuses
-#   the elementwise work inside the step. The price is a compile of a second or a few, paid
-#   once per shape (that is why `nnjax.fit` drops the last partial batch: one shape, one
+#   the elementwise work inside the step. The price is a compile (its time is in the table),
+#   paid once per shape (that is why `nnjax.fit` drops the last partial batch: one shape, one
 #   compile).
 #
-# Larger batches did not close the gap here: the same comparison with batches of 1024 (run
-# apart, on the same busy 2-core machine) gave about 40× for the fused program over the
-# twin, against about 10× at 32. Change `BATCH` above to see it on your machine. On a GPU a
-# small network mostly pays per-step launch costs, which is exactly what fusion removes.
+# How the ratios move with the batch size depends on the machine (its cores, its BLAS, its
+# load): a larger batch adds arithmetic to each step, not per-step overhead. The twin and the
+# fused program again, with batches of 1024:
+
+# %%
+BIG = 1024
+idx_big = np.stack([rng.choice(len(X), BIG, replace=False) for _ in range(STEPS)])
+idx_big_j = jnp.asarray(idx_big)
+t_numpy_big = median_time(lambda: run_numpy(idx_big), repeats=3) / STEPS
+fused_big = jax.jit(train_fused).lower(params, idx_big_j, lr).compile()
+t_fused_big = median_time(lambda: fused_big(params, idx_big_j, lr)) / STEPS
+for b, t_np, t_fu in ((BATCH, t_numpy, t_fused), (BIG, t_numpy_big, t_fused_big)):
+    print(
+        f"batch {b:>4}: NumPy twin {t_np * 1e6:7.0f} us, scan-fused {t_fu * 1e6:6.0f} us "
+        f"per step: {t_np / t_fu:5.1f}x"
+    )
+
+# %% [markdown]
+# Change `BATCH` above to try other sizes. On a GPU a small network mostly pays per-step
+# launch costs, which is exactly what fusion removes.
 
 # %% [markdown]
 # ## `vmap`: many models as one program
@@ -282,7 +298,7 @@ t_sweep = median_time(lambda: sweep_c(params, idx_j, lrs))
 # the same sweep as a Python loop over the compiled single-model run
 t_loop = median_time(lambda: [fused(params, idx_j, lr) for lr in lrs], repeats=3)
 
-# each vmapped model is exactly the model trained alone
+# each vmapped model is the model trained alone, to float32 rounding
 _, alone = fused(params, idx_j, lrs[3])
 print("max |vmapped - alone| (lr = 0.1):", float(jnp.max(jnp.abs(sweep_losses[3] - alone))))
 last10 = np.asarray(sweep_losses)[:, -10:].mean(axis=1)  # mean of the last 10 mini-batch losses
@@ -308,7 +324,7 @@ fig.tight_layout()
 # %% [markdown]
 # Read the sweep's ratios with the machine in mind. The eight runs do the same arithmetic
 # whether they are looped or vmapped; on a small CPU that arithmetic already keeps the cores
-# busy, so the vmapped sweep is about as fast as the loop of compiled runs (both far ahead of
+# busy, so the vmapped sweep gains little over the loop of compiled runs (both far ahead of
 # NumPy). What `vmap` removes is the per-call overhead, and it fills wide hardware: one
 # small model leaves most of a GPU idle, eight batched together do not. Where the work per
 # call is tiny, the difference shows even on a CPU — per-example gradients are the classic

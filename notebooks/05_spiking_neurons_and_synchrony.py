@@ -72,7 +72,7 @@ plt.show()
 # The continuous LIF has the closed form
 # `f = 1 / (t_ref + τ ln((RI + E_L − V_r)/(RI + E_L − θ)))`; spike times found exactly inside
 # each step make the simulation agree to rounding. The HH model is class II: silent up to
-# I ≈ 6.26 µA/cm², then it jumps to ≈ 50 Hz.
+# I ≈ 6.25 µA/cm², then it jumps to ≈ 50 Hz.
 
 # %%
 with jax.enable_x64(True):
@@ -81,11 +81,18 @@ with jax.enable_x64(True):
     f_th = neurons.lif_rate_theory(I_lif)
     I_h = jnp.linspace(0.0, 20.0, 41)
     fi = hh.fi_curve(I_h, duration=300.0, discard=100.0, dt=0.025)
+    I_on = jnp.linspace(6.0, 6.5, 51)  # the onset, 0.01 µA/cm² apart
+    fi_on = hh.fi_curve(I_on, duration=300.0, discard=100.0, dt=0.025)
     # back to NumPy inside the float64 block
-    I_lif, f_sim, f_th, I_h = (np.asarray(a) for a in (I_lif, f_sim, f_th, I_h))
-    fi = jax.tree.map(np.asarray, fi)
+    I_lif, f_sim, f_th, I_h, I_on = (np.asarray(a) for a in (I_lif, f_sim, f_th, I_h, I_on))
+    fi, fi_on = jax.tree.map(np.asarray, (fi, fi_on))
 print("LIF: max relative error", np.max(np.abs(f_sim - f_th) / np.maximum(f_th, 1)))
 print("HH onset between", float(I_h[~fi.sustained].max()), "and", float(I_h[fi.sustained].min()))
+print(
+    f"HH onset, finer: between {I_on[~fi_on.sustained].max():.2f} and "
+    f"{I_on[fi_on.sustained].min():.2f} µA/cm², first sustained rate "
+    f"{fi_on.rate[fi_on.sustained][0]:.1f} Hz"
+)
 
 fig, ax = plt.subplots(1, 2, figsize=(10, 3))
 ax[0].plot(I_lif, f_th, "k-", label="closed form")
@@ -133,8 +140,8 @@ plt.show()
 # ## 5. A spiking MLP on digits, and a converted ANN
 #
 # `serial(RateEncoder(25), Dense(128), LIF, Dense(10), MembraneReadout)`: Bernoulli rate code
-# over 25 steps, the mean membrane of non-spiking output units as logits (the tests train the
-# spike-count variant), trained with `jax.grad` + Adam through `nnjax.fit`
+# over 25 steps, the mean membrane of non-spiking output units as logits (`readout="count"`
+# would count output spikes instead), trained with `jax.grad` + Adam through `nnjax.fit`
 # (the `dropout=True` flag hands the encoder a fresh key at every step).
 
 # %%
@@ -232,7 +239,8 @@ plt.show()
 
 # %% [markdown]
 # **Kuramoto.** `dθ_i/dt = ω_i + (K/N) Σ_j sin(θ_j − θ_i)`, N = 4 000 Lorentzian frequencies
-# (half-width γ = 1, quantile-spaced), all K at once (vmapped over a batch axis). Above
+# (half-width γ = 1, quantile-spaced), all 11 values of K at once (a batch axis, broadcast
+# through one simulation). Above
 # `K_c = 2γ` the order parameter follows `r = sqrt(1 − 2γ/K)`.
 
 # %%

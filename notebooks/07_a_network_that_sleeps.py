@@ -22,12 +22,13 @@
 # 1. **spikes**: 400 adaptive exponential integrate-and-fire cells (320 excitatory, 80
 #    inhibitory), each receiving 80 E and 20 I conductance synapses (`nnjax.brain.network`);
 # 2. **synchrony**: awake, they fire irregularly and independently; in NREM sleep together;
-# 3. **the slow oscillation**: NREM's Up and Down states, about once a second, made by the
-#    cells' own adaptation, and seen in an EEG-like signal;
+# 3. **the slow oscillation**: NREM's Up and Down states, alternating slowly (below 1 Hz
+#    here), made by the cells' own adaptation, and seen in an EEG-like signal;
 # 4. **replay**: a sequence learned awake by STDP comes back inside the Up states;
 # 5. **consolidation**: does that replay make the memory stronger than an equal time awake?
 #
-# Everything is one `jax.lax.scan` per run and small enough to run in well under a minute.
+# Everything is one `jax.lax.scan` per run, small enough for a CPU (the last cell prints the
+# run time on the machine that executed the notebook).
 # The full night and the 10-seed consolidation experiment are `nnjax night`; their committed
 # output is in `docs/results/network-sleep/`.
 
@@ -131,8 +132,9 @@ for name, d in stats.items():
 # In NREM the cells' adaptation is no longer blocked by acetylcholine. An Up state (most
 # cells firing) builds up adaptation current in every E cell until they fall silent; in the
 # Down state `w` decays over ~0.5 s until the random input ignites the next Up state. The
-# alternation runs at about 1 Hz: the slow oscillation of deep sleep (Steriade et al. 1993;
-# Compte et al. 2003 and the AdEx networks of Nghiem et al. 2020 build it the same way).
+# alternation is slow, below 1 Hz in this run (printed below): the slow oscillation of deep
+# sleep (Steriade et al. 1993; Compte et al. 2003 and the AdEx networks of Nghiem et al. 2020
+# build it the same way).
 #
 # The EEG sees it because it sums synaptic currents. Our EEG/LFP proxy is the mean over E
 # cells of |excitatory| + |inhibitory| synaptic current (Mazzoni et al. 2008). Its Welch
@@ -162,6 +164,10 @@ for name, d in stats.items():
     )
 
 # %% [markdown]
+# In wake and REM there are no Up and Down states: there `detect_updown` only picks up
+# fluctuations of the rate (wake counts as "Up" nearly all the time), and its numbers for
+# those two states change from machine to machine.
+#
 # *Analogy*: a toilet cistern: it fills (the Down state, adaptation wearing off), flushes all
 # at once when it reaches the threshold (the Up state), and must refill before the next
 # flush. *Where it breaks down*: the real slow oscillation also needs the thalamus and
@@ -219,8 +225,8 @@ display(activity.plot_raster(raster[:, :200], bin_ms, groups=groups, title=title
 # learned groups fire together as blocks inside the Up states, with no input at all: the
 # sequence's cells are **reactivated**, as place cells reactivate in the rat hippocampus
 # during slow-wave sleep (Wilson & McNaughton 1994). Whether the *order* comes back is the
-# sign of tau: in the 10-seed run of `nnjax night` it averaged -0.41, mostly *reverse*
-# order.
+# sign of tau: this one short run's is in the title; in the 10-seed run of `nnjax night` it
+# averaged -0.41 (negative for 9 of the 10 seeds), mostly *reverse* order.
 #
 # *Analogy*: humming a tune you practised today while falling asleep. *Where it breaks down*:
 # here replay is not a separate mechanism: the strengthened forward links are simply the
@@ -257,9 +263,10 @@ else:
     print("run `nnjax night --out docs/results/network-sleep` for the 10-seed experiment")
 
 # %% [markdown]
-# In this model, sleep did not help: recall of S1 after NREM equals recall after quiet wake,
-# and the synaptic trace of S1 is *weaker* after sleep. The reverse-order Up states explain
-# it: when G_{k+1} fires before G_k, pair STDP depresses the forward link G_k → G_{k+1}.
+# In this model, sleep did not help: recall of S1 after NREM does not differ significantly
+# from recall after quiet wake (+0.126 against +0.119, p = 0.86), and the synaptic trace of
+# S1 is *weaker* after sleep (-1.63 nS, p = 0.003). A likely cause is the reverse-order Up
+# states: when G_{k+1} fires before G_k, pair STDP depresses the forward link G_k → G_{k+1}.
 # (`docs/results/network-sleep/README.md` has every number and the caveats.)
 #
 # Where the analogy "sleep consolidates memories" breaks down in this network: there is no

@@ -19,9 +19,10 @@
 # still a pair of pure functions `(init, apply)` whose gradients the NumPy twin checks
 # (`nnjax verify`); `nnjax.fit` trains them all the same way.
 #
-# The models here are small and trained briefly so the notebook runs in seconds; the
-# MNIST-1D paper's full recipe (8000 steps, 3 seeds) is
-# `python -m benchmarks.mnist1d_table` (its report: `docs/results/mnist1d-table/`).
+# The models here are small and trained briefly, to keep the notebook quick on a CPU (the
+# compile and run times it prints are those of the machine that executed it); the MNIST-1D
+# paper's full recipe (8000 steps, 3 seeds) is `python -m benchmarks.mnist1d_table` (its
+# report: `docs/results/mnist1d-table/`).
 
 # %%
 import jax
