@@ -128,3 +128,27 @@ def test_paired_checks_shapes_before_flattening():
         scores.paired(a.reshape(2, 3), b.reshape(3, 2))
     same = scores.paired(a.reshape(2, 3), b.reshape(2, 3))  # the same runs in the same layout
     assert same["diff"]["n"] == 6
+
+
+def test_paired_counts_float32_rounding_as_a_tie():
+    """Review: two runs with the same number of correct test examples got final accuracies
+    1e-8 apart (float32 per-class fractions weighted by the class counts), and the sleep
+    tables counted those ties as wins or losses (LwF - sequential on split digits: 9/0,
+    Wilcoxon 0.0039, where the counts give 8/0 with 2 ties, 0.0078); tied magnitudes (+5
+    and -5 examples) were split too. With noise below TIE the result is the exact data's."""
+    exact_a = np.array([0.50, 0.52, 0.48, 0.61, 0.55, 0.47, 0.53, 0.60, 0.51, 0.58])
+    exact_b = np.array([0.50, 0.50, 0.49, 0.58, 0.55, 0.45, 0.50, 0.59, 0.49, 0.56])
+    noise = np.random.default_rng(0).normal(0, 5e-8, (2, 10))
+    exact = scores.paired(exact_a, exact_b)
+    noisy = scores.paired(exact_a + noise[0], exact_b + noise[1])
+    assert (exact["wins"], exact["losses"]) == (noisy["wins"], noisy["losses"]) == (7, 1)
+    np.testing.assert_allclose(noisy["p_wilcoxon"], exact["p_wilcoxon"], rtol=1e-12)
+    np.testing.assert_allclose(noisy["p_t"], exact["p_t"], rtol=1e-5)
+    # the nonzero differences 0.02, -0.01, 0.03, 0.02, 0.03, 0.01, 0.02, 0.02 have tied
+    # magnitudes: scipy's normal approximation with the tie correction, on these values
+    from scipy import stats
+
+    d = np.array([0.02, -0.01, 0.03, 0.02, 0.03, 0.01, 0.02, 0.02])
+    np.testing.assert_allclose(exact["p_wilcoxon"], stats.wilcoxon(d).pvalue, rtol=1e-12)
+    # a real difference above TIE stays a win
+    assert scores.paired([0.5 + 2 * scores.TIE], [0.5])["wins"] == 1
