@@ -271,7 +271,7 @@ class _FakeMesh:
 
 @pytest.mark.skipif(
     os.environ.get("NNJAX_MULTIHOST_TEST") != "1",
-    reason="about 30 s of CPU (three JAX processes); set NNJAX_MULTIHOST_TEST=1 to run it",
+    reason="about 16 s of CPU (three JAX processes); set NNJAX_MULTIHOST_TEST=1 to run it",
 )
 def test_multihost_example_two_processes_agree_with_one():
     proc = subprocess.run(

@@ -3,13 +3,13 @@ defaults of :class:`nnjax.train.DivergenceGuard` (factor 10, 3 epochs).
 
     python -m benchmarks.reliability.guard [--datasets toy,xor,...] [--epochs 20]
 
-For each built-in dataset, the CLI's default MLP (64, 64, relu), every named optimizer at 1,
-3 and 10 times its default learning rate, batch 32 (full batch for gd and for datasets
-smaller than 32), key 0: L_0 = the first step's loss, L_e = epoch e's mean step loss. Prints
-one JSON line per run (the largest L_e / L_0 and, for k in 2, 3, 5, 10, the longest streak
-of epochs with L_e > k L_0), then the worst case per learning-rate multiple. Then the
-diverging runs the guard is for (Adam at 1e6, SGD at 1e3 and 1e9): the epoch at which the
-default guard stops them, or the first non-finite epoch.
+For each built-in dataset, an MLP (64, 64, relu; the CLI's default when the guard was
+chosen), every named optimizer at 1, 3 and 10 times its default learning rate, batch 32
+(full batch for gd and for datasets smaller than 32), key 0: L_0 = the first step's loss,
+L_e = epoch e's mean step loss. Prints one JSON line per run (the largest L_e / L_0 and, for
+k in 2, 3, 5, 10, the longest streak of epochs with L_e > k L_0), then the worst case per
+learning-rate multiple. Then the diverging runs the guard is for (Adam at 1e6, SGD at 1e3
+and 1e9): the epoch at which the default guard stops them, or the first non-finite epoch.
 """
 
 import argparse
