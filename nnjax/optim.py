@@ -150,9 +150,10 @@ rate above it is infinite once it meets the params (Optax scales the updates in 
 dtype), so every update would be inf or nan."""
 
 
-def check_learning_rate(learning_rate: float | Schedule, dtype: str | None = None) -> None:
-    """A float learning rate must be > 0 and finite, in Python and, given ``dtype`` (the name
-    of the params' float dtype, e.g. ``"float32"``), in that dtype (1e39 is inf in float32);
+def check_learning_rate(learning_rate: float | Schedule, dtype: Any = None) -> None:
+    """A float learning rate must be > 0 and finite, in Python and, given ``dtype`` (the
+    params' float dtype: a name such as ``"float32"``, a NumPy dtype or a type such as
+    ``jnp.float32``), in that dtype (1e39 is inf in float32);
     a schedule must be callable. The one rule ``fit`` and ``nnjax train --lr`` apply."""
     if callable(learning_rate):
         return
@@ -166,12 +167,25 @@ def check_learning_rate(learning_rate: float | Schedule, dtype: str | None = Non
         ) from None
     if not (lr > 0 and lr < float("inf")):
         raise ValueError(f"learning_rate must be > 0 and finite, got {learning_rate}")
-    largest = LARGEST_FINITE.get(str(dtype)) if dtype is not None else None
+    name = _dtype_name(dtype) if dtype is not None else None
+    largest = LARGEST_FINITE.get(name) if name is not None else None
     if largest is not None and lr > largest:
         raise ValueError(
-            f"learning_rate {learning_rate:g} is infinite in {dtype} (largest finite "
+            f"learning_rate {learning_rate:g} is infinite in {name} (largest finite "
             f"{largest:.4g}), the dtype of the params; give a smaller rate"
         )
+
+
+def _dtype_name(dtype) -> str:
+    """``"float32"`` for ``"float32"``, ``np.dtype("float32")``, ``np.float32`` or
+    ``jnp.float32`` alike (a type was looked up as ``"<class 'numpy.float32'>"`` and the
+    check skipped); a name NumPy does not know is kept as given."""
+    import numpy as np
+
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return str(dtype)
 
 
 def get_optimizer(

@@ -258,6 +258,17 @@ def test_learning_rates_infinite_in_the_params_dtype_are_refused():
         nnjax.fit(model, half, X, y, epochs=1, optimizer="sgd", learning_rate=1e5)
 
 
+@pytest.mark.parametrize("dtype", ["float32", np.dtype("float32"), np.float32, jnp.float32])
+def test_check_learning_rate_reads_any_form_of_the_dtype(dtype):
+    """Review: check_learning_rate(1e39, np.float32) or (.., jnp.float32) returned None: the
+    dtype was looked up by str(), "<class 'numpy.float32'>", and the check skipped."""
+    from nnjax.optim import check_learning_rate
+
+    with pytest.raises(ValueError, match="learning_rate 1e\\+39 is infinite in float32 "):
+        check_learning_rate(1e39, dtype)
+    check_learning_rate(1e38, dtype)  # finite in float32
+
+
 def test_an_empty_dataset_is_a_value_error_naming_it():
     model, p0, X, y = _problem()
     with pytest.raises(ValueError, match=r"fit: X has no examples .* the dataset is empty"):
