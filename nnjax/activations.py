@@ -3,8 +3,8 @@
 Every function maps an array of any shape to an array of the same shape
 (``softmax``/``log_softmax`` normalise over the last axis). Each one has a
 hand-derived NumPy twin in :mod:`nnjax.reference.activations`. Integer and bool inputs are
-computed in the default float (float32, float64 under x64), as the twin does; ``identity``
-returns its input as it is.
+computed in the default float (float32, float64 under x64; the twin computes them in
+float64); ``identity`` returns its input as it is.
 """
 
 from collections.abc import Callable

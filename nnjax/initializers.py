@@ -1,10 +1,11 @@
 """Weight initializers: ``init(key, shape, dtype) -> array``.
 
 For a weight of shape (fan_in, fan_out) the variance targets are
-glorot: 2 / (fan_in + fan_out), he: 2 / fan_in, lecun: 1 / fan_in.
-The ``*_normal`` variants draw from a truncated normal rescaled to that variance
-and the ``*_uniform`` variants from U(-sqrt(3 var), sqrt(3 var)) (JAX's conventions,
-through :mod:`jax.nn.initializers`).
+glorot: 2 / (fan_in + fan_out), he: 2 / fan_in, lecun: 1 / fan_in; for a conv kernel
+(*k, C_in, C_out), fan_in = prod(k) C_in and fan_out = prod(k) C_out.
+The ``*_normal`` variants draw from a normal truncated at 2 of its standard deviations and
+rescaled to that variance (|w| < 2.28 sqrt(var)), the ``*_uniform`` variants from
+U(-sqrt(3 var), sqrt(3 var)) (JAX's conventions, through :mod:`jax.nn.initializers`).
 """
 
 from collections.abc import Callable

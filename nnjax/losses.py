@@ -215,10 +215,10 @@ def softmax_cross_entropy(logits: Array, target: Array, reduction: str = "mean")
 
     A row with m >= 1 logits of +inf is taken at its limit with those logits tied (all
     going to infinity together): softmax is 1/m on them and 0 elsewhere, so the term is
-    sum_{k: z_k = +inf} t_bk log m (0 for a label or one-hot target on a +inf class) plus
-    +inf if any class with a finite logit has t_bk > 0; the gradient keeps the formula
-    above, finite (0 for a one-hot target on the one +inf class). A NaN logit, or a row
-    whose logits are all -inf (no class is possible), gives NaN.
+    sum_{k: z_k = +inf} t_bk log m (log m for a label or one-hot target on a +inf class, 0
+    when m = 1) plus +inf if any class with a finite logit has t_bk > 0; the gradient keeps
+    the formula above, finite (0 for a one-hot target on the one +inf class). A NaN logit,
+    or a row whose logits are all -inf (no class is possible), gives NaN.
 
     Integer labels must lie in [0, K). Where they are concrete (NumPy arrays, or JAX arrays
     outside ``jit``/``vmap``/``grad``) they are checked here: a ``ValueError`` gives the

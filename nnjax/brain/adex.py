@@ -11,19 +11,20 @@ spike is registered at the end of the step in which V passes V_peak). The expone
 evaluated at min(V, V_peak), so it cannot overflow and nothing changes below the cut-off.
 Euler's error grows with dt: over 1 s of Naud et al.'s tonic cell at its step current, 103
 spikes at dt = 0.01 ms, 100 at 0.1 ms, 83 at 1 ms, 50 at 5 ms (dt of 0.1 ms or less is
-usual). From dt = tau_m = C / g_L (or tau_w) on, Euler's leak factor 1 - dt / tau turns
-negative, V and w overshoot their fixed point each step and the model is no longer the
-ODE (Brette & Gerstner's cell fires more at 15 ms than at 0.1 ms): :func:`simulate` and the
-network refuse dt >= min(tau_m, tau_w) (:func:`check_euler_dt`).
+usual). From dt = tau_m = C / g_L (or tau_w) on, Euler's leak factor 1 - dt / tau is 0,
+then negative: V and w land on or overshoot their fixed point each step and the model is no
+longer the ODE (Brette & Gerstner's cell at 800 pA fires 24 spikes in 1 s at dt = 15 ms,
+17 at 0.1 ms): :func:`simulate` and the network refuse dt >= min(tau_m, tau_w)
+(:func:`check_euler_dt`).
 
 Gradients: the spike is :func:`nnjax.brain.surrogate.spike` of V - V_peak (mV), so dL/dV
 flows through the surrogate; the reset, V -> V_r and the jump w += b s alike, uses
 stop_gradient(spike) (``detach_reset``), so the jump carries dL/db exactly for a fixed spike
 pattern. Through the jump the surrogate would feed each spike's sensitivity into the next
 upswing, where Euler's Jacobian exceeds 1, and the gradient would grow by orders of
-magnitude per spike (the spike count's gradient in the input was -1e9 after 300 ms at
-800 pA, 1e21 after 1 s). The argument of the
-surrogate is in mV: choose ``slope`` of order 1 per mV (the default slopes are per unit).
+magnitude per spike (with only the reset detached, the derivative of the spike count in
+the scale of an 800 pA step was about -1e9 after 300 ms and 8e21 after 1 s). The argument of
+the surrogate is in mV: choose ``slope`` of order 1 per mV (the default slopes are per unit).
 
 Parameter sets: :data:`BRETTE_GERSTNER_2005` (regular spiking, the paper's fit to a
 detailed pyramidal-cell model) and :data:`NAUD_2008` (Naud, Marcille, Clopath & Gerstner

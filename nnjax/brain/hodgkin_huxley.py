@@ -235,12 +235,13 @@ def fi_curve(
     threshold: near the upper Hopf point, I ~= 154.5 uA/cm^2, the oscillation is a few mV
     wide and never crosses 0 mV). Its time is the vertex of the parabola through the three
     samples around the peak. Over the window [discard, duration] ms the rate is
-    (n - 1) / (t_last - t_first); firing counts as sustained when n >= 2 and the last spike
-    is no more than two mean inter-spike intervals before the end, so a transient burst, or
-    an oscillation that decays into depolarisation block, reads 0. Only running statistics
-    are kept, not the traces: memory is O(n_currents). (``params`` are traced, but the
-    parabolic peak times jitter by O(dt^3) as a peak moves from one sample to the next, so a
-    gradient of the rate is only approximate; differentiate :func:`simulate` instead.)
+    1000 (n - 1) / (t_last - t_first) Hz (times in ms); firing counts as sustained when
+    n >= 2 and the last spike is no more than two mean inter-spike intervals before the
+    end, so a transient burst, or an oscillation that decays into depolarisation block,
+    reads 0. Only running statistics are kept, not the traces: memory is O(n_currents).
+    (``params`` are traced, but the parabolic peak times jitter by O(dt^2) as a peak moves
+    from one sample to the next, so a gradient of the rate is only approximate; differentiate
+    :func:`simulate` instead.)
     """
     currents = jnp.atleast_1d(jnp.asarray(currents, jnp.result_type(float)))
     dynamics.check_time_input(currents, "hodgkin_huxley.fi_curve")  # nan or inf refused

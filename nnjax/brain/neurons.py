@@ -116,8 +116,9 @@ def _lif(inputs, beta, theta, v0, reset, surrogate, slope, detach_reset):
 def integrate_and_fire(inputs: Array, *, theta=1.0, reset: str = "subtract", v0=0.0, **kw):
     """The non-leaky IF neuron: :func:`lif` with beta = 1. Returns (spikes, v), each (T, ...).
 
-    With subtractive reset and a constant input x, after T steps v_T = T x - theta n_T with
-    0 <= v_T < theta, so the rate n_T / T is within 1/T of clip(relu(x) / theta, 0, 1): the
+    With subtractive reset, v0 = 0 and a constant input x, after T steps v_T = T x - theta n_T,
+    with 0 <= v_T < theta for 0 <= x <= theta (no spike for x < 0, one every step for
+    x > theta), so the rate n_T / T is within 1/T of clip(relu(x) / theta, 0, 1): the
     spike <-> ReLU identity behind ANN -> SNN conversion.
     """
     return lif(inputs, beta=1.0, theta=theta, reset=reset, v0=v0, **kw)

@@ -17,9 +17,10 @@ function works over the last axis of ``x`` (..., n), so channels ride along as l
 * :func:`spectrogram`: the same periodograms, one per segment, not averaged (for plots).
 * :func:`band_power`: int_lo^hi P(f) df for the piecewise-linear interpolant of P (the
   trapezoidal rule; exactly additive over adjacent bands). :data:`BANDS` holds the named bands;
-  sigma is 12–16 Hz there so that the six bands tile 0.5–80 Hz without overlap (as in YASA's
-  band table) and relative powers add up to 1. The spindle detector uses the full spindle
-  range :data:`SPINDLE_BAND` = 11–16 Hz (AASM), slow spindles included.
+  sigma is 12–16 Hz there so that the six bands tile 0.5–80 Hz without overlap (YASA's band
+  table, its gamma 30–40 Hz widened to 30–80 Hz) and relative powers add up to 1. The
+  spindle detector uses the full spindle range :data:`SPINDLE_BAND` = 11–16 Hz (AASM), slow
+  spindles included.
 * :func:`sosfiltfilt`: zero-phase IIR filtering (forward and backward second-order sections,
   odd extension at the ends, steady-state initial conditions), a JAX twin of
   scipy.signal.sosfiltfilt's defaults; :func:`bandpass` designs a Butterworth band-pass with
@@ -172,7 +173,9 @@ def band_power(freqs, psd, band, *, axis: int = -1) -> Array:
     ``psd`` (..., n_freq) (frequency along ``axis``) with ``freqs`` (n_freq,) from
     :func:`welch` or :func:`spectrogram`; the PSD is integrated exactly as a piecewise-linear
     function of f (the trapezoidal rule, also between bins). Linear in psd, hence
-    differentiable and vmappable. A pure sinusoid A sin(2 pi f0 t) inside the band gives A^2/2.
+    differentiable and vmappable. A pure sinusoid A sin(2 pi f0 t) inside the band gives A^2/2
+    (exactly for f0 on a bin and the band holding f0 +- 2 fs / nperseg; up to the Hann
+    window's leakage otherwise).
     """
     w = band_weights(freqs, band)
     psd = jnp.asarray(psd)
@@ -296,8 +299,9 @@ def bandpass(x, fs, band, *, order: int = 4) -> Array:
     """x (..., n) band-passed to ``band`` = (low, high) Hz, zero phase: shape (..., n).
 
     A Butterworth band-pass of the given ``order`` (2 ``order`` poles) applied forward and
-    backward (:func:`sosfiltfilt`), so the gain is |H(f)|^2: 1 in the pass band, 1/2 (-6 dB)
-    at the two cut-offs, and no phase shift (events keep their times).
+    backward (:func:`sosfiltfilt`), so the gain is |H(f)|^2: 1 at the centre sqrt(low high)
+    and maximally flat around it, 1/2 (-6 dB) at the two cut-offs, and no phase shift
+    (events keep their times).
     """
     return sosfiltfilt(butter_bandpass(fs, band, order), x)
 

@@ -9,8 +9,10 @@ for output position o, output channel f in group g = f // (F / G):
 (t over the kernel positions, c over the group's input channels; 2-D has a pair o = (i, j),
 t = (u, v)). Depthwise convolution is G = C_in. ``ConvTranspose``: the same sum over the input
 dilated by the stride (s - 1 zeros between neighbours) and then padded, with stride 1; this is
-``lax.conv_transpose(..., transpose_kernel=False)`` and Flax's ``ConvTranspose`` (PyTorch's
-``ConvTranspose`` is this with the kernel flipped in space and its channel axes swapped).
+``lax.conv_transpose(..., transpose_kernel=False)`` and Flax's ``ConvTranspose``. PyTorch's
+``ConvTranspose`` (padding 0) with weight W_pt (C_in, F, *k) is this with "VALID" padding and
+W[t, c, f] = W_pt[c, f, k - 1 - t]: the kernel flipped in space, the channel axes in the same
+order; when k_eff < s this layer's output is s - k_eff positions longer (bias only).
 
 An int ``kernel_size``/``strides``/``dilation`` applies to every spatial axis, so the same layer
 works on (B, W, C) and (B, H, W, C); a tuple fixes the number of spatial axes. Every spatial

@@ -193,7 +193,7 @@ def softmax(z):
 
 
 def softmax_jacobian(z):
-    """J_ij = d s_i / d z_j = s_i (delta_ij - s_j); shape z.shape + (K,)."""
+    """J_ij = d f_i / d z_j = f_i (delta_ij - f_j), f = softmax(z); shape z.shape + (K,)."""
     s = softmax(z)
     return s[..., :, None] * (np.eye(s.shape[-1], dtype=s.dtype) - s[..., None, :])
 
@@ -206,7 +206,7 @@ def log_softmax(z):
 
 
 def log_softmax_jacobian(z):
-    """J_ij = d f_i / d z_j = delta_ij - s_j; shape z.shape + (K,)."""
+    """J_ij = d f_i / d z_j = delta_ij - p_j, p = softmax(z); shape z.shape + (K,)."""
     s = softmax(z)
     return np.eye(s.shape[-1], dtype=s.dtype) - s[..., None, :]
 

@@ -11,7 +11,8 @@ The other twins live in :mod:`~nnjax.reference.conv`, :mod:`~nnjax.reference.poo
 :mod:`~nnjax.reference.recurrent`; :data:`LAYERS` lists them all.
 
 Params have exactly the structure of the JAX layer's params (``{"W": (in, out), "b": (out,)}``
-for Dense, ``{}`` for the others, a list for ``serial``), so one params tree feeds both.
+for Dense, ``{"W": (num_embeddings, features)}`` for Embedding, ``{}`` for the other layers
+here, a list for ``serial``), so one params tree feeds both.
 Batches are rows: x has shape (..., in), every leading axis is a batch axis.
 """
 
