@@ -15,8 +15,10 @@ the method's consolidation, e.g. a sleep): an example-weighted mean of A[i, grou
 * **FWT** (forward transfer, Lopez-Paz & Ranzato 2017):
   FWT = 1/(T-1) sum_{j>=1} (R_{j-1,j} - b_j), where b_j is the accuracy on task j of the
   run's own *untrained* network (its random initialisation: the baseline of "no learning");
-* **forgetting** (Chaudhry et al. 2018): F = 1/(T-1) sum_{j<T-1} max_{l in [j, T-2]}
-  R_{l,j} - R_{T-1,j} (the best accuracy task j had once learned, minus its final one);
+* **forgetting** (after Chaudhry et al. 2018): F = 1/(T-1) sum_{j<T-1} max_{l in [j, T-2]}
+  R_{l,j} - R_{T-1,j} (the best accuracy task j had once learned, minus its final one;
+  Chaudhry et al. take the max over l in [0, T-2], rows before task j's training included,
+  which is the same unless task j scored higher before its training than at any row after);
 * **just-learned accuracy**: 1/T sum_j R_{j,j}, task j's accuracy right after its own
   training *and consolidation* (a sleep that destroys the new task shows here), and R_{0,0};
 * old-task accuracy: at the end, on the test examples of tasks 0..T-2.
@@ -146,8 +148,9 @@ def _old(A, task_groups, counts) -> np.ndarray:
 
 
 def forgetting(R: np.ndarray) -> np.ndarray:
-    """Chaudhry et al. 2018 from R (..., T, T): mean over j < T-1 of max_{l in [j, T-2]} R_lj
-    - R_{T-1,j}; nan when T = 1 (no old task)."""
+    """Forgetting from R (..., T, T): mean over j < T-1 of max_{l in [j, T-2]} R_lj
+    - R_{T-1,j}; nan when T = 1 (no old task). Chaudhry et al. 2018 take the max over
+    l in [0, T-2] (module docstring)."""
     R = np.asarray(R, np.float64)
     if R.ndim < 2 or R.shape[-1] != R.shape[-2] or R.shape[-1] < 1:
         raise ValueError(f"forgetting: R must be (..., T, T) with T >= 1, got shape {R.shape}")
@@ -191,15 +194,18 @@ fractions weighted by the class counts), while one example of 1000 is 1e-3."""
 
 def paired(a, b, *, tie: float = TIE) -> dict:
     """a - b over runs paired by (class order, seed), ``a`` and ``b`` of one shape (compared
-    before flattening); a difference d with |d| <= ``tie`` is a tie, d = 0 (:data:`TIE`).
-    Returns :func:`summary` of the differences (``diff``), the two-sided paired t-test
-    p-value ``p_t`` (Student's t on d, as ``scipy.stats.ttest_rel``; nan for a single pair),
-    the two-sided Wilcoxon signed-rank p-value ``p_wilcoxon`` on the nonzero differences
-    (ties dropped, Wilcoxon's convention; exact for up to 50 of them with distinct
-    magnitudes; 1.0 when every difference is 0), and ``wins``/``losses``: runs where d > 0 /
-    d < 0. Magnitudes within ``tie`` of each other are one magnitude, so the signed-rank test
-    sees the tied ranks the counts have (scipy then takes the normal approximation with its
-    tie correction)."""
+    before flattening); a difference d with |d| <= ``tie`` is a tie, d = 0 (:data:`TIE`),
+    and magnitudes within ``tie`` of their neighbour are one magnitude (their mean): every
+    statistic here is of this d. Returns :func:`summary` of the differences (``diff``), the
+    two-sided paired t-test p-value ``p_t`` (Student's t on d, ``scipy.stats.ttest_1samp``,
+    i.e. ``ttest_rel`` up to that snapping; nan for a single pair), the two-sided Wilcoxon
+    signed-rank p-value ``p_wilcoxon`` on the nonzero differences (ties dropped, Wilcoxon's
+    convention; exact for up to 50 of them with distinct magnitudes; 1.0 when every
+    difference is 0), and ``wins``/``losses``: runs where d > 0 / d < 0. The snapping lets
+    the signed-rank test see the tied ranks the counts have; with tied magnitudes SciPy
+    (>= 1.15, the project's requirement: before, it used the untied exact table, not exact
+    with ties) takes the exact permutation distribution over all 2^n sign flips for
+    n <= 13 and the normal approximation with its tie correction above."""
     from scipy import stats
 
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
