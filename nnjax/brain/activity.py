@@ -29,6 +29,8 @@ def _raster(raster, who: str) -> np.ndarray:
     r = np.asarray(raster)
     if r.ndim != 2:
         raise ValueError(f"{who}: raster must be spike counts (n_bins, N), got shape {r.shape}")
+    if r.dtype.kind not in "biuf":  # strings failed in a ufunc, complex lost its imaginary part
+        raise ValueError(f"{who}: raster must hold real numbers (spike counts), got {r.dtype}")
     return r
 
 
@@ -62,6 +64,7 @@ def isi_cv(raster, bin_ms: float, *, min_spikes: int = 5) -> np.ndarray:
     intervals of 0 ms (choose bins shorter than the refractory period to avoid that)."""
     r = _counts(raster, "isi_cv")
     bin_ms = _check_ms(bin_ms, "isi_cv")
+    min_spikes = check_count(min_spikes, "min_spikes", "isi_cv", minimum=0)
     out = np.full(r.shape[1], np.nan)
     for i in range(r.shape[1]):
         if not np.isfinite(r[:, i]).all():
@@ -94,6 +97,7 @@ def pairwise_correlation(
     """Mean Pearson correlation of the window counts of ``n_pairs`` random distinct pairs
     among the neurons that fire at all; NaN if fewer than two do or a count is nan or inf."""
     n_pairs = check_count(n_pairs, "n_pairs", "pairwise_correlation")
+    seed = check_count(seed, "seed", "pairwise_correlation", minimum=0)  # NumPy's own error
     c = _windows(_raster(raster, "pairwise_correlation"), bin_ms, window_ms, "pairwise_correlation")
     if not np.isfinite(c).all():
         return float("nan")
@@ -119,6 +123,11 @@ def raster_points(raster, bin_ms: float, *, t0_ms: float = 0.0):
     """(times ms, neuron ids) of every spike of a raster, times at the bin centres."""
     r = _counts(raster, "raster_points")
     bin_ms = _check_ms(bin_ms, "raster_points")
+    t0 = concrete(t0_ms)
+    if t0 is None or t0.ndim != 0 or t0.dtype.kind == "b" or not np.isfinite(t0):
+        raise ValueError(f"raster_points: t0_ms must be a finite number (ms), got {t0_ms!r}")
+    if not np.isfinite(r).all():  # np.repeat of a nan count failed with "negative values"
+        raise ValueError("raster_points: raster must hold finite spike counts, got nan or inf")
     b, n = np.nonzero(r)
     reps = r[b, n].astype(np.int64)
     return t0_ms + (np.repeat(b, reps) + 0.5) * bin_ms, np.repeat(n, reps)
@@ -130,6 +139,8 @@ def plot_raster(raster, bin_ms: float, *, n_exc=None, t0_ms=0.0, ax=None, groups
     from nnjax.plotting import subplots
 
     t, i = raster_points(raster, bin_ms, t0_ms=t0_ms)
+    if n_exc is not None:
+        n_exc = check_count(n_exc, "n_exc", "plot_raster", minimum=0)
     if ax is None:
         fig, ax = subplots(figsize=(8, 3), layout="constrained")
     else:

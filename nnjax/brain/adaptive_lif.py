@@ -78,7 +78,7 @@ class ALIFState(NamedTuple):
 def init_state(shape=(), params: ALIFParams = DEFAULT, *, dtype=None) -> ALIFState:
     """Rest: V = E_L, w = 0, not refractory; fields of ``shape`` broadcast with params."""
     dtype = jnp.result_type(float) if dtype is None else dtype
-    shape = dynamics.batch_shape(shape, params)
+    shape = dynamics.batch_shape(shape, params, "adaptive_lif.init_state")
     z = jnp.zeros(shape, dtype)
     V = jnp.broadcast_to(jnp.asarray(params.E_L, dtype), shape)
     return ALIFState(V, z, z, z, jnp.full(shape, jnp.nan, dtype))
@@ -113,6 +113,7 @@ def _crossing(V0, w0, V_inf, V_end, free, p):
 
 def step(state: ALIFState, current: Array, params: ALIFParams, dt: float) -> ALIFState:
     """One exact step of the population (current nA, constant over the step)."""
+    dynamics.check_positive(dt, "dt (ms)", "adaptive_lif.step")  # concrete dt only
     p = params
     V_inf = p.E_L + p.R * current
     free = jnp.maximum(dt - state.ref, 0.0)  # time out of refractoriness, at the step's end
@@ -171,6 +172,8 @@ def spike_time_array(trace: ALIFState, dt: float, n_spikes: int) -> tuple[Array,
     Returns (times (..., n_spikes), valid (..., n_spikes)); times are differentiable in the
     parameters; missing spikes are nan with valid False.
     """
+    n_spikes = dynamics.check_count(n_spikes, "n_spikes", "spike_time_array")
+    dynamics.check_positive(dt, "dt (ms)", "spike_time_array")  # a concrete dt only
     T = trace.spike.shape[0]
     flat_s = trace.spike.reshape(T, -1).T
     flat_t = trace.t_spike + dt * jnp.arange(T).reshape((T,) + (1,) * (trace.spike.ndim - 1))
@@ -202,8 +205,8 @@ def fi_curves(
         raise ValueError(f"{where}: currents must be (n,), got shape {currents.shape}")
     n_isi = dynamics.check_count(n_isi, "n_isi", where)
     dt = dynamics.check_dt(dt, where)
-    dynamics.check_positive(duration, "duration (ms)", where)
-    n_steps = int(round(float(duration) / dt))
+    duration = dynamics.check_dt(duration, where, "duration (ms)")
+    n_steps = int(round(duration / dt))
     if n_steps < 1:
         raise ValueError(f"{where}: duration must be at least dt = {dt} ms, got {duration}")
     check_params(params, dt, where)

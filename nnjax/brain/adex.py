@@ -101,7 +101,7 @@ Delta_T = 2 mV throughout; V_peak = 0 mV."""
 def init_state(shape=(), params: AdExParams = BRETTE_GERSTNER_2005, *, dtype=None) -> AdExState:
     """Rest: V = E_L, w = 0, no spike; fields of ``shape`` broadcast with the parameters."""
     dtype = jnp.result_type(float) if dtype is None else dtype
-    shape = dynamics.batch_shape(shape, params)
+    shape = dynamics.batch_shape(shape, params, "adex.init_state")
     V = jnp.broadcast_to(jnp.asarray(params.E_L, dtype), shape)
     return AdExState(V, jnp.zeros(shape, dtype), jnp.zeros(shape, dtype))
 
@@ -117,6 +117,7 @@ def step(
     detach_reset: bool = True,
 ) -> AdExState:
     """One Euler step of the whole population: current (pA) broadcast against the state."""
+    dynamics.check_positive(dt, "dt (ms)", "adex.step")  # concrete dt only; traced passes
     p = params
     V, w = state.V, state.w
     x = jnp.minimum((jnp.minimum(V, p.V_peak) - p.V_T) / p.Delta_T, EXP_CAP)

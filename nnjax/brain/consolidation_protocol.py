@@ -110,15 +110,40 @@ def _check_number(value, name: str, where: str, allow_zero: bool = False) -> Non
 
 def groups(protocol: Protocol) -> np.ndarray:
     """Cell ids of the groups, (n_groups, group_size): G_k = the k-th block of E cells."""
+    for name in ("n_groups", "group_size"):  # 0 or 2.5 failed in a reshape
+        dynamics.check_count(getattr(protocol, name), f"protocol.{name}", "groups")
     return np.arange(protocol.n_groups * protocol.group_size).reshape(protocol.n_groups, -1)
 
 
 def pattern(protocol: Protocol, n: int) -> np.ndarray:
     """The stimulus pattern (n, n_groups): stim_pA of current into the cells of each group."""
+    n = dynamics.check_count(n, "n", "pattern", minimum=0)
+    need = len(groups(protocol).ravel())
+    if need > n:  # an IndexError before
+        raise ValueError(f"pattern: n = {n} cells cannot hold the groups' {need} cells")
+    dynamics.check_finite(protocol.stim_pA, "protocol.stim_pA", "pattern")
     P = np.zeros((n, protocol.n_groups), np.float32)
     for k, ids in enumerate(groups(protocol)):
         P[ids, k] = protocol.stim_pA
     return P
+
+
+def _check_groups(ids, protocol: Protocol, name: str, where: str) -> None:
+    """A ValueError unless ``ids`` is a non-empty sequence of distinct group ids (ints) in
+    [0, n_groups): -1 indexed the last group silently, 9 was an IndexError."""
+    a = np.asarray(list(ids) if isinstance(ids, range) else ids)
+    n = protocol.n_groups
+    if (
+        a.ndim != 1
+        or a.size == 0
+        or a.dtype.kind not in "iu"
+        or len(set(a.tolist())) != a.size
+        or a.min() < 0
+        or a.max() >= n
+    ):
+        raise ValueError(
+            f"{where}: {name} must be distinct group ids (ints) in [0, {n}), got {ids!r}"
+        )
 
 
 def _steps(ms: float, dt: float) -> int:
@@ -128,6 +153,10 @@ def _steps(ms: float, dt: float) -> int:
 def sequence_stimulus(protocol: Protocol, n_steps: int, dt: float, order) -> np.ndarray:
     """(n_steps, n_groups) 0/1: group order[j] on during [j step_ms, j step_ms + width_ms) of
     every trial of period_ms."""
+    where = "sequence_stimulus"
+    n_steps = dynamics.check_count(n_steps, "n_steps", where, minimum=0)
+    dt = dynamics.check_dt(dt, where)  # dt <= 0 ran silently
+    _check_groups(order, protocol, "order", where)
     t = (np.arange(n_steps) * dt) % protocol.period_ms
     out = np.zeros((n_steps, protocol.n_groups), np.float32)
     for j, k in enumerate(order):
@@ -140,6 +169,8 @@ def cue_stimulus(protocol: Protocol, dt: float, cued) -> tuple[np.ndarray, np.nd
     """Cues of the groups ``cued`` (one per cue period, cycling), (n_steps, n_groups), and
     the cue onsets in ms. The cues start after ``settle_s`` s without input (the adaptation
     left by the preceding phase decays) and one window."""
+    dt = dynamics.check_dt(dt, "cue_stimulus")  # 0 was a ZeroDivisionError
+    _check_groups(cued, protocol, "cued", "cue_stimulus")
     per = _steps(protocol.cue_period_ms, dt)
     settle = _steps(protocol.settle_s * 1000.0, dt)
     n_steps = settle + per * protocol.n_cues * len(cued)

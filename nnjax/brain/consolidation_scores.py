@@ -115,8 +115,14 @@ def replay_order(raster, bin_ms: float, protocol: Protocol, order, *, lead_ms=15
 
     from nnjax.brain import detect
 
+    where = "replay_order"
     r = np.asarray(raster) > 0
-    g = groups(protocol)[np.asarray(order)]
+    if r.ndim != 2:  # as recall: a 1-D raster, a short one or a bad order failed in indexing
+        raise ValueError(f"{where}: raster must be (n_bins, N), got shape {r.shape}")
+    _check_cells(r.shape, protocol, "raster", where)
+    dynamics.check_positive(bin_ms, "bin_ms", where)
+    dynamics.check_positive(lead_ms, "lead_ms", where)  # nan: an int() error; 0: always nan
+    g = groups(protocol)[_check_order(order, protocol, where)]
     rate = r[:, : g.max() + 1].mean(axis=1) * (1000.0 / bin_ms)
     try:
         ups = detect.detect_updown(rate, 1000.0 / bin_ms).up

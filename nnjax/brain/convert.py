@@ -81,7 +81,14 @@ def dense_params(params) -> list:
     for i, p in enumerate(params):
         if isinstance(p, dict) and "W" in p:
             W = jnp.asarray(p["W"])
+            if W.ndim != 2:  # a 1-D W was an IndexError
+                raise ValueError(f"dense_params: entry {i}'s W must be (in, out), got {W.shape}")
             b = jnp.asarray(p["b"]) if "b" in p else jnp.zeros(W.shape[1], W.dtype)
+            if b.shape != W.shape[1:]:
+                raise ValueError(
+                    f"dense_params: entry {i}'s b must be ({W.shape[1]},) for W {W.shape}, got "
+                    f"{b.shape}"
+                )
             layers.append({"W": W, "b": b})
         elif p not in ({}, None) and not (isinstance(p, list | tuple) and len(p) == 0):
             raise ValueError(f"dense_params: entry {i} is neither a Dense layer nor empty: {p!r}")
@@ -101,6 +108,12 @@ def ann_forward(layers: list, x: Array, *, return_hidden: bool = False):
 
     x (B, in) -> logits (B, out); with ``return_hidden`` also the list of hidden activations.
     """
+    shapes = [jnp.shape(p["W"]) for p in layers]
+    if not shapes or jnp.ndim(x) != 2 or jnp.shape(x)[1] != shapes[0][0]:  # IndexError, XLA
+        raise ValueError(
+            f"ann_forward: need layers (at least one) and x (B, {shapes[0][0] if shapes else 'in'}"
+            f"), got {len(shapes)} layers and x {jnp.shape(x)}"
+        )
     hidden = []
     a = x
     for p in layers[:-1]:
@@ -120,6 +133,8 @@ def normalize(params, X: Array, *, percentile: float = 99.9) -> Converted:
     A concrete X, W or b holding nan/inf is refused (ValueError); under a trace a nan
     lambda_l stays nan, and so do the layers it scales.
     """
+    if isinstance(percentile, bool) or concrete(percentile) is None or jnp.ndim(percentile):
+        raise ValueError(f"normalize: percentile must be a number, got {percentile!r}")
     if not 0.0 < percentile <= 100.0:
         raise ValueError(f"normalize: percentile must be in (0, 100], got {percentile}")
     layers = dense_params(params)
@@ -168,8 +183,16 @@ def simulate(
     n_steps = check_count(n_steps, "n_steps", "simulate")
     if reset not in ("subtract", "zero"):
         raise ValueError(f"simulate: reset must be 'subtract' or 'zero', got {reset!r}")
+    if not isinstance(converted, Converted):
+        raise ValueError(f"simulate: converted must be a Converted (normalize's output), got "
+                         f"{type(converted).__name__}")  # fmt: skip
+    if isinstance(theta, bool | str) or jnp.ndim(theta) != 0:  # "1" ran as 1.0, an array failed
+        raise ValueError(f"simulate: theta must be a number, got {theta!r}")
     check_positive(theta, "theta", "simulate")
     layers = converted.layers
+    for i, p in enumerate(layers):  # a nan weight (an edited Converted) gave nan rates
+        _check_finite(p["W"], f"layer {i} W", "simulate")
+        _check_finite(p["b"], f"layer {i} b", "simulate")
     x = _as_float(x)
     if x.ndim != 2 or x.shape[1] != layers[0]["W"].shape[0]:
         raise ValueError(
@@ -216,4 +239,9 @@ _simulate = jax.jit(_simulate_impl, static_argnums=(3, 4, 5, 6))
 def spiking_accuracy(converted: Converted, X: Array, y: Array, n_steps: int, **kw) -> float:
     """Fraction of argmax(:func:`simulate` output) equal to the integer labels y."""
     out = simulate(converted, X, n_steps, **kw).output
+    if jnp.shape(y) != out.shape[:1] or out.shape[0] == 0:  # a broadcast error, or a nan
+        raise ValueError(
+            f"spiking_accuracy: y must be (B,) = ({out.shape[0]},) labels, B >= 1, got "
+            f"{jnp.shape(y)}"
+        )
     return float(jnp.mean(jnp.argmax(out, axis=-1) == jnp.asarray(y)))

@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nnjax.brain import rhythms as rh
-from nnjax.brain.dynamics import concrete
+from nnjax.brain.dynamics import check_number, concrete
 
 
 def _check_pair(p, who: str, name: str) -> tuple[float, float]:
@@ -77,7 +77,10 @@ def _one_channel(x, who: str, name: str = "x") -> np.ndarray:
 
 def runs(mask) -> np.ndarray:
     """(k, 2) [start, stop) sample indices of the runs of True in a boolean array (n,)."""
-    m = np.concatenate([[False], np.asarray(mask, dtype=bool), [False]])
+    mask = np.asarray(mask, dtype=bool)
+    if mask.ndim != 1:
+        raise ValueError(f"runs: mask must be a boolean array (n,), got shape {mask.shape}")
+    m = np.concatenate([[False], mask, [False]])
     edges = np.flatnonzero(np.diff(m.astype(np.int8)))
     return edges.reshape(-1, 2)
 
@@ -120,6 +123,8 @@ def detect_slow_waves(
     who = "detect_slow_waves"
     fs = rh.check_fs(fs, who)
     dmin, dmax = _check_pair(neg_duration_s, who, "neg_duration_s")
+    neg_threshold = check_number(neg_threshold, "neg_threshold", who)  # not a str or an array
+    ptp_threshold = check_number(ptp_threshold, "ptp_threshold", who)
     if not (neg_threshold < 0 < ptp_threshold):
         raise ValueError(
             f"{who}: need neg_threshold < 0 < ptp_threshold, got {neg_threshold}, {ptp_threshold}"
@@ -195,7 +200,15 @@ def detect_spindles(
     who = "detect_spindles"
     fs = rh.check_fs(fs, who)
     dmin, dmax = _check_pair(duration_s, who, "duration_s")
-    if not 0 < thresh_low <= thresh_high:
+    thresh_low, thresh_high, min_distance_s = (
+        check_number(v, name, who)  # a string or an array failed in a comparison
+        for name, v in (
+            ("thresh_low", thresh_low),
+            ("thresh_high", thresh_high),
+            ("min_distance_s", min_distance_s),
+        )
+    )
+    if not 0 < thresh_low <= thresh_high < np.inf:
         raise ValueError(
             f"{who}: need 0 < thresh_low <= thresh_high, got {thresh_low}, {thresh_high}"
         )
@@ -284,6 +297,13 @@ def detect_updown(
     who = "detect_updown"
     fs = rh.check_fs(fs, who)
     r = _one_channel(rate, who, "rate")
+    smooth_s, min_up_s, min_down_s = (
+        check_number(v, name, who)  # a string failed in a comparison
+        for name, v in (("smooth_s", smooth_s), ("min_up_s", min_up_s), ("min_down_s", min_down_s))
+    )
+    for name, v in (("up_threshold", up_threshold), ("down_threshold", down_threshold)):
+        if v is not None and not np.isfinite(check_number(v, name, who)):
+            raise ValueError(f"{who}: {name} must be a finite number or None, got {v!r}")
     if not 0 <= smooth_s < np.inf:  # else named by moving_average, or nan read as "smooth"
         raise ValueError(f"{who}: smooth_s must be a finite number >= 0 (s), got {smooth_s}")
     if not (0 <= min_up_s < np.inf and 0 <= min_down_s < np.inf):  # inf: OverflowError
@@ -308,7 +328,10 @@ def detect_updown(
 
 def _intervals(a, name: str) -> np.ndarray:
     """``a`` as (k, 2) float intervals [start, end], each finite with start <= end."""
-    a = np.asarray(a, dtype=np.float64)
+    try:
+        a = np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError):  # strings, ragged lists: NumPy's message named neither
+        raise ValueError(f"match_events: {name} must be intervals (k, 2) of numbers") from None
     if a.size == 0 or a.shape == (2,):  # none, or one interval [start, end]
         a = a.reshape(-1, 2)
     if a.ndim != 2 or a.shape[1] != 2:

@@ -36,7 +36,12 @@ class Diversity(NamedTuple):
 
 def class_histogram(labels, n_classes: int) -> np.ndarray:
     """h_k = #{i : labels_i = k}, (K,) int; labels (n,) ints in [0, K)."""
+    n_classes = check_count(n_classes, "n_classes", "class_histogram")
     labels = np.asarray(labels)
+    if labels.size == 0 or (labels.dtype.kind == "f" and np.all(labels == np.round(labels))):
+        labels = labels.astype(np.int64)  # [] is float64; whole floats are class ids
+    if labels.dtype.kind not in "iu":  # a float or str label failed in np.bincount's cast
+        raise ValueError(f"class_histogram: labels must be ints, got dtype {labels.dtype}")
     if labels.ndim != 1 or (labels.size and (labels.min() < 0 or labels.max() >= n_classes)):
         raise ValueError(
             f"class_histogram: labels must be a 1-D array of ints in [0, {n_classes}), "
@@ -48,8 +53,10 @@ def class_histogram(labels, n_classes: int) -> np.ndarray:
 def entropy_bits(histogram) -> float:
     """H = -sum_k p_k log2 p_k of a histogram of counts (p = h / sum h; 0 log 0 = 0)."""
     h = np.asarray(histogram, np.float64)
-    if h.ndim != 1 or h.sum() <= 0 or (h < 0).any():
-        raise ValueError("entropy_bits: need a 1-D histogram of non-negative counts, not all 0")
+    if h.ndim != 1 or not h.sum() > 0 or (h < 0).any() or not np.isfinite(h).all():  # nan
+        raise ValueError(
+            "entropy_bits: need a 1-D histogram of finite non-negative counts, not all 0"
+        )
     p = h[h > 0] / h.sum()
     return float(-(p * np.log2(p)).sum() + 0.0)
 

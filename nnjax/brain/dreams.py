@@ -68,7 +68,13 @@ Array = jax.Array
 
 def class_objective(apply: Callable, params, x: Array, cls: int | Array, l2: float) -> Array:
     """J_c(x) = f_c(x) - (l2 / 2) ||x||^2 for one flat input x (d,)."""
-    return apply(params, x[None])[0, cls] - 0.5 * l2 * jnp.sum(x * x)
+    logits = apply(params, x[None])[0]
+    c = dynamics.concrete(cls)  # an index past K was clamped by JAX: another class's logit
+    if c is not None and (c.ndim != 0 or c.dtype.kind not in "iu" or not 0 <= c < logits.shape[-1]):
+        raise ValueError(
+            f"class_objective: cls must be an int class in [0, {logits.shape[-1]}), got {cls!r}"
+        )
+    return logits[cls] - 0.5 * l2 * jnp.sum(x * x)
 
 
 def _roll(x: Array, shifts: Array, image_shape: tuple) -> Array:
@@ -79,6 +85,22 @@ def _roll(x: Array, shifts: Array, image_shape: tuple) -> Array:
 
 
 def _check_image(where: str, x0: Array, image_shape: tuple) -> None:
+    if (
+        not isinstance(image_shape, tuple | list)
+        or not image_shape
+        or any(
+            isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1 for n in image_shape
+        )
+    ):  # an int, a float or a negative side failed deep in JAX
+        raise ValueError(f"{where}: image_shape must be a tuple of ints >= 1, got {image_shape!r}")
+    if not isinstance(x0, jax.Array | np.ndarray) or not jnp.issubdtype(x0.dtype, jnp.floating):
+        raise ValueError(  # a list had no .ndim, an int x0 failed in jax.grad
+            f"{where}: x0 must be a floating array (d,), got {type(x0).__name__} "
+            f"{getattr(x0, 'dtype', '')}"
+        )
+    v = dynamics.concrete(x0)
+    if v is not None and not np.all(np.isfinite(v)):  # a nan start gave a nan image, no error
+        raise ValueError(f"{where}: x0 must be finite, got nan or inf")
     if x0.ndim != 1 or x0.shape[0] != int(np.prod(image_shape)):
         raise ValueError(
             f"{where}: x0 must have shape ({int(np.prod(image_shape))},), "
@@ -100,6 +122,8 @@ def _check_class(apply: Callable, params, x0: Array, cls) -> None:
     """A ValueError unless a concrete ``cls`` is an integer in [0, K), K the number of logits
     ``apply`` gives (a traced class, as under vmap over classes, passes)."""
     c = dynamics.concrete(cls)
+    if c is None and not isinstance(cls, jax.core.Tracer):  # a string failed deep in JAX
+        raise ValueError(f"activation_maximisation: cls must be an int class, got {cls!r}")
     if c is None:
         return
     K = jax.eval_shape(apply, params, x0[None]).shape[-1]
@@ -154,6 +178,12 @@ def activation_maximisation(
 def dream_all_classes(apply, params, x0, key, n_classes: int, **kw) -> tuple[Array, Array]:
     """:func:`activation_maximisation` for every class at once (vmap): (K, d) images,
     (K, steps+1) J_c."""
+    n_classes = dynamics.check_count(n_classes, "n_classes", "dream_all_classes")
+    K = jax.eval_shape(apply, params, jnp.asarray(x0)[None]).shape[-1]
+    if n_classes > K:  # classes past the logits were clamped: copies of the last class
+        raise ValueError(
+            f"dream_all_classes: n_classes must be <= {K} (the logits), got {n_classes}"
+        )
     keys = jax.random.split(key, n_classes)
     f = jax.vmap(lambda c, k: activation_maximisation(apply, params, x0, c, k, **kw))
     return f(jnp.arange(n_classes), keys)
@@ -220,7 +250,7 @@ def _check_deep_dream(x0, image_shape, steps, lr, octaves, jitter, smooth, clip)
                 f"deep_dream: octave scale {s} must divide every side of image_shape {image_shape}"
             )
     if clip is not None:
-        if len(clip) != 2:
+        if not isinstance(clip, tuple | list) or len(clip) != 2:
             raise ValueError(f"deep_dream: clip must be (low, high) or None, got {clip!r}")
         dynamics.check_below(clip[0], clip[1], ("clip low", "clip high"), where)
 
@@ -248,6 +278,10 @@ def deep_dream(
     input range, or None. Returns (x (d,), J history (len(octaves) * steps + 1,)), J at the
     un-jittered image before the first step and after each. jit-able (``key`` may be traced).
     """
+    if isinstance(octaves, int) or not octaves:  # an int failed in tuple(), () ran no step
+        raise ValueError(
+            f"deep_dream: octaves must be a non-empty sequence of ints, got {octaves!r}"
+        )
     octaves = tuple(octaves)
     _check_deep_dream(x0, image_shape, steps, lr, octaves, jitter, smooth, clip)
     J = lambda x: dream_layer_objective(features, params, x, image_shape, smooth)  # noqa: E731
@@ -308,6 +342,9 @@ def _posterior(vae: VAE, params, x: Array) -> tuple[Array, Array]:
 def vae_loss(vae: VAE, params, x: Array, key: Array, kl_weight: float = 1.0) -> Array:
     """Mean over the batch of the negative ELBO (module docstring), x (B, d) in [0, 1];
     ``kl_weight`` beta scales the KL term (1: the ELBO)."""
+    if jnp.ndim(x) != 2 or jnp.shape(x)[0] < 1:  # 1-D: an IndexError; no row: a nan mean
+        raise ValueError(f"vae_loss: x must be (B >= 1, {vae.d}), got {jnp.shape(x)}")
+    dynamics.check_positive(kl_weight, "kl_weight", "vae_loss", allow_zero=True)
     mu, logvar = _posterior(vae, params, x)
     z = mu + jnp.exp(0.5 * logvar) * jax.random.normal(key, mu.shape)
     logits = decode_logits(vae, params, z)
@@ -322,6 +359,7 @@ def decode_logits(vae: VAE, params, z: Array) -> Array:
 
 def sample_dreams(vae: VAE, params, key: Array, n: int) -> Array:
     """n dreams (n, d): the decoder's mean logistic(g(z)) at z ~ N(0, I)."""
+    n = dynamics.check_count(n, "n", "sample_dreams", minimum=0)  # -1 failed deep in XLA
     z = jax.random.normal(key, (n, vae.latent))
     return jax.nn.sigmoid(decode_logits(vae, params, z))
 
@@ -360,6 +398,12 @@ def make_replay_method(model, n_classes: int, d: int, cfg: ReplayConfig | None =
     from nnjax.brain.continual import Method, sgd_steps, soft_cross_entropy
 
     cfg = cfg or ReplayConfig()
+    where = "make_replay_method"
+    dynamics.check_count(n_classes, "n_classes", where)
+    for name in ("steps", "batch"):  # 0 or a float failed (or trained nothing) later
+        dynamics.check_count(getattr(cfg, name), f"ReplayConfig.{name}", where)
+    dynamics.check_positive(cfg.lr, "ReplayConfig.lr", where)
+    dynamics.check_positive(cfg.kl_weight, "ReplayConfig.kl_weight", where, allow_zero=True)
     vae = make_vae(d, cfg.latent, cfg.hidden)
     opt = optax.adam(cfg.lr)
     K = n_classes

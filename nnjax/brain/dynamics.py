@@ -19,6 +19,7 @@ single model driven by an input array (T, ...).
 
 import functools
 import numbers
+import operator
 from collections.abc import Callable
 
 import jax
@@ -47,15 +48,26 @@ def check_time_input(inputs, where: str, *, finite: bool = True) -> Array:
     return inputs
 
 
-def check_dt(dt, where: str) -> float:
-    """dt as a positive Python float (ms), or a ValueError."""
+def check_dt(dt, where: str, name: str = "dt") -> float:
+    """dt as a positive Python float (ms), or a ValueError (a bool or a string is refused)."""
+    if isinstance(dt, bool | np.bool_ | str | bytes):
+        raise ValueError(f"{where}: {name} must be a positive float (ms), got {dt!r}")
     try:
         dt = float(dt)
     except (TypeError, ValueError):
-        raise ValueError(f"{where}: dt must be a positive float (ms), got {dt!r}") from None
+        raise ValueError(f"{where}: {name} must be a positive float (ms), got {dt!r}") from None
     if not (dt > 0 and dt < float("inf")):
-        raise ValueError(f"{where}: dt must be > 0 and finite (ms), got {dt}")
+        raise ValueError(f"{where}: {name} must be > 0 and finite (ms), got {dt}")
     return dt
+
+
+def check_number(value, name: str, where: str) -> float:
+    """``value`` as a Python float when it is a real number (Python or NumPy, a 0-d array;
+    not a bool, a string or an array of several), else a ValueError naming ``where: name``."""
+    v = concrete(value)
+    if v is None or v.ndim != 0 or v.dtype.kind == "b":
+        raise ValueError(f"{where}: {name} must be a number, got {value!r}")
+    return float(v)
 
 
 def concrete(value) -> np.ndarray | None:
@@ -74,13 +86,15 @@ def concrete(value) -> np.ndarray | None:
 def check_positive(value, name: str, where: str, *, allow_zero: bool = False) -> None:
     """A ValueError naming ``where: name`` when a concrete ``value`` (any element of it) is
     not a finite number > 0 (>= 0 with ``allow_zero``, for a time constant that may vanish);
-    traced values pass unchecked."""
+    traced values pass unchecked; a string is refused (it ran as a number or failed deep)."""
+    bound = ">= 0" if allow_zero else "> 0"
+    if isinstance(value, str | bytes):
+        raise ValueError(f"{where}: {name} must be a finite number {bound}, got {value!r}")
     v = concrete(value)
     if v is None:
         return
     ok = np.isfinite(v) & ((v >= 0) if allow_zero else (v > 0))
     if not np.all(ok):
-        bound = ">= 0" if allow_zero else "> 0"
         shown = v.item() if v.ndim == 0 else f"{v[~ok].ravel()[0]} (among {v.shape})"
         raise ValueError(f"{where}: {name} must be a finite number {bound}, got {shown}")
 
@@ -88,7 +102,9 @@ def check_positive(value, name: str, where: str, *, allow_zero: bool = False) ->
 def check_finite(value, name: str, where: str) -> None:
     """A ValueError naming ``where: name`` when a concrete ``value`` (any element of it) is
     nan or inf: such a parameter makes the state nan, which never crosses a threshold, so
-    the neuron falls silent with no error. Traced values pass unchecked."""
+    the neuron falls silent with no error. Traced values pass unchecked; a string is refused."""
+    if isinstance(value, str | bytes):
+        raise ValueError(f"{where}: {name} must be a finite number, got {value!r}")
     v = concrete(value)
     if v is not None and not np.all(np.isfinite(v)):
         shown = v.item() if v.ndim == 0 else f"{v[~np.isfinite(v)].ravel()[0]} (among {v.shape})"
@@ -135,9 +151,25 @@ def check_population(current: Array, params, state, where: str):
         )
 
 
-def batch_shape(shape, params) -> tuple[int, ...]:
-    """The population shape: ``shape`` broadcast with the shape of every parameter leaf."""
-    return jnp.broadcast_shapes(tuple(shape), *(jnp.shape(p) for p in jax.tree.leaves(params)))
+def batch_shape(shape, params, where: str = "init_state") -> tuple[int, ...]:
+    """The population shape: ``shape`` broadcast with the shape of every parameter leaf; a
+    ValueError naming ``where`` for a shape that is not a tuple of ints >= 0 or that does not
+    broadcast with the parameters."""
+    try:
+        dims = tuple(operator.index(n) for n in shape)
+    except TypeError:
+        dims = None
+    if dims is None or any(n < 0 for n in dims):
+        raise ValueError(f"{where}: shape must be a tuple of ints >= 0, got {shape!r}")
+    shape = dims
+    shapes = [jnp.shape(p) for p in jax.tree.leaves(params)]
+    try:
+        return jnp.broadcast_shapes(shape, *shapes)
+    except ValueError:
+        raise ValueError(
+            f"{where}: shape {shape} and the parameters' shapes {sorted(set(shapes))} must "
+            "broadcast to one population shape"
+        ) from None
 
 
 def state_dtype(inputs: Array, params):
@@ -166,6 +198,7 @@ def spike_times(spikes, dt: float):
     spike, t = (k + 1) dt. NumPy in, NumPy out (for analysis, not for jit)."""
     import numpy as np
 
+    dt = check_dt(dt, "spike_times")
     spikes = np.asarray(spikes)
     if spikes.ndim != 1:
         raise ValueError(f"spike_times: expected one neuron's trace (T,), got {spikes.shape}")

@@ -63,8 +63,17 @@ def bars_distribution(n: int = 3, p_bar: float = 0.2) -> tuple[np.ndarray, np.nd
     return patterns, np.array(list(probs.values()))
 
 
+MAX_STATE_BITS = 20
+"""The widest layer whose states :func:`binary_states` enumerates (2^20 rows)."""
+
+
 def binary_states(n: int) -> np.ndarray:
-    """All 2^n binary vectors (2^n, n), float32."""
+    """All 2^n binary vectors (2^n, n), float32; n an int in 1..MAX_STATE_BITS."""
+    n = dynamics.check_count(n, "n", "binary_states")  # 0 was a reshape error, -1 NumPy's
+    if n > MAX_STATE_BITS:  # 2^40 rows exhausted the memory (the process was killed)
+        raise ValueError(
+            f"binary_states: n must be <= {MAX_STATE_BITS} (2^n states are enumerated), got {n}"
+        )
     return np.array(list(itertools.product((0, 1), repeat=n)), np.float32).reshape(-1, n)
 
 
@@ -85,6 +94,9 @@ class Helmholtz(NamedTuple):
 
 def init_helmholtz(key: Array, n0: int, n1: int, n2: int, scale: float = 0.1) -> Helmholtz:
     """Small random weights N(0, scale^2), zero biases."""
+    n0, n1, n2 = (dynamics.check_count(v, name, "init_helmholtz")  # -1 failed in XLA
+                  for name, v in (("n0", n0), ("n1", n1), ("n2", n2)))  # fmt: skip
+    dynamics.check_positive(scale, "scale", "init_helmholtz", allow_zero=True)  # nan: nan params
     k = jax.random.split(key, 4)
     z = jnp.zeros
     return Helmholtz(
@@ -102,6 +114,9 @@ def _bern_logp(x: Array, logits: Array) -> Array:
 
 def log_marginal(params: Helmholtz, V: Array) -> Array:
     """log p(v) (nats) for each row of V (M, n0), by enumerating every (h2, h1)."""
+    n0 = params.b0.shape[0]
+    if jnp.ndim(V) not in (1, 2) or jnp.shape(V)[-1] != n0:  # a broadcast TypeError before
+        raise ValueError(f"log_marginal: V must be (M, n0={n0}), got {jnp.shape(V)}")
     n1, n2 = params.b1.shape[0], params.b2.shape[0]
     H2, H1 = jnp.asarray(binary_states(n2)), jnp.asarray(binary_states(n1))
     lp2 = _bern_logp(H2, params.b2)  # (S2,)
@@ -116,7 +131,7 @@ def check_distribution(patterns, probs, where: str) -> tuple[Array, Array]:
     shapes must match and concrete probabilities must be >= 0 and sum to 1 (to 1e-5); traced
     ones pass unchecked, NaN passes (and gives NaN)."""
     pat, pr = jnp.asarray(patterns), jnp.asarray(probs)
-    if pat.ndim != 2 or pr.shape != pat.shape[:1]:
+    if pat.ndim != 2 or pr.shape != pat.shape[:1] or pr.shape[0] < 1:
         raise ValueError(
             f"{where}: need patterns (M, n0) and probs (M,), got {pat.shape} and {pr.shape}"
         )
@@ -145,6 +160,11 @@ def _bern(key, logits):
 
 def wake_sleep_step(params: Helmholtz, key: Array, v: Array, lr: float) -> Helmholtz:
     """One wake phase on the data batch v (B, n0) and one sleep phase on B dreams."""
+    if jnp.ndim(v) != 2 or jnp.shape(v)[0] < 1 or jnp.shape(v)[1] != params.b0.shape[0]:
+        raise ValueError(  # a dot_general TypeError, or a nan mean over no example
+            f"wake_sleep_step: v must be (B >= 1, n0={params.b0.shape[0]}), got {jnp.shape(v)}"
+        )
+    dynamics.check_positive(lr, "lr", "wake_sleep_step")  # nan: nan params; < 0: ascent
     B = v.shape[0]
     k = jax.random.split(key, 5)
     p = params
@@ -222,6 +242,8 @@ def smooth(x: np.ndarray, window: int) -> np.ndarray:
     window >= 1 (the first values average what exists)."""
     window = dynamics.check_count(window, "window", "smooth")
     x = np.asarray(x, np.float64)
+    if x.ndim != 1:  # a 2-D x failed in np.concatenate
+        raise ValueError(f"smooth: x must be 1-D (n,), got shape {x.shape}")
     c = np.cumsum(np.concatenate([[0.0], x]))
     idx = np.arange(1, len(x) + 1)
     lo = np.maximum(idx - window, 0)

@@ -108,6 +108,7 @@ def derivatives(state: HHState, current: Array, p: HHParams = STANDARD) -> HHSta
 
 def rk4_step(state: HHState, current: Array, dt: float, p: HHParams = STANDARD) -> HHState:
     """One classical Runge–Kutta step, the current held constant over the step."""
+    dynamics.check_positive(dt, "dt (ms)", "hodgkin_huxley.rk4_step")  # concrete dt only
 
     def add(s, k, c):
         return HHState(*(a + c * b for a, b in zip(s, k)))
@@ -131,7 +132,7 @@ def init_state(shape=(), params: HHParams = STANDARD, *, V0=-65.0, dtype=None) -
     """A batch of neurons at V0 (mV) with the gates at their steady state; each field of
     ``shape`` broadcast with the parameters' shapes (V0 may be an array too)."""
     dtype = jnp.result_type(float) if dtype is None else dtype
-    shape = _batch_shape(tuple(shape), (*params, V0))
+    shape = dynamics.batch_shape(shape, (*params, V0), "hodgkin_huxley.init_state")
     return steady_state(jnp.broadcast_to(jnp.asarray(V0, dtype), shape))
 
 
@@ -155,11 +156,6 @@ def _check_params(params: HHParams, where: str) -> None:
         dynamics.check_finite(getattr(params, name), f"{name} ({unit})", where)
 
 
-def _batch_shape(shape, params):
-    """The batch shape: the input's trailing shape broadcast with every parameter's."""
-    return jnp.broadcast_shapes(shape, *(jnp.shape(p) for p in params))
-
-
 def simulate(
     current: Array, *, dt: float = 0.01, params: HHParams = STANDARD, V0: float = -65.0
 ) -> HHState:
@@ -169,6 +165,7 @@ def simulate(
     reaches them and new values do not recompile."""
     current = _check(current, dt, params, "hodgkin_huxley.simulate")
     dynamics.check_finite(V0, "V0 (mV)", "hodgkin_huxley.simulate")
+    dynamics.check_population(current, (params, V0), None, "hodgkin_huxley.simulate")
     trace = _simulate(current, float(dt), params, V0)
     if not isinstance(trace.V, jax.core.Tracer) and not bool(jnp.isfinite(trace.V).all()):
         finite = jnp.isfinite(trace.V).reshape(len(current), -1).all(axis=1)  # on the device
@@ -203,7 +200,7 @@ def resting_potential(*, params: HHParams = STANDARD, duration: float = 200.0, d
     ValueError unless dt and duration are finite and > 0 with duration >= dt (ms)."""
     where = "hodgkin_huxley.resting_potential"
     dt = dynamics.check_dt(dt, where)
-    dynamics.check_positive(duration, "duration (ms)", where)
+    duration = dynamics.check_dt(duration, where, "duration (ms)")
     n = int(round(duration / dt))
     if n < 1:
         raise ValueError(f"{where}: duration must be at least dt = {dt} ms, got {duration}")
@@ -246,6 +243,9 @@ def fi_curve(
     currents = jnp.atleast_1d(jnp.asarray(currents, jnp.result_type(float)))
     dynamics.check_time_input(currents, "hodgkin_huxley.fi_curve")  # nan or inf refused
     _check_params(params, "hodgkin_huxley.fi_curve")
+    duration = dynamics.check_number(duration, "duration (ms)", "hodgkin_huxley.fi_curve")
+    discard = dynamics.check_number(discard, "discard (ms)", "hodgkin_huxley.fi_curve")
+    prominence = dynamics.check_number(prominence, "prominence (mV)", "hodgkin_huxley.fi_curve")
     if not 0 <= discard < duration < math.inf:
         raise ValueError(
             f"hodgkin_huxley.fi_curve: need 0 <= discard < duration, duration finite (ms), "
@@ -257,7 +257,7 @@ def fi_curve(
             f"hodgkin_huxley.fi_curve: duration must be at least dt = {dt} ms, got {duration}"
         )
     if not prominence > 0:
-        raise ValueError(f"fi_curve: prominence must be > 0 mV, got {prominence}")
+        raise ValueError(f"hodgkin_huxley.fi_curve: prominence must be > 0 mV, got {prominence}")
     res, bad = _fi_curve(currents, params, float(duration), float(discard), float(dt), prominence)
     if not isinstance(bad, jax.core.Tracer):
         bad = np.asarray(bad).reshape(-1)  # per current: the step V became inf/nan, or -1

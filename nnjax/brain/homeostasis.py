@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nnjax.brain.convert import Converted, ann_forward, simulate
+from nnjax.brain.dynamics import check_number
 from nnjax.brain.sleep import downscale
 
 Array = jax.Array
@@ -45,6 +46,7 @@ def prune(weights: Sequence[Array] | Array, fraction: float) -> list[Array] | Ar
     single array (a NumPy or JAX array), pruned as one matrix over all its entries (returns
     an array); a bare array is never split into rows.
     """
+    fraction = check_number(fraction, "fraction", "prune")  # a string failed in a comparison
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"prune: fraction must be in [0, 1), got {fraction}")
     if isinstance(weights, np.ndarray | jax.Array):
@@ -62,6 +64,13 @@ def _prune_one(W, fraction: float) -> Array:
 
 def with_layer_weights(converted: Converted, weights: Sequence[Array]) -> Converted:
     """``converted`` with its layers' W replaced by ``weights`` (biases and scales kept)."""
+    weights = list(weights)
+    old = [jnp.shape(p["W"]) for p in converted.layers]
+    if [jnp.shape(W) for W in weights] != old:  # zip's error, or a later shape failure
+        raise ValueError(
+            f"with_layer_weights: weights must have the layers' shapes {old}, got "
+            f"{[jnp.shape(W) for W in weights]}"
+        )
     layers = [{**p, "W": W} for p, W in zip(converted.layers, weights, strict=True)]
     return Converted(layers, converted.scales)
 
@@ -82,6 +91,11 @@ def firing(converted: Converted, X: Array, y: Array, n_steps: int) -> Firing:
     """Run ``converted`` (:func:`nnjax.brain.convert.simulate`) on X (n, d) for ``n_steps``
     steps and summarise it (:class:`Firing`)."""
     out = simulate(converted, X, n_steps)
+    if np.shape(y) != out.output.shape[:1] or out.output.shape[0] == 0:
+        raise ValueError(
+            f"firing: y must be (n,) = ({out.output.shape[0]},) labels for X, n >= 1, got "
+            f"{np.shape(y)}"
+        )
     rates = np.array([float(r.mean()) for r in out.rates])
     silent = np.array([float((r.max(axis=0) == 0).mean()) for r in out.rates])
     acc = float(np.mean(np.asarray(out.output).argmax(-1) == np.asarray(y)))
@@ -121,6 +135,11 @@ def sweep(
     One compiled simulation serves every entry (the shapes do not change). ``factors`` and
     ``fractions`` must each hold at least one value (ValueError otherwise).
     """
+    if any(isinstance(v, str) or np.ndim(v) != 1 for v in (factors, fractions)):
+        raise ValueError(
+            f"sweep: factors and fractions must be sequences of numbers, got {factors!r}, "
+            f"{fractions!r}"
+        )
     factors, fractions = list(factors), list(fractions)
     for name, values in (("factors", factors), ("fractions", fractions)):
         if not values:

@@ -38,8 +38,12 @@ def check_hypnogram(hypno, names=STAGES) -> np.ndarray:
 
 
 def _check_epoch(epoch_s, who: str) -> float:
-    if isinstance(epoch_s, bool) or not isinstance(epoch_s, int | float) or not epoch_s > 0:
-        raise ValueError(f"{who}: epoch_s must be a number > 0 (s), got {epoch_s!r}")
+    if (
+        isinstance(epoch_s, bool)
+        or not isinstance(epoch_s, int | float)
+        or not 0 < epoch_s < float("inf")  # inf gave durations of inf s
+    ):
+        raise ValueError(f"{who}: epoch_s must be a number > 0 (s) and finite, got {epoch_s!r}")
     return float(epoch_s)
 
 
@@ -137,6 +141,11 @@ def plot_spectrogram(
             f"({f.size}, {t.size}), got {s.shape}"
         )
     keep = f <= fmax if fmax is not None else np.ones(f.size, bool)
+    if t.size == 0 or not keep.any():  # an empty or cut-away image failed with an IndexError
+        raise ValueError(
+            f"plot_spectrogram: needs at least one time and one frequency <= fmax={fmax}, got "
+            f"{t.size} times and frequencies from {f.min() if f.size else None}"
+        )
     total = t[-1] if hypno is None else max(t[-1], len(hypno) * epoch_s)
     unit, scale = _time_unit(total, time_unit, "plot_spectrogram")
     rows = 1 if hypno is None else 2

@@ -71,7 +71,7 @@ def init_state(
 ) -> IzhikevichState:
     """v = v0 (mV), u = b v0, no spike; fields of ``shape`` broadcast with the parameters."""
     dtype = jnp.result_type(float) if dtype is None else dtype
-    shape = dynamics.batch_shape(shape, params)
+    shape = dynamics.batch_shape(shape, params, "izhikevich.init_state")
     v = jnp.broadcast_to(jnp.asarray(v0, dtype), shape)
     return IzhikevichState(v, params.b * v, jnp.zeros(shape, dtype))
 
@@ -87,6 +87,7 @@ def step(
     detach_reset: bool = True,
 ) -> IzhikevichState:
     """One Euler step of the whole population; current broadcast against the state."""
+    dynamics.check_positive(dt, "dt (ms)", "izhikevich.step")  # concrete dt only
     p = params
     v, u = state.v, state.u
     vc = jnp.minimum(v, p.v_peak)

@@ -66,11 +66,26 @@ def stationary_r(K, gamma: float = 1.0):
 
 def order_parameter(theta: Array) -> Array:
     """z = r e^{i psi} = mean_j e^{i theta_j} over the last axis: (..., N) -> complex (...)."""
+    theta = jnp.asarray(theta)
+    if theta.ndim < 1 or theta.shape[-1] < 1:  # a scalar was an IndexError, N = 0 a nan
+        raise ValueError(f"order_parameter: theta must be (..., N) with N >= 1, got {theta.shape}")
     return jnp.mean(jnp.exp(1j * theta), axis=-1)
 
 
 def velocity(theta: Array, omega: Array, K, coupling: Array | None = None) -> Array:
     """dtheta/dt (module docstring): all-to-all through the mean field, or on ``coupling``."""
+    theta, omega = jnp.asarray(theta), jnp.asarray(omega)
+    try:
+        fits = theta.ndim >= 1 and jnp.broadcast_shapes(theta.shape, omega.shape) == theta.shape
+    except ValueError:
+        fits = False
+    if not fits or (coupling is not None and jnp.shape(coupling) != (theta.shape[-1],) * 2):
+        raise ValueError(
+            f"velocity: theta (..., N) {theta.shape}, omega {omega.shape} (broadcastable to "
+            f"theta) and coupling (N, N) {None if coupling is None else jnp.shape(coupling)} "
+            "do not fit"
+        )
+    _check_K(K, theta.shape, "velocity")
     n = theta.shape[-1]
     c, s = jnp.cos(theta), jnp.sin(theta)  # real arithmetic: cheaper than complex exp
     if coupling is None:  # r e^{i psi} = C + iS, the same for every i
@@ -93,7 +108,7 @@ class KuramotoResult(NamedTuple):
     phases: Array | None
 
 
-def _check_K(K, shape: tuple) -> None:
+def _check_K(K, shape: tuple, where: str = "simulate") -> None:
     """K is a scalar or (..., 1), broadcastable against theta0's batch: a K of shape (N,)
     broadcast over the oscillator axis, giving each oscillator its own coupling silently."""
     k = jnp.shape(K)
@@ -104,7 +119,7 @@ def _check_K(K, shape: tuple) -> None:
         ok = False
     if not ok:
         raise ValueError(
-            f"simulate: K must be a scalar or of shape (..., 1) broadcastable to theta0's batch "
+            f"{where}: K must be a scalar or of shape (..., 1) broadcastable to theta0's batch "
             f"{shape[:-1]} (one coupling strength per network), got shape {k}"
         )
 

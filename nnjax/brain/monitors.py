@@ -87,6 +87,13 @@ def check_monitor(monitor: Monitor, spec: NetworkSpec, n_steps: int) -> Monitor:
     """ValueError for a monitor that does not fit the network or the run's length; returns it
     with Python ints (NumPy ints are accepted; a non-integer neuron id is refused, not
     truncated)."""
+    if not isinstance(monitor, Monitor):
+        raise ValueError(f"network: monitor must be a Monitor, got {type(monitor).__name__}")
+    for name in ("neurons", "variables"):  # a str was read letter by letter, an int failed
+        if not isinstance(getattr(monitor, name), tuple | list):
+            raise ValueError(
+                f"network: Monitor.{name} must be a tuple, got {getattr(monitor, name)!r}"
+            )
     every = dynamics.check_count(monitor.every, "Monitor.every", "network")
     if n_steps % every:
         raise ValueError(
@@ -115,4 +122,7 @@ def bin_times(n_bins: int, every: int, dt: float):
     """End times (ms) of the recording's bins, NumPy (n_bins,)."""
     import numpy as np
 
+    n_bins = dynamics.check_count(n_bins, "n_bins", "bin_times", minimum=0)
+    every = dynamics.check_count(every, "every", "bin_times")
+    dt = dynamics.check_dt(dt, "bin_times")
     return (np.arange(n_bins) + 1) * every * dt

@@ -181,11 +181,18 @@ def simulate(
     check_state(state, params, spec)
     dtype = state.ext.x.dtype
     mod = Modulation() if modulation is None else modulation
+    if not isinstance(mod, Modulation):
+        raise ValueError(f"network: modulation must be a Modulation, got {type(mod).__name__}")
+    for name, v in zip(Modulation._fields, mod):  # nan: a nan network; < 0: no physical sense
+        dynamics.check_positive(v, f"modulation.{name}", "network", allow_zero=True)
     mods = Modulation(*(_series(v, n_steps, n, dtype) for n, v in zip(Modulation._fields, mod)))
     k = 0 if params.stim_pattern is None else jnp.shape(params.stim_pattern)[1]
     stims = jnp.zeros((n_steps, k), dtype) if stimulus is None else jnp.asarray(stimulus, dtype)
     if stims.shape != (n_steps, k):
         raise ValueError(f"network: stimulus must be (n_steps={n_steps}, k={k}), got {stims.shape}")
+    dynamics.check_finite(stims, "stimulus", "network")
+    if stdp is not None and not isinstance(stdp, plasticity.PairSTDPParams):
+        raise ValueError(f"network: stdp must be a PairSTDPParams or None, got {stdp!r}")
     if stdp is not None and params.mask_ee is None:
         raise ValueError("network: stdp needs params.mask_ee (the E->E synapses that exist)")
     n_bins = n_steps // monitor.every

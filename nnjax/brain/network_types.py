@@ -106,6 +106,7 @@ def _block_shapes(spec: NetworkSpec):
 def init_state(params: NetworkParams, spec: NetworkSpec, *, dtype=None) -> NetworkState:
     """Every neuron at rest (V = E_L), no spike in flight, all conductances 0."""
     spec = check_spec(spec)
+    _check_neuron_params(params, spec)  # (N,) fields of another N failed in a broadcast
     dtype = jnp.result_type(float) if dtype is None else dtype
     neurons = _model(spec).init_state((spec.n,), params.neuron, dtype=dtype)
     blocks = []
@@ -187,6 +188,9 @@ def _check_values(params: NetworkParams, spec: NetworkSpec) -> None:
         dynamics.check_positive(getattr(params, name), name, "network", allow_zero=True)
     for name in ("w_ext", "I_bias", "E_K"):
         dynamics.check_finite(getattr(params, name), name, "network")
+    for name in (*(f"W_{b}" for b in BLOCKS), "stim_pattern"):  # a nan weight: nan network
+        if getattr(params, name) is not None:
+            dynamics.check_finite(getattr(params, name), name, "network")
 
 
 def check_params(params: NetworkParams, spec: NetworkSpec):

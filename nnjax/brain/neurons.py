@@ -32,9 +32,9 @@ Array = jax.Array
 RESETS = ("subtract", "zero")
 
 
-def _check_reset(reset):
+def _check_reset(reset, where: str = "lif"):
     if reset not in RESETS:
-        raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
+        raise ValueError(f"{where}: reset must be one of {RESETS}, got {reset!r}")
 
 
 def lif_step(
@@ -54,6 +54,8 @@ def lif_step(
     With ``detach_reset`` (the default) the reset term uses stop_gradient(s): gradients flow
     through the spike's output but not back through the reset (Zenke & Vogels 2021).
     """
+    _check_reset(reset, "lif_step")  # any other string ran as reset="zero", silently
+    _check_beta_theta(beta, theta, "lif_step")
     u = beta * v + current
     s = spike(u - theta, surrogate, slope)
     r = jax.lax.stop_gradient(s) if detach_reset else s
@@ -81,10 +83,8 @@ def lif(
     inputs = dynamics.check_time_input(inputs, "lif", finite=False)
     _check_reset(reset)
     check_surrogate(surrogate, slope)
-    b = dynamics.concrete(beta)  # Python or NumPy numbers, arrays; a traced one passes
-    if b is not None and not np.all((b > 0) & (b <= 1)):
-        raise ValueError(f"lif: beta must be in (0, 1], got {beta}")
-    dynamics.check_positive(theta, "theta", "lif")
+    _check_beta_theta(beta, theta, "lif")
+    dynamics.check_finite(v0, "v0", "lif")  # a nan v0 kept v nan: a silent neuron
     try:
         shape = jnp.broadcast_shapes(inputs.shape[1:], jnp.shape(beta), jnp.shape(theta))
         fits = jnp.broadcast_shapes(jnp.shape(v0), shape) == shape
@@ -97,6 +97,14 @@ def lif(
             f"{jnp.shape(v0)} must broadcast to one population shape, v0 not widening it"
         )
     return _lif(inputs, beta, theta, v0, reset, surrogate, slope, detach_reset)
+
+
+def _check_beta_theta(beta, theta, where: str) -> None:
+    """Concrete beta in (0, 1] and theta a finite number > 0 (traced ones pass)."""
+    b = dynamics.concrete(beta)  # Python or NumPy numbers, arrays; a traced one passes
+    if b is not None and not np.all((b > 0) & (b <= 1)):
+        raise ValueError(f"{where}: beta must be in (0, 1], got {beta}")
+    dynamics.check_positive(theta, "theta", where)
 
 
 @functools.partial(jax.jit, static_argnums=(4, 5, 6, 7))
@@ -143,6 +151,12 @@ def lif_isi_discrete(current, beta, theta=1.0):
     beta = 1), and every later interval repeats it. inf when I <= theta (1 - beta).
     Python floats in, a float out (the oracle for the tests).
     """
+    current, beta, theta = (
+        dynamics.check_number(v, name, "lif_isi_discrete")
+        for name, v in (("current", current), ("beta", beta), ("theta", theta))
+    )
+    if math.isnan(current):  # math.ceil(nan) raised a bare "cannot convert float NaN"
+        raise ValueError("lif_isi_discrete: current must be a number, got nan")
     if not 0.0 < beta <= 1.0:
         raise ValueError(f"lif_isi_discrete: beta must be in (0, 1], got {beta}")
     if not theta > 0:
@@ -196,10 +210,12 @@ def lif_continuous(
     stays exact instead of saturating at 1/dt. Parameters broadcast against the batch shape.
     """
     current = dynamics.check_time_input(current, "lif_continuous")
+    dt = dynamics.check_dt(dt, "lif_continuous")  # a bool, a string or an array is refused
     _check_lif("lif_continuous", dt=dt, tau=tau, t_ref=t_ref, theta=theta, V_r=V_r, R=R, E_L=E_L)
     V0 = E_L if V0 is None else V0
     dynamics.check_finite(V0, "V0", "lif_continuous")
-    return _lif_continuous(current, float(dt), tau, R, E_L, theta, V_r, t_ref, V0)
+    dynamics.check_population(current, (tau, R, E_L, theta, V_r, t_ref, V0), None, "lif_continuous")
+    return _lif_continuous(current, dt, tau, R, E_L, theta, V_r, t_ref, V0)
 
 
 def _check_lif(who: str, *, tau, t_ref, theta, V_r, dt=1.0, R=1.0, E_L=0.0) -> None:
@@ -270,8 +286,15 @@ def rate_from_spike_times(spikes: Array, spike_times: Array, last_spike_times=No
     ``spikes`` (bool) and ``spike_times`` mark one spike per step; pass ``n_spikes`` and
     ``last_spike_times`` of a :class:`LIFTrace` too when a step can hold several.
     """
-    n_steps = spikes if n_spikes is None else n_spikes
-    last = spike_times if last_spike_times is None else last_spike_times
+    spikes, spike_times = jnp.asarray(spikes), jnp.asarray(spike_times)
+    n_steps = spikes if n_spikes is None else jnp.asarray(n_spikes)
+    last = spike_times if last_spike_times is None else jnp.asarray(last_spike_times)
+    shapes = [a.shape for a in (spikes, spike_times, n_steps, last)]
+    if spikes.ndim < 1 or spikes.shape[0] < 1 or len(set(shapes)) != 1:
+        raise ValueError(
+            "rate_from_spike_times: spikes, spike_times (and n_spikes, last_spike_times) must "
+            f"share one shape (T >= 1, ...), got {shapes}"
+        )
     n = n_steps.sum(axis=0)
     t_first = jnp.min(jnp.where(spikes, spike_times, jnp.inf), axis=0)
     t_last = jnp.max(jnp.where(spikes, last, -jnp.inf), axis=0)
@@ -298,6 +321,8 @@ def lif_fi_curve(currents: Array, *, duration: float = 500.0, dt: float = 0.1, *
     """Simulated f–I curve of :func:`lif_continuous`: currents (n,) (nA) -> rates (n,) (Hz),
     each current held constant for ``duration`` ms, rate from exact spike times; nan for a
     nan current."""
+    dt = dynamics.check_number(dt, "dt (ms)", "lif_fi_curve")  # not a string, None, array
+    duration = dynamics.check_number(duration, "duration (ms)", "lif_fi_curve")
     for name, val in (("dt", dt), ("duration", duration)):
         if not 0 < val < math.inf:
             raise ValueError(f"lif_fi_curve: {name} must be a finite number > 0 (ms), got {val}")

@@ -17,10 +17,13 @@ separated by random gaps drawn uniformly from ``gap_s``.
   Up rate and a Down rate; the rate estimate is spike count / (n_neurons dt).
 """
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nnjax.brain.dynamics import check_number
 from nnjax.brain.rhythms import check_fs
 
 
@@ -35,8 +38,8 @@ def _check_range(r, who: str, name: str) -> tuple[float, float]:
         lo, hi = (float(v) for v in r)
     except (TypeError, ValueError):
         raise ValueError(f"{who}: {name} must be a pair (low, high), got {r!r}") from None
-    if not 0 <= lo <= hi:
-        raise ValueError(f"{who}: {name} must satisfy 0 <= low <= high, got {r!r}")
+    if not 0 <= lo <= hi < math.inf:  # an inf bound drew inf (then nan) samples
+        raise ValueError(f"{who}: {name} must satisfy 0 <= low <= high < inf, got {r!r}")
     return lo, hi
 
 
@@ -52,6 +55,9 @@ def pink_noise(key, n: int, *, exponent: float = 1.0) -> np.ndarray:
     then scaled to standard deviation 1. exponent 0 is white, 1 pink, 2 brown.
     """
     n = _check_n(n, "pink_noise")
+    exponent = check_number(exponent, "exponent", "pink_noise")
+    if not math.isfinite(exponent):  # a nan exponent made every sample nan
+        raise ValueError(f"pink_noise: exponent must be a finite number, got {exponent}")
     white = _rng(key).standard_normal(n)
     f = np.fft.rfftfreq(n)
     gain = np.zeros_like(f)

@@ -162,6 +162,8 @@ def pair_stdp_step(
     where = "pair_stdp_step"
     _check_interaction(interaction)
     _check_rule(params, dt, ("tau_plus", "tau_minus"), where)
+    for name in ("a_plus", "a_minus"):  # a nan amplitude made every updated weight nan
+        dynamics.check_finite(getattr(params, name), name, where)
     _check_shapes(W, pre, post, (traces.x,), (traces.y,), where)
     _check_mask(mask, W, where)
     x = traces.x * jnp.exp(-dt / params.tau_plus)
@@ -255,6 +257,8 @@ def _check_triplet(p: TripletParams, dt, where: str):
     """As :func:`_check_rule`, with tau_x (tau_y) allowed to be 0 where a3_minus (a3_plus),
     the only amplitude that reads its trace, is concretely 0."""
     _check_rule(p, dt, ("tau_plus", "tau_minus"), where)
+    for name in ("a2_plus", "a3_plus", "a2_minus", "a3_minus"):  # nan: every weight nan
+        dynamics.check_finite(getattr(p, name), name, where)
     for tau, amplitude in (("tau_x", p.a3_minus), ("tau_y", p.a3_plus)):
         a = dynamics.concrete(amplitude)
         unused = a is not None and not np.any(a)
@@ -280,6 +284,7 @@ class ScalingParams(NamedTuple):
 def scaling_init(n_post: int, *, rate0=0.0, dtype=None) -> Array:
     """The rate estimates (Hz), (n_post,), starting at ``rate0``."""
     n_post = dynamics.check_count(n_post, "n_post", "scaling_init", minimum=0)
+    dynamics.check_positive(rate0, "rate0 (Hz)", "scaling_init", allow_zero=True)
     dtype = jnp.result_type(float) if dtype is None else dtype
     return jnp.full((n_post,), rate0, dtype)
 

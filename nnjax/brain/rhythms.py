@@ -64,8 +64,17 @@ def as_signal(x, who: str) -> Array:
     x = jnp.asarray(x)
     if x.ndim == 0:
         raise ValueError(f"{who}: x must have a time axis (..., n), got a scalar")
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):  # its imaginary part was dropped
+        raise ValueError(f"{who}: x must be a real signal, got {x.dtype}")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
+    return x
+
+
+def _fft_input(x: Array, who: str) -> Array:
+    """``x`` for the FFT, which takes float32 or float64 only (float16 failed deep in JAX)."""
+    if x.dtype not in (jnp.float32, jnp.float64):
+        raise ValueError(f"{who}: x must be float32 or float64 (the FFT's dtypes), got {x.dtype}")
     return x
 
 
@@ -115,7 +124,7 @@ def welch(x, fs, *, nperseg: int | None = None, noverlap: int | None = None):
     noverlap=...)`` (window 'hann', detrend 'constant', scaling 'density', mean average).
     """
     fs = check_fs(fs, "welch")
-    x = as_signal(x, "welch")
+    x = _fft_input(as_signal(x, "welch"), "welch")
     nperseg, noverlap = _segment_plan(x.shape[-1], fs, nperseg, noverlap, "welch")
     freqs = np.fft.rfftfreq(nperseg, 1.0 / fs)
     return freqs, _periodograms(x, fs, nperseg, noverlap).mean(axis=-2)
@@ -130,7 +139,7 @@ def spectrogram(x, fs, *, nperseg: int | None = None, noverlap: int | None = Non
     (scipy.signal.spectrogram's layout, with ``window='hann'``).
     """
     fs = check_fs(fs, "spectrogram")
-    x = as_signal(x, "spectrogram")
+    x = _fft_input(as_signal(x, "spectrogram"), "spectrogram")
     nperseg, noverlap = _segment_plan(x.shape[-1], fs, nperseg, noverlap, "spectrogram")
     step = nperseg - noverlap
     n_seg = (x.shape[-1] - nperseg) // step + 1
@@ -179,7 +188,9 @@ def band_power(freqs, psd, band, *, axis: int = -1) -> Array:
     """
     w = band_weights(freqs, band)
     psd = jnp.asarray(psd)
-    if psd.ndim == 0 or psd.shape[axis] != w.size:
+    if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
+        raise ValueError(f"band_power: axis must be an int, got {axis!r}")
+    if not -psd.ndim <= axis < psd.ndim or psd.shape[axis] != w.size:
         raise ValueError(f"band_power: psd shape {psd.shape} has no axis {axis} of {w.size} freqs")
     return jnp.tensordot(jnp.moveaxis(psd, axis, -1), jnp.asarray(w, psd.dtype), axes=1)
 
@@ -195,6 +206,8 @@ def band_powers(freqs, psd, bands=None, *, relative: bool = False, axis: int = -
     top = float(np.asarray(freqs)[-1])
     if bands is None:
         bands = {k: v for k, v in BANDS.items() if v[1] <= top}
+    elif isinstance(bands, str):  # iterated letter by letter before
+        raise ValueError(f"band_powers: bands must be a dict or a list of names, got {bands!r}")
     elif not isinstance(bands, dict):
         unknown = [b for b in bands if b not in BANDS]
         if unknown:

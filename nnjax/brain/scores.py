@@ -213,6 +213,14 @@ def paired(a, b, *, tie: float = TIE) -> dict:
         raise ValueError(
             f"paired: a has shape {a.shape} and b {b.shape}; they must pair up run by run"
         )
+    if a.size == 0:  # NumPy's "weights and list don't have the same length" before
+        raise ValueError("paired: a and b hold no run; give at least one pair")
+    if (
+        isinstance(tie, bool)
+        or not isinstance(tie, int | float | np.number)
+        or not (0 <= tie < np.inf)
+    ):  # a nan tie made no tie, a string failed in a ufunc
+        raise ValueError(f"paired: tie must be a finite number >= 0, got {tie!r}")
     d = _ties(a.ravel() - b.ravel(), tie)
     if np.all(d == 0):
         p_t = p_w = 1.0

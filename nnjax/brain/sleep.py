@@ -57,7 +57,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nnjax.brain.dynamics import check_count, concrete
+from nnjax.brain.dynamics import check_count, check_positive, concrete
 
 Array = jax.Array
 
@@ -172,6 +172,8 @@ def _check_shapes(weights, X, mask, beta, image_shape) -> tuple:
     if X.ndim != 2 or X.shape[-1] != d:
         raise ValueError(f"sleep: X has {X.shape[-1] if X.ndim else 0} features, W_1 expects "
                          f"{d}; X must be (n, {d})")  # fmt: skip
+    if X.shape[0] < 1:  # no input: the layer scales' max over no row failed in a reduction
+        raise ValueError(f"sleep: X must hold at least one input (n >= 1, {d}), got {X.shape}")
     if mask.shape != X.shape[:1]:
         raise ValueError(f"sleep: mask must be ({X.shape[0]},), one per row of X, got {mask.shape}")
     shape = tuple(image_shape) if isinstance(image_shape, tuple | list) else None
@@ -184,11 +186,23 @@ def _check_shapes(weights, X, mask, beta, image_shape) -> tuple:
 
 def stdp_gate(w: Array, scale: float = 0.001) -> Array:
     """sigma(w) = 2 (1 - logistic(w / scale)): the weight gate of the SRC updates."""
+    check_positive(scale, "scale", "stdp_gate")  # 0 or < 0 flipped or froze the gate
     return 2.0 * jax.nn.sigmoid(-w / scale)
 
 
 def forward_activations(weights: Sequence[Array], X: Array) -> list[Array]:
     """ReLU activations [relu(X W_1), relu(relu(X W_1) W_2), ...] of the bias-free net."""
+    X, shapes = jnp.asarray(X), [jnp.shape(W) for W in weights]
+    if (
+        X.ndim != 2
+        or not shapes
+        or any(len(w) != 2 for w in shapes)
+        or any(a[-1] != b[0] for a, b in zip([X.shape, *shapes], shapes))
+    ):  # a dot_general TypeError before
+        raise ValueError(
+            f"forward_activations: need X (n, d) and weights chaining (d, n_1), (n_1, n_2), ...;"
+            f" got X {X.shape} and weights {shapes}"
+        )
     acts, a = [], X
     for W in weights:
         a = jax.nn.relu(a @ W)
@@ -200,6 +214,8 @@ def layer_scales(weights: Sequence[Array], X: Array, mask: Array) -> Array:
     """(L,) data-based layer scales 1 / f_l with f_l = s_l / f_{l-1}, s_l = max(max W_l,
     max over the rows of X where ``mask`` of a_l) (module docstring, step 1)."""
     acts = forward_activations(weights, X)
+    if jnp.shape(mask) != acts[0].shape[:1]:
+        raise ValueError(f"layer_scales: mask must be ({acts[0].shape[0]},), got {jnp.shape(mask)}")
     prev, out = 1.0, []
     for W, a in zip(weights, acts):
         a_max = jnp.max(jnp.where(mask[:, None], a, 0.0))
@@ -213,6 +229,16 @@ def layer_scales(weights: Sequence[Array], X: Array, mask: Array) -> Array:
 def masked_mean_input(key: Array, mean: Array, image_shape: tuple, patch: int) -> Array:
     """``mean`` (d,) with all but one random ``patch``-wide window (square for 2-D images,
     an interval for 1-D signals) set to 0 (the authors' ``create_masked_input``)."""
+    patch = check_count(patch, "patch", "masked_mean_input")  # 0 kept no pixel, silently
+    if (
+        not isinstance(image_shape, tuple | list)
+        or not all(isinstance(n, int | np.integer) and n >= 1 for n in image_shape)
+        or jnp.shape(mean) != (math.prod(image_shape),)
+    ):
+        raise ValueError(
+            f"masked_mean_input: mean must be (d,) with d the pixels of image_shape (ints >= 1),"
+            f" got mean {jnp.shape(mean)} and image_shape {image_shape!r}"
+        )
     keys = jax.random.split(key, len(image_shape))
     keep = jnp.ones(image_shape, bool)
     for axis, (k, n) in enumerate(zip(keys, image_shape)):
@@ -250,6 +276,11 @@ def sleep(
     weights = [jnp.asarray(W) for W in weights]
     X, mask = jnp.asarray(X), jnp.asarray(mask)
     image_shape = _check_shapes(weights, X, mask, hp.beta, image_shape)
+    # one floating dtype: an int or float16 X, or mixed dtypes, failed in the scan's carry
+    dtype = jnp.result_type(X.dtype, *(W.dtype for W in weights))
+    if not jnp.issubdtype(dtype, jnp.floating):
+        dtype = jnp.result_type(float)
+    X, weights = X.astype(dtype), [W.astype(dtype) for W in weights]
     L = len(weights)
     m = mask.astype(X.dtype)
     mean = (m @ X) / jnp.maximum(m.sum(), 1.0)

@@ -96,6 +96,15 @@ def modulation(levels: Levels, smap: StateMap | None = None) -> network.Modulati
     check_levels(levels, "modulation")
     _check_unit(smap.b_block, "smap.b_block", "modulation")
     _check_unit(smap.ext_min, "smap.ext_min", "modulation")
+    for name in ("g_K_max", "gain_ee_max"):  # a negative K+ conductance or release gain
+        dynamics.check_positive(getattr(smap, name), f"smap.{name}", "modulation", allow_zero=True)
+    try:
+        jnp.broadcast_shapes(jnp.shape(levels.ach), jnp.shape(levels.mono))
+    except ValueError:
+        raise ValueError(
+            f"modulation: levels.ach {jnp.shape(levels.ach)} and levels.mono "
+            f"{jnp.shape(levels.mono)} must broadcast to one shape (scalars or one series)"
+        ) from None
     ach, mono = jnp.broadcast_arrays(
         jnp.asarray(levels.ach, jnp.result_type(float)),
         jnp.asarray(levels.mono, jnp.result_type(float)),
@@ -136,15 +145,21 @@ def schedule(hypno, epoch_s: float, dt: float, *, states=None, ramp_s: float = 0
         raise ValueError(f"schedule: states has no levels for {missing}")
     for name in STAGE_NAMES:
         check_levels(states[name], f"schedule: states[{name!r}]")
-    if not (isinstance(epoch_s, int | float) and epoch_s > 0):
-        raise ValueError(f"schedule: epoch_s must be > 0 (s), got {epoch_s!r}")
+    if not (isinstance(epoch_s, int | float) and 0 < epoch_s < float("inf")):
+        raise ValueError(f"schedule: epoch_s must be > 0 (s) and finite, got {epoch_s!r}")
     per = int(round(epoch_s * 1000.0 / network.dynamics.check_dt(dt, "schedule")))
-    if not ramp_s >= 0:
-        raise ValueError(f"schedule: ramp_s must be >= 0 (s), got {ramp_s!r}")
+    if per < 1:  # a night of 0 steps, silently
+        raise ValueError(f"schedule: epoch_s = {epoch_s} s is under one step of dt = {dt} ms")
+    ramp_s = dynamics.check_number(ramp_s, "ramp_s", "schedule")
+    if not 0 <= ramp_s <= epoch_s:  # a wider ramp blends non-adjacent epochs; inf overflowed
+        raise ValueError(f"schedule: ramp_s must be >= 0 (s) and <= epoch_s, got {ramp_s!r}")
     width = int(round(ramp_s * 1000.0 / dt))
     out = []
     for field in Levels._fields:
-        per_stage = np.array([float(getattr(states[s], field)) for s in STAGE_NAMES])
+        per_stage = np.array(  # one number per stage (an array failed in float())
+            [dynamics.check_number(getattr(states[s], field), f"states[{s!r}].{field}", "schedule")
+             for s in STAGE_NAMES]
+        )  # fmt: skip
         out.append(_ramp(np.repeat(per_stage[h], per), width).astype(np.float32))
     return Levels(*out)
 

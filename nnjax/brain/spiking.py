@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nnjax.brain.dynamics import check_count, concrete
+from nnjax.brain.dynamics import check_count, check_finite, check_positive, concrete
 from nnjax.brain.neurons import RESETS, lif
 from nnjax.brain.surrogate import check_surrogate
 from nnjax.layers import Dense, Layer, serial
@@ -98,6 +98,7 @@ def latency_encode(x: Array, n_steps: int, *, threshold: float = 0.0) -> Array:
     """
     n_steps = _check_steps(n_steps, "latency_encode")
     _check_finite_input(x, "latency_encode")
+    check_finite(threshold, "threshold", "latency_encode")  # nan: every input silent
     x = jnp.clip(jnp.asarray(x), 0.0, 1.0)
     t = jnp.round((1.0 - x) * (n_steps - 1)).astype(jnp.int32)
     steps = jnp.arange(n_steps).reshape((n_steps,) + (1,) * x.ndim)
@@ -111,6 +112,7 @@ def RateEncoder(n_steps: int, *, gain: float = 1.0) -> Layer:
     deterministic without one (evaluation). No params.
     """
     n_steps = _check_steps(n_steps, "RateEncoder")
+    check_positive(gain, "gain", "RateEncoder")  # <= 0: a silent input; nan: an error on x
     name = f"RateEncoder({n_steps})"
 
     def init(key, input_shape):
@@ -125,6 +127,7 @@ def RateEncoder(n_steps: int, *, gain: float = 1.0) -> Layer:
 def LatencyEncoder(n_steps: int, *, threshold: float = 0.0) -> Layer:
     """Layer: x (B, F) in [0, 1] -> one spike per input, (n_steps, B, F); no params."""
     n_steps = _check_steps(n_steps, "LatencyEncoder")
+    check_finite(threshold, "threshold", "LatencyEncoder")
     name = f"LatencyEncoder({n_steps})"
 
     def init(key, input_shape):
@@ -157,6 +160,8 @@ def LIF(
         raise ValueError(f"LIF: theta must be > 0, got {theta}")
     if reset not in RESETS:
         raise ValueError(f"LIF: reset must be one of {RESETS}, got {reset!r}")
+    if not isinstance(detach_reset, bool | np.bool_):  # "no" counted as True
+        raise ValueError(f"LIF: detach_reset must be True or False, got {detach_reset!r}")
     slope = check_surrogate(surrogate, slope)
     name = f"LIF(beta={beta})"
     kw = dict(beta=beta, theta=theta, reset=reset, surrogate=surrogate, slope=slope)
@@ -178,6 +183,8 @@ def SpikeCount() -> Layer:
     name = "SpikeCount"
 
     def init(key, input_shape):
+        if len(input_shape) < 2:  # (F,) gave a () output: the time axis taken for features
+            raise ValueError(f"{name}: needs a time axis, input_shape (T, B, F); got {input_shape}")
         return tuple(input_shape[1:]), {}
 
     def apply(params, x, *, key=None):
@@ -208,6 +215,8 @@ def MembraneReadout(beta: float = 0.9, mode: str = "mean") -> Layer:
             raise ValueError(f"{name}: needs at least one time step (T >= 1), got T = 0")
 
     def init(key, input_shape):
+        if len(input_shape) < 2:  # as SpikeCount: (F,) read as F time steps
+            raise ValueError(f"{name}: needs a time axis, input_shape (T, B, F); got {input_shape}")
         no_steps(input_shape[0])
         return tuple(input_shape[1:]), {}
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 
@@ -74,6 +75,8 @@ def check_surrogate(surrogate: str, slope: float | None) -> float:
         raise ValueError(f"unknown surrogate {surrogate!r}; valid names: {', '.join(SURROGATES)}")
     if slope is None:
         return DEFAULT_SLOPES[surrogate]
+    if isinstance(slope, bool | np.bool_ | str | bytes):  # "1" and True ran as numbers
+        raise ValueError(f"surrogate slope must be a positive float, got {slope!r}")
     try:
         k = float(slope)
     except (TypeError, ValueError):

@@ -84,7 +84,8 @@ class DelayLine(NamedTuple):
 def init_state(shape, params: SynapseParams = AMPA, *, dtype=None) -> SynapseState:
     """x = 0 of ``shape`` (e.g. (n_post,)) broadcast with the parameters."""
     dtype = jnp.result_type(float) if dtype is None else dtype
-    return SynapseState(jnp.zeros(dynamics.batch_shape(shape, params), dtype))
+    shape = dynamics.batch_shape(shape, params, "synapses.init_state")
+    return SynapseState(jnp.zeros(shape, dtype))
 
 
 def step(state: SynapseState, drive: Array, params: SynapseParams, dt: float) -> SynapseState:

@@ -270,6 +270,10 @@ def coincidence_response(raster: Array, weight: float, *, beta: float = 0.8, the
             f"coincidence_response: raster must have shape (T, n_inputs), got shape "
             f"{tuple(raster.shape)}"
         )
+    if jnp.ndim(weight) != 0 or (
+        concrete(weight) is None and not isinstance(weight, jax.core.Tracer)
+    ):  # a (n_inputs,) weight failed in a broadcast, a string deep in JAX
+        raise ValueError(f"coincidence_response: weight must be a number, got {weight!r}")
     current = weight * raster.sum(axis=-1)
     spikes, _ = lif(current, beta=beta, theta=theta, reset="zero")
     bad = ~jnp.all(jnp.isfinite(current)) | jnp.any(jnp.isnan(beta)) | jnp.any(jnp.isnan(theta))
