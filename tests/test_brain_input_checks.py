@@ -210,6 +210,21 @@ CASES = [
     ("velocity/coupling", lambda: kuramoto.velocity(jnp.ones(4), jnp.ones(4), 1.0,
                                                     coupling=jnp.ones((3, 3))), "velocity: theta"),
     ("velocity/K", lambda: kuramoto.velocity(jnp.ones(4), jnp.ones(4), jnp.ones(3)), "velocity: K"),
+    # flags: a string such as "no" counted as True
+    ("kuramoto.simulate/return_phases", lambda: kuramoto.simulate(
+        jnp.zeros(3), jnp.zeros(3), 1.0, n_steps=2, return_phases="no"),
+     "simulate: return_phases must be True or False"),
+    ("van_rossum_distance/squared", lambda: sy.van_rossum_distance(
+        jnp.ones(2), jnp.ones(2), 1.0, squared="no"),
+     "van_rossum_distance: squared must be True or False"),
+    ("band_powers/relative", lambda: rhythms.band_powers(
+        np.linspace(0, 50, 11), np.ones(11), relative="no"),
+     "band_powers: relative must be True or False"),
+    ("network/Monitor.rate", lambda: _simulate(monitor=nw.Monitor(rate="no")),
+     "network: Monitor.rate must be True or False"),
+    ("dynamics.run/dt", lambda: dynamics.run(
+        lambda s, x, p, dt: s + x, jnp.zeros(2), jnp.ones((3, 2)), None, -0.1),
+     "run: dt must be > 0"),
     # activity
     ("isi_cv/min_spikes", lambda: activity.isi_cv(_raster(), 1.0, min_spikes=2.5),
      "isi_cv: min_spikes"),

@@ -70,6 +70,14 @@ def check_number(value, name: str, where: str) -> float:
     return float(v)
 
 
+def check_flag(value, name: str, where: str) -> bool:
+    """``value`` as a Python bool when it is one (Python or NumPy), else a ValueError naming
+    ``where: name``: a string such as "no" would count as True."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{where}: {name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def concrete(value) -> np.ndarray | None:
     """``value`` as a NumPy array when it is known now (a Python or NumPy number or array, a
     JAX array outside a trace), so that a check covers NumPy scalars and 0-d arrays as well
@@ -183,8 +191,10 @@ def run(step: Callable, state, inputs: Array, params, dt: float):
     """Scan ``step`` over the time axis of ``inputs`` (T, ...) from ``state``.
 
     Returns the trace: the State after every step, each field (T, *population shape).
-    ``step`` and ``dt`` are static; the parameters and the state are traced.
+    ``step`` and ``dt`` are static; the parameters and the state are traced; ``dt`` as
+    :func:`check_dt` (a dt <= 0 ran backwards in time).
     """
+    dt = check_dt(dt, "run")
 
     def body(s, x):
         s = step(s, x, params, dt)

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import ndtri
 
-from nnjax.brain.dynamics import check_count, check_finite, check_positive, concrete
+from nnjax.brain.dynamics import check_count, check_finite, check_flag, check_positive, concrete
 
 Array = jax.Array
 
@@ -179,6 +179,7 @@ def simulate(
         raise ValueError(
             f"simulate: n_steps ({n_steps}) must be a multiple of record_every ({record_every})"
         )
+    return_phases = check_flag(return_phases, "return_phases", "simulate")  # "no" was True
     return _simulate(theta0, omega, K, coupling, dt, n_steps, record_every, return_phases)
 
 

@@ -94,6 +94,7 @@ def check_monitor(monitor: Monitor, spec: NetworkSpec, n_steps: int) -> Monitor:
             raise ValueError(
                 f"network: Monitor.{name} must be a tuple, got {getattr(monitor, name)!r}"
             )
+    dynamics.check_flag(monitor.rate, "Monitor.rate", "network")  # "no" counted as True
     every = dynamics.check_count(monitor.every, "Monitor.every", "network")
     if n_steps % every:
         raise ValueError(

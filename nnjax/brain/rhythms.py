@@ -203,6 +203,9 @@ def band_powers(freqs, psd, bands=None, *, relative: bool = False, axis: int = -
     ``relative``: divide by the power over [min low, max high] of the bands returned, so
     non-overlapping contiguous bands (like :data:`BANDS`) add up to 1.
     """
+    from nnjax.brain.dynamics import check_flag
+
+    relative = check_flag(relative, "relative", "band_powers")  # "no" counted as True
     top = float(np.asarray(freqs)[-1])
     if bands is None:
         bands = {k: v for k, v in BANDS.items() if v[1] <= top}

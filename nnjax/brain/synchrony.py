@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nnjax.brain.dynamics import check_count, check_positive, concrete
+from nnjax.brain.dynamics import check_count, check_flag, check_positive, concrete
 from nnjax.brain.neurons import lif
 
 Array = jax.Array
@@ -116,7 +116,8 @@ def van_rossum_distance(a, b, tau, *, mask_a=None, mask_b=None, squared: bool = 
     a, ma = _train(a, mask_a, "a", "van_rossum_distance")
     b, mb = _train(b, mask_b, "b", "van_rossum_distance")
     _check_batches(a, b, "van_rossum_distance")
-    return _van_rossum(a, ma, b, mb, tau, bool(squared))
+    squared = check_flag(squared, "squared", "van_rossum_distance")  # "no" counted as True
+    return _van_rossum(a, ma, b, mb, tau, squared)
 
 
 @functools.partial(jax.jit, static_argnums=(5,))
