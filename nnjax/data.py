@@ -158,8 +158,7 @@ _GENERATORS: dict[str, Callable] = {
     "digits": digits,
     "mnist1d": mnist1d,
 }
-NO_SPLIT = frozenset({"toy", "xor"})
-"""Datasets too small to split: train, validation and test are the same points."""
+NO_SPLIT = frozenset({"toy", "xor"})  # too small to split: train = validation = test points
 
 DATASETS = tuple(_GENERATORS)
 
