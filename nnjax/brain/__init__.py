@@ -22,8 +22,9 @@ Import the submodules directly, e.g. ``from nnjax.brain import neurons``:
   :mod:`~nnjax.brain.tasks`), forgetting metrics, sequential and joint baselines, every run
   through fit's driver; :mod:`~nnjax.brain.sleep`: Sleep Replay Consolidation and
   synaptic downscaling; :mod:`~nnjax.brain.homeostasis`: downscaling and pruning in a spiking
-  network with fixed thresholds; :mod:`~nnjax.brain.dreams`: activation maximisation,
-  DeepDream and generative replay (a VAE); :mod:`~nnjax.brain.diversity`: how varied
+  network with fixed thresholds; :mod:`~nnjax.brain.dreams`: activation maximisation and
+  DeepDream; :mod:`~nnjax.brain.generative_replay`: generative replay (a VAE, re-exported by
+  ``dreams``); :mod:`~nnjax.brain.diversity`: how varied
   generated samples are;
   :mod:`~nnjax.brain.helmholtz`: wake–sleep for a Helmholtz machine with the exact KL;
   :mod:`~nnjax.brain.study`: the ``nnjax sleep`` study.
