@@ -72,10 +72,11 @@ def check_number(value, name: str, where: str) -> float:
 
 def check_flag(value, name: str, where: str) -> bool:
     """``value`` as a Python bool when it is one (Python or NumPy), else a ValueError naming
-    ``where: name``: a string such as "no" would count as True."""
-    if not isinstance(value, bool | np.bool_):
-        raise ValueError(f"{where}: {name} must be True or False, got {value!r}")
-    return bool(value)
+    ``where: name``: a string such as "no" would count as True (the layers' rule,
+    :func:`nnjax.layers.checks.flag`)."""
+    from nnjax.layers.checks import flag
+
+    return flag(where, name, value)
 
 
 def concrete(value) -> np.ndarray | None:
