@@ -39,10 +39,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from nnjax.brain import dynamics
+from nnjax.layers.checks import check_dtype
 
 Array = jax.Array
 
 NEWTON_STEPS = 4
+
+MAX_STEPS = 20_000_000
+"""The largest time grid, steps x currents, of :func:`fi_curves` (round(duration / dt) x
+len(currents)): its trace and spike times take about 55 bytes an entry in float32, so about
+1.1 GB. 500 ms at dt = 0.1 ms is 5000 steps: 4000 currents still pass; split a larger sweep."""
 
 
 class ALIFParams(NamedTuple):
@@ -76,8 +82,12 @@ class ALIFState(NamedTuple):
 
 
 def init_state(shape=(), params: ALIFParams = DEFAULT, *, dtype=None) -> ALIFState:
-    """Rest: V = E_L, w = 0, not refractory; fields of ``shape`` broadcast with params."""
-    dtype = jnp.result_type(float) if dtype is None else dtype
+    """Rest: V = E_L, w = 0, not refractory; fields of ``shape`` broadcast with params.
+    ValueError for a dtype that is not floating (an int32 V) and a concrete E_L not finite."""
+    dtype = (
+        jnp.result_type(float) if dtype is None else check_dtype("adaptive_lif.init_state", dtype)
+    )
+    dynamics.check_finite(params.E_L, "E_L", "adaptive_lif.init_state")
     shape = dynamics.batch_shape(shape, params, "adaptive_lif.init_state")
     z = jnp.zeros(shape, dtype)
     V = jnp.broadcast_to(jnp.asarray(params.E_L, dtype), shape)
@@ -112,8 +122,15 @@ def _crossing(V0, w0, V_inf, V_end, free, p):
 
 
 def step(state: ALIFState, current: Array, params: ALIFParams, dt: float) -> ALIFState:
-    """One exact step of the population (current nA, constant over the step)."""
+    """One exact step of the population (current nA, constant over the step).
+
+    A ValueError for a current or a parameter whose shape does not broadcast to the state's
+    or would widen it (static shapes: checked under jit too), and for concrete parameters or
+    dt out of range (:func:`check_params`; traced ones, as in a scan, pass unchecked)."""
     dynamics.check_positive(dt, "dt (ms)", "adaptive_lif.step")  # concrete dt only
+    dynamics.check_step_input("adaptive_lif.step", state, current, params)
+    if dynamics.concrete(dt) is not None:
+        check_params(params, dt, "adaptive_lif.step")
     p = params
     V_inf = p.E_L + p.R * current
     free = jnp.maximum(dt - state.ref, 0.0)  # time out of refractoriness, at the step's end
@@ -133,7 +150,9 @@ def step(state: ALIFState, current: Array, params: ALIFParams, dt: float) -> ALI
 def check_params(p: ALIFParams, dt: float, where: str = "adaptive_lif"):
     """ValueErrors for concrete parameters (any element of an array) that break the model:
     tau_m, tau_w, R finite and > 0, t_ref >= dt (one spike per step at most), V_r below theta
-    (both finite), E_L and b finite. Traced parameters pass unchecked."""
+    (both finite), E_L and b finite; dt a positive float (ms). Traced parameters pass
+    unchecked."""
+    dt = dynamics.check_dt(dt, where)
     for name in ("tau_m", "tau_w", "R"):
         dynamics.check_positive(getattr(p, name), name, where)
     t_ref = dynamics.concrete(p.t_ref)
@@ -197,10 +216,12 @@ def fi_curves(
     currents (n,) -> (rates (n, n_isi), valid (n, n_isi)): rates[:, k] = 1000 / ISI_{k+1}
     with the current switched on at t = 0 from rest; valid is False where the neuron fired
     fewer than k + 2 spikes within ``duration`` ms (rate 0 there, nan for a nan current).
-    Differentiable in ``params``. ValueError unless dt > 0 and duration >= dt (ms), finite.
+    Differentiable in ``params``. ValueError unless dt > 0 and duration >= dt (ms), finite,
+    for a current of +-inf or not a number, and when round(duration / dt) x len(currents) is
+    above :data:`MAX_STEPS`.
     """
     where = "adaptive_lif.fi_curves"
-    currents = jnp.asarray(currents)
+    currents = dynamics.check_currents(currents, where)
     if currents.ndim != 1:
         raise ValueError(f"{where}: currents must be (n,), got shape {currents.shape}")
     n_isi = dynamics.check_count(n_isi, "n_isi", where)
@@ -209,6 +230,9 @@ def fi_curves(
     n_steps = int(round(duration / dt))
     if n_steps < 1:
         raise ValueError(f"{where}: duration must be at least dt = {dt} ms, got {duration}")
+    dynamics.check_grid(
+        where, n_steps, currents.size, f"duration {duration:g} ms at dt {dt:g} ms", MAX_STEPS
+    )
     check_params(params, dt, where)
     nan = jnp.isnan(currents)  # simulated at 0, read as nan
     drive = jnp.broadcast_to(jnp.where(nan, 0.0, currents), (n_steps,) + currents.shape)

@@ -39,6 +39,7 @@ import numpy as np
 
 from nnjax.brain import dynamics
 from nnjax.brain.surrogate import check_surrogate, spike
+from nnjax.layers.checks import check_dtype
 
 Array = jax.Array
 
@@ -99,8 +100,10 @@ Delta_T = 2 mV throughout; V_peak = 0 mV."""
 
 
 def init_state(shape=(), params: AdExParams = BRETTE_GERSTNER_2005, *, dtype=None) -> AdExState:
-    """Rest: V = E_L, w = 0, no spike; fields of ``shape`` broadcast with the parameters."""
-    dtype = jnp.result_type(float) if dtype is None else dtype
+    """Rest: V = E_L, w = 0, no spike; fields of ``shape`` broadcast with the parameters.
+    ValueError for a dtype that is not floating (an int32 V) and a concrete E_L not finite."""
+    dtype = jnp.result_type(float) if dtype is None else check_dtype("adex.init_state", dtype)
+    dynamics.check_finite(params.E_L, "E_L", "adex.init_state")
     shape = dynamics.batch_shape(shape, params, "adex.init_state")
     V = jnp.broadcast_to(jnp.asarray(params.E_L, dtype), shape)
     return AdExState(V, jnp.zeros(shape, dtype), jnp.zeros(shape, dtype))
@@ -116,8 +119,14 @@ def step(
     slope: float | None = 1.0,
     detach_reset: bool = True,
 ) -> AdExState:
-    """One Euler step of the whole population: current (pA) broadcast against the state."""
+    """One Euler step of the whole population: current (pA) broadcast against the state.
+
+    A ValueError for a current or a parameter whose shape does not broadcast to the state's
+    or would widen it (static shapes: checked under jit too), and for concrete parameters or
+    dt out of range (:func:`_check_params`; traced ones, as in a scan, pass unchecked)."""
     dynamics.check_positive(dt, "dt (ms)", "adex.step")  # concrete dt only; traced passes
+    dynamics.check_step_input("adex.step", state, current, params)
+    _check_params(params, "adex.step")
     p = params
     V, w = state.V, state.w
     x = jnp.minimum((jnp.minimum(V, p.V_peak) - p.V_T) / p.Delta_T, EXP_CAP)
@@ -186,7 +195,9 @@ def check_euler_dt(p: AdExParams, dt: float, where: str):
 def _check_params(p: AdExParams, where: str):
     """ValueErrors for concrete parameters that break the model (any element of an array):
     C, g_L, Delta_T, tau_w finite and > 0; V_r < V_peak, both finite; E_L, V_T, a, b finite
-    (a nan one would make V or w nan: a silent neuron). Traced ones pass."""
+    (a nan one would make V or w nan: a silent neuron). a and b may have either sign (Naud et
+    al.'s delayed-accelerating and irregular cells have a < 0; b < 0 is a spike-triggered
+    depolarisation). Traced ones pass."""
     for name in ("C", "g_L", "Delta_T", "tau_w"):
         dynamics.check_positive(getattr(p, name), name, where)
     dynamics.check_below(p.V_r, p.V_peak, ("V_r", "V_peak"), where)

@@ -160,6 +160,70 @@ def check_population(current: Array, params, state, where: str):
         )
 
 
+def check_step_input(where: str, state_fields, current, params) -> None:
+    """A ValueError naming ``where`` for state fields that do not broadcast together, a
+    ``current`` not a number or a numeric array, or a current or parameter (``params``: a
+    NamedTuple, or a dict name -> value) whose shape does not broadcast to the state's or would
+    widen it. Shapes are static: this costs nothing under jit; no value is read."""
+    dtype = getattr(current, "dtype", np.dtype(float))
+    numeric = jnp.issubdtype(dtype, jnp.number) or jnp.issubdtype(dtype, jnp.bool_)
+    if not (numeric and isinstance(current, jax.Array | np.ndarray | np.generic | int | float)):
+        raise ValueError(f"{where}: current must be a number or an array, got {current!r}")
+    fields = [jnp.shape(f) for f in state_fields]
+    try:
+        shape = jnp.broadcast_shapes(*fields)
+    except ValueError:
+        raise ValueError(f"{where}: the state's fields {fields} do not broadcast") from None
+    if hasattr(params, "_asdict"):
+        params = {f"params.{k}": v for k, v in params._asdict().items()}
+    for name, value in (("current", current), *params.items()):
+        check_fits(value, name, shape, where, "the state's shape")
+
+
+def check_grid(where: str, n_steps: int, n: int, what: str, cap: int) -> None:
+    """A ValueError naming ``where`` and ``what`` when n_steps x n currents is above ``cap``
+    (the module's MAX_STEPS: the time grid a simulation would allocate)."""
+    if n_steps * max(n, 1) > cap:
+        raise ValueError(
+            f"{where}: {what} is {n_steps} steps x {n} currents = {n_steps * max(n, 1)}, above "
+            f"MAX_STEPS = {cap}; shorten it or split the currents"
+        )
+
+
+def check_currents(currents, where: str, *, nan: bool | None = True) -> Array:
+    """``currents`` as a floating array, or a ValueError naming ``where`` for non-numbers and
+    for +-inf (nan too unless ``nan``: a nan current reads nan; None: no value check)."""
+    try:  # a string or None: JAX's own error named no function
+        arr = jnp.asarray(currents)
+    except (TypeError, ValueError):
+        arr = jnp.asarray(True)
+    if not jnp.issubdtype(arr.dtype, jnp.integer) and not jnp.issubdtype(arr.dtype, jnp.floating):
+        raise ValueError(f"{where}: currents must be real numbers, got {currents!r}")
+    arr = arr if jnp.issubdtype(arr.dtype, jnp.floating) else arr.astype(jnp.result_type(float))
+    c = None if isinstance(arr, jax.core.Tracer) or nan is None else np.asarray(arr, np.float64)
+    bad = None if c is None else np.isinf(c) if nan else ~np.isfinite(c)
+    if bad is not None and bad.any():
+        what = "finite or nan" if nan else "finite"
+        raise ValueError(f"{where}: currents must be {what}, got {c[bad].ravel()[0]}")
+    return arr
+
+
+def check_fits(value, name: str, shape, where: str, what: str) -> None:
+    """A ValueError naming ``where: name`` and both shapes unless ``value`` broadcasts to
+    ``shape`` (``what``) without changing it: a wider value would silently widen the
+    carried state or the weights. Shapes are static, so this runs under jit too."""
+    got, shape = jnp.shape(value), tuple(shape)
+    try:
+        ok = jnp.broadcast_shapes(got, shape) == shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{where}: {name} must broadcast to {what} {shape} without changing it, got "
+            f"{name} of shape {got}"
+        )
+
+
 def batch_shape(shape, params, where: str = "init_state") -> tuple[int, ...]:
     """The population shape: ``shape`` broadcast with the shape of every parameter leaf; a
     ValueError naming ``where`` for a shape that is not a tuple of ints >= 0 or that does not

@@ -16,6 +16,8 @@ Units: ms, mV, uA/cm^2, mS/cm^2, uF/cm^2; rates in Hz. Inputs (T, ...) broadcast
 batch of neurons. :class:`HHParams` is a pytree (fields may be per-neuron arrays) passed as a
 traced argument, so populations can be heterogeneous and ``jax.grad`` reaches every
 conductance. The network-facing form is ``step(state, current, params, dt) -> state``.
+Temperatures below absolute zero (:data:`ABSOLUTE_ZERO`) are refused; :data:`MAX_STEPS` caps
+the step count of :func:`fi_curve` and :func:`resting_potential`.
 """
 
 import functools
@@ -27,8 +29,20 @@ import jax.numpy as jnp
 import numpy as np
 
 from nnjax.brain import dynamics
+from nnjax.layers.checks import check_dtype
 
 Array = jax.Array
+
+ABSOLUTE_ZERO = -273.15
+"""The lowest temperature (degrees C) HHParams.celsius may hold; phi = 3^((T - 6.3) / 10) is
+finite below it, so nothing else would stop it."""
+
+MAX_STEPS = 10_000_000
+"""The most time steps, round(duration / dt), of :func:`fi_curve` and
+:func:`resting_potential`: 100 s at dt = 0.01 ms, 200 times the default 500 ms. Memory is 4
+bytes a step for fi_curve (plus running statistics per current), about 20 for
+resting_potential's trace; each step is 4 RK4 evaluations. A duration of 1e12 ms (1e14
+steps) failed with an OverflowError (fi_curve) or an out-of-memory error."""
 
 
 class HHParams(NamedTuple):
@@ -107,8 +121,18 @@ def derivatives(state: HHState, current: Array, p: HHParams = STANDARD) -> HHSta
 
 
 def rk4_step(state: HHState, current: Array, dt: float, p: HHParams = STANDARD) -> HHState:
-    """One classical Runge–Kutta step, the current held constant over the step."""
-    dynamics.check_positive(dt, "dt (ms)", "hodgkin_huxley.rk4_step")  # concrete dt only
+    """One classical Runge–Kutta step, the current held constant over the step.
+
+    A ValueError for a current or a parameter whose shape does not broadcast to the state's
+    or would widen it (static shapes: checked under jit too), and for concrete parameters or
+    dt out of range (:func:`_check_params`; traced ones, as in a scan, pass unchecked)."""
+    return _rk4_step(state, current, dt, p, "hodgkin_huxley.rk4_step")
+
+
+def _rk4_step(state: HHState, current: Array, dt: float, p: HHParams, where: str) -> HHState:
+    dynamics.check_positive(dt, "dt (ms)", where)  # concrete dt only
+    dynamics.check_step_input(where, state, current, p)
+    _check_params(p, where)
 
     def add(s, k, c):
         return HHState(*(a + c * b for a, b in zip(s, k)))
@@ -124,14 +148,19 @@ def rk4_step(state: HHState, current: Array, dt: float, p: HHParams = STANDARD) 
 
 def step(state: HHState, current: Array, params: HHParams = STANDARD, dt: float = 0.01):
     """The network-facing step, ``(state, current, params, dt) -> state``: one RK4 step of
-    every neuron in the batch (current uA/cm^2 broadcast against the state; dt ms)."""
-    return rk4_step(state, current, dt, params)
+    every neuron in the batch (current uA/cm^2 broadcast against the state; dt ms). Checks
+    as :func:`rk4_step`'s."""
+    return _rk4_step(state, current, dt, params, "hodgkin_huxley.step")
 
 
 def init_state(shape=(), params: HHParams = STANDARD, *, V0=-65.0, dtype=None) -> HHState:
     """A batch of neurons at V0 (mV) with the gates at their steady state; each field of
-    ``shape`` broadcast with the parameters' shapes (V0 may be an array too)."""
-    dtype = jnp.result_type(float) if dtype is None else dtype
+    ``shape`` broadcast with the parameters' shapes (V0 may be an array too). ValueError for
+    a dtype that is not floating (an int32 V) and a concrete V0 not finite."""
+    dtype = (
+        jnp.result_type(float) if dtype is None else check_dtype("hodgkin_huxley.init_state", dtype)
+    )
+    dynamics.check_finite(V0, "V0 (mV)", "hodgkin_huxley.init_state")
     shape = dynamics.batch_shape(shape, (*params, V0), "hodgkin_huxley.init_state")
     return steady_state(jnp.broadcast_to(jnp.asarray(V0, dtype), shape))
 
@@ -148,12 +177,19 @@ def _check(current, dt, params, where):
 
 def _check_params(params: HHParams, where: str) -> None:
     """C > 0, conductances >= 0, reversal potentials and temperature finite (a nan one would
-    make V nan at the first step, which :func:`_diverged` would blame on dt)."""
+    make V nan at the first step, which :func:`_diverged` would blame on dt), celsius at or
+    above :data:`ABSOLUTE_ZERO` (below it the gates still moved, slowed by phi)."""
     dynamics.check_positive(params.C, "C (uF/cm^2)", where)
     for name in ("gNa", "gK", "gL"):
         dynamics.check_positive(getattr(params, name), f"{name} (mS/cm^2)", where, allow_zero=True)
     for name, unit in (("ENa", "mV"), ("EK", "mV"), ("EL", "mV"), ("celsius", "C")):
         dynamics.check_finite(getattr(params, name), f"{name} ({unit})", where)
+    t = dynamics.concrete(params.celsius)
+    if t is not None and not np.all(t >= ABSOLUTE_ZERO):
+        shown = t.item() if t.ndim == 0 else f"{t[t < ABSOLUTE_ZERO].ravel()[0]} (among {t.shape})"
+        raise ValueError(
+            f"{where}: celsius (C) must be at or above absolute zero ({ABSOLUTE_ZERO}), got {shown}"
+        )
 
 
 def simulate(
@@ -197,13 +233,15 @@ def _simulate(current, dt, params, V0):
 
 def resting_potential(*, params: HHParams = STANDARD, duration: float = 200.0, dt=0.01):
     """V (mV) after ``duration`` ms with no input, from V = -65 mV with steady-state gates.
-    ValueError unless dt and duration are finite and > 0 with duration >= dt (ms)."""
+    ValueError unless dt and duration are finite and > 0 with duration >= dt (ms) and
+    duration / dt is at most :data:`MAX_STEPS`."""
     where = "hodgkin_huxley.resting_potential"
     dt = dynamics.check_dt(dt, where)
     duration = dynamics.check_dt(duration, where, "duration (ms)")
     n = int(round(duration / dt))
     if n < 1:
         raise ValueError(f"{where}: duration must be at least dt = {dt} ms, got {duration}")
+    _check_steps(where, n, duration, dt)
     return simulate(jnp.zeros((n,)), dt=dt, params=params).V[-1]
 
 
@@ -238,8 +276,11 @@ def fi_curve(
     reads 0. Only running statistics are kept, not the traces: memory is O(n_currents).
     (``params`` are traced, but the parabolic peak times jitter by O(dt^2) as a peak moves
     from one sample to the next, so a gradient of the rate is only approximate; differentiate
-    :func:`simulate` instead.)
+    :func:`simulate` instead.) ValueError for currents that are not finite numbers and for
+    more than :data:`MAX_STEPS` steps.
     """
+    where = "hodgkin_huxley.fi_curve"
+    currents = dynamics.check_currents(currents, where, nan=None)  # a string named no function
     currents = jnp.atleast_1d(jnp.asarray(currents, jnp.result_type(float)))
     dynamics.check_time_input(currents, "hodgkin_huxley.fi_curve")  # nan or inf refused
     _check_params(params, "hodgkin_huxley.fi_curve")
@@ -256,6 +297,7 @@ def fi_curve(
         raise ValueError(
             f"hodgkin_huxley.fi_curve: duration must be at least dt = {dt} ms, got {duration}"
         )
+    _check_steps("hodgkin_huxley.fi_curve", int(round(duration / dt)), duration, dt)
     if not prominence > 0:
         raise ValueError(f"hodgkin_huxley.fi_curve: prominence must be > 0 mV, got {prominence}")
     res, bad = _fi_curve(currents, params, float(duration), float(discard), float(dt), prominence)
@@ -266,6 +308,14 @@ def fi_curve(
             at = f" for the current {float(currents.reshape(-1)[i]):g} uA/cm^2"
             _diverged("hodgkin_huxley.fi_curve", int(bad[i]) + 1, dt, at)
     return res
+
+
+def _check_steps(where: str, n: int, duration: float, dt: float) -> None:
+    if n > MAX_STEPS:
+        raise ValueError(
+            f"{where}: duration {duration:g} ms at dt {dt:g} ms is {n} steps, above "
+            f"MAX_STEPS = {MAX_STEPS}"
+        )
 
 
 def _peak(v0, v1, v2, k, dt):

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 
 from nnjax.brain import dynamics
 from nnjax.brain.surrogate import check_surrogate, spike
+from nnjax.layers.checks import check_dtype
 
 Array = jax.Array
 
@@ -69,9 +70,14 @@ spiking, low-threshold spiking."""
 def init_state(
     shape=(), params: IzhikevichParams = IZHIKEVICH_2003["RS"], *, v0=-65.0, dtype=None
 ) -> IzhikevichState:
-    """v = v0 (mV), u = b v0, no spike; fields of ``shape`` broadcast with the parameters."""
-    dtype = jnp.result_type(float) if dtype is None else dtype
-    shape = dynamics.batch_shape(shape, params, "izhikevich.init_state")
+    """v = v0 (mV), u = b v0, no spike; fields of ``shape`` broadcast with the parameters.
+    ValueError for a dtype that is not floating (an int32 v) and a concrete v0 or b not
+    finite (a string v0 too)."""
+    where = "izhikevich.init_state"
+    dtype = jnp.result_type(float) if dtype is None else check_dtype(where, dtype)
+    dynamics.check_finite(v0, "v0", where)
+    dynamics.check_finite(params.b, "b", where)
+    shape = dynamics.batch_shape(shape, params, where)
     v = jnp.broadcast_to(jnp.asarray(v0, dtype), shape)
     return IzhikevichState(v, params.b * v, jnp.zeros(shape, dtype))
 
@@ -86,8 +92,14 @@ def step(
     slope: float | None = 1.0,
     detach_reset: bool = True,
 ) -> IzhikevichState:
-    """One Euler step of the whole population; current broadcast against the state."""
+    """One Euler step of the whole population; current broadcast against the state.
+
+    A ValueError for a current or a parameter whose shape does not broadcast to the state's
+    or would widen it (static shapes: checked under jit too), and for concrete parameters or
+    dt out of range (:func:`check_params`; traced ones, as in a scan, pass unchecked)."""
     dynamics.check_positive(dt, "dt (ms)", "izhikevich.step")  # concrete dt only
+    dynamics.check_step_input("izhikevich.step", state, current, params)
+    check_params(params, "izhikevich.step")
     p = params
     v, u = state.v, state.u
     vc = jnp.minimum(v, p.v_peak)
@@ -116,20 +128,26 @@ def simulate(
     slope: float | None = 1.0,
 ) -> IzhikevichState:
     """Run the population over current (T, ...) from ``state`` (v = -65, u = b v by
-    default). Returns the trace, each field (T, *population shape).
-
-    ValueError for concrete parameters outside the model's range: a (the recovery rate,
-    1/ms) finite and > 0, the reset c finite and below v_peak (else a reset neuron is already
-    past the peak and fires again on the next step); b and d may have either sign, finite."""
+    default). Returns the trace, each field (T, *population shape). ValueError for concrete
+    parameters outside the model's range (:func:`check_params`)."""
     where = "izhikevich.simulate"
     current = dynamics.check_time_input(current, where)
     dt = dynamics.check_dt(dt, where)
     k = check_surrogate(surrogate, slope)
-    dynamics.check_positive(params.a, "a", where)
-    dynamics.check_below(params.c, params.v_peak, ("c", "v_peak"), where)
-    for name in ("b", "d"):  # a nan one makes u, then v nan: a silent neuron
-        dynamics.check_finite(getattr(params, name), name, where)
+    check_params(params, where)
     dynamics.check_population(current, params, state, where)
     if state is None:
         state = init_state(current.shape[1:], params, dtype=dynamics.state_dtype(current, params))
     return dynamics.run(_Stepper(surrogate, k), state, current, params, dt)
+
+
+def check_params(p: IzhikevichParams, where: str) -> None:
+    """ValueErrors for concrete parameters outside the model's range (any element of an
+    array; traced ones pass): a (the recovery rate, 1/ms) finite and > 0, the reset c finite
+    and below v_peak (else a reset neuron is already past the peak and fires again on the next
+    step); b and d may have either sign, finite (a nan one makes u, then v nan: a silent
+    neuron)."""
+    dynamics.check_positive(p.a, "a", where)
+    dynamics.check_below(p.c, p.v_peak, ("c", "v_peak"), where)
+    for name in ("b", "d"):
+        dynamics.check_finite(getattr(p, name), name, where)

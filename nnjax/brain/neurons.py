@@ -14,6 +14,8 @@ neurons and trials, broadcast against the per-neuron parameters) and returns tra
 * Hodgkin–Huxley in :mod:`nnjax.brain.hodgkin_huxley`.
 
 Closed forms used by the tests: :func:`lif_isi_discrete`, :func:`lif_rate_theory`.
+:data:`MAX_STEPS` caps :func:`lif_fi_curve`'s and :func:`if_rate`'s grid; every model's
+``step`` checks its shapes with :func:`~nnjax.brain.dynamics.check_step_input`.
 """
 
 import functools
@@ -30,6 +32,11 @@ from nnjax.brain.surrogate import check_surrogate, spike
 Array = jax.Array
 
 RESETS = ("subtract", "zero")
+
+MAX_STEPS = 20_000_000
+"""The largest time grid, round(duration / dt) steps x len(currents), of :func:`lif_fi_curve`
+(n_steps x x.size for :func:`if_rate`): about 18 bytes an entry in float32, so 0.4 GB; 5000
+steps (500 ms at dt = 0.1 ms) x 4000 currents still pass."""
 
 
 def _check_reset(reset, where: str = "lif"):
@@ -53,9 +60,11 @@ def lif_step(
     u = beta v + I;  s = H(u - theta);  v' = u - theta s  or  u (1 - s).
     With ``detach_reset`` (the default) the reset term uses stop_gradient(s): gradients flow
     through the spike's output but not back through the reset (Zenke & Vogels 2021).
+    ValueError unless current, beta and theta broadcast to v's shape without widening it.
     """
     _check_reset(reset, "lif_step")  # any other string ran as reset="zero", silently
     _check_beta_theta(beta, theta, "lif_step")
+    dynamics.check_step_input("lif_step", (v,), current, {"beta": beta, "theta": theta})
     u = beta * v + current
     s = spike(u - theta, surrogate, slope)
     r = jax.lax.stop_gradient(s) if detach_reset else s
@@ -136,9 +145,12 @@ def if_rate(x: Array, n_steps: int, *, theta=1.0) -> Array:
     """Firing rate (spikes per step) of subtractive-reset IF neurons driven by constant x.
 
     x: any shape -> rate, same shape, in [0, 1]; approx clip(relu(x) / theta, 0, 1).
+    ValueError when n_steps x x.size is above :data:`MAX_STEPS` (the input it builds).
     """
     n_steps = dynamics.check_count(n_steps, "n_steps", "if_rate")
     x = jnp.asarray(x)
+    what = f"x of shape {x.shape} over n_steps"
+    dynamics.check_grid("if_rate", n_steps, x.size, what, MAX_STEPS)
     spikes, _ = integrate_and_fire(jnp.broadcast_to(x, (n_steps,) + x.shape), theta=theta)
     return spikes.mean(axis=0)
 
@@ -309,6 +321,8 @@ def lif_rate_theory(current, *, tau=10.0, R=10.0, E_L=-65.0, theta=-50.0, V_r=-6
     else 0 (times in ms, hence the factor 1000); nan where the current is nan.
     """
     _check_lif("lif_rate_theory", tau=tau, t_ref=t_ref, theta=theta, V_r=V_r, R=R, E_L=E_L)
+    if isinstance(current, str | bytes):  # jnp.asarray raised a bare TypeError
+        raise ValueError(f"lif_rate_theory: current must be a number or an array, got {current!r}")
     current = jnp.asarray(current)
     V_inf = E_L + R * current
     above = V_inf > theta
@@ -320,16 +334,19 @@ def lif_rate_theory(current, *, tau=10.0, R=10.0, E_L=-65.0, theta=-50.0, V_r=-6
 def lif_fi_curve(currents: Array, *, duration: float = 500.0, dt: float = 0.1, **params):
     """Simulated f–I curve of :func:`lif_continuous`: currents (n,) (nA) -> rates (n,) (Hz),
     each current held constant for ``duration`` ms, rate from exact spike times; nan for a
-    nan current."""
+    nan current. ValueError for a current of +-inf or not a number, and when
+    round(duration / dt) x len(currents) is above :data:`MAX_STEPS`."""
     dt = dynamics.check_number(dt, "dt (ms)", "lif_fi_curve")  # not a string, None, array
     duration = dynamics.check_number(duration, "duration (ms)", "lif_fi_curve")
     for name, val in (("dt", dt), ("duration", duration)):
         if not 0 < val < math.inf:
             raise ValueError(f"lif_fi_curve: {name} must be a finite number > 0 (ms), got {val}")
-    currents = jnp.asarray(currents)
+    currents = dynamics.check_currents(currents, "lif_fi_curve")
     n_steps = int(round(duration / dt))
     if n_steps < 2:
         raise ValueError(f"lif_fi_curve: duration {duration} is less than two steps of {dt}")
+    what = f"duration {duration:g} ms at dt {dt:g} ms"
+    dynamics.check_grid("lif_fi_curve", n_steps, currents.size, what, MAX_STEPS)
     nan = jnp.isnan(currents)  # simulated at 0, read as nan (as lif_rate_theory gives)
     drive = jnp.broadcast_to(jnp.where(nan, 0.0, currents), (n_steps,) + currents.shape)
     tr = lif_continuous(drive, dt=dt, **params)

@@ -38,12 +38,15 @@ same factor, tau_scaling dW_ij/dt = W_ij (1 - r_i / target_rate), applied exactl
 step (W_ij <- W_ij e^{(dt / tau_scaling)(1 - r_i / target_rate)}): the ratios between a
 neuron's synapses never change, only their common scale, with time constant tau_scaling.
 
-All parameters are pytrees (arrays per synapse or neuron allowed) and every step is
-differentiable (with surrogate spikes from the neurons, gradients reach through the rule).
-Each step refuses concrete parameters outside their range (a ValueError naming the step and
-the parameter): time constants and target_rate finite and > 0, w_min <= w_max, dt >= 0 (0 for
-events at the same time when stepping from event to event), and shapes that do not match;
-traced parameters pass unchecked, so the checks cost nothing per step inside a scan.
+All parameters are pytrees (arrays per synapse or neuron allowed: amplitudes and bounds
+broadcast to W (n_post, n_pre), a trace's time constant to its own side's neurons, the
+scaling parameters to (n_post,)) and every step is differentiable (with surrogate spikes
+from the neurons, gradients reach through the rule). Each step refuses concrete parameters
+outside their range (a ValueError naming the step and the parameter): time constants and
+target_rate finite and > 0, w_min <= w_max (neither nan), dt a scalar >= 0 (0 for events at
+the same time when stepping from event to event), and shapes that do not match (checked
+statically, also under jit); traced values pass unchecked, so the checks cost nothing per
+step inside a scan.
 """
 
 from typing import Any, NamedTuple
@@ -60,17 +63,27 @@ INTERACTIONS = ("all_to_all", "nearest")
 INF = float("inf")
 
 
-def _check_interaction(interaction: str):
+def _check_interaction(interaction: str, where: str):
     if interaction not in INTERACTIONS:
-        raise ValueError(f"interaction must be one of {INTERACTIONS}, got {interaction!r}")
+        raise ValueError(f"{where}: interaction must be one of {INTERACTIONS}, got {interaction!r}")
+
+
+def _check_dt(dt, where: str):
+    """dt finite and >= 0 where concrete, and a scalar (an array dt widened the traces)."""
+    dynamics.check_positive(dt, "dt (ms)", where, allow_zero=True)
+    if jnp.ndim(dt) != 0:
+        raise ValueError(f"{where}: dt has shape {jnp.shape(dt)}; dt must be a scalar (ms)")
 
 
 def _check_rule(params, dt, taus: tuple[str, ...], where: str):
     """Concrete taus finite and > 0, dt finite and >= 0, w_min <= w_max (tracers pass)."""
     for name in taus:
         dynamics.check_positive(getattr(params, name), f"{name} (ms)", where)
-    dynamics.check_positive(dt, "dt (ms)", where, allow_zero=True)
+    _check_dt(dt, where)
     lo, hi = dynamics.concrete(params.w_min), dynamics.concrete(params.w_max)
+    for name, v in (("w_min", lo), ("w_max", hi)):  # +-inf is no bound; nan is no number
+        if v is not None and np.any(np.isnan(v)):
+            raise ValueError(f"{where}: {name} must be a number or +-inf, got nan")
     if lo is not None and hi is not None and not np.all(lo <= hi):
         raise ValueError(
             f"{where}: w_min must be <= w_max, got w_min={params.w_min}, w_max={params.w_max}"
@@ -88,6 +101,20 @@ def _check_shapes(W, pre, post, pre_traces, post_traces, where: str):
             f"those shapes; got W {jnp.shape(W)}, pre {n_pre}, post {n_post}, presynaptic "
             f"traces {got_pre}, postsynaptic {got_post}"
         )
+
+
+def _check_param_shapes(params, W, pre_taus, post_taus, where: str):
+    """Presynaptic time constants broadcast to (n_pre,), postsynaptic ones to (n_post,) and
+    every other parameter (amplitudes, bounds) to W (n_post, n_pre), none changing the
+    shape: a tau_plus (n_post, 1) turned the trace x into (n_post, n_pre) and W into 3-D."""
+    n_post, n_pre = jnp.shape(W)
+    for name, value in params._asdict().items():
+        if name in pre_taus:
+            dynamics.check_fits(value, name, (n_pre,), where, "the presynaptic trace's shape")
+        elif name in post_taus:
+            dynamics.check_fits(value, name, (n_post,), where, "the postsynaptic trace's shape")
+        else:
+            dynamics.check_fits(value, name, (n_post, n_pre), where, "W's shape")
 
 
 def _take(trace, spikes, interaction):
@@ -139,8 +166,8 @@ class PairTraces(NamedTuple):
 
 def pair_init(n_pre: int, n_post: int, *, dtype=None) -> PairTraces:
     """Zero traces."""
-    n_pre = dynamics.check_count(n_pre, "n_pre", "pair_init", minimum=0)
-    n_post = dynamics.check_count(n_post, "n_post", "pair_init", minimum=0)
+    n_pre = dynamics.check_count(n_pre, "n_pre", "plasticity.pair_init", minimum=0)
+    n_post = dynamics.check_count(n_post, "n_post", "plasticity.pair_init", minimum=0)
     dtype = jnp.result_type(float) if dtype is None else dtype
     return PairTraces(jnp.zeros((n_pre,), dtype), jnp.zeros((n_post,), dtype))
 
@@ -158,13 +185,16 @@ def pair_stdp_step(
 ) -> tuple[PairTraces, Array]:
     """One step of pair STDP: (traces, W (n_post, n_pre)) -> (traces, W) given this step's
     spikes pre (n_pre,) and post (n_post,). ``mask`` (n_post, n_pre) keeps absent synapses
-    at their value (sparse connectivity)."""
-    where = "pair_stdp_step"
-    _check_interaction(interaction)
+    at their value (sparse connectivity). dt is a scalar; tau_plus broadcasts to (n_pre,),
+    tau_minus to (n_post,), a_plus, a_minus, w_min, w_max (and the mask) to W's shape,
+    none changing it (scalars pass): ValueError naming the argument and both shapes."""
+    where = "plasticity.pair_stdp_step"
+    _check_interaction(interaction, where)
     _check_rule(params, dt, ("tau_plus", "tau_minus"), where)
     for name in ("a_plus", "a_minus"):  # a nan amplitude made every updated weight nan
         dynamics.check_finite(getattr(params, name), name, where)
     _check_shapes(W, pre, post, (traces.x,), (traces.y,), where)
+    _check_param_shapes(params, W, ("tau_plus",), ("tau_minus",), where)
     _check_mask(mask, W, where)
     x = traces.x * jnp.exp(-dt / params.tau_plus)
     y = traces.y * jnp.exp(-dt / params.tau_minus)
@@ -215,8 +245,8 @@ tau_minus = 33.7 ms in all. tau_x is unused where A3- = 0 (101 ms is the full mo
 
 def triplet_init(n_pre: int, n_post: int, *, dtype=None) -> TripletTraces:
     """Zero traces."""
-    n_pre = dynamics.check_count(n_pre, "n_pre", "triplet_init", minimum=0)
-    n_post = dynamics.check_count(n_post, "n_post", "triplet_init", minimum=0)
+    n_pre = dynamics.check_count(n_pre, "n_pre", "plasticity.triplet_init", minimum=0)
+    n_post = dynamics.check_count(n_post, "n_post", "plasticity.triplet_init", minimum=0)
     dtype = jnp.result_type(float) if dtype is None else dtype
     zp, zq = jnp.zeros((n_pre,), dtype), jnp.zeros((n_post,), dtype)
     return TripletTraces(zp, zp, zq, zq)
@@ -233,14 +263,16 @@ def triplet_stdp_step(
     interaction: str = "all_to_all",
     mask: Array | None = None,
 ) -> tuple[TripletTraces, Array]:
-    """One step of the triplet rule (module docstring); shapes as :func:`pair_stdp_step`.
+    """One step of the triplet rule (module docstring); shapes as :func:`pair_stdp_step`,
+    with tau_plus, tau_x broadcasting to (n_pre,) and tau_minus, tau_y to (n_post,).
     tau_x (tau_y) enters only through a3_minus (a3_plus): where that amplitude is concretely
     0, tau_x (tau_y) may be 0, and its trace then holds only the latest step's spikes."""
-    where = "triplet_stdp_step"
-    _check_interaction(interaction)
+    where = "plasticity.triplet_stdp_step"
+    _check_interaction(interaction, where)
     p = params
     _check_triplet(p, dt, where)
     _check_shapes(W, pre, post, (traces.r1, traces.r2), (traces.o1, traces.o2), where)
+    _check_param_shapes(p, W, ("tau_plus", "tau_x"), ("tau_minus", "tau_y"), where)
     _check_mask(mask, W, where)
     r1 = traces.r1 * jnp.exp(-dt / p.tau_plus)
     r2 = traces.r2 * _decay(dt, p.tau_x)
@@ -282,9 +314,12 @@ class ScalingParams(NamedTuple):
 
 
 def scaling_init(n_post: int, *, rate0=0.0, dtype=None) -> Array:
-    """The rate estimates (Hz), (n_post,), starting at ``rate0``."""
-    n_post = dynamics.check_count(n_post, "n_post", "scaling_init", minimum=0)
-    dynamics.check_positive(rate0, "rate0 (Hz)", "scaling_init", allow_zero=True)
+    """The rate estimates (Hz), (n_post,), starting at ``rate0`` (a scalar, or an array that
+    broadcasts to (n_post,))."""
+    where = "plasticity.scaling_init"
+    n_post = dynamics.check_count(n_post, "n_post", where, minimum=0)
+    dynamics.check_positive(rate0, "rate0 (Hz)", where, allow_zero=True)
+    dynamics.check_fits(rate0, "rate0", (n_post,), where, "the rates' shape")
     dtype = jnp.result_type(float) if dtype is None else dtype
     return jnp.full((n_post,), rate0, dtype)
 
@@ -292,18 +327,22 @@ def scaling_init(n_post: int, *, rate0=0.0, dtype=None) -> Array:
 def scaling_step(
     rate: Array, W: Array, post: Array, params: ScalingParams, dt: float
 ) -> tuple[Array, Array]:
-    """One step of synaptic scaling: (rate (n_post,) Hz, W (n_post, n_pre)) -> (rate, W).
-    target_rate, tau_rate and tau_scaling must be finite and > 0 (checked where concrete)."""
-    p = params
+    """One step of synaptic scaling: (rate (n_post,) Hz, W (n_post, n_pre)) -> (rate, W),
+    given this step's spikes post (n_post,) (or a scalar). target_rate, tau_rate and
+    tau_scaling must be finite and > 0 (checked where concrete) and broadcast to (n_post,)
+    without changing it (scalars pass); dt a scalar, finite and >= 0."""
+    p, where = params, "plasticity.scaling_step"
     for name in ("target_rate", "tau_rate", "tau_scaling"):
-        dynamics.check_positive(getattr(p, name), name, "scaling_step")
-    dynamics.check_positive(dt, "dt (ms)", "scaling_step", allow_zero=True)
+        dynamics.check_positive(getattr(p, name), name, where)
+    _check_dt(dt, where)
     n_post = jnp.shape(W)[:1]
     if jnp.ndim(W) != 2 or jnp.shape(rate) != n_post or jnp.shape(post) not in ((), n_post):
         raise ValueError(
-            f"scaling_step: needs W (n_post, n_pre), rate (n_post,) and post (n_post,) (or a "
+            f"{where}: needs W (n_post, n_pre), rate (n_post,) and post (n_post,) (or a "
             f"scalar); got W {jnp.shape(W)}, rate {jnp.shape(rate)}, post {jnp.shape(post)}"
         )
+    for name, value in p._asdict().items():
+        dynamics.check_fits(value, name, n_post, where, "the rates' shape")
     rate = rate * jnp.exp(-dt / p.tau_rate) + post * (1000.0 / p.tau_rate)
     factor = jnp.exp((dt / p.tau_scaling) * (1.0 - rate / p.target_rate))
     return rate, W * factor[:, None]

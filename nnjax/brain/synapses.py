@@ -33,8 +33,9 @@ neuron receives the mean of x over its step. Postsynaptic spike times are then c
 piecewise-smooth functions of presynaptic parameters, so gradients through a network of
 such neurons match finite differences (the 0/1 grid form makes them jump instead).
 
-Parameters are pytrees (arrays per postsynaptic neuron allowed), and the weights are plain
-arrays, so ``jax.grad`` reaches tau, E_rev and W; delays are integer arguments, not params.
+Parameters are pytrees (arrays per postsynaptic neuron allowed; one tau per timed projection),
+and the weights are plain arrays, so ``jax.grad`` reaches tau, E_rev and W; delays are
+integer arguments, not params. Shapes that would widen the state are refused (ValueError).
 """
 
 from typing import Any, NamedTuple
@@ -89,33 +90,40 @@ def init_state(shape, params: SynapseParams = AMPA, *, dtype=None) -> SynapseSta
 
 
 def step(state: SynapseState, drive: Array, params: SynapseParams, dt: float) -> SynapseState:
-    """x <- x e^{-dt/tau} + drive; drive (pA or nS) is the summed weight arriving now.
-    ValueError for a concrete tau or dt that is not finite and > 0 (tracers pass)."""
-    _check_decay(params, dt, "synapses.step")
+    """x <- x e^{-dt/tau} + drive; drive (pA or nS) is the summed weight arriving now, and
+    drive and tau broadcast to x's shape without changing it (a scalar passes); dt is a
+    scalar. ValueError for a concrete tau or dt that is not finite and > 0 (tracers pass)."""
+    return _step(state, drive, params, dt, "synapses.step")
+
+
+def _step(state: SynapseState, drive, params: SynapseParams, dt, where: str) -> SynapseState:
+    _check_decay(params, dt, where)
     shape = jnp.shape(state.x)
-    try:
-        ok = jnp.broadcast_shapes(jnp.shape(drive), shape) == shape
-    except ValueError:
-        ok = False
-    if not ok:  # a wider drive would broadcast x into a new shape, silently
-        raise ValueError(
-            f"synapses.step: drive must broadcast to the state's shape {shape} without "
-            f"changing it, got {jnp.shape(drive)}"
-        )
+    dynamics.check_fits(params.tau, "tau", shape, where, "the state's shape")
+    dynamics.check_fits(drive, "drive", shape, where, "the state's shape")  # a wider one widened x
     return SynapseState(state.x * jnp.exp(-dt / params.tau) + drive)
 
 
 def _check_decay(params: SynapseParams, dt, where: str):
     """tau and dt finite and > 0 where concrete: cheap (skipped for tracers), so step
-    functions run it once per trace."""
+    functions run it once per trace; dt a scalar (static shape: also under jit)."""
     dynamics.check_positive(params.tau, "tau (ms)", where)
     dynamics.check_positive(dt, "dt (ms)", where)
+    if jnp.ndim(dt) != 0:  # an array dt widened x into its shape
+        raise ValueError(f"{where}: dt has shape {jnp.shape(dt)}; dt must be a scalar (ms)")
 
 
 def current(state: SynapseState, V: Array, params: SynapseParams, kind: str) -> Array:
-    """The synaptic current (pA): x itself ("current") or x (E_rev - V) ("conductance")."""
+    """The synaptic current (pA), of x's shape: x itself ("current") or x (E_rev - V)
+    ("conductance"; V and E_rev broadcast to x's shape without changing it, a scalar passes;
+    ValueError for a concrete E_rev that is nan or inf)."""
+    where = "synapses.current"
     if kind not in KINDS:
-        raise ValueError(f"synapse kind must be one of {KINDS}, got {kind!r}")
+        raise ValueError(f"{where}: synapse kind must be one of {KINDS}, got {kind!r}")
+    if kind == "conductance":
+        dynamics.check_finite(params.E_rev, "E_rev (mV)", where)
+        dynamics.check_fits(V, "V", jnp.shape(state.x), where, "the state's shape")
+        dynamics.check_fits(params.E_rev, "E_rev", jnp.shape(state.x), where, "the state's shape")
     return state.x if kind == "current" else state.x * (params.E_rev - V)
 
 
@@ -126,17 +134,17 @@ def delay_steps(delay_ms, dt: float) -> Array:
     """Delays in ms -> whole steps, round(delay / dt), int32. ValueError for a concrete delay
     that is not finite, negative, or of more than INT32_MAX steps (traced ones pass)."""
     d = jnp.asarray(delay_ms)
-    steps = jnp.round(d / dynamics.check_dt(dt, "delay_steps"))
+    steps = jnp.round(d / dynamics.check_dt(dt, "synapses.delay_steps"))
     ms, n = dynamics.concrete(d), dynamics.concrete(steps)
     if ms is not None and not np.all(np.isfinite(ms)):
         raise ValueError(
-            f"delay_steps: delays must be finite (ms), got {ms[~np.isfinite(ms)][0]!s}"
+            f"synapses.delay_steps: delays must be finite (ms), got {ms[~np.isfinite(ms)][0]!s}"
         )
     if n is not None and np.any(n < 0):
-        raise ValueError(f"delay_steps: delays must be >= 0 ms, got min {ms.min()!s}")
+        raise ValueError(f"synapses.delay_steps: delays must be >= 0 ms, got min {ms.min()!s}")
     if n is not None and np.any(n > INT32_MAX):
         raise ValueError(
-            f"delay_steps: delays must be at most {INT32_MAX} steps of dt={dt} ms, got "
+            f"synapses.delay_steps: delays must be at most {INT32_MAX} steps of dt={dt} ms, got "
             f"{ms.max()!s} ms"
         )
     return steps.astype(jnp.int32)
@@ -145,20 +153,25 @@ def delay_steps(delay_ms, dt: float) -> Array:
 def delay_init(n_pre: int, max_delay: int, *, channels: int | None = None, dtype=None):
     """An empty ring buffer for ``n_pre`` neurons and delays of 0..max_delay steps; with
     ``channels`` every spike carries that many numbers (buffer (D, n_pre, channels))."""
-    max_delay = dynamics.check_count(max_delay, "max_delay (steps)", "delay_init", minimum=0)
-    n_pre = dynamics.check_count(n_pre, "n_pre", "delay_init")
+    where = "synapses.delay_init"
+    max_delay = dynamics.check_count(max_delay, "max_delay (steps)", where, minimum=0)
+    n_pre = dynamics.check_count(n_pre, "n_pre", where)
     dtype = jnp.result_type(float) if dtype is None else dtype
-    extra = () if channels is None else (dynamics.check_count(channels, "channels", "delay_init"),)
+    extra = () if channels is None else (dynamics.check_count(channels, "channels", where),)
     return DelayLine(jnp.zeros((max_delay + 1, n_pre) + extra, dtype), jnp.zeros((), jnp.int32))
 
 
 def delay_push(line: DelayLine, spikes: Array) -> DelayLine:
     """Store this step's spikes (n_pre,) (or (n_pre, channels)) in the slot after the head.
     A ValueError for spikes of another shape (a (1,) array would fill every slot's row)."""
+    return _push(line, spikes, "synapses.delay_push", "spikes")
+
+
+def _push(line: DelayLine, spikes, where: str, name: str) -> DelayLine:
     if jnp.shape(spikes) != line.buffer.shape[1:]:
         raise ValueError(
-            f"delay_push: spikes must have shape {line.buffer.shape[1:]} (n_pre[, channels]), "
-            f"got {jnp.shape(spikes)}"
+            f"{where}: {name} must have shape {line.buffer.shape[1:]} (n_pre[, channels]), got "
+            f"{jnp.shape(spikes)}"
         )
     head = (line.head + 1) % line.buffer.shape[0]
     return DelayLine(line.buffer.at[head].set(spikes.astype(line.buffer.dtype)), head)
@@ -168,16 +181,30 @@ def delay_read(line: DelayLine, delays: Array) -> Array:
     """Spikes of ``delays`` steps ago (0 = the latest push).
 
     delays (n_pre,) or a scalar -> (n_pre,); delays (n_post, n_pre) -> (n_post, n_pre)
-    (each with the channel axis appended, if the line has one). Delays must be whole steps
-    in 0..max_delay: ValueError for concrete ones outside; traced ones (under jit, as
-    arguments) are not checked and wrap around the ring.
+    (each with the channel axis appended, if the line has one); ValueError for another
+    shape. Delays must be whole steps in 0..max_delay: ValueError for concrete ones
+    outside; traced ones (under jit, as arguments) are not checked and wrap around the ring.
     """
     D, n_pre = line.buffer.shape[:2]
-    _check_delays(delays, 0, D - 1, "delay_read")
+    _check_delay_shape(delays, n_pre, None, "synapses.delay_read")
+    _check_delays(delays, 0, D - 1, "synapses.delay_read")
     delays = jnp.asarray(delays, jnp.int32)
     slot = (line.head - delays) % D
     cols = jnp.arange(n_pre)
     return line.buffer[slot, jnp.broadcast_to(cols, slot.shape) if slot.ndim else cols]
+
+
+def _check_delay_shape(delays, n_pre: int, n_post: int | None, where: str):
+    """A ValueError unless delays are a scalar, (n_pre,) or (n_post, n_pre) (any n_post when
+    None): another shape failed in a broadcast naming neither, or read a 3-D block."""
+    shape = jnp.shape(delays)
+    rows = shape[:1] if n_post is None else (n_post,)
+    if shape not in ((), (n_pre,), rows + (n_pre,)):
+        post = "n_post" if n_post is None else n_post
+        raise ValueError(
+            f"{where}: delays has shape {shape}, the line holds {n_pre} presynaptic neurons; "
+            f"delays must be (), ({n_pre},) or ({post}, {n_pre})"
+        )
 
 
 def _check_delays(delays, low: int, high: int, where: str):
@@ -197,13 +224,18 @@ def _check_delays(delays, low: int, high: int, where: str):
 def synaptic_drive(W: Array, delayed: Array, per_synapse: bool | None = None) -> Array:
     """Summed weight arriving at each postsynaptic neuron: W (n_post, n_pre) with delayed
     spikes (n_pre, *c) -> W @ s, or per synapse (n_post, n_pre, *c) -> sum_j W_ij s_ij;
-    -> (n_post, *c). ``per_synapse`` defaults to ``delayed.ndim == 2`` (no channel axis)."""
-    per_synapse = delayed.ndim == 2 if per_synapse is None else per_synapse
+    -> (n_post, *c). ``per_synapse`` (a bool) defaults to ``delayed.ndim == 2``."""
+    where = "synapses.synaptic_drive"
+    delayed = jnp.asarray(delayed)
+    if per_synapse is None:
+        per_synapse = delayed.ndim == 2
+    else:  # a string such as "no" counted as True
+        per_synapse = dynamics.check_flag(per_synapse, "per_synapse", where)
     n = jnp.shape(W)[:2] if per_synapse else jnp.shape(W)[1:2]
     if jnp.ndim(W) != 2 or delayed.shape[: len(n)] != n:
         want = "(n_post, n_pre, ...)" if per_synapse else "(n_pre, ...)"
         raise ValueError(
-            f"synaptic_drive: W must be (n_post, n_pre) and the delayed spikes {want}, got W "
+            f"{where}: W must be (n_post, n_pre) and the delayed spikes {want}, got W "
             f"{jnp.shape(W)} and spikes {delayed.shape}"
         )
     if not per_synapse:
@@ -221,19 +253,44 @@ class Projection(NamedTuple):
 
 
 def projection_init(n_pre: int, n_post: int, max_delay: int, params=AMPA, dtype=None):
-    """An empty :class:`Projection` (no spikes in flight, x = 0)."""
+    """An empty :class:`Projection` (no spikes in flight, x = 0 of (n_post,) broadcast with
+    the parameters)."""
+    n_post = dynamics.check_count(n_post, "n_post", "synapses.projection_init", minimum=0)
     return Projection(
         delay_init(n_pre, max_delay, dtype=dtype), init_state((n_post,), params, dtype=dtype)
     )
 
 
+def _check_projection(line: DelayLine, x, W, delays, where: str):
+    """W (n_post, n_pre) and delays (), (n_pre,) or (n_post, n_pre) for a projection of the
+    line's n_pre neurons onto x's last axis (n_post): a W (1, n_pre) gave every
+    postsynaptic neuron the first row's drive, silently."""
+    n_pre, x_shape = line.buffer.shape[1], jnp.shape(x)
+    n_post = x_shape[-1] if x_shape else None
+    w = jnp.shape(W)
+    if len(w) != 2 or w[1] != n_pre or (n_post is not None and w[0] != n_post):
+        raise ValueError(
+            f"{where}: W has shape {w}, the projection maps {n_pre} presynaptic neurons onto "
+            f"x {x_shape}; W must be ({'n_post' if n_post is None else n_post}, {n_pre})"
+        )
+    _check_delay_shape(delays, n_pre, n_post, where)
+
+
 def projection_step(
     state: Projection, pre_spikes: Array, W: Array, delays: Array, params: SynapseParams, dt
 ) -> Projection:
-    """Push this step's presynaptic spikes, read the delayed ones, and step the synapse."""
-    line = delay_push(state.line, pre_spikes)
+    """Push this step's presynaptic spikes (n_pre,), read the delayed ones, and step the
+    synapse. W (n_post, n_pre), n_post the last axis of x; delays () or (n_pre,) (axonal)
+    or (n_post, n_pre) (per synapse), whole steps in 0..max_delay. ValueError naming the
+    argument for another shape, for concrete delays outside the ring (traced ones wrap),
+    and for a concrete tau or dt that is not finite and > 0."""
+    where = "synapses.projection_step"
+    _check_decay(params, dt, where)
+    _check_projection(state.line, state.syn.x, W, delays, where)
+    _check_delays(delays, 0, state.line.buffer.shape[0] - 1, where)
+    line = _push(state.line, pre_spikes, where, "pre_spikes")
     drive = synaptic_drive(W, delay_read(line, delays))
-    return Projection(line, step(state.syn, drive, params, dt))
+    return Projection(line, _step(state.syn, drive, params, dt, where))
 
 
 def check_weights(W, n_pre: int, n_post: int, where: str = "synapses"):
@@ -259,9 +316,29 @@ def arrival_weights(spike: Array, t_spike: Array, dt: float, params: SynapsePara
     """(n,) spikes at t_spike ms into their step -> (n, 2): [e^{-(dt - t_s)/tau},
     tau (1 - e^{-(dt - t_s)/tau}) / dt], a spike's share of x at the step's end and of the
     mean of x over the step, when it arrives t_s into a step. 0 where there is no spike; a
-    spike at the step's end (t_s = dt, e.g. a grid model's) gives [1, 0]. ValueError for a
-    concrete tau or dt that is not finite and > 0 (dt = 0 gave nan: tau (1 - 1) / 0)."""
-    _check_decay(params, dt, "arrival_weights")
+    spike at the step's end (t_s = dt, e.g. a grid model's) gives [1, 0]. t_spike and tau
+    broadcast to spike's shape without changing it (a scalar passes). ValueError for a
+    concrete tau or dt that is not finite and > 0 (dt = 0 gave nan: tau (1 - 1) / 0), and
+    for concrete spike times outside [0, dt] where spike > 0 (a share above 1)."""
+    return _arrival(spike, t_spike, dt, params, "synapses.arrival_weights")
+
+
+def _arrival(spike, t_spike, dt, params: SynapseParams, where: str) -> Array:
+    _check_decay(params, dt, where)
+    shape = jnp.shape(spike)
+    dynamics.check_fits(t_spike, "t_spike", shape, where, "spike's shape")
+    dynamics.check_fits(params.tau, "tau", shape, where, "spike's shape")
+    s, t, h = dynamics.concrete(spike), dynamics.concrete(t_spike), dynamics.concrete(dt)
+    if s is not None and t is not None and h is not None:
+        t = np.broadcast_to(t, s.shape)[s > 0]
+        tol = 1e-5 * float(h)  # rounding in a neuron's t_spike = dt - free + t_c
+        bad = ~(np.isfinite(t) & (t >= -tol) & (t <= float(h) + tol))
+        if np.any(bad):
+            raise ValueError(
+                f"{where}: t_spike must be finite and in [0, dt={float(h)}] ms where spike > 0, "
+                f"got {t[bad][0]!s}"
+            )
+    spike = jnp.asarray(spike)
     has = spike > 0
     lag = jnp.where(has, dt - jnp.where(has, t_spike, dt), 0.0)
     decay = jnp.exp(-lag / params.tau)
@@ -269,9 +346,22 @@ def arrival_weights(spike: Array, t_spike: Array, dt: float, params: SynapsePara
     return jnp.where(has[..., None], spike[..., None] * out, 0.0)
 
 
+def _check_timed_tau(params: SynapseParams, x, where: str):
+    """One tau for a timed projection: its line carries spike shares computed with it; a tau
+    per postsynaptic neuron was paired with the presynaptic ones (silently if n_pre = n_post)."""
+    if jnp.size(params.tau) != 1:
+        raise ValueError(
+            f"{where}: tau has shape {jnp.shape(params.tau)}; a timed projection needs one tau "
+            "(shape () or (1,)): its line carries spike shares computed with it"
+        )
+    dynamics.check_fits(params.tau, "tau", jnp.shape(x), where, "the state's shape")
+
+
 def timed_projection_init(n_pre: int, n_post: int, max_delay: int, params=AMPA, dtype=None):
     """An empty :class:`TimedProjection`; delays are 1..max_delay steps (max_delay >= 1)."""
-    max_delay = dynamics.check_count(max_delay, "max_delay (steps)", "timed_projection_init")
+    where = "synapses.timed_projection_init"
+    max_delay = dynamics.check_count(max_delay, "max_delay (steps)", where)
+    n_post = dynamics.check_count(n_post, "n_post", where, minimum=0)
     line = delay_init(n_pre, max_delay - 1, channels=2, dtype=dtype)
     return TimedProjection(line, init_state((n_post,), params, dtype=dtype))
 
@@ -282,10 +372,15 @@ def timed_projection_input(
     """What arrives this step: (the mean of x over the step, x's jump by the step's end),
     each (n_post,). Spikes from d >= 1 steps ago arrive at their own offset in this step:
     the latency is exactly d dt. Feed the mean to the neuron (as its current, pA or nA, or
-    as the conductance), then :func:`timed_projection_update`. ValueError for concrete
-    delays that are not whole steps in [1, max_delay], or tau, dt not finite and > 0."""
-    _check_delays(delays, 1, state.line.buffer.shape[0], "timed_projection_input")
-    _check_decay(params, dt, "timed_projection_input")
+    as the conductance), then :func:`timed_projection_update`. W (n_post, n_pre); delays
+    (), (n_pre,) or (n_post, n_pre); tau one value. ValueError naming the argument for
+    another shape, for concrete delays that are not whole steps in [1, max_delay], or
+    tau, dt not finite and > 0."""
+    where = "synapses.timed_projection_input"
+    _check_delays(delays, 1, state.line.buffer.shape[0], where)
+    _check_decay(params, dt, where)
+    _check_timed_tau(params, state.syn.x, where)
+    _check_projection(state.line, state.syn.x, W, delays, where)
     arrived = delay_read(state.line, jnp.asarray(delays) - 1)
     drive = synaptic_drive(W, arrived, per_synapse=jnp.ndim(delays) == 2)
     decay = jnp.exp(-dt / params.tau)
@@ -296,6 +391,16 @@ def timed_projection_input(
 def timed_projection_update(
     state: TimedProjection, jump: Array, spike: Array, t_spike: Array, params, dt: float
 ) -> TimedProjection:
-    """x at the step's end, and this step's presynaptic spikes (with their times) pushed."""
-    line = delay_push(state.line, arrival_weights(spike, t_spike, dt, params))
-    return TimedProjection(line, step(state.syn, jump, params, dt))
+    """x at the step's end, and this step's presynaptic spikes (n_pre,) with their times
+    pushed (as :func:`arrival_weights`; tau one value, as :func:`timed_projection_input`)."""
+    where = "synapses.timed_projection_update"
+    _check_decay(params, dt, where)
+    _check_timed_tau(params, state.syn.x, where)
+    n_pre = state.line.buffer.shape[1]
+    if jnp.shape(spike) != (n_pre,):
+        raise ValueError(
+            f"{where}: spike has shape {jnp.shape(spike)}, the line holds {n_pre} presynaptic "
+            f"neurons; spike must be ({n_pre},)"
+        )
+    line = _push(state.line, _arrival(spike, t_spike, dt, params, where), where, "spike")
+    return TimedProjection(line, _step(state.syn, jump, params, dt, where))
