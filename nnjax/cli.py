@@ -23,7 +23,13 @@ import os
 import sys
 import warnings
 
-from nnjax.cli_stdout import is_stdout_error, reader_left, stdout_gone, stdout_named
+from nnjax.cli_stdout import (
+    is_stdout_error,
+    reader_left,
+    stderr_best_effort,
+    stdout_gone,
+    stdout_named,
+)
 from nnjax.commands.options import HelpFormatter
 
 COMMANDS = ("train", "predict", "info", "verify", "compare", "bench", "sleep", "night")
@@ -184,7 +190,7 @@ def main(argv=None) -> int:
     interpreter's teardown; a command reports it as its own error (:func:`_checked_run`),
     and so does its ``--help`` (``nnjax info: error: ...``, as argparse's usage errors)."""
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
-    with stdout_named():
+    with stdout_named(), stderr_best_effort():
         try:
             code = _parse_and_run(argv)
             if not getattr(sys.stdout, "failed", False):  # else the command has said it
@@ -344,7 +350,14 @@ _BACKEND_FAILED = "Unable to initialize backend"  # jax._src.xla_bridge's words
 
 
 def entry() -> None:
-    """The ``nnjax`` executable: :func:`main`, then :func:`exit_with` its status."""
+    """The ``nnjax`` executable: standard streams made safe, signals that end the start-up at
+    once (:func:`nnjax.cli_signals.leave_at_once`), :func:`main`, then :func:`exit_with`."""
+    from nnjax.cli_signals import leave_at_once
+    from nnjax.cli_stdout import reserve_standard_fds
+
+    reserve_standard_fds()
+    command = _command_in(sys.argv[1:])
+    leave_at_once(f"nnjax {command}" if command else "nnjax")
     exit_with(main())
 
 
@@ -354,11 +367,16 @@ def exit_with(code: int) -> None:
     the exception unwound; it then leaves with ``os._exit``, skipping the interpreter's
     teardown, which crashed (SIGSEGV, status 139) when the signal had cut into JAX's
     tracing. A signal that comes after the command has returned ends the process at once
-    with the command's status (:func:`_leave_on_signals`)."""
+    with the command's status (:func:`_leave_on_signals`); from the teardown on, signals are
+    ignored (:func:`nnjax.cli_signals.ignore_signals`)."""
+    from nnjax.cli_signals import ignore_signals
+
     _leave_on_signals(code)
     if code >= 128:
         _flush_output()
         os._exit(code)
+    _flush_output()  # written while a signal still ends it with `code`
+    ignore_signals()
     sys.exit(code)
 
 
@@ -390,7 +408,7 @@ def _flush_output() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError, RuntimeError):
+        except (AttributeError, OSError, ValueError, RuntimeError):  # None: a closed stream
             pass
 
 

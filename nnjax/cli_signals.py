@@ -82,6 +82,41 @@ def signals_unwind(command: str, grace_s: float = GRACE_S, *, prog: str | None =
     served.raise_pending()  # only on a normal exit: a dropped signal still ends the command
 
 
+def leave_at_once(prog: str) -> None:
+    """Until a command's :func:`signals_unwind` block (and after it, until :func:`nnjax.cli.
+    exit_with`): the :data:`SERVED` signals end the process at once with one line, ``<prog>:
+    error: interrupted by SIGINT``, and status 128 + N. Nothing is held yet (no lock, no file
+    being written), so there is nothing to unwind; an exception raised by Python's default
+    SIGINT handler during start-up instead landed in JAX's gc callback (dropped: the run went
+    on to the end, status 0), inside an import (a traceback), or inside a native extension
+    as it loaded (SIGABRT, SIGSEGV). Main thread only; ignored signals stay ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def leave(signum, frame):
+        if signum == getattr(signal, "SIGHUP", None):
+            detach_terminal()
+        line = f"{prog}: error: interrupted by {signal.Signals(signum).name}\n"
+        try:
+            os.write(2, line.encode())
+        except OSError:
+            pass
+        os._exit(128 + signum)
+
+    for signum in served_signals():
+        signal.signal(signum, leave)
+
+
+def ignore_signals() -> None:
+    """Ignore the :data:`SERVED` signals for the rest of the process: called as a command
+    that has finished leaves. Python resets the handlers it set to the default early in the
+    interpreter's teardown, while JAX's is still running, so a SIGTERM there killed a run that
+    had written everything (status 143, not its own); an ignored signal stays ignored (and a
+    mask would hold it in one thread only: JAX's threads would take it)."""
+    for signum in served_signals():
+        signal.signal(signum, signal.SIG_IGN)
+
+
 def served_signals() -> list[int]:
     """The numbers of the :data:`SERVED` signals this platform has and the process does not
     ignore (SIG_IGN stays: ``nohup``, a background job's SIGINT)."""

@@ -80,15 +80,40 @@ def _unbuffered(stream):
     return raw if plain and isinstance(raw, io.RawIOBase) else None
 
 
+class _ClosedStdout:
+    """What stands for a standard output that was closed when the process started (``nnjax
+    train >&-``: Python's ``sys.stdout`` is None): a write fails as on a closed descriptor
+    (EBADF), so the command ends in one line naming standard output, as ``ls >&-`` does;
+    a command that prints nothing is not disturbed (flushing it is a no-op)."""
+
+    encoding, errors = "utf-8", "strict"
+
+    def write(self, text):
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+    def fileno(self):
+        raise io.UnsupportedOperation("standard output is closed")
+
+
 @contextlib.contextmanager
 def stdout_named():
     """``sys.stdout`` as a :class:`_NamedStdout` for the command's lifetime (``python -m
-    benchmarks`` uses it too)."""
+    benchmarks`` uses it too); a closed one (None) as a :class:`_ClosedStdout`."""
     stream = sys.stdout
-    if stream is None or isinstance(stream, _NamedStdout):
+    if isinstance(stream, _NamedStdout):
         yield
         return
-    sys.stdout = named = _NamedStdout(stream)
+    sys.stdout = named = _NamedStdout(_ClosedStdout() if stream is None else stream)
     try:
         yield
     finally:
@@ -117,3 +142,66 @@ def stdout_gone() -> int:
 
     detach_stdout()
     return 128 + 13  # as if killed by SIGPIPE, like other Unix tools
+
+
+class _BestEffortStderr:
+    """``sys.stderr`` whose failed writes are dropped: a diagnostic that cannot be written (a
+    closed or full stderr, ``2>/dev/full``) must not end the run, nor turn its success into a
+    failure (the progress line raised ENOSPC before training began; predict, having written
+    every prediction, failed on its summary line). Everything else is the stream's own."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except (OSError, ValueError):  # ValueError: the stream was closed
+            return len(text)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def stderr_best_effort():
+    """``sys.stderr`` as a :class:`_BestEffortStderr` for the command's lifetime; a closed one
+    (None) as /dev/null."""
+    stream = sys.stderr
+    if isinstance(stream, _BestEffortStderr):
+        yield
+        return
+    null = open(os.devnull, "w") if stream is None else None  # noqa: SIM115
+    sys.stderr = wrapped = _BestEffortStderr(stream if null is None else null)
+    try:
+        yield
+    finally:
+        if sys.stderr is wrapped:
+            sys.stderr = stream
+        if null is not None:
+            null.close()
+
+
+def reserve_standard_fds() -> None:
+    """Open /dev/null on descriptors 0, 1 and 2 where they are closed (``nnjax train >&-``),
+    so that no file opened later takes their numbers: output written to descriptor 1 by a
+    library would then go into that file (a lock file, a checkpoint). Python's own
+    ``sys.stdout`` stays None and is reported as closed (:class:`_ClosedStdout`)."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
