@@ -27,8 +27,9 @@ from nnjax import _host
 if TYPE_CHECKING:  # NumPy and JAX are imported where used: the atomic writes need neither
     import numpy as np
 
-_TMP = re.compile(r"^\.(?P<target>.+)\.(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>\d+)\.[0-9a-f]+\.tmp$")
-_LEGACY_TMP = re.compile(r"^\.[a-z0-9_]{8}\.tmp$")  # tempfile.mkstemp(prefix=".", suffix=".tmp")
+# exactly temp_path's names (a token of 8 hex digits): a user's `.draft.laptop.42.beef.tmp`
+# in an output folder is not nnjax's to remove
+_TMP = re.compile(r"^\.(?P<target>.+)\.(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp$")
 _O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -236,8 +237,11 @@ def clean_temp_files(directory, *, exclusive: bool = False) -> list[str]:
 
     * its writer ran on this host and that process is dead (and is not this process), or
     * ``exclusive`` (the caller holds the directory's lock, so no live writer of another
-      host can be using it): also the files of other hosts and the ``.xxxxxxxx.tmp`` files of
-      nnjax <= 0.1 (``tempfile.mkstemp`` names, which carry no owner).
+      host can be using it): also the files of other hosts.
+
+    Nothing else is removed: not the ``.xxxxxxxx.tmp`` files of nnjax <= 0.1
+    (``tempfile.mkstemp`` names, which carry no owner: ``.sessions.tmp``, a user's file in an
+    output folder, matched them and was deleted when a run took the folder's lock).
 
     A live writer's file is never removed; nor is a file this process cannot remove.
     """
@@ -251,7 +255,7 @@ def clean_temp_files(directory, *, exclusive: bool = False) -> list[str]:
         if m is not None and m["host"] == me:
             pid = int(m["pid"])
             stale = pid != os.getpid() and not _host.pid_alive(pid)
-        elif m is not None or _LEGACY_TMP.match(name):
+        elif m is not None:
             stale = exclusive
         else:
             continue

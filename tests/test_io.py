@@ -193,7 +193,8 @@ def test_clean_temp_files_removes_only_dead_writers(tmp_path):
             "live": f".b.npz.{me}.{sleeper.pid}.0a1b2c3d.tmp",
             "self": f".c.json.{me}.{os.getpid()}.0a1b2c3d.tmp",
             "other_host": ".d.npz.elsewhere.12.0a1b2c3d.tmp",
-            "legacy": ".k3j_9xq2.tmp",
+            "legacy": ".k3j_9xq2.tmp",  # nnjax <= 0.1's, or a user's .sessions.tmp: kept
+            "short_token": ".draft.laptop.4242.beef.tmp",  # a user's: not 8 hex digits
             "unrelated": ".notes.tmp",
             "data": "ckpt_00000001.npz",
         }
@@ -202,9 +203,9 @@ def test_clean_temp_files_removes_only_dead_writers(tmp_path):
         gone = nio.clean_temp_files(tmp_path)
         assert gone == [str(tmp_path / names["dead"])]
         gone = nio.clean_temp_files(tmp_path, exclusive=True)
-        assert sorted(gone) == sorted(str(tmp_path / names[k]) for k in ("other_host", "legacy"))
+        assert gone == [str(tmp_path / names["other_host"])]
         left = {k for k, n in names.items() if (tmp_path / n).exists()}
-        assert left == {"live", "self", "unrelated", "data"}
+        assert left == {"live", "self", "legacy", "short_token", "unrelated", "data"}
     finally:
         sleeper.kill()
         sleeper.wait()

@@ -198,12 +198,12 @@ def test_a_stale_lock_is_taken_over_and_dead_writers_temp_files_removed(tmp_path
     holder.wait()
     dead = os.path.basename(nio.temp_path(d / "ckpt_00000001.npz")).split(".")
     dead[-3] = str(holder.pid)  # .{target}.{host}.{pid}.{token}.tmp of the killed writer
-    for name in (".".join(dead), ".abcd1234.tmp"):  # and one of nnjax <= 0.1
+    for name in (".".join(dead), ".abcd1234.tmp"):  # and a name no writer of nnjax's has
         (d / name).write_bytes(b"half a checkpoint")
     assert main([*RUN, "--epochs", "1", "--checkpoint-dir", str(d)]) == 0
     err = capsys.readouterr().err
     assert f"nnjax train: warning: {d}: taking over the stale lock of process {holder.pid}" in err
-    assert sorted(os.listdir(d)) == ["ckpt_00000001.json", "ckpt_00000001.npz"]
+    assert sorted(os.listdir(d)) == [".abcd1234.tmp", "ckpt_00000001.json", "ckpt_00000001.npz"]
 
 
 def test_a_killed_writers_temp_file_in_out_is_removed_by_the_next_run(tmp_path):
