@@ -260,7 +260,7 @@ if results.exists():
         "verdict after interference:", N.verdict(res["stats"]["recall"]["after_interference"]["S1"])
     )
 else:
-    print("run `nnjax night --out docs/results/network-sleep` for the 10-seed experiment")
+    print("for the 10-seed run: `nnjax night --out docs/results/network-sleep --overwrite`")
 
 # %% [markdown]
 # In this model, sleep did not help: recall of S1 after NREM does not differ significantly

@@ -188,7 +188,7 @@ def test_sleep_replaces_its_numbers_and_table_together(tmp_path, capsys, monkeyp
         return real(fd, data)
 
     monkeypatch.setattr(io, "_write_all", full_at_the_table)
-    assert main([*argv, "--steps", "60", "--out", str(out)]) == 3
+    assert main([*argv, "--steps", "60", "--out", str(out), "--overwrite"]) == 3
     assert "table.md: No space left on device (errno 28, ENOSPC)" in capsys.readouterr().err
     assert {n: (out / n).read_bytes() for n in before} == before
 

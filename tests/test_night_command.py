@@ -263,7 +263,8 @@ def test_the_experiment_runs_both_conditions_from_the_same_learned_state():
 
 def test_a_run_of_one_part_removes_the_other_parts_earlier_figures(tmp_path, monkeypatch):
     """Review: nnjax night --parts consolidation into the folder of an earlier full run left
-    its night.png and stages.png beside a README without the night (taken for this run's)."""
+    its night.png and stages.png beside a README without the night (taken for this run's).
+    (Such a re-run needs --overwrite: tests/test_out_kept.py.)"""
     from nnjax.plotting import subplots
 
     def part(names):
@@ -275,7 +276,7 @@ def test_a_run_of_one_part_removes_the_other_parts_earlier_figures(tmp_path, mon
     out.mkdir()
     for name in ("night.png", "stages.png", "recall.png", "replay.png"):
         (out / name).write_bytes(b"an earlier run's figure")
-    assert main(["night", "--out", str(out), "--parts", "consolidation"]) == 0
+    assert main(["night", "--out", str(out), "--parts", "consolidation", "--overwrite"]) == 0
     assert {p.name for p in out.iterdir()} == {"results.json", "README.md", "recall.png",
                                                "replay.png"}  # fmt: skip
     assert (out / "recall.png").read_bytes()[:4] == b"\x89PNG"

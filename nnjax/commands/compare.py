@@ -1,5 +1,7 @@
 """``nnjax compare``: optimizers x learning rates x seeds on a built-in dataset, one compiled
-program per optimizer; writes a Markdown report, CSV/JSON of every run and plots."""
+program per optimizer; writes a Markdown report, CSV/JSON of every run and plots. An output
+folder that already holds a file of those names (:data:`OUT_FILES`) is refused unless
+``--overwrite``."""
 
 import time
 
@@ -8,6 +10,11 @@ HELP = "compare optimizers across learning rates and seeds (report, CSV/JSON, pl
 # `--help` needs no JAX
 DEFAULT_OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
 SELECT = ("val_loss", "val_accuracy", "train_loss")
+# nnjax.compare.files.OUT_FILES and nnjax.compare.plot.PLOTS (a test keeps them equal): every
+# file a study writes into --out (the PNGs removed with --no-plots); here so that a run into a
+# folder holding one of them is refused (unless --overwrite) before JAX starts
+PLOT_FILES = ("loss_curves.png", "lr_sensitivity.png", "test_accuracy.png")
+OUT_FILES = ("runs.csv", "runs.json", *PLOT_FILES, "report.md")
 
 
 def add_arguments(p) -> None:
@@ -71,7 +78,18 @@ def add_arguments(p) -> None:
         "--select", default=None, choices=SELECT, help="learning-rate criterion (default: val_loss)"
     )
     p.add_argument(
-        "--out", default=None, metavar="DIR", help="output folder (default: compare-<dataset>)"
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="output folder (default: compare-<dataset>; one holding the report's files is "
+        "refused unless --overwrite)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"replace the files of --out named {', '.join(OUT_FILES)} (an earlier "
+        "comparison's, or yours; the PNGs are removed with --no-plots); without it a run into "
+        "a folder holding any of them is refused",
     )
     p.add_argument("--no-plots", action="store_true", help="skip the PNGs")
 
@@ -98,10 +116,11 @@ def _lr_item(names):
 def check(args) -> None:
     """Learning rates are given only for optimizers in the study, once each; options that
     would be ignored are refused (:func:`_check_ignored`); the output folder is not blank,
-    not an existing file, and no file on its way; then every setting as the study checks
-    it (the batch fits the fit set, the split leaves every class in both parts, the model
-    and the curves fit in memory), its messages naming the options. All before the output
-    folder is made and JAX runs."""
+    not an existing file, no file on its way, and holds no file of :data:`OUT_FILES` unless
+    --overwrite (:func:`_check_out_kept`, before JAX is imported); then every setting as
+    the study checks it (the batch fits the fit set, the split leaves every class in both
+    parts, the model and the curves fit in memory), its messages naming the options. All
+    before the output folder is made and JAX runs."""
 
     extra = sorted({name for name, _ in args.lr} - set(args.optimizers))
     if extra:
@@ -119,12 +138,32 @@ def check(args) -> None:
     for error in (blank_out_error(args.out), out_parent_error(output_folder(args))):
         if error is not None:
             raise error
+    _check_out_kept(args)
     from nnjax.compare import make_study
 
     try:
         make_study(args.dataset, label=option_label, **_settings(args))
     except ValueError as e:  # "compare: " repeats what the CLI's line starts with
         raise ValueError(str(e).removeprefix("compare: ")) from None
+
+
+def _check_out_kept(args) -> None:
+    """Files of the names a study writes (:data:`OUT_FILES`; with --no-plots, the PNGs it
+    removes) already in the output folder are kept: the run is refused, before JAX starts,
+    unless --overwrite (:func:`nnjax.commands.options.out_kept_error`)."""
+    from nnjax.commands.options import out_kept_error
+
+    plots = () if args.no_plots else PLOT_FILES
+    error = out_kept_error(
+        output_folder(args),
+        "compare",
+        writes=[n for n in OUT_FILES if n not in PLOT_FILES or n in plots],
+        removes=() if plots else PLOT_FILES,
+        overwrite=args.overwrite,
+        where=None if args.out else f"the output folder {output_folder(args)} (the default --out)",
+    )
+    if error is not None:
+        raise error
 
 
 def _check_ignored(args) -> None:

@@ -5,7 +5,8 @@ of wake, NREM and REM (neuromodulation inside one scan) and draws the hypnogram 
 LFP's spectrogram and a raster per stage; ``consolidation`` imprints a sequence by STDP in
 ``--seeds`` networks (vmapped), then gives each NREM sleep or an equal time of quiet wake,
 then an interfering sequence, and reports recall with 95 % CIs and paired tests. Writes
-``results.json``, ``README.md`` and the figures into ``--out``.
+``results.json``, ``README.md`` and the figures into ``--out``; a folder that already holds
+a file of those names (:data:`OUT_FILES`) is refused unless ``--overwrite``.
 """
 
 import argparse
@@ -22,6 +23,11 @@ PARTS = ("night", "consolidation")
 # the figures of each part (nnjax.brain.night.run_night_part, run_consolidation_part): a run
 # without a part removes that part's figures of an earlier run from --out
 FIGURES = {"night": ("night.png", "stages.png"), "consolidation": ("recall.png", "replay.png")}
+# every file a run writes into --out (run) or removes there (_remove_stale_figures): a run
+# into a folder holding any of them is refused unless --overwrite (check; a test keeps the
+# list whole)
+NUMBERS = ("results.json", "README.md")
+OUT_FILES = (*NUMBERS, *(name for names in FIGURES.values() for name in names))
 # nnjax.brain.night.DEFAULT_NIGHT and consolidation.Protocol's phase lengths (a test keeps
 # them equal): here so that `--help` needs no JAX
 DEFAULT_NIGHT = "W,W,N,N,N,R,W,N,N,N,R"
@@ -68,7 +74,12 @@ def add_arguments(p) -> None:
 
     p.add_argument("--out", required=True, metavar="DIR",
                    help="write results.json, README.md and the figures here (required, no "
-                   "default)")  # fmt: skip
+                   "default; a folder holding any of them is refused unless "
+                   "--overwrite)")  # fmt: skip
+    p.add_argument("--overwrite", action="store_true",
+                   help=f"replace the files of --out named {', '.join(OUT_FILES)} (an earlier "
+                   "run's, or yours), and remove the figures of a part not run now; without it "
+                   "a run into a folder holding any of them is refused")  # fmt: skip
     p.add_argument("--parts", type=o.name_list(PARTS, "part"), default=",".join(PARTS),
                    metavar="NAME,...", help=o.choices_help("what to run", PARTS))  # fmt: skip
     given = o.StoreGiven  # an option of a part that does not run is refused (check)
@@ -101,7 +112,7 @@ PART_OPTIONS = {
 def check(args) -> None:
     """Checks before JAX starts: no option of a part left out of --parts, the hypnogram's
     letters, the output folder (not blank, not a file, no file on its way), the stage
-    runs and the memory."""
+    runs, the memory, and no file of :data:`OUT_FILES` in --out unless --overwrite."""
     _check_parts_options(args)
     letters = [t.strip().upper() for t in args.hypnogram.split(",")]
     bad = sorted({t for t in letters if t not in ("W", "N", "R")})
@@ -117,6 +128,25 @@ def check(args) -> None:
     if "night" in args.parts:
         _check_stage_runs(letters, args.epoch_s)
     _check_memory(args, len(letters))
+    _check_out_kept(args)
+
+
+def _check_out_kept(args) -> None:
+    """Files of the names a run writes (results.json, README.md, its parts' figures) or
+    removes (the other part's figures) already in --out are kept: the run is refused, unless
+    --overwrite (:func:`nnjax.commands.options.out_kept_error`)."""
+    from nnjax.commands.options import out_kept_error
+
+    drawn = [name for part in args.parts for name in FIGURES[part]]
+    error = out_kept_error(
+        args.out,
+        "night",
+        writes=(*NUMBERS, *drawn),
+        removes=[name for name in OUT_FILES[len(NUMBERS) :] if name not in drawn],
+        overwrite=args.overwrite,
+    )
+    if error is not None:
+        raise error
 
 
 def _check_parts_options(args) -> None:
@@ -223,7 +253,8 @@ def run(args) -> int:
         ]
     )
     print(night.report_markdown(results).split("\n## ")[0])
-    _remove_stale_figures(args.out, args.parts)
+    if args.overwrite:  # else check found none of them in --out
+        _remove_stale_figures(args.out, args.parts)
     for name, fig in figures.items():
         io.atomic_save_figure(fig, os.path.join(args.out, name), dpi=120)
     print(f"wrote {args.out}/results.json, README.md, " + ", ".join(figures))
@@ -232,7 +263,8 @@ def run(args) -> int:
 
 def _remove_stale_figures(out: str, parts) -> None:
     """Remove from ``out`` the figures of the parts not run now: an earlier run's night.png
-    beside a README that describes only the consolidation would pass for this run's."""
+    beside a README that describes only the consolidation would pass for this run's. Only
+    with --overwrite, and only these names (:data:`FIGURES`)."""
     for part, names in FIGURES.items():
         if part in parts:
             continue

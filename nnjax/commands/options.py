@@ -286,3 +286,33 @@ def probe_writable(path, option: str = "--out") -> None:
 
     with removing_new_folders(path, keep=False):
         check_writable(path, option)
+
+
+def out_kept_error(out, command: str, writes, removes=(), overwrite: bool = False, where=None):
+    """None when ``overwrite`` is given, or when the folder ``out`` holds none of the files
+    named ``writes`` (those ``command`` writes there, replacing a file of the name) and
+    ``removes`` (its own names it removes there, e.g. the figures a run no longer draws);
+    else the ValueError (exit 2) naming the folder, the files found and ``--overwrite``.
+    A name is found whatever it is (a link, even a dangling one, or a folder): nothing the
+    user saved under a name the command uses is lost without ``--overwrite``, whether an
+    earlier run of the command wrote it or the user did (``nnjax train``'s rule,
+    :func:`nnjax.commands.train_safety.check_saved_model_kept`). ``where`` names the folder
+    in the message (default ``--out OUT``). A check: reads only."""
+    if overwrite or out is None:
+        return None
+    replaced, removed = ([n for n in names if os.path.lexists(os.path.join(out, n))]
+                         for names in (writes, removes))  # fmt: skip
+    if not replaced and not removed:
+        return None
+    found = replaced + removed
+    what = []
+    if replaced:
+        what.append(f"{', '.join(replaced)}, which nnjax {command} would replace with its own")
+    if removed:
+        who = f"nnjax {command}" if not replaced else "it"
+        what.append(f"{', '.join(removed)}, which {who} would remove")
+    verb = " and ".join(v for v, names in (("replace", replaced), ("remove", removed)) if names)
+    return ValueError(
+        f"{where or f'--out {out}'} already holds {', and '.join(what)}: add --overwrite to {verb} "
+        f"{'it' if len(found) == 1 else 'them'}, or choose another --out"
+    )

@@ -1,5 +1,7 @@
 """``nnjax sleep``: the continual-learning study — every baseline, SRC and generative replay,
-with the hyperparameters chosen on validation runs, on the paired test runs."""
+with the hyperparameters chosen on validation runs, on the paired test runs. With ``--out``,
+writes results.json, table.md and the plots there; a folder that already holds a file of
+those names (:data:`OUT_FILES`) is refused unless ``--overwrite``."""
 
 import os
 import sys
@@ -32,7 +34,15 @@ def add_arguments(p) -> None:
         "--out",
         default=None,
         metavar="DIR",
-        help="write results.json, table.md and plots here (default: print only)",
+        help="write results.json, table.md and plots here (default: print only; a folder "
+        "holding any of them is refused unless --overwrite)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"replace the files of --out named {', '.join(OUT_FILES)} (an earlier study's, "
+        "or yours; dreams.png is removed when none is drawn); without it a run into a folder "
+        "holding any of them is refused",
     )
     p.add_argument(
         "--seeds", type=o.positive_int, default=TEST_SEEDS, metavar="N", help="seeds per order"
@@ -76,7 +86,8 @@ def add_arguments(p) -> None:
 def check(args) -> None:
     """Checks across options, before JAX starts: distinct orders, none of the search's
     validation orders, at least 2 runs (the statistics need a sample), the memory, and a
-    ``--out`` that is not blank and can be written (the probe's folders removed again)."""
+    ``--out`` that is not blank, holds none of :data:`OUT_FILES` unless ``--overwrite``, and
+    can be written (the probe's folders removed again)."""
     orders = ",".join(map(str, args.orders))
     if len(set(args.orders)) != len(args.orders):
         raise ValueError(f"--orders {orders}: an order is repeated")
@@ -98,13 +109,25 @@ def check(args) -> None:
             "--sleep-steps out"
         )
     _check_memory(args)
+    if args.out is None and args.overwrite:
+        raise ValueError("--overwrite replaces files in --out: give it with --out")
     if args.out is not None:
-        from nnjax.commands.options import blank_out_error, probe_writable
+        from nnjax.commands.options import blank_out_error, out_kept_error, probe_writable
         from nnjax.errors import not_a_folder
 
         for error in (blank_out_error(args.out), not_a_folder(args.out, "--out")):
             if error is not None:
                 raise error
+        dreams = not args.no_images and any(m in DREAMING for m in args.methods)
+        kept = out_kept_error(
+            args.out,
+            "sleep",
+            writes=[n for n in OUT_FILES if dreams or n != "dreams.png"],
+            removes=() if dreams else ("dreams.png",),
+            overwrite=args.overwrite,
+        )
+        if kept is not None:
+            raise kept
         probe_writable(args.out, "--out")  # leaves no folder: the run's lock makes it
 
 
@@ -146,6 +169,9 @@ def _check_memory(args) -> None:
 
 
 SLEEPING = ("src", "src+replay1")  # the methods that run SRC's sleep (--sleep-steps)
+# the methods whose networks dreams.png draws (nnjax.brain.study._dream_images'; a test keeps
+# them equal): without one of them, or with --no-images, a study removes dreams.png
+DREAMING = ("sequential", "src", "genreplay", "joint")
 
 
 def _sleeps(args) -> bool:
@@ -187,6 +213,12 @@ def run(args) -> int:
     if args.out:
         _write(args.out, res, table, timing)
     return 0
+
+
+# every file a study writes into --out (_write, and nnjax.brain.study.write_plots, which
+# removes dreams.png when it draws none): a run into a folder holding any of them is refused
+# unless --overwrite (check; a test keeps the list whole)
+OUT_FILES = ("results.json", "table.md", "accuracy.png", "heatmap.png", "dreams.png")
 
 
 def _write(out: str, res: dict, table: str, timing: str) -> None:

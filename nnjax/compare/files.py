@@ -157,6 +157,12 @@ def render(result: StudyResult, *, plots: bool = True) -> dict[str, tuple[str, b
     return files
 
 
+# every file write_report writes into ``out`` or removes there (render's names, in its order;
+# nnjax.commands.compare.OUT_FILES is a light copy, which a test keeps equal): ``nnjax
+# compare`` refuses an --out holding any of them unless --overwrite
+OUT_FILES = ("runs.csv", "runs.json", *(f"{name}.png" for name in PLOTS), "report.md")
+
+
 def write_report(result: StudyResult, out: str, *, plots: bool = True) -> dict[str, str]:
     """Write report.md, runs.csv, runs.json and (``plots=True``) the PNGs into ``out``.
 
