@@ -153,7 +153,11 @@ def build_parser(argv=None) -> Parser:
     for name in COMMANDS:
         module = importlib.import_module(f"nnjax.commands.{name}")
         p = sub.add_parser(
-            name, help=module.HELP, description=module.HELP, formatter_class=HelpFormatter
+            name,
+            help=module.HELP,
+            description=module.HELP,
+            formatter_class=HelpFormatter,
+            allow_abbrev=False,  # `train --epoch 2` ran as --epochs 2: a typo taken as meant
         )
         if argv is None or name == chosen:
             module.add_arguments(p)

@@ -125,13 +125,18 @@ def parse_value(text: str) -> Any:
 
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     """``["optimizer.learning_rate=1e-4", "epochs=20"]`` -> ``{field: value}`` (values by
-    :func:`parse_value`). A ValueError names an item that is not ``FIELD=VALUE``."""
+    :func:`parse_value`). A ValueError names an item that is not ``FIELD=VALUE``, and a field
+    given twice with different values (the last one silently won)."""
     out = {}
     for item in items:
         key, sep, value = str(item).partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"override {item!r}: expected FIELD=VALUE, e.g. learning_rate=1e-4")
-        out[key.strip()] = parse_value(value.strip())
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"override {item!r}: expected FIELD=VALUE, e.g. epochs=20")
+        new = parse_value(value.strip())
+        if key in out and out[key] != new:
+            raise ValueError(f"override {key} given twice, as {out[key]!r} and {new!r}: give one")
+        out[key] = new
     return out
 
 

@@ -46,7 +46,13 @@ def read_meta(path) -> dict:
         code = errno.ENOTDIR if os.path.exists(folder) else errno.ENOENT
         raise PathError(f"{folder}: no saved model there ({what})", folder, code)
     if not os.path.isfile(where):
-        raise SavedModelError(f"{folder}: not a saved nnjax model (no {MODEL_FILE})")
+        hint = ""
+        if any(n.startswith("ckpt_") and n.endswith(".npz") for n in os.listdir(folder)):
+            hint = (
+                "; it holds training checkpoints: nnjax train --resume with --out DIR writes "
+                "the saved model from them"
+            )
+        raise SavedModelError(f"{folder}: not a saved nnjax model (no {MODEL_FILE}){hint}")
     try:
         with open(where, encoding="utf-8") as f:
             meta = json.load(f)

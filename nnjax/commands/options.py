@@ -64,16 +64,17 @@ class StoreGiven(argparse.Action):
         namespace.given = getattr(namespace, "given", frozenset()) | {self.dest}
 
 
-def int_at_least(low: int, rule: str | None = None):
-    """A type: an int ``>= low``; ``rule`` words the requirement in the error message."""
-    rule = rule or f"must be an integer >= {low}"
+def int_at_least(low: int, rule: str | None = None, high: int | None = None):
+    """A type: an int ``>= low`` (and ``<= high``, if given); ``rule`` words the requirement
+    in the error message."""
+    rule = rule or f"must be an integer >= {low}" + ("" if high is None else f" and <= {high}")
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             value = None
-        if value is None or value < low:
+        if value is None or value < low or high is not None and value > high:
             raise argparse.ArgumentTypeError(f"{rule}, got {text!r}")
         return value
 

@@ -58,8 +58,13 @@ def add_arguments(p) -> None:
 def check(args) -> None:
     """The saved model's model.json and the data file, read and matched (NumPy only)."""
     from nnjax import saved
+    from nnjax.commands import options as o
     from nnjax.inputs import read_inputs
 
+    if not args.model.strip():  # '' read as the current folder's name: ": no saved model"
+        raise ValueError(
+            f"MODEL (the saved model's folder) takes a folder path, got {o.blank_text(args.model)}"
+        )
     meta = saved.read_meta(args.model)
     shape = meta["model"]["input_shape"]
     if len(shape) != 2:

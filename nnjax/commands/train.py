@@ -132,6 +132,10 @@ def check(args) -> None:
     from nnjax.commands import options as o
     from nnjax.commands import train_safety
 
+    for option in ("out", "checkpoint_dir"):  # blank: "--out is not writable: No such file"
+        error = o.blank_out_error(getattr(args, option), "--" + option.replace("_", "-"))
+        if error is not None:
+            raise error
     train_safety.check_resume_options(args)  # first: an --override sets the option it names
     _, _, full_batch = o.optimizers()
     _check_model_options(args)

@@ -93,7 +93,14 @@ def check_resume_options(args) -> None:
         missing = FileNotFoundError(errno.ENOENT, "no such checkpoint", args.resume)
         missing.nnjax_action = "resume from"  # nnjax.errors.describe_os_error's verb
         raise missing
-    for key, text in runconfig.parse_overrides(args.override).items():
+    for item in args.override:  # runconfig's example names a field of the Python API
+        if "=" not in item:
+            raise ValueError(f"--override {item}: expected FIELD=VALUE, e.g. --override lr=1e-4")
+    try:
+        overrides = runconfig.parse_overrides(args.override)
+    except ValueError as e:
+        raise ValueError(f"--{e}") from None
+    for key, text in overrides.items():
         name = BY_FIELD.get(key, key)
         if name not in OVERRIDES:
             valid = ", ".join(f"{n} ({f})" for n, (f, _, _) in OVERRIDES.items())

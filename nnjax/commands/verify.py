@@ -5,6 +5,7 @@ import os
 import time
 
 HELP = "check every activation, loss, layer and optimizer against the hand-derived NumPy twin"
+MAX_ARCHITECTURES = 100_000
 
 # Compile small programs at XLA's lowest optimisation level: the same IEEE arithmetic
 # (no fast-math), a fraction of the compile time, and compiling is most of this command's work.
@@ -15,17 +16,19 @@ _FAST_XLA_FLAGS = (
 
 
 def add_arguments(parser) -> None:
-    from nnjax.commands.options import non_negative_int, seed
+    from nnjax.commands.options import int_at_least, seed
 
     parser.add_argument(
         "--seed", type=seed, default=0, metavar="N", help="seed of the random problems"
     )
     parser.add_argument(
         "--architectures",
-        type=non_negative_int,
+        type=int_at_least(0, high=MAX_ARCHITECTURES),
         default=8,
         metavar="N",
-        help="random MLP architectures to compare (default: 8; the tests run 200)",
+        help="random MLP architectures to compare (default: 8; the tests run 200; at most "
+        f"{MAX_ARCHITECTURES}: every step is made before the first runs, and 1e11 of them "
+        "filled the memory)",
     )
     parser.add_argument(
         "--failures-only", action="store_true", help="print only the rows that fail"

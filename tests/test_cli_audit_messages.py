@@ -1,0 +1,62 @@
+"""Usage mistakes an audit of the CLI found answered in words that did not name the culprit
+(or not at all): each is now one line naming the option, before JAX starts."""
+
+import pytest
+
+from nnjax.cli import main
+
+
+def _error(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_an_abbreviated_option_is_not_taken_for_the_full_one(capsys):
+    """Finding: `nnjax train --epoch 2` ran with --epochs 2 (argparse's prefix matching),
+    although the top-level parser refuses abbreviations."""
+    err = _error(capsys, ["train", "--epoch", "2"])
+    assert "unrecognized arguments: --epoch 2; --epoch: did you mean --epochs?" in err
+
+
+def test_an_override_without_a_value_shows_a_field_the_command_takes(capsys):
+    """Finding: the example was learning_rate=1e-4, which --override refuses (the field is lr)."""
+    err = _error(capsys, ["train", "--resume", "--override", "lr"])
+    assert err.endswith("--override lr: expected FIELD=VALUE, e.g. --override lr=1e-4")
+
+
+def test_an_override_given_twice_with_two_values_is_refused(capsys):
+    """Finding: --override lr=0.1 --override lr=0.2 silently used 0.2."""
+    err = _error(capsys, ["train", "--resume", "--override", "lr=0.1", "--override", "lr=0.2"])
+    assert err.endswith("--override lr given twice, as 0.1 and 0.2: give one")
+
+
+@pytest.mark.parametrize("option", ["--out", "--checkpoint-dir"])
+def test_a_blank_folder_option_is_named(capsys, option):
+    """Finding: `--out ''` said '--out is not writable: No such file or directory'."""
+    err = _error(capsys, ["train", option, ""])
+    assert err.endswith(f"{option} takes a folder path, got an empty value ('')")
+
+
+def test_predict_names_a_blank_model_folder(capsys):
+    """Finding: `nnjax predict '' ...` said ': no saved model there'."""
+    err = _error(capsys, ["predict", "", "--data", "x.csv"])
+    assert err.endswith(
+        "MODEL (the saved model's folder) takes a folder path, got an empty value ('')"
+    )
+
+
+def test_predict_on_a_checkpoint_folder_says_what_it_holds(tmp_path, capsys):
+    (tmp_path / "ckpt_00000002.npz").write_bytes(b"")
+    assert main(["predict", str(tmp_path), "--data", "x.csv"]) != 0
+    err = capsys.readouterr().err
+    assert "not a saved nnjax model (no model.json); it holds training checkpoints" in err
+    assert "nnjax train --resume with --out DIR" in err
+
+
+def test_verify_caps_the_number_of_architectures(capsys):
+    """Finding: --architectures 100000000000 built 1e11 steps in a list before the first ran
+    (out of memory)."""
+    err = _error(capsys, ["verify", "--architectures", "100000000000"])
+    assert "--architectures: must be an integer >= 0 and <= 100000" in err
