@@ -16,7 +16,10 @@ bins of ``bin_ms`` (a :class:`~nnjax.brain.network.Monitor` with ``spikes="raste
 
 ``bin_ms`` and ``window_ms`` must be finite numbers > 0 (Python or NumPy scalars), else a
 ValueError naming the function; so must a raster's finite entries be whole counts >= 0 where
-they are read as spikes (:func:`isi_cv`, :func:`raster_points`).
+they are read as spikes (:func:`isi_cv`, :func:`raster_points`). Those two read only the
+raster's nonzero entries, so their memory grows with the spikes, not with n_bins x N (a
+dense float copy of a (200000, 500) raster took 1.7 GB); the window counts of
+:func:`pairwise_correlation` and :func:`population_synchrony` are (n_windows, N) float64.
 """
 
 import numpy as np
@@ -34,18 +37,23 @@ def _raster(raster, who: str) -> np.ndarray:
     return r
 
 
-def _counts(raster, who: str) -> np.ndarray:
-    """The raster, refused with a ValueError when a finite entry is not a whole number >= 0:
-    spike times are read by repeating a bin's count, which would truncate 0.5 to 0 spikes
-    and fail (or, in isi_cv, read nan) on -1. nan and inf pass (read as nan)."""
+def _spikes(raster, who: str):
+    """(raster, bins, neurons, counts) of the raster's nonzero entries (C order), refused with
+    a ValueError when a finite one is not a whole number >= 0: spike times are read by
+    repeating a bin's count, which would truncate 0.5 to 0 spikes and fail (or, in isi_cv,
+    read nan) on -1. nan and inf pass (read as nan). Memory in proportion to the nonzero
+    entries (at most the spikes), not to the raster: no dense copy of it is made."""
     r = _raster(raster, who)
-    finite = r[np.isfinite(r)] if r.dtype.kind == "f" else r
-    bad = (finite < 0) | (finite != np.round(finite))
-    if np.any(bad):
-        raise ValueError(
-            f"{who}: raster must hold spike counts (whole numbers >= 0), got {finite[bad][0]}"
-        )
-    return r
+    b, n = np.nonzero(r)  # a nan is nonzero
+    vals = r[b, n]
+    if r.dtype.kind != "b":
+        finite = vals[np.isfinite(vals)] if r.dtype.kind == "f" else vals
+        bad = (finite < 0) | (finite != np.round(finite))
+        if np.any(bad):
+            raise ValueError(
+                f"{who}: raster must hold spike counts (whole numbers >= 0), got {finite[bad][0]}"
+            )
+    return r, b, n, vals
 
 
 def _check_ms(value, who: str, name: str = "bin_ms") -> float:
@@ -61,20 +69,30 @@ def _check_ms(value, who: str, name: str = "bin_ms") -> float:
 def isi_cv(raster, bin_ms: float, *, min_spikes: int = 5) -> np.ndarray:
     """CV of the inter-spike intervals of each neuron, (N,); NaN for neurons with fewer than
     ``min_spikes`` spikes or with a nan or inf count. Several spikes in one bin count as
-    intervals of 0 ms (choose bins shorter than the refractory period to avoid that)."""
-    r = _counts(raster, "isi_cv")
+    intervals of 0 ms (choose bins shorter than the refractory period to avoid that). The
+    memory used grows with the nonzero bins, not with the raster's size or its counts."""
+    r, b, n, vals = _spikes(raster, "isi_cv")
     bin_ms = _check_ms(bin_ms, "isi_cv")
     min_spikes = check_count(min_spikes, "min_spikes", "isi_cv", minimum=0)
-    out = np.full(r.shape[1], np.nan)
-    for i in range(r.shape[1]):
-        if not np.isfinite(r[:, i]).all():
-            continue  # a nan count has no intervals: nan, not a cast of nan to an int
-        counts = r[:, i].astype(np.int64)
-        if counts.sum() < max(min_spikes, 3):
-            continue
-        times = (np.repeat(np.flatnonzero(counts), counts[counts > 0]) + 0.5) * bin_ms
-        isi = np.diff(times)
-        out[i] = isi.std() / isi.mean() if isi.mean() > 0 else np.nan
+    n_neurons = r.shape[1]
+    order = np.argsort(n, kind="stable")  # neuron by neuron, bins ascending within each
+    b, n, c = b[order], n[order], vals[order].astype(np.float64)
+    finite = np.isfinite(c)  # a nan or inf count has no intervals: its neuron reads nan
+    unread = np.bincount(n[~finite], minlength=n_neurons) > 0
+    c[~finite] = 1.0
+    spikes = np.bincount(n, weights=c, minlength=n_neurons)
+    # intervals: c - 1 of 0 ms inside a bin of c spikes, and one between successive bins
+    times = (b + 0.5) * bin_ms
+    same = n[1:] == n[:-1]
+    gap, who = np.diff(times)[same], n[1:][same]
+    n_isi = np.maximum(spikes - 1.0, 1.0)
+    mean = np.bincount(who, weights=gap, minlength=n_neurons) / n_isi
+    zeros = np.bincount(n, weights=c - 1.0, minlength=n_neurons)
+    dev = np.bincount(who, weights=(gap - mean[who]) ** 2, minlength=n_neurons)
+    std = np.sqrt((dev + zeros * mean**2) / n_isi)
+    ok = ~unread & (spikes >= max(min_spikes, 3)) & (mean > 0)
+    out = np.full(n_neurons, np.nan)
+    out[ok] = std[ok] / mean[ok]
     return out
 
 
@@ -88,7 +106,10 @@ def _windows(r: np.ndarray, bin_ms: float, window_ms: float, who: str) -> np.nda
     n = r.shape[0] // per
     if n < 2:
         raise ValueError(f"{who}: the raster holds fewer than 2 windows of {window_ms} ms")
-    return r[: n * per].reshape(n, per, -1).sum(axis=1).astype(np.float64)
+    blocks = r[: n * per].reshape(n, per, -1)
+    if r.dtype.kind in "biu":  # summed in float64 directly: no int64 copy of the windows
+        return blocks.sum(axis=1, dtype=np.float64)
+    return blocks.sum(axis=1).astype(np.float64)
 
 
 def pairwise_correlation(
@@ -101,35 +122,54 @@ def pairwise_correlation(
     c = _windows(_raster(raster, "pairwise_correlation"), bin_ms, window_ms, "pairwise_correlation")
     if not np.isfinite(c).all():
         return float("nan")
-    active = np.flatnonzero(c.std(axis=0) > 0)
+    mean, std = c.mean(0), c.std(0)
+    active = np.flatnonzero(std > 0)
     if active.size < 2:
         return float("nan")
     rng = np.random.default_rng(seed)
     i = rng.choice(active, n_pairs)
     j = rng.choice(active, n_pairs)
-    keep = i != j
-    z = (c - c.mean(0)) / np.where(c.std(0) > 0, c.std(0), 1.0)
-    return float(np.mean((z[:, i[keep]] * z[:, j[keep]]).mean(axis=0)))
+    i, j = i[i != j], j[i != j]
+    if i.size == 0:  # every pair drawn was a neuron with itself
+        return float("nan")
+    z = c[:, active]  # z-scores of the active neurons only (in place), pairs by column
+    z -= mean[active]
+    z /= std[active]
+    i, j = np.searchsorted(active, i), np.searchsorted(active, j)
+    # pairs in chunks of at most 2^22 products: all (n_windows, n_pairs) products at once
+    # took gigabytes on a long raster
+    step = max(1, 2**22 // len(z))
+    per_pair = np.concatenate(
+        [
+            (z[:, i[k : k + step]] * z[:, j[k : k + step]]).mean(axis=0)
+            for k in range(0, i.size, step)
+        ]
+    )
+    return float(np.mean(per_pair))
 
 
 def population_synchrony(raster, bin_ms: float, *, window_ms: float = 5.0) -> float:
     """Golomb–Rinzel chi of the neurons' window counts: about 1/sqrt(N) for independent
-    neurons, 1 for identical ones; NaN if a count is nan or inf."""
-    c = _windows(_raster(raster, "population_synchrony"), bin_ms, window_ms, "population_synchrony")
+    neurons, 1 for identical ones; NaN if a count is nan or inf. N >= 1 neurons."""
+    r = _raster(raster, "population_synchrony")
+    if r.shape[1] == 0:  # golomb_rinzel_chi named itself, not this function and its argument
+        raise ValueError(
+            f"population_synchrony: raster must hold N >= 1 neurons (n_bins, N), got {r.shape}"
+        )
+    c = _windows(r, bin_ms, window_ms, "population_synchrony")
     return float(golomb_rinzel_chi(c))
 
 
 def raster_points(raster, bin_ms: float, *, t0_ms: float = 0.0):
     """(times ms, neuron ids) of every spike of a raster, times at the bin centres."""
-    r = _counts(raster, "raster_points")
+    _, b, n, vals = _spikes(raster, "raster_points")
     bin_ms = _check_ms(bin_ms, "raster_points")
     t0 = concrete(t0_ms)
     if t0 is None or t0.ndim != 0 or t0.dtype.kind == "b" or not np.isfinite(t0):
         raise ValueError(f"raster_points: t0_ms must be a finite number (ms), got {t0_ms!r}")
-    if not np.isfinite(r).all():  # np.repeat of a nan count failed with "negative values"
+    if not np.isfinite(vals).all():  # np.repeat of a nan count failed with "negative values"
         raise ValueError("raster_points: raster must hold finite spike counts, got nan or inf")
-    b, n = np.nonzero(r)
-    reps = r[b, n].astype(np.int64)
+    reps = vals.astype(np.int64)
     return t0_ms + (np.repeat(b, reps) + 0.5) * bin_ms, np.repeat(n, reps)
 
 

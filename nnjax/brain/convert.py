@@ -30,13 +30,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nnjax.brain.dynamics import check_count, check_positive, concrete
+from nnjax.brain.dynamics import check_count, check_flag, check_positive, concrete
 
 Array = jax.Array
 
 
-def _as_float(x) -> Array:
-    """``x`` as a JAX array of a floating dtype (integers become the default float)."""
+def _as_float(x, name: str, where: str) -> Array:
+    """``x`` as a JAX array of a floating dtype (integers become the default float), or a
+    ValueError naming ``where: name`` for strings or complex numbers (a JAX TypeError, or
+    the imaginary part dropped)."""
+    traced = isinstance(x, jax.core.Tracer)
+    if jnp.iscomplexobj(x) if traced else concrete(x) is None:  # concrete: None for complex
+        raise ValueError(f"{where}: {name} must hold real numbers, got {type(x).__name__}")
     x = jnp.asarray(x)
     return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.result_type(float))
 
@@ -108,6 +113,10 @@ def ann_forward(layers: list, x: Array, *, return_hidden: bool = False):
 
     x (B, in) -> logits (B, out); with ``return_hidden`` also the list of hidden activations.
     """
+    if not isinstance(layers, list | tuple) or not all(isinstance(p, dict) and "W" in p and "b" in p
+                                                     for p in layers):  # fmt: skip
+        raise ValueError(f"ann_forward: layers must be a list of {{'W', 'b'}} (dense_params), "
+                         f"got {type(layers).__name__}")  # fmt: skip
     shapes = [jnp.shape(p["W"]) for p in layers]
     if not shapes or jnp.ndim(x) != 2 or jnp.shape(x)[1] != shapes[0][0]:  # IndexError, XLA
         raise ValueError(
@@ -141,7 +150,7 @@ def normalize(params, X: Array, *, percentile: float = 99.9) -> Converted:
     for i, p in enumerate(layers):
         _check_finite(p["W"], f"layer {i} W", "normalize")
         _check_finite(p["b"], f"layer {i} b", "normalize")
-    X = _as_float(X)
+    X = _as_float(X, "X", "normalize")
     if X.ndim != 2 or X.shape[1] != layers[0]["W"].shape[0] or X.shape[0] == 0:
         raise ValueError(
             f"normalize: X must have shape (n >= 1, {layers[0]['W'].shape[0]}), "
@@ -175,30 +184,64 @@ def simulate(
     ``"zero"``) driven by I_l(t) = s_{l-1}(t) W_l' + b_l', with s_0(t) = x (analog input);
     the output layer integrates I_L(t) without spiking. jit-compatible (n_steps, reset,
     theta and return_spikes are static). n_steps is an int >= 1 (Python or NumPy), theta a
-    finite number > 0; integer x is cast to float. A concrete x holding nan/inf is refused
-    (ValueError); under a trace a nan membrane potential u gives a nan "spike"
-    (s = 1 if u >= theta, 0 if u < theta, nan otherwise), so nan reaches the rates and the
-    output instead of silence.
+    finite number > 0; integer x is cast to float. ``converted`` must be a :class:`Converted`
+    whose layers chain ({"W": (in, out), "b": (out,)}, at least one) and whose ``scales``
+    hold one lambda per layer plus lambda_0, shape (n_layers + 1,), finite and > 0 when
+    concrete (else a ValueError: only scales[-1] was read, so a wrong length passed
+    silently). A concrete x holding nan/inf is refused (ValueError); under a trace a nan
+    membrane potential u gives a nan "spike" (s = 1 if u >= theta, 0 if u < theta, nan
+    otherwise), so nan reaches the rates and the output instead of silence.
     """
-    n_steps = check_count(n_steps, "n_steps", "simulate")
-    if reset not in ("subtract", "zero"):
-        raise ValueError(f"simulate: reset must be 'subtract' or 'zero', got {reset!r}")
+    return _run(converted, x, n_steps, "simulate", reset, theta, return_spikes)
+
+
+def _check_converted(converted, where: str) -> list:
+    """The layers of ``converted``, or a ValueError naming ``where``: not a Converted, layers
+    that are not a non-empty chain of {"W": (in, out), "b": (out,)}, scales not of shape
+    (n_layers + 1,) or (when concrete) not finite and > 0."""
     if not isinstance(converted, Converted):
-        raise ValueError(f"simulate: converted must be a Converted (normalize's output), got "
+        raise ValueError(f"{where}: converted must be a Converted (normalize's output), got "
                          f"{type(converted).__name__}")  # fmt: skip
-    if isinstance(theta, bool | str) or jnp.ndim(theta) != 0:  # "1" ran as 1.0, an array failed
-        raise ValueError(f"simulate: theta must be a number, got {theta!r}")
-    check_positive(theta, "theta", "simulate")
     layers = converted.layers
+    ok = isinstance(layers, list | tuple) and len(layers) > 0
+    ok = ok and all(isinstance(p, dict) and "W" in p and "b" in p for p in layers)
+    shapes = [(jnp.shape(p["W"]), jnp.shape(p["b"])) for p in layers] if ok else []
+    ok = ok and all(len(w) == 2 and b == w[1:] for w, b in shapes)
+    ok = ok and all(shapes[i][0][0] == shapes[i - 1][0][1] for i in range(1, len(shapes)))
+    if not ok:  # an IndexError or a dot_general shape error before
+        raise ValueError(
+            f"{where}: converted.layers must be a non-empty list of {{'W': (in, out), 'b': "
+            f"(out,)}} that chain, got {shapes or type(layers).__name__}"
+        )
+    n = len(layers)
+    if jnp.shape(converted.scales) != (n + 1,):
+        raise ValueError(
+            f"{where}: converted.scales must be ({n + 1},): lambda_0 and one scale per layer for "
+            f"its {n} layers, got shape {jnp.shape(converted.scales)}"
+        )
+    check_positive(converted.scales, "converted.scales", where)  # a nan or 0 lambda_L
+    return list(layers)
+
+
+def _run(converted, x, n_steps, where, reset, theta, return_spikes) -> SimResult:
+    """:func:`simulate`, its errors naming ``where``."""
+    n_steps = check_count(n_steps, "n_steps", where)
+    if reset not in ("subtract", "zero"):
+        raise ValueError(f"{where}: reset must be 'subtract' or 'zero', got {reset!r}")
+    layers = _check_converted(converted, where)
+    if isinstance(theta, bool | str) or jnp.ndim(theta) != 0:  # "1" ran as 1.0, an array failed
+        raise ValueError(f"{where}: theta must be a number, got {theta!r}")
+    check_positive(theta, "theta", where)
+    return_spikes = check_flag(return_spikes, "return_spikes", where)  # "no" counted as True
     for i, p in enumerate(layers):  # a nan weight (an edited Converted) gave nan rates
-        _check_finite(p["W"], f"layer {i} W", "simulate")
-        _check_finite(p["b"], f"layer {i} b", "simulate")
-    x = _as_float(x)
+        _check_finite(p["W"], f"layer {i} W", where)
+        _check_finite(p["b"], f"layer {i} b", where)
+    x = _as_float(x, "x", where)
     if x.ndim != 2 or x.shape[1] != layers[0]["W"].shape[0]:
         raise ValueError(
-            f"simulate: x must have shape (B, {layers[0]['W'].shape[0]}), got {tuple(x.shape)}"
+            f"{where}: x must have shape (B, {layers[0]['W'].shape[0]}), got {tuple(x.shape)}"
         )
-    _check_finite(x, "x", "simulate")
+    _check_finite(x, "x", where)
     return _simulate(layers, converted.scales, x, n_steps, reset, float(theta), return_spikes)
 
 
@@ -236,12 +279,30 @@ def _simulate_impl(layers, scales, x, n_steps, reset, theta, return_spikes):
 _simulate = jax.jit(_simulate_impl, static_argnums=(3, 4, 5, 6))
 
 
-def spiking_accuracy(converted: Converted, X: Array, y: Array, n_steps: int, **kw) -> float:
-    """Fraction of argmax(:func:`simulate` output) equal to the integer labels y."""
-    out = simulate(converted, X, n_steps, **kw).output
+def spiking_accuracy(
+    converted: Converted,
+    X: Array,
+    y: Array,
+    n_steps: int,
+    *,
+    reset: str = "subtract",
+    theta: float = 1.0,
+    return_spikes: bool = False,
+) -> float:
+    """Fraction of argmax(:func:`simulate` output) equal to the integer labels y (B,), each
+    in 0..n_out-1 (else a ValueError); the other arguments are checked as in
+    :func:`simulate`, the errors naming this function."""
+    out = _run(converted, X, n_steps, "spiking_accuracy", reset, theta, return_spikes).output
     if jnp.shape(y) != out.shape[:1] or out.shape[0] == 0:  # a broadcast error, or a nan
         raise ValueError(
             f"spiking_accuracy: y must be (B,) = ({out.shape[0]},) labels, B >= 1, got "
             f"{jnp.shape(y)}"
         )
+    labels, n_out = concrete(y), out.shape[1]
+    if labels is not None:  # 0.5 or 7 (of 3 outputs) matched no prediction: accuracy 0
+        bad = (labels < 0) | (labels >= n_out) | (labels != np.round(labels))
+        if labels.dtype.kind == "b" or bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"spiking_accuracy: y must hold integer labels in 0..{n_out - 1}, "
+                             f"got y[{i}] = {labels[i]}")  # fmt: skip
     return float(jnp.mean(jnp.argmax(out, axis=-1) == jnp.asarray(y)))

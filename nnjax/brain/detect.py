@@ -3,10 +3,11 @@
 Units: time in s, frequency in Hz, the signal in u (µV for EEG: the slow-wave defaults are
 µV; a simulated LFP proxy in other units needs its own thresholds), rates in Hz. Detectors take
 one channel, a finite 1-D array (n,) sampled at ``fs`` Hz (a nan or inf sample is refused
-with a ValueError: the zero-phase filter would spread it over the whole signal). JAX computes
-the filters and envelopes (:mod:`~nnjax.brain.rhythms`); the events, whose number depends on
-the data, are then found in NumPy on the host, so the detectors themselves are neither jitted
-nor differentiated.
+with a ValueError: the zero-phase filter would spread it over the whole signal); a ``band``
+must lie below the Nyquist frequency fs/2 (a ValueError naming the band, fs and fs/2). JAX
+computes the filters and envelopes (:mod:`~nnjax.brain.rhythms`); the events, whose number
+depends on the data, are then found in NumPy on the host, so the detectors themselves are
+neither jitted nor differentiated.
 
 * :func:`detect_slow_waves` (Massimini et al. 2004, J Neurosci 24:6862): band-pass
   :data:`~nnjax.brain.rhythms.SLOW_WAVE_BAND` = 0.3–1.5 Hz (Butterworth order 2, zero phase;
@@ -65,6 +66,8 @@ def _one_channel(x, who: str, name: str = "x") -> np.ndarray:
             f"{who}: {name} must be one channel of shape (n,), got {x.shape}; loop or "
             "use a list comprehension over channels"
         )
+    if x.shape[0] == 0:  # detect_updown's message named moving_average
+        raise ValueError(f"{who}: {name} must hold at least one sample, got shape {x.shape}")
     v = concrete(x)
     if v is not None and not np.all(np.isfinite(v)):
         bad = int(v.size - np.count_nonzero(np.isfinite(v)))
@@ -125,11 +128,13 @@ def detect_slow_waves(
     dmin, dmax = _check_pair(neg_duration_s, who, "neg_duration_s")
     neg_threshold = check_number(neg_threshold, "neg_threshold", who)  # not a str or an array
     ptp_threshold = check_number(ptp_threshold, "ptp_threshold", who)
-    if not (neg_threshold < 0 < ptp_threshold):
+    if not (-np.inf < neg_threshold < 0 < ptp_threshold < np.inf):  # inf: never a wave
         raise ValueError(
-            f"{who}: need neg_threshold < 0 < ptp_threshold, got {neg_threshold}, {ptp_threshold}"
+            f"{who}: need finite neg_threshold < 0 < ptp_threshold, got {neg_threshold}, "
+            f"{ptp_threshold}"
         )
-    xf = np.asarray(rh.bandpass(_one_channel(x, who), fs, band, order=order), dtype=np.float64)
+    xf = rh.bandpass(_one_channel(x, who), fs, band, order=order, who=who)  # band < fs/2
+    xf = np.asarray(xf, dtype=np.float64)
     neg = xf < 0
     change = np.flatnonzero(neg[1:] != neg[:-1]) + 1  # first sample of each new sign
     events = []
@@ -216,8 +221,8 @@ def detect_spindles(
         raise ValueError(
             f"{who}: min_distance_s must be a finite number >= 0 (s), got {min_distance_s}"
         )
-    xs = rh.bandpass(_one_channel(x, who), fs, band, order=order)
-    env = np.asarray(rh.moving_rms(xs, fs, window_s), dtype=np.float64)
+    xs = rh.bandpass(_one_channel(x, who), fs, band, order=order, who=who)
+    env = np.asarray(rh.moving_rms(xs, fs, window_s, who=who), dtype=np.float64)
     xs = np.asarray(xs, dtype=np.float64)
     base = float(np.median(env))
     r = runs(env > thresh_low * base)

@@ -27,6 +27,7 @@ with probability 1/2, then each of its n bars is on independently with probabili
 """
 
 import itertools
+import numbers
 from typing import NamedTuple
 
 import jax
@@ -38,14 +39,25 @@ from nnjax.brain import dynamics
 Array = jax.Array
 
 
+MAX_BARS = 16
+"""The largest grid :func:`bars_distribution` enumerates: 2^(n+1) patterns (n = 16: 131070
+patterns in seconds; n = 30, 2^31 of them, had not finished after 5 minutes)."""
+
+
 def bars_distribution(n: int = 3, p_bar: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
     """(patterns (M, n*n) float in {0,1}, probs (M,)) of the n x n bars problem (distinct
-    patterns; the empty and full grids arise from both orientations and are merged)."""
-    if not isinstance(n, int) or n < 2 or not 0.0 < p_bar < 1.0:
+    patterns; the empty and full grids arise from both orientations and are merged). n an
+    int in 2..MAX_BARS (Python or NumPy), p_bar a number in (0, 1)."""
+    ok = isinstance(n, numbers.Integral) and not isinstance(n, bool | np.bool_) and n >= 2
+    p = dynamics.concrete(p_bar)  # a string failed in the comparison, True passed as 1
+    if not ok or p is None or p.ndim or p.dtype.kind == "b" or not 0.0 < p_bar < 1.0:
         raise ValueError(
             f"bars_distribution: need an int n >= 2 and p_bar in (0, 1); "
             f"got n={n!r}, p_bar={p_bar!r}"
         )
+    if n > MAX_BARS:  # 2^(n+1) patterns, enumerated one by one
+        raise ValueError(f"bars_distribution: n must be <= {MAX_BARS} (2^(n+1) patterns), got {n}")
+    n = int(n)
     probs: dict[tuple, float] = {}
     for vertical in (True, False):
         for on in itertools.product((0, 1), repeat=n):
@@ -65,6 +77,11 @@ def bars_distribution(n: int = 3, p_bar: float = 0.2) -> tuple[np.ndarray, np.nd
 
 MAX_STATE_BITS = 20
 """The widest layer whose states :func:`binary_states` enumerates (2^20 rows)."""
+
+MAX_JOINT_BITS = 24
+"""The most hidden units, n1 + n2, whose 2^(n1 + n2) joint states :func:`log_marginal`
+enumerates: its arrays hold 2^(n1 + n2) n1 numbers (n1 = n2 = 15 failed in XLA, out of
+memory, instead of naming the cause)."""
 
 
 def binary_states(n: int) -> np.ndarray:
@@ -96,6 +113,7 @@ def init_helmholtz(key: Array, n0: int, n1: int, n2: int, scale: float = 0.1) ->
     """Small random weights N(0, scale^2), zero biases."""
     n0, n1, n2 = (dynamics.check_count(v, name, "init_helmholtz")  # -1 failed in XLA
                   for name, v in (("n0", n0), ("n1", n1), ("n2", n2)))  # fmt: skip
+    _not_bool(scale, "scale", "init_helmholtz")  # True ran as 1
     dynamics.check_positive(scale, "scale", "init_helmholtz", allow_zero=True)  # nan: nan params
     k = jax.random.split(key, 4)
     z = jnp.zeros
@@ -107,16 +125,72 @@ def init_helmholtz(key: Array, n0: int, n1: int, n2: int, scale: float = 0.1) ->
     )  # fmt: skip
 
 
+def _not_bool(value, name: str, where: str) -> None:
+    """A ValueError naming ``where: name`` for a bool given as a number (True ran as 1)."""
+    v = dynamics.concrete(value)
+    if v is not None and v.dtype.kind == "b":
+        raise ValueError(f"{where}: {name} must be a number, got {value!r}")
+
+
+def check_params(params, where: str) -> tuple[int, int, int]:
+    """(n0, n1, n2) of a :class:`Helmholtz`, or a ValueError naming ``where``: not a
+    Helmholtz (a tuple failed with an AttributeError), fields whose shapes disagree (a
+    dot_general TypeError deep in JAX), or more hidden units than :func:`log_marginal`
+    enumerates (n1, n2 <= MAX_STATE_BITS, n1 + n2 <= MAX_JOINT_BITS)."""
+    if not isinstance(params, Helmholtz):
+        raise ValueError(f"{where}: params must be a Helmholtz, got {type(params).__name__}")
+    n0, n1, n2 = (int(np.prod(jnp.shape(v))) for v in (params.b0, params.b1, params.b2))
+    want = ((n2,), (n2, n1), (n1,), (n1, n0), (n0,), (n0, n1), (n1,), (n1, n2), (n2,))
+    got = tuple(jnp.shape(v) for v in params)
+    if got != want:
+        raise ValueError(
+            f"{where}: params' shapes must be b2 (n2,), G2 (n2, n1), b1 (n1,), G1 (n1, n0), b0 "
+            f"(n0,), R1 (n0, n1), r1 (n1,), R2 (n1, n2), r2 (n2,), got "
+            f"{dict(zip(Helmholtz._fields, got))}"
+        )
+    _check_hidden(n1, n2, where)
+    return n0, n1, n2
+
+
+def _check_hidden(n1: int, n2: int, where: str) -> None:
+    if max(n1, n2) > MAX_STATE_BITS or n1 + n2 > MAX_JOINT_BITS:  # binary_states' error, OOM
+        raise ValueError(
+            f"{where}: n1 = {n1} and n2 = {n2} hidden units: the exact marginal enumerates "
+            f"2^(n1 + n2) states; need n1, n2 <= {MAX_STATE_BITS} and n1 + n2 <= "
+            f"{MAX_JOINT_BITS}"
+        )
+
+
+def _check_binary(V, n0: int, name: str, where: str, ndims=(2,)) -> Array:
+    """``V`` (M, n0) as a JAX array, or a ValueError naming ``where: name`` for another
+    shape, a string, or concrete entries that are not 0 or 1 (a Bernoulli's log-likelihood
+    of 2 is no probability; bools are 0/1)."""
+    v = dynamics.concrete(V)
+    if not isinstance(V, jax.core.Tracer) and v is None:
+        raise ValueError(f"{where}: {name} must hold 0/1 numbers, got {type(V).__name__}")
+    if jnp.ndim(V) not in ndims or jnp.shape(V)[-1] != n0:
+        raise ValueError(f"{where}: {name} must be (M, n0={n0}), got {jnp.shape(V)}")
+    if v is not None and not np.isin(v, (0, 1)).all():
+        bad = v[~np.isin(v, (0, 1))].ravel()[0]
+        raise ValueError(f"{where}: {name} must hold binary patterns (0 or 1), got {bad}")
+    V = jnp.asarray(V)
+    return V if jnp.issubdtype(V.dtype, jnp.floating) else V.astype(jnp.result_type(float))
+
+
 def _bern_logp(x: Array, logits: Array) -> Array:
     """sum_i log Bern(x_i; logistic(logits_i)) over the last axis."""
     return jnp.sum(x * jax.nn.log_sigmoid(logits) + (1 - x) * jax.nn.log_sigmoid(-logits), -1)
 
 
 def log_marginal(params: Helmholtz, V: Array) -> Array:
-    """log p(v) (nats) for each row of V (M, n0), by enumerating every (h2, h1)."""
-    n0 = params.b0.shape[0]
-    if jnp.ndim(V) not in (1, 2) or jnp.shape(V)[-1] != n0:  # a broadcast TypeError before
-        raise ValueError(f"log_marginal: V must be (M, n0={n0}), got {jnp.shape(V)}")
+    """log p(v) (nats) for each row of V (M, n0) of 0/1 entries, by enumerating every (h2,
+    h1): 2^(n1 + n2) states, n1 + n2 <= MAX_JOINT_BITS (:func:`check_params`)."""
+    n0, _, _ = check_params(params, "log_marginal")
+    V = _check_binary(V, n0, "V", "log_marginal", ndims=(1, 2))  # a broadcast TypeError before
+    return _log_marginal(params, V)
+
+
+def _log_marginal(params: Helmholtz, V: Array) -> Array:
     n1, n2 = params.b1.shape[0], params.b2.shape[0]
     H2, H1 = jnp.asarray(binary_states(n2)), jnp.asarray(binary_states(n1))
     lp2 = _bern_logp(H2, params.b2)  # (S2,)
@@ -130,6 +204,9 @@ def check_distribution(patterns, probs, where: str) -> tuple[Array, Array]:
     """(patterns (M, n0), probs (M,)) as JAX arrays, or a ValueError naming ``where``: the
     shapes must match and concrete probabilities must be >= 0 and sum to 1 (to 1e-5); traced
     ones pass unchecked, NaN passes (and gives NaN)."""
+    for name, value in (("patterns", patterns), ("probs", probs)):  # a JAX TypeError before
+        if not isinstance(value, jax.core.Tracer) and dynamics.concrete(value) is None:
+            raise ValueError(f"{where}: {name} must hold numbers, got {type(value).__name__}")
     pat, pr = jnp.asarray(patterns), jnp.asarray(probs)
     if pat.ndim != 2 or pr.shape != pat.shape[:1] or pr.shape[0] < 1:
         raise ValueError(
@@ -147,9 +224,12 @@ def check_distribution(patterns, probs, where: str) -> tuple[Array, Array]:
 def exact_kl(params: Helmholtz, patterns: Array, probs: Array) -> Array:
     """KL(p_data || p_model) = sum_{v: p_data(v) > 0} p_data(v) log2 (p_data(v) / p(v)) in
     bits, exactly: a pattern of probability 0 adds 0 (0 log 0 = 0). ``probs`` must sum to 1
-    (:func:`check_distribution`)."""
+    (:func:`check_distribution`); patterns (M, n0) of 0/1 and params as :func:`log_marginal`
+    (errors name this function)."""
+    n0, _, _ = check_params(params, "exact_kl")
     patterns, probs = check_distribution(patterns, probs, "exact_kl")
-    lp = log_marginal(params, patterns)
+    patterns = _check_binary(patterns, n0, "patterns", "exact_kl")
+    lp = _log_marginal(params, patterns)
     terms = jax.scipy.special.xlogy(probs, probs) - jnp.where(probs > 0, probs * lp, 0.0)
     return jnp.sum(terms) / jnp.log(2.0)
 
@@ -159,11 +239,15 @@ def _bern(key, logits):
 
 
 def wake_sleep_step(params: Helmholtz, key: Array, v: Array, lr: float) -> Helmholtz:
-    """One wake phase on the data batch v (B, n0) and one sleep phase on B dreams."""
-    if jnp.ndim(v) != 2 or jnp.shape(v)[0] < 1 or jnp.shape(v)[1] != params.b0.shape[0]:
+    """One wake phase on the data batch v (B, n0) of 0/1 entries and one sleep phase on B
+    dreams; lr a finite number > 0."""
+    n0 = check_params(params, "wake_sleep_step")[0]
+    if jnp.ndim(v) != 2 or jnp.shape(v)[0] < 1 or jnp.shape(v)[1] != n0:
         raise ValueError(  # a dot_general TypeError, or a nan mean over no example
-            f"wake_sleep_step: v must be (B >= 1, n0={params.b0.shape[0]}), got {jnp.shape(v)}"
+            f"wake_sleep_step: v must be (B >= 1, n0={n0}), got {jnp.shape(v)}"
         )
+    v = _check_binary(v, n0, "v", "wake_sleep_step")
+    _not_bool(lr, "lr", "wake_sleep_step")
     dynamics.check_positive(lr, "lr", "wake_sleep_step")  # nan: nan params; < 0: ascent
     B = v.shape[0]
     k = jax.random.split(key, 5)
@@ -207,12 +291,16 @@ def train_wake_sleep(
     """Wake-sleep from a random init; data drawn from (patterns, probs) (NumPy or JAX, as
     :func:`bars_distribution` gives them). Returns the params and the exact KL (bits) at step
     0 and after every ``eval_every`` steps: (steps/eval_every + 1,). jit/vmap-able over
-    ``key``."""
+    ``key``. Patterns are 0/1; n1 and n2 as :func:`check_params` (the exact KL enumerates
+    their 2^(n1 + n2) states)."""
     where = "train_wake_sleep"
     patterns, probs = check_distribution(patterns, probs, where)
+    patterns = _check_binary(patterns, patterns.shape[1], "patterns", where)
     for name, v in (("n1", n1), ("n2", n2), ("steps", steps), ("batch", batch)):
         dynamics.check_count(v, name, where)
+    _check_hidden(n1, n2, where)
     eval_every = dynamics.check_count(eval_every, "eval_every", where)
+    _not_bool(lr, "lr", where)
     dynamics.check_positive(lr, "lr", where)
     if steps % eval_every:
         raise ValueError(
@@ -241,7 +329,10 @@ def smooth(x: np.ndarray, window: int) -> np.ndarray:
     """Trailing moving average, y_i = mean(x_{max(0, i - window + 1)} .. x_i) for an int
     window >= 1 (the first values average what exists)."""
     window = dynamics.check_count(window, "window", "smooth")
-    x = np.asarray(x, np.float64)
+    try:
+        x = np.asarray(x, np.float64)
+    except (TypeError, ValueError):  # NumPy's "could not convert string to float"
+        raise ValueError(f"smooth: x must hold numbers, got {x!r:.80}") from None
     if x.ndim != 1:  # a 2-D x failed in np.concatenate
         raise ValueError(f"smooth: x must be 1-D (n,), got shape {x.shape}")
     c = np.cumsum(np.concatenate([[0.0], x]))

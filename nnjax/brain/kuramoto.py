@@ -18,6 +18,11 @@ r = sqrt(1 - 2 gamma / K) above the critical coupling K_c = 2 gamma, and r = 0 b
 (Kuramoto 1975; Strogatz 2000, Physica D 143:1).
 
 Shapes: theta, omega (..., N); a batch of independent networks vmaps over leading axes.
+
+Numbers are real: a concrete bool, string, None or complex value given for a number or an
+array of numbers (K, gamma, omega, theta, ...) is a ValueError naming the function and the
+argument ("3" ran as K = 3.0, True as 1.0, a complex theta0 lost its imaginary part); a
+tracer is checked on its dtype only.
 """
 
 import functools
@@ -25,38 +30,73 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import ndtri
 
 from nnjax.brain.dynamics import check_count, check_finite, check_flag, check_positive, concrete
+from nnjax.layers.checks import check_dtype
 
 Array = jax.Array
+
+
+def _real(value, name: str, where: str, *, scalar: bool = False, bool_ok: bool = False) -> None:
+    """A ValueError naming ``where: name`` unless ``value`` is a real number or an array of
+    them (with ``scalar``, one number; with ``bool_ok``, bools too, as for a 0/1 adjacency
+    matrix): a string, a bool, None or a complex value is refused. A tracer passes when its
+    dtype is real (its values are unknown)."""
+    if isinstance(value, jax.Array | np.ndarray | np.generic):  # tracers too: no copy
+        dtype, ndim = value.dtype, value.ndim
+    else:
+        v = concrete(value)  # None for a string, None, a complex number or an object
+        dtype, ndim = (None, None) if v is None else (v.dtype, v.ndim)
+    if dtype is None or dtype.kind not in ("biuf" if bool_ok else "iuf") or (scalar and ndim):
+        what = "a number" if scalar else "a number or an array of numbers"
+        kind = "real or bool" if bool_ok else "real, not a bool"
+        shown = repr(value)
+        shown = shown if len(shown) <= 80 else f"{shown[:77]}..."
+        raise ValueError(f"{where}: {name} must be {what} ({kind}), got {shown}")
+
+
+def _float_dtype(dtype, where: str):
+    """``dtype`` (None: the default float) checked as a floating dtype, else a ValueError:
+    an int dtype was ignored, a name such as "x" failed as a TypeError."""
+    return check_dtype(where, dtype) or jnp.result_type(float)
 
 
 def lorentzian_frequencies(n: int, gamma: float = 1.0, omega0: float = 0.0, dtype=None):
     """n deterministic, quantile-spaced draws of a Lorentzian (Cauchy) of half-width gamma:
     omega_i = omega0 + gamma tan(pi ((i + 1/2) / n - 1/2)), i = 0..n-1. Shape (n,).
-    ValueError unless gamma is a finite number > 0 and omega0 finite."""
+    ValueError unless gamma is a finite number > 0 and omega0 finite (single real numbers;
+    an array of gammas failed in a broadcast), or ``dtype`` is not a floating dtype."""
     n = check_count(n, "n", "lorentzian_frequencies")
+    _real(gamma, "gamma", "lorentzian_frequencies", scalar=True)  # True ran as 1
+    _real(omega0, "omega0", "lorentzian_frequencies", scalar=True)
     check_positive(gamma, "gamma", "lorentzian_frequencies")
     check_finite(omega0, "omega0", "lorentzian_frequencies")
-    q = (jnp.arange(n, dtype=dtype or jnp.result_type(float)) + 0.5) / n
+    q = (jnp.arange(n, dtype=_float_dtype(dtype, "lorentzian_frequencies")) + 0.5) / n
     return omega0 + gamma * jnp.tan(jnp.pi * (q - 0.5))
 
 
 def gaussian_frequencies(n: int, sigma: float = 1.0, omega0: float = 0.0, dtype=None):
     """n quantile-spaced Gaussian frequencies omega0 + sigma Phi^{-1}((i + 1/2) / n). (n,)
-    ValueError unless sigma is a finite number > 0 and omega0 finite."""
+    ValueError unless sigma is a finite number > 0 and omega0 finite (single real numbers),
+    or ``dtype`` is not a floating dtype."""
     n = check_count(n, "n", "gaussian_frequencies")
+    _real(sigma, "sigma", "gaussian_frequencies", scalar=True)
+    _real(omega0, "omega0", "gaussian_frequencies", scalar=True)
     check_positive(sigma, "sigma", "gaussian_frequencies")
     check_finite(omega0, "omega0", "gaussian_frequencies")
-    q = (jnp.arange(n, dtype=dtype or jnp.result_type(float)) + 0.5) / n
+    q = (jnp.arange(n, dtype=_float_dtype(dtype, "gaussian_frequencies")) + 0.5) / n
     return omega0 + sigma * ndtri(q)
 
 
 def stationary_r(K, gamma: float = 1.0):
     """Theory for Lorentzian frequencies of half-width gamma > 0: r = sqrt(1 - 2 gamma / K)
     for K > 2 gamma, else 0 (negative K included), so 0 <= r < 1; nan where K or gamma is nan.
-    A concrete gamma that is not a finite number > 0 is a ValueError."""
+    A concrete gamma that is not a finite number > 0 is a ValueError; so is a K or a gamma
+    that is not real (a string, a bool: stationary_r("3") ran as K = 3)."""
+    _real(K, "K", "stationary_r")
+    _real(gamma, "gamma", "stationary_r")
     check_positive(gamma, "gamma", "stationary_r")
     K = jnp.asarray(K, jnp.result_type(float))
     above = K > 2.0 * gamma
@@ -66,6 +106,7 @@ def stationary_r(K, gamma: float = 1.0):
 
 def order_parameter(theta: Array) -> Array:
     """z = r e^{i psi} = mean_j e^{i theta_j} over the last axis: (..., N) -> complex (...)."""
+    _real(theta, "theta", "order_parameter")  # strings failed deep in JAX
     theta = jnp.asarray(theta)
     if theta.ndim < 1 or theta.shape[-1] < 1:  # a scalar was an IndexError, N = 0 a nan
         raise ValueError(f"order_parameter: theta must be (..., N) with N >= 1, got {theta.shape}")
@@ -73,7 +114,13 @@ def order_parameter(theta: Array) -> Array:
 
 
 def velocity(theta: Array, omega: Array, K, coupling: Array | None = None) -> Array:
-    """dtheta/dt (module docstring): all-to-all through the mean field, or on ``coupling``."""
+    """dtheta/dt (module docstring): all-to-all through the mean field, or on ``coupling``
+    (N, N) of real numbers or bools."""
+    for name, value in (("theta", theta), ("omega", omega), ("K", K)):
+        _real(value, name, "velocity")  # a string K was an IndexError, True ran as 1
+    if coupling is not None:
+        _real(coupling, "coupling", "velocity", bool_ok=True)
+        coupling = jnp.asarray(coupling)  # a list failed on .T
     theta, omega = jnp.asarray(theta), jnp.asarray(omega)
     try:
         fits = theta.ndim >= 1 and jnp.broadcast_shapes(theta.shape, omega.shape) == theta.shape
@@ -143,8 +190,13 @@ def simulate(
     ``n_steps`` and ``record_every`` (ints >= 1) fix the compiled loop, so they are concrete:
     Python or NumPy scalars or 0-d arrays; anything else is a ValueError. N >= 1, and
     concrete theta0, omega, K and coupling must be finite (a ValueError naming the first that
-    is not: one nan turns every phase and r into nan); traced ones pass unchecked.
+    is not: one nan turns every phase and r into nan) and real (coupling may be bool); traced
+    ones pass unchecked.
     """
+    for name, value in (("theta0", theta0), ("omega", omega), ("K", K)):
+        _real(value, name, "simulate")  # a complex theta0 lost its imaginary part
+    if coupling is not None:
+        _real(coupling, "coupling", "simulate", bool_ok=True)
     theta0, omega = jnp.asarray(theta0), jnp.asarray(omega)
     if not jnp.issubdtype(theta0.dtype, jnp.floating):
         theta0 = theta0.astype(jnp.result_type(float))
@@ -166,8 +218,6 @@ def simulate(
         coupling = jnp.asarray(coupling)
         if coupling.shape != (n, n):
             raise ValueError(f"simulate: coupling must have shape ({n}, {n}), got {coupling.shape}")
-    if not isinstance(K, jax.core.Tracer) and concrete(K) is None:
-        raise ValueError(f"simulate: K must be a number or an array of numbers, got {K!r}")
     _check_K(K, theta0.shape)
     for name, value in (("theta0", theta0), ("omega", omega), ("K", K), ("coupling", coupling)):
         if value is not None:  # a nan spreads to every phase through the mean field

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nnjax.brain.dynamics import check_number
+from nnjax.brain.dynamics import check_count, check_number
 from nnjax.brain.rhythms import check_fs
 
 
@@ -41,6 +41,16 @@ def _check_range(r, who: str, name: str) -> tuple[float, float]:
     if not 0 <= lo <= hi < math.inf:  # an inf bound drew inf (then nan) samples
         raise ValueError(f"{who}: {name} must satisfy 0 <= low <= high < inf, got {r!r}")
     return lo, hi
+
+
+def _below_nyquist(f_hz: float, fs: float, who: str, what: str) -> None:
+    """A ValueError naming ``who`` when a planted frequency ``f_hz`` is at or above the
+    Nyquist frequency fs/2: sampled at fs it reads as a slower wave, or as zeros."""
+    if f_hz >= fs / 2:
+        raise ValueError(
+            f"{who}: {what} = {f_hz:g} Hz, at or above the Nyquist frequency fs/2 = "
+            f"{fs / 2:g} Hz of the sampling rate fs = {fs:g} Hz; it must lie below it"
+        )
 
 
 def _rng(key) -> np.random.Generator:
@@ -97,12 +107,17 @@ def plant_slow_waves(
 
     Each wave: -A sin(pi t / d1) on [0, d1), then r A sin(pi (t - d1) / d2) on [d1, d1 + d2),
     with A ~ U(depth_uv), r ~ U(pos_ratio), d1 ~ U(neg_duration_s), d2 ~ U(pos_duration_s);
-    its interval is [start, start + d1 + d2]. Add noise to the signal yourself.
+    its interval is [start, start + d1 + d2]. Add noise to the signal yourself. A half-wave
+    of d s is a wave of 1 / (2 d) Hz, so the shortest of each must exceed 1 / fs (else it is
+    at or above the Nyquist frequency fs/2: a ValueError).
     """
     n, fs = _check_n(n, "plant_slow_waves"), check_fs(fs, "plant_slow_waves")
     ranges = [depth_uv, pos_ratio, neg_duration_s, pos_duration_s, gap_s]
     names = ["depth_uv", "pos_ratio", "neg_duration_s", "pos_duration_s", "gap_s"]
     ranges = [_check_range(r, "plant_slow_waves", m) for r, m in zip(ranges, names)]
+    for (d, _), name in zip(ranges[2:4], names[2:4]):  # d <= 1/fs: zero or one random sample
+        what = f"the half-wave frequency 1 / (2 {name} low) for low = {d:g} s"
+        _below_nyquist(1.0 / (2.0 * d) if d > 0 else np.inf, fs, "plant_slow_waves", what)
     k = _n_slots(n, fs, ranges[2][0] + ranges[3][0] + ranges[4][0], "plant_slow_waves")
     rng = _rng(key)
     depth, ratio, d1, d2 = (rng.uniform(lo, hi, k) for lo, hi in ranges[:4])
@@ -134,11 +149,13 @@ def plant_spindles(
     Each spindle: A sin(2 pi f (t - start) + phi) times a Tukey taper of length d (flat in
     the middle half, cosine ramps over the first and last quarter), with A ~ U(amplitude_uv),
     f ~ U(freq_hz), d ~ U(duration_s), phi ~ U(0, 2 pi); its interval is [start, start + d].
+    freq_hz must lie below the Nyquist frequency fs/2 (a ValueError otherwise).
     """
     n, fs = _check_n(n, "plant_spindles"), check_fs(fs, "plant_spindles")
     ranges = [amplitude_uv, freq_hz, duration_s, gap_s]
     names = ["amplitude_uv", "freq_hz", "duration_s", "gap_s"]
     ranges = [_check_range(r, "plant_spindles", m) for r, m in zip(ranges, names)]
+    _below_nyquist(ranges[1][1], fs, "plant_spindles", "freq_hz high")
     k = _n_slots(n, fs, ranges[2][0] + ranges[3][0], "plant_spindles")
     rng = _rng(key)
     amp, freq, dur = (rng.uniform(lo, hi, k) for lo, hi in ranges[:3])
@@ -176,11 +193,15 @@ def two_state_rate(
     n, fs = _check_n(n, "two_state_rate"), check_fs(fs, "two_state_rate")
     up_d = _check_range(up_duration_s, "two_state_rate", "up_duration_s")
     down_d = _check_range(down_duration_s, "two_state_rate", "down_duration_s")
-    if not (isinstance(n_neurons, int) and n_neurons >= 1):
-        raise ValueError(f"two_state_rate: n_neurons must be an int >= 1, got {n_neurons!r}")
-    if not 0 <= down_rate_hz < up_rate_hz:
+    n_neurons = check_count(n_neurons, "n_neurons", "two_state_rate")  # True ran as 1
+    down_rate_hz, up_rate_hz = (  # a string failed in a comparison, inf deep in NumPy
+        check_number(v, name, "two_state_rate")
+        for name, v in (("down_rate_hz", down_rate_hz), ("up_rate_hz", up_rate_hz))
+    )
+    if not 0 <= down_rate_hz < up_rate_hz < math.inf:
         raise ValueError(
-            f"two_state_rate: need 0 <= down_rate_hz < up_rate_hz, got {down_rate_hz}, {up_rate_hz}"
+            f"two_state_rate: need 0 <= down_rate_hz < up_rate_hz < inf, got {down_rate_hz}, "
+            f"{up_rate_hz}"
         )
     k = _n_slots(n, fs, up_d[0] + down_d[0], "two_state_rate")
     rng = _rng(key)

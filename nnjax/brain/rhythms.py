@@ -186,12 +186,17 @@ def band_power(freqs, psd, band, *, axis: int = -1) -> Array:
     (exactly for f0 on a bin and the band holding f0 +- 2 fs / nperseg; up to the Hann
     window's leakage otherwise).
     """
-    w = band_weights(freqs, band)
+    return _band_power(freqs, psd, band, axis, "band_power")
+
+
+def _band_power(freqs, psd, band, axis, who: str) -> Array:
+    """:func:`band_power`, its errors naming ``who``."""
+    w = band_weights(freqs, band, who)
     psd = jnp.asarray(psd)
     if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
-        raise ValueError(f"band_power: axis must be an int, got {axis!r}")
+        raise ValueError(f"{who}: axis must be an int, got {axis!r}")
     if not -psd.ndim <= axis < psd.ndim or psd.shape[axis] != w.size:
-        raise ValueError(f"band_power: psd shape {psd.shape} has no axis {axis} of {w.size} freqs")
+        raise ValueError(f"{who}: psd shape {psd.shape} has no axis {axis} of {w.size} freqs")
     return jnp.tensordot(jnp.moveaxis(psd, axis, -1), jnp.asarray(w, psd.dtype), axes=1)
 
 
@@ -201,12 +206,18 @@ def band_powers(freqs, psd, bands=None, *, relative: bool = False, axis: int = -
     ``bands`` is a dict name -> (low, high) Hz, or a list of names from :data:`BANDS`; a named
     band above the top frequency (e.g. gamma at fs < 160 Hz) is left out only by default.
     ``relative``: divide by the power over [min low, max high] of the bands returned, so
-    non-overlapping contiguous bands (like :data:`BANDS`) add up to 1.
+    non-overlapping contiguous bands (like :data:`BANDS`) add up to 1. A band outside
+    ``freqs`` (above the Nyquist frequency fs/2, say) is a ValueError naming this function.
     """
     from nnjax.brain.dynamics import check_flag
 
     relative = check_flag(relative, "relative", "band_powers")  # "no" counted as True
-    top = float(np.asarray(freqs)[-1])
+    f = np.asarray(freqs)
+    if f.ndim != 1 or f.size < 2:  # an IndexError for a scalar; named by band_power else
+        raise ValueError(
+            f"band_powers: freqs must be increasing, shape (n_freq >= 2,), got {f.shape}"
+        )
+    top = float(f[-1])
     if bands is None:
         bands = {k: v for k, v in BANDS.items() if v[1] <= top}
     elif isinstance(bands, str):  # iterated letter by letter before
@@ -218,11 +229,11 @@ def band_powers(freqs, psd, bands=None, *, relative: bool = False, axis: int = -
         bands = {b: BANDS[b] for b in bands}
     if not bands:
         raise ValueError(f"band_powers: no bands given, or none of them fits below {top:g} Hz")
-    out = {name: band_power(freqs, psd, band, axis=axis) for name, band in bands.items()}
+    out = {name: _band_power(freqs, psd, b, axis, "band_powers") for name, b in bands.items()}
     if relative:
-        lo = min(b[0] for b in bands.values())
-        hi = max(b[1] for b in bands.values())
-        total = band_power(freqs, psd, (lo, hi), axis=axis)
+        lo = min(float(b[0]) for b in bands.values())
+        hi = max(float(b[1]) for b in bands.values())
+        total = _band_power(freqs, psd, (lo, hi), axis, "band_powers")
         out = {name: p / total for name, p in out.items()}
     return out
 
@@ -264,7 +275,7 @@ def _filtfilt(coef: tuple, zi: tuple, pad: int, x: Array) -> Array:
     return y[..., pad:-pad]
 
 
-def sosfiltfilt(sos, x) -> Array:
+def sosfiltfilt(sos, x, *, who: str = "sosfiltfilt") -> Array:
     """Zero-phase filtering of x (..., n) by second-order sections ``sos`` (n_sections, 6).
 
     The JAX twin of ``scipy.signal.sosfiltfilt(sos, x)`` with its defaults: x is extended at
@@ -272,20 +283,21 @@ def sosfiltfilt(sos, x) -> Array:
     zero coefficients), filtered forward from the steady-state initial conditions
     (scipy.signal.sosfilt_zi) scaled by the first sample, then backward the same way, and
     trimmed. The gain is |H(f)|^2 with no phase shift. A ``lax.scan`` over time, compiled
-    once per filter, shape and dtype; differentiable in x.
+    once per filter, shape and dtype; differentiable in x. ``who`` names the caller in the
+    errors (a signal too short for the filter's padding, say).
     """
     from scipy.signal import sosfilt_zi
 
     sos = np.asarray(sos, dtype=np.float64)
     if sos.ndim != 2 or sos.shape[1] != 6 or len(sos) == 0:
-        raise ValueError(f"sosfiltfilt: sos must have shape (n_sections, 6), got {sos.shape}")
+        raise ValueError(f"{who}: sos must have shape (n_sections, 6), got {sos.shape}")
     if not np.allclose(sos[:, 3], 1.0):
-        raise ValueError("sosfiltfilt: sos[:, 3] (a0 of every section) must be 1")
-    x = as_signal(x, "sosfiltfilt")
+        raise ValueError(f"{who}: sos[:, 3] (a0 of every section) must be 1")
+    x = as_signal(x, who)
     pad = _sos_padlen(sos)
     if x.shape[-1] <= pad:
         raise ValueError(
-            f"sosfiltfilt: the signal has {x.shape[-1]} samples; this filter needs more than "
+            f"{who}: the signal has {x.shape[-1]} samples; this filter needs more than "
             f"{pad} (its edge padding)"
         )
     coef = tuple(tuple(float(c) for c in row) for row in sos)
@@ -294,32 +306,42 @@ def sosfiltfilt(sos, x) -> Array:
 
 
 def butter_bandpass(fs, band, order: int = 4, who: str = "bandpass") -> np.ndarray:
-    """Butterworth band-pass second-order sections (scipy.signal.butter), band in Hz."""
-    from scipy.signal import butter
-
+    """Butterworth band-pass second-order sections (scipy.signal.butter), band in Hz; a
+    ValueError naming ``who`` unless 0 < low < high < fs/2, the Nyquist frequency (a band at
+    or above it cannot be sampled at ``fs``)."""
     fs = check_fs(fs, who)
     try:
         lo, hi = (float(b) for b in band)
     except (TypeError, ValueError):
         raise ValueError(f"{who}: band must be a pair (low, high) in Hz, got {band!r}") from None
     if not 0.0 < lo < hi < fs / 2:
+        nyquist = (
+            f"; high = {hi:g} Hz is at or above the Nyquist frequency fs/2 = {fs / 2:g} Hz of "
+            f"the sampling rate fs = {fs:g} Hz"
+            if hi >= fs / 2
+            else ""
+        )
         raise ValueError(
             f"{who}: band ({lo:g}, {hi:g}) Hz must satisfy 0 < low < high < fs/2 = {fs / 2:g}"
+            f"{nyquist}"
         )
     if isinstance(order, bool) or not isinstance(order, numbers.Integral) or not 1 <= order <= 10:
         raise ValueError(f"{who}: order must be an int in 1..10, got {order!r}")
+    from scipy.signal import butter  # after the checks: its first import takes ~0.7 s
+
     return butter(order, (lo, hi), btype="bandpass", fs=fs, output="sos")
 
 
-def bandpass(x, fs, band, *, order: int = 4) -> Array:
+def bandpass(x, fs, band, *, order: int = 4, who: str = "bandpass") -> Array:
     """x (..., n) band-passed to ``band`` = (low, high) Hz, zero phase: shape (..., n).
 
     A Butterworth band-pass of the given ``order`` (2 ``order`` poles) applied forward and
     backward (:func:`sosfiltfilt`), so the gain is |H(f)|^2: 1 at the centre sqrt(low high)
     and maximally flat around it, 1/2 (-6 dB) at the two cut-offs, and no phase shift
-    (events keep their times).
+    (events keep their times). ``band`` must lie below the Nyquist frequency fs/2 (else a
+    ValueError naming ``who``, the function that asked, with the frequency and fs).
     """
-    return sosfiltfilt(butter_bandpass(fs, band, order), x)
+    return sosfiltfilt(butter_bandpass(fs, band, order, who), x, who=who)
 
 
 def _window_half(fs, window_s, who: str) -> int:
@@ -370,8 +392,8 @@ def _moving_average(x: Array, h: int) -> Array:
     return sums / jnp.asarray(counts, x.dtype)
 
 
-def moving_rms(x, fs, window_s: float = 0.3) -> Array:
+def moving_rms(x, fs, window_s: float = 0.3, *, who: str = "moving_rms") -> Array:
     """Centred sliding root mean square sqrt(:func:`moving_average` of x^2) over ``window_s``
-    s (the same window and edges): shape (..., n)."""
-    x = as_signal(x, "moving_rms")
-    return jnp.sqrt(_centred_mean(x * x, fs, window_s, "moving_rms"))
+    s (the same window and edges): shape (..., n). ``who`` names the caller in errors."""
+    x = as_signal(x, who)
+    return jnp.sqrt(_centred_mean(x * x, fs, window_s, who))

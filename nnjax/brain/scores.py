@@ -70,7 +70,10 @@ def metrics(
     ``task_groups`` (T, g) integer group ids in 0..G-1, ``counts`` (G,) finite and >= 0 with
     every task's total > 0 (a task without test examples has no accuracy: refused).
     ``A_init`` (..., G): the per-group accuracy of each run's untrained network (needed for
-    ``fwt``; without it ``fwt`` is left out). Returns arrays over the leading axes: ``seen``
+    ``fwt``; without it ``fwt`` is left out). Accuracies are fractions in [0, 1]: a value
+    outside (a percentage, say) or nan in a group with test examples is a ValueError naming
+    its position; a group of count 0 carries no weight, so its accuracy (nan, a mean over no
+    example) is not read. Returns arrays over the leading axes: ``seen``
     (..., T), ``final``, ``old``, ``bwt``, ``fwt``, ``forgetting``, ``just_learned``,
     ``first_task`` (R_{0,0}) (...,). With T = 1 there is no old task: ``old``, ``bwt``,
     ``fwt`` and ``forgetting`` (means over j < T-1, an empty set) are nan.
@@ -86,23 +89,51 @@ def metrics(
         "final": seen[..., -1],
         "old": _old(A, task_groups, counts) if T > 1 else undefined,
         "bwt": (R[..., -1, : T - 1] - diag[..., : T - 1]).mean(-1) if T > 1 else undefined,
-        "forgetting": forgetting(R),
+        "forgetting": _forgetting(R),
         "just_learned": diag.mean(-1),
         "first_task": diag[..., 0],
     }
     if A_init is not None:
-        A_init = _check_init("metrics", A_init, A.shape)
+        A_init = _check_init("metrics", A_init, A.shape, counts)
         b = _task_means(A_init[..., None, :], task_groups, counts)[..., 0, :]
         before = R[..., np.arange(T - 1), np.arange(1, T)]  # R_{j-1, j}, j = 1..T-1
         out["fwt"] = (before - b[..., 1:]).mean(-1) if T > 1 else undefined
     return out
 
 
+def _floats(x, name: str, fn: str) -> np.ndarray:
+    """``x`` as a float64 array, or a ValueError naming ``fn: name`` (NumPy's "could not
+    convert string to float" named neither)."""
+    try:
+        return np.asarray(x, np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{fn}: {name} must hold numbers, got {x!r:.80}") from None
+
+
+def _accuracies(A: np.ndarray, name: str, fn: str, used=None) -> np.ndarray:
+    """``A`` refused with a ValueError naming ``fn``, ``name`` and the first bad position
+    unless its entries are accuracies in [0, 1] (nan is refused: it spread silently into
+    every score); ``used`` (G,): groups of count 0 are not read (and are set to 0)."""
+    bad = ~((A >= 0) & (A <= 1))
+    if used is not None:
+        bad &= used
+        A = np.where(used, A, 0.0)
+    if bad.any():
+        pos = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{fn}: {name} must hold accuracies in [0, 1] (fractions, not percentages), got "
+            f"{name}[{', '.join(map(str, pos))}] = {A[pos]} ({int(bad.sum())} of {bad.size} "
+            "entries out of range or nan)"
+        )
+    return A
+
+
 def _check(fn: str, A, task_groups, counts) -> tuple:
     """(A float64 (..., T, G), task_groups int (T, g), counts float64 (G,)), or a ValueError
     naming ``fn`` and the argument: shapes that disagree, group ids outside 0..G-1, counts
-    that are negative or not finite, a task whose groups hold no test example."""
-    A, tg = np.asarray(A, np.float64), np.asarray(task_groups)
+    that are negative or not finite, a task whose groups hold no test example, accuracies
+    outside [0, 1] or nan (in a group with test examples; the others are set to 0)."""
+    A, tg = _floats(A, "A", fn), np.asarray(task_groups)
     if tg.ndim != 2 or tg.shape[0] < 1 or tg.shape[1] < 1 or tg.dtype.kind not in "iu":
         raise ValueError(
             f"{fn}: task_groups must be a 2-D integer array (T tasks, g groups each), T, g >= 1; "
@@ -115,7 +146,7 @@ def _check(fn: str, A, task_groups, counts) -> tuple:
     if tg.min() < 0 or tg.max() >= G:
         raise ValueError(f"{fn}: task_groups must hold group ids in 0..{G - 1} (A has {G} "
                          f"groups), got values {tg.min()}..{tg.max()}")  # fmt: skip
-    counts = np.asarray(counts, np.float64)
+    counts = _floats(counts, "counts", fn)
     if counts.shape != (G,):
         raise ValueError(f"{fn}: counts must be ({G},), one per group of A, got {counts.shape}")
     if not np.all(np.isfinite(counts) & (counts >= 0)):
@@ -124,12 +155,13 @@ def _check(fn: str, A, task_groups, counts) -> tuple:
     if empty:
         raise ValueError(f"{fn}: task {empty[0]} has no test examples (counts of its groups "
                          f"{tg[empty[0]].tolist()} are 0); its accuracy is undefined")  # fmt: skip
-    return A, tg, counts
+    return _accuracies(A, "A", fn, counts > 0), tg, counts
 
 
-def _check_init(fn: str, A_init, shape: tuple) -> np.ndarray:
-    """``A_init`` as float64 (..., G) whose leading axes broadcast to the runs' ``shape[:-2]``."""
-    A_init = np.asarray(A_init, np.float64)
+def _check_init(fn: str, A_init, shape: tuple, counts: np.ndarray) -> np.ndarray:
+    """``A_init`` as float64 (..., G) whose leading axes broadcast to the runs' ``shape[:-2]``,
+    accuracies in [0, 1] where ``counts`` > 0 (:func:`_accuracies`)."""
+    A_init = _floats(A_init, "A_init", fn)
     lead, G = shape[:-2], shape[-1]
     ok = A_init.ndim >= 1 and A_init.shape[-1] == G
     try:
@@ -139,7 +171,7 @@ def _check_init(fn: str, A_init, shape: tuple) -> np.ndarray:
     if not ok:
         raise ValueError(f"{fn}: A_init must be (..., G={G}) with the runs' leading axes "
                          f"{lead}, got shape {A_init.shape}")  # fmt: skip
-    return A_init
+    return _accuracies(A_init, "A_init", fn, counts > 0)
 
 
 def _old(A, task_groups, counts) -> np.ndarray:
@@ -150,10 +182,16 @@ def _old(A, task_groups, counts) -> np.ndarray:
 def forgetting(R: np.ndarray) -> np.ndarray:
     """Forgetting from R (..., T, T): mean over j < T-1 of max_{l in [j, T-2]} R_lj
     - R_{T-1,j}; nan when T = 1 (no old task). Chaudhry et al. 2018 take the max over
-    l in [0, T-2] (module docstring)."""
-    R = np.asarray(R, np.float64)
+    l in [0, T-2] (module docstring). R holds accuracies in [0, 1] (else a ValueError)."""
+    R = _floats(R, "R", "forgetting")
     if R.ndim < 2 or R.shape[-1] != R.shape[-2] or R.shape[-1] < 1:
         raise ValueError(f"forgetting: R must be (..., T, T) with T >= 1, got shape {R.shape}")
+    return _forgetting(_accuracies(R, "R", "forgetting"))
+
+
+def _forgetting(R: np.ndarray) -> np.ndarray:
+    """:func:`forgetting` of a checked R (metrics' weighted means: no second check, which a
+    mean of ones rounded to 1 + 1e-16 could fail)."""
     T = R.shape[-1]
     if T == 1:
         return np.full(R.shape[:-2], np.nan)
@@ -167,7 +205,7 @@ def summary(x) -> dict:
     With n = 1: std, sem and ci are nan."""
     from scipy import stats
 
-    x = np.asarray(x, np.float64).ravel()
+    x = _floats(x, "x", "summary").ravel()
     n = x.size
     if n == 0:
         raise ValueError("summary: the sample is empty")
@@ -208,7 +246,7 @@ def paired(a, b, *, tie: float = TIE) -> dict:
     n <= 13 and the normal approximation with its tie correction above."""
     from scipy import stats
 
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    a, b = _floats(a, "a", "paired"), _floats(b, "b", "paired")
     if a.shape != b.shape:  # before ravel: (2, 3) and (3, 2) hold 6 runs each, not the same 6
         raise ValueError(
             f"paired: a has shape {a.shape} and b {b.shape}; they must pair up run by run"

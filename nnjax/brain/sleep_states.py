@@ -41,6 +41,7 @@ import numpy as np
 
 from nnjax.brain import dynamics, network
 from nnjax.brain.hypnogram import check_hypnogram
+from nnjax.layers.checks import as_real, located
 
 Array = jax.Array
 
@@ -75,8 +76,11 @@ class StateMap(NamedTuple):
 
 def _check_unit(value, name: str, where: str) -> None:
     """A ValueError naming ``where: name`` when a concrete value (any element) lies outside
-    [0, 1]; traced values and NaN pass (NaN gives NaN)."""
+    [0, 1] or is not a number (a string "0.5" ran as 0.5, True as 1, None failed deep in
+    JAX); traced values and NaN pass (NaN gives NaN)."""
     v = dynamics.concrete(value)
+    if not isinstance(value, jax.core.Tracer) and (v is None or v.dtype.kind == "b"):
+        raise ValueError(f"{where}: {name} must be a number in [0, 1], got {value!r}")
     if v is not None and ((v < 0) | (v > 1)).any():
         raise ValueError(f"{where}: {name} must lie in [0, 1], got {v[(v < 0) | (v > 1)][0]}")
 
@@ -90,9 +94,14 @@ def check_levels(levels: Levels, where: str) -> None:
 def modulation(levels: Levels, smap: StateMap | None = None) -> network.Modulation:
     """The network modulation of ``levels`` (formulas: module docstring); differentiable and
     elementwise, so series of levels give series of modulation; ``smap`` defaults to
-    StateMap(). Concrete levels, b_block and ext_min must lie in [0, 1] (so that b_scale and
-    ext_scale do too)."""
+    StateMap(). Concrete levels, b_block and ext_min must be numbers in [0, 1] (so that
+    b_scale and ext_scale do too)."""
     smap = StateMap() if smap is None else smap
+    for name, value, kind in (("levels", levels, Levels), ("smap", smap, StateMap)):
+        if not isinstance(value, kind):  # a tuple failed with an AttributeError
+            raise ValueError(
+                f"modulation: {name} must be a {kind.__name__}, got {type(value).__name__}"
+            )
     check_levels(levels, "modulation")
     _check_unit(smap.b_block, "smap.b_block", "modulation")
     _check_unit(smap.ext_min, "smap.ext_min", "modulation")
@@ -121,14 +130,33 @@ def modulation(levels: Levels, smap: StateMap | None = None) -> network.Modulati
     )
 
 
-def _ramp(x: np.ndarray, width: int) -> np.ndarray:
-    """x (n,) convolved with a centred box of ``width`` samples, edges held: steps become
-    linear ramps of that width."""
-    if width <= 1:
-        return x
-    pad = np.concatenate([np.full(width, x[0]), x, np.full(width, x[-1])])
-    y = np.convolve(pad, np.ones(width) / width, mode="same")
-    return y[width:-width]
+MAX_STEPS = 2**30
+"""The longest night :func:`schedule` builds, in steps (about 30 h at dt = 0.1 ms): its two
+float32 series then take 8 GiB, and a network run over them far more."""
+
+
+def _ramp(values: np.ndarray, per: int, width: int) -> np.ndarray:
+    """x = np.repeat(values, per) (n,) convolved with a centred box of ``width`` samples,
+    edges held, as float32: steps become linear ramps of that width. Output i is the mean of
+    x over [i - width // 2, i + (width - 1) // 2], indices clamped to [0, n - 1] (the old
+    np.convolve(mode="same") of x padded with its end values). O(n): the box sum is taken,
+    from a cumulative sum over each stretch, only where the window holds a step; elsewhere
+    the output is x itself. x is never built in float64 (4 bytes a step, not 24)."""
+    values = np.asarray(values, np.float64)
+    out = np.repeat(values.astype(np.float32), per)
+    n, half = len(out), width // 2
+    steps = (np.flatnonzero(values[1:] != values[:-1]) + 1) * per  # x[c] != x[c - 1]
+    if width <= 1 or steps.size == 0:
+        return out
+    # output i's window [i - half, i - half + width - 1] holds step c iff
+    # c - width + half < i < c + half: stretches [start, stop), merged where they touch
+    start, stop = np.maximum(steps - width + half + 1, 0), np.minimum(steps + half, n)
+    first = np.flatnonzero(np.r_[True, start[1:] > stop[:-1]])
+    for a, b in zip(start[first], np.maximum.reduceat(stop, first)):
+        idx = np.clip(np.arange(a - half, b - half + width - 1), 0, n - 1)
+        c = np.concatenate([[0.0], np.cumsum(values[idx // per])])
+        out[a:b] = (c[width:] - c[:-width]) / width
+    return out
 
 
 def schedule(hypno, epoch_s: float, dt: float, *, states=None, ramp_s: float = 0.0) -> Levels:
@@ -136,20 +164,29 @@ def schedule(hypno, epoch_s: float, dt: float, *, states=None, ramp_s: float = 0
 
     Each epoch of ``epoch_s`` seconds holds its stage's levels (``states``: a dict name ->
     Levels, default :data:`STATES`); a transition is a linear ramp of ``ramp_s`` s centred on
-    the boundary. n_steps = len(hypno) * round(epoch_s * 1000 / dt).
+    the boundary. n_steps = len(hypno) * round(epoch_s * 1000 / dt), at most
+    :data:`MAX_STEPS` (a longer night is a ValueError before anything is allocated). Time
+    and memory are O(n_steps), whatever the ramp's width.
     """
-    h = check_hypnogram(hypno, STAGE_NAMES)
+    h = located("schedule", check_hypnogram, hypno, STAGE_NAMES)
     states = STATES if states is None else states
     missing = [s for s in STAGE_NAMES if s not in states]
     if missing:
         raise ValueError(f"schedule: states has no levels for {missing}")
     for name in STAGE_NAMES:
         check_levels(states[name], f"schedule: states[{name!r}]")
-    if not (isinstance(epoch_s, int | float) and 0 < epoch_s < float("inf")):
+    if not 0 < (as_real(epoch_s) or 0.0) < np.inf:  # True ran as 1 s, np.float32 was refused
         raise ValueError(f"schedule: epoch_s must be > 0 (s) and finite, got {epoch_s!r}")
+    epoch_s = as_real(epoch_s)
     per = int(round(epoch_s * 1000.0 / network.dynamics.check_dt(dt, "schedule")))
     if per < 1:  # a night of 0 steps, silently
         raise ValueError(f"schedule: epoch_s = {epoch_s} s is under one step of dt = {dt} ms")
+    if len(h) * per > MAX_STEPS:  # np.repeat allocated tens of GB, or was killed filling them
+        raise ValueError(
+            f"schedule: the night would take {len(h)} epochs x {per} steps = {len(h) * per} "
+            f"steps of dt = {dt} ms, more than MAX_STEPS = {MAX_STEPS} (two float32 series of "
+            f"{8 * len(h) * per / 2**30:.0f} GiB); use a larger dt or a shorter hypnogram"
+        )
     ramp_s = dynamics.check_number(ramp_s, "ramp_s", "schedule")
     if not 0 <= ramp_s <= epoch_s:  # a wider ramp blends non-adjacent epochs; inf overflowed
         raise ValueError(f"schedule: ramp_s must be >= 0 (s) and <= epoch_s, got {ramp_s!r}")
@@ -160,7 +197,7 @@ def schedule(hypno, epoch_s: float, dt: float, *, states=None, ramp_s: float = 0
             [dynamics.check_number(getattr(states[s], field), f"states[{s!r}].{field}", "schedule")
              for s in STAGE_NAMES]
         )  # fmt: skip
-        out.append(_ramp(np.repeat(per_stage[h], per), width).astype(np.float32))
+        out.append(_ramp(per_stage[h], per, width))
     return Levels(*out)
 
 
@@ -222,7 +259,10 @@ def describe(record: dict, bin_ms: float, n_exc: int, *, nperseg: int | None = N
     (Welch, 4 s segments unless ``nperseg``; NaN for an LFP without power, e.g. a silent
     network); Up/Down states of the E rate (detect_updown: frequency in Hz, the fraction of
     time Up, the number of Up states); the median CV of the E cells' ISIs (cells with >= 5
-    spikes) and their mean pairwise count correlation in 5 ms windows."""
+    spikes) and their mean pairwise count correlation in 5 ms windows. The record holds
+    rate (n_bins, >= 1), lfp (n_bins,) and spikes (n_bins, N), 1 <= n_exc <= N; the LFP's
+    Welch bins (fs = 1000 / bin_ms) must reach the slow band's top, 2 Hz, below the Nyquist
+    frequency fs/2, with a first bin under 100 Hz (else a ValueError)."""
     from nnjax.brain import activity, detect
 
     missing = [k for k in _DESCRIBED if k not in record]
@@ -231,18 +271,41 @@ def describe(record: dict, bin_ms: float, n_exc: int, *, nperseg: int | None = N
             f"describe: record lacks {missing}; record with Monitor(spikes='raster', rate=True, "
             f"lfp=True), got keys {sorted(record)}"
         )
+    bin_ms = dynamics.check_number(bin_ms, "bin_ms", "describe")  # True ran as 1 ms
     dynamics.check_positive(bin_ms, "bin_ms", "describe")
     fs = 1000.0 / bin_ms
-    rate = np.asarray(record["rate"])[:, 0]
-    lfp = np.asarray(record["lfp"], dtype=np.float64)
-    nperseg = nperseg or min(int(4 * fs), lfp.size)
-    out = {"rate_exc_hz": float(rate.mean()), **_spectrum(lfp, fs, nperseg)}
+    rate, lfp, raster = (np.asarray(record[k]) for k in _DESCRIBED)
+    shapes = {"rate": (2, "(n_bins, >= 1)"), "lfp": (1, "(n_bins,)"), "spikes": (2, "(n_bins, N)")}
+    for k, a in zip(_DESCRIBED, (rate, lfp, raster)):
+        if a.ndim != shapes[k][0] or a.dtype.kind not in "biuf" or 0 in a.shape[1:]:
+            raise ValueError(f"describe: record[{k!r}] must be real, of shape {shapes[k][1]}, "
+                             f"got {a.shape} of {a.dtype}")  # fmt: skip
+    n_exc = dynamics.check_count(n_exc, "n_exc", "describe")  # -1 dropped the last cell
+    if n_exc > raster.shape[1]:
+        raise ValueError(f"describe: n_exc = {n_exc} exceeds the raster's {raster.shape[1]} cells")
+    if nperseg is None:
+        nperseg = min(int(4 * fs), lfp.size)
+    else:
+        nperseg = dynamics.check_count(nperseg, "nperseg", "describe", minimum=2)
+    step, top = (fs / nperseg, (nperseg // 2) * fs / nperseg) if nperseg else (np.inf, 0.0)
+    if not (SLOW_BAND[1] <= top and step < min(top, 100.0)):  # band_power named itself
+        raise ValueError(
+            f"describe: the LFP's spectrum, nperseg = {nperseg} samples at fs = {fs:g} Hz "
+            f"(bin_ms = {bin_ms:g}), has bins of {step:g} Hz up to {top:g} Hz (the Nyquist "
+            f"frequency fs/2 = {fs / 2:g} Hz at most); it must reach the slow band's "
+            f"{SLOW_BAND[1]:g} Hz and have a bin below 100 Hz: a longer LFP or shorter bins"
+        )
+    rate = rate[:, 0]
+    if not np.isfinite(rate).all():  # detect_updown's refusal read as "no Up state"
+        raise ValueError("describe: record['rate'] must be finite, got nan or inf")
+    lfp = lfp.astype(np.float64)
+    out = {"rate_exc_hz": float(rate.mean()), **located("describe", _spectrum, lfp, fs, nperseg)}
     try:
         ud = detect.detect_updown(rate, fs)
         out.update(updown_hz=ud.frequency, up_fraction=float(ud.state.mean()), n_up=len(ud.up))
     except ValueError:  # a silent population: no Up state at all
         out.update(updown_hz=float("nan"), up_fraction=0.0, n_up=0)
-    raster = np.asarray(record["spikes"])[:, :n_exc]
+    raster = raster[:, :n_exc]
     cv = activity.isi_cv(raster, bin_ms)
     out["cv_isi_median"] = float(np.nanmedian(cv)) if np.isfinite(cv).any() else float("nan")
     out["pairwise_correlation"] = activity.pairwise_correlation(raster, bin_ms)

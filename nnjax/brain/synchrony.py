@@ -42,15 +42,41 @@ from nnjax.brain.neurons import lif
 Array = jax.Array
 
 
-def _mask(times, mask):
+def _real(value, name: str, where: str, *, scalar: bool = False) -> None:
+    """A ValueError naming ``where: name`` unless ``value`` holds real numbers (with
+    ``scalar``, a single one, not a bool): a string failed deep in JAX, a complex time lost
+    its imaginary part, True ran as 1, and an array tau or dt broadcast against the spike
+    axis (one per spike, silently). A tracer is checked on its dtype and shape only."""
+    arrays = jax.Array | np.ndarray | np.generic  # tracers too: the dtype, with no copy
+    v = value if isinstance(value, arrays) else concrete(value)
+    kinds = "iuf" if scalar else "biuf"
+    if v is None or v.dtype.kind not in kinds or (scalar and v.ndim != 0):
+        what = "be a finite number > 0 (a single one, not a bool; vmap for a batch)"
+        raise ValueError(
+            f"{where}: {name} must {what if scalar else 'hold real numbers'}, got {_shown(value)}"
+        )
+
+
+def _shown(value) -> str:
+    """A short one-line repr of ``value`` for an error message."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def _mask(times, mask, name: str, where: str):
+    _real(times, name, where)
     times = jnp.asarray(times)
     if not jnp.issubdtype(times.dtype, jnp.floating):
         times = times.astype(jnp.result_type(float))
     if mask is None:
         return times, jnp.ones(times.shape, times.dtype)
+    _real(mask, f"mask_{name}", where)
     mask = jnp.asarray(mask)
     if mask.shape != times.shape:
-        raise ValueError(f"mask shape {mask.shape} differs from spike times shape {times.shape}")
+        raise ValueError(
+            f"{where}: mask_{name} shape {mask.shape} differs from spike times {name} shape "
+            f"{times.shape}"
+        )
     return times, mask.astype(times.dtype)
 
 
@@ -59,7 +85,7 @@ def _train(times, mask, name: str, where: str, duration=None):
     (mask > 0) must be finite, and in [0, duration] when ``duration`` is given, else a
     ValueError; masked-out times are set to 0 so that padding (even inf or nan) never reaches
     the value or its gradient."""
-    times, mask = _mask(times, mask)
+    times, mask = _mask(times, mask, name, where)
     t, m = concrete(times), concrete(mask)
     if t is not None and m is not None:
         bad = (m > 0) & ~np.isfinite(t)
@@ -91,9 +117,9 @@ def _check_batches(a, b, where: str) -> None:
 
 
 def _check_number(value, name: str, where: str) -> None:
-    """check_positive, and a ValueError for a concrete value that is not a number (None)."""
-    if not isinstance(value, jax.core.Tracer) and concrete(value) is None:
-        raise ValueError(f"{where}: {name} must be a finite number > 0, got {value!r}")
+    """check_positive, and a ValueError for a value that is not one real number (None, a
+    bool, a string, an array: :func:`_real`)."""
+    _real(value, name, where, scalar=True)
     check_positive(value, name, where)
 
 
@@ -107,7 +133,8 @@ def _kernel_sum(a, ma, b, mb, tau):
 def van_rossum_distance(a, b, tau, *, mask_a=None, mask_b=None, squared: bool = False):
     """Van Rossum distance between spike trains a (..., n) and b (..., m) (module docstring).
 
-    Returns D (or D^2 with ``squared``), shape (...). ``tau`` > 0 in the units of the times.
+    Returns D (or D^2 with ``squared``), shape (...). ``tau`` > 0 in the units of the times,
+    one number (an array of them broadcast against the spikes; vmap for several).
     Spike times that the masks keep must be finite (a ValueError when concrete); a nan or
     inf one under a trace gives D = nan (its kernel term e^{-|inf - inf|/tau} is nan), as
     does a traced tau <= 0 or nan.
@@ -165,9 +192,9 @@ def sttc(a, b, dt, duration, *, mask_a=None, mask_b=None):
     In [-1, 1]; 1 for identical trains. Returns 0 where either train is empty (undefined in
     the original). Where a term's denominator 1 - P T vanishes (P = T = 1: the other train's
     windows cover the whole record and every spike lies in them) the term is its limit, 1.
-    ``dt`` and ``duration`` are finite and > 0; the spike times that the masks keep lie in
-    [0, duration]. Concrete values breaking this are a ValueError; under a trace they give nan
-    (as does a nan dt or duration).
+    ``dt`` and ``duration`` are single finite numbers > 0 (vmap for several); the spike
+    times that the masks keep lie in [0, duration]. Concrete values breaking this are a
+    ValueError; under a trace they give nan (as does a nan dt or duration).
     """
     _check_number(dt, "dt", "sttc")
     _check_number(duration, "duration", "sttc")
@@ -215,6 +242,7 @@ def golomb_rinzel_chi(traces: Array) -> Array:
     0 where every trace is constant; nan where a trace holds a nan or an inf. T, N >= 1 (an
     empty axis is a ValueError). Leading batch axes: use vmap.
     """
+    _real(traces, "traces", "golomb_rinzel_chi")  # a complex trace lost its imaginary part
     traces = jnp.asarray(traces)
     if traces.ndim != 2 or 0 in traces.shape:
         raise ValueError(
@@ -244,7 +272,10 @@ def coincidence_inputs(
     where = "coincidence_inputs"
     n_inputs = check_count(n_inputs, "n_inputs", where)
     n_steps = check_count(n_steps, "n_steps", where)
+    if concrete(jitter) is not None and concrete(jitter).dtype.kind == "b":  # True ran as 1
+        raise ValueError(f"{where}: jitter (steps) must be a number >= 0, got {jitter!r}")
     check_positive(jitter, "jitter (steps)", where, allow_zero=True)
+    _real(volley_times, "volley_times", where)  # a string failed deep in JAX
     v = concrete(volley_times)
     if v is not None and (
         v.ndim != 1 or not np.all(np.isfinite(v) & (v >= 0) & (v <= n_steps - 1))
@@ -264,17 +295,20 @@ def coincidence_response(raster: Array, weight: float, *, beta: float = 0.8, the
     """Output spike count of one discrete LIF neuron (reset to zero) driven by
     I_t = weight * sum_j raster[t, j]; raster (T, n_inputs) -> count, shape (). nan (not a
     count) when the current holds a nan or an inf (a nan or inf raster entry or weight), or
-    beta or theta is nan: such input has no spike count, and this also holds under jit."""
+    beta or theta is nan: such input has no spike count, and this also holds under jit.
+    weight, beta and theta are single real numbers (not bools: a ValueError)."""
+    where = "coincidence_response"
+    _real(raster, "raster", where)
     raster = jnp.asarray(raster)
     if raster.ndim != 2:
         raise ValueError(
-            f"coincidence_response: raster must have shape (T, n_inputs), got shape "
-            f"{tuple(raster.shape)}"
+            f"{where}: raster must have shape (T, n_inputs), got shape {tuple(raster.shape)}"
         )
-    if jnp.ndim(weight) != 0 or (
-        concrete(weight) is None and not isinstance(weight, jax.core.Tracer)
-    ):  # a (n_inputs,) weight failed in a broadcast, a string deep in JAX
-        raise ValueError(f"coincidence_response: weight must be a number, got {weight!r}")
+    for name, value in (("weight", weight), ("beta", beta), ("theta", theta)):
+        v = value if isinstance(value, jax.core.Tracer) else concrete(value)
+        if v is None or v.ndim != 0 or v.dtype.kind not in "iuf":  # True ran as 1; a (2,)
+            # beta simulated two neurons, a (n_inputs,) weight failed in a broadcast
+            raise ValueError(f"{where}: {name} must be a number, got {_shown(value)}")
     current = weight * raster.sum(axis=-1)
     spikes, _ = lif(current, beta=beta, theta=theta, reset="zero")
     bad = ~jnp.all(jnp.isfinite(current)) | jnp.any(jnp.isnan(beta)) | jnp.any(jnp.isnan(theta))
