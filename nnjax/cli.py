@@ -332,6 +332,10 @@ def _platforms_error(exc: BaseException) -> ValueError | None:
     JAX's backend start (``cpu,gpu``: once it has failed, JAX starts the CPU alone and a
     second try succeeds) or a failing retry is the reason."""
     wanted = os.environ.get("JAX_PLATFORMS", "")  # " " is not unset: JAX looks for ' '
+    flags = os.environ.get("XLA_FLAGS", "")
+    if not wanted and flags and _BACKEND_FAILED in str(exc):  # e.g. a device count of 0
+        why = " ".join(str(exc).split())
+        return ValueError(f"JAX cannot start its backend ({why}); check XLA_FLAGS={flags!r}")
     if not wanted or "jax" not in sys.modules:
         return None
     if _BACKEND_FAILED in str(exc):

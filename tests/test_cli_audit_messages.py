@@ -60,3 +60,22 @@ def test_verify_caps_the_number_of_architectures(capsys):
     (out of memory)."""
     err = _error(capsys, ["verify", "--architectures", "100000000000"])
     assert "--architectures: must be an integer >= 0 and <= 100000" in err
+
+
+def test_xla_flags_that_stop_the_backend_are_named():
+    """Finding: XLA_FLAGS=--xla_force_host_platform_device_count=0 gave a 47-line traceback."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=0")
+    env.pop("JAX_PLATFORMS", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "nnjax", "info"], capture_output=True, text=True, env=env,
+        timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("nnjax info: error: JAX cannot start its backend (")
+    assert proc.stderr.rstrip().endswith(
+        "check XLA_FLAGS='--xla_force_host_platform_device_count=0'"
+    )
