@@ -77,27 +77,20 @@ return 0
     assert proc.returncode == 130 and "Exception ignored" not in proc.stderr, proc.stderr
 
 
-def _with_fd(fd: int, how: str):
-    """A preexec_fn for the child: descriptor ``fd`` closed, or opened on /dev/full."""
-
-    def prepare():
-        if how == "closed":
-            os.close(fd)
-        else:
-            full = os.open("/dev/full", os.O_WRONLY)
-            os.dup2(full, fd)
-            os.close(full)
-
-    return prepare
+def _in_shell(script: str, redirect: str, **kw) -> subprocess.CompletedProcess:
+    """Run ``script`` in a fresh interpreter whose descriptors the shell has set with
+    ``redirect`` (``>&-`` closes stdout, ``2>/dev/full`` fills stderr): no preexec_fn, which
+    forks a process that JAX's threads make unsafe."""
+    return subprocess.run(
+        ["sh", "-c", f'exec "$0" -c "$1" {redirect}', sys.executable, script], cwd=ROOT,
+        text=True, timeout=60, **kw,
+    )  # fmt: skip
 
 
 def test_a_closed_stdout_ends_the_command_in_one_line():
     """Finding: `nnjax info >&-` ended with AttributeError: 'NoneType' object has no attribute
     'flush' (a traceback, status 1). Now it fails as writing to a closed descriptor does."""
-    proc = subprocess.run(
-        [sys.executable, "-c", PRINTS], cwd=ROOT, stdout=None, stderr=subprocess.PIPE,
-        text=True, timeout=60, preexec_fn=_with_fd(1, "closed"),
-    )  # fmt: skip
+    proc = _in_shell(PRINTS, ">&-", stderr=subprocess.PIPE)
     assert proc.returncode == 3, proc.stderr
     assert proc.stderr.splitlines()[-1] == (
         "nnjax info: error: cannot write standard output: Bad file descriptor (errno 9, EBADF)"
@@ -111,10 +104,7 @@ def test_a_stderr_that_cannot_be_written_does_not_fail_the_command(how):
     """Finding: with stderr closed the progress bar raised on None and the run never started
     (status 1); with 2>/dev/full the first diagnostic line raised ENOSPC, and so did the line
     reporting it. Diagnostics are best effort: the command's own output and status stand."""
-    proc = subprocess.run(
-        [sys.executable, "-c", PRINTS], cwd=ROOT, stdout=subprocess.PIPE, stderr=None,
-        text=True, timeout=60, preexec_fn=_with_fd(2, how),
-    )  # fmt: skip
+    proc = _in_shell(PRINTS, "2>&-" if how == "closed" else "2>/dev/full", stdout=subprocess.PIPE)
     assert proc.returncode == 0 and proc.stdout == "result\n", proc
 
 
@@ -133,9 +123,6 @@ info.run = run
 sys.argv = ["nnjax", "info"]
 entry()
 """
-    proc = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, stdout=None, stderr=subprocess.PIPE,
-        text=True, timeout=60, preexec_fn=_with_fd(1, "closed"),
-    )  # fmt: skip
+    proc = _in_shell(script, ">&-", stderr=subprocess.PIPE)
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stderr.split("fd=")[1].split()[0]) > 2, proc.stderr
