@@ -40,6 +40,7 @@ from nnjax.compare.settings import (
 )
 from nnjax.data import DATASETS, NO_SPLIT, load, train_test_split
 from nnjax.layers import Layer
+from nnjax.layers.checks import ParamsError
 from nnjax.models import mlp
 from nnjax.optim import FULL_BATCH, injectable_optimizer
 from nnjax.train import Carry, FixedChunks, drive, is_stateful, make_epochs_fn
@@ -283,6 +284,8 @@ def check_model(model: Layer, init_params: Any, splits: Splits, dataset: str) ->
     name = getattr(model, "name", "model")
     try:
         out = jax.eval_shape(lambda p, s, x: apply(p, s, x)[0], params, state, X[:1])
+    except ParamsError as e:  # the params are the culprit, not X
+        raise ParamsError(f"compare: model {name}: {e}") from None
     except ValueError as e:
         msg = f"compare: model {name} does not accept X of shape {X.shape}: {e}"
         raise ValueError(msg) from None

@@ -29,7 +29,10 @@ Equinox's ``State``, so that a layer without state pays nothing for it):
   activation function object, a custom initializer) has ``spec=None``, and so has anything
   containing it.
 * Errors: a ValueError names the layer, its position in the model (``layer i (name)``,
-  ``branch i (name)``) and both shapes.
+  ``branch i (name)``) and both shapes. ``apply`` checks the params it is given against
+  the layer (the keys and shapes its ``init`` makes; static, so free under jit, grad and
+  vmap): params that do not fit raise :class:`ParamsError`, a ValueError naming the layer
+  and the param, e.g. ``Dense(3): params['W'] has shape (4, 5), expected (4, 3)``.
 * Arrays are channels-last ((B, W, C), (B, H, W, C)); params default to float32, float64
   when ``jax_enable_x64`` is on (:func:`default_float`), or a layer's ``dtype``. A layer
   built with ``dtype=float64`` refuses to ``init`` while x64 is off (a ValueError naming the
@@ -41,7 +44,7 @@ serial), :mod:`~nnjax.layers.conv`, :mod:`~nnjax.layers.pool`, :mod:`~nnjax.laye
 :data:`LAYERS` lists every constructor; each has a twin in :mod:`nnjax.reference`.
 """
 
-from nnjax.layers.checks import default_float
+from nnjax.layers.checks import ParamsError, default_float
 from nnjax.layers.combinators import FanInConcat, FanInSum, FanOut, parallel, residual
 from nnjax.layers.conv import Conv, ConvTranspose
 from nnjax.layers.core import (
@@ -86,6 +89,7 @@ __all__ = [
     "Layer",
     "LayerNorm",
     "MaxPool",
+    "ParamsError",
     "Reshape",
     "Shape",
     "SimpleRNNCell",

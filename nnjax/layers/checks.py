@@ -8,14 +8,20 @@ the shape or option, and the valid values.
 * options: :func:`as_real` (Python or NumPy reals, not bools), :func:`positive_int`,
   :func:`flag` (bools only),
   :func:`bias_initializer` / :func:`init_bias` (no fan-based initializer for a 1-D bias);
-* shapes: :func:`check_shape` (ints only, -1 for the batch), :func:`check_features`,
-  :func:`check_spatial`;
-* :func:`located`: a ValueError re-raised with the layer's name in front.
+* shapes: :func:`check_shape` (ints >= -1; -1 for the batch), :func:`check_known_sizes`,
+  :func:`check_features`, :func:`check_spatial`;
+* ``apply``'s arguments: :func:`as_array` (array-likes taken, branch tuples refused),
+  :func:`check_param_keys` and :func:`check_param_shape` (params as ``init`` makes them:
+  shapes are static, so the checks cost nothing per step and hold under jit, grad and vmap,
+  where ``apply`` sees each param's unbatched shape), whose errors are a
+  :class:`ParamsError` (a ValueError: the params, not the input, are the culprit);
+* :func:`located`: a ValueError re-raised with the layer's name in front (a
+  :class:`ParamsError` stays one).
 """
 
 import numbers
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -120,17 +126,30 @@ def _dim(d) -> int:
 
 
 def check_shape(name: str, input_shape: Sequence[int], min_ndim: int = 1) -> Shape:
-    """``input_shape`` as a tuple of ints with at least ``min_ndim`` dims, or a ValueError
-    (floats such as 5.7 and bools are refused, not truncated)."""
+    """``input_shape`` as a tuple of ints >= -1 (-1: the batch, or a size not known) with at
+    least ``min_ndim`` dims, or a ValueError (floats such as 5.7 and bools are refused, not
+    truncated; so are sizes below -1, such as the -3 of a flattened (-1, -1, 3))."""
     try:
         shape = tuple(_dim(d) for d in input_shape)
     except TypeError:
         raise ValueError(
             f"{name}: input_shape must be ints (-1 for the batch), got {input_shape!r}"
         ) from None
+    if any(d < -1 for d in shape):
+        raise ValueError(f"{name}: input_shape sizes must be >= 0 (-1 for the batch), got {shape}")
     if len(shape) < min_ndim:
         raise ValueError(f"{name}: needs an input of at least {min_ndim} dims, got {shape}")
     return shape
+
+
+def check_known_sizes(name: str, shape: Shape) -> None:
+    """A ValueError unless every size after the batch axis is known (>= 0): a layer that
+    multiplies them (Flatten, Reshape) cannot use a -1 there."""
+    if any(d < 0 for d in shape[1:]):
+        raise ValueError(
+            f"{name}: the sizes after the batch axis must be known (>= 0; -1 only for the "
+            f"batch), got input shape {shape}"
+        )
 
 
 def check_features(name: str, shape: Shape, what: str = "input features") -> None:
@@ -143,6 +162,66 @@ def check_spatial(name: str, shape: Shape) -> None:
     """A ValueError unless every spatial size of a (B, *spatial, C) shape is >= 1."""
     if any(n < 1 for n in shape[1:-1]):
         raise ValueError(f"{name}: spatial sizes must be >= 1, got input shape {tuple(shape)}")
+
+
+def as_array(name: str, x):
+    """``x`` as an array: a JAX array (a tracer too) or a NumPy array as it is, an array-like
+    (a nested list of numbers, a scalar) by ``jnp.asarray``. A ValueError naming the layer
+    for a tuple or list of arrays (several branches, from FanOut or parallel) and for what
+    ``jnp.asarray`` refuses (a ragged list, a string)."""
+    if isinstance(x, jax.Array | np.ndarray):
+        return x
+    if isinstance(x, tuple | list) and any(
+        isinstance(leaf, jax.Array | np.ndarray) for leaf in jax.tree.leaves(x)
+    ):
+        raise ValueError(
+            f"{name}: expected an array, got a {type(x).__name__} of {len(x)} arrays (several "
+            "branches: merge them with FanInSum or FanInConcat first)"
+        )
+    try:
+        return jnp.asarray(x)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected an array, got {type(x).__name__} {x!r:.80}") from None
+
+
+class ParamsError(ValueError):
+    """A layer's params do not fit the layer (another layer's, or another size's): the
+    params, not the input, are the culprit. :func:`located` keeps the class through
+    ``serial``, ``parallel``, ``residual`` and the recurrent wrappers."""
+
+
+def check_param_keys(name: str, params, keys: Sequence[str]) -> None:
+    """A ValueError naming the layer unless ``params`` is a dict (any Mapping) with exactly
+    ``keys``, as the layer's ``init`` makes it: a missing key, an extra one (a bias given
+    to a layer built with ``use_bias=False``) or another layer's params."""
+    if isinstance(params, Mapping) and set(params) == set(keys):
+        return
+    if isinstance(params, Mapping):
+        missing = [k for k in keys if k not in params]
+        extra = [k for k in params if k not in keys]
+        parts = [f"missing {missing}"] * bool(missing) + [f"not expected {extra}"] * bool(extra)
+        got = f"keys {list(params)} ({', '.join(parts)})"
+    else:
+        got = f"a {type(params).__name__}"
+    raise ParamsError(
+        f"{name}: params must be a dict with keys {list(keys)} (from init), got {got}"
+    )
+
+
+def check_param_shape(name: str, params, key: str, expected: Sequence, why: str = "") -> None:
+    """A ValueError naming the layer and ``params[key]`` unless that leaf has shape
+    ``expected``; ``why`` says what fixes the shape ("input features 4 -> 3 units")."""
+    got = tuple(jnp.shape(params[key]))
+    if got != tuple(expected):
+        raise param_shape_error(name, key, got, expected, why)
+
+
+def param_shape_error(name: str, key: str, got, expected, why: str = "") -> ValueError:
+    """The :class:`ParamsError` of :func:`check_param_shape`."""
+    why = f" ({why})" if why else ""
+    return ParamsError(
+        f"{name}: params[{key!r}] has shape {tuple(got)}, expected {tuple(expected)}{why}"
+    )
 
 
 def positive_int(name: str, what: str, value) -> int:
@@ -162,8 +241,9 @@ def flag(name: str, what: str, value) -> bool:
 
 
 def located(where: str, fn: Callable, *args, **kwargs):
-    """``fn(*args, **kwargs)``, a ValueError re-raised with ``where: `` in front."""
+    """``fn(*args, **kwargs)``, a ValueError re-raised with ``where: `` in front (a
+    :class:`ParamsError` as a ParamsError)."""
     try:
         return fn(*args, **kwargs)
     except ValueError as e:
-        raise ValueError(f"{where}: {e}") from None
+        raise (ParamsError if isinstance(e, ParamsError) else ValueError)(f"{where}: {e}") from None

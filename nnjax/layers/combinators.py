@@ -22,6 +22,7 @@ from nnjax.layers.checks import check_shape, located, positive_int
 from nnjax.layers.core import (
     Layer,
     apply_model,
+    check_children,
     check_layers,
     check_state,
     init_model,
@@ -138,8 +139,7 @@ def parallel(*layers: Layer) -> Layer:
 
     def run(params, x, key, state, train):
         xs = _branches(name, x, n)
-        if not isinstance(params, list | tuple) or len(params) != n:
-            raise ValueError(f"{name}: {n} branches but params {type(params).__name__}")
+        check_children(name, params, n, "branch")
         outs = [
             located(where[i], apply_model, layer, p, s, xi, key=k, train=train)
             for i, (layer, p, s, xi, k) in enumerate(

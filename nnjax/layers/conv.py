@@ -16,8 +16,14 @@ order; when k_eff < s this layer's output is s - k_eff positions longer (bias on
 
 An int ``kernel_size``/``strides``/``dilation`` applies to every spatial axis, so the same layer
 works on (B, W, C) and (B, H, W, C); a tuple fixes the number of spatial axes. Every spatial
-size and C must be >= 1. As Dense's x @ W, x and W are promoted to ``jnp.result_type(x, W)``
-(int32 x with float32 W: float32; float32 x with float64 params under x64: float64).
+size and C must be >= 1. ``apply`` takes an array-like x and checks the params against the
+layer (static shapes: free under jit and vmap): exactly the keys ``{"W", "b"}`` (``{"W"}``
+without bias), W of shape (*k, C / G, F) with the layer's kernel size and features F, b of
+shape (F,); a :class:`~nnjax.layers.checks.ParamsError` (a ValueError) naming the layer and
+the param otherwise, and a ValueError naming the input when x's rank or channels differ from
+the W it is given. As Dense's x @ W, x and W are
+promoted to ``jnp.result_type(x, W)`` (int32 x with float32 W: float32; float32 x with
+float64 params under x64: float64).
 """
 
 from typing import Any
@@ -28,9 +34,12 @@ from jax import lax
 
 from nnjax.initializers import get_initializer
 from nnjax.layers.checks import (
+    as_array,
     bias_initializer,
     check_dtype,
     check_features,
+    check_param_keys,
+    check_param_shape,
     check_shape,
     check_spatial,
     dtype_name,
@@ -38,6 +47,7 @@ from nnjax.layers.checks import (
     float_result_type,
     init_bias,
     param_dtype,
+    param_shape_error,
     positive_int,
 )
 from nnjax.layers.core import Layer, make_spec
@@ -117,6 +127,32 @@ def _geometry(name, in_shape, fixed, kernel_size, strides, dilation, padding, tr
     return k, s, d, pads, out
 
 
+def _check_kernel(name, W, x, fixed, kernel_size, features, groups) -> int:
+    """The number of spatial axes of the params' kernel W, or a ValueError naming
+    params['W'] unless it has shape (*k, C / G, F): 1 or 2 spatial axes (the number the
+    layer fixes), the layer's kernel size k and its F features. The expected shape is
+    written for the input x (its channels C; its rank when that is valid)."""
+    w = tuple(jnp.shape(W))
+    rank = len(w) - 2
+    if rank in (1, 2) and fixed in (None, rank):
+        k = int_tuple(name, "kernel_size", kernel_size, rank)
+        if w[:-2] == k and w[-1] == features:
+            return rank
+    if fixed is not None:
+        rank = fixed
+    elif x.ndim - 2 in (1, 2):
+        rank = x.ndim - 2
+    elif rank not in (1, 2):
+        rank = 1
+    k = int_tuple(name, "kernel_size", kernel_size, rank)
+    c = x.shape[-1] if x.ndim else "C"
+    c_g = c // groups if isinstance(c, int) and c % groups == 0 else f"{c} / {groups}"
+    why = f"kernel {k}, {c} input channels -> {features} features"
+    if groups > 1:
+        why += f" in {groups} groups"
+    raise param_shape_error(name, "W", w, (*k, c_g, features), why)
+
+
 def _conv_spec(kind, features, kernel_size, strides, padding, dilation, groups, use_bias,
                W_init, b_init, dtype):  # fmt: skip
     listed = lambda v: list(v) if isinstance(v, tuple | list) else v  # noqa: E731
@@ -170,9 +206,16 @@ def _conv(kind: str, features, kernel_size, strides, padding, dilation, groups, 
             params["b"] = init_bias(name, bias_init, k_b, features, dt)
         return (shape[0], *out, features), params
 
+    keys = ("W", "b") if use_bias else ("W",)
+
     def apply(params, x, *, key=None):
+        x = as_array(name, x)
+        check_param_keys(name, params, keys)
         W = params["W"]
-        c_in, rank = W.shape[-2] * groups, W.ndim - 2
+        rank = _check_kernel(name, W, x, fixed, kernel_size, features, groups)
+        if use_bias:
+            check_param_shape(name, params, "b", (features,), "one per feature")
+        c_in = jnp.shape(W)[-2] * groups
         if x.ndim != rank + 2 or x.shape[-1] != c_in:
             want = "(B, W, " if rank == 1 else "(B, H, W, "
             raise ValueError(f"{name}: expected input of shape {want}{c_in}), got {tuple(x.shape)}")

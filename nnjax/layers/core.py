@@ -15,10 +15,15 @@ import jax.numpy as jnp
 from nnjax.activations import ACTIVATIONS, get_activation
 from nnjax.initializers import get_initializer
 from nnjax.layers.checks import (
+    ParamsError,
+    as_array,
     as_real,
     bias_initializer,
     check_dtype,
     check_features,
+    check_known_sizes,
+    check_param_keys,
+    check_param_shape,
     check_shape,
     dtype_name,
     flag,
@@ -107,6 +112,12 @@ def Dense(
     Shapes: x (..., in) -> y (..., features); params ``{"W": (in, features), "b": (features,)}``
     (no ``"b"`` when ``use_bias=False``). ``dtype``: a floating dtype, default
     :func:`default_float`; ``b_init`` must not be fan-based (glorot/he/lecun).
+
+    ``apply`` takes an array-like x (a nested list) and checks the params against the layer:
+    exactly these keys, W of shape (in, features), b of shape (features,), and x's last
+    axis of size in: a :class:`~nnjax.layers.checks.ParamsError` (a ValueError) naming the
+    layer and the param otherwise (shapes are static: nothing is computed, under jit, grad
+    and vmap too).
     """
     features = positive_int("Dense", "features", features)
     name = f"Dense({features})"
@@ -124,10 +135,20 @@ def Dense(
             params["b"] = init_bias(name, bias_init, k_b, features, dt)
         return shape[:-1] + (features,), params
 
+    keys = ("W", "b") if use_bias else ("W",)
+
     def apply(params, x, *, key=None):
-        n_in = params["W"].shape[0]
-        if x.ndim < 1 or x.shape[-1] != n_in:
-            raise ValueError(f"{name}: expected input of shape (..., {n_in}), got {tuple(x.shape)}")
+        x = as_array(name, x)
+        check_param_keys(name, params, keys)
+        w = tuple(jnp.shape(params["W"]))
+        if len(w) != 2 or w[1] != features:  # W is another layer's: say what it should be
+            n = x.shape[-1] if x.ndim else "in"
+            why = f"input features {n} -> {features} units"
+            check_param_shape(name, params, "W", (n, features), why)
+        if x.ndim < 1 or x.shape[-1] != w[0]:
+            raise ValueError(f"{name}: expected input of shape (..., {w[0]}), got {tuple(x.shape)}")
+        if use_bias:
+            check_param_shape(name, params, "b", (features,), "one per unit")
         y = x @ params["W"]
         return y + params["b"] if use_bias else y
 
@@ -151,7 +172,7 @@ def Activation(activation: str | Callable) -> Layer:
         return check_shape(name, input_shape, 0), {}
 
     def apply(params, x, *, key=None):
-        return fn(x)
+        return fn(as_array(name, x))
 
     named = isinstance(activation, str) and activation in ACTIVATIONS
     spec = make_spec("Activation", activation=activation) if named else None
@@ -159,14 +180,17 @@ def Activation(activation: str | Callable) -> Layer:
 
 
 def Flatten() -> Layer:
-    """Keep the leading (batch) axis, flatten the rest: (B, d1, d2, ...) -> (B, d1*d2*...)."""
+    """Keep the leading (batch) axis, flatten the rest: (B, d1, d2, ...) -> (B, d1*d2*...).
+    The sizes after the batch axis must be known at init (no -1 there)."""
     name = "Flatten"
 
     def init(key, input_shape):
         shape = check_shape(name, input_shape, 2)
+        check_known_sizes(name, shape)
         return (shape[0], math.prod(shape[1:])), {}
 
     def apply(params, x, *, key=None):
+        x = as_array(name, x)
         if x.ndim < 2:
             raise ValueError(f"{name}: expected a batch of at least 2 dims, got {tuple(x.shape)}")
         return x.reshape(x.shape[0], math.prod(x.shape[1:]))  # -1 fails on a batch of 0
@@ -177,13 +201,20 @@ def Flatten() -> Layer:
 def Reshape(shape: Sequence[int]) -> Layer:
     """Keep the leading (batch) axis, reshape the rest: (B, ...) -> (B, *shape).
 
-    ``shape`` holds positive ints; the per-example sizes must agree (checked at init and
-    apply). E.g. ``Reshape((40, 1))`` turns MNIST-1D's (B, 40) into a (B, 40, 1) sequence.
+    ``shape`` holds at least one positive int (``()`` would drop the feature axis every
+    layer after it needs); the per-example sizes must agree (checked at init, where they
+    must be known, and at apply). E.g. ``Reshape((40, 1))`` turns MNIST-1D's (B, 40) into
+    a (B, 40, 1) sequence.
     """
     try:
         target = tuple(positive_int("Reshape", "each size in shape", d) for d in shape)
     except TypeError:
         raise ValueError(f"Reshape: shape must be a sequence of ints, got {shape!r}") from None
+    if not target:
+        raise ValueError(
+            "Reshape: shape must hold at least one size, got () (a (B,) output has no "
+            "feature axis; Flatten makes (B, n))"
+        )
     name = f"Reshape({target})"
     size = math.prod(target)
 
@@ -196,10 +227,12 @@ def Reshape(shape: Sequence[int]) -> Layer:
 
     def init(key, input_shape):
         in_shape = check_shape(name, input_shape, 2)
+        check_known_sizes(name, in_shape)
         check(in_shape)
         return (in_shape[0], *target), {}
 
     def apply(params, x, *, key=None):
+        x = as_array(name, x)
         check(tuple(x.shape))
         return x.reshape(x.shape[0], *target)
 
@@ -237,6 +270,7 @@ def Dropout(rate: float) -> Layer:
         return check_shape(name, input_shape, 0), {}
 
     def apply(params, x, *, key=None):
+        x = as_array(name, x)
         if not jnp.issubdtype(jnp.result_type(x), jnp.inexact):
             x = jnp.asarray(x, float_result_type(x))
         if key is None or rate == 0.0:
@@ -254,6 +288,17 @@ def check_layers(who: str, layers: Sequence) -> None:
     for i, layer in enumerate(layers):
         if not isinstance(layer, Layer):
             raise ValueError(f"{who}: argument {i} is not a Layer but {type(layer).__name__}")
+
+
+def check_children(who: str, params, n: int, what: str) -> None:
+    """A ValueError naming the params unless they are a list/tuple with one entry per child
+    (``what``: "layer" or "branch"), as ``init`` makes them."""
+    if not isinstance(params, list | tuple) or len(params) != n:
+        kind = type(params).__name__
+        got = f"a {kind} of {len(params)}" if isinstance(params, list | tuple) else f"a {kind}"
+        raise ParamsError(
+            f"{who}: params must be a list with one entry per {what} ({n}, from init), got {got}"
+        )
 
 
 def check_state(who: str, state, n: int) -> None:
@@ -285,9 +330,7 @@ def serial(*layers: Layer) -> Layer:
         return (shape, params, states) if stateful else (shape, params)
 
     def run(params, x, key, state, train):
-        if not isinstance(params, list | tuple) or len(params) != len(layers):
-            n = len(params) if isinstance(params, list | tuple) else type(params).__name__
-            raise ValueError(f"serial: {len(layers)} layers but params for {n}")
+        check_children(name, params, len(layers), "layer")
         new_state = []
         for i, (layer, p, s, k) in enumerate(
             zip(layers, params, state, split_keys(key, len(layers)))

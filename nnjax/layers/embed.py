@@ -7,7 +7,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from nnjax.initializers import get_initializer
-from nnjax.layers.checks import check_dtype, check_shape, dtype_name, param_dtype, positive_int
+from nnjax.layers.checks import (
+    check_dtype,
+    check_param_keys,
+    check_param_shape,
+    check_shape,
+    dtype_name,
+    param_dtype,
+    positive_int,
+)
 from nnjax.layers.core import Layer, make_spec
 
 
@@ -18,7 +26,10 @@ def Embedding(
 
     Params ``{"W": (num_embeddings, features)}``. dJ/dW[v] sums dJ/dy over every position
     whose id is v; the ids get no gradient. Ids outside the range are an error when ``x`` is
-    concrete (outside jit); under jit they are clamped, as ``jnp.take`` does.
+    concrete (outside jit); under jit they are clamped, as ``jnp.take`` does. ``apply``
+    checks the params first: ``{"W"}`` of shape exactly (num_embeddings, features), else a
+    :class:`~nnjax.layers.checks.ParamsError` (a ValueError) naming the layer (another
+    table would clamp the ids to its own rows).
     """
     num_embeddings = positive_int("Embedding", "num_embeddings", num_embeddings)
     features = positive_int("Embedding", "features", features)
@@ -33,6 +44,9 @@ def Embedding(
         }
 
     def apply(params, x, *, key=None):
+        check_param_keys(name, params, ("W",))
+        why = f"{num_embeddings} ids -> {features} features"
+        check_param_shape(name, params, "W", (num_embeddings, features), why)
         if not hasattr(x, "dtype"):  # a list or a Python int: ids as NumPy gives them
             x = np.asarray(x)
         if not jnp.issubdtype(x.dtype, jnp.integer):

@@ -8,7 +8,10 @@ channel over every other axis (the batch and the spatial axes):
 
 Params ``{"scale": (C,), "offset": (C,)}`` start at 1 and 0 (either left out with
 ``use_scale=False`` / ``use_offset=False``). C must be >= 1, ``eps`` finite and > 0, ``dtype``
-a floating dtype; ``apply`` checks that every param and state leaf has shape (C,).
+a floating dtype; ``apply`` takes an array-like x and checks that the params have exactly
+the keys the layer makes (``{"scale", "offset"}`` less those left out) and that every param
+and state leaf has shape (C,): a ValueError naming the layer otherwise
+(:class:`~nnjax.layers.checks.ParamsError` for the params).
 
 ``BatchNorm`` is stateful (the protocol in :mod:`nnjax.layers`): state
 ``{"mean": (C,), "var": (C,)}`` starts at 0 and 1. Its convention is PyTorch's, so its
@@ -22,6 +25,8 @@ numbers equal ``torch.nn.BatchNorm1d/2d`` with the same ``momentum`` and ``eps``
       running_var  <- (1 - momentum) * running_var  + momentum * var * n / (n - 1)
 
 * ``train=False``: normalise with the running statistics; the state comes back unchanged.
+
+``train`` must be a bool (a string such as "False" is refused, not read as True).
 
 The new statistics keep the dtypes of the state (bfloat16 statistics stay bfloat16 for a
 float32 input), so the state can be a ``lax.scan`` carry, as ``fit`` makes it.
@@ -39,9 +44,12 @@ import jax.numpy as jnp
 from jax import lax
 
 from nnjax.layers.checks import (
+    ParamsError,
+    as_array,
     as_real,
     check_dtype,
     check_features,
+    check_param_keys,
     check_shape,
     dtype_name,
     flag,
@@ -86,9 +94,14 @@ def _normalize(params, x, mean, var, eps):
     return y
 
 
-def _check_channels(name, params, state, x):
-    """A ValueError unless x is (..., C) with C >= 1 (C the params' size, when there are
-    params) and every param and state leaf has shape (C,)."""
+def _param_keys(use_scale, use_offset) -> tuple[str, ...]:
+    return ("scale",) * use_scale + ("offset",) * use_offset
+
+
+def _check_channels(name, params, state, x, keys):
+    """A ValueError unless params has exactly ``keys``, x is (..., C) with C >= 1 (C the
+    params' size, when there are params) and every param and state leaf has shape (C,)."""
+    check_param_keys(name, params, keys)
     sizes = [jnp.shape(v) for v in params.values()]
     C = sizes[0][0] if sizes and len(sizes[0]) == 1 else "C >= 1"
     if x.ndim < 1 or x.shape[-1] < 1 or (C != "C >= 1" and x.shape[-1] != C):
@@ -97,7 +110,8 @@ def _check_channels(name, params, state, x):
     for what, leaves in (("params", params), ("state", state or {})):
         for key, leaf in leaves.items():
             if jnp.shape(leaf) != (C,):
-                raise ValueError(
+                error = ParamsError if what == "params" else ValueError
+                raise error(
                     f"{name}: {what} {key!r} must have shape ({C},), one entry per channel of "
                     f"the input {tuple(x.shape)}, got {jnp.shape(leaf)}"
                 )
@@ -111,13 +125,15 @@ def LayerNorm(
     eps = _check_eps(name, eps)
     use_scale, use_offset = flag(name, "use_scale", use_scale), flag(name, "use_offset", use_offset)
     check_dtype(name, dtype)
+    keys = _param_keys(use_scale, use_offset)
 
     def init(key, input_shape):
         shape = check_shape(name, input_shape, 1)
         return shape, _affine_params(name, shape, use_scale, use_offset, dtype)
 
     def apply(params, x, *, key=None):
-        _check_channels(name, params, None, x)
+        x = as_array(name, x)
+        _check_channels(name, params, None, x, keys)
         mean = jnp.mean(x, axis=-1, keepdims=True)
         var = jnp.mean(jnp.square(x - mean), axis=-1, keepdims=True)
         return _normalize(params, x, mean, var, eps)
@@ -147,6 +163,7 @@ def BatchNorm(
     use_scale, use_offset = flag(name, "use_scale", use_scale), flag(name, "use_offset", use_offset)
     momentum = _check_momentum(name, momentum)
     check_dtype(name, dtype)
+    keys = _param_keys(use_scale, use_offset)
 
     def init(key, input_shape):
         shape = check_shape(name, input_shape, 2)
@@ -156,12 +173,14 @@ def BatchNorm(
         return shape, params, state
 
     def apply(params, x, *, key=None, state=None, train=False):
+        train = flag(name, "train", train)
+        x = as_array(name, x)
         if not isinstance(state, dict) or set(state) != {"mean", "var"}:
             raise ValueError(
                 f"{name}: state must be the {{'mean', 'var'}} dict from init, "
                 f"got {jax.tree.map(jnp.shape, state)!r}"
             )
-        _check_channels(name, params, state, x)
+        _check_channels(name, params, state, x, keys)
         if x.ndim < 2:
             raise ValueError(f"{name}: expected input (B, ..., C), got {tuple(x.shape)}")
         if not train:

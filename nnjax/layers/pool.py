@@ -22,13 +22,20 @@ input's floating dtype, or in the default float (float32, float64 under x64) for
 or bool input, as Dense and Conv compute.
 
 Explicit padding must be smaller than the window on each side, so that every window holds
-at least one real position.
+at least one real position. As for Conv, every spatial size and the channels C must be >= 1
+(checked at init and at apply); ``apply`` takes array-likes (nested lists).
 """
 
 import jax.numpy as jnp
 from jax import lax
 
-from nnjax.layers.checks import check_shape, check_spatial, float_result_type
+from nnjax.layers.checks import (
+    as_array,
+    check_features,
+    check_shape,
+    check_spatial,
+    float_result_type,
+)
 from nnjax.layers.core import Layer, make_spec
 from nnjax.layers.spatial import (
     explicit_pads,
@@ -58,6 +65,7 @@ def _pool(kind: str, window, strides, padding) -> Layer:
     def geometry(in_shape):
         rank = spatial_rank(name, in_shape, fixed)
         check_spatial(name, in_shape)
+        check_features(name, in_shape, "input channels")
         k = int_tuple(name, "window", window, rank)
         s = k if strides is None else int_tuple(name, "strides", strides, rank)
         pads = explicit_pads(name, padding, in_shape[1:-1], k, s)
@@ -71,6 +79,7 @@ def _pool(kind: str, window, strides, padding) -> Layer:
         return (shape[0], *out, shape[-1]), {}
 
     def apply(params, x, *, key=None):
+        x = as_array(name, x)
         k, s, pads, _ = geometry(tuple(x.shape))
         dims, steps, full = (1, *k, 1), (1, *s, 1), [(0, 0), *pads, (0, 0)]
         if kind == "MaxPool":
@@ -104,18 +113,22 @@ def AvgPool(window, *, strides=None, padding="VALID") -> Layer:
 
 def GlobalAvgPool() -> Layer:
     """y[b, c] = mean of x[b, ..., c] over the spatial axes: (B, *spatial, C) -> (B, C).
-    Every spatial size must be >= 1 (checked at init and at apply: no mean of nothing)."""
+    Every spatial size and C must be >= 1 (checked at init and at apply: no mean of
+    nothing)."""
     name = "GlobalAvgPool"
 
     def init(key, input_shape):
         shape = check_shape(name, input_shape, 3)
         check_spatial(name, shape)
+        check_features(name, shape, "input channels")
         return (shape[0], shape[-1]), {}
 
     def apply(params, x, *, key=None):
+        x = as_array(name, x)
         if x.ndim < 3:
             raise ValueError(f"{name}: expected input (B, *spatial, C), got {tuple(x.shape)}")
         check_spatial(name, tuple(x.shape))
+        check_features(name, tuple(x.shape), "input channels")
         x = jnp.asarray(x, float_result_type(x))  # jnp.mean: int32 -> float32 under x64
         return jnp.mean(x, axis=tuple(range(1, x.ndim - 1)))
 

@@ -30,6 +30,12 @@ reset-after form of PyTorch's ``torch.nn.GRU`` (and of cuDNN), r applied after t
 ``return_sequences=True``; ``reverse=True`` runs from t = T - 1 down to 0 (outputs stay
 aligned with their inputs, so the last output is the one at t = 0). ``Bidirectional`` runs a
 forward and a reverse RNN and concatenates (or sums) their outputs.
+
+Every ``apply`` takes an array-like x and checks the params against the layer (static
+shapes: free under jit and vmap): a cell wants exactly its keys, W_i (F, G H) with F the
+input's features, W_h (H, G H) and its biases (G H,) (G gates); ``RNN`` passes its params
+to the cell's checks, ``Bidirectional`` wants ``{"forward", "backward"}``. A
+:class:`~nnjax.layers.checks.ParamsError` (a ValueError) names the layer and the param.
 """
 
 import inspect
@@ -41,9 +47,12 @@ from jax import lax
 
 from nnjax.initializers import get_initializer
 from nnjax.layers.checks import (
+    as_array,
     bias_initializer,
     check_dtype,
     check_features,
+    check_param_keys,
+    check_param_shape,
     check_shape,
     dtype_name,
     flag,
@@ -110,6 +119,22 @@ def _cell(kind: str, hidden: int, W_i_init, W_h_init, b_init, dtype) -> Layer:
     wi, wh = get_initializer(W_i_init), get_initializer(W_h_init)
     bi = bias_initializer(name, b_init)
     biases = ("b_i", "b_h") if kind == "GRUCell" else ("b",)
+    keys, width = ("W_i", "W_h", *biases), G * hidden
+    gates = f"{hidden} hidden" + (f" x {G} gates" if G > 1 else "")
+
+    def check_params(params, x):
+        check_param_keys(name, params, keys)
+        w_i = tuple(jnp.shape(params["W_i"]))
+        if len(w_i) != 2 or w_i[1] != width:  # another cell's: say what it should be
+            n = x.shape[-1] if x.ndim else "F"
+            check_param_shape(name, params, "W_i", (n, width), f"input features {n} -> {gates}")
+        check_param_shape(name, params, "W_h", (hidden, width), gates)
+        for b in biases:
+            check_param_shape(name, params, b, (width,), gates)
+        if x.ndim < 1 or x.shape[-1] != w_i[0]:
+            raise ValueError(
+                f"{name}: expected input of shape (..., {w_i[0]}), got {tuple(x.shape)}"
+            )
 
     def init(key, input_shape):
         shape = check_shape(name, input_shape, 1)
@@ -124,9 +149,8 @@ def _cell(kind: str, hidden: int, W_i_init, W_h_init, b_init, dtype) -> Layer:
         return shape[:-1] + (hidden,), params
 
     def apply(params, x, *, key=None, initial_state=None, return_carry=False):
-        n_in = params["W_i"].shape[0]
-        if x.ndim < 1 or x.shape[-1] != n_in:
-            raise ValueError(f"{name}: expected input of shape (..., {n_in}), got {tuple(x.shape)}")
+        x = as_array(name, x)
+        check_params(params, x)
         h_shape = x.shape[:-1] + (hidden,)
         dt = float_result_type(x, *jax.tree.leaves(params))  # the dtype step computes in
         carry = _initial_carry(name, kind == "LSTMCell", initial_state, h_shape, dt)
@@ -228,6 +252,7 @@ def RNN(cell: Layer, *, return_sequences: bool = False, reverse: bool = False) -
         return ((shape[0], shape[1], H) if return_sequences else (shape[0], H)), params
 
     def apply(params, x, *, key=None, initial_state=None):
+        x = as_array(name, x)
         _check_sequence(name, x.shape)
         xs = jnp.swapaxes(x, 0, 1)  # (T, B, F): scan runs over the leading axis
         y0, carry0 = located(
@@ -309,6 +334,7 @@ def Bidirectional(
         return out, {"forward": p_f, "backward": p_b}
 
     def apply(params, x, *, key=None, initial_state=None):
+        check_param_keys(name, params, ("forward", "backward"))
         h_f, h_b = _pair(name, initial_state)
         y_f = located(name, fwd.apply, params["forward"], x, initial_state=h_f)
         y_b = located(name, bwd.apply, params["backward"], x, initial_state=h_b)

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import jax
 import optax
 
+from nnjax.layers.checks import ParamsError
 from nnjax.optim import DEFAULT_LEARNING_RATE
 from nnjax.train.arguments import _batch_size, _check_dropout, _check_int, _check_loss, _optimizer
 from nnjax.train.arguments import check_eval_data as check_eval_data
@@ -157,7 +158,10 @@ def _check_model(model, loss, params, state, X, y, names, evals):
     try:
         check_params(model, params, state, X.shape[1:], "fit")
     except ShapeMismatch:  # X may be the culprit (another width than the params'): say so first
-        _check_shapes(model, loss, params, state, X, y, names, evals)
+        try:
+            _check_shapes(model, loss, params, state, X, y, names, evals)
+        except ParamsError:  # a layer refused the params: the leaf-by-leaf message says more
+            pass
         raise
     return _check_shapes(model, loss, params, state, X, y, names, evals)
 
@@ -169,6 +173,8 @@ def _check_shapes(model, loss, params, state, X, y, eval_names, evals):
     apply = as_apply(model)
     try:
         jaxpr = jax.make_jaxpr(lambda p, s, x: apply(p, s, x)[0])(params, state, X[:1])
+    except ParamsError as e:  # the params are the culprit, not X
+        raise ParamsError(f"fit: {e}") from None
     except ValueError as e:
         raise ValueError(f"fit: model does not accept X of shape {X.shape}: {e}") from None
     shape = jaxpr.out_avals[0].shape

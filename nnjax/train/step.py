@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from nnjax.layers.checks import ParamsError
 from nnjax.losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -170,7 +171,10 @@ def evaluate(
     try:
         check_params(model, params, state, X.shape[1:], "evaluate")
     except ShapeMismatch:  # X may be the culprit (another width than the params'): say so first
-        _output_shape(model, params, state, X, "evaluate")
+        try:
+            _output_shape(model, params, state, X, "evaluate")
+        except ParamsError:  # a layer refused the params: the leaf-by-leaf message says more
+            pass
         raise
     check_labels(loss, y, _output_shape(model, params, state, X, "evaluate"), "evaluate: y")
     loss_v, acc = jax.jit(make_eval_fn(model, loss))(params, X, y, state)
@@ -182,6 +186,8 @@ def _output_shape(model, params, state, X, where: str) -> tuple:
     apply = as_apply(model)
     try:
         out = jax.eval_shape(lambda p, s, x: apply(p, s, x)[0], params, state, X[:1])
+    except ParamsError as e:  # the params are the culprit, not X
+        raise ParamsError(f"{where}: {e}") from None
     except ValueError as e:
         raise ValueError(f"{where}: model does not accept X of shape {X.shape}: {e}") from None
     return out.shape
