@@ -8,12 +8,12 @@ held as data by a :class:`Standardizer` (JSON-able, so a saved model can re-appl
 """
 
 import functools
-import numbers
 from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 
+from nnjax import data_checks as checks
 from nnjax.standardizer import Standardizer, standardize
 
 
@@ -50,9 +50,9 @@ def spirals(n: int = 600, n_classes: int = 3, noise: float = 0.2, seed: int = 0)
     """``n_classes`` interleaved arms r = t, angle = 4t + 2 pi c / K + noise, t in [0, 1]:
     exactly ``n`` points (n >= K), arm c holding n // K of them, one more for the first
     n mod K arms."""
-    k = _count("spirals", "n_classes", n_classes)
-    n = _count("spirals", "n", n, k)
-    rng = np.random.default_rng(_seed("spirals", seed))
+    k = checks.count("spirals", "n_classes", n_classes)
+    n = checks.count("spirals", "n", n, k)
+    rng = np.random.default_rng(checks.seed("spirals", seed))
     sizes = [n // k + (c < n % k) for c in range(k)]
     t = np.concatenate([np.linspace(0.0, 1.0, m) for m in sizes])
     c = np.repeat(np.arange(k), sizes)
@@ -88,11 +88,11 @@ def mnist1d(n: int = 4000, seed: int = 0):
     """
     from mnist1d.data import get_dataset_args
 
-    n = _count("mnist1d", "n", n, 10)
+    n = checks.count("mnist1d", "n", n, 10)
     if n % 10:
         raise ValueError(f"mnist1d: n must be a multiple of 10 (one per class), got {n}")
     args = get_dataset_args()
-    args.num_samples, args.seed = n, _seed("mnist1d", seed)
+    args.num_samples, args.seed = n, checks.seed("mnist1d", seed)
     d = _make_mnist1d(args)
     X = np.concatenate([d["x"], d["x_test"]])
     y = np.concatenate([d["y"], d["y_test"]])
@@ -121,43 +121,15 @@ def mnist1d_canonical() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 def train_test_split(X, y, test_fraction: float = 0.2, seed: int = 0, stratify: bool = True):
     """A seeded (stratified) split: returns X_train, X_test, y_train, y_test."""
-    test_fraction = _fraction("train_test_split", "test_fraction", test_fraction)
+    test_fraction = checks.fraction("train_test_split", "test_fraction", test_fraction)
     from sklearn.model_selection import train_test_split as split
 
     return split(X, y, test_size=test_fraction, random_state=seed, stratify=y if stratify else None)
 
 
-def _fraction(who: str, name: str, value) -> float:
-    """``value`` as a Python float in (0, 1) (a NumPy float too, which scikit-learn's
-    ``test_size`` refuses), else a ``ValueError`` naming ``who`` and ``name``."""
-    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not (real and 0.0 < value < 1.0):
-        raise ValueError(f"{who}: {name} must be in (0, 1), got {value!r}")
-    return float(value)
-
-
-def _count(who: str, name: str, value, minimum: int = 1) -> int:
-    """``value`` as an int >= ``minimum`` (Python or NumPy, not a bool), else a ValueError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{who}: {name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _seed(who: str, seed) -> int:
-    """A data seed: an int in [0, 2**32) (what NumPy and scikit-learn take), else a ValueError."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
-        raise ValueError(f"{who}: seed must be an int in [0, 2**32), got {seed!r}")
-    return int(seed)
-
-
-_GENERATORS: dict[str, Callable] = {
-    "toy": toy,
-    "xor": xor,
-    "moons": two_moons,
-    "spirals": spirals,
-    "digits": digits,
-    "mnist1d": mnist1d,
-}
+_GENERATORS: dict[str, Callable] = dict(
+    toy=toy, xor=xor, moons=two_moons, spirals=spirals, digits=digits, mnist1d=mnist1d
+)
 NO_SPLIT = frozenset({"toy", "xor"})  # too small to split: train = validation = test points
 
 DATASETS = tuple(_GENERATORS)
@@ -169,7 +141,7 @@ def load(
     seed: int = 0,
     test_fraction: float | None = None,
     standardized: bool = True,
-    canonical: bool = True,
+    canonical: bool | None = None,
 ):
     """Load a built-in dataset by name as a :class:`Dataset` (see :data:`DATASETS`).
 
@@ -179,14 +151,27 @@ def load(
     split of :func:`mnist1d_canonical`, which ``seed`` does not change and which takes no
     ``test_fraction``; ``canonical=False`` gives the former behaviour: 4000 examples from
     :func:`mnist1d` split 3200 / 800 by ``seed``. ``standardized``: (X - mean) / std per
-    feature with the training part's statistics (:func:`standardize`).
+    feature with the training part's statistics (:func:`standardize`). Flags must be True or
+    False; ``test_fraction`` (toy, xor) and ``canonical`` (all but mnist1d) are refused.
     """
     if not isinstance(name, str) or name not in _GENERATORS:
         raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
-    seed = _seed("load", seed)
+    seed = checks.seed("load", seed)
     if test_fraction is not None:
-        test_fraction = _fraction("load", "test_fraction", test_fraction)
-    if name == "mnist1d" and canonical:
+        test_fraction = checks.fraction("load", "test_fraction", test_fraction)
+    standardized = checks.flag("load", "standardized", standardized)
+    canonical = None if canonical is None else checks.flag("load", "canonical", canonical)
+    if name in NO_SPLIT and test_fraction is not None:
+        raise ValueError(
+            f"load: dataset {name!r} is not split (test = train) and takes no test_fraction "
+            "(moons, spirals, digits and mnist1d with canonical=False do)"
+        )
+    if canonical is not None and name != "mnist1d":
+        raise ValueError(
+            f"load: dataset {name!r} takes no canonical (only mnist1d has a canonical split); "
+            "it takes seed, standardized" + (", test_fraction" if name not in NO_SPLIT else "")
+        )
+    if name == "mnist1d" and canonical is not False:
         if test_fraction is not None:
             raise ValueError(
                 "mnist1d's canonical split is fixed (4000 train / 1000 test) and takes no "
@@ -235,14 +220,13 @@ def _check_batches(X, y, batch_size, seed, drop_last):
             f"batches: X and y must have one row per example, got shapes {X.shape} and {y.shape}"
         )
     n = len(X)
-    batch_size = _count("batches", "batch_size", batch_size)
+    batch_size = checks.count("batches", "batch_size", batch_size)
     if batch_size > n:
         raise ValueError(
             f"batches: batch_size must be in [1, {n}] for {n} examples, got {batch_size}"
         )
-    if not isinstance(drop_last, bool | np.bool_):
-        raise ValueError(f"batches: drop_last must be True or False, got {drop_last!r}")
-    return X, y, batch_size, None if seed is None else _seed("batches", seed)
+    checks.flag("batches", "drop_last", drop_last)
+    return X, y, batch_size, None if seed is None else checks.seed("batches", seed)
 
 
 def _batches(X, y, batch_size: int, seed: int | None, drop_last: bool):
@@ -285,11 +269,13 @@ def load_splits(
     The test split is :func:`load`'s (``test_fraction`` None: load's default, 0.2), and
     without a validation split the arrays are exactly load's. ``val_fraction`` (a fraction
     of the whole dataset, taken from load's training split) holds a stratified validation
-    split out before the statistics are fitted. ``toy`` and ``xor`` are neither split
-    (test = train) nor standardised.
+    split out before the statistics are fitted; val_fraction + test_fraction < 1. ``toy`` and
+    ``xor`` are neither split (test = train) nor standardised.
     """
     given = {} if test_fraction is None else {"test_fraction": test_fraction}
     ds = load(name, seed=seed, standardized=False, **given)
+    test = 0.0 if name in NO_SPLIT else (0.2 if test_fraction is None else test_fraction)
+    val_fraction = checks.val_fraction_below("load_splits", val_fraction, test)
     names = tuple(range(ds.n_classes))
     if name in NO_SPLIT:
         if val_fraction:
@@ -324,17 +310,13 @@ def split_own(
     ``ceil(val_fraction * n)`` validation examples from the rest; the standardisation
     statistics come from the training split alone.
     """
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    test_fraction = checks.fraction(name, "test_fraction", test_fraction)
+    val_fraction = checks.val_fraction_below(name, val_fraction, test_fraction)
     y = np.asarray(y)
     if y.size and (y.min() < 0 or y.max() >= len(label_names)):
         raise ValueError(
             f"{name}: class indices must be in [0, {len(label_names)}) for "
             f"{len(label_names)} label names, got {int(y.min())} to {int(y.max())}"
-        )
-    if not 0.0 <= val_fraction < 1.0 - test_fraction:
-        raise ValueError(
-            f"val_fraction {val_fraction} + test_fraction {test_fraction} must be below 1"
         )
     from sklearn.model_selection import train_test_split as split
 
@@ -349,9 +331,7 @@ def split_own(
 
 def _hold_out_validation(X, y, n_total: int, val_fraction: float, seed: int, names, name: str):
     """(X_train, y_train, X_val, y_val): ceil(val_fraction * n_total) examples of (X, y)
-    held out, stratified; (X, y, None, None) for val_fraction 0."""
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    held out, stratified; (X, y, None, None) for val_fraction 0 (checked by the callers)."""
     if not val_fraction:
         return X, y, None, None
     from sklearn.model_selection import train_test_split as split

@@ -59,6 +59,37 @@ def _concrete_range(x) -> tuple[float, float] | None:
     return float(v.min()), float(v.max())
 
 
+TARGET_SLACK = 1e-3
+"""How far float targets may stray outside [0, 1] (rounding, or a finite-difference probe
+t +- h of a target at 0 or 1: the formulas are linear in t, so such a target is no label)."""
+
+
+def check_binary_targets(target, who: str) -> None:
+    """Concrete ``target`` must be numbers (bool, int or float) in [0, 1] (floats within
+    :data:`TARGET_SLACK`): labels {1, 2} or {-1, 1} would train to a negative
+    "cross-entropy", and strings would end in a JAX staging error naming no argument. A
+    ValueError names ``who`` and the range found; traced targets pass."""
+    if any(isinstance(v, jax.core.Tracer) for v in jax.tree.leaves(target)):
+        return
+    try:
+        dtype = target.dtype if hasattr(target, "dtype") else np.asarray(target).dtype
+    except (TypeError, ValueError):  # ragged lists
+        dtype = np.dtype(object)
+    real = dtype == np.bool_ or (jnp.issubdtype(dtype, jnp.number) and dtype.kind != "c")
+    if not real:
+        raise ValueError(
+            f"{who}: target must hold numbers in [0, 1], got a {type(target).__name__} of "
+            f"dtype {dtype}"
+        )
+    r = _concrete_range(target)
+    slack = TARGET_SLACK if jnp.issubdtype(dtype, jnp.inexact) else 0.0
+    if r is not None and not (-slack <= r[0] and r[1] <= 1.0 + slack):
+        raise ValueError(
+            f"{who}: target must be in [0, 1] (labels 0/1 or probabilities); got values from "
+            f"{r[0]:g} to {r[1]:g}"
+        )
+
+
 def check_unit_interval(x, who: str, what: str, advice: str = "") -> None:
     """A ValueError when concrete ``x`` holds a value outside [0, 1] (or NaN), naming
     ``who`` and the range found; a traced ``x`` passes (the loss makes such terms NaN)."""
@@ -105,13 +136,15 @@ def binary_cross_entropy(prob: Array, target: Array, reduction: str = "mean") ->
 
     p must lie in [0, 1]: concrete p outside (logits passed by mistake) raise a
     ``ValueError``; traced ones make their term NaN, so the loss is NaN and ``fit``'s
-    finite-loss check stops the run (the clip would hide them). Targets belong in [0, 1]
-    too; ``fit`` and ``evaluate`` check theirs (the formula itself is linear in t).
+    finite-loss check stops the run (the clip would hide them). Targets must be numbers in
+    [0, 1] too (the formula itself is linear in t): concrete ones are checked
+    (:func:`check_binary_targets`; floats within :data:`TARGET_SLACK`), traced ones are not.
     """
     check_unit_interval(
         prob, "binary_cross_entropy", "probabilities p",
         " (for logits use binary_cross_entropy_with_logits)",
     )  # fmt: skip
+    check_binary_targets(target, "binary_cross_entropy")
     prob = _float(prob)
     t = _match_binary_targets(prob, target, "binary_cross_entropy")
     inside = (prob >= 0) & (prob <= 1)
@@ -158,9 +191,12 @@ def binary_cross_entropy_with_logits(
     form max(z, 0) + log1p(exp(-|z|)) gets z = 0 wrong). At z = +-inf the value is the
     limit: 0 against the right target, inf against the wrong one.
 
-    Targets belong in [0, 1] (labels {1, 2} or {-1, 1} would train to a negative
-    "cross-entropy"); ``fit`` and ``evaluate`` check theirs (the formula is linear in t).
+    Targets must be numbers in [0, 1] (labels {1, 2} or {-1, 1} would train to a negative
+    "cross-entropy": the formula is linear in t); concrete ones (outside ``jit``/``vmap``/
+    ``grad``) are checked here, a ``ValueError`` giving the range found
+    (:func:`check_binary_targets`).
     """
+    check_binary_targets(target, "binary_cross_entropy_with_logits")
     z = _float(logits)
     t = _match_binary_targets(z, target, "binary_cross_entropy_with_logits")
     return _reduce(_softplus_minus_tz(z, t), reduction)

@@ -25,14 +25,26 @@ functions, so the names and defaults can be listed (``nnjax train --help``) with
 from __future__ import annotations
 
 import functools
+import inspect
 import numbers
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import optax
 
-Schedule = Callable[[Any], Any]
+from nnjax.optim_checks import (
+    NONNEGATIVE,
+    OPEN_UNIT,
+    POSITIVE,
+    RATE,
+    UNIT,
+    Schedule,
+    check_learning_rate,
+    check_schedule_start,
+    default_float,
+    number,
+)
 
 
 def _sgd(learning_rate):
@@ -44,53 +56,43 @@ def _sgd(learning_rate):
 def _momentum(learning_rate, momentum=0.9):
     import optax
 
-    _check_momentum(momentum)
-    return optax.sgd(learning_rate, momentum=momentum)
+    return optax.sgd(learning_rate, momentum=number("momentum", momentum, UNIT))
 
 
 def _nesterov(learning_rate, momentum=0.9):
     import optax
 
-    _check_momentum(momentum)
-    return optax.sgd(learning_rate, momentum=momentum, nesterov=True)
+    return optax.sgd(learning_rate, momentum=number("momentum", momentum, UNIT), nesterov=True)
 
 
 def _adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8):
     import optax
 
-    _check_betas(b1, b2, eps)
+    b1, b2, eps = number("b1", b1, UNIT), number("b2", b2, UNIT), number("eps", eps, POSITIVE)
     return optax.adam(learning_rate, b1=b1, b2=b2, eps=eps)
 
 
 def _adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4):
     import optax
 
-    _check_betas(b1, b2, eps)
-    if not 0.0 <= weight_decay < float("inf"):
-        raise ValueError(f"adamw: weight_decay must be a finite number >= 0, got {weight_decay}")
+    b1, b2, eps = number("b1", b1, UNIT), number("b2", b2, UNIT), number("eps", eps, POSITIVE)
+    weight_decay = number("weight_decay", weight_decay, NONNEGATIVE)
     return optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
 
 
 def _rmsprop(learning_rate, decay=0.9, eps=1e-8):
     import optax
 
-    if not 0.0 <= decay < 1.0:
-        raise ValueError(f"rmsprop: decay must be in [0, 1), got {decay}")
-    _check_eps(eps)
+    decay, eps = number("decay", decay, UNIT), number("eps", eps, POSITIVE)
     return optax.rmsprop(learning_rate, decay=decay, eps=eps)
 
 
 def _adagrad(learning_rate, initial_accumulator_value=0.1, eps=1e-7):
     import optax
 
-    if not 0.0 <= initial_accumulator_value < float("inf"):
-        raise ValueError(
-            "adagrad: initial_accumulator_value must be a finite number >= 0, got "
-            f"{initial_accumulator_value}"
-        )
-    _check_eps(eps)
+    acc = number("initial_accumulator_value", initial_accumulator_value, NONNEGATIVE)
     return optax.adagrad(
-        learning_rate, initial_accumulator_value=initial_accumulator_value, eps=eps
+        learning_rate, initial_accumulator_value=acc, eps=number("eps", eps, POSITIVE)
     )
 
 
@@ -121,79 +123,17 @@ FULL_BATCH: frozenset[str] = frozenset({"gd"})
 """Optimizers that always step on the whole training set: ``batch_size`` must be None."""
 
 
-def _check_momentum(momentum):
-    if not 0.0 <= momentum < 1.0:
-        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-
-
-def _check_eps(eps):
-    """eps > 0 and finite: an infinite eps makes every update 0 (nothing trains)."""
-    if not 0.0 < eps < float("inf"):
-        raise ValueError(f"eps must be a finite number > 0, got {eps}")
-
-
-def _check_betas(b1, b2, eps):
-    for n, b in (("b1", b1), ("b2", b2)):
-        if not 0.0 <= b < 1.0:
-            raise ValueError(f"{n} must be in [0, 1), got {b}")
-    _check_eps(eps)
-
-
-LARGEST_FINITE: dict[str, float] = {
-    "float16": 65504.0,
-    "bfloat16": 3.3895313892515355e38,
-    "float32": 3.4028234663852886e38,
-    "float64": 1.7976931348623157e308,
-}
-"""The largest finite value of each float dtype (``numpy.finfo(dtype).max``): a learning
-rate above it is infinite once it meets the params (Optax scales the updates in their
-dtype), so every update would be inf or nan."""
-
-
-def check_learning_rate(learning_rate: float | Schedule, dtype: Any = None) -> None:
-    """A float learning rate must be > 0 and finite, in Python and, given ``dtype`` (the
-    params' float dtype: a name such as ``"float32"``, a NumPy dtype or a type such as
-    ``jnp.float32``), in that dtype (1e39 is inf in float32);
-    a schedule must be callable. The one rule ``fit`` and ``nnjax train --lr`` apply."""
-    if callable(learning_rate):
-        return
-    try:
-        if isinstance(learning_rate, str | bytes | bool):  # float("0.1") and float(True) work
-            raise TypeError
-        lr = float(learning_rate)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"learning_rate must be a positive float or an optax schedule, got {learning_rate!r}"
-        ) from None
-    if not (lr > 0 and lr < float("inf")):
-        raise ValueError(f"learning_rate must be > 0 and finite, got {learning_rate}")
-    name = _dtype_name(dtype) if dtype is not None else None
-    largest = LARGEST_FINITE.get(name) if name is not None else None
-    if largest is not None and lr > largest:
-        raise ValueError(
-            f"learning_rate {learning_rate:g} is infinite in {name} (largest finite "
-            f"{largest:.4g}), the dtype of the params; give a smaller rate"
-        )
-
-
-def _dtype_name(dtype) -> str:
-    """``"float32"`` for ``"float32"``, ``np.dtype("float32")``, ``np.float32`` or
-    ``jnp.float32`` alike (a type was looked up as ``"<class 'numpy.float32'>"`` and the
-    check skipped); a name NumPy does not know is kept as given."""
-    import numpy as np
-
-    try:
-        return np.dtype(dtype).name
-    except TypeError:
-        return str(dtype)
-
-
 def get_optimizer(
     optimizer: str | optax.GradientTransformation,
     learning_rate: float | Schedule | None = None,
     **hyperparams,
 ) -> optax.GradientTransformation:
     """Build an optimizer by name (see the module docstring), or pass an Optax one through.
+
+    A float ``learning_rate`` must be finite in JAX's default float (float32; float64 under
+    x64); a schedule must give one finite rate >= 0 at step 0 (called once). Hyperparameters
+    are real numbers (not bools or strings): momentum, b1, b2, decay in [0, 1); eps > 0;
+    weight_decay, initial_accumulator_value >= 0; finite. A ``ValueError`` names a bad one.
 
     >>> opt = get_optimizer("adam", 1e-3)
     >>> opt = get_optimizer("momentum", optax.cosine_decay_schedule(0.1, 1000), momentum=0.95)
@@ -211,14 +151,21 @@ def get_optimizer(
         )
     if learning_rate is None:
         raise ValueError(f"optimizer {optimizer!r} needs a learning_rate")
-    check_learning_rate(learning_rate)
+    check_learning_rate(learning_rate, default_float(), "JAX's default float dtype")
+    if callable(learning_rate):
+        check_schedule_start(learning_rate)
+    factory = OPTIMIZERS[optimizer]
+    takes = list(inspect.signature(factory).parameters)[1:]
+    unknown = sorted(set(hyperparams) - set(takes))
+    if unknown:
+        raise ValueError(
+            f"optimizer {optimizer!r}: bad hyperparameters: unknown {', '.join(unknown)}; it "
+            f"takes {', '.join(takes) or 'none'}"
+        )
     try:
-        return OPTIMIZERS[optimizer](learning_rate, **hyperparams)
-    except TypeError as e:
-        raise ValueError(f"optimizer {optimizer!r}: bad hyperparameters: {e}") from None
+        return factory(learning_rate, **hyperparams)
     except ValueError as e:
-        text = str(e)
-        raise ValueError(text if ":" in text else f"{optimizer}: {text}") from None
+        raise ValueError(f"{optimizer}: {e}") from None
 
 
 def injectable_optimizer(name: str, learning_rate, **hyperparams) -> optax.GradientTransformation:
@@ -256,17 +203,6 @@ applies to every params leaf (biases and normalisation scales included), like Op
 defaults; eta is the learning rate of the step (scheduled or not)."""
 
 
-def _check_weight_decay(weight_decay) -> None:
-    """None, or a real number lambda >= 0 and finite (a NumPy one too; NumPy's bool is no
-    ``numbers.Real``); a bool or a string is refused (``True`` would be lambda = 1, and
-    ``"0.1"`` a TypeError deep in a comparison)."""
-    if weight_decay is None:
-        return
-    real = isinstance(weight_decay, numbers.Real) and not isinstance(weight_decay, bool)
-    if not (real and 0.0 <= weight_decay < float("inf")):
-        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
-
-
 def _check_steps(name: str, value) -> int:
     """``value`` as a Python int >= 1 (a NumPy int too; not a bool), else a ``ValueError``
     naming ``name``."""
@@ -292,7 +228,8 @@ def with_weight_decay(name: str, learning_rate, weight_decay: float | None, **hy
     cannot be described: its hyperparameters live in closures)."""
     import optax
 
-    _check_weight_decay(weight_decay)
+    if weight_decay is not None:  # a bool or a string is refused: True would be lambda = 1
+        number("weight_decay", weight_decay, NONNEGATIVE)
     if not weight_decay:
         opt = get_optimizer(name, learning_rate, **hyperparams)
     elif name in ("adam", "adamw"):
@@ -344,8 +281,9 @@ def make_schedule(
     * ``exponential``:   eta_t = eta_0 r^(t / S), r = ``decay_rate`` per epoch of S =
                          ``steps_per_epoch`` steps (optax.exponential_decay, continuous)
 
-    ``total_steps`` and ``steps_per_epoch``: ints >= 1 (NumPy ints too); a ``ValueError``
-    names a bad argument.
+    ``total_steps`` and ``steps_per_epoch``: ints >= 1 (NumPy ints too); ``warmup`` a number
+    in (0, 1), ``decay_rate`` in (0, 1]; ``learning_rate`` finite in JAX's default float. A
+    ``ValueError`` names a bad argument.
     """  # noqa: E501
     import optax
 
@@ -353,14 +291,13 @@ def make_schedule(
         raise ValueError(f"unknown schedule {name!r}; valid: {', '.join(SCHEDULES)}")
     total_steps = _check_steps("total_steps", total_steps)
     steps_per_epoch = _check_steps("steps_per_epoch", steps_per_epoch)
-    check_learning_rate(learning_rate)
+    check_learning_rate(learning_rate, default_float(), "JAX's default float dtype")
     if name == "constant":
         return learning_rate
     if name == "cosine":
         return optax.cosine_decay_schedule(learning_rate, decay_steps=total_steps, alpha=0.0)
     if name == "warmup-cosine":
-        if not 0.0 < warmup < 1.0:
-            raise ValueError(f"schedule warmup-cosine: warmup must be in (0, 1), got {warmup}")
+        warmup = number("warmup", warmup, OPEN_UNIT, "schedule warmup-cosine: ")
         if total_steps < 2:
             raise ValueError(
                 "schedule warmup-cosine: the run has 1 step, and a warmup then a decay need "
@@ -373,8 +310,7 @@ def make_schedule(
                 0.0, learning_rate, warmup_steps=w, decay_steps=total_steps, end_value=0.0
             )
         )
-    if not 0.0 < decay_rate <= 1.0:
-        raise ValueError(f"schedule exponential: decay_rate must be in (0, 1], got {decay_rate}")
+    decay_rate = number("decay_rate", decay_rate, RATE, "schedule exponential: ")
     return _float_count(
         optax.exponential_decay(
             learning_rate, transition_steps=steps_per_epoch, decay_rate=decay_rate

@@ -19,7 +19,7 @@ Several devices on one CPU (for tests): set ``XLA_FLAGS=--xla_force_host_platfor
 (or ``jax.config.update("jax_num_cpu_devices", 8)``) before JAX starts its backend.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import jax
 import numpy as np
@@ -31,8 +31,21 @@ AXIS = "data"
 
 def make_mesh(n_devices: int | None = None, devices: Sequence | None = None) -> Mesh:
     """A 1-D mesh with axis ``"data"`` over the first ``n_devices`` of ``devices``
-    (default: all of ``jax.devices()``, every process's devices when multi-host)."""
-    devices = list(jax.devices() if devices is None else devices)
+    (default: all of ``jax.devices()``, every process's devices when multi-host): a sequence
+    of JAX devices (one device alone, or names such as "cpu", are a ``ValueError``)."""
+    devices = jax.devices() if devices is None else devices
+    if isinstance(devices, str | jax.Device) or not isinstance(devices, Iterable):
+        raise ValueError(
+            f"make_mesh: devices must be a sequence of JAX devices, e.g. jax.devices() or "
+            f"[jax.devices()[0]], got {devices!r}"
+        )
+    devices = list(devices)
+    odd = [d for d in devices if not isinstance(d, jax.Device)]
+    if odd:
+        raise ValueError(
+            f"make_mesh: devices must be JAX devices (jax.devices()), got {odd[0]!r} "
+            f"({type(odd[0]).__name__})"
+        )
     if n_devices is None:
         n_devices = len(devices)
     if isinstance(n_devices, bool) or not isinstance(n_devices, int | np.integer):
@@ -57,45 +70,57 @@ def make_mesh(n_devices: int | None = None, devices: Sequence | None = None) -> 
     return Mesh(np.array(devices[:n_devices]), (AXIS,), axis_types=(AxisType.Auto,))
 
 
-def as_mesh(mesh: Mesh | int) -> Mesh:
+def as_mesh(mesh: Mesh | int, where: str = "as_mesh") -> Mesh:
     """``mesh`` (its axes made ``Auto``, :func:`auto_axes`), or :func:`make_mesh` of that many
-    devices when it is an int."""
+    devices when it is an int; anything else is a ``ValueError`` naming ``where``. Every
+    function here that takes a mesh takes it through this."""
     if isinstance(mesh, Mesh):
         return auto_axes(mesh)
     if isinstance(mesh, int | np.integer) and not isinstance(mesh, bool):
         return make_mesh(int(mesh))
-    raise ValueError(f"mesh must be a jax.sharding.Mesh or a device count, got {mesh!r}")
+    raise ValueError(f"{where}: mesh must be a jax.sharding.Mesh or a device count, got {mesh!r}")
 
 
-def auto_axes(mesh: Mesh) -> Mesh:
+def auto_axes(mesh: Mesh | int) -> Mesh:
     """``mesh`` with every axis of type ``Auto``: the same devices, in the same layout, under
     the same names. The data-parallel program lays its batches out with
     ``with_sharding_constraint``, which takes only ``Auto`` axes, while ``jax.make_mesh``
-    makes ``Explicit`` ones by default (sharding in types), which it would refuse."""
+    makes ``Explicit`` ones by default (sharding in types), which it would refuse. An int is
+    :func:`make_mesh` of that many devices (:func:`as_mesh`)."""
+    if not isinstance(mesh, Mesh):
+        return as_mesh(mesh, "auto_axes")
     if all(t == AxisType.Auto for t in mesh.axis_types):
         return mesh
     return Mesh(mesh.devices, mesh.axis_names, axis_types=(AxisType.Auto,) * mesh.devices.ndim)
 
 
-def batch_sharding(mesh: Mesh) -> NamedSharding:
+def batch_sharding(mesh: Mesh | int) -> NamedSharding:
     """Leading (batch) axis split over every axis of ``mesh`` (made ``Auto``:
-    :func:`auto_axes`), the rest whole."""
-    mesh = auto_axes(mesh)
+    :func:`auto_axes`; an int: that many devices, :func:`as_mesh`), the rest whole."""
+    mesh = as_mesh(mesh, "batch_sharding")
     return NamedSharding(mesh, P(mesh.axis_names))
 
 
-def replicated(mesh: Mesh) -> NamedSharding:
-    """A full copy on every device of ``mesh`` (made ``Auto``: :func:`auto_axes`)."""
-    return NamedSharding(auto_axes(mesh), P())
+def replicated(mesh: Mesh | int) -> NamedSharding:
+    """A full copy on every device of ``mesh`` (made ``Auto``: :func:`auto_axes`; an int:
+    that many devices, :func:`as_mesh`)."""
+    return NamedSharding(as_mesh(mesh, "replicated"), P())
 
 
-def check_batch(batch_size: int, mesh: Mesh, what: str = "batch_size") -> None:
-    """Raise ``ValueError`` unless ``batch_size`` splits evenly over the devices of ``mesh``.
+def check_batch(batch_size: int, mesh: Mesh | int, what: str = "batch_size") -> None:
+    """Raise ``ValueError`` unless ``batch_size`` (an int >= 1, Python or NumPy, not a bool)
+    splits evenly over the devices of ``mesh`` (a mesh or a device count, :func:`as_mesh`).
 
     Uneven shards are refused rather than padded: padding would change the mean loss (or
     need per-example weights) and so silently change the numbers.
     """
-    d = mesh.size
+    integer = isinstance(batch_size, int | np.integer) and not isinstance(batch_size, bool)
+    if not integer or batch_size < 1:
+        who = what if ":" in what else f"check_batch: {what}"
+        raise ValueError(f"{who} must be an int >= 1, got {batch_size!r}")
+    batch_size = int(batch_size)
+    d = None if isinstance(mesh, int | np.integer) else getattr(mesh, "size", None)
+    d = as_mesh(mesh, "check_batch").size if d is None else d
     if batch_size % d:
         lower, upper = batch_size // d * d, -(-batch_size // d) * d
         hint = f"e.g. {lower} or {upper}" if lower else f"e.g. {upper}"
@@ -107,13 +132,14 @@ def check_batch(batch_size: int, mesh: Mesh, what: str = "batch_size") -> None:
         )
 
 
-def replicate(tree, mesh: Mesh):
-    """``tree`` with every leaf (arrays, PRNG keys) copied to every device of ``mesh``.
+def replicate(tree, mesh: Mesh | int):
+    """``tree`` with every leaf (arrays, PRNG keys) copied to every device of ``mesh`` (a
+    mesh or a device count, :func:`as_mesh`).
 
     Multi-host: every process must pass the same values; each process's copy fills its own
     devices (no cross-process check, which would cost a collective per leaf).
     """
-    sharding = replicated(mesh)
+    sharding = replicated(as_mesh(mesh, "replicate"))
     many = jax.process_count() > 1
 
     def put(x):

@@ -46,6 +46,7 @@ from nnjax.saved_format import SavedModelError as SavedModelError
 from nnjax.saved_format import _body_checksum as _body_checksum
 from nnjax.saved_record import (
     _array_entry,
+    _check_values,
     _input_shape,
     _label_names,
     _meta,
@@ -77,7 +78,10 @@ def save(
     ``input_shape``: the model's input with a batch axis, e.g. ``(-1, 64)`` (default: from the
     standardizer's or the feature names' length); ``feature_names`` (a CSV file's columns)
     and ``target`` (its label column) let ``nnjax predict`` match a data file's columns.
-    Params and state are checked against the model first.
+    Params and state are checked against the model first, and must be finite (a BatchNorm
+    running variance >= 0); the standardizer must be one ``nnjax.load`` can read back (std
+    finite > 0, mean finite); ``label_names`` a list, not a string. A ``ValueError`` names
+    the argument (and the leaf) before anything is written.
     """
     from nnjax.io import atomic_write_files
 
@@ -140,6 +144,8 @@ def model_files(
     arrays = {PARAMS_FILE: flatten_params(params)}
     if getattr(model, "stateful", False):
         arrays[STATE_FILE] = flatten_params(state)
+    for name, leaves in arrays.items():
+        _check_values("params" if name == PARAMS_FILE else "state", leaves)
     blobs = {name: npz_bytes(leaves) for name, leaves in arrays.items()}
     entries = {name: _array_entry(arrays[name], data) for name, data in blobs.items()}
     meta = _meta(spec, shape, out_shape, loss, names, feature_names, target, std, config, entries)

@@ -90,9 +90,50 @@ def _meta(spec, shape, out_shape, loss, names, feature_names, target, std, confi
 
 
 def _standardizer_dict(standardizer) -> dict | None:
-    if standardizer is None or isinstance(standardizer, dict):
-        return standardizer
-    return standardizer.to_dict()
+    """The standardizer (a :class:`nnjax.data.Standardizer` or its dict, ``to_dict()``) as
+    JSON data, read back as ``nnjax.load`` will read it (:meth:`Standardizer.from_dict`): one
+    that load could not rebuild (a std of 0, a NaN mean, a string) is a ValueError naming it,
+    here rather than on loading, where it would look like a damaged model."""
+    from nnjax.standardizer import Standardizer
+
+    if standardizer is None:
+        return None
+    try:
+        d = standardizer if isinstance(standardizer, dict) else standardizer.to_dict()
+        return Standardizer.from_dict(d).to_dict()
+    except AttributeError:
+        raise ValueError(
+            "nnjax.save: standardizer must be a nnjax.data.Standardizer, its dict or None; got "
+            f"{type(standardizer).__name__}"
+        ) from None
+    except ValueError as e:
+        text = str(e).removeprefix("Standardizer.from_dict: ")
+        raise ValueError(f"nnjax.save: the standardizer cannot be saved: {text}") from None
+
+
+def _check_values(what: str, leaves: dict) -> None:
+    """Every leaf of ``leaves`` (``what``: "params" or "state", {path: array}) finite, and a
+    BatchNorm running variance (a leaf ``['var']``) >= 0: a model saved with a nan weight or
+    a negative variance predicts nan, which ``predict`` would blame on the inputs. A
+    ValueError names the leaf."""
+    import numpy as np
+
+    for path, a in leaves.items():
+        try:
+            bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
+        except TypeError:  # not numbers: the format's own checks name it
+            continue
+        if bad:
+            raise ValueError(
+                f"nnjax.save: {what} leaf {path} holds {bad} nan/inf value(s) of {np.size(a)}; "
+                "a model with them predicts nan (retrain, or restore a checkpoint from before "
+                "they appeared)"
+            )
+        if what == "state" and path.endswith("['var']") and np.size(a) and np.min(a) < 0:
+            raise ValueError(
+                f"nnjax.save: state leaf {path}, a running variance, holds values < 0 (min "
+                f"{float(np.min(a)):g}); a variance is >= 0, and rsqrt of it would be nan"
+            )
 
 
 def _input_shape(input_shape, std, feature_names) -> tuple[int, ...]:
@@ -154,6 +195,11 @@ def _label_names(label_names, out_shape, loss: str) -> list:
             f"gives {k} (for {k} classes: softmax_cross_entropy)"
         )
     n = 2 if k == 1 else k
+    if isinstance(label_names, str | bytes):  # list("ab") would name the classes a and b
+        raise ValueError(
+            f"nnjax.save: label_names must be a list of {n} names, one per class; got the "
+            f"string {label_names!r}"
+        )
     names = list(range(n)) if label_names is None else list(label_names)
     if len(names) != n:
         raise ValueError(f"nnjax.save: {len(names)} label names for a model with {n} classes")

@@ -86,8 +86,13 @@ class Standardizer(NamedTuple):
                 f"Standardizer.from_dict: mean and std must be lists of the same length >= 1; "
                 f"got shapes {mean.shape} and {std.shape}"
             )
-        if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
-            raise ValueError("Standardizer.from_dict: mean must be finite and std finite > 0")
+        bad = np.flatnonzero(~(np.isfinite(mean) & np.isfinite(std) & (std > 0)))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(
+                "Standardizer.from_dict: mean must be finite and std finite > 0; feature "
+                f"{i} has mean {mean[i]:g} and std {std[i]:g} ({bad.size} such feature(s))"
+            )
         return cls(mean, std)
 
 

@@ -127,6 +127,19 @@ def check_flag(value, where: str, name: str) -> bool:
     return bool(value)
 
 
+def check_unroll(unroll, where: str) -> int | bool:
+    """``unroll`` as ``lax.scan`` takes it: an int >= 1 (NumPy's too) or a bool, else a
+    ``ValueError`` naming ``where`` (lax.scan would refuse "2", 2.5 or None only when run)."""
+    if isinstance(unroll, bool | np.bool_):
+        return bool(unroll)
+    if not isinstance(unroll, int | np.integer) or unroll < 1:
+        raise ValueError(
+            f"{where}: unroll must be an int >= 1 (steps per iteration of the step scan) or a "
+            f"bool (True: the whole epoch), got {unroll!r}"
+        )
+    return int(unroll)
+
+
 def make_epochs_fn(
     model,
     loss: str | Callable,
@@ -154,13 +167,15 @@ def make_epochs_fn(
     :func:`nnjax.parallel.batch_sharding`): lay each batch out with it (data parallelism).
     ``unroll``: steps per iteration of the step scan; 2 by default (on the 2-core CPU it ran
     the MLP benchmark's batch-32 and batch-128 loops 5-13% faster than 1, and the default
-    ``nnjax train`` compiled in 0.97 s instead of 0.85 s). ``shuffle=False``: every epoch
+    ``nnjax train`` compiled in 0.97 s instead of 0.85 s); an int >= 1 or a bool (True: the
+    whole epoch, as ``lax.scan`` takes it), checked here. ``shuffle=False``: every epoch
     takes the batches in the stored order (:func:`~nnjax.train.order.batch_indices`), and
     ``batch_size`` must divide ``n_examples`` (else the last n % b rows would never be used).
     """
     where = "make_epochs_fn"
     n_examples, batch_size = check_order(where, n_examples, batch_size, shuffle)
     eval_names = check_eval_names(eval_names, where)
+    unroll = check_unroll(unroll, where)
     step = make_optimizer_step(make_objective(model, loss), check_optimizer(optimizer, where))
     full = is_full_batch(n_examples, batch_size)
     b = n_examples if full else batch_size

@@ -171,7 +171,8 @@ def batch_indices(
     """The rows of every batch of epoch ``epoch``: int32 (n_examples // batch_size, batch_size).
 
     Row t is batch t: ``permutation(fold_in(order_key, epoch), n)[t b : (t + 1) b]``.
-    ``epoch`` may be traced (jit/vmap); ``n_examples`` and ``batch_size`` are static ints,
+    ``epoch``: an int in [0, 2**32) (a float or a negative one is a ``ValueError``), or an
+    integer scalar traced (jit/vmap); ``n_examples`` and ``batch_size`` are static ints,
     1 <= b <= n; ``order_key`` a PRNG key (or an int seed, as ``fit``'s ``key``).
     ``shuffle=False``: rows t b .. (t + 1) b - 1 in their stored order, every epoch (the
     MNIST-1D paper's training script draws its batches so; ``fit`` always shuffles). Unshuffled,
@@ -180,6 +181,7 @@ def batch_indices(
     every row in stored order (see above).
     """
     n, b = check_order("batch_indices", n_examples, batch_size, shuffle, none_ok=False)
+    check_epoch(epoch, "batch_indices")
     steps = n // b
     if not shuffle or is_full_batch(n, b):
         return jnp.arange(steps * b, dtype=jnp.int32).reshape(steps, b)
@@ -254,8 +256,32 @@ def _fold_in(key: Array, data) -> Array:
 
 
 def step_keys(dropout_key: Array, epoch, n_steps: int) -> Array:
-    """The dropout keys of the ``n_steps`` steps of epoch ``epoch``: (n_steps,) keys."""
-    return jax.random.split(jax.random.fold_in(dropout_key, epoch), n_steps)
+    """The dropout keys of the ``n_steps`` steps of epoch ``epoch``: (n_steps,) keys.
+    ``dropout_key``: a PRNG key or an int seed (:func:`as_key`); ``epoch`` as in
+    :func:`batch_indices`; ``n_steps`` an int >= 1. A ``ValueError`` names a bad one."""
+    where = "step_keys"
+    n = as_int(n_steps)
+    if n is None or n < 1:
+        raise ValueError(f"{where}: n_steps must be a positive int, got {n_steps!r}")
+    check_epoch(epoch, where)
+    return jax.random.split(jax.random.fold_in(as_key(dropout_key, where, "dropout_key"), epoch), n)
+
+
+def check_epoch(epoch, where: str) -> None:
+    """``epoch`` an int in [0, 2**32) (Python or NumPy, or a concrete integer scalar array),
+    or a traced integer scalar (not checked further); else a ``ValueError`` naming ``where``:
+    fold_in would truncate 1.5 to epoch 1 and wrap -1 to 2**32 - 1, another epoch's order."""
+    dtype, shape = getattr(epoch, "dtype", None), getattr(epoch, "shape", None)
+    if dtype is not None and shape == () and jnp.issubdtype(dtype, jnp.integer):
+        if isinstance(epoch, jax.core.Tracer):
+            return
+        epoch = int(epoch)
+    e = as_int(epoch)
+    if e is None or not 0 <= e < SEEDS:
+        raise ValueError(
+            f"{where}: epoch must be an int in [0, 2**32) (an integer scalar if traced), "
+            f"got {epoch!r}"
+        )
 
 
 def run_batch_indices(key, epochs: int, n_examples: int, batch_size: int | None) -> np.ndarray:

@@ -1,0 +1,124 @@
+"""The checks of :mod:`nnjax.optim`'s arguments: hyperparameter ranges, the learning rate
+(finite in the params' dtype) and a schedule's first rate. Imports NumPy and JAX only
+inside its functions, as :mod:`nnjax.optim` does (``nnjax train --help`` needs no JAX)."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+Schedule = Callable[[Any], Any]
+
+
+# Hyperparameter ranges, (text, test): an infinite eps would make every update 0
+UNIT = ("in [0, 1)", lambda v: 0.0 <= v < 1.0)
+POSITIVE = ("a finite number > 0", lambda v: 0.0 < v < float("inf"))
+NONNEGATIVE = ("a finite number >= 0", lambda v: 0.0 <= v < float("inf"))
+OPEN_UNIT, RATE = ("in (0, 1)", lambda v: 0.0 < v < 1.0), ("in (0, 1]", lambda v: 0.0 < v <= 1.0)
+
+
+def real(value) -> float | None:
+    """``value`` as a float when it is one real number (a Python or NumPy int or float, a 0-d
+    int or float array); None for a bool, a string, None, a larger array or a tracer."""
+    import numpy as np
+
+    if isinstance(value, bool | np.bool_ | str | bytes):
+        return None
+    kind = np.dtype(getattr(value, "dtype", object)).kind
+    if not isinstance(value, numbers.Real) and (np.shape(value) != () or kind not in "iuf"):
+        return None
+    try:
+        return float(value)
+    except TypeError:  # a tracer
+        return None
+
+
+def number(name: str, value, valid: tuple, where: str = "") -> float:
+    """``value`` (:func:`real`) as a float in the range ``valid`` (:data:`UNIT`, ...), else a
+    ``ValueError`` naming ``where`` (get_optimizer adds the optimizer), ``name`` and the range."""
+    x = real(value)
+    if x is None or not valid[1](x):
+        what = "" if x is not None else f" ({type(value).__name__}, not a number)"
+        raise ValueError(f"{where}{name} must be {valid[0]}, got {value!r}{what}")
+    return x
+
+
+LARGEST_FINITE: dict[str, float] = {
+    "float16": 65504.0,
+    "bfloat16": 3.3895313892515355e38,
+    "float32": 3.4028234663852886e38,
+    "float64": 1.7976931348623157e308,
+}
+"""The largest finite value of each float dtype (``numpy.finfo(dtype).max``): a learning
+rate above it is infinite once it meets the params (Optax scales the updates in their
+dtype), so every update would be inf or nan."""
+
+
+def check_learning_rate(
+    learning_rate: float | Schedule, dtype: Any = None, whose: str = "the dtype of the params"
+) -> None:
+    """A float learning rate must be > 0 and finite, in Python and, given ``dtype`` (the
+    params' float dtype: a name such as ``"float32"``, a NumPy dtype or a type such as
+    ``jnp.float32``; ``whose`` says what it is), in that dtype (1e39 is inf in float32);
+    a schedule must be callable (:func:`get_optimizer` also calls it at step 0). The one rule
+    ``fit`` and ``nnjax train --lr`` apply."""
+    if callable(learning_rate):
+        return
+    try:
+        if isinstance(learning_rate, str | bytes | bool):  # float("0.1") and float(True) work
+            raise TypeError
+        lr = float(learning_rate)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"learning_rate must be a positive float or an optax schedule, got {learning_rate!r}"
+        ) from None
+    if not (lr > 0 and lr < float("inf")):
+        raise ValueError(f"learning_rate must be > 0 and finite, got {learning_rate}")
+    name = dtype_name(dtype) if dtype is not None else None
+    largest = LARGEST_FINITE.get(name) if name is not None else None
+    if largest is not None and lr > largest:
+        raise ValueError(
+            f"learning_rate {learning_rate:g} is infinite in {name} (largest finite "
+            f"{largest:.4g}), {whose}; give a smaller rate"
+        )
+
+
+def dtype_name(dtype) -> str:
+    """``"float32"`` for ``"float32"``, ``np.dtype("float32")``, ``np.float32`` or
+    ``jnp.float32`` alike (a type was looked up as ``"<class 'numpy.float32'>"`` and the
+    check skipped); a name NumPy does not know is kept as given."""
+    import numpy as np
+
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return str(dtype)
+
+
+def default_float() -> str:
+    """JAX's default float dtype: float32, or float64 when x64 is on."""
+    import jax.numpy as jnp
+
+    return jnp.dtype(jnp.result_type(float)).name
+
+
+def check_schedule_start(schedule) -> None:
+    """``schedule(0)`` (an int32 step count, as Optax calls it), the first step's rate, must
+    be one finite number >= 0; a ValueError names it (a traced value is not checked)."""
+    import jax
+    import jax.numpy as jnp
+
+    try:
+        value = schedule(jnp.asarray(0, jnp.int32))
+    except Exception as e:  # any error of the user's schedule, named here
+        value = e
+    if isinstance(value, jax.core.Tracer):
+        return
+    error, rate = isinstance(value, Exception), real(value)
+    if error or rate is None or not 0.0 <= rate < float("inf"):
+        got = f"raised {type(value).__name__}: {value}" if error else f"gave {value!r}"
+        raise ValueError(
+            "learning_rate is a schedule, called by Optax as schedule(step) -> rate, whose rate "
+            f"must be one finite number >= 0; schedule(0) {got}"
+        )
