@@ -83,13 +83,14 @@ def signals_unwind(command: str, grace_s: float = GRACE_S, *, prog: str | None =
 
 
 def leave_at_once(prog: str) -> None:
-    """Until a command's :func:`signals_unwind` block (and after it, until :func:`nnjax.cli.
-    exit_with`): the :data:`SERVED` signals end the process at once with one line, ``<prog>:
-    error: interrupted by SIGINT``, and status 128 + N. Nothing is held yet (no lock, no file
-    being written), so there is nothing to unwind; an exception raised by Python's default
-    SIGINT handler during start-up instead landed in JAX's gc callback (dropped: the run went
-    on to the end, status 0), inside an import (a traceback), or inside a native extension
-    as it loaded (SIGABRT, SIGSEGV). Main thread only; ignored signals stay ignored."""
+    """Until a command's :func:`signals_unwind` block (and after it, until
+    :func:`nnjax.cli_exit.exit_with`): the :data:`SERVED` signals end the process at once
+    with one line, ``<prog>: error: interrupted by SIGINT``, and status 128 + N. Nothing is
+    held yet (no lock, no file being written), so there is nothing to unwind. Python's
+    default SIGINT handler raised its exception during start-up in JAX's gc callback
+    (dropped: the run went on to the end, status 0), inside an import (a traceback), or
+    inside a native extension as it loaded (SIGABRT, SIGSEGV). Main thread only; ignored
+    signals stay ignored."""
     if threading.current_thread() is not threading.main_thread():
         return
 

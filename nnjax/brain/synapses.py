@@ -44,7 +44,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nnjax.brain import delays as delay_line
 from nnjax.brain import dynamics
+from nnjax.brain.delays import (  # the delay line, public here as before
+    INT32_MAX as INT32_MAX,
+)
+from nnjax.brain.delays import (
+    DelayLine as DelayLine,
+)
+from nnjax.brain.delays import (
+    delay_init as delay_init,
+)
+from nnjax.brain.delays import (
+    delay_push as delay_push,
+)
+from nnjax.brain.delays import (
+    delay_read as delay_read,
+)
+from nnjax.brain.delays import (
+    delay_steps as delay_steps,
+)
 
 Array = jax.Array
 
@@ -72,14 +91,6 @@ class SynapseState(NamedTuple):
     current-based synapses, a conductance (nS) for conductance-based ones."""
 
     x: Array
-
-
-class DelayLine(NamedTuple):
-    """Ring buffer of presynaptic spikes: buffer (D, n_pre), head = the slot of the latest
-    step (int32 scalar)."""
-
-    buffer: Array
-    head: Array
 
 
 def init_state(shape, params: SynapseParams = AMPA, *, dtype=None) -> SynapseState:
@@ -125,100 +136,6 @@ def current(state: SynapseState, V: Array, params: SynapseParams, kind: str) -> 
         dynamics.check_fits(V, "V", jnp.shape(state.x), where, "the state's shape")
         dynamics.check_fits(params.E_rev, "E_rev", jnp.shape(state.x), where, "the state's shape")
     return state.x if kind == "current" else state.x * (params.E_rev - V)
-
-
-INT32_MAX = 2**31 - 1
-
-
-def delay_steps(delay_ms, dt: float) -> Array:
-    """Delays in ms -> whole steps, round(delay / dt), int32. ValueError for a concrete delay
-    that is not finite, negative, or of more than INT32_MAX steps (traced ones pass)."""
-    d = jnp.asarray(delay_ms)
-    steps = jnp.round(d / dynamics.check_dt(dt, "synapses.delay_steps"))
-    ms, n = dynamics.concrete(d), dynamics.concrete(steps)
-    if ms is not None and not np.all(np.isfinite(ms)):
-        raise ValueError(
-            f"synapses.delay_steps: delays must be finite (ms), got {ms[~np.isfinite(ms)][0]!s}"
-        )
-    if n is not None and np.any(n < 0):
-        raise ValueError(f"synapses.delay_steps: delays must be >= 0 ms, got min {ms.min()!s}")
-    if n is not None and np.any(n > INT32_MAX):
-        raise ValueError(
-            f"synapses.delay_steps: delays must be at most {INT32_MAX} steps of dt={dt} ms, got "
-            f"{ms.max()!s} ms"
-        )
-    return steps.astype(jnp.int32)
-
-
-def delay_init(n_pre: int, max_delay: int, *, channels: int | None = None, dtype=None):
-    """An empty ring buffer for ``n_pre`` neurons and delays of 0..max_delay steps; with
-    ``channels`` every spike carries that many numbers (buffer (D, n_pre, channels))."""
-    where = "synapses.delay_init"
-    max_delay = dynamics.check_count(max_delay, "max_delay (steps)", where, minimum=0)
-    n_pre = dynamics.check_count(n_pre, "n_pre", where)
-    dtype = jnp.result_type(float) if dtype is None else dtype
-    extra = () if channels is None else (dynamics.check_count(channels, "channels", where),)
-    return DelayLine(jnp.zeros((max_delay + 1, n_pre) + extra, dtype), jnp.zeros((), jnp.int32))
-
-
-def delay_push(line: DelayLine, spikes: Array) -> DelayLine:
-    """Store this step's spikes (n_pre,) (or (n_pre, channels)) in the slot after the head.
-    A ValueError for spikes of another shape (a (1,) array would fill every slot's row)."""
-    return _push(line, spikes, "synapses.delay_push", "spikes")
-
-
-def _push(line: DelayLine, spikes, where: str, name: str) -> DelayLine:
-    if jnp.shape(spikes) != line.buffer.shape[1:]:
-        raise ValueError(
-            f"{where}: {name} must have shape {line.buffer.shape[1:]} (n_pre[, channels]), got "
-            f"{jnp.shape(spikes)}"
-        )
-    head = (line.head + 1) % line.buffer.shape[0]
-    return DelayLine(line.buffer.at[head].set(spikes.astype(line.buffer.dtype)), head)
-
-
-def delay_read(line: DelayLine, delays: Array) -> Array:
-    """Spikes of ``delays`` steps ago (0 = the latest push).
-
-    delays (n_pre,) or a scalar -> (n_pre,); delays (n_post, n_pre) -> (n_post, n_pre)
-    (each with the channel axis appended, if the line has one); ValueError for another
-    shape. Delays must be whole steps in 0..max_delay: ValueError for concrete ones
-    outside; traced ones (under jit, as arguments) are not checked and wrap around the ring.
-    """
-    D, n_pre = line.buffer.shape[:2]
-    _check_delay_shape(delays, n_pre, None, "synapses.delay_read")
-    _check_delays(delays, 0, D - 1, "synapses.delay_read")
-    delays = jnp.asarray(delays, jnp.int32)
-    slot = (line.head - delays) % D
-    cols = jnp.arange(n_pre)
-    return line.buffer[slot, jnp.broadcast_to(cols, slot.shape) if slot.ndim else cols]
-
-
-def _check_delay_shape(delays, n_pre: int, n_post: int | None, where: str):
-    """A ValueError unless delays are a scalar, (n_pre,) or (n_post, n_pre) (any n_post when
-    None): another shape failed in a broadcast naming neither, or read a 3-D block."""
-    shape = jnp.shape(delays)
-    rows = shape[:1] if n_post is None else (n_post,)
-    if shape not in ((), (n_pre,), rows + (n_pre,)):
-        post = "n_post" if n_post is None else n_post
-        raise ValueError(
-            f"{where}: delays has shape {shape}, the line holds {n_pre} presynaptic neurons; "
-            f"delays must be (), ({n_pre},) or ({post}, {n_pre})"
-        )
-
-
-def _check_delays(delays, low: int, high: int, where: str):
-    """A ValueError unless concrete ``delays`` are whole numbers in [low, high] (tracers
-    pass; a Python int or a small array costs microseconds, once per trace)."""
-    d = dynamics.concrete(delays)
-    if d is None:
-        return
-    bad = (d != np.round(d)) | (d < low) | (d > high)
-    if np.any(bad):
-        raise ValueError(
-            f"{where}: delays must be whole steps in [{low}, max_delay={high}], got "
-            f"{d[bad].ravel()[0]!s}"
-        )
 
 
 def synaptic_drive(W: Array, delayed: Array, per_synapse: bool | None = None) -> Array:
@@ -273,7 +190,7 @@ def _check_projection(line: DelayLine, x, W, delays, where: str):
             f"{where}: W has shape {w}, the projection maps {n_pre} presynaptic neurons onto "
             f"x {x_shape}; W must be ({'n_post' if n_post is None else n_post}, {n_pre})"
         )
-    _check_delay_shape(delays, n_pre, n_post, where)
+    delay_line.check_delay_shape(delays, n_pre, n_post, where)
 
 
 def projection_step(
@@ -287,8 +204,8 @@ def projection_step(
     where = "synapses.projection_step"
     _check_decay(params, dt, where)
     _check_projection(state.line, state.syn.x, W, delays, where)
-    _check_delays(delays, 0, state.line.buffer.shape[0] - 1, where)
-    line = _push(state.line, pre_spikes, where, "pre_spikes")
+    delay_line.check_delays(delays, 0, state.line.buffer.shape[0] - 1, where)
+    line = delay_line.push(state.line, pre_spikes, where, "pre_spikes")
     drive = synaptic_drive(W, delay_read(line, delays))
     return Projection(line, _step(state.syn, drive, params, dt, where))
 
@@ -377,7 +294,7 @@ def timed_projection_input(
     another shape, for concrete delays that are not whole steps in [1, max_delay], or
     tau, dt not finite and > 0."""
     where = "synapses.timed_projection_input"
-    _check_delays(delays, 1, state.line.buffer.shape[0], where)
+    delay_line.check_delays(delays, 1, state.line.buffer.shape[0], where)
     _check_decay(params, dt, where)
     _check_timed_tau(params, state.syn.x, where)
     _check_projection(state.line, state.syn.x, W, delays, where)
@@ -402,5 +319,5 @@ def timed_projection_update(
             f"{where}: spike has shape {jnp.shape(spike)}, the line holds {n_pre} presynaptic "
             f"neurons; spike must be ({n_pre},)"
         )
-    line = _push(state.line, _arrival(spike, t_spike, dt, params, where), where, "spike")
+    line = delay_line.push(state.line, _arrival(spike, t_spike, dt, params, where), where, "spike")
     return TimedProjection(line, _step(state.syn, jump, params, dt, where))
