@@ -85,6 +85,12 @@ def pid_alive(pid: int, identity: str | None = None) -> bool:
     return True
 
 
+# A training run holds its params, their gradients and, with Adam, two moments (momentum:
+# one): at most PARAM_COPIES copies. An example in a forward and backward pass holds each
+# unit's pre-activation, activation and gradient: ACTIVATION_COPIES values per unit.
+PARAM_COPIES, ACTIVATION_COPIES = 4, 3
+
+
 def physical_memory() -> int | None:
     """This machine's memory in bytes (``sysconf``), or None where it is not known."""
     try:

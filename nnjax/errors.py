@@ -52,6 +52,29 @@ class NonFiniteLossError(DivergenceError, FloatingPointError):
     (``nnjax.NonFiniteLossError``; a ``FloatingPointError`` too)."""
 
 
+class ResumeError(ValueError):
+    """A checkpoint that this run cannot resume from, because one of fit's arguments differs
+    from the run that wrote it. ``path``: the checkpoint; ``argument``: fit's argument that
+    differs (``"key"``, ``"epochs"``, ``"X, y"``); ``saved``: the checkpoint's value where
+    one is known (its epoch for ``"epochs"``), else None. A front end rewords it for its
+    own options (the CLI names ``--seed``, ``--epochs``)."""
+
+    def __init__(self, message: str, *, path, argument: str, saved=None):
+        super().__init__(message)
+        self.path, self.argument, self.saved = path, argument, saved
+
+
+class BatchSplitError(ValueError):
+    """A batch that does not split evenly over the devices of a mesh: ``batch_size`` rows
+    (the whole training set when ``full_batch``) over ``devices`` devices; ``divisors``:
+    the device counts up to ``2 * devices`` that would split it."""
+
+    def __init__(self, message: str, *, batch_size: int, devices: int, full_batch: bool):
+        super().__init__(message)
+        self.batch_size, self.devices, self.full_batch = batch_size, devices, full_batch
+        self.divisors = [k for k in range(2, 2 * devices + 1) if batch_size % k == 0]
+
+
 class PathError(OSError):
     """A path the user named that is missing or of the wrong kind: a file where a folder is
     wanted, or a folder or a device where a file is. An ``OSError``, so the CLI exits 3 as

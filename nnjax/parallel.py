@@ -26,6 +26,8 @@ import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from nnjax.errors import BatchSplitError
+
 AXIS = "data"
 
 
@@ -126,9 +128,12 @@ def check_batch(batch_size: int, mesh: Mesh | int, what: str = "batch_size") -> 
         hint = f"e.g. {lower} or {upper}" if lower else f"e.g. {upper}"
         counts = [k for k in range(2, 2 * d + 1) if batch_size % k == 0]  # a full batch's n
         other = f", or a device count that divides it ({', '.join(map(str, counts))})"
-        raise ValueError(
+        raise BatchSplitError(
             f"{what}={batch_size} does not divide across the {d} devices of the mesh; "
-            f"use a multiple of {d} ({hint}){other if counts else ''}"
+            f"use a multiple of {d} ({hint}){other if counts else ''}",
+            batch_size=batch_size,
+            devices=d,
+            full_batch="full batch" in what,
         )
 
 

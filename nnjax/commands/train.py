@@ -24,6 +24,7 @@ from nnjax.commands.train_model import (
     _check_model_options,
     _model_options,
     build,
+    check_memory,
 )
 from nnjax.commands.train_model import MODEL_OPTIONS as MODEL_OPTIONS
 from nnjax.commands.train_model import MODELS as MODELS
@@ -213,6 +214,7 @@ def _prepare(args):
     import jax
 
     model, loss = build(args, ds)
+    check_memory(args, model, (-1, ds.X_train.shape[1]))
     _, params = model.init(jax.random.key(args.seed), (-1, ds.X_train.shape[1]))
     return ds, model, loss, params, batch
 

@@ -97,3 +97,40 @@ def build(args, ds):
     else:
         model = nnjax.mlp([*args.hidden, k], args.activation, dropout=args.dropout)
     return model, "softmax_cross_entropy"
+
+
+# the option that sizes each model's params (logreg's are the data's features)
+SIZED_BY = {"mlp": "--hidden", "resmlp": "--hidden", "gru": "--hidden", "cnn": "--channels"}
+
+
+def check_memory(args, model, input_shape: tuple[int, ...]) -> None:
+    """Refuse, before anything is allocated, a model whose training state cannot fit in the
+    device's memory: its params counted by ``jax.eval_shape`` of ``init`` (no allocation),
+    times :data:`nnjax._host.PARAM_COPIES` (params, gradients, two optimizer moments). A huge
+    ``--hidden`` used to end as XLA's "out of memory" naming no option."""
+    import math
+
+    import jax
+
+    from nnjax._host import PARAM_COPIES, physical_memory, size_text
+
+    have = (jax.devices()[0].memory_stats() or {}).get("bytes_limit") or physical_memory()
+    if have is None:
+        return
+    _, shapes = jax.eval_shape(lambda k: model.init(k, input_shape), jax.random.key(0))
+    n = sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(shapes))
+    need = PARAM_COPIES * n * jax.dtypes.canonicalize_dtype(float).itemsize
+    if need > have:
+        option = SIZED_BY.get(args.model)
+        given = f"{option} {_option_text(args, option)}: " if option else ""
+        raise ValueError(
+            f"{given}--model {args.model} has {n:,} parameters; training them needs about "
+            f"{size_text(need)} (params, gradients, optimizer state), more than the "
+            f"{size_text(have)} of this {jax.devices()[0].platform} device"
+            + (f": use a smaller {option}" if option else "")
+        )
+
+
+def _option_text(args, option: str) -> str:
+    value = args.hidden if option == "--hidden" else args.channels
+    return ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)

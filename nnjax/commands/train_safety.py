@@ -259,7 +259,13 @@ def stoppable(args, fit_kw: dict, lr_label: str):
     reworded for the command line: a stop -> :class:`nnjax.errors.Interrupted` (exit
     128 + N) naming the checkpoint and the command that resumes; a divergence -> what to
     change; a configuration mismatch -> the options and the ``--override`` to give."""
-    from nnjax.errors import DivergenceError, Interrupted, NonFiniteLossError
+    from nnjax.errors import (
+        BatchSplitError,
+        DivergenceError,
+        Interrupted,
+        NonFiniteLossError,
+        ResumeError,
+    )
     from nnjax.runconfig import ConfigMismatchError
     from nnjax.train import TrainingStopped, stop_on_signals
 
@@ -274,6 +280,10 @@ def stoppable(args, fit_kw: dict, lr_label: str):
             raise cls(_diverged(e, lr_label), last_checkpoint=e.last_checkpoint) from None
         except ConfigMismatchError as e:
             raise ValueError(_mismatch(e)) from None
+        except ResumeError as e:
+            raise ValueError(_not_resumable(args, e)) from None
+        except BatchSplitError as e:
+            raise ValueError(_split(args, e)) from None
 
 
 def _stopped(args, e) -> str:
@@ -293,6 +303,41 @@ def _diverged(e, lr_label: str) -> str:
             f"with --resume {e.last_checkpoint} and --override lr=SMALLER in place of --lr"
         )
     return text
+
+
+def _not_resumable(args, e) -> str:
+    """fit's :class:`nnjax.errors.ResumeError` in the options' words."""
+    if e.argument == "epochs":
+        return (
+            f"{e.path} is at epoch {e.saved}, past --epochs {args.epochs}: resume with "
+            f"--epochs {e.saved} or more"
+        )
+    why = {
+        "key": f"another --seed (this command: --seed {args.seed}); resume with the run's --seed",
+        "X, y": "other training data; resume with the run's --dataset or --data, --test-split, --val-split and --data-seed",
+    }
+    return f"cannot resume from {e.path}: it was written with {why[e.argument]}"
+
+
+def _split(args, e) -> str:
+    """fit's :class:`nnjax.errors.BatchSplitError` in the options' words."""
+    d = e.devices
+    what = (
+        f"the full batch ({e.batch_size} training examples)"
+        if e.full_batch
+        else f"--batch-size {e.batch_size}"
+    )
+    fix = "" if e.full_batch else f"use a multiple of {d} ({_near(e.batch_size, d)})"
+    if e.divisors:
+        counts = list(map(str, e.divisors[:4]))
+        counts = ", ".join(counts[:-1]) + " or " + counts[-1] if len(counts) > 1 else counts[0]
+        fix += f"{', or ' if fix else 'use '}--devices {counts}"
+    return f"{what} does not split evenly across --devices {d}: {fix or 'use --devices 1'}"
+
+
+def _near(b: int, d: int) -> str:
+    lower, upper = b // d * d, -(-b // d) * d
+    return f"e.g. {lower} or {upper}" if lower else f"e.g. {upper}"
 
 
 def _mismatch(e) -> str:

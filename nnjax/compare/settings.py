@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nnjax._host import ACTIVATION_COPIES, PARAM_COPIES
 from nnjax.data import DATASETS, NO_SPLIT, load
 from nnjax.optim import FULL_BATCH, OPTIMIZERS, check_learning_rate
 
@@ -305,12 +306,6 @@ def check_memory(study: Study, n_fit: int, itemsize: int, label: Label = paramet
             f"of memory; this machine has {size_text(have)}: fewer epochs, seeds or learning "
             f"rates ({label('epochs')}, {label('seeds')}, {label('learning_rates')})"
         )
-
-
-# A run holds its params, their gradients and, with Adam, two moments (momentum: one): at
-# most PARAM_COPIES copies. An example in a forward and backward pass holds each unit's
-# pre-activation, activation and gradient: ACTIVATION_COPIES values per unit.
-PARAM_COPIES, ACTIVATION_COPIES = 4, 3
 
 
 def mlp_parameters(n_features: int, hidden: Sequence[int], n_classes: int) -> int:

@@ -31,6 +31,7 @@ import jax
 import numpy as np
 
 from nnjax import checkpoint, preflight
+from nnjax.errors import ResumeError
 from nnjax.train.config import check_resume
 from nnjax.train.config import fit_config as fit_config
 from nnjax.train.driver import ChunkReport
@@ -231,18 +232,27 @@ class FitCheckpoints:
         _check_fit_record(ck)
         saved = meta.get("config", {})
         if saved.get("data_sha256", self.config["data_sha256"]) != self.config["data_sha256"]:
-            raise ValueError(
-                f"fit: cannot resume from {ck.path}: it was written for other data (X, y)"
+            raise ResumeError(
+                f"fit: cannot resume from {ck.path}: it was written for other data (X, y)",
+                path=ck.path,
+                argument="X, y",
             )
         _check_prng(ck.path, meta.get("machine"))  # before the key: rbg keys have other data
         changes = check_resume(saved, self.config, self.override, source=ck.path)
         self._check_metric_names(ck)
         if not np.array_equal(ck.arrays.get("['key']"), _key_data(self.key)):
-            raise ValueError(f"fit: cannot resume from {ck.path}: it was written with another key")
+            raise ResumeError(
+                f"fit: cannot resume from {ck.path}: it was written with another key",
+                path=ck.path,
+                argument="key",
+            )
         if meta["epoch"] > self.epochs:
-            raise ValueError(
+            raise ResumeError(
                 f"fit: {ck.path} is at epoch {meta['epoch']}, past epochs={self.epochs}; "
-                "ask for at least as many epochs"
+                "ask for at least as many epochs",
+                path=ck.path,
+                argument="epochs",
+                saved=meta["epoch"],
             )
         return changes
 
