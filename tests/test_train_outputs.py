@@ -100,7 +100,10 @@ def test_a_signal_during_the_renames_ends_the_run_after_the_last(
     monkeypatch.undo()
     assert sent == [str(out / "history.json")]
     line = _one_error_line(capsys.readouterr().err)
-    assert line == "nnjax train: error: interrupted by SIGTERM", line
+    assert line == (
+        f"nnjax train: error: interrupted by SIGTERM: training had finished; the results are "
+        f"in {out}/"
+    ), line
     after = _files(out)
     assert sorted(after) == sorted(WRITTEN)
     assert all(after[n] != first_run[n] for n in ("history.json", "params.npz", "model.json"))

@@ -277,25 +277,46 @@ def _run(args, out_lock) -> int:
     log.learning_rates = train_options.learning_rates_per_epoch(
         args, len(ds.X_train), batch, args.epochs
     )
+    from nnjax.commands.train_finish import Finishing
+
+    stop = Finishing(args.out)  # fit's stop flag, then the final writes'
     t0 = time.perf_counter()
-    try:
-        with train_safety.stoppable(args, fit_kw, _lr_label(args)):  # signals, one-line failures
-            res = _fit_with_progress(
-                model, params, ds.X_train, ds.y_train, args.epochs, fit_kw, watch, log
+    with train_safety.stoppable(args, fit_kw, _lr_label(args), stop):  # one-line failures
+        res = _train(model, params, ds, args, fit_kw, watch, log)
+        stop.begin()  # a signal from here on: the trained model is written first
+        log.close(res.step_loss)  # TensorBoard: the step losses, then the file is complete
+        wall = time.perf_counter() - t0
+        test = final_test(model, res.params, ds, loss, res.metrics)
+        train_outputs.print_results(res, test, watch, wall)
+        if args.out:
+            out_lock.acquire()  # held since the start, or taken now from fit (--out = ckpt dir)
+            record = data_record(ds, test)
+            written = train_outputs.write_more(
+                args.out, model, loss, res, ds, vars(args), log, record
             )
+            print(f"wrote {args.out}/: {', '.join(written)}")  # all at once: never two runs'
+    stop.end()
+    return 0
+
+
+def _train(model, params, ds, args, fit_kw: dict, watch: str, log):
+    """fit's result; the TensorBoard log is closed when fit fails. A stop that came in the
+    last chunk of a run without early stopping finds training complete: its result is kept
+    (to be written) rather than discarded."""
+    from nnjax.train import TrainingStopped
+
+    try:
+        return _fit_with_progress(
+            model, params, ds.X_train, ds.y_train, args.epochs, fit_kw, watch, log
+        )
+    except TrainingStopped as e:
+        if e.epochs_done < args.epochs or "early_stopping" in fit_kw:
+            log.close()
+            raise
+        return e.result
     except BaseException:
         log.close()
         raise
-    log.close(res.step_loss)  # TensorBoard: the step losses, then the file is complete
-    wall = time.perf_counter() - t0
-    test = final_test(model, res.params, ds, loss, res.metrics)
-    train_outputs.print_results(res, test, watch, wall)
-    if args.out:
-        out_lock.acquire()  # held since the start, or taken now from fit (--out = checkpoint dir)
-        record = data_record(ds, test)
-        written = train_outputs.write_more(args.out, model, loss, res, ds, vars(args), log, record)
-        print(f"wrote {args.out}/: {', '.join(written)}")  # all at once: never a mix of two runs
-    return 0
 
 
 def _fit_with_progress(

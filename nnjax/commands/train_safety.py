@@ -254,11 +254,14 @@ def resume_command(args) -> str:
 
 
 @contextlib.contextmanager
-def stoppable(args, fit_kw: dict, lr_label: str):
+def stoppable(args, fit_kw: dict, lr_label: str, flag=None):
     """Around ``fit``: the stop signals handled (``fit_kw["stop"]``), and the failures
     reworded for the command line: a stop -> :class:`nnjax.errors.Interrupted` (exit
     128 + N) naming the checkpoint and the command that resumes; a divergence -> what to
-    change; a configuration mismatch -> the options and the ``--override`` to give."""
+    change; a configuration mismatch -> the options and the ``--override`` to give.
+    ``flag``: the stop flag the signals set (default: a new :class:`nnjax.train.SignalStop`;
+    ``nnjax train`` gives its :class:`~nnjax.commands.train_finish.Finishing`, which goes on
+    serving the signals after fit returns, inside the block)."""
     from nnjax.errors import (
         BatchSplitError,
         DivergenceError,
@@ -269,7 +272,7 @@ def stoppable(args, fit_kw: dict, lr_label: str):
     from nnjax.runconfig import ConfigMismatchError
     from nnjax.train import TrainingStopped, stop_on_signals
 
-    with stop_on_signals() as stop:
+    with stop_on_signals(flag=flag) as stop:
         fit_kw["stop"] = stop
         try:
             yield
@@ -314,7 +317,8 @@ def _not_resumable(args, e) -> str:
         )
     why = {
         "key": f"another --seed (this command: --seed {args.seed}); resume with the run's --seed",
-        "X, y": "other training data; resume with the run's --dataset or --data, --test-split, --val-split and --data-seed",
+        "X, y": "other training data; resume with the run's --dataset or --data, "
+        "--test-split, --val-split and --data-seed",
     }
     return f"cannot resume from {e.path}: it was written with {why[e.argument]}"
 
