@@ -56,3 +56,14 @@ def test_a_second_signal_stops_at_once_leaving_no_partial_model(tmp_path):
     assert not any("Traceback" in line for line in err), err
     # stopped before the renames (model.json is renamed last: a loadable model is whole)
     assert not set(os.listdir(tmp_path / "out")) & (RUN_FILES | {"model.json"})
+
+
+def test_a_stop_without_a_signal_is_not_an_interruption(tmp_path, capsys):
+    """Early stopping ends a run through the same stop flag, with no signal: the run ends
+    with status 0 and its model written (a first version reported it as interrupted)."""
+    from nnjax.cli import main
+
+    argv = ["train", "--val-split", "0.2", "--early-stopping", "1", "--epochs", "40"]
+    assert main([*argv, "--out", str(tmp_path / "out"), "--no-cache"]) == 0
+    assert "early stopping: kept the params of epoch" in capsys.readouterr().out
+    assert RUN_FILES | {"model.json"} <= set(os.listdir(tmp_path / "out"))

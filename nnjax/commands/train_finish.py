@@ -11,6 +11,7 @@ import threading
 
 from nnjax.cli_signals import in_gc_callback
 from nnjax.errors import Interrupted
+from nnjax.terminal import detach_terminal
 from nnjax.train import SignalStop
 
 
@@ -27,20 +28,23 @@ class Finishing(SignalStop):
     def begin(self) -> None:
         """Training is over: from now on a first signal lets the results be written."""
         self.finishing = True
-        if self.requested:  # it came in the last chunk: announce it now
+        if self.signum is not None:  # it came in the last chunk: announce it now
             self._announce()
 
     def end(self) -> None:
-        """After the results were written: the noted signal ends the command (128 + N)."""
-        if self.requested:
+        """After the results were written: a signal noted ends the command (128 + N). (A
+        stop requested without a signal, early stopping's, is not one.)"""
+        if self.signum is not None:
             saved = f"the results are in {self.out}/" if self.out else "nothing saved (no --out)"
             raise Interrupted(self.signum, f"training had finished; {saved}")
 
     def handler(self, signum, frame) -> None:
         if not self.finishing:
             super().handler(signum, frame)
-        elif not self.requested:
-            super().handler(signum, frame)
+        elif self.signum is None:
+            if signum == getattr(signal, "SIGHUP", None):
+                detach_terminal()
+            self.signum = int(signum)
             self._announce()
         elif in_gc_callback(frame):
             main = threading.main_thread().ident
@@ -54,8 +58,8 @@ class Finishing(SignalStop):
         self.announced = True
         what = f"writing the results to {self.out}/" if self.out else "its report"
         _raw_line(
-            f"nnjax train: {self.reason}: training is done, finishing {what} "
-            "(a second signal stops at once)"
+            f"nnjax train: {signal.Signals(self.signum).name}: training is done, finishing "
+            f"{what} (a second signal stops at once)"
         )
 
 
