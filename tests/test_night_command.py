@@ -299,7 +299,7 @@ def test_night_network_refuses_too_few_cells_naming_n_exc():
     """Review: night_network(0) divided by zero and night_network(50) failed in connectivity
     ('p must lie in [0, 1], got 1.6'), naming neither n_exc nor its bound."""
     for bad in (0, 50, 100.0):
-        with pytest.raises(ValueError, match="night_network: n_exc must be an int >= 80"):
+        with pytest.raises(ValueError, match="night_network: n_exc must be an int >= 83"):
             night.night_network(bad)
     cfg = night.night_network(200)
     assert (cfg.n_exc, cfg.n_inh, cfg.p * 200, cfg.p * 50) == (200, 50, 80.0, 20.0)

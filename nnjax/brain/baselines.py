@@ -55,6 +55,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from nnjax.brain.baselines_checks import _check_hp, _check_keys, _checker
 from nnjax.brain.continual import Method, soft_cross_entropy
 from nnjax.brain.dynamics import check_count, concrete
 
@@ -66,25 +67,6 @@ def _sq_distance(weights, params, anchor) -> Array:
     """sum_i w_i (theta_i - anchor_i)^2 over a pytree."""
     terms = jax.tree.map(lambda w, p, a: jnp.sum(w * (p - a) ** 2), weights, params, anchor)
     return sum(jax.tree.leaves(terms))
-
-
-def _check_hp(hp: dict, bounds: dict, where: str) -> None:
-    """A ValueError naming ``where`` unless each concrete ``hp[name]`` is finite and above its
-    bound ``bounds[name] = (low, inclusive)`` (a nan would be a silent wrong number)."""
-    for name, (low, inclusive) in bounds.items():
-        v = concrete(hp[name])
-        if v is None:
-            continue
-        ok = np.isfinite(v) & ((v >= low) if inclusive else (v > low))
-        if not np.all(ok):
-            bad = v[~ok].ravel()[0] if v.ndim else v.item()
-            bound = f">= {low:g}" if inclusive else f"> {low:g}"
-            raise ValueError(f"{where}: {name} must be finite and {bound}, got {bad}")
-
-
-def _checker(bounds: dict, where: str):
-    """A ``Method.check`` of hyperparameters with the bounds of :func:`_check_hp`."""
-    return lambda hp: _check_hp(hp, bounds, where)
 
 
 # --------------------------------------------------------------------------- EWC
@@ -221,6 +203,7 @@ def distillation(logits: Array, old_logits: Array, mask: Array, temperature) -> 
 
 def lwf_method(apply, n_classes: int) -> Method:
     """Learning without Forgetting, class-incremental single head (module docstring)."""
+    n_classes = check_count(n_classes, "n_classes", "lwf_method")  # 0 failed in the trace
 
     def init(key, params, hp):
         return {"old": params, "seen": jnp.zeros(n_classes, bool)}
@@ -299,12 +282,25 @@ def replay_method(apply, n_tasks: int, n_classes: int, d: int, capacity: int = 2
     1..capacity shares one compiled program. While the buffer is empty (M = 0) the replayed
     term has weight 0: plain sequential training. ``hp``: ``m`` a whole number in
     0..capacity, ``rho`` finite >= 0 (checked before training, ``Method.check``)."""
-    T, K = n_tasks, n_classes
+    where = "replay_method"  # 0 or a float failed deep in XLA (a gather, a shape)
+    T, K = check_count(n_tasks, "n_tasks", where), check_count(n_classes, "n_classes", where)
+    d, capacity = check_count(d, "d", where), check_count(capacity, "capacity", where)
 
     def init(key, params, hp):
         return {"X": jnp.zeros((T, K, capacity, d)), "valid": jnp.zeros((T, K, capacity), bool)}
 
+    def check_task(Xt, seen_X) -> None:
+        """The split's (static) shapes against the buffer's, while tracing: free per step."""
+        N = Xt.shape[0]
+        if Xt.shape[-1] != d or (seen_X is not None and seen_X.shape[0] != T * N):
+            raise ValueError(f"{where}: the buffer holds {T} tasks of {d} features, but the run's "
+                             f"tasks are {seen_X.shape[0] // max(N, 1)} of {Xt.shape[-1]}: "
+                             f"give n_tasks and d of the split (X_tasks (T, N, d))")  # fmt: skip
+
     def loss(params, extra, key, t, x, y1h, hp):
+        if x.shape[-1] != d:  # static: checked while tracing
+            raise ValueError(f"{where}: the buffer holds inputs of d={d} features, but the "
+                             f"run's have {x.shape[-1]}: give d of the split")  # fmt: skip
         B, w = x.shape[0], hp["rho"] * t / (1.0 + hp["rho"] * t)
         w = jnp.where(extra["valid"].any(), w, 0.0)  # an empty buffer replays nothing
         xr, yr = sample_buffer(key, extra["X"], extra["valid"], B)
@@ -313,6 +309,7 @@ def replay_method(apply, n_tasks: int, n_classes: int, d: int, capacity: int = 2
 
     def after_task(params, extra, key, t, task, seen, hp):
         Xt, yt, nt = task
+        check_task(Xt, None if seen is None else seen[0])
         idx, valid = select_per_class(key, yt, nt, K, capacity, hp["m"])
         return params, {
             "X": extra["X"].at[t].set(Xt[idx]),
@@ -320,6 +317,7 @@ def replay_method(apply, n_tasks: int, n_classes: int, d: int, capacity: int = 2
         }
 
     def check(hp):
+        _check_keys(hp, ("rho", "m"), "replay_method")
         check_buffer_size(hp["m"], capacity, "replay_method")
         _check_hp(hp, {"rho": (0.0, True)}, "replay_method")
 
@@ -362,6 +360,9 @@ def combine(first: Method, second: Method) -> Method:
         return params, (ea, eb)
 
     def check(hp):
+        if not isinstance(hp, tuple | list) or len(hp) != 2:  # None failed inside the trace
+            raise ValueError(f"combine: hp must be a pair (hp of the first method, hp of the "
+                             f"second), got {hp!r}")  # fmt: skip
         for i, m in enumerate((a, b)):
             if m.check is not None:
                 m.check(hp[i])

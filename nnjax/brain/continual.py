@@ -44,6 +44,7 @@ from nnjax.brain.continual_run import (  # noqa: F401 (the run, re-exported)
 from nnjax.brain.continual_train import (  # noqa: F401 (the training, re-exported)
     TrainConfig,
     _check_groups,
+    check_train_config,
     make_model,
     per_class_accuracy,
     per_group_accuracy,
@@ -74,7 +75,7 @@ __all__ = [  # the splits (nnjax.brain.tasks) are re-exported: one import for a 
     "SPLIT_DATASETS", "VALIDATION_ORDER", "SplitData", "TaskArrays", "class_counts",
     "class_order", "cumulative", "group_counts", "load_split", "pad_tasks", "task_arrays",
     "ContinualRun", "Method", "RunCarry", "SeedProgram", "SeedRuns", "TaskOutputs",
-    "TrainConfig", "make_model", "make_run", "metrics", "per_class_accuracy",
+    "TrainConfig", "check_train_config", "make_model", "make_run", "metrics", "per_class_accuracy",
     "per_group_accuracy", "run_seeds", "seed_program", "sgd_carry", "sgd_steps",
     "soft_cross_entropy", "weights_of", "with_weights",
 ]  # fmt: skip

@@ -15,6 +15,7 @@ import optax
 
 from nnjax.brain.continual_train import (
     TrainConfig,
+    check_train_config,
     make_model,
     per_group_accuracy,
     sgd_carry,
@@ -103,7 +104,8 @@ def make_run(
     with ``arrays = task_arrays(split)`` passed in (only the shapes are baked in). ``hp`` is
     handed to the hooks (a pytree of arrays, so a study can ``vmap`` over hyperparameters as
     well as over keys)."""
-    cfg, method = cfg or TrainConfig(), method or Method()
+    cfg = check_train_config(TrainConfig() if cfg is None else cfg, "make_run")
+    method = method or Method()
     model = make_model(cfg, split.n_classes)
     T, N, d = split.X_tasks.shape
 
@@ -122,9 +124,11 @@ def make_run(
 
 
 def _check_concrete_hp(check: Callable, hp) -> None:
-    """``check(hp)`` when every leaf of ``hp`` is concrete (not inside a trace)."""
+    """``check(hp)`` when no leaf of ``hp`` is traced: a concrete ``hp``, and ``hp`` None
+    (which a method with hyperparameters refuses by name; skipping it left a bare TypeError
+    inside the trace)."""
     leaves = jax.tree.leaves(hp)
-    if leaves and not any(isinstance(x, jax.core.Tracer) for x in leaves):
+    if not any(isinstance(x, jax.core.Tracer) for x in leaves):
         check(hp)
 
 

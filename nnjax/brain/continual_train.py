@@ -31,6 +31,38 @@ class TrainConfig(NamedTuple):
     momentum: float = 0.5
 
 
+def check_train_config(cfg, where: str) -> "TrainConfig":
+    """``cfg`` when it is a valid :class:`TrainConfig`, else a ValueError naming ``where`` and
+    the field: ``hidden`` a sequence of ints >= 1, ``steps`` and ``batch_size`` ints >= 1,
+    ``learning_rate`` finite > 0, ``momentum`` finite in [0, 1). (``steps=0`` trained nothing
+    and was scored; 2.0 and True ran as 2 and 1 steps; a negative or nan rate trained
+    silently; a float batch failed deep in ``jax.random.randint``.)"""
+    import math
+    import numbers
+
+    if not isinstance(cfg, TrainConfig):
+        raise ValueError(f"{where}: cfg must be a TrainConfig or None, got {cfg!r}")
+    h = cfg.hidden
+    if (isinstance(h, str) or not hasattr(h, "__iter__") or not tuple(h)
+            or any(isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1
+                   for n in h)):  # fmt: skip
+        raise ValueError(f"{where}: TrainConfig.hidden must be a non-empty sequence of ints "
+                         f">= 1 (the hidden widths), got {h!r}")  # fmt: skip
+    check_count(cfg.steps, "TrainConfig.steps", where)
+    check_count(cfg.batch_size, "TrainConfig.batch_size", where)
+    for name, ok, bound in (("learning_rate", lambda v: v > 0, "> 0"),
+                            ("momentum", lambda v: 0 <= v < 1, "in [0, 1)")):  # fmt: skip
+        v = getattr(cfg, name)
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, numbers.Real)
+            or not (math.isfinite(v) and ok(v))
+        ):
+            raise ValueError(f"{where}: TrainConfig.{name} must be a finite number {bound}, "
+                             f"got {v!r}")  # fmt: skip
+    return cfg
+
+
 def make_model(cfg: TrainConfig, n_classes: int = 10):
     """The bias-free ReLU MLP (SRC needs no biases: a spike threshold replaces them)."""
     return mlp([*cfg.hidden, n_classes], "relu", use_bias=False)

@@ -50,9 +50,13 @@ class VAE(NamedTuple):
 
 def make_vae(d: int, latent: int = 8, hidden: int = 128) -> VAE:
     """A VAE for inputs of width ``d`` with one ReLU hidden layer of ``hidden`` units each side."""
+    import numbers
+
     for name, v in (("d", d), ("latent", latent), ("hidden", hidden)):
-        if not isinstance(v, int) or v < 1:
+        # True ran as 1 and a NumPy int was refused
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
             raise ValueError(f"make_vae: {name} must be a positive int, got {v!r}")
+    d, latent, hidden = int(d), int(latent), int(hidden)
     enc = serial(Dense(hidden), Activation("relu"), Dense(2 * latent))
     dec = serial(Dense(hidden), Activation("relu"), Dense(d))
     return VAE(enc, dec, d, latent)
@@ -163,4 +167,12 @@ def make_replay_method(model, n_classes: int, d: int, cfg: ReplayConfig | None =
         seen = extra["seen"].at[yt].set(True)  # padded rows repeat real ones
         return params, {"gen": gen, "solver": params, "seen": seen}
 
-    return Method(init=init, loss=loss, after_task=after_task), vae
+    def check(hp):  # a negative rho made w = rho t / (1 + rho t) inf at t = -1/rho; nan: nan
+        if hp is None:
+            return
+        if not isinstance(hp, dict) or "rho" not in hp:
+            raise ValueError(f"{where}: hp must be None (rho = 1) or a dict with the key rho "
+                             f"(the dreams' weight), got {hp!r}")  # fmt: skip
+        dynamics.check_positive(hp["rho"], "rho", where, allow_zero=True)
+
+    return Method(init=init, loss=loss, after_task=after_task, check=check), vae

@@ -162,6 +162,8 @@ def candidates(name: str, n: int, seed: int = SEARCH_SEED):
                          f"{tuple(BOX)}")  # fmt: skip
     check_count(n, "n", "candidates")
     n = int(n)
+    # -1 and 1.5 failed in NumPy's SeedSequence, naming no argument; True ran as seed 1
+    seed = check_count(seed, "seed", "candidates", minimum=0)
     lo, hi = BOX[name]
     leaves_lo, tree = jax.tree.flatten(lo)
     leaves_hi = jax.tree.leaves(hi)
@@ -188,7 +190,11 @@ class Runs(NamedTuple):
 
 
 def splits_for(dataset: str, orders, *, validation: bool, joint: bool = False) -> list:
-    """The splits of ``orders``, padded to one shape (the cumulative view for ``joint``)."""
+    """The splits of ``orders`` (at least one), padded to one shape (the cumulative view for
+    ``joint``)."""
+    orders = list(orders)
+    if not orders:  # max() of an empty sequence before
+        raise ValueError("splits_for: orders is empty; give at least one class order")
     splits = [C.load_split(dataset, o, validation=validation) for o in orders]
     if joint:
         splits = [C.cumulative(s) for s in splits]
@@ -215,6 +221,7 @@ def run_candidates(name, dataset, hps, orders, keys, *, validation, group=16, ho
     """Every candidate of ``hps`` (stacked; None for no hyperparameters) x order x seed, run
     ``group`` candidates at a time through one compiled program (the last group padded)."""
     cfg, src_cfg = configs(dataset)
+    group = check_count(group, "group", "run_candidates")  # 0: a range() error; 2.5: a TypeError
     splits = splits_for(dataset, orders, validation=validation, joint=name == "joint")
     method = build(name, splits[0], cfg, src_cfg)
     n = 1 if hps is None else int(jax.tree.leaves(hps)[0].shape[0])
@@ -249,6 +256,12 @@ def select(runs: Runs, floor: float = PLASTICITY_FLOOR) -> dict:
     only when none of its runs diverged and its mean final accuracy is a number (a nan mean
     never wins: argmax alone would pick it); for ``plastic`` its mean just-learned accuracy
     must be a number too. -1 when no candidate competes."""
+    if (
+        isinstance(floor, bool)
+        or not isinstance(floor, int | float | np.number)
+        or not (0.0 <= floor <= 1.0)
+    ):  # nan (no candidate met it: the most plastic won) and 2 were taken silently
+        raise ValueError(f"select: floor must be an accuracy in [0, 1], got {floor!r}")
     final = runs.metrics["final"].mean(axis=1)
     plastic = runs.metrics["just_learned"].mean(axis=1)
     ok = ~runs.diverged.any(axis=1) & ~np.isnan(final)

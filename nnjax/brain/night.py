@@ -28,12 +28,19 @@ def parse_hypnogram(text: str) -> np.ndarray:
     return np.array([LETTERS[t] for t in letters], np.int64)
 
 
+MIN_N_EXC = 83
+"""The fewest E cells :func:`night_network` can wire (its docstring)."""
+
+
 def night_network(n_exc: int = 800) -> circuits.NetworkConfig:
-    """CORTEX with ``n_exc`` E cells, n_exc / 4 I cells and CORTEX's in-degrees (80 E and 20
-    I inputs per cell: p = 80 / n_exc); ``n_exc`` an int >= 80 (p <= 1)."""
+    """CORTEX with ``n_exc`` E cells, n_exc // 4 I cells and CORTEX's in-degrees (80 E and 20
+    I inputs per cell: p = 80 / n_exc); ``n_exc`` an int >= :data:`MIN_N_EXC` (83: the E
+    cells' 80 E inputs, none from themselves, need 81 E cells, and the I cells' round(p n_inh)
+    I inputs need as many other I cells; 80 to 82 were taken and failed in the connectivity,
+    naming p)."""
     from nnjax.brain.dynamics import check_count
 
-    n_exc = check_count(n_exc, "n_exc", "night_network", minimum=80)  # 0 divided by zero
+    n_exc = check_count(n_exc, "n_exc", "night_network", minimum=MIN_N_EXC)  # 0 divided by 0
     if n_exc == circuits.CORTEX.n_exc:
         return circuits.CORTEX
     return circuits.CORTEX._replace(n_exc=n_exc, n_inh=n_exc // 4, p=80.0 / n_exc)
@@ -48,6 +55,7 @@ def simulate_night(hypno, epoch_s: float, *, seed: int = 0, cfg=circuits.CORTEX,
     from nnjax.train.order import SEEDS, check_seed
 
     seed = check_seed(seed, "simulate_night")
+    _check_settle(settle_s, "simulate_night")  # it failed after the whole night had run
     params = circuits.init_params(jax.random.key(seed), cfg)
     monitor = sleep_states.network.Monitor(every=10, spikes="raster")
     run = sleep_states.run_night(
@@ -76,17 +84,23 @@ def stage_bins(seconds: float, bin_ms: float) -> int:
     return int(round(seconds * 1000.0 / bin_ms))
 
 
+def _check_settle(settle_s, where: str) -> None:
+    """A ValueError naming ``where`` unless ``settle_s`` is a finite number >= 0 (s)."""
+    from nnjax.brain.dynamics import check_positive
+
+    if isinstance(settle_s, bool) or not isinstance(settle_s, int | float | np.number):
+        raise ValueError(f"{where}: settle_s (s) must be a number, got {settle_s!r}")
+    check_positive(settle_s, "settle_s (s)", where, allow_zero=True)
+
+
 def describe_stages(record, hypno, epoch_s, bin_ms, n_exc, settle_s=1.0) -> dict:
     """{stage name: describe(...) of the stage's longest run, without its first settle_s},
     for each stage with at least DESCRIBED_S seconds left. ``settle_s`` finite and >= 0 (a
     negative one started the stretch before the recording: Python's negative index took the
     end of the night instead)."""
     from nnjax.brain import hypnogram
-    from nnjax.brain.dynamics import check_positive
 
-    if isinstance(settle_s, bool) or not isinstance(settle_s, int | float | np.number):
-        raise ValueError(f"describe_stages: settle_s (s) must be a number, got {settle_s!r}")
-    check_positive(settle_s, "settle_s (s)", "describe_stages", allow_zero=True)
+    _check_settle(settle_s, "describe_stages")
 
     codes, spans = hypnogram.stage_intervals(hypno, epoch_s, sleep_states.STAGE_NAMES)
     out = {}

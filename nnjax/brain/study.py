@@ -196,8 +196,8 @@ def check_study(dataset, orders, n_seeds, rows, cfg=None, src_cfg=None) -> tuple
     if unknown or len(set(rows)) != len(rows):
         what = f"unknown {unknown}" if unknown else f"a repeated row in {list(rows)}"
         raise ValueError(f"run_study: rows must be distinct names of {ROWS}; got {what}")
-    if cfg is not None and not isinstance(cfg, C.TrainConfig):
-        raise ValueError(f"run_study: cfg must be a TrainConfig or None, got {cfg!r}")
+    if cfg is not None:
+        C.check_train_config(cfg, "run_study")
     if src_cfg is not None:
         S.check_config(src_cfg, "run_study")
     return orders, rows

@@ -83,7 +83,10 @@ def _batches(methods) -> list:
 
 
 def tune(dataset: str, out: str, n: int = 16, methods=H.METHODS, group: int = 16) -> dict:
-    """Every method's search (:func:`tune_methods`), written to ``out`` as it goes."""
+    """Every method's search (:func:`tune_methods`), written to ``out`` as it goes. Every
+    argument is checked before the first method runs (a bad ``n`` or method name failed only
+    when its turn came, after the methods before it had run for minutes)."""
+    methods, n, group = _check_tune(dataset, out, n, methods, group)
     res = {
         "dataset": dataset, "n_candidates": n, "search_seed": H.SEARCH_SEED,
         "validation_orders": list(H.VALIDATION_ORDERS), "validation_seeds":
@@ -99,10 +102,7 @@ def tune(dataset: str, out: str, n: int = 16, methods=H.METHODS, group: int = 16
         res["methods"].update(tune_methods(batch, dataset, n, group))
         for name in batch:
             rec = res["methods"][name]
-            best = rec.get("winners", {}).get("final", 0)
-            acc = rec["final_accuracy"]["mean"][best]
-            print(f"{name}: {time.perf_counter() - t1:.0f} s, best validation final accuracy "
-                  f"{acc:.3f} (candidate {best})", flush=True)  # fmt: skip
+            print(f"{name}: {time.perf_counter() - t1:.0f} s, {_best_line(rec)}", flush=True)
         res["seconds"] = time.perf_counter() - t0
         res["load_average_end"] = os.getloadavg()
         atomic_write_text(out, json.dumps(res, indent=1))
@@ -110,20 +110,64 @@ def tune(dataset: str, out: str, n: int = 16, methods=H.METHODS, group: int = 16
     return res
 
 
+def _best_line(rec: dict) -> str:
+    """The winner's validation accuracy, or that no candidate competed (winner -1: indexing
+    with it printed the last candidate's accuracy as the best)."""
+    best = rec.get("winners", {}).get("final", 0)
+    if best < 0:
+        return "no candidate competed (every one had a diverged run or a nan mean)"
+    acc = rec["final_accuracy"]["mean"][best]
+    return f"best validation final accuracy {acc:.3f} (candidate {best})"
+
+
+def _check_tune(dataset, out, n, methods, group) -> tuple:
+    """(methods as a tuple, n, group) when :func:`tune`'s arguments are valid, else a
+    ValueError naming the argument."""
+    from nnjax.brain.dynamics import check_count
+
+    H.configs(dataset)  # an unknown dataset, named
+    n, group = check_count(n, "n", "tune"), check_count(group, "group", "tune")
+    if isinstance(methods, str) or not hasattr(methods, "__iter__"):
+        raise ValueError(f"tune: methods must be a sequence of names, got {methods!r}")
+    methods = tuple(methods)
+    unknown = [m for m in methods if m not in H.METHODS]
+    if not methods or unknown or len(set(methods)) != len(methods):
+        raise ValueError(f"tune: methods must be distinct names of {H.METHODS}, at least one; "
+                         f"got {list(methods)}")  # fmt: skip
+    path = os.fspath(out) if isinstance(out, str | os.PathLike) else ""
+    if not path or os.path.isdir(path) or not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise ValueError(f"tune: out must be a file path in an existing folder, got {out!r}")
+    return methods, n, group
+
+
 def _one(tree):
     return jax.tree.map(lambda x: np.asarray(x)[None], tree)
 
 
 def write_tuned(dataset: str, res: dict, path: str = TUNED_PATH) -> None:
-    """Merge ``dataset``'s winners into ``nnjax/brain/tuned.py`` (other datasets kept)."""
+    """Merge ``dataset``'s winners into ``nnjax/brain/tuned.py``: other datasets, and the
+    methods of ``dataset`` this search did not run, are kept (a search of one method replaced
+    the dataset's whole entry, and ``nnjax sleep`` fell back to the box centres for every
+    other method). ``SEARCH[dataset]``: ``n_candidates`` one number, or {method: n} when the
+    kept methods were searched with another n; ``seconds`` summed over the searches kept."""
     from nnjax.brain import tuned
 
     chosen = dict(tuned.CHOSEN)
     search = dict(tuned.SEARCH)
-    chosen[dataset] = {k: r["chosen"] for k, r in res["methods"].items() if "chosen" in r}
-    search[dataset] = {"n_candidates": res["n_candidates"],
+    old, prev = dict(chosen.get(dataset, {})), dict(search.get(dataset, {}))
+    new = {k: r["chosen"] for k, r in res["methods"].items() if "chosen" in r}
+    kept = [k for k in old if k not in new]
+    n_new, n_old = res["n_candidates"], prev.get("n_candidates")
+    if kept and n_old != n_new:
+        per = n_old if isinstance(n_old, dict) else dict.fromkeys(old, n_old)
+        n_cand = {**{k: per.get(k) for k in kept}, **dict.fromkeys(new, n_new)}
+    else:
+        n_cand = n_new
+    chosen[dataset] = {**old, **new}
+    search[dataset] = {"n_candidates": n_cand,
                        "validation_runs": len(H.VALIDATION_ORDERS) * H.VALIDATION_SEEDS,
-                       "seconds": round(res.get("seconds", 0.0))}  # fmt: skip
+                       "seconds": round(res.get("seconds", 0.0))
+                       + (prev.get("seconds", 0) if kept else 0)}  # fmt: skip
     text = (
         '"""Hyperparameters chosen by the harness\'s search on the validation runs.\n\n'
         "Generated by ``python -m nnjax.brain.tuning`` (see :mod:`nnjax.brain.harness`); do "

@@ -86,6 +86,10 @@ def compare(
     An optimizer whose every rate diverged has no chosen rate (``best_lr`` None, "no rate
     converged"); with one seed the spread over seeds is undefined (``std`` nan, "n/a").
     """
+    from nnjax.layers.checks import flag
+
+    # a string such as "no" counted as True: the plots were written, the bar shown
+    plots, progress = flag("compare", "plots", plots), flag("compare", "progress", progress)
     study = make_study(
         dataset,
         optimizers=optimizers,

@@ -173,7 +173,10 @@ def write_report(result: StudyResult, out: str, *, plots: bool = True) -> dict[s
     ``out`` are replaced; with ``plots=False`` its PNGs (only compare's own names,
     :data:`nnjax.compare.plot.PLOTS`) are removed, so no stale figure sits beside the new
     report. No other file in ``out`` is touched. Returns {kind: path}."""
+    from nnjax.layers.checks import flag
+
     out = check_out(out)
+    plots = flag("write_report", "plots", plots)  # "no" wrote the plots
     files = render(result, plots=plots)
     os.makedirs(out, exist_ok=True)
     paths = {kind: os.path.join(out, name) for kind, (name, _) in files.items()}

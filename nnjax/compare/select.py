@@ -78,6 +78,8 @@ def best_index(runs: OptimizerRuns, select: str = "val_loss") -> int | None:
     learning rate, whatever the order of the rates in the list. None when every s_l is +inf
     (:data:`NO_RATE`): a diverged run never wins, not even by default.
     """
+    if not isinstance(select, str) or select not in CRITERIA:  # a bare KeyError before
+        raise ValueError(f"best_index: select must be one of {', '.join(CRITERIA)}, got {select!r}")
     scores = selection_scores(runs, select)
     finite = np.isfinite(scores)
     if not finite.any():

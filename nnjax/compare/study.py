@@ -299,6 +299,18 @@ def check_model(model: Layer, init_params: Any, splits: Splits, dataset: str) ->
             ) from None
 
 
+def check_layer(model) -> None:
+    """A TypeError naming ``compare``'s ``model`` unless it is None or an nnjax layer (an
+    object with ``init`` and ``apply``): a function or a name failed in ``seed_params`` with
+    "'function' object has no attribute 'init'"."""
+    if model is not None and not (callable(getattr(model, "init", None))
+                                  and callable(getattr(model, "apply", None))):  # fmt: skip
+        raise TypeError(
+            f"compare: model must be None (the preset MLP) or an nnjax layer with init and "
+            f"apply (e.g. nnjax.mlp([64, 10])), got {model!r}"
+        )
+
+
 def run_optimizer_study(
     study: Study,
     *,
@@ -311,7 +323,10 @@ def run_optimizer_study(
     ``on_progress(optimizer, run_epochs_done, run_epochs_total, epochs)`` reports progress in
     run-epochs across the whole study (before each compile, then after each compiled call).
     """
+    if not isinstance(study, Study):
+        raise TypeError(f"run_optimizer_study: study must be a Study (make_study), got {study!r}")
     study = validate(study)
+    check_layer(model)
     splits = make_splits(study.dataset, study.val_fraction, study.data_seed)
     if model is None:
         model = mlp([*study.hidden, splits.n_classes], study.activation)
@@ -349,4 +364,4 @@ def run_optimizer_study(
         "n_features": int(np.prod(splits.fit[0].shape[1:])),
         "n_classes": splits.n_classes,
     }
-    return StudyResult(study, model.name, sizes, splits.held_out_val, runs)
+    return StudyResult(study, getattr(model, "name", "model"), sizes, splits.held_out_val, runs)

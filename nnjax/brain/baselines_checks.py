@@ -1,0 +1,42 @@
+"""The hyperparameter checks of :mod:`nnjax.brain.baselines`' methods (split out of it to keep
+it short): a named ValueError for an ``hp`` that is not a dict of the method's keys, holds a
+non-number, or a number outside its bounds, called on concrete values before any training
+(``Method.check``) and skipped on traced ones."""
+
+import jax
+import numpy as np
+
+from nnjax.brain.dynamics import concrete
+
+
+def _check_keys(hp, names, where: str) -> None:
+    """A ValueError naming ``where`` unless ``hp`` is a dict holding every key of ``names``
+    (None or a misspelt key was a bare TypeError or KeyError inside the trace)."""
+    if not isinstance(hp, dict) or any(k not in hp for k in names):
+        missing = [k for k in names if k not in hp] if isinstance(hp, dict) else list(names)
+        raise ValueError(f"{where}: hp must be a dict with the keys {', '.join(names)} (missing "
+                         f"{', '.join(missing)}), got {hp!r}")  # fmt: skip
+
+
+def _check_hp(hp: dict, bounds: dict, where: str) -> None:
+    """A ValueError naming ``where`` unless ``hp`` is a dict holding the keys of ``bounds``
+    and each concrete ``hp[name]`` is finite and above its bound ``bounds[name] = (low,
+    inclusive)`` (a nan would be a silent wrong number)."""
+    _check_keys(hp, tuple(bounds), where)
+    for name, (low, inclusive) in bounds.items():
+        v = concrete(hp[name])
+        if v is None:
+            if isinstance(hp[name], jax.core.Tracer):
+                continue
+            # a string failed in jit's argument parsing, naming no method
+            raise ValueError(f"{where}: {name} must be a number, got {hp[name]!r}")
+        ok = np.isfinite(v) & ((v >= low) if inclusive else (v > low))
+        if not np.all(ok):
+            bad = v[~ok].ravel()[0] if v.ndim else v.item()
+            bound = f">= {low:g}" if inclusive else f"> {low:g}"
+            raise ValueError(f"{where}: {name} must be finite and {bound}, got {bad}")
+
+
+def _checker(bounds: dict, where: str):
+    """A ``Method.check`` of hyperparameters with the bounds of :func:`_check_hp`."""
+    return lambda hp: _check_hp(hp, bounds, where)
