@@ -133,7 +133,9 @@ def _classes(values, rows, label_names, where: str, row_word: str) -> np.ndarray
     index = {(n if numeric else str(n)): k for k, n in enumerate(names)}
     out = np.empty(len(values), np.int32)
     for i, (v, row) in enumerate(zip(values, rows)):
-        key = datafile.integer_label(v) if numeric else str(v).strip()
+        # text: as written first (an array's labels are not stripped in training: ' a'
+        # and 'a ' can be two classes), else stripped (a CSV cell's spaces)
+        key = datafile.integer_label(v) if numeric else _text_key(v, index)
         if key not in index:
             raise ValueError(
                 f"{where}, {row_word} {row}: label {v!r} is not one of the model's classes "
@@ -141,3 +143,9 @@ def _classes(values, rows, label_names, where: str, row_word: str) -> np.ndarray
             )
         out[i] = index[key]
     return out
+
+
+def _text_key(v, index: dict) -> str:
+    """The label ``v`` as text, as the model names it: exactly, else without spaces."""
+    text = str(v)
+    return text if text in index else text.strip()

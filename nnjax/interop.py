@@ -15,7 +15,7 @@ Params carry no activation, so ``activation`` and ``output_activation`` are pass
 (names from :data:`nnjax.activations.ACTIVATIONS` or callables), as to ``mlp``.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax.numpy as jnp
@@ -30,8 +30,9 @@ def dense_layers(params: Params) -> list[dict[str, Any]]:
     """Check that ``params`` has the layout of an nnjax ``mlp`` and return its Dense dicts.
 
     Layout: Dense, then (activation, Dense) repeated, then an optional activation; each
-    Dense dict holds ``W`` (in, out) and, for all layers or none, ``b`` (out,).
-    Raises ValueError naming the offending layer index.
+    Dense dict holds ``W`` (in, out) and, for all layers or none, ``b`` (out,), real
+    floating-point arrays (or nested lists of floats). Raises ValueError naming the
+    offending layer index.
     """
     if not isinstance(params, list | tuple) or not params:
         raise ValueError(
@@ -43,8 +44,15 @@ def dense_layers(params: Params) -> list[dict[str, Any]]:
             raise ValueError(f"interop: params[{i}] must be a dict, got {type(p).__name__}")
         want_dense = i % 2 == 0
         if want_dense and set(p) not in ({"W", "b"}, {"W"}):
+            hint = ""
+            if not p and i and not params[i - 1]:  # two {} in a row: mlp(..., dropout=r)
+                hint = (
+                    " (an mlp with dropout? its Dropout layers add {} entries; interop "
+                    "converts the params of an mlp without dropout)"
+                )
             raise ValueError(
-                f"interop: params[{i}] should be a Dense layer {{'W', 'b'}}, got keys {sorted(p)}"
+                f"interop: params[{i}] should be a Dense layer {{'W', 'b'}}, got keys "
+                f"{sorted(p)}{hint}"
             )
         if not want_dense and p:
             raise ValueError(
@@ -52,22 +60,47 @@ def dense_layers(params: Params) -> list[dict[str, Any]]:
             )
         if want_dense:
             dense.append(p)
+    shapes = [_float_shape(j, "W", p["W"]) for j, p in enumerate(dense)]
     for j, p in enumerate(dense):
-        W = p["W"]
-        if getattr(W, "ndim", None) != 2:
-            raise ValueError(f"interop: Dense {j} W must be 2-D (in, out), got {jnp.shape(W)}")
-        if "b" in p and jnp.shape(p["b"]) != (W.shape[1],):
+        W = shapes[j]
+        if len(W) != 2:
+            raise ValueError(f"interop: Dense {j} W must be 2-D (in, out), got {W}")
+        transposed = " (is W transposed? nnjax's W is (in, out), a torch weight (out, in))"
+        if "b" in p and (b := _float_shape(j, "b", p["b"])) != (W[1],):
+            hint = transposed if b == (W[0],) else ""
+            raise ValueError(f"interop: Dense {j} b has shape {b}, expected ({W[1]},){hint}")
+        if j and shapes[j - 1][1] != W[0]:
+            hint = transposed if shapes[j - 1][1] == W[1] else ""
             raise ValueError(
-                f"interop: Dense {j} b has shape {jnp.shape(p['b'])}, expected ({W.shape[1]},)"
-            )
-        if j and dense[j - 1]["W"].shape[1] != W.shape[0]:
-            raise ValueError(
-                f"interop: Dense {j} W has {W.shape[0]} inputs but Dense {j - 1} has "
-                f"{dense[j - 1]['W'].shape[1]} outputs"
+                f"interop: Dense {j} W has {W[0]} inputs but Dense {j - 1} has "
+                f"{shapes[j - 1][1]} outputs{hint}"
             )
     if len({"b" in p for p in dense}) > 1:
         raise ValueError("interop: either every Dense layer has a bias 'b' or none does")
     return dense
+
+
+def _float_shape(j: int, name: str, a) -> tuple[int, ...]:
+    """The shape of Dense ``j``'s leaf ``name``, a real floating-point array (or nested
+    lists of numbers, read as floats), or a ValueError naming it."""
+    import numpy as np
+
+    dtype = getattr(a, "dtype", None)
+    if dtype is None:  # a list: NumPy reads it (ragged rows are refused)
+        try:
+            a = np.asarray(a, dtype=float)
+        except (TypeError, ValueError) as e:
+            raise ValueError(
+                f"interop: Dense {j} {name} must be an array of floats, got "
+                f"{type(a).__name__} ({str(e).splitlines()[0]})"
+            ) from None
+        dtype = a.dtype
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(
+            f"interop: Dense {j} {name} must be a real floating-point array, got dtype "
+            f"{dtype} (cast it, e.g. with .astype('float32'))"
+        )
+    return tuple(int(d) for d in jnp.shape(a))
 
 
 def _has_output_activation(params: Params) -> bool:
@@ -75,8 +108,14 @@ def _has_output_activation(params: Params) -> bool:
 
 
 def _resolve(activation, output_activation, params):
-    act = get_activation(activation)
-    out_act = None if output_activation is None else get_activation(output_activation)
+    try:
+        act = get_activation(activation)
+    except ValueError as e:
+        raise ValueError(f"interop: activation: {e}") from None
+    try:
+        out_act = None if output_activation is None else get_activation(output_activation)
+    except ValueError as e:
+        raise ValueError(f"interop: output_activation: {e}") from None
     if (out_act is not None) != _has_output_activation(params):
         raise ValueError(
             "interop: output_activation must be given exactly when params end with an "
@@ -140,7 +179,7 @@ def to_nnx(
     rngs = nnx.Rngs(0)  # unused: every initializer returns the given array
     layers = []
     for p in dense:
-        W = jnp.asarray(p["W"])
+        W = jnp.asarray(_array(p["W"]))
         layers.append(
             nnx.Linear(
                 W.shape[0],
@@ -148,7 +187,7 @@ def to_nnx(
                 use_bias="b" in p,
                 param_dtype=W.dtype,
                 kernel_init=_const(W),
-                bias_init=_const(p["b"]) if "b" in p else nnx.initializers.zeros_init(),
+                bias_init=_const(_array(p["b"])) if "b" in p else nnx.initializers.zeros_init(),
                 rngs=rngs,
             )
         )
@@ -156,13 +195,39 @@ def to_nnx(
 
 
 def from_nnx(model: NNXMLP) -> Params:
-    """The nnjax ``mlp`` params of an :class:`NNXMLP` (arrays are shared, not copied)."""
+    """The nnjax ``mlp`` params of an :class:`NNXMLP` (arrays are shared, not copied),
+    checked as :func:`dense_layers` checks params (a layer without a bias among layers
+    with one, or shapes that do not chain, is a ValueError naming the layer)."""
     if not isinstance(model, NNXMLP):
         raise ValueError(f"from_nnx: expected an nnjax.interop.NNXMLP, got {type(model).__name__}")
     Ws = [layer.kernel[...] for layer in model.layers]
-    has_bias = [layer.bias is not None for layer in model.layers]
+    has_bias = [getattr(layer, "bias", None) is not None for layer in model.layers]
+    if len(set(has_bias)) > 1:  # bs = None would drop the biases the other layers have
+        raise ValueError(
+            "from_nnx: either every layer has a bias or none does; layers "
+            f"{[i for i, b in enumerate(has_bias) if not b]} have none"
+        )
     bs = [layer.bias[...] for layer in model.layers] if all(has_bias) else None
-    return _nnjax_params(Ws, bs, model.output_activation is not None)
+    return _checked("from_nnx", _nnjax_params(Ws, bs, model.output_activation is not None))
+
+
+def _checked(who: str, params: Params) -> Params:
+    """``params`` converted from Flax, checked by :func:`dense_layers` (``who`` named)."""
+    try:
+        dense_layers(params)
+    except ValueError as e:
+        raise ValueError(f"{who}: {str(e).removeprefix('interop: ')}") from None
+    return params
+
+
+def _listed(a) -> bool:
+    """Is ``a`` a (nested) list rather than an array? Lists are read as float32."""
+    return getattr(a, "dtype", None) is None
+
+
+def _array(a):
+    """An array stays as it is (shared); a nested list becomes a float32 array."""
+    return jnp.asarray(a, jnp.float32) if _listed(a) else a
 
 
 class LinenMLP(linen.Module):
@@ -194,22 +259,53 @@ def to_linen(
     dense = dense_layers(params)
     act, out_act = _resolve(activation, output_activation, params)
     use_bias = "b" in dense[0]
-    module = LinenMLP(tuple(int(p["W"].shape[1]) for p in dense), act, out_act, use_bias)
     tree = {}
     for i, p in enumerate(dense):
-        tree[f"Dense_{i}"] = {"kernel": p["W"], "bias": p["b"]} if use_bias else {"kernel": p["W"]}
+        leaves = {"kernel": p["W"], "bias": p["b"]} if use_bias else {"kernel": p["W"]}
+        tree[f"Dense_{i}"] = {k: _array(v) for k, v in leaves.items()}
+    widths = tuple(int(layer["kernel"].shape[1]) for layer in tree.values())
+    module = LinenMLP(widths, act, out_act, use_bias)
     return module, {"params": tree}
 
 
 def from_linen(module: LinenMLP, variables: dict) -> Params:
-    """The nnjax ``mlp`` params of a :class:`LinenMLP` and its variables."""
+    """The nnjax ``mlp`` params of a :class:`LinenMLP` and its variables, every layer's
+    leaves and shapes checked against ``module`` (a missing, extra or transposed leaf is a
+    ValueError naming it)."""
     if not isinstance(module, LinenMLP):
         raise ValueError(f"from_linen: expected an nnjax.interop.LinenMLP, got {type(module)}")
+    if not isinstance(variables, Mapping):
+        raise ValueError(
+            "from_linen: variables must be a dict {'params': {'Dense_0': {'kernel', 'bias'}, "
+            f"...}}, got {type(variables).__name__}"
+        )
     tree = variables.get("params", variables)
     names = [f"Dense_{i}" for i in range(len(module.features))]
     missing = [n for n in names if n not in tree]
     if missing:
         raise ValueError(f"from_linen: variables lack {missing}; have {sorted(tree)}")
+    extra = sorted(str(n) for n in tree if n not in names)
+    if extra:
+        raise ValueError(
+            f"from_linen: variables hold {extra}, which the module (features "
+            f"{tuple(module.features)}) has no layer for"
+        )
+    leaves = {"kernel", "bias"} if module.use_bias else {"kernel"}
+    for n in names:
+        got = sorted(tree[n]) if isinstance(tree[n], Mapping) else type(tree[n]).__name__
+        if got != sorted(leaves):
+            raise ValueError(
+                f"from_linen: {n} must hold {sorted(leaves)} (use_bias={module.use_bias}), "
+                f"got {got}"
+            )
     Ws = [tree[n]["kernel"] for n in names]
     bs = [tree[n]["bias"] for n in names] if module.use_bias else None
-    return _nnjax_params(Ws, bs, module.output_activation is not None)
+    params = _checked("from_linen", _nnjax_params(Ws, bs, module.output_activation is not None))
+    widths = tuple(int(jnp.shape(W)[1]) for W in Ws)
+    if widths != tuple(module.features):
+        i = next(i for i, (a, b) in enumerate(zip(widths, module.features)) if a != b)
+        raise ValueError(
+            f"from_linen: Dense_{i} kernel has shape {tuple(jnp.shape(Ws[i]))}: "
+            f"{widths[i]} outputs, but the module's features give {module.features[i]}"
+        )
+    return params

@@ -87,9 +87,16 @@ def mlp(
     """
     sizes = _positive_ints("mlp", "sizes", sizes)
     use_bias = flag("mlp", "use_bias", use_bias)
-    get_activation(activation)  # validate the name early
+    _activation("mlp", "activation", activation)  # validate the names early
     if output_activation is not None:
-        get_activation(output_activation)
+        _activation("mlp", "output_activation", output_activation)
+    if W_init is not None:
+        from nnjax.initializers import get_initializer
+
+        try:
+            get_initializer(W_init)
+        except ValueError as e:
+            raise ValueError(f"mlp: W_init: {e}") from None
     kwargs = {
         "sizes": sizes,
         "activation": activation,
@@ -101,6 +108,15 @@ def mlp(
         kwargs["dropout"] = rate
     describable = _named(activation, output_activation) and not callable(W_init)
     return _model("mlp", kwargs, describable)
+
+
+def _activation(who: str, what: str, activation) -> Callable:
+    """``get_activation(activation)``; an unknown name is a ValueError naming ``who`` and the
+    argument ``what`` (names are exact: 'ReLU' is no activation)."""
+    try:
+        return get_activation(activation)
+    except ValueError as e:
+        raise ValueError(f"{who}: {what}: {e}") from None
 
 
 def _dropout_rate(who: str, rate) -> float:
@@ -182,6 +198,7 @@ def cnn(
             f"channels), got {tuple(shape)}"
         )
     kernels = _positive_ints("cnn", "kernel_sizes", kernel_sizes)
+    _check_windows(shape, kernels, strides, padding)
     kwargs = {
         "n_classes": n_classes,
         "input_shape": shape,
@@ -191,6 +208,22 @@ def cnn(
         "padding": padding,
     }
     return _model("cnn", kwargs)
+
+
+def _check_windows(shape: list[int], kernels: list[int], stride: int, pad: int) -> None:
+    """Each convolution's window fits its padded input: ``cnn`` names the kernel and the
+    size it meets (at init, the failing Conv layer would name neither argument)."""
+    sizes = list(shape[:-1])
+    for i, k in enumerate(kernels):
+        if min(sizes) + 2 * pad < k:
+            padded = tuple(n + 2 * pad for n in sizes)
+            raise ValueError(
+                f"cnn: kernel_sizes[{i}] = {k} is larger than its input: input_shape "
+                f"{tuple(shape)} after {i} convolution(s) of stride {stride} has spatial size "
+                f"{tuple(sizes)}, {padded} with padding {pad}; use smaller kernels, more "
+                "padding or a larger input"
+            )
+        sizes = [(n + 2 * pad - k) // stride + 1 for n in sizes]
 
 
 def _cnn_layers(n_classes, input_shape, channels, kernel_sizes, strides, padding) -> Layer:

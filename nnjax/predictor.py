@@ -3,6 +3,8 @@
 With raw inputs X (n, *input_shape[1:]) (e.g. (n, features), as read from a data file):
 
     X' = (X - mean) / std              the saved standardisation statistics (if any), float32
+                                       (float64 for a model whose params are float64, loaded
+                                       with x64 on: the in-memory model's precision)
     z  = f(params, state, X')          the model in evaluation mode (no dropout; BatchNorm's
                                        running statistics), jit-compiled once per input shape
 
@@ -55,32 +57,51 @@ class Predictor:
         self.loss = meta["loss"]
         self.input_shape = tuple(meta["model"]["input_shape"])
         self.config = meta.get("config")
+        floats = [a.dtype for a in jax.tree.leaves((self.params, self.state))]
+        wide = any(d == jnp.float64 for d in floats)  # only with x64 on
+        self._dtype = np.dtype(np.float64 if wide else np.float32)
         self._forward = jax.jit(lambda p, s, x: apply_model(model, p, s, x, train=False)[0])
 
     def transform(self, X) -> np.ndarray:
-        """Raw inputs standardised with the saved statistics, float32, shapes checked, every
-        value finite (a row with nan/inf is a ValueError naming it). A table with named
-        columns (a pandas or polars DataFrame) is matched by name to the model's
-        :attr:`feature_names`, in any order; a column named :attr:`target` is left out."""
+        """Raw inputs standardised with the saved statistics, float32 (float64 for a model
+        with float64 params), shapes checked, every value finite (a row with nan/inf is a
+        ValueError naming it). A table with named columns (a pandas or polars DataFrame) is
+        matched by name to the model's :attr:`feature_names`, in any order; a column named
+        :attr:`target` is left out."""
         X = self._by_name(X)
-        X = np.asarray(X)
+        X = self._as_array(X)
         if X.dtype.kind in "biu":
-            X = X.astype(np.float32 if self.standardizer is None else self.standardizer.mean.dtype)
+            std_dtype = None if self.standardizer is None else self.standardizer.mean.dtype
+            X = X.astype(np.result_type(self._dtype, *([std_dtype] if std_dtype else [])))
         if X.dtype.kind != "f":
             raise ValueError(f"{self._name()}: inputs must be numbers, got dtype {X.dtype}")
         want = self.input_shape[1:]
         if X.ndim != len(want) + 1 or tuple(X.shape[1:]) != want:
+            one = " (one example? give X[None], of shape (1, ...))" if X.shape == want else ""
             raise ValueError(
                 f"{self._name()}: expects inputs of shape (n, {', '.join(map(str, want))}), "
-                f"got {X.shape}"
+                f"got {X.shape}{one}"
             )
         self._check_finite(X, "inputs have nan/inf")  # the model would still name a class
         if self.standardizer is not None:
             X = self.standardizer.transform(X)
         with np.errstate(over="ignore"):
-            X = np.asarray(X, np.float32)
-        self._check_finite(X, "standardised, inputs exceed float32's range", _FAR)
+            X = np.asarray(X, self._dtype)
+        self._check_finite(X, f"standardised, inputs exceed {self._dtype.name}'s range", _FAR)
         return X
+
+    def _as_array(self, X) -> np.ndarray:
+        """``X`` as a NumPy array; rows of unequal lengths (a ragged list) are a ValueError
+        naming the saved model, not NumPy's."""
+        try:
+            return np.asarray(X)
+        except ValueError as e:
+            why = str(e).splitlines()[0]
+            raise ValueError(
+                f"{self._name()}: inputs must be an array of shape (n, "
+                f"{', '.join(map(str, self.input_shape[1:]))}); a list of rows of unequal "
+                f"lengths? (NumPy: {why})"
+            ) from None
 
     def _check_finite(self, a: np.ndarray, what: str, hint: str = "") -> None:
         """A ValueError naming the rows of ``a`` (n, ...) with a nan or inf: ``what``."""
@@ -145,8 +166,11 @@ class Predictor:
         return (z.reshape(len(z)) > threshold).astype(np.int64)
 
     def names_of(self, classes: np.ndarray) -> np.ndarray:
-        """Label names of class indices, as an array (ints stay ints, names stay strings)."""
-        return np.asarray(self.label_names)[np.asarray(classes, np.int64)]
+        """Label names of class indices, as an array (ints stay ints, names stay strings;
+        names of mixed types, e.g. ``[0, "other"]``, an object array, so that 0 stays 0)."""
+        mixed = len({type(n) for n in self.label_names}) > 1
+        names = np.asarray(self.label_names, dtype=object if mixed else None)
+        return names[np.asarray(classes, np.int64)]
 
     def _name(self) -> str:
         return f"saved model {self.path}" if self.path else "saved model"

@@ -64,8 +64,11 @@ def preset(dataset: str | None) -> dict:
     """The preset of a built-in ``dataset``, or :data:`OWN_DATA` for None (``--data``)."""
     if dataset is None:
         return dict(OWN_DATA)
-    if dataset not in PRESETS:
-        raise ValueError(f"no preset for dataset {dataset!r}; valid: {', '.join(PRESETS)}")
+    if not isinstance(dataset, str) or dataset not in PRESETS:  # a list: not a TypeError
+        raise ValueError(
+            f"preset: no preset for dataset {dataset!r}; valid: {', '.join(PRESETS)} (or "
+            "None, for --data)"
+        )
     return dict(PRESETS[dataset])
 
 

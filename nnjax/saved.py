@@ -47,11 +47,13 @@ from nnjax.saved_format import _body_checksum as _body_checksum
 from nnjax.saved_record import (
     _array_entry,
     _check_values,
+    _feature_names,
     _input_shape,
     _label_names,
     _meta,
     _spec_or_refuse,
     _standardizer_dict,
+    _target,
 )
 
 
@@ -80,8 +82,10 @@ def save(
     and ``target`` (its label column) let ``nnjax predict`` match a data file's columns.
     Params and state are checked against the model first, and must be finite (a BatchNorm
     running variance >= 0); the standardizer must be one ``nnjax.load`` can read back (std
-    finite > 0, mean finite); ``label_names`` a list, not a string. A ``ValueError`` names
-    the argument (and the leaf) before anything is written.
+    finite > 0, mean finite); ``label_names`` a list, not a string, dict or set, its names
+    distinct as text ([1, "1"] would predict alike); ``feature_names`` a list of distinct
+    names (strings, or a table's int column labels); ``target`` a string not among them. A
+    ``ValueError`` names the argument (and the leaf) before anything is written.
     """
     from nnjax.io import atomic_write_files
 
@@ -135,6 +139,8 @@ def model_files(
             f"nnjax.save: loss must be a name, one of {', '.join(LOSSES)}; got {loss!r}"
         )
     std = _standardizer_dict(standardizer)
+    feature_names = _feature_names(feature_names)
+    target = _target(target, feature_names)
     shape = _input_shape(input_shape, std, feature_names)
     try:
         state, out_shape = _check(model, params, state, shape)

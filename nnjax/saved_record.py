@@ -79,7 +79,7 @@ def _meta(spec, shape, out_shape, loss, names, feature_names, target, std, confi
         "model": {"spec": spec, "input_shape": list(shape), "output_shape": list(out_shape)},
         "loss": loss,
         "label_names": names,
-        "feature_names": None if feature_names is None else [str(f) for f in feature_names],
+        "feature_names": feature_names,
         "target": target,
         "standardizer": std,
         "config": _json_config(config),
@@ -200,6 +200,7 @@ def _label_names(label_names, out_shape, loss: str) -> list:
             f"nnjax.save: label_names must be a list of {n} names, one per class; got the "
             f"string {label_names!r}"
         )
+    _refuse_unordered("label_names", label_names, f"a list of {n} names, one per class")
     names = list(range(n)) if label_names is None else list(label_names)
     if len(names) != n:
         raise ValueError(f"nnjax.save: {len(names)} label names for a model with {n} classes")
@@ -213,4 +214,67 @@ def _label_names(label_names, out_shape, loss: str) -> list:
     repeated = sorted({repr(v) for v in names if names.count(v) > 1})
     if repeated:  # predict could not tell those classes apart by their labels
         raise ValueError(f"nnjax.save: label names repeat: {', '.join(repeated)}")
+    texts = [str(v) for v in names]  # predict's array of names, a data file's labels: text
+    same = sorted({repr(v) for v, t in zip(names, texts) if texts.count(t) > 1})
+    if same:
+        raise ValueError(
+            f"nnjax.save: label names {', '.join(same)} are the same as text (predict would "
+            "name those classes alike, and a data file's labels could not tell them apart)"
+        )
     return names
+
+
+def _refuse_unordered(what: str, values, want: str) -> None:
+    """A dict or set given for ``what``: a set has no order, and ``list`` of a dict would
+    take its keys ({0: 'cat', 1: 'dog'} would name the classes 0 and 1)."""
+    if isinstance(values, dict | set | frozenset):
+        kind = "dict (its keys would be taken)" if isinstance(values, dict) else "set (no order)"
+        raise ValueError(f"nnjax.save: {what} must be {want}; got a {kind}: {values!r}")
+
+
+def _feature_names(feature_names) -> list[str] | None:
+    """The feature names as ``model.json`` records them (each as text: a DataFrame's int
+    columns are matched by ``str``), or a ValueError naming what ``nnjax.load`` would refuse
+    or match wrongly: a string (its characters), a dict or set, names repeated as text."""
+    if feature_names is None:
+        return None
+    want = "a list of column names, one per feature"
+    if isinstance(feature_names, str | bytes):
+        raise ValueError(
+            f"nnjax.save: feature_names must be {want}; got the string {feature_names!r}"
+        )
+    _refuse_unordered("feature_names", feature_names, want)
+    try:
+        names = list(feature_names)
+    except TypeError:
+        raise ValueError(
+            f"nnjax.save: feature_names must be {want}; got {type(feature_names).__name__}"
+        ) from None
+    odd = [v for v in names if not isinstance(v, str | numbers.Integral) or isinstance(v, bool)]
+    if odd:
+        raise ValueError(
+            f"nnjax.save: feature names must be strings (or a table's int column labels); got "
+            f"{odd[0]!r} ({type(odd[0]).__name__})"
+        )
+    texts = [str(v) for v in names]
+    repeated = sorted({t for t in texts if texts.count(t) > 1})
+    if repeated:
+        raise ValueError(f"nnjax.save: feature names repeat: {', '.join(map(repr, repeated))}")
+    return texts
+
+
+def _target(target, feature_names) -> str | None:
+    """The label column's name (a string, not among the feature names), or a ValueError."""
+    if target is None:
+        return None
+    if not isinstance(target, str):
+        raise ValueError(
+            f"nnjax.save: target must be the label column's name (a string) or None; got "
+            f"{target!r} ({type(target).__name__})"
+        )
+    if feature_names is not None and target in feature_names:
+        raise ValueError(
+            f"nnjax.save: target {target!r} is also one of feature_names: a table's column "
+            "of that name would be left out as the labels, and the feature found missing"
+        )
+    return str(target)

@@ -26,10 +26,20 @@ class Standardizer(NamedTuple):
     def fit(cls, X) -> "Standardizer":
         """The statistics of ``X`` (n, features), n >= 1, every value finite (a nan would
         make its feature's mean nan, and every standardised value of it)."""
-        X = np.asarray(X)
+        try:
+            X = np.asarray(X)
+        except ValueError as e:  # rows of unequal lengths
+            raise ValueError(
+                f"Standardizer.fit: X must be an array (n, features); {str(e).splitlines()[0]}"
+            ) from None
         if X.ndim != 2 or len(X) == 0:
             raise ValueError(f"Standardizer.fit: X must be (n >= 1, features); got {X.shape}")
-        if X.dtype.kind in "fc" and not np.isfinite(X).all():
+        if X.dtype.kind not in "biuf":  # complex statistics are no JSON; text, objects fail
+            raise ValueError(
+                f"Standardizer.fit: X must hold real numbers (ints, bools or floats); got dtype "
+                f"{X.dtype}"
+            )
+        if X.dtype.kind == "f" and not np.isfinite(X).all():
             bad = np.flatnonzero(~np.isfinite(X).all(axis=0))
             raise ValueError(
                 f"Standardizer.fit: X has nan/inf in {bad.size} feature(s), first columns "
@@ -52,6 +62,15 @@ class Standardizer(NamedTuple):
     @classmethod
     def identity(cls, n_features: int, dtype=np.float32) -> "Standardizer":
         """mean 0, std 1: x' = x exactly (toy and xor are used raw)."""
+        import numbers
+
+        is_int = isinstance(n_features, numbers.Integral) and not isinstance(n_features, bool)
+        if not is_int or n_features < 1:
+            raise ValueError(
+                f"Standardizer.identity: n_features must be an int >= 1; got {n_features!r}"
+            )
+        if np.dtype(dtype).kind != "f":
+            raise ValueError(f"Standardizer.identity: dtype must be a float dtype; got {dtype!r}")
         return cls(np.zeros(n_features, dtype), np.ones(n_features, dtype))
 
     def transform(self, X):
