@@ -292,3 +292,22 @@ def test_metrics_csv_after_a_resume_has_nan_for_the_epochs_before_it(tmp_path, c
     wall = [float(r["wall_time_s"]) for r in rows]
     assert math.isnan(wall[0]) and math.isnan(wall[1])
     assert all(math.isfinite(t) and t > 0 for t in wall[2:]) and wall[2] < wall[3], wall
+
+
+def test_the_loss_plot_of_a_run_whose_loss_reaches_zero_warns_nothing(recwarn):
+    """A loss of exactly 0 (float32 underflow on separable data): the log scale made
+    matplotlib warn 'Data has no positive values' and hide the points; linear now."""
+    import types
+
+    from nnjax.commands.train_outputs import loss_png
+
+    zeros = np.zeros(3, np.float32)
+    res = types.SimpleNamespace(step_loss=np.zeros(6), metrics={"train_loss": zeros})
+    res.metrics["test_loss"] = zeros
+    assert loss_png(res).startswith(b"\x89PNG")
+    assert not [w for w in recwarn if "positive" in str(w.message)], [
+        str(w.message) for w in recwarn
+    ]
+    res.step_loss = np.array([1.0, 0.5, 0.25, 0.1, 0.05, 0.01])
+    res.metrics = {"train_loss": np.array([0.5, 0.1, 0.01]), "test_loss": np.array([0.6, 0.2, 0.1])}
+    assert loss_png(res).startswith(b"\x89PNG")

@@ -161,7 +161,10 @@ def history_json(res, config: dict, data: dict | None = None) -> bytes:
 
 
 def loss_png(res) -> bytes:
-    """loss.png's bytes: the step losses, and the val or test loss at each epoch's end."""
+    """loss.png's bytes: the step losses, and the val or test loss at each epoch's end (a
+    log scale, linear when a loss is exactly 0: matplotlib warned, and hid the points)."""
+    import numpy as np
+
     from nnjax.plotting import subplots
 
     fig, ax = subplots(figsize=(6, 4))
@@ -173,7 +176,10 @@ def loss_png(res) -> bytes:
             ax.plot(
                 epochs_x, res.metrics[f"{name}_loss"], "o-", ms=3, label=f"{name} loss (epoch end)"
             )
-    ax.set(xlabel="step", ylabel="loss", yscale="log", title="training loss")
+    losses = [res.step_loss, *(res.metrics.get(f"{n}_loss", []) for n in ("val", "test"))]
+    positive = all(np.all(np.asarray(v) > 0) for v in losses)  # a loss of exactly 0: linear
+    ax.set(xlabel="step", ylabel="loss", yscale="log" if positive else "linear")
+    ax.set_title("training loss")
     ax.legend()
     fig.tight_layout()
     return _png(fig)
