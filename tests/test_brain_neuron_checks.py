@@ -156,6 +156,25 @@ def test_hodgkin_huxley_refuses_a_temperature_below_absolute_zero():
         assert hh.step(hh.init_state((2,)), 1.0, hh.HHParams(celsius=t)).V.shape == (2,)
 
 
+def test_hodgkin_huxley_names_the_temperature_not_dt_when_it_is_to_blame():
+    """Finding: at 900 C phi = 3^((T - 6.3) / 10) overflows float32 and every dt failed,
+    yet the message said to lower dt; hot but finite, it said nothing of the temperature."""
+    hot = hh.HHParams(celsius=900.0)
+    msg = r"celsius \(C\) = 900 makes phi = 3\^\(\(T - 6.3\) / 10\) overflow float32"
+    with pytest.raises(ValueError, match=rf"hodgkin_huxley.simulate: {msg}"):
+        hh.simulate(jnp.zeros(2), params=hot)
+    with pytest.raises(ValueError, match=rf"hodgkin_huxley.step: {msg}"):
+        hh.step(hh.init_state((2,)), 1.0, hot)
+    with pytest.raises(ValueError, match="use a smaller dt; at celsius = 100 the gates run"):
+        hh.simulate(jnp.full(100, 10.0), dt=0.01, params=hh.HHParams(celsius=100.0))
+    # the hint's bound holds: 0.6 / phi at 100 C (2.03e-5 ms) integrates, 3x it does not
+    phi = 3.0 ** ((100.0 - 6.3) / 10.0)
+    warm = hh.HHParams(celsius=100.0)
+    assert np.isfinite(hh.simulate(jnp.full(3000, 10.0), dt=0.6 / phi, params=warm).V).all()
+    with pytest.raises(ValueError, match="V became inf/nan"):
+        hh.simulate(jnp.full(3000, 10.0), dt=1.8 / phi, params=warm)
+
+
 @pytest.mark.parametrize(
     "init, where",
     [
