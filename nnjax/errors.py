@@ -86,6 +86,21 @@ class PathError(OSError):
         self.errno, self.path = err, os.fspath(path)
 
 
+def broken_link(path) -> tuple[str, int] | None:
+    """For a symbolic link that leads nowhere, what it is and its errno: ``("is a symbolic
+    link to T, which does not exist", ENOENT)`` or, when the links go round in a loop, ``("is
+    a symbolic link in a loop (-> T)", ELOOP)``; None for any other path."""
+    if not os.path.islink(path) or os.path.exists(path):
+        return None
+    target = os.readlink(path)
+    try:
+        os.stat(path)
+    except OSError as e:
+        if e.errno == _errno.ELOOP:
+            return f"is a symbolic link in a loop (-> {target})", _errno.ELOOP
+    return f"is a symbolic link to {target}, which does not exist", _errno.ENOENT
+
+
 def not_a_file(path) -> PathError | None:
     """None when ``path`` is a regular file, else the :class:`PathError` saying what it is:
     a directory, a device or a pipe, or missing."""
@@ -96,6 +111,8 @@ def not_a_file(path) -> PathError | None:
         return PathError(f"{where}: a directory, not a file", path, _errno.EISDIR)
     if os.path.exists(path):
         return PathError(f"{where}: not a regular file (a device or a pipe)", path)
+    if (link := broken_link(path)) is not None:
+        return PathError(f"{where} {link[0]}", path, link[1])
     return PathError(f"{where}: no such file", path, _errno.ENOENT)
 
 
@@ -103,13 +120,8 @@ def not_a_folder(path, option: str) -> PathError | None:
     """None unless ``path`` exists and is not a folder, or is a symbolic link to a path that
     does not exist (making the folder would fail with "File exists"): then the
     :class:`PathError` naming ``option`` (e.g. ``--out``)."""
-    if os.path.islink(path) and not os.path.exists(path):
-        return PathError(
-            f"{option} {os.fspath(path)} is a symbolic link to {os.readlink(path)}, which does "
-            "not exist",
-            path,
-            _errno.ENOENT,
-        )
+    if (link := broken_link(path)) is not None:
+        return PathError(f"{option} {os.fspath(path)} {link[0]}", path, link[1])
     if not os.path.exists(path) or os.path.isdir(path):
         return None
     return PathError(f"{option} {os.fspath(path)} is a file, not a folder", path, _errno.ENOTDIR)

@@ -17,6 +17,7 @@ import errno
 import os
 import shutil
 
+from nnjax.errors import broken_link
 from nnjax.io import temp_path
 
 _REASONS = {
@@ -58,12 +59,8 @@ def check_writable(directory, what: str = "directory") -> str:
     path = os.fspath(directory)
     if os.path.exists(path) and not os.path.isdir(path):
         raise NotWritableError(f"{what} {path} is a file, not a directory", path, errno.ENOTDIR)
-    if os.path.islink(path) and not os.path.exists(path):  # makedirs: "File exists"
-        raise NotWritableError(
-            f"{what} {path} is a symbolic link to {os.readlink(path)}, which does not exist",
-            path,
-            errno.ENOENT,
-        )
+    if (link := broken_link(path)) is not None:  # makedirs: "File exists"
+        raise NotWritableError(f"{what} {path} {link[0]}", path, link[1])
     probe = None
     try:
         os.makedirs(path, exist_ok=True)

@@ -40,10 +40,12 @@ def read_meta(path) -> dict:
     if not os.path.isdir(folder):  # a path problem, as a missing data file is (exit 3)
         import errno
 
-        from nnjax.errors import PathError
+        from nnjax.errors import PathError, broken_link
 
         what = "is a file, not a folder" if os.path.exists(folder) else "no such folder"
         code = errno.ENOTDIR if os.path.exists(folder) else errno.ENOENT
+        if (link := broken_link(folder)) is not None:
+            what, code = f"it {link[0]}", link[1]
         raise PathError(f"{folder}: no saved model there ({what})", folder, code)
     if not os.path.isfile(where):
         hint = ""

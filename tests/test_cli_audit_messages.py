@@ -79,3 +79,28 @@ def test_xla_flags_that_stop_the_backend_are_named():
     assert proc.stderr.rstrip().endswith(
         "check XLA_FLAGS='--xla_force_host_platform_device_count=0'"
     )
+
+
+@pytest.mark.parametrize(
+    "argv, tail",
+    [
+        (["train", "--out", "{loop}"], "--out {loop} is a symbolic link in a loop (-> {loop})"),
+        (["train", "--checkpoint-dir", "{loop}"], "--checkpoint-dir {loop} is a symbolic link"),
+        (["compare", "--out", "{loop}"], "--out {loop} is a symbolic link in a loop"),
+        (["train", "--data", "{loop}"], "{loop} is a symbolic link in a loop (-> {loop})"),
+        (
+            ["predict", "{loop}", "--data", "x.csv"],
+            "no saved model there (it is a symbolic link in a loop",
+        ),
+    ],
+)
+def test_a_symbolic_link_loop_is_named_as_one(tmp_path, capsys, argv, tail):
+    """Finding: a link to itself was 'a symbolic link to loop, which does not exist' (--out)
+    or 'no such file' (--data): the path exists, as a loop. Exit 3 (a path), errno ELOOP."""
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    argv = [a.replace("{loop}", str(loop)) for a in argv]
+    assert main(argv) == 3
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert tail.replace("{loop}", str(loop)) in err, err
+    assert err.endswith("(errno 40, ELOOP)"), err
