@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.cli_checks import OutKept, check, check_out_kept
 from nnjax.commands import options
 
 # the implementations and models of the MLP workload (benchmarks.mlp.IMPLS and MODELS, which
@@ -54,6 +55,7 @@ WORKLOADS = (
 MAX_EXAMPLES = {"quick": 256, "full": 1024}
 # the committed results: written here only when asked, `--out benchmarks/results`
 RESULTS = Path(__file__).resolve().parent / "results"
+MAX_REPEATS = 1000  # 11 rounds take 15 minutes: 1000 take a day; more would never end
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -67,10 +69,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--out benchmarks/results writes the results that are committed)",
     )
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the files of an earlier run of the same device, day and workloads in "
+        "--out (without it such a run is refused before any workload runs)",
+    )
+    given = options.StoreGiven  # an option no chosen workload reads is refused (check)
+    p.add_argument(
         "--only",
         nargs="+",
         choices=WORKLOADS,
         default=list(WORKLOADS),
+        action=given,
         metavar="NAME",
         help=f"the workloads to run, of {', '.join(WORKLOADS)} (default: all of them)",
     )
@@ -79,6 +89,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         nargs="+",
         choices=IMPL_NAMES,
         default=list(IMPL_NAMES),
+        action=given,
         metavar="IMPL",
         help=f"MLP implementations, of {', '.join(IMPL_NAMES)} (default: all of them; the "
         "NumPy twin always runs: it is the oracle)",
@@ -105,11 +116,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--optimizer",
         choices=("sgd", "adam"),
         default="sgd",
+        action=given,
         help="the MLP workload's optimizer (default: sgd)",
     )
     p.add_argument(
         "--repeats",
-        type=options.positive_int,
+        type=_repeats,
         default=None,
         metavar="N",
         help="timed rounds (default 11; quick 1)",
@@ -118,6 +130,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--pause",
         type=_seconds,
         default=0.15,
+        action=given,
         metavar="S",
         help="seconds before each timed block (default 0.15)",
     )
@@ -145,27 +158,15 @@ def _folder(text: str) -> Path:
     return Path(text)
 
 
-def check(args) -> None:
-    """Refuse, before anything runs, a batch larger than the MLP workload's examples (it had
-    no step: a ZeroDivisionError), a batch size, implementation or model named twice (it
-    would be run and reported twice) and an --out that is a file or has a file on its way."""
-    for option, values in (
-        ("--batch-sizes", args.batch_sizes),
-        ("--impls", args.impls),
-        ("--models", args.models),
-    ):
-        repeated = sorted({str(v) for v in values or () if list(values).count(v) > 1})
-        if repeated:
-            raise ValueError(f"{option}: {', '.join(repeated)} given twice; give each once")
-    most = MAX_EXAMPLES["quick" if args.quick else "full"]
-    big = [b for b in args.batch_sizes or () if b > most]
-    if big:
-        raise ValueError(
-            f"--batch-sizes {' '.join(map(str, big))}: the MLP workload trains on the first "
-            f"{most} examples{' (--quick)' if args.quick else ''}; give sizes in [1, {most}]"
+def _repeats(text: str) -> int:
+    """A type: rounds in [1, MAX_REPEATS] (--repeats 1000000000 ran a quick seed for years)."""
+    value = options.positive_int(text)
+    if value > MAX_REPEATS:
+        raise argparse.ArgumentTypeError(
+            f"must be an integer in [1, {MAX_REPEATS}] ({MAX_REPEATS} rounds take about a "
+            f"day), got {text!r}"
         )
-    if args.out is not None and (error := options.out_parent_error(args.out)) is not None:
-        raise error
+    return value
 
 
 MAX_SECONDS = 60.0  # --pause and --min-block: more would only make a run that never ends
@@ -236,16 +237,19 @@ def _run(args) -> int:
     from benchmarks.workloads import run_workloads
 
     t_start = time.perf_counter()
-    print(f"writing results to {args.out}", flush=True)
     cfg = _settings(args)
     now = datetime.datetime.now(datetime.UTC)
     device = harness.device_label()
+    date = now.strftime("%Y-%m-%d %H:%M UTC")
+    # JAX has started: the device is known, and so are the names of the run's files
+    check_out_kept(args, _stem(args, {"device": device, "date": date}))
+    print(f"writing results to {args.out}", flush=True)
     env = harness.environment()
     cores = env["cores_available"]
     results = {
         "suite": "nnjax benchmarks",
         "mode": "quick" if args.quick else "full",
-        "date": now.strftime("%Y-%m-%d %H:%M UTC"),
+        "date": date,
         "device": device,
         "env": env,
         "settings": {
@@ -278,10 +282,11 @@ def _run(args) -> int:
 
 
 def _stem(args, results) -> str:
-    """``<device>-<date>[-quick]``, plus the workloads when ``--only`` picked some (a partial
-    run does not overwrite the full run's report of the same day)."""
+    """``<device>-<date>[-quick]``, with ``-only-<workloads>`` when ``--only`` picked some: a
+    partial run's files are named apart from the full run's of the same day (``--only
+    scaling``'s report was ``<device>-<date>-scaling.json``, the full run's scaling JSON)."""
     only = [w for w in WORKLOADS if w in args.only]
-    part = "" if len(only) == len(WORKLOADS) else "-" + "-".join(only)
+    part = "" if len(only) == len(WORKLOADS) else "-only-" + "-".join(only)
     return f"{results['device']}-{results['date'][:10]}{part}" + ("-quick" if args.quick else "")
 
 
@@ -300,6 +305,10 @@ def _write(args, results):
     results["files"] = {"json": f"{stem}.json", "report": f"{stem}.md", "plots": pngs}
     report.write_json(results, args.out / f"{stem}.json")
     atomic_write_text(args.out / f"{stem}.md", report.markdown(results, pngs))
+    if getattr(args, "overwrite", False):  # an earlier run's figures this report does not name
+        for name in ("throughput", "vmap"):
+            if name not in pngs:
+                (args.out / f"{stem}-{name}.png").unlink(missing_ok=True)
     report.print_terminal(results)
     print(f"\nwrote {args.out / stem}.json, .md and {len(pngs)} plots")
 
@@ -329,6 +338,9 @@ def main(argv=None) -> int:
                 code = _locked_run(args)
             sys.stdout.flush()  # output still buffered fails here, as one line
             return code
+        except OutKept as e:  # an earlier run's files in --out: exit 2, as nnjax bench
+            print(f"{parser.prog}: error: {e}", file=sys.stderr)
+            return 2
         except OSError as e:  # a path (--out a file: exit 3, as nnjax bench), a full disk
             return _failed(parser.prog, e)
         except KeyboardInterrupt as e:  # a signal (nnjax.cli_signals): its lock is released
@@ -351,8 +363,11 @@ def _locked_run(args) -> int:
     if args.out is None:
         return run(args)
     from nnjax.lock import lock_folder
+    from nnjax.preflight import removing_new_folders
 
-    with lock_folder(args.out):  # one run writes a folder at a time (nnjax bench: the CLI's)
+    # one run writes a folder at a time; a run that fails leaves no folder it made empty (a
+    # full disk left --out a/b/c, empty): nnjax bench's, nnjax.cli._folder_lock
+    with removing_new_folders(args.out), lock_folder(args.out):
         return run(args)
 
 

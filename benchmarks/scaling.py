@@ -219,8 +219,15 @@ def main(argv=None) -> int:
     out = args.out or Path(tempfile.mkdtemp(prefix="nnjax-scaling-")) / (
         f"scaling-{backend}" + ("-quick" if args.quick else "") + ".json"
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1))
+    from nnjax import errors
+    from nnjax.io import atomic_write_text
+
+    try:  # atomic: a full disk or a kill keeps an earlier file of the name whole
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out, json.dumps(results, indent=1))
+    except OSError as e:
+        print(f"{ap.prog}: error: {errors.describe(e)}", file=sys.stderr)
+        return errors.exit_code(e)
     print(f"wrote {out}")
     return 0 if diff is None or diff <= LOSS_TOL else 1
 

@@ -22,7 +22,9 @@ def run_workloads(args, cfg, results, note_load, stem: str):
         spent[name] = {"wall": t - clock["t"], "cpu": c - clock["cpu"]}
         clock.update(t=t, cpu=c)
 
-    if "torch" in args.impls:
+    # PyTorch's rows: the MLP's with --impls torch, and those of the CNN and GRU (whose
+    # implementations --impls does not choose): --impls without torch left them unset
+    if "mlp" in only and "torch" in args.impls or only & {"cnn", "gru"}:
         try:
             import torch
 
