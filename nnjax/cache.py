@@ -188,8 +188,9 @@ def remove_empty_entries(folder: str) -> list[str]:
 
 
 def remove_unreadable_entries(module: str, folder: str | None = None) -> list[str]:
-    """Remove the entries of the program ``module`` (``jit_run``) in ``folder`` (default: the
-    active one) that do not decompress (cut short); returns their names."""
+    """Remove the entries of the program ``module`` (e.g. ``jit_nnjax_fit_<key>``) in
+    ``folder`` (default: the active one) that do not decompress (cut short); returns their
+    names."""
     folder = folder or _active
     if not folder:
         return []

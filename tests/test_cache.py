@@ -94,7 +94,8 @@ def _tag(cpu: str | None) -> str:
 def test_second_identical_run_compiles_nothing(tmp_path):
     cache = tmp_path / "cache"
     first_compile, first = _train(cache)
-    assert any(name.startswith("jit_run-") for name in first)  # fit's fused loop is cached
+    # fit's fused loop is cached, under its store key's name (nnjax.train.executables)
+    assert any(name.startswith("jit_nnjax_fit_") for name in first)
     assert os.listdir(cache) == [_tag(None)]  # in this processor's subfolder
     programs = cache / _tag(None) / "nnjax-programs"
     stored = os.listdir(programs)  # and kept whole (nnjax.train.executables)
@@ -111,8 +112,13 @@ def test_second_identical_run_compiles_nothing(tmp_path):
     before = {p: p.stat().st_mtime_ns for p in (cache / _tag(None)).rglob("*")}
     _, other = _train(cache, cpu="another processor")
     assert sorted(os.listdir(cache)) == sorted([_tag(None), _tag("another processor")])
-    # the same programs (JAX's key differs with the folder: compare the names without it)
-    assert sorted(n.split("-")[0] for n in other) == sorted(n.split("-")[0] for n in first)
+
+    # the same programs (JAX's key differs with the folder, fit's name with the processor:
+    # compare the names without them)
+    def programs_of(names):
+        return sorted(re.sub(r"^jit_nnjax_fit_\w+$", "fit", n.split("-")[0]) for n in names)
+
+    assert programs_of(other) == programs_of(first)
     assert _train.results == results
     assert {p: p.stat().st_mtime_ns for p in (cache / _tag(None)).rglob("*")} == before
 
@@ -196,7 +202,7 @@ def test_an_entry_cut_short_is_said_once_and_healed(tmp_path):
     _train(cache)
     folder = cache / _tag(None)
     shutil.rmtree(folder / "nnjax-programs")
-    (entry,) = folder.glob("jit_run-*-cache")
+    (entry,) = folder.glob("jit_nnjax_fit_*-cache")
     data = entry.read_bytes()
     entry.write_bytes(data[: len(data) // 2])
     _train(cache)

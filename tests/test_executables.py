@@ -195,23 +195,30 @@ print("loaded" if found[0] is not None else "compiled")
     np.testing.assert_array_equal(outs[0][1], outs[1][1])
 
 
-def test_a_program_served_by_jax_cache_is_not_stored(tmp_path):
+def test_a_cleaned_store_is_refilled_with_a_program_that_loads(tmp_path):
     """With the store's entry gone and JAX's persistent cache still holding the program (a new
-    nnjax version, or a cleaned store), the executable JAX's cache serves is not stored:
-    serialised again it lacked kernels, and the next process failed with "NOT_FOUND:
-    Function ... not found". Three processes: store; serve from JAX's cache; run again."""
+    nnjax version, or a cleaned store): the executable JAX's cache would serve cannot be
+    stored (serialised again it lacked kernels, and the next process failed with "NOT_FOUND:
+    Function ... not found"), and storing nothing left every later run tracing again. The
+    program is compiled with JAX's cache off and stored, and the next process loads it.
+    Three processes: store; clean the store, compile and store again; load."""
     code = f"""
 import sys, numpy as np, jax
 sys.path.insert(0, {str(ROOT / "tests")!r})
 from nnjax import _host, cache
+from nnjax.train import executables
 cache.enable_compilation_cache({str(tmp_path / "cache")!r})
+load = executables.ExecutableStore.load
+found = []
+executables.ExecutableStore.load = lambda s, *a: found.append(load(s, *a)) or found[-1]
 from test_executables import _data, _fit
 res = _fit(*_data())
 np.save(sys.argv[1], np.concatenate([np.ravel(x) for x in jax.tree.leaves(res.params)]))
+print("loaded" if found[0] is not None else "compiled")
 """
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     programs = tmp_path / "cache" / _host.cpu_tag() / executables.SUBDIR
-    params, entries = [], []
+    params, entries, how = [], [], []
     for i in range(3):
         path = tmp_path / f"params{i}.npy"
         proc = subprocess.run(
@@ -225,9 +232,11 @@ np.save(sys.argv[1], np.concatenate([np.ravel(x) for x in jax.tree.leaves(res.pa
         assert proc.returncode == 0, proc.stderr[-3000:]
         params.append(np.load(path))
         entries.append(sorted(os.listdir(programs)))
+        how.append(proc.stdout.split()[-1])
         if i == 0:
             for name in entries[0]:
                 os.remove(programs / name)
-    assert len(entries[0]) == 1 and entries[1] == entries[2] == []
+    assert how == ["compiled", "compiled", "loaded"]
+    assert len(entries[0]) == 1 and entries[1] == entries[2] == entries[0]
     np.testing.assert_array_equal(params[0], params[1])
     np.testing.assert_array_equal(params[0], params[2])

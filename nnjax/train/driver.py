@@ -174,6 +174,7 @@ class Program:
         else:
             self.host = None
             self.jitted = placement.jit(program, donate_argnums=(0,) if donate else ())
+        self.program, self.placement = program, placement
         self.by_length: dict[int, Any] = {}
         self.clock, self.compile_time = clock, 0.0
         self.store, self.donate = store, donate
@@ -191,13 +192,25 @@ class Program:
             call = (carry, indices, *args)
             tag = f"donate={self.donate}"
             found = None if self.store is None else self.store.load(call, tag)
-            if found is None:
-                lowered = self.jitted.lower(*call)
-                store = self.store
-                found = lowered.compile() if store is None else store.compile(lowered, call, tag)
+            if found is None and self.store is None:
+                found = self.jitted.lower(*call).compile()
+            elif found is None:
+                found = self.store.compile(lambda name: self._lowered(name, call), call, tag)
             self.by_length[n] = found
             self.compile_time += self.clock() - t0
         return self.by_length[n]
+
+    def _lowered(self, name: str, call: tuple):
+        """The program lowered for ``call`` as a module named ``name`` (the name keys JAX's
+        persistent cache: :meth:`nnjax.train.executables.ExecutableStore.compile`)."""
+        program = self.program
+
+        def named(*a):
+            return program(*a)
+
+        named.__name__ = named.__qualname__ = name
+        donate = (0,) if self.donate else ()
+        return self.placement.jit(named, donate_argnums=donate).lower(*call)
 
 
 def concat(history: Sequence, axis: int = 0):
