@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_brain_continual_checks import _tiny_split as _split  # T tasks of N rows, d, K
 
 from nnjax.brain import baselines as B
 from nnjax.brain import continual as C
@@ -20,17 +21,6 @@ from nnjax.compare import study as compare_study
 from nnjax.compare.study import OptimizerRuns, StudyResult
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _split(T=2, N=4, d=3, K=2) -> C.SplitData:
-    """A tiny class-incremental split: T tasks of N rows, d features, K classes."""
-    rng = np.random.default_rng(0)
-    X = rng.uniform(size=(T, N, d)).astype(np.float32)
-    y = np.tile(np.arange(K, dtype=np.int32), (T, N // K))
-    X_te, y_te = X.reshape(-1, d), y.reshape(-1)
-    groups = np.arange(K, dtype=np.int32)[None].repeat(T, 0)
-    return C.SplitData(X, y, np.full(T, N, np.int32), X_te, y_te, groups, K, (d,), "tiny",
-                       y_te.copy(), groups, K, "class")  # fmt: skip
 
 
 CFG = C.TrainConfig(hidden=(4,), steps=2, batch_size=2)
