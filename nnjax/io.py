@@ -115,7 +115,7 @@ def atomic_write_bytes(path, data: bytes) -> None:
                 pass
 
 
-def atomic_write_files(files) -> None:
+def atomic_write_files(files, *, before_replace=None, sync_each: bool = False) -> None:
     """Write several files so that a failure while writing leaves every one as it was:
     ``files`` is a sequence of ``(path, bytes)``. Each is first written in full to a
     temporary file next to its target and fsync-ed; only when all are on disk are they
@@ -125,6 +125,11 @@ def atomic_write_files(files) -> None:
     renames is served after the last (:func:`signals_deferred`); only a crash or SIGKILL
     between two renames (no disk space is needed there) can leave some replaced and some
     not. An ``OSError`` names the file it concerns.
+
+    ``before_replace``: called once every file is staged, before the first rename (e.g. to
+    set aside what the new files replace); if it raises, nothing is replaced.
+    ``sync_each``: fsync the folder after each rename, so that after a power cut a later
+    rename is never on disk without the earlier ones (a checkpoint's JSON after its data).
     """
     files = [(os.fspath(path), data) for path, data in files]
     staged = []  # (temporary, target)
@@ -142,11 +147,15 @@ def atomic_write_files(files) -> None:
                 if e.filename == path:
                     raise
                 raise _named(e, path) from e
+        if before_replace is not None:
+            before_replace()
         with signals_deferred():  # a Ctrl-C or a kill cannot split the group between renames
             while staged:
                 tmp, path = staged[0]
                 try:
                     os.replace(tmp, path)
+                    if sync_each:
+                        fsync_dir(os.path.dirname(os.path.abspath(path)))
                 except OSError as e:
                     raise _named(e, path) from e
                 staged.pop(0)

@@ -96,8 +96,11 @@ def _read(fd: int) -> dict | None:
         rec = json.loads(os.pread(fd, 1 << 16, 0))
     except (OSError, ValueError):
         return None
-    ok = isinstance(rec, dict) and isinstance(rec.get("pid"), int)
-    return rec if ok and isinstance(rec.get("host"), str) else None
+    if not isinstance(rec, dict) or not isinstance(rec.get("host"), str):
+        return None
+    pid = rec.get("pid")  # a process id: not a bool, nor one os.kill cannot take (Overflow)
+    ok = isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid < 2**31
+    return rec if ok else None
 
 
 def _flock(fd: int) -> bool | None:

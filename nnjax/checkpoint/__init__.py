@@ -10,12 +10,14 @@ A checkpoint of step ``s`` in ``directory`` is two files:
   where ``sha256`` is the digest of the ``.npz`` bytes and ``meta_sha256`` the digest of the
   JSON's own content (without that field), so a flipped bit in either file is detected.
 
-Both are written with :func:`nnjax.io.atomic_write_bytes` (temporary file, fsync, rename,
-fsync of the directory), the ``.npz`` first and the ``.json`` last: the JSON is the commit
-mark. A process killed at any instant leaves either a complete checkpoint or an ``.npz``
-without its JSON, which is ignored (and removed by the next :func:`save`). A checkpoint whose
-bytes do not match its digests raises :class:`CorruptCheckpointError` naming the file; the
-older checkpoints stay usable and :func:`latest_valid` finds the newest good one.
+Both are written with :func:`nnjax.io.atomic_write_files`: each in full to a temporary file
+and fsync-ed (a full disk fails there, before anything is moved or replaced), then renamed,
+the ``.npz`` first and the ``.json`` last, with an fsync of the directory after each: the
+JSON is the commit mark. A process killed at any instant leaves either a complete
+checkpoint or an ``.npz`` without its JSON, which is ignored (and removed by the next
+:func:`save`). A checkpoint whose bytes do not match its digests raises
+:class:`CorruptCheckpointError` naming the file; the older checkpoints stay usable and
+:func:`latest_valid` finds the newest good one.
 
 One writer per directory: :func:`lock` takes its exclusive lock (:mod:`nnjax.lock`) and
 removes the temporary files of killed writers. :func:`save` refuses non-finite float leaves

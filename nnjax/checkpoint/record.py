@@ -5,6 +5,7 @@ import io
 import json
 import os
 import re
+import zipfile
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -12,7 +13,9 @@ import numpy as np
 from nnjax import tree_arrays
 from nnjax.errors import DivergenceError
 
-_NAME = re.compile(r"^ckpt_(\d{8,})\.(npz|json)$")
+# only the names _paths writes: 8 ASCII digits, or more without a leading zero (a user's
+# `ckpt_000000001.json` or other digits than 0-9 would name a step whose files are not there)
+_NAME = re.compile(r"^ckpt_(\d{8}|[1-9]\d{8,})\.(npz|json)$", re.ASCII)
 FORMAT = 1
 ABANDONED, CORRUPT = "abandoned", "corrupt"  # sub-folders for checkpoints set aside
 
@@ -112,10 +115,22 @@ def _listing(folder: str) -> str:
     return f"; the checkpoints in {folder} are of steps {', '.join(map(str, done))}"
 
 
+def check_step(step, where: str) -> int:
+    """``step`` as an int: a ``ValueError`` unless it is an int >= 0 (NumPy ints too; not a
+    bool, which would be step 0 or 1, nor a float)."""
+    if isinstance(step, bool) or not isinstance(step, int | np.integer) or step < 0:
+        raise ValueError(f"{where}: step must be an int >= 0, got {step!r}")
+    return int(step)
+
+
 def _resolve(path_or_directory, step: int | None) -> tuple[str, str]:
     """The (.npz, .json) paths of a committed checkpoint; FileNotFoundError names the path
     the caller gave."""
     p = os.fspath(path_or_directory)
+    if step is not None:
+        step = check_step(step, "checkpoint")
+    if not p:
+        raise ValueError("checkpoint: the path is empty (give a directory or a ckpt_<step>.npz)")
     if os.path.isdir(p):
         done = steps(p)
         if step is None and not done:
@@ -148,23 +163,45 @@ class _Bad(Exception):
         self.path = path
 
 
+# the fields of a record and their types: a record without them (another tool's, a newer
+# format) is refused as corrupt, never a KeyError
+_FIELDS = {"step": int, "size": int, "sha256": str, "prng_keys": dict, "metadata": dict}
+
+
+def _check_record(meta) -> None:
+    if not isinstance(meta, dict) or "meta_sha256" not in meta:
+        raise ValueError("not a checkpoint record")
+    claimed = meta.pop("meta_sha256")
+    if _digest(meta) != claimed:
+        raise ValueError("its content does not match its meta_sha256")
+    if isinstance(meta.get("format"), int) and meta["format"] > FORMAT:
+        raise ValueError(
+            f"format {meta['format']}, written by a newer nnjax (this one reads {FORMAT})"
+        )
+    for field, kind in _FIELDS.items():
+        if not isinstance(meta.get(field), kind) or isinstance(meta.get(field), bool):
+            raise ValueError(f"not a checkpoint record: no {kind.__name__} {field!r}")
+
+
 def _verify(npz: str, js: str) -> tuple[dict, bytes]:
     """(metadata record, .npz bytes) of a checkpoint whose digests match; else raise _Bad."""
     try:
         with open(js, "rb") as f:
             meta = json.loads(f.read())
-        if not isinstance(meta, dict) or "meta_sha256" not in meta:
-            raise ValueError("not a checkpoint record")
-        claimed = meta.pop("meta_sha256")
-        if _digest(meta) != claimed:
-            raise ValueError("its content does not match its meta_sha256")
+        _check_record(meta)
     except ValueError as e:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise _Bad(js, f"checkpoint metadata {js} is corrupt ({e})") from None
+    except OSError as e:  # a directory under its name, an I/O error (not FileNotFoundError)
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise _Bad(js, f"checkpoint metadata {js} is unreadable ({e.strerror or e})") from None
     try:
         with open(npz, "rb") as f:
             data = f.read()
     except FileNotFoundError:
         raise _Bad(npz, f"checkpoint {npz} is missing (its metadata {js} exists)") from None
+    except OSError as e:
+        raise _Bad(npz, f"checkpoint {npz} is unreadable ({e.strerror or e})") from None
     if len(data) != meta["size"]:
         raise _Bad(npz, f"checkpoint {npz} is truncated: {len(data)} bytes, not {meta['size']}")
     if hashlib.sha256(data).hexdigest() != meta["sha256"]:
@@ -174,6 +211,9 @@ def _verify(npz: str, js: str) -> tuple[dict, bytes]:
 
 def _read(npz: str, js: str) -> Checkpoint:
     meta, data = _verify(npz, js)
-    with np.load(io.BytesIO(data)) as f:
-        arrays = tree_arrays.unstored(dict(f), meta.get("dtypes", {}))
+    try:  # its digests match, yet NumPy may refuse it: an object array (pickled) of old nnjax
+        with np.load(io.BytesIO(data)) as f:
+            arrays = tree_arrays.unstored(dict(f), meta.get("dtypes", {}))
+    except (ValueError, TypeError, OSError, zipfile.BadZipFile) as e:
+        raise _Bad(npz, f"checkpoint {npz} cannot be read ({str(e).splitlines()[0]})") from None
     return Checkpoint(npz, meta["step"], arrays, meta["metadata"], meta["prng_keys"])

@@ -1,8 +1,10 @@
 """Saving, loading and restoring checkpoints (see :mod:`nnjax.checkpoint`)."""
 
+import errno
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 
 import jax
 import numpy as np
@@ -21,9 +23,11 @@ from nnjax.checkpoint.record import (
     _read,
     _resolve,
     check_metadata,
+    check_step,
     steps,
 )
-from nnjax.io import atomic_write_bytes, npz_bytes
+from nnjax.errors import PathError, broken_link
+from nnjax.io import atomic_write_files, npz_bytes
 from nnjax.lock import DirectoryLock, lock_folder
 
 
@@ -53,6 +57,32 @@ def _check_finite(arrays: dict[str, np.ndarray], step: int) -> None:
         )
 
 
+def _folder(directory) -> str:
+    """``directory`` as a str; a :class:`nnjax.errors.PathError` naming it when no folder
+    can be made there (empty, a file, a dangling or looping symbolic link)."""
+    d = os.fspath(directory)
+    if not d:
+        raise PathError("checkpoint.save: the directory is an empty path", d, errno.ENOENT)
+    if os.path.exists(d) and not os.path.isdir(d):
+        raise PathError(f"checkpoint.save: {d} is a file, not a directory", d, errno.ENOTDIR)
+    if (link := broken_link(d)) is not None:  # os.makedirs would say "File exists"
+        raise PathError(f"checkpoint.save: {d} {link[0]}", d, link[1])
+    return d
+
+
+def _check_numbers(arrays: dict[str, np.ndarray], step: int) -> None:
+    """Refuse a leaf NumPy cannot store as numbers: an object array (a Python object, a
+    ragged list) would be pickled and never load (``allow_pickle=False``); text would not
+    come back as text."""
+    for name, a in arrays.items():
+        if a.dtype.kind in "OUS":
+            raise ValueError(
+                f"checkpoint.save: refusing to write step {step}: {name} is not an array of "
+                f"numbers ({a.dtype}, from a {type(a.item(0) if a.size else a).__name__}); "
+                "put such values in metadata"
+            )
+
+
 def save(
     directory,
     step: int,
@@ -64,6 +94,10 @@ def save(
 ):
     """Write ``tree`` (a pytree of arrays, PRNG keys allowed) as checkpoint ``step``.
 
+    ``step``: an int >= 0 (NumPy ints too). A leaf that is no array of numbers (a Python
+    object, a string) is a ``ValueError`` naming it; ``directory`` a
+    :class:`nnjax.errors.PathError` when it is empty, a file or a broken symbolic link.
+
     ``metadata``: a JSON-serialisable dict stored alongside; a nan or inf float in it is a
     ``ValueError`` naming it (:func:`check_metadata`: JSON has no nan; store such a value as
     a string or None). ``keep``: an int (NumPy ints too); afterwards, keep the ``keep``
@@ -73,20 +107,24 @@ def save(
     fresh ``abandoned/NNNN/`` first (a resumed run's abandoned future; :func:`_set_aside`).
     The caller should hold :func:`lock`. Returns the ``.npz`` path.
     """
-    if isinstance(step, bool) or not isinstance(step, int | np.integer) or step < 0:
-        raise ValueError(f"checkpoint.save: step must be an int >= 0, got {step!r}")
+    step = check_step(step, "checkpoint.save")
     if keep is not None and (
         isinstance(keep, bool) or not isinstance(keep, int | np.integer) or keep < 1
     ):
         raise ValueError(f"checkpoint.save: keep must be an int >= 1 or None, got {keep!r}")
-    step, keep = int(step), None if keep is None else int(keep)
+    keep = None if keep is None else int(keep)
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise ValueError(
+            f"checkpoint.save: metadata must be a dict or None, got {type(metadata).__name__}"
+        )
     check_metadata(metadata, "checkpoint.save: metadata")
+    directory = _folder(directory)
     arrays, keys = tree_arrays.flatten(tree)
+    _check_numbers(arrays, step)
     if not allow_nonfinite:
         _check_finite(arrays, step)
     stored, dtypes = tree_arrays.storable(arrays)
     data = npz_bytes(stored)
-    directory = os.fspath(directory)
     npz, js = _paths(directory, step)
     meta = {
         "format": FORMAT,
@@ -105,9 +143,12 @@ def save(
     except TypeError as e:
         raise ValueError(f"checkpoint.save: metadata must be JSON-serialisable: {e}") from None
     os.makedirs(directory, exist_ok=True)
-    _retire(directory, step)
-    atomic_write_bytes(npz, data)
-    atomic_write_bytes(js, text)  # last: the JSON commits the checkpoint
+    # both files are written in full (a full disk fails here, before anything is moved or
+    # replaced), then the checkpoints of step >= ``step`` are set aside, then the renames:
+    # the .npz, then the JSON, which commits the checkpoint
+    atomic_write_files(
+        [(npz, data), (js, text)], before_replace=lambda: _retire(directory, step), sync_each=True
+    )
     _prune(directory, step, keep)
     return npz
 
