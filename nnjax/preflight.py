@@ -161,14 +161,35 @@ def estimate_checkpoint_bytes(tree, metadata_bytes: int = 4096) -> int:
 
     ``sum(leaf bytes) + sum(300 + 2 * len(name) per leaf) + metadata_bytes``: the ``.npz``
     stores each leaf raw with a ~128-byte ``.npy`` header and a zip entry that carries its
-    name (the pytree path, e.g. ``['params'][0]['W'].npy``) twice; the ``.json`` record
-    takes about 1 KiB plus the metadata. Leaves may be arrays of any kind or
-    ``jax.ShapeDtypeStruct`` (e.g. ``jax.eval_shape(model.init, ...)``): no data is needed.
+    name (the pytree path, e.g. ``['params'][0]['W'].npy``, in UTF-8 bytes) twice; the
+    ``.json`` record takes about 1 KiB plus the metadata, and names once more each leaf that
+    is a PRNG key or of a dtype the ``.npy`` header cannot name (bfloat16, float8: listed
+    with their dtype), ``len(json.dumps(path)) + 24`` bytes each. Leaves may be arrays of
+    any kind or ``jax.ShapeDtypeStruct`` (e.g. ``jax.eval_shape(model.init, ...)``): no data
+    is needed.
     """
+    import json
+
     import jax
 
     total = metadata_bytes
     for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        name = jax.tree_util.keystr(path) + ".npy"
-        total += _leaf_bytes(leaf) + 300 + 2 * len(name)
+        key = jax.tree_util.keystr(path)
+        total += _leaf_bytes(leaf) + 300 + 2 * len((key + ".npy").encode())
+        if _listed_in_record(leaf):
+            total += len(json.dumps(key)) + 24
     return total
+
+
+def _listed_in_record(leaf) -> bool:
+    """Whether the checkpoint's JSON names the leaf: a PRNG key, or a dtype the ``.npy``
+    header cannot name (:func:`nnjax.tree_arrays.storable`)."""
+    import numpy as np
+
+    dtype = getattr(leaf, "dtype", None)
+    if dtype is None:
+        return False
+    try:
+        return np.dtype(np.dtype(dtype).str) != np.dtype(dtype)
+    except TypeError:  # a PRNG key dtype
+        return True

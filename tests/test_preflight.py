@@ -144,4 +144,17 @@ def test_estimate_from_shapes_alone():
     assert isinstance(jax.tree.leaves(shapes)[0], jax.ShapeDtypeStruct)
     assert pf.estimate_checkpoint_bytes(shapes) == pf.estimate_checkpoint_bytes(tree)
     one = pf.estimate_checkpoint_bytes({"x": jnp.zeros((1000,), jnp.bfloat16)}, 0)
-    assert one == 2000 + 300 + 2 * len("['x'].npy")
+    # bfloat16 is named again in the JSON record, with its dtype
+    assert one == 2000 + 300 + 2 * len("['x'].npy") + len("\"['x']\"") + 24
+
+
+@pytest.mark.parametrize("n_chars", [100, 200])
+def test_estimate_bounds_leaves_the_record_names_with_long_names(tmp_path, n_chars):
+    """Finding: bfloat16 leaves and PRNG keys are named in the JSON too; with 100 leaves of
+    ~100- and ~200-character names the real size was 1.02x and 1.18x the estimate."""
+    tree = {f"{'w' * n_chars}{i}": jnp.zeros((3,), jnp.bfloat16) for i in range(100)}
+    tree["k" * n_chars] = jax.random.split(jax.random.key(0), 4)
+    tree["é" * n_chars] = jnp.zeros((2,), jnp.float32)  # 2 bytes a character in UTF-8
+    ck.save(tmp_path, 1, tree, metadata={"epoch": 1})
+    real = sum(os.path.getsize(tmp_path / n) for n in os.listdir(tmp_path))
+    assert real <= pf.estimate_checkpoint_bytes(tree) <= 1.3 * real + 8192
