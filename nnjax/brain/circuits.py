@@ -36,7 +36,7 @@ import jax.numpy as jnp
 
 from nnjax.brain import adaptive_lif, adex
 from nnjax.brain import synapses as syn
-from nnjax.brain.dynamics import check_count, check_number
+from nnjax.brain.dynamics import check_count, check_flag, check_number
 from nnjax.brain.network import NetworkParams, NetworkSpec, check_spec
 
 Array = jax.Array
@@ -48,6 +48,7 @@ def in_degree(p: float, n_pre: int, no_self: bool = False) -> int:
     """K = round(p n_pre), the in-degree of ``"fixed_in_degree"``; ValueError if impossible."""
     n_pre = check_count(n_pre, "n_pre", "connectivity", minimum=0)
     p = check_number(p, "p", "connectivity")  # a string or an array failed in a comparison
+    no_self = check_flag(no_self, "no_self", "connectivity")  # "no" failed in int()
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"connectivity: p must lie in [0, 1], got {p}")
     k = int(round(p * n_pre))
@@ -71,6 +72,7 @@ def random_mask(
     n_post = check_count(n_post, "n_post", "connectivity", minimum=0)  # -1 failed in XLA
     n_pre = check_count(n_pre, "n_pre", "connectivity", minimum=0)
     p = check_number(p, "p", "connectivity")
+    no_self = check_flag(no_self, "no_self", "connectivity")  # "no" counted as True
     if no_self and n_post != n_pre:
         raise ValueError(f"connectivity: no_self needs a square block, got ({n_post}, {n_pre})")
     u = jax.random.uniform(key, (n_post, n_pre))

@@ -191,6 +191,8 @@ def relu_mlp_layer(layer: int) -> Callable:
     (:func:`nnjax.mlp` params, biases or not), a_l = relu(a_{l-1} W_l + b_l)."""
     from nnjax.brain.convert import ann_forward, dense_params
 
+    layer = dynamics.check_count(layer, "layer", "relu_mlp_layer", minimum=0)  # "0", 1.0, True
+
     def features(params, x):
         layers = dense_params(params)
         if not 0 <= layer < len(layers) - 1:
@@ -246,6 +248,9 @@ def _check_deep_dream(x0, image_shape, steps, lr, octaves, jitter, smooth, clip)
     if clip is not None:
         if not isinstance(clip, tuple | list) or len(clip) != 2:
             raise ValueError(f"deep_dream: clip must be (low, high) or None, got {clip!r}")
+        for c in clip:  # a str failed deep in jnp.clip
+            if c is not None and not isinstance(c, jax.core.Tracer):  # None: one-sided
+                dynamics.check_number(c, "clip", where)
         dynamics.check_below(clip[0], clip[1], ("clip low", "clip high"), where)
 
 

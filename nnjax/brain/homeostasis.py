@@ -144,6 +144,16 @@ def sweep(
     for name, values in (("factors", factors), ("fractions", fractions)):
         if not values:
             raise ValueError(f"sweep: {name} must hold at least one value, got none")
+    # each value before any run: float() parsed "0.5" and ran True as 1; a bad late value
+    # failed after the earlier runs, as downscale's "factor 0" (its index of a layer)
+    factors = [check_number(c, f"factors[{i}]", "sweep") for i, c in enumerate(factors)]
+    fractions = [check_number(p, f"fractions[{i}]", "sweep") for i, p in enumerate(fractions)]
+    for i, c in enumerate(factors):
+        if not 0 < c < np.inf:
+            raise ValueError(f"sweep: factors[{i}] must be > 0 and finite, got {c}")
+    for i, p in enumerate(fractions):
+        if not 0 <= p < 1:
+            raise ValueError(f"sweep: fractions[{i}] must be in [0, 1), got {p}")
     Ws = [p["W"] for p in converted.layers]
     down = [firing(with_layer_weights(converted, downscale(Ws, float(c))), X, y, n_steps)
             for c in factors]  # fmt: skip

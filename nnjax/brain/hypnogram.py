@@ -65,13 +65,19 @@ def stage_intervals(hypno, epoch_s: float = 30.0, names=STAGES):
 
 
 def stage_at(hypno, times, epoch_s: float = 30.0, names=STAGES) -> np.ndarray:
-    """Stage code at each time (s) (e.g. of detected events); -1 outside the hypnogram."""
+    """Stage code at each time (s) (e.g. of detected events); -1 outside the hypnogram
+    (before 0, at or after its end, inf or nan). ``times`` must be numbers (a string such as
+    "35" is refused, not parsed)."""
     epoch_s = _check_epoch(epoch_s, "stage_at")
     h = check_hypnogram(hypno, names)
-    t = np.asarray(times, dtype=np.float64)
-    idx = np.floor(t / epoch_s).astype(np.int64)
-    inside = (t >= 0) & (idx < h.size)
-    return np.where(inside, h[np.clip(idx, 0, h.size - 1)], -1)
+    t = np.asarray(times)
+    if t.dtype.kind not in "iuf":  # NumPy parsed "35" as 35 s; bools ran as 0 and 1 s
+        raise ValueError(f"stage_at: times must be numbers (s), got dtype {t.dtype}")
+    t = t.astype(np.float64)
+    epoch = np.floor(t / epoch_s)  # in float: inf (or 1e30) cast to int64 wrapped to epoch 0
+    inside = (t >= 0) & (epoch < h.size)
+    idx = np.where(inside, epoch, 0).astype(np.int64)
+    return np.where(inside, h[idx], -1)
 
 
 def _time_unit(total_s: float, unit, who: str):
@@ -134,6 +140,11 @@ def plot_spectrogram(
     """
     from nnjax.plotting import subplots
 
+    if hypno is not None:  # a str epoch_s failed deep in NumPy before it was checked
+        epoch_s = _check_epoch(epoch_s, "plot_spectrogram")
+    real = isinstance(fmax, int | float | np.integer | np.floating) and not isinstance(fmax, bool)
+    if fmax is not None and not (real and fmax > 0):  # a str failed deep in NumPy
+        raise ValueError(f"plot_spectrogram: fmax must be a number > 0 (Hz) or None, got {fmax}")
     t, f, s = (np.asarray(a, dtype=np.float64) for a in (times, freqs, sxx))
     if t.ndim != 1 or f.ndim != 1 or s.shape != (f.size, t.size):
         raise ValueError(
@@ -170,7 +181,6 @@ def plot_spectrogram(
     ax.set_xlabel(f"time ({unit})")
     if hypno is not None:
         h = check_hypnogram(hypno, names)
-        epoch_s = _check_epoch(epoch_s, "plot_spectrogram")
         _draw_hypnogram(axes[0, 0], h, epoch_s, tuple(names), unit, scale, "REM")
         axes[0, 0].set_xlabel("")
     return fig

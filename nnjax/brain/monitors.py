@@ -94,7 +94,8 @@ def check_monitor(monitor: Monitor, spec: NetworkSpec, n_steps: int) -> Monitor:
             raise ValueError(
                 f"network: Monitor.{name} must be a tuple, got {getattr(monitor, name)!r}"
             )
-    dynamics.check_flag(monitor.rate, "Monitor.rate", "network")  # "no" counted as True
+    for name in ("rate", "lfp"):  # "no" counted as True
+        dynamics.check_flag(getattr(monitor, name), f"Monitor.{name}", "network")
     every = dynamics.check_count(monitor.every, "Monitor.every", "network")
     if n_steps % every:
         raise ValueError(
@@ -110,7 +111,31 @@ def check_monitor(monitor: Monitor, spec: NetworkSpec, n_steps: int) -> Monitor:
     bad = [v for v in monitor.variables if v not in valid]
     if bad:
         raise ValueError(f"network: unknown Monitor.variables {bad}; valid: {sorted(valid)}")
-    return monitor._replace(every=every, max_spikes=max_spikes, neurons=neurons)
+    monitor = monitor._replace(every=every, max_spikes=max_spikes, neurons=neurons)
+    size = record_bytes(monitor, spec, n_steps)
+    if size > MAX_RECORD_BYTES:  # XLA failed with RESOURCE_EXHAUSTED, or the host was killed
+        raise ValueError(
+            f"network: the recording of {n_steps // every} bins (n_steps={n_steps} / "
+            f"Monitor.every={every}) would take {size / 2**30:.1f} GiB, above MAX_RECORD_BYTES "
+            f"= {MAX_RECORD_BYTES / 2**30:.0f} GiB; raise Monitor.every, record fewer neurons "
+            "or variables, use spikes='indices' or None, or split the run"
+        )
+    return monitor
+
+
+MAX_RECORD_BYTES = 2**33
+"""The largest recording :func:`check_monitor` lets a run allocate (8 GiB): a raster of
+every step of an hour at dt = 0.1 ms for 1000 neurons would be 36 GB."""
+
+
+def record_bytes(monitor: Monitor, spec: NetworkSpec, n_steps: int) -> int:
+    """The bytes of the record of ``n_steps`` steps (4-byte floats): n_bins rows of the
+    raster or spike ids, rates, LFP and sampled variables."""
+    row = {"raster": spec.n * jnp.dtype(raster_dtype(monitor.every)).itemsize,
+           "indices": 4 * monitor.max_spikes + 4, None: 0}[monitor.spikes]  # fmt: skip
+    row += 8 * bool(monitor.rate) + 4 * bool(monitor.lfp)
+    row += 4 * len(monitor.neurons) * len(monitor.variables)
+    return (n_steps // monitor.every) * row
 
 
 def _neuron_id(i, n: int) -> int:

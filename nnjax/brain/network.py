@@ -54,12 +54,14 @@ import jax.numpy as jnp
 
 from nnjax.brain import dynamics, plasticity
 from nnjax.brain.monitors import (  # noqa: F401 (Monitor and its checks are part of this API)
+    MAX_RECORD_BYTES,
     SPIKE_MONITORS,
     Monitor,
     _bin_record,
     _sample,
     bin_times,
     check_monitor,
+    record_bytes,
 )
 from nnjax.brain.network_step import (  # noqa: F401 (the step, re-exported)
     POISSON_MAX,
@@ -93,6 +95,11 @@ from nnjax.brain.network_types import (  # noqa: F401 (the types and checks, re-
 )
 
 Array = jax.Array
+
+MAX_STEPS = 2**30
+"""The longest run :func:`simulate` takes in one call (about 30 h at dt = 0.1 ms, as
+:data:`nnjax.brain.sleep_states.MAX_STEPS`); its recording is capped by
+:data:`~nnjax.brain.monitors.MAX_RECORD_BYTES`."""
 
 
 class Run(NamedTuple):
@@ -174,6 +181,11 @@ def simulate(
     check_params(params, spec)
     monitor = Monitor() if monitor is None else monitor
     n_steps = dynamics.check_count(n_steps, "n_steps", "network")
+    if n_steps > MAX_STEPS:  # its (n_steps,) input series failed deep in XLA
+        raise ValueError(
+            f"network: n_steps must be at most MAX_STEPS = {MAX_STEPS} (the per-step input "
+            f"series take 4 bytes a step each), got {n_steps}; split the run (Run.state)"
+        )
     monitor = check_monitor(monitor, spec, n_steps)
     dtype = jnp.result_type(float)
     if state is None:
@@ -187,7 +199,12 @@ def simulate(
         dynamics.check_positive(v, f"modulation.{name}", "network", allow_zero=True)
     mods = Modulation(*(_series(v, n_steps, n, dtype) for n, v in zip(Modulation._fields, mod)))
     k = 0 if params.stim_pattern is None else jnp.shape(params.stim_pattern)[1]
-    stims = jnp.zeros((n_steps, k), dtype) if stimulus is None else jnp.asarray(stimulus, dtype)
+    try:  # a str failed in NumPy's cast, naming nothing
+        stims = jnp.zeros((n_steps, k), dtype) if stimulus is None else jnp.asarray(stimulus, dtype)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"network: stimulus must be numbers (n_steps, k), got {stimulus!r}"
+        ) from None
     if stims.shape != (n_steps, k):
         raise ValueError(f"network: stimulus must be (n_steps={n_steps}, k={k}), got {stims.shape}")
     dynamics.check_finite(stims, "stimulus", "network")

@@ -129,8 +129,9 @@ def check_spec(spec: NetworkSpec) -> NetworkSpec:
     n_exc = dynamics.check_count(spec.n_exc, "n_exc", "network")
     n_inh = dynamics.check_count(spec.n_inh, "n_inh", "network")
     dynamics.check_dt(spec.dt, "network")
+    delay = dynamics.check_number(spec.delay_ms, "delay_ms", "network")  # True ran as 1 ms
     low = 1 if spec.model == "alif" else 0
-    if not 0 <= spec.delay_ms < float("inf") or spec.delay_steps < low:
+    if not 0 <= delay < float("inf") or spec.delay_steps < low:
         raise ValueError(
             f"network: delay_ms must give >= {low} step(s) of dt={spec.dt} for {spec.model!r}, "
             f"got {spec.delay_ms}"

@@ -80,7 +80,18 @@ def _n_slots(n: int, fs: float, min_cycle_s: float, who: str) -> int:
     """How many events to draw: enough to fill n / fs seconds at the shortest cycle."""
     if not min_cycle_s > 0:
         raise ValueError(f"{who}: the shortest event plus the shortest gap must be > 0 s")
-    return int(n / fs / min_cycle_s) + 1
+    slots = n / fs / min_cycle_s + 1
+    if slots > MAX_EVENTS:  # NumPy asked for TiB of draws, naming no argument
+        raise ValueError(
+            f"{who}: {n / fs:g} s at a shortest event plus gap of {min_cycle_s:g} s asks for "
+            f"up to {slots:.3g} events, above MAX_EVENTS = {MAX_EVENTS}; raise the low ends "
+            "of the durations or gap_s"
+        )
+    return int(slots)
+
+
+MAX_EVENTS = 10_000_000
+"""The most events a generator draws (its draws: a few arrays of this many floats)."""
 
 
 def _place(rng, n: int, fs: float, durations: np.ndarray, gap_s) -> np.ndarray:

@@ -25,7 +25,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nnjax.brain.dynamics import check_count, check_finite, check_positive, concrete
+from nnjax.brain.dynamics import (
+    check_count,
+    check_finite,
+    check_number,
+    check_positive,
+    concrete,
+)
 from nnjax.brain.neurons import RESETS, lif
 from nnjax.brain.surrogate import check_surrogate
 from nnjax.layers import Dense, Layer, serial
@@ -45,6 +51,13 @@ def _check_finite_input(x, where: str) -> None:
     if v is not None and not np.all(np.isfinite(v)):
         bad = int(v.size - np.count_nonzero(np.isfinite(v)))
         raise ValueError(f"{where}: x must be finite, got {bad} nan/inf of {v.size} entries")
+
+
+def _check_beta(where: str, beta) -> None:
+    """A ValueError naming ``where`` unless beta is a number in (0, 1]: True ran as 1 (no
+    leak), a string failed in a bare comparison."""
+    if not 0.0 < check_number(beta, "beta", where) <= 1.0:
+        raise ValueError(f"{where}: beta must be in (0, 1], got {beta}")
 
 
 def _check_time_input(name, x, min_ndim=2):
@@ -154,10 +167,9 @@ def LIF(
     v_t = u_t - theta s_t (``"subtract"``) or u_t (1 - s_t) (``"zero"``); v_0 = 0.
     The reset is detached from the gradient unless ``detach_reset=False``. No params.
     """
-    if not 0.0 < beta <= 1.0:
-        raise ValueError(f"LIF: beta must be in (0, 1], got {beta}")
-    if not theta > 0:
-        raise ValueError(f"LIF: theta must be > 0, got {theta}")
+    _check_beta("LIF", beta)
+    if not check_number(theta, "theta", "LIF") > 0 or not np.isfinite(theta):  # inf: silent
+        raise ValueError(f"LIF: theta must be a finite number > 0, got {theta}")
     if reset not in RESETS:
         raise ValueError(f"LIF: reset must be one of {RESETS}, got {reset!r}")
     if not isinstance(detach_reset, bool | np.bool_):  # "no" counted as True
@@ -201,11 +213,11 @@ def MembraneReadout(beta: float = 0.9, mode: str = "mean") -> Layer:
     """Decoder layer: currents (T, B, F) -> (B, F) from a non-spiking leaky integrator.
 
     v_t = beta v_{t-1} + I_t (no threshold, no reset); the output is mean_t v_t, max_t v_t or
-    v_T (``mode``). No params. The recursion is linear, so it is computed as one product with
-    the causal kernel L[t, s] = beta^(t - s) (s <= t) instead of a scan.
+    v_T (``mode``). No params. The recursion is linear, so up to :data:`KERNEL_MAX_STEPS`
+    steps it is computed as one product with the causal kernel L[t, s] = beta^(t - s)
+    (s <= t) instead of a scan; longer inputs are scanned (the kernel is O(T^2) memory).
     """
-    if not 0.0 < beta <= 1.0:
-        raise ValueError(f"MembraneReadout: beta must be in (0, 1], got {beta}")
+    _check_beta("MembraneReadout", beta)
     if mode not in READOUTS:
         raise ValueError(f"MembraneReadout: mode must be one of {READOUTS}, got {mode!r}")
     name = f"MembraneReadout({mode})"
@@ -225,15 +237,28 @@ def MembraneReadout(beta: float = 0.9, mode: str = "mean") -> Layer:
         no_steps(x.shape[0])
         if not jnp.issubdtype(x.dtype, jnp.floating):  # spikes as int or bool: sums in float
             x = x.astype(jnp.float32)
-        n = x.shape[0]
-        lag = jnp.arange(n)[:, None] - jnp.arange(n)[None, :]
-        kernel = jnp.where(lag >= 0, beta ** jnp.maximum(lag, 0), 0.0).astype(x.dtype)
-        v = jnp.tensordot(kernel, x, axes=1)
+        v = _leaky_integral(x, beta)
         if mode == "mean":
             return v.mean(axis=0)
         return v.max(axis=0) if mode == "max" else v[-1]
 
     return Layer(init, apply, name)
+
+
+KERNEL_MAX_STEPS = 512
+"""Up to this many steps :func:`MembraneReadout` integrates with the (T, T) causal kernel
+(one matrix product); beyond, with a scan (O(T) memory: T = 10^5 steps made a 40 GB kernel)."""
+
+
+def _leaky_integral(x: Array, beta: float) -> Array:
+    """v_t = beta v_{t-1} + x_t, v_0 = x_0, over the leading axis of x (T, ...)."""
+    n = x.shape[0]
+    if n > KERNEL_MAX_STEPS:
+        b = jnp.asarray(beta, x.dtype)
+        return jax.lax.scan(lambda v, xt: (b * v + xt,) * 2, jnp.zeros_like(x[0]), x)[1]
+    lag = jnp.arange(n)[:, None] - jnp.arange(n)[None, :]
+    kernel = jnp.where(lag >= 0, beta ** jnp.maximum(lag, 0), 0.0).astype(x.dtype)
+    return jnp.tensordot(kernel, x, axes=1)
 
 
 def spiking_mlp(
