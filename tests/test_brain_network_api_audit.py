@@ -189,3 +189,17 @@ def test_planted_refuses_absurd_event_counts():
         planted.plant_spindles(
             jax.random.key(0), 100, 100.0, duration_s=(1e-12, 1e-12), gap_s=(0, 0)
         )
+
+
+def test_a_bool_is_not_a_positive_number():
+    """Finding: check_positive took True as 1 (RateEncoder(gain=True) ran with gain 1), and
+    a boolean array as ones."""
+    import numpy as np
+
+    from nnjax.brain import dynamics, spiking
+
+    with pytest.raises(ValueError, match="RateEncoder: gain must be a finite number > 0, got True"):
+        spiking.RateEncoder(10, gain=True)
+    with pytest.raises(ValueError, match="f: tau must be a finite number > 0, got booleans"):
+        dynamics.check_positive(np.array([True, True]), "tau", "f")
+    dynamics.check_positive(np.array([1, 2]), "tau", "f")  # ints are numbers

@@ -95,13 +95,16 @@ def concrete(value) -> np.ndarray | None:
 def check_positive(value, name: str, where: str, *, allow_zero: bool = False) -> None:
     """A ValueError naming ``where: name`` when a concrete ``value`` (any element of it) is
     not a finite number > 0 (>= 0 with ``allow_zero``, for a time constant that may vanish);
-    traced values pass unchecked; a string is refused (it ran as a number or failed deep)."""
+    traced values pass unchecked; a string is refused (it ran as a number or failed deep),
+    and so is a bool (True ran as 1: ``RateEncoder(gain=True)``)."""
     bound = ">= 0" if allow_zero else "> 0"
-    if isinstance(value, str | bytes):
+    if isinstance(value, str | bytes | bool | np.bool_):
         raise ValueError(f"{where}: {name} must be a finite number {bound}, got {value!r}")
     v = concrete(value)
     if v is None:
         return
+    if v.dtype.kind == "b":
+        raise ValueError(f"{where}: {name} must be a finite number {bound}, got booleans")
     ok = np.isfinite(v) & ((v >= 0) if allow_zero else (v > 0))
     if not np.all(ok):
         shown = v.item() if v.ndim == 0 else f"{v[~ok].ravel()[0]} (among {v.shape})"
