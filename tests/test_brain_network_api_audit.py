@@ -203,3 +203,24 @@ def test_a_bool_is_not_a_positive_number():
     with pytest.raises(ValueError, match="f: tau must be a finite number > 0, got booleans"):
         dynamics.check_positive(np.array([True, True]), "tau", "f")
     dynamics.check_positive(np.array([1, 2]), "tau", "f")  # ints are numbers
+
+
+def test_welch_names_its_default_nperseg_when_fs_is_too_low():
+    """Finding: at fs = 0.2 Hz the default nperseg (4 s) is 1 sample: the message said
+    'nperseg must be an int >= 2, got 1', an argument the user never gave."""
+    import numpy as np
+
+    from nnjax.brain import rhythms
+
+    with pytest.raises(ValueError, match=r"welch: the default nperseg, 4 s of samples at fs=0.2"):
+        rhythms.welch(np.ones(100), fs=0.2)
+    freqs, _ = rhythms.welch(np.random.default_rng(0).normal(size=100), fs=0.2, nperseg=8)
+    np.testing.assert_allclose(freqs, np.fft.rfftfreq(8, 5.0))
+
+
+def test_a_surrogate_name_that_is_not_a_string_is_named():
+    """Finding: check_surrogate(['a'], None) raised a bare 'unhashable type: list'."""
+    from nnjax.brain import surrogate
+
+    with pytest.raises(ValueError, match=r"unknown surrogate \['a'\]; valid names"):
+        surrogate.check_surrogate(["a"], None)

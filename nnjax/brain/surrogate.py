@@ -71,7 +71,7 @@ DEFAULT_SLOPES: dict[str, float] = {
 
 def check_surrogate(surrogate: str, slope: float | None) -> float:
     """Validate a surrogate name and slope; return the slope (its default when ``None``)."""
-    if surrogate not in SURROGATES:
+    if not isinstance(surrogate, str) or surrogate not in SURROGATES:  # a list: TypeError
         raise ValueError(f"unknown surrogate {surrogate!r}; valid names: {', '.join(SURROGATES)}")
     if slope is None:
         return DEFAULT_SLOPES[surrogate]
