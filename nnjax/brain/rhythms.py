@@ -79,15 +79,10 @@ def _fft_input(x: Array, who: str) -> Array:
 
 
 def _segment_plan(n: int, fs: float, nperseg, noverlap, who: str) -> tuple[int, int]:
-    if nperseg is None:
-        nperseg = int(round(4.0 * fs))
-        if nperseg < 2:  # the default: say where the 1 came from (the user gave no nperseg)
-            raise ValueError(
-                f"{who}: the default nperseg, 4 s of samples at fs={fs:g} Hz, is {nperseg}: a "
-                "segment needs at least 2 samples; pass nperseg (an int >= 2)"
-            )
+    default, nperseg = nperseg is None, int(round(4.0 * fs)) if nperseg is None else nperseg
     if isinstance(nperseg, bool) or not isinstance(nperseg, int | np.integer) or nperseg < 2:
-        raise ValueError(f"{who}: nperseg must be an int >= 2 (samples), got {nperseg!r}")
+        why = f"the default nperseg, 4 s of samples at fs={fs:g} Hz, is" if default else "got"
+        raise ValueError(f"{who}: nperseg must be an int >= 2 (samples); {why} {nperseg!r}")
     if nperseg > n:
         raise ValueError(
             f"{who}: the signal has {n} samples, fewer than nperseg={nperseg} "
