@@ -202,3 +202,39 @@ def test_dropout_float_input_keeps_its_dtype_and_identity():
     x = jnp.ones((4, 3), jnp.bfloat16)
     assert Dropout(0.5).apply({}, x) is x
     assert Dropout(0.5).apply({}, x, key=KEY).dtype == jnp.bfloat16
+
+
+@pytest.mark.parametrize(
+    "layer, shape",
+    [
+        (Dense(3), (-1, 4)),
+        (Conv(2, (3, 3)), (-1, 5, 5, 1)),
+        (RNN(GRUCell(3)), (-1, 6, 2)),
+        (Bidirectional(LSTMCell(2)), (-1, 6, 2)),
+        (Embedding(5, 2), (-1, 3)),
+        (serial(Dense(3), Dense(1)), (-1, 4)),
+    ],
+    ids=lambda v: getattr(v, "name", None),
+)
+def test_an_int_seed_as_init_key_names_the_layer_and_the_key_to_pass(layer, shape):
+    """An int seed used to reach JAX as 'invalid PRNG key data ... Got 0' (or, for
+    Embedding, an initializer's error); the layer now names itself and the key to pass."""
+    name = layer.name.replace("(", r"\(").replace(")", r"\)")
+    with pytest.raises(TypeError, match=name + r": key must be a PRNG key .*jax\.random\.key\(7\)"):
+        layer.init(7, shape)
+    with pytest.raises(TypeError, match="got NoneType None"):
+        layer.init(None, shape)
+    a = layer.init(jax.random.key(7), shape)[1]
+    b = layer.init(jax.random.PRNGKey(7), shape)[1]  # raw uint32 keys still work
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+
+
+def test_dropout_and_serial_apply_name_a_seed_given_as_key():
+    x = jnp.ones((2, 4))
+    with pytest.raises(TypeError, match=r"Dropout\(0.5\): key must be .*key\(1\)"):
+        Dropout(0.5).apply({}, x, key=1)
+    net = serial(Dense(3), Dropout(0.5))
+    params = net.init(jax.random.key(0), (-1, 4))[1]
+    with pytest.raises(TypeError, match=r"serial\(Dense\(3\), Dropout\(0.5\)\): key must be"):
+        net.apply(params, x, key=np.int64(1))
+    assert net.apply(params, x).shape == (2, 3)  # no key: no randomness, still fine

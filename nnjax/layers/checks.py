@@ -15,6 +15,8 @@ the shape or option, and the valid values.
   shapes are static, so the checks cost nothing per step and hold under jit, grad and vmap,
   where ``apply`` sees each param's unbatched shape), whose errors are a
   :class:`ParamsError` (a ValueError: the params, not the input, are the culprit);
+* keys: :func:`check_key` (a TypeError naming the layer for a seed or None where a PRNG key
+  is needed), :func:`split_key`;
 * :func:`located`: a ValueError re-raised with the layer's name in front (a
   :class:`ParamsError` stays one).
 """
@@ -238,6 +240,34 @@ def flag(name: str, what: str, value) -> bool:
     if not isinstance(value, bool | np.bool_):
         raise ValueError(f"{name}: {what} must be True or False, got {value!r}")
     return bool(value)
+
+
+def check_key(name: str, key, *, optional: bool = False):
+    """``key`` when it can be a PRNG key: a typed key array (``jax.random.key(seed)``) or a
+    raw uint32 one (``jax.random.PRNGKey(seed)``), or None when ``optional`` (``apply``'s
+    key: no randomness). Anything else is a TypeError naming the layer; for an int seed, the
+    usual mistake, the message says which key to pass. Checks dtypes only: free under jit."""
+    if key is None and optional:
+        return None
+    dtype = getattr(key, "dtype", None)
+    if dtype is not None and (
+        jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key) or np.dtype(dtype) == np.uint32
+    ):
+        return key
+    if isinstance(key, np.generic):
+        got = f"{type(key).__name__} {key!r:.40}"
+    elif dtype is not None:
+        got = f"an array of dtype {np.dtype(dtype).name} and shape {np.shape(key)}"
+    else:
+        got = f"{type(key).__name__} {key!r:.40}"
+    seed = isinstance(key, numbers.Integral) and not isinstance(key, bool)
+    hint = f"; for the seed {key}, pass jax.random.key({key})" if seed else ""
+    raise TypeError(f"{name}: key must be a PRNG key such as jax.random.key(0), got {got}{hint}")
+
+
+def split_key(name: str, key, n: int = 2):
+    """``jax.random.split(key, n)`` after :func:`check_key` (``key`` required)."""
+    return jax.random.split(check_key(name, key), n)
 
 
 def located(where: str, fn: Callable, *args, **kwargs):

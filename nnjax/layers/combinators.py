@@ -132,7 +132,7 @@ def parallel(*layers: Layer) -> Layer:
             raise ValueError(f"{name}: expected a tuple of {n} input shapes, got {input_shape!r}")
         outs = [
             located(where[i], init_model, layer, k, s)
-            for i, (layer, k, s) in enumerate(zip(layers, split_keys(key, n), input_shape))
+            for i, (layer, k, s) in enumerate(zip(layers, split_keys(key, n, name), input_shape))
         ]
         shapes, params, states = (list(t) for t in zip(*outs))
         return (tuple(shapes), params, states) if stateful else (tuple(shapes), params)
@@ -143,7 +143,7 @@ def parallel(*layers: Layer) -> Layer:
         outs = [
             located(where[i], apply_model, layer, p, s, xi, key=k, train=train)
             for i, (layer, p, s, xi, k) in enumerate(
-                zip(layers, params, state, xs, split_keys(key, n))
+                zip(layers, params, state, xs, split_keys(key, n, name))
             )
         ]
         return tuple(y for y, _ in outs), [s for _, s in outs]

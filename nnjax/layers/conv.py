@@ -28,7 +28,6 @@ float64 params under x64: float64).
 
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 from jax import lax
 
@@ -49,6 +48,7 @@ from nnjax.layers.checks import (
     param_dtype,
     param_shape_error,
     positive_int,
+    split_key,
 )
 from nnjax.layers.core import Layer, make_spec
 from nnjax.layers.spatial import (
@@ -200,7 +200,7 @@ def _conv(kind: str, features, kernel_size, strides, padding, dilation, groups, 
                 f"not divisible by groups {groups}"
             )
         dt = param_dtype(dtype, name)
-        k_w, k_b = jax.random.split(key)
+        k_w, k_b = split_key(name, key)
         params = {"W": w_init(k_w, (*k, shape[-1] // groups, features), dt)}
         if use_bias:
             params["b"] = init_bias(name, bias_init, k_b, features, dt)

@@ -21,6 +21,7 @@ from nnjax.layers.checks import (
     bias_initializer,
     check_dtype,
     check_features,
+    check_key,
     check_known_sizes,
     check_param_keys,
     check_param_shape,
@@ -32,6 +33,7 @@ from nnjax.layers.checks import (
     located,
     param_dtype,
     positive_int,
+    split_key,
 )
 
 Array = jax.Array
@@ -94,9 +96,12 @@ def apply_model(model, params, state, x, *, key=None, train: bool = False):
     return model.apply(params, x, key=key), state
 
 
-def split_keys(key, n: int) -> list:
-    """``n`` keys from ``key``, or ``n`` Nones when ``key`` is None."""
-    return list(jax.random.split(key, n)) if key is not None else [None] * n
+def split_keys(key, n: int, name: str = "layer") -> list:
+    """``n`` keys from ``key``, or ``n`` Nones when ``key`` is None (a key that is neither
+    is a TypeError naming the layer ``name``: :func:`~nnjax.layers.checks.check_key`)."""
+    if check_key(name, key, optional=True) is None:
+        return [None] * n
+    return list(jax.random.split(key, n))
 
 
 def Dense(
@@ -129,7 +134,7 @@ def Dense(
         shape = check_shape(name, input_shape)
         check_features(name, shape)
         dt = param_dtype(dtype, name)
-        k_w, k_b = jax.random.split(key)
+        k_w, k_b = split_key(name, key)
         params = {"W": w_init(k_w, (shape[-1], features), dt)}
         if use_bias:
             params["b"] = init_bias(name, bias_init, k_b, features, dt)
@@ -273,7 +278,7 @@ def Dropout(rate: float) -> Layer:
         x = as_array(name, x)
         if not jnp.issubdtype(jnp.result_type(x), jnp.inexact):
             x = jnp.asarray(x, float_result_type(x))
-        if key is None or rate == 0.0:
+        if check_key(name, key, optional=True) is None or rate == 0.0:
             return x
         keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
         return jnp.where(keep, x / (1.0 - rate), jnp.zeros_like(x))
@@ -323,7 +328,7 @@ def serial(*layers: Layer) -> Layer:
 
     def init(key, input_shape):
         params, states, shape = [], [], input_shape
-        for i, (layer, k) in enumerate(zip(layers, jax.random.split(key, len(layers)))):
+        for i, (layer, k) in enumerate(zip(layers, split_key(name, key, len(layers)))):
             shape, p, s = located(where[i], init_model, layer, k, shape)
             params.append(p)
             states.append(s)
@@ -333,7 +338,7 @@ def serial(*layers: Layer) -> Layer:
         check_children(name, params, len(layers), "layer")
         new_state = []
         for i, (layer, p, s, k) in enumerate(
-            zip(layers, params, state, split_keys(key, len(layers)))
+            zip(layers, params, state, split_keys(key, len(layers), name))
         ):
             x, s = located(where[i], apply_model, layer, p, s, x, key=k, train=train)
             new_state.append(s)

@@ -9,6 +9,7 @@ import numpy as np
 from nnjax.initializers import get_initializer
 from nnjax.layers.checks import (
     check_dtype,
+    check_key,
     check_param_keys,
     check_param_shape,
     check_shape,
@@ -40,7 +41,7 @@ def Embedding(
     def init(key, input_shape):
         shape = check_shape(name, input_shape, 0)
         return shape + (features,), {
-            "W": init_w(key, (num_embeddings, features), param_dtype(dtype, name))
+            "W": init_w(check_key(name, key), (num_embeddings, features), param_dtype(dtype, name))
         }
 
     def apply(params, x, *, key=None):

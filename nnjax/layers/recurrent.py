@@ -51,6 +51,7 @@ from nnjax.layers.checks import (
     bias_initializer,
     check_dtype,
     check_features,
+    check_key,
     check_param_keys,
     check_param_shape,
     check_shape,
@@ -61,6 +62,7 @@ from nnjax.layers.checks import (
     located,
     param_dtype,
     positive_int,
+    split_key,
 )
 from nnjax.layers.core import Layer, check_layers, make_spec, spec_of
 
@@ -140,7 +142,7 @@ def _cell(kind: str, hidden: int, W_i_init, W_h_init, b_init, dtype) -> Layer:
         shape = check_shape(name, input_shape, 1)
         check_features(name, shape)
         dt = param_dtype(dtype, name)
-        k_i, k_h, *k_b = jax.random.split(key, 2 + len(biases))
+        k_i, k_h, *k_b = split_key(name, key, 2 + len(biases))
         params = {
             "W_i": wi(k_i, (shape[-1], G * hidden), dt),
             "W_h": wh(k_h, (hidden, G * hidden), dt),
@@ -248,7 +250,7 @@ def RNN(cell: Layer, *, return_sequences: bool = False, reverse: bool = False) -
     def init(key, input_shape):
         shape = check_shape(name, input_shape, 3)
         _check_sequence(name, shape)
-        (_, H), params = located(name, cell.init, key, (shape[0], shape[2]))
+        (_, H), params = located(name, cell.init, check_key(name, key), (shape[0], shape[2]))
         return ((shape[0], shape[1], H) if return_sequences else (shape[0], H)), params
 
     def apply(params, x, *, key=None, initial_state=None):
@@ -325,7 +327,7 @@ def Bidirectional(
     name = f"Bidirectional({cell.name})"
 
     def init(key, input_shape):
-        k_f, k_b = jax.random.split(key)
+        k_f, k_b = split_key(name, key)
         shape, p_f = located(name, fwd.init, k_f, input_shape)
         shape_b, p_b = located(name, bwd.init, k_b, input_shape)
         if shape != shape_b:
