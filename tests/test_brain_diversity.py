@@ -66,3 +66,12 @@ def test_diversity_refuses_nan_scores():
         V.diversity(X, lambda x: x, 4)
     with pytest.raises(ValueError, match=r"diversity: classify\(X\) must return scores"):
         V.diversity(np.eye(4), lambda x: x[:, :3], 4)
+
+
+@pytest.mark.parametrize("shape", [(0, 4), (1, 4), (4,)])
+def test_diversity_names_itself_for_too_few_samples(shape):
+    """n = 0 was refused by entropy_bits, n = 1 by mean_pairwise_distance, after classify ran."""
+    ran = []
+    with pytest.raises(ValueError, match=r"^diversity: need samples X of shape \(n >= 2, d\)"):
+        V.diversity(np.zeros(shape), lambda x: ran.append(1) or np.zeros((len(x), 3)), 3)
+    assert not ran

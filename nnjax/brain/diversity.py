@@ -94,6 +94,8 @@ def diversity(X, classify: Callable, n_classes: int) -> Diversity:
     it; argmax would call it class 0)."""
     n_classes = check_count(n_classes, "n_classes", "diversity")
     X = np.asarray(X)
+    if X.ndim != 2 or X.shape[0] < 2:  # checked before classify runs (n=0 named entropy_bits)
+        raise ValueError(f"diversity: need samples X of shape (n >= 2, d), got {X.shape}")
     scores = np.asarray(classify(X))
     if scores.shape != (X.shape[0], n_classes):
         raise ValueError(
