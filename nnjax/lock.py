@@ -247,8 +247,8 @@ class DirectoryLock:
             if not _same_file(fd, self.path):
                 return  # replaced meanwhile: retry
             reason = self._stale_reason(holder, mtime, got)
-            if reason is None:
-                time.sleep(0.05)  # a record being written (no-link fallback): retry
+            if reason is None:  # a record being written (no-link fallback): retry; 20 retries
+                time.sleep(0.15)  # span the 2 s after which an unreadable record is named
                 return
             self._take_over(fd, holder, mtime, reason)
         finally:

@@ -132,6 +132,15 @@ def test_same_host_pid_reuse_and_unreadable_records(tmp_path):
         ck.lock(tmp_path)
 
 
+def test_a_fresh_unreadable_record_is_named_as_unreadable(tmp_path):
+    """A garbled lock file written just now was waited on for 20 x 0.05 s, less than the 2 s
+    after which an unreadable record is named, and was reported as 'other runs keep
+    changing it'."""
+    (tmp_path / LOCK_NAME).write_text("{garbage")
+    with pytest.raises(DirectoryLockedError, match="unreadable; if no run uses"):
+        ck.lock(tmp_path)
+
+
 def test_heartbeat_refreshes_the_mtime(tmp_path):
     with DirectoryLock(tmp_path, heartbeat=0.05) as lock:
         os.utime(lock.path, (1e9, 1e9))
