@@ -40,18 +40,20 @@ def xor() -> tuple[np.ndarray, np.ndarray]:
 
 
 def two_moons(n: int = 400, noise: float = 0.1, seed: int = 0):
-    """Two interleaving half circles (scikit-learn's generator), (n, 2) and labels in {0, 1}."""
+    """Two interleaving half circles (scikit-learn's generator), (n, 2) and labels in {0, 1}:
+    n // 2 of class 0, the rest of class 1. ``noise`` >= 0, ``seed`` in [0, 2**32)."""
     from sklearn.datasets import make_moons
 
-    return make_moons(n_samples=n, noise=noise, random_state=seed)
+    n, noise = checks.examples("two_moons", n, 2), checks.noise("two_moons", noise)
+    return make_moons(n_samples=n, noise=noise, random_state=checks.seed("two_moons", seed))
 
 
 def spirals(n: int = 600, n_classes: int = 3, noise: float = 0.2, seed: int = 0):
     """``n_classes`` interleaved arms r = t, angle = 4t + 2 pi c / K + noise, t in [0, 1]:
     exactly ``n`` points (n >= K), arm c holding n // K of them, one more for the first
-    n mod K arms."""
+    n mod K arms. ``noise`` >= 0, ``seed`` in [0, 2**32)."""
     k = checks.count("spirals", "n_classes", n_classes)
-    n = checks.count("spirals", "n", n, k)
+    n, noise = checks.examples("spirals", n, 2, k), checks.noise("spirals", noise)
     rng = np.random.default_rng(checks.seed("spirals", seed))
     sizes = [n // k + (c < n % k) for c in range(k)]
     t = np.concatenate([np.linspace(0.0, 1.0, m) for m in sizes])
@@ -88,7 +90,7 @@ def mnist1d(n: int = 4000, seed: int = 0):
     """
     from mnist1d.data import get_dataset_args
 
-    n = checks.count("mnist1d", "n", n, 10)
+    n = checks.examples("mnist1d", n, 40, 10)
     if n % 10:
         raise ValueError(f"mnist1d: n must be a multiple of 10 (one per class), got {n}")
     args = get_dataset_args()
@@ -122,6 +124,8 @@ def mnist1d_canonical() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 def train_test_split(X, y, test_fraction: float = 0.2, seed: int = 0, stratify: bool = True):
     """A seeded (stratified) split: returns X_train, X_test, y_train, y_test."""
     test_fraction = checks.fraction("train_test_split", "test_fraction", test_fraction)
+    seed = checks.seed("train_test_split", seed)
+    stratify = checks.flag("train_test_split", "stratify", stratify)
     from sklearn.model_selection import train_test_split as split
 
     return split(X, y, test_size=test_fraction, random_state=seed, stratify=y if stratify else None)
@@ -312,12 +316,7 @@ def split_own(
     """
     test_fraction = checks.fraction(name, "test_fraction", test_fraction)
     val_fraction = checks.val_fraction_below(name, val_fraction, test_fraction)
-    y = np.asarray(y)
-    if y.size and (y.min() < 0 or y.max() >= len(label_names)):
-        raise ValueError(
-            f"{name}: class indices must be in [0, {len(label_names)}) for "
-            f"{len(label_names)} label names, got {int(y.min())} to {int(y.max())}"
-        )
+    seed, y = checks.seed(name, seed), _class_indices(name, X, y, len(label_names))
     from sklearn.model_selection import train_test_split as split
 
     n_test = _ceil(test_fraction * len(y))
@@ -327,6 +326,22 @@ def split_own(
     return _standardized(
         *parts, X_te, y_te, name=name, label_names=label_names, feature_names=feature_names
     )
+
+
+def _class_indices(name: str, X, y, k: int) -> np.ndarray:
+    """``y`` as (n,) int32 class indices in [0, k), one per row of X (n >= 1)."""
+    y, n = np.asarray(y), (np.shape(X) or (None,))[0]
+    if y.ndim != 1 or y.dtype.kind not in "biu" or len(y) != n or not n:
+        raise ValueError(
+            f"{name}: y must be (n,) integer class indices, one per row of X (n >= 1); got "
+            f"shape {y.shape}, dtype {y.dtype} for X of shape {np.shape(X)}"
+        )
+    if y.min() < 0 or y.max() >= k:
+        raise ValueError(
+            f"{name}: class indices must be in [0, {k}) for {k} label names, got "
+            f"{int(y.min())} to {int(y.max())}"
+        )
+    return y.astype(np.int32)
 
 
 def _hold_out_validation(X, y, n_total: int, val_fraction: float, seed: int, names, name: str):

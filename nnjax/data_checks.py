@@ -39,6 +39,32 @@ def count(who: str, name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
+MAX_GENERATED_BYTES = 2**30
+"""The most a generator's float64 features may take (1 GiB): spirals(n=10**12) asked NumPy
+for 2.4 TiB and died in a MemoryError (mnist1d first looped for hours)."""
+
+
+def examples(who: str, n, n_features: int, minimum: int = 1) -> int:
+    """``n`` examples to generate: an int >= ``minimum`` whose (n, n_features) float64
+    features fit in :data:`MAX_GENERATED_BYTES`, else a ValueError."""
+    n = count(who, "n", n, minimum)
+    most = MAX_GENERATED_BYTES // (8 * n_features)
+    if n > most:
+        raise ValueError(
+            f"{who}: n must be an int in [{minimum}, {most}] (at most "
+            f"{MAX_GENERATED_BYTES // 2**30} GiB of float64 features, made in memory), got {n}"
+        )
+    return n
+
+
+def noise(who: str, value) -> float:
+    """A noise scale: a finite real >= 0 (a nan made every generated point nan)."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (real and 0.0 <= value < float("inf")):
+        raise ValueError(f"{who}: noise must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
 def seed(who: str, seed) -> int:
     """A data seed: an int in [0, 2**32) (what NumPy and scikit-learn take), else a ValueError."""
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:

@@ -35,7 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nnjax.datafile_labels import MISSING, encode_array_labels, encode_text_labels
+from nnjax.datafile_labels import MISSING, encode_array_labels, encode_text_labels, number
 from nnjax.datafile_labels import integer_label as integer_label
 
 FORMATS = (".csv", ".npz", ".npy")
@@ -227,7 +227,7 @@ def _numeric_column(values: list[str], lines: list[int], where: str) -> list[flo
         if s.lower() in MISSING:
             raise ValueError(f"{where}, line {line}: missing value {v!r}")
         try:
-            x = float(s)
+            x = number(s)
         except ValueError:
             raise ValueError(
                 f"{where}, line {line}: {v!r} is not a number; features must be numeric "

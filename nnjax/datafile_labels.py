@@ -16,7 +16,7 @@ EXACT_INT = 2**53  # beyond it a float is no exact integer: 9007199254740993.0 r
 def encode_text_labels(values: list[str], lines: list[int], where: str):
     """(y, names): integers (or integral numbers) keep their values; otherwise strings."""
     try:
-        [float(v) for v in values]
+        [number(v) for v in values]
     except ValueError:
         return _encode(values, where)
     labels = []
@@ -28,6 +28,14 @@ def encode_text_labels(values: list[str], lines: list[int], where: str):
     return _encode(labels, where)
 
 
+def number(text: str) -> float:
+    """``float(text)``, but for Python's digit separators: ``"1_2"`` is text (an id or a
+    name), not the number 12 (it made the labels ``1_2`` and ``12`` one class)."""
+    if "_" in text:
+        raise ValueError(f"could not convert string to float: {text!r}")
+    return float(text)
+
+
 def integer_label(v) -> int | None:
     """The label ``v`` (a number, or its text) as an int: exactly when written as an integer
     (``"9007199254740993"``, ``" -3 "``), else a number with no fractional part within
@@ -36,6 +44,8 @@ def integer_label(v) -> int | None:
     if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
         return int(v)
     if isinstance(v, str):
+        if "_" in v:  # no number: see number()
+            return None
         try:
             return int(v.strip())
         except ValueError:

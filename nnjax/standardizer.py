@@ -32,8 +32,8 @@ class Standardizer(NamedTuple):
             raise ValueError(
                 f"Standardizer.fit: X must be an array (n, features); {str(e).splitlines()[0]}"
             ) from None
-        if X.ndim != 2 or len(X) == 0:
-            raise ValueError(f"Standardizer.fit: X must be (n >= 1, features); got {X.shape}")
+        if X.ndim != 2 or 0 in X.shape:  # no features: from_dict could not read it back
+            raise ValueError(f"Standardizer.fit: X must be (n >= 1, features >= 1); got {X.shape}")
         if X.dtype.kind not in "biuf":  # complex statistics are no JSON; text, objects fail
             raise ValueError(
                 f"Standardizer.fit: X must hold real numbers (ints, bools or floats); got dtype "
@@ -45,11 +45,15 @@ class Standardizer(NamedTuple):
                 f"Standardizer.fit: X has nan/inf in {bad.size} feature(s), first columns "
                 f"{bad[:5].tolist()}"
             )
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):  # inf - inf: nan, redone below
             mean, std = X.mean(axis=0), X.std(axis=0)
         if not (np.isfinite(mean).all() and np.isfinite(std).all()):  # float32 overflowed
-            wide = X.astype(np.float64)  # (1e30 squared): the statistics in float64, then
-            mean, std = wide.mean(axis=0), wide.std(axis=0)  # back in X's dtype
+            # (1e30 squared; float64's sum of 1e308s): the statistics in float64 of X scaled
+            # by its largest magnitude per feature, then back in X's dtype
+            wide = X.astype(np.float64)
+            scale = np.abs(wide).max(axis=0)
+            scale = np.where(scale > 0, scale, 1.0)
+            mean, std = (wide / scale).mean(axis=0) * scale, (wide / scale).std(axis=0) * scale
             mean, std = mean.astype(X.dtype), np.minimum(std, np.finfo(X.dtype).max)
             std = std.astype(X.dtype)
         # a constant feature is told by its values, not by its std: float32 sums round, so
