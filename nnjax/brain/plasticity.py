@@ -17,8 +17,12 @@ Delta t < 0: the window of Bi & Poo 1998, with tau_plus = 16.8 ms and tau_minus 
 the exponential fits to their data that Pfister & Gerstner 2006 take from Bi & Poo 2001
 (Annu Rev Neurosci 24:139) and fix in every triplet model (quoted here from the NEST/NESTML
 triplet-synapse documentation, not read from the papers). Default amplitudes a_plus = 0.005,
-a_minus = 1.05 a_plus follow Song, Miller & Abbott 2000 (a slight dominance of depression);
-they are per-pair learning rates, not a fit to Bi & Poo's percentages.
+a_minus = 1.05 a_plus are Song, Miller & Abbott 2000's; they are per-pair learning rates, not
+a fit to Bi & Poo's percentages. Song et al.'s window has tau_plus = tau_minus = 20 ms, so
+their ratio of areas a_minus tau_minus / (a_plus tau_plus) is 1.05, a slight dominance of
+depression; with the defaults here it is 1.05 x 33.7 / 16.8 = 2.1 (under uncorrelated
+firing the mean depression is 2.1 times the mean potentiation): set tau_minus = tau_plus
+for Song et al.'s balance.
 
 Triplet rule (Pfister & Gerstner 2006, J Neurosci 26:9673). Two presynaptic traces r1
 (tau_plus), r2 (tau_x) and two postsynaptic ones o1 (tau_minus), o2 (tau_y):
@@ -141,9 +145,11 @@ def _check_mask(mask, W, where: str) -> None:
 
 
 def _apply(W, dW, params, mask):
-    """W + dW (only where ``mask``), clipped to [w_min, w_max]."""
-    dW = dW if mask is None else dW * mask
-    return jnp.clip(W + dW, params.w_min, params.w_max)
+    """W + dW clipped to [w_min, w_max]; where ``mask`` is 0, W is kept as it is (the clip
+    too: an absent synapse of weight 0 became w_min > 0 at the first step, spikes or not)."""
+    if mask is None:
+        return jnp.clip(W + dW, params.w_min, params.w_max)
+    return jnp.where(mask != 0, jnp.clip(W + dW * mask, params.w_min, params.w_max), W)
 
 
 class PairSTDPParams(NamedTuple):

@@ -20,8 +20,8 @@ change under jit.
   fraction of the recording [0, duration] within +-dt of a spike of A, P_A the fraction of
   A's spikes within +-dt of a spike of B.
 * :func:`golomb_rinzel_chi` (Golomb & Rinzel 1993; Golomb 2007, Scholarpedia 2:1347):
-  chi^2 = Var_t(mean_i V_i(t)) / mean_i Var_t(V_i(t)); 1 for identical traces, about
-  1/sqrt(N) for N independent ones.
+  chi^2 = Var_t(mean_i V_i(t)) / mean_i Var_t(V_i(t)); the function returns chi: 1 for
+  identical traces, about 1/sqrt(N) (chi^2 about 1/N) for N independent ones.
 * :func:`coincidence_inputs` and :func:`coincidence_response`: a leaky integrate-and-fire
   neuron fires more for synchronous input than for the same spikes spread out in time.
 
