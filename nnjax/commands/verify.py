@@ -5,7 +5,7 @@ import os
 import time
 
 HELP = "check every activation, loss, layer and optimizer against the hand-derived NumPy twin"
-MAX_ARCHITECTURES = 100_000
+MAX_ARCHITECTURES = 100_000  # nnjax.verify.MAX_ARCHITECTURES (not imported: no JAX in --help)
 
 # Compile small programs at XLA's lowest optimisation level: the same IEEE arithmetic
 # (no fast-math), a fraction of the compile time, and compiling is most of this command's work.

@@ -130,7 +130,8 @@ def softplus_derivative(z):
 def _phi_cdf(z):
     """Phi(z) = erfc(-z / sqrt 2) / 2 (erfc keeps the left tail accurate)."""
     z = _arr(z)
-    return (0.5 * _erfc(-z * _SQRT_HALF)).astype(z.dtype)
+    # asarray: on a 0-d z the ufunc returns a bare Python float, which has no astype
+    return 0.5 * np.asarray(_erfc(-z * _SQRT_HALF), dtype=z.dtype)
 
 
 def _at_infinities(z, finite, value_at_inf):

@@ -197,11 +197,11 @@ def embedding(num_embeddings=None, features=None) -> Pair:
             ids.size and not 0 <= ids.min() <= ids.max() < len(W)
         ):
             raise ValueError(f"Embedding: ids must be integers in [0, {len(W)}), got {ids}")
-        return W[ids], (ids, W.shape)
+        return W[ids], (ids, W.shape, W.dtype)
 
     def backward(dout, cache):
-        ids, shape = cache
-        dW = np.zeros(shape)
+        ids, shape, dtype = cache
+        dW = np.zeros(shape, dtype)
         np.add.at(dW, ids, np.asarray(dout))
         return np.zeros(ids.shape), {"W": dW}
 

@@ -64,6 +64,17 @@ def mse_grad(pred, target, reduction="mean"):
     return 2.0 * (p - _binary_target(p, target)) * _grad_scale(p.size, reduction)
 
 
+def _check_probabilities(p):
+    """A ValueError, as nnjax's for concrete p, when p holds a value outside [0, 1] or NaN
+    (logits passed by mistake): the clip would turn them into a finite, wrong loss."""
+    if p.size and not (np.all(p >= 0) and np.all(p <= 1)):
+        lo, hi = (np.nan, np.nan) if np.isnan(p).any() else (p.min(), p.max())
+        raise ValueError(
+            f"binary_cross_entropy: probabilities p must be in [0, 1]; got values from "
+            f"{lo:g} to {hi:g} (for logits use binary_cross_entropy_with_logits)"
+        )
+
+
 def _clip(p):
     """p clipped to [eps, 1 - eps], eps = finfo(dtype).eps."""
     eps = np.finfo(p.dtype).eps
@@ -71,8 +82,10 @@ def _clip(p):
 
 
 def binary_cross_entropy(prob, target, reduction="mean"):
-    """J = -mean[t log p_c + (1 - t) log(1 - p_c)], p_c = clip(p, eps, 1 - eps)."""
+    """J = -mean[t log p_c + (1 - t) log(1 - p_c)], p_c = clip(p, eps, 1 - eps); p outside
+    [0, 1] (or NaN) is a ValueError, as in nnjax.losses."""
     p = _pred(prob)
+    _check_probabilities(p)
     t = _binary_target(p, target)
     pc = _clip(p)
     return _reduce(-(t * np.log(pc) + (1.0 - t) * np.log1p(-pc)), reduction)
@@ -86,6 +99,7 @@ def binary_cross_entropy_grad(prob, target, reduction="mean"):
     (p - t) / (p (1 - p)) / n; beyond the clip it is the gradient at the bound, not 0.
     """
     p = _pred(prob)
+    _check_probabilities(p)
     t = _binary_target(p, target)
     pc = _clip(p)
     dterm = -t / pc + (1.0 - t) / (1.0 - pc)
@@ -93,11 +107,16 @@ def binary_cross_entropy_grad(prob, target, reduction="mean"):
 
 
 def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
-    """J = mean[softplus(z) - t z] = cross-entropy of sigma(z) against t, finite for any z."""
+    """J = mean[softplus(z) - t z] = cross-entropy of sigma(z) against t, finite for any
+    finite z. Each term is computed as (1 - t) z + log1p(e^-z) for z >= 0 and
+    -t z + log1p(e^z) below, a coefficient of 0 times z taken as 0: no inf - inf, so
+    z = +-inf gives the limit (0 against the right target, inf against the wrong one)."""
     z = _pred(logits)
     t = _binary_target(z, target)
-    softplus = np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
-    return _reduce(softplus - t * z, reduction)
+    coef = np.where(z >= 0, 1.0 - t, -t)
+    with np.errstate(invalid="ignore"):  # 0 * inf, replaced by 0 below
+        linear = np.where(coef == 0, 0.0, coef * z)
+    return _reduce((linear + np.log1p(np.exp(-np.abs(z)))).astype(z.dtype), reduction)
 
 
 def binary_cross_entropy_with_logits_grad(logits, target, reduction="mean"):

@@ -58,6 +58,17 @@ def _check_keys(name, params, use_scale, use_offset):
         raise ValueError(f"{name}: expected params {sorted(want)}, got {sorted(params)}")
 
 
+def _check_batch(name, x) -> int:
+    """m, the values per channel of x (B, ..., C); a ValueError, as the JAX layer's, when
+    m < 2 (the variance of one value is 0 and the unbiased one 0/0)."""
+    m = x.size // x.shape[-1] if x.ndim >= 2 and x.shape[-1] else 0
+    if m < 2:
+        raise ValueError(
+            f"{name}: training needs more than 1 value per channel, got input {x.shape}"
+        )
+    return m
+
+
 def layer_norm(*, eps=1e-5, use_scale=True, use_offset=True) -> Pair:
     """The twin of ``nnjax.layers.LayerNorm``: statistics over the last axis."""
 
@@ -81,6 +92,7 @@ def batch_norm(
         _check_keys("BatchNorm", params, use_scale, use_offset)
         x = np.asarray(x)
         if train:
+            _check_batch("BatchNorm", x)
             return norm_forward(params, x, tuple(range(x.ndim - 1)), eps)
         sigma = np.sqrt(state["var"] + eps)
         xhat = (x - state["mean"]) / sigma
@@ -107,8 +119,8 @@ def batch_norm_update(state, x, momentum=0.1):
     """The new running statistics after one training step on x (PyTorch's rule: the
     unbiased batch variance, m/(m-1) times the biased one)."""
     x = np.asarray(x)
+    m = _check_batch("batch_norm_update", x)
     axes = tuple(range(x.ndim - 1))
-    m = x.size // x.shape[-1]
     mu = x.mean(axis=axes)
     var = ((x - mu) ** 2).mean(axis=axes)
     return {

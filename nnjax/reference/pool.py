@@ -86,7 +86,7 @@ def _pool_pair(kind, window, strides, padding):
             extra = window_argmax(flat)
             y = flat.max(axis=3)  # NaN if the window holds one, as lax.max
         else:
-            ones = np.ones((1, *x4.shape[1:3], 1))
+            ones = np.ones((1, *x4.shape[1:3], 1), np.result_type(x, np.float16))
             _, count_cols = _windows(ones, k, s, pads, 0.0)
             extra = count_cols.sum(axis=(3, 4))  # n(i, j): real positions per window
             y = flat.sum(axis=3) / extra

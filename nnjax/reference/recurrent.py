@@ -130,8 +130,10 @@ CELLS: dict[str, Callable[[], Cell]] = {
 }
 
 
-def _zeros(cell: Cell, params, batch: int):
-    h = np.zeros((batch, params["W_h"].shape[0]))
+def _zeros(cell: Cell, params, x):
+    """The zero carry for a batch x, in the dtype the step computes in (float32 stays so)."""
+    dtype = np.result_type(params["W_h"], x, np.float16)  # integer x: a float carry
+    h = np.zeros((x.shape[0], params["W_h"].shape[0]), dtype)
     return (h, h.copy()) if cell.lstm else h
 
 
@@ -144,7 +146,7 @@ def cell_pair(cell: Cell, initial_state=None) -> Pair:
 
     def forward(params, x):
         x = np.asarray(x)
-        carry = _zeros(cell, params, x.shape[0]) if initial_state is None else initial_state
+        carry = _zeros(cell, params, x) if initial_state is None else initial_state
         h, _, cache = cell.step(params, carry, x)
         return h, cache
 
@@ -180,17 +182,17 @@ def rnn(cell: Cell, *, return_sequences=False, reverse=False, initial_state=None
             raise ValueError(f"RNN: expected input (B, T, F) with T >= 1, got {x.shape}")
         B, T, _ = x.shape
         order = list(reversed(range(T))) if reverse else list(range(T))
-        carry = _zeros(cell, params, B) if initial_state is None else initial_state
+        carry = _zeros(cell, params, x) if initial_state is None else initial_state
         ys, caches = [None] * T, [None] * T
         for t in order:
             ys[t], carry, caches[t] = cell.step(params, carry, x[:, t])
         out = np.stack(ys, axis=1) if return_sequences else ys[order[-1]]
-        return out, (order, caches, x.shape)
+        return out, (order, caches, x.shape, x.dtype)
 
     def backward(dout, cache):
-        order, caches, shape = cache
+        order, caches, shape, dtype = cache
         dout = np.asarray(dout)
-        dx = np.zeros(shape)
+        dx = np.zeros(shape, np.result_type(dtype, dout, np.float16))
         grads, dcarry = None, None
         for t in reversed(order):
             if return_sequences:

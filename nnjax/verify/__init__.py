@@ -4,7 +4,8 @@ functions.
 
 Every check returns :class:`Check` rows: the component, the max absolute difference, the max
 relative difference, the tolerance and which of the two it bounds. The relative difference
-of two arrays is normwise, max_i |a_i - b_i| / max_i |b_i|, and the max over the leaves of a
+of two arrays is normwise, max_i |a_i - b_i| / max_i |b_i| (the max over the finite b_i;
+equal infinities, a limit both sides reach, differ by 0), and the max over the leaves of a
 tree: elementwise ratios are meaningless where a derivative underflows (elu'(-60) = 8.8e-27,
 which JAX's expm1 rule rounds to 0) or a saturated tanh' is rounding noise in both.
 
@@ -22,6 +23,7 @@ Tolerances (float64 unless said):
   five layers stay well inside 1e-4), and 100 fit steps within 1e-4 absolute (``TRAJ32_ATOL``).
 """
 
+import numbers
 from collections.abc import Callable
 
 import numpy as np
@@ -78,10 +80,26 @@ from nnjax.verify.problems import (
     ref_loss_and_grads,
 )
 
+MAX_ARCHITECTURES = 100_000
+"""The most random architectures one run takes (``nnjax verify --architectures``'s bound):
+every step is made before the first runs."""
+
+
+def _check_int(name: str, value, high: float = float("inf")) -> int:
+    """``value`` as an int (Python or NumPy, never a bool) in [0, high], else a ValueError
+    naming ``name``: not a deferred TypeError or NumPy's message once the steps run."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value <= high:
+        bound = "" if high == float("inf") else f" and <= {high}"
+        raise ValueError(f"{name} must be an integer >= 0{bound}, got {value!r}")
+    return int(value)
+
 
 def verify_steps(seed: int = 0, architectures: int = 8) -> list[tuple[str, Callable]]:
     """The checks as ``(name, run)`` steps, ``run() -> list[Check]``, in the order of the
-    table; they share one random generator, so they must run in this order."""
+    table; they share one random generator, so they must run in this order. ``seed`` is an
+    int >= 0, ``architectures`` an int in [0, :data:`MAX_ARCHITECTURES`] (else ValueError)."""
+    seed = _check_int("seed", seed)
+    architectures = _check_int("architectures", architectures, MAX_ARCHITECTURES)
     rng = np.random.default_rng(seed)
     steps = [
         ("registries", check_registries),
@@ -125,6 +143,7 @@ __all__ = [
     "FD_RTOL",
     "FD_STEP",
     "LAYER_CASES",
+    "MAX_ARCHITECTURES",
     "RTOL32",
     "RTOL64",
     "TRAJ32_ATOL",

@@ -73,6 +73,8 @@ def loss_cases(rng: np.random.Generator) -> list[tuple[str, str, Any, Any]]:
             ("softmax_cross_entropy", f"{name} labels", z, labels.astype(np.int32)),
             ("softmax_cross_entropy", f"{name} one-hot", z, np.eye(K)[labels]),
             ("softmax_cross_entropy", f"{name} probs", z, rng.dirichlet(np.ones(K), B)),
+            # rows not summing to 1: the only case where dJ/dz's factor sum_k t_bk shows
+            ("softmax_cross_entropy", f"{name} weights", z, rng.uniform(0.0, 2.0, (B, K))),
             ("binary_cross_entropy_with_logits", f"{name} (B,1)", z[:, :1], labels % 2 * 1.0),
             ("binary_cross_entropy_with_logits", f"{name} (B,K)", z, rng.integers(0, 2, z.shape)),
             ("mse", f"{name}", z, rng.normal(size=z.shape)),

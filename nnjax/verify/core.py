@@ -1,5 +1,6 @@
 """The check rows, array differences, tolerances and fast compiles behind ``nnjax verify``."""
 
+import numbers
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -28,12 +29,29 @@ class Check(NamedTuple):
 
     @property
     def passed(self) -> bool:
-        d = self.max_rel if self.bound == "rel" else self.max_abs
+        """False for a ``bound`` other than "rel" and "abs" (never a silent other bound)."""
+        d = {"rel": self.max_rel, "abs": self.max_abs}.get(self.bound, float("nan"))
         return bool(np.isfinite(d) and d <= self.tol)
 
 
+def leaf_diff(a: np.ndarray, e: np.ndarray) -> tuple[float, float]:
+    """(max_i |a_i - e_i|, max_i |e_i| over the finite e_i) of two float64 arrays of one
+    shape. Equal infinities (a limit both sides reach) differ by 0, not by inf - inf = NaN;
+    any other infinity or NaN makes the difference inf or NaN (a failing row)."""
+    with np.errstate(invalid="ignore"):
+        d = float(np.max(np.where(a == e, 0.0, np.abs(a - e))))
+    return d, finite_scale(e)
+
+
+def finite_scale(e) -> float:
+    """max_i |e_i| over the finite entries of ``e`` (0 if none)."""
+    e = np.asarray(e, np.float64)
+    return float(np.max(np.abs(e[np.isfinite(e)]), initial=0.0))
+
+
 def tree_diff(actual, expected) -> tuple[float, float]:
-    """(max abs diff, max normwise relative diff) over the leaves of two trees."""
+    """(max abs diff, max normwise relative diff) over the leaves of two trees
+    (:func:`leaf_diff`: equal infinities agree)."""
     a_leaves, e_leaves = tree_leaves(_to_numpy(actual)), tree_leaves(_to_numpy(expected))
     if len(a_leaves) != len(e_leaves):
         raise ValueError(f"tree_diff: {len(a_leaves)} leaves vs {len(e_leaves)}")
@@ -44,18 +62,30 @@ def tree_diff(actual, expected) -> tuple[float, float]:
             raise ValueError(f"tree_diff: shapes {a.shape} vs {e.shape}")
         if a.size == 0:
             continue
-        with np.errstate(invalid="ignore"):
-            d = float(np.max(np.abs(a - e)))
-        scale = float(np.max(np.abs(e)))
+        d, scale = leaf_diff(a, e)
         max_abs = max(max_abs, d) if np.isfinite(d) else float("inf")
         rel = d / scale if scale > 0 else (0.0 if d == 0 else float("inf"))
         max_rel = max(max_rel, rel) if np.isfinite(rel) else float("inf")
     return max_abs, max_rel
 
 
+BOUNDS = ("rel", "abs")
+
+
+def check_tolerance(tol, bound: str = "rel") -> None:
+    """A ValueError naming the argument unless ``tol`` is a finite number >= 0 and ``bound``
+    one of :data:`BOUNDS` (a misspelt bound would otherwise judge the other difference)."""
+    if bound not in BOUNDS:
+        raise ValueError(f"bound must be one of {', '.join(map(repr, BOUNDS))}, got {bound!r}")
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not 0 <= tol < np.inf:
+        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
+
+
 def check(component: str, actual, expected, tol: float, bound: str = "rel") -> Check:
     """Compare two trees and make a :class:`Check` row; trees of other leaves or shapes are
-    a failing row (infinite differences) that says so, not an error that stops the table."""
+    a failing row (infinite differences) that says so, not an error that stops the table.
+    A bad ``tol`` or ``bound`` is a ValueError (:func:`check_tolerance`)."""
+    check_tolerance(tol, bound)
     try:
         return Check(component, *tree_diff(actual, expected), tol, bound)
     except ValueError as e:

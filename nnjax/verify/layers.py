@@ -17,7 +17,15 @@ from nnjax.reference import combinators as RC
 from nnjax.reference import layers as RLay
 from nnjax.reference import norm as RN
 from nnjax.reference import recurrent as RR
-from nnjax.verify.core import RTOL64, Check, _to_numpy, compile_fast
+from nnjax.verify.core import (
+    RTOL64,
+    Check,
+    _to_numpy,
+    check_tolerance,
+    compile_fast,
+    finite_scale,
+    leaf_diff,
+)
 
 INIT_ONLY = frozenset({"W_init", "b_init", "W_i_init", "W_h_init", "dtype"})
 
@@ -90,14 +98,16 @@ def check_tree(component: str, actual, expected, tol: float = RTOL64, floor: flo
     terms that cancel, ~1e-14 of the tree's scale, and its own scale is that noise. With the
     floor, a leaf smaller than 1% of the largest must agree to 1e-12 of the tree's scale
     (``tol`` times ``floor``): a wrong small leaf still fails, noise around 0 does not.
+    A bad ``tol`` is a ValueError (:func:`nnjax.verify.core.check_tolerance`).
     """
+    check_tolerance(tol)
     a_leaves = jax.tree.leaves(_to_numpy(actual))
     e_leaves = jax.tree.leaves(_to_numpy(expected))
     if len(a_leaves) != len(e_leaves):
         return Check(
             f"{component} ({len(a_leaves)} vs {len(e_leaves)} leaves)", *(float("inf"),) * 2, tol
         )
-    top = max((float(np.max(np.abs(e))) for e in e_leaves if np.size(e)), default=0.0)
+    top = max((finite_scale(e) for e in e_leaves), default=0.0)
     max_abs = max_rel = 0.0
     for a, e in zip(a_leaves, e_leaves):
         a, e = np.asarray(a, np.float64), np.asarray(e, np.float64)
@@ -105,8 +115,8 @@ def check_tree(component: str, actual, expected, tol: float = RTOL64, floor: flo
             return Check(f"{component} (shapes {a.shape} vs {e.shape})", *(float("inf"),) * 2, tol)
         if a.size == 0:
             continue
-        d = float(np.max(np.abs(a - e)))
-        scale = max(float(np.max(np.abs(e))), floor * top)
+        d, scale = leaf_diff(a, e)
+        scale = max(scale, floor * top)
         rel = d / scale if scale > 0 else (0.0 if d == 0 else float("inf"))
         max_abs = max(max_abs, d) if np.isfinite(d) else float("inf")
         max_rel = max(max_rel, rel) if np.isfinite(rel) else float("inf")
