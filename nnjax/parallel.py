@@ -34,7 +34,13 @@ AXIS = "data"
 def make_mesh(n_devices: int | None = None, devices: Sequence | None = None) -> Mesh:
     """A 1-D mesh with axis ``"data"`` over the first ``n_devices`` of ``devices``
     (default: all of ``jax.devices()``, every process's devices when multi-host): a sequence
-    of JAX devices (one device alone, or names such as "cpu", are a ``ValueError``)."""
+    of distinct JAX devices (one device alone, or names such as "cpu", are a ``ValueError``)."""
+    return _make_mesh(n_devices, devices, "make_mesh: n_devices")
+
+
+def _make_mesh(n_devices, devices, what: str) -> Mesh:
+    """:func:`make_mesh`, its errors naming ``what`` (``"make_mesh: n_devices"``, or the
+    caller's own argument: ``"fit: mesh"``)."""
     devices = jax.devices() if devices is None else devices
     if isinstance(devices, str | jax.Device) or not isinstance(devices, Iterable):
         raise ValueError(
@@ -48,14 +54,15 @@ def make_mesh(n_devices: int | None = None, devices: Sequence | None = None) -> 
             f"make_mesh: devices must be JAX devices (jax.devices()), got {odd[0]!r} "
             f"({type(odd[0]).__name__})"
         )
+    _check_distinct(devices, "make_mesh: devices")
     if n_devices is None:
         n_devices = len(devices)
     if isinstance(n_devices, bool) or not isinstance(n_devices, int | np.integer):
-        raise ValueError(f"make_mesh: n_devices must be an int, got {n_devices!r}")
+        raise ValueError(f"{what} must be an int, got {n_devices!r}")
     if not devices:
         raise ValueError("make_mesh: devices is empty; give at least one device")
     if n_devices < 1:
-        raise ValueError(f"make_mesh: n_devices must be >= 1, got {n_devices}")
+        raise ValueError(f"{what} must be >= 1, got {n_devices}")
     if n_devices > len(devices):
         platform = devices[0].platform
         hint = (
@@ -65,11 +72,20 @@ def make_mesh(n_devices: int | None = None, devices: Sequence | None = None) -> 
             else ""
         )
         raise ValueError(
-            f"make_mesh: n_devices={n_devices} but {len(devices)} device(s) are available "
-            f"({platform}){hint}"
+            f"{what}={n_devices} but {len(devices)} device(s) are available ({platform}){hint}"
         )
     # Auto axes: shardings are hints to the partitioner, not part of the array types
     return Mesh(np.array(devices[:n_devices]), (AXIS,), axis_types=(AxisType.Auto,))
+
+
+def _check_distinct(devices, what: str) -> None:
+    """``ValueError`` when a device appears twice: ``jax.sharding.Mesh`` takes such a list,
+    and the program then ended in a bare ``AssertionError`` deep in JAX."""
+    seen = set()
+    for d in devices:
+        if d in seen:
+            raise ValueError(f"{what} must be distinct devices, got {d!r} more than once")
+        seen.add(d)
 
 
 def as_mesh(mesh: Mesh | int, where: str = "as_mesh") -> Mesh:
@@ -77,10 +93,16 @@ def as_mesh(mesh: Mesh | int, where: str = "as_mesh") -> Mesh:
     devices when it is an int; anything else is a ``ValueError`` naming ``where``. Every
     function here that takes a mesh takes it through this."""
     if isinstance(mesh, Mesh):
+        _check_distinct(mesh.devices.flat, f"{where}: the mesh's devices")
         return auto_axes(mesh)
     if isinstance(mesh, int | np.integer) and not isinstance(mesh, bool):
-        return make_mesh(int(mesh))
-    raise ValueError(f"{where}: mesh must be a jax.sharding.Mesh or a device count, got {mesh!r}")
+        return _make_mesh(int(mesh), None, f"{where}: mesh")
+    hint = ""
+    if isinstance(mesh, Sequence) and mesh and all(isinstance(d, jax.Device) for d in mesh):
+        hint = "; for these devices pass nnjax.parallel.make_mesh(devices=[...])"
+    raise ValueError(
+        f"{where}: mesh must be a jax.sharding.Mesh or a device count, got {mesh!r}{hint}"
+    )
 
 
 def auto_axes(mesh: Mesh | int) -> Mesh:

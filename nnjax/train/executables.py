@@ -20,7 +20,8 @@ The key (sha256) covers everything the program is a function of:
 * the run: the model's spec, the loss's and optimizer's names with every hyperparameter
   (:mod:`nnjax.train.config`), the batch size, steps per epoch, dropout, the finiteness
   check, the evaluation sets' names, the execution mode and buffer donation;
-* the call: the tree structure, shape, dtype and sharding of every argument.
+* the call: the tree structure, shape, dtype and sharding (its devices included) of every
+  argument.
 
 A run is stored only when all of it can be described: a model with a ``spec`` (built from
 nnjax's layers), a loss and an optimizer given by name, a constant learning rate. Anything
@@ -120,8 +121,19 @@ def signature(args: tuple) -> str:
     leaves, tree = jax.tree.flatten(args)
     parts = [str(tree)]
     for x in leaves:
-        parts.append(f"{jax.typeof(x)}|{getattr(x, 'sharding', None)}")
+        sharding = getattr(x, "sharding", None)
+        parts.append(f"{jax.typeof(x)}|{sharding}|{_device_ids(sharding)}")
     return "\n".join(parts)
+
+
+def _device_ids(sharding) -> list[int] | None:
+    """The devices of ``sharding``, in the mesh's order: a mesh's repr names only its axes,
+    so a program compiled for devices 0, 1 was loaded for a mesh of devices 2, 3 and failed
+    ("compiled for input shardings that disagree")."""
+    mesh = getattr(sharding, "mesh", None)
+    if getattr(mesh, "device_ids", None) is not None:
+        return mesh.device_ids.ravel().tolist()
+    return None if sharding is None else sorted(d.id for d in sharding.device_set)
 
 
 class ExecutableStore:

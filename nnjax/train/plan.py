@@ -116,7 +116,7 @@ def make_plan(
     if early_stopping is not None:
         run["epochs_per_call"] = _one_epoch_chunks(epochs_per_call, resume)
     forward = _check_model(model, loss, params, state, X, y, names, evals)
-    placement = Placement(mesh)
+    placement = Placement(mesh, "fit")
     placement.check_batch(
         n if batch_size is None else batch_size,
         "fit: n_examples (full batch)" if batch_size is None else "fit: batch_size",
