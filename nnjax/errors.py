@@ -67,12 +67,17 @@ class ResumeError(ValueError):
 class BatchSplitError(ValueError):
     """A batch that does not split evenly over the devices of a mesh: ``batch_size`` rows
     (the whole training set when ``full_batch``) over ``devices`` devices; ``divisors``:
-    the device counts up to ``2 * devices`` that would split it."""
+    the device counts a run could use that would split it (up to ``2 * devices`` unless
+    given)."""
 
-    def __init__(self, message: str, *, batch_size: int, devices: int, full_batch: bool):
+    def __init__(
+        self, message: str, *, batch_size: int, devices: int, full_batch: bool, divisors=None
+    ):
         super().__init__(message)
         self.batch_size, self.devices, self.full_batch = batch_size, devices, full_batch
-        self.divisors = [k for k in range(2, 2 * devices + 1) if batch_size % k == 0]
+        if divisors is None:
+            divisors = [k for k in range(2, 2 * devices + 1) if batch_size % k == 0]
+        self.divisors = list(divisors)
 
 
 class PathError(OSError):

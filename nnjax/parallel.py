@@ -148,7 +148,7 @@ def check_batch(batch_size: int, mesh: Mesh | int, what: str = "batch_size") -> 
     if batch_size % d:
         lower, upper = batch_size // d * d, -(-batch_size // d) * d
         hint = f"e.g. {lower} or {upper}" if lower else f"e.g. {upper}"
-        counts = [k for k in range(2, 2 * d + 1) if batch_size % k == 0]  # a full batch's n
+        counts = _divisor_counts(batch_size, d, mesh)
         other = f", or a device count that divides it ({', '.join(map(str, counts))})"
         raise BatchSplitError(
             f"{what}={batch_size} does not divide across the {d} devices of the mesh; "
@@ -156,7 +156,18 @@ def check_batch(batch_size: int, mesh: Mesh | int, what: str = "batch_size") -> 
             batch_size=batch_size,
             devices=d,
             full_batch="full batch" in what,
+            divisors=counts,
         )
+
+
+def _divisor_counts(batch_size: int, d: int, mesh) -> list[int]:
+    """The device counts >= 2 that split ``batch_size`` evenly and that a run can get: up to
+    2 d on the CPU (any count there: ``jax_num_cpu_devices``), else up to the number of
+    devices of the mesh's platform (a 4-GPU machine was told to use 5 or 6)."""
+    devices = getattr(mesh, "devices", None)
+    platform = devices.flat[0].platform if devices is not None else jax.devices()[0].platform
+    top = 2 * d if platform == "cpu" else len(jax.devices(platform))
+    return [k for k in range(2, top + 1) if batch_size % k == 0]
 
 
 def replicate(tree, mesh: Mesh | int):

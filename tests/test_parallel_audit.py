@@ -138,3 +138,27 @@ def test_a_mesh_that_lists_a_device_twice_is_refused():
 def test_fit_mesh_errors_name_fits_argument(mesh, message):
     with pytest.raises(ValueError, match=message):
         _fit(mesh)
+
+
+class _FakeDevice:
+    def __init__(self, platform):
+        self.platform = platform
+
+
+class _FakeMesh:
+    def __init__(self, platform, n):
+        self.devices = np.array([_FakeDevice(platform) for _ in range(n)], dtype=object)
+        self.size = n
+
+
+def test_the_device_counts_suggested_are_ones_the_machine_has(monkeypatch):
+    """batch 30 on a mesh of all 4 GPUs was told to use '2, 3, 5, 6' devices, counts a
+    4-GPU machine does not have; on the CPU any count can be made, so up to 2 d stay."""
+    gpus = [_FakeDevice("gpu")] * 4
+    monkeypatch.setattr(jax, "devices", lambda platform=None: gpus)
+    with pytest.raises(ValueError, match=r"device count that divides it \(2, 3\)$") as e:
+        parallel.check_batch(30, _FakeMesh("gpu", 4))
+    assert e.value.divisors == [2, 3]
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match=r"device count that divides it \(2, 3, 5, 6\)$"):
+        parallel.check_batch(30, _FakeMesh("cpu", 4))
