@@ -224,6 +224,8 @@ def _check_batches(X, y, batch_size, seed, drop_last):
             f"batches: X and y must have one row per example, got shapes {X.shape} and {y.shape}"
         )
     n = len(X)
+    if not n:  # "batch_size must be in [1, 0]" before
+        raise ValueError(f"batches: X and y have no rows (shapes {X.shape} and {y.shape})")
     batch_size = checks.count("batches", "batch_size", batch_size)
     if batch_size > n:
         raise ValueError(

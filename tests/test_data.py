@@ -169,6 +169,8 @@ def test_numpy_fractions_and_batches_arguments_are_checked_by_name():
         data.batches(X, y, 2, seed=-1)
     with pytest.raises(ValueError, match="batches: drop_last must be True or False"):
         data.batches(X, y, 3, drop_last="no")
+    with pytest.raises(ValueError, match=r"batches: X and y have no rows \(shapes \(0, 2\)"):
+        data.batches(X[:0], y[:0], 1)  # was "batch_size must be in [1, 0]"
     got = list(data.batches(X.tolist(), y.tolist(), 4, seed=np.int64(1)))  # lists as arrays
     order = np.random.default_rng(1).permutation(10)
     assert len(got) == 2
