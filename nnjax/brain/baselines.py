@@ -13,7 +13,7 @@ K classes (not sampled, and not the "empirical" Fisher of the true labels):
     F_t,i = 1/n sum_n sum_k p_k(x_n) (d log p_k(x_n) / d theta_i)^2,
 
 accumulates as F~_t = gamma F~_{t-1} + F_t, and task t+1 minimises
-l + (lambda / 2) sum_i F~_t,i (theta_i - theta*_t,i)^2.  ``hp``: ``lam``, ``gamma``.
+l + (lambda / 2) sum_i F~_t,i (theta_i - theta*_t,i)^2.  ``hp``: ``lam``, ``gamma`` in [0, 1].
 
 **Synaptic Intelligence** (Zenke, Poole & Ganguli 2017). During task t every optimizer step
 adds omega_i -= g_i Delta theta_i (g the gradient of the *unregularised* task loss, Delta
@@ -55,7 +55,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from nnjax.brain.baselines_checks import _check_hp, _check_keys, _checker
+from nnjax.brain.baselines_checks import _check_hp, _check_keys, _check_weights, _checker
 from nnjax.brain.continual import Method, soft_cross_entropy
 from nnjax.brain.dynamics import check_count, concrete
 
@@ -87,11 +87,12 @@ def example_fisher(apply, params, x: Array):
 
 
 def fisher_diagonal(apply, params, X: Array, weights: Array, chunk: int = 32):
-    """The diagonal true Fisher (module docstring) on the rows of ``X`` (n, d) weighted by
-    ``weights`` (n,) (0 drops a row): sum_n w_n F(x_n) / sum_n w_n. Rows run ``chunk`` at a
-    time (a scan), so memory holds ``chunk`` per-example gradients, not n (an int >= 1)."""
+    """The diagonal true Fisher (module docstring) of the rows of ``X`` (n, d) weighted by
+    ``weights`` (n,) >= 0: sum_n w_n F(x_n) / sum_n w_n (0 if every w_n is 0). Rows run
+    ``chunk`` (an int >= 1) at a time, so memory holds ``chunk`` per-example gradients."""
     chunk = check_count(chunk, "chunk", "fisher_diagonal")
     n = X.shape[0]
+    _check_weights(weights, n, "fisher_diagonal")
     pad = (-n) % chunk
     Xc = jnp.pad(X, ((0, pad), (0, 0))).reshape(-1, chunk, X.shape[1])
     wc = jnp.pad(weights, (0, pad)).reshape(-1, chunk).astype(X.dtype)
@@ -102,7 +103,8 @@ def fisher_diagonal(apply, params, X: Array, weights: Array, chunk: int = 32):
         return jax.tree.map(lambda a, f: a + jnp.tensordot(ws, f, axes=1), acc, per), None
 
     total, _ = jax.lax.scan(add, jax.tree.map(jnp.zeros_like, params), (Xc, wc))
-    return jax.tree.map(lambda f: f / jnp.maximum(weights.sum(), 1.0), total)
+    w = weights.sum().astype(X.dtype)  # / max(w, 1) made fractional weights' Fisher too small
+    return jax.tree.map(lambda f: f / jnp.where(w > 0, w, 1.0), total)
 
 
 def ewc_method(apply) -> Method:
@@ -121,7 +123,7 @@ def ewc_method(apply) -> Method:
         F = jax.tree.map(lambda old, new: hp["gamma"] * old + new, extra["fisher"], F)
         return params, {"fisher": F, "anchor": params}
 
-    check = _checker({"lam": (0.0, True), "gamma": (0.0, True)}, "ewc_method")
+    check = _checker({"lam": (0.0, True), "gamma": (0.0, True, 1.0)}, "ewc_method")
     return Method(init=init, loss=loss, after_task=after_task, check=check)
 
 
@@ -292,10 +294,11 @@ def replay_method(apply, n_tasks: int, n_classes: int, d: int, capacity: int = 2
     def check_task(Xt, seen_X) -> None:
         """The split's (static) shapes against the buffer's, while tracing: free per step."""
         N = Xt.shape[0]
+        Tr = T if seen_X is None else seen_X.shape[0] // max(N, 1)  # None: an AttributeError
         if Xt.shape[-1] != d or (seen_X is not None and seen_X.shape[0] != T * N):
             raise ValueError(f"{where}: the buffer holds {T} tasks of {d} features, but the run's "
-                             f"tasks are {seen_X.shape[0] // max(N, 1)} of {Xt.shape[-1]}: "
-                             f"give n_tasks and d of the split (X_tasks (T, N, d))")  # fmt: skip
+                             f"tasks are {Tr} of {Xt.shape[-1]}: give n_tasks and d of the "
+                             "split (X_tasks (T, N, d))")  # fmt: skip
 
     def loss(params, extra, key, t, x, y1h, hp):
         if x.shape[-1] != d:  # static: checked while tracing

@@ -21,9 +21,10 @@ def _check_keys(hp, names, where: str) -> None:
 def _check_hp(hp: dict, bounds: dict, where: str) -> None:
     """A ValueError naming ``where`` unless ``hp`` is a dict holding the keys of ``bounds``
     and each concrete ``hp[name]`` is finite and above its bound ``bounds[name] = (low,
-    inclusive)`` (a nan would be a silent wrong number)."""
+    inclusive)`` (a nan would be a silent wrong number), and at most ``high`` when the bound
+    is ``(low, inclusive, high)``."""
     _check_keys(hp, tuple(bounds), where)
-    for name, (low, inclusive) in bounds.items():
+    for name, (low, inclusive, *high) in bounds.items():
         v = concrete(hp[name])
         if v is None:
             if isinstance(hp[name], jax.core.Tracer):
@@ -31,12 +32,27 @@ def _check_hp(hp: dict, bounds: dict, where: str) -> None:
             # a string failed in jit's argument parsing, naming no method
             raise ValueError(f"{where}: {name} must be a number, got {hp[name]!r}")
         ok = np.isfinite(v) & ((v >= low) if inclusive else (v > low))
+        ok &= (v <= high[0]) if high else True
         if not np.all(ok):
             bad = v[~ok].ravel()[0] if v.ndim else v.item()
             bound = f">= {low:g}" if inclusive else f"> {low:g}"
+            bound += f" and <= {high[0]:g}" if high else ""
             raise ValueError(f"{where}: {name} must be finite and {bound}, got {bad}")
 
 
 def _checker(bounds: dict, where: str):
     """A ``Method.check`` of hyperparameters with the bounds of :func:`_check_hp`."""
     return lambda hp: _check_hp(hp, bounds, where)
+
+
+def _check_weights(weights, n: int, where: str) -> None:
+    """A ValueError naming ``where`` unless ``weights`` is (n,) (one per row) and, when
+    concrete, finite and >= 0 (a length mismatch failed in a reshape; a negative weight
+    made a Fisher information negative)."""
+    if np.shape(weights) != (n,):
+        raise ValueError(f"{where}: weights must be ({n},), one per row of X, got shape "
+                         f"{np.shape(weights)}")  # fmt: skip
+    v = concrete(weights)
+    bad = None if v is None else v[~(np.isfinite(v) & (v >= 0))]
+    if bad is not None and bad.size:
+        raise ValueError(f"{where}: weights must be finite and >= 0, got {bad[0]}")

@@ -5,9 +5,10 @@
 classifier (the solver) a small VAE (the generator, built from nnjax ``Dense`` layers) learns
 the inputs of every task. While task t is learned, each batch of real data is joined by a
 batch of dreams x ~ generator_{t-1}, labelled by the solver at the end of task t-1
-(arg max over the classes seen before t); the two cross-entropies are weighted 1/(t+1) and
-t/(t+1), so each task counts equally. After task t the generator is trained the same way on
-the real inputs of task t plus its own dreams of tasks 0..t-1.
+(arg max over the classes seen before t); the two cross-entropies are weighted
+1/(1+rho t) and rho t/(1+rho t), ``hp["rho"]`` (None: rho = 1, each task counts equally; the
+harness tunes it, as the replay buffer's). After task t the generator is trained on the real
+inputs of task t plus its own dreams of tasks 0..t-1, weighted 1/(t+1) and t/(t+1).
 
 The VAE (Kingma and Welling 2014): q(z|x) = N(mu(x), diag sigma^2(x)), p(z) = N(0, I),
 p(x|z) = Bernoulli(logistic(g(z))) on inputs in [0, 1]; its loss is the negative ELBO

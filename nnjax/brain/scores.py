@@ -232,7 +232,7 @@ fractions weighted by the class counts), while one example of 1000 is 1e-3."""
 
 def paired(a, b, *, tie: float = TIE) -> dict:
     """a - b over runs paired by (class order, seed), ``a`` and ``b`` of one shape (compared
-    before flattening); a difference d with |d| <= ``tie`` is a tie, d = 0 (:data:`TIE`),
+    before flattening, finite); a difference d with |d| <= ``tie`` is a tie, d = 0 (:data:`TIE`),
     and magnitudes within ``tie`` of their neighbour are one magnitude (their mean): every
     statistic here is of this d. Returns :func:`summary` of the differences (``diff``), the
     two-sided paired t-test p-value ``p_t`` (Student's t on d, ``scipy.stats.ttest_1samp``,
@@ -253,6 +253,10 @@ def paired(a, b, *, tie: float = TIE) -> dict:
         )
     if a.size == 0:  # NumPy's "weights and list don't have the same length" before
         raise ValueError("paired: a and b hold no run; give at least one pair")
+    for name, x in (("a", a), ("b", b)):  # a nan pair was neither win nor loss, every p nan
+        if not np.isfinite(x).all():
+            i = int(np.flatnonzero(~np.isfinite(x.ravel()))[0])
+            raise ValueError(f"paired: {name} must be finite, got {x.ravel()[i]} at run {i}")
     if (
         isinstance(tie, bool)
         or not isinstance(tie, int | float | np.number)

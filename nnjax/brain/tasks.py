@@ -234,6 +234,8 @@ def task_arrays(split: SplitData) -> TaskArrays:
 def pad_tasks(split: SplitData, N: int) -> SplitData:
     """``split`` with every task padded (by cycling its real rows) to N >= n_t rows, so splits
     of different class orders, and the :func:`cumulative` view, share one shape (one compile)."""
+    if not _is_int(N):  # 300.5 failed in np.resize, "400" in a comparison
+        raise ValueError(f"pad_tasks: N must be an int (rows per task), got {N!r}")
     if N < split.X_tasks.shape[1]:
         raise ValueError(f"pad_tasks: N={N} is below the current {split.X_tasks.shape[1]} rows")
     X = np.stack([np.resize(x[:n], (N, x.shape[1])) for x, n in zip(split.X_tasks, split.n_tasks)])
