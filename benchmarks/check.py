@@ -62,13 +62,13 @@ def compare(
         err = float(np.abs(a.astype(np.float64) - b).max())
         rel = err / (moved + 1e-7 / param_tol)
         worst = max(worst, rel)
-        if err > param_tol * moved + 1e-7:
+        if not err <= param_tol * moved + 1e-7:  # a nan param fails too (nan > tol is False)
             raise Mismatch(
                 f"{where}: param {i} {a.shape} differs from the NumPy twin by {err:.3g} after "
                 f"{len(losses)} steps (training moved it by {moved:.3g}; tolerance "
                 f"{param_tol:g} of that)"
             )
-    if loss_err.max() > loss_tol:
+    if not loss_err.max() <= loss_tol:
         k = int(np.argmax(loss_err))
         raise Mismatch(
             f"{where}: loss at step {k} is {losses[k]:.7g}, the NumPy twin's {ref_losses[k]:.7g}"

@@ -252,7 +252,7 @@ def impls() -> dict:
     """name -> (label, factory(problem) -> Runner); the twin first: it is the oracle."""
     from benchmarks import nets_frameworks as fw
 
-    out = {"numpy": ("NumPy twin", numpy_twin)}
+    out = {"numpy": ("NumPy twin (its checked call alone: no warm-up, no rounds)", numpy_twin)}
     for mode in MODES:
         out[f"nnjax_{mode}"] = (f"nnjax fit, {mode}", lambda p, m=mode: nnjax_fit(p, m))
     out.update(
@@ -283,10 +283,12 @@ def _check(p: NetProblem, name: str, out, twin, hand) -> dict:
     from benchmarks.check import LOSS_TOL, Mismatch, compare
 
     params, losses = out
+    if len(losses) != p.steps:  # a row that ran fewer steps would pass and time faster
+        raise Mismatch(f"{p.label} {name}: {len(losses)} losses for {p.steps} steps")
     k = min(CHECK_STEPS, p.steps) if params is not None else 1  # None: merged GRU biases
     ref = np.asarray(twin[1][:k], np.float64)
     err = np.abs(np.asarray(losses[:k], np.float64) - ref) / (1 + np.abs(ref))
-    if err.max() > LOSS_TOL:
+    if not err.max() <= LOSS_TOL:  # a nan loss fails too (nan > tol is False)
         s = int(np.argmax(err))
         raise Mismatch(
             f"{p.label} {name}: loss at step {s} is {losses[s]:.7g}, the NumPy twin's "
@@ -330,7 +332,7 @@ def bench_net(p: NetProblem, names, *, repeats: int, pause: float, min_block=0.0
     j0 = rows[f"nnjax_{auto}"]["first_loss"] if f"nnjax_{auto}" in rows else outs["numpy"][1][0]
     for name, row in rows.items():
         row["first_loss_rel_err"] = err = abs(row["first_loss"] - j0) / (1 + abs(j0))
-        if err > FIRST_STEP_TOL:
+        if not err <= FIRST_STEP_TOL:  # a nan first loss fails too
             raise Mismatch(
                 f"{p.label} {name}: first loss {row['first_loss']:.7g} vs nnjax {j0:.7g}"
             )

@@ -200,6 +200,12 @@ def markdown(results: dict, plots: dict[str, str]) -> str:
                 + " GFLOP/s; the higher is the peak (its sizes below).",
                 "",
             ]
+        if peak.get("square_peak_gflops"):
+            L += [
+                f"A matmul of the step anatomy ran faster than these: {peak['peak_n']}, "
+                f"{peak['peak_gflops']:.1f} GFLOP/s, is the peak the MLP rows are held to.",
+                "",
+            ]
         L += _table(
             ["n", "median ms", "GFLOP/s"],
             [[n, _ms(r["time"]["median"]), f"{r['gflops']:.1f}"] for n, r in peak["sizes"].items()],

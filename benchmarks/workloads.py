@@ -111,6 +111,7 @@ def run_workloads(args, cfg, results, note_load, stem: str):
             {**step_anatomy(widths, B, R, pause, block), "programs": compiled_programs(widths, B)}
             for widths, B in (([784, 256, 256, 10], 1024), ([64, 256, 256, 10], 32))
         ]
+        peak_from_anatomy(results)
         done("anatomy")
     if "network" in only and not args.quick:
         from benchmarks.network import bench_network
@@ -164,9 +165,43 @@ def run_scaling(out_json: Path, timeout: float = 360.0) -> dict | None:
         out, rc = proc.stdout + proc.stderr[-2000:], proc.returncode
     except subprocess.TimeoutExpired:
         out, rc = f"timed out after {timeout:.0f} s", None
+    _check_scaling(out_json, rc)
     return {
         "command": " ".join(["python"] + cmd[1:]),
         "output": out,
         "returncode": rc,
         "seconds": time.perf_counter() - t0,
     }
+
+
+def _check_scaling(out_json: Path, rc: int | None) -> None:
+    """The scaling run's own check (every device count's final loss against one device's)
+    stops the suite as a mismatch against the twin does: it exits 1 on a mismatch, which
+    the report only printed ("exit status 1") under a run that exited 0."""
+    import json
+
+    from benchmarks.check import Mismatch
+    from benchmarks.scaling import LOSS_TOL
+
+    if rc != 1 or not out_json.exists():
+        return
+    diff = json.loads(out_json.read_text()).get("loss_max_abs_diff_vs_1")
+    if diff is not None and diff > LOSS_TOL:
+        raise Mismatch(
+            f"data-parallel scaling: the final loss differs from one device's by {diff:.2g} "
+            f"(tolerance {LOSS_TOL:g}; {out_json})"
+        )
+
+
+def peak_from_anatomy(results: dict) -> None:
+    """The peak is the fastest plain matmul of the run (``jnp.dot`` under ``jit``, medians):
+    when one of the step anatomy's beats the square sizes' best, it becomes the peak, the
+    square sizes' kept as ``square_peak_gflops``. On 2026-12-03 (AVX2) n = 2048 ran at 127.7
+    GFLOP/s and the anatomy's (1024,256)x(256,256) at 149.8: the MLP rows read 103-106% of
+    the "peak" and the 75% target held against a peak that was none."""
+    peak = results.get("peak")
+    mats = [(r["gflops"], k) for a in results.get("anatomy") or [] for k, r in a["matmuls"].items()]
+    if not peak or not mats or max(mats)[0] <= peak["peak_gflops"]:
+        return
+    peak["square_peak_gflops"] = peak["peak_gflops"]
+    peak["peak_gflops"], peak["peak_n"] = max(mats)
