@@ -44,6 +44,7 @@ from nnjax.optim_checks import (
     check_schedule_start,
     default_float,
     number,
+    real,
 )
 
 
@@ -172,11 +173,16 @@ def injectable_optimizer(name: str, learning_rate, **hyperparams) -> optax.Gradi
     """Like :func:`get_optimizer`, but the learning rate lives in the optimizer state
     (``optax.inject_hyperparams``), so it can be a traced value: vmap over learning rates
     by vmapping ``init`` over an array of them. Read it back at
-    ``state.hyperparams["learning_rate"]``.
+    ``state.hyperparams["learning_rate"]``. A rate given as one number (or a schedule) is
+    checked as :func:`get_optimizer` checks it.
     """
     import optax
 
     get_optimizer(name, 1.0, **hyperparams)  # validate name and hyperparameters
+    if isinstance(learning_rate, str | bytes | bool) or real(learning_rate) is not None:
+        check_learning_rate(learning_rate, default_float(), "JAX's default float dtype")
+    elif callable(learning_rate):
+        check_schedule_start(learning_rate)  # a traced rate or an array of rates: as given
     factory = OPTIMIZERS[name]
     return optax.inject_hyperparams(lambda learning_rate: factory(learning_rate, **hyperparams))(
         learning_rate=learning_rate

@@ -114,15 +114,42 @@ class EarlyStoppingMonitor:
                 self.wait += 1
         self.seen = report.end
         if self.wait >= self.rule.patience and self.reason is None and report.end < report.total:
+            best = (
+                f"best {self.best:.6g} at epoch {self.best_epoch}"
+                if self.best is not None
+                else "no epoch gave a finite value"  # nan from the start (check_finite=False)
+            )
             self.reason = (
                 f"early stopping: {self.rule.metric} did not improve for {self.wait} epochs "
-                f"(best {self.best:.6g} at epoch {self.best_epoch})"
+                f"({best})"
             )
             self.stop.request(self.reason)
 
     def finish(self, driven: Driven) -> Driven:
-        """The run's outcome with the best carry in place; the monitor's own stop is the
-        run's normal end (someone else's stop stays a stop)."""
+        """The run's outcome with the best carry in place (the last one when no epoch gave a
+        finite value: ``best_epoch`` None); the monitor's own stop is the run's normal end
+        (someone else's stop stays a stop)."""
         carry = driven.carry if self.best_carry is None else self.best_carry
         stopped = None if driven.stopped == self.reason else driven.stopped
         return driven._replace(carry=carry, stopped=stopped)
+
+
+class RunStop(StopFlag):
+    """The flag of a run with early stopping: set by the monitor (its own :meth:`request`)
+    or by the caller's ``outer`` flag (a signal), whichever came first. The monitor's request
+    stays here: the caller's flag is never set by it, so the flag can serve the next run
+    (and a :class:`~nnjax.train.signals.SignalStop` does not take the next signal for a
+    second one)."""
+
+    def __init__(self, outer: StopFlag | None = None):
+        self.outer, self.own = outer, None
+
+    @property
+    def reason(self) -> str | None:
+        if self.own is not None or self.outer is None:
+            return self.own
+        return self.outer.reason
+
+    def request(self, reason: str = "stop requested") -> None:
+        if self.reason is None:
+            self.own = reason

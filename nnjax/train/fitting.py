@@ -24,7 +24,7 @@ from nnjax.train import guards
 from nnjax.train.checkpoints import FitCheckpoints, locked_directory
 from nnjax.train.config import eval_config
 from nnjax.train.driver import BoundedChunks, ChunkReport, Driven, FixedChunks, StopFlag, drive
-from nnjax.train.early import EarlyStopping, EarlyStoppingMonitor
+from nnjax.train.early import EarlyStopping, EarlyStoppingMonitor, RunStop
 from nnjax.train.executables import store_for_fit
 from nnjax.train.loop import EpochOutputs, make_epochs_fn
 from nnjax.train.plan import Plan, make_plan
@@ -81,7 +81,8 @@ class TrainingStopped(Exception):
     """A stop was requested (``fit(..., stop=flag)``): the run ended after a compiled chunk.
 
     ``reason``: the flag's reason; ``result``: the :class:`FitResult` so far (its
-    ``step_loss`` and metrics cover the ``epochs_done`` epochs run); ``checkpoint``: the path
+    ``step_loss`` and metrics cover the ``epochs_done`` epochs run; with early stopping, the
+    carry of its ``best_epoch`` so far); ``checkpoint``: the path
     of the checkpoint written at the stop (``checkpoint_dir`` set), else None.
     """
 
@@ -179,7 +180,8 @@ def fit(
         ``EarlyStopping(patience=5, metric="val_loss")`` (the metric of an ``eval_data``
         set): the run stops once the metric has not improved for ``patience`` epochs, and
         the result holds the carry of the best epoch (``result.best_epoch``, 1-based), also
-        when the run went to the end. One epoch per compiled call; no ``resume``.
+        when the run went to the end, or was stopped (``TrainingStopped.result``). One epoch
+        per compiled call; no ``resume``. A ``stop`` flag given is read, never set by it.
       override: on resume, the configuration fields deliberately changed: ``{field: value}``
         (the value this run has, e.g. ``{"optimizer.learning_rate": 1e-4}``) or a list of
         field names. They are recorded in the next checkpoint's ``overrides``. Another
@@ -219,8 +221,7 @@ def fit(
         )
     if early is None:
         return _result(driven, checkpoints)  # or raise TrainingStopped after a stop request
-    best = _result(early.finish(driven), checkpoints)
-    return best._replace(best_epoch=early.best_epoch)
+    return _result(early.finish(driven), checkpoints, early.best_epoch)
 
 
 def _directory(plan: Plan):
@@ -251,11 +252,11 @@ def _chunks(plan: Plan):
 
 
 def _early_stopping(plan: Plan):
-    """``(stop flag, monitor or None)``: early stopping requests its stop on the run's flag
-    (a new one when ``fit`` got none)."""
+    """``(stop flag, monitor or None)``: early stopping requests its stop on the run's own
+    flag, which also sees the caller's (:class:`~nnjax.train.early.RunStop`)."""
     if plan.early_stopping is None:
         return plan.stop, None
-    stop = plan.stop if plan.stop is not None else StopFlag()
+    stop = RunStop(plan.stop)  # the caller's flag is read, never set by early stopping
     return stop, EarlyStoppingMonitor(plan.early_stopping, stop)
 
 
@@ -351,9 +352,10 @@ def _report_epochs(on_epochs: Callable[[int, dict], None]):
     return hook
 
 
-def _result(driven: Driven, checkpoints: FitCheckpoints | None) -> FitResult:
+def _result(driven: Driven, checkpoints: FitCheckpoints | None, best_epoch=None) -> FitResult:
     """The :class:`FitResult`; after a stop request, :class:`TrainingStopped` carrying it (a
-    stop before the first epoch ran has no losses yet: empty arrays)."""
+    stop before the first epoch ran has no losses yet: empty arrays). ``best_epoch``: early
+    stopping's, whose carry ``driven`` holds (in the stopped result too)."""
     outputs: EpochOutputs | None = driven.outputs
     carry = driven.carry
     result = FitResult(
@@ -364,6 +366,7 @@ def _result(driven: Driven, checkpoints: FitCheckpoints | None) -> FitResult:
         {} if outputs is None else dict(outputs.metrics),
         driven.compile_time,
         driven.run_time,
+        best_epoch,
     )
     if driven.stopped is not None:
         path = checkpoints.last_path if checkpoints is not None else None

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
+import numpy as np
 import optax
 
 from nnjax.layers.checks import ParamsError
@@ -21,7 +22,7 @@ from nnjax.train.config import run_config
 from nnjax.train.early import EarlyStopping, check_early_stopping
 from nnjax.train.execution import Execution, choose_execution, parse_execution
 from nnjax.train.guards import DivergenceGuard
-from nnjax.train.loop import check_eval_names
+from nnjax.train.loop import check_eval_names, check_flag
 from nnjax.train.model import (
     ShapeMismatch,
     as_apply,
@@ -95,6 +96,7 @@ def make_plan(
     loss = _check_loss(loss)
     # the dtypes JAX computes in (float64 leaves are float32 without x64), recorded as such
     params, opt_state, state = map(canonical_arrays, (params, opt_state, state))
+    _check_float_params(params)
     parse_execution(execution)
     X, y = check_data(X, y, "fit")
     n = int(X.shape[0])
@@ -135,9 +137,24 @@ def make_plan(
         model=model, loss=loss, optimizer=opt,
         carry=Carry(params, _opt_state(opt, params, opt_state), state), key=as_key(key),
         X=X, y=y, evals=evals, eval_names=names, batch_size=batch_size, steps_per_epoch=steps,
-        epochs=epochs, execution=how, dropout=dropout, check_finite=bool(check_finite),
+        epochs=epochs, execution=how, dropout=dropout,
+        check_finite=check_flag(check_finite, "fit", "check_finite"),
         placement=placement, config=config, early_stopping=early_stopping, **run,
     )  # fmt: skip
+
+
+def _check_float_params(params) -> None:
+    """Every leaf of ``params`` a float array (the gradient is taken with respect to each):
+    an int or bool leaf is a ``ValueError`` naming it, not JAX's error from inside the loop."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        dtype = getattr(leaf, "dtype", None)
+        dtype = np.asarray(leaf).dtype if dtype is None else dtype  # a Python float: float
+        if not jax.numpy.issubdtype(dtype, jax.numpy.inexact):
+            raise ValueError(
+                f"fit: params{jax.tree_util.keystr(path)} has dtype {dtype}; every leaf of "
+                "params must be a float array (the gradient is taken with respect to each), "
+                "e.g. from model.init, or converted with .astype('float32')"
+            )
 
 
 def _opt_state(opt, params, opt_state):

@@ -283,6 +283,13 @@ def check_labels(loss, y, out_shape, where: str) -> None:
         )
     if loss_fn in (binary_cross_entropy, binary_cross_entropy_with_logits):
         check_unit_interval(y, where, f"targets of loss {loss_fn.__name__!r}", " (0/1 labels)")
+    if loss_fn is softmax_cross_entropy and len(out_shape) >= 2 and out_shape[-1] == 1:
+        raise ValueError(
+            f"{where.split(':')[0]}: loss 'softmax_cross_entropy' on the model's 1 output is 0 "
+            "for every input (a softmax over one class is 1): nothing would train; give the "
+            "model one output per class (K >= 2), or use 'binary_cross_entropy_with_logits' "
+            "for 0/1 labels"
+        )
     if loss_fn is not softmax_cross_entropy or not jnp.issubdtype(y.dtype, jnp.integer):
         return
     k = out_shape[-1]
