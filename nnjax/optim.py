@@ -73,7 +73,11 @@ def _adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8):
     return optax.adam(learning_rate, b1=b1, b2=b2, eps=eps)
 
 
-def _adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4):
+ADAMW_WEIGHT_DECAY = 1e-4
+"""adamw's own weight decay (Optax's default), used when none is given."""
+
+
+def _adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=ADAMW_WEIGHT_DECAY):
     import optax
 
     b1, b2, eps = number("b1", b1, UNIT), number("b2", b2, UNIT), number("eps", eps, POSITIVE)
@@ -228,7 +232,8 @@ def with_weight_decay(name: str, learning_rate, weight_decay: float | None, **hy
     """The optimizer ``name`` with weight decay ``weight_decay`` (lambda >= 0), acting as
     :data:`WEIGHT_DECAY` says: adam becomes adamw, adamw takes it as its own, the others get
     ``optax.add_decayed_weights(lambda)`` chained in front (L2 on the gradient). 0 or None:
-    :func:`get_optimizer`'s transformation. Either way it carries its ``recipe`` (name,
+    :func:`get_optimizer`'s transformation, except that adamw given None keeps its own
+    :data:`ADAMW_WEIGHT_DECAY` (and 0 turns it off). Either way it carries its ``recipe`` (name,
     learning rate or schedule, weight decay, hyperparameters), so that ``fit``'s checkpoints
     record it and a resume with other settings is refused (an Optax transformation alone
     cannot be described: its hyperparameters live in closures)."""
@@ -236,9 +241,12 @@ def with_weight_decay(name: str, learning_rate, weight_decay: float | None, **hy
 
     if weight_decay is not None:  # a bool or a string is refused: True would be lambda = 1
         number("weight_decay", weight_decay, NONNEGATIVE)
-    if not weight_decay:
+    if name == "adamw":  # None: its own; recorded as applied (0.0 was recorded for 1e-4)
+        weight_decay = ADAMW_WEIGHT_DECAY if weight_decay is None else weight_decay
+        opt = get_optimizer("adamw", learning_rate, weight_decay=weight_decay, **hyperparams)
+    elif not weight_decay:
         opt = get_optimizer(name, learning_rate, **hyperparams)
-    elif name in ("adam", "adamw"):
+    elif name == "adam":
         opt = get_optimizer("adamw", learning_rate, weight_decay=weight_decay, **hyperparams)
     else:
         base = get_optimizer(name, learning_rate, **hyperparams)

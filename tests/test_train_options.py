@@ -141,6 +141,24 @@ def test_weight_decay_zero_is_the_plain_optimizer_and_adam_becomes_adamw():
                                   b.update(g, b.init(params), params)[0]["w"])  # fmt: skip
 
 
+def test_adamw_records_the_weight_decay_it_applies():
+    """with_weight_decay('adamw', lr, 0.0) decayed at adamw's own 1e-4 and recorded 0.0 (so
+    did `nnjax train --optimizer adamw --schedule cosine`, whose --weight-decay defaulted
+    to 0.0); now None keeps 1e-4, recorded as such, and 0 turns it off."""
+    params, g = {"w": jnp.array([3.0])}, {"w": jnp.array([0.0])}
+
+    def step(opt):
+        return opt.update(g, opt.init(params), params)[0]["w"]
+
+    own = optim.with_weight_decay("adamw", 1e-3, None)
+    assert own.recipe["weight_decay"] == optim.ADAMW_WEIGHT_DECAY == 1e-4
+    np.testing.assert_array_equal(step(own), step(optax.adamw(1e-3, weight_decay=1e-4)))
+    off = optim.with_weight_decay("adamw", 1e-3, 0.0)
+    assert off.recipe["weight_decay"] == 0.0 and float(step(off)[0]) == 0.0
+    cli = _args(["--optimizer", "adamw", "--schedule", "cosine"])
+    assert cli.weight_decay is None  # adamw's own: the options no longer say 0.0
+
+
 def test_schedules_follow_their_formulas():
     T, eta = 100, 0.2
     cos = optim.make_schedule("cosine", eta, total_steps=T)

@@ -26,9 +26,9 @@ def training_options(g, o) -> None:
         "--weight-decay",
         type=o.non_negative_float,
         metavar="L",
-        default=0.0,
+        default=None,
         help="weight decay lambda: decoupled for adam (adamw) and adamw, L2 on the gradient "
-        "for the others (nnjax.optim.WEIGHT_DECAY)",
+        "for the others (nnjax.optim.WEIGHT_DECAY); default: none, but adamw's own 1e-4",
     )
     g.add_argument(
         "--schedule",
@@ -131,7 +131,7 @@ def fit_options(args, n_train: int, batch: int | None) -> dict:
         from nnjax.train.early import EarlyStopping
 
         kw["early_stopping"] = EarlyStopping(args.early_stopping, metric="val_loss")
-    if args.schedule == "constant" and not args.weight_decay:
+    if args.schedule == "constant" and args.weight_decay is None:
         return {**kw, "optimizer": args.optimizer, "learning_rate": args.lr}
     lr = learning_rate(args, n_train, batch)
     opt = optim.with_weight_decay(args.optimizer, lr, args.weight_decay)
@@ -150,7 +150,7 @@ def learning_rates_per_epoch(args, n_train: int, batch: int | None, epochs: int)
 def describe(args) -> str:
     """`` wd=1e-4 schedule=cosine dropout=0.2 early-stopping=5`` (what is on), or ``""``."""
     parts = []
-    if args.weight_decay:
+    if args.weight_decay is not None:
         parts.append(f"wd={args.weight_decay:g}")
     if args.schedule != "constant":
         parts.append(f"schedule={args.schedule}")
