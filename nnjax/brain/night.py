@@ -48,8 +48,8 @@ def night_network(n_exc: int = 800) -> circuits.NetworkConfig:
 
 def simulate_night(hypno, epoch_s: float, *, seed: int = 0, cfg=circuits.CORTEX, settle_s=1.0):
     """Run ``cfg`` through the hypnogram (1 ms bins). Returns a dict: record (NumPy arrays),
-    bin_ms, hypno, epoch_s and ``stages``: :func:`sleep_states.describe` of each stage over
-    its epochs, pooled over its runs, ``settle_s`` after each transition left out."""
+    bin_ms, hypno, epoch_s and ``stages``: :func:`describe_stages` (each stage described over
+    its longest run, not pooled over its runs, its first ``settle_s`` left out)."""
     import jax
 
     from nnjax.train.order import SEEDS, check_seed
