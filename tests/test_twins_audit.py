@@ -199,3 +199,21 @@ def test_the_cli_bound_on_architectures_is_the_api_bound():
     from nnjax.commands import verify as command
 
     assert command.MAX_ARCHITECTURES == V.MAX_ARCHITECTURES
+
+
+def test_verify_rows_with_a_non_default_eps_catch_a_norm_twin_that_ignores_it(monkeypatch):
+    """verify checked LayerNorm and BatchNorm at their default eps (1e-5) only, where a twin
+    that ignored eps agreed to 1e-10; the eps = 0.5 rows fail it."""
+    from nnjax.reference import layers as RLay
+    from nnjax.reference import norm as RN
+    from nnjax.verify import layer_rows
+
+    cases = [c for c in layer_rows.LAYER_CASES if "eps 0.5" in c[0]]
+    assert [c[0] for c in cases] == ["LayerNorm eps 0.5", "BatchNorm (train) eps 0.5"]
+    assert all(r.passed for r in layer_rows.check_layer_twins(np.random.default_rng(0), cases))
+    table = next(v for v in vars(RLay).values() if isinstance(v, dict) and "LayerNorm" in v)
+    monkeypatch.setitem(table, "LayerNorm", lambda eps=1e-5, **kw: RN.layer_norm(**kw))
+    batch_norm = RN.batch_norm  # verify takes it from the module (training mode)
+    monkeypatch.setattr(RN, "batch_norm", lambda eps=1e-5, **kw: batch_norm(**kw))
+    rows = layer_rows.check_layer_twins(np.random.default_rng(0), cases)
+    assert not any(r.passed for r in rows)

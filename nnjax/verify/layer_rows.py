@@ -112,7 +112,9 @@ LAYER_CASES = [
     ("GlobalAvgPool 2-D", ("GlobalAvgPool", {}), (2, 4, 5, 3)),
     ("LayerNorm", ("LayerNorm", {}), (4, 5, 6)),
     ("LayerNorm without scale", ("LayerNorm", {"use_scale": False}), (7, 3)),
+    ("LayerNorm eps 0.5", ("LayerNorm", {"eps": 0.5}), (4, 5)),  # a twin ignoring eps fails
     ("BatchNorm (train) (B, F)", ("BatchNorm", {}), (8, 5)),
+    ("BatchNorm (train) eps 0.5", ("BatchNorm", {"eps": 0.5}), (8, 5)),
     (
         "BatchNorm (train) (B, H, W, C) no offset",
         ("BatchNorm", {"use_offset": False}),
