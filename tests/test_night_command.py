@@ -236,9 +236,8 @@ def test_bad_arguments_are_one_line_and_exit_2(argv, text, tmp_path, capsys):
 def test_the_experiment_runs_both_conditions_from_the_same_learned_state():
     """Two tiny networks (100 E + 25 I, CORTEX's in-degrees), short phases: learning S1 makes
     its forward links stronger than its backward ones (the trace grows from that of the
-    random initial weights), both conditions share the after-learning scores, S1 and S2
-    traces are opposite, and the replay rasters cover the first raster_s of the
-    consolidation period."""
+    random initial weights), the conditions part after it, S1 and S2 traces are opposite,
+    and the replay rasters cover the first raster_s of the consolidation period."""
     import jax
 
     from nnjax.brain import circuits
@@ -252,9 +251,11 @@ def test_the_experiment_runs_both_conditions_from_the_same_learned_state():
     before = [cons.synaptic_trace(circuits.init_params(k, cfg).W_ee, proto, range(5)) for k in keys]
     assert (learned["S1"] > np.array(before) + 0.1).all(), (learned, before)
     np.testing.assert_allclose(learned["S2"], -learned["S1"], rtol=1e-6)
+    # the two conditions share the after-learning scores by construction (one dict); what
+    # can fail is that the states differ afterwards (same draws: test_brain_sleep_audit.py)
+    a, b = (out["trace"][c]["after_consolidation"]["S1"] for c in cons.CONDITIONS)
+    assert not np.array_equal(a, b)
     for measure in ("recall", "trace"):
-        a, b = (out[measure][c]["after_learning"]["S1"] for c in cons.CONDITIONS)
-        np.testing.assert_array_equal(a, b)
         for cond in cons.CONDITIONS:
             for stage in cons.STAGES:
                 assert out[measure][cond][stage]["S1"].shape == (2,)
