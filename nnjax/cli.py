@@ -81,9 +81,11 @@ class _Version(argparse.Action):
         parser.exit(0)
 
 
-def _add_global_options(p: argparse.ArgumentParser, *, top: bool) -> None:
+def _add_global_options(p: argparse.ArgumentParser, *, top: bool, cache: bool = True) -> None:
     """The options of every command. Given after the command they override those before it;
-    there their defaults are suppressed so they do not hide the values given before."""
+    there their defaults are suppressed so they do not hide the values given before.
+    ``cache`` False: the command runs without the compilation cache (``COMPILATION_CACHE``),
+    and its help says so rather than name a cache folder it never uses."""
     group = p.add_argument_group("global options")
 
     def default(value):
@@ -103,14 +105,19 @@ def _add_global_options(p: argparse.ArgumentParser, *, top: bool) -> None:
         type=_folder_path,
         default=default(None),
         help="JAX's persistent compilation cache folder, with one subfolder per processor "
-        "(default: $NNJAX_CACHE_DIR, or $XDG_CACHE_HOME/nnjax/jax-cache, "
-        "~/.cache/nnjax/jax-cache)",
+        + (
+            "(default: $NNJAX_CACHE_DIR, or $XDG_CACHE_HOME/nnjax/jax-cache, "
+            "~/.cache/nnjax/jax-cache)"
+            if cache
+            else f"(none: {p.prog} always compiles afresh, without the cache; refused here)"
+        ),
     )
     group.add_argument(
         "--no-cache",
         action="store_true",
         default=default(False),
-        help="compile afresh, without the persistent compilation cache (NNJAX_CACHE_DIR=off)",
+        help="compile afresh, without the persistent compilation cache (NNJAX_CACHE_DIR=off)"
+        + ("" if cache else f"; always so for {p.prog}"),
     )
 
 
@@ -162,7 +169,7 @@ def build_parser(argv=None) -> Parser:
         )
         if argv is None or name == chosen:
             module.add_arguments(p)
-            _add_global_options(p, top=False)
+            _add_global_options(p, top=False, cache=getattr(module, "COMPILATION_CACHE", True))
             p.set_defaults(_run=module.run)
     return parser
 
@@ -312,10 +319,16 @@ def _folder_lock(module, args):
 
 def _compilation_cache(args, allowed: bool) -> None:
     """Turn JAX's persistent compilation cache on, or off (``--no-cache``, or a command that
-    must compile afresh); a folder that cannot be made is a warning, and the run goes on."""
+    must compile afresh); a folder that cannot be made is a warning, and the run goes on. A
+    ``--cache-dir`` given to a command that must compile afresh is refused: it was ignored."""
     from nnjax import errors
     from nnjax.cache import enable_compilation_cache
 
+    if not allowed and args.cache_dir is not None:
+        raise ValueError(
+            f"--cache-dir {args.cache_dir}: nnjax {args.command} always compiles afresh, "
+            "without the persistent compilation cache (it would not be used); leave it out"
+        )
     try:
         enable_compilation_cache(args.cache_dir, no_cache=args.no_cache or not allowed)
     except OSError as e:

@@ -17,9 +17,11 @@ The learning rate may be a float or an Optax schedule (``step -> eta``). Any
 ``optax.GradientTransformation`` passed to :func:`get_optimizer` is returned as is.
 
 Two facts about the names live here and nowhere else: :data:`DEFAULT_LEARNING_RATE` (the
-rate ``fit`` and the CLI use when none is given) and :data:`FULL_BATCH` (the optimizers that
-take the whole training set at every step). This module imports Optax only inside its
-functions, so the names and defaults can be listed (``nnjax train --help``) without JAX.
+rate ``fit`` uses when none is given, and ``nnjax train`` too, except for adam on a built-in
+dataset, whose preset names its own rate: :mod:`nnjax.presets`) and :data:`FULL_BATCH` (the
+optimizers that take the whole training set at every step). This module imports Optax only
+inside its functions, so the names and defaults can be listed (``nnjax train --help``)
+without JAX.
 """
 
 from __future__ import annotations
@@ -122,7 +124,8 @@ DEFAULT_LEARNING_RATE: dict[str, float] = {
     "rmsprop": 1e-2,
     "adagrad": 1e-2,
 }
-"""The learning rate each optimizer gets when none is given (``fit``, the CLI)."""
+"""The learning rate each optimizer gets when none is given (``fit``; ``nnjax train`` too,
+but adam on a built-in dataset gets its preset's rate, :data:`nnjax.presets.PRESETS`)."""
 
 FULL_BATCH: frozenset[str] = frozenset({"gd"})
 """Optimizers that always step on the whole training set: ``batch_size`` must be None."""

@@ -57,7 +57,11 @@ def add_arguments(p) -> None:
         type=o.hidden_activation,
         default=None,
         metavar="NAME",
-        help=o.choices_help(f"hidden activation ({presets})", o.HIDDEN_ACTIVATIONS),
+        help=o.choices_help(
+            "hidden activation (default: relu, or the dataset's preset where it has one: tanh "
+            "for toy; from nnjax.compare import PRESETS)",
+            o.HIDDEN_ACTIVATIONS,
+        ),
     )
     p.add_argument(
         "--val-fraction",

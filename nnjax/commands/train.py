@@ -292,7 +292,7 @@ def _run(args, out_lock) -> int:
             out_lock.acquire()  # held since the start, or taken now from fit (--out = ckpt dir)
             record = data_record(ds, test)
             written = train_outputs.write_more(
-                args.out, model, loss, res, ds, vars(args), log, record
+                args.out, model, loss, res, ds, train_options.recorded(args), log, record
             )
             print(f"wrote {args.out}/: {', '.join(written)}")  # all at once: never two runs'
     stop.end()

@@ -147,11 +147,34 @@ def learning_rates_per_epoch(args, n_train: int, batch: int | None, epochs: int)
     return [float(lr((e + 1) * per_epoch - 1)) for e in range(epochs)]
 
 
+def recorded(args) -> dict:
+    """The options as the run's outputs record them (history.json, model.json): those left
+    out that the run filled in with a value of its own are recorded with that value, not
+    None: ``lr`` (the optimizer's default rate), ``weight_decay`` (adamw's own
+    :data:`nnjax.optim.ADAMW_WEIGHT_DECAY`, 0.0 for the others), ``warmup`` and
+    ``decay_rate`` (their defaults, when the schedule uses them)."""
+    from nnjax import optim
+
+    config = dict(vars(args))
+    if args.lr is None:
+        config["lr"] = optim.DEFAULT_LEARNING_RATE[args.optimizer]
+    if args.weight_decay is None:
+        own = optim.ADAMW_WEIGHT_DECAY if args.optimizer == "adamw" else 0.0
+        config["weight_decay"] = own
+    if args.warmup is None and args.schedule == "warmup-cosine":
+        config["warmup"] = optim.DEFAULT_WARMUP
+    if args.decay_rate is None and args.schedule == "exponential":
+        config["decay_rate"] = optim.DEFAULT_DECAY_RATE
+    return config
+
+
 def describe(args) -> str:
-    """`` wd=1e-4 schedule=cosine dropout=0.2 early-stopping=5`` (what is on), or ``""``."""
+    """`` wd=1e-4 schedule=cosine dropout=0.2 early-stopping=5`` (what is on, adamw's own
+    weight decay included), or ``""``."""
     parts = []
-    if args.weight_decay is not None:
-        parts.append(f"wd={args.weight_decay:g}")
+    wd = recorded(args)["weight_decay"]
+    if args.weight_decay is not None or wd:
+        parts.append(f"wd={wd:g}")
     if args.schedule != "constant":
         parts.append(f"schedule={args.schedule}")
     if args.dropout:

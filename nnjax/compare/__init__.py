@@ -78,7 +78,8 @@ def compare(
 
     Defaults: ``optimizers`` gd, sgd, momentum, adam; 5 log-spaced learning rates each
     (:data:`DEFAULT_LEARNING_RATES`); ``seeds=5`` means seeds 0..4; epochs, batch size, MLP
-    widths and target loss from the dataset's :data:`PRESETS`. ``gd`` is full batch.
+    widths and target loss from the dataset's :data:`PRESETS`, and the hidden activation
+    from it where it names one (toy: tanh), else relu. ``gd`` is full batch.
     The learning rate is chosen per optimizer by ``select`` (default: lowest mean final
     validation loss; the validation split is ``val_fraction`` of the training split).
     With ``out``, writes report.md, runs.csv, runs.json and the plots there
