@@ -219,6 +219,8 @@ def test_fit_argument_errors():
         nnjax.fit(model, p, X, np.array([0, 1, 2, 0]))
     with pytest.raises(ValueError, match="the name 'step' is taken"):
         nnjax.fit(model, p, X, y, eval_data={"step": (X, y)})
+    with pytest.raises(ValueError, match="a set's name must not be empty"):
+        nnjax.fit(model, p, X, y, eval_data={"": (X, y)})  # metrics "_loss" before
     # review: the loss was named without "fit:", and only once the data were converted
     with pytest.raises(ValueError, match=r"^fit: loss: unknown loss 'hinge'; valid names: .*mse"):
         nnjax.fit(model, p, X, y, loss="hinge")

@@ -61,8 +61,8 @@ class EpochOutputs(NamedTuple):
 
 def check_eval_names(eval_names, where: str = "make_epochs_fn", arg: str = "eval_names"):
     """Evaluation set names become metric names ``{name}_loss`` and ``{name}_accuracy``: a
-    tuple (or list, or a dict's keys) of strings, not one string (``"val"`` would be the
-    names ``v``, ``a``, ``l``), and not ``"step"``. Returns them as a tuple."""
+    tuple (or list, or a dict's keys) of non-empty strings, not one string (``"val"`` would
+    be the names ``v``, ``a``, ``l``), and not ``"step"``. Returns them as a tuple."""
     if isinstance(eval_names, str | bytes):
         raise ValueError(
             f"{where}: {arg} must be a tuple of names, got the string {eval_names!r} (for one "
@@ -72,6 +72,8 @@ def check_eval_names(eval_names, where: str = "make_epochs_fn", arg: str = "eval
     bad = [v for v in names if not isinstance(v, str)]
     if bad:
         raise ValueError(f"{where}: {arg}'s names must be strings, got {bad[0]!r}")
+    if "" in names:  # made the metrics "_loss" and "_accuracy"
+        raise ValueError(f"{where}: {arg}: a set's name must not be empty (e.g. 'val')")
     if "step" in names:
         raise ValueError(
             f"{where}: {arg}: the name 'step' is taken (step_loss is the per-step training "
