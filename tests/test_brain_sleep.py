@@ -166,6 +166,7 @@ def test_sleep_checks_shapes_and_parameters_up_front():
         ((Ws, X, mask, hp, (3, 3)), "image_shape must be a tuple of ints >= 1 with 4 pixels"),
         ((Ws, X, mask, hp._replace(beta=jnp.array(0.4)), (4,)), "hp.beta is a scalar for 2 layers"),
         ((Ws, X, mask[:1], hp, (4,)), r"mask must be \(2,\)"),
+        ((Ws, X, mask & False, hp, (4,)), "mask selects no input"),  # slept silently before
         ((Ws[:1] + [jnp.ones((3, 1))], X, mask, hp, (4,)), r"W_2 is \(3, 1\) after \(4, 2\)"),
         ((Ws, X, mask, hp._replace(rate=jnp.array(np.nan)), (4,)), "hp.rate must be finite"),
         ((Ws, X, mask, hp._replace(alpha=-1.0), (4,)), "hp.alpha must be finite and > 0"),

@@ -176,6 +176,9 @@ def _check_shapes(weights, X, mask, beta, image_shape) -> tuple:
         raise ValueError(f"sleep: X must hold at least one input (n >= 1, {d}), got {X.shape}")
     if mask.shape != X.shape[:1]:
         raise ValueError(f"sleep: mask must be ({X.shape[0]},), one per row of X, got {mask.shape}")
+    known = concrete(mask)  # a traced mask passes (the harness's, which is never empty)
+    if known is not None and not known.any():  # mean input 0: no spike, weights unchanged
+        raise ValueError("sleep: mask selects no input; mark the rows of X seen so far")
     shape = tuple(image_shape) if isinstance(image_shape, tuple | list) else None
     if not shape or any(isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1
                         for n in shape) or math.prod(shape) != d:  # fmt: skip
