@@ -278,10 +278,13 @@ def load_splits(
     split out before the statistics are fitted; val_fraction + test_fraction < 1. ``toy`` and
     ``xor`` are neither split (test = train) nor standardised.
     """
+    if test_fraction is not None:  # both fractions checked before the data are made
+        test_fraction = checks.fraction("load_splits", "test_fraction", test_fraction)
+    unsplit = isinstance(name, str) and name in NO_SPLIT
+    test = 0.0 if unsplit else (0.2 if test_fraction is None else test_fraction)
+    val_fraction = checks.val_fraction_below("load_splits", val_fraction, test)
     given = {} if test_fraction is None else {"test_fraction": test_fraction}
     ds = load(name, seed=seed, standardized=False, **given)
-    test = 0.0 if name in NO_SPLIT else (0.2 if test_fraction is None else test_fraction)
-    val_fraction = checks.val_fraction_below("load_splits", val_fraction, test)
     names = tuple(range(ds.n_classes))
     if name in NO_SPLIT:
         if val_fraction:

@@ -200,6 +200,8 @@ def test_load_splits_fractions_must_leave_a_training_split():
         data.load_splits("moons", val_fraction=0.9)  # "leaves -40 of 320 examples"
     with pytest.raises(ValueError, match=r"load_splits: val_fraction must be in \[0, 1\)"):
         data.load_splits("moons", val_fraction="0.1")  # a TypeError
+    with pytest.raises(ValueError, match=r"^load_splits: test_fraction must be in \(0, 1\)"):
+        data.load_splits(["moons"], test_fraction=2)  # named as load's, after loading, before
     ds = data.load_splits("moons", val_fraction=np.float32(0.25), test_fraction=0.25)
     assert (len(ds.y_train), len(ds.y_val), len(ds.y_test)) == (200, 100, 100)
     assert data.load("mnist1d", canonical=np.bool_(True), standardized=False).X_train.shape == (
