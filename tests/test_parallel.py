@@ -6,13 +6,13 @@ one subprocess started with ``XLA_FLAGS=--xla_force_host_platform_device_count=8
 JAX starts its backend); it prints its measurements as JSON and the tests assert on them.
 """
 
-import json
 import os
 import subprocess
 import sys
 
 import jax
 import pytest
+from virtual_devices import run_on_devices
 
 from nnjax import parallel
 
@@ -170,19 +170,7 @@ print("RESULT" + json.dumps(out))
 
 @pytest.fixture(scope="module")
 def eight():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
-    env.pop("JAX_NUM_CPU_DEVICES", None)
-    proc = subprocess.run(
-        [sys.executable, "-c", WORKER],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    line = [s for s in proc.stdout.splitlines() if s.startswith("RESULT")][-1]
-    return json.loads(line[len("RESULT") :])
+    return run_on_devices(WORKER, 8)
 
 
 def test_eight_virtual_devices_are_there(eight):

@@ -6,22 +6,17 @@ The checks that need several devices run in one subprocess with 4 virtual CPU de
 (``XLA_FLAGS`` set before JAX starts), which prints its observations as JSON.
 """
 
-import json
-import os
-import subprocess
-import sys
-
 import jax
 import numpy as np
 import pytest
 from jax.sharding import Mesh
+from virtual_devices import run_on_devices
 
 import nnjax
 from nnjax import parallel
 
 pytestmark = pytest.mark.multidevice
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 WORKER = r"""
 import json, tempfile
@@ -72,19 +67,7 @@ print("RESULT" + json.dumps(out))
 
 @pytest.fixture(scope="module")
 def four():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
-    env.pop("JAX_NUM_CPU_DEVICES", None)
-    proc = subprocess.run(
-        [sys.executable, "-c", WORKER],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    line = [s for s in proc.stdout.splitlines() if s.startswith("RESULT")][-1]
-    return json.loads(line[len("RESULT") :])
+    return run_on_devices(WORKER, 4)
 
 
 @pytest.mark.parametrize("execution", ["fused", "per_step"])
