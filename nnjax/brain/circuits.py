@@ -6,7 +6,8 @@ networks). Weights are W (n_post, n_pre).
 :func:`random_mask` draws which synapses exist, seeded and vmappable over keys:
 
 * ``"fixed_in_degree"``: every postsynaptic neuron gets exactly K = round(p n_pre) inputs,
-  drawn without replacement (the smallest K of a uniform draw per row);
+  drawn without replacement (the K smallest of a uniform draw per row, ties broken by
+  index);
 * ``"bernoulli"``: each synapse exists with probability p, independently (in-degree
   Binomial(n_pre, p)).
 
@@ -85,8 +86,10 @@ def random_mask(
     k = in_degree(p, n_pre, no_self)
     if k == 0:
         return jnp.zeros((n_post, n_pre), jnp.result_type(float))
-    kth = jnp.sort(u, axis=1)[:, k - 1 : k]  # each row's k-th smallest: exactly k at or below
-    return (u <= kth).astype(jnp.result_type(float))
+    # the ranks, not u <= (k-th smallest): float32 draws tie (about 1 row in 25000 at
+    # n_pre = 800), and a tie at the k-th gave K + 1 inputs; a stable sort breaks it by index
+    rank = jnp.argsort(jnp.argsort(u, axis=1, stable=True), axis=1)
+    return (rank < k).astype(jnp.result_type(float))
 
 
 class NetworkConfig(NamedTuple):

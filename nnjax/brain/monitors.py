@@ -32,9 +32,11 @@ class Monitor(NamedTuple):
     wider for longer ones: :func:`raster_dtype`), "indices" (the ids of the
     neurons that spiked in each bin, (n_bins, max_spikes) int32 padded with -1, and the count
     that did not fit, (n_bins,)), or None. rate: population rates (n_bins, 2) Hz, E and I.
-    lfp: the LFP proxy averaged over the bin, (n_bins,) pA. variables: neuron-state fields
-    (e.g. "V", "w"; "syn_exc", "syn_inh" for the synaptic input) of ``neurons``, sampled at the
-    bin's end, each (n_bins, len(neurons))."""
+    lfp: the LFP proxy averaged over the bin, (n_bins,) pA (nA for adaptive LIF).
+    variables: neuron-state fields (e.g. "V", "w") of ``neurons`` at the bin's end, each
+    (n_bins, len(neurons)); "syn_exc", "syn_inh": the recurrent E and I synaptic input of the
+    bin's last step (AdEx: the conductances, nS, at that step's start, which act over it;
+    adaptive LIF: the currents' means over it, nA), the external drive not included."""
 
     every: int = 1
     spikes: str | None = "raster"

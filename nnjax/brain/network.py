@@ -34,7 +34,10 @@ gains, ext_scale) that :mod:`~nnjax.brain.sleep_states` turns into wake, NREM an
 neutral values leave the network as built. A gain multiplies the presynaptic spike when it
 is released (a change of release probability, the way acetylcholine acts on intracortical
 terminals). The LFP proxy is the mean over E cells of |I_exc| + |I_inh| (pA; Mazzoni et al.
-2008 sum the absolute synaptic currents onto pyramidal cells).
+2008 sum the absolute AMPA and GABA currents onto pyramidal cells, the external AMPA input
+included): I_exc = phi (g_exc + g_ext)(E_exc - V), I_inh = phi g_inh (E_inh - V), the currents
+of the step (an adaptive-LIF network: its recurrent plus external excitatory and its
+inhibitory synaptic currents, nA).
 
 Parameters (:class:`NetworkParams`) are a pytree: jax.grad reaches weights, synapse and
 neuron parameters; the network's shape (:class:`NetworkSpec`) and what is recorded

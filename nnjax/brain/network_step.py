@@ -138,6 +138,6 @@ def _alif_step(state: NetworkState, params, spec, mod, stim, key):
         pre, t_pre = (s_e, t_e) if name[1] == "e" else (s_i, t_i)
         blocks.append(syn.timed_projection_update(block, jump, pre * gain, t_pre, p, dt))
     ext = syn.step(state.ext, _poisson_drive(key, state, params, mod, spec), params.exc_syn, dt)
-    lfp = jnp.mean((jnp.abs(I_exc) + jnp.abs(I_inh))[: spec.n_exc])
+    lfp = jnp.mean((jnp.abs(I_exc + I_ext) + jnp.abs(I_inh))[: spec.n_exc])  # as AdEx's: ext in
     state = NetworkState(neurons, tuple(blocks), ext, state.ref, state.t + 1)
     return state, lfp, I_exc, I_inh

@@ -22,7 +22,13 @@ BLOCKS = ("ee", "ei", "ie", "ii")
 
 
 class NetworkSpec(NamedTuple):
-    """The static shape of a network: population sizes, neuron model, dt and delay (ms)."""
+    """The static shape of a network: population sizes, neuron model, dt and delay (ms).
+
+    The delay is whole steps, :attr:`delay_steps` d = round(delay_ms / dt) (a delay between
+    grid points is rounded, half-way to even after float division: 0.25 ms at dt = 0.1 is
+    2 steps). An AdEx spike of step t (registered at its end) enters the conductance at the
+    end of step t + d, d dt later (d = 0: at once, acting from the next step); an
+    adaptive-LIF spike arrives exactly d dt after its time (d >= 1)."""
 
     n_exc: int = 800
     n_inh: int = 200
