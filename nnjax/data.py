@@ -49,11 +49,11 @@ def two_moons(n: int = 400, noise: float = 0.1, seed: int = 0):
 
 
 def spirals(n: int = 600, n_classes: int = 3, noise: float = 0.2, seed: int = 0):
-    """``n_classes`` interleaved arms r = t, angle = 4t + 2 pi c / K + noise, t in [0, 1]:
-    exactly ``n`` points (n >= K), arm c holding n // K of them, one more for the first
-    n mod K arms. ``noise`` >= 0, ``seed`` in [0, 2**32)."""
+    """K = ``n_classes`` interleaved arms r = t, angle = 4t + 2 pi c / K + noise, t in [0, 1]:
+    ``n`` >= 2K points (each arm has both ends; a lone point, t = 0, is the origin all arms
+    share), n // K per arm, one more for the first n mod K. ``noise`` >= 0, seed in [0, 2**32)."""
     k = checks.count("spirals", "n_classes", n_classes)
-    n, noise = checks.examples("spirals", n, 2, k), checks.noise("spirals", noise)
+    n, noise = checks.examples("spirals", n, 2, 2 * k), checks.noise("spirals", noise)
     rng = np.random.default_rng(checks.seed("spirals", seed))
     sizes = [n // k + (c < n % k) for c in range(k)]
     t = np.concatenate([np.linspace(0.0, 1.0, m) for m in sizes])

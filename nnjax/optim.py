@@ -139,9 +139,10 @@ def get_optimizer(
     """Build an optimizer by name (see the module docstring), or pass an Optax one through.
 
     A float ``learning_rate`` must be finite in JAX's default float (float32; float64 under
-    x64); a schedule must give one finite rate >= 0 at step 0 (called once). Hyperparameters
-    are real numbers (not bools or strings): momentum, b1, b2, decay in [0, 1); eps > 0;
-    weight_decay, initial_accumulator_value >= 0; finite. A ``ValueError`` names a bad one.
+    x64); a schedule must give one finite rate >= 0 at step 0, finite in that dtype too
+    (called once). Hyperparameters are real numbers (not bools or strings): momentum, b1,
+    b2, decay in [0, 1); eps > 0; weight_decay, initial_accumulator_value >= 0; finite. A
+    ``ValueError`` names a bad one.
 
     >>> opt = get_optimizer("adam", 1e-3)
     >>> opt = get_optimizer("momentum", optax.cosine_decay_schedule(0.1, 1000), momentum=0.95)
@@ -160,8 +161,6 @@ def get_optimizer(
     if learning_rate is None:
         raise ValueError(f"optimizer {optimizer!r} needs a learning_rate")
     check_learning_rate(learning_rate, default_float(), "JAX's default float dtype")
-    if callable(learning_rate):
-        check_schedule_start(learning_rate)
     factory = OPTIMIZERS[optimizer]
     takes = list(inspect.signature(factory).parameters)[1:]
     unknown = sorted(set(hyperparams) - set(takes))
@@ -189,7 +188,8 @@ def injectable_optimizer(name: str, learning_rate, **hyperparams) -> optax.Gradi
     if isinstance(learning_rate, str | bytes | bool) or real(learning_rate) is not None:
         check_learning_rate(learning_rate, default_float(), "JAX's default float dtype")
     elif callable(learning_rate):
-        check_schedule_start(learning_rate)  # a traced rate or an array of rates: as given
+        check_schedule_start(learning_rate, default_float(), "JAX's default float dtype")
+    # a traced rate or an array of rates: as given
     factory = OPTIMIZERS[name]
     return optax.inject_hyperparams(lambda learning_rate: factory(learning_rate, **hyperparams))(
         learning_rate=learning_rate

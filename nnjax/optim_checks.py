@@ -1,6 +1,7 @@
 """The checks of :mod:`nnjax.optim`'s arguments: hyperparameter ranges, the learning rate
-(finite in the params' dtype) and a schedule's first rate. Imports NumPy and JAX only
-inside its functions, as :mod:`nnjax.optim` does (``nnjax train --help`` needs no JAX)."""
+(finite in the params' dtype) and a schedule's first rate (finite in it too). Imports NumPy
+and JAX only inside its functions, as :mod:`nnjax.optim` does (``nnjax train --help`` needs
+no JAX)."""
 
 from __future__ import annotations
 
@@ -61,9 +62,12 @@ def check_learning_rate(
     """A float learning rate must be > 0 and finite, in Python and, given ``dtype`` (the
     params' float dtype: a name such as ``"float32"``, a NumPy dtype or a type such as
     ``jnp.float32``; ``whose`` says what it is), in that dtype (1e39 is inf in float32);
-    a schedule must be callable (:func:`get_optimizer` also calls it at step 0). The one rule
-    ``fit`` and ``nnjax train --lr`` apply."""
+    a schedule must be callable and, given ``dtype``, give at step 0 a rate that a float
+    rate would pass (:func:`check_schedule_start`, called once). The one rule ``fit`` and
+    ``nnjax train --lr`` apply."""
     if callable(learning_rate):
+        if dtype is not None:
+            check_schedule_start(learning_rate, dtype, whose)
         return
     try:
         if isinstance(learning_rate, str | bytes | bool):  # float("0.1") and float(True) work
@@ -75,12 +79,19 @@ def check_learning_rate(
         ) from None
     if not (lr > 0 and lr < float("inf")):
         raise ValueError(f"learning_rate must be > 0 and finite, got {learning_rate}")
+    _check_finite_in(lr, f"learning_rate {learning_rate:g}", dtype, whose)
+
+
+def _check_finite_in(rate: float, what: str, dtype, whose: str) -> None:
+    """A ValueError saying ``what`` is infinite in ``dtype`` when ``rate`` is above the
+    dtype's largest finite value (:data:`LARGEST_FINITE`); no check for dtype None or one
+    not listed there."""
     name = dtype_name(dtype) if dtype is not None else None
     largest = LARGEST_FINITE.get(name) if name is not None else None
-    if largest is not None and lr > largest:
+    if largest is not None and rate > largest:
         raise ValueError(
-            f"learning_rate {learning_rate:g} is infinite in {name} (largest finite "
-            f"{largest:.4g}), {whose}; give a smaller rate"
+            f"{what} is infinite in {name} (largest finite {largest:.4g}), {whose}; give a "
+            "smaller rate"
         )
 
 
@@ -103,9 +114,13 @@ def default_float() -> str:
     return jnp.dtype(jnp.result_type(float)).name
 
 
-def check_schedule_start(schedule) -> None:
+def check_schedule_start(
+    schedule, dtype: Any = None, whose: str = "the dtype of the params"
+) -> None:
     """``schedule(0)`` (an int32 step count, as Optax calls it), the first step's rate, must
-    be one finite number >= 0; a ValueError names it (a traced value is not checked)."""
+    be one finite number >= 0 and, given ``dtype`` (``whose`` says what it is), finite in it
+    as a float rate must be (1e5 is inf in float16); a ValueError names it (a traced value is
+    not checked)."""
     import jax
     import jax.numpy as jnp
 
@@ -122,3 +137,4 @@ def check_schedule_start(schedule) -> None:
             "learning_rate is a schedule, called by Optax as schedule(step) -> rate, whose rate "
             f"must be one finite number >= 0; schedule(0) {got}"
         )
+    _check_finite_in(rate, f"learning_rate schedule(0) = {rate:g}", dtype, whose)

@@ -107,7 +107,7 @@ def test_spirals_make_exactly_n_points():
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: data.spirals(n=2), "spirals: n must be an int >= 3, got 2"),
+        (lambda: data.spirals(n=2), "spirals: n must be an int >= 6, got 2"),
         (lambda: data.spirals(n_classes=0), "spirals: n_classes must be an int >= 1, got 0"),
         (lambda: data.mnist1d(n=12), "mnist1d: n must be a multiple of 10"),
         (lambda: data.load("spirals", seed=-1), r"load: seed must be an int in \[0, 2\*\*32\)"),

@@ -23,7 +23,7 @@ from nnjax.inputs import read_inputs
         (lambda: data.spirals(noise="0.2"), "spirals: noise must be a finite number"),
         (lambda: data.spirals(noise=-0.2), "spirals: noise must be a finite number >= 0"),
         # spirals asked NumPy for 2.4 TiB (MemoryError); moons and mnist1d alike
-        (lambda: data.spirals(n=10**12), r"spirals: n must be an int in \[3, 67108864\]"),
+        (lambda: data.spirals(n=10**12), r"spirals: n must be an int in \[6, 67108864\]"),
         (lambda: data.two_moons(n=10**12), r"two_moons: n must be an int in \[1, 67108864\]"),
         (lambda: data.mnist1d(n=10**10), r"mnist1d: n must be an int in \[10, 3355443\]"),
     ],

@@ -52,12 +52,17 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from nnjax.brain.baselines_checks import _check_hp, _check_keys, _check_weights, _checker
+from nnjax.brain.baselines_checks import (
+    _check_hp,
+    _check_keys,
+    _check_weights,
+    _checker,
+    check_buffer_size,
+)
 from nnjax.brain.continual import Method, soft_cross_entropy
-from nnjax.brain.dynamics import check_count, concrete
+from nnjax.brain.dynamics import check_count
 
 Array = jax.Array
 _MASKED = -1e9  # a logit that takes no part in a softmax (finite, so an empty mask gives no nan)
@@ -231,7 +236,10 @@ def select_per_class(key, y: Array, n: Array, n_classes: int, capacity: int, m) 
     """For each class k: up to ``capacity`` row indices of class k among the first ``n`` rows
     of ``y`` (N,), in a uniformly random order, and a mask of the first min(m, n_k) of them.
     Returns (idx (K, capacity) int, valid (K, capacity) bool). ``m``: a whole number in
-    0..capacity (checked when concrete, :func:`check_buffer_size`)."""
+    0..capacity (checked when concrete, :func:`check_buffer_size`); ``n_classes`` and
+    ``capacity`` ints >= 1 (0 gave an empty buffer without a word)."""
+    n_classes = check_count(n_classes, "n_classes", "select_per_class")
+    capacity = check_count(capacity, "capacity", "select_per_class")
     check_buffer_size(m, capacity, "select_per_class")
     u = jax.random.uniform(key, y.shape)
     real = jnp.arange(y.shape[0]) < n
@@ -245,26 +253,14 @@ def select_per_class(key, y: Array, n: Array, n_classes: int, capacity: int, m) 
     return jax.vmap(one)(jnp.arange(n_classes))
 
 
-def check_buffer_size(m, capacity: int, where: str) -> None:
-    """A ValueError naming ``where`` unless every concrete ``m`` (examples per class and task)
-    is a whole number in 0..``capacity`` (a larger m would be clipped, a fraction rounded up)."""
-    v = concrete(m)
-    if v is None:
-        return
-    ok = np.isfinite(v) & (v >= 0) & (v <= capacity)
-    ok &= np.where(np.isfinite(v), v, 0) == np.round(np.where(np.isfinite(v), v, 0))
-    if not np.all(ok):
-        bad = v[~ok].ravel()[0] if v.ndim else v.item()
-        raise ValueError(f"{where}: m (examples per class) must be a whole number in "
-                         f"0..{capacity} (the buffer's capacity), got {bad}")  # fmt: skip
-
-
 def sample_buffer(key, X: Array, valid: Array, n: int) -> tuple[Array, Array]:
     """``n`` examples drawn uniformly, with replacement, from the valid slots of a buffer ``X``
     (T, K, capacity, d) / ``valid`` (T, K, capacity) whose (task, class) cells hold their
     valid examples first: a cell is drawn in proportion to its count, then a slot uniformly
     in it. Returns (x (n, d), class labels (n,)). An empty buffer (no valid slot) gives zero
-    inputs labelled 0, whatever its slots hold: weight them 0."""
+    inputs labelled 0, whatever its slots hold: weight them 0. ``n``: an int >= 0 (a negative
+    one failed deep in JAX's shapes)."""
+    n = check_count(n, "n", "sample_buffer", minimum=0)
     T, K, cap, d = X.shape
     count = valid.reshape(T * K, cap).sum(-1)
     k_cell, k_slot = jax.random.split(key)

@@ -56,3 +56,17 @@ def _check_weights(weights, n: int, where: str) -> None:
     bad = None if v is None else v[~(np.isfinite(v) & (v >= 0))]
     if bad is not None and bad.size:
         raise ValueError(f"{where}: weights must be finite and >= 0, got {bad[0]}")
+
+
+def check_buffer_size(m, capacity: int, where: str) -> None:
+    """A ValueError naming ``where`` unless every concrete ``m`` (examples per class and task)
+    is a whole number in 0..``capacity`` (a larger m would be clipped, a fraction rounded up)."""
+    v = concrete(m)
+    if v is None:
+        return
+    ok = np.isfinite(v) & (v >= 0) & (v <= capacity)
+    ok &= np.where(np.isfinite(v), v, 0) == np.round(np.where(np.isfinite(v), v, 0))
+    if not np.all(ok):
+        bad = v[~ok].ravel()[0] if v.ndim else v.item()
+        raise ValueError(f"{where}: m (examples per class) must be a whole number in "
+                         f"0..{capacity} (the buffer's capacity), got {bad}")  # fmt: skip

@@ -4,7 +4,8 @@ fixed thresholds.
 The synaptic homeostasis hypothesis (Tononi and Cirelli 2003, 2014) says sleep scales the
 synapses potentiated during waking down, and lets the weakest ones go. In a bias-free ReLU
 network a uniform downscaling W_l <- c W_l (c > 0) changes nothing the network decides: the
-output is multiplied by c^L (:func:`nnjax.brain.sleep.downscale`). A spiking neuron has a
+output is multiplied by c^L (:func:`nnjax.brain.sleep.downscale`); with biases, b_l <- c^l b_l
+keeps that true (:func:`downscaled`). A spiking neuron has a
 threshold that does not scale with its synapses, and there it matters. Here the network is the
 trained ReLU MLP converted into integrate-and-fire neurons (:mod:`nnjax.brain.convert`:
 threshold theta = 1, subtractive reset, no leak, layer-wise normalised weights W_l', analog
@@ -75,6 +76,21 @@ def with_layer_weights(converted: Converted, weights: Sequence[Array]) -> Conver
     return Converted(layers, converted.scales)
 
 
+def downscaled(converted: Converted, c: float) -> Converted:
+    """``converted`` downscaled by c > 0: W_l <- c W_l and b_l <- c^l b_l (layers l = 1..L).
+
+    The ReLU network then computes c^l a_l at layer l (relu(c^{l-1} a_{l-1} c W_l + c^l b_l)
+    = c^l relu(a_{l-1} W_l + b_l)), so its output is c^L times the original and its argmax
+    unchanged, biases included; for a bias-free network it is W_l <- c W_l alone. The
+    spiking network's thresholds stay at 1, so its layer l is driven c^l times less.
+    """
+    Ws = downscale([p["W"] for p in converted.layers], c)
+    layers = [{**p, "W": W} | ({"b": c ** (i + 1) * p["b"]} if "b" in p else {})
+              for i, (p, W) in enumerate(zip(converted.layers, Ws, strict=True))]  # fmt: skip
+    # (a layer without "b" is left to simulate's check, which names it)
+    return Converted(layers, converted.scales)
+
+
 class Firing(NamedTuple):
     """What a spiking run gives: ``rates`` (L-1,) the mean rate of each hidden layer (spikes
     per step), ``silent`` (L-1,) the fraction of its neurons that never fired on any input,
@@ -129,9 +145,11 @@ def sweep(
     factors: Sequence[float] = (1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1),
     fractions: Sequence[float] = (0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
 ) -> Sweep:
-    """Uniform downscaling of every layer by each c in ``factors``, and pruning of each
-    fraction p in ``fractions`` (:func:`prune`, per layer), each from ``converted``, the
-    thresholds fixed at 1: firing and accuracy on X (n, d), y (n,) (:func:`firing`).
+    """Uniform downscaling of every layer by each c in ``factors`` (:func:`downscaled`: the
+    biases by c^l, so the ReLU network's accuracy stays the same with biases too), and
+    pruning of each fraction p in ``fractions`` (:func:`prune`, per layer, biases kept), each
+    from ``converted``, the thresholds fixed at 1: firing and accuracy on X (n, d), y (n,)
+    (:func:`firing`).
     One compiled simulation serves every entry (the shapes do not change). ``factors`` and
     ``fractions`` must each hold at least one value (ValueError otherwise).
     """
@@ -155,8 +173,7 @@ def sweep(
         if not 0 <= p < 1:
             raise ValueError(f"sweep: fractions[{i}] must be in [0, 1), got {p}")
     Ws = [p["W"] for p in converted.layers]
-    down = [firing(with_layer_weights(converted, downscale(Ws, float(c))), X, y, n_steps)
-            for c in factors]  # fmt: skip
+    down = [firing(downscaled(converted, float(c)), X, y, n_steps) for c in factors]
     pruned = [firing(with_layer_weights(converted, prune(Ws, float(p))), X, y, n_steps)
               for p in fractions]  # fmt: skip
 

@@ -226,7 +226,8 @@ def run_consolidation_part(args, results: dict) -> dict:
         interference_s=args.interference_s,
     )  # fmt: skip
     t0 = time.perf_counter()
-    raw = consolidation.run_experiment(args.seeds, protocol, seed=args.seed, log=print)
+    cfg = consolidation.SMALL_CORTEX
+    raw = consolidation.run_experiment(args.seeds, protocol, cfg, seed=args.seed, log=print)
     results["consolidation"] = {
         "protocol": protocol._asdict(),
         "network": "CORTEX cells and in-degrees at 200 E + 50 I",
@@ -234,7 +235,7 @@ def run_consolidation_part(args, results: dict) -> dict:
         "raw": {k: raw[k] for k in ("recall", "trace", "replay_order")},
         "wall_s": time.perf_counter() - t0,
     }
-    bin_ms = 1.0
+    bin_ms = consolidation._RASTER.every * cfg.dt  # the raster's bins, as run_experiment's
     return {
         "recall.png": figure_recall(results["consolidation"]["stats"]["recall"]),
         "replay.png": figure_replay(raw, protocol, bin_ms),

@@ -323,10 +323,17 @@ def _fit_with_progress(
     model, params, X, y, epochs: int, fit_kw: dict, watch: str = "test", log=None
 ):
     """``nnjax.fit`` one epoch per compiled call, with a progress line and an ETA
-    (:class:`nnjax.progress.Progress`: "compiling..." at once, then after every epoch)."""
+    (:class:`nnjax.progress.Progress`: "compiling..." at once, then after every epoch). A
+    batch that does not split over the mesh's devices is refused first, as fit would, so
+    no "compiling" line comes before that refusal."""
     import nnjax
+    from nnjax.parallel import check_batch
     from nnjax.progress import Progress
 
+    mesh, batch = fit_kw.get("mesh"), fit_kw.get("batch_size")
+    if mesh is not None:
+        what = "fit: n_examples (full batch)" if batch is None else "fit: batch_size"
+        check_batch(len(X) if batch is None else batch, mesh, what)
     with Progress(epochs, "epoch", unit="epoch") as bar:
         bar.start("compiling (the first epoch includes it)...")
 

@@ -18,6 +18,8 @@ import numpy as np
 from nnjax.reference.activations import log_softmax, sigmoid, softmax
 
 REDUCTIONS = ("mean", "sum", "none")
+TARGET_SLACK = 1e-3
+"""How far float binary targets may stray outside [0, 1], as ``nnjax.losses.TARGET_SLACK``."""
 
 
 def _pred(pred) -> np.ndarray:
@@ -26,8 +28,10 @@ def _pred(pred) -> np.ndarray:
 
 
 def _reduce(terms, reduction):
+    """The mean, sum or the terms; the mean of no term is NaN, as JAX's (without NumPy's
+    empty-slice warning)."""
     if reduction == "mean":
-        return np.mean(terms)
+        return np.mean(terms) if np.size(terms) else np.asarray(terms).dtype.type(np.nan)
     if reduction == "sum":
         return np.sum(terms)
     if reduction == "none":
@@ -36,32 +40,59 @@ def _reduce(terms, reduction):
 
 
 def _grad_scale(n_terms: int, reduction: str) -> float:
-    """d reduce / d term: 1/n for the mean, 1 for the sum and for the unreduced terms."""
+    """d reduce / d term: 1/n for the mean, 1 for the sum and for the unreduced terms. With no
+    term (n = 0) the gradient is empty, as JAX's: the scale is then 1, never a 1/0."""
     if reduction not in REDUCTIONS:
         raise ValueError(f"unknown reduction {reduction!r}; valid: {', '.join(REDUCTIONS)}")
-    return 1.0 / n_terms if reduction == "mean" else 1.0
+    return 1.0 / max(n_terms, 1) if reduction == "mean" else 1.0
 
 
-def _binary_target(pred, target):
-    """Targets (B,) meet predictions (B, 1); cast to pred's dtype."""
+def _binary_target(pred, target, who):
+    """Targets (B,) meet predictions (B, 1); cast to pred's dtype. A ValueError naming the
+    loss ``who`` when they do not fit, as nnjax's."""
     target = np.asarray(target).astype(pred.dtype)
     if target.shape == pred.shape:
         return target
     if pred.ndim >= 1 and pred.shape[-1] == 1 and target.shape == pred.shape[:-1]:
         return target[..., None]
-    raise ValueError(f"targets of shape {target.shape} do not fit predictions {pred.shape}")
+    raise ValueError(f"{who}: targets of shape {target.shape} do not fit predictions {pred.shape}")
+
+
+def _check_binary_targets(target, who):
+    """As ``nnjax.losses.check_binary_targets`` on concrete targets: numbers (bool, int or
+    real float) in [0, 1], floats within :data:`TARGET_SLACK`; a ValueError naming ``who``
+    and the range found (NaN counts as outside) otherwise, with nnjax's text."""
+    try:
+        dtype = target.dtype if hasattr(target, "dtype") else np.asarray(target).dtype
+    except (TypeError, ValueError):  # ragged lists
+        dtype = np.dtype(object)
+    if not (dtype == np.bool_ or (np.issubdtype(dtype, np.number) and dtype.kind != "c")):
+        raise ValueError(
+            f"{who}: target must hold numbers in [0, 1], got a {type(target).__name__} of "
+            f"dtype {dtype}"
+        )
+    t = np.asarray(target, dtype=np.float64)
+    if not t.size:
+        return
+    lo, hi = (np.nan, np.nan) if np.isnan(t).any() else (t.min(), t.max())
+    slack = TARGET_SLACK if np.issubdtype(dtype, np.inexact) else 0.0
+    if not (-slack <= lo and hi <= 1.0 + slack):
+        raise ValueError(
+            f"{who}: target must be in [0, 1] (labels 0/1 or probabilities); got values from "
+            f"{lo:g} to {hi:g}"
+        )
 
 
 def mse(pred, target, reduction="mean"):
     """J = mean_i (p_i - t_i)^2 over every element."""
     p = _pred(pred)
-    return _reduce(np.square(p - _binary_target(p, target)), reduction)
+    return _reduce(np.square(p - _binary_target(p, target, "mse")), reduction)
 
 
 def mse_grad(pred, target, reduction="mean"):
     """dJ/dp_i = 2 (p_i - t_i) / n (mean over n elements)."""
     p = _pred(pred)
-    return 2.0 * (p - _binary_target(p, target)) * _grad_scale(p.size, reduction)
+    return 2.0 * (p - _binary_target(p, target, "mse")) * _grad_scale(p.size, reduction)
 
 
 def _check_probabilities(p):
@@ -86,7 +117,8 @@ def binary_cross_entropy(prob, target, reduction="mean"):
     [0, 1] (or NaN) is a ValueError, as in nnjax.losses."""
     p = _pred(prob)
     _check_probabilities(p)
-    t = _binary_target(p, target)
+    _check_binary_targets(target, "binary_cross_entropy")
+    t = _binary_target(p, target, "binary_cross_entropy")
     pc = _clip(p)
     return _reduce(-(t * np.log(pc) + (1.0 - t) * np.log1p(-pc)), reduction)
 
@@ -100,7 +132,8 @@ def binary_cross_entropy_grad(prob, target, reduction="mean"):
     """
     p = _pred(prob)
     _check_probabilities(p)
-    t = _binary_target(p, target)
+    _check_binary_targets(target, "binary_cross_entropy")
+    t = _binary_target(p, target, "binary_cross_entropy")
     pc = _clip(p)
     dterm = -t / pc + (1.0 - t) / (1.0 - pc)
     return dterm * _grad_scale(p.size, reduction)
@@ -112,7 +145,8 @@ def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
     -t z + log1p(e^z) below, a coefficient of 0 times z taken as 0: no inf - inf, so
     z = +-inf gives the limit (0 against the right target, inf against the wrong one)."""
     z = _pred(logits)
-    t = _binary_target(z, target)
+    _check_binary_targets(target, "binary_cross_entropy_with_logits")
+    t = _binary_target(z, target, "binary_cross_entropy_with_logits")
     coef = np.where(z >= 0, 1.0 - t, -t)
     with np.errstate(invalid="ignore"):  # 0 * inf, replaced by 0 below
         linear = np.where(coef == 0, 0.0, coef * z)
@@ -122,20 +156,31 @@ def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
 def binary_cross_entropy_with_logits_grad(logits, target, reduction="mean"):
     """dJ/dz = (sigma(z) - t) / n."""
     z = _pred(logits)
-    return (sigmoid(z) - _binary_target(z, target)) * _grad_scale(z.size, reduction)
+    _check_binary_targets(target, "binary_cross_entropy_with_logits")
+    t = _binary_target(z, target, "binary_cross_entropy_with_logits")
+    return (sigmoid(z) - t) * _grad_scale(z.size, reduction)
 
 
 def _class_target(z, target, where):
-    """Integer labels (B,) become one-hot (B, K); one-hot/probabilities (B, K) pass."""
+    """Integer labels (B,) become one-hot (B, K); one-hot/probabilities (B, K) pass. As
+    nnjax's, a ValueError naming ``where`` for labels outside [0, K) and for integer (or
+    bool) targets of the logits' shape, one-hot, holding a value other than 0 or 1."""
     target = np.asarray(target)
+    k = z.shape[-1]
+    is_int = target.dtype.kind in "iub"
+    lo, hi = (int(target.min()), int(target.max())) if is_int and target.size else (0, 0)
     if target.shape == z.shape:
+        if lo < 0 or hi > 1:
+            raise ValueError(
+                f"{where}: integer targets of the logits' shape {z.shape} are one-hot and "
+                f"must be 0 or 1; got values from {lo} to {hi} (labels have shape "
+                f"{z.shape[:-1]})"
+            )
         return target.astype(z.dtype)
     if target.shape == z.shape[:-1] and np.issubdtype(target.dtype, np.integer):
-        k = z.shape[-1]
-        if target.size and (target.min() < 0 or target.max() >= k):
+        if lo < 0 or hi >= k:
             raise ValueError(
-                f"{where}: labels must be in [0, {k}), got values from {target.min()} "
-                f"to {target.max()}"
+                f"{where}: labels must be in [0, {k}) for {k} classes; got labels from {lo} to {hi}"
             )
         return np.eye(k, dtype=z.dtype)[target]
     raise ValueError(
@@ -169,7 +214,7 @@ def softmax_cross_entropy_grad(logits, target, reduction="mean"):
     t = _class_target(z, target, "softmax_cross_entropy")
     n_rows = z.size // z.shape[-1] if z.shape[-1] else 0
     d = softmax(z) * np.sum(t, axis=-1, keepdims=True) - t
-    return d * _grad_scale(max(n_rows, 1), reduction)
+    return d * _grad_scale(n_rows, reduction)
 
 
 LOSSES: dict[str, tuple[Callable, Callable]] = {

@@ -215,7 +215,10 @@ def bidirectional(
     initial_state=None,
 ) -> Pair:
     """The twin of ``nnjax.layers.Bidirectional``: a forward and a reverse :func:`rnn`,
-    params ``{"forward", "backward"}``, outputs concatenated [forward, backward] or summed."""
+    params ``{"forward", "backward"}``, outputs concatenated [forward, backward]
+    (``merge="concat"``) or summed (``"sum"``); any other merge is a ValueError, as there."""
+    if merge not in ("concat", "sum"):
+        raise ValueError(f"Bidirectional: merge must be 'concat' or 'sum', got {merge!r}")
     h_f, h_b = (None, None) if initial_state is None else initial_state
     fwd = rnn(cell, return_sequences=return_sequences, initial_state=h_f)
     bwd = rnn(
