@@ -213,7 +213,8 @@ SMALL = circuits.NetworkConfig(n_exc=4, n_inh=2, p=0.5, delay_ms=0.3, rate_ext=0
 
 
 def _small(model="adex"):
-    cfg = SMALL._replace(model=model)
+    currents = {"w_ei": -50.0, "w_ii": -50.0} if model == "alif" else {}  # ALIF's inhibition
+    cfg = SMALL._replace(model=model, **currents)
     return circuits.init_params(jax.random.key(0), cfg), cfg.spec
 
 
@@ -371,3 +372,14 @@ def test_coincidence_response_names_itself_for_a_raster_not_2d():
             sy.coincidence_response(jnp.ones(shape), 1.0)
     # (T, n) still counts: 3 inputs at weight 0.5 give 1.5 > theta = 1 every step, reset to 0
     assert float(sy.coincidence_response(jnp.ones((4, 3)), 0.5)) == 4.0
+
+
+def test_weights_of_the_wrong_sign_for_the_model_are_refused():
+    """NetworkConfig's inhibitory defaults are AdEx conductances (50 nS); with model 'alif'
+    they were used as currents, +50 nA: excitation called inhibition, without a word."""
+    with pytest.raises(ValueError, match=r"init_params: w_ei must be <= 0 \(a current\) for "):
+        circuits.init_params(jax.random.key(0), SMALL._replace(model="alif"))
+    with pytest.raises(ValueError, match="init_params: w_ie must be >= 0 for model 'adex'"):
+        circuits.init_params(jax.random.key(0), SMALL._replace(w_ie=-4.0))
+    params, _ = _small("alif")
+    assert float(params.W_ei.min()) == -50.0 and float(params.W_ei.max()) == 0.0

@@ -108,8 +108,8 @@ def _pair(model, delay_ms, W, bias=None, stim_at=()):
     """A 2 E + 2 I network wired by W = (W_ee, W_ei, W_ie, W_ii); E0 and I3 are kicked by a
     stimulus at the given steps (AdEx) or driven by ``bias``; every step recorded."""
     cfg = circuits.NetworkConfig(
-        n_exc=2, n_inh=2, model=model, p=0.0, rate_ext=0.0, delay_ms=delay_ms
-    )
+        n_exc=2, n_inh=2, model=model, p=0.0, rate_ext=0.0, delay_ms=delay_ms, **ZERO_W
+    )  # no synapse drawn (p = 0): W below is the wiring
     params = circuits.init_params(jax.random.key(0), cfg)
     params = params._replace(**{f"W_{b}": jnp.asarray(w) for b, w in zip(nw.BLOCKS, W)})
     T, stim = 300, np.zeros((300, 2))

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 
 from nnjax.brain import adaptive_lif, adex
 from nnjax.brain import synapses as syn
-from nnjax.brain.dynamics import check_count, check_flag, check_number
+from nnjax.brain.dynamics import check_count, check_flag, check_number, concrete
 from nnjax.brain.network import NetworkParams, NetworkSpec, check_spec
 
 Array = jax.Array
@@ -171,6 +171,7 @@ def init_params(key, cfg: NetworkConfig | None = None) -> NetworkParams:
     mask = lambda k, n_post, n_pre, square: random_mask(
         k, n_post, n_pre, cfg.p, cfg.connectivity, no_self=square
     )
+    _check_weight_signs(cfg)
     m_ee = mask(k_ee, nE, nE, True)
     exc, inh = _cells(cfg)
     return NetworkParams(
@@ -192,3 +193,18 @@ def init_params(key, cfg: NetworkConfig | None = None) -> NetworkParams:
 CORTEX = NetworkConfig()
 """The default 1000-neuron AdEx network (module docstring), the base of the wake, NREM and REM
 states of :mod:`~nnjax.brain.sleep_states`."""
+
+
+def _check_weight_signs(cfg: NetworkConfig) -> None:
+    """Excitatory weights >= 0; inhibitory ones >= 0 for AdEx (conductances, their sign in the
+    reversal potential) and <= 0 for adaptive LIF (currents): the defaults, AdEx's 50 nS, made
+    an adaptive-LIF network's "inhibition" 50 nA of excitation. Traced weights pass."""
+    for name in ("w_ee", "w_ie", "w_ei", "w_ii"):
+        w = concrete(getattr(cfg, name))
+        inhibitory, alif = name in ("w_ei", "w_ii"), cfg.model == "alif"
+        if w is None or (w <= 0 if inhibitory and alif else w >= 0).all():
+            continue
+        want = "<= 0 (a current)" if inhibitory and alif else ">= 0"
+        hint = "; NetworkConfig's defaults are AdEx conductances" if alif and inhibitory else ""
+        raise ValueError(f"init_params: {name} must be {want} for model {cfg.model!r}, got "
+                         f"{getattr(cfg, name)}{hint}")  # fmt: skip
