@@ -9,6 +9,7 @@ import numpy as np
 
 from nnjax.brain import dynamics
 from nnjax.brain.consolidation_protocol import Protocol, groups
+from nnjax.brain.scores import snap_ties
 
 
 def _check_order(order, protocol: Protocol, where: str) -> np.ndarray:
@@ -145,9 +146,11 @@ def paired_stats(a, b) -> dict:
     """Mean and 95 % CI (t distribution, ddof = 1) of a, b and d = a - b over seeds, the paired
     t-test and the Wilcoxon signed-rank test of a against b (scipy.stats). a, b: (n,) paired,
     n >= 2. The p values are NaN only when every d is exactly 0 (no test has a statistic) or
-    a value is NaN; a consistent difference, however small, is tested. The signed-rank test
-    sees ties that rounding broke (:func:`_snap`: recall 0.07 - 0.065 and 0.075 - 0.07 differ
-    in the last bit; taken as distinct, p was 0.34 instead of 0.73)."""
+    a value is NaN (the signed-rank p also when every d is rounding noise); a consistent
+    difference, however small, is tested. The signed-rank test sees ties that rounding broke
+    (recall 0.07 - 0.065 and 0.075 - 0.07 differ in the last bit; taken as distinct, p was
+    0.34 instead of 0.73): magnitudes within 16 eps max(|a|, |b|) of each other (eps of the
+    inputs' precision) are one (:func:`nnjax.brain.scores.snap_ties`)."""
     from scipy import stats
 
     # the inputs' precision (float32 recalls round at 1e-7), at least float32's when not float
@@ -166,25 +169,14 @@ def paired_stats(a, b) -> dict:
 
     d, nan = a - b, float("nan")
     untestable = bool(np.all(d == 0) or np.isnan(d).any())
+    tol = 16 * eps * float(np.max(np.abs(np.concatenate([a, b]))))  # nan a or b: untestable
+    snapped = d if untestable else snap_ties(d, tol)
+    no_rank = untestable or not snapped.any()  # every d rounding noise: no signed rank
     return {
         "a": ci(a),
         "b": ci(b),
         "difference": ci(d),
         "t_test_p": nan if untestable else float(stats.ttest_rel(a, b).pvalue),
-        "wilcoxon_p": nan if untestable else float(stats.wilcoxon(_snap(d, a, b, eps)).pvalue),
+        "wilcoxon_p": nan if no_rank else float(stats.wilcoxon(snapped).pvalue),
         "n": int(a.size),
     }
-
-
-def _snap(d: np.ndarray, a: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
-    """``d`` = a - b with the rounding of a and b undone for ranking: nonzero magnitudes
-    within tol = 16 eps max(|a|, |b|) (eps of the inputs' precision) of their sorted
-    neighbour take their group's mean, signs kept; zeros stay (a == b exactly) and so do
-    real differences, however small, that lie apart."""
-    tol = 16 * eps * float(np.max(np.abs(np.concatenate([a, b]))))
-    m, out = np.abs(d), d.copy()
-    nz = np.flatnonzero(m)
-    order = nz[np.argsort(m[nz], kind="stable")]
-    group = np.cumsum(np.r_[False, np.diff(m[order]) > tol])
-    out[order] = np.sign(d[order]) * (np.bincount(group, m[order]) / np.bincount(group))[group]
-    return out

@@ -266,7 +266,7 @@ def paired(a, b, *, tie: float = TIE) -> dict:
         or not (0 <= tie < np.inf)
     ):  # a nan tie made no tie, a string failed in a ufunc
         raise ValueError(f"paired: tie must be a finite number >= 0, got {tie!r}")
-    d = _ties(a.ravel() - b.ravel(), tie)
+    d = snap_ties(a.ravel() - b.ravel(), tie)
     if np.all(d == 0):
         p_t = p_w = 1.0
     else:  # one pair: no spread, the t-test is undefined (nan, not a warning from scipy)
@@ -281,7 +281,7 @@ def paired(a, b, *, tie: float = TIE) -> dict:
     }
 
 
-def _ties(d: np.ndarray, tie: float) -> np.ndarray:
+def snap_ties(d: np.ndarray, tie: float) -> np.ndarray:
     """``d`` with every |d| <= ``tie`` set to 0 and the magnitudes that lie within ``tie`` of
     their neighbour (sorted) replaced by their group's mean, signs kept."""
     m = np.abs(d)
