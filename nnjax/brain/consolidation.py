@@ -80,6 +80,11 @@ _QUIET = network.Monitor(every=100, spikes=None, lfp=False)
 _RASTER = network.Monitor(every=10, spikes="raster", lfp=False)
 
 
+def raster_bin_ms(cfg) -> float:
+    """The width (ms) of the replay rasters' bins: the raster monitor's steps times dt."""
+    return _RASTER.every * cfg.dt
+
+
 def _run(keys, params, state, mod, stim, protocol, cfg, monitor, plastic, tag: int):
     """One phase for every seed; returns (params with the learned W_ee, state, record)."""
     stim = jnp.asarray(stim)
@@ -100,7 +105,7 @@ def _test(keys, params, state, wake, protocol, cfg, tag: int) -> tuple:
     stim, onsets = cue_stimulus(protocol, cfg.dt, [s1[0], s2[0]])
     _, state, rec = _run(keys, params, state, wake, stim, protocol, cfg, _RASTER, False, tag)
     raster = np.asarray(rec["spikes"])
-    bin_ms = _RASTER.every * cfg.dt
+    bin_ms = raster_bin_ms(cfg)
     r1 = [recall(r, bin_ms, onsets[0::2], protocol, s1) for r in raster]
     r2 = [recall(r, bin_ms, onsets[1::2], protocol, s2) for r in raster]
     W, M = np.asarray(params.W_ee), np.asarray(params.mask_ee)
@@ -188,7 +193,7 @@ def run_experiment(
             "after_consolidation": {"S1": u1, "S2": u2},
             "after_interference": {"S1": v1, "S2": v2},
         }
-        bin_ms = _RASTER.every * cfg.dt
+        bin_ms = raster_bin_ms(cfg)
         out["replay_order"][cond] = np.array(
             [replay_order(r, bin_ms, protocol, s1) for r in raster]
         )

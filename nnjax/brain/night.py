@@ -235,7 +235,7 @@ def run_consolidation_part(args, results: dict) -> dict:
         "raw": {k: raw[k] for k in ("recall", "trace", "replay_order")},
         "wall_s": time.perf_counter() - t0,
     }
-    bin_ms = consolidation._RASTER.every * cfg.dt  # the raster's bins, as run_experiment's
+    bin_ms = consolidation.raster_bin_ms(cfg)
     return {
         "recall.png": figure_recall(results["consolidation"]["stats"]["recall"]),
         "replay.png": figure_replay(raw, protocol, bin_ms),
