@@ -302,9 +302,9 @@ def _checked_run(module, args) -> int:
 def _folder_lock(module, args):
     """The lock of the command's output folder, held for the run
     (:func:`nnjax.lock.lock_folder`: the temporary files of killed writers go), or nothing for
-    a command that writes none. A run that fails leaves no folder it made that is still
-    empty (out of memory before its first file); one stopped by a signal keeps it, as a
-    stopped run keeps what it wrote, for the command that continues it."""
+    a command that writes none. A run that fails or is stopped by a signal leaves no folder
+    it made that is still empty (out of memory before its first file); what a stopped run
+    wrote there stays, for the command that continues it."""
     folder = getattr(module, "output_folder", None)
     path = folder(args) if folder is not None else None
     if path is None:

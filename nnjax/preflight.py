@@ -81,18 +81,19 @@ def check_writable(directory, what: str = "directory") -> str:
 
 @contextlib.contextmanager
 def removing_new_folders(path, *, keep: bool = True):
-    """A block that creates ``path`` (e.g. a run's output folder): if it raises, ``path`` and
-    the parents that did not exist before it are removed again, the deepest first, while
-    still empty; one holding anything stays, and so do its parents. A block that ends
-    normally (a run stopped by a signal included) keeps them, unless ``keep`` is False (a
-    probe that only tries the folder: it leaves none it made)."""
+    """A block that creates ``path`` (e.g. a run's output folder): if it raises (an
+    interrupting signal's ``KeyboardInterrupt`` included), ``path`` and the parents that did
+    not exist before it are removed again, the deepest first, while still empty; one holding
+    anything (a checkpoint) stays, and so do its parents. A block that ends normally keeps
+    them, unless ``keep`` is False (a probe that only tries the folder: it leaves none it
+    made)."""
     made, p = [], os.path.abspath(os.fspath(path))
     while not os.path.lexists(p) and os.path.dirname(p) != p:
         made.append(p)
         p = os.path.dirname(p)
     try:
         yield
-    except Exception:
+    except BaseException:
         _remove_empty(made)
         raise
     if not keep:

@@ -234,7 +234,7 @@ def run(args) -> int:
     from nnjax.commands import train_safety
     from nnjax.preflight import removing_new_folders
 
-    with ExitStack() as folders:  # a failed run (a full disk) leaves no empty folder it made
+    with ExitStack() as folders:  # a failed or stopped run leaves no empty folder it made
         for path in {args.out, args.checkpoint_dir} - {None}:
             folders.enter_context(removing_new_folders(path))
         train_safety.check_paths(args)  # before the data and JAX: a read-only --out fails now
