@@ -82,3 +82,21 @@ def test_compare_states_its_default_activation():
     assert f"default: {Study.activation}, or the dataset's preset where it has one" in text
     named = {name: p["activation"] for name, p in PRESETS.items() if "activation" in p}
     assert named == {"toy": "tanh"} and "tanh for toy" in text
+
+
+@pytest.mark.parametrize("dataset", ["digits", "moons", "mnist1d", "toy"])
+def test_the_record_holds_the_split_the_run_used(dataset):
+    """history.json recorded test_split null and val_split null for the default split: the
+    record now holds the fraction of the examples the run held out (mnist1d: its canonical
+    1000 of 5000), and None only where nothing is held out (toy and xor: test = train)."""
+    from nnjax.commands import train_data, train_options
+
+    args = _checked("--dataset", dataset)
+    config = train_options.recorded(args)
+    ds = train_data.load_data(args)
+    assert config["val_split"] == 0.0 and ds.y_val is None
+    if dataset == "toy":
+        assert config["test_split"] is None and ds.X_test is ds.X_train
+        return
+    n = len(ds.y_train) + len(ds.y_test)
+    assert abs(len(ds.y_test) / n - config["test_split"]) <= 1 / n

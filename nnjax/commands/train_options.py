@@ -152,10 +152,17 @@ def recorded(args) -> dict:
     out that the run filled in with a value of its own are recorded with that value, not
     None: ``lr`` (the optimizer's default rate), ``weight_decay`` (adamw's own
     :data:`nnjax.optim.ADAMW_WEIGHT_DECAY`, 0.0 for the others), ``warmup`` and
-    ``decay_rate`` (their defaults, when the schedule uses them)."""
+    ``decay_rate`` (their defaults, when the schedule uses them), ``test_split`` (the
+    default fraction, also mnist1d's canonical 1000 of 5000; None for toy and xor, whose
+    test set is the training set) and ``val_split`` (0.0: no validation set)."""
     from nnjax import optim
+    from nnjax.commands.train_data import DEFAULT_TEST_SPLIT, UNSPLIT
 
     config = dict(vars(args))
+    if args.test_split is None and (args.data is not None or args.dataset not in UNSPLIT):
+        config["test_split"] = DEFAULT_TEST_SPLIT
+    if args.val_split is None:
+        config["val_split"] = 0.0
     if args.lr is None:
         config["lr"] = optim.DEFAULT_LEARNING_RATE[args.optimizer]
     if args.weight_decay is None:
