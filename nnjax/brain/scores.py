@@ -32,7 +32,8 @@ mean ± t_{0.975, n-1} s / sqrt(n); a paired comparison of two methods on the sa
 (paired by class order and seed) reports the mean difference with its t interval, the
 two-sided paired t-test (``scipy.stats.ttest_rel``) and the two-sided Wilcoxon signed-rank
 test (``scipy.stats.wilcoxon``, exact for small n without ties) as a check that does not
-assume normal differences.
+assume normal differences. The runs of one class order share its tasks, so they are not
+independent pairs: :func:`nnjax.brain.scores_clustered.paired_clustered` tests over the orders.
 """
 
 import numpy as np

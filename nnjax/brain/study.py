@@ -4,7 +4,8 @@ The test protocol: the dataset's test split, class orders ``orders`` (default 0-
 ``split(key(0), n_seeds)`` (default 2): 10 runs, none of which the hyperparameter search saw
 (:mod:`nnjax.brain.harness`). Runs are *paired*: the same (order, seed) gives every method the
 same initial network and the same first-task batches, so differences are compared run by
-run (:func:`nnjax.brain.scores.paired`).
+run (:func:`nnjax.brain.scores.paired`) and, the seeds of an order averaged, order by order
+(:func:`nnjax.brain.scores_clustered.paired_clustered`: an order's runs share its tasks).
 
 Every method runs with the hyperparameters the search chose on the validation runs for the
 final-accuracy objective (:mod:`nnjax.brain.tuned`); SRC runs a second time as
@@ -24,6 +25,7 @@ from nnjax.brain import continual as C
 from nnjax.brain import dreams as D
 from nnjax.brain import harness as H
 from nnjax.brain import scores
+from nnjax.brain.scores_clustered import paired_clustered
 
 TEST_ORDERS = (0, 1, 2, 3, 4)
 TEST_SEEDS = 2
@@ -226,8 +228,11 @@ def _order_key(order):
 def summarise(res: dict) -> dict:
     """Per row: :func:`nnjax.brain.scores.summary` of each metric and of the seen-accuracy
     curve after each task; the paired comparison of its final accuracy with sequential's and
-    with SRC's (:func:`nnjax.brain.scores.paired`)."""
+    with SRC's over the runs (``vs_<ref>``, :func:`nnjax.brain.scores.paired`) and, with 2 or
+    more class orders, over the orders (``vs_<ref>_orders``: each order's seeds averaged,
+    :func:`nnjax.brain.scores_clustered.paired_clustered`; runs are order-major)."""
     m, out = res["metrics"], {}
+    by_order = np.repeat(np.arange(len(res["orders"])), res["n_seeds"])  # run o * n_seeds + s
     for r in res["rows"]:
         row = {k: scores.summary(m[r][k]) for k in METRICS if k in m[r]}
         seen = np.asarray(m[r]["seen"])
@@ -235,6 +240,9 @@ def summarise(res: dict) -> dict:
         for ref in ("sequential", "src"):
             if ref in m and ref != r:
                 row[f"vs_{ref}"] = scores.paired(m[r]["final"], m[ref]["final"])
+                if len(res["orders"]) > 1:
+                    row[f"vs_{ref}_orders"] = paired_clustered(m[r]["final"], m[ref]["final"],
+                                                               by_order)  # fmt: skip
         out[r] = row
     return out
 

@@ -74,7 +74,9 @@ def format_table(res: dict) -> str:
     """The results table (Markdown): per row the final accuracy (mean ± sample std, 95% t
     interval), BWT, FWT, forgetting and just-learned accuracy (mean ± std), the runs whose
     wake loss became nan/inf (scored as they ended, counted in every statistic); then the paired
-    comparisons with sequential and SRC; then the hyperparameters used."""
+    comparisons with sequential and SRC over the runs and (with 2 or more class orders) over
+    the orders (:func:`nnjax.brain.scores_clustered.paired_clustered`); then the
+    hyperparameters used."""
     st, rows = res["stats"], list(res["rows"])
     n = len(res["orders"]) * res["n_seeds"]
     scen = "class-incremental" if res.get("scenario") == "class" else "domain-incremental"
@@ -97,6 +99,7 @@ def format_table(res: dict) -> str:
             f"{diverged.get(r, 0)}/{n} |"
         )
     lines += _paired_lines(st, rows)
+    lines += _order_lines(st, rows, len(res["orders"]), res["n_seeds"])
     lines += ["", "Hyperparameters:"]
     for r in rows:
         lines.append(f"- {LABELS.get(r, r)}: {_hp_text(res['hp'].get(r))} ({res['hp_source'][r]})")
@@ -124,6 +127,40 @@ def _paired_lines(st: dict, rows) -> list:
             d = c["diff"]
             cells += [f"{100 * d['mean']:+.1f} {_ci(d)}", _p(c["p_t"]), _p(c["p_wilcoxon"]),
                       f"{c['wins']}/{c['losses']}"]  # fmt: skip
+        lines.append(f"| {LABELS.get(r, r)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _order_lines(st: dict, rows, n_orders: int, n_seeds: int) -> list:
+    """The paired table over the class orders (``vs_<ref>_orders``), or nothing when the
+    study has a single order (no test over orders exists)."""
+    if not any(f"vs_{ref}_orders" in st[r] for r in rows for ref in ("sequential", "src")):
+        return []
+    low = 2.0 ** (1 - n_orders)  # the exact signed-rank test's smallest two-sided p
+    lines = [
+        "",
+        f"Final accuracy over the {n_orders} class orders (the {n_seeds} seeds of an order "
+        "share its tasks, so their runs are not independent: each order's seeds averaged "
+        "first, the orders the paired units): difference in points with its 95% CI (t, "
+        f"{n_orders - 1} df); two-sided paired t-test p and exact Wilcoxon signed-rank p over "
+        f"the orders (3 digits; its smallest possible value is 2/2^{n_orders} = {low:g}); "
+        "orders better / worse; ICC: intraclass correlation of the runs' differences within "
+        "an order.",
+        "",
+        "| method | − sequential | p (t) | p (Wilcoxon) | better/worse | ICC | − SRC | p (t) | "
+        "p (Wilcoxon) | better/worse | ICC |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cells = []
+        for ref in ("sequential", "src"):
+            c = st[r].get(f"vs_{ref}_orders")
+            if c is None:
+                cells += ["-"] * 5
+                continue
+            d, icc = c["diff"], "n/a" if np.isnan(c["icc"]) else f"{c['icc']:.2f}"
+            cells += [f"{100 * d['mean']:+.1f} {_ci(d)}", _p(c["p_t"]), f"{c['p_wilcoxon']:.3g}",
+                      f"{c['wins']}/{c['losses']}", icc]  # fmt: skip
         lines.append(f"| {LABELS.get(r, r)} | " + " | ".join(cells) + " |")
     return lines
 
