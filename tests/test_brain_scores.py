@@ -169,3 +169,14 @@ def test_paired_wilcoxon_with_tied_magnitudes_is_the_exact_sign_flip_distributio
     exact = np.mean([abs(w - centre) >= abs(observed - centre) - 1e-12 for w in flips])
     np.testing.assert_allclose(scores.paired(d, np.zeros_like(d))["p_wilcoxon"], exact)
     assert exact == 0.015625  # 4 of 256
+
+
+def test_equal_nonzero_differences_give_p_t_zero_without_a_warning():
+    """Four runs each 0.1 better: s = 0, |t| = inf; SciPy's ttest_1samp warned of
+    catastrophic cancellation (and p 0) on these snapped differences."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = scores.paired([0.6] * 4, [0.5] * 4)
+    assert out["p_t"] == 0.0 and out["wins"] == 4 and out["p_wilcoxon"] == 0.125

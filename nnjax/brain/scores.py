@@ -248,7 +248,6 @@ def paired(a, b, *, tie: float = TIE) -> dict:
     (>= 1.15, the project's requirement: before, it used the untied exact table, not exact
     with ties) takes the exact permutation distribution over all 2^n sign flips for
     n <= 13 and the normal approximation with its tie correction above."""
-    from scipy import stats
 
     a, b = _floats(a, "a", "paired"), _floats(b, "b", "paired")
     if a.shape != b.shape:  # before ravel: (2, 3) and (3, 2) hold 6 runs each, not the same 6
@@ -268,11 +267,7 @@ def paired(a, b, *, tie: float = TIE) -> dict:
     ):  # a nan tie made no tie, a string failed in a ufunc
         raise ValueError(f"paired: tie must be a finite number >= 0, got {tie!r}")
     d = snap_ties(a.ravel() - b.ravel(), tie)
-    if np.all(d == 0):
-        p_t = p_w = 1.0
-    else:  # one pair: no spread, the t-test is undefined (nan, not a warning from scipy)
-        p_t = float(stats.ttest_1samp(d, 0.0).pvalue) if d.size > 1 else float("nan")
-        p_w = float(stats.wilcoxon(d[d != 0]).pvalue)
+    p_t, p_w = p_values(d)
     return {
         "diff": summary(d),
         "p_t": p_t,
@@ -280,6 +275,22 @@ def paired(a, b, *, tie: float = TIE) -> dict:
         "wins": int((d > 0).sum()),
         "losses": int((d < 0).sum()),
     }
+
+
+def p_values(d: np.ndarray) -> tuple[float, float]:
+    """(p_t, p_wilcoxon) of the snapped differences ``d`` (n,): two-sided Student's t on d
+    and the signed-rank test of its nonzero entries; (1, 1) when every d is 0; p_t nan for
+    n = 1 (no spread: undefined) and 0 for n > 1 equal nonzero d (s = 0, |t| = inf; SciPy
+    warned of catastrophic cancellation and returned 0 without the guard)."""
+    from scipy import stats
+
+    if np.all(d == 0):
+        return 1.0, 1.0
+    if d.size == 1:
+        p_t = float("nan")
+    else:
+        p_t = float(stats.ttest_1samp(d, 0.0).pvalue) if np.ptp(d) > 0 else 0.0
+    return p_t, float(stats.wilcoxon(d[d != 0]).pvalue)
 
 
 def snap_ties(d: np.ndarray, tie: float) -> np.ndarray:
