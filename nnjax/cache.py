@@ -10,9 +10,12 @@ Where the cache lives, first rule that applies:
 
 1. ``--no-cache`` turns it off; ``--cache-dir DIR`` puts it in DIR;
 2. the environment variable ``NNJAX_CACHE_DIR``: a folder, or ``off`` to turn it off;
-3. JAX's own settings, when the user made them: ``JAX_COMPILATION_CACHE_DIR`` is kept, and
-   ``JAX_ENABLE_COMPILATION_CACHE=false`` keeps the cache off;
-4. ``$XDG_CACHE_HOME/nnjax/jax-cache``, ``~/.cache/nnjax/jax-cache`` without XDG_CACHE_HOME.
+3. JAX's own settings, when the user made them: ``JAX_COMPILATION_CACHE_DIR`` is kept (a
+   URL such as ``gs://bucket/cache`` too: no local folder is made for it), and
+   ``JAX_ENABLE_COMPILATION_CACHE=false`` (or any of JAX's false words: ``0``, ``f``, ``n``,
+   ``no``, ``off``, any case) keeps the cache off;
+4. ``$XDG_CACHE_HOME/nnjax/jax-cache``, ``~/.cache/nnjax/jax-cache`` without XDG_CACHE_HOME
+   (or with a relative one, which the XDG Base Directory rules say to ignore).
 
 In a folder nnjax chose (rules 1, 2 and 4) the programs go in a subfolder named for this
 machine's processor (``x86_64-d4e990987989``: :func:`nnjax._host.cpu_tag`). XLA compiles for
@@ -35,9 +38,9 @@ entry cut short (a full disk, a run killed while JAX wrote it) made JAX warn "Er
 persistent compilation cache entry" and compile afresh on every later run, for good. nnjax
 repairs that: turning the cache on removes the entries of zero bytes a full disk leaves
 (:func:`remove_empty_entries`), and :func:`cache_warning` (the CLI passes every warning
-through it) removes an entry JAX could not read, so the next run writes it whole, and says
-a failing write once per process instead of once per program (a full disk: 17 lines for
-one default ``nnjax train``).
+through it) removes an entry JAX could not read (cut short, or decompressing to something JAX
+cannot parse), so the next run writes it whole, and says a failing write once per process
+instead of once per program (a full disk: 17 lines for one default ``nnjax train``).
 
 ``fit`` also keeps its compiled loop, whole, in the cache's ``nnjax-programs`` subfolder,
 so that a repeated run skips tracing and lowering too (:mod:`nnjax.train.executables`).
@@ -58,8 +61,11 @@ _unusable: str | None = None  # why the last enable_compilation_cache turned the
 
 
 def default_cache_dir() -> str:
-    """``$XDG_CACHE_HOME/nnjax/jax-cache``, or ``~/.cache/nnjax/jax-cache``."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    """``$XDG_CACHE_HOME/nnjax/jax-cache``, or ``~/.cache/nnjax/jax-cache`` when
+    XDG_CACHE_HOME is unset, empty or relative (the XDG Base Directory rule: a relative path
+    there is invalid and ignored; it made the cache a folder of the current one)."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = xdg if os.path.isabs(xdg) else os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "nnjax", "jax-cache")
 
 
@@ -82,8 +88,14 @@ def resolve_cache_dir(cache_dir: str | None = None, *, no_cache: bool = False) -
     return default_cache_dir()
 
 
+# the words JAX reads as false in a boolean variable (jax._src.config.bool_env)
+_JAX_FALSE = ("n", "no", "f", "false", "off", "0")
+
+
 def _jax_cache_turned_off_by_env() -> bool:
-    return os.environ.get("JAX_ENABLE_COMPILATION_CACHE", "").strip().lower() in ("0", "false")
+    """Whether JAX_ENABLE_COMPILATION_CACHE turns JAX's cache off, in any of JAX's spellings
+    (``no`` and ``off`` were taken for "on": nnjax turned the cache on in its own folder)."""
+    return os.environ.get("JAX_ENABLE_COMPILATION_CACHE", "").strip().lower() in _JAX_FALSE
 
 
 def enable_compilation_cache(cache_dir: str | None = None, *, no_cache: bool = False):
@@ -92,9 +104,11 @@ def enable_compilation_cache(cache_dir: str | None = None, *, no_cache: bool = F
     subfolder of the one chosen), or None when off.
 
     Call it before the first compilation: JAX opens the cache once per process. The folder is
-    created here, so an unwritable location fails now with an ``OSError`` naming it; the
-    cache is then off (JAX's own setting too: it would try the folder at each compile), and
-    :func:`state` says why."""
+    created here, so a location where it cannot be made fails now with an ``OSError`` naming
+    it; the cache is then off (JAX's own setting too: it would try the folder at each
+    compile), and :func:`state` says why. A folder that exists but refuses writes (read-only)
+    stays on: what it holds is still read, and the first failing write is said once
+    (:func:`cache_warning`)."""
     import jax
 
     global _active, _unusable
@@ -113,7 +127,6 @@ def _enable(cache_dir: str | None, no_cache: bool) -> str | None:
     """:func:`enable_compilation_cache`'s work: the folder found, checked, made and set."""
     import jax
 
-    global _active
     path = resolve_cache_dir(cache_dir, no_cache=no_cache)
     if path is None:
         jax.config.update("jax_enable_compilation_cache", False)
@@ -122,11 +135,27 @@ def _enable(cache_dir: str | None, no_cache: bool) -> str | None:
         if not jax.config.jax_enable_compilation_cache:
             return None
         path = jax.config.jax_compilation_cache_dir
+        if path and _URL.match(path):  # gs://bucket/...: JAX's to reach, no local folder to make
+            return _turn_on(path)
     else:  # a folder nnjax chose: one subfolder per processor (module docstring)
         _check_folder(path)
         path = os.path.join(path, _host.cpu_tag())
     _check_folder(path)
     os.makedirs(path, exist_ok=True)
+    path = _turn_on(path)
+    remove_empty_entries(path)
+    return path
+
+
+# a folder named by a URL (gs://bucket/cache), which JAX's cache reaches through etils
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def _turn_on(path: str) -> str:
+    """JAX's cache on in ``path``, every program kept (module docstring); returns ``path``."""
+    import jax
+
+    global _active
     jax.config.update("jax_enable_compilation_cache", True)
     jax.config.update("jax_compilation_cache_dir", path)
     # cache every program: a small CLI run compiles many programs of well under a second
@@ -136,7 +165,6 @@ def _enable(cache_dir: str | None, no_cache: bool) -> str | None:
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)  # -1: no minimum
     _active = path
     _reported.clear()
-    remove_empty_entries(path)
     return path
 
 
@@ -167,6 +195,7 @@ def active_dir() -> str | None:
 _ENTRY = re.compile(r"(?P<module>.+)-[0-9a-f]{64}-cache")
 _READ_ERROR = re.compile(
     r"Error reading persistent compilation cache entry for '(?P<module>[^']+)'"
+    r"(?:: (?P<reason>.*))?"
 )
 _WRITE_ERROR = "Error writing persistent compilation cache entry"
 _reported: set[str] = set()  # the kinds of cache failure said once in this process
@@ -188,47 +217,71 @@ def remove_empty_entries(folder: str) -> list[str]:
 
 
 def remove_unreadable_entries(module: str, folder: str | None = None) -> list[str]:
-    """Remove the entries of the program ``module`` (e.g. ``jit_nnjax_fit_<key>``) in
-    ``folder`` (default: the active one) that do not decompress (cut short); returns their
-    names."""
-    folder = folder or _active
-    if not folder:
-        return []
-    removed = []
+    """Remove the entries of the program ``module`` (e.g. ``jit_nnjax_fit_<key>``, or one
+    entry's whole key ``<module>-<64 hex digits>``) in ``folder`` (default: the active one)
+    that JAX could not read; returns their names.
+
+    Those that do not decompress (cut short) when there are any; else all of ``module``'s
+    entries: one that decompresses but does not parse (a damaged zstd frame: zstd keeps no
+    checksum by default) cannot be told apart without JAX, and was kept for good, JAX warning
+    at every run. Removing an entry is always safe: the next run compiles and writes it."""
+    return _remove_unreadable(module, folder or _active)[0]
+
+
+def _remove_unreadable(module: str, folder: str | None) -> tuple[list[str], bool]:
+    """:func:`remove_unreadable_entries`'s work; also whether the names removed are the ones
+    cut short (False: all of ``module``'s entries, none of which is)."""
     try:
-        names = os.listdir(folder)
+        names = os.listdir(folder) if folder else []
     except OSError:
-        return []
-    for name in names:
-        m = _ENTRY.fullmatch(name)
-        if m and m["module"] == module and not _decompresses(os.path.join(folder, name)):
-            removed.append(name)
-            _remove(os.path.join(folder, name))
-    return removed
+        return [], False
+    ours = [n for n in names if n == f"{module}-cache" or _module_of(n) == module]
+    cut = [name for name in ours if not _decompresses(os.path.join(folder, name))]
+    for name in cut or ours:
+        _remove(os.path.join(folder, name))
+    return cut or ours, bool(cut)
+
+
+def _module_of(name: str) -> str | None:
+    m = _ENTRY.fullmatch(name)
+    return m["module"] if m else None
+
+
+def _decompressors():
+    """The decompressors JAX may have written an entry with: zlib, zstd (Python 3.14's
+    ``compression.zstd``, which JAX prefers, or the ``zstandard`` package)."""
+    import zlib
+
+    found = [(zlib.decompress, zlib.error)]
+    try:
+        from compression import zstd
+
+        found.append((zstd.decompress, zstd.ZstdError))
+    except ImportError:
+        pass
+    try:
+        import zstandard
+
+        found.append((zstandard.ZstdDecompressor().decompress, zstandard.ZstdError))
+    except ImportError:
+        pass
+    return found
 
 
 def _decompresses(path: str) -> bool:
-    import zlib
-
+    """Whether the entry at ``path`` decompresses whole with one of :func:`_decompressors`."""
     try:
         with open(path, "rb") as f:
             data = f.read()
     except OSError:
         return True  # gone or unreadable here: not ours to judge
-    try:
-        zlib.decompress(data)
-        return True
-    except zlib.error:
-        pass
-    try:
-        import zstandard
-    except ImportError:
-        return False
-    try:
-        zstandard.ZstdDecompressor().decompress(data)
-        return True
-    except zstandard.ZstdError:
-        return False
+    for decompress, error in _decompressors():
+        try:
+            decompress(data)
+            return True
+        except error:
+            pass
+    return False
 
 
 def _remove(path: str) -> None:
@@ -242,16 +295,28 @@ def cache_warning(text: str) -> str | None:
     """What to say for the warning ``text``: itself, unless it is one of JAX's cache warnings.
 
     * "Error reading ... entry for 'M'": the entries of ``M`` that are cut short are removed
-      (the next run writes them whole); the line says so.
+      (the next run writes them whole), or all of them when none is
+      (:func:`remove_unreadable_entries`); the line says so.
     * "Error writing ... entry": said once per process (a full disk fails every program's
       write), with the folder; later ones return None (say nothing)."""
     m = _READ_ERROR.search(text)
     if m:
-        removed = remove_unreadable_entries(m["module"])
-        if removed:
+        removed, cut = _remove_unreadable(m["module"], _active)
+        why = m["reason"] or "JAX could not load it"
+        if cut:
             return (
                 f"compilation cache: {', '.join(removed)} in {_active} was cut short (a full "
                 "disk, or a run killed while writing it): removed, compiled afresh"
+            )
+        if len(removed) == 1:
+            return (
+                f"compilation cache: {removed[0]} in {_active} could not be read (damaged: "
+                f"{why}): removed, compiled afresh"
+            )
+        if removed:
+            return (
+                f"compilation cache: an entry of {m['module']} in {_active} could not be read "
+                f"(damaged: {why}): its {len(removed)} entries removed, compiled afresh"
             )
         return text
     if _WRITE_ERROR in text:

@@ -186,6 +186,10 @@ def test_broken_entries_are_removed_and_write_failures_said_once(tmp_path, monke
     assert line.startswith(f"compilation cache: {cut.name} in {tmp_path} was cut short")
     assert good.exists() and not cut.exists() and other.exists()
     assert sorted(os.listdir(tmp_path)) == sorted([good.name, other.name, "notes.txt"])
+    # JAX says again it cannot read jit_run's entry; the one left decompresses, so it is one
+    # JAX cannot parse (a damaged zstd frame): removed too
+    assert cache.cache_warning(read).startswith(f"compilation cache: {good.name} in {tmp_path}")
+    assert sorted(os.listdir(tmp_path)) == sorted([other.name, "notes.txt"])
     assert cache.cache_warning(read) == read  # nothing left to remove: JAX's own words
     write = "Error writing persistent compilation cache entry for 'jit_add': OSError: [Errno 28] No space left on device"  # noqa: E501
     first = cache.cache_warning(write)
@@ -237,3 +241,25 @@ def test_info_says_an_unusable_jax_cache_folder_is_off_and_why(env, tmp_path, ca
     assert f"warning: compilation cache off: {bad}: Not a directory" in err
     line = next(x for x in out.splitlines() if x.startswith("jax_cache"))
     assert line == f"jax_cache    off (unusable: {bad}: Not a directory (errno 20, ENOTDIR))"
+
+
+def test_an_entry_that_decompresses_but_does_not_parse_is_healed(tmp_path):
+    """Audit: fit's entry replaced by compressed bytes that are no executable (a damaged zstd
+    frame decompresses: zstd keeps no checksum). JAX warned "Failed to parse" at every run,
+    for good, the entry kept; now it is removed once, said in one line, and written whole."""
+    import zlib
+
+    cache = tmp_path / "cache"
+    _train(cache)
+    folder = cache / _tag(None)
+    shutil.rmtree(folder / "nnjax-programs")
+    (entry,) = folder.glob("jit_nnjax_fit_*-cache")
+    damaged = zlib.compress(b"not a program" * 100)
+    entry.write_bytes(damaged)
+    _train(cache)
+    warnings = [line for line in _train.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and f"{entry.name} in {folder} could not be read" in warnings[0]
+    assert entry.read_bytes() != damaged  # written afresh, whole
+    shutil.rmtree(folder / "nnjax-programs")
+    _train(cache)
+    assert "warning" not in _train.stderr
