@@ -117,16 +117,29 @@ def _paired_lines(st: dict, rows) -> list:
         "p (Wilcoxon) | better/worse |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    return lines + _comparison_rows(st, rows, "", _run_cells)
+
+
+def _run_cells(c: dict) -> list:
+    d = c["diff"]
+    return [f"{100 * d['mean']:+.1f} {_ci(d)}", _p(c["p_t"]), _p(c["p_wilcoxon"]),
+            f"{c['wins']}/{c['losses']}"]  # fmt: skip
+
+
+def _order_cells(c: dict) -> list:
+    icc = "n/a" if np.isnan(c["icc"]) else f"{c['icc']:.2f}"
+    return [*_run_cells(c)[:2], f"{c['p_wilcoxon']:.3g}", f"{c['wins']}/{c['losses']}", icc]
+
+
+def _comparison_rows(st: dict, rows, suffix: str, cells_of) -> list:
+    """One table row per method: ``cells_of`` its comparison ``vs_<ref><suffix>`` with
+    sequential, then with SRC (dashes where there is none: a method against itself)."""
+    lines = []
     for r in rows:
         cells = []
         for ref in ("sequential", "src"):
-            c = st[r].get(f"vs_{ref}")
-            if c is None:
-                cells += ["-"] * 4
-                continue
-            d = c["diff"]
-            cells += [f"{100 * d['mean']:+.1f} {_ci(d)}", _p(c["p_t"]), _p(c["p_wilcoxon"]),
-                      f"{c['wins']}/{c['losses']}"]  # fmt: skip
+            c = st[r].get(f"vs_{ref}{suffix}")
+            cells += cells_of(c) if c is not None else ["-"] * (4 + (suffix != ""))
         lines.append(f"| {LABELS.get(r, r)} | " + " | ".join(cells) + " |")
     return lines
 
@@ -151,18 +164,7 @@ def _order_lines(st: dict, rows, n_orders: int, n_seeds: int) -> list:
         "p (Wilcoxon) | better/worse | ICC |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
-        cells = []
-        for ref in ("sequential", "src"):
-            c = st[r].get(f"vs_{ref}_orders")
-            if c is None:
-                cells += ["-"] * 5
-                continue
-            d, icc = c["diff"], "n/a" if np.isnan(c["icc"]) else f"{c['icc']:.2f}"
-            cells += [f"{100 * d['mean']:+.1f} {_ci(d)}", _p(c["p_t"]), f"{c['p_wilcoxon']:.3g}",
-                      f"{c['wins']}/{c['losses']}", icc]  # fmt: skip
-        lines.append(f"| {LABELS.get(r, r)} | " + " | ".join(cells) + " |")
-    return lines
+    return lines + _comparison_rows(st, rows, "_orders", _order_cells)
 
 
 def _hp_text(hp) -> str:
