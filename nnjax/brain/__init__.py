@@ -28,7 +28,8 @@ Import the submodules directly, e.g. ``from nnjax.brain import neurons``:
   generated samples are;
   :mod:`~nnjax.brain.helmholtz`: wake–sleep for a Helmholtz machine with the exact KL;
   :mod:`~nnjax.brain.study`: the ``nnjax sleep`` study.
-* :mod:`~nnjax.brain.rhythms`: spectra, band powers; ``detect``, ``hypnogram``, ``planted``: events.
+* :mod:`~nnjax.brain.rhythms`: spectra, band powers; ``filters``: zero-phase band-pass, moving
+  RMS; ``detect``, ``hypnogram``, ``planted``: events.
 * :mod:`~nnjax.brain.network`: recurrent E/I spiking networks in one scan (``circuits`` builds
   them); :mod:`~nnjax.brain.sleep_states`: wake, NREM and REM as neuromodulation, the
   hypnogram scheduler; ``activity``: ISI CV, correlations, rasters;

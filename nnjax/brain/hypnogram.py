@@ -9,6 +9,8 @@ The plots return a stand-alone :class:`matplotlib.figure.Figure` (no pyplot stat
 :mod:`nnjax.plotting`); matplotlib is imported inside them only.
 """
 
+import numbers
+
 import numpy as np
 
 STAGES: tuple[str, ...] = ("W", "N1", "N2", "N3", "REM")
@@ -16,7 +18,8 @@ STAGES: tuple[str, ...] = ("W", "N1", "N2", "N3", "REM")
 
 def check_hypnogram(hypno, names=STAGES) -> np.ndarray:
     """The hypnogram as int64 (n_epochs,), or a ValueError naming the bad codes or shape:
-    codes are integers (or whole floats) in 0..len(names)-1, not stage names."""
+    codes are integers (or whole floats) in 0..len(names)-1, not stage names. The range is
+    checked before the cast to int64 (1e20 or 2**63 wrapped to -2**63 in the message)."""
     h = np.asarray(hypno)
     if h.ndim != 1 or h.size == 0:
         raise ValueError(f"hypnogram: must be a non-empty 1-D array of codes, got {h.shape}")
@@ -26,23 +29,27 @@ def check_hypnogram(hypno, names=STAGES) -> np.ndarray:
             f"hypnogram: codes must be integers 0..{len(names) - 1} standing for the stages "
             f"{dict(enumerate(names))}, got {bad} (dtype {h.dtype})"
         )
-    if not (np.issubdtype(h.dtype, np.integer) or np.all(np.mod(h, 1) == 0)):
-        raise ValueError(f"hypnogram: codes must be integers, got dtype {h.dtype}")
-    h = h.astype(np.int64)
-    bad = np.unique(h[(h < 0) | (h >= len(names))])
-    if bad.size:
+    if h.dtype.kind == "f":  # np.mod(inf, 1) warned and gave nan
+        finite = np.isfinite(h)
+        frac = ~finite | (np.mod(np.where(finite, h, 0.0), 1) != 0)
+        if frac.any():
+            raise ValueError(
+                f"hypnogram: codes must be integers, got {np.unique(h[frac]).tolist()[:5]} "
+                f"(dtype {h.dtype})"
+            )
+    out = (h < 0) | (h >= len(names))
+    if out.any():
+        bad = [int(c) if float(c).is_integer() else c for c in np.unique(h[out]).tolist()]
         raise ValueError(
-            f"hypnogram: codes {bad.tolist()} are not in 0..{len(names) - 1} (names={tuple(names)})"
+            f"hypnogram: codes {bad[:5]} are not in 0..{len(names) - 1} (names={tuple(names)})"
         )
-    return h
+    return h.astype(np.int64)
 
 
 def _check_epoch(epoch_s, who: str) -> float:
-    if (
-        isinstance(epoch_s, bool)
-        or not isinstance(epoch_s, int | float)
-        or not 0 < epoch_s < float("inf")  # inf gave durations of inf s
-    ):
+    """``epoch_s`` as a float: any real number > 0 and finite (NumPy's too), not a bool."""
+    ok = isinstance(epoch_s, numbers.Real) and not isinstance(epoch_s, bool | np.bool_)
+    if not (ok and 0 < epoch_s < float("inf")):  # inf gave durations of inf s
         raise ValueError(f"{who}: epoch_s must be a number > 0 (s) and finite, got {epoch_s!r}")
     return float(epoch_s)
 
@@ -65,16 +72,23 @@ def stage_intervals(hypno, epoch_s: float = 30.0, names=STAGES):
 
 
 def stage_at(hypno, times, epoch_s: float = 30.0, names=STAGES) -> np.ndarray:
-    """Stage code at each time (s) (e.g. of detected events); -1 outside the hypnogram
-    (before 0, at or after its end, inf or nan). ``times`` must be numbers (a string such as
-    "35" is refused, not parsed)."""
+    """Stage code at each time (s) (e.g. of detected events), the shape of ``times``: time t
+    lies in epoch k = floor(t / epoch_s), [k epoch_s, (k + 1) epoch_s); -1 outside the
+    hypnogram (before 0, at or after its end, inf or nan). A time within 4 ulps of a
+    boundary counts as on it: 0.3 s is in epoch 3 of 0.1 s epochs, although 0.3 / 0.1 =
+    2.9999999999999996 in floating point. ``times`` must be numbers (a string such as "35"
+    is refused, not parsed)."""
     epoch_s = _check_epoch(epoch_s, "stage_at")
     h = check_hypnogram(hypno, names)
     t = np.asarray(times)
     if t.dtype.kind not in "iuf":  # NumPy parsed "35" as 35 s; bools ran as 0 and 1 s
         raise ValueError(f"stage_at: times must be numbers (s), got dtype {t.dtype}")
     t = t.astype(np.float64)
-    epoch = np.floor(t / epoch_s)  # in float: inf (or 1e30) cast to int64 wrapped to epoch 0
+    q = t / epoch_s
+    near = np.round(q)
+    with np.errstate(invalid="ignore"):  # inf - inf: nan, not near
+        on_boundary = np.abs(q - near) <= 4 * np.finfo(np.float64).eps * np.abs(near)
+    epoch = np.where(on_boundary, near, np.floor(q))  # in float: inf cast to int64 wrapped
     inside = (t >= 0) & (epoch < h.size)
     idx = np.where(inside, epoch, 0).astype(np.int64)
     return np.where(inside, h[idx], -1)

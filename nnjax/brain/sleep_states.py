@@ -164,8 +164,13 @@ def schedule(hypno, epoch_s: float, dt: float, *, states=None, ramp_s: float = 0
 
     Each epoch of ``epoch_s`` seconds holds its stage's levels (``states``: a dict name ->
     Levels, default :data:`STATES`); a transition is a linear ramp of ``ramp_s`` s centred on
-    the boundary. n_steps = len(hypno) * round(epoch_s * 1000 / dt), at most
-    :data:`MAX_STEPS` (a longer night is a ValueError before anything is allocated). Time
+    the boundary, at most one epoch wide (0 <= ramp_s <= epoch_s). Each epoch lasts
+    per = round(epoch_s * 1000 / dt) steps and n_steps = len(hypno) * per, at most
+    :data:`MAX_STEPS` (a longer night is a ValueError before anything is allocated). When
+    epoch_s is not a whole number of steps, epoch k starts at k per dt, not k epoch_s: for
+    1 s epochs at dt = 0.3 ms, 3333 steps = 0.9999 s each, so the schedule runs ahead of the
+    hypnogram's clock by 0.1 ms an epoch (pick a dt that divides epoch_s; ``nnjax night``
+    asks for whole 10 ms). ``states`` needs levels for every stage name, used or not. Time
     and memory are O(n_steps), whatever the ramp's width.
     """
     h = located("schedule", check_hypnogram, hypno, STAGE_NAMES)
