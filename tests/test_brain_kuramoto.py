@@ -147,3 +147,35 @@ def test_K_of_one_strength_per_oscillator_is_refused():
             ku.simulate(th, om, K, dt=0.1, n_steps=10)
     per_network = ku.simulate(th, om, jnp.array([[0.0], [0.0], [100.0]]), dt=0.1, n_steps=10).r
     assert per_network[-1, 2] != per_network[-1, 0]  # one K per network, as documented
+
+
+def test_api_edges_are_one_line_errors():
+    with pytest.raises(
+        ValueError, match=r"order_parameter: theta must be \(\.\.\., N\) with N >= 1"
+    ):
+        ku.order_parameter(jnp.zeros((3, 0)))
+    theta0, omega = jnp.zeros(3), jnp.zeros(3)
+    with pytest.raises(ValueError, match=r"simulate: n_steps must be an int >= 1, got 0"):
+        ku.simulate(theta0, omega, 1.0, n_steps=0)
+    with pytest.raises(ValueError, match=r"simulate: n_steps \(4\) must be a multiple of"):
+        ku.simulate(theta0, omega, 1.0, n_steps=4, record_every=8)
+    for bad in (jnp.ones((3, 2)), jnp.ones((2, 3, 3))):
+        with pytest.raises(ValueError, match=r"simulate: coupling must have shape \(3, 3\)"):
+            ku.simulate(theta0, omega, 1.0, n_steps=2, coupling=bad)
+    with pytest.raises(ValueError, match="simulate: coupling must be a finite number, got nan"):
+        ku.simulate(theta0, omega, 1.0, n_steps=2, coupling=jnp.ones((3, 3)).at[0, 1].set(jnp.nan))
+    for fn in (ku.lorentzian_frequencies, ku.gaussian_frequencies):
+        for n in (0, -1, 2.0, 2.5, "3", None):
+            with pytest.raises(ValueError, match=f"{fn.__name__}: n must be an int >= 1"):
+                fn(n)
+        assert float(fn(1)[0]) == 0.0  # one oscillator: the median, omega0
+
+
+def test_stationary_r_at_and_around_the_critical_coupling():
+    with jax.enable_x64(True):
+        for gamma in (0.5, 1.0, 2.0):
+            kc = 2.0 * gamma
+            K = jnp.array([0.5 * kc, kc, kc * (1 + 1e-9), 1.5 * kc, 4.0 * kc])
+            r = np.asarray(ku.stationary_r(K, gamma))
+            expected = [0.0, 0.0, np.sqrt(1 - 1 / (1 + 1e-9)), np.sqrt(1 / 3), np.sqrt(0.75)]
+            np.testing.assert_allclose(r, expected, rtol=1e-6, atol=0)

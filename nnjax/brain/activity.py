@@ -67,10 +67,13 @@ def _check_ms(value, who: str, name: str = "bin_ms") -> float:
 
 
 def isi_cv(raster, bin_ms: float, *, min_spikes: int = 5) -> np.ndarray:
-    """CV of the inter-spike intervals of each neuron, (N,); NaN for neurons with fewer than
-    ``min_spikes`` spikes or with a nan or inf count. Several spikes in one bin count as
-    intervals of 0 ms (choose bins shorter than the refractory period to avoid that). The
-    memory used grows with the nonzero bins, not with the raster's size or its counts."""
+    """CV of the inter-spike intervals of each neuron, (N,): std(ISI) / mean(ISI) (ddof = 0),
+    spike times at the bin centres (b + 1/2) bin_ms. NaN for neurons with fewer than
+    max(min_spikes, 3) spikes (one interval has std 0, a CV of 0 by construction, so 3 is
+    the floor even for min_spikes = 0, 1 or 2), with all intervals 0 ms (mean 0), or with a
+    nan or inf count. Several spikes in one bin count as intervals of 0 ms (choose bins
+    shorter than the refractory period to avoid that). The memory used grows with the
+    nonzero bins, not with the raster's size or its counts."""
     r, b, n, vals = _spikes(raster, "isi_cv")
     bin_ms = _check_ms(bin_ms, "isi_cv")
     min_spikes = check_count(min_spikes, "min_spikes", "isi_cv", minimum=0)
@@ -115,8 +118,11 @@ def _windows(r: np.ndarray, bin_ms: float, window_ms: float, who: str) -> np.nda
 def pairwise_correlation(
     raster, bin_ms: float, *, window_ms: float = 5.0, n_pairs: int = 2000, seed: int = 0
 ) -> float:
-    """Mean Pearson correlation of the window counts of ``n_pairs`` random distinct pairs
-    among the neurons that fire at all; NaN if fewer than two do or a count is nan or inf."""
+    """Mean Pearson correlation rho_ij = cov(c_i, c_j) / (sd(c_i) sd(c_j)) of the window
+    counts c (n_windows, N) over random pairs i != j of the neurons whose counts vary
+    (sd > 0: a silent neuron, or one with the same count in every window, has no
+    correlation): ``n_pairs`` draws with replacement, self-pairs dropped. NaN if fewer than
+    two neurons vary or a count is nan or inf."""
     n_pairs = check_count(n_pairs, "n_pairs", "pairwise_correlation")
     seed = check_count(seed, "seed", "pairwise_correlation", minimum=0)  # NumPy's own error
     c = _windows(_raster(raster, "pairwise_correlation"), bin_ms, window_ms, "pairwise_correlation")

@@ -2,7 +2,8 @@
 
 Spike trains of varying length are fixed-size arrays of spike times (..., n) with a boolean
 mask (..., n) marking the real spikes (padding is ignored), so batches vmap and shapes never
-change under jit.
+change under jit. A mask is bools or 0/1 (a concrete one holding anything else, a 2 or a 0.5
+read as a weight, is a ValueError); a traced one keeps the spikes where it is > 0.
 
 * :func:`van_rossum_distance` (van Rossum 2001). Each train is filtered with the causal
   kernel e^{-t/tau} H(t), f(t) = sum_i e^{-(t - t_i)/tau} H(t - t_i), and
@@ -13,8 +14,10 @@ change under jit.
 
   (closed form, since (1/tau) int e^{-(t - a)/tau} e^{-(t - b)/tau} H H dt = e^{-|a-b|/tau}/2).
   Under this normalisation one spike against an empty train gives D^2 = 1/2, and two single
-  spikes delta apart give D^2 = 1 - e^{-delta/tau}. Differentiable in the spike times; at
-  D = 0 (identical trains) the gradient of D is taken as 0, not nan.
+  spikes delta apart give D^2 = 1 - e^{-delta/tau}. Differentiable in the spike times
+  except where two spikes coincide (the cusp of e^{-|d|/tau}); there the derivative of |d|
+  is taken as 0, the mean of the one-sided slopes (what central differences give), so at
+  identical trains the gradient of D^2 is 0; that of D is 0 there too, not nan.
 * :func:`sttc`, the spike time tiling coefficient (Cutts & Eglen 2014, J Neurosci 34:14288):
   STTC = 1/2 [ (P_A - T_B) / (1 - P_A T_B) + (P_B - T_A) / (1 - P_B T_A) ], with T_A the
   fraction of the recording [0, duration] within +-dt of a spike of A, P_A the fraction of
@@ -77,7 +80,15 @@ def _mask(times, mask, name: str, where: str):
             f"{where}: mask_{name} shape {mask.shape} differs from spike times {name} shape "
             f"{times.shape}"
         )
-    return times, mask.astype(times.dtype)
+    m = concrete(mask)
+    if m is not None and not np.all((m == 0) | (m == 1)):
+        # a mask entry was a weight: 2 counted its spike twice (D^2 = 2 for one spike
+        # against none), 0.5 a quarter, and in sttc it rescaled P
+        bad = m[(m != 0) & (m != 1)].ravel()[0]
+        raise ValueError(
+            f"{where}: mask_{name} must hold booleans or 0/1 (1 keeps a spike), got {bad}"
+        )
+    return times, (mask > 0).astype(times.dtype)  # traced: kept iff > 0
 
 
 def _train(times, mask, name: str, where: str, duration=None):
@@ -123,21 +134,44 @@ def _check_number(value, name: str, where: str) -> None:
     check_positive(value, name, where)
 
 
-def _kernel_sum(a, ma, b, mb, tau):
-    d = a[..., :, None] - b[..., None, :]
-    w = ma[..., :, None] * mb[..., None, :]
-    # where() keeps padded pairs (weight 0) out of the gradient
-    return jnp.sum(jnp.where(w > 0, jnp.exp(-jnp.abs(d) / tau), 0.0) * w, axis=(-2, -1))
+def _merged_d2(t, sign, tau):
+    """D^2 along one order of the merged spikes t (..., K) with signs (+1 for a, -1 for b, 0
+    for padding): a stable sort puts equal times in their given order, padding last.
+    Between consecutive spikes t_k <= t_{k+1}, f - g = h_k e^{-(t - t_k)/tau} with
+    h_k = h_{k-1} e^{-(t_k - t_{k-1})/tau} + sign_k, so
+    D^2 = sum_k h_k^2 (1 - e^{-2 (t_{k+1} - t_k)/tau}) / 2, the last factor 1. A sum of
+    nonnegative terms: no cancellation between large sums, and O(K) memory."""
+    order = jnp.argsort(jnp.where(sign != 0, t, jnp.inf), axis=-1, stable=True)
+    t, sign = jnp.take_along_axis(t, order, -1), jnp.take_along_axis(sign, order, -1)
+    keep = sign != 0
+    last = keep & ~jnp.concatenate([keep[..., 1:], jnp.zeros_like(keep[..., :1])], -1)
+    # padding is finite (0) and its gaps are set to 0 before exp: no nan in any gradient
+    gap = jnp.where(keep & ~last, jnp.diff(t, append=t[..., -1:]), 0.0)
+
+    def step(h, x):
+        gap_k, sign_k, keep_k, last_k = x
+        h = h + sign_k
+        factor = jnp.where(last_k, 1.0, -jnp.expm1(-2.0 * gap_k / tau))
+        return h * jnp.exp(-gap_k / tau), jnp.where(keep_k, 0.5 * h * h * factor, 0.0)
+
+    xs = tuple(jnp.moveaxis(x, -1, 0) for x in (gap, sign, keep, last))
+    _, terms = jax.lax.scan(step, jnp.zeros(t.shape[:-1], t.dtype), xs)
+    return terms.sum(0)
 
 
 def van_rossum_distance(a, b, tau, *, mask_a=None, mask_b=None, squared: bool = False):
     """Van Rossum distance between spike trains a (..., n) and b (..., m) (module docstring).
 
-    Returns D (or D^2 with ``squared``), shape (...). ``tau`` > 0 in the units of the times,
-    one number (an array of them broadcast against the spikes; vmap for several).
-    Spike times that the masks keep must be finite (a ValueError when concrete); a nan or
-    inf one under a trace gives D = nan (its kernel term e^{-|inf - inf|/tau} is nan), as
-    does a traced tau <= 0 or nan.
+    Returns D (or D^2 with ``squared``), shape (...), the batch shapes of a and b broadcast.
+    ``tau`` > 0 in the units of the times, one number (vmap for several). Spike times need
+    not be sorted; those that the masks keep must be finite (a ValueError when concrete); a
+    nan or inf one under a trace gives D = nan, as does a traced tau <= 0 or nan.
+
+    The value is the closed form's, computed without it: f - g decays as e^{-t/tau} between
+    consecutive spikes of the merged, sorted trains, so D^2 is a sum of nonnegative terms
+    (:func:`_merged_d2`), O((n + m) log(n + m)) time and O(n + m) memory. The closed form, a
+    difference of large sums, lost 1.5% of D^2 in float32 for 1000 spikes shifted by
+    tau / 10^4, and held n x m matrices (a 2.6 GB peak for n = m = 10^4).
     """
     _check_number(tau, "tau", "van_rossum_distance")
     a, ma = _train(a, mask_a, "a", "van_rossum_distance")
@@ -149,13 +183,16 @@ def van_rossum_distance(a, b, tau, *, mask_a=None, mask_b=None, squared: bool = 
 
 @functools.partial(jax.jit, static_argnums=(5,))
 def _van_rossum(a, ma, b, mb, tau, squared):
-    d2 = 0.5 * (
-        _kernel_sum(a, ma, a, ma, tau)
-        + _kernel_sum(b, mb, b, mb, tau)
-        - 2.0 * _kernel_sum(a, ma, b, mb, tau)
-    )
-    d2 = jnp.maximum(d2, 0.0)  # rounding can leave -1e-17 for equal trains; nan stays nan
-    d2 = jnp.where(tau > 0, d2, jnp.nan)  # a traced tau <= 0 or nan
+    batch = jnp.broadcast_shapes(a.shape[:-1], b.shape[:-1])
+    a, ma = (jnp.broadcast_to(x, batch + a.shape[-1:]) for x in (a, ma))
+    b, mb = (jnp.broadcast_to(x, batch + b.shape[-1:]) for x in (b, mb))
+    t, sign = jnp.concatenate([a, b], -1), jnp.concatenate([ma, -mb], -1)
+    # Equal times (a cusp of D^2) are taken once in each order and averaged: the gradient
+    # is then the mean of the one-sided slopes, the closed form's with d|d|/dd = 0 at d = 0
+    # (0 at identical trains); one order alone gives one side (1/tau per spike there).
+    d2 = 0.5 * (_merged_d2(t, sign, tau) + _merged_d2(t[..., ::-1], sign[..., ::-1], tau))
+    bad = jnp.any((sign != 0) & ~jnp.isfinite(t), axis=-1)  # traced nan or inf spike times
+    d2 = jnp.where(bad | ~(tau > 0), jnp.nan, d2)  # and a traced tau <= 0 or nan
     return d2 if squared else _safe_sqrt(d2)
 
 
@@ -248,11 +285,17 @@ def golomb_rinzel_chi(traces: Array) -> Array:
         raise ValueError(
             f"golomb_rinzel_chi: traces must be (T, N) with T >= 1 and N >= 1, got {traces.shape}"
         )
+    if not jnp.issubdtype(traces.dtype, jnp.floating):  # bools, and uints that wrap below
+        traces = traces.astype(jnp.result_type(float))
     return _chi(traces)
 
 
 @jax.jit
 def _chi(traces):
+    # each trace minus its first sample: a constant trace becomes exactly 0, so its
+    # variance is exactly 0 (in float32, var of 1000 samples of 0.1 was 1e-16, not 0, and
+    # constant traces gave chi = 1.18, 0.94, 0.51 for 0.1, 0.3, 1000 instead of 0)
+    traces = traces - traces[:1]
     pop = jnp.var(traces.mean(axis=1))
     single = jnp.var(traces, axis=0).mean()  # nan when a trace holds nan or inf
     ok = single > 0
@@ -262,8 +305,9 @@ def _chi(traces):
 def coincidence_inputs(
     key, n_inputs: int, n_steps: int, volley_times: Array, jitter: float
 ) -> Array:
-    """Input raster (n_steps, n_inputs): every input fires once per volley, at the volley time
-    plus a Gaussian jitter of sd ``jitter`` steps (rounded; clipped to the run). jitter = 0 is
+    """Input raster (n_steps, n_inputs): input j fires once per volley k, at step
+    clip(round(volley_times[k] + jitter z_kj), 0, n_steps - 1), z_kj ~ N(0, 1) (round to the
+    nearest step, halves to even; so a fractional volley time is rounded too). jitter = 0 is
     perfectly synchronous; larger jitter spreads the same number of spikes out in time.
     n_inputs, n_steps: ints >= 1; jitter: a finite number >= 0 (steps); volley_times (k,):
     finite steps in [0, n_steps - 1]. Concrete values breaking this are a ValueError (a nan
@@ -285,18 +329,24 @@ def coincidence_inputs(
             f"{n_steps - 1}], got {v if v.size <= 8 else v.shape}"
         )
     volley_times = jnp.asarray(volley_times)
-    shift = jnp.round(jitter * jax.random.normal(key, volley_times.shape + (n_inputs,)))
-    t = jnp.clip(volley_times[:, None] + shift, 0, n_steps - 1).astype(jnp.int32)
+    noise = jitter * jax.random.normal(key, volley_times.shape + (n_inputs,))
+    # round the spike time itself: astype truncated a fractional volley time (10.6 -> 10)
+    t = jnp.clip(jnp.round(volley_times[:, None] + noise), 0, n_steps - 1).astype(jnp.int32)
     raster = jnp.zeros((n_steps, n_inputs))
     return raster.at[t, jnp.arange(n_inputs)[None, :]].add(1.0)
 
 
 def coincidence_response(raster: Array, weight: float, *, beta: float = 0.8, theta=1.0):
     """Output spike count of one discrete LIF neuron (reset to zero) driven by
-    I_t = weight * sum_j raster[t, j]; raster (T, n_inputs) -> count, shape (). nan (not a
-    count) when the current holds a nan or an inf (a nan or inf raster entry or weight), or
-    beta or theta is nan: such input has no spike count, and this also holds under jit.
-    weight, beta and theta are single real numbers (not bools: a ValueError)."""
+    I_t = weight * sum_j raster[t, j]; raster (T, n_inputs) -> count, shape ().
+
+    u_t = beta v_{t-1} + I_t (v_{-1} = 0); s_t = 1[u_t >= theta]; v_t = u_t (1 - s_t);
+    count = sum_t s_t. nan (not a count) when the current holds a nan or an inf (a nan or
+    inf raster entry or weight), or a traced beta or theta is nan: such input has no spike
+    count, and this also holds under jit. weight, beta and theta are single real numbers
+    (not bools), concrete beta in (0, 1] and theta > 0 (finite), else a ValueError naming
+    this function.
+    """
     where = "coincidence_response"
     _real(raster, "raster", where)
     raster = jnp.asarray(raster)
@@ -309,6 +359,10 @@ def coincidence_response(raster: Array, weight: float, *, beta: float = 0.8, the
         if v is None or v.ndim != 0 or v.dtype.kind not in "iuf":  # True ran as 1; a (2,)
             # beta simulated two neurons, a (n_inputs,) weight failed in a broadcast
             raise ValueError(f"{where}: {name} must be a number, got {_shown(value)}")
+    b = concrete(beta)  # lif refused these too, but named itself ("lif: beta ...")
+    if b is not None and not (b > 0 and b <= 1):
+        raise ValueError(f"{where}: beta must be in (0, 1], got {b.item()}")
+    check_positive(theta, "theta", where)
     current = weight * raster.sum(axis=-1)
     spikes, _ = lif(current, beta=beta, theta=theta, reset="zero")
     bad = ~jnp.all(jnp.isfinite(current)) | jnp.any(jnp.isnan(beta)) | jnp.any(jnp.isnan(theta))
