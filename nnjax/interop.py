@@ -32,12 +32,20 @@ def dense_layers(params: Params) -> list[dict[str, Any]]:
     Layout: Dense, then (activation, Dense) repeated, then an optional activation; each
     Dense dict holds ``W`` (in, out) and, for all layers or none, ``b`` (out,), real
     floating-point arrays (or nested lists of floats). Raises ValueError naming the
-    offending layer index.
+    offending layer index, and the kind of layer when its leaves tell it (a convolution's
+    W of 3 or more axes, a recurrent cell's W_i/W_h, a normalisation's scale/offset, a
+    nested block of resmlp): those are no mlp's, and Flax's Linear has no place for them.
     """
     if not isinstance(params, list | tuple) or not params:
         raise ValueError(
-            f"interop: params must be a non-empty list (an nnjax mlp's), got {params!r}"
+            f"interop: params must be a non-empty list (an nnjax mlp's), got {_described(params)}"
         )
+    for i, p in enumerate(params):
+        if what := _foreign(p):
+            raise ValueError(
+                f"interop: params[{i}] is {what}; interop converts only the params of an "
+                "nnjax mlp (Dense layers {'W', 'b'} between activation layers {})"
+            )
     dense = []
     for i, p in enumerate(params):
         if not isinstance(p, dict):
@@ -80,6 +88,39 @@ def dense_layers(params: Params) -> list[dict[str, Any]]:
     return dense
 
 
+def _described(params) -> str:
+    """``params`` (not a list) in a few words: another layer's dict named by
+    :func:`_foreign`, a lone Dense layer's dict (a logistic_regression's) as such."""
+    if isinstance(params, dict) and (what := _foreign(params)):
+        return what
+    if isinstance(params, dict) and "W" in params and set(map(str, params)) <= {"W", "b"}:
+        return (
+            f"one Dense layer's dict with keys {sorted(map(str, params))} (a "
+            "logistic_regression's params? give them as a list: [params])"
+        )
+    return f"{type(params).__name__} {str(params)[:80]}"
+
+
+def _foreign(p) -> str:
+    """What a params entry of a layer other than Dense or an activation is, told by its
+    leaves (a conv kernel, a recurrent cell, a normalisation, a nested block), or ''."""
+    if isinstance(p, list | tuple):
+        return f"a nested list of {len(p)} entries (a residual or serial block, as in resmlp)"
+    if not isinstance(p, dict):
+        return ""
+    keys = {str(k) for k in p}
+    if keys == {"forward", "backward"}:
+        return "a Bidirectional recurrent layer's (keys 'backward', 'forward')"
+    if keys & {"W_i", "W_h"}:
+        cell = "a GRUCell" if "b_h" in keys else "an LSTMCell or a SimpleRNNCell"
+        return f"a recurrent layer's ({cell}: keys {sorted(keys)})"
+    if keys == {"offset", "scale"}:
+        return "a normalisation layer's (BatchNorm or LayerNorm: keys 'offset', 'scale')"
+    if "W" in keys and keys <= {"W", "b"} and len(w := getattr(p["W"], "shape", ())) > 2:
+        return f"a convolution's (Conv or ConvTranspose: W of shape {tuple(w)})"
+    return ""
+
+
 def _float_shape(j: int, name: str, a) -> tuple[int, ...]:
     """The shape of Dense ``j``'s leaf ``name``, a real floating-point array (or nested
     lists of numbers, read as floats), or a ValueError naming it."""
@@ -88,6 +129,8 @@ def _float_shape(j: int, name: str, a) -> tuple[int, ...]:
     dtype = getattr(a, "dtype", None)
     if dtype is None:  # a list: NumPy reads it (ragged rows are refused)
         try:
+            if not isinstance(a, list | tuple) or np.asarray(a).dtype.kind not in "iuf":
+                raise TypeError("not a (nested) list of numbers")  # None would read as nan
             a = np.asarray(a, dtype=float)
         except (TypeError, ValueError) as e:
             raise ValueError(
@@ -172,7 +215,9 @@ def to_nnx(
 ) -> NNXMLP:
     """An :class:`NNXMLP` whose ``layers[l].kernel``/``.bias`` are ``params``' ``W``/``b``.
 
-    The arrays keep their dtype (float64 stays float64).
+    The arrays keep their dtype (float64 stays float64 with ``jax_enable_x64`` on; without
+    it a NumPy float64 array becomes float32, as ``jnp.asarray`` makes it, so ``from_nnx``
+    gives float32 back, while ``to_linen`` keeps NumPy arrays as they are).
     """
     dense = dense_layers(params)
     act, out_act = _resolve(activation, output_activation, params)
@@ -200,6 +245,13 @@ def from_nnx(model: NNXMLP) -> Params:
     with one, or shapes that do not chain, is a ValueError naming the layer)."""
     if not isinstance(model, NNXMLP):
         raise ValueError(f"from_nnx: expected an nnjax.interop.NNXMLP, got {type(model).__name__}")
+    for i, layer in enumerate(model.layers):
+        if not isinstance(layer, nnx.Linear):
+            raise ValueError(
+                f"from_nnx: layers[{i}] is a {type(layer).__module__}.{type(layer).__name__}, "
+                "not an nnx.Linear; an NNXMLP converts to an nnjax mlp only when it holds "
+                "Linear layers alone"
+            )
     Ws = [layer.kernel[...] for layer in model.layers]
     has_bias = [getattr(layer, "bias", None) is not None for layer in model.layers]
     if len(set(has_bias)) > 1:  # bs = None would drop the biases the other layers have

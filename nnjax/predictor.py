@@ -24,8 +24,10 @@ _FAR = " (inputs far outside the training data?)"
 
 
 class NonFiniteRows(ValueError):
-    """Rows whose inputs or outputs are nan or inf: ``rows`` their 0-based indices, ``what``
-    is wrong with them, ``hint`` a likely cause ('' or a parenthesis)."""
+    """Rows whose inputs or outputs are unusable (nan or inf; for a model trained with
+    ``binary_cross_entropy``, an output outside [0, 1], which is no probability): ``rows``
+    their 0-based indices, ``what`` is wrong with them, ``hint`` a likely cause ('' or a
+    parenthesis)."""
 
     def __init__(self, name: str, what: str, rows: list, hint: str = ""):
         self.what, self.rows, self.hint = what, rows, hint
@@ -74,7 +76,10 @@ class Predictor:
             std_dtype = None if self.standardizer is None else self.standardizer.mean.dtype
             X = X.astype(np.result_type(self._dtype, *([std_dtype] if std_dtype else [])))
         if X.dtype.kind != "f":
-            raise ValueError(f"{self._name()}: inputs must be numbers, got dtype {X.dtype}")
+            raise ValueError(
+                f"{self._name()}: inputs must be numbers (an array of ints, bools or floats), "
+                f"got dtype {X.dtype}{' (cast it with .astype(float))' * (X.dtype == object)}"
+            )
         want = self.input_shape[1:]
         if X.ndim != len(want) + 1 or tuple(X.shape[1:]) != want:
             one = " (one example? give X[None], of shape (1, ...))" if X.shape == want else ""
@@ -131,9 +136,20 @@ class Predictor:
     def __call__(self, X) -> np.ndarray:
         """The model's outputs on raw inputs X: logits, or probabilities for a model trained
         with ``binary_cross_entropy`` (module docstring). Rows whose inputs or outputs are
-        nan or inf (finite inputs can overflow) are a :class:`NonFiniteRows` naming them."""
+        nan or inf (finite inputs can overflow), or whose probability is outside [0, 1],
+        are a :class:`NonFiniteRows` naming them."""
         z = np.asarray(self._forward(self.params, self.state, self.transform(X)))
         self._check_finite(z, "the model's outputs are nan or inf", _FAR)  # argmax: a class
+        if self.loss == "binary_cross_entropy":  # q and 1 - q must be probabilities
+            bad = np.flatnonzero(((z < 0) | (z > 1)).reshape(len(z), -1).any(axis=1))
+            if len(bad):
+                raise NonFiniteRows(
+                    self._name(),
+                    "the model's outputs are outside [0, 1], no probabilities,",
+                    bad.tolist(),
+                    " (saved with loss binary_cross_entropy, but its last layer gives no "
+                    "probability: a logit is binary_cross_entropy_with_logits)",
+                )
         return z
 
     def predict_proba(self, X) -> np.ndarray:

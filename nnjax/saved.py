@@ -38,6 +38,7 @@ from nnjax.saved_format import (
     MODEL_FILE,
     PARAMS_FILE,
     STATE_FILE,
+    check_outputs,
     read_arrays,
     read_meta,
     unflatten,
@@ -85,7 +86,9 @@ def save(
     finite > 0, mean finite); ``label_names`` a list, not a string, dict or set, its names
     distinct as text ([1, "1"] would predict alike); ``feature_names`` a list of distinct
     names (strings, or a table's int column labels); ``target`` a string not among them. A
-    ``ValueError`` names the argument (and the leaf) before anything is written.
+    ``ValueError`` names the argument (and the leaf) before anything is written. ``path``
+    and its missing parents are made; '' or a file at ``path`` is a ValueError, a file on
+    the way there a :class:`~nnjax.errors.PathError` (an OSError) naming that file.
     """
     from nnjax.io import atomic_write_files
 
@@ -101,15 +104,46 @@ def save(
         feature_names=feature_names,
         target=target,
     )
-    path = os.fspath(path)
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise ValueError(f"nnjax.save: {path} exists and is not a folder")
-    os.makedirs(path, exist_ok=True)
+    path = _folder(os.fspath(path))
     # every file on disk before any replaces its old self, model.json (the commit) last: a
     # full disk leaves a model saved before in this folder as it was
     atomic_write_files([(os.path.join(path, name), data) for name, data in files])
     _remove_stale(path, [name for name, _ in files])
     return path
+
+
+def _folder(path: str) -> str:
+    """``path`` made a folder (with its parents), or a one-line error naming it: '' is a
+    ValueError; a file there or on the way a :class:`~nnjax.errors.PathError` (an OSError:
+    ``os.makedirs`` said only "[Errno 20] Not a directory", or "No such file" for '')."""
+    import errno
+
+    from nnjax.errors import PathError
+
+    if not path.strip():
+        raise ValueError(f"nnjax.save: path must name a folder, got {path!r}")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"nnjax.save: {path} exists and is not a folder")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        on_way = next(
+            (p for p in _ancestors(path) if os.path.exists(p) and not os.path.isdir(p)), None
+        )
+        why = f"{on_way} is a file" if on_way else (e.strerror or str(e))
+        raise PathError(
+            f"nnjax.save: cannot make the folder {path}: {why}", path, e.errno or errno.EIO
+        ) from None
+    return path
+
+
+def _ancestors(path: str) -> list[str]:
+    """The folders ``path`` lies in, outermost first (relative paths stay relative)."""
+    parts, head = [], os.path.dirname(path)
+    while head and head not in parts and head != os.path.dirname(head):
+        parts.append(head)
+        head = os.path.dirname(head)
+    return parts[::-1]
 
 
 def model_files(
@@ -200,7 +234,13 @@ def _check(model, params, state, shape):
 
 def load(path):
     """The saved model at ``path`` as a :class:`~nnjax.predictor.Predictor` (every file
-    checked first; a :class:`SavedModelError` names the file and the problem)."""
+    checked first; a :class:`SavedModelError` names the file and the problem).
+
+    Beyond the format's checks, the model rebuilt from ``model.spec`` must fit the rest of
+    ``model.json``: its output shape (-1, ..., K) the recorded ``output_shape``, K label
+    names (2 for K = 1), K = 1 for a binary loss, a standardizer of input_shape[-1]
+    features; and every leaf must be of the kind the model's is (floating point, in any
+    precision), finite, a running variance >= 0, as ``save`` requires."""
     import jax
 
     from nnjax.data import Standardizer
@@ -210,14 +250,22 @@ def load(path):
     folder = os.fspath(path)
     meta = read_meta(folder)
     where = os.path.join(folder, MODEL_FILE)
+    out = []  # the output shape, a Python tuple that eval_shape would not return
+
+    def init(key):
+        out_shape, p, s = init_model(model, key, shape)
+        out.append(tuple(out_shape))
+        return p, s
+
     try:
         model = from_spec(meta["model"]["spec"])
         shape = tuple(meta["model"]["input_shape"])
-        _, like_p, like_s = jax.eval_shape(lambda k: init_model(model, k, shape), jax.random.key(0))
+        like_p, like_s = jax.eval_shape(init, jax.random.key(0))
         std = meta["standardizer"]
         standardizer = None if std is None else Standardizer.from_dict(std)
     except (KeyError, TypeError, ValueError) as e:
         raise SavedModelError(f"{where}: cannot rebuild the model: {e}") from None
+    check_outputs(meta, out[0], standardizer, where)
     files = meta["files"]
     params = unflatten(
         read_arrays(folder, PARAMS_FILE, files[PARAMS_FILE]),

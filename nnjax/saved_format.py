@@ -1,7 +1,8 @@
 """The saved-model format (``docs/saved-models.md``): its name, version and file names, the
 checksums, and reading the files back with every check (``model.json``'s format, checksum
-and fields; each array file's size and SHA-256; every leaf's place and shape). A damaged or
-foreign file is a :class:`SavedModelError` whose one line names it.
+and fields; each array file's size and SHA-256; every leaf's place, shape, dtype kind and
+finiteness; the recorded outputs against the rebuilt model's). A damaged or foreign file is
+a :class:`SavedModelError` whose one line names it.
 
 Light: ``nnjax predict`` reads a ``model.json`` here before JAX starts, so JAX and NumPy are
 imported inside the functions that need them.
@@ -48,11 +49,18 @@ def read_meta(path) -> dict:
             what, code = f"it {link[0]}", link[1]
         raise PathError(f"{folder}: no saved model there ({what})", folder, code)
     if not os.path.isfile(where):
-        hint = ""
-        if any(n.startswith("ckpt_") and n.endswith(".npz") for n in os.listdir(folder)):
+        from nnjax.lock import LOCK_NAME  # standard library only: light
+
+        hint, names = "", os.listdir(folder)
+        if any(n.startswith("ckpt_") and n.endswith(".npz") for n in names):
             hint = (
                 "; it holds training checkpoints: nnjax train --resume with --out DIR writes "
                 "the saved model from them"
+            )
+        elif LOCK_NAME in names:
+            hint = (
+                f"; it holds {LOCK_NAME}: a training run into it has not saved its model yet, "
+                "or was killed before it did"
             )
         raise SavedModelError(f"{folder}: not a saved nnjax model (no {MODEL_FILE}){hint}")
     try:
@@ -102,7 +110,7 @@ def _check_fields(meta: dict, where: str) -> None:
         ),
         "label_names": not _names(meta.get("label_names"), LABEL_TYPES, _n_classes(model)),
         "loss": meta.get("loss") not in LOSS_NAMES,
-        "standardizer": not isinstance(meta.get("standardizer", {}), dict | None),
+        "standardizer": not isinstance(meta.get("standardizer", ()), dict | None),
         "feature_names": features is not None
         and not _names(features, (str,), shape[1] if shape_ok and len(shape) == 2 else None),
         "target": not isinstance(meta.get("target"), str | None),
@@ -178,9 +186,16 @@ def read_arrays(folder: str, name: str, entry: dict) -> dict[str, Any]:
     import io
 
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+        archive = np.load(io.BytesIO(data), allow_pickle=False)
+        if not hasattr(archive, "files"):  # a lone .npy array, not an archive of them
+            raise SavedModelError(
+                f"{where}: not an .npz archive (a single .npy array of shape {archive.shape})"
+            )
+        with archive:
             arrays = {k: archive[k] for k in archive.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        if isinstance(e, SavedModelError):
+            raise
         raise SavedModelError(f"{where}: not a readable .npz archive ({e})") from None
     return {k: _typed(a, entry.get("leaves"), k, where) for k, a in arrays.items()}
 
@@ -226,4 +241,66 @@ def unflatten(arrays: dict, like, where: str, what: str):
             raise SavedModelError(
                 f"{where}: {what}{key} has shape {arrays[key].shape}, the model needs {shape}"
             )
+    kinds = {jax.tree_util.keystr(p): leaf.dtype for p, leaf in leaves}
+    for key in want:
+        _check_leaf(arrays[key], kinds[key], f"{where}: {what}{key}", what == "state")
     return jax.tree_util.tree_unflatten(treedef, [arrays[k] for k in want])
+
+
+def _check_leaf(a, like, name: str, state: bool) -> None:
+    """``a`` of the kind of ``like`` (the model's own leaf: floating point for a weight, in
+    any precision) and finite, a running variance (``state``'s ``['var']``) >= 0; else a
+    SavedModelError naming it (an integer weight would truncate, a string one fail deep in
+    JAX, a nan one predict nan that would be blamed on the inputs)."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    floating = jnp.issubdtype(like, jnp.floating)
+    if floating != jnp.issubdtype(a.dtype, jnp.floating) or (
+        not floating and not jnp.issubdtype(a.dtype, jnp.integer)
+    ):
+        want = "a floating-point array" if floating else f"an array of {like}"
+        raise SavedModelError(f"{name} has dtype {a.dtype}, the model needs {want}")
+    if not floating:
+        return
+    bad = int(a.size - np.count_nonzero(np.isfinite(a)))
+    if bad:
+        raise SavedModelError(
+            f"{name} holds {bad} nan/inf value(s) of {a.size}: the model would predict nan"
+        )
+    if state and name.endswith("['var']") and a.size and float(np.min(a)) < 0:
+        raise SavedModelError(
+            f"{name}, a running variance, holds values < 0 (min {float(np.min(a)):g})"
+        )
+
+
+def check_outputs(meta: dict, out_shape, std, where: str) -> None:
+    """The rebuilt model's output shape ``out_shape`` (-1, ..., K) fits what ``meta``
+    records: its ``model.output_shape``, one label name per class (K, or 2 for K = 1), one
+    output for a binary loss; and the standardiser ``std`` has one statistic per input
+    feature. A SavedModelError (at ``where``, model.json) names the mismatch: predictions
+    would be named wrongly, fail, or give probability columns without names."""
+    out = list(out_shape)
+    recorded = meta["model"].get("output_shape")
+    if recorded is not None and list(recorded) != out:
+        raise SavedModelError(
+            f"{where}: model.output_shape {recorded} but the model rebuilt from model.spec "
+            f"gives {out}"
+        )
+    k = out[-1] if len(out) > 1 else 1
+    n = 2 if k == 1 else k
+    names = meta["label_names"]
+    if len(names) != n:
+        raise SavedModelError(
+            f"{where}: {len(names)} label_names for a model with {n} classes ({k} output(s))"
+        )
+    if meta["loss"].startswith("binary_") and k != 1:
+        raise SavedModelError(
+            f"{where}: loss {meta['loss']} takes one output per example, the model gives {k}"
+        )
+    features = meta["model"]["input_shape"][-1]
+    if std is not None and len(std.mean) != features:
+        raise SavedModelError(
+            f"{where}: the standardizer has {len(std.mean)} features, the model's input "
+            f"shape {tuple(meta['model']['input_shape'])} has {features}"
+        )

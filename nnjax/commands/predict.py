@@ -44,15 +44,24 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--out",
         metavar="FILE",
-        help="write the predictions as CSV here (default: stdout); an existing file is "
-        "replaced only when it holds earlier predictions (or is empty), else give --overwrite",
+        help="write the predictions here (default: stdout) as CSV with a header row and one "
+        "row per example: row (the CSV line, or the 0-based index of an .npy/.npz row), "
+        "prediction (the label name), label (when the data has labels), and with --proba "
+        "p_<label> per class; an existing file is replaced only when it holds earlier "
+        "predictions (or is empty), else give --overwrite",
     )
     p.add_argument(
         "--overwrite",
         action="store_true",
         help="let --out replace an existing file that holds something other than predictions",
     )
-    p.add_argument("--proba", action="store_true", help="add a probability column per class")
+    p.add_argument(
+        "--proba",
+        action="store_true",
+        help="add a column p_<label> per class: its probability (softmax of the logits; for "
+        "one output, [1 - q, q] with q its sigmoid, or the output itself for "
+        "binary_cross_entropy), written in full precision",
+    )
 
 
 def check(args) -> None:
