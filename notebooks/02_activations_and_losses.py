@@ -18,10 +18,11 @@
 # $a = f(z)$; backpropagation needs $f'(z)$. A loss $J(\text{prediction}, \text{target})$
 # says how wrong the output is; its gradient is where backpropagation starts.
 #
-# This notebook plots every activation in `nnjax.activations` with its derivative, taken by
-# `jax.grad` (and `jax.vmap` to apply it pointwise), checks the derivatives against the
-# textbook formulas, and then shows why a sigmoid output should be trained with
-# cross-entropy rather than mean squared error: MSE's gradient *saturates*.
+# This notebook plots every elementwise activation in `nnjax.activations` (all but `softmax`
+# and `log_softmax`, which act on a whole vector) with its derivative, taken by `jax.grad`
+# (and `jax.vmap` to apply it pointwise), checks the derivatives against the textbook
+# formulas, takes softmax's Jacobian, and then shows why a sigmoid output should be trained
+# with cross-entropy rather than mean squared error: MSE's gradient *saturates*.
 
 # %%
 import jax

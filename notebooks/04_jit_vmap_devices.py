@@ -107,17 +107,8 @@ params_np = jax.tree.map(np.asarray, params)
 
 
 def run_numpy(indices=batch_idx):
-    return twin_train(
-        twin_forward,
-        twin_backward,
-        params_np,
-        X,
-        y,
-        loss="softmax_cross_entropy",
-        optimizer="sgd",
-        learning_rate=LR,
-        batch_indices=indices,
-    )
+    kw = dict(loss="softmax_cross_entropy", optimizer="sgd", learning_rate=LR)
+    return twin_train(twin_forward, twin_backward, params_np, X, y, batch_indices=indices, **kw)
 
 
 params_twin, losses_twin = run_numpy()
@@ -159,9 +150,7 @@ EAGER_STEPS = 5  # op-by-op is slow: time a few steps and scale
 _, losses_eager = run_steps(eager_step, EAGER_STEPS)  # also warms the per-primitive caches
 t_eager = median_time(lambda: run_steps(eager_step, EAGER_STEPS), repeats=3) / EAGER_STEPS
 
-t0 = time.perf_counter()
-jax.block_until_ready(run_steps(jit_step, 1))  # the first call traces and compiles
-compile_step = time.perf_counter() - t0
+compile_step = median_time(lambda: run_steps(jit_step, 1), repeats=1)  # traces, compiles
 params_jit, losses_jit = run_steps(jit_step, STEPS)
 t_jit = median_time(lambda: run_steps(jit_step, STEPS)) / STEPS
 
@@ -204,14 +193,12 @@ t_fused = median_time(lambda: fused(params, idx_j, lr)) / STEPS
 # differs between NumPy and XLA).
 
 # %%
-diffs = {
-    f"no jit (first {EAGER_STEPS})": np.max(
-        np.abs(np.asarray(losses_eager) - losses_twin[:EAGER_STEPS])
-    ),
-    "jit step": np.max(np.abs(np.asarray(losses_jit) - losses_twin)),
-    "scan-fused": np.max(np.abs(np.asarray(losses_fused) - losses_twin)),
-}
-for name, d in diffs.items():
+for name, losses in (
+    (f"no jit (first {EAGER_STEPS})", losses_eager),
+    ("jit step", losses_jit),
+    ("scan-fused", losses_fused),
+):
+    d = np.max(np.abs(np.asarray(losses) - losses_twin[: len(losses)]))  # no jit: EAGER_STEPS
     print(f"max |loss - NumPy twin's loss|, {name:<18} {d:.1e}")
     assert d < 1e-4, name  # float32 rounding only
 final = jax.tree.map(lambda a, b: np.max(np.abs(np.asarray(a) - b)), params_fused, params_twin)
@@ -237,8 +224,7 @@ print(f"\nbatch {BATCH}, {STEPS} steps, float32; medians of 3-5 repeats on {jax.
 fig, ax = plt.subplots(figsize=(7, 2.8))
 names = [r[0] for r in rows]
 ax.barh(names[::-1], [r[1] * 1e6 for r in rows][::-1], color=["C2", "C1", "C3", "C0"])
-ax.set_xscale("log")
-ax.set_xlabel("time per training step (us, log scale; lower is better)")
+ax.set(xscale="log", xlabel="time per training step (us, log scale; lower is better)")
 ax.set_title("one SGD step of a 64-64-64-10 MLP, batch 32")
 fig.tight_layout()
 
@@ -248,8 +234,8 @@ fig.tight_layout()
 # * **No `jit` is the slowest by far**: each primitive is a separate dispatch with Python
 #   overhead, far more than the tiny matmuls cost. Never train this way; it is for
 #   debugging.
-# * **A jitted step** is one call per step; it is already faster than the NumPy twin, which
-#   also pays Python overhead for each of the many small NumPy calls of a step.
+# * **A jitted step** is one call per step; here it already beats the NumPy twin (`vs NumPy`),
+#   which also pays Python overhead for each of the many small NumPy calls of a step.
 # * **Scan-fusion** removes the remaining per-step Python and dispatch cost; XLA also fuses
 #   the elementwise work inside the step. The price is a compile (its time is in the table),
 #   paid once per shape (that is why `nnjax.fit` drops the last partial batch: one shape, one
@@ -267,14 +253,12 @@ t_numpy_big = median_time(lambda: run_numpy(idx_big), repeats=3) / STEPS
 fused_big = jax.jit(train_fused).lower(params, idx_big_j, lr).compile()
 t_fused_big = median_time(lambda: fused_big(params, idx_big_j, lr)) / STEPS
 for b, t_np, t_fu in ((BATCH, t_numpy, t_fused), (BIG, t_numpy_big, t_fused_big)):
-    print(
-        f"batch {b:>4}: NumPy twin {t_np * 1e6:7.0f} us, scan-fused {t_fu * 1e6:6.0f} us "
-        f"per step: {t_np / t_fu:5.1f}x"
-    )
+    per_step = f"NumPy twin {t_np * 1e6:7.0f} us, scan-fused {t_fu * 1e6:6.0f} us per step"
+    print(f"batch {b:>4}: {per_step}: {t_np / t_fu:5.1f}x")
 
 # %% [markdown]
-# Change `BATCH` above to try other sizes. On a GPU a small network mostly pays per-step
-# launch costs, which is exactly what fusion removes.
+# Change `BATCH` above to try other sizes. On a GPU a small network is expected to pay
+# mostly per-step launch costs, which is what fusion removes (not measured in this run).
 
 # %% [markdown]
 # ## `vmap`: many models as one program
@@ -287,7 +271,6 @@ for b, t_np, t_fu in ((BATCH, t_numpy, t_fused), (BIG, t_numpy_big, t_fused_big)
 # %%
 lrs = jnp.array([0.003, 0.01, 0.03, 0.1, 0.2, 0.3, 0.5, 1.0])
 K = len(lrs)
-
 sweep = jax.vmap(train_fused, in_axes=(None, None, 0))  # params and batches shared
 t0 = time.perf_counter()
 sweep_c = jax.jit(sweep).lower(params, idx_j, lrs).compile()
@@ -324,11 +307,12 @@ fig.tight_layout()
 # %% [markdown]
 # Read the sweep's ratios with the machine in mind. The eight runs do the same arithmetic
 # whether they are looped or vmapped; on a small CPU that arithmetic already keeps the cores
-# busy, so the vmapped sweep gains little over the loop of compiled runs (both far ahead of
-# NumPy). What `vmap` removes is the per-call overhead, and it fills wide hardware: one
-# small model leaves most of a GPU idle, eight batched together do not. Where the work per
-# call is tiny, the difference shows even on a CPU — per-example gradients are the classic
-# case.
+# busy, so the vmapped sweep gains little over the loop of compiled runs, if anything: which
+# of the two rows above is ahead varies with the machine and its load (both are far ahead of
+# NumPy). What `vmap` removes is the per-call overhead, and it fills wide hardware: one small
+# model would leave most of a GPU idle, eight batched together would not. Where the work per
+# call is tiny, the difference can show even on a CPU — per-example gradients are the
+# classic case (the table below, from the same machine).
 #
 # ### Per-example gradients
 #
@@ -405,11 +389,11 @@ for name, t in (
 #    (or open it in Jupyter), or run the paired script `python notebooks/04_jit_vmap_devices.py`.
 #
 # What changes: `jax.devices()` lists the GPU; every `jnp` array and every jitted program
-# lives there, while the NumPy twin still runs on the CPU, so the ratios grow; the first
-# compile takes a little longer. To keep a GPU machine on the CPU, set
-# `JAX_PLATFORMS=cpu` before starting Python. With several devices, `nnjax.fit(..., mesh=N)`
-# splits each batch across N of them (data parallelism with `jax.sharding`; see
-# `nnjax.parallel`); on one CPU you can try that with
+# lives there, while the NumPy twin still runs on the CPU, so the ratios and compile times
+# change (not measured here: the outputs above come from the device printed first). To keep
+# a GPU machine on the CPU, set `JAX_PLATFORMS=cpu` before starting Python. With several
+# devices, `nnjax.fit(..., mesh=N)` splits each batch across N of them (data parallelism with
+# `jax.sharding`; see `nnjax.parallel`); on one CPU you can try that with
 # `XLA_FLAGS=--xla_force_host_platform_device_count=4`, set before JAX starts.
 #
 # To measure well on a GPU, use larger batches (a batch of 32 leaves most of a GPU idle),
