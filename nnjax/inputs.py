@@ -54,7 +54,7 @@ def _csv(where, n_features, feature_names, label_names, target, trained_target) 
         target = trained_target
     given = [h for h in header if h != target]
     if feature_names is not None:
-        check_same_columns(where, given, list(feature_names))
+        check_same_columns(where, given, list(feature_names), csv_header=True)
         order = list(feature_names)
     else:
         datafile.warn_numeric_header(where, header)
@@ -77,9 +77,10 @@ def _csv(where, n_features, feature_names, label_names, target, trained_target) 
     return Inputs(X, y, lines)
 
 
-def check_same_columns(where: str, given: list, trained: list) -> None:
+def check_same_columns(where: str, given: list, trained: list, csv_header: bool = False) -> None:
     """The columns ``given`` are the model's ``trained`` ones, in any order, or a
-    ``ValueError`` naming the missing and the unknown ones."""
+    ``ValueError`` naming the missing and the unknown ones (and, for a CSV file's header of
+    numbers only, asking whether its header row is missing)."""
     missing = [c for c in trained if c not in given]
     extra = [c for c in given if c not in trained]
     if missing or extra:
@@ -91,6 +92,7 @@ def check_same_columns(where: str, given: list, trained: list) -> None:
         raise ValueError(
             f"{where}: columns differ from the model's training data: {'; '.join(parts)} "
             f"(it was trained on {datafile._first(trained)})"
+            + (datafile.no_header(given) if extra and csv_header else "")
         )
 
 

@@ -95,8 +95,9 @@ class Standardizer(NamedTuple):
     @classmethod
     def from_dict(cls, d) -> "Standardizer":
         """The inverse of :meth:`to_dict`; a ValueError names what is wrong with ``d``."""
-        if not isinstance(d, dict) or not {"mean", "std"} <= set(d):
-            raise ValueError(f"Standardizer.from_dict: needs keys 'mean' and 'std'; got {d!r}")
+        if not isinstance(d, dict) or not {"mean", "std"} <= set(d):  # not a whole dict shown
+            got = f"keys {sorted(map(str, d))}" if isinstance(d, dict) else type(d).__name__
+            raise ValueError(f"Standardizer.from_dict: needs keys 'mean' and 'std'; got {got}")
         dtype = d.get("dtype", "float32")
         if dtype not in ("float16", "float32", "float64"):
             raise ValueError(f"Standardizer.from_dict: dtype {dtype!r} is not a float dtype")

@@ -51,6 +51,8 @@ def test_standardizer_round_trips_exactly_through_json():
     "bad, match",
     [
         ({"mean": [0.0]}, "needs keys 'mean' and 'std'"),
+        ({"mean": list(range(999))}, r"needs keys 'mean' and 'std'; got keys \['mean'\]$"),
+        ([1.0], "needs keys 'mean' and 'std'; got list$"),
         ({"mean": [0.0, 1.0], "std": [1.0]}, "the same length"),
         ({"mean": [0.0], "std": [0.0]}, "std finite > 0"),
         ({"mean": ["a"], "std": [1.0]}, "must be numbers"),

@@ -191,6 +191,17 @@ def test_predict_refuses_other_columns_naming_them(run, tmp_path, capsys, column
     assert "(it was trained on x1, x2, x3, x4)" in err
 
 
+def test_a_csv_without_its_header_row_is_asked_about(run, tmp_path, capsys):
+    """A file whose first row is data listed its numbers as unknown columns, no more."""
+    d = run[0]
+    (tmp_path / "nohead.csv").write_text("0.5,1.5,2.5,3.5\n1,2,3,4\n")
+    assert main(["predict", d / "run", "--data", tmp_path / "nohead.csv"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown column(s) '0.5', '1.5', '2.5', '3.5'" in err and "\n" not in err
+    assert err.endswith("line 1 is all numbers: is the header row missing? (a CSV file needs "
+                        "one naming its columns)")  # fmt: skip
+
+
 def test_predict_refuses_an_unknown_label(run, tmp_path, capsys):
     d = run[0]
     _write_csv(tmp_path / "bad.csv", np.ones((2, 4)), ["alpha", "delta"])
