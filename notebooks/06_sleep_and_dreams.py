@@ -314,7 +314,7 @@ seen = (jnp.asarray(split.X_tasks.reshape(-1, 64)), jnp.ones(5 * split.X_tasks.s
 
 def replay_generator(kl_weight):
     method, vae = D.make_replay_method(model, 10, 64, D.ReplayConfig(kl_weight=kl_weight))
-    extra = method.init(jax.random.key(0), 64)
+    extra = method.init(jax.random.key(0), clf)
     after = jax.jit(method.after_task)
     for t in range(5):
         task = (jnp.asarray(split.X_tasks[t]), jnp.asarray(split.y_tasks[t]), split.n_tasks[t])
