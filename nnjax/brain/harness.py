@@ -22,17 +22,21 @@ runs per candidate, none of which shares a class order or a seed with the test r
 
 **Selection** (:func:`select`), two objectives, both reported:
 
-* ``final``: the highest mean final validation accuracy;
-* ``plastic``: the same, among the candidates whose mean just-learned accuracy (task t's
-  accuracy right after its own training and consolidation, averaged over tasks and runs;
-  :mod:`nnjax.brain.scores`) is at least :data:`PLASTICITY_FLOOR` — a consolidation that
-  destroys the task it follows is refused. (None qualifies: the most plastic candidate.)
+* ``final``: argmax_c F_c, F_c = 1/R sum_r final_{c,r} (the mean final validation accuracy
+  over the R = 10 runs);
+* ``plastic``: argmax F_c over the candidates with J_c >= :data:`PLASTICITY_FLOOR`, J_c =
+  1/R sum_r 1/T sum_j R^{(c,r)}_{j,j} (the mean just-learned accuracy: task j's accuracy
+  right after its own training and consolidation; :mod:`nnjax.brain.scores`) — a
+  consolidation that destroys the task it follows is refused. When no candidate qualifies,
+  the most plastic one, argmax J_c, is taken and ``plastic_met_floor`` is False (recorded in
+  the search's JSON; the MNIST-1D search is such a case).
 
 A candidate with a non-finite wake loss in any validation run (a diverged run), or whose
-mean final accuracy is nan, is never chosen. ``python -m nnjax.brain.tuning DATASET OUT.json
-[N] [METHOD,...]`` runs the search (:func:`nnjax.brain.tuning.tune`) and writes the winners
-to :mod:`nnjax.brain.tuned`; digits was searched with N = 8
-(``docs/results/sleep-digits/search.json``), MNIST-1D not yet.
+mean final accuracy is nan, is never chosen; -1 when no candidate is left. Ties go to the
+lowest index (so the box's centre, candidate 0, wins a tie). ``python -m nnjax.brain.tuning
+DATASET OUT.json [N] [METHOD,...]`` runs the search (:func:`nnjax.brain.tuning.tune`) and
+writes the winners to :mod:`nnjax.brain.tuned`; digits and MNIST-1D were searched with N = 8
+(``docs/results/sleep-digits/search.json``, ``docs/results/sleep-mnist1d/search.json``).
 """
 
 import time
@@ -130,6 +134,7 @@ def build(name: str, split: C.SplitData, cfg: C.TrainConfig, src_cfg: S.SRCConfi
     (None for sequential and joint)."""
     from nnjax.brain import dreams
 
+    check_method(name, "build")
     apply = C.make_model(cfg, split.n_classes).apply
     T, _, d = split.X_tasks.shape
     K = split.n_classes
@@ -148,9 +153,16 @@ def build(name: str, split: C.SplitData, cfg: C.TrainConfig, src_cfg: S.SRCConfi
     src = S.make_src_method(split.image_shape, src_cfg)
     if name == "src":
         return src
-    if name == "src+replay1":
-        return B.combine(B.replay_method(apply, T, K, d), src)
-    raise ValueError(f"unknown method {name!r}; valid: {METHODS}")
+    return B.combine(B.replay_method(apply, T, K, d), src)  # src+replay1
+
+
+def check_method(name, where: str) -> str:
+    """``name`` when it is one of :data:`METHODS`, else a ValueError naming ``where`` (an
+    unknown name failed in :func:`build` only after the splits were loaded, naming no
+    function)."""
+    if not isinstance(name, str) or name not in METHODS:
+        raise ValueError(f"{where}: unknown method {name!r}; valid: {METHODS}")
+    return name
 
 
 def candidates(name: str, n: int, seed: int = SEARCH_SEED):
@@ -167,6 +179,8 @@ def candidates(name: str, n: int, seed: int = SEARCH_SEED):
     lo, hi = BOX[name]
     leaves_lo, tree = jax.tree.flatten(lo)
     leaves_hi = jax.tree.leaves(hi)
+    where = [jax.tree_util.keystr(k) for k, _ in jax.tree_util.tree_flatten_with_path(lo)[0]]
+    _check_box(name, where, leaves_lo, leaves_hi, tree == jax.tree.structure(hi))
     width = sum(int(np.size(x)) for x in leaves_lo)
     u = np.random.default_rng(seed).random((width, n)).T  # column j: the same n numbers for all
     u[0] = 0.5
@@ -178,6 +192,24 @@ def candidates(name: str, n: int, seed: int = SEARCH_SEED):
         out.append(jnp.asarray(a * (b / a) ** uu, jnp.float32))
         col += k
     return jax.tree.unflatten(tree, out)
+
+
+def _check_box(name: str, where: list, leaves_lo, leaves_hi, same_tree: bool) -> None:
+    """A ValueError naming ``candidates`` and ``BOX[name]`` unless the box's corners share one
+    structure and shapes and every lower corner is finite, > 0 and <= its upper corner (equal:
+    fixed). lo > hi drew from [hi, lo] silently; lo <= 0 gave nan candidates."""
+    shapes = [np.shape(a) == np.shape(b) for a, b in zip(leaves_lo, leaves_hi)]
+    if not same_tree or not all(shapes):
+        raise ValueError(f"candidates: BOX[{name!r}]'s lower and upper corners must have one "
+                         "structure and the same shapes")  # fmt: skip
+    for path, a, b in zip(where, leaves_lo, leaves_hi):
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        ok = np.isfinite(a) & np.isfinite(b) & (a > 0) & (a <= b)
+        if not ok.all():
+            i = np.flatnonzero(~ok.ravel())[0]
+            lo, hi = a.ravel()[i], b.ravel()[i]
+            raise ValueError(f"candidates: BOX[{name!r}]{path} needs finite 0 < lo <= hi "
+                             f"(log-uniform), got lo={lo:g}, hi={hi:g}")  # fmt: skip
 
 
 class Runs(NamedTuple):
@@ -192,14 +224,29 @@ class Runs(NamedTuple):
 def splits_for(dataset: str, orders, *, validation: bool, joint: bool = False) -> list:
     """The splits of ``orders`` (at least one), padded to one shape (the cumulative view for
     ``joint``)."""
+    if isinstance(orders, str) or not hasattr(orders, "__iter__"):  # 100: a bare TypeError
+        raise ValueError(f"splits_for: orders must be a sequence of class orders, got {orders!r}")
     orders = list(orders)
     if not orders:  # max() of an empty sequence before
         raise ValueError("splits_for: orders is empty; give at least one class order")
+    seen = [_order_key(o) for o in orders]
+    if len(set(seen)) != len(seen):  # a repeat counted its runs twice in every mean
+        raise ValueError(f"splits_for: orders must be distinct (a repeat counts its runs "
+                         f"twice), got {orders}")  # fmt: skip
     splits = [C.load_split(dataset, o, validation=validation) for o in orders]
     if joint:
         splits = [C.cumulative(s) for s in splits]
     N = max(s.X_tasks.shape[1] for s in splits)
     return [C.pad_tasks(s, N) for s in splits]
+
+
+def _order_key(order):
+    """A hashable form of a class order (an int, or an explicit permutation as a tuple);
+    :func:`nnjax.brain.tasks.load_split` checks the order itself."""
+    if np.ndim(order) == 0:
+        is_int = isinstance(order, int | np.integer) and not isinstance(order, bool)
+        return int(order) if is_int else ("not an int", repr(order))
+    return tuple(np.asarray(order).ravel().tolist())
 
 
 def stack_arrays(splits):
@@ -220,6 +267,7 @@ def score_runs(runs: C.SeedRuns, splits) -> dict:
 def run_candidates(name, dataset, hps, orders, keys, *, validation, group=16, hooks=()) -> Runs:
     """Every candidate of ``hps`` (stacked; None for no hyperparameters) x order x seed, run
     ``group`` candidates at a time through one compiled program (the last group padded)."""
+    check_method(name, "run_candidates")
     cfg, src_cfg = configs(dataset)
     group = check_count(group, "group", "run_candidates")  # 0: a range() error; 2.5: a TypeError
     splits = splits_for(dataset, orders, validation=validation, joint=name == "joint")
@@ -244,6 +292,7 @@ def run_candidates(name, dataset, hps, orders, keys, *, validation, group=16, ho
 
 def validate(name: str, dataset: str, n: int, *, group: int = 16, hooks=()) -> tuple:
     """(candidates, :class:`Runs`) of method ``name`` on the validation protocol."""
+    check_method(name, "validate")
     keys = jax.random.split(jax.random.key(1000), VALIDATION_SEEDS)
     hps = candidates(name, n) if name in BOX else None
     runs = run_candidates(name, dataset, hps, VALIDATION_ORDERS, keys, validation=True,
@@ -255,7 +304,9 @@ def select(runs: Runs, floor: float = PLASTICITY_FLOOR) -> dict:
     """The winners' indices under both objectives (module docstring). A candidate competes
     only when none of its runs diverged and its mean final accuracy is a number (a nan mean
     never wins: argmax alone would pick it); for ``plastic`` its mean just-learned accuracy
-    must be a number too. -1 when no candidate competes."""
+    must be a number too. -1 when no candidate competes. ``runs``: ``metrics["final"]`` and
+    ``metrics["just_learned"]`` (C, R), ``diverged`` (C, R). Returns {"final": int,
+    "plastic": int, "plastic_met_floor": bool}; ties go to the lowest index."""
     if (
         isinstance(floor, bool)
         or not isinstance(floor, int | float | np.number)
@@ -302,11 +353,28 @@ def _plain(tree):
 
 
 def as_hp(name: str, plain):
-    """The inverse of :func:`hp_at`: plain data -> the hyperparameter pytree of ``name``."""
+    """The inverse of :func:`hp_at`: plain data -> the hyperparameter pytree of ``name`` (a
+    key of :data:`BOX`); ``plain`` must name exactly the box's hyperparameters (a misspelt
+    name was returned as it was, or failed in ``SRCParams`` naming no function). None: None."""
     if plain is None:
         return None
+    if name not in BOX:
+        raise ValueError(f"as_hp: {name!r} has no hyperparameters; valid: {tuple(BOX)}")
+    want = _plain(jax.tree.map(lambda x: 0, BOX[name][0]))
+    if _names(plain) != _names(want):
+        raise ValueError(f"as_hp: the hyperparameters of {name!r} are {_names(want)}, got "
+                         f"{_names(plain)}")  # fmt: skip
     if name == "src":
         return S.SRCParams(**{k: jnp.asarray(v, jnp.float32) for k, v in plain.items()})
     if name == "src+replay1":
         return (as_hp("replay1", plain[0]), as_hp("src", plain[1]))
     return {k: jnp.asarray(v, jnp.float32) for k, v in plain.items()}
+
+
+def _names(plain):
+    """The hyperparameter names of plain data: sorted keys of a dict, a list per part."""
+    if isinstance(plain, dict):
+        return sorted(plain)
+    if isinstance(plain, tuple | list):
+        return [_names(p) for p in plain]
+    return type(plain).__name__

@@ -133,11 +133,14 @@ def load_split(
     ``order``: class-incremental, an int >= 0 for :func:`class_order` or an explicit
     permutation of the classes (an integer array); permuted, an int >= 0 seeding the tasks'
     permutations (NumPy ints too). ``classes_per_task``: class-incremental only, an int that
-    divides the number of classes. ``validation``: the held-out part of the training split as
-    the test set (what hyperparameters are chosen on).
+    divides the number of classes. ``validation`` (True or False): the held-out part of the
+    training split as the test set (what hyperparameters are chosen on).
     """
     if name not in SPLIT_DATASETS:
         raise ValueError(f"load_split: unknown dataset {name!r}; valid: {SPLIT_DATASETS}")
+    if not isinstance(validation, bool | np.bool_):  # "no" was truthy: the validation split
+        raise ValueError(f"load_split: validation must be True or False, got {validation!r}")
+    validation = bool(validation)
     if name.startswith("permuted-"):
         if not _is_int(order) or order < 0:
             raise ValueError(f"load_split: {name} takes an int order >= 0, got {order!r}")
@@ -169,7 +172,12 @@ def load_split(
 
 def task_permutations(order: int, d: int, n_tasks: int = PERMUTED_TASKS) -> np.ndarray:
     """(T, d) feature permutations of the permuted tasks: row 0 the identity, row t > 0
-    ``default_rng([order, t]).permutation(d)``."""
+    ``default_rng([order, t]).permutation(d)``. ``order`` an int >= 0, ``d`` (features) and
+    ``n_tasks`` T ints >= 1 (n_tasks=0 returned the identity row, one task; a negative order
+    failed in NumPy's SeedSequence, naming no argument)."""
+    order = _int(order, "order", "task_permutations", 0)
+    d = _int(d, "d", "task_permutations", 1)
+    n_tasks = _int(n_tasks, "n_tasks", "task_permutations", 1)
     rows = [np.arange(d)] + [np.random.default_rng([order, t]).permutation(d)
                              for t in range(1, n_tasks)]  # fmt: skip
     return np.stack(rows)
