@@ -55,7 +55,8 @@ def test_mean_pairwise_distance_survives_a_large_common_offset():
     assert V.mean_pairwise_distance([[1e8], [1e8 + 1]]) == 1.0
     X = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0]]) + 1e9
     assert V.mean_pairwise_distance(X) == pytest.approx(4.0, rel=1e-6)
-    assert np.isnan(V.mean_pairwise_distance([[0.0], [np.nan], [1.0]]))
+    with pytest.raises(ValueError, match=r"mean_pairwise_distance: X must be finite, got nan/inf"):
+        V.mean_pairwise_distance([[0.0], [np.nan], [1.0]])  # was a silent nan
 
 
 def test_diversity_refuses_nan_scores():

@@ -34,6 +34,18 @@ class Diversity(NamedTuple):
     mean_distance: float
 
 
+def _as_real(x, name: str, where: str) -> np.ndarray:
+    """``x`` as a float64 array, or a ValueError naming ``where: name`` for bools, complex
+    numbers, strings or objects ("1" was parsed, True counted as 1); bfloat16 is cast."""
+    try:
+        a = np.asarray(x)
+    except (TypeError, ValueError):  # a ragged list
+        raise ValueError(f"{where}: {name} must hold real numbers, got {x!r:.60}") from None
+    if a.dtype.kind in "bcOUSMm":
+        raise ValueError(f"{where}: {name} must hold real numbers, got dtype {a.dtype}")
+    return a.astype(np.float64)
+
+
 def class_histogram(labels, n_classes: int) -> np.ndarray:
     """h_k = #{i : labels_i = k}, (K,) int; labels (n,) ints in [0, K)."""
     n_classes = check_count(n_classes, "n_classes", "class_histogram")
@@ -52,7 +64,7 @@ def class_histogram(labels, n_classes: int) -> np.ndarray:
 
 def entropy_bits(histogram) -> float:
     """H = -sum_k p_k log2 p_k of a histogram of counts (p = h / sum h; 0 log 0 = 0)."""
-    h = np.asarray(histogram, np.float64)
+    h = _as_real(histogram, "histogram", "entropy_bits")  # [True, False] ran as counts 1, 0
     if h.ndim != 1 or not h.sum() > 0 or (h < 0).any() or not np.isfinite(h).all():  # nan
         raise ValueError(
             "entropy_bits: need a 1-D histogram of finite non-negative counts, not all 0"
@@ -65,11 +77,18 @@ def mean_pairwise_distance(X) -> float:
     """D = 2 / (n (n - 1)) sum_{i<j} ||x_i - x_j||_2 for X (n, d), n >= 2 (in float64;
     through the Gram matrix of the centred rows y_i = x_i - mean_k x_k, ||x_i - x_j||^2 =
     |y_i|^2 + |y_j|^2 - 2 y_i . y_j: centring leaves every difference as it is and keeps a
-    large common offset from cancelling them), :data:`BLOCK_ROWS` rows at a time. NaN in X
-    gives NaN."""
-    X = np.asarray(X, np.float64)
+    large common offset from cancelling them), :data:`BLOCK_ROWS` rows at a time. X must
+    hold finite real numbers (nan or inf: a ValueError naming the first bad row; a nan D
+    read as "no spread" downstream); bools and strings are refused."""
+    X = _as_real(X, "X", "mean_pairwise_distance")
     if X.ndim != 2 or X.shape[0] < 2:
         raise ValueError(f"mean_pairwise_distance: need X of shape (n >= 2, d), got {X.shape}")
+    bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+    if bad.size:
+        raise ValueError(
+            f"mean_pairwise_distance: X must be finite, got nan/inf in {bad.size} of "
+            f"{X.shape[0]} rows (first: row {bad[0]})"
+        )
     Y = X - X.mean(axis=0)
     sq = (Y * Y).sum(1)
     n = X.shape[0]

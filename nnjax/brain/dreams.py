@@ -61,7 +61,12 @@ Array = jax.Array
 
 
 def class_objective(apply: Callable, params, x: Array, cls: int | Array, l2: float) -> Array:
-    """J_c(x) = f_c(x) - (l2 / 2) ||x||^2 for one flat input x (d,)."""
+    """J_c(x) = f_c(x) - (l2 / 2) ||x||^2 for one flat input x (d,), a scalar; ``l2`` a
+    finite number >= 0 (a concrete nan gave J = nan; a string failed deep in NumPy)."""
+    where = "class_objective"
+    dynamics.check_positive(l2, "l2", where, allow_zero=True)
+    if jnp.ndim(x) != 1:  # (4, 4) failed in apply's shape check, with the batch axis added
+        raise ValueError(f"{where}: x must be one flat input (d,), got shape {jnp.shape(x)}")
     logits = apply(params, x[None])[0]
     c = dynamics.concrete(cls)  # an index past K was clamped by JAX: another class's logit
     if c is not None and (c.ndim != 0 or c.dtype.kind not in "iu" or not 0 <= c < logits.shape[-1]):
@@ -78,14 +83,20 @@ def _roll(x: Array, shifts: Array, image_shape: tuple) -> Array:
     return img.reshape(-1)
 
 
-def _check_image(where: str, x0: Array, image_shape: tuple) -> None:
-    if (
-        not isinstance(image_shape, tuple | list)
-        or not image_shape
-        or any(
-            isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1 for n in image_shape
+def _is_shape(image_shape) -> bool:
+    """A non-empty tuple or list of ints >= 1 (not bools)."""
+    return (
+        isinstance(image_shape, tuple | list)
+        and len(image_shape) > 0
+        and all(
+            not isinstance(n, bool) and isinstance(n, int | np.integer) and n >= 1
+            for n in image_shape
         )
-    ):  # an int, a float or a negative side failed deep in JAX
+    )
+
+
+def _check_image(where: str, x0: Array, image_shape: tuple) -> None:
+    if not _is_shape(image_shape):  # an int, a float or a negative side failed deep in JAX
         raise ValueError(f"{where}: image_shape must be a tuple of ints >= 1, got {image_shape!r}")
     if not isinstance(x0, jax.Array | np.ndarray) or not jnp.issubdtype(x0.dtype, jnp.floating):
         raise ValueError(  # a list had no .ndim, an int x0 failed in jax.grad
@@ -215,7 +226,15 @@ def dream_layer_objective(
     features: Callable, params, x: Array, image_shape: tuple, smooth: float = 0.0
 ) -> Array:
     """DeepDream's J(x) = (1 / 2 n_l) ||a_l(x)||^2 - (smooth / 2) sum_{i~j} (x_i - x_j)^2 for
-    one flat input x (d,), a_l = ``features(params, x[None])[0]``."""
+    one flat input x (d,), a_l = ``features(params, x[None])[0]``; ``smooth`` a finite
+    number >= 0 (nan gave J = nan), ``image_shape`` ints whose product is d."""
+    where = "dream_layer_objective"
+    dynamics.check_positive(smooth, "smooth", where, allow_zero=True)
+    if jnp.ndim(x) != 1 or not _is_shape(image_shape) or int(np.prod(image_shape)) != x.size:
+        raise ValueError(  # a reshape TypeError deep in JAX before
+            f"{where}: x must be flat (d,) with d = prod(image_shape), got x {jnp.shape(x)} "
+            f"and image_shape {image_shape!r}"
+        )
     a = features(params, x[None])[0]
     return 0.5 * jnp.mean(a * a) - 0.5 * smooth * _smoothness(x, image_shape)
 
@@ -276,6 +295,9 @@ def deep_dream(
     pixels; ``smooth`` the weight of the smoothness prior; ``clip`` (lo, hi), lo < hi, the
     input range, or None. Returns (x (d,), J history (len(octaves) * steps + 1,)), J at the
     un-jittered image before the first step and after each. jit-able (``key`` may be traced).
+    ``image_shape`` is the pixel grid: every axis of it is rolled by the jitter, enters the
+    smoothness prior and is coarsened by an octave, so a channel axis would be treated as a
+    spatial one.
     """
     if isinstance(octaves, int) or not octaves:  # an int failed in tuple(), () ran no step
         raise ValueError(

@@ -225,13 +225,32 @@ def exact_kl(params: Helmholtz, patterns: Array, probs: Array) -> Array:
     """KL(p_data || p_model) = sum_{v: p_data(v) > 0} p_data(v) log2 (p_data(v) / p(v)) in
     bits, exactly: a pattern of probability 0 adds 0 (0 log 0 = 0). ``probs`` must sum to 1
     (:func:`check_distribution`); patterns (M, n0) of 0/1 and params as :func:`log_marginal`
-    (errors name this function)."""
+    (errors name this function). A pattern listed more than once (e.g. samples with 1/M
+    each) is one v with p_data(v) the sum of its probs: concrete patterns are merged first
+    (term by term, p_1 log p_1 + p_2 log p_2 < (p_1 + p_2) log (p_1 + p_2) understated the
+    KL); traced patterns must be distinct rows."""
     n0, _, _ = check_params(params, "exact_kl")
     patterns, probs = check_distribution(patterns, probs, "exact_kl")
     patterns = _check_binary(patterns, n0, "patterns", "exact_kl")
+    patterns, probs = _merge_duplicates(patterns, probs)
     lp = _log_marginal(params, patterns)
     terms = jax.scipy.special.xlogy(probs, probs) - jnp.where(probs > 0, probs * lp, 0.0)
     return jnp.sum(terms) / jnp.log(2.0)
+
+
+def _merge_duplicates(patterns: Array, probs: Array) -> tuple[Array, Array]:
+    """Distinct rows of concrete ``patterns`` with their ``probs`` summed (order of first
+    appearance); traced arguments are returned as they are."""
+    pat, pr = dynamics.concrete(patterns), dynamics.concrete(probs)
+    if pat is None or pr is None:
+        return patterns, probs
+    _, first, inverse = np.unique(pat, axis=0, return_index=True, return_inverse=True)
+    if len(first) == len(pat):
+        return patterns, probs
+    merged = np.zeros(len(first), pr.dtype)
+    np.add.at(merged, inverse.reshape(-1), pr)
+    order = np.argsort(first)
+    return jnp.asarray(pat[np.sort(first)]), jnp.asarray(merged[order])
 
 
 def _bern(key, logits):

@@ -13,11 +13,11 @@ input), run for T steps; hidden neuron j of layer l fires at rate
 
     r_lj = (number of spikes in T steps) / T  ~  clip(sum_i r_{l-1,i} W'_lij, 0, 1),
 
-to within 1/T. Downscaling every layer by c divides the drive relative to the threshold by 1/c
-at every layer, so the rates of layer l fall roughly as c^l, and a neuron whose drive over the
-T steps stays under the threshold falls silent: information is lost once the deepest hidden
-layer's few spikes no longer carry it. Pruning (:func:`prune`) sets the fraction p of each
-layer's weights with the smallest |w| to 0.
+to within 1/T. Downscaling every layer by c multiplies each layer's weights, relative to
+the fixed threshold, by c, so the rates of layer l fall roughly as c^l, and a neuron whose
+drive over the T steps stays under the threshold falls silent: information is lost once
+the deepest hidden layer's few spikes no longer carry it. Pruning (:func:`prune`) sets the
+fraction p of each layer's weights with the smallest |w| to 0.
 
 :func:`sweep` measures both on data: per downscaling factor c and per pruning fraction p, the
 mean firing rate of each hidden layer (spikes per step, over neurons, inputs and steps), the
@@ -33,15 +33,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from nnjax.brain.convert import Converted, ann_forward, simulate
-from nnjax.brain.dynamics import check_number
+from nnjax.brain.dynamics import check_number, check_positive
 from nnjax.brain.sleep import downscale
 
 Array = jax.Array
 
 
 def prune(weights: Sequence[Array] | Array, fraction: float) -> list[Array] | Array:
-    """Each W_l with its floor(fraction * size) entries of smallest |w| set to 0 (ties broken
-    by position); ``fraction`` in [0, 1).
+    """Each W_l with its k = floor(fraction * size) entries of smallest |w| set to 0 (ties
+    broken by position); ``fraction`` in [0, 1). k is the floor of the intended product: a
+    product a few ulps below an integer counts as that integer (0.29 of 100 weights is 29,
+    although the binary float 0.29 times 100 is 28.999999999999996). Weights must be finite
+    real numbers, a ValueError otherwise (a nan |w| sorted last and was kept); the dtype is
+    kept.
 
     ``weights`` is a list of weight matrices, each pruned on its own (returns a list), or a
     single array (a NumPy or JAX array), pruned as one matrix over all its entries (returns
@@ -51,16 +55,25 @@ def prune(weights: Sequence[Array] | Array, fraction: float) -> list[Array] | Ar
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"prune: fraction must be in [0, 1), got {fraction}")
     if isinstance(weights, np.ndarray | jax.Array):
-        return _prune_one(weights, fraction)
-    return [_prune_one(W, fraction) for W in weights]
+        return _prune_one(weights, fraction, "weights")
+    return [_prune_one(W, fraction, f"weights[{i}]") for i, W in enumerate(weights)]
 
 
-def _prune_one(W, fraction: float) -> Array:
-    W = jnp.asarray(W)
-    k = int(fraction * W.size)
+def _prune_one(W, fraction: float, name: str) -> Array:
+    try:
+        W = jnp.asarray(W)  # a string or a ragged list: TypeError / ValueError
+    except (TypeError, ValueError):
+        raise ValueError(f"prune: {name} must be an array of real numbers, got {W!r:.60}") from None
+    if not any(jnp.issubdtype(W.dtype, t) for t in (jnp.integer, jnp.floating)):  # bool, complex
+        raise ValueError(f"prune: {name} must be an array of real numbers, got dtype {W.dtype}")
+    if not isinstance(W, jax.core.Tracer) and not bool(jnp.isfinite(W).all()):
+        bad = int(W.size - jnp.isfinite(W).sum())
+        raise ValueError(f"prune: {name} must be finite, got {bad} nan/inf of {W.size} entries")
+    x = fraction * W.size  # a product a few ulps under an integer k is k (0.29 * 100)
+    k = min(int(np.floor(x + 8 * np.finfo(float).eps * x)), max(W.size - 1, 0))
     order = jnp.argsort(jnp.abs(W).reshape(-1), stable=True)
     keep = jnp.ones(W.size, bool).at[order[:k]].set(False)
-    return jnp.where(keep.reshape(W.shape), W, 0.0)
+    return jnp.where(keep.reshape(W.shape), W, jnp.zeros_like(W))
 
 
 def with_layer_weights(converted: Converted, weights: Sequence[Array]) -> Converted:
@@ -83,7 +96,12 @@ def downscaled(converted: Converted, c: float) -> Converted:
     = c^l relu(a_{l-1} W_l + b_l)), so its output is c^L times the original and its argmax
     unchanged, biases included; for a bias-free network it is W_l <- c W_l alone. The
     spiking network's thresholds stay at 1, so its layer l is driven c^l times less.
+    ``c`` is one number (Python, NumPy or a 0-d array; a tracer passes unchecked); a bool,
+    a string, a sequence, 0, a negative, nan or inf is a ValueError naming ``c``.
     """
+    if not isinstance(c, jax.core.Tracer):  # a list failed in c ** l; True ran as 1
+        c = check_number(c, "c", "downscaled")
+        check_positive(c, "c", "downscaled")  # 0, < 0, nan, inf ("downscale: factor 0 ...")
     Ws = downscale([p["W"] for p in converted.layers], c)
     layers = [{**p, "W": W} | ({"b": c ** (i + 1) * p["b"]} if "b" in p else {})
               for i, (p, W) in enumerate(zip(converted.layers, Ws, strict=True))]  # fmt: skip
@@ -105,18 +123,33 @@ class Firing(NamedTuple):
 
 def firing(converted: Converted, X: Array, y: Array, n_steps: int) -> Firing:
     """Run ``converted`` (:func:`nnjax.brain.convert.simulate`) on X (n, d) for ``n_steps``
-    steps and summarise it (:class:`Firing`)."""
+    steps and summarise it (:class:`Firing`). y (n,) holds integer labels in 0..n_out-1
+    (else a ValueError: 0.5, 7 of 3 outputs or True matched no prediction, silently)."""
     out = simulate(converted, X, n_steps)
     if np.shape(y) != out.output.shape[:1] or out.output.shape[0] == 0:
         raise ValueError(
             f"firing: y must be (n,) = ({out.output.shape[0]},) labels for X, n >= 1, got "
             f"{np.shape(y)}"
         )
+    _check_labels(y, out.output.shape[1])
     rates = np.array([float(r.mean()) for r in out.rates])
     silent = np.array([float((r.max(axis=0) == 0).mean()) for r in out.rates])
     acc = float(np.mean(np.asarray(out.output).argmax(-1) == np.asarray(y)))
     ann = np.asarray(ann_forward(converted.layers, jnp.asarray(X))).argmax(-1)
     return Firing(rates, silent, acc, float(np.mean(ann == np.asarray(y))))
+
+
+def _check_labels(y, n_out: int) -> None:
+    """A ValueError naming ``firing: y`` unless y holds integer labels in 0..n_out-1."""
+    labels = np.asarray(y)
+    if labels.dtype.kind in "bcOUSV":  # bools, complex, strings (bfloat16 labels: no)
+        raise ValueError(f"firing: y must hold integer labels, got dtype {labels.dtype}")
+    bad = ~np.isfinite(labels) | (labels < 0) | (labels >= n_out) | (labels != np.round(labels))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(
+            f"firing: y must hold integer labels in 0..{n_out - 1}, got y[{i}] = {labels[i]}"
+        )
 
 
 class Sweep(NamedTuple):

@@ -13,7 +13,10 @@ see through it. :func:`spike` keeps the exact step in the forward pass and, thro
 * ``triangular``:      g(x) = k max(0, 1 - k|x|)  (unit area, support |x| < 1/k)
 * ``straight_through``: g(x) = 1  (the step is treated as the identity; k is unused)
 
-Each ``g`` is available by name in :data:`SURROGATES` for plotting and testing.
+Each ``g`` is available by name in :data:`SURROGATES` for plotting and testing. A nan x
+(a diverged membrane) gives s = nan, not a silent "no spike". The surrogate is defined for
+reverse mode only (``jax.grad``, ``jax.vjp``, and grad of grad, which differentiates g);
+forward mode (``jax.jvp``, ``jax.hessian``) is refused by JAX for a custom_vjp.
 """
 
 import functools
@@ -88,7 +91,8 @@ def check_surrogate(surrogate: str, slope: float | None) -> float:
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
 def _spike(x, surrogate, slope):
-    return (x >= 0).astype(x.dtype)
+    # nan >= 0 is False: without the inner where a nan potential read as "no spike"
+    return jnp.where(x >= 0, 1.0, jnp.where(x < 0, 0.0, jnp.nan)).astype(x.dtype)
 
 
 def _spike_fwd(x, surrogate, slope):
@@ -105,11 +109,32 @@ _spike.defvjp(_spike_fwd, _spike_bwd)
 def spike(x: Array, surrogate: str = "fast_sigmoid", slope: float | None = None) -> Array:
     """s = H(x) = 1[x >= 0] forward; ds/dx := g(x) backward (see the module docstring).
 
-    Shapes: any; the output has x's shape and (floating) dtype. ``slope`` defaults to
-    :data:`DEFAULT_SLOPES` ``[surrogate]``.
+    Shapes: any; the output has x's shape and (floating) dtype (integers become the default
+    float); s = nan where x is nan. ``slope`` defaults to :data:`DEFAULT_SLOPES`
+    ``[surrogate]``. A bool, complex or non-numeric x is a ValueError (False >= 0 spiked; a
+    complex x lost its imaginary part).
     """
     k = check_surrogate(surrogate, slope)
+    dtype = _dtype_of(x)
+    real = dtype is not None and any(jnp.issubdtype(dtype, t) for t in (jnp.integer, jnp.floating))
+    if not real:  # bfloat16 has NumPy kind "V", so kinds are not asked
+        raise ValueError(
+            f"spike: x must hold real numbers (the potential minus threshold), got "
+            f"{type(x).__name__} of dtype {dtype}"
+        )
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
     return _spike(x, surrogate, k)
+
+
+def _dtype_of(x):
+    """The dtype ``x`` would have as an array (a tracer's own), or None when it is not
+    numeric at all (a string, a ragged or mixed list)."""
+    if isinstance(x, jax.Array | jax.core.Tracer):
+        return x.dtype
+    try:
+        dtype = np.asarray(x).dtype
+    except (TypeError, ValueError):
+        return None
+    return dtype if any(jnp.issubdtype(dtype, t) for t in (jnp.number, jnp.bool_)) else None
