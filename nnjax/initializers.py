@@ -7,9 +7,20 @@ The ``*_normal`` variants draw from a normal truncated at 2 of its standard devi
 rescaled to that variance (|w| < 2.28 sqrt(var)), the ``*_uniform`` variants from
 U(-sqrt(3 var), sqrt(3 var)) (JAX's conventions, through :mod:`jax.nn.initializers`).
 
-Every initializer here checks its ``shape`` first (a ``ValueError`` names the initializer
-and the shape): ints (Python or NumPy, not bools or floats), each >= 0; the fan-based ones
-(glorot, he, lecun) need at least 2 dims, each >= 1 (a fan of 0 would divide by zero).
+In float16/bfloat16 the drawn values are rounded to the dtype, so a bound holds up to one
+rounding: |w| may exceed it by a relative 2^-11 (float16) or 2^-8 (bfloat16) at most.
+
+Every initializer here checks its arguments first, each error naming the initializer:
+``shape`` (a ``ValueError`` naming the shape): ints (Python or NumPy, not bools or
+floats), each >= 0, with at most 2^63 - 1 elements in all and in each dim (XLA's int64
+sizes); the fan-based ones (glorot, he, lecun) need at least 2 dims, each >= 1 (a fan of 0
+would divide by zero).
+``key`` (the random ones; zeros and ones ignore it): a PRNG key (``jax.random.key(seed)``
+or ``jax.random.PRNGKey(seed)``), else a ``TypeError``. ``dtype`` (default: float32,
+float64 under x64; Python's ``float`` means that default too, as in JAX): a ``ValueError``
+for one JAX cannot make now, i.e. a 64-bit dtype while x64 is off (JAX would return 32-bit
+arrays, with only a warning), and, for the random ones, a dtype that is not floating or
+complex.
 """
 
 import math
@@ -17,25 +28,78 @@ import numbers
 import operator
 from collections.abc import Callable
 
+import jax
 import jax.nn.initializers as jinit
+import jax.numpy as jnp
 import numpy as np
 
 Initializer = Callable
 
 
-def _checked(name: str, init: Initializer, fan_based: bool) -> Initializer:
-    """``init`` with its shape checked first (see the module docstring); the same numbers."""
+def _checked(name: str, init: Initializer, fan_based: bool, random: bool = True) -> Initializer:
+    """``init`` with its key, shape and dtype checked first (module docstring); the same
+    numbers. ``random``: ``init`` draws from ``key`` (not zeros/ones)."""
     least = 1 if fan_based else 0
 
-    def checked(key, shape, *args, **kwargs):
+    def checked(key, shape, dtype=None, *args, **kwargs):
         dims = _dims(shape)
         if dims is None or any(d < least for d in dims) or (fan_based and len(dims) < 2):
             need = "at least 2 ints >= 1 (fan-in, fan-out)" if fan_based else "ints >= 0"
             raise ValueError(f"initializer {name}: shape must be {need}, got {shape!r}")
-        return init(key, dims, *args, **kwargs)
+        if (size := max((math.prod(dims), *dims))) > _MAX_SIZE:
+            what = "elements" if size == math.prod(dims) else "positions on one axis"
+            raise ValueError(
+                f"initializer {name}: shape {dims} has {size} {what}, more than an array can "
+                f"hold (2^63 - 1)"
+            )
+        if random:  # zeros and ones ignore their key, as JAX's do
+            _check_key(name, key)
+        if dtype is None:  # the initializer's own default: float32, float64 under x64
+            return init(key, dims, *args, **kwargs)
+        return init(key, dims, _check_dtype(name, dtype, random), *args, **kwargs)
 
     checked.__name__ = checked.__qualname__ = name
     return checked
+
+
+_MAX_SIZE = 2**63 - 1
+_PY_TYPES = (float, int, complex, bool)
+
+
+def _check_key(name: str, key) -> None:
+    """A TypeError naming the initializer unless ``key`` can be a PRNG key (a typed key
+    array, or a raw uint32 one); an int seed is the usual mistake."""
+    dtype = getattr(key, "dtype", None)
+    if dtype is not None and (
+        jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key) or np.dtype(dtype) == np.uint32
+    ):
+        return
+    got = f"an array of dtype {np.dtype(dtype).name}" if dtype is not None else repr(key)[:40]
+    raise TypeError(
+        f"initializer {name}: key must be a PRNG key such as jax.random.key(0), got {got}"
+    )
+
+
+def _check_dtype(name: str, dtype, random: bool):
+    """``dtype`` as a NumPy dtype, or a ValueError naming the initializer: not a dtype, not
+    floating/complex when ``random``, or 64-bit while JAX's x64 mode is off."""
+    try:  # Python's float, int and complex mean JAX's default ones (float32 unless x64)
+        python_type = any(dtype is t for t in _PY_TYPES)  # np.dtype(float64) == float
+        dt = np.dtype(jax.dtypes.canonicalize_dtype(dtype) if python_type else dtype)
+    except TypeError:
+        raise ValueError(f"initializer {name}: dtype must be a dtype, got {dtype!r}") from None
+    if random and not jnp.issubdtype(dt, jnp.inexact):
+        raise ValueError(
+            f"initializer {name}: dtype must be floating (float16, bfloat16, float32, "
+            f"float64) or complex, got {dt.name}"
+        )
+    if jax.dtypes.canonicalize_dtype(dt) != dt:
+        raise ValueError(
+            f"initializer {name}: dtype {dt.name} needs JAX's 64-bit mode, which is off (JAX "
+            f"would make {jax.dtypes.canonicalize_dtype(dt).name} arrays); enable it with "
+            'nnjax.enable_x64() or jax.config.update("jax_enable_x64", True)'
+        )
+    return dt
 
 
 def _dims(shape) -> tuple[int, ...] | None:
@@ -52,7 +116,12 @@ def _dims(shape) -> tuple[int, ...] | None:
 
 _FANS = ("glorot", "he", "lecun")
 INITIALIZERS: dict[str, Initializer] = {
-    name: _checked(name, make() if name.startswith(_FANS) else make, name.startswith(_FANS))
+    name: _checked(
+        name,
+        make() if name.startswith(_FANS) else make,
+        name.startswith(_FANS),
+        name not in ("zeros", "ones"),
+    )
     for name, make in {
         "glorot_normal": jinit.glorot_normal,
         "glorot_uniform": jinit.glorot_uniform,
@@ -72,6 +141,7 @@ he_uniform = INITIALIZERS["he_uniform"]
 lecun_normal = INITIALIZERS["lecun_normal"]
 lecun_uniform = INITIALIZERS["lecun_uniform"]
 zeros = INITIALIZERS["zeros"]
+ones = INITIALIZERS["ones"]
 
 
 def normal(std: float = 1e-2) -> Initializer:

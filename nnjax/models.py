@@ -79,8 +79,14 @@ def mlp(
     """A multi-layer perceptron with layer widths ``sizes`` (the last is the output width).
 
     ``output_activation=None`` leaves logits (pair them with a ``*_with_logits`` or
-    softmax cross-entropy loss). ``W_init`` defaults to ``he_normal`` for ReLU-like
-    activations and ``glorot_normal`` otherwise. Params: a list of ``{"W", "b"}`` dicts
+    softmax cross-entropy loss). ``W_init`` defaults to ``he_normal`` (var 2 / fan_in) when
+    ``activation`` names a ReLU-like function ('relu', 'leaky_relu', 'elu', 'gelu', 'silu',
+    'softplus') and to ``glorot_normal`` (var 2 / (fan_in + fan_out)) otherwise, a callable
+    activation included (``jax.nn.relu`` too: pass ``activation="relu"`` or ``W_init``).
+    Every Dense takes that ``W_init`` (the output layer too) and zero biases. With n_0 the
+    input width (known at init) and n_l = sizes[l - 1], Dense l has n_{l-1} n_l + n_l params
+    (n_{l-1} n_l without ``use_bias``): ``mlp([256, 256, 10])`` on 64 features has
+    64*256+256 + 256*256+256 + 256*10+10 = 85002. Params: a list of ``{"W", "b"}`` dicts
     (and ``{}`` for each activation layer). ``dropout`` > 0 puts a ``Dropout(dropout)`` after
     each hidden activation (active when training with ``fit(..., dropout=True)``; its
     params are ``{}`` entries too).

@@ -7,6 +7,7 @@ the shape or option, and the valid values.
   computes in), :func:`dtype_name` (JSON-able);
 * options: :func:`as_real` (Python or NumPy reals, not bools), :func:`positive_int`,
   :func:`flag` (bools only),
+  :func:`weight_initializer` (names the layer and argument of an unknown name),
   :func:`bias_initializer` / :func:`init_bias` (no fan-based initializer for a 1-D bias);
 * shapes: :func:`check_shape` (ints >= -1; -1 for the batch), :func:`check_known_sizes`,
   :func:`check_features`, :func:`check_spatial`;
@@ -98,15 +99,24 @@ def as_real(value) -> float | None:
 _FAN_BASED = sorted(n for n in INITIALIZERS if n.split("_")[0] in ("glorot", "he", "lecun"))
 
 
-def bias_initializer(name: str, b_init):
+def weight_initializer(name: str, what: str, init):
+    """``get_initializer(init)``; an unknown name is a ValueError naming the layer and the
+    argument ``what`` ("W_init"), so the culprit is clear inside a model or a spec."""
+    try:
+        return get_initializer(init)
+    except ValueError as e:
+        raise ValueError(f"{name}: {what}: {e}") from None
+
+
+def bias_initializer(name: str, b_init, what: str = "b_init"):
     """The initializer for a 1-D bias; a ValueError naming the layer for a fan-based name
-    (glorot/he/lecun need a matrix's fan-in and fan-out)."""
+    (glorot/he/lecun need a matrix's fan-in and fan-out) or an unknown one."""
     if isinstance(b_init, str) and b_init in _FAN_BASED:
         raise ValueError(
-            f"{name}: b_init {b_init!r} needs a weight matrix's fan-in and fan-out and cannot "
+            f"{name}: {what} {b_init!r} needs a weight matrix's fan-in and fan-out and cannot "
             f"initialise a 1-D bias; use 'zeros', 'ones' or normal(std)"
         )
-    return get_initializer(b_init)
+    return weight_initializer(name, what, b_init)
 
 
 def init_bias(name: str, b_init: Callable, key, size: int, dtype):

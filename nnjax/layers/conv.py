@@ -31,7 +31,6 @@ from typing import Any
 import jax.numpy as jnp
 from jax import lax
 
-from nnjax.initializers import get_initializer
 from nnjax.layers.checks import (
     as_array,
     bias_initializer,
@@ -45,10 +44,12 @@ from nnjax.layers.checks import (
     flag,
     float_result_type,
     init_bias,
+    located,
     param_dtype,
     param_shape_error,
     positive_int,
     split_key,
+    weight_initializer,
 )
 from nnjax.layers.core import Layer, make_spec
 from nnjax.layers.spatial import (
@@ -184,7 +185,8 @@ def _conv(kind: str, features, kernel_size, strides, padding, dilation, groups, 
     use_bias = flag(name, "use_bias", use_bias)
     padding, fixed = _checked(name, features, kernel_size, strides, padding, dilation, groups)
     check_dtype(name, dtype)
-    w_init, bias_init = get_initializer(W_init), bias_initializer(name, b_init)
+    w_init = weight_initializer(name, "W_init", W_init)
+    bias_init = bias_initializer(name, b_init)
     transpose = kind == "ConvTranspose"
 
     def geometry(in_shape):
@@ -201,7 +203,7 @@ def _conv(kind: str, features, kernel_size, strides, padding, dilation, groups, 
             )
         dt = param_dtype(dtype, name)
         k_w, k_b = split_key(name, key)
-        params = {"W": w_init(k_w, (*k, shape[-1] // groups, features), dt)}
+        params = {"W": located(f"{name}: W", w_init, k_w, (*k, shape[-1] // groups, features), dt)}
         if use_bias:
             params["b"] = init_bias(name, bias_init, k_b, features, dt)
         return (shape[0], *out, features), params

@@ -13,7 +13,6 @@ import jax
 import jax.numpy as jnp
 
 from nnjax.activations import ACTIVATIONS, get_activation
-from nnjax.initializers import get_initializer
 from nnjax.layers.checks import (
     ParamsError,
     as_array,
@@ -34,6 +33,7 @@ from nnjax.layers.checks import (
     param_dtype,
     positive_int,
     split_key,
+    weight_initializer,
 )
 
 Array = jax.Array
@@ -128,14 +128,15 @@ def Dense(
     name = f"Dense({features})"
     use_bias = flag(name, "use_bias", use_bias)
     check_dtype(name, dtype)
-    w_init, bias_init = get_initializer(W_init), bias_initializer(name, b_init)
+    w_init = weight_initializer(name, "W_init", W_init)
+    bias_init = bias_initializer(name, b_init)
 
     def init(key, input_shape):
         shape = check_shape(name, input_shape)
         check_features(name, shape)
         dt = param_dtype(dtype, name)
         k_w, k_b = split_key(name, key)
-        params = {"W": w_init(k_w, (shape[-1], features), dt)}
+        params = {"W": located(f"{name}: W", w_init, k_w, (shape[-1], features), dt)}
         if use_bias:
             params["b"] = init_bias(name, bias_init, k_b, features, dt)
         return shape[:-1] + (features,), params

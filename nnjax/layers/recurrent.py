@@ -45,7 +45,6 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from nnjax.initializers import get_initializer
 from nnjax.layers.checks import (
     as_array,
     bias_initializer,
@@ -63,6 +62,7 @@ from nnjax.layers.checks import (
     param_dtype,
     positive_int,
     split_key,
+    weight_initializer,
 )
 from nnjax.layers.core import Layer, check_layers, make_spec, spec_of
 
@@ -118,7 +118,8 @@ def _cell(kind: str, hidden: int, W_i_init, W_h_init, b_init, dtype) -> Layer:
     hidden = positive_int(name, "hidden", hidden)
     check_dtype(name, dtype)
     G, step = _GATES[kind], _STEPS[kind]
-    wi, wh = get_initializer(W_i_init), get_initializer(W_h_init)
+    wi = weight_initializer(name, "W_i_init", W_i_init)
+    wh = weight_initializer(name, "W_h_init", W_h_init)
     bi = bias_initializer(name, b_init)
     biases = ("b_i", "b_h") if kind == "GRUCell" else ("b",)
     keys, width = ("W_i", "W_h", *biases), G * hidden
@@ -144,8 +145,8 @@ def _cell(kind: str, hidden: int, W_i_init, W_h_init, b_init, dtype) -> Layer:
         dt = param_dtype(dtype, name)
         k_i, k_h, *k_b = split_key(name, key, 2 + len(biases))
         params = {
-            "W_i": wi(k_i, (shape[-1], G * hidden), dt),
-            "W_h": wh(k_h, (hidden, G * hidden), dt),
+            "W_i": located(f"{name}: W_i", wi, k_i, (shape[-1], G * hidden), dt),
+            "W_h": located(f"{name}: W_h", wh, k_h, (hidden, G * hidden), dt),
         }
         params.update({b: init_bias(name, bi, k, G * hidden, dt) for b, k in zip(biases, k_b)})
         return shape[:-1] + (hidden,), params
