@@ -203,6 +203,7 @@ def test_an_int_seed_for_a_key_is_a_type_error_naming_the_initializer(name):
         (lambda: GRUCell(3, W_h_init="orthogonal"), r"GRUCell\(3\): W_h_init: unknown"),
         (lambda: LSTMCell(3, W_i_init="x"), r"LSTMCell\(3\): W_i_init: unknown initializer 'x'"),
         (lambda: SimpleRNNCell(3, b_init="one"), r"SimpleRNNCell\(3\): b_init: unknown"),
+        (lambda: Embedding(3, 2, W_init="x"), r"Embedding\(3, 2\): W_init: unknown initializer"),
     ],
 )
 def test_an_unknown_initializer_names_the_layer_and_the_argument(make, culprit):

@@ -6,7 +6,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nnjax.initializers import get_initializer
 from nnjax.layers.checks import (
     check_dtype,
     check_key,
@@ -16,6 +15,7 @@ from nnjax.layers.checks import (
     dtype_name,
     param_dtype,
     positive_int,
+    weight_initializer,
 )
 from nnjax.layers.core import Layer, make_spec
 
@@ -34,8 +34,8 @@ def Embedding(
     """
     num_embeddings = positive_int("Embedding", "num_embeddings", num_embeddings)
     features = positive_int("Embedding", "features", features)
-    init_w = get_initializer(W_init)
     name = f"Embedding({num_embeddings}, {features})"
+    init_w = weight_initializer(name, "W_init", W_init)
     check_dtype(name, dtype)
 
     def init(key, input_shape):
