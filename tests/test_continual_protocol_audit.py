@@ -309,3 +309,21 @@ def test_a_shared_search_gives_each_method_its_own_n_candidates(monkeypatch):
         assert rec["winners"] == {"final": n - 1, "plastic": n - 1}
         assert rec["chosen"]["final"] == H.hp_at(H.candidates(name, n), n - 1)
         assert len(rec["candidates"]) == n and rec["validation_runs"] == 10
+
+
+def test_a_run_whose_last_consolidation_broke_the_network_counts_as_diverged():
+    """Only a non-finite wake loss marked a run diverged: a consolidation after the last
+    task that left nan params (no wake training follows it) was scored as a finished run."""
+    from types import SimpleNamespace
+
+    from nnjax.brain import harness
+
+    C_, O_, S_, T_, steps = 2, 3, 2, 5, 4
+    loss = np.ones((C_, O_, S_, T_, steps))
+    loss[1, 2, 0, 3, 1] = np.inf  # a wake loss: diverged, as before
+    W = np.zeros((C_, O_, S_, 4, 3))
+    W[0, 1, 1, 2, 0] = np.nan  # finite losses, nan final params: diverged now
+    runs = SimpleNamespace(wake_loss=loss, final=([{"W": W, "b": np.zeros((C_, O_, S_, 3))}], {}))
+    bad = harness.diverged(runs)
+    assert bad.shape == (C_, O_, S_)
+    assert sorted(zip(*np.nonzero(bad))) == [(0, 1, 1), (1, 2, 0)]

@@ -31,9 +31,10 @@ runs per candidate, none of which shares a class order or a seed with the test r
   the most plastic one, argmax J_c, is taken and ``plastic_met_floor`` is False (recorded in
   the search's JSON; the MNIST-1D search is such a case).
 
-A candidate with a non-finite wake loss in any validation run (a diverged run), or whose
-mean final accuracy is nan, is never chosen; -1 when no candidate is left. Ties go to the
-lowest index (so the box's centre, candidate 0, wins a tie). ``python -m nnjax.brain.tuning
+A candidate with a diverged validation run (a non-finite wake loss, or non-finite final
+params: :func:`diverged`), or whose mean final accuracy is nan, is never chosen; -1 when no
+candidate is left. Ties go to the lowest index (so the box's centre, candidate 0, wins a
+tie). ``python -m nnjax.brain.tuning
 DATASET OUT.json [N] [METHOD,...]`` runs the search (:func:`nnjax.brain.tuning.tune`) and
 writes the winners to :mod:`nnjax.brain.tuned`; digits and MNIST-1D were searched with N = 8
 (``docs/results/sleep-digits/search.json``, ``docs/results/sleep-mnist1d/search.json``).
@@ -284,10 +285,22 @@ def run_candidates(name, dataset, hps, orders, keys, *, validation, group=16, ho
         keep = slice(0, min(group, n - begin))
         m = score_runs(runs, splits)
         parts.append({k: v[keep] for k, v in m.items()})
-        bad = ~np.isfinite(runs.wake_loss).all(axis=(-1, -2))  # (C, O, S)
+        bad = diverged(runs)  # (C, O, S)
         div.append(bad.reshape(bad.shape[0], -1)[keep])
     merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     return Runs(merged, np.concatenate(div), time.perf_counter() - t0)
+
+
+def diverged(runs) -> np.ndarray:
+    """(C, O, S) bool: the runs of :func:`nnjax.brain.continual.run_seeds` (outer axes
+    candidates, orders, seeds) whose wake loss became nan/inf in any task, or whose final
+    params hold a nan/inf (a consolidation after the last task that broke the network, which
+    no later wake loss would show)."""
+    bad = ~np.isfinite(np.asarray(runs.wake_loss)).all(axis=(-1, -2))
+    for leaf in jax.tree.leaves(runs.final[0]):
+        leaf = np.asarray(leaf)
+        bad |= ~np.isfinite(leaf.reshape(bad.shape + (-1,))).all(axis=-1)
+    return bad
 
 
 def validate(name: str, dataset: str, n: int, *, group: int = 16, hooks=()) -> tuple:

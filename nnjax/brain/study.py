@@ -101,7 +101,7 @@ def run_group(names, dataset, orders, keys, cfg=None, src_cfg=None, hooks=()) ->
     program = C.seed_program(C.make_run(splits[0], cfg, method), over="hp+arrays")
     runs = C.run_seeds(program, H.stack_arrays(splits), keys, hps, over="hp+arrays",
                        check_finite=False, hooks=hooks)  # fmt: skip
-    bad = ~np.isfinite(runs.wake_loss).all(axis=(-1, -2))  # (C, O, S): a diverged run
+    bad = H.diverged(runs)  # (C, O, S): a wake loss or the final params non-finite
     out = {}
     for r, (i, sl) in where.items():
         part = runs._replace(

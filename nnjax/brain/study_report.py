@@ -84,7 +84,7 @@ def format_table(res: dict) -> str:
         f"{res['dataset']} ({scen}, 5 tasks): test split, class orders "
         f"{','.join(map(str, res['orders']))} x {res['n_seeds']} seeds = {n} paired runs. "
         "Accuracies in %: mean ± sample std (ddof 1), 95% CI of the mean (Student's t). "
-        "Diverged: runs whose wake loss became nan/inf, scored as they ended.",
+        "Diverged: runs whose wake loss or final params became nan/inf, scored as they ended.",
         "",
         "| method | final accuracy | 95% CI | BWT | FWT | forgetting | just-learned | diverged |",
         "|---|---|---|---|---|---|---|---|",
