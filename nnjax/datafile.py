@@ -14,28 +14,36 @@
   ``labels`` (n,) (on the command line: ``--data X.npy --labels y.npy``).
 
 Labels: integer labels keep their values as names (``{3, 7}`` become classes 0, 1 named 3
-and 7), exactly at any size; numbers with no fractional part (``1.0``, within +-2**53,
-where floats are exact) count as integers; any other text makes
-every label a string name, sorted as strings (``"10" < "2"``). Labels with a fractional part
-are refused (nnjax trains classifiers), as are fewer than 2 classes.
+and 7), exactly (up to 4300 digits, Python's limit on integer text); numbers with no
+fractional part (``1.0``, within +-2**53, where floats are exact) count as integers; any
+other text makes every label a string name, sorted as strings (``"10" < "2"``). The rules
+are the same for a CSV column and for a string array ``y``: ``"1"``, ``"1.0"`` and ``"01"``
+are one class, named 1. Labels with a fractional part are refused (nnjax trains
+classifiers), as are fewer than 2 classes.
 
 Every bad input is a ``ValueError`` naming the file, the column (or array) and the first bad
-row: a missing value (an empty cell, ``NA``, ``NaN``, ``null``, ``None``, ``?``), a
-non-numeric or infinite feature, a missing target column (the columns are listed), ragged
-rows, a file that cannot be parsed. CSV rows are named by their line in the file (the
-header is line 1); array rows by their 0-based index. A path that is missing, a folder or a
-device is refused by :func:`check_paths` before anything is read, as a
-:class:`nnjax.errors.PathError` (an ``OSError``: the CLI exits 3). Nothing here imports JAX.
+row: a missing value (an empty cell, ``NA``, ``NaN``, ``null``, ``None``, ``?``, Excel's
+``#N/A``: :data:`nnjax.datafile_labels.MISSING`), a non-numeric or infinite feature, a
+missing target column (the columns are listed), ragged rows, a file that cannot be parsed
+or is not UTF-8 (the line of the first byte that is not, or UTF-16 by its mark). CSV rows are
+named by the line in the file they start on (the header is line 1); array rows by their
+0-based index. A path that is missing, a folder or a device is refused by
+:func:`check_paths` before anything is read, as a :class:`nnjax.errors.PathError` (an
+``OSError``: the CLI exits 3). Nothing here imports JAX.
 """
 
-import csv
 import os
 import zipfile
 from typing import NamedTuple
 
 import numpy as np
 
-from nnjax.datafile_labels import MISSING, encode_array_labels, encode_text_labels, number
+from nnjax.datafile_csv import _csv_rows as _csv_rows
+from nnjax.datafile_csv import _first as _first
+from nnjax.datafile_csv import _numeric_column as _numeric_column
+from nnjax.datafile_csv import no_header as no_header
+from nnjax.datafile_csv import warn_numeric_header as warn_numeric_header
+from nnjax.datafile_labels import MISSING, encode_array_labels, encode_text_labels
 from nnjax.datafile_labels import integer_label as integer_label
 
 FORMATS = (".csv", ".npz", ".npy")
@@ -140,103 +148,6 @@ def read_csv(path, target: str = DEFAULT_TARGET) -> OwnData:
     y, names = encode_text_labels(column, lines, f"{where}: column {target!r}")
     feature_names = tuple(header[i] for i in features)
     return OwnData(X, y, names, feature_names, os.path.basename(where))
-
-
-def _all_numbers(header: list[str]) -> bool:
-    try:
-        [float(h) for h in header]
-    except ValueError:
-        return False
-    return True
-
-
-def no_header(header: list[str]) -> str:
-    """A hint for an error about ``header`` when its every cell is a number: the file's
-    first row is likely data, its header row missing ('' otherwise)."""
-    if not _all_numbers(header):
-        return ""
-    return (
-        "; line 1 is all numbers: is the header row missing? (a CSV file needs one naming "
-        "its columns)"
-    )
-
-
-def warn_numeric_header(where: str, header: list[str]) -> None:
-    """Warn when the header row is all numbers other than pandas' default names 0..d-1
-    (``DataFrame(X).to_csv(index=False)``): it may be an example read as the header, and
-    so left out."""
-    if _all_numbers(header) and header != [str(i) for i in range(len(header))]:
-        import warnings
-
-        warnings.warn(
-            f"{where}: line 1 ({_first(header, 4)}) is all numbers and is read as the header, "
-            "not as an example; if it is data, add a header row naming the columns",
-            stacklevel=3,
-        )
-
-
-def _csv_rows(where: str, rows_needed: bool = True) -> tuple[list, list, list[int]]:
-    """(header, data rows, the file line of each row); blank lines skipped. A header with no
-    rows is refused when ``rows_needed`` (training), else read as no examples (predict)."""
-    rows, lines = [], []
-    with open(where, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
-        try:
-            for row in reader:
-                if row and any(v.strip() for v in row):
-                    rows.append(row)
-                    lines.append(reader.line_num)
-        except csv.Error as e:
-            raise ValueError(f"{where}, line {reader.line_num}: cannot parse as CSV: {e}") from e
-        except UnicodeDecodeError as e:
-            raise ValueError(
-                f"{where}: not a UTF-8 text file ({e.reason} at byte {e.start})"
-            ) from e
-    if not rows:
-        raise ValueError(f"{where}: empty file (a CSV file needs a header row)")
-    header = [h.strip() for h in rows[0]]
-    seps = [c for c in ";\t|" if len(header) == 1 and c in header[0]]
-    if seps:
-        raise ValueError(
-            f"{where}: the header {header[0]!r} is one column: nnjax reads comma-separated "
-            f"values and this file looks separated by {seps[0]!r}; save it with commas"
-        )
-    for i, h in enumerate(header):
-        if not h:
-            raise ValueError(
-                f"{where}: column {i + 1} has no name in the header (an index column? drop it)"
-            )
-    repeated = sorted({h for h in header if header.count(h) > 1})
-    if repeated:
-        raise ValueError(f"{where}: the header repeats column names {repeated}{no_header(header)}")
-    for row, line in zip(rows[1:], lines[1:]):
-        if len(row) != len(header):
-            raise ValueError(
-                f"{where}, line {line}: {len(row)} fields, but the header has {len(header)}"
-            )
-    if len(rows) == 1 and rows_needed:
-        raise ValueError(f"{where}: a header and no data rows")
-    return header, rows[1:], lines[1:]
-
-
-def _numeric_column(values: list[str], lines: list[int], where: str) -> list[float]:
-    """The column as floats; the first missing or non-numeric cell raises, with its line."""
-    out = []
-    for v, line in zip(values, lines):
-        s = v.strip()
-        if s.lower() in MISSING:
-            raise ValueError(f"{where}, line {line}: missing value {v!r}")
-        try:
-            x = number(s)
-        except ValueError:
-            raise ValueError(
-                f"{where}, line {line}: {v!r} is not a number; features must be numeric "
-                "(drop the column, or make it the --target)"
-            ) from None
-        if np.isnan(x):  # 'NaN' is in MISSING; ' -NaN ', '+nan' parse too
-            raise ValueError(f"{where}, line {line}: missing value {v!r}")
-        out.append(x)
-    return out
 
 
 # --- arrays --------------------------------------------------------------------------------
@@ -348,10 +259,3 @@ def _to_float32(X: np.ndarray, where) -> np.ndarray:
         why = "is infinite" if not np.isfinite(v) else f"exceeds float32's {_FLOAT32_MAX:.4g}"
         raise ValueError(f"{where(r, c)}: the value {v:g} {why}; features must be finite")
     return X32
-
-
-def _first(names, n: int = 20) -> str:
-    """The first ``n`` names, comma-separated, and how many more."""
-    names = list(names)
-    more = f" and {len(names) - n} more" if len(names) > n else ""
-    return ", ".join(names[:n]) + more

@@ -1,7 +1,8 @@
 """Class labels as a data file gives them (:mod:`nnjax.datafile`): ``(y, names)``, classes
 0..K-1 in sorted order of the labels, the labels themselves the names. Integers keep their
-values exactly at any size; numbers with no fractional part (``1.0``) count as integers
-within +-2**53, where floats are exact; any other text makes every label a string name. A
+values exactly (up to 4300 digits, Python's limit on integer text; a longer one is refused);
+numbers with no fractional part (``1.0``) count as integers within +-2**53, where floats are
+exact; any other text makes every label a string name. A
 missing label (:data:`MISSING`), one with a fractional part, or a single class is a
 ``ValueError`` naming the file, column and row. Imports NumPy only."""
 
@@ -9,12 +10,17 @@ import decimal
 
 import numpy as np
 
-MISSING = frozenset({"", "na", "n/a", "nan", "-nan", "+nan", "null", "none", "?"})  # lower-cased
+# lower-cased; with pandas' defaults: Excel's '#N/A' (a lookup that failed) was a class label
+MISSING = frozenset(
+    {"", "na", "n/a", "nan", "-nan", "+nan", "null", "none", "?", "<na>"}
+    | {"#n/a", "#n/a n/a", "#na", "-1.#ind", "1.#ind", "-1.#qnan", "1.#qnan"}
+)
 EXACT_INT = 2**53  # beyond it a float is no exact integer: 9007199254740993.0 reads ...992
 
 
-def encode_text_labels(values: list[str], lines: list[int], where: str):
-    """(y, names): integers (or integral numbers) keep their values; otherwise strings."""
+def encode_text_labels(values: list[str], lines: list, where: str, word: str = "line"):
+    """(y, names): integers (or integral numbers) keep their values; otherwise strings.
+    ``lines`` name the values in errors, as ``word`` (a CSV line, an array's row)."""
     try:
         [number(v) for v in values]
     except ValueError:
@@ -23,7 +29,11 @@ def encode_text_labels(values: list[str], lines: list[int], where: str):
     for v, line in zip(values, lines):
         k = integer_label(v)
         if k is None:
-            raise ValueError(f"{where}, line {line}: label {v!r} {_no_class(float(v))}")
+            shown = repr(v) if len(v) <= 40 else f"{v[:20]!r}...({len(v)} characters)"
+            why = _no_class(float(v))
+            if v.strip().lstrip("+-").isdigit():  # int() refuses text past 4300 digits
+                why = "is an integer longer than the 4300 digits Python reads; write names"
+            raise ValueError(f"{where}, {word} {line}: label {shown} {why}")
         labels.append(k)
     return _encode(labels, where)
 
@@ -105,5 +115,7 @@ def encode_array_labels(y: np.ndarray, where: str):
         for i, v in enumerate(text):
             if v.strip().lower() in MISSING:
                 raise ValueError(f"{where}: label at row {i} is missing ({v!r})")
-        return _encode(text, where)
+        # the rules of text labels, as in a CSV file: '1', '1.0' and '01' are the class 1
+        # (they were three string classes, and the names strings where a CSV gave ints)
+        return encode_text_labels(text, list(range(len(text))), where, "row")
     raise ValueError(f"{where} has dtype {y.dtype}: labels must be integers or strings")

@@ -59,14 +59,21 @@ def _csv(where, n_features, feature_names, label_names, target, trained_target) 
     else:
         datafile.warn_numeric_header(where, header)
         if len(given) != n_features:
+            hint = (  # a model trained on arrays knows no label column: name it
+                f" (is {datafile.DEFAULT_TARGET!r} the labels? give --target "
+                f"{datafile.DEFAULT_TARGET})"
+                if len(given) == n_features + 1 and datafile.DEFAULT_TARGET in given
+                else ""
+            )
             raise ValueError(
                 f"{where}: {len(given)} feature columns ({datafile._first(given)}), but the "
-                f"model takes {n_features} features"
+                f"model takes {n_features} features{hint}"
             )
         order = given
     X = np.empty((len(rows), len(order)), np.float64)
+    column = {h: i for i, h in enumerate(header)}  # header.index per name was quadratic
     for j, name in enumerate(order):
-        i = header.index(name)
+        i = column[name]
         X[:, j] = datafile._numeric_column([r[i] for r in rows], lines, f"{where}: column {name!r}")
     X = datafile._to_float32(X, lambda r, c: f"{where}: column {order[c]!r}, line {lines[r]}")
     y = None
@@ -81,8 +88,9 @@ def check_same_columns(where: str, given: list, trained: list, csv_header: bool 
     """The columns ``given`` are the model's ``trained`` ones, in any order, or a
     ``ValueError`` naming the missing and the unknown ones (and, for a CSV file's header of
     numbers only, asking whether its header row is missing)."""
-    missing = [c for c in trained if c not in given]
-    extra = [c for c in given if c not in trained]
+    given_set, trained_set = set(given), set(trained)  # linear in the columns
+    missing = [c for c in trained if c not in given_set]
+    extra = [c for c in given if c not in trained_set]
     if missing or extra:
         parts = []
         if missing:
