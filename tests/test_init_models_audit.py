@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_layer_shapes import _traced_init
 
 from nnjax import initializers
 from nnjax.layers import (
@@ -336,17 +337,10 @@ def test_mlp_default_init_is_he_for_named_relu_and_glorot_otherwise():
 
 
 def _init_and_apply_shapes(layer, shape, dtype=jnp.float32):
-    box = []
-
-    def init(key):
-        out, params, state = init_model(layer, key, shape)
-        box.append(out)
-        return params, state
-
-    params, state = jax.eval_shape(init, KEY)
+    out, params, state = _traced_init(layer, shape)
     x = jax.ShapeDtypeStruct(shape, dtype)
     y = jax.eval_shape(lambda p, s, x: apply_model(layer, p, s, x)[0], params, state, x)
-    return tuple(box[0]), tuple(y.shape)
+    return tuple(out), tuple(y.shape)
 
 
 def _pads(pad) -> tuple[int, int]:  # (lo, hi) of a 1-D padding ("SAME" counted as none)
