@@ -14,20 +14,26 @@ RUN_FILES = {"params.npz", "history.json", "loss.png", "metrics.csv", "accuracy.
 
 def _train_then_signal(cwd, *signals, gap_s: float = 0.02):
     """Run a 3-epoch `nnjax train --out out`; when its progress line says training is done
-    (stderr; stdout is buffered, as users run it), send ``signals`` ``gap_s`` apart.
-    Returns (status, stderr lines)."""
+    (stderr; stdout is buffered, as users run it), send the first of ``signals``, and the
+    others ``gap_s`` apart once the run says it is finishing (the last progress line comes
+    before fit returns: a second signal sent at once could arrive before the finishing
+    began, under load). Returns (status, stderr lines)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     cmd = [sys.executable, "-m", "nnjax", "train", "--epochs", "3", "--out", "out", "--no-cache"]
     p = subprocess.Popen(
         cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
-    lines = []
+    lines, left = [], list(signals)
     for line in p.stderr:
         lines.append(line.rstrip("\n"))
         if line.startswith("epoch 3/3") and "done in" in line:
-            for s in signals:
+            time.sleep(gap_s)
+            p.send_signal(left.pop(0))
+        elif "training is done, finishing writing the results" in line or not left:
+            for s in left:
                 time.sleep(gap_s)
                 p.send_signal(s)
+            left = []
             break
     _, err = p.communicate(timeout=120)
     return p.returncode, lines + err.strip().splitlines()
