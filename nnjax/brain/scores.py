@@ -248,25 +248,7 @@ def paired(a, b, *, tie: float = TIE) -> dict:
     (>= 1.15, the project's requirement: before, it used the untied exact table, not exact
     with ties) takes the exact permutation distribution over all 2^n sign flips for
     n <= 13 and the normal approximation with its tie correction above."""
-
-    a, b = _floats(a, "a", "paired"), _floats(b, "b", "paired")
-    if a.shape != b.shape:  # before ravel: (2, 3) and (3, 2) hold 6 runs each, not the same 6
-        raise ValueError(
-            f"paired: a has shape {a.shape} and b {b.shape}; they must pair up run by run"
-        )
-    if a.size == 0:  # NumPy's "weights and list don't have the same length" before
-        raise ValueError("paired: a and b hold no run; give at least one pair")
-    for name, x in (("a", a), ("b", b)):  # a nan pair was neither win nor loss, every p nan
-        if not np.isfinite(x).all():
-            i = int(np.flatnonzero(~np.isfinite(x.ravel()))[0])
-            raise ValueError(f"paired: {name} must be finite, got {x.ravel()[i]} at run {i}")
-    if (
-        isinstance(tie, bool)
-        or not isinstance(tie, int | float | np.number)
-        or not (0 <= tie < np.inf)
-    ):  # a nan tie made no tie, a string failed in a ufunc
-        raise ValueError(f"paired: tie must be a finite number >= 0, got {tie!r}")
-    d = snap_ties(a.ravel() - b.ravel(), tie)
+    d = snap_ties(difference(a, b, tie, "paired", "give at least one pair"), tie)
     p_t, p_w = p_values(d)
     return {
         "diff": summary(d),
@@ -275,6 +257,31 @@ def paired(a, b, *, tie: float = TIE) -> dict:
         "wins": int((d > 0).sum()),
         "losses": int((d < 0).sum()),
     }
+
+
+def difference(a, b, tie, where: str, need: str) -> np.ndarray:
+    """a - b flattened (n,), or a ValueError naming ``where``: shapes that differ (compared
+    before flattening: (2, 3) and (3, 2) hold 6 runs each, not the same 6), no run (``need``
+    says how many to give), a non-finite entry (a nan pair was neither win nor loss, every
+    p nan), a ``tie`` that is not a finite number >= 0 (a nan tie made no tie)."""
+    a, b = _floats(a, "a", where), _floats(b, "b", where)
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{where}: a has shape {a.shape} and b {b.shape}; they must pair up run by run"
+        )
+    if a.size == 0:
+        raise ValueError(f"{where}: a and b hold no run; {need}")
+    for name, x in (("a", a), ("b", b)):
+        if not np.isfinite(x).all():
+            i = int(np.flatnonzero(~np.isfinite(x.ravel()))[0])
+            raise ValueError(f"{where}: {name} must be finite, got {x.ravel()[i]} at run {i}")
+    if (
+        isinstance(tie, bool)
+        or not isinstance(tie, int | float | np.number)
+        or not (0 <= tie < np.inf)
+    ):
+        raise ValueError(f"{where}: tie must be a finite number >= 0, got {tie!r}")
+    return a.ravel() - b.ravel()
 
 
 def p_values(d: np.ndarray) -> tuple[float, float]:

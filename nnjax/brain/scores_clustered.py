@@ -48,7 +48,8 @@ def paired_clustered(a, b, clusters, *, tie: float = scores.TIE) -> dict:
     ``cluster_size`` k and ``cluster_means`` (C,) in the sorted order of the labels. Bad
     input: a ValueError naming ``paired_clustered`` and the argument."""
 
-    d = scores.snap_ties(_difference(a, b, tie), tie)
+    where, need = "paired_clustered", "give at least two clusters of runs"
+    d = scores.snap_ties(scores.difference(a, b, tie, where, need), tie)
     labels, groups, k = _clusters(clusters, d.size)
     D = np.stack([d[groups == i] for i in range(labels.size)])  # (C, k)
     m = scores.snap_ties(D.mean(1), tie)
@@ -80,29 +81,6 @@ def icc(D) -> float:
     msw = D.var(axis=1, ddof=1).mean()
     den = msb + (k - 1) * msw
     return float((msb - msw) / den) if den > 0 else float("nan")
-
-
-def _difference(a, b, tie) -> np.ndarray:
-    """a - b flattened, or a ValueError: shapes that differ, no run, a non-finite entry, a
-    ``tie`` that is not a finite number >= 0."""
-    fn = "paired_clustered"
-    a, b = scores._floats(a, "a", fn), scores._floats(b, "b", fn)
-    if a.shape != b.shape:
-        raise ValueError(f"{fn}: a has shape {a.shape} and b {b.shape}; they must pair up run "
-                         "by run")  # fmt: skip
-    if a.size == 0:
-        raise ValueError(f"{fn}: a and b hold no run; give at least two clusters of runs")
-    for name, x in (("a", a), ("b", b)):
-        if not np.isfinite(x).all():
-            i = int(np.flatnonzero(~np.isfinite(x.ravel()))[0])
-            raise ValueError(f"{fn}: {name} must be finite, got {x.ravel()[i]} at run {i}")
-    if (
-        isinstance(tie, bool)
-        or not isinstance(tie, int | float | np.number)
-        or not (0 <= tie < np.inf)
-    ):
-        raise ValueError(f"{fn}: tie must be a finite number >= 0, got {tie!r}")
-    return a.ravel() - b.ravel()
 
 
 def _clusters(clusters, n: int) -> tuple:
