@@ -12,6 +12,7 @@ import types
 import zlib
 
 import pytest
+from test_progress import FakeClock
 
 from nnjax import cache
 from nnjax.progress import Progress, format_seconds
@@ -150,14 +151,6 @@ def test_entries_compressed_by_python_3_14_zstd_are_read(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------- the progress line
-
-
-class FakeClock:
-    def __init__(self):
-        self.t = 100.0
-
-    def __call__(self):
-        return self.t
 
 
 def test_the_eta_is_the_rate_since_the_first_update_times_what_is_left():
