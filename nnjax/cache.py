@@ -320,12 +320,18 @@ def cache_warning(text: str) -> str | None:
             )
         return text
     if _WRITE_ERROR in text:
-        if "write" in _reported:
-            return None
-        _reported.add("write")
-        reason = text.split(": ", 1)[-1]
-        return (
-            f"compilation cache: could not save compiled programs in {_active} ({reason}); the "
-            "run goes on (further failures of this kind are not repeated)"
-        )
+        return write_failure(_active, text.split(": ", 1)[-1])
     return text
+
+
+def write_failure(folder, reason: str) -> str | None:
+    """The line for a failed write of a compiled program into ``folder`` (JAX's cache or
+    nnjax's own store, :mod:`nnjax.train.executables`): said once per process, as a full disk
+    fails every write; later calls return None (say nothing)."""
+    if "write" in _reported:
+        return None
+    _reported.add("write")
+    return (
+        f"compilation cache: could not save compiled programs in {folder} ({reason}); the "
+        "run goes on (further failures of this kind are not repeated)"
+    )

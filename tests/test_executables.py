@@ -5,6 +5,7 @@ or an unreadable entry compiles as usual."""
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import jax
@@ -131,10 +132,18 @@ def test_a_failing_save_never_fails_the_run(store_dir, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("nnjax.io.atomic_write_bytes", full)
+    monkeypatch.setattr(cache, "_reported", set())
     X, y = _data()
-    with pytest.warns(UserWarning, match="could not store the compiled program"):
+    with pytest.warns(UserWarning, match="could not save compiled programs .*No space left"):
         res = _fit(X, y)
     assert np.isfinite(res.step_loss).all()
+    # a full disk fails every write: said once per process, also for JAX's own cache writes
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _fit(X, y, batch_size=8)  # another program, whose write fails too
+    assert not [w for w in caught if "compiled program" in str(w.message)]
+    jax_write = "Error writing persistent compilation cache entry for 'jit_f': OSError: full"
+    assert cache.cache_warning(jax_write) is None
 
 
 def test_the_store_is_off_with_the_cache(spy):

@@ -187,8 +187,11 @@ class ExecutableStore:
             self.directory.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(self.path(args, tag), blob)
         except Exception as e:  # a full disk, an unpicklable tree: the run goes on
-            msg = f"could not store the compiled program in {self.directory}: {e}"
-            warnings.warn(msg, stacklevel=3)
+            from nnjax import cache
+
+            msg = cache.write_failure(self.directory, f"{type(e).__name__}: {e}")
+            if msg is not None:  # said once per process, with JAX's own write failures
+                warnings.warn(msg, stacklevel=3)
 
 
 def store_for_fit(plan, optimizer, learning_rate, loss) -> ExecutableStore | None:
