@@ -35,10 +35,10 @@ class DivergenceError(ArithmeticError):
     """Training left the finite numbers or blew up (non-finite loss or params, a loss far
     above its start). The CLI exits with status 4.
 
-    ``detail``: what happened, without advice (e.g. ``the training loss became nan at step
-    7 (batch 7 of epoch 1)``), so that a front end can give its own; ``last_checkpoint``: the
-    path of the newest checkpoint written or resumed from before it happened (the state to
-    go back to), or None.
+    ``detail``: what happened, without advice (e.g. ``the training loss became nan at
+    step_loss[7] (batch 8 of 10 in epoch 1)``), so that a front end can give its own;
+    ``last_checkpoint``: the path of the newest checkpoint written or resumed from before it
+    happened (the state to go back to), or None.
     """
 
     def __init__(self, message: str = "", *, detail: str | None = None, last_checkpoint=None):

@@ -174,7 +174,8 @@ def test_nan_data_raises_naming_rows():
 def test_divergence_raises_naming_the_step():
     X, y = nnjax.data.toy()
     model = nnjax.mlp([4, 1], output_activation=None)
-    with pytest.raises(NonFiniteLossError, match=r"at step (\d+) \(batch 0 of epoch \d+\)"):
+    named = r"at step_loss\[\d+\] \(batch 1 of 1 in epoch \d+\)"  # full batch: 1 step an epoch
+    with pytest.raises(NonFiniteLossError, match=named):
         nnjax.fit(
             model,
             _init(model, 1),

@@ -32,8 +32,8 @@ def _batch_size(batch_size, n: int, optimizer) -> int | None:
     batch_size = check_batch_size(batch_size, n, "fit")
     if isinstance(optimizer, str) and optimizer in FULL_BATCH and batch_size not in (None, n):
         raise ValueError(
-            f"fit: optimizer {optimizer!r} is full-batch (batch_size=None); use 'sgd' for "
-            "mini-batches"
+            f"fit: optimizer {optimizer!r} is full-batch: batch_size must be None (or n = {n}), "
+            f"got batch_size={batch_size}; use 'sgd' for mini-batches"
         )
     return batch_size
 

@@ -64,7 +64,10 @@ def check_early_stopping(rule, eval_names, where: str = "fit") -> EarlyStopping 
             f"{where}: early_stopping min_delta must be a finite number >= 0, got {delta!r}"
         )
     if rule.mode not in (None, "min", "max"):
-        raise ValueError(f"{where}: early_stopping mode must be 'min', 'max' or None")
+        raise ValueError(
+            f"{where}: early_stopping mode must be 'min', 'max' or None (None: 'max' for an "
+            f"*_accuracy metric, else 'min'), got {rule.mode!r}"
+        )
     metrics = ["step_loss_mean"] + [f"{n}_{m}" for n in eval_names for m in ("loss", "accuracy")]
     if not isinstance(rule.metric, str):
         raise ValueError(

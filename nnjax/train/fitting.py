@@ -129,7 +129,10 @@ def fit(
     Args:
       model: an nnjax ``Layer`` (or an ``apply(params, x, *, key=None)`` function).
       params: the initial params pytree.
-      X, y: arrays (n, ...) and (n,) or (n, K).
+      X, y: arrays (n, ...) and (n,) or (n, K). Dtypes follow JAX: float64 params and data
+        stay float64 only with x64 on (``jax.config.update("jax_enable_x64", True)``), else
+        they train as float32, without a warning; with x64 on, float32 params stay float32
+        and float64 X makes the losses and metrics float64.
       optimizer: a name from :data:`nnjax.optim.OPTIMIZERS` (with ``learning_rate``; default
         :data:`nnjax.optim.DEFAULT_LEARNING_RATE`) or an ``optax.GradientTransformation``.
       loss: a name from :data:`nnjax.losses.LOSSES` or ``loss(pred, y) -> scalar``.

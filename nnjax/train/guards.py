@@ -31,7 +31,11 @@ def _raise(cls, detail: str, advice: str, last: str | None):
 
 
 def check_losses(steps_per_epoch: int, last: Callable[[], str | None]):
-    """Raise :class:`NonFiniteLossError` naming the first step whose loss is nan/inf."""
+    """Raise :class:`NonFiniteLossError` naming the first step whose loss is nan/inf.
+
+    With T = ``steps_per_epoch``, the run's step s (0-based, the index into
+    ``FitResult.step_loss``) is batch s mod T + 1 of epoch s // T + 1, both counted from 1
+    as every epoch ``fit`` reports: ``at step_loss[8] (batch 3 of 3 in epoch 3)``."""
 
     def hook(report: ChunkReport) -> None:
         losses = report.outputs.step_loss.reshape(-1)
@@ -40,8 +44,9 @@ def check_losses(steps_per_epoch: int, last: Callable[[], str | None]):
         i = int(np.flatnonzero(~np.isfinite(losses))[0])
         bad = report.begin * steps_per_epoch + i
         detail = (
-            f"the training loss became {losses[i]} at step {bad} "
-            f"(batch {bad % steps_per_epoch} of epoch {bad // steps_per_epoch + 1})"
+            f"the training loss became {losses[i]} at step_loss[{bad}] (batch "
+            f"{bad % steps_per_epoch + 1} of {steps_per_epoch} in epoch "
+            f"{bad // steps_per_epoch + 1})"
         )
         _raise(NonFiniteLossError, detail, f"{ADVICE} (check_finite=False lets it run on)", last())
 

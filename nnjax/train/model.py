@@ -23,16 +23,24 @@ def is_stateful(model) -> bool:
     return bool(getattr(model, "stateful", False))
 
 
-def _check_model(model) -> None:
-    if hasattr(model, "init") and hasattr(model, "apply"):
+def check_model(model, where: str | None = None) -> None:
+    """``model`` an nnjax ``Layer`` (``init`` and ``apply``) or a callable ``apply(params, x,
+    *, key=None)``; anything else is a ``ValueError`` naming ``where`` and what was given
+    (a model's name as a string is the usual slip: ``nnjax.mlp([...])`` builds one)."""
+    if (hasattr(model, "init") and hasattr(model, "apply")) or callable(model):
         return
-    if not callable(model):
-        raise ValueError(f"model must be an nnjax Layer or an apply function, got {type(model)}")
+    shown = repr(model)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    hint = " (build one, e.g. nnjax.mlp([64, 10]))" if isinstance(model, str) else ""
+    raise ValueError(
+        f"{where + ': ' if where else ''}model must be an nnjax Layer (init, apply) or a "
+        f"function apply(params, x, *, key=None), got {type(model).__name__} {shown}{hint}"
+    )
 
 
 def as_apply(model) -> Callable:
     """``apply(params, state, x, key=None, train=False) -> (y, new_state)`` for any model."""
-    _check_model(model)
+    check_model(model)
 
     def apply(params, state, x, key=None, train=False):
         return apply_model(model, params, state, x, key=key, train=train)

@@ -27,6 +27,7 @@ from nnjax.train.model import (
     ShapeMismatch,
     as_apply,
     canonical_arrays,
+    check_model,
     check_params,
     check_state,
     compare_tree,
@@ -92,6 +93,7 @@ def make_plan(
 ) -> Plan:  # fmt: skip
     """The :class:`Plan` of ``fit(model, params, X, y, ...)`` (see ``fit`` for the arguments);
     a ``ValueError`` names the first bad one."""
+    check_model(model, "fit")
     epochs = _check_int("epochs", epochs, 1, none_ok=False)
     loss = _check_loss(loss)
     # the dtypes JAX computes in (float64 leaves are float32 without x64), recorded as such

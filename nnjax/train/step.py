@@ -102,12 +102,17 @@ def classification_accuracy(pred: Array, y: Array, threshold: float = 0.0) -> Ar
     pred (B, K>1): argmax against integer labels (B,) or one-hot (B, K).
     pred (B, 1) or (B,): pred > threshold against binary labels (0.0 for logits,
     0.5 for probabilities).
+
+    The fraction c / B is a scalar in pred's float dtype, at least float32 (float64
+    predictions under x64 give a float64 accuracy, as their loss is; ``jnp.mean`` of a
+    bool array alone is float32 even under x64, 1/3 as 0.3333333433).
     """
+    dtype = jnp.promote_types(pred.dtype, jnp.float32)  # bf16 -> f32, f64 kept
     if pred.ndim >= 2 and pred.shape[-1] > 1:
         labels = jnp.argmax(y, axis=-1) if y.shape == pred.shape else y
-        return jnp.mean(jnp.argmax(pred, axis=-1) == labels)
+        return jnp.mean(jnp.argmax(pred, axis=-1) == labels, dtype=dtype)
     p = pred.reshape(pred.shape[0], -1)[:, 0] if pred.ndim >= 2 else pred
-    return jnp.mean((p > threshold) == (y.reshape(p.shape) > 0.5))
+    return jnp.mean((p > threshold) == (y.reshape(p.shape) > 0.5), dtype=dtype)
 
 
 def _threshold(loss) -> float:
