@@ -43,6 +43,7 @@ from nnjax.optim_checks import (
     UNIT,
     Schedule,
     check_learning_rate,
+    check_rate_nonzero,
     check_schedule_start,
     default_float,
     number,
@@ -128,7 +129,8 @@ DEFAULT_LEARNING_RATE: dict[str, float] = {
 but adam on a built-in dataset gets its preset's rate, :data:`nnjax.presets.PRESETS`)."""
 
 FULL_BATCH: frozenset[str] = frozenset({"gd"})
-"""Optimizers that always step on the whole training set: ``batch_size`` must be None."""
+"""Optimizers that always step on the whole training set: ``batch_size`` must be None (or n,
+the same full batch)."""
 
 
 def get_optimizer(
@@ -138,11 +140,11 @@ def get_optimizer(
 ) -> optax.GradientTransformation:
     """Build an optimizer by name (see the module docstring), or pass an Optax one through.
 
-    A float ``learning_rate`` must be finite in JAX's default float (float32; float64 under
-    x64); a schedule must give one finite rate >= 0 at step 0, finite in that dtype too
-    (called once). Hyperparameters are real numbers (not bools or strings): momentum, b1,
-    b2, decay in [0, 1); eps > 0; weight_decay, initial_accumulator_value >= 0; finite. A
-    ``ValueError`` names a bad one.
+    A float ``learning_rate`` must be finite, and not 0, in JAX's default float (float32;
+    float64 under x64; :func:`~nnjax.optim_checks.check_rate_nonzero`); a schedule must give
+    one finite rate >= 0 at step 0, finite in that dtype too (called once). Hyperparameters
+    are real numbers (not bools or strings): momentum, b1, b2, decay in [0, 1); eps > 0;
+    weight_decay, initial_accumulator_value >= 0; finite. A ``ValueError`` names a bad one.
 
     >>> opt = get_optimizer("adam", 1e-3)
     >>> opt = get_optimizer("momentum", optax.cosine_decay_schedule(0.1, 1000), momentum=0.95)
@@ -161,6 +163,7 @@ def get_optimizer(
     if learning_rate is None:
         raise ValueError(f"optimizer {optimizer!r} needs a learning_rate")
     check_learning_rate(learning_rate, default_float(), "JAX's default float dtype")
+    check_rate_nonzero(learning_rate, default_float(), "JAX's default float dtype")
     factory = OPTIMIZERS[optimizer]
     takes = list(inspect.signature(factory).parameters)[1:]
     unknown = sorted(set(hyperparams) - set(takes))
@@ -187,6 +190,7 @@ def injectable_optimizer(name: str, learning_rate, **hyperparams) -> optax.Gradi
     get_optimizer(name, 1.0, **hyperparams)  # validate name and hyperparameters
     if isinstance(learning_rate, str | bytes | bool) or real(learning_rate) is not None:
         check_learning_rate(learning_rate, default_float(), "JAX's default float dtype")
+        check_rate_nonzero(learning_rate, default_float(), "JAX's default float dtype")
     elif callable(learning_rate):
         check_schedule_start(learning_rate, default_float(), "JAX's default float dtype")
     # a traced rate or an array of rates: as given
@@ -299,16 +303,22 @@ def make_schedule(
                          ``steps_per_epoch`` steps (optax.exponential_decay, continuous)
 
     ``total_steps`` and ``steps_per_epoch``: ints >= 1 (NumPy ints too); ``warmup`` a number
-    in (0, 1), ``decay_rate`` in (0, 1]; ``learning_rate`` finite in JAX's default float. A
-    ``ValueError`` names a bad argument.
+    in (0, 1), ``decay_rate`` in (0, 1]; ``learning_rate`` one number (not a schedule), finite
+    in JAX's default float. A ``ValueError`` names a bad argument.
     """  # noqa: E501
     import optax
 
     if name not in SCHEDULES:
         raise ValueError(f"unknown schedule {name!r}; valid: {', '.join(SCHEDULES)}")
+    if callable(learning_rate):  # optax would multiply the function at the first step
+        raise ValueError(
+            f"make_schedule: learning_rate must be one number, the peak rate eta_0, got the "
+            f"schedule {learning_rate!r}; pass a schedule to get_optimizer as it is"
+        )
     total_steps = _check_steps("total_steps", total_steps)
     steps_per_epoch = _check_steps("steps_per_epoch", steps_per_epoch)
     check_learning_rate(learning_rate, default_float(), "JAX's default float dtype")
+    check_rate_nonzero(learning_rate, default_float(), "JAX's default float dtype")
     if name == "constant":
         return learning_rate
     if name == "cosine":

@@ -1,7 +1,7 @@
 """The checks of :mod:`nnjax.optim`'s arguments: hyperparameter ranges, the learning rate
-(finite in the params' dtype) and a schedule's first rate (finite in it too). Imports NumPy
-and JAX only inside its functions, as :mod:`nnjax.optim` does (``nnjax train --help`` needs
-no JAX)."""
+(finite in the params' dtype, and not 0 there: :func:`check_rate_nonzero`) and a schedule's
+first rate (finite in it too). Imports NumPy and JAX only inside its functions, as
+:mod:`nnjax.optim` does (``nnjax train --help`` needs no JAX)."""
 
 from __future__ import annotations
 
@@ -55,6 +55,18 @@ LARGEST_FINITE: dict[str, float] = {
 rate above it is infinite once it meets the params (Optax scales the updates in their
 dtype), so every update would be inf or nan."""
 
+SMALLEST_RATE: dict[str, float] = {
+    "float16": float(2.0**-25 * (1 + 2.0**-52)),
+    "bfloat16": 2.0**-126,
+    "float32": 2.0**-126,
+    "float64": 2.0**-1022,
+}
+"""The smallest learning rate that is not 0 for XLA in each float dtype: the smallest normal
+number (``numpy.finfo(dtype).tiny``), as XLA flushes subnormal float32, bfloat16 and float64
+values to 0 (float32 params stayed exactly as they were with a rate of 1e-39, or 1e-50); for
+float16, whose subnormals XLA keeps, the smallest number that does not round to 0 (just
+above half its smallest subnormal 2^-24)."""
+
 
 def check_learning_rate(
     learning_rate: float | Schedule, dtype: Any = None, whose: str = "the dtype of the params"
@@ -93,6 +105,21 @@ def _check_finite_in(rate: float, what: str, dtype, whose: str) -> None:
             f"{what} is infinite in {name} (largest finite {largest:.4g}), {whose}; give a "
             "smaller rate"
         )
+
+
+def check_rate_nonzero(learning_rate, dtype, whose: str = "the dtype of the params") -> None:
+    """A ValueError when the float ``learning_rate`` (> 0, as :func:`check_learning_rate`
+    checks) is 0 for XLA in ``dtype`` (``whose`` says what it is): below its
+    :data:`SMALLEST_RATE`, where every update is 0 and training silently changes nothing.
+    No check for a schedule, or for a dtype not listed there."""
+    name = dtype_name(dtype)
+    smallest = SMALLEST_RATE.get(name)
+    if callable(learning_rate) or smallest is None or float(learning_rate) >= smallest:
+        return
+    raise ValueError(
+        f"learning_rate {float(learning_rate):g} is 0 in {name}, {whose} (the smallest rate "
+        f"that is not: {smallest:.4g}), so no update would move the params; give a larger rate"
+    )
 
 
 def dtype_name(dtype) -> str:

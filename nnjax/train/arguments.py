@@ -11,6 +11,7 @@ import optax
 
 from nnjax.losses import get_loss
 from nnjax.optim import FULL_BATCH, check_learning_rate, get_optimizer
+from nnjax.optim_checks import check_rate_nonzero
 from nnjax.train.config import float_dtypes
 from nnjax.train.model import has_dropout
 from nnjax.train.order import check_batch_size
@@ -41,7 +42,8 @@ def _batch_size(batch_size, n: int, optimizer) -> int | None:
 def _optimizer(optimizer, learning_rate, params, total_steps: int) -> optax.GradientTransformation:
     """A named optimizer with its rate, or an Optax transformation as is (it carries its own
     rate: a ``learning_rate`` beside it is refused). A float rate must be finite in every
-    float dtype of the params (1e39 is inf in float32); a schedule is checked at the first
+    float dtype of the params (1e39 is inf in float32) and not 0 there (1e-50 is 0 in
+    float32, also under x64); a schedule is checked at the first
     and the last of the run's ``total_steps`` steps (:func:`_check_schedule`)."""
     if isinstance(optimizer, optax.GradientTransformation) and learning_rate is not None:
         raise ValueError(
@@ -53,6 +55,7 @@ def _optimizer(optimizer, learning_rate, params, total_steps: int) -> optax.Grad
         for dtype in float_dtypes(params).split(","):
             try:
                 check_learning_rate(learning_rate, dtype)
+                check_rate_nonzero(learning_rate, dtype)
             except ValueError as e:
                 raise ValueError(f"fit: {e}") from None
         if callable(learning_rate):
