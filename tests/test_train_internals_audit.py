@@ -9,6 +9,7 @@ execution mode, bit for bit.
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import nnjax
@@ -189,3 +190,13 @@ def test_odd_batch_arithmetic_runs_n_over_b_steps(n, batch_size, steps):
     model = nnjax.mlp([3])
     res = nnjax.fit(model, _init(model), X, y, epochs=2, batch_size=batch_size)
     assert res.step_loss.shape == (2 * steps,) and np.isfinite(res.step_loss).all()
+
+
+def test_swapped_loss_and_optimizer_are_named_as_such():
+    """Before: make_train_step(model, optax.adam(1e-3), "softmax_cross_entropy") suggested
+    nnjax.get_optimizer('softmax_cross_entropy', learning_rate), itself an invalid call."""
+    model = nnjax.mlp([3])
+    with pytest.raises(ValueError, match=r"got the loss name 'softmax_cross_entropy': are the"):
+        nnjax.make_train_step(model, optax.adam(1e-3), "softmax_cross_entropy")
+    with pytest.raises(ValueError, match=r"get_optimizer\('adam', learning_rate\)\), got 'sgdd'"):
+        nnjax.make_train_step(model, "softmax_cross_entropy", "sgdd")

@@ -36,7 +36,8 @@ def training_options(g, o) -> None:
         choices=optim.SCHEDULES,
         help="learning-rate schedule over the run's steps, peak --lr: cosine "
         "lr (1 + cos(pi t/T))/2; warmup-cosine: linear from 0 for --warmup of the steps, then "
-        "cosine; exponential: lr R^(epoch) with R = --decay-rate",
+        "cosine; exponential: lr R^(t/S), S the steps per epoch (continuous; lr R^k after k "
+        "epochs), R = --decay-rate",
     )
     g.add_argument(
         "--warmup",

@@ -14,7 +14,7 @@ probability of about e^-23 on average: confidently wrong, the mark of weights th
 accuracy), not of slow progress. A finite but huge loss is as useless as nan, and counting it
 as converged would let it into the averages. The rule reads the *final* loss: a run that
 spiked above k x its initial loss mid-way and came back down (full-batch GD at 3.16 on digits
-reaches 60-150x its initial loss in the first 25 epochs and ends at 0.004, 95% test accuracy)
+reaches 60-160x its initial loss in the first 25 epochs and ends at 0.004, 95% test accuracy)
 ended converged, and is counted so; its instability shows in the loss curves.
 
 When every learning rate of an optimizer has a run that diverged (or a non-finite criterion),

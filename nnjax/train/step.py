@@ -64,7 +64,15 @@ def check_optimizer(optimizer, where: str) -> optax.GradientTransformation:
     :func:`nnjax.optim.get_optimizer`: a name needs its learning rate)."""
     if callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None)):
         return optimizer
-    name = optimizer if isinstance(optimizer, str) else "adam"
+    from nnjax.losses import LOSSES
+    from nnjax.optim import OPTIMIZERS
+
+    if isinstance(optimizer, str) and optimizer in LOSSES and optimizer not in OPTIMIZERS:
+        raise ValueError(
+            f"{where}: optimizer must be an optax.GradientTransformation, got the loss name "
+            f"{optimizer!r}: are the loss and the optimizer swapped? (the loss comes first)"
+        )
+    name = optimizer if isinstance(optimizer, str) and optimizer in OPTIMIZERS else "adam"
     hint = f"nnjax.get_optimizer({name!r}, learning_rate)"
     raise ValueError(
         f"{where}: optimizer must be an optax.GradientTransformation (e.g. {hint}), got "
