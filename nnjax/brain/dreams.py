@@ -184,6 +184,8 @@ def dream_all_classes(apply, params, x0, key, n_classes: int, **kw) -> tuple[Arr
     """:func:`activation_maximisation` for every class at once (vmap): (K, d) images,
     (K, steps+1) J_c."""
     n_classes = dynamics.check_count(n_classes, "n_classes", "dream_all_classes")
+    # before eval_shape: a wrong-sized x0 failed in the network's first layer, naming neither
+    _check_image("dream_all_classes", x0, kw.get("image_shape"))
     K = jax.eval_shape(apply, params, jnp.asarray(x0)[None]).shape[-1]
     if n_classes > K:  # classes past the logits were clamped: copies of the last class
         raise ValueError(
@@ -257,8 +259,8 @@ def _check_deep_dream(x0, image_shape, steps, lr, octaves, jitter, smooth, clip)
     dynamics.check_positive(lr, "lr", where)
     dynamics.check_count(jitter, "jitter", where, minimum=0)
     dynamics.check_positive(smooth, "smooth", where, allow_zero=True)
-    for s in octaves:
-        if isinstance(s, bool) or not isinstance(s, int) or s < 1:
+    for s in octaves:  # NumPy ints too (np.int64(2) was refused)
+        if isinstance(s, bool) or not isinstance(s, int | np.integer) or s < 1:
             raise ValueError(f"deep_dream: octaves must be positive ints, got {octaves}")
         if any(n % s for n in image_shape):
             raise ValueError(
@@ -299,11 +301,14 @@ def deep_dream(
     smoothness prior and is coarsened by an octave, so a channel axis would be treated as a
     spatial one.
     """
-    if isinstance(octaves, int) or not octaves:  # an int failed in tuple(), () ran no step
-        raise ValueError(
+    if isinstance(octaves, int | np.integer | str) or not hasattr(octaves, "__iter__"):
+        raise ValueError(  # an int failed in tuple()
             f"deep_dream: octaves must be a non-empty sequence of ints, got {octaves!r}"
         )
     octaves = tuple(octaves)
+    if not octaves:  # () ran no step, as did an empty iterator (truthy before tuple())
+        raise ValueError("deep_dream: octaves must be a non-empty sequence of ints, got none")
+    octaves = tuple(int(s) if isinstance(s, np.integer) else s for s in octaves)
     _check_deep_dream(x0, image_shape, steps, lr, octaves, jitter, smooth, clip)
     J = lambda x: dream_layer_objective(features, params, x, image_shape, smooth)  # noqa: E731
     grad = jax.grad(J)

@@ -7,8 +7,10 @@ the inputs of every task. While task t is learned, each batch of real data is jo
 batch of dreams x ~ generator_{t-1}, labelled by the solver at the end of task t-1
 (arg max over the classes seen before t); the two cross-entropies are weighted
 1/(1+rho t) and rho t/(1+rho t), ``hp["rho"]`` (None: rho = 1, each task counts equally; the
-harness tunes it, as the replay buffer's). After task t the generator is trained on the real
-inputs of task t plus its own dreams of tasks 0..t-1, weighted 1/(t+1) and t/(t+1).
+harness tunes it, as the replay buffer's); where that weight is 0 (task 0, rho = 0) the dream
+term is left out, so the loss is the plain cross-entropy whatever the generator emits. After
+task t the generator is trained on the real inputs of task t plus its own dreams of tasks
+0..t-1, weighted 1/(t+1) and t/(t+1).
 
 The VAE (Kingma and Welling 2014): q(z|x) = N(mu(x), diag sigma^2(x)), p(z) = N(0, I),
 p(x|z) = Bernoulli(logistic(g(z))) on inputs in [0, 1]; its loss is the negative ELBO
@@ -22,6 +24,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from nnjax.brain import dynamics
@@ -70,9 +73,15 @@ def _posterior(vae: VAE, params, x: Array) -> tuple[Array, Array]:
 
 def vae_loss(vae: VAE, params, x: Array, key: Array, kl_weight: float = 1.0) -> Array:
     """Mean over the batch of the negative ELBO (module docstring), x (B, d) in [0, 1];
-    ``kl_weight`` beta scales the KL term (1: the ELBO)."""
-    if jnp.ndim(x) != 2 or jnp.shape(x)[0] < 1:  # 1-D: an IndexError; no row: a nan mean
+    ``kl_weight`` beta scales the KL term (1: the ELBO). A concrete x is checked: a nan gave
+    a nan loss, an x outside [0, 1] a Bernoulli loss unbounded below, a wrong width an error
+    naming the encoder's first layer."""
+    if jnp.ndim(x) != 2 or jnp.shape(x)[0] < 1 or jnp.shape(x)[1] != vae.d:
         raise ValueError(f"vae_loss: x must be (B >= 1, {vae.d}), got {jnp.shape(x)}")
+    v = dynamics.concrete(x)
+    if v is not None and not np.all((v >= 0) & (v <= 1)):  # nan fails both comparisons
+        bad = v[~((v >= 0) & (v <= 1))].ravel()[0]
+        raise ValueError(f"vae_loss: x must lie in [0, 1] (Bernoulli means), got {bad}")
     dynamics.check_positive(kl_weight, "kl_weight", "vae_loss", allow_zero=True)
     mu, logvar = _posterior(vae, params, x)
     z = mu + jnp.exp(0.5 * logvar) * jax.random.normal(key, mu.shape)
@@ -145,11 +154,15 @@ def make_replay_method(model, n_classes: int, d: int, cfg: ReplayConfig | None =
     def loss(params, extra, key, t, x, y1h, hp=None):
         rho = 1.0 if hp is None else hp["rho"]  # the dreams' weight, as the replay buffer's
         w = rho * t / (1.0 + rho * t)
-        xr = sample_dreams(vae, extra["gen"], key, x.shape[0])
+        # w = 0 (task 0, or rho = 0): no replay term at all; 0 * (a nan dream's loss) was nan,
+        # in the loss and its gradient, so a broken generator broke plain training too
+        replay = w > 0
+        xr = jnp.where(replay, sample_dreams(vae, extra["gen"], key, x.shape[0]), 0.0)
         old_logits = jnp.where(extra["seen"], model.apply(extra["solver"], xr), -jnp.inf)
         yr = jax.nn.one_hot(jnp.argmax(old_logits, axis=-1), K)
-        return (1.0 - w) * soft_cross_entropy(model.apply(params, x), y1h) + (
-            w * soft_cross_entropy(model.apply(params, xr), yr)
+        ce_replay = soft_cross_entropy(model.apply(params, xr), yr)
+        return (1.0 - w) * soft_cross_entropy(model.apply(params, x), y1h) + jnp.where(
+            replay, w * ce_replay, 0.0
         )
 
     def after_task(params, extra, key, t, task, seen, hp):

@@ -31,6 +31,7 @@ Tasks have slightly different sizes, so each task's examples are padded to a com
 mini-batches from those. Used by :mod:`nnjax.brain.continual`.
 """
 
+import math
 import numbers
 from typing import NamedTuple
 
@@ -117,7 +118,18 @@ def _raw(name: str, validation: bool):
 
 def on_off(X: np.ndarray, scale: float) -> np.ndarray:
     """(n, 2 d) ON/OFF channels of signed signals X (n, d): [max(X, 0), max(-X, 0)] / scale,
-    clipped to [0, 1]."""
+    clipped to [0, 1]; ``scale`` a finite number > 0 (0 gave 0/0 = nan for a zero sample and
+    1 for every other, a negative one swapped the channels, inf zeroed both), X 2-D (a 1-D
+    X failed in NumPy's concatenate, naming no argument)."""
+    if (
+        isinstance(scale, bool)
+        or not isinstance(scale, numbers.Real)
+        or not (math.isfinite(scale) and scale > 0)
+    ):
+        raise ValueError(f"on_off: scale must be a finite number > 0, got {scale!r}")
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"on_off: X must be 2-D (n, d) signals, got shape {X.shape}")
     return np.clip(np.concatenate([X, -X], axis=1) / scale, 0.0, 1.0)
 
 
@@ -125,7 +137,7 @@ def load_split(
     name: str = "digits",
     order: int | np.ndarray = 0,
     *,
-    classes_per_task: int = 2,
+    classes_per_task: int | None = None,
     validation: bool = False,
 ) -> SplitData:
     """Split ``name`` (one of :data:`SPLIT_DATASETS`) into tasks (module docstring).
@@ -133,8 +145,10 @@ def load_split(
     ``order``: class-incremental, an int >= 0 for :func:`class_order` or an explicit
     permutation of the classes (an integer array); permuted, an int >= 0 seeding the tasks'
     permutations (NumPy ints too). ``classes_per_task``: class-incremental only, an int that
-    divides the number of classes. ``validation`` (True or False): the held-out part of the
-    training split as the test set (what hyperparameters are chosen on).
+    divides the number of classes K (None: 2, so T = K / 2 tasks); a permuted split has
+    T = 5 tasks of all K classes and refuses it (a value was silently ignored there).
+    ``validation`` (True or False): the held-out part of the training split as the test set
+    (what hyperparameters are chosen on).
     """
     if name not in SPLIT_DATASETS:
         raise ValueError(f"load_split: unknown dataset {name!r}; valid: {SPLIT_DATASETS}")
@@ -142,6 +156,10 @@ def load_split(
         raise ValueError(f"load_split: validation must be True or False, got {validation!r}")
     validation = bool(validation)
     if name.startswith("permuted-"):
+        if classes_per_task is not None:
+            raise ValueError(f"load_split: classes_per_task is for the class-incremental splits "
+                             f"(digits, mnist1d); {name} has {PERMUTED_TASKS} tasks of all the "
+                             f"classes, got classes_per_task={classes_per_task!r}")  # fmt: skip
         if not _is_int(order) or order < 0:
             raise ValueError(f"load_split: {name} takes an int order >= 0, got {order!r}")
         return _permuted(name, int(order), validation)
@@ -150,6 +168,7 @@ def load_split(
     elif np.ndim(order) != 1 or np.asarray(order).dtype.kind not in "iu":
         raise ValueError(f"load_split: order must be an int >= 0 (a class order number) or an "
                          f"integer permutation of the classes, got {order!r}")  # fmt: skip
+    classes_per_task = 2 if classes_per_task is None else classes_per_task
     X_tr, y_tr, X_te, y_te, shape = _raw(name, validation)
     K = int(y_tr.max()) + 1
     perm = class_order(order, K) if _is_int(order) else np.asarray(order)
@@ -202,8 +221,21 @@ def _permuted(name: str, order: int, validation: bool) -> SplitData:
     )  # fmt: skip
 
 
+def _check_task_counts(split: SplitData, where: str) -> None:
+    """A ValueError naming ``where`` unless there is a task and ``split.n_tasks`` holds one int
+    1 <= n_t <= N per task (N the padded rows): no task failed in max() or np.stack, an empty
+    task was padded with rows of zeros labelled 0, an n_t past N counted padding as real."""
+    n, (T, N) = np.asarray(split.n_tasks), split.X_tasks.shape[:2]
+    if T == 0 or n.shape != (T,) or n.dtype.kind not in "iu" or not 1 <= n.min() <= n.max() <= N:
+        raise ValueError(f"{where}: split.n_tasks must hold one int in [1, {N}] (the real rows "
+                         f"of each task) for each of T >= 1 tasks, got T={T} and "
+                         f"n_tasks={n.tolist()}")  # fmt: skip
+
+
 def cumulative(split: SplitData) -> SplitData:
-    """The joint-training view: task t's data becomes the union of tasks 0..t."""
+    """The joint-training view: task t's data becomes the union of tasks 0..t (n_t' =
+    n_0 + ... + n_t real rows, padded by cycling them to the largest)."""
+    _check_task_counts(split, "cumulative")
     T = len(split.n_tasks)
     rows = [
         np.concatenate([split.X_tasks[s, : split.n_tasks[s]] for s in range(t + 1)])
@@ -246,6 +278,7 @@ def pad_tasks(split: SplitData, N: int) -> SplitData:
         raise ValueError(f"pad_tasks: N must be an int (rows per task), got {N!r}")
     if N < split.X_tasks.shape[1]:
         raise ValueError(f"pad_tasks: N={N} is below the current {split.X_tasks.shape[1]} rows")
+    _check_task_counts(split, "pad_tasks")
     X = np.stack([np.resize(x[:n], (N, x.shape[1])) for x, n in zip(split.X_tasks, split.n_tasks)])
     y = np.stack([np.resize(t[:n], N) for t, n in zip(split.y_tasks, split.n_tasks)])
     return split._replace(X_tasks=X, y_tasks=y)
