@@ -39,6 +39,8 @@ looks dead to other hosts.
 import datetime
 import errno
 import json
+import math
+import numbers
 import os
 import sys
 import threading
@@ -138,19 +140,31 @@ def describe(holder: dict | None, mtime: float | None = None) -> str:
     return f"process {holder['pid']} on host {holder['host']} ({'; '.join(parts)})"
 
 
+def _seconds(name: str, value, none_means: str) -> float | None:
+    """``value``: None or a finite number of seconds > 0 (a negative or nan ``heartbeat``
+    would spin its thread, a negative ``stale_after`` take over a live holder's lock)."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if value is None or (ok and math.isfinite(value) and value > 0):
+        return None if value is None else float(value)  # threading wants a Python float
+    raise ValueError(
+        f"DirectoryLock: {name} must be seconds > 0 or None ({none_means}), got {value!r}"
+    )
+
+
 class DirectoryLock:
     """The exclusive lock of ``directory`` (created if needed); see the module docstring.
 
-    ``stale_after``: seconds without heartbeat after which another host's lock is taken over
-    (None, the default: never). ``heartbeat``: seconds between refreshes of the lock file's
-    mtime by a daemon thread (None: only explicit :meth:`heartbeat` calls).
+    ``stale_after``: seconds (> 0) without heartbeat after which another host's lock is taken
+    over (None, the default: never). ``heartbeat``: seconds (> 0) between refreshes of the lock
+    file's mtime by a daemon thread (None: only explicit :meth:`heartbeat` calls).
     ``taken_over``: the dead holder's record when :meth:`acquire` replaced a stale lock.
     """
 
     def __init__(self, directory, *, stale_after: float | None = None, heartbeat=60.0):
         self.directory = os.fspath(directory)
         self.path = os.path.join(self.directory, LOCK_NAME)
-        self.stale_after, self.heartbeat_every = stale_after, heartbeat
+        self.stale_after = _seconds("stale_after", stale_after, "never take another host's")
+        self.heartbeat_every = _seconds("heartbeat", heartbeat, "no heartbeat thread")
         self.taken_over: dict | None = None
         self.cleaned: list[str] = []  # temporary files removed by lock_folder
         self._fd: int | None = None
@@ -279,7 +293,7 @@ class DirectoryLock:
             )
         age = time.time() - mtime
         if self.stale_after is not None and got is not False and age > self.stale_after:
-            return f"its last heartbeat is {age:.0f} s old (stale_after={self.stale_after} s)"
+            return f"its last heartbeat is {age:.0f} s old (stale_after={self.stale_after:g} s)"
         raise self._refuse(
             holder,
             mtime,

@@ -27,7 +27,7 @@ from nnjax.checkpoint.record import (
     steps,
 )
 from nnjax.errors import PathError, broken_link
-from nnjax.io import atomic_write_files, npz_bytes
+from nnjax.io import atomic_write_files, holds_numbers, npz_bytes
 from nnjax.lock import DirectoryLock, lock_folder
 
 
@@ -36,10 +36,12 @@ def lock(directory, *, stale_after: float | None = None, heartbeat=60.0) -> Dire
     the temporary files killed writers left there; return the held :class:`DirectoryLock`
     (a context manager: ``with checkpoint.lock(D): ...``; ``.cleaned`` lists what went).
 
-    Raises :class:`DirectoryLockedError` (an ``OSError``) at once when another run holds it;
+    Raises :class:`DirectoryLockedError` (an ``OSError``) at once when another run holds it
+    (a :class:`nnjax.errors.PathError` when ``directory`` is empty or a file);
     a dead run's lock is taken over with a :class:`StaleLockWarning`. See :mod:`nnjax.lock`
     for ``stale_after`` and ``heartbeat`` and for what is guaranteed across hosts.
     """
+    directory = _folder(directory, "checkpoint.lock")  # a file, not "File exists"
     return lock_folder(directory, stale_after=stale_after, heartbeat=heartbeat)
 
 
@@ -57,25 +59,26 @@ def _check_finite(arrays: dict[str, np.ndarray], step: int) -> None:
         )
 
 
-def _folder(directory) -> str:
-    """``directory`` as a str; a :class:`nnjax.errors.PathError` naming it when no folder
-    can be made there (empty, a file, a dangling or looping symbolic link)."""
+def _folder(directory, where: str = "checkpoint.save") -> str:
+    """``directory`` as a str; a :class:`nnjax.errors.PathError` naming it (and ``where``,
+    the caller) when no folder can be made there (empty, a file, a dangling or looping
+    symbolic link)."""
     d = os.fspath(directory)
     if not d:
-        raise PathError("checkpoint.save: the directory is an empty path", d, errno.ENOENT)
+        raise PathError(f"{where}: the directory is an empty path", d, errno.ENOENT)
     if os.path.exists(d) and not os.path.isdir(d):
-        raise PathError(f"checkpoint.save: {d} is a file, not a directory", d, errno.ENOTDIR)
+        raise PathError(f"{where}: {d} is a file, not a directory", d, errno.ENOTDIR)
     if (link := broken_link(d)) is not None:  # os.makedirs would say "File exists"
-        raise PathError(f"checkpoint.save: {d} {link[0]}", d, link[1])
+        raise PathError(f"{where}: {d} {link[0]}", d, link[1])
     return d
 
 
 def _check_numbers(arrays: dict[str, np.ndarray], step: int) -> None:
     """Refuse a leaf NumPy cannot store as numbers: an object array (a Python object, a
     ragged list) would be pickled and never load (``allow_pickle=False``); text would not
-    come back as text."""
+    come back as text; a structured (record) array would be written but never load."""
     for name, a in arrays.items():
-        if a.dtype.kind in "OUS":
+        if not holds_numbers(a):
             raise ValueError(
                 f"checkpoint.save: refusing to write step {step}: {name} is not an array of "
                 f"numbers ({a.dtype}, from a {type(a.item(0) if a.size else a).__name__}); "
@@ -95,7 +98,7 @@ def save(
     """Write ``tree`` (a pytree of arrays, PRNG keys allowed) as checkpoint ``step``.
 
     ``step``: an int >= 0 (NumPy ints too). A leaf that is no array of numbers (a Python
-    object, a string) is a ``ValueError`` naming it; ``directory`` a
+    object, a string, a structured record array) is a ``ValueError`` naming it; ``directory`` a
     :class:`nnjax.errors.PathError` when it is empty, a file or a broken symbolic link.
 
     ``metadata``: a JSON-serialisable dict stored alongside; a nan or inf float in it is a

@@ -66,11 +66,13 @@ def locked_directory(directory, estimate: int, n_kept: int):
     if directory is None or jax.process_index() != 0:
         yield None
         return
+    if not os.fspath(directory):  # preflight would say "checkpoint_dir  is not writable"
+        raise ValueError("fit: checkpoint_dir is an empty path: give a folder, or None")
     preflight.check_writable(directory, "fit: checkpoint_dir")
     short = preflight.check_free_space(directory, (n_kept + 1) * estimate, "fit: checkpoint_dir")
     if short is not None:
         warnings.warn(
-            f"{short} ({n_kept} checkpoints kept, one more while saving)",
+            f"{short} ({n_kept} checkpoint{'s' * (n_kept != 1)} kept, one more while saving)",
             FreeSpaceWarning,
             stacklevel=4,
         )
