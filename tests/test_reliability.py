@@ -230,6 +230,16 @@ def test_no_checkpoint_from_non_finite_params(tmp_path):
     assert isinstance(err.value, errors.DivergenceError) and ck.steps(d2) == []
 
 
+def test_non_finite_params_without_checkpoints_claim_no_checkpoint():
+    """Before: 'holds nan/inf after epoch 4; no checkpoint written' for a run that had no
+    checkpoint folder at all."""
+    model, p0, X, y = _problem()
+    steps = len(X) // 32
+    with pytest.raises(nnjax.NonFiniteLossError, match=r"holds nan/inf after epoch 4") as err:
+        nnjax.fit(model, p0, X, y, optimizer=_nan_after(4 * steps - 1), epochs=4, batch_size=32)
+    assert "checkpoint" not in str(err.value)
+
+
 def test_a_non_finite_evaluation_metric_stops_the_run(tmp_path):
     model, p0, X, y = _problem()
 

@@ -92,13 +92,15 @@ def check_carry(due: Callable[[int, bool], bool], last: Callable[[], str | None]
     checkpoint is ever written from non-finite state, and no run returns it."""
 
     def hook(report: ChunkReport) -> None:
-        if not (report.final or due(report.end, report.final)):
+        checkpoint = due(report.end, report.final)
+        if not (report.final or checkpoint):
             return
         carry = report.carry
         tree = {"params": carry.params, "opt_state": carry.opt_state, "state": carry.state}
         bad = first_nonfinite(tree)
         if bad is not None:
-            detail = f"{bad} holds nan/inf after epoch {report.end}; no checkpoint written"
+            detail = f"{bad} holds nan/inf after epoch {report.end}"
+            detail += "; no checkpoint written" if checkpoint else ""
             _raise(NonFiniteLossError, detail, ADVICE, last())
 
     return hook
