@@ -7,8 +7,6 @@ the figure functions return stand-alone matplotlib Figures; :func:`report_markdo
 the report of ``nnjax night`` from its results. Used by :mod:`nnjax.commands.night`.
 """
 
-import os
-
 import numpy as np
 
 from nnjax.brain import activity, circuits, consolidation, sleep_states
@@ -255,20 +253,19 @@ def experiment_stats(raw: dict) -> dict:
             }
             for st in consolidation.STAGES
         }
-    tau = np.asarray(raw["replay_order"]["sleep"], np.float64)
-    out["replay_order_sleep"] = {"values": tau, "mean": float(np.nanmean(tau))}
+    out["replay_order_sleep"] = replay_summary(raw["replay_order"]["sleep"])
     return out
 
 
-def verdict(s: dict) -> str:
-    """One sentence on a paired comparison (sleep minus quiet wake)."""
-    d, p = s["difference"], s["t_test_p"]
-    lo, hi = d["ci95"]
-    if np.isfinite(p) and p < 0.05 and lo > 0:
-        return f"sleep helped: +{d['mean']:.3f} [{lo:.3f}, {hi:.3f}], paired t p = {p:.2g}"
-    if np.isfinite(p) and p < 0.05 and hi < 0:
-        return f"sleep hurt: {d['mean']:.3f} [{lo:.3f}, {hi:.3f}], paired t p = {p:.2g}"
-    return f"no significant difference: {d['mean']:+.3f} [{lo:.3f}, {hi:.3f}], paired t p = {p:.2g}"
+def replay_summary(tau) -> dict:
+    """The seeds' replay scores ``tau`` (n,) (Kendall's tau, nan for a seed without a scored
+    Up state): ``values``, ``mean`` over the finite ones (nan when there is none: no seed had
+    an Up state with 3 active groups in the window; numpy's nanmean warned "Mean of empty
+    slice" to the terminal then) and ``n_scored``, how many seeds that mean is over."""
+    tau = np.asarray(tau, np.float64)
+    scored = np.isfinite(tau)
+    mean = float(tau[scored].mean()) if scored.any() else float("nan")
+    return {"values": tau, "mean": mean, "n_scored": int(scored.sum())}
 
 
 def jsonable(obj):
@@ -286,100 +283,12 @@ def jsonable(obj):
     return obj
 
 
-def _fmt(s: dict) -> str:
-    lo, hi = s["ci95"]
-    return f"{s['mean']:.3f} [{lo:.3f}, {hi:.3f}]"
+# the README of nnjax night (re-exported: nnjax.brain.night.report_markdown, verdict, ...)
+from nnjax.brain.night_report import (  # noqa: E402
+    p_text,
+    replay_s,
+    report_markdown,
+    verdict,
+)
 
-
-def _night_section(n: dict) -> list[str]:
-    L = ["## The night", ""]
-    L += [f"Hypnogram `{n['hypnogram']}`, epochs of {n['epoch_s']:g} s; {n['network']}. Each "
-          "stage is described over its longest run, the first second after a transition left "
-          "out. Slow fraction: the LFP proxy's power in 0.5-2 Hz over 0.25-100 Hz (Welch, "
-          f"{SPECTRUM_S:g} s segments, or the whole stretch when shorter); Up/Down: "
-          "`detect_updown` on the E rate; CV: median over E cells of the "
-          "ISI coefficient of variation; correlation: mean Pearson correlation of spike counts "
-          "in 5 ms windows over 2000 random pairs.", ""]  # fmt: skip
-    head = ["stage", "s", "E rate (Hz)", "slow fraction", "peak < 4 Hz", "Up/Down (Hz)",
-            "time Up", "CV ISI", "correlation"]  # fmt: skip
-    L += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name, d in n["stages"].items():
-        row = [name, f"{d['seconds']:g}", f"{d['rate_exc_hz']:.2f}",
-               f"{d['slow_power_fraction']:.3f}", f"{d['peak_hz_below_4']:.2f}",
-               f"{d['updown_hz']:.2f}", f"{d['up_fraction']:.2f}",
-               f"{d['cv_isi_median']:.2f}", f"{d['pairwise_correlation']:.3f}"]  # fmt: skip
-        L.append("| " + " | ".join(row) + " |")
-    L += ["", "![hypnogram and spectrogram](night.png)", "", "![rasters](stages.png)", ""]
-    return L
-
-
-def replay_s(protocol: dict) -> float:
-    """The seconds of NREM whose raster the replay is scored on: the first ``raster_s`` of
-    the consolidation period, all of it when shorter (:mod:`nnjax.brain.consolidation`)."""
-    return min(protocol["raster_s"], protocol["consolidation_s"])
-
-
-def _consolidation_section(c: dict) -> list[str]:
-    p, st = c["protocol"], c["stats"]
-    L = ["## Consolidation: NREM sleep against quiet wake", ""]
-    L += [f"{c['network']}; {st['recall']['after_learning']['S1']['n']} seeds (vmapped). "
-          f"S1 = groups G0 -> ... -> G{p['n_groups'] - 1} of {p['group_size']} E cells, driven "
-          f"{p['step_ms']:.0f} ms apart ({p['width_ms']:.0f} ms each, every {p['period_ms']:.0f} "
-          f"ms) for {p['train_s']:g} s with pair STDP on the E->E weights; then "
-          f"{p['consolidation_s']:g} s of NREM or of quiet wake (STDP on, no input); then S2 "
-          f"(the reverse order) for "
-          f"{p['interference_s']:g} s. Recall of a sequence: after a {p['cue_ms']:.0f} ms cue of "
-          f"its first group, the fraction of the cells of each later group that fire within "
-          f"{p['window_ms']:.0f} ms, minus that fraction in the {p['window_ms']:.0f} ms before "
-          f"the cue, averaged over groups and {p['n_cues']} cues; tests in the wake state with "
-          f"STDP off, after {p['settle_s']:g} s without input. Synaptic trace: mean forward minus "
-          "mean backward weight between successive groups (nS). Means with 95 % CIs (t, "
-          "ddof = 1); p: paired t-test (Wilcoxon signed-rank in results.json).", ""]  # fmt: skip
-    for measure, unit in (("recall", ""), ("trace", " (nS)")):
-        head = ["stage", "sequence", "sleep", "quiet wake", "sleep - wake", "p"]
-        L += [f"**{measure}{unit}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * 6]
-        for stage, seqs in st[measure].items():
-            for seq, s in seqs.items():
-                row = [stage.replace("_", " "), seq, _fmt(s["a"]), _fmt(s["b"]),
-                       _fmt(s["difference"]), f"{s['t_test_p']:.2g}"]  # fmt: skip
-                L.append("| " + " | ".join(row) + " |")
-        L.append("")
-    tau, last = st["replay_order_sleep"]["mean"], f"G{p['n_groups'] - 1}"
-    L += [f"Replay: in the first {replay_s(p):g} s of NREM, Kendall's tau between a group's "
-          f"place in S1 and its first spike after each Up-state onset, averaged: {tau:.2f} "
-          f"(+1: every Up state runs G0 -> {last}; 0: no order; -1: {last} -> G0)"
-          + (": the Up states ran through the groups mostly in reverse order, and pair STDP "
-             "depresses a forward link G_k -> G_{k+1} when G_{k+1} fires first."
-             if tau < -0.1 else "."), ""]  # fmt: skip
-    rec, tr = st["recall"], st["trace"]
-    L += [
-        "**Did sleep help?** S1 recall after the consolidation period: "
-        + verdict(rec["after_consolidation"]["S1"])
-        + ". S1 recall after the interfering sequence: "
-        + verdict(rec["after_interference"]["S1"])
-        + ". The synaptic trace of S1 (nS) after the consolidation period: "
-        + verdict(tr["after_consolidation"]["S1"])
-        + "; after the interfering sequence: "
-        + verdict(tr["after_interference"]["S1"])
-        + ".",
-        "",
-    ]
-    L += ["![recall](recall.png)", "", "![replay](replay.png)", ""]
-    return L
-
-
-def report_markdown(results: dict) -> str:
-    """The README of ``nnjax night --out DIR``."""
-    a = results["args"]
-    L = ["# A network that sleeps", ""]
-    flags = " ".join(f"--{k.replace('_', '-')} {','.join(v) if k == 'parts' else v}"
-                     for k, v in a.items())  # fmt: skip
-    L += [f"Generated by `nnjax night --out DIR {flags}`; wall time "
-          f"{results.get('wall_s', 0):.0f} s, load average "
-          f"{results.get('load_average', [0])[0]:.1f} at the end on {os.cpu_count()} cores "
-          "(a load above the core count means the times were shared).", ""]  # fmt: skip
-    if "night" in results:
-        L += _night_section(results["night"])
-    if "consolidation" in results:
-        L += _consolidation_section(results["consolidation"])
-    return "\n".join(L) + "\n"
+__all__ = ["p_text", "replay_s", "report_markdown", "verdict"]

@@ -55,11 +55,32 @@ def _duration(s: float) -> str:
 
 
 def _pm(s: dict, scale: float = 100.0) -> str:
-    return f"{scale * s['mean']:.1f} ± {scale * s['std']:.1f}"
+    """``mean ± std`` in points; the std of a single run is undefined: ``n/a`` (was "nan")."""
+    std = "n/a" if np.isnan(s["std"]) else f"{scale * s['std']:.1f}"
+    return f"{scale * s['mean']:.1f} ± {std}"
 
 
-def _ci(s: dict, scale: float = 100.0) -> str:
-    return f"[{scale * s['lo']:.1f}, {scale * s['hi']:.1f}]"
+ACCURACY_RANGE, DIFFERENCE_RANGE = (0.0, 100.0), (-100.0, 100.0)
+"""The values an accuracy (%) and a difference of two (points) can take."""
+CUT = "†"
+"""Marks an interval cut at its range (:func:`_ci`); :data:`CUT_NOTE` explains it."""
+CUT_NOTE = (
+    f"{CUT}: the 95% t interval mean ± t_(0.975, n-1) s / sqrt(n) reaches past the values it "
+    "can take (an accuracy 0-100 %, a difference ±100 points), as one from few runs can; "
+    "shown cut at that range (results.json keeps lo and hi uncut)."
+)
+
+
+def _ci(s: dict, scale: float = 100.0, bounds: tuple = ACCURACY_RANGE) -> str:
+    """``[lo, hi]``, the 95% t interval of ``s`` in points: ``n/a`` for a single run (no
+    spread; was "[nan, nan]"), cut at ``bounds`` and marked :data:`CUT` where it reaches past
+    them (2 runs of joint training printed an accuracy interval of [51.1, 121.7])."""
+    if np.isnan(s["ci"]):
+        return "n/a"
+    lo, hi = scale * s["lo"], scale * s["hi"]
+    if lo >= bounds[0] and hi <= bounds[1]:
+        return f"[{lo:.1f}, {hi:.1f}]"
+    return f"[{max(lo, bounds[0]):.1f}, {min(hi, bounds[1]):.1f}]{CUT}"
 
 
 def _p(p: float) -> str:
@@ -80,9 +101,11 @@ def format_table(res: dict) -> str:
     st, rows = res["stats"], list(res["rows"])
     n = len(res["orders"]) * res["n_seeds"]
     scen = "class-incremental" if res.get("scenario") == "class" else "domain-incremental"
+    seeds = f"{res['n_seeds']} seed" + ("s" if res["n_seeds"] > 1 else "")
+    runs = f"{n} paired runs" if n > 1 else "1 run (a std, CI or test needs 2: n/a below)"
     lines = [
         f"{res['dataset']} ({scen}, 5 tasks): test split, class orders "
-        f"{','.join(map(str, res['orders']))} x {res['n_seeds']} seeds = {n} paired runs. "
+        f"{','.join(map(str, res['orders']))} x {seeds} = {runs}. "
         "Accuracies in %: mean ± sample std (ddof 1), 95% CI of the mean (Student's t). "
         "Diverged: runs whose wake loss or final params became nan/inf, scored as they ended.",
         "",
@@ -100,6 +123,8 @@ def format_table(res: dict) -> str:
         )
     lines += _paired_lines(st, rows)
     lines += _order_lines(st, rows, len(res["orders"]), res["n_seeds"])
+    if any(CUT in line for line in lines):
+        lines += ["", CUT_NOTE]
     lines += ["", "Hyperparameters:"]
     for r in rows:
         lines.append(f"- {LABELS.get(r, r)}: {_hp_text(res['hp'].get(r))} ({res['hp_source'][r]})")
@@ -107,6 +132,12 @@ def format_table(res: dict) -> str:
 
 
 def _paired_lines(st: dict, rows) -> list:
+    """The paired table over the runs, or one line saying why there is none: every row is
+    compared with sequential and with SRC, and a study without either beside another row
+    (``--methods sequential``, ``--methods ewc,si``) printed a table of dashes."""
+    if not any(f"vs_{ref}" in st[r] for r in rows for ref in ("sequential", "src")):
+        return ["", "No paired comparison: each method is compared with sequential and with "
+                "SRC, and this study ran neither of them beside another method."]  # fmt: skip
     lines = [
         "",
         "Final accuracy, paired by (class order, seed): difference in points with its 95% CI; "
@@ -121,9 +152,13 @@ def _paired_lines(st: dict, rows) -> list:
 
 
 def _run_cells(c: dict) -> list:
+    """Difference (its t interval), p (t), p (Wilcoxon), better/worse; the t-test of a
+    single pair is ``n/a`` whatever its difference (a tied pair printed p = 1, a nonzero one
+    n/a); the signed-rank p of one nonzero pair is its exact value, 1."""
     d = c["diff"]
-    return [f"{100 * d['mean']:+.1f} {_ci(d)}", _p(c["p_t"]), _p(c["p_wilcoxon"]),
-            f"{c['wins']}/{c['losses']}"]  # fmt: skip
+    p_t = c["p_t"] if d["n"] > 1 else np.nan
+    diff = f"{100 * d['mean']:+.1f} {_ci(d, bounds=DIFFERENCE_RANGE)}"
+    return [diff, _p(p_t), _p(c["p_wilcoxon"]), f"{c['wins']}/{c['losses']}"]
 
 
 def _order_cells(c: dict) -> list:
@@ -150,11 +185,16 @@ def _order_lines(st: dict, rows, n_orders: int, n_seeds: int) -> list:
     if not any(f"vs_{ref}_orders" in st[r] for r in rows for ref in ("sequential", "src")):
         return []
     low = 2.0 ** (1 - n_orders)  # the exact signed-rank test's smallest two-sided p
+    share = (
+        f"the {n_seeds} seeds of an order share its tasks, so their runs are not independent: "
+        "each order's seeds averaged first, the orders the paired units"
+        if n_seeds > 1
+        else "1 seed per order: the orders are the runs"  # was "the 1 seeds of an order share"
+    )
     lines = [
         "",
-        f"Final accuracy over the {n_orders} class orders (the {n_seeds} seeds of an order "
-        "share its tasks, so their runs are not independent: each order's seeds averaged "
-        "first, the orders the paired units): difference in points with its 95% CI (t, "
+        f"Final accuracy over the {n_orders} class orders ({share}): difference in points "
+        "with its 95% CI (t, "
         f"{n_orders - 1} df); two-sided paired t-test p and exact Wilcoxon signed-rank p over "
         f"the orders (3 digits; its smallest possible value is 2/2^{n_orders} = {low:g}); "
         "orders better / worse; ICC: intraclass correlation of the runs' differences within "

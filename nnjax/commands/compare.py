@@ -223,10 +223,17 @@ def option_label(setting: str, optimizer: str | None = None) -> str:
     return option if optimizer is None else f"{option} {optimizer}"
 
 
+def _number(x: float) -> str:
+    """``x`` in 4 decimals, or in 4 significant digits when that would take more than 8
+    columns (a rate of 1e9 printed a validation loss of 23 digits, "1213...5296.0000")."""
+    text = f"{x:.4f}"
+    return text if len(text) <= 8 else f"{x:.4g}"
+
+
 def _pm(stats: dict) -> str:
     """``mean ± std`` in 16 + 9 columns; the std of a single seed is undefined: ``n/a``."""
-    std = "n/a" if stats["std"] != stats["std"] else f"{stats['std']:.4f}"  # nan != nan
-    return f"{stats['mean']:>8.4f} ± {std:<6}"
+    std = "n/a" if stats["std"] != stats["std"] else _number(stats["std"])  # nan != nan
+    return f"{_number(stats['mean']):>8} ± {std:<6}"
 
 
 def output_folder(args) -> str:

@@ -100,7 +100,8 @@ def check(args) -> None:
         )
     if len(args.orders) * args.seeds < 2:
         raise ValueError(
-            "--orders x --seeds gives 1 run; the std, CI and paired tests need at least 2"
+            f"--orders {orders} x --seeds {args.seeds} gives 1 run; the std, CI and paired "
+            "tests need at least 2: give --seeds 2 or more, or a second order"
         )
     if args.sleep_steps is not None and not _sleeps(args):
         raise ValueError(
