@@ -355,3 +355,35 @@ def _typed(stored, leaf):
     if stored.dtype.type is np.void and stored.dtype.itemsize == want.itemsize:
         return stored.view(want)
     return stored
+
+
+def write_numbers_then_figures(folder: str, figures, write_numbers, write_figures):
+    """``write_numbers()`` (one atomic group: if it fails, nothing is replaced), then
+    ``write_figures()``, whose result is returned. The figures are written one by one, after
+    the numbers, so a disk that fills up at them keeps the new numbers; if they fail there
+    (a full disk, a signal), every file of ``figures`` (names in ``folder``) that is still an
+    earlier run's is removed, so that no figure of another run sits beside these numbers
+    (it did: results.json of one study beside accuracy.png of the one before). A file is an
+    earlier run's when its device and inode are those it had before the numbers were written
+    (an atomic replacement is a new file); what this run wrote stays. Only the names
+    ``figures``, only after --overwrite (without it the run finds none of them there)."""
+    before = {}
+    for name in figures:
+        try:
+            st = os.lstat(os.path.join(folder, name))
+        except OSError:  # none there
+            continue
+        before[os.path.join(folder, name)] = (st.st_dev, st.st_ino)
+    write_numbers()
+    try:
+        return write_figures()
+    except BaseException:
+        with signals_deferred():  # a second signal cannot stop the clean-up half-way
+            for path, identity in before.items():
+                try:
+                    st = os.lstat(path)
+                    if (st.st_dev, st.st_ino) == identity and not os.path.isdir(path):
+                        os.remove(path)
+                except OSError:  # gone already, or not removable: the first error counts
+                    pass
+        raise

@@ -3,6 +3,7 @@ program per optimizer; writes a Markdown report, CSV/JSON of every run and plots
 folder that already holds a file of those names (:data:`OUT_FILES`) is refused unless
 ``--overwrite``."""
 
+import os
 import time
 
 HELP = "compare optimizers across learning rates and seeds (report, CSV/JSON, plots)"
@@ -120,8 +121,9 @@ def _lr_item(names):
 def check(args) -> None:
     """Learning rates are given only for optimizers in the study, once each; options that
     would be ignored are refused (:func:`_check_ignored`); the output folder is not blank,
-    not an existing file, no file on its way, and holds no file of :data:`OUT_FILES` unless
-    --overwrite (:func:`_check_out_kept`, before JAX is imported); then every setting as
+    not an existing file, no file on its way, holds no file of :data:`OUT_FILES` unless
+    --overwrite (:func:`_check_out_kept`, before JAX is imported) and can be written (the
+    probe's folders removed again); then every setting as
     the study checks it (the batch fits the fit set, the split leaves every class in both
     parts, the model and the curves fit in memory), its messages naming the options. All
     before the output folder is made and JAX runs."""
@@ -143,6 +145,9 @@ def check(args) -> None:
         if error is not None:
             raise error
     _check_out_kept(args)
+    from nnjax.commands.options import probe_writable
+
+    probe_writable(output_folder(args), "--out")  # it was the lock file's EROFS, --out unnamed
     from nnjax.compare import make_study
 
     try:
@@ -244,6 +249,7 @@ def run(args) -> int:
     from nnjax.commands.info import info
     from nnjax.compare import compare
 
+    _check_out_kept(args)  # again, under the lock: a run into the folder that ended since check()
     out = output_folder(args)
     dev = info()
     print(f"nnjax {dev['nnjax']} | jax {dev['jax']} | {dev['backend']}: {dev['devices'][0]}")
@@ -278,5 +284,6 @@ def run(args) -> int:
         f"wall {wall:.1f} s = compile {compile_s:.1f} s + run {run_s:.1f} s + data, report and "
         f"plots {wall - compile_s - run_s:.1f} s"
     )
-    print(f"wrote {out}/: " + ", ".join(sorted(p.split("/")[-1] for p in c.paths.values())))
+    names = ", ".join(sorted(os.path.basename(p) for p in c.paths.values()))
+    print(f"wrote {os.path.join(out, '')}: {names}")  # one slash after a trailing one
     return 0

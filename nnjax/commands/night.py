@@ -112,7 +112,8 @@ PART_OPTIONS = {
 def check(args) -> None:
     """Checks before JAX starts: no option of a part left out of --parts, the hypnogram's
     letters, the output folder (not blank, not a file, no file on its way), the stage
-    runs, the memory, and no file of :data:`OUT_FILES` in --out unless --overwrite."""
+    runs, the memory, no file of :data:`OUT_FILES` in --out unless --overwrite, and an --out
+    that can be written (the probe's folders removed again)."""
     _check_parts_options(args)
     letters = [t.strip().upper() for t in args.hypnogram.split(",")]
     bad = sorted({t for t in letters if t not in ("W", "N", "R")})
@@ -129,6 +130,9 @@ def check(args) -> None:
         _check_stage_runs(letters, args.epoch_s)
     _check_memory(args, len(letters))
     _check_out_kept(args)
+    from nnjax.commands.options import probe_writable
+
+    probe_writable(args.out, "--out")  # one line naming --out (it was the lock file's EROFS)
 
 
 def _check_out_kept(args) -> None:
@@ -233,6 +237,7 @@ def run(args) -> int:
     from nnjax import io
     from nnjax.brain import night
 
+    _check_out_kept(args)  # again, under the lock: a run into --out that ended since check()
     os.makedirs(args.out, exist_ok=True)
     t0 = time.perf_counter()
     results = {"command": "nnjax night", "args": _args_dict(args)}
@@ -244,20 +249,26 @@ def run(args) -> int:
     results["wall_s"] = time.perf_counter() - t0
     results["load_average"] = list(os.getloadavg())
     # the numbers and their report first, together (both on disk before either replaces an
-    # earlier run's): a disk that fills up at the figures keeps them
+    # earlier run's): a disk that fills up at the figures keeps them, and no figure of an
+    # earlier run stays beside them (write_numbers_then_figures)
     numbers = json.dumps(night.jsonable(results), indent=1) + "\n"
-    io.atomic_write_files(
-        [
-            (os.path.join(args.out, "results.json"), numbers.encode()),
-            (os.path.join(args.out, "README.md"), night.report_markdown(results).encode()),
-        ]
-    )
-    print(night.report_markdown(results).split("\n## ")[0])
-    if args.overwrite:  # else check found none of them in --out
-        _remove_stale_figures(args.out, args.parts)
-    for name, fig in figures.items():
-        io.atomic_save_figure(fig, os.path.join(args.out, name), dpi=120)
-    print(f"wrote {args.out}/results.json, README.md, " + ", ".join(figures))
+    files = [
+        (os.path.join(args.out, "results.json"), numbers.encode()),
+        (os.path.join(args.out, "README.md"), night.report_markdown(results).encode()),
+    ]
+
+    def write_numbers() -> None:
+        io.atomic_write_files(files)
+        print(night.report_markdown(results).split("\n## ")[0])
+
+    def write_figures() -> None:
+        if args.overwrite:  # else check found none of them in --out
+            _remove_stale_figures(args.out, args.parts)
+        for name, fig in figures.items():
+            io.atomic_save_figure(fig, os.path.join(args.out, name), dpi=120)
+
+    io.write_numbers_then_figures(args.out, OUT_FILES[len(NUMBERS) :], write_numbers, write_figures)
+    print(f"wrote {os.path.join(args.out, 'results.json')}, README.md, " + ", ".join(figures))
     return 0
 
 

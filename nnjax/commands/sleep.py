@@ -113,23 +113,33 @@ def check(args) -> None:
     if args.out is None and args.overwrite:
         raise ValueError("--overwrite replaces files in --out: give it with --out")
     if args.out is not None:
-        from nnjax.commands.options import blank_out_error, out_kept_error, probe_writable
+        from nnjax.commands.options import blank_out_error, probe_writable
         from nnjax.errors import not_a_folder
 
         for error in (blank_out_error(args.out), not_a_folder(args.out, "--out")):
             if error is not None:
                 raise error
-        dreams = not args.no_images and any(m in DREAMING for m in args.methods)
-        kept = out_kept_error(
-            args.out,
-            "sleep",
-            writes=[n for n in OUT_FILES if dreams or n != "dreams.png"],
-            removes=() if dreams else ("dreams.png",),
-            overwrite=args.overwrite,
-        )
-        if kept is not None:
-            raise kept
+        _check_out_kept(args)
         probe_writable(args.out, "--out")  # leaves no folder: the run's lock makes it
+
+
+def _check_out_kept(args) -> None:
+    """Files of the names a study writes or removes (:data:`OUT_FILES`) already in --out
+    are kept: the run is refused unless --overwrite. Asked by :func:`check`, before JAX,
+    and again by :func:`run`, under the folder's lock: a run into the same folder that
+    ended between the two (its lock released) has written them since."""
+    from nnjax.commands.options import out_kept_error
+
+    dreams = not args.no_images and any(m in DREAMING for m in args.methods)
+    kept = out_kept_error(
+        args.out,
+        "sleep",
+        writes=[n for n in OUT_FILES if dreams or n != "dreams.png"],
+        removes=() if dreams else ("dreams.png",),
+        overwrite=args.overwrite,
+    )
+    if kept is not None:
+        raise kept
 
 
 # measured: at 10^9 steps of 2 runs, XLA asked for one buffer of 64.0 GB, for --steps as for
@@ -185,6 +195,8 @@ def output_folder(args) -> str | None:
 
 
 def run(args) -> int:
+    if args.out is not None:  # under the lock now: what another run wrote since check()
+        _check_out_kept(args)
     n = len(args.orders) * args.seeds
     rows = [*args.methods] + (["src:plastic"] if "src" in args.methods else [])
     print(f"nnjax sleep: {args.dataset}, {len(rows)} rows x {n} runs; loading JAX and the data",
@@ -225,17 +237,22 @@ OUT_FILES = ("results.json", "table.md", "accuracy.png", "heatmap.png", "dreams.
 def _write(out: str, res: dict, table: str, timing: str) -> None:
     import json
 
+    from nnjax import io
     from nnjax.brain import study
-    from nnjax.io import atomic_write_files
 
     # the numbers and their table first, together (both on disk before either replaces an
-    # earlier study's): a disk that fills up at the plots keeps them
+    # earlier study's): a disk that fills up at the plots keeps them, and no figure of an
+    # earlier study stays beside them (write_numbers_then_figures)
     numbers = json.dumps(study.jsonable(res), indent=1) + "\n"
-    atomic_write_files(
-        [
-            (os.path.join(out, "results.json"), numbers.encode()),
-            (os.path.join(out, "table.md"), f"{table}\n\n{timing}\n".encode()),
-        ]
+    files = [
+        (os.path.join(out, "results.json"), numbers.encode()),
+        (os.path.join(out, "table.md"), f"{table}\n\n{timing}\n".encode()),
+    ]
+    drawn = io.write_numbers_then_figures(
+        out,
+        [n for n in OUT_FILES if n.endswith(".png")],
+        lambda: io.atomic_write_files(files),
+        lambda: study.write_plots(res, out),
     )
-    names = ", ".join(["results.json", "table.md", *study.write_plots(res, out)])
-    print(f"wrote {out}/{{{names}}}")
+    names = ", ".join(["results.json", "table.md", *drawn])
+    print(f"wrote {os.path.join(out, '')}{{{names}}}")  # one slash after a trailing one
