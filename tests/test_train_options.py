@@ -29,6 +29,7 @@ BAD = [
     (["--warmup", "1.5", "--schedule", "warmup-cosine"], "--warmup: must be a number between"),
     (["--decay-rate", "0"], "argument --decay-rate: must be a number in (0, 1]"),
     (["--early-stopping", "0"], "argument --early-stopping: must be an integer >= 1"),
+    (["--lr", "1e-50"], "argument --lr: 1e-50 is 0 in float32, the training dtype"),  # trained
     (["--dropout", "1"], "argument --dropout: must be a rate in [0, 1)"),
     (["--dropout", "-0.1"], "argument --dropout: must be a rate in [0, 1)"),
     (["--warmup", "0.1"], "--warmup is for --schedule warmup-cosine, not constant"),
