@@ -103,10 +103,9 @@ batch_size = int_at_least(0, "must be an integer >= 1, or 0 for full batch")
 
 
 def learning_rate(text: str) -> float:
-    """A type: a float > 0 that is finite in float32 (1e39 is inf there) and not 0 there
-    (1e-50 is), by the rules of :func:`nnjax.optim.check_learning_rate` and
-    :func:`nnjax.optim_checks.check_rate_nonzero`."""
-    from nnjax import optim, optim_checks
+    """A type: a float > 0 that is finite in float32 (1e39 is inf there), by the rule of
+    :func:`nnjax.optim.check_learning_rate`."""
+    from nnjax import optim
 
     try:
         value = float(text)
@@ -116,6 +115,19 @@ def learning_rate(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
     try:
         optim.check_learning_rate(value, TRAINING_DTYPE)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("learning_rate ")) from None
+    return value
+
+
+def nonzero_learning_rate(text: str) -> float:
+    """A type: :func:`learning_rate`, and not 0 in float32 (1e-50 is: every update would
+    be 0; :func:`nnjax.optim_checks.check_rate_nonzero`). ``nnjax compare`` checks its
+    rates in its own words, naming the optimizer."""
+    from nnjax import optim_checks
+
+    value = learning_rate(text)
+    try:
         optim_checks.check_rate_nonzero(value, TRAINING_DTYPE, "the training dtype")
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e).removeprefix("learning_rate ")) from None

@@ -64,7 +64,7 @@ def _optimization_options(g, o) -> None:
     g.add_argument("--optimizer", default="adam", choices=names, help="optimizer")
     g.add_argument(
         "--lr",
-        type=o.learning_rate,
+        type=o.nonzero_learning_rate,
         default=None,
         help=f"learning rate (default: the preset's for adam, else the optimizer's own{own})",
     )
