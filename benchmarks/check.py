@@ -43,14 +43,19 @@ def compare(
     losses, ref_losses = np.asarray(losses, np.float64), np.asarray(ref_losses, np.float64)
     if losses.shape != ref_losses.shape:
         raise Mismatch(f"{where}: {losses.shape} losses, the twin has {ref_losses.shape}")
+    if losses.size == 0:
+        raise Mismatch(f"{where}: no losses to check (0 steps)")
     if not np.isfinite(losses).all():
         raise Mismatch(
             f"{where}: non-finite loss at step {np.flatnonzero(~np.isfinite(losses))[0]}"
         )
     loss_err = np.abs(losses - ref_losses) / (1.0 + np.abs(ref_losses))
     leaves, ref, start = (jax.tree.leaves(t) for t in (params, ref_params, params0))
-    if len(leaves) != len(ref):
-        raise Mismatch(f"{where}: {len(leaves)} param arrays, the twin has {len(ref)}")
+    if len(leaves) != len(ref) or len(start) != len(ref):  # zip would skip the extra ones
+        raise Mismatch(
+            f"{where}: {len(leaves)} param arrays, the twin has {len(ref)}, the initial "
+            f"params {len(start)}"
+        )
     worst = 0.0
     for i, (a, b, a0) in enumerate(zip(leaves, ref, start)):
         a, b, a0 = np.asarray(a), np.asarray(b), np.asarray(a0)

@@ -148,6 +148,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="report compiled memory (default: on, off with --quick)",
     )
     p.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
+    p.add_argument(
+        "--report-from",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="run no workload: evaluate the targets of a run's saved measurements, FILE "
+        "(its <stem>.json), and write its report and figures beside it (or into --out)",
+    )
 
 
 def _folder(text: str) -> Path:
@@ -215,14 +223,32 @@ def out_dir(out: Path | None) -> Path:
     return Path(tempfile.mkdtemp(prefix="nnjax-bench-"))
 
 
+class ReportFailed(Exception):
+    """The workloads ran and their measurements are saved in ``path``, but evaluating the
+    targets or writing the report failed (a defect of the suite, not of the run): the
+    measurements are kept, and ``--report-from path`` writes the report again."""
+
+    def __init__(self, path: Path):
+        super().__init__(
+            f"the report failed; the measurements are saved in {path}: `python -m benchmarks "
+            f"--report-from {path}` writes the report from them"
+        )
+        self.path = path
+
+
 def run(args) -> int:
     """Run the suite into ``args.out``. Without ``--out`` into a new temporary folder, which
-    a run that fails (a mismatch, an error, a signal) removes: it holds no report."""
+    a run that fails (a mismatch, an error, a signal) removes: it holds no report. A run
+    whose report fails keeps its folder: its measurements are saved there (ReportFailed)."""
+    if args.report_from is not None:
+        return report_from(args)
     if args.out is not None:
         return _run(args)
     args.out = out_dir(None)
     try:
         code = _run(args)
+    except ReportFailed:
+        raise
     except BaseException:
         shutil.rmtree(args.out, ignore_errors=True)
         raise
@@ -275,9 +301,46 @@ def _run(args) -> int:
         print(f"\nBENCHMARK MISMATCH against the NumPy twin:\n  {e}\n", file=sys.stderr)
         return 1
     note_load("end")
-    results["targets"] = targets.evaluate(results)
     results["total_s"] = time.perf_counter() - t_start
-    _write(args, results)
+    stem = _stem(args, results)
+    saved = save_measurements(args.out, stem, results)
+    try:  # a defect here must not lose the measurements of a 20-minute run
+        results["targets"] = targets.evaluate(results)
+        _write(args.out, stem, results, args)
+    except OSError:  # a full disk, a path: the CLI's one line, exit 3
+        raise
+    except Exception as e:
+        raise ReportFailed(saved) from e
+    return 0
+
+
+def save_measurements(out: Path, stem: str, results: dict) -> Path:
+    """``out/<stem>.json``: the measurements before any target is evaluated or report
+    written, with the standard library only (the report's own modules may be what fails)."""
+    import json
+
+    from nnjax.io import atomic_write_text
+
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{stem}.json"
+    atomic_write_text(path, json.dumps(results, indent=1, default=str) + "\n")
+    return path
+
+
+def report_from(args) -> int:
+    """``--report-from FILE``: the targets and report of the measurements a run saved in
+    FILE (``<stem>.json``), written beside it (or into ``--out``) under the same stem; the
+    JSON is written again with its targets. Files of that stem already there other than
+    FILE are kept unless ``--overwrite``."""
+    from benchmarks import targets
+    from benchmarks.cli_checks import load_measurements
+
+    results = load_measurements(args.report_from)
+    out = args.out if args.out is not None else args.report_from.parent
+    stem = args.report_from.stem
+    results.pop("files", None)
+    results["targets"] = targets.evaluate(results)
+    _write(out, stem, results, args)
     return 0
 
 
@@ -290,27 +353,26 @@ def _stem(args, results) -> str:
     return f"{results['device']}-{results['date'][:10]}{part}" + ("-quick" if args.quick else "")
 
 
-def _write(args, results):
+def _write(out: Path, stem: str, results: dict, args) -> None:
     from benchmarks import plots, report
     from nnjax.io import atomic_write_text
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = _stem(args, results)
+    out.mkdir(parents=True, exist_ok=True)
     pngs = {}
     if not args.no_plots:
         for name, fn in (("throughput", plots.throughput), ("vmap", plots.vmap_scaling)):
-            path = args.out / f"{stem}-{name}.png"
+            path = out / f"{stem}-{name}.png"
             if fn(results, path):
                 pngs[name] = path.name
     results["files"] = {"json": f"{stem}.json", "report": f"{stem}.md", "plots": pngs}
-    report.write_json(results, args.out / f"{stem}.json")
-    atomic_write_text(args.out / f"{stem}.md", report.markdown(results, pngs))
+    report.write_json(results, out / f"{stem}.json")
+    atomic_write_text(out / f"{stem}.md", report.markdown(results, pngs))
     if getattr(args, "overwrite", False):  # an earlier run's figures this report does not name
         for name in ("throughput", "vmap"):
             if name not in pngs:
-                (args.out / f"{stem}-{name}.png").unlink(missing_ok=True)
+                (out / f"{stem}-{name}.png").unlink(missing_ok=True)
     report.print_terminal(results)
-    print(f"\nwrote {args.out / stem}.json, .md and {len(pngs)} plots")
+    print(f"\nwrote {out / stem}.json, .md and {len(pngs)} plots")
 
 
 def main(argv=None) -> int:
@@ -360,14 +422,17 @@ def _interrupted(prog: str, e: KeyboardInterrupt) -> int:
 
 
 def _locked_run(args) -> int:
-    if args.out is None:
+    from nnjax.commands.bench import output_folder
+
+    folder = output_folder(args)
+    if folder is None:
         return run(args)
     from nnjax.lock import lock_folder
     from nnjax.preflight import removing_new_folders
 
     # one run writes a folder at a time; a run that fails leaves no folder it made empty (a
     # full disk left --out a/b/c, empty): nnjax bench's, nnjax.cli._folder_lock
-    with removing_new_folders(args.out), lock_folder(args.out):
+    with removing_new_folders(folder), lock_folder(folder):
         return run(args)
 
 

@@ -23,6 +23,9 @@ def check(args) -> None:
     file on its way."""
     from benchmarks.cli import MAX_EXAMPLES
 
+    if getattr(args, "report_from", None) is not None:
+        check_report_from(args)
+        return
     for option, values in (
         ("--only", _given(args, "only")),
         ("--batch-sizes", args.batch_sizes),
@@ -124,3 +127,61 @@ def check_out_kept(args, stem: str) -> None:
 
 def _exists(folder, name: str) -> bool:
     return os.path.lexists(os.path.join(folder, name))
+
+
+# what a run's command line may say beside --report-from (the rest drives workloads)
+REPORT_OPTIONS = ("out", "overwrite", "no_plots", "report_from")
+
+
+def check_report_from(args) -> None:
+    """``--report-from FILE``: FILE is a run's saved measurements; no option that drives a
+    workload is given with it (it would be ignored); the report's files already in the
+    output folder are kept unless ``--overwrite``."""
+    given = set(getattr(args, "given", ())) | {
+        dest
+        for dest in ("models", "batch_sizes", "repeats", "min_block", "memory")
+        if getattr(args, dest, None) is not None
+    }
+    if args.quick:
+        given.add("quick")
+    ignored = sorted(given - set(REPORT_OPTIONS))
+    if ignored:
+        option = "--" + ignored[0].replace("_", "-")
+        raise ValueError(
+            f"{option}: --report-from runs no workload and would ignore it; leave it out"
+        )
+    load_measurements(args.report_from)
+    out = args.out if args.out is not None else args.report_from.parent
+    if args.out is not None and (error := options.out_parent_error(args.out)) is not None:
+        raise error
+    stem = args.report_from.stem
+    names = [f"{stem}.md", f"{stem}-throughput.png", f"{stem}-vmap.png"]
+    if args.out is not None:
+        names.insert(0, f"{stem}.json")
+    same = os.path.realpath(out) == os.path.realpath(args.report_from.parent)
+    found = [n for n in names if _exists(out, n) and not (same and n == f"{stem}.json")]
+    if found and not args.overwrite:
+        raise OutKept(
+            f"{out} already holds {', '.join(found)}, of the names the report of "
+            f"{args.report_from.name} writes: add --overwrite to replace "
+            f"{'it' if len(found) == 1 else 'them'}, or choose another --out"
+        )
+
+
+def load_measurements(path) -> dict:
+    """The measurements a run saved in ``path`` (its ``<stem>.json``); a ValueError naming
+    --report-from for a file that is not one (an OSError for one that cannot be read)."""
+    import json
+
+    if not str(path).endswith(".json"):
+        raise ValueError(f"--report-from {path}: give a run's <stem>.json")
+    try:
+        results = json.loads(open(path, encoding="utf-8").read())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"--report-from {path}: not JSON ({e})") from None
+    if not isinstance(results, dict) or results.get("suite") != "nnjax benchmarks":
+        raise ValueError(
+            f"--report-from {path}: not the measurements of a benchmark run (they hold "
+            '"suite": "nnjax benchmarks")'
+        )
+    return results

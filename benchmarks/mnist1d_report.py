@@ -16,6 +16,14 @@ def _pm(values) -> str:
     return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
 
 
+def _mean_std(r: dict) -> str:
+    """The row's mean ± std (ddof = 1); one seed (std None; 0.0 in older results) has no
+    std: its mean alone, as :func:`_pm` shows its other columns."""
+    if r["std"] is None or len(r["final_test_accuracy"]) < 2:
+        return f"{r['mean']:.1f}"
+    return f"{r['mean']:.1f} ± {r['std']:.1f}"
+
+
 def table(results: dict) -> str:
     head = (
         "| model | paper | nnjax, final (mean ± std) | per seed | best during training | "
@@ -29,7 +37,7 @@ def table(results: dict) -> str:
         if not r["within_3_points_or_better"]:
             verdict += " (more than 3 points under the paper)"
         lines.append(
-            f"| {r['label']} | {r['paper']:.0f} | **{r['mean']:.1f} ± {r['std']:.1f}** | "
+            f"| {r['label']} | {r['paper']:.0f} | **{_mean_std(r)}** | "
             f"{seeds} | {_pm(r['best_test_accuracy'])} | {_pm(r['final_train_accuracy'])} | "
             f"{TARGET_TEXT[r['model']]} | {verdict} | {r['wall_s']:.0f} s "
             f"({r['compile_s']:.0f} + {r['run_s']:.0f}) |"
@@ -45,7 +53,7 @@ def markdown(results: dict) -> str:
     return f"""# The MNIST-1D paper's table, reproduced with nnjax
 
 Test accuracy (%) on canonical MNIST-1D ({results["n_train"]} train / {results["n_test"]} test),
-{len(seeds)} seeds ({", ".join(map(str, seeds))}), after {recipe["steps"]} steps; mean ± standard
+{_count(seeds)} ({", ".join(map(str, seeds))}), after {recipe["steps"]} steps; mean ± standard
 deviation over the seeds (ddof = 1). Paper: {results["paper"]}; its numbers are those of the
 README table of github.com/greydanus/mnist1d (logistic 32%, MLP 68%, CNN 94%, GRU 91%).
 
@@ -101,3 +109,7 @@ def _init_text(init: str) -> str:
 
 def _load(load) -> str:
     return "n/a" if not load else ", ".join(f"{v:.1f}" for v in load)
+
+
+def _count(seeds) -> str:
+    return f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''}"

@@ -143,7 +143,8 @@ def _row(name, seeds, curve, train_acc, per_epoch, driven, wall) -> dict:
         "seeds": list(seeds),
         "final_test_accuracy": final,
         "mean": mean,
-        "std": statistics.stdev(final) if len(final) > 1 else 0.0,  # ddof = 1
+        # ddof = 1; one seed has no spread to estimate (0.0 here read as "no spread at all")
+        "std": statistics.stdev(final) if len(final) > 1 else None,
         "best_test_accuracy": curve.max(axis=1).tolist(),
         "final_train_accuracy": train_acc.tolist(),
         "final_step_loss": np.asarray(driven.outputs.step_loss)[:, -1, -1].tolist(),
@@ -191,7 +192,8 @@ def run_table(models, seeds, steps: int, init: str, log=print) -> dict:
         log(f"{LABELS[name]}: {len(seeds)} seeds vmapped, {steps} steps ...")
         rows.append(train(name, data, seeds, steps, init, log=log))
         r = rows[-1]
-        log(f"  {name}: {r['mean']:.1f} +- {r['std']:.1f} % (paper {r['paper']:.0f} %), "
+        spread = "" if r["std"] is None else f" +- {r['std']:.1f}"
+        log(f"  {name}: {r['mean']:.1f}{spread} % (paper {r['paper']:.0f} %), "
             f"{r['wall_s']:.0f} s")  # fmt: skip
     env["load_average_at_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {
@@ -224,7 +226,12 @@ def main(argv=None) -> int:
     bad = [m for m in models if m not in PAPER]
     if bad or args.steps < 1:
         p.error(f"--models takes {','.join(PAPER)}; --steps >= 1 (got {args.models}, {args.steps})")
-    seeds = [int(s) for s in args.seeds.split(",")]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        seeds = []
+    if not seeds or len(set(seeds)) < len(seeds):  # a repeated seed is no second sample
+        p.error(f"--seeds takes distinct comma-separated integers, e.g. 0,1,2 (got {args.seeds!r})")
     from benchmarks.mnist1d_report import markdown
 
     results = run_table(models, seeds, args.steps, args.init)

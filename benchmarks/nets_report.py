@@ -10,8 +10,10 @@ min-max of the per-round (paired) ratios:
   ``min(t_jit, t_scan) / t_fit``, per round the faster of the two in that round.
 """
 
+import numpy as np
+
 from benchmarks.harness import paired_ratios
-from benchmarks.targets import verdict
+from benchmarks.targets import verdict, why_unmeasured
 
 HEADER = [
     "implementation",
@@ -32,20 +34,25 @@ def _times(row, steps):
 
 def _ratio(cfg, others: list[str]):
     """time(faster of ``others``, per round) / time(fit's auto mode): median and paired
-    min-max; None when a row is missing."""
+    min-max; None when a row is missing or a time is no measurement
+    (:func:`benchmarks.targets.why_unmeasured`)."""
     rows, mine = cfg["rows"], f"nnjax_{cfg['auto']}"
-    if mine not in rows or any(o not in rows for o in others):
+    if why_unmeasured(rows, [*others, mine]):
         return None
     rounds = [min(ts) for ts in zip(*(rows[o]["time"]["times"] for o in others))]
-    best = min(rows[o]["time"]["median"] for o in others)
+    # the median of the same per-round minima the interval pairs (the faster median alone
+    # could fall outside its own interval: 10.00x [1.00-5.00])
+    best = float(np.median(rounds))
     return best / rows[mine]["time"]["median"], paired_ratios(rounds, rows[mine]["time"]["times"])
 
 
 def _target(nets, text, others, threshold, side=None):
-    vals, parts = [], []
+    vals, parts, unmeasured = [], [], []
     for cfg in nets:
         r = _ratio(cfg, others)
         if r is None:
+            why = why_unmeasured(cfg["rows"], [*others, f"nnjax_{cfg['auto']}"])
+            unmeasured.append(f"{cfg['model']} B={cfg['batch_size']} ({why})")
             continue
         vals.append(r[0])
         s = _ratio(cfg, [side]) if side else None
@@ -54,7 +61,7 @@ def _target(nets, text, others, threshold, side=None):
             f"{r[0]:.2f}x [{r[1]['min']:.2f}-{r[1]['max']:.2f}]"
             + (f" (PyTorch with 1 thread: {s[0]:.2f}x)" if s else "")
         )
-    return verdict(text, parts, vals, threshold)
+    return verdict(text, parts, vals, threshold, unmeasured)
 
 
 def targets(results: dict) -> list[dict]:

@@ -226,7 +226,7 @@ def markdown(results: dict, plots: dict[str, str]) -> str:
             L += [f"Skipped {name}: {note}", ""]
     ov = results.get("overhead")
     if ov:
-        nn = ov["rows"]["nnjax_step"]["step_ms"]
+        nn = ov["rows"].get("nnjax_step", {}).get("step_ms")  # --impls without it: n/a
         L += [
             f"### Cost per step beyond the arithmetic: {ov['model']}, batch {ov['batch_size']}",
             "",
@@ -238,7 +238,11 @@ def markdown(results: dict, plots: dict[str, str]) -> str:
         L += _table(
             ["implementation", "us/step", "beyond nnjax step, us/step"],
             [
-                [r["label"], f"{1e3 * r['step_ms']:.0f}", f"{1e3 * (r['step_ms'] - nn):+.0f}"]
+                [
+                    r["label"],
+                    f"{1e3 * r['step_ms']:.0f}",
+                    "n/a" if nn is None else f"{1e3 * (r['step_ms'] - nn):+.0f}",
+                ]
                 for r in ov["rows"].values()
             ],
         )

@@ -4,14 +4,57 @@ Every ratio is a speed ratio (time of the other / time of nnjax, > 1 means nnjax
 of medians taken in the same run; the per-round (paired) min-max is in the detail. Where
 the issue says "nnjax" against a framework's per-step loop, the verdict uses nnjax's
 per-step loop (like for like); the fused loop's ratio is shown beside it.
+
+A target is judged only on what was measured: a row that is missing (a framework skipped)
+or whose times are not all positive finite numbers gives no ratio, and a target left with a
+case it covers unmeasured is "not measured" (None) unless a measured case misses it.
 """
+
+import math
 
 from benchmarks.harness import paired_ratios
 
+REL = 1e-12
+"""A bound is reached to the rounding of a quotient: 0.13 / 0.1 = 1.2999999999999998 is 1.3."""
+
+
+def reaches(value: float, bound: float) -> bool:
+    """``value >= bound`` up to a relative ``REL`` (a ratio at the bound reaches it)."""
+    return value >= bound * (1.0 - REL)
+
+
+def _positive(x) -> bool:
+    """A time, a rate: a finite number > 0 (nan, inf, 0 and negatives are no measurement)."""
+    return isinstance(x, int | float) and math.isfinite(x) and x > 0
+
+
+def timed_ok(time: dict) -> bool:
+    """A row's ``time`` (harness.stats) holds a measurement: its median and every round's
+    time are positive finite numbers."""
+    return all(_positive(t) for t in [time.get("median"), *time.get("times", [])])
+
+
+def why_unmeasured(rows: dict, names) -> str | None:
+    """Why a ratio of ``names``' rows has no value (None when it has one): a row missing, a
+    time that is not a positive finite number, or rows timed in different numbers of rounds
+    (a paired ratio needs the same rounds)."""
+    missing = [n for n in names if n not in rows]
+    if missing:
+        return f"no {' or '.join(missing)} row"
+    bad = [n for n in names if not timed_ok(rows[n]["time"])]
+    if bad:
+        return f"{' and '.join(bad)} time not a positive finite number"
+    counts = {len(rows[n]["time"]["times"]) for n in names}
+    if len(counts) > 1:
+        return f"{' and '.join(names)} timed in different rounds ({sorted(counts)})"
+    return None
+
 
 def _speed(cfg, other: str, mine: str):
+    """(t_other / t_mine of the medians, the paired per-round ratios), or None when
+    :func:`why_unmeasured` names a reason."""
     rows = cfg["rows"]
-    if other not in rows or mine not in rows:
+    if why_unmeasured(rows, (other, mine)):
         return None
     a, b = rows[other]["time"], rows[mine]["time"]
     return a["median"] / b["median"], paired_ratios(a["times"], b["times"])
@@ -29,6 +72,8 @@ def _predicted(cfg, overhead, other: str, mine: str):
     if other not in rows or mine not in rows or mine not in cfg["rows"]:
         return None
     t = cfg["rows"][mine]["step_ms"]
+    if not all(_positive(x) for x in (t, rows[other]["step_ms"], rows[mine]["step_ms"])):
+        return None
     return (t + rows[other]["step_ms"] - rows[mine]["step_ms"]) / t
 
 
@@ -43,12 +88,13 @@ def _ratio_target(
     overhead=None,
     ceiling=None,
 ):
-    vals, parts = [], []
+    vals, parts, unmeasured = [], [], []
     for cfg in mlp:
         if not batch_ok(cfg["batch_size"]):
             continue
         r = _speed(cfg, other, mine)
         if r is None:
+            unmeasured.append(f"{_where(cfg)} ({why_unmeasured(cfg['rows'], (other, mine))})")
             continue
         vals.append(r[0])
         extra = ""
@@ -62,19 +108,28 @@ def _ratio_target(
         if pred is not None:
             extra += f" (per-step cost predicts {pred:.2f}x)"
         parts.append(f"{_where(cfg)}: {r[0]:.2f}x [{r[1]['min']:.2f}-{r[1]['max']:.2f}]{extra}")
-    return verdict(text, parts, vals, threshold)
+    return verdict(text, parts, vals, threshold, unmeasured)
 
 
-def verdict(text: str, parts: list[str], vals: list[float], threshold: float) -> dict:
-    """A ratio target's row: it holds when the worst of ``vals`` reaches ``threshold``."""
+def verdict(
+    text: str, parts: list[str], vals: list[float], threshold: float, unmeasured=()
+) -> dict:
+    """A ratio target's row: it holds when the worst of ``vals`` reaches ``threshold``
+    (:func:`reaches`) and no case it covers is ``unmeasured`` (each a ``where (why)``);
+    an unmeasured case leaves it None ("not measured") unless a measured one misses. A
+    value that is not a positive finite number is no measurement either."""
     if not vals:
         return {"target": text, "measured": "not measured", "holds": None, "values": []}
+    worst = min(vals)
+    holds = reaches(worst, threshold) if all(_positive(v) for v in vals) else None
+    if holds and unmeasured:
+        holds = None
     return {
         "target": text,
-        "measured": "; ".join(parts),
-        "worst": min(vals),
+        "measured": "; ".join([*parts, *(f"{u}: not measured" for u in unmeasured)]),
+        "worst": worst,
         "values": vals,
-        "holds": min(vals) >= threshold,
+        "holds": holds,
     }
 
 
@@ -84,21 +139,7 @@ def evaluate(results: dict) -> list[dict]:
     out = startup.targets(results)
     seed = results.get("seed")
     if seed:
-        rows = seed["rows"]
-        sp = rows["numpy_loop"]["time"]["median"] / rows["nnjax_fused"]["time"]["median"]
-        step_sp = rows["numpy_loop"]["time"]["median"] / rows["nnjax_step"]["time"]["median"]
-        pr = paired_ratios(
-            rows["numpy_loop"]["time"]["times"], rows["nnjax_fused"]["time"]["times"]
-        )
-        out.append(
-            {
-                "target": "Seed example: fused fit >= 40x faster than the NumPy loop",
-                "measured": f"{sp:.1f}x [{pr['min']:.1f}-{pr['max']:.1f}] (per-step jit loop: "
-                f"{step_sp:.2f}x)",
-                "worst": sp,
-                "holds": sp >= 40,
-            }
-        )
+        out.append(_seed_speed_target(seed))
         same = seed["fused_theta_bit_identical"]
         out.append(
             {
@@ -218,6 +259,27 @@ def evaluate(results: dict) -> list[dict]:
     return out + nets_report.targets(results)
 
 
+def _seed_speed_target(seed: dict) -> dict:
+    """t_numpy_loop / t_fused (medians) >= 40, the paired min-max beside it."""
+    text = "Seed example: fused fit >= 40x faster than the NumPy loop"
+    r = _speed(seed, "numpy_loop", "nnjax_fused")
+    if r is None:
+        return _unmeasured(text, why_unmeasured(seed["rows"], ("numpy_loop", "nnjax_fused")))
+    step = _speed(seed, "numpy_loop", "nnjax_step")
+    sp, pr = r
+    return {
+        "target": text,
+        "measured": f"{sp:.1f}x [{pr['min']:.1f}-{pr['max']:.1f}]"
+        + (f" (per-step jit loop: {step[0]:.2f}x)" if step else ""),
+        "worst": sp,
+        "holds": reaches(sp, 40),
+    }
+
+
+def _unmeasured(text: str, why: str) -> dict:
+    return {"target": text, "measured": f"not measured ({why})", "holds": None}
+
+
 def _peak_target(results):
     text = ">= 75% of the matmul peak at batch 1024 on the 784-dim input (nnjax fused)"
     peak = (results.get("peak") or {}).get("peak_gflops")
@@ -229,8 +291,11 @@ def _peak_target(results):
     if not peak or not cfgs or "nnjax_fused" not in cfgs[0]["rows"]:
         return {"target": text, "measured": "not measured", "holds": None}
     rows = cfgs[0]["rows"]
-    frac = rows["nnjax_fused"]["gflops"] / peak
-    parts = [f"fused {rows['nnjax_fused']['gflops']:.1f} GFLOP/s = {100 * frac:.0f}%"]
+    fused = rows["nnjax_fused"]["gflops"]
+    if not (_positive(peak) and _positive(fused)):
+        return _unmeasured(text, f"GFLOP/s fused {fused}, peak {peak}: not positive finite")
+    frac = fused / peak
+    parts = [f"fused {fused:.1f} GFLOP/s = {100 * frac:.0f}%"]
     for name in ("nnjax_step", "pure_jax", "torch"):
         if name in rows:
             parts.append(f"{name} {100 * rows[name]['gflops'] / peak:.0f}%")
@@ -238,7 +303,12 @@ def _peak_target(results):
     if frac > 1.0:  # a run above its "peak" measured no peak: no verdict against it
         parts.append("above the measured peak, which is then not this machine's")
         return {"target": text, "measured": "; ".join(parts), "worst": frac, "holds": None}
-    return {"target": text, "measured": "; ".join(parts), "worst": frac, "holds": frac >= 0.75}
+    return {
+        "target": text,
+        "measured": "; ".join(parts),
+        "worst": frac,
+        "holds": reaches(frac, 0.75),
+    }
 
 
 def _vmap_target(results):
@@ -246,11 +316,13 @@ def _vmap_target(results):
     rows = (results.get("vmap") or {}).get("rows") or {}
     if "1" not in rows or "64" not in rows:
         return {"target": text, "measured": "not measured", "holds": None}
-    r = rows["64"]["per_model_ms"] / rows["1"]["per_model_ms"]
+    t1, t64 = rows["1"]["per_model_ms"], rows["64"]["per_model_ms"]
+    if not (_positive(t1) and _positive(t64)):
+        return _unmeasured(text, f"ms per model {t64} vs {t1}: not positive finite")
+    r = t64 / t1
     return {
         "target": text,
-        "measured": f"{r:.2f}x ({rows['64']['per_model_ms']:.3f} ms vs "
-        f"{rows['1']['per_model_ms']:.3f} ms per model)",
+        "measured": f"{r:.2f}x ({t64:.3f} ms vs {t1:.3f} ms per model)",
         "worst": r,
         "holds": r <= 0.5,
     }
@@ -261,13 +333,17 @@ def _network_target(net) -> list[dict]:
     simulate 1 s and scale the time by 10)."""
     if not net:
         return []
+    text = "Spiking network: 1000 neurons, 10 s at dt 0.1 ms in < 60 s"
+    if not _positive(net["wall_per_bio_second"]):  # a zero time is no run "under 60 s"
+        why = f"wall s per bio s {net['wall_per_bio_second']}: not positive finite"
+        return [_unmeasured(text, why)]
     wall = net["wall_per_bio_second"] * 10.0
     brian = net.get("speedup_vs_brian2")
     vs = f"; {brian:.1f}x Brian2's numpy runtime" if brian else "; Brian2 did not run"
     scaled = "" if net["bio_seconds"] == 10.0 else f" (from {net['bio_seconds']:g} s x 10)"
     return [
         {
-            "target": "Spiking network: 1000 neurons, 10 s at dt 0.1 ms in < 60 s",
+            "target": text,
             "measured": f"{wall:.1f} s{scaled}, compile {net['nnjax']['compile_s']:.1f} s{vs}",
             "worst": wall,
             "holds": wall < 60.0,

@@ -161,8 +161,8 @@ def stubbed_suite(tmp_path, monkeypatch):
 
 
 def test_a_successful_run_keeps_its_temporary_folder(stubbed_suite, monkeypatch):
-    def write(args, results):
-        (args.out / "report.md").write_text("the report")
+    def write(out, stem, results, args):
+        (out / "report.md").write_text("the report")
 
     monkeypatch.setattr(cli, "_write", write)
     args = _args()
@@ -172,8 +172,8 @@ def test_a_successful_run_keeps_its_temporary_folder(stubbed_suite, monkeypatch)
 
 @pytest.mark.parametrize("error", [KeyboardInterrupt(), OSError(errno.EIO, "I/O error")])
 def test_a_run_that_raises_removes_its_temporary_folder(error, stubbed_suite, monkeypatch):
-    def write(args, results):
-        (args.out / "half.png").write_text("half a figure")
+    def write(out, stem, results, args):
+        (out / "half.png").write_text("half a figure")
         raise error
 
     monkeypatch.setattr(cli, "_write", write)
@@ -184,11 +184,11 @@ def test_a_run_that_raises_removes_its_temporary_folder(error, stubbed_suite, mo
 
 def test_a_run_into_a_given_out_keeps_it_when_it_fails(stubbed_suite, tmp_path, monkeypatch):
     """--out is the user's: what a failed run wrote there stays (only a temporary one goes)."""
-    monkeypatch.setattr(cli, "_write", lambda args, results: 1 / 0)
+    monkeypatch.setattr(cli, "_write", lambda out, stem, results, args: 1 / 0)
     out = tmp_path / "mine"
     out.mkdir()
     (out / "earlier.md").write_text("kept")
-    with pytest.raises(ZeroDivisionError):
+    with pytest.raises(cli.ReportFailed):
         cli.run(_args("--out", str(out)))
     assert (out / "earlier.md").read_text() == "kept"
 

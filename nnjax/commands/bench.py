@@ -81,7 +81,10 @@ def check(args) -> None:
 
 
 def output_folder(args):
-    """``--out``, locked for the run by the CLI (a temporary folder when not given)."""
+    """``--out``, locked for the run by the CLI (a temporary folder when not given; with
+    ``--report-from FILE`` and no ``--out``, FILE's folder)."""
+    if args.out is None and getattr(args, "report_from", None) is not None:
+        return args.report_from.parent
     return args.out
 
 
