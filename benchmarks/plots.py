@@ -1,13 +1,14 @@
-"""PNG plots of a run: MLP throughput vs batch size per implementation; vmap scaling."""
+"""PNG plots of a run: MLP throughput vs batch size per implementation; vmap scaling.
+
+Drawn on stand-alone Figures (:func:`nnjax.plotting.subplots`): importing this module no
+longer switches the process's backend to Agg (a notebook lost its inline figures), and a
+figure whose save fails is not left open in pyplot (it was closed after the save only).
+"""
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from nnjax.io import atomic_save_figure  # noqa: E402
+from nnjax.io import atomic_save_figure
+from nnjax.plotting import subplots
 
 
 def throughput(results: dict, path: Path) -> bool:
@@ -16,7 +17,7 @@ def throughput(results: dict, path: Path) -> bool:
     models = list(dict.fromkeys(c["model"] for c in mlp))
     if not models:
         return False
-    fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4.5), squeeze=False)
+    fig, axes = subplots(1, len(models), figsize=(6 * len(models), 4.5), squeeze=False)
     for ax, model in zip(axes[0], models):
         cfgs = sorted((c for c in mlp if c["model"] == model), key=lambda c: c["batch_size"])
         names = list(dict.fromkeys(n for c in cfgs for n in c["rows"]))
@@ -33,7 +34,6 @@ def throughput(results: dict, path: Path) -> bool:
     fig.suptitle(f"MLP training throughput, {results['device']}, {results['date']}")
     fig.tight_layout()
     atomic_save_figure(fig, path, dpi=110)
-    plt.close(fig)
     return True
 
 
@@ -43,7 +43,7 @@ def vmap_scaling(results: dict, path: Path) -> bool:
     if not rows:
         return False
     ns = sorted(rows, key=int)
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = subplots(figsize=(5.5, 4))
     ax.plot([int(n) for n in ns], [rows[n]["per_model_ms"] for n in ns], marker="o")
     ax.set(
         xscale="log",
@@ -55,5 +55,4 @@ def vmap_scaling(results: dict, path: Path) -> bool:
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     atomic_save_figure(fig, path, dpi=110)
-    plt.close(fig)
     return True

@@ -111,7 +111,8 @@ def _draw_hypnogram(ax, h, epoch_s, names, unit, scale, highlight):
         code = names.index(highlight)
         on = np.where(np.concatenate([h, h[-1:]]) == code, level, np.nan)
         ax.step(t, on, where="post", color="tab:red", lw=3)
-    ax.set_yticks(-np.arange(len(names)), list(names))
+    # plain text: a name with a '$' was parsed as mathtext and failed at the save
+    ax.set_yticks(-np.arange(len(names)), [str(n) for n in names], parse_math=False)
     ax.set_ylim(-len(names) + 0.5, 0.5)
     ax.set_xlim(0, t[-1])
     ax.set_ylabel("stage")
@@ -186,7 +187,12 @@ def plot_spectrogram(
     )
     ax = axes[-1, 0]
     db = 10.0 * np.log10(np.maximum(s[keep], np.finfo(np.float64).tiny))
-    vmin, vmax = np.percentile(db, [2, 98])  # a few extreme bins do not set the colour scale
+    finite = np.isfinite(db)  # a nan bin made the colour limits nan: a blank image
+    if not finite.any():
+        raise ValueError(
+            f"plot_spectrogram: sxx has no finite value up to fmax={fmax} (shape {s.shape})"
+        )
+    vmin, vmax = np.percentile(db[finite], [2, 98])  # a few extreme bins do not set the scale
     mesh = ax.pcolormesh(
         t / scale, f[keep], db, shading="nearest", cmap="magma", vmin=vmin, vmax=vmax
     )

@@ -162,13 +162,15 @@ def history_json(res, config: dict, data: dict | None = None) -> bytes:
 
 def loss_png(res) -> bytes:
     """loss.png's bytes: the step losses, and the val or test loss at each epoch's end (a
-    log scale, linear when a loss is exactly 0: matplotlib warned, and hid the points)."""
+    log scale, linear when a finite loss is 0 or below: matplotlib warned, and hid the points;
+    nan and inf, a diverged run's, are gaps on either). A single step is a marker."""
     import numpy as np
 
     from nnjax.plotting import subplots
 
     fig, ax = subplots(figsize=(6, 4))
-    ax.plot(res.step_loss, lw=0.8, label="step loss")
+    one = len(res.step_loss) == 1  # a line of one point draws nothing
+    ax.plot(res.step_loss, lw=0.8, marker="o" if one else None, ms=3, label="step loss")
     steps = len(res.step_loss) // len(res.metrics["train_loss"])
     epochs_x = [(i + 1) * steps - 1 for i in range(len(res.metrics["train_loss"]))]
     for name in ("val", "test"):
@@ -177,7 +179,9 @@ def loss_png(res) -> bytes:
                 epochs_x, res.metrics[f"{name}_loss"], "o-", ms=3, label=f"{name} loss (epoch end)"
             )
     losses = [res.step_loss, *(res.metrics.get(f"{n}_loss", []) for n in ("val", "test"))]
-    positive = all(np.all(np.asarray(v) > 0) for v in losses)  # a loss of exactly 0: linear
+    v = np.concatenate([np.ravel(np.asarray(a, np.float64)) for a in losses])
+    v = v[np.isfinite(v)]  # a nan (diverged) made it linear too
+    positive = v.size > 0 and bool((v > 0).all())  # a loss of exactly 0: linear
     ax.set(xlabel="step", ylabel="loss", yscale="log" if positive else "linear")
     ax.set_title("training loss")
     ax.legend()
