@@ -176,7 +176,9 @@ def raster_points(raster, bin_ms: float, *, t0_ms: float = 0.0):
     if not np.isfinite(vals).all():  # np.repeat of a nan count failed with "negative values"
         raise ValueError("raster_points: raster must hold finite spike counts, got nan or inf")
     reps = vals.astype(np.int64)
-    return t0_ms + (np.repeat(b, reps) + 0.5) * bin_ms, np.repeat(n, reps)
+    # float(t0): a JAX t0_ms made the times a JAX array, float32 without x64 (0.25 ms steps
+    # an hour in)
+    return float(t0) + (np.repeat(b, reps) + 0.5) * bin_ms, np.repeat(n, reps)
 
 
 def plot_raster(raster, bin_ms: float, *, n_exc=None, t0_ms=0.0, ax=None, groups=None, title=""):

@@ -22,22 +22,26 @@ neither jitted nor differentiated.
   where the envelope exceeds ``thresh_low`` m (1.5 m) and reaches ``thresh_high`` m (2.5 m)
   somewhere; such runs closer than 0.5 s are merged, and an event lasts 0.5–2 s. The
   median is robust to the spindles themselves, but needs a background: x silent over half
-  its length (a burst planted on zeros) is a ValueError, not an empty result. The envelope
-  spreads an event by up to half the RMS window at each end, and the filter's ringing by
-  more when a burst starts or stops abruptly: a 1 s, 20 µV, 13 Hz burst on white noise of
-  SD 2 µV (fs = 200 Hz) is found within 0.03 s of its start and end with a Hann envelope,
-  but 0.35 s early and 0.41 s late with a rectangular one (a 1.8 s rectangular burst then
-  lasts over 2 s and is dropped); the tests' Tukey-tapered spindles start -0.34..+0.23 s
-  and end -0.26..+0.47 s from the truth (medians within 0.03 s).
+  its length (a burst planted on zeros) is a ValueError, not an empty result; a constant x
+  has no event (nor has any x whose envelope peaks within 8 float eps of median |x|: that
+  is rounding). The envelope spreads an event by up to half the RMS window at each end,
+  and the filter's ringing by more when a burst starts or stops abruptly: a 1 s, 20 µV,
+  13 Hz burst on white noise of SD 2 µV (fs = 200 Hz) is found within 0.03 s of its start
+  and end with a Hann envelope, but 0.35 s early and 0.41 s late with a rectangular one (a
+  1.8 s rectangular burst then lasts over 2 s and is dropped); the tests' Tukey-tapered
+  spindles start -0.34..+0.23 s and end -0.26..+0.47 s from the truth (medians within
+  0.03 s).
 * :func:`detect_updown`: the population rate smoothed over 20 ms, then hysteresis: Up when
   the rate rises above ``up_threshold``, Down when it falls below ``down_threshold``; Down
   runs shorter than ``min_down_s`` are absorbed into Up, then Up runs shorter than
-  ``min_up_s`` into Down. Default thresholds 0.5 and 0.25 times the 95th percentile of the
-  smoothed rate: they assume near-silent Down states (as in slow-wave sleep) and Up states
-  over >= 5 % of the time; for a membrane potential pass both thresholds. A stationary
-  Poisson rate then shows no alternation if a smoothing window holds >= ~20 expected spikes
-  (e.g. 100 neurons at >= 10 Hz over 20 ms); with fewer, its Poisson dips can pass for Down
-  states (100 neurons at 5 Hz: one 64 ms "Down state" in a minute, in the tests' seed).
+  ``min_up_s`` into Down (a run cut by the record's start or end is judged by its length
+  inside the record; one filling the whole record keeps its state). Default thresholds 0.5
+  and 0.25 times the 95th percentile of the smoothed rate: they assume near-silent Down
+  states (as in slow-wave sleep) and Up states over >= 5 % of the time; for a membrane
+  potential pass both thresholds. A stationary Poisson rate then shows no alternation if a
+  smoothing window holds >= ~20 expected spikes (e.g. 100 neurons at >= 10 Hz over 20 ms);
+  with fewer, its Poisson dips can pass for Down states (100 neurons at 5 Hz: one 64 ms
+  "Down state" in a minute, in the tests' seed).
 * :func:`match_events`: precision and recall of detected intervals against true ones; a
   detection matches a true event if their intervals overlap, each used at most once, and
   the number of matches is the largest possible (whatever the order of the intervals).
@@ -227,11 +231,14 @@ def detect_spindles(
         raise ValueError(
             f"{who}: min_distance_s must be a finite number >= 0 (s), got {min_distance_s}"
         )
-    xs = rh.bandpass(_one_channel(x, who), fs, band, order=order, who=who)
+    x = _one_channel(x, who)
+    xs = rh.bandpass(x, fs, band, order=order, who=who)
     env = np.asarray(rh.moving_rms(xs, fs, window_s, who=who), dtype=np.float64)
-    xs = np.asarray(xs, dtype=np.float64)
     base, peak = float(np.median(env)), float(env.max())
-    if peak > 0 and not base > 1e-6 * peak:  # the ringing outran 1.5 m: one event of ~15 s
+    if peak <= 8 * np.finfo(xs.dtype).eps * float(jnp.median(jnp.abs(x))):  # a constant x:
+        return Spindles(*np.zeros((7, 0)))  # only rounding in the band (-3000 was "silent")
+    xs = np.asarray(xs, dtype=np.float64)
+    if not base > 1e-6 * peak:  # the ringing outran 1.5 m: one event of ~15 s
         raise ValueError(
             f"{who}: the envelope's median, the unit of thresh_low and thresh_high, is "
             f"{base:.3g}, under 1e-6 of its peak {peak:.3g}: x is silent over half its length "
@@ -288,10 +295,11 @@ def _hysteresis(r, up, down):
 
 
 def _drop_short(state: np.ndarray, value: int, min_len: int) -> np.ndarray:
-    """Runs of ``value`` shorter than ``min_len`` samples flipped to the other state."""
+    """Runs of ``value`` shorter than ``min_len`` samples flipped to the other state, except
+    a run filling the whole record: it has no neighbour to be absorbed into."""
     state = state.copy()
     for a, b in runs(state == value):
-        if b - a < min_len:
+        if b - a < min_len and b - a < len(state):
             state[a:b] = 1 - value
     return state
 

@@ -50,14 +50,20 @@ def class_histogram(labels, n_classes: int) -> np.ndarray:
     """h_k = #{i : labels_i = k}, (K,) int; labels (n,) ints in [0, K)."""
     n_classes = check_count(n_classes, "n_classes", "class_histogram")
     labels = np.asarray(labels)
-    if labels.size == 0 or (labels.dtype.kind == "f" and np.all(labels == np.round(labels))):
-        labels = labels.astype(np.int64)  # [] is float64; whole floats are class ids
+    whole = labels.dtype.kind == "f" and np.all(np.isfinite(labels) & (labels == np.round(labels)))
+    if labels.size == 0 or whole:  # [] is float64; whole floats are class ids (inf is not)
+        labels = labels.astype(np.int64)
     if labels.dtype.kind not in "iu":  # a float or str label failed in np.bincount's cast
         raise ValueError(f"class_histogram: labels must be ints, got dtype {labels.dtype}")
-    if labels.ndim != 1 or (labels.size and (labels.min() < 0 or labels.max() >= n_classes)):
+    if labels.ndim != 1:
         raise ValueError(
-            f"class_histogram: labels must be a 1-D array of ints in [0, {n_classes}), "
-            f"got shape {labels.shape}"
+            f"class_histogram: labels must be a 1-D array of ints, got shape {labels.shape}"
+        )
+    out = labels[(labels < 0) | (labels >= n_classes)]
+    if out.size:  # the message named the (valid) shape, not the label
+        raise ValueError(
+            f"class_histogram: labels must be ints in [0, {n_classes}), got {out[0]} "
+            f"({out.size} of {labels.size} outside)"
         )
     return np.bincount(labels, minlength=n_classes)
 
