@@ -139,7 +139,8 @@ def test_synapse_errors():
         syn.delay_init(3, -1)
     with pytest.raises(ValueError, match="n_post, n_pre"):
         syn.check_weights(jnp.ones((3, 2)), n_pre=3, n_post=2)
-    np.testing.assert_array_equal(syn.delay_steps(jnp.array([0.0, 1.0, 2.55]), 0.1), [0, 10, 26])
+    # 2.55 ms: 25 steps, as NetworkSpec.delay_steps (float32 division made it 25.5: 26)
+    np.testing.assert_array_equal(syn.delay_steps(jnp.array([0.0, 1.0, 2.55]), 0.1), [0, 10, 25])
 
 
 def test_timed_projection_delivers_exact_sub_step_arrivals():

@@ -53,7 +53,7 @@ def in_degree(p: float, n_pre: int, no_self: bool = False) -> int:
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"connectivity: p must lie in [0, 1], got {p}")
     k = int(round(p * n_pre))
-    if k > n_pre - int(no_self):
+    if k > max(n_pre - int(no_self), 0):  # an empty block (0 neurons) has K = 0, not -1
         raise ValueError(
             f"connectivity: p={p} asks for {k} inputs from {n_pre} neurons"
             + (" without self-connections" if no_self else "")
@@ -139,25 +139,40 @@ FS_CELL = adex.AdExParams(
 
 
 def _stack(exc, inh, n_exc: int, n_inh: int):
-    """Per-population parameters -> one NamedTuple of (N,) arrays, E first."""
+    """Per-population parameters -> one NamedTuple of (N,) arrays, E first; a ValueError
+    naming the field unless each is a scalar or one value per cell (n_exc,) or (n_inh,)."""
     dtype = jnp.result_type(float)
 
-    def field(e, i):
-        return jnp.concatenate(
-            [jnp.broadcast_to(jnp.asarray(e, dtype), (n_exc,)),
-             jnp.broadcast_to(jnp.asarray(i, dtype), (n_inh,))]
-        )  # fmt: skip
+    def part(v, n, pop, name):
+        if jnp.shape(v) not in ((), (1,), (n,)):  # JAX's broadcast error named no field
+            raise ValueError(f"init_params: NetworkConfig.{pop}.{name} must be a scalar or "
+                             f"({n},), one value per cell, got shape {jnp.shape(v)}")  # fmt: skip
+        return jnp.broadcast_to(jnp.asarray(v, dtype), (n,))
 
-    return type(exc)(*(field(e, i) for e, i in zip(exc, inh)))
+    return type(exc)(*(
+        jnp.concatenate([part(e, n_exc, "exc", name), part(i, n_inh, "inh", name)])
+        for name, e, i in zip(exc._fields, exc, inh)
+    ))  # fmt: skip
 
 
 def _cells(cfg: NetworkConfig):
+    """The E and I cell parameters, each the model's NamedTuple: an ALIFParams paired with an
+    AdExParams was zipped field by field (V_r and V_peak left at AdEx's defaults)."""
     if cfg.model == "adex":
-        default = (RS_CELL, FS_CELL)
+        kind, default = adex.AdExParams, (RS_CELL, FS_CELL)
     else:
-        default = (adaptive_lif.DEFAULT, adaptive_lif.DEFAULT._replace(b=0.0))
+        kind, default = (
+            adaptive_lif.ALIFParams,
+            (adaptive_lif.DEFAULT, adaptive_lif.DEFAULT._replace(b=0.0)),
+        )
     exc = default[0] if cfg.exc is None else cfg.exc
     inh = default[1] if cfg.inh is None else cfg.inh
+    for name, cell in (("exc", exc), ("inh", inh)):
+        if not isinstance(cell, kind):
+            raise ValueError(
+                f"init_params: NetworkConfig.{name} must be an {kind.__name__} for model "
+                f"{cfg.model!r} (or None), got {type(cell).__name__}"
+            )
     return exc, inh
 
 
@@ -201,6 +216,12 @@ def _check_weight_signs(cfg: NetworkConfig) -> None:
     an adaptive-LIF network's "inhibition" 50 nA of excitation. Traced weights pass."""
     for name in ("w_ee", "w_ie", "w_ei", "w_ii"):
         w = concrete(getattr(cfg, name))
+        if (w is None or w.dtype.kind == "b") and not isinstance(
+            getattr(cfg, name), jax.core.Tracer
+        ):
+            # "4" failed in the product with the mask ("Only integer scalar arrays ...")
+            raise ValueError(f"init_params: {name} must be a number or an array of numbers, got "
+                             f"{getattr(cfg, name)!r}")  # fmt: skip
         inhibitory, alif = name in ("w_ei", "w_ii"), cfg.model == "alif"
         if w is None or (w <= 0 if inhibitory and alif else w >= 0).all():
             continue

@@ -27,22 +27,28 @@ INT32_MAX = 2**31 - 1
 
 def delay_steps(delay_ms, dt: float) -> Array:
     """Delays in ms -> whole steps, round(delay / dt), int32. ValueError for a concrete delay
-    that is not finite, negative, or of more than INT32_MAX steps (traced ones pass)."""
-    d = jnp.asarray(delay_ms)
-    steps = jnp.round(d / dynamics.check_dt(dt, "synapses.delay_steps"))
-    ms, n = dynamics.concrete(d), dynamics.concrete(steps)
-    if ms is not None and not np.all(np.isfinite(ms)):
+    that is not finite, negative, or of more than INT32_MAX steps (traced ones pass). A
+    concrete delay is divided in float64, as :attr:`NetworkSpec.delay_steps` divides (2.55 ms
+    at dt 0.1 is 25 steps in both: float32 made it 25.5, rounded to 26); a traced one in its
+    own float."""
+    check_numbers(delay_ms, "synapses.delay_steps")
+    dt = dynamics.check_dt(dt, "synapses.delay_steps")
+    ms = dynamics.concrete(delay_ms)
+    if ms is None:
+        return jnp.round(jnp.asarray(delay_ms) / dt).astype(jnp.int32)
+    if not np.all(np.isfinite(ms)):
         raise ValueError(
             f"synapses.delay_steps: delays must be finite (ms), got {ms[~np.isfinite(ms)][0]!s}"
         )
-    if n is not None and np.any(n < 0):
+    if np.any(ms < 0):  # not steps < 0: -0.04 ms at dt 0.1 rounded to 0 steps
         raise ValueError(f"synapses.delay_steps: delays must be >= 0 ms, got min {ms.min()!s}")
-    if n is not None and np.any(n > INT32_MAX):
+    n = np.round(ms.astype(np.float64) / float(dt))
+    if np.any(n > INT32_MAX):
         raise ValueError(
             f"synapses.delay_steps: delays must be at most {INT32_MAX} steps of dt={dt} ms, got "
             f"{ms.max()!s} ms"
         )
-    return steps.astype(jnp.int32)
+    return jnp.asarray(n.astype(np.int32))
 
 
 def delay_init(n_pre: int, max_delay: int, *, channels: int | None = None, dtype=None):
@@ -63,13 +69,14 @@ def delay_push(line: DelayLine, spikes: Array) -> DelayLine:
 
 
 def push(line: DelayLine, spikes, where: str, name: str) -> DelayLine:
-    if jnp.shape(spikes) != line.buffer.shape[1:]:
+    if np.shape(spikes) != line.buffer.shape[1:]:  # np: jnp.shape of a list is deprecated
         raise ValueError(
             f"{where}: {name} must have shape {line.buffer.shape[1:]} (n_pre[, channels]), got "
-            f"{jnp.shape(spikes)}"
+            f"{np.shape(spikes)}"
         )
     head = (line.head + 1) % line.buffer.shape[0]
-    return DelayLine(line.buffer.at[head].set(spikes.astype(line.buffer.dtype)), head)
+    spikes = jnp.asarray(spikes, line.buffer.dtype)  # a list had no .astype
+    return DelayLine(line.buffer.at[head].set(spikes), head)
 
 
 def delay_read(line: DelayLine, delays: Array) -> Array:
@@ -105,6 +112,7 @@ def check_delay_shape(delays, n_pre: int, n_post: int | None, where: str):
 def check_delays(delays, low: int, high: int, where: str):
     """A ValueError unless concrete ``delays`` are whole numbers in [low, high] (tracers
     pass; a Python int or a small array costs microseconds, once per trace)."""
+    check_numbers(delays, where)
     d = dynamics.concrete(delays)
     if d is None:
         return
@@ -114,3 +122,15 @@ def check_delays(delays, low: int, high: int, where: str):
             f"{where}: delays must be whole steps in [{low}, max_delay={high}], got "
             f"{d[bad].ravel()[0]!s}"
         )
+
+
+def check_numbers(delays, where: str) -> None:
+    """A ValueError naming ``where`` unless ``delays`` are real numbers or a tracer: the
+    string "1" was parsed as 1 step and True ran as 1 (1 ms in delay_steps)."""
+    if isinstance(delays, jax.core.Tracer):
+        return
+    d = dynamics.concrete(delays)
+    if d is None or d.dtype.kind == "b":
+        shown = repr(delays)
+        shown = shown if len(shown) <= 80 else f"{shown[:77]}..."
+        raise ValueError(f"{where}: delays must be real numbers (not bools), got {shown}")

@@ -34,7 +34,7 @@ import numpy as np
 from jax.scipy.special import ndtri
 
 from nnjax.brain.dynamics import check_count, check_finite, check_flag, check_positive, concrete
-from nnjax.layers.checks import check_dtype
+from nnjax.layers.checks import check_available, check_dtype
 
 Array = jax.Array
 
@@ -49,7 +49,9 @@ def _real(value, name: str, where: str, *, scalar: bool = False, bool_ok: bool =
     else:
         v = concrete(value)  # None for a string, None, a complex number or an object
         dtype, ndim = (None, None) if v is None else (v.dtype, v.ndim)
-    if dtype is None or dtype.kind not in ("biuf" if bool_ok else "iuf") or (scalar and ndim):
+    # issubdtype, not dtype.kind: bfloat16's kind is "V" (it was refused as "not a number")
+    real = dtype is not None and any(jnp.issubdtype(dtype, t) for t in (jnp.integer, jnp.floating))
+    if not (real or (bool_ok and dtype == np.bool_)) or (scalar and ndim):
         what = "a number" if scalar else "a number or an array of numbers"
         kind = "real or bool" if bool_ok else "real, not a bool"
         shown = repr(value)
@@ -60,7 +62,9 @@ def _real(value, name: str, where: str, *, scalar: bool = False, bool_ok: bool =
 def _float_dtype(dtype, where: str):
     """``dtype`` (None: the default float) checked as a floating dtype, else a ValueError:
     an int dtype was ignored, a name such as "x" failed as a TypeError."""
-    return check_dtype(where, dtype) or jnp.result_type(float)
+    dtype = check_dtype(where, dtype)
+    check_available(where, dtype)  # float64 without x64 came back float32 (a UserWarning)
+    return dtype or jnp.result_type(float)
 
 
 def lorentzian_frequencies(n: int, gamma: float = 1.0, omega0: float = 0.0, dtype=None):
@@ -132,7 +136,7 @@ def velocity(theta: Array, omega: Array, K, coupling: Array | None = None) -> Ar
             f"theta) and coupling (N, N) {None if coupling is None else jnp.shape(coupling)} "
             "do not fit"
         )
-    _check_K(K, theta.shape, "velocity")
+    _check_K(K, theta.shape, "velocity", widen=True)
     n = theta.shape[-1]
     c, s = jnp.cos(theta), jnp.sin(theta)  # real arithmetic: cheaper than complex exp
     if coupling is None:  # r e^{i psi} = C + iS, the same for every i
@@ -155,13 +159,15 @@ class KuramotoResult(NamedTuple):
     phases: Array | None
 
 
-def _check_K(K, shape: tuple, where: str = "simulate") -> None:
+def _check_K(K, shape: tuple, where: str = "simulate", widen: bool = False) -> None:
     """K is a scalar or (..., 1), broadcastable against theta0's batch: a K of shape (N,)
-    broadcast over the oscillator axis, giving each oscillator its own coupling silently."""
+    broadcast over the oscillator axis, giving each oscillator its own coupling silently.
+    Unless ``widen``, K must not widen the batch: simulate's scan carries theta0's shape (a K
+    of shape (3, 1) for theta0 (N,) failed there on the carry's type)."""
     k = jnp.shape(K)
     try:
-        jnp.broadcast_shapes(k, shape)
-        ok = len(k) == 0 or k[-1] == 1
+        out = jnp.broadcast_shapes(k, shape)
+        ok = (len(k) == 0 or k[-1] == 1) and (widen or out == tuple(shape))
     except ValueError:
         ok = False
     if not ok:
@@ -191,15 +197,20 @@ def simulate(
     Python or NumPy scalars or 0-d arrays; anything else is a ValueError. N >= 1, and
     concrete theta0, omega, K and coupling must be finite (a ValueError naming the first that
     is not: one nan turns every phase and r into nan) and real (coupling may be bool); traced
-    ones pass unchecked.
+    ones pass unchecked. The phases take the float type that theta0, omega and K promote to
+    (float32 theta0 with float64 omega under x64: float64).
     """
     for name, value in (("theta0", theta0), ("omega", omega), ("K", K)):
         _real(value, name, "simulate")  # a complex theta0 lost its imaginary part
+    if not isinstance(K, int | float):  # a list reached velocity as a list of tracers
+        K = jnp.asarray(K)
     if coupling is not None:
         _real(coupling, "coupling", "simulate", bool_ok=True)
     theta0, omega = jnp.asarray(theta0), jnp.asarray(omega)
-    if not jnp.issubdtype(theta0.dtype, jnp.floating):
-        theta0 = theta0.astype(jnp.result_type(float))
+    # the phases carry the float type of theta0, omega and K together: a float32 theta0 with
+    # a float64 omega (x64) failed in lax.scan, whose carry must keep its type
+    dtype = jnp.result_type(theta0, omega, K)
+    theta0 = theta0.astype(dtype if jnp.issubdtype(dtype, jnp.floating) else jnp.result_type(float))
     try:
         fits = theta0.ndim >= 1 and jnp.broadcast_shapes(theta0.shape, omega.shape) == theta0.shape
     except ValueError:  # not broadcastable at all

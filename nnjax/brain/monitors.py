@@ -110,10 +110,14 @@ def check_monitor(monitor: Monitor, spec: NetworkSpec, n_steps: int) -> Monitor:
     neurons = tuple(_neuron_id(i, spec.n) for i in monitor.neurons)
     state_type = adex.AdExState if spec.model == "adex" else adaptive_lif.ALIFState
     valid = set(state_type._fields) | {"syn_exc", "syn_inh"}
-    bad = [v for v in monitor.variables if v not in valid]
+    bad = [v for v in monitor.variables if not isinstance(v, str) or v not in valid]
     if bad:
         raise ValueError(f"network: unknown Monitor.variables {bad}; valid: {sorted(valid)}")
-    monitor = monitor._replace(every=every, max_spikes=max_spikes, neurons=neurons)
+    # a list of variables passed here and failed in jit: a static argument must be hashable
+    variables = tuple(monitor.variables)
+    monitor = monitor._replace(
+        every=every, max_spikes=max_spikes, neurons=neurons, variables=variables
+    )
     size = record_bytes(monitor, spec, n_steps)
     if size > MAX_RECORD_BYTES:  # XLA failed with RESOURCE_EXHAUSTED, or the host was killed
         raise ValueError(
@@ -131,12 +135,15 @@ every step of an hour at dt = 0.1 ms for 1000 neurons would be 36 GB."""
 
 
 def record_bytes(monitor: Monitor, spec: NetworkSpec, n_steps: int) -> int:
-    """The bytes of the record of ``n_steps`` steps (4-byte floats): n_bins rows of the
-    raster or spike ids, rates, LFP and sampled variables."""
+    """The bytes of the record of ``n_steps`` steps: n_bins rows of the raster or spike ids
+    (int32) and overflow count, rates, LFP and sampled variables (floats and the count of the
+    default width: 4 bytes, 8 under JAX's x64, where the state is float64)."""
+    f = jnp.dtype(jnp.result_type(float)).itemsize
+    i = jnp.dtype(jnp.result_type(int)).itemsize
     row = {"raster": spec.n * jnp.dtype(raster_dtype(monitor.every)).itemsize,
-           "indices": 4 * monitor.max_spikes + 4, None: 0}[monitor.spikes]  # fmt: skip
-    row += 8 * bool(monitor.rate) + 4 * bool(monitor.lfp)
-    row += 4 * len(monitor.neurons) * len(monitor.variables)
+           "indices": 4 * monitor.max_spikes + i, None: 0}[monitor.spikes]  # fmt: skip
+    row += 2 * f * bool(monitor.rate) + f * bool(monitor.lfp)
+    row += f * len(monitor.neurons) * len(monitor.variables)
     return (n_steps // monitor.every) * row
 
 

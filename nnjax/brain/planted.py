@@ -76,10 +76,14 @@ def pink_noise(key, n: int, *, exponent: float = 1.0) -> np.ndarray:
     return x / x.std()
 
 
-def _n_slots(n: int, fs: float, min_cycle_s: float, who: str) -> int:
-    """How many events to draw: enough to fill n / fs seconds at the shortest cycle."""
-    if not min_cycle_s > 0:
-        raise ValueError(f"{who}: the shortest event plus the shortest gap must be > 0 s")
+def _n_slots(n: int, fs: float, min_cycle_s: float, who: str, what: str) -> int:
+    """How many events to draw: enough to fill n / fs seconds at the shortest cycle
+    ``min_cycle_s``, the sum of the low ends named by ``what``."""
+    if not min_cycle_s > 0:  # the message named neither argument nor value
+        raise ValueError(
+            f"{who}: the shortest event plus the shortest gap must be > 0 s ({what}), got "
+            f"{min_cycle_s:g} s"
+        )
     slots = n / fs / min_cycle_s + 1
     if slots > MAX_EVENTS:  # NumPy asked for TiB of draws, naming no argument
         raise ValueError(
@@ -129,7 +133,8 @@ def plant_slow_waves(
     for (d, _), name in zip(ranges[2:4], names[2:4]):  # d <= 1/fs: zero or one random sample
         what = f"the half-wave frequency 1 / (2 {name} low) for low = {d:g} s"
         _below_nyquist(1.0 / (2.0 * d) if d > 0 else np.inf, fs, "plant_slow_waves", what)
-    k = _n_slots(n, fs, ranges[2][0] + ranges[3][0] + ranges[4][0], "plant_slow_waves")
+    lows = ranges[2][0] + ranges[3][0] + ranges[4][0]
+    k = _n_slots(n, fs, lows, "plant_slow_waves", "neg_duration_s + pos_duration_s + gap_s lows")
     rng = _rng(key)
     depth, ratio, d1, d2 = (rng.uniform(lo, hi, k) for lo, hi in ranges[:4])
     starts = _place(rng, n, fs, d1 + d2, ranges[4])
@@ -167,7 +172,7 @@ def plant_spindles(
     names = ["amplitude_uv", "freq_hz", "duration_s", "gap_s"]
     ranges = [_check_range(r, "plant_spindles", m) for r, m in zip(ranges, names)]
     _below_nyquist(ranges[1][1], fs, "plant_spindles", "freq_hz high")
-    k = _n_slots(n, fs, ranges[2][0] + ranges[3][0], "plant_spindles")
+    k = _n_slots(n, fs, ranges[2][0] + ranges[3][0], "plant_spindles", "duration_s low + gap_s low")
     rng = _rng(key)
     amp, freq, dur = (rng.uniform(lo, hi, k) for lo, hi in ranges[:3])
     phase = rng.uniform(0.0, 2.0 * np.pi, k)
@@ -214,7 +219,9 @@ def two_state_rate(
             f"two_state_rate: need 0 <= down_rate_hz < up_rate_hz < inf, got {down_rate_hz}, "
             f"{up_rate_hz}"
         )
-    k = _n_slots(n, fs, up_d[0] + down_d[0], "two_state_rate")
+    k = _n_slots(
+        n, fs, up_d[0] + down_d[0], "two_state_rate", "up_duration_s low + down_duration_s low"
+    )
     rng = _rng(key)
     dur = rng.uniform(up_d[0], up_d[1], k)
     starts = _place(rng, n, fs, dur, down_d)
