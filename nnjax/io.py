@@ -77,6 +77,19 @@ def _create_temp(path: str) -> tuple[int, str]:
     raise FileExistsError(errno.EEXIST, "no free temporary name", path)
 
 
+def _check_bytes(data, name: str, where: str) -> None:
+    """A TypeError naming ``name`` and its type unless ``data`` is bytes-like (a str was
+    memoryview's "a bytes-like object is required", after the temporary file was made)."""
+    try:
+        memoryview(data).cast("B")
+    except TypeError:
+        hint = " (encode it, or use io.atomic_write_text)" if isinstance(data, str) else ""
+        raise TypeError(
+            f"{where}: {name} must be bytes (bytes, bytearray or a C-contiguous buffer), got "
+            f"{type(data).__name__}{hint}"
+        ) from None
+
+
 def _write_all(fd: int, data) -> None:
     view = memoryview(data).cast("B")
     while view:
@@ -89,9 +102,11 @@ def atomic_write_bytes(path, data: bytes) -> None:
 
     On any failure (a full disk, a read-only directory, an interrupt) the temporary file is
     removed and an existing ``path`` is left as it was; an ``OSError`` is re-raised with the
-    same errno (so ``PermissionError`` stays one) and ``filename=path``.
+    same errno (so ``PermissionError`` stays one) and ``filename=path``. ``data`` that is not
+    bytes-like (a str) is a ``TypeError`` naming it, before the disk is touched.
     """
     path = os.fspath(path)
+    _check_bytes(data, "data", "io.atomic_write_bytes")
     tmp = None
     try:
         fd, tmp = _create_temp(path)
@@ -132,6 +147,8 @@ def atomic_write_files(files, *, before_replace=None, sync_each: bool = False) -
     rename is never on disk without the earlier ones (a checkpoint's JSON after its data).
     """
     files = [(os.fspath(path), data) for path, data in files]
+    for i, (path, data) in enumerate(files):  # a str among them: refused before any is staged
+        _check_bytes(data, f"the data of files[{i}] ({path})", "io.atomic_write_files")
     staged = []  # (temporary, target)
     try:
         for path, data in files:
@@ -219,7 +236,13 @@ def _deferrable(signal) -> list[int]:
 
 
 def atomic_write_text(path, text: str, encoding: str = "utf-8") -> None:
-    """Write ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
+    """Write ``text`` (a str, else a ``TypeError`` naming its type: an int was an
+    AttributeError) to ``path`` atomically (see :func:`atomic_write_bytes`)."""
+    if not isinstance(text, str):
+        hint = " (use io.atomic_write_bytes)" if isinstance(text, bytes | bytearray) else ""
+        raise TypeError(
+            f"io.atomic_write_text: text must be a str, got {type(text).__name__}{hint}"
+        )
     atomic_write_bytes(path, text.encode(encoding))
 
 
@@ -233,6 +256,8 @@ def atomic_save_figure(fig, path, *, format: str | None = None, **savefig_kwargs
     """Save a matplotlib figure to ``path`` atomically: rendered to bytes in memory
     (``fig.savefig(BytesIO, format=...)``), then :func:`atomic_write_bytes`. ``format``
     defaults to the extension of ``path`` (``png`` without one)."""
+    if not callable(getattr(fig, "savefig", None)):
+        raise TypeError(f"io.atomic_save_figure: fig must be a Figure, got {type(fig).__name__}")
     path = os.fspath(path)
     fmt = format or os.path.splitext(path)[1][1:].lower() or "png"
     buf = io.BytesIO()

@@ -49,6 +49,7 @@ import warnings
 import weakref
 
 from nnjax import _host
+from nnjax.errors import not_a_folder
 from nnjax.io import clean_temp_files, temp_path
 
 try:
@@ -176,9 +177,12 @@ class DirectoryLock:
         return self._fd is not None
 
     def acquire(self) -> "DirectoryLock":
-        """Take the lock or raise :class:`DirectoryLockedError` at once."""
+        """Take the lock or raise :class:`DirectoryLockedError` at once (a ``directory`` that
+        is a file: :class:`nnjax.errors.PathError`, ENOTDIR, naming it)."""
         if self.held:
             return self
+        if (error := not_a_folder(self.directory, "DirectoryLock:")) is not None:
+            raise error  # a file: makedirs raised a bare FileExistsError, naming no path
         os.makedirs(self.directory, exist_ok=True)
         key = os.path.realpath(self.path)
         with _HELD_MUTEX:

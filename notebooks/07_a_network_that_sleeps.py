@@ -33,7 +33,6 @@
 # output is in `docs/results/network-sleep/`.
 
 # %%
-import json
 import pathlib
 import time
 
@@ -246,7 +245,7 @@ display(activity.plot_raster(raster[:, :200], bin_ms, groups=groups, title=title
 root = pathlib.Path(nnjax.__file__).resolve().parent.parent
 results = root / "docs" / "results" / "network-sleep" / "results.json"
 if results.exists():
-    res = json.loads(results.read_text())["consolidation"]
+    res = N.load_results(results)["consolidation"]  # null (a nan p) read back as nan
     for measure in ("recall", "trace"):
         print(measure)
         for stage, seqs in res["stats"][measure].items():

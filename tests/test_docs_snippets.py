@@ -235,6 +235,14 @@ def run_doc(path: Path, workdir: Path) -> subprocess.CompletedProcess:
 
 
 DOCS_WITH_CODE = [p for p in DOCS if python_blocks(p)]
+CHECKOUT_BEFORE = set(os.listdir(ROOT))  # at collection, before any snippet runs
+
+
+def leaked_into_checkout(workdir: Path) -> set[str]:
+    """The names a run wrote into ``workdir`` (its top level: ``run``, ``runs``, ``new.csv``,
+    ...) that have also appeared in the checkout since this module was collected: a snippet
+    that wrote there instead of into its temporary folder."""
+    return (set(os.listdir(workdir)) & set(os.listdir(ROOT))) - CHECKOUT_BEFORE
 
 
 def test_mapping_matches_the_docs():
@@ -261,16 +269,38 @@ def doc_runs(request, tmp_path_factory):
         if getattr(item, "originalname", None) == "test_doc_snippets_run"
     ]
     with ThreadPoolExecutor(max_workers=2) as pool:
+        folders = {path.name: tmp_path_factory.mktemp(path.stem) for path in wanted}
         yield {
-            path.name: pool.submit(run_doc, path, tmp_path_factory.mktemp(path.stem))
+            path.name: (pool.submit(run_doc, path, folders[path.name]), folders[path.name])
             for path in wanted
         }
 
 
 @pytest.mark.parametrize("path", DOCS_WITH_CODE, ids=[p.name for p in DOCS_WITH_CODE])
 def test_doc_snippets_run(path, tmp_path, doc_runs):
-    r = doc_runs[path.name].result() if doc_runs else run_doc(path, tmp_path)
+    """Each file's snippets pass, and write only into their temporary folder (not the checkout
+    pytest may run in: the README's predict block names new.csv)."""
+    future, workdir = doc_runs[path.name] if doc_runs else (None, tmp_path)
+    r = future.result() if future else run_doc(path, tmp_path)
     assert r.returncode == 0, f"{path.name}: a snippet failed\n{r.stdout[-3000:]}{r.stderr[-6000:]}"
+    assert not leaked_into_checkout(workdir), f"{path.name}: wrote into {ROOT}"
+
+
+def test_a_snippet_writes_into_a_temporary_folder_not_the_current_one(tmp_path, monkeypatch):
+    """A snippet writing new.csv (as a reader of the README's predict block might) runs in its
+    temporary folder, whatever folder pytest runs in (the checkout here): the file lands there,
+    and nothing new appears in the checkout."""
+    doc = tmp_path / "doc.md"
+    code = "import os\nopen('new.csv', 'w').write('a,y\\n1,0\\n')\nprint(os.getcwd())\n"
+    doc.write_text(f"# a doc\n\n```python\n{code}```\n", encoding="utf-8")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(ROOT)
+    r = run_doc(doc, work)
+    assert r.returncode == 0, r.stderr
+    assert os.path.realpath(r.stdout.strip()) == os.path.realpath(work)
+    assert (work / "new.csv").read_text() == "a,y\n1,0\n"
+    assert not leaked_into_checkout(work) and "new.csv" not in os.listdir(ROOT)
 
 
 SKIPPED = [s for p in DOCS_WITH_CODE for s in script_parts(p)[1]]

@@ -174,7 +174,11 @@ def test_the_committed_night_readme_has_no_nan_and_regenerates():
     import pathlib
 
     folder = pathlib.Path(__file__).parent.parent / "docs/results/network-sleep"
-    results = json.loads((folder / "results.json").read_text())
+    results = night.load_results(folder / "results.json")  # strict JSON: null read as nan
+    assert (
+        json.loads((folder / "results.json").read_text())["night"]["stages"]["wake"]["updown_hz"]
+        is None
+    )
     assert np.isnan(results["night"]["stages"]["wake"]["updown_hz"])
     text = night.report_markdown(results)
     assert "| wake | 9 | 5.66 | 0.026 | 0.50 | n/a | 1.00 | 1.29 | 0.005 |" in text

@@ -269,7 +269,11 @@ def replay_summary(tau) -> dict:
 
 
 def jsonable(obj):
-    """NumPy arrays and scalars -> lists and floats (NaN stays NaN), recursively."""
+    """NumPy arrays and scalars -> lists and floats, recursively; NaN and +-inf -> None, JSON's
+    null (strict JSON has no NaN: ``json.dumps(..., allow_nan=False)`` writes what jq and
+    JSON.parse read; :func:`load_results` and :func:`report_markdown` read null as NaN)."""
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
     if isinstance(obj, dict):
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
@@ -277,18 +281,28 @@ def jsonable(obj):
     if isinstance(obj, np.ndarray):
         return jsonable(obj.tolist())
     if isinstance(obj, np.generic):
-        return obj.item()
+        return jsonable(obj.item())
     if hasattr(obj, "_asdict"):
         return jsonable(obj._asdict())
     return obj
 
 
+def load_results(path) -> dict:
+    """The results.json of ``nnjax night`` as it was written: null (a NaN or inf,
+    :func:`jsonable`) read back as NaN, so that ``f"{p:.2g}"`` prints nan as before."""
+    import json
+
+    with open(path, encoding="utf-8") as f:
+        return nan_for_null(json.load(f))
+
+
 # the README of nnjax night (re-exported: nnjax.brain.night.report_markdown, verdict, ...)
 from nnjax.brain.night_report import (  # noqa: E402
+    nan_for_null,
     p_text,
     replay_s,
     report_markdown,
     verdict,
 )
 
-__all__ = ["p_text", "replay_s", "report_markdown", "verdict"]
+__all__ = ["nan_for_null", "p_text", "replay_s", "report_markdown", "verdict"]

@@ -14,7 +14,9 @@ def p_text(s: dict) -> str:
     """The paired t-test's p of ``s`` (consolidation's ``paired_stats``) for the README: 2
     significant digits, or, when it is nan, why there is no test: "n/a (every d = 0)" (sleep
     and quiet wake gave every seed the same value: before the conditions split, or a phase
-    too short to change anything) or "n/a (nan value)" (a seed's value is not a number)."""
+    too short to change anything) or "n/a (nan value)" (a seed's value is not a number).
+    A null of results.json (None) reads as NaN."""
+    s = nan_for_null(s)
     p, d = s["t_test_p"], s["difference"]
     if np.isfinite(p):
         return f"{p:.2g}"
@@ -22,7 +24,8 @@ def p_text(s: dict) -> str:
 
 
 def verdict(s: dict) -> str:
-    """One sentence on a paired comparison (sleep minus quiet wake)."""
+    """One sentence on a paired comparison (sleep minus quiet wake); None reads as NaN."""
+    s = nan_for_null(s)
     d, p = s["difference"], s["t_test_p"]
     lo, hi = d["ci95"]
     if not np.isfinite(p):  # no test: the README said "p = nan"
@@ -140,8 +143,23 @@ def _replay_line(r: dict, p: dict) -> str:
                if tau < -0.1 else "."))  # fmt: skip
 
 
+def nan_for_null(obj):
+    """``obj`` with every None, in dicts and lists at any depth, replaced by NaN: a
+    results.json read back (``nnjax.brain.night.jsonable`` writes NaN as null). A night's
+    results hold no other None."""
+    if obj is None:
+        return float("nan")
+    if isinstance(obj, dict):
+        return {k: nan_for_null(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [nan_for_null(v) for v in obj]
+    return obj
+
+
 def report_markdown(results: dict) -> str:
-    """The README of ``nnjax night --out DIR``."""
+    """The README of ``nnjax night --out DIR``, from its results or their results.json, whose
+    nulls (NaN written as strict JSON) print as NaN did: n/a."""
+    results = nan_for_null(results)
     a = results["args"]
     L = ["# A network that sleeps", ""]
     flags = " ".join(f"--{k.replace('_', '-')} {','.join(v) if k == 'parts' else v}"

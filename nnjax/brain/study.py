@@ -280,25 +280,38 @@ def _images(finals, vae, model, split, cfg) -> dict:
 
 
 def jsonable(x):
-    """NumPy arrays -> lists, recursively, for json.dump."""
+    """NumPy arrays -> lists (float64, 4 decimals), recursively, for json.dump; NaN and +-inf
+    -> None, JSON's null (strict JSON has no NaN: ``allow_nan=False``; :func:`as_arrays`
+    reads null back as NaN)."""
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
     if isinstance(x, dict):
         return {k: jsonable(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
         return [jsonable(v) for v in x]
     if isinstance(x, np.ndarray | np.generic):
-        return np.round(x.astype(np.float64), 4).tolist()
+        return jsonable(np.round(x.astype(np.float64), 4).tolist())
     return x
 
 
-def as_arrays(x):
-    """The inverse of :func:`jsonable` for plotting: lists of numbers -> NumPy arrays."""
+def as_arrays(x, _numbers: bool = False):
+    """The inverse of :func:`jsonable` for plotting: lists of numbers -> NumPy arrays, a null
+    among them NaN; under ``stats`` (numbers only) a null number NaN too. A null elsewhere
+    stays None (``hp``: a method without hyperparameters)."""
     if isinstance(x, dict):
-        return {k: as_arrays(v) for k, v in x.items()}
+        return {k: as_arrays(v, _numbers or k == "stats") for k, v in x.items()}
     if isinstance(x, list) and x and all(isinstance(v, dict) for v in x):
-        return [as_arrays(v) for v in x]
+        return [as_arrays(v, _numbers) for v in x]
     if isinstance(x, list) and not any(isinstance(v, str) for v in x):
-        return np.asarray(x)
-    return x
+        return np.asarray(_nan_for_none(x))
+    return np.nan if x is None and _numbers else x
+
+
+def _nan_for_none(x):
+    """A list of numbers (nested) with None -> NaN."""
+    if isinstance(x, list):
+        return [_nan_for_none(v) for v in x]
+    return np.nan if x is None else x
 
 
 HEATMAP_ROWS = ("sequential", "ewc", "replay1", "genreplay", "src", "joint")

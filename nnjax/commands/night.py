@@ -13,6 +13,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
 
 HELP = (
@@ -233,11 +234,71 @@ def output_folder(args) -> str:
     return args.out
 
 
+# time, measured on this machine (2 cores shared with other work, load 4 to 8): the night
+# part's scan took 1.9 s per simulated second of 1000 cells (2.9 in the committed run), 0.77
+# at 500 cells, 4.7 at 1500 and 12.4 at 2000: the synapses are dense (a step is a
+# matrix-vector product of cells^2), and the blocks of 4 to 16 MB outgrow the caches, so the
+# cost grows as cells^NIGHT_POWER; the consolidation took 0.39 to 0.59 s per seed and
+# simulated second (250 cells, vmapped); each part also compiles and draws for about PART_S s
+NIGHT_S_PER_S_AT_1000, NIGHT_POWER, SEED_S_PER_S, PART_S = 2.5, 2.5, 0.5, 20.0
+TEST_S = 3.0  # one test of the consolidation (Protocol's settle_s + 2 x n_cues x cue_period)
+LONG_S = 600.0  # a run expected to take longer is announced on stderr before it starts
+
+
+def estimate_seconds(args) -> dict[str, float]:
+    """The expected wall time (s) of each part of ``args.parts`` on this machine, from the
+    options alone (the measured rates above; within a factor of 2, more on a loaded machine):
+
+        night:         PART_S + NIGHT_S_PER_S_AT_1000 x T_night x (cells / 1000)^NIGHT_POWER
+                       T_night = epochs x --epoch-s, cells = 5/4 --n-exc
+        consolidation: PART_S + SEED_S_PER_S x --seeds x T_seed
+                       T_seed = --train-s + 2 (--consolidation-s + --interference-s) + 5 TEST_S
+
+    (each seed learns S1, then, per condition, sleeps or rests and learns S2; five tests).
+    The default run: 157 s + 205 s (the committed one took 177 s + 238 s)."""
+    out = {}
+    if "night" in args.parts:
+        night_s = len(args.hypnogram.split(",")) * args.epoch_s
+        scale = ((args.n_exc + args.n_exc // 4) / 1000.0) ** NIGHT_POWER
+        out["night"] = PART_S + NIGHT_S_PER_S_AT_1000 * night_s * scale
+    if "consolidation" in args.parts:
+        seed_s = args.train_s + 2 * (args.consolidation_s + args.interference_s) + 5 * TEST_S
+        out["consolidation"] = PART_S + SEED_S_PER_S * args.seeds * seed_s
+    return out
+
+
+def _duration(seconds: float) -> str:
+    """``seconds`` as ``'40 min'`` or ``'2.5 h'``."""
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def long_run_line(args) -> str | None:
+    """The line announcing a run of more than :data:`LONG_S` (:func:`estimate_seconds`), with
+    the options that drive it; None for a shorter run."""
+    parts = estimate_seconds(args)
+    if sum(parts.values()) <= LONG_S:
+        return None
+    said = []
+    if "night" in parts:
+        n, cells = len(args.hypnogram.split(",")), args.n_exc + args.n_exc // 4
+        said.append(f"night {_duration(parts['night'])}: --hypnogram of {n} epochs x --epoch-s "
+                    f"{args.epoch_s:g} of --n-exc {args.n_exc} ({cells} cells)")  # fmt: skip
+    if "consolidation" in parts:
+        said.append(f"consolidation {_duration(parts['consolidation'])}: --seeds {args.seeds} x "
+                    f"(--train-s {args.train_s:g} + 2 x (--consolidation-s "
+                    f"{args.consolidation_s:g} + --interference-s {args.interference_s:g}) + "
+                    f"{5 * TEST_S:g} s of tests)")  # fmt: skip
+    return (f"nnjax night: this run is expected to take about "
+            f"{_duration(sum(parts.values()))} on this machine ({'; '.join(said)})")  # fmt: skip
+
+
 def run(args) -> int:
+    _check_out_kept(args)  # again, under the lock: a run into --out that ended since check()
+    if (line := long_run_line(args)) is not None:  # before JAX loads: hours without a word
+        print(line, file=sys.stderr, flush=True)
     from nnjax import io
     from nnjax.brain import night
 
-    _check_out_kept(args)  # again, under the lock: a run into --out that ended since check()
     os.makedirs(args.out, exist_ok=True)
     t0 = time.perf_counter()
     results = {"command": "nnjax night", "args": _args_dict(args)}
@@ -251,7 +312,8 @@ def run(args) -> int:
     # the numbers and their report first, together (both on disk before either replaces an
     # earlier run's): a disk that fills up at the figures keeps them, and no figure of an
     # earlier run stays beside them (write_numbers_then_figures)
-    numbers = json.dumps(night.jsonable(results), indent=1) + "\n"
+    # strict JSON: a NaN (an undefined p, an Up/Down frequency without alternation) is null
+    numbers = json.dumps(night.jsonable(results), indent=1, allow_nan=False) + "\n"
     files = [
         (os.path.join(args.out, "results.json"), numbers.encode()),
         (os.path.join(args.out, "README.md"), night.report_markdown(results).encode()),

@@ -243,7 +243,7 @@ def _write(out: str, res: dict, table: str, timing: str) -> None:
     # the numbers and their table first, together (both on disk before either replaces an
     # earlier study's): a disk that fills up at the plots keeps them, and no figure of an
     # earlier study stays beside them (write_numbers_then_figures)
-    numbers = json.dumps(study.jsonable(res), indent=1) + "\n"
+    numbers = json.dumps(study.jsonable(res), indent=1, allow_nan=False) + "\n"  # NaN: null
     files = [
         (os.path.join(out, "results.json"), numbers.encode()),
         (os.path.join(out, "table.md"), f"{table}\n\n{timing}\n".encode()),
