@@ -19,6 +19,8 @@ Several devices on one CPU (for tests): set ``XLA_FLAGS=--xla_force_host_platfor
 (or ``jax.config.update("jax_num_cpu_devices", 8)``) before JAX starts its backend.
 """
 
+import os
+import re
 from collections.abc import Iterable, Sequence
 
 import jax
@@ -64,18 +66,33 @@ def _make_mesh(n_devices, devices, what: str) -> Mesh:
     if n_devices < 1:
         raise ValueError(f"{what} must be >= 1, got {n_devices}")
     if n_devices > len(devices):
-        platform = devices[0].platform
-        hint = (
-            f"; on CPU set XLA_FLAGS=--xla_force_host_platform_device_count={int(n_devices)} "
-            "before JAX starts"
-            if platform == "cpu"
-            else ""
-        )
-        raise ValueError(
-            f"{what}={n_devices} but {len(devices)} device(s) are available ({platform}){hint}"
-        )
+        raise too_few_devices(what, int(n_devices), devices)
     # Auto axes: shardings are hints to the partitioner, not part of the array types
     return Mesh(np.array(devices[:n_devices]), (AXIS,), axis_types=(AxisType.Auto,))
+
+
+def too_few_devices(what: str, asked: int, devices: Sequence) -> ValueError:
+    """The error for ``asked`` devices when only ``devices`` exist (``len(devices) < asked``),
+    the one message of ``make_mesh``, ``fit(mesh=...)`` and ``nnjax train --devices``:
+    ``what`` names the argument (``"make_mesh: n_devices"``, ``"fit: mesh"``, or an option,
+    ``"--devices"``, followed by a space instead of ``=``). It says how many devices exist
+    and on which platform, and how to get ``asked`` on the CPU: XLA makes that many virtual
+    CPU devices when ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` is set before JAX
+    starts its backend (a count already set there is named); elsewhere, also to ask for at
+    most ``len(devices)``."""
+    n, platform = len(devices), devices[0].platform
+    count = "--xla_force_host_platform_device_count"
+    env = f"XLA_FLAGS={count}={asked}"
+    fewer = ""
+    if platform != "cpu":  # with the flag alone, JAX would still pick the GPU or TPU
+        env, fewer = f"JAX_PLATFORMS=cpu and {env}", f"use at most {n}, or, "
+    found = re.search(rf"{count}=\S*", os.environ.get("XLA_FLAGS", ""))
+    now = f"XLA_FLAGS sets {found[0]}; " if found else ""
+    sep = " " if what.startswith("--") else "="
+    return ValueError(
+        f"{what}{sep}{asked} but {n} device(s) are available ({platform}); {now}{fewer}to get "
+        f"{asked} CPU devices, set {env} before JAX starts"
+    )
 
 
 def _check_distinct(devices, what: str) -> None:

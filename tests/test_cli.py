@@ -193,7 +193,8 @@ def test_too_many_devices_fail_before_the_data_is_loaded(capsys, monkeypatch):
     monkeypatch.setattr(nnjax.data, "load", lambda *a, **k: pytest.fail("data loaded"))
     assert main(["train", "--devices", str(n)]) == 2
     line = _one_error_line(capsys.readouterr().err, "train")
-    assert f"--devices {n}: only {n - 1} cpu device(s) available" in line
+    assert f"--devices {n} but {n - 1} device(s) are available (cpu);" in line
+    assert f"XLA_FLAGS=--xla_force_host_platform_device_count={n} before JAX starts" in line
 
 
 def test_version(capsys):

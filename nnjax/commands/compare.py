@@ -258,6 +258,7 @@ def run(args) -> int:
         args.dataset,
         **_settings(args),
         out=out,
+        overwrite=args.overwrite,  # else compare refuses the files --overwrite replaces
         plots=not args.no_plots,
         progress=True,
     )

@@ -167,7 +167,8 @@ def check(args) -> None:
 
 
 def _use_devices(n: int | None):
-    """A mesh of ``n`` devices, or None; refused at once when fewer devices exist.
+    """A mesh of ``n`` devices, or None; refused at once when fewer devices exist, with the
+    message of ``make_mesh`` and ``fit`` (:func:`nnjax.parallel.too_few_devices`).
 
     On the CPU, XLA is first asked for ``n`` virtual devices, which only works before JAX
     starts its backend (so this runs before any computation); afterwards, or with
@@ -176,7 +177,7 @@ def _use_devices(n: int | None):
         return None
     import jax
 
-    from nnjax.parallel import make_mesh
+    from nnjax.parallel import make_mesh, too_few_devices
 
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_force_host_platform_device_count" not in flags and jax.config.jax_num_cpu_devices < n:
@@ -185,15 +186,8 @@ def _use_devices(n: int | None):
         except RuntimeError:  # the backend has started: the count below says what is missing
             pass
     devices = jax.devices()
-    if n > len(devices):
-        raise ValueError(
-            f"--devices {n}: only {len(devices)} {devices[0].platform} device(s) available"
-            + (
-                f" (XLA_FLAGS={flags!r} fixes the CPU count)"
-                if "xla_force_host_platform_device_count" in flags
-                else ""
-            )
-        )
+    if n > len(devices):  # the message make_mesh gives, naming the option
+        raise too_few_devices("--devices", n, devices)
     return make_mesh(n)
 
 

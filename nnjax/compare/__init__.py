@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from nnjax.compare.files import check_out, write_report
+from nnjax.compare.files import check_kept, check_out, write_report
 from nnjax.compare.report import best_index, summarize
 from nnjax.compare.settings import DEFAULT_LEARNING_RATES, DEFAULT_OPTIMIZERS
 from nnjax.compare.study import (
@@ -71,6 +71,7 @@ def compare(
     data_seed: int | None = None,
     model=None,
     out: str | None = None,
+    overwrite: bool = False,
     plots: bool = True,
     progress: bool = False,
 ) -> Comparison:
@@ -83,7 +84,13 @@ def compare(
     The learning rate is chosen per optimizer by ``select`` (default: lowest mean final
     validation loss; the validation split is ``val_fraction`` of the training split).
     With ``out``, writes report.md, runs.csv, runs.json and the plots there
-    (:func:`write_report`). Every setting, and ``out``, is checked before anything trains.
+    (:func:`write_report`). A folder ``out`` already holding a file of one of those names
+    (:data:`nnjax.compare.files.OUT_FILES`; with ``plots=False`` a PNG, which would be
+    removed), an earlier comparison's or the user's, is refused with a ValueError naming the
+    files, as ``nnjax compare --out`` refuses it; ``overwrite=True`` replaces them (and with
+    ``plots=False`` removes the PNGs), leaving every other file as it is
+    (:func:`nnjax.compare.files.check_kept`). Every setting, and ``out``, is checked before
+    anything trains; ``out`` once more before the files are written.
     An optimizer whose every rate diverged has no chosen rate (``best_lr`` None, "no rate
     converged"); with one seed the spread over seeds is undefined (``std`` nan, "n/a").
     """
@@ -91,6 +98,7 @@ def compare(
 
     # a string such as "no" counted as True: the plots were written, the bar shown
     plots, progress = flag("compare", "plots", plots), flag("compare", "progress", progress)
+    overwrite = flag("compare", "overwrite", overwrite)
     study = make_study(
         dataset,
         optimizers=optimizers,
@@ -106,10 +114,13 @@ def compare(
         data_seed=data_seed,
     )
     if out is not None:
-        check_out(out)
+        check_kept(check_out(out), plots=plots, overwrite=overwrite)
     with progress_bar(progress) as on_progress:
         result = run_optimizer_study(study, model=model, on_progress=on_progress)
-    paths = write_report(result, out, plots=plots) if out is not None else {}
+    paths = {}
+    if out is not None:  # again: files may have appeared there while it trained
+        check_kept(check_out(out), plots=plots, overwrite=overwrite)
+        paths = write_report(result, out, plots=plots)
     return Comparison(result, summarize(result), paths)
 
 
@@ -122,6 +133,7 @@ __all__ = [
     "Study",
     "StudyResult",
     "best_index",
+    "check_kept",
     "check_out",
     "compare",
     "make_study",

@@ -158,9 +158,39 @@ def render(result: StudyResult, *, plots: bool = True) -> dict[str, tuple[str, b
 
 
 # every file write_report writes into ``out`` or removes there (render's names, in its order;
-# nnjax.commands.compare.OUT_FILES is a light copy, which a test keeps equal): ``nnjax
-# compare`` refuses an --out holding any of them unless --overwrite
+# nnjax.commands.compare.OUT_FILES is a light copy, which a test keeps equal): ``compare``
+# refuses an ``out`` holding any of them unless overwrite=True (``nnjax compare``: --overwrite)
 OUT_FILES = ("runs.csv", "runs.json", *(f"{name}.png" for name in PLOTS), "report.md")
+
+
+def check_kept(out: str, *, plots: bool = True, overwrite: bool = False) -> None:
+    """A ValueError when the folder ``out`` holds a file that :func:`write_report` would
+    replace (a name of :data:`OUT_FILES`; with ``plots=False`` not the PNGs) or remove (the
+    PNGs, with ``plots=False``), unless ``overwrite``: the message names the folder, the
+    files and ``overwrite=True``. A name counts whatever it is (a file, a link, a folder),
+    whether an earlier comparison wrote it or the user did: nothing saved under a name
+    compare uses is lost without ``overwrite=True``, the rule of ``nnjax compare``, which
+    refuses such an ``--out`` unless ``--overwrite``. Reads only."""
+    if overwrite:
+        return
+    pngs = tuple(f"{name}.png" for name in PLOTS)
+    writes = [n for n in OUT_FILES if plots or n not in pngs]
+    removes = () if plots else pngs
+    replaced, removed = ([n for n in names if os.path.lexists(os.path.join(out, n))]
+                         for names in (writes, removes))  # fmt: skip
+    if not replaced and not removed:
+        return
+    what = []
+    if replaced:
+        what.append(f"{', '.join(replaced)}, which compare would replace with its own")
+    if removed:
+        what.append(f"{', '.join(removed)}, which {'it' if replaced else 'compare'} would remove")
+    verb = " and ".join(v for v, names in (("replace", replaced), ("remove", removed)) if names)
+    them = "it" if len(replaced) + len(removed) == 1 else "them"
+    raise ValueError(
+        f"compare: out {out!r} already holds {', and '.join(what)}: pass overwrite=True to "
+        f"{verb} {them}, or choose another out"
+    )
 
 
 def write_report(result: StudyResult, out: str, *, plots: bool = True) -> dict[str, str]:
@@ -172,7 +202,9 @@ def write_report(result: StudyResult, out: str, *, plots: bool = True) -> dict[s
     earlier comparison's files as they were. Files of an earlier comparison in
     ``out`` are replaced; with ``plots=False`` its PNGs (only compare's own names,
     :data:`nnjax.compare.plot.PLOTS`) are removed, so no stale figure sits beside the new
-    report. No other file in ``out`` is touched. Returns {kind: path}."""
+    report. No other file in ``out`` is touched. This low-level writer does not ask:
+    :func:`nnjax.compare.compare` refuses such an ``out`` unless ``overwrite=True``
+    (:func:`check_kept`; call it first to keep the same rule). Returns {kind: path}."""
     from nnjax.layers.checks import flag
 
     out = check_out(out)
