@@ -56,7 +56,7 @@ rate above it is infinite once it meets the params (Optax scales the updates in 
 dtype), so every update would be inf or nan."""
 
 SMALLEST_RATE: dict[str, float] = {
-    "float16": float(2.0**-25 * (1 + 2.0**-52)),
+    "float16": float(2.0**-25 * (1 + 2.0**-23)),
     "bfloat16": 2.0**-126,
     "float32": 2.0**-126,
     "float64": 2.0**-1022,
@@ -64,8 +64,11 @@ SMALLEST_RATE: dict[str, float] = {
 """The smallest learning rate that is not 0 for XLA in each float dtype: the smallest normal
 number (``numpy.finfo(dtype).tiny``), as XLA flushes subnormal float32, bfloat16 and float64
 values to 0 (float32 params stayed exactly as they were with a rate of 1e-39, or 1e-50); for
-float16, whose subnormals XLA keeps, the smallest number that does not round to 0 (just
-above half its smallest subnormal 2^-24)."""
+float16, whose subnormals XLA keeps, the smallest number that does not round to 0 either
+way a CPU converts a Python float: at once, or through float32 (an AMD EPYC without native
+float16 rounds 2^-25 (1 + 2^-40) to 2^-25 in float32, then to 0, a tie to even; an Intel
+Xeon with AVX512-FP16 to 2^-24): the float32 number just above half the smallest float16
+subnormal 2^-24, 2^-25 (1 + 2^-23)."""
 
 
 def check_learning_rate(
