@@ -3,7 +3,8 @@
 The identity behind it: an IF neuron with threshold theta = 1 and subtractive reset, driven
 by a constant current z, fires at rate clip(relu(z), 0, 1) per step (to within 1/T after T
 steps: floor(T z) spikes for z in [0, 1]; on the grid z = k/T the rounding of the running
-sum can lose one, e.g. z = 0.1, T = 10 gives 0 spikes, an error of exactly 1/T;
+sum can lose one, e.g. z = 0.1, T = 10 gives 0 spikes in float64 (0.1 summed ten times is
+0.999..., an error of exactly 1/T; 1 spike in float32, where the sum is 1.0000001);
 :func:`nnjax.brain.neurons.integrate_and_fire`). A ReLU unit's output can therefore be
 carried by a spike rate, provided no activation exceeds 1. Layer-wise data-based
 normalisation (Diehl et al. 2015; Rueckauer et al. 2017) ensures that: with lambda_l the
@@ -13,14 +14,25 @@ input enters as an analog current),
     W_l' = W_l lambda_{l-1} / lambda_l,     b_l' = b_l / lambda_l,
 
 so the normalised network computes a_l / lambda_l, in [0, 1] (up to the percentile), at
-every hidden layer. The output layer does not spike: its units integrate their input current
-and the decoded output is the mean current, mean_t (s_{L-1}(t) W_L' + b_L'), times lambda_L
-(in the ANN's logit units); its argmax is the prediction.
+every hidden layer. Only layer 1 has a constant drive (the analog input), so only its rates
+are within 1/T; deeper layers integrate spike trains and converge as C/T with C set by the
+weights and the membrane's transient (C about 2.6 at layer 2 of a 64-32-16-10 digits MLP).
+The output layer does not spike: its units integrate their input current and the decoded
+output is the mean current, mean_t (s_{L-1}(t) W_L' + b_L'), times lambda_L (in the ANN's
+logit units); its argmax is the prediction.
+
+Only ReLU hidden units convert, and params cannot show it: an activation layer's params are
+``{}`` whatever its function, so a tanh, sigmoid or gelu MLP's params are indistinguishable
+from a ReLU MLP's and would convert silently into a different network. The activation lives in
+the model (:class:`~nnjax.layers.Layer`): pass it, ``normalize(params, X, model=model)``, and
+a non-ReLU network is refused (:func:`check_relu_mlp`). An output activation is allowed: the
+decoded output is the output layer's pre-activation.
 
 API (stable; :mod:`nnjax.brain.sleep` builds on it):
 
 * :func:`dense_params` (nnjax ``mlp`` params -> list of ``{"W", "b"}``),
-* :func:`normalize` (params, X) -> :class:`Converted` (normalised layers and their scales),
+* :func:`normalize` (params, X[, model]) -> :class:`Converted` (normalised layers and their
+  scales), :func:`check_relu_mlp` (model: a ReLU MLP, or a ValueError naming the activation),
 * :func:`simulate` (converted, x, n_steps) -> :class:`SimResult` (decoded output, rates,
   optionally the spike trains),
 * :func:`ann_forward` (the ReLU MLP on dense params, for comparison).
@@ -33,6 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nnjax.brain.dynamics import check_count, check_flag, check_positive, concrete
+from nnjax.layers import Layer
 
 Array = jax.Array
 
@@ -110,6 +123,36 @@ def dense_params(params) -> list:
     return layers
 
 
+_RELU_MLP_PARTS = ("Dense(", "Dropout(", "Identity", "Activation(relu)")
+
+
+def check_relu_mlp(model, where: str = "check_relu_mlp") -> None:
+    """A ValueError naming ``where`` unless ``model`` is a ReLU MLP: a ``serial`` (``nnjax.mlp``
+    is one) of Dense, Activation("relu"), Dropout and Identity layers, with any activation as
+    its last layer (the output, decoded before it). Read from the layer names, which carry the
+    activation's name even when it is a callable (``mlp(..., activation=jax.nn.tanh)`` has no
+    spec); an unnamed callable (a lambda) cannot be checked and is refused too."""
+    name = getattr(model, "name", None)
+    if not (isinstance(model, Layer) and isinstance(name, str) and name.startswith("serial(")):
+        got = name if isinstance(model, Layer) else type(model).__name__
+        raise ValueError(
+            f"{where}: model must be an nnjax ReLU MLP (nnjax.mlp or serial), got {got}"
+        )
+    parts, depth, start = [], 0, len("serial(")
+    for i, c in enumerate(name[:-1]):  # split the children at the top-level ", "
+        depth += (c in "([") - (c in ")]")
+        if c == "," and depth == 1:
+            parts.append(name[start:i].strip())
+            start = i + 1
+    parts.append(name[start:-1].strip())
+    for i, part in enumerate(parts):
+        last_activation = i == len(parts) - 1 and part.startswith("Activation(")
+        if not (last_activation or part.startswith(_RELU_MLP_PARTS)):
+            what = f"activation {part[11:-1]!r}" if part.startswith("Activation(") else part
+            raise ValueError(f"{where}: model must be a ReLU MLP (IF neurons carry relu units "
+                             f"only), got {what} at layer {i} of {name}")  # fmt: skip
+
+
 def ann_forward(layers: list, x: Array, *, return_hidden: bool = False):
     """ReLU MLP on dense params: a_l = relu(a_{l-1} W_l + b_l), logits = a_{L-1} W_L + b_L.
 
@@ -134,10 +177,12 @@ def ann_forward(layers: list, x: Array, *, return_hidden: bool = False):
     return (out, hidden) if return_hidden else out
 
 
-def normalize(params, X: Array, *, percentile: float = 99.9) -> Converted:
+def normalize(params, X: Array, *, percentile: float = 99.9, model=None) -> Converted:
     """Layer-wise normalisation of a ReLU MLP for IF neurons (module docstring).
 
-    params: nnjax ``mlp`` params (or a list of ``{"W", "b"}``); X (n, in): calibration inputs
+    params: nnjax ``mlp`` params (or a list of ``{"W", "b"}``), read as a ReLU MLP: they do
+    not carry the activation, so pass ``model`` (the Layer they belong to) to have it checked
+    (:func:`check_relu_mlp`: a tanh MLP is refused); X (n, in): calibration inputs
     (the training set, n >= 1). lambda_l is the ``percentile`` (in (0, 100]; 100 = max) of
     layer l's activations over X, and of the output logits for the last layer; a lambda_l <= 0
     (a layer silent on X) is replaced by 1. Computed in floating point (integer X is cast).
@@ -148,6 +193,8 @@ def normalize(params, X: Array, *, percentile: float = 99.9) -> Converted:
         raise ValueError(f"normalize: percentile must be a number, got {percentile!r}")
     if not 0.0 < percentile <= 100.0:
         raise ValueError(f"normalize: percentile must be in (0, 100], got {percentile}")
+    if model is not None:
+        check_relu_mlp(model, "normalize")
     layers = dense_params(params)
     for i, p in enumerate(layers):
         _check_finite(p["W"], f"layer {i} W", "normalize")

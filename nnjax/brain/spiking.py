@@ -112,10 +112,12 @@ def latency_encode(x: Array, n_steps: int, *, threshold: float = 0.0) -> Array:
     n_steps = _check_steps(n_steps, "latency_encode")
     _check_finite_input(x, "latency_encode")
     check_finite(threshold, "threshold", "latency_encode")  # nan: every input silent
-    x = jnp.clip(jnp.asarray(x), 0.0, 1.0)
-    t = jnp.round((1.0 - x) * (n_steps - 1)).astype(jnp.int32)
-    steps = jnp.arange(n_steps).reshape((n_steps,) + (1,) * x.ndim)
-    return _nan_where_nan(x, ((steps == t) & (x > threshold)).astype(x.dtype))
+    x = jnp.asarray(x)
+    p = jnp.clip(x, 0.0, 1.0)
+    t = jnp.round((1.0 - p) * (n_steps - 1)).astype(jnp.int32)
+    steps = jnp.arange(n_steps).reshape((n_steps,) + (1,) * p.ndim)
+    # x, not its clip, against threshold: x = 1.5 > 1 fired never, x = -1 <= -0.5 at T - 1
+    return _nan_where_nan(p, ((steps == t) & (x > threshold)).astype(p.dtype))
 
 
 def RateEncoder(n_steps: int, *, gain: float = 1.0) -> Layer:
@@ -287,6 +289,7 @@ def spiking_mlp(
     if readout not in ("count", "membrane"):
         raise ValueError(f"spiking_mlp: readout must be 'count' or 'membrane', got {readout!r}")
     neuron = dict(beta=beta, theta=theta, surrogate=surrogate, slope=slope)
+    LIF(**neuron)  # checked even when none is built (sizes [n], "membrane"): theta=-1 passed
     layers = [RateEncoder(n_steps, gain=gain)]
     for width in sizes[:-1]:
         layers += [Dense(width), LIF(**neuron)]

@@ -40,9 +40,10 @@ def arctan(x: Array, slope: float) -> Array:
 
 
 def sigmoid(x: Array, slope: float) -> Array:
-    """g(x) = k sigma(kx) (1 - sigma(kx))."""
-    s = jax.nn.sigmoid(slope * x)
-    return slope * s * (1.0 - s)
+    """g(x) = k sigma(kx) (1 - sigma(kx)), computed as k sigma(kx) sigma(-kx): 1 - sigma(kx)
+    rounds to 0 for kx > 37 in float64 (17 in float32), so g(x) was 0 where g(-x) is not."""
+    z = slope * x
+    return slope * (jax.nn.sigmoid(z) * jax.nn.sigmoid(-z))  # exactly even: g(x) = g(-x)
 
 
 def triangular(x: Array, slope: float) -> Array:
