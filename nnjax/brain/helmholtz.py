@@ -162,9 +162,10 @@ def _check_hidden(n1: int, n2: int, where: str) -> None:
 
 
 def _check_binary(V, n0: int, name: str, where: str, ndims=(2,)) -> Array:
-    """``V`` (M, n0) as a JAX array, or a ValueError naming ``where: name`` for another
+    """``V`` (M, n0) as a float array, or a ValueError naming ``where: name`` for another
     shape, a string, or concrete entries that are not 0 or 1 (a Bernoulli's log-likelihood
-    of 2 is no probability; bools are 0/1)."""
+    of 2 is no probability; bools are 0/1). A concrete V stays a NumPy array: jnp.asarray
+    is a tracer under jit, and the checks and merges after it lost the values."""
     v = dynamics.concrete(V)
     if not isinstance(V, jax.core.Tracer) and v is None:
         raise ValueError(f"{where}: {name} must hold 0/1 numbers, got {type(V).__name__}")
@@ -173,7 +174,7 @@ def _check_binary(V, n0: int, name: str, where: str, ndims=(2,)) -> Array:
     if v is not None and not np.isin(v, (0, 1)).all():
         bad = v[~np.isin(v, (0, 1))].ravel()[0]
         raise ValueError(f"{where}: {name} must hold binary patterns (0 or 1), got {bad}")
-    V = jnp.asarray(V)
+    V = jnp.asarray(V) if v is None else v
     return V if jnp.issubdtype(V.dtype, jnp.floating) else V.astype(jnp.result_type(float))
 
 
@@ -191,6 +192,7 @@ def log_marginal(params: Helmholtz, V: Array) -> Array:
 
 
 def _log_marginal(params: Helmholtz, V: Array) -> Array:
+    V = jnp.asarray(V)
     n1, n2 = params.b1.shape[0], params.b2.shape[0]
     H2, H1 = jnp.asarray(binary_states(n2)), jnp.asarray(binary_states(n1))
     lp2 = _bern_logp(H2, params.b2)  # (S2,)
@@ -201,13 +203,15 @@ def _log_marginal(params: Helmholtz, V: Array) -> Array:
 
 
 def check_distribution(patterns, probs, where: str) -> tuple[Array, Array]:
-    """(patterns (M, n0), probs (M,)) as JAX arrays, or a ValueError naming ``where``: the
-    shapes must match and concrete probabilities must be >= 0 and sum to 1 (to 1e-5); traced
-    ones pass unchecked, NaN passes (and gives NaN)."""
+    """(patterns (M, n0), probs (M,)) as arrays (NumPy when concrete, so that later checks
+    see the values under jit too), or a ValueError naming ``where``: the shapes must match
+    and concrete probabilities must be >= 0 and sum to 1 (to 1e-5); traced ones pass
+    unchecked, NaN passes (and gives NaN)."""
     for name, value in (("patterns", patterns), ("probs", probs)):  # a JAX TypeError before
         if not isinstance(value, jax.core.Tracer) and dynamics.concrete(value) is None:
             raise ValueError(f"{where}: {name} must hold numbers, got {type(value).__name__}")
-    pat, pr = jnp.asarray(patterns), jnp.asarray(probs)
+    pat, pr = (x if isinstance(x, jax.core.Tracer) else dynamics.concrete(x)
+               for x in (patterns, probs))  # fmt: skip
     if pat.ndim != 2 or pr.shape != pat.shape[:1] or pr.shape[0] < 1:
         raise ValueError(
             f"{where}: need patterns (M, n0) and probs (M,), got {pat.shape} and {pr.shape}"
@@ -228,29 +232,31 @@ def exact_kl(params: Helmholtz, patterns: Array, probs: Array) -> Array:
     (errors name this function). A pattern listed more than once (e.g. samples with 1/M
     each) is one v with p_data(v) the sum of its probs: concrete patterns are merged first
     (term by term, p_1 log p_1 + p_2 log p_2 < (p_1 + p_2) log (p_1 + p_2) understated the
-    KL); traced patterns must be distinct rows."""
+    KL), under jit too when they are closed over; traced patterns (a jit argument) must be
+    distinct rows."""
     n0, _, _ = check_params(params, "exact_kl")
     patterns, probs = check_distribution(patterns, probs, "exact_kl")
     patterns = _check_binary(patterns, n0, "patterns", "exact_kl")
-    patterns, probs = _merge_duplicates(patterns, probs)
+    patterns, probs = _merge_duplicates(patterns, jnp.asarray(probs))
     lp = _log_marginal(params, patterns)
     terms = jax.scipy.special.xlogy(probs, probs) - jnp.where(probs > 0, probs * lp, 0.0)
     return jnp.sum(terms) / jnp.log(2.0)
 
 
 def _merge_duplicates(patterns: Array, probs: Array) -> tuple[Array, Array]:
-    """Distinct rows of concrete ``patterns`` with their ``probs`` summed (order of first
-    appearance); traced arguments are returned as they are."""
-    pat, pr = dynamics.concrete(patterns), dynamics.concrete(probs)
-    if pat is None or pr is None:
+    """Distinct rows of concrete ``patterns`` (order of first appearance) with their ``probs``
+    summed, concrete or traced (traced probs, under jit or vmap, once left repeats
+    unmerged); traced patterns are returned as they are."""
+    pat = dynamics.concrete(patterns)
+    if pat is None:
         return patterns, probs
     _, first, inverse = np.unique(pat, axis=0, return_index=True, return_inverse=True)
     if len(first) == len(pat):
         return patterns, probs
-    merged = np.zeros(len(first), pr.dtype)
-    np.add.at(merged, inverse.reshape(-1), pr)
-    order = np.argsort(first)
-    return jnp.asarray(pat[np.sort(first)]), jnp.asarray(merged[order])
+    rank = np.empty(len(first), int)
+    rank[np.argsort(first)] = np.arange(len(first))  # np.unique's row -> first-appearance rank
+    merged = jnp.zeros(len(first), probs.dtype).at[rank[inverse.reshape(-1)]].add(probs)
+    return jnp.asarray(pat[np.sort(first)]), merged
 
 
 def _bern(key, logits):
@@ -259,7 +265,14 @@ def _bern(key, logits):
 
 def wake_sleep_step(params: Helmholtz, key: Array, v: Array, lr: float) -> Helmholtz:
     """One wake phase on the data batch v (B, n0) of 0/1 entries and one sleep phase on B
-    dreams; lr a finite number > 0."""
+    dreams (module docstring), both reading ``params`` as given (the dreams come from the
+    generative weights before this step's wake update; the nine updates are applied
+    together), each averaged over the B rows. lr a finite number > 0 (a traced 0 is not
+    checked: it returns the params unchanged, bit for bit). The key is split in 5 for h1, h2
+    (wake), d2, d1, d0 (sleep); a unit fires when uniform(k_i) < its probability
+    (``jax.random.bernoulli``). Concrete v must be 0/1 (bools and ints are cast); traced v is
+    not checked. The work runs in the params' float dtype, which the result keeps (float32
+    params stay float32 under x64)."""
     n0 = check_params(params, "wake_sleep_step")[0]
     if jnp.ndim(v) != 2 or jnp.shape(v)[0] < 1 or jnp.shape(v)[1] != n0:
         raise ValueError(  # a dot_general TypeError, or a nan mean over no example
@@ -267,10 +280,13 @@ def wake_sleep_step(params: Helmholtz, key: Array, v: Array, lr: float) -> Helmh
         )
     v = _check_binary(v, n0, "v", "wake_sleep_step")
     _not_bool(lr, "lr", "wake_sleep_step")
-    dynamics.check_positive(lr, "lr", "wake_sleep_step")  # nan: nan params; < 0: ascent
+    # 0 refused as fit refuses it (training that changes nothing); nan; < 0: ascent
+    dynamics.check_positive(lr, "lr", "wake_sleep_step")
+    dt = jnp.result_type(*params, float)  # int or float64 data made float32 params float64
+    p = Helmholtz(*(jnp.asarray(a, dt) for a in params))
+    v, lr = jnp.asarray(v, dt), jnp.asarray(lr, dt)
     B = v.shape[0]
     k = jax.random.split(key, 5)
-    p = params
     # wake: recognise, then teach the generative model to reproduce each layer
     h1 = _bern(k[0], v @ p.R1 + p.r1)
     h2 = _bern(k[1], h1 @ p.R2 + p.r2)
@@ -310,8 +326,9 @@ def train_wake_sleep(
     """Wake-sleep from a random init; data drawn from (patterns, probs) (NumPy or JAX, as
     :func:`bars_distribution` gives them). Returns the params and the exact KL (bits) at step
     0 and after every ``eval_every`` steps: (steps/eval_every + 1,). jit/vmap-able over
-    ``key``. Patterns are 0/1; n1 and n2 as :func:`check_params` (the exact KL enumerates
-    their 2^(n1 + n2) states)."""
+    ``key``. Patterns are 0/1 (concrete ones, also when closed over under jit, are checked,
+    and repeated rows merged in the KL as :func:`exact_kl` does); n1 and n2 as
+    :func:`check_params` (the exact KL enumerates their 2^(n1 + n2) states)."""
     where = "train_wake_sleep"
     patterns, probs = check_distribution(patterns, probs, where)
     patterns = _check_binary(patterns, patterns.shape[1], "patterns", where)
@@ -327,11 +344,11 @@ def train_wake_sleep(
         )
     k_init, k_run = jax.random.split(key)
     params = init_helmholtz(k_init, patterns.shape[1], n1, n2)
-    logits = jnp.log(probs)
+    logits, data = jnp.log(probs), jnp.asarray(patterns)  # exact_kl merges concrete patterns
 
     def step(p, k):
         k_data, k_ws = jax.random.split(k)
-        v = patterns[jax.random.categorical(k_data, logits, shape=(batch,))]
+        v = data[jax.random.categorical(k_data, logits, shape=(batch,))]
         return wake_sleep_step(p, k_ws, v, lr), None
 
     def block(p, k):
