@@ -11,7 +11,7 @@ trained ReLU MLP converted into integrate-and-fire neurons (:mod:`nnjax.brain.co
 threshold theta = 1, subtractive reset, no leak, layer-wise normalised weights W_l', analog
 input), run for T steps; hidden neuron j of layer l fires at rate
 
-    r_lj = (number of spikes in T steps) / T  ~  clip(sum_i r_{l-1,i} W'_lij, 0, 1),
+    r_lj = (number of spikes in T steps) / T  ~  clip(sum_i r_{l-1,i} W'_lij + b'_lj, 0, 1),
 
 to within 1/T. Downscaling every layer by c multiplies each layer's weights, relative to
 the fixed threshold, by c, so the rates of layer l fall roughly as c^l, and a neuron whose
@@ -43,20 +43,31 @@ def prune(weights: Sequence[Array] | Array, fraction: float) -> list[Array] | Ar
     """Each W_l with its k = floor(fraction * size) entries of smallest |w| set to 0 (ties
     broken by position); ``fraction`` in [0, 1). k is the floor of the intended product: a
     product a few ulps below an integer counts as that integer (0.29 of 100 weights is 29,
-    although the binary float 0.29 times 100 is 28.999999999999996). Weights must be finite
-    real numbers, a ValueError otherwise (a nan |w| sorted last and was kept); the dtype is
-    kept.
+    although the binary float 0.29 times 100 is 28.999999999999996); a NumPy or JAX float32
+    (float16) fraction is read as it prints, np.float32(0.29) as 0.29, not as the
+    0.28999999165534973 it holds. Weights must be finite real numbers, a ValueError otherwise
+    (a nan |w| sorted last and was kept); the dtype is kept. Integer weights are ordered by
+    their exact |w| (int8 -128 has |w| = 128, not the -128 that jnp.abs wraps it to).
 
     ``weights`` is a list of weight matrices, each pruned on its own (returns a list), or a
     single array (a NumPy or JAX array), pruned as one matrix over all its entries (returns
     an array); a bare array is never split into rows.
     """
-    fraction = check_number(fraction, "fraction", "prune")  # a string failed in a comparison
+    fraction = _as_written(fraction, "fraction", "prune")  # a string failed in a comparison
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"prune: fraction must be in [0, 1), got {fraction}")
     if isinstance(weights, np.ndarray | jax.Array):
         return _prune_one(weights, fraction, "weights")
     return [_prune_one(W, fraction, f"weights[{i}]") for i, W in enumerate(weights)]
+
+
+def _as_written(value, name: str, where: str) -> float:
+    """:func:`check_number`'s float, except that a NumPy or JAX float narrower than float64 is
+    read as it prints (np.float32(0.29) is 0.29: its exact 0.28999999165534973 pruned 28 of
+    100 weights, the float64 tolerance of a few ulps being far too small for it)."""
+    x = check_number(value, name, where)
+    v = np.asarray(value)
+    return float(str(v[()])) if v.dtype.kind == "f" and v.dtype.itemsize < 8 else x
 
 
 def _prune_one(W, fraction: float, name: str) -> Array:
@@ -71,7 +82,10 @@ def _prune_one(W, fraction: float, name: str) -> Array:
         raise ValueError(f"prune: {name} must be finite, got {bad} nan/inf of {W.size} entries")
     x = fraction * W.size  # a product a few ulps under an integer k is k (0.29 * 100)
     k = min(int(np.floor(x + 8 * np.finfo(float).eps * x)), max(W.size - 1, 0))
-    order = jnp.argsort(jnp.abs(W).reshape(-1), stable=True)
+    mag = jnp.abs(W).reshape(-1)
+    if jnp.issubdtype(W.dtype, jnp.signedinteger):  # |int8 -128| wrapped to -128: pruned first
+        mag = mag.astype(jnp.dtype(f"uint{8 * W.dtype.itemsize}"))  # -128 -> 128, others kept
+    order = jnp.argsort(mag, stable=True)
     keep = jnp.ones(W.size, bool).at[order[:k]].set(False)
     return jnp.where(keep.reshape(W.shape), W, jnp.zeros_like(W))
 
@@ -133,7 +147,8 @@ def firing(converted: Converted, X: Array, y: Array, n_steps: int) -> Firing:
         )
     _check_labels(y, out.output.shape[1])
     rates = np.array([float(r.mean()) for r in out.rates])
-    silent = np.array([float((r.max(axis=0) == 0).mean()) for r in out.rates])
+    # in NumPy: JAX's mean of booleans is float32 even under x64 (1/3 read 0.33333334)
+    silent = np.array([(np.asarray(r).max(axis=0) == 0).mean() for r in out.rates])
     acc = float(np.mean(np.asarray(out.output).argmax(-1) == np.asarray(y)))
     ann = np.asarray(ann_forward(converted.layers, jnp.asarray(X))).argmax(-1)
     return Firing(rates, silent, acc, float(np.mean(ann == np.asarray(y))))
@@ -198,7 +213,7 @@ def sweep(
     # each value before any run: float() parsed "0.5" and ran True as 1; a bad late value
     # failed after the earlier runs, as downscale's "factor 0" (its index of a layer)
     factors = [check_number(c, f"factors[{i}]", "sweep") for i, c in enumerate(factors)]
-    fractions = [check_number(p, f"fractions[{i}]", "sweep") for i, p in enumerate(fractions)]
+    fractions = [_as_written(p, f"fractions[{i}]", "sweep") for i, p in enumerate(fractions)]
     for i, c in enumerate(factors):
         if not 0 < c < np.inf:
             raise ValueError(f"sweep: factors[{i}] must be > 0 and finite, got {c}")

@@ -192,10 +192,12 @@ def schedule(hypno, epoch_s: float, dt: float, *, states=None, ramp_s: float = 0
             f"steps of dt = {dt} ms, more than MAX_STEPS = {MAX_STEPS} (two float32 series of "
             f"{8 * len(h) * per / 2**30:.0f} GiB); use a larger dt or a shorter hypnogram"
         )
-    ramp_s = dynamics.check_number(ramp_s, "ramp_s", "schedule")
+    # read as written, as epoch_s (np.float32(0.3) is 0.3, not 0.30000001192092896 > epoch_s)
+    ramp = as_real(ramp_s)
+    ramp_s = dynamics.check_number(ramp_s, "ramp_s", "schedule") if ramp is None else ramp
     if not 0 <= ramp_s <= epoch_s:  # a wider ramp blends non-adjacent epochs; inf overflowed
         raise ValueError(f"schedule: ramp_s must be >= 0 (s) and <= epoch_s, got {ramp_s!r}")
-    width = int(round(ramp_s * 1000.0 / dt))
+    width = int(round(ramp_s * 1000.0 / float(dt)))  # per's float dt, so width <= per
     out = []
     for field in Levels._fields:
         per_stage = np.array(  # one number per stage (an array failed in float())
@@ -236,6 +238,7 @@ SLOW_BAND: tuple[float, float] = (0.5, 2.0)
 
 
 _DESCRIBED = ("rate", "lfp", "spikes")
+_WINDOW_MS = 5.0  # the windows of describe's pairwise correlation
 
 
 def _spectrum(lfp: np.ndarray, fs: float, nperseg: int) -> dict:
@@ -265,9 +268,10 @@ def describe(record: dict, bin_ms: float, n_exc: int, *, nperseg: int | None = N
     network); Up/Down states of the E rate (detect_updown: frequency in Hz, the fraction of
     time Up, the number of Up states); the median CV of the E cells' ISIs (cells with >= 5
     spikes) and their mean pairwise count correlation in 5 ms windows. The record holds
-    rate (n_bins, >= 1), lfp (n_bins,) and spikes (n_bins, N), 1 <= n_exc <= N; the LFP's
-    Welch bins (fs = 1000 / bin_ms) must reach the slow band's top, 2 Hz, below the Nyquist
-    frequency fs/2, with a first bin under 100 Hz (else a ValueError)."""
+    rate (n_bins, >= 1), lfp (n_bins,) and spikes (n_bins, N), one n_bins, 1 <= n_exc <= N;
+    bin_ms divides the 5 ms windows (0.1, 0.5, 1, 2.5, 5 ms, ...); the LFP's Welch bins
+    (fs = 1000 / bin_ms) must reach the slow band's top, 2 Hz, below the Nyquist frequency
+    fs/2, with a first bin under 100 Hz (else a ValueError)."""
     from nnjax.brain import activity, detect
 
     missing = [k for k in _DESCRIBED if k not in record]
@@ -300,6 +304,15 @@ def describe(record: dict, bin_ms: float, n_exc: int, *, nperseg: int | None = N
             f"frequency fs/2 = {fs / 2:g} Hz at most); it must reach the slow band's "
             f"{SLOW_BAND[1]:g} Hz and have a bin below 100 Hz: a longer LFP or shorter bins"
         )
+    if not rate.shape[0] == lfp.shape[0] == raster.shape[0]:  # each was read on its own bins
+        raise ValueError(f"describe: record's rate, lfp and spikes must have one n_bins, got "
+                         f"{rate.shape[0]}, {lfp.shape[0]}, {raster.shape[0]}")  # fmt: skip
+    per = round(_WINDOW_MS / bin_ms)  # else pairwise_correlation's error, after the rest ran
+    if per < 1 or abs(per * bin_ms - _WINDOW_MS) > 1e-6 * _WINDOW_MS:
+        raise ValueError(
+            f"describe: bin_ms = {bin_ms:g} must divide the {_WINDOW_MS:g} ms windows of the "
+            f"pairwise correlation (0.5, 1, 2.5, 5 ms, ...)"
+        )
     rate = rate[:, 0]
     if not np.isfinite(rate).all():  # detect_updown's refusal read as "no Up state"
         raise ValueError("describe: record['rate'] must be finite, got nan or inf")
@@ -313,5 +326,7 @@ def describe(record: dict, bin_ms: float, n_exc: int, *, nperseg: int | None = N
     raster = raster[:, :n_exc]
     cv = activity.isi_cv(raster, bin_ms)
     out["cv_isi_median"] = float(np.nanmedian(cv)) if np.isfinite(cv).any() else float("nan")
-    out["pairwise_correlation"] = activity.pairwise_correlation(raster, bin_ms)
+    out["pairwise_correlation"] = activity.pairwise_correlation(
+        raster, bin_ms, window_ms=_WINDOW_MS
+    )
     return out
