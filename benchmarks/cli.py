@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from benchmarks.cli_checks import OutKept, check, check_out_kept
+from benchmarks.output import ReportFailed, report_from, save_measurements, write
 from nnjax.commands import options
 
 # the implementations and models of the MLP workload (benchmarks.mlp.IMPLS and MODELS, which
@@ -223,19 +224,6 @@ def out_dir(out: Path | None) -> Path:
     return Path(tempfile.mkdtemp(prefix="nnjax-bench-"))
 
 
-class ReportFailed(Exception):
-    """The workloads ran and their measurements are saved in ``path``, but evaluating the
-    targets or writing the report failed (a defect of the suite, not of the run): the
-    measurements are kept, and ``--report-from path`` writes the report again."""
-
-    def __init__(self, path: Path):
-        super().__init__(
-            f"the report failed; the measurements are saved in {path}: `python -m benchmarks "
-            f"--report-from {path}` writes the report from them"
-        )
-        self.path = path
-
-
 def run(args) -> int:
     """Run the suite into ``args.out``. Without ``--out`` into a new temporary folder, which
     a run that fails (a mismatch, an error, a signal) removes: it holds no report. A run
@@ -306,41 +294,11 @@ def _run(args) -> int:
     saved = save_measurements(args.out, stem, results)
     try:  # a defect here must not lose the measurements of a 20-minute run
         results["targets"] = targets.evaluate(results)
-        _write(args.out, stem, results, args)
+        write(args.out, stem, results, args)
     except OSError:  # a full disk, a path: the CLI's one line, exit 3
         raise
     except Exception as e:
         raise ReportFailed(saved) from e
-    return 0
-
-
-def save_measurements(out: Path, stem: str, results: dict) -> Path:
-    """``out/<stem>.json``: the measurements before any target is evaluated or report
-    written, with the standard library only (the report's own modules may be what fails)."""
-    import json
-
-    from nnjax.io import atomic_write_text
-
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{stem}.json"
-    atomic_write_text(path, json.dumps(results, indent=1, default=str) + "\n")
-    return path
-
-
-def report_from(args) -> int:
-    """``--report-from FILE``: the targets and report of the measurements a run saved in
-    FILE (``<stem>.json``), written beside it (or into ``--out``) under the same stem; the
-    JSON is written again with its targets. Files of that stem already there other than
-    FILE are kept unless ``--overwrite``."""
-    from benchmarks import targets
-    from benchmarks.cli_checks import load_measurements
-
-    results = load_measurements(args.report_from)
-    out = args.out if args.out is not None else args.report_from.parent
-    stem = args.report_from.stem
-    results.pop("files", None)
-    results["targets"] = targets.evaluate(results)
-    _write(out, stem, results, args)
     return 0
 
 
@@ -351,28 +309,6 @@ def _stem(args, results) -> str:
     only = [w for w in WORKLOADS if w in args.only]
     part = "" if len(only) == len(WORKLOADS) else "-only-" + "-".join(only)
     return f"{results['device']}-{results['date'][:10]}{part}" + ("-quick" if args.quick else "")
-
-
-def _write(out: Path, stem: str, results: dict, args) -> None:
-    from benchmarks import plots, report
-    from nnjax.io import atomic_write_text
-
-    out.mkdir(parents=True, exist_ok=True)
-    pngs = {}
-    if not args.no_plots:
-        for name, fn in (("throughput", plots.throughput), ("vmap", plots.vmap_scaling)):
-            path = out / f"{stem}-{name}.png"
-            if fn(results, path):
-                pngs[name] = path.name
-    results["files"] = {"json": f"{stem}.json", "report": f"{stem}.md", "plots": pngs}
-    report.write_json(results, out / f"{stem}.json")
-    atomic_write_text(out / f"{stem}.md", report.markdown(results, pngs))
-    if getattr(args, "overwrite", False):  # an earlier run's figures this report does not name
-        for name in ("throughput", "vmap"):
-            if name not in pngs:
-                (out / f"{stem}-{name}.png").unlink(missing_ok=True)
-    report.print_terminal(results)
-    print(f"\nwrote {out / stem}.json, .md and {len(pngs)} plots")
 
 
 def main(argv=None) -> int:

@@ -164,7 +164,7 @@ def test_a_successful_run_keeps_its_temporary_folder(stubbed_suite, monkeypatch)
     def write(out, stem, results, args):
         (out / "report.md").write_text("the report")
 
-    monkeypatch.setattr(cli, "_write", write)
+    monkeypatch.setattr(cli, "write", write)
     args = _args()
     assert cli.run(args) == 0
     assert args.out.parent == stubbed_suite and (args.out / "report.md").is_file()
@@ -176,7 +176,7 @@ def test_a_run_that_raises_removes_its_temporary_folder(error, stubbed_suite, mo
         (out / "half.png").write_text("half a figure")
         raise error
 
-    monkeypatch.setattr(cli, "_write", write)
+    monkeypatch.setattr(cli, "write", write)
     with pytest.raises(type(error)):
         cli.run(_args())
     assert list(stubbed_suite.iterdir()) == []
@@ -184,7 +184,7 @@ def test_a_run_that_raises_removes_its_temporary_folder(error, stubbed_suite, mo
 
 def test_a_run_into_a_given_out_keeps_it_when_it_fails(stubbed_suite, tmp_path, monkeypatch):
     """--out is the user's: what a failed run wrote there stays (only a temporary one goes)."""
-    monkeypatch.setattr(cli, "_write", lambda out, stem, results, args: 1 / 0)
+    monkeypatch.setattr(cli, "write", lambda out, stem, results, args: 1 / 0)
     out = tmp_path / "mine"
     out.mkdir()
     (out / "earlier.md").write_text("kept")
