@@ -467,3 +467,20 @@ def test_spiking_mlp_checks_neuron_arguments_without_hidden_layers(bad, match):
     """sizes=[n], readout='membrane' builds no LIF, so theta=-1 or an unknown surrogate passed."""
     with pytest.raises(ValueError, match=match):
         spiking.spiking_mlp([3], 4, readout="membrane", **bad)
+
+
+def test_relu_mlp_layer_checks_the_model_it_is_given():
+    """DeepDream's features of a tanh MLP were computed as a ReLU MLP's: with the model given,
+    it is refused naming the activation; a ReLU MLP's features are its hidden activations."""
+    from nnjax.brain import dreams
+
+    tanh = nnjax.mlp([8, 4], activation="tanh")
+    with pytest.raises(ValueError, match="relu_mlp_layer: model must be a ReLU MLP.*'tanh'"):
+        dreams.relu_mlp_layer(0, model=tanh)
+    relu = nnjax.mlp([8, 4])
+    _, params = relu.init(jax.random.key(0), (-1, 5))
+    x = jax.random.normal(jax.random.key(1), (3, 5))
+    got = dreams.relu_mlp_layer(0, model=relu)(params, x)
+    layers = convert.dense_params(params)
+    want = np.maximum(np.asarray(x) @ np.asarray(layers[0]["W"]) + np.asarray(layers[0]["b"]), 0)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)

@@ -199,12 +199,18 @@ def dream_all_classes(apply, params, x0, key, n_classes: int, **kw) -> tuple[Arr
 # --------------------------------------------------------------------------- DeepDream
 
 
-def relu_mlp_layer(layer: int) -> Callable:
+def relu_mlp_layer(layer: int, *, model=None) -> Callable:
     """``features(params, x) -> a_l`` (B, n_l): hidden layer ``layer`` (0-based) of a ReLU MLP
-    (:func:`nnjax.mlp` params, biases or not), a_l = relu(a_{l-1} W_l + b_l)."""
-    from nnjax.brain.convert import ann_forward, dense_params
+    (:func:`nnjax.mlp` params, biases or not), a_l = relu(a_{l-1} W_l + b_l). The params do
+    not say which activation the network used (an activation layer's params are ``{}``): pass
+    ``model``, the Layer they belong to, and a non-ReLU MLP is refused naming its activation
+    (:func:`nnjax.brain.convert.check_relu_mlp`; a tanh MLP's features were computed as ReLU's).
+    """
+    from nnjax.brain.convert import ann_forward, check_relu_mlp, dense_params
 
     layer = dynamics.check_count(layer, "layer", "relu_mlp_layer", minimum=0)  # "0", 1.0, True
+    if model is not None:
+        check_relu_mlp(model, "relu_mlp_layer")
 
     def features(params, x):
         layers = dense_params(params)
