@@ -35,6 +35,7 @@ import numpy as np
 from nnjax.brain.convert import Converted, ann_forward, simulate
 from nnjax.brain.dynamics import check_number, check_positive
 from nnjax.brain.sleep import downscale
+from nnjax.layers.checks import as_real
 
 Array = jax.Array
 
@@ -62,12 +63,13 @@ def prune(weights: Sequence[Array] | Array, fraction: float) -> list[Array] | Ar
 
 
 def _as_written(value, name: str, where: str) -> float:
-    """:func:`check_number`'s float, except that a NumPy or JAX float narrower than float64 is
-    read as it prints (np.float32(0.29) is 0.29: its exact 0.28999999165534973 pruned 28 of
-    100 weights, the float64 tolerance of a few ulps being far too small for it)."""
+    """:func:`check_number`'s float, except that a NumPy or JAX float is read as it prints
+    (:func:`nnjax.layers.checks.as_real`: np.float32(0.29) is 0.29; its exact
+    0.28999999165534973 pruned 28 of 100 weights, the float64 tolerance of a few ulps being
+    far too small for it; a float64 prints as its exact value)."""
     x = check_number(value, name, where)
-    v = np.asarray(value)
-    return float(str(v[()])) if v.dtype.kind == "f" and v.dtype.itemsize < 8 else x
+    v = np.asarray(value)[()]  # a JAX scalar as a NumPy one, which as_real reads as it prints
+    return as_real(v) if isinstance(v, np.floating) else x
 
 
 def _prune_one(W, fraction: float, name: str) -> Array:
