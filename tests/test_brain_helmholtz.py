@@ -111,3 +111,14 @@ def test_train_wake_sleep_takes_numpy_data_and_checks_its_counts():
     for window in (0, -1, 1.5):
         with pytest.raises(ValueError, match="smooth: window must be an int >= 1"):
             H.smooth(np.ones(3), window)
+
+
+def test_log_marginal_of_one_pattern_is_a_scalar():
+    """One pattern (n0,) gives log p(v) as a scalar, the value of its row in a batch (it was
+    shape (1,))."""
+    p = H.init_helmholtz(jax.random.PRNGKey(3), 4, 3, 2)
+    V = np.array([[1, 0, 1, 1], [0, 0, 1, 0]], np.float32)
+    batch = H.log_marginal(p, V)
+    one = H.log_marginal(p, V[1])
+    assert batch.shape == (2,) and one.shape == ()
+    np.testing.assert_array_equal(np.asarray(one), np.asarray(batch)[1])

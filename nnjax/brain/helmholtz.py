@@ -184,11 +184,13 @@ def _bern_logp(x: Array, logits: Array) -> Array:
 
 
 def log_marginal(params: Helmholtz, V: Array) -> Array:
-    """log p(v) (nats) for each row of V (M, n0) of 0/1 entries, by enumerating every (h2,
-    h1): 2^(n1 + n2) states, n1 + n2 <= MAX_JOINT_BITS (:func:`check_params`)."""
+    """log p(v) (nats) for each row of V (M, n0) of 0/1 entries, shape (M,); one pattern V
+    (n0,) gives a scalar. By enumerating every (h2, h1): 2^(n1 + n2) states, n1 + n2 <=
+    MAX_JOINT_BITS (:func:`check_params`)."""
     n0, _, _ = check_params(params, "log_marginal")
     V = _check_binary(V, n0, "V", "log_marginal", ndims=(1, 2))  # a broadcast TypeError before
-    return _log_marginal(params, V)
+    lp = _log_marginal(params, jnp.atleast_2d(V))
+    return lp[0] if V.ndim == 1 else lp
 
 
 def _log_marginal(params: Helmholtz, V: Array) -> Array:
