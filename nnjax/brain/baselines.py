@@ -318,7 +318,7 @@ def replay_method(apply, n_tasks: int, n_classes: int, d: int, capacity: int = 2
     def check(hp):
         _check_keys(hp, ("rho", "m"), "replay_method")
         check_buffer_size(hp["m"], capacity, "replay_method")
-        _check_hp(hp, {"rho": (0.0, True)}, "replay_method")
+        _check_hp(hp, {"rho": (0.0, True)}, "replay_method", keys=("rho", "m"))
 
     return Method(init=init, loss=loss, after_task=after_task, check=check)
 

@@ -11,21 +11,29 @@ from nnjax.brain.dynamics import concrete
 
 def _check_keys(hp, names, where: str) -> None:
     """A ValueError naming ``where`` unless ``hp`` is a dict holding every key of ``names``
-    (None or a misspelt key was a bare TypeError or KeyError inside the trace)."""
+    (None or a misspelt key was a bare TypeError or KeyError inside the trace) and no other
+    key (an unknown one, e.g. another method's, was ignored silently)."""
     if not isinstance(hp, dict) or any(k not in hp for k in names):
         missing = [k for k in names if k not in hp] if isinstance(hp, dict) else list(names)
         raise ValueError(f"{where}: hp must be a dict with the keys {', '.join(names)} (missing "
                          f"{', '.join(missing)}), got {hp!r}")  # fmt: skip
+    unknown = [k for k in hp if k not in names]
+    if unknown:
+        raise ValueError(f"{where}: hp has the unknown key(s) {', '.join(map(repr, unknown))}; "
+                         f"its keys are {', '.join(names)}")  # fmt: skip
 
 
-def _check_hp(hp: dict, bounds: dict, where: str) -> None:
+def _check_hp(hp: dict, bounds: dict, where: str, keys: tuple | None = None) -> None:
     """A ValueError naming ``where`` unless ``hp`` is a dict holding the keys of ``bounds``
     and each concrete ``hp[name]`` is finite and above its bound ``bounds[name] = (low,
     inclusive)`` (a nan would be a silent wrong number), and at most ``high`` when the bound
-    is ``(low, inclusive, high)``."""
-    _check_keys(hp, tuple(bounds), where)
+    is ``(low, inclusive, high)``; ``keys``: every key ``hp`` holds (None: those of ``bounds``).
+    A bool is not a number here."""
+    _check_keys(hp, tuple(bounds) if keys is None else keys, where)
     for name, (low, inclusive, *high) in bounds.items():
         v = concrete(hp[name])
+        if v is not None and v.dtype == bool:  # True ran as 1.0, silently
+            raise ValueError(f"{where}: {name} must be a number, got {hp[name]!r}")
         if v is None:
             if isinstance(hp[name], jax.core.Tracer):
                 continue

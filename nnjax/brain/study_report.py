@@ -198,7 +198,8 @@ def _order_lines(st: dict, rows, n_orders: int, n_seeds: int) -> list:
         f"{n_orders - 1} df); two-sided paired t-test p and exact Wilcoxon signed-rank p over "
         f"the orders (3 digits; its smallest possible value is 2/2^{n_orders} = {low:g}); "
         "orders better / worse; ICC: intraclass correlation of the runs' differences within "
-        "an order.",
+        "an order"
+        + (" (n/a: 1 seed per order has no spread within an order)." if n_seeds < 2 else "."),
         "",
         "| method | − sequential | p (t) | p (Wilcoxon) | better/worse | ICC | − SRC | p (t) | "
         "p (Wilcoxon) | better/worse | ICC |",
