@@ -24,8 +24,11 @@ classifiers), as are fewer than 2 classes.
 Every bad input is a ``ValueError`` naming the file, the column (or array) and the first bad
 row: a missing value (an empty cell, ``NA``, ``NaN``, ``null``, ``None``, ``?``, Excel's
 ``#N/A``: :data:`nnjax.datafile_labels.MISSING`), a non-numeric or infinite feature, a
-missing target column (the columns are listed), ragged rows, a file that cannot be parsed
-or is not UTF-8 (the line of the first byte that is not, or UTF-16 by its mark). CSV rows are
+missing target column (the columns are listed), ragged rows, a label that runs over several
+lines (a quote left open, which takes in the rows after it), a file that cannot be parsed
+or is not UTF-8 (the line of the first byte that is not, or UTF-16 by its mark), an array
+whose header claims more data than its file (or archive member) holds, or an archive member
+that is no ``.npy`` array. CSV rows are
 named by the line in the file they start on (the header is line 1); array rows by their
 0-based index. A path that is missing, a folder or a device is refused by
 :func:`check_paths` before anything is read, as a :class:`nnjax.errors.PathError` (an
@@ -145,6 +148,13 @@ def read_csv(path, target: str = DEFAULT_TARGET) -> OwnData:
     for v, line in zip(column, lines):
         if v.lower() in MISSING:
             raise ValueError(f"{where}: column {target!r}, line {line}: missing label {v!r}")
+        if "\n" in v or "\r" in v:  # a quote left open swallows the rows after it, silently
+            shown = repr(v) if len(v) <= 40 else f"{v[:30]!r}..."
+            raise ValueError(
+                f"{where}: column {target!r}, line {line}: label {shown} runs over "
+                f"{len(v.splitlines())} lines: a quote left open? (it takes in the rows after "
+                "it); close or remove it"
+            )
     y, names = encode_text_labels(column, lines, f"{where}: column {target!r}")
     feature_names = tuple(header[i] for i in features)
     return OwnData(X, y, names, feature_names, os.path.basename(where))
@@ -170,9 +180,12 @@ def _read_npz(path, need_y: bool = True) -> tuple[np.ndarray, np.ndarray | None]
         with np.load(where, allow_pickle=False) as archive:
             keys = archive.files
             if "X" in keys and ("y" in keys or not need_y):
-                X = archive["X"]
+                _check_members(where, archive.zip, [k for k in NPZ_KEYS if k in keys])
+                X = _array(archive["X"], where, "X")
                 name = "y"
-                return X, (archive["y"] if "y" in keys else None)
+                return X, (_array(archive["y"], where, "y") if "y" in keys else None)
+    except _Damaged:
+        raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         if _is_object_array_error(e):
             raise ValueError(_object_array_message(f"{where}: array {name}", name)) from e
@@ -184,10 +197,58 @@ def _read_npz(path, need_y: bool = True) -> tuple[np.ndarray, np.ndarray | None]
     raise ValueError(f"{where}: an .npz file must hold {wanted}; it holds {shown or 'nothing'}")
 
 
+class _Damaged(ValueError):
+    """A refusal of an archive's member, raised as it is (not wrapped as unreadable)."""
+
+
+def _array(a, where: str, name: str) -> np.ndarray:
+    """``a``, an archive's member, when it is an array (NumPy returns the raw bytes of a
+    member that is no ``.npy`` file, which no check downstream expects)."""
+    if not isinstance(a, np.ndarray):
+        raise _Damaged(f"{where}: {name} in the archive is not a .npy array (no NumPy header)")
+    return a
+
+
+def _check_claim(f, available: int, what: str) -> None:
+    """The .npy header read from ``f`` claims no more data than the ``available`` bytes that
+    follow the magic string: a damaged or forged header (shape (1e11, 2)) made NumPy try to
+    allocate 1.5 TiB, reported as "out of memory" with no file named. A header that cannot be
+    read is left to ``np.load``'s own error; object arrays to its pickle refusal."""
+    start = f.tell()
+    try:
+        version = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0
+        if version != (1, 0):
+            read = np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(f)
+    except (ValueError, EOFError, OSError, SyntaxError, TypeError):
+        return
+    if dtype.hasobject:
+        return
+    claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    held = available - (f.tell() - start)
+    if claimed > held:
+        raise _Damaged(
+            f"{what}: its header claims an array of shape {tuple(shape)} and dtype {dtype} "
+            f"({claimed} bytes), but the file holds {max(held, 0)} bytes of data: it is "
+            "truncated or damaged"
+        )
+
+
+def _check_members(where: str, archive: zipfile.ZipFile, names: list[str]) -> None:
+    """Each array ``names`` of an .npz archive claims no more than its member holds."""
+    for name in names:
+        member = name + ".npy" if name + ".npy" in archive.namelist() else name
+        with archive.open(member) as f:
+            _check_claim(f, archive.getinfo(member).file_size, f"{where}: array {name}")
+
+
 def _read_npy(path) -> np.ndarray:
     where = os.fspath(path)
     if _magic(where) != b"\x93NUMPY":
         raise ValueError(f"{where}: not a .npy file (no NumPy header)")
+    with open(where, "rb") as f:
+        _check_claim(f, os.fstat(f.fileno()).st_size, where)
     try:
         return np.load(where, allow_pickle=False)
     except (ValueError, EOFError) as e:

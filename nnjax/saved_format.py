@@ -72,6 +72,8 @@ def read_meta(path) -> dict:
         ) from None
     except UnicodeDecodeError:
         raise SavedModelError(f"{where}: not a text file: damaged") from None
+    except RecursionError:  # '[[[[...': json's decoder recurses once per level
+        raise SavedModelError(f"{where}: not valid JSON (nested too deeply): damaged") from None
     _check_format(meta, where)
     if meta.get("checksum") != _body_checksum(meta):
         raise SavedModelError(

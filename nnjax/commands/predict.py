@@ -166,15 +166,27 @@ def _check_out_folder(given: str, out: str) -> None:
 
 def _replaceable(out: str) -> bool:
     """``out`` is missing, empty, or a file of predictions (written by an earlier
-    ``nnjax predict``): replacing it loses nothing the user made."""
+    ``nnjax predict``: its header row is ``row,prediction``, then ``label`` and ``p_<label>``
+    columns only): replacing it loses nothing the user made. A header that merely starts
+    with those characters (``row,prediction_by_hand,notes``) is the user's own file."""
+    import csv
+
     try:
         with open(out, "rb") as f:
-            head = f.read(len(PREDICTIONS_HEADER) + 3)
+            head = f.read(1 << 16)
     except FileNotFoundError:
         return True
     except OSError:
         return False
-    return not head or head.removeprefix(b"\xef\xbb\xbf").startswith(PREDICTIONS_HEADER.encode())
+    if not head:
+        return True
+    line = head.removeprefix(b"\xef\xbb\xbf").decode("utf-8", "replace")
+    try:
+        fields = next(csv.reader([line.splitlines()[0] if line.strip() else ""]), [])
+    except csv.Error:
+        return False
+    written = fields[:2] == PREDICTIONS_HEADER.split(",")
+    return written and all(f == "label" or f.startswith("p_") for f in fields[2:])
 
 
 def _write_out(args, text: str) -> None:
