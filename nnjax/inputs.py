@@ -9,7 +9,9 @@ know, or one it needs that is missing, is a ``ValueError`` naming them. A model 
 arrays (no column names) takes a CSV file whose non-label columns are as many as its
 features. ``.npz`` files hold ``X`` and optionally ``y``; ``.npy`` files hold X, with the
 labels in ``labels``. Labels are the names the model was trained with (``3``, ``"cat"``),
-mapped to its classes; an unknown one is an error naming the row. Imports NumPy only.
+mapped to its classes; an unknown one is an error naming the row. A CSV label column whose
+every cell is missing (empty, ``NA``, ...) is read as no labels; one missing among labels is
+an error naming its line. Imports NumPy only.
 """
 
 import os
@@ -17,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nnjax import datafile
+from nnjax import datafile, datafile_labels
 
 
 class Inputs(NamedTuple):
@@ -80,8 +82,29 @@ def _csv(where, n_features, feature_names, label_names, target, trained_target) 
     if target is not None:
         t = header.index(target)
         where_t = f"{where}: column {target!r}"
-        y = _classes([r[t].strip() for r in rows], lines, label_names, where_t, "line")
+        values = [r[t].strip() for r in rows]
+        if _all_missing(values, label_names, where_t, lines):  # a column left empty to fill
+            return Inputs(X, None, lines)
+        y = _classes(values, lines, label_names, where_t, "line")
     return Inputs(X, y, lines)
+
+
+def _all_missing(values, label_names, where: str, lines) -> bool:
+    """True when every label cell is missing (empty, ``NA``, ...: :data:`MISSING
+    <nnjax.datafile_labels.MISSING>`): the file is read as unlabelled. Some missing and some
+    not is a ``ValueError`` naming the first missing one's line (a model's own class name
+    is never missing)."""
+    known = {str(n) for n in label_names}
+    missing = [v.lower() in datafile_labels.MISSING and v not in known for v in values]
+    if values and all(missing):
+        return True
+    if any(missing):
+        i = missing.index(True)
+        raise ValueError(
+            f"{where}, line {lines[i]}: missing label {values[i]!r} (leave every label cell "
+            "empty, or remove the column, to predict without labels)"
+        )
+    return False
 
 
 def check_same_columns(where: str, given: list, trained: list, csv_header: bool = False) -> None:

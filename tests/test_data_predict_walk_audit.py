@@ -193,3 +193,36 @@ def test_a_quote_left_open_in_the_label_column_is_refused(tmp_path, capsys):
     assert main(["train", "--data", str(path), "--epochs", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "a quote left open?" in err
+
+
+def _label_file(tmp_path, cells) -> str:
+    path = tmp_path / "p.csv"
+    path.write_text("a,b,label\n" + "".join(f"{i},{-i},{c}\n" for i, c in enumerate(cells)))
+    return str(path)
+
+
+@pytest.mark.parametrize("cells", [["", "", ""], ["NA", "", "?"]])
+def test_a_label_column_left_empty_is_read_as_no_labels(tmp_path, cells):
+    """Every label cell missing: the file is unlabelled (it was "label '' is not one of the
+    model's classes"); the features are read as usual."""
+    got = inputs.read_inputs(
+        _label_file(tmp_path, cells), n_features=2, feature_names=("a", "b"),
+        label_names=("cat", "dog"), trained_target="label",
+    )  # fmt: skip
+    assert got.y is None
+    np.testing.assert_array_equal(got.X, [[0, 0], [1, -1], [2, -2]])
+
+
+def test_one_missing_label_among_labels_names_its_line(tmp_path):
+    path = _label_file(tmp_path, ["cat", "", "dog"])
+    with pytest.raises(ValueError, match=r"p.csv: column 'label', line 3: missing label ''"):
+        inputs.read_inputs(
+            path, n_features=2, feature_names=("a", "b"), label_names=("cat", "dog"),
+            trained_target="label",
+        )  # fmt: skip
+    labelled = _label_file(tmp_path, ["cat", "dog", "dog"])
+    got = inputs.read_inputs(
+        labelled, n_features=2, feature_names=("a", "b"), label_names=("cat", "dog"),
+        trained_target="label",
+    )  # fmt: skip
+    np.testing.assert_array_equal(got.y, [0, 1, 1])
