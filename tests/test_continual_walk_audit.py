@@ -421,7 +421,7 @@ def test_generative_replay_loss_by_hand():
 # --------------------------------------------------------------------------- the table
 
 
-def _table(n_orders, n_seeds):
+def _table(n_orders, n_seeds, scenario="class"):
     from nnjax.brain import study, study_report
 
     rng, n = np.random.default_rng(16), n_orders * n_seeds
@@ -429,7 +429,7 @@ def _table(n_orders, n_seeds):
     for r in m:
         m[r]["seen"] = rng.uniform(size=(n, 5))
     res = {"metrics": m, "rows": list(m), "orders": list(range(n_orders)), "n_seeds": n_seeds,
-           "dataset": "digits", "scenario": "class", "hp": {},
+           "dataset": "digits", "scenario": scenario, "hp": {},
            "hp_source": dict.fromkeys(m, "-")}  # fmt: skip
     res["stats"] = study.summarise(res)
     return study_report.format_table(res)
@@ -440,6 +440,15 @@ def test_table_says_why_icc_is_na_with_one_seed_per_order():
     assert "| n/a |" in table.split("over the 3 class orders")[1]  # the ICC cells
     assert "(n/a: 1 seed per order has no spread within an order)" in table
     assert "no spread within an order" not in _table(3, 2)
+
+
+def test_table_says_how_final_accuracy_weighs_tasks_and_why_fwt_is_shared():
+    """Final accuracy weighs tasks by their test examples (not GEM's mean over tasks), and in
+    class-incremental learning FWT is the same in every row: the table's text says both."""
+    table = _table(2, 2)
+    assert "tasks weighted by their test examples" in table
+    assert "the same in every row" in table
+    assert "the same in every row" not in _table(2, 2, scenario="domain")
 
 
 # --------------------------------------------------------------------------- a run

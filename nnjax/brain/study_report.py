@@ -91,6 +91,12 @@ def _p(p: float) -> str:
     return f"{p:.2g}" if p >= 1e-4 else "<1e-4"
 
 
+_CLASS_FWT = (
+    " FWT: in class-incremental learning a class never trained is not predicted (R_{j-1,j} ~ 0),"
+    " so FWT is about minus the untrained network's accuracy, the same in every row."
+)
+
+
 def format_table(res: dict) -> str:
     """The results table (Markdown): per row the final accuracy (mean ± sample std, 95% t
     interval), BWT, FWT, forgetting and just-learned accuracy (mean ± std), the runs whose
@@ -107,7 +113,10 @@ def format_table(res: dict) -> str:
         f"{res['dataset']} ({scen}, 5 tasks): test split, class orders "
         f"{','.join(map(str, res['orders']))} x {seeds} = {runs}. "
         "Accuracies in %: mean ± sample std (ddof 1), 95% CI of the mean (Student's t). "
-        "Diverged: runs whose wake loss or final params became nan/inf, scored as they ended.",
+        "Diverged: runs whose wake loss or final params became nan/inf, scored as they ended. "
+        "Final accuracy: on all test examples after the last task (tasks weighted by their "
+        "test examples: nnjax.brain.scores)."
+        + (_CLASS_FWT if res.get("scenario") == "class" else ""),
         "",
         "| method | final accuracy | 95% CI | BWT | FWT | forgetting | just-learned | diverged |",
         "|---|---|---|---|---|---|---|---|",
