@@ -4,7 +4,9 @@
 (n,) int32 in [0, K), with ``label_names`` (K,) the original labels, sorted. The formats:
 
 * ``.csv``: a header row, then one example per row, comma-separated (UTF-8, a BOM is
-  skipped, blank lines are skipped). The column named ``target`` (default ``"target"``)
+  skipped, blank lines are skipped; an Excel ``sep=,`` first line is skipped, a comma ending
+  every line, the header included, is no column, and a file holding a NUL byte is refused:
+  :mod:`nnjax.datafile_csv`). The column named ``target`` (default ``"target"``)
   holds the labels; every other column is a numeric feature. A header of numbers only
   (other than pandas' default names 0..d-1) is warned of: it may be the first example of a
   file that has no header row.

@@ -89,7 +89,7 @@ def test_string_label_arrays_follow_the_rules_of_csv_labels(tmp_path):
     [
         ("# my data\na,b,target\n1,2,x\n3,4,y\n", "line 1, '# my data', is read as the header"),
         ("a,b,target\n1,2,x\n# note\n3,4,y\n", "line 3: 1 fields, but the header has 3 (a comm"),
-        ("a,b,target,\n1,2,x,\n3,4,y,\n", "column 4 has no name in the header (a trailing comma"),
+        ("a,b,target,\n1,2,x\n3,4,y\n", "column 4 has no name in the header (a trailing comma"),
         ('a,b,target\n"1,2,x\n3,4,y\n', "line 2: 1 fields, but the header has 3 (a quoted field"),
         ('a,b,target\n"1,5",2,x\n3,4,y\n', "line 2: '1,5' is not a number; features must be"),
     ],
