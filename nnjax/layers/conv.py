@@ -14,6 +14,19 @@ dilated by the stride (s - 1 zeros between neighbours) and then padded, with str
 W[t, c, f] = W_pt[c, f, k - 1 - t]: the kernel flipped in space, the channel axes in the same
 order; when k_eff < s this layer's output is s - k_eff positions longer (bias only).
 
+PyTorch, float64, copied weights (tests/test_layers_torch_audit.py, max error ~1e-14):
+``Conv``'s W is torch's ``Conv1d/2d`` weight (F, C / G, *k) moved to (*k, C / G, F)
+(``W_pt.permute(2, 3, 1, 0)`` in 2-D), x and y channels-last; an int padding p is torch's
+``padding=p``, and "SAME" at stride 1 is torch's ``padding="same"`` for odd and even kernels
+alike (both put the odd pad at the end: lo = floor(total / 2)); torch refuses "same" with a
+stride, where this is XLA's (:mod:`nnjax.layers.spatial`). ``ConvTranspose`` with
+``padding=[(lo, hi), ...]`` is torch's ``ConvTranspose(padding=q, output_padding=op)`` for
+lo = k_eff - 1 - q, hi = k_eff - 1 - q + op (q <= k_eff - 1), the kernel mapped as above; an
+int p here means (p, p) on the dilated input (lax's and Flax's meaning), i.e. torch's
+q = k_eff - 1 - p, NOT torch's ``padding=p``. ConvTranspose has no groups. Initialisation
+differs from torch's (W and b from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = C / G prod(k)):
+W glorot_normal, b zeros by default.
+
 An int ``kernel_size``/``strides``/``dilation`` applies to every spatial axis, so the same layer
 works on (B, W, C) and (B, H, W, C); a tuple fixes the number of spatial axes. Every spatial
 size and C must be >= 1. ``apply`` takes an array-like x and checks the params against the
@@ -288,7 +301,9 @@ def ConvTranspose(
     """Transposed convolution (``lax.conv_transpose``, ``transpose_kernel=False``): a stride-1
     convolution of the input dilated by ``strides``, padded as lax pads it: "SAME" gives
     W' = W s, "VALID" W' = W s + max(k_eff - s, 0) (k_eff the dilated kernel size); explicit
-    (lo, hi) pairs pad the dilated input directly, W' = (W - 1) s + 1 + lo + hi - k_eff + 1.
+    (lo, hi) pairs pad the dilated input directly, W' = (W - 1) s + 1 + lo + hi - k_eff + 1,
+    and an int p is the pair (p, p): NOT PyTorch's ``padding=p``, which is the pair
+    (k_eff - 1 - p, k_eff - 1 - p + output_padding) with the kernel flipped (module docstring).
     Params ``{"W": (*k, C, F), "b": (F,)}``.
     """
     return _conv(

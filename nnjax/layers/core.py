@@ -112,7 +112,8 @@ def Dense(
     b_init: str | Callable = "zeros",
     dtype: Any = None,
 ) -> Layer:
-    """Affine map y = x W + b.
+    """Affine map y = x W + b (``torch.nn.Linear`` with weight W^T, bias b; its init draws
+    W and b from U(-1/sqrt(in), 1/sqrt(in)), here glorot_normal W and zero b by default).
 
     Shapes: x (..., in) -> y (..., features); params ``{"W": (in, features), "b": (features,)}``
     (no ``"b"`` when ``use_bias=False``). ``dtype``: a floating dtype, default
@@ -262,7 +263,9 @@ def Dropout(rate: float) -> Layer:
     """Inverted dropout: y = x * m / (1 - rate), m ~ Bernoulli(1 - rate) per element.
 
     Active only when a ``key`` is passed to ``apply``; without one it is the identity
-    (evaluation mode). No params. ``rate``: a real number (Python or NumPy) in [0, 1).
+    (evaluation mode). The same map as ``torch.nn.functional.dropout(x, rate, training)``,
+    with the key in the role of torch's ``training`` flag (and its global generator).
+    No params. ``rate``: a real number (Python or NumPy) in [0, 1).
     An integer or bool input is computed in the default float (:func:`float_result_type`,
     as the activations and AvgPool), with or without a key: never rounded back to ints.
     """

@@ -26,8 +26,11 @@ def Embedding(
     """y[..., :] = W[x[...], :]: integer ids x (...) in [0, num_embeddings) -> y (..., features).
 
     Params ``{"W": (num_embeddings, features)}``. dJ/dW[v] sums dJ/dy over every position
-    whose id is v; the ids get no gradient. Ids outside the range are an error when ``x`` is
-    concrete (outside jit); under jit they are clamped, as ``jnp.take`` does. ``apply``
+    whose id is v; the ids get no gradient. Ids outside the range are a ValueError when ``x`` is
+    concrete; when ``x`` is traced (inside ``jit``, ``vmap``, ``lax.scan``) no value can be
+    checked and they are clamped to [0, num_embeddings - 1] silently (``jnp.take``
+    ``mode="clip"``: -1 reads row 0), where ``torch.nn.Embedding`` always raises an
+    IndexError. W is torch's ``weight``; its init is N(0, 1), here glorot_normal. ``apply``
     checks the params first: ``{"W"}`` of shape exactly (num_embeddings, features), else a
     :class:`~nnjax.layers.checks.ParamsError` (a ValueError) naming the layer (another
     table would clamp the ids to its own rows).

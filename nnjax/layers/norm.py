@@ -1,6 +1,7 @@
 """Normalisation layers, channels-last: the last axis holds the C features/channels.
 
-``LayerNorm`` normalises each example over its last axis; ``BatchNorm`` normalises each
+``LayerNorm`` normalises each example over its last axis (``torch.nn.LayerNorm(C, eps)``;
+torch's several trailing axes: reshape them into one); ``BatchNorm`` normalises each
 channel over every other axis (the batch and the spatial axes):
 
     mu = mean(x),  var = mean((x - mu)^2)       (biased, over the normalised axes)
@@ -25,6 +26,9 @@ numbers equal ``torch.nn.BatchNorm1d/2d`` with the same ``momentum`` and ``eps``
       running_var  <- (1 - momentum) * running_var  + momentum * var * n / (n - 1)
 
 * ``train=False``: normalise with the running statistics; the state comes back unchanged.
+
+(torch's ``momentum=None``, a cumulative average, has no counterpart; eps is inside the
+square root in both modes, as torch's.)
 
 ``train`` must be a bool (a string such as "False" is refused, not read as True).
 

@@ -10,11 +10,17 @@ position o:
   later position replaces the chosen one unless the chosen one is >= it, so with a NaN in
   the window (y is NaN) the gradient goes to the first maximum after the window's last NaN,
   or to that NaN when it is the last position (measured on XLA:CPU;
-  :func:`nnjax.reference.pool.window_argmax` writes the rule out).
+  :func:`nnjax.reference.pool.window_argmax` writes the rule out). PyTorch's
+  ``MaxPool1d/2d(k, s, padding=p)`` (padding p <= k / 2 there) gives the same y and, without
+  NaN, the same gradient (ties: the first maximum too); it differs in two corner cases:
+  with a NaN torch (CPU) routes to the window's LAST NaN, and a window that starts in the
+  padding and whose real positions are all -inf routes here to its first (padding)
+  position, so the gradient is dropped, in torch to its first real position.
 * ``AvgPool``: y[b, o, c] = (1 / n(o)) sum_{p in W(o), p real} x[b, p, c], where n(o) counts
   only the real (non-padding) positions of the window (as TensorFlow/Keras "SAME" pooling and
-  Flax's ``count_include_pad=False``; PyTorch's default ``count_include_pad=True`` differs
-  at the borders). With "VALID" padding every window has n(o) = prod(k).
+  Flax's ``count_include_pad=False``; PyTorch's default ``count_include_pad=True`` divides
+  by prod(k) and differs at the borders: this is torch's ``AvgPool1d/2d(k, s, padding=p,
+  count_include_pad=False)``). With "VALID" padding every window has n(o) = prod(k).
 * ``GlobalAvgPool``: y[b, c] = mean over every spatial position of x[b, ..., c].
 
 ``MaxPool`` keeps the input's dtype (a max of ints is an int); the averages are taken in the

@@ -20,16 +20,28 @@ reset-after form of PyTorch's ``torch.nn.GRU`` (and of cuDNN), r applied after t
     n  = tanh(x W_in + b_in + r * (h W_hn + b_hn))
     h' = (1 - z) * n + z * h
 
+This is NOT the reset-before form of Cho et al. (2014) (Keras's ``reset_after=False``),
+n = tanh(x W_in + b_in + (r * h) W_hn + b_hn), a different function (the two agree only
+where r = 1); weights trained in that form cannot be loaded here unchanged.
+
 ``LSTMCell``: params W_i (F, 4H), W_h (H, 4H), b (4H,), gates (i, f, g, o) as PyTorch
 [b = torch's b_ih + b_hh]; carry (h, c):
 
     i, f, o = sigma(x W_. + h W_. + b_.),   g = tanh(x W_g + h W_g + b_g)
     c' = f * c + i * g,   h' = o * tanh(c')
 
+Initialisation is nnjax's, not PyTorch's (which draws every weight and both biases from
+U(-1/sqrt(H), 1/sqrt(H))): W_i and W_h lecun_normal, biases 0 by default; the LSTM's
+forget-gate bias starts at 0 too (no "unit forget bias" of 1 as Keras's; pass ``b_init``).
+
 ``RNN(cell)`` maps (B, T, F) to the last output (B, H), or to every output (B, T, H) with
 ``return_sequences=True``; ``reverse=True`` runs from t = T - 1 down to 0 (outputs stay
 aligned with their inputs, so the last output is the one at t = 0). ``Bidirectional`` runs a
-forward and a reverse RNN and concatenates (or sums) their outputs.
+forward and a reverse RNN and concatenates (or sums) their outputs. As torch's
+``nn.RNN/GRU/LSTM(batch_first=True)`` with weights ``*_l0`` (and ``*_l0_reverse``):
+``return_sequences=True`` is torch's output (B, T, H) or (B, T, 2H); the last output is
+h_n[0], or cat(h_n[0], h_n[1]) for ``Bidirectional``; ``reverse=True`` alone is torch run on
+the time-flipped input, its outputs flipped back.
 
 Every ``apply`` takes an array-like x and checks the params against the layer (static
 shapes: free under jit and vmap): a cell wants exactly its keys, W_i (F, G H) with F the

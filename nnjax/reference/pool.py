@@ -10,7 +10,9 @@ cols[b, i, j, u, v, c] = xp[b, i sh + u, j sw + v, c], with xp the padded input.
   differentiates (a scan with ``>=``: a later tap replaces the chosen one unless the chosen
   one is >= it). With a NaN in the window the scan's rule still holds, and it is not the
   first maximum (:func:`window_argmax`). dJ/dx adds up the routed gradients of every
-  window a position belongs to.
+  window a position belongs to. (PyTorch differs only with a NaN, routed to the window's
+  last NaN, and for a window that starts in the padding with only -inf real values, routed
+  to its first real position where this routes to the padding: :mod:`nnjax.layers.pool`.)
 * Average: xp is padded with zeros; y = (sum_{u, v} cols) / n(i, j), n(i, j) the number of
   real (non-padding) positions in the window. dJ/dx[p] = sum over the windows w holding p of
   dJ/dy[w] / n(w).

@@ -11,7 +11,8 @@ dJ/dh' = dh + dcarry'_h.
 SimpleRNN, h' = tanh(a), a = x W_i + h W_h + b:
     da = dJ/dh' (1 - h'^2);  dW_i = x^T da, dW_h = h^T da, db = sum da;  dx = da W_i^T,
     dh = da W_h^T.
-GRU (reset-after), with a_i = x W_i + b_i = [a_ir, a_iz, a_in], a_h = h W_h + b_h likewise:
+GRU (reset-after, torch's; not Cho et al.'s r * h before the matmul), with
+a_i = x W_i + b_i = [a_ir, a_iz, a_in], a_h = h W_h + b_h likewise:
     dn = dJ/dh' (1 - z),  dz = dJ/dh' (h - n),  dh (direct) = dJ/dh' z
     dp_n = dn (1 - n^2);  dr = dp_n a_hn;  dp_r = dr r (1 - r);  dp_z = dz z (1 - z)
     da_i = [dp_r, dp_z, dp_n],  da_h = [dp_r, dp_z, dp_n r]
