@@ -235,7 +235,28 @@ def _parse_and_run(argv: list[str]) -> int:
     except SystemExit as e:  # --help, --version, a usage error: argparse has printed it
         return 0 if e.code is None else e.code if isinstance(e.code, int) else 2
     args._argv = argv  # the command line as given, e.g. for the command that resumes a run
+    _expand_home(parser.commands[args.command], args)
     return _run(args)
+
+
+_PATH_METAVARS = ("DIR", "FILE", "CKPT")
+
+
+def _expand_home(command: argparse.ArgumentParser, args) -> None:
+    """``~`` and ``~user`` at the start of every path option (metavar DIR, FILE, CKPT, and
+    predict's MODEL) are expanded, as the shell expands them unquoted: ``--out=~/runs`` (no
+    shell expands a tilde after ``=``) made a folder named ``~`` in the current one, which
+    a later ``rm -rf ~`` would take for the home folder."""
+    for action in command._actions:
+        is_path = action.metavar in _PATH_METAVARS or (
+            action.dest == "model" and action.metavar == "MODEL"
+        )
+        value = getattr(args, action.dest, None)
+        if is_path and isinstance(value, str | os.PathLike):
+            text = os.fspath(value)
+            if text.startswith("~"):
+                expanded = os.path.expanduser(text)
+                setattr(args, action.dest, type(value)(expanded))  # a str, or bench's Path
 
 
 def _run(args) -> int:
@@ -320,7 +341,8 @@ def _folder_lock(module, args):
 def _compilation_cache(args, allowed: bool) -> None:
     """Turn JAX's persistent compilation cache on, or off (``--no-cache``, or a command that
     must compile afresh); a folder that cannot be made is a warning, and the run goes on. A
-    ``--cache-dir`` given to a command that must compile afresh is refused: it was ignored."""
+    ``--cache-dir`` given to a command that must compile afresh, or with ``--no-cache``, is
+    refused: it was ignored."""
     from nnjax import errors
     from nnjax.cache import enable_compilation_cache
 
@@ -328,6 +350,10 @@ def _compilation_cache(args, allowed: bool) -> None:
         raise ValueError(
             f"--cache-dir {args.cache_dir}: nnjax {args.command} always compiles afresh, "
             "without the persistent compilation cache (it would not be used); leave it out"
+        )
+    if args.no_cache and args.cache_dir is not None:  # --cache-dir was ignored silently
+        raise ValueError(
+            f"--cache-dir {args.cache_dir} and --no-cache contradict each other: give one"
         )
     try:
         enable_compilation_cache(args.cache_dir, no_cache=args.no_cache or not allowed)

@@ -253,12 +253,13 @@ def choices_help(text: str, names) -> str:
     return f"{text}; one of: {', '.join(names)}"
 
 
-def blank_out_error(path, option: str = "--out") -> ValueError | None:
+def blank_out_error(path, option: str = "--out", what: str = "a folder path") -> ValueError | None:
     """None unless ``path`` was given blank (``--out ""`` or spaces): then the ValueError
-    saying so. Blank, it wrote into a folder named by spaces, or failed on the empty path."""
+    saying so, ``option`` takes ``what``. Blank, it wrote into a folder named by spaces, or
+    failed on the empty path."""
     if path is None or path.strip():
         return None
-    return ValueError(f"{option} takes a folder path, got {blank_text(path)}")
+    return ValueError(f"{option} takes {what}, got {blank_text(path)}")
 
 
 def blank_text(text: str) -> str:

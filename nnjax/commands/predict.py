@@ -74,6 +74,11 @@ def check(args) -> None:
         raise ValueError(
             f"MODEL (the saved model's folder) takes a folder path, got {o.blank_text(args.model)}"
         )
+    for option, what in (("data", "a file path"), ("labels", "a file path"), ("out", "a file path"),
+                         ("target", "a column name")):  # fmt: skip
+        error = o.blank_out_error(getattr(args, option, None), f"--{option}", what)
+        if error is not None:  # '' was ": unknown data format" or "--out : exists"
+            raise error
     meta = saved.read_meta(args.model)
     shape = meta["model"]["input_shape"]
     if len(shape) != 2:

@@ -128,13 +128,27 @@ def _output_options(g, o) -> None:
     train_safety.add_options(g, o)
 
 
+# the options naming a path or a column, which a blank value must not reach: `--tensorboard " "`
+# wrote into a folder named by a space, `--data ""` failed as ": no such file", and
+# `--target ""` with a built-in dataset was taken for no --target
+_PATHS = (
+    ("out", "a folder path"),
+    ("checkpoint_dir", "a folder path"),
+    ("tensorboard", "a folder path"),
+    ("data", "a file path"),
+    ("labels", "a file path"),
+    ("target", "a column name"),
+)
+
+
 def check(args) -> None:
     """Checks across options, before JAX starts; fills in the defaults that depend on others."""
     from nnjax.commands import options as o
     from nnjax.commands import train_safety
 
-    for option in ("out", "checkpoint_dir"):  # blank: "--out is not writable: No such file"
-        error = o.blank_out_error(getattr(args, option), "--" + option.replace("_", "-"))
+    for option, what in _PATHS:  # blank: "--out is not writable: No such file"
+        flag = "--" + option.replace("_", "-")
+        error = o.blank_out_error(getattr(args, option, None), flag, what)
         if error is not None:
             raise error
     train_safety.check_resume_options(args)  # first: an --override sets the option it names

@@ -52,7 +52,9 @@ class EpochLog:
         if tensorboard is not None:
             from tensorboardX import SummaryWriter
 
-            self.writer = SummaryWriter(tensorboard)
+            # unique: tensorboardX names the file by the second and the host alone, so runs
+            # started together into one folder (a sweep's seeds) wrote one file, a run lost
+            self.writer = SummaryWriter(tensorboard, filename_suffix=_unique_suffix())
         self.learning_rates = None  # set by the caller when a schedule is on
 
     def epochs_done(self, done: int, metrics: dict) -> None:
@@ -79,6 +81,13 @@ class EpochLog:
                 self.writer.add_scalar("step_loss", float(v), i)
         self.writer.close()
         self.writer = None
+
+
+def _unique_suffix() -> str:
+    """``.<pid>.<8 hex digits>``: an event file name no other writer of the folder uses."""
+    import secrets
+
+    return f".{os.getpid()}.{secrets.token_hex(4)}"
 
 
 def _times(first: int, done: int, now: float) -> list[float]:

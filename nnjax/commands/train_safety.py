@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import errno
 import os
+import re
 import shlex
 
 # --override name -> (configuration field, the option it sets, its argparse type's name)
@@ -89,12 +90,11 @@ def check_resume_options(args) -> None:
     args._override = {}
     if args.override and args.resume is False:
         raise ValueError("--override changes a resumed run: give it with --resume")
-    if isinstance(args.resume, str) and not os.path.exists(args.resume):
-        missing = FileNotFoundError(errno.ENOENT, "no such checkpoint", args.resume)
-        missing.nnjax_action = "resume from"  # nnjax.errors.describe_os_error's verb
-        raise missing
+    if isinstance(args.resume, str):
+        _check_resume_path(args.resume)
     for item in args.override:  # runconfig's example names a field of the Python API
-        if "=" not in item:
+        field, sep, _ = item.partition("=")
+        if not sep or not field.strip():  # "=1" too: runconfig's example is epochs=20
             raise ValueError(f"--override {item}: expected FIELD=VALUE, e.g. --override lr=1e-4")
     try:
         overrides = runconfig.parse_overrides(args.override)
@@ -124,6 +124,32 @@ def _parse(name: str, text: str, kind: str | None, o):
         return getattr(o, kind)(text)
     except argparse.ArgumentTypeError as e:
         raise ValueError(f"--override {name}={text}: {e}") from None
+
+
+# a checkpoint's file name (nnjax.checkpoint.record's, which imports JAX)
+_CHECKPOINT_NAME = re.compile(r"^ckpt_(\d{8}|[1-9]\d{8,})\.(npz|json)$", re.ASCII)
+
+
+def _check_resume_path(path: str) -> None:
+    """``--resume CKPT``: not blank, existing, a folder or a ``ckpt_<epoch>.npz/.json``.
+    Blank, it failed as "cannot resume from : no such checkpoint"; another file, with a
+    --checkpoint-dir holding checkpoints, as "resume=FILE is a checkpoint of ." (it is none)."""
+    from nnjax.commands.options import blank_text
+
+    if not path.strip():
+        raise ValueError(
+            "--resume takes a checkpoint (a ckpt_<epoch>.npz or a folder of them), or no "
+            f"value for the newest in --checkpoint-dir; got {blank_text(path)}"
+        )
+    if not os.path.exists(path):
+        missing = FileNotFoundError(errno.ENOENT, "no such checkpoint", path)
+        missing.nnjax_action = "resume from"  # nnjax.errors.describe_os_error's verb
+        raise missing
+    if not os.path.isdir(path) and not _CHECKPOINT_NAME.match(os.path.basename(path)):
+        raise ValueError(
+            f"--resume {path}: not a checkpoint; give a ckpt_<epoch>.npz (or .json) that "
+            "--checkpoint-dir wrote, or a folder of them"
+        )
 
 
 def check_paths(args) -> None:
@@ -182,8 +208,10 @@ def check_saved_model_kept(args, resuming: bool | None = None) -> None:
     if args.out is None and getattr(args, "overwrite", False):
         raise ValueError("--overwrite replaces the saved model in --out: give it with --out")
     resuming = args.resume is not False if resuming is None else resuming
-    if args.out is None or resuming or getattr(args, "overwrite", False):
+    if args.out is None or getattr(args, "overwrite", False):
         return
+    if resuming:
+        return _check_same_run(args)
     import time
 
     found = [f for f in MODEL_FILES if os.path.isfile(os.path.join(args.out, f))]
@@ -202,6 +230,38 @@ def check_saved_model_kept(args, resuming: bool | None = None) -> None:
             f"--out {args.out} already holds {', '.join(theirs)}, which nnjax train would "
             "replace with its own: add --overwrite to replace them, or choose another --out"
         )
+
+
+def _check_same_run(args) -> None:
+    """A resume replaces the saved model in ``--out`` only when the run it continues wrote it:
+    its history.json records the checkpoint folder being resumed (``--checkpoint-dir``, or
+    ``--resume CKPT``'s). Else (another run's model, or one saved without checkpoints) it was
+    replaced without ``--overwrite``."""
+    import json
+
+    if not any(os.path.isfile(os.path.join(args.out, f)) for f in MODEL_FILES):
+        return
+    ours = [args.checkpoint_dir] if args.checkpoint_dir is not None else []
+    if isinstance(args.resume, str):
+        ours.append(args.resume if os.path.isdir(args.resume) else os.path.dirname(args.resume))
+    try:
+        with open(os.path.join(args.out, "history.json"), encoding="utf-8") as f:
+            config = json.load(f)["config"]
+        theirs, source = config["checkpoint_dir"], config.get("resume")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        theirs = source = None
+    if isinstance(source, str):  # it continued a checkpoint of that folder: the same run
+        named = _CHECKPOINT_NAME.match(os.path.basename(source))  # else its folder
+        theirs = theirs if theirs is not None else os.path.dirname(source) if named else source
+    if isinstance(theirs, str) and any(_same_dir(theirs, d or ".") for d in ours):
+        return
+    recorded = f"records the checkpoints {theirs}" if isinstance(theirs, str) else "records none"
+    raise ValueError(
+        f"--out {args.out} already holds a saved model of another run (its history.json "
+        f"{recorded}, relative to where that run started; this resume continues "
+        f"{' / '.join(d or '.' for d in ours)}): add --overwrite to replace it, or choose "
+        "another --out"
+    )
 
 
 @contextlib.contextmanager
