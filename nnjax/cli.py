@@ -31,7 +31,7 @@ from nnjax.cli_stdout import (
     stdout_gone,
     stdout_named,
 )
-from nnjax.commands.options import HelpFormatter
+from nnjax.commands.options import HelpFormatter, expand_home
 
 COMMANDS = ("train", "predict", "info", "verify", "compare", "bench", "sleep", "night")
 _GLOBAL_WITH_VALUE = ("--cache-dir",)
@@ -235,28 +235,8 @@ def _parse_and_run(argv: list[str]) -> int:
     except SystemExit as e:  # --help, --version, a usage error: argparse has printed it
         return 0 if e.code is None else e.code if isinstance(e.code, int) else 2
     args._argv = argv  # the command line as given, e.g. for the command that resumes a run
-    _expand_home(parser.commands[args.command], args)
+    expand_home(parser.commands[args.command], args)
     return _run(args)
-
-
-_PATH_METAVARS = ("DIR", "FILE", "CKPT")
-
-
-def _expand_home(command: argparse.ArgumentParser, args) -> None:
-    """``~`` and ``~user`` at the start of every path option (metavar DIR, FILE, CKPT, and
-    predict's MODEL) are expanded, as the shell expands them unquoted: ``--out=~/runs`` (no
-    shell expands a tilde after ``=``) made a folder named ``~`` in the current one, which
-    a later ``rm -rf ~`` would take for the home folder."""
-    for action in command._actions:
-        is_path = action.metavar in _PATH_METAVARS or (
-            action.dest == "model" and action.metavar == "MODEL"
-        )
-        value = getattr(args, action.dest, None)
-        if is_path and isinstance(value, str | os.PathLike):
-            text = os.fspath(value)
-            if text.startswith("~"):
-                expanded = os.path.expanduser(text)
-                setattr(args, action.dest, type(value)(expanded))  # a str, or bench's Path
 
 
 def _run(args) -> int:

@@ -332,3 +332,23 @@ def out_kept_error(out, command: str, writes, removes=(), overwrite: bool = Fals
         f"{where or f'--out {out}'} already holds {', and '.join(what)}: add --overwrite to {verb} "
         f"{'it' if len(found) == 1 else 'them'}, or choose another --out"
     )
+
+
+_PATH_METAVARS = ("DIR", "FILE", "CKPT")
+
+
+def expand_home(command: argparse.ArgumentParser, args) -> None:
+    """``~`` and ``~user`` at the start of every path option (metavar DIR, FILE, CKPT, and
+    predict's MODEL) are expanded, as the shell expands them unquoted: ``--out=~/runs`` (no
+    shell expands a tilde after ``=``) made a folder named ``~`` in the current one, which
+    a later ``rm -rf ~`` would take for the home folder."""
+    for action in command._actions:
+        is_path = action.metavar in _PATH_METAVARS or (
+            action.dest == "model" and action.metavar == "MODEL"
+        )
+        value = getattr(args, action.dest, None)
+        if is_path and isinstance(value, str | os.PathLike):
+            text = os.fspath(value)
+            if text.startswith("~"):
+                expanded = os.path.expanduser(text)
+                setattr(args, action.dest, type(value)(expanded))  # a str, or bench's Path

@@ -144,14 +144,14 @@ _PATHS = (
 def check(args) -> None:
     """Checks across options, before JAX starts; fills in the defaults that depend on others."""
     from nnjax.commands import options as o
-    from nnjax.commands import train_safety
+    from nnjax.commands import train_resume
 
     for option, what in _PATHS:  # blank: "--out is not writable: No such file"
         flag = "--" + option.replace("_", "-")
         error = o.blank_out_error(getattr(args, option, None), flag, what)
         if error is not None:
             raise error
-    train_safety.check_resume_options(args)  # first: an --override sets the option it names
+    train_resume.check_resume_options(args)  # first: an --override sets the option it names
     _, _, full_batch = o.optimizers()
     _check_model_options(args)
     if args.resume is True and args.checkpoint_dir is None:
