@@ -42,16 +42,21 @@ def test_a_forged_npy_header_is_named_not_an_out_of_memory(tmp_path):
         inputs.read_inputs(tmp_path / "X.npy", n_features=2)
 
 
+def _refused_by_both_readers(path, want: str, n_features: int) -> None:
+    """Training's reader and predict's both refuse ``path`` with a message matching ``want``."""
+    with pytest.raises(ValueError, match=want):
+        datafile.read(path)
+    with pytest.raises(ValueError, match=want):
+        inputs.read_inputs(path, n_features=n_features)
+
+
 def test_a_forged_member_of_an_npz_archive_is_named(tmp_path):
     path = tmp_path / "d.npz"
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("X.npy", _npy_header(FORGED) + bytes(64))
         z.writestr("y.npy", _npy(np.array([0, 1])))
     want = r"^\S*d\.npz: array X: its header claims an array of shape \(100000000000, 2\)"
-    with pytest.raises(ValueError, match=want):
-        datafile.read(path)
-    with pytest.raises(ValueError, match=want):
-        inputs.read_inputs(path, n_features=2)
+    _refused_by_both_readers(path, want, n_features=2)
 
 
 def test_a_truncated_labels_file_says_how_much_is_missing(tmp_path):
@@ -69,11 +74,7 @@ def test_an_npz_member_that_is_no_array_is_named(tmp_path, member):
     with zipfile.ZipFile(path, "w") as z:
         z.writestr(member, b"1,2,3\n4,5,6\n")
         z.writestr("y.npy", _npy(np.array([0, 1])))
-    want = r"d\.npz: X in the archive is not a \.npy array"
-    with pytest.raises(ValueError, match=want):
-        datafile.read(path)
-    with pytest.raises(ValueError, match=want):
-        inputs.read_inputs(path, n_features=3)
+    _refused_by_both_readers(path, r"d\.npz: X in the archive is not a \.npy array", 3)
 
 
 def test_cli_refuses_a_forged_archive_in_one_line(tmp_path, capsys):
