@@ -83,7 +83,8 @@ fig.tight_layout()
 # | SiLU $z\sigma(z)$ | $\sigma(z)(1 + z(1-\sigma(z)))$ |
 # | GELU $z\Phi(z)$ | $\Phi(z) + z\varphi(z)$ |
 #
-# The last column compares with the hand-written derivatives of the NumPy twin,
+# The check below prints, per activation, `jax.grad` against this formula and, in its last
+# column, against the hand-written derivative of the NumPy twin,
 # `nnjax.reference.activations.ACTIVATIONS[name] = (f, df)`.
 # The grid avoids $z = 0$ exactly, where the piecewise ones have a kink (there JAX picks
 # $\text{relu}'(0) = 0$, the convention the NumPy twin follows too).

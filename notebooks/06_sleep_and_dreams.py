@@ -115,9 +115,10 @@ for seed in range(2):
 # far (tasks 0..t, all of their examples) and reduces them to two statistics. (1) Their
 # pixel-wise mean, 64 numbers: the only thing the sleep input is made of. (2) For each of the
 # 3 layers, the largest ReLU activation the current network produces on any of those inputs:
-# the layer scales. The mean could be kept as a running sum without storing anything, but the
-# maxima are recomputed with the current weights, so as implemented sleep needs the old inputs
-# (not their labels). Generative replay, below, needs neither: its VAE replaces them.
+# with the layer's largest weight, it sets the layer scale. The mean could be kept as a
+# running sum without storing anything, but the maxima are recomputed with the current
+# weights, so as implemented sleep needs the old inputs (not their labels). Generative replay,
+# below, needs neither: its VAE replaces them.
 
 # %%
 src = C.metrics(src_A, split.task_classes, counts)

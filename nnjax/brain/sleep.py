@@ -8,10 +8,10 @@ steps, and a local STDP-like rule edits its weights. Sleep uses no labels. It do
 training *inputs* of every task seen so far (the rows of ``X`` where ``mask``; in a continual
 run, all stored training inputs of tasks 0..t, :mod:`nnjax.brain.continual`), through two
 statistics: their pixel-wise mean m (d numbers: the only input sleep is driven by) and, per
-layer, the largest ReLU activation the *current* network produces on any of them (L numbers:
-the layer scales). The mean could be kept as a running sum, but the maxima are recomputed
-with the current weights, so as implemented sleep reads the stored inputs of the old tasks
-(not their labels):
+layer, the largest ReLU activation the *current* network produces on any of them (L numbers;
+with each layer's largest weight they set the layer scales, step 1). The mean could be kept
+as a running sum, but the maxima are recomputed with the current weights, so as implemented
+sleep reads the stored inputs of the old tasks (not their labels):
 
 1. Layer scales (data-based normalisation, the authors' ``normalize_nn_data``): with the
    ReLU activations a_l of the network on the training inputs of every task seen so far,
