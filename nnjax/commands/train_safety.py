@@ -173,12 +173,15 @@ def _check_same_run(args) -> None:
         theirs = theirs if theirs is not None else os.path.dirname(source) if named else source
     if isinstance(theirs, str) and any(_same_dir(theirs, d or ".") for d in ours):
         return
-    recorded = f"records the checkpoints {theirs}" if isinstance(theirs, str) else "records none"
+    recorded = (
+        f"the checkpoints {theirs}, relative to where that run started"
+        if isinstance(theirs, str)
+        else "no checkpoints"
+    )
     raise ValueError(
         f"--out {args.out} already holds a saved model of another run (its history.json "
-        f"{recorded}, relative to where that run started; this resume continues "
-        f"{' / '.join(d or '.' for d in ours)}): add --overwrite to replace it, or choose "
-        "another --out"
+        f"records {recorded}; this resume continues {' / '.join(d or '.' for d in ours)}): "
+        "add --overwrite to replace it, or choose another --out"
     )
 
 
