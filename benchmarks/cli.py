@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from benchmarks.cli_checks import OutKept, check, check_out_kept
-from benchmarks.output import ReportFailed, report_from, save_measurements, write
+from benchmarks.output import ReportFailed, kept, report_from, save_measurements, write
 from nnjax.commands import options
 
 # the implementations and models of the MLP workload (benchmarks.mlp.IMPLS and MODELS, which
@@ -227,7 +227,8 @@ def out_dir(out: Path | None) -> Path:
 def run(args) -> int:
     """Run the suite into ``args.out``. Without ``--out`` into a new temporary folder, which
     a run that fails (a mismatch, an error, a signal) removes: it holds no report. A run
-    whose report fails keeps its folder: its measurements are saved there (ReportFailed)."""
+    whose report fails keeps its folder: its measurements are saved there (ReportFailed), as
+    one stopped at the report by a full disk or a signal (output.kept)."""
     if args.report_from is not None:
         return report_from(args)
     if args.out is not None:
@@ -237,8 +238,9 @@ def run(args) -> int:
         code = _run(args)
     except ReportFailed:
         raise
-    except BaseException:
-        shutil.rmtree(args.out, ignore_errors=True)
+    except BaseException as e:
+        if getattr(e, "measurements", None) is None:  # none saved (output.kept): no report
+            shutil.rmtree(args.out, ignore_errors=True)
         raise
     if code != 0:
         shutil.rmtree(args.out, ignore_errors=True)
@@ -295,8 +297,8 @@ def _run(args) -> int:
     try:  # a defect here must not lose the measurements of a 20-minute run
         results["targets"] = targets.evaluate(results)
         write(args.out, stem, results, args)
-    except OSError:  # a full disk, a path: the CLI's one line, exit 3
-        raise
+    except (OSError, KeyboardInterrupt) as e:  # a full disk, a path, a signal: one line, kept
+        raise kept(e, saved) from e
     except Exception as e:
         raise ReportFailed(saved) from e
     return 0

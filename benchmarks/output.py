@@ -18,6 +18,33 @@ class ReportFailed(Exception):
         self.path = path
 
 
+def kept(exc: BaseException, path: Path) -> BaseException:
+    """``exc`` (an ``OSError``: a full disk at the report; a ``KeyboardInterrupt``: a stop
+    signal) raised after the measurements were saved in ``path``, as the same failure whose
+    one line also says they are kept and how to write their report (it said only the
+    failure, and a run without --out removed its temporary folder, measurements and all).
+    The new exception's ``measurements`` is ``path``; its exit status is ``exc``'s."""
+    from nnjax.errors import Interrupted
+
+    note = (f"the measurements saved before the report are kept in {path}: `python -m "
+            f"benchmarks --report-from {path}` writes the report")  # fmt: skip
+    if isinstance(exc, KeyboardInterrupt):
+        import signal
+
+        new = Interrupted(getattr(exc, "signum", signal.SIGINT), note)
+    elif exc.errno is None:
+        new = type(exc)(f"{exc}; {note}")
+    else:
+        import os
+
+        reason = exc.strerror or os.strerror(exc.errno)
+        new = type(exc)(exc.errno, f"{reason}; {note}", exc.filename)
+        if hasattr(exc, "nnjax_action"):
+            new.nnjax_action = exc.nnjax_action
+    new.measurements = path
+    return new
+
+
 def save_measurements(out: Path, stem: str, results: dict) -> Path:
     """``out/<stem>.json``: the measurements before any target is evaluated or report
     written, with the standard library only (the report's own modules may be what fails)."""

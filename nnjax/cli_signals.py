@@ -69,6 +69,11 @@ def signals_unwind(command: str, grace_s: float = GRACE_S, *, prog: str | None =
     watchdog = _Watchdog(prog or f"nnjax {command}", served.handler, done, grace_s)
     try:
         yield
+    except Exception as exc:  # a signal's exception turned into another one: raise the signal
+        interrupt = _interrupt_behind(exc)
+        if interrupt is None:
+            raise
+        raise signal_exception(getattr(interrupt, "signum", signal.SIGINT)) from exc
     finally:
         try:
             served.close(previous)
@@ -80,6 +85,27 @@ def signals_unwind(command: str, grace_s: float = GRACE_S, *, prog: str | None =
             if sys.unraisablehook is hook:  # replaced inside the block: the new one stays
                 sys.unraisablehook = hook.previous
     served.raise_pending()  # only on a normal exit: a dropped signal still ends the command
+
+
+def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The signal's exception (a KeyboardInterrupt; raised again as a new one of its signal)
+    that an unexpected exception (one
+    :func:`nnjax.errors.exit_code` does not know) was raised while handling, through its
+    ``__cause__`` or ``__context__``, else None. A signal that lands as a native extension
+    loads (matplotlib's Agg backend, at the first figure saved) became ``ImportError:
+    initialization failed``: a traceback and exit 1, not the signal's one line and 128 + N.
+    An expected failure (a full disk while unwinding) stays itself: its line names it."""
+    from nnjax.errors import exit_code
+
+    if exit_code(exc) is not None:
+        return None
+    seen, cause = set(), exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def leave_at_once(prog: str) -> None:

@@ -382,7 +382,7 @@ def _typed(stored, leaf):
     return stored
 
 
-def write_numbers_then_figures(folder: str, figures, write_numbers, write_figures):
+def write_numbers_then_figures(folder: str, figures, write_numbers, write_figures, *, numbers=()):
     """``write_numbers()`` (one atomic group: if it fails, nothing is replaced), then
     ``write_figures()``, whose result is returned. The figures are written one by one, after
     the numbers, so a disk that fills up at them keeps the new numbers; if they fail there
@@ -391,24 +391,36 @@ def write_numbers_then_figures(folder: str, figures, write_numbers, write_figure
     (it did: results.json of one study beside accuracy.png of the one before). A file is an
     earlier run's when its device and inode are those it had before the numbers were written
     (an atomic replacement is a new file); what this run wrote stays. Only the names
-    ``figures``, only after --overwrite (without it the run finds none of them there)."""
-    before = {}
-    for name in figures:
+    ``figures``, only after --overwrite (without it the run finds none of them there).
+    ``numbers``: the names ``write_numbers`` replaces; when it fails after replacing one (a
+    stop signal during the renames is raised after the last, :func:`atomic_write_files`) the
+    earlier figures are removed as well (they stayed beside the new numbers)."""
+    before, numbers_before = _identities(folder, figures), _identities(folder, numbers)
+    written = False
+    try:
+        write_numbers()
+        written = True
+        return write_figures()
+    except BaseException:
+        if written or _identities(folder, numbers) != numbers_before:
+            with signals_deferred():  # a second signal cannot stop the clean-up half-way
+                for path, identity in before.items():
+                    try:
+                        st = os.lstat(path)
+                        if (st.st_dev, st.st_ino) == identity and not os.path.isdir(path):
+                            os.remove(path)
+                    except OSError:  # gone already, or not removable: the first error counts
+                        pass
+        raise
+
+
+def _identities(folder: str, names) -> dict:
+    """``{path: (st_dev, st_ino)}`` of the files ``names`` in ``folder`` that exist."""
+    found = {}
+    for name in names:
         try:
             st = os.lstat(os.path.join(folder, name))
         except OSError:  # none there
             continue
-        before[os.path.join(folder, name)] = (st.st_dev, st.st_ino)
-    write_numbers()
-    try:
-        return write_figures()
-    except BaseException:
-        with signals_deferred():  # a second signal cannot stop the clean-up half-way
-            for path, identity in before.items():
-                try:
-                    st = os.lstat(path)
-                    if (st.st_dev, st.st_ino) == identity and not os.path.isdir(path):
-                        os.remove(path)
-                except OSError:  # gone already, or not removable: the first error counts
-                    pass
-        raise
+        found[os.path.join(folder, name)] = (st.st_dev, st.st_ino)
+    return found

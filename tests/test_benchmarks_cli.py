@@ -172,11 +172,14 @@ def test_a_successful_run_keeps_its_temporary_folder(stubbed_suite, monkeypatch)
 
 @pytest.mark.parametrize("error", [KeyboardInterrupt(), OSError(errno.EIO, "I/O error")])
 def test_a_run_that_raises_removes_its_temporary_folder(error, stubbed_suite, monkeypatch):
-    def write(out, stem, results, args):
-        (out / "half.png").write_text("half a figure")
+    """A run stopped during its workloads has saved no measurements: its temporary folder
+    goes. (Stopped at the report, it keeps them: tests/test_cli_faults2_audit.py.)"""
+
+    def run_workloads(args, cfg, results, note_load, stem):
+        (args.out / "half.png").write_text("half a figure")
         raise error
 
-    monkeypatch.setattr(cli, "write", write)
+    monkeypatch.setattr("benchmarks.workloads.run_workloads", run_workloads)
     with pytest.raises(type(error)):
         cli.run(_args())
     assert list(stubbed_suite.iterdir()) == []

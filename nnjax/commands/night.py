@@ -319,17 +319,19 @@ def run(args) -> int:
         (os.path.join(args.out, "README.md"), night.report_markdown(results).encode()),
     ]
 
-    def write_numbers() -> None:
-        io.atomic_write_files(files)
-        print(night.report_markdown(results).split("\n## ")[0])
-
     def write_figures() -> None:
         if args.overwrite:  # else check found none of them in --out
             _remove_stale_figures(args.out, args.parts)
         for name, fig in figures.items():
             io.atomic_save_figure(fig, os.path.join(args.out, name), dpi=120)
 
-    io.write_numbers_then_figures(args.out, OUT_FILES[len(NUMBERS) :], write_numbers, write_figures)
+    io.write_numbers_then_figures(
+        args.out, OUT_FILES[len(NUMBERS) :], lambda: io.atomic_write_files(files), write_figures,
+        numbers=NUMBERS,
+    )  # fmt: skip
+    # printed once every file is written: a standard output that fails (a full disk) lost
+    # the figures (the summary was printed between the numbers and them)
+    print(night.report_markdown(results).split("\n## ")[0])
     print(f"wrote {os.path.join(args.out, 'results.json')}, README.md, " + ", ".join(figures))
     return 0
 

@@ -221,10 +221,12 @@ def run(args) -> int:
     table = report.format_table(res)
     timing = (f"wall {res['wall_s']:.1f} s, load average {res['load_average'][0]:.1f} "
               f"(1 min) on {res['cpu_count']} cores")  # fmt: skip
+    # the files first: a standard output that fails (a full disk) must not lose the study
+    drawn = _write_files(args.out, res, table, timing) if args.out else None
     print(table)
     print(timing)
-    if args.out:
-        _write(args.out, res, table, timing)
+    if drawn is not None:
+        print(_wrote(args.out, drawn))
     return 0
 
 
@@ -235,6 +237,17 @@ OUT_FILES = ("results.json", "table.md", "accuracy.png", "heatmap.png", "dreams.
 
 
 def _write(out: str, res: dict, table: str, timing: str) -> None:
+    """:func:`_write_files`, then the line naming them."""
+    print(_wrote(out, _write_files(out, res, table, timing)))
+
+
+def _wrote(out: str, drawn) -> str:
+    names = ", ".join(["results.json", "table.md", *drawn])
+    return f"wrote {os.path.join(out, '')}{{{names}}}"  # one slash after a trailing one
+
+
+def _write_files(out: str, res: dict, table: str, timing: str) -> list[str]:
+    """results.json and table.md, then the figures; returns the names of the figures drawn."""
     import json
 
     from nnjax import io
@@ -248,11 +261,10 @@ def _write(out: str, res: dict, table: str, timing: str) -> None:
         (os.path.join(out, "results.json"), numbers.encode()),
         (os.path.join(out, "table.md"), f"{table}\n\n{timing}\n".encode()),
     ]
-    drawn = io.write_numbers_then_figures(
+    return io.write_numbers_then_figures(
         out,
         [n for n in OUT_FILES if n.endswith(".png")],
         lambda: io.atomic_write_files(files),
         lambda: study.write_plots(res, out),
+        numbers=["results.json", "table.md"],
     )
-    names = ", ".join(["results.json", "table.md", *drawn])
-    print(f"wrote {os.path.join(out, '')}{{{names}}}")  # one slash after a trailing one
