@@ -58,7 +58,7 @@ except ImportError:  # Windows: no flock; the record and the PID check remain
     fcntl = None
 
 LOCK_NAME = "nnjax.lock"
-_HELD: set[str] = set()  # real paths of the lock files this process holds
+_HELD: set[str] = set()  # real paths of the lock files this process holds (held_here)
 _HOLDERS: "weakref.WeakSet[DirectoryLock]" = weakref.WeakSet()  # the locks holding them
 _HELD_MUTEX = threading.Lock()
 
@@ -219,14 +219,19 @@ class DirectoryLock:
         return self
 
     def _create(self) -> int | None:
-        """Step 1 and 2: the fd of a new lock file holding our record, or None if one exists."""
+        """Step 1 and 2: the fd of a new lock file holding our record, or None if one exists.
+        The temporary file goes whatever fails (a full disk at its write or fsync left it)."""
         tmp = temp_path(self.path)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
-            os.write(fd, json.dumps(_record()).encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            try:
+                os.write(fd, json.dumps(_record()).encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except BaseException:
+            os.unlink(tmp)
+            raise
         try:
             os.link(tmp, self.path)
         except FileExistsError:
@@ -402,3 +407,9 @@ def remove_held_lock_files() -> None:
     before it ends at once; safe from any thread."""
     for holder in list(_HOLDERS):
         holder.remove_file()
+
+
+def held_here(directory) -> bool:
+    """Whether this process holds ``directory``'s lock (its :data:`LOCK_NAME` file)."""
+    with _HELD_MUTEX:
+        return os.path.realpath(os.path.join(directory, LOCK_NAME)) in _HELD

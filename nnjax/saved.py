@@ -88,7 +88,9 @@ def save(
     names (strings, or a table's int column labels); ``target`` a string not among them. A
     ``ValueError`` names the argument (and the leaf) before anything is written. ``path``
     and its missing parents are made; '' or a file at ``path`` is a ValueError, a file on
-    the way there a :class:`~nnjax.errors.PathError` (an OSError) naming that file.
+    the way there a :class:`~nnjax.errors.PathError` (an OSError) naming that file. The
+    folder's lock (``nnjax.lock``) is held while the files are written: a folder another
+    process writes is a :class:`~nnjax.lock.DirectoryLockedError` (an OSError) naming it.
     """
     from nnjax.io import atomic_write_files
 
@@ -105,11 +107,27 @@ def save(
         target=target,
     )
     path = _folder(os.fspath(path))
-    # every file on disk before any replaces its old self, model.json (the commit) last: a
-    # full disk leaves a model saved before in this folder as it was
-    atomic_write_files([(os.path.join(path, name), data) for name, data in files])
-    _remove_stale(path, [name for name, _ in files])
+    with _writing(path):
+        # every file on disk before any replaces its old self, model.json (the commit) last:
+        # a full disk leaves a model saved before in this folder as it was
+        atomic_write_files([(os.path.join(path, name), data) for name, data in files])
+        _remove_stale(path, [name for name, _ in files])
     return path
+
+
+def _writing(path: str):
+    """The folder's lock (:func:`nnjax.lock.lock_folder`) for the time of one save: a second
+    writer (another ``save``, a ``fit`` or ``nnjax train --out`` there) is refused at once
+    with :class:`~nnjax.lock.DirectoryLockedError` naming it, instead of renaming its
+    ``params.npz`` between this save's ``params.npz`` and ``model.json`` (a folder whose
+    files are of two models); the temporary files of a save killed mid-write go. A folder
+    this process already holds (``with checkpoint.lock(D): nnjax.save(D, ...)``) is written
+    under that lock."""
+    from nnjax import lock
+
+    if lock.held_here(path):
+        return contextlib.nullcontext()
+    return lock.lock_folder(path, heartbeat=None)
 
 
 def _folder(path: str) -> str:
@@ -118,12 +136,14 @@ def _folder(path: str) -> str:
     ``os.makedirs`` said only "[Errno 20] Not a directory", or "No such file" for '')."""
     import errno
 
-    from nnjax.errors import PathError
+    from nnjax.errors import PathError, broken_link
 
     if not path.strip():
         raise ValueError(f"nnjax.save: path must name a folder, got {path!r}")
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError(f"nnjax.save: {path} exists and is not a folder")
+    if (link := broken_link(path)) is not None:  # os.makedirs would say "File exists"
+        raise PathError(f"nnjax.save: cannot make the folder {path}: it {link[0]}", path, link[1])
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as e:
@@ -240,15 +260,37 @@ def load(path):
     ``model.json``: its output shape (-1, ..., K) the recorded ``output_shape``, K label
     names (2 for K = 1), K = 1 for a binary loss, a standardizer of input_shape[-1]
     features; and every leaf must be of the kind the model's is (floating point, in any
-    precision), finite, a running variance >= 0, as ``save`` requires."""
+    precision), finite, a running variance >= 0, as ``save`` requires. A save into the
+    folder while it reads is waited out (the new model is read), not taken for damage."""
+    folder = os.fspath(path)
+    for attempt in range(3):
+        meta = read_meta(folder)
+        try:
+            return _load(folder, meta)
+        except SavedModelError:
+            # a save into the folder while we read (model.json read before it, params.npz
+            # after) is no damage: read the new model (no more than 3 times)
+            if attempt == 2 or not _replaced(folder, meta):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _replaced(folder: str, meta: dict) -> bool:
+    """Does ``folder``'s model.json now differ from ``meta`` (a save replaced it)?"""
+    try:
+        return read_meta(folder) != meta
+    except (OSError, ValueError):
+        return False
+
+
+def _load(folder: str, meta: dict):
+    """:func:`load` of the model ``meta`` (``folder``'s model.json, checked) describes."""
     import jax
 
     from nnjax.data import Standardizer
     from nnjax.layers import from_spec, init_model
     from nnjax.predictor import Predictor
 
-    folder = os.fspath(path)
-    meta = read_meta(folder)
     where = os.path.join(folder, MODEL_FILE)
     out = []  # the output shape, a Python tuple that eval_shape would not return
 
@@ -273,6 +315,7 @@ def load(path):
         os.path.join(folder, PARAMS_FILE),
         "params",
     )
+    _warn_narrowed(params, os.path.join(folder, PARAMS_FILE))
     state = ()
     if model.stateful:
         if STATE_FILE not in files:
@@ -280,3 +323,23 @@ def load(path):
         arrays = read_arrays(folder, STATE_FILE, files[STATE_FILE])
         state = unflatten(arrays, like_s, os.path.join(folder, STATE_FILE), "state")
     return Predictor(model, params, state, standardizer, meta, folder)
+
+
+def _warn_narrowed(params, where: str) -> None:
+    """Params saved in float64, loaded with ``jax_enable_x64`` off: JAX computes them in
+    float32, so the predictions are not the saved model's (relative error ~1e-7, and a
+    weight above 3.4e38 becomes inf): a warning naming the file and the switch."""
+    import jax
+    import numpy as np
+
+    wide = [a for a in jax.tree.leaves(params) if np.asarray(a).dtype == np.float64]
+    if wide and not jax.config.jax_enable_x64:
+        import warnings
+
+        warnings.warn(
+            f"{where}: the params were saved in float64, but jax_enable_x64 is off: they are "
+            "used in float32 and the predictions match the saved model's only to float32 "
+            "rounding; call jax.config.update('jax_enable_x64', True) before nnjax.load to "
+            "predict in float64",
+            stacklevel=4,
+        )

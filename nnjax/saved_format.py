@@ -160,7 +160,7 @@ def _check_format(meta, where: str) -> None:
         got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise SavedModelError(f"{where}: not an nnjax saved model (format {got!r})")
     version = meta.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:  # true == 1.0 == 1 in Python
         raise SavedModelError(
             f"{where}: format version {version!r} (written by nnjax "
             f"{meta.get('nnjax_version', '?')}); nnjax {nnjax.__version__} reads version "

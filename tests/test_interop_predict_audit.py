@@ -273,7 +273,8 @@ def test_a_negative_running_variance_is_named(saved_bn):
 
 def test_a_float64_model_loads_without_x64_to_float32_rounding(tmp_path):
     """Saved with x64 (float64 params), loaded without: float32 params and outputs within
-    float32 rounding of the float64 ones (measured max |diff| 2.4e-7, outputs up to 6.9)."""
+    float32 rounding of the float64 ones (measured max |diff| 2.4e-7, outputs up to 6.9),
+    with a warning that says so."""
     X = _X()
     with jax.enable_x64(True):
         model = nnjax.mlp([5, 3])
@@ -282,7 +283,8 @@ def test_a_float64_model_loads_without_x64_to_float32_rounding(tmp_path):
         saved.save(tmp_path / "m", model, params, standardizer=Standardizer.fit(X))
         wide = nnjax.load(tmp_path / "m")(X)
         assert wide.dtype == np.float64
-    narrow = nnjax.load(tmp_path / "m")(X)
+    with pytest.warns(UserWarning, match=r"params.npz: the params were saved in float64"):
+        narrow = nnjax.load(tmp_path / "m")(X)
     assert narrow.dtype == np.float32
     np.testing.assert_allclose(narrow, wide, rtol=0, atol=1e-5 * np.abs(wide).max())
 

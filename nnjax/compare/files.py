@@ -14,6 +14,7 @@ from nnjax.compare.plot import PLOTS
 from nnjax.compare.report import FINAL_METRICS, markdown, steps_to_target, summarize
 from nnjax.compare.select import best_index, diverged, final
 from nnjax.compare.study import StudyResult
+from nnjax.errors import broken_link
 from nnjax.io import atomic_write_bytes, atomic_write_files
 
 
@@ -128,6 +129,8 @@ def check_out(out) -> str:
         )
     parent = os.path.abspath(path)
     while not os.path.exists(parent):
+        if (link := broken_link(parent)) is not None:  # os.makedirs: "File exists", after training
+            raise ValueError(f"compare: out {path!r} cannot be made: {parent!r} {link[0]}")
         parent = os.path.dirname(parent)
     if not os.path.isdir(parent):
         raise ValueError(f"compare: out {path!r} cannot be made: {parent!r} is a file")
