@@ -37,18 +37,23 @@ def _sigint_after_replacing(monkeypatch, name: str) -> None:
     monkeypatch.setattr(os, "replace", replace)
 
 
+def _write_new_run(folder) -> None:
+    """A new run's results.json, then its fig.png, into ``folder`` (the commands' order)."""
+    nio.write_numbers_then_figures(
+        str(folder),
+        ["fig.png"],
+        lambda: nio.atomic_write_files([(str(folder / "results.json"), b"new")]),
+        lambda: nio.atomic_write_bytes(str(folder / "fig.png"), b"new figure"),
+        numbers=["results.json"],
+    )
+
+
 def test_a_signal_during_the_numbers_renames_leaves_no_earlier_figure(tmp_path, monkeypatch):
     for name, text in (("results.json", b"earlier"), ("fig.png", b"earlier figure")):
         (tmp_path / name).write_bytes(text)
     _sigint_after_replacing(monkeypatch, "results.json")
     with pytest.raises(KeyboardInterrupt):
-        nio.write_numbers_then_figures(
-            str(tmp_path),
-            ["fig.png"],
-            lambda: nio.atomic_write_files([(str(tmp_path / "results.json"), b"new")]),
-            lambda: nio.atomic_write_bytes(str(tmp_path / "fig.png"), b"new figure"),
-            numbers=["results.json"],
-        )
+        _write_new_run(tmp_path)
     assert _files(tmp_path) == {"results.json": b"new"}  # not the earlier figure beside it
 
 
@@ -60,13 +65,7 @@ def test_numbers_that_fail_before_replacing_keep_the_earlier_run_whole(tmp_path,
         (tmp_path / name).write_bytes(text)
     enospc_when_writing(monkeypatch, "results.json")
     with pytest.raises(OSError, match="No space left"):
-        nio.write_numbers_then_figures(
-            str(tmp_path),
-            ["fig.png"],
-            lambda: nio.atomic_write_files([(str(tmp_path / "results.json"), b"new")]),
-            lambda: nio.atomic_write_bytes(str(tmp_path / "fig.png"), b"new figure"),
-            numbers=["results.json"],
-        )
+        _write_new_run(tmp_path)
     assert _files(tmp_path) == dict(sorted(earlier.items()))  # no temporary file either
 
 
