@@ -61,7 +61,7 @@ def worker(args) -> None:
         num_processes=args.processes,
         process_id=args.process_id,
     )
-    from nnjax import io, parallel
+    from nnjax import parallel, params_npz
 
     mesh = parallel.make_mesh()  # every device of every process
     print(
@@ -71,7 +71,7 @@ def worker(args) -> None:
     )
     res = train(mesh, args.epochs)
     if jax.process_index() == 0 and args.out:  # replicated result: one process writes it
-        io.save_params(args.out, res.params)
+        params_npz.save_params(args.out, res.params)
     jax.distributed.shutdown()
 
 
@@ -86,7 +86,7 @@ def launch(args) -> int:
     import numpy as np
 
     jax.config.update("jax_enable_x64", True)
-    from nnjax import io
+    from nnjax import params_npz
 
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "params.npz")
@@ -112,7 +112,7 @@ def launch(args) -> int:
             print(f"a worker failed: exit codes {codes}", file=sys.stderr)
             return 1
         single = train(None, args.epochs)
-        many = io.load_params(out, single.params)
+        many = params_npz.load_params(out, single.params)
     diff = max(
         float(np.max(np.abs(np.asarray(a) - b)))
         for a, b in zip(jax.tree.leaves(single.params), jax.tree.leaves(many))

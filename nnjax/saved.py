@@ -184,8 +184,8 @@ def model_files(
     and are checked as it checks them. Nothing is written: a caller can add the files to a
     larger group written at once (``nnjax train --out`` writes its history and plots with
     them), then remove a stale ``state.npz`` as :func:`save` does."""
-    from nnjax.io import flatten_params, npz_bytes
     from nnjax.losses import LOSSES
+    from nnjax.params_npz import flatten_params, npz_bytes
 
     spec = _spec_or_refuse(model)
     if not isinstance(loss, str) or loss not in LOSSES:

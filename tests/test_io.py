@@ -252,3 +252,12 @@ def test_a_long_non_ascii_file_name_can_be_written(tmp_path):
     assert os.listdir(tmp_path) == [name]
     cut = os.path.basename(nio.temp_path(tmp_path / ("a" + "é" * 120)))  # a character cut in two
     assert nio._TMP.match(cut) and len(os.fsencode(cut)) <= 160
+
+
+def test_params_functions_live_in_params_npz_and_keep_their_old_names_in_io():
+    from nnjax import params_npz
+
+    for name in ("flatten_params", "npz_bytes", "holds_numbers", "save_params", "load_params"):
+        assert getattr(nio, name) is getattr(params_npz, name)
+    with pytest.raises(AttributeError, match="no attribute 'save_parms'"):
+        nio.save_parms  # noqa: B018

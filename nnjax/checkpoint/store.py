@@ -27,8 +27,9 @@ from nnjax.checkpoint.record import (
     steps,
 )
 from nnjax.errors import PathError, broken_link
-from nnjax.io import atomic_write_files, holds_numbers, npz_bytes
+from nnjax.io import atomic_write_files
 from nnjax.lock import DirectoryLock, lock_folder
+from nnjax.params_npz import holds_numbers, npz_bytes
 
 
 def lock(directory, *, stale_after: float | None = None, heartbeat=60.0) -> DirectoryLock:
