@@ -8,12 +8,16 @@ held as data by a :class:`Standardizer` (JSON-able, so a saved model can re-appl
 """
 
 import functools
+import gzip
+import importlib.util
+import os
 from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 
 from nnjax import data_checks as checks
+from nnjax import splits
 from nnjax.standardizer import Standardizer, standardize
 
 
@@ -64,11 +68,19 @@ def spirals(n: int = 600, n_classes: int = 3, noise: float = 0.2, seed: int = 0)
 
 
 def digits():
-    """scikit-learn's 8x8 handwritten digits (shipped): (1797, 64) in [0, 16], 10 classes."""
-    from sklearn.datasets import load_digits
+    """scikit-learn's 8x8 handwritten digits: (1797, 64) float64 in [0, 16], (1797,) int labels.
+    Its ``datasets/data/digits.csv.gz`` read as ``load_digits`` reads it (64 pixels, the label
+    last) without importing scikit-learn (1.3 s); by ``load_digits`` if the file is missing."""
+    spec = importlib.util.find_spec("sklearn")
+    folders = (spec and spec.submodule_search_locations) or []
+    paths = [os.path.join(f, "datasets", "data", "digits.csv.gz") for f in folders]
+    if not (paths and os.path.isfile(paths[0])):
+        from sklearn.datasets import load_digits
 
-    d = load_digits()
-    return d.data, d.target
+        return load_digits(return_X_y=True)
+    with gzip.open(paths[0], "rt", encoding="utf-8") as f:
+        data = np.loadtxt(f, delimiter=",")
+    return data[:, :-1], data[:, -1].astype(int, copy=False)
 
 
 def _make_mnist1d(args) -> dict:
@@ -122,13 +134,12 @@ def mnist1d_canonical() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def train_test_split(X, y, test_fraction: float = 0.2, seed: int = 0, stratify: bool = True):
-    """A seeded (stratified) split: returns X_train, X_test, y_train, y_test."""
+    """A seeded (stratified) split: X_train, X_test, y_train, y_test (arrays), ceil(test_fraction
+    * n) test examples; scikit-learn's, index for index (:func:`nnjax.splits.split_indices`)."""
     test_fraction = checks.fraction("train_test_split", "test_fraction", test_fraction)
     seed = checks.seed("train_test_split", seed)
     stratify = checks.flag("train_test_split", "stratify", stratify)
-    from sklearn.model_selection import train_test_split as split
-
-    return split(X, y, test_size=test_fraction, random_state=seed, stratify=y if stratify else None)
+    return splits.train_test_split(X, y, test_fraction, seed, stratify, "train_test_split")
 
 
 _GENERATORS: dict[str, Callable] = dict(
@@ -190,7 +201,7 @@ def load(
     n_classes = int(y.max()) + 1
     if name in NO_SPLIT:
         return Dataset(X, y, X, y, n_classes, name)
-    n_test = _ceil(test_fraction * len(y))
+    n_test = splits.held_out(len(y), test_fraction)
     _check_stratifiable(
         y, n_test, f"load({name!r}): the test split ({test_fraction:g})", range(n_classes)
     )
@@ -322,11 +333,9 @@ def split_own(
     test_fraction = checks.fraction(name, "test_fraction", test_fraction)
     val_fraction = checks.val_fraction_below(name, val_fraction, test_fraction)
     seed, y = checks.seed(name, seed), _class_indices(name, X, y, len(label_names))
-    from sklearn.model_selection import train_test_split as split
-
-    n_test = _ceil(test_fraction * len(y))
+    n_test = splits.held_out(len(y), test_fraction)
     _check_stratifiable(y, n_test, f"{name}: the test split ({test_fraction:g})", label_names)
-    X_tr, X_te, y_tr, y_te = split(X, y, test_size=n_test, random_state=seed, stratify=y)
+    X_tr, X_te, y_tr, y_te = splits.train_test_split(X, y, n_test, seed, who=name)
     parts = _hold_out_validation(X_tr, y_tr, len(y), val_fraction, seed, label_names, name)
     return _standardized(
         *parts, X_te, y_te, name=name, label_names=label_names, feature_names=feature_names
@@ -354,11 +363,9 @@ def _hold_out_validation(X, y, n_total: int, val_fraction: float, seed: int, nam
     held out, stratified; (X, y, None, None) for val_fraction 0 (checked by the callers)."""
     if not val_fraction:
         return X, y, None, None
-    from sklearn.model_selection import train_test_split as split
-
-    n_val = _ceil(val_fraction * n_total)
+    n_val = splits.held_out(n_total, val_fraction)
     _check_stratifiable(y, n_val, f"{name}: the validation split ({val_fraction:g})", names)
-    X_tr, X_val, y_tr, y_val = split(X, y, test_size=n_val, random_state=seed, stratify=y)
+    X_tr, X_val, y_tr, y_val = splits.train_test_split(X, y, n_val, seed, who=name)
     return X_tr, y_tr, X_val, y_val
 
 
@@ -393,8 +400,3 @@ def _standardized(X_tr, y_tr, X_val, y_val, X_te, y_te, *, name, label_names, fe
         f(X_tr), y_tr, f(X_val), y_val, f(X_te), y_te, len(label_names), name,
         tuple(label_names), s, feature_names,
     )  # fmt: skip
-
-
-def _ceil(x: float) -> int:
-    """ceil(x), as scikit-learn rounds a fractional test size."""
-    return int(np.ceil(x))

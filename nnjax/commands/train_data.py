@@ -6,7 +6,7 @@ split by ``--data-seed`` into train / validation (``--val-split``) / test (``--t
 stratified, and standardised with the training split's statistics
 (:class:`nnjax.data.Standardizer`). ``--seed`` is the training run's seed (init, batch order,
 dropout) and never changes the data. Every check here runs before JAX starts, and so does
-the reading and splitting of your own file (NumPy and scikit-learn only): bad data fails at
+the reading and splitting of your own file (NumPy only): bad data fails at
 once, in one line.
 """
 
@@ -147,8 +147,7 @@ def load_data(args):
 
 
 def _own_splits(args):
-    """``--data`` (with ``--target`` or ``--labels``) read and split: NumPy and scikit-learn
-    only."""
+    """``--data`` (with ``--target`` or ``--labels``) read and split: NumPy only."""
     from nnjax import data, datafile
 
     own = datafile.read(args.data, target=args.target, labels=args.labels)
