@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from benchmarks.cli_checks import OutKept, check, check_out_kept
-from benchmarks.output import ReportFailed, kept, report_from, save_measurements, write
+from benchmarks.output import ReportFailed, kept, report_from, save_measurements, stopped, write
 from nnjax.commands import options
 
 # the implementations and models of the MLP workload (benchmarks.mlp.IMPLS and MODELS, which
@@ -226,28 +226,31 @@ def out_dir(out: Path | None) -> Path:
 
 def run(args) -> int:
     """Run the suite into ``args.out``. Without ``--out`` into a new temporary folder, which
-    a run that fails (a mismatch, an error, a signal) removes: it holds no report. A run
-    whose report fails keeps its folder: its measurements are saved there (ReportFailed), as
-    one stopped at the report by a full disk or a signal (output.kept)."""
+    a run that fails before its first workload has finished removes (it holds nothing). The
+    measurements are saved after each workload (:class:`benchmarks.output.Progress`): a run
+    stopped during a later one (a signal, a full disk, an error, a mismatch) keeps its folder
+    and says in one line what it holds and how to report it (output.stopped), as a run
+    whose report fails (ReportFailed) or is stopped at it (output.kept)."""
     if args.report_from is not None:
         return report_from(args)
     if args.out is not None:
-        return _run(args)
+        return _run(args)[0]
     args.out = out_dir(None)
     try:
-        code = _run(args)
+        code, measurements = _run(args)
     except ReportFailed:
         raise
     except BaseException as e:
         if getattr(e, "measurements", None) is None:  # none saved (output.kept): no report
             shutil.rmtree(args.out, ignore_errors=True)
         raise
-    if code != 0:
+    if code != 0 and measurements is None:
         shutil.rmtree(args.out, ignore_errors=True)
     return code
 
 
-def _run(args) -> int:
+def _run(args) -> tuple[int, Path | None]:
+    """(exit status, the measurements a failed run keeps, or None)."""
     from benchmarks import harness, targets
     from benchmarks.check import Mismatch
     from benchmarks.workloads import run_workloads
@@ -285,15 +288,28 @@ def _run(args) -> int:
             print(f"WARNING ({when}): {w}", file=sys.stderr)
 
     note_load("start")
+    stem = _stem(args, results)
     try:
-        run_workloads(args, cfg, results, note_load, _stem(args, results))
+        progress = run_workloads(args, cfg, results, note_load, stem)
     except Mismatch as e:
         print(f"\nBENCHMARK MISMATCH against the NumPy twin:\n  {e}\n", file=sys.stderr)
-        return 1
-    note_load("end")
-    results["total_s"] = time.perf_counter() - t_start
-    stem = _stem(args, results)
-    saved = save_measurements(args.out, stem, results)
+        if not ((progress := getattr(e, "progress", None)) and progress.path):
+            return 1, None
+        print(progress.note(), file=sys.stderr)  # the workloads before it are kept
+        return 1, progress.path
+    except BaseException as e:  # a signal, a full disk, a defect: what is saved is kept
+        if not ((progress := getattr(e, "progress", None)) and progress.path):
+            raise
+        raise stopped(e, progress) from e
+    try:
+        note_load("end")
+        results["total_s"] = time.perf_counter() - t_start
+        saved = save_measurements(args.out, stem, results)
+    except (OSError, KeyboardInterrupt) as e:  # every workload is in the file saved last
+        if not (progress and progress.path):
+            raise
+        progress.running = None
+        raise stopped(e, progress) from e
     try:  # a defect here must not lose the measurements of a 20-minute run
         results["targets"] = targets.evaluate(results)
         write(args.out, stem, results, args)
@@ -301,7 +317,7 @@ def _run(args) -> int:
         raise kept(e, saved) from e
     except Exception as e:
         raise ReportFailed(saved) from e
-    return 0
+    return 0, None
 
 
 def _stem(args, results) -> str:

@@ -1,6 +1,7 @@
-"""A run's files (:mod:`benchmarks.cli`): the measurements saved before any target is
-evaluated, the report and figures written from them, and ``--report-from``, which writes
-them again from a saved ``<stem>.json``. Imports nothing heavy."""
+"""A run's files (:mod:`benchmarks.cli`): the measurements saved after each workload
+(:class:`Progress`) and before any target is evaluated, the report and figures written from
+them, and ``--report-from``, which writes them again from a saved ``<stem>.json``. Imports
+nothing heavy."""
 
 from pathlib import Path
 
@@ -18,16 +19,27 @@ class ReportFailed(Exception):
         self.path = path
 
 
-def kept(exc: BaseException, path: Path) -> BaseException:
+class WorkloadFailed(Exception):
+    """A workload raised an unexpected error (a defect of the suite: its traceback comes
+    first) after the measurements of the workloads before it were saved: ``progress``
+    (:class:`Progress`) says which, and where."""
+
+    def __init__(self, progress: "Progress"):
+        super().__init__(progress.note(f"the {progress.running} workload failed (above)"))
+        self.path = self.measurements = progress.path
+
+
+def kept(exc: BaseException, path: Path, note: str | None = None) -> BaseException:
     """``exc`` (an ``OSError``: a full disk at the report; a ``KeyboardInterrupt``: a stop
     signal) raised after the measurements were saved in ``path``, as the same failure whose
     one line also says they are kept and how to write their report (it said only the
     failure, and a run without --out removed its temporary folder, measurements and all).
-    The new exception's ``measurements`` is ``path``; its exit status is ``exc``'s."""
+    ``note``: that sentence (default: the measurements saved before the report). The new
+    exception's ``measurements`` is ``path``; its exit status is ``exc``'s."""
     from nnjax.errors import Interrupted
 
-    note = (f"the measurements saved before the report are kept in {path}: `python -m "
-            f"benchmarks --report-from {path}` writes the report")  # fmt: skip
+    note = note or (f"the measurements saved before the report are kept in {path}: `python "
+                    f"-m benchmarks --report-from {path}` writes the report")  # fmt: skip
     if isinstance(exc, KeyboardInterrupt):
         import signal
 
@@ -43,6 +55,81 @@ def kept(exc: BaseException, path: Path) -> BaseException:
             new.nnjax_action = exc.nnjax_action
     new.measurements = path
     return new
+
+
+def stopped(exc: BaseException, progress: "Progress") -> BaseException:
+    """``exc``, raised during a workload (or while saving after one), as the failure that
+    also says in its one line what ``progress`` kept: a signal or an ``OSError`` stays
+    itself (its exit status), an unexpected error becomes :class:`WorkloadFailed`."""
+    if isinstance(exc, KeyboardInterrupt | OSError):
+        return kept(exc, progress.path, progress.note())
+    return WorkloadFailed(progress)
+
+
+class Progress:
+    """The measurements of a run's finished workloads, saved after each one in
+    ``out/<stem>.json`` (atomically: the file always holds every workload saved so far,
+    whole), with ``"complete": false``, ``"done"`` (the workloads it holds, in the order
+    they ran) and ``"missing"`` (those of ``planned`` it does not). The run's final
+    :func:`save_measurements` replaces it with the complete file. A save that fails (a full
+    disk) is said once, on stderr, and the run goes on; the file saved before stays.
+    ``out`` None: nothing is saved."""
+
+    def __init__(self, out: Path | None, stem: str, planned: list[str]):
+        self.out, self.stem, self.planned = out, stem, list(planned)
+        self.done: list[str] = []  # the workloads finished
+        self.saved: list[str] = []  # those the file on disk holds
+        self.path: Path | None = None  # the file, once saved
+        self.running: str | None = None  # the step under way
+        self.warned = False
+
+    @property
+    def missing(self) -> list[str]:
+        """The planned workloads the saved file does not hold."""
+        return [w for w in self.planned if w not in self.saved]
+
+    def finished(self, name: str, results: dict) -> None:
+        """Step ``name`` finished, its measurements in ``results``: save them all."""
+        from nnjax.io import signals_deferred
+
+        if name in self.planned:
+            self.done.append(name)
+        if self.out is None:
+            return
+        done = list(self.done)
+        missing = [w for w in self.planned if w not in done]
+        partial = {**results, "complete": False, "done": done, "missing": missing}
+        try:
+            with signals_deferred():  # the file and what this says of it agree
+                self.path = save_measurements(self.out, self.stem, partial)
+                self.saved = done
+        except OSError as e:
+            self._warn(name, e)
+
+    def _warn(self, name: str, e: OSError) -> None:
+        import sys
+
+        from nnjax.errors import describe
+
+        if self.warned:
+            return
+        self.warned = True
+        held = (f"{self.path} keeps {', '.join(self.saved) or 'no workload'}" if self.path
+                else "none is saved yet")  # fmt: skip
+        print(f"warning: the measurements after {name} were not saved ({describe(e)}); "
+              f"{held}; the run goes on", file=sys.stderr, flush=True)  # fmt: skip
+
+    def note(self, stop: str | None = None) -> str:
+        """One sentence: where the run stopped (``stop``, default: during the step under
+        way), what is kept where, how to write its report and run the rest."""
+        stop = stop or (f"stopped during {self.running}" if self.running else None)
+        s = (f"{stop}; " if stop else "") + (
+            f"the measurements of {', '.join(self.saved)} are kept in {self.path}: `python -m "
+            f"benchmarks --report-from {self.path}` writes their report"
+        )
+        if self.missing:
+            s += f"; `--only {' '.join(self.missing)}` reruns the rest"
+        return s
 
 
 def save_measurements(out: Path, stem: str, results: dict) -> Path:

@@ -67,6 +67,8 @@ def print_terminal(results: dict, console: Console | None = None) -> None:
         console = Console()
         if not console.is_terminal:  # a log file: wide enough for the tables
             console = Console(width=200)
+    if line := partial(results):
+        console.print(f"[bold red]{line}[/]")
     peak = (results.get("peak") or {}).get("peak_gflops")
     for cfg in results.get("mlp") or []:
         t = Table(
@@ -108,15 +110,33 @@ def _cpu(env: dict) -> str:
     return f" of CPU: {env['cpu']}" if env.get("cpu") else ""
 
 
+def partial(results: dict) -> str | None:
+    """The line that says a stopped run's measurements are partial (None for a run that
+    ended: its file has no ``"complete": false``; :class:`benchmarks.output.Progress`)."""
+    if results.get("complete", True) is not False:
+        return None
+    done, missing = results.get("done") or [], results.get("missing") or []
+    return (
+        f"PARTIAL: the run stopped before its end; it measured {', '.join(done) or 'nothing'}; "
+        f'not measured: {", ".join(missing) or "none"} (their targets read "not measured"'
+        + (f"; `--only {' '.join(missing)}` runs them" if missing else "")
+        + ")."
+    )
+
+
 def markdown(results: dict, plots: dict[str, str]) -> str:
     env, L = results["env"], []
     L += [f"# nnjax benchmarks: {results['device']}, {results['date']} ({results['mode']} run)", ""]
+    if line := partial(results):
+        L += [f"**{line}**", ""]
+    total = results.get("total_s")  # a stopped run's file has none
     L += [
         f"Device: {env['device_kind']} ({env['jax_backend']}), {env['cores_available']} cores "
         f"available{_cpu(env)}; JAX {env['jax']} (XLA CPU threads: {env['jax_cpu_threads']}), "
         f"NumPy {env['numpy']} (BLAS: {_blas(env)}), Flax {env['flax']}, Optax {env['optax']}, "
         f"Equinox {env['equinox']}, PyTorch {env['torch']} (threads: {env.get('torch_threads')})."
-        f" Python {env['python']} on {env['platform']}. Total time {results['total_s']:.0f} s.",
+        f" Python {env['python']} on {env['platform']}."
+        + (f" Total time {total:.0f} s." if total is not None else ""),
         "",
     ]
     st = results.get("settings", {})

@@ -134,48 +134,113 @@ def verdict(
 
 
 def evaluate(results: dict) -> list[dict]:
-    from benchmarks import startup
+    """Every target's row (``target``, ``measured``, ``holds``) of one run's ``results``.
 
-    out = startup.targets(results)
-    seed = results.get("seed")
-    if seed:
-        out.append(_seed_speed_target(seed))
-        same = seed["fused_theta_bit_identical"]
-        out.append(
-            {
-                "target": "Seed example: theta bit-identical to the NumPy loop",
-                "measured": "bit-identical"
-                if same
-                else f"differs by {seed['fused_vs_numpy_theta_abs_diff']:.3g} "
-                f"({seed['fused_vs_numpy_theta_ulps']} ulp); the twin agrees to 1e-12"
-                + (
-                    "; the seed's loop rounded as the compiled step rounds (1/m before the "
-                    "sum, the update as one FMA) gives nnjax's theta bit for bit"
-                    if seed.get("fused_theta_equals_reordered_loop")
-                    else ""
-                )
-                + (
-                    f"; with FMAs off (XLA_FLAGS={nofma['xla_flags']}) nnjax.fit's theta is "
-                    + ("bit-identical" if nofma["bit_identical"] else f"{nofma['theta']!r}")
-                    if (nofma := seed.get("fit_theta_without_fma"))
-                    else ""
-                ),
-                "holds": same,
-            }
+    A workload the run did not choose (``--only``) gives its targets no row, or "not
+    measured" rows (the MLP's, the peak's, vmap's). A run stopped before its end saved the
+    workloads it finished (:class:`benchmarks.output.Progress`); those it had chosen and
+    not finished are its ``"missing"``: every target that covers one is "not measured" (the
+    run stopped before it) and never holds, a row of its own where the workload would have
+    given one; a measured case that misses a target still misses it."""
+    missing = set(results.get("missing") or ())
+    out = []
+    for covers, rows in _groups(results):
+        gone = [w for w in covers if w in missing]
+        if gone and not rows:
+            rows = _unmeasured_rows(covers, results)
+        out += [_stopped_before(r, gone) for r in rows] if gone else rows
+    return out
+
+
+def _groups(results: dict):
+    """(the workloads a group of targets covers, their rows), in the report's order."""
+    from benchmarks import nets_report, startup
+
+    yield ("startup",), startup.targets(results)
+    yield ("seed",), _seed_targets(results.get("seed"))
+    yield ("network",), _network_target(results.get("network"))
+    yield ("mlp",), _mlp_targets(results.get("mlp") or [], results.get("overhead"))
+    yield ("peak", "mlp"), [_peak_target(results)]
+    yield ("vmap",), [_vmap_target(results)]
+    yield ("cnn", "gru"), nets_report.targets(results)
+
+
+def _stopped_before(row: dict, gone: list[str]) -> dict:
+    """``row`` of a target covering ``gone``, workloads a stopped run did not finish: "not
+    measured" (None) unless a measured case misses it (False)."""
+    why = f"not measured: the run stopped before {' and '.join(gone)}"
+    measured = row["measured"]
+    measured = why if measured.startswith("not measured") else f"{measured}; {why}"
+    return {**row, "measured": measured, "holds": False if row["holds"] is False else None}
+
+
+def _unmeasured_rows(covers, results: dict) -> list[dict]:
+    """The "not measured" rows of the targets of ``covers``, workloads that measured nothing
+    (a stopped run's missing ones: their target functions give no row without figures)."""
+    from benchmarks import nets_report, startup
+
+    nan = float("nan")
+    if covers == ("startup",):  # its targets of a run whose times are none (nan)
+        pair = dict.fromkeys(("first_compile", "first_wall", "second_wall", "speedup"), nan)
+        rows = {"nnjax --help": {"median": nan}, "import nnjax": {"median": nan}}
+        train = [] if results.get("mode") == "quick" else [{**pair, "second_compile": nan}]
+        texts = [
+            r["target"]
+            for r in startup.targets({"startup": {"rows": rows, "train": train, "repeats": 0}})
+        ]
+    elif covers == ("seed",):
+        texts = [SEED_SPEED, SEED_THETA]
+    elif covers == ("network",):
+        texts = [NETWORK]
+    else:  # the CNN/GRU targets of runs with no rows
+        nets = [{"model": m, "batch_size": 100, "auto": "fused", "rows": {}} for m in covers]
+        texts = [r["target"] for r in nets_report.targets({"nets": nets})]
+    return [{"target": t, "measured": "not measured", "holds": None} for t in texts]
+
+
+SEED_SPEED = "Seed example: fused fit >= 40x faster than the NumPy loop"
+SEED_THETA = "Seed example: theta bit-identical to the NumPy loop"
+NETWORK = "Spiking network: 1000 neurons, 10 s at dt 0.1 ms in < 60 s"
+
+
+def _seed_targets(seed) -> list[dict]:
+    if not seed:
+        return []
+    same = seed["fused_theta_bit_identical"]
+    theta = {
+        "target": SEED_THETA,
+        "measured": "bit-identical"
+        if same
+        else f"differs by {seed['fused_vs_numpy_theta_abs_diff']:.3g} "
+        f"({seed['fused_vs_numpy_theta_ulps']} ulp); the twin agrees to 1e-12"
+        + (
+            "; the seed's loop rounded as the compiled step rounds (1/m before the "
+            "sum, the update as one FMA) gives nnjax's theta bit for bit"
+            if seed.get("fused_theta_equals_reordered_loop")
+            else ""
         )
-    out += _network_target(results.get("network"))
-    mlp = results.get("mlp") or []
-    tiny = results.get("overhead")
-    out.append(
+        + (
+            f"; with FMAs off (XLA_FLAGS={nofma['xla_flags']}) nnjax.fit's theta is "
+            + ("bit-identical" if nofma["bit_identical"] else f"{nofma['theta']!r}")
+            if (nofma := seed.get("fit_theta_without_fma"))
+            else ""
+        ),
+        "holds": same,
+    }
+    return [_seed_speed_target(seed), theta]
+
+
+def _mlp_targets(mlp: list, tiny) -> list[dict]:
+    """The MLP workload's targets (``tiny``: its tiny-model run, the per-step cost)."""
+    nnx = (("nnx_jit", "nnx.jit"), ("nnx_split", "split/merge + jax.jit"))
+    return [
         _ratio_target(
             mlp,
             "nnjax MLP step >= 0.95x the hand-written JAX step, every batch size",
             "pure_jax",
             "nnjax_step",
             0.95,
-        )
-    )
-    out.append(
+        ),
         _ratio_target(
             mlp,
             "fused fit >= 1.3x the per-step jit at batch 32",
@@ -185,18 +250,14 @@ def evaluate(results: dict) -> list[dict]:
             lambda B: B == 32,
             overhead=tiny,
             ceiling="pure_jax_scan",
-        )
-    )
-    out.append(
+        ),
         _ratio_target(
             mlp,
             "fused fit >= 0.95x the hand-written scan over pre-batched data, every batch size",
             "pure_jax_scan",
             "nnjax_fused",
             0.95,
-        )
-    )
-    out.append(
+        ),
         _ratio_target(
             mlp,
             "fused fit never slower than the per-step jit at larger batches",
@@ -205,18 +266,14 @@ def evaluate(results: dict) -> list[dict]:
             1.0,
             lambda B: B > 32,
             ceiling="pure_jax_scan",
-        )
-    )
-    out.append(
+        ),
         _ratio_target(
             mlp,
             "fused fit >= 1.1x the NumPy twin, every batch size",
             "numpy",
             "nnjax_fused",
             1.1,
-        )
-    )
-    out.append(
+        ),
         _ratio_target(
             mlp,
             "nnjax step >= 1.5x Equinox (filter_jit), batch <= 128",
@@ -226,9 +283,7 @@ def evaluate(results: dict) -> list[dict]:
             lambda B: B <= 128,
             side="nnjax_fused",
             overhead=tiny,
-        )
-    )
-    out.append(
+        ),
         _ratio_target(
             mlp,
             "nnjax step >= 1.6x PyTorch eager, batch <= 128",
@@ -238,10 +293,8 @@ def evaluate(results: dict) -> list[dict]:
             lambda B: B <= 128,
             side="nnjax_fused",
             overhead=tiny,
-        )
-    )
-    for mode, label in (("nnx_jit", "nnx.jit"), ("nnx_split", "split/merge + jax.jit")):
-        out.append(
+        ),
+        *(
             _ratio_target(
                 mlp,
                 f"nnjax step >= Flax NNX ({label}), every batch size",
@@ -251,17 +304,14 @@ def evaluate(results: dict) -> list[dict]:
                 side="nnjax_fused",
                 overhead=tiny,
             )
-        )
-    out.append(_peak_target(results))
-    out.append(_vmap_target(results))
-    from benchmarks import nets_report
-
-    return out + nets_report.targets(results)
+            for mode, label in nnx
+        ),
+    ]
 
 
 def _seed_speed_target(seed: dict) -> dict:
     """t_numpy_loop / t_fused (medians) >= 40, the paired min-max beside it."""
-    text = "Seed example: fused fit >= 40x faster than the NumPy loop"
+    text = SEED_SPEED
     r = _speed(seed, "numpy_loop", "nnjax_fused")
     if r is None:
         return _unmeasured(text, why_unmeasured(seed["rows"], ("numpy_loop", "nnjax_fused")))
@@ -333,7 +383,7 @@ def _network_target(net) -> list[dict]:
     simulate 1 s and scale the time by 10)."""
     if not net:
         return []
-    text = "Spiking network: 1000 neurons, 10 s at dt 0.1 ms in < 60 s"
+    text = NETWORK
     if not _positive(net["wall_per_bio_second"]):  # a zero time is no run "under 60 s"
         why = f"wall s per bio s {net['wall_per_bio_second']}: not positive finite"
         return [_unmeasured(text, why)]

@@ -1,4 +1,9 @@
-"""The workloads of the suite, run in order (see :mod:`benchmarks.cli` for what each is)."""
+"""The workloads of the suite, run in order (see :mod:`benchmarks.cli` for what each is).
+
+:data:`STEPS` is the table: each step is ``step(args, cfg, results, note_load, stem)`` and
+writes its measurements into ``results``. After each finished workload its measurements are
+saved (:class:`benchmarks.output.Progress`), so that a run stopped during workload k keeps
+workloads 1..k-1 in ``<stem>.json``."""
 
 import os
 import subprocess
@@ -8,22 +13,58 @@ from pathlib import Path
 
 
 def run_workloads(args, cfg, results, note_load, stem: str):
-    """Run the workloads ``args.only`` picks, with the settings ``cfg``
-    (:func:`benchmarks.cli._settings`), into ``results``; ``note_load(when)`` records the
-    machine's load; ``stem`` names the scaling JSON in ``args.out``."""
-    from benchmarks import harness
+    """Run the workloads ``args.only`` picks, in the order of :data:`STEPS`, with the settings
+    ``cfg`` (:func:`benchmarks.cli._settings`), into ``results``; ``note_load(when)`` records
+    the machine's load; ``stem`` names the run's files in ``args.out``. After each workload
+    ``args.out/<stem>.json`` holds every finished one (``"complete": false``, ``"done"``,
+    ``"missing"``). Returns the :class:`benchmarks.output.Progress`; an exception raised
+    during a workload (or its save) leaves with its ``progress`` set to it."""
+    from benchmarks.output import Progress
 
-    only, R, pause, block = set(args.only), cfg["repeats"], args.pause, cfg["min_block"]
+    plan = [name for name in STEPS if _runs(name, args)]
+    out = getattr(args, "out", None)  # None (a caller's own namespace): nothing is saved
+    progress = Progress(out, stem, [n for n in plan if n in _workload_names()])
     spent = results["workload_s"] = {}
     clock = {"t": time.perf_counter(), "cpu": time.process_time()}
+    _torch_threads(args, results)
+    for name in plan:
+        progress.running = name
+        try:
+            STEPS[name](args, cfg, results, note_load, stem)
+            t, c = time.perf_counter(), time.process_time()  # wall and CPU s of each step
+            spent[name] = {"wall": t - clock["t"], "cpu": c - clock["cpu"]}
+            clock.update(t=t, cpu=c)
+            progress.finished(name, results)
+        except BaseException as e:
+            e.progress = progress
+            raise
+    progress.running = None
+    return progress
 
-    def done(name):  # wall and CPU seconds of each workload, to keep --quick quick
-        t, c = time.perf_counter(), time.process_time()
-        spent[name] = {"wall": t - clock["t"], "cpu": c - clock["cpu"]}
-        clock.update(t=t, cpu=c)
 
-    # PyTorch's rows: the MLP's with --impls torch, and those of the CNN and GRU (whose
-    # implementations --impls does not choose): --impls without torch left them unset
+def _workload_names() -> tuple:
+    from benchmarks.cli import WORKLOADS
+
+    return WORKLOADS
+
+
+def _runs(name: str, args) -> bool:
+    """Whether the step ``name`` runs: a workload ``--only`` picks (``--quick`` skips those
+    of full runs only); the peak again after the MLP rows when both run."""
+    from benchmarks.cli_checks import FULL_ONLY
+
+    only = set(args.only)
+    if name == "peak again":
+        return {"peak", "mlp"} <= only
+    return name in only and not (args.quick and name in FULL_ONLY)
+
+
+def _torch_threads(args, results) -> None:
+    """PyTorch's rows: the MLP's with --impls torch, and those of the CNN and GRU (whose
+    implementations --impls does not choose): --impls without torch left them unset."""
+    from benchmarks import harness
+
+    only = set(args.only)
     if "mlp" in only and "torch" in args.impls or only & {"cnn", "gru"}:
         try:
             import torch
@@ -32,113 +73,166 @@ def run_workloads(args, cfg, results, note_load, stem: str):
             results["env"]["torch_threads"] = torch.get_num_threads()
         except ImportError:
             pass
-    if "startup" in only:  # first, in fresh processes, before this one has warmed anything
-        from benchmarks.startup import bench_startup
 
-        print("start-up (fresh processes) ...", flush=True)
-        quick = args.quick
-        results["startup"] = bench_startup(repeats=2 if quick else 5, pairs=0 if quick else 3)
-        done("startup")
-    if "seed" in only:
-        from benchmarks.seed import bench_seed
 
-        print("seed example ...", flush=True)
-        results["seed"] = bench_seed(R, pause, block)
-        done("seed")
-    if "peak" in only:
-        from benchmarks.micro import matmul_peak
+def _timing(args, cfg):
+    """(rounds, pause, seconds per timed block)."""
+    return cfg["repeats"], args.pause, cfg["min_block"]
 
-        print("matmul peak ...", flush=True)
-        results["peak"] = matmul_peak(cfg["peak_sizes"], max(R, 2), pause, block)
-        done("peak")
-    if "mlp" in only:
-        from benchmarks import mlp
 
-        impls = ["numpy"] + [n for n in args.impls if n != "numpy"]
-        results["mlp"] = []
-        for p in mlp.problems(
-            cfg["models"],
-            cfg["batch_sizes"],
-            cfg["target_steps"],
-            args.optimizer,
-            0.01,
-            cfg["max_examples"],
-        ):
-            print(f"MLP {p.label} ({p.steps} steps) ...", flush=True)
-            t0 = time.perf_counter()
-            # XLA's memory analysis compiles once more: the largest batch only, where it matters
-            memory = cfg["memory"] and p.batch_size == max(cfg["batch_sizes"])
-            results["mlp"].append(
-                mlp.bench_problem(p, impls, repeats=R, pause=pause, memory=memory, min_block=block)
-            )
-            print(f"  {time.perf_counter() - t0:.0f} s", flush=True)
-        if not args.quick:
-            print("MLP per-step overhead (tiny model) ...", flush=True)
-            results["overhead"] = mlp.bench_problem(
-                mlp.overhead_problem(), impls, repeats=R, pause=pause, memory=False, min_block=block
-            )
-        done("mlp")
-        note_load("after MLP")
-        if "peak" in only:  # again, so the MLP rows are not held to a peak taken under other load
-            from benchmarks.micro import matmul_peak
+def _startup(args, cfg, results, note_load, stem):
+    """First, in fresh processes, before this one has warmed anything."""
+    from benchmarks.startup import bench_startup
 
-            again = matmul_peak(cfg["peak_sizes"], max(R, 2), pause, block)
-            first = results["peak"]
-            results["peak"] = max(first, again, key=lambda m: m["peak_gflops"])
-            results["peak"]["measurements"] = [first["peak_gflops"], again["peak_gflops"]]
-            done("peak again")
-    if only & {"cnn", "gru"}:
-        results["nets"] = _run_nets(args, cfg, R, pause, block)
-        done("cnn/gru")
-    if "vmap" in only:
-        from benchmarks.micro import vmap_scaling
+    print("start-up (fresh processes) ...", flush=True)
+    quick = args.quick
+    results["startup"] = bench_startup(repeats=2 if quick else 5, pairs=0 if quick else 3)
 
-        print("vmap scaling ...", flush=True)
-        results["vmap"] = vmap_scaling(
-            cfg["vmap_counts"], R, pause, epochs=cfg["vmap_epochs"], min_block=block
+
+def _seed(args, cfg, results, note_load, stem):
+    from benchmarks.seed import bench_seed
+
+    print("seed example ...", flush=True)
+    results["seed"] = bench_seed(*_timing(args, cfg))
+
+
+def _peak(args, cfg, results, note_load, stem):
+    from benchmarks.micro import matmul_peak
+
+    print("matmul peak ...", flush=True)
+    R, pause, block = _timing(args, cfg)
+    results["peak"] = matmul_peak(cfg["peak_sizes"], max(R, 2), pause, block)
+
+
+def _mlp(args, cfg, results, note_load, stem):
+    from benchmarks import mlp
+
+    R, pause, block = _timing(args, cfg)
+    impls = ["numpy"] + [n for n in args.impls if n != "numpy"]
+    rows = []  # into results at the end: a stopped MLP workload leaves no half of it there
+    for p in mlp.problems(
+        cfg["models"],
+        cfg["batch_sizes"],
+        cfg["target_steps"],
+        args.optimizer,
+        0.01,
+        cfg["max_examples"],
+    ):
+        print(f"MLP {p.label} ({p.steps} steps) ...", flush=True)
+        t0 = time.perf_counter()
+        # XLA's memory analysis compiles once more: the largest batch only, where it matters
+        memory = cfg["memory"] and p.batch_size == max(cfg["batch_sizes"])
+        rows.append(
+            mlp.bench_problem(p, impls, repeats=R, pause=pause, memory=memory, min_block=block)
         )
-        done("vmap")
-    if "dispatch" in only:
-        from benchmarks.micro import dispatch_floor
-
-        results["dispatch"] = dispatch_floor(cfg["dispatch_calls"])
-        done("dispatch")
-    if "anatomy" in only and not args.quick:
-        from benchmarks.micro import compiled_programs, step_anatomy
-
-        print("step anatomy ...", flush=True)
-        results["anatomy"] = [
-            {**step_anatomy(widths, B, R, pause, block), "programs": compiled_programs(widths, B)}
-            for widths, B in (([784, 256, 256, 10], 1024), ([64, 256, 256, 10], 32))
-        ]
-        peak_from_anatomy(results)
-        done("anatomy")
-    if "network" in only and not args.quick:
-        from benchmarks.network import bench_network
-
-        print("spiking network (1000 AdEx neurons) ...", flush=True)
-        results["network"] = bench_network(args.quick)
-        done("network")
-    if "scaling" in only and not args.quick:
-        args.out.mkdir(parents=True, exist_ok=True)
-        results["scaling"] = run_scaling(args.out / f"{stem}-scaling.json")
-        done("scaling")
+        print(f"  {time.perf_counter() - t0:.0f} s", flush=True)
+    overhead = None
+    if not args.quick:
+        print("MLP per-step overhead (tiny model) ...", flush=True)
+        overhead = mlp.bench_problem(
+            mlp.overhead_problem(), impls, repeats=R, pause=pause, memory=False, min_block=block
+        )
+    results["mlp"] = rows
+    if overhead is not None:
+        results["overhead"] = overhead
+    note_load("after MLP")
 
 
-def _run_nets(args, cfg, R, pause, block) -> list[dict]:
-    """The CNN and GRU workloads (:mod:`benchmarks.nets`): quick runs check and time fit's
-    auto mode and PyTorch only (about 1 minute of the quick run on 2 loaded cores)."""
+def _peak_again(args, cfg, results, note_load, stem):
+    """Again, so the MLP rows are not held to a peak taken under other load."""
+    from benchmarks.micro import matmul_peak
+
+    R, pause, block = _timing(args, cfg)
+    again = matmul_peak(cfg["peak_sizes"], max(R, 2), pause, block)
+    first = results["peak"]
+    results["peak"] = max(first, again, key=lambda m: m["peak_gflops"])
+    results["peak"]["measurements"] = [first["peak_gflops"], again["peak_gflops"]]
+
+
+def _net(model: str):
+    """The step of the CNN or the GRU workload."""
+
+    def step(args, cfg, results, note_load, stem):
+        rows = _run_nets(args, cfg, *_timing(args, cfg), (model,))
+        results["nets"] = [*results.get("nets", []), *rows]
+
+    step.__name__ = f"_{model}"
+    return step
+
+
+def _run_nets(args, cfg, R, pause, block, models=("cnn", "gru")) -> list[dict]:
+    """The CNN and GRU workloads of ``models`` (:mod:`benchmarks.nets`): quick runs check and
+    time fit's auto mode and PyTorch only (about 1 minute of the quick run on 2 loaded
+    cores)."""
     from benchmarks import nets
 
     names = list(nets.QUICK_IMPLS if args.quick else nets.impls())
     out = []
-    for model in [m for m in ("cnn", "gru") if m in args.only]:
+    for model in [m for m in models if m in args.only]:
         p = nets.problem(model, batch_size=100, epochs=1, max_examples=cfg["nets_examples"])
         print(f"{p.label} ({p.steps} steps) ...", flush=True)
         t0 = time.perf_counter()
         out.append(nets.bench_net(p, names, repeats=R, pause=pause, min_block=block))
         print(f"  {time.perf_counter() - t0:.0f} s", flush=True)
     return out
+
+
+def _vmap(args, cfg, results, note_load, stem):
+    from benchmarks.micro import vmap_scaling
+
+    print("vmap scaling ...", flush=True)
+    R, pause, block = _timing(args, cfg)
+    results["vmap"] = vmap_scaling(
+        cfg["vmap_counts"], R, pause, epochs=cfg["vmap_epochs"], min_block=block
+    )
+
+
+def _dispatch(args, cfg, results, note_load, stem):
+    from benchmarks.micro import dispatch_floor
+
+    results["dispatch"] = dispatch_floor(cfg["dispatch_calls"])
+
+
+def _anatomy(args, cfg, results, note_load, stem):
+    from benchmarks.micro import compiled_programs, step_anatomy
+
+    print("step anatomy ...", flush=True)
+    R, pause, block = _timing(args, cfg)
+    results["anatomy"] = [
+        {**step_anatomy(widths, B, R, pause, block), "programs": compiled_programs(widths, B)}
+        for widths, B in (([784, 256, 256, 10], 1024), ([64, 256, 256, 10], 32))
+    ]
+    peak_from_anatomy(results)
+
+
+def _network(args, cfg, results, note_load, stem):
+    from benchmarks.network import bench_network
+
+    print("spiking network (1000 AdEx neurons) ...", flush=True)
+    results["network"] = bench_network(args.quick)
+
+
+def _scaling(args, cfg, results, note_load, stem):
+    args.out.mkdir(parents=True, exist_ok=True)
+    results["scaling"] = run_scaling(args.out / f"{stem}-scaling.json")
+
+
+# the steps in the order they run: each a workload of --only (benchmarks.cli.WORKLOADS), and
+# "peak again" (not one: the peak measured again after the MLP rows, when both run)
+STEPS = {
+    "startup": _startup,
+    "seed": _seed,
+    "peak": _peak,
+    "mlp": _mlp,
+    "peak again": _peak_again,
+    "cnn": _net("cnn"),
+    "gru": _net("gru"),
+    "vmap": _vmap,
+    "dispatch": _dispatch,
+    "anatomy": _anatomy,
+    "network": _network,
+    "scaling": _scaling,
+}
 
 
 def run_scaling(out_json: Path, timeout: float = 360.0) -> dict | None:

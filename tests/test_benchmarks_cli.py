@@ -172,8 +172,9 @@ def test_a_successful_run_keeps_its_temporary_folder(stubbed_suite, monkeypatch)
 
 @pytest.mark.parametrize("error", [KeyboardInterrupt(), OSError(errno.EIO, "I/O error")])
 def test_a_run_that_raises_removes_its_temporary_folder(error, stubbed_suite, monkeypatch):
-    """A run stopped during its workloads has saved no measurements: its temporary folder
-    goes. (Stopped at the report, it keeps them: tests/test_cli_faults2_audit.py.)"""
+    """A run stopped before its first workload has finished has saved no measurements: its
+    temporary folder goes. (Stopped later, or at the report, it keeps them:
+    tests/test_benchmarks_partial.py, tests/test_cli_faults2_audit.py.)"""
 
     def run_workloads(args, cfg, results, note_load, stem):
         (args.out / "half.png").write_text("half a figure")
