@@ -37,6 +37,24 @@ def _float(x) -> Array:
     return x if jnp.issubdtype(x.dtype, jnp.inexact) else x.astype(jnp.result_type(float))
 
 
+def _check_real(x, who: str, what: str) -> None:
+    """A ValueError naming the loss ``who`` and its argument ``what`` unless ``x`` holds real
+    numbers (bool, int or float: float16 and bfloat16 too): complex predictions gave a
+    complex "loss" silently (mse, the binary cross-entropies), and object arrays or ragged
+    lists ended in a JAX error naming no argument. Reads the dtype only: free under jit."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        try:
+            dtype = np.asarray(x).dtype
+        except (TypeError, ValueError):  # a ragged list
+            dtype = np.dtype(object)
+    if dtype == np.bool_ or any(jnp.issubdtype(dtype, k) for k in (jnp.integer, jnp.floating)):
+        return
+    raise ValueError(
+        f"{who}: {what} must hold real numbers (bool, int or float), got dtype {dtype}"
+    )
+
+
 def _match_binary_targets(pred: Array, target: Array, who: str) -> Array:
     """Let targets of shape (B,) meet predictions of shape (B, 1); the targets in the
     predictions' float dtype. A ValueError naming the loss ``who`` when they do not fit."""
@@ -103,8 +121,11 @@ def check_unit_interval(x, who: str, what: str, advice: str = "") -> None:
 def mse(pred: Array, target: Array, reduction: str = "mean") -> Array:
     """Mean squared error: J = mean_i (pred_i - target_i)^2 over every element.
 
-    Targets of shape (B,) are accepted for predictions of shape (B, 1).
+    Targets of shape (B,) are accepted for predictions of shape (B, 1). Both must hold real
+    numbers (bool, int or float; a ``ValueError`` otherwise).
     """
+    _check_real(pred, "mse", "predictions")
+    _check_real(target, "mse", "targets")
     pred = _float(pred)
     return _reduce(jnp.square(pred - _match_binary_targets(pred, target, "mse")), reduction)
 
@@ -140,6 +161,7 @@ def binary_cross_entropy(prob: Array, target: Array, reduction: str = "mean") ->
     [0, 1] too (the formula itself is linear in t): concrete ones are checked
     (:func:`check_binary_targets`; floats within :data:`TARGET_SLACK`), traced ones are not.
     """
+    _check_real(prob, "binary_cross_entropy", "probabilities p")
     check_unit_interval(
         prob, "binary_cross_entropy", "probabilities p",
         " (for logits use binary_cross_entropy_with_logits)",
@@ -196,6 +218,7 @@ def binary_cross_entropy_with_logits(
     ``grad``) are checked here, a ``ValueError`` giving the range found
     (:func:`check_binary_targets`).
     """
+    _check_real(logits, "binary_cross_entropy_with_logits", "logits")
     check_binary_targets(target, "binary_cross_entropy_with_logits")
     z = _float(logits)
     t = _match_binary_targets(z, target, "binary_cross_entropy_with_logits")
@@ -264,6 +287,8 @@ def softmax_cross_entropy(logits: Array, target: Array, reduction: str = "mean")
     stops the run) and its row gets no gradient. ``nnjax.fit`` checks its concrete labels
     before it compiles; check your own before calling a jitted loss or train step.
     """
+    _check_real(logits, "softmax_cross_entropy", "logits")
+    _check_real(target, "softmax_cross_entropy", "targets")
     z = _float(logits)
     logp = log_softmax(z)  # +inf logits: their tied limit, not NaN
     _check_concrete_targets(target, z.shape)  # before jnp.asarray, which wraps 2**32 to 0

@@ -23,6 +23,14 @@ import numpy as np
 _FAR = " (inputs far outside the training data?)"
 
 
+def _ml_float(dtype) -> bool:
+    """Is ``dtype`` a floating dtype NumPy knows only as raw bytes (kind 'V': ml_dtypes'
+    bfloat16 and float8 types, which JAX knows as floats)?"""
+    import jax.numpy as jnp
+
+    return bool(jnp.issubdtype(dtype, jnp.floating))  # False for raw bytes or records
+
+
 class NonFiniteRows(ValueError):
     """Rows whose inputs or outputs are unusable (nan or inf; for a model trained with
     ``binary_cross_entropy``, an output outside [0, 1], which is no probability): ``rows``
@@ -67,11 +75,14 @@ class Predictor:
     def transform(self, X) -> np.ndarray:
         """Raw inputs standardised with the saved statistics, float32 (float64 for a model
         with float64 params), shapes checked, every value finite (a row with nan/inf is a
-        ValueError naming it). A table with named columns (a pandas or polars DataFrame) is
-        matched by name to the model's :attr:`feature_names`, in any order; a column named
-        :attr:`target` is left out."""
+        ValueError naming it). Inputs of ints, bools or floats of any width (float16, and
+        ml_dtypes' bfloat16 and float8 types, converted exactly) are taken. A table with named
+        columns (a pandas or polars DataFrame) is matched by name to the model's
+        :attr:`feature_names`, in any order; a column named :attr:`target` is left out."""
         X = self._by_name(X)
         X = self._as_array(X)
+        if X.dtype.kind == "V" and _ml_float(X.dtype):  # bfloat16, float8: NumPy's kind 'V'
+            X = X.astype(np.float32)  # exact: each is a subset of float32
         if X.dtype.kind in "biu":
             std_dtype = None if self.standardizer is None else self.standardizer.mean.dtype
             X = X.astype(np.result_type(self._dtype, *([std_dtype] if std_dtype else [])))

@@ -35,9 +35,19 @@ def storable(arrays: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict
     :func:`unstored`)."""
     stored, dtypes = dict(arrays), {}
     for name, a in arrays.items():
-        if np.dtype(a.dtype.str) != a.dtype:
+        if not _npy_names(a.dtype):
             stored[name], dtypes[name] = a.view(f"u{a.dtype.itemsize}"), a.dtype.name
     return stored, dtypes
+
+
+def _npy_names(dtype: np.dtype) -> bool:
+    """Does the ``.npy`` header's dtype code (``dtype.str``) read back as ``dtype``? Not for
+    ml_dtypes' types: bfloat16 says ``'<V2'`` (raw bytes), float8_e5m2 ``'<f1'``, a code
+    NumPy does not read (a TypeError, which stopped the save)."""
+    try:
+        return np.dtype(dtype.str) == dtype
+    except TypeError:
+        return False
 
 
 def unstored(arrays: dict[str, np.ndarray], dtypes: dict[str, str]) -> dict[str, np.ndarray]:

@@ -179,10 +179,11 @@ def check_spatial(name: str, shape: Shape) -> None:
 def as_array(name: str, x):
     """``x`` as an array: a JAX array (a tracer too) or a NumPy array as it is, an array-like
     (a nested list of numbers, a scalar) by ``jnp.asarray``. A ValueError naming the layer
-    for a tuple or list of arrays (several branches, from FanOut or parallel) and for what
-    ``jnp.asarray`` refuses (a ragged list, a string)."""
+    for a tuple or list of arrays (several branches, from FanOut or parallel), for what
+    ``jnp.asarray`` refuses (a ragged list, a string), and for an array that holds no real
+    numbers (:func:`check_numbers`: an object array, complex numbers)."""
     if isinstance(x, jax.Array | np.ndarray):
-        return x
+        return check_numbers(name, x)
     if isinstance(x, tuple | list) and any(
         isinstance(leaf, jax.Array | np.ndarray) for leaf in jax.tree.leaves(x)
     ):
@@ -191,9 +192,27 @@ def as_array(name: str, x):
             "branches: merge them with FanInSum or FanInConcat first)"
         )
     try:
-        return jnp.asarray(x)
+        a = jnp.asarray(x)
     except (TypeError, ValueError):
         raise ValueError(f"{name}: expected an array, got {type(x).__name__} {x!r:.80}") from None
+    return check_numbers(name, a)
+
+
+def check_numbers(name: str, x):
+    """``x`` (an array) when its dtype is bool, an integer or a real float (float16,
+    bfloat16, float32, float64), else a ValueError naming the layer and the dtype: an object
+    array ended in JAX's "Error interpreting argument ... as an abstract array" from deep in
+    the layer, and complex inputs gave complex outputs, the imaginary parts mixed in silently.
+    Reads the dtype only: free under jit."""
+    dt = x.dtype
+    if dt == np.bool_ or jnp.issubdtype(dt, jnp.integer) or jnp.issubdtype(dt, jnp.floating):
+        return x
+    hint = {"O": " (an object array: convert it, e.g. x.astype(np.float32))",
+            "c": " (complex: give the real and imaginary parts as separate features)"}  # fmt: skip
+    raise ValueError(
+        f"{name}: expected an array of numbers (bool, int or float), got dtype {dt.name}"
+        f"{hint.get(getattr(dt, 'kind', ''), '')}"
+    )
 
 
 class ParamsError(ValueError):

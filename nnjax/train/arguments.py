@@ -3,6 +3,7 @@ size, the optimizer with its learning rate or schedule, ``dropout`` and ``eval_d
 ``ValueError`` names the bad argument.
 """
 
+import inspect
 from collections.abc import Mapping
 
 import jax.numpy as jnp
@@ -10,7 +11,7 @@ import numpy as np
 import optax
 
 from nnjax.losses import get_loss
-from nnjax.optim import FULL_BATCH, check_learning_rate, get_optimizer
+from nnjax.optim import FULL_BATCH, OPTIMIZERS, check_learning_rate, get_optimizer
 from nnjax.optim_checks import check_rate_nonzero
 from nnjax.train.config import float_dtypes
 from nnjax.train.model import has_dropout
@@ -51,6 +52,9 @@ def _optimizer(optimizer, learning_rate, params, total_steps: int) -> optax.Grad
             "optax.GradientTransformation carries its own rate (leave learning_rate out, or "
             "pass a name such as optimizer='adam')"
         )
+    if isinstance(optimizer, str) and optimizer in OPTIMIZERS:
+        for dtype in float_dtypes(params).split(","):
+            _check_eps(optimizer, dtype)
     if isinstance(optimizer, str) and learning_rate is not None:
         for dtype in float_dtypes(params).split(","):
             try:
@@ -64,6 +68,27 @@ def _optimizer(optimizer, learning_rate, params, total_steps: int) -> optax.Grad
         return get_optimizer(optimizer, learning_rate)
     except ValueError as e:
         raise ValueError(f"fit: optimizer: {e}") from None
+
+
+def _check_eps(optimizer: str, dtype: str) -> None:
+    """A ``ValueError`` when the named optimizer's default eps is 0 in the params' ``dtype``.
+
+    Adam and AdamW divide by sqrt(v_hat) + eps, RMSprop by sqrt(s + eps), with eps = 1e-8:
+    0 in float16 (smallest subnormal 6e-8). A gradient g = 0 then gives 0/0 = nan, and one
+    with |g| < sqrt(6e-8) = 2.4e-4 (g^2 is 0 in float16) an infinite update, from the first
+    steps; ``fit`` stopped with a nan loss and advice to lower the learning rate, which does
+    not help. Adagrad's eps (1e-7) is not 0 in float16; bfloat16 keeps float32's range."""
+    eps = inspect.signature(OPTIMIZERS[optimizer]).parameters.get("eps")
+    if eps is None or dtype == "none" or np.asarray(eps.default, jnp.dtype(dtype)) != 0:
+        return
+    tiny = float(np.sqrt(float(jnp.finfo(dtype).smallest_subnormal)))
+    raise ValueError(
+        f"fit: optimizer {optimizer!r} divides by a root of the squared gradients plus eps = "
+        f"{eps.default:g}, and eps is 0 in {dtype}, the dtype of the params: a gradient of 0, "
+        f"or one below {tiny:.2g} (its square is 0 in {dtype}), makes updates nan or inf from "
+        "the first steps; train float32 or bfloat16 params, or use 'sgd', 'momentum', "
+        "'nesterov' or 'adagrad'"
+    )
 
 
 def _check_schedule(schedule, total_steps: int) -> None:
