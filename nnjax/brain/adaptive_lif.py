@@ -124,10 +124,11 @@ def _crossing(V0, w0, V_inf, V_end, free, p):
 def step(state: ALIFState, current: Array, params: ALIFParams, dt: float) -> ALIFState:
     """One exact step of the population (current nA, constant over the step).
 
-    A ValueError for a current or a parameter whose shape does not broadcast to the state's
-    or would widen it (static shapes: checked under jit too), and for concrete parameters or
-    dt out of range (:func:`check_params`; traced ones, as in a scan, pass unchecked)."""
-    dynamics.check_positive(dt, "dt (ms)", "adaptive_lif.step")  # concrete dt only
+    A ValueError for a current, a parameter or dt whose shape does not broadcast to the
+    state's or would widen it (dt a scalar; static shapes: checked under jit too), and for
+    concrete parameters or dt out of range (:func:`check_params`; traced ones, as in a
+    scan, pass unchecked: a traced dt > t_ref gives wrong spike counts)."""
+    dynamics.check_step_dt(dt, "adaptive_lif.step")  # a scalar; concrete dt > 0
     dynamics.check_step_input("adaptive_lif.step", state, current, params)
     if dynamics.concrete(dt) is not None:
         check_params(params, dt, "adaptive_lif.step")

@@ -122,11 +122,14 @@ def step(
     """One Euler step of the whole population: current (pA) broadcast against the state.
 
     A ValueError for a current or a parameter whose shape does not broadcast to the state's
-    or would widen it (static shapes: checked under jit too), and for concrete parameters or
-    dt out of range (:func:`_check_params`; traced ones, as in a scan, pass unchecked)."""
-    dynamics.check_positive(dt, "dt (ms)", "adex.step")  # concrete dt only; traced passes
+    or would widen it, and for a dt that is not a scalar (static shapes: checked under jit
+    too), and for concrete parameters or dt out of range (:func:`_check_params`,
+    :func:`check_euler_dt`; traced ones, as in a scan, pass unchecked)."""
+    dynamics.check_step_dt(dt, "adex.step")  # a scalar; concrete dt > 0, traced passes
     dynamics.check_step_input("adex.step", state, current, params)
     _check_params(params, "adex.step")
+    if dynamics.concrete(dt) is not None:  # dt >= tau ran silently here, refused in simulate
+        check_euler_dt(params, float(dt), "adex.step")
     p = params
     V, w = state.V, state.w
     x = jnp.minimum((jnp.minimum(V, p.V_peak) - p.V_T) / p.Delta_T, EXP_CAP)

@@ -52,6 +52,12 @@ def check_dt(dt, where: str, name: str = "dt") -> float:
     """dt as a positive Python float (ms), or a ValueError (a bool or a string is refused)."""
     if isinstance(dt, bool | np.bool_ | str | bytes):
         raise ValueError(f"{where}: {name} must be a positive float (ms), got {dt!r}")
+    if isinstance(dt, jax.core.Tracer):  # float() raised JAX's ConcretizationTypeError
+        raise ValueError(
+            f"{where}: {name} must be a concrete number (ms), got a traced value: it sets the "
+            "compiled step (and the step count), so jit or vmap over it is not supported; loop "
+            "over the values, or scan the model's step function, which takes a traced dt"
+        )
     try:
         dt = float(dt)
     except (TypeError, ValueError):
@@ -59,6 +65,14 @@ def check_dt(dt, where: str, name: str = "dt") -> float:
     if not (dt > 0 and dt < float("inf")):
         raise ValueError(f"{where}: {name} must be > 0 and finite (ms), got {dt}")
     return dt
+
+
+def check_step_dt(dt, where: str) -> None:
+    """A step function's dt: a scalar (a static shape, so checked under jit too; an array dt
+    widened the state into its shape, silently) and, where concrete, finite and > 0 (ms)."""
+    check_positive(dt, "dt (ms)", where)  # concrete dt only; a traced one passes
+    if jnp.ndim(dt) != 0:
+        raise ValueError(f"{where}: dt has shape {jnp.shape(dt)}; dt must be a scalar (ms)")
 
 
 def check_number(value, name: str, where: str) -> float:
@@ -254,16 +268,19 @@ def state_dtype(inputs: Array, params):
     return jnp.result_type(inputs.dtype, *jax.tree.leaves(params))
 
 
-@functools.partial(jax.jit, static_argnums=(0, 4))
 def run(step: Callable, state, inputs: Array, params, dt: float):
     """Scan ``step`` over the time axis of ``inputs`` (T, ...) from ``state``.
 
     Returns the trace: the State after every step, each field (T, *population shape).
     ``step`` and ``dt`` are static; the parameters and the state are traced; ``dt`` as
-    :func:`check_dt` (a dt <= 0 ran backwards in time).
+    :func:`check_dt` (a dt <= 0 ran backwards in time), checked before the jit: a JAX
+    array dt failed in jit's hashing with "Non-hashable static arguments".
     """
-    dt = check_dt(dt, "run")
+    return _run(step, state, inputs, params, check_dt(dt, "run"))
 
+
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def _run(step: Callable, state, inputs: Array, params, dt: float):
     def body(s, x):
         s = step(s, x, params, dt)
         return s, s

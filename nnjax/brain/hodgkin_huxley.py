@@ -123,14 +123,15 @@ def derivatives(state: HHState, current: Array, p: HHParams = STANDARD) -> HHSta
 def rk4_step(state: HHState, current: Array, dt: float, p: HHParams = STANDARD) -> HHState:
     """One classical Runge–Kutta step, the current held constant over the step.
 
-    A ValueError for a current or a parameter whose shape does not broadcast to the state's
-    or would widen it (static shapes: checked under jit too), and for concrete parameters or
-    dt out of range (:func:`_check_params`; traced ones, as in a scan, pass unchecked)."""
+    A ValueError for a current, a parameter or dt whose shape does not broadcast to the
+    state's or would widen it (dt a scalar; static shapes: checked under jit too), and for
+    concrete parameters or dt out of range (:func:`_check_params`; traced ones, as in a
+    scan, pass unchecked)."""
     return _rk4_step(state, current, dt, p, "hodgkin_huxley.rk4_step")
 
 
 def _rk4_step(state: HHState, current: Array, dt: float, p: HHParams, where: str) -> HHState:
-    dynamics.check_positive(dt, "dt (ms)", where)  # concrete dt only
+    dynamics.check_step_dt(dt, where)  # a scalar; concrete dt > 0
     dynamics.check_step_input(where, state, current, p)
     _check_params(p, where)
 

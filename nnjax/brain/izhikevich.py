@@ -12,7 +12,8 @@ Integrated with forward Euler at step dt (Izhikevich's own code uses two half-st
 cannot overflow. The error grows with dt and is not refused: over 1 s of the RS cell at
 I = 10, 23 spikes at dt = 0.01-0.5 ms, 22 at 1-2 ms, then 99 at 5 ms and 55 at 9 ms (the
 v equation's own time scale near rest is about 1.7 ms, past which Euler overshoots). Keep
-dt <= 1 ms, and check a result against a smaller dt. Spikes are
+dt <= 1 ms, and check a result against a smaller dt. Refused: dt >= 1 / a, u's own time
+constant (:func:`check_euler_dt`; past 2 / a, u and v ran to inf and nan). Spikes are
 :func:`nnjax.brain.surrogate.spike` of v - v_peak (mV); the reset, v -> c and u += d s
 alike, uses stop_gradient(spike) (``detach_reset``), so u += d s carries dL/dd for a fixed
 spike pattern and no gradient runs from one spike's surrogate into the next upswing (it grew
@@ -29,6 +30,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from nnjax.brain import dynamics
 from nnjax.brain.surrogate import check_surrogate, spike
@@ -95,11 +97,14 @@ def step(
     """One Euler step of the whole population; current broadcast against the state.
 
     A ValueError for a current or a parameter whose shape does not broadcast to the state's
-    or would widen it (static shapes: checked under jit too), and for concrete parameters or
-    dt out of range (:func:`check_params`; traced ones, as in a scan, pass unchecked)."""
-    dynamics.check_positive(dt, "dt (ms)", "izhikevich.step")  # concrete dt only
+    or would widen it, and for a dt that is not a scalar (static shapes: checked under jit
+    too), and for concrete parameters or dt out of range (:func:`check_params`,
+    :func:`check_euler_dt`; traced ones, as in a scan, pass unchecked)."""
+    dynamics.check_step_dt(dt, "izhikevich.step")  # a scalar; concrete dt > 0
     dynamics.check_step_input("izhikevich.step", state, current, params)
     check_params(params, "izhikevich.step")
+    if dynamics.concrete(dt) is not None:
+        check_euler_dt(params, float(dt), "izhikevich.step")
     p = params
     v, u = state.v, state.u
     vc = jnp.minimum(v, p.v_peak)
@@ -129,16 +134,32 @@ def simulate(
 ) -> IzhikevichState:
     """Run the population over current (T, ...) from ``state`` (v = -65, u = b v by
     default). Returns the trace, each field (T, *population shape). ValueError for concrete
-    parameters outside the model's range (:func:`check_params`)."""
+    parameters outside the model's range (:func:`check_params`) and a dt at or above 1 / a
+    (:func:`check_euler_dt`)."""
     where = "izhikevich.simulate"
     current = dynamics.check_time_input(current, where)
     dt = dynamics.check_dt(dt, where)
     k = check_surrogate(surrogate, slope)
     check_params(params, where)
+    check_euler_dt(params, dt, where)
     dynamics.check_population(current, params, state, where)
     if state is None:
         state = init_state(current.shape[1:], params, dtype=dynamics.state_dtype(current, params))
     return dynamics.run(_Stepper(surrogate, k), state, current, params, dt)
+
+
+def check_euler_dt(p: IzhikevichParams, dt: float, where: str) -> None:
+    """A ValueError unless dt < 1 / a for every neuron (concrete a; traced passes): u's Euler
+    factor 1 - a dt is <= 0 from dt = 1 / a on, so u overshoots its nullcline every step, and
+    below -1 from dt = 2 / a, where u grows without bound (the FS cell, a = 0.1, at dt = 20
+    ms: v and u inf, then nan, with no error)."""
+    a = dynamics.concrete(p.a)
+    if a is not None and a.size and not dt * float(np.max(a)) < 1.0:
+        raise ValueError(
+            f"{where}: dt must be below 1 / a = {1.0 / float(np.max(a)):g} ms, the time "
+            f"constant of u (forward Euler overshoots past it, and diverges from 2 / a), got "
+            f"dt={dt:g}"
+        )
 
 
 def check_params(p: IzhikevichParams, where: str) -> None:
