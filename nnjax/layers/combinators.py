@@ -18,7 +18,7 @@ import numbers
 import jax.numpy as jnp
 import numpy as np
 
-from nnjax.layers.checks import check_shape, located, positive_int
+from nnjax.layers.checks import as_array, check_shape, located, positive_int
 from nnjax.layers.core import (
     Layer,
     apply_model,
@@ -67,8 +67,16 @@ def FanOut(n: int) -> Layer:
     return Layer(init, apply, name, False, make_spec("FanOut", n=n))
 
 
+def _float_sum(xs):
+    """sum_i x_i in the dtype the x_i promote to, a float one (integer or bool branches sum
+    in the default float: in their own dtype uint8 177 + 177 wrapped to 98, bools or-ed)."""
+    dtype = jnp.result_type(*xs, 1.0)
+    return sum((a.astype(dtype) for a in xs[1:]), xs[0].astype(dtype))
+
+
 def FanInSum() -> Layer:
-    """(x_1, ..., x_n) -> sum_i x_i, all of one shape; no params."""
+    """(x_1, ..., x_n) -> sum_i x_i, all of one shape, in the dtype they promote to (the
+    default float for integer or bool branches); no params."""
     name = "FanInSum"
 
     def init(key, input_shape):
@@ -78,10 +86,10 @@ def FanInSum() -> Layer:
         return shapes[0], {}
 
     def apply(params, x, *, key=None):
-        xs = _branches(name, x)
+        xs = tuple(as_array(name, a) for a in _branches(name, x))
         if len({tuple(a.shape) for a in xs}) > 1:
             raise ValueError(f"{name}: branch shapes differ: {[tuple(a.shape) for a in xs]}")
-        return sum(xs[1:], xs[0])
+        return _float_sum(xs)
 
     return Layer(init, apply, name, False, make_spec("FanInSum"))
 
@@ -163,8 +171,8 @@ def parallel(*layers: Layer) -> Layer:
 
 
 def residual(layer: Layer) -> Layer:
-    """x -> x + f(x); f must keep the shape (checked at init and at apply). Params and state
-    are f's own."""
+    """x -> x + f(x); f must keep the shape (checked at init and at apply); the sum as
+    :func:`FanInSum`'s (a float one). Params and state are f's own."""
     check_layers("residual", [layer])
     name = f"residual({layer.name})"
 
@@ -185,7 +193,7 @@ def residual(layer: Layer) -> Layer:
             f"inside {name}", apply_model, layer, params, state, x, key=key, train=train
         )
         check(jnp.shape(x), jnp.shape(y))
-        return x + y, state
+        return _float_sum((as_array(name, x), y)), state
 
     if layer.stateful:
 
