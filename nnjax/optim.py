@@ -46,6 +46,7 @@ from nnjax.optim_checks import (
     check_rate_nonzero,
     check_schedule_start,
     default_float,
+    is_traced_rate,
     number,
     real,
 )
@@ -140,6 +141,8 @@ def get_optimizer(
 ) -> optax.GradientTransformation:
     """Build an optimizer by name (see the module docstring), or pass an Optax one through.
 
+    A traced ``learning_rate`` (a scalar under ``jit``, ``vmap`` or ``grad``: a
+    meta-gradient with respect to it) is taken as given, unchecked, as Optax takes it.
     A float ``learning_rate`` must be finite, and not 0, in JAX's default float (float32;
     float64 under x64; :func:`~nnjax.optim_checks.check_rate_nonzero`); a schedule must give
     one finite rate >= 0 at step 0, finite in that dtype too (called once). Hyperparameters
@@ -162,8 +165,9 @@ def get_optimizer(
         )
     if learning_rate is None:
         raise ValueError(f"optimizer {optimizer!r} needs a learning_rate")
-    check_learning_rate(learning_rate, default_float(), "JAX's default float dtype")
-    check_rate_nonzero(learning_rate, default_float(), "JAX's default float dtype")
+    if not is_traced_rate(learning_rate):  # a traced rate (jit, vmap, grad) goes as given
+        check_learning_rate(learning_rate, default_float(), "JAX's default float dtype")
+        check_rate_nonzero(learning_rate, default_float(), "JAX's default float dtype")
     factory = OPTIMIZERS[optimizer]
     takes = list(inspect.signature(factory).parameters)[1:]
     unknown = sorted(set(hyperparams) - set(takes))

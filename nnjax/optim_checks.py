@@ -35,6 +35,19 @@ def real(value) -> float | None:
         return None
 
 
+def is_traced_rate(value) -> bool:
+    """Whether ``value`` is one traced real number (a scalar int or float tracer under
+    ``jit``, ``vmap`` or ``grad``): its value is unknown when the optimizer is built, so a
+    learning rate so given passes unchecked, as Optax takes it (a meta-gradient with
+    respect to the rate, or a vmap over rates)."""
+    import jax
+    import numpy as np
+
+    if not isinstance(value, jax.core.Tracer):
+        return False
+    return np.shape(value) == () and np.dtype(value.dtype).kind in "iuf"
+
+
 def number(name: str, value, valid: tuple, where: str = "") -> float:
     """``value`` (:func:`real`) as a float in the range ``valid`` (:data:`UNIT`, ...), else a
     ``ValueError`` naming ``where`` (get_optimizer adds the optimizer), ``name`` and the range."""

@@ -81,7 +81,7 @@ def validate(study: Study, label: Label = parameter_label) -> Study:
     return dataclasses.replace(study, seeds=tuple(study.seeds))
 
 
-RUN_DTYPE = np.float32  # the dtype of the data, the params and each run's learning rate
+RUN_DTYPE = np.float32  # the data's dtype; the params' and the rates' too, but under x64
 
 
 def _activation(name, label: Label) -> str:

@@ -244,7 +244,10 @@ def train_optimizer(
         init_params = seed_params(model, seeds, X.shape[1:])
     params_s, states_s = init_params
     train_keys = jnp.stack([seed_keys(s)[1] for s in seeds])
-    carry, keys = _init_runs(name, params_s, states_s, train_keys, jnp.asarray(lrs, X.dtype), L)
+    # each rate in the params' dtype, as fit's optimizer scales their updates (float64 under
+    # x64: a float32 rate would be another rate, 0.05 as 0.0500000007)
+    rate_dtype = jnp.result_type(*(jax.tree.leaves(params_s) or [X]))
+    carry, keys = _init_runs(name, params_s, states_s, train_keys, jnp.asarray(lrs, rate_dtype), L)
     if on_chunk is not None:
         on_chunk(0)
     driven = drive(

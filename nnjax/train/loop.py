@@ -27,6 +27,7 @@ import numpy as np
 import optax
 
 from nnjax.train.order import (
+    SEEDS,
     as_key,
     batch_indices,
     check_order,
@@ -106,7 +107,9 @@ def check_run_data(where: str, n_examples: int, eval_names, X, y, evals) -> None
 def check_epochs(epochs, where: str):
     """``epochs`` as an int array (E,) of epoch indices (a list, a range or a NumPy array
     accepted, traced arrays too); a scalar, a 2-D array or floats are a ``ValueError`` naming
-    ``where`` (a float index would be truncated into another epoch's shuffle)."""
+    ``where`` (a float index would be truncated into another epoch's shuffle), and so is a
+    concrete index outside [0, 2**32), as :func:`~nnjax.train.order.batch_indices` refuses
+    it (fold_in would take -1 as epoch 2**32 - 1, and 2**32 + 1 as epoch 1)."""
     if not hasattr(epochs, "shape") or not hasattr(epochs, "dtype"):
         try:
             epochs = jnp.asarray(epochs)  # a list of tracers too (a list under jit)
@@ -119,6 +122,14 @@ def check_epochs(epochs, where: str):
             f"{where}: epochs must be an int array (E,) of epoch indices, e.g. jnp.arange(E), "
             f"got {got}"
         )
+    if not isinstance(epochs, jax.core.Tracer) and shape[0]:
+        values = np.asarray(epochs)
+        bad = values[(values < 0) | (values >= SEEDS)]
+        if bad.size:
+            raise ValueError(
+                f"{where}: epochs must be epoch indices in [0, 2**32), got {int(bad[0])} (it "
+                f"would train on the order of epoch {int(bad[0]) % SEEDS})"
+            )
     return epochs
 
 
@@ -173,6 +184,10 @@ def make_epochs_fn(
     whole epoch, as ``lax.scan`` takes it), checked here. ``shuffle=False``: every epoch
     takes the batches in the stored order (:func:`~nnjax.train.order.batch_indices`), and
     ``batch_size`` must divide ``n_examples`` (else the last n % b rows would never be used).
+    ``vmap`` over keys gives each run the order of that run alone, for every PRNG
+    (:func:`~nnjax.train.order.per_key`); but a ``Dropout`` layer's masks from keys of
+    ``"rbg"``/``"unsafe_rbg"`` differ under ``vmap`` (JAX's batching of XLA's RngBitGenerator):
+    with dropout, vmap runs with threefry keys (the default) to equal the runs alone.
     """
     where = "make_epochs_fn"
     n_examples, batch_size = check_order(where, n_examples, batch_size, shuffle)

@@ -27,6 +27,7 @@ import math
 import numbers
 
 import jax
+import jax.custom_batching
 import jax.numpy as jnp
 import numpy as np
 
@@ -105,7 +106,7 @@ def is_full_batch(n_examples: int, batch_size: int | None) -> bool:
 def run_keys(key: Array) -> tuple[Array, Array]:
     """``(order_key, dropout_key) = jax.random.split(key)``: the shuffles and the dropout masks.
     ``key``: a PRNG key, or an int seed (as ``fit``'s ``key``; :func:`as_key`)."""
-    order_key, dropout_key = jax.random.split(as_key(key, "run_keys"))
+    order_key, dropout_key = per_key(lambda k: jax.random.split(k), as_key(key, "run_keys"))
     return order_key, dropout_key
 
 
@@ -185,8 +186,41 @@ def batch_indices(
     steps = n // b
     if not shuffle or is_full_batch(n, b):
         return jnp.arange(steps * b, dtype=jnp.int32).reshape(steps, b)
-    perm = permutation(_fold_in(as_key(order_key, "batch_indices", "order_key"), epoch), n)
+    perm = _shuffle(as_key(order_key, "batch_indices", "order_key"), epoch, n)
     return perm[: steps * b].reshape(steps, b)
+
+
+def _shuffle(key: Array, epoch, n: int) -> Array:
+    """``permutation(fold_in(key, epoch), n)`` (one key at a time under ``vmap`` for a PRNG
+    other than threefry: :func:`per_key`)."""
+    if not isinstance(epoch, jax.core.Tracer):
+        epoch = np.uint32(int(epoch))  # checked in [0, 2**32): a uint32 without x64 too
+    return per_key(lambda k, e: permutation(_fold_in(k, e), n), key, epoch)
+
+
+def per_key(fn, key: Array, *args):
+    """``fn(key, *args)`` for one typed key (a raw key is the default PRNG's), an array out
+    (a typed key array too). A key of another PRNG than threefry (``"rbg"``,
+    ``"unsafe_rbg"``: XLA's RngBitGenerator) draws, under ``vmap`` over a batch of keys,
+    *other* bits than each key alone (JAX's batching rule of that generator), so a run
+    vmapped over seeds would train on another order than the same run alone; for them a
+    batch goes one key at a time (``jax.custom_batching.sequential_vmap``)."""
+    typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+    impl = jax.random.key_impl(key if typed else jax.random.wrap_key_data(key))
+    if str(impl) == "threefry2x32":
+        return fn(key, *args)  # the key as given: a raw key's results stay raw
+    key = key if typed else jax.random.wrap_key_data(key, impl=impl)
+    out_is_key = []
+
+    @jax.custom_batching.sequential_vmap
+    def one(data, *a):
+        out = fn(jax.random.wrap_key_data(data, impl=impl), *a)
+        typed = jax.dtypes.issubdtype(out.dtype, jax.dtypes.prng_key)
+        out_is_key[:] = [typed]
+        return jax.random.key_data(out) if typed else out
+
+    out = one(jax.random.key_data(key), *args)
+    return jax.random.wrap_key_data(out, impl=impl) if out_is_key[0] else out
 
 
 def epochs_batch_indices(
@@ -264,7 +298,10 @@ def step_keys(dropout_key: Array, epoch, n_steps: int) -> Array:
     if n is None or n < 1:
         raise ValueError(f"{where}: n_steps must be a positive int, got {n_steps!r}")
     check_epoch(epoch, where)
-    return jax.random.split(jax.random.fold_in(as_key(dropout_key, where, "dropout_key"), epoch), n)
+    if not isinstance(epoch, jax.core.Tracer):
+        epoch = np.uint32(int(epoch))
+    split = lambda k, e: jax.random.split(jax.random.fold_in(k, e), n)  # noqa: E731
+    return per_key(split, as_key(dropout_key, where, "dropout_key"), epoch)
 
 
 def check_epoch(epoch, where: str) -> None:
