@@ -197,3 +197,20 @@ def test_study_runs_equal_fit_under_x64():
                           batch_size=8, key=train_key, eval_data={"val": splits.val})  # fmt: skip
             assert np.abs(r.step_loss - runs.step_loss[i, j]).max() < 1e-12
             assert np.abs(r.metrics["val_loss"] - runs.metrics["val_loss"][i, j]).max() < 1e-12
+
+
+@pytest.mark.parametrize("make", [np.asarray, jnp.asarray, np.int64])
+def test_fit_takes_epochs_as_a_concrete_integer_scalar_of_any_kind(make):
+    # jnp.asarray(2) was refused ("epochs must be a positive int") while np.int64(2) ran
+    X = np.linspace(-1, 1, 12, dtype=np.float32).reshape(6, 2)
+    y = np.array([0, 1, 0, 1, 0, 1])
+    model = nnjax.mlp([2, 2], activation="relu")
+    _, params = model.init(jax.random.key(0), (-1, 2))
+    kw = dict(optimizer="sgd", learning_rate=0.1, batch_size=3, key=1)
+    a = nnjax.fit(model, params, X, y, epochs=make(2), **kw)
+    b = nnjax.fit(model, params, X, y, epochs=2, **kw)
+    assert jax.tree.all(jax.tree.map(np.array_equal, a.params, b.params))
+    with pytest.raises(ValueError, match=r"fit: epochs must be a positive int, got"):
+        nnjax.fit(model, params, X, y, epochs=make(0), **kw)
+    with pytest.raises(ValueError, match=r"fit: epochs must be a positive int, got"):
+        nnjax.fit(model, params, X, y, epochs=jnp.asarray(2.0), **kw)

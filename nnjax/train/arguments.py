@@ -6,6 +6,7 @@ size, the optimizer with its learning rate or schedule, ``dropout`` and ``eval_d
 import inspect
 from collections.abc import Mapping
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -19,13 +20,27 @@ from nnjax.train.order import check_batch_size
 
 
 def _check_int(name: str, v, low: int, none_ok: bool = True) -> int | None:
-    """``v`` as a Python int >= ``low`` (a NumPy int accepted), or None where ``none_ok``."""
+    """``v`` as a Python int >= ``low`` (a NumPy int or a concrete 0-d integer array, NumPy's
+    or JAX's, accepted), or None where ``none_ok``."""
     if v is None and none_ok:
         return None
+    if _concrete_int_scalar(v):
+        v = int(v)
     if isinstance(v, bool | np.bool_) or not isinstance(v, int | np.integer) or v < low:
         kind = "a positive int" if low == 1 else f"an int >= {low}"
         raise ValueError(f"fit: {name} must be {kind}{' or None' if none_ok else ''}, got {v!r}")
     return int(v)
+
+
+def _concrete_int_scalar(v) -> bool:
+    """Whether ``v`` is a 0-d integer array with a value (not a tracer), e.g. jnp.asarray(2)."""
+    dtype = getattr(v, "dtype", None)
+    return (
+        isinstance(v, np.ndarray | jax.Array)
+        and not isinstance(v, jax.core.Tracer)
+        and np.ndim(v) == 0
+        and np.dtype(dtype).kind in "iu"
+    )
 
 
 def _batch_size(batch_size, n: int, optimizer) -> int | None:
