@@ -207,7 +207,10 @@ def simulate(
     """Integrate from the steady state at ``V0``: current (T, ...) uA/cm^2 -> trace, each
     field (T, ...) (the state at the end of every step). The batch shape is the current's
     trailing shape broadcast with the parameters' shapes; params are traced, so ``jax.grad``
-    reaches them and new values do not recompile."""
+    reaches them and new values do not recompile. A run whose V diverges (dt too large for
+    RK4) is a ValueError naming the step; called under ``jit``/``vmap``/``grad`` (a traced
+    trace) that check cannot run, and the trace holds the inf/nan: check
+    ``jnp.isfinite(trace.V)`` there."""
     current = _check(current, dt, params, "hodgkin_huxley.simulate")
     dynamics.check_finite(V0, "V0 (mV)", "hodgkin_huxley.simulate")
     dynamics.check_population(current, (params, V0), None, "hodgkin_huxley.simulate")
