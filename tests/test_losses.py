@@ -305,3 +305,16 @@ def test_a_target_shape_that_does_not_fit_names_the_loss(name):
     assert str(err.value) == (
         f"{name}: targets of shape (3,) do not fit predictions (3, 2)"
     )  # the message did not name the loss
+
+
+def test_softmax_cross_entropy_refuses_concrete_probability_targets_outside_the_unit_interval():
+    # a target of -0.3 gave a loss that falls without bound as its logit grows
+    z = np.zeros((2, 3), np.float32)
+    bad = np.array([[-0.3, 1.3, 0.0], [1.0, 0.0, 0.0]], np.float32)
+    with pytest.raises(ValueError, match=r"must be in \[0, 1\].*got values from -0.3 to 1.3"):
+        L.softmax_cross_entropy(z, bad)
+    soft = np.array([[0.25, 0.75, 0.0], [1.0, 0.0, 0.0]], np.float32)
+    want = -np.mean(np.sum(soft * np.log(np.full((2, 3), 1 / 3)), axis=1))
+    np.testing.assert_allclose(L.softmax_cross_entropy(z, soft), want, rtol=1e-6)
+    # traced targets are not checked (the formula is linear in t)
+    jax.jit(L.softmax_cross_entropy)(z, bad)
