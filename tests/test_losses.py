@@ -318,3 +318,12 @@ def test_softmax_cross_entropy_refuses_concrete_probability_targets_outside_the_
     np.testing.assert_allclose(L.softmax_cross_entropy(z, soft), want, rtol=1e-6)
     # traced targets are not checked (the formula is linear in t)
     jax.jit(L.softmax_cross_entropy)(z, bad)
+
+
+def test_fit_refuses_probability_targets_outside_the_unit_interval():
+    X = np.random.default_rng(0).standard_normal((8, 3)).astype(np.float32)
+    Y = np.tile(np.array([[-0.5, 1.5]], np.float32), (8, 1))  # fit trained on these
+    model = nnjax.mlp([3, 2])
+    _, params = model.init(jax.random.key(0), (-1, 3))
+    with pytest.raises(ValueError, match=r"^fit: y: probability targets .* must be in \[0, 1\]"):
+        nnjax.fit(model, params, X, Y, optimizer="sgd", learning_rate=0.1, epochs=1)

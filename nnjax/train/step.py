@@ -277,7 +277,8 @@ def check_data(X, y, where: str) -> tuple[Array, Array]:
 def check_labels(loss, y, out_shape, where: str) -> None:
     """The loss takes the model's outputs (len(y), *out_shape[1:]) with targets y and returns
     a float scalar J (traced, nothing computed: a gradient needs one number); integer labels
-    for the softmax cross-entropy must index its K outputs."""
+    for the softmax cross-entropy must index its K outputs, its float (probability) targets
+    lie in [0, 1], as the binary losses' targets."""
     loss_fn = get_loss(loss)
     name = getattr(loss_fn, "__name__", "the loss")
     pred = jax.ShapeDtypeStruct((len(y), *out_shape[1:]), jnp.float32)
@@ -303,6 +304,8 @@ def check_labels(loss, y, out_shape, where: str) -> None:
             "model one output per class (K >= 2), or use 'binary_cross_entropy_with_logits' "
             "for 0/1 labels"
         )
+    if loss_fn is softmax_cross_entropy and jnp.issubdtype(y.dtype, jnp.floating):
+        check_unit_interval(y, where, "probability targets of loss 'softmax_cross_entropy'")
     if loss_fn is not softmax_cross_entropy or not jnp.issubdtype(y.dtype, jnp.integer):
         return
     k = out_shape[-1]
