@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from ode_oracles import alif_spike_times
 from scipy.integrate import solve_ivp
 
 from nnjax.brain import adaptive_lif as alif
@@ -49,22 +50,7 @@ def test_adaptive_lif_spike_times_match_solve_ivp_at_every_dt():
     dt = 0.1 and 2 ms (measured 2.1e-10)."""
     p = alif.ALIFParams(t_ref=2.05)
     I = 3.0
-
-    def rhs(t, y):
-        return [(-(y[0] - p.E_L) + p.R * (I - y[1])) / p.tau_m, -y[1] / p.tau_w]
-
-    def hit(t, y):
-        return y[0] - p.theta
-
-    hit.terminal, hit.direction = True, 1
-    t, y, times = 0.0, [p.E_L, 0.0], []
-    while True:
-        sol = solve_ivp(rhs, (t, 300.0), y, events=hit, method="DOP853", rtol=1e-12, atol=1e-12)
-        if sol.status != 1:
-            break
-        ts, w = sol.t_events[0][0], sol.y_events[0][0][1] + p.b
-        times.append(ts)
-        t, y = ts + p.t_ref, [p.V_r, w * np.exp(-p.t_ref / p.tau_w)]
+    times = alif_spike_times(p, I, 300.0)
     with jax.enable_x64(True):
         for dt in (0.1, 2.0):
             tr = alif.simulate(jnp.full((int(round(300.0 / dt)),), I), p, dt=dt)
