@@ -61,10 +61,11 @@ def _csv(where, n_features, feature_names, label_names, target, trained_target) 
     else:
         datafile.warn_numeric_header(where, header)
         if len(given) != n_features:
-            hint = (  # a model trained on arrays knows no label column: name it
-                f" (is {datafile.DEFAULT_TARGET!r} the labels? give --target "
-                f"{datafile.DEFAULT_TARGET})"
-                if len(given) == n_features + 1 and datafile.DEFAULT_TARGET in given
+            # a model trained on arrays or a built-in dataset knows no label column: name it
+            label = datafile.DEFAULT_TARGET if datafile.DEFAULT_TARGET in given else given[-1]
+            hint = (
+                f" (is {label!r} the labels? give --target {label})"
+                if len(given) == n_features + 1
                 else ""
             )
             raise ValueError(

@@ -195,6 +195,10 @@ def test_a_model_trained_on_arrays_asks_for_the_target_column(tmp_path):
     got = inputs.read_inputs(path, n_features=2, label_names=(1, 2), target="target")
     np.testing.assert_array_equal(got.X, [[0.5, 1], [2, 3]])
     np.testing.assert_array_equal(got.y, [0, 1])
+    # another name for the label column, one column too many: the last one is suggested
+    path.write_text("u,v,digit\n0.5,1,1\n2,3,2\n")
+    with pytest.raises(ValueError, match=r"takes 2 features \(is 'digit' the labels\? give "):
+        inputs.read_inputs(path, n_features=2, label_names=(1, 2))
 
 
 def test_an_integer_label_past_pythons_digit_limit_is_named_briefly(tmp_path):
