@@ -13,8 +13,8 @@ Implementations (each from the same initial params, nnjax's init, converted):
   ``lax.scan`` over time, ``jax.value_and_grad``, a hand-written Adam) jitted and called once
   per step, gathering its batch inside; ``pure_jax_scan``: that step under one ``lax.scan``
   over pre-batched data.
-* ``torch``: PyTorch eager (``nn.Conv1d`` / ``nn.GRU``, ``torch.optim.Adam``) on the CPU,
-  with as many threads as cores (the suite's rule, the row of the targets);
+* ``torch``: PyTorch eager (``nn.Conv1d`` / ``nn.GRU``, ``torch.optim.Adam(fused=True)``) on
+  the CPU, with as many threads as cores (the suite's rule, the row of the targets);
   ``torch_1thread``: the same with one thread (on a loaded machine the fairer row).
 * ``equinox`` (``eqx.nn.Conv1d`` / ``eqx.nn.GRUCell``), ``linen`` (``nn.Conv`` /
   ``nn.GRUCell``): in :mod:`benchmarks.nets_frameworks`.

@@ -10,12 +10,18 @@ with the framework's own layers, from nnjax's initial params (converted exactly)
   same function, so the same first loss, but Adam moves two biases by a full step each and
   one bias by one step, so their runs leave the others' after the first update. Their rows
   are checked on the first step's loss only.
+
+Each in its fast idiom, as the MLP rows (:mod:`benchmarks.impl_frameworks`): PyTorch's Adam
+with its fused kernel (``fused=True``), Equinox in its low-overhead loop
+(:func:`~benchmarks.impl_frameworks.equinox_flat_step`), every JAX row's params on the
+device before the clock starts.
 """
 
 import numpy as np
 
 from benchmarks import convert
 from benchmarks.harness import Runner, n_cores
+from benchmarks.impl_frameworks import equinox_flat_step
 from benchmarks.impl_jax import device_data, step_loop
 
 GATES = 3
@@ -117,7 +123,8 @@ def torch_eager(p, threads: int | None = None) -> Runner:
 
     def reset():
         module.load_state_dict(start)
-        live["opt"] = torch.optim.Adam(module.parameters(), lr=p.learning_rate, eps=1e-8)
+        params = module.parameters()
+        live["opt"] = torch.optim.Adam(params, lr=p.learning_rate, eps=1e-8, fused=True)
 
     def run():
         opt, losses, before = live["opt"], [], torch.get_num_threads()
@@ -218,15 +225,17 @@ def equinox(p) -> Runner:
     tx = _adam(p)
     state0, (X, Y, idx) = tx.init(eqx.filter(model0, eqx.is_array)), device_data(p)
 
-    @eqx.filter_jit
     def step(model, state, X, Y, i):
         f = lambda m: _ce(jax.vmap(lambda x: logits(m, x))(X[i]), Y[i])  # noqa: E731
         loss, grads = eqx.filter_value_and_grad(f)(model)
         updates, state = tx.update(grads, state, eqx.filter(model, eqx.is_array))
         return eqx.apply_updates(model, updates), state, loss
 
+    flat_step, carry0, to_model = equinox_flat_step(step, model0, state0)
+
     def result(out):
-        model, losses = out
+        leaves, losses = out
+        model = to_model(leaves)
         losses = np.asarray([float(v) for v in losses], np.float32)
         if p.name != "cnn":  # merged GRU biases: no exact way back (module docstring)
             return None, losses
@@ -237,7 +246,7 @@ def equinox(p) -> Runner:
         it = iter(back)
         return [{} if not d else next(it) for d in p.params0], losses
 
-    return Runner(lambda: None, lambda: step_loop(step, (model0, state0), X, Y, idx), result)
+    return Runner(lambda: None, lambda: step_loop(flat_step, carry0, X, Y, idx), result)
 
 
 def _linen_model(p):
@@ -295,7 +304,7 @@ def linen(p) -> Runner:
     import optax
 
     module, params0 = _linen_model(p)
-    params0 = jax_tree(params0, np.asarray)
+    params0 = jax_tree(params0, jax.numpy.asarray)  # on the device, as every row's params
     tx = _adam(p)
     state0, (X, Y, idx) = tx.init(params0), device_data(p)
 
