@@ -58,10 +58,19 @@ def _check_model_options(args) -> None:
     given = [f for f, v in values.items() if v and args.model not in MODEL_OPTIONS[f]]
     if given:
         takes = "; ".join(f"{f} is for --model {', '.join(MODEL_OPTIONS[f])}" for f in given)
-        raise ValueError(f"{' and '.join(given)}: not for --model {args.model} ({takes})")
+        named = " and ".join(_given_as(args, f) for f in given)
+        raise ValueError(f"{named}: not for --model {args.model} ({takes})")
     if args.model in ONE_WIDTH and args.hidden and len(args.hidden) != 1:
         widths = ",".join(map(str, args.hidden))
         raise ValueError(f"--hidden {widths}: --model {args.model} takes one width, e.g. 32")
+
+
+def _given_as(args, flag: str) -> str:
+    """``flag`` as the command line gave it: ``--override activation=tanh`` when the value
+    came from a resumed run's ``--override`` (it sets ``args.activation``), else ``flag``."""
+    if flag == "--activation" and "model.activation" in getattr(args, "_override", {}):
+        return f"--override activation={args.activation}"
+    return flag
 
 
 def example_shape(ds, model: str) -> tuple[int, ...]:
@@ -107,22 +116,32 @@ def check_memory(args, model, input_shape: tuple[int, ...]) -> None:
     """Refuse, before anything is allocated, a model whose training state cannot fit in the
     device's memory: its params counted by ``jax.eval_shape`` of ``init`` (no allocation),
     times :data:`nnjax._host.PARAM_COPIES` (params, gradients, two optimizer moments). A huge
-    ``--hidden`` used to end as XLA's "out of memory" naming no option."""
+    ``--hidden`` used to end as XLA's "out of memory" naming no option; one so huge that a
+    weight would have more than 2^63 - 1 elements is refused naming the option too."""
     import math
 
     import jax
 
     from nnjax._host import PARAM_COPIES, physical_memory, size_text
 
+    option = SIZED_BY.get(args.model)
+    given = f"{option} {_option_text(args, option)}: " if option else ""
+    try:
+        _, shapes = jax.eval_shape(lambda k: model.init(k, input_shape), jax.random.key(0))
+    except ValueError as e:  # a weight past 2^63 - 1 elements: the layer's text names no option
+        if "more than an array can hold" not in str(e):
+            raise
+        detail = str(e).rsplit(": ", 1)[-1]
+        raise ValueError(
+            f"{given}--model {args.model} cannot be built: a weight of {detail}"
+            + (f"; use a smaller {option}" if option else "")
+        ) from None
     have = (jax.devices()[0].memory_stats() or {}).get("bytes_limit") or physical_memory()
     if have is None:
         return
-    _, shapes = jax.eval_shape(lambda k: model.init(k, input_shape), jax.random.key(0))
     n = sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(shapes))
     need = PARAM_COPIES * n * jax.dtypes.canonicalize_dtype(float).itemsize
     if need > have:
-        option = SIZED_BY.get(args.model)
-        given = f"{option} {_option_text(args, option)}: " if option else ""
         raise ValueError(
             f"{given}--model {args.model} has {n:,} parameters; training them needs about "
             f"{size_text(need)} (params, gradients, optimizer state), more than the "

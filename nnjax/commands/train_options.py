@@ -77,10 +77,12 @@ def check_training(args) -> None:
     if args.decay_rate is not None and args.schedule != "exponential":
         raise ValueError(f"--decay-rate is for --schedule exponential, not {args.schedule}")
     if args.dropout and args.model not in DROPOUT_MODELS:
-        raise ValueError(
-            f"--dropout: for --model {', '.join(DROPOUT_MODELS)} only; {args.model} has no "
-            "hidden layer to drop"
+        why = (  # cnn and gru have hidden layers, but no Dropout (the paper's models have none)
+            "logreg has no hidden layer to drop"
+            if args.model == "logreg"
+            else f"{args.model} is the MNIST-1D paper's, which has no dropout layers"
         )
+        raise ValueError(f"--dropout: for --model {', '.join(DROPOUT_MODELS)} only; {why}")
     if args.early_stopping is not None:
         if args.val_split is None:
             raise ValueError(
