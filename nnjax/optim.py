@@ -252,16 +252,15 @@ def with_weight_decay(name: str, learning_rate, weight_decay: float | None, **hy
 
     if weight_decay is not None:  # a bool or a string is refused: True would be lambda = 1
         number("weight_decay", weight_decay, NONNEGATIVE)
+    # name, rate and hyperparameters checked as `name` (adam's errors named adamw)
+    opt = get_optimizer(name, learning_rate, **hyperparams)
     if name == "adamw":  # None: its own; recorded as applied (0.0 was recorded for 1e-4)
         weight_decay = ADAMW_WEIGHT_DECAY if weight_decay is None else weight_decay
         opt = get_optimizer("adamw", learning_rate, weight_decay=weight_decay, **hyperparams)
-    elif not weight_decay:
-        opt = get_optimizer(name, learning_rate, **hyperparams)
-    elif name == "adam":
+    elif weight_decay and name == "adam":
         opt = get_optimizer("adamw", learning_rate, weight_decay=weight_decay, **hyperparams)
-    else:
-        base = get_optimizer(name, learning_rate, **hyperparams)
-        opt = optax.chain(optax.add_decayed_weights(weight_decay), base)
+    elif weight_decay:
+        opt = optax.chain(optax.add_decayed_weights(weight_decay), opt)
     recipe = {"name": name, "learning_rate": learning_rate, **hyperparams}
     return _with_recipe(opt, {**recipe, "weight_decay": float(weight_decay or 0.0)})
 
@@ -308,7 +307,8 @@ def make_schedule(
 
     ``total_steps`` and ``steps_per_epoch``: ints >= 1 (NumPy ints too); ``warmup`` a number
     in (0, 1), ``decay_rate`` in (0, 1]; ``learning_rate`` one number (not a schedule), finite
-    in JAX's default float. A ``ValueError`` names a bad argument.
+    in JAX's default float, or a traced scalar (under ``vmap`` or ``grad``), taken as given
+    as :func:`get_optimizer` takes it. A ``ValueError`` names a bad argument.
     """  # noqa: E501
     import optax
 
@@ -321,8 +321,10 @@ def make_schedule(
         )
     total_steps = _check_steps("total_steps", total_steps)
     steps_per_epoch = _check_steps("steps_per_epoch", steps_per_epoch)
-    check_learning_rate(learning_rate, default_float(), "JAX's default float dtype")
-    check_rate_nonzero(learning_rate, default_float(), "JAX's default float dtype")
+    traced = is_traced_rate(learning_rate)
+    if not traced:  # a traced peak (vmap, grad) goes as given
+        check_learning_rate(learning_rate, default_float(), "JAX's default float dtype")
+        check_rate_nonzero(learning_rate, default_float(), "JAX's default float dtype")
     if name == "constant":
         return learning_rate
     if name == "cosine":
@@ -336,11 +338,13 @@ def make_schedule(
                 "use another schedule)"
             )
         w = min(max(round(warmup * total_steps), 1), total_steps - 1)
-        return _float_count(
+        peak = 1.0 if traced else learning_rate  # Optax tests `peak == 0`: a tracer fails
+        schedule = _float_count(
             optax.warmup_cosine_decay_schedule(
-                0.0, learning_rate, warmup_steps=w, decay_steps=total_steps, end_value=0.0
+                0.0, peak, warmup_steps=w, decay_steps=total_steps, end_value=0.0
             )
         )
+        return (lambda count: learning_rate * schedule(count)) if traced else schedule
     decay_rate = number("decay_rate", decay_rate, RATE, "schedule exponential: ")
     return _float_count(
         optax.exponential_decay(
