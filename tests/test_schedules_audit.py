@@ -217,3 +217,19 @@ def test_resume_mid_warmup_is_bit_identical(tmp_path, capsys):
     assert whole.files == resumed.files
     for k in whole.files:
         np.testing.assert_array_equal(whole[k], resumed[k], err_msg=k)
+
+
+def test_resume_of_a_scheduled_run_takes_an_override_of_its_peak_rate(tmp_path, capsys):
+    # it said "override optimizer.learning_rate=0.02, but this run has optimizer.learning_rate=
+    # {'schedule': ..., 'values': [...]}: give the run that value" for the very value given
+    from nnjax.cli import main
+
+    run = ["train", "--dataset", "moons", "--hidden", "8", "--optimizer", "sgd"]
+    run += ["--schedule", "cosine", "--checkpoint-dir", str(tmp_path), "--checkpoint-every", "1"]
+    assert main([*run, "--epochs", "1", "--lr", "0.01"]) == 0
+    again = [*run, "--epochs", "2", "--lr", "0.02", "--resume", "--no-cache"]
+    assert main([*again, "--override", "lr=0.02"]) == 0
+    capsys.readouterr()
+    # without the override the other peak is still refused, naming the field
+    assert main([*run, "--epochs", "3", "--lr", "0.03", "--resume"]) == 2
+    assert "learning_rate" in capsys.readouterr().err

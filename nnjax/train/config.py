@@ -203,6 +203,11 @@ def as_override(override) -> dict[str, Any]:
     return {str(k): ANY for k in override}
 
 
+def _is_schedule(recorded) -> bool:
+    """Whether a recorded learning rate is a schedule's record (its rates, not one number)."""
+    return isinstance(recorded, Mapping) and "schedule" in recorded
+
+
 def _check_override(name: str, value, saved: Mapping, current: Mapping) -> None:
     known = {*runconfig.flatten_config(saved), *runconfig.flatten_config(current)}
     prefixes = {k.rsplit(".", i)[0] for k in known for i in range(1, k.count(".") + 1)}
@@ -215,6 +220,9 @@ def _check_override(name: str, value, saved: Mapping, current: Mapping) -> None:
             f"fit: override {name}: no such field; valid fields: {', '.join(sorted(known))}"
         )
     now = _get(current, name)
+    if _is_schedule(now) and not isinstance(value, Mapping):
+        return  # a number for a schedule (--override lr=0.02 with --schedule): its peak,
+        # which the record (the schedule's rates) cannot be compared with; it is recorded
     if value is not ANY and runconfig.config_diff({"v": value}, {"v": now}):
         raise ValueError(
             f"fit: override {name}={value!r}, but this run has {name}={now!r}: give the run "
