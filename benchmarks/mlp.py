@@ -85,7 +85,8 @@ def bench_problem(
         params, losses = r.result(out)
         if ref is None:
             ref = (params, losses)
-        errs = compare(f"{p.label} {name}", params, losses, *ref, p.params0)
+        norm = "fro" if p.optimizer == "adam" else "max"  # Adam: benchmarks.check
+        errs = compare(f"{p.label} {name}", params, losses, *ref, p.params0, param_norm=norm)
         rows[name] = {"label": IMPLS[name][0], "first_call_s": first, "check": errs}
         rows[name]["final_loss"] = float(losses[-1])
     load_before = load_snapshot(0.3)

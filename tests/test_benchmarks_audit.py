@@ -125,3 +125,26 @@ def test_the_second_runs_compile_is_shown_to_the_digits_nnjax_train_prints():
     }
     got = {t["target"]: t for t in startup.targets(res)}
     assert got["second identical nnjax train: compile under 0.2 s"]["measured"].startswith("0.05 s")
+
+
+def test_adam_params_are_checked_in_the_frobenius_norm_and_still_catch_a_wrong_rate():
+    # Adam turns a gradient that cancels to rounding level into a full step in either
+    # direction: one entry apart by more than the largest movement, the norm barely apart
+    rng = np.random.default_rng(0)
+    p0 = {"W": np.zeros((64, 64), np.float32)}
+    step = np.sign(rng.standard_normal((64, 64))).astype(np.float32) * 1e-3
+    twin = {"W": p0["W"] + 5 * step}
+    flipped = twin["W"].copy()
+    flipped[0, 0] = -flipped[0, 0]  # one sign decided otherwise by rounding
+    losses = [1.0, 0.9]
+    with pytest.raises(Mismatch, match="differs from the NumPy twin"):
+        compare("adam", {"W": flipped}, losses, twin, losses, p0)
+    errs = compare("adam", {"W": flipped}, losses, twin, losses, p0, param_norm="fro")
+    assert errs["max_param_err_vs_moved"] == pytest.approx(2 / 64, rel=1e-3)
+    wrong_rate = {"W": p0["W"] + 1.1 * 5 * step}  # a 10% larger learning rate
+    with pytest.raises(Mismatch, match="Frobenius norms"):
+        compare("adam", wrong_rate, losses, twin, losses, p0, param_norm="fro")
+
+
+def test_the_mlp_workload_runs_adam_at_its_usual_rate():
+    assert workloads.MLP_RATES == {"sgd": 0.01, "adam": 1e-3}
