@@ -28,8 +28,9 @@ potentials within a step (1 - x/2 + ... for small x), where forward Euler would 
 a high-conductance volley and go unstable for x > 2. A cell that spiked is clamped at V_r
 for the next round(t_ref / dt) steps (t_ref = 2.06 ms at dt = 0.1 ms: 21 steps, 2.1 ms; a
 remainder of half a step rounds either way with the float rounding of t_ref - k dt: 2.05
-gives 20 steps, 0.35 gives 4), while its w keeps evolving. External Poisson counts are drawn by inverse transform
-from one uniform per neuron and step (fold_in(key, t)), truncated at POISSON_MAX = 8 per step:
+gives 20 steps, 0.35 gives 4), while its w keeps evolving. External Poisson counts are drawn
+by inverse transform from one uniform per neuron and step (fold_in(key, t)), truncated at
+POISSON_MAX = 8 per step:
 P(X > 8) is 1e-6 at a mean of 1 per step and 2.4e-4 at 2 (a 20 kHz drive at dt = 0.1 ms).
 ``Modulation`` holds the per-step levels (g_K, b_scale, the four
 gains, ext_scale) that :mod:`~nnjax.brain.sleep_states` turns into wake, NREM and REM;
