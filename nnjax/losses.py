@@ -312,18 +312,19 @@ def softmax_cross_entropy(logits: Array, target: Array, reduction: str = "mean")
 
 def _check_concrete_targets(target, z_shape) -> None:
     """Concrete integer targets: labels (shape z_shape[:-1]) in [0, K), or one-hot (the
-    logits' shape) of 0s and 1s; concrete float targets of the logits' shape in [0, 1]
-    (within :data:`TARGET_SLACK`); a ValueError naming the range found otherwise."""
+    logits' shape) of 0s and 1s; concrete float targets of the logits' shape >= 0 (within
+    :data:`TARGET_SLACK`; one above 1 is a weight); a ValueError naming the range found
+    otherwise."""
     if isinstance(target, jax.core.Tracer) or not np.size(target):
         return
     t = np.asarray(target)
     if t.dtype.kind not in "iub":
         r = _concrete_range(target) if t.shape == tuple(z_shape) else None
-        if r is not None and not (-TARGET_SLACK <= r[0] and r[1] <= 1.0 + TARGET_SLACK):
+        if r is not None and not -TARGET_SLACK <= r[0]:  # nan too
             raise ValueError(
-                f"softmax_cross_entropy: probability targets of the logits' shape "
-                f"{tuple(z_shape)} must be in [0, 1] (a negative one makes the loss unbounded "
-                f"below); got values from {r[0]:g} to {r[1]:g}"
+                f"softmax_cross_entropy: targets of the logits' shape {tuple(z_shape)} must be "
+                f">= 0 (a negative one makes the loss unbounded below); got values from "
+                f"{r[0]:g} to {r[1]:g}"
             )
         return
     lo, hi, k = int(t.min()), int(t.max()), z_shape[-1]

@@ -307,23 +307,26 @@ def test_a_target_shape_that_does_not_fit_names_the_loss(name):
     )  # the message did not name the loss
 
 
-def test_softmax_cross_entropy_refuses_concrete_probability_targets_outside_the_unit_interval():
+def test_softmax_cross_entropy_refuses_concrete_negative_targets():
     # a target of -0.3 gave a loss that falls without bound as its logit grows
     z = np.zeros((2, 3), np.float32)
     bad = np.array([[-0.3, 1.3, 0.0], [1.0, 0.0, 0.0]], np.float32)
-    with pytest.raises(ValueError, match=r"must be in \[0, 1\].*got values from -0.3 to 1.3"):
+    with pytest.raises(ValueError, match=r"must be >= 0 .*got values from -0.3 to 1.3"):
         L.softmax_cross_entropy(z, bad)
     soft = np.array([[0.25, 0.75, 0.0], [1.0, 0.0, 0.0]], np.float32)
     want = -np.mean(np.sum(soft * np.log(np.full((2, 3), 1 / 3)), axis=1))
     np.testing.assert_allclose(L.softmax_cross_entropy(z, soft), want, rtol=1e-6)
+    weighted = np.array([[0.0, 2.0, 0.0], [1.0, 0.0, 0.0]], np.float32)  # above 1: a weight
+    want = -np.mean(np.sum(weighted * np.log(np.full((2, 3), 1 / 3)), axis=1))
+    np.testing.assert_allclose(L.softmax_cross_entropy(z, weighted), want, rtol=1e-6)
     # traced targets are not checked (the formula is linear in t)
     jax.jit(L.softmax_cross_entropy)(z, bad)
 
 
-def test_fit_refuses_probability_targets_outside_the_unit_interval():
+def test_fit_refuses_negative_targets_of_the_softmax_cross_entropy():
     X = np.random.default_rng(0).standard_normal((8, 3)).astype(np.float32)
     Y = np.tile(np.array([[-0.5, 1.5]], np.float32), (8, 1))  # fit trained on these
     model = nnjax.mlp([3, 2])
     _, params = model.init(jax.random.key(0), (-1, 3))
-    with pytest.raises(ValueError, match=r"^fit: y: probability targets .* must be in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"^fit: y: targets of .* must be >= 0 .* -0.5 to 1.5"):
         nnjax.fit(model, params, X, Y, optimizer="sgd", learning_rate=0.1, epochs=1)

@@ -277,8 +277,7 @@ def check_data(X, y, where: str) -> tuple[Array, Array]:
 def check_labels(loss, y, out_shape, where: str) -> None:
     """The loss takes the model's outputs (len(y), *out_shape[1:]) with targets y and returns
     a float scalar J (traced, nothing computed: a gradient needs one number); integer labels
-    for the softmax cross-entropy must index its K outputs, its float (probability) targets
-    lie in [0, 1], as the binary losses' targets."""
+    for the softmax cross-entropy must index its K outputs, its float targets be >= 0."""
     loss_fn = get_loss(loss)
     name = getattr(loss_fn, "__name__", "the loss")
     pred = jax.ShapeDtypeStruct((len(y), *out_shape[1:]), jnp.float32)
@@ -305,7 +304,12 @@ def check_labels(loss, y, out_shape, where: str) -> None:
             "for 0/1 labels"
         )
     if loss_fn is softmax_cross_entropy and jnp.issubdtype(y.dtype, jnp.floating):
-        check_unit_interval(y, where, "probability targets of loss 'softmax_cross_entropy'")
+        lo = float(np.min(y)) if np.size(y) else 0.0
+        if not lo >= 0:  # nan too; a target above 1 is a weight
+            raise ValueError(
+                f"{where}: targets of loss 'softmax_cross_entropy' must be >= 0 (a negative one "
+                f"makes the loss unbounded below); got values from {lo:g} to {float(np.max(y)):g}"
+            )
     if loss_fn is not softmax_cross_entropy or not jnp.issubdtype(y.dtype, jnp.integer):
         return
     k = out_shape[-1]
