@@ -92,8 +92,9 @@ def _affine_params(name, shape, use_scale, use_offset, dtype):
 def _dtypes(x, params, *stats):
     """(out, hi): ``out`` the dtype of y, what x (an int x as the default float), the params
     and the given statistics promote to; ``hi`` the dtype the statistics and y are computed
-    in, ``out`` but at least float32. In bfloat16 (8 bits of mantissa) the mean and variance
-    of x of mean 100 and std 3 were off by enough to move y by 0.09 (float16: 0.01)."""
+    in, ``out`` but at least float32. Computed in bfloat16 (8 bits of mantissa), the
+    statistics of x of mean 100 and std 3 moved y by 0.065 (LayerNorm) and 0.16 (BatchNorm)
+    from a float64 oracle (float16: 0.011 and 0.017); in float32, by 2e-7."""
     out = jnp.result_type(x, 1.0, *params.values(), *stats)
     return out, jnp.promote_types(out, jnp.float32)
 
@@ -150,10 +151,11 @@ def LayerNorm(
     def apply(params, x, *, key=None):
         x = as_array(name, x)
         _check_channels(name, params, None, x, keys)
-        xh = x.astype(_dtypes(x, params)[1])
+        out, hi = _dtypes(x, params)
+        xh = x.astype(hi)
         mean = jnp.mean(xh, axis=-1, keepdims=True)
         var = jnp.mean(jnp.square(xh - mean), axis=-1, keepdims=True)
-        return _normalize(params, xh, mean, var, eps).astype(_dtypes(x, params)[0])
+        return _normalize(params, xh, mean, var, eps).astype(out)
 
     spec = make_spec(
         "LayerNorm",
