@@ -25,6 +25,7 @@ from nnjax.commands.train_model import (
     _model_options,
     build,
     check_memory,
+    init_params,
 )
 from nnjax.commands.train_model import MODEL_OPTIONS as MODEL_OPTIONS
 from nnjax.commands.train_model import MODELS as MODELS
@@ -219,11 +220,9 @@ def _prepare(args):
                 f"{ds.name} (0 = full batch)"
             )
         batch = args.batch_size = None  # a default larger than the data: full batch
-    import jax
-
     model, loss = build(args, ds)
     check_memory(args, model, (-1, ds.X_train.shape[1]))
-    _, params = model.init(jax.random.key(args.seed), (-1, ds.X_train.shape[1]))
+    params = init_params(model, args.seed, (-1, ds.X_train.shape[1]))
     return ds, model, loss, params, batch
 
 

@@ -108,6 +108,24 @@ def build(args, ds):
     return model, "softmax_cross_entropy"
 
 
+def init_params(model, seed: int, input_shape: tuple[int, ...]):
+    """``model``'s initial params from ``jax.random.key(seed)``, as one program.
+
+    The same numbers as ``model.init`` run op by op (bit for bit on every ``--model``, in
+    float32 and float64: tests/test_cli_init.py), but compiled once, at XLA's optimization
+    level 1: a glorot/he init op by op compiles each truncated normal for its own shape, and
+    that was the largest share of a first ``nnjax train``'s host time; level 1 compiles the
+    draws about 2.5x faster than the default, and a program run once gains nothing from level
+    2's loop optimizations (the persistent cache then keeps it as one entry)."""
+    import jax
+
+    def params(key):
+        return model.init(key, input_shape)[1]
+
+    init = jax.jit(params, compiler_options={"xla_backend_optimization_level": 1})
+    return init(jax.random.key(seed))
+
+
 # the option that sizes each model's params (logreg's are the data's features)
 SIZED_BY = {"mlp": "--hidden", "resmlp": "--hidden", "gru": "--hidden", "cnn": "--channels"}
 
