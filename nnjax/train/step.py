@@ -313,7 +313,8 @@ def check_labels(loss, y, out_shape, where: str) -> None:
     if loss_fn is not softmax_cross_entropy or not jnp.issubdtype(y.dtype, jnp.integer):
         return
     k = out_shape[-1]
-    lo, hi = int(y.min()), int(y.max())
+    labels = np.asarray(y)  # concrete here: NumPy's min/max compile nothing (jnp's: 2 per shape)
+    lo, hi = int(labels.min()), int(labels.max())
     if lo < 0 or hi >= k:
         raise ValueError(
             f"{where} holds labels from {lo} to {hi}, but the model has {k} outputs "
