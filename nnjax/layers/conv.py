@@ -134,10 +134,10 @@ def _geometry(name, in_shape, fixed, kernel_size, strides, dilation, padding, tr
     if transpose:
         pads = _transpose_pads(padding, k_eff, s) or explicit_pads(name, padding, sizes, k_eff, s)
         dilated = [(n - 1) * si + 1 for n, si in zip(sizes, s)]
-        out = output_sizes(name, dilated, k_eff, (1,) * rank, pads)
+        out = output_sizes(name, dilated, k_eff, (1,) * rank, pads, in_shape, s)
     else:
         pads = explicit_pads(name, padding, sizes, k_eff, s)
-        out = output_sizes(name, sizes, k_eff, s, pads)
+        out = output_sizes(name, sizes, k_eff, s, pads, in_shape)
     return k, s, d, pads, out
 
 

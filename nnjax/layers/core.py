@@ -188,7 +188,12 @@ def Activation(activation: str | Callable) -> Layer:
 
 def Flatten() -> Layer:
     """Keep the leading (batch) axis, flatten the rest: (B, d1, d2, ...) -> (B, d1*d2*...).
-    The sizes after the batch axis must be known at init (no -1 there)."""
+    The sizes after the batch axis must be known at init (no -1 there).
+
+    Row-major, so a channels-last (B, H, W, C) gives feature (h W + w) C + c, where
+    ``torch.nn.Flatten`` on (B, C, H, W) gives (c H + h) W + w: the ``Dense`` after it takes
+    torch's ``Linear`` weight (F, C H W) as ``w.reshape(F, C, H, W).permute(2, 3, 1, 0)
+    .reshape(H W C, F)``, not ``w.T``."""
     name = "Flatten"
 
     def init(key, input_shape):

@@ -77,7 +77,7 @@ def _pool(kind: str, window, strides, padding) -> Layer:
         pads = explicit_pads(name, padding, in_shape[1:-1], k, s)
         if any(lo >= ki or hi >= ki for (lo, hi), ki in zip(pads, k)):
             raise ValueError(f"{name}: padding {pads} must be smaller than the window {k}")
-        return k, s, pads, output_sizes(name, in_shape[1:-1], k, s, pads)
+        return k, s, pads, output_sizes(name, in_shape[1:-1], k, s, pads, in_shape)
 
     def init(key, input_shape):
         shape = check_shape(name, input_shape, 3)

@@ -109,14 +109,21 @@ def explicit_pads(
     return [(int(lo), int(hi)) for lo, hi in padding]
 
 
-def output_sizes(name: str, sizes, k_eff, strides, pads) -> tuple[int, ...]:
-    """floor((n + lo + hi - k_eff) / s) + 1 per axis; a ValueError when one is < 1."""
+def output_sizes(
+    name: str, sizes, k_eff, strides, pads, in_shape=None, dilated_by=None
+) -> tuple[int, ...]:
+    """floor((n + lo + hi - k_eff) / s) + 1 per axis; a ValueError when one is < 1, naming
+    the axis and ``in_shape`` (the (B, *spatial, C) input) when given; ``dilated_by``: the
+    strides ``sizes`` were dilated by (a transposed convolution's (n - 1) s + 1)."""
     out = []
-    for n, k, s, (lo, hi) in zip(sizes, k_eff, strides, pads):
+    for i, (n, k, s, (lo, hi)) in enumerate(zip(sizes, k_eff, strides, pads)):
         if n + lo + hi < k:
+            where = "" if in_shape is None else f" (spatial axis {i + 1} of the input {in_shape}"
+            if where and dilated_by is not None:
+                where += f" dilated by the stride {dilated_by[i]}"
             raise ValueError(
                 f"{name}: spatial size {n} padded by ({lo}, {hi}) is smaller than the "
-                f"(dilated) window {k}"
+                f"(dilated) window {k}{where + ')' if where else ''}"
             )
         out.append((n + lo + hi - k) // s + 1)
     return tuple(out)

@@ -120,10 +120,11 @@ def conv2d_forward(x, W, b, strides, pads, dilation, lhs, groups):
     kh, kw, cg, F = W.shape
     if x.shape[3] != cg * groups:
         raise ValueError(f"expected input of shape (B, H, W, {cg * groups}), got {x.shape}")
-    xp = np.pad(dilate(x, lhs), ((0, 0), pads[0], pads[1], (0, 0)))
+    xd = dilate(x, lhs)
+    xp = np.pad(xd, ((0, 0), pads[0], pads[1], (0, 0)))
     k_eff = ((kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1)
-    Ho = out_size(xp.shape[1], k_eff[0], strides[0], 0, 0)
-    Wo = out_size(xp.shape[2], k_eff[1], strides[1], 0, 0)
+    Ho = out_size(xd.shape[1], k_eff[0], strides[0], *pads[0])  # the size before padding
+    Wo = out_size(xd.shape[2], k_eff[1], strides[1], *pads[1])
     cols = im2col(xp, kh, kw, Ho, Wo, strides, dilation)
     fg, B = F // groups, x.shape[0]
     y = np.empty((B, Ho, Wo, F), np.result_type(x, W))

@@ -40,8 +40,8 @@ def _geometry(x, window, strides, padding):
 
 def _windows(x4, k, s, pads, fill):
     xp = np.pad(x4, ((0, 0), pads[0], pads[1], (0, 0)), constant_values=fill)
-    Ho = out_size(xp.shape[1], k[0], s[0], 0, 0)
-    Wo = out_size(xp.shape[2], k[1], s[1], 0, 0)
+    Ho = out_size(x4.shape[1], k[0], s[0], *pads[0])  # the size before padding
+    Wo = out_size(x4.shape[2], k[1], s[1], *pads[1])
     return xp.shape, im2col(xp, k[0], k[1], Ho, Wo, s, (1, 1))
 
 
@@ -75,13 +75,13 @@ def _pool_pair(kind, window, strides, padding):
 
     def forward(params, x):
         x = np.asarray(x)
-        try:
-            k, s, pads = _geometry(x, window, strides, padding)
-        except ValueError as e:
-            raise ValueError(f"{name}: {e}") from None
         x4 = x[:, None] if x.ndim == 3 else x
         fill = -np.inf if kind == "MaxPool" else 0.0
-        xp_shape, cols = _windows(x4, k, s, pads, fill)
+        try:
+            k, s, pads = _geometry(x, window, strides, padding)
+            xp_shape, cols = _windows(x4, k, s, pads, fill)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
         B, Ho, Wo, kh, kw, C = cols.shape
         flat = cols.reshape(B, Ho, Wo, kh * kw, C)
         if kind == "MaxPool":
