@@ -62,13 +62,16 @@ def save_params(path, params) -> None:
 def load_params(path, like):
     """Read params saved by :func:`save_params` into the structure of ``like``.
 
-    Raises ``ValueError`` naming the first missing leaf or mismatched shape.
+    Every leaf of ``like`` must be in the file with its shape and of its kind (floating point,
+    in any precision, for a floating leaf; integer, bool or complex likewise), and every array
+    of the file must have its place in ``like``; else a ``ValueError`` names the file and the
+    first leaf that is not so (an int leaf would truncate, an array left over means the file
+    is of another model). A file that is no ``.npz`` of numbers is a ``ValueError`` naming it.
     """
     import jax
     import numpy as np
 
-    with np.load(os.fspath(path)) as f:
-        stored = dict(f)
+    stored = _read_npz(path)
     leaves, treedef = jax.tree_util.tree_flatten_with_path(like)
     out = []
     for p, leaf in leaves:
@@ -80,7 +83,60 @@ def load_params(path, like):
                 f"{path}: params{name} has shape {stored[name].shape}, expected {np.shape(leaf)}"
             )
         out.append(_typed(stored[name], leaf))
-    return jax.tree_util.tree_unflatten(treedef, [leaf for leaf in out])
+        if _kind(out[-1].dtype) != _kind(_dtype_of(leaf)):
+            raise ValueError(
+                f"{path}: params{name} has dtype {out[-1].dtype}, like's leaf is "
+                f"{_dtype_of(leaf)} ({_kind(_dtype_of(leaf))})"
+            )
+    extra = sorted(set(stored) - {jax.tree_util.keystr(p) for p, _ in leaves})
+    if extra:
+        raise ValueError(
+            f"{path}: params{extra[0]} has no place in like ({len(extra)} of the file's arrays "
+            "have none): the file holds another model's params"
+        )
+    return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def _read_npz(path) -> dict:
+    """{name: array} of the ``.npz`` at ``path``, never unpickled; a ValueError names a file
+    that is no such archive (a lone ``.npy``, other bytes) or an array that is no numbers."""
+    import zipfile
+
+    import numpy as np
+
+    try:
+        f = np.load(os.fspath(path), allow_pickle=False)
+    except (ValueError, EOFError, zipfile.BadZipFile) as e:
+        # bytes of neither a zip nor an .npy are taken by NumPy for a pickle
+        why = "neither a zip archive nor .npy" if "pickled" in str(e) else str(e)
+        raise ValueError(f"{path}: not an .npz archive of params ({why})") from None
+    if not hasattr(f, "files"):
+        raise ValueError(f"{path}: a single .npy array of shape {f.shape}, not an .npz of params")
+    stored = {}
+    with f:
+        for k in f.files:
+            try:
+                stored[k] = f[k]
+            except (ValueError, EOFError, OSError, zipfile.BadZipFile) as e:
+                why = "an object array, never unpickled" if "allow_pickle" in str(e) else e
+                raise ValueError(f"{path}: params{k} cannot be read ({why})") from None
+    return stored
+
+
+def _dtype_of(leaf):
+    import numpy as np
+
+    return np.dtype(getattr(leaf, "dtype", np.asarray(leaf).dtype))
+
+
+def _kind(dtype) -> str:
+    """floating (bfloat16 and float8 too), complex, integer, bool, or the dtype itself."""
+    import jax.numpy as jnp
+
+    for kind in (jnp.floating, jnp.complexfloating, jnp.integer, jnp.bool_):
+        if jnp.issubdtype(dtype, kind):
+            return kind.__name__
+    return str(dtype)
 
 
 def _typed(stored, leaf):
@@ -89,7 +145,7 @@ def _typed(stored, leaf):
     so); any other array as it is."""
     import numpy as np
 
-    want = np.dtype(getattr(leaf, "dtype", np.asarray(leaf).dtype))
+    want = _dtype_of(leaf)
     if stored.dtype.type is np.void and stored.dtype.itemsize == want.itemsize:
         return stored.view(want)
     return stored

@@ -99,16 +99,14 @@ def _check_fields(meta: dict, where: str) -> None:
     model, files = meta.get("model"), meta.get("files")
     shape = model.get("input_shape") if isinstance(model, dict) else None
     shape_ok = _ints(shape) and len(shape) >= 2
+    model_bad = _model_problem(model)
     features = meta.get("feature_names")
     problems = {
-        "model": not (isinstance(model, dict) and "spec" in model and shape_ok),
+        "model": bool(model_bad),
         "files": not (
             isinstance(files, dict)
             and PARAMS_FILE in files
-            and all(
-                isinstance(e, dict) and _ints([e.get("bytes")]) and isinstance(e.get("sha256"), str)
-                for e in files.values()
-            )
+            and all(_file_entry_ok(e) for e in files.values())
         ),
         "label_names": not _names(meta.get("label_names"), LABEL_TYPES, _n_classes(model)),
         "loss": meta.get("loss") not in LOSS_NAMES,
@@ -120,6 +118,7 @@ def _check_fields(meta: dict, where: str) -> None:
     bad = [name for name, wrong in problems.items() if wrong]
     if bad:
         valid = f" (loss: one of {', '.join(LOSS_NAMES)})" if "loss" in bad else ""
+        valid += f" ({model_bad})" if model_bad else ""
         raise SavedModelError(
             f"{where}: field(s) {', '.join(bad)} missing or invalid{valid}: written by another "
             "program or edited"
@@ -127,6 +126,36 @@ def _check_fields(meta: dict, where: str) -> None:
 
 
 LABEL_TYPES = (str, int, float, bool)  # what a label name may be: a JSON scalar
+
+
+def _model_problem(model) -> str:
+    """What is wrong with model.json's ``model`` (its spec, input and output shapes), or ''."""
+    if not isinstance(model, dict):
+        return f"model: a dict, got {type(model).__name__}"
+    if "spec" not in model:
+        return "model.spec: missing"
+    for key in ("input_shape", "output_shape"):
+        shape = model.get(key)
+        if (key == "input_shape" or shape is not None) and not (_ints(shape) and len(shape) > 1):
+            return f"model.{key}: a list of ints [-1, ...], got {shape!r}"
+    return ""
+
+
+def _file_entry_ok(entry) -> bool:
+    """``files``' entry of one array file: its ``bytes`` and ``sha256``, and when present
+    ``leaves``, {path: {"shape": [ints], "dtype": str}} (a string there was an AttributeError
+    when a bfloat16 leaf was read)."""
+    if not (isinstance(entry, dict) and _ints([entry.get("bytes")])):
+        return False
+    leaves = entry.get("leaves", {})
+    return (
+        isinstance(entry.get("sha256"), str)
+        and isinstance(leaves, dict)
+        and all(
+            isinstance(v, dict) and _ints(v.get("shape")) and isinstance(v.get("dtype"), str)
+            for v in leaves.values()
+        )
+    )
 
 
 def _ints(values) -> bool:
@@ -170,7 +199,7 @@ def _check_format(meta, where: str) -> None:
 
 def read_arrays(folder: str, name: str, entry: dict) -> dict[str, Any]:
     """The arrays of ``name`` (an .npz file of the saved model), its size and SHA-256 checked
-    against ``entry`` (model.json's record)."""
+    against ``entry`` (model.json's record; its ``leaves`` give the dtype of raw bytes)."""
     import zipfile
 
     import numpy as np
@@ -199,17 +228,21 @@ def read_arrays(folder: str, name: str, entry: dict) -> dict[str, Any]:
         if isinstance(e, SavedModelError):
             raise
         raise SavedModelError(f"{where}: not a readable .npz archive ({e})") from None
-    return {k: _typed(a, entry.get("leaves"), k, where) for k, a in arrays.items()}
+    what = name.removesuffix(".npz")
+    leaves = entry.get("leaves") or {}
+    return {
+        k: _typed(a, leaves.get(k, {}).get("dtype"), f"{what}{k}", where) for k, a in arrays.items()
+    }
 
 
-def _typed(a, leaves, key: str, where: str):
-    """``a`` in the dtype model.json records for it: ``.npz`` stores bfloat16 (and the other
-    ml_dtypes types) as raw bytes (``V2``), which JAX cannot take."""
+def _typed(a, want, name: str, where: str):
+    """``a`` (the leaf ``name``, e.g. ``params[0]['W']``) in the dtype ``want`` model.json
+    records for it: ``.npz`` stores bfloat16 (and the other ml_dtypes types) as raw bytes
+    (``V2``), which JAX cannot take."""
     if a.dtype.kind != "V":
         return a
     import numpy as np
 
-    want = leaves.get(key, {}).get("dtype") if isinstance(leaves, dict) else None
     dtype = None
     if isinstance(want, str):
         try:
@@ -219,7 +252,11 @@ def _typed(a, leaves, key: str, where: str):
         except (ImportError, TypeError):
             pass
     if dtype is None or dtype.itemsize != a.dtype.itemsize:
-        raise SavedModelError(f"{where}: {key} holds raw bytes of an unknown dtype ({want!r})")
+        why = "unknown" if dtype is None else f"of {dtype.itemsize} bytes"
+        raise SavedModelError(
+            f"{where}: {name} holds raw {a.dtype.itemsize}-byte values, and model.json records "
+            f"its dtype as {want!r} ({why})"
+        )
     return a.view(dtype)
 
 

@@ -168,19 +168,29 @@ class _Bad(Exception):
 _FIELDS = {"step": int, "size": int, "sha256": str, "prng_keys": dict, "metadata": dict}
 
 
+class _NewerFormat(ValueError):
+    """A record of a format newer than :data:`FORMAT`: not corrupt, but unreadable here."""
+
+
 def _check_record(meta) -> None:
+    version = meta.get("format") if isinstance(meta, dict) else None
+    if type(version) is int and version > FORMAT:  # first: a newer format may seal otherwise
+        raise _NewerFormat(f"format {version}, written by a newer nnjax (this one reads {FORMAT})")
     if not isinstance(meta, dict) or "meta_sha256" not in meta:
         raise ValueError("not a checkpoint record")
     claimed = meta.pop("meta_sha256")
     if _digest(meta) != claimed:
         raise ValueError("its content does not match its meta_sha256")
-    if isinstance(meta.get("format"), int) and meta["format"] > FORMAT:
+    if type(version) is not int or version < 1:  # every nnjax wrote format 1, an int
         raise ValueError(
-            f"format {meta['format']}, written by a newer nnjax (this one reads {FORMAT})"
+            f"not a checkpoint record: format {version!r} (nnjax writes format {FORMAT})"
         )
     for field, kind in _FIELDS.items():
         if not isinstance(meta.get(field), kind) or isinstance(meta.get(field), bool):
             raise ValueError(f"not a checkpoint record: no {kind.__name__} {field!r}")
+    dtypes = meta.get("dtypes", {})  # a string here was an AttributeError on reading
+    if not (isinstance(dtypes, dict) and all(isinstance(v, str) for v in dtypes.values())):
+        raise ValueError(f"not a checkpoint record: 'dtypes' {dtypes!r} is no dict of names")
 
 
 def _verify(npz: str, js: str) -> tuple[dict, bytes]:
@@ -189,6 +199,8 @@ def _verify(npz: str, js: str) -> tuple[dict, bytes]:
         with open(js, "rb") as f:
             meta = json.loads(f.read())
         _check_record(meta)
+    except _NewerFormat as e:
+        raise _Bad(js, f"checkpoint metadata {js}: {e}") from None
     except ValueError as e:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise _Bad(js, f"checkpoint metadata {js} is corrupt ({e})") from None
     except OSError as e:  # a directory under its name, an I/O error (not FileNotFoundError)
@@ -202,6 +214,9 @@ def _verify(npz: str, js: str) -> tuple[dict, bytes]:
         raise _Bad(npz, f"checkpoint {npz} is missing (its metadata {js} exists)") from None
     except OSError as e:
         raise _Bad(npz, f"checkpoint {npz} is unreadable ({e.strerror or e})") from None
+    named = int(_NAME.match(os.path.basename(npz)).group(1))
+    if meta["step"] != named:  # a renamed file: listed as one step, loaded as another
+        raise _Bad(js, f"checkpoint metadata {js} is of step {meta['step']}, not {named}")
     if len(data) != meta["size"]:
         raise _Bad(npz, f"checkpoint {npz} is truncated: {len(data)} bytes, not {meta['size']}")
     if hashlib.sha256(data).hexdigest() != meta["sha256"]:
