@@ -68,10 +68,12 @@ def test_old_saved_models_predict_what_the_old_code_predicted(commit, name):
     assert pred.predict(X).astype(str).tolist() == want[f"{name}_predict"].tolist()
 
 
-@pytest.mark.parametrize("commit", WITH_SAVED)
+@pytest.mark.parametrize("commit", COMMITS)
 def test_old_fit_checkpoints_resume_to_the_old_runs_params(tmp_path, commit):
     """A run stopped at epoch 2 of 4 by old nnjax, resumed here, ends where the old
-    uninterrupted run ended, bit for bit (measured max difference 0.0)."""
+    uninterrupted run ended, bit for bit (measured max difference 0.0). cc6d378 named the
+    mean step loss ``train_loss``: its resume was refused ("its metrics are ['train_loss'],
+    this run's are ['step_loss_mean']")."""
     data = np.load(os.path.join(OLD, commit, "fit_data.npz"))
     folder = _copy(tmp_path, commit, "fit")
     model, params = _fit_model()
@@ -271,6 +273,62 @@ def test_a_checkpoint_record_edited_is_one_line(tmp_path, change, part):
     _reseal_record(folder, change)
     _one_line(lambda: checkpoint.load(folder), checkpoint.CorruptCheckpointError,
               "ckpt_00000002.json", part)  # fmt: skip
+
+
+def _reseal_fit_record(folder, change=None, arrays=None) -> None:
+    """Edit the fit metadata (``change``) and/or the arrays (``arrays``) of the epoch-2
+    checkpoint, resealing both files as nnjax.checkpoint would."""
+    npz = os.path.join(folder, "ckpt_00000002.npz")
+    if arrays is not None:
+        with np.load(npz) as f:
+            stored = dict(f)
+        arrays(stored)
+        buf = io.BytesIO()
+        np.savez(buf, **stored)
+        with open(npz, "wb") as f:
+            f.write(buf.getvalue())
+
+    def edit(meta):
+        with open(npz, "rb") as f:
+            data = f.read()
+        meta.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+        if change is not None:
+            change(meta["metadata"])
+
+    _reseal_record(folder, edit)
+
+
+def _short(name):
+    return lambda a: a.update({name: a[name][:-1]})
+
+
+@pytest.mark.parametrize(
+    "change, arrays, part",
+    [
+        (lambda m: m.update(epoch="2"), None, "metadata's 'epoch' '2' is not the file's step 2"),
+        (lambda m: m.update(epoch=2.0), None, "'epoch' 2.0 is not"),
+        (lambda m: m.update(epoch=-1), None, "'epoch' -1 is not"),
+        (lambda m: m.update(metric_names="step_loss_mean"), None, "is no list of names"),
+        (lambda m: m.update(config=[]), None, "'config' is a list, not a dict"),
+        (lambda m: m.update(machine="x86"), None, "'machine' is a str, not a dict"),
+        (None, _short("['metrics']['step_loss_mean']"), "is of shape (1,), not one value per"),
+        (None, _short("['step_loss']"), "holds 7 step losses, not the 8 of 2 epoch(s) of 4"),
+    ],
+)
+def test_a_fit_record_edited_and_resealed_is_refused_in_one_line(tmp_path, change, arrays, part):
+    """Review: epoch "2" was a TypeError about '>', 2.0 failed deep in make_epochs_fn, -1
+    resumed silently; metric_names as a string was read as its characters; config as a list
+    or machine as a string were AttributeErrors; a short loss history was NumPy's 'cannot
+    reshape', a short metric array resumed silently."""
+    data = np.load(os.path.join(OLD, "54359a6", "fit_data.npz"))
+    folder = _copy(tmp_path, "54359a6", "fit")
+    _reseal_fit_record(folder, change, arrays)
+    model, params = _fit_model()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # another machine
+        _one_line(lambda: nnjax.fit(model, params, data["X"], data["y"], **FIT_ARGS,
+                                    checkpoint_dir=folder, resume=True),
+                  ValueError, "cannot resume from", "ckpt_00000002", part)  # fmt: skip
 
 
 # --- bare params files (params_npz.load_params) ------------------------------------------------

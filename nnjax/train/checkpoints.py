@@ -263,7 +263,7 @@ class FitCheckpoints:
         checkpoint written before the configuration recorded ``eval_names`` is checked here."""
         names = self.config.get("eval_names", [])
         want = {"step_loss_mean", *(f"{n}_{m}" for n in names for m in ("loss", "accuracy"))}
-        have = {_OLD_METRICS.get(k, k) for k in ck.metadata["metric_names"]}
+        have = set(_renamed(ck.metadata["metric_names"]).values())
         if have != want:
             raise ValueError(
                 f"fit: cannot resume from {ck.path}: its metrics are {sorted(have)}, this "
@@ -289,6 +289,33 @@ def _check_fit_record(ck: checkpoint.Checkpoint) -> None:
             f"{', '.join(map(str, missing))}); resume from a checkpoint that fit wrote, or "
             "load this one with nnjax.checkpoint.restore"
         )
+    problem = _record_problem(ck)
+    if problem:  # a record edited and resealed, or written by another tool
+        raise ValueError(
+            f"fit: cannot resume from {ck.path}: its metadata's {problem}; resume from "
+            "another checkpoint of the run, or start a new run"
+        )
+
+
+def _record_problem(ck: checkpoint.Checkpoint) -> str | None:
+    """What in a fit checkpoint's metadata is not as fit writes it, or None: ``epoch`` an
+    int >= 0 equal to the file's step, ``metric_names`` a list of names whose arrays hold one
+    value per epoch done, ``config`` and ``machine`` (when present) dicts."""
+    meta = ck.metadata
+    epoch, names = meta["epoch"], meta["metric_names"]
+    if type(epoch) is not int or epoch < 0 or epoch != ck.step:
+        return f"'epoch' {epoch!r} is not the file's step {ck.step}"
+    if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        return f"'metric_names' {names!r} is no list of names"
+    for field in ("config", "machine"):
+        if field in meta and not isinstance(meta[field], dict | None):
+            return f"{field!r} is a {type(meta[field]).__name__}, not a dict"
+    for name in names:
+        values = ck.arrays.get(_leaf("metrics", name))
+        if values is None or np.shape(values)[:1] != (epoch,):
+            got = "missing" if values is None else f"of shape {np.shape(values)}"
+            return f"metric {name!r} is {got}, not one value per epoch of its {epoch}"
+    return None
 
 
 def _int_or_none(n) -> int | None:
@@ -362,7 +389,23 @@ def _warn_other_machine(path: str, saved: dict | None) -> None:
 def _outputs(ck: checkpoint.Checkpoint, steps_per_epoch: int) -> EpochOutputs:
     """The loss history and metrics of a checkpoint, as the loop's per-epoch outputs."""
     losses = ck.arrays.get(_leaf("step_loss"), ck.arrays.get(_OLD_STEP_LOSS))
-    metrics = {
-        _OLD_METRICS.get(k, k): ck.arrays[_leaf("metrics", k)] for k in ck.metadata["metric_names"]
-    }
+    epoch = ck.metadata["epoch"]
+    if np.size(losses) != epoch * steps_per_epoch:
+        raise ValueError(
+            f"fit: cannot resume from {ck.path}: its loss history holds {np.size(losses)} "
+            f"step losses, not the {epoch * steps_per_epoch} of {epoch} epoch(s) of "
+            f"{steps_per_epoch} steps; resume from another checkpoint, or start a new run"
+        )
+    renamed = _renamed(ck.metadata["metric_names"])
+    metrics = {renamed.get(k, k): ck.arrays[_leaf("metrics", k)] for k in renamed}
     return EpochOutputs(losses.reshape(-1, steps_per_epoch), metrics)
+
+
+def _renamed(names: list[str]) -> dict[str, str]:
+    """{a checkpoint's metric name: this nnjax's}: the mean step loss was ``step_loss``, and
+    at first ``train_loss`` (cc6d378, whose runs had no evaluation sets; an evaluation set
+    named "train" gives ``train_loss`` and ``train_accuracy``)."""
+    old = dict(_OLD_METRICS)
+    if "train_loss" in names and "train_accuracy" not in names:
+        old["train_loss"] = "step_loss_mean"
+    return {k: old.get(k, k) for k in names}
