@@ -240,3 +240,167 @@ def test_stdp_mask_keeps_absent_synapses_outside_the_bounds(rule):
         )[1].sum()
     )(W)
     np.testing.assert_array_equal(g, [[1.0, 1.0, 0.0]])  # absent: identity; clipped: 0
+
+
+# --- Hodgkin–Huxley below repetitive firing: single spikes, the rest state, the overshoot ----
+
+
+def test_hh_single_spikes_below_the_onset_rest_and_overshoot():
+    """Class II (Hodgkin 1948; Rinzel & Miller 1980): below the onset of repetitive firing
+    (I ~= 6.26 uA/cm^2) a step from rest fires a finite number of action potentials, then
+    settles at its fixed point I_ion(V) = I: one at 3 and 5, two at 6.0, three at 6.2
+    (measured; the single-spike threshold of a step from rest lies between 2.23 and 2.24),
+    and none at 2.0. The rest state is the fixed point of the full model with the gates at
+    x_inf(V): I_ion(V) = 0 at V = -64.9964 mV, which resting_potential reaches (measured
+    |error| 3e-14 mV). The first spike at 10 uA/cm^2 overshoots to +40.3 mV, the textbook
+    ~+40 mV."""
+    with jax.enable_x64(True):
+        I = jnp.array([2.0, 3.0, 5.0, 6.0, 6.2, 10.0])
+        V = np.asarray(hh.simulate(jnp.broadcast_to(I, (20_000, 6)), dt=0.01).V)  # 200 ms
+        i_ion = lambda v: float(-hh.derivatives(hh.steady_state(jnp.array(v)), 0.0).V)
+        rest = brentq(i_ion, -80.0, -50.0, xtol=1e-13)
+        held = [brentq(lambda v, i=i: i_ion(v) - i, -80.0, -50.0, xtol=1e-13) for i in I[:5]]
+        got = float(hh.resting_potential(duration=200.0, dt=0.01))
+    spikes = ((V[1:] >= 0.0) & (V[:-1] < 0.0)).sum(axis=0)  # upward crossings of 0 mV
+    np.testing.assert_array_equal(spikes[:5], [0, 1, 1, 2, 3])
+    assert spikes[5] >= 10  # 10 uA/cm^2: sustained (14 in 200 ms)
+    # back at the (stable) fixed point I_ion(V) = I over the last 20 ms (measured <= 8e-4 mV)
+    np.testing.assert_allclose(V[-2_000:, :5], np.broadcast_to(held, (2_000, 5)), atol=0.01)
+    assert rest == pytest.approx(-64.9964, abs=1e-4) and got == pytest.approx(rest, abs=1e-9)
+    assert 39.5 < V[:2_000, 5].max() < 41.0  # measured 40.27 mV
+
+
+# --- AdEx: the rheobase of the saddle-node (Brette & Gerstner 2005; Touboul & Brette 2008) ---
+
+
+def _adex_rheobase(p):
+    """The minimum of the steady-state I-V curve (g_L + a)(V - E_L) - g_L Delta_T e^{(V -
+    V_T)/Delta_T}, at V_T + Delta_T ln(1 + a / g_L): (g_L + a)(V_T - E_L - Delta_T + Delta_T
+    ln(1 + a / g_L)), g_L (V_T - E_L - Delta_T) at a = 0; a saddle-node if a/g_L < tau_m/tau_w."""
+    return (p.g_L + p.a) * (p.V_T - p.E_L - p.Delta_T + p.Delta_T * math.log(1 + p.a / p.g_L))
+
+
+def test_adex_rheobase_is_the_analytic_saddle_node():
+    """Forward Euler keeps the ODE's fixed points, so the rheobase of the simulated cell is
+    the analytic one: Brette & Gerstner's cell with a = b = 0 (I_rh = 546 pA) and Naud et
+    al.'s tonic cell (a / g_L = 0.2 < tau_m / tau_w = 0.67; I_rh = 220.38 pA). At 0.999 I_rh
+    no sustained firing over 3 s (the tonic cell fires one transient spike at 125 ms, w
+    lagging behind V), at 1.001 I_rh periodic firing (periods ~490 ms near the bifurcation)."""
+    cells = [adex.BRETTE_GERSTNER_2005._replace(a=0.0, b=0.0), adex.NAUD_2008["tonic"][0]]
+    assert _adex_rheobase(cells[0]) == pytest.approx(30.0 * (-50.4 + 70.6 - 2.0))
+    with jax.enable_x64(True):
+        for p in cells:
+            drive = _adex_rheobase(p) * jnp.array([0.999, 1.001])
+            tr = adex.simulate(jnp.broadcast_to(drive, (30_000, 2)), p, dt=0.1)  # 3 s
+            late = np.asarray(tr.spike[5_000:]).sum(axis=0)  # after 500 ms
+            assert late[0] == 0 and late[1] >= 4
+
+
+# --- STDP under independent Poisson firing ---------------------------------------------------
+
+
+def _trace_means(prob, dt, tau, T):
+    """E[trace] at steps 0..T-1 (read before the step's spike) for Bernoulli(prob) spikes
+    each step from a zero trace: prob q (1 - q^t) / (1 - q), q = e^{-dt/tau}; prob (m, 1)."""
+    q = math.exp(-dt / tau)
+    return prob * q * (1 - q ** np.arange(T)) / (1 - q)
+
+
+def test_stdp_drift_under_independent_poisson_firing():
+    """Pair rule: independent trains at rates nu_pre, nu_post drift at nu_pre nu_post (A+ tau+
+    - A- tau-) (Kempter, Gerstner & van Hemmen 1999; Song et al. 2000). On the grid a pair k
+    >= 1 steps apart counts a+ q+^k or -a- q-^k (q = e^{-dt/tau}), and given the counts
+    N_i, N_j over T steps each spike is uniform over the steps, so E[dW_ij | N] = N_i N_j c,
+    c = (a+ S+ - a- S-) / T - (a+ S+ / (1 - q+) - a- S- / (1 - q-)) / T^2, S = q / (1 - q).
+    Triplet rule (Pfister & Gerstner 2006, minimal all-to-all): the drift is nu_pre nu_post
+    (A3+ tau+ tau_y nu_post - A2- tau-), BCM-like, with its threshold at nu_post = A2- tau- /
+    (A3+ tau+ tau_y) = 19.2 Hz; on the grid, E[dW] = sum_t p_post E[r1_t] A3+ E[o2_t] -
+    p_pre E[o1_t] A2- exactly (the traces are independent). 100 pre at 20 Hz, 50 post at 10
+    and 50 at 30 Hz, 5 s at dt = 0.1 ms. Measured over 5 seeds: pair, sum dW / (N N c) = 1 +-
+    0.004 (tolerance 1.5 %), mean against the law: SD 2.3 % (tolerance 8 %); triplet at the
+    realised rates: 1.02 +- 0.006 and 0.98 +- 0.013 (tolerance 6 %)."""
+    n, dt, T = 100, 0.1, 50_000
+    rates = np.concatenate([np.full(n, 20.0), np.repeat([10.0, 30.0], n // 2)])  # pre, post
+    pair = pl.PairSTDPParams(w_min=-np.inf)
+    trip = pl.PFISTER_GERSTNER_2006["visual_cortex_all_to_all_minimal"]
+    with jax.enable_x64(True):
+
+        def body(c, k):
+            (tp, Wp), (tt, Wt), count = c
+            s = jax.random.bernoulli(k, jnp.asarray(rates) * dt / 1000.0).astype(jnp.float64)
+            pre, post = s[:n], s[n:]
+            new_p = pl.pair_stdp_step(tp, Wp, pre, post, pair, dt)
+            return (new_p, pl.triplet_stdp_step(tt, Wt, pre, post, trip, dt), count + s), None
+
+        z = jnp.zeros((n, n))
+        init = ((pl.pair_init(n, n), z), (pl.triplet_init(n, n), z), jnp.zeros(2 * n))
+        keys = jax.random.split(jax.random.key(0), T)
+        ((_, Wp), (_, Wt), count), _ = jax.jit(lambda: jax.lax.scan(body, init, keys))()
+    Wp, Wt, count = np.asarray(Wp), np.asarray(Wt), np.asarray(count)
+    qp, qm = math.exp(-dt / pair.tau_plus), math.exp(-dt / pair.tau_minus)
+    sp, sm = qp / (1 - qp), qm / (1 - qm)
+    window = (pair.a_plus * sp - pair.a_minus * sm) / T
+    c = window - (pair.a_plus * sp / (1 - qp) - pair.a_minus * sm / (1 - qm)) / T**2
+    assert Wp.sum() / (count[n:].sum() * count[:n].sum() * c) == pytest.approx(1.0, abs=0.015)
+    area = pair.a_plus * pair.tau_plus - pair.a_minus * pair.tau_minus  # ms; < 0: LTD wins
+    assert window * T * dt == pytest.approx(area, rel=1e-3)  # S = tau / dt - 1/2 + O(dt / tau)
+    assert Wp.mean() == pytest.approx(20e-3 * 20e-3 * area * T * dt, rel=0.08)  # -0.186
+    # triplet: the exact grid expectation at the realised rates, and the BCM sign change
+    p_pre, p_post = count[:n].mean() / T, count[n:, None] / T
+    ltp = p_post * _trace_means(p_pre, dt, trip.tau_plus, T) * trip.a3_plus
+    ltp = ltp * _trace_means(p_post, dt, trip.tau_y, T)
+    ltd = p_pre * _trace_means(p_post, dt, trip.tau_minus, T) * trip.a2_minus
+    expected = (ltp - ltd).sum(axis=1)  # (n_post,); a2_plus = a3_minus = 0 here
+    low, high = Wt[: n // 2].mean(), Wt[n // 2 :].mean()
+    assert low < 0 < high  # below and above the 19.2 Hz threshold
+    assert low == pytest.approx(expected[: n // 2].mean(), rel=0.06)
+    assert high == pytest.approx(expected[n // 2 :].mean(), rel=0.06)
+    theta = trip.a2_minus * trip.tau_minus / (trip.a3_plus * trip.tau_plus * trip.tau_y)
+    assert 1000 * theta == pytest.approx(19.22, abs=0.01)
+
+
+# --- Izhikevich: the spike cut-off -----------------------------------------------------------
+
+
+def test_izhikevich_trace_never_reaches_the_peak_and_resets_to_c():
+    """Izhikevich 2003: when v >= 30 mV, v <- c and u <- u + d. The trace holds the reset
+    value c at every spike step and stays below v_peak (measured maxima 27.6-29.9 mV), for
+    each Fig. 2 class at I = 10 over 1 s."""
+    names = list(iz.IZHIKEVICH_2003)
+    params = jax.tree.map(lambda *x: jnp.array(x), *(iz.IZHIKEVICH_2003[k] for k in names))
+    tr = iz.simulate(jnp.full((10_000, len(names)), 10.0), params, dt=0.1)
+    v, s = np.asarray(tr.v), np.asarray(tr.spike) > 0
+    assert v.max() < 30.0
+    for j, k in enumerate(names):
+        assert s[:, j].sum() >= 20
+        np.testing.assert_array_equal(v[s[:, j], j], iz.IZHIKEVICH_2003[k].c)
+
+
+# --- threshold at the start: a neuron at or above theta fires at once ------------------------
+
+
+@pytest.mark.parametrize("dt", [0.1, 1.0, 5.0])
+def test_lif_starting_above_threshold_fires_at_once_at_any_dt(dt):
+    """Finding: V0 = -45 mV above theta = -50 with a drive that keeps V_inf below theta
+    fired at the end of the first step (t = 0.1 or 1.0 at dt = 0.1 or 1 ms: the downward
+    crossing, clipped to the step) and never at dt = 5 ms (V fell below theta in it). It now
+    fires at t = 0 at every dt, as it does when V_inf is above theta; at 3 nA (V_inf = -35
+    mV) the later spikes follow every P = t_ref + tau ln(30 / 15) = 8.93 ms."""
+    n = int(round(20.0 / dt))
+    with jax.enable_x64(True):
+        for current, count in ((0.0, 1), (1.0, 1), (3.0, 3)):  # V_inf -65, -55, -35 mV
+            tr = neurons.lif_continuous(jnp.full((n,), current), dt=dt, V0=-45.0)
+            assert float(tr.spike_times[0]) == 0.0 and int(np.asarray(tr.n_spikes).sum()) == count
+        last = np.nanmax(np.asarray(tr.last_spike_times))
+    assert last == pytest.approx(2 * (2.0 + 10.0 * math.log(2.0)), abs=1e-9)
+
+
+@pytest.mark.parametrize("dt", [0.5, 5.0])
+def test_adaptive_lif_state_above_threshold_fires_at_once_at_any_dt(dt):
+    """Finding: a state V = -45 mV above theta = -50 (t_ref = 5 ms, no input) fired at t = 0
+    at dt = 0.5 ms and not at all at dt = 5 ms."""
+    p = alif.ALIFParams(t_ref=5.0)
+    state = alif.init_state((), p)._replace(V=jnp.array(-45.0))
+    tr = alif.simulate(jnp.zeros(int(round(20.0 / dt))), p, dt=dt, state=state)
+    times, valid = alif.spike_time_array(tr, dt, 1)
+    assert bool(valid[0]) and float(times[0]) == 0.0 and float(tr.spike.sum()) == 1.0

@@ -27,9 +27,13 @@ through a reset" (as in event-based methods, e.g. Wunderlich & Pehle 2021) rathe
 surrogate; ``state.spike`` is the 0/1 event itself (no gradient; use the spike times).
 
 At most one spike per step, which requires dt <= t_ref (checked): after a spike the neuron is
-refractory past the step's end. :func:`fi_curves` gives the rates of the first inter-spike
-intervals at each step current: the adaptation f–I curves (f_1 is the onset curve, the last
-approaches the steady-state one; Benda & Herz 2003).
+refractory past the step's end. A neuron whose state is at or above theta when its free time
+starts fires at that instant. A crossing is sought where V at the step's end is at or above
+theta: with w < 0 (b < 0) V can rise past theta and fall back within one step, and that spike
+is missed (constructed: V = -50.2 mV, w = -3 nA, tau_w = 1 ms, no input, dt = 2 ms; never
+met in random runs with tau_w >= 1 ms). :func:`fi_curves` gives the rates of the first
+inter-spike intervals at each step current: the adaptation f–I curves (f_1 is the onset
+curve, the last approaches the steady-state one; Benda & Herz 2003).
 """
 
 from typing import Any, NamedTuple
@@ -137,8 +141,9 @@ def step(state: ALIFState, current: Array, params: ALIFParams, dt: float) -> ALI
     free = jnp.maximum(dt - state.ref, 0.0)  # time out of refractoriness, at the step's end
     w_free = state.w * jnp.exp(-(dt - free) / p.tau_w)  # w when the free part begins
     V_end, _ = _trajectory(free, state.V, w_free, V_inf, p)
-    fired = (V_end >= p.theta) & (free > 0)
-    t_c = _crossing(state.V, w_free, V_inf, V_end, free, p)
+    above = state.V >= p.theta  # at or above threshold when the free time starts: fire now
+    fired = ((V_end >= p.theta) | above) & (free > 0)
+    t_c = jnp.where(above, 0.0, _crossing(state.V, w_free, V_inf, V_end, free, p))
     after = free - t_c  # < dt <= t_ref: the neuron stays refractory to the step's end
     w_spike = w_free * jnp.exp(-t_c / p.tau_w) + p.b
     w_new = jnp.where(fired, w_spike * jnp.exp(-after / p.tau_w), state.w * jnp.exp(-dt / p.tau_w))

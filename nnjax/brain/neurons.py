@@ -220,6 +220,7 @@ def lif_continuous(
     follows the previous one by the period P = t_ref + tau ln((V_inf - V_r)/(V_inf - theta)),
     so the step holds 1 + floor(r / P) spikes, r the time left after the first, and the rate
     stays exact instead of saturating at 1/dt. Parameters broadcast against the batch shape.
+    A neuron that starts at or above theta (V0 >= theta) fires at t = 0.
     """
     current = dynamics.check_time_input(current, "lif_continuous")
     dt = dynamics.check_dt(dt, "lif_continuous")  # a bool, a string or an array is refused
@@ -271,10 +272,11 @@ def _lif_continuous(current, dt, tau, R, E_L, theta, V_r, t_ref, V0):
         V_inf = E_L + R * I
         free = jnp.maximum(dt - ref, 0.0)  # time this step spends out of refractoriness
         V_end = V_inf + (V - V_inf) * jnp.exp(-free / tau)
-        fired = (V_end >= theta) & (free > 0)
+        above = V >= theta  # at or above threshold when the free time starts (V0): fire now
+        fired = ((V_end >= theta) | above) & (free > 0)
         # log argument is > 1 exactly when a crossing happens; guard the other lanes
         ratio = jnp.where(fired, (V - V_inf) / jnp.where(fired, theta - V_inf, 1.0), 1.0)
-        t_c = jnp.clip(tau * jnp.log(jnp.maximum(ratio, 1.0)), 0.0, free)
+        t_c = jnp.where(above, 0.0, jnp.clip(tau * jnp.log(jnp.maximum(ratio, 1.0)), 0.0, free))
         extra, since, period = _extra_spikes(free - t_c, V_inf, tau, theta, V_r, t_ref)
         left = jnp.maximum(since - t_ref, 0.0)  # free time after the last spike's refractoriness
         V_new = jnp.where(fired, V_inf + (V_r - V_inf) * jnp.exp(-left / tau), V_end)
