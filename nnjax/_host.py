@@ -162,3 +162,17 @@ def cpu_tag() -> str:
 
     digest = hashlib.sha256(cpu_signature().encode()).hexdigest()[:12]
     return f"{_UNSAFE.sub('_', platform.machine()) or 'cpu'}-{digest}"
+
+
+def file_owner(path: str) -> str:
+    """``user NAME (uid N)``: who owns the file at ``path`` (``another user`` if unknown)."""
+    try:
+        uid = os.stat(path).st_uid
+    except OSError:
+        return "another user"
+    try:
+        import pwd
+
+        return f"user {pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except (ImportError, KeyError):
+        return f"uid {uid}"

@@ -27,6 +27,8 @@ How a lock is taken (every step is one atomic file-system operation):
 
    A takeover renames the stale file aside (atomic), checks it moved the very file it judged,
    and goes back to step 1, so two newcomers racing for one stale lock cannot both win.
+   Another user's lock file this user may not read (mode 0600, umask 077), or may not rename
+   (a shared folder with the sticky bit), is refused too, naming its owner.
 
 Guarantees: on one host, at most one live holder, and a dead holder's lock is always taken
 over. Across hosts sharing the directory, a lock is never taken from a holder whose heartbeat
@@ -262,6 +264,14 @@ class DirectoryLock:
             fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
             return  # released meanwhile: retry
+        except PermissionError as e:  # another user's, made under umask 077: mode 0600
+            raise DirectoryLockedError(
+                f"{self.directory} is locked by {_host.file_owner(self.path)}, whose lock file "
+                f"{self.path} you cannot read ({e.strerror}), so whether that run is alive "
+                "cannot be told; if no run uses this directory, ask them to delete it",
+                self.path,
+                None,
+            ) from None
         try:
             got = _flock(fd)
             holder, mtime = _read(fd), os.fstat(fd).st_mtime
@@ -320,7 +330,17 @@ class DirectoryLock:
 
     def _take_over(self, fd: int, holder: dict, mtime: float, reason: str) -> None:
         aside = temp_path(self.path + ".stale")
-        os.rename(self.path, aside)
+        try:
+            os.rename(self.path, aside)
+        except PermissionError as e:  # another user's file in a sticky (+t) shared folder
+            raise DirectoryLockedError(
+                f"{self.directory} holds the lock of a run that ended ({describe(holder, mtime)}"
+                f": {reason}), but its lock file {self.path} belongs to "
+                f"{_host.file_owner(self.path)} and you cannot remove it ({e.strerror}): ask "
+                "them to delete it",
+                self.path,
+                holder,
+            ) from None
         if not _same_file(fd, aside):  # another newcomer replaced it first: put theirs back
             try:
                 os.link(aside, self.path)

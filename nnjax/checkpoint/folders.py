@@ -2,7 +2,9 @@
 corrupt files) each in a fresh numbered folder, and pruning to the newest valid ones."""
 
 import os
+import warnings
 
+from nnjax._host import file_owner
 from nnjax.checkpoint.record import _NAME, ABANDONED, CORRUPT, _Bad, _paths, _verify, steps
 
 
@@ -35,11 +37,22 @@ def _set_aside(directory: str, set_steps: list[int], sub: str) -> str | None:
 
 
 def _remove(directory: str, step: int) -> None:
-    for path in reversed(_paths(directory, step)):  # the JSON first: uncommitted at once
+    """Delete checkpoint ``step``'s files, the JSON first (uncommitted at once). A file this
+    user may not delete (another user's, in a shared folder with the sticky bit) is kept
+    with a warning naming it, and so is its ``.npz`` (deleting it would leave a committed
+    checkpoint without data): pruning is housekeeping, and a run does not die of it."""
+    for path in reversed(_paths(directory, step)):
         try:
             os.unlink(path)
         except FileNotFoundError:
             pass
+        except PermissionError as e:
+            warnings.warn(
+                f"checkpoint: cannot delete {path}, which belongs to {file_owner(path)} "
+                f"({e.strerror}): it is left in place",
+                stacklevel=2,
+            )
+            return
 
 
 def _retire(directory: str, step: int) -> None:
@@ -56,7 +69,8 @@ def _prune(directory: str, step: int, keep: int | None) -> None:
     """After committing ``step``: walk the older checkpoints newest first; the first
     ``keep - 1`` that verify are kept, the corrupt ones met on the way are moved into a
     fresh ``corrupt/NNNN/`` (never counted), and all older ones are deleted. ``step`` itself
-    counts as valid: its digests were computed from the bytes just written and fsync-ed."""
+    counts as valid: its digests were computed from the bytes just written and fsync-ed.
+    One this user may not delete (another user's) is kept, with a warning (:func:`_remove`)."""
     if keep is None:
         return
     kept, bad = 1, []

@@ -68,7 +68,6 @@ def check(args) -> None:
     """The saved model's model.json and the data file, read and matched (NumPy only)."""
     from nnjax import saved
     from nnjax.commands import options as o
-    from nnjax.inputs import read_inputs
 
     if not args.model.strip():  # '' read as the current folder's name: ": no saved model"
         raise ValueError(
@@ -80,18 +79,27 @@ def check(args) -> None:
         if error is not None:  # '' was ": unknown data format" or "--out : exists"
             raise error
     meta = saved.read_meta(args.model)
+    if args.out is not None:
+        _check_out(args)
+    elif getattr(args, "overwrite", False):
+        raise ValueError("--overwrite lets --out replace a file: give it with --out")
+    _match_inputs(args, meta)
+
+
+def _match_inputs(args, meta: dict) -> None:
+    """The data file read for the model ``meta`` describes (its columns, in its training
+    order; its labels, as indices of its label names): ``args._inputs``, and ``args._meta``."""
+    from nnjax.inputs import read_inputs
+
     shape = meta["model"]["input_shape"]
     if len(shape) != 2:
         raise ValueError(
             f"{args.model}: the model takes inputs of shape {tuple(shape)}; nnjax predict reads "
             "flat feature rows (use nnjax.load in Python)"
         )
-    if args.out is not None:
-        _check_out(args)
-    elif getattr(args, "overwrite", False):
-        raise ValueError("--overwrite lets --out replace a file: give it with --out")
     if args.proba and meta["loss"] == "mse":
         raise ValueError(f"--proba: {args.model} was trained with mse; it gives no probabilities")
+    args._meta = meta
     args._inputs = read_inputs(
         args.data,
         n_features=int(shape[1]),
@@ -107,8 +115,12 @@ def _check_out(args) -> None:
     """``--out`` is a file name, and not one of the files read or kept: the saved model's own
     files, those ``nnjax train`` wrote beside them (history.json, metrics.csv, the plots) or
     the data (writing there would destroy them)."""
+    import errno
+
     from nnjax import saved
-    from nnjax.commands.train_safety import OUT_FILES
+    from nnjax._host import file_owner
+    from nnjax.commands.train_safety import OUT_FILES, not_replaceable
+    from nnjax.preflight import NotWritableError
 
     if os.path.isdir(args.out):
         raise ValueError(f"--out {args.out}: is a folder; give a file name (e.g. preds.csv)")
@@ -131,6 +143,13 @@ def _check_out(args) -> None:
                 "would destroy it: give another file name (e.g. preds.csv)"
             )
     _check_out_folder(args.out, out)
+    if not_replaceable(os.path.dirname(out), [os.path.basename(out)]):
+        raise NotWritableError(
+            f"--out {args.out}: belongs to {file_owner(out)}, and in a folder with the sticky bit "
+            "(+t) only its owner may replace it: give another file name",
+            args.out,
+            errno.EPERM,
+        )
     if not getattr(args, "overwrite", False) and not _replaceable(out):
         raise ValueError(
             f"--out {args.out}: exists and holds something other than nnjax predictions; "
@@ -239,8 +258,10 @@ def run(args) -> int:
     import nnjax
     from nnjax.predictor import NonFiniteRows
 
-    inputs = args._inputs
     pred = nnjax.load(args.model)
+    if pred.meta != args._meta:  # a run saved another model there since check read it:
+        _match_inputs(args, pred.meta)  # the columns and labels are matched to this one
+    inputs = args._inputs
     try:
         z = pred(inputs.X)
     except NonFiniteRows as e:  # named as the output names rows: CSV lines or indices

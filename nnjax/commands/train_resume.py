@@ -74,7 +74,8 @@ _CHECKPOINT_NAME = re.compile(r"^ckpt_(\d{8}|[1-9]\d{8,})\.(npz|json)$", re.ASCI
 
 
 def _check_resume_path(path: str) -> None:
-    """``--resume CKPT``: not blank, existing, a folder or a ``ckpt_<epoch>.npz/.json``.
+    """``--resume CKPT``: not blank, existing and readable by this user (another user's
+    private folder was "no such checkpoint"), a folder or a ``ckpt_<epoch>.npz/.json``.
     Blank, it failed as "cannot resume from : no such checkpoint"; another file, with a
     --checkpoint-dir holding checkpoints, as "resume=FILE is a checkpoint of ." (it is none)."""
     from nnjax.commands.options import blank_text
@@ -84,10 +85,19 @@ def _check_resume_path(path: str) -> None:
             "--resume takes a checkpoint (a ckpt_<epoch>.npz or a folder of them), or no "
             f"value for the newest in --checkpoint-dir; got {blank_text(path)}"
         )
-    if not os.path.exists(path):
+    try:  # os.path.exists is False too for a path this user may not reach: not "no such"
+        os.stat(path)
+        readable = os.access(path, os.R_OK | (os.X_OK if os.path.isdir(path) else 0))
+    except PermissionError:
+        readable = False
+    except OSError:
         missing = FileNotFoundError(errno.ENOENT, "no such checkpoint", path)
         missing.nnjax_action = "resume from"  # nnjax.errors.describe_os_error's verb
-        raise missing
+        raise missing from None
+    if not readable:  # another user's (a folder on the way, or the checkpoint itself)
+        denied = PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        denied.nnjax_action = "resume from"
+        raise denied
     if not os.path.isdir(path) and not _CHECKPOINT_NAME.match(os.path.basename(path)):
         raise ValueError(
             f"--resume {path}: not a checkpoint; give a ckpt_<epoch>.npz (or .json) that "

@@ -88,6 +88,7 @@ def check_paths(args) -> None:
             preflight.check_writable(path, what)
     _check_inputs_outside_out(args)
     check_saved_model_kept(args)
+    _check_replaceable(args.out)
     if args.checkpoint_dir is not None:
         DirectoryLock(args.checkpoint_dir, heartbeat=None).acquire().release()
 
@@ -112,6 +113,50 @@ def _check_inputs_outside_out(args) -> None:
                 f"{option} {path}: nnjax train writes {os.path.basename(real)} into --out "
                 f"{args.out}; it would overwrite the data: choose another --out"
             )
+
+
+def not_replaceable(folder: str, names) -> list[str]:
+    """The files among ``names`` in ``folder`` this user may not replace: in a folder with
+    the sticky bit (+t, a shared folder) only a file's owner, the folder's owner or root
+    may rename over it (the kernel's EPERM, after the work was done)."""
+    import stat
+
+    me = getattr(os, "geteuid", lambda: 0)()
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return []
+    if not st.st_mode & stat.S_ISVTX or me in (0, st.st_uid):
+        return []
+    theirs = []
+    for name in names:
+        try:
+            if os.lstat(os.path.join(folder, name)).st_uid != me:
+                theirs.append(name)
+        except OSError:
+            continue
+    return theirs
+
+
+def _check_replaceable(out: str | None) -> None:
+    """The files of :data:`OUT_FILES` in ``out`` can be replaced by this user
+    (:func:`not_replaceable`): a run writing into a colleague's ``--out`` in a sticky
+    folder failed after the training with "history.json: Operation not permitted", its
+    model lost; a :class:`nnjax.preflight.NotWritableError` (EPERM) says so before JAX."""
+    import errno
+
+    from nnjax._host import file_owner
+    from nnjax.preflight import NotWritableError
+
+    theirs = not_replaceable(out, OUT_FILES) if out is not None else []
+    if theirs:
+        raise NotWritableError(
+            f"--out {out}: {', '.join(theirs)} belong to {file_owner(os.path.join(out, theirs[0]))}"
+            ", and in a folder with the sticky bit (+t) only their owner may replace them: "
+            "choose another --out",
+            out,
+            errno.EPERM,
+        )
 
 
 MODEL_FILES = ("model.json", "params.npz")  # what nnjax predict reads: the saved model
