@@ -275,12 +275,29 @@ def load(path):
     raise AssertionError("unreachable")
 
 
-def _replaced(folder: str, meta: dict) -> bool:
-    """Does ``folder``'s model.json now differ from ``meta`` (a save replaced it)?"""
-    try:
-        return read_meta(folder) != meta
-    except (OSError, ValueError):
-        return False
+def _replaced(folder: str, meta: dict, wait: float = 5.0) -> bool:
+    """Does ``folder``'s model.json now differ from ``meta`` (a save replaced it)?
+
+    A save holds the folder's lock file while it renames its arrays into place and then
+    model.json: a reader that met the new arrays under the old model.json is inside that
+    window, so while the lock file exists this waits for model.json to change (at most
+    ``wait`` s). Without a lock file no save is under way: the answer is immediate (a
+    damaged model is reported at once)."""
+    import time
+
+    from nnjax.lock import LOCK_NAME
+
+    lock, deadline = os.path.join(folder, LOCK_NAME), time.monotonic() + wait
+    while True:
+        saving = os.path.exists(lock)  # looked at first: a save ending now changed model.json
+        try:
+            if read_meta(folder) != meta:
+                return True
+        except (OSError, ValueError):
+            return False
+        if not saving or time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
 
 
 def _load(folder: str, meta: dict):

