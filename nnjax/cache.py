@@ -40,7 +40,9 @@ repairs that: turning the cache on removes the entries of zero bytes a full disk
 (:func:`remove_empty_entries`), and :func:`cache_warning` (the CLI passes every warning
 through it) removes an entry JAX could not read (cut short, or decompressing to something JAX
 cannot parse), so the next run writes it whole, and says a failing write once per process
-instead of once per program (a full disk: 17 lines for one default ``nnjax train``).
+instead of once per program (a full disk: 17 lines for one default ``nnjax train``); in the
+CLI a damaged entry is said once per process too. A home folder that does not exist is not
+made (the cache is off), nor is a folder whose name XLA cannot take (not text here).
 
 ``fit`` also keeps its compiled loop, whole, in the cache's ``nnjax-programs`` subfolder,
 so that a repeated run skips tracing and lowering too (:mod:`nnjax.train.executables`).
@@ -51,6 +53,7 @@ This module imports JAX only inside :func:`enable_compilation_cache`.
 import errno
 import os
 import re
+import sys
 
 from nnjax import _host
 
@@ -135,9 +138,12 @@ def _enable(cache_dir: str | None, no_cache: bool) -> str | None:
         if not jax.config.jax_enable_compilation_cache:
             return None
         path = jax.config.jax_compilation_cache_dir
+        _check_utf8(path or "")
         if path and _URL.match(path):  # gs://bucket/...: JAX's to reach, no local folder to make
             return _turn_on(path)
     else:  # a folder nnjax chose: one subfolder per processor (module docstring)
+        if not cache_dir and not os.environ.get(ENV_VAR, "").strip():
+            _check_home()  # rule 4
         _check_folder(path)
         path = os.path.join(path, _host.cpu_tag())
     _check_folder(path)
@@ -168,7 +174,40 @@ def _turn_on(path: str) -> str:
     return path
 
 
+def _check_home() -> None:
+    """Refuse the default folder under ``~`` when the home folder does not exist (``HOME``
+    pointing nowhere, as Debian's ``/nonexistent`` for service users): making the cache made
+    the home folder itself, which such a setting says must not exist (an ``$XDG_CACHE_HOME``
+    that is absolute is made, as the XDG rules ask)."""
+    if os.path.isabs(os.environ.get("XDG_CACHE_HOME", "")):
+        return
+    home = os.path.expanduser("~")
+    if not os.path.isdir(home):
+        raise FileNotFoundError(
+            errno.ENOENT,
+            f"the home folder {home} does not exist, and nnjax does not make it (set "
+            f"{ENV_VAR} or XDG_CACHE_HOME, or give --no-cache)",
+        )
+
+
+def _check_utf8(path: str) -> None:
+    """Refuse a folder whose name is not UTF-8 (``--cache-dir $'caf\\xe9'``, or any non-ASCII
+    name in the C locale without UTF-8 mode): Python holds its bytes as lone surrogates, which
+    JAX hands to XLA as the GPU autotuning cache's folder, and the first compilation failed
+    with a TypeError from XLA's DebugOptions (a traceback, exit 1), on every device."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise OSError(
+            errno.EILSEQ,
+            f"the folder name {os.fsencode(path)!r} does not decode in this locale's "
+            f"encoding ({sys.getfilesystemencoding()}), and XLA takes names as text; give a "
+            f"folder named in ASCII (--cache-dir, {ENV_VAR})",
+        ) from None
+
+
 def _check_folder(path: str) -> None:
+    _check_utf8(path)
     if os.path.exists(path) and not os.path.isdir(path):
         raise NotADirectoryError(errno.ENOTDIR, "a file, not a directory", path)
 
@@ -291,37 +330,58 @@ def _remove(path: str) -> None:
         pass
 
 
-def cache_warning(text: str) -> str | None:
+def cache_warning(text: str, *, once: bool = False) -> str | None:
     """What to say for the warning ``text``: itself, unless it is one of JAX's cache warnings.
 
     * "Error reading ... entry for 'M'": the entries of ``M`` that are cut short are removed
       (the next run writes them whole), or all of them when none is
       (:func:`remove_unreadable_entries`); the line says so.
     * "Error writing ... entry": said once per process (a full disk fails every program's
-      write), with the folder; later ones return None (say nothing)."""
+      write), with the folder; later ones return None (say nothing).
+
+    ``once`` (the CLI): a damaged entry, JAX's or nnjax's own stored program
+    (:mod:`nnjax.train.executables`), is said once per process too, later ones healed without
+    a word: a damaged cache folder (a disk error, a bad copy) gave one line per program, 21
+    lines of ~300 characters for one ``nnjax train --dataset xor``."""
     m = _READ_ERROR.search(text)
-    if m:
-        removed, cut = _remove_unreadable(m["module"], _active)
-        why = m["reason"] or "JAX could not load it"
-        if cut:
-            return (
-                f"compilation cache: {', '.join(removed)} in {_active} was cut short (a full "
-                "disk, or a run killed while writing it): removed, compiled afresh"
-            )
-        if len(removed) == 1:
-            return (
-                f"compilation cache: {removed[0]} in {_active} could not be read (damaged: "
-                f"{why}): removed, compiled afresh"
-            )
-        if removed:
-            return (
-                f"compilation cache: an entry of {m['module']} in {_active} could not be read "
-                f"(damaged: {why}): its {len(removed)} entries removed, compiled afresh"
-            )
-        return text
-    if _WRITE_ERROR in text:
-        return write_failure(_active, text.split(": ", 1)[-1])
-    return text
+    line = _healed(m) if m else None
+    if line is None and once and STORED_UNREADABLE in text:
+        line = text  # nnjax's own store: compiled afresh, and stored whole again
+    if line is None:
+        return write_failure(_active, text.split(": ", 1)[-1]) if _WRITE_ERROR in text else text
+    if not once:
+        return line
+    if "read" in _reported:
+        return None
+    _reported.add("read")
+    return f"{line} (further damaged entries are removed and compiled afresh without a word)"
+
+
+# how nnjax.train.executables says a stored program it could not load
+STORED_UNREADABLE = ": unreadable stored program, compiling afresh"
+
+
+def _healed(m: re.Match) -> str | None:
+    """The line for JAX's "Error reading" warning ``m``, its entries removed; None when there
+    was none to remove."""
+    removed, cut = _remove_unreadable(m["module"], _active)
+    why = m["reason"] or "JAX could not load it"
+    if cut:
+        return (
+            f"compilation cache: {', '.join(removed)} in {_active} was cut short (a full "
+            "disk, or a run killed while writing it): removed, compiled afresh"
+        )
+    if len(removed) == 1:
+        return (
+            f"compilation cache: {removed[0]} in {_active} could not be read (damaged: "
+            f"{why}): removed, compiled afresh"
+        )
+    if removed:
+        return (
+            f"compilation cache: an entry of {m['module']} in {_active} could not be read "
+            f"(damaged: {why}): its {len(removed)} entries removed, compiled afresh"
+        )
+    return None
 
 
 def write_failure(folder, reason: str) -> str | None:

@@ -255,7 +255,7 @@ def _warning_line(command: str):
     def show(message, category, filename, lineno, file=None, line=None):
         from nnjax.cache import cache_warning
 
-        text = cache_warning(" ".join(str(message).split()))
+        text = cache_warning(" ".join(str(message).split()), once=True)
         if text is not None:
             print(f"nnjax {command}: warning: {text}", file=sys.stderr if file is None else file)
 

@@ -62,6 +62,9 @@ class _NamedStdout:
         except BrokenPipeError:  # the reader left: quiet (_checked_run), nothing to name
             self.gone = True
             raise
+        except UnicodeEncodeError as e:  # a ValueError: it ended the run as a usage error
+            self.failed = True
+            raise _unencodable(e, self._stream) from None
         except OSError as e:
             self.failed = True
             if e.filename is None and e.errno is not None:
@@ -70,6 +73,23 @@ class _NamedStdout:
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
+
+
+def _unencodable(exc: UnicodeEncodeError, stream) -> OSError:
+    """The failed write of text that standard output's encoding cannot represent, named
+    (exit 3, :data:`STDOUT`): ``nnjax train --out dir-\u00e9`` with ``PYTHONIOENCODING=ascii``
+    (or in the C locale with ``PYTHONCOERCECLOCALE=0``) trained, saved, then ended with
+    "'ascii' codec can't encode character" as a usage error (exit 2). Nothing is replaced by
+    an escape: stdout may carry data (``nnjax predict``'s CSV)."""
+    bad = exc.object[exc.start : exc.end]
+    encoding = getattr(stream, "encoding", None) or exc.encoding
+    e = OSError(
+        errno.EILSEQ,
+        f"its encoding {encoding} cannot represent '{ascii(bad)[1:-1]}' (set "
+        "PYTHONIOENCODING=utf-8, or a UTF-8 locale such as LANG=C.UTF-8)",
+    )
+    e.filename, e.nnjax_action = STDOUT, "write"
+    return e
 
 
 def _unbuffered(stream):

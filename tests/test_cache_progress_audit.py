@@ -59,6 +59,7 @@ def test_a_url_as_jax_folder_makes_no_local_folder(env, tmp_path):
 
     url = "gs://bucket/cache"
     env.setenv("JAX_COMPILATION_CACHE_DIR", url)
+    env.setattr(cache, "_active", cache._active)  # restored after: later tests see no URL
     env.chdir(tmp_path)
     saved = jax.config.jax_enable_compilation_cache, jax.config.jax_compilation_cache_dir
     jax.config.update("jax_enable_compilation_cache", True)  # as JAX reads the variable

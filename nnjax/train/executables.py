@@ -160,7 +160,9 @@ class ExecutableStore:
         try:
             return serialize_executable.deserialize_and_load(*pickle.loads(blob))
         except Exception as e:  # cut short, or written by another build: compile afresh
-            msg = f"{path}: unreadable stored program, compiling afresh ({e})"
+            from nnjax import cache
+
+            msg = f"{path}{cache.STORED_UNREADABLE} ({e})"  # the CLI says it once
             warnings.warn(msg, stacklevel=3)
             return None
 
