@@ -34,10 +34,33 @@ def _body_checksum(meta: dict) -> str:
     return _sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
 
 
+def _check_reachable(folder: str, where: str) -> None:
+    """A ``PathError`` (EACCES) when this user may not reach ``folder`` or its model.json
+    (another user's private folder on the way, or a folder it may list but not enter): both
+    were "no such folder" and "no model.json", which sent the user looking elsewhere."""
+    import errno
+
+    for path in (folder, where):
+        try:
+            os.stat(path)
+        except PermissionError:
+            from nnjax.errors import PathError
+
+            raise PathError(
+                f"{folder}: no saved model there that this user may read ({path}: permission "
+                "denied)",
+                folder,
+                errno.EACCES,
+            ) from None
+        except OSError:
+            return  # missing, or not a folder: the checks below say which
+
+
 def read_meta(path) -> dict:
     """``model.json`` of the saved model at ``path``, its format, version and checksum checked."""
     folder = os.fspath(path)
     where = os.path.join(folder, MODEL_FILE)
+    _check_reachable(folder, where)
     if not os.path.isdir(folder):  # a path problem, as a missing data file is (exit 3)
         import errno
 

@@ -460,3 +460,32 @@ def test_a_damaged_model_without_a_writer_is_reported_at_once(tmp_path, monkeypa
     with pytest.raises(SavedModelError, match="params.npz: checksum mismatch"):
         nnjax.load(folder)
     assert waits == []
+
+
+@needs_root
+@pytest.mark.parametrize(
+    "chmod, culprit",
+    [("parent", ""), ("folder", "/model.json")],
+    ids=["private-parent", "listable-folder"],
+)
+def test_a_model_this_user_may_not_reach_is_named_as_such(shared, chmod, culprit):
+    """Audit: a model under another user's private folder was "no saved model there (no such
+    folder)", and in one this user may list but not enter, "not a saved nnjax model (no
+    model.json)": both sent the user looking for a model that is there."""
+    parent = os.path.join(shared, "private")
+    folder = os.path.join(parent, "m")
+    model = nnjax.mlp([3])
+    nnjax.save(folder, model, model.init(jax.random.key(0), (-1, 2))[1], input_shape=(-1, 2))
+    os.chmod(parent if chmod == "parent" else folder, 0o700 if chmod == "parent" else 0o744)
+    body = f"""
+try:
+    nnjax.load({folder!r})
+except OSError as e:
+    out.update(type=type(e).__name__, errno=e.errno, message=str(e))
+"""
+    got = _as_nobody("import nnjax, nnjax.saved, nnjax.errors, nnjax.lock", body)
+    assert got["type"] == "PathError" and got["errno"] == errno.EACCES, got
+    assert got["message"] == (
+        f"{folder}: no saved model there that this user may read ({folder}{culprit}: "
+        "permission denied)"
+    )
