@@ -40,6 +40,7 @@ from nnjax.optim_checks import (
     OPEN_UNIT,
     POSITIVE,
     RATE,
+    SMALLEST_RATE,
     UNIT,
     Schedule,
     check_learning_rate,
@@ -70,10 +71,26 @@ def _nesterov(learning_rate, momentum=0.9):
     return optax.sgd(learning_rate, momentum=number("momentum", momentum, UNIT), nesterov=True)
 
 
+def _eps(eps) -> float:
+    """adam's, adamw's and rmsprop's ``eps``: a finite number > 0 that is not 0 in JAX's
+    default float (below its smallest normal number, 1.2e-38 in float32, XLA flushes it to
+    0): they divide by sqrt(s) + eps or sqrt(s + eps), so a gradient of exactly 0 (a dead
+    unit) would give 0/0 = nan (eps 1e-40 made adam's update nan)."""
+    eps = number("eps", eps, POSITIVE)
+    dtype = default_float()
+    smallest = SMALLEST_RATE.get(dtype)
+    if smallest is not None and eps < smallest:
+        raise ValueError(
+            f"eps {eps:g} is 0 in {dtype}, JAX's default float dtype (the smallest eps that is "
+            f"not: {smallest:.4g}): a gradient of 0 would make the update 0/0 = nan"
+        )
+    return eps
+
+
 def _adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8):
     import optax
 
-    b1, b2, eps = number("b1", b1, UNIT), number("b2", b2, UNIT), number("eps", eps, POSITIVE)
+    b1, b2, eps = number("b1", b1, UNIT), number("b2", b2, UNIT), _eps(eps)
     return optax.adam(learning_rate, b1=b1, b2=b2, eps=eps)
 
 
@@ -84,7 +101,7 @@ ADAMW_WEIGHT_DECAY = 1e-4
 def _adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=ADAMW_WEIGHT_DECAY):
     import optax
 
-    b1, b2, eps = number("b1", b1, UNIT), number("b2", b2, UNIT), number("eps", eps, POSITIVE)
+    b1, b2, eps = number("b1", b1, UNIT), number("b2", b2, UNIT), _eps(eps)
     weight_decay = number("weight_decay", weight_decay, NONNEGATIVE)
     return optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
 
@@ -92,7 +109,7 @@ def _adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=ADAMW_WEIGHT_
 def _rmsprop(learning_rate, decay=0.9, eps=1e-8):
     import optax
 
-    decay, eps = number("decay", decay, UNIT), number("eps", eps, POSITIVE)
+    decay, eps = number("decay", decay, UNIT), _eps(eps)
     return optax.rmsprop(learning_rate, decay=decay, eps=eps)
 
 
@@ -146,7 +163,8 @@ def get_optimizer(
     A float ``learning_rate`` must be finite, and not 0, in JAX's default float (float32;
     float64 under x64; :func:`~nnjax.optim_checks.check_rate_nonzero`); a schedule must give
     one finite rate >= 0 at step 0, finite in that dtype too (called once). Hyperparameters
-    are real numbers (not bools or strings): momentum, b1, b2, decay in [0, 1); eps > 0;
+    are real numbers (not bools or strings): momentum, b1, b2, decay in [0, 1); eps > 0 (for
+    adam, adamw and rmsprop not 0 in JAX's default float either: >= 1.2e-38 in float32);
     weight_decay, initial_accumulator_value >= 0; finite. A ``ValueError`` names a bad one.
 
     >>> opt = get_optimizer("adam", 1e-3)

@@ -39,7 +39,9 @@ class FitResult(NamedTuple):
     loss of every step, each taken before its update, in order. ``metrics``: per-epoch arrays
     of shape (epochs,): ``step_loss_mean`` (the mean of the epoch's step losses) and, for
     each ``eval_data`` entry ``name``, ``{name}_loss`` and ``{name}_accuracy`` after the
-    epoch. ``compile_time``/``run_time``: seconds spent compiling and running (apart).
+    epoch. With early stopping, or in a :class:`TrainingStopped`'s result, ``epochs`` is the
+    number of epochs run (0 before the first: every array empty, every name there).
+    ``compile_time``/``run_time``: seconds spent compiling and running (apart).
     ``best_epoch``: with ``early_stopping``, the epoch (1-based) whose carry this is; else
     None. Its repr is one line of shapes and final metrics, never the arrays.
     """
@@ -223,8 +225,8 @@ def fit(
             store=store_for_fit(plan, optimizer, learning_rate, loss),  # compiled runs on disk
         )
     if early is None:
-        return _result(driven, checkpoints)  # or raise TrainingStopped after a stop request
-    return _result(early.finish(driven), checkpoints, early.best_epoch)
+        return _result(driven, checkpoints, None, plan.eval_names)  # or TrainingStopped
+    return _result(early.finish(driven), checkpoints, early.best_epoch, plan.eval_names)
 
 
 def _directory(plan: Plan):
@@ -355,18 +357,27 @@ def _report_epochs(on_epochs: Callable[[int, dict], None]):
     return hook
 
 
-def _result(driven: Driven, checkpoints: FitCheckpoints | None, best_epoch=None) -> FitResult:
+def _result(
+    driven: Driven, checkpoints: FitCheckpoints | None, best_epoch=None, eval_names=()
+) -> FitResult:
     """The :class:`FitResult`; after a stop request, :class:`TrainingStopped` carrying it (a
-    stop before the first epoch ran has no losses yet: empty arrays). ``best_epoch``: early
+    stop before the first epoch ran has no losses yet: empty arrays, under every metric's
+    name of ``eval_names``' run, as ``FitResult`` lists them). ``best_epoch``: early
     stopping's, whose carry ``driven`` holds (in the stopped result too)."""
     outputs: EpochOutputs | None = driven.outputs
     carry = driven.carry
+    if outputs is None:
+        names = ["step_loss_mean"] + [f"{n}_{m}" for n in eval_names for m in ("loss", "accuracy")]
+        empty = np.zeros(0, np.float32)
+        step_loss, metrics = empty, {name: empty.copy() for name in sorted(names)}
+    else:
+        step_loss, metrics = outputs.step_loss.reshape(-1), dict(outputs.metrics)
     result = FitResult(
         carry.params,
         carry.opt_state,
         carry.state,
-        np.zeros(0, np.float32) if outputs is None else outputs.step_loss.reshape(-1),
-        {} if outputs is None else dict(outputs.metrics),
+        step_loss,
+        metrics,
         driven.compile_time,
         driven.run_time,
         best_epoch,
