@@ -1,7 +1,8 @@
 """Activation functions: pure ``jnp`` maps, usable as functions or by name.
 
 Every function maps an array of any shape to an array of the same shape
-(``softmax``/``log_softmax`` normalise over the last axis). Each one has a
+(``softmax``/``log_softmax`` normalise over the last axis, so they need at least 1 dim: a
+ValueError naming the function for a 0-d input). Each one has a
 hand-derived NumPy twin in :mod:`nnjax.reference.activations`. Integer and bool inputs are
 computed in the default float (float32, float64 under x64; the twin computes them in
 float64); ``identity`` returns its input as it is.
@@ -103,6 +104,18 @@ def _tie(z: Array, m: Array) -> Array:
 _tie.defjvp(lambda primals, tangents: (_tie(*primals), tangents[0]))
 
 
+def _last_axis(who: str, z) -> Array:
+    """``z`` as a float array (:func:`_float`) with a last axis to normalise over; a 0-d one
+    is a ValueError naming ``who`` (JAX's "axis -1 is out of bounds" named no function)."""
+    z = _float(z)
+    if z.ndim == 0:
+        raise ValueError(
+            f"{who}: needs an array of at least 1 dim (it normalises over the last axis), got "
+            "a 0-d array (shape ())"
+        )
+    return z
+
+
 def _shifted(z: Array) -> Array:
     """s_i = z_i - max_j z_j over the last axis (the max not differentiated, as in
     ``jax.nn``), the +inf logits of a row tied (:func:`_tie`)."""
@@ -116,7 +129,7 @@ def softmax(z: Array) -> Array:
 
     A row with m logits of +inf is its limit with them tied: 1/m on them, 0 elsewhere (not
     NaN). A row of -inf only, or with a NaN, gives NaN."""
-    e = jnp.exp(_shifted(_float(z)))
+    e = jnp.exp(_shifted(_last_axis("softmax", z)))
     return e / jnp.sum(e, axis=-1, keepdims=True)
 
 
@@ -127,7 +140,7 @@ def log_softmax(z: Array) -> Array:
     A row with m logits of +inf is its limit with them tied: -log m on them, -inf
     elsewhere (not NaN); the derivative keeps its formula there. A row of -inf only (no
     class possible), or with a NaN, gives NaN."""
-    s = _shifted(_float(z))
+    s = _shifted(_last_axis("log_softmax", z))
     return s - jnp.log(jnp.sum(jnp.exp(s), axis=-1, keepdims=True))
 
 

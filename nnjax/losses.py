@@ -290,6 +290,10 @@ def softmax_cross_entropy(logits: Array, target: Array, reduction: str = "mean")
     _check_real(logits, "softmax_cross_entropy", "logits")
     _check_real(target, "softmax_cross_entropy", "targets")
     z = _float(logits)
+    if z.ndim == 0:
+        raise ValueError(
+            "softmax_cross_entropy: logits must have a class axis, shape (..., K); got a 0-d array"
+        )
     logp = log_softmax(z)  # +inf logits: their tied limit, not NaN
     _check_concrete_targets(target, z.shape)  # before jnp.asarray, which wraps 2**32 to 0
     target = jnp.asarray(target)

@@ -136,7 +136,9 @@ def _dropout_rate(who: str, rate) -> float:
 def _mlp_layers(sizes, activation, output_activation, use_bias, W_init, dropout=0.0) -> Layer:
     w_init = W_init
     if w_init is None:
-        w_init = "he_normal" if activation in _RELU_LIKE else "glorot_normal"
+        # a str test first: a callable may be unhashable (a dataclass instance)
+        relu_like = isinstance(activation, str) and activation in _RELU_LIKE
+        w_init = "he_normal" if relu_like else "glorot_normal"
     layers = []
     for i, width in enumerate(sizes):
         layers.append(Dense(width, use_bias=use_bias, W_init=w_init))

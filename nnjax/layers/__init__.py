@@ -14,7 +14,8 @@ Equinox's ``State``, so that a layer without state pays nothing for it):
   is training mode (BatchNorm normalises with the batch statistics and returns updated
   running statistics); ``train=False`` is evaluation (the state comes back unchanged).
   ``serial``, ``parallel`` and ``residual`` are stateful iff a child is; their state has the
-  structure of their params (a list with one entry per child, ``()`` for a stateless one).
+  structure of their params: for ``serial`` and ``parallel`` a list with one entry per child
+  (``()`` for a stateless one), for ``residual(f)`` f's own state (not a list).
 * Params are plain pytrees with readable names (``{"W", "b"}``); non-trained state is a
   separate pytree; hyperparameters live in the closure. Keys are explicit: ``Dropout`` is
   active only when ``apply`` gets a ``key``.

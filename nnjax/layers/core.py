@@ -171,19 +171,37 @@ def Dense(
 
 
 def Activation(activation: str | Callable) -> Layer:
-    """Elementwise y = f(x) (softmax/log_softmax act on the last axis); no params."""
-    fn = get_activation(activation)
-    name = f"Activation({activation if isinstance(activation, str) else fn.__name__})"
+    """Elementwise y = f(x) (softmax/log_softmax act on the last axis: at least 1 dim); no
+    params. ``activation``: a name of :data:`nnjax.activations.ACTIVATIONS` (an unknown one is
+    a ValueError naming the layer), None (the identity, spec ``("Activation", {"activation":
+    "identity"})``) or any callable (a function, ``functools.partial``, an object with
+    ``__call__``; its ``spec`` is None)."""
+    try:
+        fn = get_activation(activation)
+    except ValueError as e:
+        raise ValueError(f"Activation: {e}") from None
+    label = activation if isinstance(activation, str) else _callable_name(fn)
+    name = f"Activation({label})"
+    min_ndim = 1 if isinstance(activation, str) and activation in ("softmax", "log_softmax") else 0
 
     def init(key, input_shape):
-        return check_shape(name, input_shape, 0), {}
+        return check_shape(name, input_shape, min_ndim), {}
 
     def apply(params, x, *, key=None):
         return fn(as_array(name, x))
 
+    if activation is None:  # get_activation's identity: describable, so a spec too
+        activation = "identity"
     named = isinstance(activation, str) and activation in ACTIVATIONS
     spec = make_spec("Activation", activation=activation) if named else None
     return Layer(init, apply, name, False, spec)
+
+
+def _callable_name(fn) -> str:
+    """A callable's ``__name__``, that of a ``functools.partial``'s function, else its type's
+    name: a partial or a callable object has no ``__name__``."""
+    name = getattr(fn, "__name__", None) or getattr(getattr(fn, "func", None), "__name__", None)
+    return name if isinstance(name, str) else type(fn).__name__
 
 
 def Flatten() -> Layer:
