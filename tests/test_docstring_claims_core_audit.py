@@ -140,3 +140,14 @@ def test_residual_state_is_its_childs_own_not_a_list():
     assert set(params) == {"scale", "offset"} and set(state) == {"mean", "var"}
     _, _, state = layers.serial(layers.Dense(3), layers.BatchNorm()).init(KEY, (-1, 3))
     assert isinstance(state, list) and state[0] == () and set(state[1]) == {"mean", "var"}
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_the_numpy_twin_refuses_a_0d_softmax_as_the_layer_does(name):
+    """The twin returned 1.0 (softmax) and 0.0 (log_softmax) for a 0-d array, where the JAX
+    function raises: the two must agree."""
+    from nnjax.reference import activations as R
+
+    with pytest.raises(ValueError, match=rf"^{name}: needs an array of at least 1 dim"):
+        getattr(R, name)(np.float64(2.0))
+    np.testing.assert_allclose(R.softmax(np.array([2.0])), [1.0])

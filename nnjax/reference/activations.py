@@ -186,10 +186,22 @@ def _shifted(z):
     return np.where(np.isposinf(m), tied, s)
 
 
+def _last_axis(who: str, z) -> np.ndarray:
+    """``z`` as an array with a last axis (a 0-d one is a ValueError naming ``who``, as
+    :func:`nnjax.activations.softmax` raises)."""
+    z = _arr(z)
+    if z.ndim == 0:
+        raise ValueError(
+            f"{who}: needs an array of at least 1 dim (it normalises over the last axis), got "
+            "a 0-d array (shape ())"
+        )
+    return z
+
+
 def softmax(z):
     """f(z)_i = e^{s_i} / sum_j e^{s_j}, s = z - max_j z_j, over the last axis. A row with m
     logits of +inf: 1/m on them, 0 elsewhere (the limit, :func:`_shifted`)."""
-    e = np.exp(_shifted(_arr(z)))
+    e = np.exp(_shifted(_last_axis("softmax", z)))
     return e / np.sum(e, axis=-1, keepdims=True)
 
 
@@ -202,7 +214,7 @@ def softmax_jacobian(z):
 def log_softmax(z):
     """f(z)_i = s_i - log sum_j e^{s_j}, s = z - max_j z_j, over the last axis. A row with m
     logits of +inf: -log m on them, -inf elsewhere (the limit, :func:`_shifted`)."""
-    s = _shifted(_arr(z))
+    s = _shifted(_last_axis("log_softmax", z))
     return s - np.log(np.sum(np.exp(s), axis=-1, keepdims=True))
 
 
