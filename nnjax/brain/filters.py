@@ -37,7 +37,14 @@ def check_fs(fs, who: str) -> float:
 
 
 def as_signal(x, who: str) -> Array:
-    """``x`` as a floating JAX array with at least one axis (time last)."""
+    """``x`` as a floating JAX array with at least one axis (time last); a ValueError naming
+    ``who`` for anything that is not real numbers (a string or an object failed deep in JAX)."""
+    try:  # NumPy first: JAX read a string as a dtype name ("a": a DeprecationWarning)
+        ok = isinstance(x, jax.Array) or np.asarray(x).dtype.kind not in "OUS"
+    except (TypeError, ValueError):  # ragged lists
+        ok = False
+    if not ok:  # "x", None in a list: a TypeError deep in JAX
+        raise ValueError(f"{who}: x must be real numbers (..., n), got {x!r:.60}")
     x = jnp.asarray(x)
     if x.ndim == 0:
         raise ValueError(f"{who}: x must have a time axis (..., n), got a scalar")
@@ -89,8 +96,9 @@ def sosfiltfilt(sos, x, *, who: str = "sosfiltfilt") -> Array:
     """Zero-phase filtering of x (..., n) by second-order sections ``sos`` (n_sections, 6).
 
     The JAX twin of ``scipy.signal.sosfiltfilt(sos, x)`` with its defaults: x is extended at
-    each end by the odd reflection 2 x_0 - x_{p..1} (p = 3 (2 n_sections + 1) minus trailing
-    zero coefficients), filtered forward from the steady-state initial conditions
+    each end by the odd reflection 2 x_0 - x_{p..1} (p = 3 (2 n_sections + 1 - z), z the
+    smaller of the counts of sections with b2 = 0 and with a2 = 0: an odd-order section's
+    trailing zeros), filtered forward from the steady-state initial conditions
     (scipy.signal.sosfilt_zi) scaled by the first sample, then backward the same way, and
     trimmed. The gain is |H(f)|^2 with no phase shift. A ``lax.scan`` over time, compiled
     once per filter, shape and dtype; differentiable in x. ``who`` names the caller in the

@@ -107,11 +107,14 @@ def metrics(
 
 def _floats(x, name: str, fn: str) -> np.ndarray:
     """``x`` as a float64 array, or a ValueError naming ``fn: name`` (NumPy's "could not
-    convert string to float" named neither)."""
+    convert string to float" named neither; None, or a list holding one, became nan: a
+    summary of nan statistics with no error)."""
     try:
-        return np.asarray(x, np.float64)
+        if np.asarray(x).dtype.kind not in "OUSc":  # bfloat16 is kind "V": a number too
+            return np.asarray(x, np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"{fn}: {name} must hold numbers, got {x!r:.80}") from None
+        pass
+    raise ValueError(f"{fn}: {name} must hold numbers, got {x!r:.80}")
 
 
 def _accuracies(A: np.ndarray, name: str, fn: str, used=None) -> np.ndarray:

@@ -188,7 +188,10 @@ def _check_shapes(weights, X, mask, beta, image_shape) -> tuple:
 
 
 def stdp_gate(w: Array, scale: float = 0.001) -> Array:
-    """sigma(w) = 2 (1 - logistic(w / scale)): the weight gate of the SRC updates."""
+    """sigma(w) = 2 (1 - logistic(w / scale)): the weight gate of the SRC updates; ``scale``
+    finite and > 0 (a tracer passes), else a ValueError."""
+    if not isinstance(scale, jax.core.Tracer) and concrete(scale) is None:  # None: a TypeError
+        raise ValueError(f"stdp_gate: scale must be a finite number > 0, got {scale!r}")
     check_positive(scale, "scale", "stdp_gate")  # 0 or < 0 flipped or froze the gate
     return 2.0 * jax.nn.sigmoid(-w / scale)
 
@@ -318,8 +321,8 @@ def sleep(
 
 
 def downscale(weights: Sequence[Array], factors: float | Sequence[float]) -> list[Array]:
-    """Synaptic downscaling W_l <- c_l W_l (c_l finite and > 0; one number, Python, NumPy or
-    a 0-d array, scales every layer). Concrete factors are checked; traced ones pass.
+    """Synaptic downscaling W_l <- c_l W_l (c_l finite and > 0, not a bool; one number, Python,
+    NumPy or a 0-d array, scales every layer). Concrete factors are checked; traced ones pass.
 
     For a bias-free ReLU net the output is scaled by prod_l c_l and the argmax is unchanged.
     """
@@ -331,7 +334,8 @@ def downscale(weights: Sequence[Array], factors: float | Sequence[float]) -> lis
         raise ValueError(f"downscale: {len(factors)} factors for {len(weights)} weight matrices")
     for i, c in enumerate(factors):
         v = concrete(c)
-        if jnp.ndim(c) != 0 or (v is None and not isinstance(c, jax.core.Tracer)):
+        bad = v is None and not isinstance(c, jax.core.Tracer)
+        if bad or jnp.ndim(c) != 0 or (v is not None and v.dtype.kind == "b"):  # True ran as 1
             raise ValueError(f"downscale: factor {i} must be a number, got {c!r}")
         if v is not None and not (np.isfinite(v) and v > 0):
             raise ValueError(f"downscale: factor {i} must be > 0 and finite, got {c}")

@@ -107,11 +107,12 @@ def latency_encode(x: Array, n_steps: int, *, threshold: float = 0.0) -> Array:
     Each input with x > threshold fires once, at t = round((1 - clip(x, 0, 1)) (n_steps - 1)):
     the stronger the input, the earlier the spike. Inputs at or below threshold stay silent.
     A concrete x holding nan or inf is refused (ValueError); under a trace an entry x = nan
-    gives nan at every step instead of silence.
+    gives nan at every step instead of silence. ``threshold`` is one finite number (not a
+    bool; a tracer passes), else a ValueError.
     """
     n_steps = _check_steps(n_steps, "latency_encode")
     _check_finite_input(x, "latency_encode")
-    check_finite(threshold, "threshold", "latency_encode")  # nan: every input silent
+    threshold = _check_threshold(threshold, "latency_encode")
     x = jnp.asarray(x)
     p = jnp.clip(x, 0.0, 1.0)
     t = jnp.round((1.0 - p) * (n_steps - 1)).astype(jnp.int32)
@@ -139,10 +140,22 @@ def RateEncoder(n_steps: int, *, gain: float = 1.0) -> Layer:
     return Layer(init, apply, name)
 
 
+def _check_threshold(threshold, where: str):
+    """``threshold`` as a float when it is one finite number (a tracer passes), else a
+    ValueError naming ``where``: None or a list failed deep in JAX's comparison, True ran
+    as 1 (every input silent), an array of another shape failed in a broadcast."""
+    if isinstance(threshold, jax.core.Tracer):
+        return threshold
+    threshold = check_number(threshold, "threshold", where)
+    check_finite(threshold, "threshold", where)  # nan: every input silent
+    return threshold
+
+
 def LatencyEncoder(n_steps: int, *, threshold: float = 0.0) -> Layer:
-    """Layer: x (B, F) in [0, 1] -> one spike per input, (n_steps, B, F); no params."""
+    """Layer: x (B, F) in [0, 1] -> one spike per input, (n_steps, B, F); no params;
+    ``threshold`` as :func:`latency_encode`'s."""
     n_steps = _check_steps(n_steps, "LatencyEncoder")
-    check_finite(threshold, "threshold", "LatencyEncoder")
+    threshold = _check_threshold(threshold, "LatencyEncoder")
     name = f"LatencyEncoder({n_steps})"
 
     def init(key, input_shape):

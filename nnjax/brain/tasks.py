@@ -57,7 +57,8 @@ class SplitData(NamedTuple):
     class-incremental, task for permuted); ``task_classes`` (T, c) the classes of each task;
     ``task_groups`` (T, g) the groups scored as task t's (= ``task_classes`` for
     class-incremental, ``[[t]]`` for permuted); ``n_groups`` G; ``image_shape`` the shape of
-    one input (``(8, 8)`` digits, ``(40,)`` MNIST-1D); ``scenario`` ``"class"``/``"domain"``.
+    one input (``(8, 8)`` digits; ``(2, 40)`` MNIST-1D: its ON/OFF channels x 40 positions,
+    d = 80); ``scenario`` ``"class"``/``"domain"``.
     """
 
     X_tasks: np.ndarray
