@@ -52,8 +52,10 @@ def _night_section(n: dict) -> list[str]:
     L = ["## The night", ""]
     L += [f"Hypnogram `{n['hypnogram']}`, epochs of {n['epoch_s']:g} s; {n['network']}. Each "
           "stage is described over its longest run, the first second after a transition left "
-          "out. Slow fraction: the LFP proxy's power in 0.5-2 Hz over 0.25-100 Hz (Welch, "
-          f"{_spectrum_s():g} s segments, or the whole stretch when shorter); Up/Down: "
+          "out. Slow fraction: the LFP proxy's power in 0.5-2 Hz over that from the first "
+          f"non-zero Welch frequency to 100 Hz ({1 / _spectrum_s():g} Hz for "
+          f"{_spectrum_s():g} s segments, 1/T for a stretch of T < {_spectrum_s():g} s, "
+          "taken whole); Up/Down: "
           "`detect_updown` on the E rate; CV: median over E cells of the "
           "ISI coefficient of variation; correlation: mean Pearson correlation of spike counts "
           "in 5 ms windows over 2000 random pairs.", ""]  # fmt: skip

@@ -242,8 +242,9 @@ _WINDOW_MS = 5.0  # the windows of describe's pairwise correlation
 
 
 def _spectrum(lfp: np.ndarray, fs: float, nperseg: int) -> dict:
-    """The LFP's slow-band fraction, slow / total with total the power in 0.25 (the first
-    non-zero frequency) to 100 Hz, and its spectral peak in (0, 4] Hz; NaN for both when the
+    """The LFP's slow-band fraction, slow / total with total the power from the first
+    non-zero frequency (fs / nperseg: 0.25 Hz for 4 s segments, 0.5 Hz for a 2 s stretch) to
+    100 Hz, and its spectral peak in (0, 4] Hz; NaN for both when the
     LFP carries no power (a silent network) or holds NaN."""
     from nnjax.brain import rhythms
 
