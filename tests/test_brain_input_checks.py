@@ -252,6 +252,8 @@ CASES = [
                                                          axis=0.5), "band_power: axis"),
     ("band_powers/str", lambda: rhythms.band_powers(np.arange(5.0), jnp.ones(5), bands="delta"),
      "band_powers: bands must be a dict"),
+    ("band_powers/number", lambda: rhythms.band_powers(np.arange(5.0), jnp.ones(5), bands=1.0),
+     "band_powers: bands must be a dict or a list of names, got 1.0"),  # a TypeError before
     # detectors, planted events
     ("detect_slow_waves/str", lambda: detect.detect_slow_waves(SIGNAL, 100.0, neg_threshold="-80"),
      "detect_slow_waves: neg_threshold"),

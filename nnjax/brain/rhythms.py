@@ -235,7 +235,8 @@ def band_powers(freqs, psd, bands=None, *, relative: bool = False, axis: int = -
     top = float(f[-1])
     if bands is None:
         bands = {k: v for k, v in BANDS.items() if v[1] <= top}
-    elif isinstance(bands, str):  # iterated letter by letter before
+    elif isinstance(bands, str) or not isinstance(bands, dict | list | tuple):
+        # a str was iterated letter by letter, a number a TypeError ("not iterable")
         raise ValueError(f"band_powers: bands must be a dict or a list of names, got {bands!r}")
     elif not isinstance(bands, dict):
         unknown = [b for b in bands if b not in BANDS]
