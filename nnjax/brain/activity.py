@@ -181,12 +181,40 @@ def raster_points(raster, bin_ms: float, *, t0_ms: float = 0.0):
     return float(t0) + (np.repeat(b, reps) + 0.5) * bin_ms, np.repeat(n, reps)
 
 
+def _check_groups(groups) -> list:
+    """``groups`` as a list of arrays of neuron ids, ints >= 0 (whole floats pass), or a
+    ValueError naming plot_raster: "x" was read as one group matching no neuron, so the
+    figure came out without it and without a word. Ids at or beyond the raster's N columns
+    are valid and not drawn (a raster cut to its first columns takes every group)."""
+    if groups is None:
+        return []
+    if isinstance(groups, str | bytes | dict) or not hasattr(groups, "__iter__"):
+        raise ValueError(
+            f"plot_raster: groups must be a list of arrays of neuron ids, got {groups!r:.60}"
+        )
+    out = []
+    for k, ids in enumerate(groups):
+        try:
+            a = np.asarray(ids)
+        except (TypeError, ValueError):  # ragged lists
+            a = np.asarray(None)
+        whole = a.dtype.kind == "f" and bool(np.all(np.isfinite(a) & (a == np.round(a))))
+        if not (a.dtype.kind in "iu" or whole or a.size == 0) or np.any(a < 0):
+            raise ValueError(
+                f"plot_raster: groups[{k}] must be neuron ids (ints >= 0), got {ids!r:.60}"
+            )
+        out.append(a)
+    return out
+
+
 def plot_raster(raster, bin_ms: float, *, n_exc=None, t0_ms=0.0, ax=None, groups=None, title=""):
     """A dot raster (time in s); E cells blue and I cells red when ``n_exc`` is given,
-    ``groups`` (a list of id arrays) coloured one by one on top. Returns the Figure."""
+    ``groups`` (a list of arrays of neuron ids, ints >= 0; ids >= N are not drawn) coloured
+    one by one on top, else a ValueError. Returns the Figure."""
     from nnjax.plotting import subplots
 
     t, i = raster_points(raster, bin_ms, t0_ms=t0_ms)
+    groups = _check_groups(groups)
     if n_exc is not None:
         n_exc = check_count(n_exc, "n_exc", "plot_raster", minimum=0)
     if ax is None:
@@ -195,8 +223,8 @@ def plot_raster(raster, bin_ms: float, *, n_exc=None, t0_ms=0.0, ax=None, groups
         fig = ax.figure
     colour = np.where(i < (n_exc if n_exc is not None else np.inf), "tab:blue", "tab:red")
     ax.scatter(t / 1000.0, i, s=0.5, c=colour, marker=".", linewidths=0)
-    for k, ids in enumerate(groups or ()):
-        sel = np.isin(i, np.asarray(ids))
+    for k, ids in enumerate(groups):
+        sel = np.isin(i, ids)
         ax.scatter(t[sel] / 1000.0, i[sel], s=2, color=f"C{(k + 1) % 10}", marker=".")
     ax.set_xlabel("time (s)")
     ax.set_ylabel("neuron")

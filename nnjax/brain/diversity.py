@@ -121,6 +121,11 @@ def diversity(X, classify: Callable, n_classes: int) -> Diversity:
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[0] < 2:  # checked before classify runs (n=0 named entropy_bits)
         raise ValueError(f"diversity: need samples X of shape (n >= 2, d), got {X.shape}")
+    if not callable(classify):  # 3 failed with "'int' object is not callable"
+        raise ValueError(
+            f"diversity: classify must be a function X (n, d) -> scores (n, n_classes), got "
+            f"{classify!r:.60}"
+        )
     scores = np.asarray(classify(X))
     if scores.shape != (X.shape[0], n_classes):
         raise ValueError(

@@ -108,6 +108,14 @@ def sosfiltfilt(sos, x, *, who: str = "sosfiltfilt") -> Array:
     """
     from scipy.signal import sosfilt_zi
 
+    try:  # a dict failed in float(); strings were parsed ("1" as 1), complex lost its Im
+        kind = np.asarray(sos).dtype.kind
+    except (TypeError, ValueError):  # ragged lists
+        kind = "O"
+    if kind not in "iuf":
+        raise ValueError(
+            f"{who}: sos must be an array of real numbers (n_sections, 6), got {sos!r:.60}"
+        )
     sos = np.asarray(sos, dtype=np.float64)
     if sos.ndim != 2 or sos.shape[1] != 6 or len(sos) == 0:
         raise ValueError(f"{who}: sos must have shape (n_sections, 6), got {sos.shape}")

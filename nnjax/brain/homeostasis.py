@@ -25,7 +25,7 @@ fraction of silent hidden neurons, and the spiking network's accuracy (argmax of
 output). Measured in ``tests/test_brain_homeostasis.py`` and notebook 06.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 import jax
@@ -59,6 +59,10 @@ def prune(weights: Sequence[Array] | Array, fraction: float) -> list[Array] | Ar
         raise ValueError(f"prune: fraction must be in [0, 1), got {fraction}")
     if isinstance(weights, np.ndarray | jax.Array):
         return _prune_one(weights, fraction, "weights")
+    if isinstance(weights, str | bytes | Mapping) or not isinstance(weights, Iterable):
+        raise ValueError(  # None failed with "'NoneType' object is not iterable"
+            f"prune: weights must be a list of weight arrays or one array, got {weights!r:.60}"
+        )
     return [_prune_one(W, fraction, f"weights[{i}]") for i, W in enumerate(weights)]
 
 

@@ -10,6 +10,7 @@ The plots return a stand-alone :class:`matplotlib.figure.Figure` (no pyplot stat
 """
 
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -19,7 +20,9 @@ STAGES: tuple[str, ...] = ("W", "N1", "N2", "N3", "REM")
 def check_hypnogram(hypno, names=STAGES) -> np.ndarray:
     """The hypnogram as int64 (n_epochs,), or a ValueError naming the bad codes or shape:
     codes are integers (or whole floats) in 0..len(names)-1, not stage names. The range is
-    checked before the cast to int64 (1e20 or 2**63 wrapped to -2**63 in the message)."""
+    checked before the cast to int64 (1e20 or 2**63 wrapped to -2**63 in the message).
+    ``names`` as :func:`check_names`."""
+    check_names(names, "hypnogram")
     h = np.asarray(hypno)
     if h.ndim != 1 or h.size == 0:
         raise ValueError(f"hypnogram: must be a non-empty 1-D array of codes, got {h.shape}")
@@ -46,6 +49,21 @@ def check_hypnogram(hypno, names=STAGES) -> np.ndarray:
     return h.astype(np.int64)
 
 
+def check_names(names, who: str) -> None:
+    """A ValueError naming ``who`` unless ``names`` is a non-empty sequence (a tuple, list or
+    1-D array, not a str) of distinct stage names: ``names=0`` failed in len() with a bare
+    TypeError, and a repeated name merged two stages' durations into one key."""
+    seq = isinstance(names, Sequence) and not isinstance(names, str | bytes)
+    if not (seq or (isinstance(names, np.ndarray) and names.ndim == 1)) or len(names) == 0:
+        raise ValueError(
+            f"{who}: names must be a non-empty sequence of stage names such as {STAGES}, "
+            f"got {names!r:.60}"
+        )
+    labels = [str(n) for n in names]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"{who}: names must be distinct, got {tuple(labels)}")
+
+
 def _check_epoch(epoch_s, who: str) -> float:
     """``epoch_s`` as a float: any real number > 0 and finite (NumPy's too), not a bool."""
     ok = isinstance(epoch_s, numbers.Real) and not isinstance(epoch_s, bool | np.bool_)
@@ -57,6 +75,7 @@ def _check_epoch(epoch_s, who: str) -> float:
 def stage_durations(hypno, epoch_s: float = 30.0, names=STAGES) -> dict[str, float]:
     """``{name: seconds spent in that stage}`` for every name (0.0 for absent stages)."""
     epoch_s = _check_epoch(epoch_s, "stage_durations")
+    check_names(names, "stage_durations")
     h = check_hypnogram(hypno, names)
     counts = np.bincount(h, minlength=len(names))
     return {name: float(c * epoch_s) for name, c in zip(names, counts)}
@@ -65,6 +84,7 @@ def stage_durations(hypno, epoch_s: float = 30.0, names=STAGES) -> dict[str, flo
 def stage_intervals(hypno, epoch_s: float = 30.0, names=STAGES):
     """Runs of one stage: ``(codes (k,), intervals (k, 2) [start, end) in s)``."""
     epoch_s = _check_epoch(epoch_s, "stage_intervals")
+    check_names(names, "stage_intervals")
     h = check_hypnogram(hypno, names)
     starts = np.flatnonzero(np.concatenate([[True], h[1:] != h[:-1]]))
     ends = np.concatenate([starts[1:], [h.size]])
@@ -79,6 +99,7 @@ def stage_at(hypno, times, epoch_s: float = 30.0, names=STAGES) -> np.ndarray:
     2.9999999999999996 in floating point. ``times`` must be numbers (a string such as "35"
     is refused, not parsed)."""
     epoch_s = _check_epoch(epoch_s, "stage_at")
+    check_names(names, "stage_at")
     h = check_hypnogram(hypno, names)
     t = np.asarray(times)
     if t.dtype.kind not in "iuf":  # NumPy parsed "35" as 35 s; bools ran as 0 and 1 s
@@ -98,7 +119,7 @@ def _time_unit(total_s: float, unit, who: str):
     if unit is None:
         unit = "h" if total_s >= 2 * 3600 else "min" if total_s >= 120 else "s"
     scale = {"s": 1.0, "min": 60.0, "h": 3600.0}
-    if unit not in scale:
+    if not isinstance(unit, str) or unit not in scale:  # a list: "unhashable type"
         raise ValueError(f"{who}: time_unit must be one of {sorted(scale)} or None, got {unit!r}")
     return unit, scale[unit]
 
@@ -128,6 +149,7 @@ def plot_hypnogram(hypno, epoch_s: float = 30.0, names=STAGES, *, time_unit=None
     from nnjax.plotting import subplots
 
     epoch_s = _check_epoch(epoch_s, "plot_hypnogram")
+    check_names(names, "plot_hypnogram")
     h = check_hypnogram(hypno, names)
     unit, scale = _time_unit(h.size * epoch_s, time_unit, "plot_hypnogram")
     fig, ax = subplots(figsize=(8, 2.5), layout="constrained")
@@ -157,6 +179,7 @@ def plot_spectrogram(
 
     if hypno is not None:  # a str epoch_s failed deep in NumPy before it was checked
         epoch_s = _check_epoch(epoch_s, "plot_spectrogram")
+        check_names(names, "plot_spectrogram")
     real = isinstance(fmax, int | float | np.integer | np.floating) and not isinstance(fmax, bool)
     if fmax is not None and not (real and fmax > 0):  # a str failed deep in NumPy
         raise ValueError(f"plot_spectrogram: fmax must be a number > 0 (Hz) or None, got {fmax}")

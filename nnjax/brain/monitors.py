@@ -50,7 +50,8 @@ class Monitor(NamedTuple):
 def raster_dtype(every: int):
     """The narrowest unsigned int that holds a bin's count: a neuron spikes at most once a
     step, so at most ``every`` per bin: uint8 up to 255 steps per bin, uint16 up to 65535,
-    uint32 beyond."""
+    uint32 beyond. ``every`` is an int >= 1 (else a ValueError: -1 gave uint8)."""
+    every = dynamics.check_count(every, "every", "raster_dtype")
     return jnp.uint8 if every <= 255 else jnp.uint16 if every <= 65535 else jnp.uint32
 
 

@@ -321,12 +321,24 @@ class ScalingParams(NamedTuple):
 
 def scaling_init(n_post: int, *, rate0=0.0, dtype=None) -> Array:
     """The rate estimates (Hz), (n_post,), starting at ``rate0`` (a scalar, or an array that
-    broadcasts to (n_post,))."""
+    broadcasts to (n_post,)): finite and >= 0, and finite in ``dtype`` too (1e300 is inf in
+    float32), else a ValueError (None failed deep in jnp.full; 1e300 gave rates of inf)."""
     where = "plasticity.scaling_init"
     n_post = dynamics.check_count(n_post, "n_post", where, minimum=0)
+    rate = dynamics.concrete(rate0)
+    if rate is None and not isinstance(rate0, jax.core.Tracer):
+        raise ValueError(f"{where}: rate0 (Hz) must be a finite number >= 0, got {rate0!r:.60}")
     dynamics.check_positive(rate0, "rate0 (Hz)", where, allow_zero=True)
     dynamics.check_fits(rate0, "rate0", (n_post,), where, "the rates' shape")
     dtype = jnp.result_type(float) if dtype is None else dtype
+    if rate is not None and jnp.issubdtype(dtype, jnp.floating):
+        with np.errstate(over="ignore"):
+            inf = ~np.isfinite(rate.astype(jnp.dtype(dtype)))
+        if inf.any():
+            raise ValueError(
+                f"{where}: rate0 (Hz) must be finite in dtype {jnp.dtype(dtype).name} "
+                f"(at most {float(jnp.finfo(dtype).max):g}), got {rate[inf].ravel()[0]:g}"
+            )
     return jnp.full((n_post,), rate0, dtype)
 
 
