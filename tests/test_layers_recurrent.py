@@ -177,7 +177,9 @@ def test_lstm_initial_state_as_a_list_and_wrong_counts_are_named():
         "RNN(LSTMCell(4)): LSTMCell(4): initial_state must be (h, c), each (3, 4), "
         "got a list of [(3, 4)]"
     )
-    with pytest.raises(ValueError, match=r"\(h, c\), each \(3, 4\), got \(3, 4\)$"):
+    with pytest.raises(
+        ValueError, match=r"\(h, c\), each \(3, 4\), got an array of shape \(3, 4\)$"
+    ):
         layer.apply(p, x, initial_state=h0)
     simple = RNN(SimpleRNNCell(H))
     with pytest.raises(

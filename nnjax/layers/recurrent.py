@@ -119,7 +119,8 @@ def _initial_carry(name: str, lstm: bool, state, h_shape: tuple, dtype):
     shapes = [tuple(p.shape) if hasattr(p, "shape") else type(p).__name__ for p in parts]
     if shapes != [h_shape] * n or listed != lstm:
         want = "(h, c), each" if lstm else "h of shape"
-        got = f"a {type(state).__name__} of {shapes}" if listed else shapes[0]
+        got = f"an array of shape {shapes[0]}" if hasattr(state, "shape") else shapes[0]
+        got = f"a {type(state).__name__} of {shapes}" if listed else got
         raise ValueError(f"{name}: initial_state must be {want} {h_shape}, got {got}")
     parts = tuple(jnp.asarray(part, dtype) for part in parts)
     return parts if lstm else parts[0]

@@ -95,10 +95,13 @@ def make_optimizer_step(objective: Callable, optimizer: optax.GradientTransforma
 
 def make_loss_fn(model, loss: str | Callable = "softmax_cross_entropy"):
     """Return ``loss_fn(params, batch, key=None, *, state=()) -> scalar`` = loss(apply(params,
-    x), y) in training mode (a stateful model's new state is dropped; pass its ``state``)."""
-    objective = make_objective(model, loss)
+    x), y) in training mode (a stateful model's new state is dropped; pass its ``state``:
+    without it, a ``ValueError`` naming ``make_loss_fn``, as ``make_train_step`` does)."""
+    objective, stateful = make_objective(model, loss), is_stateful(model)
 
     def loss_fn(params, batch: Batch, key=None, *, state=()):
+        if stateful and (state is None or (isinstance(state, tuple) and not state)):
+            check_state(model, None, "make_loss_fn: loss_fn")  # raises: the state is missing
         return objective(params, state, batch, key)[0]
 
     return loss_fn
@@ -162,7 +165,7 @@ def make_train_step(model, loss: str | Callable, optimizer: optax.GradientTransf
 
     @jax.jit
     def step(params, opt_state, batch, key=None, *, state=()):
-        if stateful and isinstance(state, tuple) and not state:
+        if stateful and (state is None or (isinstance(state, tuple) and not state)):
             check_state(model, None, "make_train_step: step")  # raises: the state is missing
         carry, value = update(Carry(params, opt_state, state), batch, key)
         if stateful:
