@@ -102,7 +102,8 @@ def test_night_readme_states_the_seconds_and_the_replay_window_used():
     # the replay is scored on the raster of min(raster_s 4 s, consolidation_s 2 s)
     assert night.replay_s(p._asdict()) == 2.0
     assert "in the first 2 s of NREM" in text and "first 4 s" not in text
-    assert "(Welch, 4 s segments, or the whole stretch when shorter)" in text
+    assert "first non-zero Welch frequency to 100 Hz (0.25 Hz for 4 s segments, 1/T for a " in text
+    assert "stretch of T < 4 s, taken whole)" in text
     assert night.SPECTRUM_S == 4.0
 
 
