@@ -173,7 +173,7 @@ def test_resuming_on_another_machine_warns_naming_the_change(tmp_path, full, mon
     identical; on another processor (simulated) it goes on, with a warning naming it."""
     import warnings
 
-    from nnjax.train import checkpoints
+    from nnjax.train import checkpoint_record, checkpoints
 
     model, p0, X, y = _problem()
     nnjax.fit(model, p0, X, y, **{**FIT, "epochs": 2}, checkpoint_dir=tmp_path)
@@ -185,7 +185,7 @@ def test_resuming_on_another_machine_warns_naming_the_change(tmp_path, full, mon
             model, p0, X, y, **{**FIT, "epochs": 3}, checkpoint_dir=tmp_path, resume=True
         )
     here = checkpoints.machine()
-    monkeypatch.setattr(checkpoints, "machine", lambda: {**here, "cpu": "x86_64-another"})
+    monkeypatch.setattr(checkpoint_record, "machine", lambda: {**here, "cpu": "x86_64-another"})
     with pytest.warns(UserWarning, match="was written on another machine") as got:
         res = nnjax.fit(model, p0, X, y, **FIT, checkpoint_dir=tmp_path, resume=True)
     assert f"cpu {here['cpu']!r} -> 'x86_64-another'" in str(got[0].message)
