@@ -38,26 +38,18 @@ flock until it exits; a holder frozen (SIGSTOP, a suspended VM) longer than ``st
 looks dead to other hosts.
 """
 
-import datetime
 import errno
 import json
-import math
-import numbers
 import os
-import sys
 import threading
 import time
 import warnings
 import weakref
 
-from nnjax import _host
+from nnjax import _host, lock_record
 from nnjax.errors import not_a_folder
 from nnjax.io import clean_temp_files, temp_path
-
-try:
-    import fcntl
-except ImportError:  # Windows: no flock; the record and the PID check remain
-    fcntl = None
+from nnjax.lock_record import describe
 
 LOCK_NAME = "nnjax.lock"
 _HELD: set[str] = set()  # real paths of the lock files this process holds (held_here)
@@ -83,77 +75,6 @@ class StaleLockWarning(UserWarning):
     """The lock of a dead run was taken over."""
 
 
-def _record() -> dict:
-    now = time.time()
-    started = datetime.datetime.fromtimestamp(now, datetime.UTC)
-    return {
-        "pid": os.getpid(),
-        "host": _host.hostname(),
-        "started": started.isoformat(timespec="seconds"),
-        "started_unix": now,
-        "identity": _host.process_identity(os.getpid()),
-        "command": " ".join(sys.argv)[:300],
-    }
-
-
-def _read(fd: int) -> dict | None:
-    try:
-        rec = json.loads(os.pread(fd, 1 << 16, 0))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(rec, dict) or not isinstance(rec.get("host"), str):
-        return None
-    pid = rec.get("pid")  # a process id: not a bool, nor one os.kill cannot take (Overflow)
-    ok = isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid < 2**31
-    return rec if ok else None
-
-
-def _flock(fd: int) -> bool | None:
-    """True: locked; False: another open file holds it; None: flock is unsupported here."""
-    if fcntl is None:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
-    except OSError as e:
-        if e.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL, errno.ENOSYS):
-            return None
-        raise
-
-
-def _same_file(fd: int, path: str) -> bool:
-    try:
-        a, b = os.fstat(fd), os.stat(path)
-    except FileNotFoundError:
-        return False
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
-
-
-def describe(holder: dict | None, mtime: float | None = None) -> str:
-    """``process P on host H (started T, last heartbeat N s ago, command C)``."""
-    if holder is None:
-        return "an unknown process (unreadable lock record)"
-    parts = [f"started {holder.get('started', '?')}"]
-    if mtime is not None:
-        parts.append(f"last heartbeat {max(0.0, time.time() - mtime):.0f} s ago")
-    if holder.get("command"):
-        parts.append(f"command: {holder['command']}")
-    return f"process {holder['pid']} on host {holder['host']} ({'; '.join(parts)})"
-
-
-def _seconds(name: str, value, none_means: str) -> float | None:
-    """``value``: None or a finite number of seconds > 0 (a negative or nan ``heartbeat``
-    would spin its thread, a negative ``stale_after`` take over a live holder's lock)."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if value is None or (ok and math.isfinite(value) and value > 0):
-        return None if value is None else float(value)  # threading wants a Python float
-    raise ValueError(
-        f"DirectoryLock: {name} must be seconds > 0 or None ({none_means}), got {value!r}"
-    )
-
-
 class DirectoryLock:
     """The exclusive lock of ``directory`` (created if needed); see the module docstring.
 
@@ -166,8 +87,10 @@ class DirectoryLock:
     def __init__(self, directory, *, stale_after: float | None = None, heartbeat=60.0):
         self.directory = os.fspath(directory)
         self.path = os.path.join(self.directory, LOCK_NAME)
-        self.stale_after = _seconds("stale_after", stale_after, "never take another host's")
-        self.heartbeat_every = _seconds("heartbeat", heartbeat, "no heartbeat thread")
+        self.stale_after = lock_record.seconds(
+            "stale_after", stale_after, "never take another host's"
+        )
+        self.heartbeat_every = lock_record.seconds("heartbeat", heartbeat, "no heartbeat thread")
         self.taken_over: dict | None = None
         self.cleaned: list[str] = []  # temporary files removed by lock_folder
         self._fd: int | None = None
@@ -227,7 +150,7 @@ class DirectoryLock:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
             try:
-                os.write(fd, json.dumps(_record()).encode())
+                os.write(fd, json.dumps(lock_record.record()).encode())
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -252,7 +175,7 @@ class DirectoryLock:
                 os.unlink(tmp)
         fd = os.open(self.path, os.O_RDONLY)
         for _ in range(100):  # a newcomer may hold the flock for the instant it judges ours
-            if _flock(fd) is not False:
+            if lock_record.flock(fd) is not False:
                 return fd
             time.sleep(0.01)
         os.close(fd)
@@ -273,11 +196,11 @@ class DirectoryLock:
                 None,
             ) from None
         try:
-            got = _flock(fd)
-            holder, mtime = _read(fd), os.fstat(fd).st_mtime
+            got = lock_record.flock(fd)
+            holder, mtime = lock_record.read(fd), os.fstat(fd).st_mtime
             if got is False:
                 raise self._refuse(holder, mtime, "Wait for it to end or use another directory.")
-            if not _same_file(fd, self.path):
+            if not lock_record.same_file(fd, self.path):
                 return  # replaced meanwhile: retry
             reason = self._stale_reason(holder, mtime, got)
             if reason is None:  # a record being written (no-link fallback): retry; 20 retries
@@ -341,7 +264,8 @@ class DirectoryLock:
                 self.path,
                 holder,
             ) from None
-        if not _same_file(fd, aside):  # another newcomer replaced it first: put theirs back
+        # another newcomer replaced it first: put theirs back
+        if not lock_record.same_file(fd, aside):
             try:
                 os.link(aside, self.path)
             except FileExistsError:
@@ -378,7 +302,7 @@ class DirectoryLock:
             self._thread.join()
             self._thread = None
         try:
-            if _same_file(self._fd, self.path):
+            if lock_record.same_file(self._fd, self.path):
                 os.unlink(self.path)
         except OSError as e:  # left behind, it is recognised as stale by the next run
             warnings.warn(f"could not remove the lock file {self.path}: {e}", stacklevel=2)
@@ -394,7 +318,7 @@ class DirectoryLock:
         end at once (``os._exit``), whose flocks the kernel drops. Errors are ignored."""
         fd = self._fd
         try:
-            if fd is not None and _same_file(fd, self.path):
+            if fd is not None and lock_record.same_file(fd, self.path):
                 os.unlink(self.path)
         except OSError:
             pass

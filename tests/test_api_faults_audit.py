@@ -113,7 +113,8 @@ def test_full_disk_at_the_lock_leaves_no_file(tmp_path, monkeypatch):
     def full(*_):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(nlock, "_record", full)  # fails after the lock's temp file exists
+    # fails after the lock's temp file exists
+    monkeypatch.setattr(nlock.lock_record, "record", full)
     with pytest.raises(OSError, match="No space left") as info:
         nnjax.save(tmp_path, m, _model(1)[1], input_shape=(-1, 4))
     assert info.value.errno == errno.ENOSPC and str(tmp_path) in str(info.value)
