@@ -93,15 +93,24 @@ def make_optimizer_step(objective: Callable, optimizer: optax.GradientTransforma
     return step
 
 
+def _given_state(model, stateful: bool, state, where: str):
+    """The state a step was given, checked where the structure is known (also under jit): a
+    stateful model's missing (None or ``()``) and a stateless model's non-empty one raise a
+    ``ValueError`` naming ``where`` (:func:`~nnjax.train.model.check_state`)."""
+    if stateful and (state is None or (isinstance(state, tuple) and not state)):
+        state = None  # check_state raises: the state is missing
+    return check_state(model, state, where)
+
+
 def make_loss_fn(model, loss: str | Callable = "softmax_cross_entropy"):
     """Return ``loss_fn(params, batch, key=None, *, state=()) -> scalar`` = loss(apply(params,
     x), y) in training mode (a stateful model's new state is dropped; pass its ``state``:
-    without it, a ``ValueError`` naming ``make_loss_fn``, as ``make_train_step`` does)."""
+    without it, a ``ValueError`` naming ``make_loss_fn``, as ``make_train_step`` does; a
+    stateless model given a non-empty ``state`` raises as well)."""
     objective, stateful = make_objective(model, loss), is_stateful(model)
 
     def loss_fn(params, batch: Batch, key=None, *, state=()):
-        if stateful and (state is None or (isinstance(state, tuple) and not state)):
-            check_state(model, None, "make_loss_fn: loss_fn")  # raises: the state is missing
+        state = _given_state(model, stateful, state, "make_loss_fn: loss_fn")
         return objective(params, state, batch, key)[0]
 
     return loss_fn
@@ -165,8 +174,7 @@ def make_train_step(model, loss: str | Callable, optimizer: optax.GradientTransf
 
     @jax.jit
     def step(params, opt_state, batch, key=None, *, state=()):
-        if stateful and (state is None or (isinstance(state, tuple) and not state)):
-            check_state(model, None, "make_train_step: step")  # raises: the state is missing
+        state = _given_state(model, stateful, state, "make_train_step: step")
         carry, value = update(Carry(params, opt_state, state), batch, key)
         if stateful:
             return carry.params, carry.opt_state, value, carry.state
