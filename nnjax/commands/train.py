@@ -250,7 +250,7 @@ def run(args) -> int:
 
 
 def _run(args, out_lock) -> int:
-    from nnjax.commands import train_options, train_outputs, train_safety
+    from nnjax.commands import train_options, train_outputs, train_safety, train_space
     from nnjax.commands.info import info
     from nnjax.commands.train_data import data_record, describe_data, final_test
 
@@ -258,6 +258,7 @@ def _run(args, out_lock) -> int:
     print(f"preparing {args.model} on {what} (starting JAX)...", file=sys.stderr, flush=True)
     mesh = _use_devices(args.devices)  # first: a missing device fails within seconds
     ds, model, loss, params, batch = _prepare(args)
+    train_space.check_out_space(args.out, params)  # a --out too full for the model: now
     dev = info()
     print(f"nnjax {dev['nnjax']} | jax {dev['jax']} | {dev['backend']}: {dev['devices'][0]}")
     print(
@@ -298,8 +299,11 @@ def _run(args, out_lock) -> int:
         if args.out:
             out_lock.acquire()  # held since the start, or taken now from fit (--out = ckpt dir)
             record = data_record(ds, test)
-            written = train_outputs.write_more(
-                args.out, model, loss, res, ds, train_options.recorded(args), log, record
+            written = train_space.write_or_rescue(  # a full disk: to a temporary folder
+                args.out,
+                lambda folder: train_outputs.write_more(
+                    folder, model, loss, res, ds, train_options.recorded(args), log, record
+                ),
             )
             print(f"wrote {args.out}/: {', '.join(written)}")  # all at once: never two runs'
     stop.end()

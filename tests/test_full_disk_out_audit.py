@@ -1,0 +1,112 @@
+"""``nnjax train --out`` on a full disk: refused before training when the model cannot fit,
+and a disk that fills while training keeps the trained model in a temporary folder (the
+run's files were lost: a real 200 KiB tmpfs with 120 KiB free trained, then failed writing
+params.npz, exit 3, nothing saved)."""
+
+import errno
+import os
+import re
+import shutil
+import tempfile
+
+import numpy as np
+import pytest
+
+import nnjax
+from nnjax import io as nio
+from nnjax import preflight
+from nnjax.cli import main
+
+RUN = ["train", "--dataset", "moons", "--hidden", "8", "--batch-size", "32", "--epochs", "2"]
+FILES = ["accuracy.png", "history.json", "loss.png", "metrics.csv", "model.json", "params.npz"]
+
+
+def _error_line(err: str) -> str:
+    lines = [line for line in err.strip().splitlines() if "warning:" not in line]
+    assert "Traceback" not in err and lines[-1].startswith("nnjax train: error: "), err
+    return lines[-1]
+
+
+def _full_under(monkeypatch, *folders) -> None:
+    """Every atomic write of a file under one of ``folders`` fails with ENOSPC."""
+    real = nio._create_temp
+
+    def create(path):
+        if any(os.fspath(path).startswith(os.fspath(f) + os.sep) for f in folders):
+            raise OSError(errno.ENOSPC, "No space left on device", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(nio, "_create_temp", create)
+
+
+@pytest.fixture
+def tmpdir_here(tmp_path, monkeypatch):
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def test_an_out_too_full_for_the_model_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(preflight.shutil, "disk_usage", lambda _: usage._replace(free=100))
+    out = tmp_path / "new" / "run"
+    assert main([*RUN, "--out", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert "epoch " not in err  # refused before training began
+    params = (2 * 8 + 8) + (8 * 2 + 2)  # moons --hidden 8: 2 -> 8 -> 2, float32
+    assert _error_line(err) == (
+        f"nnjax train: error: --out {out}: only 100 B free on its file system, about "
+        f"{preflight.human_bytes(4 * params)} needed for the model alone; free some space "
+        "or choose another --out (checked before training) (errno 28, ENOSPC)"
+    )
+    assert os.listdir(tmp_path) == []  # no folder left behind
+
+
+def test_a_disk_that_fills_while_training_keeps_the_model_in_a_temporary_folder(
+    tmp_path, capsys, monkeypatch, tmpdir_here
+):
+    assert main([*RUN, "--out", str(tmp_path / "ok")]) == 0  # the same run, written
+    capsys.readouterr()
+    out = tmp_path / "full"
+    _full_under(monkeypatch, out)
+    assert main([*RUN, "--out", str(out)]) == 3
+    line = _error_line(capsys.readouterr().err)
+    (rescue,) = [tmpdir_here / n for n in os.listdir(tmpdir_here)]
+    first = re.escape(f"{out}/history.json: No space left on device (errno 28, ENOSPC)")
+    assert re.fullmatch(
+        f"nnjax train: error: {first}; the trained model and the run's files were written "
+        f"to {re.escape(str(rescue))}/ instead .*'nnjax predict {re.escape(str(rescue))} "
+        "--data FILE' uses it as it is\\)",
+        line,
+    ), line
+    assert sorted(os.listdir(rescue)) == FILES and not out.exists()
+    kept, ok = nnjax.load(rescue), nnjax.load(tmp_path / "ok")
+    X = np.random.default_rng(0).normal(size=(5, 2)).astype(np.float32)
+    np.testing.assert_array_equal(kept.predict(X), ok.predict(X))  # bit-identical model
+
+
+def test_an_earlier_model_in_out_stays_and_the_new_one_is_kept_apart(
+    tmp_path, capsys, monkeypatch, tmpdir_here
+):
+    out = tmp_path / "out"
+    assert main([*RUN, "--out", str(out)]) == 0
+    before = {n: (out / n).read_bytes() for n in os.listdir(out)}
+    _full_under(monkeypatch, out)
+    assert main([*RUN, "--seed", "1", "--out", str(out), "--overwrite"]) == 3
+    assert "were written to" in _error_line(capsys.readouterr().err)
+    assert {n: (out / n).read_bytes() for n in os.listdir(out)} == before
+    (rescue,) = os.listdir(tmpdir_here)
+    assert sorted(os.listdir(tmpdir_here / rescue)) == FILES
+
+
+def test_where_the_temporary_folder_fails_too_the_first_error_stands(
+    tmp_path, capsys, monkeypatch, tmpdir_here
+):
+    out = tmp_path / "full"
+    _full_under(monkeypatch, out, tmpdir_here)
+    assert main([*RUN, "--out", str(out)]) == 3
+    assert _error_line(capsys.readouterr().err) == (
+        f"nnjax train: error: {out}/history.json: No space left on device (errno 28, ENOSPC)"
+    )
+    assert os.listdir(tmpdir_here) == [] and not out.exists()
