@@ -84,3 +84,14 @@ def _prune(directory: str, step: int, keep: int | None) -> None:
         except (_Bad, FileNotFoundError):
             bad.append(s)
     _set_aside(directory, bad, CORRUPT)
+
+
+def _make_room(directory: str, step: int, keep: int | None) -> bool:
+    """On a full disk, before committing ``step``: delete now the checkpoints :func:`_prune`
+    would delete after it (the same ones remain in the end). Only for ``keep >= 2``, so that
+    the newest older checkpoint stays whatever happens next. True when one went."""
+    if keep is None or keep < 2:
+        return False
+    before = steps(directory)
+    _prune(directory, step, keep)
+    return steps(directory) != before

@@ -4,13 +4,14 @@ import errno
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Mapping
 
 import jax
 import numpy as np
 
 from nnjax import tree_arrays
-from nnjax.checkpoint.folders import _prune, _retire
+from nnjax.checkpoint.folders import _make_room, _prune, _retire
 from nnjax.checkpoint.record import (
     _NAME,
     FORMAT,
@@ -30,6 +31,8 @@ from nnjax.errors import PathError, broken_link
 from nnjax.io import atomic_write_files
 from nnjax.lock import DirectoryLock, lock_folder
 from nnjax.params_npz import holds_numbers, npz_bytes
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)  # the disk errors that deleting old checkpoints can cure
 
 
 def lock(directory, *, stale_after: float | None = None, heartbeat=60.0) -> DirectoryLock:
@@ -105,7 +108,9 @@ def save(
     ``metadata``: a JSON-serialisable dict stored alongside; a nan or inf float in it is a
     ``ValueError`` naming it (:func:`check_metadata`: JSON has no nan; store such a value as
     a string or None). ``keep``: an int (NumPy ints too); afterwards, keep the ``keep``
-    newest checkpoints that verify (None keeps all; see :func:`_prune`). A float leaf
+    newest checkpoints that verify (None keeps all; see :func:`_prune`); where the disk is
+    full (ENOSPC, EDQUOT) and ``keep >= 2``, those beyond ``keep`` are deleted first, with
+    a warning, and the write is tried once more (the same checkpoints remain). A float leaf
     holding nan or inf raises :class:`NonFiniteCheckpointError` before anything is written,
     unless ``allow_nonfinite``. Committed checkpoints of step >= ``step`` are moved into a
     fresh ``abandoned/NNNN/`` first (a resumed run's abandoned future; :func:`_set_aside`).
@@ -147,12 +152,28 @@ def save(
     except TypeError as e:
         raise ValueError(f"checkpoint.save: metadata must be JSON-serialisable: {e}") from None
     os.makedirs(directory, exist_ok=True)
+
     # both files are written in full (a full disk fails here, before anything is moved or
     # replaced), then the checkpoints of step >= ``step`` are set aside, then the renames:
     # the .npz, then the JSON, which commits the checkpoint
-    atomic_write_files(
-        [(npz, data), (js, text)], before_replace=lambda: _retire(directory, step), sync_each=True
-    )
+    def write() -> None:
+        atomic_write_files(
+            [(npz, data), (js, text)],
+            before_replace=lambda: _retire(directory, step),
+            sync_each=True,
+        )
+
+    try:
+        write()
+    except OSError as e:  # a full disk: make the room keep frees after the save, then again
+        if e.errno not in _FULL or not _make_room(directory, step, keep):
+            raise
+        warnings.warn(
+            f"checkpoint: {directory}: the disk is full: the checkpoints beyond keep={keep} "
+            "are deleted before a new one is written instead of after",
+            stacklevel=2,
+        )
+        write()
     _prune(directory, step, keep)
     return npz
 

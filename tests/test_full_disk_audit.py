@@ -1,7 +1,9 @@
-"""``nnjax train --out`` on a full disk: refused before training when the model cannot fit,
+"""A full disk. ``nnjax train --out``: refused before training when the model cannot fit,
 and a disk that fills while training keeps the trained model in a temporary folder (the
 run's files were lost: a real 200 KiB tmpfs with 120 KiB free trained, then failed writing
-params.npz, exit 3, nothing saved)."""
+params.npz, exit 3, nothing saved). Checkpoints: with ``keep >= 2``, the ones ``keep`` would
+delete after a save are deleted before it when the disk is full (a real 1 MiB tmpfs ended a
+``--keep 3`` run at its 4th checkpoint, with room for 3)."""
 
 import errno
 import os
@@ -13,8 +15,8 @@ import numpy as np
 import pytest
 
 import nnjax
+from nnjax import checkpoint, preflight
 from nnjax import io as nio
-from nnjax import preflight
 from nnjax.cli import main
 
 RUN = ["train", "--dataset", "moons", "--hidden", "8", "--batch-size", "32", "--epochs", "2"]
@@ -110,3 +112,78 @@ def test_where_the_temporary_folder_fails_too_the_first_error_stands(
         f"nnjax train: error: {out}/history.json: No space left on device (errno 28, ENOSPC)"
     )
     assert os.listdir(tmpdir_here) == [] and not out.exists()
+
+
+def _disk_of(monkeypatch, folder, capacity: int) -> None:
+    """The file system of ``folder`` holds ``capacity`` bytes: a write past them fails with
+    ENOSPC, as a small disk's does (the temporary files count while they exist)."""
+    real = nio._write_all
+
+    def used() -> int:
+        return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+    def write(fd, data):
+        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(folder)):
+            if used() + len(data) > capacity:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd, data)
+
+    monkeypatch.setattr(nio, "_write_all", write)
+
+
+def _tree(step: int) -> dict:
+    return {"w": np.full(1000, step, np.float32)}
+
+
+def _checkpoint_bytes(tmp_path, tree) -> int:
+    """The bytes of one checkpoint of ``tree`` (its .npz and .json)."""
+    npz = checkpoint.save(tmp_path / "probe", 1, tree)
+    return os.path.getsize(npz) + os.path.getsize(npz.replace(".npz", ".json"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_a_full_disk_deletes_first_what_keep_deletes_after(tmp_path, monkeypatch):
+    d = tmp_path / "ck"
+    d.mkdir()
+    one = _checkpoint_bytes(tmp_path, _tree(1))
+    _disk_of(monkeypatch, d, capacity=int(3.5 * one))  # room for 3 checkpoints, not 4
+    with pytest.warns(UserWarning, match="the disk is full: the checkpoints beyond keep=3 "):
+        for step in range(1, 7):
+            checkpoint.save(d, step, _tree(step), keep=3)
+    assert checkpoint.steps(d) == [4, 5, 6]
+    np.testing.assert_array_equal(checkpoint.restore(d, _tree(0))[0]["w"], _tree(6)["w"])
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+@pytest.mark.parametrize("keep", [1, None])
+def test_keep_1_or_all_deletes_nothing_on_a_full_disk(tmp_path, monkeypatch, keep):
+    d = tmp_path / "ck"
+    d.mkdir()
+    _disk_of(monkeypatch, d, capacity=int(1.5 * _checkpoint_bytes(tmp_path, _tree(1))))
+    checkpoint.save(d, 1, _tree(1), keep=keep)
+    with pytest.raises(OSError, match="No space left on device") as err:
+        checkpoint.save(d, 2, _tree(2), keep=keep)
+    assert err.value.errno == errno.ENOSPC
+    assert checkpoint.steps(d) == [1]  # the only checkpoint stays, whole
+    np.testing.assert_array_equal(checkpoint.restore(d, _tree(0))[0]["w"], _tree(1)["w"])
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_fit_goes_on_through_a_full_checkpoint_disk_to_the_same_params(tmp_path, monkeypatch):
+    import jax
+
+    model = nnjax.mlp([16, 3], activation="tanh")
+    X = np.random.default_rng(0).normal(size=(60, 5)).astype(np.float32)
+    y = np.arange(60) % 3
+    _, p0 = model.init(jax.random.key(0), (-1, 5))
+    kw = dict(optimizer="adam", learning_rate=1e-2, epochs=6, batch_size=20, key=1)
+    want = nnjax.fit(model, p0, X, y, **kw)
+    d = tmp_path / "ck"
+    d.mkdir()
+    one = _checkpoint_bytes(tmp_path, {"p": p0, "a": p0, "b": p0})  # params, two moments
+    _disk_of(monkeypatch, d, capacity=int(3.5 * (one + 2000)))  # + losses, metadata, lock
+    with pytest.warns(UserWarning, match="the disk is full"):
+        got = nnjax.fit(model, p0, X, y, **kw, checkpoint_dir=d, keep=3)
+    assert checkpoint.steps(d) == [4, 5, 6]
+    for a, b in zip(jax.tree.leaves(got.params), jax.tree.leaves(want.params), strict=True):
+        np.testing.assert_array_equal(a, b)
