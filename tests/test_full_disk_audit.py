@@ -187,3 +187,21 @@ def test_fit_goes_on_through_a_full_checkpoint_disk_to_the_same_params(tmp_path,
     assert checkpoint.steps(d) == [4, 5, 6]
     for a, b in zip(jax.tree.leaves(got.params), jax.tree.leaves(want.params), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_full_disk_at_a_later_checkpoint_says_how_the_run_goes_on(tmp_path, capsys, monkeypatch):
+    from disk_faults import enospc_when_writing
+
+    d = tmp_path / "ck"
+    argv = [*RUN[:-1], "3", "--checkpoint-dir", str(d)]
+    with monkeypatch.context() as m:
+        enospc_when_writing(m, "ckpt_00000002")
+        assert main(argv) == 3
+    newest = d / "ckpt_00000001.npz"
+    assert _error_line(capsys.readouterr().err) == (
+        f"nnjax train: error: {d}/ckpt_00000002.npz: No space left on device (errno 28, "
+        f"ENOSPC); the run can go on from its newest checkpoint {newest} once there is room: "
+        f"nnjax {' '.join(argv)} --resume"
+    )
+    assert main([*argv, "--resume"]) == 0  # as it says, once there is room
+    assert checkpoint.steps(d) == [1, 2, 3]

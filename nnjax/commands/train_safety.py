@@ -313,6 +313,11 @@ def stoppable(args, fit_kw: dict, lr_label: str, flag=None):
             raise ValueError(_not_resumable(args, e)) from None
         except BatchSplitError as e:
             raise ValueError(_split(args, e)) from None
+        except OSError as e:
+            newest = _checkpoint_left(args, e)
+            if newest is None:
+                raise
+            raise _with_resume(args, e, newest) from None
 
 
 def _stopped(args, e) -> str:
@@ -321,6 +326,37 @@ def _stopped(args, e) -> str:
         return f"{done}; nothing saved (no --checkpoint-dir): give one to make a run resumable"
     saved = f"checkpoint {e.checkpoint}" if e.checkpoint else "no checkpoint yet"
     return f"{done}; {saved}; resume with: {resume_command(args)}"
+
+
+def _checkpoint_left(args, e: OSError) -> str | None:
+    """The newest checkpoint of ``--checkpoint-dir`` when ``e`` is a full disk (ENOSPC,
+    EDQUOT) met writing a file there: the run can go on from it once there is room."""
+    import errno
+
+    from nnjax import checkpoint
+
+    folder = args.checkpoint_dir
+    if folder is None or e.errno not in (errno.ENOSPC, errno.EDQUOT) or e.filename is None:
+        return None
+    if os.path.dirname(os.path.abspath(os.fsdecode(e.filename))) != os.path.abspath(folder):
+        return None
+    try:
+        done = checkpoint.steps(folder)
+    except OSError:
+        return None
+    return checkpoint.npz_path(folder, done[-1]) if done else None
+
+
+def _with_resume(args, e: OSError, newest: str) -> OSError:
+    """``e``'s one line, then where the run can go on from (an ``OSError``: exit 3)."""
+    from nnjax.errors import describe_os_error
+
+    err = OSError(
+        f"{describe_os_error(e)}; the run can go on from its newest checkpoint {newest} once "
+        f"there is room: {resume_command(args)}"
+    )
+    err.errno = None  # the first error's text already names it
+    return err
 
 
 def _diverged(e, lr_label: str) -> str:
