@@ -253,6 +253,7 @@ def _run(args, out_lock) -> int:
     from nnjax.commands import train_options, train_outputs, train_safety, train_space
     from nnjax.commands.info import info
     from nnjax.commands.train_data import data_record, describe_data, final_test
+    from nnjax.rescue import write_or_rescue
 
     what = args.data or args.dataset
     print(f"preparing {args.model} on {what} (starting JAX)...", file=sys.stderr, flush=True)
@@ -299,11 +300,14 @@ def _run(args, out_lock) -> int:
         if args.out:
             out_lock.acquire()  # held since the start, or taken now from fit (--out = ckpt dir)
             record = data_record(ds, test)
-            written = train_space.write_or_rescue(  # a full disk: to a temporary folder
+            written = write_or_rescue(  # a full disk: into a temporary folder instead
                 args.out,
                 lambda folder: train_outputs.write_more(
                     folder, model, loss, res, ds, train_options.recorded(args), log, record
                 ),
+                "train",
+                "the trained model and the run's files",
+                "; 'nnjax predict {folder} --data FILE' uses it as it is",
             )
             print(f"wrote {args.out}/: {', '.join(written)}")  # all at once: never two runs'
     stop.end()
