@@ -1,7 +1,8 @@
 """Branching combinators, forward and backward, in NumPy: the twins of ``nnjax.layers``'
 ``parallel``, ``FanOut``, ``FanInSum``, ``FanInConcat`` and ``residual``.
 
-Branches travel as tuples of arrays, their gradients as tuples of the same shapes:
+Branches travel as tuples of arrays (a branch may itself be a tuple: a fan-out inside a
+branch), their gradients as tuples of the same shapes:
 
 * fan-out  y_i = x (i = 1..n):           dJ/dx   = sum_i dJ/dy_i
 * parallel y_i = f_i(x_i):               dJ/dx_i = backward_i(dJ/dy_i)
@@ -15,23 +16,39 @@ import numpy as np
 from nnjax.reference.pair import Pair
 
 
+def _branch(a):
+    """A branch's value as arrays: an array, or a tuple of branches (a fan-out inside a
+    branch) kept a tuple, never stacked into one array."""
+    return tuple(_branch(b) for b in a) if isinstance(a, tuple | list) else np.asarray(a)
+
+
 def _tuple(name, x, n=None):
     if not isinstance(x, tuple | list) or (n is not None and len(x) != n):
         raise ValueError(f"{name}: expected a tuple of {n or 'several'} arrays")
-    return tuple(np.asarray(a) for a in x)
+    return tuple(_branch(a) for a in x)
+
+
+def _copy(a):
+    """A copy of a branch's value (an array or a tuple of them)."""
+    return tuple(_copy(b) for b in a) if isinstance(a, tuple) else np.array(a)
+
+
+def _add(a, b):
+    """a + b, branch by branch when they are tuples."""
+    return tuple(_add(u, v) for u, v in zip(a, b)) if isinstance(a, tuple) else a + b
 
 
 def fan_out(n: int) -> Pair:
     """x -> (x,) * n; the copies' gradients add up."""
 
     def forward(params, x):
-        return (np.asarray(x),) * n, None
+        return (_branch(x),) * n, None
 
     def backward(dout, cache):
         douts = _tuple(f"FanOut({n})", dout, n)
-        total = douts[0].copy()
+        total = _copy(douts[0])
         for d in douts[1:]:
-            total = total + d
+            total = _add(total, d)
         return total, {}
 
     return Pair(forward, backward, f"FanOut({n})")

@@ -4,9 +4,10 @@
 The windows are gathered as in :mod:`nnjax.reference.conv` (im2col, no dilation):
 cols[b, i, j, u, v, c] = xp[b, i sh + u, j sw + v, c], with xp the padded input.
 
-* Max: xp is padded with -inf; y[b, i, j, c] = max_{u, v} cols[b, i, j, u, v, c] (NaN if
-  the window holds a NaN). The gradient goes, whole, to ONE tap per window: the first
-  maximum in row-major (u, v) order, which is how JAX's ``reduce_window`` max
+* Max: xp is padded with -inf (an integer input with its dtype's smallest value, a bool
+  one with False, as the JAX layer pads them); y[b, i, j, c] = max_{u, v} cols[b, i, j, u,
+  v, c] (NaN if the window holds a NaN). The gradient goes, whole, to ONE tap per window:
+  the first maximum in row-major (u, v) order, which is how JAX's ``reduce_window`` max
   differentiates (a scan with ``>=``: a later tap replaces the chosen one unless the chosen
   one is >= it). With a NaN in the window the scan's rule still holds, and it is not the
   first maximum (:func:`window_argmax`). dJ/dx adds up the routed gradients of every
@@ -70,13 +71,21 @@ def window_argmax(flat):
     return chosen
 
 
+def _lowest(dtype):
+    """The max's padding value, the identity of max in ``dtype``: -inf for a float, the
+    smallest integer for an int (as the JAX layer pads an int input), False for a bool."""
+    if np.issubdtype(dtype, np.integer):
+        return np.iinfo(dtype).min
+    return False if dtype == np.bool_ else -np.inf
+
+
 def _pool_pair(kind, window, strides, padding):
     name = f"{kind}({window})"
 
     def forward(params, x):
         x = np.asarray(x)
         x4 = x[:, None] if x.ndim == 3 else x
-        fill = -np.inf if kind == "MaxPool" else 0.0
+        fill = _lowest(x.dtype) if kind == "MaxPool" else 0.0
         try:
             k, s, pads = _geometry(x, window, strides, padding)
             xp_shape, cols = _windows(x4, k, s, pads, fill)

@@ -48,6 +48,10 @@ class Cell(NamedTuple):
 
 
 def _grads_of(x, h, da_i, da_h, bias_keys):
+    """dW_i = X^T dA_i, dW_h = H^T dA_h, db = sum of the rows, the rows r running over every
+    leading (batch) axis of x (..., F), h (..., H) and da (..., G H)."""
+    x, h = x.reshape(-1, x.shape[-1]), h.reshape(-1, h.shape[-1])
+    da_i, da_h = da_i.reshape(-1, da_i.shape[-1]), da_h.reshape(-1, da_h.shape[-1])
     g = {"W_i": x.T @ da_i, "W_h": h.T @ da_h}
     if bias_keys == ("b",):
         g["b"] = da_i.sum(axis=0)
@@ -132,9 +136,10 @@ CELLS: dict[str, Callable[[], Cell]] = {
 
 
 def _zeros(cell: Cell, params, x):
-    """The zero carry for a batch x, in the dtype the step computes in (float32 stays so)."""
+    """The zero carry (..., H) for a batch x (..., F), in the dtype the step computes in
+    (float32 stays so)."""
     dtype = np.result_type(params["W_h"], x, np.float16)  # integer x: a float carry
-    h = np.zeros((x.shape[0], params["W_h"].shape[0]), dtype)
+    h = np.zeros((*x.shape[:-1], params["W_h"].shape[0]), dtype)
     return (h, h.copy()) if cell.lstm else h
 
 
@@ -143,7 +148,8 @@ def _add(a, b):
 
 
 def cell_pair(cell: Cell, initial_state=None) -> Pair:
-    """One step of ``cell`` as a layer, x (B, F) -> h (B, H), from ``initial_state`` (zeros)."""
+    """One step of ``cell`` as a layer, x (..., F) -> h (..., H) (every leading axis a batch
+    axis, as the JAX cell's), from ``initial_state`` (zeros)."""
 
     def forward(params, x):
         x = np.asarray(x)
@@ -183,7 +189,7 @@ def rnn(cell: Cell, *, return_sequences=False, reverse=False, initial_state=None
             raise ValueError(f"RNN: expected input (B, T, F) with T >= 1, got {x.shape}")
         B, T, _ = x.shape
         order = list(reversed(range(T))) if reverse else list(range(T))
-        carry = _zeros(cell, params, x) if initial_state is None else initial_state
+        carry = _zeros(cell, params, x[:, 0]) if initial_state is None else initial_state
         ys, caches = [None] * T, [None] * T
         for t in order:
             ys[t], carry, caches[t] = cell.step(params, carry, x[:, t])
