@@ -1,5 +1,6 @@
 """Leftovers: make_loss_fn and make_train_step given a state for a stateless model (it was
-ignored; evaluate and fit refuse it)."""
+ignored; evaluate and fit refuse it); the brain side's positive-number check passed None and
+any other object that is no number."""
 
 import re
 
@@ -45,3 +46,27 @@ def test_a_stateless_models_empty_state_is_accepted_with_the_same_numbers(state)
     step = nnjax.make_train_step(model, "softmax_cross_entropy", optax.sgd(0.1))
     got = step(params, optax.sgd(0.1).init(params), batch, state=state)
     assert len(got) == 3 and np.isclose(float(got[2]), float(want), rtol=1e-6)
+
+
+@pytest.mark.parametrize("value", [None, {"tau": 1.0}, [1.0, "x"], object(), 1 + 2j])
+def test_the_brain_positive_number_check_refuses_what_is_no_number(value):
+    from nnjax.brain import dynamics
+
+    with pytest.raises(ValueError, match=r"^f: tau must be a finite number > 0, got "):
+        dynamics.check_positive(value, "tau", "f")
+
+
+def test_the_brain_positive_number_check_passes_numbers_and_traced_values():
+    from nnjax.brain import dynamics
+
+    for value in (1, 2.5, np.float32(3), jnp.ones(3), [1.0, 2.0]):
+        dynamics.check_positive(value, "tau", "f")
+    got = jax.jit(lambda t: dynamics.check_positive(t, "tau", "f") or 2 * t)(1.5)
+    assert float(got) == 3.0
+
+
+def test_a_brain_function_given_none_names_its_argument():
+    from nnjax.brain import spiking
+
+    with pytest.raises(ValueError, match="^RateEncoder: gain must be a finite number > 0, got "):
+        spiking.RateEncoder(5, gain=None)  # it built an encoder

@@ -110,13 +110,16 @@ def check_positive(value, name: str, where: str, *, allow_zero: bool = False) ->
     """A ValueError naming ``where: name`` when a concrete ``value`` (any element of it) is
     not a finite number > 0 (>= 0 with ``allow_zero``, for a time constant that may vanish);
     traced values pass unchecked; a string is refused (it ran as a number or failed deep),
-    and so is a bool (True ran as 1: ``RateEncoder(gain=True)``)."""
+    and so are a bool (True ran as 1: ``RateEncoder(gain=True)``), None and any other object
+    that is no number (they passed, to fail later deep in JAX, or to run as nan)."""
     bound = ">= 0" if allow_zero else "> 0"
     if isinstance(value, str | bytes | bool | np.bool_):
         raise ValueError(f"{where}: {name} must be a finite number {bound}, got {value!r}")
+    if isinstance(value, jax.core.Tracer):
+        return
     v = concrete(value)
     if v is None:
-        return
+        raise ValueError(f"{where}: {name} must be a finite number {bound}, got {value!r}")
     if v.dtype.kind == "b":
         raise ValueError(f"{where}: {name} must be a finite number {bound}, got booleans")
     ok = np.isfinite(v) & ((v >= 0) if allow_zero else (v > 0))
