@@ -338,6 +338,7 @@ def main(argv=None) -> int:
     from nnjax.cli_stdout import reader_left, stdout_named
 
     parser = Parser(prog="python -m benchmarks", description=__doc__)
+    parser.argv = sys.argv[1:] if argv is None else [str(a) for a in argv]  # `--pause -inf`
     add_arguments(parser)
     with stdout_named():
         try:

@@ -31,7 +31,7 @@ from nnjax.cli_stdout import (
     stdout_gone,
     stdout_named,
 )
-from nnjax.commands.options import HelpFormatter, expand_home
+from nnjax.commands.options import HelpFormatter, dash_value_hint, expand_home
 
 COMMANDS = ("train", "predict", "info", "verify", "compare", "bench", "sleep", "night")
 _GLOBAL_WITH_VALUE = ("--cache-dir",)
@@ -40,7 +40,10 @@ _GLOBAL_WITH_VALUE = ("--cache-dir",)
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line, ``<prog>: error: ...``, exit 2."""
 
+    argv: list[str] | None = None  # the command line (build_parser), for dash_value_hint
+
     def error(self, message):
+        message += dash_value_hint(self, message)
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
     def _print_message(self, message, file=None):
@@ -154,6 +157,7 @@ def build_parser(argv=None) -> Parser:
         formatter_class=HelpFormatter,
         allow_abbrev=False,  # the command is found in argv before parsing: no abbreviations
     )
+    parser.argv = argv
     _add_global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     parser.commands = sub.choices  # name -> the command's parser
@@ -167,6 +171,7 @@ def build_parser(argv=None) -> Parser:
             formatter_class=HelpFormatter,
             allow_abbrev=False,  # `train --epoch 2` ran as --epochs 2: a typo taken as meant
         )
+        p.argv = argv
         if argv is None or name == chosen:
             module.add_arguments(p)
             _add_global_options(p, top=False, cache=getattr(module, "COMPILATION_CACHE", True))
@@ -177,13 +182,19 @@ def build_parser(argv=None) -> Parser:
 def unrecognized(parser: argparse.ArgumentParser, extra: list[str]) -> str:
     """argparse's "unrecognized arguments: ..." and, for each unknown option, the one of
     ``parser`` it most likely means: a close spelling (``--batchsize``: ``--batch-size``) or
-    the option named by its words' initials (``--learning-rate``: ``--lr``)."""
+    the option named by its words' initials (``--learning-rate``: ``--lr``); for a value that
+    starts with '-' after an option taking one (``--resume -inf``), how to give it."""
     import difflib
 
     known = [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
     hints = []
+    argv = getattr(parser, "argv", None) or []
+    with_value = [o for a in parser._actions if a.nargs != 0 for o in a.option_strings]
     for token in extra:
         name = token.split("=", 1)[0]
+        before = [a for a, b in zip(argv, argv[1:]) if b == token and a in with_value]
+        if name.startswith("-") and not name.startswith("--") and before:  # --resume -inf
+            hints.append(f"{token}: a value that starts with '-' is written {before[0]}={token}")
         if not name.startswith("--") or name in known:
             continue
         initials = "--" + "".join(w[:1] for w in name[2:].replace("_", "-").split("-"))

@@ -9,6 +9,7 @@ import argparse
 import errno
 import math
 import os
+import re
 
 # nnjax.activations.ACTIVATIONS by name (a test keeps the two equal): listed here so that
 # `--help` and the checks need no JAX
@@ -100,6 +101,10 @@ def seed(text: str) -> int:
 
 
 batch_size = int_at_least(0, "must be an integer >= 1, or 0 for full batch")
+# --devices: one process drives its host's devices (8 GPUs a host); on the CPU JAX makes the
+# N asked for, before any check can see them: 10**9 of them took 8 GB in 15 s, then more
+DEVICE_LIMIT = 1024
+device_count = int_at_least(1, high=DEVICE_LIMIT)
 
 
 def learning_rate(text: str) -> float:
@@ -213,7 +218,19 @@ def int_list(low: int, example: str, high: int | None = None, why: str = ""):
     return parse
 
 
-widths = int_list(1, "64,64")
+_width_list = int_list(1, "64,64")
+MAX_HIDDEN_LAYERS = 1000  # each layer is traced and compiled: 100 took 60 s, 30000 never began
+
+
+def widths(text: str) -> list[int]:
+    """A type: hidden widths ``W,W,...``, ints >= 1, at most :data:`MAX_HIDDEN_LAYERS`."""
+    values = _width_list(text)
+    if len(values) > MAX_HIDDEN_LAYERS:
+        raise argparse.ArgumentTypeError(
+            f"takes at most {MAX_HIDDEN_LAYERS} widths (one per hidden layer, each compiled: "
+            f"30000 layers had not started training after 90 s), got {len(values)} of them"
+        )
+    return values
 
 
 def name_list(valid, what: str):
@@ -352,3 +369,19 @@ def expand_home(command: argparse.ArgumentParser, args) -> None:
             if text.startswith("~"):
                 expanded = os.path.expanduser(text)
                 setattr(args, action.dest, type(value)(expanded))  # a str, or bench's Path
+
+
+def dash_value_hint(parser: argparse.ArgumentParser, message: str) -> str:
+    """For argparse's "argument --lr: expected one argument" when the value given starts with
+    '-' and is no option (``--lr -inf``, ``--lr -1e-3``: argparse reads it as an option): the
+    value and how to give it, ``; got '-inf', read as an option: write --lr=-inf``; else ''."""
+    match = re.match(r"argument (\S+): expected (?:one|at least one) argument$", message)
+    if match is None:
+        return ""
+    argv = getattr(parser, "argv", None) or []
+    names = match.group(1).split("/")
+    for token, value in zip(argv, argv[1:]):
+        if token in names and value.startswith("-") and value != "--":
+            if value.split("=", 1)[0] not in parser._option_string_actions:
+                return f"; got {value!r}, read as an option: write {token}={value}"
+    return ""

@@ -52,10 +52,11 @@ def add_arguments(p) -> None:
     train_outputs.log_options(p.add_argument_group("logs"), o)
     p.add_argument_group("devices").add_argument(
         "--devices",
-        type=o.positive_int,
+        type=o.device_count,
         metavar="N",
         default=None,
-        help="data-parallel over N devices (default: one device, no mesh)",
+        help=f"data-parallel over N devices, at most {o.DEVICE_LIMIT} (default: one device, "
+        "no mesh)",
     )
 
 

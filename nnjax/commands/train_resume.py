@@ -19,7 +19,7 @@ OVERRIDES = {
     "lr": ("optimizer.learning_rate", "lr", "learning_rate"),
     "optimizer": ("optimizer.name", "optimizer", None),
     "activation": ("model.activation", "activation", "hidden_activation"),
-    "devices": ("devices", "devices", "positive_int"),
+    "devices": ("devices", "devices", "device_count"),
 }
 BY_FIELD = {field: name for name, (field, _, _) in OVERRIDES.items()}
 
