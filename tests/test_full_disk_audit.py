@@ -205,3 +205,64 @@ def test_a_full_disk_at_a_later_checkpoint_says_how_the_run_goes_on(tmp_path, ca
     )
     assert main([*argv, "--resume"]) == 0  # as it says, once there is room
     assert checkpoint.steps(d) == [1, 2, 3]
+
+
+STUDIES = {
+    "compare": (
+        ["compare", "--dataset", "toy", "--seeds", "2", "--epochs", "2", "--no-plots"],
+        ["report.md", "runs.csv", "runs.json"],
+        "the report and its files",
+    ),
+    "sleep": (
+        ["sleep", "--methods", "sequential", "--orders", "0", "--steps", "5", "--no-images"],
+        ["accuracy.png", "heatmap.png", "results.json", "table.md"],
+        "the results and figures",
+    ),
+    "night": (
+        ["night", "--parts", "night", "--n-exc", "100", "--hypnogram", "W,N,R", "--epoch-s", "3"],
+        ["README.md", "night.png", "results.json", "stages.png"],
+        "the results and figures",
+    ),
+}
+
+
+@pytest.mark.parametrize("command", list(STUDIES))
+def test_a_study_whose_out_filled_meanwhile_is_kept_in_a_temporary_folder(
+    command, tmp_path, capsys, monkeypatch, tmpdir_here
+):
+    """A real 1 MiB tmpfs with 16 KiB free: `nnjax compare` trained, then failed at
+    runs.json, exit 3, nothing kept; sleep and night did the same."""
+    argv, files, what = STUDIES[command]
+    out = tmp_path / "out"
+    _full_under(monkeypatch, out)
+    assert main([*argv, "--out", str(out)]) == 3
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    (rescue,) = [tmpdir_here / n for n in os.listdir(tmpdir_here)]
+    assert rescue.name.startswith(f"nnjax-{command}-unsaved-")
+    assert line.startswith(f"nnjax {command}: error: {out}/") and line.endswith(
+        f"(errno 28, ENOSPC); {what} were written to {rescue}/ instead (a temporary folder: "
+        "move it where it belongs)"
+    ), line
+    assert sorted(os.listdir(rescue)) == files and not out.exists()
+    monkeypatch.undo()  # room again: the same run into out gives the same numbers
+    monkeypatch.setattr(tempfile, "tempdir", str(tmpdir_here))
+    assert main([*argv, "--out", str(out)]) == 0
+    numbers = files[2] if command == "compare" else "results.json"
+    if command == "night":  # its wall time and load average differ from run to run
+        import json
+
+        def strip(path):
+            data = json.loads(path.read_text())
+            data["night"].pop("wall_s")
+            return {k: v for k, v in data.items() if k not in ("wall_s", "load_average")}
+
+        assert strip(rescue / numbers) == strip(out / numbers)
+    elif command == "compare":  # the same numbers, but for the times
+
+        def strip(path):
+            import csv
+
+            rows = list(csv.DictReader(path.open()))
+            return [{k: v for k, v in r.items() if "time" not in k} for r in rows]
+
+        assert strip(rescue / "runs.csv") == strip(out / "runs.csv")

@@ -96,14 +96,13 @@ def test_sleep_full_disk_at_the_numbers_keeps_every_earlier_file(tmp_path, monke
     assert {n: open(os.path.join(out, n), "rb").read() for n in os.listdir(out)} == before
 
 
-def test_sleep_wrote_line_has_one_slash_after_a_trailing_one(tmp_path, capsys):
+def test_sleep_wrote_line_has_one_slash_after_a_trailing_one(tmp_path):
     """Audit: --out D/ printed 'wrote D//{results.json, ...}'."""
     from nnjax.commands import sleep
 
     out = str(tmp_path / "s") + "/"
     os.makedirs(out)  # the run's lock makes it
-    sleep._write(out, _fake_study(), "the table", "wall 1.0 s")
-    line = capsys.readouterr().out.strip()
+    line = sleep._wrote(out, sleep._write(out, _fake_study(), "the table", "wall 1.0 s"))
     assert line == f"wrote {tmp_path}/s/{{results.json, table.md, accuracy.png, heatmap.png}}"
 
 

@@ -248,19 +248,21 @@ def output_folder(args) -> str:
 def run(args) -> int:
     from nnjax.commands.info import info
     from nnjax.compare import compare
+    from nnjax.compare.files import write_report
+    from nnjax.rescue import write_or_rescue
 
     _check_out_kept(args)  # again, under the lock: a run into the folder that ended since check()
     out = output_folder(args)
     dev = info()
     print(f"nnjax {dev['nnjax']} | jax {dev['jax']} | {dev['backend']}: {dev['devices'][0]}")
     t0 = time.perf_counter()
-    c = compare(
-        args.dataset,
-        **_settings(args),
-        out=out,
-        overwrite=args.overwrite,  # else compare refuses the files --overwrite replaces
-        plots=not args.no_plots,
-        progress=True,
+    c = compare(args.dataset, **_settings(args), progress=True)  # the files: below
+    _check_out_kept(args)  # once more: files may have appeared there while it trained
+    paths = write_or_rescue(  # a disk that filled meanwhile: into a temporary folder instead
+        out,
+        lambda folder: write_report(c.result, folder, plots=not args.no_plots),
+        "compare",
+        "the report and its files",
     )
     wall = time.perf_counter() - t0
     st, runs = c.result.study, c.result.runs
@@ -285,6 +287,6 @@ def run(args) -> int:
         f"wall {wall:.1f} s = compile {compile_s:.1f} s + run {run_s:.1f} s + data, report and "
         f"plots {wall - compile_s - run_s:.1f} s"
     )
-    names = ", ".join(sorted(os.path.basename(p) for p in c.paths.values()))
+    names = ", ".join(sorted(os.path.basename(p) for p in paths.values()))
     print(f"wrote {os.path.join(out, '')}: {names}")  # one slash after a trailing one
     return 0

@@ -298,6 +298,7 @@ def run(args) -> int:
         print(line, file=sys.stderr, flush=True)
     from nnjax import io
     from nnjax.brain import night
+    from nnjax.rescue import write_or_rescue
 
     os.makedirs(args.out, exist_ok=True)
     t0 = time.perf_counter()
@@ -314,24 +315,30 @@ def run(args) -> int:
     # earlier run stays beside them (write_numbers_then_figures)
     # strict JSON: a NaN (an undefined p, an Up/Down frequency without alternation) is null
     numbers = json.dumps(night.jsonable(results), indent=1, allow_nan=False) + "\n"
-    files = [
-        (os.path.join(args.out, "results.json"), numbers.encode()),
-        (os.path.join(args.out, "README.md"), night.report_markdown(results).encode()),
-    ]
+    readme = night.report_markdown(results)
 
-    def write_figures() -> None:
-        if args.overwrite:  # else check found none of them in --out
-            _remove_stale_figures(args.out, args.parts)
-        for name, fig in figures.items():
-            io.atomic_save_figure(fig, os.path.join(args.out, name), dpi=120)
+    def write(folder: str) -> None:
+        files = [
+            (os.path.join(folder, "results.json"), numbers.encode()),
+            (os.path.join(folder, "README.md"), readme.encode()),
+        ]
 
-    io.write_numbers_then_figures(
-        args.out, OUT_FILES[len(NUMBERS) :], lambda: io.atomic_write_files(files), write_figures,
-        numbers=NUMBERS,
-    )  # fmt: skip
+        def write_figures() -> None:
+            if args.overwrite:  # else check found none of them in --out
+                _remove_stale_figures(folder, args.parts)
+            for name, fig in figures.items():
+                io.atomic_save_figure(fig, os.path.join(folder, name), dpi=120)
+
+        io.write_numbers_then_figures(
+            folder, OUT_FILES[len(NUMBERS) :], lambda: io.atomic_write_files(files),
+            write_figures, numbers=NUMBERS,
+        )  # fmt: skip
+
+    # a disk that filled meanwhile: the night's results go to a temporary folder instead
+    write_or_rescue(args.out, write, "night", "the results and figures")
     # printed once every file is written: a standard output that fails (a full disk) lost
     # the figures (the summary was printed between the numbers and them)
-    print(night.report_markdown(results).split("\n## ")[0])
+    print(readme.split("\n## ")[0])
     print(f"wrote {os.path.join(args.out, 'results.json')}, README.md, " + ", ".join(figures))
     return 0
 

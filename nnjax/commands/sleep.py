@@ -222,7 +222,7 @@ def run(args) -> int:
     timing = (f"wall {res['wall_s']:.1f} s, load average {res['load_average'][0]:.1f} "
               f"(1 min) on {res['cpu_count']} cores")  # fmt: skip
     # the files first: a standard output that fails (a full disk) must not lose the study
-    drawn = _write_files(args.out, res, table, timing) if args.out else None
+    drawn = _write(args.out, res, table, timing) if args.out else None
     print(table)
     print(timing)
     if drawn is not None:
@@ -236,9 +236,17 @@ def run(args) -> int:
 OUT_FILES = ("results.json", "table.md", "accuracy.png", "heatmap.png", "dreams.png")
 
 
-def _write(out: str, res: dict, table: str, timing: str) -> None:
-    """:func:`_write_files`, then the line naming them."""
-    print(_wrote(out, _write_files(out, res, table, timing)))
+def _write(out: str, res: dict, table: str, timing: str) -> list[str]:
+    """:func:`_write_files` into ``out``; a disk that filled meanwhile: into a temporary
+    folder instead, named by the error (:func:`nnjax.rescue.write_or_rescue`)."""
+    from nnjax.rescue import write_or_rescue
+
+    return write_or_rescue(
+        out,
+        lambda folder: _write_files(folder, res, table, timing),
+        "sleep",
+        "the results and figures",
+    )
 
 
 def _wrote(out: str, drawn) -> str:
