@@ -96,8 +96,8 @@ def check_paths(path, *, target: str | None = None, labels=None) -> None:
         )
     if labels is not None and ext != ".npy":
         raise ValueError(f"--labels is for .npy features; {os.fspath(path)} holds its labels")
-    if labels is not None and data_format(labels) != ".npy":
-        raise ValueError(f"--labels {os.fspath(labels)}: must be a .npy file")
+    if labels is not None and os.path.splitext(os.fspath(labels))[1].lower() != ".npy":
+        raise ValueError(f"--labels {os.fspath(labels)}: must be a .npy file")  # only .npy
 
 
 def check_files(*paths) -> None:

@@ -70,3 +70,16 @@ def test_a_brain_function_given_none_names_its_argument():
 
     with pytest.raises(ValueError, match="^RateEncoder: gain must be a finite number > 0, got "):
         spiking.RateEncoder(5, gain=None)  # it built an encoder
+
+
+@pytest.mark.parametrize("name", ["y.txt", "y.csv", "y"])
+def test_labels_of_another_format_are_named_as_labels(tmp_path, name):
+    """--labels y.txt said "unknown data format '.txt'; valid: .csv, .npz, .npy", where
+    only .npy is valid for labels (and y.csv was "must be a .npy file" already)."""
+    from nnjax import datafile
+
+    X = tmp_path / "x.npy"
+    np.save(X, np.zeros((4, 2), np.float32))
+    (tmp_path / name).write_text("0\n1\n0\n1\n")
+    with pytest.raises(ValueError, match=f"^--labels {re.escape(str(tmp_path / name))}: must be"):
+        datafile.check_paths(X, labels=tmp_path / name)
