@@ -24,6 +24,7 @@ import sys
 import warnings
 
 from nnjax.cli_exit import exit_with
+from nnjax.cli_hints import dash_value_hint, unrecognized
 from nnjax.cli_stdout import (
     is_stdout_error,
     reader_left,
@@ -31,7 +32,7 @@ from nnjax.cli_stdout import (
     stdout_gone,
     stdout_named,
 )
-from nnjax.commands.options import HelpFormatter, dash_value_hint, expand_home
+from nnjax.commands.options import HelpFormatter, expand_home
 
 COMMANDS = ("train", "predict", "info", "verify", "compare", "bench", "sleep", "night")
 _GLOBAL_WITH_VALUE = ("--cache-dir",)
@@ -177,32 +178,6 @@ def build_parser(argv=None) -> Parser:
             _add_global_options(p, top=False, cache=getattr(module, "COMPILATION_CACHE", True))
             p.set_defaults(_run=module.run)
     return parser
-
-
-def unrecognized(parser: argparse.ArgumentParser, extra: list[str]) -> str:
-    """argparse's "unrecognized arguments: ..." and, for each unknown option, the one of
-    ``parser`` it most likely means: a close spelling (``--batchsize``: ``--batch-size``) or
-    the option named by its words' initials (``--learning-rate``: ``--lr``); for a value that
-    starts with '-' after an option taking one (``--resume -inf``), how to give it."""
-    import difflib
-
-    known = [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
-    hints = []
-    argv = getattr(parser, "argv", None) or []
-    with_value = [o for a in parser._actions if a.nargs != 0 for o in a.option_strings]
-    for token in extra:
-        name = token.split("=", 1)[0]
-        before = [a for a, b in zip(argv, argv[1:]) if b == token and a in with_value]
-        if name.startswith("-") and not name.startswith("--") and before:  # --resume -inf
-            hints.append(f"{token}: a value that starts with '-' is written {before[0]}={token}")
-        if not name.startswith("--") or name in known:
-            continue
-        initials = "--" + "".join(w[:1] for w in name[2:].replace("_", "-").split("-"))
-        close = difflib.get_close_matches(name.replace("_", "-"), known, n=1, cutoff=0.75)
-        meant = close or [o for o in known if o == initials and len(initials) > 3]
-        if meant:
-            hints.append(f"{name}: did you mean {meant[0]}?")
-    return f"unrecognized arguments: {' '.join(extra)}" + "".join(f"; {h}" for h in hints)
 
 
 def main(argv=None) -> int:

@@ -9,7 +9,6 @@ import argparse
 import errno
 import math
 import os
-import re
 
 # nnjax.activations.ACTIVATIONS by name (a test keeps the two equal): listed here so that
 # `--help` and the checks need no JAX
@@ -369,19 +368,3 @@ def expand_home(command: argparse.ArgumentParser, args) -> None:
             if text.startswith("~"):
                 expanded = os.path.expanduser(text)
                 setattr(args, action.dest, type(value)(expanded))  # a str, or bench's Path
-
-
-def dash_value_hint(parser: argparse.ArgumentParser, message: str) -> str:
-    """For argparse's "argument --lr: expected one argument" when the value given starts with
-    '-' and is no option (``--lr -inf``, ``--lr -1e-3``: argparse reads it as an option): the
-    value and how to give it, ``; got '-inf', read as an option: write --lr=-inf``; else ''."""
-    match = re.match(r"argument (\S+): expected (?:one|at least one) argument$", message)
-    if match is None:
-        return ""
-    argv = getattr(parser, "argv", None) or []
-    names = match.group(1).split("/")
-    for token, value in zip(argv, argv[1:]):
-        if token in names and value.startswith("-") and value != "--":
-            if value.split("=", 1)[0] not in parser._option_string_actions:
-                return f"; got {value!r}, read as an option: write {token}={value}"
-    return ""
