@@ -5,7 +5,8 @@ A command that has trained for minutes or hours and then cannot write its ``--ou
 it computed. :func:`write_or_rescue` writes the same files to a new private folder
 ``<tmp>/nnjax-<command>-unsaved-XXXX`` (``tempfile.gettempdir()``, mode 0700) instead and
 raises an ``OSError`` whose one line is the first error's and then where the files are.
-Where that fails too, the new folder is removed and the first error is raised as it was.
+Where that fails too, the new folder is removed and the first error is raised as it was;
+a signal during that write (``KeyboardInterrupt``) removes it too, and goes on.
 Standard library only.
 """
 
@@ -53,7 +54,9 @@ def _rescued(write: Callable[[str], object], command: str) -> str | None:
         return None
     try:
         write(folder)
-    except (OSError, ValueError):
+    except BaseException as e:  # a signal (KeyboardInterrupt) too: no half-written folder
         shutil.rmtree(folder, ignore_errors=True)
-        return None
+        if isinstance(e, OSError | ValueError):
+            return None
+        raise
     return folder  # mode 0700, as mkdtemp makes it: private in a shared temporary folder

@@ -264,9 +264,10 @@ def fit_options(args) -> dict:
     }
 
 
-def resume_command(args) -> str:
+def resume_command(args, checkpoint: str | None = None) -> str:
     """The command line that continues this run from its checkpoint directory: the one given,
-    its ``--resume`` (and value) replaced by a bare ``--resume``."""
+    its ``--resume`` (and value) replaced by a bare ``--resume`` (``--resume checkpoint``
+    where that is given)."""
     argv, out, skip = list(getattr(args, "_argv", None) or []), [], False
     for i, token in enumerate(argv):
         if skip:
@@ -276,7 +277,7 @@ def resume_command(args) -> str:
             skip = nxt is not None and not nxt.startswith("-")
         elif not token.startswith("--resume="):
             out.append(token)
-    return shlex.join(["nnjax", *out, "--resume"])
+    return shlex.join(["nnjax", *out, "--resume", *([checkpoint] if checkpoint else [])])
 
 
 @contextlib.contextmanager
@@ -314,10 +315,10 @@ def stoppable(args, fit_kw: dict, lr_label: str, flag=None):
         except BatchSplitError as e:
             raise ValueError(_split(args, e)) from None
         except OSError as e:
-            newest = _checkpoint_left(args, e)
-            if newest is None:
+            left = _checkpoint_left(args, e)
+            if left is None:
                 raise
-            raise _with_resume(args, e, newest) from None
+            raise _with_resume(args, e, *left) from None
 
 
 def _stopped(args, e) -> str:
@@ -328,9 +329,12 @@ def _stopped(args, e) -> str:
     return f"{done}; {saved}; resume with: {resume_command(args)}"
 
 
-def _checkpoint_left(args, e: OSError) -> str | None:
+def _checkpoint_left(args, e: OSError) -> tuple[str, bool] | None:
     """The newest checkpoint of ``--checkpoint-dir`` when ``e`` is a full disk (ENOSPC,
-    EDQUOT) met writing a file there: the run can go on from it once there is room."""
+    EDQUOT) met writing a file there: the run can go on from it once there is room; and
+    whether later ones are there. Where ``e`` names checkpoint s, those of step >= s still
+    there are the future of a run resumed from an older checkpoint (the save would have set
+    them aside): the newest before s, which the resume must name."""
     import errno
 
     from nnjax import checkpoint
@@ -344,16 +348,19 @@ def _checkpoint_left(args, e: OSError) -> str | None:
         done = checkpoint.steps(folder)
     except OSError:
         return None
-    return checkpoint.npz_path(folder, done[-1]) if done else None
+    writing = _CHECKPOINT_NAME.match(os.path.basename(os.fsdecode(e.filename)))
+    before = [s for s in done if writing is None or s < int(writing[1])]
+    return (checkpoint.npz_path(folder, before[-1]), before != done) if before else None
 
 
-def _with_resume(args, e: OSError, newest: str) -> OSError:
-    """``e``'s one line, then where the run can go on from (an ``OSError``: exit 3)."""
+def _with_resume(args, e: OSError, newest: str, named: bool) -> OSError:
+    """``e``'s one line, then where the run can go on from (an ``OSError``: exit 3): a bare
+    ``--resume``, or ``--resume newest`` where ``named`` (later checkpoints are there)."""
     from nnjax.errors import describe_os_error
 
     err = OSError(
         f"{describe_os_error(e)}; the run can go on from its newest checkpoint {newest} once "
-        f"there is room: {resume_command(args)}"
+        f"there is room: {resume_command(args, newest if named else None)}"
     )
     err.errno = None  # the first error's text already names it
     return err
