@@ -169,8 +169,8 @@ def save(
         if e.errno not in _FULL or not _make_room(directory, step, keep):
             raise
         warnings.warn(
-            f"checkpoint: {directory}: the disk is full: the checkpoints beyond keep={keep} "
-            "are deleted before a new one is written instead of after",
+            f"checkpoint: {directory}: {os.strerror(e.errno)}: the checkpoints beyond "
+            f"keep={keep} are deleted before a new one is written instead of after",
             stacklevel=2,
         )
         write()
