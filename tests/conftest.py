@@ -38,3 +38,15 @@ def digits_net():
         return C.sgd_steps(loss, p, jax.random.fold_in(k, 1), 400, optax.sgd(0.1, 0.5))[0]
 
     return model, train(jax.random.key(0)), (X, y), (split.X_test, split.y_test)
+
+
+@pytest.fixture
+def tmpdir_here(tmp_path, monkeypatch):
+    """Python's temporary directory (``tempfile.gettempdir()``) made ``tmp_path/tmp`` for the
+    test: what a run writes there (nnjax.rescue's folders) is the test's, and goes with it."""
+    import tempfile
+
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder

@@ -41,14 +41,6 @@ def _full_under(monkeypatch, *folders) -> None:
     monkeypatch.setattr(nio, "_create_temp", create)
 
 
-@pytest.fixture
-def tmpdir_here(tmp_path, monkeypatch):
-    folder = tmp_path / "tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
-
-
 def test_an_out_too_full_for_the_model_is_refused_before_training(tmp_path, capsys, monkeypatch):
     usage = shutil.disk_usage(tmp_path)
     monkeypatch.setattr(preflight.shutil, "disk_usage", lambda _: usage._replace(free=100))

@@ -7,23 +7,13 @@ it does when the rescue write fails."""
 import errno
 import os
 import shutil
-import tempfile
 
 import pytest
+from test_full_disk_audit import RUN
 
 from nnjax.cli import main
 from nnjax.errors import Interrupted
 from nnjax.rescue import write_or_rescue
-
-RUN = ["train", "--dataset", "moons", "--hidden", "8", "--batch-size", "32", "--epochs", "2"]
-
-
-@pytest.fixture
-def tmpdir_here(tmp_path, monkeypatch):
-    folder = tmp_path / "tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
 
 
 @pytest.mark.parametrize("signal", [KeyboardInterrupt(), Interrupted(15, "stopped")])

@@ -152,30 +152,32 @@ def save(
     except TypeError as e:
         raise ValueError(f"checkpoint.save: metadata must be JSON-serialisable: {e}") from None
     os.makedirs(directory, exist_ok=True)
+    _write_making_room(directory, step, keep, [(npz, data), (js, text)])
+    _prune(directory, step, keep)
+    return npz
 
-    # both files are written in full (a full disk fails here, before anything is moved or
-    # replaced), then the checkpoints of step >= ``step`` are set aside, then the renames:
-    # the .npz, then the JSON, which commits the checkpoint
+
+def _write_making_room(directory: str, step: int, keep: int | None, files) -> None:
+    """Write checkpoint ``step``'s ``files`` (the .npz, then the JSON, which commits it):
+    both in full first (a full disk fails here, before anything is moved or replaced), then
+    the checkpoints of step >= ``step`` set aside, then the renames. On a full disk (ENOSPC,
+    EDQUOT) with ``keep >= 2``, the checkpoints ``keep`` deletes after the save are deleted
+    first (:func:`_make_room`, with a warning) and the write is tried once more."""
+
     def write() -> None:
-        atomic_write_files(
-            [(npz, data), (js, text)],
-            before_replace=lambda: _retire(directory, step),
-            sync_each=True,
-        )
+        atomic_write_files(files, before_replace=lambda: _retire(directory, step), sync_each=True)
 
     try:
         write()
-    except OSError as e:  # a full disk: make the room keep frees after the save, then again
+    except OSError as e:
         if e.errno not in _FULL or not _make_room(directory, step, keep):
             raise
         warnings.warn(
             f"checkpoint: {directory}: {os.strerror(e.errno)}: the checkpoints beyond "
             f"keep={keep} are deleted before a new one is written instead of after",
-            stacklevel=2,
+            stacklevel=3,
         )
         write()
-    _prune(directory, step, keep)
-    return npz
 
 
 def load(path_or_directory, step: int | None = None) -> Checkpoint:

@@ -314,11 +314,14 @@ def stoppable(args, fit_kw: dict, lr_label: str, flag=None):
             raise ValueError(_not_resumable(args, e)) from None
         except BatchSplitError as e:
             raise ValueError(_split(args, e)) from None
-        except OSError as e:
-            left = _checkpoint_left(args, e)
+        except OSError as e:  # a full disk at a checkpoint: where the run can go on from
+            from nnjax.commands.train_space import checkpoint_left, with_resume
+
+            left = checkpoint_left(args.checkpoint_dir, e)
             if left is None:
                 raise
-            raise _with_resume(args, e, *left) from None
+            newest, named = left
+            raise with_resume(e, newest, resume_command(args, newest if named else None)) from None
 
 
 def _stopped(args, e) -> str:
@@ -327,43 +330,6 @@ def _stopped(args, e) -> str:
         return f"{done}; nothing saved (no --checkpoint-dir): give one to make a run resumable"
     saved = f"checkpoint {e.checkpoint}" if e.checkpoint else "no checkpoint yet"
     return f"{done}; {saved}; resume with: {resume_command(args)}"
-
-
-def _checkpoint_left(args, e: OSError) -> tuple[str, bool] | None:
-    """The newest checkpoint of ``--checkpoint-dir`` when ``e`` is a full disk (ENOSPC,
-    EDQUOT) met writing a file there: the run can go on from it once there is room; and
-    whether later ones are there. Where ``e`` names checkpoint s, those of step >= s still
-    there are the future of a run resumed from an older checkpoint (the save would have set
-    them aside): the newest before s, which the resume must name."""
-    import errno
-
-    from nnjax import checkpoint
-
-    folder = args.checkpoint_dir
-    if folder is None or e.errno not in (errno.ENOSPC, errno.EDQUOT) or e.filename is None:
-        return None
-    if os.path.dirname(os.path.abspath(os.fsdecode(e.filename))) != os.path.abspath(folder):
-        return None
-    try:
-        done = checkpoint.steps(folder)
-    except OSError:
-        return None
-    writing = _CHECKPOINT_NAME.match(os.path.basename(os.fsdecode(e.filename)))
-    before = [s for s in done if writing is None or s < int(writing[1])]
-    return (checkpoint.npz_path(folder, before[-1]), before != done) if before else None
-
-
-def _with_resume(args, e: OSError, newest: str, named: bool) -> OSError:
-    """``e``'s one line, then where the run can go on from (an ``OSError``: exit 3): a bare
-    ``--resume``, or ``--resume newest`` where ``named`` (later checkpoints are there)."""
-    from nnjax.errors import describe_os_error
-
-    err = OSError(
-        f"{describe_os_error(e)}; the run can go on from its newest checkpoint {newest} once "
-        f"there is room: {resume_command(args, newest if named else None)}"
-    )
-    err.errno = None  # the first error's text already names it
-    return err
 
 
 def _diverged(e, lr_label: str) -> str:

@@ -6,11 +6,16 @@
   saved ``params.npz`` (and ``state.npz``) hold every leaf uncompressed.
 * when writing ``--out`` fails after training all the same, the trained model is written
   to a temporary folder the error names (:func:`nnjax.rescue.write_or_rescue`).
+* :func:`checkpoint_left` and :func:`with_resume`: a full disk at a checkpoint ends the run
+  with the newest checkpoint before it and the command that goes on from it.
 
 Imports nothing heavy at the top.
 """
 
 import errno
+import os
+
+from nnjax.commands.train_resume import _CHECKPOINT_NAME
 
 
 def model_bytes(*trees) -> int:
@@ -44,3 +49,36 @@ def _error(code: int | None, text: str) -> OSError:
     err = OSError(text)
     err.errno = code
     return err
+
+
+def checkpoint_left(folder: str | None, e: OSError) -> tuple[str, bool] | None:
+    """The newest checkpoint of ``folder`` (``--checkpoint-dir``) when ``e`` is a full disk
+    (ENOSPC, EDQUOT) met writing a file there: the run can go on from it once there is room;
+    and whether later ones are there. Where ``e`` names checkpoint s, those of step >= s
+    still there are the future of a run resumed from an older checkpoint (the save would have
+    set them aside): the newest before s, which the resume must name."""
+    from nnjax import checkpoint
+
+    if folder is None or e.errno not in (errno.ENOSPC, errno.EDQUOT) or e.filename is None:
+        return None
+    if os.path.dirname(os.path.abspath(os.fsdecode(e.filename))) != os.path.abspath(folder):
+        return None
+    try:
+        done = checkpoint.steps(folder)
+    except OSError:
+        return None
+    writing = _CHECKPOINT_NAME.match(os.path.basename(os.fsdecode(e.filename)))
+    before = [s for s in done if writing is None or s < int(writing[1])]
+    return (checkpoint.npz_path(folder, before[-1]), before != done) if before else None
+
+
+def with_resume(e: OSError, newest: str, command: str) -> OSError:
+    """``e``'s one line, then where the run can go on from and ``command``, the one that
+    does (an ``OSError``: exit 3)."""
+    from nnjax.errors import describe_os_error
+
+    return _error(
+        None,  # the first error's text already names its errno
+        f"{describe_os_error(e)}; the run can go on from its newest checkpoint {newest} once "
+        f"there is room: {command}",
+    )
