@@ -6,10 +6,12 @@ it computed. :func:`write_or_rescue` writes the same files to a new private fold
 ``<tmp>/nnjax-<command>-unsaved-XXXX`` (``tempfile.gettempdir()``, mode 0700) instead and
 raises an ``OSError`` whose one line is the first error's and then where the files are.
 Where that fails too, the new folder is removed and the first error is raised as it was;
-a signal during that write (``KeyboardInterrupt``) removes it too, and goes on.
-Standard library only.
+a signal during that write (``KeyboardInterrupt``) removes it too, and goes on. Files of
+the run's names that appeared in ``--out`` while it computed (the user's, another
+program's) are kept the same way: :func:`out_appeared_error`. Standard library only.
 """
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -26,24 +28,38 @@ class RescuedError(OSError):
         self.rescued = rescued
 
 
-def write_or_rescue(out: str, write: Callable[[str], T], command: str, what: str, use="") -> T:
+def write_or_rescue(
+    out: str,
+    write: Callable[[str], T],
+    command: str,
+    what: str,
+    use="",
+    refuse: Callable[[], Exception | None] | None = None,
+) -> T:
     """``write(out)``; where it raises an ``OSError``, ``write(folder)`` into a new temporary
     folder and a :class:`RescuedError`: ``<the first error>; <what> were written to
     <folder>/ instead (a temporary folder: move it where it belongs<use>)``. ``what``: e.g.
-    "the results"; ``use``: how to use the folder as it is, ``{folder}`` standing for it."""
+    "the results"; ``use``: how to use the folder as it is, ``{folder}`` standing for it.
+    ``refuse()``, asked first, is None or the error that keeps ``out`` unwritten (files the
+    user put there while the run computed): rescued the same way, or raised where that
+    fails too."""
     try:
-        return write(out)
-    except OSError as first:
-        from nnjax.errors import describe_os_error
+        first = refuse() if refuse is not None else None
+        if first is None:
+            return write(out)
+    except OSError as e:
+        first = e
+    from nnjax.errors import describe_os_error
 
-        folder = _rescued(write, command)
-        if folder is None:
-            raise
-        raise RescuedError(
-            f"{describe_os_error(first)}; {what} were written to {folder}/ instead (a "
-            f"temporary folder: move it where it belongs{use.format(folder=folder)})",
-            folder,
-        ) from None
+    folder = _rescued(write, command)
+    if folder is None:
+        raise first
+    reason = describe_os_error(first) if isinstance(first, OSError) else str(first)
+    raise RescuedError(
+        f"{reason}; {what} were written to {folder}/ instead (a "
+        f"temporary folder: move it where it belongs{use.format(folder=folder)})",
+        folder,
+    ) from None
 
 
 def _rescued(write: Callable[[str], object], command: str) -> str | None:
@@ -60,3 +76,38 @@ def _rescued(write: Callable[[str], object], command: str) -> str | None:
             return None
         raise
     return folder  # mode 0700, as mkdtemp makes it: private in a shared temporary folder
+
+
+def out_files_state(out, names) -> dict:
+    """Which of the files ``names`` the folder ``out`` holds now, and which file each is:
+    ``{name: (device, inode, size, mtime in ns)}`` (a link as itself), for
+    :func:`out_appeared_error`."""
+    state = {}
+    for name in names:
+        try:
+            st = os.lstat(os.path.join(out, name))
+        except OSError:
+            continue
+        state[name] = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    return state
+
+
+def out_appeared_error(out, writes, removes=(), overwrite=False, where=None, before=None):
+    """After the run computed, before it writes: None, or the ValueError naming the files of
+    its names (``writes``, ``removes``, as in
+    :func:`nnjax.commands.options.out_kept_error`) that appeared in the
+    folder ``out``, or changed there, since ``before`` (:func:`out_files_state` then;
+    default: none of them there, as the check before the run found): the user's or another
+    program's, they are kept, and the run's files go to a temporary folder
+    (:func:`write_or_rescue`'s ``refuse``). ``where`` names the folder (default ``--out
+    OUT``)."""
+    if overwrite or out is None:
+        return None
+    now = out_files_state(out, (*writes, *removes))
+    found = [n for n in now if now[n] != (before or {}).get(n)]
+    if not found:
+        return None
+    return ValueError(
+        f"{where or f'--out {out}'} came to hold {', '.join(found)} while the run computed "
+        f"(kept as {'it is' if len(found) == 1 else 'they are'})"
+    )

@@ -97,20 +97,32 @@ def test_overwrite_must_be_a_bool(tmp_path, monkeypatch):
         compare("xor", **TINY, out=str(tmp_path), overwrite="no")
 
 
-def test_files_that_appear_while_it_trains_are_kept(tmp_path, monkeypatch):
+def test_files_that_appear_while_it_trains_are_kept(tmp_path, monkeypatch, tmpdir_here):
     """The folder is checked again before writing: a report saved there during the study
-    (another run, the user) is not replaced."""
+    (another run, the user) is not replaced, and the study is written to a temporary folder
+    named in the error (a ValueError lost it)."""
+    from nnjax.rescue import RescuedError
+
+    out = tmp_path / "out"
+    out.mkdir()
     real = package.run_optimizer_study
 
     def study_then_a_file(*a, **k):
         result = real(*a, **k)
-        (tmp_path / "runs.csv").write_text("written meanwhile")
+        (out / "runs.csv").write_text("written meanwhile")
         return result
 
     monkeypatch.setattr(package, "run_optimizer_study", study_then_a_file)
-    with pytest.raises(ValueError, match=r"already holds runs\.csv, which compare would"):
-        compare("xor", **TINY, out=str(tmp_path), plots=False)
-    assert _folder(tmp_path) == {"runs.csv": b"written meanwhile"}
+    with pytest.raises(RescuedError) as e:
+        compare("xor", **TINY, out=str(out), plots=False)
+    (rescue,) = [tmpdir_here / n for n in os.listdir(tmpdir_here)]
+    assert str(e.value) == (
+        f"compare: out {str(out)!r} came to hold runs.csv while the run computed (kept as it "
+        f"is); the report and its files were written to {rescue}/ instead (a temporary "
+        "folder: move it where it belongs)"
+    )
+    assert _folder(out) == {"runs.csv": b"written meanwhile"} and e.value.rescued == str(rescue)
+    assert sorted(os.listdir(rescue)) == ["report.md", "runs.csv", "runs.json"]
 
 
 def test_the_cli_still_replaces_with_overwrite_and_refuses_without(tmp_path, capsys):

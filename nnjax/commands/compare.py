@@ -162,17 +162,21 @@ def _check_out_kept(args) -> None:
     unless --overwrite (:func:`nnjax.commands.options.out_kept_error`)."""
     from nnjax.commands.options import out_kept_error
 
-    plots = () if args.no_plots else PLOT_FILES
-    error = out_kept_error(
-        output_folder(args),
-        "compare",
-        writes=[n for n in OUT_FILES if n not in PLOT_FILES or n in plots],
-        removes=() if plots else PLOT_FILES,
-        overwrite=args.overwrite,
-        where=None if args.out else f"the output folder {output_folder(args)} (the default --out)",
-    )
+    error = out_kept_error(output_folder(args), "compare", *_out_names(args), **_out_where(args))
     if error is not None:
         raise error
+
+
+def _out_names(args) -> tuple[list[str], tuple[str, ...]]:
+    """The files a study writes into the output folder, and those it removes there (the
+    figures, with --no-plots)."""
+    plots = () if args.no_plots else PLOT_FILES
+    return [n for n in OUT_FILES if n not in PLOT_FILES or n in plots], () if plots else PLOT_FILES
+
+
+def _out_where(args) -> dict:
+    where = None if args.out else f"the output folder {output_folder(args)} (the default --out)"
+    return {"overwrite": args.overwrite, "where": where}
 
 
 def _check_ignored(args) -> None:
@@ -249,7 +253,7 @@ def run(args) -> int:
     from nnjax.commands.info import info
     from nnjax.compare import compare
     from nnjax.compare.files import write_report
-    from nnjax.rescue import write_or_rescue
+    from nnjax.rescue import out_appeared_error, write_or_rescue
 
     _check_out_kept(args)  # again, under the lock: a run into the folder that ended since check()
     out = output_folder(args)
@@ -257,12 +261,13 @@ def run(args) -> int:
     print(f"nnjax {dev['nnjax']} | jax {dev['jax']} | {dev['backend']}: {dev['devices'][0]}")
     t0 = time.perf_counter()
     c = compare(args.dataset, **_settings(args), progress=True)  # the files: below
-    _check_out_kept(args)  # once more: files may have appeared there while it trained
     paths = write_or_rescue(  # a disk that filled meanwhile: into a temporary folder instead
         out,
         lambda folder: write_report(c.result, folder, plots=not args.no_plots),
         "compare",
         "the report and its files",
+        # files that appeared there while it trained are kept: the same, and named
+        refuse=lambda: out_appeared_error(out, *_out_names(args), **_out_where(args)),
     )
     wall = time.perf_counter() - t0
     st, runs = c.result.study, c.result.runs

@@ -142,16 +142,16 @@ def _check_out_kept(args) -> None:
     --overwrite (:func:`nnjax.commands.options.out_kept_error`)."""
     from nnjax.commands.options import out_kept_error
 
-    drawn = [name for part in args.parts for name in FIGURES[part]]
-    error = out_kept_error(
-        args.out,
-        "night",
-        writes=(*NUMBERS, *drawn),
-        removes=[name for name in OUT_FILES[len(NUMBERS) :] if name not in drawn],
-        overwrite=args.overwrite,
-    )
+    error = out_kept_error(args.out, "night", *_out_names(args), overwrite=args.overwrite)
     if error is not None:
         raise error
+
+
+def _out_names(args) -> tuple[tuple[str, ...], list[str]]:
+    """The files a run writes into --out (results.json, README.md, its parts' figures), and
+    those it removes there (the other part's figures)."""
+    drawn = [name for part in args.parts for name in FIGURES[part]]
+    return (*NUMBERS, *drawn), [n for n in OUT_FILES[len(NUMBERS) :] if n not in drawn]
 
 
 def _check_parts_options(args) -> None:
@@ -298,7 +298,7 @@ def run(args) -> int:
         print(line, file=sys.stderr, flush=True)
     from nnjax import io
     from nnjax.brain import night
-    from nnjax.rescue import write_or_rescue
+    from nnjax.rescue import out_appeared_error, write_or_rescue
 
     os.makedirs(args.out, exist_ok=True)
     t0 = time.perf_counter()
@@ -335,7 +335,10 @@ def run(args) -> int:
         )  # fmt: skip
 
     # a disk that filled meanwhile: the night's results go to a temporary folder instead
-    write_or_rescue(args.out, write, "night", "the results and figures")
+    write_or_rescue(  # and so do they where files of its names appeared in --out meanwhile
+        args.out, write, "night", "the results and figures",
+        refuse=lambda: out_appeared_error(args.out, *_out_names(args), overwrite=args.overwrite),
+    )  # fmt: skip
     # printed once every file is written: a standard output that fails (a full disk) lost
     # the figures (the summary was printed between the numbers and them)
     print(readme.split("\n## ")[0])

@@ -130,16 +130,17 @@ def _check_out_kept(args) -> None:
     ended between the two (its lock released) has written them since."""
     from nnjax.commands.options import out_kept_error
 
-    dreams = not args.no_images and any(m in DREAMING for m in args.methods)
-    kept = out_kept_error(
-        args.out,
-        "sleep",
-        writes=[n for n in OUT_FILES if dreams or n != "dreams.png"],
-        removes=() if dreams else ("dreams.png",),
-        overwrite=args.overwrite,
-    )
+    kept = out_kept_error(args.out, "sleep", *_out_names(args), overwrite=args.overwrite)
     if kept is not None:
         raise kept
+
+
+def _out_names(args) -> tuple[list[str], tuple[str, ...]]:
+    """The files a study writes into --out, and those it removes there (dreams.png when it
+    draws no dreams)."""
+    dreams = not args.no_images and any(m in DREAMING for m in args.methods)
+    writes = [n for n in OUT_FILES if dreams or n != "dreams.png"]
+    return writes, () if dreams else ("dreams.png",)
 
 
 # measured: at 10^9 steps of 2 runs, XLA asked for one buffer of 64.0 GB, for --steps as for
@@ -222,7 +223,14 @@ def run(args) -> int:
     timing = (f"wall {res['wall_s']:.1f} s, load average {res['load_average'][0]:.1f} "
               f"(1 min) on {res['cpu_count']} cores")  # fmt: skip
     # the files first: a standard output that fails (a full disk) must not lose the study
-    drawn = _write(args.out, res, table, timing) if args.out else None
+    drawn = None
+    if args.out:  # files of its names that appeared there meanwhile are kept
+        from functools import partial
+
+        from nnjax.rescue import out_appeared_error
+
+        appeared = partial(out_appeared_error, args.out, *_out_names(args), args.overwrite)
+        drawn = _write(args.out, res, table, timing, refuse=appeared)
     print(table)
     print(timing)
     if drawn is not None:
@@ -236,9 +244,10 @@ def run(args) -> int:
 OUT_FILES = ("results.json", "table.md", "accuracy.png", "heatmap.png", "dreams.png")
 
 
-def _write(out: str, res: dict, table: str, timing: str) -> list[str]:
-    """:func:`_write_files` into ``out``; a disk that filled meanwhile: into a temporary
-    folder instead, named by the error (:func:`nnjax.rescue.write_or_rescue`)."""
+def _write(out: str, res: dict, table: str, timing: str, refuse=None) -> list[str]:
+    """:func:`_write_files` into ``out``; a disk that filled meanwhile, or the error
+    ``refuse()`` gives (files of its names that appeared there while the study ran): into a
+    temporary folder instead, named by the error (:func:`nnjax.rescue.write_or_rescue`)."""
     from nnjax.rescue import write_or_rescue
 
     return write_or_rescue(
@@ -246,6 +255,7 @@ def _write(out: str, res: dict, table: str, timing: str) -> list[str]:
         lambda folder: _write_files(folder, res, table, timing),
         "sleep",
         "the results and figures",
+        refuse=refuse,
     )
 
 

@@ -254,9 +254,12 @@ def _run(args, out_lock) -> int:
     from nnjax.commands import train_options, train_outputs, train_safety, train_space
     from nnjax.commands.info import info
     from nnjax.commands.train_data import data_record, describe_data, final_test
-    from nnjax.rescue import write_or_rescue
+    from nnjax.rescue import out_files_state
 
     what = args.data or args.dataset
+    # the files of its names --out holds now (checked: none, or this run's, resumed): one
+    # that appears or changes while it trains is someone else's, kept as it is
+    before = out_files_state(args.out, train_safety.OUT_FILES) if args.out else None
     print(f"preparing {args.model} on {what} (starting JAX)...", file=sys.stderr, flush=True)
     mesh = _use_devices(args.devices)  # first: a missing device fails within seconds
     ds, model, loss, params, batch = _prepare(args)
@@ -301,15 +304,7 @@ def _run(args, out_lock) -> int:
         if args.out:
             out_lock.acquire()  # held since the start, or taken now from fit (--out = ckpt dir)
             record = data_record(ds, test)
-            written = write_or_rescue(  # a full disk: into a temporary folder instead
-                args.out,
-                lambda folder: train_outputs.write_more(
-                    folder, model, loss, res, ds, train_options.recorded(args), log, record
-                ),
-                "train",
-                "the trained model and the run's files",
-                "; 'nnjax predict {folder} --data FILE' uses it as it is",
-            )
+            written = train_outputs.write_out(args, model, loss, res, ds, log, record, before)
             print(f"wrote {args.out}/: {', '.join(written)}")  # all at once: never two runs'
     stop.end()
     return 0

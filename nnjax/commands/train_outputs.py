@@ -239,6 +239,29 @@ def run_files(
     ]
 
 
+def write_out(args, model, loss, res, ds, log, record: dict, before: dict) -> list[str]:
+    """:func:`write_more` into ``--out``; a full disk, or files of its names that appeared
+    or changed there since ``before`` (:func:`nnjax.rescue.out_files_state` as
+    the run began): into a temporary folder instead, named by the error
+    (:func:`nnjax.rescue.write_or_rescue`)."""
+    from nnjax.commands import train_options
+    from nnjax.commands.train_safety import OUT_FILES
+    from nnjax.rescue import out_appeared_error, write_or_rescue
+
+    return write_or_rescue(
+        args.out,
+        lambda folder: write_more(
+            folder, model, loss, res, ds, train_options.recorded(args), log, record
+        ),
+        "train",
+        "the trained model and the run's files",
+        "; 'nnjax predict {folder} --data FILE' uses it as it is",
+        refuse=lambda: out_appeared_error(
+            args.out, OUT_FILES, overwrite=getattr(args, "overwrite", False), before=before
+        ),
+    )
+
+
 def write_more(
     out: str, model, loss: str, res, ds, config: dict, log: EpochLog, data: dict | None = None
 ) -> list[str]:

@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from nnjax.compare.files import check_kept, check_out, write_report
+from nnjax.compare.files import check_kept, check_out, report_names, write_report
 from nnjax.compare.report import best_index, summarize
 from nnjax.compare.settings import DEFAULT_LEARNING_RATES, DEFAULT_OPTIMIZERS
 from nnjax.compare.study import (
@@ -118,9 +118,18 @@ def compare(
     with progress_bar(progress) as on_progress:
         result = run_optimizer_study(study, model=model, on_progress=on_progress)
     paths = {}
-    if out is not None:  # again: files may have appeared there while it trained
-        check_kept(check_out(out), plots=plots, overwrite=overwrite)
-        paths = write_report(result, out, plots=plots)
+    if out is not None:  # files of its names that appeared there while it trained are kept
+        from nnjax.rescue import out_appeared_error, write_or_rescue
+
+        paths = write_or_rescue(
+            out,
+            lambda folder: write_report(result, folder, plots=plots),
+            "compare",
+            "the report and its files",
+            refuse=lambda: out_appeared_error(
+                out, *report_names(plots), overwrite=overwrite, where=f"compare: out {out!r}"
+            ),
+        )
     return Comparison(result, summarize(result), paths)
 
 

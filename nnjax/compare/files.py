@@ -166,6 +166,13 @@ def render(result: StudyResult, *, plots: bool = True) -> dict[str, tuple[str, b
 OUT_FILES = ("runs.csv", "runs.json", *(f"{name}.png" for name in PLOTS), "report.md")
 
 
+def report_names(plots: bool = True) -> tuple[list[str], tuple[str, ...]]:
+    """The files :func:`write_report` writes into its folder, and those it removes there
+    (the PNGs, with ``plots=False``)."""
+    pngs = tuple(f"{name}.png" for name in PLOTS)
+    return [n for n in OUT_FILES if plots or n not in pngs], () if plots else pngs
+
+
 def check_kept(out: str, *, plots: bool = True, overwrite: bool = False) -> None:
     """A ValueError when the folder ``out`` holds a file that :func:`write_report` would
     replace (a name of :data:`OUT_FILES`; with ``plots=False`` not the PNGs) or remove (the
@@ -176,9 +183,7 @@ def check_kept(out: str, *, plots: bool = True, overwrite: bool = False) -> None
     refuses such an ``--out`` unless ``--overwrite``. Reads only."""
     if overwrite:
         return
-    pngs = tuple(f"{name}.png" for name in PLOTS)
-    writes = [n for n in OUT_FILES if plots or n not in pngs]
-    removes = () if plots else pngs
+    writes, removes = report_names(plots)
     replaced, removed = ([n for n in names if os.path.lexists(os.path.join(out, n))]
                          for names in (writes, removes))  # fmt: skip
     if not replaced and not removed:
