@@ -28,10 +28,13 @@ surrogate; ``state.spike`` is the 0/1 event itself (no gradient; use the spike t
 
 At most one spike per step, which requires dt <= t_ref (checked): after a spike the neuron is
 refractory past the step's end. A neuron whose state is at or above theta when its free time
-starts fires at that instant. A crossing is sought where V at the step's end is at or above
-theta: with w < 0 (b < 0) V can rise past theta and fall back within one step, and that spike
-is missed (constructed: V = -50.2 mV, w = -3 nA, tau_w = 1 ms, no input, dt = 2 ms; never
-met in random runs with tau_w >= 1 ms). :func:`fi_curves` gives the rates of the first
+starts fires at that instant. With w < 0 (b < 0) V can rise past theta and fall back within
+one step (V = -50.2 mV, w = -3 nA, tau_w = 1 ms, no input, dt = 2 ms): u(s) has at most one
+extremum, a maximum only where w < 0, at a time in closed form, so a step fires where V at
+its end or at that maximum inside it is at or above theta, and the crossing is then sought
+before the maximum, where V rises (Newton on sqrt(V_peak - V), kept in a bracket; exact to
+the conditioning of V - theta near a tangential peak). A population with no w < 0 skips
+that search (a lax.cond). :func:`fi_curves` gives the rates of the first
 inter-spike intervals at each step current: the adaptation f–I curves (f_1 is the onset
 curve, the last approaches the steady-state one; Benda & Herz 2003).
 """
@@ -48,6 +51,7 @@ from nnjax.layers.checks import check_dtype
 Array = jax.Array
 
 NEWTON_STEPS = 4
+PEAK_STEPS = 12
 
 MAX_STEPS = 20_000_000
 """The largest time grid, steps x currents, of :func:`fi_curves` (round(duration / dt) x
@@ -109,8 +113,61 @@ def _trajectory(s, V0, w0, V_inf, p):
     return V_inf + u, -(u + p.R * w0 * jnp.exp(-s / p.tau_w)) / p.tau_m
 
 
+def _log1p_ratio(y):
+    """log1p(y) / y for y > -1, and its limit 1 at y = 0."""
+    y_safe = jnp.where(y != 0, y, 1.0)
+    return jnp.where(y != 0, jnp.log1p(y_safe) / y_safe, 1.0)
+
+
+def _peak(V0, w0, V_inf, free, p):
+    """(s, hit): V's maximum at s in (0, free) and whether V0 < theta <= V(s) there.
+
+    dV/ds = 0 has at most one root, e^{s d} = (tau_w / tau_m)(1 + tau_m d u0 / (R w0)) with
+    d = 1/tau_m - 1/tau_w, a maximum only where w0 < 0 (there tau_m V'' = R w / tau_w < 0);
+    as s = tau_m (g(-x) + c g(x c)), g(y) = log1p(y) / y, x = tau_m d, c = u0 / (R w0), it
+    has no cancellation near tau_w = tau_m and is tau_m (1 + c) at tau_w = tau_m. Where hit,
+    V rises on (0, s) to its peak at or above theta, and the first crossing lies there. Not
+    differentiated: it only selects and brackets the crossing."""
+    V0, w0, V_inf, free, p = jax.lax.stop_gradient((V0, w0, V_inf, free, p))
+    Rw = p.R * w0
+    x = 1.0 - p.tau_m / p.tau_w  # tau_m d, below 1
+    c = (V0 - V_inf) / jnp.where(Rw < 0, Rw, -1.0)
+    exists = (Rw < 0) & (x * c > -1)
+    s = p.tau_m * (_log1p_ratio(-x) + c * _log1p_ratio(jnp.where(exists, x * c, 0.0)))
+    inside = exists & (s > 0) & (s < free)
+    s = jnp.where(inside, s, free)
+    V_peak, _ = _trajectory(s, V0, w0, V_inf, p)
+    return s, inside & (V0 < p.theta) & (V_peak >= p.theta)
+
+
+def _bracketed(V0, w0, V_inf, s_peak, p):
+    """The root of V = theta in (0, s_peak), where V rises from V0 < theta to V(s_peak) >= theta.
+
+    Newton on h(t) = sqrt(V(s_peak) - V(t)) - sqrt(V(s_peak) - theta), which near the peak is
+    about linear in t where V - theta has a near-double root (plain Newton halved the error
+    per step there), kept strictly inside the bracket that V's sign keeps, else the bracket's
+    midpoint. Not differentiated."""
+    V0, w0, V_inf, s_peak, p = jax.lax.stop_gradient((V0, w0, V_inf, s_peak, p))
+    V_peak, _ = _trajectory(s_peak, V0, w0, V_inf, p)
+    r = jnp.sqrt(jnp.maximum(V_peak - p.theta, 0.0))
+    q0 = jnp.sqrt(jnp.maximum(V_peak - V0, 0.0))
+    lo, hi = jnp.zeros_like(s_peak), s_peak
+    t = s_peak * jnp.clip(1.0 - r / jnp.where(q0 > 0, q0, 1.0), 0.0, 1.0)  # h's secant root
+    for _ in range(PEAK_STEPS):
+        V, dV = _trajectory(t, V0, w0, V_inf, p)
+        below = V < p.theta
+        lo, hi = jnp.where(below, t, lo), jnp.where(below, hi, t)
+        q = jnp.sqrt(jnp.maximum(V_peak - V, 0.0))
+        ok = dV > 0
+        t_n = t + 2.0 * q * (q - r) / jnp.where(ok, dV, 1.0)
+        t = jnp.where(ok & (t_n > lo) & (t_n < hi), t_n, 0.5 * (lo + hi))
+    return t
+
+
 def _crossing(V0, w0, V_inf, V_end, free, p):
-    """Time in [0, free] at which V first reaches theta (where it does by ``free``)."""
+    """(t, hit): the time in [0, free] at which V first reaches theta (where it does by
+    ``free``), and whether it does before V's peak inside the step (:func:`_peak`), which
+    V_end >= theta misses where V falls back below theta by ``free``."""
 
     def newton(t):
         V, dV = _trajectory(t, V0, w0, V_inf, p)
@@ -120,9 +177,24 @@ def _crossing(V0, w0, V_inf, V_end, free, p):
     rise = V_end - V0
     guess = free * (p.theta - V0) / jnp.where(rise > 0, rise, 1.0)  # the secant's root
     t = jax.lax.stop_gradient(jnp.clip(guess, 0.0, free))
-    for _ in range(NEWTON_STEPS):
+    for _ in range(NEWTON_STEPS):  # V is monotone on [0, free] where not hit
         t = jax.lax.stop_gradient(newton(t))
-    return newton(t)  # one differentiable step: the implicit-function gradient
+    t, hit = jax.lax.cond(  # a peak needs w < 0: skipped in a population with none
+        jnp.any(w0 < 0),
+        lambda: _peak_crossing(t, V0, w0, V_inf, free, p),
+        lambda: (t, jnp.zeros(t.shape, bool)),
+    )
+    return newton(t), hit  # one differentiable step: the implicit-function gradient
+
+
+def _peak_crossing(t, V0, w0, V_inf, free, p):
+    """(t, hit): t replaced by the crossing before V's peak where :func:`_peak` hits; the
+    search runs only where some neuron of the population hits (rare: V must rise past theta
+    and fall back within the step)."""
+    s_peak, hit = _peak(V0, w0, V_inf, free, p)
+    hit = jnp.broadcast_to(hit, t.shape)
+    search = lambda: jnp.where(hit, _bracketed(V0, w0, V_inf, s_peak, p), t)  # noqa: E731
+    return jax.lax.cond(jnp.any(hit), search, lambda: t), hit
 
 
 def step(state: ALIFState, current: Array, params: ALIFParams, dt: float) -> ALIFState:
@@ -142,8 +214,9 @@ def step(state: ALIFState, current: Array, params: ALIFParams, dt: float) -> ALI
     w_free = state.w * jnp.exp(-(dt - free) / p.tau_w)  # w when the free part begins
     V_end, _ = _trajectory(free, state.V, w_free, V_inf, p)
     above = state.V >= p.theta  # at or above threshold when the free time starts: fire now
-    fired = ((V_end >= p.theta) | above) & (free > 0)
-    t_c = jnp.where(above, 0.0, _crossing(state.V, w_free, V_inf, V_end, free, p))
+    t_c, hit = _crossing(state.V, w_free, V_inf, V_end, free, p)
+    fired = ((V_end >= p.theta) | above | hit) & (free > 0)
+    t_c = jnp.where(above, 0.0, t_c)
     after = free - t_c  # < dt <= t_ref: the neuron stays refractory to the step's end
     w_spike = w_free * jnp.exp(-t_c / p.tau_w) + p.b
     w_new = jnp.where(fired, w_spike * jnp.exp(-after / p.tau_w), state.w * jnp.exp(-dt / p.tau_w))
