@@ -41,8 +41,8 @@ def write_or_rescue(
     <folder>/ instead (a temporary folder: move it where it belongs<use>)``. ``what``: e.g.
     "the results"; ``use``: how to use the folder as it is, ``{folder}`` standing for it.
     ``refuse()``, asked first, is None or the error that keeps ``out`` unwritten (files the
-    user put there while the run computed): rescued the same way, or raised where that
-    fails too."""
+    user put there while the run computed): rescued the same way; where that fails too, it
+    is raised saying that ``what`` were not written."""
     try:
         first = refuse() if refuse is not None else None
         if first is None:
@@ -52,8 +52,10 @@ def write_or_rescue(
     from nnjax.errors import describe_os_error
 
     folder = _rescued(write, command)
-    if folder is None:
+    if folder is None and isinstance(first, OSError):
         raise first
+    if folder is None:  # a refusal alone would read as if the files were somewhere
+        raise type(first)(f"{first}; {what} were not written: no temporary folder took them")
     reason = describe_os_error(first) if isinstance(first, OSError) else str(first)
     raise RescuedError(
         f"{reason}; {what} were written to {folder}/ instead (a "
@@ -103,11 +105,19 @@ def out_appeared_error(out, writes, removes=(), overwrite=False, where=None, bef
     OUT``)."""
     if overwrite or out is None:
         return None
+    before = before or {}
     now = out_files_state(out, (*writes, *removes))
-    found = [n for n in now if now[n] != (before or {}).get(n)]
+    found = [n for n in now if now[n] != before.get(n)]
     if not found:
         return None
+    new = ", ".join(n for n in found if n not in before)
+    # one it held as the run began (a resumed run's own) was not "come to hold": it changed
+    changed = ", ".join(n for n in found if n in before)
+    where = where or f"--out {out}"
+    if new and changed:
+        said = f"{where} came to hold {new}, and its {changed} changed,"
+    else:
+        said = f"{where} came to hold {new}" if new else f"{where}: {changed} changed"
     return ValueError(
-        f"{where or f'--out {out}'} came to hold {', '.join(found)} while the run computed "
-        f"(kept as {'it is' if len(found) == 1 else 'they are'})"
+        f"{said} while the run computed (kept as {'it is' if len(found) == 1 else 'they are'})"
     )

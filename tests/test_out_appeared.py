@@ -128,5 +128,5 @@ def test_a_resumed_train_keeps_its_own_files_replaceable_but_not_a_changed_one(
     _fit_writing(monkeypatch, out / "history.json", "{}\n")
     longest = [a if a != "3" else "4" for a in longer]
     assert main([*longest, "--resume"]) == 3
-    assert "came to hold history.json while" in capsys.readouterr().err
+    assert "history.json changed while" in capsys.readouterr().err
     assert (out / "history.json").read_text() == "{}\n"

@@ -252,7 +252,7 @@ def output_folder(args) -> str:
 def run(args) -> int:
     from nnjax.commands.info import info
     from nnjax.compare import compare
-    from nnjax.compare.files import write_report
+    from nnjax.compare.files import write_checked
     from nnjax.rescue import out_appeared_error, write_or_rescue
 
     _check_out_kept(args)  # again, under the lock: a run into the folder that ended since check()
@@ -263,7 +263,7 @@ def run(args) -> int:
     c = compare(args.dataset, **_settings(args), progress=True)  # the files: below
     paths = write_or_rescue(  # a disk that filled meanwhile: into a temporary folder instead
         out,
-        lambda folder: write_report(c.result, folder, plots=not args.no_plots),
+        lambda folder: write_checked(c.result, folder, plots=not args.no_plots),
         "compare",
         "the report and its files",
         # files that appeared there while it trained are kept: the same, and named

@@ -247,6 +247,9 @@ def run(args) -> int:
             folders.enter_context(removing_new_folders(path))
         train_safety.check_paths(args)  # before the data and JAX: a read-only --out fails now
         with train_safety.out_lock(args) as out:  # one run writes a --out folder at a time
+            # again, under the lock: a run into --out that ended since check_paths wrote
+            # there, and _run's snapshot would take its files for this run's (replaced)
+            train_safety.check_saved_model_kept(args)
             return _run(args, out)
 
 

@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from nnjax.compare.files import check_kept, check_out, report_names, write_report
+from nnjax.compare.files import check_kept, check_out, report_names, write_checked, write_report
 from nnjax.compare.report import best_index, summarize
 from nnjax.compare.settings import DEFAULT_LEARNING_RATES, DEFAULT_OPTIMIZERS
 from nnjax.compare.study import (
@@ -90,7 +90,10 @@ def compare(
     files, as ``nnjax compare --out`` refuses it; ``overwrite=True`` replaces them (and with
     ``plots=False`` removes the PNGs), leaving every other file as it is
     (:func:`nnjax.compare.files.check_kept`). Every setting, and ``out``, is checked before
-    anything trains; ``out`` once more before the files are written.
+    anything trains; ``out`` once more before the files are written: where files of those
+    names appeared there meanwhile (they are kept), or it cannot be written (a full disk,
+    made read-only or a file), the files go to a new temporary folder instead and a
+    :class:`nnjax.rescue.RescuedError` (an ``OSError``) names it (``.rescued``).
     An optimizer whose every rate diverged has no chosen rate (``best_lr`` None, "no rate
     converged"); with one seed the spread over seeds is undefined (``std`` nan, "n/a").
     """
@@ -113,8 +116,9 @@ def compare(
         select=select,
         data_seed=data_seed,
     )
-    if out is not None:
-        check_kept(check_out(out), plots=plots, overwrite=overwrite)
+    if out is not None:  # a str from here on: a Path was named PosixPath('...') in the error
+        out = check_out(out)
+        check_kept(out, plots=plots, overwrite=overwrite)
     with progress_bar(progress) as on_progress:
         result = run_optimizer_study(study, model=model, on_progress=on_progress)
     paths = {}
@@ -123,7 +127,7 @@ def compare(
 
         paths = write_or_rescue(
             out,
-            lambda folder: write_report(result, folder, plots=plots),
+            lambda folder: write_checked(result, folder, plots=plots),
             "compare",
             "the report and its files",
             refuse=lambda: out_appeared_error(

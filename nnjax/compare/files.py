@@ -217,6 +217,18 @@ def write_report(result: StudyResult, out: str, *, plots: bool = True) -> dict[s
 
     out = check_out(out)
     plots = flag("write_report", "plots", plots)  # "no" wrote the plots
+    return write_checked(result, out, plots=plots)
+
+
+def write_checked(result: StudyResult, out: str, *, plots: bool = True) -> dict[str, str]:
+    """:func:`write_report` into a folder ``out`` checked (:func:`check_out`) before the
+    study ran: one that changed since (made a file, read-only, gone with its parent) fails
+    as an ``OSError``, which :func:`nnjax.rescue.write_or_rescue` answers by writing the
+    files to a temporary folder (check_out's ValueError there lost the study, exit 2)."""
+    from nnjax.errors import not_a_folder
+
+    if (error := not_a_folder(out, "the output folder")) is not None:
+        raise error  # os.makedirs: a bare "File exists"
     files = render(result, plots=plots)
     os.makedirs(out, exist_ok=True)
     paths = {kind: os.path.join(out, name) for kind, (name, _) in files.items()}
