@@ -212,10 +212,10 @@ def test_the_committed_search_covers_every_method_inside_its_box(dataset):
 def test_a_study_without_images_leaves_no_earlier_dreams_figure(tmp_path):
     """Review: nnjax sleep --no-images into a folder of a study made with images left its
     dreams.png beside the new results (the 'wrote' line did not name it)."""
-    from nnjax.brain import study
+    from nnjax.brain import study_plots
 
     (tmp_path / "dreams.png").write_bytes(b"an earlier study's figure")
-    study._plot_dreams({"images": None, "dataset": "digits"}, str(tmp_path))
+    study_plots._plot_dreams({"images": None, "dataset": "digits"}, str(tmp_path))
     assert not (tmp_path / "dreams.png").exists()
 
 
@@ -237,9 +237,9 @@ def test_plots_of_a_study_without_a_heatmap_method_are_written(tmp_path):
     """Review: nnjax sleep --methods si --out D ran the whole study, then failed (exit 2,
     'Number of columns must be a positive integer, not 0'): heatmap.png drew only sequential,
     EWC, replay1, genreplay, SRC and joint, and none had run."""
-    from nnjax.brain import study
+    from nnjax.brain import study_plots
 
-    written = study.write_plots(_fake_study(["si", "lwf"]), str(tmp_path))
+    written = study_plots.write_plots(_fake_study(["si", "lwf"]), str(tmp_path))
     assert written == ["accuracy.png", "heatmap.png"]
     assert {p.name for p in tmp_path.iterdir()} == {"accuracy.png", "heatmap.png"}
 
@@ -248,10 +248,10 @@ def test_the_wrote_line_names_only_the_figures_written(tmp_path):
     """Review: nnjax sleep --methods si printed 'wrote D/{..., dreams.png}' though no
     dreams.png was drawn (no method with activation maximisation images ran); an earlier
     study's dreams.png is removed rather than left beside these results."""
-    from nnjax.brain import study
+    from nnjax.brain import study_plots
 
     (tmp_path / "dreams.png").write_bytes(b"an earlier study's figure")
-    written = study.write_plots(_fake_study(["si"], {}), str(tmp_path))
+    written = study_plots.write_plots(_fake_study(["si"], {}), str(tmp_path))
     assert "dreams.png" not in written and not (tmp_path / "dreams.png").exists()
 
 
@@ -261,7 +261,7 @@ def test_dreams_png_shows_every_image_set_the_study_computed(tmp_path, monkeypat
     and the VAE's samples. Now one row per set, in DREAM_ROWS order; fewer than 10 classes
     leave the row's last axes blank."""
     from nnjax import plotting
-    from nnjax.brain import study
+    from nnjax.brain import study_plots
 
     images = {
         "actmax_src": np.zeros((10, 64)),
@@ -278,7 +278,7 @@ def test_dreams_png_shows_every_image_set_the_study_computed(tmp_path, monkeypat
         return fig, axes
 
     monkeypatch.setattr(plotting, "subplots", spy)
-    written = study.write_plots(_fake_study(["src", "genreplay"], images), str(tmp_path))
+    written = study_plots.write_plots(_fake_study(["src", "genreplay"], images), str(tmp_path))
     assert written[-1] == "dreams.png" and (tmp_path / "dreams.png").stat().st_size > 0
     axes = drawn["axes"]  # dreams.png is drawn last
     labels = [axes[r, 0].get_ylabel() for r in range(axes.shape[0])]

@@ -187,7 +187,7 @@ def test_sleep_writes_strict_json_that_as_arrays_reads_back_as_nan(tmp_path, cap
     """`nnjax sleep`'s results.json could hold NaN too (study.jsonable kept it): null now;
     as_arrays reads a null number back as NaN (a null hp stays None), so the plots drawn
     from the file and the table are those of the run."""
-    from nnjax.brain import study
+    from nnjax.brain import study, study_plots
     from nnjax.brain.study_report import format_table
     from nnjax.commands import sleep
 
@@ -204,7 +204,7 @@ def test_sleep_writes_strict_json_that_as_arrays_reads_back_as_nan(tmp_path, cap
     assert back["hp"] == {"sequential": None, "joint": None}
     np.testing.assert_allclose(back["A"]["joint"], res["A"]["joint"], atol=5e-5)
     assert format_table(back) == format_table(res)
-    assert study.write_plots(back, str(tmp_path)) == ["accuracy.png", "heatmap.png"]
+    assert study_plots.write_plots(back, str(tmp_path)) == ["accuracy.png", "heatmap.png"]
     nested = study.as_arrays({"x": [[1.0, None], [None, 2.0]], "n": [1, 2]})
     assert nested["x"].dtype == np.float64 and np.isnan(nested["x"]).sum() == 2
     assert nested["n"].dtype.kind == "i"  # a list without null keeps its ints

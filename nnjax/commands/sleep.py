@@ -238,7 +238,7 @@ def run(args) -> int:
     return 0
 
 
-# every file a study writes into --out (_write, and nnjax.brain.study.write_plots, which
+# every file a study writes into --out (_write, and nnjax.brain.study_plots.write_plots, which
 # removes dreams.png when it draws none): a run into a folder holding any of them is refused
 # unless --overwrite (check; a test keeps the list whole)
 OUT_FILES = ("results.json", "table.md", "accuracy.png", "heatmap.png", "dreams.png")
@@ -269,7 +269,7 @@ def _write_files(out: str, res: dict, table: str, timing: str) -> list[str]:
     import json
 
     from nnjax import io
-    from nnjax.brain import study
+    from nnjax.brain import study, study_plots
 
     # the numbers and their table first, together (both on disk before either replaces an
     # earlier study's): a disk that fills up at the plots keeps them, and no figure of an
@@ -283,6 +283,6 @@ def _write_files(out: str, res: dict, table: str, timing: str) -> list[str]:
         out,
         [n for n in OUT_FILES if n.endswith(".png")],
         lambda: io.atomic_write_files(files),
-        lambda: study.write_plots(res, out),
+        lambda: study_plots.write_plots(res, out),
         numbers=["results.json", "table.md"],
     )
