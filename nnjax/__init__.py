@@ -26,11 +26,11 @@ Each public name loads its module on first use, so ``nnjax --help`` and ``nnjax.
 cost no JAX start-up (about 2 s on 2 cores) and ``nnjax.interop`` alone brings in Flax.
 """
 
-import importlib
-import importlib.util
-import sys
-import types
-from typing import TYPE_CHECKING
+import importlib as _importlib
+import importlib.util as _importlib_util
+import sys as _sys
+import types as _types
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 __version__ = "0.1.0"
 
@@ -78,7 +78,7 @@ _LAZY = {
 # nnjax.compare.compare, the study), not the subpackage itself
 _FUNCTIONS_OVER_MODULES = frozenset({"compare"})
 
-if TYPE_CHECKING:  # for type checkers and IDEs only; never executed
+if _TYPE_CHECKING:  # for type checkers and IDEs only; never executed
     from nnjax import activations, checkpoint, data, initializers, interop, losses, parallel
     from nnjax.activations import get_activation
     from nnjax.compare import compare
@@ -121,12 +121,12 @@ def __getattr__(name: str):
     module_name = _LAZY.get(name)
     if module_name is None:
         full = f"{__name__}.{name}"
-        if full in sys.modules:
-            return sys.modules[full]
-        if name.startswith("_") or importlib.util.find_spec(full) is None:
+        if full in _sys.modules:
+            return _sys.modules[full]
+        if name.startswith("_") or _importlib_util.find_spec(full) is None:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        return importlib.import_module(full)  # the import binds it here
-    module = importlib.import_module(module_name)
+        return _importlib.import_module(full)  # the import binds it here
+    module = _importlib.import_module(module_name)
     itself = module_name == f"{__name__}.{name}" and name not in _FUNCTIONS_OVER_MODULES
     value = module if itself else getattr(module, name)
     globals()[name] = value  # later accesses skip __getattr__
@@ -137,7 +137,7 @@ def __dir__():
     return sorted(set(globals()) | set(__all__))
 
 
-class _Package(types.ModuleType):
+class _Package(_types.ModuleType):
     """The nnjax module, keeping ``nnjax.compare`` the function.
 
     Importing the subpackage ``nnjax.compare`` makes Python bind the *module* as the attribute
@@ -148,14 +148,14 @@ class _Package(types.ModuleType):
     def __setattr__(self, name, value):
         if (
             name in _FUNCTIONS_OVER_MODULES
-            and isinstance(value, types.ModuleType)
+            and isinstance(value, _types.ModuleType)
             and value.__name__ == f"{__name__}.{name}"
         ):
             value = getattr(value, name)
         super().__setattr__(name, value)
 
 
-sys.modules[__name__].__class__ = _Package
+_sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "Activation",

@@ -129,6 +129,10 @@ def test_lazy_names_are_the_modules_objects():
     assert nnjax.data is sys.modules["nnjax.data"]
     assert nnjax.NonFiniteLossError is nnjax.train.NonFiniteLossError
     assert set(nnjax.__all__) <= set(dir(nnjax))
+    # nothing else public but loaded submodules: importlib, sys, types, TYPE_CHECKING were
+    # listed (tab completion offered nnjax.sys)
+    extra = {n for n in dir(nnjax) if not n.startswith("_")} - set(nnjax.__all__)
+    assert all(f"nnjax.{n}" in sys.modules for n in extra), sorted(extra)
     with pytest.raises(AttributeError, match="no attribute 'fitt'"):
         nnjax.fitt  # noqa: B018
 
