@@ -122,6 +122,9 @@ def test_files_that_appear_while_it_trains_are_kept(tmp_path, monkeypatch, tmpdi
         "folder: move it where it belongs)"
     )
     assert _folder(out) == {"runs.csv": b"written meanwhile"} and e.value.rescued == str(rescue)
+    kept = e.value.comparison  # the study itself too, as compare() would have returned it
+    assert kept.paths == {} and set(kept.summary) == {"sgd"}
+    assert kept.result.runs.keys() == kept.summary.keys()
     assert sorted(os.listdir(rescue)) == ["report.md", "runs.csv", "runs.json"]
 
 

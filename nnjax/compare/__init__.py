@@ -93,7 +93,8 @@ def compare(
     anything trains; ``out`` once more before the files are written: where files of those
     names appeared there meanwhile (they are kept), or it cannot be written (a full disk,
     made read-only or a file), the files go to a new temporary folder instead and a
-    :class:`nnjax.rescue.RescuedError` (an ``OSError``) names it (``.rescued``).
+    :class:`nnjax.rescue.RescuedError` (an ``OSError``) names it (``.rescued``); that
+    error, or any other of the writing, holds the study as ``.comparison`` (no ``paths``).
     An optimizer whose every rate diverged has no chosen rate (``best_lr`` None, "no rate
     converged"); with one seed the spread over seeds is undefined (``std`` nan, "n/a").
     """
@@ -125,15 +126,19 @@ def compare(
     if out is not None:  # files of its names that appeared there while it trained are kept
         from nnjax.rescue import out_appeared_error, write_or_rescue
 
-        paths = write_or_rescue(
-            out,
-            lambda folder: write_checked(result, folder, plots=plots),
-            "compare",
-            "the report and its files",
-            refuse=lambda: out_appeared_error(
-                out, *report_names(plots), overwrite=overwrite, where=f"compare: out {out!r}"
-            ),
-        )
+        try:
+            paths = write_or_rescue(
+                out,
+                lambda folder: write_checked(result, folder, plots=plots),
+                "compare",
+                "the report and its files",
+                refuse=lambda: out_appeared_error(
+                    out, *report_names(plots), overwrite=overwrite, where=f"compare: out {out!r}"
+                ),
+            )
+        except (OSError, ValueError) as e:  # the study is not lost with the files
+            e.comparison = Comparison(result, summarize(result), {})
+            raise
     return Comparison(result, summarize(result), paths)
 
 
