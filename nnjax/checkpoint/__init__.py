@@ -5,10 +5,13 @@ A checkpoint of step ``s`` in ``directory`` is two files:
 * ``ckpt_{s:08d}.npz``: every leaf of the saved pytree under its path string
   (``jax.tree_util.keystr``, e.g. ``['params'][0]['W']``); PRNG key leaves are stored as
   their raw ``key_data`` (uint32) and re-wrapped on restore;
-* ``ckpt_{s:08d}.json``: ``{"step", "sha256", "size", "prng_keys", "metadata", "meta_sha256"}``
-  (and ``"dtypes"`` for leaves such as bfloat16, stored as unsigned integers of their width)
-  where ``sha256`` is the digest of the ``.npz`` bytes and ``meta_sha256`` the digest of the
-  JSON's own content (without that field), so a flipped bit in either file is detected.
+* ``ckpt_{s:08d}.json``: ``{"format", "step", "file", "size", "sha256", "prng_keys",
+  "metadata", "meta_sha256"}`` (and ``"dtypes"`` for leaves such as bfloat16, stored as
+  unsigned integers of their width) where ``format`` is :data:`FORMAT` (a record of a newer
+  format is refused, the message naming it), ``file`` the ``.npz``'s name, ``size`` its
+  length in bytes, ``sha256`` the digest of the ``.npz`` bytes and ``meta_sha256`` the
+  digest of the JSON's own content (without that field), so a flipped bit in either file
+  is detected.
 
 Both are written with :func:`nnjax.io.atomic_write_files`: each in full to a temporary file
 and fsync-ed (a full disk fails there, before anything is moved or replaced), then renamed,

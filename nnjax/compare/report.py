@@ -193,6 +193,12 @@ def _pm(stats: dict, digits: int = 4) -> str:
     return f"{stats['mean']:.{digits}f} ± {std}"
 
 
+def _percent(fraction: float) -> str:
+    """``fraction`` as a percentage to 3 significant digits: 0.2 is 20%, 0.125 12.5% and
+    0.003 0.3% (``:.0%`` wrote 12% and 0%, the latter beside the examples held out)."""
+    return f"{fraction * 100:.3g}%"
+
+
 def _lr(x: float) -> str:
     return f"{x:.3g}"
 
@@ -221,7 +227,7 @@ def _setup(result: StudyResult) -> list[str]:
     st, sz = result.study, result.sizes
     _, _, crit = CRITERIA[st.select]
     val_where = (
-        f"a held-out validation split ({sz['n_val']} examples, {st.val_fraction:.0%} of the "
+        f"a held-out validation split ({sz['n_val']} examples, {_percent(st.val_fraction)} of the "
         "training split, stratified)"
         if result.held_out_val
         else "the fit set itself (no held-out split: "
