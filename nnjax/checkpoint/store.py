@@ -85,8 +85,8 @@ def _check_numbers(arrays: dict[str, np.ndarray], step: int) -> None:
         if not holds_numbers(a):
             raise ValueError(
                 f"checkpoint.save: refusing to write step {step}: {name} is not an array of "
-                f"numbers ({a.dtype}, from a {type(a.item(0) if a.size else a).__name__}); "
-                "put such values in metadata"
+                f"numbers ({a.dtype}, holding {type(a.item(0) if a.size else a).__name__} "
+                "values); put such values in metadata"
             )
 
 
