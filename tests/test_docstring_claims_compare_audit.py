@@ -216,3 +216,15 @@ def test_the_setup_line_gives_the_validation_fraction_that_was_held_out():
         lines = _setup(StudyResult(study, "m", sizes, True, runs))
         choice = next(line for line in lines if "Learning-rate choice" in line)
         assert f"({n_val} examples, {shown} of the training split, stratified)" in choice
+
+
+def test_a_metric_that_is_not_finite_is_shown_as_itself_not_as_diverged():
+    """A rate whose validation loss was inf while its training loss stayed finite has not
+    diverged (select.diverged reads the training loss): its row said "diverged" beside a
+    diverged count of 0/S."""
+    from nnjax.compare.report import _f, _pm
+
+    assert _pm({"mean": np.inf, "std": np.nan}) == "inf"
+    assert _pm({"mean": np.nan, "std": np.nan}) == "nan"
+    assert _f(-np.inf) == "-inf" and _f(0.25) == "0.2500"
+    assert _pm({"mean": 0.5, "std": np.nan}) == "0.5000 ± n/a"

@@ -182,13 +182,17 @@ def _device() -> str:
 
 
 def _f(x: float, digits: int = 4) -> str:
-    return "diverged" if not np.isfinite(x) else f"{x:.{digits}f}"
+    """``x`` in ``digits`` decimals; a value that is not finite as itself (nan, inf): the
+    "diverged" column counts the diverged runs (a run with an infinite validation loss and a
+    finite training loss has not diverged, and its row said "diverged" beside 0/S)."""
+    return str(float(x)) if not np.isfinite(x) else f"{x:.{digits}f}"
 
 
 def _pm(stats: dict, digits: int = 4) -> str:
-    """``mean ± std``; the std of a single seed is undefined: ``± n/a``."""
+    """``mean ± std``; the std of a single seed is undefined: ``± n/a``; a mean that is not
+    finite: that value alone (:func:`_f`)."""
     if not np.isfinite(stats["mean"]):
-        return "diverged"
+        return _f(stats["mean"])
     std = "n/a" if np.isnan(stats["std"]) else f"{stats['std']:.{digits}f}"
     return f"{stats['mean']:.{digits}f} ± {std}"
 
