@@ -134,8 +134,8 @@ def mnist1d_canonical() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def train_test_split(X, y, test_fraction: float = 0.2, seed: int = 0, stratify: bool = True):
-    """A seeded (stratified) split: X_train, X_test, y_train, y_test (arrays), ceil(test_fraction
-    * n) test examples; scikit-learn's, index for index (:func:`nnjax.splits.split_indices`)."""
+    """A seeded (stratified) split, scikit-learn's index for index: X_train, X_test, y_train,
+    y_test; ceil(test_fraction * n) test examples in float (0.07 * 100: 8) (:mod:`nnjax.splits`)."""
     test_fraction = checks.fraction("train_test_split", "test_fraction", test_fraction)
     seed = checks.seed("train_test_split", seed)
     stratify = checks.flag("train_test_split", "stratify", stratify)
@@ -327,8 +327,8 @@ def split_own(
     """The user's data X (n, features), y (n,) class indices as :class:`DataSplits`.
 
     Stratified splits, seeded by ``seed``: ``ceil(test_fraction * n)`` test examples, then
-    ``ceil(val_fraction * n)`` validation examples from the rest; the standardisation
-    statistics come from the training split alone.
+    ``ceil(val_fraction * n)`` from the rest (float products: 0.07 * 100 holds out 8, as in
+    scikit-learn); the standardisation statistics come from the training split alone.
     """
     test_fraction = checks.fraction(name, "test_fraction", test_fraction)
     val_fraction = checks.val_fraction_below(name, val_fraction, test_fraction)

@@ -20,8 +20,10 @@ and 7), exactly (up to 4300 digits, Python's limit on integer text); numbers wit
 fractional part (``1.0``, within +-2**53, where floats are exact) count as integers; any
 other text makes every label a string name, sorted as strings (``"10" < "2"``). The rules
 are the same for a CSV column and for a string array ``y``: ``"1"``, ``"1.0"`` and ``"01"``
-are one class, named 1. Labels with a fractional part are refused (nnjax trains
-classifiers), as are fewer than 2 classes.
+are one class, named 1. One difference: a CSV cell's spaces are stripped (``" a"`` is the
+class ``"a"``), while an array's string names are kept as written (``" a"`` and ``"a"`` are
+two classes; spaces around a number still do not count). Labels with a fractional part are
+refused (nnjax trains classifiers), as are fewer than 2 classes.
 
 Every bad input is a ``ValueError`` naming the file, the column (or array) and the first bad
 row: a missing value (an empty cell, ``NA``, ``NaN``, ``null``, ``None``, ``?``, Excel's

@@ -97,6 +97,11 @@ def _encode(labels: list, where: str):
 
 
 def encode_array_labels(y: np.ndarray, where: str):
+    """(y, names) of an array's labels (``where`` names it in errors): bools and integers
+    keep their values, floats must be integral within +-2**53, strings (or bytes) follow the
+    text rules of :func:`encode_text_labels`, their names kept as written (not stripped, as
+    a CSV cell is: ``" a"`` and ``"a"`` are two classes); an empty or missing string is
+    refused, naming its 0-based row."""
     if y.dtype.kind == "b":
         y = y.astype(np.int64)
     if y.dtype.kind in "iu":
@@ -111,7 +116,7 @@ def encode_array_labels(y: np.ndarray, where: str):
             raise ValueError(f"{where}: label at row {i} is {y[i]:g}, which {_no_class(y[i])}")
         return _encode([int(v) for v in y], where)
     if y.dtype.kind in "US":
-        text = [v.decode() if isinstance(v, bytes) else str(v) for v in y.tolist()]
+        text = [label_text(v, i, where) for i, v in enumerate(y.tolist())]
         for i, v in enumerate(text):
             if v.strip().lower() in MISSING:
                 raise ValueError(f"{where}: label at row {i} is missing ({v!r})")
@@ -119,3 +124,17 @@ def encode_array_labels(y: np.ndarray, where: str):
         # (they were three string classes, and the names strings where a CSV gave ints)
         return encode_text_labels(text, list(range(len(text))), where, "row")
     raise ValueError(f"{where} has dtype {y.dtype}: labels must be integers or strings")
+
+
+def label_text(v, row: int, where: str) -> str:
+    """An array label as text: bytes (dtype ``S``) decoded as UTF-8, else a ValueError naming
+    the array and the row (the decoder's own message named neither)."""
+    if not isinstance(v, bytes):
+        return str(v)
+    try:
+        return v.decode()
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"{where}: label at row {row} is bytes {v[:40]!r}, not UTF-8 text (byte "
+            f"0x{v[e.start]:02x}): save the labels as UTF-8 strings or as integers"
+        ) from None

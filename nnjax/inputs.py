@@ -154,7 +154,10 @@ def _arrays(path, ext, labels, n_features, label_names) -> Inputs:
             )
         if len(y) != len(X):
             raise ValueError(f"{where_y}: {len(y)} labels for the {len(X)} examples of {where}")
-        text = [v.decode() if isinstance(v, bytes) else v for v in y.tolist()]
+        text = [  # bytes that are not UTF-8: named, with the row
+            datafile_labels.label_text(v, i, where_y) if isinstance(v, bytes) else v
+            for i, v in enumerate(y.tolist())
+        ]
         y = _classes(text, rows, label_names, where_y, "row")
     return Inputs(X, y, rows)
 

@@ -4,12 +4,12 @@
 ``docs/saved-models.md``):
 
 * ``model.json``: the format's name and version, the nnjax version that wrote it, the model
-  as data (``model.spec``, rebuilt by :func:`nnjax.layers.from_spec`), the input shape, the
-  loss (which says how outputs become probabilities), the label names, the feature names,
-  the standardisation statistics (:class:`nnjax.data.Standardizer`), the training
-  configuration, and for each array file its size, SHA-256 and the shape and dtype of every
-  leaf; ``checksum`` is the SHA-256 of the rest of the file (canonical JSON), so an edit
-  shows;
+  as data (``model.spec``, rebuilt by :func:`nnjax.layers.from_spec`), the input and output
+  shapes, the loss (which says how outputs become probabilities), the label names, the
+  feature names and the label column (``target``), the standardisation statistics
+  (:class:`nnjax.data.Standardizer`), the training configuration, and for each array file
+  its size, SHA-256 and the shape and dtype of every leaf; ``checksum`` is the SHA-256 of
+  the rest of the file (canonical JSON), so an edit shows;
 * ``params.npz``: the params, one array per leaf, named by its pytree path (``[0]['W']``);
 * ``state.npz``: a stateful model's state (BatchNorm's running statistics), likewise.
 
