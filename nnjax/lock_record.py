@@ -72,7 +72,8 @@ def same_file(fd: int, path: str) -> bool:
 
 
 def describe(holder: dict | None, mtime: float | None = None) -> str:
-    """``process P on host H (started T, last heartbeat N s ago, command C)``."""
+    """``process P on host H (started T; last heartbeat N s ago; command: C)``, the
+    heartbeat only with ``mtime``, the command only when the record has one."""
     if holder is None:
         return "an unknown process (unreadable lock record)"
     parts = [f"started {holder.get('started', '?')}"]

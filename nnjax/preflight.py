@@ -117,10 +117,12 @@ def _existing(path: str) -> str:
 
 
 def human_bytes(n: float) -> str:
-    """``1536`` -> ``"1.5 KiB"``."""
+    """``1536`` -> ``"1.5 KiB"``: binary units, the largest whose figure, as rounded, is
+    below 1024 (1023.6 read ``1024 B`` and 1048575 ``1024.0 KiB``)."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        text = f"{n:.0f}" if unit == "B" else f"{n:.1f}"
+        if abs(float(text)) < 1024 or unit == "TiB":
+            return f"{text} {unit}"
         n /= 1024
     raise AssertionError("unreachable")
 

@@ -49,7 +49,13 @@ def _normal(v):
 
 
 def _same(a, b) -> bool:
+    """Equal as :func:`config_diff` says, at any depth: inside a list too (``[nan]`` was
+    unequal to ``[nan]`` and ``[True]`` equal to ``[1]``, Python's list ``==``)."""
     a, b = _normal(a), _normal(b)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True
     if isinstance(a, bool) != isinstance(b, bool):  # True == 1 in Python, not here
@@ -65,7 +71,8 @@ def config_diff(saved: Mapping, current: Mapping, *, ignore=()) -> list[tuple[st
     """``[(field, old, new), ...]`` for every dotted field whose value differs between
     ``saved`` and ``current``, in sorted field order; a field only one side has is shown
     as :data:`MISSING` on the other. Tuples equal lists (JSON has only lists), ``1 == 1.0``,
-    ``True != 1``, nan equals nan. ``ignore``: fields (or prefixes of them) to skip.
+    ``True != 1``, nan equals nan, inside lists too. ``ignore``: fields (or prefixes of
+    them) to skip.
     """
     old, new = flatten_config(saved), flatten_config(current)
     diffs = []
@@ -134,7 +141,7 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
         if not sep or not key:
             raise ValueError(f"override {item!r}: expected FIELD=VALUE, e.g. epochs=20")
         new = parse_value(value.strip())
-        if key in out and out[key] != new:
+        if key in out and not _same(out[key], new):  # as config_diff: True != 1
             raise ValueError(f"override {key} given twice, as {out[key]!r} and {new!r}: give one")
         out[key] = new
     return out
