@@ -122,24 +122,29 @@ def compare(
         check_kept(out, plots=plots, overwrite=overwrite)
     with progress_bar(progress) as on_progress:
         result = run_optimizer_study(study, model=model, on_progress=on_progress)
-    paths = {}
-    if out is not None:  # files of its names that appeared there while it trained are kept
-        from nnjax.rescue import out_appeared_error, write_or_rescue
-
-        try:
-            paths = write_or_rescue(
-                out,
-                lambda folder: write_checked(result, folder, plots=plots),
-                "compare",
-                "the report and its files",
-                refuse=lambda: out_appeared_error(
-                    out, *report_names(plots), overwrite=overwrite, where=f"compare: out {out!r}"
-                ),
-            )
-        except (OSError, ValueError) as e:  # the study is not lost with the files
-            e.comparison = Comparison(result, summarize(result), {})
-            raise
+    paths = {} if out is None else _write_or_rescue(result, out, plots=plots, overwrite=overwrite)
     return Comparison(result, summarize(result), paths)
+
+
+def _write_or_rescue(result, out: str, *, plots: bool, overwrite: bool) -> dict:
+    """Write the study's files to ``out``, or to a new temporary folder where ``out`` came to
+    hold files of their names while it trained (those are kept) or cannot be written; the
+    error raised either way holds the study as ``.comparison``."""
+    from nnjax.rescue import out_appeared_error, write_or_rescue
+
+    try:
+        return write_or_rescue(
+            out,
+            lambda folder: write_checked(result, folder, plots=plots),
+            "compare",
+            "the report and its files",
+            refuse=lambda: out_appeared_error(
+                out, *report_names(plots), overwrite=overwrite, where=f"compare: out {out!r}"
+            ),
+        )
+    except (OSError, ValueError) as e:  # the study is not lost with the files
+        e.comparison = Comparison(result, summarize(result), {})
+        raise
 
 
 __all__ = [
