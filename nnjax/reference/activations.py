@@ -150,11 +150,15 @@ def gelu(z):
 
 def gelu_derivative(z):
     """f'(z) = Phi(z) + z phi(z), phi(z) = e^{-z^2/2} / sqrt(2 pi); the limits 1 and 0 at
-    z = +inf and -inf."""
+    z = +inf and -inf. For |z| > 1.3e154, z^2 overflows to inf and phi(z) is exactly 0, as it
+    is in floats long before: no overflow warning."""
     z = _arr(z)
-    return _at_infinities(
-        z, lambda v: _phi_cdf(v) + v * _INV_SQRT_2PI * np.exp(-0.5 * v * v), z > 0
-    )
+
+    def finite(v):
+        with np.errstate(over="ignore"):  # v * v = inf: e^-inf = 0, the right phi(v)
+            return _phi_cdf(v) + v * _INV_SQRT_2PI * np.exp(-0.5 * v * v)
+
+    return _at_infinities(z, finite, z > 0)
 
 
 def silu(z):

@@ -42,7 +42,8 @@ from nnjax.verify.problems import (
 
 
 def check_activations(rng: np.random.Generator) -> list[Check]:
-    """Each activation's value and vjp, twin vs JAX, on z in [-40, 40] with 0 and +-1e4."""
+    """Each activation's value and vjp, twin vs JAX, on z ~ N(0, 8^2) (64 x 9 values; not
+    clipped, so a seed may draw |z| > 40) with 0, -0, 40 and +-1e4 among them."""
     z = rng.normal(0.0, 8.0, (64, 9))
     z[0, :5] = [0.0, -0.0, 1e4, -1e4, 40.0]
     dout = rng.normal(size=z.shape)
@@ -208,7 +209,10 @@ def check_finite_differences(rng: np.random.Generator) -> list[Check]:
 
 
 def check_relu_derivative(rng: np.random.Generator) -> list[Check]:
-    """The step 1[z > 0] passes the finite-difference check; max(0, z) (ReLU itself) fails."""
+    """Two rows: the step 1[z > 0] against central differences away from the kink, and
+    relu'(0) = 0 against jax.grad(relu)(0). The formula max(0, z) (ReLU itself, kept as
+    ``relu_derivative_wrong``) would fail the first; no row runs it (a row that must fail
+    would fail the table)."""
     z = rng.uniform(-3.0, 3.0, 200)
     z = z[np.abs(z) > 1e-3]  # away from the kink, where the difference quotient is exact
     fd = (RA.relu(z + FD_STEP) - RA.relu(z - FD_STEP)) / (2 * FD_STEP)

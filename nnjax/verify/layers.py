@@ -125,8 +125,9 @@ def check_tree(component: str, actual, expected, tol: float = RTOL64, floor: flo
 
 def compare_network(spec, input_shape, seed: int, label: str | None = None) -> list[Check]:
     """Output, dJ/dparams and dJ/dx of ``from_spec(spec)`` (JAX, float64, training mode) vs
-    :func:`twin_of`, on x, params ~ N(0, 0.5^2) of the shapes ``init`` gives, J = sum(dout *
-    y) for dout ~ N(0, 1); and the shape ``init`` returns vs the one ``apply`` makes."""
+    :func:`twin_of`, on params ~ N(0, 0.5^2) of the shapes ``init`` gives and x ~ N(0, 1),
+    J = sum(dout * y) for dout ~ N(0, 1); and the shape ``init`` returns vs the one
+    ``apply`` makes."""
     label = label or spec[0]
     rng = np.random.default_rng(seed)
     with jax.enable_x64(True):
