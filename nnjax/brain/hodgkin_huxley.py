@@ -223,18 +223,21 @@ def simulate(
 
 def _diverged(where: str, step: int, dt: float, what: str = "", params=None):  # step 1: first
     """RK4 is explicit: on the HH equations it diverges (V to 1e6 mV, then inf and nan) once
-    dt passes a limit set by the fastest gate. Measured with the standard parameters and
-    currents 0-200 uA/cm^2: finite up to dt = 0.08 ms, divergent from 0.09 ms. Warmer, the
-    gates run phi times faster and the limit shrinks: measured at 10 uA/cm^2, the largest
-    finite dt was 0.027 ms at 37 C and about 0.6 / phi ms from 60 C to 100 C."""
+    dt passes a limit set by the fastest gate. The largest finite dt over 0-200 uA/cm^2: 0.08
+    ms up to 20 C (0.09 diverges at 6.3 C); warmer, the gates run phi times faster: 0.37 / phi
+    at 20 C, 0.55 / phi at 30 C, 0.65-0.7 / phi from 35 C to 100 C (0.024 ms at 37 C). Advised
+    above 20 C: min(0.08, 0.35 / phi) below 32 C, 0.55 / phi above, finite wherever measured
+    (0.6 / phi, advised before, was 0.11 ms at 22 C, where 0.072 ms diverged)."""
     phi = _phi(params)
-    warm = (
-        f"; at celsius = {_shown(params.celsius)} the gates run phi = 3^((T - 6.3) / 10) = "
-        f"{phi:.3g} times faster than at 6.3 C, and dt must be below about 0.6 / phi = "
-        f"{0.6 / phi:.2g} ms"
-        if phi is not None and phi > 4.5  # above 20 C
-        else " (the standard neuron stays finite up to 0.08 ms; 0.01-0.025 ms is usual)"
-    )
+    warm = " (the standard neuron stays finite up to 0.08 ms; 0.01-0.025 ms is usual)"
+    if phi is not None and phi > 4.5:  # above 20 C
+        cool = phi < 3.0 ** ((32.0 - 6.3) / 10.0)  # below 32 C
+        warm = (
+            f"; at celsius = {_shown(params.celsius)} the gates run phi = 3^((T - 6.3) / 10) = "
+            f"{phi:.3g} times faster than at 6.3 C, and dt must be below about "
+            f"{'min(0.08, 0.35 / phi)' if cool else '0.55 / phi'} = "
+            f"{min(0.08, 0.35 / phi) if cool else 0.55 / phi:.2g} ms"
+        )
     raise ValueError(
         f"{where}: V became inf/nan after {step} steps (t = {step * dt:g} ms){what}: RK4 "
         f"diverges on these dynamics at dt = {dt:g} ms; use a smaller dt{warm}"
@@ -273,9 +276,9 @@ def resting_potential(*, params: HHParams = STANDARD, duration: float = 200.0, d
     where = "hodgkin_huxley.resting_potential"
     dt = dynamics.check_dt(dt, where)
     duration = dynamics.check_dt(duration, where, "duration (ms)")
-    n = int(round(duration / dt))
-    if n < 1:
+    if duration < dt:  # not round(duration / dt) < 1: 0.006 ms at dt 0.01 ran a whole step
         raise ValueError(f"{where}: duration must be at least dt = {dt} ms, got {duration}")
+    n = int(round(duration / dt))
     _check_steps(where, n, duration, dt)
     return simulate(jnp.zeros((n,)), dt=dt, params=params).V[-1]
 
@@ -315,8 +318,8 @@ def fi_curve(
     reads 0. Only running statistics are kept, not the traces: memory is O(n_currents).
     (``params`` are traced, but the parabolic peak times jitter by O(dt^2) as a peak moves
     from one sample to the next, so a gradient of the rate is only approximate; differentiate
-    :func:`simulate` instead.) ValueError for currents that are not finite numbers and for
-    more than :data:`MAX_STEPS` steps.
+    :func:`simulate` instead.) ValueError for currents that are not finite numbers, a
+    duration below dt and more than :data:`MAX_STEPS` steps.
     """
     where = "hodgkin_huxley.fi_curve"
     currents = dynamics.check_currents(currents, where, nan=None)  # a string named no function
@@ -332,7 +335,7 @@ def fi_curve(
             f"got discard={discard}, duration={duration}"
         )
     dt = dynamics.check_dt(dt, "hodgkin_huxley.fi_curve")
-    if int(round(duration / dt)) < 1:
+    if duration < dt:  # as resting_potential's: round(duration / dt) >= 1 let 0.6 dt pass
         raise ValueError(
             f"hodgkin_huxley.fi_curve: duration must be at least dt = {dt} ms, got {duration}"
         )

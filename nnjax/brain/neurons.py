@@ -20,6 +20,7 @@ Closed forms used by the tests: :func:`lif_isi_discrete`, :func:`lif_rate_theory
 
 import functools
 import math
+import sys
 from typing import NamedTuple
 
 import jax
@@ -37,6 +38,13 @@ MAX_STEPS = 20_000_000
 """The largest time grid, round(duration / dt) steps x len(currents), of :func:`lif_fi_curve`
 (n_steps x x.size for :func:`if_rate`): about 18 bytes an entry in float32, so 0.4 GB; 5000
 steps (500 ms at dt = 0.1 ms) x 4000 currents still pass."""
+
+
+RHEOBASE_TOL = 4 * sys.float_info.epsilon
+""":func:`lif_isi_discrete` reads a current within RHEOBASE_TOL x (1 + 1 / (1 - beta)) (relative)
+above the rheobase theta (1 - beta) as the rheobase itself: 1 - beta is exact for beta >= 0.5
+(within eps / 2 otherwise), but beta's own rounding (up to eps / 2) is a relative error of
+eps / (2 (1 - beta)) in it: 1 - 0.8 is 0.19999999999999996, 1 - 0.9 is 0.09999999999999998."""
 
 
 def _check_reset(reset, where: str = "lif"):
@@ -160,8 +168,10 @@ def lif_isi_discrete(current, beta, theta=1.0):
 
     From v = 0: u_n = I (1 - beta^n) / (1 - beta) (= n I for beta = 1), so the first n with
     u_n >= theta is  n* = ceil( ln(1 - theta (1 - beta) / I) / ln beta )  (ceil(theta / I) for
-    beta = 1), and every later interval repeats it. inf when I <= theta (1 - beta).
-    Python floats in, a float out (the oracle for the tests).
+    beta = 1), and every later interval repeats it. inf when I <= theta (1 - beta), equality
+    taken to within rounding (:data:`RHEOBASE_TOL` x (1 + 1 / (1 - beta)) relative): at
+    I = 0.1, beta = 0.9, theta = 1, u_n only approaches theta, though 1 - 0.9 rounds below 0.1
+    (an ISI of 343 steps before). Python floats in, a float out (the oracle for the tests).
     """
     current, beta, theta = (
         dynamics.check_number(v, name, "lif_isi_discrete")
@@ -178,7 +188,7 @@ def lif_isi_discrete(current, beta, theta=1.0):
     if beta == 1.0:
         return float(math.ceil(theta / current))
     arg = 1.0 - theta * (1.0 - beta) / current
-    if arg <= 0:
+    if arg <= RHEOBASE_TOL * (1.0 + 1.0 / (1.0 - beta)):  # 1 - beta carries beta's rounding
         return math.inf
     return float(math.ceil(math.log(arg) / math.log(beta)))
 
