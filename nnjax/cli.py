@@ -13,7 +13,8 @@ module imports only the standard library and light nnjax modules at the top and 
 Only the chosen command's arguments are built. Every expected failure is reported by
 :func:`main` as one line ``nnjax <command>: error: ...`` with the exit status of
 :mod:`nnjax.errors` (2 usage, 3 I/O, 4 divergence, 128 + N on signal N); ``--debug`` shows
-the traceback instead.
+the traceback instead. Status 1 is no failure of the command but its verdict: ``verify``
+and ``bench`` found a result that disagrees with the NumPy twin.
 """
 
 import argparse
@@ -154,7 +155,8 @@ def build_parser(argv=None) -> Parser:
         prog="nnjax",
         description="Pure-functional neural networks in JAX.",
         epilog="Run 'nnjax COMMAND --help' for a command's options.\nExit status: 0 success, "
-        "2 usage error, 3 I/O error, 4 divergence, 128+N stopped by signal N.",
+        "1 a result disagrees with the NumPy twin (verify,\nbench), 2 usage error, 3 I/O error, "
+        "4 divergence, 128+N stopped by signal N.",
         formatter_class=HelpFormatter,
         allow_abbrev=False,  # the command is found in argv before parsing: no abbreviations
     )

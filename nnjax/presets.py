@@ -8,9 +8,10 @@ Plain data: importable without JAX or NumPy, so ``nnjax train --help`` can show 
 Each built-in preset reaches the test accuracy in :data:`TARGET_ACCURACY` with the default
 seeds (tests/test_presets.py) in seconds on 2 CPU cores. Measured final test accuracies of
 ``nnjax train --dataset D --seed s --data-seed d``, (s, d) in (0, 0), (1, 1), (2, 2), (3, 0),
-(4, 4): toy, xor and moons 1.0 every time; spirals 0.992 to 1.0; digits 0.972 to 0.992;
-mnist1d 0.624 to 0.694 over ``--seed`` 0 to 4 on its canonical 4000 / 1000 split, the one
-the command trains on (``--data-seed`` does not change it), and 0.638 to 0.660 on the
+(4, 4) (``--seed s`` alone for toy, xor and mnist1d, which refuse a data seed: it would
+change nothing): toy, xor and moons 1.0 every time; spirals 0.992 to 1.0; digits 0.972 to
+0.992; mnist1d 0.624 to 0.694 over ``--seed`` 0 to 4 on its canonical 4000 / 1000 split, the
+one the command trains on, and 0.638 to 0.660 on the
 earlier 4000 generated examples split 3200 / 800 by the data seed
 (``nnjax.data.load("mnist1d", canonical=False)``, not the command's default). toy (6 points)
 and xor (4) train full batch: a mini-batch of 32 cannot be drawn from them. These are not

@@ -66,7 +66,7 @@ def add_arguments(p) -> None:
 
 def check(args) -> None:
     """The saved model's model.json and the data file, read and matched (NumPy only)."""
-    from nnjax import saved
+    from nnjax import datafile, saved
     from nnjax.commands import options as o
 
     if not args.model.strip():  # '' read as the current folder's name: ": no saved model"
@@ -79,6 +79,9 @@ def check(args) -> None:
         if error is not None:  # '' was ": unknown data format" or "--out : exists"
             raise error
     meta = saved.read_meta(args.model)
+    # a folder, a pipe or a missing file, as train names it (exit 3): the reader's format
+    # check came first and called a folder "unknown data format '(no extension)'" (exit 2)
+    datafile.check_files(args.data, args.labels)
     if args.out is not None:
         _check_out(args)
     elif getattr(args, "overwrite", False):
@@ -120,10 +123,15 @@ def _check_out(args) -> None:
     from nnjax import saved
     from nnjax._host import file_owner
     from nnjax.commands.train_safety import OUT_FILES, not_replaceable
+    from nnjax.errors import PathError
     from nnjax.preflight import NotWritableError
 
-    if os.path.isdir(args.out):
-        raise ValueError(f"--out {args.out}: is a folder; give a file name (e.g. preds.csv)")
+    if os.path.isdir(args.out):  # a path of the wrong kind: exit 3, as --data FOLDER is
+        raise PathError(
+            f"--out {args.out}: is a folder; give a file name (e.g. preds.csv)",
+            args.out,
+            errno.EISDIR,
+        )
     args._out_stream = _is_stream(args.out)
     if args._out_stream:  # /dev/stdout, a pipe: written into, never replaced by a file
         return

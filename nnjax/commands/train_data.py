@@ -48,7 +48,8 @@ def data_options(g, o) -> None:
         metavar="F",
         default=None,
         help="fraction of the examples held out as the test set, stratified; reported at the "
-        f"end (default: {DEFAULT_TEST_SPLIT}; toy and xor are not split: test = train)",
+        f"end (default: {DEFAULT_TEST_SPLIT}; toy and xor are not split: test = train; "
+        "mnist1d keeps its canonical 4000 / 1000 split)",
     )
     g.add_argument(
         "--val-split",
@@ -66,8 +67,10 @@ def seed_options(g, o) -> None:
         "--data-seed",
         type=o.seed,
         metavar="N",
-        default=0,
-        help="seed of the data: the generated datasets and the test and validation splits",
+        default=None,
+        help="seed of the data: moons' and spirals' points and the test and validation splits "
+        "(toy, xor: none; mnist1d: its canonical data and test set are fixed, the seed draws "
+        "--val-split; refused where it would change nothing) (default: 0)",
     )
     g.add_argument(
         "--seed",
@@ -103,6 +106,7 @@ def check_data(args) -> None:
             raise ValueError(
                 f"{' and '.join(given)}: {args.dataset} is too small to split (test = train)"
             )
+    _check_data_seed(args)
     test = DEFAULT_TEST_SPLIT if args.test_split is None else args.test_split
     if args.val_split is not None and args.val_split + test >= 1.0:
         raise ValueError(
@@ -111,6 +115,26 @@ def check_data(args) -> None:
         )
     if args.data is not None:  # read and split now: a bad file fails before JAX starts
         args._own_splits = _own_splits(args)
+
+
+def _check_data_seed(args) -> None:
+    """A ``--data-seed`` that would change nothing is refused, naming why: toy and xor are
+    fixed points, not split; mnist1d is its canonical 4000 / 1000 split, so the seed draws
+    only a ``--val-split`` (it was taken and the run was the seed-0 run). Left out: 0."""
+    if args.data_seed is None:
+        args.data_seed = 0
+        return
+    if args.data is None and args.dataset in UNSPLIT:
+        raise ValueError(
+            f"--data-seed {args.data_seed}: {args.dataset} is fixed (no points drawn, no split: "
+            "test = train), so a data seed would change nothing; leave --data-seed out"
+        )
+    if args.data is None and args.dataset == "mnist1d" and args.val_split is None:
+        raise ValueError(
+            f"--data-seed {args.data_seed}: mnist1d is its canonical split (4000 train / 1000 "
+            "test, fixed), so a data seed draws only a validation split; give --val-split F, "
+            "or leave --data-seed out"
+        )
 
 
 def apply_preset(args, full_batch) -> None:

@@ -4,7 +4,8 @@
   checkpoint recorded. ``lr``, ``optimizer``, ``activation`` and ``devices`` (or their
   configuration names ``optimizer.learning_rate``, ``optimizer.name``, ``model.activation``)
   set the option and let ``fit`` accept the change (:mod:`nnjax.train.config`).
-* ``--resume CKPT``: not blank, existing, a checkpoint folder or a ``ckpt_<epoch>`` file.
+* ``--resume CKPT``: not blank, existing, a folder holding a checkpoint or a ``ckpt_<epoch>``
+  file.
 
 Imports nothing heavy at the top.
 """
@@ -75,7 +76,8 @@ _CHECKPOINT_NAME = re.compile(r"^ckpt_(\d{8}|[1-9]\d{8,})\.(npz|json)$", re.ASCI
 
 def _check_resume_path(path: str) -> None:
     """``--resume CKPT``: not blank, existing and readable by this user (another user's
-    private folder was "no such checkpoint"), a folder or a ``ckpt_<epoch>.npz/.json``.
+    private folder was "no such checkpoint"), a folder holding a checkpoint (one holding none
+    was found only after JAX had started) or a ``ckpt_<epoch>.npz/.json``.
     Blank, it failed as "cannot resume from : no such checkpoint"; another file, with a
     --checkpoint-dir holding checkpoints, as "resume=FILE is a checkpoint of ." (it is none)."""
     from nnjax.commands.options import blank_text
@@ -98,8 +100,23 @@ def _check_resume_path(path: str) -> None:
         denied = PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
         denied.nnjax_action = "resume from"
         raise denied
+    if os.path.isdir(path) and not _holds_checkpoint(path):  # was found after JAX started
+        empty = FileNotFoundError(errno.ENOENT, "no checkpoint in this folder", path)
+        empty.nnjax_action = "resume from"
+        raise empty
     if not os.path.isdir(path) and not _CHECKPOINT_NAME.match(os.path.basename(path)):
         raise ValueError(
             f"--resume {path}: not a checkpoint; give a ckpt_<epoch>.npz (or .json) that "
             "--checkpoint-dir wrote, or a folder of them"
         )
+
+
+def _holds_checkpoint(folder: str) -> bool:
+    """Whether ``folder`` holds a committed checkpoint (a ``ckpt_<epoch>.json``, as
+    :func:`nnjax.checkpoint.steps` counts them); a folder that cannot be listed is left to
+    the resume itself to name."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return True
+    return any((m := _CHECKPOINT_NAME.match(n)) and m.group(2) == "json" for n in names)
