@@ -128,17 +128,18 @@ def title(cfg: dict) -> str:
 
 
 def print_terminal(results: dict, console) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     for cfg in results.get("nets") or []:
-        t = Table(title=title(cfg))
+        t = Table(title=escape(title(cfg)))
         for h in HEADER:
             t.add_column(h, justify="left" if h == "implementation" else "right")
         for row in rows(cfg):
-            t.add_row(*row)
+            t.add_row(*map(escape, row))  # plain text, as in benchmarks.report
         console.print(t)
         for name, note in cfg["skipped"].items():
-            console.print(f"  skipped {name}: {note}")
+            console.print(f"  skipped {name}: {note}", markup=False)
 
 
 def markdown(results: dict, table) -> list[str]:

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from benchmarks import startup
@@ -63,12 +64,14 @@ MLP_HEADER = [
 
 
 def print_terminal(results: dict, console: Console | None = None) -> None:
+    """The results as rich tables. Every cell and note is printed as plain text (a note
+    such as "pip install nnjax[bench]" lost "[bench]" to rich's markup, and "[/]" raised)."""
     if console is None:
         console = Console()
         if not console.is_terminal:  # a log file: wide enough for the tables
             console = Console(width=200)
     if line := partial(results):
-        console.print(f"[bold red]{line}[/]")
+        console.print(f"[bold red]{escape(line)}[/]")
     peak = (results.get("peak") or {}).get("peak_gflops")
     for cfg in results.get("mlp") or []:
         t = Table(
@@ -78,10 +81,10 @@ def print_terminal(results: dict, console: Console | None = None) -> None:
         for h in MLP_HEADER:
             t.add_column(h, justify="left" if h == "implementation" else "right")
         for row in mlp_rows(cfg, peak):
-            t.add_row(*row)
+            t.add_row(*map(escape, row))
         console.print(t)
         for name, note in cfg["skipped"].items():
-            console.print(f"  skipped {name}: {note}")
+            console.print(f"  skipped {name}: {note}", markup=False)
     from benchmarks import nets_report
 
     nets_report.print_terminal(results, console)
@@ -89,10 +92,10 @@ def print_terminal(results: dict, console: Console | None = None) -> None:
     for h in ("target", "measured", "verdict"):
         t.add_column(h)
     for tg in results.get("targets", []):
-        t.add_row(tg["target"], tg["measured"], VERDICT[tg["holds"]])
+        t.add_row(escape(tg["target"]), escape(tg["measured"]), VERDICT[tg["holds"]])
     console.print(t)
     for w in results.get("warnings", []):
-        console.print(f"[bold red]WARNING[/]: {w}")
+        console.print(f"[bold red]WARNING[/]: {escape(w)}")
 
 
 def write_json(results: dict, path: Path) -> None:

@@ -36,6 +36,7 @@ def add_arguments(parser) -> None:
 
 
 def _table(rows, failures_only: bool):
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="nnjax verify: NumPy twin vs jax.grad / Optax")
@@ -48,7 +49,8 @@ def _table(rows, failures_only: bool):
             continue
         verdict = "[green]pass[/green]" if r.passed else "[bold red]FAIL[/bold red]"
         tol = f"{r.bound} <= {r.tol:.0e}"
-        table.add_row(r.component, f"{r.max_abs:.2e}", f"{r.max_rel:.2e}", tol, verdict)
+        # escaped: rich read "[z > 0]" of "relu' = 1[z > 0] vs ..." as markup and dropped it
+        table.add_row(escape(r.component), f"{r.max_abs:.2e}", f"{r.max_rel:.2e}", tol, verdict)
     return table
 
 
