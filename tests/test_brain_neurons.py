@@ -266,7 +266,10 @@ def test_hodgkin_huxley_names_a_bad_input_or_parameter_not_dt():
     I = jnp.full((100,), 10.0)
     with pytest.raises(ValueError, match=r"simulate: the input holds nan or inf \(first at step 5"):
         hh.simulate(I.at[5].set(jnp.nan), dt=0.01)
-    with pytest.raises(ValueError, match=r"fi_curve: the input holds nan or inf \(first at step 1"):
+    # the currents' index, not a time step (it read "first at step 1")
+    with pytest.raises(
+        ValueError, match=r"^hodgkin_huxley.fi_curve: currents must be finite, got nan at index 1$"
+    ):
         hh.fi_curve(jnp.array([5.0, jnp.nan]), duration=20.0, discard=5.0)
     for params, name in [(hh.HHParams(C=-1.0), "C"), (hh.HHParams(gK=np.float32(-1)), "gK")]:
         with pytest.raises(ValueError, match=rf"hodgkin_huxley.simulate: {name} \(.*\) must be a "):

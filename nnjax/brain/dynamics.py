@@ -228,6 +228,18 @@ def check_currents(currents, where: str, *, nan: bool | None = True) -> Array:
     return arr
 
 
+def check_finite_list(values, where: str, name: str) -> None:
+    """A ValueError naming the first of ``values`` (a list of settings, not a time series)
+    that is nan or inf by its index; tracers pass unchecked."""
+    if isinstance(values, jax.core.Tracer):
+        return
+    flat = np.asarray(values, np.float64).ravel()
+    bad = np.flatnonzero(~np.isfinite(flat))
+    if bad.size:
+        k = int(bad[0])
+        raise ValueError(f"{where}: {name} must be finite, got {flat[k]} at index {k}")
+
+
 def check_fits(value, name: str, shape, where: str, what: str) -> None:
     """A ValueError naming ``where: name`` and both shapes unless ``value`` broadcasts to
     ``shape`` (``what``) without changing it: a wider value would silently widen the

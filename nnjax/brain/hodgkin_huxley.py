@@ -12,12 +12,12 @@ alpha_m = 0.1 (V + 40) / (1 - e^{-(V + 40)/10}),   beta_m = 4 e^{-(V + 65)/18}
 alpha_h = 0.07 e^{-(V + 65)/20},                    beta_h = 1 / (1 + e^{-(V + 35)/10})
 alpha_n = 0.01 (V + 55) / (1 - e^{-(V + 55)/10}),  beta_n = 0.125 e^{-(V + 65)/80}
 
-Units: ms, mV, uA/cm^2, mS/cm^2, uF/cm^2; rates in Hz. Inputs (T, ...) broadcast over any
-batch of neurons. :class:`HHParams` is a pytree (fields may be per-neuron arrays) passed as a
-traced argument, so populations can be heterogeneous and ``jax.grad`` reaches every
-conductance. The network-facing form is ``step(state, current, params, dt) -> state``.
-Temperatures below absolute zero (:data:`ABSOLUTE_ZERO`) are refused; :data:`MAX_STEPS` caps
-the step count of :func:`fi_curve` and :func:`resting_potential`.
+Units: ms, mV, uA/cm^2, mS/cm^2, uF/cm^2; firing rates in Hz. Inputs (T, ...) broadcast
+over any batch of neurons. :class:`HHParams` is a pytree (fields may be per-neuron arrays)
+passed as a traced argument, so populations can be heterogeneous and ``jax.grad`` reaches
+every conductance. The network-facing form is ``step(state, current, params, dt) -> state``.
+Temperatures below absolute zero (:data:`ABSOLUTE_ZERO`) are refused; :data:`MAX_STEPS`
+caps the step count of :func:`fi_curve` and :func:`resting_potential`.
 """
 
 import functools
@@ -324,7 +324,7 @@ def fi_curve(
     where = "hodgkin_huxley.fi_curve"
     currents = dynamics.check_currents(currents, where, nan=None)  # a string named no function
     currents = jnp.atleast_1d(jnp.asarray(currents, jnp.result_type(float)))
-    dynamics.check_time_input(currents, "hodgkin_huxley.fi_curve")  # nan or inf refused
+    dynamics.check_finite_list(currents, where, "currents")  # not a time series
     _check_params(params, "hodgkin_huxley.fi_curve")
     duration = dynamics.check_number(duration, "duration (ms)", "hodgkin_huxley.fi_curve")
     discard = dynamics.check_number(discard, "discard (ms)", "hodgkin_huxley.fi_curve")
