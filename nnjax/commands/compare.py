@@ -70,7 +70,8 @@ def add_arguments(p) -> None:
         metavar="F",
         default=None,
         help="part of the training split held out to choose the learning rate, in [0, 1) (0: "
-        "none, the rate is chosen on the fit set; default: 0.2)",
+        "none, the rate is chosen on the fit set; default: 0.2; toy and xor, not split, refuse "
+        "it)",
     )
     p.add_argument(
         "--target-loss",
