@@ -152,9 +152,11 @@ def run_experiment(
 
     Returns NumPy arrays (n_seeds,): ``recall[cond][stage][seq]`` and
     ``trace[cond][stage][seq]`` (cond in :data:`CONDITIONS`, stage in :data:`STAGES`, seq
-    "S1"/"S2"; after_learning is shared by both conditions), ``replay_order[cond]`` (sleep
-    only; NaN for quiet wake, which has no Up states) and the first ``raster_s`` s of each
-    consolidation period of seed 0, ``raster[cond]`` (n_bins, N) uint8.
+    "S1"/"S2"; after_learning is shared by both conditions), ``replay_order[cond]`` (both
+    conditions: in quiet wake the Up/Down detector takes dips of the asynchronous rate for
+    Down states, so it is mostly a number: all 10 seeds of docs/results/network-sleep; NaN
+    only where no Up state gave a tau, :func:`replay_order`) and the first ``raster_s`` s of
+    each consolidation period of seed 0, ``raster[cond]`` (n_bins, N) uint8.
     """
     log = log or (lambda msg: None)
     protocol = Protocol() if protocol is None else protocol

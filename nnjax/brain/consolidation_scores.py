@@ -110,8 +110,11 @@ def replay_order(raster, bin_ms: float, protocol: Protocol, order, *, lead_ms=15
     cells 0..max id of the groups (detect_updown; the groups' cells, not every E cell), the
     first-spike time of each group within lead_ms of its onset, and Kendall's tau between
     the groups' positions in ``order`` and those times (groups that stay silent are left out;
-    an Up state needs 3 active groups); the mean over Up states, NaN without any. +1: every
-    Up state runs through the groups in order; 0: no order."""
+    an Up state needs 3 active groups); the mean over Up states, NaN without any. +1: in every
+    Up state the groups first fire in order, one after the other; 0: no order. The detected
+    onset lags an Up state's start (the smoothed rate must pass half its 95th percentile), so
+    groups already firing there tie at time 0 and pull tau towards 0: sweeps through the
+    groups in order, 5 to 40 ms apart, scored 0.84 to 0.94 in a synthetic raster."""
     from scipy.stats import kendalltau
 
     from nnjax.brain import detect
