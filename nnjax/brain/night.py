@@ -31,11 +31,13 @@ MIN_N_EXC = 83
 
 
 def night_network(n_exc: int = 800) -> circuits.NetworkConfig:
-    """CORTEX with ``n_exc`` E cells, n_exc // 4 I cells and CORTEX's in-degrees (80 E and 20
-    I inputs per cell: p = 80 / n_exc); ``n_exc`` an int >= :data:`MIN_N_EXC` (83: the E
-    cells' 80 E inputs, none from themselves, need 81 E cells, and the I cells' round(p n_inh)
-    I inputs need as many other I cells; 80 to 82 were taken and failed in the connectivity,
-    naming p)."""
+    """CORTEX with ``n_exc`` E cells, n_exc // 4 I cells and p = 80 / n_exc: every cell gets
+    CORTEX's 80 E inputs and round(p n_inh) I inputs, CORTEX's 20 when n_exc is a multiple
+    of 4 (as ``nnjax night`` asks) or at least 120, but 19 for n_exc = 83, 87, ..., 119 (3
+    mod 4: n_exc // 4 falls short of n_exc / 4 by 3/4 and p n_inh rounds down). ``n_exc`` an
+    int >= :data:`MIN_N_EXC` (83: the E cells' 80 E inputs, none from themselves, need 81 E
+    cells, and the I cells' round(p n_inh) I inputs need as many other I cells; 80 to 82
+    were taken and failed in the connectivity, naming p)."""
     from nnjax.brain.dynamics import check_count
 
     n_exc = check_count(n_exc, "n_exc", "night_network", minimum=MIN_N_EXC)  # 0 divided by 0
@@ -45,9 +47,10 @@ def night_network(n_exc: int = 800) -> circuits.NetworkConfig:
 
 
 def simulate_night(hypno, epoch_s: float, *, seed: int = 0, cfg=circuits.CORTEX, settle_s=1.0):
-    """Run ``cfg`` through the hypnogram (1 ms bins). Returns a dict: record (NumPy arrays),
-    bin_ms, hypno, epoch_s and ``stages``: :func:`describe_stages` (each stage described over
-    its longest run, not pooled over its runs, its first ``settle_s`` left out)."""
+    """Run ``cfg`` through the hypnogram (bins of 10 steps: bin_ms = 10 cfg.dt, 1 ms at
+    CORTEX's dt = 0.1 ms). Returns a dict: record (NumPy arrays), bin_ms, hypno, epoch_s and
+    ``stages``: :func:`describe_stages` (each stage described over its longest run, not
+    pooled over its runs, its first ``settle_s`` left out)."""
     import jax
 
     from nnjax.train.order import SEEDS, check_seed

@@ -193,6 +193,7 @@ def check_study(dataset, orders, n_seeds, rows, cfg=None, src_cfg=None) -> tuple
     if len(set(keys)) != len(keys):
         raise ValueError(f"run_study: orders must be distinct (a repeat counts its runs twice), "
                          f"got {orders}")  # fmt: skip
+    _check_permutations(dataset, orders)
     rows = _names(rows, "rows")
     unknown = [r for r in rows if r not in ROWS]
     if unknown or len(set(rows)) != len(rows):
@@ -213,6 +214,19 @@ def _names(seq, name: str) -> list:
     if not out:
         raise ValueError(f"run_study: {name} is empty; give at least one")
     return out
+
+
+def _check_permutations(dataset: str, orders) -> None:
+    """A ValueError for an explicit class order that the dataset's split refuses: not a
+    permutation of its classes, or any array for a permuted dataset (which takes int orders).
+    It was found only when the first group loaded its split, after the study had begun."""
+    for order in orders:
+        if isinstance(order, int | np.integer):
+            continue
+        try:
+            C.load_split(dataset, np.asarray(order))  # a few ms: the split is in memory
+        except ValueError as e:
+            raise ValueError(f"run_study: orders: {str(e).removeprefix('load_split: ')}") from None
 
 
 def _order_key(order):
