@@ -4,12 +4,12 @@ nnjax: :mod:`nnjax.brain.network` with the wake state of :mod:`nnjax.brain.sleep
 (the asynchronous irregular regime), dt = 0.1 ms, recording the population rate in 1 ms
 bins; one jitted scan, compile time apart, the median of a few runs.
 
-Brian2 (numpy runtime, if it is installed): the same equations written in Brian2's
-language — AdEx with a 2 ms refractory clamp, conductance synapses with the same weights,
-delay and time constants, the same fixed in-degree connectivity (the very same pairs), the
-external Poisson input as ``PoissonInput`` (binomial per step, equal mean rate) — with
-``method="euler"`` at the same dt. Differences: Brian2 decays the conductances by
-(1 - dt/tau) per Euler step where nnjax takes the exact e^{-dt/tau}, and draws its own
+Brian2 (numpy runtime, if it is installed): the same equations written in Brian2's language
+— AdEx with the network's refractory clamp (CORTEX's t_ref, 5 ms), conductance synapses with
+the same weights, delay and time constants, the same fixed in-degree connectivity (the very
+same pairs), the external Poisson input as ``PoissonInput`` (binomial per step, equal mean
+rate) — with ``method="euler"`` at the same dt. Differences: Brian2 decays the conductances
+by (1 - dt/tau) per Euler step where nnjax takes the exact e^{-dt/tau}, and draws its own
 random numbers. Timed: ``run()`` after a short warm-up run has generated the code, so code
 generation is excluded as compile time is on the JAX side. The mean rates of the two are
 reported next to the times as a check that they simulate the same network.

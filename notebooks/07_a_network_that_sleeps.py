@@ -222,10 +222,12 @@ display(activity.plot_raster(raster[:, :200], bin_ms, groups=groups, title=title
 
 # %% [markdown]
 # Kendall's tau compares each group's place in the sequence with its first spike after an Up
-# state begins: +1 means every Up state runs G0 → G4 in order, -1 G4 → G0, 0 no order. The
-# learned groups fire together as blocks inside the Up states, with no input at all: the
-# sequence's cells are **reactivated**, as place cells reactivate in the rat hippocampus
-# during slow-wave sleep (Wilson & McNaughton 1994). Whether the *order* comes back is the
+# state begins: +1 means the groups first fire G0 → G4 in order in every Up state, -1 G4 → G0,
+# 0 no order (sweeps in order score about 0.9, not 1: the detected onset lags an Up state's
+# start, and groups already firing there tie). The learned groups fire together as blocks
+# inside the Up states, with no input at all: the sequence's cells are **reactivated**, as
+# place cells reactivate in the rat hippocampus during slow-wave sleep (Wilson & McNaughton
+# 1994). Whether the *order* comes back is the
 # sign of tau: this one short run's is in the title; in the 10-seed run of `nnjax night` it
 # averaged -0.41 (negative for 9 of the 10 seeds), mostly *reverse* order.
 #

@@ -138,8 +138,9 @@ def _replay_line(r: dict, p: dict) -> str:
             "firing in that window: nothing to score; lengthen --consolidation-s)"
         )
     over = "" if scored == n else f" over the {scored} of {n} seeds with a scored Up state"
-    return (f"{head}{over}: {tau:.2f} (+1: every Up state runs G0 -> {last}; 0: no order; "
-            f"-1: {last} -> G0)"
+    return (f"{head}{over}: {tau:.2f} (+1: in every Up state the groups first fire in order "
+            f"G0 -> {last}, though the lag of the detected onset keeps sweeps in order below "
+            f"about 0.9; 0: no order; -1: {last} -> G0)"
             + (": the Up states ran through the groups mostly in reverse order, and pair STDP "
                "depresses a forward link G_k -> G_{k+1} when G_{k+1} fires first."
                if tau < -0.1 else "."))  # fmt: skip
