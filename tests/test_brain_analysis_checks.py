@@ -176,6 +176,8 @@ CASES = [
     ("describe/nperseg", lambda: ss.describe(_record(), 1.0, 8, nperseg=1), "describe: nperseg"),
     ("describe/short lfp", lambda: ss.describe(_record(lfp=np.zeros(10)), 1.0, 8),
      r"describe: the LFP's spectrum, nperseg = 10 samples at fs = 1000 Hz"),
+    ("describe/empty", lambda: ss.describe(_record(n_bins=0), 1.0, 8),  # "nperseg = 0 ..."
+     r"^describe: the record is empty \(0 bins\): record a stage first$"),
     ("describe/bin_ms Nyquist", lambda: ss.describe(_record(), 400.0, 8),
      r"describe: .* up to 1.25 Hz .* Nyquist .* the slow band's 2 Hz"),
     # scores: accuracies are fractions in [0, 1]

@@ -290,6 +290,8 @@ def describe(record: dict, bin_ms: float, n_exc: int, *, nperseg: int | None = N
         if a.ndim != shapes[k][0] or a.dtype.kind not in "biuf" or 0 in a.shape[1:]:
             raise ValueError(f"describe: record[{k!r}] must be real, of shape {shapes[k][1]}, "
                              f"got {a.shape} of {a.dtype}")  # fmt: skip
+    if not lfp.shape[0]:  # was "nperseg = 0 samples ... bins of inf Hz up to 0 Hz"
+        raise ValueError("describe: the record is empty (0 bins): record a stage first")
     n_exc = dynamics.check_count(n_exc, "n_exc", "describe")  # -1 dropped the last cell
     if n_exc > raster.shape[1]:
         raise ValueError(f"describe: n_exc = {n_exc} exceeds the raster's {raster.shape[1]} cells")
