@@ -100,12 +100,14 @@ def physical_memory() -> int | None:
 
 
 def size_text(n_bytes: float) -> str:
-    """``n_bytes`` in binary units, 3 significant digits: ``'23.5 GiB'``."""
+    """``n_bytes`` in binary units, 3 significant digits: ``'23.5 GiB'``. A size that
+    rounds to 1000 or more of a unit is given in the next one (1000 bytes is ``'0.977 KiB'``:
+    ``.3g`` wrote ``'1e+03 bytes'``); PiB, the largest unit, keeps every digit."""
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if n_bytes < 1024:
+        if float(f"{n_bytes:.3g}") < 1000:
             return f"{n_bytes:.3g} {unit}"
         n_bytes /= 1024
-    return f"{n_bytes:.3g} PiB"
+    return f"{n_bytes:.3g} PiB" if float(f"{n_bytes:.3g}") < 1000 else f"{n_bytes:.0f} PiB"
 
 
 # the /proc/cpuinfo fields that name the processor and its instruction set (x86: model name

@@ -179,13 +179,22 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
         signum = getattr(exc, "signum", signal.SIGINT)
         detail = str(exc)
-        return f"interrupted by {signal.Signals(signum).name}" + (f": {detail}" if detail else "")
+        return f"interrupted by {_signal_name(signum)}" + (f": {detail}" if detail else "")
     if isinstance(exc, OSError):
         return describe_os_error(exc)
     if _out_of_memory(exc):
         text = " ".join(str(exc).split()).removeprefix("RESOURCE_EXHAUSTED: ")
         return "out of memory" + (f": {text}" if text else "")
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _signal_name(signum: int) -> str:
+    """``SIGTERM`` for 15; ``signal 35`` for a number ``signal.Signals`` does not name (the
+    real-time signals between SIGRTMIN and SIGRTMAX: a ValueError there stopped describe)."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 def describe_os_error(exc: OSError) -> str:

@@ -6,16 +6,20 @@ glorot: 2 / (fan_in + fan_out), he: 2 / fan_in, lecun: 1 / fan_in; for a conv ke
 The ``*_normal`` variants draw from a normal truncated at 2 of its standard deviations and
 rescaled to that variance (|w| < 2.28 sqrt(var)), the ``*_uniform`` variants from
 U(-sqrt(3 var), sqrt(3 var)) (JAX's conventions, through :mod:`jax.nn.initializers`).
+For a complex dtype, JAX's complex versions with E|w|^2 = var: a complex normal truncated
+at |w| < 2.10 sqrt(var), and a uniform draw from the disk |w| <= sqrt(2 var).
 
-In float16/bfloat16 the drawn values are rounded to the dtype, so a bound holds up to one
-rounding: |w| may exceed it by a relative 2^-11 (float16) or 2^-8 (bfloat16) at most.
+In float16/bfloat16 JAX computes the variance, its square root and the product in that
+dtype, a rounding each, so a bound holds up to those: |w| may exceed it by a relative
+2^-9 (float16) or 2^-6 (bfloat16) at most (he_uniform in float16 went 7.1e-4 past
+sqrt(3 var), glorot_uniform in bfloat16 5.4e-3: more than one rounding, 2^-11 or 2^-8).
 
 Every initializer here checks its arguments first, each error naming the initializer:
 ``shape`` (a ``ValueError`` naming the shape): ints (Python or NumPy, not bools or
 floats), each >= 0, with at most 2^63 - 1 elements in all and in each dim (XLA's int64
 sizes); the fan-based ones (glorot, he, lecun) need at least 2 dims, each >= 1 (a fan of 0
 would divide by zero).
-``key`` (the random ones; zeros and ones ignore it): a PRNG key (``jax.random.key(seed)``
+``key`` (the random ones; zeros and ones ignore it): one PRNG key (``jax.random.key(seed)``
 or ``jax.random.PRNGKey(seed)``), else a ``TypeError``. ``dtype`` (default: float32,
 float64 under x64; Python's ``float`` means that default too, as in JAX): a ``ValueError``
 for one JAX cannot make now, i.e. a 64-bit dtype while x64 is off (JAX would return 32-bit
@@ -67,17 +71,35 @@ _PY_TYPES = (float, int, complex, bool)
 
 
 def _check_key(name: str, key) -> None:
-    """A TypeError naming the initializer unless ``key`` can be a PRNG key (a typed key
-    array, or a raw uint32 one); an int seed is the usual mistake."""
+    """A TypeError naming the initializer unless ``key`` is one PRNG key: a typed key of
+    shape (), or one raw uint32 key of the default PRNG (checked abstractly, so free under
+    jit); an int seed is the usual mistake. A key array of shape (2,) or a uint32 array of
+    shape (3,) reached JAX, whose ValueError or TypeError did not name the initializer."""
     dtype = getattr(key, "dtype", None)
-    if dtype is not None and (
-        jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key) or np.dtype(dtype) == np.uint32
-    ):
-        return
-    got = f"an array of dtype {np.dtype(dtype).name}" if dtype is not None else repr(key)[:40]
+    if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+        if np.shape(key) == ():
+            return
+        got = f"a key array of shape {np.shape(key)} (pass one key: split it, or vmap)"
+    elif dtype is not None and np.dtype(dtype) == np.uint32:
+        if _is_raw_key(np.shape(key)):
+            return
+        got = f"a uint32 array of shape {np.shape(key)}, not one raw key of the default PRNG"
+    elif dtype is not None:
+        got = f"an array of dtype {np.dtype(dtype).name}"
+    else:
+        got = repr(key)[:40]
     raise TypeError(
         f"initializer {name}: key must be a PRNG key such as jax.random.key(0), got {got}"
     )
+
+
+def _is_raw_key(shape) -> bool:
+    """Is a uint32 array of ``shape`` one raw key of the default PRNG (``PRNGKey(seed)``)?"""
+    try:
+        wrapped = jax.eval_shape(jax.random.wrap_key_data, jax.ShapeDtypeStruct(shape, np.uint32))
+    except (TypeError, ValueError):
+        return False
+    return wrapped.shape == ()
 
 
 def _check_dtype(name: str, dtype, random: bool):

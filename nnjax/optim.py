@@ -343,12 +343,14 @@ def make_schedule(
     if not traced:  # a traced peak (vmap, grad) goes as given
         check_learning_rate(learning_rate, default_float(), "JAX's default float dtype")
         check_rate_nonzero(learning_rate, default_float(), "JAX's default float dtype")
+    # checked whatever the schedule (warmup=5 with cosine passed), named by the one using it
+    warmup = number("warmup", warmup, OPEN_UNIT, "schedule warmup-cosine: ")
+    decay_rate = number("decay_rate", decay_rate, RATE, "schedule exponential: ")
     if name == "constant":
         return learning_rate
     if name == "cosine":
         return optax.cosine_decay_schedule(learning_rate, decay_steps=total_steps, alpha=0.0)
     if name == "warmup-cosine":
-        warmup = number("warmup", warmup, OPEN_UNIT, "schedule warmup-cosine: ")
         if total_steps < 2:
             raise ValueError(
                 "schedule warmup-cosine: the run has 1 step, and a warmup then a decay need "
@@ -363,7 +365,6 @@ def make_schedule(
             )
         )
         return (lambda count: learning_rate * schedule(count)) if traced else schedule
-    decay_rate = number("decay_rate", decay_rate, RATE, "schedule exponential: ")
     return _float_count(
         optax.exponential_decay(
             learning_rate, transition_steps=steps_per_epoch, decay_rate=decay_rate

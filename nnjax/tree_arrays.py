@@ -59,8 +59,10 @@ def unstored(arrays: dict[str, np.ndarray], dtypes: dict[str, str]) -> dict[str,
 
 
 def _under(name: str, prefix: str) -> bool:
-    """Is the leaf path ``name`` inside the subtree ``prefix`` (``''`` is the whole tree)?"""
-    return name.startswith(prefix) and (len(name) == len(prefix) or name[len(prefix)] == "[")
+    """Is the leaf path ``name`` inside the subtree ``prefix`` (``''`` is the whole tree)? A
+    path goes on with ``[key]`` or, into a namedtuple or a dataclass, ``.field`` (an extra
+    ``.b`` of a namedtuple was ignored, as if not under the prefix)."""
+    return name.startswith(prefix) and (len(name) == len(prefix) or name[len(prefix)] in "[.")
 
 
 def _as_key(where: str, name: str, a: np.ndarray, leaf, impl: str | None):
@@ -70,7 +72,8 @@ def _as_key(where: str, name: str, a: np.ndarray, leaf, impl: str | None):
     try:
         key = jax.random.wrap_key_data(a, impl=impl)
     except (TypeError, ValueError) as e:
-        key, why = None, str(e).splitlines()[0]
+        # JAX's first line ends in "for impl=PRNGImpl(...)", its functions' addresses
+        key, why = None, str(e).splitlines()[0].split(" for impl=")[0]
     else:
         why = f"a key of shape {list(key.shape)}"
     if key is None or key.shape != leaf.shape:

@@ -147,9 +147,11 @@ def test_initializers_keep_half_precision_dtypes(name, dtype):
     assert w.dtype == dtype
     var = _target(name, (512, 512))
     assert abs(float(jnp.var(w.astype(jnp.float32))) / var - 1) < 0.03
-    # the stated bound, up to one rounding to the dtype (module docstring)
+    # the stated bound, up to the dtype's roundings (module docstring: 2^-9 in float16, 2^-6
+    # in bfloat16; float32 rounds once)
+    slack = {jnp.float16: 2**-9, jnp.bfloat16: 2**-6, jnp.float32: 2**-23}[dtype]
     bound = (2.28 if name.endswith("normal") else math.sqrt(3)) * math.sqrt(var)
-    assert float(jnp.max(jnp.abs(w.astype(jnp.float32)))) <= bound * (1 + 2**-8)
+    assert float(jnp.max(jnp.abs(w.astype(jnp.float32)))) <= bound * (1 + slack)
 
 
 @pytest.mark.parametrize("name", [*NAMED, "normal"])
