@@ -223,7 +223,10 @@ def describe_os_error(exc: OSError) -> str:
 
 
 def _path(name) -> str:
-    return os.fsdecode(name) if isinstance(name, str | bytes | os.PathLike) else str(name)
+    """The path as text; quoted (``repr``) where it holds a newline or another character
+    that does not print, so the error stays one line."""
+    text = os.fsdecode(name) if isinstance(name, str | bytes | os.PathLike) else str(name)
+    return text if text.isprintable() else repr(text)
 
 
 @contextlib.contextmanager

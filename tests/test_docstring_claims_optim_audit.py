@@ -330,3 +330,16 @@ def test_every_schedule_refuses_a_bad_warmup_or_decay_rate(name):
         ValueError, match=r"^schedule exponential: decay_rate must be in \(0, 1\], got 0$"
     ):
         optim.make_schedule(name, 0.1, total_steps=10, decay_rate=0)
+
+
+def test_an_os_error_on_a_path_with_a_newline_is_one_line():
+    """describe_os_error printed a path holding a newline as it is: two lines, not one."""
+    import errno
+
+    from nnjax.errors import describe_os_error
+
+    exc = OSError(errno.ENOSPC, "No space left on device", "out\nput/metrics.csv")
+    line = describe_os_error(exc)
+    assert line == "'out\\nput/metrics.csv': No space left on device (errno 28, ENOSPC)"
+    plain = describe_os_error(OSError(errno.ENOENT, "No such file or directory", "é/a b.csv"))
+    assert plain == "é/a b.csv: No such file or directory (errno 2, ENOENT)"
