@@ -9,7 +9,8 @@ step timed alone; full runs only), ``scaling`` (data parallelism, ``benchmarks/s
 in its own process, full runs only, when that file exists), ``network`` (a 1000-neuron
 spiking E/I network, 10 s of biological time, against Brian2's numpy runtime when Brian2
 imports; full runs only). ``--quick`` is the smoke test of correctness: small problems, one
-timed round, under 2 minutes on 2 cores; its timings mean little.
+timed round (two for the matmul peak, which times at least two), under 2 minutes on 2 cores;
+its timings mean little.
 """
 
 import argparse
@@ -125,7 +126,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=_repeats,
         default=None,
         metavar="N",
-        help="timed rounds (default 11; quick 1)",
+        help="timed rounds (default 11; quick 1; the matmul peak at least 2)",
     )
     p.add_argument(
         "--pause",

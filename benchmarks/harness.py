@@ -4,9 +4,9 @@ Every implementation is a :class:`Runner`: ``reset()`` restores its initial stat
 ``run()`` trains and returns its output *after* ``block_until_ready`` (so the clock sees
 the work, not the asynchronous dispatch), ``result(out)`` turns that output into NumPy
 ``(params, losses)`` for the correctness check. :func:`round_robin` times each runner once
-per round (a block of back-to-back calls, at least ``min_block`` seconds), rotating the
-order every round and sleeping ``pause`` seconds before each block (then one untimed call
-wakes the cores, see :func:`round_robin`): BLAS and XLA worker threads spin for ~0.1 s after
+per round (a block of back-to-back calls, sized to last ``min_block`` seconds), rotating
+the order every round and sleeping ``pause`` seconds before each block (then one untimed
+call wakes the cores, see :func:`round_robin`): BLAS and XLA worker threads spin for ~0.1 s after
 a call, and would otherwise steal cores from the next implementation.
 """
 
@@ -56,12 +56,14 @@ def round_robin(
     """``repeats`` rounds; in round r the runners go in the order rotated by r.
 
     One sample = one *block* of ``k`` back-to-back calls, divided by ``k``: ``k`` is chosen
-    once per runner (from an untimed calibration call) so that a block lasts at least
-    ``min_block`` seconds. The pause comes before each block, not between its calls: a call
-    that follows a sleep pays for waking idle cores and cold caches (0.4 ms on a 0.35 ms
-    call, measured), which a training loop running back to back does not. For the same
-    reason one untimed call follows the pause: on the 2-core machine a 64-step MLP run
-    right after a 0.15 s sleep took 0.62-1.08 ms a step (median 0.92), back to back
+    once per runner, ``ceil(min_block / t)`` with ``t`` the time of one untimed calibration
+    call, so a block lasts at least ``min_block`` seconds only when its calls are no faster
+    than that call (a calibration call slower than the steady state gives shorter blocks;
+    one call when ``min_block`` is 0). The pause comes before each block, not between its
+    calls: a call that follows a sleep pays for waking idle cores and cold caches (0.4 ms
+    on a 0.35 ms call, measured), which a training loop running back to back does not.
+    For the same reason one untimed call follows the pause: on the 2-core machine a
+    64-step MLP run right after a 0.15 s sleep took 0.62-1.08 ms a step (median 0.92), back to back
     0.58-0.67 ms (2026-12-02, 40 calls each), and blocks of a few calls inherited that slow
     first call.
     """

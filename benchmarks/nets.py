@@ -20,7 +20,8 @@ Implementations (each from the same initial params, nnjax's init, converted):
   ``nn.GRUCell``): in :mod:`benchmarks.nets_frameworks`.
 
 The batches are those ``fit`` draws (:func:`nnjax.train.run_batch_indices`). Time per step =
-the median time of a run / its steps; "8000 steps" = 8000 x that, plus the compile time.
+the median time of a run / its steps; "8000 steps" = 8000 x that, compile time apart (first
+call minus the median).
 """
 
 from dataclasses import dataclass, field
