@@ -146,7 +146,7 @@ def markdown(results: dict, plots: dict[str, str]) -> str:
     if st:
         L += [
             f"Timing: {st.get('repeats')} round-robin rounds; a sample is a block of "
-            f"back-to-back calls of at least {st.get('min_block', 0)} s; "
+            f"back-to-back calls sized to last {st.get('min_block', 0)} s; "
             f"{st.get('pause', 0)} s pause before each block.",
             "",
         ]
@@ -336,18 +336,21 @@ batches in the same order (the ones `nnjax.fit` draws) with the same optimizer, 
 and is checked against the NumPy twin (`nnjax.reference`) before it is timed: the loss of
 every step to 3e-4 relative, and every parameter to 5% of how far training moved it; a
 mismatch stops the suite. That checked first call is also the warm-up; then round-robin
-rounds, the order rotated every round. One sample is a block of back-to-back calls lasting
-at least the block time in the header (one call when that is 0), divided by the calls; a
-pause before each block lets BLAS/XLA threads stop spinning. Medians with min-max over the
-rounds; a ratio is of two medians, with the min-max of its per-round ratios. Every loop
-gathers its batches from the full data inside the clock: per-step loops pass row indices and
-gather inside the jitted step (PyTorch indexes its tensors), the fused loop also draws its
-permutation inside its one call, the NumPy twin indexes its arrays. Compile time = first
-call minus the steady-state median; peak memory from XLA's `memory_analysis()` of the
-compiled step (arguments + outputs + temporaries - aliased) or `tracemalloc` for NumPy, at
-the largest batch only (n/a for PyTorch, whose CPU allocator keeps no statistics). GFLOP/s
-count the matmul FLOPs a step needs (forward, weight gradients, input gradients of all but
-the first layer)."""
+rounds, the order rotated every round. One sample is a block of back-to-back calls, divided
+by the calls: ceil(the block time in the header / t) of them, t the time of one untimed call
+(one call when the block time is 0), so a block lasts about the block time, less when that
+call was slower than the rest; a pause before each block lets BLAS/XLA threads stop spinning.
+Medians with min-max over the rounds; a ratio is of two medians, with the min-max of its
+per-round ratios. Every loop gathers its batches from the full data inside the clock:
+per-step loops pass row indices and gather inside the jitted step (PyTorch indexes its
+tensors), the fused loop also draws its permutation inside its one call, the NumPy twin
+indexes its arrays; only the hand-written scan over pre-batched data (where a table has one)
+has its batches gathered once before its clock: it is the fused loop's reference without the
+gather. Compile time = first call minus the steady-state median; peak memory from XLA's
+`memory_analysis()` of the compiled step (arguments + outputs + temporaries - aliased) or
+`tracemalloc` for NumPy, at the largest batch only (n/a for PyTorch, whose CPU allocator
+keeps no statistics). GFLOP/s count the matmul FLOPs a step needs (forward, weight
+gradients, input gradients of all but the first layer)."""
 
 
 def _network_section(net: dict) -> list[str]:
