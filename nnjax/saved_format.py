@@ -142,6 +142,7 @@ def _check_fields(meta: dict, where: str) -> None:
     if bad:
         valid = f" (loss: one of {', '.join(LOSS_NAMES)})" if "loss" in bad else ""
         valid += f" ({model_bad})" if model_bad else ""
+        valid += _count_detail(meta.get("label_names"), model) if "label_names" in bad else ""
         raise SavedModelError(
             f"{where}: field(s) {', '.join(bad)} missing or invalid{valid}: written by another "
             "program or edited"
@@ -193,6 +194,17 @@ def _n_classes(model) -> int | None:
     if not (_ints(out) and len(out) >= 2):
         return None
     return 2 if out[-1] == 1 else out[-1]
+
+
+def _count_detail(names, model) -> str:
+    """Where the label names are fine but their number is not the recorded output shape's,
+    both fields named: either may be the edited one (it read 'label_names' alone)."""
+    n = _n_classes(model)
+    if n is None or not _names(names, LABEL_TYPES, None):
+        return ""
+    return (
+        f" ({len(names)} label_names, model.output_shape {model['output_shape']} gives {n} classes)"
+    )
 
 
 def _names(names, types, n: int | None) -> bool:

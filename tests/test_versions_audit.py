@@ -166,6 +166,10 @@ def _rewrite_npz(folder, name, change) -> None:
         (lambda m: m.pop("loss"), ["field(s) loss missing or invalid"]),
         (lambda m: m["model"].pop("input_shape"), ["model.input_shape"]),
         (lambda m: m.update(label_names="abc"), ["field(s) label_names"]),
+        # an edited output shape was named as 'label_names' alone: both fields now
+        (lambda m: m["model"].update(output_shape=[-1, 7]),
+         ["field(s) label_names missing or invalid (",
+          " label_names, model.output_shape [-1, 7] gives 7 classes)"]),
     ],
 )  # fmt: skip
 def test_old_model_edited_is_one_line_naming_the_key(tmp_path, change, parts):
