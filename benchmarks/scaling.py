@@ -87,7 +87,7 @@ def worker(n: int, n_examples: int, batch: int, epochs: int, repeats: int) -> di
     compiled = jitted.lower(*args).compile()
     compile_s = time.perf_counter() - t0
     out = jax.block_until_ready(compiled(*args))  # warm-up, and the checked result
-    final_loss = float(np.asarray(out[1].step_loss)[-1].mean())
+    final_loss = float(np.asarray(out[1].step_loss)[-1].mean())  # the last epoch's mean
     times = []
     for _ in range(repeats):
         time.sleep(0.1)  # let spinning worker threads settle
