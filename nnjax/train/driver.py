@@ -29,12 +29,14 @@ Seams for stopping early (signals, a divergence guard):
   served within that bound (plus the hooks' time).
 
 How ``fit`` uses them: ``fit(..., stop=flag)`` hands its flag to the driver; its hooks are,
-in order, the loss check (raises ``NonFiniteLossError``), the params check before a due
-checkpoint, the checkpoint (saves when due or ``report.final``) and ``on_epochs``; after a
-stop it raises ``TrainingStopped`` carrying the result so far. A signal handler is one line,
-``signal.signal(signal.SIGTERM, lambda *_: flag.request("SIGTERM"))``; a divergence guard is
-one more hook (request a stop, or raise). Chunks are ``FixedChunks(epochs_per_call)`` today;
-a time bound is ``BoundedChunks(epochs_per_call, max_seconds)`` in their place.
+in order, the checks of the losses, of the metrics and of the carry before a due checkpoint
+(each raises ``NonFiniteLossError``), the divergence guard (raises ``DivergenceError``),
+early stopping (requests a stop), the checkpoint (saves when due or ``report.final``) and
+``on_epochs`` (:func:`nnjax.train.fitting._hooks`); after a stop it raises
+``TrainingStopped`` carrying the result so far. A signal handler is one line,
+``signal.signal(signal.SIGTERM, lambda *_: flag.request("SIGTERM"))``. Chunks are
+``FixedChunks(epochs_per_call)``, or ``BoundedChunks(epochs_per_call, max_chunk_seconds)``
+when a bound is set (by default with ``checkpoint_dir`` or ``stop``).
 
 Every training loop in nnjax runs through :func:`drive`: ``fit`` (its loop from
 :func:`nnjax.train.make_epochs_fn`), ``compare`` (that loop ``vmap``-ed over runs) and the
@@ -130,8 +132,12 @@ class FixedChunks:
 
 class BoundedChunks:
     """Chunks of at most ``size`` indices that take at most ``max_seconds`` each: a chunk that
-    ran longer halves the size (down to 1), so sizes are ``size / 2^k`` and each compiles once.
-    Bounds the latency of a stop request (a signal is served after the running chunk)."""
+    ran longer cuts the size to its largest divisor up to half of it (down to 1: 8 -> 4 -> 2,
+    6 -> 3 -> 1, 5 -> 1), and each size compiles once. Bounds the latency of a stop request
+    (a signal is served after the running chunk). Each size divides the one before, so chunks
+    still end on every multiple of ``size``: ``fit`` writes its checkpoints there
+    (``checkpoint_every`` is a multiple of ``epochs_per_call``); halving 5 to 2 made them
+    land after epochs 5, 11, 17."""
 
     def __init__(self, size: int, max_seconds: float):
         if not max_seconds > 0:
@@ -140,8 +146,9 @@ class BoundedChunks:
 
     def __call__(self, done: int, last_seconds: float | None) -> int:
         while last_seconds is not None and last_seconds > self.max_seconds and self.size > 1:
-            self.size //= 2
-            last_seconds /= 2
+            smaller = max(d for d in range(1, self.size // 2 + 1) if self.size % d == 0)
+            last_seconds *= smaller / self.size  # the time a chunk of the new size would take
+            self.size = smaller
         return self.size
 
 

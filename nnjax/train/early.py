@@ -75,12 +75,22 @@ def check_early_stopping(rule, eval_names, where: str = "fit") -> EarlyStopping 
             f"{', '.join(metrics)}), got {rule.metric!r}"
         )
     if rule.metric not in metrics:
-        name = rule.metric.rsplit("_", 1)[0]
         raise ValueError(
             f"{where}: early_stopping watches {rule.metric!r}, which this run does not compute "
-            f"(its metrics: {', '.join(metrics)}); pass eval_data={{{name!r}: (X, y)}}"
+            f"(its metrics: {', '.join(metrics)}); {_metric_hint(rule.metric)}"
         )
     return rule._replace(patience=int(p), min_delta=float(delta))
+
+
+def _metric_hint(metric: str) -> str:
+    """What gives ``metric``: the evaluation set it names (``val_loss``: ``eval_data={'val':
+    ...}``); a name that no set gives (``step_loss``, ``loss``, ``val_auc``) is told to
+    watch one of the run's metrics instead (a set named 'step' is refused, and no set gives
+    an ``_auc``)."""
+    name, _, kind = metric.rpartition("_")
+    if kind in ("loss", "accuracy") and name not in ("", "step"):
+        return f"pass eval_data={{{name!r}: (X, y)}}"
+    return "watch one of them, or {name}_loss / {name}_accuracy of an eval_data set"
 
 
 class EarlyStoppingMonitor:

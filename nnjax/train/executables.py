@@ -19,13 +19,16 @@ The key (sha256) covers everything the program is a function of:
   them, :mod:`nnjax.train.threefry`, so a program traced under one is wrong under another);
 * the run: the model's spec, the loss's and optimizer's names with every hyperparameter
   (:mod:`nnjax.train.config`), the batch size, steps per epoch, dropout, the finiteness
-  check, the evaluation sets' names, the execution mode and buffer donation;
+  check, the evaluation sets' names, the execution mode (not why ``"auto"`` chose it) and
+  buffer donation;
 * the call: the tree structure, shape, dtype and sharding (its devices included) of every
   argument.
 
 A run is stored only when all of it can be described: a model with a ``spec`` (built from
 nnjax's layers), a loss and an optimizer given by name, a constant learning rate. Anything
-else (a Python function as the loss, an ``optax`` object, a schedule) compiles as usual. The
+else (a Python function as the loss, an ``optax`` object, a schedule) compiles as usual, and
+so do the ``"chunked"`` and ``"per_step"`` loops (a host loop over compiled pieces,
+:class:`~nnjax.train.driver.HostProgram`): only the fused loop is stored. The
 store is on only while the compilation cache is (:func:`nnjax.cache.active_dir`: the CLI
 by default, library users through :func:`nnjax.cache.enable_compilation_cache`), in its
 ``nnjax-programs`` subfolder. Entries are written atomically; one that cannot be read (cut
@@ -219,6 +222,15 @@ def store_for_fit(plan, optimizer, learning_rate, loss) -> ExecutableStore | Non
         "dropout": plan.dropout,
         "check_finite": plan.check_finite,
         "eval_names": list(plan.eval_names),
-        "execution": str(getattr(plan, "execution", "fused")),
+        "execution": _execution_key(getattr(plan, "execution", None)),
     }
     return ExecutableStore(Path(root) / SUBDIR, run)
+
+
+def _execution_key(execution) -> str:
+    """The execution mode as it decides the program: ``mode`` and ``steps_per_call``, not the
+    reason ``"auto"`` gives, so ``execution="fused"`` and an ``"auto"`` that picks the fused
+    loop share their entry (keyed on the reason, each compiled its own)."""
+    if execution is None:
+        return "fused"
+    return f"{execution.mode}:{execution.steps_per_call}"

@@ -42,13 +42,14 @@ class Execution(NamedTuple):
 
 
 def parse_execution(execution) -> tuple[str, int | None]:
-    """``"auto"``, ``"fused"``, ``"per_step"``, ``"chunked"`` or ``"chunked:K"`` (K >= 1)
-    -> (mode, k or None); a ValueError names the valid values."""
+    """``"auto"``, ``"fused"``, ``"per_step"``, ``"chunked"`` or ``"chunked:K"`` (K >= 1, in
+    ASCII digits) -> (mode, k or None); a ValueError names the valid values."""
     if isinstance(execution, str):
         mode, _, k = execution.partition(":")
         if mode in EXECUTIONS and not k:
             return mode, (CHUNK_STEPS if mode == "chunked" else 1 if mode == "per_step" else None)
-        if mode == "chunked" and k.isdigit() and int(k) >= 1:
+        # ASCII digits only: str.isdigit() takes '³', which int() refuses with its own words
+        if mode == "chunked" and k.isascii() and k.isdigit() and int(k) >= 1:
             return mode, int(k)
     raise ValueError(
         f"fit: execution must be one of {', '.join(map(repr, EXECUTIONS))} or 'chunked:K' "

@@ -152,8 +152,9 @@ def fit(
         the first evaluation metric, is nan/inf (checked after each compiled call), or the
         first leaf of params, optimizer or model state that is, before a checkpoint and at
         the end; no checkpoint is written from non-finite state (:mod:`nnjax.train.guards`).
-      epochs_per_call: split the run into compiled calls of this many epochs (one compile;
-        results identical); ``on_epochs(epochs_done, metrics_so_far)`` runs after each.
+      epochs_per_call: split the run into compiled calls of this many epochs (one compile,
+        two when it does not divide ``epochs``: the last call is shorter; results identical);
+        ``on_epochs(epochs_done, metrics_so_far)`` runs after each.
       mesh: data parallelism (:mod:`nnjax.parallel`): a ``jax.sharding.Mesh`` or a device
         count. Each batch is split across the devices (``batch_size``, or n for full batch,
         must divide by their number), params, optimizer and model state are replicated and
@@ -195,7 +196,8 @@ def fit(
         training loss stays above ``factor`` x the first step's loss for ``epochs`` epochs:
         True (factor 10, 3 epochs), a :class:`~nnjax.train.guards.DivergenceGuard`, or a
         ``(factor, epochs)`` pair. Off by default.
-      max_chunk_seconds: halve a compiled call's epochs when one takes longer
+      max_chunk_seconds: halve a compiled call's epochs (to a divisor: 5 -> 1, so
+        checkpoints stay every ``checkpoint_every`` epochs) when one takes longer
         (:class:`~nnjax.train.driver.BoundedChunks`), which bounds how long a stop or a
         checkpoint waits; by default 5 s with ``checkpoint_dir`` or ``stop``, else unbounded.
       execution: how the loop over steps runs (:mod:`nnjax.train.execution`): ``"fused"``
@@ -249,7 +251,7 @@ def _directory(plan: Plan):
 
 
 def _chunks(plan: Plan):
-    """Fixed chunks, or chunks halved while one runs longer than ``max_chunk_seconds``
+    """Fixed chunks, or chunks cut (to a divisor) while one runs longer than ``max_chunk_seconds``
     (``epochs_per_call``, or ``checkpoint_every``, may be a NumPy int)."""
     if plan.max_chunk_seconds is None:
         return FixedChunks(int(plan.epochs_per_call))

@@ -172,11 +172,13 @@ class DivergenceGuard(NamedTuple):
 def as_guard(divergence_guard) -> DivergenceGuard | None:
     """``fit``'s ``divergence_guard``: None/False (off), True (defaults), a
     :class:`DivergenceGuard`, or a ``(factor, epochs)`` pair (checked by
-    :meth:`DivergenceGuard.check`; a ``ValueError`` says ``fit: divergence_guard``)."""
-    if divergence_guard is None or divergence_guard is False:
+    :meth:`DivergenceGuard.check`; a ``ValueError`` says ``fit: divergence_guard``). NumPy's
+    bools count as bools, as ``fit``'s other flags take them (``np.True_`` was refused with
+    "must be True, ..., got np.True_")."""
+    if divergence_guard is None:
         return None
-    if divergence_guard is True:
-        return DivergenceGuard()
+    if isinstance(divergence_guard, bool | np.bool_):
+        return DivergenceGuard() if divergence_guard else None
     if isinstance(divergence_guard, tuple | list) and len(divergence_guard) == 2:
         divergence_guard = DivergenceGuard(*divergence_guard)
     if isinstance(divergence_guard, DivergenceGuard):

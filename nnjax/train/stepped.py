@@ -59,11 +59,12 @@ class SteppedLoop(HostProgram):
     """fit's loop, k steps per compiled call: a driver host program with the signature of
     :func:`~nnjax.train.loop.make_epochs_fn`'s ``run(carry, epochs, key, X, y, evals)``.
 
-    ``steps_per_call`` >= 1: k is its largest divisor of T = steps per epoch (a prime T runs
-    per step); the other arguments are ``make_epochs_fn``'s, checked as it checks them (a
-    ``ValueError`` naming ``SteppedLoop``: ``batch_size`` in [1, n] or None, X and y of
-    ``n_examples`` rows, one eval pair per name), and ``placement`` compiles every piece
-    (one device, or the data-parallel mesh).
+    ``steps_per_call`` >= 1: k is the largest divisor of T = steps per epoch up to it (a
+    prime T runs per step, or in one call when ``steps_per_call`` >= T); the other
+    arguments are ``make_epochs_fn``'s, checked as it checks them (a ``ValueError`` naming
+    ``SteppedLoop``: ``batch_size`` in [1, n] or None, X and y of ``n_examples`` rows, one
+    eval pair per name), and ``placement`` compiles every piece (one device, or the
+    data-parallel mesh).
     """
 
     def __init__(
