@@ -24,8 +24,10 @@ stride, where this is XLA's (:mod:`nnjax.layers.spatial`). ``ConvTranspose`` wit
 lo = k_eff - 1 - q, hi = k_eff - 1 - q + op (q <= k_eff - 1), the kernel mapped as above; an
 int p here means (p, p) on the dilated input (lax's and Flax's meaning), i.e. torch's
 q = k_eff - 1 - p, NOT torch's ``padding=p``. ConvTranspose has no groups. Initialisation
-differs from torch's (W and b from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = C / G prod(k)):
-W glorot_normal, b zeros by default.
+differs from torch's (W and b from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with torch's fan_in of
+its weight's axis 1: C / G prod(k) for ``Conv``, but F prod(k), the OUTPUT channels, for
+``ConvTranspose``): W glorot_normal (fans prod(k) C_in and prod(k) C_out of W's last two
+axes, :mod:`nnjax.initializers`), b zeros by default.
 
 An int ``kernel_size``/``strides``/``dilation`` applies to every spatial axis, so the same layer
 works on (B, W, C) and (B, H, W, C); a tuple fixes the number of spatial axes. Every spatial

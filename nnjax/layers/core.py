@@ -120,10 +120,11 @@ def Dense(
     :func:`default_float`; ``b_init`` must not be fan-based (glorot/he/lecun).
 
     ``apply`` takes an array-like x (a nested list) and checks the params against the layer:
-    exactly these keys, W of shape (in, features), b of shape (features,), and x's last
-    axis of size in: a :class:`~nnjax.layers.checks.ParamsError` (a ValueError) naming the
-    layer and the param otherwise (shapes are static: nothing is computed, under jit, grad
-    and vmap too).
+    exactly these keys, W of shape (in, features), b of shape (features,): a
+    :class:`~nnjax.layers.checks.ParamsError` (a ValueError) naming the layer and the param
+    otherwise; then x's last axis must have W's size in: a plain ValueError naming the layer
+    and the input (x, not the params, is the culprit). Shapes are static: nothing is
+    computed, under jit, grad and vmap too.
     """
     features = positive_int("Dense", "features", features)
     name = f"Dense({features})"

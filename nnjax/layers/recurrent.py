@@ -44,13 +44,17 @@ h_n[0], or cat(h_n[0], h_n[1]) for ``Bidirectional``; ``reverse=True`` alone is 
 the time-flipped input, its outputs flipped back.
 
 Every ``apply`` takes an array-like x and checks the params against the layer (static
-shapes: free under jit and vmap): a cell wants exactly its keys, W_i (F, G H) with F the
-input's features, W_h (H, G H) and its biases (G H,) (G gates); ``RNN`` passes its params
-to the cell's checks, ``Bidirectional`` wants ``{"forward", "backward"}``. A
+shapes: free under jit and vmap): a cell wants exactly its keys, W_i (F, G H), W_h
+(H, G H) and its biases (G H,) (G gates); ``RNN`` passes its params to the cell's checks,
+``Bidirectional`` wants ``{"forward", "backward"}``. A
 :class:`~nnjax.layers.checks.ParamsError` (a ValueError) names the layer and the param.
+When the params fit the cell but the input's features are not W_i's F, the error is a
+plain ValueError naming the layer and the input (x, not the params, is the culprit);
+``RNN`` and ``Bidirectional`` add the whole input's shape to the cell's line about one step.
 """
 
 import inspect
+from collections.abc import Mapping
 from typing import Any
 
 import jax
@@ -58,6 +62,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from nnjax.layers.checks import (
+    ParamsError,
     as_array,
     bias_initializer,
     check_dtype,
@@ -248,6 +253,16 @@ def _start_carry(name: str, carry_struct, initial_state):
     return jax.tree.unflatten(tree, [jnp.asarray(g, s.dtype) for g, s in zip(given, leaves)])
 
 
+def _with_input(error: ValueError, params, x) -> str:
+    """The cell's error line, followed by the RNN's input shape when x's features are not
+    those of the params' W_i: the cell checked one time step x[:, t] (B, F), whose shape
+    alone does not say which array the caller got wrong."""
+    w_i = params.get("W_i") if isinstance(params, Mapping) else None
+    if w_i is None or jnp.ndim(w_i) != 2 or jnp.shape(w_i)[0] == x.shape[-1]:
+        return str(error)
+    return f"{error} (each time step x[:, t] of the input {tuple(x.shape)})"
+
+
 def RNN(cell: Layer, *, return_sequences: bool = False, reverse: bool = False) -> Layer:
     """Run ``cell`` over the time axis of x (B, T, F) with ``lax.scan`` (module docstring).
 
@@ -271,11 +286,18 @@ def RNN(cell: Layer, *, return_sequences: bool = False, reverse: bool = False) -
         x = as_array(name, x)
         _check_sequence(name, x.shape)
         xs = jnp.swapaxes(x, 0, 1)  # (T, B, F): scan runs over the leading axis
-        y0, carry0 = located(
-            name,
-            jax.eval_shape,
-            lambda: cell.apply(params, xs[0], initial_state=initial_state, return_carry=True),
-        )
+        try:
+            y0, carry0 = located(
+                name,
+                jax.eval_shape,
+                lambda: cell.apply(params, xs[0], initial_state=initial_state, return_carry=True),
+            )
+        except ParamsError:
+            raise
+        except ValueError as e:  # the cell saw one step (B, F): name the whole input too
+            if (text := _with_input(e, params, x)) == str(e):
+                raise
+            raise ValueError(text) from None
         zeros = lambda s: jnp.zeros(s.shape, s.dtype)
         carry0 = _start_carry(name, carry0, initial_state)
 
