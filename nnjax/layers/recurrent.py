@@ -32,7 +32,8 @@ where r = 1); weights trained in that form cannot be loaded here unchanged.
 
 Initialisation is nnjax's, not PyTorch's (which draws every weight and both biases from
 U(-1/sqrt(H), 1/sqrt(H))): W_i and W_h lecun_normal, biases 0 by default; the LSTM's
-forget-gate bias starts at 0 too (no "unit forget bias" of 1 as Keras's; pass ``b_init``).
+forget-gate bias starts at 0 too (no "unit forget bias" of 1 as Keras's: ``b_init`` sets all
+four gates' biases, so give a callable that sets b[H:2H], the f gate's, to 1).
 
 ``RNN(cell)`` maps (B, T, F) to the last output (B, H), or to every output (B, T, H) with
 ``return_sequences=True``; ``reverse=True`` runs from t = T - 1 down to 0 (outputs stay
