@@ -240,8 +240,12 @@ def _number(x: float) -> str:
     return text if len(text) <= 8 else f"{x:.4g}"
 
 
+PM_WIDTH = 17  # the columns of _pm's "mean ± std", which the printed table's header spans
+
+
 def _pm(stats: dict) -> str:
-    """``mean ± std`` in 16 + 9 columns; the std of a single seed is undefined: ``n/a``."""
+    """``mean ± std`` in 8 + 3 + 6 = 17 columns (:data:`PM_WIDTH`; 18 for a mean in
+    e-notation, 1.213e+22); the std of a single seed is undefined: ``n/a``."""
     std = "n/a" if stats["std"] != stats["std"] else _number(stats["std"])  # nan != nan
     return f"{_number(stats['mean']):>8} ± {std:<6}"
 
@@ -274,9 +278,10 @@ def run(args) -> int:
     st, runs = c.result.study, c.result.runs
     n_runs = sum(r.step_loss.shape[0] * r.step_loss.shape[1] for r in runs.values())
     print(f"{c.result.model_name} on {st.dataset}: {n_runs} runs, {st.epochs} epochs each")
+    # the headers over their columns (at 16, each mean ± std of 17 ran one column past)
     print(
-        f"{'optimizer':<10} {'best lr':>9} {'val loss':>16} {'test accuracy':>16} "
-        f"{'compile':>8} {'run':>8}"
+        f"{'optimizer':<10} {'best lr':>9} {'val loss':>{PM_WIDTH}} "
+        f"{'test accuracy':>{PM_WIDTH}} {'compile':>8} {'run':>8}"
     )
     for name, s in c.summary.items():
         times = f"{s['compile_time_s']:>7.1f}s {s['run_time_s']:>7.1f}s"

@@ -46,6 +46,18 @@ GRID_S = 0.01
 # plus 2.6 kB per cell per simulated second; the consolidation part by 23 MB for 26 more
 # seconds of each phase (its input arrays)
 NIGHT_BYTES_PER_S, NIGHT_BYTES_PER_CELL_S = 3.6e6, 2.6e3
+# and its dense float32 synapses, whatever the night's length (nnjax.brain.circuits.init_params:
+# W_ee and mask_ee n_exc x n_exc, W_ei and W_ie n_exc x n_inh, W_ii n_inh x n_inh): --n-exc
+# 80000 needed 51 GB for them alone, and the check, counting the recordings only, let it start
+SYNAPSE_BYTES = 4
+
+
+def synapse_bytes(n_exc: int) -> float:
+    """The bytes of the night network's weight matrices and E->E mask at ``n_exc`` E cells."""
+    n_inh = n_exc // 4
+    return SYNAPSE_BYTES * (2.0 * n_exc * n_exc + 2.0 * n_exc * n_inh + n_inh * n_inh)
+
+
 PHASE_BYTES_PER_S = 1.0e6
 # and by 163 MB for 40 more --seeds at phases of 0.1 s (each seed's network, its state and
 # its tests' recordings): 4.1 MB per seed, plus its two 1 ms rasters of the first seconds of
@@ -87,7 +99,9 @@ def add_arguments(p) -> None:
     p.add_argument("--seeds", type=o.int_at_least(2, "must be an integer >= 2 (a CI needs two)"),
                    default=10, metavar="N", action=given,
                    help="networks in the consolidation experiment")  # fmt: skip
-    p.add_argument("--seed", type=o.seed, default=0, help="the first random seed")
+    p.add_argument("--seed", type=o.seed, default=0, help="the random seed: the night's network "
+                   "and its noise (seed and seed + 1); the consolidation's --seeds networks are "
+                   "split from it, not seeds seed, seed + 1, ...")  # fmt: skip
     p.add_argument("--hypnogram", default=DEFAULT_NIGHT, metavar="W,N,R,...", action=given,
                    help="the night, one letter per epoch: W wake, N NREM, R REM")  # fmt: skip
     p.add_argument("--n-exc", type=o.int_at_least(100), default=800, metavar="N", action=given,
@@ -187,8 +201,8 @@ def _check_stage_runs(letters: list[str], epoch_s: float) -> None:
 
 
 def _check_memory(args, n_epochs: int) -> None:
-    """A run whose recordings or inputs would not fit in this machine's memory is refused
-    before it starts (the measured estimates above)."""
+    """A run whose recordings, synapses or inputs would not fit in this machine's memory is
+    refused before it starts (the measured estimates above)."""
     from nnjax._host import physical_memory, size_text
 
     have = physical_memory()
@@ -197,12 +211,13 @@ def _check_memory(args, n_epochs: int) -> None:
     if "night" in args.parts:
         night_s, cells = n_epochs * args.epoch_s, args.n_exc + args.n_exc // 4
         need = (NIGHT_BYTES_PER_S + NIGHT_BYTES_PER_CELL_S * cells) * night_s
+        need += synapse_bytes(args.n_exc)
         if need > have:
             raise ValueError(
                 f"--hypnogram/--epoch-s/--n-exc: {n_epochs} epochs of {args.epoch_s:g} s = "
                 f"{night_s:g} s of {cells} cells need about {size_text(need)} of memory for their "
-                f"recordings; this machine has {size_text(have)}: shorten --epoch-s or the "
-                "hypnogram, or lower --n-exc"
+                f"recordings and synapses; this machine has {size_text(have)}: shorten --epoch-s "
+                "or the hypnogram, or lower --n-exc"
             )
     if "consolidation" in args.parts:
         _check_seeds_memory(args, have)

@@ -2,7 +2,8 @@
 
 Every type raises ``argparse.ArgumentTypeError`` with a message that says what is valid, so a
 bad value ends at parse time, before JAX starts, as one line:
-``nnjax train: error: argument --lr: must be a finite number > 0, got 'nan'``.
+``nnjax train: error: argument --lr: must be a finite number > 0, got 'nan' (see nnjax train
+--help)``.
 """
 
 import argparse
@@ -290,10 +291,10 @@ def out_parent_error(path, option: str = "--out"):
     """None when ``path`` is an existing folder or can be made as one: its missing parents
     are made with it (as ``nnjax train --out`` makes them). Else the
     :class:`nnjax.errors.PathError` naming ``option``, the path and what is wrong: it is a
-    file or a link to nothing, or the nearest existing folder on its way is a file (it
-    failed only when the output folder was made, in the system's words, without the
-    option)."""
-    from nnjax.errors import PathError, not_a_folder
+    file or a link to nothing, or the nearest existing path on its way is a file or a link
+    to nothing (it failed only when the output folder was made, in the system's words,
+    without the option; a link to nothing on its way was called a file)."""
+    from nnjax.errors import PathError, broken_link, not_a_folder
 
     if (error := not_a_folder(path, option)) is not None or os.path.isdir(path):
         return error
@@ -302,11 +303,8 @@ def out_parent_error(path, option: str = "--out"):
         above = os.path.dirname(above)
     if os.path.isdir(above):
         return None
-    return PathError(
-        f"{option} {path}: {above} on its way is a file, not a folder; give a folder path",
-        path,
-        errno.ENOTDIR,
-    )
+    what, code = broken_link(above) or ("is a file, not a folder", errno.ENOTDIR)
+    return PathError(f"{option} {path}: {above} on its way {what}; give a folder path", path, code)
 
 
 def probe_writable(path, option: str = "--out") -> None:

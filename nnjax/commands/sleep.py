@@ -86,8 +86,9 @@ def add_arguments(p) -> None:
 def check(args) -> None:
     """Checks across options, before JAX starts: distinct orders, none of the search's
     validation orders, at least 2 runs (the statistics need a sample), the memory, and a
-    ``--out`` that is not blank, holds none of :data:`OUT_FILES` unless ``--overwrite``, and
-    can be written (the probe's folders removed again)."""
+    ``--out`` that is not blank, not a file, no file on its way, holds none of
+    :data:`OUT_FILES` unless ``--overwrite``, and can be written (the probe's folders
+    removed again)."""
     orders = ",".join(map(str, args.orders))
     if len(set(args.orders)) != len(args.orders):
         raise ValueError(f"--orders {orders}: an order is repeated")
@@ -113,10 +114,11 @@ def check(args) -> None:
     if args.out is None and args.overwrite:
         raise ValueError("--overwrite replaces files in --out: give it with --out")
     if args.out is not None:
-        from nnjax.commands.options import blank_out_error, probe_writable
-        from nnjax.errors import not_a_folder
+        from nnjax.commands.options import blank_out_error, out_parent_error, probe_writable
 
-        for error in (blank_out_error(args.out), not_a_folder(args.out, "--out")):
+        # a file on its way was "not writable: a component of the path is a file, not a
+        # directory", unnamed, and a link to nothing on its way "No such file or directory"
+        for error in (blank_out_error(args.out), out_parent_error(args.out)):
             if error is not None:
                 raise error
         _check_out_kept(args)
