@@ -263,7 +263,7 @@ def summarise(res: dict) -> dict:
 
 def _dream_images(finals, split, cfg) -> dict:
     """The images of :func:`_images` for the networks of sequential, SRC, generative replay
-    and joint (order 0, seed 0)."""
+    and joint (the first order given, its first seed: ``--orders 7`` draws order 7's)."""
     keep = {"sequential": "sequential", "src": "src", "genreplay": "replay", "joint": "joint"}
     nets = {keep[k]: v for k, v in finals.items() if k in keep}
     if not nets:
@@ -275,8 +275,8 @@ def _dream_images(finals, split, cfg) -> dict:
 
 def _images(finals, vae, model, split, cfg) -> dict:
     """Activation maximisation (class-logit ascent, :func:`nnjax.brain.dreams.dream_all_classes`)
-    images of the last network of each method (order 0, seed 0) and dreams of the
-    generative-replay VAE."""
+    images of the last network of each method (the first order given, its first seed) and
+    dreams of the generative-replay VAE."""
     out = {}
     x0 = np.concatenate([x[:n] for x, n in zip(split.X_tasks, split.n_tasks)]).mean(0)
     for name, (params, extra) in finals.items():
