@@ -26,12 +26,37 @@ def flatten_params(params) -> dict[str, np.ndarray]:
 
 
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    """The bytes of an (uncompressed) ``.npz`` holding ``arrays``."""
+    """The bytes of an (uncompressed) ``.npz`` holding ``arrays``. NumPy writes bfloat16 and
+    most float8 types as raw bytes (``<V2``, ``<V1``); an array whose ``.npy`` code NumPy
+    cannot read back (float8_e5m2's ``'<f1'``, which made a file no NumPy reads) is written
+    as raw bytes of its width too."""
     import numpy as np
 
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    raw = {
+        k: a if _readable(a.dtype) else a.view(f"V{a.dtype.itemsize}") for k, a in arrays.items()
+    }
+    np.savez(buf, **raw)
     return buf.getvalue()
+
+
+def _readable(dtype) -> bool:
+    """Does NumPy read the ``.npy`` header's code for ``dtype`` (``dtype.str``) at all?"""
+    import numpy as np
+
+    try:
+        np.dtype(dtype.str)
+    except TypeError:  # '<f1' (float8_e5m2)
+        return False
+    return True
+
+
+def _npy_names(dtype) -> bool:
+    """Does the ``.npy`` header's code for ``dtype`` read back as ``dtype`` itself (not for
+    ml_dtypes' types: bfloat16 reads back as raw bytes)?"""
+    import numpy as np
+
+    return _readable(dtype) and np.dtype(dtype.str) == dtype
 
 
 def holds_numbers(a) -> bool:
@@ -66,7 +91,10 @@ def load_params(path, like):
     in any precision, for a floating leaf; integer, bool or complex likewise), and every array
     of the file must have its place in ``like``; else a ``ValueError`` names the file and the
     first leaf that is not so (an int leaf would truncate, an array left over means the file
-    is of another model). A file that is no ``.npz`` of numbers is a ``ValueError`` naming it.
+    is of another model). A bfloat16 or float8 leaf is stored as raw bytes, which name no
+    dtype: ``like``'s leaf gives it (bfloat16 for bfloat16), and one of a dtype the file could
+    have named (float16, int8) is a ``ValueError``. A file that is no ``.npz`` of numbers is a
+    ``ValueError`` naming it.
     """
     import jax
     import numpy as np
@@ -82,7 +110,7 @@ def load_params(path, like):
             raise ValueError(
                 f"{path}: params{name} has shape {stored[name].shape}, expected {np.shape(leaf)}"
             )
-        out.append(_typed(stored[name], leaf))
+        out.append(_typed(stored[name], leaf, f"{path}: params{name}"))
         if _kind(out[-1].dtype) != _kind(_dtype_of(leaf)):
             raise ValueError(
                 f"{path}: params{name} has dtype {out[-1].dtype}, like's leaf is "
@@ -139,13 +167,20 @@ def _kind(dtype) -> str:
     return str(dtype)
 
 
-def _typed(stored, leaf):
+def _typed(stored, leaf, name: str):
     """``stored`` as the dtype of ``leaf`` when the ``.npy`` header could not name that dtype
-    (bfloat16, the float8 types: NumPy writes them as raw bytes, ``|V2``, and reads them back
-    so); any other array as it is."""
+    (bfloat16, the float8 types: written as raw bytes, ``|V2``, and read back so); any other
+    array as it is. Raw bytes read into a leaf of a dtype the header names (float16, int8)
+    are a ``ValueError`` naming them: viewed so, a bfloat16 1.5 read as float16 1.9375."""
     import numpy as np
 
     want = _dtype_of(leaf)
-    if stored.dtype.type is np.void and stored.dtype.itemsize == want.itemsize:
-        return stored.view(want)
-    return stored
+    if stored.dtype.type is not np.void:
+        return stored
+    if _npy_names(want) or stored.dtype.itemsize != want.itemsize:
+        raise ValueError(
+            f"{name} holds raw {stored.dtype.itemsize}-byte values (a dtype the .npy header "
+            f"cannot name: bfloat16, a float8 type), and like's leaf is {want}: give like in "
+            "the dtype the params were saved in"
+        )
+    return stored.view(want)

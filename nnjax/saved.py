@@ -77,7 +77,8 @@ def save(
 
     ``standardizer``: the :class:`nnjax.data.Standardizer` (or its dict) applied to raw
     inputs before the model; ``label_names``: class k's name (default 0 .. K-1); ``config``:
-    the training configuration (JSON data); ``loss``: a name of :data:`nnjax.losses.LOSSES`;
+    the training configuration (JSON data: a nan or inf in it is refused, naming it, as
+    model.json is JSON, which has none); ``loss``: a name of :data:`nnjax.losses.LOSSES`;
     ``input_shape``: the model's input with a batch axis, e.g. ``(-1, 64)`` (default: from the
     standardizer's or the feature names' length); ``feature_names`` (a CSV file's columns)
     and ``target`` (its label column) let ``nnjax predict`` match a data file's columns.

@@ -59,10 +59,15 @@ def _array_entry(arrays: dict, data: bytes) -> dict:
 
 
 def _json_config(config) -> dict | None:
-    """The training configuration as JSON (private ``_`` keys dropped)."""
+    """The training configuration as JSON (private ``_`` keys dropped). A nan or inf float
+    in it is a ValueError naming it: Python's ``json`` would write ``NaN``, which is no JSON
+    and which other readers of model.json reject (:func:`nnjax.checkpoint.check_metadata`)."""
+    from nnjax.checkpoint.record import check_metadata
+
     if config is None:
         return None
     config = {k: v for k, v in dict(config).items() if not str(k).startswith("_")}
+    check_metadata(config, "nnjax.save: config")
     try:
         return json.loads(json.dumps(config))
     except (TypeError, ValueError) as e:

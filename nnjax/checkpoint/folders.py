@@ -70,7 +70,10 @@ def _prune(directory: str, step: int, keep: int | None) -> None:
     ``keep - 1`` that verify are kept, the corrupt ones met on the way are moved into a
     fresh ``corrupt/NNNN/`` (never counted), and all older ones are deleted. ``step`` itself
     counts as valid: its digests were computed from the bytes just written and fsync-ed.
-    One this user may not delete (another user's) is kept, with a warning (:func:`_remove`)."""
+    One this user may not delete (another user's) is kept, with a warning (:func:`_remove`);
+    corrupt ones that cannot be moved (a full disk refuses the new folder) stay in place,
+    with a warning: ``step`` is committed, and a save does not fail on housekeeping (they are
+    skipped when loading, and moved by a later save)."""
     if keep is None:
         return
     kept, bad = 1, []
@@ -83,7 +86,15 @@ def _prune(directory: str, step: int, keep: int | None) -> None:
             kept += 1
         except (_Bad, FileNotFoundError):
             bad.append(s)
-    _set_aside(directory, bad, CORRUPT)
+    try:
+        _set_aside(directory, bad, CORRUPT)
+    except OSError as e:
+        warnings.warn(
+            f"checkpoint: cannot move the corrupt checkpoint(s) of step "
+            f"{', '.join(map(str, bad))} into {os.path.join(directory, CORRUPT)} "
+            f"({e.strerror or e}): left in place (loading skips them)",
+            stacklevel=3,
+        )
 
 
 def _make_room(directory: str, step: int, keep: int | None) -> bool:

@@ -46,7 +46,8 @@ class NonFiniteCheckpointError(DivergenceError, FloatingPointError):
 
 class Checkpoint(NamedTuple):
     """A verified checkpoint: ``arrays`` maps leaf path strings to NumPy arrays (PRNG keys
-    as raw key data); ``metadata`` is the dict given to :func:`save`."""
+    as raw key data); ``metadata`` is the dict given to :func:`save`, as JSON gives it back
+    (tuples as lists)."""
 
     path: str
     step: int
@@ -94,9 +95,16 @@ def check_metadata(value, where: str = "metadata") -> None:
     """Refuse a float that JSON cannot hold (nan, inf) anywhere in ``value`` (dicts, lists,
     tuples): a ``ValueError`` naming it as ``where['key'][0]``. Python's ``json`` would write
     the non-standard ``NaN``, which other readers reject; store such a value as a string
-    (``"nan"``) or None instead."""
+    (``"nan"``) or None instead. A dict key that is not a string is refused too, naming it:
+    JSON's keys are strings, so ``{2: x}`` came back as ``{"2": x}`` (checked here, so that
+    ``fit`` refuses it before the run, not at its first checkpoint)."""
     if isinstance(value, dict):
         for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValueError(
+                    f"{where} has the key {k!r} ({type(k).__name__}): JSON's keys are "
+                    f"strings, and it would come back as {_json_key(k)}; use a string key"
+                )
             check_metadata(v, f"{where}[{k!r}]")
     elif isinstance(value, list | tuple):
         for i, v in enumerate(value):
@@ -106,6 +114,14 @@ def check_metadata(value, where: str = "metadata") -> None:
             f"{where} is {float(value)!r}: JSON has no nan or inf; store it as a string "
             f"({str(float(value))!r}) or None"
         )
+
+
+def _json_key(key) -> str:
+    """How JSON gives ``key`` back (``2`` as ``'2'``, ``True`` as ``'true'``), or "a string"."""
+    try:
+        return repr(next(iter(json.loads(json.dumps({key: 0})))))
+    except (TypeError, ValueError):  # a key JSON refuses (a tuple)
+        return "a string"
 
 
 def _listing(folder: str) -> str:

@@ -105,16 +105,18 @@ def save(
     object, a string, a structured record array) is a ``ValueError`` naming it; ``directory`` a
     :class:`nnjax.errors.PathError` when it is empty, a file or a broken symbolic link.
 
-    ``metadata``: a JSON-serialisable dict stored alongside; a nan or inf float in it is a
-    ``ValueError`` naming it (:func:`check_metadata`: JSON has no nan; store such a value as
-    a string or None). ``keep``: an int (NumPy ints too); afterwards, keep the ``keep``
-    newest checkpoints that verify (None keeps all; see :func:`_prune`); where the disk is
-    full (ENOSPC, EDQUOT) and ``keep >= 2``, those beyond ``keep`` are deleted first, with
-    a warning, and the write is tried once more (the same checkpoints remain). A float leaf
-    holding nan or inf raises :class:`NonFiniteCheckpointError` before anything is written,
-    unless ``allow_nonfinite``. Committed checkpoints of step >= ``step`` are moved into a
-    fresh ``abandoned/NNNN/`` first (a resumed run's abandoned future; :func:`_set_aside`).
-    The caller should hold :func:`lock`. Returns the ``.npz`` path.
+    ``metadata``: a JSON-serialisable dict stored alongside (it comes back as JSON gives it:
+    tuples as lists); a nan or inf float in it, or a dict key that is not a string (JSON
+    would make ``2`` ``"2"``), is a ``ValueError`` naming it (:func:`check_metadata`: JSON
+    has no nan; store such a value as a string or None). ``keep``: an int (NumPy ints too);
+    afterwards, keep the ``keep`` newest checkpoints that verify (None keeps all; see
+    :func:`_prune`); where the disk is full (ENOSPC, EDQUOT) and ``keep >= 2``, those beyond
+    ``keep`` are deleted first, with a warning, and the write is tried once more (the same
+    checkpoints remain). A float leaf holding nan or inf raises
+    :class:`NonFiniteCheckpointError` before anything is written, unless
+    ``allow_nonfinite``. Committed checkpoints of step >= ``step`` are moved into a fresh
+    ``abandoned/NNNN/`` first (a resumed run's abandoned future; :func:`_set_aside`). The
+    caller should hold :func:`lock`. Returns the ``.npz`` path.
     """
     step = check_step(step, "checkpoint.save")
     if keep is not None and (
