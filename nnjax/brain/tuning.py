@@ -9,6 +9,7 @@ not part of the command (8 candidates: digits 29 min wall, 12 min CPU, on the 2-
 under a load of about 8; MNIST-1D 566 s on a faster 2-core machine at a load under 2).
 """
 
+import ast
 import json
 import os
 import pprint
@@ -144,16 +145,36 @@ def _one(tree):
     return jax.tree.map(lambda x: np.asarray(x)[None], tree)
 
 
+def _written(path: str) -> tuple[dict, dict]:
+    """``(CHOSEN, SEARCH)`` of the tuned file at ``path`` (read as literals, not run), or of
+    the imported :mod:`nnjax.brain.tuned` where ``path`` does not exist."""
+    if not os.path.exists(path):
+        from nnjax.brain import tuned
+
+        return dict(tuned.CHOSEN), dict(tuned.SEARCH)
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), path)
+    found = {
+        target.id: ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name) and target.id in ("CHOSEN", "SEARCH")
+    }
+    return dict(found.get("CHOSEN", {})), dict(found.get("SEARCH", {}))
+
+
 def write_tuned(dataset: str, res: dict, path: str = TUNED_PATH) -> None:
     """Merge ``dataset``'s winners into ``nnjax/brain/tuned.py``: other datasets, and the
     methods of ``dataset`` this search did not run, are kept (a search of one method replaced
     the dataset's whole entry, and ``nnjax sleep`` fell back to the box centres for every
     other method). ``SEARCH[dataset]``: ``n_candidates`` one number, or {method: n} when the
-    kept methods were searched with another n; ``seconds`` summed over the searches kept."""
-    from nnjax.brain import tuned
-
-    chosen = dict(tuned.CHOSEN)
-    search = dict(tuned.SEARCH)
+    kept methods were searched with another n; ``seconds`` summed over the searches kept.
+    The winners kept are those of the file at ``path`` as it is now (the package's
+    :mod:`nnjax.brain.tuned` where no such file exists yet): the module imported when the
+    process started was merged instead, so a second search in one process (another dataset
+    or method) put back the winners the first had replaced."""
+    chosen, search = _written(path)
     old, prev = dict(chosen.get(dataset, {})), dict(search.get(dataset, {}))
     new = {k: r["chosen"] for k, r in res["methods"].items() if "chosen" in r}
     kept = [k for k in old if k not in new]

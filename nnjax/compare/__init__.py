@@ -91,7 +91,8 @@ def compare(
     ``plots=False`` removes the PNGs), leaving every other file as it is
     (:func:`nnjax.compare.files.check_kept`). Every setting, and ``out``, is checked before
     anything trains; ``out`` once more before the files are written: where files of those
-    names appeared there meanwhile (they are kept), or it cannot be written (a full disk,
+    names appeared there meanwhile (they are kept; ``overwrite=True`` replaces them as it
+    replaces those found before), or it cannot be written (a full disk,
     made read-only or a file), the files go to a new temporary folder instead and a
     :class:`nnjax.rescue.RescuedError` (an ``OSError``) names it (``.rescued``); that
     error, or any other of the writing, holds the study as ``.comparison`` (no ``paths``).
@@ -129,7 +130,8 @@ def compare(
 def _write_or_rescue(result, out: str, *, plots: bool, overwrite: bool) -> dict:
     """Write the study's files to ``out``, or to a new temporary folder where ``out`` came to
     hold files of their names while it trained (those are kept) or cannot be written; the
-    error raised either way holds the study as ``.comparison``."""
+    error raised either way, or any other (an ``Exception``) of rendering or writing, holds
+    the study as ``.comparison``."""
     from nnjax.rescue import out_appeared_error, write_or_rescue
 
     try:
@@ -142,7 +144,8 @@ def _write_or_rescue(result, out: str, *, plots: bool, overwrite: bool) -> dict:
                 out, *report_names(plots), overwrite=overwrite, where=f"compare: out {out!r}"
             ),
         )
-    except (OSError, ValueError) as e:  # the study is not lost with the files
+    except Exception as e:  # the study is not lost with the files, whatever failed: a
+        # RuntimeError of matplotlib's lost it (only OSError and ValueError held it)
         e.comparison = Comparison(result, summarize(result), {})
         raise
 

@@ -222,9 +222,11 @@ def write_report(result: StudyResult, out: str, *, plots: bool = True) -> dict[s
 
 def write_checked(result: StudyResult, out: str, *, plots: bool = True) -> dict[str, str]:
     """:func:`write_report` into a folder ``out`` checked (:func:`check_out`) before the
-    study ran: one that changed since (made a file, read-only, gone with its parent) fails
-    as an ``OSError``, which :func:`nnjax.rescue.write_or_rescue` answers by writing the
-    files to a temporary folder (check_out's ValueError there lost the study, exit 2)."""
+    study ran: one that changed since (made a file or a link to nothing, made read-only, or
+    a folder on its way made a file) fails as an ``OSError``, which
+    :func:`nnjax.rescue.write_or_rescue` answers by writing the files to a temporary folder
+    (check_out's ValueError there lost the study, exit 2). One removed since, with its
+    parents or not, is made again, as a missing ``out`` is."""
     from nnjax.errors import not_a_folder
 
     if (error := not_a_folder(out, "the output folder")) is not None:

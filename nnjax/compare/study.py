@@ -180,7 +180,10 @@ class StudyResult(NamedTuple):
 
 def _chunk(epochs: int, parts: int) -> int:
     """The largest divisor of ``epochs`` not above ceil(epochs / parts): equal chunks compile
-    once, and the progress bar moves ~``parts`` times per optimizer."""
+    once, and the progress bar moves ``epochs / chunk`` times per optimizer: ``parts`` times
+    where ``parts`` divides ``epochs`` (the presets), more otherwise (34 epochs: 17 chunks of
+    2; a prime number above ``parts``, 61: one epoch a chunk). A shorter last chunk would
+    compile a second program."""
     cap = max(1, math.ceil(epochs / parts))
     return max(d for d in range(1, cap + 1) if epochs % d == 0)
 
