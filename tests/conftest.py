@@ -7,6 +7,35 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # tests of the cache give each subprocess its own temporary folder
 os.environ["NNJAX_CACHE_DIR"] = "off"
 
+# The tests compile at XLA:CPU's lowest optimisation level, as `nnjax verify` does: the same
+# IEEE arithmetic (no fast-math), well inside every tolerance, and a third of the compile
+# time, which is most of the suite's (test_train, test_execution, test_brain_network and
+# test_cli took 93 s at XLA's defaults, 35 s so, on 2 cores). Subprocesses inherit it. The
+# few tests that hold only for XLA's optimised programs are marked ``xla_defaults`` and run
+# by tests/test_default_compiler.py in a process at XLA's defaults. Set
+# NNJAX_TEST_XLA_DEFAULTS=1 to run the whole suite at XLA's defaults.
+FAST_XLA_FLAGS = (
+    "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false "
+    "--xla_llvm_disable_expensive_passes=true --xla_cpu_parallel_codegen_split_count=1"
+)
+XLA_DEFAULTS = bool(os.environ.get("NNJAX_TEST_XLA_DEFAULTS"))
+# the flags the suite was started with (kept for xdist's workers, which inherit ours)
+USER_XLA_FLAGS = os.environ.setdefault("NNJAX_TEST_USER_XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
+if not XLA_DEFAULTS:
+    os.environ["XLA_FLAGS"] = f"{USER_XLA_FLAGS} {FAST_XLA_FLAGS}".strip()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under the fast flags, a test marked ``xla_defaults`` (bit-exact against numbers that
+    XLA's optimised programs gave) is skipped here and run by tests/test_default_compiler.py
+    in a process at XLA's defaults."""
+    if XLA_DEFAULTS:
+        return
+    skip = pytest.mark.skip(reason="at XLA's defaults: run by tests/test_default_compiler.py")
+    for item in items:
+        if item.get_closest_marker("xla_defaults"):
+            item.add_marker(skip)
+
 
 @pytest.fixture(scope="session")
 def digits_net():

@@ -110,6 +110,7 @@ def test_a_chunk_is_the_largest_divisor_of_the_epochs_steps():
     assert (loop(8, 400), loop(8, 440), loop(8, 430), loop(8, 30), loop(1, 400)) == (8, 4, 1, 3, 1)
 
 
+@pytest.mark.xla_defaults  # a property of XLA's optimised program
 def test_the_host_loop_compiles_straight_line_steps():
     """No while loop in a k-step call: XLA:CPU keeps its fast convolution kernel there."""
     (X, y), _ = _digits(100)

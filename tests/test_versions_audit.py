@@ -68,6 +68,7 @@ def test_old_saved_models_predict_what_the_old_code_predicted(commit, name):
     assert pred.predict(X).astype(str).tolist() == want[f"{name}_predict"].tolist()
 
 
+@pytest.mark.xla_defaults  # the old runs' params were recorded at XLA's defaults, bit for bit
 @pytest.mark.parametrize("commit", COMMITS)
 def test_old_fit_checkpoints_resume_to_the_old_runs_params(tmp_path, commit):
     """A run stopped at epoch 2 of 4 by old nnjax, resumed here, ends where the old
@@ -110,6 +111,7 @@ def _cli(*args):
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
 
 
+@pytest.mark.xla_defaults  # recorded at XLA's defaults, bit for bit
 def test_old_cli_checkpoint_resumes_and_old_model_predicts_through_the_cli(tmp_path):
     """nnjax train --resume of ac1f196's epoch-2 checkpoint ends with its epoch-4 model's
     params bit for bit; nnjax predict on 54359a6's model prints its probabilities."""
