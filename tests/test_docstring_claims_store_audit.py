@@ -16,7 +16,9 @@ Defects found:
   wrote the token ``NaN``, which JSON has not (strict readers reject the file);
 * ``checkpoint.save`` after its commit, pruning: "pruning is housekeeping, and a run does
   not die of it", yet a corrupt older checkpoint on a disk too full for a new
-  ``corrupt/NNNN`` folder made the save raise ENOSPC, its checkpoint committed.
+  ``corrupt/NNNN`` folder made the save raise ENOSPC, its checkpoint committed;
+* ``checkpoint.load(DIR)`` while another process's run saved there with ``keep=1`` said the
+  checkpoint it had found "is missing (its metadata exists)", nothing damaged.
 
 The other claims checked (atomic groups under ENOSPC, the lock against a second writer,
 dtype and pytree round trips) held; a few are pinned here.
@@ -243,3 +245,48 @@ def test_prune_on_a_full_disk_keeps_the_committed_save(tmp_path, monkeypatch):
     checkpoint.save(tmp_path, 4, {"a": np.ones(50)}, keep=3)  # room again: moved now
     assert checkpoint.steps(tmp_path) == [1, 3, 4]
     assert checkpoint.steps(tmp_path / "corrupt" / "0001") == [2]
+
+
+# --- a reader beside a writer ---------------------------------------------------------------
+
+
+def _save_during_first_read(monkeypatch, save):
+    """Make ``checkpoint.load``'s first read run ``save()`` first: another process's run
+    saving into the folder between the reader's lookup and its read."""
+    from nnjax.checkpoint import store
+
+    real, calls = store._read, []
+
+    def read(npz, js):
+        calls.append(npz)
+        if len(calls) == 1:
+            save()
+        return real(npz, js)
+
+    monkeypatch.setattr(store, "_read", read)
+    return calls
+
+
+def test_a_load_while_another_run_prunes_with_keep_1_reads_the_new_checkpoint(
+    tmp_path, monkeypatch
+):
+    # load found step 1, the writer saved step 2 and deleted step 1 (keep=1): "checkpoint
+    # ... is missing (its metadata exists)" or a FileNotFoundError, though nothing is damaged
+    checkpoint.save(tmp_path, 1, {"w": np.zeros(3)}, keep=1)
+    calls = _save_during_first_read(
+        monkeypatch, lambda: checkpoint.save(tmp_path, 2, {"w": np.ones(3)}, keep=1)
+    )
+    got = checkpoint.load(tmp_path)
+    assert got.step == 2 and len(calls) == 2
+    np.testing.assert_array_equal(got.arrays["['w']"], np.ones(3))
+
+
+def test_a_checkpoint_damaged_on_disk_is_still_reported_at_once(tmp_path, monkeypatch):
+    path = checkpoint.save(tmp_path, 1, {"w": np.zeros(3)})
+    with open(path, "r+b") as f:  # same size, other bytes: its sha256 no longer matches
+        f.seek(-1, os.SEEK_END)
+        f.write(b"\xff")
+    calls = _save_during_first_read(monkeypatch, lambda: None)
+    with pytest.raises(checkpoint.CorruptCheckpointError, match="sha256 does not match"):
+        checkpoint.load(tmp_path)
+    assert len(calls) == 1  # not read again: nothing changed it meanwhile

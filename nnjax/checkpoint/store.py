@@ -4,6 +4,7 @@ import errno
 import hashlib
 import json
 import os
+import time
 import warnings
 from collections.abc import Mapping
 
@@ -188,12 +189,23 @@ def load(path_or_directory, step: int | None = None) -> Checkpoint:
     Raises :class:`CorruptCheckpointError` naming the file when the JSON is unreadable or a
     digest or size does not match (``err.latest_valid`` offers the newest good checkpoint,
     also named in the message), ``FileNotFoundError`` naming the path given when there is
-    none (with the steps that do exist).
+    none (with the steps that do exist). A save into the folder while it reads (another
+    process's run pruning with ``keep=1``, or saving the step read again) is no damage: the
+    checkpoint is looked up and read again (at most twice more) where its files changed
+    or went away since it was found.
     """
-    npz, js = _resolve(path_or_directory, step)
-    try:
-        return _read(npz, js)
-    except _Bad as bad:
+    for attempt in range(3):
+        npz, js = _resolve(path_or_directory, step)
+        seen = _stamps(npz, js)
+        try:
+            return _read(npz, js)
+        except (_Bad, FileNotFoundError) as e:
+            if attempt < 2 and _stamps(npz, js) != seen:
+                time.sleep(0.01 * (attempt + 1))
+                continue
+            if isinstance(e, FileNotFoundError):
+                raise
+            bad = e
         m = _NAME.match(os.path.basename(npz))
         good = latest_valid(os.path.dirname(npz), before=int(m.group(1)))
         hint = (
@@ -202,6 +214,20 @@ def load(path_or_directory, step: int | None = None) -> Checkpoint:
             else "; there is no older valid checkpoint"
         )
         raise CorruptCheckpointError(str(bad) + hint, bad.path, good) from None
+    raise AssertionError("unreachable")
+
+
+def _stamps(*paths: str) -> tuple:
+    """(inode, mtime, size) of each path, None where it is missing: what a writer changes."""
+    out = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except OSError:
+            out.append(None)
+        else:
+            out.append((st.st_ino, st.st_mtime_ns, st.st_size))
+    return tuple(out)
 
 
 def latest_valid(directory, before: int | None = None) -> Checkpoint | None:
