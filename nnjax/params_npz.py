@@ -73,7 +73,17 @@ def save_params(path, params) -> None:
 
     Every leaf must be an array of numbers: a Python object would be pickled (and
     :func:`load_params`, which never unpickles, could not read it back), a string would
-    come back as text; such a leaf is a ``ValueError`` naming it, before the disk."""
+    come back as text; such a leaf is a ``ValueError`` naming it, before the disk, and so is
+    a typed PRNG key (JAX's own TypeError named no leaf)."""
+    import jax
+
+    for at, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        if jax.dtypes.issubdtype(getattr(leaf, "dtype", None), jax.dtypes.prng_key):
+            raise ValueError(
+                f"io.save_params: params{jax.tree_util.keystr(at)} is a PRNG key "
+                f"({leaf.dtype}), which {path} cannot hold: save jax.random.key_data(key) "
+                "and wrap it back with jax.random.wrap_key_data"
+            )
     arrays = flatten_params(params)
     for name, a in arrays.items():
         if not holds_numbers(a):

@@ -6,6 +6,7 @@ the standardiser, the training configuration and each array file's entry.
 from __future__ import annotations
 
 import json
+import math
 import numbers
 
 from nnjax.saved_format import FORMAT, FORMAT_VERSION, LABEL_TYPES, _body_checksum, _sha256
@@ -215,6 +216,12 @@ def _label_names(label_names, out_shape, loss: str) -> list:
         raise ValueError(
             f"nnjax.save: label names must be strings or numbers; got {odd[0]!r} "
             f"({type(odd[0]).__name__})"
+        )
+    unstorable = [v for v in names if isinstance(v, float) and not math.isfinite(v)]
+    if unstorable:  # json would write NaN, which is no JSON (model.json is strict JSON)
+        raise ValueError(
+            f"nnjax.save: label names must be strings or finite numbers; got {unstorable[0]!r} "
+            f"at index {next(i for i, v in enumerate(names) if v is unstorable[0])}"
         )
     repeated = sorted({repr(v) for v in names if names.count(v) > 1})
     if repeated:  # predict could not tell those classes apart by their labels

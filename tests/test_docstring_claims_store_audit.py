@@ -290,3 +290,27 @@ def test_a_checkpoint_damaged_on_disk_is_still_reported_at_once(tmp_path, monkey
     with pytest.raises(checkpoint.CorruptCheckpointError, match="sha256 does not match"):
         checkpoint.load(tmp_path)
     assert len(calls) == 1  # not read again: nothing changed it meanwhile
+
+
+def test_save_params_names_a_prng_key_leaf(tmp_path):
+    # JAX's "JAX array with PRNGKey dtype cannot be converted to a NumPy array" named no leaf
+    path = tmp_path / "p.npz"
+    with pytest.raises(ValueError) as e:
+        params_npz.save_params(path, {"w": np.zeros(2), "k": jax.random.key(0)})
+    assert str(e.value).startswith(
+        f"io.save_params: params['k'] is a PRNG key (key<fry>), which {path}"
+    )
+    assert not path.exists()
+
+
+def test_saved_model_label_name_nan_is_refused_naming_it(tmp_path, tiny):
+    # model.json held the token NaN (no JSON), and the model loaded with a nan class name
+    model, params = tiny
+    with pytest.raises(ValueError) as e:
+        nnjax.save(
+            tmp_path / "m", model, params, input_shape=(-1, 4), label_names=["a", float("nan"), "c"]
+        )
+    assert str(e.value) == (
+        "nnjax.save: label names must be strings or finite numbers; got nan at index 1"
+    )
+    assert not (tmp_path / "m").exists()
