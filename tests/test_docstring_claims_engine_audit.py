@@ -228,3 +228,8 @@ def test_bounded_chunks_keep_fits_checkpoints_on_their_multiples():
         hooks=(hook,), clock=lambda: now[0],
     )  # fmt: skip
     assert saved == [5, 10, 15, 20, 25, 30]
+
+
+def test_early_stopping_after_one_epoch_says_one_epoch():
+    _, _, _, reason = _monitor_run([3.0, 2.0, 2.5], patience=1)
+    assert reason == "early stopping: val_loss did not improve for 1 epoch (best 2 at epoch 2)"

@@ -277,7 +277,8 @@ def run(args) -> int:
     wall = time.perf_counter() - t0
     st, runs = c.result.study, c.result.runs
     n_runs = sum(r.step_loss.shape[0] * r.step_loss.shape[1] for r in runs.values())
-    print(f"{c.result.model_name} on {st.dataset}: {n_runs} runs, {st.epochs} epochs each")
+    epochs = f"{st.epochs} epoch{'' if st.epochs == 1 else 's'}"
+    print(f"{c.result.model_name} on {st.dataset}: {n_runs} runs, {epochs} each")
     # the headers over their columns (at 16, each mean ± std of 17 ran one column past)
     print(
         f"{'optimizer':<10} {'best lr':>9} {'val loss':>{PM_WIDTH}} "

@@ -252,7 +252,7 @@ def _setup(result: StudyResult) -> list[str]:
         f"{sz['n_classes']} classes.",
         f"* Data: {sz['n_fit']} fit / {sz['n_val']} validation / {sz['n_test']} test examples "
         f"(data seed {st.data_seed}{split_off}).",
-        f"* {st.epochs} epochs; batch size: {batches}.",
+        f"* {st.epochs} epoch{'' if st.epochs == 1 else 's'}; batch size: {batches}.",
         f"* Seeds {', '.join(map(str, st.seeds))} (each seed fixes the initial weights and the "
         "shuffles; the same seeds for every learning rate and optimizer)."
         + (

@@ -133,7 +133,8 @@ class EarlyStoppingMonitor:
                 else "no epoch gave a finite value"  # nan from the start (check_finite=False)
             )
             self.reason = (
-                f"early stopping: {self.rule.metric} did not improve for {self.wait} epochs "
+                f"early stopping: {self.rule.metric} did not improve for {self.wait} "
+                f"{'epoch' if self.wait == 1 else 'epochs'} "
                 f"({best})"
             )
             self.stop.request(self.reason)

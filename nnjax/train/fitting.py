@@ -69,7 +69,7 @@ def _describe(r: FitResult) -> str:
         parts.append(f"state {len(jax.tree.leaves(r.state))} arrays")
     epochs = len(next(iter(r.metrics.values()), ()))
     steps = len(r.step_loss) // epochs if epochs else 0
-    parts.append(f"epochs {epochs} x {steps} steps")
+    parts.append(f"epochs {epochs} x {steps} step{'' if steps == 1 else 's'}")
     final = [f"{k} {float(v[-1]):.4g}" for k, v in r.metrics.items() if len(v)]
     if final:
         parts.append("final " + ", ".join(final))
