@@ -1,10 +1,12 @@
 """Built-in datasets, generated or shipped in a package: nothing is downloaded.
 
-Every loader returns a :class:`Dataset` of NumPy arrays: ``X`` float32 (n, features), ``y``
-int32 labels (n,). Splits are seeded; standardisation uses the training split's statistics,
-held as data by a :class:`Standardizer` (JSON-able, so a saved model can re-apply it).
-:func:`load_splits` adds a stratified validation split; the user's own files (CSV, ``.npz``,
-``.npy``) are read by :mod:`nnjax.datafile` and split the same way by :func:`split_own`.
+:func:`load` returns a :class:`Dataset` of NumPy arrays: ``X`` float32 (n, features), ``y``
+int32 labels (n,); the generators it draws on (:func:`toy`, :func:`two_moons`, ...) return
+``(X, y)`` as made, float64 and int64. Splits are seeded; standardisation uses the training
+split's statistics, held as data by a :class:`Standardizer` (JSON-able, so a saved model can
+re-apply it). :func:`load_splits` adds a stratified validation split; the user's own files
+(CSV, ``.npz``, ``.npy``) are read by :mod:`nnjax.datafile` and split the same way by
+:func:`split_own`.
 """
 
 import functools

@@ -4,8 +4,9 @@
 (n,) int32 in [0, K), with ``label_names`` (K,) the original labels, sorted. The formats:
 
 * ``.csv``: a header row, then one example per row, comma-separated (UTF-8, a BOM is
-  skipped, blank lines are skipped; an Excel ``sep=,`` first line is skipped, a comma ending
-  every line, the header included, is no column, and a file holding a NUL byte is refused:
+  skipped, blank lines and lines of empty fields only (``,,``: a spreadsheet's empty rows)
+  are skipped; an Excel ``sep=,`` first line is skipped, a comma ending every line, the
+  header included, is no column, and a file holding a NUL byte is refused:
   :mod:`nnjax.datafile_csv`). The column named ``target`` (default ``"target"``)
   holds the labels; every other column is a numeric feature. A header of numbers only
   (other than pandas' default names 0..d-1) is warned of: it may be the first example of a
@@ -22,8 +23,9 @@ other text makes every label a string name, sorted as strings (``"10" < "2"``). 
 are the same for a CSV column and for a string array ``y``: ``"1"``, ``"1.0"`` and ``"01"``
 are one class, named 1. One difference: a CSV cell's spaces are stripped (``" a"`` is the
 class ``"a"``), while an array's string names are kept as written (``" a"`` and ``"a"`` are
-two classes; spaces around a number still do not count). Labels with a fractional part are
-refused (nnjax trains classifiers), as are fewer than 2 classes.
+two classes; spaces around a number still do not count). Numbers with a fractional part, or
+infinite (``inf``), among number labels are refused (nnjax trains classifiers), as are fewer
+than 2 classes.
 
 Every bad input is a ``ValueError`` naming the file, the column (or array) and the first bad
 row: a missing value (an empty cell, ``NA``, ``NaN``, ``null``, ``None``, ``?``, Excel's
@@ -33,7 +35,7 @@ lines (a quote left open, which takes in the rows after it), a file that cannot 
 or is not UTF-8 (the line of the first byte that is not, or UTF-16 by its mark), an array
 whose header claims more data than its file (or archive member) holds, or an archive member
 that is no ``.npy`` array. CSV rows are
-named by the line in the file they start on (the header is line 1); array rows by their
+named by the line in the file they start on (its first line is 1); array rows by their
 0-based index. A path that is missing, a folder or a device is refused by
 :func:`check_paths` before anything is read, as a :class:`nnjax.errors.PathError` (an
 ``OSError``: the CLI exits 3). Nothing here imports JAX.
@@ -132,14 +134,14 @@ def read(path, *, target: str | None = None, labels=None) -> OwnData:
 def read_csv(path, target: str = DEFAULT_TARGET) -> OwnData:
     """A CSV file with a header row; the column ``target`` holds the labels."""
     where = os.fspath(path)
-    header, rows, lines = _csv_rows(where)
+    header, rows, lines, head_line = _csv_rows(where)
     if target not in header:
         shown = _first(header)
         raise ValueError(
             f"{where}: no column {target!r} (give the label column with --target); columns: "
-            f"{shown}{no_header(header)}"
+            f"{shown}{no_header(header, head_line)}"
         )
-    warn_numeric_header(where, header)
+    warn_numeric_header(where, header, head_line)
     t = header.index(target)
     features = [i for i in range(len(header)) if i != t]
     if not features:

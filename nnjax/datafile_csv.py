@@ -2,7 +2,8 @@
 the line each starts on, and numeric columns, every refusal one line naming the file, the
 line and the column. Linear in the file's size, columns included. Imports NumPy only.
 
-Rules beyond plain CSV (comma-separated, UTF-8, a BOM skipped, blank lines skipped):
+Rules beyond plain CSV (comma-separated, UTF-8, a BOM skipped, blank lines and lines of
+empty fields only, ``,,``, skipped):
 
 * Excel's separator line: a first line ``sep=,`` (Excel writes it for some locales) is
   skipped, and the header is the line after it; ``sep=;`` (or any other separator) is
@@ -38,36 +39,37 @@ def _all_numbers(header: list[str]) -> bool:
     return True
 
 
-def no_header(header: list[str]) -> str:
-    """A hint for an error about ``header`` when its every cell is a number: the file's
+def no_header(header: list[str], line: int = 1) -> str:
+    """A hint for an error about ``header`` (on the file's ``line``: after blank lines or
+    Excel's ``sep=,`` line it is not line 1) when its every cell is a number: the file's
     first row is likely data, its header row missing ('' otherwise)."""
     if not _all_numbers(header):
         return ""
     return (
-        "; line 1 is all numbers: is the header row missing? (a CSV file needs one naming "
-        "its columns)"
+        f"; line {line} is all numbers: is the header row missing? (a CSV file needs one "
+        "naming its columns)"
     )
 
 
-def warn_numeric_header(where: str, header: list[str]) -> None:
-    """Warn when the header row is all numbers other than pandas' default names 0..d-1
-    (``DataFrame(X).to_csv(index=False)``): it may be an example read as the header, and
-    so left out."""
+def warn_numeric_header(where: str, header: list[str], line: int = 1) -> None:
+    """Warn when the header row (the file's ``line``) is all numbers other than pandas'
+    default names 0..d-1 (``DataFrame(X).to_csv(index=False)``): it may be an example read
+    as the header, and so left out."""
     if _all_numbers(header) and header != [str(i) for i in range(len(header))]:
         import warnings
 
         warnings.warn(
-            f"{where}: line 1 ({_first(header, 4)}) is all numbers and is read as the header, "
-            "not as an example; if it is data, add a header row naming the columns",
+            f"{where}: line {line} ({_first(header, 4)}) is all numbers and is read as the "
+            "header, not as an example; if it is data, add a header row naming the columns",
             stacklevel=3,
         )
 
 
-def _csv_rows(where: str, rows_needed: bool = True) -> tuple[list, list, list[int]]:
-    """(header, data rows, the file line each row starts on); blank lines skipped, and an
-    Excel ``sep=,`` first line and a trailing comma on every line dropped (module docstring).
-    A header with no rows is refused when ``rows_needed`` (training), else read as no
-    examples."""
+def _csv_rows(where: str, rows_needed: bool = True) -> tuple[list, list, list[int], int]:
+    """(header, data rows, the file line each row starts on, the header's line); blank
+    lines (and lines of empty fields only) skipped, and an Excel ``sep=,`` first line and a
+    trailing comma on every line dropped (module docstring). A header with no rows is
+    refused when ``rows_needed`` (training), else read as no examples."""
     _refuse_nul(where)
     rows, lines, ends = _records(where)
     if rows and lines[0] == 1 and (sep := _SEP_LINE.fullmatch(",".join(rows[0]))):
@@ -95,7 +97,7 @@ def _csv_rows(where: str, rows_needed: bool = True) -> tuple[list, list, list[in
             )
     if len(rows) == 1 and rows_needed:
         raise ValueError(f"{where}: a header and no data rows")
-    return header, rows[1:], lines[1:]
+    return header, rows[1:], lines[1:], lines[0]
 
 
 def _records(where: str) -> tuple[list, list[int], list[int]]:
@@ -192,7 +194,9 @@ def _check_header(where: str, header: list[str], line: int, rows: list, lines: l
     counts = collections.Counter(header)  # linear: list.count per name took 8 s at 3e4 names
     repeated = sorted(h for h, c in counts.items() if c > 1)
     if repeated:
-        raise ValueError(f"{where}: the header repeats column names {repeated}{no_header(header)}")
+        raise ValueError(
+            f"{where}: the header repeats column names {repeated}{no_header(header, line)}"
+        )
 
 
 def _trail_fix(header: list[str], rows: list, lines: list) -> str:

@@ -2,8 +2,8 @@
 0..K-1 in sorted order of the labels, the labels themselves the names. Integers keep their
 values exactly (up to 4300 digits, Python's limit on integer text; a longer one is refused);
 numbers with no fractional part (``1.0``) count as integers within +-2**53, where floats are
-exact; any other text makes every label a string name. A
-missing label (:data:`MISSING`), one with a fractional part, or a single class is a
+exact; any other text makes every label a string name. A missing label (:data:`MISSING`),
+among number labels one with a fractional part or an infinite one, or a single class is a
 ``ValueError`` naming the file, column and row. Imports NumPy only."""
 
 import decimal

@@ -49,17 +49,17 @@ def read_inputs(
 
 
 def _csv(where, n_features, feature_names, label_names, target, trained_target) -> Inputs:
-    header, rows, lines = datafile._csv_rows(where, rows_needed=False)  # 0 rows: as .npz
+    header, rows, lines, head_line = datafile._csv_rows(where, rows_needed=False)  # 0 rows: as .npz
     if target is not None and target not in header:
         raise ValueError(f"{where}: no column {target!r} (--target); columns: {', '.join(header)}")
     if target is None and trained_target in header:
         target = trained_target
     given = [h for h in header if h != target]
     if feature_names is not None:
-        check_same_columns(where, given, list(feature_names), csv_header=True)
+        check_same_columns(where, given, list(feature_names), header_line=head_line)
         order = list(feature_names)
     else:
-        datafile.warn_numeric_header(where, header)
+        datafile.warn_numeric_header(where, header, head_line)
         if len(given) != n_features:
             # a model trained on arrays or a built-in dataset knows no label column: name it
             label = datafile.DEFAULT_TARGET if datafile.DEFAULT_TARGET in given else given[-1]
@@ -108,10 +108,13 @@ def _all_missing(values, label_names, where: str, lines) -> bool:
     return False
 
 
-def check_same_columns(where: str, given: list, trained: list, csv_header: bool = False) -> None:
+def check_same_columns(
+    where: str, given: list, trained: list, header_line: int | None = None
+) -> None:
     """The columns ``given`` are the model's ``trained`` ones, in any order, or a
     ``ValueError`` naming the missing and the unknown ones (and, for a CSV file's header of
-    numbers only, asking whether its header row is missing)."""
+    numbers only, on the file's ``header_line``, asking whether its header row is
+    missing)."""
     given_set, trained_set = set(given), set(trained)  # linear in the columns
     missing = [c for c in trained if c not in given_set]
     extra = [c for c in given if c not in trained_set]
@@ -124,7 +127,7 @@ def check_same_columns(where: str, given: list, trained: list, csv_header: bool 
         raise ValueError(
             f"{where}: columns differ from the model's training data: {'; '.join(parts)} "
             f"(it was trained on {datafile._first(trained)})"
-            + (datafile.no_header(given) if extra and csv_header else "")
+            + (datafile.no_header(given, header_line) if extra and header_line else "")
         )
 
 
