@@ -81,7 +81,8 @@ def rate_encode(key, x: Array, n_steps: int) -> Array:
     With a key, s_t ~ Bernoulli(p) independently per step (a Poisson-like train). With
     ``key=None``, the deterministic regular train of an IF neuron driven by p (subtractive
     reset, threshold 1, v_0 = 0), in closed form: s_t = floor((t + 1) p) - floor(t p), so the
-    count after n steps is floor(n p).
+    count after n steps is floor(n p). Counted in float32 at least (float64 for float64 x),
+    whatever x's dtype, so the train is 0/1 in float16 and bfloat16 too, up to 2^24 steps.
 
     A concrete x holding nan or inf is refused (ValueError); under a trace an entry x = nan
     gives nan at every step (both paths), never a plausible spike train.
@@ -97,8 +98,15 @@ def _rate_encode(key, x, n_steps):
     if key is not None:
         s = jax.random.bernoulli(key, p, (n_steps,) + x.shape).astype(p.dtype)
         return _nan_where_nan(p, s)  # Bernoulli(nan) would be silence
-    t = jnp.arange(n_steps + 1, dtype=p.dtype).reshape((n_steps + 1,) + (1,) * p.ndim)
-    return jnp.diff(jnp.floor(t * p), axis=0)
+    w = _wide(p)  # float16 counted to 2048 (bfloat16 to 256), then "spikes" of 2
+    t = jnp.arange(n_steps + 1, dtype=w.dtype).reshape((n_steps + 1,) + (1,) * p.ndim)
+    return jnp.diff(jnp.floor(t * w), axis=0).astype(p.dtype)
+
+
+def _wide(p: Array) -> Array:
+    """p in at least float32: spike times and counts computed in float16 or bfloat16 were
+    rounded (a bfloat16 input's latency off by up to 998 steps of 1000, or never fired)."""
+    return p.astype(jnp.promote_types(p.dtype, jnp.float32))
 
 
 def latency_encode(x: Array, n_steps: int, *, threshold: float = 0.0) -> Array:
@@ -115,7 +123,7 @@ def latency_encode(x: Array, n_steps: int, *, threshold: float = 0.0) -> Array:
     threshold = _check_threshold(threshold, "latency_encode")
     x = jnp.asarray(x)
     p = jnp.clip(x, 0.0, 1.0)
-    t = jnp.round((1.0 - p) * (n_steps - 1)).astype(jnp.int32)
+    t = jnp.round((1.0 - _wide(p)) * (n_steps - 1)).astype(jnp.int32)
     steps = jnp.arange(n_steps).reshape((n_steps,) + (1,) * p.ndim)
     # x, not its clip, against threshold: x = 1.5 > 1 fired never, x = -1 <= -0.5 at T - 1
     return _nan_where_nan(p, ((steps == t) & (x > threshold)).astype(p.dtype))
