@@ -66,9 +66,10 @@ def median_time(fn, repeats=5):
 # ## Where does the code run?
 #
 # JAX places every array on a **device**. `jax.devices()` lists them; the first is the
-# default. On this machine that is the CPU (XLA compiles for its cores); on a machine with a
-# GPU and a CUDA build of jaxlib it would list `CudaDevice(id=0)`, ... and every `jnp` array
-# and every jitted computation would go there, without a change to the code below.
+# default. Without a GPU that is the CPU (XLA compiles for its cores): the run whose outputs
+# are shown here had only the CPU (printed below); on a machine with a GPU and a CUDA build
+# of jaxlib it would list `CudaDevice(id=0)`, ... and every `jnp` array and every jitted
+# computation would go there, without a change to the code below.
 
 # %%
 print("devices:        ", jax.devices())
@@ -236,10 +237,10 @@ fig.tight_layout()
 #   debugging.
 # * **A jitted step** is one call per step; here it already beats the NumPy twin (`vs NumPy`),
 #   which also pays Python overhead for each of the many small NumPy calls of a step.
-# * **Scan-fusion** removes the remaining per-step Python and dispatch cost; XLA also fuses
-#   the elementwise work inside the step. The price is a compile (its time is in the table),
-#   paid once per shape (that is why `nnjax.fit` drops the last partial batch: one shape, one
-#   compile).
+# * **Scan-fusion** removes the remaining per-step Python and dispatch cost (XLA fuses the
+#   elementwise work inside a step in both jitted forms). The price is a compile (its time is
+#   in the table), paid once per shape (that is why `nnjax.fit` drops the last partial batch:
+#   one shape, one compile).
 #
 # How the ratios move with the batch size depends on the machine (its cores, its BLAS, its
 # load): a larger batch adds arithmetic to each step, not per-step overhead. The twin and the
@@ -309,10 +310,12 @@ fig.tight_layout()
 # whether they are looped or vmapped; on a small CPU that arithmetic already keeps the cores
 # busy, so the vmapped sweep gains little over the loop of compiled runs, if anything: which
 # of the two rows above is ahead varies with the machine and its load (both are far ahead of
-# NumPy). What `vmap` removes is the per-call overhead, and it fills wide hardware: one small
-# model would leave most of a GPU idle, eight batched together would not. Where the work per
-# call is tiny, the difference can show even on a CPU — per-example gradients are the
-# classic case (the table below, from the same machine).
+# NumPy). What `vmap` removes is the per-call overhead, and it widens each call: one small
+# model leaves most of a GPU idle, and eight batched together give it eight times the work
+# per launch — at this notebook's sizes still far too little to fill one (about 12 MFLOP
+# per step for all eight, by XLA's cost analysis; a GPU was not measured here). Where the
+# work per call is tiny, the difference can show even on a CPU — per-example gradients are
+# the classic case (the table below, from the same machine).
 #
 # ### Per-example gradients
 #
