@@ -247,14 +247,13 @@ def run(args) -> int:
             folders.enter_context(removing_new_folders(path))
         train_safety.check_paths(args)  # before the data and JAX: a read-only --out fails now
         with train_safety.out_lock(args) as out:  # one run writes a --out folder at a time
-            # again, under the lock: a run into --out that ended since check_paths wrote
-            # there, and _run's snapshot would take its files for this run's (replaced)
-            train_safety.check_saved_model_kept(args)
+            train_safety.check_saved_model_kept(args)  # again, under the lock: a run that
+            # ended since check_paths wrote there (_run's snapshot would take its files)
             return _run(args, out)
 
 
 def _run(args, out_lock) -> int:
-    from nnjax.commands import train_options, train_outputs, train_safety, train_space
+    from nnjax.commands import train_finish, train_options, train_outputs, train_safety, train_space
     from nnjax.commands.info import info
     from nnjax.commands.train_data import data_record, describe_data, final_test
     from nnjax.rescue import out_files_state
@@ -293,9 +292,7 @@ def _run(args, out_lock) -> int:
     log.learning_rates = train_options.learning_rates_per_epoch(
         args, len(ds.X_train), batch, args.epochs
     )
-    from nnjax.commands.train_finish import Finishing
-
-    stop = Finishing(args.out)  # fit's stop flag, then the final writes'
+    stop = train_finish.Finishing(args.out)  # fit's stop flag, then the final writes'
     t0 = time.perf_counter()
     with train_safety.stoppable(args, fit_kw, _lr_label(args), stop):  # one-line failures
         res = _train(model, params, ds, args, fit_kw, watch, log)
@@ -303,11 +300,14 @@ def _run(args, out_lock) -> int:
         log.close(res.step_loss)  # TensorBoard: the step losses, then the file is complete
         wall = time.perf_counter() - t0
         test = final_test(model, res.params, ds, loss, res.metrics)
-        train_outputs.print_results(res, test, watch, wall)
-        if args.out:
+        shown = (res, test, watch, wall)  # the results lines: after the files, a reader gone
+        if args.out:  # (a closed pipe) loses nothing; where the files are rescued, before them
             out_lock.acquire()  # held since the start, or taken now from fit (--out = ckpt dir)
-            record = data_record(ds, test)
-            written = train_outputs.write_out(args, model, loss, res, ds, log, record, before)
+            with train_outputs.shown_if_it_fails(*shown):
+                record = data_record(ds, test)
+                written = train_outputs.write_out(args, model, loss, res, ds, log, record, before)
+        train_outputs.print_results(*shown)
+        if args.out:
             print(f"wrote {args.out}/: {', '.join(written)}")  # all at once: never two runs'
     stop.end()
     return 0
@@ -328,8 +328,10 @@ def _train(model, params, ds, args, fit_kw: dict, watch: str, log):
             log.close()
             raise
         return e.result
-    except BaseException:
+    except BaseException as e:
         log.close()
+        if isinstance(e, ValueError) and "already holds checkpoints" in str(e) and not args.resume:
+            _checkpointing(args)  # another run filled --checkpoint-dir since: the options' words
         raise
 
 

@@ -15,6 +15,7 @@ all as they were. The event files are not in the group: tensorboardX appends to 
 the run goes (TensorBoard reads them as they grow). Imports nothing heavy at the top.
 """
 
+import contextlib
 import importlib.util
 import os
 import time
@@ -306,3 +307,17 @@ def print_results(res, test: dict, watch: str, wall: float) -> None:
             f"early stopping: kept the params of epoch {res.best_epoch} of the {n} run (best "
             f"val loss); the metrics above are theirs"
         )
+
+
+@contextlib.contextmanager
+def shown_if_it_fails(*results):
+    """:func:`print_results` of ``results`` when the block fails, then the error goes on: a
+    run whose files were rescued to a temporary folder (a full disk) still prints its loss
+    and accuracy before the one error line. A standard output that fails there is ignored:
+    the error of the writing is the one to report."""
+    try:
+        yield
+    except Exception:
+        with contextlib.suppress(OSError):
+            print_results(*results)
+        raise
