@@ -4,11 +4,11 @@ Fast: reads the committed .ipynb outputs and the .py twins, and compiles one sma
 for XLA's cost analysis; runs no notebook. A notebook re-executed elsewhere (another
 machine, other numbers) without its prose following fails here, naming the claim."""
 
-import json
 import pathlib
 import re
 
 import pytest
+from test_notebooks_claims_audit import printed  # the executed notebook's printed text
 
 ROOT = pathlib.Path(__file__).parent.parent
 NB = ROOT / "notebooks"
@@ -20,18 +20,6 @@ AUDITED = [
     "05_spiking_neurons_and_synchrony",
     "08_cnn_and_gru",
 ]
-
-
-def printed(name: str) -> str:
-    """All stream text the committed, executed notebook ``name`` printed."""
-    nb = json.loads((NB / f"{name}.ipynb").read_text())
-    return "".join(
-        "".join(o.get("text", ""))
-        for c in nb["cells"]
-        if c["cell_type"] == "code"
-        for o in c.get("outputs", [])
-        if o.get("output_type") == "stream"
-    )
 
 
 def prose(name: str) -> str:
