@@ -314,10 +314,10 @@ def _run(args, out_lock) -> int:
 
 
 def _train(model, params, ds, args, fit_kw: dict, watch: str, log):
-    """fit's result; the TensorBoard log is closed when fit fails. A stop that came in the
-    last chunk of a run without early stopping finds training complete: its result is kept
-    (to be written) rather than discarded."""
+    """fit's result; the TensorBoard log is closed when fit fails. A stop in the last chunk
+    of a run without early stopping finds training complete: its result is kept to write."""
     from nnjax.train import TrainingStopped
+    from nnjax.train.checkpoints import CheckpointsPresentError
 
     try:
         return _fit_with_progress(
@@ -330,8 +330,8 @@ def _train(model, params, ds, args, fit_kw: dict, watch: str, log):
         return e.result
     except BaseException as e:
         log.close()
-        if isinstance(e, ValueError) and "already holds checkpoints" in str(e) and not args.resume:
-            _checkpointing(args)  # another run filled --checkpoint-dir since: the options' words
+        if isinstance(e, CheckpointsPresentError) and not args.resume:  # filled since checked
+            _checkpointing(args)  # refused in the options' words
         raise
 
 

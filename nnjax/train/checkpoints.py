@@ -43,6 +43,11 @@ from nnjax.train.loop import EpochOutputs
 from nnjax.train.step import Carry
 
 
+class CheckpointsPresentError(ValueError):
+    """A fresh run's ``checkpoint_dir`` holds another run's checkpoints (the command line
+    says it in its options' words)."""
+
+
 class FreeSpaceWarning(UserWarning):
     """The checkpoint directory's file system has less free space than the run needs."""
 
@@ -116,7 +121,7 @@ class FitCheckpoints:
         if not done:
             return
         if not resume:
-            raise ValueError(
+            raise CheckpointsPresentError(
                 f"fit: {self.directory} already holds checkpoints (newest: epoch {done[-1]}); "
                 "pass resume=True to continue that run, or use another checkpoint_dir"
             )
