@@ -204,7 +204,7 @@ def load(
     if name in NO_SPLIT:
         return Dataset(X, y, X, y, n_classes, name)
     n_test = splits.held_out(len(y), test_fraction)
-    _check_stratifiable(
+    splits.check_stratifiable(
         y, n_test, f"load({name!r}): the test split ({test_fraction:g})", range(n_classes)
     )
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_fraction, seed)
@@ -336,7 +336,7 @@ def split_own(
     val_fraction = checks.val_fraction_below(name, val_fraction, test_fraction)
     seed, y = checks.seed(name, seed), _class_indices(name, X, y, len(label_names))
     n_test = splits.held_out(len(y), test_fraction)
-    _check_stratifiable(y, n_test, f"{name}: the test split ({test_fraction:g})", label_names)
+    splits.check_stratifiable(y, n_test, f"{name}: the test split ({test_fraction:g})", label_names)
     X_tr, X_te, y_tr, y_te = splits.train_test_split(X, y, n_test, seed, who=name)
     parts = _hold_out_validation(X_tr, y_tr, len(y), val_fraction, seed, label_names, name)
     return _standardized(
@@ -366,29 +366,9 @@ def _hold_out_validation(X, y, n_total: int, val_fraction: float, seed: int, nam
     if not val_fraction:
         return X, y, None, None
     n_val = splits.held_out(n_total, val_fraction)
-    _check_stratifiable(y, n_val, f"{name}: the validation split ({val_fraction:g})", names)
+    splits.check_stratifiable(y, n_val, f"{name}: the validation split ({val_fraction:g})", names)
     X_tr, X_val, y_tr, y_val = splits.train_test_split(X, y, n_val, seed, who=name)
     return X_tr, y_tr, X_val, y_val
-
-
-def _check_stratifiable(y: np.ndarray, n_held: int, what: str, names) -> None:
-    """A stratified split of y that holds out n_held examples is possible: every class has
-    2 examples or more, and both parts can hold one of each class."""
-    counts = np.bincount(y, minlength=len(names))
-    present = np.flatnonzero(counts)
-    single = present[counts[present] < 2]
-    n, k = len(y), len(present)
-    if len(single):
-        raise ValueError(
-            f"{what}: class {names[single[0]]!r} has only 1 of the {n} examples left to split; "
-            "a stratified split needs at least 2 of each class"
-        )
-    if n_held < k or n - n_held < k:
-        part, size = ("holds out", n_held) if n_held < k else ("leaves", n - n_held)
-        raise ValueError(
-            f"{what} {part} {size} of {n} examples, fewer than the {k} classes: a stratified "
-            f"split needs one of each; give a {'larger' if n_held < k else 'smaller'} fraction"
-        )
 
 
 def _standardized(X_tr, y_tr, X_val, y_val, X_te, y_te, *, name, label_names, feature_names=None):

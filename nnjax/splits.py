@@ -119,3 +119,23 @@ def train_test_split(X, y, test_size, seed: int, stratify: bool = True, who: str
         )
     train, test = split_indices(y, test_size, seed, stratify, who)
     return X[train], X[test], y[train], y[test]
+
+
+def check_stratifiable(y: np.ndarray, n_held: int, what: str, names) -> None:
+    """A stratified split of y that holds out n_held examples is possible: every class has
+    2 examples or more, and both parts can hold one of each class."""
+    counts = np.bincount(y, minlength=len(names))
+    present = np.flatnonzero(counts)
+    single = present[counts[present] < 2]
+    n, k = len(y), len(present)
+    if len(single):
+        raise ValueError(
+            f"{what}: class {names[single[0]]!r} has only 1 of the {n} examples left to split; "
+            "a stratified split needs at least 2 of each class"
+        )
+    if n_held < k or n - n_held < k:
+        part, size = ("holds out", n_held) if n_held < k else ("leaves", n - n_held)
+        raise ValueError(
+            f"{what} {part} {size} of {n} examples, fewer than the {k} classes: a stratified "
+            f"split needs one of each; give a {'larger' if n_held < k else 'smaller'} fraction"
+        )
