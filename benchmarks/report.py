@@ -239,7 +239,8 @@ def markdown(results: dict, plots: dict[str, str]) -> str:
         L += [
             f"### {cfg['model']}, batch {cfg['batch_size']}",
             "",
-            f"{cfg['steps']} steps ({cfg['epochs']} epochs of {cfg['n_examples']} examples), "
+            f"{cfg['steps']} steps ({cfg['epochs']} epoch{'s' if cfg['epochs'] != 1 else ''} "
+            f"of {cfg['n_examples']} examples), "
             f"{cfg['optimizer']} lr {cfg['learning_rate']}, {cfg['dtype']}, "
             f"{cfg['flops_per_step'] / 1e6:.1f} MFLOP/step.",
             "",

@@ -374,3 +374,11 @@ def test_the_check_covers_every_param_and_needs_a_loss():
     assert got["max_param_err_vs_moved"] == pytest.approx(0.05, rel=1e-5)
     with pytest.raises(Mismatch, match="param 0"):
         compare("x", two(1.0501, 1.0), losses, two(1.0, 1.0), losses, two(0.0, 0.0))
+
+
+def test_an_mlp_section_says_one_epoch_in_the_singular():
+    res = json.loads((ROOT / "benchmarks" / "results" / "cpu-2cores-2026-12-05.json").read_text())
+    text = report.markdown(res, {})
+    assert "32 steps (1 epoch of 1024 examples)" in text
+    assert "16 steps (2 epochs of 1024 examples)" in text
+    assert "1 epochs" not in text
