@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.cli_checks import OutKept, check, check_out_kept
+from benchmarks.cli_checks import OutKept, check, check_out_kept, folder, repeats, seconds
 from benchmarks.output import ReportFailed, kept, report_from, save_measurements, stopped, write
 from nnjax.commands import options
 
@@ -57,14 +57,13 @@ WORKLOADS = (
 MAX_EXAMPLES = {"quick": 256, "full": 1024}
 # the committed results: written here only when asked, `--out benchmarks/results`
 RESULTS = Path(__file__).resolve().parent / "results"
-MAX_REPEATS = 1000  # 11 rounds take 15 minutes: 1000 take a day; more would never end
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="small smoke run (< 2 min), e.g. for CI")
     p.add_argument(
         "--out",
-        type=_folder,
+        type=folder,
         default=None,
         metavar="DIR",
         help="output folder (default: a new temporary folder, printed; "
@@ -123,14 +122,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--repeats",
-        type=_repeats,
+        type=repeats,
         default=None,
         metavar="N",
         help="timed rounds (default 11; quick 1; the matmul peak at least 2)",
     )
     p.add_argument(
         "--pause",
-        type=_seconds,
+        type=seconds,
         default=0.15,
         action=given,
         metavar="S",
@@ -138,7 +137,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--min-block",
-        type=_seconds,
+        type=seconds,
         default=None,
         metavar="S",
         help="seconds of back-to-back calls per timed sample (default 0.25; quick 0)",
@@ -157,37 +156,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="run no workload: evaluate the targets of a run's saved measurements, FILE "
         "(its <stem>.json), and write its report and figures beside it (or into --out)",
-    )
-
-
-def _folder(text: str) -> Path:
-    """A type: a folder path; an empty one is refused (``Path("")`` is the current folder,
-    which would get the results unasked)."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError(f"takes a folder path, got {text!r}")
-    return Path(text)
-
-
-def _repeats(text: str) -> int:
-    """A type: rounds in [1, MAX_REPEATS] (--repeats 1000000000 ran a quick seed for years)."""
-    value = options.positive_int(text)
-    if value > MAX_REPEATS:
-        raise argparse.ArgumentTypeError(
-            f"must be an integer in [1, {MAX_REPEATS}] ({MAX_REPEATS} rounds take about a "
-            f"day), got {text!r}"
-        )
-    return value
-
-
-MAX_SECONDS = 60.0  # --pause and --min-block: more would only make a run that never ends
-
-
-def _seconds(text: str) -> float:
-    """A type: seconds in [0, 60] (1e308 overflowed time.sleep, or never finished a block)."""
-    return options._float_in(
-        text,
-        lambda v: 0 <= v <= MAX_SECONDS,
-        f"must be a number of seconds in [0, {MAX_SECONDS:g}]",
     )
 
 

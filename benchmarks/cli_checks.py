@@ -1,8 +1,11 @@
 """The checks of ``python -m benchmarks`` / ``nnjax bench`` (:mod:`benchmarks.cli`): a
 command line that makes no sense is one line, exit 2, before anything runs; files of an
-earlier run in ``--out`` are kept unless ``--overwrite``. Imports nothing heavy."""
+earlier run in ``--out`` are kept unless ``--overwrite``; the argument types of --out,
+--repeats, --pause and --min-block. Imports nothing heavy."""
 
+import argparse
 import os
+from pathlib import Path
 
 from nnjax.commands import options
 
@@ -13,6 +16,7 @@ FULL_ONLY = ("anatomy", "network", "scaling")
 MLP_OPTIONS = ("impls", "models", "batch_sizes", "optimizer", "memory")
 TIMING_OPTIONS = ("repeats", "pause", "min_block")
 TIMED = ("seed", "peak", "mlp", "cnn", "gru", "vmap", "anatomy")
+MAX_REPEATS = 1000  # 11 rounds take 15 minutes: 1000 take a day; more would never end
 
 
 def check(args) -> None:
@@ -185,3 +189,34 @@ def load_measurements(path) -> dict:
             '"suite": "nnjax benchmarks")'
         )
     return results
+
+
+def folder(text: str) -> Path:
+    """A type: a folder path; an empty one is refused (``Path("")`` is the current folder,
+    which would get the results unasked)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"takes a folder path, got {text!r}")
+    return Path(text)
+
+
+def repeats(text: str) -> int:
+    """A type: rounds in [1, MAX_REPEATS] (--repeats 1000000000 ran a quick seed for years)."""
+    value = options.positive_int(text)
+    if value > MAX_REPEATS:
+        raise argparse.ArgumentTypeError(
+            f"must be an integer in [1, {MAX_REPEATS}] ({MAX_REPEATS} rounds take about a "
+            f"day), got {text!r}"
+        )
+    return value
+
+
+MAX_SECONDS = 60.0  # --pause and --min-block: more would only make a run that never ends
+
+
+def seconds(text: str) -> float:
+    """A type: seconds in [0, 60] (1e308 overflowed time.sleep, or never finished a block)."""
+    return options._float_in(
+        text,
+        lambda v: 0 <= v <= MAX_SECONDS,
+        f"must be a number of seconds in [0, {MAX_SECONDS:g}]",
+    )

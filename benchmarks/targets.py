@@ -383,17 +383,16 @@ def _network_target(net) -> list[dict]:
     simulate 1 s and scale the time by 10)."""
     if not net:
         return []
-    text = NETWORK
     if not _positive(net["wall_per_bio_second"]):  # a zero time is no run "under 60 s"
         why = f"wall s per bio s {net['wall_per_bio_second']}: not positive finite"
-        return [_unmeasured(text, why)]
+        return [_unmeasured(NETWORK, why)]
     wall = net["wall_per_bio_second"] * 10.0
     brian = net.get("speedup_vs_brian2")
     vs = f"; {brian:.1f}x Brian2's numpy runtime" if brian else "; Brian2 did not run"
     scaled = "" if net["bio_seconds"] == 10.0 else f" (from {net['bio_seconds']:g} s x 10)"
     return [
         {
-            "target": text,
+            "target": NETWORK,
             "measured": f"{wall:.1f} s{scaled}, compile {net['nnjax']['compile_s']:.1f} s{vs}",
             "worst": wall,
             "holds": wall < 60.0,

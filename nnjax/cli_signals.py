@@ -88,13 +88,12 @@ def signals_unwind(command: str, grace_s: float = GRACE_S, *, prog: str | None =
 
 
 def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
-    """The signal's exception (a KeyboardInterrupt; raised again as a new one of its signal)
-    that an unexpected exception (one
-    :func:`nnjax.errors.exit_code` does not know) was raised while handling, through its
-    ``__cause__`` or ``__context__``, else None. A signal that lands as a native extension
-    loads (matplotlib's Agg backend, at the first figure saved) became ``ImportError:
-    initialization failed``: a traceback and exit 1, not the signal's one line and 128 + N.
-    An expected failure (a full disk while unwinding) stays itself: its line names it."""
+    """The signal's exception (a KeyboardInterrupt; raised again as a new one of its signal) that
+    an unexpected exception (one :func:`nnjax.errors.exit_code` does not know) was raised while
+    handling, through its ``__cause__`` or ``__context__``, else None. A signal that lands as a
+    native extension loads (matplotlib's Agg backend, at the first figure saved) became
+    ``ImportError: initialization failed``: a traceback and exit 1, not the signal's one line and
+    128 + N. An expected failure (a full disk while unwinding) stays itself: its line names it."""
     from nnjax.errors import exit_code
 
     if exit_code(exc) is not None:
@@ -124,10 +123,8 @@ def leave_at_once(prog: str) -> None:
         if signum == getattr(signal, "SIGHUP", None):
             detach_terminal()
         line = f"{prog}: error: interrupted by {signal.Signals(signum).name}\n"
-        try:
+        with contextlib.suppress(OSError):
             os.write(2, line.encode())
-        except OSError:
-            pass
         os._exit(128 + signum)
 
     for signum in served_signals():
