@@ -247,6 +247,8 @@ def _run(args) -> tuple[int, Path | None]:
         "load": {},
         "warnings": [],
     }
+    if only := _only(args):
+        results["only"] = only  # the report's header names the workloads chosen
 
     def note_load(when):
         snap = harness.load_snapshot()
@@ -293,9 +295,14 @@ def _stem(args, results) -> str:
     """``<device>-<date>[-quick]``, with ``-only-<workloads>`` when ``--only`` picked some: a
     partial run's files are named apart from the full run's of the same day (``--only
     scaling``'s report was ``<device>-<date>-scaling.json``, the full run's scaling JSON)."""
-    only = [w for w in WORKLOADS if w in args.only]
-    part = "" if len(only) == len(WORKLOADS) else "-only-" + "-".join(only)
+    part = "-only-" + "-".join(only) if (only := _only(args)) else ""
     return f"{results['device']}-{results['date'][:10]}{part}" + ("-quick" if args.quick else "")
+
+
+def _only(args) -> list[str]:
+    """The workloads ``--only`` chose, in run order; [] when it chose them all."""
+    only = [w for w in WORKLOADS if w in args.only]
+    return [] if len(only) == len(WORKLOADS) else only
 
 
 def main(argv=None) -> int:

@@ -113,6 +113,13 @@ def _cpu(env: dict) -> str:
     return f" of CPU: {env['cpu']}" if env.get("cpu") else ""
 
 
+def _mode(results: dict) -> str:
+    """``full run`` or ``quick run``, with ``--only <workloads>`` when the run chose some of
+    them (results of 2026-12-05 and before do not record it)."""
+    only = results.get("only")
+    return f"{results['mode']} run" + (f", --only {' '.join(only)}" if only else "")
+
+
 def partial(results: dict) -> str | None:
     """The line that says a stopped run's measurements are partial (None for a run that
     ended: its file has no ``"complete": false``; :class:`benchmarks.output.Progress`)."""
@@ -129,7 +136,7 @@ def partial(results: dict) -> str | None:
 
 def markdown(results: dict, plots: dict[str, str]) -> str:
     env, L = results["env"], []
-    L += [f"# nnjax benchmarks: {results['device']}, {results['date']} ({results['mode']} run)", ""]
+    L += [f"# nnjax benchmarks: {results['device']}, {results['date']} ({_mode(results)})", ""]
     if line := partial(results):
         L += [f"**{line}**", ""]
     total = results.get("total_s")  # a stopped run's file has none

@@ -9,6 +9,7 @@ line around the suite, in a second or two each."""
 
 import argparse
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -262,3 +263,25 @@ def test_a_full_disk_while_writing_the_report_is_one_line(
         "only-dispatch-quick.json: No space left on device (errno 28, ENOSPC)"
     )
     assert not out.exists()  # the folder it made, empty: removed, as by nnjax bench
+
+
+@pytest.mark.parametrize(
+    ("argv", "header"),
+    [
+        (["--only", "dispatch", "seed"], "(quick run, --only seed dispatch)"),  # run order
+        (["--only", *cli.WORKLOADS], "(quick run)"),
+    ],
+)
+def test_the_report_header_names_the_workloads_only_chose(argv, header, stubbed_suite, monkeypatch):
+    # an --only run was headed "(full run)" like the whole suite's
+    from benchmarks import report
+
+    written = {}
+    monkeypatch.setattr(cli, "write", lambda out, stem, results, args: written.update(results))
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    assert cli.run(parser.parse_args(["--quick", "--no-plots", *argv])) == 0
+    committed = json.loads(Path(cli.RESULTS, "cpu-2cores-2026-12-06.json").read_text())
+    run = {k: written[k] for k in ("mode", "only") if k in written}
+    text = report.markdown({**committed, **run}, {})
+    assert text.splitlines()[0].endswith(header)
