@@ -53,10 +53,11 @@ class History:
                     f"History: leaf {i} of a chunk has shape {a.shape[1:]} beside the axis, "
                     f"earlier chunks {buffer.shape[1:]}"
                 )
-            if n + len(a) > len(buffer):
+            dtype = np.result_type(buffer.dtype, a.dtype)  # as np.concatenate joins them
+            if n + len(a) > len(buffer) or dtype != buffer.dtype:  # room is no reason to cast
                 grown = np.empty(
                     (max(2 * len(buffer), n + len(a)),) + buffer.shape[1:],
-                    np.result_type(buffer.dtype, a.dtype),
+                    dtype,
                 )
                 grown[:n] = buffer[:n]
                 buffer = self._buffers[i] = grown
