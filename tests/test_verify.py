@@ -107,3 +107,15 @@ def test_verify_is_a_registered_command():
 
     args = cli.build_parser(["verify"]).parse_args(["verify"])
     assert "verify" in cli.COMMANDS and args._run is verify_command.run
+
+
+def test_each_failing_row_is_one_unwrapped_line_naming_it(monkeypatch, capsys):
+    """Piped output wraps the table at 80 columns (a long name split over lines), so each
+    failure is also said on one line: `grep ^FAIL` names it with its difference and bound."""
+    long = "layer Conv(features=8, kernel=(3, 3), stride=(2, 2), padding='SAME') dJ/dparams [z > 0]"
+    rows = [V.Check("activation relu", 1e-12, 1e-12, 1e-10), V.Check(long, 2e-3, 4e-5, 1e-10)]
+    monkeypatch.setenv("XLA_FLAGS", "")
+    monkeypatch.setattr(V, "run_all", lambda seed, architectures, **kw: rows)
+    assert _verify(["--architectures", "0"]) == 1
+    fails = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("FAIL ")]
+    assert fails == [f"FAIL {long}: rel diff 4.00e-05 > 1e-10"]

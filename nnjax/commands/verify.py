@@ -78,6 +78,13 @@ def run(args) -> int:
     failed = sum(not r.passed for r in rows)
     summary = f"{len(rows) - failed}/{len(rows)} checks pass in {elapsed:.1f} s"
     if failed:
+        from rich.markup import escape
+
+        for r in rows:  # one unwrapped line each: the table wraps long names at 80 columns
+            if not r.passed:
+                diff = r.max_rel if r.bound == "rel" else r.max_abs
+                line = f"FAIL {r.component}: {r.bound} diff {diff:.2e} > {r.tol:.0e}"
+                console.print(escape(line), soft_wrap=True, highlight=False)
         console.print(f"[bold red]{failed} FAILED[/bold red]; {summary}")
         return 1
     console.print(f"[green]all pass[/green]: {summary}")

@@ -1,6 +1,7 @@
 """The component checks of ``nnjax verify``: activations, losses, layers, finite
 differences, the ReLU derivative, optimizers, fit, float32 and the registries."""
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -301,19 +302,61 @@ def check_float32(rng: np.random.Generator) -> list[Check]:
     return rows
 
 
+def _defaults(f) -> dict:
+    """The keyword defaults ``f``'s signature declares ({} where it has none to read)."""
+    try:
+        params = inspect.signature(f).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+
+
+def default_mismatches(public: dict, twins: dict) -> list[str]:
+    """Every keyword default that a public function (or factory) and its twin both declare
+    and that differ, as "name param: JAX's value vs twin value". The other rows build
+    the twin from JAX's own hyperparameters (a layer's spec, say), so they cannot see a
+    default that only one side changed: ``LayerNorm()`` with eps 1e-3 against the twin's
+    1e-5 passed every one of them."""
+    out = []
+    for name in sorted(set(public) & set(twins)):
+        mine = _defaults(public[name])
+        twin = twins[name] if isinstance(twins[name], tuple) else (twins[name],)
+        for f in twin:  # an activation's or loss's twin is a pair: value and derivative
+            for k, v in _defaults(f).items():
+                if k in mine and not _same(mine[k], v):
+                    out.append(f"{name} {k}: {mine[k]!r} vs twin {v!r}")
+    return sorted(set(out))
+
+
+def _same(a, b) -> bool:
+    """Equal defaults: numbers by value (1 == 1.0), a bool only to the same bool."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    try:
+        return bool(a == b)
+    except ValueError:  # an array default: compare it as such
+        return bool(np.array_equal(a, b))
+
+
 def check_registries() -> list[Check]:
-    """Every public activation, loss, layer and optimizer name has a twin."""
+    """Every public activation, loss, layer and optimizer name has a twin, and the keyword
+    defaults both sides declare agree (:func:`default_mismatches`)."""
     from nnjax.layers import LAYERS
     from nnjax.reference.layers import LAYERS as REF_LAYERS
 
-    rows = []
-    for kind, public, twins in (
+    kinds = (
         ("activations", A.ACTIVATIONS, RA.ACTIVATIONS),
         ("losses", L.LOSSES, RL.LOSSES),
         ("layers", LAYERS, REF_LAYERS),
         ("optimizers", O.OPTIMIZERS, RO.OPTIMIZERS),
-    ):
+    )
+    rows = []
+    for kind, public, twins in kinds:
         missing = sorted(set(public) - set(twins))
         rows.append(Check(f"twins for all {len(public)} {kind} {missing or ''}",
                           float(len(missing)), float(len(missing)), 0.0, "abs"))  # fmt: skip
+    for kind, public, twins in kinds:
+        differ = default_mismatches(public, twins)
+        rows.append(Check(f"defaults of the {kind} equal the twins' {differ or ''}",
+                          float(len(differ)), float(len(differ)), 0.0, "abs"))  # fmt: skip
     return rows
