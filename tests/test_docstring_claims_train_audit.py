@@ -247,3 +247,15 @@ def test_datasets_shapes_dtypes_class_counts_and_splits():
     # load_splits: val_fraction of the whole set, from load's training split
     s = data.load_splits("moons", val_fraction=0.1)
     assert (len(s.y_train), len(s.y_val), len(s.y_test)) == (280, 40, 80)
+
+
+def test_help_of_fit_documents_every_argument_once():
+    """fit's argument reference sits beside the function and is appended to its docstring:
+    ``help(fit)`` names each parameter of the signature once."""
+    import inspect
+
+    doc = inspect.getdoc(nnjax.fit)
+    names = [n for n in inspect.signature(nnjax.fit).parameters if n not in ("X", "y")]
+    starts = [doc.find(f"\n  {n}: ") for n in names]
+    assert -1 not in starts, [n for n, s in zip(names, starts) if s == -1]
+    assert "\n  X, y: " in doc and all(doc.count(f"\n  {n}: ") == 1 for n in names)

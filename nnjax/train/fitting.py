@@ -95,38 +95,8 @@ class TrainingStopped(Exception):
         self.checkpoint = checkpoint
 
 
-def fit(
-    model,
-    params: Any,
-    X,
-    y,
-    *,
-    optimizer: str | optax.GradientTransformation = "adam",
-    learning_rate: float | Callable | None = None,
-    loss: str | Callable = "softmax_cross_entropy",
-    epochs: int = 10,
-    batch_size: int | None = None,
-    key: Any = 0,
-    eval_data: Mapping[str, tuple] | None = None,
-    opt_state: Any = None,
-    state: Any = None,
-    dropout: bool = False,
-    check_finite: bool = True,
-    epochs_per_call: int | None = None,
-    on_epochs: Callable[[int, dict], None] | None = None,
-    mesh: Any = None,
-    checkpoint_dir: str | os.PathLike | None = None,
-    checkpoint_every: int | None = None,
-    keep: int | None = 3,
-    resume: bool | str | os.PathLike = False,
-    stop: StopFlag | None = None,
-    override: Mapping[str, Any] | list[str] | None = None,
-    divergence_guard: Any = None,
-    max_chunk_seconds: float | None = None,
-    early_stopping: EarlyStopping | None = None,
-    execution: str = "auto",
-) -> FitResult:
-    """Train ``params`` of ``model`` on (X, y) for ``epochs`` epochs, the loop fused in one jit.
+# fit's argument reference, appended to its docstring (help(fit) shows it whole)
+_ARGUMENTS = """
 
     Args:
       model: an nnjax ``Layer`` (or an ``apply(params, x, *, key=None)`` function).
@@ -135,9 +105,13 @@ def fit(
         stay float64 only with x64 on (``jax.config.update("jax_enable_x64", True)``), else
         they train as float32, without a warning; with x64 on, float32 params stay float32
         and float64 X makes the losses and metrics float64.
-      optimizer: a name from :data:`nnjax.optim.OPTIMIZERS` (with ``learning_rate``; default
-        :data:`nnjax.optim.DEFAULT_LEARNING_RATE`) or an ``optax.GradientTransformation``.
+      optimizer: a name from :data:`nnjax.optim.OPTIMIZERS` or an
+        ``optax.GradientTransformation`` (which carries its own rate).
+      learning_rate: a named optimizer's rate, a float or a schedule ``step -> rate``
+        (default: :data:`nnjax.optim.DEFAULT_LEARNING_RATE` of the name); finite and not 0
+        in the params' dtype; refused beside an Optax transformation.
       loss: a name from :data:`nnjax.losses.LOSSES` or ``loss(pred, y) -> scalar``.
+      epochs: the passes over (X, y), at least 1.
       batch_size: mini-batch size (last partial batch dropped each epoch), or ``None`` for
         full-batch gradient descent; n (the number of examples) runs the same full batch,
         in stored order, with no shuffle drawn. The optimizers of
@@ -153,8 +127,8 @@ def fit(
         first leaf of params, optimizer or model state that is, before a checkpoint and at
         the end; no checkpoint is written from non-finite state (:mod:`nnjax.train.guards`).
       epochs_per_call: split the run into compiled calls of this many epochs (one compile,
-        two when it does not divide ``epochs``: the last call is shorter; results identical);
-        ``on_epochs(epochs_done, metrics_so_far)`` runs after each.
+        two when it does not divide ``epochs``: the last call is shorter; results identical).
+      on_epochs: ``on_epochs(epochs_done, metrics_so_far)``, called after each compiled call.
       mesh: data parallelism (:mod:`nnjax.parallel`): a ``jax.sharding.Mesh`` or a device
         count. Each batch is split across the devices (``batch_size``, or n for full batch,
         must divide by their number), params, optimizer and model state are replicated and
@@ -162,12 +136,15 @@ def fit(
         rounding (the batch sum is taken in another order).
       checkpoint_dir: save a checkpoint (params, optimizer and model state, key, epoch, loss
         history, the run's configuration; :mod:`nnjax.train.checkpoints`) there every
-        ``checkpoint_every`` epochs (default: after each call of ``epochs_per_call`` epochs,
-        or each epoch) and at the end, keeping the ``keep`` newest (None: all). A directory
+        ``checkpoint_every`` epochs and at the end, keeping the ``keep`` newest. A directory
         that already holds checkpoints needs ``resume``. Before compiling, the directory is
         checked for writability and free space (a ``FreeSpaceWarning`` below ``keep + 1``
         checkpoints' worth) and its lock (:func:`nnjax.checkpoint.lock`) is taken for the
         run's lifetime: a second run on it fails at once with ``DirectoryLockedError``.
+      checkpoint_every: epochs between checkpoints (with ``checkpoint_dir``; a multiple of
+        ``epochs_per_call``); default: after each call of ``epochs_per_call`` epochs, or
+        each epoch.
+      keep: the newest checkpoints kept (None: all).
       resume: ``True``: continue from the newest checkpoint in ``checkpoint_dir`` (start
         afresh if there is none); or the path of one checkpoint file. The resumed run ends
         with exactly the params of an uninterrupted one on the same machine (on another: a
@@ -206,7 +183,43 @@ def fit(
         ``"per_step"`` (one compiled call per step), or ``"auto"``: chunked for a model with
         convolutions on the CPU (XLA:CPU runs a convolution's gradient slowly inside a
         compiled loop), fused otherwise. The same results up to float rounding.
-    """
+"""
+
+
+def fit(
+    model,
+    params: Any,
+    X,
+    y,
+    *,
+    optimizer: str | optax.GradientTransformation = "adam",
+    learning_rate: float | Callable | None = None,
+    loss: str | Callable = "softmax_cross_entropy",
+    epochs: int = 10,
+    batch_size: int | None = None,
+    key: Any = 0,
+    eval_data: Mapping[str, tuple] | None = None,
+    opt_state: Any = None,
+    state: Any = None,
+    dropout: bool = False,
+    check_finite: bool = True,
+    epochs_per_call: int | None = None,
+    on_epochs: Callable[[int, dict], None] | None = None,
+    mesh: Any = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    keep: int | None = 3,
+    resume: bool | str | os.PathLike = False,
+    stop: StopFlag | None = None,
+    override: Mapping[str, Any] | list[str] | None = None,
+    divergence_guard: Any = None,
+    max_chunk_seconds: float | None = None,
+    early_stopping: EarlyStopping | None = None,
+    execution: str = "auto",
+) -> FitResult:
+    """Train ``params`` of ``model`` on (X, y) for ``epochs`` epochs, the loop fused in one jit,
+    and return a :class:`FitResult`. The arguments follow (``_ARGUMENTS``, kept beside
+    the function so that it reads as its steps: plan, placement, loop, driver)."""
     plan = make_plan(**locals())  # every argument validated and interpreted, once
     stop, early = _early_stopping(plan)  # early stopping asks for its stop on the run's flag
     with _directory(plan):  # checked, locked for the run's lifetime (one writer)
@@ -229,6 +242,10 @@ def fit(
     if early is None:
         return _result(driven, checkpoints, None, plan.eval_names)  # or TrainingStopped
     return _result(early.finish(driven), checkpoints, early.best_epoch, plan.eval_names)
+
+
+if fit.__doc__ is not None:  # None under python -OO
+    fit.__doc__ += _ARGUMENTS
 
 
 def _directory(plan: Plan):
@@ -270,28 +287,13 @@ def _early_stopping(plan: Plan):
 def fit_loop(plan: Plan):
     """fit's loop: ``run(carry, epochs, key, X, y, evals) -> (carry, EpochOutputs)``, fused
     in one program or driven step by step from the host (``plan.execution``)."""
+    model = (plan.model, plan.loss, plan.optimizer)
+    shared = {"n_examples": plan.n_examples, "batch_size": plan.batch_size}
+    shared.update(dropout=plan.dropout, eval_names=plan.eval_names)
     if plan.execution.mode != "fused":
-        return SteppedLoop(
-            plan.model,
-            plan.loss,
-            plan.optimizer,
-            n_examples=plan.n_examples,
-            batch_size=plan.batch_size,
-            steps_per_call=plan.execution.steps_per_call,
-            dropout=plan.dropout,
-            eval_names=plan.eval_names,
-            placement=plan.placement,
-        )
-    run, _ = make_epochs_fn(
-        plan.model,
-        plan.loss,
-        plan.optimizer,
-        n_examples=plan.n_examples,
-        batch_size=plan.batch_size,
-        dropout=plan.dropout,
-        eval_names=plan.eval_names,
-        batch_sharding=plan.placement.batch_sharding,
-    )
+        per_call = plan.execution.steps_per_call
+        return SteppedLoop(*model, steps_per_call=per_call, placement=plan.placement, **shared)
+    run, _ = make_epochs_fn(*model, batch_sharding=plan.placement.batch_sharding, **shared)
     return run
 
 
