@@ -196,6 +196,17 @@ def test_plasticity_gradients_and_bounds():
         np.testing.assert_allclose(W, [[1.2, 1.0]])
 
 
+def test_a_fractional_mask_scales_each_synapse_update():
+    """The docstring's W <- clip(W + mask * dW) where mask != 0, by hand: x decays one step."""
+    with jax.enable_x64(True):
+        p = pl.PairSTDPParams(a_plus=0.1)
+        tr = pl.PairTraces(jnp.ones(3), jnp.zeros(1))
+        mask = jnp.array([[0.25, 0.5, 0.0]])
+        _, W = pl.pair_stdp_step(tr, jnp.ones((1, 3)), jnp.zeros(3), jnp.ones(1), p, 0.1, mask=mask)
+        dw = 0.1 * np.exp(-0.1 / 16.8)
+        np.testing.assert_allclose(W, [[1 + 0.25 * dw, 1 + 0.5 * dw, 1.0]], rtol=1e-14)
+
+
 def test_scaling_is_multiplicative_with_its_time_constant():
     with jax.enable_x64(True):
         p = pl.ScalingParams(target_rate=5.0, tau_rate=200.0, tau_scaling=1000.0)

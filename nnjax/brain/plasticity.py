@@ -190,10 +190,12 @@ def pair_stdp_step(
     mask: Array | None = None,
 ) -> tuple[PairTraces, Array]:
     """One step of pair STDP: (traces, W (n_post, n_pre)) -> (traces, W) given this step's
-    spikes pre (n_pre,) and post (n_post,). ``mask`` (n_post, n_pre) keeps absent synapses
-    at their value (sparse connectivity). dt is a scalar; tau_plus broadcasts to (n_pre,),
-    tau_minus to (n_post,), a_plus, a_minus, w_min, w_max (and the mask) to W's shape,
-    none changing it (scalars pass): ValueError naming the argument and both shapes."""
+    spikes pre (n_pre,) and post (n_post,). ``mask`` (n_post, n_pre) multiplies the update:
+    W <- clip(W + mask * dW) where mask != 0, W kept as it is where mask == 0 (absent synapses
+    of a sparse network); a fractional mask scales each synapse's learning rate. dt is a
+    scalar; tau_plus broadcasts to (n_pre,), tau_minus to (n_post,), a_plus, a_minus, w_min,
+    w_max (and the mask) to W's shape, none changing it (scalars pass): ValueError naming the
+    argument and both shapes."""
     where = "plasticity.pair_stdp_step"
     _check_interaction(interaction, where)
     _check_rule(params, dt, ("tau_plus", "tau_minus"), where)
