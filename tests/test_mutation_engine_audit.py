@@ -247,3 +247,18 @@ def test_adamw_given_no_weight_decay_keeps_its_own_1e_4_and_0_turns_it_off():
         updates, _ = opt.update(zero, opt.init(theta), theta)
         assert float(optax.apply_updates(theta, updates)["w"]) == pytest.approx(want, rel=1e-7)
         assert opt.recipe["weight_decay"] == (1e-4 if wd is None else 0.0)
+
+
+def test_the_cli_schedule_counts_the_steps_fit_takes():
+    """nnjax train sizes its schedules with its own (T, steps per epoch): they must be the
+    rows of fit's batch order (n % b rows dropped; full batch one step), or a cosine would
+    end a step early or late."""
+    from argparse import Namespace
+
+    from nnjax.commands.train_options import total_steps
+    from nnjax.train import batch_indices
+
+    for n, b in ((10, 3), (12, 4), (1437, 32), (5, 5)):
+        per_epoch = batch_indices(jax.random.key(0), 0, n, b).shape[0]
+        assert total_steps(Namespace(epochs=7), n, b) == (7 * per_epoch, per_epoch), (n, b)
+    assert total_steps(Namespace(epochs=7), 10, None) == (7, 1)
