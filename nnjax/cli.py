@@ -48,6 +48,16 @@ class Parser(argparse.ArgumentParser):
         message += dash_value_hint(self, message)
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    def _get_values(self, action, arg_strings):
+        """argparse's, but ``--lr=--`` hands the option the value '--', checked by its type
+        and choices: Python 3.11's argparse dropped it, storing [] unchecked (a traceback, or
+        ``--dataset=--`` silently the default) or, for ``--resume=--``, the bare option's."""
+        if action.option_strings and action.nargs in (None, "?") and arg_strings == ["--"]:
+            value = self._get_value(action, "--")
+            self._check_value(action, value)
+            return value
+        return super()._get_values(action, arg_strings)
+
     def _print_message(self, message, file=None):
         """argparse's, which drops every ``OSError``: ``--help`` into a full disk exited 0
         having written nothing. A failed write to stdout is raised (:func:`main` reports it);
