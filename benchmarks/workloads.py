@@ -86,7 +86,7 @@ def _startup(args, cfg, results, note_load, stem):
 
     print("start-up (fresh processes) ...", flush=True)
     quick = args.quick
-    results["startup"] = bench_startup(repeats=2 if quick else 5, pairs=0 if quick else 3)
+    results["startup"] = bench_startup(repeats=2 if quick else 5, pairs=0 if quick else 5)
 
 
 def _seed(args, cfg, results, note_load, stem):
