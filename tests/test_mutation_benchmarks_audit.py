@@ -254,3 +254,14 @@ def test_the_mlp_tables_columns_follow_from_the_rows():
     (step, torch) = report.mlp_rows(cfg, 50.0)
     assert step[1:3] + step[5:8] == ["3.00", "2.00-4.00", "33.3", "67%", "1.00"]
     assert torch[1:3] + torch[5:8] == ["6.00", "5.00-9.00", "12.5", "25%", "2.00"]
+
+
+def test_vmaps_time_per_model_is_the_median_over_the_models(monkeypatch):
+    """per_model_ms = 1e3 x the median of N models' rounds / N (the vmap verdict reads it)."""
+    rounds = {"1": [0.004, 0.002, 0.003], "3": [0.009, 0.006, 0.012]}
+    monkeypatch.setattr(micro, "round_robin", lambda runners, *a, **k: rounds)
+    out = micro.vmap_scaling((1, 3), repeats=3, pause=0.0, epochs=1, batch_size=200)
+    assert out["rows"]["1"]["per_model_ms"] == pytest.approx(3.0, rel=1e-12)
+    assert out["rows"]["3"]["per_model_ms"] == pytest.approx(3.0, rel=1e-12)
+    # the twin check (raising on a mismatch) ran on the first and the last model of each N
+    assert [len(out["rows"][N]["check"]) for N in ("1", "3")] == [1, 2]
