@@ -69,8 +69,9 @@ def _csv(where, n_features, feature_names, label_names, target, trained_target) 
                 else ""
             )
             raise ValueError(
-                f"{where}: {len(given)} feature columns ({datafile._first(given)}), but the "
-                f"model takes {n_features} features{hint}"
+                f"{where}: {len(given)} feature column{'s' * (len(given) != 1)} "
+                f"({datafile._first(given)}), but the model takes {n_features} "
+                f"feature{'s' * (n_features != 1)}{hint}"
             )
         order = given
     X = np.empty((len(rows), len(order)), np.float64)
