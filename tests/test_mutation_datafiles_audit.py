@@ -18,16 +18,49 @@ def _csv(tmp_path, text, name="d.csv"):
 # --- datafile_csv: the header -----------------------------------------------------------
 
 
-def test_an_excel_sep_line_counts_only_on_line_1(tmp_path):
-    """A blank line, then ``sep=;``: no Excel separator line (it was named as "line 1"), but
-    a header of one column that holds ';', line 2 of the file."""
-    path = _csv(tmp_path, "\nsep=;\na;target\n1;x\n2;y\n")
+CSV_ERRORS = {  # the file's text -> its one-line error ({path}: the file)
+    # a blank line, then sep=;: no Excel separator line (it was named as "line 1"), but a
+    # header of one column that holds ';', line 2 of the file
+    "excel sep= on line 1 only": (
+        "\nsep=;\na;target\n1;x\n2;y\n",
+        "{path}: the header 'sep=;' is one column: nnjax reads comma-separated values and "
+        "this file looks separated by ';'; save it with commas",
+    ),
+    "pipe separator named": (
+        "a|target\n1|x\n2|y\n",
+        "{path}: the header 'a|target' is one column: nnjax reads comma-separated values "
+        "and this file looks separated by '|'; save it with commas",
+    ),
+    "repeated names sorted": (
+        "b,a,b,a,target\n1,2,3,4,x\n",
+        "{path}: the header repeats column names ['a', 'b']",
+    ),
+    "trailing comma on one row only": (
+        "a,target\n1,x,\n2,y\n",
+        "{path}, line 2: 3 fields, but the header has 2 (it ends with empty fields: a "
+        "trailing comma? remove it)",
+    ),
+    "first 20 columns named": (
+        ",".join(f"c{i}" for i in range(25)) + "\n" + ",".join(["1"] * 25) + "\n",
+        "{path}: no column 'target' (give the label column with --target); columns: "
+        + ", ".join(f"c{i}" for i in range(20))
+        + " and 5 more",
+    ),
+    "a feature's column with the target first": (
+        "target,a,b\nx,1,1e39\ny,2,3\n",
+        "{path}: column 'b', line 2: the value 1e+39 exceeds float32's 3.403e+38; features "
+        "must be finite",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CSV_ERRORS)
+def test_a_bad_csv_file_gets_its_one_line_error(case, tmp_path):
+    text, message = CSV_ERRORS[case]
+    path = _csv(tmp_path, text)
     with pytest.raises(ValueError) as e:
         read_csv(path)
-    assert str(e.value) == (
-        f"{path}: the header 'sep=;' is one column: nnjax reads comma-separated values and "
-        "this file looks separated by ';'; save it with commas"
-    )
+    assert str(e.value) == message.format(path=path)
 
 
 def test_header_names_are_stripped_of_spaces(tmp_path):
@@ -35,54 +68,6 @@ def test_header_names_are_stripped_of_spaces(tmp_path):
     assert data.feature_names == ("a", "b")
     assert data.X.tolist() == [[1.0, 2.0], [3.0, 4.0]]
     assert data.y.tolist() == [0, 1]
-
-
-def test_a_pipe_separated_file_is_named_as_such(tmp_path):
-    path = _csv(tmp_path, "a|target\n1|x\n2|y\n")
-    with pytest.raises(ValueError, match=r"looks separated by '\|'; save it with commas"):
-        read_csv(path)
-
-
-def test_repeated_column_names_are_listed_sorted(tmp_path):
-    path = _csv(tmp_path, "b,a,b,a,target\n1,2,3,4,x\n")
-    with pytest.raises(ValueError) as e:
-        read_csv(path)
-    assert str(e.value) == f"{path}: the header repeats column names ['a', 'b']"
-
-
-def test_a_trailing_comma_on_some_rows_only_is_not_called_every_rows(tmp_path):
-    path = _csv(tmp_path, "a,target\n1,x,\n2,y\n")
-    with pytest.raises(ValueError) as e:
-        read_csv(path)
-    assert str(e.value) == (
-        f"{path}, line 2: 3 fields, but the header has 2 (it ends with empty fields: a "
-        "trailing comma? remove it)"
-    )
-
-
-def test_a_missing_target_lists_the_first_20_columns_and_counts_the_rest(tmp_path):
-    names = [f"c{i}" for i in range(25)]
-    path = _csv(tmp_path, ",".join(names) + "\n" + ",".join(["1"] * 25) + "\n")
-    with pytest.raises(ValueError) as e:
-        read_csv(path)
-    assert str(e.value) == (
-        f"{path}: no column 'target' (give the label column with --target); columns: "
-        + ", ".join(names[:20])
-        + " and 5 more"
-    )
-
-
-# --- datafile: the column named in a feature's error, with the target first --------------
-
-
-def test_a_too_large_feature_is_named_by_its_column_when_the_target_comes_first(tmp_path):
-    path = _csv(tmp_path, "target,a,b\nx,1,1e39\ny,2,3\n")
-    with pytest.raises(ValueError) as e:
-        read_csv(path)
-    assert str(e.value) == (
-        f"{path}: column 'b', line 2: the value 1e+39 exceeds float32's 3.403e+38; features "
-        "must be finite"
-    )
 
 
 # --- datafile_labels: 2**53 itself is an exact integer -----------------------------------
