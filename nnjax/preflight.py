@@ -100,6 +100,16 @@ def removing_new_folders(path, *, keep: bool = True):
         _remove_empty(made)
 
 
+@contextlib.contextmanager
+def probing(*paths):
+    """A block that only tries the folders ``paths`` (None skipped): each folder made for them
+    is removed again at its end while still empty (:func:`removing_new_folders`, not kept)."""
+    with contextlib.ExitStack() as stack:
+        for path in sorted({os.fspath(p) for p in paths if p is not None}):
+            stack.enter_context(removing_new_folders(path, keep=False))
+        yield
+
+
 def _remove_empty(folders) -> None:
     """``os.rmdir`` each of ``folders`` (deepest first) until one is not empty or gone."""
     for p in folders:

@@ -4,6 +4,10 @@ read otherwise, a signal handler not put back) and passes on the code. The oracl
 one-line errors and exit statuses of ``nnjax`` (its ``main`` called in-process), the values
 the parser hands the command, and the documented rules of the modules."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from nnjax.cli import build_parser, main
@@ -213,3 +217,24 @@ def test_info_lists_the_devices_as_words(capsys):
     assert main(["info"]) == 0  # the cache stays off (NNJAX_CACHE_DIR=off, tests/conftest.py)
     want = "devices      " + ", ".join(str(d) for d in jax.devices())
     assert want in capsys.readouterr().out.splitlines()
+
+
+def test_a_bad_output_folder_fails_before_jax_is_imported_leaving_no_folder(tmp_path):
+    """--checkpoint-dir under a file: the one-line error (exit 3) came only after the
+    compilation cache had imported JAX (1.5 s here); now before, and the --out folder the
+    check made on the way is gone again, as is the cache folder it never needed."""
+    (tmp_path / "file").write_text("")
+    bad = tmp_path / "file" / "ck"
+    argv = ["train", "--out", str(tmp_path / "new" / "out"), "--checkpoint-dir", str(bad)]
+    script = (
+        "import sys; from nnjax.cli import main; print(main(sys.argv[1:]), 'jax' in sys.modules)"
+    )
+    env = {**os.environ, "NNJAX_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True,
+                          env=env, timeout=60)  # fmt: skip
+    assert proc.stdout.split() == ["3", "False"], proc.stderr
+    assert proc.stderr == (
+        f"nnjax train: error: --checkpoint-dir {bad} is not writable: a component of the path "
+        "is a file, not a directory (errno 20, ENOTDIR)\n"
+    )
+    assert os.listdir(tmp_path) == ["file"]

@@ -180,6 +180,12 @@ def check(args) -> None:
         args.hidden = args.hidden or [ONE_WIDTH[args.model]]
     elif args.model == "cnn":
         args.channels = args.channels or DEFAULT_CHANNELS
+    from nnjax.commands.train_safety import check_paths
+    from nnjax.preflight import probing
+
+    # now, not once the compilation cache has imported JAX (1.5 s); run checks again, locked
+    with probing(args.out, args.checkpoint_dir, getattr(args, "tensorboard", None)):
+        check_paths(args)
 
 
 def _use_devices(n: int | None):
