@@ -45,7 +45,7 @@ def add_arguments(p) -> None:
     train_data.data_options(p.add_argument_group("data"), o)
     train_data.seed_options(p.add_argument_group("seeds"), o)
     _model_options(p.add_argument_group("model"), o)
-    _optimization_options(p.add_argument_group("optimization"), o)
+    train_options.optimization_options(p.add_argument_group("optimization"), o)
     train_options.training_options(p.add_argument_group("training"), o)
     _output_options(p.add_argument_group("outputs and checkpoints"), o)
     train_safety.add_guard_options(p.add_argument_group("divergence guard"), o)
@@ -57,32 +57,6 @@ def add_arguments(p) -> None:
         default=None,
         help=f"data-parallel over N devices, at most {o.DEVICE_LIMIT} (default: one device, "
         "no mesh)",
-    )
-
-
-def _optimization_options(g, o) -> None:
-    names, rates, _ = o.optimizers()
-    own = ": " + ", ".join(f"{k} {v:g}" for k, v in rates.items()) if rates else ""
-    g.add_argument("--optimizer", default="adam", choices=names, help="optimizer")
-    g.add_argument(
-        "--lr",
-        type=o.nonzero_learning_rate,
-        default=None,
-        help=f"learning rate (default: the preset's for adam, else the optimizer's own{own})",
-    )
-    g.add_argument(
-        "--epochs",
-        type=o.positive_int,
-        metavar="N",
-        default=None,
-        help="epochs (default: the preset's)",
-    )
-    g.add_argument(
-        "--batch-size",
-        type=o.batch_size,
-        metavar="N",
-        default=None,
-        help="mini-batch size; 0 = full batch (default: the preset's; full batch, always, for gd)",
     )
 
 

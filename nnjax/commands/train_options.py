@@ -1,6 +1,7 @@
-"""The training options of ``nnjax train``: weight decay, a learning-rate schedule, early
-stopping and dropout. Their checks run before JAX starts; :func:`fit_options` turns them
-into ``nnjax.fit``'s arguments once the data are known.
+"""The optimization and training options of ``nnjax train``: optimizer, learning rate,
+epochs, batch size, weight decay, a learning-rate schedule, early stopping and dropout. Their
+checks run before JAX starts; :func:`fit_options` turns them into ``nnjax.fit``'s arguments
+once the data are known.
 
 * ``--weight-decay L``: lambda, applied as :data:`nnjax.optim.WEIGHT_DECAY` says per
   optimizer (adam becomes adamw, decoupled; gd/sgd/momentum/nesterov/rmsprop/adagrad get
@@ -16,6 +17,33 @@ Imports nothing heavy at the top.
 """
 
 DROPOUT_MODELS = ("mlp", "resmlp")
+
+
+def optimization_options(g, o) -> None:
+    """The "optimization" group: --optimizer, --lr, --epochs, --batch-size."""
+    names, rates, _ = o.optimizers()
+    own = ": " + ", ".join(f"{k} {v:g}" for k, v in rates.items()) if rates else ""
+    g.add_argument("--optimizer", default="adam", choices=names, help="optimizer")
+    g.add_argument(
+        "--lr",
+        type=o.nonzero_learning_rate,
+        default=None,
+        help=f"learning rate (default: the preset's for adam, else the optimizer's own{own})",
+    )
+    g.add_argument(
+        "--epochs",
+        type=o.positive_int,
+        metavar="N",
+        default=None,
+        help="epochs (default: the preset's)",
+    )
+    g.add_argument(
+        "--batch-size",
+        type=o.batch_size,
+        metavar="N",
+        default=None,
+        help="mini-batch size; 0 = full batch (default: the preset's; full batch, always, for gd)",
+    )
 
 
 def training_options(g, o) -> None:
