@@ -141,6 +141,23 @@ def test_two_runs_into_one_tensorboard_folder_keep_their_own_event_files(tmp_pat
     )
 
 
+def test_a_run_failing_before_its_first_epoch_leaves_no_tensorboard_folder(tmp_path, capsys):
+    """The event file was opened before the data and the devices were checked: a run refused
+    after its checks (here --devices 64 for a full batch of 6) left the --tensorboard folder
+    made for it, an empty event file in it. The file now opens at the first epoch's scalars,
+    and the folders the run made are removed, as --out's are."""
+    pytest.importorskip("tensorboardX")
+    tb, out = tmp_path / "tb" / "run", tmp_path / "out"
+    argv = ["train", "--dataset", "toy", "--epochs", "1", "--tensorboard", str(tb)]
+    assert main([*argv, "--devices", "64", "--out", str(out)]) == 2
+    assert "does not split evenly across --devices 64" in capsys.readouterr().err
+    assert sorted(tmp_path.iterdir()) == []
+    assert main(argv) == 0  # a run that trains writes its scalars, the step losses included
+    (events,) = tb.iterdir()
+    assert _scalar_tags(events) == {"loss/train", "loss/test", "accuracy/train",
+                                    "accuracy/test", "step_loss_mean", "step_loss"}  # fmt: skip
+
+
 def test_a_tilde_in_a_path_option_is_the_home_folder(tmp_path, monkeypatch, capsys):
     """``--out=~/runs`` (no shell expands a tilde after '=') made a folder named '~' in the
     current one; every path option now expands it, as the shell does unquoted."""

@@ -223,7 +223,7 @@ def run(args) -> int:
     from nnjax.preflight import removing_new_folders
 
     with ExitStack() as folders:  # a failed or stopped run leaves no empty folder it made
-        for path in {args.out, args.checkpoint_dir} - {None}:
+        for path in {args.out, args.checkpoint_dir, getattr(args, "tensorboard", None)} - {None}:
             folders.enter_context(removing_new_folders(path))
         train_safety.check_paths(args)  # before the data and JAX: a read-only --out fails now
         with train_safety.out_lock(args) as out:  # one run writes a --out folder at a time

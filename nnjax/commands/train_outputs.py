@@ -49,14 +49,20 @@ class EpochLog:
 
     def __init__(self, tensorboard: str | None = None, clock=time.perf_counter):
         self.clock, self.t0, self.times = clock, clock(), []
-        self.writer = None
-        if tensorboard is not None:
+        # the event file is opened at the first scalar: a run that fails before its first
+        # epoch (compiling, or --devices refused) leaves none, and no folder made for it
+        self.tensorboard, self.writer = tensorboard, None
+        self.learning_rates = None  # set by the caller when a schedule is on
+
+    def _open(self):
+        """The event file's writer, opened at the first call."""
+        if self.writer is None and self.tensorboard is not None:
             from tensorboardX import SummaryWriter
 
             # unique: tensorboardX names the file by the second and the host alone, so runs
             # started together into one folder (a sweep's seeds) wrote one file, a run lost
-            self.writer = SummaryWriter(tensorboard, filename_suffix=_unique_suffix())
-        self.learning_rates = None  # set by the caller when a schedule is on
+            self.writer = SummaryWriter(self.tensorboard, filename_suffix=_unique_suffix())
+        return self.writer
 
     def epochs_done(self, done: int, metrics: dict) -> None:
         """``fit``'s ``on_epochs``: ``done`` epochs in all, a resumed run's included.
@@ -65,7 +71,7 @@ class EpochLog:
         now = self.clock() - self.t0
         first = len(self.times)
         self.times += _times(first, done, now)
-        if self.writer is None:
+        if first >= done or self._open() is None:
             return
         for e in range(first, done):
             for key, values in metrics.items():
@@ -75,7 +81,7 @@ class EpochLog:
 
     def close(self, step_loss=None) -> None:
         """Write the step losses (tag ``step_loss``, step = the step's index) and close."""
-        if self.writer is None:
+        if (self._open() if step_loss is not None else self.writer) is None:
             return
         if step_loss is not None:
             for i, v in enumerate(step_loss):
