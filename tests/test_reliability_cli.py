@@ -473,7 +473,9 @@ def test_a_hung_up_terminal_ends_training_in_a_checkpoint(tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_stops_a_report_command_with_its_status_and_its_folder_unlocked(tmp_path, sig):
     """The nnjax executable stopped by Ctrl-C or SIGTERM mid-run: one line, exit 128 + N
-    (it crashed with SIGSEGV, 139, when the signal cut into JAX's tracing), no lock left."""
+    (it crashed with SIGSEGV, 139, when the signal cut into JAX's tracing), no lock left.
+    The signal comes while the first optimizer trains: nothing finished, nothing written
+    (tests/test_compare_stop.py: the optimizers that finished are)."""
     out = tmp_path / "cmp"
     argv = ["--no-cache", "compare", "--dataset", "digits", "--epochs", "30", "--out", str(out)]
     proc = subprocess.Popen(
@@ -493,7 +495,10 @@ def test_a_signal_stops_a_report_command_with_its_status_and_its_folder_unlocked
     err = b"".join(chunks).decode()
     assert proc.returncode == 128 + sig, err
     last = err.replace("\r", "\n").strip().splitlines()[-1]
-    assert last == f"nnjax compare: error: interrupted by {signal.Signals(sig).name}", err
+    assert last == (
+        f"nnjax compare: error: interrupted by {signal.Signals(sig).name}: no optimizer had "
+        "finished its runs; nothing written"
+    ), err
     assert not os.path.exists(out)  # the folder it made, still empty, is removed again
 
 

@@ -255,17 +255,32 @@ def output_folder(args) -> str:
 
 
 def run(args) -> int:
+    from nnjax.commands.compare_stop import StudyFinishing
+    from nnjax.train import stop_on_signals
+
+    _check_out_kept(args)  # again, under the lock: a run into the folder that ended since check()
+    stop = StudyFinishing(output_folder(args))  # a signal: the optimizers finished are written
+    with stop_on_signals(flag=stop):
+        _run(args, stop)
+    stop.end()
+    return 0
+
+
+def _run(args, stop) -> None:
     from nnjax.commands.info import info
-    from nnjax.compare import compare
+    from nnjax.compare import StudyStopped, compare
     from nnjax.compare.files import write_checked
     from nnjax.rescue import out_appeared_error, write_or_rescue
 
-    _check_out_kept(args)  # again, under the lock: a run into the folder that ended since check()
     out = output_folder(args)
     dev = info()
     print(f"nnjax {dev['nnjax']} | jax {dev['jax']} | {dev['backend']}: {dev['devices'][0]}")
     t0 = time.perf_counter()
-    c = compare(args.dataset, **_settings(args), progress=True)  # the files: below
+    try:
+        c = compare(args.dataset, **_settings(args), progress=True, stop=stop)  # files: below
+    except StudyStopped as e:
+        c = stop.stopped_study(e)
+    stop.begin()  # a signal from here on: the files are written first
     paths = write_or_rescue(  # a disk that filled meanwhile: into a temporary folder instead
         out,
         lambda folder: write_checked(c.result, folder, plots=not args.no_plots),
@@ -295,10 +310,12 @@ def run(args) -> int:
         )
     compile_s = sum(r.compile_time for r in runs.values())
     run_s = sum(r.run_time for r in runs.values())
-    print(
-        f"wall {wall:.1f} s = compile {compile_s:.1f} s + run {run_s:.1f} s + data, report and "
-        f"plots {wall - compile_s - run_s:.1f} s"
-    )
+    if stop.unfinished:  # their compile and run times are not known apart
+        print(f"wall {wall:.1f} s, the stopped runs included")
+    else:
+        print(
+            f"wall {wall:.1f} s = compile {compile_s:.1f} s + run {run_s:.1f} s + data, report "
+            f"and plots {wall - compile_s - run_s:.1f} s"
+        )
     names = ", ".join(sorted(os.path.basename(p) for p in paths.values()))
     print(f"wrote {os.path.join(out, '')}: {names}")  # one slash after a trailing one
-    return 0

@@ -56,11 +56,13 @@ class Finishing(SignalStop):
         if self.announced:
             return
         self.announced = True
+        _raw_line(self.announcement(signal.Signals(self.signum).name))
+
+    def announcement(self, name: str) -> str:
+        """The line a first signal after :meth:`begin` prints (``name``: the signal's)."""
         what = f"writing the results to {self.out}/" if self.out else "its report"
-        _raw_line(
-            f"nnjax train: {signal.Signals(self.signum).name}: training is done, finishing "
-            f"{what} (a second signal stops at once)"
-        )
+        done = f"nnjax train: {name}: training is done, finishing {what}"
+        return f"{done} (a second signal stops at once)"
 
 
 def _raw_line(text: str) -> None:

@@ -20,6 +20,7 @@ from nnjax.compare.study import (
     OptimizerRuns,
     Study,
     StudyResult,
+    StudyStopped,
     make_study,
     run_optimizer_study,
     seed_keys,
@@ -74,6 +75,7 @@ def compare(
     overwrite: bool = False,
     plots: bool = True,
     progress: bool = False,
+    stop=None,
 ) -> Comparison:
     """Compare optimizers on a built-in dataset: every optimizer x learning rate x seed.
 
@@ -98,6 +100,12 @@ def compare(
     error, or any other of the writing, holds the study as ``.comparison`` (no ``paths``).
     An optimizer whose every rate diverged has no chosen rate (``best_lr`` None, "no rate
     converged"); with one seed the spread over seeds is undefined (``std`` nan, "n/a").
+    ``stop`` (a :class:`nnjax.train.StopFlag`, e.g. the one
+    :func:`nnjax.train.stop_on_signals` yields): a stop requested ends the study after the
+    running compiled chunk with :class:`~nnjax.compare.study.StudyStopped`; the optimizers
+    that finished every run are written to ``out`` as above (the report says which are
+    missing: ``StudyResult.stopped``) and held as its ``.comparison`` (None when none
+    finished).
     """
     from nnjax.layers.checks import flag
 
@@ -121,9 +129,19 @@ def compare(
     if out is not None:  # a str from here on: a Path was named PosixPath('...') in the error
         out = check_out(out)
         check_kept(out, plots=plots, overwrite=overwrite)
-    with progress_bar(progress) as on_progress:
-        result = run_optimizer_study(study, model=model, on_progress=on_progress)
-    paths = {} if out is None else _write_or_rescue(result, out, plots=plots, overwrite=overwrite)
+    try:
+        with progress_bar(progress) as on_progress:
+            result = run_optimizer_study(study, model=model, on_progress=on_progress, stop=stop)
+    except StudyStopped as e:
+        e.comparison = None
+        if e.result is not None:  # the finished optimizers' files, as a whole study's
+            e.comparison = _compared(e.result, out, plots=plots, overwrite=overwrite)
+        raise
+    return _compared(result, out, plots=plots, overwrite=overwrite)
+
+
+def _compared(result: StudyResult, out: str | None, **kw) -> Comparison:
+    paths = {} if out is None else _write_or_rescue(result, out, **kw)
     return Comparison(result, summarize(result), paths)
 
 
@@ -158,6 +176,7 @@ __all__ = [
     "OptimizerRuns",
     "Study",
     "StudyResult",
+    "StudyStopped",
     "best_index",
     "check_kept",
     "check_out",

@@ -89,6 +89,7 @@ def to_json(result: StudyResult, summary: dict | None = None) -> dict[str, Any]:
         "select": st.select,
         "data_seed": int(st.data_seed),
         **{k: int(v) for k, v in result.sizes.items()},
+        "stopped": result.stopped,  # None: every optimizer asked for is here
     }
 
     def clean_tree(x):

@@ -210,7 +210,11 @@ def _lr(x: float) -> str:
 def markdown(result: StudyResult, summary: dict | None = None, plots: tuple[str, ...] = ()) -> str:
     """The report: setup, the best-learning-rate table, every learning rate, plots, equations."""
     summary = summary or summarize(result)
-    lines = [f"# Optimizer comparison on `{result.study.dataset}`", "", *_setup(result)]
+    lines = [f"# Optimizer comparison on `{result.study.dataset}`", ""]
+    if result.stopped:  # StudyResult.stopped: the optimizers the study lacks
+        kept = ", ".join(result.runs)
+        lines += [f"**Incomplete: {result.stopped}.** The results are those of {kept}.", ""]
+    lines += _setup(result)
     lines += _best_table(result, summary) + _timing(result) + _every_rate_table(result, summary)
     lines += _literature(result, summary)
     if plots:
@@ -248,8 +252,8 @@ def _setup(result: StudyResult) -> list[str]:
         f"{n}: {', '.join(_lr(x) for x in r.learning_rates)}" for n, r in result.runs.items()
     )
     return [
-        f"* Model: `{result.model_name}`, softmax cross-entropy; {sz['n_features']} features, "
-        f"{sz['n_classes']} classes.",
+        f"* Model: `{result.model_name}`, softmax cross-entropy; {sz['n_features']} feature"
+        f"{'' if sz['n_features'] == 1 else 's'}, {sz['n_classes']} classes.",
         f"* Data: {sz['n_fit']} fit / {sz['n_val']} validation / {sz['n_test']} test examples "
         f"(data seed {st.data_seed}{split_off}).",
         f"* {st.epochs} epoch{'' if st.epochs == 1 else 's'}; batch size: {batches}.",

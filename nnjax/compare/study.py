@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nnjax.compare.model_checks import check_layer, check_model
 from nnjax.compare.settings import (
     DEFAULT_LEARNING_RATES,
     DEFAULT_OPTIMIZERS,
@@ -40,13 +41,10 @@ from nnjax.compare.settings import (
 )
 from nnjax.data import DATASETS, NO_SPLIT, load, train_test_split
 from nnjax.layers import Layer
-from nnjax.layers.checks import ParamsError
 from nnjax.models import mlp
 from nnjax.optim import FULL_BATCH, injectable_optimizer
-from nnjax.train import Carry, FixedChunks, drive, is_stateful, make_epochs_fn
-from nnjax.train.model import as_apply
+from nnjax.train import Carry, FixedChunks, StopFlag, drive, is_stateful, make_epochs_fn
 from nnjax.train.order import check_seed
-from nnjax.train.step import check_labels
 
 # Per-dataset defaults (hidden widths, epochs, batch size, target loss): sized so that the
 # default study runs in about a minute on 2 CPU cores and every default optimizer converges.
@@ -171,11 +169,42 @@ class OptimizerRuns(NamedTuple):
 
 
 class StudyResult(NamedTuple):
+    """``runs``: optimizer -> its runs, for every optimizer of ``study``. ``stopped``: None,
+    or why a study stopped before its end holds only the optimizers that finished (e.g.
+    "stopped by SIGTERM before momentum and adam finished their runs"; their names are gone
+    from ``study.optimizers``)."""
+
     study: Study
     model_name: str
     sizes: dict[str, int]  # n_fit, n_val, n_test, n_features, n_classes
     held_out_val: bool
     runs: dict[str, OptimizerRuns]
+    stopped: str | None = None
+
+
+class StudyStopped(Exception):
+    """A study stopped by its ``stop`` flag (:func:`run_optimizer_study`) before every
+    optimizer finished its runs: ``result`` is the :class:`StudyResult` of those that did
+    (None when none did), ``reason`` the flag's (e.g. ``"SIGTERM"``), ``unfinished`` the
+    names of the others, in the study's order (the first one was running)."""
+
+    def __init__(self, result: StudyResult | None, reason: str, unfinished: Sequence[str]):
+        self.result, self.reason, self.unfinished = result, reason, tuple(unfinished)
+        super().__init__(stopped_text(reason, self.unfinished, started=result is not None))
+
+
+def stopped_text(reason: str, unfinished: Sequence[str], started: bool = True) -> str:
+    """``stopped by SIGTERM during adam, ...``: which optimizers a stopped study lacks."""
+    if not started:
+        return f"stopped by {reason} before any optimizer finished its runs"
+    have = "its" if len(unfinished) == 1 else "their"
+    return f"stopped by {reason} before {listed(unfinished)} finished {have} runs"
+
+
+def listed(names: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _chunk(epochs: int, parts: int) -> int:
@@ -218,7 +247,8 @@ def train_optimizer(
     chunks: int = 10,
     on_chunk: Callable[[int], None] | None = None,
     init_params: Any = None,
-) -> OptimizerRuns:
+    stop: StopFlag | None = None,
+) -> OptimizerRuns | None:
     """Train the L x S runs of optimizer ``name`` together: fit's loop
     (:func:`nnjax.train.make_epochs_fn`) ``vmap``-ed over the runs, compiled once and run in
     chunks by :func:`nnjax.train.drive`.
@@ -227,6 +257,8 @@ def train_optimizer(
     ``init_params``: the seeds' initial (params, model state) stacked on a leading axis
     (S, ...), as :func:`seed_params` makes them (pass them to share one init across
     optimizers). Runs whose loss becomes nan/inf are kept (a study reports them as diverged).
+    ``stop`` (a :class:`nnjax.train.StopFlag`): a stop requested ends the runs after the
+    running chunk, and None is returned instead of runs that did not finish.
     """
     X, y = (jnp.asarray(a) for a in splits.fit)
     evals = tuple(
@@ -261,7 +293,10 @@ def train_optimizer(
         chunks=FixedChunks(_chunk(epochs, chunks)),
         hooks=() if on_chunk is None else (lambda report: on_chunk(report.end),),
         axis=1,  # outputs (R, epochs, ...)
+        stop=stop,
     )
+    if driven.done < epochs:
+        return None
     step_loss = driven.outputs.step_loss.reshape(L, S, epochs * n_steps)
     names = {"fit_loss": "train_loss", "fit_accuracy": "train_accuracy"}
     metrics = {names.get(k, k): v.reshape(L, S, epochs) for k, v in driven.outputs.metrics.items()}
@@ -278,56 +313,22 @@ def train_optimizer(
     )
 
 
-def check_model(model: Layer, init_params: Any, splits: Splits, dataset: str) -> None:
-    """The model takes the features and its outputs fit the labels of the fit, validation and
-    test sets: the checks ``fit`` makes (:func:`nnjax.train.step.check_labels`: the loss
-    traced on the output shape, and every integer label y in [0, K) for K outputs), done on
-    the first seed's initial params with ``jax.eval_shape`` (nothing computed), before any
-    compile. A model with too few outputs would train on nan losses and report accuracies."""
-    params, state = jax.tree.map(lambda a: a[0], init_params)
-    apply = as_apply(model)
-    X = splits.fit[0]
-    name = getattr(model, "name", "model")
-    try:
-        out = jax.eval_shape(lambda p, s, x: apply(p, s, x)[0], params, state, X[:1])
-    except ParamsError as e:  # the params are the culprit, not X
-        raise ParamsError(f"compare: model {name}: {e}") from None
-    except ValueError as e:
-        msg = f"compare: model {name} does not accept X of shape {X.shape}: {e}"
-        raise ValueError(msg) from None
-    for part, (_, y) in zip(("fit", "validation", "test"), splits[:3]):
-        try:
-            check_labels("softmax_cross_entropy", y, out.shape, f"the {part} labels y")
-        except ValueError as e:
-            raise ValueError(
-                f"compare: model {name} does not fit {dataset} ({splits.n_classes} classes; "
-                f"give a model with {splits.n_classes} outputs): {e}"
-            ) from None
-
-
-def check_layer(model) -> None:
-    """A TypeError naming ``compare``'s ``model`` unless it is None or an nnjax layer (an
-    object with ``init`` and ``apply``): a function or a name failed in ``seed_params`` with
-    "'function' object has no attribute 'init'"."""
-    if model is not None and not (callable(getattr(model, "init", None))
-                                  and callable(getattr(model, "apply", None))):  # fmt: skip
-        raise TypeError(
-            f"compare: model must be None (the preset MLP) or an nnjax layer with init and "
-            f"apply (e.g. nnjax.mlp([64, 10])), got {model!r}"
-        )
-
-
 def run_optimizer_study(
     study: Study,
     *,
     model: Layer | None = None,
     on_progress: Callable[[str, int, int, int], None] | None = None,
+    stop: StopFlag | None = None,
 ) -> StudyResult:
     """Run every optimizer of ``study`` (one compile each) and return all curves.
 
     ``model`` defaults to ``mlp([*study.hidden, n_classes], study.activation)``.
     ``on_progress(optimizer, run_epochs_done, run_epochs_total, epochs)`` reports progress in
     run-epochs across the whole study (before each compile, then after each compiled call).
+    ``stop`` (a :class:`nnjax.train.StopFlag`, e.g. the one
+    :func:`nnjax.train.stop_on_signals` yields): a stop requested ends the study after the
+    running chunk with :class:`StudyStopped`, which holds the optimizers that finished every
+    run.
     """
     if not isinstance(study, Study):
         raise TypeError(f"run_optimizer_study: study must be a Study (make_study), got {study!r}")
@@ -351,17 +352,23 @@ def run_optimizer_study(
             if on_progress is not None:
                 on_progress(name, base + R * epochs_done, total, study.epochs)
 
-        runs[name] = train_optimizer(
-            name,
-            study.rates(name),
-            study.seeds,
-            model,
-            splits,
-            epochs=study.epochs,
-            batch_size=study.batch_size,
-            on_chunk=on_chunk,
-            init_params=inits,
-        )
+        trained = None
+        if stop is None or not stop.requested:
+            trained = train_optimizer(
+                name,
+                study.rates(name),
+                study.seeds,
+                model,
+                splits,
+                epochs=study.epochs,
+                batch_size=study.batch_size,
+                on_chunk=on_chunk,
+                init_params=inits,
+                stop=stop,
+            )
+        if trained is None:
+            break
+        runs[name] = trained
         done += R * study.epochs
     sizes = {
         "n_fit": n_fit,
@@ -370,4 +377,19 @@ def run_optimizer_study(
         "n_features": int(np.prod(splits.fit[0].shape[1:])),
         "n_classes": splits.n_classes,
     }
-    return StudyResult(study, getattr(model, "name", "model"), sizes, splits.held_out_val, runs)
+    result = StudyResult(study, getattr(model, "name", "model"), sizes, splits.held_out_val, runs)
+    if len(runs) < len(study.optimizers):
+        raise _stopped(result, stop.reason)
+    return result
+
+
+def _stopped(result: StudyResult, reason: str) -> StudyStopped:
+    """The :class:`StudyStopped` of a study that ran only ``result.runs``' optimizers."""
+    study, done = result.study, tuple(result.runs)
+    unfinished = [o for o in study.optimizers if o not in done]
+    if not done:
+        return StudyStopped(None, reason, unfinished)
+    kept = {o: r for o, r in study.learning_rates.items() if o in done}
+    finished = dataclasses.replace(study, optimizers=done, learning_rates=kept)
+    text = stopped_text(reason, unfinished)
+    return StudyStopped(result._replace(study=finished, stopped=text), reason, unfinished)

@@ -43,6 +43,9 @@ class SignalStop(StopFlag):
     """A :class:`~nnjax.train.driver.StopFlag` that remembers the signal: ``signum`` (None
     until one arrives) and ``reason`` its name, e.g. ``"SIGTERM"``."""
 
+    # the message of a second signal's Interrupted (a subclass may say what it loses)
+    second_signal = "a second signal while stopping: stopped at once, without a checkpoint"
+
     def __init__(self):
         super().__init__()
         self.signum: int | None = None
@@ -50,9 +53,7 @@ class SignalStop(StopFlag):
     def handler(self, signum, frame) -> None:
         """The signal handler: the first signal requests a stop, a second raises."""
         if self.requested:
-            raise Interrupted(
-                signum, "a second signal while stopping: stopped at once, without a checkpoint"
-            )
+            raise Interrupted(signum, self.second_signal)
         if signum == getattr(signal, "SIGHUP", None):
             detach_terminal()
         self.signum = int(signum)
