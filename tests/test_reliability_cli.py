@@ -475,7 +475,7 @@ def test_a_signal_stops_a_report_command_with_its_status_and_its_folder_unlocked
     """The nnjax executable stopped by Ctrl-C or SIGTERM mid-run: one line, exit 128 + N
     (it crashed with SIGSEGV, 139, when the signal cut into JAX's tracing), no lock left.
     The signal comes while the first optimizer trains: nothing finished, nothing written
-    (tests/test_compare_stop.py: the optimizers that finished are)."""
+    (tests/test_study_stop.py: the optimizers that finished are)."""
     out = tmp_path / "cmp"
     argv = ["--no-cache", "compare", "--dataset", "digits", "--epochs", "30", "--out", str(out)]
     proc = subprocess.Popen(

@@ -138,14 +138,17 @@ def run_seeds(
     over: str | None = None,
     check_finite: bool = True,
     hooks: tuple = (),
-) -> SeedRuns:
+    stop=None,
+) -> SeedRuns | None:
     """Every run of ``keys`` (S,) vmapped, through fit's driver (:func:`nnjax.train.drive`):
     compiled once, one task per chunk, the wake losses checked for nan/inf after each task
     (:class:`~nnjax.train.NonFiniteLossError`), then ``hooks`` (driver hooks: progress).
 
     ``over``: outer vmapped axes, ``"arrays"`` (``arrays`` stacked, e.g. over class
     orders), ``"hp"`` (``hp`` stacked, e.g. over candidates) or ``"hp+arrays"`` (both; leading
-    axes (C, O, S)). ``run``: a :class:`ContinualRun`, or the :func:`seed_program` of one (to
+    axes (C, O, S)). ``stop`` (a :class:`nnjax.train.StopFlag`): a stop requested ends the
+    runs after the running task, and None is returned instead of runs that did not finish.
+    ``run``: a :class:`ContinualRun`, or the :func:`seed_program` of one (to
     share its compiles): then ``over`` is the program's own (None reads it; another value is
     refused). ``keys``: (S,) split keys, S >= 1; ``arrays.X_tasks`` must have the outer
     axes of ``over`` before (T, N, d); the method's ``check`` sees ``hp`` first. All checked
@@ -172,7 +175,10 @@ def run_seeds(
         chunks=FixedChunks(1),
         hooks=(*checks, *hooks),
         axis=axis,
+        stop=stop,
     )
+    if driven.done < program.n_tasks:
+        return None
     out: TaskOutputs = driven.outputs
     final = (driven.carry.params, driven.carry.extra)
     return SeedRuns(

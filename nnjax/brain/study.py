@@ -26,6 +26,7 @@ from nnjax.brain import dreams as D
 from nnjax.brain import harness as H
 from nnjax.brain import scores
 from nnjax.brain.scores_clustered import paired_clustered
+from nnjax.train.signals import stopped_text
 
 TEST_ORDERS = (0, 1, 2, 3, 4)
 TEST_SEEDS = 2
@@ -83,11 +84,13 @@ def _group_splits(names, dataset, orders):
     return seq, {r: (i, slice(0, O)) for i, r in enumerate(names)}
 
 
-def run_group(names, dataset, orders, keys, cfg=None, src_cfg=None, hooks=()) -> dict:
+def run_group(names, dataset, orders, keys, cfg=None, src_cfg=None, hooks=(), stop=None):
     """Run the rows ``names`` of one group on the test protocol: {row: {"metrics", "A",
     "final" (params, extra) of order 0 / seed 0, "hp", "hp_source", "diverged"}} and the
     seconds. A run whose wake loss became nan/inf is not stopped: it is scored as it ends
-    (its accuracies count in every statistic) and counted in "diverged"."""
+    (its accuracies count in every statistic) and counted in "diverged". ``stop`` (a
+    :class:`nnjax.train.StopFlag`): a stop requested ends the runs after the running task,
+    and ``(None, seconds)`` is returned."""
     d_cfg, d_src = H.configs(dataset)
     cfg, src_cfg = cfg or d_cfg, src_cfg or d_src
     splits, where = _group_splits(names, dataset, orders)
@@ -100,7 +103,9 @@ def run_group(names, dataset, orders, keys, cfg=None, src_cfg=None, hooks=()) ->
     t0 = time.perf_counter()
     program = C.seed_program(C.make_run(splits[0], cfg, method), over="hp+arrays")
     runs = C.run_seeds(program, H.stack_arrays(splits), keys, hps, over="hp+arrays",
-                       check_finite=False, hooks=hooks)  # fmt: skip
+                       check_finite=False, hooks=hooks, stop=stop)  # fmt: skip
+    if runs is None:
+        return None, time.perf_counter() - t0
     bad = H.diverged(runs)  # (C, O, S): a wake loss or the final params non-finite
     out = {}
     for r, (i, sl) in where.items():
@@ -133,6 +138,7 @@ def run_study(
     src_cfg=None,
     progress=None,
     images: bool = True,
+    stop=None,
 ) -> dict:
     """Run every row of ``rows`` on the test protocol; returns a dict of NumPy arrays, floats
     and strings (see :func:`summarise`, :func:`nnjax.brain.study_report.format_table`).
@@ -143,6 +149,9 @@ def run_study(
     before anything runs, :func:`check_study`). ``cfg``/``src_cfg`` override the dataset's
     wake / sleep settings (the tuned hyperparameters were chosen for the defaults).
     ``progress``: a :class:`nnjax.brain.study_report.Progress` (its hooks go to the driver).
+    ``stop`` (a :class:`nnjax.train.StopFlag`): a stop requested ends the study after the
+    running task; the rows that finished every run are summarised as a whole study's, the
+    others named in ``"unfinished"`` and ``"stopped"`` (absent for a whole study).
     """
     orders, rows = check_study(dataset, orders, n_seeds, rows, cfg, src_cfg)
     d_cfg, d_src = H.configs(dataset)
@@ -155,10 +164,14 @@ def run_study(
     }  # fmt: skip
     finals = {}
     for names, _ in plan(dataset, rows, len(orders) * n_seeds):
+        if stop is not None and stop.requested:
+            break
         if progress is not None:
             progress.begin(names)
         hooks = () if progress is None else (progress.hook,)
-        out, seconds = run_group(names, dataset, orders, keys, cfg, src_cfg, hooks)
+        out, seconds = run_group(names, dataset, orders, keys, cfg, src_cfg, hooks, stop)
+        if out is None:
+            break
         for r in names:
             res["rows"].append(r)
             res["metrics"][r], res["A"][r] = out[r]["metrics"], out[r]["A"]
@@ -168,11 +181,15 @@ def run_study(
             finals[r] = out[r]["final"]
         if progress is not None:
             progress.end(names, seconds)
+    unfinished = [r for r in rows if r not in res["rows"]]
+    if unfinished:
+        res["unfinished"] = unfinished
+        res["stopped"] = stopped_text(stop.reason, unfinished, bool(res["rows"]), "method")
     splits = [C.load_split(dataset, o) for o in orders]
     res["task_groups"] = [s.task_groups for s in splits]
     res["scenario"] = splits[0].scenario
     res["stats"] = summarise(res)
-    if images:
+    if images and res["rows"]:
         res["images"] = _dream_images(finals, splits[0], cfg)
     return res
 

@@ -109,7 +109,8 @@ def format_table(res: dict) -> str:
     scen = "class-incremental" if res.get("scenario") == "class" else "domain-incremental"
     seeds = f"{res['n_seeds']} seed" + ("s" if res["n_seeds"] > 1 else "")
     runs = f"{n} paired runs" if n > 1 else "1 run (a std, CI or test needs 2: n/a below)"
-    lines = [
+    lines = [f"**Incomplete: {res['stopped']}.**", ""] if res.get("stopped") else []
+    lines += [
         f"{res['dataset']} ({scen}, 5 tasks): test split, class orders "
         f"{','.join(map(str, res['orders']))} x {seeds} = {runs}. "
         "Accuracies in %: mean ± sample std (ddof 1), 95% CI of the mean (Student's t). "

@@ -255,11 +255,12 @@ def output_folder(args) -> str:
 
 
 def run(args) -> int:
-    from nnjax.commands.compare_stop import StudyFinishing
+    from nnjax.commands.study_stop import StudyFinishing
     from nnjax.train import stop_on_signals
 
     _check_out_kept(args)  # again, under the lock: a run into the folder that ended since check()
-    stop = StudyFinishing(output_folder(args))  # a signal: the optimizers finished are written
+    # a signal: the optimizers that finished are written
+    stop = StudyFinishing(output_folder(args), "compare", "optimizer", "report")
     with stop_on_signals(flag=stop):
         _run(args, stop)
     stop.end()
@@ -279,7 +280,8 @@ def _run(args, stop) -> None:
     try:
         c = compare(args.dataset, **_settings(args), progress=True, stop=stop)  # files: below
     except StudyStopped as e:
-        c = stop.stopped_study(e)
+        stop.stopped(() if e.comparison is None else e.comparison.result.runs, e.unfinished)
+        c = e.comparison
     stop.begin()  # a signal from here on: the files are written first
     paths = write_or_rescue(  # a disk that filled meanwhile: into a temporary folder instead
         out,

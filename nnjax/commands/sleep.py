@@ -200,6 +200,17 @@ def output_folder(args) -> str | None:
 def run(args) -> int:
     if args.out is not None:  # under the lock now: what another run wrote since check()
         _check_out_kept(args)
+    from nnjax.commands.study_stop import StudyFinishing
+    from nnjax.train import stop_on_signals
+
+    stop = StudyFinishing(args.out, "sleep", "method", "table")  # a signal: what finished is kept
+    with stop_on_signals(flag=stop):
+        _run(args, stop)
+    stop.end()
+    return 0
+
+
+def _run(args, stop) -> None:
     n = len(args.orders) * args.seeds
     rows = [*args.methods] + (["src:plastic"] if "src" in args.methods else [])
     print(f"nnjax sleep: {args.dataset}, {len(rows)} rows x {n} runs; loading JAX and the data",
@@ -216,8 +227,11 @@ def run(args) -> int:
     t0 = time.perf_counter()
     res = study.run_study(
         args.dataset, args.orders, args.seeds, rows, cfg=cfg, src_cfg=src_cfg,
-        progress=progress, images=not args.no_images,
+        progress=progress, images=not args.no_images, stop=stop,
     )  # fmt: skip
+    if res.get("unfinished"):
+        stop.stopped(res["rows"], res["unfinished"])
+    stop.begin()  # a signal from here on: the files are written first
     res["wall_s"] = time.perf_counter() - t0
     res["load_average"] = os.getloadavg()
     res["cpu_count"] = os.cpu_count()
@@ -237,7 +251,6 @@ def run(args) -> int:
     print(timing)
     if drawn is not None:
         print(_wrote(args.out, drawn))
-    return 0
 
 
 # every file a study writes into --out (_write, and nnjax.brain.study_plots.write_plots, which

@@ -45,6 +45,7 @@ from nnjax.models import mlp
 from nnjax.optim import FULL_BATCH, injectable_optimizer
 from nnjax.train import Carry, FixedChunks, StopFlag, drive, is_stateful, make_epochs_fn
 from nnjax.train.order import check_seed
+from nnjax.train.signals import stopped_text
 
 # Per-dataset defaults (hidden widths, epochs, batch size, target loss): sized so that the
 # default study runs in about a minute on 2 CPU cores and every default optimizer converges.
@@ -191,20 +192,6 @@ class StudyStopped(Exception):
     def __init__(self, result: StudyResult | None, reason: str, unfinished: Sequence[str]):
         self.result, self.reason, self.unfinished = result, reason, tuple(unfinished)
         super().__init__(stopped_text(reason, self.unfinished, started=result is not None))
-
-
-def stopped_text(reason: str, unfinished: Sequence[str], started: bool = True) -> str:
-    """``stopped by SIGTERM during adam, ...``: which optimizers a stopped study lacks."""
-    if not started:
-        return f"stopped by {reason} before any optimizer finished its runs"
-    have = "its" if len(unfinished) == 1 else "their"
-    return f"stopped by {reason} before {listed(unfinished)} finished {have} runs"
-
-
-def listed(names: Sequence[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    names = list(names)
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _chunk(epochs: int, parts: int) -> int:

@@ -80,3 +80,18 @@ def stop_on_signals(
     finally:
         for num, handler in previous.items():  # None: a handler not set from Python
             signal.signal(num, signal.SIG_DFL if handler is None else handler)
+
+
+def stopped_text(reason: str, unfinished, started: bool = True, noun: str = "optimizer") -> str:
+    """What a study stopped by ``reason`` lacks: ``stopped by SIGTERM before sgd and adam
+    finished their runs`` (``started`` False: before any ``noun`` finished its runs)."""
+    if not started:
+        return f"stopped by {reason} before any {noun} finished its runs"
+    have = "its" if len(unfinished) == 1 else "their"
+    return f"stopped by {reason} before {listed(unfinished)} finished {have} runs"
+
+
+def listed(names) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"

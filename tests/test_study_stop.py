@@ -1,6 +1,7 @@
 """A comparison stopped by its stop flag (``nnjax compare``: a signal) keeps the optimizers
 that finished every run: the same numbers as an unstopped study's, written as a whole
-study's files are, the report and runs.json naming the optimizers it lacks."""
+study's files are, the report and runs.json naming the optimizers it lacks. ``nnjax sleep``
+keeps its methods likewise."""
 
 import json
 import os
@@ -136,3 +137,35 @@ def test_ctrl_c_while_a_finished_study_is_written_lets_the_files_land(tmp_path):
     ]
     assert sorted(os.listdir(out)) == ["report.md", "runs.csv", "runs.json"]
     assert json.loads((out / "runs.json").read_text())["study"]["stopped"] is None
+
+
+def test_sigterm_during_the_second_method_writes_the_first_ones_table(tmp_path):
+    """``nnjax sleep`` ended by SIGTERM while EWC compiles: exit 143, sequential's table and
+    figures written (it lost every run), the table and results.json naming EWC missing."""
+    out = tmp_path / "sl"
+    argv = ["sleep", "--seeds", "2", "--orders", "0", "--methods", "sequential,ewc", "--steps",
+            "3", "--no-images", "--out", str(out)]  # fmt: skip
+    env = dict(os.environ, NNJAX_CACHE_DIR="off")
+    proc = subprocess.Popen([sys.executable, "-m", "nnjax", *argv], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    chunks = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: proc.stderr.read1(), b"")))
+    reader.start()
+    deadline = time.monotonic() + 120
+    while b"[2/2]" not in b"".join(chunks):
+        assert proc.poll() is None and time.monotonic() < deadline, b"".join(chunks)
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    stdout = proc.communicate(timeout=60)[0].decode()
+    reader.join(timeout=60)
+    err = b"".join(chunks).decode().replace("\r", "\n").strip().splitlines()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert err[-1] == (
+        "nnjax sleep: error: interrupted by SIGTERM: ewc had not finished its runs; the table of "
+        f"sequential is in {out}/"
+    )
+    assert stdout.startswith("**Incomplete: stopped by SIGTERM before ewc finished its runs.**")
+    assert (out / "table.md").read_text().startswith(stdout.splitlines()[0])
+    res = json.loads((out / "results.json").read_text())
+    assert res["rows"] == ["sequential"] and res["unfinished"] == ["ewc"]
+    assert sorted(os.listdir(out)) == ["accuracy.png", "heatmap.png", "results.json", "table.md"]
