@@ -8,11 +8,10 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 
 import numpy as np
 import pytest
+from test_cli_faults2_audit import DRIVER as RESULTS_DRIVER
 
 from nnjax.compare import StudyStopped, make_study, run_optimizer_study, write_report
 from nnjax.train import StopFlag
@@ -71,26 +70,42 @@ def test_a_stop_before_the_first_optimizer_ends_holds_no_result():
     assert str(info.value) == "stopped by SIGTERM before any optimizer finished its runs"
 
 
-def test_sigterm_during_the_second_optimizer_writes_the_first_ones_report(tmp_path):
-    """``nnjax compare`` ended by SIGTERM while sgd trains: exit 143, gd's report written
-    (it lost every run), one announcement and one error line naming what is missing."""
-    out = tmp_path / "cmp"
-    argv = ["--no-cache", "compare", "--dataset", "digits", "--optimizers", "gd,sgd", "--seeds",
-            "1", "--epochs", "20", "--hidden", "16", "--no-plots", "--out", str(out)]  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "nnjax", *argv], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    chunks = []  # stderr as it comes: the signal goes as sgd starts (it has 10 chunks)
-    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: proc.stderr.read1(), b"")))
-    reader.start()
-    deadline = time.monotonic() + 120
-    while b"sgd runs" not in b"".join(chunks):
-        assert proc.poll() is None and time.monotonic() < deadline, b"".join(chunks)
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGTERM)
-    stdout = proc.communicate(timeout=60)[0].decode()
-    reader.join(timeout=60)
-    err = b"".join(chunks).decode().replace("\r", "\n").strip().splitlines()
+# `nnjax ARGS` that sends itself SIGTERM as {module}.{func} starts on the part {part}
+SIGTERM_AT = """
+import os, signal, sys
+from nnjax.{package} import {module} as m
+real = m.{func}
+def at(names, *a, **k):
+    if (names if isinstance(names, str) else names[0]) == {part!r}:
+        os.kill(os.getpid(), signal.SIGTERM)
+    return real(names, *a, **k)
+m.{func} = at
+sys.argv = ["nnjax", *sys.argv[1:]]
+from nnjax import cli
+cli.entry()
+"""
+
+
+def _sigterm_at(argv, where: str, part: str) -> tuple[str, list[str]]:
+    """``nnjax ARGV`` sent SIGTERM as the function ``where`` (``package.module.func``) starts
+    on ``part``: it exits 143; its stdout and its stderr lines."""
+    package, module, func = where.split(".")
+    code = SIGTERM_AT.format(package=package, module=module, func=func, part=part)
+    env = dict(os.environ, NNJAX_CACHE_DIR="off")
+    proc = subprocess.run([sys.executable, "-c", code, *argv], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    err = proc.stderr.replace("\r", "\n").strip().splitlines()
     assert proc.returncode == 128 + signal.SIGTERM, err
+    return proc.stdout, err
+
+
+def test_sigterm_during_the_second_optimizer_writes_the_first_ones_report(tmp_path):
+    """``nnjax compare`` ended by SIGTERM as sgd starts: exit 143, gd's report written (it
+    lost every run), one announcement and one error line naming what is missing."""
+    out = tmp_path / "cmp"
+    argv = ["compare", "--dataset", "digits", "--optimizers", "gd,sgd", "--seeds",
+            "1", "--epochs", "20", "--hidden", "16", "--no-plots", "--out", str(out)]  # fmt: skip
+    stdout, err = _sigterm_at(argv, "compare.study.train_optimizer", "sgd")
     assert err[-2:] == [
         f"nnjax compare: SIGTERM: stopping, writing the report of gd to {out}/ (a second "
         "signal stops at once)",
@@ -105,18 +120,7 @@ def test_sigterm_during_the_second_optimizer_writes_the_first_ones_report(tmp_pa
 
 
 # `nnjax ARGS` whose os.replace raises SIGINT once runs.csv is in place (the first file)
-DRIVER = """
-import os, signal, sys
-real = os.replace
-def replace(src, dst):
-    real(src, dst)
-    if os.path.basename(dst) == "runs.csv":
-        signal.raise_signal(signal.SIGINT)
-os.replace = replace
-sys.argv = ["nnjax", *sys.argv[1:]]
-from nnjax import cli
-cli.entry()
-"""
+DRIVER = RESULTS_DRIVER.replace('"results.json"', '"runs.csv"')
 
 
 def test_ctrl_c_while_a_finished_study_is_written_lets_the_files_land(tmp_path):
@@ -140,26 +144,12 @@ def test_ctrl_c_while_a_finished_study_is_written_lets_the_files_land(tmp_path):
 
 
 def test_sigterm_during_the_second_method_writes_the_first_ones_table(tmp_path):
-    """``nnjax sleep`` ended by SIGTERM while EWC compiles: exit 143, sequential's table and
+    """``nnjax sleep`` ended by SIGTERM as EWC starts: exit 143, sequential's table and
     figures written (it lost every run), the table and results.json naming EWC missing."""
     out = tmp_path / "sl"
     argv = ["sleep", "--seeds", "2", "--orders", "0", "--methods", "sequential,ewc", "--steps",
             "3", "--no-images", "--out", str(out)]  # fmt: skip
-    env = dict(os.environ, NNJAX_CACHE_DIR="off")
-    proc = subprocess.Popen([sys.executable, "-m", "nnjax", *argv], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    chunks = []
-    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: proc.stderr.read1(), b"")))
-    reader.start()
-    deadline = time.monotonic() + 120
-    while b"[2/2]" not in b"".join(chunks):
-        assert proc.poll() is None and time.monotonic() < deadline, b"".join(chunks)
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGTERM)
-    stdout = proc.communicate(timeout=60)[0].decode()
-    reader.join(timeout=60)
-    err = b"".join(chunks).decode().replace("\r", "\n").strip().splitlines()
-    assert proc.returncode == 128 + signal.SIGTERM, err
+    stdout, err = _sigterm_at(argv, "brain.study.run_group", "ewc")
     assert err[-1] == (
         "nnjax sleep: error: interrupted by SIGTERM: ewc had not finished its runs; the table of "
         f"sequential is in {out}/"
