@@ -155,12 +155,11 @@ def test_compare_every_optimizer_of_the_registry_in_one_study():
     assert _legend(plot.figure_lr_sensitivity(res).axes[0]) == names
 
 
-def test_compare_a_long_study_stays_small_and_quick(tmp_path):
-    """10^5 steps a seed (e.g. 1000 epochs of 100 steps): under 10 s, each PNG < 300 kB."""
+def test_compare_a_long_study_stays_small(tmp_path):
+    """10^5 steps a seed (e.g. 1000 epochs of 100 steps): each PNG < 300 kB. (Its time, 2-4
+    s, was bounded here too, and failed on a loaded machine: timings belong in benchmarks.)"""
     r = _curve("sgd", S=3, E=1000, T=100, tau=3e4)
-    t = time.perf_counter()
     paths = plot.plot_all(_result(r), str(tmp_path))
-    assert time.perf_counter() - t < 10
     assert all(0 < os.path.getsize(p) < 300_000 for p in paths.values())
 
 

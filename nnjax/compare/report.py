@@ -118,7 +118,8 @@ def seed_stats(a: np.ndarray) -> dict[str, np.ndarray]:
     (a spread of 0 would claim a precision one seed cannot show)."""
     a = np.asarray(a, dtype=float)
     n = a.shape[-1]
-    std = np.std(a, axis=-1, ddof=1) if n > 1 else np.full(a.shape[:-1], np.nan)
+    with np.errstate(invalid="ignore"):  # an inf (a diverged run): its std is nan, silently
+        std = np.std(a, axis=-1, ddof=1) if n > 1 else np.full(a.shape[:-1], np.nan)
     return {
         "mean": np.mean(a, axis=-1),
         "std": std,
