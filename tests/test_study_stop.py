@@ -61,6 +61,29 @@ def test_a_stopped_study_keeps_the_optimizers_that_finished(tmp_path):
     assert json.loads((tmp_path / "whole" / "runs.json").read_text())["study"]["stopped"] is None
 
 
+def test_compare_writes_the_finished_optimizers_to_out_and_holds_them(tmp_path, monkeypatch):
+    from nnjax.compare import compare
+    from nnjax.compare import study as study_module
+
+    stop, real = StopFlag(), study_module.train_optimizer
+
+    def at_sgd(name, *a, **k):  # a signal as sgd starts
+        if name == "sgd":
+            stop.request("SIGINT")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(study_module, "train_optimizer", at_sgd)
+    out = tmp_path / "out"
+    with pytest.raises(StudyStopped) as info:
+        compare("toy", **{**SETTINGS, "epochs": 2}, out=out, plots=False, stop=stop)
+    c = info.value.comparison
+    assert list(c.result.runs) == ["gd"] and list(c.summary) == ["gd"]
+    assert sorted(c.paths) == ["csv", "json", "report"]
+    assert json.loads((out / "runs.json").read_text())["study"]["stopped"] == (
+        "stopped by SIGINT before sgd and adam finished their runs"
+    )
+
+
 def test_a_stop_before_the_first_optimizer_ends_holds_no_result():
     stop = StopFlag()
     with pytest.raises(StudyStopped) as info:

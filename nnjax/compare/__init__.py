@@ -129,15 +129,19 @@ def compare(
     if out is not None:  # a str from here on: a Path was named PosixPath('...') in the error
         out = check_out(out)
         check_kept(out, plots=plots, overwrite=overwrite)
+    return _run(study, out, model, progress, stop, plots=plots, overwrite=overwrite)
+
+
+def _run(study: Study, out: str | None, model, progress: bool, stop, **kw) -> Comparison:
+    """The study, run and written (:func:`_compared`); a stopped one raises its
+    :class:`StudyStopped`, holding the finished optimizers' comparison, written likewise."""
     try:
         with progress_bar(progress) as on_progress:
             result = run_optimizer_study(study, model=model, on_progress=on_progress, stop=stop)
     except StudyStopped as e:
-        e.comparison = None
-        if e.result is not None:  # the finished optimizers' files, as a whole study's
-            e.comparison = _compared(e.result, out, plots=plots, overwrite=overwrite)
+        e.comparison = None if e.result is None else _compared(e.result, out, **kw)
         raise
-    return _compared(result, out, plots=plots, overwrite=overwrite)
+    return _compared(result, out, **kw)
 
 
 def _compared(result: StudyResult, out: str | None, **kw) -> Comparison:
