@@ -6,6 +6,7 @@ table against the JSON, and the default grids against the committed report."""
 
 import json
 import warnings
+from pathlib import Path
 
 import jax
 import matplotlib.pyplot as plt
@@ -219,7 +220,8 @@ def test_the_figures_draw_the_chosen_rate_and_mark_a_finite_diverged_rate():
 
 
 def test_the_default_grids_are_those_of_the_committed_report_and_the_docs():
-    text = open("docs/results/compare-digits/report.md").read()
+    report = Path(__file__).parents[1] / "docs" / "results" / "compare-digits" / "report.md"
+    text = report.read_text()
     line = next(ln for ln in text.splitlines() if ln.startswith("* Learning rates: "))
     for part in line.removeprefix("* Learning rates: ").split("; "):
         name, rates = part.split(": ")
