@@ -26,6 +26,7 @@ from nnjax.brain import dreams as D
 from nnjax.brain import harness as H
 from nnjax.brain import scores
 from nnjax.brain.scores_clustered import paired_clustered
+from nnjax.train.driver import check_stop
 from nnjax.train.signals import stopped_text
 
 TEST_ORDERS = (0, 1, 2, 3, 4)
@@ -153,6 +154,7 @@ def run_study(
     running task; the rows that finished every run are summarised as a whole study's, the
     others named in ``"unfinished"`` and ``"stopped"`` (absent for a whole study).
     """
+    check_stop(stop, "run_study")
     orders, rows = check_study(dataset, orders, n_seeds, rows, cfg, src_cfg)
     d_cfg, d_src = H.configs(dataset)
     cfg, src_cfg = cfg or d_cfg, src_cfg or d_src

@@ -312,8 +312,9 @@ def _run(args, stop) -> None:
         )
     compile_s = sum(r.compile_time for r in runs.values())
     run_s = sum(r.run_time for r in runs.values())
-    if stop.unfinished:  # their compile and run times are not known apart
-        print(f"wall {wall:.1f} s, the stopped runs included")
+    if stop.unfinished:  # the time of the optimizers not finished is in the wall time only
+        print(f"wall {wall:.1f} s; the finished optimizers: compile {compile_s:.1f} s + run "
+              f"{run_s:.1f} s")  # fmt: skip
     else:
         print(
             f"wall {wall:.1f} s = compile {compile_s:.1f} s + run {run_s:.1f} s + data, report "

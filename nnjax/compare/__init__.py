@@ -108,6 +108,9 @@ def compare(
     finished).
     """
     from nnjax.layers.checks import flag
+    from nnjax.train.driver import check_stop
+
+    check_stop(stop, "compare")  # before anything loads: a bool or an Event failed late
 
     # a string such as "no" counted as True: the plots were written, the bar shown
     plots, progress = flag("compare", "plots", plots), flag("compare", "progress", progress)

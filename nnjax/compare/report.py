@@ -315,10 +315,11 @@ def _timing(result: StudyResult) -> list[str]:
     compile_s = sum(r.compile_time for r in result.runs.values())
     run_s = sum(r.run_time for r in result.runs.values())
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    whole = "The optimizers that finished" if result.stopped else "Whole study"
     return [
         "",
         "Run time / run: the compiled run time of all runs of the optimizer (trained together, "
-        "vmapped) divided by their number; compile time apart. Whole study: compile "
+        f"vmapped) divided by their number; compile time apart. {whole}: compile "
         f"{compile_s:.1f} s + run {run_s:.1f} s on {_device()} ({os.cpu_count()} cores; "
         f"1-minute load average {load:.1f} when the report was written).",
     ]

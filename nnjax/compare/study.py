@@ -44,6 +44,7 @@ from nnjax.layers import Layer
 from nnjax.models import mlp
 from nnjax.optim import FULL_BATCH, injectable_optimizer
 from nnjax.train import Carry, FixedChunks, StopFlag, drive, is_stateful, make_epochs_fn
+from nnjax.train.driver import check_stop
 from nnjax.train.order import check_seed
 from nnjax.train.signals import stopped_text
 
@@ -319,6 +320,7 @@ def run_optimizer_study(
     """
     if not isinstance(study, Study):
         raise TypeError(f"run_optimizer_study: study must be a Study (make_study), got {study!r}")
+    check_stop(stop, "run_optimizer_study")
     study = validate(study)
     check_layer(model)
     splits = make_splits(study.dataset, study.val_fraction, study.data_seed)

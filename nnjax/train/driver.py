@@ -74,6 +74,15 @@ class StopFlag:
         return self.reason is not None
 
 
+def check_stop(stop, where: str) -> None:
+    """``stop`` is None or a StopFlag, else a ValueError naming ``where``."""
+    if stop is not None and not isinstance(stop, StopFlag):
+        raise ValueError(
+            f"{where}: stop must be a StopFlag (nnjax.train.StopFlag(), or stop_on_signals()'s) "
+            f"or None, got {stop!r}"
+        )
+
+
 class ChunkReport(NamedTuple):
     """What a hook sees after a chunk: indices ``begin .. end - 1`` of a run to ``total``;
     ``carry`` after the chunk (device arrays); ``outputs`` this chunk's outputs and

@@ -10,7 +10,7 @@ import os
 import numpy as np
 
 from nnjax.train.arguments import _check_int
-from nnjax.train.driver import StopFlag
+from nnjax.train.driver import check_stop
 from nnjax.train.guards import as_guard
 
 STOP_LATENCY_SECONDS = 5.0  # fit's default bound of a chunk's wall time (a stop's latency)
@@ -64,11 +64,7 @@ def _check_callbacks(on_epochs, stop) -> None:
                 f"fit: on_epochs is called as on_epochs(epochs_done, metrics), but it takes "
                 f"{signature}: {e}"
             ) from None
-    if stop is not None and not isinstance(stop, StopFlag):
-        raise ValueError(
-            "fit: stop must be a StopFlag (nnjax.train.StopFlag(), or stop_on_signals()'s) or "
-            f"None, got {stop!r}"
-        )
+    check_stop(stop, "fit")
 
 
 def _max_chunk_seconds(seconds, checkpoint_dir, stop) -> float | None:

@@ -84,11 +84,13 @@ def stop_on_signals(
 
 def stopped_text(reason: str, unfinished, started: bool = True, noun: str = "optimizer") -> str:
     """What a study stopped by ``reason`` lacks: ``stopped by SIGTERM before sgd and adam
-    finished their runs`` (``started`` False: before any ``noun`` finished its runs)."""
+    finished their runs`` (``started`` False: before any ``noun`` finished its runs); a
+    reason that is no signal's name is given apart: ``stopped (stop requested) before ...``."""
+    stopped = f"stopped by {reason}" if reason.startswith("SIG") else f"stopped ({reason})"
     if not started:
-        return f"stopped by {reason} before any {noun} finished its runs"
+        return f"{stopped} before any {noun} finished its runs"
     have = "its" if len(unfinished) == 1 else "their"
-    return f"stopped by {reason} before {listed(unfinished)} finished {have} runs"
+    return f"{stopped} before {listed(unfinished)} finished {have} runs"
 
 
 def listed(names) -> str:
