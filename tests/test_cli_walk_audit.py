@@ -141,16 +141,25 @@ def test_two_runs_into_one_tensorboard_folder_keep_their_own_event_files(tmp_pat
     )
 
 
-def test_a_run_failing_before_its_first_epoch_leaves_no_tensorboard_folder(tmp_path, capsys):
-    """The event file was opened before the data and the devices were checked: a run refused
-    after its checks (here --devices 64 for a full batch of 6) left the --tensorboard folder
-    made for it, an empty event file in it. The file now opens at the first epoch's scalars,
-    and the folders the run made are removed, as --out's are."""
+def test_a_run_failing_before_its_first_epoch_leaves_no_tensorboard_folder(
+    tmp_path, capsys, monkeypatch
+):
+    """The event file was opened before training: a run that failed after its checks and
+    before its first epoch (--devices 64 for a full batch of 6; here a compile that fails)
+    left the --tensorboard folder made for it, an empty event file in it. The file now opens
+    at the first epoch's scalars, and the folders the run made are removed, as --out's are."""
     pytest.importorskip("tensorboardX")
+    from nnjax.commands import train as train_command
+
+    def no_compile(*args, **kwargs):
+        raise ValueError("the program did not compile")
+
     tb, out = tmp_path / "tb" / "run", tmp_path / "out"
     argv = ["train", "--dataset", "toy", "--epochs", "1", "--tensorboard", str(tb)]
-    assert main([*argv, "--devices", "64", "--out", str(out)]) == 2
-    assert "does not split evenly across --devices 64" in capsys.readouterr().err
+    with monkeypatch.context() as m:
+        m.setattr(train_command, "_fit_with_progress", no_compile)
+        assert main([*argv, "--out", str(out)]) == 2
+    assert capsys.readouterr().err.endswith("nnjax train: error: the program did not compile\n")
     assert sorted(tmp_path.iterdir()) == []
     assert main(argv) == 0  # a run that trains writes its scalars, the step losses included
     (events,) = tb.iterdir()
