@@ -268,14 +268,13 @@ def run(args) -> int:
 
 
 def _run(args, stop) -> None:
-    from nnjax.commands.info import info
+    from nnjax.commands.info import banner
     from nnjax.compare import StudyStopped, compare
     from nnjax.compare.files import write_checked
     from nnjax.rescue import out_appeared_error, write_or_rescue
 
     out = output_folder(args)
-    dev = info()
-    print(f"nnjax {dev['nnjax']} | jax {dev['jax']} | {dev['backend']}: {dev['devices'][0]}")
+    print(banner())
     t0 = time.perf_counter()
     try:
         c = compare(args.dataset, **_settings(args), progress=True, stop=stop)  # files: below

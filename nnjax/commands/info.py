@@ -32,6 +32,19 @@ def info() -> dict:
     }
 
 
+def banner() -> str:
+    """The line ``nnjax train`` and ``nnjax compare`` open with: versions and the first
+    device, and a warning when jit is disabled (``JAX_DISABLE_JIT=1``: ops run one at a time
+    in Python, for debugging, many times slower)."""
+    import jax
+
+    dev = info()
+    line = f"nnjax {dev['nnjax']} | jax {dev['jax']} | {dev['backend']}: {dev['devices'][0]}"
+    if jax.config.jax_disable_jit:
+        line += " | jit disabled (JAX_DISABLE_JIT): every op runs on its own, slowly"
+    return line
+
+
 def run(args) -> int:
     for k, v in info().items():
         print(f"{k:12s} {', '.join(v) if isinstance(v, list) else v}")

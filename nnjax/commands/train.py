@@ -234,7 +234,7 @@ def run(args) -> int:
 
 def _run(args, out_lock) -> int:
     from nnjax.commands import train_finish, train_options, train_outputs, train_safety, train_space
-    from nnjax.commands.info import info
+    from nnjax.commands.info import banner
     from nnjax.commands.train_data import data_record, describe_data, final_test
     from nnjax.rescue import out_files_state
 
@@ -246,8 +246,7 @@ def _run(args, out_lock) -> int:
     mesh = _use_devices(args.devices)  # first: a missing device fails within seconds
     ds, model, loss, params, batch = _prepare(args)
     train_space.check_out_space(args.out, params)  # a --out too full for the model: now
-    dev = info()
-    print(f"nnjax {dev['nnjax']} | jax {dev['jax']} | {dev['backend']}: {dev['devices'][0]}")
+    print(banner())
     print(
         f"{args.model} on {describe_data(ds)} | {args.optimizer} lr={_lr_label(args)} "
         f"batch={batch or 'full'} epochs={args.epochs}"

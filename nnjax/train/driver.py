@@ -207,9 +207,9 @@ class Program:
                 return self.by_length[n]
             call = (carry, indices, *args)
             tag = f"donate={self.donate}"
-            found = None if self.store is None else self.store.load(call, tag)
-            if found is None and self.store is None:
-                found = self.jitted.lower(*call).compile()
+            found = None if self.store is None or eager() else self.store.load(call, tag)
+            if found is None and (self.store is None or eager()):
+                found = ahead_of_time(self.jitted, *call)
             elif found is None:
                 found = self.store.compile(lambda name: self._lowered(name, call), call, tag)
             self.by_length[n] = found
@@ -227,6 +227,19 @@ class Program:
         named.__name__ = named.__qualname__ = name
         donate = (0,) if self.donate else ()
         return self.placement.jit(named, donate_argnums=donate).lower(*call)
+
+
+def eager() -> bool:
+    """True under ``jax.disable_jit()`` (or ``JAX_DISABLE_JIT=1``): jitted functions then run
+    op by op in Python, and JAX refuses to lower them ahead of time."""
+    return bool(jax.config.jax_disable_jit)
+
+
+def ahead_of_time(jitted: Callable, *args) -> Callable:
+    """``jitted.lower(*args).compile()``, or ``jitted`` itself under ``jax.disable_jit()``,
+    where it runs op by op (a breakpoint or ``print`` in a loss or layer then stops or prints
+    at every step: the debugging mode ``disable_jit`` is for)."""
+    return jitted if eager() else jitted.lower(*args).compile()
 
 
 def concat(history: Sequence, axis: int = 0):

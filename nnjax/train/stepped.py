@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from nnjax.train.driver import HostProgram
+from nnjax.train.driver import HostProgram, ahead_of_time, eager
 from nnjax.train.loop import (
     EpochOutputs,
     check_eval_names,
@@ -156,13 +156,15 @@ class SteppedLoop(HostProgram):
         check_run_data("SteppedLoop", self.n, self.eval_names, X, y, evals)
         put, jit = self.placement.put, self.placement.jit
         e0 = np.int32(np.asarray(indices)[0])
-        order = jit(self._order).lower(key, e0).compile()
+        order = ahead_of_time(jit(self._order), key, e0)
         idx, keys = order(key, e0)
         offsets = [put(jnp.int32(t)) for t in range(0, self.T, self.k)]
-        lowered = jit(self._steps(self.k)).lower(carry, idx, keys, offsets[0], X, y)
-        steps = lowered.compile()
-        losses = [lowered.out_info[1]] * len(offsets)
-        epoch_end = jit(self._epoch_end).lower(carry, losses, evals).compile()
+        steps, epoch_end = jit(self._steps(self.k)), jit(self._epoch_end)
+        if not eager():  # else both run op by op (ahead_of_time)
+            lowered = steps.lower(carry, idx, keys, offsets[0], X, y)
+            steps = lowered.compile()
+            losses = [lowered.out_info[1]] * len(offsets)
+            epoch_end = epoch_end.lower(carry, losses, evals).compile()
 
         def run(carry, epochs, key, X, y, evals=()):
             check_run_data("SteppedLoop", self.n, self.eval_names, X, y, evals)

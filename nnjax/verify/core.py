@@ -109,7 +109,10 @@ _fast_ok = [True]
 
 
 def compile_fast(fn: Callable, *args):
-    """``jax.jit(fn)`` compiled for ``args`` with the fast options (falls back if refused)."""
+    """``jax.jit(fn)`` compiled for ``args`` with the fast options (falls back if refused);
+    under ``jax.disable_jit()`` the jitted ``fn`` itself, run op by op."""
+    if jax.config.jax_disable_jit:
+        return jax.jit(fn)
     lowered = jax.jit(fn).lower(*args)
     if _fast_ok[0]:
         try:
