@@ -38,7 +38,8 @@ def test_check_activations_docstring_says_what_z_is():
 
 def test_check_activations_passes_on_a_seed_that_draws_beyond_40():
     rows = checks.check_activations(np.random.default_rng(1292))
-    assert [r.component for r in rows] == [f"activation {n}" for n in A.ACTIVATIONS]
+    names = [f"activation {n}" for n in A.ACTIVATIONS]
+    assert [r.component for r in rows][: len(names)] == names
     assert all(r.passed for r in rows), [r for r in rows if not r.passed]
 
 

@@ -1,6 +1,7 @@
 """The component checks of ``nnjax verify``: activations, losses, layers, finite
 differences, the ReLU derivative, optimizers, fit, float32 and the registries."""
 
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -54,14 +55,40 @@ def check_activations(rng: np.random.Generator) -> list[Check]:
         for name, f in A.ACTIVATIONS.items():
             value, vjp_fn = jax.vjp(f, z)
             out[name] = (value, vjp_fn(dout)[0])
+        for name, kw in ACTIVATION_HYPERPARAMETERS:
+            value, vjp_fn = jax.vjp(functools.partial(A.ACTIVATIONS[name], **kw), z)
+            out[f"{name} ({_label(kw)})"] = (value, vjp_fn(dout)[0])
         return out
 
     with jax.enable_x64(True):
         res = _to_numpy(compile_fast(jax_side, z, dout)(z, dout))
-    return [
+    rows = [
         check(f"activation {name}", res[name], (RA.value(name, z), RA.vjp(name, z, dout)), RTOL64)
         for name in A.ACTIVATIONS
     ]
+    for name, kw in ACTIVATION_HYPERPARAMETERS:
+        f, df = RA.ACTIVATIONS[name]
+        twin = (f(z, **kw), dout * df(z, **kw))
+        what = f"{name} ({_label(kw)})"
+        rows.append(check(f"activation {what}", res[what], twin, RTOL64))
+    return rows
+
+
+# the activations and optimizers with hyperparameters are checked at their defaults and at
+# these values too: a twin (or a wrapper) that ignored one passed every default row
+ACTIVATION_HYPERPARAMETERS = (("leaky_relu", {"negative_slope": 0.2}), ("elu", {"alpha": 0.5}))
+OPTIMIZER_HYPERPARAMETERS = (
+    ("momentum", {"momentum": 0.5}),
+    ("nesterov", {"momentum": 0.99}),
+    ("adam", {"b1": 0.5, "b2": 0.9, "eps": 1e-3}),
+    ("adamw", {"weight_decay": 0.1}),
+    ("rmsprop", {"decay": 0.5, "eps": 1e-2}),
+    ("adagrad", {"initial_accumulator_value": 0.5, "eps": 1e-3}),
+)
+
+
+def _label(hyperparams: dict) -> str:
+    return ", ".join(f"{k}={v:g}" for k, v in hyperparams.items())
 
 
 def loss_cases(rng: np.random.Generator) -> list[tuple[str, str, Any, Any]]:
@@ -270,6 +297,10 @@ def check_optimizers(steps: int = 200) -> list[Check]:
     for name in O.OPTIMIZERS:
         jp, rp = optimizer_trajectory(name, steps)
         rows.append(check(f"optimizer {name}: {steps} steps", jp, rp, TRAJ_ATOL, "abs"))
+    for name, kw in OPTIMIZER_HYPERPARAMETERS:
+        jp, rp = optimizer_trajectory(name, steps, **kw)
+        what = f"optimizer {name} ({_label(kw)}): {steps} steps"
+        rows.append(check(what, jp, rp, TRAJ_ATOL, "abs"))
     sched = optax.cosine_decay_schedule(0.05, steps)
     jp, rp = optimizer_trajectory("adam", steps, learning_rate=sched)
     rows.append(check(f"optimizer adam, cosine schedule: {steps} steps", jp, rp, TRAJ_ATOL, "abs"))
