@@ -244,7 +244,7 @@ def _conv(kind: str, features, kernel_size, strides, padding, dilation, groups, 
             lhs_dilation=lhs_dilation, rhs_dilation=d,
             dimension_numbers=_DIMENSIONS[rank], feature_group_count=groups,
         )  # fmt: skip
-        return y + params["b"] if use_bias else y
+        return y + lax.broadcast_to_rank(params["b"], y.ndim) if use_bias else y
 
     spec = _conv_spec(kind, features, kernel_size, strides, padding, dilation, groups, use_bias,
                       W_init, b_init, dtype)  # fmt: skip

@@ -158,7 +158,7 @@ def Dense(
         if use_bias:
             check_param_shape(name, params, "b", (features,), "one per unit")
         y = x @ params["W"]
-        return y + params["b"] if use_bias else y
+        return y + jax.lax.broadcast_to_rank(params["b"], y.ndim) if use_bias else y
 
     spec = make_spec(
         "Dense",

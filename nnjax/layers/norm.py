@@ -103,11 +103,15 @@ def _normalize(params, x, mean, var, eps):
     """y = (x - mean) / sqrt(var + eps) * scale + offset, computed in at least float32 and
     given in the dtype x, the statistics and the params promote to (:func:`_dtypes`)."""
     out, hi = _dtypes(x, params, mean, var)
-    y = (x.astype(hi) - mean.astype(hi)) * lax.rsqrt(var.astype(hi) + eps)
+
+    def right(v):  # (C,) as (1, ..., 1, C): no implicit rank promotion
+        return lax.broadcast_to_rank(v.astype(hi), x.ndim)
+
+    y = (x.astype(hi) - right(mean)) * lax.rsqrt(right(var) + eps)
     if "scale" in params:
-        y = y * params["scale"].astype(hi)
+        y = y * right(params["scale"])
     if "offset" in params:
-        y = y + params["offset"].astype(hi)
+        y = y + right(params["offset"])
     return y.astype(out)
 
 
@@ -211,8 +215,9 @@ def BatchNorm(
             )
         axes, (out, hi) = tuple(range(x.ndim - 1)), _dtypes(x, params)
         xh = x.astype(hi)
-        mean = jnp.mean(xh, axis=axes)
+        mean = jnp.mean(xh, axis=axes, keepdims=True)  # (1, ..., 1, C), as x's rank
         var = jnp.mean(jnp.square(xh - mean), axis=axes)
+        mean = mean.reshape(var.shape)  # (C,)
         y = _normalize(params, xh, mean, var, eps).astype(out)
         new = {
             "mean": (1 - momentum) * state["mean"] + momentum * mean,

@@ -87,14 +87,20 @@ from nnjax.layers.core import Layer, check_layers, make_spec, spec_of
 _GATES = {"SimpleRNNCell": 1, "GRUCell": 3, "LSTMCell": 4}
 
 
+def _plus(a, b):
+    """a + b with the bias b (units,) broadcast to a's rank explicitly (nnjax runs under
+    ``jax_numpy_rank_promotion='raise'``)."""
+    return a + lax.broadcast_to_rank(b, a.ndim)
+
+
 def _simple_step(params, x, h):
-    h = jnp.tanh(x @ params["W_i"] + h @ params["W_h"] + params["b"])
+    h = jnp.tanh(_plus(x @ params["W_i"] + h @ params["W_h"], params["b"]))
     return h, h
 
 
 def _gru_step(params, x, h):
-    a_r, a_z, a_n = jnp.split(x @ params["W_i"] + params["b_i"], 3, axis=-1)
-    h_r, h_z, h_n = jnp.split(h @ params["W_h"] + params["b_h"], 3, axis=-1)
+    a_r, a_z, a_n = jnp.split(_plus(x @ params["W_i"], params["b_i"]), 3, axis=-1)
+    h_r, h_z, h_n = jnp.split(_plus(h @ params["W_h"], params["b_h"]), 3, axis=-1)
     r, z = jax.nn.sigmoid(a_r + h_r), jax.nn.sigmoid(a_z + h_z)
     n = jnp.tanh(a_n + r * h_n)
     h = (1 - z) * n + z * h
@@ -103,7 +109,7 @@ def _gru_step(params, x, h):
 
 def _lstm_step(params, x, carry):
     h, c = carry
-    a = x @ params["W_i"] + h @ params["W_h"] + params["b"]
+    a = _plus(x @ params["W_i"] + h @ params["W_h"], params["b"])
     a_i, a_f, a_g, a_o = jnp.split(a, 4, axis=-1)
     c = jax.nn.sigmoid(a_f) * c + jax.nn.sigmoid(a_i) * jnp.tanh(a_g)
     h = jax.nn.sigmoid(a_o) * jnp.tanh(c)

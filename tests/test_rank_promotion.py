@@ -1,0 +1,48 @@
+"""nnjax runs under ``jax.numpy_rank_promotion("raise")``, the setting that makes JAX refuse
+an implicit broadcast between arrays of different ranks (a common source of silent shape
+bugs in research code): every layer and model applies and differentiates, and ``fit`` trains,
+with its biases and normalisation statistics broadcast explicitly. Before, Dense's
+``x @ W + b`` ((B, n) + (n,)) raised, so no model with a bias ran there."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from test_layer_shapes import ALL, IDS, _input
+
+import nnjax
+from nnjax.layers import apply_model, init_model
+
+
+def _sum_out(layer, params, state, x):
+    out, _ = apply_model(layer, params, state, x, key=jax.random.key(1), train=True)
+    return sum(jnp.sum(leaf) for leaf in jax.tree.leaves(out))
+
+
+@pytest.mark.parametrize("name, layer, shape", ALL, ids=IDS)
+def test_every_layer_and_model_runs_with_rank_promotion_raised(name, layer, shape):
+    x = _input(shape, layer)
+    _, params, state = init_model(layer, jax.random.key(0), shape)
+    want = [apply_model(layer, params, state, x, train=t)[0] for t in (False, True)]
+    with jax.numpy_rank_promotion("raise"):
+        got = [apply_model(layer, params, state, x, train=t)[0] for t in (False, True)]
+        if not name.startswith("Embedding"):  # integer ids: no gradient by x
+            grads = jax.grad(_sum_out, argnums=(1, 3))(layer, params, state, x)
+            assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):  # the same numbers
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_fit_trains_with_rank_promotion_raised_to_the_same_numbers(model):
+    ds = nnjax.data.load("digits")
+    X, y = ds.X_train[:128], ds.y_train[:128]
+    net = nnjax.mlp([16, 10]) if model == "mlp" else nnjax.models.cnn(input_shape=(8, 8, 1))
+    _, params, _ = init_model(net, jax.random.key(0), (-1, 64))
+    kw = dict(optimizer="adam", epochs=1, batch_size=32, eval_data={"test": (X[:32], y[:32])})
+    want = nnjax.fit(net, params, X, y, **kw)
+    with jax.numpy_rank_promotion("raise"):
+        got = nnjax.fit(net, params, X, y, **kw)
+    np.testing.assert_array_equal(got.step_loss, want.step_loss)
+    for a, b in zip(jax.tree.leaves(got.params), jax.tree.leaves(want.params)):
+        np.testing.assert_array_equal(a, b)
