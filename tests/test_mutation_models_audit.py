@@ -1,6 +1,6 @@
 """Mutation audit of the model builders, spec round trips, optimizer option checks, the
 Flax interop and config_diff: each test here failed with a small deliberate fault that the
-rest of the suite let through (helper mutO's round), and passes on the code as it is."""
+rest of the suite let through, and passes on the code as it is."""
 
 import json
 
