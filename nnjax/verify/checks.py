@@ -292,7 +292,8 @@ def optimizer_trajectory(
 
 
 def check_optimizers(steps: int = 200) -> list[Check]:
-    """Every optimizer's ``steps``-step trajectory, Optax vs twin (and one cosine schedule)."""
+    """Every optimizer's ``steps``-step trajectory, Optax vs twin, at its default
+    hyperparameters and at :data:`OPTIMIZER_HYPERPARAMETERS` (and one cosine schedule)."""
     rows = []
     for name in O.OPTIMIZERS:
         jp, rp = optimizer_trajectory(name, steps)
