@@ -246,7 +246,8 @@ def select_per_class(key, y: Array, n: Array, n_classes: int, capacity: int, m) 
 
     def one(k):
         mine = real & (y == k)
-        idx = jnp.argsort(jnp.where(mine, u, 2.0))[:capacity]
+        order = jnp.argsort(jnp.where(mine, u, 2.0))  # fewer than capacity rows: padded
+        idx = jnp.pad(order, (0, max(0, capacity - order.shape[0])))[:capacity]
         valid = jnp.arange(capacity) < jnp.minimum(m, mine.sum())
         return idx, valid
 
