@@ -9,11 +9,13 @@ status  failure
 ======  ===============================================================================
 0       success
 1       an unexpected error (a bug: the traceback is shown), or ``nnjax verify`` failing
+        or a warning made an error (``-W error``, ``PYTHONWARNINGS=error``): one line
 2       usage: a bad argument or option value (argparse, or a ``ValueError`` from checks)
 3       I/O: an ``OSError`` (disk full, read-only, permission, a path missing or of the
         wrong kind: :class:`PathError`), path named;
         or out of memory (``MemoryError``, XLA's ``RESOURCE_EXHAUSTED``)
 4       divergence: :class:`DivergenceError` and its subclasses (non-finite loss, guard)
+        or a ``FloatingPointError`` (a nan or inf under ``JAX_DEBUG_NANS``/``_INFS``)
 130     interrupted (Ctrl-C); 128 + N for a stop on signal N (:class:`Interrupted`)
 ======  ===============================================================================
 
@@ -146,8 +148,10 @@ class Interrupted(KeyboardInterrupt):
 # NonFiniteCheckpointError are DivergenceErrors.
 EXIT_CODES: list[tuple[str, str, int]] = [
     ("nnjax.errors", "DivergenceError", EXIT_DIVERGENCE),
+    ("builtins", "FloatingPointError", EXIT_DIVERGENCE),  # JAX_DEBUG_NANS, JAX_DEBUG_INFS
     ("builtins", "OSError", EXIT_IO),
     ("builtins", "ValueError", EXIT_USAGE),
+    ("builtins", "Warning", EXIT_UNEXPECTED),  # a warning made an error: -W error
 ]
 
 
@@ -185,6 +189,8 @@ def describe(exc: BaseException) -> str:
     if _out_of_memory(exc):
         text = " ".join(str(exc).split()).removeprefix("RESOURCE_EXHAUSTED: ")
         return "out of memory" + (f": {text}" if text else "")
+    if isinstance(exc, Warning):  # raised by -W error or PYTHONWARNINGS=error
+        return f"{type(exc).__name__} made an error by -W error: {' '.join(str(exc).split())}"
     return " ".join(str(exc).split()) or type(exc).__name__
 
 

@@ -357,7 +357,7 @@ def _warn_narrowed(params, where: str) -> None:
         warnings.warn(
             f"{where}: the params were saved in float64, but jax_enable_x64 is off: they are "
             "used in float32 and the predictions match the saved model's only to float32 "
-            "rounding; call jax.config.update('jax_enable_x64', True) before nnjax.load to "
-            "predict in float64",
+            "rounding; call jax.config.update('jax_enable_x64', True) before nnjax.load (or set "
+            "JAX_ENABLE_X64=1) to predict in float64",
             stacklevel=4,
         )

@@ -63,9 +63,12 @@ def run(args) -> int:
     t0 = time.perf_counter()
     with Progress(1, "verify", unit="step") as bar:
         bar.start("importing JAX...")  # at once: the first step needs JAX, a few seconds in
+        import jax
         from rich.console import Console
 
         from nnjax import verify
+
+        jax.devices()  # a JAX_PLATFORMS backend that cannot start: one line, not FAIL rows
 
         def on_step(done: int, total: int, name: str) -> None:
             bar.total = total

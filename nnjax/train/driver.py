@@ -207,8 +207,8 @@ class Program:
                 return self.by_length[n]
             call = (carry, indices, *args)
             tag = f"donate={self.donate}"
-            found = None if self.store is None or eager() else self.store.load(call, tag)
-            if found is None and (self.store is None or eager()):
+            found = None if self.store is None or through_jit() else self.store.load(call, tag)
+            if found is None and (self.store is None or through_jit()):
                 found = ahead_of_time(self.jitted, *call)
             elif found is None:
                 found = self.store.compile(lambda name: self._lowered(name, call), call, tag)
@@ -235,11 +235,20 @@ def eager() -> bool:
     return bool(jax.config.jax_disable_jit)
 
 
+def through_jit() -> bool:
+    """True where a program must be called through ``jax.jit`` itself, not compiled ahead of
+    time: under :func:`eager`, and under ``jax_debug_nans`` / ``jax_debug_infs``, where only
+    jit's own call re-runs a program that output a nan (inf) and raises ``FloatingPointError``
+    (an ahead-of-time executable raised JAX's private ``InternalFloatingPointError``)."""
+    return eager() or bool(jax.config.jax_debug_nans or jax.config.jax_debug_infs)
+
+
 def ahead_of_time(jitted: Callable, *args) -> Callable:
-    """``jitted.lower(*args).compile()``, or ``jitted`` itself under ``jax.disable_jit()``,
-    where it runs op by op (a breakpoint or ``print`` in a loss or layer then stops or prints
-    at every step: the debugging mode ``disable_jit`` is for)."""
-    return jitted if eager() else jitted.lower(*args).compile()
+    """``jitted.lower(*args).compile()``, or ``jitted`` itself where :func:`through_jit`:
+    under ``jax.disable_jit()`` it runs op by op (a breakpoint or ``print`` in a loss or layer
+    then stops or prints at every step: the debugging mode ``disable_jit`` is for), under
+    ``jax_debug_nans`` jit finds the first op that made a nan."""
+    return jitted if through_jit() else jitted.lower(*args).compile()
 
 
 def concat(history: Sequence, axis: int = 0):

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from nnjax.train.driver import HostProgram, ahead_of_time, eager
+from nnjax.train.driver import HostProgram, ahead_of_time, through_jit
 from nnjax.train.loop import (
     EpochOutputs,
     check_eval_names,
@@ -160,7 +160,7 @@ class SteppedLoop(HostProgram):
         idx, keys = order(key, e0)
         offsets = [put(jnp.int32(t)) for t in range(0, self.T, self.k)]
         steps, epoch_end = jit(self._steps(self.k)), jit(self._epoch_end)
-        if not eager():  # else both run op by op (ahead_of_time)
+        if not through_jit():  # else both run through jit (ahead_of_time)
             lowered = steps.lower(carry, idx, keys, offsets[0], X, y)
             steps = lowered.compile()
             losses = [lowered.out_info[1]] * len(offsets)
