@@ -104,3 +104,35 @@ def test_verify_with_a_platform_that_cannot_start_is_one_line_not_fail_rows(tmp_
     assert len(errors) == 1 and errors[0].startswith(
         "nnjax verify: error: JAX_PLATFORMS='bogus': JAX cannot start it ("
     )
+
+
+def _xor_study():
+    from nnjax.compare import make_study, run_optimizer_study
+
+    kw = {"optimizers": ("sgd",), "learning_rates": {"sgd": (0.1,)}}
+    return run_optimizer_study(make_study("xor", **kw, seeds=(0,), epochs=1, batch_size=4))
+
+
+def test_a_comparison_under_x64_says_it_ran_in_float64():
+    """Under jax_enable_x64 a comparison's numbers differ (the initial weights are drawn in
+    float64); runs.json and the report said nothing of it."""
+    from nnjax.compare import files
+    from nnjax.compare.report import markdown
+
+    plain = _xor_study()
+    with jax.enable_x64(True):
+        wide = _xor_study()
+    assert files.to_json(plain)["study"]["dtype"] == "float32"
+    assert files.to_json(wide)["study"]["dtype"] == "float64"
+    model = [ln for ln in markdown(wide).splitlines() if ln.startswith("* Model: ")]
+    assert model and "softmax cross-entropy, in float64; 2 features" in model[0]
+    plain_model = [ln for ln in markdown(plain).splitlines() if ln.startswith("* Model: ")]
+    assert plain_model and "float" not in plain_model[0]
+
+
+def test_the_train_banner_says_float64_under_x64():
+    from nnjax.commands.info import banner
+
+    assert "float64" not in banner()
+    with jax.enable_x64(True):
+        assert banner().endswith(" | float64 (jax_enable_x64 on)")

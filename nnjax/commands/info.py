@@ -40,6 +40,8 @@ def banner() -> str:
 
     dev = info()
     line = f"nnjax {dev['nnjax']} | jax {dev['jax']} | {dev['backend']}: {dev['devices'][0]}"
+    if jax.config.jax_enable_x64:
+        line += " | float64 (jax_enable_x64 on)"
     if jax.config.jax_disable_jit:
         line += " | jit disabled (JAX_DISABLE_JIT): every op runs on its own, slowly"
     return line

@@ -11,7 +11,13 @@ from typing import Any
 import numpy as np
 
 from nnjax.compare.plot import PLOTS
-from nnjax.compare.report import FINAL_METRICS, markdown, steps_to_target, summarize
+from nnjax.compare.report import (
+    FINAL_METRICS,
+    computed_dtype,
+    markdown,
+    steps_to_target,
+    summarize,
+)
 from nnjax.compare.select import best_index, diverged, final
 from nnjax.compare.study import StudyResult
 from nnjax.errors import broken_link
@@ -88,6 +94,7 @@ def to_json(result: StudyResult, summary: dict | None = None) -> dict[str, Any]:
         "target_loss": float(st.target_loss),
         "select": st.select,
         "data_seed": int(st.data_seed),
+        "dtype": computed_dtype(result),  # float64 where jax_enable_x64 was on
         **{k: int(v) for k, v in result.sizes.items()},
         "stopped": result.stopped,  # None: every optimizer asked for is here
     }

@@ -231,6 +231,13 @@ def _equations(result: StudyResult) -> str:
     return update_equations(list(result.runs), full)
 
 
+def computed_dtype(result: StudyResult) -> str:
+    """The dtype the runs computed in: float32, or float64 under ``jax_enable_x64`` (the
+    initial weights are drawn in it, so the numbers differ from a float32 study's)."""
+    dtypes = {np.asarray(r.step_loss).dtype for r in result.runs.values()}
+    return str(max(dtypes, key=lambda d: d.itemsize)) if dtypes else "float32"
+
+
 def _setup(result: StudyResult) -> list[str]:
     """The bullet list: model, data, epochs and batches, seeds, rates, how a rate is chosen."""
     st, sz = result.study, result.sizes
@@ -253,7 +260,9 @@ def _setup(result: StudyResult) -> list[str]:
         f"{n}: {', '.join(_lr(x) for x in r.learning_rates)}" for n, r in result.runs.items()
     )
     return [
-        f"* Model: `{result.model_name}`, softmax cross-entropy; {sz['n_features']} feature"
+        f"* Model: `{result.model_name}`, softmax cross-entropy"
+        + ("" if computed_dtype(result) == "float32" else f", in {computed_dtype(result)}")
+        + f"; {sz['n_features']} feature"
         f"{'' if sz['n_features'] == 1 else 's'}, {sz['n_classes']} classes.",
         f"* Data: {sz['n_fit']} fit / {sz['n_val']} validation / {sz['n_test']} test examples "
         f"(data seed {st.data_seed}{split_off}).",
