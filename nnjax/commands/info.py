@@ -34,8 +34,9 @@ def info() -> dict:
 
 def banner() -> str:
     """The line ``nnjax train`` and ``nnjax compare`` open with: versions and the first
-    device, and a warning when jit is disabled (``JAX_DISABLE_JIT=1``: ops run one at a time
-    in Python, for debugging, many times slower)."""
+    device; ``float64`` under ``jax_enable_x64`` (the params are drawn and trained in it); and
+    a warning when jit is disabled (``JAX_DISABLE_JIT=1``: ops run one at a time in Python,
+    for debugging, many times slower)."""
     import jax
 
     dev = info()
