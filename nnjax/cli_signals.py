@@ -41,7 +41,7 @@ import sys
 import threading
 
 from nnjax.errors import Interrupted
-from nnjax.terminal import detach_terminal
+from nnjax.terminal import detach_terminal, flush_stdout
 
 GRACE_S = 2.0
 # the delay before a deferred or dropped signal is sent again, drawn in this range: a fixed
@@ -373,6 +373,7 @@ class _Watchdog:
     def _end(self, signum: int) -> None:
         if signum == getattr(signal, "SIGHUP", None):
             detach_terminal()
+        flush_stdout()  # the lines printed before, still buffered (a file, a pipe)
         name = signal.Signals(signum).name
         line = (
             f"{self.prog}: error: interrupted by {name} (the running computation "

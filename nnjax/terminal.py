@@ -4,6 +4,7 @@ handler."""
 import os
 import stat
 import sys
+import threading
 
 
 def detach_terminal() -> None:
@@ -25,6 +26,23 @@ def detach_stdout() -> None:
         _to_devnull(sys.stdout.fileno())
     except (OSError, ValueError):  # no real file descriptor (captured in tests)
         pass
+
+
+def flush_stdout(timeout_s: float = 0.5) -> None:
+    """Flush ``sys.stdout`` from a thread and wait for it at most ``timeout_s`` seconds: before
+    ``os._exit``, which drops what Python still buffers (the lines a command printed to a
+    file or a pipe, block-buffered). A flush that blocks (a full pipe, or the main thread
+    holding the stream's lock in a write) is left behind, so the caller still ends."""
+
+    def flush() -> None:
+        try:
+            sys.stdout.flush()
+        except Exception:  # closed, detached, a broken pipe: nothing more to save
+            pass
+
+    thread = threading.Thread(target=flush, name="nnjax-flush", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
 
 
 def _to_devnull(fd: int) -> None:

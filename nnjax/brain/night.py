@@ -220,6 +220,7 @@ def run_night_part(args, results: dict) -> dict:
 def run_consolidation_part(args, results: dict) -> dict:
     """The consolidation experiment of ``nnjax night`` (described into ``results``); returns
     the figures to write, by file name."""
+    import functools
     import time
 
     protocol = consolidation.Protocol(
@@ -228,7 +229,9 @@ def run_consolidation_part(args, results: dict) -> dict:
     )  # fmt: skip
     t0 = time.perf_counter()
     cfg = consolidation.SMALL_CORTEX
-    raw = consolidation.run_experiment(args.seeds, protocol, cfg, seed=args.seed, log=print)
+    # each line flushed: a log file (nnjax night > log, block-buffered) shows it at once
+    log = functools.partial(print, flush=True)
+    raw = consolidation.run_experiment(args.seeds, protocol, cfg, seed=args.seed, log=log)
     results["consolidation"] = {
         "protocol": protocol._asdict(),
         "network": "CORTEX cells and in-degrees at 200 E + 50 I",

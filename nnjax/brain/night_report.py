@@ -171,11 +171,23 @@ def report_markdown(results: dict) -> str:
           f"{results.get('wall_s', 0):.0f} s, load average "
           f"{results.get('load_average', [0])[0]:.1f} at the end on {os.cpu_count()} cores "
           "(a load above the core count means the times were shared).", ""]  # fmt: skip
+    if results.get("unfinished"):
+        L += [_unfinished_line(results["unfinished"]), ""]
     if "night" in results:
         L += _night_section(results["night"])
     if "consolidation" in results:
         L += _consolidation_section(results["consolidation"])
     return "\n".join(L) + "\n"
+
+
+def _unfinished_line(unfinished) -> str:
+    """What a README written before the run's end (``nnjax night`` writes the night part's
+    files before the consolidation part starts) says it lacks."""
+    names = " and ".join(unfinished)
+    return (f"**Unfinished run.** Written when the {names} part had not yet finished: a run "
+            "that ends replaces these files with all of its results; one stopped before "
+            f"(a signal, killed, out of memory) leaves them as they are, without the {names} "
+            "part.")  # fmt: skip
 
 
 def _spectrum_s() -> float:

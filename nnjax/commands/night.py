@@ -6,29 +6,26 @@ LFP's spectrogram and a raster per stage; ``consolidation`` imprints a sequence 
 ``--seeds`` networks (vmapped), then gives each NREM sleep or an equal time of quiet wake,
 then an interfering sequence, and reports recall with 95 % CIs and paired tests. Writes
 ``results.json``, ``README.md`` and the figures into ``--out``; a folder that already holds
-a file of those names (:data:`OUT_FILES`) is refused unless ``--overwrite``.
+a file of those names (:data:`OUT_FILES`) is refused unless ``--overwrite``. A run of both
+parts writes the night's files as soon as the night has finished, so that a signal during
+the consolidation keeps them (:mod:`nnjax.commands.night_write`).
 """
 
 import argparse
-import json
 import math
 import os
 import sys
 import time
+
+# the figures of each part, the numbers, and every file a run writes into --out or removes
+# there (a run into a folder holding any of them is refused unless --overwrite)
+from nnjax.commands.night_write import FIGURES, NUMBERS, OUT_FILES
 
 HELP = (
     "a spiking E/I network through wake, NREM and REM (hypnogram, spectrogram, rasters), and "
     "a sequence memory consolidated in NREM sleep vs quiet wake (recall, CIs over seeds)"
 )
 PARTS = ("night", "consolidation")
-# the figures of each part (nnjax.brain.night.run_night_part, run_consolidation_part): a run
-# without a part removes that part's figures of an earlier run from --out
-FIGURES = {"night": ("night.png", "stages.png"), "consolidation": ("recall.png", "replay.png")}
-# every file a run writes into --out (run) or removes there (_remove_stale_figures): a run
-# into a folder holding any of them is refused unless --overwrite (check; a test keeps the
-# list whole)
-NUMBERS = ("results.json", "README.md")
-OUT_FILES = (*NUMBERS, *(name for names in FIGURES.values() for name in names))
 # nnjax.brain.night.DEFAULT_NIGHT and consolidation.Protocol's phase lengths (a test keeps
 # them equal): here so that `--help` needs no JAX
 DEFAULT_NIGHT = "W,W,N,N,N,R,W,N,N,N,R"
@@ -311,67 +308,43 @@ def run(args) -> int:
     _check_out_kept(args)  # again, under the lock: a run into --out that ended since check()
     if (line := long_run_line(args)) is not None:  # before JAX loads: hours without a word
         print(line, file=sys.stderr, flush=True)
-    from nnjax import io
     from nnjax.brain import night
+    from nnjax.commands.night_write import write_files, write_first_part
     from nnjax.rescue import out_appeared_error, write_or_rescue
 
     os.makedirs(args.out, exist_ok=True)
     t0 = time.perf_counter()
     results = {"command": "nnjax night", "args": _args_dict(args)}
-    figures = {}
+    figures, before = {}, None  # before: --out's files after the night part's own write
+
+    def refuse():  # files of its names that appeared in --out meanwhile are kept
+        return out_appeared_error(args.out, *_out_names(args), args.overwrite, before=before)
+
+    def timed() -> dict:
+        return {**results, "wall_s": time.perf_counter() - t0,
+                "load_average": list(os.getloadavg())}  # fmt: skip
+
     if "night" in args.parts:
         figures.update(night.run_night_part(args, results))
+        if "consolidation" in args.parts:  # minutes more, which a signal cannot cut short
+            before = write_first_part(args.out, timed(), figures, refuse, args.overwrite)
     if "consolidation" in args.parts:
         figures.update(night.run_consolidation_part(args, results))
-    results["wall_s"] = time.perf_counter() - t0
-    results["load_average"] = list(os.getloadavg())
+    results = timed()
     # the numbers and their report first, together (both on disk before either replaces an
     # earlier run's): a disk that fills up at the figures keeps them, and no figure of an
-    # earlier run stays beside them (write_numbers_then_figures)
-    # strict JSON: a NaN (an undefined p, an Up/Down frequency without alternation) is null
-    numbers = json.dumps(night.jsonable(results), indent=1, allow_nan=False) + "\n"
-    readme = night.report_markdown(results)
-
-    def write(folder: str) -> None:
-        files = [
-            (os.path.join(folder, "results.json"), numbers.encode()),
-            (os.path.join(folder, "README.md"), readme.encode()),
-        ]
-
-        def write_figures() -> None:
-            if args.overwrite:  # else check found none of them in --out
-                _remove_stale_figures(folder, args.parts)
-            for name, fig in figures.items():
-                io.atomic_save_figure(fig, os.path.join(folder, name), dpi=120)
-
-        io.write_numbers_then_figures(
-            folder, OUT_FILES[len(NUMBERS) :], lambda: io.atomic_write_files(files),
-            write_figures, numbers=NUMBERS,
-        )  # fmt: skip
-
-    # a disk that filled meanwhile: the night's results go to a temporary folder instead
-    write_or_rescue(  # and so do they where files of its names appeared in --out meanwhile
-        args.out, write, "night", "the results and figures",
-        refuse=lambda: out_appeared_error(args.out, *_out_names(args), overwrite=args.overwrite),
+    # earlier run stays beside them (write_numbers_then_figures). A disk that filled
+    # meanwhile: they go to a temporary folder instead, as where files of its names
+    # appeared in --out meanwhile
+    write_or_rescue(
+        args.out, lambda folder: write_files(folder, results, figures, args.parts, args.overwrite),
+        "night", "the results and figures", refuse=refuse,
     )  # fmt: skip
     # printed once every file is written: a standard output that fails (a full disk) lost
     # the figures (the summary was printed between the numbers and them)
-    print(readme.split("\n## ")[0])
+    print(night.report_markdown(results).split("\n## ")[0])
     print(f"wrote {os.path.join(args.out, 'results.json')}, README.md, " + ", ".join(figures))
     return 0
-
-
-def _remove_stale_figures(out: str, parts) -> None:
-    """Remove from ``out`` the figures of the parts not run now: an earlier run's night.png
-    beside a README that describes only the consolidation would pass for this run's. Only
-    with --overwrite, and only these names (:data:`FIGURES`)."""
-    for part, names in FIGURES.items():
-        if part in parts:
-            continue
-        for name in names:
-            path = os.path.join(out, name)
-            if os.path.isfile(path) or os.path.islink(path):
-                os.remove(path)
 
 
 def _args_dict(args) -> dict:
