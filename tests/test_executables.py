@@ -249,3 +249,14 @@ print("loaded" if found[0] is not None else "compiled")
     assert len(entries[0]) == 1 and entries[1] == entries[2] == entries[0]
     np.testing.assert_array_equal(params[0], params[1])
     np.testing.assert_array_equal(params[0], params[2])
+
+
+def test_the_trace_time_checks_key_the_stored_programs(tmp_path):
+    """A program traced without jax.numpy_rank_promotion("raise"), dtype_promotion("strict")
+    or enable_checks, loaded under them, skipped the checks they ask for."""
+    base = executables.ExecutableStore(tmp_path, {"run": 1}).prefix
+    for setting in (jax.numpy_rank_promotion("raise"), jax.numpy_dtype_promotion("strict"),
+                    jax.enable_checks(True)):  # fmt: skip
+        with setting:
+            assert executables.ExecutableStore(tmp_path, {"run": 1}).prefix != base
+    assert executables.ExecutableStore(tmp_path, {"run": 1}).prefix == base

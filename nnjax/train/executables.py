@@ -16,7 +16,10 @@ The key (sha256) covers everything the program is a function of:
   dies of SIGILL), the backend, each device's kind and the device count,
   ``jax_enable_x64``, the default matmul precision, ``XLA_FLAGS`` and JAX's PRNG settings
   (``jax_threefry_partitionable``, ``jax_default_prng_impl``: the traced shuffle depends on
-  them, :mod:`nnjax.train.threefry`, so a program traced under one is wrong under another);
+  them, :mod:`nnjax.train.threefry`, so a program traced under one is wrong under another),
+  and the checks JAX makes while tracing (``jax_numpy_rank_promotion``,
+  ``jax_numpy_dtype_promotion``, ``jax_enable_checks``: a program traced without them and
+  loaded under them would skip them);
 * the run: the model's spec, the loss's and optimizer's names with every hyperparameter
   (:mod:`nnjax.train.config`), the batch size, steps per epoch, dropout, the finiteness
   check, the evaluation sets' names, the execution mode (not why ``"auto"`` chose it) and
@@ -99,7 +102,8 @@ def source_digest() -> str:
 
 def machine() -> dict[str, Any]:
     """What, besides the program, decides the executable: versions, devices, global flags
-    (the PRNG settings included: the same key draws other bits under another one)."""
+    (the PRNG settings included: the same key draws other bits under another one; and the
+    trace-time checks, which a loaded program would skip)."""
     import jaxlib
 
     devices = jax.devices()
@@ -116,6 +120,10 @@ def machine() -> dict[str, Any]:
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "threefry_partitionable": bool(jax.config.jax_threefry_partitionable),
         "prng_impl": str(jax.config.jax_default_prng_impl),
+        # the checks made while tracing: a program stored without them skipped them
+        "rank_promotion": str(jax.config.jax_numpy_rank_promotion),
+        "dtype_promotion": str(jax.config.jax_numpy_dtype_promotion),
+        "enable_checks": bool(jax.config.jax_enable_checks),
     }
 
 
