@@ -112,16 +112,19 @@ MAX_STEPS = 2**30
 
 class Run(NamedTuple):
     """What :func:`simulate` returns: the final state (to continue from), the recording (a
-    dict of arrays, one row per bin; see :class:`Monitor`) and the plastic E->E weights
-    (None without plasticity)."""
+    dict of arrays, one row per bin; see :class:`Monitor`), the plastic E->E weights and the
+    STDP traces at the end (both None without plasticity). A plastic run continues exactly,
+    pairs across the split counted, from ``state=run.state``, ``params._replace(W_ee=
+    run.W_ee)`` and ``traces=run.traces``."""
 
     state: NetworkState
     record: dict
     W_ee: Array | None
+    traces: plasticity.PairTraces | None = None
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "monitor", "plastic"))
-def _simulate(key, params, state, mods, stims, stdp, spec, monitor, plastic):
+def _simulate(key, params, state, traces, mods, stims, stdp, spec, monitor, plastic):
     step = _adex_step if spec.model == "adex" else _alif_step
 
     def one(carry, x):
@@ -145,12 +148,9 @@ def _simulate(key, params, state, mods, stims, stdp, spec, monitor, plastic):
         sample = _sample(monitor, sim[0], g_e, g_i)
         return sim, _bin_record(monitor, spec, counts, lfp_sum, sample)
 
-    traces, W_ee = None, None  # carried only when plastic
-    if plastic:
-        traces = plasticity.pair_init(spec.n_exc, spec.n_exc, dtype=state.ext.x.dtype)
-        W_ee = params.W_ee
-    (state, _, W_ee), record = jax.lax.scan(bin_, (state, traces, W_ee), (mods, stims))
-    return Run(state, record, W_ee)
+    W_ee = params.W_ee if plastic else None  # carried only when plastic, as the traces
+    (state, traces, W_ee), record = jax.lax.scan(bin_, (state, traces, W_ee), (mods, stims))
+    return Run(state, record, W_ee, traces)
 
 
 def _series(value, n_steps: int, name: str, dtype) -> Array:
@@ -176,6 +176,7 @@ def simulate(
     stimulus=None,
     monitor: Monitor | None = None,
     stdp: plasticity.PairSTDPParams | None = None,
+    traces: plasticity.PairTraces | None = None,
 ) -> Run:
     """Simulate ``n_steps`` steps of dt ms from ``state`` (rest by default).
 
@@ -183,7 +184,10 @@ def simulate(
     modulation: per-step levels (:class:`Modulation`; fields scalars or (n_steps,) series).
     stimulus: (n_steps, k) units per step through ``params.stim_pattern`` (N, k).
     stdp: pair STDP on W_ee (masked by ``params.mask_ee``) during the run; the new W_ee is
-    returned in ``Run.W_ee``. One compile per (spec, monitor, n_steps, plasticity on/off).
+    returned in ``Run.W_ee``, the pre- and postsynaptic traces (n_exc,) in ``Run.traces``.
+    traces: the STDP traces to start from (``Run.traces`` of the run this one continues;
+    default zero: spike pairs across the split are not counted). Only with ``stdp``.
+    One compile per (spec, monitor, n_steps, plasticity on/off).
     """
     spec = check_spec(spec)
     check_params(params, spec)
@@ -220,7 +224,30 @@ def simulate(
         raise ValueError(f"network: stdp must be a PairSTDPParams or None, got {stdp!r}")
     if stdp is not None and params.mask_ee is None:
         raise ValueError("network: stdp needs params.mask_ee (the E->E synapses that exist)")
+    traces = _check_traces(traces, stdp, spec, dtype)
     n_bins = n_steps // monitor.every
     split = lambda a: a.reshape((n_bins, monitor.every) + a.shape[1:])
     xs = jax.tree.map(split, (mods, stims))
-    return _simulate(key, params, state, *xs, stdp, spec, monitor, stdp is not None)
+    return _simulate(key, params, state, traces, *xs, stdp, spec, monitor, stdp is not None)
+
+
+def _check_traces(traces, stdp, spec: NetworkSpec, dtype):
+    """The STDP traces a plastic run starts from: zero by default, else ``traces`` (a
+    :class:`~nnjax.brain.plasticity.PairTraces` of two finite, non-negative (n_exc,)
+    arrays) in ``dtype``; None without ``stdp``, where ``traces`` are refused."""
+    if stdp is None:
+        if traces is not None:
+            raise ValueError("network: traces continue a plastic run: give them with stdp")
+        return None
+    if traces is None:
+        return plasticity.pair_init(spec.n_exc, spec.n_exc, dtype=dtype)
+    if not isinstance(traces, plasticity.PairTraces):
+        raise ValueError(
+            f"network: traces must be a PairTraces (Run.traces), got {type(traces).__name__}"
+        )
+    out = plasticity.PairTraces(*(jnp.asarray(t, dtype) for t in traces))
+    for name, t in zip(("traces.x", "traces.y"), out):
+        if t.shape != (spec.n_exc,):
+            raise ValueError(f"network: {name} must be (n_exc={spec.n_exc},), got {t.shape}")
+        dynamics.check_positive(t, name, "network", allow_zero=True)
+    return out
