@@ -64,6 +64,8 @@ SURROGATES: dict[str, Callable[[Array, float], Array]] = {
     "straight_through": straight_through,
 }
 
+# each default slope puts the pseudo-derivative at the threshold at g(0) = 1, the
+# straight-through estimator's value (tests/test_mutation_learning_audit.py pins it)
 DEFAULT_SLOPES: dict[str, float] = {
     "fast_sigmoid": 25.0,
     "arctan": 2.0,
