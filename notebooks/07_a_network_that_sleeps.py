@@ -267,7 +267,7 @@ else:
 
 # %% [markdown]
 # In this model, sleep did not help: recall of S1 after NREM does not differ significantly
-# from recall after quiet wake (+0.126 against +0.110, p = 0.68), and the synaptic trace of
+# from recall after quiet wake (+0.141 against +0.107, p = 0.38), and the synaptic trace of
 # S1 is *weaker* after sleep (-1.66 nS, p = 0.003). A likely cause is the reverse-order Up
 # states: when G_{k+1} fires before G_k, pair STDP depresses the forward link G_k → G_{k+1}.
 # (`docs/results/network-sleep/README.md` has every number and the caveats.)

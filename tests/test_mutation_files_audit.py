@@ -163,9 +163,9 @@ def test_consolidation_phases_keys_stimuli_and_plasticity(monkeypatch):
     calls, scored = [], []
     run, recall = cons._run, cons.recall
 
-    def spy_run(keys, params, state, mod, stim, protocol, cfg_, monitor, plastic, tag):
+    def spy_run(keys, params, state, mod, stim, protocol, cfg_, monitor, plastic, tag, *traces):
         calls.append((tag, plastic, monitor is cons._RASTER, np.asarray(stim), mod))
-        return run(keys, params, state, mod, stim, protocol, cfg_, monitor, plastic, tag)
+        return run(keys, params, state, mod, stim, protocol, cfg_, monitor, plastic, tag, *traces)
 
     def spy_recall(raster, bin_ms, onsets, protocol, order):
         scored.append((list(order), np.asarray(onsets)))

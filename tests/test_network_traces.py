@@ -46,3 +46,29 @@ def test_bad_traces_are_refused_naming_them():
     for kwargs, message in cases:
         with pytest.raises(ValueError, match=message):
             nw.simulate(key, params, CFG.spec, 10, monitor=MON, **kwargs)
+
+
+def test_the_consolidation_period_is_one_plastic_run_across_its_two_calls():
+    """Its first raster_s seconds are recorded in one call and the rest run in another; the
+    STDP traces restarted at zero between them, and pairs across the split were lost."""
+    from nnjax.brain import consolidation as cons
+    from nnjax.brain import sleep_states
+
+    cfg = cons.SMALL_CORTEX._replace(n_exc=100, n_inh=25, p=0.8)
+    proto = cons.Protocol(consolidation_s=0.3, raster_s=0.2)
+    keys = jax.random.split(jax.random.key(5), 2)
+    P = cons.pattern(proto, cfg.n_exc + cfg.n_inh)  # run_experiment's stimulus pattern
+    params = jax.vmap(lambda k: circuits.init_params(k, cfg)._replace(stim_pattern=P))(keys)
+    state = jax.vmap(lambda p: nw.init_state(p, cfg.spec))(params)
+    nrem = sleep_states.modulation(sleep_states.STATES["NREM"], sleep_states.StateMap())
+    p_end, _, raster = cons._consolidate(keys, params, state, nrem, proto, cfg, 10)
+    first, rest = np.zeros((2000, proto.n_groups), np.float32), np.zeros((1000, proto.n_groups))
+    p1, s1, _, traces = cons._run(keys, params, state, nrem, first, proto, cfg, cons._RASTER,
+                                  True, 10)  # fmt: skip
+    assert traces.x.shape == (2, 100) and float(traces.x.max()) > 0
+    by_hand, lost = (
+        cons._run(keys, p1, s1, nrem, rest, proto, cfg, cons._QUIET, True, 11, t)[0].W_ee
+        for t in (traces, None)
+    )
+    np.testing.assert_array_equal(p_end.W_ee, by_hand)
+    assert not np.array_equal(p_end.W_ee, lost) and raster.shape == (2, 200, 125)

@@ -65,15 +65,16 @@ Array = jax.Array
 
 
 def _phase(spec, n_steps: int, monitor, plastic: bool):
-    """simulate vmapped over seeds: (keys, params, states, modulation, stimulus, stdp)."""
+    """simulate vmapped over seeds: (keys, params, states, STDP traces (None: zero),
+    modulation, stimulus, stdp)."""
 
-    def one(key, params, state, mod, stim, stdp):
+    def one(key, params, state, traces, mod, stim, stdp):
         return network.simulate(
             key, params, spec, n_steps, state=state, modulation=mod, stimulus=stim,
-            monitor=monitor, stdp=stdp if plastic else None,
+            monitor=monitor, stdp=stdp if plastic else None, traces=traces,
         )  # fmt: skip
 
-    return jax.vmap(one, in_axes=(0, 0, 0, None, None, None))
+    return jax.vmap(one, in_axes=(0, 0, 0, 0, None, None, None))
 
 
 _QUIET = network.Monitor(every=100, spikes=None, lfp=False)
@@ -85,16 +86,17 @@ def raster_bin_ms(cfg) -> float:
     return _RASTER.every * cfg.dt
 
 
-def _run(keys, params, state, mod, stim, protocol, cfg, monitor, plastic, tag: int):
-    """One phase for every seed; returns (params with the learned W_ee, state, record)."""
+def _run(keys, params, state, mod, stim, protocol, cfg, monitor, plastic, tag: int, traces=None):
+    """One phase for every seed, a plastic one from the STDP ``traces`` (None: zero); returns
+    (params with the learned W_ee, state, record, the traces at its end)."""
     stim = jnp.asarray(stim)
     keys = jax.vmap(lambda k: jax.random.fold_in(k, tag))(keys)
     run = _phase(cfg.spec, int(stim.shape[0]), monitor, plastic)(
-        keys, params, state, mod, stim, protocol.stdp
+        keys, params, state, traces, mod, stim, protocol.stdp
     )
     if plastic:
         params = params._replace(W_ee=run.W_ee)
-    return params, run.state, run.record
+    return params, run.state, run.record, run.traces
 
 
 def _test(keys, params, state, wake, protocol, cfg, tag: int) -> tuple:
@@ -103,7 +105,7 @@ def _test(keys, params, state, wake, protocol, cfg, tag: int) -> tuple:
     n = protocol.n_groups
     s1, s2 = list(range(n)), list(range(n))[::-1]
     stim, onsets = cue_stimulus(protocol, cfg.dt, [s1[0], s2[0]])
-    _, state, rec = _run(keys, params, state, wake, stim, protocol, cfg, _RASTER, False, tag)
+    _, state, rec, _ = _run(keys, params, state, wake, stim, protocol, cfg, _RASTER, False, tag)
     raster = np.asarray(rec["spikes"])
     bin_ms = raster_bin_ms(cfg)
     r1 = [recall(r, bin_ms, onsets[0::2], protocol, s1) for r in raster]
@@ -117,20 +119,24 @@ def _test(keys, params, state, wake, protocol, cfg, tag: int) -> tuple:
 def _train(keys, params, state, wake, protocol, cfg, order, seconds, tag):
     n_steps = _steps(seconds * 1000.0, cfg.dt)
     stim = sequence_stimulus(protocol, n_steps, cfg.dt, order)
-    params, state, _ = _run(keys, params, state, wake, stim, protocol, cfg, _QUIET, True, tag)
+    params, state, _, _ = _run(keys, params, state, wake, stim, protocol, cfg, _QUIET, True, tag)
     return params, state
 
 
 def _consolidate(keys, params, state, mod, protocol, cfg, tag):
-    """The consolidation period (STDP on, no input); its first raster_s s are recorded."""
+    """The consolidation period (STDP on, no input); its first raster_s s are recorded. Two
+    calls, one plastic run: the second goes on from the first's STDP traces (they restarted
+    at zero there, and spike pairs across the split were lost)."""
     k = protocol.n_groups
     shown = min(protocol.raster_s, protocol.consolidation_s)
     first = np.zeros((_steps(shown * 1000.0, cfg.dt), k), np.float32)
     rest = np.zeros((_steps((protocol.consolidation_s - shown) * 1000.0, cfg.dt), k))
-    params, state, rec = _run(keys, params, state, mod, first, protocol, cfg, _RASTER, True, tag)
+    params, state, rec, traces = _run(
+        keys, params, state, mod, first, protocol, cfg, _RASTER, True, tag
+    )
     if rest.shape[0]:
-        params, state, _ = _run(
-            keys, params, state, mod, rest, protocol, cfg, _QUIET, True, tag + 1
+        params, state, _, _ = _run(
+            keys, params, state, mod, rest, protocol, cfg, _QUIET, True, tag + 1, traces
         )
     return params, state, np.asarray(rec["spikes"])
 

@@ -267,7 +267,8 @@ def estimate_seconds(args) -> dict[str, float]:
                        T_seed = --train-s + 2 (--consolidation-s + --interference-s) + 5 TEST_S
 
     (each seed learns S1, then, per condition, sleeps or rests and learns S2; five tests).
-    The default run: 157 s + 205 s (the committed one took 177 s + 238 s)."""
+    The default run: 157 s + 205 s (the committed one took 72 s + 125 s on 2 quiet cores,
+    177 s + 238 s the time before at a load of 5.7)."""
     out = {}
     if "night" in args.parts:
         night_s = len(args.hypnogram.split(",")) * args.epoch_s
