@@ -72,3 +72,18 @@ def test_the_consolidation_period_is_one_plastic_run_across_its_two_calls():
     )
     np.testing.assert_array_equal(p_end.W_ee, by_hand)
     assert not np.array_equal(p_end.W_ee, lost) and raster.shape == (2, 200, 125)
+
+
+def test_run_night_passes_the_traces_on():
+    from nnjax.brain import sleep_states
+
+    with jax.enable_x64(True):
+        params, key = circuits.init_params(jax.random.key(0), CFG), jax.random.key(3)
+        night = lambda p, **kw: sleep_states.run_night(  # noqa: E731
+            key, p, CFG.spec, [1], 0.03, monitor=MON, stdp=STDP, **kw
+        )
+        a = night(params)
+        later = params._replace(W_ee=a.W_ee)
+        b, fresh = (night(later, state=a.state, traces=t) for t in (a.traces, None))
+        assert a.traces is not None and float(a.traces.x.max()) > 0
+        assert not np.array_equal(b.W_ee, fresh.W_ee)

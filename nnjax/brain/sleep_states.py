@@ -220,16 +220,26 @@ def run_night(
     monitor: network.Monitor | None = None,
     state=None,
     stdp=None,
+    traces=None,
 ) -> network.Run:
     """Simulate the night of ``hypno``: the levels of :func:`schedule` as the modulation
     series of one :func:`network.simulate` (one compile, one scan); the monitor defaults to
-    1 ms bins at dt = 0.1 ms (Monitor(every=10))."""
+    1 ms bins at dt = 0.1 ms (Monitor(every=10)). ``state``, ``stdp`` and ``traces`` as
+    :func:`network.simulate`'s (a plastic night goes on from ``Run.traces``)."""
     monitor = network.Monitor(every=10) if monitor is None else monitor
     levels = schedule(hypno, epoch_s, spec.dt, ramp_s=ramp_s)
     n_steps = int(levels.ach.shape[0])
     mod = modulation(Levels(jnp.asarray(levels.ach), jnp.asarray(levels.mono)), smap)
     return network.simulate(
-        key, params, spec, n_steps, state=state, modulation=mod, monitor=monitor, stdp=stdp
+        key,
+        params,
+        spec,
+        n_steps,
+        state=state,
+        modulation=mod,
+        monitor=monitor,
+        stdp=stdp,
+        traces=traces,
     )
 
 
