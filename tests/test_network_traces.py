@@ -87,3 +87,14 @@ def test_run_night_passes_the_traces_on():
         b, fresh = (night(later, state=a.state, traces=t) for t in (a.traces, None))
         assert a.traces is not None and float(a.traces.x.max()) > 0
         assert not np.array_equal(b.W_ee, fresh.W_ee)
+
+
+def test_the_default_alif_i_cells_do_not_adapt():
+    """NetworkConfig's docstring: ALIF E cells are adaptive_lif.DEFAULT, I cells the same with
+    b = 0 (as AdEx's FS_CELL has b = 0 beside RS_CELL's 60 pA)."""
+    from nnjax.brain import adaptive_lif
+
+    exc, inh = circuits._cells(circuits.NetworkConfig(model="alif"))
+    assert exc == adaptive_lif.DEFAULT and adaptive_lif.DEFAULT.b > 0
+    assert inh == adaptive_lif.DEFAULT._replace(b=0.0)
+    assert circuits._cells(circuits.NetworkConfig()) == (circuits.RS_CELL, circuits.FS_CELL)

@@ -96,7 +96,10 @@ class NetworkConfig(NamedTuple):
     """A recipe for :func:`init_params`: sizes, model, dt (ms), delay (ms), connection
     probability and kind, the four weights (nS or nA), the E and I cell parameters, the
     synapse parameters, the external Poisson input (weight, rate in Hz per neuron) and a bias
-    current (pA or nA); t_ref, the AdEx cells' refractory period (ms)."""
+    current (pA or nA); t_ref, the AdEx cells' refractory period (ms). ``exc``, ``inh`` None:
+    the model's defaults, for AdEx RS_CELL (adapting) and FS_CELL (fast spiking), for ALIF
+    ``adaptive_lif.DEFAULT`` for E cells and the same without adaptation (b = 0) for I cells,
+    as interneurons fire without adapting."""
 
     n_exc: int = 800
     n_inh: int = 200
