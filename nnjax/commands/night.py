@@ -311,6 +311,7 @@ def run(args) -> int:
         print(line, file=sys.stderr, flush=True)
     from nnjax.brain import night
     from nnjax.commands.night_write import write_files, write_first_part
+    from nnjax.io import signals_deferred
     from nnjax.rescue import out_appeared_error, write_or_rescue
 
     os.makedirs(args.out, exist_ok=True)
@@ -337,10 +338,16 @@ def run(args) -> int:
     # earlier run stays beside them (write_numbers_then_figures). A disk that filled
     # meanwhile: they go to a temporary folder instead, as where files of its names
     # appeared in --out meanwhile
-    write_or_rescue(
-        args.out, lambda folder: write_files(folder, results, figures, args.parts, args.overwrite),
-        "night", "the results and figures", refuse=refuse,
-    )  # fmt: skip
+    try:
+        with signals_deferred():  # a signal lets them land (a stop between them left figures out)
+            write_or_rescue(
+                args.out, lambda d: write_files(d, results, figures, args.parts, args.overwrite),
+                "night", "the results and figures", refuse=refuse,
+            )  # fmt: skip
+    except KeyboardInterrupt as stop:  # one that waited: a failed write's line (where the
+        if isinstance(stop.__context__, OSError):  # files went instead) is said, not the stop
+            raise stop.__context__ from None
+        raise
     # printed once every file is written: a standard output that fails (a full disk) lost
     # the figures (the summary was printed between the numbers and them)
     print(night.report_markdown(results).split("\n## ")[0])

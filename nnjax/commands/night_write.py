@@ -5,7 +5,9 @@ A run of both parts writes the night part's files as soon as that part has finis
 few long compiled computations that a signal cannot stop half-way: a signal there ends the
 command within :data:`nnjax.cli_signals.GRACE_S` seconds with nothing more written, and so
 does the kernel on SIGKILL or out of memory. The night part's minutes of results were lost
-then; now they stay in ``--out``, their README saying the run did not finish.
+then; now they stay in ``--out``, their README saying the run did not finish. A signal while
+either write runs (a second or two) waits for its files (:func:`nnjax.io.signals_deferred`):
+one in between left a README beside none of its figures, or some.
 """
 
 import json
@@ -60,6 +62,7 @@ def write_first_part(out: str, results: dict, figures: dict, refuse, overwrite: 
     import sys
 
     from nnjax.errors import describe_os_error
+    from nnjax.io import signals_deferred
     from nnjax.rescue import out_files_state
 
     later = "the whole run's files are written at its end"
@@ -69,8 +72,9 @@ def write_first_part(out: str, results: dict, figures: dict, refuse, overwrite: 
               file=sys.stderr, flush=True)  # fmt: skip
         return None
     partial = {**results, "unfinished": ["consolidation"]}
-    try:
-        write_files(out, partial, figures, ("night",), overwrite)
+    try:  # a signal waits for the files (a second or two): one in between left the
+        with signals_deferred():  # README's night.png and stages.png unwritten
+            write_files(out, partial, figures, ("night",), overwrite)
     except OSError as e:
         print(f"nnjax night: the night part is not written now: {describe_os_error(e)}; "
               f"{later}", file=sys.stderr, flush=True)  # fmt: skip
