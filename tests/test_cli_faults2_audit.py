@@ -96,8 +96,8 @@ cli.entry()
 def test_a_command_stopped_as_its_numbers_land_keeps_no_earlier_figure(argv, figures, tmp_path):
     """review: `nnjax sleep --overwrite` stopped by Ctrl-C just after results.json and
     table.md were replaced left the earlier study's accuracy.png beside the new numbers.
-    `nnjax sleep` now lets a first signal's files land whole (tests/test_study_stop.py);
-    `nnjax night` removes the earlier figures."""
+    `nnjax sleep` now lets a first signal's files land whole (tests/test_study_stop.py),
+    and so does `nnjax night` (tests/test_night_walk_audit.py)."""
     out = tmp_path / "out"
     out.mkdir()
     for name in ("results.json", *figures):
@@ -117,7 +117,7 @@ def test_a_command_stopped_as_its_numbers_land_keeps_no_earlier_figure(argv, fig
     assert kept["results.json"] != b"an earlier run's"  # the new numbers landed
     earlier = [n for n in figures if kept.get(n) == b"an earlier run's"]
     assert not earlier, earlier  # and no earlier figure beside them
-    assert set(figures) <= set(kept) if argv[0] == "sleep" else not set(figures) & set(kept)
+    assert set(figures) <= set(kept)  # the new figures landed too (the signal waited)
     assert not [n for n in kept if n.endswith(".tmp") or n == "nnjax.lock"]
 
 
