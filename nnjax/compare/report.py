@@ -259,9 +259,10 @@ def _setup(result: StudyResult) -> list[str]:
     rates = "; ".join(
         f"{n}: {', '.join(_lr(x) for x in r.learning_rates)}" for n, r in result.runs.items()
     )
+    dtype = computed_dtype(result)
     return [
         f"* Model: `{result.model_name}`, softmax cross-entropy"
-        + ("" if computed_dtype(result) == "float32" else f", in {computed_dtype(result)}")
+        + ("" if dtype == "float32" else f", in {dtype}")
         + f"; {sz['n_features']} feature"
         f"{'' if sz['n_features'] == 1 else 's'}, {sz['n_classes']} classes.",
         f"* Data: {sz['n_fit']} fit / {sz['n_val']} validation / {sz['n_test']} test examples "

@@ -207,11 +207,12 @@ class Program:
                 return self.by_length[n]
             call = (carry, indices, *args)
             tag = f"donate={self.donate}"
-            found = None if self.store is None or through_jit() else self.store.load(call, tag)
-            if found is None and (self.store is None or through_jit()):
+            if self.store is None or through_jit():  # through_jit: the store is skipped
                 found = ahead_of_time(self.jitted, *call)
-            elif found is None:
-                found = self.store.compile(lambda name: self._lowered(name, call), call, tag)
+            else:
+                found = self.store.load(call, tag)
+                if found is None:
+                    found = self.store.compile(lambda name: self._lowered(name, call), call, tag)
             self.by_length[n] = found
             self.compile_time += self.clock() - t0
         return self.by_length[n]
