@@ -156,6 +156,11 @@ def test_a_run_split_by_a_resume_saves_and_ends_as_the_whole_run(tmp_path):
     nnjax.fit(model, p0, X, y, epochs=2, **kw, checkpoint_dir=tmp_path / "b")
     split = nnjax.fit(model, p0, X, y, epochs=5, **kw, checkpoint_dir=tmp_path / "b", resume=True)
     assert ck.steps(tmp_path / "a") == ck.steps(tmp_path / "b") == [2, 4, 5]
+    # the interval counts from the last save (fit's docstring): stopped at 3, saves at 5
+    nnjax.fit(model, p0, X, y, epochs=3, **kw, checkpoint_dir=tmp_path / "c")
+    odd = nnjax.fit(model, p0, X, y, epochs=5, **kw, checkpoint_dir=tmp_path / "c", resume=True)
+    assert ck.steps(tmp_path / "c") == [2, 3, 5]
+    np.testing.assert_array_equal(odd.step_loss, whole.step_loss)
     meta = ck.load(tmp_path / "b", 4).metadata  # 3 steps an epoch
     assert (meta["epoch"], meta["step"], meta["epochs"]) == (4, 12, 5)
     np.testing.assert_array_equal(split.step_loss, whole.step_loss)

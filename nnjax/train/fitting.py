@@ -143,7 +143,8 @@ _ARGUMENTS = """
         run's lifetime: a second run on it fails at once with ``DirectoryLockedError``.
       checkpoint_every: epochs between checkpoints (with ``checkpoint_dir``; a multiple of
         ``epochs_per_call``); default: after each call of ``epochs_per_call`` epochs, or
-        each epoch.
+        each epoch. Counted from the last save: a run stopped at epoch 3 and resumed with
+        ``checkpoint_every=2`` saves at 5, 7, ... (the params equal an uninterrupted run's).
       keep: the newest checkpoints kept (None: all).
       resume: ``True``: continue from the newest checkpoint in ``checkpoint_dir`` (start
         afresh if there is none); or the path of one checkpoint file. The resumed run ends
