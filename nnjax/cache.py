@@ -248,8 +248,8 @@ def remove_empty_entries(folder: str) -> list[str]:
         with os.scandir(folder) as it:
             for e in it:
                 if _ENTRY.fullmatch(e.name) and e.is_file() and e.stat().st_size == 0:
-                    removed.append(e.name)
-                    _remove(e.path)
+                    if _remove(e.path):
+                        removed.append(e.name)
     except OSError:
         pass
     return removed
@@ -258,7 +258,8 @@ def remove_empty_entries(folder: str) -> list[str]:
 def remove_unreadable_entries(module: str, folder: str | None = None) -> list[str]:
     """Remove the entries of the program ``module`` (e.g. ``jit_nnjax_fit_<key>``, or one
     entry's whole key ``<module>-<64 hex digits>``) in ``folder`` (default: the active one)
-    that JAX could not read; returns their names.
+    that JAX could not read; returns the names removed (not those a read-only folder, or
+    another process, kept).
 
     Those that do not decompress (cut short) when there are any; else all of ``module``'s
     entries: one that decompresses but does not parse (a damaged zstd frame: zstd keeps no
@@ -276,9 +277,8 @@ def _remove_unreadable(module: str, folder: str | None) -> tuple[list[str], bool
         return [], False
     ours = [n for n in names if n == f"{module}-cache" or _module_of(n) == module]
     cut = [name for name in ours if not _decompresses(os.path.join(folder, name))]
-    for name in cut or ours:
-        _remove(os.path.join(folder, name))
-    return cut or ours, bool(cut)
+    removed = [name for name in cut or ours if _remove(os.path.join(folder, name))]
+    return removed, bool(cut)
 
 
 def _module_of(name: str) -> str | None:
@@ -323,11 +323,13 @@ def _decompresses(path: str) -> bool:
     return False
 
 
-def _remove(path: str) -> None:
+def _remove(path: str) -> bool:
+    """Remove the file at ``path``; whether it went (a folder, a read-only one: kept)."""
     try:
         os.remove(path)
+        return True
     except OSError:
-        pass
+        return False
 
 
 def cache_warning(text: str, *, once: bool = False) -> str | None:
@@ -362,10 +364,12 @@ STORED_UNREADABLE = ": unreadable stored program, compiling afresh"
 
 
 def _healed(m: re.Match) -> str | None:
-    """The line for JAX's "Error reading" warning ``m``, its entries removed; None when there
-    was none to remove."""
+    """The line for JAX's "Error reading" warning ``m``, its entries removed; None when none
+    was removed."""
     removed, cut = _remove_unreadable(m["module"], _active)
     why = m["reason"] or "JAX could not load it"
+    if not removed:
+        return None  # none there, or none that could go: JAX's own line is said
     if cut:
         return (
             f"compilation cache: {', '.join(removed)} in {_active} was cut short (a full "
@@ -376,12 +380,10 @@ def _healed(m: re.Match) -> str | None:
             f"compilation cache: {removed[0]} in {_active} could not be read (damaged: "
             f"{why}): removed, compiled afresh"
         )
-    if removed:
-        return (
-            f"compilation cache: an entry of {m['module']} in {_active} could not be read "
-            f"(damaged: {why}): its {len(removed)} entries removed, compiled afresh"
-        )
-    return None
+    return (
+        f"compilation cache: an entry of {m['module']} in {_active} could not be read "
+        f"(damaged: {why}): its {len(removed)} entries removed, compiled afresh"
+    )
 
 
 def write_failure(folder, reason: str) -> str | None:
