@@ -8,12 +8,13 @@ files. ``nnjax train`` handles these signals itself during training
 
 Python runs a signal handler only between bytecodes of the main thread. While the main
 thread is inside one long compiled computation (a ``compare`` study is one XLA call) the
-handler waits for it to return. So a watchdog thread learns of every signal at once, through
-:func:`signal.set_wakeup_fd` (written by Python's C-level handler; JAX releases the GIL while
-XLA runs): when the command has not unwound :data:`GRACE_S` seconds after a signal its
-handler here serves, the watchdog writes the command's one line, removes the lock files the
-process holds and ends it with status 128 + N (the kernel drops the flocks; a later writer
-removes any temporary file left).
+handler waits for it to return. So a watchdog thread (:mod:`nnjax.cli_watchdog`) learns of
+every signal at once, through :func:`signal.set_wakeup_fd` (written by Python's C-level
+handler; JAX releases the GIL while XLA runs): when the command has not unwound
+:data:`GRACE_S` seconds after a signal its handler here serves, the watchdog writes the
+command's one line, removes the lock files the process holds and the folders it made that
+are still empty, and ends it with status 128 + N (the kernel drops the flocks; a later
+writer removes any temporary file left).
 
 Python drops an exception raised inside a garbage-collection callback (JAX installs one) or
 a finalizer ("Exception ignored in ..."), and the command would go on. So inside a gc
@@ -40,8 +41,9 @@ import signal
 import sys
 import threading
 
+from nnjax.cli_watchdog import Watchdog
 from nnjax.errors import Interrupted
-from nnjax.terminal import detach_terminal, flush_stdout
+from nnjax.terminal import detach_terminal
 
 GRACE_S = 2.0
 # the delay before a deferred or dropped signal is sent again, drawn in this range: a fixed
@@ -66,7 +68,7 @@ def signals_unwind(command: str, grace_s: float = GRACE_S, *, prog: str | None =
     hook = served.unraisable_hook(sys.unraisablehook)
     sys.unraisablehook = hook
     done = threading.Event()
-    watchdog = _Watchdog(prog or f"nnjax {command}", served.handler, done, grace_s)
+    watchdog = Watchdog(prog or f"nnjax {command}", served.handler, done, grace_s)
     try:
         yield
     except Exception as exc:  # a signal's exception turned into another one: raise the signal
@@ -341,60 +343,3 @@ def in_gc_callback(frame) -> bool:
             return True
         frame = frame.f_back
     return False
-
-
-class _Watchdog:
-    """The thread that ends the process when a served signal has not unwound the command
-    within ``grace_s`` seconds. Not started where the wakeup fd is taken (asyncio)."""
-
-    def __init__(self, prog: str, handler, done: threading.Event, grace_s: float):
-        self.prog, self.handler, self.done, self.grace_s = prog, handler, done, grace_s
-        self.read_fd, self.write_fd = os.pipe()
-        os.set_blocking(self.write_fd, False)
-        self.previous_fd = signal.set_wakeup_fd(self.write_fd, warn_on_full_buffer=False)
-        if self.previous_fd != -1:  # someone else listens: leave it theirs, no watchdog
-            signal.set_wakeup_fd(self.previous_fd)
-            self._close(self.read_fd, self.write_fd)
-            self.thread = None
-            return
-        self.thread = threading.Thread(target=self._watch, name="nnjax-signals", daemon=True)
-        self.thread.start()
-
-    def _watch(self) -> None:
-        while True:
-            data = os.read(self.read_fd, 64)
-            if not data or self.done.is_set():  # the command has ended
-                break
-            for signum in data:
-                if signal.getsignal(signum) is self.handler and not self.done.wait(self.grace_s):
-                    self._end(signum)
-        os.close(self.read_fd)
-
-    def _end(self, signum: int) -> None:
-        if signum == getattr(signal, "SIGHUP", None):
-            detach_terminal()
-        flush_stdout()  # the lines printed before, still buffered (a file, a pipe)
-        name = signal.Signals(signum).name
-        line = (
-            f"{self.prog}: error: interrupted by {name} (the running computation "
-            f"did not return within {self.grace_s:g} s: ended at once)\n"
-        )
-        try:
-            os.write(2, line.encode())
-        except OSError:
-            pass
-        lock = sys.modules.get("nnjax.lock")  # only a process that imported it holds locks
-        if lock is not None:
-            lock.remove_held_lock_files()
-        os._exit(128 + signum)
-
-    def stop(self) -> None:
-        if self.thread is None:
-            return
-        signal.set_wakeup_fd(self.previous_fd)
-        os.close(self.write_fd)  # the thread's read returns b"": it ends and closes its end
-
-    @staticmethod
-    def _close(*fds) -> None:
-        for fd in fds:
-            os.close(fd)

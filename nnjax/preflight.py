@@ -3,7 +3,8 @@
 * :func:`check_writable`: can files be created in this directory (``--out``,
   ``--checkpoint-dir``)? Creates it if needed and writes, fsyncs and removes a probe file.
 * :func:`check_free_space`: a warning when the file system has less free space than needed.
-* :func:`removing_new_folders`: a run (or a probe) that fails leaves no empty folder it made.
+* :func:`removing_new_folders`: a run (or a probe) that fails leaves no empty folder it made;
+  :func:`remove_new_empty_folders` does the same for a process that ends at once.
 * :func:`estimate_checkpoint_bytes`: the size of one checkpoint of a pytree, from shapes and
   dtypes only (arrays or ``jax.ShapeDtypeStruct`` from ``jax.eval_shape``).
 
@@ -19,6 +20,10 @@ import shutil
 
 from nnjax.errors import broken_link
 from nnjax.io import temp_path
+
+# the folders made by the removing_new_folders blocks open now, one list per block (the
+# deepest first): what remove_new_empty_folders removes for a process that ends at once
+_OPEN_BLOCKS: list[list[str]] = []
 
 _REASONS = {
     errno.EROFS: "read-only file system",
@@ -91,12 +96,24 @@ def removing_new_folders(path, *, keep: bool = True):
     while not os.path.lexists(p) and os.path.dirname(p) != p:
         made.append(p)
         p = os.path.dirname(p)
+    _OPEN_BLOCKS.append(made)
     try:
         yield
     except BaseException:
         _remove_empty(made)
         raise
+    finally:
+        _OPEN_BLOCKS.remove(made)
     if not keep:
+        _remove_empty(made)
+
+
+def remove_new_empty_folders() -> None:
+    """For a process about to end at once (``os._exit``: no ``finally`` runs, e.g. the signal
+    watchdog of :mod:`nnjax.cli_watchdog`): remove the folders that the open
+    :func:`removing_new_folders` blocks made and that are still empty, as those blocks would
+    on an exception. Safe from any thread; call it after removing the lock files."""
+    for made in list(_OPEN_BLOCKS)[::-1]:  # the innermost block's first
         _remove_empty(made)
 
 

@@ -537,10 +537,12 @@ BUSY = """
 import sys, jax, jax.numpy as jnp, numpy as np
 from nnjax.cli_signals import signals_unwind
 from nnjax.lock import DirectoryLock
+from nnjax.preflight import removing_new_folders
 loop = jax.jit(lambda x: jax.lax.fori_loop(0, 10**7, lambda i, x: jnp.tanh(x @ x), x))
 x = jnp.eye(64)
 loop.lower(x).compile()
-with signals_unwind("test"), DirectoryLock(sys.argv[1]):
+out = sys.argv[1] + "/made/out"  # a run's new output folder: the watchdog removes it, empty
+with signals_unwind("test"), removing_new_folders(out), DirectoryLock(out):
     print("computing", flush=True)
     np.asarray(loop(x))  # minutes of XLA, waited for in C++: no handler runs meanwhile
     print("still running")
@@ -553,7 +555,8 @@ def test_a_signal_ends_the_command_where_python_cannot_raise(sig, where, tmp_pat
     """A signal that comes inside a gc callback (JAX installs one; Python would drop an
     exception raised there) is raised once the callback has returned: the command unwinds
     with its one line. One that arrives while the main thread is inside one long XLA call
-    still ends the command within seconds (the watchdog). Status 128 + N, the lock removed."""
+    still ends the command within seconds (the watchdog). Status 128 + N, the lock removed,
+    and the watchdog's case: the output folder the run made, and its new parent, too."""
     code = SWALLOWED.format(sig=int(sig)) if where == "gc" else BUSY
     proc = subprocess.Popen(
         [sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
