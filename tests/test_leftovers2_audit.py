@@ -139,7 +139,7 @@ def _committed_parts(monkeypatch):
     committed = night.load_results(NIGHT_RESULTS / "results.json")
     for part, name in (("night", "run_night_part"), ("consolidation", "run_consolidation_part")):
 
-        def fill(args, results, part=part):
+        def fill(args, results, part=part, stop=None):
             results[part] = copy.deepcopy(committed[part])
             return {}
 
@@ -268,7 +268,7 @@ def test_night_prints_the_estimate_to_stderr_before_it_starts(tmp_path, capsys, 
 
     started = []
 
-    def part(args, results):
+    def part(args, results, stop=None):
         started.append(capsys.readouterr().err)  # what was printed before the work began
         results["night"] = copy.deepcopy(night.load_results(NIGHT_RESULTS / "results.json"))[
             "night"]  # fmt: skip

@@ -269,7 +269,7 @@ def test_a_run_of_one_part_removes_the_other_parts_earlier_figures(tmp_path, mon
     from nnjax.plotting import subplots
 
     def part(names):
-        return lambda args, results: {n: subplots()[0] for n in names}
+        return lambda args, results, stop=None: {n: subplots()[0] for n in names}
 
     monkeypatch.setattr(night, "run_night_part", part(night_command.FIGURES["night"]))
     monkeypatch.setattr(night, "run_consolidation_part", part(("recall.png", "replay.png")))

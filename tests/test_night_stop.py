@@ -32,7 +32,7 @@ def parts(monkeypatch):
     committed = night.load_results(COMMITTED)
     seen = {"consolidation": lambda out: None}
 
-    def night_part(args, results):
+    def night_part(args, results, stop=None):
         results["night"] = copy.deepcopy(committed["night"])
         return {name: subplots()[0] for name in NIGHT_FIGURES}
 
@@ -154,9 +154,9 @@ def test_a_file_that_appears_in_the_night_stops_the_early_write(
 ):
     real = night.run_night_part
 
-    def appearing(args, results):
+    def appearing(args, results, stop=None):
         (Path(args.out) / "README.md").write_text("the user's\n")
-        return real(args, results)
+        return real(args, results, stop=stop)
 
     monkeypatch.setattr(night, "run_night_part", appearing)
     out = tmp_path / "n"

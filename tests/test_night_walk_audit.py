@@ -31,7 +31,7 @@ def parts(monkeypatch):
     committed = night.load_results(COMMITTED)
     seen = {"consolidation": 0}
 
-    def night_part(args, results):
+    def night_part(args, results, stop=None):
         results["night"] = copy.deepcopy(committed["night"])
         return {name: subplots()[0] for name in NIGHT_FIGURES}
 

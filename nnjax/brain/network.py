@@ -48,6 +48,8 @@ Parameters (:class:`NetworkParams`) are a pytree: jax.grad reaches weights, syna
 neuron parameters; the network's shape (:class:`NetworkSpec`) and what is recorded
 (:class:`Monitor`) are static. :func:`simulate` is jitted once per shape and vmaps over keys
 and parameters (e.g. seeds: ``jax.vmap(lambda k: simulate(k, init_params(k, cfg), ...))``).
+:func:`simulate_blocks` runs the same simulation in blocks through the training engine's
+driver, so that a long run can be stopped between blocks and watched after each.
 
 The types and their checks are in :mod:`~nnjax.brain.network_types`, one step in
 :mod:`~nnjax.brain.network_step`, the monitors in :mod:`~nnjax.brain.monitors`; all are
@@ -55,10 +57,11 @@ importable from here.
 """
 
 import functools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from nnjax.brain import dynamics, plasticity
 from nnjax.brain.monitors import (  # noqa: F401 (Monitor and its checks are part of this API)
@@ -125,6 +128,17 @@ class Run(NamedTuple):
 
 @functools.partial(jax.jit, static_argnames=("spec", "monitor", "plastic"))
 def _simulate(key, params, state, traces, mods, stims, stdp, spec, monitor, plastic):
+    W_ee = params.W_ee if plastic else None  # carried only when plastic, as the traces
+    sim = (state, traces, W_ee)
+    (state, traces, W_ee), record = _bins(
+        key, params, sim, mods, stims, stdp, spec, monitor, plastic
+    )
+    return Run(state, record, W_ee, traces)
+
+
+def _bins(key, params, sim, mods, stims, stdp, spec, monitor, plastic):
+    """The scan over bins (mods and stims: (n_bins, every, ...)) from ``sim`` = (state, traces,
+    W_ee): the carry after it and the record, one row per bin."""
     step = _adex_step if spec.model == "adex" else _alif_step
 
     def one(carry, x):
@@ -148,9 +162,7 @@ def _simulate(key, params, state, traces, mods, stims, stdp, spec, monitor, plas
         sample = _sample(monitor, sim[0], g_e, g_i)
         return sim, _bin_record(monitor, spec, counts, lfp_sum, sample)
 
-    W_ee = params.W_ee if plastic else None  # carried only when plastic, as the traces
-    (state, traces, W_ee), record = jax.lax.scan(bin_, (state, traces, W_ee), (mods, stims))
-    return Run(state, record, W_ee, traces)
+    return jax.lax.scan(bin_, sim, (mods, stims))
 
 
 def _series(value, n_steps: int, name: str, dtype) -> Array:
@@ -189,6 +201,73 @@ def simulate(
     default zero: spike pairs across the split are not counted). Only with ``stdp``.
     One compile per (spec, monitor, n_steps, plasticity on/off).
     """
+    spec, state, traces, xs, monitor = _prepare(
+        params, spec, n_steps, state, modulation, stimulus, monitor, stdp, traces
+    )
+    return _simulate(key, params, state, traces, *xs, stdp, spec, monitor, stdp is not None)
+
+
+def simulate_blocks(
+    key,
+    params: NetworkParams,
+    spec: NetworkSpec,
+    n_steps: int,
+    block_steps: int,
+    *,
+    state: NetworkState | None = None,
+    modulation: Modulation | None = None,
+    stimulus=None,
+    monitor: Monitor | None = None,
+    stdp: plasticity.PairSTDPParams | None = None,
+    traces: plasticity.PairTraces | None = None,
+    stop=None,
+    hooks=(),
+) -> tuple[Run, Any]:
+    """:func:`simulate` (the same arguments) run in blocks of ``block_steps``
+    steps (a multiple of the monitor's ``every``; the last block shorter when it does not
+    divide ``n_steps``), one compiled call per block, through the training engine's driver
+    (:func:`nnjax.train.driver.drive`: one compile, two with a shorter last block): the same
+    numbers as one call (step t still draws with fold_in(key, t)), and a run that can be
+    stopped. ``stop`` (a :class:`nnjax.train.StopFlag`): a stop requested ends the run after
+    the running block; ``hooks``: called after each block with the driver's
+    :class:`~nnjax.train.driver.ChunkReport` (its indices are bins: ``end`` the bins done;
+    ``outputs`` the block's record). Returns the :class:`Run` of the blocks simulated (its
+    record as NumPy arrays; no rows when a stop came before the first block) and the
+    driver's :class:`~nnjax.train.driver.Driven` (``stopped``: the stop reason, None for a
+    whole run; compile and run seconds apart). A loop on the host: not for ``vmap``."""
+    from nnjax.train.driver import FixedChunks, check_stop, drive
+
+    check_stop(stop, "simulate_blocks")
+    spec, state, traces, xs, monitor = _prepare(
+        params, spec, n_steps, state, modulation, stimulus, monitor, stdp, traces
+    )
+    block_steps = dynamics.check_count(block_steps, "block_steps", "simulate_blocks")
+    if block_steps % monitor.every:
+        raise ValueError(
+            f"simulate_blocks: block_steps must be a multiple of the monitor's every = "
+            f"{monitor.every}, got {block_steps}"
+        )
+    plastic = stdp is not None
+
+    def program(sim, indices, key, params, xs, stdp):  # indices: bins
+        chunk = jax.tree.map(lambda a: a[indices], xs)
+        return _bins(key, params, sim, *chunk, stdp, spec, monitor, plastic)
+
+    sim, args = (state, traces, params.W_ee if plastic else None), (key, params, xs, stdp)
+    chunks = FixedChunks(block_steps // monitor.every)
+    total = n_steps // monitor.every
+    driven = drive(program, sim, args, total=total, chunks=chunks, stop=stop, hooks=hooks)
+    record = driven.outputs
+    if record is None:  # stopped before the first block: the record's fields, without rows
+        shapes = jax.eval_shape(program, sim, jnp.arange(1), *args)[1]
+        record = jax.tree.map(lambda s: np.zeros((0,) + s.shape[1:], s.dtype), shapes)
+    state, traces, W_ee = driven.carry
+    return Run(state, record, W_ee, traces), driven
+
+
+def _prepare(params, spec, n_steps, state, modulation, stimulus, monitor, stdp, traces):
+    """:func:`simulate`'s arguments checked: the spec, the state and traces to start from, the
+    per-step (modulation, stimulus) series split into bins (n_bins, every, ...), the monitor."""
     spec = check_spec(spec)
     check_params(params, spec)
     monitor = Monitor() if monitor is None else monitor
@@ -227,8 +306,7 @@ def simulate(
     traces = _check_traces(traces, stdp, spec, dtype)
     n_bins = n_steps // monitor.every
     split = lambda a: a.reshape((n_bins, monitor.every) + a.shape[1:])
-    xs = jax.tree.map(split, (mods, stims))
-    return _simulate(key, params, state, traces, *xs, stdp, spec, monitor, stdp is not None)
+    return spec, state, traces, jax.tree.map(split, (mods, stims)), monitor
 
 
 def _check_traces(traces, stdp, spec: NetworkSpec, dtype):

@@ -46,11 +46,21 @@ def night_network(n_exc: int = 800) -> circuits.NetworkConfig:
     return circuits.CORTEX._replace(n_exc=n_exc, n_inh=n_exc // 4, p=80.0 / n_exc)
 
 
-def simulate_night(hypno, epoch_s: float, *, seed: int = 0, cfg=circuits.CORTEX, settle_s=1.0):
+def simulate_night(
+    hypno, epoch_s: float, *, seed: int = 0, cfg=circuits.CORTEX, settle_s=1.0, stop=None,
+    hooks=(),
+):  # fmt: skip
     """Run ``cfg`` through the hypnogram (bins of 10 steps: bin_ms = 10 cfg.dt, 1 ms at
     CORTEX's dt = 0.1 ms). Returns a dict: record (NumPy arrays), bin_ms, hypno, epoch_s and
     ``stages``: :func:`describe_stages` (each stage described over its longest run, not
-    pooled over its runs, its first ``settle_s`` left out)."""
+    pooled over its runs, its first ``settle_s`` left out).
+
+    ``stop`` (a :class:`nnjax.train.StopFlag`): a stop requested ends the night after the
+    running block of 1 s of network time (:func:`~nnjax.brain.sleep_states.run_night`); the
+    dict then holds the epochs that had ended (``hypno`` and ``record`` cut there: the same
+    numbers as a night of that hypnogram) and ``epochs_run``, their number (absent for a
+    whole night); no stage is described when none had ended. ``hooks``: called after each
+    block (``run_night``'s)."""
     import jax
 
     from nnjax.train.order import SEEDS, check_seed
@@ -60,18 +70,22 @@ def simulate_night(hypno, epoch_s: float, *, seed: int = 0, cfg=circuits.CORTEX,
     params = circuits.init_params(jax.random.key(seed), cfg)
     monitor = sleep_states.network.Monitor(every=10, spikes="raster")
     run = sleep_states.run_night(
-        jax.random.key((seed + 1) % SEEDS), params, cfg.spec, hypno, epoch_s, monitor=monitor
-    )
+        jax.random.key((seed + 1) % SEEDS), params, cfg.spec, hypno, epoch_s, monitor=monitor,
+        stop=stop, hooks=hooks,
+    )  # fmt: skip
+    hypno, bin_ms = np.asarray(hypno), monitor.every * cfg.dt
     record = {k: np.asarray(v) for k, v in run.record.items()}
-    bin_ms = monitor.every * cfg.dt
-    return {
-        "record": record,
-        "bin_ms": bin_ms,
-        "hypno": np.asarray(hypno),
-        "epoch_s": epoch_s,
-        "n_exc": cfg.n_exc,
-        "stages": describe_stages(record, hypno, epoch_s, bin_ms, cfg.n_exc, settle_s),
-    }
+    per = int(round(epoch_s * 1000.0 / cfg.dt))  # steps an epoch (schedule's)
+    steps, ran = len(record["lfp"]) * monitor.every, len(hypno)
+    if steps < ran * per:  # stopped: the epochs that had ended
+        ran = steps // per
+        record = {k: v[: ran * per // monitor.every] for k, v in record.items()}
+    night = {"record": record, "bin_ms": bin_ms, "hypno": hypno[:ran], "epoch_s": epoch_s,
+             "n_exc": cfg.n_exc}  # fmt: skip
+    if ran < len(hypno):
+        night["epochs_run"] = ran
+    described = ran and describe_stages(record, hypno[:ran], epoch_s, bin_ms, cfg.n_exc, settle_s)
+    return {**night, "stages": described or {}}
 
 
 DESCRIBED_S = 2.0  # the shortest stretch of a stage that is described (after settle_s)
@@ -200,12 +214,15 @@ def figure_recall(stats: dict):
     return fig
 
 
-def run_night_part(args, results: dict) -> dict:
+def run_night_part(args, results: dict, stop=None) -> dict:
     """The night of ``nnjax night``: simulate, describe (into ``results``), draw. Returns the
-    figures to write, by file name."""
+    figures to write, by file name. ``stop``: :func:`simulate_night`'s; a night stopped
+    before its end is described up to its last whole epoch (``epochs_run`` in ``results``),
+    and has no figures when no stage could be described."""
     hypno = parse_hypnogram(args.hypnogram)
     t0 = __import__("time").perf_counter()
-    night = simulate_night(hypno, args.epoch_s, seed=args.seed, cfg=night_network(args.n_exc))
+    cfg = night_network(args.n_exc)
+    night = simulate_night(hypno, args.epoch_s, seed=args.seed, cfg=cfg, stop=stop)
     results["night"] = {
         "hypnogram": args.hypnogram,
         "epoch_s": args.epoch_s,
@@ -214,6 +231,10 @@ def run_night_part(args, results: dict) -> dict:
         "network": f"CORTEX: {args.n_exc} E + {args.n_exc // 4} I AdEx cells, 80 E + 20 I "
         "inputs each, dt 0.1 ms",
     }
+    if "epochs_run" in night:
+        results["night"]["epochs_run"] = night["epochs_run"]
+        if not night["stages"]:
+            return {}
     return {"night.png": figure_night(night), "stages.png": figure_stages(night)}
 
 

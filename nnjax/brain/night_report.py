@@ -50,6 +50,12 @@ def _cell(x, fmt: str) -> str:
 
 def _night_section(n: dict) -> list[str]:
     L = ["## The night", ""]
+    if "epochs_run" in n:  # a night stopped before its end (nnjax night on a signal)
+        k, epochs = n["epochs_run"], n["hypnogram"].split(",")
+        by = f" by {n['stopped']}" if n.get("stopped") else ""
+        L += [f"**Stopped{by} after {k} of its {len(epochs)} epochs** (`{','.join(epochs[:k])}`): "
+              "what follows describes those epochs, the same numbers as a night of that "
+              "hypnogram.", ""]  # fmt: skip
     L += [f"Hypnogram `{n['hypnogram']}`, epochs of {n['epoch_s']:g} s; {n['network']}. Each "
           "stage is described over its longest run, the first second after a transition left "
           "out. Slow fraction: the LFP proxy's power in 0.5-2 Hz over that from the first "
@@ -173,6 +179,8 @@ def report_markdown(results: dict) -> str:
           "(a load above the core count means the times were shared).", ""]  # fmt: skip
     if results.get("unfinished"):
         L += [_unfinished_line(results["unfinished"]), ""]
+    if "epochs_run" in results.get("night", {}) and "consolidation" in a.get("parts", ()):
+        L += ["The consolidation part did not run: the run was stopped in the night.", ""]
     if "night" in results:
         L += _night_section(results["night"])
     if "consolidation" in results:

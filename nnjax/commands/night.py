@@ -8,7 +8,9 @@ then an interfering sequence, and reports recall with 95 % CIs and paired tests.
 ``results.json``, ``README.md`` and the figures into ``--out``; a folder that already holds
 a file of those names (:data:`OUT_FILES`) is refused unless ``--overwrite``. A run of both
 parts writes the night's files as soon as the night has finished, so that a signal during
-the consolidation keeps them (:mod:`nnjax.commands.night_write`).
+the consolidation keeps them (:mod:`nnjax.commands.night_write`); a signal during the night
+ends it after the running second of network time and writes the epochs that had ended
+(:mod:`nnjax.commands.night_stop`).
 """
 
 import argparse
@@ -310,9 +312,11 @@ def run(args) -> int:
     if (line := long_run_line(args)) is not None:  # before JAX loads: hours without a word
         print(line, file=sys.stderr, flush=True)
     from nnjax.brain import night
+    from nnjax.commands.night_stop import NightStop, stopped_line, stopped_night
     from nnjax.commands.night_write import write_files, write_first_part
     from nnjax.io import signals_deferred
     from nnjax.rescue import out_appeared_error, write_or_rescue
+    from nnjax.train import stop_on_signals
 
     os.makedirs(args.out, exist_ok=True)
     t0 = time.perf_counter()
@@ -326,11 +330,16 @@ def run(args) -> int:
         return {**results, "wall_s": time.perf_counter() - t0,
                 "load_average": list(os.getloadavg())}  # fmt: skip
 
+    stop, parts = NightStop(args.out), args.parts  # a signal in the night: what ended is kept
     if "night" in args.parts:
-        figures.update(night.run_night_part(args, results))
-        if "consolidation" in args.parts:  # minutes more, which a signal cannot cut short
+        with stop_on_signals(flag=stop):
+            figures.update(night.run_night_part(args, results, stop=stop))
+        if stop.requested:
+            stopped_night(stop, results, figures)
+            parts = ("night",)
+        elif "consolidation" in args.parts:  # minutes more, which a signal cannot cut short
             before = write_first_part(args.out, timed(), figures, refuse, args.overwrite)
-    if "consolidation" in args.parts:
+    if "consolidation" in parts:
         figures.update(night.run_consolidation_part(args, results))
     results = timed()
     # the numbers and their report first, together (both on disk before either replaces an
@@ -341,7 +350,7 @@ def run(args) -> int:
     try:
         with signals_deferred():  # a signal lets them land (a stop between them left figures out)
             write_or_rescue(
-                args.out, lambda d: write_files(d, results, figures, args.parts, args.overwrite),
+                args.out, lambda d: write_files(d, results, figures, parts, args.overwrite),
                 "night", "the results and figures", refuse=refuse,
             )  # fmt: skip
     except KeyboardInterrupt as stop:  # one that waited: a failed write's line (where the
@@ -352,6 +361,8 @@ def run(args) -> int:
     # the figures (the summary was printed between the numbers and them)
     print(night.report_markdown(results).split("\n## ")[0])
     print(f"wrote {os.path.join(args.out, 'results.json')}, README.md, " + ", ".join(figures))
+    if stop.requested:
+        raise stopped_line(stop, results, args.out)
     return 0
 
 
