@@ -109,12 +109,15 @@ def test_a_signal_in_the_night_writes_the_epochs_that_ended(tmp_path, capfd, mon
     out = tmp_path / "n"
     assert main([*ARGV, "--out", str(out), "--hypnogram", "N,N,W,W"]) == 128 + signal.SIGTERM
     res = json.loads((out / "results.json").read_text())
-    assert res["night"]["epochs_run"] == 2 and res["night"]["stopped"] == "SIGTERM"
+    assert res["night"]["epochs_run"] == 2 and res["stopped"] == "SIGTERM"
     assert set(res["night"]["stages"]) == {"NREM"} and "consolidation" not in res
     assert sorted(os.listdir(out)) == ["README.md", "night.png", "results.json", "stages.png"]
     readme = (out / "README.md").read_text()
     assert "**Stopped by SIGTERM after 2 of its 4 epochs** (`N,N`)" in readme
-    assert "The consolidation part did not run: the run was stopped in the night." in readme
+    assert (
+        "The consolidation part did not run: the run was stopped by SIGTERM in the night "
+        "part." in readme
+    )
     err = capfd.readouterr().err.strip().splitlines()  # the announcement: a write to fd 2
     assert err[0].startswith("nnjax night: SIGTERM: stopping after the running second")
     assert err[-1] == (

@@ -48,11 +48,11 @@ def _cell(x, fmt: str) -> str:
     return format(x, fmt) if x is not None and np.isfinite(x) else "n/a"
 
 
-def _night_section(n: dict) -> list[str]:
+def _night_section(n: dict, stopped: str | None = None) -> list[str]:
     L = ["## The night", ""]
     if "epochs_run" in n:  # a night stopped before its end (nnjax night on a signal)
         k, epochs = n["epochs_run"], n["hypnogram"].split(",")
-        by = f" by {n['stopped']}" if n.get("stopped") else ""
+        by = f" by {stopped}" if stopped else ""
         L += [f"**Stopped{by} after {k} of its {len(epochs)} epochs** (`{','.join(epochs[:k])}`): "
               "what follows describes those epochs, the same numbers as a night of that "
               "hypnogram.", ""]  # fmt: skip
@@ -179,10 +179,12 @@ def report_markdown(results: dict) -> str:
           "(a load above the core count means the times were shared).", ""]  # fmt: skip
     if results.get("unfinished"):
         L += [_unfinished_line(results["unfinished"]), ""]
-    if "epochs_run" in results.get("night", {}) and "consolidation" in a.get("parts", ()):
-        L += ["The consolidation part did not run: the run was stopped in the night.", ""]
+    skipped = "consolidation" in a.get("parts", ()) and "consolidation" not in results
+    if results.get("stopped") and skipped:  # nnjax night stopped by a signal in the night
+        L += [f"The consolidation part did not run: the run was stopped by {results['stopped']} "
+              "in the night part.", ""]  # fmt: skip
     if "night" in results:
-        L += _night_section(results["night"])
+        L += _night_section(results["night"], results.get("stopped"))
     if "consolidation" in results:
         L += _consolidation_section(results["consolidation"])
     return "\n".join(L) + "\n"

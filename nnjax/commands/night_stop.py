@@ -41,12 +41,11 @@ class NightStop(SignalStop):
 
 
 def stopped_night(stop: NightStop, results: dict, figures: dict) -> None:
-    """After a night part that ``stop`` ended early: mark ``results`` (the reason in
-    ``results["night"]["stopped"]``), or, when nothing can be written (no stage described),
-    end the command here (128 + N)."""
+    """After a night part during which ``stop`` was requested (the night cut short, or whole
+    when the signal came as it was described): mark ``results`` (``"stopped"``: the reason),
+    or, when nothing can be written (no stage described), end the command here (128 + N)."""
     night = results["night"]
-    if "epochs_run" in night:
-        night["stopped"] = stop.reason
+    results["stopped"] = stop.reason
     if not figures:
         raise Interrupted(
             stop.signum or signal.SIGINT,
