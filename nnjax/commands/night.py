@@ -330,12 +330,12 @@ def run(args) -> int:
         return {**results, "wall_s": time.perf_counter() - t0,
                 "load_average": list(os.getloadavg())}  # fmt: skip
 
-    stop, parts = NightStop(args.out), args.parts  # a signal in the night: what ended is kept
+    flag, parts = NightStop(args.out), args.parts  # a signal in the night: what ended is kept
     if "night" in args.parts:
-        with stop_on_signals(flag=stop):
-            figures.update(night.run_night_part(args, results, stop=stop))
-        if stop.requested:
-            stopped_night(stop, results, figures)
+        with stop_on_signals(flag=flag):
+            figures.update(night.run_night_part(args, results, stop=flag))
+        if flag.requested:
+            stopped_night(flag, results, figures)
             parts = ("night",)
         elif "consolidation" in args.parts:  # minutes more, which a signal cannot cut short
             before = write_first_part(args.out, timed(), figures, refuse, args.overwrite)
@@ -361,8 +361,8 @@ def run(args) -> int:
     # the figures (the summary was printed between the numbers and them)
     print(night.report_markdown(results).split("\n## ")[0])
     print(f"wrote {os.path.join(args.out, 'results.json')}, README.md, " + ", ".join(figures))
-    if stop.requested:
-        raise stopped_line(stop, results, args.out)
+    if flag.requested:
+        raise stopped_line(flag, results, args.out)
     return 0
 
 
