@@ -119,7 +119,8 @@ def test_a_signal_in_the_night_writes_the_epochs_that_ended(tmp_path, capfd, mon
         "part." in readme
     )
     err = capfd.readouterr().err.strip().splitlines()  # the announcement: a write to fd 2
-    assert err[0].startswith("nnjax night: SIGTERM: stopping after the running second")
+    said = [line for line in err if line.startswith("nnjax night: SIGTERM: stopping after")]
+    assert len(said) == 1 and err[0].startswith("night 0/6 [")  # the night's progress first
     assert err[-1] == (
         "nnjax night: error: interrupted by SIGTERM: the night stopped after epoch 2 of 4; "
         f"its results are in {out}/"

@@ -200,10 +200,12 @@ def test_a_disk_full_at_the_figures_keeps_the_numbers(tmp_path, capsys, monkeypa
     _disk_full_at_figures(monkeypatch)
     argv = ["night", "--out", str(out), "--parts", "night", "--n-exc", "100"]
     assert main([*argv, "--hypnogram", "W,N,R", "--epoch-s", "3"]) == 3
-    err = [line for line in capsys.readouterr().err.splitlines() if line]
-    assert err == [
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("night 0/9 [") and err[0].endswith("| compiling...")  # progress
+    assert err[-2].startswith("night 9/9 [") and err[-2].endswith("| epoch 3/3 (REM)")
+    assert err[-1] == (
         f"nnjax night: error: {out}/night.png: No space left on device (errno 28, ENOSPC)"
-    ]
+    )
     assert set(json.loads((out / "results.json").read_text())["night"]["stages"]) == {
         "wake", "NREM", "REM"
     }  # fmt: skip

@@ -218,11 +218,25 @@ def run_night_part(args, results: dict, stop=None) -> dict:
     """The night of ``nnjax night``: simulate, describe (into ``results``), draw. Returns the
     figures to write, by file name. ``stop``: :func:`simulate_night`'s; a night stopped
     before its end is described up to its last whole epoch (``epochs_run`` in ``results``),
-    and has no figures when no stage could be described."""
+    and has no figures when no stage could be described. A progress line on stderr
+    (:class:`nnjax.progress.Progress`) counts the seconds of network time simulated."""
+    from nnjax.progress import Progress
+
     hypno = parse_hypnogram(args.hypnogram)
     t0 = __import__("time").perf_counter()
     cfg = night_network(args.n_exc)
-    night = simulate_night(hypno, args.epoch_s, seed=args.seed, cfg=cfg, stop=stop)
+    with Progress(round(len(hypno) * args.epoch_s), "night", unit="simulated s") as bar:
+        bar.start("compiling...")
+
+        def show(report):  # after each block: report.end bins of 10 steps
+            t = report.end * 10 * cfg.dt / 1000.0
+            e = min(int(t / args.epoch_s), len(hypno) - 1)  # the epoch running
+            stage = sleep_states.STAGE_NAMES[hypno[e]]
+            bar.update(round(t), f"epoch {e + 1}/{len(hypno)} ({stage})")
+
+        night = simulate_night(
+            hypno, args.epoch_s, seed=args.seed, cfg=cfg, stop=stop, hooks=[show]
+        )
     results["night"] = {
         "hypnogram": args.hypnogram,
         "epoch_s": args.epoch_s,
