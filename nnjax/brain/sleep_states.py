@@ -249,8 +249,8 @@ def run_night(
 
 BLOCK_S = 1.0
 """The blocks of a night that :func:`run_night` runs one call each when it can be stopped
-(s; the last one shorter): a stop waits for the running block (1.1-1.7 s of wall time,
-median 1.2 s, for the 1000-cell CORTEX network on 2 cores of an Intel Xeon)."""
+(s; the last one shorter): a stop waits for the running block (0.8-1.7 s of wall time for
+the 1000-cell CORTEX network on 2 cores of an Intel Xeon, in two runs)."""
 
 
 SLOW_BAND: tuple[float, float] = (0.5, 2.0)

@@ -32,12 +32,14 @@ class NightStop(SignalStop):
     def handler(self, signum, frame) -> None:
         first = not self.requested
         super().handler(signum, frame)
-        if first:  # one unbuffered write: the main thread may be inside a print
-            line = (f"nnjax night: {signal.Signals(signum).name}: stopping after the running "
-                    "second of the night, then writing the epochs that ended to "
-                    f"{self.out}/ (a second signal stops at once)\n")  # fmt: skip
+        if first:  # one unbuffered write (the main thread may be inside a print)
+            name = signal.Signals(signum).name
+            line = (f"nnjax night: {name}: stopping after the running second of the night, "
+                    f"then writing the epochs that ended to {self.out}/ (a second signal "
+                    "stops at once)\n")  # fmt: skip
+            below = "\n" if os.isatty(2) else ""  # a terminal: below the progress line
             with contextlib.suppress(OSError):
-                os.write(2, line.encode())
+                os.write(2, (below + line).encode())
 
 
 def stopped_night(stop: NightStop, results: dict, figures: dict) -> None:
