@@ -65,6 +65,10 @@ def test_blocks_refuse_what_simulate_would_not_take():
         network.simulate_blocks(jax.random.key(1), params, CFG.spec, 100, 15, monitor=MONITOR)
     with pytest.raises(ValueError, match="simulate_blocks: stop must be a StopFlag"):
         network.simulate_blocks(jax.random.key(1), params, CFG.spec, 100, 10, stop=True)
+    blocks = lambda k: network.simulate_blocks(k, params, CFG.spec, 100, 10)[0].record  # noqa: E731
+    for transform in (jax.jit, jax.vmap):  # a deep JAX error on a tracer before
+        with pytest.raises(ValueError, match="not under jax.jit, jax.vmap or jax.grad"):
+            transform(blocks)(jax.random.split(jax.random.key(1), 2))
 
 
 def test_a_stopped_night_is_the_night_of_the_epochs_that_ended():

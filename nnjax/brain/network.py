@@ -238,6 +238,12 @@ def simulate_blocks(
     from nnjax.train.driver import FixedChunks, check_stop, drive
 
     check_stop(stop, "simulate_blocks")
+    given = (key, params, state, modulation, stimulus, traces)
+    if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(given)):
+        raise ValueError(
+            "simulate_blocks runs on the host, one compiled call per block: not under "
+            "jax.jit, jax.vmap or jax.grad; use simulate there"
+        )
     spec, state, traces, xs, monitor = _prepare(
         params, spec, n_steps, state, modulation, stimulus, monitor, stdp, traces
     )
