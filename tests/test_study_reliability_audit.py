@@ -122,8 +122,9 @@ def test_night_leaves_no_earlier_figure_beside_its_new_numbers(tmp_path, capsys,
             f.write(f"the earlier run's {name}")
     _failing_at(monkeypatch, "stages.png", OSError(errno.ENOSPC, "No space left on device"))
     assert main([*NIGHT, "--out", out, "--overwrite"]) == 3
-    err = capsys.readouterr().err.strip()
-    assert err == f"nnjax night: error: {out}/stages.png: {FULL} (errno 28, ENOSPC)"
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"nnjax night: error: {out}/stages.png: {FULL} (errno 28, ENOSPC)"
+    assert all(line.startswith("night ") for line in err[:-1])  # the night's progress line
     assert sorted(os.listdir(out)) == ["README.md", "night.png", "results.json"]
     assert "## The night" in open(os.path.join(out, "README.md")).read()
     with open(os.path.join(out, "night.png"), "rb") as f:
