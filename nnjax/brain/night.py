@@ -46,6 +46,10 @@ def night_network(n_exc: int = 800) -> circuits.NetworkConfig:
     return circuits.CORTEX._replace(n_exc=n_exc, n_inh=n_exc // 4, p=80.0 / n_exc)
 
 
+BIN_STEPS = 10
+"""The steps of one recorded bin of :func:`simulate_night` (1 ms at CORTEX's dt = 0.1 ms)."""
+
+
 def simulate_night(
     hypno, epoch_s: float, *, seed: int = 0, cfg=circuits.CORTEX, settle_s=1.0, stop=None,
     hooks=(),
@@ -68,7 +72,7 @@ def simulate_night(
     seed = check_seed(seed, "simulate_night")
     _check_settle(settle_s, "simulate_night")  # it failed after the whole night had run
     params = circuits.init_params(jax.random.key(seed), cfg)
-    monitor = sleep_states.network.Monitor(every=10, spikes="raster")
+    monitor = sleep_states.network.Monitor(every=BIN_STEPS, spikes="raster")
     run = sleep_states.run_night(
         jax.random.key((seed + 1) % SEEDS), params, cfg.spec, hypno, epoch_s, monitor=monitor,
         stop=stop, hooks=hooks,
@@ -228,8 +232,8 @@ def run_night_part(args, results: dict, stop=None) -> dict:
     with Progress(round(len(hypno) * args.epoch_s), "night", unit="simulated s") as bar:
         bar.start("compiling...")
 
-        def show(report):  # after each block: report.end bins of 10 steps
-            t = report.end * 10 * cfg.dt / 1000.0
+        def show(report):  # after each block: report.end bins of BIN_STEPS steps
+            t = report.end * BIN_STEPS * cfg.dt / 1000.0
             e = min(int(t / args.epoch_s), len(hypno) - 1)  # the epoch running
             stage = sleep_states.STAGE_NAMES[hypno[e]]
             bar.update(round(t), f"epoch {e + 1}/{len(hypno)} ({stage})")
