@@ -205,7 +205,7 @@ def environment() -> dict:
         "numpy": np.__version__,
         "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
     }
-    for mod in ("flax", "optax", "equinox", "torch"):
+    for mod in ("ml_dtypes", "flax", "optax", "equinox", "torch"):
         try:
             env[mod] = __import__(mod).__version__
         except ImportError:

@@ -142,7 +142,9 @@ def markdown(results: dict, plots: dict[str, str]) -> str:
     total = results.get("total_s")  # a stopped run's file has none
     L += [
         f"Device: {env['device_kind']} ({env['jax_backend']}), {env['cores_available']} cores "
-        f"available{_cpu(env)}; JAX {env['jax']} (XLA CPU threads: {env['jax_cpu_threads']}), "
+        f"available{_cpu(env)}; JAX {env['jax']} (XLA CPU threads: {env['jax_cpu_threads']}"
+        + (f"; ml_dtypes {env['ml_dtypes']}" if env.get("ml_dtypes") else "")  # not in older files
+        + "), "
         f"NumPy {env['numpy']} (BLAS: {_blas(env)}), Flax {env['flax']}, Optax {env['optax']}, "
         f"Equinox {env['equinox']}, PyTorch {env['torch']} (threads: {env.get('torch_threads')})."
         f" Python {env['python']} on {env['platform']}."

@@ -4,6 +4,8 @@ Every figure is wall-clock time of fresh processes, the median of ``repeats`` ru
 
 * ``python -c pass``: the interpreter alone, the floor under every command;
 * ``python -c "import nnjax"``: the lazy package (no JAX, Flax, matplotlib or rich);
+* ``python -c "import jax"``: the floor under every command that computes (JAX imports
+  NumPy, SciPy and ml_dtypes);
 * ``nnjax --help`` and ``nnjax train --help``: argument parsing only, no JAX work;
 * ``nnjax train`` with its defaults, twice in a row on one fresh compilation cache
   (``--cache-dir``), ``pairs`` times: the first run compiles and fills the cache, the second
@@ -85,6 +87,7 @@ def bench_startup(repeats: int = 5, pairs: int = 5) -> dict:
     rows = {
         "python -c pass": _median([sys.executable, "-c", "pass"], env, repeats),
         "import nnjax": _median([sys.executable, "-c", "import nnjax"], env, repeats),
+        "import jax": _median([sys.executable, "-c", "import jax"], env, repeats),
         "nnjax --help": _median([*cli, "--help"], env, repeats),
         "nnjax train --help": _median([*cli, "train", "--help"], env, repeats),
     }
