@@ -1,10 +1,9 @@
 """Files written by older nnjax (tests/data/old_artifacts, made by its make.py at commits cc6d378,
 ac1f196 and 54359a6) keep working: saved models predict what the old code predicted (to float32
 rounding; bit for bit where the suite ran before); checkpoints resume to the old uninterrupted
-run's params (bit for bit on the CPUs that recorded them, to float32 rounding on others);
-bare params files load. Files that cannot work are
-refused in one line naming the file and the key or leaf: a newer format, hand-edited records,
-arrays unlike their record."""
+run's params (bit for bit on the CPUs that recorded them, to float32 rounding on others); bare
+params files load. Files that cannot work are refused in one line naming the file and the key
+or leaf: a newer format, hand-edited records, arrays unlike their record."""
 
 import hashlib
 import io
@@ -135,7 +134,7 @@ def _cli(*args):
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
 
 
-@pytest.mark.xla_defaults  # recorded at XLA's defaults, bit for bit
+@pytest.mark.xla_defaults  # recorded at XLA's defaults
 def test_old_cli_checkpoint_resumes_and_old_model_predicts_through_the_cli(tmp_path):
     """nnjax train --resume of ac1f196's epoch-2 checkpoint ends with its epoch-4 model's
     params (:func:`_same_to_rounding`); nnjax predict on 54359a6's model prints its
@@ -156,8 +155,7 @@ def test_old_cli_checkpoint_resumes_and_old_model_predicts_through_the_cli(tmp_p
     r = _cli("predict", model, "--data", str(tmp_path / "x.npy"), "--proba")
     assert r.returncode == 0, r.stderr
     rows = [line.split(",") for line in r.stdout.splitlines()[1:]]
-    proba = np.array([r[2:] for r in rows], float)
-    _same_to_rounding(proba.astype(want["cli_proba"].dtype), want["cli_proba"], "--proba")
+    _same_to_rounding(np.array([r[2:] for r in rows], float), want["cli_proba"], "--proba")
 
 
 # --- saved models that cannot work: one line -----------------------------------------------
