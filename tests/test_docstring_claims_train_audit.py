@@ -259,3 +259,14 @@ def test_help_of_fit_documents_every_argument_once():
     starts = [doc.find(f"\n  {n}: ") for n in names]
     assert -1 not in starts, [n for n, s in zip(names, starts) if s == -1]
     assert "\n  X, y: " in doc and all(doc.count(f"\n  {n}: ") == 1 for n in names)
+
+
+def test_the_docstring_of_fit_is_stored_dedented_on_every_python():
+    """Python 3.13 strips a docstring's indentation as it compiles it, 3.11 does not: fit's
+    docstring and its appended argument reference are both dedented before they are joined
+    (on 3.13 the reference came out 4 spaces deeper than ``Args:`` in ``help(fit)``)."""
+    import inspect
+
+    doc = nnjax.fit.__doc__
+    assert doc == inspect.cleandoc(doc)
+    assert "\nArgs:\n  model: " in doc

@@ -10,6 +10,7 @@ order is :mod:`nnjax.train.order`'s: epoch e shuffles with ``fold_in(order_key, 
 last partial batch is dropped, ``batch_size=None`` (or n) is full batch in order.
 """
 
+import inspect
 import os
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
@@ -246,7 +247,9 @@ def fit(
 
 
 if fit.__doc__ is not None:  # None under python -OO
-    fit.__doc__ += _ARGUMENTS
+    # both parts dedented first: Python 3.13 strips a docstring's indentation as it compiles
+    # it, so the reference, indented for 3.11's docstring, came out 4 spaces too deep there
+    fit.__doc__ = inspect.cleandoc(fit.__doc__) + "\n\n" + inspect.cleandoc(_ARGUMENTS)
 
 
 def _directory(plan: Plan):
