@@ -238,3 +238,17 @@ def test_dropout_and_serial_apply_name_a_seed_given_as_key():
     with pytest.raises(TypeError, match=r"serial\(Dense\(3\), Dropout\(0.5\)\): key must be"):
         net.apply(params, x, key=np.int64(1))
     assert net.apply(params, x).shape == (2, 3)  # no key: no randomness, still fine
+
+
+def test_embedding_inside_a_jit_that_closes_over_concrete_ids():
+    """Ids that are a concrete jax.Array closed over by a jitted function: their range is
+    checked on the host (numpy's min of the array had been traced: ConcretizationTypeError),
+    and out-of-range ids are still refused by name."""
+    emb = Embedding(5, 3)
+    _, p = emb.init(jax.random.key(0), (-1, 4))
+    ids = jnp.array([[0, 1, 2, 4], [4, 3, 2, 1]], jnp.int32)
+    got = jax.jit(lambda q: emb.apply(q, ids))(p)
+    np.testing.assert_array_equal(got, np.asarray(p["W"])[np.asarray(ids)])
+    bad = ids.at[0, 0].set(5)
+    with pytest.raises(ValueError, match=r"Embedding\(5, 3\): ids must be in \[0, 5\), got 1..5"):
+        jax.jit(lambda q: emb.apply(q, bad))(p)

@@ -56,7 +56,8 @@ def Embedding(
         if not jnp.issubdtype(x.dtype, jnp.integer):
             raise ValueError(f"{name}: expected integer ids, got dtype {jnp.dtype(x.dtype)}")
         if not isinstance(x, jax.core.Tracer) and np.size(x):
-            lo, hi = int(np.min(x)), int(np.max(x))
+            ids = np.asarray(x)  # on the host: a concrete jax.Array's own min would be traced
+            lo, hi = int(ids.min()), int(ids.max())  # inside a jit that closes over it
             if lo < 0 or hi >= num_embeddings:
                 raise ValueError(f"{name}: ids must be in [0, {num_embeddings}), got {lo}..{hi}")
         return jnp.take(params["W"], x, axis=0, mode="clip")
