@@ -1,6 +1,14 @@
+import gc
 import os
 
 import pytest
+
+# Python's cyclic garbage collector runs every 700 net allocations by default; JAX's caches
+# keep many objects alive, so each run walked them again. A generation 0 of 10,000 objects
+# (and fewer older-generation passes) cut the collector's time in test_losses, test_order and
+# test_brain_convert_audit from 5.9 s to 1.9 s (of about 150 s); explicit gc.collect() is
+# unchanged.
+gc.set_threshold(10_000, 10, 10)
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 # the CLI's persistent compilation cache stays off in tests (never the user's folder); the
