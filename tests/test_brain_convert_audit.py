@@ -418,13 +418,13 @@ def test_spiking_mlp_gradients_equal_numpy_bptt(case):
         x = jax.random.uniform(jax.random.key(9), (batch, 6), jnp.float64, -0.3, 1.4)
         C = jax.random.normal(jax.random.key(4), (batch, sizes[-1]), jnp.float64)
         loss = lambda p: jnp.sum(model.apply(p, x) * C)  # noqa: E731
-        g = jax.grad(loss)(params)
-        out = model.apply(params, x)
+        g = jax.jit(jax.grad(loss))(params)  # compiled: not op by op
+        out = jax.jit(model.apply)(params, x)
     if cfg[-1] == "count" and cfg[:4] == (0.9, 1.0, "subtract", True):  # spiking_mlp itself
         with jax.enable_x64(True):
             same = spiking.spiking_mlp(sizes, n_steps, surrogate=cfg[4], slope=cfg[5])
-            np.testing.assert_array_equal(same.apply(params, x), out)
-            chk = jax.grad(lambda p: jnp.sum(same.apply(p, x) * C))(params)
+            np.testing.assert_array_equal(jax.jit(same.apply)(params, x), out)
+            chk = jax.jit(jax.grad(lambda p: jnp.sum(same.apply(p, x) * C)))(params)
             jax.tree.map(np.testing.assert_array_equal, chk, g)
     np_params = jax.tree.map(np.asarray, params)
     out_np, g_np = _np_bptt(np_params, np.asarray(x), n_steps, cfg, np.asarray(C))

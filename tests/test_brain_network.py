@@ -190,9 +190,10 @@ def test_gradients_through_an_alif_network_match_finite_differences():
     """Adaptive LIF cells with timed synapses: spike times are piecewise smooth in the
     parameters, so jax.grad through the whole network scan equals finite differences."""
     with jax.enable_x64(True):
-        times, valid = _alif_net(1.0, 10.0, 5.0)
+        net = jax.jit(_alif_net)  # one compile for the values, one for the gradient
+        times, valid = net(1.0, 10.0, 5.0)
         assert bool(valid.all())  # every neuron fires 3 times within 150 ms
-        f = jax.jit(lambda s, R, tau: jnp.sum(_alif_net(s, R, tau)[0]))
+        f = lambda s, R, tau: jnp.sum(net(s, R, tau)[0])
         g = jax.grad(f, argnums=(0, 1, 2))(1.0, 10.0, 5.0)
         # narrow central differences (no spike crosses a step boundary): to 1e-4; wide ones
         # (R +-0.05 moves spikes by ~0.1 ms, across step boundaries, where the slope has

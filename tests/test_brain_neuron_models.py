@@ -12,6 +12,9 @@ from nnjax.brain import adex, dynamics, neurons
 from nnjax.brain import izhikevich as iz
 
 BURST_GAP = 10.0  # ms: spikes closer than this belong to one burst
+# alif.fi_curves compiled once per (n_isi, dt) for the tests of its numbers (called eagerly,
+# each call compiles its scan anew); the tests of its argument checks call it eagerly
+_fi_curves = jax.jit(alif.fi_curves, static_argnames=("n_isi", "duration", "dt"))
 
 
 def _isis(trace_spike, dt):
@@ -137,7 +140,7 @@ def test_adaptive_lif_without_adaptation_is_the_lif_closed_form():
     with jax.enable_x64(True):
         I = jnp.array([2.0, 3.0, 5.0])
         for dt in (0.1, 0.5, 2.0):  # exact: any dt <= t_ref
-            rates, valid = alif.fi_curves(I, alif.ALIFParams(b=0.0), n_isi=5, dt=dt)
+            rates, valid = _fi_curves(I, alif.ALIFParams(b=0.0), n_isi=5, dt=dt)
             assert bool(valid.all())
             theory = np.asarray(neurons.lif_rate_theory(I))[:, None]
             np.testing.assert_allclose(rates, np.broadcast_to(theory, rates.shape), rtol=1e-12)
@@ -147,16 +150,16 @@ def test_adaptive_lif_is_exact_at_any_dt_and_its_gradient_is_exact():
     with jax.enable_x64(True):
         I = jnp.array([2.0, 3.0, 5.0])
         p = alif.ALIFParams()
-        ref, _ = alif.fi_curves(I, p, n_isi=8, dt=0.05)
+        ref, _ = _fi_curves(I, p, n_isi=8, dt=0.05)
         for dt in (0.25, 1.0, 2.0):
-            got, _ = alif.fi_curves(I, p, n_isi=8, dt=dt)
+            got, _ = _fi_curves(I, p, n_isi=8, dt=dt)
             np.testing.assert_allclose(got, ref, rtol=1e-10)
         # adaptation: the first ISI's rate at 3 nA is 103.9 Hz, the eighth's 65.5 Hz
         np.testing.assert_allclose(ref[1, [0, 7]], [103.920, 65.515], atol=1e-3)
 
         def total(R, b, tau_w, tau_m):
             q = p._replace(R=R, b=b, tau_w=tau_w, tau_m=tau_m)
-            return alif.fi_curves(I, q, n_isi=8, dt=0.5)[0].sum()
+            return _fi_curves(I, q, n_isi=8, dt=0.5)[0].sum()
 
         # spike times are differentiated through the implicit function: exact gradients
         check_grads(total, (10.0, 0.2, 100.0, 10.0), order=1, modes=("rev",), eps=1e-5)
@@ -251,11 +254,11 @@ def test_adaptive_lif_with_tau_w_equal_to_tau_m_takes_the_limit():
         assert float(out.w) == pytest.approx(0.5 * e, rel=1e-14)
         # continuous (and smooth) across tau_w = tau_m: +-1e-6 ms moves the rates ~1e-8
         I = jnp.array([2.0, 3.0, 5.0])
-        at, _ = alif.fi_curves(I, p, n_isi=4, dt=0.5)
+        at, _ = _fi_curves(I, p, n_isi=4, dt=0.5)
         for tau_w in (10.0 - 1e-6, 10.0 + 1e-6):
-            near, _ = alif.fi_curves(I, p._replace(tau_w=tau_w), n_isi=4, dt=0.5)
+            near, _ = _fi_curves(I, p._replace(tau_w=tau_w), n_isi=4, dt=0.5)
             np.testing.assert_allclose(near, at, rtol=1e-7)
-        total = lambda tau_w: alif.fi_curves(I, p._replace(tau_w=tau_w), n_isi=4, dt=0.5)[0].sum()
+        total = lambda tau_w: _fi_curves(I, p._replace(tau_w=tau_w), n_isi=4, dt=0.5)[0].sum()
         check_grads(total, (10.0,), order=1, modes=("rev",), eps=1e-5)
     J = jnp.full((300,), 2.0)
     got = alif.simulate(J, alif.ALIFParams(tau_w=10.0 + 1e-7))

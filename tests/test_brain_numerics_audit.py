@@ -51,10 +51,13 @@ def test_adaptive_lif_spike_times_match_solve_ivp_at_every_dt():
     p = alif.ALIFParams(t_ref=2.05)
     I = 3.0
     times = alif_spike_times(p, I, 300.0)
+    k = len(times) + 1
     with jax.enable_x64(True):
         for dt in (0.1, 2.0):
-            tr = alif.simulate(jnp.full((int(round(300.0 / dt)),), I), p, dt=dt)
-            got, valid = alif.spike_time_array(tr, dt, len(times) + 1)
+            x = jnp.full((int(round(300.0 / dt)),), I)
+            # compiled (op by op, the run took twice as long); x, p and dt stay concrete
+            run = lambda x=x, dt=dt: alif.spike_time_array(alif.simulate(x, p, dt=dt), dt, k)
+            got, valid = jax.jit(run)()
             got = np.asarray(got)[np.asarray(valid)]
             assert len(got) == len(times) == 20
             np.testing.assert_allclose(got, times, atol=1e-8)
@@ -116,7 +119,8 @@ def test_float32_spike_counts_match_float64_over_two_seconds():
         for x64 in (False, True):
             with jax.enable_x64(x64):
                 x = jnp.broadcast_to(jnp.asarray(currents), (20000, len(currents)))
-                counts.append(np.asarray(run(x).sum(0)))
+                # compiled (op by op, twice the time); x stays concrete
+                counts.append(np.asarray(jax.jit(lambda run=run, x=x: run(x).sum(0))()))
         assert counts[1].min() > 5
         np.testing.assert_array_equal(counts[0], counts[1])
 
@@ -141,9 +145,11 @@ def test_a_step_refuses_an_array_dt_instead_of_widening_the_state(name, call):
         call(dts)
     with pytest.raises(ValueError, match=f"{name}: dt has shape"):
         jax.jit(call)(dts)
-    assert jnp.shape(call(0.01)[0]) == ()  # a scalar dt still steps
-    sweep = jax.vmap(lambda d: call(d)[0])(dts)  # and a dt sweep by vmap is one per lane
-    np.testing.assert_allclose(sweep, [call(0.01)[0], call(0.02)[0]], rtol=1e-6)
+    one = call(0.01)[0]
+    assert jnp.shape(one) == ()  # a scalar dt still steps
+    # and a dt sweep by vmap is one per lane (compiled: vmap op by op took seconds)
+    sweep = jax.jit(jax.vmap(lambda d: call(d)[0]))(dts)
+    np.testing.assert_allclose(sweep, [one, call(0.02)[0]], rtol=1e-6)
 
 
 def test_adex_step_refuses_a_dt_at_or_above_its_fastest_time_constant():

@@ -198,9 +198,10 @@ def test_gradients_through_a_two_neuron_network_match_finite_differences():
     whole scan equals finite differences, also over steps wide enough for A's spikes to
     cross step boundaries (with 0/1 spikes on the grid they would jump instead)."""
     with jax.enable_x64(True):
-        times, valid = _chain(10.0, 1.5, 5.0)
+        chain = jax.jit(_chain)  # one compile for the values, one for the gradient
+        times, valid = chain(10.0, 1.5, 5.0)
         assert bool(valid.all())
-        f = lambda R_a, w, tau_syn: jnp.sum(_chain(R_a, w, tau_syn)[0])
+        f = lambda R_a, w, tau_syn: jnp.sum(chain(R_a, w, tau_syn)[0])
         check_grads(f, (10.0, 1.5, 5.0), order=1, modes=("rev",), eps=1e-6)
         grads = jax.grad(f, argnums=(0, 1, 2))(10.0, 1.5, 5.0)
         # wide central differences (R_a +-0.05 moves A's spikes by ~0.1-0.3 ms, across step

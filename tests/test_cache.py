@@ -91,16 +91,36 @@ def _tag(cpu: str | None) -> str:
         h.cpu_signature = real
 
 
-def test_second_identical_run_compiles_nothing(tmp_path):
-    cache = tmp_path / "cache"
-    first_compile, first = _train(cache)
+@pytest.fixture(scope="module")
+def _first_run(tmp_path_factory):
+    """One ``nnjax train`` into an empty cache, and a copy of the cache it filled: (its
+    folder, the copy, the run's compile time, cache files and metrics)."""
+    cache = tmp_path_factory.mktemp("first") / "cache"
+    compile_s, files = _train(cache)
+    copy = shutil.copytree(cache, cache.parent / "copy")
+    return cache, copy, compile_s, files, _train.results
+
+
+@pytest.fixture
+def filled(_first_run):
+    """The cache as the first run left it, at the folder it filled (JAX's keys of the small
+    programs differ with the folder: a copy elsewhere is not served), restored for each test;
+    with that run's compile time, cache files and metrics. One first run for the three tests
+    instead of one each."""
+    cache, copy, *run = _first_run
+    shutil.rmtree(cache)
+    shutil.copytree(copy, cache)
+    return cache, *run
+
+
+def test_second_identical_run_compiles_nothing(filled):
+    cache, first_compile, first, results = filled
     # fit's fused loop is cached, under its store key's name (nnjax.train.executables)
     assert any(name.startswith("jit_nnjax_fit_") for name in first)
     assert os.listdir(cache) == [_tag(None)]  # in this processor's subfolder
     programs = cache / _tag(None) / "nnjax-programs"
     stored = os.listdir(programs)  # and kept whole (nnjax.train.executables)
     assert len(stored) == 1 and stored[0].endswith(".xla")
-    results = _train.results
     second_compile, second = _train(cache)
     assert second == first  # every program of the second run came from the cache
     assert os.listdir(programs) == stored
@@ -199,11 +219,11 @@ def test_broken_entries_are_removed_and_write_failures_said_once(tmp_path, monke
     assert cache.cache_warning("something else") == "something else"
 
 
-def test_an_entry_cut_short_is_said_once_and_healed(tmp_path):
-    """Three processes: fill the cache; cut fit's entry in half (its stored program gone, so
-    JAX's cache is asked): one line naming it, compiled afresh, written whole; then served."""
-    cache = tmp_path / "cache"
-    _train(cache)
+def test_an_entry_cut_short_is_said_once_and_healed(filled):
+    """Three processes: fill the cache (the shared first run); cut fit's entry in half (its
+    stored program gone, so JAX's cache is asked): one line naming it, compiled afresh,
+    written whole; then served."""
+    cache = filled[0]
     folder = cache / _tag(None)
     shutil.rmtree(folder / "nnjax-programs")
     (entry,) = folder.glob("jit_nnjax_fit_*-cache")
@@ -243,14 +263,13 @@ def test_info_says_an_unusable_jax_cache_folder_is_off_and_why(env, tmp_path, ca
     assert line == f"jax_cache    off (unusable: {bad}: Not a directory (errno 20, ENOTDIR))"
 
 
-def test_an_entry_that_decompresses_but_does_not_parse_is_healed(tmp_path):
+def test_an_entry_that_decompresses_but_does_not_parse_is_healed(filled):
     """Audit: fit's entry replaced by compressed bytes that are no executable (a damaged zstd
     frame decompresses: zstd keeps no checksum). JAX warned "Failed to parse" at every run,
     for good, the entry kept; now it is removed once, said in one line, and written whole."""
     import zlib
 
-    cache = tmp_path / "cache"
-    _train(cache)
+    cache = filled[0]
     folder = cache / _tag(None)
     shutil.rmtree(folder / "nnjax-programs")
     (entry,) = folder.glob("jit_nnjax_fit_*-cache")

@@ -54,7 +54,7 @@ RUNS = [(c, False) for c in CASES] + [(c, True) for c in CASES if c[1] != "mnist
 def test_compiled_init_draws_the_eager_numbers(case, x64):
     model, shape = _model(*case)
     with jax.enable_x64(x64):
-        for seed in (0, 7):  # the second seed reuses both compilations
+        for seed in (0, 7):  # the second seed reuses the eager compilations (not init_params's)
             eager = init_model(model, jax.random.key(seed), shape)[1]
             compiled = init_params(model, seed, shape)
             _assert_same(eager, compiled)

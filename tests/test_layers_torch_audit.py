@@ -33,11 +33,10 @@ def max_errors(jfn, tfn, *args, twin=None, seed=0):
     twin (a Pair) of the same layer, run on (args[0], args[1]) = (params, x); then a dict
     ``{"nnjax": (out, grad), "twin": (out, grad)}``, the twin's grads checked against torch's
     for (params, x)."""
-    with jax.enable_x64(True):
+    with jax.enable_x64(True):  # output and vjp compiled as one program (not op by op)
         jargs = jax.tree.map(jnp.asarray, args)
-        y, vjp = jax.vjp(jfn, *jargs)
-        R = np.random.default_rng(seed).normal(size=y.shape)
-        jgrads = vjp(jnp.asarray(R))
+        R = np.random.default_rng(seed).normal(size=jax.eval_shape(jfn, *jargs).shape)
+        y, jgrads = jax.jit(lambda a, r: _out_and_vjp(jfn, a, r))(jargs, jnp.asarray(R))
     targs = jax.tree.map(lambda a: torch.tensor(a, requires_grad=True), args)
     yt = tfn(*targs)
     (yt * torch.tensor(R)).sum().backward()
@@ -51,6 +50,11 @@ def max_errors(jfn, tfn, *args, twin=None, seed=0):
     dx, grads = twin.backward(R, cache)
     twin_errors = (_tree_err(y_twin, yt), _tree_err((grads, dx), (tgrads[0], tgrads[1])))
     return {"nnjax": errors, "twin": twin_errors}
+
+
+def _out_and_vjp(jfn, args, R):
+    y, vjp = jax.vjp(jfn, *args)
+    return y, vjp(R)
 
 
 def _normal(*shape, seed=1):

@@ -32,9 +32,10 @@ def test_permutation_equals_jax_random_permutation(n):
 def test_permutation_with_raw_keys_and_under_vmap():
     n = 300
     raw = jax.random.PRNGKey(7)  # the legacy uint32[2] key
-    np.testing.assert_array_equal(permutation(raw, n), jax.random.permutation(raw, n))
+    perm = jax.jit(permutation, static_argnums=1)  # one program, not op by op
+    np.testing.assert_array_equal(perm(raw, n), jax.random.permutation(raw, n))
     keys = jax.random.split(jax.random.key(3), 5)
-    many = jax.vmap(lambda k: permutation(k, n))(keys)
+    many = jax.jit(jax.vmap(lambda k: permutation(k, n)))(keys)
     for k, row in zip(keys, many):
         np.testing.assert_array_equal(row, jax.random.permutation(k, n))
 
@@ -58,15 +59,18 @@ def test_threefry_words_are_jax_random_bits_fold_in_and_split():
 
 def test_other_prngs_and_settings_use_jax_random_itself():
     n, epoch = 1000, 3
+    # compiled, not op by op: the setting is part of jit's key, so it is traced under it
+    perm = jax.jit(permutation, static_argnums=1)
+    rows = jax.jit(batch_indices, static_argnums=(2, 3))
     with jax.threefry_partitionable(False):  # JAX's other threefry scheme: other words
         key = jax.random.key(5)
         assert threefry.key_words(key) is None
-        np.testing.assert_array_equal(permutation(key, n), jax.random.permutation(key, n))
+        np.testing.assert_array_equal(perm(key, n), jax.random.permutation(key, n))
     for impl in ("rbg", "unsafe_rbg"):
         key = jax.random.key(5, impl=impl)
         assert threefry.key_words(key) is None
         want = jax.random.permutation(jax.random.fold_in(key, epoch), n).reshape(100, 10)
-        np.testing.assert_array_equal(batch_indices(key, epoch, n, 10), want)
+        np.testing.assert_array_equal(rows(key, epoch, n, 10), want)
 
 
 def test_batch_indices_is_the_permutation_of_the_folded_key():

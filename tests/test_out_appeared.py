@@ -9,9 +9,12 @@ import pytest
 
 from nnjax.cli import main
 
-STUDIES = {  # argv, the computing function to wrap (module, name), a file it writes, its files
+# argv, the computing function to wrap (module, name), a file it writes, its files. Each study
+# small: one optimizer (each compiles its own programs); a night of one wake epoch of 3 s (the
+# shortest a stage may be) of the smallest network; they write the files of a full run.
+STUDIES = {
     "compare": (
-        ["compare", "--dataset", "toy", "--seeds", "2", "--epochs", "2", "--no-plots"],
+        "compare --dataset toy --optimizers adam --seeds 2 --epochs 2 --no-plots".split(),
         ("nnjax.compare", "compare"),
         "runs.csv",
         ["report.md", "runs.csv", "runs.json"],
@@ -25,7 +28,7 @@ STUDIES = {  # argv, the computing function to wrap (module, name), a file it wr
         "the results and figures",
     ),
     "night": (
-        ["night", "--parts", "night", "--n-exc", "100", "--hypnogram", "W,N,R", "--epoch-s", "3"],
+        ["night", "--parts", "night", "--n-exc", "100", "--hypnogram", "W", "--epoch-s", "3"],
         ("nnjax.brain.night", "run_night_part"),
         "README.md",
         ["README.md", "night.png", "results.json", "stages.png"],

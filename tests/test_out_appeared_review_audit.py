@@ -13,7 +13,8 @@ import pytest
 
 from nnjax.cli import main
 
-COMPARE = ["compare", "--dataset", "toy", "--seeds", "2", "--epochs", "2", "--no-plots"]
+# one optimizer (each compiles its own programs): the report files of a full comparison
+COMPARE = "compare --dataset toy --optimizers adam --seeds 2 --epochs 2 --no-plots".split()
 TRAIN = ["train", "--dataset", "moons", "--hidden", "8", "--batch-size", "32", "--epochs", "2"]
 REPORT = ["report.md", "runs.csv", "runs.json"]
 
@@ -69,7 +70,7 @@ def test_compare_api_names_a_path_out_as_a_str_and_rescues(tmp_path, monkeypatch
     _before(monkeypatch, "nnjax.compare", "run_optimizer_study",
             lambda: (out / "runs.json").write_text("mine"))  # fmt: skip
     with pytest.raises(RescuedError) as e:
-        compare("xor", seeds=1, epochs=1, plots=False, out=out)
+        compare("xor", optimizers="adam", seeds=1, epochs=1, plots=False, out=out)
     rescue = _the_rescue(tmpdir_here)
     assert str(e.value).startswith(
         f"compare: out {str(out)!r} came to hold runs.json while the run computed (kept as "
@@ -86,7 +87,7 @@ def test_compare_api_out_made_a_file_is_rescued(tmp_path, monkeypatch, tmpdir_he
     _before(monkeypatch, "nnjax.compare", "run_optimizer_study",
             lambda: out.write_text("the user's\n"))  # fmt: skip
     with pytest.raises(RescuedError) as e:
-        compare("xor", seeds=1, epochs=1, plots=False, out=str(out))
+        compare("xor", optimizers="adam", seeds=1, epochs=1, plots=False, out=str(out))
     rescue = _the_rescue(tmpdir_here)
     assert str(e.value).startswith(f"the output folder {out} is a file, not a folder"), e.value
     assert e.value.rescued == str(rescue) and sorted(os.listdir(rescue)) == REPORT

@@ -23,16 +23,31 @@ def _sum_out(layer, params, state, x):
     return sum(jnp.sum(leaf) for leaf in jax.tree.leaves(out))
 
 
+def _outputs(layer, params, state, x, grads):
+    """Both modes' outputs (and the gradient by params and x), compiled as one program.
+
+    The rank and dtype checks are made by ``jax.numpy`` as it traces, and both settings are
+    part of jit's cache key, so a call inside ``_strict`` traces afresh under them: one
+    compile per setting checks every op that the eager run would check one op at a time."""
+
+    def run(params, x):
+        outs = [apply_model(layer, params, state, x, train=t)[0] for t in (False, True)]
+        if not grads:
+            return outs, None
+        return outs, jax.grad(_sum_out, argnums=(1, 3))(layer, params, state, x)
+
+    return jax.jit(run)(params, x)
+
+
 @pytest.mark.parametrize("name, layer, shape", ALL, ids=IDS)
 def test_every_layer_and_model_runs_with_rank_promotion_raised(name, layer, shape):
     x = _input(shape, layer)
     _, params, state = init_model(layer, jax.random.key(0), shape)
-    want = [apply_model(layer, params, state, x, train=t)[0] for t in (False, True)]
+    grads = not name.startswith("Embedding")  # integer ids: no gradient by x
+    want, _ = _outputs(layer, params, state, x, grads=False)
     with _strict(dtypes=True):
-        got = [apply_model(layer, params, state, x, train=t)[0] for t in (False, True)]
-        if not name.startswith("Embedding"):  # integer ids: no gradient by x
-            grads = jax.grad(_sum_out, argnums=(1, 3))(layer, params, state, x)
-            assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
+        got, g = _outputs(layer, params, state, x, grads)
+    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(g))
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):  # the same numbers
         np.testing.assert_array_equal(a, b)
 

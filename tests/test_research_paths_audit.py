@@ -62,15 +62,17 @@ def test_vmap_over_rates_and_seeds_equals_loop_of_single_runs():
 
     lrs, keys = jnp.array([0.01, 0.1, 0.5, 1.0]), jax.random.split(jax.random.key(0), 4)
     vp, vl = jax.jit(jax.vmap(one))(lrs, keys)
+    single = jax.jit(one)  # one run alone, compiled once for every rate and key below
     for i in range(4):
-        p, losses = one(lrs[i], keys[i])
+        p, losses = single(lrs[i], keys[i])
         assert leaves_err(p, jax.tree.map(lambda a, i=i: a[i], vp)) < 1e-12
         assert float(jnp.max(jnp.abs(losses - vl[i]))) < 1e-12
     # int seeds, traced under vmap, are the runs of those seeds; so are legacy keys
-    seeds = jax.vmap(lambda s: one(0.1, s)[1])(jnp.arange(3))
-    legacy = jax.vmap(lambda k: one(0.1, k)[1])(jax.vmap(jax.random.PRNGKey)(jnp.arange(3)))
+    seeds = jax.jit(jax.vmap(lambda s: one(0.1, s)[1]))(jnp.arange(3))
+    legacy_keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(3))
+    legacy = jax.jit(jax.vmap(lambda k: one(0.1, k)[1]))(legacy_keys)
     for s in range(3):
-        assert float(jnp.max(jnp.abs(seeds[s] - one(0.1, jax.random.key(s))[1]))) == 0
+        assert float(jnp.max(jnp.abs(seeds[s] - single(lrs[1], jax.random.key(s))[1]))) == 0
         assert float(jnp.max(jnp.abs(legacy[s] - seeds[s]))) == 0
 
 
@@ -89,11 +91,12 @@ def test_vmap_over_keys_of_another_prng_equals_the_runs_alone(impl):
     def losses(k):
         return run(Carry(params, opt.init(params)), jnp.arange(3), k, X, y)[1].step_loss
 
-    batched = jax.vmap(losses)(keys)
+    batched = jax.jit(jax.vmap(losses))(keys)
     order_key = jax.vmap(lambda k: run_keys(k)[0])(keys)
     rows = jax.vmap(lambda k: batch_indices(k, 2, N, 4))(order_key)
+    alone = jax.jit(losses)  # one run alone, compiled once for the three keys
     for i in range(3):
-        assert float(jnp.max(jnp.abs(batched[i] - losses(keys[i])))) == 0
+        assert float(jnp.max(jnp.abs(batched[i] - alone(keys[i])))) == 0
         np.testing.assert_array_equal(rows[i], batch_indices(run_keys(keys[i])[0], 2, N, 4))
 
 
@@ -109,12 +112,13 @@ def test_grad_through_a_run_wrt_a_named_optimizers_rate():
         return run(Carry(params, opt.init(params)), jnp.arange(2), 0, X, y)[1].step_loss[-1, -1]
 
     h = 1e-6
-    fd = (final_loss(0.1 + h) - final_loss(0.1 - h)) / (2 * h)
-    g = jax.grad(final_loss)(0.1)
+    loss_at = jax.jit(final_loss)  # the rate traced: one compile for every rate below
+    fd = (loss_at(0.1 + h) - loss_at(0.1 - h)) / (2 * h)
+    g = jax.jit(jax.grad(final_loss))(0.1)
     assert abs(float(g - fd)) < 1e-8 and abs(float(g)) > 1e-3
     rates = jnp.array([0.05, 0.2])
     batched = jax.jit(jax.vmap(final_loss))(rates)
-    assert float(jnp.max(jnp.abs(batched - jnp.stack([final_loss(r) for r in rates])))) < 1e-12
+    assert float(jnp.max(jnp.abs(batched - jnp.stack([loss_at(float(r)) for r in rates])))) < 1e-12
     with pytest.raises(ValueError, match="learning_rate must be > 0"):
         get_optimizer("sgd", -0.1)  # concrete rates are still checked
 

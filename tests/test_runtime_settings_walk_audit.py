@@ -11,6 +11,7 @@ the command says it in one line with the divergence status 4.
 now one line naming it, status 1. ``JAX_PLATFORMS`` naming a backend that cannot start:
 ``nnjax verify`` gave FAIL rows; now the one line of the other commands."""
 
+import functools
 import os
 import subprocess
 import sys
@@ -33,19 +34,32 @@ def _problem():
     return model, params, X, y
 
 
+def _fit_kw(execution: str) -> dict:
+    return dict(optimizer="sgd", learning_rate=1e30, epochs=2, batch_size=16, execution=execution)
+
+
+@functools.cache
+def _settings_off(execution: str) -> np.ndarray:
+    """The runs with both settings off, the same for debug_nans and debug_infs (run once per
+    execution): the diverging run stopped by nnjax's own check, and the finite run's losses."""
+    model, params, X, y = _problem()
+    kw = _fit_kw(execution)
+    with pytest.raises(nnjax.errors.DivergenceError):  # the setting off: nnjax's own check
+        nnjax.fit(model, params, X, y, **kw)
+    return nnjax.fit(model, params, X, y, **{**kw, "learning_rate": 0.1}).step_loss
+
+
 @pytest.mark.parametrize("execution", ["fused", "chunked:2"])
 @pytest.mark.parametrize("setting", [jax.debug_nans, jax.debug_infs])
 def test_fit_under_debug_nans_raises_floating_point_error(execution, setting):
+    want = _settings_off(execution)
     model, params, X, y = _problem()
-    kw = dict(optimizer="sgd", learning_rate=1e30, epochs=2, batch_size=16, execution=execution)
-    with pytest.raises(nnjax.errors.DivergenceError):  # the setting off: nnjax's own check
-        nnjax.fit(model, params, X, y, **kw)
+    kw = _fit_kw(execution)
     with setting(True), pytest.raises(FloatingPointError, match=r"^invalid value \((nan|inf)\)"):
         nnjax.fit(model, params, X, y, **kw)
     with setting(True):  # a run that stays finite is unchanged
         got = nnjax.fit(model, params, X, y, **{**kw, "learning_rate": 0.1})
-    want = nnjax.fit(model, params, X, y, **{**kw, "learning_rate": 0.1})
-    np.testing.assert_allclose(got.step_loss, want.step_loss, rtol=1e-6)
+    np.testing.assert_allclose(got.step_loss, want, rtol=1e-6)
 
 
 def test_train_command_under_debug_nans_fails_in_one_line_with_status_4(tmp_path, capsys):
