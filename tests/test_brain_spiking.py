@@ -86,7 +86,9 @@ def test_spiking_layer_errors():
 def trained_snn(digits):
     """One spiking MLP per session: 64 -> 128 LIF -> 10 leaky readout units (mean membrane as
     logits), 25 steps of Bernoulli rate code; trained with jax.grad + Adam through nnjax.fit
-    (the ``dropout`` flag hands a fresh key to the encoder at every step)."""
+    (the ``dropout`` flag hands a fresh key to the encoder at every step). 6 epochs: test
+    accuracy 0.956 measured (0.950-0.958 over test keys 7-9; 10 epochs gave 0.967), well
+    above the 0.90 asserted."""
     model = spiking.spiking_mlp([128, 10], n_steps=25, readout="membrane")
     _, params = model.init(jax.random.key(0), (-1, 64))
     res = nnjax.fit(
@@ -96,7 +98,7 @@ def trained_snn(digits):
         digits.y_train,
         optimizer="adam",
         learning_rate=2e-3,
-        epochs=10,
+        epochs=6,
         batch_size=64,
         dropout=True,
     )

@@ -382,9 +382,9 @@ def test_cli_target_loss_and_val_fraction_take_what_the_study_takes(capsys, tmp_
 
 def test_mnist1d_report_cites_the_published_mlp_figure():
     from nnjax.compare.report import LITERATURE, _literature
-    from nnjax.compare.study import StudyResult
+    from nnjax.compare.study import Study, StudyResult
 
-    study = make_study("mnist1d")
+    study = Study(dataset="mnist1d")  # not make_study: its checks generate MNIST-1D (4 s)
     summary = {
         "sgd": {"test_accuracy": {"mean": 0.5147}},
         "adam": {"test_accuracy": {"mean": 0.6012}},
@@ -396,4 +396,4 @@ def test_mnist1d_report_cites_the_published_mlp_figure():
     assert "**68%**" in text and "Greydanus & Kobak" in text
     assert "**60.1%** (adam at its chosen rate" in text and "sgd 51.5%" in text
     assert "residual" in text  # the sentence on the differences
-    assert _literature(result._replace(study=make_study("digits")), summary) == []
+    assert _literature(result._replace(study=Study(dataset="digits")), summary) == []

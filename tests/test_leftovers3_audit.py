@@ -78,15 +78,19 @@ def _oracle_pool(x, k, s, lo, hi, kind):
     return np.asarray(out)
 
 
-def _pool_run(mx, av, x):
-    """MaxPool's y and dJ/dx for J = sum(y), and AvgPool's y, on x (n,) as (1, n, 1): one
-    compiled program."""
+def _pool_runs(cases):
+    """For each (MaxPool, AvgPool, x (n,)) of cases, on x as (1, n, 1): MaxPool's y and dJ/dx
+    for J = sum(y), and AvgPool's y; all cases in one compiled program (one compile, not one
+    per case)."""
 
-    def run(v):
-        y, vjp = jax.vjp(lambda u: mx.apply({}, u), v)
-        return y, vjp(jnp.ones_like(y))[0], av.apply({}, v)
+    def run(xs):
+        out = []
+        for (mx, av, _), v in zip(cases, xs):
+            y, vjp = jax.vjp(lambda u, mx=mx: mx.apply({}, u), v)
+            out.append((y, vjp(jnp.ones_like(y))[0], av.apply({}, v)))
+        return out
 
-    return jax.jit(run)(jnp.asarray(x).reshape(1, -1, 1))
+    return jax.jit(run)([jnp.asarray(x).reshape(1, -1, 1) for _, _, x in cases])
 
 
 def test_every_accepted_pool_window_holds_a_real_position():
@@ -96,7 +100,7 @@ def test_every_accepted_pool_window_holds_a_real_position():
     # gradient on the tiny inputs (n <= 2), where a stride could step into the padding.
     rng = np.random.default_rng(0)
     pads = ["SAME", "VALID"] + [[(lo, hi)] for lo in range(4) for hi in range(4)]
-    n_checked, run = 0, set()
+    n_checked, run, cases = 0, {}, []
     for n, k, s, pad in itertools.product(range(1, 7), range(1, 4), range(1, 5), pads):
         mx = MaxPool(k, strides=s, padding=pad)
         lo, hi = pad[0] if isinstance(pad, list) else (0, 0)
@@ -114,13 +118,10 @@ def test_every_accepted_pool_window_holds_a_real_position():
         n_checked += 1
         if n > 2 or (n, k, s, lo, hi) in run:  # SAME repeats an explicit padding
             continue
-        y, g, avg = _pool_run(
-            MaxPool(k, strides=s, padding=pad), AvgPool(k, strides=s, padding=pad), x
-        )
+        run[(n, k, s, lo, hi)] = (want, _oracle_pool(x, k, s, lo, hi, "mean"))
+        cases.append((mx, AvgPool(k, strides=s, padding=pad), x))
+    for (want, want_avg), (y, g, avg) in zip(run.values(), _pool_runs(cases)):
         np.testing.assert_allclose(np.ravel(y), want, rtol=1e-6)
         assert float(g.sum()) == y.size  # one unit of gradient per window, none dropped
-        np.testing.assert_allclose(
-            np.ravel(avg), _oracle_pool(x, k, s, lo, hi, "mean"), rtol=1e-5, atol=1e-6
-        )
-        run.add((n, k, s, lo, hi))
+        np.testing.assert_allclose(np.ravel(avg), want_avg, rtol=1e-5, atol=1e-6)
     assert n_checked > 400 and len(run) > 30, (n_checked, len(run))

@@ -288,6 +288,11 @@ def test_random_architecture_matches_its_twin(seed):
     assert max(errors.values()) < 1e-9, errors
 
 
+def _value_and_vjp(f, params, x, dout):
+    y, vjp = jax.vjp(f, params, x)
+    return y, vjp(dout)
+
+
 @pytest.mark.parametrize("kind", sorted(CELLS))
 @pytest.mark.parametrize("x_shape", [(2, 3, 4), (4,), (1, 1, 1, 2)])
 def test_a_bare_cell_twin_takes_every_leading_batch_axis(kind, x_shape):
@@ -303,8 +308,8 @@ def test_a_bare_cell_twin_takes_every_leading_batch_axis(kind, x_shape):
         _, params, _ = _init_shapes(layer, x_shape)
         params = jax.tree.map(lambda p: rng.normal(0, 0.7, p.shape), params)
         x, dout = rng.normal(size=x_shape), rng.normal(size=(*x_shape[:-1], 3))
-        y, vjp = jax.vjp(lambda p, x: layer.apply(p, x), params, x)
-        dp, dx = vjp(dout)
+        # one compiled program (eagerly, each op of the cell and its vjp compiles alone)
+        y, (dp, dx) = jax.jit(_value_and_vjp, static_argnums=0)(layer.apply, params, x, dout)
     twin = CELL_TWINS[kind](3)
     ty, cache = twin.forward(params, x)
     tdx, tdp = twin.backward(dout, cache)
