@@ -7,7 +7,13 @@ import jax
 import numpy as np
 import pytest
 
-from nnjax.commands.train_model import DEFAULT_CHANNELS, ONE_WIDTH, build, init_params
+from nnjax.commands.train_model import (
+    DEFAULT_CHANNELS,
+    ONE_WIDTH,
+    build,
+    init_params,
+    init_program,
+)
 from nnjax.layers.core import init_model
 
 # (model, dataset name, features, classes, --hidden): the shapes the CLI's datasets give
@@ -54,9 +60,10 @@ RUNS = [(c, False) for c in CASES] + [(c, True) for c in CASES if c[1] != "mnist
 def test_compiled_init_draws_the_eager_numbers(case, x64):
     model, shape = _model(*case)
     with jax.enable_x64(x64):
-        for seed in (0, 7):  # the second seed reuses the eager compilations (not init_params's)
+        init = init_program(model, shape)  # what init_params runs: compiled once, both seeds
+        for seed in (0, 7):  # the second seed reuses the eager compilations and init's
             eager = init_model(model, jax.random.key(seed), shape)[1]
-            compiled = init_params(model, seed, shape)
+            compiled = init(jax.random.key(seed))
             _assert_same(eager, compiled)
             want = np.float64 if x64 else np.float32
             assert all(leaf.dtype == want for leaf in jax.tree.leaves(compiled))

@@ -109,7 +109,7 @@ def build(args, ds):
 
 
 def init_params(model, seed: int, input_shape: tuple[int, ...]):
-    """``model``'s initial params from ``jax.random.key(seed)``, as one program.
+    """``model``'s initial params from ``jax.random.key(seed)``: :func:`init_program` run once.
 
     The same numbers as ``model.init`` run op by op (bit for bit on every ``--model``, in
     float32 and float64: tests/test_cli_init.py), but compiled once, at XLA's optimization
@@ -117,7 +117,15 @@ def init_params(model, seed: int, input_shape: tuple[int, ...]):
     that was the largest share of a first ``nnjax train``'s host time; level 1 compiles the
     draws about 2.5x faster than the default, and a program run once gains nothing from level
     2's loop optimizations (the persistent cache then keeps it as one entry). A first default
-    ``nnjax train`` took 4.9-5.3 s before, 4.1-4.3 s after (2 AMD EPYC cores). On another
+    ``nnjax train`` took 4.9-5.3 s before, 4.1-4.3 s after (2 AMD EPYC cores)."""
+    import jax
+
+    return init_program(model, input_shape)(jax.random.key(seed))
+
+
+def init_program(model, input_shape: tuple[int, ...]):
+    """``key -> model.init(key, input_shape)[1]``, jitted at XLA's optimization level 1 on CPU
+    (compiled at its first call, reused for every later key of the same kind). On another
     backend (GPU, TPU: not measured, nor compared bit for bit) ``model.init`` runs as is."""
     import jax
 
@@ -125,9 +133,8 @@ def init_params(model, seed: int, input_shape: tuple[int, ...]):
         return model.init(key, input_shape)[1]
 
     if jax.default_backend() != "cpu":
-        return params(jax.random.key(seed))
-    init = jax.jit(params, compiler_options={"xla_backend_optimization_level": 1})
-    return init(jax.random.key(seed))
+        return params
+    return jax.jit(params, compiler_options={"xla_backend_optimization_level": 1})
 
 
 # the option that sizes each model's params (logreg's are the data's features)
