@@ -31,6 +31,10 @@ RUN = ["train", "--dataset", "moons", "--hidden", "8", "--batch-size", "32"]
 WRITTEN = ("history.json", "loss.png", "metrics.csv", "accuracy.png", "params.npz", "model.json")
 
 
+# fit's compiled programs kept in a folder of this module's (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("keep_compiled_programs")
+
+
 def _files(folder) -> dict:
     """Every file in ``folder`` (temporary ones included) with its bytes."""
     return {n: (folder / n).read_bytes() for n in sorted(os.listdir(folder))}
