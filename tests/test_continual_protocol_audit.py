@@ -135,15 +135,22 @@ def test_every_method_gets_the_same_initial_network_and_first_task_training(monk
     monkeypatch.setattr(H, "build", _recording_build(H.build))
     keys = jax.random.split(jax.random.key(1000), 2)
     seen = {}
+
+    class Enough(Exception):
+        """Raised by the hook once task 0 is recorded: tasks 1-4 would not be looked at."""
+
     for name in ("sequential", "ewc", "src", "joint"):
 
         def hook(report, name=name):  # a driver hook: after task 0's chunk
-            if report.begin == 0:
-                leaves = jax.tree.leaves(report.carry.extra["p0"])
-                seen[name] = ([np.asarray(x) for x in leaves], report.outputs.wake_loss)
+            assert report.begin == 0  # the first chunk, which is task 0 alone
+            leaves = jax.tree.leaves(report.carry.extra["p0"])
+            seen[name] = ([np.asarray(x) for x in leaves], report.outputs.wake_loss)
+            raise Enough
 
         hps = H.candidates(name, 2) if name in H.BOX else None
-        H.run_candidates(name, "digits", hps, (100, 101), keys, validation=True, hooks=(hook,))
+        with pytest.raises(Enough):
+            H.run_candidates(name, "digits", hps, (100, 101), keys, validation=True,
+                             hooks=(hook,))  # fmt: skip
     p_ref, loss_ref = seen["sequential"]
     for name, (p0, loss) in seen.items():
         for c in range(loss.shape[0]):  # every candidate: (orders, seeds, task 0, steps)
@@ -227,7 +234,9 @@ def test_the_accuracy_matrices_and_the_final_accuracy_count_test_examples():
     """Row i of A_after is the network after task i and its consolidation (SRC's sleep), on
     each class; the example-weighted final accuracy is the fraction of test examples right."""
     splits = H.splits_for("digits", (100, 101), validation=True)
-    cfg, src_cfg = TINY, H.configs("digits")[1]
+    # a 200-step sleep (the study's: 1000) still changes the rows: it moved 48% of the
+    # per-class accuracies (1000 steps: 50%), and the bookkeeping checked is the same
+    cfg, src_cfg = TINY, H.configs("digits")[1]._replace(steps=200)
     method = H.build("src", splits[0], cfg, src_cfg)
     apply = C.make_model(cfg, 10).apply
     program = C.seed_program(C.make_run(splits[0], cfg, method), over="hp+arrays")
