@@ -274,9 +274,12 @@ def _run(layer, params, state, x):
 @pytest.mark.parametrize("layer, shape", LAYERS, ids=[layer.name for layer, _ in LAYERS])
 def test_right_params_pass_under_jit_vmap_and_grad(layer, shape):
     x = _x(layer, shape)
-    inits = [init_model(layer, k, (-1, *shape[1:])) for k in jax.random.split(K, 2)]
-    params = [p for _, p, _ in inits]
-    state = inits[0][2]
+    # init, vmap and grad run compiled (once each; op by op they took half the test's time):
+    # apply's checks see the same tracers of vmap and grad either way
+    init = jax.jit(lambda k: init_model(layer, k, (-1, *shape[1:]))[1:])
+    inits = [init(k) for k in jax.random.split(K, 2)]
+    params = [p for p, _ in inits]
+    state = inits[0][1]
     ys = [_run(layer, p, state, x) for p in params]
     # jit with the params as arguments
     np.testing.assert_allclose(
@@ -287,10 +290,10 @@ def test_right_params_pass_under_jit_vmap_and_grad(layer, shape):
     )
     # vmap over stacked params (nnjax's runs over seeds): apply sees the unbatched shapes
     stacked = jax.tree.map(lambda *a: jnp.stack(a), *params)
-    y_v = jax.vmap(lambda p: _run(layer, p, state, x))(stacked)
+    y_v = jax.jit(jax.vmap(lambda p: _run(layer, p, state, x)))(stacked)
     for i in range(2):
         np.testing.assert_allclose(y_v[i], ys[i], rtol=1e-5, atol=1e-6)
     # grad through apply
-    grads = jax.grad(lambda p: jnp.sum(_run(layer, p, state, x) ** 2))(params[0])
+    grads = jax.jit(jax.grad(lambda p: jnp.sum(_run(layer, p, state, x) ** 2)))(params[0])
     assert jax.tree.structure(grads) == jax.tree.structure(params[0])
     assert all(np.isfinite(g).all() for g in jax.tree.leaves(grads))

@@ -35,6 +35,10 @@ def _exact_bce_grad(p, t):
     return -t / p + (1.0 - t) / (1.0 - p)
 
 
+# one compiled gradient for the six cases below (the values, not the eager path, are the point)
+_BCE_SUM_GRAD = jax.jit(jax.grad(lambda p, t: L.binary_cross_entropy(p, t, "sum")))
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("t", [0.0, 1.0, 0.3])
 def test_bce_gradient_is_exact_at_the_clip_bounds_and_not_zero_beyond(dtype, t):
@@ -42,7 +46,7 @@ def test_bce_gradient_is_exact_at_the_clip_bounds_and_not_zero_beyond(dtype, t):
     inside = np.array([eps, 0.25, 0.5, 1 - eps], dtype)  # the bounds included
     beyond = np.array([0.0, eps / 4, 1.0], dtype)
     rtol = 1e-6 if dtype == "float32" else 1e-14
-    grad = jax.grad(lambda p, t: L.binary_cross_entropy(p, t, "sum"))
+    grad = _BCE_SUM_GRAD
     with jax.enable_x64(dtype == "float64"):
         g_in = np.asarray(grad(jnp.asarray(inside), jnp.full(4, t, dtype)))
         g_out = np.asarray(grad(jnp.asarray(beyond), jnp.full(3, t, dtype)))
@@ -55,11 +59,13 @@ def test_bce_gradient_is_exact_at_the_clip_bounds_and_not_zero_beyond(dtype, t):
 
 def test_bce_gradient_with_respect_to_soft_targets():
     p, t = np.array([0.2, 0.7, 1.0]), np.array([0.1, 0.9, 0.5])
+    # compiled (p, closed over, is still checked): each op compiled alone took 3 s
     with jax.enable_x64(True):
-        g = jax.grad(lambda t: L.binary_cross_entropy(p, t, "sum"))(t)
+        g = jax.jit(jax.grad(lambda t: L.binary_cross_entropy(p, t, "sum")))(t)
         pc = np.clip(p, np.finfo(float).eps, 1 - np.finfo(float).eps)
         np.testing.assert_allclose(g, np.log1p(-pc) - np.log(pc), rtol=1e-14)
-        check_grads(lambda t: L.binary_cross_entropy(p[:2], t), (t[:2],), order=2, eps=1e-6)
+        f = jax.jit(lambda t: L.binary_cross_entropy(p[:2], t))
+        check_grads(f, (t[:2],), order=2, eps=1e-6)
 
 
 def test_bce_agrees_with_torch_inside_the_clip_and_differs_as_documented_at_the_ends():
@@ -67,11 +73,13 @@ def test_bce_agrees_with_torch_inside_the_clip_and_differs_as_documented_at_the_
     F = torch.nn.functional
     eps = float(np.finfo(np.float32).eps)
     p = np.array([eps, 1e-3, 0.3, 0.5, 0.9, 1 - eps], np.float32)
+    # one compiled program for the three targets
+    value_and_grad = jax.jit(jax.value_and_grad(lambda q, t: L.binary_cross_entropy(q, t, "sum")))
     for t in (np.zeros(6, np.float32), np.ones(6, np.float32), np.full(6, 0.3, np.float32)):
         pt = torch.tensor(p, requires_grad=True)
         want = F.binary_cross_entropy(pt, torch.tensor(t), reduction="sum")
         want.backward()
-        value, grad = jax.value_and_grad(lambda q, t=t: L.binary_cross_entropy(q, t, "sum"))(p)
+        value, grad = value_and_grad(p, t)
         np.testing.assert_allclose(value, want.item(), rtol=1e-6)
         np.testing.assert_allclose(grad, pt.grad.numpy(), rtol=1e-5)
     # p = 1 against t = 0: torch's log clamp at -100 and its 1e-12 floor; here -log(eps), 1/eps
@@ -90,7 +98,7 @@ def test_bce_with_logits_is_stable_to_1e4(dtype):
     t = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0])
     with jax.enable_x64(dtype == "float64"):
         got = np.asarray(L.binary_cross_entropy_with_logits(jnp.asarray(z, dtype), t, "none"))
-        grad = jax.grad(lambda z: L.binary_cross_entropy_with_logits(z, t, "sum"))(
+        grad = jax.jit(jax.grad(lambda z: L.binary_cross_entropy_with_logits(z, t, "sum")))(
             jnp.asarray(z, dtype)
         )
     # softplus(z) - t z without cancelling: at z = 50, t = 1 it is log1p(e^-50) = 1.9e-22,
@@ -134,9 +142,9 @@ def test_loss_gradients_match_finite_differences(name):
         target = RNG.integers(0, 3, size=4)
     else:
         target = RNG.normal(size=(4, 3))
-    with jax.enable_x64(True):
+    with jax.enable_x64(True):  # compiled: the derivatives, not the eager path, are the point
         check_grads(
-            lambda p: L.get_loss(name)(p, target),
+            jax.jit(lambda p: L.get_loss(name)(p, target)),
             (jnp.asarray(pred),),
             order=1,
             modes=["rev"],
@@ -174,11 +182,12 @@ def test_out_of_range_labels_under_jit_give_nan_not_a_wrapped_class():
     would wrap -1 to the last class and train on it silently), and their row no gradient."""
     z = jnp.array([[1.0, 2.0, 3.0], [0.5, 0.1, 0.2], [0.0, 0.0, 1.0]])
     loss = jax.jit(lambda z, y: L.softmax_cross_entropy(z, y, "none"))
+    grad = jax.jit(jax.grad(L.softmax_cross_entropy))  # compiled once for the three labels
     good = np.asarray(L.softmax_cross_entropy(z, jnp.array([2, 1, 0]), "none"))
     for bad in (-1, 3, -4):
         got = np.asarray(loss(z, jnp.array([bad, 1, 0])))
         assert np.isnan(got[0]) and np.array_equal(got[1:], good[1:]), (bad, got)
-        g = jax.jit(jax.grad(L.softmax_cross_entropy))(z, jnp.array([bad, 1, 0]))
+        g = grad(z, jnp.array([bad, 1, 0]))
         assert np.all(np.asarray(g[0]) == 0.0) and np.all(np.isfinite(g))
     assert np.isnan(float(jax.jit(L.softmax_cross_entropy)(z, jnp.array([-1, 1, 0]))))
 
@@ -189,17 +198,19 @@ def test_bce_with_logits_derivatives_match_finite_differences_and_hessian():
     with jax.enable_x64(True):
         z = jnp.array([-30.0, -2.0, -0.3, 0.0, 0.7, 3.0, 30.0], jnp.float64)
         t = jnp.array([0.0, 1.0, 0.2, 1.0, 0.0, 0.5, 1.0], jnp.float64)
-        f = lambda z, t: L.binary_cross_entropy_with_logits(z, t, "sum")
-        gz, gt = jax.grad(f, argnums=(0, 1))(z, t)
+        # compiled: the rule's values, not the eager path, are the point (eager took 3 s)
+        f = jax.jit(lambda z, t: L.binary_cross_entropy_with_logits(z, t, "sum"))
+        gz, gt = jax.jit(jax.grad(f, argnums=(0, 1)))(z, t)
         h = 1e-6
         for i in range(len(z)):
             e = jnp.zeros_like(z).at[i].set(h)
             np.testing.assert_allclose(gz[i], (f(z + e, t) - f(z - e, t)) / (2 * h), atol=1e-8)
             np.testing.assert_allclose(gt[i], (f(z, t + e) - f(z, t - e)) / (2 * h), atol=1e-8)
         s = expit(np.asarray(z))
-        np.testing.assert_allclose(jax.hessian(f)(z, t), np.diag(s * (1 - s)), atol=1e-15)
+        hessian = jax.jit(jax.hessian(f))(z, t)
+        np.testing.assert_allclose(hessian, np.diag(s * (1 - s)), atol=1e-15)
         # forward mode and reverse mode agree
-        np.testing.assert_allclose(jax.jacfwd(f)(z, t), gz, rtol=1e-15)
+        np.testing.assert_allclose(jax.jit(jax.jacfwd(f))(z, t), gz, rtol=1e-15)
 
 
 def test_integer_predictions_do_not_truncate_float_targets():

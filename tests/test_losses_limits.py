@@ -101,14 +101,14 @@ def test_softmax_and_log_softmax_at_plus_inf_are_the_tied_limit(x64):
 
 def test_softmax_jacobians_at_plus_inf_are_finite_and_match_the_twin():
     z = np.array([[INF, 1.0, 0.0], [INF, INF, 2.0], [0.3, -1.0, 2.0]])
-    with jax.enable_x64(True):
+    with jax.enable_x64(True):  # compiled: the values, not the eager path, are the point
         for name in ("softmax", "log_softmax"):
             f = A.ACTIVATIONS[name]
-            jac = np.asarray(jax.vmap(jax.jacrev(f))(jnp.asarray(z)))
+            jac = np.asarray(jax.jit(jax.vmap(jax.jacrev(f)))(jnp.asarray(z)))
             assert np.isfinite(jac).all()
             np.testing.assert_allclose(jac, RA.ACTIVATIONS[name][1](z), atol=1e-15)
         # softmax's Jacobian s_i (delta_ij - s_j) at s = (1/2, 1/2, 0)
-        jac = np.asarray(jax.jacrev(A.softmax)(jnp.asarray(z[1])))
+        jac = np.asarray(jax.jit(jax.jacrev(A.softmax))(jnp.asarray(z[1])))
         np.testing.assert_allclose(jac, [[0.25, -0.25, 0], [-0.25, 0.25, 0], [0, 0, 0]])
 
 
@@ -138,12 +138,15 @@ def test_the_largest_finite_logit_below_the_max_ties_only_when_it_equals_it(dtyp
 def test_second_derivatives_through_the_shift_match_the_closed_form():
     """d2 log_softmax_y / dz2 = -(diag(p) - p p^T); the shift's custom jvp (ds = dz) must
     carry through forward-over-reverse, at finite logits and in a +inf row alike."""
+    # compiled once for both z (the values, not the eager path, are the point)
+    hessian = jax.jit(jax.hessian(lambda v: A.log_softmax(v)[1]))
+    jvp = jax.jit(lambda z, u: jax.jvp(A.softmax, (z,), (u,)))
     with jax.enable_x64(True):
         for z in (jnp.asarray([0.3, -1.0, 2.0, 0.5]), jnp.asarray([INF, 1.0, INF, 0.0])):
-            hess = np.asarray(jax.hessian(lambda v: A.log_softmax(v)[1])(z))
+            hess = np.asarray(hessian(z))
             p = np.asarray(A.softmax(z))
             np.testing.assert_allclose(hess, -(np.diag(p) - np.outer(p, p)), atol=1e-15)
             # jvp of softmax along a direction u: p * (u - p.u)
             u = jnp.asarray([1.0, -2.0, 0.5, 3.0])
-            _, tangent = jax.jvp(A.softmax, (z,), (u,))
+            _, tangent = jvp(z, u)
             np.testing.assert_allclose(tangent, p * (u - p @ u), atol=1e-15)
