@@ -25,7 +25,8 @@ def _small_problem(batch_size=16, epochs=1, sizes=(8, 3)):
 
 
 def test_quick_run_checks_every_implementation_and_writes_outputs(tmp_path):
-    rc = cli.main(["--quick", "--out", str(tmp_path)])
+    # --pause 0: no pause before each timed block (no timing is checked here)
+    rc = cli.main(["--quick", "--pause", "0", "--out", str(tmp_path)])
     assert rc == 0
     (path,) = tmp_path.glob("*-quick.json")
     res = json.loads(path.read_text())
@@ -58,6 +59,9 @@ def test_quick_run_checks_every_implementation_and_writes_outputs(tmp_path):
     # 13 of the seed, the MLP, peak and vmap; then the start-up's and the CNN/GRU's
     assert len(res["targets"]) == 13 + len(startup.targets(res)) + len(nets_report.targets(res))
     assert {c["model"] for c in res["nets"]} == {"cnn", "gru"}
+    for c in res["nets"]:  # the twin, fit's auto mode and PyTorch, each whole run checked
+        assert set(c["rows"]) | set(c["skipped"]) == {"numpy", f"nnjax_{c['auto']}", "torch"}
+        assert all("whole_run_vs_twin" in r["check"] for r in c["rows"].values()), c["model"]
     # each written verdict is the one its written measurements give, and the quick run's
     # measurements (the seed, the MLP at batch 32) are judged, not left "not measured"
     again = targets.evaluate({k: v for k, v in res.items() if k != "targets"})
