@@ -13,7 +13,9 @@ def test_sleep_and_quiet_wake_differ_only_in_the_state():
     a state map that makes NREM the same as wake, one network recalled S1 0.93 after "sleep"
     and 0.14 after "quiet wake". The comparison is paired: identical but for the state."""
     cfg = cons.SMALL_CORTEX._replace(n_exc=60, n_inh=15, p=0.5)
-    proto = cons.Protocol(n_groups=3, group_size=10, train_s=0.3, consolidation_s=0.15,
+    # train_s = interference_s: both training phases are one compiled program (its compile is
+    # most of the test's time); 100 raster bins of 75 cells hold some 30 spikes per condition
+    proto = cons.Protocol(n_groups=3, group_size=10, train_s=0.05, consolidation_s=0.15,
                           interference_s=0.05, n_cues=1, settle_s=0.05, raster_s=0.1)  # fmt: skip
     flat = ss.StateMap(g_K_max=0.0, b_block=0.0, gain_ee_max=1.0, ext_min=1.0)  # NREM = wake
     out = cons.run_experiment(1, proto, cfg, flat, seed=3)

@@ -258,7 +258,8 @@ def test_the_cli_schedule_counts_the_steps_fit_takes():
     from nnjax.commands.train_options import total_steps
     from nnjax.train import batch_indices
 
-    for n, b in ((10, 3), (12, 4), (1437, 32), (5, 5)):
-        per_epoch = batch_indices(jax.random.key(0), 0, n, b).shape[0]
+    for n, b in ((10, 3), (12, 4), (1437, 32), (5, 5)):  # the rows' shape, traced: no compile
+        rows = jax.eval_shape(lambda n=n, b=b: batch_indices(jax.random.key(0), 0, n, b))
+        per_epoch = rows.shape[0]
         assert total_steps(Namespace(epochs=7), n, b) == (7 * per_epoch, per_epoch), (n, b)
     assert total_steps(Namespace(epochs=7), 10, None) == (7, 1)

@@ -69,16 +69,19 @@ def optax_loop(cfg, params, state, X, y):
         pred, s = L.apply_model(cfg["model"], p, s, xb, key=k, train=True)
         return loss(pred, yb), s
 
-    grad = jax.jit(jax.value_and_grad(objective, has_aux=True))
+    @jax.jit  # one compiled step (Optax's update run op by op took 2.3 s of seed 0's 6 s)
+    def step(params, state, opt_state, xb, yb, k):
+        (value, state), g = jax.value_and_grad(objective, has_aux=True)(params, state, xb, yb, k)
+        updates, opt_state = opt.update(g, opt_state, params)
+        return optax.apply_updates(params, updates), state, opt_state, value
+
     opt_state, losses = opt.init(params), []
     for e in range(cfg["epochs"]):
         keys = step_keys(run_keys(as_key(cfg["key"]))[1], e, steps) if cfg["drop"] else None
         for t in range(steps):
             r = slice(None) if rows is None else rows[e * steps + t]
             k = None if keys is None else keys[t]
-            (value, state), g = grad(params, state, X[r], y[r], k)
-            updates, opt_state = opt.update(g, opt_state, params)
-            params = optax.apply_updates(params, updates)
+            params, state, opt_state, value = step(params, state, opt_state, X[r], y[r], k)
             losses.append(float(value))
     return params, state, np.array(losses)
 
