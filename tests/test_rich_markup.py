@@ -30,9 +30,13 @@ def test_verify_prints_a_component_with_brackets_whole():
 
 
 def test_the_verify_table_holds_every_component_of_a_real_run_whole():
+    """The table of a real run, in the order ``nnjax verify`` runs its steps (one random
+    generator shared by them all): every row passes, and each is printed whole."""
     from nnjax import verify
 
     rows = verify.run_all(seed=0, architectures=1)
+    failing = [f"{r.component}: rel {r.max_rel:.2e}" for r in rows if not r.passed]
+    assert not failing, failing
     out = _text(verify_command._table(rows, False))  # 300 columns: no cell wraps
     assert any("[" in r.component for r in rows)  # the relu' row has one
     missing = [r.component for r in rows if r.component not in out]
