@@ -43,16 +43,6 @@ if not XLA_DEFAULTS:
     os.environ["XLA_FLAGS"] = f"{USER_XLA_FLAGS} {FAST_XLA_FLAGS}".strip()
 
 
-def pytest_collection_finish(session):
-    """Everything alive once the tests are collected (JAX, NumPy, torch, the test modules) is
-    moved out of the collector's reach (``gc.freeze``): it lives until the process ends, and
-    a full collection no longer walks it. On test_train, test_order, test_cli and test_losses
-    in one process the full collections took 3.2-3.3 s instead of 4.7-4.9 s (about 1.5% of
-    that run's CPU); what is collected is unchanged."""
-    gc.collect()
-    gc.freeze()
-
-
 def pytest_collection_modifyitems(config, items):
     """Under the fast flags, a test marked ``xla_defaults`` (bit-exact against numbers that
     XLA's optimised programs gave) is skipped here and run by tests/test_default_compiler.py
